@@ -1,0 +1,1 @@
+ocppd runs as `twistd ocppd`: an OCPP 1.6J charger endpoint (Basic auth, schema validation with the right CALLERROR codes, every charger-initiated action answered, idempotent transaction ids), the embedded SQLite store and in-process bus with an idempotent OCPP message processor, PostgreSQL support, command plumbing to chargers, and `ocppctl` for users, chargers and id tags.

@@ -1,0 +1,101 @@
+"""The one message format on the bus."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from ocppd.timeutil import format_iso, utcnow
+
+
+class EnvelopeError(ValueError):
+    """Raised when bytes from the bus are not a valid envelope."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise EnvelopeError(f"non-finite number {name} in envelope")
+
+
+@attrs.frozen
+class Envelope:
+    """
+    A message on the bus.
+
+    ``id`` is unique per published message and is what consumers are
+    idempotent on; ``type`` is the routing key it was published with;
+    ``time`` is ISO-8601 UTC; ``node`` is the node id that published it;
+    ``charge_point_id`` is the charger it concerns, if any; ``payload`` is
+    JSON-serialisable data whose shape depends on ``type``.
+    """
+
+    id: str
+    type: str
+    time: str
+    node: str
+    charge_point_id: str | None
+    payload: dict[str, Any]
+
+    @classmethod
+    def create(
+        cls,
+        type: str,
+        payload: dict[str, Any],
+        *,
+        node: str,
+        charge_point_id: str | None = None,
+        now: datetime | None = None,
+    ) -> Envelope:
+        """Build a new envelope with a fresh random id."""
+        return cls(
+            id=uuid.uuid4().hex,
+            type=type,
+            time=format_iso(now or utcnow()),
+            node=node,
+            charge_point_id=charge_point_id,
+            payload=payload,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "time": self.time,
+            "node": self.node,
+            "chargePointId": self.charge_point_id,
+            "payload": self.payload,
+        }
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Envelope:
+        try:
+            obj = json.loads(data, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as e:
+            raise EnvelopeError(f"envelope is not valid JSON: {e}") from e
+        if not isinstance(obj, dict):
+            raise EnvelopeError("envelope is not a JSON object")
+        try:
+            envelope = cls(
+                id=obj["id"],
+                type=obj["type"],
+                time=obj["time"],
+                node=obj["node"],
+                charge_point_id=obj.get("chargePointId"),
+                payload=obj["payload"],
+            )
+        except KeyError as e:
+            raise EnvelopeError(f"envelope lacks field {e}") from e
+        for name in ("id", "type", "time", "node"):
+            if not isinstance(getattr(envelope, name), str):
+                raise EnvelopeError(f"envelope field {name!r} is not a string")
+        if envelope.charge_point_id is not None and not isinstance(envelope.charge_point_id, str):
+            raise EnvelopeError("envelope field 'chargePointId' is not a string or null")
+        if not isinstance(envelope.payload, dict):
+            raise EnvelopeError("envelope payload is not an object")
+        return envelope

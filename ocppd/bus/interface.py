@@ -1,0 +1,86 @@
+# Zope interface methods take no self and have no body; mypy without the
+# mypy-zope plugin reports both.
+# mypy: disable-error-code="misc, empty-body"
+"""
+The bus seam: what every part of ocppd publishes to and consumes from.
+
+Two implementations provide it: ``ocppd.bus.memory`` (embedded, in-process)
+and ``ocppd.bus.amqp`` (RabbitMQ). Both pass ``tests/bus/contract.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from twisted.internet.defer import Deferred
+from zope.interface import Attribute, Interface
+
+from ocppd.bus.envelope import Envelope
+
+
+class BusError(Exception):
+    """Publishing failed: the bus did not accept the message."""
+
+
+@attrs.frozen
+class Delivery:
+    """One delivery of an envelope to a consumer."""
+
+    envelope: Envelope
+    routing_key: str
+    queue: str
+    #: 1 on the first delivery, incremented on each retry.
+    attempt: int
+
+
+@attrs.frozen
+class DeadLetter:
+    """A message that failed ``max_attempts`` times and was set aside."""
+
+    id: str
+    queue: str
+    routing_key: str
+    envelope: Envelope
+    attempts: int
+    reason: str
+    #: ISO-8601 UTC time the message was dead-lettered.
+    failed_at: str
+
+
+#: A handler returns None or a Deferred; success acks, an exception (or a failed
+#: Deferred) schedules a retry.
+Handler = Callable[[Delivery], Any]
+
+
+class IConsumer(Interface):
+    queue = Attribute("The name of the queue consumed.")
+
+    def stop() -> Deferred[None]:
+        """Stop taking new deliveries; fires when in-flight handlers have finished."""
+
+
+class IBus(Interface):
+    def publish(routing_key: str, envelope: Envelope) -> Deferred[None]:
+        """
+        Publish ``envelope`` with ``routing_key`` on the exchange the topology
+        assigns to that key. Fires with None once the bus has accepted the
+        message (for AMQP: the broker's publisher confirm); fails with
+        ``BusError`` otherwise. A message is never silently dropped once this
+        has fired successfully, unless no queue is bound to its routing key.
+        """
+
+    def consume(queue: str, handler: Handler) -> Deferred[IConsumer]:
+        """
+        Start delivering messages of ``queue`` (declared by the topology) to
+        ``handler``, one at a time per queue, in publication order. Success acks
+        the message; failure redelivers it after the next back-off delay, and
+        after ``max_attempts`` moves it to the dead letters with the reason.
+        """
+
+    def dead_letters(queue: str) -> Deferred[list[DeadLetter]]:
+        """The dead letters of ``queue``, oldest first."""
+
+    def replay_dead_letters(queue: str, ids: list[str] | None = None) -> Deferred[int]:
+        """Put dead letters (all, or those with ``ids``) back on ``queue``; fires with the count."""

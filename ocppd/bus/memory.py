@@ -1,0 +1,507 @@
+"""
+The embedded bus: an in-process implementation of ``IBus``.
+
+It gives a single-node ocppd the same delivery semantics as RabbitMQ with the
+ocppd topology (see ``tests/bus/contract.py``), without a broker:
+
+- ``publish`` routes with the topology and fires once the message sits in every
+  bound queue. Envelopes are stored serialised, as on a broker, so a publisher
+  or consumer mutating a payload afterwards cannot change what others see, and
+  a payload that is not JSON fails at publish time as it would with AMQP.
+- Each queue delivers to at most one handler at a time, in queue order;
+  deliveries always go through ``reactor.callLater(0, ...)``, never from inside
+  ``publish``, so a publisher is never re-entered by a consumer.
+- A failed handler's message is redelivered after the next back-off delay. As
+  with RabbitMQ retry queues (a message waiting for its retry lives in another
+  queue), a waiting retry does not block the queue: later messages are
+  delivered meanwhile and the retried message rejoins at the tail. After
+  ``max_attempts`` failures the message becomes a dead letter.
+- Queues are bounded: ``max_queue_length`` counts every message a queue holds
+  (ready, in flight, waiting for a retry and dead letters, since all of them
+  take memory). When a queue is full, ``publish`` fails with ``BusError`` and
+  nothing is dropped: the publisher (for OCPP: the charger) retries later.
+- ``stopService`` refuses new publishes and drains what consumers can still
+  take, so a clean shutdown loses nothing it accepted, within ``drain_timeout``.
+
+Being in-process, anything left when the process exits (messages of queues
+without a consumer, retries still waiting, dead letters) is lost; ``stopService``
+logs it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, cast
+
+import attrs
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ocppd.bus.envelope import Envelope
+from ocppd.bus.interface import BusError, DeadLetter, Delivery, Handler, IBus, IConsumer
+from ocppd.bus.topology import QueueSpec, Topology
+from ocppd.timeutil import format_iso, from_timestamp
+
+
+class _DelayedCall(Protocol):
+    def active(self) -> bool: ...
+    def cancel(self) -> None: ...
+
+
+class _Clock(Protocol):
+    """
+    The part of ``IReactorTime`` used here. Spelled as a Protocol because
+    mypy, without the mypy-zope plugin, misreads calls through zope interface
+    types (it takes their first parameter for ``self``).
+    """
+
+    def seconds(self) -> float: ...
+
+    def callLater(
+        self, delay: float, callable: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> _DelayedCall: ...
+
+
+@attrs.frozen
+class _Message:
+    """A message in a queue: the serialised envelope and its delivery count."""
+
+    id: str
+    routing_key: str
+    body: bytes
+    #: The attempt its next delivery will be (1 for a fresh message).
+    attempt: int = 1
+
+
+@implementer(IConsumer)
+class _Consumer:
+    def __init__(self, bus: MemoryBus, queue: str, handler: Handler) -> None:
+        self.queue = queue
+        self.handler = handler
+        self._bus = bus
+
+    def stop(self) -> Deferred[None]:
+        return self._bus._stop_consumer(self)
+
+    def __repr__(self) -> str:
+        return f"<MemoryBus consumer of {self.queue!r}>"
+
+
+class _Queue:
+    """The state of one queue."""
+
+    def __init__(self, spec: QueueSpec) -> None:
+        self.spec = spec
+        self.ready: deque[_Message] = deque()
+        #: Messages waiting for their retry, with the call that requeues them.
+        self.retrying: dict[_DelayedCall, _Message] = {}
+        self.dead: list[DeadLetter] = []
+        self.consumer: _Consumer | None = None
+        self.in_flight: _Message | None = None
+        #: Fired when the in-flight handler finishes (for IConsumer.stop).
+        self.idle_waiters: list[Deferred[None]] = []
+        #: The pending callLater(0) that will deliver the next message.
+        self.scheduled: _DelayedCall | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def length(self) -> int:
+        return (
+            len(self.ready)
+            + len(self.retrying)
+            + len(self.dead)
+            + (1 if self.in_flight is not None else 0)
+        )
+
+    def busy(self) -> bool:
+        """Whether its consumer still has work that a drain waits for."""
+        return self.in_flight is not None or (self.consumer is not None and bool(self.ready))
+
+
+@implementer(IBus)
+class MemoryBus(Service):
+    """
+    The embedded, in-process bus (see the module docstring for its semantics).
+
+    ``retry_delays[n]`` is the delay in seconds before attempt ``n + 2``; the
+    last delay repeats when ``max_attempts`` asks for more retries than there
+    are delays.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        reactor: IReactorTime,
+        retry_delays: Sequence[float] = (1, 5, 30, 120),
+        max_attempts: int = 5,
+        max_queue_length: int = 100_000,
+        drain_timeout: float = 10.0,
+    ) -> None:
+        if not retry_delays or any(delay < 0 for delay in retry_delays):
+            raise ValueError("retry_delays must be a non-empty sequence of delays >= 0")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if max_queue_length < 1:
+            raise ValueError("max_queue_length must be at least 1")
+        self.topology = topology
+        self._reactor = cast(_Clock, reactor)
+        self._retry_delays = tuple(float(delay) for delay in retry_delays)
+        self._max_attempts = max_attempts
+        self._max_queue_length = max_queue_length
+        self._drain_timeout = drain_timeout
+        self._queues = {spec.name: _Queue(spec) for spec in topology.queues}
+        #: False from stopService until startService: publishes are refused.
+        self._accepting = True
+        #: False once a stop has drained: nothing is delivered until restarted.
+        self._delivering = True
+        #: While a stopService drains: its timeout, and who waits for the end.
+        self._drain_timer: _DelayedCall | None = None
+        self._drain_waiters: list[Deferred[None]] = []
+
+    # --- IBus ---------------------------------------------------------------
+
+    def publish(self, routing_key: str, envelope: Envelope) -> Deferred[None]:
+        if not self._accepting:
+            return fail(BusError("the bus is stopped"))
+        try:
+            targets = self.topology.route(routing_key)
+        except ValueError as e:
+            return fail(BusError(str(e)))
+        try:
+            body = envelope.to_bytes()
+        except (TypeError, ValueError, RecursionError) as e:
+            return fail(BusError(f"envelope {envelope.id} is not serialisable: {e}"))
+        if not targets:
+            # What an AMQP broker does with an unroutable message when the
+            # publisher does not ask for `mandatory`: nothing, successfully.
+            self.log.debug(
+                "No queue bound to {routing_key}; message {message_id} dropped",
+                routing_key=routing_key,
+                message_id=envelope.id,
+            )
+            return succeed(None)
+        queues = [self._queues[spec.name] for spec in targets]
+        # Check every target first, so a message is in all its queues or none.
+        full = [queue.name for queue in queues if queue.length() >= self._max_queue_length]
+        if full:
+            self.log.warn(
+                "Queue(s) {queues} full ({max_length} messages); refused {routing_key} "
+                "message {message_id}",
+                queues=full,
+                max_length=self._max_queue_length,
+                routing_key=routing_key,
+                message_id=envelope.id,
+            )
+            return fail(BusError(f"queue(s) {', '.join(full)} full"))
+        message = _Message(id=envelope.id, routing_key=routing_key, body=body)
+        for queue in queues:
+            queue.ready.append(message)
+            self._schedule(queue)
+        return succeed(None)
+
+    def consume(self, queue: str, handler: Handler) -> Deferred[IConsumer]:
+        try:
+            state = self._queue(queue)
+        except ValueError as e:
+            return fail(e)
+        if state.consumer is not None:
+            # One consumer per queue: in one process a second one could only
+            # compete with the first, and would break the ordering guarantee.
+            return fail(BusError(f"queue {queue!r} already has a consumer"))
+        consumer = _Consumer(self, queue, handler)
+        state.consumer = consumer
+        self.log.debug("Consuming {queue}", queue=queue)
+        self._schedule(state)
+        return succeed(cast(IConsumer, consumer))
+
+    def dead_letters(self, queue: str) -> Deferred[list[DeadLetter]]:
+        try:
+            return succeed(list(self._queue(queue).dead))
+        except ValueError as e:
+            return fail(e)
+
+    def replay_dead_letters(self, queue: str, ids: list[str] | None = None) -> Deferred[int]:
+        """
+        Put dead letters back at the tail of ``queue``, starting again at
+        attempt 1. ``ids`` selects by ``DeadLetter.id`` (the envelope id);
+        unknown ids are ignored.
+        """
+        try:
+            state = self._queue(queue)
+        except ValueError as e:
+            return fail(e)
+        if not self._accepting:
+            return fail(BusError("the bus is stopped"))
+        replay, keep = self._select_dead(state, ids)
+        state.dead = keep
+        for letter in replay:
+            state.ready.append(
+                _Message(
+                    id=letter.envelope.id,
+                    routing_key=letter.routing_key,
+                    body=letter.envelope.to_bytes(),
+                )
+            )
+        if replay:
+            self.log.info(
+                "Replaying {count} dead letter(s) of {queue}", count=len(replay), queue=queue
+            )
+            self._schedule(state)
+        return succeed(len(replay))
+
+    # --- Beyond IBus ----------------------------------------------------------
+
+    def discard_dead_letters(self, queue: str, ids: list[str] | None = None) -> Deferred[int]:
+        """
+        Delete dead letters (all, or those with ``ids``) for good; fires with
+        the count. Dead letters count toward ``max_queue_length``, so this is
+        how an operator frees a queue that poison messages filled.
+        """
+        try:
+            state = self._queue(queue)
+        except ValueError as e:
+            return fail(e)
+        discard, keep = self._select_dead(state, ids)
+        state.dead = keep
+        for letter in discard:
+            self.log.warn(
+                "Discarded dead letter {message_id} ({routing_key}) of {queue}",
+                message_id=letter.id,
+                routing_key=letter.routing_key,
+                queue=queue,
+            )
+        return succeed(len(discard))
+
+    def queue_length(self, queue: str) -> int:
+        """How many messages ``queue`` holds (ready, in flight, retrying, dead)."""
+        return self._queue(queue).length()
+
+    # --- Service ------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        self._accepting = True
+        self._delivering = True
+        for queue in self._queues.values():
+            self._schedule(queue)
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Refuse new publishes, then wait until every queue with a consumer has
+        no ready message and no handler in flight (at most ``drain_timeout``
+        seconds). Retries still waiting are not waited for: their back-off can
+        be minutes. What is left is logged; deliveries then pause until
+        ``startService``.
+        """
+        super().stopService()
+        self._accepting = False
+        waiter: Deferred[None] = Deferred()
+        self._drain_waiters.append(waiter)
+        if self._drain_timer is None:
+            self._drain_timer = self._reactor.callLater(self._drain_timeout, self._drain_done, True)
+            self._check_drained()
+        return waiter
+
+    # --- Internals ----------------------------------------------------------
+
+    def _queue(self, name: str) -> _Queue:
+        state = self._queues.get(name)
+        if state is None:
+            raise ValueError(f"queue {name!r} is not declared in the topology")
+        return state
+
+    @staticmethod
+    def _select_dead(
+        state: _Queue, ids: list[str] | None
+    ) -> tuple[list[DeadLetter], list[DeadLetter]]:
+        if ids is None:
+            return list(state.dead), []
+        wanted = set(ids)
+        chosen = [letter for letter in state.dead if letter.id in wanted]
+        rest = [letter for letter in state.dead if letter.id not in wanted]
+        return chosen, rest
+
+    def _schedule(self, queue: _Queue) -> None:
+        """Arrange the delivery of ``queue``'s next message, if it can have one now."""
+        if (
+            not self._delivering
+            or queue.consumer is None
+            or queue.in_flight is not None
+            or queue.scheduled is not None
+            or not queue.ready
+        ):
+            return
+        queue.scheduled = self._reactor.callLater(0, self._deliver, queue)
+
+    def _deliver(self, queue: _Queue) -> None:
+        queue.scheduled = None
+        consumer = queue.consumer
+        if (
+            not self._delivering
+            or consumer is None
+            or queue.in_flight is not None
+            or not queue.ready
+        ):
+            return
+        message = queue.ready[0]
+        # Built before the message leaves the queue, so that nothing can fail
+        # between taking it and handing it to the handler.
+        delivery = Delivery(
+            envelope=Envelope.from_bytes(message.body),
+            routing_key=message.routing_key,
+            queue=queue.name,
+            attempt=message.attempt,
+        )
+        queue.ready.popleft()
+        queue.in_flight = message
+        d = maybeDeferred(consumer.handler, delivery)
+        d.addCallbacks(
+            self._succeeded,
+            self._failed,
+            callbackArgs=(queue, message),
+            errbackArgs=(queue, message),
+        )
+        d.addBoth(self._finished, queue)
+        # Whatever goes wrong in the bookkeeping above must not vanish in an
+        # unreferenced Deferred.
+        d.addErrback(lambda f: self.log.failure("MemoryBus internal error", f))
+
+    def _succeeded(self, result: object, queue: _Queue, message: _Message) -> None:
+        return None
+
+    def _failed(self, failure: Failure, queue: _Queue, message: _Message) -> None:
+        attempt = message.attempt
+        self.log.failure(
+            "Handler for {queue} failed on {routing_key} message {message_id} "
+            "(attempt {attempt} of {max_attempts})",
+            failure,
+            queue=queue.name,
+            routing_key=message.routing_key,
+            message_id=message.id,
+            attempt=attempt,
+            max_attempts=self._max_attempts,
+        )
+        if attempt >= self._max_attempts:
+            kind = getattr(failure.type, "__name__", "Error")
+            reason = f"{kind}: {failure.getErrorMessage()}"
+            queue.dead.append(
+                DeadLetter(
+                    id=message.id,
+                    queue=queue.name,
+                    routing_key=message.routing_key,
+                    envelope=Envelope.from_bytes(message.body),
+                    attempts=attempt,
+                    reason=reason,
+                    failed_at=format_iso(from_timestamp(self._reactor.seconds())),
+                )
+            )
+            self.log.error(
+                "Dead-lettered {routing_key} message {message_id} of {queue} after "
+                "{attempts} attempts: {reason}",
+                queue=queue.name,
+                routing_key=message.routing_key,
+                message_id=message.id,
+                attempts=attempt,
+                reason=reason,
+            )
+            return
+        delay = self._retry_delays[min(attempt - 1, len(self._retry_delays) - 1)]
+        retry = attrs.evolve(message, attempt=attempt + 1)
+        call: _DelayedCall | None = None
+
+        def requeue() -> None:
+            assert call is not None
+            del queue.retrying[call]
+            queue.ready.append(retry)
+            self._schedule(queue)
+
+        call = self._reactor.callLater(delay, requeue)
+        queue.retrying[call] = retry
+
+    def _finished(self, result: Any, queue: _Queue) -> Any:
+        queue.in_flight = None
+        waiters, queue.idle_waiters = queue.idle_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+        self._schedule(queue)
+        self._check_drained()
+        return result
+
+    def _stop_consumer(self, consumer: _Consumer) -> Deferred[None]:
+        queue = self._queues[consumer.queue]
+        if queue.consumer is not consumer:
+            return succeed(None)  # already stopped
+        queue.consumer = None
+        if queue.scheduled is not None:
+            queue.scheduled.cancel()
+            queue.scheduled = None
+        self.log.debug("Stopped consuming {queue}", queue=queue.name)
+        self._check_drained()
+        if queue.in_flight is None:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        queue.idle_waiters.append(waiter)
+        return waiter
+
+    def _check_drained(self) -> None:
+        if self._drain_timer is None:
+            return
+        # Once deliveries are paused (a second stop), ready messages will not
+        # move, so only handlers in flight are worth waiting for.
+        if not any(
+            queue.in_flight is not None or (self._delivering and queue.busy())
+            for queue in self._queues.values()
+        ):
+            self._drain_done(False)
+
+    def _drain_done(self, timed_out: bool) -> None:
+        timer, self._drain_timer = self._drain_timer, None
+        if timer is None:
+            return
+        if not timed_out:
+            timer.cancel()
+        self._delivering = False
+        left = {
+            queue.name: {
+                "ready": len(queue.ready),
+                "in_flight": 0 if queue.in_flight is None else 1,
+                "retrying": len(queue.retrying),
+                "dead": len(queue.dead),
+                "consumed": queue.consumer is not None,
+            }
+            for queue in self._queues.values()
+            if queue.length()
+        }
+        for queue in self._queues.values():
+            if queue.scheduled is not None:
+                queue.scheduled.cancel()
+                queue.scheduled = None
+            # Pending retries are kept (ready, at the tail) for a restart in
+            # the same process rather than firing while the bus is stopped.
+            for call, message in list(queue.retrying.items()):
+                call.cancel()
+                queue.ready.append(message)
+            queue.retrying.clear()
+        if timed_out:
+            self.log.warn(
+                "MemoryBus stop: drain timed out after {timeout}s; undelivered: {left}",
+                timeout=self._drain_timeout,
+                left=left,
+            )
+        elif left:
+            self.log.warn("MemoryBus stopped; undelivered: {left}", left=left)
+        else:
+            self.log.info("MemoryBus stopped; every message was delivered")
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)

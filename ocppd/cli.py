@@ -1,0 +1,200 @@
+"""
+``ocppctl``: the operator's command line.
+
+    ocppctl --config etc/ocppd.ini db upgrade
+    ocppctl user add EMAIL --role admin|customer        (password on stdin)
+    ocppctl charger add CHARGEPOINTID [--station NAME] [--tariff NAME] (key on stdin)
+    ocppctl tag add IDTAG [--user EMAIL] [--status S] [--expires ISO] [--parent IDTAG]
+
+Secrets are read from standard input (a prompt on a terminal) so they never
+appear in the process list or shell history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from sqlalchemy.engine import Connection
+
+from ocppd.config import ConfigError, load_config
+from ocppd.credentials import hash_charger_key, hash_password
+from ocppd.ocpp.handshake import HandshakeError, charge_point_id_from_path
+from ocppd.store import chargers, migrate, stations, tags, tariffs, users
+from ocppd.store.database import Database
+from ocppd.store.errors import AlreadyExists
+from ocppd.timeutil import parse_iso, utcnow
+
+TAG_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid")
+
+
+class CommandFailed(Exception):
+    """An operator error: printed as one line, exit status 1."""
+
+
+def read_secret(prompt: str, stdin: TextIO) -> str:
+    if stdin.isatty():
+        secret = getpass.getpass(prompt)
+    else:
+        # The exact string, less the line ending: a charger key is compared as sent.
+        secret = stdin.readline().rstrip("\r\n")
+    if not secret:
+        raise CommandFailed("an empty secret was given on standard input")
+    return secret
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ocppctl", description="Administer an ocppd installation."
+    )
+    parser.add_argument("--config", "-c", help="configuration file (etc/ocppd.ini)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.OPTION=VALUE", help="override"
+    )
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    db = groups.add_parser("db", help="database").add_subparsers(dest="command", required=True)
+    db.add_parser("upgrade", help="apply pending migrations")
+
+    user = groups.add_parser("user", help="users").add_subparsers(dest="command", required=True)
+    user_add = user.add_parser("add", help="add a user; password on stdin")
+    user_add.add_argument("email")
+    user_add.add_argument("--role", choices=("admin", "customer"), required=True)
+
+    charger = groups.add_parser("charger", help="charge points").add_subparsers(
+        dest="command", required=True
+    )
+    charger_add = charger.add_parser("add", help="add a charge point; authorization key on stdin")
+    charger_add.add_argument("charge_point_id")
+    charger_add.add_argument("--station", help="station name (created if absent)")
+    charger_add.add_argument("--tariff", help="name of an existing tariff")
+    charger_add.add_argument(
+        "--no-key", action="store_true", help="no authorization key (profile 0; not recommended)"
+    )
+
+    tag = groups.add_parser("tag", help="id tags").add_subparsers(dest="command", required=True)
+    tag_add = tag.add_parser("add", help="add an id tag")
+    tag_add.add_argument("id_tag")
+    tag_add.add_argument("--user", help="email of the owning user")
+    tag_add.add_argument("--status", choices=TAG_STATUSES, default="Accepted")
+    tag_add.add_argument("--expires", help="expiry, ISO-8601 (UTC if no offset)")
+    tag_add.add_argument("--parent", help="parent id tag")
+    return parser
+
+
+def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
+    config = load_config(args.config, args.set)
+    database = Database.from_url(config.store_url, max_threads=1)
+    try:
+        if (args.group, args.command) == ("db", "upgrade"):
+            migrate.upgrade(database.engine)
+            print(f"database at revision {migrate.current_revision(database.engine)}", file=stdout)
+            return
+        if config.store.auto_upgrade:
+            migrate.upgrade(database.engine)
+        handler = {
+            ("user", "add"): _user_add,
+            ("charger", "add"): _charger_add,
+            ("tag", "add"): _tag_add,
+        }[(args.group, args.command)]
+        handler(database, args, stdin, stdout)
+    finally:
+        database.engine.dispose()
+
+
+def _user_add(database: Database, args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
+    password = read_secret("Password: ", stdin)
+    if len(password) < 8:
+        raise CommandFailed("a password needs at least 8 characters")
+    user_id = database.run_sync(
+        users.add_user, args.email, hash_password(password), args.role, now=utcnow()
+    )
+    print(f"user {args.email} added with id {user_id} ({args.role})", file=stdout)
+
+
+def _charger_add(
+    database: Database, args: argparse.Namespace, stdin: TextIO, stdout: TextIO
+) -> None:
+    try:
+        charge_point_id = charge_point_id_from_path("/ocpp/" + args.charge_point_id)
+    except HandshakeError:
+        raise CommandFailed(
+            f"{args.charge_point_id!r} is not a valid charge point id "
+            "(1-48 characters: letters, digits, . _ : + @ ~ -)"
+        ) from None
+    if charge_point_id != args.charge_point_id:
+        raise CommandFailed(f"{args.charge_point_id!r} is not a valid charge point id")
+    key_hash = None if args.no_key else hash_charger_key(read_secret("Authorization key: ", stdin))
+    now = utcnow()
+
+    def add(conn: Connection) -> None:
+        station_id = tariff_id = None
+        if args.station:
+            station = stations.get_station_by_name(conn, args.station)
+            station_id = (
+                station.id if station else stations.add_station(conn, args.station, now=now)
+            )
+        if args.tariff:
+            tariff = tariffs.get_tariff_by_name(conn, args.tariff)
+            if tariff is None:
+                raise CommandFailed(f"no tariff named {args.tariff!r}")
+            tariff_id = tariff.id
+        chargers.add_charge_point(
+            conn, charge_point_id, key_hash, station_id=station_id, tariff_id=tariff_id, now=now
+        )
+
+    database.run_sync(add)
+    print(f"charge point {charge_point_id} added", file=stdout)
+
+
+def _tag_add(database: Database, args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
+    if len(args.id_tag) > 20:
+        raise CommandFailed("an OCPP 1.6 idTag has at most 20 characters")
+    try:
+        expires = parse_iso(args.expires) if args.expires else None
+    except ValueError:
+        raise CommandFailed(f"--expires {args.expires!r} is not an ISO-8601 time") from None
+
+    def add(conn: Connection) -> None:
+        user_id = None
+        if args.user:
+            user = users.get_user_by_email(conn, args.user)
+            if user is None:
+                raise CommandFailed(f"no user {args.user!r}")
+            user_id = user.id
+        if args.parent and tags.get_id_tag(conn, args.parent) is None:
+            raise CommandFailed(f"no parent id tag {args.parent!r}")
+        tags.add_id_tag(
+            conn,
+            args.id_tag,
+            status=args.status,
+            expires_at=expires,
+            parent_id_tag=args.parent,
+            user_id=user_id,
+            now=utcnow(),
+        )
+
+    database.run_sync(add)
+    print(f"id tag {args.id_tag} added ({args.status})", file=stdout)
+
+
+def main(
+    argv: Sequence[str] | None = None, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
+) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args, stdin, stdout)
+    except (CommandFailed, ConfigError) as e:
+        print(f"ocppctl: {e}", file=sys.stderr)
+        return 1
+    except AlreadyExists as e:
+        print(f"ocppctl: already exists: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

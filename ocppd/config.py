@@ -1,0 +1,232 @@
+"""
+The daemon's configuration: one attrs class per section of ``etc/ocppd.ini``.
+
+Every option has a default here and appears, commented, in ``etc/ocppd.ini``.
+Values come from the file, then from command-line overrides
+(``--set section.option=value``); every value is validated at start-up and an
+error names the option that is wrong.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or invalid; the message names it."""
+
+
+def _positive_int(name: str) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"{name}: {text!r} is not an integer") from None
+        if value <= 0:
+            raise ConfigError(f"{name}: must be positive, got {value}")
+        return value
+
+    return convert
+
+
+def _positive_float(name: str) -> Callable[[str], float]:
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"{name}: {text!r} is not a number") from None
+        if not value > 0:
+            raise ConfigError(f"{name}: must be positive, got {value}")
+        return value
+
+    return convert
+
+
+def _float_list(name: str) -> Callable[[str], tuple[float, ...]]:
+    def convert(text: str) -> tuple[float, ...]:
+        items = [part.strip() for part in text.split(",") if part.strip()]
+        if not items:
+            raise ConfigError(f"{name}: needs at least one delay")
+        return tuple(_positive_float(name)(item) for item in items)
+
+    return convert
+
+
+def _choice(name: str, choices: Iterable[str]) -> Callable[[str], str]:
+    allowed = tuple(choices)
+
+    def convert(text: str) -> str:
+        if text not in allowed:
+            raise ConfigError(f"{name}: {text!r} is not one of {', '.join(allowed)}")
+        return text
+
+    return convert
+
+
+def _boolean(name: str) -> Callable[[str], bool]:
+    def convert(text: str) -> bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "yes", "true", "on"):
+            return True
+        if lowered in ("0", "no", "false", "off"):
+            return False
+        raise ConfigError(f"{name}: {text!r} is not a boolean")
+
+    return convert
+
+
+def _text(name: str) -> Callable[[str], str]:
+    return lambda text: text.strip()
+
+
+@attrs.frozen
+class DaemonConfig:
+    """``[ocppd]``: identity of this node and where it keeps its files."""
+
+    node_id: str = attrs.field(factory=socket.gethostname)
+    data_dir: str = "var"
+
+    OPTIONS = {"node_id": _text, "data_dir": _text}
+
+
+@attrs.frozen
+class OcppConfig:
+    """``[ocpp]``: the charger-facing WebSocket endpoint."""
+
+    listen: str = "tcp:9000"
+    #: "refuse": unknown charger ids get HTTP 404; "pending": they are registered
+    #: as Pending and only BootNotification is served until an operator accepts them.
+    unknown_chargers: str = "refuse"
+    heartbeat_interval: int = 300
+    ping_interval: float = 60.0
+    ping_timeout: float = 30.0
+    open_handshake_timeout: float = 10.0
+    max_message_size: int = 65536
+    call_timeout: float = 30.0
+    tag_cache_ttl: float = 60.0
+
+    OPTIONS = {
+        "listen": _text,
+        "unknown_chargers": lambda name: _choice(name, ("refuse", "pending")),
+        "heartbeat_interval": _positive_int,
+        "ping_interval": _positive_float,
+        "ping_timeout": _positive_float,
+        "open_handshake_timeout": _positive_float,
+        "max_message_size": _positive_int,
+        "call_timeout": _positive_float,
+        "tag_cache_ttl": _positive_float,
+    }
+
+
+@attrs.frozen
+class StoreConfig:
+    """``[store]``: the database."""
+
+    #: Empty means SQLite in ``data_dir``; ``postgresql://...`` uses PostgreSQL.
+    url: str = ""
+    max_threads: int = 4
+    #: Apply pending migrations at start-up (the embedded default wants this).
+    auto_upgrade: bool = True
+
+    OPTIONS = {"url": _text, "max_threads": _positive_int, "auto_upgrade": _boolean}
+
+
+@attrs.frozen
+class BusConfig:
+    """``[bus]``: the message bus."""
+
+    backend: str = "memory"
+    url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
+    max_attempts: int = 5
+
+    OPTIONS = {
+        "backend": lambda name: _choice(name, ("memory", "amqp")),
+        "url": _text,
+        "retry_delays": _float_list,
+        "max_attempts": _positive_int,
+    }
+
+
+SECTIONS: dict[str, type] = {
+    "ocppd": DaemonConfig,
+    "ocpp": OcppConfig,
+    "store": StoreConfig,
+    "bus": BusConfig,
+}
+
+
+@attrs.frozen
+class Config:
+    """The whole configuration, one attribute per section."""
+
+    ocppd: DaemonConfig = attrs.field(factory=DaemonConfig)
+    ocpp: OcppConfig = attrs.field(factory=OcppConfig)
+    store: StoreConfig = attrs.field(factory=StoreConfig)
+    bus: BusConfig = attrs.field(factory=BusConfig)
+    #: The file the configuration was read from, for resolving relative paths.
+    path: str | None = None
+
+    @property
+    def data_dir(self) -> str:
+        """``data_dir`` resolved against the directory the daemon runs in."""
+        return os.path.abspath(self.ocppd.data_dir)
+
+    @property
+    def store_url(self) -> str:
+        """The SQLAlchemy URL of the store; SQLite in ``data_dir`` by default."""
+        if self.store.url:
+            return self.store.url
+        return "sqlite:///" + os.path.join(self.data_dir, "ocppd.sqlite3")
+
+
+def parse_override(text: str) -> tuple[str, str, str]:
+    """Split ``section.option=value`` into its three parts."""
+    key, sep, value = text.partition("=")
+    section, dot, option = key.strip().partition(".")
+    if not sep or not dot or not section or not option:
+        raise ConfigError(f"override {text!r} is not of the form section.option=value")
+    return section, option, value
+
+
+def load_config(path: str | None = None, overrides: Iterable[str] = ()) -> Config:
+    """
+    Read ``path`` (if given) and apply ``overrides``; raise ConfigError naming
+    the first unknown section/option or invalid value.
+    """
+    raw: dict[str, dict[str, str]] = {name: {} for name in SECTIONS}
+    if path is not None:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            with open(path, encoding="utf-8") as f:
+                parser.read_file(f)
+        except OSError as e:
+            raise ConfigError(f"cannot read configuration {path}: {e.strerror}") from e
+        except configparser.Error as e:
+            raise ConfigError(f"{path}: {e}") from e
+        for section in parser.sections():
+            for option, value in parser.items(section):
+                raw.setdefault(section, {})[option] = value
+    for override in overrides:
+        section, option, value = parse_override(override)
+        raw.setdefault(section, {})[option] = value
+
+    sections: dict[str, Any] = {}
+    for section, values in raw.items():
+        cls = SECTIONS.get(section)
+        if cls is None:
+            raise ConfigError(f"unknown section [{section}]")
+        kwargs = {}
+        for option, value in values.items():
+            factory = cls.OPTIONS.get(option)  # type: ignore[attr-defined]
+            if factory is None:
+                raise ConfigError(f"unknown option {section}.{option}")
+            kwargs[option] = factory(f"{section}.{option}")(value)
+        sections[section] = cls(**kwargs)
+    return Config(path=path, **sections)

@@ -1,0 +1,209 @@
+"""
+One charger's OCPP-J conversation, independent of the WebSocket library.
+
+The Autobahn protocol (``protocol.py``) only moves text frames in and out of a
+``ChargerConnection``; framing, validation, dispatch to the handlers and the
+outbound command queue live here, so they are tested with plain objects.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ocppd.ocpp import actions, errors
+from ocppd.ocpp.commands import CommandQueue
+from ocppd.ocpp.errors import OcppError
+from ocppd.ocpp.frames import Call, CallError, CallResult, FrameError, parse_frame
+from ocppd.ocpp.schemas import SchemaRegistry
+from ocppd.ocpp.traffic import TrafficPublisher
+
+#: A charger must wait for our answer before its next CALL (OCPP-J 4.1.1); we
+#: queue a few rather than fail a slightly impatient one, but not without bound.
+MAX_QUEUED_CALLS = 16
+
+
+class MessageTransport(Protocol):
+    """What a connection needs from the socket."""
+
+    def send_text(self, text: str) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+class CallHandler(Protocol):
+    """Answers a charger's CALL; see ``ocppd.ocpp.handlers``."""
+
+    def handle(self, connection: ChargerConnection, call: Call) -> Deferred[dict[str, Any]]: ...
+
+
+class ChargerConnection:
+    """The state of one open charger socket."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        charge_point_id: str,
+        *,
+        connection_id: str,
+        registration_status: str,
+        transport: MessageTransport,
+        handler: CallHandler,
+        schemas: SchemaRegistry,
+        traffic: TrafficPublisher,
+        clock: IReactorTime,
+        call_timeout: float,
+    ) -> None:
+        self.charge_point_id = charge_point_id
+        self.connection_id = connection_id
+        #: "Accepted", "Pending" or "Rejected"; a BootNotification may change it.
+        self.registration_status = registration_status
+        self._transport = transport
+        self._handler = handler
+        self._schemas = schemas
+        self._traffic = traffic
+        self._inbound: deque[Call] = deque()
+        self._handling = False
+        self.open = True
+        self.commands = CommandQueue(
+            charge_point_id,
+            send=lambda call: self._send(call.marshal()),
+            schemas=schemas,
+            clock=clock,
+            timeout=call_timeout,
+            on_sent=lambda call: traffic.command_sent(charge_point_id, call),
+            on_reply=lambda call, reply: traffic.command_reply(charge_point_id, call, reply),
+        )
+
+    def text_received(self, text: str) -> None:
+        """A text frame arrived from the charger."""
+        try:
+            frame = parse_frame(text)
+        except FrameError as e:
+            answer = CallError(e.unique_id, e.code, e.description, e.details)
+            if e.message_type_id in (CallResult.MESSAGE_TYPE, CallError.MESSAGE_TYPE):
+                # OCPP-J answers only CALLs: a broken reply fails our own command.
+                self.log.warn(
+                    "Malformed reply from {charge_point_id}: {code} {description}",
+                    charge_point_id=self.charge_point_id,
+                    code=e.code,
+                    description=e.description,
+                )
+                self._traffic.rejected(self.charge_point_id, text, answer)
+                if e.unique_id != "-1":
+                    self.commands.reply_received(answer)
+                return
+            self._reject(text, answer)
+            return
+        if isinstance(frame, Call):
+            self._call_received(text, frame)
+        else:
+            self.commands.reply_received(frame)
+
+    def connection_lost(self, reason: str = "connection closed") -> None:
+        self.open = False
+        self._inbound.clear()
+        self.commands.connection_lost(reason)
+
+    def call(
+        self, action: str, payload: dict[str, Any], *, timeout: float | None = None
+    ) -> Deferred[dict[str, Any]]:
+        """Send a command to this charger (see ``CommandQueue.call``)."""
+        return self.commands.call(action, payload, timeout=timeout)
+
+    def close(self, code: int, reason: str) -> None:
+        self._transport.close(code, reason)
+
+    def _call_received(self, text: str, call: Call) -> None:
+        refusal = actions.classify_inbound(call.action)
+        if refusal is not None:
+            description = (
+                f"{call.action} is not an OCPP 1.6 action"
+                if refusal == errors.NOT_IMPLEMENTED
+                else f"{call.action} is not handled by a central system"
+            )
+            self._reject(text, CallError(call.unique_id, refusal, description), call.action)
+            return
+        try:
+            self._schemas.validate_request(call.action, call.payload)
+        except OcppError as e:
+            self._reject(
+                text, CallError(call.unique_id, e.code, e.description, e.details), call.action
+            )
+            return
+        if len(self._inbound) >= MAX_QUEUED_CALLS:
+            self._reject(
+                text,
+                CallError(call.unique_id, errors.GENERIC_ERROR, "too many outstanding calls"),
+                call.action,
+            )
+            return
+        self._inbound.append(call)
+        self._handle_next()
+
+    def _handle_next(self) -> None:
+        # One CALL at a time, in arrival order: a MeterValues must not overtake
+        # the StartTransaction before it.
+        if self._handling or not self._inbound:
+            return
+        call = self._inbound.popleft()
+        self._handling = True
+        d = maybeDeferred(self._handler.handle, self, call)
+        d.addCallbacks(self._answer, self._failed, callbackArgs=(call,), errbackArgs=(call,))
+        d.addBoth(self._handled)
+
+    def _handled(self, _: object) -> None:
+        self._handling = False
+        self._handle_next()
+
+    def _answer(self, response: dict[str, Any], call: Call) -> None:
+        try:
+            self._schemas.validate_response(call.action, response)
+        except OcppError as e:
+            # Our own bug; the charger still deserves an answer.
+            self.log.error(
+                "Our {action} response failed its schema: {error}",
+                action=call.action,
+                error=e.description,
+            )
+            self._send(
+                CallError(call.unique_id, errors.INTERNAL_ERROR, "invalid response").marshal()
+            )
+            return
+        self._send(CallResult(call.unique_id, response).marshal())
+
+    def _failed(self, failure: Failure, call: Call) -> None:
+        if isinstance(failure.value, OcppError):
+            error = failure.value
+            self._send(
+                CallError(call.unique_id, error.code, error.description, error.details).marshal()
+            )
+            return
+        self.log.failure(
+            "Handling {action} from {charge_point_id} failed",
+            failure,
+            action=call.action,
+            charge_point_id=self.charge_point_id,
+        )
+        # No answer the charger could take as success: it retries later.
+        self._send(CallError(call.unique_id, errors.INTERNAL_ERROR, "internal error").marshal())
+
+    def _reject(self, raw: str, answer: CallError, action: str | None = None) -> None:
+        self.log.info(
+            "Rejected a frame from {charge_point_id}: {code} {description}",
+            charge_point_id=self.charge_point_id,
+            code=answer.code,
+            description=answer.description,
+        )
+        self._send(answer.marshal())
+        self._traffic.rejected(self.charge_point_id, raw, answer, action)
+
+    def _send(self, text: str) -> None:
+        if self.open:
+            self._transport.send_text(text)

@@ -1,0 +1,153 @@
+"""
+The central system's answers to every charger-initiated OCPP 1.6 action.
+
+Each answer is computed in the request path (idTag status from the cache,
+transaction ids from the store) and the CALL is published on the bus with it.
+Transaction messages are answered only once the bus has accepted them, so
+nothing the charger saw acknowledged can be lost; the processor does the
+rest of the persistence off the bus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from ocppd.ocpp import actions, errors
+from ocppd.ocpp.errors import OcppError
+from ocppd.ocpp.frames import Call
+from ocppd.ocpp.tagcache import IdTagCache
+from ocppd.ocpp.traffic import TrafficPublisher
+from ocppd.store import chargers, transactions
+from ocppd.store.database import Database
+from ocppd.timeutil import format_iso, from_timestamp, parse_iso
+
+if TYPE_CHECKING:
+    from ocppd.ocpp.connection import ChargerConnection
+
+Response = dict[str, Any]
+
+
+class CentralSystemHandlers:
+    """Implements ``connection.CallHandler`` for OCPP 1.6 Core, Firmware and Diagnostics."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        tags: IdTagCache,
+        traffic: TrafficPublisher,
+        clock: IReactorTime,
+        heartbeat_interval: int,
+    ) -> None:
+        self._database = database
+        self._tags = tags
+        self._traffic = traffic
+        self._clock = clock
+        self._heartbeat_interval = heartbeat_interval
+        self._handlers: dict[str, Callable[[ChargerConnection, dict[str, Any]], Any]] = {
+            "Authorize": self.authorize,
+            "BootNotification": self.boot_notification,
+            "DataTransfer": self.data_transfer,
+            "DiagnosticsStatusNotification": self.empty_answer,
+            "FirmwareStatusNotification": self.empty_answer,
+            "Heartbeat": self.heartbeat,
+            "MeterValues": self.empty_answer,
+            "StartTransaction": self.start_transaction,
+            "StatusNotification": self.empty_answer,
+            "StopTransaction": self.stop_transaction,
+        }
+        assert set(self._handlers) == actions.CHARGER_INITIATED
+
+    @inlineCallbacks
+    def handle(
+        self, connection: ChargerConnection, call: Call
+    ) -> Generator[Deferred[Any], Any, Response]:
+        if connection.registration_status != "Accepted" and call.action != "BootNotification":
+            # OCPP 1.6 4.2.1: until accepted, a charger may only boot.
+            raise OcppError(
+                errors.SECURITY_ERROR,
+                f"charge point is {connection.registration_status}; "
+                "only BootNotification is served",
+            )
+        response = yield self._handlers[call.action](connection, call.payload)
+        wait = call.action in actions.TRANSACTION_ACTIONS
+        published = self._traffic.inbound(connection.charge_point_id, call, response, wait=wait)
+        if published is not None:
+            yield published
+        return response
+
+    def _now_iso(self) -> str:
+        return format_iso(from_timestamp(self._clock.seconds()))
+
+    @inlineCallbacks
+    def authorize(
+        self, connection: ChargerConnection, payload: dict[str, Any]
+    ) -> Generator[Deferred[Any], Any, Response]:
+        info = yield self._tags.authorize(payload["idTag"])
+        return {"idTagInfo": info.to_ocpp()}
+
+    @inlineCallbacks
+    def boot_notification(
+        self, connection: ChargerConnection, payload: dict[str, Any]
+    ) -> Generator[Deferred[Any], Any, Response]:
+        # The operator may have accepted (or rejected) a pending charger since
+        # it connected; a boot is rare enough to read the current status.
+        record = yield self._database.run(chargers.get_charge_point, connection.charge_point_id)
+        status = record.registration_status if record is not None else "Rejected"
+        connection.registration_status = status
+        interval = (
+            self._heartbeat_interval if status == "Accepted" else min(self._heartbeat_interval, 60)
+        )
+        return {"status": status, "currentTime": self._now_iso(), "interval": interval}
+
+    def heartbeat(self, connection: ChargerConnection, payload: dict[str, Any]) -> Response:
+        return {"currentTime": self._now_iso()}
+
+    def data_transfer(self, connection: ChargerConnection, payload: dict[str, Any]) -> Response:
+        # No vendor extensions are known to this central system (OCPP 1.6 4.3).
+        return {"status": "UnknownVendorId"}
+
+    def empty_answer(self, connection: ChargerConnection, payload: dict[str, Any]) -> Response:
+        return {}
+
+    @inlineCallbacks
+    def start_transaction(
+        self, connection: ChargerConnection, payload: dict[str, Any]
+    ) -> Generator[Deferred[Any], Any, Response]:
+        info = yield self._tags.authorize(payload["idTag"])
+        # The id must be unique across nodes and the same for a resent
+        # StartTransaction, so it comes from the store, keyed on the start's
+        # fingerprint. An offline start with a refused tag is still recorded.
+        allocation = yield self._database.run(
+            transactions.allocate_transaction,
+            charge_point_id=connection.charge_point_id,
+            connector_id=payload["connectorId"],
+            id_tag=payload["idTag"],
+            id_tag_status=info.status,
+            meter_start_wh=payload["meterStart"],
+            started_at=parse_iso(payload["timestamp"]),
+            reservation_id=payload.get("reservationId"),
+            now=from_timestamp(self._clock.seconds()),
+        )
+        id_tag_info = info.to_ocpp()
+        if allocation.concurrent and info.status == "Accepted":
+            id_tag_info["status"] = "ConcurrentTx"
+        return {"transactionId": allocation.transaction_id, "idTagInfo": id_tag_info}
+
+    @inlineCallbacks
+    def stop_transaction(
+        self, connection: ChargerConnection, payload: dict[str, Any]
+    ) -> Generator[Deferred[Any], Any, Response]:
+        # Always answered, also for an unknown transactionId: an error here
+        # would make the charger resend the stop forever.
+        if "idTag" not in payload:
+            return {}
+        info = yield self._tags.authorize(payload["idTag"])
+        return {"idTagInfo": info.to_ocpp()}

@@ -1,0 +1,178 @@
+"""
+The OCPP-J WebSocket endpoint on Autobahn: ``ws://HOST:9000/ocpp/{chargePointId}``.
+
+This module only moves bytes: the handshake decision is ``admission``'s, the
+conversation is ``connection.ChargerConnection``'s.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
+from twisted.internet.defer import inlineCallbacks
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from ocppd.ocpp.admission import WWW_AUTHENTICATE, Admitted, ChargerAdmission
+from ocppd.ocpp.connection import CallHandler, ChargerConnection
+from ocppd.ocpp.handshake import SUBPROTOCOL, HandshakeError, choose_subprotocol
+from ocppd.ocpp.registry import ConnectionRegistry
+from ocppd.ocpp.schemas import SchemaRegistry
+from ocppd.ocpp.traffic import TrafficPublisher
+
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_UNSUPPORTED_DATA = 1003
+
+
+class OcppServerProtocol(WebSocketServerProtocol):
+    log = Logger()
+    factory: OcppServerFactory
+
+    connection: ChargerConnection | None = None
+    _admitted: Admitted | None = None
+
+    @inlineCallbacks
+    def onConnect(self, request: ConnectionRequest) -> Any:  # type: ignore[override]
+        try:
+            admitted = yield self.factory.admission.admit(
+                request.path, request.headers.get("authorization")
+            )
+        except HandshakeError as e:
+            self.log.info(
+                "Refused OCPP handshake from {peer} for {path}: {status} {reason}",
+                peer=request.peer,
+                path=request.path,
+                status=e.status,
+                reason=e.reason,
+            )
+            raise ConnectionDeny(e.status, e.reason) from None
+        self._admitted = admitted
+        # OCPP-J 1.6 3.2: without an agreed subprotocol the handshake completes
+        # without the header and onOpen closes the connection.
+        return choose_subprotocol(request.protocols)
+
+    def failHandshake(self, reason: str, code: int = 400, responseHeaders: Any = None) -> None:
+        if code == 401 and not responseHeaders:
+            responseHeaders = [("WWW-Authenticate", WWW_AUTHENTICATE)]
+        super().failHandshake(reason, code, responseHeaders)
+
+    def onOpen(self) -> None:
+        admitted = self._admitted
+        assert admitted is not None
+        if self.websocket_protocol_in_use != SUBPROTOCOL:
+            self.log.info(
+                "Closing {charge_point_id}: no {subprotocol} subprotocol offered",
+                charge_point_id=admitted.charge_point_id,
+                subprotocol=SUBPROTOCOL,
+            )
+            self.sendClose(CLOSE_PROTOCOL_ERROR, f"subprotocol {SUBPROTOCOL} required")
+            return
+        self.connection = self.factory.connection_opened(self, admitted)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.connection is None:
+            return
+        if isBinary:
+            self.sendClose(CLOSE_UNSUPPORTED_DATA, "OCPP-J uses text frames")
+            return
+        # Autobahn has already validated text frames as UTF-8.
+        self.connection.text_received(payload.decode("utf-8"))
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        if self.connection is not None:
+            self.factory.connection_closed(self.connection, code, reason)
+            self.connection = None
+
+    # MessageTransport, for ChargerConnection
+    def send_text(self, text: str) -> None:
+        self.sendMessage(text.encode("utf-8"), isBinary=False)
+
+    def close(self, code: int, reason: str) -> None:
+        self.sendClose(code, reason)
+
+
+class OcppServerFactory(WebSocketServerFactory):
+    protocol = OcppServerProtocol  # type: ignore[assignment]
+    log = Logger()
+
+    def __init__(
+        self,
+        *,
+        admission: ChargerAdmission,
+        registry: ConnectionRegistry,
+        handler: CallHandler,
+        schemas: SchemaRegistry,
+        traffic: TrafficPublisher,
+        clock: IReactorTime,
+        call_timeout: float,
+        max_message_size: int,
+        ping_interval: float,
+        ping_timeout: float,
+        open_handshake_timeout: float,
+    ) -> None:
+        super().__init__(protocols=[SUBPROTOCOL], server="ocppd")
+        # Autobahn's defaults are unlimited and never ping (DESIGN.md section 6).
+        self.setProtocolOptions(
+            maxFramePayloadSize=max_message_size,
+            maxMessagePayloadSize=max_message_size,
+            autoPingInterval=ping_interval,
+            autoPingTimeout=ping_timeout,
+            openHandshakeTimeout=open_handshake_timeout,
+            closeHandshakeTimeout=5,
+            failByDrop=False,
+        )
+        self.admission = admission
+        self.registry = registry
+        self._handler = handler
+        self._schemas = schemas
+        self._traffic = traffic
+        self._clock = clock
+        self._call_timeout = call_timeout
+
+    def connection_opened(
+        self, protocol: OcppServerProtocol, admitted: Admitted
+    ) -> ChargerConnection:
+        connection = ChargerConnection(
+            admitted.charge_point_id,
+            connection_id=uuid.uuid4().hex,
+            registration_status=admitted.registration_status,
+            transport=protocol,
+            handler=self._handler,
+            schemas=self._schemas,
+            traffic=self._traffic,
+            clock=self._clock,
+            call_timeout=self._call_timeout,
+        )
+        self.registry.register(connection)
+        self.log.info(
+            "Charge point {charge_point_id} connected from {peer}",
+            charge_point_id=connection.charge_point_id,
+            peer=protocol.peer,
+        )
+        self._traffic.connected(
+            connection.charge_point_id,
+            connection_id=connection.connection_id,
+            remote=protocol.peer or "",
+        )
+        return connection
+
+    def connection_closed(
+        self, connection: ChargerConnection, code: int | None, reason: str | None
+    ) -> None:
+        connection.connection_lost(f"connection closed ({code})")
+        self.registry.unregister(connection)
+        self.log.info(
+            "Charge point {charge_point_id} disconnected ({code} {reason})",
+            charge_point_id=connection.charge_point_id,
+            code=code,
+            reason=reason,
+        )
+        self._traffic.disconnected(
+            connection.charge_point_id,
+            connection_id=connection.connection_id,
+            code=code,
+            reason=reason,
+        )

@@ -1,0 +1,152 @@
+"""
+Publishing of OCPP traffic on the bus: what chargers send us, what we answer,
+the commands we send and their replies. The payload formats are documented in
+``docs/bus.md``; the processor (``ocppd.consumers.processor``) reads them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from ocppd.bus import topology
+from ocppd.bus.envelope import Envelope
+from ocppd.bus.interface import IBus
+from ocppd.ocpp.errors import OcppError
+from ocppd.ocpp.frames import Call, CallError, CallResult
+from ocppd.timeutil import format_iso, from_timestamp
+
+#: A rejected frame is kept in the log only up to this many characters.
+RAW_LOG_LIMIT = 2048
+
+
+def error_dict(error: OcppError | CallError) -> dict[str, Any]:
+    return {"code": error.code, "description": error.description, "details": dict(error.details)}
+
+
+class TrafficPublisher:
+    """Builds envelopes for OCPP traffic and publishes them."""
+
+    log = Logger()
+
+    def __init__(self, bus: IBus, *, node: str, clock: IReactorTime) -> None:
+        self._bus = bus
+        self._node = node
+        self._clock = clock
+
+    def _now(self) -> str:
+        return format_iso(from_timestamp(self._clock.seconds()))
+
+    def _publish(
+        self, routing_key: str, charge_point_id: str, payload: dict[str, Any]
+    ) -> Deferred[None]:
+        envelope = Envelope.create(
+            routing_key,
+            payload,
+            node=self._node,
+            charge_point_id=charge_point_id,
+            now=from_timestamp(self._clock.seconds()),
+        )
+        return self._bus.publish(routing_key, envelope)
+
+    def _publish_logged(
+        self, routing_key: str, charge_point_id: str, payload: dict[str, Any]
+    ) -> None:
+        """Publish without making anyone wait; a failure is logged, never swallowed."""
+
+        def failed(failure: Any) -> None:
+            self.log.failure(
+                "Publishing {routing_key} for {charge_point_id} failed",
+                failure,
+                routing_key=routing_key,
+                charge_point_id=charge_point_id,
+            )
+
+        self._publish(routing_key, charge_point_id, payload).addErrback(failed)
+
+    def inbound(
+        self, charge_point_id: str, call: Call, response: dict[str, Any], *, wait: bool
+    ) -> Deferred[None] | None:
+        """
+        A CALL from the charger and the answer we are about to send. With
+        ``wait``, the caller answers only once the bus has the message.
+        """
+        payload = {
+            "uniqueId": call.unique_id,
+            "action": call.action,
+            "request": call.payload,
+            "response": response,
+            "receivedAt": self._now(),
+        }
+        key = topology.ocpp_in(call.action)
+        if wait:
+            return self._publish(key, charge_point_id, payload)
+        self._publish_logged(key, charge_point_id, payload)
+        return None
+
+    def rejected(
+        self, charge_point_id: str, raw: str, answer: CallError, action: str | None = None
+    ) -> None:
+        """A frame we answered with a CALLERROR (malformed, unknown or invalid)."""
+        self._publish_logged(
+            topology.OCPP_REJECTED,
+            charge_point_id,
+            {
+                "uniqueId": answer.unique_id,
+                "action": action,
+                "raw": raw[:RAW_LOG_LIMIT],
+                "truncated": len(raw) > RAW_LOG_LIMIT,
+                "error": error_dict(answer),
+                "receivedAt": self._now(),
+            },
+        )
+
+    def command_sent(self, charge_point_id: str, call: Call) -> None:
+        self._publish_logged(
+            topology.ocpp_out(call.action),
+            charge_point_id,
+            {
+                "uniqueId": call.unique_id,
+                "action": call.action,
+                "request": call.payload,
+                "sentAt": self._now(),
+            },
+        )
+
+    def command_reply(
+        self, charge_point_id: str, call: Call, reply: CallResult | CallError
+    ) -> None:
+        payload: dict[str, Any] = {
+            "uniqueId": call.unique_id,
+            "action": call.action,
+            "receivedAt": self._now(),
+        }
+        if isinstance(reply, CallResult):
+            payload["response"] = reply.payload
+        else:
+            payload["error"] = error_dict(reply)
+        self._publish_logged(topology.ocpp_reply(call.action), charge_point_id, payload)
+
+    def connected(self, charge_point_id: str, *, connection_id: str, remote: str) -> None:
+        self._publish_logged(
+            topology.CHARGER_CONNECTED,
+            charge_point_id,
+            {
+                "connectionId": connection_id,
+                "node": self._node,
+                "remote": remote,
+                "at": self._now(),
+            },
+        )
+
+    def disconnected(
+        self, charge_point_id: str, *, connection_id: str, code: int | None, reason: str | None
+    ) -> None:
+        self._publish_logged(
+            topology.CHARGER_DISCONNECTED,
+            charge_point_id,
+            {"connectionId": connection_id, "code": code, "reason": reason, "at": self._now()},
+        )

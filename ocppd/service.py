@@ -1,0 +1,160 @@
+"""
+Builds the daemon from its configuration and starts/stops it in order.
+
+Start: store (migrations) -> bus -> processor -> OCPP listener.
+Stop, in reverse: no new chargers, close their sockets, let the processor
+finish its message, drain the bus, close the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ocppd.bus import topology
+from ocppd.bus.memory import MemoryBus
+from ocppd.config import Config
+from ocppd.consumers.processor import OcppProcessor
+from ocppd.ocpp.admission import ChargerAdmission
+from ocppd.ocpp.handlers import CentralSystemHandlers
+from ocppd.ocpp.protocol import OcppServerFactory
+from ocppd.ocpp.registry import ConnectionRegistry
+from ocppd.ocpp.schemas import SchemaRegistry
+from ocppd.ocpp.tagcache import IdTagCache
+from ocppd.ocpp.traffic import TrafficPublisher
+from ocppd.store import migrate
+from ocppd.store.database import Database
+
+
+class Ocppd:
+    """Every collaborator of one node, wired once (Synapse's ``HomeServer`` idea)."""
+
+    def __init__(self, config: Config, reactor: Any) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.node_id = config.ocppd.node_id
+        self.topology = topology.default_topology()
+        self.database = Database.from_url(
+            config.store_url, reactor=reactor, max_threads=config.store.max_threads
+        )
+        self.bus = self._make_bus()
+        self.schemas = SchemaRegistry.load()
+        self.traffic = TrafficPublisher(self.bus, node=self.node_id, clock=reactor)
+        self.tags = IdTagCache(self.database, reactor, ttl=config.ocpp.tag_cache_ttl)
+        self.registry = ConnectionRegistry()
+        self.handlers = CentralSystemHandlers(
+            database=self.database,
+            tags=self.tags,
+            traffic=self.traffic,
+            clock=reactor,
+            heartbeat_interval=config.ocpp.heartbeat_interval,
+        )
+        self.admission = ChargerAdmission(
+            self.database, reactor, unknown_chargers=config.ocpp.unknown_chargers
+        )
+        self.ocpp_factory = OcppServerFactory(
+            admission=self.admission,
+            registry=self.registry,
+            handler=self.handlers,
+            schemas=self.schemas,
+            traffic=self.traffic,
+            clock=reactor,
+            call_timeout=config.ocpp.call_timeout,
+            max_message_size=config.ocpp.max_message_size,
+            ping_interval=config.ocpp.ping_interval,
+            ping_timeout=config.ocpp.ping_timeout,
+            open_handshake_timeout=config.ocpp.open_handshake_timeout,
+        )
+        self.processor = OcppProcessor(self.bus, self.database)
+
+    def _make_bus(self) -> MemoryBus:
+        bus = self.config.bus
+        return MemoryBus(
+            self.topology,
+            reactor=self.reactor,
+            retry_delays=bus.retry_delays,
+            max_attempts=bus.max_attempts,
+        )
+
+
+class OcppdService(Service):
+    """The one service ``twistd ocppd`` runs."""
+
+    log = Logger()
+
+    def __init__(self, config: Config, reactor: IReactorTime | None = None) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+
+            reactor = default_reactor
+        self.ocppd = Ocppd(config, reactor)
+        self.ocpp_port: IListeningPort | None = None
+        self._started: Deferred[None] | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self._started = self._start()
+        self._started.addErrback(self._start_failed)
+
+    def _start_failed(self, failure: Any) -> None:
+        self.log.failure("ocppd failed to start", failure)
+        reactor = self.ocppd.reactor
+        if IReactorCore.providedBy(reactor) and reactor.running:
+            reactor.stop()
+
+    def when_started(self) -> Deferred[None]:
+        """Fires once every part is up (tests use it to learn the port)."""
+        assert self._started is not None
+        d: Deferred[None] = Deferred()
+
+        def forward(result: Any) -> Any:
+            if isinstance(result, Failure):
+                d.errback(result)
+            else:
+                d.callback(None)
+            return result
+
+        self._started.addBoth(forward)
+        return d
+
+    @inlineCallbacks
+    def _start(self) -> Generator[Deferred[Any], Any, None]:
+        node, config = self.ocppd, self.ocppd.config
+        node.database.start()
+        if config.store.auto_upgrade:
+            # Blocking is fine here: nothing is served before the schema is current.
+            migrate.upgrade(node.database.engine)
+        node.bus.startService()
+        yield node.processor.start(topology.PROCESSOR_QUEUE)
+        endpoint = serverFromString(node.reactor, config.ocpp.listen)
+        self.ocpp_port = yield endpoint.listen(node.ocpp_factory)
+        address = self.ocpp_port.getHost()
+        self.log.info(
+            "ocppd node {node_id} ready: OCPP 1.6J on {address}, store {store}, bus {bus}",
+            node_id=node.node_id,
+            address=address,
+            store=node.database.engine.url.render_as_string(hide_password=True),
+            bus=config.bus.backend,
+        )
+
+    @inlineCallbacks
+    def stopService(self) -> Generator[Deferred[Any], Any, None]:
+        super().stopService()
+        node = self.ocppd
+        if self._started is not None and not self._started.called:
+            self._started.cancel()
+        if self.ocpp_port is not None:
+            yield maybeDeferred(self.ocpp_port.stopListening)
+            self.ocpp_port = None
+        node.registry.close_all()
+        yield maybeDeferred(node.processor.stop)
+        yield maybeDeferred(node.bus.stopService)
+        node.database.stop()
+        self.log.info("ocppd node {node_id} stopped", node_id=node.node_id)

@@ -1,0 +1,51 @@
+"""Tests for the bus message format, ``ocppd.bus.envelope``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from ocppd.bus.envelope import Envelope, EnvelopeError
+
+
+class EnvelopeTests(SynchronousTestCase):
+    """Envelopes survive the bytes round trip; anything else is an EnvelopeError."""
+
+    def test_round_trip(self) -> None:
+        """``from_bytes(to_bytes())`` gives back an equal envelope."""
+        envelope = Envelope.create(
+            "session.started",
+            {"n": 1, "text": "é", "nested": [None, True]},
+            node="node-1",
+            charge_point_id="CP-1",
+            now=datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC),
+        )
+        self.assertEqual(envelope.time, "2024-05-06T07:08:09.123Z")
+        self.assertEqual(Envelope.from_bytes(envelope.to_bytes()), envelope)
+
+    def test_fresh_ids(self) -> None:
+        """Each created envelope has its own id."""
+        ids = {Envelope.create("a.b", {}, node="n").id for _ in range(100)}
+        self.assertEqual(len(ids), 100)
+
+    def test_rejects(self) -> None:
+        """Malformed bytes are refused with EnvelopeError, never another exception."""
+        good = b'"id":"i","type":"t","time":"x","node":"n"'
+        for data in (
+            b"not json",
+            b"[1]",
+            b"{" + good + b"}",  # no payload
+            b"{" + good + b',"payload":[]}',
+            b"{" + good + b',"payload":{"v":NaN}}',
+            b"{" + good + b',"chargePointId":5,"payload":{}}',
+            b'{"id":1,"type":"t","time":"x","node":"n","payload":{}}',
+            b"[" * 100_000,
+        ):
+            with self.assertRaises(EnvelopeError, msg=data[:60]):
+                Envelope.from_bytes(data)
+
+    def test_refuses_to_serialise_nan(self) -> None:
+        """A NaN in the payload cannot be written (the bus turns this into BusError)."""
+        with self.assertRaises(ValueError):
+            Envelope.create("a.b", {"v": float("inf")}, node="n").to_bytes()

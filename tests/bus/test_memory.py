@@ -1,0 +1,560 @@
+"""Tests for the embedded bus, ``ocppd.bus.memory``, and for ``ocppd.bus.topology``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
+from twisted.logger import Logger, LogLevel
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface.verify import verifyObject
+
+from ocppd.bus.envelope import Envelope
+from ocppd.bus.interface import BusError, Delivery, IBus, IConsumer
+from ocppd.bus.memory import MemoryBus
+from ocppd.bus.topology import (
+    AUDIT_QUEUE,
+    CHARGER_CONNECTED,
+    CHARGER_DISCONNECTED,
+    OCPP_REJECTED,
+    PROCESSOR_QUEUE,
+    Binding,
+    Exchange,
+    QueueSpec,
+    Topology,
+    bind,
+    default_topology,
+    make_topology,
+    ocpp_in,
+    ocpp_out,
+    ocpp_reply,
+    standard_exchanges,
+    topic_matches,
+)
+from tests.bus.contract import BusContractTests, HandlerError
+
+
+class MemoryBusContractTests(BusContractTests, TestCase):
+    """The IBus contract, against the embedded bus on the real reactor."""
+
+    def make_bus(
+        self, topology: Topology, retry_delays: Sequence[float], max_attempts: int
+    ) -> Deferred[IBus]:
+        bus = MemoryBus(
+            topology,
+            reactor=reactor,
+            retry_delays=retry_delays,
+            max_attempts=max_attempts,
+            drain_timeout=2.0,
+        )
+        bus.startService()
+        self.addCleanup(bus.stopService)
+        return succeed(bus)
+
+
+def envelope(key: str, n: int = 0) -> Envelope:
+    return Envelope.create(key, {"n": n}, node="node-1", charge_point_id="CP-1")
+
+
+class Recorder:
+    """A log observer that keeps events, to check what the bus logged."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def at(self, level: LogLevel) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["log_level"] == level]
+
+
+class MemoryBusTests(SynchronousTestCase):
+    """The embedded bus on a fake clock: timing, bounds, stop and drain."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.recorder = Recorder()
+        self.topology = make_topology(
+            [("work", ["session.#"]), ("other", ["session.started"])], prefix="t"
+        )
+
+    def make(self, **kwargs: Any) -> MemoryBus:
+        bus = MemoryBus(self.topology, reactor=self.clock, **kwargs)
+        # Per instance, so the tests see exactly what this bus logged.
+        bus.log = Logger(namespace="test", source=bus, observer=self.recorder)
+        bus.startService()
+        return bus
+
+    def consume(self, bus: MemoryBus, queue: str, handler: Any) -> IConsumer:
+        return self.successResultOf(bus.consume(queue, handler))
+
+    def test_provides_interfaces(self) -> None:
+        """MemoryBus provides IBus and its consumers IConsumer."""
+        bus = self.make()
+        self.assertTrue(verifyObject(IBus, bus))
+        consumer = self.consume(bus, "work", lambda d: None)
+        self.assertTrue(verifyObject(IConsumer, consumer))
+
+    def test_delivery_is_never_reentrant(self) -> None:
+        """A consumer is called from the reactor, never from inside ``publish``."""
+        bus = self.make()
+        got: list[Delivery] = []
+        self.consume(bus, "work", got.append)
+        self.successResultOf(bus.publish("session.updated", envelope("session.updated")))
+        self.assertEqual(got, [])
+        self.clock.advance(0)
+        self.assertEqual(len(got), 1)
+
+    def test_backoff_follows_retry_delays(self) -> None:
+        """
+        Retries come exactly ``retry_delays`` apart, the last delay repeating,
+        and the message is dead after ``max_attempts``.
+        """
+        bus = self.make(retry_delays=(1, 5, 30), max_attempts=5)
+        times: list[tuple[int, float]] = []
+
+        def handler(delivery: Delivery) -> None:
+            times.append((delivery.attempt, self.clock.seconds()))
+            raise HandlerError("down")
+
+        self.consume(bus, "work", handler)
+        bus.publish("session.updated", envelope("session.updated"))
+        self.clock.advance(0)
+        for delay in (1, 5, 30, 30):
+            # Halves are exact in binary floating point, so times add up exactly.
+            self.clock.advance(delay - 0.5)
+            count = len(times)
+            self.clock.advance(0.5)
+            self.assertEqual(len(times), count + 1)
+        self.assertEqual(times, [(1, 0), (2, 1), (3, 6), (4, 36), (5, 66)])
+        [letter] = self.successResultOf(bus.dead_letters("work"))
+        self.assertEqual(letter.attempts, 5)
+        self.assertEqual(letter.reason, "HandlerError: down")
+        self.assertEqual(letter.failed_at, "1970-01-01T00:01:06.000Z")
+        self.clock.advance(1000)
+        self.assertEqual(len(times), 5)
+        self.assertEqual(len([e for e in self.recorder.events if "log_failure" in e]), 5)
+
+    def test_failure_is_logged_with_fields(self) -> None:
+        """A handler failure is logged as a failure, with queue, key, message id and attempt."""
+        bus = self.make(max_attempts=2)
+
+        def handler(delivery: Delivery) -> None:
+            raise HandlerError("down")
+
+        self.consume(bus, "work", handler)
+        sent = envelope("session.updated")
+        bus.publish("session.updated", sent)
+        self.clock.advance(0)
+        [event] = [e for e in self.recorder.events if "log_failure" in e]
+        self.assertEqual(event["log_level"], LogLevel.critical)
+        self.assertEqual(event["queue"], "work")
+        self.assertEqual(event["routing_key"], "session.updated")
+        self.assertEqual(event["message_id"], sent.id)
+        self.assertEqual(event["attempt"], 1)
+        self.assertIsInstance(event["log_failure"].value, HandlerError)
+
+    def test_replay_starts_again_at_attempt_one(self) -> None:
+        """A replayed dead letter is redelivered with attempt 1 and full retries."""
+        bus = self.make(retry_delays=(1,), max_attempts=2)
+        attempts: list[int] = []
+
+        def handler(delivery: Delivery) -> None:
+            attempts.append(delivery.attempt)
+            raise HandlerError("down")
+
+        self.consume(bus, "work", handler)
+        bus.publish("session.updated", envelope("session.updated"))
+        self.clock.advance(0)
+        self.clock.advance(1)
+        self.assertEqual(self.successResultOf(bus.replay_dead_letters("work")), 1)
+        self.clock.advance(0)
+        self.clock.advance(1)
+        self.assertEqual(attempts, [1, 2, 1, 2])
+        self.assertEqual(len(self.successResultOf(bus.dead_letters("work"))), 1)
+
+    def test_bounded_queue_refuses(self) -> None:
+        """A full queue makes ``publish`` fail with BusError; nothing is dropped."""
+        bus = self.make(max_queue_length=2)
+        for n in range(2):
+            self.successResultOf(bus.publish("session.updated", envelope("session.updated", n)))
+        self.failureResultOf(
+            bus.publish("session.updated", envelope("session.updated", 2)), BusError
+        )
+        self.assertEqual(bus.queue_length("work"), 2)
+        self.assertTrue(self.recorder.at(LogLevel.warn))
+        got: list[int] = []
+        self.consume(bus, "work", lambda d: got.append(d.envelope.payload["n"]))
+        self.clock.advance(0)
+        self.assertEqual(got, [0, 1])
+        # Delivered messages free their place.
+        self.successResultOf(bus.publish("session.updated", envelope("session.updated", 3)))
+
+    def test_full_queue_refuses_for_every_queue(self) -> None:
+        """
+        A message for two queues, one of them full, goes to neither: a publish
+        is all or nothing.
+        """
+        bus = self.make(max_queue_length=1)
+        self.successResultOf(bus.publish("session.updated", envelope("session.updated")))
+        self.assertEqual(bus.queue_length("work"), 1)
+        self.failureResultOf(bus.publish("session.started", envelope("session.started")), BusError)
+        self.assertEqual(bus.queue_length("other"), 0)
+
+    def test_dead_letters_count_toward_bound(self) -> None:
+        """Dead letters fill the queue too, until discarded or replayed."""
+        bus = self.make(max_queue_length=1, max_attempts=1)
+
+        def handler(delivery: Delivery) -> None:
+            raise HandlerError("down")
+
+        self.consume(bus, "work", handler)
+        bus.publish("session.updated", envelope("session.updated"))
+        self.clock.advance(0)
+        self.failureResultOf(bus.publish("session.updated", envelope("session.updated")), BusError)
+        self.assertEqual(self.successResultOf(bus.discard_dead_letters("work", ["x"])), 0)
+        self.assertEqual(self.successResultOf(bus.discard_dead_letters("work")), 1)
+        self.successResultOf(bus.publish("session.updated", envelope("session.updated")))
+
+    def test_retrying_messages_count_toward_bound(self) -> None:
+        """A message waiting for its retry still takes its place in the queue."""
+        bus = self.make(max_queue_length=1, retry_delays=(10,))
+
+        def handler(delivery: Delivery) -> None:
+            raise HandlerError("down")
+
+        self.consume(bus, "work", handler)
+        bus.publish("session.updated", envelope("session.updated"))
+        self.clock.advance(0)
+        self.assertEqual(bus.queue_length("work"), 1)
+        self.failureResultOf(bus.publish("session.updated", envelope("session.updated")), BusError)
+
+    def test_publish_after_stop_fails(self) -> None:
+        """Once stopService is called, ``publish`` and replays fail with BusError."""
+        bus = self.make()
+        self.successResultOf(bus.stopService())
+        self.failureResultOf(bus.publish("session.updated", envelope("session.updated")), BusError)
+        self.failureResultOf(bus.replay_dead_letters("work"), BusError)
+        bus.startService()
+        self.successResultOf(bus.publish("session.updated", envelope("session.updated")))
+
+    def test_unroutable_is_dropped_and_logged_at_debug(self) -> None:
+        """A key no queue is bound to is accepted, dropped, and logged at debug."""
+        bus = self.make()
+        self.successResultOf(bus.publish("charger.connected", envelope("charger.connected")))
+        self.assertEqual(bus.queue_length("work"), 0)
+        [event] = self.recorder.at(LogLevel.debug)
+        self.assertEqual(event["routing_key"], "charger.connected")
+
+    def test_second_consumer_refused(self) -> None:
+        """One consumer per queue: a second one fails with BusError until the first stops."""
+        bus = self.make()
+        consumer = self.consume(bus, "work", lambda d: None)
+        self.failureResultOf(bus.consume("work", lambda d: None), BusError)
+        self.successResultOf(consumer.stop())
+        self.consume(bus, "work", lambda d: None)
+
+    def test_stop_service_drains_queued_messages(self) -> None:
+        """
+        stopService delivers what is queued for consumers, waits for the
+        handlers, and only then fires; nothing accepted is lost.
+        """
+        bus = self.make()
+        gates: list[Deferred[None]] = []
+        got: list[int] = []
+
+        def handler(delivery: Delivery) -> Deferred[None]:
+            got.append(delivery.envelope.payload["n"])
+            gates.append(Deferred())
+            return gates[-1]
+
+        self.consume(bus, "work", handler)
+        for n in range(3):
+            bus.publish("session.updated", envelope("session.updated", n))
+        stopped = bus.stopService()
+        self.assertNoResult(stopped)
+        self.failureResultOf(bus.publish("session.updated", envelope("session.updated")), BusError)
+        for n in range(3):
+            self.clock.advance(0)
+            self.assertEqual(got, list(range(n + 1)))
+            self.assertNoResult(stopped)
+            gates[n].callback(None)
+        self.successResultOf(stopped)
+        self.assertEqual(bus.queue_length("work"), 0)
+        # Only the queue without a consumer ("other") is reported; it holds nothing.
+        self.assertEqual(self.recorder.at(LogLevel.warn), [])
+
+    def test_stop_service_drain_timeout(self) -> None:
+        """
+        A handler that never finishes does not hold stopService past
+        ``drain_timeout``; what is left undelivered is logged.
+        """
+        bus = self.make(drain_timeout=3)
+        self.consume(bus, "work", lambda d: Deferred())
+        for n in range(2):
+            bus.publish("session.updated", envelope("session.updated", n))
+        bus.publish("session.started", envelope("session.started"))
+        self.clock.advance(0)
+        stopped = bus.stopService()
+        self.clock.advance(2.9)
+        self.assertNoResult(stopped)
+        self.clock.advance(0.1)
+        self.successResultOf(stopped)
+        [event] = self.recorder.at(LogLevel.warn)
+        self.assertEqual(
+            event["left"]["work"],
+            {"ready": 2, "in_flight": 1, "retrying": 0, "dead": 0, "consumed": True},
+        )
+        self.assertEqual(event["left"]["other"]["ready"], 1)
+        self.assertEqual(event["left"]["other"]["consumed"], False)
+
+    def test_stop_service_keeps_waiting_retries(self) -> None:
+        """
+        A retry still waiting at stop is not waited for; it is kept and
+        delivered when the bus starts again.
+        """
+        bus = self.make(retry_delays=(60,))
+        attempts: list[int] = []
+
+        def handler(delivery: Delivery) -> None:
+            attempts.append(delivery.attempt)
+            if delivery.attempt == 1:
+                raise HandlerError("down")
+
+        self.consume(bus, "work", handler)
+        bus.publish("session.updated", envelope("session.updated"))
+        self.clock.advance(0)
+        self.successResultOf(bus.stopService())
+        self.assertEqual(self.recorder.at(LogLevel.warn)[0]["left"]["work"]["retrying"], 1)
+        self.clock.advance(120)
+        self.assertEqual(attempts, [1])
+        bus.startService()
+        self.clock.advance(0)
+        self.assertEqual(attempts, [1, 2])
+
+    def test_consumer_stop_fires_after_in_flight(self) -> None:
+        """``IConsumer.stop`` fires when the in-flight handler finishes, and stops deliveries."""
+        bus = self.make()
+        gate: Deferred[None] = Deferred()
+        got: list[Delivery] = []
+
+        def handler(delivery: Delivery) -> Deferred[None]:
+            got.append(delivery)
+            return gate
+
+        consumer = self.consume(bus, "work", handler)
+        bus.publish("session.updated", envelope("session.updated", 0))
+        bus.publish("session.updated", envelope("session.updated", 1))
+        self.clock.advance(0)
+        stopped = consumer.stop()
+        self.assertNoResult(stopped)
+        gate.callback(None)
+        self.successResultOf(stopped)
+        self.clock.advance(10)
+        self.assertEqual(len(got), 1)
+        self.assertEqual(bus.queue_length("work"), 1)
+
+    def test_payload_is_copied(self) -> None:
+        """
+        Envelopes travel serialised, as over a broker: changing the published
+        payload afterwards, or in one consumer, does not affect another.
+        """
+        bus = self.make()
+        sent = envelope("session.started")
+        bus.publish("session.started", sent)
+        sent.payload["n"] = 99
+        got: list[Delivery] = []
+
+        def mutate(delivery: Delivery) -> None:
+            delivery.envelope.payload["n"] = -1
+
+        self.consume(bus, "work", mutate)
+        self.consume(bus, "other", got.append)
+        self.clock.advance(0)
+        self.assertEqual(got[0].envelope.payload, {"n": 0})
+
+    def test_coroutine_handler(self) -> None:
+        """An ``async def`` handler is awaited like a Deferred-returning one."""
+        bus = self.make()
+        gate: Deferred[None] = Deferred()
+        done: list[int] = []
+
+        async def handler(delivery: Delivery) -> None:
+            await gate
+            done.append(delivery.envelope.payload["n"])
+
+        self.consume(bus, "work", handler)
+        bus.publish("session.updated", envelope("session.updated", 0))
+        bus.publish("session.updated", envelope("session.updated", 1))
+        self.clock.advance(0)
+        self.assertEqual(done, [])
+        gate.callback(None)
+        self.clock.advance(0)
+        self.assertEqual(done, [0, 1])
+
+    def test_constructor_validates(self) -> None:
+        """Nonsensical settings are refused at construction."""
+        for kwargs in (
+            {"retry_delays": ()},
+            {"retry_delays": (-1,)},
+            {"max_attempts": 0},
+            {"max_queue_length": 0},
+        ):
+            with self.assertRaises(ValueError):
+                MemoryBus(self.topology, reactor=self.clock, **kwargs)
+
+
+class TopicMatchesTests(SynchronousTestCase):
+    """``topic_matches`` follows AMQP topic-exchange semantics."""
+
+    TABLE = [
+        # pattern, routing key, matches
+        ("a.b", "a.b", True),
+        ("a.b", "a.c", False),
+        ("a.b", "a.b.c", False),
+        ("a.*", "a.b", True),
+        ("a.*", "a", False),
+        ("a.*", "a.b.c", False),
+        ("*.b", "a.b", True),
+        ("*", "a", True),
+        ("*", "", False),
+        ("*.*", "a.b", True),
+        ("*.*", "a", False),
+        ("a.#", "a", True),
+        ("a.#", "a.b", True),
+        ("a.#", "a.b.c.d", True),
+        ("a.#", "b.a", False),
+        ("#", "", True),
+        ("#", "a", True),
+        ("#", "a.b.c", True),
+        ("#.c", "c", True),
+        ("#.c", "a.b.c", True),
+        ("#.c", "a.b.c.d", False),
+        ("a.#.d", "a.d", True),
+        ("a.#.d", "a.b.c.d", True),
+        ("a.#.d", "a.b.c", False),
+        ("a.*.#", "a", False),
+        ("a.*.#", "a.b", True),
+        ("a.*.#", "a.b.c", True),
+        ("#.#", "a.b", True),
+        ("#.*.#", "", False),
+        ("#.*.#", "x", True),
+        ("a.*.c", "a..c", True),
+        ("ocpp.#", "ocpp.in.BootNotification", True),
+        ("ocpp.in.*", "ocpp.in.BootNotification", True),
+        ("ocpp.in.*", "ocpp.out.Reset", False),
+        ("charger.#", "charging.started", False),
+        ("", "", True),
+        ("", "a", False),
+    ]
+
+    def test_table(self) -> None:
+        """Each (pattern, key) pair of the table matches as AMQP would."""
+        for pattern, key, expected in self.TABLE:
+            self.assertEqual(topic_matches(pattern, key), expected, (pattern, key))
+
+    def test_many_hashes_are_fast(self) -> None:
+        """Patterns with many ``#`` do not backtrack exponentially."""
+        key = ".".join(["x"] * 200)
+        self.assertFalse(topic_matches("#." * 30 + "y", key))
+        self.assertTrue(topic_matches("#." * 30 + "x", key))
+
+
+class TopologyTests(SynchronousTestCase):
+    """The topology: exchanges by first word, bindings, the default layout."""
+
+    def test_exchange_for(self) -> None:
+        """A routing key goes to the exchange of its first word."""
+        topology = default_topology()
+        for key, exchange in [
+            (ocpp_in("BootNotification"), "ocppd.ocpp"),
+            (OCPP_REJECTED, "ocppd.ocpp"),
+            (CHARGER_CONNECTED, "ocppd.events"),
+            ("session.started", "ocppd.events"),
+            ("charging.stopped", "ocppd.events"),
+            ("wallet.topup", "ocppd.events"),
+            ("cms.station.updated", "ocppd.events"),
+            ("command.reset", "ocppd.commands"),
+            ("audit.login", "ocppd.audit"),
+        ]:
+            self.assertEqual(topology.exchange_for(key), exchange, key)
+        self.assertEqual(default_topology("x").exchange_for("wallet.x"), "x.events")
+
+    def test_exchange_for_unknown_word(self) -> None:
+        """An unknown first word (or a wildcard, or nothing) is a ValueError."""
+        topology = default_topology()
+        for key in ("unknown.thing", "", "*.x", "#", "ocppx.in.Foo"):
+            with self.assertRaises(ValueError):
+                topology.exchange_for(key)
+
+    def test_routing_key_helpers(self) -> None:
+        """The routing-key helpers spell the documented keys and refuse bad actions."""
+        self.assertEqual(ocpp_in("StartTransaction"), "ocpp.in.StartTransaction")
+        self.assertEqual(ocpp_out("Reset"), "ocpp.out.Reset")
+        self.assertEqual(ocpp_reply("Reset"), "ocpp.reply.Reset")
+        self.assertEqual(OCPP_REJECTED, "ocpp.rejected")
+        self.assertEqual(CHARGER_DISCONNECTED, "charger.disconnected")
+        for action in ("", "a.b", "*", "#"):
+            with self.assertRaises(ValueError):
+                ocpp_in(action)
+
+    def test_default_topology(self) -> None:
+        """The default topology declares the four topic exchanges and the two queues."""
+        topology = default_topology()
+        self.assertEqual(
+            topology.exchanges,
+            (
+                Exchange("ocppd.ocpp"),
+                Exchange("ocppd.events"),
+                Exchange("ocppd.commands"),
+                Exchange("ocppd.audit"),
+            ),
+        )
+        self.assertEqual(
+            topology.queue(PROCESSOR_QUEUE).bindings,
+            (Binding("ocppd.ocpp", "ocpp.#"), Binding("ocppd.events", "charger.#")),
+        )
+        self.assertEqual(
+            topology.queue(AUDIT_QUEUE).bindings,
+            (Binding("ocppd.commands", "command.#"), Binding("ocppd.audit", "audit.#")),
+        )
+        self.assertTrue(all(q.durable for q in topology.queues))
+        self.assertEqual(topology.queue_full_name(PROCESSOR_QUEUE), "ocppd.processor")
+        self.assertEqual(default_topology("t1").queue_full_name(AUDIT_QUEUE), "t1.audit")
+
+    def test_routes(self) -> None:
+        """OCPP traffic and charger events reach the processor; commands and audit the audit."""
+        topology = default_topology()
+
+        def names(key: str) -> list[str]:
+            return [q.name for q in topology.queues_for(topology.exchange_for(key), key)]
+
+        self.assertEqual(names(ocpp_in("MeterValues")), [PROCESSOR_QUEUE])
+        self.assertEqual(names(ocpp_reply("Reset")), [PROCESSOR_QUEUE])
+        self.assertEqual(names(OCPP_REJECTED), [PROCESSOR_QUEUE])
+        self.assertEqual(names(CHARGER_CONNECTED), [PROCESSOR_QUEUE])
+        self.assertEqual(names("command.reset"), [AUDIT_QUEUE])
+        self.assertEqual(names("audit.cms.station"), [AUDIT_QUEUE])
+        self.assertEqual(names("session.started"), [])
+        # A pattern only matches on its own exchange.
+        self.assertEqual(topology.queues_for("ocppd.events", "ocpp.in.Foo"), [])
+
+    def test_validation(self) -> None:
+        """Undeclared exchanges, duplicate queues and unknown queues are refused."""
+        exchanges = standard_exchanges("p")
+        with self.assertRaises(ValueError):
+            Topology(exchanges, (QueueSpec("q", (Binding("p.nope", "x"),)),), prefix="p")
+        with self.assertRaises(ValueError):
+            Topology(exchanges, (QueueSpec("q", ()), QueueSpec("q", ())), prefix="p")
+        with self.assertRaises(ValueError):
+            default_topology().queue("nope")
+        with self.assertRaises(ValueError):
+            bind("*.x")
+        # A topology without the events exchange cannot place event keys.
+        small = Topology((Exchange("p.ocpp"),), (), prefix="p")
+        with self.assertRaises(ValueError):
+            small.exchange_for("session.started")

@@ -1,0 +1,97 @@
+"""Run a whole ocppd node inside the test's reactor, on ephemeral 127.0.0.1 ports."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.task import deferLater
+from twisted.trial.unittest import TestCase
+
+from ocppd import cli
+from ocppd.config import load_config
+from ocppd.service import OcppdService
+
+
+class RunningDaemon:
+    def __init__(self, service: OcppdService, config_args: list[str]) -> None:
+        self.service = service
+        self.node = service.ocppd
+        self.config_args = config_args
+        assert service.ocpp_port is not None
+        self.port: int = service.ocpp_port.getHost().port
+
+    def url(self, charge_point_id: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/ocpp/{charge_point_id}"
+
+    def ocppctl(self, *argv: str, stdin: str = "") -> str:
+        out = io.StringIO()
+        code = cli.main([*self.config_args, *argv], stdin=io.StringIO(stdin), stdout=out)
+        if code != 0:
+            raise AssertionError(f"ocppctl {' '.join(argv)} exited {code}")
+        return out.getvalue()
+
+    def query(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
+        return self.node.database.run(func, *args, **kwargs)
+
+    @inlineCallbacks
+    def wait_for(
+        self,
+        func: Callable[..., Any],
+        *args: Any,
+        until: Callable[[Any], bool],
+        timeout: float = 10,
+    ) -> Any:
+        """Poll the store until ``until(result)`` holds (the processor runs off the bus)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = yield self.query(func, *args)
+            if until(result):
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting on {func.__name__}{args}: {result!r}")
+            yield deferLater(reactor, 0.02, lambda: None)
+
+
+@inlineCallbacks
+def poll(
+    fetch: Callable[[], Deferred[Any]], *, until: Callable[[Any], bool], timeout: float = 10
+) -> Any:
+    """Call ``fetch`` every 20 ms until ``until(result)`` holds; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = yield fetch()
+        if until(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out polling: last result {result!r}")
+        yield deferLater(reactor, 0.02, lambda: None)
+
+
+@inlineCallbacks
+def start_daemon(testcase: TestCase, *overrides: str) -> Any:
+    data_dir = os.path.abspath(testcase.mktemp())
+    os.makedirs(data_dir)
+    args = [
+        "--set",
+        f"ocppd.data_dir={data_dir}",
+        "--set",
+        "ocppd.node_id=test-node",
+        "--set",
+        "ocpp.listen=tcp:0:interface=127.0.0.1",
+        "--set",
+        "bus.retry_delays=0.05",
+    ]
+    for override in overrides:
+        args += ["--set", override]
+    config = load_config(None, args[1::2])
+    service = OcppdService(config, reactor)
+    service.startService()
+    testcase.addCleanup(service.stopService)
+    yield service.when_started()
+    return RunningDaemon(service, args)

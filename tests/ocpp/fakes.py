@@ -1,0 +1,70 @@
+"""Test doubles for the OCPP connection layer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+
+from ocppd.ocpp.frames import Call, CallError, CallResult
+
+
+class FakeTransport:
+    """Collects what a ChargerConnection writes to its socket."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed: tuple[int, str] | None = None
+
+    def send_text(self, text: str) -> None:
+        self.sent.append(text)
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def frames(self) -> list[list[Any]]:
+        return [json.loads(text) for text in self.sent]
+
+    def last(self) -> list[Any]:
+        return json.loads(self.sent[-1])
+
+
+class RecordingTraffic:
+    """Stands in for TrafficPublisher; records every call."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def inbound(
+        self, charge_point_id: str, call: Call, response: dict[str, Any], *, wait: bool
+    ) -> Deferred[None] | None:
+        self.events.append(("inbound", (call.action, response, wait)))
+        return succeed(None) if wait else None
+
+    def rejected(
+        self, charge_point_id: str, raw: str, answer: CallError, action: str | None = None
+    ) -> None:
+        self.events.append(("rejected", (answer.code, action)))
+
+    def command_sent(self, charge_point_id: str, call: Call) -> None:
+        self.events.append(("sent", call.action))
+
+    def command_reply(
+        self, charge_point_id: str, call: Call, reply: CallResult | CallError
+    ) -> None:
+        self.events.append(("reply", (call.action, type(reply).__name__)))
+
+
+class ScriptedHandler:
+    """A CallHandler whose answers are Deferreds the test fires."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.pending: list[Deferred[dict[str, Any]]] = []
+
+    def handle(self, connection: Any, call: Call) -> Deferred[dict[str, Any]]:
+        self.calls.append(call)
+        d: Deferred[dict[str, Any]] = Deferred()
+        self.pending.append(d)
+        return d

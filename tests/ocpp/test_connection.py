@@ -1,0 +1,151 @@
+"""Tests for ocppd.ocpp.connection: one charger's OCPP-J conversation, without sockets."""
+
+from __future__ import annotations
+
+import json
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from ocppd.ocpp.connection import MAX_QUEUED_CALLS, ChargerConnection
+from ocppd.ocpp.errors import OcppError
+from ocppd.ocpp.schemas import SchemaRegistry
+from tests.ocpp.fakes import FakeTransport, RecordingTraffic, ScriptedHandler
+
+SCHEMAS = SchemaRegistry.load()
+
+
+class ChargerConnectionTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.transport = FakeTransport()
+        self.handler = ScriptedHandler()
+        self.traffic = RecordingTraffic()
+        self.connection = ChargerConnection(
+            "CP1",
+            connection_id="c1",
+            registration_status="Accepted",
+            transport=self.transport,
+            handler=self.handler,  # type: ignore[arg-type]
+            schemas=SCHEMAS,
+            traffic=self.traffic,  # type: ignore[arg-type]
+            clock=Clock(),
+            call_timeout=30,
+        )
+
+    def heartbeat_still_answered(self) -> None:
+        self.connection.text_received('[2,"hb","Heartbeat",{}]')
+        self.handler.pending[-1].callback({"currentTime": "2026-01-01T00:00:00.000Z"})
+        self.assertEqual(
+            self.transport.last(), [3, "hb", {"currentTime": "2026-01-01T00:00:00.000Z"}]
+        )
+
+    def test_bad_input_matrix(self) -> None:
+        """Each malformed frame gets the right CALLERROR; a Heartbeat is still answered after."""
+        cases = [
+            ("not json", "-1", "FormationViolation"),
+            ('[2,"a1","Heartbeat",{"x":NaN}]', "a1", "FormationViolation"),
+            ('{"a":1}', "-1", "ProtocolError"),
+            ('[2,"a2"]', "a2", "ProtocolError"),
+            ('[7,"a3","Heartbeat",{}]', "a3", "PropertyConstraintViolation"),
+            ('[2,"a4","FlyToTheMoon",{}]', "a4", "NotImplemented"),
+            ('[2,"a5","Reset",{"type":"Hard"}]', "a5", "NotSupported"),
+            (
+                '[2,"a6","SecurityEventNotification",{"type":"x","timestamp":"2026-01-01T00:00:00Z"}]',
+                "a6",
+                "NotSupported",
+            ),
+            (
+                '[2,"a7","Authorize",{"idTag":"' + "x" * 21 + '"}]',
+                "a7",
+                "PropertyConstraintViolation",
+            ),
+            ('[2,"a8","Authorize",{"idTag":5}]', "a8", "TypeConstraintViolation"),
+            ('[2,"a9","Authorize",{}]', "a9", "OccurenceConstraintViolation"),
+            ('[2,"a10","Authorize",{"idTag":"x","more":1}]', "a10", "FormationViolation"),
+            (
+                '[2,"a11","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Napping"}]',
+                "a11",
+                "PropertyConstraintViolation",
+            ),
+            ("[" * 100000, "-1", "FormationViolation"),
+        ]
+        for text, unique_id, code in cases:
+            self.connection.text_received(text)
+            frame = self.transport.last()
+            self.assertEqual(frame[:3], [4, unique_id, code], text[:60])
+            self.assertIsInstance(frame[3], str)
+            self.assertIsInstance(frame[4], dict)
+            self.heartbeat_still_answered()
+        self.assertEqual(
+            [e for e in self.traffic.events if e[0] == "rejected"][5:8],
+            [
+                ("rejected", ("NotImplemented", "FlyToTheMoon")),
+                ("rejected", ("NotSupported", "Reset")),
+                ("rejected", ("NotSupported", "SecurityEventNotification")),
+            ],
+        )
+        self.assertEqual(len(self.handler.calls), len(cases))  # only the Heartbeats reached it
+
+    def test_calls_handled_one_at_a_time_in_order(self) -> None:
+        """A second CALL waits for the first's answer: MeterValues never overtakes a Start."""
+        self.connection.text_received('[2,"1","Heartbeat",{}]')
+        self.connection.text_received('[2,"2","Heartbeat",{}]')
+        self.assertEqual([c.unique_id for c in self.handler.calls], ["1"])
+        self.handler.pending[0].callback({"currentTime": "2026-01-01T00:00:00Z"})
+        self.assertEqual([c.unique_id for c in self.handler.calls], ["1", "2"])
+        self.handler.pending[1].callback({"currentTime": "2026-01-01T00:00:01Z"})
+        self.assertEqual([f[1] for f in self.transport.frames()], ["1", "2"])
+
+    def test_too_many_queued_calls(self) -> None:
+        """Past MAX_QUEUED_CALLS waiting CALLs, more are refused rather than buffered forever."""
+        for i in range(MAX_QUEUED_CALLS + 2):
+            self.connection.text_received(f'[2,"q{i}","Heartbeat",{{}}]')
+        self.assertEqual(self.transport.last()[:3], [4, f"q{MAX_QUEUED_CALLS + 1}", "GenericError"])
+
+    def test_handler_ocpp_error_becomes_call_error(self) -> None:
+        """An OcppError from a handler is sent as a CALLERROR with its code."""
+        self.connection.text_received('[2,"s","Heartbeat",{}]')
+        self.handler.pending[0].errback(OcppError("SecurityError", "not yet"))
+        self.assertEqual(self.transport.last(), [4, "s", "SecurityError", "not yet", {}])
+
+    def test_handler_crash_is_internal_error(self) -> None:
+        """An unexpected exception is logged, answered with InternalError; the next call works."""
+        self.connection.text_received('[2,"c","Heartbeat",{}]')
+        self.handler.pending[0].errback(ZeroDivisionError())
+        self.assertEqual(self.transport.last()[:3], [4, "c", "InternalError"])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.heartbeat_still_answered()
+
+    def test_invalid_own_response_is_internal_error(self) -> None:
+        """A response of ours that fails its schema is never sent; InternalError is."""
+        self.connection.text_received('[2,"r","Heartbeat",{}]')
+        self.handler.pending[0].callback({"currentTime": 12})
+        self.assertEqual(self.transport.last()[:3], [4, "r", "InternalError"])
+
+    def test_replies_go_to_the_command_queue(self) -> None:
+        """A CALLRESULT from the charger answers our outstanding command."""
+        results: list[object] = []
+        self.connection.call("ClearCache", {}).addBoth(results.append)
+        sent = self.transport.last()
+        self.assertEqual(sent[0], 2)
+        self.connection.text_received(json.dumps([3, sent[1], {"status": "Accepted"}]))
+        self.assertEqual(results, [{"status": "Accepted"}])
+        self.assertIn(("sent", "ClearCache"), self.traffic.events)
+        self.assertIn(("reply", ("ClearCache", "CallResult")), self.traffic.events)
+
+    def test_malformed_reply_fails_the_command_without_an_answer(self) -> None:
+        """A broken CALLRESULT is never answered (OCPP-J answers CALLs only); our command fails."""
+        results: list[object] = []
+        self.connection.call("ClearCache", {}).addBoth(results.append)
+        unique_id = self.transport.last()[1]
+        self.connection.text_received(f'[3,"{unique_id}"]')
+        self.assertEqual(len(self.transport.sent), 1)  # only our CALL
+        self.assertEqual(results[0].value.code, "ProtocolError")  # type: ignore[attr-defined]
+        self.assertIn(("rejected", ("ProtocolError", None)), self.traffic.events)
+
+    def test_nothing_sent_after_connection_lost(self) -> None:
+        """An answer that completes after the socket closed is not written."""
+        self.connection.text_received('[2,"late","Heartbeat",{}]')
+        self.connection.connection_lost()
+        self.handler.pending[0].callback({"currentTime": "2026-01-01T00:00:00Z"})
+        self.assertEqual(self.transport.sent, [])

@@ -1,0 +1,146 @@
+"""Tests for ocppd.ocpp.handlers against a real (SQLite) store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import fail, inlineCallbacks
+from twisted.trial.unittest import TestCase
+
+from ocppd.bus.interface import BusError
+from ocppd.ocpp.errors import OcppError
+from ocppd.ocpp.frames import Call
+from ocppd.ocpp.handlers import CentralSystemHandlers
+from ocppd.ocpp.tagcache import IdTagCache
+from ocppd.store import chargers, tags, transactions
+from tests.ocpp.fakes import RecordingTraffic
+from tests.store.fixtures import make_sqlite_database
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+class FakeConnection:
+    def __init__(self, charge_point_id: str, registration_status: str = "Accepted") -> None:
+        self.charge_point_id = charge_point_id
+        self.registration_status = registration_status
+
+
+class HandlerTests(TestCase):
+    def setUp(self) -> None:
+        self.database = make_sqlite_database(self)
+        self.traffic = RecordingTraffic()
+        self.tags = IdTagCache(self.database, reactor, ttl=60)
+        self.handlers = CentralSystemHandlers(
+            database=self.database,
+            tags=self.tags,
+            traffic=self.traffic,  # type: ignore[arg-type]
+            clock=reactor,
+            heartbeat_interval=120,
+        )
+        self.database.run_sync(chargers.add_charge_point, "CP1", None, now=NOW)
+        self.database.run_sync(chargers.add_charge_point, "CP2", None, now=NOW)
+        self.database.run_sync(tags.add_id_tag, "PARENT", now=NOW)
+        self.database.run_sync(tags.add_id_tag, "TAG1", parent_id_tag="PARENT", now=NOW)
+        self.database.run_sync(tags.add_id_tag, "GONE", expires_at=NOW - timedelta(days=1), now=NOW)
+        self.database.run_sync(tags.add_id_tag, "BLOCKED", status="Blocked", now=NOW)
+
+    def call(self, action: str, payload: dict[str, Any], cp: Any = None) -> Any:
+        return self.handlers.handle(cp or FakeConnection("CP1"), Call("u1", action, payload))
+
+    def start(self, id_tag: str = "TAG1", connector: int = 1, meter: int = 100, cp: Any = None) -> Any:
+        return self.call(
+            "StartTransaction",
+            {"connectorId": connector, "idTag": id_tag, "meterStart": meter,
+             "timestamp": "2026-11-29T11:00:00Z"},
+            cp,
+        )
+
+    @inlineCallbacks
+    def test_authorize_statuses(self) -> Any:
+        """Accepted with its parent, Expired past expiry, Blocked as stored, Invalid when unknown."""
+        results = {}
+        for tag in ("TAG1", "GONE", "BLOCKED", "NOBODY"):
+            answer = yield self.call("Authorize", {"idTag": tag})
+            results[tag] = answer["idTagInfo"]
+        self.assertEqual(results["TAG1"], {"status": "Accepted", "parentIdTag": "PARENT"})
+        self.assertEqual(results["GONE"]["status"], "Expired")
+        self.assertTrue(results["GONE"]["expiryDate"].endswith("Z"))
+        self.assertEqual(results["BLOCKED"], {"status": "Blocked"})
+        self.assertEqual(results["NOBODY"], {"status": "Invalid"})
+
+    @inlineCallbacks
+    def test_resent_start_gets_the_same_transaction_id(self) -> Any:
+        """The same StartTransaction twice gets one id; a different one gets a new id."""
+        first = yield self.start()
+        again = yield self.start()
+        other = yield self.start(meter=200, connector=2, id_tag="PARENT")
+        self.assertEqual(first["transactionId"], again["transactionId"])
+        self.assertNotEqual(first["transactionId"], other["transactionId"])
+        self.assertEqual(first["idTagInfo"]["status"], "Accepted")
+        self.assertEqual(
+            [e for e in self.traffic.events if e[0] == "inbound"][0][1][2], True
+        )  # transaction messages wait for the bus
+
+    @inlineCallbacks
+    def test_concurrent_tx(self) -> Any:
+        """A tag already charging elsewhere gets ConcurrentTx."""
+        yield self.start()
+        elsewhere = yield self.start(cp=FakeConnection("CP2"), meter=5)
+        self.assertEqual(elsewhere["idTagInfo"]["status"], "ConcurrentTx")
+
+    @inlineCallbacks
+    def test_offline_start_with_blocked_tag_recorded(self) -> Any:
+        """A start with a Blocked tag is answered Blocked and recorded with that status."""
+        answer = yield self.start(id_tag="BLOCKED")
+        self.assertEqual(answer["idTagInfo"]["status"], "Blocked")
+        record = self.database.run_sync(transactions.get_transaction, answer["transactionId"])
+        self.assertEqual(record.id_tag_status, "Blocked")
+
+    @inlineCallbacks
+    def test_stop_for_unknown_transaction_is_answered(self) -> Any:
+        """A StopTransaction for an id we never gave out is still answered, not refused."""
+        answer = yield self.call(
+            "StopTransaction",
+            {"transactionId": 424242, "meterStop": 10, "timestamp": "2026-11-29T11:00:00Z"},
+        )
+        self.assertEqual(answer, {})
+
+    @inlineCallbacks
+    def test_bus_failure_means_no_answer(self) -> Any:
+        """If the bus refuses a transaction message, the handler fails: the charger must retry."""
+        self.traffic.inbound = lambda *a, **k: fail(BusError("broker down"))  # type: ignore[method-assign]
+        with self.assertRaises(BusError):
+            yield self.call(
+                "MeterValues",
+                {"connectorId": 1, "meterValue": [
+                    {"timestamp": "2026-11-29T11:00:00Z", "sampledValue": [{"value": "1"}]}]},
+            )
+
+    @inlineCallbacks
+    def test_pending_charger_may_only_boot(self) -> Any:
+        """A Pending charger gets SecurityError for anything but BootNotification."""
+        self.database.run_sync(chargers.register_pending_charge_point, "NEW", None, now=NOW)
+        connection = FakeConnection("NEW", "Pending")
+        with self.assertRaises(OcppError) as caught:
+            yield self.call("Heartbeat", {}, connection)
+        self.assertEqual(caught.exception.code, "SecurityError")
+        boot = {"chargePointVendor": "V", "chargePointModel": "M"}
+        answer = yield self.call("BootNotification", boot, connection)
+        self.assertEqual(answer["status"], "Pending")
+        self.assertLessEqual(answer["interval"], 60)
+        # The operator accepts it; the next boot says so and unlocks the connection.
+        self.database.run_sync(chargers.set_registration_status, "NEW", "Accepted")
+        answer = yield self.call("BootNotification", boot, connection)
+        self.assertEqual((answer["status"], answer["interval"]), ("Accepted", 120))
+        self.assertEqual(connection.registration_status, "Accepted")
+        yield self.call("Heartbeat", {}, connection)
+
+    @inlineCallbacks
+    def test_data_transfer_and_notifications(self) -> Any:
+        """DataTransfer: UnknownVendorId; firmware/diagnostics notifications: empty answers."""
+        answer = yield self.call("DataTransfer", {"vendorId": "acme"})
+        self.assertEqual(answer, {"status": "UnknownVendorId"})
+        answer = yield self.call("FirmwareStatusNotification", {"status": "Installed"})
+        self.assertEqual(answer, {})

@@ -1,0 +1,95 @@
+"""Tests for ocppd.config."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from ocppd.config import SECTIONS, Config, ConfigError, load_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INI = os.path.join(ROOT, "etc", "ocppd.ini")
+
+
+class LoadConfigTests(SynchronousTestCase):
+    def write(self, text: str) -> str:
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_defaults_without_file(self) -> None:
+        """Without a file every option has its default: embedded store and bus, port 9000."""
+        config = load_config()
+        self.assertEqual(config.ocpp.listen, "tcp:9000")
+        self.assertEqual(config.bus.backend, "memory")
+        self.assertTrue(config.store_url.startswith("sqlite:///"))
+        self.assertTrue(config.store_url.endswith(os.path.join("var", "ocppd.sqlite3")))
+
+    def test_file_then_overrides(self) -> None:
+        """Command-line overrides win over the file."""
+        path = self.write("[ocpp]\nlisten = tcp:9100\nheartbeat_interval = 60\n")
+        config = load_config(path, ["ocpp.listen=tcp:9200", "bus.retry_delays=0.5, 2"])
+        self.assertEqual(config.ocpp.listen, "tcp:9200")
+        self.assertEqual(config.ocpp.heartbeat_interval, 60)
+        self.assertEqual(config.bus.retry_delays, (0.5, 2.0))
+
+    def test_errors_name_the_option(self) -> None:
+        """Every invalid value is refused with a message naming section.option."""
+        cases = [
+            (["ocpp.heartbeat_interval=soon"], "ocpp.heartbeat_interval"),
+            (["ocpp.heartbeat_interval=0"], "ocpp.heartbeat_interval"),
+            (["ocpp.unknown_chargers=maybe"], "ocpp.unknown_chargers"),
+            (["store.auto_upgrade=perhaps"], "store.auto_upgrade"),
+            (["bus.retry_delays=1,-2"], "bus.retry_delays"),
+            (["ocpp.nonsense=1"], "ocpp.nonsense"),
+            (["nowhere.listen=1"], "nowhere"),
+            (["no-equals-sign"], "no-equals-sign"),
+        ]
+        for overrides, name in cases:
+            with self.assertRaises(ConfigError) as caught:
+                load_config(None, overrides)
+            self.assertIn(name, str(caught.exception))
+
+    def test_unreadable_file(self) -> None:
+        """A missing file is a ConfigError naming it, not a traceback."""
+        with self.assertRaises(ConfigError) as caught:
+            load_config("/nonexistent/ocppd.ini")
+        self.assertIn("/nonexistent/ocppd.ini", str(caught.exception))
+
+    def test_postgres_url(self) -> None:
+        """A store url replaces the SQLite default."""
+        config = load_config(None, ["store.url=postgresql://u@db/ocppd"])
+        self.assertEqual(config.store_url, "postgresql://u@db/ocppd")
+
+
+class ShippedIniTests(SynchronousTestCase):
+    def test_every_option_documented_with_its_default(self) -> None:
+        """etc/ocppd.ini shows every option, commented, with the default the code uses."""
+        with open(INI) as f:
+            text = f.read()
+        uncommented = "\n".join(
+            line[2:] if re.match(r"^# \w+ =", line) else line for line in text.splitlines()
+        )
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read_string(uncommented)
+        defaults = Config()
+        for section, cls in SECTIONS.items():
+            for option in cls.OPTIONS:
+                self.assertTrue(parser.has_option(section, option), f"{section}.{option} missing")
+                shown = parser.get(section, option)
+                if option == "node_id":
+                    continue
+                parsed = load_config(None, [f"{section}.{option}={shown}"]) if shown else defaults
+                self.assertEqual(
+                    getattr(getattr(parsed, section), option),
+                    getattr(getattr(defaults, section), option),
+                    f"{section}.{option}",
+                )
+
+    def test_shipped_ini_loads(self) -> None:
+        """The shipped file itself loads (all commented: the defaults)."""
+        self.assertEqual(load_config(INI).ocpp, Config().ocpp)
