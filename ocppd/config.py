@@ -48,6 +48,18 @@ def _positive_float(name: str) -> Callable[[str], float]:
     return convert
 
 
+def _seconds_at_least_one(name: str) -> Callable[[str], float]:
+    # Autobahn's timers go through txaio's batched timer, which truncates
+    # deadlines to whole seconds: a sub-second timeout could fire at once.
+    def convert(text: str) -> float:
+        value = _positive_float(name)(text)
+        if value < 1:
+            raise ConfigError(f"{name}: must be at least 1 second, got {value}")
+        return value
+
+    return convert
+
+
 def _float_list(name: str) -> Callable[[str], tuple[float, ...]]:
     def convert(text: str) -> tuple[float, ...]:
         items = [part.strip() for part in text.split(",") if part.strip()]
@@ -115,9 +127,9 @@ class OcppConfig:
         "listen": _text,
         "unknown_chargers": lambda name: _choice(name, ("refuse", "pending")),
         "heartbeat_interval": _positive_int,
-        "ping_interval": _positive_float,
-        "ping_timeout": _positive_float,
-        "open_handshake_timeout": _positive_float,
+        "ping_interval": _seconds_at_least_one,
+        "ping_timeout": _seconds_at_least_one,
+        "open_handshake_timeout": _seconds_at_least_one,
         "max_message_size": _positive_int,
         "call_timeout": _positive_float,
         "tag_cache_ttl": _positive_float,

@@ -2,13 +2,14 @@
 Builds the daemon from its configuration and starts/stops it in order.
 
 Start: store (migrations) -> bus -> processor -> OCPP listener.
-Stop, in reverse: no new chargers, close their sockets, let the processor
-finish its message, drain the bus, close the database.
+Stop, in reverse: no new chargers, close their sockets (their disconnect
+events still reach the bus), drain the bus into the processor, stop the
+processor, close the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from twisted.application.service import Service
@@ -150,11 +151,20 @@ class OcppdService(Service):
         node = self.ocppd
         if self._started is not None and not self._started.called:
             self._started.cancel()
-        if self.ocpp_port is not None:
-            yield maybeDeferred(self.ocpp_port.stopListening)
-            self.ocpp_port = None
-        node.registry.close_all()
-        yield maybeDeferred(node.processor.stop)
-        yield maybeDeferred(node.bus.stopService)
-        node.database.stop()
+        port, self.ocpp_port = self.ocpp_port, None
+        steps: list[tuple[str, Callable[[], Any]]] = [
+            ("stop listening", port.stopListening if port else lambda: None),
+            ("close charger connections", lambda: node.registry.close_all(node.reactor)),
+            # The bus drains into its consumers, so they stop after it.
+            ("drain the bus", node.bus.stopService),
+            ("stop the processor", node.processor.stop),
+            ("close the database", node.database.stop),
+        ]
+        # Each step runs even if an earlier one failed: a charger socket that
+        # will not close must not keep the bus from draining or the DB open.
+        for name, step in steps:
+            try:
+                yield maybeDeferred(step)
+            except Exception:
+                self.log.failure("Shutdown step {step!r} failed", step=name)
         self.log.info("ocppd node {node_id} stopped", node_id=node.node_id)

@@ -31,6 +31,13 @@ class Options(usage.Options):
 
 
 def makeService(options: Options) -> IService:
+    import txaio
+
+    # Autobahn logs every frame and header at debug level through txaio; its
+    # loggers take the level in force when they are created, at import.
+    txaio.use_twisted()
+    txaio.set_global_log_level("info")  # type: ignore[attr-defined]
+
     from ocppd.service import OcppdService
 
     return OcppdService(options["parsed"])

@@ -37,7 +37,9 @@ class OcppctlTests(SynchronousTestCase):
 
     def test_charger_add_hashes_the_exact_key(self) -> None:
         """The key from stdin (less the newline) is stored hashed; a station is created."""
-        code, _, _ = self.ocppctl("charger", "add", "CP-1", "--station", "Main St", stdin=" k e y \n")
+        code, _, _ = self.ocppctl(
+            "charger", "add", "CP-1", "--station", "Main St", stdin=" k e y \n"
+        )
         self.assertEqual(code, 0)
         record = self.database().run_sync(chargers.get_charge_point, "CP-1")
         self.assertEqual(record.registration_status, "Accepted")
@@ -60,18 +62,30 @@ class OcppctlTests(SynchronousTestCase):
 
     def test_user_and_tag(self) -> None:
         """A user with an Argon2 password owns a tag with expiry and parent."""
-        code, _, _ = self.ocppctl("user", "add", "Jo@Example.com", "--role", "customer",
-                                  stdin="correct horse\n")
+        code, _, _ = self.ocppctl(
+            "user", "add", "Jo@Example.com", "--role", "customer", stdin="correct horse\n"
+        )
         self.assertEqual(code, 0)
         self.assertEqual(self.ocppctl("tag", "add", "PARENT")[0], 0)
-        code, _, _ = self.ocppctl("tag", "add", "TAG1", "--user", "jo@example.com", "--expires",
-                                  "2027-01-01T01:00:00+01:00", "--parent", "PARENT")
+        code, _, _ = self.ocppctl(
+            "tag",
+            "add",
+            "TAG1",
+            "--user",
+            "jo@example.com",
+            "--expires",
+            "2027-01-01T01:00:00+01:00",
+            "--parent",
+            "PARENT",
+        )
         self.assertEqual(code, 0)
         database = self.database()
         user = database.run_sync(users.get_user_by_email, "jo@example.com")
         self.assertTrue(verify_password("correct horse", user.password_hash))
         tag = database.run_sync(tags.get_id_tag, "TAG1")
-        self.assertEqual((tag.user_id, tag.parent_id_tag, tag.status), (user.id, "PARENT", "Accepted"))
+        self.assertEqual(
+            (tag.user_id, tag.parent_id_tag, tag.status), (user.id, "PARENT", "Accepted")
+        )
         self.assertEqual(tag.expires_at.isoformat(), "2027-01-01T00:00:00+00:00")
 
     def test_tag_errors(self) -> None:

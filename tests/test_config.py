@@ -42,6 +42,7 @@ class LoadConfigTests(SynchronousTestCase):
         cases = [
             (["ocpp.heartbeat_interval=soon"], "ocpp.heartbeat_interval"),
             (["ocpp.heartbeat_interval=0"], "ocpp.heartbeat_interval"),
+            (["ocpp.ping_timeout=0.5"], "ocpp.ping_timeout"),
             (["ocpp.unknown_chargers=maybe"], "ocpp.unknown_chargers"),
             (["store.auto_upgrade=perhaps"], "store.auto_upgrade"),
             (["bus.retry_delays=1,-2"], "bus.retry_delays"),

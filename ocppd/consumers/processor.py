@@ -26,7 +26,7 @@ from ocppd.timeutil import parse_iso
 
 CONSUMER = "processor"
 
-Applier = Callable[[Connection, Envelope, dict[str, Any]], None]
+Applier = Callable[[Connection, str, Envelope, dict[str, Any]], None]
 
 
 def _at(envelope: Envelope, field: str) -> Any:
@@ -54,10 +54,12 @@ def samples_from(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
     return samples
 
 
-def _boot(conn: Connection, envelope: Envelope, request: dict[str, Any]) -> None:
+def _boot(
+    conn: Connection, charge_point_id: str, envelope: Envelope, request: dict[str, Any]
+) -> None:
     chargers.record_boot(
         conn,
-        envelope.charge_point_id,
+        charge_point_id,
         vendor=request["chargePointVendor"],
         model=request["chargePointModel"],
         serial_number=request.get("chargePointSerialNumber"),
@@ -71,10 +73,12 @@ def _boot(conn: Connection, envelope: Envelope, request: dict[str, Any]) -> None
     )
 
 
-def _status(conn: Connection, envelope: Envelope, request: dict[str, Any]) -> None:
+def _status(
+    conn: Connection, charge_point_id: str, envelope: Envelope, request: dict[str, Any]
+) -> None:
     chargers.set_connector_status(
         conn,
-        envelope.charge_point_id,
+        charge_point_id,
         request["connectorId"],
         status=request["status"],
         error_code=request["errorCode"],
@@ -86,10 +90,12 @@ def _status(conn: Connection, envelope: Envelope, request: dict[str, Any]) -> No
     )
 
 
-def _meter_values(conn: Connection, envelope: Envelope, request: dict[str, Any]) -> None:
+def _meter_values(
+    conn: Connection, charge_point_id: str, envelope: Envelope, request: dict[str, Any]
+) -> None:
     transactions.add_meter_values(
         conn,
-        charge_point_id=envelope.charge_point_id,
+        charge_point_id=charge_point_id,
         connector_id=request["connectorId"],
         transaction_id=request.get("transactionId"),
         samples=samples_from(request["meterValue"]),
@@ -97,8 +103,9 @@ def _meter_values(conn: Connection, envelope: Envelope, request: dict[str, Any])
     )
 
 
-def _stop(conn: Connection, envelope: Envelope, request: dict[str, Any]) -> None:
-    charge_point_id = envelope.charge_point_id
+def _stop(
+    conn: Connection, charge_point_id: str, envelope: Envelope, request: dict[str, Any]
+) -> None:
     outcome = transactions.record_stop(
         conn,
         charge_point_id=charge_point_id,
@@ -109,8 +116,8 @@ def _stop(conn: Connection, envelope: Envelope, request: dict[str, Any]) -> None
         id_tag=request.get("idTag"),
         now=_at(envelope, "receivedAt"),
     )
-    if outcome != "unknown" and request.get("transactionData"):
-        record = transactions.get_transaction(conn, request["transactionId"])
+    record = transactions.get_transaction(conn, request["transactionId"])
+    if outcome != "unknown" and record is not None and request.get("transactionData"):
         transactions.add_meter_values(
             conn,
             charge_point_id=charge_point_id,
@@ -163,13 +170,23 @@ class OcppProcessor:
         """Apply one envelope inside ``conn``'s transaction; False if seen before."""
         if not processed.claim_message(conn, CONSUMER, envelope.id, now=parse_iso(envelope.time)):
             return False
+        charge_point_id = envelope.charge_point_id
+        if charge_point_id is None:
+            # Every type this queue carries is about a charger; a message
+            # without one is a publisher's bug, not worth retrying.
+            self.log.error(
+                "Processor ignores {type} {id} without a charge point id",
+                type=envelope.type,
+                id=envelope.id,
+            )
+            return True
         kind = envelope.type.partition(".")[0]
         if kind == "ocpp":
-            self._apply_ocpp(conn, envelope)
+            self._apply_ocpp(conn, charge_point_id, envelope)
         elif envelope.type == topology.CHARGER_CONNECTED:
             chargers.set_connected(
                 conn,
-                envelope.charge_point_id,
+                charge_point_id,
                 connection_id=envelope.payload["connectionId"],
                 node=envelope.payload["node"],
                 at=_at(envelope, "at"),
@@ -177,15 +194,14 @@ class OcppProcessor:
         elif envelope.type == topology.CHARGER_DISCONNECTED:
             chargers.set_disconnected(
                 conn,
-                envelope.charge_point_id,
+                charge_point_id,
                 connection_id=envelope.payload["connectionId"],
                 at=_at(envelope, "at"),
             )
         return True
 
-    def _apply_ocpp(self, conn: Connection, envelope: Envelope) -> None:
+    def _apply_ocpp(self, conn: Connection, charge_point_id: str, envelope: Envelope) -> None:
         payload = envelope.payload
-        charge_point_id = envelope.charge_point_id
         direction, _, action = envelope.type[len("ocpp.") :].partition(".")
 
         def log(suffix: str, direction: str, message_type: str, body: Any, at_field: str) -> None:
@@ -213,7 +229,7 @@ class OcppProcessor:
             chargers.touch_last_seen(conn, charge_point_id, _at(envelope, "receivedAt"))
             effect = INBOUND_EFFECTS.get(action)
             if effect is not None:
-                effect(conn, envelope, payload["request"])
+                effect(conn, charge_point_id, envelope, payload["request"])
         elif direction == "out":
             log("call", "out", "CALL", payload["request"], "sentAt")
         elif direction == "reply":

@@ -28,7 +28,8 @@ CLOSE_UNSUPPORTED_DATA = 1003
 
 
 class OcppServerProtocol(WebSocketServerProtocol):
-    log = Logger()
+    # Not ``log``: that is Autobahn's own txaio logger, which honours its level.
+    _log = Logger()
     factory: OcppServerFactory
 
     connection: ChargerConnection | None = None
@@ -41,7 +42,7 @@ class OcppServerProtocol(WebSocketServerProtocol):
                 request.path, request.headers.get("authorization")
             )
         except HandshakeError as e:
-            self.log.info(
+            self._log.info(
                 "Refused OCPP handshake from {peer} for {path}: {status} {reason}",
                 peer=request.peer,
                 path=request.path,
@@ -63,12 +64,12 @@ class OcppServerProtocol(WebSocketServerProtocol):
         admitted = self._admitted
         assert admitted is not None
         if self.websocket_protocol_in_use != SUBPROTOCOL:
-            self.log.info(
+            self._log.info(
                 "Closing {charge_point_id}: no {subprotocol} subprotocol offered",
                 charge_point_id=admitted.charge_point_id,
                 subprotocol=SUBPROTOCOL,
             )
-            self.sendClose(CLOSE_PROTOCOL_ERROR, f"subprotocol {SUBPROTOCOL} required")
+            self.close(CLOSE_PROTOCOL_ERROR, f"subprotocol {SUBPROTOCOL} required")
             return
         self.connection = self.factory.connection_opened(self, admitted)
 
@@ -76,7 +77,7 @@ class OcppServerProtocol(WebSocketServerProtocol):
         if self.connection is None:
             return
         if isBinary:
-            self.sendClose(CLOSE_UNSUPPORTED_DATA, "OCPP-J uses text frames")
+            self.close(CLOSE_UNSUPPORTED_DATA, "OCPP-J uses text frames")
             return
         # Autobahn has already validated text frames as UTF-8.
         self.connection.text_received(payload.decode("utf-8"))
@@ -86,17 +87,28 @@ class OcppServerProtocol(WebSocketServerProtocol):
             self.factory.connection_closed(self.connection, code, reason)
             self.connection = None
 
+    def close_with_protocol_code(self, code: int, reason: str) -> None:
+        """
+        Close with a code from RFC 6455's protocol range (1001-1003), which
+        ``sendClose`` refuses; Autobahn itself sends those through
+        ``sendCloseFrame``, e.g. 1009 for an oversized message.
+        """
+        self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8"), isReply=False)
+
     # MessageTransport, for ChargerConnection
     def send_text(self, text: str) -> None:
         self.sendMessage(text.encode("utf-8"), isBinary=False)
 
     def close(self, code: int, reason: str) -> None:
-        self.sendClose(code, reason)
+        if code == 1000 or 3000 <= code <= 4999:
+            self.sendClose(code, reason)
+        else:
+            self.close_with_protocol_code(code, reason)
 
 
 class OcppServerFactory(WebSocketServerFactory):
     protocol = OcppServerProtocol  # type: ignore[assignment]
-    log = Logger()
+    _log = Logger()
 
     def __init__(
         self,
@@ -147,7 +159,7 @@ class OcppServerFactory(WebSocketServerFactory):
             call_timeout=self._call_timeout,
         )
         self.registry.register(connection)
-        self.log.info(
+        self._log.info(
             "Charge point {charge_point_id} connected from {peer}",
             charge_point_id=connection.charge_point_id,
             peer=protocol.peer,
@@ -163,8 +175,7 @@ class OcppServerFactory(WebSocketServerFactory):
         self, connection: ChargerConnection, code: int | None, reason: str | None
     ) -> None:
         connection.connection_lost(f"connection closed ({code})")
-        self.registry.unregister(connection)
-        self.log.info(
+        self._log.info(
             "Charge point {charge_point_id} disconnected ({code} {reason})",
             charge_point_id=connection.charge_point_id,
             code=code,
@@ -176,3 +187,6 @@ class OcppServerFactory(WebSocketServerFactory):
             code=code,
             reason=reason,
         )
+        # Last: a shutdown waiting for the registry to empty resumes right here,
+        # and the disconnect event must already be on the bus by then.
+        self.registry.unregister(connection)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from ocppd.ocpp.commands import ChargerNotConnected
@@ -20,6 +21,7 @@ class ConnectionRegistry:
 
     def __init__(self) -> None:
         self._connections: dict[str, ChargerConnection] = {}
+        self._emptied: list[Deferred[None]] = []
 
     def __len__(self) -> int:
         return len(self._connections)
@@ -50,6 +52,10 @@ class ConnectionRegistry:
         """Forget ``connection`` unless a newer one replaced it; whether it was current."""
         if self._connections.get(connection.charge_point_id) is connection:
             del self._connections[connection.charge_point_id]
+            if not self._connections:
+                waiters, self._emptied = self._emptied, []
+                for waiter in waiters:
+                    waiter.callback(None)
             return True
         return False
 
@@ -70,6 +76,38 @@ class ConnectionRegistry:
         except Exception as e:
             return fail(e)
 
-    def close_all(self, code: int = 1001, reason: str = "central system shutting down") -> None:
+    def close_all(
+        self,
+        clock: IReactorTime,
+        *,
+        timeout: float = 6.0,
+        code: int = 1001,
+        reason: str = "central system shutting down",
+    ) -> Deferred[None]:
+        """
+        Close every connection; fire when all are gone, or after ``timeout``
+        (the close handshake can hang on a dead peer). Waiting lets their
+        disconnect events reach the bus before it stops.
+        """
+        if not self._connections:
+            return succeed(None)
+        done: Deferred[None] = Deferred()
+        self._emptied.append(done)
+        expiry = clock.callLater(timeout, self._give_up, done)
+
+        def settled(result: object) -> object:
+            if expiry.active():
+                expiry.cancel()
+            return result
+
+        done.addBoth(settled)
         for connection in list(self._connections.values()):
             connection.close(code, reason)
+        return done
+
+    def _give_up(self, done: Deferred[None]) -> None:
+        self.log.warn(
+            "{count} charger connections did not close in time", count=len(self._connections)
+        )
+        self._emptied.remove(done)
+        done.callback(None)

@@ -61,9 +61,7 @@ class IdTagCache:
         if entry is not None and now - entry.loaded_at < self._ttl:
             self._entries.move_to_end(id_tag)
             return succeed(self._info(entry.record, now))
-        d = self._database.run(tags.get_id_tag, id_tag)
-        d.addCallback(self._loaded, id_tag)
-        return d
+        return self._database.run(tags.get_id_tag, id_tag).addCallback(self._loaded, id_tag)
 
     def invalidate(self, id_tag: str | None = None) -> None:
         """Forget one tag (or all) after an operator changed it."""

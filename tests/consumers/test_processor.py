@@ -20,12 +20,21 @@ from tests.store.fixtures import make_sqlite_database
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-def inbound(action: str, request: dict[str, Any], response: dict[str, Any] | None = None,
-            at: str = "2026-11-29T12:00:00.000Z") -> Envelope:
+def inbound(
+    action: str,
+    request: dict[str, Any],
+    response: dict[str, Any] | None = None,
+    at: str = "2026-11-29T12:00:00.000Z",
+) -> Envelope:
     return Envelope.create(
         topology.ocpp_in(action),
-        {"uniqueId": "u", "action": action, "request": request, "response": response or {},
-         "receivedAt": at},
+        {
+            "uniqueId": "u",
+            "action": action,
+            "request": request,
+            "response": response or {},
+            "receivedAt": at,
+        },
         node="n1",
         charge_point_id="CP1",
     )
@@ -48,9 +57,14 @@ class ProcessorTests(TestCase):
         self.database.run_sync(chargers.add_charge_point, "CP1", None, now=NOW)
         self.database.run_sync(tags.add_id_tag, "TAG1", now=NOW)
         allocation = self.database.run_sync(
-            transactions.allocate_transaction, charge_point_id="CP1", connector_id=1,
-            id_tag="TAG1", id_tag_status="Accepted", meter_start_wh=1000,
-            started_at=datetime(2026, 11, 29, 11, 0, tzinfo=UTC), now=NOW,
+            transactions.allocate_transaction,
+            charge_point_id="CP1",
+            connector_id=1,
+            id_tag="TAG1",
+            id_tag_status="Accepted",
+            meter_start_wh=1000,
+            started_at=datetime(2026, 11, 29, 11, 0, tzinfo=UTC),
+            now=NOW,
         )
         self.tx = allocation.transaction_id
 
@@ -58,9 +72,15 @@ class ProcessorTests(TestCase):
         return bool(self.database.run_sync(self.processor.apply, envelope))
 
     def stop(self, meter_stop: int = 5000) -> Envelope:
-        return inbound("StopTransaction", {
-            "transactionId": self.tx, "meterStop": meter_stop,
-            "timestamp": "2026-11-29T11:30:00Z", "reason": "EVDisconnected"})
+        return inbound(
+            "StopTransaction",
+            {
+                "transactionId": self.tx,
+                "meterStop": meter_stop,
+                "timestamp": "2026-11-29T11:30:00Z",
+                "reason": "EVDisconnected",
+            },
+        )
 
     def test_same_envelope_applied_once(self) -> None:
         """Redelivery of an envelope (same id) changes nothing the second time."""
@@ -69,7 +89,8 @@ class ProcessorTests(TestCase):
         self.assertFalse(self.apply(envelope))
         self.assertEqual(len(self.database.run_sync(messages.list_messages, "CP1")), 2)
         values = self.database.run_sync(
-            lambda conn: transactions.list_meter_values(conn, transaction_id=self.tx))
+            lambda conn: transactions.list_meter_values(conn, transaction_id=self.tx)
+        )
         self.assertEqual(len(values), 1)
 
     def test_resent_meter_values_stored_once(self) -> None:
@@ -77,7 +98,8 @@ class ProcessorTests(TestCase):
         self.apply(meter(self.tx, "2026-11-29T11:10:00Z", "2000"))
         self.apply(meter(self.tx, "2026-11-29T11:10:00Z", "2000"))
         values = self.database.run_sync(
-            lambda conn: transactions.list_meter_values(conn, transaction_id=self.tx))
+            lambda conn: transactions.list_meter_values(conn, transaction_id=self.tx)
+        )
         self.assertEqual(len(values), 1)
 
     def test_live_energy_then_stop_then_late_meter(self) -> None:
@@ -89,25 +111,32 @@ class ProcessorTests(TestCase):
         self.apply(self.stop())  # resent
         self.apply(meter(self.tx, "2026-11-29T11:40:00Z", "99999"))
         session = self.database.run_sync(transactions.get_transaction, self.tx)
-        self.assertEqual((session.status, session.energy_wh, session.meter_stop_wh),
-                         ("completed", 4000, 5000))
+        self.assertEqual(
+            (session.status, session.energy_wh, session.meter_stop_wh), ("completed", 4000, 5000)
+        )
         self.assertEqual(session.stop_reason, "EVDisconnected")
 
     def test_stop_with_transaction_data(self) -> None:
         """Meter values carried in StopTransaction.transactionData are stored with the session."""
         envelope = self.stop()
         envelope.payload["request"]["transactionData"] = [
-            {"timestamp": "2026-11-29T11:29:00Z", "sampledValue": [{"value": "4900"}]}]
+            {"timestamp": "2026-11-29T11:29:00Z", "sampledValue": [{"value": "4900"}]}
+        ]
         self.apply(envelope)
         values = self.database.run_sync(
-            lambda conn: transactions.list_meter_values(conn, transaction_id=self.tx))
+            lambda conn: transactions.list_meter_values(conn, transaction_id=self.tx)
+        )
         self.assertEqual([v.value for v in values], ["4900"])
 
     def test_status_out_of_order(self) -> None:
         """An older StatusNotification arriving late does not overwrite a newer one."""
+
         def status(value: str, ts: str) -> Envelope:
-            return inbound("StatusNotification", {
-                "connectorId": 1, "errorCode": "NoError", "status": value, "timestamp": ts})
+            return inbound(
+                "StatusNotification",
+                {"connectorId": 1, "errorCode": "NoError", "status": value, "timestamp": ts},
+            )
+
         self.apply(status("Charging", "2026-11-29T11:05:00Z"))
         self.apply(status("Preparing", "2026-11-29T11:04:00Z"))
         [connector] = self.database.run_sync(chargers.list_connectors, "CP1")
@@ -115,18 +144,27 @@ class ProcessorTests(TestCase):
 
     def test_boot_recorded(self) -> None:
         """BootNotification fields land on the charge point."""
-        self.apply(inbound("BootNotification", {
-            "chargePointVendor": "Acme", "chargePointModel": "X", "firmwareVersion": "9"},
-            {"status": "Accepted", "currentTime": "2026-11-29T12:00:00Z", "interval": 300}))
+        self.apply(
+            inbound(
+                "BootNotification",
+                {"chargePointVendor": "Acme", "chargePointModel": "X", "firmwareVersion": "9"},
+                {"status": "Accepted", "currentTime": "2026-11-29T12:00:00Z", "interval": 300},
+            )
+        )
         record = self.database.run_sync(chargers.get_charge_point, "CP1")
         self.assertEqual((record.vendor, record.model, record.firmware_version), ("Acme", "X", "9"))
 
     def test_connect_disconnect_by_connection_id(self) -> None:
         """A stale disconnect (of a replaced socket) leaves the charger online."""
+
         def event(key: str, connection_id: str) -> Envelope:
-            return Envelope.create(key, {"connectionId": connection_id, "node": "n1",
-                                         "at": "2026-11-29T12:00:00.000Z"},
-                                   node="n1", charge_point_id="CP1")
+            return Envelope.create(
+                key,
+                {"connectionId": connection_id, "node": "n1", "at": "2026-11-29T12:00:00.000Z"},
+                node="n1",
+                charge_point_id="CP1",
+            )
+
         self.apply(event(topology.CHARGER_CONNECTED, "old"))
         self.apply(event(topology.CHARGER_CONNECTED, "new"))
         self.apply(event(topology.CHARGER_DISCONNECTED, "old"))
@@ -136,13 +174,25 @@ class ProcessorTests(TestCase):
 
     def test_rejected_frame_logged(self) -> None:
         """A frame we answered with a CALLERROR is in the message log with its answer."""
-        self.apply(Envelope.create(topology.OCPP_REJECTED, {
-            "uniqueId": "-1", "action": None, "raw": "{nope", "truncated": False,
-            "error": {"code": "FormationViolation", "description": "bad", "details": {}},
-            "receivedAt": "2026-11-29T12:00:00.000Z"}, node="n1", charge_point_id="CP1"))
+        self.apply(
+            Envelope.create(
+                topology.OCPP_REJECTED,
+                {
+                    "uniqueId": "-1",
+                    "action": None,
+                    "raw": "{nope",
+                    "truncated": False,
+                    "error": {"code": "FormationViolation", "description": "bad", "details": {}},
+                    "receivedAt": "2026-11-29T12:00:00.000Z",
+                },
+                node="n1",
+                charge_point_id="CP1",
+            )
+        )
         log = self.database.run_sync(messages.list_messages, "CP1")
-        self.assertEqual({(r.direction, r.message_type) for r in log},
-                         {("in", "CALL"), ("out", "CALLERROR")})
+        self.assertEqual(
+            {(r.direction, r.message_type) for r in log}, {("in", "CALL"), ("out", "CALLERROR")}
+        )
 
     @inlineCallbacks
     def test_consumes_from_the_bus(self) -> Any:
@@ -155,6 +205,9 @@ class ProcessorTests(TestCase):
         self.addCleanup(processor.stop)
         envelope = meter(self.tx, "2026-11-29T11:10:00Z", "2500")
         yield bus.publish(envelope.type, envelope)
-        yield poll(lambda: self.database.run(
-            lambda conn: transactions.list_meter_values(conn, transaction_id=self.tx)),
-            until=lambda rows: len(rows) == 1)
+        yield poll(
+            lambda: self.database.run(
+                lambda conn: transactions.list_meter_values(conn, transaction_id=self.tx)
+            ),
+            until=lambda rows: len(rows) == 1,
+        )

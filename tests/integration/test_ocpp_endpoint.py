@@ -99,7 +99,7 @@ class ConnectionTests(TestCase):
     @inlineCallbacks
     def setUp(self) -> Any:
         self.daemon = yield start_daemon(
-            self, "ocpp.max_message_size=4096", "ocpp.ping_interval=0.2", "ocpp.ping_timeout=0.2"
+            self, "ocpp.max_message_size=4096", "ocpp.ping_interval=1", "ocpp.ping_timeout=1"
         )
         for cp in ("CP1", "CP2"):
             self.daemon.ocppctl("charger", "add", cp, stdin=KEY + "\n")

@@ -36,7 +36,7 @@ def free_port() -> int:
 class _Collect(ProcessProtocol):
     def __init__(self) -> None:
         self.output = b""
-        self.ended: Deferred[int] = Deferred()
+        self.ended: Deferred[tuple[int | None, int | None]] = Deferred()
 
     def outReceived(self, data: bytes) -> None:
         self.output += data
@@ -44,7 +44,7 @@ class _Collect(ProcessProtocol):
     errReceived = outReceived
 
     def processEnded(self, reason: Any) -> None:
-        self.ended.callback(reason.value.exitCode)
+        self.ended.callback((reason.value.exitCode, reason.value.signal))
 
 
 class TwistdTests(TestCase):
@@ -94,9 +94,14 @@ class TwistdTests(TestCase):
         finally:
             if not process.ended.called:
                 transport.signalProcess(signal.SIGTERM)
-        code = yield process.ended
-        self.assertEqual(code, 0, process.output.decode(errors="replace"))
-        self.assertIn(b"stopped", process.output)
+            status = yield process.ended
+        output = process.output.decode(errors="replace")
+        # twistd re-raises the signal that stopped it, so the exit status says SIGTERM.
+        self.assertEqual(status, (None, signal.SIGTERM), output)
+        self.assertIn("every message was delivered", output)
+        self.assertIn("ocppd node", output.split("Received SIGTERM")[-1])
+        self.assertRegex(output, r"ocppd node \S+ stopped")
+        self.assertNotIn("Traceback", output)
         self.assertTrue(os.path.exists(os.path.join(workdir, "var", "ocppd.sqlite3")))
 
 

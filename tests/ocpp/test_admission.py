@@ -26,7 +26,10 @@ class AdmissionTests(TestCase):
         self.database.run_sync(chargers.add_charge_point, "CP1", hash_charger_key("k1"), now=NOW)
         self.database.run_sync(chargers.add_charge_point, "OPEN", None, now=NOW)
         self.database.run_sync(
-            chargers.add_charge_point, "BAD", hash_charger_key("k"), registration_status="Rejected",
+            chargers.add_charge_point,
+            "BAD",
+            hash_charger_key("k"),
+            registration_status="Rejected",
             now=NOW,
         )
 
@@ -43,18 +46,22 @@ class AdmissionTests(TestCase):
         """Right key in; wrong/missing/mismatched 401; unknown 404; rejected 403; keyless in."""
         admission = ChargerAdmission(self.database, reactor)
         admitted = yield admission.admit("/ocpp/CP1", basic_auth("CP1", "k1"))
-        self.assertEqual((admitted.charge_point_id, admitted.registration_status), ("CP1", "Accepted"))
+        self.assertEqual(
+            (admitted.charge_point_id, admitted.registration_status), ("CP1", "Accepted")
+        )
         self.assertEqual((yield self.refused(admission, "/ocpp/CP1", basic_auth("CP1", "k2"))), 401)
         self.assertEqual((yield self.refused(admission, "/ocpp/CP1", None)), 401)
         self.assertEqual((yield self.refused(admission, "/ocpp/CP1", basic_auth("CP9", "k1"))), 401)
-        self.assertEqual((yield self.refused(admission, "/ocpp/NOPE", basic_auth("NOPE", "x"))), 404)
+        self.assertEqual(
+            (yield self.refused(admission, "/ocpp/NOPE", basic_auth("NOPE", "x"))), 404
+        )
         self.assertEqual((yield self.refused(admission, "/ocpp/BAD", basic_auth("BAD", "k"))), 403)
         admitted = yield admission.admit("/ocpp/OPEN", None)
         self.assertEqual(admitted.charge_point_id, "OPEN")
 
     @inlineCallbacks
     def test_verified_key_remembered(self) -> Any:
-        """A reconnect with a key already verified costs no second PBKDF2; a wrong one still fails."""
+        """A reconnect with an already verified key costs no second PBKDF2; a wrong key fails."""
         calls: list[str] = []
         real = admission_module.verify_charger_key
 
@@ -82,4 +89,6 @@ class AdmissionTests(TestCase):
         self.assertEqual(record.registration_status, "Pending")
         self.assertNotIn("its-key", record.key_hash)
         # Its next connection must present the same key.
-        self.assertEqual((yield self.refused(admission, "/ocpp/NEW", basic_auth("NEW", "other"))), 401)
+        self.assertEqual(
+            (yield self.refused(admission, "/ocpp/NEW", basic_auth("NEW", "other"))), 401
+        )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.ocpp.connection import MAX_QUEUED_CALLS, ChargerConnection
 from ocppd.ocpp.errors import OcppError
+from ocppd.ocpp.registry import CLOSE_REPLACED, ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
 from tests.ocpp.fakes import FakeTransport, RecordingTraffic, ScriptedHandler
 
@@ -149,3 +151,57 @@ class ChargerConnectionTests(SynchronousTestCase):
         self.connection.connection_lost()
         self.handler.pending[0].callback({"currentTime": "2026-01-01T00:00:00Z"})
         self.assertEqual(self.transport.sent, [])
+
+
+class RegistryTests(SynchronousTestCase):
+    def make(
+        self, registry: Any, charge_point_id: str = "CP1"
+    ) -> tuple[ChargerConnection, FakeTransport]:
+        transport = FakeTransport()
+        connection = ChargerConnection(
+            charge_point_id,
+            connection_id=f"c{len(registry)}",
+            registration_status="Accepted",
+            transport=transport,
+            handler=ScriptedHandler(),  # type: ignore[arg-type]
+            schemas=SCHEMAS,
+            traffic=RecordingTraffic(),  # type: ignore[arg-type]
+            clock=Clock(),
+            call_timeout=30,
+        )
+        return connection, transport
+
+    def test_newest_wins_and_stale_unregister_is_ignored(self) -> None:
+        """Registering a second connection closes the first; its late unregister changes nothing."""
+        registry = ConnectionRegistry()
+        old, old_transport = self.make(registry)
+        registry.register(old)
+        new, _ = self.make(registry)
+        registry.register(new)
+        self.assertEqual(old_transport.closed, (CLOSE_REPLACED, "replaced by a newer connection"))
+        self.assertFalse(registry.unregister(old))
+        self.assertIs(registry.get("CP1"), new)
+
+    def test_close_all_waits_for_the_sockets(self) -> None:
+        """close_all fires once every connection has gone, or after its timeout."""
+        clock = Clock()
+        registry = ConnectionRegistry()
+        first, first_transport = self.make(registry, "CP1")
+        second, _ = self.make(registry, "CP2")
+        registry.register(first)
+        registry.register(second)
+        done: list[object] = []
+        registry.close_all(clock).addCallback(done.append)
+        self.assertEqual(first_transport.closed, (1001, "central system shutting down"))
+        registry.unregister(first)
+        self.assertEqual(done, [])
+        registry.unregister(second)
+        self.assertEqual(done, [None])
+        self.assertEqual(clock.getDelayedCalls(), [])
+        # A connection that never closes: close_all gives up after the timeout.
+        stuck, _ = self.make(registry, "CP3")
+        registry.register(stuck)
+        late: list[object] = []
+        registry.close_all(clock, timeout=6).addCallback(late.append)
+        clock.advance(6)
+        self.assertEqual(late, [None])

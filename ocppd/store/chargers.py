@@ -1,0 +1,277 @@
+"""
+Charge points and their connectors.
+
+Everything a charger reports may arrive late, twice or out of order (the bus
+redelivers, nodes publish concurrently), so every update here is conditional
+on being newer than what is stored, done in one statement so that concurrent
+writers cannot interleave between a read and a write.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ocppd.store.errors import AlreadyExists, NotFound
+from ocppd.store.records import ChargePointRecord, ConnectorRecord, from_mapping
+from ocppd.store.sql import dialect_insert, insert_new, later_of, utc
+from ocppd.store.tables import REGISTRATION_STATUSES, charge_points, connectors
+
+__all__ = [
+    "AlreadyExists",
+    "NotFound",
+    "add_charge_point",
+    "get_charge_point",
+    "list_connectors",
+    "record_boot",
+    "register_pending_charge_point",
+    "set_charge_point_key",
+    "set_connected",
+    "set_connector_status",
+    "set_disconnected",
+    "set_registration_status",
+    "touch_last_seen",
+]
+
+_cp = charge_points.c
+
+
+def _check_registration_status(status: str) -> None:
+    if status not in REGISTRATION_STATUSES:
+        raise ValueError(f"registration status {status!r} is not one of {REGISTRATION_STATUSES}")
+
+
+def _new_charge_point(
+    charge_point_id: str,
+    key_hash: str | None,
+    *,
+    registration_status: str,
+    station_id: int | None = None,
+    tariff_id: int | None = None,
+    now: datetime,
+) -> dict[str, object]:
+    _check_registration_status(registration_status)
+    return {
+        "charge_point_id": charge_point_id,
+        "key_hash": key_hash,
+        "registration_status": registration_status,
+        "station_id": station_id,
+        "tariff_id": tariff_id,
+        "online": False,
+        "created_at": now,
+    }
+
+
+def add_charge_point(
+    conn: Connection,
+    charge_point_id: str,
+    key_hash: str | None,
+    *,
+    station_id: int | None = None,
+    tariff_id: int | None = None,
+    registration_status: str = "Accepted",
+    now: datetime,
+) -> None:
+    """
+    Add a charger. ``key_hash`` is the hash of its Basic-auth key (None: no
+    authentication, security profile 0). Raises AlreadyExists.
+    """
+    values = _new_charge_point(
+        charge_point_id,
+        key_hash,
+        registration_status=registration_status,
+        station_id=station_id,
+        tariff_id=tariff_id,
+        now=now,
+    )
+    if insert_new(conn, charge_points, values) is None:
+        raise AlreadyExists(f"charge point {charge_point_id}")
+
+
+def register_pending_charge_point(
+    conn: Connection, charge_point_id: str, key_hash: str | None, *, now: datetime
+) -> None:
+    """
+    Record an unknown charger that connected under ``unknown_chargers =
+    pending``, for an operator to accept. A known charger is left as it is
+    (also when two first connections race), so this can never change a key.
+    """
+    values = _new_charge_point(charge_point_id, key_hash, registration_status="Pending", now=now)
+    insert_new(conn, charge_points, values)
+
+
+def _update(conn: Connection, charge_point_id: str, **values: object) -> None:
+    result = conn.execute(
+        charge_points.update().where(_cp.charge_point_id == charge_point_id).values(**values)
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"charge point {charge_point_id}")
+
+
+def set_charge_point_key(conn: Connection, charge_point_id: str, key_hash: str | None) -> None:
+    """Replace the charger's key hash (None removes authentication). Raises NotFound."""
+    _update(conn, charge_point_id, key_hash=key_hash)
+
+
+def set_registration_status(conn: Connection, charge_point_id: str, status: str) -> None:
+    """Accept, reject or hold a charger. Raises NotFound, or ValueError for another status."""
+    _check_registration_status(status)
+    _update(conn, charge_point_id, registration_status=status)
+
+
+def get_charge_point(conn: Connection, charge_point_id: str) -> ChargePointRecord | None:
+    """The charger, or None."""
+    row = conn.execute(
+        sa.select(charge_points).where(_cp.charge_point_id == charge_point_id)
+    ).first()
+    return None if row is None else from_mapping(ChargePointRecord, row._mapping)
+
+
+def record_boot(
+    conn: Connection,
+    charge_point_id: str,
+    *,
+    vendor: str,
+    model: str,
+    serial_number: str | None = None,
+    charge_box_serial_number: str | None = None,
+    firmware_version: str | None = None,
+    iccid: str | None = None,
+    imsi: str | None = None,
+    meter_type: str | None = None,
+    meter_serial_number: str | None = None,
+    at: datetime,
+) -> None:
+    """
+    Store what a BootNotification said, unless a later boot is already
+    stored (an old boot redelivered must not bring back old firmware).
+    Raises NotFound for an unknown charger.
+    """
+    result = conn.execute(
+        charge_points.update()
+        .where(_cp.charge_point_id == charge_point_id)
+        .where(sa.or_(_cp.boot_at.is_(None), _cp.boot_at <= at))
+        .values(
+            vendor=vendor,
+            model=model,
+            serial_number=serial_number,
+            charge_box_serial_number=charge_box_serial_number,
+            firmware_version=firmware_version,
+            iccid=iccid,
+            imsi=imsi,
+            meter_type=meter_type,
+            meter_serial_number=meter_serial_number,
+            boot_at=at,
+            last_seen_at=later_of(_cp.last_seen_at, at),
+        )
+    )
+    if result.rowcount == 0 and get_charge_point(conn, charge_point_id) is None:
+        raise NotFound(f"charge point {charge_point_id}")
+
+
+def set_connected(
+    conn: Connection, charge_point_id: str, *, connection_id: str, node: str, at: datetime
+) -> bool:
+    """
+    The charger connected to ``node`` as ``connection_id`` at ``at``.
+
+    Ignored (returns False) if a connection made later is already recorded:
+    after a quick reconnect the two connect events may be processed in either
+    order, and the newer socket must stay the current one.
+    """
+    result = conn.execute(
+        charge_points.update()
+        .where(_cp.charge_point_id == charge_point_id)
+        .where(sa.or_(_cp.connected_at.is_(None), _cp.connected_at <= at))
+        .values(
+            online=True,
+            connection_id=connection_id,
+            node=node,
+            connected_at=at,
+            last_seen_at=later_of(_cp.last_seen_at, at),
+        )
+    )
+    return bool(result.rowcount)
+
+
+def set_disconnected(
+    conn: Connection, charge_point_id: str, *, connection_id: str, at: datetime
+) -> bool:
+    """
+    The socket ``connection_id`` closed at ``at``: the charger is offline,
+    but only if that socket is still its current one. When a charger
+    reconnects, the old socket's disconnect often comes after the new
+    socket's connect and must not mark the charger offline. Returns whether
+    it applied.
+    """
+    result = conn.execute(
+        charge_points.update()
+        .where(_cp.charge_point_id == charge_point_id)
+        .where(_cp.connection_id == connection_id)
+        .values(online=False, last_seen_at=later_of(_cp.last_seen_at, at))
+    )
+    return bool(result.rowcount)
+
+
+def touch_last_seen(conn: Connection, charge_point_id: str, at: datetime) -> None:
+    """Move ``last_seen_at`` forward to ``at``; never back (messages may be late)."""
+    conn.execute(
+        charge_points.update()
+        .where(_cp.charge_point_id == charge_point_id)
+        .where(sa.or_(_cp.last_seen_at.is_(None), _cp.last_seen_at < at))
+        .values(last_seen_at=at)
+    )
+
+
+def set_connector_status(
+    conn: Connection,
+    charge_point_id: str,
+    connector_id: int,
+    *,
+    status: str,
+    error_code: str,
+    info: str | None = None,
+    vendor_error_code: str | None = None,
+    at: datetime,
+) -> bool:
+    """
+    Store a StatusNotification (``at`` is its timestamp) unless a newer one
+    is stored already; returns whether it applied.
+
+    One upsert statement, so two notifications processed concurrently for a
+    new connector cannot both insert, and the newer always wins.
+    """
+    insert = dialect_insert(conn, connectors).values(
+        charge_point_id=charge_point_id,
+        connector_id=connector_id,
+        status=status,
+        error_code=error_code,
+        info=info,
+        vendor_error_code=vendor_error_code,
+        status_at=at,
+    )
+    upsert = insert.on_conflict_do_update(
+        index_elements=[connectors.c.charge_point_id, connectors.c.connector_id],
+        set_={
+            "status": insert.excluded.status,
+            "error_code": insert.excluded.error_code,
+            "info": insert.excluded.info,
+            "vendor_error_code": insert.excluded.vendor_error_code,
+            "status_at": insert.excluded.status_at,
+        },
+        where=connectors.c.status_at <= utc(at),
+    )
+    # RETURNING, not rowcount: SQLAlchemy reports -1 for this statement on psycopg.
+    return conn.execute(upsert.returning(connectors.c.connector_id)).first() is not None
+
+
+def list_connectors(conn: Connection, charge_point_id: str) -> list[ConnectorRecord]:
+    """The charger's connectors that have reported a status, by connector id."""
+    rows = conn.execute(
+        sa.select(connectors)
+        .where(connectors.c.charge_point_id == charge_point_id)
+        .order_by(connectors.c.connector_id)
+    )
+    return [from_mapping(ConnectorRecord, row._mapping) for row in rows]

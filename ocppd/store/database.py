@@ -1,0 +1,244 @@
+"""
+The database handle: a SQLAlchemy Engine and a thread pool of its own.
+
+Query functions take a ``Connection`` and do their work inside the caller's
+transaction. ``Database.run(func, ...)`` (Synapse's ``runInteraction``) runs
+``func`` in one transaction on the pool and returns a Deferred, so the reactor
+thread never waits on the database; ``run_sync`` does the same in the calling
+thread, for ``ocppctl``, start-up and tests.
+
+The pool is separate from the reactor's own thread pool so that slow queries
+cannot starve DNS lookups or password hashing, and so its size can match the
+engine: SQLite has a single writer, so it gets one thread (writes queue in
+Python instead of failing with "database is locked"); PostgreSQL gets
+``max_threads`` threads and as many pooled connections.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+SQLITE_FILE_NAME = "ocppd.sqlite3"
+#: How long a SQLite connection waits for another process's write lock (an
+#: ``ocppctl`` next to the daemon) before giving up, in milliseconds.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def default_sqlite_url(data_dir: str) -> str:
+    """The embedded database's URL: ``ocppd.sqlite3`` in ``data_dir``, which is created."""
+    path = os.path.abspath(data_dir)
+    os.makedirs(path, exist_ok=True)
+    return "sqlite:///" + os.path.join(path, SQLITE_FILE_NAME)
+
+
+def normalize_url(url: str | URL) -> URL:
+    """
+    Parse ``url``, choosing psycopg 3 for PostgreSQL.
+
+    SQLAlchemy's default PostgreSQL driver is psycopg2, which ocppd does not
+    depend on; operators write the usual ``postgresql://`` (or the older
+    ``postgres://``) and get ``postgresql+psycopg://``.
+    """
+    parsed = sa.make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> None:
+    """
+    Per-connection SQLite settings (an engine ``connect`` event).
+
+    - WAL lets readers (``ocppctl``, a second process) work while the daemon
+      writes; it persists in the file, setting it again is cheap.
+    - Foreign keys are off by default in SQLite, per connection.
+    - ``busy_timeout`` makes a connection wait for another process's lock.
+    - ``isolation_level = None`` stops the sqlite3 module from opening
+      transactions behind SQLAlchemy's back (it would begin only at the first
+      write, so a read-then-write transaction could see stale data); the
+      ``begin`` event below opens them instead.
+    - ``synchronous=FULL`` (not WAL's usual NORMAL): a commit must survive a
+      power cut, since a transaction id handed to a charger must never be
+      handed out again.
+    """
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite_transaction(conn: Connection) -> None:
+    """
+    Open every SQLite transaction with ``BEGIN IMMEDIATE`` (an engine ``begin`` event).
+
+    Taking the write lock up front serialises transactions across processes,
+    so read-modify-write sequences (allocate an id, stop a session) are
+    atomic, and a transaction never fails half-way with SQLITE_BUSY when it
+    upgrades from reading to writing: it waits ``busy_timeout`` at BEGIN.
+    """
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(
+    url: str | URL,
+    *,
+    max_threads: int = 4,
+    connect_args: Mapping[str, Any] | None = None,
+) -> Engine:
+    """
+    An Engine configured for ocppd: see ``Database.from_url``.
+
+    ``connect_args`` go to the DB-API ``connect()`` (for example psycopg's
+    ``options="-csearch_path=..."``).
+    """
+    parsed = normalize_url(url)
+    args = dict(connect_args or {})
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        # Connections move between the pool thread and run_sync callers, one
+        # user at a time (the pool guarantees it).
+        args.setdefault("check_same_thread", False)
+        kwargs: dict[str, Any] = {}
+        if parsed.database in (None, "", ":memory:"):
+            # One in-memory database exists per connection: share the one.
+            kwargs["poolclass"] = sa.pool.StaticPool
+        else:
+            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args=args, **kwargs)
+        sa.event.listen(engine, "connect", _configure_sqlite_connection)
+        sa.event.listen(engine, "begin", _begin_sqlite_transaction)
+        return engine
+    if backend == "postgresql":
+        args.setdefault("application_name", "ocppd")
+        return sa.create_engine(
+            parsed,
+            connect_args=args,
+            pool_size=max_threads,
+            # Room for run_sync callers (start-up, ocppctl) beside the pool threads.
+            max_overflow=max_threads,
+            # A connection may have died with a PostgreSQL restart or failover.
+            pool_pre_ping=True,
+        )
+    raise ValueError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
+
+
+class Database:
+    """An Engine plus the thread pool its transactions run on."""
+
+    def __init__(self, engine: Engine, *, reactor: Any = None, max_threads: int = 4) -> None:
+        """
+        ``reactor`` (an ``IReactorFromThreads`` and ``IReactorCore``) defaults
+        to the global one, looked up when first needed.
+        """
+        if max_threads < 1:
+            raise ValueError(f"max_threads must be at least 1, got {max_threads}")
+        self.engine = engine
+        self._reactor = reactor
+        threads = 1 if engine.dialect.name == "sqlite" else max_threads
+        self.threadpool = ThreadPool(minthreads=1, maxthreads=threads, name="ocppd-db")
+        self._shutdown_trigger: Any = None
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        reactor: Any = None,
+        max_threads: int = 4,
+        connect_args: Mapping[str, Any] | None = None,
+    ) -> Database:
+        """
+        A Database for ``url``: ``sqlite:///path`` or ``postgresql://...``.
+
+        SQLite runs in WAL mode with foreign keys on, a busy timeout, and one
+        thread. PostgreSQL uses psycopg 3, ``max_threads`` threads and a
+        connection pool of the same size.
+        """
+        engine = create_engine(url, max_threads=max_threads, connect_args=connect_args)
+        return cls(engine, reactor=reactor, max_threads=max_threads)
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    @property
+    def running(self) -> bool:
+        """Whether ``run`` can be used (between ``start`` and ``stop``)."""
+        return bool(self.threadpool.started)
+
+    def _get_reactor(self) -> Any:
+        if self._reactor is None:
+            from twisted.internet import reactor
+
+            self._reactor = reactor
+        return self._reactor
+
+    def start(self) -> None:
+        """Start the thread pool. Also stopped at reactor shutdown, should ``stop`` be missed."""
+        if self.threadpool.started:
+            return
+        self.threadpool.start()
+        self._shutdown_trigger = self._get_reactor().addSystemEventTrigger(
+            "during", "shutdown", self._on_shutdown
+        )
+
+    def _on_shutdown(self) -> None:
+        self._shutdown_trigger = None  # firing removed it already
+        self.stop()
+
+    def stop(self) -> None:
+        """
+        Stop the pool, waiting for the transactions in progress, and close the
+        engine's connections. Safe to call more than once.
+        """
+        if self._shutdown_trigger is not None:
+            self._get_reactor().removeSystemEventTrigger(self._shutdown_trigger)
+            self._shutdown_trigger = None
+        if self.threadpool.started:
+            self.threadpool.stop()
+        self.engine.dispose()
+
+    def run(
+        self, func: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> Deferred[T]:
+        """
+        Run ``func(conn, *args, **kwargs)`` in one transaction on the pool.
+
+        The Deferred fires with ``func``'s result after the commit, or fails
+        with its exception after the rollback; it fails at once if the
+        Database is not started, rather than waiting forever in the queue.
+        """
+        if not self.threadpool.started:
+            return fail(RuntimeError("Database.run() before start() or after stop()"))
+
+        def interaction() -> T:
+            return self.run_sync(func, *args, **kwargs)
+
+        return deferToThreadPool(self._get_reactor(), self.threadpool, interaction)
+
+    def run_sync(
+        self, func: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """
+        The same as ``run``, in the calling thread: for ``ocppctl``, start-up
+        and tests, never from the reactor thread of a running daemon.
+        """
+        with self.engine.begin() as conn:
+            return func(conn, *args, **kwargs)

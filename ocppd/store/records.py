@@ -1,0 +1,206 @@
+"""
+Immutable records returned by the query functions.
+
+A record has one attribute per column of its table, named as the column, so
+callers never see SQLAlchemy rows (which would tie them to a connection's
+lifetime). Records are frozen: the store is the only place that changes data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import attrs
+from attrs import AttrsInstance
+
+R = TypeVar("R", bound=AttrsInstance)
+
+
+def from_mapping(cls: type[R], mapping: Mapping[Any, Any]) -> R:
+    """Build ``cls`` from a row's mapping, taking the attributes ``cls`` declares."""
+    factory: Callable[..., R] = cls
+    return factory(**{field.name: mapping[field.name] for field in attrs.fields(cls)})
+
+
+@attrs.frozen
+class StationRecord:
+    id: int
+    name: str
+    address: str | None
+    latitude: int | None  # microdegrees
+    longitude: int | None  # microdegrees
+    created_at: datetime
+    updated_at: datetime
+
+
+@attrs.frozen
+class TariffRecord:
+    id: int
+    name: str
+    currency: str
+    price_per_kwh: int  # minor units
+    price_per_minute: int  # minor units
+    session_fee: int  # minor units
+    created_at: datetime
+    updated_at: datetime
+
+
+@attrs.frozen
+class UserRecord:
+    id: int
+    email: str
+    password_hash: str = attrs.field(repr=False)
+    role: str
+    created_at: datetime
+
+
+@attrs.frozen
+class ChargePointRecord:
+    charge_point_id: str
+    key_hash: str | None = attrs.field(repr=False)
+    registration_status: str
+    station_id: int | None
+    tariff_id: int | None
+    vendor: str | None
+    model: str | None
+    serial_number: str | None
+    charge_box_serial_number: str | None
+    firmware_version: str | None
+    iccid: str | None
+    imsi: str | None
+    meter_type: str | None
+    meter_serial_number: str | None
+    boot_at: datetime | None
+    last_seen_at: datetime | None
+    online: bool
+    connection_id: str | None
+    node: str | None
+    connected_at: datetime | None
+    created_at: datetime
+
+
+@attrs.frozen
+class ConnectorRecord:
+    charge_point_id: str
+    connector_id: int  # 0 is the charger itself
+    status: str
+    error_code: str
+    info: str | None
+    vendor_error_code: str | None
+    status_at: datetime
+
+
+@attrs.frozen
+class IdTagRecord:
+    id_tag: str
+    status: str
+    expires_at: datetime | None
+    parent_id_tag: str | None
+    user_id: int | None
+    created_at: datetime
+
+
+@attrs.frozen
+class Allocation:
+    """The answer of ``allocate_transaction`` to a StartTransaction."""
+
+    #: The OCPP transactionId, the same for every resend of one start.
+    transaction_id: int
+    #: False when this start was seen before (a resend).
+    created: bool
+    #: The tag had an Accepted active session on another connector when this
+    #: session was created: the charger is to be answered ``ConcurrentTx``.
+    concurrent: bool
+
+
+@attrs.frozen
+class TransactionRecord:
+    """A charging session; ``id`` is its OCPP transactionId."""
+
+    id: int
+    charge_point_id: str
+    connector_id: int
+    id_tag: str
+    id_tag_status: str
+    reservation_id: int | None
+    meter_start_wh: int
+    started_at: datetime
+    meter_stop_wh: int | None
+    stopped_at: datetime | None
+    stop_reason: str | None
+    stop_id_tag: str | None
+    energy_wh: int | None
+    last_meter_wh: int | None
+    last_meter_at: datetime | None
+    status: str
+    user_id: int | None
+    tariff_id: int | None
+    cost: int | None  # minor units
+    currency: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@attrs.frozen
+class UnmatchedStopRecord:
+    """A StopTransaction that named no session of the charger that sent it."""
+
+    id: int
+    charge_point_id: str
+    transaction_id: int
+    meter_stop_wh: int
+    stopped_at: datetime
+    reason: str | None
+    id_tag: str | None
+    received_at: datetime
+
+
+@attrs.frozen
+class MeterSample:
+    """One OCPP sampledValue, with the timestamp of its MeterValue."""
+
+    timestamp: datetime
+    value: str  # exactly as sent
+    measurand: str = "Energy.Active.Import.Register"
+    phase: str | None = None
+    unit: str | None = "Wh"
+    context: str | None = None
+    location: str | None = None
+    format: str | None = None
+
+
+@attrs.frozen
+class MeterValueRecord:
+    """A stored sample; absent optional fields are ``None`` as in the OCPP message."""
+
+    id: int
+    charge_point_id: str
+    connector_id: int
+    transaction_id: int | None
+    timestamp: datetime
+    value: str
+    value_wh: int | None
+    measurand: str
+    phase: str | None
+    unit: str | None
+    context: str | None
+    location: str | None
+    format: str | None
+    received_at: datetime
+
+
+@attrs.frozen
+class MessageRecord:
+    """One OCPP frame in the message log."""
+
+    id: int
+    message_id: str
+    charge_point_id: str
+    direction: str
+    message_type: str
+    action: str | None
+    unique_id: str | None
+    payload: Any
+    created_at: datetime

@@ -1,0 +1,304 @@
+"""
+The schema, as SQLAlchemy Core tables.
+
+This module is the reference the migrations must reproduce: the test suite runs
+the migrations on an empty database and checks with alembic's
+``compare_metadata`` that the result is exactly ``metadata``. A change here
+therefore needs a new revision in ``migrations/versions/``.
+
+Conventions:
+
+- Times are ``UTCDateTime`` (see ``types.py``); money is an integer number of
+  minor units (cents), energy an integer number of Wh: never floats.
+- Enumerations are short strings with a CHECK constraint rather than native
+  enum types, so adding a value is a one-line migration on both engines.
+- Optional text columns that take part in a unique key are NOT NULL with ``''``
+  for "absent" (and ``meter_values.transaction_id`` uses 0 for "none"), because
+  both engines treat NULLs as distinct in unique indices, which would let a
+  resent sample in twice. The query functions translate back to ``None``.
+- Constraint and index names follow ``NAMING_CONVENTION`` so that migrations can
+  refer to them by a predictable name on both engines.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ocppd.store.types import UTCDateTime, big_id
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+CHARGE_POINT_ID = sa.String(48)  # OCPP-J: the last path segment; ocppd allows 48 characters
+ID_TAG = sa.String(20)  # OCPP 1.6 IdToken is CiString20Type
+
+REGISTRATION_STATUSES = ("Accepted", "Pending", "Rejected")
+ROLES = ("admin", "customer")
+ID_TAG_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid")
+#: What a StartTransaction.conf may answer: the tag statuses plus ConcurrentTx.
+AUTHORIZATION_STATUSES = (*ID_TAG_STATUSES, "ConcurrentTx")
+TRANSACTION_STATUSES = ("active", "completed")
+DIRECTIONS = ("in", "out")
+MESSAGE_TYPES = ("CALL", "CALLRESULT", "CALLERROR")
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK constraint body limiting ``column`` to ``values``."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+stations = sa.Table(
+    "stations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("address", sa.String(500), nullable=True),
+    # Microdegrees (degrees * 10**6): exact, and about 0.1 m of resolution.
+    sa.Column("latitude", sa.Integer, nullable=True),
+    sa.Column("longitude", sa.Integer, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("name"),
+    sa.CheckConstraint("latitude BETWEEN -90000000 AND 90000000", name="latitude"),
+    sa.CheckConstraint("longitude BETWEEN -180000000 AND 180000000", name="longitude"),
+)
+
+tariffs = sa.Table(
+    "tariffs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("currency", sa.CHAR(3), nullable=False),  # ISO 4217, e.g. EUR
+    sa.Column("price_per_kwh", sa.Integer, nullable=False),  # minor units
+    sa.Column("price_per_minute", sa.Integer, nullable=False),  # minor units
+    sa.Column("session_fee", sa.Integer, nullable=False),  # minor units
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("name"),
+    sa.CheckConstraint(
+        "price_per_kwh >= 0 AND price_per_minute >= 0 AND session_fee >= 0", name="prices"
+    ),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(254), nullable=False),  # stored lower-cased
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("email"),
+    sa.CheckConstraint(one_of("role", ROLES), name="role"),
+)
+
+charge_points = sa.Table(
+    "charge_points",
+    metadata,
+    sa.Column("charge_point_id", CHARGE_POINT_ID, primary_key=True),
+    sa.Column("key_hash", sa.String(255), nullable=True),  # None: no Basic auth (profile 0)
+    sa.Column("registration_status", sa.String(16), nullable=False),
+    sa.Column(
+        "station_id", sa.Integer, sa.ForeignKey("stations.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column(
+        "tariff_id", sa.Integer, sa.ForeignKey("tariffs.id", ondelete="SET NULL"), nullable=True
+    ),
+    # BootNotification.req, with the OCPP 1.6 maximum lengths.
+    sa.Column("vendor", sa.String(20), nullable=True),
+    sa.Column("model", sa.String(20), nullable=True),
+    sa.Column("serial_number", sa.String(25), nullable=True),
+    sa.Column("charge_box_serial_number", sa.String(25), nullable=True),
+    sa.Column("firmware_version", sa.String(50), nullable=True),
+    sa.Column("iccid", sa.String(20), nullable=True),
+    sa.Column("imsi", sa.String(20), nullable=True),
+    sa.Column("meter_type", sa.String(25), nullable=True),
+    sa.Column("meter_serial_number", sa.String(25), nullable=True),
+    sa.Column("boot_at", UTCDateTime, nullable=True),
+    sa.Column("last_seen_at", UTCDateTime, nullable=True),
+    # Presence as last reported by the node holding the socket; the connection
+    # id tells a replaced socket's late disconnect from the current one's, and
+    # connected_at tells a late connect event from a newer one.
+    sa.Column("online", sa.Boolean, nullable=False),
+    sa.Column("connection_id", sa.String(64), nullable=True),
+    sa.Column("node", sa.String(255), nullable=True),
+    sa.Column("connected_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(one_of("registration_status", REGISTRATION_STATUSES), name="registration"),
+    sa.Index(None, "station_id"),
+)
+
+connectors = sa.Table(
+    "connectors",
+    metadata,
+    sa.Column(
+        "charge_point_id",
+        CHARGE_POINT_ID,
+        sa.ForeignKey("charge_points.charge_point_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("connector_id", sa.Integer, primary_key=True, autoincrement=False),  # 0: charger
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("error_code", sa.String(30), nullable=False),
+    sa.Column("info", sa.String(50), nullable=True),
+    sa.Column("vendor_error_code", sa.String(255), nullable=True),
+    sa.Column("status_at", UTCDateTime, nullable=False),
+)
+
+id_tags = sa.Table(
+    "id_tags",
+    metadata,
+    sa.Column("id_tag", ID_TAG, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    # A group identifier in OCPP 1.6, not necessarily a tag of its own: no foreign key.
+    sa.Column("parent_id_tag", ID_TAG, nullable=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(one_of("status", ID_TAG_STATUSES), name="status"),
+    sa.Index(None, "user_id"),
+)
+
+#: The columns identifying one StartTransaction.req, so that a resend maps to
+#: the same session (and transactionId).
+START_FINGERPRINT = ("charge_point_id", "connector_id", "id_tag", "meter_start_wh", "started_at")
+
+transactions = sa.Table(
+    "transactions",
+    metadata,
+    # The OCPP transactionId (a 32-bit integer); AUTOINCREMENT on SQLite so
+    # that an id is never handed out twice, even after the newest row is deleted.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "charge_point_id",
+        CHARGE_POINT_ID,
+        sa.ForeignKey("charge_points.charge_point_id"),
+        nullable=False,
+    ),
+    sa.Column("connector_id", sa.Integer, nullable=False),
+    # No foreign key: an offline start with an unknown tag is still a session.
+    sa.Column("id_tag", ID_TAG, nullable=False),
+    sa.Column("id_tag_status", sa.String(16), nullable=False),  # as answered at start
+    sa.Column("reservation_id", sa.Integer, nullable=True),
+    sa.Column("meter_start_wh", sa.BigInteger, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("meter_stop_wh", sa.BigInteger, nullable=True),
+    sa.Column("stopped_at", UTCDateTime, nullable=True),
+    sa.Column("stop_reason", sa.String(20), nullable=True),
+    sa.Column("stop_id_tag", ID_TAG, nullable=True),
+    sa.Column("energy_wh", sa.BigInteger, nullable=True),
+    sa.Column("last_meter_wh", sa.BigInteger, nullable=True),
+    sa.Column("last_meter_at", UTCDateTime, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    sa.Column(
+        "tariff_id", sa.Integer, sa.ForeignKey("tariffs.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("cost", sa.Integer, nullable=True),  # minor units
+    sa.Column("currency", sa.CHAR(3), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(one_of("status", TRANSACTION_STATUSES), name="status"),
+    sa.CheckConstraint(one_of("id_tag_status", AUTHORIZATION_STATUSES), name="id_tag_status"),
+    sa.Index("uq_transactions_start", *START_FINGERPRINT, unique=True),
+    sa.Index(None, "id_tag", "status"),
+    sa.Index(None, "charge_point_id", "status"),
+    sa.Index(None, "user_id", "started_at"),
+    sa.Index(None, "started_at"),
+    sqlite_autoincrement=True,
+)
+
+unmatched_stops = sa.Table(
+    "unmatched_stops",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "charge_point_id",
+        CHARGE_POINT_ID,
+        sa.ForeignKey("charge_points.charge_point_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # As reported: possibly no session of ours at all, so BIGINT and no foreign key.
+    sa.Column("transaction_id", sa.BigInteger, nullable=False),
+    sa.Column("meter_stop_wh", sa.BigInteger, nullable=False),
+    sa.Column("stopped_at", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.String(20), nullable=True),
+    sa.Column("id_tag", ID_TAG, nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("charge_point_id", "transaction_id", "stopped_at"),
+)
+
+meter_values = sa.Table(
+    "meter_values",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True),
+    sa.Column(
+        "charge_point_id",
+        CHARGE_POINT_ID,
+        sa.ForeignKey("charge_points.charge_point_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("connector_id", sa.Integer, nullable=False),
+    # As reported, 0 when the MeterValues carried none; no foreign key (an
+    # unknown id is kept as sent).
+    sa.Column("transaction_id", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", UTCDateTime, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),  # exactly as sent
+    sa.Column("value_wh", sa.BigInteger, nullable=True),  # energy measurands in Wh/kWh only
+    sa.Column("measurand", sa.String(50), nullable=False),
+    sa.Column("phase", sa.String(10), nullable=False),  # '' when absent
+    sa.Column("unit", sa.String(20), nullable=True),
+    sa.Column("context", sa.String(30), nullable=False),  # '' when absent
+    sa.Column("location", sa.String(10), nullable=False),  # '' when absent
+    sa.Column("format", sa.String(20), nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint(
+        "charge_point_id",
+        "connector_id",
+        "transaction_id",
+        "timestamp",
+        "measurand",
+        "phase",
+        "location",
+        "context",
+        name="uq_meter_values_sample",
+    ),
+    sa.Index(None, "transaction_id", "timestamp"),
+    sa.Index(None, "charge_point_id", "timestamp"),
+)
+
+message_log = sa.Table(
+    "message_log",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True),
+    sa.Column("message_id", sa.String(128), nullable=False),  # idempotency key
+    # No foreign key: the log outlives a deleted charger, and is written first.
+    sa.Column("charge_point_id", CHARGE_POINT_ID, nullable=False),
+    sa.Column("direction", sa.String(3), nullable=False),
+    sa.Column("message_type", sa.String(10), nullable=False),
+    # Text: a rejected frame's action and id are whatever the charger sent.
+    sa.Column("action", sa.Text, nullable=True),
+    sa.Column("unique_id", sa.Text, nullable=True),
+    sa.Column("payload", sa.JSON, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("message_id"),
+    sa.CheckConstraint(one_of("direction", DIRECTIONS), name="direction"),
+    sa.CheckConstraint(one_of("message_type", MESSAGE_TYPES), name="message_type"),
+    sa.Index(None, "charge_point_id", "id"),
+)
+
+processed_messages = sa.Table(
+    "processed_messages",
+    metadata,
+    sa.Column("consumer", sa.String(64), primary_key=True),
+    sa.Column("message_id", sa.String(128), primary_key=True),
+    sa.Column("processed_at", UTCDateTime, nullable=False),
+    sa.Index(None, "processed_at"),
+)

@@ -1,0 +1,55 @@
+"""
+OCPP id tags (RFID cards, app tokens): who may charge.
+
+The request path reads them through ``ocppd.ocpp.tagcache``; an expired
+``Accepted`` tag is reported as ``Expired`` there, at the time of the question.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ocppd.store.errors import AlreadyExists
+from ocppd.store.records import IdTagRecord, from_mapping
+from ocppd.store.sql import insert_new
+from ocppd.store.tables import ID_TAG_STATUSES, id_tags
+
+
+def add_id_tag(
+    conn: Connection,
+    id_tag: str,
+    *,
+    status: str = "Accepted",
+    expires_at: datetime | None = None,
+    parent_id_tag: str | None = None,
+    user_id: int | None = None,
+    now: datetime,
+) -> None:
+    """Add a tag. Raises AlreadyExists, or ValueError for an unknown status."""
+    if status not in ID_TAG_STATUSES:
+        raise ValueError(f"id tag status {status!r} is not one of {ID_TAG_STATUSES}")
+    values = {
+        "id_tag": id_tag,
+        "status": status,
+        "expires_at": expires_at,
+        "parent_id_tag": parent_id_tag,
+        "user_id": user_id,
+        "created_at": now,
+    }
+    if insert_new(conn, id_tags, values) is None:
+        raise AlreadyExists(f"id tag {id_tag}")
+
+
+def get_id_tag(conn: Connection, id_tag: str) -> IdTagRecord | None:
+    """The tag, or None (an unknown tag is ``Invalid`` to the charger)."""
+    row = conn.execute(sa.select(id_tags).where(id_tags.c.id_tag == id_tag)).first()
+    return None if row is None else from_mapping(IdTagRecord, row._mapping)
+
+
+def list_id_tags(conn: Connection) -> list[IdTagRecord]:
+    """Every tag, in id order (the local authorization list is built from these)."""
+    rows = conn.execute(sa.select(id_tags).order_by(id_tags.c.id_tag))
+    return [from_mapping(IdTagRecord, row._mapping) for row in rows]

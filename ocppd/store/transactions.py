@@ -1,0 +1,363 @@
+"""
+Charging sessions (OCPP transactions), their stops and meter values.
+
+Chargers resend queued transaction messages after a reconnect and the bus
+delivers at least once, possibly out of order. The rules here make that
+harmless (DESIGN.md section 1):
+
+- a start is identified by its fingerprint (charger, connector, idTag,
+  meterStart, timestamp): a resend gets the same transaction id;
+- a stop applies once, and only to a session of the charger that sent it;
+- a sample is stored once;
+- the energy of a completed session is final: late meter values are kept but
+  never change it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ocppd.store.records import (
+    Allocation,
+    MeterSample,
+    MeterValueRecord,
+    TransactionRecord,
+    UnmatchedStopRecord,
+    from_mapping,
+)
+from ocppd.store.sql import at_least_zero, insert_new, insert_new_rows
+from ocppd.store.tables import (
+    AUTHORIZATION_STATUSES,
+    charge_points,
+    id_tags,
+    meter_values,
+    transactions,
+    unmatched_stops,
+)
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+#: Stored for "no transaction" in ``meter_values.transaction_id`` (never an id we allocate).
+NO_TRANSACTION = 0
+#: OCPP transactionIds are 32-bit; a larger reported id cannot be one of ours.
+MAX_TRANSACTION_ID = 2**31 - 1
+_MAX_BIGINT = 2**63 - 1
+_WH_PER_UNIT = {"Wh": Decimal(1), "kWh": Decimal(1000)}
+
+_tx = transactions.c
+
+StopOutcome = Literal["stopped", "duplicate", "unknown"]
+
+
+def _fingerprint(
+    charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: int, started_at: datetime
+) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        _tx.charge_point_id == charge_point_id,
+        _tx.connector_id == connector_id,
+        _tx.id_tag == id_tag,
+        _tx.meter_start_wh == meter_start_wh,
+        _tx.started_at == started_at,
+    )
+
+
+def allocate_transaction(
+    conn: Connection,
+    *,
+    charge_point_id: str,
+    connector_id: int,
+    id_tag: str,
+    id_tag_status: str,
+    meter_start_wh: int,
+    started_at: datetime,
+    reservation_id: int | None = None,
+    user_id: int | None = None,
+    now: datetime,
+) -> Allocation:
+    """
+    The transaction id for a StartTransaction, creating its session (status
+    ``active``) unless this start was seen before.
+
+    Idempotent on the start's fingerprint, also for concurrent callers (two
+    nodes handling a resend and its original): the INSERT skips on the
+    fingerprint's unique index, and the loser reads the winner's id.
+
+    ``concurrent`` is True when the tag has another active session that was
+    answered ``Accepted`` on another connector; the new session then records
+    ``ConcurrentTx`` as its ``id_tag_status`` (the status the charger is
+    answered), so a resend of this start is answered the same, and the new
+    session does not itself make later starts concurrent.
+
+    ``user_id`` defaults to the tag's owner, ``tariff_id`` is the charger's.
+    """
+    if id_tag_status not in AUTHORIZATION_STATUSES:
+        raise ValueError(f"id tag status {id_tag_status!r} is not one of {AUTHORIZATION_STATUSES}")
+    fingerprint = _fingerprint(charge_point_id, connector_id, id_tag, meter_start_wh, started_at)
+    existing = conn.execute(sa.select(_tx.id, _tx.id_tag_status).where(fingerprint)).first()
+    if existing is not None:
+        return Allocation(
+            existing.id, created=False, concurrent=_was_concurrent(existing.id_tag_status)
+        )
+
+    # Lock the tag's row (PostgreSQL; SQLite transactions are serial anyway)
+    # so two starts with one tag on two chargers cannot both miss each other.
+    owner = conn.execute(
+        sa.select(id_tags.c.user_id).where(id_tags.c.id_tag == id_tag).with_for_update()
+    ).first()
+    if user_id is None and owner is not None:
+        user_id = owner.user_id
+    concurrent = (
+        conn.execute(
+            sa.select(_tx.id)
+            .where(_tx.id_tag == id_tag)
+            .where(_tx.status == "active")
+            .where(_tx.id_tag_status == "Accepted")
+            .where(sa.or_(_tx.charge_point_id != charge_point_id, _tx.connector_id != connector_id))
+            .limit(1)
+        ).first()
+        is not None
+    )
+    tariff_id = conn.execute(
+        sa.select(charge_points.c.tariff_id).where(
+            charge_points.c.charge_point_id == charge_point_id
+        )
+    ).scalar()
+    transaction_id = insert_new(
+        conn,
+        transactions,
+        {
+            "charge_point_id": charge_point_id,
+            "connector_id": connector_id,
+            "id_tag": id_tag,
+            "id_tag_status": (
+                "ConcurrentTx" if concurrent and id_tag_status == "Accepted" else id_tag_status
+            ),
+            "reservation_id": reservation_id,
+            "meter_start_wh": meter_start_wh,
+            "started_at": started_at,
+            "status": "active",
+            "user_id": user_id,
+            "tariff_id": tariff_id,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    if transaction_id is not None:
+        return Allocation(int(transaction_id), created=True, concurrent=concurrent)
+    # A concurrent caller inserted the same start between our read and our
+    # insert; its row is committed now (the insert waited for it).
+    winner = conn.execute(sa.select(_tx.id, _tx.id_tag_status).where(fingerprint)).one()
+    return Allocation(winner.id, created=False, concurrent=_was_concurrent(winner.id_tag_status))
+
+
+def _was_concurrent(id_tag_status: str) -> bool:
+    return id_tag_status == "ConcurrentTx"
+
+
+def record_stop(
+    conn: Connection,
+    *,
+    charge_point_id: str,
+    transaction_id: int,
+    meter_stop_wh: int,
+    stopped_at: datetime,
+    reason: str | None = None,
+    id_tag: str | None = None,
+    now: datetime,
+) -> StopOutcome:
+    """
+    Apply a StopTransaction; one of:
+
+    - ``"stopped"``: the charger's active session is now completed, with
+      ``energy_wh = max(0, meterStop - meterStart)`` (a meter replaced or
+      reset mid-session must not produce negative energy);
+    - ``"duplicate"``: it was completed before; nothing changes, so a resent
+      stop with other values cannot alter a billed session;
+    - ``"unknown"``: the charger has no session with this id (none at all, or
+      another charger's, which is never touched); the stop is kept once in
+      ``unmatched_stops`` for an operator.
+    """
+    row = None
+    if 0 < transaction_id <= MAX_TRANSACTION_ID:
+        row = conn.execute(
+            sa.select(_tx.status, _tx.meter_start_wh)
+            .where(_tx.id == transaction_id)
+            .where(_tx.charge_point_id == charge_point_id)
+            .with_for_update()
+        ).first()
+    if row is None:
+        insert_new(
+            conn,
+            unmatched_stops,
+            {
+                "charge_point_id": charge_point_id,
+                "transaction_id": transaction_id,
+                "meter_stop_wh": meter_stop_wh,
+                "stopped_at": stopped_at,
+                "reason": reason,
+                "id_tag": id_tag,
+                "received_at": now,
+            },
+        )
+        return "unknown"
+    if row.status != "active":
+        return "duplicate"
+    conn.execute(
+        transactions.update()
+        .where(_tx.id == transaction_id)
+        .values(
+            meter_stop_wh=meter_stop_wh,
+            stopped_at=stopped_at,
+            stop_reason=reason,
+            stop_id_tag=id_tag,
+            energy_wh=max(0, meter_stop_wh - row.meter_start_wh),
+            status="completed",
+            updated_at=now,
+        )
+    )
+    return "stopped"
+
+
+def energy_wh(measurand: str, value: str, unit: str | None) -> int | None:
+    """
+    An energy sample in integer Wh, or None if it is not energy in Wh or kWh
+    (or not a number: ``SignedData`` samples, garbage).
+
+    Decimal arithmetic, rounded half up: ``"1.0005"`` kWh is 1001 Wh, where
+    a float would give 1000.4999... and round down. No unit means Wh (OCPP).
+    """
+    factor = _WH_PER_UNIT.get(unit or "Wh")
+    if factor is None or not measurand.startswith("Energy."):
+        return None
+    try:
+        wh = (Decimal(value.strip()) * factor).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        return None
+    if not wh.is_finite() or abs(wh) > _MAX_BIGINT:
+        return None
+    return int(wh)
+
+
+def add_meter_values(
+    conn: Connection,
+    *,
+    charge_point_id: str,
+    connector_id: int,
+    transaction_id: int | None,
+    samples: list[MeterSample],
+    now: datetime,
+) -> int:
+    """
+    Store ``samples`` (from one MeterValues or StopTransaction.transactionData);
+    the number of new rows. A sample already stored (same charger, connector,
+    transaction, timestamp, measurand, phase, location, context) is skipped.
+
+    The newest ``Energy.Active.Import.Register`` sample without a phase
+    updates the running energy of the session, if it is active, belongs to
+    this charger and has no newer reading. A completed session never changes.
+    """
+    rows = []
+    newest: tuple[datetime, int] | None = None
+    for sample in samples:
+        value_wh = energy_wh(sample.measurand, sample.value, sample.unit)
+        rows.append(
+            {
+                "charge_point_id": charge_point_id,
+                "connector_id": connector_id,
+                "transaction_id": NO_TRANSACTION if transaction_id is None else transaction_id,
+                "timestamp": sample.timestamp,
+                "value": sample.value,
+                "value_wh": value_wh,
+                "measurand": sample.measurand,
+                "phase": sample.phase or "",
+                "unit": sample.unit,
+                "context": sample.context or "",
+                "location": sample.location or "",
+                "format": sample.format,
+                "received_at": now,
+            }
+        )
+        if sample.measurand == ENERGY_REGISTER and not sample.phase and value_wh is not None:
+            if newest is None or sample.timestamp > newest[0]:
+                newest = (sample.timestamp, value_wh)
+    inserted = insert_new_rows(conn, meter_values, rows)
+    if newest is not None and transaction_id is not None:
+        at, reading = newest
+        conn.execute(
+            transactions.update()
+            .where(_tx.id == transaction_id)
+            .where(_tx.charge_point_id == charge_point_id)
+            .where(_tx.status == "active")
+            .where(sa.or_(_tx.last_meter_at.is_(None), _tx.last_meter_at < at))
+            .values(
+                last_meter_wh=reading,
+                last_meter_at=at,
+                energy_wh=at_least_zero(sa.literal(reading, sa.BigInteger()) - _tx.meter_start_wh),
+                updated_at=now,
+            )
+        )
+    return inserted
+
+
+def get_transaction(conn: Connection, transaction_id: int) -> TransactionRecord | None:
+    """The session with this OCPP transactionId, or None."""
+    row = conn.execute(sa.select(transactions).where(_tx.id == transaction_id)).first()
+    return None if row is None else from_mapping(TransactionRecord, row._mapping)
+
+
+def active_transactions(
+    conn: Connection, charge_point_id: str | None = None
+) -> list[TransactionRecord]:
+    """Sessions not yet stopped (of one charger, or all), oldest first."""
+    query = sa.select(transactions).where(_tx.status == "active")
+    if charge_point_id is not None:
+        query = query.where(_tx.charge_point_id == charge_point_id)
+    rows = conn.execute(query.order_by(_tx.id))
+    return [from_mapping(TransactionRecord, row._mapping) for row in rows]
+
+
+def _meter_value(mapping: Mapping[Any, Any]) -> MeterValueRecord:
+    values = dict(mapping)
+    if values["transaction_id"] == NO_TRANSACTION:
+        values["transaction_id"] = None
+    for key in ("phase", "context", "location"):
+        values[key] = values[key] or None
+    return from_mapping(MeterValueRecord, values)
+
+
+def list_meter_values(
+    conn: Connection, *, transaction_id: int | None = None, charge_point_id: str | None = None
+) -> list[MeterValueRecord]:
+    """
+    Samples in time order, of a session or of a charger (or both filters).
+
+    A session's samples are those its own charger sent with its id: another
+    charger quoting the id (a bug, or a charger replaced) does not show up
+    in, say, the session's energy chart.
+    """
+    if transaction_id is None and charge_point_id is None:
+        raise ValueError("list_meter_values needs a transaction_id or a charge_point_id")
+    mv = meter_values.c
+    query = sa.select(meter_values)
+    if transaction_id is not None:
+        owner = sa.select(_tx.charge_point_id).where(_tx.id == transaction_id).scalar_subquery()
+        query = query.where(mv.transaction_id == transaction_id, mv.charge_point_id == owner)
+    if charge_point_id is not None:
+        query = query.where(mv.charge_point_id == charge_point_id)
+    rows = conn.execute(query.order_by(mv.timestamp, mv.id))
+    return [_meter_value(row._mapping) for row in rows]
+
+
+def list_unmatched_stops(conn: Connection, charge_point_id: str) -> list[UnmatchedStopRecord]:
+    """The charger's stops that matched no session of its own, in arrival order."""
+    rows = conn.execute(
+        sa.select(unmatched_stops)
+        .where(unmatched_stops.c.charge_point_id == charge_point_id)
+        .order_by(unmatched_stops.c.id)
+    )
+    return [from_mapping(UnmatchedStopRecord, row._mapping) for row in rows]

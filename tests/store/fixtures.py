@@ -1,0 +1,97 @@
+"""
+Databases for tests, each isolated and cleaned up by the test case.
+
+- ``make_sqlite_database(testcase)``: a new SQLite file in the test's temp dir.
+- ``make_postgres_database(testcase)``: a new schema in the real PostgreSQL
+  (``tests.services.require_postgres``: fails on CI, skips elsewhere, when it
+  is unreachable), used through ``search_path`` and dropped afterwards, so
+  tests never see each other's rows and can run in parallel.
+
+Both are migrated and started (``Database.run`` works) and stopped on
+cleanup. ``*_url`` variants give an empty, unmigrated database's URL instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from twisted.internet import reactor
+from twisted.trial.unittest import SynchronousTestCase
+
+from ocppd.store import migrate
+from ocppd.store.database import Database, create_engine, normalize_url
+from tests.services import require_postgres
+
+
+def sqlite_url(testcase: SynchronousTestCase) -> str:
+    """The URL of a new, empty SQLite file private to ``testcase``."""
+    directory = os.path.abspath(testcase.mktemp())
+    os.makedirs(directory)
+    return f"sqlite:///{directory}/ocppd.sqlite3"
+
+
+def postgres_schema(testcase: SynchronousTestCase) -> tuple[str, str]:
+    """
+    Create an empty schema for ``testcase``, dropped (with everything in it)
+    on cleanup; the PostgreSQL URL and the schema's name.
+    """
+    url = normalize_url(require_postgres()).render_as_string(hide_password=False)
+    schema = f"ocppd_test_{secrets.token_hex(6)}"
+    admin = create_engine(url, max_threads=1)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop() -> None:
+        try:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        finally:
+            admin.dispose()
+
+    testcase.addCleanup(drop)
+    return url, schema
+
+
+def search_path_options(schema: str) -> str:
+    """The libpq ``options`` that make ``schema`` the session's default schema."""
+    return f"-csearch_path={schema}"
+
+
+def postgres_url(testcase: SynchronousTestCase) -> str:
+    """
+    The URL of a new, empty schema private to ``testcase``; the schema is
+    chosen in the URL itself (``?options=-csearch_path=...``), as an operator
+    would to keep ocppd in a schema of its own.
+    """
+    url, schema = postgres_schema(testcase)
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options={quote(search_path_options(schema))}"
+
+
+def _migrated_and_started(testcase: SynchronousTestCase, database: Database) -> Database:
+    # Cleanups run last-in first-out: the pool stops (and the engine closes
+    # its connections) before the schema is dropped.
+    testcase.addCleanup(database.stop)
+    migrate.upgrade(database.engine)
+    database.start()
+    return database
+
+
+def make_sqlite_database(testcase: SynchronousTestCase) -> Database:
+    """A migrated, started Database on a new SQLite file."""
+    return _migrated_and_started(testcase, Database.from_url(sqlite_url(testcase), reactor=reactor))
+
+
+def make_postgres_database(testcase: SynchronousTestCase, *, max_threads: int = 4) -> Database:
+    """A migrated, started Database on a new PostgreSQL schema."""
+    url, schema = postgres_schema(testcase)
+    database = Database.from_url(
+        url,
+        reactor=reactor,
+        max_threads=max_threads,
+        connect_args={"options": search_path_options(schema)},
+    )
+    return _migrated_and_started(testcase, database)

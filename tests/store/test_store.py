@@ -1,0 +1,843 @@
+"""
+The storage suite, one mixin run twice: on SQLite and on the real PostgreSQL
+(``OCPPD_TEST_POSTGRES_URL``; it fails on CI and skips elsewhere when
+PostgreSQL is unreachable). Every test gets a database of its own.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection
+from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
+from twisted.trial.unittest import TestCase
+
+from ocppd.store import (
+    chargers,
+    messages,
+    migrate,
+    processed,
+    records,
+    stations,
+    tables,
+    tags,
+    tariffs,
+    transactions,
+    users,
+)
+from ocppd.store.database import Database
+from ocppd.store.errors import AlreadyExists, NotFound
+from ocppd.store.records import Allocation, MeterSample
+from tests.store.fixtures import (
+    make_postgres_database,
+    make_sqlite_database,
+    postgres_url,
+    sqlite_url,
+)
+
+T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+R = TypeVar("R")
+
+
+def minutes(n: float) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+def found(record: R | None) -> R:
+    """``record``, which must have been found."""
+    if record is None:
+        raise AssertionError("no such record")
+    return record
+
+
+if TYPE_CHECKING:
+    _Base = TestCase
+else:
+    _Base = object  # not a TestCase itself, or trial would run it without an engine
+
+
+class StoreTestsMixin(_Base):
+    """Behaviour every engine must show; ``make_database`` picks the engine."""
+
+    database: Database
+
+    def make_database(self) -> Database:
+        raise NotImplementedError
+
+    def empty_database_url(self) -> str:
+        raise NotImplementedError
+
+    def setUp(self) -> None:
+        self.database = self.make_database()
+        self.query = self.database.run_sync
+        self.query(chargers.add_charge_point, "CP1", "hash1", now=T0)
+        self.query(chargers.add_charge_point, "CP2", None, now=T0)
+        self.query(tags.add_id_tag, "TAG1", now=T0)
+
+    # -- helpers -------------------------------------------------------------
+
+    def allocate(
+        self,
+        cp: str = "CP1",
+        connector: int = 1,
+        tag: str = "TAG1",
+        meter: int = 100,
+        status: str = "Accepted",
+        at: datetime = T0,
+    ) -> Allocation:
+        return self.query(
+            transactions.allocate_transaction,
+            charge_point_id=cp,
+            connector_id=connector,
+            id_tag=tag,
+            id_tag_status=status,
+            meter_start_wh=meter,
+            started_at=at,
+            now=T0,
+        )
+
+    def stop(self, tx: int, cp: str = "CP1", meter: int = 500, at: datetime | None = None) -> str:
+        return self.query(
+            transactions.record_stop,
+            charge_point_id=cp,
+            transaction_id=tx,
+            meter_stop_wh=meter,
+            stopped_at=at or minutes(60),
+            reason="Local",
+            id_tag="TAG1",
+            now=T0,
+        )
+
+    def meter(self, tx: int | None, *samples: MeterSample, cp: str = "CP1") -> int:
+        return self.query(
+            transactions.add_meter_values,
+            charge_point_id=cp,
+            connector_id=1,
+            transaction_id=tx,
+            samples=list(samples),
+            now=T0,
+        )
+
+    def transaction(self, tx: int) -> records.TransactionRecord:
+        record = self.query(transactions.get_transaction, tx)
+        assert record is not None
+        return record
+
+    def meter_values_of(self, tx: int) -> list[records.MeterValueRecord]:
+        return self.query(lambda conn: transactions.list_meter_values(conn, transaction_id=tx))
+
+    # -- schema and database -------------------------------------------------
+
+    def test_migrations_match_the_tables(self) -> None:
+        """The migrations produce exactly ``tables.metadata``: alembic finds no difference."""
+        with self.database.engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "compare_server_default": True}
+            )
+            self.assertEqual(compare_metadata(context, tables.metadata), [])
+        self.assertEqual(migrate.current_revision(self.database.engine), migrate.head_revision())
+        self.assertEqual(migrate.head_revision(), "0001")
+
+    def test_upgrade_by_url_twice(self) -> None:
+        """``upgrade(url)`` migrates an empty database; a second upgrade changes nothing."""
+        url = self.empty_database_url()
+        migrate.upgrade(url)
+        migrate.upgrade(url)
+        database = Database.from_url(url)
+        self.addCleanup(database.stop)
+        self.assertEqual(migrate.current_revision(database.engine), "0001")
+        names = set(sa.inspect(database.engine).get_table_names())
+        self.assertEqual(names, {*tables.metadata.tables, "alembic_version"})
+
+    def test_check_constraints_exist(self) -> None:
+        """The migrated tables refuse values outside an enumeration (the CHECKs were created)."""
+
+        def insert_bad_status(conn: Connection) -> None:
+            conn.execute(tables.id_tags.insert().values(id_tag="BAD", status="Lost", created_at=T0))
+
+        self.assertRaises(sa.exc.IntegrityError, self.query, insert_bad_status)
+
+    def test_records_have_every_column(self) -> None:
+        """Each record has exactly its table's columns as attributes."""
+        pairs = [
+            (records.StationRecord, tables.stations),
+            (records.TariffRecord, tables.tariffs),
+            (records.UserRecord, tables.users),
+            (records.ChargePointRecord, tables.charge_points),
+            (records.ConnectorRecord, tables.connectors),
+            (records.IdTagRecord, tables.id_tags),
+            (records.TransactionRecord, tables.transactions),
+            (records.UnmatchedStopRecord, tables.unmatched_stops),
+            (records.MeterValueRecord, tables.meter_values),
+            (records.MessageRecord, tables.message_log),
+        ]
+        for record, table in pairs:
+            self.assertEqual(
+                [field.name for field in attrs.fields(record)], list(table.c.keys()), record
+            )
+
+    @inlineCallbacks
+    def test_run_from_the_reactor(self) -> Any:
+        """``run`` returns a Deferred that fires with the function's result, off the reactor."""
+        d = self.database.run(chargers.get_charge_point, "CP1")
+        self.assertIsInstance(d, Deferred)
+        record = yield d
+        self.assertEqual((record.charge_point_id, record.key_hash), ("CP1", "hash1"))
+        self.assertIsNone((yield self.database.run(chargers.get_charge_point, "NOPE")))
+
+    @inlineCallbacks
+    def test_run_rolls_back_on_error(self) -> Any:
+        """An exception fails the Deferred and rolls the whole transaction back."""
+
+        def add_then_fail(conn: Connection) -> None:
+            tags.add_id_tag(conn, "NEWTAG", now=T0)
+            raise ZeroDivisionError()
+
+        yield self.assertFailure(self.database.run(add_then_fail), ZeroDivisionError)
+        self.assertIsNone((yield self.database.run(tags.get_id_tag, "NEWTAG")))
+
+    @inlineCallbacks
+    def test_run_needs_start(self) -> Any:
+        """``run`` on a stopped Database fails at once instead of queueing forever."""
+        self.database.stop()
+        yield self.assertFailure(self.database.run(chargers.get_charge_point, "CP1"), RuntimeError)
+
+    def test_utc_round_trip(self) -> None:
+        """A time with any offset is stored as its UTC instant and read back aware, in UTC."""
+        local = datetime(2026, 11, 29, 12, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
+        self.query(tags.add_id_tag, "TZ", expires_at=local, now=T0)
+        record = found(self.query(tags.get_id_tag, "TZ"))
+        expires = found(record.expires_at)
+        self.assertEqual(expires, local)
+        self.assertIs(expires.tzinfo, UTC)
+        self.assertEqual(expires.isoformat(), "2026-11-29T10:30:15.123456+00:00")
+        self.assertEqual(record.created_at, T0)
+        # Stored naive UTC, whatever the offset it came with.
+        with self.database.engine.connect() as conn:
+            raw = conn.execute(
+                sa.text("SELECT expires_at FROM id_tags WHERE id_tag = 'TZ'")
+            ).scalar()
+        self.assertIn("10:30:15", str(raw))
+
+    def test_naive_times_refused(self) -> None:
+        """A naive datetime is an error, never silently taken for UTC."""
+        self.assertRaises(
+            sa.exc.StatementError,
+            self.query,
+            tags.add_id_tag,
+            "NAIVE",
+            expires_at=datetime(2026, 1, 1),
+            now=T0,
+        )
+
+    def test_already_exists(self) -> None:
+        """Duplicates raise AlreadyExists and leave the transaction usable."""
+        self.assertRaises(AlreadyExists, self.query, chargers.add_charge_point, "CP1", None, now=T0)
+        self.assertRaises(AlreadyExists, self.query, tags.add_id_tag, "TAG1", now=T0)
+        self.query(users.add_user, "Jo@Example.com", "h", "admin", now=T0)
+        self.assertRaises(
+            AlreadyExists, self.query, users.add_user, " jo@example.COM", "h", "customer", now=T0
+        )
+        self.query(stations.add_station, "Main", now=T0)
+        self.assertRaises(AlreadyExists, self.query, stations.add_station, "Main", now=T0)
+        self.query(tariffs.add_tariff, "Std", currency="EUR", price_per_kwh=30, now=T0)
+        self.assertRaises(
+            AlreadyExists,
+            self.query,
+            tariffs.add_tariff,
+            "Std",
+            currency="EUR",
+            price_per_kwh=1,
+            now=T0,
+        )
+
+        def duplicate_then_continue(conn: Connection) -> str | None:
+            try:
+                chargers.add_charge_point(conn, "CP1", None, now=T0)
+            except AlreadyExists:
+                pass
+            chargers.add_charge_point(conn, "CP3", None, now=T0)
+            record = chargers.get_charge_point(conn, "CP3")
+            return None if record is None else record.registration_status
+
+        self.assertEqual(self.query(duplicate_then_continue), "Accepted")
+
+    def test_not_found(self) -> None:
+        """Changing a charger that does not exist raises NotFound."""
+        self.assertRaises(NotFound, self.query, chargers.set_charge_point_key, "NOPE", "h")
+        self.assertRaises(
+            NotFound, self.query, chargers.set_registration_status, "NOPE", "Accepted"
+        )
+        self.assertRaises(
+            NotFound, self.query, chargers.record_boot, "NOPE", vendor="V", model="M", at=T0
+        )
+
+    def test_invalid_values_refused(self) -> None:
+        """Unknown statuses and roles, and non-integer money, are ValueErrors."""
+        self.assertRaises(ValueError, self.query, chargers.set_registration_status, "CP1", "Maybe")
+        self.assertRaises(ValueError, self.query, users.add_user, "a@b.c", "h", "root", now=T0)
+        self.assertRaises(ValueError, self.query, tags.add_id_tag, "T", status="Lost", now=T0)
+        for kwargs in (
+            {"currency": "eur", "price_per_kwh": 1},
+            {"currency": "EUR", "price_per_kwh": 0.3},
+            {"currency": "EUR", "price_per_kwh": -1},
+        ):
+            self.assertRaises(ValueError, self.query, tariffs.add_tariff, "X", now=T0, **kwargs)
+
+    # -- reference data ------------------------------------------------------
+
+    def test_charger_with_station_and_tariff(self) -> None:
+        """A charger refers to its station and tariff; money and coordinates are integers."""
+        station = self.query(
+            stations.add_station,
+            "Main St",
+            address="1 Main St",
+            latitude=52_520_008,
+            longitude=13_404_954,
+            now=T0,
+        )
+        tariff = self.query(
+            tariffs.add_tariff,
+            "Std",
+            currency="EUR",
+            price_per_kwh=35,
+            price_per_minute=2,
+            session_fee=50,
+            now=T0,
+        )
+        self.query(
+            chargers.add_charge_point, "CP3", "h", station_id=station, tariff_id=tariff, now=T0
+        )
+        record = found(self.query(chargers.get_charge_point, "CP3"))
+        self.assertEqual(
+            (record.station_id, record.tariff_id, record.online), (station, tariff, False)
+        )
+        self.assertEqual(
+            found(self.query(stations.get_station_by_name, "Main St")).latitude, 52_520_008
+        )
+        self.assertEqual(found(self.query(stations.get_station, station)).name, "Main St")
+        saved = found(self.query(tariffs.get_tariff_by_name, "Std"))
+        self.assertEqual(
+            (saved.id, saved.currency, saved.price_per_kwh, saved.session_fee),
+            (tariff, "EUR", 35, 50),
+        )
+        self.assertEqual(self.query(tariffs.get_tariff, tariff), saved)
+        self.assertIsNone(self.query(tariffs.get_tariff, tariff + 1))
+
+    def test_users_and_tags(self) -> None:
+        """Emails are stored lower-cased and found in any case; tags list in id order."""
+        user_id = self.query(users.add_user, "Jo@Example.com", "hash", "customer", now=T0)
+        user = found(self.query(users.get_user_by_email, "JO@example.com"))
+        self.assertEqual((user.id, user.email, user.role), (user_id, "jo@example.com", "customer"))
+        self.assertEqual(self.query(users.get_user, user_id), user)
+        self.assertNotIn("hash", repr(user))
+        self.query(
+            tags.add_id_tag,
+            "A-TAG",
+            status="Blocked",
+            parent_id_tag="TAG1",
+            user_id=user_id,
+            now=T0,
+        )
+        self.assertEqual(
+            [(t.id_tag, t.status, t.user_id) for t in self.query(tags.list_id_tags)],
+            [("A-TAG", "Blocked", user_id), ("TAG1", "Accepted", None)],
+        )
+
+    def test_pending_registration(self) -> None:
+        """An unknown charger is registered Pending once; a known one is never changed."""
+        self.query(chargers.register_pending_charge_point, "NEW", "h", now=T0)
+        self.query(chargers.register_pending_charge_point, "NEW", "other", now=T0)
+        self.query(chargers.register_pending_charge_point, "CP1", "other", now=T0)
+        new = found(self.query(chargers.get_charge_point, "NEW"))
+        self.assertEqual((new.registration_status, new.key_hash), ("Pending", "h"))
+        self.assertEqual(found(self.query(chargers.get_charge_point, "CP1")).key_hash, "hash1")
+        self.query(chargers.set_registration_status, "NEW", "Accepted")
+        self.query(chargers.set_charge_point_key, "NEW", "h2")
+        new = found(self.query(chargers.get_charge_point, "NEW"))
+        self.assertEqual((new.registration_status, new.key_hash), ("Accepted", "h2"))
+
+    # -- charger state -------------------------------------------------------
+
+    def test_boot_recorded_and_not_undone_by_an_older_boot(self) -> None:
+        """A boot's fields are stored; an older boot processed late changes nothing."""
+        self.query(
+            chargers.record_boot,
+            "CP1",
+            vendor="Acme",
+            model="X",
+            firmware_version="2.0",
+            iccid="8931",
+            at=minutes(10),
+        )
+        self.query(
+            chargers.record_boot,
+            "CP1",
+            vendor="Acme",
+            model="X",
+            firmware_version="1.0",
+            at=minutes(5),
+        )
+        record = found(self.query(chargers.get_charge_point, "CP1"))
+        self.assertEqual(
+            (record.vendor, record.model, record.firmware_version, record.iccid, record.boot_at),
+            ("Acme", "X", "2.0", "8931", minutes(10)),
+        )
+        self.assertEqual(record.last_seen_at, minutes(10))
+
+    def test_connector_status_out_of_order(self) -> None:
+        """A StatusNotification older than the stored one is ignored; equal or newer applies."""
+
+        def status(value: str, at: datetime, connector: int = 1) -> bool:
+            return self.query(
+                chargers.set_connector_status,
+                "CP1",
+                connector,
+                status=value,
+                error_code="NoError",
+                info=f"at {at:%H:%M}",
+                at=at,
+            )
+
+        self.assertTrue(status("Charging", minutes(10)))
+        self.assertFalse(status("Preparing", minutes(5)))
+        self.assertEqual(self.query(chargers.list_connectors, "CP1")[0].status, "Charging")
+        self.assertTrue(status("Finishing", minutes(10)))
+        self.assertTrue(status("Available", minutes(11)))
+        self.assertTrue(status("Available", minutes(1), connector=0))
+        connectors = self.query(chargers.list_connectors, "CP1")
+        self.assertEqual(
+            [(c.connector_id, c.status, c.info, c.status_at) for c in connectors],
+            [(0, "Available", "at 10:01", minutes(1)), (1, "Available", "at 10:11", minutes(11))],
+        )
+        self.assertEqual(self.query(chargers.list_connectors, "CP2"), [])
+
+    def test_stale_disconnect_leaves_the_charger_online(self) -> None:
+        """Only the current connection's disconnect marks the charger offline."""
+        self.assertTrue(
+            self.query(chargers.set_connected, "CP1", connection_id="old", node="n1", at=minutes(1))
+        )
+        self.assertTrue(
+            self.query(chargers.set_connected, "CP1", connection_id="new", node="n2", at=minutes(2))
+        )
+        self.assertFalse(
+            self.query(chargers.set_disconnected, "CP1", connection_id="old", at=minutes(3))
+        )
+        record = found(self.query(chargers.get_charge_point, "CP1"))
+        self.assertEqual((record.online, record.connection_id, record.node), (True, "new", "n2"))
+        self.assertTrue(
+            self.query(chargers.set_disconnected, "CP1", connection_id="new", at=minutes(4))
+        )
+        record = found(self.query(chargers.get_charge_point, "CP1"))
+        self.assertEqual((record.online, record.last_seen_at), (False, minutes(4)))
+
+    def test_late_connect_event_is_ignored(self) -> None:
+        """The connect of an older socket processed after a newer one's does not replace it."""
+        self.query(chargers.set_connected, "CP1", connection_id="new", node="n2", at=minutes(2))
+        self.assertFalse(
+            self.query(chargers.set_connected, "CP1", connection_id="old", node="n1", at=minutes(1))
+        )
+        self.assertFalse(
+            self.query(chargers.set_disconnected, "CP1", connection_id="old", at=minutes(3))
+        )
+        record = found(self.query(chargers.get_charge_point, "CP1"))
+        self.assertEqual((record.online, record.connection_id), (True, "new"))
+
+    def test_last_seen_only_moves_forward(self) -> None:
+        """A late message does not move ``last_seen_at`` back."""
+        self.query(chargers.touch_last_seen, "CP1", minutes(5))
+        self.query(chargers.touch_last_seen, "CP1", minutes(1))
+        self.query(chargers.set_connected, "CP1", connection_id="c", node="n", at=minutes(2))
+        self.assertEqual(
+            found(self.query(chargers.get_charge_point, "CP1")).last_seen_at, minutes(5)
+        )
+        self.query(chargers.touch_last_seen, "CP1", minutes(6))
+        self.assertEqual(
+            found(self.query(chargers.get_charge_point, "CP1")).last_seen_at, minutes(6)
+        )
+
+    # -- sessions ------------------------------------------------------------
+
+    def test_allocation_is_idempotent(self) -> None:
+        """The same start fingerprint gets the same id; any difference gets a new one."""
+        first = self.allocate()
+        self.assertEqual((first.created, first.concurrent), (True, False))
+        again = self.allocate()
+        self.assertEqual(again, Allocation(first.transaction_id, created=False, concurrent=False))
+        # The same instant written with another offset is the same start.
+        same_instant = T0.astimezone(timezone(timedelta(hours=-5)))
+        self.assertEqual(self.allocate(at=same_instant).transaction_id, first.transaction_id)
+        others = {
+            self.allocate(meter=101).transaction_id,
+            self.allocate(connector=2).transaction_id,
+            self.allocate(at=minutes(1)).transaction_id,
+            self.allocate(cp="CP2").transaction_id,
+        }
+        self.assertEqual(len(others), 4)
+        self.assertNotIn(first.transaction_id, others)
+
+    @inlineCallbacks
+    def test_allocation_under_concurrent_callers(self) -> Any:
+        """Many concurrent resends of one start get one id; exactly one created it."""
+        calls = [
+            self.database.run(
+                transactions.allocate_transaction,
+                charge_point_id="CP1",
+                connector_id=1,
+                id_tag="TAG1",
+                id_tag_status="Accepted",
+                meter_start_wh=100,
+                started_at=T0,
+                now=T0,
+            )
+            for _ in range(8)
+        ]
+        results = yield DeferredList(calls, fireOnOneErrback=True, consumeErrors=True)
+        allocations = [allocation for _, allocation in results]
+        self.assertEqual(len({a.transaction_id for a in allocations}), 1)
+        self.assertEqual(sum(a.created for a in allocations), 1)
+        self.assertEqual(len(self.query(transactions.active_transactions)), 1)
+
+    def test_session_row(self) -> None:
+        """The new session is active, with the tag's owner and the charger's tariff."""
+        user_id = self.query(users.add_user, "u@example.com", "h", "customer", now=T0)
+        self.query(tags.add_id_tag, "OWNED", user_id=user_id, now=T0)
+        tariff = self.query(tariffs.add_tariff, "Std", currency="EUR", price_per_kwh=30, now=T0)
+        self.query(chargers.add_charge_point, "CP3", None, tariff_id=tariff, now=T0)
+        tx = self.allocate(cp="CP3", tag="OWNED").transaction_id
+        record = self.transaction(tx)
+        self.assertEqual(
+            (record.status, record.user_id, record.tariff_id, record.meter_start_wh),
+            ("active", user_id, tariff, 100),
+        )
+        self.assertEqual((record.started_at, record.energy_wh, record.cost), (T0, None, None))
+        # An explicit user wins; an unknown tag still gets a session (offline start).
+        other = self.query(users.add_user, "v@example.com", "h", "customer", now=T0)
+        explicit = self.query(
+            transactions.allocate_transaction,
+            charge_point_id="CP1",
+            connector_id=2,
+            id_tag="OWNED",
+            id_tag_status="Accepted",
+            meter_start_wh=0,
+            started_at=T0,
+            user_id=other,
+            now=T0,
+        )
+        self.assertEqual(self.transaction(explicit.transaction_id).user_id, other)
+        unknown = self.allocate(tag="NOBODY", status="Invalid", connector=3)
+        record = self.transaction(unknown.transaction_id)
+        self.assertEqual((record.id_tag_status, record.user_id), ("Invalid", None))
+        self.assertEqual([t.id for t in self.query(transactions.active_transactions, "CP3")], [tx])
+
+    def test_concurrent_tag(self) -> None:
+        """An Accepted tag active on another connector makes a start concurrent, resends too."""
+        first = self.allocate()
+        elsewhere = self.allocate(cp="CP2", meter=7)
+        self.assertTrue(elsewhere.concurrent)
+        self.assertEqual(self.transaction(elsewhere.transaction_id).id_tag_status, "ConcurrentTx")
+        self.assertTrue(self.allocate(cp="CP2", meter=7).concurrent)  # a resend: same answer
+        self.assertTrue(self.allocate(connector=2, meter=8).concurrent)  # same charger
+        # A session answered with another status does not count.
+        self.query(tags.add_id_tag, "TAG2", now=T0)
+        self.allocate(tag="TAG2", status="Blocked")
+        self.assertFalse(self.allocate(cp="CP2", tag="TAG2", meter=1).concurrent)
+        # Once the first stops, the tag is free again.
+        self.assertEqual(self.stop(first.transaction_id), "stopped")
+        self.assertFalse(self.allocate(cp="CP2", meter=9).concurrent)
+
+    def test_stop_outcomes(self) -> None:
+        """Stopped once, then duplicate; unknown ids and other chargers' ids are unmatched."""
+        tx = self.allocate().transaction_id
+        self.assertEqual(self.stop(tx), "stopped")
+        self.assertEqual(self.stop(tx, meter=999), "duplicate")
+        record = self.transaction(tx)
+        self.assertEqual(
+            (record.status, record.meter_stop_wh, record.energy_wh, record.stopped_at),
+            ("completed", 500, 400, minutes(60)),
+        )
+        self.assertEqual((record.stop_reason, record.stop_id_tag), ("Local", "TAG1"))
+
+        other = self.allocate(cp="CP2", meter=0).transaction_id
+        self.assertEqual(self.stop(other, cp="CP1"), "unknown")
+        self.assertEqual(self.transaction(other).status, "active")
+        self.assertEqual(self.stop(424242), "unknown")
+        self.assertEqual(self.stop(424242), "unknown")  # resent: stored once
+        self.assertEqual(self.stop(2**40), "unknown")  # not even a 32-bit id
+        unmatched = self.query(transactions.list_unmatched_stops, "CP1")
+        self.assertEqual([u.transaction_id for u in unmatched], [other, 424242, 2**40])
+        self.assertEqual((unmatched[1].meter_stop_wh, unmatched[1].reason), (500, "Local"))
+        self.assertEqual(self.query(transactions.list_unmatched_stops, "CP2"), [])
+
+    def test_energy_never_negative(self) -> None:
+        """A meter that went backwards (replaced mid-session) gives zero energy, not less."""
+        tx = self.allocate(meter=5000).transaction_id
+        self.meter(tx, MeterSample(timestamp=minutes(5), value="4000"))
+        self.assertEqual(self.transaction(tx).energy_wh, 0)
+        self.assertEqual(self.stop(tx, meter=10), "stopped")
+        self.assertEqual(self.transaction(tx).energy_wh, 0)
+
+    # -- meter values --------------------------------------------------------
+
+    def test_meter_values_stored_once(self) -> None:
+        """A resent MeterValues adds nothing; a sample differing in any key field is new."""
+        tx = self.allocate().transaction_id
+        sample = MeterSample(timestamp=minutes(5), value="200", context="Sample.Periodic")
+        self.assertEqual(self.meter(tx, sample), 1)
+        self.assertEqual(self.meter(tx, sample), 0)
+        self.assertEqual(self.meter(tx, sample, sample), 0)
+        variants = [
+            attrs.evolve(sample, phase="L1"),
+            attrs.evolve(sample, location="Inlet"),
+            attrs.evolve(sample, context=None),
+            attrs.evolve(sample, measurand="Power.Active.Import", unit="W"),
+            attrs.evolve(sample, timestamp=minutes(6)),
+        ]
+        self.assertEqual(self.meter(tx, *variants), 5)
+        self.assertEqual(self.meter(tx, *variants), 0)
+        # Without a transaction (the NULL that unique indices would not catch).
+        self.assertEqual(self.meter(None, sample), 1)
+        self.assertEqual(self.meter(None, sample), 0)
+        values = self.query(
+            lambda conn: transactions.list_meter_values(conn, charge_point_id="CP1")
+        )
+        self.assertEqual(len(values), 7)
+        loose = [v for v in values if v.transaction_id is None]
+        self.assertEqual(len(loose), 1)
+        self.assertEqual(
+            (loose[0].phase, loose[0].location, loose[0].context, loose[0].unit),
+            (None, None, "Sample.Periodic", "Wh"),
+        )
+
+    def test_meter_values_listed_in_time_order(self) -> None:
+        """A session's samples come in timestamp order, whatever order they arrived in."""
+        tx = self.allocate().transaction_id
+        self.meter(tx, MeterSample(timestamp=minutes(9), value="900"))
+        self.meter(
+            tx,
+            MeterSample(timestamp=minutes(3), value="300"),
+            MeterSample(timestamp=minutes(6), value="600"),
+        )
+        self.assertEqual([v.value for v in self.meter_values_of(tx)], ["300", "600", "900"])
+        self.assertEqual(self.meter_values_of(tx)[0].timestamp, minutes(3))
+        self.assertEqual(self.meter_values_of(tx)[0].transaction_id, tx)
+
+    def test_kwh_converted_to_wh(self) -> None:
+        """Energy in kWh is stored as sent and as integer Wh, rounded half up; others get None."""
+        tx = self.allocate(meter=1000).transaction_id
+        self.meter(
+            tx,
+            MeterSample(timestamp=minutes(1), value="1.0005", unit="kWh"),
+            MeterSample(timestamp=minutes(1), value="2.5", unit="Wh", phase="L1"),
+            MeterSample(
+                timestamp=minutes(1), value="11000", measurand="Power.Active.Import", unit="W"
+            ),
+            MeterSample(
+                timestamp=minutes(1),
+                value="1",
+                measurand="Energy.Reactive.Import.Register",
+                unit="kvarh",
+            ),
+        )
+        values = {(v.measurand, v.phase): (v.value, v.value_wh) for v in self.meter_values_of(tx)}
+        self.assertEqual(
+            values,
+            {
+                ("Energy.Active.Import.Register", None): ("1.0005", 1001),
+                ("Energy.Active.Import.Register", "L1"): ("2.5", 3),
+                ("Power.Active.Import", None): ("11000", None),
+                ("Energy.Reactive.Import.Register", None): ("1", None),
+            },
+        )
+        # Only the phase-less register moves the session's energy.
+        self.assertEqual(
+            (self.transaction(tx).last_meter_wh, self.transaction(tx).energy_wh), (1001, 1)
+        )
+
+    def test_running_energy_and_late_meter_after_stop(self) -> None:
+        """Energy follows the newest register reading while active and is final after the stop."""
+        tx = self.allocate(meter=1000).transaction_id
+        self.meter(
+            tx,
+            MeterSample(timestamp=minutes(5), value="1.5", unit="kWh"),
+            MeterSample(timestamp=minutes(10), value="2000"),
+        )
+        record = self.transaction(tx)
+        self.assertEqual(
+            (record.last_meter_wh, record.last_meter_at, record.energy_wh),
+            (2000, minutes(10), 1000),
+        )
+        self.meter(tx, MeterSample(timestamp=minutes(7), value="1800"))  # older: no effect
+        self.assertEqual(self.transaction(tx).energy_wh, 1000)
+        self.assertEqual(self.stop(tx, meter=3000), "stopped")
+        self.meter(tx, MeterSample(timestamp=minutes(90), value="9999"))  # after the stop
+        record = self.transaction(tx)
+        self.assertEqual(
+            (record.energy_wh, record.last_meter_wh, record.meter_stop_wh), (2000, 2000, 3000)
+        )
+        self.assertEqual(
+            [(v.value, v.value_wh) for v in self.meter_values_of(tx)],
+            [("1.5", 1500), ("1800", 1800), ("2000", 2000), ("9999", 9999)],
+        )
+
+    def test_other_chargers_meter_values_do_not_touch_a_session(self) -> None:
+        """Samples quoting another charger's transaction id are kept but change nothing of it."""
+        tx = self.allocate(meter=0).transaction_id
+        self.assertEqual(
+            self.meter(tx, MeterSample(timestamp=minutes(5), value="7777"), cp="CP2"), 1
+        )
+        self.assertEqual(self.transaction(tx).energy_wh, None)
+        self.assertEqual(self.meter_values_of(tx), [])
+        on_cp2 = self.query(
+            lambda conn: transactions.list_meter_values(conn, charge_point_id="CP2")
+        )
+        self.assertEqual([(v.value, v.transaction_id) for v in on_cp2], [("7777", tx)])
+
+    def test_many_samples_in_one_message(self) -> None:
+        """A long transactionData (more rows than one INSERT chunk) is stored whole, once."""
+        tx = self.allocate().transaction_id
+        samples = [MeterSample(timestamp=minutes(i / 60), value=str(i)) for i in range(1200)]
+        self.assertEqual(self.meter(tx, *samples), 1200)
+        self.assertEqual(self.meter(tx, *samples), 0)
+        self.assertEqual(self.transaction(tx).last_meter_wh, 1199)
+
+    # -- message log and consumers -------------------------------------------
+
+    def test_message_log_is_idempotent(self) -> None:
+        """A message id is logged once; the log pages newest first; payloads round-trip."""
+
+        def log(message_id: str, payload: Any = None) -> bool:
+            return self.query(
+                messages.log_message,
+                message_id=message_id,
+                charge_point_id="CP1",
+                direction="in",
+                message_type="CALL",
+                action="Heartbeat",
+                unique_id="u1",
+                payload={"a": [1, "é", None]} if payload is None else payload,
+                at=T0,
+            )
+
+        self.assertTrue(log("m1"))
+        self.assertFalse(log("m1", payload={"changed": True}))
+        self.assertTrue(log("m2", payload=[]))
+        self.assertTrue(log("m3", payload={}))
+        rows = self.query(messages.list_messages, "CP1")
+        self.assertEqual([r.message_id for r in rows], ["m3", "m2", "m1"])
+        self.assertEqual(rows[2].payload, {"a": [1, "é", None]})
+        self.assertEqual(
+            (rows[2].direction, rows[2].action, rows[2].created_at), ("in", "Heartbeat", T0)
+        )
+        page = self.query(messages.list_messages, "CP1", limit=1, before_id=rows[1].id)
+        self.assertEqual([r.message_id for r in page], ["m1"])
+        self.assertEqual(self.query(messages.list_messages, "CP2"), [])
+        self.assertRaises(
+            ValueError,
+            self.query,
+            messages.log_message,
+            message_id="m9",
+            charge_point_id="CP1",
+            direction="sideways",
+            message_type="CALL",
+            action=None,
+            unique_id=None,
+            payload=None,
+            at=T0,
+        )
+
+    def test_claim_message(self) -> None:
+        """A consumer claims a message once; another consumer has its own claims."""
+        self.assertTrue(self.query(processed.claim_message, "processor", "e1", now=T0))
+        self.assertFalse(self.query(processed.claim_message, "processor", "e1", now=T0))
+        self.assertTrue(self.query(processed.claim_message, "audit", "e1", now=T0))
+        self.assertEqual(self.query(processed.forget_processed, before=minutes(1)), 2)
+        self.assertTrue(self.query(processed.claim_message, "processor", "e1", now=T0))
+
+    def test_claim_rolls_back_with_the_effects(self) -> None:
+        """If the consumer's effects fail, the claim goes too, so the retry applies them."""
+
+        def apply(conn: Connection) -> None:
+            self.assertTrue(processed.claim_message(conn, "processor", "e1", now=T0))
+            raise RuntimeError("effects failed")
+
+        self.assertRaises(RuntimeError, self.query, apply)
+        self.assertTrue(self.query(processed.claim_message, "processor", "e1", now=T0))
+
+
+class SQLiteStoreTests(StoreTestsMixin, TestCase):
+    """The store on SQLite, the embedded default."""
+
+    def make_database(self) -> Database:
+        return make_sqlite_database(self)
+
+    def empty_database_url(self) -> str:
+        return sqlite_url(self)
+
+    def test_connection_settings(self) -> None:
+        """Each connection has WAL, FULL sync, foreign keys and a busy timeout; one thread."""
+        with self.database.engine.connect() as conn:
+            self.assertEqual(conn.exec_driver_sql("PRAGMA journal_mode").scalar(), "wal")
+            self.assertEqual(conn.exec_driver_sql("PRAGMA foreign_keys").scalar(), 1)
+            self.assertEqual(conn.exec_driver_sql("PRAGMA busy_timeout").scalar(), 10_000)
+            self.assertEqual(conn.exec_driver_sql("PRAGMA synchronous").scalar(), 2)  # FULL
+        self.assertEqual(self.database.threadpool.max, 1)
+
+    def test_foreign_keys_enforced(self) -> None:
+        """A charger's connector cannot refer to a charger that does not exist."""
+        self.assertRaises(
+            sa.exc.IntegrityError,
+            self.query,
+            chargers.set_connector_status,
+            "GHOST",
+            1,
+            status="Available",
+            error_code="NoError",
+            at=T0,
+        )
+
+    def test_two_processes_share_the_file(self) -> None:
+        """A second engine on the same file (``ocppctl`` beside the daemon) sees committed data."""
+        other = Database.from_url(str(self.database.engine.url))
+        self.addCleanup(other.stop)
+        other.run_sync(tags.add_id_tag, "FROM-CLI", now=T0)
+        self.assertEqual(found(self.query(tags.get_id_tag, "FROM-CLI")).status, "Accepted")
+
+    def test_in_memory_database(self) -> None:
+        """``sqlite://`` is one in-memory database shared by the pool and run_sync."""
+        database = Database.from_url("sqlite://")
+        self.addCleanup(database.stop)
+        migrate.upgrade(database.engine)
+        database.run_sync(tags.add_id_tag, "MEM", now=T0)
+        self.assertEqual(found(database.run_sync(tags.get_id_tag, "MEM")).id_tag, "MEM")
+
+
+class PostgresStoreTests(StoreTestsMixin, TestCase):
+    """The store on PostgreSQL, in a schema of its own per test."""
+
+    def make_database(self) -> Database:
+        return make_postgres_database(self)
+
+    def empty_database_url(self) -> str:
+        return postgres_url(self)
+
+    def test_isolated_in_its_schema(self) -> None:
+        """The tables are in the test's own schema (first in search_path), not in public."""
+        with self.database.engine.connect() as conn:
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+            where = conn.execute(
+                sa.text(
+                    "SELECT table_schema FROM information_schema.tables "
+                    "WHERE table_name = 'transactions' AND table_schema = :schema"
+                ),
+                {"schema": schema},
+            ).all()
+        self.assertTrue(str(schema).startswith("ocppd_test_"))
+        self.assertEqual(len(where), 1)
+        self.assertEqual(self.database.engine.url.drivername, "postgresql+psycopg")
+        self.assertEqual(self.database.threadpool.max, 4)

@@ -1,0 +1,95 @@
+"""Tests of the store's pure parts: URLs, time conversion, energy conversion."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy.dialects import postgresql, sqlite
+from twisted.trial.unittest import SynchronousTestCase
+
+from ocppd.store.database import Database, create_engine, default_sqlite_url, normalize_url
+from ocppd.store.transactions import energy_wh
+from ocppd.store.types import UTCDateTime
+
+REGISTER = "Energy.Active.Import.Register"
+
+
+class UrlTests(SynchronousTestCase):
+    def test_postgres_urls_use_psycopg3(self) -> None:
+        """Plain and legacy PostgreSQL URLs select psycopg 3; others are kept as given."""
+        for url in ("postgresql://u:p@db/ocppd", "postgres://u:p@db/ocppd"):
+            self.assertEqual(
+                normalize_url(url).render_as_string(hide_password=False),
+                "postgresql+psycopg://u:p@db/ocppd",
+            )
+        self.assertEqual(
+            normalize_url("postgresql+psycopg://db/x").drivername, "postgresql+psycopg"
+        )
+        self.assertEqual(normalize_url("sqlite:////tmp/x.sqlite3").drivername, "sqlite")
+
+    def test_default_sqlite_url_creates_the_directory(self) -> None:
+        """The embedded database is ocppd.sqlite3 in the data dir, which is created."""
+        data_dir = os.path.join(self.mktemp(), "var")
+        url = default_sqlite_url(data_dir)
+        self.assertTrue(os.path.isdir(data_dir))
+        self.assertEqual(
+            url, "sqlite:///" + os.path.join(os.path.abspath(data_dir), "ocppd.sqlite3")
+        )
+
+    def test_engine_choices(self) -> None:
+        """PostgreSQL gets max_threads threads; SQLite one; other databases are refused."""
+        engine = create_engine("postgresql://u@db/x", max_threads=3)
+        self.addCleanup(engine.dispose)
+        database = Database(engine, max_threads=3)
+        self.assertEqual((database.dialect, database.threadpool.max), ("postgresql", 3))
+        self.assertEqual(engine.pool.size(), 3)  # type: ignore[attr-defined]
+        self.assertRaises(ValueError, create_engine, "mysql://u@db/x")
+        self.assertRaises(ValueError, Database, engine, max_threads=0)
+
+
+class UTCDateTimeTests(SynchronousTestCase):
+    type = UTCDateTime()
+
+    def test_bind_converts_to_naive_utc(self) -> None:
+        """Aware times are stored as naive UTC on both engines."""
+        local = datetime(2026, 3, 29, 3, 30, tzinfo=timezone(timedelta(hours=2)))
+        for dialect in (sqlite.dialect(), postgresql.dialect()):
+            self.assertEqual(
+                self.type.process_bind_param(local, dialect), datetime(2026, 3, 29, 1, 30)
+            )
+            self.assertIsNone(self.type.process_bind_param(None, dialect))
+
+    def test_naive_and_non_datetimes_refused(self) -> None:
+        """A naive datetime or a string is refused rather than guessed at."""
+        dialect = sqlite.dialect()
+        self.assertRaises(ValueError, self.type.process_bind_param, datetime(2026, 1, 1), dialect)
+        self.assertRaises(TypeError, self.type.process_bind_param, "2026-01-01T00:00Z", dialect)
+
+    def test_result_is_aware_utc(self) -> None:
+        """What comes back from the database is aware UTC."""
+        value = self.type.process_result_value(datetime(2026, 1, 1, 12), sqlite.dialect())
+        self.assertEqual(value, datetime(2026, 1, 1, 12, tzinfo=UTC))
+        self.assertIs(value and value.tzinfo, UTC)
+
+
+class EnergyTests(SynchronousTestCase):
+    def test_wh_and_kwh(self) -> None:
+        """Wh and kWh become integer Wh, rounded half up in decimal (never via float)."""
+        self.assertEqual(energy_wh(REGISTER, "1234", "Wh"), 1234)
+        self.assertEqual(energy_wh(REGISTER, "1234", None), 1234)  # OCPP's default unit
+        self.assertEqual(energy_wh(REGISTER, "1.5", "kWh"), 1500)
+        self.assertEqual(energy_wh(REGISTER, "1.0005", "kWh"), 1001)
+        self.assertEqual(energy_wh(REGISTER, "1.0004999", "kWh"), 1000)
+        self.assertEqual(energy_wh(REGISTER, "0.0025", "kWh"), 3)  # float: 2.4999...
+        self.assertEqual(energy_wh(REGISTER, " 12.5 ", "Wh"), 13)
+        self.assertEqual(energy_wh(REGISTER, "1e3", "kWh"), 1_000_000)
+        self.assertEqual(energy_wh("Energy.Active.Export.Interval", "2", "kWh"), 2000)
+
+    def test_not_energy(self) -> None:
+        """Other measurands and units, non-numbers and absurd values give None."""
+        self.assertIsNone(energy_wh("Power.Active.Import", "11000", "W"))
+        self.assertIsNone(energy_wh("Energy.Reactive.Import.Register", "1", "kvarh"))
+        self.assertIsNone(energy_wh("Voltage", "230", "V"))
+        for value in ("", "abc", "NaN", "Infinity", "-inf", "1e400", "0x10"):
+            self.assertIsNone(energy_wh(REGISTER, value, "Wh"), value)
