@@ -39,23 +39,15 @@ class RunningDaemon:
     def query(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
         return self.node.database.run(func, *args, **kwargs)
 
-    @inlineCallbacks
     def wait_for(
         self,
         func: Callable[..., Any],
         *args: Any,
         until: Callable[[Any], bool],
         timeout: float = 10,
-    ) -> Any:
+    ) -> Deferred[Any]:
         """Poll the store until ``until(result)`` holds (the processor runs off the bus)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = yield self.query(func, *args)
-            if until(result):
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting on {func.__name__}{args}: {result!r}")
-            yield deferLater(reactor, 0.02, lambda: None)
+        return poll(lambda: self.query(func, *args), until=until, timeout=timeout)
 
 
 @inlineCallbacks
