@@ -56,6 +56,7 @@ class IdTagCache:
 
     def authorize(self, id_tag: str) -> Deferred[IdTagInfo]:
         """The IdTagInfo to answer for ``id_tag`` now."""
+        id_tag = tags.canonical_id_tag(id_tag)
         now = self._clock.seconds()
         entry = self._entries.get(id_tag)
         if entry is not None and now - entry.loaded_at < self._ttl:
@@ -68,7 +69,7 @@ class IdTagCache:
         if id_tag is None:
             self._entries.clear()
         else:
-            self._entries.pop(id_tag, None)
+            self._entries.pop(tags.canonical_id_tag(id_tag), None)
 
     def _loaded(self, record: Any, id_tag: str) -> IdTagInfo:
         now = self._clock.seconds()

@@ -18,6 +18,15 @@ from ocppd.store.sql import insert_new
 from ocppd.store.tables import ID_TAG_STATUSES, id_tags
 
 
+def canonical_id_tag(id_tag: str) -> str:
+    """
+    The one spelling an idTag is stored and compared in. OCPP 1.6 IdToken is
+    case-insensitive, and readers differ in the case of the hex UIDs they
+    send; upper case keeps comparisons plain, indexed equality.
+    """
+    return id_tag.upper()
+
+
 def add_id_tag(
     conn: Connection,
     id_tag: str,
@@ -31,11 +40,12 @@ def add_id_tag(
     """Add a tag. Raises AlreadyExists, or ValueError for an unknown status."""
     if status not in ID_TAG_STATUSES:
         raise ValueError(f"id tag status {status!r} is not one of {ID_TAG_STATUSES}")
+    id_tag = canonical_id_tag(id_tag)
     values = {
         "id_tag": id_tag,
         "status": status,
         "expires_at": expires_at,
-        "parent_id_tag": parent_id_tag,
+        "parent_id_tag": None if parent_id_tag is None else canonical_id_tag(parent_id_tag),
         "user_id": user_id,
         "created_at": now,
     }
@@ -45,7 +55,9 @@ def add_id_tag(
 
 def get_id_tag(conn: Connection, id_tag: str) -> IdTagRecord | None:
     """The tag, or None (an unknown tag is ``Invalid`` to the charger)."""
-    row = conn.execute(sa.select(id_tags).where(id_tags.c.id_tag == id_tag)).first()
+    row = conn.execute(
+        sa.select(id_tags).where(id_tags.c.id_tag == canonical_id_tag(id_tag))
+    ).first()
     return None if row is None else from_mapping(IdTagRecord, row._mapping)
 
 

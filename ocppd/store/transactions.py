@@ -40,6 +40,7 @@ from ocppd.store.tables import (
     transactions,
     unmatched_stops,
 )
+from ocppd.store.tags import canonical_id_tag
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 #: Stored for "no transaction" in ``meter_values.transaction_id`` (never an id we allocate).
@@ -94,9 +95,11 @@ def allocate_transaction(
     session does not itself make later starts concurrent.
 
     ``user_id`` defaults to the tag's owner, ``tariff_id`` is the charger's.
+    The idTag is kept in its canonical (upper) case, like the id tags table.
     """
     if id_tag_status not in AUTHORIZATION_STATUSES:
         raise ValueError(f"id tag status {id_tag_status!r} is not one of {AUTHORIZATION_STATUSES}")
+    id_tag = canonical_id_tag(id_tag)
     fingerprint = _fingerprint(charge_point_id, connector_id, id_tag, meter_start_wh, started_at)
     existing = conn.execute(sa.select(_tx.id, _tx.id_tag_status).where(fingerprint)).first()
     if existing is not None:
@@ -182,6 +185,8 @@ def record_stop(
       another charger's, which is never touched); the stop is kept once in
       ``unmatched_stops`` for an operator.
     """
+    if id_tag is not None:
+        id_tag = canonical_id_tag(id_tag)
     row = None
     if 0 < transaction_id <= MAX_TRANSACTION_ID:
         row = conn.execute(

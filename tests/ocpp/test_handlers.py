@@ -77,6 +77,12 @@ class HandlerTests(TestCase):
         self.assertEqual(results["NOBODY"], {"status": "Invalid"})
 
     @inlineCallbacks
+    def test_tag_case_does_not_matter(self) -> Any:
+        """A reader sending the UID in lower case is authorized like the stored upper case."""
+        answer = yield self.call("Authorize", {"idTag": "tag1"})
+        self.assertEqual(answer["idTagInfo"]["status"], "Accepted")
+
+    @inlineCallbacks
     def test_resent_start_gets_the_same_transaction_id(self) -> Any:
         """The same StartTransaction twice gets one id; a different one gets a new id."""
         first = yield self.start()

@@ -79,6 +79,20 @@ class StoreTestsMixin(_Base):
         self.query(chargers.add_charge_point, "CP2", None, now=T0)
         self.query(tags.add_id_tag, "TAG1", now=T0)
 
+    def test_id_tags_are_case_insensitive(self) -> None:
+        """OCPP 1.6 IdToken is case-insensitive: any spelling finds, owns and stops the same tag."""
+        self.query(tags.add_id_tag, "ab12cd", parent_id_tag="tag1", now=T0)
+        record = self.query(tags.get_id_tag, "Ab12Cd")
+        self.assertEqual((record.id_tag, record.parent_id_tag), ("AB12CD", "TAG1"))
+        self.assertRaises(AlreadyExists, self.query, tags.add_id_tag, "AB12CD", now=T0)
+        first = self.allocate(tag="tag1")
+        resend = self.allocate(tag="Tag1")
+        self.assertEqual((resend.transaction_id, resend.created), (first.transaction_id, False))
+        self.assertTrue(self.allocate(cp="CP2", tag="TAG1", meter=1).concurrent)
+        self.assertEqual(
+            self.query(transactions.get_transaction, first.transaction_id).id_tag, "TAG1"
+        )
+
     # -- helpers -------------------------------------------------------------
 
     def allocate(
