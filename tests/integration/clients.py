@@ -8,8 +8,9 @@ from typing import Any
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, DeferredQueue
-from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.ssl import Certificate, optionsForClientTLS
 
 
 def basic_auth(user: str, password: str) -> str:
@@ -61,8 +62,11 @@ def connect(
     *,
     protocols: list[str] | None = None,
     max_size: int = 0,
+    tls_trust: Certificate | None = None,
 ) -> Deferred[TestClient]:
-    url = f"ws://127.0.0.1:{port}/ocpp/{charge_point_id}"
+    """Open an OCPP WebSocket; with ``tls_trust``, over TLS to ``localhost`` trusting that CA."""
+    scheme = "wss" if tls_trust is not None else "ws"
+    url = f"{scheme}://localhost:{port}/ocpp/{charge_point_id}"
     headers = {"Authorization": basic_auth(charge_point_id, key)} if key is not None else {}
     factory = WebSocketClientFactory(
         url, protocols=["ocpp1.6"] if protocols is None else protocols, headers=headers
@@ -73,8 +77,10 @@ def connect(
     factory.closed = Deferred()
     factory.messages = DeferredQueue()
     factory.negotiated = None
-    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
-    endpoint.connect(factory)
+    endpoint: Any = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+    if tls_trust is not None:
+        endpoint = wrapClientTLS(optionsForClientTLS("localhost", trustRoot=tls_trust), endpoint)
+    endpoint.connect(factory).addErrback(factory.opened.errback)
     return factory.opened.addCallback(lambda protocol: TestClient(factory, protocol))
 
 
