@@ -15,7 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ocppd.store.errors import AlreadyExists, NotFound
-from ocppd.store.records import ChargePointRecord, ConnectorRecord, from_mapping
+from ocppd.store.records import (
+    ChargePointRecord,
+    ConnectorRecord,
+    all_records,
+    first_record,
+)
 from ocppd.store.sql import dialect_insert, insert_new, later_of, utc
 from ocppd.store.tables import REGISTRATION_STATUSES, charge_points, connectors
 
@@ -123,10 +128,11 @@ def set_registration_status(conn: Connection, charge_point_id: str, status: str)
 
 def get_charge_point(conn: Connection, charge_point_id: str) -> ChargePointRecord | None:
     """The charger, or None."""
-    row = conn.execute(
-        sa.select(charge_points).where(_cp.charge_point_id == charge_point_id)
-    ).first()
-    return None if row is None else from_mapping(ChargePointRecord, row._mapping)
+    return first_record(
+        conn,
+        ChargePointRecord,
+        sa.select(charge_points).where(_cp.charge_point_id == charge_point_id),
+    )
 
 
 def record_boot(
@@ -269,9 +275,10 @@ def set_connector_status(
 
 def list_connectors(conn: Connection, charge_point_id: str) -> list[ConnectorRecord]:
     """The charger's connectors that have reported a status, by connector id."""
-    rows = conn.execute(
+    return all_records(
+        conn,
+        ConnectorRecord,
         sa.select(connectors)
         .where(connectors.c.charge_point_id == charge_point_id)
-        .order_by(connectors.c.connector_id)
+        .order_by(connectors.c.connector_id),
     )
-    return [from_mapping(ConnectorRecord, row._mapping) for row in rows]

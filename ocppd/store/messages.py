@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ocppd.store.records import MessageRecord, from_mapping
+from ocppd.store.records import MessageRecord, all_records
 from ocppd.store.sql import insert_new
 from ocppd.store.tables import DIRECTIONS, MESSAGE_TYPES, message_log
 
@@ -66,5 +66,4 @@ def list_messages(
     query = sa.select(message_log).where(message_log.c.charge_point_id == charge_point_id)
     if before_id is not None:
         query = query.where(message_log.c.id < before_id)
-    rows = conn.execute(query.order_by(message_log.c.id.desc()).limit(limit))
-    return [from_mapping(MessageRecord, row._mapping) for row in rows]
+    return all_records(conn, MessageRecord, query.order_by(message_log.c.id.desc()).limit(limit))

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import attrs
 from attrs import AttrsInstance
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import Executable
 
 R = TypeVar("R", bound=AttrsInstance)
 
@@ -22,6 +24,17 @@ def from_mapping(cls: type[R], mapping: Mapping[Any, Any]) -> R:
     """Build ``cls`` from a row's mapping, taking the attributes ``cls`` declares."""
     factory: Callable[..., R] = cls
     return factory(**{field.name: mapping[field.name] for field in attrs.fields(cls)})
+
+
+def first_record(conn: Connection, cls: type[R], query: Executable) -> R | None:
+    """The first row of ``query`` as a ``cls``, or None."""
+    row = conn.execute(query).first()
+    return None if row is None else from_mapping(cls, row._mapping)
+
+
+def all_records(conn: Connection, cls: type[R], query: Executable) -> list[R]:
+    """Every row of ``query`` as a ``cls``."""
+    return [from_mapping(cls, row._mapping) for row in conn.execute(query)]
 
 
 @attrs.frozen

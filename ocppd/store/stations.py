@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ocppd.store.errors import AlreadyExists
-from ocppd.store.records import StationRecord, from_mapping
+from ocppd.store.records import StationRecord, all_records, first_record
 from ocppd.store.sql import insert_new
 from ocppd.store.tables import stations
 
@@ -46,17 +46,14 @@ def add_station(
 
 def get_station(conn: Connection, station_id: int) -> StationRecord | None:
     """The station, or None."""
-    row = conn.execute(sa.select(stations).where(stations.c.id == station_id)).first()
-    return None if row is None else from_mapping(StationRecord, row._mapping)
+    return first_record(conn, StationRecord, sa.select(stations).where(stations.c.id == station_id))
 
 
 def get_station_by_name(conn: Connection, name: str) -> StationRecord | None:
     """The station called ``name`` (exactly), or None."""
-    row = conn.execute(sa.select(stations).where(stations.c.name == name)).first()
-    return None if row is None else from_mapping(StationRecord, row._mapping)
+    return first_record(conn, StationRecord, sa.select(stations).where(stations.c.name == name))
 
 
 def list_stations(conn: Connection) -> list[StationRecord]:
     """Every station, by name."""
-    rows = conn.execute(sa.select(stations).order_by(stations.c.name))
-    return [from_mapping(StationRecord, row._mapping) for row in rows]
+    return all_records(conn, StationRecord, sa.select(stations).order_by(stations.c.name))

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ocppd.store.errors import AlreadyExists
-from ocppd.store.records import IdTagRecord, from_mapping
+from ocppd.store.records import IdTagRecord, all_records, first_record
 from ocppd.store.sql import insert_new
 from ocppd.store.tables import ID_TAG_STATUSES, id_tags
 
@@ -55,13 +55,11 @@ def add_id_tag(
 
 def get_id_tag(conn: Connection, id_tag: str) -> IdTagRecord | None:
     """The tag, or None (an unknown tag is ``Invalid`` to the charger)."""
-    row = conn.execute(
-        sa.select(id_tags).where(id_tags.c.id_tag == canonical_id_tag(id_tag))
-    ).first()
-    return None if row is None else from_mapping(IdTagRecord, row._mapping)
+    return first_record(
+        conn, IdTagRecord, sa.select(id_tags).where(id_tags.c.id_tag == canonical_id_tag(id_tag))
+    )
 
 
 def list_id_tags(conn: Connection) -> list[IdTagRecord]:
     """Every tag, in id order (the local authorization list is built from these)."""
-    rows = conn.execute(sa.select(id_tags).order_by(id_tags.c.id_tag))
-    return [from_mapping(IdTagRecord, row._mapping) for row in rows]
+    return all_records(conn, IdTagRecord, sa.select(id_tags).order_by(id_tags.c.id_tag))

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ocppd.store.errors import AlreadyExists
-from ocppd.store.records import TariffRecord, from_mapping
+from ocppd.store.records import TariffRecord, all_records, first_record
 from ocppd.store.sql import insert_new
 from ocppd.store.tables import tariffs
 
@@ -62,17 +62,14 @@ def add_tariff(
 
 def get_tariff(conn: Connection, tariff_id: int) -> TariffRecord | None:
     """The tariff, or None."""
-    row = conn.execute(sa.select(tariffs).where(tariffs.c.id == tariff_id)).first()
-    return None if row is None else from_mapping(TariffRecord, row._mapping)
+    return first_record(conn, TariffRecord, sa.select(tariffs).where(tariffs.c.id == tariff_id))
 
 
 def get_tariff_by_name(conn: Connection, name: str) -> TariffRecord | None:
     """The tariff called ``name`` (exactly), or None."""
-    row = conn.execute(sa.select(tariffs).where(tariffs.c.name == name)).first()
-    return None if row is None else from_mapping(TariffRecord, row._mapping)
+    return first_record(conn, TariffRecord, sa.select(tariffs).where(tariffs.c.name == name))
 
 
 def list_tariffs(conn: Connection) -> list[TariffRecord]:
     """Every tariff, by name."""
-    rows = conn.execute(sa.select(tariffs).order_by(tariffs.c.name))
-    return [from_mapping(TariffRecord, row._mapping) for row in rows]
+    return all_records(conn, TariffRecord, sa.select(tariffs).order_by(tariffs.c.name))

@@ -29,6 +29,8 @@ from ocppd.store.records import (
     MeterValueRecord,
     TransactionRecord,
     UnmatchedStopRecord,
+    all_records,
+    first_record,
     from_mapping,
 )
 from ocppd.store.sql import at_least_zero, insert_new, insert_new_rows
@@ -311,8 +313,9 @@ def add_meter_values(
 
 def get_transaction(conn: Connection, transaction_id: int) -> TransactionRecord | None:
     """The session with this OCPP transactionId, or None."""
-    row = conn.execute(sa.select(transactions).where(_tx.id == transaction_id)).first()
-    return None if row is None else from_mapping(TransactionRecord, row._mapping)
+    return first_record(
+        conn, TransactionRecord, sa.select(transactions).where(_tx.id == transaction_id)
+    )
 
 
 def active_transactions(
@@ -322,8 +325,7 @@ def active_transactions(
     query = sa.select(transactions).where(_tx.status == "active")
     if charge_point_id is not None:
         query = query.where(_tx.charge_point_id == charge_point_id)
-    rows = conn.execute(query.order_by(_tx.id))
-    return [from_mapping(TransactionRecord, row._mapping) for row in rows]
+    return all_records(conn, TransactionRecord, query.order_by(_tx.id))
 
 
 def _meter_value(mapping: Mapping[Any, Any]) -> MeterValueRecord:
@@ -360,9 +362,10 @@ def list_meter_values(
 
 def list_unmatched_stops(conn: Connection, charge_point_id: str) -> list[UnmatchedStopRecord]:
     """The charger's stops that matched no session of its own, in arrival order."""
-    rows = conn.execute(
+    return all_records(
+        conn,
+        UnmatchedStopRecord,
         sa.select(unmatched_stops)
         .where(unmatched_stops.c.charge_point_id == charge_point_id)
-        .order_by(unmatched_stops.c.id)
+        .order_by(unmatched_stops.c.id),
     )
-    return [from_mapping(UnmatchedStopRecord, row._mapping) for row in rows]

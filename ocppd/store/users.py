@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ocppd.store.errors import AlreadyExists
-from ocppd.store.records import UserRecord, from_mapping
+from ocppd.store.records import UserRecord, first_record
 from ocppd.store.sql import insert_new
 from ocppd.store.tables import ROLES, users
 
@@ -38,11 +38,11 @@ def add_user(conn: Connection, email: str, password_hash: str, role: str, *, now
 
 def get_user_by_email(conn: Connection, email: str) -> UserRecord | None:
     """The user with this address (in any case), or None."""
-    row = conn.execute(sa.select(users).where(users.c.email == normalize_email(email))).first()
-    return None if row is None else from_mapping(UserRecord, row._mapping)
+    return first_record(
+        conn, UserRecord, sa.select(users).where(users.c.email == normalize_email(email))
+    )
 
 
 def get_user(conn: Connection, user_id: int) -> UserRecord | None:
     """The user, or None."""
-    row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
-    return None if row is None else from_mapping(UserRecord, row._mapping)
+    return first_record(conn, UserRecord, sa.select(users).where(users.c.id == user_id))
