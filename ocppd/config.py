@@ -154,13 +154,23 @@ class BusConfig:
     """``[bus]``: the message bus."""
 
     backend: str = "memory"
-    url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    url: str = "amqp://guest:guest@127.0.0.1:5672/%2F?heartbeat=15&blocked_connection_timeout=30"
+    #: Prefix of every exchange and queue name on the broker.
+    prefix: str = "ocppd"
+    prefetch: int = 10
+    quorum_queues: bool = False
+    #: Seconds the daemon waits at start for the broker before taking chargers.
+    connect_timeout: float = 10.0
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
     max_attempts: int = 5
 
     OPTIONS = {
         "backend": lambda name: _choice(name, ("memory", "amqp")),
         "url": _text,
+        "prefix": _text,
+        "prefetch": _positive_int,
+        "quorum_queues": _boolean,
+        "connect_timeout": _positive_float,
         "retry_delays": _float_list,
         "max_attempts": _positive_int,
     }

@@ -10,9 +10,10 @@ processor, close the database.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.application.service import Service
+from twisted.internet import defer
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTime
@@ -21,6 +22,9 @@ from twisted.python.failure import Failure
 
 from ocppd.bus import topology
 from ocppd.bus.memory import MemoryBus
+
+if TYPE_CHECKING:
+    from ocppd.bus.amqp import AmqpBus
 from ocppd.config import Config
 from ocppd.consumers.processor import OcppProcessor
 from ocppd.ocpp.admission import ChargerAdmission
@@ -41,7 +45,7 @@ class Ocppd:
         self.config = config
         self.reactor = reactor
         self.node_id = config.ocppd.node_id
-        self.topology = topology.default_topology()
+        self.topology = topology.default_topology(config.bus.prefix)
         self.database = Database.from_url(
             config.store_url, reactor=reactor, max_threads=config.store.max_threads
         )
@@ -75,8 +79,22 @@ class Ocppd:
         )
         self.processor = OcppProcessor(self.bus, self.database)
 
-    def _make_bus(self) -> MemoryBus:
+    def _make_bus(self) -> MemoryBus | AmqpBus:
         bus = self.config.bus
+        if bus.backend == "amqp":
+            # Imported only when configured: pika stays out of embedded installs' way.
+            from ocppd.bus.amqp import AmqpBus
+
+            return AmqpBus(
+                self.topology,
+                url=bus.url,
+                reactor=self.reactor,
+                retry_delays=bus.retry_delays,
+                max_attempts=bus.max_attempts,
+                prefetch=bus.prefetch,
+                quorum_queues=bus.quorum_queues,
+                connection_name=f"ocppd {self.node_id}",
+            )
         return MemoryBus(
             self.topology,
             reactor=self.reactor,
@@ -133,6 +151,8 @@ class OcppdService(Service):
             # Blocking is fine here: nothing is served before the schema is current.
             migrate.upgrade(node.database.engine)
         node.bus.startService()
+        if config.bus.backend == "amqp":
+            yield self._wait_for_broker(cast("AmqpBus", node.bus), config.bus.connect_timeout)
         yield node.processor.start(topology.PROCESSOR_QUEUE)
         endpoint = serverFromString(node.reactor, config.ocpp.listen)
         self.ocpp_port = yield endpoint.listen(node.ocpp_factory)
@@ -144,6 +164,19 @@ class OcppdService(Service):
             store=node.database.engine.url.render_as_string(hide_password=True),
             bus=config.bus.backend,
         )
+
+    @inlineCallbacks
+    def _wait_for_broker(self, bus: AmqpBus, timeout: float) -> Generator[Deferred[Any], Any, None]:
+        connected = bus.when_connected()
+        connected.addTimeout(timeout, self.ocppd.reactor)
+        try:
+            yield connected
+        except defer.TimeoutError:
+            self.log.warn(
+                "RabbitMQ not reachable after {timeout} s; taking chargers anyway, "
+                "transaction messages are refused until it is",
+                timeout=timeout,
+            )
 
     @inlineCallbacks
     def stopService(self) -> Generator[Deferred[Any], Any, None]:

@@ -249,6 +249,23 @@ class Topology:
         """The name of the queue on the broker: ``<prefix>.<name>``."""
         return f"{self.prefix}.{name}"
 
+    def retry_queue_full_name(self, name: str, delay: float) -> str:
+        """
+        The broker queue where messages of queue ``name`` wait ``delay``
+        seconds before their next attempt: ``<prefix>.<name>.retry.<ms>ms``.
+
+        One queue per delay, because a classic queue expires (dead-letters)
+        messages only from its head: a short delay behind a long one would
+        wait for the long one. The delay is in the name so that changing
+        ``retry_delays`` declares new queues instead of clashing with the
+        arguments (``x-message-ttl``) of the existing ones.
+        """
+        return f"{self.prefix}.{name}.retry.{round(delay * 1000)}ms"
+
+    def dead_letter_queue_full_name(self, name: str) -> str:
+        """The broker queue holding the dead letters of queue ``name``: ``<prefix>.<name>.dead``."""
+        return f"{self.prefix}.{name}.dead"
+
 
 def make_topology(
     queues: Iterable[tuple[str, Iterable[str]]], prefix: str = DEFAULT_PREFIX

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from twisted.trial.unittest import TestCase
 from ocppd import cli
 from ocppd.config import load_config
 from ocppd.service import OcppdService
+from tests.services import RABBITMQ_URL, require_service
 
 
 class RunningDaemon:
@@ -87,3 +89,36 @@ def start_daemon(testcase: TestCase, *overrides: str) -> Any:
     testcase.addCleanup(service.stopService)
     yield service.when_started()
     return RunningDaemon(service, args)
+
+
+def amqp_overrides(testcase: TestCase) -> list[str]:
+    """
+    Settings that put a daemon on the real RabbitMQ under a fresh prefix, and
+    a cleanup that deletes its queues and exchanges. Call before start_daemon:
+    cleanups run last-in first-out, so the daemon stops before the deletion.
+    """
+    from ocppd.bus.amqp import AmqpBus
+    from ocppd.bus.topology import default_topology
+
+    require_service("RabbitMQ", "127.0.0.1", 5672)
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+
+    @inlineCallbacks
+    def delete_topology() -> Any:
+        bus = AmqpBus(
+            default_topology(prefix),
+            url=RABBITMQ_URL,
+            reactor=reactor,
+            retry_delays=(0.05,),
+            max_attempts=3,
+            connection_name=f"cleanup {prefix}",
+        )
+        bus.startService()
+        try:
+            yield bus.when_connected(failAfterFailures=3)
+            yield bus.delete_topology()
+        finally:
+            yield bus.stopService()
+
+    testcase.addCleanup(delete_topology)
+    return ["bus.backend=amqp", f"bus.url={RABBITMQ_URL}", f"bus.prefix={prefix}"]

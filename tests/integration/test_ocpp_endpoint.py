@@ -16,7 +16,7 @@ from twisted.trial.unittest import TestCase
 
 from ocppd.store import chargers, messages, transactions
 from tests.integration.clients import basic_auth, connect, raw_handshake
-from tests.integration.daemon import start_daemon
+from tests.integration.daemon import amqp_overrides, start_daemon
 from tests.integration.ocpp_client import in_reactor, run_charger
 
 KEY = "s3cret-key-0001"
@@ -201,9 +201,13 @@ class ChargingSessionTests(TestCase):
 
     timeout = 60
 
+    def daemon_overrides(self) -> list[str]:
+        """Settings for the node under test: the embedded default here."""
+        return []
+
     @inlineCallbacks
     def setUp(self) -> Any:
-        self.daemon = yield start_daemon(self)
+        self.daemon = yield start_daemon(self, *self.daemon_overrides())
         self.daemon.ocppctl("charger", "add", "CP1", "--station", "Main St", stdin=KEY + "\n")
         self.daemon.ocppctl("tag", "add", "TAG1")
         self.daemon.ocppctl("tag", "add", "BLOCKED1", "--status", "Blocked")
@@ -365,3 +369,16 @@ class ChargingSessionTests(TestCase):
         self.assertEqual(start.id_tag_info["status"], "Blocked")
         session = yield self.daemon.query(transactions.get_transaction, start.transaction_id)
         self.assertEqual((session.id_tag, session.id_tag_status), ("BLOCKED1", "Blocked"))
+
+
+class AmqpChargingSessionTests(ChargingSessionTests):
+    """The same sessions with the production bus: RabbitMQ on 127.0.0.1:5672."""
+
+    def daemon_overrides(self) -> list[str]:
+        return amqp_overrides(self)
+
+    def test_runs_on_rabbitmq(self) -> None:
+        """The node under test really publishes to the broker (not the embedded bus)."""
+        bus = self.daemon.node.bus
+        self.assertEqual(type(bus).__name__, "AmqpBus")
+        self.assertTrue(bus.connected)

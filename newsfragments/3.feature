@@ -1,0 +1,1 @@
+RabbitMQ as the production bus (`[bus] backend = amqp`): durable topology with per-delay retry queues and dead-letter queues, persistent messages with publisher confirms, automatic reconnection; the whole bus contract and a full charging session run against the real broker.

@@ -1,0 +1,907 @@
+"""
+The RabbitMQ bus: ``IBus`` over pika's Twisted adapter.
+
+Every pika import of ocppd lives in this module: pika's Twisted adapter is
+deprecated on pika's main branch (2.0), so ocppd pins ``pika>=1.4,<2`` and
+keeps the blast radius of a future replacement to this one file.
+
+What goes where on the broker (names from :class:`~ocppd.bus.topology.Topology`):
+
+- The topology's exchanges (durable topic exchanges) and work queues (durable;
+  quorum queues with ``quorum_queues=True``) with their bindings.
+- Per work queue, one *retry queue* per distinct retry delay
+  (``<prefix>.<queue>.retry.<ms>ms``) with ``x-message-ttl`` = the delay and
+  the default exchange as dead-letter exchange, routing back to the work queue.
+  One queue per delay because TTL-expired messages leave a classic queue only
+  from its head.
+- Per work queue, a *dead-letter queue* (``<prefix>.<queue>.dead``). It is
+  always a classic queue: reading it (``dead_letters``) takes the messages with
+  ``basic.get`` and gives them back, which counts as a delivery; a quorum
+  queue's delivery limit would eventually drop them.
+
+Message headers (``x-ocppd-*``) carry what the broker would otherwise lose on
+the way through retry and dead-letter queues, which are reached through the
+default exchange with the queue name as routing key:
+
+- ``x-ocppd-routing-key``: the key the message was first published with, so
+  ``Delivery.routing_key`` is the original key on every attempt;
+- ``x-ocppd-attempt``: the attempt the next delivery is (absent = 1);
+- ``x-ocppd-reason``, ``x-ocppd-attempts``, ``x-ocppd-failed-at``: on dead
+  letters, why, after how many attempts, and when.
+
+Delivery guarantees: ``publish`` fires only on the broker's publisher confirm
+of a persistent message; it fails with ``BusError`` on a nack, on a lost
+connection before the confirm, and at once while there is no connection (the
+OCPP layer then answers InternalError and the charger retries; nothing waits in
+an unbounded buffer). Consumers ack after the handler succeeded; a failed
+message is first republished (to a retry queue, or the dead-letter queue) with
+a confirm and only then acked, so a crash in between duplicates rather than
+loses it. Consumers must therefore be idempotent on the envelope id, as they
+also must be for redeliveries after a reconnection.
+
+Connection management: a ``ClientService`` reconnects with exponential back-off
+and jitter; every new connection redoes the channels, publisher confirms, QoS,
+all declarations, and resumes the registered consumers. Heartbeats are pika's
+connection parameters, set in the URL (``?heartbeat=30``); by default the
+broker's proposal (60 s on RabbitMQ) is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from typing import Any, cast
+
+import pika
+from pika import exceptions as pika_exceptions
+from pika.adapters.twisted_connection import TwistedProtocolConnection
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.application.service import Service
+from twisted.internet import protocol
+from twisted.internet.defer import (
+    Deferred,
+    DeferredList,
+    DeferredLock,
+    fail,
+    inlineCallbacks,
+    maybeDeferred,
+    succeed,
+)
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import (
+    IAddress,
+    IProtocol,
+    IProtocolFactory,
+    IStreamClientEndpoint,
+)
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ocppd.bus.envelope import Envelope, EnvelopeError
+from ocppd.bus.interface import BusError, DeadLetter, Delivery, Handler, IBus, IConsumer
+from ocppd.bus.topology import Topology
+from ocppd.timeutil import format_iso, from_timestamp
+
+H_ROUTING_KEY = "x-ocppd-routing-key"
+H_ATTEMPT = "x-ocppd-attempt"
+H_REASON = "x-ocppd-reason"
+H_ATTEMPTS = "x-ocppd-attempts"
+H_FAILED_AT = "x-ocppd-failed-at"
+
+#: The default exchange: routes a message to the queue named by its routing key.
+DEFAULT_EXCHANGE = ""
+
+_log = Logger()
+
+
+def _describe(failure: Failure | BaseException | None) -> str:
+    """A short text for a pika/Twisted error, for logs and BusError messages."""
+    if failure is None:
+        return "unknown reason"
+    error = failure.value if isinstance(failure, Failure) else failure
+    text = str(error) or repr(error)
+    return f"{type(error).__name__}: {text}"
+
+
+class _Connection(TwistedProtocolConnection):
+    """pika's protocol, telling the bus when the TCP connection ends."""
+
+    def __init__(self, parameters: Any, bus: AmqpBus) -> None:
+        super().__init__(parameters, custom_reactor=bus._reactor)
+        self._bus = bus
+
+    def unwrap(self) -> _Connection:
+        """This protocol itself, also when called through ClientService's proxy."""
+        return self
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        super().connectionLost(reason)
+        self._bus._connection_lost(self, reason)
+
+
+class _Factory(protocol.Factory):
+    def __init__(self, bus: AmqpBus) -> None:
+        self._bus = bus
+
+    def buildProtocol(self, addr: IAddress | None) -> protocol.Protocol | None:
+        return cast(protocol.Protocol, _Connection(self._bus._parameters, self._bus))
+
+
+@implementer(IStreamClientEndpoint)
+class _LoggingEndpoint:
+    """Wraps the broker endpoint to log every connection attempt and its failure."""
+
+    def __init__(self, endpoint: IStreamClientEndpoint, where: str) -> None:
+        self._endpoint = endpoint
+        self._where = where
+
+    def connect(self, factory: IProtocolFactory) -> Deferred[IProtocol]:
+        _log.debug("Connecting to RabbitMQ at {where}", where=self._where)
+        d = self._endpoint.connect(factory)
+
+        def failed(failure: Failure) -> Failure:
+            _log.warn(
+                "RabbitMQ connection to {where} failed: {reason}",
+                where=self._where,
+                reason=_describe(failure),
+                state="failed",
+            )
+            return failure
+
+        d.addErrback(failed)
+        return d
+
+
+@implementer(IConsumer)
+class _Consumer:
+    """A registered consumer of one queue; survives reconnections until stopped."""
+
+    def __init__(self, bus: AmqpBus, queue: str, handler: Handler) -> None:
+        self.queue = queue
+        self.handler = handler
+        self._bus = bus
+        #: The channel it currently consumes on (one channel per consumer, so
+        #: QoS, acks and the requeue on close concern this queue only).
+        self.channel: Any = None
+        self.starting = False
+        self.busy = False
+        self.idle_waiters: list[Deferred[None]] = []
+
+    def stop(self) -> Deferred[None]:
+        return self._bus._stop_consumer(self)
+
+    def __repr__(self) -> str:
+        return f"<AmqpBus consumer of {self.queue!r}>"
+
+
+@implementer(IBus)
+class AmqpBus(Service):
+    """
+    ``IBus`` on RabbitMQ (see the module docstring for the broker layout and
+    guarantees).
+
+    ``retry_delays[n]`` is the delay in seconds before attempt ``n + 2``; the
+    last one repeats. ``prefetch`` is the QoS of each consumer: how many
+    messages RabbitMQ sends ahead; handlers still run one at a time per queue.
+    ``connection_name`` shows in the management UI and ``rabbitmqctl
+    list_connections`` (and lets tests close exactly this bus's connection).
+    """
+
+    log = _log
+
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        url: str,
+        reactor: Any,
+        retry_delays: Sequence[float],
+        max_attempts: int,
+        prefetch: int = 10,
+        quorum_queues: bool = False,
+        connection_name: str = "ocppd",
+        drain_timeout: float = 10.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        if not retry_delays or any(delay < 0 for delay in retry_delays):
+            raise ValueError("retry_delays must be a non-empty sequence of delays >= 0")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if prefetch < 1:
+            raise ValueError("prefetch must be at least 1")
+        self.topology = topology
+        self._reactor = reactor
+        self._retry_delays = tuple(float(delay) for delay in retry_delays)
+        self._max_attempts = max_attempts
+        self._prefetch = prefetch
+        self._quorum = quorum_queues
+        self._drain_timeout = drain_timeout
+        self._parameters = pika.URLParameters(url)
+        self._parameters.client_properties = {"connection_name": connection_name}
+        self._connection_name = connection_name
+        host, port = self._parameters.host, self._parameters.port
+        self._where = f"{host}:{port}"
+        endpoint: IStreamClientEndpoint = HostnameEndpoint(
+            reactor, host, port, timeout=connect_timeout
+        )
+        if self._parameters.ssl_options is not None:
+            from twisted.internet.endpoints import wrapClientTLS
+            from twisted.internet.ssl import optionsForClientTLS
+
+            endpoint = wrapClientTLS(optionsForClientTLS(host), endpoint)
+        policy = backoffPolicy(initialDelay=0.5, factor=2, maxDelay=30)
+
+        def retry_policy(attempt: int) -> float:
+            # ClientService counts failures from 1; start the back-off at
+            # initialDelay (plus up to 1 s of jitter) rather than twice that.
+            delay = float(policy(attempt - 1))
+            if self.running:
+                self.log.info(
+                    "Reconnecting to RabbitMQ at {where} in {delay:.1f}s (attempt {attempt})",
+                    where=self._where,
+                    delay=delay,
+                    attempt=attempt + 1,
+                    state="waiting",
+                )
+            return delay
+
+        self._client = ClientService(
+            _LoggingEndpoint(endpoint, self._where),
+            _Factory(self),
+            retryPolicy=retry_policy,
+            clock=reactor,
+            prepareConnection=self._prepare,
+        )
+        self._protocol: Any = None
+        self._publish_channel: Any = None
+        self._consumers: dict[str, _Consumer] = {}
+        self._pending_publishes: set[Deferred[Any]] = set()
+        self._admin_lock = DeferredLock()
+        self._lost_waiters: list[Deferred[None]] = []
+        self._accepting = False
+
+    # --- IBus ---------------------------------------------------------------
+
+    def publish(self, routing_key: str, envelope: Envelope) -> Deferred[None]:
+        """
+        Publish persistently on the exchange of ``routing_key``; fires on the
+        broker's confirm. Fails fast with ``BusError`` while not connected.
+        """
+        if not self._accepting:
+            return fail(BusError("the bus is stopped"))
+        try:
+            exchange = self.topology.exchange_for(routing_key)
+        except ValueError as e:
+            return fail(BusError(str(e)))
+        try:
+            body = envelope.to_bytes()
+        except (TypeError, ValueError, RecursionError) as e:
+            return fail(BusError(f"envelope {envelope.id} is not serialisable: {e}"))
+        properties = pika.BasicProperties(
+            delivery_mode=2,
+            message_id=envelope.id,
+            content_type="application/json",
+            timestamp=int(self._reactor.seconds()),
+            type=envelope.type,
+            headers={H_ROUTING_KEY: routing_key},
+        )
+        return self._publish_raw(exchange, routing_key, body, properties)
+
+    def consume(self, queue: str, handler: Handler) -> Deferred[IConsumer]:
+        """
+        Register a consumer of ``queue``. It starts at once when connected,
+        otherwise on the next connection, and is resumed after every reconnection.
+        """
+        try:
+            self.topology.queue(queue)
+        except ValueError as e:
+            return fail(e)
+        if queue in self._consumers:
+            return fail(BusError(f"queue {queue!r} already has a consumer"))
+        consumer = _Consumer(self, queue, handler)
+        self._consumers[queue] = consumer
+        if self._protocol is None or not self.running:
+            return succeed(cast(IConsumer, consumer))
+
+        def started(_: object) -> IConsumer:
+            return cast(IConsumer, consumer)
+
+        return self._start_consumer(consumer, self._protocol).addCallback(started)
+
+    def dead_letters(self, queue: str) -> Deferred[list[DeadLetter]]:
+        """
+        The dead letters of ``queue``, oldest first.
+
+        Read with ``basic.get`` (no auto-ack) on a channel of its own until the
+        queue is empty, then the channel is closed, which puts every message
+        back at its place (classic queue). While a read is in progress another
+        reader (e.g. ``ocppctl`` next to the daemon) sees the queue partly
+        empty; reads within this bus are serialised.
+        """
+        return self._with_dead_letters(queue, None, replay=False)
+
+    def replay_dead_letters(self, queue: str, ids: list[str] | None = None) -> Deferred[int]:
+        """
+        Republish dead letters (all, or those whose envelope id is in ``ids``)
+        to the work queue at attempt 1, each confirmed before it is removed from
+        the dead-letter queue (so a crash duplicates rather than loses).
+        Fires with the count.
+        """
+        if not self._accepting:
+            return fail(BusError("the bus is stopped"))
+        d = self._with_dead_letters(queue, ids, replay=True)
+        return d.addCallback(len)
+
+    # --- Beyond IBus ----------------------------------------------------------
+
+    def when_connected(self, failAfterFailures: int | None = None) -> Deferred[None]:
+        """Fires once connected with the topology declared and consumers resumed."""
+        d = self._client.whenConnected(failAfterFailures=failAfterFailures)
+        return d.addCallback(lambda _: None)
+
+    @property
+    def connected(self) -> bool:
+        return self._publish_channel is not None
+
+    def broker_queue_names(self) -> list[str]:
+        """Every queue this bus declares on the broker (work, retry, dead-letter)."""
+        names: list[str] = []
+        for spec in self.topology.queues:
+            names.append(self.topology.queue_full_name(spec.name))
+            names.extend(
+                self.topology.retry_queue_full_name(spec.name, delay)
+                for delay in self._used_delays()
+            )
+            names.append(self.topology.dead_letter_queue_full_name(spec.name))
+        return names
+
+    @inlineCallbacks
+    def delete_topology(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        Delete every queue and exchange of the topology from the broker,
+        messages included. For tests and for decommissioning a deployment;
+        never called by the daemon.
+        """
+        if self._protocol is None:
+            yield self.when_connected()
+        channel = yield maybeDeferred(self._protocol.channel)
+        try:
+            for name in self.broker_queue_names():
+                yield channel.queue_delete(queue=name)
+            for exchange in self.topology.exchanges:
+                yield channel.exchange_delete(exchange=exchange.name)
+        finally:
+            yield self._close_channel(channel)
+
+    # --- Service ------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        self._accepting = True
+        self.log.info(
+            "Starting the RabbitMQ bus ({where}, connection {name})",
+            where=self._where,
+            name=self._connection_name,
+            state="starting",
+        )
+        self._client.startService()
+
+    @inlineCallbacks
+    def stopService(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        Refuse new publishes; let in-flight handlers finish and ack (up to
+        ``drain_timeout``); wait for outstanding publisher confirms; close the
+        consumer channels (RabbitMQ requeues what was prefetched but not
+        handled), then the connection, cleanly. Messages still in queues stay
+        on the broker for the next start. Consumers stay registered and resume
+        on ``startService``.
+        """
+        super().stopService()
+        self._accepting = False
+        self.log.info("Stopping the RabbitMQ bus", state="stopping")
+        detaching = [self._detach(consumer) for consumer in list(self._consumers.values())]
+        pending = list(self._pending_publishes)
+        waiting: Deferred[Any] = DeferredList([*detaching, *pending], consumeErrors=True)
+        waiting.addTimeout(self._drain_timeout, self._reactor)
+        try:
+            yield waiting
+        except Exception:
+            self.log.warn(
+                "RabbitMQ bus stop: handlers or confirms still pending after {timeout}s",
+                timeout=self._drain_timeout,
+            )
+        proto = self._protocol
+        if proto is not None and proto.is_open:
+            # A clean AMQP close (Connection.Close / Close-Ok), then wait for
+            # the TCP connection to end before stopping the ClientService.
+            lost: Deferred[None] = Deferred()
+            self._lost_waiters.append(lost)
+            try:
+                proto.close()
+                lost.addTimeout(5, self._reactor)
+                yield lost
+            except Exception:
+                self.log.failure("Closing the RabbitMQ connection failed")
+        # Out of the connectionLost call stack: ClientService's state machine
+        # refuses to be re-entered.
+        yield deferLater(self._reactor, 0, lambda: None)
+        yield self._client.stopService()
+        self.log.info("RabbitMQ bus stopped", state="stopped")
+
+    # --- Connection ---------------------------------------------------------
+
+    @inlineCallbacks
+    def _prepare(self, proto: Any) -> Generator[Deferred[Any], Any, None]:
+        """
+        Run by ``ClientService`` on every new connection, before it counts as
+        connected: AMQP handshake, publish channel in confirm mode, every
+        declaration, then the consumers. A failure here drops the connection
+        and ``ClientService`` retries with back-off.
+        """
+        # ClientService hands us a proxy; keep the protocol itself, which is
+        # what reports connectionLost.
+        proto = proto.unwrap()
+        try:
+            yield proto.ready
+            setup = yield maybeDeferred(proto.channel)
+            yield self._declare(setup)
+            yield self._close_channel(setup)
+            channel = yield maybeDeferred(proto.channel)
+            yield channel.confirm_delivery()
+        except Exception as e:
+            self.log.warn(
+                "RabbitMQ connection setup failed: {reason}",
+                reason=_describe(e),
+                state="setup-failed",
+            )
+            transport = getattr(proto, "transport", None)
+            if transport is not None:
+                transport.loseConnection()
+            raise
+        self._protocol = proto
+        self._publish_channel = channel
+        channel.on_closed.addBoth(self._publish_channel_closed, proto, channel)
+        self.log.info(
+            "Connected to RabbitMQ at {where}; topology {prefix} declared",
+            where=self._where,
+            prefix=self.topology.prefix,
+            state="connected",
+        )
+        if self.running:
+            starting = [
+                self._start_consumer(consumer, proto)
+                for consumer in list(self._consumers.values())
+                if consumer.channel is None and not consumer.starting
+            ]
+            yield DeferredList(starting, consumeErrors=True)
+
+    def _connection_lost(self, proto: Any, reason: Failure) -> None:
+        waiters, self._lost_waiters = self._lost_waiters, []
+        for waiter in waiters:
+            self._reactor.callLater(0, waiter.callback, None)
+        if proto is not self._protocol:
+            return
+        self._protocol = None
+        self._publish_channel = None
+        for consumer in self._consumers.values():
+            consumer.channel = None
+        clean = reason.check(ConnectionDone) is not None and not self.running
+        if clean:
+            self.log.info("RabbitMQ connection closed", state="closed")
+        else:
+            self.log.warn(
+                "RabbitMQ connection lost: {reason}",
+                reason=_describe(reason),
+                state="lost",
+            )
+
+    def _publish_channel_closed(self, reason: Any, proto: Any, channel: Any) -> None:
+        if self._publish_channel is not channel:
+            return None
+        self._publish_channel = None
+        if proto.is_open:
+            # A channel error (e.g. an exchange deleted under us): start over
+            # with a fresh connection, which redeclares everything.
+            self.log.error(
+                "RabbitMQ publish channel closed ({reason}); reconnecting",
+                reason=_describe(reason if isinstance(reason, BaseException) else None),
+                state="channel-closed",
+            )
+            proto.transport.loseConnection()
+        return None
+
+    def _queue_arguments(self) -> dict[str, Any] | None:
+        return {"x-queue-type": "quorum"} if self._quorum else None
+
+    def _used_delays(self) -> list[float]:
+        """The distinct retry delays that ``max_attempts`` can reach, in order."""
+        delays: list[float] = []
+        for attempt in range(1, self._max_attempts):
+            delay = self._retry_delays[min(attempt - 1, len(self._retry_delays) - 1)]
+            if delay not in delays:
+                delays.append(delay)
+        return delays
+
+    @inlineCallbacks
+    def _declare(self, channel: Any) -> Generator[Deferred[Any], Any, None]:
+        for exchange in self.topology.exchanges:
+            yield channel.exchange_declare(
+                exchange=exchange.name, exchange_type=exchange.type, durable=True
+            )
+        for spec in self.topology.queues:
+            work = self.topology.queue_full_name(spec.name)
+            yield channel.queue_declare(
+                queue=work, durable=spec.durable, arguments=self._queue_arguments()
+            )
+            for binding in spec.bindings:
+                yield channel.queue_bind(
+                    queue=work, exchange=binding.exchange, routing_key=binding.pattern
+                )
+            for delay in self._used_delays():
+                arguments: dict[str, Any] = {
+                    "x-message-ttl": round(delay * 1000),
+                    "x-dead-letter-exchange": DEFAULT_EXCHANGE,
+                    "x-dead-letter-routing-key": work,
+                }
+                if self._quorum:
+                    # Quorum queues dead-letter at most once unless asked.
+                    arguments.update(
+                        {
+                            "x-queue-type": "quorum",
+                            "x-dead-letter-strategy": "at-least-once",
+                            "x-overflow": "reject-publish",
+                        }
+                    )
+                yield channel.queue_declare(
+                    queue=self.topology.retry_queue_full_name(spec.name, delay),
+                    durable=True,
+                    arguments=arguments,
+                )
+            yield channel.queue_declare(
+                queue=self.topology.dead_letter_queue_full_name(spec.name), durable=True
+            )
+
+    @inlineCallbacks
+    def _close_channel(self, channel: Any) -> Generator[Deferred[Any], Any, None]:
+        """Close ``channel`` and wait for the broker's close-ok (bounded)."""
+        if not channel.is_open:
+            return
+        closed = channel.on_closed
+        try:
+            channel.close()
+        except Exception:
+            return
+        closed.addTimeout(5, self._reactor)
+        try:
+            yield closed
+        except Exception:
+            pass
+
+    # --- Publishing ---------------------------------------------------------
+
+    def _publish_raw(self, exchange: str, routing_key: str, body: bytes, properties: Any) -> Any:
+        channel = self._publish_channel
+        if channel is None:
+            return fail(BusError(f"not connected to RabbitMQ at {self._where}"))
+        try:
+            confirmed = channel.basic_publish(
+                exchange=exchange, routing_key=routing_key, body=body, properties=properties
+            )
+        except Exception as e:
+            return fail(BusError(f"publish failed: {_describe(e)}"))
+        self._pending_publishes.add(confirmed)
+
+        def done(result: Any) -> Any:
+            self._pending_publishes.discard(confirmed)
+            if isinstance(result, Failure):
+                if result.check(pika_exceptions.NackError):
+                    raise BusError("RabbitMQ refused the message (nack)")
+                raise BusError(f"no confirm from RabbitMQ: {_describe(result)}")
+            return None
+
+        confirmed.addBoth(done)
+        return confirmed
+
+    # --- Consuming ----------------------------------------------------------
+
+    @inlineCallbacks
+    def _start_consumer(
+        self, consumer: _Consumer, proto: Any
+    ) -> Generator[Deferred[Any], Any, None]:
+        consumer.starting = True
+        channel = None
+        try:
+            channel = yield maybeDeferred(proto.channel)
+            yield channel.basic_qos(prefetch_count=self._prefetch)
+            messages, tag = yield channel.basic_consume(
+                queue=self.topology.queue_full_name(consumer.queue)
+            )
+        except Exception as e:
+            self.log.error(
+                "Could not start consuming {queue}: {reason}",
+                queue=consumer.queue,
+                reason=_describe(e),
+            )
+            if channel is not None:
+                yield self._close_channel(channel)
+            return
+        finally:
+            consumer.starting = False
+        if self._consumers.get(consumer.queue) is not consumer or proto is not self._protocol:
+            # Stopped (or the connection changed) while we were starting.
+            yield self._close_channel(channel)
+            return
+        consumer.channel = channel
+        self.log.debug("Consuming {queue} (tag {tag})", queue=consumer.queue, tag=tag)
+        self._run(consumer, channel, messages).addErrback(
+            lambda f: self.log.failure("AmqpBus consumer loop of {queue}", f, queue=consumer.queue)
+        )
+
+    @inlineCallbacks
+    def _run(
+        self, consumer: _Consumer, channel: Any, messages: Any
+    ) -> Generator[Deferred[Any], Any, None]:
+        """Take messages one at a time; ends when the channel or consumer goes."""
+        while consumer.channel is channel:
+            try:
+                message = yield messages.get()
+            except Exception:
+                return  # cancelled, or the channel/connection closed
+            if consumer.channel is not channel:
+                # Stopped meanwhile: left unacked, requeued when the channel closes.
+                return
+            consumer.busy = True
+            try:
+                yield self._handle(consumer, channel, message)
+            finally:
+                consumer.busy = False
+                waiters, consumer.idle_waiters = consumer.idle_waiters, []
+                for waiter in waiters:
+                    waiter.callback(None)
+
+    @inlineCallbacks
+    def _handle(
+        self, consumer: _Consumer, channel: Any, message: Any
+    ) -> Generator[Deferred[Any], Any, None]:
+        tag = message.method.delivery_tag
+        headers = message.properties.headers or {}
+        routing_key = _text(headers.get(H_ROUTING_KEY)) or message.method.routing_key
+        attempt = int(headers.get(H_ATTEMPT) or 1)
+        try:
+            envelope = Envelope.from_bytes(message.body)
+        except EnvelopeError as e:
+            # Nothing a retry can fix: straight to the dead letters.
+            self.log.error(
+                "Malformed message on {queue}: {reason}", queue=consumer.queue, reason=str(e)
+            )
+            yield self._reroute(
+                consumer, channel, message, routing_key, self._max_attempts, f"EnvelopeError: {e}"
+            )
+            return
+        delivery = Delivery(
+            envelope=envelope, routing_key=routing_key, queue=consumer.queue, attempt=attempt
+        )
+        try:
+            yield maybeDeferred(consumer.handler, delivery)
+        except Exception:
+            failure = Failure()
+            self.log.failure(
+                "Handler for {queue} failed on {routing_key} message {message_id} "
+                "(attempt {attempt} of {max_attempts})",
+                failure,
+                queue=consumer.queue,
+                routing_key=routing_key,
+                message_id=envelope.id,
+                attempt=attempt,
+                max_attempts=self._max_attempts,
+            )
+            kind = getattr(failure.type, "__name__", "Error")
+            reason = f"{kind}: {failure.getErrorMessage()}"
+            yield self._reroute(consumer, channel, message, routing_key, attempt, reason)
+            return
+        self._ack(consumer, channel, tag)
+
+    def _ack(self, consumer: _Consumer, channel: Any, tag: int) -> None:
+        try:
+            channel.basic_ack(delivery_tag=tag)
+        except Exception as e:
+            # The channel is gone (connection lost): RabbitMQ redelivers the
+            # message, which idempotent consumers absorb.
+            self.log.warn(
+                "Could not ack a message of {queue} ({reason}); it will be redelivered",
+                queue=consumer.queue,
+                reason=_describe(e),
+            )
+
+    @inlineCallbacks
+    def _reroute(
+        self,
+        consumer: _Consumer,
+        channel: Any,
+        message: Any,
+        routing_key: str,
+        attempt: int,
+        reason: str,
+    ) -> Generator[Deferred[Any], Any, None]:
+        """Publish a failed message to its retry or dead-letter queue, THEN ack it."""
+        headers = dict(message.properties.headers or {})
+        headers[H_ROUTING_KEY] = routing_key
+        headers[H_REASON] = reason[:1000]
+        headers.pop("x-death", None)
+        message_id = message.properties.message_id
+        dead = attempt >= self._max_attempts
+        if dead:
+            target = self.topology.dead_letter_queue_full_name(consumer.queue)
+            headers[H_ATTEMPTS] = attempt
+            headers[H_FAILED_AT] = format_iso(from_timestamp(self._reactor.seconds()))
+            headers.pop(H_ATTEMPT, None)
+            delay = self._retry_delays[-1]
+        else:
+            delay = self._retry_delays[min(attempt - 1, len(self._retry_delays) - 1)]
+            target = self.topology.retry_queue_full_name(consumer.queue, delay)
+            headers[H_ATTEMPT] = attempt + 1
+        properties = pika.BasicProperties(
+            delivery_mode=2,
+            message_id=message_id,
+            content_type=message.properties.content_type,
+            timestamp=message.properties.timestamp,
+            type=message.properties.type,
+            headers=headers,
+        )
+        try:
+            yield self._publish_raw(DEFAULT_EXCHANGE, target, message.body, properties)
+        except BusError as e:
+            # Not acked: back to the queue after a pause (no hot loop), or
+            # redelivered anyway when the channel is gone.
+            self.log.warn(
+                "Could not move message {message_id} of {queue} to {target} ({reason}); "
+                "requeueing it",
+                message_id=message_id,
+                queue=consumer.queue,
+                target=target,
+                reason=str(e),
+            )
+            yield deferLater(self._reactor, delay, lambda: None)
+            try:
+                channel.basic_nack(delivery_tag=message.method.delivery_tag, requeue=True)
+            except Exception:
+                pass
+            return
+        if dead:
+            self.log.error(
+                "Dead-lettered {routing_key} message {message_id} of {queue} after "
+                "{attempts} attempts: {reason}",
+                routing_key=routing_key,
+                message_id=message_id,
+                queue=consumer.queue,
+                attempts=attempt,
+                reason=reason,
+            )
+        self._ack(consumer, channel, message.method.delivery_tag)
+
+    def _stop_consumer(self, consumer: _Consumer) -> Deferred[None]:
+        if self._consumers.get(consumer.queue) is consumer:
+            del self._consumers[consumer.queue]
+            self.log.debug("Stopped consuming {queue}", queue=consumer.queue)
+        return self._detach(consumer)
+
+    @inlineCallbacks
+    def _detach(self, consumer: _Consumer) -> Generator[Deferred[Any], Any, None]:
+        """Stop deliveries to ``consumer``, wait for its handler, close its channel."""
+        channel, consumer.channel = consumer.channel, None
+        if channel is not None and channel.is_open:
+            for tag in list(channel.consumer_tags):
+                try:
+                    yield channel.basic_cancel(tag)
+                except Exception:
+                    pass
+        if consumer.busy:
+            waiter: Deferred[None] = Deferred()
+            consumer.idle_waiters.append(waiter)
+            yield waiter
+        if channel is not None:
+            yield self._close_channel(channel)
+
+    # --- Dead letters -------------------------------------------------------
+
+    def _with_dead_letters(
+        self, queue: str, ids: list[str] | None, *, replay: bool
+    ) -> Deferred[list[DeadLetter]]:
+        try:
+            self.topology.queue(queue)
+        except ValueError as e:
+            return fail(e)
+        if self._protocol is None:
+            return fail(BusError(f"not connected to RabbitMQ at {self._where}"))
+        return self._admin_lock.run(self._read_dead_letters, queue, ids, replay)
+
+    @inlineCallbacks
+    def _read_dead_letters(
+        self, queue: str, ids: list[str] | None, replay: bool
+    ) -> Generator[Deferred[Any], Any, list[DeadLetter]]:
+        proto = self._protocol
+        if proto is None:
+            raise BusError(f"not connected to RabbitMQ at {self._where}")
+        dead_queue = self.topology.dead_letter_queue_full_name(queue)
+        work_queue = self.topology.queue_full_name(queue)
+        wanted = None if ids is None else set(ids)
+        try:
+            channel = yield maybeDeferred(proto.channel)
+        except Exception as e:
+            raise BusError(f"no channel to RabbitMQ: {_describe(e)}") from e
+        letters: list[DeadLetter] = []
+        try:
+            while True:
+                message = yield channel.basic_get(queue=dead_queue, auto_ack=False)
+                if message is None:
+                    break
+                letter = self._dead_letter(queue, message)
+                if not replay:
+                    letters.append(letter)
+                    continue
+                if wanted is not None and letter.id not in wanted:
+                    continue
+                headers = {H_ROUTING_KEY: letter.routing_key}
+                properties = pika.BasicProperties(
+                    delivery_mode=2,
+                    message_id=message.properties.message_id,
+                    content_type=message.properties.content_type,
+                    timestamp=message.properties.timestamp,
+                    type=message.properties.type,
+                    headers=headers,
+                )
+                yield self._publish_raw(DEFAULT_EXCHANGE, work_queue, message.body, properties)
+                channel.basic_ack(delivery_tag=message.method.delivery_tag)
+                letters.append(letter)
+        finally:
+            # Closing the channel requeues every message we did not ack, in place.
+            yield self._close_channel(channel)
+        if replay and letters:
+            self.log.info(
+                "Replayed {count} dead letter(s) of {queue}", count=len(letters), queue=queue
+            )
+        return letters
+
+    def _dead_letter(self, queue: str, message: Any) -> DeadLetter:
+        properties = message.properties
+        headers = properties.headers or {}
+        routing_key = _text(headers.get(H_ROUTING_KEY)) or ""
+        failed_at = _text(headers.get(H_FAILED_AT)) or format_iso(
+            from_timestamp(properties.timestamp or 0)
+        )
+        try:
+            envelope = Envelope.from_bytes(message.body)
+        except EnvelopeError:
+            # Keep a malformed message visible (and replayable) rather than
+            # failing the whole listing.
+            envelope = Envelope(
+                id=properties.message_id or "",
+                type=routing_key,
+                time=failed_at,
+                node="",
+                charge_point_id=None,
+                payload={"raw": message.body[:2048].decode("utf-8", "replace")},
+            )
+        return DeadLetter(
+            id=envelope.id or (properties.message_id or ""),
+            queue=queue,
+            routing_key=routing_key,
+            envelope=envelope,
+            attempts=int(headers.get(H_ATTEMPTS) or 0),
+            reason=_text(headers.get(H_REASON)) or "",
+            failed_at=failed_at,
+        )
+
+
+def _text(value: Any) -> str | None:
+    """A header value as text (pika may give bytes for long strings)."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+__all__ = ["AmqpBus"]

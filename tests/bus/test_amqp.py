@@ -1,0 +1,354 @@
+"""
+Tests for the RabbitMQ bus, ``ocppd.bus.amqp``, against the real broker at
+``tests.services.RABBITMQ_URL`` (skipped without it, failing on CI).
+
+Each test declares its topology under a unique prefix and deletes every
+exchange and queue it declared when it ends, so the broker is left clean.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThread
+from twisted.trial.unittest import TestCase
+from zope.interface.verify import verifyObject
+
+from ocppd.bus.amqp import AmqpBus
+from ocppd.bus.envelope import Envelope
+from ocppd.bus.interface import BusError, Delivery, IBus
+from ocppd.bus.topology import Topology, make_topology
+from tests.bus.contract import BusContractTests, HandlerError, unique_prefix
+from tests.services import RABBITMQ_URL, require_service
+
+
+def require_rabbitmq() -> None:
+    url = urlsplit(RABBITMQ_URL)
+    require_service("RabbitMQ", url.hostname or "127.0.0.1", url.port or 5672)
+
+
+def rabbitmqctl(*args: str) -> Deferred[str]:
+    """Run ``rabbitmqctl`` in a thread (it takes a second or so); fires with its output."""
+
+    def run() -> str:
+        done = subprocess.run(
+            ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=30, check=True
+        )
+        return done.stdout
+
+    return deferToThread(run)
+
+
+def close_connection(name: str) -> Deferred[None]:
+    """
+    Have the broker close the connection(s) named ``name`` (our
+    ``connection_name``), like ``close_all_connections`` but without
+    disturbing anyone else using the broker.
+    """
+
+    def run() -> None:
+        listing = subprocess.run(
+            ["rabbitmqctl", "-q", "list_connections", "pid", "client_properties"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        marker = f'{{"connection_name","{name}"}}'
+        pids = [line.split("\t", 1)[0] for line in listing.splitlines() if marker in line]
+        if not pids:
+            raise AssertionError(f"no connection named {name!r} on the broker")
+        for pid in pids:
+            subprocess.run(
+                ["rabbitmqctl", "-q", "close_connection", pid, "test"],
+                capture_output=True,
+                timeout=30,
+                check=True,
+            )
+
+    return deferToThread(run)
+
+
+class AmqpBusMixin:
+    """Builds started, connected AmqpBus instances that clean up after themselves."""
+
+    @inlineCallbacks
+    def start_bus(self, topology: Topology, url: str = RABBITMQ_URL, **kwargs: Any) -> Any:
+        require_rabbitmq()
+        case = self
+        assert isinstance(case, TestCase)
+        kwargs.setdefault("retry_delays", (0.05, 0.1))
+        kwargs.setdefault("max_attempts", 3)
+        bus = AmqpBus(
+            topology,
+            url=url,
+            reactor=reactor,
+            connection_name=f"ocppd-test-{topology.prefix}",
+            drain_timeout=2.0,
+            **kwargs,
+        )
+        bus.startService()
+        case.addCleanup(bus.stopService)
+        yield bus.when_connected(failAfterFailures=3)
+        # Runs before stopService (cleanups are LIFO), while still connected.
+        case.addCleanup(bus.delete_topology)
+        return bus
+
+
+class AmqpBusContractTests(AmqpBusMixin, BusContractTests, TestCase):
+    """The IBus contract, against the real RabbitMQ."""
+
+    def make_bus(
+        self, topology: Topology, retry_delays: Sequence[float], max_attempts: int
+    ) -> Deferred[IBus]:
+        return self.start_bus(topology, retry_delays=retry_delays, max_attempts=max_attempts)
+
+
+def envelope(key: str, n: int = 0) -> Envelope:
+    return Envelope.create(key, {"n": n}, node="node-1", charge_point_id="CP-1")
+
+
+class AmqpBusTests(AmqpBusMixin, TestCase):
+    """What only the RabbitMQ bus has: durability, fail-fast, reconnection."""
+
+    def topology(self) -> Topology:
+        return make_topology([("work", ["session.#"])], prefix=unique_prefix())
+
+    @inlineCallbacks
+    def wait_until(self, predicate: Any, what: str, timeout: float = 10.0) -> Any:
+        deadline = reactor.seconds() + timeout
+        while not predicate():
+            if reactor.seconds() > deadline:
+                self.fail(f"timed out waiting for {what}")
+            yield deferLater(reactor, 0.02)
+
+    @inlineCallbacks
+    def test_provides_ibus(self) -> Any:
+        """AmqpBus provides IBus, checked by zope.interface."""
+        bus = yield self.start_bus(self.topology())
+        self.assertTrue(verifyObject(IBus, bus))
+
+    @inlineCallbacks
+    def test_queues_durable_and_messages_persistent(self) -> Any:
+        """
+        Work, retry and dead-letter queues are durable on the broker, and a
+        published message is stored persistent; the retry queues carry their
+        TTL and route back to the work queue.
+        """
+        topology = self.topology()
+        bus = yield self.start_bus(topology, retry_delays=(0.05, 0.1), max_attempts=3)
+        yield bus.publish("session.updated", envelope("session.updated"))
+        out = yield rabbitmqctl(
+            "list_queues", "name", "durable", "messages_persistent", "arguments"
+        )
+        rows = {
+            line.split("\t")[0]: line.split("\t")[1:]
+            for line in out.splitlines()
+            if line.startswith(topology.prefix + ".")
+        }
+        work = topology.queue_full_name("work")
+        self.assertEqual(
+            sorted(rows),
+            sorted(
+                [
+                    work,
+                    topology.retry_queue_full_name("work", 0.05),
+                    topology.retry_queue_full_name("work", 0.1),
+                    topology.dead_letter_queue_full_name("work"),
+                ]
+            ),
+        )
+        for name, (durable, _persistent, _args) in rows.items():
+            self.assertEqual(durable, "true", name)
+        self.assertEqual(rows[work][1], "1")
+        retry_args = rows[topology.retry_queue_full_name("work", 0.05)][2]
+        self.assertIn("x-message-ttl", retry_args)
+        self.assertIn("50", retry_args)
+        self.assertIn(work, retry_args)
+
+    @inlineCallbacks
+    def test_quorum_queues(self) -> Any:
+        """
+        With ``quorum_queues=True`` the work and retry queues are quorum
+        queues (the dead-letter queue stays classic, see ocppd.bus.amqp), and
+        a failed message still comes back through its retry queue.
+        """
+        topology = self.topology()
+        bus = yield self.start_bus(topology, quorum_queues=True, max_attempts=2)
+        attempts: list[int] = []
+
+        def handler(delivery: Delivery) -> None:
+            attempts.append(delivery.attempt)
+            if delivery.attempt == 1:
+                raise HandlerError("once")
+
+        consumer = yield bus.consume("work", handler)
+        self.addCleanup(consumer.stop)
+        yield bus.publish("session.updated", envelope("session.updated"))
+        yield self.wait_until(lambda: attempts == [1, 2], "the retry")
+        out = yield rabbitmqctl("list_queues", "name", "type")
+        types = dict(
+            line.split("\t")[:2]
+            for line in out.splitlines()
+            if line.startswith(topology.prefix + ".")
+        )
+        self.assertEqual(types[topology.queue_full_name("work")], "quorum")
+        self.assertEqual(types[topology.retry_queue_full_name("work", 0.05)], "quorum")
+        self.assertEqual(types[topology.dead_letter_queue_full_name("work")], "classic")
+        self.flushLoggedErrors(HandlerError)
+
+    @inlineCallbacks
+    def test_publish_fails_fast_when_broker_unreachable(self) -> Any:
+        """
+        With no broker (a closed port), publish fails at once with BusError
+        instead of waiting or vanishing; the bus keeps trying to connect.
+        """
+        require_rabbitmq()
+        bus = AmqpBus(
+            self.topology(),
+            url="amqp://guest:guest@127.0.0.1:1/%2F",
+            reactor=reactor,
+            retry_delays=(1,),
+            max_attempts=2,
+        )
+        bus.startService()
+        self.addCleanup(bus.stopService)
+        yield deferLater(reactor, 0.1)
+        started = reactor.seconds()
+        d = bus.publish("session.updated", envelope("session.updated"))
+        error = yield self.assertFailure(d, BusError)
+        self.assertLess(reactor.seconds() - started, 0.1)
+        self.assertIn("not connected", str(error))
+        self.assertFalse(bus.connected)
+        yield self.assertFailure(bus.dead_letters("work"), BusError)
+
+    @inlineCallbacks
+    def test_dead_letter_headers_and_replay(self) -> Any:
+        """
+        A dead letter carries reason, attempts and the original routing key;
+        listing it twice shows it twice (reading does not consume), and a
+        replay delivers it from attempt 1 under the original key.
+        """
+        bus = yield self.start_bus(self.topology(), max_attempts=2)
+        broken = [True]
+        seen: list[tuple[str, int]] = []
+
+        def handler(delivery: Delivery) -> None:
+            seen.append((delivery.routing_key, delivery.attempt))
+            if broken[0]:
+                raise HandlerError("down")
+
+        consumer = yield bus.consume("work", handler)
+        self.addCleanup(consumer.stop)
+        yield bus.publish("session.a.b", envelope("session.a.b"))
+        yield self.wait_until(lambda: len(seen) == 2, "two attempts")
+        letters: list[Any] = []
+
+        @inlineCallbacks
+        def poll() -> Any:
+            while not letters:
+                letters.extend((yield bus.dead_letters("work")))
+                yield deferLater(reactor, 0.02)
+
+        yield poll()
+        again = yield bus.dead_letters("work")
+        self.assertEqual(again, letters)
+        [letter] = letters
+        self.assertEqual((letter.routing_key, letter.attempts), ("session.a.b", 2))
+        self.assertIn("HandlerError: down", letter.reason)
+        broken[0] = False
+        self.assertEqual((yield bus.replay_dead_letters("work")), 1)
+        yield self.wait_until(lambda: len(seen) == 3, "the replay")
+        self.assertEqual(seen, [("session.a.b", 1), ("session.a.b", 2), ("session.a.b", 1)])
+        self.assertEqual((yield bus.dead_letters("work")), [])
+        self.flushLoggedErrors(HandlerError)
+
+    @inlineCallbacks
+    def test_messages_survive_bus_restart(self) -> Any:
+        """
+        Messages published while no consumer runs stay on the broker across a
+        stop and start of the bus, and are delivered after the restart.
+        """
+        bus = yield self.start_bus(self.topology())
+        for n in range(5):
+            yield bus.publish("session.updated", envelope("session.updated", n))
+        yield bus.stopService()
+        yield self.assertFailure(
+            bus.publish("session.updated", envelope("session.updated")), BusError
+        )
+        bus.startService()
+        yield bus.when_connected(failAfterFailures=3)
+        got: list[int] = []
+        consumer = yield bus.consume("work", lambda d: got.append(d.envelope.payload["n"]))
+        self.addCleanup(consumer.stop)
+        yield self.wait_until(lambda: len(got) == 5, "five deliveries")
+        self.assertEqual(got, list(range(5)))
+
+    @inlineCallbacks
+    def test_reconnect_mid_stream(self) -> Any:
+        """
+        The broker closes our connection (``rabbitmqctl close_connection``) in
+        the middle of a stream of publishes: the bus reconnects, every publish
+        that fired successfully is delivered (at least once), every publish
+        that failed succeeds when the caller retries it, and the consumer
+        resumes by itself. Duplicates are allowed; losses are not.
+        """
+        topology = self.topology()
+        bus = yield self.start_bus(topology)
+        received: dict[str, int] = {}
+
+        def handler(delivery: Delivery) -> None:
+            received[delivery.envelope.id] = received.get(delivery.envelope.id, 0) + 1
+
+        consumer = yield bus.consume("work", handler)
+        self.addCleanup(consumer.stop)
+        acked: list[str] = []
+        failed: list[Envelope] = []
+
+        def track(_: object, sent: Envelope) -> None:
+            acked.append(sent.id)
+
+        def lost(failure: Any, sent: Envelope) -> None:
+            failure.trap(BusError)
+            failed.append(sent)
+
+        closing = close_connection(f"ocppd-test-{topology.prefix}")
+        sent = 0
+        while not closing.called or sent < 200:
+            message = envelope("session.updated", sent)
+            bus.publish("session.updated", message).addCallbacks(
+                track, lost, callbackArgs=(message,), errbackArgs=(message,)
+            )
+            sent += 1
+            yield deferLater(reactor, 0.005)
+        yield closing
+        yield bus.when_connected()
+        yield self.wait_until(lambda: bus.connected, "the reconnection")
+        self.assertGreater(len(failed), 0, "the connection was never closed")
+        # The caller's retries of what failed.
+        retries = list(failed)
+        while retries:
+            message = retries.pop(0)
+            try:
+                yield bus.publish("session.updated", message)
+                acked.append(message.id)
+            except BusError:
+                retries.append(message)
+                yield deferLater(reactor, 0.1)
+        yield self.wait_until(
+            lambda: all(i in received for i in acked),
+            "every acknowledged message",
+        ).addErrback(
+            lambda f: self.fail(
+                f"{f.getErrorMessage()}: sent {sent}, acknowledged {len(acked)}, "
+                f"failed first {len(failed)}, received {len(received)}, missing "
+                f"{[n for n, i in enumerate(acked) if i not in received][:20]}"
+            )
+        )
+        self.assertEqual(len(set(acked)), sent)
