@@ -5,6 +5,8 @@
     ocppctl user add EMAIL --role admin|customer        (password on stdin)
     ocppctl charger add CHARGEPOINTID [--station NAME] [--tariff NAME] (key on stdin)
     ocppctl tag add IDTAG [--user EMAIL] [--status S] [--expires ISO] [--parent IDTAG]
+    ocppctl bus dead-letters list [--queue processor] [--json]
+    ocppctl bus dead-letters replay [--queue processor] [--id ENVELOPEID ...]
 
 Secrets are read from standard input (a prompt on a terminal) so they never
 appear in the process list or shell history.
@@ -14,13 +16,18 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Generator, Sequence
+from typing import Any, TextIO
 
 from sqlalchemy.engine import Connection
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.python.failure import Failure
 
-from ocppd.config import ConfigError, load_config
+from ocppd.bus import topology
+from ocppd.bus.interface import DeadLetter
+from ocppd.config import Config, ConfigError, load_config
 from ocppd.credentials import hash_charger_key, hash_password
 from ocppd.ocpp.handshake import HandshakeError, charge_point_id_from_path
 from ocppd.store import chargers, migrate, stations, tags, tariffs, users
@@ -82,11 +89,28 @@ def build_parser() -> argparse.ArgumentParser:
     tag_add.add_argument("--status", choices=TAG_STATUSES, default="Accepted")
     tag_add.add_argument("--expires", help="expiry, ISO-8601 (UTC if no offset)")
     tag_add.add_argument("--parent", help="parent id tag")
+    bus = groups.add_parser("bus", help="the message bus (RabbitMQ)").add_subparsers(
+        dest="command", required=True
+    )
+    dead = bus.add_parser("dead-letters", help="messages that failed every retry").add_subparsers(
+        dest="action", required=True
+    )
+    dead_list = dead.add_parser("list", help="show the dead letters of a queue, oldest first")
+    dead_list.add_argument("--queue", default=topology.PROCESSOR_QUEUE)
+    dead_list.add_argument("--json", action="store_true", help="one JSON document")
+    dead_replay = dead.add_parser("replay", help="put dead letters back on their work queue")
+    dead_replay.add_argument("--queue", default=topology.PROCESSOR_QUEUE)
+    dead_replay.add_argument(
+        "--id", action="append", dest="ids", metavar="ENVELOPEID", help="only these (repeatable)"
+    )
     return parser
 
 
 def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
     config = load_config(args.config, args.set)
+    if args.group == "bus":
+        run_bus_command(config, args, stdout)
+        return
     database = Database.from_url(config.store_url, max_threads=1)
     try:
         if (args.group, args.command) == ("db", "upgrade"):
@@ -179,6 +203,86 @@ def _tag_add(database: Database, args: argparse.Namespace, stdin: TextIO, stdout
 
     database.run_sync(add)
     print(f"id tag {args.id_tag} added ({args.status})", file=stdout)
+
+
+def run_bus_command(config: Config, args: argparse.Namespace, stdout: TextIO) -> None:
+    """
+    Talk to RabbitMQ with the daemon's own bus code, in a reactor of our own.
+    The embedded bus keeps its dead letters inside the daemon's memory, where
+    no other process can reach them.
+    """
+    if config.bus.backend != "amqp":
+        raise CommandFailed(
+            "the embedded bus keeps dead letters in the daemon's memory (see its log); "
+            "this command needs [bus] backend = amqp"
+        )
+    from twisted.internet import reactor
+
+    from ocppd.bus.amqp import AmqpBus
+
+    bus = AmqpBus(
+        topology.default_topology(config.bus.prefix),
+        url=config.bus.url,
+        reactor=reactor,
+        retry_delays=config.bus.retry_delays,
+        max_attempts=config.bus.max_attempts,
+        connection_name=f"ocppctl {config.ocppd.node_id}",
+    )
+
+    @inlineCallbacks
+    def dead_letters() -> Generator[Deferred[Any], Any, None]:
+        bus.startService()
+        try:
+            yield bus.when_connected(failAfterFailures=1)
+            if args.action == "list":
+                letters = yield bus.dead_letters(args.queue)
+                print_dead_letters(letters, stdout, as_json=args.json)
+            else:
+                count = yield bus.replay_dead_letters(args.queue, args.ids)
+                print(f"{count} dead letters replayed to {args.queue}", file=stdout)
+        finally:
+            yield bus.stopService()
+
+    outcome: list[Any] = []
+
+    def start() -> None:
+        d = dead_letters()
+        d.addBoth(outcome.append)
+        d.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(start)
+    reactor.run()
+    if outcome and isinstance(outcome[0], Failure):
+        raise CommandFailed(f"bus: {outcome[0].getErrorMessage()}")
+
+
+def print_dead_letters(letters: list[DeadLetter], stdout: TextIO, *, as_json: bool) -> None:
+    if as_json:
+        json.dump(
+            [
+                {
+                    "id": letter.id,
+                    "queue": letter.queue,
+                    "routingKey": letter.routing_key,
+                    "attempts": letter.attempts,
+                    "reason": letter.reason,
+                    "failedAt": letter.failed_at,
+                    "envelope": letter.envelope.to_dict(),
+                }
+                for letter in letters
+            ],
+            stdout,
+            indent=2,
+        )
+        stdout.write("\n")
+        return
+    for letter in letters:
+        print(
+            f"{letter.id}  {letter.failed_at}  attempts={letter.attempts}  "
+            f"{letter.routing_key}  {letter.envelope.charge_point_id or '-'}  {letter.reason}",
+            file=stdout,
+        )
+    print(f"{len(letters)} dead letters", file=stdout)
 
 
 def main(
