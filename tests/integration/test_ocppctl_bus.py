@@ -110,4 +110,3 @@ class DeadLetterCommandTests(TestCase):
         self.assertEqual((seen[0].envelope.id, seen[0].attempt), (envelope.id, 1))
         self.assertEqual((yield bus.dead_letters(topology.PROCESSOR_QUEUE)), [])
         yield consumer.stop()
-
