@@ -1,0 +1,304 @@
+"""
+End-to-end OCPP throughput through the embedded bus and through RabbitMQ.
+
+    .venv/bin/python bench/e2e_bus.py [--chargers 50] [--seconds 10]
+
+For each backend, one ``twistd ocppd`` process (pinned to CPU 0) serves
+``--chargers`` WebSocket connections driven from this process (pinned to CPU 1).
+Each charger boots, starts a transaction and then sends MeterValues (four
+sampled values) closed-loop, one outstanding call at a time, for ``--seconds``.
+Measured per backend: answered MeterValues per second, answer latency p50/p99,
+and stored samples per second (until the processor has caught up). The last
+lines print RabbitMQ / embedded ratios, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from autobahn.twisted.websocket import (  # noqa: E402
+    WebSocketClientFactory,
+    WebSocketClientProtocol,
+)
+from twisted.internet import defer, reactor  # noqa: E402
+from twisted.internet.endpoints import TCP4ClientEndpoint  # noqa: E402
+
+BIN = os.path.dirname(sys.executable)
+AMQP_URL = os.environ.get("OCPPD_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+SAMPLES_PER_MESSAGE = 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pinned(cpu: int, argv: list[str]) -> list[str]:
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        return ["taskset", "-c", str(cpu), *argv]
+    return argv
+
+
+class Charger(WebSocketClientProtocol):
+    """A closed-loop charger: one call outstanding, the next sent on the answer."""
+
+    def onOpen(self) -> None:
+        self.factory.opened.callback(self)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        message = json.loads(payload)
+        waiting = self.factory.waiting.pop(message[1], None)
+        if waiting is not None:
+            waiting.callback(message)
+
+    def call(self, action: str, body: dict[str, Any]) -> defer.Deferred[Any]:
+        unique_id = uuid.uuid4().hex[:16]
+        d: defer.Deferred[Any] = defer.Deferred()
+        self.factory.waiting[unique_id] = d
+        self.sendMessage(json.dumps([2, unique_id, action, body]).encode())
+        return d
+
+
+def connect(port: int, charge_point_id: str) -> defer.Deferred[Charger]:
+    factory = WebSocketClientFactory(
+        f"ws://127.0.0.1:{port}/ocpp/{charge_point_id}", protocols=["ocpp1.6"]
+    )
+    factory.protocol = Charger
+    factory.setProtocolOptions(autoPingInterval=0)
+    factory.opened = defer.Deferred()
+    factory.waiting = {}
+    TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory).addErrback(
+        factory.opened.errback
+    )
+    return factory.opened
+
+
+def meter_values(transaction_id: int, n: int) -> dict[str, Any]:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1_800_000_000 + n))
+    return {
+        "connectorId": 1,
+        "transactionId": transaction_id,
+        "meterValue": [
+            {
+                "timestamp": f"{stamp}.{n % 1000:03d}Z",
+                "sampledValue": [
+                    {"value": str(1000 + n), "measurand": "Energy.Active.Import.Register"},
+                    {"value": "11000", "measurand": "Power.Active.Import", "unit": "W"},
+                    {"value": "16", "measurand": "Current.Import", "unit": "A"},
+                    {"value": "230", "measurand": "Voltage", "unit": "V"},
+                ],
+            }
+        ],
+    }
+
+
+@defer.inlineCallbacks
+def drive(port: int, chargers: int, seconds: float) -> Any:
+    connections = yield defer.gatherResults(
+        [connect(port, f"B{i:04d}") for i in range(chargers)], consumeErrors=True
+    )
+    transactions = []
+    for i, charger in enumerate(connections):
+        yield charger.call("BootNotification", {"chargePointVendor": "B", "chargePointModel": "M"})
+        answer = yield charger.call(
+            "StartTransaction",
+            {
+                "connectorId": 1,
+                "idTag": "BENCH",
+                "meterStart": 0,
+                "timestamp": f"2027-01-01T00:{i // 60:02d}:{i % 60:02d}Z",
+            },
+        )
+        transactions.append(answer[2]["transactionId"])
+    latencies: list[float] = []
+    errors = [0]
+    deadline = time.monotonic() + seconds
+
+    @defer.inlineCallbacks
+    def loop(charger: Charger, transaction_id: int, offset: int) -> Any:
+        n = offset
+        while time.monotonic() < deadline:
+            sent = time.perf_counter()
+            answer = yield charger.call("MeterValues", meter_values(transaction_id, n))
+            if answer[0] == 3:
+                latencies.append(time.perf_counter() - sent)
+            else:
+                errors[0] += 1
+            n += 1
+
+    started = time.monotonic()
+    yield defer.gatherResults(
+        [loop(c, t, i * 1_000_000) for i, (c, t) in enumerate(zip(connections, transactions))]
+    )
+    elapsed = time.monotonic() - started
+    for charger in connections:
+        charger.sendClose(1000)
+    return latencies, errors[0], elapsed
+
+
+def stored_samples(database: str) -> int:
+    with sqlite3.connect(database, timeout=30) as conn:
+        return int(conn.execute("SELECT count(*) FROM meter_values").fetchone()[0])
+
+
+def run_backend(backend: str, chargers: int, seconds: float) -> dict[str, Any]:
+    workdir = tempfile.mkdtemp(prefix=f"ocppd-bench-{backend}-")
+    port = free_port()
+    settings = [f"ocppd.data_dir={workdir}", f"ocpp.listen=tcp:{port}:interface=127.0.0.1"]
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    if backend == "amqp":
+        settings += ["bus.backend=amqp", f"bus.url={AMQP_URL}", f"bus.prefix={prefix}"]
+    sets = [arg for setting in settings for arg in ("--set", setting)]
+    ocppctl = [os.path.join(BIN, "python"), "-m", "ocppd.cli", *sets]
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    for i in range(chargers):
+        subprocess.run(
+            [*ocppctl, "charger", "add", f"B{i:04d}", "--no-key"],
+            env=env,
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
+    subprocess.run(
+        [*ocppctl, "tag", "add", "BENCH"], env=env, check=True, capture_output=True, cwd=ROOT
+    )
+    log = open(os.path.join(workdir, "ocppd.log"), "w")
+    daemon = subprocess.Popen(
+        pinned(0, [os.path.join(BIN, "twistd"), "-n", "--pidfile=", "ocppd", *sets]),
+        env=env,
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"ocppd ({backend}) did not start; see {log.name}")
+        time.sleep(0.5)  # the broker connection, for amqp
+        result: dict[str, Any] = {}
+
+        def done(outcome: Any) -> None:
+            result["outcome"] = outcome
+            reactor.stop()
+
+        reactor.callWhenRunning(lambda: drive(port, chargers, seconds).addBoth(done))
+        cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.monotonic()
+        reactor.run(installSignalHandlers=False)
+        latencies, errors, elapsed = result["outcome"]
+        cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+        expected = len(latencies) * SAMPLES_PER_MESSAGE
+        database = os.path.join(workdir, "ocppd.sqlite3")
+        while stored_samples(database) < expected and time.monotonic() - started < 300:
+            time.sleep(0.2)
+        stored_elapsed = time.monotonic() - started
+        latencies.sort()
+        load_cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (
+            cpu_before.ru_utime + cpu_before.ru_stime
+        )
+        return {
+            "backend": backend,
+            "answered": len(latencies),
+            "errors": errors,
+            "rate": len(latencies) / elapsed,
+            "p50_ms": 1000 * latencies[len(latencies) // 2],
+            "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+            "stored_rate": stored_samples(database) / SAMPLES_PER_MESSAGE / stored_elapsed,
+            "load_cpu": load_cpu / elapsed,
+        }
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+        log.close()
+        if backend == "amqp":
+            delete_topology(prefix)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def delete_topology(prefix: str) -> None:
+    """Remove the benchmark's queues and exchanges from the broker."""
+    import pika  # only here: pika stays inside ocppd/bus/amqp.py in the product
+
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    queues = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True
+    ).stdout.split()
+    for name in queues:
+        if name.startswith(prefix + "."):
+            channel.queue_delete(queue=name)
+    for kind in ("ocpp", "events", "commands", "audit"):
+        channel.exchange_delete(exchange=f"{prefix}.{kind}")
+    connection.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chargers", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
+    # One reactor per process: each backend runs in a child of its own.
+    if os.environ.get("OCPPD_BENCH_BACKEND"):
+        result = run_backend(os.environ["OCPPD_BENCH_BACKEND"], args.chargers, args.seconds)
+        print(json.dumps(result))
+        return 0
+    results = {}
+    for backend in ("memory", "amqp"):
+        out = subprocess.run(
+            [sys.executable, __file__, f"--chargers={args.chargers}", f"--seconds={args.seconds}"],
+            env={**os.environ, "OCPPD_BENCH_BACKEND": backend},
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode != 0:
+            print(out.stdout, out.stderr, file=sys.stderr)
+            return 1
+        results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(
+        f"{args.chargers} chargers, closed loop, MeterValues with {SAMPLES_PER_MESSAGE} "
+        f"samples, {args.seconds:.0f} s; ocppd on CPU 0, load on CPU 1"
+    )
+    print(
+        f"{'bus':8} {'answered/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'stored/s':>9} "
+        f"{'errors':>7} {'load CPU':>9}"
+    )
+    for name, r in results.items():
+        print(
+            f"{name:8} {r['rate']:11.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+            f"{r['stored_rate']:9.0f} {r['errors']:7d} {r['load_cpu']:8.0%}"
+        )
+    memory, amqp = results["memory"], results["amqp"]
+    print(
+        f"ratio amqp/memory: answered {amqp['rate'] / memory['rate']:.2f}, "
+        f"stored {amqp['stored_rate'] / memory['stored_rate']:.2f}, "
+        f"p50 latency {amqp['p50_ms'] / memory['p50_ms']:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
