@@ -145,7 +145,10 @@ def drive(port: int, chargers: int, seconds: float) -> Any:
 
     started = time.monotonic()
     yield defer.gatherResults(
-        [loop(c, t, i * 1_000_000) for i, (c, t) in enumerate(zip(connections, transactions))]
+        [
+            loop(c, t, i * 1_000_000)
+            for i, (c, t) in enumerate(zip(connections, transactions, strict=True))
+        ]
     )
     elapsed = time.monotonic() - started
     for charger in connections:
