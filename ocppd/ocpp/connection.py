@@ -16,6 +16,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ocppd.bus.interface import BusError
 from ocppd.ocpp import actions, errors
 from ocppd.ocpp.commands import CommandQueue
 from ocppd.ocpp.errors import OcppError
@@ -184,6 +185,17 @@ class ChargerConnection:
             self._send(
                 CallError(call.unique_id, error.code, error.description, error.details).marshal()
             )
+            return
+        if isinstance(failure.value, BusError):
+            # Expected while the broker is away: one line per refusal, no
+            # traceback flood; the charger retries as OCPP intends.
+            self.log.warn(
+                "Refused {action} from {charge_point_id}: the bus did not accept it ({error})",
+                action=call.action,
+                charge_point_id=self.charge_point_id,
+                error=failure.getErrorMessage(),
+            )
+            self._send(CallError(call.unique_id, errors.INTERNAL_ERROR, "try again").marshal())
             return
         self.log.failure(
             "Handling {action} from {charge_point_id} failed",

@@ -51,6 +51,12 @@ class DeadLetterCommandTests(TestCase):
                 "bus.backend=amqp",
                 "--set",
                 f"bus.url={RABBITMQ_URL}",
+                # The bus under test's retry settings: ocppctl then declares no
+                # retry queue that the cleanup would not know to delete.
+                "--set",
+                "bus.retry_delays=0.05",
+                "--set",
+                "bus.max_attempts=2",
                 "--set",
                 f"bus.prefix={prefix}",
                 *argv,

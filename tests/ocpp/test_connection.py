@@ -8,6 +8,7 @@ from typing import Any
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from ocppd.bus.interface import BusError
 from ocppd.ocpp.connection import MAX_QUEUED_CALLS, ChargerConnection
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.registry import CLOSE_REPLACED, ConnectionRegistry
@@ -117,6 +118,13 @@ class ChargerConnectionTests(SynchronousTestCase):
         self.assertEqual(self.transport.last()[:3], [4, "c", "InternalError"])
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
         self.heartbeat_still_answered()
+
+    def test_bus_refusal_is_internal_error_without_traceback(self) -> None:
+        """A BusError (broker away) is answered InternalError and logged as one line."""
+        self.connection.text_received('[2,"b","Heartbeat",{}]')
+        self.handler.pending[0].errback(BusError("not connected"))
+        self.assertEqual(self.transport.last()[:3], [4, "b", "InternalError"])
+        self.assertEqual(self.flushLoggedErrors(BusError), [])
 
     def test_invalid_own_response_is_internal_error(self) -> None:
         """A response of ours that fails its schema is never sent; InternalError is."""
