@@ -111,13 +111,6 @@ class _Connection(TwistedProtocolConnection):
     def __init__(self, parameters: Any, bus: AmqpBus) -> None:
         super().__init__(parameters, custom_reactor=bus._reactor)
         self._bus = bus
-        #: Why the broker closed us (e.g. 320 CONNECTION_FORCED), which the TCP
-        #: close that follows reports only as a clean ConnectionDone.
-        self.close_reason: Exception | None = None
-
-    def _on_connection_closed(self, connection: Any, exception: Exception) -> None:
-        self.close_reason = exception
-        super()._on_connection_closed(connection, exception)
 
     def unwrap(self) -> _Connection:
         """This protocol itself, also when called through ClientService's proxy."""
@@ -495,14 +488,13 @@ class AmqpBus(Service):
         self._publish_channel = None
         for consumer in self._consumers.values():
             consumer.channel = None
-        broker_reason = getattr(proto, "close_reason", None)
         clean = reason.check(ConnectionDone) is not None and not self.running
         if clean:
             self.log.info("RabbitMQ connection closed", state="closed")
         else:
             self.log.warn(
                 "RabbitMQ connection lost: {reason}",
-                reason=repr(broker_reason) if broker_reason is not None else _describe(reason),
+                reason=_describe(reason),
                 state="lost",
             )
 
