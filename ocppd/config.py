@@ -137,6 +137,19 @@ class OcppConfig:
 
 
 @attrs.frozen
+class WebConfig:
+    """``[web]``: the HTTP listener (REST API now; CMS, user panel and push later)."""
+
+    listen: str = "tcp:8080"
+    #: Largest accepted request body, bytes; a larger one gets 413.
+    max_body_size: int = 1_048_576
+    #: Seconds a sign-in token stays valid.
+    token_ttl: int = 7 * 24 * 3600
+
+    OPTIONS = {"listen": _text, "max_body_size": _positive_int, "token_ttl": _positive_int}
+
+
+@attrs.frozen
 class StoreConfig:
     """``[store]``: the database."""
 
@@ -179,6 +192,7 @@ class BusConfig:
 SECTIONS: dict[str, type] = {
     "ocppd": DaemonConfig,
     "ocpp": OcppConfig,
+    "web": WebConfig,
     "store": StoreConfig,
     "bus": BusConfig,
 }
@@ -190,6 +204,7 @@ class Config:
 
     ocppd: DaemonConfig = attrs.field(factory=DaemonConfig)
     ocpp: OcppConfig = attrs.field(factory=OcppConfig)
+    web: WebConfig = attrs.field(factory=WebConfig)
     store: StoreConfig = attrs.field(factory=StoreConfig)
     bus: BusConfig = attrs.field(factory=BusConfig)
     #: The file the configuration was read from, for resolving relative paths.

@@ -1,7 +1,7 @@
 """
 Builds the daemon from its configuration and starts/stops it in order.
 
-Start: store (migrations) -> bus -> processor -> OCPP listener.
+Start: store (migrations) -> bus -> consumers -> web and OCPP listeners.
 Stop, in reverse: no new chargers, close their sockets (their disconnect
 events still reach the bus), drain the bus into the processor, stop the
 processor, close the database.
@@ -20,12 +20,13 @@ from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTi
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ocppd.api.accounts import Accounts
+from ocppd.api.app import Api
+from ocppd.api.commands import CommandService
 from ocppd.bus import topology
 from ocppd.bus.memory import MemoryBus
-
-if TYPE_CHECKING:
-    from ocppd.bus.amqp import AmqpBus
 from ocppd.config import Config
+from ocppd.consumers.audit import AuditConsumer
 from ocppd.consumers.processor import OcppProcessor
 from ocppd.ocpp.admission import ChargerAdmission
 from ocppd.ocpp.handlers import CentralSystemHandlers
@@ -36,6 +37,10 @@ from ocppd.ocpp.tagcache import IdTagCache
 from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.store import migrate
 from ocppd.store.database import Database
+from ocppd.web import WebSite
+
+if TYPE_CHECKING:
+    from ocppd.bus.amqp import AmqpBus
 
 
 class Ocppd:
@@ -78,6 +83,18 @@ class Ocppd:
             open_handshake_timeout=config.ocpp.open_handshake_timeout,
         )
         self.processor = OcppProcessor(self.bus, self.database)
+        self.audit = AuditConsumer(self.bus, self.database)
+        self.accounts = Accounts(self.database, reactor, token_ttl=config.web.token_ttl)
+        self.commands = CommandService(
+            registry=self.registry,
+            schemas=self.schemas,
+            bus=self.bus,
+            clock=reactor,
+            node=self.node_id,
+            timeout=config.ocpp.call_timeout,
+        )
+        self.api = Api(accounts=self.accounts, commands=self.commands)
+        self.web_site = WebSite(self.api.resource(), max_body_size=config.web.max_body_size)
 
     def _make_bus(self) -> MemoryBus | AmqpBus:
         bus = self.config.bus
@@ -115,6 +132,7 @@ class OcppdService(Service):
             reactor = default_reactor
         self.ocppd = Ocppd(config, reactor)
         self.ocpp_port: IListeningPort | None = None
+        self.web_port: IListeningPort | None = None
         self._started: Deferred[None] | None = None
 
     def startService(self) -> None:
@@ -154,13 +172,18 @@ class OcppdService(Service):
         if config.bus.backend == "amqp":
             yield self._wait_for_broker(cast("AmqpBus", node.bus), config.bus.connect_timeout)
         yield node.processor.start(topology.PROCESSOR_QUEUE)
+        yield node.audit.start(topology.AUDIT_QUEUE)
+        self.web_port = yield serverFromString(node.reactor, config.web.listen).listen(
+            node.web_site
+        )
         endpoint = serverFromString(node.reactor, config.ocpp.listen)
         self.ocpp_port = yield endpoint.listen(node.ocpp_factory)
-        address = self.ocpp_port.getHost()
         self.log.info(
-            "ocppd node {node_id} ready: OCPP 1.6J on {address}, store {store}, bus {bus}",
+            "ocppd node {node_id} ready: OCPP 1.6J on {address}, web on {web}, "
+            "store {store}, bus {bus}",
             node_id=node.node_id,
-            address=address,
+            address=self.ocpp_port.getHost(),
+            web=self.web_port.getHost(),
             store=node.database.engine.url.render_as_string(hide_password=True),
             bus=config.bus.backend,
         )
@@ -185,12 +208,15 @@ class OcppdService(Service):
         if self._started is not None and not self._started.called:
             self._started.cancel()
         port, self.ocpp_port = self.ocpp_port, None
+        web_port, self.web_port = self.web_port, None
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("stop listening", port.stopListening if port else lambda: None),
+            ("stop the web listener", web_port.stopListening if web_port else lambda: None),
             ("close charger connections", lambda: node.registry.close_all(node.reactor)),
             # The bus drains into its consumers, so they stop after it.
             ("drain the bus", node.bus.stopService),
             ("stop the processor", node.processor.stop),
+            ("stop the audit consumer", node.audit.stop),
             ("close the database", node.database.stop),
         ]
         # Each step runs even if an earlier one failed: a charger socket that

@@ -302,3 +302,35 @@ processed_messages = sa.Table(
     sa.Column("processed_at", UTCDateTime, nullable=False),
     sa.Index(None, "processed_at"),
 )
+
+# A REST bearer token, stored as its SHA-256: the token itself is a random
+# 256-bit secret, so a fast hash suffices and a leaked table grants nothing.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Index(None, "user_id"),
+)
+
+AUDIT_OUTCOMES = ("requested", "answered", "failed")
+
+# Who asked a charger to do what, and what came of it (commands, CMS changes).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor_user_id", sa.Integer, nullable=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("charge_point_id", CHARGE_POINT_ID, nullable=True),
+    sa.Column("command_id", sa.String(32), nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.CheckConstraint(one_of("outcome", AUDIT_OUTCOMES), name="outcome"),
+    sa.Index(None, "charge_point_id", "id"),
+    sa.Index(None, "command_id"),
+)

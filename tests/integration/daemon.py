@@ -27,6 +27,8 @@ class RunningDaemon:
         self.config_args = config_args
         assert service.ocpp_port is not None
         self.port: int = service.ocpp_port.getHost().port
+        assert service.web_port is not None
+        self.web_port: int = service.web_port.getHost().port
 
     def url(self, charge_point_id: str) -> str:
         return f"ws://127.0.0.1:{self.port}/ocpp/{charge_point_id}"
@@ -78,6 +80,8 @@ def start_daemon(testcase: TestCase, *overrides: str) -> Any:
         "ocppd.node_id=test-node",
         "--set",
         "ocpp.listen=tcp:0:interface=127.0.0.1",
+        "--set",
+        "web.listen=tcp:0:interface=127.0.0.1",
         "--set",
         "bus.retry_delays=0.05",
     ]

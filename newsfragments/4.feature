@@ -1,0 +1,1 @@
+REST API on the web listener (`[web] listen`, default port 8080): sign-in with bearer tokens (Argon2id passwords, rate-limited), and the operator charger commands `POST /api/charger/{command}` for every OCPP 1.6 central-system command, answered with the charger's reply and audited on the bus and in the audit log.
