@@ -86,6 +86,7 @@ class Ocppd:
         self.audit = AuditConsumer(self.bus, self.database)
         self.accounts = Accounts(self.database, reactor, token_ttl=config.web.token_ttl)
         self.commands = CommandService(
+            database=self.database,
             registry=self.registry,
             schemas=self.schemas,
             bus=self.bus,

@@ -3,17 +3,22 @@ Operator commands to chargers: ``POST /api/charger/{command}``.
 
 The body is ``{"chargePointId", ...}`` plus the OCPP request's own fields.
 Every schema-valid command is forwarded and the charger decides; the reply is
-the charger's whole answer. Each command is audited on the bus when requested
-and when it ends (``command.<name>.requested`` / ``.answered`` / ``.failed``);
-the audit consumer keeps them in the audit log.
+the charger's whole answer plus ``commandId`` (an extension of the contract:
+no OCPP response has that field), under which ``GET
+/api/charger/commands/{commandId}`` tells its outcome and, for a remote
+start, the session it led to. Each command is audited on the bus when
+requested and when it ends (``command.<name>.requested`` / ``.answered`` /
+``.failed``); the audit consumer keeps them in the audit log.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Generator
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 
@@ -31,8 +36,11 @@ from ocppd.ocpp.commands import (
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
+from ocppd.ocpp.tagcache import id_tag_info
+from ocppd.store import audit, tags, transactions
+from ocppd.store.database import Database
 from ocppd.store.records import UserRecord
-from ocppd.timeutil import from_timestamp
+from ocppd.timeutil import format_iso, from_timestamp
 
 #: REST name -> OCPP 1.6 action (DESIGN.md section 4: the short names are the contract).
 COMMANDS: dict[str, str] = {
@@ -62,6 +70,7 @@ class CommandService:
     def __init__(
         self,
         *,
+        database: Database,
         registry: ConnectionRegistry,
         schemas: SchemaRegistry,
         bus: IBus,
@@ -69,6 +78,7 @@ class CommandService:
         node: str,
         timeout: float,
     ) -> None:
+        self._database = database
         self._registry = registry
         self._schemas = schemas
         self._bus = bus
@@ -108,6 +118,10 @@ class CommandService:
     ) -> Generator[Deferred[Any], Any, dict[str, Any]]:
         """Send the command; the charger's answer, or an ApiError."""
         charge_point_id, action, payload = self.parse(name, body)
+        if action == "SendLocalList" and "localAuthorizationList" not in payload:
+            payload["localAuthorizationList"] = yield self._database.run(
+                local_authorization_list, now=from_timestamp(self._clock.seconds())
+            )
         command_id = uuid.uuid4().hex
         audit = {
             "commandId": command_id,
@@ -133,7 +147,48 @@ class CommandService:
         yield self._publish(
             f"command.{name}.answered", charge_point_id, {**audit, "response": answer}
         )
-        return answer
+        return {**answer, "commandId": command_id}
+
+    @inlineCallbacks
+    def describe(self, command_id: str) -> Generator[Deferred[Any], Any, dict[str, Any]]:
+        """A command's record from the audit log; for a remote start, its session."""
+        entries = yield self._database.run(audit.list_audit_entries, command_id=command_id)
+        if not entries:
+            raise ApiError(404, "not_found", f"no command {command_id!r} (yet)")
+        first, last = entries[0], entries[-1]
+        detail = first.detail
+        result: dict[str, Any] = {
+            "commandId": command_id,
+            "command": detail.get("command"),
+            "chargePointId": first.charge_point_id,
+            "requestedBy": detail.get("by"),
+            "requestedAt": format_iso(first.at),
+            "request": detail.get("request"),
+            "outcome": last.outcome,
+        }
+        if last.outcome == "answered":
+            result["response"] = last.detail.get("response")
+        elif last.outcome == "failed":
+            result["error"] = last.detail.get("error")
+        if detail.get("command") == "remote-start" and last.outcome == "answered":
+            request = detail.get("request") or {}
+            session = yield self._database.run(
+                transactions.session_started_after,
+                charge_point_id=first.charge_point_id,
+                id_tag=request.get("idTag", ""),
+                connector_id=request.get("connectorId"),
+                since=first.at,
+            )
+            result["sessionId"] = session.id if session is not None else None
+        return result
+
+
+def local_authorization_list(conn: Connection, *, now: datetime) -> list[dict[str, Any]]:
+    """The id tags table as an OCPP 1.6 local authorization list, statuses as of ``now``."""
+    return [
+        {"idTag": record.id_tag, "idTagInfo": id_tag_info(record, now).to_ocpp()}
+        for record in tags.list_id_tags(conn)
+    ]
 
 
 def _api_error(error: Exception, charge_point_id: str) -> ApiError:

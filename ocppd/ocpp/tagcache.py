@@ -38,6 +38,19 @@ class IdTagInfo:
         return info
 
 
+def id_tag_info(record: Any, now: datetime) -> IdTagInfo:
+    """
+    What to answer for a stored tag (None: unknown) at ``now``: an Accepted
+    tag past its expiry is Expired. Also what the local list sends.
+    """
+    if record is None:
+        return IdTagInfo("Invalid")
+    expires = record.expires_at
+    if record.status == "Accepted" and expires is not None and expires <= now:
+        return IdTagInfo("Expired", expires, record.parent_id_tag)
+    return IdTagInfo(record.status, expires, record.parent_id_tag)
+
+
 @attrs.frozen
 class _Entry:
     record: Any
@@ -61,7 +74,7 @@ class IdTagCache:
         entry = self._entries.get(id_tag)
         if entry is not None and now - entry.loaded_at < self._ttl:
             self._entries.move_to_end(id_tag)
-            return succeed(self._info(entry.record, now))
+            return succeed(id_tag_info(entry.record, from_timestamp(now)))
         return self._database.run(tags.get_id_tag, id_tag).addCallback(self._loaded, id_tag)
 
     def invalidate(self, id_tag: str | None = None) -> None:
@@ -77,13 +90,4 @@ class IdTagCache:
         self._entries.move_to_end(id_tag)
         while len(self._entries) > self._max_size:
             self._entries.popitem(last=False)
-        return self._info(record, now)
-
-    @staticmethod
-    def _info(record: Any, now: float) -> IdTagInfo:
-        if record is None:
-            return IdTagInfo("Invalid")
-        expires = record.expires_at
-        if record.status == "Accepted" and expires is not None and expires <= from_timestamp(now):
-            return IdTagInfo("Expired", expires, record.parent_id_tag)
-        return IdTagInfo(record.status, expires, record.parent_id_tag)
+        return id_tag_info(record, from_timestamp(now))

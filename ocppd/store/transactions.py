@@ -369,3 +369,26 @@ def list_unmatched_stops(conn: Connection, charge_point_id: str) -> list[Unmatch
         .where(unmatched_stops.c.charge_point_id == charge_point_id)
         .order_by(unmatched_stops.c.id),
     )
+
+
+def session_started_after(
+    conn: Connection,
+    *,
+    charge_point_id: str,
+    id_tag: str,
+    since: datetime,
+    connector_id: int | None = None,
+) -> TransactionRecord | None:
+    """
+    The first session of this charger and tag (and connector, if given) whose
+    StartTransaction arrived at or after ``since``: what a remote start led to.
+    Derived rather than stored, so nothing has to link the two at start time.
+    """
+    query = sa.select(transactions).where(
+        _tx.charge_point_id == charge_point_id,
+        _tx.id_tag == canonical_id_tag(id_tag),
+        _tx.created_at >= since,
+    )
+    if connector_id is not None:
+        query = query.where(_tx.connector_id == connector_id)
+    return first_record(conn, TransactionRecord, query.order_by(_tx.id).limit(1))

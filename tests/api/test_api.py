@@ -258,7 +258,9 @@ class ChargerCommandTests(ApiTestCase):
         }
         client.send(json.dumps([3, call[1], answer]))
         code, body, _ = yield pending
+        command_id = body.pop("commandId")
         self.assertEqual((code, body), (200, answer))
+        self.assertRegex(command_id, r"^[0-9a-f]{32}$")
 
         pending = self.request(
             "POST", "/api/charger/reset", {"chargePointId": "CP1", "type": "Hard"}, token=token
@@ -294,3 +296,37 @@ class ChargerCommandTests(ApiTestCase):
         self.assertTrue(all(e.actor_user_id == 1 and e.charge_point_id == "CP1" for e in entries))
         answered = next(e for e in entries if e.outcome == "answered")
         self.assertEqual(answered.detail["response"], answer)
+
+    @inlineCallbacks
+    def test_send_local_list_defaults_to_the_id_tags(self) -> Any:
+        """send-local-list without a list sends the id tags table, statuses as of now."""
+        self.daemon.ocppctl("tag", "add", "parent")
+        self.daemon.ocppctl("tag", "add", "card1", "--parent", "PARENT")
+        self.daemon.ocppctl("tag", "add", "OLD", "--expires", "2020-01-01T00:00:00Z")
+        self.daemon.ocppctl("tag", "add", "STOLEN", "--status", "Blocked")
+        token = yield self.login(ADMIN)
+        client = yield self.charger()
+        pending = self.request(
+            "POST",
+            "/api/charger/send-local-list",
+            {"chargePointId": "CP1", "listVersion": 7, "updateType": "Full"},
+            token=token,
+        )
+        call = json.loads((yield client.messages.get()))
+        self.assertEqual(call[2], "SendLocalList")
+        self.assertEqual(call[3]["listVersion"], 7)
+        self.assertEqual(
+            call[3]["localAuthorizationList"],
+            [
+                {"idTag": "CARD1", "idTagInfo": {"status": "Accepted", "parentIdTag": "PARENT"}},
+                {
+                    "idTag": "OLD",
+                    "idTagInfo": {"status": "Expired", "expiryDate": "2020-01-01T00:00:00.000Z"},
+                },
+                {"idTag": "PARENT", "idTagInfo": {"status": "Accepted"}},
+                {"idTag": "STOLEN", "idTagInfo": {"status": "Blocked"}},
+            ],
+        )
+        client.send(json.dumps([3, call[1], {"status": "Accepted"}]))
+        code, body, _ = yield pending
+        self.assertEqual((code, body["status"]), (200, "Accepted"))
