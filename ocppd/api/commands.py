@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 
 from ocppd.api.errors import ApiError, bad_request
@@ -37,10 +37,10 @@ from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.tagcache import id_tag_info
-from ocppd.store import audit, tags, transactions
+from ocppd.store import audit, reservations, tags, transactions
 from ocppd.store.database import Database
 from ocppd.store.records import UserRecord
-from ocppd.timeutil import format_iso, from_timestamp
+from ocppd.timeutil import format_iso, from_timestamp, parse_iso
 
 #: REST name -> OCPP 1.6 action (DESIGN.md section 4: the short names are the contract).
 COMMANDS: dict[str, str] = {
@@ -95,8 +95,11 @@ class CommandService:
         if not isinstance(charge_point_id, str) or not charge_point_id:
             raise bad_request("required, a non-empty string", field="chargePointId")
         payload = {k: v for k, v in body.items() if k != "chargePointId"}
+        checked = payload
+        if action == "ReserveNow" and "reservationId" not in payload:
+            checked = {**payload, "reservationId": 0}  # run() allocates the real one
         try:
-            self._schemas.validate_request(action, payload)
+            self._schemas.validate_request(action, checked)
         except OcppError as e:
             # The description already names the field (e.g. "type: must be one of ...").
             raise ApiError(400, "bad_request", e.description) from None
@@ -123,6 +126,17 @@ class CommandService:
                 local_authorization_list, now=from_timestamp(self._clock.seconds())
             )
         command_id = uuid.uuid4().hex
+        now = from_timestamp(self._clock.seconds())
+        if action == "ReserveNow" and "reservationId" not in payload:
+            payload["reservationId"] = yield self._database.run(
+                reservations.allocate_reservation,
+                charge_point_id=charge_point_id,
+                connector_id=payload["connectorId"],
+                id_tag=payload["idTag"],
+                expires_at=parse_iso(payload["expiryDate"]),
+                command_id=command_id,
+                now=now,
+            )
         audit = {
             "commandId": command_id,
             "command": name,
@@ -138,6 +152,13 @@ class CommandService:
             )
         except Exception as e:
             error = _api_error(e, charge_point_id)
+            if action == "ReserveNow":
+                yield self._database.run(
+                    reservations.set_reservation_status,
+                    payload["reservationId"],
+                    "failed",
+                    now=from_timestamp(self._clock.seconds()),
+                )
             yield self._publish(
                 f"command.{name}.failed",
                 charge_point_id,
@@ -147,7 +168,25 @@ class CommandService:
         yield self._publish(
             f"command.{name}.answered", charge_point_id, {**audit, "response": answer}
         )
+        yield maybeDeferred(self._remember_reservation, action, payload, answer)
         return {**answer, "commandId": command_id}
+
+    def _remember_reservation(
+        self, action: str, payload: dict[str, Any], answer: dict[str, Any]
+    ) -> Deferred[Any] | None:
+        """Keep what the charger made of a reservation of ours (others are ignored)."""
+        if action == "ReserveNow":
+            status = str(answer["status"]).lower()
+        elif action == "CancelReservation" and answer["status"] == "Accepted":
+            status = "cancelled"
+        else:
+            return None
+        return self._database.run(
+            reservations.set_reservation_status,
+            payload["reservationId"],
+            status,
+            now=from_timestamp(self._clock.seconds()),
+        )
 
     @inlineCallbacks
     def describe(self, command_id: str) -> Generator[Deferred[Any], Any, dict[str, Any]]:

@@ -334,3 +334,33 @@ audit_log = sa.Table(
     sa.Index(None, "charge_point_id", "id"),
     sa.Index(None, "command_id"),
 )
+
+#: ReserveNow.conf statuses (lower-cased), plus what ocppd itself knows.
+RESERVATION_STATUSES = (
+    "requested",
+    "accepted",
+    "faulted",
+    "occupied",
+    "rejected",
+    "unavailable",
+    "failed",
+    "cancelled",
+)
+
+# Reservations made through ocppd. ``id`` is the OCPP reservationId when
+# ocppd allocated it (a ReserveNow without one).
+reservations = sa.Table(
+    "reservations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("charge_point_id", CHARGE_POINT_ID, nullable=False),
+    sa.Column("connector_id", sa.Integer, nullable=False),
+    sa.Column("id_tag", ID_TAG, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("command_id", sa.String(32), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(one_of("status", RESERVATION_STATUSES), name="status"),
+    sa.Index(None, "charge_point_id", "status"),
+)

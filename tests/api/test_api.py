@@ -14,7 +14,7 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
-from ocppd.store import audit
+from ocppd.store import audit, reservations
 from tests.integration.clients import connect
 from tests.integration.daemon import start_daemon
 
@@ -330,3 +330,41 @@ class ChargerCommandTests(ApiTestCase):
         client.send(json.dumps([3, call[1], {"status": "Accepted"}]))
         code, body, _ = yield pending
         self.assertEqual((code, body["status"]), (200, "Accepted"))
+
+    @inlineCallbacks
+    def test_reserve_now_gets_an_allocated_id(self) -> Any:
+        """reserve-now without reservationId gets one from ocppd, which keeps the outcome."""
+        token = yield self.login(ADMIN)
+        client = yield self.charger()
+        body = {
+            "chargePointId": "CP1",
+            "connectorId": 1,
+            "idTag": "card9",
+            "expiryDate": "2030-01-01T10:00:00Z",
+        }
+        ids = []
+        for answer in ("Accepted", "Occupied"):
+            pending = self.request("POST", "/api/charger/reserve-now", body, token=token)
+            call = json.loads((yield client.messages.get()))
+            self.assertEqual(call[2], "ReserveNow")
+            ids.append(call[3]["reservationId"])
+            client.send(json.dumps([3, call[1], {"status": answer}]))
+            code, result, _ = yield pending
+            self.assertEqual((code, result["status"]), (200, answer))
+        self.assertEqual(len(set(ids)), 2)
+        first = yield self.daemon.query(reservations.get_reservation, ids[0])
+        second = yield self.daemon.query(reservations.get_reservation, ids[1])
+        self.assertEqual((first.status, first.id_tag, first.connector_id), ("accepted", "CARD9", 1))
+        self.assertEqual(second.status, "occupied")
+
+        pending = self.request(
+            "POST",
+            "/api/charger/cancel-reservation",
+            {"chargePointId": "CP1", "reservationId": ids[0]},
+            token=token,
+        )
+        call = json.loads((yield client.messages.get()))
+        client.send(json.dumps([3, call[1], {"status": "Accepted"}]))
+        yield pending
+        first = yield self.daemon.query(reservations.get_reservation, ids[0])
+        self.assertEqual(first.status, "cancelled")
