@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 
 from ocppd.api.accounts import Accounts
 from ocppd.api.app import Api
+from ocppd.api.cms import CmsService
 from ocppd.api.commands import CommandService
 from ocppd.bus import topology
 from ocppd.bus.memory import MemoryBus
@@ -94,7 +95,10 @@ class Ocppd:
             node=self.node_id,
             timeout=config.ocpp.call_timeout,
         )
-        self.api = Api(accounts=self.accounts, commands=self.commands)
+        self.cms = CmsService(
+            database=self.database, bus=self.bus, clock=reactor, node=self.node_id
+        )
+        self.api = Api(accounts=self.accounts, commands=self.commands, cms=self.cms)
         self.web_site = WebSite(self.api.resource(), max_body_size=config.web.max_body_size)
 
     def _make_bus(self) -> MemoryBus | AmqpBus:

@@ -16,9 +16,11 @@ from twisted.web.iweb import IRequest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from ocppd.api.accounts import Accounts
+from ocppd.api.cms import CmsService
 from ocppd.api.commands import CommandService
 from ocppd.api.errors import FORBIDDEN, ApiError
 from ocppd.api.http import read_json_object, string_field, write_error, write_json
+from ocppd.api.pagination import parse_limit, query_arg
 from ocppd.store.records import UserRecord
 
 
@@ -30,9 +32,20 @@ class Api:
     app = Klein()
     log = Logger()
 
-    def __init__(self, *, accounts: Accounts, commands: CommandService) -> None:
+    def __init__(
+        self, *, accounts: Accounts, commands: CommandService, cms: CmsService | None = None
+    ) -> None:
         self.accounts = accounts
         self.commands = commands
+        self._cms = cms
+
+    @property
+    def cms(self) -> CmsService:
+        # Optional in the constructor so that apps built without the CMS
+        # (older tests) still start; a node always passes one.
+        if self._cms is None:
+            raise ApiError(404, "not_found", "the CMS is not enabled")
+        return self._cms
 
     def resource(self) -> Any:
         return self.app.resource()
@@ -111,3 +124,81 @@ class Api:
         body = read_json_object(request)
         answer = yield self.commands.run(command, body, user)
         return write_json(request, 200, answer)
+
+    @app.route("/api/charger/commands/<string:command_id>", methods=["GET"])
+    @inlineCallbacks
+    def charger_command_status(
+        self, request: IRequest, command_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        record = yield self.commands.describe(command_id)
+        return write_json(request, 200, record)
+
+    # -- CMS (admin) ------------------------------------------------------------
+    # Stations, tariffs, charge points and id tags share one set of routes;
+    # ocppd.api.cms does the work and documents the semantics.
+
+    CMS_KINDS = "<any(stations,tariffs,points,tags):kind>"
+
+    @app.route(f"/api/cms/{CMS_KINDS}", methods=["GET"])
+    @inlineCallbacks
+    def cms_list(self, request: IRequest, kind: str) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        limit = parse_limit(request)
+        body = yield self.cms.list(kind, limit, query_arg(request, "cursor"))
+        return write_json(request, 200, body)
+
+    @app.route(f"/api/cms/{CMS_KINDS}", methods=["POST"])
+    @inlineCallbacks
+    def cms_create(self, request: IRequest, kind: str) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.admin(request)
+        created = yield self.cms.create(kind, read_json_object(request), user)
+        return write_json(request, 201, created)
+
+    @app.route(f"/api/cms/{CMS_KINDS}/<string:key>", methods=["GET"])
+    @inlineCallbacks
+    def cms_get(
+        self, request: IRequest, kind: str, key: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        return write_json(request, 200, (yield self.cms.get(kind, key)))
+
+    @app.route(f"/api/cms/{CMS_KINDS}/<string:key>", methods=["PUT"])
+    @inlineCallbacks
+    def cms_update(
+        self, request: IRequest, kind: str, key: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.admin(request)
+        updated = yield self.cms.update(kind, key, read_json_object(request), user)
+        return write_json(request, 200, updated)
+
+    @app.route(f"/api/cms/{CMS_KINDS}/<string:key>", methods=["DELETE"])
+    @inlineCallbacks
+    def cms_delete(
+        self, request: IRequest, kind: str, key: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.admin(request)
+        deleted = yield self.cms.delete(kind, key, user)
+        return write_json(request, 200, {"deleted": deleted})
+
+    @app.route("/api/cms/sessions", methods=["GET"])
+    @inlineCallbacks
+    def cms_sessions(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        limit = parse_limit(request)
+        args = {
+            name: query_arg(request, name)
+            for name in ("chargePointId", "userId", "status", "from", "to")
+        }
+        body = yield self.cms.sessions(args, limit, query_arg(request, "cursor"))
+        return write_json(request, 200, body)
+
+    @app.route("/api/cms/points/<string:charge_point_id>/messages", methods=["GET"])
+    @inlineCallbacks
+    def cms_messages(
+        self, request: IRequest, charge_point_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        limit = parse_limit(request)
+        body = yield self.cms.messages(charge_point_id, limit, query_arg(request, "cursor"))
+        return write_json(request, 200, body)

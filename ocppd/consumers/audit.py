@@ -16,7 +16,21 @@ from ocppd.store.database import Database
 from ocppd.timeutil import parse_iso
 
 CONSUMER = "audit"
-OUTCOMES = {"requested": "requested", "answered": "answered", "failed": "failed"}
+
+
+def audit_action(routing_key: str) -> tuple[str, str]:
+    """
+    (action, outcome) of an audited event. ``command.reset.requested`` is the
+    action ``command.reset`` at its ``requested`` stage; ``audit.cms.station.created``
+    is ``cms.station.created``, a change already carried out: ``answered``.
+    """
+    kind, _, rest = routing_key.partition(".")
+    if kind == "audit":
+        return rest, "answered"
+    name, _, stage = rest.rpartition(".")
+    if stage in ("requested", "answered", "failed") and name:
+        return f"{kind}.{name}", stage
+    return routing_key, "answered"
 
 
 class AuditConsumer:
@@ -46,16 +60,15 @@ class AuditConsumer:
         at = parse_iso(envelope.time)
         if not processed.claim_message(conn, CONSUMER, envelope.id, now=at):
             return False
-        kind, _, rest = envelope.type.partition(".")
-        name, _, outcome = rest.rpartition(".")
+        action, outcome = audit_action(envelope.type)
         payload = envelope.payload
         by = payload.get("by") or {}
         audit.add_audit_entry(
             conn,
             at=at,
             actor_user_id=by.get("userId"),
-            action=f"{kind}.{name}" if name else envelope.type,
-            outcome=OUTCOMES.get(outcome, "requested"),
+            action=action,
+            outcome=outcome,
             detail=payload,
             charge_point_id=envelope.charge_point_id,
             command_id=payload.get("commandId"),

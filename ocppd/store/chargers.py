@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ocppd.store.errors import AlreadyExists, NotFound
+from ocppd.store.errors import AlreadyExists, InUse, NotFound
 from ocppd.store.records import (
     ChargePointRecord,
     ConnectorRecord,
@@ -22,13 +22,16 @@ from ocppd.store.records import (
     first_record,
 )
 from ocppd.store.sql import dialect_insert, insert_new, later_of, utc
-from ocppd.store.tables import REGISTRATION_STATUSES, charge_points, connectors
+from ocppd.store.tables import REGISTRATION_STATUSES, charge_points, connectors, transactions
 
 __all__ = [
     "AlreadyExists",
     "NotFound",
     "add_charge_point",
+    "connectors_of",
+    "delete_charge_point",
     "get_charge_point",
+    "list_charge_points_page",
     "list_connectors",
     "record_boot",
     "register_pending_charge_point",
@@ -38,6 +41,7 @@ __all__ = [
     "set_disconnected",
     "set_registration_status",
     "touch_last_seen",
+    "update_charge_point",
 ]
 
 _cp = charge_points.c
@@ -282,3 +286,73 @@ def list_connectors(conn: Connection, charge_point_id: str) -> list[ConnectorRec
         .where(connectors.c.charge_point_id == charge_point_id)
         .order_by(connectors.c.connector_id),
     )
+
+
+def list_charge_points_page(
+    conn: Connection, *, after_id: str | None = None, limit: int
+) -> list[ChargePointRecord]:
+    """Up to ``limit`` chargers in id order, after ``after_id`` (keyset pagination)."""
+    query = sa.select(charge_points)
+    if after_id is not None:
+        query = query.where(_cp.charge_point_id > after_id)
+    return all_records(conn, ChargePointRecord, query.order_by(_cp.charge_point_id).limit(limit))
+
+
+def connectors_of(
+    conn: Connection, charge_point_ids: list[str]
+) -> dict[str, list[ConnectorRecord]]:
+    """The connectors of several chargers in one query (a page of a list), by charger."""
+    found: dict[str, list[ConnectorRecord]] = {cp: [] for cp in charge_point_ids}
+    if not charge_point_ids:
+        return found
+    rows = all_records(
+        conn,
+        ConnectorRecord,
+        sa.select(connectors)
+        .where(connectors.c.charge_point_id.in_(charge_point_ids))
+        .order_by(connectors.c.charge_point_id, connectors.c.connector_id),
+    )
+    for row in rows:
+        found[row.charge_point_id].append(row)
+    return found
+
+
+def update_charge_point(
+    conn: Connection,
+    charge_point_id: str,
+    *,
+    station_id: int | None,
+    tariff_id: int | None,
+    registration_status: str,
+) -> None:
+    """
+    Set what an operator decides about a charger (its key has
+    ``set_charge_point_key``). Raises NotFound, or ValueError for an unknown
+    registration status; a missing station or tariff fails the foreign key.
+    """
+    _check_registration_status(registration_status)
+    _update(
+        conn,
+        charge_point_id,
+        station_id=station_id,
+        tariff_id=tariff_id,
+        registration_status=registration_status,
+    )
+
+
+def delete_charge_point(conn: Connection, charge_point_id: str) -> None:
+    """
+    Delete a charger with its connectors, meter values and unmatched stops.
+    Raises NotFound, or InUse when sessions refer to it: those are billing
+    history, which is never deleted as a side effect.
+    """
+    if get_charge_point(conn, charge_point_id) is None:
+        raise NotFound(f"charge point {charge_point_id}")
+    sessions = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(transactions)
+        .where(transactions.c.charge_point_id == charge_point_id)
+    ).scalar_one()
+    if sessions:
+        raise InUse(f"charge point {charge_point_id} has {sessions} session(s)")
+    conn.execute(charge_points.delete().where(_cp.charge_point_id == charge_point_id))

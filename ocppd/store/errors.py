@@ -13,3 +13,7 @@ class AlreadyExists(StoreError):
 
 class NotFound(StoreError):
     """An update or lookup needed a row that does not exist."""
+
+
+class InUse(StoreError):
+    """A delete was refused because other rows still refer to the row."""

@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ocppd.store.errors import AlreadyExists
+from ocppd.store.errors import AlreadyExists, NotFound
 from ocppd.store.records import IdTagRecord, all_records, first_record
 from ocppd.store.sql import insert_new
 from ocppd.store.tables import ID_TAG_STATUSES, id_tags
@@ -63,3 +63,50 @@ def get_id_tag(conn: Connection, id_tag: str) -> IdTagRecord | None:
 def list_id_tags(conn: Connection) -> list[IdTagRecord]:
     """Every tag, in id order (the local authorization list is built from these)."""
     return all_records(conn, IdTagRecord, sa.select(id_tags).order_by(id_tags.c.id_tag))
+
+
+def list_id_tags_page(
+    conn: Connection, *, after_id_tag: str | None = None, limit: int
+) -> list[IdTagRecord]:
+    """Up to ``limit`` tags in id order, after ``after_id_tag`` (keyset pagination)."""
+    query = sa.select(id_tags)
+    if after_id_tag is not None:
+        query = query.where(id_tags.c.id_tag > canonical_id_tag(after_id_tag))
+    return all_records(conn, IdTagRecord, query.order_by(id_tags.c.id_tag).limit(limit))
+
+
+def update_id_tag(
+    conn: Connection,
+    id_tag: str,
+    *,
+    status: str,
+    expires_at: datetime | None,
+    parent_id_tag: str | None,
+    user_id: int | None,
+) -> None:
+    """Replace a tag's fields. Raises NotFound, or ValueError for an unknown status."""
+    if status not in ID_TAG_STATUSES:
+        raise ValueError(f"id tag status {status!r} is not one of {ID_TAG_STATUSES}")
+    result = conn.execute(
+        id_tags.update()
+        .where(id_tags.c.id_tag == canonical_id_tag(id_tag))
+        .values(
+            status=status,
+            expires_at=expires_at,
+            parent_id_tag=None if parent_id_tag is None else canonical_id_tag(parent_id_tag),
+            user_id=user_id,
+        )
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"id tag {id_tag}")
+
+
+def delete_id_tag(conn: Connection, id_tag: str) -> None:
+    """
+    Delete a tag. Raises NotFound. Sessions keep the idTag as text (no
+    foreign key), and a child naming it as parent keeps that group id: in
+    OCPP 1.6 a parent is a group identifier, not necessarily a tag of its own.
+    """
+    result = conn.execute(id_tags.delete().where(id_tags.c.id_tag == canonical_id_tag(id_tag)))
+    if result.rowcount == 0:
+        raise NotFound(f"id tag {id_tag}")

@@ -8,10 +8,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ocppd.store.errors import AlreadyExists
+from ocppd.store.errors import AlreadyExists, InUse, NotFound
 from ocppd.store.records import TariffRecord, all_records, first_record
 from ocppd.store.sql import insert_new
-from ocppd.store.tables import tariffs
+from ocppd.store.tables import charge_points, tariffs, transactions
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
@@ -73,3 +73,92 @@ def get_tariff_by_name(conn: Connection, name: str) -> TariffRecord | None:
 def list_tariffs(conn: Connection) -> list[TariffRecord]:
     """Every tariff, by name."""
     return all_records(conn, TariffRecord, sa.select(tariffs).order_by(tariffs.c.name))
+
+
+def list_tariffs_page(
+    conn: Connection, *, after_id: int | None = None, limit: int
+) -> list[TariffRecord]:
+    """Up to ``limit`` tariffs in id order, after ``after_id`` (keyset pagination)."""
+    query = sa.select(tariffs)
+    if after_id is not None:
+        query = query.where(tariffs.c.id > after_id)
+    return all_records(conn, TariffRecord, query.order_by(tariffs.c.id).limit(limit))
+
+
+def update_tariff(
+    conn: Connection,
+    tariff_id: int,
+    *,
+    name: str,
+    currency: str,
+    price_per_kwh: int,
+    price_per_minute: int,
+    session_fee: int,
+    now: datetime,
+) -> None:
+    """
+    Replace a tariff's fields. Raises NotFound, AlreadyExists for a name
+    another tariff has, ValueError for a malformed currency or price.
+
+    Sessions keep their own ``cost``/``currency`` once billed, so a new price
+    applies to sessions that stop after the change.
+    """
+    if not _CURRENCY.fullmatch(currency):
+        raise ValueError(f"currency must be an ISO 4217 code like EUR, got {currency!r}")
+    _check_price("price_per_kwh", price_per_kwh)
+    _check_price("price_per_minute", price_per_minute)
+    _check_price("session_fee", session_fee)
+    clash = conn.execute(
+        sa.select(tariffs.c.id).where(tariffs.c.name == name, tariffs.c.id != tariff_id)
+    ).first()
+    if clash is not None:
+        raise AlreadyExists(f"tariff {name!r}")
+    try:
+        result = conn.execute(
+            tariffs.update()
+            .where(tariffs.c.id == tariff_id)
+            .values(
+                name=name,
+                currency=currency,
+                price_per_kwh=price_per_kwh,
+                price_per_minute=price_per_minute,
+                session_fee=session_fee,
+                updated_at=now,
+            )
+        )
+    except sa.exc.IntegrityError:
+        raise AlreadyExists(f"tariff {name!r}") from None
+    if result.rowcount == 0:
+        raise NotFound(f"tariff {tariff_id}")
+
+
+def tariff_users(conn: Connection, tariff_id: int) -> tuple[int, int]:
+    """(charge points with this tariff, active sessions billed with it)."""
+    points = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(charge_points)
+        .where(charge_points.c.tariff_id == tariff_id)
+    ).scalar_one()
+    active = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(transactions)
+        .where(transactions.c.tariff_id == tariff_id, transactions.c.status == "active")
+    ).scalar_one()
+    return int(points), int(active)
+
+
+def delete_tariff(conn: Connection, tariff_id: int) -> None:
+    """
+    Delete a tariff that no charge point and no active session uses. Raises
+    NotFound, or InUse: a point whose tariff vanished would charge for free,
+    and an active session would stop unbilled. Completed sessions keep
+    their cost and currency, so their reference is simply nulled (SET NULL).
+    """
+    if get_tariff(conn, tariff_id) is None:
+        raise NotFound(f"tariff {tariff_id}")
+    points, active = tariff_users(conn, tariff_id)
+    if points or active:
+        raise InUse(
+            f"tariff {tariff_id} is used by {points} charge point(s) and {active} active session(s)"
+        )
+    conn.execute(tariffs.delete().where(tariffs.c.id == tariff_id))

@@ -392,3 +392,36 @@ def session_started_after(
     if connector_id is not None:
         query = query.where(_tx.connector_id == connector_id)
     return first_record(conn, TransactionRecord, query.order_by(_tx.id).limit(1))
+
+
+def list_sessions_page(
+    conn: Connection,
+    *,
+    charge_point_id: str | None = None,
+    user_id: int | None = None,
+    status: str | None = None,
+    started_from: datetime | None = None,
+    started_before: datetime | None = None,
+    before_id: int | None = None,
+    limit: int,
+) -> list[TransactionRecord]:
+    """
+    Sessions newest first (by id, which grows with arrival), filtered by
+    charger, user, status and ``started_from <= started_at < started_before``;
+    page with ``before_id`` = the last id of the previous page (keyset
+    pagination: stable while new sessions arrive at the top).
+    """
+    query = sa.select(transactions)
+    if charge_point_id is not None:
+        query = query.where(_tx.charge_point_id == charge_point_id)
+    if user_id is not None:
+        query = query.where(_tx.user_id == user_id)
+    if status is not None:
+        query = query.where(_tx.status == status)
+    if started_from is not None:
+        query = query.where(_tx.started_at >= started_from)
+    if started_before is not None:
+        query = query.where(_tx.started_at < started_before)
+    if before_id is not None:
+        query = query.where(_tx.id < before_id)
+    return all_records(conn, TransactionRecord, query.order_by(_tx.id.desc()).limit(limit))

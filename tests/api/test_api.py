@@ -368,3 +368,60 @@ class ChargerCommandTests(ApiTestCase):
         yield pending
         first = yield self.daemon.query(reservations.get_reservation, ids[0])
         self.assertEqual(first.status, "cancelled")
+
+    @inlineCallbacks
+    def test_remote_start_leads_to_its_session(self) -> Any:
+        """A remote start's commandId tells, once the charger starts, which session it led to."""
+        self.daemon.ocppctl("tag", "add", "APP-7")
+        token = yield self.login(ADMIN)
+        client = yield self.charger()
+        pending = self.request(
+            "POST",
+            "/api/charger/remote-start",
+            {"chargePointId": "CP1", "connectorId": 2, "idTag": "app-7"},
+            token=token,
+        )
+        call = json.loads((yield client.messages.get()))
+        client.send(json.dumps([3, call[1], {"status": "Accepted"}]))
+        code, body, _ = yield pending
+        command_id = body["commandId"]
+        record = yield self.daemon.wait_for(
+            lambda conn: audit.list_audit_entries(conn, command_id=command_id),
+            until=lambda rows: len(rows) == 2,
+        )
+        self.assertEqual([r.outcome for r in record], ["requested", "answered"])
+        code, status, _ = yield self.request(
+            "GET", f"/api/charger/commands/{command_id}", token=token
+        )
+        self.assertEqual((code, status["outcome"], status["sessionId"]), (200, "answered", None))
+        self.assertEqual(status["response"], {"status": "Accepted"})
+        # The charger starts the session the remote start asked for.
+        client.send(
+            json.dumps(
+                [
+                    2,
+                    "s1",
+                    "StartTransaction",
+                    {
+                        "connectorId": 2,
+                        "idTag": "APP-7",
+                        "meterStart": 10,
+                        "timestamp": "2030-01-01T00:00:00Z",
+                    },
+                ]
+            )
+        )
+        started = json.loads((yield client.messages.get()))
+        code, status, _ = yield self.request(
+            "GET", f"/api/charger/commands/{command_id}", token=token
+        )
+        self.assertEqual(status["sessionId"], started[2]["transactionId"])
+        customer = yield self.login(CUSTOMER)
+        self.assertError(
+            (yield self.request("GET", f"/api/charger/commands/{command_id}", token=customer)),
+            403,
+            "forbidden",
+        )
+        self.assertError(
+            (yield self.request("GET", "/api/charger/commands/nope", token=token)), 404, "not_found"
+        )
