@@ -26,9 +26,13 @@ class ApiTestCase(TestCase):
     timeout = 30
     overrides: tuple[str, ...] = ()
 
+    def daemon_overrides(self) -> list[str]:
+        """Settings of the node under test (subclasses move it to other backends)."""
+        return list(self.overrides)
+
     @inlineCallbacks
     def setUp(self) -> Any:
-        self.daemon = yield start_daemon(self, *self.overrides)
+        self.daemon = yield start_daemon(self, *self.daemon_overrides())
         self.daemon.ocppctl("user", "add", ADMIN[0], "--role", "admin", stdin=ADMIN[1] + "\n")
         self.daemon.ocppctl(
             "user", "add", CUSTOMER[0], "--role", "customer", stdin=CUSTOMER[1] + "\n"

@@ -16,6 +16,7 @@ from twisted.internet.defer import inlineCallbacks
 from ocppd.store import audit, chargers, messages, stations, transactions
 from tests.api.test_api import ADMIN, CUSTOMER, ApiTestCase
 from tests.integration.clients import connect
+from tests.integration.daemon import postgres_overrides
 
 T0 = datetime(2030, 1, 1, 8, 0, tzinfo=UTC)
 
@@ -595,3 +596,34 @@ class AuthorizationTests(CmsTestCase):
         self.assertEqual(self.cms_events(), [])
         point = yield self.daemon.query(chargers.get_charge_point, "CP1")
         self.assertIsNotNone(point.key_hash)
+
+
+class OnPostgres:
+    """Run a CMS test class with the node's store on the real PostgreSQL."""
+
+    def daemon_overrides(self) -> list[str]:
+        return [*super().daemon_overrides(), *postgres_overrides(self)]  # type: ignore[misc]
+
+
+class PostgresStationTests(OnPostgres, StationTests):
+    pass
+
+
+class PostgresTariffTests(OnPostgres, TariffTests):
+    pass
+
+
+class PostgresPointTests(OnPostgres, PointTests):
+    pass
+
+
+class PostgresTagTests(OnPostgres, TagTests):
+    pass
+
+
+class PostgresPaginationTests(OnPostgres, PaginationTests):
+    pass
+
+
+class PostgresSessionTests(OnPostgres, SessionTests):
+    pass

@@ -16,7 +16,7 @@ from twisted.trial.unittest import TestCase
 
 from ocppd.store import chargers, messages, transactions
 from tests.integration.clients import basic_auth, connect, raw_handshake
-from tests.integration.daemon import amqp_overrides, start_daemon
+from tests.integration.daemon import amqp_overrides, postgres_overrides, start_daemon
 from tests.integration.ocpp_client import in_reactor, run_charger
 
 KEY = "s3cret-key-0001"
@@ -382,3 +382,16 @@ class AmqpChargingSessionTests(ChargingSessionTests):
         bus = self.daemon.node.bus
         self.assertEqual(type(bus).__name__, "AmqpBus")
         self.assertTrue(bus.connected)
+
+
+class PostgresChargingSessionTests(ChargingSessionTests):
+    """The same sessions with the production store: PostgreSQL on 127.0.0.1:5432."""
+
+    def daemon_overrides(self) -> list[str]:
+        return postgres_overrides(self)
+
+    def test_runs_on_postgres(self) -> None:
+        """The node under test really stores to PostgreSQL, in its own schema."""
+        engine = self.daemon.node.database.engine
+        self.assertEqual(engine.dialect.name, "postgresql")
+        self.assertIn("search_path", str(engine.url))
