@@ -20,6 +20,7 @@ from ocppd.api.cms import CmsService
 from ocppd.api.commands import CommandService
 from ocppd.api.errors import FORBIDDEN, ApiError
 from ocppd.api.http import read_json_object, string_field, write_error, write_json
+from ocppd.api.openapi import document
 from ocppd.api.pagination import parse_limit, query_arg
 from ocppd.store.records import UserRecord
 
@@ -89,6 +90,10 @@ class Api:
         return user
 
     # -- accounts ---------------------------------------------------------------
+
+    @app.route("/api/openapi.json", methods=["GET"])
+    def openapi(self, request: IRequest) -> bytes:
+        return write_json(request, 200, document())
 
     @app.route("/api/auth/login", methods=["POST"])
     @inlineCallbacks

@@ -1,0 +1,330 @@
+"""
+The OpenAPI 3.1 document served at ``/api/openapi.json``.
+
+Written as data next to the routes it describes; the test suite checks that
+every Klein route is in it and validates live responses against it (OpenAPI
+3.1 schemas are JSON Schema 2020-12).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocppd import __version__
+from ocppd.api.commands import COMMANDS
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+STRING = {"type": "string"}
+INTEGER = {"type": "integer"}
+TIME = {"type": "string", "format": "date-time"}
+
+
+def obj(properties: dict[str, Any], *, required: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+    }
+
+
+def page_of(item: str) -> dict[str, Any]:
+    return obj({"items": {"type": "array", "items": ref(item)}, "next": nullable(STRING)})
+
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": obj({"error": obj({"code": STRING, "message": STRING})}),
+    "User": obj({"id": INTEGER, "email": STRING, "role": {"enum": ["admin", "customer"]}}),
+    "LoginRequest": obj({"email": STRING, "password": STRING}),
+    "LoginResponse": obj({"token": STRING, "user": ref("User")}),
+    "CommandRequest": {
+        "type": "object",
+        "description": "chargePointId plus the OCPP 1.6 request's own fields (camelCase).",
+        "properties": {"chargePointId": STRING},
+        "required": ["chargePointId"],
+        "additionalProperties": True,
+    },
+    "CommandAnswer": {
+        "type": "object",
+        "description": "The charger's whole OCPP answer plus commandId (an extension).",
+        "properties": {"commandId": STRING},
+        "required": ["commandId"],
+        "additionalProperties": True,
+    },
+    "CommandStatus": obj(
+        {
+            "commandId": STRING,
+            "command": STRING,
+            "chargePointId": STRING,
+            "requestedBy": {"type": "object"},
+            "requestedAt": TIME,
+            "request": {"type": "object"},
+            "outcome": {"enum": ["requested", "answered", "failed"]},
+            "response": {"type": "object"},
+            "error": {"type": "object"},
+            "sessionId": nullable(INTEGER),
+        },
+        required=["commandId", "command", "chargePointId", "requestedAt", "outcome"],
+    ),
+    "Station": obj(
+        {
+            "id": INTEGER,
+            "name": STRING,
+            "address": nullable(STRING),
+            "latitude": nullable({"type": "number"}),
+            "longitude": nullable({"type": "number"}),
+            "createdAt": TIME,
+            "updatedAt": TIME,
+        }
+    ),
+    "Tariff": obj(
+        {
+            "id": INTEGER,
+            "name": STRING,
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "pricePerKwh": INTEGER,
+            "pricePerMinute": INTEGER,
+            "sessionFee": INTEGER,
+            "createdAt": TIME,
+            "updatedAt": TIME,
+        }
+    ),
+    "Connector": obj(
+        {
+            "connectorId": INTEGER,
+            "status": STRING,
+            "errorCode": STRING,
+            "info": nullable(STRING),
+            "vendorErrorCode": nullable(STRING),
+            "statusAt": TIME,
+        }
+    ),
+    "Point": obj(
+        {
+            "chargePointId": STRING,
+            "stationId": nullable(INTEGER),
+            "tariffId": nullable(INTEGER),
+            "registrationStatus": {"enum": ["Accepted", "Pending", "Rejected"]},
+            "authorizationRequired": {"type": "boolean"},
+            "vendor": nullable(STRING),
+            "model": nullable(STRING),
+            "serialNumber": nullable(STRING),
+            "firmwareVersion": nullable(STRING),
+            "online": {"type": "boolean"},
+            "lastSeenAt": nullable(TIME),
+            "bootAt": nullable(TIME),
+            "createdAt": TIME,
+            "connectors": {"type": "array", "items": ref("Connector")},
+        }
+    ),
+    "Tag": obj(
+        {
+            "idTag": STRING,
+            "status": {"enum": ["Accepted", "Blocked", "Expired", "Invalid"]},
+            "expiresAt": nullable(TIME),
+            "parentIdTag": nullable(STRING),
+            "userId": nullable(INTEGER),
+            "createdAt": TIME,
+        }
+    ),
+    "Session": obj(
+        {
+            "id": INTEGER,
+            "transactionId": INTEGER,
+            "chargePointId": STRING,
+            "connectorId": INTEGER,
+            "idTag": STRING,
+            "userId": nullable(INTEGER),
+            "status": {"enum": ["active", "completed"]},
+            "startedAt": TIME,
+            "stoppedAt": nullable(TIME),
+            "meterStartWh": INTEGER,
+            "meterStopWh": nullable(INTEGER),
+            "energyWh": nullable(INTEGER),
+            "cost": nullable(INTEGER),
+            "currency": nullable(STRING),
+            "stopReason": nullable(STRING),
+        }
+    ),
+    "Message": obj(
+        {
+            "id": INTEGER,
+            "direction": {"enum": ["in", "out"]},
+            "messageType": {"enum": ["CALL", "CALLRESULT", "CALLERROR"]},
+            "action": nullable(STRING),
+            "uniqueId": nullable(STRING),
+            "payload": {},
+            "at": TIME,
+        }
+    ),
+}
+SCHEMAS: dict[str, Any] = {
+    **_SCHEMAS,
+    **{
+        f"{name}Page": page_of(name)
+        for name in ("Station", "Tariff", "Point", "Tag", "Session", "Message")
+    },
+}
+
+CMS_KINDS = {"stations": "Station", "tariffs": "Tariff", "points": "Point", "tags": "Tag"}
+
+
+def response(schema: str, description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
+
+
+ERROR = response("Error", "see the error code")
+
+
+def errors(*statuses: int) -> dict[str, Any]:
+    return {str(status): ERROR for status in statuses}
+
+
+def body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": ref(schema)}}}
+
+
+SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
+PAGING = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+    {"name": "cursor", "in": "query", "schema": STRING},
+]
+
+
+def key_parameter(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        "/api/openapi.json": {
+            "get": {"summary": "This document", "responses": {"200": {"description": "OK"}}}
+        },
+        "/api/auth/login": {
+            "post": {
+                "summary": "Sign in; a bearer token",
+                "requestBody": body("LoginRequest"),
+                "responses": {"200": response("LoginResponse"), **errors(400, 401, 415, 429)},
+            }
+        },
+        "/api/auth/logout": {
+            "post": {
+                "summary": "Revoke the token used",
+                "security": SECURED,
+                "responses": {"200": {"description": "revoked"}, **errors(401)},
+            }
+        },
+        "/api/auth/me": {
+            "get": {
+                "summary": "The signed-in user",
+                "security": SECURED,
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"application/json": {"schema": obj({"user": ref("User")})}},
+                    },
+                    **errors(401),
+                },
+            }
+        },
+        "/api/charger/commands/{commandId}": {
+            "get": {
+                "summary": "A command's outcome; for a remote start, its session",
+                "security": SECURED,
+                "parameters": [key_parameter("commandId", STRING)],
+                "responses": {"200": response("CommandStatus"), **errors(401, 403, 404)},
+            }
+        },
+        "/api/cms/sessions": {
+            "get": {
+                "summary": "Sessions, newest first, with filters",
+                "security": SECURED,
+                "parameters": [
+                    *PAGING,
+                    {"name": "chargePointId", "in": "query", "schema": STRING},
+                    {"name": "userId", "in": "query", "schema": INTEGER},
+                    {"name": "status", "in": "query", "schema": {"enum": ["active", "completed"]}},
+                    {"name": "from", "in": "query", "schema": TIME},
+                    {"name": "to", "in": "query", "schema": TIME},
+                ],
+                "responses": {"200": response("SessionPage"), **errors(400, 401, 403)},
+            }
+        },
+        "/api/cms/points/{chargePointId}/messages": {
+            "get": {
+                "summary": "The OCPP message log of a point, newest first",
+                "security": SECURED,
+                "parameters": [key_parameter("chargePointId", STRING), *PAGING],
+                "responses": {"200": response("MessagePage"), **errors(400, 401, 403, 404)},
+            }
+        },
+    }
+    for name, action in COMMANDS.items():
+        paths[f"/api/charger/{name}"] = {
+            "post": {
+                "summary": f"Send {action} to a charger (admin)",
+                "security": SECURED,
+                "requestBody": body("CommandRequest"),
+                "responses": {
+                    "200": response("CommandAnswer"),
+                    **errors(400, 401, 403, 409, 502, 504),
+                },
+            }
+        }
+    for kind, schema in CMS_KINDS.items():
+        key = key_parameter("key", STRING)
+        paths[f"/api/cms/{kind}"] = {
+            "get": {
+                "summary": f"List {kind}",
+                "security": SECURED,
+                "parameters": PAGING,
+                "responses": {"200": response(f"{schema}Page"), **errors(400, 401, 403)},
+            },
+            "post": {
+                "summary": f"Create one of {kind}",
+                "security": SECURED,
+                "requestBody": {"required": True, "content": {"application/json": {}}},
+                "responses": {"201": response(schema), **errors(400, 401, 403, 409)},
+            },
+        }
+        paths[f"/api/cms/{kind}/{{key}}"] = {
+            "get": {
+                "security": SECURED,
+                "parameters": [key],
+                "responses": {"200": response(schema), **errors(401, 403, 404)},
+            },
+            "put": {
+                "summary": "Update: the fields given replace, null clears",
+                "security": SECURED,
+                "parameters": [key],
+                "requestBody": {"required": True, "content": {"application/json": {}}},
+                "responses": {"200": response(schema), **errors(400, 401, 403, 404, 409)},
+            },
+            "delete": {
+                "security": SECURED,
+                "parameters": [key],
+                "responses": {
+                    "200": {
+                        "description": "deleted",
+                        "content": {"application/json": {"schema": obj({"deleted": ref(schema)})}},
+                    },
+                    **errors(401, 403, 404, 409),
+                },
+            },
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "ocppd", "version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
