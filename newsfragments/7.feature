@@ -1,0 +1,1 @@
+`ocppd-sim`: simulated OCPP 1.6J chargers in one process (boot, heartbeat, status, sessions with realistic energy and power curves, answers to every central-system command, reconnection with back-off and resend of queued transaction messages); `--demo` makes a small site charge.
