@@ -13,14 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Connection
-from twisted.internet.defer import Deferred
-from twisted.logger import Logger
 
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
-from ocppd.bus.interface import Delivery, IBus, IConsumer
-from ocppd.store import chargers, messages, processed, transactions
-from ocppd.store.database import Database
+from ocppd.consumers.base import BusConsumer
+from ocppd.store import chargers, messages, transactions
 from ocppd.store.records import MeterSample
 from ocppd.timeutil import parse_iso
 
@@ -138,38 +135,12 @@ INBOUND_EFFECTS: dict[str, Applier] = {
 }
 
 
-class OcppProcessor:
+class OcppProcessor(BusConsumer):
     """Consumes ``topology.PROCESSOR_QUEUE`` and writes to the store."""
 
-    log = Logger()
+    name = CONSUMER
 
-    def __init__(self, bus: IBus, database: Database) -> None:
-        self._bus = bus
-        self._database = database
-        self._consumer: IConsumer | None = None
-
-    def start(self, queue: str) -> Deferred[IConsumer]:
-        d = self._bus.consume(queue, self.handle)
-
-        def started(consumer: IConsumer) -> IConsumer:
-            self._consumer = consumer
-            return consumer
-
-        return d.addCallback(started)
-
-    def stop(self) -> Deferred[None] | None:
-        if self._consumer is None:
-            return None
-        consumer, self._consumer = self._consumer, None
-        return consumer.stop()
-
-    def handle(self, delivery: Delivery) -> Deferred[bool]:
-        return self._database.run(self.apply, delivery.envelope)
-
-    def apply(self, conn: Connection, envelope: Envelope) -> bool:
-        """Apply one envelope inside ``conn``'s transaction; False if seen before."""
-        if not processed.claim_message(conn, CONSUMER, envelope.id, now=parse_iso(envelope.time)):
-            return False
+    def effects(self, conn: Connection, envelope: Envelope) -> None:
         charge_point_id = envelope.charge_point_id
         if charge_point_id is None:
             # Every type this queue carries is about a charger; a message
@@ -179,7 +150,7 @@ class OcppProcessor:
                 type=envelope.type,
                 id=envelope.id,
             )
-            return True
+            return
         kind = envelope.type.partition(".")[0]
         if kind == "ocpp":
             self._apply_ocpp(conn, charge_point_id, envelope)
@@ -198,7 +169,6 @@ class OcppProcessor:
                 connection_id=envelope.payload["connectionId"],
                 at=_at(envelope, "at"),
             )
-        return True
 
     def _apply_ocpp(self, conn: Connection, charge_point_id: str, envelope: Envelope) -> None:
         payload = envelope.payload
