@@ -38,8 +38,8 @@ from twisted.logger import Logger
 from ocppd.api.errors import ApiError, bad_request
 from ocppd.api.pagination import decode_cursor, page
 from ocppd.billing import Tariff
-from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import IBus
+from ocppd.bus.publisher import EventPublisher
 from ocppd.credentials import hash_charger_key
 from ocppd.store import chargers, messages, stations, tags, tariffs, transactions, users
 from ocppd.store.database import Database
@@ -59,7 +59,7 @@ from ocppd.store.tables import (
     REGISTRATION_STATUSES,
     TRANSACTION_STATUSES,
 )
-from ocppd.timeutil import format_iso, from_timestamp, parse_iso
+from ocppd.timeutil import format_iso, parse_iso
 
 #: As the OCPP endpoint accepts it (``ocppd.ocpp.handshake``): a point the
 #: CMS creates must be one that can connect.
@@ -646,12 +646,10 @@ class CmsService:
 
     def __init__(self, *, database: Database, bus: IBus, clock: IReactorTime, node: str) -> None:
         self._database = database
-        self._bus = bus
-        self._clock = clock
-        self._node = node
+        self._events = EventPublisher(bus, node=node, clock=clock)
 
     def _now(self) -> datetime:
-        return from_timestamp(self._clock.seconds())
+        return self._events.now()
 
     @inlineCallbacks
     def _changed(
@@ -685,15 +683,8 @@ class CmsService:
             payload["before"] = before
         payload.update(extra or {})
         for routing_key in (f"cms.{kind}.{verb}", f"audit.cms.{kind}.{verb}"):
-            envelope = Envelope.create(
-                routing_key,
-                payload,
-                node=self._node,
-                charge_point_id=charge_point_id,
-                now=self._now(),
-            )
             try:
-                yield self._bus.publish(routing_key, envelope)
+                yield self._events.publish(routing_key, payload, charge_point_id=charge_point_id)
             except Exception:
                 self.log.failure("Could not publish {key}", key=routing_key)
 

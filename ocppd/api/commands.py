@@ -23,8 +23,8 @@ from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 
 from ocppd.api.errors import ApiError, bad_request
-from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import IBus
+from ocppd.bus.publisher import EventPublisher
 from ocppd.ocpp.commands import (
     CallErrorReceived,
     ChargerDisconnected,
@@ -40,7 +40,7 @@ from ocppd.ocpp.tagcache import id_tag_info
 from ocppd.store import audit, reservations, tags, transactions
 from ocppd.store.database import Database
 from ocppd.store.records import UserRecord
-from ocppd.timeutil import format_iso, from_timestamp, parse_iso
+from ocppd.timeutil import format_iso, parse_iso
 
 #: REST name -> OCPP 1.6 action (DESIGN.md section 4: the short names are the contract).
 COMMANDS: dict[str, str] = {
@@ -81,9 +81,7 @@ class CommandService:
         self._database = database
         self._registry = registry
         self._schemas = schemas
-        self._bus = bus
-        self._clock = clock
-        self._node = node
+        self._events = EventPublisher(bus, node=node, clock=clock)
         self._timeout = timeout
 
     def parse(self, name: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
@@ -106,14 +104,7 @@ class CommandService:
         return charge_point_id, action, payload
 
     def _publish(self, key: str, charge_point_id: str, payload: dict[str, Any]) -> Deferred[None]:
-        envelope = Envelope.create(
-            key,
-            payload,
-            node=self._node,
-            charge_point_id=charge_point_id,
-            now=from_timestamp(self._clock.seconds()),
-        )
-        return self._bus.publish(key, envelope)
+        return self._events.publish(key, payload, charge_point_id=charge_point_id)
 
     @inlineCallbacks
     def run(
@@ -123,10 +114,10 @@ class CommandService:
         charge_point_id, action, payload = self.parse(name, body)
         if action == "SendLocalList" and "localAuthorizationList" not in payload:
             payload["localAuthorizationList"] = yield self._database.run(
-                local_authorization_list, now=from_timestamp(self._clock.seconds())
+                local_authorization_list, now=self._events.now()
             )
         command_id = uuid.uuid4().hex
-        now = from_timestamp(self._clock.seconds())
+        now = self._events.now()
         if action == "ReserveNow" and "reservationId" not in payload:
             payload["reservationId"] = yield self._database.run(
                 reservations.allocate_reservation,
@@ -157,7 +148,7 @@ class CommandService:
                     reservations.set_reservation_status,
                     payload["reservationId"],
                     "failed",
-                    now=from_timestamp(self._clock.seconds()),
+                    now=self._events.now(),
                 )
             yield self._publish(
                 f"command.{name}.failed",
@@ -185,7 +176,7 @@ class CommandService:
             reservations.set_reservation_status,
             payload["reservationId"],
             status,
-            now=from_timestamp(self._clock.seconds()),
+            now=self._events.now(),
         )
 
     @inlineCallbacks

@@ -13,11 +13,11 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from ocppd.bus import topology
-from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import IBus
+from ocppd.bus.publisher import EventPublisher
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.frames import Call, CallError, CallResult
-from ocppd.timeutil import format_iso, from_timestamp
+from ocppd.timeutil import format_iso
 
 #: A rejected frame is kept in the log only up to this many characters.
 RAW_LOG_LIMIT = 2048
@@ -33,24 +33,16 @@ class TrafficPublisher:
     log = Logger()
 
     def __init__(self, bus: IBus, *, node: str, clock: IReactorTime) -> None:
-        self._bus = bus
         self._node = node
-        self._clock = clock
+        self._events = EventPublisher(bus, node=node, clock=clock)
 
     def _now(self) -> str:
-        return format_iso(from_timestamp(self._clock.seconds()))
+        return format_iso(self._events.now())
 
     def _publish(
         self, routing_key: str, charge_point_id: str, payload: dict[str, Any]
     ) -> Deferred[None]:
-        envelope = Envelope.create(
-            routing_key,
-            payload,
-            node=self._node,
-            charge_point_id=charge_point_id,
-            now=from_timestamp(self._clock.seconds()),
-        )
-        return self._bus.publish(routing_key, envelope)
+        return self._events.publish(routing_key, payload, charge_point_id=charge_point_id)
 
     def _publish_logged(
         self, routing_key: str, charge_point_id: str, payload: dict[str, Any]
