@@ -81,6 +81,7 @@ from zope.interface import implementer
 
 from ocppd.bus.envelope import Envelope, EnvelopeError
 from ocppd.bus.interface import BusError, DeadLetter, Delivery, Handler, IBus, IConsumer
+from ocppd.bus.retry import RetryPolicy
 from ocppd.bus.topology import Topology
 from ocppd.timeutil import format_iso, from_timestamp
 
@@ -206,16 +207,11 @@ class AmqpBus(Service):
         drain_timeout: float = 10.0,
         connect_timeout: float = 10.0,
     ) -> None:
-        if not retry_delays or any(delay < 0 for delay in retry_delays):
-            raise ValueError("retry_delays must be a non-empty sequence of delays >= 0")
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        self._retry = RetryPolicy.of(retry_delays, max_attempts)
         if prefetch < 1:
             raise ValueError("prefetch must be at least 1")
         self.topology = topology
         self._reactor = reactor
-        self._retry_delays = tuple(float(delay) for delay in retry_delays)
-        self._max_attempts = max_attempts
         self._prefetch = prefetch
         self._quorum = quorum_queues
         self._drain_timeout = drain_timeout
@@ -519,8 +515,8 @@ class AmqpBus(Service):
     def _used_delays(self) -> list[float]:
         """The distinct retry delays that ``max_attempts`` can reach, in order."""
         delays: list[float] = []
-        for attempt in range(1, self._max_attempts):
-            delay = self._retry_delays[min(attempt - 1, len(self._retry_delays) - 1)]
+        for attempt in range(1, self._retry.max_attempts):
+            delay = self._retry.delay_after(attempt)
             if delay not in delays:
                 delays.append(delay)
         return delays
@@ -678,7 +674,12 @@ class AmqpBus(Service):
                 "Malformed message on {queue}: {reason}", queue=consumer.queue, reason=str(e)
             )
             yield self._reroute(
-                consumer, channel, message, routing_key, self._max_attempts, f"EnvelopeError: {e}"
+                consumer,
+                channel,
+                message,
+                routing_key,
+                self._retry.max_attempts,
+                f"EnvelopeError: {e}",
             )
             return
         delivery = Delivery(
@@ -696,7 +697,7 @@ class AmqpBus(Service):
                 routing_key=routing_key,
                 message_id=envelope.id,
                 attempt=attempt,
-                max_attempts=self._max_attempts,
+                max_attempts=self._retry.max_attempts,
             )
             kind = getattr(failure.type, "__name__", "Error")
             reason = f"{kind}: {failure.getErrorMessage()}"
@@ -732,15 +733,15 @@ class AmqpBus(Service):
         headers[H_REASON] = reason[:1000]
         headers.pop("x-death", None)
         message_id = message.properties.message_id
-        dead = attempt >= self._max_attempts
+        dead = attempt >= self._retry.max_attempts
         if dead:
             target = self.topology.dead_letter_queue_full_name(consumer.queue)
             headers[H_ATTEMPTS] = attempt
             headers[H_FAILED_AT] = format_iso(from_timestamp(self._reactor.seconds()))
             headers.pop(H_ATTEMPT, None)
-            delay = self._retry_delays[-1]
+            delay = self._retry.delays[-1]
         else:
-            delay = self._retry_delays[min(attempt - 1, len(self._retry_delays) - 1)]
+            delay = self._retry.delay_after(attempt)
             target = self.topology.retry_queue_full_name(consumer.queue, delay)
             headers[H_ATTEMPT] = attempt + 1
         properties = pika.BasicProperties(

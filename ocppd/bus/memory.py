@@ -44,6 +44,7 @@ from zope.interface import implementer
 
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import BusError, DeadLetter, Delivery, Handler, IBus, IConsumer
+from ocppd.bus.retry import RetryPolicy
 from ocppd.bus.topology import QueueSpec, Topology
 from ocppd.timeutil import format_iso, from_timestamp
 
@@ -147,16 +148,11 @@ class MemoryBus(Service):
         max_queue_length: int = 100_000,
         drain_timeout: float = 10.0,
     ) -> None:
-        if not retry_delays or any(delay < 0 for delay in retry_delays):
-            raise ValueError("retry_delays must be a non-empty sequence of delays >= 0")
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        self._retry = RetryPolicy.of(retry_delays, max_attempts)
         if max_queue_length < 1:
             raise ValueError("max_queue_length must be at least 1")
         self.topology = topology
         self._reactor = cast(_Clock, reactor)
-        self._retry_delays = tuple(float(delay) for delay in retry_delays)
-        self._max_attempts = max_attempts
         self._max_queue_length = max_queue_length
         self._drain_timeout = drain_timeout
         self._queues = {spec.name: _Queue(spec) for spec in topology.queues}
@@ -389,9 +385,9 @@ class MemoryBus(Service):
             routing_key=message.routing_key,
             message_id=message.id,
             attempt=attempt,
-            max_attempts=self._max_attempts,
+            max_attempts=self._retry.max_attempts,
         )
-        if attempt >= self._max_attempts:
+        if attempt >= self._retry.max_attempts:
             kind = getattr(failure.type, "__name__", "Error")
             reason = f"{kind}: {failure.getErrorMessage()}"
             queue.dead.append(
@@ -415,7 +411,7 @@ class MemoryBus(Service):
                 reason=reason,
             )
             return
-        delay = self._retry_delays[min(attempt - 1, len(self._retry_delays) - 1)]
+        delay = self._retry.delay_after(attempt)
         retry = attrs.evolve(message, attempt=attempt + 1)
         call: _DelayedCall | None = None
 
