@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from ocppd.billing import Tariff, final_cost
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.consumers.base import BusConsumer
-from ocppd.store import chargers, messages, transactions
-from ocppd.store.records import MeterSample
+from ocppd.store import chargers, messages, tariffs, transactions
+from ocppd.store.records import MeterSample, TransactionRecord
 from ocppd.timeutil import parse_iso
 
 CONSUMER = "processor"
@@ -123,6 +124,30 @@ def _stop(
             samples=samples_from(request["transactionData"]),
             now=_at(envelope, "receivedAt"),
         )
+    if outcome == "stopped" and record is not None:
+        _price(conn, record)
+
+
+def _price(conn: Connection, session: TransactionRecord) -> None:
+    """
+    Price a session that just stopped with the tariff it started under (a
+    tariff changed mid-session does not reprice it), from its start and stop
+    readings alone. A session on a charger without a tariff stays unpriced.
+    """
+    if session.tariff_id is None or session.meter_stop_wh is None or session.stopped_at is None:
+        return
+    record = tariffs.get_tariff(conn, session.tariff_id)
+    if record is None:
+        return
+    tariff = Tariff.from_record(record)
+    cost = final_cost(
+        tariff,
+        meter_start_wh=session.meter_start_wh,
+        meter_stop_wh=session.meter_stop_wh,
+        started_at=session.started_at,
+        stopped_at=session.stopped_at,
+    )
+    transactions.set_cost(conn, session.id, cost=cost.total, currency=tariff.currency)
 
 
 #: Effects of inbound CALLs beyond the message log. StartTransaction has none:

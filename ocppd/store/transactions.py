@@ -425,3 +425,16 @@ def list_sessions_page(
     if before_id is not None:
         query = query.where(_tx.id < before_id)
     return all_records(conn, TransactionRecord, query.order_by(_tx.id.desc()).limit(limit))
+
+
+def set_cost(conn: Connection, transaction_id: int, *, cost: int, currency: str) -> bool:
+    """
+    Price a completed session, once: a resent StopTransaction or a redelivered
+    message never re-prices (or re-bills) it. Whether it was priced now.
+    """
+    result = conn.execute(
+        transactions.update()
+        .where(_tx.id == transaction_id, _tx.status == "completed", _tx.cost.is_(None))
+        .values(cost=cost, currency=currency)
+    )
+    return bool(result.rowcount)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
@@ -13,7 +14,7 @@ from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.memory import MemoryBus
 from ocppd.consumers.processor import OcppProcessor
-from ocppd.store import chargers, messages, tags, transactions
+from ocppd.store import chargers, messages, tables, tags, tariffs, transactions
 from tests.integration.daemon import poll
 from tests.store.fixtures import make_sqlite_database
 
@@ -210,4 +211,83 @@ class ProcessorTests(TestCase):
                 lambda conn: transactions.list_meter_values(conn, transaction_id=self.tx)
             ),
             until=lambda rows: len(rows) == 1,
+        )
+
+
+class PricingTests(TestCase):
+    """A session is priced once, when it stops, with the tariff it started under."""
+
+    def setUp(self) -> None:
+        self.database = make_sqlite_database(self)
+        self.processor = OcppProcessor(None, self.database)  # type: ignore[arg-type]
+        self.tariff = self.database.run_sync(
+            tariffs.add_tariff,
+            "Standard",
+            currency="EUR",
+            price_per_kwh=35,
+            price_per_minute=2,
+            session_fee=50,
+            now=NOW,
+        )
+        self.database.run_sync(
+            chargers.add_charge_point, "CP-T", None, tariff_id=self.tariff, now=NOW
+        )
+        self.database.run_sync(chargers.add_charge_point, "CP-FREE", None, now=NOW)
+
+    def session(self, charge_point_id: str) -> int:
+        allocation = self.database.run_sync(
+            transactions.allocate_transaction,
+            charge_point_id=charge_point_id,
+            connector_id=1,
+            id_tag="TAG1",
+            id_tag_status="Accepted",
+            meter_start_wh=1000,
+            started_at=datetime(2026, 11, 29, 11, 0, tzinfo=UTC),
+            now=NOW,
+        )
+        return allocation.transaction_id
+
+    def stop(self, charge_point_id: str, tx: int, meter_stop: int = 8500) -> None:
+        envelope = Envelope.create(
+            topology.ocpp_in("StopTransaction"),
+            {
+                "uniqueId": "u",
+                "action": "StopTransaction",
+                "request": {
+                    "transactionId": tx,
+                    "meterStop": meter_stop,
+                    "timestamp": "2026-11-29T12:30:00Z",
+                },
+                "response": {},
+                "receivedAt": "2026-11-29T12:30:01.000Z",
+            },
+            node="n1",
+            charge_point_id=charge_point_id,
+        )
+        self.database.run_sync(self.processor.apply, envelope)
+
+    def test_priced_at_stop_and_never_again(self) -> None:
+        """
+        7500 Wh at 35 ct/kWh = 262.5, 90 min at 2 ct/min = 180, fee 50:
+        492.5, billed 492 (rounded down, in the customer's favour). A resent stop,
+        even with another reading, and a later tariff change reprice nothing.
+        """
+        tx = self.session("CP-T")
+        self.stop("CP-T", tx)
+        session = self.database.run_sync(transactions.get_transaction, tx)
+        self.assertEqual((session.cost, session.currency), (492, "EUR"))
+        self.database.run_sync(
+            lambda conn: conn.execute(sa.update(tables.tariffs).values(price_per_kwh=99))
+        )
+        self.stop("CP-T", tx, meter_stop=9999)
+        session = self.database.run_sync(transactions.get_transaction, tx)
+        self.assertEqual((session.cost, session.meter_stop_wh), (492, 8500))
+
+    def test_unpriced_without_a_tariff(self) -> None:
+        """A charger without a tariff leaves its sessions unpriced (cost None)."""
+        tx = self.session("CP-FREE")
+        self.stop("CP-FREE", tx)
+        session = self.database.run_sync(transactions.get_transaction, tx)
+        self.assertEqual(
+            (session.status, session.cost, session.currency), ("completed", None, None)
         )
