@@ -98,7 +98,9 @@ class Ocppd:
         self.cms = CmsService(
             database=self.database, bus=self.bus, clock=reactor, node=self.node_id
         )
-        self.api = Api(accounts=self.accounts, commands=self.commands, cms=self.cms)
+        self.api = Api(
+            database=self.database, accounts=self.accounts, commands=self.commands, cms=self.cms
+        )
         self.web_site = WebSite(self.api.resource(), max_body_size=config.web.max_body_size)
 
     def _make_bus(self) -> MemoryBus | AmqpBus:

@@ -21,7 +21,9 @@ from ocppd.api.commands import CommandService
 from ocppd.api.errors import FORBIDDEN, ApiError
 from ocppd.api.http import read_json_object, string_field, write_error, write_json
 from ocppd.api.openapi import document
-from ocppd.api.pagination import parse_limit, query_arg
+from ocppd.api.pagination import decode_cursor, page, parse_limit, query_arg
+from ocppd.api.public import charger_tx, stations_page_tx
+from ocppd.store.database import Database
 from ocppd.store.records import UserRecord
 
 
@@ -34,19 +36,17 @@ class Api:
     log = Logger()
 
     def __init__(
-        self, *, accounts: Accounts, commands: CommandService, cms: CmsService | None = None
+        self,
+        *,
+        database: Database,
+        accounts: Accounts,
+        commands: CommandService,
+        cms: CmsService,
     ) -> None:
+        self.database = database
         self.accounts = accounts
         self.commands = commands
-        self._cms = cms
-
-    @property
-    def cms(self) -> CmsService:
-        # Optional in the constructor so that apps built without the CMS
-        # (older tests) still start; a node always passes one.
-        if self._cms is None:
-            raise ApiError(404, "not_found", "the CMS is not enabled")
-        return self._cms
+        self.cms = cms
 
     def resource(self) -> Any:
         return self.app.resource()
@@ -117,6 +117,28 @@ class Api:
     def me(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
         user = yield self.user(request)
         return write_json(request, 200, {"user": user_json(user)})
+
+    # -- for every signed-in user ----------------------------------------------
+
+    @app.route("/api/stations", methods=["GET"])
+    @inlineCallbacks
+    def public_stations(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.user(request)
+        limit = parse_limit(request)
+        after = decode_cursor(query_arg(request, "cursor"), "stations", int)
+        rows = yield self.database.run(stations_page_tx, after, limit + 1)
+        return write_json(request, 200, page("stations", rows, limit, lambda r: r["id"], dict))
+
+    @app.route("/api/chargers/<string:charge_point_id>", methods=["GET"])
+    @inlineCallbacks
+    def public_charger(
+        self, request: IRequest, charge_point_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.user(request)
+        charger = yield self.database.run(charger_tx, charge_point_id)
+        if charger is None:
+            raise ApiError(404, "not_found", f"no charger {charge_point_id!r}")
+        return write_json(request, 200, charger)
 
     # -- charger commands (admin) ---------------------------------------------
 

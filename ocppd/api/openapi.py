@@ -165,11 +165,36 @@ _SCHEMAS: dict[str, Any] = {
         }
     ),
 }
+_SCHEMAS["PublicCharger"] = obj(
+    {
+        "chargePointId": STRING,
+        "stationId": nullable(INTEGER),
+        "online": {"type": "boolean"},
+        "lastSeenAt": nullable(TIME),
+        "vendor": nullable(STRING),
+        "model": nullable(STRING),
+        "available": {"type": "boolean"},
+        "connectors": {"type": "array", "items": ref("Connector")},
+    }
+)
+_SCHEMAS["PublicStation"] = {
+    "allOf": [
+        ref("Station"),
+        obj(
+            {
+                "online": {"type": "boolean"},
+                "available": {"type": "integer", "description": "chargers available now"},
+                "chargers": {"type": "array", "items": ref("PublicCharger")},
+            }
+        ),
+    ]
+}
+
 SCHEMAS: dict[str, Any] = {
     **_SCHEMAS,
     **{
         f"{name}Page": page_of(name)
-        for name in ("Station", "Tariff", "Point", "Tag", "Session", "Message")
+        for name in ("Station", "Tariff", "Point", "Tag", "Session", "Message", "PublicStation")
     },
 }
 
@@ -232,6 +257,22 @@ def document() -> dict[str, Any]:
                     },
                     **errors(401),
                 },
+            }
+        },
+        "/api/stations": {
+            "get": {
+                "summary": "Stations with their chargers' live availability (any signed-in user)",
+                "security": SECURED,
+                "parameters": PAGING,
+                "responses": {"200": response("PublicStationPage"), **errors(400, 401)},
+            }
+        },
+        "/api/chargers/{chargePointId}": {
+            "get": {
+                "summary": "One charger's live status (any signed-in user)",
+                "security": SECURED,
+                "parameters": [key_parameter("chargePointId", STRING)],
+                "responses": {"200": response("PublicCharger"), **errors(401, 404)},
             }
         },
         "/api/charger/commands/{commandId}": {

@@ -42,6 +42,20 @@ def camel_parameter(match: re.Match[str]) -> str:
     return "{" + first + "".join(word.title() for word in rest) + "}"
 
 
+def check_response(
+    testcase: Any, document: dict[str, Any], path: str, method: str, result: Any
+) -> None:
+    """The response body validates against what the document says for its status."""
+    code, body, _ = result
+    responses = document["paths"][path][method]["responses"]
+    testcase.assertIn(str(code), responses, f"{method} {path} answered an undocumented {code}")
+    schema = responses[str(code)].get("content", {}).get("application/json", {}).get("schema")
+    if schema is not None:
+        validator = Draft202012Validator({**schema, "components": document["components"]})
+        errors = [e.message for e in validator.iter_errors(body)]
+        testcase.assertEqual(errors, [], f"{method} {path} {code}: {body}")
+
+
 class OpenApiTests(ApiTestCase):
     @inlineCallbacks
     def document(self) -> Any:
@@ -50,15 +64,7 @@ class OpenApiTests(ApiTestCase):
         return document
 
     def check(self, document: dict[str, Any], path: str, method: str, result: Any) -> None:
-        """The response body validates against what the document says for its status."""
-        code, body, _ = result
-        responses = document["paths"][path][method]["responses"]
-        self.assertIn(str(code), responses, f"{method} {path} answered an undocumented {code}")
-        schema = responses[str(code)].get("content", {}).get("application/json", {}).get("schema")
-        if schema is not None:
-            validator = Draft202012Validator({**schema, "components": document["components"]})
-            errors = [e.message for e in validator.iter_errors(body)]
-            self.assertEqual(errors, [], f"{method} {path} {code}: {body}")
+        check_response(self, document, path, method, result)
 
     @inlineCallbacks
     def test_every_route_documented(self) -> Any:
