@@ -140,6 +140,18 @@ class Api:
             raise ApiError(404, "not_found", f"no charger {charge_point_id!r}")
         return write_json(request, 200, charger)
 
+    @app.route("/api/user/sessions", methods=["GET"])
+    @inlineCallbacks
+    def user_sessions(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.user(request)
+        args = {
+            name: query_arg(request, name) for name in ("chargePointId", "status", "from", "to")
+        }
+        # Always the caller's own: a userId in the query is not looked at.
+        args["userId"] = str(user.id)
+        body = yield self.cms.sessions(args, parse_limit(request), query_arg(request, "cursor"))
+        return write_json(request, 200, body)
+
     # -- charger commands (admin) ---------------------------------------------
 
     @app.route("/api/charger/<string:command>", methods=["POST"])

@@ -267,6 +267,20 @@ def document() -> dict[str, Any]:
                 "responses": {"200": response("PublicStationPage"), **errors(400, 401)},
             }
         },
+        "/api/user/sessions": {
+            "get": {
+                "summary": "The signed-in user's own sessions, newest first",
+                "security": SECURED,
+                "parameters": [
+                    *PAGING,
+                    {"name": "chargePointId", "in": "query", "schema": STRING},
+                    {"name": "status", "in": "query", "schema": {"enum": ["active", "completed"]}},
+                    {"name": "from", "in": "query", "schema": TIME},
+                    {"name": "to", "in": "query", "schema": TIME},
+                ],
+                "responses": {"200": response("SessionPage"), **errors(400, 401)},
+            }
+        },
         "/api/chargers/{chargePointId}": {
             "get": {
                 "summary": "One charger's live status (any signed-in user)",

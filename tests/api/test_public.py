@@ -104,3 +104,54 @@ class PublicTests(ApiTestCase):
             "get",
             (yield self.request("GET", "/api/chargers/NOPE", token=customer)),
         )
+
+
+class UserSessionTests(ApiTestCase):
+    @inlineCallbacks
+    def test_only_ones_own_sessions(self) -> Any:
+        """A customer lists their own sessions only, whatever userId they put in the query."""
+        self.daemon.ocppctl(
+            "user", "add", "other@example.com", "--role", "customer", stdin="yet another password\n"
+        )
+        self.daemon.ocppctl("tag", "add", "MINE", "--user", CUSTOMER[0])
+        self.daemon.ocppctl("tag", "add", "THEIRS", "--user", "other@example.com")
+        client = yield connect(self.daemon.port, "CP1", "key-1")
+        for n, tag in enumerate(("MINE", "THEIRS", "MINE")):
+            client.send(
+                json.dumps(
+                    [
+                        2,
+                        f"s{n}",
+                        "StartTransaction",
+                        {
+                            "connectorId": n + 1,
+                            "idTag": tag,
+                            "meterStart": n,
+                            "timestamp": f"2030-01-01T00:0{n}:00Z",
+                        },
+                    ]
+                )
+            )
+            yield client.messages.get()
+        client.close()
+        yield client.closed
+        customer = yield self.login(CUSTOMER)
+        code, body, _ = yield self.request("GET", "/api/user/sessions", token=customer)
+        self.assertEqual(code, 200)
+        self.assertEqual(
+            [(s["idTag"], s["connectorId"]) for s in body["items"]], [("MINE", 3), ("MINE", 1)]
+        )
+        code, body, _ = yield self.request(
+            "GET", "/api/user/sessions?userId=2&limit=1", token=customer
+        )
+        self.assertEqual([s["idTag"] for s in body["items"]], ["MINE"])
+        code, page2, _ = yield self.request(
+            "GET", f"/api/user/sessions?limit=1&cursor={body['next']}", token=customer
+        )
+        self.assertEqual(([s["connectorId"] for s in page2["items"]], page2["next"]), ([1], None))
+        self.assertError((yield self.request("GET", "/api/user/sessions")), 401, "unauthorized")
+        self.assertError(
+            (yield self.request("GET", "/api/user/sessions?status=maybe", token=customer)),
+            400,
+            "bad_request",
+        )
