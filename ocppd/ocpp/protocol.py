@@ -135,6 +135,8 @@ class OcppServerFactory(WebSocketServerFactory):
             openHandshakeTimeout=open_handshake_timeout,
             closeHandshakeTimeout=5,
             failByDrop=False,
+            # Autobahn answers plain HTTP GETs with a status page naming itself.
+            webStatus=False,
         )
         self.admission = admission
         self.registry = registry

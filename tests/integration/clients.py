@@ -108,7 +108,11 @@ def raw_handshake(port: int, path: str, headers: dict[str, str] | None = None) -
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
         "Sec-WebSocket-Version: 13",
     ] + [f"{k}: {v}" for k, v in (headers or {}).items()]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return raw_request(port, ("\r\n".join(lines) + "\r\n\r\n").encode())
+
+
+def raw_request(port: int, request: bytes) -> Deferred[bytes]:
+    """Send ``request`` as is; fire with every byte the server sent until it closed."""
     done: Deferred[bytes] = Deferred()
     factory = Factory.forProtocol(lambda: _Collect(request, done))
     TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory)

@@ -15,7 +15,7 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from ocppd.store import chargers, messages, transactions
-from tests.integration.clients import basic_auth, connect, raw_handshake
+from tests.integration.clients import basic_auth, connect, raw_handshake, raw_request
 from tests.integration.daemon import amqp_overrides, postgres_overrides, start_daemon
 from tests.integration.ocpp_client import in_reactor, run_charger
 
@@ -53,6 +53,13 @@ class HandshakeTests(TestCase):
             if status == "401":
                 self.assertIn(b"WWW-Authenticate: Basic", response)
         self.assertEqual(len(self.daemon.node.registry), 0)
+
+    @inlineCallbacks
+    def test_plain_http_is_refused(self) -> Any:
+        """A request without the WebSocket upgrade gets no page, only a 4xx."""
+        response = yield raw_request(self.daemon.port, b"GET /ocpp/CP1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertRegex(status_line(response), r"^HTTP/1.1 4\d\d ")
+        self.assertNotIn(b"Autobahn", response)
 
     @inlineCallbacks
     def test_no_subprotocol_completes_then_closes(self) -> Any:
