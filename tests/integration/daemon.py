@@ -69,8 +69,25 @@ def poll(
         yield deferLater(reactor, 0.02, lambda: None)
 
 
+def cancel_spent_autobahn_timers() -> None:
+    """
+    Cancel txaio's batched-timer buckets left after sockets closed.
+
+    Autobahn schedules its handshake, ping and close timeouts through txaio's
+    batched timer; cancelling such a timeout leaves the bucket's DelayedCall
+    scheduled until it fires (with nothing left to do), which trial reports as
+    a dirty reactor when a test ends within seconds of a socket closing.
+    Called last, once every node and client of the test has stopped.
+    """
+    for call in reactor.getDelayedCalls():
+        if getattr(call.func, "__name__", "") == "_notify_bucket" and call.active():
+            call.cancel()
+
+
 @inlineCallbacks
 def start_daemon(testcase: TestCase, *overrides: str) -> Any:
+    # Registered first, so it runs after every other cleanup of the test.
+    testcase.addCleanup(cancel_spent_autobahn_timers)
     data_dir = os.path.abspath(testcase.mktemp())
     os.makedirs(data_dir)
     args = [

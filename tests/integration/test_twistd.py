@@ -22,6 +22,7 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from tests.integration.clients import connect
+from tests.integration.daemon import cancel_spent_autobahn_timers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -53,6 +54,7 @@ class TwistdTests(TestCase):
     @inlineCallbacks
     def test_twistd_serves_chargers_and_stops_cleanly(self) -> Any:
         """`twistd -n ocppd` runs with no broker or database server; SIGTERM stops it."""
+        self.addCleanup(cancel_spent_autobahn_timers)
         workdir = os.path.abspath(self.mktemp())
         os.makedirs(workdir)
         port = free_port()

@@ -10,6 +10,7 @@ from twisted.internet.defer import inlineCallbacks, succeed
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
+from ocppd.ocpp.commands import ChargerDisconnected
 from ocppd.sim.charger import ChargerSettings, SimulatedCharger
 from ocppd.sim.client import Fleet, charger_service
 from ocppd.store import transactions
@@ -140,6 +141,11 @@ class SimulatorAgainstOcppdTests(TestCase):
     def test_reset_reconnects_and_boots_again(self) -> None:
         """A Reset from the node makes the charger close, reconnect with back-off and boot."""
         charger = self.chargers[2]
-        answer = yield self.daemon.node.registry.call("SIM-3", "Reset", {"type": "Soft"})
-        self.assertEqual(answer, {"status": "Accepted"})
+        try:
+            answer = yield self.daemon.node.registry.call("SIM-3", "Reset", {"type": "Soft"})
+        except ChargerDisconnected:
+            # A resetting charger may go before its answer is read (rarely, under
+            # load, the node sees the socket drop first); real chargers do too.
+            answer = None
+        self.assertIn(answer, ({"status": "Accepted"}, None))
         yield until_true(lambda: charger.stats.boots == 2 and charger.accepted)
