@@ -15,6 +15,7 @@ from ocppd.bus.envelope import Envelope
 from ocppd.bus.memory import MemoryBus
 from ocppd.consumers.processor import OcppProcessor
 from ocppd.store import chargers, messages, tables, tags, tariffs, transactions
+from ocppd.store.database import Database
 from tests.integration.daemon import poll
 from tests.store.fixtures import make_sqlite_database
 
@@ -51,23 +52,28 @@ def meter(tx: int | None, timestamp: str, value: str, unit: str = "Wh") -> Envel
     return inbound("MeterValues", request)
 
 
+def start_session(database: Database, charge_point_id: str) -> int:
+    """A session on connector 1 with TAG1, meter at 1000 Wh, started 11:00 UTC."""
+    allocation = database.run_sync(
+        transactions.allocate_transaction,
+        charge_point_id=charge_point_id,
+        connector_id=1,
+        id_tag="TAG1",
+        id_tag_status="Accepted",
+        meter_start_wh=1000,
+        started_at=datetime(2026, 11, 29, 11, 0, tzinfo=UTC),
+        now=NOW,
+    )
+    return allocation.transaction_id
+
+
 class ProcessorTests(TestCase):
     def setUp(self) -> None:
         self.database = make_sqlite_database(self)
         self.processor = OcppProcessor(None, self.database)  # type: ignore[arg-type]
         self.database.run_sync(chargers.add_charge_point, "CP1", None, now=NOW)
         self.database.run_sync(tags.add_id_tag, "TAG1", now=NOW)
-        allocation = self.database.run_sync(
-            transactions.allocate_transaction,
-            charge_point_id="CP1",
-            connector_id=1,
-            id_tag="TAG1",
-            id_tag_status="Accepted",
-            meter_start_wh=1000,
-            started_at=datetime(2026, 11, 29, 11, 0, tzinfo=UTC),
-            now=NOW,
-        )
-        self.tx = allocation.transaction_id
+        self.tx = start_session(self.database, "CP1")
 
     def apply(self, envelope: Envelope) -> bool:
         return bool(self.database.run_sync(self.processor.apply, envelope))
@@ -235,17 +241,7 @@ class PricingTests(TestCase):
         self.database.run_sync(chargers.add_charge_point, "CP-FREE", None, now=NOW)
 
     def session(self, charge_point_id: str) -> int:
-        allocation = self.database.run_sync(
-            transactions.allocate_transaction,
-            charge_point_id=charge_point_id,
-            connector_id=1,
-            id_tag="TAG1",
-            id_tag_status="Accepted",
-            meter_start_wh=1000,
-            started_at=datetime(2026, 11, 29, 11, 0, tzinfo=UTC),
-            now=NOW,
-        )
-        return allocation.transaction_id
+        return start_session(self.database, charge_point_id)
 
     def stop(self, charge_point_id: str, tx: int, meter_stop: int = 8500) -> None:
         envelope = Envelope.create(
