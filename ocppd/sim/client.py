@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from autobahn.websocket.protocol import WebSocketProtocol
 from autobahn.websocket.util import parse_url
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import MultiService
@@ -60,6 +61,12 @@ class SimClientProtocol(WebSocketClientProtocol):
 
     # MessageTransport, for SimulatedCharger
     def send_text(self, text: str) -> None:
+        if self.state != WebSocketProtocol.STATE_OPEN:
+            # Closing (a reset, or the server going away): Autobahn would raise.
+            # Nothing is lost: when the close completes, the outbox takes back
+            # the call in flight and resends transaction messages after the
+            # next boot.
+            return
         self.sendMessage(text.encode("utf-8"), isBinary=False)
 
     def close(self, code: int, reason: str) -> None:
