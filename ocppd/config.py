@@ -220,7 +220,10 @@ class Config:
         """The SQLAlchemy URL of the store; SQLite in ``data_dir`` by default."""
         if self.store.url:
             return self.store.url
-        return "sqlite:///" + os.path.join(self.data_dir, "ocppd.sqlite3")
+        # Imported here: reading the configuration (twistd --help) needs no SQLAlchemy.
+        from ocppd.store.database import default_sqlite_url
+
+        return default_sqlite_url(self.data_dir)
 
 
 def parse_override(text: str) -> tuple[str, str, str]:
