@@ -80,7 +80,15 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ocppd.bus.envelope import Envelope, EnvelopeError
-from ocppd.bus.interface import BusError, DeadLetter, Delivery, Handler, IBus, IConsumer
+from ocppd.bus.interface import (
+    BusError,
+    DeadLetter,
+    Delivery,
+    Handler,
+    IBus,
+    IConsumer,
+    encode_envelope,
+)
 from ocppd.bus.retry import RetryPolicy
 from ocppd.bus.topology import Topology
 from ocppd.timeutil import format_iso, from_timestamp
@@ -273,9 +281,9 @@ class AmqpBus(Service):
         except ValueError as e:
             return fail(BusError(str(e)))
         try:
-            body = envelope.to_bytes()
-        except (TypeError, ValueError, RecursionError) as e:
-            return fail(BusError(f"envelope {envelope.id} is not serialisable: {e}"))
+            body = encode_envelope(envelope)
+        except BusError as e:
+            return fail(e)
         properties = pika.BasicProperties(
             delivery_mode=2,
             message_id=envelope.id,

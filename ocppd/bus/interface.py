@@ -24,6 +24,18 @@ class BusError(Exception):
     """Publishing failed: the bus did not accept the message."""
 
 
+def encode_envelope(envelope: Envelope) -> bytes:
+    """
+    The envelope as the bytes both buses carry; ``BusError`` if it cannot be
+    encoded (a payload that is not JSON), so a publish fails the same way on
+    every bus.
+    """
+    try:
+        return envelope.to_bytes()
+    except (TypeError, ValueError, RecursionError) as e:
+        raise BusError(f"envelope {envelope.id} is not serialisable: {e}") from None
+
+
 @attrs.frozen
 class Delivery:
     """One delivery of an envelope to a consumer."""

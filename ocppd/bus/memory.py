@@ -43,7 +43,15 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ocppd.bus.envelope import Envelope
-from ocppd.bus.interface import BusError, DeadLetter, Delivery, Handler, IBus, IConsumer
+from ocppd.bus.interface import (
+    BusError,
+    DeadLetter,
+    Delivery,
+    Handler,
+    IBus,
+    IConsumer,
+    encode_envelope,
+)
 from ocppd.bus.retry import RetryPolicy
 from ocppd.bus.topology import QueueSpec, Topology
 from ocppd.timeutil import format_iso, from_timestamp
@@ -174,9 +182,9 @@ class MemoryBus(Service):
         except ValueError as e:
             return fail(BusError(str(e)))
         try:
-            body = envelope.to_bytes()
-        except (TypeError, ValueError, RecursionError) as e:
-            return fail(BusError(f"envelope {envelope.id} is not serialisable: {e}"))
+            body = encode_envelope(envelope)
+        except BusError as e:
+            return fail(e)
         if not targets:
             # What an AMQP broker does with an unroutable message when the
             # publisher does not ask for `mandatory`: nothing, successfully.
