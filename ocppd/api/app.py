@@ -13,6 +13,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from ocppd.api.accounts import Accounts
@@ -42,11 +43,17 @@ class Api:
         accounts: Accounts,
         commands: CommandService,
         cms: CmsService,
+        push: IResource | None = None,
+        static: dict[str, IResource] | None = None,
     ) -> None:
         self.database = database
         self.accounts = accounts
         self.commands = commands
         self.cms = cms
+        #: The WAMP channel at ``/push`` (``ocppd.push``), when the node has one.
+        self.push = push
+        #: Static trees by their first path segment (``cms``, ``user``, ``vendor``).
+        self.static = static or {}
 
     def resource(self) -> Any:
         return self.app.resource()
@@ -88,6 +95,27 @@ class Api:
         if user.role != "admin":
             raise FORBIDDEN
         return user
+
+    # -- what the web listener serves besides the API ------------------------------
+
+    @app.route("/push")
+    def push_channel(self, request: IRequest) -> IResource:
+        if self.push is None:
+            raise ApiError(404, "not_found", "this node has no push channel")
+        return self.push
+
+    @app.route("/<any(cms,user,vendor):tree>/", branch=True)
+    def static_tree(self, request: IRequest, tree: str) -> IResource:
+        resource = self.static.get(tree)
+        if resource is None:
+            raise ApiError(404, "not_found", f"no /{tree}/ on this node")
+        return resource
+
+    @app.route("/")
+    def home(self, request: IRequest) -> bytes:
+        # Customers are the many; operators know their way to /cms/.
+        request.redirect(b"/user/")
+        return b""
 
     # -- accounts ---------------------------------------------------------------
 
