@@ -63,6 +63,7 @@ from itertools import accumulate
 from typing import Any, ClassVar
 
 import attrs
+import orjson
 
 from ocppd.ocpp.errors import (
     FORMATION_VIOLATION,
@@ -304,8 +305,38 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _decode_fast(text: str) -> Any:
+    """
+    The common frame decoded by ``orjson``, or ``None`` when only the strict
+    decoder below can give the answer (its value or its exact error).
+
+    ``orjson`` rejects NaN/Infinity, numbers that overflow a float, lone
+    surrogates and control characters as the strict decoder does, but keeps
+    the last of duplicate keys and reads integers beyond 64 bits as floats.
+    Both cases are ruled out by one comparison: a value that encodes back to
+    exactly the received text came from text without duplicate keys (an
+    encoder never writes two), and its numbers are the ones written. Compact
+    frames (what chargers send) take this path; a frame with whitespace,
+    escapes or a non-canonical number takes the strict one, which was the
+    only one before. ``None`` is never a frame (those are arrays), so it can
+    mean "undecided".
+    """
+    try:
+        value = orjson.loads(text)
+        encoded = orjson.dumps(value)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return None
+    return value if encoded == text.encode("utf-8") else None
+
+
 def _decode(text: str | bytes, max_depth: int) -> Any:
     """Decode the text of a frame, raising ``ValueError`` with a reason."""
+    if isinstance(text, str) and text.count("[") + text.count("{") <= max_depth:
+        # Within the depth limit by the cheap bound of _too_deep; orjson's own
+        # limit (1024) is far above any max_depth we are given.
+        value = _decode_fast(text)
+        if value is not None:
+            return value
     if isinstance(text, bytes):
         # Decode ourselves: json.loads(bytes) would also accept UTF-16/32.
         try:

@@ -7,7 +7,7 @@ import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from ocppd.ocpp import errors
+from ocppd.ocpp import errors, frames
 from ocppd.ocpp.frames import (
     MAX_UNIQUE_ID_LENGTH,
     UNKNOWN_UNIQUE_ID,
@@ -548,3 +548,70 @@ class OcppErrorTests(SynchronousTestCase):
         """A FrameError without an id answers to ``-1``."""
         error = FrameError(errors.PROTOCOL_ERROR, "x")
         self.assertEqual((error.unique_id, error.message_type_id), ("-1", None))
+
+
+class FastDecoderTests(FrameErrorAssertions):
+    """
+    Compact frames are decoded by ``orjson`` (``frames._decode_fast``); these
+    are the cases where it alone would differ from the strict decoder.
+    """
+
+    def test_compact_and_spaced_frames_decode_alike(self) -> None:
+        """The fast path (compact) and the strict path (spaced) give the same frame."""
+        payload = {
+            "connectorId": 1,
+            "meterValue": [
+                {
+                    "timestamp": "2027-01-01T00:00:00.000Z",
+                    "sampledValue": [{"value": "1.5", "unit": "kWh"}],
+                }
+            ],
+            "ratio": 0.1,
+            "negative": -7,
+            "text": "\u00e9\u20ac",
+        }
+        compact = json.dumps([2, "m", "MeterValues", payload], separators=(",", ":"))
+        compact = compact.replace("\\u00e9", "\u00e9").replace("\\u20ac", "\u20ac")
+        spaced = json.dumps([2, "m", "MeterValues", payload], indent=1)
+        self.assertIsNotNone(frames._decode_fast(compact))
+        self.assertIsNone(frames._decode_fast(spaced))
+        self.assertEqual(parse_frame(compact), parse_frame(spaced))
+        self.assertEqual(parse_frame(compact), Call("m", "MeterValues", payload))
+
+    def test_compact_duplicate_keys(self) -> None:
+        """orjson would keep the last duplicate; the compact frame is still refused."""
+        self.assertIsNone(frames._decode_fast('[2,"d",{"a":1,"a":1}]'))
+        self.assertFrameError(
+            '[2,"d","DataTransfer",{"vendorId":"V","vendorId":"V"}]',
+            errors.FORMATION_VIOLATION,
+            "d",
+            message_type_id=2,
+        )
+
+    def test_compact_integer_beyond_64_bits(self) -> None:
+        """orjson reads a 30-digit integer as a float; the frame keeps the exact int."""
+        digits = "123456789012345678901234567890"
+        frame = parse_frame('[2,"i","DataTransfer",{"vendorId":"V","data":' + digits + "}]")
+        assert isinstance(frame, Call)
+        self.assertEqual(frame.payload["data"], int(digits))
+        self.assertIs(type(frame.payload["data"]), int)
+
+    def test_compact_overflowing_float(self) -> None:
+        """1e999 in a compact frame is refused as in a spaced one."""
+        error = self.assertFrameError(
+            '[2,"f","DataTransfer",{"vendorId":"V","data":1e999}]',
+            errors.FORMATION_VIOLATION,
+            "f",
+            message_type_id=2,
+        )
+        self.assertIn("out of range", error.description)
+
+    def test_compact_nan(self) -> None:
+        """NaN in a compact frame is refused with the strict decoder's description."""
+        error = self.assertFrameError(
+            '[2,"n","DataTransfer",{"vendorId":"V","data":NaN}]',
+            errors.FORMATION_VIOLATION,
+            "n",
+            message_type_id=2,
+        )
+        self.assertIn("NaN", error.description)

@@ -7,7 +7,8 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import fail, inlineCallbacks
-from twisted.trial.unittest import TestCase
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from ocppd.bus.interface import BusError
 from ocppd.ocpp.errors import OcppError
@@ -15,6 +16,7 @@ from ocppd.ocpp.frames import Call
 from ocppd.ocpp.handlers import CentralSystemHandlers
 from ocppd.ocpp.tagcache import IdTagCache
 from ocppd.store import chargers, tags, transactions
+from ocppd.timeutil import format_iso, from_timestamp
 from tests.ocpp.fakes import RecordingTraffic
 from tests.store.fixtures import make_sqlite_database
 
@@ -160,3 +162,31 @@ class HandlerTests(TestCase):
         self.assertEqual(answer, {"status": "UnknownVendorId"})
         answer = yield self.call("FirmwareStatusNotification", {"status": "Installed"})
         self.assertEqual(answer, {})
+
+
+class CurrentTimeTests(SynchronousTestCase):
+    """The cached ``currentTime`` formatting of Heartbeat and BootNotification answers."""
+
+    def test_same_as_format_iso(self) -> None:
+        """
+        Within a second and across seconds, at the millisecond and microsecond
+        rounding edges, the answer is ``format_iso(from_timestamp(now))``.
+        """
+        clock = Clock()
+        handlers = CentralSystemHandlers(
+            database=None,  # type: ignore[arg-type]
+            tags=None,  # type: ignore[arg-type]
+            traffic=RecordingTraffic(),  # type: ignore[arg-type]
+            clock=clock,
+            heartbeat_interval=120,
+        )
+        connection = FakeConnection("CP1")
+        base = 1_800_000_000.0
+        for offset in (0.0, 0.123, 0.0005, 0.9994, 0.9999996, 1.0, 1.001, 59.999, 3600.25):
+            clock.rightNow = base + offset
+            answer = self.successResultOf(
+                handlers.handle(connection, Call("h", "Heartbeat", {}))  # type: ignore[arg-type]
+            )
+            self.assertEqual(
+                answer["currentTime"], format_iso(from_timestamp(base + offset)), offset
+            )

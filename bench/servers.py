@@ -1,0 +1,204 @@
+"""
+The servers under test, each in a process of its own pinned to the server CPU:
+ocppd (``twistd -n ocppd`` on a copy of a prepared SQLite data directory), the
+bare Autobahn ceiling and the ``ocpp``-package peer.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+BIN = os.path.dirname(sys.executable)
+SERVER_CPU = 0
+LOAD_CPU = 1
+#: The Basic-auth password of every benchmark charger.
+KEY = "bench-key-0123456789"
+#: Chargers of the throughput runs (registered with ``ocppctl charger add``).
+LOAD_PREFIX = "BENCH"
+#: Chargers of the idle-connection runs (registered in bulk, see ``prepare_ocppd``).
+IDLE_PREFIX = "IDLE"
+#: The work factor of the idle chargers' key hashes; see ``prepare_ocppd``.
+IDLE_KEY_ITERATIONS = 1000
+
+NAMES = {
+    "ocppd": "ocppd",
+    "ocppd-noproc": "ocppd, processor off",
+    "ceiling": "bare Autobahn",
+    "peer": "ocpp pkg + websockets",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pinned(cpu: int, argv: list[str]) -> list[str]:
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        return ["taskset", "-c", str(cpu), *argv]
+    return argv
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's open-file limit to the hard limit (children inherit it)."""
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ocppd_settings(data_dir: str, port: int) -> list[str]:
+    settings = [
+        f"ocppd.data_dir={data_dir}",
+        # The default backlog (50) drops SYNs when thousands connect at once.
+        f"ocpp.listen=tcp:{port}:interface=127.0.0.1:backlog=1024",
+        "web.listen=tcp:0:interface=127.0.0.1",
+        "ocpp.heartbeat_interval=300",
+    ]
+    return [arg for setting in settings for arg in ("--set", setting)]
+
+
+def prepare_ocppd(load_chargers: int, idle_chargers: int) -> str:
+    """
+    A data directory with the store migrated, ``load_chargers`` chargers added
+    with ``ocppctl charger add`` (each key hashed at the production work
+    factor), the ``BENCH`` idTag, and ``idle_chargers`` more added in one
+    transaction.
+
+    The idle chargers share one key hash of ``IDLE_KEY_ITERATIONS`` PBKDF2
+    rounds: at the production 60,000 rounds, admitting 5,000 chargers for the
+    first time costs 5,000 key checks of ~35 ms each, minutes of CPU that would
+    dominate a memory benchmark (the cost is reported on its own line).
+    """
+    from ocppd import cli
+    from ocppd.credentials import hash_charger_key
+    from ocppd.store import chargers
+    from ocppd.store.database import Database
+    from ocppd.timeutil import utcnow
+
+    data_dir = tempfile.mkdtemp(prefix="ocppd-bench-template-")
+    sets = ["--set", f"ocppd.data_dir={data_dir}"]
+    quiet = io.StringIO()
+    if cli.main([*sets, "db", "upgrade"], stdout=quiet) != 0:
+        raise RuntimeError("ocppctl db upgrade failed")
+    for i in range(load_chargers):
+        argv = [*sets, "charger", "add", f"{LOAD_PREFIX}{i:05d}"]
+        if cli.main(argv, stdin=io.StringIO(KEY + "\n"), stdout=quiet) != 0:
+            raise RuntimeError(f"ocppctl {' '.join(argv)} failed")
+    if cli.main([*sets, "tag", "add", "BENCH"], stdout=quiet) != 0:
+        raise RuntimeError("ocppctl tag add failed")
+    key_hash = hash_charger_key(KEY, iterations=IDLE_KEY_ITERATIONS)
+    database = Database.from_url(f"sqlite:///{data_dir}/ocppd.sqlite3", max_threads=1)
+    now = utcnow()
+
+    def add_all(conn: Any) -> None:
+        for i in range(idle_chargers):
+            chargers.add_charge_point(conn, f"{IDLE_PREFIX}{i:05d}", key_hash, now=now)
+
+    database.run_sync(add_all)
+    database.engine.dispose()
+    return data_dir
+
+
+class Server:
+    """One server process under test."""
+
+    def __init__(self, kind: str, template: str | None = None) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.workdir = tempfile.mkdtemp(prefix=f"ocppd-bench-{kind}-")
+        # The daemon runs the working tree's ocppd, or another copy of it
+        # (e.g. the code before an optimisation) named by OCPPD_BENCH_SOURCE.
+        source = os.environ.get("OCPPD_BENCH_SOURCE", ROOT)
+        env = {**os.environ, "PYTHONPATH": source}
+        python = os.path.join(BIN, "python")
+        if kind in ("ocppd", "ocppd-noproc"):
+            assert template is not None
+            if kind == "ocppd-noproc":
+                env["PYTHONPATH"] = os.path.join(BENCH, "diag") + os.pathsep + source
+            data_dir = os.path.join(self.workdir, "data")
+            shutil.copytree(template, data_dir)
+            argv = [
+                os.path.join(BIN, "twistd"),
+                "-n",
+                "--pidfile=",
+                "ocppd",
+                *ocppd_settings(data_dir, self.port),
+            ]
+        elif kind == "ceiling":
+            argv = [python, os.path.join(BENCH, "ref_autobahn.py"), str(self.port)]
+        elif kind == "peer":
+            argv = [python, os.path.join(BENCH, "ref_ocpp_peer.py"), str(self.port)]
+        else:
+            raise ValueError(kind)
+        self.log_path = os.path.join(self.workdir, "server.log")
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            pinned(SERVER_CPU, argv),
+            env=env,
+            cwd=self.workdir,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_listening()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _wait_listening(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited; see {self.log_path}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    time.sleep(0.3)
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.kind} did not start; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
