@@ -145,8 +145,16 @@ class WebConfig:
     max_body_size: int = 1_048_576
     #: Seconds a sign-in token stays valid.
     token_ttl: int = 7 * 24 * 3600
+    #: The front ends' folder (``cms/``, ``user/``, ``shared/``, npm's ``node_modules/``),
+    #: relative to the working directory.
+    webroot: str = "webroot"
 
-    OPTIONS = {"listen": _text, "max_body_size": _positive_int, "token_ttl": _positive_int}
+    OPTIONS = {
+        "listen": _text,
+        "max_body_size": _positive_int,
+        "token_ttl": _positive_int,
+        "webroot": _text,
+    }
 
 
 @attrs.frozen
@@ -158,8 +166,16 @@ class StoreConfig:
     max_threads: int = 4
     #: Apply pending migrations at start-up (the embedded default wants this).
     auto_upgrade: bool = True
+    #: Days consumers remember which bus messages they applied (the idempotency
+    #: claims): far beyond any redelivery, then pruned hourly.
+    keep_claims_days: int = 14
 
-    OPTIONS = {"url": _text, "max_threads": _positive_int, "auto_upgrade": _boolean}
+    OPTIONS = {
+        "url": _text,
+        "max_threads": _positive_int,
+        "auto_upgrade": _boolean,
+        "keep_claims_days": _positive_int,
+    }
 
 
 @attrs.frozen
@@ -189,12 +205,103 @@ class BusConfig:
     }
 
 
+def _non_negative_int(name: str) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"{name}: {text!r} is not an integer") from None
+        if value < 0:
+            raise ConfigError(f"{name}: must not be negative, got {value}")
+        return value
+
+    return convert
+
+
+def _currency(name: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        value = text.strip()
+        if len(value) != 3 or not value.isascii() or not value.isalpha() or not value.isupper():
+            raise ConfigError(f"{name}: {text!r} is not an ISO 4217 code such as EUR")
+        return value
+
+    return convert
+
+
+@attrs.frozen
+class BillingConfig:
+    """``[billing]``: customers' prepaid wallets and app-started sessions."""
+
+    #: Currency of every customer wallet (tariffs in another currency are not debited).
+    currency: str = "EUR"
+    #: Minor units a wallet must hold (beyond what running sessions hold) to start charging.
+    minimum_to_start: int = 500
+    #: Largest single top-up, minor units.
+    max_top_up: int = 50_000
+    #: Stop an app-started session this many minor units before its hold runs out,
+    #: for the cost that accrues while the remote stop travels to the charger.
+    stop_margin: int = 0
+    #: Payment provider for top-ups: "test" approves every payment (demo, tests).
+    payment_provider: str = "test"
+
+    OPTIONS = {
+        "currency": _currency,
+        "minimum_to_start": _non_negative_int,
+        "max_top_up": _positive_int,
+        "stop_margin": _non_negative_int,
+        "payment_provider": lambda name: _choice(name, ("test",)),
+    }
+
+
+def _origin_list(name: str) -> Callable[[str], tuple[str, ...]]:
+    def convert(text: str) -> tuple[str, ...]:
+        origins = tuple(part.strip() for part in text.split(",") if part.strip())
+        for origin in origins:
+            if origin != "*" and "://" not in origin:
+                raise ConfigError(f"{name}: {origin!r} is not an origin like https://host[:port]")
+        return origins
+
+    return convert
+
+
+@attrs.frozen
+class PushConfig:
+    """``[push]``: the WAMP channel for browsers at ``/push`` on the web listener."""
+
+    #: Pages allowed to connect; empty: pages of the host the browser connected to.
+    allowed_origins: tuple[str, ...] = ()
+    #: Largest accepted WebSocket frame and message from a browser, bytes.
+    max_message_size: int = 65536
+    #: Bytes a browser that stopped reading may leave unsent beyond the socket
+    #: buffer before it is disconnected.
+    max_buffer: int = 1_048_576
+    max_subscriptions: int = 32
+    #: Seconds from the WebSocket opening to the end of the WAMP authentication.
+    hello_timeout: float = 10.0
+    ping_interval: float = 30.0
+    ping_timeout: float = 15.0
+    open_handshake_timeout: float = 10.0
+
+    OPTIONS = {
+        "allowed_origins": _origin_list,
+        "max_message_size": _positive_int,
+        "max_buffer": _positive_int,
+        "max_subscriptions": _positive_int,
+        "hello_timeout": _seconds_at_least_one,
+        "ping_interval": _seconds_at_least_one,
+        "ping_timeout": _seconds_at_least_one,
+        "open_handshake_timeout": _seconds_at_least_one,
+    }
+
+
 SECTIONS: dict[str, type] = {
     "ocppd": DaemonConfig,
     "ocpp": OcppConfig,
     "web": WebConfig,
     "store": StoreConfig,
     "bus": BusConfig,
+    "billing": BillingConfig,
+    "push": PushConfig,
 }
 
 
@@ -207,6 +314,8 @@ class Config:
     web: WebConfig = attrs.field(factory=WebConfig)
     store: StoreConfig = attrs.field(factory=StoreConfig)
     bus: BusConfig = attrs.field(factory=BusConfig)
+    billing: BillingConfig = attrs.field(factory=BillingConfig)
+    push: PushConfig = attrs.field(factory=PushConfig)
     #: The file the configuration was read from, for resolving relative paths.
     path: str | None = None
 

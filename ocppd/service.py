@@ -10,6 +10,7 @@ processor, close the database.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from twisted.application.service import Service
@@ -17,6 +18,7 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTime
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -24,8 +26,10 @@ from ocppd.api.accounts import Accounts
 from ocppd.api.app import Api
 from ocppd.api.cms import CmsService
 from ocppd.api.commands import CommandService
+from ocppd.api.customer import CustomerService
 from ocppd.bus import topology
 from ocppd.bus.memory import MemoryBus
+from ocppd.bus.publisher import EventPublisher
 from ocppd.config import Config
 from ocppd.consumers.audit import AuditConsumer
 from ocppd.consumers.processor import OcppProcessor
@@ -36,8 +40,10 @@ from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.tagcache import IdTagCache
 from ocppd.ocpp.traffic import TrafficPublisher
-from ocppd.store import migrate
+from ocppd.payments import make_payment_provider
+from ocppd.store import migrate, processed
 from ocppd.store.database import Database
+from ocppd.timeutil import from_timestamp
 from ocppd.web import WebSite
 
 if TYPE_CHECKING:
@@ -46,6 +52,8 @@ if TYPE_CHECKING:
 
 class Ocppd:
     """Every collaborator of one node, wired once (Synapse's ``HomeServer`` idea)."""
+
+    log = Logger()
 
     def __init__(self, config: Config, reactor: Any) -> None:
         self.config = config
@@ -83,7 +91,6 @@ class Ocppd:
             ping_timeout=config.ocpp.ping_timeout,
             open_handshake_timeout=config.ocpp.open_handshake_timeout,
         )
-        self.processor = OcppProcessor(self.bus, self.database)
         self.audit = AuditConsumer(self.bus, self.database)
         self.accounts = Accounts(self.database, reactor, token_ttl=config.web.token_ttl)
         self.commands = CommandService(
@@ -98,8 +105,29 @@ class Ocppd:
         self.cms = CmsService(
             database=self.database, bus=self.bus, clock=reactor, node=self.node_id
         )
+        self.customer = CustomerService(
+            database=self.database,
+            bus=self.bus,
+            clock=reactor,
+            node=self.node_id,
+            commands=self.commands,
+            payments=make_payment_provider(config.billing.payment_provider),
+            billing=config.billing,
+        )
+        self.processor = OcppProcessor(
+            self.bus,
+            self.database,
+            events=EventPublisher(self.bus, node=self.node_id, clock=reactor),
+            on_follow_up=self.customer.act_on,
+            wallet_currency=config.billing.currency,
+            stop_margin=config.billing.stop_margin,
+        )
         self.api = Api(
-            database=self.database, accounts=self.accounts, commands=self.commands, cms=self.cms
+            database=self.database,
+            accounts=self.accounts,
+            commands=self.commands,
+            cms=self.cms,
+            customer=self.customer,
         )
         self.web_site = WebSite(self.api.resource(), max_body_size=config.web.max_body_size)
 
@@ -141,6 +169,7 @@ class OcppdService(Service):
         self.ocpp_port: IListeningPort | None = None
         self.web_port: IListeningPort | None = None
         self._started: Deferred[None] | None = None
+        self._pruner: LoopingCall | None = None
 
     def startService(self) -> None:
         super().startService()
@@ -180,6 +209,11 @@ class OcppdService(Service):
             yield self._wait_for_broker(cast("AmqpBus", node.bus), config.bus.connect_timeout)
         yield node.processor.start(topology.PROCESSOR_QUEUE)
         yield node.audit.start(topology.AUDIT_QUEUE)
+        self._pruner = LoopingCall(self._prune_claims)
+        self._pruner.clock = node.reactor
+        self._pruner.start(3600, now=True).addErrback(
+            lambda failure: self.log.failure("Pruning idempotency claims stopped", failure)
+        )
         self.web_port = yield serverFromString(node.reactor, config.web.listen).listen(
             node.web_site
         )
@@ -194,6 +228,22 @@ class OcppdService(Service):
             store=node.database.engine.url.render_as_string(hide_password=True),
             bus=config.bus.backend,
         )
+
+    @inlineCallbacks
+    def _prune_claims(self) -> Generator[Deferred[Any], Any, None]:
+        node = self.ocppd
+        keep = timedelta(days=node.config.store.keep_claims_days)
+        before = from_timestamp(node.reactor.seconds()) - keep
+        try:
+            count = yield node.database.run(processed.forget_processed, before=before)
+        except Exception:
+            # Logged, and tried again next hour: a busy database is no reason to stop.
+            self.log.failure("Could not prune idempotency claims")
+            return
+        if count:
+            self.log.info(
+                "Pruned {count} idempotency claims older than {before}", count=count, before=before
+            )
 
     @inlineCallbacks
     def _wait_for_broker(self, bus: AmqpBus, timeout: float) -> Generator[Deferred[Any], Any, None]:
@@ -216,6 +266,9 @@ class OcppdService(Service):
             self._started.cancel()
         port, self.ocpp_port = self.ocpp_port, None
         web_port, self.web_port = self.web_port, None
+        pruner, self._pruner = self._pruner, None
+        if pruner is not None and pruner.running:
+            pruner.stop()
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("stop listening", port.stopListening if port else lambda: None),
             ("stop the web listener", web_port.stopListening if web_port else lambda: None),

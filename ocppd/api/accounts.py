@@ -92,9 +92,11 @@ class Accounts:
                 raise UNAUTHORIZED
             return user
 
-        return self._database.run(
-            tokens.user_for_token, token.strip(), now=self._now()
-        ).addCallback(found)
+        return self.user_for_token(token.strip()).addCallback(found)
+
+    def user_for_token(self, token: str) -> Deferred[UserRecord | None]:
+        """The user of a bare, live token (the push channel's WAMP ticket), or None."""
+        return self._database.run(tokens.user_for_token, token, now=self._now())
 
     def logout(self, authorization: str | None) -> Deferred[bool]:
         token = (authorization or "").partition(" ")[2].strip()

@@ -19,6 +19,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from ocppd.api.accounts import Accounts
 from ocppd.api.cms import CmsService
 from ocppd.api.commands import CommandService
+from ocppd.api.customer import CustomerService
 from ocppd.api.errors import FORBIDDEN, ApiError
 from ocppd.api.http import read_json_object, string_field, write_error, write_json
 from ocppd.api.openapi import document
@@ -43,6 +44,7 @@ class Api:
         accounts: Accounts,
         commands: CommandService,
         cms: CmsService,
+        customer: CustomerService,
         push: IResource | None = None,
         static: dict[str, IResource] | None = None,
     ) -> None:
@@ -50,6 +52,7 @@ class Api:
         self.accounts = accounts
         self.commands = commands
         self.cms = cms
+        self.customer = customer
         #: The WAMP channel at ``/push`` (``ocppd.push``), when the node has one.
         self.push = push
         #: Static trees by their first path segment (``cms``, ``user``, ``vendor``).
@@ -72,7 +75,12 @@ class Api:
 
     @app.handle_errors(MethodNotAllowed)
     def method_not_allowed(self, request: IRequest, failure: Failure) -> bytes:
-        return write_error(request, ApiError(405, "method_not_allowed", "method not allowed"))
+        # RFC 9110 section 15.5.6: a 405 lists the methods the resource takes.
+        allowed = ", ".join(sorted(getattr(failure.value, "valid_methods", None) or ()))
+        return write_error(
+            request,
+            ApiError(405, "method_not_allowed", "method not allowed", headers={"Allow": allowed}),
+        )
 
     @app.handle_errors(Exception)
     def internal_error(self, request: IRequest, failure: Failure) -> bytes:
@@ -104,7 +112,7 @@ class Api:
             raise ApiError(404, "not_found", "this node has no push channel")
         return self.push
 
-    @app.route("/<any(cms,user,vendor):tree>/", branch=True)
+    @app.route("/<any(cms,user,shared,vendor):tree>/", branch=True)
     def static_tree(self, request: IRequest, tree: str) -> IResource:
         resource = self.static.get(tree)
         if resource is None:
@@ -144,7 +152,10 @@ class Api:
     @inlineCallbacks
     def me(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
         user = yield self.user(request)
-        return write_json(request, 200, {"user": user_json(user)})
+        body = user_json(user)
+        if user.role == "customer":
+            body["idTag"] = yield self.customer.id_tag(user)
+        return write_json(request, 200, {"user": body})
 
     # -- for every signed-in user ----------------------------------------------
 
@@ -179,6 +190,45 @@ class Api:
         args["userId"] = str(user.id)
         body = yield self.cms.sessions(args, parse_limit(request), query_arg(request, "cursor"))
         return write_json(request, 200, body)
+
+    @app.route("/api/user/wallet", methods=["GET"])
+    @inlineCallbacks
+    def user_wallet(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.user(request)
+        return write_json(request, 200, (yield self.customer.wallet(user)))
+
+    @app.route("/api/user/wallet/top-up", methods=["POST"])
+    @inlineCallbacks
+    def user_top_up(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.user(request)
+        body = read_json_object(request)
+        posted, answer = yield self.customer.top_up(
+            user, body, request.getHeader("idempotency-key")
+        )
+        return write_json(request, 201 if posted else 200, answer)
+
+    @app.route("/api/user/wallet/transactions", methods=["GET"])
+    @inlineCallbacks
+    def user_wallet_transactions(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.user(request)
+        body = yield self.customer.transactions(
+            user, parse_limit(request), query_arg(request, "cursor")
+        )
+        return write_json(request, 200, body)
+
+    @app.route("/api/user/charging/start", methods=["POST"])
+    @inlineCallbacks
+    def user_charging_start(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.user(request)
+        answer = yield self.customer.start(user, read_json_object(request))
+        return write_json(request, 202, answer)
+
+    @app.route("/api/user/charging/stop", methods=["POST"])
+    @inlineCallbacks
+    def user_charging_stop(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.user(request)
+        answer = yield self.customer.stop(user, read_json_object(request))
+        return write_json(request, 202, answer)
 
     # -- charger commands (admin) ---------------------------------------------
 
@@ -247,6 +297,12 @@ class Api:
         user = yield self.admin(request)
         deleted = yield self.cms.delete(kind, key, user)
         return write_json(request, 200, {"deleted": deleted})
+
+    @app.route("/api/cms/dashboard", methods=["GET"])
+    @inlineCallbacks
+    def cms_dashboard(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        return write_json(request, 200, (yield self.cms.dashboard()))
 
     @app.route("/api/cms/sessions", methods=["GET"])
     @inlineCallbacks

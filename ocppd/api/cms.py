@@ -41,7 +41,8 @@ from ocppd.billing import Tariff
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.credentials import hash_charger_key
-from ocppd.store import chargers, messages, stations, tags, tariffs, transactions, users
+from ocppd.representations import session_json
+from ocppd.store import chargers, dashboard, messages, stations, tags, tariffs, transactions, users
 from ocppd.store.database import Database
 from ocppd.store.errors import AlreadyExists, InUse, NotFound
 from ocppd.store.records import (
@@ -51,7 +52,6 @@ from ocppd.store.records import (
     MessageRecord,
     StationRecord,
     TariffRecord,
-    TransactionRecord,
     UserRecord,
 )
 from ocppd.store.tables import (
@@ -151,27 +151,6 @@ def tag_json(record: IdTagRecord) -> dict[str, Any]:
         "parentIdTag": record.parent_id_tag,
         "userId": record.user_id,
         "createdAt": format_iso(record.created_at),
-    }
-
-
-def session_json(record: TransactionRecord) -> dict[str, Any]:
-    """The session object of DESIGN.md section 4; ``id`` is the OCPP transactionId."""
-    return {
-        "id": record.id,
-        "transactionId": record.id,
-        "chargePointId": record.charge_point_id,
-        "connectorId": record.connector_id,
-        "idTag": record.id_tag,
-        "userId": record.user_id,
-        "status": record.status,
-        "startedAt": format_iso(record.started_at),
-        "stoppedAt": _iso(record.stopped_at),
-        "meterStartWh": record.meter_start_wh,
-        "meterStopWh": record.meter_stop_wh,
-        "energyWh": record.energy_wh,
-        "cost": record.cost,
-        "currency": record.currency,
-        "stopReason": record.stop_reason,
     }
 
 
@@ -687,6 +666,13 @@ class CmsService:
                 yield self._events.publish(routing_key, payload, charge_point_id=charge_point_id)
             except Exception:
                 self.log.failure("Could not publish {key}", key=routing_key)
+
+    @inlineCallbacks
+    def dashboard(self) -> Generator[Deferred[Any], Any, dict[str, Any]]:
+        figures = yield self._database.run(dashboard.dashboard, now=self._events.now())
+        figures["recentSessions"] = [session_json(r) for r in figures["recentSessions"]]
+        figures["since"] = {name: format_iso(at) for name, at in figures["since"].items()}
+        return dict(figures)
 
     # -- lists --------------------------------------------------------------------
 

@@ -108,15 +108,24 @@ class CommandService:
 
     @inlineCallbacks
     def run(
-        self, name: str, body: dict[str, Any], actor: UserRecord
+        self,
+        name: str,
+        body: dict[str, Any],
+        actor: UserRecord,
+        *,
+        command_id: str | None = None,
     ) -> Generator[Deferred[Any], Any, dict[str, Any]]:
-        """Send the command; the charger's answer, or an ApiError."""
+        """
+        Send the command; the charger's answer, or an ApiError. ``command_id``
+        lets a caller that records the command first (a customer's start)
+        choose the id the audit trail carries.
+        """
         charge_point_id, action, payload = self.parse(name, body)
         if action == "SendLocalList" and "localAuthorizationList" not in payload:
             payload["localAuthorizationList"] = yield self._database.run(
                 local_authorization_list, now=self._events.now()
             )
-        command_id = uuid.uuid4().hex
+        command_id = command_id or new_command_id()
         now = self._events.now()
         if action == "ReserveNow" and "reservationId" not in payload:
             payload["reservationId"] = yield self._database.run(
@@ -211,6 +220,10 @@ class CommandService:
             )
             result["sessionId"] = session.id if session is not None else None
         return result
+
+
+def new_command_id() -> str:
+    return uuid.uuid4().hex
 
 
 def local_authorization_list(conn: Connection, *, now: datetime) -> list[dict[str, Any]]:

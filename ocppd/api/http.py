@@ -53,3 +53,20 @@ def string_field(body: dict[str, Any], name: str, *, max_length: int = 254) -> s
     if len(value) > max_length:
         raise bad_request(f"at most {max_length} characters", field=name)
     return value
+
+
+def int_field(body: dict[str, Any], name: str, *, minimum: int, maximum: int) -> int:
+    """A required integer (JSON number without a fraction; booleans are not numbers)."""
+    value = body.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise bad_request("required, an integer", field=name)
+    if not minimum <= value <= maximum:
+        raise bad_request(f"must be between {minimum} and {maximum}", field=name)
+    return value
+
+
+def no_other_fields(body: dict[str, Any], allowed: set[str]) -> None:
+    """400 naming the first unknown field: most likely a misspelt one."""
+    for name in body:
+        if name not in allowed:
+            raise bad_request("unknown field", field=name)

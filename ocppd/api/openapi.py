@@ -8,6 +8,9 @@ every Klein route is in it and validates live responses against it (OpenAPI
 
 from __future__ import annotations
 
+import json
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from ocppd import __version__
@@ -41,7 +44,61 @@ def page_of(item: str) -> dict[str, Any]:
 
 _SCHEMAS: dict[str, Any] = {
     "Error": obj({"error": obj({"code": STRING, "message": STRING})}),
-    "User": obj({"id": INTEGER, "email": STRING, "role": {"enum": ["admin", "customer"]}}),
+    "User": obj(
+        {
+            "id": INTEGER,
+            "email": STRING,
+            "role": {"enum": ["admin", "customer"]},
+            "idTag": {"type": "string", "description": "customers only: app sessions' idTag"},
+        },
+        required=["id", "email", "role"],
+    ),
+    "Wallet": obj(
+        {
+            "balance": INTEGER,
+            "held": {"type": "integer", "description": "held by app-started sessions"},
+            "available": INTEGER,
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "minimumToStart": INTEGER,
+        }
+    ),
+    "WalletTransaction": obj(
+        {
+            "id": INTEGER,
+            "kind": {"enum": ["top_up", "debit", "refund"]},
+            "amount": {"type": "integer", "description": "signed minor units"},
+            "balance": {"type": "integer", "description": "the balance after it"},
+            "currency": STRING,
+            "sessionId": nullable(INTEGER),
+            "reference": nullable(STRING),
+            "at": TIME,
+        }
+    ),
+    "TopUpRequest": {
+        "type": "object",
+        "properties": {"amount": {"type": "integer", "minimum": 1}},
+        "required": ["amount"],
+        "additionalProperties": False,
+    },
+    "StartRequest": {
+        "type": "object",
+        "properties": {
+            "chargePointId": {"type": "string", "minLength": 1, "maxLength": 48},
+            "connectorId": {"type": "integer", "minimum": 1, "maximum": 1000},
+        },
+        "required": ["chargePointId", "connectorId"],
+        "additionalProperties": False,
+    },
+    "StartAnswer": obj(
+        {"commandId": STRING, "status": {"const": "Accepted"}, "sessionId": nullable(INTEGER)}
+    ),
+    "StopRequest": {
+        "type": "object",
+        "properties": {"sessionId": {"type": "integer", "minimum": 1}},
+        "required": ["sessionId"],
+        "additionalProperties": False,
+    },
+    "StopAnswer": obj({"status": {"const": "Accepted"}, "sessionId": INTEGER, "commandId": STRING}),
     "LoginRequest": obj({"email": STRING, "password": STRING}),
     "LoginResponse": obj({"token": STRING, "user": ref("User")}),
     "CommandRequest": {
@@ -153,6 +210,12 @@ _SCHEMAS: dict[str, Any] = {
             "stopReason": nullable(STRING),
         }
     ),
+    "Counts": obj({"total": INTEGER, "online": INTEGER, "offline": INTEGER}),
+    "Money": {
+        "type": "object",
+        "description": "minor units by ISO 4217 currency",
+        "additionalProperties": INTEGER,
+    },
     "Message": obj(
         {
             "id": INTEGER,
@@ -165,6 +228,18 @@ _SCHEMAS: dict[str, Any] = {
         }
     ),
 }
+_SCHEMAS["TopUpAnswer"] = obj({"wallet": ref("Wallet"), "transaction": ref("WalletTransaction")})
+_SCHEMAS["Dashboard"] = obj(
+    {
+        "stations": ref("Counts"),
+        "chargers": ref("Counts"),
+        "activeSessions": INTEGER,
+        "energyWh": obj({"today": INTEGER, "month": INTEGER}),
+        "revenue": obj({"today": ref("Money"), "month": ref("Money")}),
+        "recentSessions": {"type": "array", "items": ref("Session")},
+        "since": obj({"today": TIME, "month": TIME}),
+    }
+)
 _SCHEMAS["PublicCharger"] = obj(
     {
         "chargePointId": STRING,
@@ -194,11 +269,98 @@ SCHEMAS: dict[str, Any] = {
     **_SCHEMAS,
     **{
         f"{name}Page": page_of(name)
-        for name in ("Station", "Tariff", "Point", "Tag", "Session", "Message", "PublicStation")
+        for name in (
+            "Station",
+            "Tariff",
+            "Point",
+            "Tag",
+            "Session",
+            "Message",
+            "PublicStation",
+            "WalletTransaction",
+        )
     },
 }
 
 CMS_KINDS = {"stations": "Station", "tariffs": "Tariff", "points": "Point", "tags": "Tag"}
+
+#: Fields ocppd fills in when a command's body leaves them out (see docs/api.md).
+FILLED_BY_OCPPD = {"ReserveNow": {"reservationId"}, "SendLocalList": {"localAuthorizationList"}}
+
+_CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$"}
+_MONEY = {"type": "integer", "minimum": 0}
+_ID_TAG = {"type": "string", "minLength": 1, "maxLength": 20}
+#: What the CMS writes take: the writable fields (null clears an optional one on
+#: update). Read-only fields of a fetched object are accepted and ignored.
+_CMS_BODIES: dict[str, dict[str, Any]] = {
+    "Station": {
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "address": nullable({"type": "string", "maxLength": 500}),
+            "latitude": nullable({"type": "number", "minimum": -90, "maximum": 90}),
+            "longitude": nullable({"type": "number", "minimum": -180, "maximum": 180}),
+        },
+        "required": ["name"],
+    },
+    "Tariff": {
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "currency": _CURRENCY,
+            "pricePerKwh": _MONEY,
+            "pricePerMinute": _MONEY,
+            "sessionFee": _MONEY,
+        },
+        "required": ["name", "currency", "pricePerKwh"],
+    },
+    "Point": {
+        "properties": {
+            "chargePointId": {"type": "string", "pattern": "^[A-Za-z0-9._:+@~\\-]{1,48}$"},
+            "authorizationKey": nullable({"type": "string", "minLength": 1}),
+            "stationId": nullable(INTEGER),
+            "tariffId": nullable(INTEGER),
+            "registrationStatus": {"enum": ["Accepted", "Pending", "Rejected"]},
+        },
+        "required": ["chargePointId"],
+    },
+    "Tag": {
+        "properties": {
+            "idTag": _ID_TAG,
+            "status": {"enum": ["Accepted", "Blocked", "Expired", "Invalid"]},
+            "expiresAt": nullable(TIME),
+            "parentIdTag": nullable(_ID_TAG),
+            "userId": nullable(INTEGER),
+        },
+        "required": ["idTag"],
+    },
+}
+
+
+def cms_body(schema: str, *, create: bool) -> dict[str, Any]:
+    spec = _CMS_BODIES[schema]
+    return {
+        "type": "object",
+        "properties": spec["properties"],
+        # An update names only what changes, and the key is in the path.
+        "required": spec["required"] if create else [],
+        "additionalProperties": True,
+    }
+
+
+@cache
+def command_body(action: str) -> dict[str, Any]:
+    """
+    The body of ``/api/charger/{command}``: the official OCPP 1.6 request
+    schema of ``action`` (from the ``ocpp`` package) plus ``chargePointId``.
+    """
+    text = (files("ocpp") / "v16" / "schemas" / f"{action}.json").read_text(encoding="utf-8-sig")
+    schema = {k: v for k, v in json.loads(text).items() if k not in ("$schema", "id", "$id")}
+    filled = FILLED_BY_OCPPD.get(action, set())
+    return {
+        **schema,
+        "title": f"{action} for chargePointId",
+        "properties": {"chargePointId": {"type": "string", "minLength": 1}, **schema["properties"]},
+        "required": ["chargePointId", *(f for f in schema.get("required", []) if f not in filled)],
+    }
 
 
 def response(schema: str, description: str = "OK") -> dict[str, Any]:
@@ -281,6 +443,63 @@ def document() -> dict[str, Any]:
                 "responses": {"200": response("SessionPage"), **errors(400, 401)},
             }
         },
+        "/api/user/wallet": {
+            "get": {
+                "summary": "The signed-in user's wallet",
+                "security": SECURED,
+                "responses": {"200": response("Wallet"), **errors(401)},
+            }
+        },
+        "/api/user/wallet/top-up": {
+            "post": {
+                "summary": "Top up through the payment provider (Idempotency-Key header honoured)",
+                "security": SECURED,
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": STRING}],
+                "requestBody": body("TopUpRequest"),
+                "responses": {
+                    "201": response("TopUpAnswer", "credited"),
+                    "200": response("TopUpAnswer", "credited before (same Idempotency-Key)"),
+                    **errors(400, 401, 402, 409, 415),
+                },
+            }
+        },
+        "/api/user/wallet/transactions": {
+            "get": {
+                "summary": "The signed-in user's wallet transactions, newest first",
+                "security": SECURED,
+                "parameters": PAGING,
+                "responses": {"200": response("WalletTransactionPage"), **errors(400, 401)},
+            }
+        },
+        "/api/user/charging/start": {
+            "post": {
+                "summary": "Start charging on a connector (holds the wallet's available funds)",
+                "security": SECURED,
+                "requestBody": body("StartRequest"),
+                "responses": {
+                    "202": response("StartAnswer", "the charger accepted"),
+                    **errors(400, 401, 402, 404, 409, 415, 502, 504),
+                },
+            }
+        },
+        "/api/user/charging/stop": {
+            "post": {
+                "summary": "Stop one's own active session",
+                "security": SECURED,
+                "requestBody": body("StopRequest"),
+                "responses": {
+                    "202": response("StopAnswer", "the charger accepted"),
+                    **errors(400, 401, 404, 409, 415, 502, 504),
+                },
+            }
+        },
+        "/api/cms/dashboard": {
+            "get": {
+                "summary": "Stations and chargers online, active sessions, energy and revenue",
+                "security": SECURED,
+                "responses": {"200": response("Dashboard"), **errors(401, 403)},
+            }
+        },
         "/api/chargers/{chargePointId}": {
             "get": {
                 "summary": "One charger's live status (any signed-in user)",
@@ -326,7 +545,10 @@ def document() -> dict[str, Any]:
             "post": {
                 "summary": f"Send {action} to a charger (admin)",
                 "security": SECURED,
-                "requestBody": body("CommandRequest"),
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": command_body(action)}},
+                },
                 "responses": {
                     "200": response("CommandAnswer"),
                     **errors(400, 401, 403, 409, 502, 504),
@@ -345,7 +567,10 @@ def document() -> dict[str, Any]:
             "post": {
                 "summary": f"Create one of {kind}",
                 "security": SECURED,
-                "requestBody": {"required": True, "content": {"application/json": {}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": cms_body(schema, create=True)}},
+                },
                 "responses": {"201": response(schema), **errors(400, 401, 403, 409)},
             },
         }
@@ -359,7 +584,10 @@ def document() -> dict[str, Any]:
                 "summary": "Update: the fields given replace, null clears",
                 "security": SECURED,
                 "parameters": [key],
-                "requestBody": {"required": True, "content": {"application/json": {}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": cms_body(schema, create=False)}},
+                },
                 "responses": {"200": response(schema), **errors(400, 401, 403, 404, 409)},
             },
             "delete": {

@@ -90,7 +90,7 @@ from ocppd.bus.interface import (
     encode_envelope,
 )
 from ocppd.bus.retry import RetryPolicy
-from ocppd.bus.topology import Topology
+from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, Topology
 from ocppd.timeutil import format_iso, from_timestamp
 
 H_ROUTING_KEY = "x-ocppd-routing-key"
@@ -124,6 +124,14 @@ class _Connection(TwistedProtocolConnection):
     def unwrap(self) -> _Connection:
         """This protocol itself, also when called through ClientService's proxy."""
         return self
+
+    def connectionMade(self) -> None:
+        # AMQP frames are small and often alone (a confirm, one delivery):
+        # with Nagle's algorithm meeting delayed ACKs each waited ~40 ms.
+        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
+        super().connectionMade()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         super().connectionLost(reason)
@@ -355,6 +363,8 @@ class AmqpBus(Service):
         names: list[str] = []
         for spec in self.topology.queues:
             names.append(self.topology.queue_full_name(spec.name))
+            if spec.ephemeral:
+                continue
             names.extend(
                 self.topology.retry_queue_full_name(spec.name, delay)
                 for delay in self._used_delays()
@@ -537,13 +547,25 @@ class AmqpBus(Service):
             )
         for spec in self.topology.queues:
             work = self.topology.queue_full_name(spec.name)
-            yield channel.queue_declare(
-                queue=work, durable=spec.durable, arguments=self._queue_arguments()
-            )
+            if spec.ephemeral:
+                # Gone with its consumer (or connection), and never a backlog
+                # that blocks publishers: the oldest message gives way.
+                yield channel.queue_declare(
+                    queue=work,
+                    durable=False,
+                    auto_delete=True,
+                    arguments={"x-max-length": EPHEMERAL_MAX_LENGTH, "x-overflow": "drop-head"},
+                )
+            else:
+                yield channel.queue_declare(
+                    queue=work, durable=spec.durable, arguments=self._queue_arguments()
+                )
             for binding in spec.bindings:
                 yield channel.queue_bind(
                     queue=work, exchange=binding.exchange, routing_key=binding.pattern
                 )
+            if spec.ephemeral:
+                continue
             for delay in self._used_delays():
                 arguments: dict[str, Any] = {
                     "x-message-ttl": round(delay * 1000),

@@ -53,7 +53,7 @@ from ocppd.bus.interface import (
     encode_envelope,
 )
 from ocppd.bus.retry import RetryPolicy
-from ocppd.bus.topology import QueueSpec, Topology
+from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, QueueSpec, Topology
 from ocppd.timeutil import format_iso, from_timestamp
 
 
@@ -162,6 +162,7 @@ class MemoryBus(Service):
         self.topology = topology
         self._reactor = cast(_Clock, reactor)
         self._max_queue_length = max_queue_length
+        self._ephemeral_limit = min(max_queue_length, EPHEMERAL_MAX_LENGTH)
         self._drain_timeout = drain_timeout
         self._queues = {spec.name: _Queue(spec) for spec in topology.queues}
         #: False from stopService until startService: publishes are refused.
@@ -196,7 +197,11 @@ class MemoryBus(Service):
             return succeed(None)
         queues = [self._queues[spec.name] for spec in targets]
         # Check every target first, so a message is in all its queues or none.
-        full = [queue.name for queue in queues if queue.length() >= self._max_queue_length]
+        full = [
+            queue.name
+            for queue in queues
+            if queue.length() >= self._max_queue_length and not queue.spec.ephemeral
+        ]
         if full:
             self.log.warn(
                 "Queue(s) {queues} full ({max_length} messages); refused {routing_key} "
@@ -209,6 +214,10 @@ class MemoryBus(Service):
             return fail(BusError(f"queue(s) {', '.join(full)} full"))
         message = _Message(id=envelope.id, routing_key=routing_key, body=body)
         for queue in queues:
+            if queue.spec.ephemeral and queue.ready and queue.length() >= self._ephemeral_limit:
+                # Worthless when stale (pushes): the oldest gives way, as with
+                # RabbitMQ's drop-head, and the publisher is never refused.
+                queue.ready.popleft()
             queue.ready.append(message)
             self._schedule(queue)
         return succeed(None)
@@ -484,7 +493,8 @@ class MemoryBus(Service):
                 "consumed": queue.consumer is not None,
             }
             for queue in self._queues.values()
-            if queue.length()
+            # Pushes nobody took are no loss worth a warning.
+            if queue.length() and not queue.spec.ephemeral
         }
         for queue in self._queues.values():
             if queue.scheduled is not None:

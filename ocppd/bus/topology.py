@@ -87,6 +87,15 @@ def ocpp_reply(action: str) -> str:
 PROCESSOR_QUEUE = "processor"
 #: The audit trail: commands and audit records.
 AUDIT_QUEUE = "audit"
+#: What the notifier turns into pushes (docs/events.md); every node has its own.
+NOTIFIER_PATTERNS = ("charger.#", "session.#", "wallet.#", "charging.#", "cms.#", "ocpp.#")
+#: Most messages an ephemeral queue holds; beyond, its oldest are dropped.
+EPHEMERAL_MAX_LENGTH = 10_000
+
+
+def notifier_queue(node_id: str) -> str:
+    """The notifier queue of node ``node_id``: each node pushes every event to its browsers."""
+    return f"notifier.{node_id}"
 
 
 # --- Topic matching ---------------------------------------------------------
@@ -153,6 +162,11 @@ class QueueSpec:
     name: str
     bindings: tuple[Binding, ...]
     durable: bool = True
+    #: For what is worthless after a restart (pushes to browsers): on RabbitMQ
+    #: not durable, deleted with its consumer, capped at EPHEMERAL_MAX_LENGTH
+    #: dropping the oldest, no retry or dead-letter queues; on every bus a full
+    #: ephemeral queue drops its oldest message rather than refuse a publish.
+    ephemeral: bool = False
 
 
 def exchange_name(prefix: str, kind: str) -> str:
@@ -284,12 +298,21 @@ def make_topology(
     )
 
 
-def default_topology(prefix: str = DEFAULT_PREFIX) -> Topology:
-    """The topology of a running ocppd."""
-    return make_topology(
+def default_topology(prefix: str = DEFAULT_PREFIX, node_id: str | None = None) -> Topology:
+    """The topology of a running ocppd; with ``node_id``, that node's notifier queue too."""
+    topology = make_topology(
         [
             (PROCESSOR_QUEUE, ("ocpp.#", "charger.#")),
-            (AUDIT_QUEUE, ("command.#", "audit.#")),
+            (AUDIT_QUEUE, ("command.#", "audit.#", "charging.#")),
         ],
         prefix,
     )
+    if node_id is None:
+        return topology
+    notifier = QueueSpec(
+        notifier_queue(node_id),
+        tuple(bind(pattern, prefix) for pattern in NOTIFIER_PATTERNS),
+        durable=False,
+        ephemeral=True,
+    )
+    return attrs.evolve(topology, queues=(*topology.queues, notifier))

@@ -10,21 +10,29 @@ out-of-order arrivals harmless (see ``ocppd.store.transactions``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from ocppd.billing import Tariff, final_cost
+from ocppd.billing import Tariff, final_cost, live_estimate, should_stop
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
-from ocppd.consumers.base import BusConsumer
-from ocppd.store import chargers, messages, tariffs, transactions
+from ocppd.bus.interface import IBus
+from ocppd.bus.publisher import EventPublisher
+from ocppd.consumers.base import BusConsumer, FollowUp, FollowUpHook
+from ocppd.representations import session_json, wallet_transaction_json
+from ocppd.store import chargers, messages, tariffs, transactions, wallets
+from ocppd.store.database import Database
 from ocppd.store.records import MeterSample, TransactionRecord
-from ocppd.timeutil import parse_iso
+from ocppd.timeutil import format_iso, parse_iso
 
 CONSUMER = "processor"
 
 Applier = Callable[[Connection, str, Envelope, dict[str, Any]], None]
+
+POWER = "Power.Active.Import"
 
 
 def _at(envelope: Envelope, field: str) -> Any:
@@ -88,84 +96,65 @@ def _status(
     )
 
 
-def _meter_values(
-    conn: Connection, charge_point_id: str, envelope: Envelope, request: dict[str, Any]
-) -> None:
-    transactions.add_meter_values(
-        conn,
-        charge_point_id=charge_point_id,
-        connector_id=request["connectorId"],
-        transaction_id=request.get("transactionId"),
-        samples=samples_from(request["meterValue"]),
-        now=_at(envelope, "receivedAt"),
-    )
+def power_w(samples: list[MeterSample]) -> int | None:
+    """The newest total (phase-less) active import power among ``samples``, in W."""
+    newest: tuple[datetime, int] | None = None
+    for sample in samples:
+        if sample.measurand != POWER or sample.phase:
+            continue
+        try:
+            value = Decimal(sample.value)
+        except InvalidOperation:
+            continue
+        if not value.is_finite():
+            continue
+        watts = int(value * 1000) if sample.unit == "kW" else int(value)
+        if newest is None or sample.timestamp > newest[0]:
+            newest = (sample.timestamp, watts)
+    return None if newest is None else newest[1]
 
 
-def _stop(
-    conn: Connection, charge_point_id: str, envelope: Envelope, request: dict[str, Any]
-) -> None:
-    outcome = transactions.record_stop(
-        conn,
-        charge_point_id=charge_point_id,
-        transaction_id=request["transactionId"],
-        meter_stop_wh=request["meterStop"],
-        stopped_at=parse_iso(request["timestamp"]),
-        reason=request.get("reason"),
-        id_tag=request.get("idTag"),
-        now=_at(envelope, "receivedAt"),
-    )
-    record = transactions.get_transaction(conn, request["transactionId"])
-    if outcome != "unknown" and record is not None and request.get("transactionData"):
-        transactions.add_meter_values(
-            conn,
-            charge_point_id=charge_point_id,
-            connector_id=record.connector_id,
-            transaction_id=request["transactionId"],
-            samples=samples_from(request["transactionData"]),
-            now=_at(envelope, "receivedAt"),
-        )
-    if outcome == "stopped" and record is not None:
-        _price(conn, record)
+def _session_of(
+    conn: Connection, charge_point_id: str, transaction_id: int | None
+) -> TransactionRecord | None:
+    """The session ``transaction_id`` of this charger (another charger's id names nothing)."""
+    if transaction_id is None:
+        return None
+    session = transactions.get_transaction(conn, transaction_id)
+    return session if session is not None and session.charge_point_id == charge_point_id else None
 
 
-def _price(conn: Connection, session: TransactionRecord) -> None:
-    """
-    Price a session that just stopped with the tariff it started under (a
-    tariff changed mid-session does not reprice it), from its start and stop
-    readings alone. A session on a charger without a tariff stays unpriced.
-    """
-    if session.tariff_id is None or session.meter_stop_wh is None or session.stopped_at is None:
-        return
-    record = tariffs.get_tariff(conn, session.tariff_id)
-    if record is None:
-        return
-    tariff = Tariff.from_record(record)
-    cost = final_cost(
-        tariff,
-        meter_start_wh=session.meter_start_wh,
-        meter_stop_wh=session.meter_stop_wh,
-        started_at=session.started_at,
-        stopped_at=session.stopped_at,
-    )
-    transactions.set_cost(conn, session.id, cost=cost.total, currency=tariff.currency)
-
-
-#: Effects of inbound CALLs beyond the message log. StartTransaction has none:
-#: its session row is written when its id is allocated, in the request path.
+#: Effects of inbound CALLs beyond the message log that need no configuration.
 INBOUND_EFFECTS: dict[str, Applier] = {
     "BootNotification": _boot,
     "StatusNotification": _status,
-    "MeterValues": _meter_values,
-    "StopTransaction": _stop,
 }
 
 
 class OcppProcessor(BusConsumer):
-    """Consumes ``topology.PROCESSOR_QUEUE`` and writes to the store."""
+    """
+    Consumes ``topology.PROCESSOR_QUEUE`` and writes to the store: sessions,
+    meter values, pricing at stop, the wallet debit, and the funds guard of
+    app-started sessions. Returns the domain events of docs/events.md.
+    """
 
     name = CONSUMER
 
-    def effects(self, conn: Connection, envelope: Envelope) -> None:
+    def __init__(
+        self,
+        bus: IBus,
+        database: Database,
+        *,
+        events: EventPublisher | None = None,
+        on_follow_up: FollowUpHook | None = None,
+        wallet_currency: str = "EUR",
+        stop_margin: int = 0,
+    ) -> None:
+        super().__init__(bus, database, events=events, on_follow_up=on_follow_up)
+        self.wallet_currency = wallet_currency
+        self.stop_margin = stop_margin
+
+    def effects(self, conn: Connection, envelope: Envelope) -> list[FollowUp] | None:
         charge_point_id = envelope.charge_point_id
         if charge_point_id is None:
             # Every type this queue carries is about a charger; a message
@@ -175,10 +164,10 @@ class OcppProcessor(BusConsumer):
                 type=envelope.type,
                 id=envelope.id,
             )
-            return
+            return None
         kind = envelope.type.partition(".")[0]
         if kind == "ocpp":
-            self._apply_ocpp(conn, charge_point_id, envelope)
+            return self._apply_ocpp(conn, charge_point_id, envelope)
         elif envelope.type == topology.CHARGER_CONNECTED:
             chargers.set_connected(
                 conn,
@@ -194,8 +183,11 @@ class OcppProcessor(BusConsumer):
                 connection_id=envelope.payload["connectionId"],
                 at=_at(envelope, "at"),
             )
+        return None
 
-    def _apply_ocpp(self, conn: Connection, charge_point_id: str, envelope: Envelope) -> None:
+    def _apply_ocpp(
+        self, conn: Connection, charge_point_id: str, envelope: Envelope
+    ) -> list[FollowUp] | None:
         payload = envelope.payload
         direction, _, action = envelope.type[len("ocpp.") :].partition(".")
 
@@ -225,6 +217,12 @@ class OcppProcessor(BusConsumer):
             effect = INBOUND_EFFECTS.get(action)
             if effect is not None:
                 effect(conn, charge_point_id, envelope, payload["request"])
+            elif action == "StartTransaction":
+                return self._started(conn, charge_point_id, envelope)
+            elif action == "MeterValues":
+                return self._meter_values(conn, charge_point_id, envelope)
+            elif action == "StopTransaction":
+                return self._stopped(conn, charge_point_id, envelope)
         elif direction == "out":
             log("call", "out", "CALL", payload["request"], "sentAt")
         elif direction == "reply":
@@ -234,3 +232,258 @@ class OcppProcessor(BusConsumer):
             log_answer("answer", "out", "receivedAt")
         else:
             self.log.warn("Processor ignores unknown envelope type {type}", type=envelope.type)
+        return None
+
+    # -- sessions ------------------------------------------------------------------
+
+    def _started(
+        self, conn: Connection, charge_point_id: str, envelope: Envelope
+    ) -> list[FollowUp]:
+        """
+        The session row was written in the request path, when its id was
+        allocated; here it is announced, and linked to the app request that
+        asked for it, if any.
+        """
+        transaction_id = (envelope.payload.get("response") or {}).get("transactionId")
+        session = _session_of(conn, charge_point_id, transaction_id)
+        if session is None:
+            return []
+        started = FollowUp("session.started", {"session": session_json(session)}, charge_point_id)
+        follow_ups = [started]
+        if session.user_id is not None and session.status == "active":
+            request = wallets.claim_request_for_session(
+                conn,
+                session_id=session.id,
+                user_id=session.user_id,
+                charge_point_id=charge_point_id,
+                connector_id=session.connector_id,
+                id_tag=session.id_tag,
+                now=_at(envelope, "receivedAt"),
+            )
+            if request is not None:
+                follow_ups.append(
+                    FollowUp(
+                        "charging.started",
+                        {
+                            "userId": session.user_id,
+                            "chargePointId": charge_point_id,
+                            "connectorId": session.connector_id,
+                            "sessionId": session.id,
+                            "commandId": request.command_id,
+                        },
+                        charge_point_id,
+                    )
+                )
+        return follow_ups
+
+    def _meter_values(
+        self, conn: Connection, charge_point_id: str, envelope: Envelope
+    ) -> list[FollowUp]:
+        request = envelope.payload["request"]
+        samples = samples_from(request["meterValue"])
+        transaction_id = request.get("transactionId")
+        transactions.add_meter_values(
+            conn,
+            charge_point_id=charge_point_id,
+            connector_id=request["connectorId"],
+            transaction_id=transaction_id,
+            samples=samples,
+            now=_at(envelope, "receivedAt"),
+        )
+        session = _session_of(conn, charge_point_id, transaction_id)
+        if session is None:
+            return []
+        if session.status != "active":
+            # A late reading after the stop changes nothing, so announces nothing.
+            return []
+        tariff = self._tariff(conn, session)
+        now = session.last_meter_at or _at(envelope, "receivedAt")
+        live: dict[str, Any] = {
+            "energyWh": session.energy_wh or 0,
+            "powerW": power_w(samples),
+            "cost": None,
+            "currency": None,
+            "at": format_iso(now),
+        }
+        follow_ups = []
+        if tariff is not None:
+            estimate = live_estimate(
+                tariff,
+                meter_start_wh=session.meter_start_wh,
+                last_meter_wh=session.last_meter_wh,
+                started_at=session.started_at,
+                now=now,
+            )
+            live.update(cost=estimate.total, currency=tariff.currency)
+            follow_ups.extend(self._funds_guard(conn, session, tariff, estimate.energy_wh, now))
+        follow_ups.insert(
+            0,
+            FollowUp(
+                "session.updated", {"session": session_json(session), "live": live}, charge_point_id
+            ),
+        )
+        return follow_ups
+
+    def _funds_guard(
+        self,
+        conn: Connection,
+        session: TransactionRecord,
+        tariff: Tariff,
+        energy_wh: int,
+        now: datetime,
+    ) -> list[FollowUp]:
+        """Ask for a remote stop, once, when the running cost reaches the funds held."""
+        request = wallets.request_for_session(conn, session.id)
+        if request is None or request.status != "started" or request.stop_requested is not None:
+            return []
+        if tariff.currency != self.wallet_currency:
+            return []
+        budget = request.hold - self.stop_margin
+        duration = max(0, int((now - session.started_at).total_seconds()))
+        if not should_stop(tariff, balance=budget, energy_wh=energy_wh, duration_seconds=duration):
+            return []
+        if not wallets.mark_stop_requested(conn, request.id, "funds", now=now):
+            return []
+        self.log.info(
+            "Session {session_id} of user {user_id} reached its funds; asking for a stop",
+            session_id=session.id,
+            user_id=request.user_id,
+        )
+        return [
+            FollowUp(
+                "charging.stop.requested",
+                {
+                    "userId": request.user_id,
+                    "sessionId": session.id,
+                    "chargePointId": session.charge_point_id,
+                    "transactionId": session.id,
+                    "reason": "funds",
+                },
+                session.charge_point_id,
+            )
+        ]
+
+    def _stopped(
+        self, conn: Connection, charge_point_id: str, envelope: Envelope
+    ) -> list[FollowUp]:
+        request = envelope.payload["request"]
+        received_at = _at(envelope, "receivedAt")
+        outcome = transactions.record_stop(
+            conn,
+            charge_point_id=charge_point_id,
+            transaction_id=request["transactionId"],
+            meter_stop_wh=request["meterStop"],
+            stopped_at=parse_iso(request["timestamp"]),
+            reason=request.get("reason"),
+            id_tag=request.get("idTag"),
+            now=received_at,
+        )
+        record = transactions.get_transaction(conn, request["transactionId"])
+        if outcome != "unknown" and record is not None and request.get("transactionData"):
+            transactions.add_meter_values(
+                conn,
+                charge_point_id=charge_point_id,
+                connector_id=record.connector_id,
+                transaction_id=request["transactionId"],
+                samples=samples_from(request["transactionData"]),
+                now=received_at,
+            )
+        if outcome != "stopped" or record is None:
+            return []
+        follow_ups = self._bill(conn, record, received_at)
+        session = transactions.get_transaction(conn, record.id)
+        assert session is not None
+        stopped = FollowUp("session.stopped", {"session": session_json(session)}, charge_point_id)
+        follow_ups.insert(0, stopped)
+        return follow_ups
+
+    def _tariff(self, conn: Connection, session: TransactionRecord) -> Tariff | None:
+        if session.tariff_id is None:
+            return None
+        record = tariffs.get_tariff(conn, session.tariff_id)
+        return None if record is None else Tariff.from_record(record)
+
+    def _bill(self, conn: Connection, session: TransactionRecord, now: datetime) -> list[FollowUp]:
+        """
+        Price a session that just stopped with the tariff it started under (a
+        tariff changed mid-session does not reprice it), from its start and
+        stop readings alone; debit its user's wallet once; release the funds
+        its app request held. A session on a charger without a tariff stays
+        unpriced.
+        """
+        follow_ups: list[FollowUp] = []
+        request = wallets.request_for_session(conn, session.id)
+        if request is not None:
+            wallets.set_request_status(conn, request.id, "completed", now=now)
+        tariff = self._tariff(conn, session)
+        cost = None
+        stopped = session.meter_stop_wh is not None and session.stopped_at is not None
+        if tariff is not None and stopped:
+            assert session.meter_stop_wh is not None and session.stopped_at is not None
+            cost = final_cost(
+                tariff,
+                meter_start_wh=session.meter_start_wh,
+                meter_stop_wh=session.meter_stop_wh,
+                started_at=session.started_at,
+                stopped_at=session.stopped_at,
+            ).total
+            priced = transactions.set_cost(conn, session.id, cost=cost, currency=tariff.currency)
+            if priced and session.user_id is not None and cost > 0:
+                follow_ups.extend(self._debit(conn, session, cost, tariff.currency, now))
+        if session.user_id is not None:
+            follow_ups.append(
+                FollowUp(
+                    "charging.stopped",
+                    {
+                        "userId": session.user_id,
+                        "sessionId": session.id,
+                        "chargePointId": session.charge_point_id,
+                        "reason": (request.stop_requested if request is not None else None)
+                        or session.stop_reason
+                        or "Local",
+                        "cost": cost,
+                        "currency": None if tariff is None else tariff.currency,
+                    },
+                    session.charge_point_id,
+                )
+            )
+        return follow_ups
+
+    def _debit(
+        self, conn: Connection, session: TransactionRecord, cost: int, currency: str, now: datetime
+    ) -> list[FollowUp]:
+        assert session.user_id is not None
+        if currency != self.wallet_currency:
+            self.log.warn(
+                "Session {session_id} cost {cost} {currency}; wallets are in {wallet_currency}, "
+                "so it is not debited",
+                session_id=session.id,
+                cost=cost,
+                currency=currency,
+                wallet_currency=self.wallet_currency,
+            )
+            return []
+        posted, new = wallets.post_transaction(
+            conn,
+            session.user_id,
+            kind="debit",
+            amount=-cost,
+            currency=currency,
+            idempotency_key=wallets.debit_key(session.id),
+            session_id=session.id,
+            reference=f"session {session.id}",
+            now=now,
+        )
+        if not new:
+            return []
+        return [
+            FollowUp(
+                "wallet.transaction",
+                {
+                    "userId": session.user_id,
+                    "balance": posted.balance_after,
+                    "currency": posted.currency,
+                    "transaction": wallet_transaction_json(posted),
+                },
+            )
+        ]

@@ -217,3 +217,42 @@ class MessageRecord:
     unique_id: str | None
     payload: Any
     created_at: datetime
+
+
+@attrs.frozen
+class WalletRecord:
+    user_id: int
+    currency: str
+    balance: int  # minor units
+    created_at: datetime
+    updated_at: datetime
+
+
+@attrs.frozen
+class WalletTransactionRecord:
+    id: int
+    user_id: int
+    kind: str
+    amount: int  # signed minor units
+    balance_after: int
+    currency: str
+    session_id: int | None
+    reference: str | None
+    idempotency_key: str
+    created_at: datetime
+
+
+@attrs.frozen
+class ChargingRequestRecord:
+    id: int
+    user_id: int
+    charge_point_id: str
+    connector_id: int
+    id_tag: str
+    command_id: str
+    hold: int  # minor units of the wallet
+    status: str
+    session_id: int | None
+    stop_requested: str | None
+    created_at: datetime
+    updated_at: datetime

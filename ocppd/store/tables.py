@@ -364,3 +364,68 @@ reservations = sa.Table(
     sa.CheckConstraint(one_of("status", RESERVATION_STATUSES), name="status"),
     sa.Index(None, "charge_point_id", "status"),
 )
+
+WALLET_TRANSACTION_KINDS = ("top_up", "debit", "refund")
+
+# A customer's prepaid wallet, one per user, in one currency. ``balance`` is
+# what the wallet holds; what app-started sessions hold back is in
+# ``charging_requests`` (see ocppd.store.wallets).
+wallets = sa.Table(
+    "wallets",
+    metadata,
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("currency", sa.CHAR(3), nullable=False),
+    sa.Column("balance", sa.BigInteger, nullable=False),  # minor units
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every change of a wallet's balance. ``idempotency_key`` makes each one
+# happen once: ``debit:<session id>`` for a session's bill, the payment
+# provider's reference (or the client's Idempotency-Key) for a top-up.
+wallet_transactions = sa.Table(
+    "wallet_transactions",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),  # signed minor units
+    sa.Column("balance_after", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.CHAR(3), nullable=False),
+    sa.Column("session_id", sa.Integer, nullable=True),
+    sa.Column("reference", sa.String(128), nullable=True),
+    sa.Column("idempotency_key", sa.String(160), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(one_of("kind", WALLET_TRANSACTION_KINDS), name="kind"),
+    sa.UniqueConstraint("idempotency_key"),
+    sa.Index(None, "user_id", "id"),
+)
+
+CHARGING_REQUEST_STATUSES = ("requested", "started", "completed", "failed")
+
+# A customer's "start charging" from the app, and the funds it holds: from the
+# request until its session stops (or the start fails), ``hold`` of the
+# wallet's balance is spoken for, and the session is stopped remotely when its
+# running cost reaches it.
+charging_requests = sa.Table(
+    "charging_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("charge_point_id", CHARGE_POINT_ID, nullable=False),
+    sa.Column("connector_id", sa.Integer, nullable=False),
+    sa.Column("id_tag", ID_TAG, nullable=False),
+    sa.Column("command_id", sa.String(32), nullable=False),
+    sa.Column("hold", sa.BigInteger, nullable=False),  # minor units of the wallet
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("session_id", sa.Integer, nullable=True),
+    sa.Column("stop_requested", sa.String(16), nullable=True),  # why we asked: user|funds
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(one_of("status", CHARGING_REQUEST_STATUSES), name="status"),
+    sa.Index(None, "user_id", "status"),
+    sa.Index(None, "charge_point_id", "connector_id", "status"),
+    sa.Index(None, "session_id"),
+)

@@ -7,6 +7,7 @@ The request path reads them through ``ocppd.ocpp.tagcache``; an expired
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -110,3 +111,26 @@ def delete_id_tag(conn: Connection, id_tag: str) -> None:
     result = conn.execute(id_tags.delete().where(id_tags.c.id_tag == canonical_id_tag(id_tag)))
     if result.rowcount == 0:
         raise NotFound(f"id tag {id_tag}")
+
+
+def user_id_tag(conn: Connection, user_id: int, *, now: datetime) -> str:
+    """
+    The idTag app-started sessions of this user carry: their oldest
+    ``Accepted`` tag, or a new random one issued to them now (every customer
+    has one). Random, not derived from the user id: an idTag is what a cloned
+    card would present, so it must not be guessable.
+    """
+    existing = conn.execute(
+        sa.select(id_tags.c.id_tag)
+        .where(id_tags.c.user_id == user_id, id_tags.c.status == "Accepted")
+        .order_by(id_tags.c.created_at, id_tags.c.id_tag)
+        .limit(1)
+    ).scalar()
+    if existing is not None:
+        return str(existing)
+    while True:
+        # 20 characters: the whole of OCPP 1.6's CiString20Type.
+        candidate = secrets.token_hex(10).upper()
+        values = {"id_tag": candidate, "status": "Accepted", "user_id": user_id, "created_at": now}
+        if insert_new(conn, id_tags, values) is not None:
+            return candidate

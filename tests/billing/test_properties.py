@@ -12,6 +12,7 @@ import math
 from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
 
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
@@ -292,3 +293,205 @@ class FundsProperties(SynchronousTestCase):
         else:
             self.assertLessEqual(cost(most), balance)
             self.assertGreater(cost(most + 1), balance)
+
+
+def cost_or_infinity(value: int | None) -> float:
+    """An affordability answer on one scale: ``None`` (no limit) above every number."""
+    return math.inf if value is None else value
+
+
+#: The attributes of a tariff that are money.
+PRICES = ["price_per_kwh", "price_per_minute", "session_fee"]
+
+
+class TariffProperties(SynchronousTestCase):
+    @EXAMPLES
+    @given(
+        tariffs,
+        energies,
+        durations,
+        st.sampled_from(["price_per_kwh", "price_per_minute", "session_fee"]),
+        steps,
+    )
+    def test_monotonic_in_every_price(
+        self, tariff: Tariff, energy_wh: int, duration_seconds: int, price: str, more: int
+    ) -> None:
+        """Raising any one price of a tariff never makes the same session cheaper."""
+        dearer = attrs.evolve(tariff, **{price: getattr(tariff, price) + more})
+        self.assertLessEqual(
+            session_cost(tariff, energy_wh=energy_wh, duration_seconds=duration_seconds),
+            session_cost(dearer, energy_wh=energy_wh, duration_seconds=duration_seconds),
+        )
+
+    @EXAMPLES
+    @given(
+        tariffs,
+        st.integers(min_value=0, max_value=10_000),
+        st.integers(min_value=0, max_value=14 * 24 * 60),
+    )
+    def test_whole_kwh_and_minutes_are_exact(self, tariff: Tariff, kwh: int, minutes: int) -> None:
+        """Whole kWh over whole minutes lose nothing to rounding: exactly the tariff's sums."""
+        parts = cost_breakdown(tariff, energy_wh=kwh * 1000, duration_seconds=minutes * 60)
+        self.assertEqual(
+            (parts.energy, parts.time, parts.total),
+            (
+                tariff.price_per_kwh * kwh,
+                tariff.price_per_minute * minutes,
+                tariff.session_fee + tariff.price_per_kwh * kwh + tariff.price_per_minute * minutes,
+            ),
+        )
+
+    @EXAMPLES
+    @given(tariffs, energies, durations, st.sampled_from([1.0, True, "5"]))
+    def test_only_integer_measures(
+        self, tariff: Tariff, energy_wh: int, duration_seconds: int, wrong: object
+    ) -> None:
+        """A float, bool or string measure is refused, never rounded somewhere silently."""
+        with self.assertRaises(TypeError):
+            session_cost(tariff, energy_wh=wrong, duration_seconds=duration_seconds)  # type: ignore[arg-type]
+        with self.assertRaises(TypeError):
+            session_cost(tariff, energy_wh=energy_wh, duration_seconds=wrong)  # type: ignore[arg-type]
+
+
+class EstimateBoundProperties(SynchronousTestCase):
+    @EXAMPLES
+    @given(
+        tariffs,
+        st.integers(min_value=0, max_value=10**9),
+        st.lists(st.tuples(steps, st.integers(min_value=0, max_value=3600)), max_size=10),
+        steps,
+        st.integers(min_value=0, max_value=3600),
+        instants,
+    )
+    def test_never_above_the_bill(
+        self,
+        tariff: Tariff,
+        meter_start_wh: int,
+        readings: list[tuple[int, int]],
+        last_wh: int,
+        last_seconds: int,
+        started_at: datetime,
+    ) -> None:
+        """
+        No estimate shown while charging is above what the session is finally
+        billed: the stop's register and time are at least every earlier one's.
+        """
+        register, now, shown = meter_start_wh, started_at, []
+        shown.append(
+            live_estimate(
+                tariff,
+                meter_start_wh=meter_start_wh,
+                last_meter_wh=None,
+                started_at=started_at,
+                now=now,
+            ).total
+        )
+        for more_wh, more_seconds in readings:
+            register += more_wh
+            now += timedelta(seconds=more_seconds)
+            shown.append(
+                live_estimate(
+                    tariff,
+                    meter_start_wh=meter_start_wh,
+                    last_meter_wh=register,
+                    started_at=started_at,
+                    now=now,
+                ).total
+            )
+        billed = final_cost(
+            tariff,
+            meter_start_wh=meter_start_wh,
+            meter_stop_wh=register + last_wh,
+            started_at=started_at,
+            stopped_at=now + timedelta(seconds=last_seconds),
+        ).total
+        self.assertLessEqual(max(shown), billed)
+
+    @EXAMPLES
+    @given(tariffs, st.integers(min_value=0, max_value=10**9), instants, durations)
+    def test_no_reading_is_no_energy(
+        self, tariff: Tariff, meter_start_wh: int, started_at: datetime, seconds: int
+    ) -> None:
+        """Before the first MeterValues the estimate is the fee and the time alone."""
+        estimate = live_estimate(
+            tariff,
+            meter_start_wh=meter_start_wh,
+            last_meter_wh=None,
+            started_at=started_at,
+            now=started_at + timedelta(seconds=seconds),
+        )
+        self.assertEqual(
+            (estimate.energy_wh, estimate.energy, estimate.total),
+            (0, 0, session_cost(tariff, energy_wh=0, duration_seconds=seconds)),
+        )
+
+
+class StopRuleProperties(SynchronousTestCase):
+    @EXAMPLES
+    @given(tariffs, balances, durations)
+    def test_stop_agrees_with_affordable_energy(
+        self, tariff: Tariff, balance: int, duration_seconds: int
+    ) -> None:
+        """
+        Up to the affordable energy a session is stopped only where its cost
+        lands exactly on the balance; one Wh past it, it is stopped whenever it
+        costs anything at all. The UI's "how far" and the stop rule never disagree.
+        """
+        most = affordable_energy_wh(tariff, balance=balance, duration_seconds=duration_seconds)
+        if most is None:
+            return
+        for wh in {0, most // 2, most}:
+            cost = session_cost(tariff, energy_wh=wh, duration_seconds=duration_seconds)
+            stop = should_stop(
+                tariff, balance=balance, energy_wh=wh, duration_seconds=duration_seconds
+            )
+            if cost <= balance:
+                self.assertEqual(stop, cost > 0 and cost == balance, (wh, cost))
+        past = session_cost(tariff, energy_wh=most + 1, duration_seconds=duration_seconds)
+        self.assertEqual(
+            should_stop(
+                tariff, balance=balance, energy_wh=most + 1, duration_seconds=duration_seconds
+            ),
+            past > 0,
+        )
+
+    @EXAMPLES
+    @given(tariffs, balances, energies)
+    def test_stop_agrees_with_affordable_seconds(
+        self, tariff: Tariff, balance: int, energy_wh: int
+    ) -> None:
+        """The same agreement for time: one second past what is affordable stops a paid session."""
+        most = affordable_seconds(tariff, balance=balance, energy_wh=energy_wh)
+        if most is None:
+            return
+        past = session_cost(tariff, energy_wh=energy_wh, duration_seconds=most + 1)
+        self.assertGreater(
+            past, min(balance, session_cost(tariff, energy_wh=energy_wh, duration_seconds=0) - 1)
+        )
+        self.assertEqual(
+            should_stop(tariff, balance=balance, energy_wh=energy_wh, duration_seconds=most + 1),
+            past > 0,
+        )
+
+    @EXAMPLES
+    @given(tariffs, balances, steps, durations, energies)
+    def test_more_money_goes_further(
+        self, tariff: Tariff, balance: int, more: int, duration_seconds: int, energy_wh: int
+    ) -> None:
+        """A larger balance never affords less energy or less time (no limit above all)."""
+        self.assertLessEqual(
+            cost_or_infinity(
+                affordable_energy_wh(tariff, balance=balance, duration_seconds=duration_seconds)
+            ),
+            cost_or_infinity(
+                affordable_energy_wh(
+                    tariff, balance=balance + more, duration_seconds=duration_seconds
+                )
+            ),
+        )
+        self.assertLessEqual(
+            cost_or_infinity(affordable_seconds(tariff, balance=balance, energy_wh=energy_wh)),
+            cost_or_infinity(
+                affordable_seconds(tariff, balance=balance + more, energy_wh=energy_wh)
+            ),
+        )

@@ -520,7 +520,11 @@ class TopologyTests(SynchronousTestCase):
         )
         self.assertEqual(
             topology.queue(AUDIT_QUEUE).bindings,
-            (Binding("ocppd.commands", "command.#"), Binding("ocppd.audit", "audit.#")),
+            (
+                Binding("ocppd.commands", "command.#"),
+                Binding("ocppd.audit", "audit.#"),
+                Binding("ocppd.events", "charging.#"),
+            ),
         )
         self.assertTrue(all(q.durable for q in topology.queues))
         self.assertEqual(topology.queue_full_name(PROCESSOR_QUEUE), "ocppd.processor")

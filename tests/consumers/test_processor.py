@@ -287,3 +287,90 @@ class PricingTests(TestCase):
         self.assertEqual(
             (session.status, session.cost, session.currency), ("completed", None, None)
         )
+
+
+class ProcessorEventTests(TestCase):
+    """The domain events applying a message makes true (docs/events.md), and the wallet debit."""
+
+    def setUp(self) -> None:
+        from ocppd.store import users
+
+        self.database = make_sqlite_database(self)
+        self.processor = OcppProcessor(None, self.database)  # type: ignore[arg-type]
+        self.user = self.database.run_sync(
+            users.add_user, "a@example.com", "x", "customer", now=NOW
+        )
+        tariff_id = self.database.run_sync(
+            tariffs.add_tariff,
+            "T",
+            currency="EUR",
+            price_per_kwh=30,
+            price_per_minute=2,
+            session_fee=50,
+            now=NOW,
+        )
+        self.database.run_sync(chargers.add_charge_point, "CP1", None, tariff_id=tariff_id, now=NOW)
+        self.database.run_sync(tags.add_id_tag, "TAG1", user_id=self.user, now=NOW)
+        self.tx = start_session(self.database, "CP1")
+
+    def follow_ups(self, envelope: Envelope) -> list[Any]:
+        applied, events = self.database.run_sync(self.processor.apply_collecting, envelope)
+        return events if applied else ["not applied"]
+
+    def test_start_meter_stop_events(self) -> None:
+        started = self.follow_ups(
+            inbound("StartTransaction", {}, {"transactionId": self.tx, "idTagInfo": {}})
+        )
+        self.assertEqual([f.routing_key for f in started], ["session.started"])
+        self.assertEqual(started[0].payload["session"]["userId"], self.user)
+        [update] = self.follow_ups(meter(self.tx, "2026-11-29T11:10:00Z", "4000"))
+        # 3000 Wh and 10 minutes: 50 + 90 + 20.
+        self.assertEqual(update.routing_key, "session.updated")
+        self.assertEqual(
+            {k: update.payload["live"][k] for k in ("energyWh", "powerW", "cost", "currency")},
+            {"energyWh": 3000, "powerW": None, "cost": 160, "currency": "EUR"},
+        )
+        stop = ProcessorTests.stop(self)  # type: ignore[arg-type]
+        events = self.follow_ups(stop)
+        self.assertEqual(
+            [f.routing_key for f in events],
+            ["session.stopped", "wallet.transaction", "charging.stopped"],
+        )
+        # 4000 Wh and 30 minutes: 50 + 120 + 60 = 230.
+        self.assertEqual(events[1].payload["transaction"]["amount"], -230)
+        self.assertEqual(events[1].payload["balance"], -230)
+        self.assertEqual(events[2].payload["reason"], "EVDisconnected")
+        # A resend of the stop (a new envelope): nothing new, no second debit.
+        self.assertEqual(self.follow_ups(ProcessorTests.stop(self)), [])  # type: ignore[arg-type]
+        # A late reading: stored, announces nothing.
+        self.assertEqual(self.follow_ups(meter(self.tx, "2026-11-29T11:40:00Z", "9000")), [])
+        from ocppd.store import wallets
+
+        page = self.database.run_sync(wallets.transactions_page, self.user, before_id=None, limit=9)
+        self.assertEqual([t.amount for t in page], [-230])
+
+    def test_other_currency_not_debited(self) -> None:
+        self.processor.wallet_currency = "USD"
+        events = self.follow_ups(ProcessorTests.stop(self))  # type: ignore[arg-type]
+        self.assertEqual([f.routing_key for f in events], ["session.stopped", "charging.stopped"])
+
+    def test_power_w(self) -> None:
+        from ocppd.consumers.processor import power_w
+        from ocppd.store.records import MeterSample
+
+        def sample(value: str, unit: str, phase: str | None = None, second: int = 0) -> MeterSample:
+            return MeterSample(
+                timestamp=datetime(2026, 11, 29, 12, 0, second, tzinfo=UTC),
+                value=value,
+                measurand="Power.Active.Import",
+                phase=phase,
+                unit=unit,
+                context=None,
+                location=None,
+                format=None,
+            )
+
+        self.assertIsNone(power_w([]))
+        self.assertEqual(power_w([sample("7.4", "kW")]), 7400)
+        self.assertEqual(power_w([sample("100", "W", second=1), sample("200", "W")]), 100)
+        self.assertIsNone(power_w([sample("5", "W", phase="L1"), sample("NaN", "W")]))

@@ -155,7 +155,7 @@ class StoreTestsMixin(_Base):
             )
             self.assertEqual(compare_metadata(context, tables.metadata), [])
         self.assertEqual(migrate.current_revision(self.database.engine), migrate.head_revision())
-        self.assertEqual(migrate.head_revision(), "0003")
+        self.assertEqual(migrate.head_revision(), "0004")
 
     def test_upgrade_by_url_twice(self) -> None:
         """``upgrade(url)`` migrates an empty database; a second upgrade changes nothing."""
@@ -164,7 +164,7 @@ class StoreTestsMixin(_Base):
         migrate.upgrade(url)
         database = Database.from_url(url)
         self.addCleanup(database.stop)
-        self.assertEqual(migrate.current_revision(database.engine), "0003")
+        self.assertEqual(migrate.current_revision(database.engine), "0004")
         names = set(sa.inspect(database.engine).get_table_names())
         self.assertEqual(names, {*tables.metadata.tables, "alembic_version"})
 

@@ -1,0 +1,331 @@
+"""
+What customers do for themselves: their wallet (balance, top-up,
+transactions) and charging from the app (start on a connector, stop their
+own session).
+
+A start holds funds: everything the wallet has available when the customer
+presses Start is spoken for by that session until it stops (or the start
+fails), and the processor's funds guard stops it remotely when its running
+cost reaches the hold (``ocppd.consumers.processor``). A customer cannot see
+or stop another customer's session: it answers 404, as for no session at
+all, so session ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from ocppd.api.commands import CommandService, new_command_id
+from ocppd.api.errors import ApiError
+from ocppd.api.http import int_field, no_other_fields, string_field
+from ocppd.api.pagination import decode_cursor, page
+from ocppd.bus.interface import IBus
+from ocppd.bus.publisher import EventPublisher
+from ocppd.config import BillingConfig
+from ocppd.consumers.base import FollowUp
+from ocppd.payments import IPaymentProvider
+from ocppd.representations import wallet_json, wallet_transaction_json
+from ocppd.store import chargers, tags, transactions, users, wallets
+from ocppd.store.database import Database
+from ocppd.store.records import UserRecord
+
+#: Connector statuses a session can start on (Preparing: a cable is plugged in).
+STARTABLE = ("Available", "Preparing")
+MAX_CONNECTOR_ID = 1000
+MAX_IDEMPOTENCY_KEY = 100
+
+
+class CustomerService:
+    log = Logger()
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        bus: IBus,
+        clock: IReactorTime,
+        node: str,
+        commands: CommandService,
+        payments: IPaymentProvider,
+        billing: BillingConfig,
+    ) -> None:
+        self._database = database
+        self._events = EventPublisher(bus, node=node, clock=clock)
+        self._commands = commands
+        self._payments = payments
+        self._billing = billing
+
+    def id_tag(self, user: UserRecord) -> Deferred[str]:
+        """The idTag the customer's app-started sessions carry (issued on first use)."""
+        return self._database.run(tags.user_id_tag, user.id, now=self._events.now())
+
+    # -- wallet ----------------------------------------------------------------
+
+    def _wallet_json(self, conn: Connection, user_id: int) -> dict[str, Any]:
+        view = wallets.wallet_view(
+            conn, user_id, currency=self._billing.currency, now=self._events.now()
+        )
+        return wallet_json(view, minimum_to_start=self._billing.minimum_to_start)
+
+    def wallet(self, user: UserRecord) -> Deferred[dict[str, Any]]:
+        return self._database.run(self._wallet_json, user.id)
+
+    @inlineCallbacks
+    def top_up(
+        self, user: UserRecord, body: dict[str, Any], idempotency_key: str | None
+    ) -> Generator[Deferred[Any], Any, tuple[bool, dict[str, Any]]]:
+        """Charge the payment provider and credit the wallet; (credited now, answer)."""
+        no_other_fields(body, {"amount"})
+        amount = int_field(body, "amount", minimum=1, maximum=self._billing.max_top_up)
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise ApiError(
+                400, "bad_request", f"Idempotency-Key: 1 to {MAX_IDEMPOTENCY_KEY} characters"
+            )
+        # Without a client key every request is a new payment.
+        key = f"top-up:{user.id}:{idempotency_key or new_command_id()}"
+        currency = self._billing.currency
+        payment = yield self._payments.charge(user.id, amount, currency, key)
+        if not payment.approved:
+            raise ApiError(402, "payment_declined", payment.reason or "the payment was declined")
+
+        def credit(conn: Connection) -> tuple[bool, dict[str, Any]]:
+            record, posted = wallets.post_transaction(
+                conn,
+                user.id,
+                kind="top_up",
+                amount=amount,
+                currency=currency,
+                idempotency_key=key,
+                reference=payment.reference,
+                now=self._events.now(),
+            )
+            if record.amount != amount:
+                raise ApiError(
+                    409, "idempotency_conflict", "this Idempotency-Key was used for another amount"
+                )
+            return posted, {
+                "wallet": self._wallet_json(conn, user.id),
+                "transaction": wallet_transaction_json(record),
+            }
+
+        posted, answer = yield self._database.run(credit)
+        if posted:
+            yield self._announce(
+                "wallet.transaction",
+                {
+                    "userId": user.id,
+                    "balance": answer["transaction"]["balance"],
+                    "currency": currency,
+                    "transaction": answer["transaction"],
+                },
+            )
+        return posted, answer
+
+    @inlineCallbacks
+    def transactions(
+        self, user: UserRecord, limit: int, cursor: str | None
+    ) -> Generator[Deferred[Any], Any, dict[str, Any]]:
+        before = decode_cursor(cursor, "wallet", int)
+        rows = yield self._database.run(
+            wallets.transactions_page, user.id, before_id=before, limit=limit + 1
+        )
+        return page("wallet", rows, limit, lambda r: r.id, wallet_transaction_json)
+
+    # -- charging ----------------------------------------------------------------
+
+    def _reserve_start(
+        self, conn: Connection, user: UserRecord, charge_point_id: str, connector_id: int
+    ) -> tuple[str, str, int]:
+        """Check the charger, connector and funds; hold the funds. (idTag, command id, hold)."""
+        now = self._events.now()
+        charger = chargers.get_charge_point(conn, charge_point_id)
+        if charger is None:
+            raise ApiError(404, "not_found", f"no charger {charge_point_id!r}")
+        if not charger.online:
+            raise ApiError(409, "charger_offline", f"{charge_point_id} is offline")
+        connector = next(
+            (
+                c
+                for c in chargers.list_connectors(conn, charge_point_id)
+                if c.connector_id == connector_id
+            ),
+            None,
+        )
+        if connector is None or connector.status not in STARTABLE:
+            status = "unknown" if connector is None else connector.status
+            raise ApiError(
+                409,
+                "connector_unavailable",
+                f"connector {connector_id} of {charge_point_id} is {status}",
+            )
+        view = wallets.wallet_view(conn, user.id, currency=self._billing.currency, now=now)
+        if view.available < max(1, self._billing.minimum_to_start):
+            raise ApiError(
+                402,
+                "insufficient_funds",
+                f"starting needs at least {self._billing.minimum_to_start} available "
+                f"(minor units of {view.currency}); {view.available} is",
+            )
+        id_tag = tags.user_id_tag(conn, user.id, now=now)
+        command_id = new_command_id()
+        wallets.create_request(
+            conn,
+            user_id=user.id,
+            charge_point_id=charge_point_id,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            command_id=command_id,
+            hold=view.available,
+            now=now,
+        )
+        return id_tag, command_id, view.available
+
+    @inlineCallbacks
+    def start(
+        self, user: UserRecord, body: dict[str, Any]
+    ) -> Generator[Deferred[Any], Any, dict[str, Any]]:
+        no_other_fields(body, {"chargePointId", "connectorId"})
+        charge_point_id = string_field(body, "chargePointId", max_length=48)
+        connector_id = int_field(body, "connectorId", minimum=1, maximum=MAX_CONNECTOR_ID)
+        id_tag, command_id, hold = yield self._database.run(
+            self._reserve_start, user, charge_point_id, connector_id
+        )
+        yield self._announce(
+            "charging.start.requested",
+            {
+                "userId": user.id,
+                "chargePointId": charge_point_id,
+                "connectorId": connector_id,
+                "idTag": id_tag,
+                "commandId": command_id,
+                "hold": hold,
+            },
+            charge_point_id,
+        )
+        request = {"chargePointId": charge_point_id, "connectorId": connector_id, "idTag": id_tag}
+        try:
+            answer = yield self._commands.run("remote-start", request, user, command_id=command_id)
+        except Exception:
+            yield self._release(command_id)
+            raise
+        if answer.get("status") != "Accepted":
+            yield self._release(command_id)
+            raise ApiError(
+                409,
+                "charger_rejected",
+                f"{charge_point_id} refused to start: {answer.get('status')}",
+            )
+        # The charger's StartTransaction usually follows its answer; the
+        # session id is here if it was quicker, else charging.started tells.
+        started = yield self._database.run(wallets.request_by_command, command_id)
+        return {
+            "commandId": command_id,
+            "status": "Accepted",
+            "sessionId": None if started is None else started.session_id,
+        }
+
+    def _release(self, command_id: str) -> Deferred[None]:
+        """A start that failed holds nothing."""
+
+        def release(conn: Connection) -> None:
+            request = wallets.request_by_command(conn, command_id)
+            if request is not None and request.status == "requested":
+                wallets.set_request_status(conn, request.id, "failed", now=self._events.now())
+
+        return self._database.run(release)
+
+    @inlineCallbacks
+    def stop(
+        self, user: UserRecord, body: dict[str, Any]
+    ) -> Generator[Deferred[Any], Any, dict[str, Any]]:
+        no_other_fields(body, {"sessionId"})
+        session_id = int_field(body, "sessionId", minimum=1, maximum=2**31 - 1)
+        session = yield self._database.run(transactions.get_transaction, session_id)
+        if session is None or session.user_id != user.id:
+            raise ApiError(404, "not_found", f"you have no session {session_id}")
+        if session.status != "active":
+            raise ApiError(409, "session_not_active", f"session {session_id} has stopped")
+
+        def note_stop(conn: Connection) -> None:
+            request = wallets.request_for_session(conn, session_id)
+            if request is not None:
+                wallets.mark_stop_requested(conn, request.id, "user", now=self._events.now())
+
+        yield self._database.run(note_stop)
+        yield self._announce(
+            "charging.stop.requested",
+            {
+                "userId": user.id,
+                "sessionId": session_id,
+                "chargePointId": session.charge_point_id,
+                "reason": "user",
+            },
+            session.charge_point_id,
+        )
+        answer = yield self._commands.run(
+            "remote-stop",
+            {"chargePointId": session.charge_point_id, "transactionId": session_id},
+            user,
+        )
+        if answer.get("status") != "Accepted":
+            raise ApiError(
+                409,
+                "charger_rejected",
+                f"{session.charge_point_id} refused to stop: {answer.get('status')}",
+            )
+        return {"status": "Accepted", "sessionId": session_id, "commandId": answer["commandId"]}
+
+    def act_on(self, follow_up: FollowUp) -> Deferred[Any] | None:
+        """
+        The processor's events that need a charger command: a session that
+        reached the funds it holds is stopped remotely, on the customer's
+        behalf (the audit trail shows the customer and reason ``funds``).
+        """
+        if follow_up.routing_key != "charging.stop.requested":
+            return None
+        if follow_up.payload.get("reason") != "funds":
+            return None
+        return self._stop_for_funds(follow_up.payload)
+
+    @inlineCallbacks
+    def _stop_for_funds(self, event: dict[str, Any]) -> Generator[Deferred[Any], Any, None]:
+        user = yield self._database.run(users.get_user, event["userId"])
+        if user is None:
+            return
+        try:
+            answer = yield self._commands.run(
+                "remote-stop",
+                {"chargePointId": event["chargePointId"], "transactionId": event["sessionId"]},
+                user,
+            )
+        except ApiError as e:
+            self.log.warn(
+                "Could not stop session {session_id} at {charge_point_id} for funds: {error}",
+                session_id=event["sessionId"],
+                charge_point_id=event["chargePointId"],
+                error=e.message,
+            )
+            return
+        self.log.info(
+            "Session {session_id} stopped for funds: {charge_point_id} answered {status}",
+            session_id=event["sessionId"],
+            charge_point_id=event["chargePointId"],
+            status=answer.get("status"),
+        )
+
+    @inlineCallbacks
+    def _announce(
+        self, routing_key: str, payload: dict[str, Any], charge_point_id: str | None = None
+    ) -> Generator[Deferred[Any], Any, None]:
+        # The change is made (or about to be asked of the charger); a lost
+        # notification must not turn it into an error the customer retries.
+        try:
+            yield self._events.publish(routing_key, payload, charge_point_id=charge_point_id)
+        except Exception:
+            self.log.failure("Could not publish {key}", key=routing_key)

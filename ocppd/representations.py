@@ -1,0 +1,62 @@
+"""
+The JSON shapes of stored things that more than one edge shows: the REST API,
+the bus events (``docs/events.md``) and through them the push channel. One
+function per shape, so a session looks the same wherever a client meets it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ocppd.store.records import TransactionRecord, WalletTransactionRecord
+from ocppd.store.wallets import WalletView
+from ocppd.timeutil import format_iso
+
+
+def iso_or_none(value: datetime | None) -> str | None:
+    return None if value is None else format_iso(value)
+
+
+def session_json(record: TransactionRecord) -> dict[str, Any]:
+    """The session object of DESIGN.md section 4; ``id`` is the OCPP transactionId."""
+    return {
+        "id": record.id,
+        "transactionId": record.id,
+        "chargePointId": record.charge_point_id,
+        "connectorId": record.connector_id,
+        "idTag": record.id_tag,
+        "userId": record.user_id,
+        "status": record.status,
+        "startedAt": format_iso(record.started_at),
+        "stoppedAt": iso_or_none(record.stopped_at),
+        "meterStartWh": record.meter_start_wh,
+        "meterStopWh": record.meter_stop_wh,
+        "energyWh": record.energy_wh,
+        "cost": record.cost,
+        "currency": record.currency,
+        "stopReason": record.stop_reason,
+    }
+
+
+def wallet_json(view: WalletView, *, minimum_to_start: int) -> dict[str, Any]:
+    return {
+        "balance": view.balance,
+        "held": view.held,
+        "available": view.available,
+        "currency": view.currency,
+        "minimumToStart": minimum_to_start,
+    }
+
+
+def wallet_transaction_json(record: WalletTransactionRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "kind": record.kind,
+        "amount": record.amount,
+        "balance": record.balance_after,
+        "currency": record.currency,
+        "sessionId": record.session_id,
+        "reference": record.reference,
+        "at": format_iso(record.created_at),
+    }

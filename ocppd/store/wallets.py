@@ -1,0 +1,296 @@
+"""
+Prepaid wallets: balances, their transactions, and the funds app-started
+sessions hold.
+
+Every balance change is one ``wallet_transactions`` row written in the same
+database transaction as the new balance, under a unique idempotency key, so a
+session is debited once however often its StopTransaction (or the bus
+message carrying it) arrives, and a retried top-up is credited once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ocppd.store.records import (
+    ChargingRequestRecord,
+    WalletRecord,
+    WalletTransactionRecord,
+    all_records,
+    first_record,
+)
+from ocppd.store.sql import insert_new
+from ocppd.store.tables import (
+    WALLET_TRANSACTION_KINDS,
+    charging_requests,
+    wallet_transactions,
+    wallets,
+)
+
+_w = wallets.c
+_wt = wallet_transactions.c
+_cr = charging_requests.c
+
+#: Requests whose funds are spoken for.
+HOLDING = ("requested", "started")
+
+
+@attrs.frozen
+class WalletView:
+    """A wallet as its owner sees it: ``available`` is what a new session may use."""
+
+    currency: str
+    balance: int
+    held: int
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+def wallet(conn: Connection, user_id: int, *, currency: str, now: datetime) -> WalletRecord:
+    """The user's wallet, opened empty in ``currency`` on first use."""
+    insert_new(
+        conn,
+        wallets,
+        {
+            "user_id": user_id,
+            "currency": currency,
+            "balance": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    record = first_record(conn, WalletRecord, sa.select(wallets).where(_w.user_id == user_id))
+    assert record is not None
+    return record
+
+
+def held(conn: Connection, user_id: int) -> int:
+    """What the user's app-started sessions hold back."""
+    total = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(_cr.hold), 0)).where(
+            _cr.user_id == user_id, _cr.status.in_(HOLDING)
+        )
+    ).scalar()
+    return int(total or 0)
+
+
+def wallet_view(conn: Connection, user_id: int, *, currency: str, now: datetime) -> WalletView:
+    record = wallet(conn, user_id, currency=currency, now=now)
+    return WalletView(record.currency, record.balance, held(conn, user_id))
+
+
+def find_transaction(conn: Connection, idempotency_key: str) -> WalletTransactionRecord | None:
+    return first_record(
+        conn,
+        WalletTransactionRecord,
+        sa.select(wallet_transactions).where(_wt.idempotency_key == idempotency_key),
+    )
+
+
+def post_transaction(
+    conn: Connection,
+    user_id: int,
+    *,
+    kind: str,
+    amount: int,
+    currency: str,
+    idempotency_key: str,
+    session_id: int | None = None,
+    reference: str | None = None,
+    now: datetime,
+) -> tuple[WalletTransactionRecord, bool]:
+    """
+    Change the balance by ``amount`` (signed) once per ``idempotency_key``:
+    the transaction, and whether it was posted now (False: posted before,
+    nothing changed). ValueError when ``currency`` is not the wallet's.
+    """
+    if kind not in WALLET_TRANSACTION_KINDS:
+        raise ValueError(
+            f"wallet transaction kind {kind!r} is not one of {WALLET_TRANSACTION_KINDS}"
+        )
+    if type(amount) is not int:
+        raise TypeError("amount must be an int of minor units")
+    record = wallet(conn, user_id, currency=currency, now=now)
+    if record.currency != currency:
+        raise ValueError(f"wallet of user {user_id} is in {record.currency}, not {currency}")
+    # Lock the wallet row (PostgreSQL; SQLite is serial) before looking for the
+    # key, so two posts of one key cannot both miss it.
+    conn.execute(sa.select(_w.user_id).where(_w.user_id == user_id).with_for_update())
+    existing = find_transaction(conn, idempotency_key)
+    if existing is not None:
+        return existing, False
+    balance = conn.execute(
+        wallets.update()
+        .where(_w.user_id == user_id)
+        .values(balance=_w.balance + amount, updated_at=now)
+        .returning(_w.balance)
+    ).scalar_one()
+    transaction_id = insert_new(
+        conn,
+        wallet_transactions,
+        {
+            "user_id": user_id,
+            "kind": kind,
+            "amount": amount,
+            "balance_after": balance,
+            "currency": currency,
+            "session_id": session_id,
+            "reference": reference,
+            "idempotency_key": idempotency_key,
+            "created_at": now,
+        },
+    )
+    posted = first_record(
+        conn,
+        WalletTransactionRecord,
+        sa.select(wallet_transactions).where(_wt.id == transaction_id),
+    )
+    assert posted is not None
+    return posted, True
+
+
+def transactions_page(
+    conn: Connection, user_id: int, *, before_id: int | None, limit: int
+) -> list[WalletTransactionRecord]:
+    """The user's wallet transactions, newest first."""
+    query = sa.select(wallet_transactions).where(_wt.user_id == user_id)
+    if before_id is not None:
+        query = query.where(_wt.id < before_id)
+    return all_records(conn, WalletTransactionRecord, query.order_by(_wt.id.desc()).limit(limit))
+
+
+def debit_key(session_id: int) -> str:
+    """The idempotency key of a session's bill: one debit per session, ever."""
+    return f"debit:{session_id}"
+
+
+# --- app-started charging requests ---------------------------------------------
+
+
+def create_request(
+    conn: Connection,
+    *,
+    user_id: int,
+    charge_point_id: str,
+    connector_id: int,
+    id_tag: str,
+    command_id: str,
+    hold: int,
+    now: datetime,
+) -> int:
+    request_id = insert_new(
+        conn,
+        charging_requests,
+        {
+            "user_id": user_id,
+            "charge_point_id": charge_point_id,
+            "connector_id": connector_id,
+            "id_tag": id_tag,
+            "command_id": command_id,
+            "hold": hold,
+            "status": "requested",
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    assert request_id is not None
+    return int(request_id)
+
+
+def get_request(conn: Connection, request_id: int) -> ChargingRequestRecord | None:
+    return first_record(
+        conn, ChargingRequestRecord, sa.select(charging_requests).where(_cr.id == request_id)
+    )
+
+
+def holding_requests(conn: Connection, user_id: int) -> list[ChargingRequestRecord]:
+    """The user's requests still holding funds, oldest first."""
+    return all_records(
+        conn,
+        ChargingRequestRecord,
+        sa.select(charging_requests)
+        .where(_cr.user_id == user_id, _cr.status.in_(HOLDING))
+        .order_by(_cr.id),
+    )
+
+
+def request_for_session(conn: Connection, session_id: int) -> ChargingRequestRecord | None:
+    return first_record(
+        conn,
+        ChargingRequestRecord,
+        sa.select(charging_requests).where(_cr.session_id == session_id),
+    )
+
+
+def claim_request_for_session(
+    conn: Connection,
+    *,
+    session_id: int,
+    user_id: int,
+    charge_point_id: str,
+    connector_id: int,
+    id_tag: str,
+    now: datetime,
+) -> ChargingRequestRecord | None:
+    """
+    The pending request a just-started session answers (same user, charger,
+    connector and tag), now ``started`` and linked to it; None when the
+    session was not started from the app. Idempotent: a session already
+    linked returns its request.
+    """
+    linked = request_for_session(conn, session_id)
+    if linked is not None:
+        return linked
+    pending = first_record(
+        conn,
+        ChargingRequestRecord,
+        sa.select(charging_requests)
+        .where(
+            _cr.user_id == user_id,
+            _cr.charge_point_id == charge_point_id,
+            _cr.connector_id == connector_id,
+            _cr.id_tag == id_tag,
+            _cr.status == "requested",
+        )
+        .order_by(_cr.id)
+        .limit(1),
+    )
+    if pending is None:
+        return None
+    conn.execute(
+        charging_requests.update()
+        .where(_cr.id == pending.id)
+        .values(status="started", session_id=session_id, updated_at=now)
+    )
+    return get_request(conn, pending.id)
+
+
+def set_request_status(conn: Connection, request_id: int, status: str, *, now: datetime) -> None:
+    conn.execute(
+        charging_requests.update().where(_cr.id == request_id).values(status=status, updated_at=now)
+    )
+
+
+def mark_stop_requested(conn: Connection, request_id: int, why: str, *, now: datetime) -> bool:
+    """Record why we asked the charger to stop, once: True only the first time."""
+    result = conn.execute(
+        charging_requests.update()
+        .where(_cr.id == request_id, _cr.stop_requested.is_(None))
+        .values(stop_requested=why, updated_at=now)
+        .returning(_cr.id)
+    )
+    return result.first() is not None
+
+
+def request_by_command(conn: Connection, command_id: str) -> ChargingRequestRecord | None:
+    return first_record(
+        conn,
+        ChargingRequestRecord,
+        sa.select(charging_requests).where(_cr.command_id == command_id),
+    )
