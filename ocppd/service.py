@@ -32,6 +32,7 @@ from ocppd.bus.memory import MemoryBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.config import Config
 from ocppd.consumers.audit import AuditConsumer
+from ocppd.consumers.notifier import Notifier
 from ocppd.consumers.processor import OcppProcessor
 from ocppd.ocpp.admission import ChargerAdmission
 from ocppd.ocpp.handlers import CentralSystemHandlers
@@ -41,6 +42,7 @@ from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.tagcache import IdTagCache
 from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.payments import make_payment_provider
+from ocppd.push.channel import PushChannel, ticket_authenticator
 from ocppd.store import migrate, processed
 from ocppd.store.database import Database
 from ocppd.timeutil import from_timestamp
@@ -59,7 +61,7 @@ class Ocppd:
         self.config = config
         self.reactor = reactor
         self.node_id = config.ocppd.node_id
-        self.topology = topology.default_topology(config.bus.prefix)
+        self.topology = topology.default_topology(config.bus.prefix, node_id=self.node_id)
         self.database = Database.from_url(
             config.store_url, reactor=reactor, max_threads=config.store.max_threads
         )
@@ -122,7 +124,22 @@ class Ocppd:
             wallet_currency=config.billing.currency,
             stop_margin=config.billing.stop_margin,
         )
+        push = config.push
+        self.push = PushChannel(
+            authenticate=ticket_authenticator(self.accounts.user_for_token),
+            clock=reactor,
+            allowed_origins=push.allowed_origins,
+            max_message_size=push.max_message_size,
+            max_buffer=push.max_buffer,
+            max_subscriptions=push.max_subscriptions,
+            hello_timeout=push.hello_timeout,
+            ping_interval=push.ping_interval,
+            ping_timeout=push.ping_timeout,
+            open_handshake_timeout=push.open_handshake_timeout,
+        )
+        self.notifier = Notifier(self.bus, self.push)
         self.api = Api(
+            push=self.push.resource(),
             database=self.database,
             accounts=self.accounts,
             commands=self.commands,
@@ -214,6 +231,7 @@ class OcppdService(Service):
         self._pruner.start(3600, now=True).addErrback(
             lambda failure: self.log.failure("Pruning idempotency claims stopped", failure)
         )
+        yield node.notifier.start(topology.notifier_queue(node.node_id))
         self.web_port = yield serverFromString(node.reactor, config.web.listen).listen(
             node.web_site
         )
@@ -272,6 +290,8 @@ class OcppdService(Service):
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("stop listening", port.stopListening if port else lambda: None),
             ("stop the web listener", web_port.stopListening if web_port else lambda: None),
+            ("stop the notifier", node.notifier.stop),
+            ("close push sessions", node.push.close_all),
             ("close charger connections", lambda: node.registry.close_all(node.reactor)),
             # The bus drains into its consumers, so they stop after it.
             ("drain the bus", node.bus.stopService),

@@ -1,0 +1,304 @@
+"""
+The notifier: domain events on the bus -> WAMP EVENTs on the push channel.
+
+Each node consumes its own ephemeral queue (``topology.notifier_queue``), so
+every browser sees every event it may read, whichever node it is connected
+to. A push is worth nothing after the fact: nothing is stored, nothing is
+retried, every delivery is acknowledged (unlike ``BusConsumer``).
+
+:func:`push_events` is the mapping of docs/events.md ("Push topics"), pure and
+total: a payload it cannot read yields no event and a log line, never an
+exception that would bounce the message through the bus's retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.logger import Logger
+
+from ocppd.bus.envelope import Envelope
+from ocppd.bus.interface import Delivery, IBus, IConsumer
+from ocppd.push import topics
+from ocppd.timeutil import parse_iso
+
+ENERGY = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+
+#: (topic, event) where event is the EVENT's one argument {"type", "at", "data"}.
+Push = tuple[str, dict[str, Any]]
+
+
+class PushTarget(Protocol):
+    def publish(self, topic: str, event: dict[str, Any]) -> int: ...
+
+
+def _event(type_: str, at: Any, data: dict[str, Any]) -> dict[str, Any]:
+    return {"type": type_, "at": at, "data": data}
+
+
+def _user_id(value: Any) -> int | None:
+    # bool is an int in Python; a user id never is.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# --- charger state ------------------------------------------------------------------
+
+
+def _charger(envelope: Envelope) -> list[Push]:
+    online = {"charger.connected": True, "charger.disconnected": False}.get(envelope.type)
+    if online is None:
+        return []
+    at = envelope.payload.get("at") or envelope.time
+    type_ = "charger.online" if online else "charger.offline"
+    data = {"chargePointId": envelope.charge_point_id}
+    return [(topics.CHARGERS_STATUS, _event(type_, at, data))]
+
+
+def _connector_status(envelope: Envelope) -> list[Push]:
+    request = envelope.payload["request"]
+    data = {
+        "chargePointId": envelope.charge_point_id,
+        "connectorId": request["connectorId"],
+        "status": request["status"],
+        "errorCode": request["errorCode"],
+    }
+    at = envelope.payload.get("receivedAt") or envelope.time
+    return [(topics.CHARGERS_STATUS, _event("connector.status", at, data))]
+
+
+# --- meter values -------------------------------------------------------------------
+
+
+def _decimal(text: Any) -> Decimal | None:
+    try:
+        value = Decimal(str(text))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def meter_reading(meter_values: list[dict[str, Any]]) -> tuple[int | None, int | None, str | None]:
+    """
+    The newest total energy register (Wh) and active import power (W) among
+    OCPP 1.6 MeterValue objects, and the time of the newest one. Per-phase
+    values are not summed into totals: the charger sends totals without
+    ``phase`` when it has them, and a guess would be worse than null.
+    """
+    energy: tuple[Any, int] | None = None
+    power: tuple[Any, int] | None = None
+    newest: tuple[Any, str] | None = None
+    for meter_value in meter_values:
+        stamp = meter_value["timestamp"]
+        when = parse_iso(stamp)
+        if newest is None or when >= newest[0]:
+            newest = (when, stamp)
+        for sampled in meter_value["sampledValue"]:
+            if sampled.get("phase"):
+                continue
+            value = _decimal(sampled["value"])
+            if value is None:
+                continue
+            measurand = sampled.get("measurand", ENERGY)
+            unit = sampled.get("unit")
+            if measurand == ENERGY:
+                wh = int(value * 1000) if unit == "kWh" else int(value)
+                if energy is None or when >= energy[0]:
+                    energy = (when, wh)
+            elif measurand == POWER:
+                watts = int(value * 1000) if unit == "kW" else int(value)
+                if power is None or when >= power[0]:
+                    power = (when, watts)
+    return (
+        None if energy is None else energy[1],
+        None if power is None else power[1],
+        None if newest is None else newest[1],
+    )
+
+
+def _meter_values(envelope: Envelope) -> list[Push]:
+    request = envelope.payload["request"]
+    energy_wh, power_w, sampled_at = meter_reading(request["meterValue"])
+    data = {
+        "chargePointId": envelope.charge_point_id,
+        "connectorId": request["connectorId"],
+        "transactionId": request.get("transactionId"),
+        "energyWh": energy_wh,
+        "powerW": power_w,
+        "sampledAt": sampled_at,
+        "meterValue": request["meterValue"],
+    }
+    at = envelope.payload.get("receivedAt") or envelope.time
+    return [(topics.ADMIN_METER, _event("meter.values", at, data))]
+
+
+# --- the OCPP message log -----------------------------------------------------------
+
+
+def _ocpp_messages(envelope: Envelope) -> list[Push]:
+    """The frames of one traffic envelope, as the processor logs them (store.messages)."""
+    payload = envelope.payload
+    direction = envelope.type.split(".")[1]
+    frames: list[tuple[str, str, Any, str]] = []
+
+    def answer(to: str, at_field: str) -> None:
+        if "error" in payload:
+            frames.append((to, "CALLERROR", payload["error"], at_field))
+        else:
+            frames.append((to, "CALLRESULT", payload.get("response"), at_field))
+
+    if direction == "in":
+        frames.append(("in", "CALL", payload["request"], "receivedAt"))
+        answer("out", "receivedAt")
+    elif direction == "out":
+        frames.append(("out", "CALL", payload["request"], "sentAt"))
+    elif direction == "reply":
+        answer("in", "receivedAt")
+    elif direction == "rejected":
+        frames.append(("in", "CALL", {"raw": payload["raw"]}, "receivedAt"))
+        answer("out", "receivedAt")
+    pushes = []
+    for way, message_type, body, at_field in frames:
+        at = payload.get(at_field) or envelope.time
+        data = {
+            "chargePointId": envelope.charge_point_id,
+            "direction": way,
+            "messageType": message_type,
+            "action": payload.get("action"),
+            "uniqueId": payload.get("uniqueId"),
+            "payload": body,
+            "at": at,
+        }
+        pushes.append((topics.ADMIN_OCPP, _event("ocpp.message", at, data)))
+    return pushes
+
+
+def _ocpp(envelope: Envelope) -> list[Push]:
+    pushes = []
+    if envelope.type == "ocpp.in.StatusNotification":
+        pushes += _connector_status(envelope)
+    elif envelope.type == "ocpp.in.MeterValues":
+        pushes += _meter_values(envelope)
+    return pushes + _ocpp_messages(envelope)
+
+
+# --- sessions, charging, wallets, CMS -----------------------------------------------
+
+
+def _session(envelope: Envelope) -> list[Push]:
+    session = envelope.payload["session"]
+    live = envelope.payload.get("live")
+    data = dict(session)
+    at: Any = envelope.time
+    if live is not None:
+        data["live"] = live
+        at = live.get("at") or at
+    event = _event(envelope.type, at, data)
+    pushes = [(topics.ADMIN_SESSIONS, event)]
+    user_id = _user_id(session.get("userId"))
+    if user_id is not None:
+        pushes.append((topics.user_session_topic(user_id), event))
+    if envelope.type == "session.stopped" and session.get("cost") is not None:
+        revenue = {
+            "sessionId": session["id"],
+            "chargePointId": session["chargePointId"],
+            "amount": session["cost"],
+            "currency": session["currency"],
+            "energyWh": session.get("energyWh"),
+        }
+        pushes.append((topics.ADMIN_REVENUE, _event("revenue.added", at, revenue)))
+    return pushes
+
+
+def _charging(envelope: Envelope) -> list[Push]:
+    user_id = _user_id(envelope.payload.get("userId"))
+    if user_id is None:
+        return []
+    event = _event(envelope.type, envelope.time, dict(envelope.payload))
+    return [(topics.user_session_topic(user_id), event)]
+
+
+def _wallet(envelope: Envelope) -> list[Push]:
+    payload = envelope.payload
+    user_id = _user_id(payload.get("userId"))
+    if user_id is None or envelope.type != "wallet.transaction":
+        return []
+    transaction = payload["transaction"]
+    data = {
+        "balance": payload["balance"],
+        "currency": payload["currency"],
+        "transaction": transaction,
+    }
+    at = transaction.get("at") or envelope.time
+    return [(topics.user_wallet_topic(user_id), _event("wallet.transaction", at, data))]
+
+
+def _cms(envelope: Envelope) -> list[Push]:
+    return [(topics.ADMIN_CMS, _event("cms.changed", envelope.time, dict(envelope.payload)))]
+
+
+_BY_FIRST_WORD: dict[str, Callable[[Envelope], list[Push]]] = {
+    "charger": _charger,
+    "ocpp": _ocpp,
+    "session": _session,
+    "charging": _charging,
+    "wallet": _wallet,
+    "cms": _cms,
+}
+
+_log = Logger()
+
+
+def push_events(envelope: Envelope) -> list[Push]:
+    """
+    The pushes one bus envelope makes (docs/events.md, "Push topics"); empty
+    for a key that feeds no topic or a payload that lacks what the topic needs.
+    """
+    mapper = _BY_FIRST_WORD.get(envelope.type.split(".", 1)[0])
+    if mapper is None:
+        return []
+    try:
+        return mapper(envelope)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        _log.warn(
+            "No push for {routing_key} message {message_id}: unexpected payload ({error})",
+            routing_key=envelope.type,
+            message_id=envelope.id,
+            error=f"{type(e).__name__}: {e}",
+        )
+        return []
+
+
+class Notifier:
+    """Consumes this node's notifier queue into the push channel."""
+
+    log = _log
+
+    def __init__(self, bus: IBus, target: PushTarget) -> None:
+        self._bus = bus
+        self._target = target
+        self._consumer: IConsumer | None = None
+
+    @inlineCallbacks
+    def start(self, queue: str) -> Generator[Deferred[Any], Any, None]:
+        self._consumer = yield self._bus.consume(queue, self.handle)
+
+    def stop(self) -> Deferred[None] | None:
+        consumer, self._consumer = self._consumer, None
+        return None if consumer is None else consumer.stop()
+
+    def handle(self, delivery: Delivery) -> None:
+        """Never raises: a push that fails is logged and gone, the message acked."""
+        for topic, event in push_events(delivery.envelope):
+            try:
+                self._target.publish(topic, event)
+            except Exception:
+                self.log.failure(
+                    "Push of {routing_key} message {message_id} to {topic} failed",
+                    routing_key=delivery.routing_key,
+                    message_id=delivery.envelope.id,
+                    topic=topic,
+                )

@@ -1,0 +1,1 @@
+"""The push channel: a WAMP v2 broker for browsers at ``/push`` (docs/push.md)."""

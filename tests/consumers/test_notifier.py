@@ -1,0 +1,388 @@
+"""Tests for ocppd.consumers.notifier: bus envelopes -> push topics (docs/events.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from ocppd.bus import topology
+from ocppd.bus.envelope import Envelope
+from ocppd.bus.memory import MemoryBus
+from ocppd.consumers.notifier import Notifier, meter_reading, push_events
+
+T0 = "2026-11-29T10:00:00.000Z"
+
+
+def envelope(key: str, payload: dict[str, Any], cp: str | None = "CP1") -> Envelope:
+    return Envelope(id="e1", type=key, time=T0, node="n1", charge_point_id=cp, payload=payload)
+
+
+SESSION = {
+    "id": 11,
+    "transactionId": 11,
+    "chargePointId": "CP1",
+    "connectorId": 1,
+    "idTag": "TAG1",
+    "userId": 5,
+    "status": "active",
+    "startedAt": T0,
+    "stoppedAt": None,
+    "meterStartWh": 1000,
+    "meterStopWh": None,
+    "energyWh": None,
+    "cost": None,
+    "currency": None,
+    "stopReason": None,
+}
+
+
+class MappingTests(SynchronousTestCase):
+    def test_charger_online_offline(self) -> None:
+        """charger.connected/disconnected -> ocppd.chargers.status at the payload's time."""
+        at = "2026-11-29T10:00:01.000Z"
+        for key, type_ in (
+            ("charger.connected", "charger.online"),
+            ("charger.disconnected", "charger.offline"),
+        ):
+            self.assertEqual(
+                push_events(envelope(key, {"connectionId": "c", "at": at})),
+                [
+                    (
+                        "ocppd.chargers.status",
+                        {"type": type_, "at": at, "data": {"chargePointId": "CP1"}},
+                    )
+                ],
+            )
+
+    def test_status_notification(self) -> None:
+        """A StatusNotification: connector.status for everyone, two log frames for admins."""
+        request = {"connectorId": 2, "status": "Faulted", "errorCode": "GroundFailure", "info": "x"}
+        pushes = push_events(
+            envelope(
+                "ocpp.in.StatusNotification",
+                {
+                    "uniqueId": "u1",
+                    "action": "StatusNotification",
+                    "request": request,
+                    "response": {},
+                    "receivedAt": "2026-11-29T10:00:02.000Z",
+                },
+            )
+        )
+        self.assertEqual(
+            pushes[0],
+            (
+                "ocppd.chargers.status",
+                {
+                    "type": "connector.status",
+                    "at": "2026-11-29T10:00:02.000Z",
+                    "data": {
+                        "chargePointId": "CP1",
+                        "connectorId": 2,
+                        "status": "Faulted",
+                        "errorCode": "GroundFailure",
+                    },
+                },
+            ),
+        )
+        self.assertEqual([topic for topic, _ in pushes[1:]], ["ocppd.admin.ocpp"] * 2)
+        self.assertEqual(
+            [
+                (e["data"]["direction"], e["data"]["messageType"], e["data"]["payload"])
+                for _, e in pushes[1:]
+            ],
+            [("in", "CALL", request), ("out", "CALLRESULT", {})],
+        )
+
+    def test_ocpp_log_directions(self) -> None:
+        """Commands, replies, errors and rejected frames as the message log stores them."""
+        cases = [
+            (
+                "ocpp.out.Reset",
+                {"uniqueId": "c1", "action": "Reset", "request": {"type": "Soft"}, "sentAt": T0},
+                [("out", "CALL", {"type": "Soft"})],
+            ),
+            (
+                "ocpp.reply.Reset",
+                {
+                    "uniqueId": "c1",
+                    "action": "Reset",
+                    "response": {"status": "Accepted"},
+                    "receivedAt": T0,
+                },
+                [("in", "CALLRESULT", {"status": "Accepted"})],
+            ),
+            (
+                "ocpp.reply.Reset",
+                {
+                    "uniqueId": "c1",
+                    "action": "Reset",
+                    "error": {"code": "InternalError"},
+                    "receivedAt": T0,
+                },
+                [("in", "CALLERROR", {"code": "InternalError"})],
+            ),
+            (
+                "ocpp.rejected",
+                {
+                    "uniqueId": "r",
+                    "raw": "[2,",
+                    "error": {"code": "FormationViolation"},
+                    "receivedAt": T0,
+                },
+                [
+                    ("in", "CALL", {"raw": "[2,"}),
+                    ("out", "CALLERROR", {"code": "FormationViolation"}),
+                ],
+            ),
+        ]
+        for key, payload, frames in cases:
+            pushes = push_events(envelope(key, payload))
+            self.assertEqual(
+                [
+                    (e["data"]["direction"], e["data"]["messageType"], e["data"]["payload"])
+                    for _, e in pushes
+                ],
+                frames,
+                key,
+            )
+            self.assertEqual({e["type"] for _, e in pushes}, {"ocpp.message"})
+
+    def test_meter_values(self) -> None:
+        """MeterValues -> ocppd.admin.meter with the newest total energy (Wh) and power (W)."""
+        meter_value = [
+            {"timestamp": "2026-11-29T10:00:00Z", "sampledValue": [{"value": "1000"}]},
+            {
+                "timestamp": "2026-11-29T10:01:00Z",
+                "sampledValue": [
+                    {"value": "1.25", "unit": "kWh", "measurand": "Energy.Active.Import.Register"},
+                    {"value": "3700", "unit": "W", "measurand": "Power.Active.Import"},
+                    {"value": "16", "unit": "A", "measurand": "Current.Import", "phase": "L1"},
+                ],
+            },
+        ]
+        pushes = push_events(
+            envelope(
+                "ocpp.in.MeterValues",
+                {
+                    "uniqueId": "m",
+                    "action": "MeterValues",
+                    "receivedAt": T0,
+                    "response": {},
+                    "request": {"connectorId": 1, "transactionId": 3, "meterValue": meter_value},
+                },
+            )
+        )
+        self.assertEqual(pushes[0][0], "ocppd.admin.meter")
+        self.assertEqual(
+            pushes[0][1]["data"],
+            {
+                "chargePointId": "CP1",
+                "connectorId": 1,
+                "transactionId": 3,
+                "energyWh": 1250,
+                "powerW": 3700,
+                "sampledAt": "2026-11-29T10:01:00Z",
+                "meterValue": meter_value,
+            },
+        )
+
+    def test_meter_reading_edge_cases(self) -> None:
+        """Phase values, garbage and NaN are skipped; out-of-order samples still pick the newest."""
+        self.assertEqual(
+            meter_reading(
+                [
+                    {
+                        "timestamp": "2026-11-29T10:05:00Z",
+                        "sampledValue": [
+                            {"value": "7.4", "unit": "kW", "measurand": "Power.Active.Import"},
+                            {"value": "NaN"},
+                            {"value": "5000", "phase": "L1"},
+                        ],
+                    },
+                    {"timestamp": "2026-11-29T10:01:00Z", "sampledValue": [{"value": "900"}]},
+                ]
+            ),
+            (900, 7400, "2026-11-29T10:05:00Z"),
+        )
+        self.assertEqual(meter_reading([]), (None, None, None))
+
+    def test_sessions(self) -> None:
+        """session.* -> admin and owner topics; updated carries live; a priced stop is revenue."""
+        live = {
+            "energyWh": 500,
+            "powerW": 7200,
+            "cost": 120,
+            "currency": "EUR",
+            "at": "2026-11-29T10:05:00.000Z",
+        }
+        pushes = push_events(envelope("session.updated", {"session": SESSION, "live": live}))
+        event = {"type": "session.updated", "at": live["at"], "data": {**SESSION, "live": live}}
+        self.assertEqual(pushes, [("ocppd.admin.sessions", event), ("ocppd.user.5.session", event)])
+        stopped = {
+            **SESSION,
+            "status": "completed",
+            "energyWh": 1500,
+            "cost": 360,
+            "currency": "EUR",
+        }
+        pushes = push_events(envelope("session.stopped", {"session": stopped}))
+        self.assertEqual(
+            [topic for topic, _ in pushes],
+            ["ocppd.admin.sessions", "ocppd.user.5.session", "ocppd.admin.revenue"],
+        )
+        self.assertEqual(
+            pushes[2][1],
+            {
+                "type": "revenue.added",
+                "at": T0,
+                "data": {
+                    "sessionId": 11,
+                    "chargePointId": "CP1",
+                    "amount": 360,
+                    "currency": "EUR",
+                    "energyWh": 1500,
+                },
+            },
+        )
+        anonymous = push_events(
+            envelope("session.started", {"session": {**SESSION, "userId": None}})
+        )
+        self.assertEqual([topic for topic, _ in anonymous], ["ocppd.admin.sessions"])
+
+    def test_charging_wallet_cms(self) -> None:
+        """charging.* and wallet.transaction go to their user; cms.* to the admins."""
+        charging = {
+            "userId": 5,
+            "chargePointId": "CP1",
+            "connectorId": 1,
+            "idTag": "T",
+            "commandId": "c",
+        }
+        self.assertEqual(
+            push_events(envelope("charging.start.requested", charging)),
+            [
+                (
+                    "ocppd.user.5.session",
+                    {"type": "charging.start.requested", "at": T0, "data": charging},
+                )
+            ],
+        )
+        transaction = {
+            "id": 3,
+            "kind": "top_up",
+            "amount": 2000,
+            "sessionId": None,
+            "reference": "r",
+            "at": "2026-11-29T10:00:09.000Z",
+        }
+        wallet = {"userId": 5, "balance": 2500, "currency": "EUR", "transaction": transaction}
+        self.assertEqual(
+            push_events(envelope("wallet.transaction", wallet, cp=None)),
+            [
+                (
+                    "ocppd.user.5.wallet",
+                    {
+                        "type": "wallet.transaction",
+                        "at": transaction["at"],
+                        "data": {"balance": 2500, "currency": "EUR", "transaction": transaction},
+                    },
+                )
+            ],
+        )
+        cms = {
+            "kind": "station",
+            "verb": "created",
+            "id": 1,
+            "by": {"userId": 1, "email": "a"},
+            "data": {"name": "Depot"},
+        }
+        self.assertEqual(
+            push_events(envelope("cms.station.created", cms, cp=None)),
+            [("ocppd.admin.cms", {"type": "cms.changed", "at": T0, "data": cms})],
+        )
+
+    def test_nothing_for_the_rest(self) -> None:
+        """Keys that feed no topic, and payloads that lack what a topic needs, push nothing."""
+        for key, payload in [
+            ("command.reset.requested", {}),
+            ("audit.cms.station.created", {}),
+            ("session.updated", {"live": {}}),
+            ("session.started", {"session": "not an object"}),
+            ("wallet.transaction", {"userId": True, "balance": 1}),
+            ("wallet.transaction", {"userId": 5}),
+            ("charging.started", {"userId": "5"}),
+            ("ocpp.in.MeterValues", {"request": {"connectorId": 1, "meterValue": [{}]}}),
+            ("ocpp.in.StatusNotification", {"request": {}}),
+        ]:
+            self.assertEqual(push_events(envelope(key, payload)), [], key)
+        self.flushLoggedErrors()
+
+
+class FakeTarget:
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.pushed: list[tuple[str, dict[str, Any]]] = []
+        self.fail_on = fail_on
+
+    def publish(self, topic: str, event: dict[str, Any]) -> int:
+        if topic == self.fail_on:
+            raise ValueError("not JSON")
+        self.pushed.append((topic, event))
+        return 1
+
+
+class NotifierTests(SynchronousTestCase):
+    # The embedded bus on a Clock fires every Deferred synchronously, so
+    # successResultOf/failureResultOf check each step where it happens.
+
+    def make_bus(self, clock: Clock, **kwargs: Any) -> MemoryBus:
+        bus = MemoryBus(topology.default_topology("t", node_id="n1"), reactor=clock, **kwargs)
+        bus.startService()
+        return bus
+
+    def test_consumes_its_node_queue_and_always_acks(self) -> None:
+        """Events on this node's queue are pushed; a failing push is logged, never retried."""
+        clock = Clock()
+        bus = self.make_bus(clock)
+        target = FakeTarget(fail_on="ocppd.admin.sessions")
+        notifier = Notifier(bus, target)
+        queue = topology.notifier_queue("n1")
+        self.successResultOf(notifier.start(queue))
+        connected = envelope("charger.connected", {"at": T0})
+        self.successResultOf(bus.publish("charger.connected", connected))
+        started = envelope("session.started", {"session": SESSION})
+        self.successResultOf(bus.publish("session.started", started))
+        for _ in range(3):
+            clock.advance(0)
+        self.assertEqual(
+            [topic for topic, _ in target.pushed], ["ocppd.chargers.status", "ocppd.user.5.session"]
+        )
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+        self.assertEqual(bus.queue_length(queue), 0)
+        self.assertEqual(self.successResultOf(bus.dead_letters(queue)), [])
+        clock.advance(60)  # no retry comes back either
+        self.assertEqual(len(target.pushed), 2)
+        self.successResultOf(notifier.stop())
+
+    def test_full_notifier_queue_never_refuses_a_publish(self) -> None:
+        """Nobody taking pushes never blocks a publish: the oldest push gives way."""
+        clock = Clock()
+        bus = self.make_bus(clock, max_queue_length=3)
+        queue = topology.notifier_queue("n1")
+        for n in range(5):
+            # cms.* reaches only the notifier queue.
+            self.successResultOf(
+                bus.publish("cms.tag.created", envelope("cms.tag.created", {"id": n}))
+            )
+        self.assertEqual(bus.queue_length(queue), 3)
+        # A durable queue in the same situation refuses (contrast).
+        for _ in range(3):
+            self.successResultOf(bus.publish("command.reset.requested", envelope("command.x", {})))
+        self.failureResultOf(bus.publish("command.reset.requested", envelope("command.x", {})))
+        target = FakeTarget()
+        self.successResultOf(Notifier(bus, target).start(queue))
+        for _ in range(5):
+            clock.advance(0)
+        self.assertEqual([event["data"]["id"] for _, event in target.pushed], [2, 3, 4])

@@ -1,0 +1,318 @@
+"""
+Tests for ocppd.push.session and ocppd.push.broker: the WAMP state machine and
+the fan-out, without sockets (a recording peer, a Clock, a scripted ticket check).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from ocppd.push.broker import Broker
+from ocppd.push.session import PushSession, SessionLimits, State
+from ocppd.push.topics import Principal
+
+CUSTOMER = Principal(user_id=2, email="jo@example.com", role="customer")
+ADMIN = Principal(user_id=1, email="ops@example.com", role="admin")
+HELLO = [1, "ocppd", {"roles": {"subscriber": {}}, "authmethods": ["ticket"]}]
+NO_SUCH_SUBSCRIPTION = "wamp.error.no_such_subscription"
+LIMITS = SessionLimits(realm="ocppd", hello_timeout=10, max_subscriptions=3)
+
+
+class Peer:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+        self.shared: list[Any] = []
+        self.closed: tuple[int, str] | None = None
+
+    def send(self, data: bytes) -> None:
+        self.sent.append(json.loads(data))
+
+    def send_shared(self, frame: Any) -> None:
+        self.shared.append(json.loads(frame))
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+class SessionTestCase(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.broker = Broker()
+        self.tickets: dict[str, Deferred[Principal | None]] = {}
+
+    def authenticate(self, ticket: str) -> Deferred[Principal | None]:
+        return self.tickets.get(ticket, succeed(None))
+
+    def open(self, limits: SessionLimits = LIMITS) -> tuple[PushSession, Peer]:
+        peer = Peer()
+        session = PushSession(
+            session_id=99,
+            peer=peer,
+            broker=self.broker,
+            authenticate=self.authenticate,
+            clock=self.clock,
+            limits=limits,
+        )
+        session.opened()
+        return session, peer
+
+    def send(self, session: PushSession, *messages: Any) -> None:
+        for msg in messages:
+            session.received(json.dumps(msg).encode(), False)
+
+    def established(self, who: Principal = CUSTOMER) -> tuple[PushSession, Peer]:
+        self.tickets["good"] = succeed(who)
+        session, peer = self.open()
+        self.send(session, HELLO, [5, "good", {}])
+        self.assertEqual(session.state, State.ESTABLISHED)
+        peer.sent.clear()
+        return session, peer
+
+    def assertAborted(self, peer: Peer, reason: str, code: int) -> None:
+        self.assertEqual(peer.sent[-1][0], 3)
+        self.assertEqual(peer.sent[-1][2], reason)
+        self.assertEqual(peer.closed, (code, reason))
+
+
+class HandshakeTests(SessionTestCase):
+    def test_ticket_handshake(self) -> None:
+        """HELLO -> CHALLENGE(ticket) -> AUTHENTICATE -> WELCOME naming the user."""
+        pending: Deferred[Principal | None] = Deferred()
+        self.tickets["tok"] = pending
+        session, peer = self.open()
+        self.send(session, HELLO)
+        self.assertEqual(peer.sent, [[4, "ticket", {}]])
+        self.send(session, [5, "tok", {}])
+        self.assertEqual(session.state, State.AUTHENTICATING)
+        pending.callback(CUSTOMER)
+        welcome = peer.sent[-1]
+        self.assertEqual(welcome[:2], [2, 99])
+        details = welcome[2]
+        self.assertEqual(
+            {k: details[k] for k in ("realm", "authid", "authrole", "authmethod")},
+            {"realm": "ocppd", "authid": "2", "authrole": "customer", "authmethod": "ticket"},
+        )
+        self.assertIn("broker", details["roles"])
+        self.assertEqual(details["authextra"]["userId"], 2)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertIsNone(peer.closed)
+
+    def test_refusals(self) -> None:
+        """Bad ticket, no ticket method, other realm, oversized ticket: ABORT and close 1000."""
+        cases = [
+            ([HELLO, [5, "bad", {}]], "wamp.error.authentication_failed"),
+            ([HELLO, [5, "x" * 513, {}]], "wamp.error.authentication_failed"),
+            ([[1, "ocppd", {"roles": {"subscriber": {}}}]], "wamp.error.no_auth_method"),
+            ([[1, "elsewhere", HELLO[2]]], "wamp.error.no_such_realm"),
+        ]
+        for messages, reason in cases:
+            session, peer = self.open()
+            self.send(session, *messages)
+            self.assertAborted(peer, reason, 1000)
+            self.assertEqual(session.state, State.CLOSED)
+
+    def test_ticket_check_error(self) -> None:
+        """A failing ticket check (database down) is an ABORT, and logged."""
+        self.tickets["tok"] = fail(RuntimeError("database down"))
+        session, peer = self.open()
+        self.send(session, HELLO, [5, "tok", {}])
+        self.assertAborted(peer, "wamp.error.authentication_failed", 1000)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_hello_timeout(self) -> None:
+        """No WELCOME within hello_timeout: ABORT; a late ticket answer changes nothing."""
+        pending: Deferred[Principal | None] = Deferred()
+        self.tickets["tok"] = pending
+        session, peer = self.open()
+        self.send(session, HELLO, [5, "tok", {}])
+        self.clock.advance(9.9)
+        self.assertIsNone(peer.closed)
+        self.clock.advance(0.1)
+        self.assertAborted(peer, "wamp.error.timeout", 1000)
+        count = len(peer.sent)
+        pending.callback(CUSTOMER)
+        self.assertEqual(len(peer.sent), count)
+        self.assertEqual(session.state, State.CLOSED)
+
+    def test_protocol_violations(self) -> None:
+        """Garbage and out-of-order messages: ABORT protocol_violation, close 1002."""
+        cases: list[tuple[list[bytes], bool]] = [
+            ([b"not json"], False),
+            ([b"{}"], False),
+            ([b"[]"], False),
+            ([b"[999]"], False),
+            ([b'[1, "ocppd"]'], False),
+            ([json.dumps(HELLO).encode()], True),
+            ([b"[" * 3000 + b"]" * 3000], False),
+            ([b'[32, 1, {}, "ocppd.chargers.status"]'], False),
+            ([json.dumps(HELLO).encode(), json.dumps(HELLO).encode()], False),
+            ([json.dumps(HELLO).encode(), b'[5, "slow", {}]', b'[6, {}, "x"]'], False),
+            ([b'[2, 1, {"roles": {"broker": {}}}]'], False),
+        ]
+        self.tickets["slow"] = Deferred()
+        for frames, binary in cases:
+            session, peer = self.open()
+            for frame in frames:
+                session.received(frame, binary)
+            self.assertAborted(peer, "wamp.error.protocol_violation", 1002)
+
+    def test_client_abort(self) -> None:
+        """An ABORT from the client just closes."""
+        session, peer = self.open()
+        self.send(session, [3, {}, "wamp.close.normal"])
+        self.assertEqual(peer.closed, (1000, "aborted"))
+        self.assertEqual(peer.sent, [])
+
+
+class EstablishedTests(SessionTestCase):
+    def test_subscribe_authorized_and_refused(self) -> None:
+        """SUBSCRIBED for allowed topics; ERROR not_authorized / invalid_uri otherwise."""
+        session, peer = self.established()
+        self.send(
+            session,
+            [32, 1, {}, "ocppd.chargers.status"],
+            [32, 2, {}, "ocppd.user.2.session"],
+            [32, 3, {}, "ocppd.user.3.session"],
+            [32, 4, {}, "ocppd.admin.ocpp"],
+            [32, 5, {}, "ocppd.elsewhere"],
+            [32, 6, {"match": "prefix"}, "ocppd"],
+        )
+        self.assertEqual([m[0] for m in peer.sent[:2]], [33, 33])
+        self.assertEqual(
+            [(m[0], m[1], m[2], m[4]) for m in peer.sent[2:]],
+            [
+                (8, 32, 3, "wamp.error.not_authorized"),
+                (8, 32, 4, "wamp.error.not_authorized"),
+                (8, 32, 5, "wamp.error.invalid_uri"),
+                (8, 32, 6, "wamp.error.invalid_argument"),
+            ],
+        )
+        self.assertEqual(self.broker.subscribers("ocppd.chargers.status"), 1)
+        self.assertEqual(session.state, State.ESTABLISHED)
+
+    def test_subscription_limit(self) -> None:
+        """At most max_subscriptions topics; the same topic again is the same subscription."""
+        session, peer = self.established(ADMIN)
+        for n, topic in enumerate(["sessions", "meter", "ocpp", "sessions", "cms"]):
+            self.send(session, [32, n, {}, f"ocppd.admin.{topic}"])
+        self.assertEqual([m[0] for m in peer.sent], [33, 33, 33, 33, 8])
+        self.assertEqual(peer.sent[3][2], peer.sent[0][2])
+        self.assertEqual(peer.sent[4][4], "ocppd.error.subscription_limit")
+
+    def test_unsubscribe(self) -> None:
+        """UNSUBSCRIBE ends a subscription; an unknown id is no_such_subscription."""
+        session, peer = self.established()
+        self.send(session, [32, 1, {}, "ocppd.chargers.status"])
+        subscription = peer.sent[0][2]
+        self.send(session, [34, 2, subscription], [34, 3, subscription])
+        self.assertEqual(peer.sent[1], [35, 2])
+        self.assertEqual(peer.sent[2][:2] + peer.sent[2][3:5], [8, 34, {}, NO_SUCH_SUBSCRIPTION])
+        self.assertEqual(self.broker.subscribers("ocppd.chargers.status"), 0)
+
+    def test_publish_call_register_refused(self) -> None:
+        """Only an acknowledged PUBLISH gets an ERROR; CALL and REGISTER get one each."""
+        session, peer = self.established(ADMIN)
+        self.send(
+            session,
+            [16, 1, {}, "ocppd.admin.cms", [1]],
+            [16, 2, {"acknowledge": True}, "ocppd.admin.cms", [1]],
+            [48, 3, {}, "ocppd.proc"],
+            [64, 4, {}, "ocppd.proc"],
+        )
+        self.assertEqual(
+            [(m[1], m[2], m[4]) for m in peer.sent],
+            [
+                (16, 2, "wamp.error.not_authorized"),
+                (48, 3, "wamp.error.no_such_procedure"),
+                (64, 4, "wamp.error.not_authorized"),
+            ],
+        )
+        self.assertIsNone(peer.closed)
+
+    def test_goodbye(self) -> None:
+        """A client GOODBYE is answered with goodbye_and_out and the socket closed."""
+        session, peer = self.established()
+        self.send(session, [32, 1, {}, "ocppd.chargers.status"])
+        self.send(session, [6, {}, "wamp.close.close_realm"])
+        self.assertEqual(peer.sent[-1], [6, {}, "wamp.close.goodbye_and_out"])
+        self.assertEqual(peer.closed, (1000, "goodbye"))
+        self.assertEqual(self.broker.subscribers("ocppd.chargers.status"), 0)
+
+    def test_shutdown(self) -> None:
+        """The node's GOODBYE; the client's answer closes, or the timeout does."""
+        session, peer = self.established()
+        session.shutdown()
+        self.assertEqual(peer.sent[-1][0::2], [6, "wamp.close.system_shutdown"])
+        self.assertIsNone(peer.closed)
+        self.send(session, [6, {}, "wamp.close.goodbye_and_out"])
+        self.assertEqual(peer.closed, (1000, "goodbye"))
+        late, late_peer = self.established()
+        late.shutdown()
+        self.clock.advance(LIMITS.goodbye_timeout)
+        self.assertEqual(late_peer.closed, (1000, "shutdown"))
+        unauthenticated, raw_peer = self.open()
+        unauthenticated.shutdown()
+        self.assertEqual(raw_peer.closed, (1000, "wamp.close.system_shutdown"))
+
+    def test_lost_forgets_subscriptions(self) -> None:
+        """A lost connection leaves no subscription and no timer behind."""
+        session, _ = self.established()
+        self.send(session, [32, 1, {}, "ocppd.chargers.status"])
+        session.lost()
+        self.assertEqual(self.broker.subscribers("ocppd.chargers.status"), 0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class BrokerTests(SessionTestCase):
+    def test_fan_out_prepares_once(self) -> None:
+        """One EVENT per publication, serialised and prepared once for every subscriber."""
+        prepared: list[bytes] = []
+
+        def prepare(data: bytes) -> bytes:
+            prepared.append(data)
+            return data
+
+        self.broker = Broker(prepare=prepare, publication_ids=lambda: 7)
+        sessions = [self.established() for _ in range(3)]
+        for session, _ in sessions:
+            self.send(session, [32, 1, {}, "ocppd.chargers.status"])
+        ids = {peer.sent[0][2] for _, peer in sessions}
+        self.assertEqual(len(ids), 1)
+        event = {"type": "charger.online", "at": "2026-11-29T10:00:00Z", "data": {}}
+        self.assertEqual(self.broker.publish("ocppd.chargers.status", event), 3)
+        self.assertEqual(len(prepared), 1)
+        (subscription,) = ids
+        for _, peer in sessions:
+            self.assertEqual(peer.shared, [[36, subscription, 7, {}, [event]]])
+        self.assertEqual(self.broker.publish("ocppd.admin.cms", event), 0)
+
+    def test_no_events_before_welcome_or_after_close(self) -> None:
+        """Only an established session is sent EVENTs."""
+        session, peer = self.established()
+        self.send(session, [32, 1, {}, "ocppd.chargers.status"])
+        session.shutdown()
+        self.broker.publish("ocppd.chargers.status", {"type": "x", "at": "", "data": {}})
+        self.assertEqual(peer.shared, [])
+
+    def test_session_ending_during_fan_out(self) -> None:
+        """A subscriber removed while an event is being delivered does not disturb the others."""
+        first, first_peer = self.established()
+        second, second_peer = self.established()
+        for session in (first, second):
+            self.send(session, [32, 1, {}, "ocppd.chargers.status"])
+        original = first_peer.send_shared
+
+        def cut_off(frame: Any) -> None:
+            original(frame)
+            first.lost()
+            second.lost()
+
+        first_peer.send_shared = cut_off  # type: ignore[method-assign]
+        self.assertEqual(self.broker.publish("ocppd.chargers.status", {"n": 1}), 2)
+        self.assertEqual((len(first_peer.shared), second_peer.shared), (1, []))
+        self.assertEqual(self.broker.subscribers("ocppd.chargers.status"), 0)
