@@ -46,7 +46,7 @@ from ocppd.push.channel import PushChannel, ticket_authenticator
 from ocppd.store import migrate, processed
 from ocppd.store.database import Database
 from ocppd.timeutil import from_timestamp
-from ocppd.web import WebSite
+from ocppd.web import WebSite, static_trees
 
 if TYPE_CHECKING:
     from ocppd.bus.amqp import AmqpBus
@@ -145,6 +145,7 @@ class Ocppd:
             commands=self.commands,
             cms=self.cms,
             customer=self.customer,
+            static=static_trees(config.web.webroot),
         )
         self.web_site = WebSite(self.api.resource(), max_body_size=config.web.max_body_size)
 

@@ -1,0 +1,85 @@
+"""The web listener serving webroot/: types, no listings, the npm libraries at /vendor/."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import treq
+from twisted.internet import reactor
+from twisted.internet.defer import inlineCallbacks
+from twisted.logger import LogLevel, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.client import HTTPConnectionPool
+
+from ocppd.web import static_trees
+from tests.browser.browser import WEBROOT, require_webroot
+from tests.integration.daemon import start_daemon
+
+
+class StaticTests(TestCase):
+    timeout = 30
+
+    @inlineCallbacks
+    def setUp(self) -> Any:
+        require_webroot()
+        self.daemon = yield start_daemon(self, f"web.webroot={WEBROOT}")
+
+    @inlineCallbacks
+    def get(self, path: str) -> Any:
+        response = yield treq.get(
+            f"http://127.0.0.1:{self.daemon.web_port}{path}",
+            pool=HTTPConnectionPool(reactor, persistent=False),
+            allow_redirects=False,
+        )
+        body = yield response.content()
+        return response.code, response.headers, body
+
+    @inlineCallbacks
+    def test_pages_modules_and_libraries(self) -> Any:
+        """Pages as HTML, modules as text/javascript (browsers refuse other module types)."""
+        for path, kind in [
+            ("/user/", "text/html"),
+            ("/cms/", "text/html"),
+            ("/user/app.js", "text/javascript"),
+            ("/cms/modules/charging-point-detail-view.js", "text/javascript"),
+            ("/shared/push.js", "text/javascript"),
+            ("/shared/style.css", "text/css"),
+            ("/vendor/autobahn-browser/autobahn.min.js", "text/javascript"),
+            ("/vendor/uplot/dist/uPlot.esm.js", "text/javascript"),
+        ]:
+            code, headers, _ = yield self.get(path)
+            self.assertEqual(code, 200, path)
+            self.assertTrue(headers.getRawHeaders("content-type")[0].startswith(kind), path)
+            self.assertEqual(headers.getRawHeaders("x-content-type-options"), ["nosniff"])
+
+    @inlineCallbacks
+    def test_no_listings_and_no_escape(self) -> Any:
+        """Folders are not listed, nothing outside webroot is reachable, / goes to the panel."""
+        for path in [
+            "/user/modules/",
+            "/vendor/",
+            "/user/../../setup.cfg",
+            "/shared/%2e%2e/README.md",
+        ]:
+            code, _, body = yield self.get(path)
+            self.assertEqual(code, 404, path)
+            self.assertNotIn(b"autobahn", body)
+        code, headers, _ = yield self.get("/")
+        self.assertEqual((code, headers.getRawHeaders("location")), (302, ["/user/"]))
+
+
+class StaticTreesTests(SynchronousTestCase):
+    def test_missing_folders_are_logged(self) -> None:
+        """A webroot without node_modules serves the rest and says what is missing and why."""
+        root = self.mktemp()
+        for tree in ("cms", "user", "shared"):
+            os.makedirs(os.path.join(root, tree))
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        trees = static_trees(root)
+        self.assertEqual(sorted(trees), ["cms", "shared", "user"])
+        warnings = [e for e in events if e.get("log_level") == LogLevel.warn]
+        self.assertEqual([e["tree"] for e in warnings], ["vendor"])
+        self.assertIn("npm ci --prefix webroot", warnings[0]["log_format"])

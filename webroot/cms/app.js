@@ -1,0 +1,17 @@
+// The operator CMS: admins only (the API refuses anyone else anyway).
+
+import { startApp } from '/shared/shell.js';
+
+startApp({
+  tree: 'cms',
+  product: 'Operator CMS',
+  role: 'admin',
+  routes: [
+    { path: '/', id: 'dashboard', title: 'Dashboard', nav: 'Dashboard', load: () => import('./modules/dashboard.js') },
+    { path: '/stations', id: 'stations', title: 'Charging stations', nav: 'Stations', load: () => import('./modules/charging-stations.js') },
+    { path: '/points', id: 'points', title: 'Charging points', nav: 'Charging points', load: () => import('./modules/charging-points.js') },
+    { path: '/points/:id', id: 'point', title: 'Charging point', section: '/points', load: () => import('./modules/charging-point-detail-view.js') },
+    { path: '/sessions', id: 'sessions', title: 'Charging sessions', nav: 'Sessions', load: () => import('./modules/charging-sessions.js') },
+    { path: '/tariffs', id: 'tariffs', title: 'Tariffs', nav: 'Tariffs', load: () => import('./modules/tariffs.js') },
+  ],
+});

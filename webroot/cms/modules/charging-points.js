@@ -1,0 +1,168 @@
+// Charging points: list with live status and connector availability; create,
+// edit, assign a station and a tariff, set the authorization key.
+// Fed by GET /api/cms/points, /stations, /tariffs, ocppd.chargers.status and ocppd.admin.cms.
+
+import { applyChargerEvent } from '/shared/chargers.js';
+import { badge, confirmDialog, errorState, formDialog, h, LiveTable, loadingState, replace } from '/shared/dom.js';
+import { topics } from '/shared/events.js';
+import { formatDateTime, formatPerKwh } from '/shared/format.js';
+
+const REGISTRATION = ['Accepted', 'Pending', 'Rejected'];
+
+export function connectorBadges(point) {
+  const shown = (point.connectors || []).filter((c) => c.connectorId !== 0);
+  if (!shown.length) return h('span', { class: 'muted' }, 'None reported');
+  return h(
+    'span',
+    { class: 'connectors', 'data-field': 'connectors' },
+    shown.map((c) => badge(c.status, `${c.connectorId}: ${c.status || 'Unknown'}`)),
+  );
+}
+
+export async function mount(root, ctx) {
+  let stations = new Map();
+  let tariffs = new Map();
+
+  const table = new LiveTable({
+    caption: 'Charging points',
+    key: (p) => p.chargePointId,
+    empty: 'No charging points yet. Add one with the id and key the charger will use.',
+    onRowClick: (p) => ctx.navigate(`/points/${encodeURIComponent(p.chargePointId)}`),
+    columns: [
+      { label: 'Charge point', render: (p) => h('a', { href: `#/points/${encodeURIComponent(p.chargePointId)}` }, p.chargePointId) },
+      { label: 'Status', render: (p) => h('span', { 'data-field': 'online' }, p.online ? badge('Online') : badge('Offline')) },
+      { label: 'Connectors', render: (p) => connectorBadges(p) },
+      { label: 'Station', render: (p) => stations.get(p.stationId)?.name || h('span', { class: 'muted' }, '—') },
+      {
+        label: 'Tariff',
+        render: (p) => {
+          const t = tariffs.get(p.tariffId);
+          return t ? `${t.name} (${formatPerKwh(t.pricePerKwh, t.currency)})` : h('span', { class: 'muted' }, 'None');
+        },
+      },
+      { label: 'Registration', render: (p) => badge(p.registrationStatus) },
+      { label: 'Key', render: (p) => (p.authorizationRequired ? 'Set' : h('span', { class: 'muted' }, 'None')) },
+      { label: 'Last seen', render: (p) => formatDateTime(p.lastSeenAt) },
+      {
+        label: 'Actions',
+        class: 'num',
+        render: (p) =>
+          h(
+            'div',
+            { class: 'row-actions' },
+            h('button', { type: 'button', 'aria-label': `Edit ${p.chargePointId}`, onclick: () => edit(p) }, 'Edit'),
+            h('button', { type: 'button', 'aria-label': `Delete ${p.chargePointId}`, onclick: () => remove(p) }, 'Delete'),
+          ),
+      },
+    ],
+  });
+  const body = h('div', {}, loadingState());
+  // Disabled until the stations and tariffs to choose from are loaded.
+  const newButton = h('button', { type: 'button', class: 'primary', disabled: true, onclick: () => edit(null) }, 'New charging point');
+  replace(
+    root,
+    h(
+      'div',
+      { class: 'page-head' },
+      h('div', {}, h('h1', {}, 'Charging points'), h('p', { class: 'muted' }, 'Status and connectors update live.')),
+      newButton,
+    ),
+    body,
+  );
+
+  function edit(point) {
+    const none = { value: '', label: '— none —' };
+    const fields = [
+      point
+        ? null
+        : { name: 'chargePointId', label: 'Charge point id', required: true, help: 'Exactly as the charger puts it in its URL' },
+      { name: 'stationId', label: 'Station', type: 'select', options: [none, ...[...stations.values()].map((s) => ({ value: String(s.id), label: s.name }))] },
+      { name: 'tariffId', label: 'Tariff', type: 'select', options: [none, ...[...tariffs.values()].map((t) => ({ value: String(t.id), label: `${t.name} (${formatPerKwh(t.pricePerKwh, t.currency)})` }))] },
+      { name: 'registrationStatus', label: 'Registration', type: 'select', options: REGISTRATION.map((r) => ({ value: r, label: r })) },
+      {
+        name: 'authorizationKey',
+        label: point ? 'New authorization key' : 'Authorization key',
+        type: 'password',
+        autocomplete: 'new-password',
+        help: point ? 'Leave empty to keep the current key.' : 'The HTTP Basic password the charger sends.',
+      },
+      point ? null : { name: 'noKey', label: 'No authentication (the charger sends no key)', type: 'checkbox' },
+    ].filter(Boolean);
+    formDialog({
+      title: point ? `Edit ${point.chargePointId}` : 'New charging point',
+      submitLabel: point ? 'Save' : 'Create charging point',
+      values: point
+        ? { stationId: String(point.stationId ?? ''), tariffId: String(point.tariffId ?? ''), registrationStatus: point.registrationStatus }
+        : { registrationStatus: 'Accepted' },
+      fields,
+      onSubmit: async (values) => {
+        const body = {
+          stationId: values.stationId ? Number(values.stationId) : null,
+          tariffId: values.tariffId ? Number(values.tariffId) : null,
+          registrationStatus: values.registrationStatus,
+        };
+        if (point) {
+          if (values.authorizationKey) body.authorizationKey = values.authorizationKey;
+        } else {
+          body.chargePointId = values.chargePointId;
+          if (!values.noKey && !values.authorizationKey) throw new Error('authorizationKey: set a key, or tick “No authentication”');
+          body.authorizationKey = values.noKey ? null : values.authorizationKey;
+        }
+        const path = point ? `/api/cms/points/${encodeURIComponent(point.chargePointId)}` : '/api/cms/points';
+        const saved = point ? await ctx.api.put(path, body) : await ctx.api.post(path, body);
+        table.upsert(saved).classList.add('flash');
+        ctx.notify(`${saved.chargePointId} saved.`, 'ok');
+      },
+    });
+  }
+
+  async function remove(point) {
+    if (!(await confirmDialog(`Delete the charging point ${point.chargePointId}?`))) return;
+    try {
+      await ctx.api.delete(`/api/cms/points/${encodeURIComponent(point.chargePointId)}`);
+      table.remove(point.chargePointId);
+      ctx.notify(`${point.chargePointId} deleted.`, 'ok');
+    } catch (error) {
+      ctx.notify(error.message, 'bad');
+    }
+  }
+
+  const load = async () => {
+    try {
+      const [pointList, stationList, tariffList] = await Promise.all([
+        ctx.api.all('/api/cms/points'),
+        ctx.api.all('/api/cms/stations'),
+        ctx.api.all('/api/cms/tariffs'),
+      ]);
+      stations = new Map(stationList.map((s) => [s.id, s]));
+      tariffs = new Map(tariffList.map((t) => [t.id, t]));
+      table.setRows(pointList);
+      newButton.disabled = false;
+      replace(body, h('section', { class: 'card' }, table.element));
+    } catch (error) {
+      replace(body, errorState(error, load));
+    }
+  };
+
+  ctx.subscribe(topics.chargers, (event) => {
+    const id = event.data?.chargePointId;
+    const point = table.get(id);
+    if (!point) return;
+    const next = applyChargerEvent({ ...point, connectors: (point.connectors || []).map((c) => ({ ...c })) }, event);
+    table.upsert(next).classList.add('flash');
+  });
+  ctx.subscribe(topics.adminCms, (event) => {
+    const change = event.data || {};
+    if (change.kind === 'point') {
+      if (change.verb === 'deleted') table.remove(change.id);
+      else if (change.data) table.upsert(change.data).classList.add('flash');
+    } else if (change.kind === 'station' || change.kind === 'tariff') {
+      const map = change.kind === 'station' ? stations : tariffs;
+      if (change.verb === 'deleted') map.delete(change.id);
+      else if (change.data) map.set(change.data.id, change.data);
+      table.setRows([...table.rows.values()].map((r) => r.data));
+    }
+  });
+  ctx.onReconnect(load);
+  await load();
+}

@@ -1,0 +1,37 @@
+// What the customer pages share about a charger's live state.
+
+import { badge, h } from '/shared/dom.js';
+
+/** Apply an ``ocppd.chargers.status`` event to a charger as GET /api/chargers/{id} shows it. */
+export function applyChargerEvent(charger, event) {
+  const data = event.data || {};
+  if (event.type === 'charger.online') charger.online = true;
+  if (event.type === 'charger.offline') charger.online = false;
+  if (event.type === 'connector.status' && data.connectorId) {
+    let connector = charger.connectors.find((c) => c.connectorId === data.connectorId);
+    if (!connector) {
+      connector = { connectorId: data.connectorId };
+      charger.connectors.push(connector);
+      charger.connectors.sort((a, b) => a.connectorId - b.connectorId);
+    }
+    connector.status = data.status;
+    connector.errorCode = data.errorCode ?? connector.errorCode;
+    connector.statusAt = event.at;
+  }
+  charger.available = charger.online && charger.connectors.some((c) => c.status === 'Available');
+  return charger;
+}
+
+/** Connectors' statuses as badges, or "Offline" for a charger that is not connected. */
+export function chargerSummary(charger) {
+  if (!charger.online) return badge('Offline');
+  if (!charger.connectors.length) return badge('Unknown', 'No connectors reported');
+  return h(
+    'span',
+    { class: 'connectors' },
+    charger.connectors.map((c) => badge(c.status, `${c.connectorId}: ${c.status || 'Unknown'}`)),
+  );
+}
+
+/** Statuses in which a remote start makes sense (a plugged-in car shows Preparing). */
+export const STARTABLE = new Set(['Available', 'Preparing']);

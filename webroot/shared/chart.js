@@ -1,0 +1,89 @@
+// A live time-series chart (uPlot from npm, served at /vendor/uplot/): one
+// line, points appended as events arrive, the last ``maxPoints`` kept. The
+// latest value is also written out as text: the chart is for the eye, the
+// text for screen readers and for anyone who would rather read.
+
+import uPlot from '/vendor/uplot/dist/uPlot.esm.js';
+
+import { h } from './dom.js';
+
+export class LiveChart {
+  /**
+   * ``format`` writes a value for reading, ``axis`` a tick (shorter); ``floor``
+   * is the smallest top of the y scale, so that an idle line sits at the
+   * bottom of a labelled scale instead of a stack of identical ticks.
+   * ``fromZero`` false lets the scale follow the values (a meter register).
+   */
+  constructor({ title, label, format, axis = format, floor = 1, fromZero = true, color = '#1565c0', maxPoints = 600, height = 220 }) {
+    this.format = format;
+    this.maxPoints = maxPoints;
+    this.xs = [];
+    this.ys = [];
+    this.latest = h('p', { class: 'chart-latest', 'aria-live': 'off' }, 'Waiting for the first value…');
+    this.plotBox = h('div', { class: 'chart-plot', role: 'img', 'aria-label': `${title}: no values yet` });
+    this.element = h(
+      'figure',
+      { class: 'chart', 'data-points': '0' },
+      h('figcaption', {}, title),
+      this.plotBox,
+      this.latest,
+    );
+    this.plot = new uPlot(
+      {
+        width: 600,
+        height,
+        legend: { show: false },
+        cursor: { drag: { x: false, y: false } },
+        scales: {
+          x: { time: true },
+          y: {
+            range: (u, min, max) => {
+              if (fromZero || min === null || min === undefined) return [0, Math.max(floor, (max ?? 0) * 1.15)];
+              const pad = Math.max(floor / 2, (max - min) * 0.1);
+              return [Math.max(0, min - pad), max + pad];
+            },
+          },
+        },
+        axes: [
+          { stroke: '#4a5563', grid: { stroke: '#e6e9ee' } },
+          { stroke: '#4a5563', grid: { stroke: '#e6e9ee' }, values: (u, ticks) => ticks.map((t) => axis(t)), size: 84 },
+        ],
+        series: [{}, { label, stroke: color, width: 2, fill: `${color}22`, points: { show: true, size: 5 } }],
+      },
+      [[], []],
+      this.plotBox,
+    );
+    this.resizer = new ResizeObserver(() => this._fit());
+    this.resizer.observe(this.element);
+  }
+
+  /** Add a value at ``at`` (a Date, an ISO string or epoch milliseconds). */
+  push(at, value) {
+    if (value === null || value === undefined) return;
+    const x = new Date(at).getTime() / 1000;
+    if (this.xs.length && x < this.xs[this.xs.length - 1]) return; // late, out-of-order sample
+    this.xs.push(x);
+    this.ys.push(value);
+    if (this.xs.length > this.maxPoints) {
+      this.xs.shift();
+      this.ys.shift();
+    }
+    this.plot.setData([this.xs, this.ys]);
+    const text = this.format(value);
+    this.latest.textContent = `Latest: ${text} at ${new Date(x * 1000).toLocaleTimeString()}`;
+    this.plotBox.setAttribute('aria-label', `${this.element.querySelector('figcaption').textContent}: latest ${text}`);
+    this.element.dataset.points = String(this.xs.length);
+  }
+
+  _fit() {
+    const width = this.plotBox.clientWidth;
+    if (width > 0 && Math.abs(width - this.plot.width) > 2) {
+      this.plot.setSize({ width, height: this.plot.height });
+    }
+  }
+
+  destroy() {
+    this.resizer.disconnect();
+    this.plot.destroy();
+  }
+}

@@ -1,0 +1,340 @@
+// The frame of both front ends: sign-in, the role check, the header with its
+// navigation and live-connection indicator, and a hash router that mounts one
+// page module at a time. A page module exports ``mount(container, ctx)``;
+// what it subscribes or schedules through ``ctx`` is undone when the reader
+// leaves the page.
+
+import { Api } from './api.js';
+import { connectionIndicator, PushClient } from './push.js';
+import { describeError, h, replace, toast } from './dom.js';
+
+/**
+ * routes: [{path: '/points/:id', title, load: () => import(...), nav?: 'Label'}].
+ * role: the role this front end requires ('admin' for the CMS), or null.
+ */
+export function startApp({ tree, product, routes, role = null, onSignedIn }) {
+  const api = new Api(`ocppd.${tree}.token`);
+  const app = new App({ tree, product, routes, role, onSignedIn, api });
+  app.start();
+  return app;
+}
+
+class App {
+  constructor(options) {
+    Object.assign(this, options);
+    this.root = document.getElementById('app');
+    this.page = null;
+    this.push = null;
+    this.user = null;
+    this.globalDisposers = [];
+    this.api.addEventListener('unauthorized', () => this.signedOut('Your sign-in has expired. Please sign in again.'));
+    window.addEventListener('hashchange', () => this.route(true));
+  }
+
+  async start() {
+    if (!this.api.token) {
+      this.showSignIn();
+      return;
+    }
+    replace(this.root, h('div', { class: 'state state--loading', role: 'status' }, 'Loading…'));
+    let me;
+    try {
+      me = await this.api.get('/api/auth/me');
+    } catch (error) {
+      if (error.status === 401) return; // 'unauthorized' showed the sign-in form
+      replace(
+        this.root,
+        h(
+          'div',
+          { class: 'center-card' },
+          h('h1', {}, `ocppd ${this.product}`),
+          h('p', { role: 'alert' }, describeError(error)),
+          h('button', { type: 'button', onclick: () => this.start() }, 'Try again'),
+        ),
+      );
+      return;
+    }
+    this.user = me.user;
+    if (this.role && this.user.role !== this.role) {
+      this.showRefusal();
+      return;
+    }
+    this.showApp();
+  }
+
+  showSignIn(message) {
+    document.title = `Sign in · ocppd ${this.product}`;
+    const error = h('p', { class: 'form-error', role: 'alert', hidden: !message }, message || '');
+    const email = h('input', { id: 'signin-email', name: 'email', type: 'email', autocomplete: 'username', required: true });
+    const password = h('input', {
+      id: 'signin-password',
+      name: 'password',
+      type: 'password',
+      autocomplete: 'current-password',
+      required: true,
+    });
+    const submit = h('button', { type: 'submit', class: 'primary wide' }, 'Sign in');
+    const form = h(
+      'form',
+      { class: 'signin', 'aria-labelledby': 'signin-title' },
+      h('p', { class: 'brand-mark', 'aria-hidden': 'true' }, '⚡'),
+      h('h1', { id: 'signin-title' }, `ocppd ${this.product}`),
+      h('p', { class: 'muted' }, this.role === 'admin' ? 'Operators sign in here.' : 'Sign in to charge and follow your sessions.'),
+      h('div', { class: 'field' }, h('label', { for: 'signin-email' }, 'Email'), email),
+      h('div', { class: 'field' }, h('label', { for: 'signin-password' }, 'Password'), password),
+      error,
+      submit,
+    );
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      submit.disabled = true;
+      error.hidden = true;
+      try {
+        const result = await this.api.post('/api/auth/login', { email: email.value.trim(), password: password.value });
+        this.api.token = result.token;
+        await this.start();
+      } catch (e) {
+        error.textContent = e.status === 401 ? 'The email or the password is not right.' : describeError(e);
+        error.hidden = false;
+        password.select();
+      } finally {
+        submit.disabled = false;
+      }
+    });
+    replace(this.root, h('main', { id: 'main', class: 'center' }, form));
+    email.focus();
+  }
+
+  showRefusal() {
+    document.title = `Not allowed · ocppd ${this.product}`;
+    replace(
+      this.root,
+      h(
+        'main',
+        { id: 'main', class: 'center' },
+        h(
+          'section',
+          { class: 'center-card refusal', role: 'alert', 'data-refused': 'role' },
+          h('h1', {}, 'This page is for operators'),
+          h('p', {}, `You are signed in as ${this.user.email}, a ${this.user.role} account. The operator CMS needs an admin account.`),
+          h(
+            'div',
+            { class: 'actions' },
+            h('a', { class: 'button', href: '/user/' }, 'Go to the customer panel'),
+            h('button', { type: 'button', onclick: () => this.signOut() }, 'Sign out'),
+          ),
+        ),
+      ),
+    );
+  }
+
+  showApp() {
+    this.push = new PushClient({ token: this.api.token });
+    this.push.addEventListener('refused', () => {
+      // Maybe the token expired: asking the API finds out (401 signs out).
+      this.api.get('/api/auth/me').catch(() => {});
+    });
+    this.nav = h(
+      'ul',
+      {},
+      this.routes
+        .filter((r) => r.nav)
+        .map((r) => h('li', {}, h('a', { href: `#${r.path}`, 'data-path': r.path }, r.nav))),
+    );
+    const main = h('main', { id: 'main', tabindex: '-1' });
+    const skip = h('a', { class: 'skip-link', href: '#main' }, 'Skip to content');
+    skip.addEventListener('click', (event) => {
+      event.preventDefault();
+      main.focus();
+    });
+    const header = h(
+      'header',
+      { class: 'topbar' },
+      h('a', { class: 'brand', href: '#/' }, h('span', { 'aria-hidden': 'true' }, '⚡'), ' ocppd ', h('span', { class: 'brand-product' }, this.product)),
+      h('nav', { 'aria-label': 'Main' }, this.nav),
+      h(
+        'div',
+        { class: 'topbar-right' },
+        connectionIndicator(this.push),
+        h('span', { class: 'who', title: `Signed in as ${this.user.email}` }, this.user.email),
+        h('button', { type: 'button', class: 'link', onclick: () => this.signOut() }, 'Sign out'),
+      ),
+    );
+    this.main = main;
+    replace(this.root, skip, header, main);
+    this.push.start();
+    if (this.onSignedIn) this.onSignedIn(this.globalContext());
+    this.route(false);
+  }
+
+  globalContext() {
+    return {
+      api: this.api,
+      push: this.push,
+      user: this.user,
+      navigate: (path) => this.navigate(path),
+      subscribe: (topic, handler) => {
+        const off = this.push.subscribe(topic, handler);
+        this.globalDisposers.push(off);
+        return off;
+      },
+      currentPath: () => this.currentPath(),
+    };
+  }
+
+  currentPath() {
+    const hash = location.hash.replace(/^#/, '');
+    return (hash.split('?')[0] || '/').replace(/\/+$/, '') || '/';
+  }
+
+  navigate(path) {
+    if (location.hash === `#${path}`) this.route(true);
+    else location.hash = path;
+  }
+
+  match(path) {
+    const parts = path.split('/').filter(Boolean);
+    for (const route of this.routes) {
+      const pattern = route.path.split('/').filter(Boolean);
+      if (pattern.length !== parts.length) continue;
+      const params = {};
+      const ok = pattern.every((segment, i) => {
+        if (segment.startsWith(':')) {
+          params[segment.slice(1)] = decodeURIComponent(parts[i]);
+          return true;
+        }
+        return segment === parts[i];
+      });
+      if (ok) return { route, params };
+    }
+    return null;
+  }
+
+  async route(userNavigated) {
+    if (!this.main) return;
+    if (this.page) this.page.dispose();
+    this.page = null;
+    const path = this.currentPath();
+    const query = new URLSearchParams(location.hash.split('?')[1] || '');
+    const found = this.match(path);
+    for (const link of this.nav.querySelectorAll('a')) {
+      const active = found && link.dataset.path === (found.route.section || found.route.path);
+      if (active) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+    }
+    if (!found) {
+      document.title = `Not found · ocppd ${this.product}`;
+      replace(
+        this.main,
+        h('div', { class: 'page' }, h('h1', { tabindex: '-1' }, 'Page not found'), h('p', {}, h('a', { href: '#/' }, 'Back to the start'))),
+      );
+      return;
+    }
+    const page = new PageContext(this, found.params, query, found.route);
+    this.page = page;
+    const container = h('div', { class: 'page', 'data-page': found.route.id || found.route.path });
+    replace(this.main, container);
+    page.setTitle(found.route.title);
+    try {
+      const module = await found.route.load();
+      if (page.disposed) return;
+      await module.mount(container, page);
+    } catch (error) {
+      if (page.disposed) return;
+      console.error(error);
+      replace(container, h('h1', {}, found.route.title), h('div', { class: 'state state--error', role: 'alert' }, describeError(error)));
+    }
+    if (userNavigated && !page.disposed) {
+      const heading = container.querySelector('h1');
+      if (heading) {
+        heading.setAttribute('tabindex', '-1');
+        heading.focus();
+      }
+    }
+  }
+
+  async signOut() {
+    try {
+      if (this.api.token) await this.api.post('/api/auth/logout');
+    } catch {
+      // Signed out locally either way.
+    }
+    this.signedOut();
+  }
+
+  signedOut(message) {
+    if (this.page) this.page.dispose();
+    this.page = null;
+    for (const off of this.globalDisposers.splice(0)) off();
+    if (this.push) this.push.stop();
+    this.push = null;
+    this.main = null;
+    this.user = null;
+    this.api.token = null;
+    this.showSignIn(message);
+  }
+}
+
+/** What one mounted page may use; everything it registers is undone on dispose(). */
+class PageContext {
+  constructor(app, params, query, route) {
+    this.app = app;
+    this.api = app.api;
+    this.push = app.push;
+    this.user = app.user;
+    this.params = params;
+    this.query = query;
+    this.route = route;
+    this.disposed = false;
+    this.disposers = [];
+  }
+
+  navigate(path) {
+    this.app.navigate(path);
+  }
+
+  setTitle(title) {
+    document.title = `${title} · ocppd ${this.app.product}`;
+  }
+
+  /** Subscribe for as long as the page is shown. */
+  subscribe(topic, handler) {
+    if (this.disposed) return () => {};
+    const off = this.push.subscribe(topic, (event) => {
+      if (!this.disposed) handler(event);
+    });
+    this.disposers.push(off);
+    return off;
+  }
+
+  /** ``fn`` after each reconnect of the push channel (events may have been missed). */
+  onReconnect(fn) {
+    const listener = () => !this.disposed && fn();
+    this.push.addEventListener('reconnected', listener);
+    this.disposers.push(() => this.push.removeEventListener('reconnected', listener));
+  }
+
+  every(ms, fn) {
+    const timer = setInterval(fn, ms);
+    this.disposers.push(() => clearInterval(timer));
+  }
+
+  onDispose(fn) {
+    this.disposers.push(fn);
+  }
+
+  notify(message, kind) {
+    toast(message, { kind });
+  }
+
+  dispose() {
+    this.disposed = true;
+    for (const fn of this.disposers.splice(0).reverse()) {
+      try {
+        fn();
+      } catch (error) {
+        console.error(error);
+      }
+    }
+  }
+}

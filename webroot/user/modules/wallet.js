@@ -1,0 +1,150 @@
+// The prepaid wallet: live balance, top-up, and transactions appearing as they
+// happen. Fed by GET /api/user/wallet, GET /api/user/wallet/transactions and
+// ocppd.user.{id}.wallet; tops up with POST /api/user/wallet/top-up.
+
+import { describeError, errorState, h, LiveTable, loadingState, replace } from '/shared/dom.js';
+import { topics } from '/shared/events.js';
+import { currencyDigits, formatDateTime, formatMoney, parseMoney } from '/shared/format.js';
+
+const KINDS = { top_up: 'Top-up', debit: 'Charging', refund: 'Refund' };
+
+export async function mount(root, ctx) {
+  const body = h('div', {}, loadingState());
+  replace(root, h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Wallet'), h('p', { class: 'muted' }, 'Prepaid balance for charging.'))), body);
+
+  let wallet = null;
+  let next = null;
+  const balance = h('p', { class: 'value', 'data-figure': 'balance', 'aria-live': 'polite' }, '—');
+  const sub = h('p', { class: 'sub' });
+  const rule = h('p', { class: 'muted', style: 'margin-top: 1rem' });
+  const table = new LiveTable({
+    caption: 'Wallet transactions',
+    key: (t) => t.id,
+    empty: 'No transactions yet. Top up to start charging.',
+    columns: [
+      { label: 'When', render: (t) => formatDateTime(t.at) },
+      { label: 'What', render: (t) => [KINDS[t.kind] || t.kind, t.sessionId ? h('span', { class: 'muted' }, ` · session ${t.sessionId}`) : null] },
+      {
+        label: 'Amount',
+        class: 'num',
+        render: (t) => h('span', { class: t.amount < 0 ? 'neg' : 'pos', 'data-field': 'amount' }, `${t.amount > 0 ? '+' : ''}${formatMoney(t.amount, t.currency || wallet.currency)}`),
+      },
+      { label: 'Balance after', class: 'num', render: (t) => formatMoney(t.balance, t.currency || wallet.currency) },
+    ],
+  });
+  const more = h('button', { type: 'button', hidden: true }, 'Show older transactions');
+
+  const renderWallet = () => {
+    balance.textContent = formatMoney(wallet.balance, wallet.currency);
+    rule.textContent = `Starting a charge needs at least ${formatMoney(wallet.minimumToStart, wallet.currency)} available.`;
+    sub.textContent = wallet.held
+      ? `${formatMoney(wallet.available, wallet.currency)} available, ${formatMoney(wallet.held, wallet.currency)} held for charging`
+      : `${formatMoney(wallet.available, wallet.currency)} available`;
+  };
+
+  const amountInput = h('input', { id: 'topup-amount', name: 'amount', inputmode: 'decimal', autocomplete: 'off', required: true });
+  const topUpError = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const topUpButton = h('button', { type: 'submit', class: 'primary' }, 'Top up');
+  const topUpForm = h('form', { class: 'topup', 'aria-labelledby': 'topup-title' });
+
+  const topUp = async (amount) => {
+    topUpError.hidden = true;
+    topUpButton.disabled = true;
+    try {
+      const result = await ctx.api.post('/api/user/wallet/top-up', { amount });
+      wallet = result.wallet;
+      renderWallet();
+      table.upsert(result.transaction).classList.add('flash');
+      amountInput.value = '';
+      ctx.notify(`Added ${formatMoney(result.transaction.amount, wallet.currency)} to your wallet.`, 'ok');
+    } catch (error) {
+      topUpError.textContent = describeError(error);
+      topUpError.hidden = false;
+    } finally {
+      topUpButton.disabled = false;
+    }
+  };
+  topUpForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const amount = parseMoney(amountInput.value, wallet.currency);
+    if (!amount) {
+      topUpError.textContent = `Enter an amount such as 20 or 12.50 (${wallet.currency}).`;
+      topUpError.hidden = false;
+      amountInput.setAttribute('aria-invalid', 'true');
+      amountInput.focus();
+      return;
+    }
+    amountInput.removeAttribute('aria-invalid');
+    topUp(amount);
+  });
+
+  const load = async () => {
+    try {
+      const [w, page] = await Promise.all([ctx.api.get('/api/user/wallet'), ctx.api.get('/api/user/wallet/transactions', { limit: 25 })]);
+      wallet = w;
+      next = page.next;
+      table.setRows(page.items);
+    } catch (error) {
+      replace(body, errorState(error, load));
+      return;
+    }
+    const unit = 10 ** currencyDigits(wallet.currency);
+    replace(
+      topUpForm,
+      h('h2', { id: 'topup-title' }, 'Top up'),
+      h(
+        'div',
+        { class: 'split', role: 'group', 'aria-label': 'Quick amounts' },
+        [10, 20, 50].map((n) =>
+          h('button', { type: 'button', 'data-amount': n * unit, onclick: () => topUp(n * unit) }, `+ ${formatMoney(n * unit, wallet.currency)}`),
+        ),
+      ),
+      h('div', { class: 'field', style: 'margin-top: 0.75rem' }, h('label', { for: 'topup-amount' }, `Other amount (${wallet.currency})`), amountInput),
+      topUpError,
+      h('div', { class: 'actions' }, topUpButton),
+    );
+    renderWallet();
+    more.hidden = !next;
+    replace(
+      body,
+      h(
+        'div',
+        { class: 'grid-2' },
+        h('section', { class: 'card stat', 'aria-label': 'Balance' }, h('p', { class: 'label' }, 'Balance'), balance, sub, rule),
+        h('section', { class: 'card' }, topUpForm),
+      ),
+      h('section', { class: 'card', 'aria-labelledby': 'tx-title' }, h('h2', { id: 'tx-title' }, 'Transactions'), table.element, h('div', { class: 'more' }, more)),
+    );
+  };
+  more.addEventListener('click', async () => {
+    more.disabled = true;
+    try {
+      const page = await ctx.api.get('/api/user/wallet/transactions', { limit: 25, cursor: next });
+      table.appendRows(page.items);
+      next = page.next;
+      more.hidden = !next;
+    } catch (error) {
+      ctx.notify(describeError(error), 'bad');
+    } finally {
+      more.disabled = false;
+    }
+  });
+
+  ctx.subscribe(topics.userWallet(ctx.user.id), (event) => {
+    if (event.type !== 'wallet.transaction' || !wallet) return;
+    const data = event.data || {};
+    wallet = { ...wallet, balance: data.balance };
+    renderWallet();
+    if (data.transaction) {
+      const tr = table.upsert({ balance: data.balance, currency: data.currency, ...data.transaction });
+      tr.classList.add('flash');
+    }
+    // Holds are not in the event: the API knows what is available now.
+    ctx.api.get('/api/user/wallet').then((w) => {
+      wallet = w;
+      renderWallet();
+    }, () => {});
+  });
+  ctx.onReconnect(load);
+  await load();
+}
