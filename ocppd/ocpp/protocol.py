@@ -22,6 +22,7 @@ from ocppd.ocpp.handshake import SUBPROTOCOL, HandshakeError, choose_subprotocol
 from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.traffic import TrafficPublisher
+from ocppd.websocket import harden
 
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_UNSUPPORTED_DATA = 1003
@@ -126,17 +127,12 @@ class OcppServerFactory(WebSocketServerFactory):
         open_handshake_timeout: float,
     ) -> None:
         super().__init__(protocols=[SUBPROTOCOL], server="ocppd")
-        # Autobahn's defaults are unlimited and never ping (DESIGN.md section 6).
-        self.setProtocolOptions(
-            maxFramePayloadSize=max_message_size,
-            maxMessagePayloadSize=max_message_size,
-            autoPingInterval=ping_interval,
-            autoPingTimeout=ping_timeout,
-            openHandshakeTimeout=open_handshake_timeout,
-            closeHandshakeTimeout=5,
-            failByDrop=False,
-            # Autobahn answers plain HTTP GETs with a status page naming itself.
-            webStatus=False,
+        harden(
+            self,
+            max_message_size=max_message_size,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            open_handshake_timeout=open_handshake_timeout,
         )
         self.admission = admission
         self.registry = registry

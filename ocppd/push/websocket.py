@@ -36,6 +36,7 @@ from ocppd.push.session import (
     PushSession,
     SessionLimits,
 )
+from ocppd.websocket import harden
 
 SUBPROTOCOL = "wamp.2.json"
 
@@ -171,17 +172,13 @@ class PushServerFactory(WebSocketServerFactory):
         session_ids: Any,
     ) -> None:
         super().__init__(protocols=[SUBPROTOCOL], server="ocppd")
-        # Autobahn's defaults are unlimited and never ping (DESIGN.md section 6);
-        # no permessage-deflate: frames are prepared once for every subscriber.
-        self.setProtocolOptions(
-            maxFramePayloadSize=max_message_size,
-            maxMessagePayloadSize=max_message_size,
-            autoPingInterval=ping_interval,
-            autoPingTimeout=ping_timeout,
-            openHandshakeTimeout=open_handshake_timeout,
-            closeHandshakeTimeout=5,
-            failByDrop=False,
-            webStatus=False,
+        # No permessage-deflate: frames are prepared once for every subscriber.
+        harden(
+            self,
+            max_message_size=max_message_size,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            open_handshake_timeout=open_handshake_timeout,
         )
         self.broker = broker
         self.origins = origins
