@@ -29,6 +29,8 @@ import time
 import uuid
 from typing import Any
 
+from servers import free_port, pinned  # bench/ is on sys.path: run as bench/<script>.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
@@ -42,18 +44,6 @@ from twisted.internet.endpoints import TCP4ClientEndpoint  # noqa: E402
 BIN = os.path.dirname(sys.executable)
 AMQP_URL = os.environ.get("OCPPD_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 SAMPLES_PER_MESSAGE = 4
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pinned(cpu: int, argv: list[str]) -> list[str]:
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        return ["taskset", "-c", str(cpu), *argv]
-    return argv
 
 
 class Charger(WebSocketClientProtocol):

@@ -35,6 +35,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from servers import free_port, pinned  # bench/ is on sys.path: run as bench/<script>.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
@@ -51,18 +53,6 @@ BIN = os.path.dirname(sys.executable)
 AMQP_URL = os.environ.get("OCPPD_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 ADMIN = ("bench@example.com", "bench password 123")
 TOPIC = "ocppd.admin.meter"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pinned(cpu: int, argv: list[str]) -> list[str]:
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        return ["taskset", "-c", str(cpu), *argv]
-    return argv
 
 
 def wait_for_port(port: int, what: str) -> None:
