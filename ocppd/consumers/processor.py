@@ -9,6 +9,7 @@ out-of-order arrivals harmless (see ``ocppd.store.transactions``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -33,6 +34,8 @@ CONSUMER = "processor"
 Applier = Callable[[Connection, str, Envelope, dict[str, Any]], None]
 
 POWER = "Power.Active.Import"
+#: How stale a tariff a live cost estimate may use (the bill always reads it fresh).
+TARIFF_CACHE_SECONDS = 10.0
 
 
 def _at(envelope: Envelope, field: str) -> Any:
@@ -153,6 +156,8 @@ class OcppProcessor(BusConsumer):
         super().__init__(bus, database, events=events, on_follow_up=on_follow_up)
         self.wallet_currency = wallet_currency
         self.stop_margin = stop_margin
+        # Written from database threads; single dict operations are atomic.
+        self._tariffs: dict[int, tuple[float, Tariff | None]] = {}
 
     def effects(self, conn: Connection, envelope: Envelope) -> list[FollowUp] | None:
         charge_point_id = envelope.charge_point_id
@@ -315,7 +320,9 @@ class OcppProcessor(BusConsumer):
                 now=now,
             )
             live.update(cost=estimate.total, currency=tariff.currency)
-            follow_ups.extend(self._funds_guard(conn, session, tariff, estimate.energy_wh, now))
+            if session.user_id is not None:
+                # Only app-started sessions hold funds, and they always have a user.
+                follow_ups.extend(self._funds_guard(conn, session, tariff, estimate.energy_wh, now))
         follow_ups.insert(
             0,
             FollowUp(
@@ -397,11 +404,24 @@ class OcppProcessor(BusConsumer):
         follow_ups.insert(0, stopped)
         return follow_ups
 
-    def _tariff(self, conn: Connection, session: TransactionRecord) -> Tariff | None:
+    def _tariff(
+        self, conn: Connection, session: TransactionRecord, *, fresh: bool = False
+    ) -> Tariff | None:
+        """
+        The session's tariff. Live estimates (every MeterValues) may use one
+        read up to ``TARIFF_CACHE_SECONDS`` ago; the bill at stop reads it
+        ``fresh``.
+        """
         if session.tariff_id is None:
             return None
+        now = time.monotonic()
+        cached = self._tariffs.get(session.tariff_id)
+        if not fresh and cached is not None and now - cached[0] < TARIFF_CACHE_SECONDS:
+            return cached[1]
         record = tariffs.get_tariff(conn, session.tariff_id)
-        return None if record is None else Tariff.from_record(record)
+        tariff = None if record is None else Tariff.from_record(record)
+        self._tariffs[session.tariff_id] = (now, tariff)
+        return tariff
 
     def _bill(self, conn: Connection, session: TransactionRecord, now: datetime) -> list[FollowUp]:
         """
@@ -415,7 +435,7 @@ class OcppProcessor(BusConsumer):
         request = wallets.request_for_session(conn, session.id)
         if request is not None:
             wallets.set_request_status(conn, request.id, "completed", now=now)
-        tariff = self._tariff(conn, session)
+        tariff = self._tariff(conn, session, fresh=True)
         cost = None
         stopped = session.meter_stop_wh is not None and session.stopped_at is not None
         if tariff is not None and stopped:
