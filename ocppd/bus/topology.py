@@ -250,7 +250,8 @@ class Topology:
 
     def route(self, routing_key: str) -> list[QueueSpec]:
         """The queues ``routing_key`` reaches on its exchange (ValueError as ``exchange_for``)."""
-        return self.queues_for(self.exchange_for(routing_key), routing_key)
+        # Every publish asks, with a few dozen distinct keys: remember the answers.
+        return list(_route(self, routing_key))
 
     def queue(self, name: str) -> QueueSpec:
         """The queue with logical name ``name``; ValueError if it is not declared."""
@@ -279,6 +280,11 @@ class Topology:
     def dead_letter_queue_full_name(self, name: str) -> str:
         """The broker queue holding the dead letters of queue ``name``: ``<prefix>.<name>.dead``."""
         return f"{self.prefix}.{name}.dead"
+
+
+@lru_cache(maxsize=1024)
+def _route(topology: Topology, routing_key: str) -> tuple[QueueSpec, ...]:
+    return tuple(topology.queues_for(topology.exchange_for(routing_key), routing_key))
 
 
 def make_topology(

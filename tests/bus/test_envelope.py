@@ -49,3 +49,19 @@ class EnvelopeTests(SynchronousTestCase):
         """A NaN in the payload cannot be written (the bus turns this into BusError)."""
         with self.assertRaises(ValueError):
             Envelope.create("a.b", {"v": float("inf")}, node="n").to_bytes()
+
+    def test_numbers_decode_exactly(self) -> None:
+        """Integers beyond 64 bits stay integers and floats stay floats (fast or strict path)."""
+        payload = {
+            "big": 2**70,
+            "negative": -(2**63) - 1,
+            "max": 2**63 - 1,
+            "f": 0.1,
+            "s": "1" * 30,
+        }
+        envelope = Envelope.create("a.b", payload, node="n")
+        decoded = Envelope.from_bytes(envelope.to_bytes()).payload
+        self.assertEqual(decoded, payload)
+        self.assertEqual(
+            {k: type(v) for k, v in decoded.items()}, {k: type(v) for k, v in payload.items()}
+        )
