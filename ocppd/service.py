@@ -138,6 +138,7 @@ class Ocppd:
             open_handshake_timeout=push.open_handshake_timeout,
         )
         self.notifier = Notifier(self.bus, self.push)
+        self.accounts.revoked.append(self.push.revoke_ticket)
         self.api = Api(
             push=self.push.resource(),
             database=self.database,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +38,8 @@ class Accounts:
         self._token_ttl = timedelta(seconds=token_ttl)
         self._failures = RateLimiter(clock, limit=FAILURES_PER_ACCOUNT, window=LIMIT_WINDOW)
         self._attempts = RateLimiter(clock, limit=ATTEMPTS_PER_ADDRESS, window=LIMIT_WINDOW)
+        #: Called with each token that logout revokes (the push channel ends its sessions).
+        self.revoked: list[Callable[[str], object]] = []
 
     def _now(self) -> Any:
         return from_timestamp(self._clock.seconds())
@@ -100,4 +102,13 @@ class Accounts:
 
     def logout(self, authorization: str | None) -> Deferred[bool]:
         token = (authorization or "").partition(" ")[2].strip()
-        return self._database.run(tokens.revoke_token, token, now=self._now())
+
+        def tell(revoked: bool) -> bool:
+            for listener in self.revoked:
+                try:
+                    listener(token)
+                except Exception:
+                    self.log.failure("A listener of token revocation failed")
+            return revoked
+
+        return self._database.run(tokens.revoke_token, token, now=self._now()).addCallback(tell)

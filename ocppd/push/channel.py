@@ -20,7 +20,7 @@ from twisted.web.resource import IResource
 
 from ocppd.push.broker import Broker
 from ocppd.push.origins import OriginPolicy
-from ocppd.push.session import Authenticator, SessionLimits
+from ocppd.push.session import SIGNED_OUT, Authenticator, SessionLimits, ticket_digest
 from ocppd.push.topics import REALM, Principal
 from ocppd.push.websocket import PushServerFactory, prepare_event
 
@@ -68,6 +68,19 @@ class PushChannel:
     def publish(self, topic: str, event: dict[str, Any]) -> int:
         """Send ``event`` to the subscribers of ``topic``; how many there were."""
         return self.broker.publish(topic, event)
+
+    def revoke_ticket(self, token: str) -> int:
+        """End the sessions that joined with ``token`` (just revoked); how many."""
+        digest = ticket_digest(token)
+        ended = 0
+        for protocol in list(self.factory.protocols_open):
+            session = protocol.session
+            if session is not None and session.ticket_digest == digest:
+                session.end(SIGNED_OUT, "signed out")
+                ended += 1
+        if ended:
+            self.log.info("Ended {count} push session(s) at sign-out", count=ended)
+        return ended
 
     @property
     def session_count(self) -> int:

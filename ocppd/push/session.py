@@ -16,6 +16,7 @@ closed with 1002. Nothing a client sends raises out of this module.
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -48,6 +49,8 @@ TIMEOUT = "wamp.error.timeout"
 SUBSCRIPTION_LIMIT = "ocppd.error.subscription_limit"
 GOODBYE_AND_OUT = "wamp.close.goodbye_and_out"
 SYSTEM_SHUTDOWN = "wamp.close.system_shutdown"
+#: GOODBYE reason when the token the session signed in with is revoked (sign-out).
+SIGNED_OUT = "ocppd.close.signed_out"
 
 CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL_ERROR = 1002
@@ -90,6 +93,10 @@ class Clock(Protocol):
 Authenticator = Callable[[str], "Deferred[Principal | None]"]
 
 
+def ticket_digest(ticket: str) -> str:
+    return hashlib.sha256(ticket.encode("utf-8", "replace")).hexdigest()
+
+
 class State(enum.Enum):
     HELLO = "hello"
     CHALLENGED = "challenged"
@@ -128,6 +135,8 @@ class PushSession:
         self.session_id = session_id
         self.state = State.HELLO
         self.principal: Principal | None = None
+        #: SHA-256 of the ticket it joined with: sign-out ends the session.
+        self.ticket_digest: str | None = None
         #: subscription id -> topic
         self.subscriptions: dict[int, str] = {}
         self._peer = peer
@@ -180,14 +189,18 @@ class PushSession:
 
     def shutdown(self) -> None:
         """The node stops: GOODBYE, then close once the client answers (or soon anyway)."""
+        self.end(SYSTEM_SHUTDOWN, "the server is shutting down")
+
+    def end(self, reason: str, text: str) -> None:
+        """GOODBYE with ``reason`` (ABORT before WELCOME), then close."""
         if self.state is State.ESTABLISHED:
             self._unsubscribe_all()
-            self._send(message.Goodbye(SYSTEM_SHUTDOWN, "the server is shutting down"))
+            self._send(message.Goodbye(reason, text))
             self.state = State.CLOSING
             self._cancel_timer()
             self._timer = self._clock.callLater(self._limits.goodbye_timeout, self._close_now)
         elif self.state is not State.CLOSED:
-            self._abort(SYSTEM_SHUTDOWN, "the server is shutting down")
+            self._abort(reason, text)
 
     # --- the state machine ------------------------------------------------------------
 
@@ -234,6 +247,7 @@ class PushSession:
             self._abort(AUTHENTICATION_FAILED, "invalid ticket")
             return
         self.state = State.AUTHENTICATING
+        self.ticket_digest = ticket_digest(ticket)
         d = self._authenticate(ticket)
         d.addCallbacks(self._authenticated, self._authentication_error)
 

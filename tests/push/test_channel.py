@@ -91,6 +91,18 @@ class PushTestCase(TestCase):
 
 class AuthenticationTests(PushTestCase):
     @inlineCallbacks
+    def test_sign_out_ends_that_tokens_sessions(self) -> Any:
+        """POST /api/auth/logout ends the push sessions of that token with GOODBYE; others stay."""
+        signed_out = yield self.session(CUSTOMER)
+        other = yield self.session(OTHER)
+        yield self.api("POST", "/api/auth/logout", None, CUSTOMER)
+        details = yield signed_out.left
+        self.assertEqual(details.reason, "ocppd.close.signed_out")
+        yield signed_out.gone
+        self.assertTrue(other.is_attached())
+        self.assertEqual(self.daemon.node.push.session_count, 1)
+
+    @inlineCallbacks
     def test_ticket_login(self) -> Any:
         """The REST token as WAMP ticket: WELCOME names the user and role."""
         client = yield self.session(CUSTOMER)
