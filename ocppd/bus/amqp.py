@@ -61,6 +61,7 @@ from twisted.internet.defer import (
     Deferred,
     DeferredList,
     DeferredLock,
+    DeferredSemaphore,
     fail,
     inlineCallbacks,
     maybeDeferred,
@@ -175,15 +176,18 @@ class _LoggingEndpoint:
 class _Consumer:
     """A registered consumer of one queue; survives reconnections until stopped."""
 
-    def __init__(self, bus: AmqpBus, queue: str, handler: Handler) -> None:
+    def __init__(self, bus: AmqpBus, queue: str, handler: Handler, concurrency: int = 1) -> None:
         self.queue = queue
         self.handler = handler
+        #: Deliveries handled at once (the channel's prefetch bounds it too).
+        self.concurrency = concurrency
         self._bus = bus
         #: The channel it currently consumes on (one channel per consumer, so
         #: QoS, acks and the requeue on close concern this queue only).
         self.channel: Any = None
         self.starting = False
-        self.busy = False
+        #: Handlers running now.
+        self.active = 0
         self.idle_waiters: list[Deferred[None]] = []
 
     def stop(self) -> Deferred[None]:
@@ -302,18 +306,21 @@ class AmqpBus(Service):
         )
         return self._publish_raw(exchange, routing_key, body, properties)
 
-    def consume(self, queue: str, handler: Handler) -> Deferred[IConsumer]:
+    def consume(self, queue: str, handler: Handler, concurrency: int = 1) -> Deferred[IConsumer]:
         """
         Register a consumer of ``queue``. It starts at once when connected,
         otherwise on the next connection, and is resumed after every reconnection.
+        At most ``concurrency`` handlers run at once (and at most ``prefetch``).
         """
+        if concurrency < 1:
+            return fail(ValueError("concurrency must be at least 1"))
         try:
             self.topology.queue(queue)
         except ValueError as e:
             return fail(e)
         if queue in self._consumers:
             return fail(BusError(f"queue {queue!r} already has a consumer"))
-        consumer = _Consumer(self, queue, handler)
+        consumer = _Consumer(self, queue, handler, concurrency)
         self._consumers[queue] = consumer
         if self._protocol is None or not self.running:
             return succeed(cast(IConsumer, consumer))
@@ -670,23 +677,36 @@ class AmqpBus(Service):
     def _run(
         self, consumer: _Consumer, channel: Any, messages: Any
     ) -> Generator[Deferred[Any], Any, None]:
-        """Take messages one at a time; ends when the channel or consumer goes."""
-        while consumer.channel is channel:
-            try:
-                message = yield messages.get()
-            except Exception:
-                return  # cancelled, or the channel/connection closed
-            if consumer.channel is not channel:
-                # Stopped meanwhile: left unacked, requeued when the channel closes.
-                return
-            consumer.busy = True
-            try:
-                yield self._handle(consumer, channel, message)
-            finally:
-                consumer.busy = False
+        """
+        Take messages in order, up to ``consumer.concurrency`` handled at once;
+        ends when the channel or consumer goes.
+        """
+        slots = DeferredSemaphore(consumer.concurrency)
+
+        def finished(result: Any) -> Any:
+            consumer.active -= 1
+            slots.release()
+            if consumer.active == 0:
                 waiters, consumer.idle_waiters = consumer.idle_waiters, []
                 for waiter in waiters:
                     waiter.callback(None)
+            return result
+
+        while consumer.channel is channel:
+            yield slots.acquire()
+            try:
+                message = yield messages.get()
+            except Exception:
+                slots.release()
+                return  # cancelled, or the channel/connection closed
+            if consumer.channel is not channel:
+                # Stopped meanwhile: left unacked, requeued when the channel closes.
+                slots.release()
+                return
+            consumer.active += 1
+            self._handle(consumer, channel, message).addBoth(finished).addErrback(
+                lambda f: self.log.failure("AmqpBus handling on {queue}", f, queue=consumer.queue)
+            )
 
     @inlineCallbacks
     def _handle(
@@ -829,7 +849,7 @@ class AmqpBus(Service):
                     yield channel.basic_cancel(tag)
                 except Exception:
                     pass
-        if consumer.busy:
+        if consumer.active:
             waiter: Deferred[None] = Deferred()
             consumer.idle_waiters.append(waiter)
             yield waiter

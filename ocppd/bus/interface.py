@@ -83,12 +83,15 @@ class IBus(Interface):
         has fired successfully, unless no queue is bound to its routing key.
         """
 
-    def consume(queue: str, handler: Handler) -> Deferred[IConsumer]:
+    def consume(queue: str, handler: Handler, concurrency: int = 1) -> Deferred[IConsumer]:
         """
         Start delivering messages of ``queue`` (declared by the topology) to
-        ``handler``, one at a time per queue, in publication order. Success acks
-        the message; failure redelivers it after the next back-off delay, and
-        after ``max_attempts`` moves it to the dead letters with the reason.
+        ``handler``, in publication order, with at most ``concurrency``
+        handlers running at once (1: each waits for the previous to finish).
+        Success acks the message; failure redelivers it after the next back-off
+        delay, and after ``max_attempts`` moves it to the dead letters with the
+        reason. With ``concurrency`` above 1 a later message may finish (and
+        be retried) before an earlier one: consumers must not depend on order.
         """
 
     def dead_letters(queue: str) -> Deferred[list[DeadLetter]]:

@@ -89,9 +89,10 @@ class _Message:
 
 @implementer(IConsumer)
 class _Consumer:
-    def __init__(self, bus: MemoryBus, queue: str, handler: Handler) -> None:
+    def __init__(self, bus: MemoryBus, queue: str, handler: Handler, concurrency: int = 1) -> None:
         self.queue = queue
         self.handler = handler
+        self.concurrency = concurrency
         self._bus = bus
 
     def stop(self) -> Deferred[None]:
@@ -111,8 +112,9 @@ class _Queue:
         self.retrying: dict[_DelayedCall, _Message] = {}
         self.dead: list[DeadLetter] = []
         self.consumer: _Consumer | None = None
-        self.in_flight: _Message | None = None
-        #: Fired when the in-flight handler finishes (for IConsumer.stop).
+        #: Messages whose handler runs now (up to the consumer's concurrency).
+        self.in_flight: list[_Message] = []
+        #: Fired when no handler is in flight any more (for IConsumer.stop).
         self.idle_waiters: list[Deferred[None]] = []
         #: The pending callLater(0) that will deliver the next message.
         self.scheduled: _DelayedCall | None = None
@@ -122,16 +124,15 @@ class _Queue:
         return self.spec.name
 
     def length(self) -> int:
-        return (
-            len(self.ready)
-            + len(self.retrying)
-            + len(self.dead)
-            + (1 if self.in_flight is not None else 0)
-        )
+        return len(self.ready) + len(self.retrying) + len(self.dead) + len(self.in_flight)
 
     def busy(self) -> bool:
         """Whether its consumer still has work that a drain waits for."""
-        return self.in_flight is not None or (self.consumer is not None and bool(self.ready))
+        return bool(self.in_flight) or (self.consumer is not None and bool(self.ready))
+
+    def has_room(self) -> bool:
+        """Whether its consumer may take one more message now."""
+        return self.consumer is not None and len(self.in_flight) < self.consumer.concurrency
 
 
 @implementer(IBus)
@@ -222,7 +223,9 @@ class MemoryBus(Service):
             self._schedule(queue)
         return succeed(None)
 
-    def consume(self, queue: str, handler: Handler) -> Deferred[IConsumer]:
+    def consume(self, queue: str, handler: Handler, concurrency: int = 1) -> Deferred[IConsumer]:
+        if concurrency < 1:
+            return fail(ValueError("concurrency must be at least 1"))
         try:
             state = self._queue(queue)
         except ValueError as e:
@@ -231,7 +234,7 @@ class MemoryBus(Service):
             # One consumer per queue: in one process a second one could only
             # compete with the first, and would break the ordering guarantee.
             return fail(BusError(f"queue {queue!r} already has a consumer"))
-        consumer = _Consumer(self, queue, handler)
+        consumer = _Consumer(self, queue, handler, concurrency)
         state.consumer = consumer
         self.log.debug("Consuming {queue}", queue=queue)
         self._schedule(state)
@@ -348,8 +351,7 @@ class MemoryBus(Service):
         """Arrange the delivery of ``queue``'s next message, if it can have one now."""
         if (
             not self._delivering
-            or queue.consumer is None
-            or queue.in_flight is not None
+            or not queue.has_room()
             or queue.scheduled is not None
             or not queue.ready
         ):
@@ -358,14 +360,20 @@ class MemoryBus(Service):
 
     def _deliver(self, queue: _Queue) -> None:
         queue.scheduled = None
-        consumer = queue.consumer
-        if (
-            not self._delivering
-            or consumer is None
-            or queue.in_flight is not None
-            or not queue.ready
-        ):
+        # As many as the consumer has room for now, in order; handlers that
+        # finish at once make room for the next turn, not this one, so a fast
+        # consumer never keeps the reactor from everything else.
+        if queue.consumer is None:
             return
+        room = queue.consumer.concurrency - len(queue.in_flight)
+        for _ in range(room):
+            if not (self._delivering and queue.has_room() and queue.ready):
+                break
+            self._deliver_one(queue)
+
+    def _deliver_one(self, queue: _Queue) -> None:
+        consumer = queue.consumer
+        assert consumer is not None
         message = queue.ready[0]
         # Built before the message leaves the queue, so that nothing can fail
         # between taking it and handing it to the handler.
@@ -376,7 +384,7 @@ class MemoryBus(Service):
             attempt=message.attempt,
         )
         queue.ready.popleft()
-        queue.in_flight = message
+        queue.in_flight.append(message)
         d = maybeDeferred(consumer.handler, delivery)
         d.addCallbacks(
             self._succeeded,
@@ -384,7 +392,7 @@ class MemoryBus(Service):
             callbackArgs=(queue, message),
             errbackArgs=(queue, message),
         )
-        d.addBoth(self._finished, queue)
+        d.addBoth(self._finished, queue, message)
         # Whatever goes wrong in the bookkeeping above must not vanish in an
         # unreferenced Deferred.
         d.addErrback(lambda f: self.log.failure("MemoryBus internal error", f))
@@ -441,11 +449,12 @@ class MemoryBus(Service):
         call = self._reactor.callLater(delay, requeue)
         queue.retrying[call] = retry
 
-    def _finished(self, result: Any, queue: _Queue) -> Any:
-        queue.in_flight = None
-        waiters, queue.idle_waiters = queue.idle_waiters, []
-        for waiter in waiters:
-            waiter.callback(None)
+    def _finished(self, result: Any, queue: _Queue, message: _Message) -> Any:
+        queue.in_flight.remove(message)
+        if not queue.in_flight:
+            waiters, queue.idle_waiters = queue.idle_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
         self._schedule(queue)
         self._check_drained()
         return result
@@ -460,7 +469,7 @@ class MemoryBus(Service):
             queue.scheduled = None
         self.log.debug("Stopped consuming {queue}", queue=queue.name)
         self._check_drained()
-        if queue.in_flight is None:
+        if not queue.in_flight:
             return succeed(None)
         waiter: Deferred[None] = Deferred()
         queue.idle_waiters.append(waiter)
@@ -472,7 +481,7 @@ class MemoryBus(Service):
         # Once deliveries are paused (a second stop), ready messages will not
         # move, so only handlers in flight are worth waiting for.
         if not any(
-            queue.in_flight is not None or (self._delivering and queue.busy())
+            bool(queue.in_flight) or (self._delivering and queue.busy())
             for queue in self._queues.values()
         ):
             self._drain_done(False)
@@ -487,7 +496,7 @@ class MemoryBus(Service):
         left = {
             queue.name: {
                 "ready": len(queue.ready),
-                "in_flight": 0 if queue.in_flight is None else 1,
+                "in_flight": len(queue.in_flight),
                 "retrying": len(queue.retrying),
                 "dead": len(queue.dead),
                 "consumed": queue.consumer is not None,

@@ -142,6 +142,8 @@ class OcppProcessor(BusConsumer):
     """
 
     name = CONSUMER
+    # Group commit (see BusConsumer): under load, one transaction per batch.
+    concurrency = 100
 
     def __init__(
         self,

@@ -384,6 +384,57 @@ class BusContractTests:
         self._case.assertEqual(state["max"], 1)
 
     @inlineCallbacks
+    def test_concurrency_bounds_handlers_in_flight(self) -> Any:
+        """
+        With ``concurrency=3``, three handlers run at once, started in
+        publication order; each finishing makes room for the next.
+        """
+        bus = yield self.bus(self.topology(work=["session.#"]))
+        gates: dict[int, Deferred[None]] = {}
+
+        def handler(delivery: Delivery) -> Deferred[None]:
+            n = delivery.envelope.payload["n"]
+            gates[n] = Deferred()
+            return gates[n]
+
+        consumer = yield bus.consume("work", handler, concurrency=3)
+        self._case.addCleanup(consumer.stop)
+        for n in range(5):
+            yield bus.publish("session.updated", self.envelope("session.updated", n))
+        yield self.wait_until(lambda: len(gates) == 3, "three handlers in flight")
+        yield self.settle()
+        self._case.assertEqual(sorted(gates), [0, 1, 2])
+        gates[1].callback(None)
+        yield self.wait_until(lambda: len(gates) == 4, "a fourth delivery")
+        self._case.assertIn(3, gates)
+        for n in (0, 2, 3):
+            gates[n].callback(None)
+        yield self.wait_until(lambda: len(gates) == 5, "the fifth delivery")
+        gates[4].callback(None)
+
+    @inlineCallbacks
+    def test_concurrent_stop_waits_for_every_handler(self) -> Any:
+        """``stop()`` of a concurrent consumer fires once all its handlers have finished."""
+        bus = yield self.bus(self.topology(work=["session.#"]))
+        gates: list[Deferred[None]] = []
+
+        def handler(delivery: Delivery) -> Deferred[None]:
+            gates.append(Deferred())
+            return gates[-1]
+
+        consumer = yield bus.consume("work", handler, concurrency=2)
+        for n in range(2):
+            yield bus.publish("session.updated", self.envelope("session.updated", n))
+        yield self.wait_until(lambda: len(gates) == 2, "two handlers in flight")
+        stopped: list[bool] = []
+        consumer.stop().addCallback(lambda _: stopped.append(True))
+        gates[0].callback(None)
+        yield self.settle(0.1)
+        self._case.assertEqual(stopped, [])
+        gates[1].callback(None)
+        yield self.wait_until(lambda: stopped == [True], "the stop")
+
+    @inlineCallbacks
     def test_consumer_stop_waits_for_in_flight_handler(self) -> Any:
         """
         ``stop()`` ends deliveries and fires only once the in-flight handler has
