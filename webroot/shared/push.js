@@ -39,6 +39,8 @@ const AUTH_REFUSALS = new Set([
   'wamp.error.authentication_failed',
   'wamp.error.not_authorized',
   'wamp.error.no_auth_method',
+  // The server ends a session whose token was signed out (in another tab, say).
+  'ocppd.close.signed_out',
 ]);
 
 export class PushClient extends EventTarget {
@@ -108,8 +110,12 @@ export class PushClient extends EventTarget {
     entry.handlers.delete(handler);
     if (entry.handlers.size) return;
     this.topics.delete(topic);
-    if (entry.subscription && this.session) {
-      this.session.unsubscribe(entry.subscription).catch(() => {});
+    if (entry.subscription && this.session && this.session.isOpen) {
+      try {
+        this.session.unsubscribe(entry.subscription).catch(() => {});
+      } catch {
+        // The session closed meanwhile (autobahn-js throws then): nothing to undo.
+      }
     }
   }
 

@@ -254,6 +254,8 @@ class App {
   }
 
   async signOut() {
+    // Leave the push channel first: signing out ends its session server-side.
+    if (this.push) this.push.stop();
     try {
       if (this.api.token) await this.api.post('/api/auth/logout');
     } catch {
