@@ -29,7 +29,12 @@ import time
 import uuid
 from typing import Any
 
-from servers import free_port, pinned  # bench/ is on sys.path: run as bench/<script>.py
+from servers import (  # bench/ is on sys.path: run as bench/<script>.py
+    AMQP_URL,
+    delete_topology,
+    free_port,
+    pinned,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -42,7 +47,6 @@ from twisted.internet import defer, reactor  # noqa: E402
 from twisted.internet.endpoints import TCP4ClientEndpoint  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
-AMQP_URL = os.environ.get("OCPPD_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 SAMPLES_PER_MESSAGE = 4
 
 
@@ -228,23 +232,6 @@ def run_backend(backend: str, chargers: int, seconds: float) -> dict[str, Any]:
         if backend == "amqp":
             delete_topology(prefix)
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def delete_topology(prefix: str) -> None:
-    """Remove the benchmark's queues and exchanges from the broker."""
-    import pika  # only here: pika stays inside ocppd/bus/amqp.py in the product
-
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-    channel = connection.channel()
-    queues = subprocess.run(
-        ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True
-    ).stdout.split()
-    for name in queues:
-        if name.startswith(prefix + "."):
-            channel.queue_delete(queue=name)
-    for kind in ("ocpp", "events", "commands", "audit"):
-        channel.exchange_delete(exchange=f"{prefix}.{kind}")
-    connection.close()
 
 
 def main() -> int:

@@ -35,7 +35,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from servers import free_port, pinned  # bench/ is on sys.path: run as bench/<script>.py
+from servers import (  # bench/ is on sys.path: run as bench/<script>.py
+    AMQP_URL,
+    delete_topology,
+    free_port,
+    pinned,
+    rss_kib,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -50,7 +56,6 @@ from twisted.internet import defer, reactor  # noqa: E402
 from twisted.internet.endpoints import TCP4ClientEndpoint  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
-AMQP_URL = os.environ.get("OCPPD_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 ADMIN = ("bench@example.com", "bench password 123")
 TOPIC = "ocppd.admin.meter"
 
@@ -63,14 +68,6 @@ def wait_for_port(port: int, what: str) -> None:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"{what} did not start on port {port}")
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -371,23 +368,6 @@ def run_backend(backend: str, args: Any) -> dict[str, Any]:
         if backend == "amqp":
             delete_topology(prefix)
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def delete_topology(prefix: str) -> None:
-    """Remove the run's queues and exchanges from the broker."""
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-    channel = connection.channel()
-    queues = subprocess.run(
-        ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True
-    ).stdout.split()
-    for name in queues:
-        if name.startswith(prefix + "."):
-            channel.queue_delete(queue=name)
-    for kind in ("ocpp", "events", "commands", "audit"):
-        channel.exchange_delete(exchange=f"{prefix}.{kind}")
-    connection.close()
 
 
 def report(results: list[dict[str, Any]], args: Any) -> None:

@@ -23,6 +23,7 @@ BIN = os.path.dirname(sys.executable)
 SERVER_CPU = 0
 LOAD_CPU = 1
 #: The Basic-auth password of every benchmark charger.
+AMQP_URL = os.environ.get("OCPPD_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 KEY = "bench-key-0123456789"
 #: Chargers of the throughput runs (registered with ``ocppctl charger add``).
 LOAD_PREFIX = "BENCH"
@@ -66,6 +67,23 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def delete_topology(prefix: str) -> None:
+    """Remove a run's queues and exchanges (``prefix``) from the broker."""
+    import pika  # only here: pika stays inside ocppd/bus/amqp.py in the product
+
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    queues = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True
+    ).stdout.split()
+    for name in queues:
+        if name.startswith(prefix + "."):
+            channel.queue_delete(queue=name)
+    for kind in ("ocpp", "events", "commands", "audit"):
+        channel.exchange_delete(exchange=f"{prefix}.{kind}")
+    connection.close()
 
 
 def cpu_seconds(pid: int) -> float:
