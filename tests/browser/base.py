@@ -23,6 +23,7 @@ from twisted.web.client import HTTPConnectionPool
 
 from ocppd.credentials import hash_password
 from ocppd.store import tokens, users
+from tests.api.test_api import ADMIN, CUSTOMER
 from tests.browser.browser import (
     SCREENSHOTS,
     WEBROOT,
@@ -34,9 +35,7 @@ from tests.browser.browser import (
 from tests.browser.charger import ScriptedCharger
 from tests.integration.daemon import poll, start_daemon
 
-ADMIN = ("ops@example.com", "correct horse battery")
 ADMIN2 = ("lead@example.com", "a second operator's password")
-CUSTOMER = ("jo@example.com", "another long password")
 CUSTOMER2 = ("kim@example.com", "kim's own long password")
 
 #: The id tag each customer's own sessions carry.

@@ -19,12 +19,11 @@ from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from ocppd.bus.envelope import Envelope
+from tests.api.test_api import ADMIN, CUSTOMER
 from tests.integration.clients import connect
 from tests.integration.daemon import amqp_overrides, start_daemon
 from tests.push.client import PushClient, Refused, join, raw
 
-ADMIN = ("ops@example.com", "correct horse battery")
-CUSTOMER = ("jo@example.com", "another long password")
 OTHER = ("al@example.com", "yet another long password")
 
 
