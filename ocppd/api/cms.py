@@ -662,10 +662,7 @@ class CmsService:
             payload["before"] = before
         payload.update(extra or {})
         for routing_key in (f"cms.{kind}.{verb}", f"audit.cms.{kind}.{verb}"):
-            try:
-                yield self._events.publish(routing_key, payload, charge_point_id=charge_point_id)
-            except Exception:
-                self.log.failure("Could not publish {key}", key=routing_key)
+            yield self._events.announce(routing_key, payload, charge_point_id=charge_point_id)
 
     @inlineCallbacks
     def dashboard(self) -> Generator[Deferred[Any], Any, dict[str, Any]]:

@@ -116,7 +116,7 @@ class CustomerService:
 
         posted, answer = yield self._database.run(credit)
         if posted:
-            yield self._announce(
+            yield self._events.announce(
                 "wallet.transaction",
                 {
                     "userId": user.id,
@@ -196,7 +196,7 @@ class CustomerService:
         id_tag, command_id, hold = yield self._database.run(
             self._reserve_start, user, charge_point_id, connector_id
         )
-        yield self._announce(
+        yield self._events.announce(
             "charging.start.requested",
             {
                 "userId": user.id,
@@ -206,7 +206,7 @@ class CustomerService:
                 "commandId": command_id,
                 "hold": hold,
             },
-            charge_point_id,
+            charge_point_id=charge_point_id,
         )
         request = {"chargePointId": charge_point_id, "connectorId": connector_id, "idTag": id_tag}
         try:
@@ -258,7 +258,7 @@ class CustomerService:
                 wallets.mark_stop_requested(conn, request.id, "user", now=self._events.now())
 
         yield self._database.run(note_stop)
-        yield self._announce(
+        yield self._events.announce(
             "charging.stop.requested",
             {
                 "userId": user.id,
@@ -266,7 +266,7 @@ class CustomerService:
                 "chargePointId": session.charge_point_id,
                 "reason": "user",
             },
-            session.charge_point_id,
+            charge_point_id=session.charge_point_id,
         )
         answer = yield self._commands.run(
             "remote-stop",
@@ -318,14 +318,3 @@ class CustomerService:
             charge_point_id=event["chargePointId"],
             status=answer.get("status"),
         )
-
-    @inlineCallbacks
-    def _announce(
-        self, routing_key: str, payload: dict[str, Any], charge_point_id: str | None = None
-    ) -> Generator[Deferred[Any], Any, None]:
-        # The change is made (or about to be asked of the charger); a lost
-        # notification must not turn it into an error the customer retries.
-        try:
-            yield self._events.publish(routing_key, payload, charge_point_id=charge_point_id)
-        except Exception:
-            self.log.failure("Could not publish {key}", key=routing_key)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from datetime import datetime
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 
 from ocppd.bus.envelope import Envelope
-from ocppd.bus.interface import IBus
+from ocppd.bus.interface import BusError, IBus
 from ocppd.timeutil import from_timestamp
 
 
 class EventPublisher:
+    log = Logger()
+
     def __init__(self, bus: IBus, *, node: str, clock: IReactorTime) -> None:
         self._bus = bus
         self._node = node
@@ -30,3 +34,23 @@ class EventPublisher:
             routing_key, payload, node=self._node, charge_point_id=charge_point_id, now=self.now()
         )
         return self._bus.publish(routing_key, envelope)
+
+    @inlineCallbacks
+    def announce(
+        self, routing_key: str, payload: dict[str, Any], *, charge_point_id: str | None = None
+    ) -> Generator[Deferred[Any], Any, None]:
+        """
+        Publish news of a change already made; never fails. The change stands
+        either way, so a refused publish is logged, not raised (an error would
+        have the caller redo the change): as a warning for a ``BusError``,
+        expected while the broker is away or the node stops, with its
+        traceback for anything else.
+        """
+        try:
+            yield self.publish(routing_key, payload, charge_point_id=charge_point_id)
+        except BusError as e:
+            self.log.warn(
+                "Could not publish {routing_key}: {error}", routing_key=routing_key, error=str(e)
+            )
+        except Exception:
+            self.log.failure("Could not publish {routing_key}", routing_key=routing_key)

@@ -12,7 +12,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ocppd.bus.envelope import Envelope
-from ocppd.bus.interface import BusError, Delivery, IBus, IConsumer
+from ocppd.bus.interface import Delivery, IBus, IConsumer
 from ocppd.bus.publisher import EventPublisher
 from ocppd.store import processed
 from ocppd.store.database import Database
@@ -151,27 +151,9 @@ class BusConsumer:
     @inlineCallbacks
     def _announce(self, follow_up: FollowUp) -> Generator[Deferred[Any], Any, None]:
         if self._events is not None:
-            try:
-                yield self._events.publish(
-                    follow_up.routing_key,
-                    follow_up.payload,
-                    charge_point_id=follow_up.charge_point_id,
-                )
-            except BusError as e:
-                # Expected while the broker is away or the node stops (the bus
-                # drains into consumers after it stops taking publishes).
-                self.log.warn(
-                    "{consumer} could not publish {routing_key}: {error}",
-                    consumer=self.name,
-                    routing_key=follow_up.routing_key,
-                    error=str(e),
-                )
-            except Exception:
-                self.log.failure(
-                    "{consumer} could not publish {routing_key}",
-                    consumer=self.name,
-                    routing_key=follow_up.routing_key,
-                )
+            yield self._events.announce(
+                follow_up.routing_key, follow_up.payload, charge_point_id=follow_up.charge_point_id
+            )
         if self._on_follow_up is not None:
             # Not awaited: acting on an event (say, a remote stop that waits
             # for the charger) must not hold up the next message.

@@ -80,5 +80,3 @@ def dashboard(conn: Connection, *, now: datetime, recent: int = 10) -> dict[str,
         "recentSessions": recent_sessions,
         "since": {"today": day, "month": month},
     }
-
-
