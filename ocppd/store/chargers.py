@@ -9,6 +9,7 @@ writers cannot interleave between a read and a write.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -21,8 +22,9 @@ from ocppd.store.records import (
     all_records,
     first_record,
 )
-from ocppd.store.sql import dialect_insert, insert_new, later_of, utc
+from ocppd.store.sql import dialect_insert_for, insert_new, later_of
 from ocppd.store.tables import REGISTRATION_STATUSES, charge_points, connectors, transactions
+from ocppd.store.types import UTCDateTime
 
 __all__ = [
     "AlreadyExists",
@@ -41,6 +43,7 @@ __all__ = [
     "set_disconnected",
     "set_registration_status",
     "touch_last_seen",
+    "touch_last_seen_many",
     "update_charge_point",
 ]
 
@@ -227,12 +230,31 @@ def set_disconnected(
 
 def touch_last_seen(conn: Connection, charge_point_id: str, at: datetime) -> None:
     """Move ``last_seen_at`` forward to ``at``; never back (messages may be late)."""
-    conn.execute(
+    touch_last_seen_many(conn, [(charge_point_id, at)])
+
+
+@functools.cache
+def _touch_statement() -> sa.Update:
+    seen_at = sa.bindparam("seen_at", type_=UTCDateTime())
+    return (
         charge_points.update()
-        .where(_cp.charge_point_id == charge_point_id)
-        .where(sa.or_(_cp.last_seen_at.is_(None), _cp.last_seen_at < at))
-        .values(last_seen_at=at)
+        .where(_cp.charge_point_id == sa.bindparam("cp_id"))
+        .where(sa.or_(_cp.last_seen_at.is_(None), _cp.last_seen_at < seen_at))
+        .values(last_seen_at=seen_at)
     )
+
+
+def touch_last_seen_many(conn: Connection, seen: list[tuple[str, datetime]]) -> None:
+    """``touch_last_seen`` for many ``(charge_point_id, at)``: one update per charger, at once."""
+    latest: dict[str, datetime] = {}
+    for charge_point_id, at in seen:
+        if charge_point_id not in latest or latest[charge_point_id] < at:
+            latest[charge_point_id] = at
+    if latest:
+        conn.execute(
+            _touch_statement(),
+            [{"cp_id": cp_id, "seen_at": at} for cp_id, at in sorted(latest.items())],
+        )
 
 
 def set_connector_status(
@@ -253,15 +275,21 @@ def set_connector_status(
     One upsert statement, so two notifications processed concurrently for a
     new connector cannot both insert, and the newer always wins.
     """
-    insert = dialect_insert(conn, connectors).values(
-        charge_point_id=charge_point_id,
-        connector_id=connector_id,
-        status=status,
-        error_code=error_code,
-        info=info,
-        vendor_error_code=vendor_error_code,
-        status_at=at,
-    )
+    values = {
+        "charge_point_id": charge_point_id,
+        "connector_id": connector_id,
+        "status": status,
+        "error_code": error_code,
+        "info": info,
+        "vendor_error_code": vendor_error_code,
+        "status_at": at,
+    }
+    return conn.execute(_status_upsert(conn.dialect.name), values).first() is not None
+
+
+@functools.cache
+def _status_upsert(dialect: str) -> sa.Insert:
+    insert = dialect_insert_for(dialect, connectors)
     upsert = insert.on_conflict_do_update(
         index_elements=[connectors.c.charge_point_id, connectors.c.connector_id],
         set_={
@@ -271,10 +299,10 @@ def set_connector_status(
             "vendor_error_code": insert.excluded.vendor_error_code,
             "status_at": insert.excluded.status_at,
         },
-        where=connectors.c.status_at <= utc(at),
+        where=connectors.c.status_at <= insert.excluded.status_at,
     )
     # RETURNING, not rowcount: SQLAlchemy reports -1 for this statement on psycopg.
-    return conn.execute(upsert.returning(connectors.c.connector_id)).first() is not None
+    return upsert.returning(connectors.c.connector_id)
 
 
 def list_connectors(conn: Connection, charge_point_id: str) -> list[ConnectorRecord]:

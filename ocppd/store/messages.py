@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ocppd.store.records import MessageRecord, all_records
-from ocppd.store.sql import insert_new
+from ocppd.store.sql import insert_new_rows
 from ocppd.store.tables import DIRECTIONS, MESSAGE_TYPES, message_log
 
 
@@ -35,25 +35,50 @@ def log_message(
     suffix), so a redelivered envelope logs nothing twice. ``direction`` is
     ``in`` (from the charger) or ``out``; ``payload`` is any JSON value.
     """
+    row = log_row(
+        message_id=message_id,
+        charge_point_id=charge_point_id,
+        direction=direction,
+        message_type=message_type,
+        action=action,
+        unique_id=unique_id,
+        payload=payload,
+        at=at,
+    )
+    return bool(append_log(conn, [row]))
+
+
+def log_row(
+    *,
+    message_id: str,
+    charge_point_id: str,
+    direction: str,
+    message_type: str,
+    action: str | None,
+    unique_id: str | None,
+    payload: Any,
+    at: datetime,
+) -> dict[str, Any]:
+    """One frame of the log as a row for ``append_log`` (arguments as ``log_message``)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction {direction!r} is not one of {DIRECTIONS}")
     if message_type not in MESSAGE_TYPES:
         raise ValueError(f"message type {message_type!r} is not one of {MESSAGE_TYPES}")
-    row_id = insert_new(
-        conn,
-        message_log,
-        {
-            "message_id": message_id,
-            "charge_point_id": charge_point_id,
-            "direction": direction,
-            "message_type": message_type,
-            "action": action,
-            "unique_id": unique_id,
-            "payload": payload,
-            "created_at": at,
-        },
-    )
-    return row_id is not None
+    return {
+        "message_id": message_id,
+        "charge_point_id": charge_point_id,
+        "direction": direction,
+        "message_type": message_type,
+        "action": action,
+        "unique_id": unique_id,
+        "payload": payload,
+        "created_at": at,
+    }
+
+
+def append_log(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Append ``log_row`` rows in order, in as few statements as can be; how many were new."""
+    return len(insert_new_rows(conn, message_log, rows))
 
 
 def list_messages(

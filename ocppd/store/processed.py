@@ -8,11 +8,12 @@ if the effects roll back, so does the claim, and the retry applies them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from ocppd.store.sql import insert_new
+from ocppd.store.sql import insert_new, insert_new_rows
 from ocppd.store.tables import processed_messages
 
 
@@ -27,6 +28,32 @@ def claim_message(conn: Connection, consumer: str, message_id: str, *, now: date
     """
     values = {"consumer": consumer, "message_id": message_id, "processed_at": now}
     return insert_new(conn, processed_messages, values) is not None
+
+
+def claim_messages(
+    conn: Connection, consumer: str, messages: Sequence[tuple[str, datetime]]
+) -> set[str]:
+    """
+    ``claim_message`` for many ``(message_id, now)`` at once, in one
+    statement: the ids claimed now (those not applied before).
+    """
+    if len(messages) == 1:
+        message_id, now = messages[0]
+        return {message_id} if claim_message(conn, consumer, message_id, now=now) else set()
+    rows = [
+        {"consumer": consumer, "message_id": message_id, "processed_at": now}
+        for message_id, now in messages
+    ]
+    return set(insert_new_rows(conn, processed_messages, rows, key=processed_messages.c.message_id))
+
+
+def release_claim(conn: Connection, consumer: str, message_id: str) -> None:
+    """Undo this transaction's claim of a message whose effects failed, so a retry applies it."""
+    conn.execute(
+        processed_messages.delete()
+        .where(processed_messages.c.consumer == consumer)
+        .where(processed_messages.c.message_id == message_id)
+    )
 
 
 def forget_processed(conn: Connection, *, before: datetime) -> int:

@@ -26,9 +26,11 @@ def from_mapping(cls: type[R], mapping: Mapping[Any, Any]) -> R:
     return factory(**{field.name: mapping[field.name] for field in attrs.fields(cls)})
 
 
-def first_record(conn: Connection, cls: type[R], query: Executable) -> R | None:
-    """The first row of ``query`` as a ``cls``, or None."""
-    row = conn.execute(query).first()
+def first_record(
+    conn: Connection, cls: type[R], query: Executable, parameters: Mapping[str, Any] | None = None
+) -> R | None:
+    """The first row of ``query`` (with its bound ``parameters``) as a ``cls``, or None."""
+    row = conn.execute(query, parameters).first()
     return None if row is None else from_mapping(cls, row._mapping)
 
 

@@ -5,7 +5,9 @@ SQLite and PostgreSQL that the queries meet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -18,11 +20,31 @@ from ocppd.store.types import UTCDateTime
 
 def dialect_insert(conn: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     """The engine's own INSERT, which has ``on_conflict_do_nothing/do_update``."""
-    if conn.dialect.name == "postgresql":
+    return dialect_insert_for(conn.dialect.name, table)
+
+
+def dialect_insert_for(dialect: str, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """``dialect_insert`` by the dialect's name, for statements built once."""
+    if dialect == "postgresql":
         return postgresql.insert(table)
-    if conn.dialect.name == "sqlite":
+    if dialect == "sqlite":
         return sqlite.insert(table)
-    raise NotImplementedError(f"ocppd does not support {conn.dialect.name}")
+    raise NotImplementedError(f"ocppd does not support {dialect}")
+
+
+@functools.cache
+def _insert_new_statement(
+    dialect: str, table: sa.Table, key: sa.Column[Any] | None = None
+) -> sa.Insert:
+    """
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING <key>`` without values,
+    built once per table: the values travel as parameters, so SQLAlchemy
+    neither rebuilds the statement nor recomputes its cache key per row (it
+    was most of the cost of a hot insert).
+    """
+    if key is None:
+        key = next(iter(table.primary_key.columns))
+    return dialect_insert_for(dialect, table).on_conflict_do_nothing().returning(key)
 
 
 def insert_new(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> Any | None:
@@ -33,34 +55,51 @@ def insert_new(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> 
     A conflict is not an error here, so it neither spoils the caller's
     transaction (as a failed INSERT does on PostgreSQL) nor races with a
     concurrent writer: whoever inserts second simply learns the row exists.
-    Foreign-key and CHECK violations still raise.
+    Foreign-key and CHECK violations still raise. ``values`` are plain
+    values (no SQL expressions).
     """
-    key = next(iter(table.primary_key.columns))
-    statement = dialect_insert(conn, table).values(**values).on_conflict_do_nothing()
-    return conn.execute(statement.returning(key)).scalar()
+    statement = _insert_new_statement(conn.dialect.name, table)
+    return conn.execute(statement, dict(values)).scalar()
 
 
 def insert_new_rows(
-    conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, chunk: int = 500
-) -> int:
+    conn: Connection,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: sa.Column[Any] | None = None,
+) -> list[Any]:
     """
-    Insert ``rows`` skipping those whose unique key exists; how many were new.
+    Insert ``rows`` skipping those whose unique key exists; the ``key``
+    column (by default the first of the primary key) of the new rows.
 
-    One multi-row statement per ``chunk`` rows (well inside both engines'
-    bound-parameter limits), counted by RETURNING, which unlike ``rowcount``
-    means the same thing on both engines and drivers.
+    One executemany of the prebuilt statement, which SQLAlchemy sends as
+    multi-row INSERTs in pages well inside both engines' bound-parameter
+    limits ("insertmanyvalues"); RETURNING, unlike ``rowcount``, means the
+    same thing on both engines and drivers. Every row must have the same keys.
     """
-    key = next(iter(table.primary_key.columns))
-    inserted = 0
-    for start in range(0, len(rows), chunk):
-        statement = (
-            dialect_insert(conn, table)
-            .values(list(rows[start : start + chunk]))
-            .on_conflict_do_nothing()
-            .returning(key)
-        )
-        inserted += len(conn.execute(statement).all())
-    return inserted
+    if not rows:
+        return []
+    statement = _insert_new_statement(conn.dialect.name, table, key)
+    return list(conn.execute(statement, [dict(row) for row in rows]).scalars())
+
+
+@contextmanager
+def savepoint(conn: Connection, name: str = "ocppd_step") -> Iterator[None]:
+    """
+    Run the block in a savepoint: if it raises, only its own statements roll
+    back (and on PostgreSQL the transaction stays usable). Plain SQL rather
+    than ``Connection.begin_nested``, whose bookkeeping cost as much as the
+    statements of a hot message; never mix the two on one savepoint.
+    """
+    conn.exec_driver_sql(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+        conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+        raise
+    conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
 
 
 def utc(value: datetime) -> sa.BindParameter[datetime]:

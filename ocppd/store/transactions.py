@@ -15,11 +15,13 @@ harmless (DESIGN.md section 1):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -43,6 +45,7 @@ from ocppd.store.tables import (
     unmatched_stops,
 )
 from ocppd.store.tags import canonical_id_tag
+from ocppd.store.types import UTCDateTime
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 #: Stored for "no transaction" in ``meter_values.transaction_id`` (never an id we allocate).
@@ -268,6 +271,37 @@ def add_meter_values(
     updates the running energy of the session, if it is active, belongs to
     this charger and has no newer reading. A completed session never changes.
     """
+    readings = meter_readings(
+        charge_point_id=charge_point_id,
+        connector_id=connector_id,
+        transaction_id=transaction_id,
+        samples=samples,
+        now=now,
+    )
+    inserted = append_meter_values(conn, readings.rows)
+    advance_session_meter(conn, readings, now=now)
+    return inserted
+
+
+@attrs.frozen
+class MeterReadings:
+    """One message's samples as rows, and the session's newest energy register among them."""
+
+    charge_point_id: str
+    transaction_id: int | None
+    rows: list[dict[str, Any]]
+    newest_wh: tuple[datetime, int] | None
+
+
+def meter_readings(
+    *,
+    charge_point_id: str,
+    connector_id: int,
+    transaction_id: int | None,
+    samples: list[MeterSample],
+    now: datetime,
+) -> MeterReadings:
+    """``add_meter_values`` in two halves: this builds, the others write."""
     rows = []
     newest: tuple[datetime, int] | None = None
     for sample in samples:
@@ -292,30 +326,58 @@ def add_meter_values(
         if sample.measurand == ENERGY_REGISTER and not sample.phase and value_wh is not None:
             if newest is None or sample.timestamp > newest[0]:
                 newest = (sample.timestamp, value_wh)
-    inserted = insert_new_rows(conn, meter_values, rows)
-    if newest is not None and transaction_id is not None:
-        at, reading = newest
-        conn.execute(
-            transactions.update()
-            .where(_tx.id == transaction_id)
-            .where(_tx.charge_point_id == charge_point_id)
-            .where(_tx.status == "active")
-            .where(sa.or_(_tx.last_meter_at.is_(None), _tx.last_meter_at < at))
-            .values(
-                last_meter_wh=reading,
-                last_meter_at=at,
-                energy_wh=at_least_zero(sa.literal(reading, sa.BigInteger()) - _tx.meter_start_wh),
-                updated_at=now,
-            )
+    return MeterReadings(charge_point_id, transaction_id, rows, newest)
+
+
+def append_meter_values(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Store ``MeterReadings.rows`` (of any number of messages), skipping known samples."""
+    return len(insert_new_rows(conn, meter_values, rows))
+
+
+@functools.cache
+def _advance_meter_statement() -> sa.Update:
+    reading = sa.bindparam("reading", type_=sa.BigInteger())
+    at = sa.bindparam("at", type_=UTCDateTime())
+    return (
+        transactions.update()
+        .where(_tx.id == sa.bindparam("tx_id"))
+        .where(_tx.charge_point_id == sa.bindparam("cp_id"))
+        .where(_tx.status == "active")
+        .where(sa.or_(_tx.last_meter_at.is_(None), _tx.last_meter_at < at))
+        .values(
+            last_meter_wh=reading,
+            last_meter_at=at,
+            energy_wh=at_least_zero(reading - _tx.meter_start_wh),
+            updated_at=sa.bindparam("now", type_=UTCDateTime()),
         )
-    return inserted
+    )
+
+
+def advance_session_meter(conn: Connection, readings: MeterReadings, *, now: datetime) -> None:
+    """Move the session's running energy to the readings' newest register, if it is newer."""
+    if readings.newest_wh is None or readings.transaction_id is None:
+        return
+    at, reading = readings.newest_wh
+    conn.execute(
+        _advance_meter_statement(),
+        {
+            "reading": reading,
+            "at": at,
+            "tx_id": readings.transaction_id,
+            "cp_id": readings.charge_point_id,
+            "now": now,
+        },
+    )
+
+
+@functools.cache
+def _select_transaction() -> sa.Select[Any]:
+    return sa.select(transactions).where(_tx.id == sa.bindparam("tx_id"))
 
 
 def get_transaction(conn: Connection, transaction_id: int) -> TransactionRecord | None:
     """The session with this OCPP transactionId, or None."""
-    return first_record(
-        conn, TransactionRecord, sa.select(transactions).where(_tx.id == transaction_id)
-    )
+    return first_record(conn, TransactionRecord, _select_transaction(), {"tx_id": transaction_id})
 
 
 def active_transactions(

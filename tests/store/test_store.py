@@ -33,6 +33,7 @@ from ocppd.store import (
 from ocppd.store.database import Database
 from ocppd.store.errors import AlreadyExists, NotFound
 from ocppd.store.records import Allocation, MeterSample
+from ocppd.store.sql import savepoint
 from tests.store.fixtures import (
     make_postgres_database,
     make_sqlite_database,
@@ -782,6 +783,78 @@ class StoreTestsMixin(_Base):
 
         self.assertRaises(RuntimeError, self.query, apply)
         self.assertTrue(self.query(processed.claim_message, "processor", "e1", now=T0))
+
+    def test_claim_messages_in_one_statement(self) -> None:
+        """A batch claims the ids not applied before; an id twice in the batch is claimed once."""
+        self.assertTrue(self.query(processed.claim_message, "processor", "old", now=T0))
+        batch = [("old", T0), ("e1", T0), ("e2", minutes(1)), ("e1", T0)]
+        self.assertEqual(self.query(processed.claim_messages, "processor", batch), {"e1", "e2"})
+        self.assertEqual(self.query(processed.claim_messages, "processor", batch), set())
+        self.assertEqual(self.query(processed.claim_messages, "audit", [("e1", T0)]), {"e1"})
+        self.assertEqual(self.query(processed.claim_messages, "audit", [("e1", T0)]), set())
+
+    def test_release_claim(self) -> None:
+        """A released claim lets the message be applied again; other consumers keep theirs."""
+
+        def claim_and_release(conn: Connection) -> None:
+            self.assertEqual(processed.claim_messages(conn, "processor", [("e1", T0)]), {"e1"})
+            processed.claim_message(conn, "audit", "e1", now=T0)
+            processed.release_claim(conn, "processor", "e1")
+
+        self.query(claim_and_release)
+        self.assertTrue(self.query(processed.claim_message, "processor", "e1", now=T0))
+        self.assertFalse(self.query(processed.claim_message, "audit", "e1", now=T0))
+
+    def test_append_log_many_rows_in_order(self) -> None:
+        """Rows appended at once keep their order and skip ids logged before."""
+
+        def row(message_id: str, action: str) -> dict[str, Any]:
+            return messages.log_row(
+                message_id=message_id,
+                charge_point_id="CP1",
+                direction="in",
+                message_type="CALL",
+                action=action,
+                unique_id=None,
+                payload={"n": message_id},
+                at=T0,
+            )
+
+        self.assertEqual(self.query(messages.append_log, [row("m1", "Heartbeat")]), 1)
+        rows = [row(f"m{n}", "MeterValues") for n in range(1, 250)]
+        self.assertEqual(self.query(messages.append_log, rows), 248)
+        stored = self.query(messages.list_messages, "CP1", limit=1000)
+        self.assertEqual([r.message_id for r in reversed(stored)], [f"m{n}" for n in range(1, 250)])
+        self.assertEqual((stored[0].action, stored[-1].action), ("MeterValues", "Heartbeat"))
+        self.assertEqual(self.query(messages.append_log, []), 0)
+
+    def test_touch_last_seen_many(self) -> None:
+        """Each charger moves to its latest time in the batch, never back."""
+        self.query(chargers.touch_last_seen, "CP2", minutes(10))
+        seen = [("CP1", minutes(3)), ("CP2", minutes(4)), ("CP1", minutes(7)), ("CP1", minutes(5))]
+        self.query(chargers.touch_last_seen_many, seen)
+        self.assertEqual(self.query(chargers.get_charge_point, "CP1").last_seen_at, minutes(7))
+        self.assertEqual(self.query(chargers.get_charge_point, "CP2").last_seen_at, minutes(10))
+        self.query(chargers.touch_last_seen_many, [])
+
+    def test_savepoint_rolls_back_only_its_block(self) -> None:
+        """A failed block leaves the transaction usable, with what came before and after it."""
+
+        def steps(conn: Connection) -> None:
+            tags.add_id_tag(conn, "BEFORE", now=T0)
+            with self.assertRaises(sa.exc.IntegrityError):
+                with savepoint(conn):
+                    tags.add_id_tag(conn, "INSIDE", now=T0)
+                    chargers.set_connector_status(
+                        conn, "GHOST", 1, status="Available", error_code="NoError", at=T0
+                    )
+            with savepoint(conn):
+                tags.add_id_tag(conn, "KEPT", now=T0)
+            tags.add_id_tag(conn, "AFTER", now=T0)
+
+        self.query(steps)
+        for tag, kept in (("BEFORE", True), ("INSIDE", False), ("KEPT", True), ("AFTER", True)):
+            self.assertEqual(self.query(tags.get_id_tag, tag) is not None, kept, tag)
 
 
 class SQLiteStoreTests(StoreTestsMixin, TestCase):
