@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection
 
 from ocppd.bus.envelope import Envelope
-from ocppd.consumers.base import BusConsumer
+from ocppd.consumers.base import BusConsumer, DeferredWrites
 from ocppd.store import audit
 from ocppd.timeutil import parse_iso
 
@@ -35,7 +35,7 @@ class AuditConsumer(BusConsumer):
 
     name = CONSUMER
 
-    def effects(self, conn: Connection, envelope: Envelope) -> None:
+    def effects(self, conn: Connection, envelope: Envelope, writes: DeferredWrites) -> None:
         at = parse_iso(envelope.time)
         action, outcome = audit_action(envelope.type)
         payload = envelope.payload

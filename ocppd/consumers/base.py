@@ -16,6 +16,7 @@ from ocppd.bus.interface import Delivery, IBus, IConsumer
 from ocppd.bus.publisher import EventPublisher
 from ocppd.store import processed
 from ocppd.store.database import Database
+from ocppd.store.sql import savepoint
 from ocppd.timeutil import parse_iso
 
 
@@ -30,6 +31,36 @@ class FollowUp:
 
 #: Called with each follow-up once it is committed (and published, if it could be).
 FollowUpHook = Callable[[FollowUp], Any]
+
+#: Writes a transaction's deferred items in as few statements as it can.
+Writer = Callable[[Connection, list[Any]], Any]
+
+#: What applying one envelope came to: (applied, follow-ups), or why it failed.
+Outcome = tuple[bool, list[FollowUp]]
+
+
+class DeferredWrites:
+    """
+    Appends that the messages of one transaction leave to its end, where each
+    writer gets all its items at once (one executemany instead of a statement
+    per message). Only for writes nothing in the same transaction reads back,
+    such as the message log.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[Writer, list[Any]] = {}
+
+    def defer(self, writer: Writer, item: Any) -> None:
+        self._items.setdefault(writer, []).append(item)
+
+    def extend(self, other: DeferredWrites) -> None:
+        for writer, items in other._items.items():
+            self._items.setdefault(writer, []).extend(items)
+
+    def write(self, conn: Connection) -> None:
+        for writer, items in self._items.items():
+            writer(conn, items)
+        self._items.clear()
 
 
 class BusConsumer:
@@ -95,11 +126,7 @@ class BusConsumer:
         done: Deferred[bool] = Deferred()
         self._pending.append((delivery.envelope, done))
         if not self._flushing:
-            self._flush().addErrback(
-                lambda failure: self.log.failure(
-                    "{consumer} batch loop", failure, consumer=self.name
-                )
-            )
+            self._flush().addErrback(self._loop_failed)
         return done
 
     def _loop_failed(self, failure: Failure) -> None:
@@ -114,7 +141,7 @@ class BusConsumer:
                 del self._pending[: self.max_batch]
                 envelopes = [envelope for envelope, _ in batch]
                 try:
-                    outcomes = yield self._database.run(self._apply_batch, envelopes)
+                    outcomes = yield self._database.run(self.apply_batch, envelopes)
                 except Exception:
                     # The transaction itself failed (say, the database went
                     # away): nothing of the batch is stored; each is retried.
@@ -132,21 +159,6 @@ class BusConsumer:
                     done.callback(applied)
         finally:
             self._flushing = False
-
-    def _apply_batch(
-        self, conn: Connection, envelopes: list[Envelope]
-    ) -> list[tuple[bool, list[FollowUp]] | Failure]:
-        if len(envelopes) == 1:
-            # Alone, a failure may as well roll back the whole transaction.
-            return [self.apply_collecting(conn, envelopes[0])]
-        outcomes: list[tuple[bool, list[FollowUp]] | Failure] = []
-        for envelope in envelopes:
-            try:
-                with conn.begin_nested():
-                    outcomes.append(self.apply_collecting(conn, envelope))
-            except Exception:
-                outcomes.append(Failure())
-        return outcomes
 
     @inlineCallbacks
     def _announce(self, follow_up: FollowUp) -> Generator[Deferred[Any], Any, None]:
@@ -170,11 +182,56 @@ class BusConsumer:
         """Apply one envelope inside ``conn``'s transaction; False if seen before."""
         return self.apply_collecting(conn, envelope)[0]
 
-    def apply_collecting(self, conn: Connection, envelope: Envelope) -> tuple[bool, list[FollowUp]]:
-        """``apply``, and the follow-ups to announce once ``conn`` commits."""
-        if not processed.claim_message(conn, self.name, envelope.id, now=parse_iso(envelope.time)):
-            return False, []
-        return True, list(self.effects(conn, envelope) or ())
+    def apply_collecting(self, conn: Connection, envelope: Envelope) -> Outcome:
+        """``apply``, and the follow-ups to announce once ``conn`` commits. Raises on failure."""
+        outcome = self.apply_batch(conn, [envelope])[0]
+        assert not isinstance(outcome, Failure)  # alone, a failure raises
+        return outcome
 
-    def effects(self, conn: Connection, envelope: Envelope) -> list[FollowUp] | None:
+    def apply_batch(self, conn: Connection, envelopes: list[Envelope]) -> list[Outcome | Failure]:
+        """
+        Apply ``envelopes`` in arrival order inside ``conn``'s transaction: an
+        outcome each, or the Failure of one that rolled back alone. A single
+        envelope's failure raises instead and may roll back the transaction.
+        """
+        claimed = processed.claim_messages(
+            conn, self.name, [(envelope.id, parse_iso(envelope.time)) for envelope in envelopes]
+        )
+        alone = len(envelopes) == 1
+        writes = DeferredWrites()
+        outcomes: list[Outcome | Failure] = []
+        for envelope in envelopes:
+            if envelope.id not in claimed:
+                outcomes.append((False, []))
+                continue
+            claimed.discard(envelope.id)  # the same id twice in a batch applies once
+            staged = DeferredWrites()
+            if alone:
+                follow_ups = self.effects(conn, envelope, staged)
+            else:
+                try:
+                    if self.writes_directly(envelope):
+                        with savepoint(conn):
+                            follow_ups = self.effects(conn, envelope, staged)
+                    else:
+                        follow_ups = self.effects(conn, envelope, staged)
+                except Exception:
+                    outcomes.append(Failure())
+                    processed.release_claim(conn, self.name, envelope.id)
+                    continue
+            writes.extend(staged)
+            outcomes.append((True, list(follow_ups or ())))
+        writes.write(conn)
+        return outcomes
+
+    def writes_directly(self, envelope: Envelope) -> bool:
+        """
+        Whether ``effects`` may execute statements for ``envelope`` (then it
+        runs in a savepoint in a batch), rather than only deferring writes.
+        """
+        return True
+
+    def effects(
+        self, conn: Connection, envelope: Envelope, writes: DeferredWrites
+    ) -> list[FollowUp] | None:
         raise NotImplementedError

@@ -22,7 +22,7 @@ from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
-from ocppd.consumers.base import BusConsumer, FollowUp, FollowUpHook
+from ocppd.consumers.base import BusConsumer, DeferredWrites, FollowUp, FollowUpHook
 from ocppd.representations import session_json, wallet_transaction_json
 from ocppd.store import chargers, messages, tariffs, transactions, wallets
 from ocppd.store.database import Database
@@ -132,6 +132,8 @@ INBOUND_EFFECTS: dict[str, Applier] = {
     "BootNotification": _boot,
     "StatusNotification": _status,
 }
+#: Inbound CALLs whose effects execute statements (see ``OcppProcessor.writes_directly``).
+DIRECT_EFFECTS = frozenset(INBOUND_EFFECTS) | {"StartTransaction", "MeterValues", "StopTransaction"}
 
 
 class OcppProcessor(BusConsumer):
@@ -161,7 +163,21 @@ class OcppProcessor(BusConsumer):
         # Written from database threads; single dict operations are atomic.
         self._tariffs: dict[int, tuple[float, Tariff | None]] = {}
 
-    def effects(self, conn: Connection, envelope: Envelope) -> list[FollowUp] | None:
+    def writes_directly(self, envelope: Envelope) -> bool:
+        """
+        Inbound CALLs with effects beyond the message log, and charger events,
+        write directly; the rest (Heartbeat, answers to commands, ...) only
+        append to the log and ``last_seen_at``, which ``_apply_ocpp`` defers.
+        """
+        kind, _, rest = envelope.type.partition(".")
+        if kind != "ocpp":
+            return True
+        direction, _, action = rest.partition(".")
+        return direction == "in" and action in DIRECT_EFFECTS
+
+    def effects(
+        self, conn: Connection, envelope: Envelope, writes: DeferredWrites
+    ) -> list[FollowUp] | None:
         charge_point_id = envelope.charge_point_id
         if charge_point_id is None:
             # Every type this queue carries is about a charger; a message
@@ -174,7 +190,7 @@ class OcppProcessor(BusConsumer):
             return None
         kind = envelope.type.partition(".")[0]
         if kind == "ocpp":
-            return self._apply_ocpp(conn, charge_point_id, envelope)
+            return self._apply_ocpp(conn, charge_point_id, envelope, writes)
         elif envelope.type == topology.CHARGER_CONNECTED:
             chargers.set_connected(
                 conn,
@@ -193,14 +209,13 @@ class OcppProcessor(BusConsumer):
         return None
 
     def _apply_ocpp(
-        self, conn: Connection, charge_point_id: str, envelope: Envelope
+        self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
     ) -> list[FollowUp] | None:
         payload = envelope.payload
         direction, _, action = envelope.type[len("ocpp.") :].partition(".")
 
         def log(suffix: str, direction: str, message_type: str, body: Any, at_field: str) -> None:
-            messages.log_message(
-                conn,
+            row = messages.log_row(
                 message_id=f"{envelope.id}:{suffix}",
                 charge_point_id=charge_point_id,
                 direction=direction,
@@ -210,6 +225,7 @@ class OcppProcessor(BusConsumer):
                 payload=body,
                 at=_at(envelope, at_field),
             )
+            writes.defer(messages.append_log, row)
 
         def log_answer(suffix: str, direction: str, at_field: str) -> None:
             if "error" in payload:
@@ -220,14 +236,15 @@ class OcppProcessor(BusConsumer):
         if direction == "in":
             log("call", "in", "CALL", payload["request"], "receivedAt")
             log_answer("answer", "out", "receivedAt")
-            chargers.touch_last_seen(conn, charge_point_id, _at(envelope, "receivedAt"))
+            seen = (charge_point_id, _at(envelope, "receivedAt"))
+            writes.defer(chargers.touch_last_seen_many, seen)
             effect = INBOUND_EFFECTS.get(action)
             if effect is not None:
                 effect(conn, charge_point_id, envelope, payload["request"])
             elif action == "StartTransaction":
                 return self._started(conn, charge_point_id, envelope)
             elif action == "MeterValues":
-                return self._meter_values(conn, charge_point_id, envelope)
+                return self._meter_values(conn, charge_point_id, envelope, writes)
             elif action == "StopTransaction":
                 return self._stopped(conn, charge_point_id, envelope)
         elif direction == "out":
@@ -284,19 +301,23 @@ class OcppProcessor(BusConsumer):
         return follow_ups
 
     def _meter_values(
-        self, conn: Connection, charge_point_id: str, envelope: Envelope
+        self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
     ) -> list[FollowUp]:
         request = envelope.payload["request"]
         samples = samples_from(request["meterValue"])
         transaction_id = request.get("transactionId")
-        transactions.add_meter_values(
-            conn,
+        received = _at(envelope, "receivedAt")
+        readings = transactions.meter_readings(
             charge_point_id=charge_point_id,
             connector_id=request["connectorId"],
             transaction_id=transaction_id,
             samples=samples,
-            now=_at(envelope, "receivedAt"),
+            now=received,
         )
+        # Nothing in the transaction reads the samples back: written with the batch.
+        for row in readings.rows:
+            writes.defer(transactions.append_meter_values, row)
+        transactions.advance_session_meter(conn, readings, now=received)
         session = _session_of(conn, charge_point_id, transaction_id)
         if session is None:
             return []

@@ -255,19 +255,22 @@ class AmqpFaultTestCase(TestCase):
         daemon.ocppctl("tag", "add", TAG)
 
     def count_processing(self, daemon: RunningDaemon) -> Counter[str]:
-        """Wrap the processor's ``apply``: counts applied and duplicate (claimed) envelopes."""
+        """Wrap ``apply_batch``: counts applied and duplicate (claimed) envelopes."""
         counts: Counter[str] = Counter()
         processor = daemon.node.processor
-        original = processor.apply_collecting
+        original = processor.apply_batch
 
-        def apply(conn: Any, envelope: Any) -> Any:
-            result = original(conn, envelope)
+        def apply_batch(conn: Any, envelopes: Any) -> Any:
+            outcomes = original(conn, envelopes)
             # Runs in a database thread; Counter updates are atomic enough under the GIL
-            # for a test that reads them from the reactor thread afterwards.
-            counts["applied" if result[0] else "duplicates"] += 1
-            return result
+            # for a test that reads them from the reactor thread afterwards. A failed
+            # envelope rolled back alone and counts as neither.
+            for outcome in outcomes:
+                if isinstance(outcome, tuple):
+                    counts["applied" if outcome[0] else "duplicates"] += 1
+            return outcomes
 
-        self.patch(processor, "apply_collecting", apply)
+        self.patch(processor, "apply_batch", apply_batch)
         return counts
 
     def count_publishes(self, daemon: RunningDaemon) -> Counter[str]:
@@ -498,22 +501,22 @@ class ProcessorFailureTests(AmqpFaultTestCase):
         poison_at = iso(T0 + timedelta(minutes=self.POISON))
         failing = [True]
         tries: Counter[str] = Counter()
-        original = processor.apply_collecting
+        original = processor.effects
 
         def is_poison(envelope: Any) -> bool:
             if envelope.type != topology.ocpp_in("MeterValues"):
                 return False
             return envelope.payload["request"]["meterValue"][0]["timestamp"] == poison_at
 
-        def apply(conn: Any, envelope: Any) -> Any:
-            result = original(conn, envelope)
+        def effects(conn: Any, envelope: Any, writes: Any) -> Any:
+            result = original(conn, envelope, writes)
             if is_poison(envelope):
                 tries[envelope.id] += 1
                 if failing[0]:
                     raise RuntimeError("injected processor failure")
             return result
 
-        self.patch(processor, "apply_collecting", apply)
+        self.patch(processor, "effects", effects)
         charger = yield self.connect_charger(daemon)
         started = yield charger.call("StartTransaction", start_transaction())
         tx = started["transactionId"]

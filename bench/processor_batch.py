@@ -1,0 +1,137 @@
+"""
+The processor's cost per stored message, without sockets or a bus.
+
+    .venv/bin/python bench/processor_batch.py [--postgres URL] [--batch 100] [--batches 20]
+
+Applies batches of envelopes (as the processor's group commit does under load)
+to a fresh database, in this thread, and prints the time per message for
+Heartbeat, StatusNotification and MeterValues (4 sampled values, in a
+session), next to the cost of one empty transaction: the reference that no
+amount of batching in Python removes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "bench"), ROOT]
+
+import sqlalchemy as sa  # noqa: E402
+from loadgen import meter_values_body  # noqa: E402
+
+from ocppd.bus import topology  # noqa: E402
+from ocppd.bus.envelope import Envelope  # noqa: E402
+from ocppd.consumers.processor import OcppProcessor  # noqa: E402
+from ocppd.store import chargers, migrate, tags, transactions  # noqa: E402
+from ocppd.store.database import Database  # noqa: E402
+from ocppd.timeutil import format_iso, utcnow  # noqa: E402
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+CHARGERS = 20
+
+
+def inbound(charge_point_id: str, action: str, request: dict[str, Any], response: Any) -> Envelope:
+    return Envelope.create(
+        topology.ocpp_in(action),
+        {
+            "uniqueId": "0000000001",
+            "action": action,
+            "request": request,
+            "response": response,
+            "receivedAt": format_iso(utcnow()),
+        },
+        node="bench",
+        charge_point_id=charge_point_id,
+    )
+
+
+def setup(database: Database) -> dict[str, int]:
+    sessions = {}
+    for n in range(CHARGERS):
+        charge_point_id = f"CP{n:03}"
+        database.run_sync(chargers.add_charge_point, charge_point_id, None, now=NOW)
+        database.run_sync(tags.add_id_tag, f"TAG{n}", now=NOW)
+        sessions[charge_point_id] = database.run_sync(
+            transactions.allocate_transaction,
+            charge_point_id=charge_point_id,
+            connector_id=1,
+            id_tag=f"TAG{n}",
+            id_tag_status="Accepted",
+            meter_start_wh=0,
+            started_at=NOW,
+            now=NOW,
+        ).transaction_id
+    return sessions
+
+
+def envelopes(action: str, count: int, sessions: dict[str, int]) -> list[Envelope]:
+    ids = list(sessions)
+    made = []
+    for n in range(count):
+        charge_point_id = ids[n % len(ids)]
+        if action == "Heartbeat":
+            made.append(inbound(charge_point_id, action, {}, {"currentTime": format_iso(NOW)}))
+        elif action == "StatusNotification":
+            request = {"connectorId": 1, "errorCode": "NoError", "status": "Charging"}
+            made.append(inbound(charge_point_id, action, request, {}))
+        else:
+            request = json.loads(meter_values_body(sessions[charge_point_id]))
+            made.append(inbound(charge_point_id, action, request, {}))
+    return made
+
+
+def measure(database: Database, processor: OcppProcessor, batch: list[Envelope]) -> float:
+    started = time.perf_counter()
+    outcomes = database.run_sync(processor.apply_batch, batch)
+    elapsed = time.perf_counter() - started
+    failed = [outcome for outcome in outcomes if not isinstance(outcome, tuple)]
+    if failed:
+        failed[0].raiseException()
+    return elapsed
+
+
+def empty_transaction(database: Database) -> float:
+    started = time.perf_counter()
+    database.run_sync(lambda conn: conn.execute(sa.text("SELECT 1")))
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--postgres", help="a PostgreSQL URL (default: a new SQLite file)")
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--batches", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        url = args.postgres or f"sqlite:///{directory}/bench.sqlite3"
+        database = Database.from_url(url)
+        if args.postgres:
+            with database.engine.begin() as conn:
+                conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        migrate.upgrade(database.engine)
+        sessions = setup(database)
+        processor = OcppProcessor(None, database)  # type: ignore[arg-type]
+        print(f"{database.dialect}, batches of {args.batch}, best of {args.batches}")
+        print(f"{'message':20} {'us/message':>11} {'messages/s':>11}")
+        empty = min(empty_transaction(database) for _ in range(50))
+        print(f"{'(empty transaction)':20} {empty * 1e6:11.0f} {1 / empty:11.0f}")
+        for action in ("Heartbeat", "StatusNotification", "MeterValues"):
+            best = min(
+                measure(database, processor, envelopes(action, args.batch, sessions))
+                for _ in range(args.batches)
+            )
+            per = best / args.batch
+            print(f"{action:20} {per * 1e6:11.0f} {1 / per:11.0f}")
+        database.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""
+Tests for the consumers' group commit: a batch of envelopes in one transaction,
+each failing alone, on both engines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from twisted.python.failure import Failure
+from twisted.trial.unittest import TestCase
+
+from ocppd.bus.envelope import Envelope
+from ocppd.consumers.base import DeferredWrites, FollowUp
+from ocppd.consumers.processor import OcppProcessor
+from ocppd.store import chargers, messages, tags, transactions
+from ocppd.store.database import Database
+from tests.consumers.test_processor import NOW, inbound, meter, start_session
+from tests.store.fixtures import make_postgres_database, make_sqlite_database
+
+
+class PoisonedProcessor(OcppProcessor):
+    """Fails, after doing all its work, on the envelopes named poisonous."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(None, database)  # type: ignore[arg-type]
+        self.poison: set[str] = set()
+
+    def effects(
+        self, conn: Connection, envelope: Envelope, writes: DeferredWrites
+    ) -> list[FollowUp] | None:
+        follow_ups = super().effects(conn, envelope, writes)
+        if envelope.id in self.poison:
+            raise RuntimeError("poisoned")
+        return follow_ups
+
+
+def heartbeat() -> Envelope:
+    return inbound("Heartbeat", {}, {"currentTime": "2026-11-29T12:00:00.000Z"})
+
+
+def status(value: str) -> Envelope:
+    request = {"connectorId": 1, "errorCode": "NoError", "status": value}
+    return inbound("StatusNotification", request)
+
+
+class BatchTestsMixin:
+    database: Database
+
+    def make_database(self) -> Database:
+        raise NotImplementedError
+
+    def setUp(self) -> None:
+        self.database = self.make_database()
+        self.processor = PoisonedProcessor(self.database)
+        self.database.run_sync(chargers.add_charge_point, "CP1", None, now=NOW)
+        self.database.run_sync(tags.add_id_tag, "TAG1", now=NOW)
+        self.tx = start_session(self.database, "CP1")
+
+    def apply(self, envelopes: list[Envelope]) -> list[Any]:
+        return self.database.run_sync(self.processor.apply_batch, envelopes)
+
+    def logged(self) -> list[str]:
+        rows = self.database.run_sync(messages.list_messages, "CP1", limit=1000)
+        return [row.message_id for row in reversed(rows)]
+
+    def test_each_fails_alone(self) -> None:
+        """
+        A log-only envelope and one that writes directly fail without taking
+        the batch with them: their writes vanish, the others' stay, in order.
+        """
+        good_beat, bad_beat = heartbeat(), heartbeat()
+        good_meter = meter(self.tx, "2026-11-29T11:10:00Z", "2000")
+        bad_meter = meter(self.tx, "2026-11-29T11:20:00Z", "9000")
+        charging = status("Charging")
+        self.processor.poison = {bad_beat.id, bad_meter.id}
+        outcomes = self.apply([good_beat, bad_beat, good_meter, bad_meter, charging])
+
+        failed = [isinstance(outcome, Failure) for outcome in outcomes]
+        self.assertEqual(failed, [False, True, False, True, False])
+        self.assertEqual(str(outcomes[1].value), "poisoned")
+        self.assertEqual(
+            [outcome[0] for outcome in outcomes if not isinstance(outcome, Failure)], [True] * 3
+        )
+        self.assertEqual(
+            self.logged(),
+            [
+                f"{e.id}:{part}"
+                for e in (good_beat, good_meter, charging)
+                for part in ("call", "answer")
+            ],
+        )
+        session = self.database.run_sync(transactions.get_transaction, self.tx)
+        self.assertEqual((session.last_meter_wh, session.energy_wh), (2000, 1000))
+        samples = self.database.run_sync(transactions.list_meter_values, transaction_id=self.tx)
+        self.assertEqual([sample.value for sample in samples], ["2000"])
+        connectors = self.database.run_sync(chargers.list_connectors, "CP1")
+        self.assertEqual([c.status for c in connectors], ["Charging"])
+
+    def test_failed_envelopes_apply_on_retry(self) -> None:
+        """The claims of failed envelopes are released: the retry applies them, once."""
+        bad_beat = heartbeat()
+        bad_meter = meter(self.tx, "2026-11-29T11:20:00Z", "9000")
+        self.processor.poison = {bad_beat.id, bad_meter.id}
+        self.apply([heartbeat(), bad_beat, bad_meter])
+        self.processor.poison = set()
+        self.assertEqual(self.apply([bad_beat, bad_meter]), [(True, []), (True, self.ANY)])
+        self.assertEqual(self.apply([bad_beat, bad_meter]), [(False, []), (False, [])])
+        session = self.database.run_sync(transactions.get_transaction, self.tx)
+        self.assertEqual(session.last_meter_wh, 9000)
+        self.assertEqual(len(self.logged()), 6)
+
+    def test_duplicates_apply_once(self) -> None:
+        """The same envelope twice in a batch, and again in the next, is applied once."""
+        beat = heartbeat()
+        reading = meter(self.tx, "2026-11-29T11:10:00Z", "2000")
+        outcomes = self.apply([beat, reading, beat, reading])
+        self.assertEqual([outcome[0] for outcome in outcomes], [True, True, False, False])
+        self.assertEqual([outcome[0] for outcome in self.apply([reading, beat])], [False, False])
+        self.assertEqual(len(self.logged()), 4)
+        samples = self.database.run_sync(transactions.list_meter_values, transaction_id=self.tx)
+        self.assertEqual(len(samples), 1)
+
+    def test_alone_a_failure_raises(self) -> None:
+        """A single envelope's failure rolls back its transaction, claim included."""
+        bad_beat = heartbeat()
+        self.processor.poison = {bad_beat.id}
+        self.assertRaises(RuntimeError, self.apply, [bad_beat])
+        self.processor.poison = set()
+        self.assertTrue(self.database.run_sync(self.processor.apply, bad_beat))
+        self.assertEqual(len(self.logged()), 2)
+
+    def test_last_seen_is_the_batch_latest(self) -> None:
+        """Heartbeats of one charger in a batch move last_seen_at to the latest of them."""
+        beats = [
+            inbound("Heartbeat", {}, {}, at=f"2026-11-29T12:0{minute}:00.000Z")
+            for minute in (3, 7, 5)
+        ]
+        self.apply(beats)
+        charger = self.database.run_sync(chargers.get_charge_point, "CP1")
+        self.assertEqual(charger.last_seen_at.isoformat(), "2026-11-29T12:07:00+00:00")
+
+    class _Any:
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    ANY: Any = _Any()
+
+
+class SQLiteBatchTests(BatchTestsMixin, TestCase):
+    def make_database(self) -> Database:
+        return make_sqlite_database(self)
+
+
+class PostgresBatchTests(BatchTestsMixin, TestCase):
+    def make_database(self) -> Database:
+        return make_postgres_database(self)
