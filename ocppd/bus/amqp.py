@@ -179,8 +179,8 @@ class _Consumer:
     def __init__(self, bus: AmqpBus, queue: str, handler: Handler, concurrency: int = 1) -> None:
         self.queue = queue
         self.handler = handler
-        #: Deliveries handled at once (the channel's prefetch bounds it too).
-        self.concurrency = concurrency
+        #: Deliveries handled at once (never more than the channel's prefetch).
+        self.concurrency = min(concurrency, bus._prefetch)
         self._bus = bus
         #: The channel it currently consumes on (one channel per consumer, so
         #: QoS, acks and the requeue on close concern this queue only).

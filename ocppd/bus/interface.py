@@ -68,6 +68,10 @@ Handler = Callable[[Delivery], Any]
 
 class IConsumer(Interface):
     queue = Attribute("The name of the queue consumed.")
+    concurrency = Attribute(
+        "The most deliveries handed to the handler at once: what it asked for, capped by"
+        " the bus (AMQP: the prefetch)."
+    )
 
     def stop() -> Deferred[None]:
         """Stop taking new deliveries; fires when in-flight handlers have finished."""

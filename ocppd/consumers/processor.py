@@ -34,6 +34,8 @@ CONSUMER = "processor"
 Applier = Callable[[Connection, str, Envelope, dict[str, Any]], None]
 
 POWER = "Power.Active.Import"
+#: Seconds a busy processor waits for a fuller batch (see ``BusConsumer.batch_wait``).
+BATCH_WAIT = 0.05
 #: How stale a tariff a live cost estimate may use (the bill always reads it fresh).
 TARIFF_CACHE_SECONDS = 10.0
 
@@ -146,6 +148,7 @@ class OcppProcessor(BusConsumer):
     name = CONSUMER
     # Group commit (see BusConsumer): under load, one transaction per batch.
     concurrency = 100
+    batch_wait = BATCH_WAIT
 
     def __init__(
         self,

@@ -399,6 +399,7 @@ class BusContractTests:
 
         consumer = yield bus.consume("work", handler, concurrency=3)
         self._case.addCleanup(consumer.stop)
+        self._case.assertEqual(consumer.concurrency, 3)
         for n in range(5):
             yield bus.publish("session.updated", self.envelope("session.updated", n))
         yield self.wait_until(lambda: len(gates) == 3, "three handlers in flight")

@@ -129,6 +129,14 @@ class AmqpBusTests(AmqpBusMixin, TestCase):
             yield deferLater(reactor, 0.02)
 
     @inlineCallbacks
+    def test_prefetch_caps_concurrency(self) -> Any:
+        """A consumer asking for more than the prefetch learns what it gets (batches size on it)."""
+        bus = yield self.start_bus(self.topology(), prefetch=4)
+        consumer = yield bus.consume("work", lambda delivery: None, concurrency=100)
+        self.addCleanup(consumer.stop)
+        self.assertEqual(consumer.concurrency, 4)
+
+    @inlineCallbacks
     def test_provides_ibus(self) -> Any:
         """AmqpBus provides IBus, checked by zope.interface."""
         bus = yield self.start_bus(self.topology())
