@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
 
 
 def utcnow() -> datetime:
@@ -30,6 +31,34 @@ def parse_iso(text: str) -> datetime:
 
 def format_iso(value: datetime) -> str:
     """Format an aware (or naive UTC) time as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
-    if value.tzinfo is not None:
+    if value.tzinfo is not None and value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat (C) rather than strftime: this runs twice per OCPP message.
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
+
+
+class _Clock(Protocol):
+    def seconds(self) -> float: ...
+
+
+class IsoNow:
+    """
+    ``format_iso(from_timestamp(clock.seconds()))``, with the part up to the
+    second formatted once per second: a busy node stamps every message.
+    """
+
+    def __init__(self, clock: _Clock) -> None:
+        self._clock = clock
+        self._second: int | None = None
+        self._prefix = ""
+
+    def __call__(self) -> str:
+        seconds = self._clock.seconds()
+        whole = int(seconds // 1)
+        micro = round((seconds - whole) * 1_000_000)
+        if micro >= 1_000_000:
+            whole, micro = whole + 1, micro - 1_000_000
+        if whole != self._second:
+            self._second = whole
+            self._prefix = format_iso(from_timestamp(whole))[:-5]
+        return f"{self._prefix}.{micro // 1000:03d}Z"

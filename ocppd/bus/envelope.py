@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,14 @@ def _reject_constant(name: str) -> Any:
     raise EnvelopeError(f"non-finite number {name} in envelope")
 
 
+def new_id() -> str:
+    """A random (version 4) UUID as 32 hex digits, as ``uuid.uuid4().hex`` but cheaper."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    return raw.hex()
+
+
 @attrs.frozen
 class Envelope:
     """
@@ -69,7 +77,7 @@ class Envelope:
     ) -> Envelope:
         """Build a new envelope with a fresh random id."""
         return cls(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             type=type,
             time=format_iso(now or utcnow()),
             node=node,
@@ -88,7 +96,22 @@ class Envelope:
         }
 
     def to_bytes(self) -> bytes:
-        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+        """
+        Compact JSON; ``ValueError`` for NaN or infinities, ``TypeError`` for
+        what JSON cannot carry. orjson first: it writes non-finite floats as
+        ``null``, so output with a ``null`` anywhere is made again by the
+        strict encoder, as is anything orjson refuses (non-string keys,
+        integers beyond 64 bits), which the strict encoder decides on.
+        """
+        obj = self.to_dict()
+        try:
+            data = orjson.dumps(obj)
+        except TypeError:
+            pass
+        else:
+            if b"null" not in data:
+                return data
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Envelope:

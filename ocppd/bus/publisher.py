@@ -10,9 +10,9 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from ocppd.bus.envelope import Envelope
+from ocppd.bus.envelope import Envelope, new_id
 from ocppd.bus.interface import BusError, IBus
-from ocppd.timeutil import from_timestamp
+from ocppd.timeutil import IsoNow, from_timestamp
 
 
 class EventPublisher:
@@ -22,6 +22,8 @@ class EventPublisher:
         self._bus = bus
         self._node = node
         self._clock = clock
+        #: ``format_iso(self.now())``, cheaply (a busy node asks for every message).
+        self.now_iso = IsoNow(clock)
 
     def now(self) -> datetime:
         return from_timestamp(self._clock.seconds())
@@ -30,8 +32,13 @@ class EventPublisher:
         self, routing_key: str, payload: dict[str, Any], *, charge_point_id: str | None = None
     ) -> Deferred[None]:
         """Fires once the bus has accepted the message (see ``IBus.publish``)."""
-        envelope = Envelope.create(
-            routing_key, payload, node=self._node, charge_point_id=charge_point_id, now=self.now()
+        envelope = Envelope(
+            id=new_id(),
+            type=routing_key,
+            time=self.now_iso(),
+            node=self._node,
+            charge_point_id=charge_point_id,
+            payload=payload,
         )
         return self._bus.publish(routing_key, envelope)
 

@@ -24,7 +24,7 @@ from ocppd.ocpp.tagcache import IdTagCache
 from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.store import chargers, transactions
 from ocppd.store.database import Database
-from ocppd.timeutil import format_iso, from_timestamp, parse_iso
+from ocppd.timeutil import IsoNow, from_timestamp, parse_iso
 
 if TYPE_CHECKING:
     from ocppd.ocpp.connection import ChargerConnection
@@ -51,8 +51,7 @@ class CentralSystemHandlers:
         self._traffic = traffic
         self._clock = clock
         self._heartbeat_interval = heartbeat_interval
-        self._iso_second: int | None = None
-        self._iso_prefix = ""
+        self._now_iso = IsoNow(clock)
         self._handlers: dict[str, Callable[[ChargerConnection, dict[str, Any]], Any]] = {
             "Authorize": self.authorize,
             "BootNotification": self.boot_notification,
@@ -95,19 +94,6 @@ class CentralSystemHandlers:
         if published is None:
             return succeed(response)
         return published.addCallback(lambda _: response)
-
-    def _now_iso(self) -> str:
-        # format_iso(from_timestamp(now)) to the millisecond, with the
-        # strftime part reused within a second: every Heartbeat asks for it.
-        seconds = self._clock.seconds()
-        whole = int(seconds // 1)
-        micro = round((seconds - whole) * 1_000_000)
-        if micro >= 1_000_000:
-            whole, micro = whole + 1, micro - 1_000_000
-        if whole != self._iso_second:
-            self._iso_second = whole
-            self._iso_prefix = format_iso(from_timestamp(whole))[:-5]
-        return f"{self._iso_prefix}.{micro // 1000:03d}Z"
 
     @inlineCallbacks
     def authorize(

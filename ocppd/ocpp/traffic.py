@@ -17,7 +17,6 @@ from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.frames import Call, CallError, CallResult
-from ocppd.timeutil import format_iso
 
 #: A rejected frame is kept in the log only up to this many characters.
 RAW_LOG_LIMIT = 2048
@@ -37,7 +36,7 @@ class TrafficPublisher:
         self._events = EventPublisher(bus, node=node, clock=clock)
 
     def _now(self) -> str:
-        return format_iso(self._events.now())
+        return self._events.now_iso()
 
     def _publish(
         self, routing_key: str, charge_point_id: str, payload: dict[str, Any]

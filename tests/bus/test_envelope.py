@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import UTC, datetime
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -46,9 +48,38 @@ class EnvelopeTests(SynchronousTestCase):
                 Envelope.from_bytes(data)
 
     def test_refuses_to_serialise_nan(self) -> None:
-        """A NaN in the payload cannot be written (the bus turns this into BusError)."""
-        with self.assertRaises(ValueError):
-            Envelope.create("a.b", {"v": float("inf")}, node="n").to_bytes()
+        """A NaN or infinity anywhere cannot be written (the bus turns this into BusError)."""
+        for payload in (
+            {"v": float("inf")},
+            {"v": [1, {"w": float("nan")}]},
+            {"v": float("-inf"), "w": None},
+        ):
+            with self.assertRaises(ValueError, msg=repr(payload)):
+                Envelope.create("a.b", payload, node="n").to_bytes()
+        with self.assertRaises(TypeError):
+            Envelope.create("a.b", {"v": object()}, node="n").to_bytes()
+
+    def test_encodes_as_the_strict_encoder_would(self) -> None:
+        """Whichever encoder writes it, the JSON means the same (nulls, int keys, big ints)."""
+        for payload in (
+            {"a": None, "b": [None, 1.5]},
+            {1: "int key", "s": "é\u2028"},
+            {"big": 2**70},
+            {"nested": {"x": [1, 2, {"y": "z"}]}, "t": True, "f": False},
+        ):
+            envelope = Envelope.create("a.b", payload, node="n")
+            strict = json.dumps(envelope.to_dict(), separators=(",", ":"), allow_nan=False)
+            self.assertEqual(json.loads(envelope.to_bytes()), json.loads(strict), payload)
+
+    def test_ids_are_version_4_uuids(self) -> None:
+        """Envelope ids are 32 hex digits of a random UUID, all different."""
+        ids = {Envelope.create("a.b", {}, node="n").id for _ in range(1000)}
+        self.assertEqual(len(ids), 1000)
+        for envelope_id in ids:
+            parsed = uuid.UUID(hex=envelope_id)
+            self.assertEqual(
+                (parsed.version, parsed.variant, parsed.hex), (4, uuid.RFC_4122, envelope_id)
+            )
 
     def test_numbers_decode_exactly(self) -> None:
         """Integers beyond 64 bits stay integers and floats stay floats (fast or strict path)."""
