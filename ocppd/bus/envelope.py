@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from datetime import datetime
 from typing import Any
 
 import attrs
 import orjson
 
+from ocppd import jsoncodec
+from ocppd.jsoncodec import has_long_digit_run
 from ocppd.timeutil import format_iso, utcnow
 
 
 class EnvelopeError(ValueError):
     """Raised when bytes from the bus are not a valid envelope."""
-
-
-#: 19 digits in a row may be an integer beyond 64 bits, which orjson reads as a float.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
 def _fast_loads(data: bytes) -> Any:
@@ -29,7 +26,7 @@ def _fast_loads(data: bytes) -> Any:
     the strict decoder, which rejects them), and text with long digit runs
     is left to the strict decoder so that big integers stay integers.
     """
-    if _LONG_DIGITS.search(data):
+    if has_long_digit_run(data):
         raise orjson.JSONDecodeError("long digit run", "", 0)
     return orjson.loads(data)
 
@@ -96,22 +93,8 @@ class Envelope:
         }
 
     def to_bytes(self) -> bytes:
-        """
-        Compact JSON; ``ValueError`` for NaN or infinities, ``TypeError`` for
-        what JSON cannot carry. orjson first: it writes non-finite floats as
-        ``null``, so output with a ``null`` anywhere is made again by the
-        strict encoder, as is anything orjson refuses (non-string keys,
-        integers beyond 64 bits), which the strict encoder decides on.
-        """
-        obj = self.to_dict()
-        try:
-            data = orjson.dumps(obj)
-        except TypeError:
-            pass
-        else:
-            if b"null" not in data:
-                return data
-        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+        """Compact JSON; ``ValueError`` for NaN or infinities, ``TypeError`` for non-JSON."""
+        return jsoncodec.dumps(self.to_dict()).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Envelope:

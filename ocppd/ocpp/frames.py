@@ -65,6 +65,7 @@ from typing import Any, ClassVar
 import attrs
 import orjson
 
+from ocppd import jsoncodec
 from ocppd.ocpp.errors import (
     FORMATION_VIOLATION,
     PROPERTY_CONSTRAINT_VIOLATION,
@@ -124,7 +125,7 @@ def _dumps(value: list[Any]) -> str:
     ``allow_nan=False`` makes a non-finite float a bug here rather than
     invalid JSON on the wire.
     """
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return jsoncodec.dumps(value, ensure_ascii=False)
 
 
 @attrs.frozen

@@ -1,0 +1,44 @@
+"""Tests for ocppd.jsoncodec: orjson's speed, the strict codec's answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from ocppd import jsoncodec
+
+
+def strict(value: Any, ensure_ascii: bool = True) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=ensure_ascii)
+
+
+class DumpsTests(SynchronousTestCase):
+    def test_same_json_as_the_strict_encoder(self) -> None:
+        """Nulls, non-string keys, big integers, non-ASCII text: the same JSON value."""
+        for value in (
+            [3, "id", {"currentTime": "2026-11-29T12:00:00.000Z"}],
+            {"a": None, "b": [None, 1.5, -0.0]},
+            {1: "int key", "s": "é\u2028€"},
+            {"big": 2**70, "small": -(2**63) - 1},
+            {"nested": {"x": [1, 2, {"y": "z"}]}, "t": True, "f": False},
+            [],
+        ):
+            for ensure_ascii in (True, False):
+                text = jsoncodec.dumps(value, ensure_ascii=ensure_ascii)
+                self.assertEqual(json.loads(text), json.loads(strict(value, ensure_ascii)), value)
+
+    def test_refuses_what_the_strict_encoder_refuses(self) -> None:
+        """NaN and infinities raise ValueError anywhere, objects JSON cannot carry TypeError."""
+        for value in ({"v": float("nan")}, [1, [float("inf")]], {"v": float("-inf"), "w": None}):
+            self.assertRaises(ValueError, jsoncodec.dumps, value)
+        self.assertRaises(TypeError, jsoncodec.dumps, {"v": object()})
+        self.assertRaises(TypeError, jsoncodec.dumps, {("tuple", "key"): 1})
+
+    def test_long_digit_runs(self) -> None:
+        """Runs of 19 digits or more are found wherever they are; shorter ones are not."""
+        self.assertTrue(jsoncodec.has_long_digit_run(b'{"v":1234567890123456789}'))
+        self.assertTrue(jsoncodec.has_long_digit_run(b"-" + b"9" * 40))
+        self.assertFalse(jsoncodec.has_long_digit_run(b'{"v":123456789012345678,"w":"a1b2"}'))
+        self.assertFalse(jsoncodec.has_long_digit_run(b""))
