@@ -26,6 +26,8 @@ from twisted.internet.defer import Deferred, fail
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
+from ocppd import jsoncodec
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -120,7 +122,9 @@ def create_engine(
             kwargs["poolclass"] = sa.pool.StaticPool
         else:
             os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
-        engine = sa.create_engine(parsed, connect_args=args, **kwargs)
+        engine = sa.create_engine(
+            parsed, connect_args=args, json_serializer=jsoncodec.dumps, **kwargs
+        )
         sa.event.listen(engine, "connect", _configure_sqlite_connection)
         sa.event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
@@ -129,6 +133,8 @@ def create_engine(
         return sa.create_engine(
             parsed,
             connect_args=args,
+            # JSON columns (the message log's payloads) written the fast way.
+            json_serializer=jsoncodec.dumps,
             pool_size=max_threads,
             # Room for run_sync callers (start-up, ocppctl) beside the pool threads.
             max_overflow=max_threads,
