@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Protocol
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -40,7 +40,11 @@ class MessageTransport(Protocol):
 class CallHandler(Protocol):
     """Answers a charger's CALL; see ``ocppd.ocpp.handlers``."""
 
-    def handle(self, connection: ChargerConnection, call: Call) -> Deferred[dict[str, Any]]: ...
+    def handle(
+        self, connection: ChargerConnection, call: Call
+    ) -> dict[str, Any] | Deferred[dict[str, Any]]:
+        """The answer, as a plain value when it is ready at once (most calls)."""
+        ...
 
 
 class ChargerConnection:
@@ -150,14 +154,30 @@ class ChargerConnection:
 
     def _handle_next(self) -> None:
         # One CALL at a time, in arrival order: a MeterValues must not overtake
-        # the StartTransaction before it.
-        if self._handling or not self._inbound:
-            return
-        call = self._inbound.popleft()
-        self._handling = True
-        d = maybeDeferred(self._handler.handle, self, call)
-        d.addCallbacks(self._answer, self._failed, callbackArgs=(call,), errbackArgs=(call,))
-        d.addBoth(self._handled)
+        # the StartTransaction before it. An answer ready at once is sent at
+        # once, with no Deferred to carry it (most calls: the request path).
+        while not self._handling and self._inbound:
+            call = self._inbound.popleft()
+            try:
+                answered = self._handler.handle(self, call)
+            except Exception:
+                self._failed(Failure(), call)
+                continue
+            if isinstance(answered, Deferred):
+                self._handling = True
+                answered.addCallbacks(
+                    self._answer, self._failed, callbackArgs=(call,), errbackArgs=(call,)
+                )
+                answered.addBoth(self._handled)
+                return
+            try:
+                self._answer(answered, call)
+            except Exception:
+                self.log.failure(
+                    "Answering {action} from {charge_point_id} failed",
+                    action=call.action,
+                    charge_point_id=self.charge_point_id,
+                )
 
     def _handled(self, _: object) -> None:
         self._handling = False

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred, fail, inlineCallbacks, succeed
+from twisted.internet.defer import Deferred, fail, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -66,11 +66,15 @@ class CentralSystemHandlers:
         }
         assert set(self._handlers) == actions.CHARGER_INITIATED
 
-    def handle(self, connection: ChargerConnection, call: Call) -> Deferred[Response]:
-        # Plain callbacks rather than inlineCallbacks: Heartbeat, MeterValues
-        # and StatusNotification are answered synchronously, and a generator
-        # and its driving Deferred per message were a measurable part of the
-        # request path (bench/RESULTS.md).
+    def handle(self, connection: ChargerConnection, call: Call) -> Response | Deferred[Response]:
+        """
+        The answer to ``call``: a plain value when it is ready at once
+        (Heartbeat, MeterValues, StatusNotification, ...), a Deferred when it
+        waits on the store or the bus; a failed Deferred for an error.
+        """
+        # No inlineCallbacks and no Deferred for a ready answer: a generator
+        # and Deferreds per message were a measurable part of the request
+        # path (bench/RESULTS.md).
         try:
             if connection.registration_status != "Accepted" and call.action != "BootNotification":
                 # OCPP 1.6 4.2.1: until accepted, a charger may only boot.
@@ -88,11 +92,11 @@ class CentralSystemHandlers:
 
     def _publish(
         self, response: Response, connection: ChargerConnection, call: Call
-    ) -> Deferred[Response]:
+    ) -> Response | Deferred[Response]:
         wait = call.action in actions.TRANSACTION_ACTIONS
         published = self._traffic.inbound(connection.charge_point_id, call, response, wait=wait)
         if published is None:
-            return succeed(response)
+            return response
         return published.addCallback(lambda _: response)
 
     @inlineCallbacks

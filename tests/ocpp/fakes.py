@@ -57,14 +57,23 @@ class RecordingTraffic:
 
 
 class ScriptedHandler:
-    """A CallHandler whose answers are Deferreds the test fires."""
+    """
+    A CallHandler whose answers are Deferreds the test fires, or, for the
+    actions in ``ready``, the answer (or exception) there, given at once.
+    """
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.pending: list[Deferred[dict[str, Any]]] = []
+        self.ready: dict[str, dict[str, Any] | Exception] = {}
 
-    def handle(self, connection: Any, call: Call) -> Deferred[dict[str, Any]]:
+    def handle(self, connection: Any, call: Call) -> dict[str, Any] | Deferred[dict[str, Any]]:
         self.calls.append(call)
+        if call.action in self.ready:
+            answer = self.ready[call.action]
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
         d: Deferred[dict[str, Any]] = Deferred()
         self.pending.append(d)
         return d

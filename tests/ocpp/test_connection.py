@@ -99,6 +99,31 @@ class ChargerConnectionTests(SynchronousTestCase):
         self.handler.pending[1].callback({"currentTime": "2026-01-01T00:00:01Z"})
         self.assertEqual([f[1] for f in self.transport.frames()], ["1", "2"])
 
+    def test_ready_answers_sent_at_once_in_order(self) -> None:
+        """
+        Answers the handler has at once are sent at once, and a call queued
+        behind a waiting one is answered, in order, when its turn comes.
+        """
+        now = {"currentTime": "2026-01-01T00:00:00.000Z"}
+        self.handler.ready["Heartbeat"] = now
+        self.connection.text_received('[2,"1","Heartbeat",{}]')
+        self.assertEqual(self.transport.last(), [3, "1", now])
+        self.connection.text_received('[2,"2","Authorize",{"idTag":"T"}]')
+        self.connection.text_received('[2,"3","Heartbeat",{}]')
+        self.connection.text_received('[2,"4","Heartbeat",{}]')
+        self.assertEqual([f[1] for f in self.transport.frames()], ["1"])
+        self.handler.pending[0].callback({"idTagInfo": {"status": "Accepted"}})
+        self.assertEqual([f[1] for f in self.transport.frames()], ["1", "2", "3", "4"])
+
+    def test_handler_raising_at_once_is_internal_error(self) -> None:
+        """A handler raising rather than failing a Deferred: InternalError; the next call works."""
+        self.handler.ready["Heartbeat"] = ZeroDivisionError()
+        self.connection.text_received('[2,"z","Heartbeat",{}]')
+        self.assertEqual(self.transport.last()[:3], [4, "z", "InternalError"])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        del self.handler.ready["Heartbeat"]
+        self.heartbeat_still_answered()
+
     def test_too_many_queued_calls(self) -> None:
         """Past MAX_QUEUED_CALLS waiting CALLs, more are refused rather than buffered forever."""
         for i in range(MAX_QUEUED_CALLS + 2):

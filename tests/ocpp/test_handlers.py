@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import fail, inlineCallbacks
+from twisted.internet.defer import fail, inlineCallbacks, maybeDeferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -49,7 +49,9 @@ class HandlerTests(TestCase):
         self.database.run_sync(tags.add_id_tag, "BLOCKED", status="Blocked", now=NOW)
 
     def call(self, action: str, payload: dict[str, Any], cp: Any = None) -> Any:
-        return self.handlers.handle(cp or FakeConnection("CP1"), Call("u1", action, payload))
+        return maybeDeferred(
+            self.handlers.handle, cp or FakeConnection("CP1"), Call("u1", action, payload)
+        )
 
     def start(
         self, id_tag: str = "TAG1", connector: int = 1, meter: int = 100, cp: Any = None
@@ -184,9 +186,7 @@ class CurrentTimeTests(SynchronousTestCase):
         base = 1_800_000_000.0
         for offset in (0.0, 0.123, 0.0005, 0.9994, 0.9999996, 1.0, 1.001, 59.999, 3600.25):
             clock.rightNow = base + offset
-            answer = self.successResultOf(
-                handlers.handle(connection, Call("h", "Heartbeat", {}))  # type: ignore[arg-type]
-            )
+            answer = handlers.handle(connection, Call("h", "Heartbeat", {}))  # type: ignore[arg-type]
             self.assertEqual(
                 answer["currentTime"], format_iso(from_timestamp(base + offset)), offset
             )
