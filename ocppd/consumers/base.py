@@ -257,30 +257,37 @@ class BusConsumer:
         outcome each, or the Failure of one that rolled back alone. A single
         envelope's failure raises instead and may roll back the transaction.
         """
-        claimed = processed.claim_messages(
-            conn, self.name, [(envelope.id, parse_iso(envelope.time)) for envelope in envelopes]
-        )
+        direct = [self.writes_directly(envelope) for envelope in envelopes]
+        claims = [
+            (envelope.id, parse_iso(envelope.time))
+            for envelope, writes_directly in zip(envelopes, direct, strict=True)
+            if writes_directly
+        ]
+        claimed = processed.claim_messages(conn, self.name, claims) if claims else set()
+        seen: set[str] = set()
         alone = len(envelopes) == 1
         writes = DeferredWrites()
         outcomes: list[Outcome | Failure] = []
-        for envelope in envelopes:
-            if envelope.id not in claimed:
+        for envelope, writes_directly in zip(envelopes, direct, strict=True):
+            # Claimed before, or the same id earlier in this batch: applied once.
+            if envelope.id in seen or (writes_directly and envelope.id not in claimed):
                 outcomes.append((False, []))
                 continue
-            claimed.discard(envelope.id)  # the same id twice in a batch applies once
+            seen.add(envelope.id)
             staged = DeferredWrites()
             if alone:
                 follow_ups = self.effects(conn, envelope, staged)
             else:
                 try:
-                    if self.writes_directly(envelope):
+                    if writes_directly:
                         with savepoint(conn):
                             follow_ups = self.effects(conn, envelope, staged)
                     else:
                         follow_ups = self.effects(conn, envelope, staged)
                 except Exception:
                     outcomes.append(Failure())
-                    processed.release_claim(conn, self.name, envelope.id)
+                    if writes_directly:
+                        processed.release_claim(conn, self.name, envelope.id)
                     continue
             writes.extend(staged)
             outcomes.append((True, list(follow_ups or ())))
@@ -289,8 +296,11 @@ class BusConsumer:
 
     def writes_directly(self, envelope: Envelope) -> bool:
         """
-        Whether ``effects`` may execute statements for ``envelope`` (then it
-        runs in a savepoint in a batch), rather than only deferring writes.
+        Whether ``effects`` may execute statements for ``envelope``: then its
+        id is claimed and, in a batch, it runs in a savepoint. If not, its
+        effects are only deferred writes, which must be idempotent (keyed
+        appends, a time moved forward): it is applied without a claim, and a
+        redelivery applies it again to no effect (and reports it applied).
         """
         return True
 

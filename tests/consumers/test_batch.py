@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
@@ -16,6 +17,7 @@ from ocppd.consumers.base import DeferredWrites, FollowUp
 from ocppd.consumers.processor import OcppProcessor
 from ocppd.store import chargers, messages, tags, transactions
 from ocppd.store.database import Database
+from ocppd.store.tables import processed_messages
 from tests.consumers.test_processor import NOW, inbound, meter, start_session
 from tests.store.fixtures import make_postgres_database, make_sqlite_database
 
@@ -106,19 +108,30 @@ class BatchTestsMixin:
         self.apply([heartbeat(), bad_beat, bad_meter])
         self.processor.poison = set()
         self.assertEqual(self.apply([bad_beat, bad_meter]), [(True, []), (True, self.ANY)])
-        self.assertEqual(self.apply([bad_beat, bad_meter]), [(False, []), (False, [])])
+        # The Heartbeat only appends: it has no claim, and applies again to no effect.
+        self.assertEqual(self.apply([bad_beat, bad_meter]), [(True, []), (False, [])])
         session = self.database.run_sync(transactions.get_transaction, self.tx)
         self.assertEqual(session.last_meter_wh, 9000)
         self.assertEqual(len(self.logged()), 6)
 
     def test_duplicates_apply_once(self) -> None:
-        """The same envelope twice in a batch, and again in the next, is applied once."""
+        """
+        The same envelope twice in a batch, and again in the next, has its
+        effects once: a claimed one is refused, one that only appends (a
+        Heartbeat, unclaimed) appends nothing new.
+        """
         beat = heartbeat()
         reading = meter(self.tx, "2026-11-29T11:10:00Z", "2000")
         outcomes = self.apply([beat, reading, beat, reading])
         self.assertEqual([outcome[0] for outcome in outcomes], [True, True, False, False])
-        self.assertEqual([outcome[0] for outcome in self.apply([reading, beat])], [False, False])
+        self.assertEqual([outcome[0] for outcome in self.apply([reading, beat])], [False, True])
         self.assertEqual(len(self.logged()), 4)
+        charger = self.database.run_sync(chargers.get_charge_point, "CP1")
+        self.assertEqual(charger.last_seen_at.isoformat(), "2026-11-29T12:00:00+00:00")
+        claims = self.database.run_sync(
+            lambda conn: conn.execute(sa.select(processed_messages.c.message_id)).scalars().all()
+        )
+        self.assertEqual(claims, [reading.id])
         samples = self.database.run_sync(transactions.list_meter_values, transaction_id=self.tx)
         self.assertEqual(len(samples), 1)
 
