@@ -36,6 +36,8 @@ Applier = Callable[[Connection, str, Envelope, dict[str, Any]], None]
 POWER = "Power.Active.Import"
 #: Seconds a busy processor waits for a fuller batch (see ``BusConsumer.batch_wait``).
 BATCH_WAIT = 0.05
+#: Seconds ``last_seen_at`` may lag: a charger's every message need not rewrite its row.
+LAST_SEEN_RESOLUTION = 30.0
 #: How stale a tariff a live cost estimate may use (the bill always reads it fresh).
 TARIFF_CACHE_SECONDS = 10.0
 
@@ -165,6 +167,8 @@ class OcppProcessor(BusConsumer):
         self.stop_margin = stop_margin
         # Written from database threads; single dict operations are atomic.
         self._tariffs: dict[int, tuple[float, Tariff | None]] = {}
+        # The last_seen_at this processor last wrote for each charger.
+        self._seen_written: dict[str, datetime] = {}
 
     def writes_directly(self, envelope: Envelope) -> bool:
         """
@@ -239,8 +243,10 @@ class OcppProcessor(BusConsumer):
         if direction == "in":
             log("call", "in", "CALL", payload["request"], "receivedAt")
             log_answer("answer", "out", "receivedAt")
-            seen = (charge_point_id, _at(envelope, "receivedAt"))
-            writes.defer(chargers.touch_last_seen_many, seen)
+            received = _at(envelope, "receivedAt")
+            written = self._seen_written.get(charge_point_id)
+            if written is None or (received - written).total_seconds() >= LAST_SEEN_RESOLUTION:
+                writes.defer(self._touch_last_seen, (charge_point_id, received))
             effect = INBOUND_EFFECTS.get(action)
             if effect is not None:
                 effect(conn, charge_point_id, envelope, payload["request"])
@@ -260,6 +266,15 @@ class OcppProcessor(BusConsumer):
         else:
             self.log.warn("Processor ignores unknown envelope type {type}", type=envelope.type)
         return None
+
+    def _touch_last_seen(self, conn: Connection, seen: list[tuple[str, datetime]]) -> None:
+        chargers.touch_last_seen_many(conn, seen)
+        # Noted before the commit: a rollback leaves last_seen_at up to one
+        # more resolution behind, never ahead.
+        for charge_point_id, at in seen:
+            written = self._seen_written.get(charge_point_id)
+            if written is None or written < at:
+                self._seen_written[charge_point_id] = at
 
     # -- sessions ------------------------------------------------------------------
 

@@ -154,6 +154,21 @@ class BatchTestsMixin:
         charger = self.database.run_sync(chargers.get_charge_point, "CP1")
         self.assertEqual(charger.last_seen_at.isoformat(), "2026-11-29T12:07:00+00:00")
 
+    def test_last_seen_written_at_most_every_resolution(self) -> None:
+        """last_seen_at is rewritten once LAST_SEEN_RESOLUTION has passed, not per message."""
+
+        def beat_at(time: str) -> str:
+            self.apply([inbound("Heartbeat", {}, {}, at=f"2026-11-29T{time}.000Z")])
+            charger = self.database.run_sync(chargers.get_charge_point, "CP1")
+            return str(charger.last_seen_at.time())
+
+        self.assertEqual(beat_at("12:00:00"), "12:00:00")
+        self.assertEqual(beat_at("12:00:10"), "12:00:00")
+        self.assertEqual(beat_at("12:00:29"), "12:00:00")
+        self.assertEqual(beat_at("12:00:30"), "12:00:30")
+        self.assertEqual(beat_at("11:59:00"), "12:00:30")  # a late message never moves it back
+        self.assertEqual(beat_at("12:05:00"), "12:05:00")
+
     class _Any:
         def __eq__(self, other: object) -> bool:
             return True
