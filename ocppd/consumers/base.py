@@ -217,9 +217,13 @@ class BusConsumer:
                         done.errback(outcome)
                         continue
                     applied, follow_ups = outcome
+                    if not follow_ups:
+                        done.callback(applied)
+                        continue
                     published = gatherResults([self._announce(f) for f in follow_ups])
                     announced.append(published.addCallback(_acknowledge, done, applied))
-                yield DeferredList(announced)
+                if announced:
+                    yield DeferredList(announced)
         finally:
             self._flushing = False
 
