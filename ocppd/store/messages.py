@@ -16,36 +16,12 @@ from ocppd.store.sql import insert_new_rows
 from ocppd.store.tables import DIRECTIONS, MESSAGE_TYPES, message_log
 
 
-def log_message(
-    conn: Connection,
-    *,
-    message_id: str,
-    charge_point_id: str,
-    direction: str,
-    message_type: str,
-    action: str | None,
-    unique_id: str | None,
-    payload: Any,
-    at: datetime,
-) -> bool:
+def log_message(conn: Connection, **frame: Any) -> bool:
     """
-    Append a frame to the log; whether it was new.
-
-    ``message_id`` is the idempotency key (the bus envelope's id and a
-    suffix), so a redelivered envelope logs nothing twice. ``direction`` is
-    ``in`` (from the charger) or ``out``; ``payload`` is any JSON value.
+    Append one frame to the log (``log_row``'s arguments); whether it was new.
+    The processor appends many at once with ``append_log``.
     """
-    row = log_row(
-        message_id=message_id,
-        charge_point_id=charge_point_id,
-        direction=direction,
-        message_type=message_type,
-        action=action,
-        unique_id=unique_id,
-        payload=payload,
-        at=at,
-    )
-    return bool(append_log(conn, [row]))
+    return bool(append_log(conn, [log_row(**frame)]))
 
 
 def log_row(
@@ -59,7 +35,13 @@ def log_row(
     payload: Any,
     at: datetime,
 ) -> dict[str, Any]:
-    """One frame of the log as a row for ``append_log`` (arguments as ``log_message``)."""
+    """
+    One frame of the log as a row for ``append_log``.
+
+    ``message_id`` is the idempotency key (the bus envelope's id and a
+    suffix), so a redelivered envelope logs nothing twice. ``direction`` is
+    ``in`` (from the charger) or ``out``; ``payload`` is any JSON value.
+    """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction {direction!r} is not one of {DIRECTIONS}")
     if message_type not in MESSAGE_TYPES:
