@@ -76,11 +76,16 @@ def _acknowledge(_: object, done: Deferred[bool], applied: bool) -> None:
 
 class BusConsumer:
     """
-    Consumes one queue into the store. Each envelope is applied in one
-    database transaction that first claims its id (``processed_messages``),
-    so at-least-once delivery has its effects exactly once. Subclasses name
-    themselves (``name``, the claim's key) and implement ``effects``, which
-    may return the domain events the change made true.
+    Consumes one queue into the store, each message's effects exactly once
+    under at-least-once delivery. Subclasses name themselves (``name``, the
+    key of their claims) and implement ``effects``, which may return the
+    domain events the change made true and may defer idempotent appends to
+    the end of the transaction (``DeferredWrites``).
+
+    A message whose effects execute statements (``writes_directly``) first
+    claims its id in ``processed_messages``, in the same transaction: a
+    redelivery finds the claim and does nothing. A message whose effects are
+    only deferred appends needs no claim: applying it again appends nothing.
 
     Those follow-ups are published after the transaction commits, never
     before (no event announces a change that was rolled back). A failed
@@ -88,15 +93,17 @@ class BusConsumer:
     stored message for the sake of a notification would be the worse trade
     (see docs/events.md).
 
-    Group commit: the consumer takes up to ``concurrency`` deliveries at once
-    from the bus; those that arrive while a batch is in the database are
-    applied together in the next one, in arrival order, in one transaction
-    with a savepoint each, so one failing message rolls back alone and only
-    it is retried. A busy consumer thus commits once per batch instead of
-    once per message; an idle one still applies each message at once. A busy
-    one may also wait ``batch_wait`` seconds after a commit for a fuller next
-    batch: a message then costs several times less (``bench/processor_batch.py``),
-    which leaves the CPU to the chargers' requests that share it.
+    Group commit (docs/bus.md): the consumer takes up to ``concurrency``
+    deliveries at once from the bus; those that arrive while a batch is in
+    the database are applied together in the next one, in arrival order, in
+    one transaction, claimed in one statement, each direct writer in a
+    savepoint, so one failing message rolls back alone and only it is
+    retried. A busy consumer thus commits once per batch instead of once per
+    message; an idle one applies a message on the next reactor turn. A busy
+    one may also wait ``batch_wait`` seconds after a commit for a fuller
+    next batch: a message then costs several times less
+    (``bench/processor_batch.py``), which leaves the CPU to the chargers'
+    requests that share it.
     """
 
     name = ""
