@@ -31,12 +31,12 @@ logs it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol, cast
 
 import attrs
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -385,20 +385,30 @@ class MemoryBus(Service):
         )
         queue.ready.popleft()
         queue.in_flight.append(message)
-        d = maybeDeferred(consumer.handler, delivery)
-        d.addCallbacks(
-            self._succeeded,
-            self._failed,
-            callbackArgs=(queue, message),
-            errbackArgs=(queue, message),
-        )
-        d.addBoth(self._finished, queue, message)
-        # Whatever goes wrong in the bookkeeping above must not vanish in an
-        # unreferenced Deferred.
-        d.addErrback(lambda f: self.log.failure("MemoryBus internal error", f))
+        # A handler that answers at once (the notifier) is settled at once,
+        # without Deferreds: this runs for every message of every queue.
+        try:
+            result = consumer.handler(delivery)
+        except Exception:
+            result = Failure()
+        if isinstance(result, Coroutine):
+            result = Deferred.fromCoroutine(result)
+        if isinstance(result, Deferred):
+            result.addBoth(self._settle, queue, message).addErrback(self._internal_error)
+            return
+        try:
+            self._settle(result, queue, message)
+        except Exception:
+            self._internal_error(Failure())
 
-    def _succeeded(self, result: object, queue: _Queue, message: _Message) -> None:
-        return None
+    def _settle(self, result: object, queue: _Queue, message: _Message) -> None:
+        if isinstance(result, Failure):
+            self._failed(result, queue, message)
+        self._finished(queue, message)
+
+    def _internal_error(self, failure: Failure) -> None:
+        # Whatever goes wrong in the bookkeeping must not vanish.
+        self.log.failure("MemoryBus internal error", failure)
 
     def _failed(self, failure: Failure, queue: _Queue, message: _Message) -> None:
         attempt = message.attempt
@@ -449,7 +459,7 @@ class MemoryBus(Service):
         call = self._reactor.callLater(delay, requeue)
         queue.retrying[call] = retry
 
-    def _finished(self, result: Any, queue: _Queue, message: _Message) -> Any:
+    def _finished(self, queue: _Queue, message: _Message) -> None:
         queue.in_flight.remove(message)
         if not queue.in_flight:
             waiters, queue.idle_waiters = queue.idle_waiters, []
@@ -457,7 +467,6 @@ class MemoryBus(Service):
                 waiter.callback(None)
         self._schedule(queue)
         self._check_drained()
-        return result
 
     def _stop_consumer(self, consumer: _Consumer) -> Deferred[None]:
         queue = self._queues[consumer.queue]

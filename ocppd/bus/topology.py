@@ -194,7 +194,9 @@ def bind(pattern: str, prefix: str = DEFAULT_PREFIX) -> Binding:
     return Binding(exchange_name(prefix, kind), pattern)
 
 
-@attrs.frozen
+# cache_hash: every publish looks its routes up in an lru_cache keyed on the
+# topology, and hashing its bindings each time cost more than routing did.
+@attrs.frozen(cache_hash=True)
 class Topology:
     """
     The exchanges and queues of one deployment (or one test).
