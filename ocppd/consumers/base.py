@@ -209,12 +209,7 @@ class BusConsumer:
                 try:
                     outcomes = yield self._database.run(self.apply_batch, envelopes)
                 except Exception:
-                    # The transaction itself failed (say, the database went
-                    # away): nothing of the batch is stored; each is retried.
-                    failure = Failure()
-                    for _, done in batch:
-                        done.errback(failure)
-                    continue
+                    outcomes = yield self._apply_each(envelopes, Failure())
                 # The batch's events are published at once (on RabbitMQ a
                 # confirm each takes a round trip), and each message is
                 # acknowledged when its own events are out.
@@ -233,6 +228,34 @@ class BusConsumer:
                     yield DeferredList(announced)
         finally:
             self._flushing = False
+
+    @inlineCallbacks
+    def _apply_each(
+        self, envelopes: list[Envelope], failure: Failure
+    ) -> Generator[Deferred[Any], Any, list[Outcome | Failure]]:
+        """
+        After a batch's transaction failed as a whole: each message alone, so
+        that only the culprit is retried. A savepoint cannot isolate a failing
+        deferred write (a foreign key, say), which fails the batch's commit
+        for all; and if the database went away, each fails quickly too.
+        """
+        if len(envelopes) == 1:
+            return [failure]
+        self.log.warn(
+            "{consumer}: a batch of {count} failed ({error}); applying each alone",
+            consumer=self.name,
+            count=len(envelopes),
+            error=failure.getErrorMessage(),
+        )
+        outcomes: list[Outcome | Failure] = []
+        for envelope in envelopes:
+            try:
+                alone = yield self._database.run(self.apply_batch, [envelope])
+            except Exception:
+                outcomes.append(Failure())
+            else:
+                outcomes.append(alone[0])
+        return outcomes
 
     @inlineCallbacks
     def _announce(self, follow_up: FollowUp) -> Generator[Deferred[Any], Any, None]:

@@ -9,10 +9,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from twisted.internet.defer import DeferredList, inlineCallbacks
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
+from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
+from ocppd.bus.interface import Delivery
 from ocppd.consumers.base import DeferredWrites, FollowUp
 from ocppd.consumers.processor import OcppProcessor
 from ocppd.store import chargers, messages, tags, transactions
@@ -168,6 +171,44 @@ class BatchTestsMixin:
         self.assertEqual(beat_at("12:00:30"), "12:00:30")
         self.assertEqual(beat_at("11:59:00"), "12:00:30")  # a late message never moves it back
         self.assertEqual(beat_at("12:05:00"), "12:05:00")
+
+    @inlineCallbacks
+    def test_a_failing_deferred_write_fails_only_its_message(self) -> Any:
+        """
+        A MeterValues of a charger that is gone fails only at the batch's end
+        (its samples' foreign key), failing the whole transaction: the batch
+        is applied again one message at a time, and only that one fails.
+        """
+        request = {
+            "connectorId": 1,
+            "meterValue": [{"timestamp": "2026-11-29T11:10:00Z", "sampledValue": [{"value": "5"}]}],
+        }
+        ghost = Envelope.create(
+            topology.ocpp_in("MeterValues"),
+            {
+                "uniqueId": "g",
+                "action": "MeterValues",
+                "request": request,
+                "response": {},
+                "receivedAt": "2026-11-29T12:00:00.000Z",
+            },
+            node="n1",
+            charge_point_id="GHOST",
+        )
+        beat, reading = heartbeat(), meter(self.tx, "2026-11-29T11:10:00Z", "2000")
+        handled = [
+            self.processor.handle(Delivery(e, e.type, "processor", 1))
+            for e in (beat, ghost, reading)
+        ]
+        results = yield DeferredList(handled, consumeErrors=True)
+        self.assertEqual([ok for ok, _ in results], [True, False, True])
+        self.assertIsInstance(results[1][1].value, sa.exc.IntegrityError)
+        self.assertEqual(
+            self.logged(),
+            [f"{e.id}:{part}" for e in (beat, reading) for part in ("call", "answer")],
+        )
+        samples = self.database.run_sync(transactions.list_meter_values, transaction_id=self.tx)
+        self.assertEqual([sample.value for sample in samples], ["2000"])
 
     class _Any:
         def __eq__(self, other: object) -> bool:
