@@ -2,7 +2,8 @@
 All benchmarks of issue 7 in one run (``bench/run``); see ``bench/README.md``.
 
 1. Closed-loop throughput and latency of Heartbeat and MeterValues, 100
-   chargers, for ocppd, the bare-Autobahn ceiling and the ``ocpp``-package peer.
+   chargers, for ocppd, the bare-Autobahn ceiling and the ``ocpp``-package peer,
+   and for ocppd with its processor off (its request path alone).
 2. Memory per idle, booted charger at 1,000 and 5,000 connections, same three.
 3. Stored MeterValues per second through the embedded bus and RabbitMQ
    (``e2e_bus.py``).
@@ -35,7 +36,9 @@ from servers import (
     raise_fd_limit,
 )
 
-KINDS = ("ocppd", "ceiling", "peer")
+# "ocppd-noproc" (the request path alone, its processor not consuming) shows
+# how much of ocppd's time is storing every message on the same core.
+KINDS = ("ocppd", "ceiling", "peer", "ocppd-noproc")
 ACTIONS = ("Heartbeat", "MeterValues")
 
 
@@ -90,6 +93,13 @@ def throughput_table(args: argparse.Namespace, template: str) -> None:
             f"(msgs/s); p50 ocppd/peer "
             f"{results['ocppd', action]['p50_ms'] / results['peer', action]['p50_ms']:.2f}"
         )
+        if ("ocppd-noproc", action) in results:
+            alone = results["ocppd-noproc", action]["rate"]
+            print(
+                f"{action}, request path alone (processor off): ocppd/ceiling "
+                f"{alone / ceiling:.2f}, ocppd/peer {alone / peer:.2f}; storing every "
+                f"message costs ocppd {1e6 / ocppd - 1e6 / alone:.0f} us of the core each"
+            )
     busiest = max(r["load_cpu"] for r in results.values())
     print(
         f"Load generator: {args.processes} process(es) on CPU 1, at most {busiest:.0%} of "
@@ -100,7 +110,8 @@ def throughput_table(args: argparse.Namespace, template: str) -> None:
 
 def idle_table(args: argparse.Namespace, template: str) -> None:
     rows = []
-    for kind in args.kinds:
+    # Idle chargers send nothing to store: the processor-off diagnostic would repeat ocppd.
+    for kind in (kind for kind in args.kinds if kind != "ocppd-noproc"):
         with Server(kind, template) as server:
             for row in idle_memory(server, args.idle):
                 rows.append((kind, row))
@@ -161,7 +172,7 @@ def main() -> int:
         "--kinds",
         type=lambda s: s.split(","),
         default=list(KINDS),
-        help="servers, comma-separated: ocppd, ceiling, peer (and ocppd-noproc, diagnostics)",
+        help="servers, comma-separated: ocppd, ceiling, peer, ocppd-noproc (processor off)",
     )
     parser.add_argument(
         "--no-nice", dest="nice", action="store_false", help="do not raise the priority (root)"
