@@ -22,7 +22,7 @@ from ocppd.store.records import (
     all_records,
     first_record,
 )
-from ocppd.store.sql import dialect_insert_for, insert_new, later_of
+from ocppd.store.sql import dialect_insert, insert_new, later_of
 from ocppd.store.tables import REGISTRATION_STATUSES, charge_points, connectors, transactions
 from ocppd.store.types import UTCDateTime
 
@@ -289,7 +289,7 @@ def set_connector_status(
 
 @functools.cache
 def _status_upsert(dialect: str) -> sa.Insert:
-    insert = dialect_insert_for(dialect, connectors)
+    insert = dialect_insert(dialect, connectors)
     upsert = insert.on_conflict_do_update(
         index_elements=[connectors.c.charge_point_id, connectors.c.connector_id],
         set_={

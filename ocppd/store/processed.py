@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from ocppd.store.sql import insert_new, insert_new_rows
+from ocppd.store.sql import insert_new_rows
 from ocppd.store.tables import processed_messages
 
 
@@ -26,8 +26,7 @@ def claim_message(conn: Connection, consumer: str, message_id: str, *, now: date
     deliveries on two threads) waits for the first transaction and then
     returns False, without an error that would abort this transaction.
     """
-    values = {"consumer": consumer, "message_id": message_id, "processed_at": now}
-    return insert_new(conn, processed_messages, values) is not None
+    return message_id in claim_messages(conn, consumer, [(message_id, now)])
 
 
 def claim_messages(
@@ -37,9 +36,6 @@ def claim_messages(
     ``claim_message`` for many ``(message_id, now)`` at once, in one
     statement: the ids claimed now (those not applied before).
     """
-    if len(messages) == 1:
-        message_id, now = messages[0]
-        return {message_id} if claim_message(conn, consumer, message_id, now=now) else set()
     rows = [
         {"consumer": consumer, "message_id": message_id, "processed_at": now}
         for message_id, now in messages

@@ -18,13 +18,11 @@ from sqlalchemy.engine import Connection
 from ocppd.store.types import UTCDateTime
 
 
-def dialect_insert(conn: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    """The engine's own INSERT, which has ``on_conflict_do_nothing/do_update``."""
-    return dialect_insert_for(conn.dialect.name, table)
-
-
-def dialect_insert_for(dialect: str, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    """``dialect_insert`` by the dialect's name, for statements built once."""
+def dialect_insert(dialect: str, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """
+    The INSERT of the engine named ``dialect`` (``conn.dialect.name``), which
+    has ``on_conflict_do_nothing/do_update``; for statements built once.
+    """
     if dialect == "postgresql":
         return postgresql.insert(table)
     if dialect == "sqlite":
@@ -44,7 +42,7 @@ def _insert_new_statement(
     """
     if key is None:
         key = next(iter(table.primary_key.columns))
-    return dialect_insert_for(dialect, table).on_conflict_do_nothing().returning(key)
+    return dialect_insert(dialect, table).on_conflict_do_nothing().returning(key)
 
 
 def insert_new(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> Any | None:
