@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ocppd.store.records import MessageRecord, all_records
-from ocppd.store.sql import insert_new_rows
+from ocppd.store.sql import append_new_rows
 from ocppd.store.tables import DIRECTIONS, MESSAGE_TYPES, message_log
 
 
@@ -60,7 +60,7 @@ def log_row(
 
 def append_log(conn: Connection, rows: list[dict[str, Any]]) -> int:
     """Append ``log_row`` rows in order, in as few statements as can be; how many were new."""
-    return len(insert_new_rows(conn, message_log, rows))
+    return append_new_rows(conn, message_log, rows)
 
 
 def list_messages(

@@ -6,14 +6,15 @@ SQLite and PostgreSQL that the queries meet.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from ocppd.store.types import UTCDateTime
 
@@ -80,6 +81,53 @@ def insert_new_rows(
         return []
     statement = _insert_new_statement(conn.dialect.name, table, key)
     return list(conn.execute(statement, [dict(row) for row in rows]).scalars())
+
+
+#: What ``append_new_rows`` runs, per dialect (an engine's, which carries its
+#: JSON serializer), table and columns: SQL text, parameter names in order,
+#: and each column's bind processor.
+_DriverInsert = tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...], bool]
+_driver_inserts: weakref.WeakKeyDictionary[Dialect, dict[Any, _DriverInsert]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _driver_insert(dialect: Dialect, table: sa.Table, columns: tuple[str, ...]) -> _DriverInsert:
+    prepared = _driver_inserts.setdefault(dialect, {})
+    key = (table, columns)
+    if key not in prepared:
+        statement = dialect_insert(dialect.name, table).on_conflict_do_nothing()
+        compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+        names = tuple(compiled.positiontup or columns)
+        processors = tuple(
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        )
+        prepared[key] = (compiled.string, names, processors, compiled.positional)
+    return prepared[key]
+
+
+def append_new_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> int:
+    """
+    Insert ``rows`` skipping those whose unique key exists; how many were new.
+
+    For appends too hot for ``insert_new_rows`` (the message log): the
+    driver's own executemany of one prepared statement, with the columns'
+    SQLAlchemy bind processors applied here, so stored values are exactly
+    what ``conn.execute`` would store, without SQLAlchemy's per-row
+    parameter building, which cost more than SQLite's insert. No RETURNING:
+    both drivers sum an executemany's row counts. Every row must have the
+    same keys, all of them plain column values.
+    """
+    if not rows:
+        return 0
+    sql, names, processors, positional = _driver_insert(conn.dialect, table, tuple(rows[0]))
+    pairs = tuple(zip(names, processors, strict=True))
+    values = [
+        tuple(row[name] if process is None else process(row[name]) for name, process in pairs)
+        for row in rows
+    ]
+    parameters: list[Any] = values if positional else [dict(zip(names, v)) for v in values]
+    return conn.exec_driver_sql(sql, parameters).rowcount
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from ocppd.store.records import (
     first_record,
     from_mapping,
 )
-from ocppd.store.sql import at_least_zero, insert_new, insert_new_rows
+from ocppd.store.sql import append_new_rows, at_least_zero, insert_new
 from ocppd.store.tables import (
     AUTHORIZATION_STATUSES,
     charge_points,
@@ -331,7 +331,7 @@ def meter_readings(
 
 def append_meter_values(conn: Connection, rows: list[dict[str, Any]]) -> int:
     """Store ``MeterReadings.rows`` (of any number of messages), skipping known samples."""
-    return len(insert_new_rows(conn, meter_values, rows))
+    return append_new_rows(conn, meter_values, rows)
 
 
 @functools.cache

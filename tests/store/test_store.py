@@ -826,6 +826,8 @@ class StoreTestsMixin(_Base):
         stored = self.query(messages.list_messages, "CP1", limit=1000)
         self.assertEqual([r.message_id for r in reversed(stored)], [f"m{n}" for n in range(1, 250)])
         self.assertEqual((stored[0].action, stored[-1].action), ("MeterValues", "Heartbeat"))
+        # Values go through the columns' types as with conn.execute: JSON, UTC time.
+        self.assertEqual((stored[0].payload, stored[0].created_at), ({"n": "m249"}, T0))
         self.assertEqual(self.query(messages.append_log, []), 0)
 
     def test_touch_last_seen_many(self) -> None:
