@@ -126,7 +126,9 @@ def append_new_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[st
         tuple(row[name] if process is None else process(row[name]) for name, process in pairs)
         for row in rows
     ]
-    parameters: list[Any] = values if positional else [dict(zip(names, v)) for v in values]
+    parameters: list[Any] = (
+        values if positional else [dict(zip(names, v, strict=True)) for v in values]
+    )
     return conn.exec_driver_sql(sql, parameters).rowcount
 
 
