@@ -116,6 +116,8 @@ class OcppConfig:
     #: as Pending and only BootNotification is served until an operator accepts them.
     unknown_chargers: str = "refuse"
     heartbeat_interval: int = 300
+    #: Heartbeats in the message log (and its live view) too; see etc/ocppd.ini.
+    log_heartbeats: bool = False
     ping_interval: float = 60.0
     ping_timeout: float = 30.0
     open_handshake_timeout: float = 10.0
@@ -127,6 +129,7 @@ class OcppConfig:
         "listen": _text,
         "unknown_chargers": lambda name: _choice(name, ("refuse", "pending")),
         "heartbeat_interval": _positive_int,
+        "log_heartbeats": _boolean,
         "ping_interval": _seconds_at_least_one,
         "ping_timeout": _seconds_at_least_one,
         "open_handshake_timeout": _seconds_at_least_one,

@@ -123,6 +123,7 @@ class Ocppd:
             on_follow_up=self.customer.act_on,
             wallet_currency=config.billing.currency,
             stop_margin=config.billing.stop_margin,
+            log_heartbeats=config.ocpp.log_heartbeats,
         )
         push = config.push
         self.push = PushChannel(
@@ -137,7 +138,7 @@ class Ocppd:
             ping_timeout=push.ping_timeout,
             open_handshake_timeout=push.open_handshake_timeout,
         )
-        self.notifier = Notifier(self.bus, self.push)
+        self.notifier = Notifier(self.bus, self.push, log_heartbeats=config.ocpp.log_heartbeats)
         self.accounts.revoked.append(self.push.revoke_ticket)
         self.api = Api(
             push=self.push.resource(),

@@ -32,9 +32,13 @@ class LoadConfigTests(SynchronousTestCase):
     def test_file_then_overrides(self) -> None:
         """Command-line overrides win over the file."""
         path = self.write("[ocpp]\nlisten = tcp:9100\nheartbeat_interval = 60\n")
-        config = load_config(path, ["ocpp.listen=tcp:9200", "bus.retry_delays=0.5, 2"])
+        self.assertFalse(load_config(path, []).ocpp.log_heartbeats)
+        config = load_config(
+            path, ["ocpp.listen=tcp:9200", "bus.retry_delays=0.5, 2", "ocpp.log_heartbeats=yes"]
+        )
         self.assertEqual(config.ocpp.listen, "tcp:9200")
         self.assertEqual(config.ocpp.heartbeat_interval, 60)
+        self.assertTrue(config.ocpp.log_heartbeats)
         self.assertEqual(config.bus.retry_delays, (0.5, 2.0))
 
     def test_errors_name_the_option(self) -> None:
@@ -45,6 +49,7 @@ class LoadConfigTests(SynchronousTestCase):
             (["ocpp.ping_timeout=0.5"], "ocpp.ping_timeout"),
             (["ocpp.unknown_chargers=maybe"], "ocpp.unknown_chargers"),
             (["store.auto_upgrade=perhaps"], "store.auto_upgrade"),
+            (["ocpp.log_heartbeats=often"], "ocpp.log_heartbeats"),
             (["bus.retry_delays=1,-2"], "bus.retry_delays"),
             (["ocpp.nonsense=1"], "ocpp.nonsense"),
             (["nowhere.listen=1"], "nowhere"),

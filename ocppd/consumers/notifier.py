@@ -20,12 +20,14 @@ from typing import Any, Protocol
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.logger import Logger
 
+from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery, IBus, IConsumer
 from ocppd.push import topics
 from ocppd.timeutil import parse_iso
 
 ENERGY = "Energy.Active.Import.Register"
+HEARTBEAT = topology.ocpp_in("Heartbeat")
 POWER = "Power.Active.Import"
 
 #: (topic, event) where event is the EVENT's one argument {"type", "at", "data"}.
@@ -277,9 +279,11 @@ class Notifier:
 
     log = _log
 
-    def __init__(self, bus: IBus, target: PushTarget) -> None:
+    def __init__(self, bus: IBus, target: PushTarget, *, log_heartbeats: bool = False) -> None:
         self._bus = bus
         self._target = target
+        # The live log shows what the stored log keeps ([ocpp] log_heartbeats).
+        self._skipped = frozenset() if log_heartbeats else frozenset({HEARTBEAT})
         self._consumer: IConsumer | None = None
 
     @inlineCallbacks
@@ -292,6 +296,8 @@ class Notifier:
 
     def handle(self, delivery: Delivery) -> None:
         """Never raises: a push that fails is logged and gone, the message acked."""
+        if delivery.routing_key in self._skipped:
+            return
         for topic, event in push_events(delivery.envelope):
             try:
                 self._target.publish(topic, event)

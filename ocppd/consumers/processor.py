@@ -161,10 +161,13 @@ class OcppProcessor(BusConsumer):
         on_follow_up: FollowUpHook | None = None,
         wallet_currency: str = "EUR",
         stop_margin: int = 0,
+        log_heartbeats: bool = False,
     ) -> None:
         super().__init__(bus, database, events=events, on_follow_up=on_follow_up)
         self.wallet_currency = wallet_currency
         self.stop_margin = stop_margin
+        #: Whether Heartbeat frames go to the message log ([ocpp] log_heartbeats).
+        self.log_heartbeats = log_heartbeats
         # Written from database threads; single dict operations are atomic.
         self._tariffs: dict[int, tuple[float, Tariff | None]] = {}
         # The last_seen_at this processor last wrote for each charger.
@@ -241,8 +244,9 @@ class OcppProcessor(BusConsumer):
                 log(suffix, direction, "CALLRESULT", payload.get("response"), at_field)
 
         if direction == "in":
-            log("call", "in", "CALL", payload["request"], "receivedAt")
-            log_answer("answer", "out", "receivedAt")
+            if action != "Heartbeat" or self.log_heartbeats:
+                log("call", "in", "CALL", payload["request"], "receivedAt")
+                log_answer("answer", "out", "receivedAt")
             received = _at(envelope, "receivedAt")
             written = self._seen_written.get(charge_point_id)
             if written is None or (received - written).total_seconds() >= LAST_SEEN_RESOLUTION:

@@ -533,19 +533,21 @@ class SessionTests(CmsTestCase):
 class MessageLogTests(CmsTestCase):
     @inlineCallbacks
     def test_message_log_of_a_point(self) -> Any:
-        """A Heartbeat and its answer show up newest first, paged; unknown points are 404."""
+        """A CALL and its answer show up newest first, paged; unknown points are 404."""
         client = yield connect(self.daemon.port, "CP1", "key-1")
         self.addCleanup(lambda: (client.close(), client.closed)[1])
-        client.send(json.dumps([2, "hb-1", "Heartbeat", {}]))
+        request = {"vendorId": "acme", "messageId": "ping"}
+        client.send(json.dumps([2, "dt-1", "DataTransfer", request]))
         reply = json.loads((yield client.messages.get()))
-        self.assertEqual(reply[:2], [3, "hb-1"])
+        self.assertEqual(reply[:2], [3, "dt-1"])
         yield self.daemon.wait_for(messages.list_messages, "CP1", until=lambda rows: len(rows) >= 2)
         body = yield self.ok("GET", "/api/cms/points/CP1/messages")
         self.assertEqual(
             [(m["direction"], m["messageType"], m["action"], m["uniqueId"]) for m in body["items"]],
-            [("out", "CALLRESULT", "Heartbeat", "hb-1"), ("in", "CALL", "Heartbeat", "hb-1")],
+            [("out", "CALLRESULT", "DataTransfer", "dt-1"), ("in", "CALL", "DataTransfer", "dt-1")],
         )
-        self.assertEqual(body["items"][1]["payload"], {})
+        self.assertEqual(body["items"][1]["payload"], request)
+        self.assertEqual(body["items"][0]["payload"], reply[2])
         self.assertRegex(body["items"][0]["at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
         first = yield self.ok("GET", "/api/cms/points/CP1/messages?limit=1")
         second = yield self.ok(

@@ -29,7 +29,8 @@ class PoisonedProcessor(OcppProcessor):
     """Fails, after doing all its work, on the envelopes named poisonous."""
 
     def __init__(self, database: Database) -> None:
-        super().__init__(None, database)  # type: ignore[arg-type]
+        # Heartbeats logged: the batch tests use them as the append-only message.
+        super().__init__(None, database, log_heartbeats=True)  # type: ignore[arg-type]
         self.poison: set[str] = set()
 
     def effects(

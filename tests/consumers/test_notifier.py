@@ -366,6 +366,34 @@ class NotifierTests(SynchronousTestCase):
         self.assertEqual(len(target.pushed), 2)
         self.successResultOf(notifier.stop())
 
+    def test_heartbeats_pushed_only_when_logged(self) -> None:
+        """The live log shows what the stored log keeps: Heartbeats only with log_heartbeats."""
+        heartbeat = envelope(
+            "ocpp.in.Heartbeat",
+            {"uniqueId": "h", "action": "Heartbeat", "request": {}, "response": {}},
+        )
+        status = envelope(
+            "ocpp.in.DataTransfer",
+            {
+                "uniqueId": "d",
+                "action": "DataTransfer",
+                "request": {"vendorId": "v"},
+                "response": {},
+            },
+        )
+        for log_heartbeats, expected in ((False, ["d", "d"]), (True, ["h", "h", "d", "d"])):
+            clock = Clock()
+            bus = self.make_bus(clock)
+            target = FakeTarget()
+            notifier = Notifier(bus, target, log_heartbeats=log_heartbeats)
+            self.successResultOf(notifier.start(topology.notifier_queue("n1")))
+            for message in (heartbeat, status):
+                self.successResultOf(bus.publish(message.type, message))
+            for _ in range(3):
+                clock.advance(0)
+            self.assertEqual([event["data"]["uniqueId"] for _, event in target.pushed], expected)
+            self.assertEqual(bus.queue_length(topology.notifier_queue("n1")), 0)
+
     def test_full_notifier_queue_never_refuses_a_publish(self) -> None:
         """Nobody taking pushes never blocks a publish: the oldest push gives way."""
         clock = Clock()

@@ -201,6 +201,23 @@ class ProcessorTests(TestCase):
             {(r.direction, r.message_type) for r in log}, {("in", "CALL"), ("out", "CALLERROR")}
         )
 
+    def test_heartbeats_mark_the_charger_seen_but_stay_out_of_the_log(self) -> None:
+        """By default a Heartbeat only moves last_seen_at; with log_heartbeats it is logged."""
+        self.assertTrue(self.apply(inbound("Heartbeat", {}, {"currentTime": "x"})))
+        charger = self.database.run_sync(chargers.get_charge_point, "CP1")
+        self.assertEqual(charger.last_seen_at.isoformat(), "2026-11-29T12:00:00+00:00")
+        self.assertEqual(self.database.run_sync(messages.list_messages, "CP1"), [])
+        self.processor.log_heartbeats = True
+        self.assertTrue(self.apply(inbound("Heartbeat", {}, {"currentTime": "y"})))
+        log = self.database.run_sync(messages.list_messages, "CP1")
+        self.assertEqual(
+            [(r.direction, r.message_type, r.action, r.payload) for r in log],
+            [
+                ("out", "CALLRESULT", "Heartbeat", {"currentTime": "y"}),
+                ("in", "CALL", "Heartbeat", {}),
+            ],
+        )
+
     @inlineCallbacks
     def test_consumes_from_the_bus(self) -> Any:
         """Started on a bus, the processor stores what is published to its queue."""

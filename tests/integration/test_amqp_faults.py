@@ -683,10 +683,10 @@ class CountsMatchTests(AmqpFaultTestCase):
         A session on RabbitMQ without faults: every confirmed publish was
         delivered to the processor and applied once, the broker's queues end
         empty (nothing ready, unacknowledged, waiting for a retry or dead), and
-        the store holds 2 log rows per inbound CALL, one row per sample sent,
-        and one session.
+        the store holds 2 log rows per inbound CALL (Heartbeats logged too),
+        one row per sample sent, and one session.
         """
-        daemon = yield start_daemon(self, *self.amqp())
+        daemon = yield start_daemon(self, *self.amqp(), "ocpp.log_heartbeats=true")
         self.prepare(daemon)
         processing = self.count_processing(daemon)
         publishes = self.count_publishes(daemon)
