@@ -35,6 +35,7 @@ IDLE_KEY_ITERATIONS = 1000
 NAMES = {
     "ocppd": "ocppd",
     "ocppd-noproc": "ocppd, processor off",
+    "ocppd-loghb": "ocppd, Heartbeats logged",
     "ceiling": "bare Autobahn",
     "peer": "ocpp pkg + websockets",
 }
@@ -158,7 +159,7 @@ class Server:
         source = os.environ.get("OCPPD_BENCH_SOURCE", ROOT)
         env = {**os.environ, "PYTHONPATH": source}
         python = os.path.join(BIN, "python")
-        if kind in ("ocppd", "ocppd-noproc"):
+        if kind in ("ocppd", "ocppd-noproc", "ocppd-loghb"):
             assert template is not None
             if kind == "ocppd-noproc":
                 env["PYTHONPATH"] = os.path.join(BENCH, "diag") + os.pathsep + source
@@ -171,6 +172,8 @@ class Server:
                 "ocppd",
                 *ocppd_settings(data_dir, self.port),
             ]
+            if kind == "ocppd-loghb":
+                argv += ["--set", "ocpp.log_heartbeats=true"]
         elif kind == "ceiling":
             argv = [python, os.path.join(BENCH, "ref_autobahn.py"), str(self.port)]
         elif kind == "peer":

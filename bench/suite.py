@@ -37,8 +37,11 @@ from servers import (
 )
 
 # "ocppd-noproc" (the request path alone, its processor not consuming) shows
-# how much of ocppd's time is storing every message on the same core.
-KINDS = ("ocppd", "ceiling", "peer", "ocppd-noproc")
+# how much of ocppd's time its processor takes on the same core;
+# "ocppd-loghb" (Heartbeat only) is ocppd with [ocpp] log_heartbeats = true.
+KINDS = ("ocppd", "ceiling", "peer", "ocppd-noproc", "ocppd-loghb")
+#: Kinds measured for one action only: the setting changes nothing else.
+ONLY_ACTION = {"ocppd-loghb": "Heartbeat"}
 ACTIONS = ("Heartbeat", "MeterValues")
 
 
@@ -50,6 +53,8 @@ def throughput_table(args: argparse.Namespace, template: str) -> None:
     for _ in range(args.rounds):
         for action in ACTIONS:
             for kind in kinds:
+                if ONLY_ACTION.get(kind, action) != action:
+                    continue
                 with Server(kind, template) as server:
                     result = closed_loop(
                         server,
@@ -74,6 +79,8 @@ def throughput_table(args: argparse.Namespace, template: str) -> None:
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for action in ACTIONS:
         for kind in kinds:
+            if (kind, action) not in results:
+                continue
             r = results[kind, action]
             print(
                 f"| {NAMES[kind]} | {action} | {r['rate']:.0f} | {r['p50_ms']:.2f} | "
@@ -97,8 +104,14 @@ def throughput_table(args: argparse.Namespace, template: str) -> None:
             alone = results["ocppd-noproc", action]["rate"]
             print(
                 f"{action}, request path alone (processor off): ocppd/ceiling "
-                f"{alone / ceiling:.2f}, ocppd/peer {alone / peer:.2f}; storing every "
-                f"message costs ocppd {1e6 / ocppd - 1e6 / alone:.0f} us of the core each"
+                f"{alone / ceiling:.2f}, ocppd/peer {alone / peer:.2f}; the processor "
+                f"costs ocppd {1e6 / ocppd - 1e6 / alone:.0f} us of the core per message"
+            )
+        if ("ocppd-loghb", action) in results:
+            logged = results["ocppd-loghb", action]["rate"]
+            print(
+                f"{action}, Heartbeats logged ([ocpp] log_heartbeats = true): "
+                f"ocppd/ceiling {logged / ceiling:.2f}, ocppd/peer {logged / peer:.2f}"
             )
     busiest = max(r["load_cpu"] for r in results.values())
     print(
@@ -110,8 +123,8 @@ def throughput_table(args: argparse.Namespace, template: str) -> None:
 
 def idle_table(args: argparse.Namespace, template: str) -> None:
     rows = []
-    # Idle chargers send nothing to store: the processor-off diagnostic would repeat ocppd.
-    for kind in (kind for kind in args.kinds if kind != "ocppd-noproc"):
+    # Idle chargers send nothing to store: the ocppd variants would repeat ocppd.
+    for kind in (kind for kind in args.kinds if kind not in ("ocppd-noproc", "ocppd-loghb")):
         with Server(kind, template) as server:
             for row in idle_memory(server, args.idle):
                 rows.append((kind, row))
@@ -172,7 +185,8 @@ def main() -> int:
         "--kinds",
         type=lambda s: s.split(","),
         default=list(KINDS),
-        help="servers, comma-separated: ocppd, ceiling, peer, ocppd-noproc (processor off)",
+        help="servers, comma-separated: ocppd, ceiling, peer, ocppd-noproc (processor off), "
+        "ocppd-loghb (Heartbeats logged)",
     )
     parser.add_argument(
         "--no-nice", dest="nice", action="store_false", help="do not raise the priority (root)"
