@@ -60,7 +60,9 @@ def summarize(raw_path: str, top: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--server", choices=["ocppd", "ocppd-noproc", "ocppd-loghb", "ceiling", "peer"], default="ocppd"
+        "--server",
+        choices=["ocppd", "ocppd-noproc", "ocppd-loghb", "ceiling", "peer"],
+        default="ocppd",
     )
     parser.add_argument("--action", choices=["Heartbeat", "MeterValues"], default="Heartbeat")
     parser.add_argument("--connections", type=int, default=100)
