@@ -1,0 +1,81 @@
+"""
+CPU per message of each thread of a server under the closed-loop load of ``bench/run``.
+
+    .venv/bin/python bench/thread_cpu.py [--server ocppd] [--action Heartbeat] [--seconds 4]
+
+Reads every thread's user and system time from ``/proc`` when the measured period
+starts and ends, and divides by the messages answered in it: where a server's
+core goes, without a profiler's pauses (py-spy's samples do not say how much of
+a thread's time was CPU and how much was waiting on a disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from measure import closed_loop
+from servers import Server, prepare_ocppd
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def thread_times(pid: int) -> dict[int, tuple[str, int, int]]:
+    """Each thread's (name, user ticks, system ticks)."""
+    times = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        times[int(tid)] = (name, int(fields[11]), int(fields[12]))
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--server",
+        choices=["ocppd", "ocppd-noproc", "ocppd-loghb", "ceiling", "peer"],
+        default="ocppd",
+    )
+    parser.add_argument("--action", choices=["Heartbeat", "MeterValues"], default="Heartbeat")
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    args = parser.parse_args()
+    template = prepare_ocppd(args.connections, 0) if args.server.startswith("ocppd") else None
+    before: dict[int, tuple[str, int, int]] = {}
+    with Server(args.server, template) as server:
+        result = closed_loop(
+            server,
+            args.action,
+            connections=args.connections,
+            processes=1,
+            warmup=1.0,
+            seconds=args.seconds,
+            on_measuring=lambda: before.update(thread_times(server.pid)),
+        )
+        after = thread_times(server.pid)
+    if template is not None:
+        shutil.rmtree(template, ignore_errors=True)
+    messages = result["rate"] * args.seconds
+    print(f"{args.server} {args.action}: {result['rate']:.0f} msgs/s")
+    print(f"{'thread':>8} {'name':16} {'user us/msg':>12} {'sys us/msg':>11}")
+    for tid, (name, user, system) in sorted(after.items()):
+        _, user_before, system_before = before.get(tid, (name, 0, 0))
+        user_us = (user - user_before) / TICKS * 1e6 / messages
+        system_us = (system - system_before) / TICKS * 1e6 / messages
+        if user_us or system_us:
+            print(f"{tid:>8} {name:16} {user_us:12.1f} {system_us:11.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
