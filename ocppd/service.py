@@ -34,6 +34,7 @@ from ocppd.config import Config
 from ocppd.consumers.audit import AuditConsumer
 from ocppd.consumers.notifier import Notifier
 from ocppd.consumers.processor import OcppProcessor
+from ocppd.ocpp.actions import CHARGER_INITIATED
 from ocppd.ocpp.admission import ChargerAdmission
 from ocppd.ocpp.handlers import CentralSystemHandlers
 from ocppd.ocpp.protocol import OcppServerFactory
@@ -61,7 +62,11 @@ class Ocppd:
         self.config = config
         self.reactor = reactor
         self.node_id = config.ocppd.node_id
-        self.topology = topology.default_topology(config.bus.prefix, node_id=self.node_id)
+        # Heartbeats the live log does not show are not routed to the notifier.
+        shown = None if config.ocpp.log_heartbeats else CHARGER_INITIATED - {"Heartbeat"}
+        self.topology = topology.default_topology(
+            config.bus.prefix, node_id=self.node_id, notifier_inbound=shown
+        )
         self.database = Database.from_url(
             config.store_url, reactor=reactor, max_threads=config.store.max_threads
         )

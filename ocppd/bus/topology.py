@@ -21,7 +21,7 @@ Naming:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import lru_cache
 
 import attrs
@@ -91,6 +91,20 @@ AUDIT_QUEUE = "audit"
 NOTIFIER_PATTERNS = ("charger.#", "session.#", "wallet.#", "charging.#", "cms.#", "ocpp.#")
 #: Most messages an ephemeral queue holds; beyond, its oldest are dropped.
 EPHEMERAL_MAX_LENGTH = 10_000
+
+
+def notifier_patterns(inbound_actions: Collection[str] | None = None) -> tuple[str, ...]:
+    """
+    The bindings of a notifier queue: every key it may push. With
+    ``inbound_actions``, of the charger's CALLs only those actions': what no
+    browser is shown (Heartbeats, by default) is then routed past the
+    notifier, on RabbitMQ past every node's queue, rather than dropped by it.
+    """
+    if inbound_actions is None:
+        return NOTIFIER_PATTERNS
+    ocpp = ("ocpp.out.#", "ocpp.reply.#", OCPP_REJECTED)
+    inbound = tuple(ocpp_in(action) for action in sorted(inbound_actions))
+    return (*(p for p in NOTIFIER_PATTERNS if p != "ocpp.#"), *ocpp, *inbound)
 
 
 def notifier_queue(node_id: str) -> str:
@@ -306,8 +320,16 @@ def make_topology(
     )
 
 
-def default_topology(prefix: str = DEFAULT_PREFIX, node_id: str | None = None) -> Topology:
-    """The topology of a running ocppd; with ``node_id``, that node's notifier queue too."""
+def default_topology(
+    prefix: str = DEFAULT_PREFIX,
+    node_id: str | None = None,
+    *,
+    notifier_inbound: Collection[str] | None = None,
+) -> Topology:
+    """
+    The topology of a running ocppd; with ``node_id``, that node's notifier
+    queue too, bound as ``notifier_patterns(notifier_inbound)``.
+    """
     topology = make_topology(
         [
             (PROCESSOR_QUEUE, ("ocpp.#", "charger.#")),
@@ -319,7 +341,7 @@ def default_topology(prefix: str = DEFAULT_PREFIX, node_id: str | None = None) -
         return topology
     notifier = QueueSpec(
         notifier_queue(node_id),
-        tuple(bind(pattern, prefix) for pattern in NOTIFIER_PATTERNS),
+        tuple(bind(pattern, prefix) for pattern in notifier_patterns(notifier_inbound)),
         durable=False,
         ephemeral=True,
     )

@@ -28,6 +28,7 @@ from ocppd.bus.topology import (
     bind,
     default_topology,
     make_topology,
+    notifier_queue,
     ocpp_in,
     ocpp_out,
     ocpp_reply,
@@ -546,6 +547,42 @@ class TopologyTests(SynchronousTestCase):
         self.assertEqual(names("session.started"), [])
         # A pattern only matches on its own exchange.
         self.assertEqual(topology.queues_for("ocppd.events", "ocpp.in.Foo"), [])
+
+    def test_notifier_routes(self) -> None:
+        """
+        A node's notifier gets every pushable key; told which inbound actions
+        it shows, the other CALLs (Heartbeats) are routed past it, and only them.
+        """
+        everything = default_topology(node_id="n1")
+        shown = default_topology(node_id="n1", notifier_inbound={"MeterValues", "Authorize"})
+        notifier = notifier_queue("n1")
+
+        def gets(topology: Topology, key: str) -> bool:
+            found = topology.queues_for(topology.exchange_for(key), key)
+            return notifier in [q.name for q in found]
+
+        for key in (
+            ocpp_in("MeterValues"),
+            ocpp_in("Authorize"),
+            ocpp_out("Reset"),
+            ocpp_reply("Reset"),
+            OCPP_REJECTED,
+            CHARGER_CONNECTED,
+            "session.started",
+            "wallet.transaction",
+            "charging.started",
+            "cms.station.created",
+        ):
+            self.assertTrue(gets(everything, key), key)
+            self.assertTrue(gets(shown, key), key)
+        self.assertTrue(gets(everything, ocpp_in("Heartbeat")))
+        self.assertFalse(gets(shown, ocpp_in("Heartbeat")))
+        self.assertFalse(gets(shown, "command.reset"))
+        # The processor still gets every OCPP message.
+        self.assertEqual(
+            [q.name for q in shown.queues_for("ocppd.ocpp", ocpp_in("Heartbeat"))],
+            [PROCESSOR_QUEUE],
+        )
 
     def test_validation(self) -> None:
         """Undeclared exchanges, duplicate queues and unknown queues are refused."""
