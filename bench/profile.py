@@ -68,6 +68,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument(
+        "--nonblocking",
+        action="store_true",
+        help="sample without pausing the server (less distortion, rarely a torn stack)",
+    )
     parser.add_argument("--out", default=tempfile.gettempdir())
     args = parser.parse_args()
     template = prepare_ocppd(args.connections, 0) if args.server.startswith("ocppd") else None
@@ -85,6 +91,9 @@ def main() -> int:
                         str(server.pid),
                         "--duration",
                         str(int(args.seconds // 2)),
+                        "--rate",
+                        str(args.rate),
+                        *(["--nonblocking"] if args.nonblocking else []),
                         "--format",
                         fmt,
                         "--output",
