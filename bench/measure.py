@@ -5,6 +5,7 @@ memory against one server, with load-generator processes from ``loadgen.py``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -13,7 +14,17 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from servers import BENCH, IDLE_PREFIX, KEY, LOAD_CPU, LOAD_PREFIX, Server, cpu_seconds, rss_kib
+from servers import (
+    BENCH,
+    IDLE_PREFIX,
+    KEY,
+    LOAD_CPU,
+    LOAD_PREFIX,
+    NAMES,
+    Server,
+    cpu_seconds,
+    rss_kib,
+)
 
 
 class LoadGen:
@@ -55,6 +66,29 @@ class LoadGen:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, *, seconds: float) -> None:
+    """The options of one server under ``closed_loop``: server, action, connections, seconds."""
+    parser.add_argument("--server", choices=list(NAMES), default="ocppd")
+    parser.add_argument("--action", choices=["Heartbeat", "MeterValues"], default="Heartbeat")
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=seconds)
+
+
+def load_from_arguments(
+    server: Server, args: argparse.Namespace, on_measuring: Callable[[], None]
+) -> dict[str, Any]:
+    """``closed_loop`` as ``add_load_arguments`` asked, from one load process."""
+    return closed_loop(
+        server,
+        args.action,
+        connections=args.connections,
+        processes=1,
+        warmup=1.0,
+        seconds=args.seconds,
+        on_measuring=on_measuring,
+    )
 
 
 def percentile(sorted_values: list[int], fraction: float) -> float:

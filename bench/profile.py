@@ -22,7 +22,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from measure import closed_loop
+from measure import add_load_arguments, load_from_arguments
 from servers import BIN, Server, prepare_ocppd
 
 # Leaf frames of threads waiting for work, not using the CPU.
@@ -59,14 +59,7 @@ def summarize(raw_path: str, top: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--server",
-        choices=["ocppd", "ocppd-noproc", "ocppd-loghb", "ceiling", "peer"],
-        default="ocppd",
-    )
-    parser.add_argument("--action", choices=["Heartbeat", "MeterValues"], default="Heartbeat")
-    parser.add_argument("--connections", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    add_load_arguments(parser, seconds=5.0)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument(
@@ -104,15 +97,7 @@ def main() -> int:
                 )
 
         profiler = threading.Thread(target=record)
-        result = closed_loop(
-            server,
-            args.action,
-            connections=args.connections,
-            processes=1,
-            warmup=1.0,
-            seconds=args.seconds,
-            on_measuring=profiler.start,
-        )
+        result = load_from_arguments(server, args, profiler.start)
         profiler.join()
     if template is not None:
         shutil.rmtree(template, ignore_errors=True)

@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from measure import closed_loop
+from measure import add_load_arguments, load_from_arguments
 from servers import Server, prepare_ocppd
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -41,27 +41,12 @@ def thread_times(pid: int) -> dict[int, tuple[str, int, int]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--server",
-        choices=["ocppd", "ocppd-noproc", "ocppd-loghb", "ceiling", "peer"],
-        default="ocppd",
-    )
-    parser.add_argument("--action", choices=["Heartbeat", "MeterValues"], default="Heartbeat")
-    parser.add_argument("--connections", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=4.0)
+    add_load_arguments(parser, seconds=4.0)
     args = parser.parse_args()
     template = prepare_ocppd(args.connections, 0) if args.server.startswith("ocppd") else None
     before: dict[int, tuple[str, int, int]] = {}
     with Server(args.server, template) as server:
-        result = closed_loop(
-            server,
-            args.action,
-            connections=args.connections,
-            processes=1,
-            warmup=1.0,
-            seconds=args.seconds,
-            on_measuring=lambda: before.update(thread_times(server.pid)),
-        )
+        result = load_from_arguments(server, args, lambda: before.update(thread_times(server.pid)))
         after = thread_times(server.pid)
     if template is not None:
         shutil.rmtree(template, ignore_errors=True)
