@@ -352,3 +352,43 @@ class CmsLiveTests(LiveTestCase):
                 "1: Faulted"
             )
         )
+
+    @inlineCallbacks
+    def test_a_stale_reload_does_not_hide_a_push(self) -> Any:
+        """
+        After a reconnect the page reloads its snapshot; a push that arrives
+        while that snapshot (read before the event was stored) is on its way
+        is shown after it, not overwritten by it.
+        """
+        from playwright.sync_api import expect
+
+        charger = yield self.charger("CP-1")
+        page = yield self.open(ADMIN, "/cms/#/points")
+        yield self.wait_live(page)
+        held: list[tuple[Any, Any]] = []
+
+        def hold(route: Any) -> None:
+            # The snapshot is read now, before the status below is stored.
+            held.append((route, route.fetch()))
+
+        def points_list(url: str) -> bool:
+            return "/api/cms/points?" in url
+
+        yield self.b(lambda: page.route(points_list, hold))
+        yield self.daemon.node.push.close_all()
+        yield poll(lambda: self.b(lambda: page.wait_for_timeout(50) or len(held)), until=bool)
+        yield charger.status(1, "Faulted", "GroundFailure")
+        # Long enough for the push to reach the page while the reload is held.
+        yield self.b(lambda: page.wait_for_timeout(1000))
+
+        def release() -> None:
+            for route, response in held:
+                route.fulfill(response=response)
+            page.unroute(points_list)
+
+        yield self.b(release)
+        yield self.expect(
+            lambda: expect(page.locator("tr[data-key=CP-1] [data-field=connectors]")).to_have_text(
+                "1: Faulted"
+            )
+        )

@@ -61,7 +61,9 @@ export class LiveChart {
   push(at, value) {
     if (value === null || value === undefined) return;
     const x = new Date(at).getTime() / 1000;
-    if (this.xs.length && x < this.xs[this.xs.length - 1]) return; // late, out-of-order sample
+    const last = this.xs.length - 1;
+    if (last >= 0 && x < this.xs[last]) return; // late, out-of-order sample
+    if (last >= 0 && x === this.xs[last] && value === this.ys[last]) return; // seen (a replayed push)
     this.xs.push(x);
     this.ys.push(value);
     if (this.xs.length > this.maxPoints) {

@@ -289,6 +289,9 @@ class PageContext {
     this.route = route;
     this.disposed = false;
     this.disposers = [];
+    // Loads in flight, and the pushes held until they are done (keepLoaded).
+    this.loading = 0;
+    this.held = [];
   }
 
   navigate(path) {
@@ -303,10 +306,38 @@ class PageContext {
   subscribe(topic, handler) {
     if (this.disposed) return () => {};
     const off = this.push.subscribe(topic, (event) => {
-      if (!this.disposed) handler(event);
+      if (this.disposed) return;
+      if (this.loading) this.held.push([handler, event]);
+      else handler(event);
     });
     this.disposers.push(off);
     return off;
+  }
+
+  /**
+   * ``load`` (fetch a snapshot and render it) now and after each reconnect of the push
+   * channel, when events may have been missed. Pushes that arrive while a load is in
+   * flight are handled after it: a snapshot read before an event was stored must not
+   * overwrite what that event showed. (Handlers set state, so one that the snapshot
+   * already holds changes nothing.)
+   */
+  async keepLoaded(load) {
+    this.onReconnect(() => this._load(load));
+    await this._load(load);
+  }
+
+  async _load(load) {
+    this.loading += 1;
+    try {
+      await load();
+    } finally {
+      this.loading -= 1;
+      if (this.loading === 0) {
+        for (const [handler, event] of this.held.splice(0)) {
+          if (!this.disposed) handler(event);
+        }
+      }
+    }
   }
 
   /** ``fn`` after each reconnect of the push channel (events may have been missed). */

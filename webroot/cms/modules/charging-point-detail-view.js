@@ -235,8 +235,7 @@ export async function mount(root, ctx) {
       renderStatus();
     }
   });
-  ctx.onReconnect(load);
-  await load();
+  await ctx.keepLoaded(load);
 }
 
 function messageTypeName(type) {

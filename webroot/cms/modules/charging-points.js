@@ -163,6 +163,5 @@ export async function mount(root, ctx) {
       table.setRows([...table.rows.values()].map((r) => r.data));
     }
   });
-  ctx.onReconnect(load);
-  await load();
+  await ctx.keepLoaded(load);
 }

@@ -106,6 +106,5 @@ export async function mount(root, ctx) {
     if (!matches(session)) return;
     table.upsert(session).classList.add('flash');
   });
-  ctx.onReconnect(load);
-  await load();
+  await ctx.keepLoaded(load);
 }

@@ -137,6 +137,5 @@ export async function mount(root, ctx) {
       refreshStation(change.data?.stationId);
     }
   });
-  ctx.onReconnect(load);
-  await load();
+  await ctx.keepLoaded(load);
 }

@@ -96,6 +96,5 @@ export async function mount(root, ctx) {
   });
   ctx.subscribe(topics.adminRevenue, () => soon());
   ctx.subscribe(topics.adminCms, () => soon());
-  ctx.onReconnect(load);
-  await load();
+  await ctx.keepLoaded(load);
 }

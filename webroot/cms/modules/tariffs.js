@@ -105,6 +105,5 @@ export async function mount(root, ctx) {
     if (change.verb === 'deleted') table.remove(change.id);
     else if (change.data) table.upsert(change.data).classList.add('flash');
   });
-  ctx.onReconnect(load);
-  await load();
+  await ctx.keepLoaded(load);
 }

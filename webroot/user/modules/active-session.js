@@ -172,8 +172,7 @@ export async function mount(root, ctx) {
   });
   ctx.every(1000, () => session?.status === 'active' && renderFigures());
   ctx.onDispose(() => chart?.destroy());
-  ctx.onReconnect(load);
-  await load();
+  await ctx.keepLoaded(load);
 }
 
 async function findSession(ctx, id) {

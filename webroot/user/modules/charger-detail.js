@@ -142,6 +142,5 @@ export async function mount(root, ctx) {
       if (charger) render();
     }, () => {});
   });
-  ctx.onReconnect(load);
-  await load();
+  await ctx.keepLoaded(load);
 }

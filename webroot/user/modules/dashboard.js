@@ -125,6 +125,5 @@ export async function mount(root, ctx) {
     balance.textContent = formatMoney(event.data.balance, event.data.currency);
     ctx.api.get('/api/user/wallet').then(setWallet, () => {});
   });
-  ctx.onReconnect(load);
-  await load();
+  await ctx.keepLoaded(load);
 }

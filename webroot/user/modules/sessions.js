@@ -62,6 +62,5 @@ export async function mount(root, ctx) {
     const tr = table.upsert(mergeSession(table.get(session.id), session));
     tr.classList.add('flash');
   });
-  ctx.onReconnect(load);
-  await load();
+  await ctx.keepLoaded(load);
 }

@@ -98,6 +98,5 @@ export async function mount(root, ctx) {
       filter();
     }
   });
-  ctx.onReconnect(load);
-  await load();
+  await ctx.keepLoaded(load);
 }

@@ -145,6 +145,5 @@ export async function mount(root, ctx) {
       renderWallet();
     }, () => {});
   });
-  ctx.onReconnect(load);
-  await load();
+  await ctx.keepLoaded(load);
 }
