@@ -121,11 +121,27 @@ def append_new_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[st
     if not rows:
         return 0
     sql, names, processors, positional = _driver_insert(conn.dialect, table, tuple(rows[0]))
-    pairs = tuple(zip(names, processors, strict=True))
-    values = [
-        tuple(row[name] if process is None else process(row[name]) for name, process in pairs)
-        for row in rows
+    # The rows of a batch share few times (a message's samples, its arrival):
+    # each column converts each distinct one once (equal aware times are one
+    # instant, so they convert alike).
+    columns: list[tuple[str, Callable[[Any], Any] | None, dict[datetime, Any]]] = [
+        (name, process, {}) for name, process in zip(names, processors, strict=True)
     ]
+    values = []
+    for row in rows:
+        value_list = []
+        for name, process, times in columns:
+            value = row[name]
+            if process is not None:
+                if type(value) is datetime:
+                    converted = times.get(value)
+                    if converted is None:
+                        converted = times[value] = process(value)
+                    value = converted
+                else:
+                    value = process(value)
+            value_list.append(value)
+        values.append(tuple(value_list))
     parameters: list[Any] = (
         values if positional else [dict(zip(names, v, strict=True)) for v in values]
     )

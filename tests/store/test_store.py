@@ -830,6 +830,29 @@ class StoreTestsMixin(_Base):
         self.assertEqual((stored[0].payload, stored[0].created_at), ({"n": "m249"}, T0))
         self.assertEqual(self.query(messages.append_log, []), 0)
 
+    def test_append_log_times_converted_per_instant(self) -> None:
+        """Rows sharing an instant (in any zone) store it alike; a naive time is refused."""
+        cet = timezone(timedelta(hours=1))
+
+        def row(message_id: str, at: datetime) -> dict[str, Any]:
+            return messages.log_row(
+                message_id=message_id,
+                charge_point_id="CP1",
+                direction="in",
+                message_type="CALL",
+                action="Heartbeat",
+                unique_id=None,
+                payload={},
+                at=at,
+            )
+
+        rows = [row("a", T0), row("b", T0.astimezone(cet)), row("c", T0 + timedelta(seconds=1))]
+        self.assertEqual(self.query(messages.append_log, rows), 3)
+        stored = {r.message_id: r.created_at for r in self.query(messages.list_messages, "CP1")}
+        self.assertEqual(stored, {"a": T0, "b": T0, "c": T0 + timedelta(seconds=1)})
+        with self.assertRaises(ValueError):
+            self.query(messages.append_log, [row("d", T0), row("e", T0.replace(tzinfo=None))])
+
     def test_touch_last_seen_many(self) -> None:
         """Each charger moves to its latest time in the batch, never back."""
         self.query(chargers.touch_last_seen, "CP2", minutes(10))
