@@ -70,14 +70,19 @@ class Charger(WebSocketClientProtocol):
         return d
 
 
+class ChargerFactory(WebSocketClientFactory):
+    protocol = Charger
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, protocols=["ocpp1.6"])
+        self.opened: defer.Deferred[Charger] = defer.Deferred()
+        #: Answers awaited, by the unique id of their CALL.
+        self.waiting: dict[str, defer.Deferred[Any]] = {}
+
+
 def connect(port: int, charge_point_id: str) -> defer.Deferred[Charger]:
-    factory = WebSocketClientFactory(
-        f"ws://127.0.0.1:{port}/ocpp/{charge_point_id}", protocols=["ocpp1.6"]
-    )
-    factory.protocol = Charger
+    factory = ChargerFactory(f"ws://127.0.0.1:{port}/ocpp/{charge_point_id}")
     factory.setProtocolOptions(autoPingInterval=0)
-    factory.opened = defer.Deferred()
-    factory.waiting = {}
     TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory).addErrback(
         factory.opened.errback
     )
@@ -203,7 +208,7 @@ def run_backend(backend: str, chargers: int, seconds: float) -> dict[str, Any]:
         reactor.callWhenRunning(lambda: drive(port, chargers, seconds).addBoth(done))
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.monotonic()
-        reactor.run(installSignalHandlers=False)
+        reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]
         latencies, errors, elapsed = result["outcome"]
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
         expected = len(latencies) * SAMPLES_PER_MESSAGE

@@ -87,8 +87,8 @@ def echo_server(port: int) -> None:
     factory = WebSocketServerFactory()
     factory.protocol = Echo
     factory.setProtocolOptions(maxFramePayloadSize=65536, maxMessagePayloadSize=65536)
-    reactor.listenTCP(port, factory, interface="127.0.0.1")  # type: ignore[attr-defined]
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.listenTCP(port, factory, interface="127.0.0.1")
+    reactor.run()
 
 
 # --- clients -----------------------------------------------------------------------------
@@ -104,16 +104,24 @@ class Client(WebSocketClientProtocol):
         self.factory.on_message(self, payload)
 
 
+class ClientFactory(WebSocketClientFactory):
+    protocol = Client
+
+    def __init__(
+        self, url: str, protocols: list[str], on_message: Callable[[Client, bytes], None]
+    ) -> None:
+        super().__init__(url, protocols=protocols)
+        self.opened: defer.Deferred[Client] = defer.Deferred()
+        self.on_message = on_message
+
+
 def open_socket(
     url: str, protocols: list[str], on_message: Callable[[Client, bytes], None]
 ) -> defer.Deferred[Client]:
     port = int(url.split(":")[2].split("/")[0])
-    factory = WebSocketClientFactory(url, protocols=protocols)
-    factory.protocol = Client
+    factory = ClientFactory(url, protocols, on_message)
     # The server's frames need no UTF-8 check here: we measure the server.
     factory.setProtocolOptions(autoPingInterval=0, utf8validateIncoming=False)
-    factory.opened = defer.Deferred()
-    factory.on_message = on_message
     TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory).addErrback(
         factory.opened.errback
     )
@@ -354,7 +362,7 @@ def run_backend(backend: str, args: Any) -> dict[str, Any]:
         reactor.callWhenRunning(
             lambda: drive(ocpp_port, web_port, echo_port, token, args, daemon.pid).addBoth(done)
         )
-        reactor.run(installSignalHandlers=False)
+        reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]
         outcome = result["outcome"]
         if not isinstance(outcome, dict):
             outcome.raiseException()

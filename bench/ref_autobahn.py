@@ -37,9 +37,9 @@ def main() -> None:
     factory.setProtocolOptions(
         maxFramePayloadSize=65536, maxMessagePayloadSize=65536, webStatus=False
     )
-    reactor.listenTCP(port, factory, backlog=1024, interface="127.0.0.1")  # type: ignore[attr-defined]
+    reactor.listenTCP(port, factory, backlog=1024, interface="127.0.0.1")
     print("listening", flush=True)
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
 
 
 if __name__ == "__main__":

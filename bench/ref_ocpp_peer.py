@@ -20,6 +20,7 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.typing import Subprotocol
 
 
 def _now() -> str:
@@ -61,7 +62,7 @@ async def on_connect(connection: ServerConnection) -> None:
 async def main() -> None:
     port = int(sys.argv[1])
     async with serve(
-        on_connect, "127.0.0.1", port, subprotocols=["ocpp1.6"], backlog=1024
+        on_connect, "127.0.0.1", port, subprotocols=[Subprotocol("ocpp1.6")], backlog=1024
     ) as server:
         print("listening", flush=True)
         await server.serve_forever()
