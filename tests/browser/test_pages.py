@@ -5,11 +5,12 @@ its empty and error states, and the CMS forms. Each test leaves screenshots.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from twisted.internet.defer import inlineCallbacks
 
-from ocppd.store import chargers, messages
+from ocppd.store import chargers, messages, wallets
 from tests.browser.base import ADMIN, CUSTOMER, BrowserTestCase
 
 
@@ -97,6 +98,36 @@ class CustomerPageTests(BrowserTestCase):
         self.assertLessEqual(overflow, 0, "the page scrolls sideways on a phone")
         yield self.screenshot(phone, "user-stations-phone")
 
+    @inlineCallbacks
+    def test_older_wallet_transactions(self) -> Any:
+        """The newest 25 transactions show; "Show older" adds the rest, then hides."""
+        from playwright.sync_api import expect
+
+        start = datetime(2026, 11, 1, tzinfo=UTC)
+        for n in range(30):
+            yield self.daemon.query(
+                wallets.post_transaction,
+                self.user_ids[CUSTOMER[0]],
+                kind="top_up",
+                amount=100 + n,
+                currency="EUR",
+                idempotency_key=f"paging-{n}",
+                now=start + timedelta(hours=n),
+            )
+        page = yield self.open(CUSTOMER, "/user/#/wallet")
+
+        def check() -> None:
+            rows = page.locator("table tbody tr")
+            expect(rows).to_have_count(25)
+            expect(rows.first.locator("[data-field=amount]")).to_contain_text("1.29")
+            older = page.get_by_role("button", name="Show older transactions")
+            older.click()
+            expect(rows).to_have_count(30)
+            expect(rows.last.locator("[data-field=amount]")).to_contain_text("1.00")
+            expect(older).to_be_hidden()
+
+        yield self.b(check)
+
 
 class CmsPageTests(BrowserTestCase):
     @inlineCallbacks
@@ -175,6 +206,31 @@ class CmsPageTests(BrowserTestCase):
             expect(page.locator("tbody tr")).to_have_count(1)
 
         yield self.b(delete_station_in_use)
+
+    @inlineCallbacks
+    def test_older_log_messages(self) -> Any:
+        """The log shows its newest 100 frames; "Show older" adds the rest, then hides."""
+        from playwright.sync_api import expect
+
+        charger = yield self.charger("CP-8")  # a boot and a status: 4 frames
+        for n in range(50):
+            yield charger.call("DataTransfer", {"vendorId": "acme", "messageId": f"m{n}"})
+        yield self.daemon.wait_for(
+            lambda conn: messages.list_messages(conn, "CP-8", limit=200),
+            until=lambda rows: len(rows) >= 104,
+        )
+        page = yield self.open(ADMIN, "/cms/#/points/CP-8")
+
+        def check() -> None:
+            frames = page.locator("[data-log] li")
+            expect(frames).to_have_count(100)
+            older = page.get_by_role("button", name="Show older messages")
+            older.click()
+            expect(frames).to_have_count(104)
+            expect(page.locator("[data-log] li[data-action=BootNotification]")).to_have_count(2)
+            expect(older).to_be_hidden()
+
+        yield self.b(check)
 
     @inlineCallbacks
     def test_point_detail_commands_and_log(self) -> Any:

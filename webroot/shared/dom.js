@@ -116,6 +116,39 @@ export function toast(message, { kind = 'info', timeout = 6000 } = {}) {
  * (new rows first, as the lists are newest first), so live events never
  * re-render the whole list or lose the reader's place.
  */
+/**
+ * The "Show older …" button of a list paged by cursor (`{items, next}`). ``reset(page)``
+ * after loading the first page; a click fetches ``fetchPage(cursor)`` and hands its items to
+ * ``append``; the button hides when there is no older page, and a failure is a toast.
+ */
+export class OlderPages {
+  constructor(label, { fetchPage, append }) {
+    this.next = null;
+    this.fetchPage = fetchPage;
+    this.append = append;
+    this.button = h('button', { type: 'button', hidden: true, 'data-older': '' }, label);
+    this.button.addEventListener('click', () => this.load());
+  }
+
+  reset(page) {
+    this.next = page.next;
+    this.button.hidden = !this.next;
+  }
+
+  async load() {
+    this.button.disabled = true;
+    try {
+      const page = await this.fetchPage(this.next);
+      this.append(page.items);
+      this.reset(page);
+    } catch (error) {
+      toast(describeError(error), { kind: 'bad' });
+    } finally {
+      this.button.disabled = false;
+    }
+  }
+}
+
 export class LiveTable {
   constructor({ columns, key, empty, caption, onRowClick, rowLabel }) {
     this.columns = columns;

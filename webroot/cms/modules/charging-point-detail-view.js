@@ -6,7 +6,7 @@
 
 import { applyChargerEvent } from '/shared/chargers.js';
 import { LiveChart } from '/shared/chart.js';
-import { badge, describeError, errorState, h, loadingState, replace } from '/shared/dom.js';
+import { badge, describeError, errorState, h, loadingState, OlderPages, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { formatDateTime, formatEnergy, formatKwhTick, formatPower, formatTime } from '/shared/format.js';
 import { connectorBadges } from './charging-points.js';
@@ -35,8 +35,10 @@ export async function mount(root, ctx) {
   const status = h('div', { class: 'point-status' });
   const log = h('ol', { class: 'log', 'aria-label': 'OCPP messages, newest first', 'data-log': id });
   const logKeys = new Set();
-  const logMore = h('button', { type: 'button', hidden: true }, 'Show older messages');
-  let logNext = null;
+  const olderLog = new OlderPages('Show older messages', {
+    fetchPage: (cursor) => ctx.api.get(`/api/cms/points/${encodeURIComponent(id)}/messages`, { limit: 100, cursor }),
+    append: (items) => addLog(items, { atEnd: true }),
+  });
   const power = new LiveChart({ title: 'Power', label: 'Power', format: formatPower, floor: 1000 });
   const energy = new LiveChart({
     title: 'Energy register',
@@ -165,8 +167,7 @@ export async function mount(root, ctx) {
       ]);
       point = p;
       active = running;
-      logNext = messages.next;
-      logMore.hidden = !logNext;
+      olderLog.reset(messages);
       logKeys.clear();
       log.replaceChildren();
       addLog(messages.items, { atEnd: true });
@@ -192,23 +193,10 @@ export async function mount(root, ctx) {
           h('section', { class: 'card', 'aria-labelledby': 'meter-title' }, h('h2', { id: 'meter-title' }, 'Meter values'), meterText, power.element, energy.element),
         ),
         h('section', { class: 'card', 'aria-labelledby': 'commands-title' }, h('h2', { id: 'commands-title' }, 'Commands'), commands, answer),
-        h('section', { class: 'card', 'aria-labelledby': 'log-title' }, h('h2', { id: 'log-title' }, 'OCPP message log'), log, h('div', { class: 'more' }, logMore)),
+        h('section', { class: 'card', 'aria-labelledby': 'log-title' }, h('h2', { id: 'log-title' }, 'OCPP message log'), log, h('div', { class: 'more' }, olderLog.button)),
       );
     }
   };
-  logMore.addEventListener('click', async () => {
-    logMore.disabled = true;
-    try {
-      const page = await ctx.api.get(`/api/cms/points/${encodeURIComponent(id)}/messages`, { limit: 100, cursor: logNext });
-      addLog(page.items, { atEnd: true });
-      logNext = page.next;
-      logMore.hidden = !logNext;
-    } catch (error) {
-      ctx.notify(describeError(error), 'bad');
-    } finally {
-      logMore.disabled = false;
-    }
-  });
 
   ctx.subscribe(topics.chargers, (event) => {
     if (!point || event.data?.chargePointId !== id) return;

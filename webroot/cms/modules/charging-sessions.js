@@ -2,7 +2,7 @@
 // sessions appear and running ones show their energy climbing.
 // Fed by GET /api/cms/sessions and ocppd.admin.sessions.
 
-import { badge, errorState, h, LiveTable, loadingState, replace } from '/shared/dom.js';
+import { badge, errorState, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatDuration, formatEnergy, formatMoney, formatPower, secondsBetween } from '/shared/format.js';
 
@@ -30,7 +30,10 @@ export function sessionTable({ empty, caption }) {
 
 export async function mount(root, ctx) {
   const table = sessionTable({ caption: 'Charging sessions', empty: 'No sessions match these filters.' });
-  const more = h('button', { type: 'button', hidden: true }, 'Show older sessions');
+  const older = new OlderPages('Show older sessions', {
+    fetchPage: (cursor) => ctx.api.get('/api/cms/sessions', { ...query(), limit: 50, cursor }),
+    append: (items) => table.appendRows(items),
+  });
   const body = h('div', {}, loadingState());
   const field = (id, label, input) => h('div', { class: 'field' }, h('label', { for: id }, label), input);
   const inputs = {
@@ -70,14 +73,12 @@ export async function mount(root, ctx) {
     return true;
   };
 
-  let next = null;
   const load = async () => {
     try {
       const page = await ctx.api.get('/api/cms/sessions', { ...query(), limit: 50 });
       table.setRows(page.items);
-      next = page.next;
-      more.hidden = !next;
-      replace(body, h('section', { class: 'card' }, table.element, h('div', { class: 'more' }, more)));
+      older.reset(page);
+      replace(body, h('section', { class: 'card' }, table.element, h('div', { class: 'more' }, older.button)));
     } catch (error) {
       replace(body, errorState(error, load));
     }
@@ -85,19 +86,6 @@ export async function mount(root, ctx) {
   filters.addEventListener('submit', (event) => {
     event.preventDefault();
     load();
-  });
-  more.addEventListener('click', async () => {
-    more.disabled = true;
-    try {
-      const page = await ctx.api.get('/api/cms/sessions', { ...query(), limit: 50, cursor: next });
-      table.appendRows(page.items);
-      next = page.next;
-      more.hidden = !next;
-    } catch (error) {
-      ctx.notify(error.message, 'bad');
-    } finally {
-      more.disabled = false;
-    }
   });
 
   ctx.subscribe(topics.adminSessions, (event) => {

@@ -2,7 +2,7 @@
 // running one climbs without a reload. Fed by GET /api/user/sessions and
 // ocppd.user.{id}.session.
 
-import { badge, errorState, h, LiveTable, loadingState, replace } from '/shared/dom.js';
+import { badge, errorState, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatDuration, formatEnergy, formatMoney, secondsBetween } from '/shared/format.js';
 
@@ -26,35 +26,23 @@ export async function mount(root, ctx) {
       link: (s, text) => h('a', { href: `#/session/${s.id}` }, text),
     }),
   });
-  const more = h('button', { type: 'button', hidden: true }, 'Show older sessions');
+  const older = new OlderPages('Show older sessions', {
+    fetchPage: (cursor) => ctx.api.get('/api/user/sessions', { limit: 25, cursor }),
+    append: (items) => table.appendRows(items),
+  });
   const body = h('div', {}, loadingState());
   replace(root, h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'History'), h('p', { class: 'muted' }, 'Every session you charged, newest first.'))), body);
 
-  let next = null;
   const load = async () => {
     try {
       const page = await ctx.api.get('/api/user/sessions', { limit: 25 });
       table.setRows(page.items);
-      next = page.next;
-      more.hidden = !next;
-      replace(body, h('section', { class: 'card' }, table.element, h('div', { class: 'more' }, more)));
+      older.reset(page);
+      replace(body, h('section', { class: 'card' }, table.element, h('div', { class: 'more' }, older.button)));
     } catch (error) {
       replace(body, errorState(error, load));
     }
   };
-  more.addEventListener('click', async () => {
-    more.disabled = true;
-    try {
-      const page = await ctx.api.get('/api/user/sessions', { limit: 25, cursor: next });
-      table.appendRows(page.items);
-      next = page.next;
-      more.hidden = !next;
-    } catch (error) {
-      ctx.notify(error.message, 'bad');
-    } finally {
-      more.disabled = false;
-    }
-  });
 
   ctx.subscribe(topics.userSession(ctx.user.id), (event) => {
     if (!event.type?.startsWith('session.')) return;

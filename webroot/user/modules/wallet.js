@@ -2,7 +2,7 @@
 // happen. Fed by GET /api/user/wallet, GET /api/user/wallet/transactions and
 // ocppd.user.{id}.wallet; tops up with POST /api/user/wallet/top-up.
 
-import { describeError, errorState, h, LiveTable, loadingState, replace } from '/shared/dom.js';
+import { describeError, errorState, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { currencyDigits, formatDateTime, formatMoney, parseMoney } from '/shared/format.js';
 
@@ -13,7 +13,6 @@ export async function mount(root, ctx) {
   replace(root, h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Wallet'), h('p', { class: 'muted' }, 'Prepaid balance for charging.'))), body);
 
   let wallet = null;
-  let next = null;
   const balance = h('p', { class: 'value', 'data-figure': 'balance', 'aria-live': 'polite' }, '—');
   const sub = h('p', { class: 'sub' });
   const rule = h('p', { class: 'muted', style: 'margin-top: 1rem' });
@@ -32,7 +31,10 @@ export async function mount(root, ctx) {
       { label: 'Balance after', class: 'num', render: (t) => formatMoney(t.balance, t.currency || wallet.currency) },
     ],
   });
-  const more = h('button', { type: 'button', hidden: true }, 'Show older transactions');
+  const older = new OlderPages('Show older transactions', {
+    fetchPage: (cursor) => ctx.api.get('/api/user/wallet/transactions', { limit: 25, cursor }),
+    append: (items) => table.appendRows(items),
+  });
 
   const renderWallet = () => {
     balance.textContent = formatMoney(wallet.balance, wallet.currency);
@@ -82,7 +84,7 @@ export async function mount(root, ctx) {
     try {
       const [w, page] = await Promise.all([ctx.api.get('/api/user/wallet'), ctx.api.get('/api/user/wallet/transactions', { limit: 25 })]);
       wallet = w;
-      next = page.next;
+      older.reset(page);
       table.setRows(page.items);
     } catch (error) {
       replace(body, errorState(error, load));
@@ -104,7 +106,6 @@ export async function mount(root, ctx) {
       h('div', { class: 'actions' }, topUpButton),
     );
     renderWallet();
-    more.hidden = !next;
     replace(
       body,
       h(
@@ -113,22 +114,9 @@ export async function mount(root, ctx) {
         h('section', { class: 'card stat', 'aria-label': 'Balance' }, h('p', { class: 'label' }, 'Balance'), balance, sub, rule),
         h('section', { class: 'card' }, topUpForm),
       ),
-      h('section', { class: 'card', 'aria-labelledby': 'tx-title' }, h('h2', { id: 'tx-title' }, 'Transactions'), table.element, h('div', { class: 'more' }, more)),
+      h('section', { class: 'card', 'aria-labelledby': 'tx-title' }, h('h2', { id: 'tx-title' }, 'Transactions'), table.element, h('div', { class: 'more' }, older.button)),
     );
   };
-  more.addEventListener('click', async () => {
-    more.disabled = true;
-    try {
-      const page = await ctx.api.get('/api/user/wallet/transactions', { limit: 25, cursor: next });
-      table.appendRows(page.items);
-      next = page.next;
-      more.hidden = !next;
-    } catch (error) {
-      ctx.notify(describeError(error), 'bad');
-    } finally {
-      more.disabled = false;
-    }
-  });
 
   ctx.subscribe(topics.userWallet(ctx.user.id), (event) => {
     if (event.type !== 'wallet.transaction' || !wallet) return;
