@@ -22,6 +22,19 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or invalid; the message names it."""
 
 
+def _non_negative_int(name: str) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"{name}: {text!r} is not an integer") from None
+        if value < 0:
+            raise ConfigError(f"{name}: must not be negative, got {value}")
+        return value
+
+    return convert
+
+
 def _positive_int(name: str) -> Callable[[str], int]:
     def convert(text: str) -> int:
         try:
@@ -172,12 +185,15 @@ class StoreConfig:
     #: Days consumers remember which bus messages they applied (the idempotency
     #: claims): far beyond any redelivery, then pruned hourly.
     keep_claims_days: int = 14
+    #: Days the OCPP message log keeps frames, pruned hourly; 0 keeps them all.
+    keep_message_log_days: int = 0
 
     OPTIONS = {
         "url": _text,
         "max_threads": _positive_int,
         "auto_upgrade": _boolean,
         "keep_claims_days": _positive_int,
+        "keep_message_log_days": _non_negative_int,
     }
 
 
@@ -206,19 +222,6 @@ class BusConfig:
         "retry_delays": _float_list,
         "max_attempts": _positive_int,
     }
-
-
-def _non_negative_int(name: str) -> Callable[[str], int]:
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ConfigError(f"{name}: {text!r} is not an integer") from None
-        if value < 0:
-            raise ConfigError(f"{name}: must not be negative, got {value}")
-        return value
-
-    return convert
 
 
 def _currency(name: str) -> Callable[[str], str]:

@@ -44,13 +44,17 @@ from ocppd.ocpp.tagcache import IdTagCache
 from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.payments import make_payment_provider
 from ocppd.push.channel import PushChannel, ticket_authenticator
-from ocppd.store import migrate, processed
+from ocppd.store import messages, migrate, processed
 from ocppd.store.database import Database
 from ocppd.timeutil import from_timestamp
 from ocppd.web import WebSite, static_trees
 
 if TYPE_CHECKING:
     from ocppd.bus.amqp import AmqpBus
+
+#: Message-log rows deleted per transaction when pruning: the processor's
+#: writes wait for one chunk at most.
+MESSAGE_LOG_PRUNE_CHUNK = 10_000
 
 
 class Ocppd:
@@ -234,10 +238,10 @@ class OcppdService(Service):
             yield self._wait_for_broker(cast("AmqpBus", node.bus), config.bus.connect_timeout)
         yield node.processor.start(topology.PROCESSOR_QUEUE)
         yield node.audit.start(topology.AUDIT_QUEUE)
-        self._pruner = LoopingCall(self._prune_claims)
+        self._pruner = LoopingCall(self._prune)
         self._pruner.clock = node.reactor
         self._pruner.start(3600, now=True).addErrback(
-            lambda failure: self.log.failure("Pruning idempotency claims stopped", failure)
+            lambda failure: self.log.failure("Hourly pruning stopped", failure)
         )
         yield node.notifier.start(topology.notifier_queue(node.node_id))
         self.web_port = yield serverFromString(node.reactor, config.web.listen).listen(
@@ -254,6 +258,35 @@ class OcppdService(Service):
             store=node.database.engine.url.render_as_string(hide_password=True),
             bus=config.bus.backend,
         )
+
+    @inlineCallbacks
+    def _prune(self) -> Generator[Deferred[Any], Any, None]:
+        yield self._prune_claims()
+        yield self._prune_message_log()
+
+    @inlineCallbacks
+    def _prune_message_log(self) -> Generator[Deferred[Any], Any, None]:
+        node = self.ocppd
+        days = node.config.store.keep_message_log_days
+        if not days:
+            return
+        before = from_timestamp(node.reactor.seconds()) - timedelta(days=days)
+        total = 0
+        try:
+            while True:
+                count = yield node.database.run(
+                    messages.forget_messages, before=before, limit=MESSAGE_LOG_PRUNE_CHUNK
+                )
+                total += count
+                if count < MESSAGE_LOG_PRUNE_CHUNK:
+                    break
+        except Exception:
+            # Logged, and tried again next hour: a busy database is no reason to stop.
+            self.log.failure("Could not prune the OCPP message log")
+        if total:
+            self.log.info(
+                "Pruned {count} message log rows older than {before}", count=total, before=before
+            )
 
     @inlineCallbacks
     def _prune_claims(self) -> Generator[Deferred[Any], Any, None]:

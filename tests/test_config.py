@@ -50,6 +50,7 @@ class LoadConfigTests(SynchronousTestCase):
             (["ocpp.unknown_chargers=maybe"], "ocpp.unknown_chargers"),
             (["store.auto_upgrade=perhaps"], "store.auto_upgrade"),
             (["ocpp.log_heartbeats=often"], "ocpp.log_heartbeats"),
+            (["store.keep_message_log_days=-1"], "store.keep_message_log_days"),
             (["bus.retry_delays=1,-2"], "bus.retry_delays"),
             (["ocpp.nonsense=1"], "ocpp.nonsense"),
             (["nowhere.listen=1"], "nowhere"),

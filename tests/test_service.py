@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 
-from ocppd.store import processed
+from ocppd import service
+from ocppd.store import messages, processed
 from ocppd.store.tables import processed_messages
 from ocppd.timeutil import from_timestamp
 from tests.integration.daemon import start_daemon
@@ -36,3 +37,51 @@ class ClaimPruningTests(TestCase):
         )
         self.assertEqual(rows, ["recent"])
         self.assertTrue(daemon.service._pruner is not None and daemon.service._pruner.running)
+
+
+class MessageLogPruningTests(TestCase):
+    @inlineCallbacks
+    def test_old_frames_pruned_in_chunks(self) -> Any:
+        """With keep_message_log_days, older frames go (in chunks); without, all stay."""
+        daemon = yield start_daemon(self, "store.keep_message_log_days=2")
+        now = from_timestamp(daemon.node.reactor.seconds())
+        ages = [timedelta(days=3, minutes=n) for n in range(5, 0, -1)] + [timedelta(days=1)]
+        rows = [
+            messages.log_row(
+                message_id=f"m{n}",
+                charge_point_id="CP1",
+                direction="in",
+                message_type="CALL",
+                action="DataTransfer",
+                unique_id=str(n),
+                payload={},
+                at=now - age,
+            )
+            for n, age in enumerate(ages)
+        ]
+        yield daemon.query(messages.append_log, rows)
+        self.patch(service, "MESSAGE_LOG_PRUNE_CHUNK", 2)  # three chunks: 2, 2, 1
+        yield daemon.service._prune()
+        left = yield daemon.query(messages.list_messages, "CP1")
+        self.assertEqual([r.unique_id for r in left], ["5"])
+
+    @inlineCallbacks
+    def test_kept_forever_by_default(self) -> Any:
+        """Without the setting the log keeps every frame, however old."""
+        daemon = yield start_daemon(self)
+        self.assertEqual(daemon.node.config.store.keep_message_log_days, 0)
+        old = from_timestamp(daemon.node.reactor.seconds()) - timedelta(days=3650)
+        row = messages.log_row(
+            message_id="ancient",
+            charge_point_id="CP1",
+            direction="in",
+            message_type="CALL",
+            action="Heartbeat",
+            unique_id="a",
+            payload={},
+            at=old,
+        )
+        yield daemon.query(messages.append_log, [row])
+        yield daemon.service._prune()
+        left = yield daemon.query(messages.list_messages, "CP1")
+        self.assertEqual([r.unique_id for r in left], ["a"])

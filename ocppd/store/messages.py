@@ -63,6 +63,52 @@ def append_log(conn: Connection, rows: list[dict[str, Any]]) -> int:
     return append_new_rows(conn, message_log, rows)
 
 
+def _log_cutoff(conn: Connection, before: datetime) -> int | None:
+    """
+    The id below which the log's rows were stored before ``before``: a
+    binary search on the primary key (a few dozen index seeks, never a
+    scan), since rows are appended as frames arrive. None when empty.
+    """
+    ids = message_log.c.id
+    first, last = conn.execute(sa.select(sa.func.min(ids), sa.func.max(ids))).one()
+    if first is None:
+        return None
+    low, high = first, last + 1
+    while low < high:
+        middle = (low + high) // 2
+        row = conn.execute(
+            sa.select(ids, message_log.c.created_at).where(ids >= middle).order_by(ids).limit(1)
+        ).first()
+        if row is not None and row.created_at < before:
+            low = row.id + 1
+        else:
+            high = middle
+    return int(low)
+
+
+def forget_messages(conn: Connection, *, before: datetime, limit: int = 10_000) -> int:
+    """
+    Delete up to ``limit`` of the oldest rows stored before ``before``; how
+    many. Call again until it deletes fewer than ``limit``: small
+    transactions leave the processor's writes waiting only briefly.
+
+    "Before" is by arrival order: a row written among older ones (a late
+    frame) goes with them, one among newer ones stays with them; around a
+    cutoff of days, that is seconds.
+    """
+    cutoff = _log_cutoff(conn, before)
+    if cutoff is None:
+        return 0
+    ids = message_log.c.id
+    # The first id past this chunk, found on the primary key: ids have gaps.
+    past_chunk = conn.execute(
+        sa.select(ids).where(ids < cutoff).order_by(ids).offset(limit).limit(1)
+    ).scalar()
+    below = cutoff if past_chunk is None else past_chunk
+    result = conn.execute(message_log.delete().where(message_log.c.id < below))
+    return int(result.rowcount)
+
+
 def list_messages(
     conn: Connection, charge_point_id: str, *, limit: int = 100, before_id: int | None = None
 ) -> list[MessageRecord]:

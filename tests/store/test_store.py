@@ -853,6 +853,40 @@ class StoreTestsMixin(_Base):
         with self.assertRaises(ValueError):
             self.query(messages.append_log, [row("d", T0), row("e", T0.replace(tzinfo=None))])
 
+    def test_forget_messages_oldest_first_in_chunks(self) -> None:
+        """Rows stored before the cutoff go, the oldest first, at most ``limit`` at a time."""
+
+        def row(n: int) -> dict[str, Any]:
+            return messages.log_row(
+                message_id=f"m{n}",
+                charge_point_id="CP1",
+                direction="in",
+                message_type="CALL",
+                action="DataTransfer",
+                unique_id=str(n),
+                payload={},
+                at=T0 + timedelta(hours=n),
+            )
+
+        self.assertEqual(self.query(messages.forget_messages, before=T0), 0)  # empty log
+        self.query(messages.append_log, [row(n) for n in range(10)])
+        # A gap in the ids (rows deleted by hand) changes nothing.
+        self.query(
+            lambda conn: conn.execute(sa.text("DELETE FROM message_log WHERE unique_id = '2'"))
+        )
+        cutoff = T0 + timedelta(hours=7)
+
+        def left() -> list[str]:
+            return sorted(r.unique_id for r in self.query(messages.list_messages, "CP1"))
+
+        self.assertEqual(self.query(messages.forget_messages, before=cutoff, limit=3), 3)
+        self.assertEqual(left(), ["4", "5", "6", "7", "8", "9"])
+        self.assertEqual(self.query(messages.forget_messages, before=cutoff, limit=3), 3)
+        self.assertEqual(left(), ["7", "8", "9"])
+        self.assertEqual(self.query(messages.forget_messages, before=cutoff, limit=3), 0)
+        self.assertEqual(self.query(messages.forget_messages, before=T0 + timedelta(days=1)), 3)
+        self.assertEqual(left(), [])
+
     def test_touch_last_seen_many(self) -> None:
         """Each charger moves to its latest time in the batch, never back."""
         self.query(chargers.touch_last_seen, "CP2", minutes(10))
