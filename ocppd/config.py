@@ -22,30 +22,26 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or invalid; the message names it."""
 
 
-def _non_negative_int(name: str) -> Callable[[str], int]:
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ConfigError(f"{name}: {text!r} is not an integer") from None
-        if value < 0:
-            raise ConfigError(f"{name}: must not be negative, got {value}")
-        return value
+def _int_option(minimum: int, rule: str) -> Callable[[str], Callable[[str], int]]:
+    """Converters for integer options of at least ``minimum`` (``rule`` says so in errors)."""
 
-    return convert
+    def option(name: str) -> Callable[[str], int]:
+        def convert(text: str) -> int:
+            try:
+                value = int(text)
+            except ValueError:
+                raise ConfigError(f"{name}: {text!r} is not an integer") from None
+            if value < minimum:
+                raise ConfigError(f"{name}: {rule}, got {value}")
+            return value
+
+        return convert
+
+    return option
 
 
-def _positive_int(name: str) -> Callable[[str], int]:
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ConfigError(f"{name}: {text!r} is not an integer") from None
-        if value <= 0:
-            raise ConfigError(f"{name}: must be positive, got {value}")
-        return value
-
-    return convert
+_non_negative_int = _int_option(0, "must not be negative")
+_positive_int = _int_option(1, "must be positive")
 
 
 def _positive_float(name: str) -> Callable[[str], float]:

@@ -14,6 +14,7 @@ from ocppd.store import messages, processed
 from ocppd.store.tables import processed_messages
 from ocppd.timeutil import from_timestamp
 from tests.integration.daemon import start_daemon
+from tests.store.fixtures import inbound_frame
 
 
 class ClaimPruningTests(TestCase):
@@ -46,19 +47,7 @@ class MessageLogPruningTests(TestCase):
         daemon = yield start_daemon(self, "store.keep_message_log_days=2")
         now = from_timestamp(daemon.node.reactor.seconds())
         ages = [timedelta(days=3, minutes=n) for n in range(5, 0, -1)] + [timedelta(days=1)]
-        rows = [
-            messages.log_row(
-                message_id=f"m{n}",
-                charge_point_id="CP1",
-                direction="in",
-                message_type="CALL",
-                action="DataTransfer",
-                unique_id=str(n),
-                payload={},
-                at=now - age,
-            )
-            for n, age in enumerate(ages)
-        ]
+        rows = [inbound_frame(f"m{n}", now - age, unique_id=str(n)) for n, age in enumerate(ages)]
         yield daemon.query(messages.append_log, rows)
         self.patch(service, "MESSAGE_LOG_PRUNE_CHUNK", 2)  # three chunks: 2, 2, 1
         yield daemon.service._prune()
@@ -71,17 +60,7 @@ class MessageLogPruningTests(TestCase):
         daemon = yield start_daemon(self)
         self.assertEqual(daemon.node.config.store.keep_message_log_days, 0)
         old = from_timestamp(daemon.node.reactor.seconds()) - timedelta(days=3650)
-        row = messages.log_row(
-            message_id="ancient",
-            charge_point_id="CP1",
-            direction="in",
-            message_type="CALL",
-            action="Heartbeat",
-            unique_id="a",
-            payload={},
-            at=old,
-        )
-        yield daemon.query(messages.append_log, [row])
+        yield daemon.query(messages.append_log, [inbound_frame("ancient", old, unique_id="a")])
         yield daemon.service._prune()
         left = yield daemon.query(messages.list_messages, "CP1")
         self.assertEqual([r.unique_id for r in left], ["a"])

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
 from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase
 
-from ocppd.store import migrate
+from ocppd.store import messages, migrate
 from ocppd.store.database import Database, create_engine, normalize_url
 from tests.services import require_postgres
 
@@ -95,3 +97,25 @@ def make_postgres_database(testcase: SynchronousTestCase, *, max_threads: int = 
         connect_args={"options": search_path_options(schema)},
     )
     return _migrated_and_started(testcase, database)
+
+
+def inbound_frame(
+    message_id: str,
+    at: datetime,
+    *,
+    action: str = "DataTransfer",
+    unique_id: str | None = None,
+    payload: Any = None,
+    charge_point_id: str = "CP1",
+) -> dict[str, Any]:
+    """A message-log row (``messages.log_row``) of a CALL from charger ``charge_point_id``."""
+    return messages.log_row(
+        message_id=message_id,
+        charge_point_id=charge_point_id,
+        direction="in",
+        message_type="CALL",
+        action=action,
+        unique_id=unique_id,
+        payload={} if payload is None else payload,
+        at=at,
+    )

@@ -35,6 +35,7 @@ from ocppd.store.errors import AlreadyExists, NotFound
 from ocppd.store.records import Allocation, MeterSample
 from ocppd.store.sql import savepoint
 from tests.store.fixtures import (
+    inbound_frame,
     make_postgres_database,
     make_sqlite_database,
     postgres_url,
@@ -809,16 +810,7 @@ class StoreTestsMixin(_Base):
         """Rows appended at once keep their order and skip ids logged before."""
 
         def row(message_id: str, action: str) -> dict[str, Any]:
-            return messages.log_row(
-                message_id=message_id,
-                charge_point_id="CP1",
-                direction="in",
-                message_type="CALL",
-                action=action,
-                unique_id=None,
-                payload={"n": message_id},
-                at=T0,
-            )
+            return inbound_frame(message_id, T0, action=action, payload={"n": message_id})
 
         self.assertEqual(self.query(messages.append_log, [row("m1", "Heartbeat")]), 1)
         rows = [row(f"m{n}", "MeterValues") for n in range(1, 250)]
@@ -834,18 +826,7 @@ class StoreTestsMixin(_Base):
         """Rows sharing an instant (in any zone) store it alike; a naive time is refused."""
         cet = timezone(timedelta(hours=1))
 
-        def row(message_id: str, at: datetime) -> dict[str, Any]:
-            return messages.log_row(
-                message_id=message_id,
-                charge_point_id="CP1",
-                direction="in",
-                message_type="CALL",
-                action="Heartbeat",
-                unique_id=None,
-                payload={},
-                at=at,
-            )
-
+        row = inbound_frame
         rows = [row("a", T0), row("b", T0.astimezone(cet)), row("c", T0 + timedelta(seconds=1))]
         self.assertEqual(self.query(messages.append_log, rows), 3)
         stored = {r.message_id: r.created_at for r in self.query(messages.list_messages, "CP1")}
@@ -857,16 +838,7 @@ class StoreTestsMixin(_Base):
         """Rows stored before the cutoff go, the oldest first, at most ``limit`` at a time."""
 
         def row(n: int) -> dict[str, Any]:
-            return messages.log_row(
-                message_id=f"m{n}",
-                charge_point_id="CP1",
-                direction="in",
-                message_type="CALL",
-                action="DataTransfer",
-                unique_id=str(n),
-                payload={},
-                at=T0 + timedelta(hours=n),
-            )
+            return inbound_frame(f"m{n}", T0 + timedelta(hours=n), unique_id=str(n))
 
         self.assertEqual(self.query(messages.forget_messages, before=T0), 0)  # empty log
         self.query(messages.append_log, [row(n) for n in range(10)])
