@@ -30,10 +30,12 @@ TARIFF = {
 }
 
 
-class ScriptedCharger:
+class HandAnsweredCharger:
     """
     A charger the test speaks for, frame by frame: its CALLs get their
-    answers matched by id, and the CSMS's CALLs queue up for the test to answer.
+    answers matched by id, and the CSMS's CALLs queue up for the test to
+    answer (or not: these tests time commands out and refuse them), unlike
+    ``tests.browser.charger.ScriptedCharger``, which answers like a charger.
     """
 
     def __init__(self, client: TestClient) -> None:
@@ -117,7 +119,7 @@ class CustomerTestCase(ApiTestCase):
     def charger(self, status: str = "Available") -> Any:
         client = yield connect(self.daemon.port, "CP1", "key-1")
         self.addCleanup(lambda: (client.close(), client.closed)[1])
-        charger = ScriptedCharger(client)
+        charger = HandAnsweredCharger(client)
         yield charger.call("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
         yield charger.call(
             "StatusNotification", {"connectorId": 1, "status": status, "errorCode": "NoError"}
@@ -151,7 +153,7 @@ class CustomerTestCase(ApiTestCase):
         return body
 
     @inlineCallbacks
-    def start_from_app(self, charger: ScriptedCharger, token: str, id_tag: str) -> Any:
+    def start_from_app(self, charger: HandAnsweredCharger, token: str, id_tag: str) -> Any:
         """Start on connector 1 and let the charger accept and start: (answer, transaction id)."""
         pending = self.request(
             "POST",
