@@ -102,7 +102,7 @@ class Ocppd:
             ping_timeout=config.ocpp.ping_timeout,
             open_handshake_timeout=config.ocpp.open_handshake_timeout,
         )
-        self.audit = AuditConsumer(self.bus, self.database)
+        self.audit = AuditConsumer(self.bus, self.database, clock=reactor)
         self.accounts = Accounts(self.database, reactor, token_ttl=config.web.token_ttl)
         self.commands = CommandService(
             database=self.database,
@@ -133,6 +133,7 @@ class Ocppd:
             wallet_currency=config.billing.currency,
             stop_margin=config.billing.stop_margin,
             log_heartbeats=config.ocpp.log_heartbeats,
+            clock=reactor,
         )
         push = config.push
         self.push = PushChannel(

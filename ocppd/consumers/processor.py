@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy.engine import Connection
+from twisted.internet.interfaces import IReactorTime
 
 from ocppd.billing import Tariff, final_cost, live_estimate, should_stop
 from ocppd.bus import topology
@@ -162,8 +163,9 @@ class OcppProcessor(BusConsumer):
         wallet_currency: str = "EUR",
         stop_margin: int = 0,
         log_heartbeats: bool = False,
+        clock: IReactorTime | None = None,
     ) -> None:
-        super().__init__(bus, database, events=events, on_follow_up=on_follow_up)
+        super().__init__(bus, database, events=events, on_follow_up=on_follow_up, clock=clock)
         self.wallet_currency = wallet_currency
         self.stop_margin = stop_margin
         #: Whether Heartbeat frames go to the message log ([ocpp] log_heartbeats).
