@@ -32,9 +32,8 @@ from ocppd.bus.memory import MemoryBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.config import Config
 from ocppd.consumers.audit import AuditConsumer
-from ocppd.consumers.notifier import Notifier
+from ocppd.consumers.notifier import Notifier, shown_inbound
 from ocppd.consumers.processor import OcppProcessor
-from ocppd.ocpp.actions import CHARGER_INITIATED
 from ocppd.ocpp.admission import ChargerAdmission
 from ocppd.ocpp.handlers import CentralSystemHandlers
 from ocppd.ocpp.protocol import OcppServerFactory
@@ -66,10 +65,10 @@ class Ocppd:
         self.config = config
         self.reactor = reactor
         self.node_id = config.ocppd.node_id
-        # Heartbeats the live log does not show are not routed to the notifier.
-        shown = None if config.ocpp.log_heartbeats else CHARGER_INITIATED - {"Heartbeat"}
         self.topology = topology.default_topology(
-            config.bus.prefix, node_id=self.node_id, notifier_inbound=shown
+            config.bus.prefix,
+            node_id=self.node_id,
+            notifier_inbound=shown_inbound(log_heartbeats=config.ocpp.log_heartbeats),
         )
         self.database = Database.from_url(
             config.store_url, reactor=reactor, max_threads=config.store.max_threads
@@ -148,7 +147,7 @@ class Ocppd:
             ping_timeout=push.ping_timeout,
             open_handshake_timeout=push.open_handshake_timeout,
         )
-        self.notifier = Notifier(self.bus, self.push, log_heartbeats=config.ocpp.log_heartbeats)
+        self.notifier = Notifier(self.bus, self.push)
         self.accounts.revoked.append(self.push.revoke_ticket)
         self.api = Api(
             push=self.push.resource(),

@@ -20,14 +20,13 @@ from typing import Any, Protocol
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.logger import Logger
 
-from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery, IBus, IConsumer
+from ocppd.ocpp.actions import CHARGER_INITIATED
 from ocppd.push import topics
 from ocppd.timeutil import parse_iso
 
 ENERGY = "Energy.Active.Import.Register"
-HEARTBEAT = topology.ocpp_in("Heartbeat")
 POWER = "Power.Active.Import"
 
 #: (topic, event) where event is the EVENT's one argument {"type", "at", "data"}.
@@ -254,6 +253,15 @@ _BY_FIRST_WORD: dict[str, Callable[[Envelope], list[Push]]] = {
 _log = Logger()
 
 
+def shown_inbound(*, log_heartbeats: bool) -> frozenset[str]:
+    """
+    The charger's CALLs the live log shows: what the stored log keeps
+    (``[ocpp] log_heartbeats``). A node's notifier queue is bound to these
+    only (``topology.notifier_patterns``), so the rest never reaches it.
+    """
+    return CHARGER_INITIATED if log_heartbeats else CHARGER_INITIATED - {"Heartbeat"}
+
+
 def push_events(envelope: Envelope) -> list[Push]:
     """
     The pushes one bus envelope makes (docs/events.md, "Push topics"); empty
@@ -279,11 +287,9 @@ class Notifier:
 
     log = _log
 
-    def __init__(self, bus: IBus, target: PushTarget, *, log_heartbeats: bool = False) -> None:
+    def __init__(self, bus: IBus, target: PushTarget) -> None:
         self._bus = bus
         self._target = target
-        # The live log shows what the stored log keeps ([ocpp] log_heartbeats).
-        self._skipped = frozenset() if log_heartbeats else frozenset({HEARTBEAT})
         self._consumer: IConsumer | None = None
 
     @inlineCallbacks
@@ -296,8 +302,6 @@ class Notifier:
 
     def handle(self, delivery: Delivery) -> None:
         """Never raises: a push that fails is logged and gone, the message acked."""
-        if delivery.routing_key in self._skipped:
-            return
         for topic, event in push_events(delivery.envelope):
             try:
                 self._target.publish(topic, event)

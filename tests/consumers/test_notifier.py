@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.memory import MemoryBus
-from ocppd.consumers.notifier import Notifier, meter_reading, push_events
+from ocppd.consumers.notifier import Notifier, meter_reading, push_events, shown_inbound
 
 T0 = "2026-11-29T10:00:00.000Z"
 
@@ -383,9 +383,13 @@ class NotifierTests(SynchronousTestCase):
         )
         for log_heartbeats, expected in ((False, ["d", "d"]), (True, ["h", "h", "d", "d"])):
             clock = Clock()
-            bus = self.make_bus(clock)
+            # The notifier queue bound as the daemon binds it (ocppd.service).
+            shown = shown_inbound(log_heartbeats=log_heartbeats)
+            routes = topology.default_topology("t", node_id="n1", notifier_inbound=shown)
+            bus = MemoryBus(routes, reactor=clock)
+            bus.startService()
             target = FakeTarget()
-            notifier = Notifier(bus, target, log_heartbeats=log_heartbeats)
+            notifier = Notifier(bus, target)
             self.successResultOf(notifier.start(topology.notifier_queue("n1")))
             for message in (heartbeat, status):
                 self.successResultOf(bus.publish(message.type, message))
