@@ -309,20 +309,19 @@ class BusConsumer:
                 continue
             seen.add(envelope.id)
             staged = DeferredWrites()
-            if alone:
-                follow_ups = self.effects(conn, envelope, staged)
-            else:
-                try:
-                    if writes_directly:
-                        with savepoint(conn):
-                            follow_ups = self.effects(conn, envelope, staged)
-                    else:
+            try:
+                if writes_directly and not alone:
+                    with savepoint(conn):
                         follow_ups = self.effects(conn, envelope, staged)
-                except Exception:
-                    outcomes.append(Failure())
-                    if writes_directly:
-                        processed.release_claim(conn, self.name, envelope.id)
-                    continue
+                else:
+                    follow_ups = self.effects(conn, envelope, staged)
+            except Exception:
+                if alone:
+                    raise
+                outcomes.append(Failure())
+                if writes_directly:
+                    processed.release_claim(conn, self.name, envelope.id)
+                continue
             writes.extend(staged)
             outcomes.append((True, list(follow_ups or ())))
         writes.write(conn)

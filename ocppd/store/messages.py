@@ -105,7 +105,7 @@ def forget_messages(conn: Connection, *, before: datetime, limit: int = 10_000) 
         sa.select(ids).where(ids < cutoff).order_by(ids).offset(limit).limit(1)
     ).scalar()
     below = cutoff if past_chunk is None else past_chunk
-    result = conn.execute(message_log.delete().where(message_log.c.id < below))
+    result = conn.execute(message_log.delete().where(ids < below))
     return int(result.rowcount)
 
 
