@@ -10,6 +10,12 @@
 
 Secrets are read from standard input (a prompt on a terminal) so they never
 appear in the process list or shell history.
+
+Only ``db upgrade`` creates or migrates a database: every other command
+refuses one that is missing or not at this version's schema, so that a wrong
+``--config`` or working directory is an error naming the path, not a new
+empty database. Every error is one line on standard error, exit status 1;
+a database error shows the driver's message, never the SQL or its parameters.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import sys
 from collections.abc import Generator, Sequence
 from typing import Any, TextIO
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.python.failure import Failure
@@ -31,7 +38,7 @@ from ocppd.config import Config, ConfigError, load_config
 from ocppd.credentials import hash_charger_key, hash_password
 from ocppd.ocpp.handshake import HandshakeError, charge_point_id_from_path
 from ocppd.store import chargers, migrate, stations, tags, tariffs, users
-from ocppd.store.database import Database
+from ocppd.store.database import Database, describe_error
 from ocppd.store.errors import AlreadyExists
 from ocppd.timeutil import parse_iso, utcnow
 
@@ -111,14 +118,26 @@ def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
     if args.group == "bus":
         run_bus_command(config, args, stdout)
         return
+    try:
+        run_database_command(config, args, stdin, stdout)
+    except migrate.SchemaNotCurrent as e:
+        raise CommandFailed(e.explain(config.path)) from None
+
+
+def run_database_command(
+    config: Config, args: argparse.Namespace, stdin: TextIO, stdout: TextIO
+) -> None:
+    upgrading = (args.group, args.command) == ("db", "upgrade")
+    if not upgrading:
+        # Before the engine exists: connecting would create the file.
+        migrate.require_database_file(config.store_url)
     database = Database.from_url(config.store_url, max_threads=1)
     try:
-        if (args.group, args.command) == ("db", "upgrade"):
+        if upgrading:
             migrate.upgrade(database.engine)
             print(f"database at revision {migrate.current_revision(database.engine)}", file=stdout)
             return
-        if config.store.auto_upgrade:
-            migrate.upgrade(database.engine)
+        migrate.require_current(database.engine)
         handler = {
             ("user", "add"): _user_add,
             ("charger", "add"): _charger_add,
@@ -296,6 +315,15 @@ def main(
         return 1
     except AlreadyExists as e:
         print(f"ocppctl: already exists: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        # e.g. the data directory cannot be created or read.
+        print(f"ocppctl: {e}", file=sys.stderr)
+        return 1
+    except sa.exc.SQLAlchemyError as e:
+        # Not the exception itself: its text carries the statement and its
+        # parameters (a password hash, a charger key hash).
+        print(f"ocppctl: database error: {describe_error(e)}", file=sys.stderr)
         return 1
     return 0
 

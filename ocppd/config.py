@@ -169,6 +169,23 @@ class WebConfig:
     }
 
 
+def _database_url(name: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        value = text.strip()
+        if not value:
+            return value
+        # Imported here: reading the configuration (twistd --help) needs no SQLAlchemy.
+        from ocppd.store.database import check_url
+
+        try:
+            check_url(value)
+        except ValueError as e:
+            raise ConfigError(f"{name}: {e}") from None
+        return value
+
+    return convert
+
+
 @attrs.frozen
 class StoreConfig:
     """``[store]``: the database."""
@@ -185,7 +202,7 @@ class StoreConfig:
     keep_message_log_days: int = 0
 
     OPTIONS = {
-        "url": _text,
+        "url": _database_url,
         "max_threads": _positive_int,
         "auto_upgrade": _boolean,
         "keep_claims_days": _positive_int,

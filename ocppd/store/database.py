@@ -38,10 +38,56 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def default_sqlite_url(data_dir: str) -> str:
-    """The embedded database's URL: ``ocppd.sqlite3`` in ``data_dir``, which is created."""
-    path = os.path.abspath(data_dir)
-    os.makedirs(path, exist_ok=True)
-    return "sqlite:///" + os.path.join(path, SQLITE_FILE_NAME)
+    """
+    The embedded database's URL: ``ocppd.sqlite3`` in ``data_dir``.
+
+    Nothing is created here: ``create_engine`` makes the directory for the
+    daemon and ``ocppctl db upgrade``, while ``ocppctl``'s other commands
+    refuse a missing database rather than create one somewhere unexpected.
+    """
+    return "sqlite:///" + os.path.join(os.path.abspath(data_dir), SQLITE_FILE_NAME)
+
+
+def sqlite_file(url: str | URL) -> str | None:
+    """The file of a SQLite URL; None for PostgreSQL or an in-memory SQLite."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return os.path.abspath(parsed.database)
+
+
+def location(url: str | URL) -> str:
+    """Where a database is, for operators: the SQLite file, or the URL without its password."""
+    path = sqlite_file(url)
+    if path is not None:
+        return path
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def describe_error(error: BaseException) -> str:
+    """
+    One line about a database error for an operator's eyes: the driver's own
+    message, never the SQL statement or its parameters (a password hash, a key).
+    """
+    if isinstance(error, sa.exc.StatementError) and error.orig is not None:
+        error = error.orig
+    lines = str(error).strip().splitlines()
+    name = type(error).__name__
+    return f"{name}: {lines[0]}" if lines else name
+
+
+#: The databases ``create_engine`` supports, by SQLAlchemy backend name.
+BACKENDS = ("sqlite", "postgresql")
+
+
+def check_url(url: str | URL) -> None:
+    """Raise ValueError unless ``url`` is a database URL ocppd can use."""
+    try:
+        parsed = normalize_url(url)
+    except sa.exc.ArgumentError:
+        raise ValueError(f"{url!r} is not a database URL") from None
+    if parsed.get_backend_name() not in BACKENDS:
+        raise ValueError(f"unsupported database {parsed.drivername!r}: use {' or '.join(BACKENDS)}")
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -109,39 +155,39 @@ def create_engine(
     ``connect_args`` go to the DB-API ``connect()`` (for example psycopg's
     ``options="-csearch_path=..."``).
     """
+    check_url(url)
     parsed = normalize_url(url)
     args = dict(connect_args or {})
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
+    if parsed.get_backend_name() == "sqlite":
         # Connections move between the pool thread and run_sync callers, one
         # user at a time (the pool guarantees it).
         args.setdefault("check_same_thread", False)
         kwargs: dict[str, Any] = {}
-        if parsed.database in (None, "", ":memory:"):
+        path = sqlite_file(parsed)
+        if path is None:
             # One in-memory database exists per connection: share the one.
             kwargs["poolclass"] = sa.pool.StaticPool
         else:
-            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
         engine = sa.create_engine(
             parsed, connect_args=args, json_serializer=jsoncodec.dumps, **kwargs
         )
         sa.event.listen(engine, "connect", _configure_sqlite_connection)
         sa.event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
-    if backend == "postgresql":
-        args.setdefault("application_name", "ocppd")
-        return sa.create_engine(
-            parsed,
-            connect_args=args,
-            # JSON columns (the message log's payloads) written the fast way.
-            json_serializer=jsoncodec.dumps,
-            pool_size=max_threads,
-            # Room for run_sync callers (start-up, ocppctl) beside the pool threads.
-            max_overflow=max_threads,
-            # A connection may have died with a PostgreSQL restart or failover.
-            pool_pre_ping=True,
-        )
-    raise ValueError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
+    # PostgreSQL, the other backend check_url lets through.
+    args.setdefault("application_name", "ocppd")
+    return sa.create_engine(
+        parsed,
+        connect_args=args,
+        # JSON columns (the message log's payloads) written the fast way.
+        json_serializer=jsoncodec.dumps,
+        pool_size=max_threads,
+        # Room for run_sync callers (start-up, ocppctl) beside the pool threads.
+        max_overflow=max_threads,
+        # A connection may have died with a PostgreSQL restart or failover.
+        pool_pre_ping=True,
+    )
 
 
 class Database:

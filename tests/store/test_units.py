@@ -5,10 +5,19 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta, timezone
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from twisted.trial.unittest import SynchronousTestCase
 
-from ocppd.store.database import Database, create_engine, default_sqlite_url, normalize_url
+from ocppd.store.database import (
+    Database,
+    check_url,
+    create_engine,
+    default_sqlite_url,
+    describe_error,
+    location,
+    normalize_url,
+)
 from ocppd.store.transactions import energy_wh
 from ocppd.store.types import UTCDateTime
 
@@ -28,14 +37,40 @@ class UrlTests(SynchronousTestCase):
         )
         self.assertEqual(normalize_url("sqlite:////tmp/x.sqlite3").drivername, "sqlite")
 
-    def test_default_sqlite_url_creates_the_directory(self) -> None:
-        """The embedded database is ocppd.sqlite3 in the data dir, which is created."""
+    def test_default_sqlite_url_creates_nothing(self) -> None:
+        """The embedded database is ocppd.sqlite3 in the data dir; the engine makes the dir."""
         data_dir = os.path.join(self.mktemp(), "var")
         url = default_sqlite_url(data_dir)
+        path = os.path.join(os.path.abspath(data_dir), "ocppd.sqlite3")
+        self.assertEqual(url, "sqlite:///" + path)
+        self.assertFalse(os.path.exists(data_dir))
+        self.assertEqual(location(url), path)
+        create_engine(url).dispose()
         self.assertTrue(os.path.isdir(data_dir))
-        self.assertEqual(
-            url, "sqlite:///" + os.path.join(os.path.abspath(data_dir), "ocppd.sqlite3")
-        )
+        self.assertFalse(os.path.exists(path))
+
+    def test_location_hides_the_password(self) -> None:
+        """A PostgreSQL database is named by its URL without the password."""
+        self.assertEqual(location("postgresql://u:secret@db/x"), "postgresql://u:***@db/x")
+
+    def test_check_url(self) -> None:
+        """SQLite and PostgreSQL URLs pass; other databases and non-URLs are ValueErrors."""
+        for url in ("sqlite:///x.sqlite3", "postgresql://u@db/x", "postgres://db/x"):
+            check_url(url)
+        for url, needle in (("mysql://u@db/x", "unsupported database"), ("db", "not a database")):
+            with self.assertRaises(ValueError) as caught:
+                check_url(url)
+            self.assertIn(needle, str(caught.exception))
+
+    def test_describe_error_leaves_out_sql_and_parameters(self) -> None:
+        """A statement's error is the driver's first line: no SQL, no parameters."""
+        engine = create_engine("sqlite://")
+        self.addCleanup(engine.dispose)
+        with self.assertRaises(sa.exc.OperationalError) as caught, engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO users (hash) VALUES (:h)"), {"h": "$argon2id$x"})
+        self.assertIn("$argon2id$x", str(caught.exception))  # what must not reach a terminal
+        self.assertEqual(describe_error(caught.exception), "OperationalError: no such table: users")
+        self.assertEqual(describe_error(ValueError("one\ntwo")), "ValueError: one")
 
     def test_engine_choices(self) -> None:
         """PostgreSQL gets max_threads threads; SQLite one; other databases are refused."""
