@@ -354,6 +354,29 @@ class Config:
         return default_sqlite_url(self.data_dir)
 
 
+def check_listeners(config: Config) -> None:
+    """
+    Raise ConfigError naming the first listener whose endpoint string cannot
+    work (``tcp:notaport``, an unknown type, a missing certificate file).
+
+    Parsing builds the endpoint without opening it. Only the daemon checks:
+    ``ocppctl`` reads the same file without the sockets systemd hands the daemon.
+    """
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import serverFromString
+
+    for name, description in (
+        ("ocpp.listen", config.ocpp.listen),
+        ("web.listen", config.web.listen),
+    ):
+        try:
+            serverFromString(reactor, description)
+        except (
+            Exception
+        ) as e:  # each endpoint type fails its own way: ValueError, KeyError, OSError
+            raise ConfigError(f"{name}: {description!r} is not a usable endpoint: {e}") from None
+
+
 def parse_override(text: str) -> tuple[str, str, str]:
     """Split ``section.option=value`` into its three parts."""
     key, sep, value = text.partition("=")

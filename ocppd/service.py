@@ -1,7 +1,11 @@
 """
 Builds the daemon from its configuration and starts/stops it in order.
 
-Start: store (migrations) -> bus -> consumers -> web and OCPP listeners.
+Start: store (migrations, or a check that none are pending) -> bus ->
+consumers -> web and OCPP listeners. A start that fails logs one line
+(``StartupError``: what failed and why) and closes what listens;
+``when_started`` fails, so whoever runs the service (``ocppd.tap`` under
+twistd) can end the process.
 Stop, in reverse: no new chargers, close their sockets (their disconnect
 events still reach the bus), drain the bus into the processor, stop the
 processor, close the database.
@@ -13,11 +17,13 @@ from collections.abc import Callable, Generator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
+import sqlalchemy as sa
 from twisted.application.service import Service
 from twisted.internet import defer
-from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
+from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks, maybeDeferred
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTime
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -44,7 +50,7 @@ from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.payments import make_payment_provider
 from ocppd.push.channel import PushChannel, ticket_authenticator
 from ocppd.store import messages, migrate, processed
-from ocppd.store.database import Database
+from ocppd.store.database import Database, describe_error, location
 from ocppd.timeutil import from_timestamp
 from ocppd.web import WebSite, static_trees
 
@@ -54,6 +60,10 @@ if TYPE_CHECKING:
 #: Message-log rows deleted per transaction when pruning: the processor's
 #: writes wait for one chunk at most.
 MESSAGE_LOG_PRUNE_CHUNK = 10_000
+
+
+class StartupError(Exception):
+    """A start-up step failed for a reason the operator can act on; ``str()`` says which."""
 
 
 class Ocppd:
@@ -198,6 +208,7 @@ class OcppdService(Service):
         self.ocpp_port: IListeningPort | None = None
         self.web_port: IListeningPort | None = None
         self._started: Deferred[None] | None = None
+        self._start_failure: Failure | None = None
         self._pruner: LoopingCall | None = None
 
     def startService(self) -> None:
@@ -205,34 +216,44 @@ class OcppdService(Service):
         self._started = self._start()
         self._started.addErrback(self._start_failed)
 
-    def _start_failed(self, failure: Any) -> None:
-        self.log.failure("ocppd failed to start", failure)
-        reactor = self.ocppd.reactor
-        if IReactorCore.providedBy(reactor) and reactor.running:
-            reactor.stop()
+    def _start_failed(self, failure: Failure) -> None:
+        self._start_failure = failure
+        if failure.check(CancelledError) and not self.running:
+            self.log.info("ocppd stopped while starting")
+            return
+        if failure.check(StartupError):
+            # The operator's problem, said in one line: no traceback to wade through.
+            self.log.critical("ocppd: {reason}", reason=failure.getErrorMessage())
+        else:
+            self.log.failure("ocppd: start failed: {reason}", failure, reason=failure.value)
+        # Nothing serves after a failed start, not even until the process ends.
+        for port in (self.web_port, self.ocpp_port):
+            if port is not None:
+                port.stopListening()
+        self.web_port = self.ocpp_port = None
 
     def when_started(self) -> Deferred[None]:
-        """Fires once every part is up (tests use it to learn the port)."""
+        """
+        Fires once every part is up (tests use it to learn the port), or fails
+        with what made the start fail (``StartupError`` for the expected causes).
+        """
         assert self._started is not None
         d: Deferred[None] = Deferred()
 
-        def forward(result: Any) -> Any:
-            if isinstance(result, Failure):
-                d.errback(result)
-            else:
+        def forward(_: None) -> None:
+            if self._start_failure is None:
                 d.callback(None)
-            return result
+            else:
+                d.errback(self._start_failure)
 
-        self._started.addBoth(forward)
+        self._started.addCallback(forward)
         return d
 
     @inlineCallbacks
     def _start(self) -> Generator[Deferred[Any], Any, None]:
         node, config = self.ocppd, self.ocppd.config
         node.database.start()
-        if config.store.auto_upgrade:
-            # Blocking is fine here: nothing is served before the schema is current.
-            migrate.upgrade(node.database.engine)
+        self._prepare_store()
         node.bus.startService()
         if config.bus.backend == "amqp":
             yield self._wait_for_broker(cast("AmqpBus", node.bus), config.bus.connect_timeout)
@@ -244,20 +265,48 @@ class OcppdService(Service):
             lambda failure: self.log.failure("Hourly pruning stopped", failure)
         )
         yield node.notifier.start(topology.notifier_queue(node.node_id))
-        self.web_port = yield serverFromString(node.reactor, config.web.listen).listen(
-            node.web_site
-        )
-        endpoint = serverFromString(node.reactor, config.ocpp.listen)
-        self.ocpp_port = yield endpoint.listen(node.ocpp_factory)
+        self.web_port = yield self._listen(config.web.listen, node.web_site, "the web")
+        self.ocpp_port = yield self._listen(config.ocpp.listen, node.ocpp_factory, "OCPP")
         self.log.info(
             "ocppd node {node_id} ready: OCPP 1.6J on {address}, web on {web}, "
             "store {store}, bus {bus}",
             node_id=node.node_id,
             address=self.ocpp_port.getHost(),
             web=self.web_port.getHost(),
-            store=node.database.engine.url.render_as_string(hide_password=True),
+            store=location(node.database.engine.url),
             bus=config.bus.backend,
         )
+
+    def _prepare_store(self) -> None:
+        """
+        Bring the schema to this version's head (``auto_upgrade``), or refuse
+        a database at any other revision: serving on it would answer every
+        request with a database error.
+        """
+        config, engine = self.ocppd.config, self.ocppd.database.engine
+        try:
+            # Blocking is fine here: nothing is served before the schema is current.
+            if config.store.auto_upgrade:
+                migrate.upgrade(engine)
+            migrate.require_current(engine)
+        except migrate.SchemaNotCurrent as e:
+            raise StartupError(e.explain(config.path)) from e
+        except sa.exc.SQLAlchemyError as e:
+            raise StartupError(
+                f"cannot use the database {location(engine.url)}: {describe_error(e)}"
+            ) from e
+
+    @inlineCallbacks
+    def _listen(
+        self, description: str, factory: IProtocolFactory, purpose: str
+    ) -> Generator[Deferred[Any], Any, IListeningPort]:
+        try:
+            port = yield serverFromString(self.ocppd.reactor, description).listen(factory)
+        except Exception as e:  # any endpoint type's failure: the line names it
+            raise StartupError(
+                f"cannot listen on {description} for {purpose}: {_listen_error(e)}"
+            ) from e
+        return cast(IListeningPort, port)
 
     @inlineCallbacks
     def _prune(self) -> Generator[Deferred[Any], Any, None]:
@@ -348,3 +397,11 @@ class OcppdService(Service):
             except Exception:
                 self.log.failure("Shutdown step {step!r} failed", step=name)
         self.log.info("ocppd node {node_id} stopped", node_id=node.node_id)
+
+
+def _listen_error(error: Exception) -> str:
+    """Why a listener could not open: the system's reason ("address already in use")."""
+    if isinstance(error, CannotListenError) and isinstance(error.socketError, OSError):
+        reason = error.socketError.strerror or str(error.socketError)
+        return reason[:1].lower() + reason[1:]
+    return str(error)

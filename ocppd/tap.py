@@ -1,11 +1,32 @@
-"""``twistd ocppd``: command-line options and the service maker."""
+"""
+``twistd ocppd``: command-line options and the service maker.
+
+A start that fails ends the process with exit status 1 (systemd's
+``Restart=on-failure`` needs a non-zero status to act) and one line saying
+why: invalid options and listener strings before anything starts, as a usage
+error; anything else (a busy port, the database) once the service has tried.
+"""
 
 from __future__ import annotations
 
-from twisted.application.service import IService
-from twisted.python import usage
+import atexit
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING
 
-from ocppd.config import ConfigError, load_config
+from twisted.application.service import IService
+from twisted.internet.defer import CancelledError
+from twisted.python import usage
+from twisted.python.failure import Failure
+
+from ocppd.config import ConfigError, check_listeners, load_config
+
+if TYPE_CHECKING:
+    from ocppd.service import OcppdService
+
+#: The exit status of a failed start.
+START_FAILED = 1
 
 
 class Options(usage.Options):
@@ -25,7 +46,8 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         try:
-            self["parsed"] = load_config(self["config"], self["overrides"])
+            self["parsed"] = config = load_config(self["config"], self["overrides"])
+            check_listeners(config)
         except ConfigError as e:
             raise usage.UsageError(str(e)) from None
 
@@ -40,4 +62,50 @@ def makeService(options: Options) -> IService:
 
     from ocppd.service import OcppdService
 
-    return OcppdService(options["parsed"])
+    try:
+        service = OcppdService(options["parsed"])
+    except OSError as e:
+        # e.g. the data directory cannot be created. Nothing runs yet, not even
+        # twistd's log or pidfile: Python prints the line and exits with 1.
+        raise SystemExit(f"ocppd: {e}") from None
+    exit_if_start_fails(service)
+    return service
+
+
+def exit_if_start_fails(service: OcppdService) -> None:
+    """
+    Make a failed start end twistd with ``START_FAILED``.
+
+    twistd has no exit status of its own: once the reactor stops it stops the
+    services, removes its pidfile, closes its log and returns, and the process
+    exits 0. So a failed start stops the reactor (the service has logged the
+    reason) and leaves an exit handler that turns that ending into status 1,
+    after twistd's own clean-up. A stop during the start (SIGTERM) is no failure.
+    """
+    from twisted.internet import reactor
+
+    def failed(failure: Failure) -> None:
+        if failure.check(CancelledError):
+            return
+        atexit.register(_exit, START_FAILED)
+        reactor.stop()
+
+    def watch() -> None:
+        service.when_started().addErrback(failed)
+
+    # twistd starts the services before it runs the reactor; the start may
+    # even have failed already, before the reactor could be stopped.
+    reactor.callWhenRunning(watch)
+
+
+def _exit(status: int) -> None:
+    # Registered last, so run first of the exit handlers; os._exit skips the
+    # others, so do what they would have: flush the logs and standard streams.
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # closed: nothing left to flush
+    os._exit(status)

@@ -8,7 +8,7 @@ import re
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from ocppd.config import SECTIONS, Config, ConfigError, load_config
+from ocppd.config import SECTIONS, Config, ConfigError, check_listeners, load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INI = os.path.join(ROOT, "etc", "ocppd.ini")
@@ -55,11 +55,29 @@ class LoadConfigTests(SynchronousTestCase):
             (["ocpp.nonsense=1"], "ocpp.nonsense"),
             (["nowhere.listen=1"], "nowhere"),
             (["no-equals-sign"], "no-equals-sign"),
+            (["store.url=mysql://u@db/ocppd"], "store.url"),
+            (["store.url=not a url"], "store.url"),
         ]
         for overrides, name in cases:
             with self.assertRaises(ConfigError) as caught:
                 load_config(None, overrides)
             self.assertIn(name, str(caught.exception))
+
+    def test_listeners_checked(self) -> None:
+        """An endpoint string that cannot listen is an error naming its option; nothing opens."""
+        check_listeners(load_config(None, ["ocpp.listen=tcp:0", "web.listen=unix:x.sock"]))
+        self.assertFalse(os.path.exists("x.sock"))
+        cases = [
+            ("ocpp.listen=tcp:notaport", "ocpp.listen"),
+            ("web.listen=nonsense:8080", "web.listen"),
+            ("ocpp.listen=tcp:9000:colour=blue", "ocpp.listen"),
+            ("web.listen=ssl:8443:privateKey=/nonexistent.pem", "web.listen"),
+        ]
+        for override, name in cases:
+            config = load_config(None, [override])  # loading alone does not parse listeners
+            with self.assertRaises(ConfigError) as caught:
+                check_listeners(config)
+            self.assertIn(f"{name}: {override.partition('=')[2]!r}", str(caught.exception))
 
     def test_unreadable_file(self) -> None:
         """A missing file is a ConfigError naming it, not a traceback."""

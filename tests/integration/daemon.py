@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,15 @@ from ocppd import cli
 from ocppd.config import load_config
 from ocppd.service import OcppdService
 from tests.services import RABBITMQ_URL, require_service
+
+
+def held_port(testcase: TestCase) -> int:
+    """A 127.0.0.1 port this test holds, listening, until it ends: a port that is busy."""
+    sock = socket.socket()
+    testcase.addCleanup(sock.close)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return int(sock.getsockname()[1])
 
 
 class RunningDaemon:
@@ -86,6 +96,17 @@ def cancel_spent_autobahn_timers() -> None:
 
 @inlineCallbacks
 def start_daemon(testcase: TestCase, *overrides: str) -> Any:
+    service, args = start_service(testcase, *overrides)
+    yield service.when_started()
+    return RunningDaemon(service, args)
+
+
+def start_service(testcase: TestCase, *overrides: str) -> tuple[OcppdService, list[str]]:
+    """
+    Start a node's service on ephemeral ports and a data dir of its own, without
+    waiting for it: ``when_started`` tells how the start went. Returns the service
+    and the ``--set`` arguments of its configuration.
+    """
     # Registered first, so it runs after every other cleanup of the test.
     testcase.addCleanup(cancel_spent_autobahn_timers)
     data_dir = os.path.abspath(testcase.mktemp())
@@ -108,8 +129,7 @@ def start_daemon(testcase: TestCase, *overrides: str) -> Any:
     service = OcppdService(config, reactor)
     service.startService()
     testcase.addCleanup(service.stopService)
-    yield service.when_started()
-    return RunningDaemon(service, args)
+    return service, args
 
 
 def amqp_overrides(testcase: TestCase) -> list[str]:

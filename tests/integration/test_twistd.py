@@ -1,13 +1,15 @@
 """
 The README's run command for real: ``twistd -n ocppd`` in a subprocess on the
-embedded default, a charger talking to it, then SIGTERM and a clean exit.
-Also: the built wheel carries the twistd plugin and the migrations.
+embedded default, a charger talking to it, then SIGTERM and a clean exit; and
+starts that fail (a busy port, a bad listener, no database): exit status 1,
+one line. Also: the built wheel carries the twistd plugin and the migrations.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,16 +24,18 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from tests.integration.clients import connect
-from tests.integration.daemon import cancel_spent_autobahn_timers
+from tests.integration.daemon import cancel_spent_autobahn_timers, held_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
+INI = os.path.join(ROOT, "etc", "ocppd.ini")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: The line a node logs once it serves, with the ports it got (it listens on port 0).
+READY = re.compile(
+    r"ocppd node \S+ ready: OCPP 1\.6J on \w+Address\(.*?port=(\d+)\), "
+    r"web on \w+Address\(.*?port=(\d+)\)"
+)
 
 
 class _Collect(ProcessProtocol):
@@ -47,46 +51,80 @@ class _Collect(ProcessProtocol):
     def processEnded(self, reason: Any) -> None:
         self.ended.callback((reason.value.exitCode, reason.value.signal))
 
+    @property
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
 
-class TwistdTests(TestCase):
+
+class TwistdTestCase(TestCase):
     timeout = 60
 
+    def twistd(self, *overrides: str) -> tuple[_Collect, Any]:
+        """
+        Run `twistd -n ocppd` on this working tree with etc/ocppd.ini, on
+        ports it picks (127.0.0.1 port 0) unless overridden, in a folder of its own.
+        """
+        self.addCleanup(cancel_spent_autobahn_timers)
+        self.workdir = os.path.abspath(self.mktemp())
+        os.makedirs(self.workdir)
+        self.pidfile = os.path.join(self.workdir, "twistd.pid")
+        settings = [
+            "ocpp.listen=tcp:0:interface=127.0.0.1",
+            "web.listen=tcp:0:interface=127.0.0.1",
+            f"ocppd.data_dir={self.workdir}/var",
+            *overrides,
+        ]
+        process = _Collect()
+        env = {**os.environ, "PYTHONPATH": ROOT}  # run this working tree, not a stale install
+        argv = ["twistd", "-n", f"--pidfile={self.pidfile}", "ocppd", "--config", INI]
+        for setting in settings:
+            argv += ["--set", setting]
+        transport = reactor.spawnProcess(
+            process, os.path.join(BIN, "twistd"), argv, env=env, path=self.workdir
+        )
+        return process, transport
+
+    @inlineCallbacks
+    def ended(self, process: _Collect, transport: Any, within: float = 20) -> Any:
+        """The exit (code, signal); SIGTERM after ``within`` seconds if it keeps running."""
+        for _ in range(int(within / 0.05)):
+            if process.ended.called:
+                break
+            yield deferLater(reactor, 0.05, lambda: None)
+        if not process.ended.called:
+            transport.signalProcess(signal.SIGTERM)
+        return (yield process.ended)
+
+    @inlineCallbacks
+    def assert_start_fails(self, *overrides: str, line: str) -> Any:
+        """twistd exits 1 with ``line`` logged once, no traceback, nothing served, no pidfile."""
+        process, transport = self.twistd(*overrides)
+        status = yield self.ended(process, transport)
+        output = process.text
+        self.assertEqual(status, (1, None), output)
+        self.assertEqual(output.count(line), 1, output)
+        self.assertNotIn("Traceback", output)
+        self.assertIsNone(READY.search(output), output)
+        self.assertFalse(os.path.exists(self.pidfile))
+        self.output = output
+        return output
+
+
+class TwistdTests(TwistdTestCase):
     @inlineCallbacks
     def test_twistd_serves_chargers_and_stops_cleanly(self) -> Any:
         """`twistd -n ocppd` runs with no broker or database server; SIGTERM stops it."""
-        self.addCleanup(cancel_spent_autobahn_timers)
-        workdir = os.path.abspath(self.mktemp())
-        os.makedirs(workdir)
-        port = free_port()
-        process = _Collect()
-        env = {**os.environ, "PYTHONPATH": ROOT}  # run this working tree, not a stale install
-        transport = reactor.spawnProcess(
-            process,
-            os.path.join(BIN, "twistd"),
-            [
-                "twistd",
-                "-n",
-                "--pidfile=",
-                "ocppd",
-                "--config",
-                os.path.join(ROOT, "etc", "ocppd.ini"),
-                "--set",
-                f"ocpp.listen=tcp:{port}:interface=127.0.0.1",
-                "--set",
-                "ocpp.unknown_chargers=pending",
-                "--set",
-                f"ocppd.data_dir={workdir}/var",
-            ],
-            env=env,
-            path=workdir,
-        )
+        process, transport = self.twistd("ocpp.unknown_chargers=pending")
         try:
             for _ in range(300):
-                if b"ready" in process.output or process.ended.called:
+                if READY.search(process.text) or process.ended.called:
                     break
                 yield deferLater(reactor, 0.05, lambda: None)
-            self.assertIn(b"ready", process.output, process.output.decode(errors="replace"))
-            client = yield connect(port, "SIM-1", "k")
+            ready = READY.search(process.text)
+            self.assertIsNotNone(ready, process.text)
+            assert ready is not None
+            self.assertTrue(os.path.exists(self.pidfile))
+            client = yield connect(int(ready.group(1)), "SIM-1", "k")
             client.send(
                 '[2,"1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]'
             )
@@ -97,14 +135,60 @@ class TwistdTests(TestCase):
             if not process.ended.called:
                 transport.signalProcess(signal.SIGTERM)
             status = yield process.ended
-        output = process.output.decode(errors="replace")
+        output = process.text
         # twistd re-raises the signal that stopped it, so the exit status says SIGTERM.
         self.assertEqual(status, (None, signal.SIGTERM), output)
         self.assertIn("every message was delivered", output)
         self.assertIn("ocppd node", output.split("Received SIGTERM")[-1])
         self.assertRegex(output, r"ocppd node \S+ stopped")
         self.assertNotIn("Traceback", output)
-        self.assertTrue(os.path.exists(os.path.join(workdir, "var", "ocppd.sqlite3")))
+        self.assertTrue(os.path.exists(os.path.join(self.workdir, "var", "ocppd.sqlite3")))
+        self.assertFalse(os.path.exists(self.pidfile))
+
+
+class FailedStartTests(TwistdTestCase):
+    """A start that fails ends twistd with status 1, so systemd's Restart=on-failure acts."""
+
+    @inlineCallbacks
+    def test_busy_ocpp_port(self) -> Any:
+        """The OCPP port is taken: exit 1, one line; the web port opened first is closed."""
+        listen = f"tcp:{held_port(self)}:interface=127.0.0.1"
+        output = yield self.assert_start_fails(
+            f"ocpp.listen={listen}",
+            line=f"ocppd: cannot listen on {listen} for OCPP: address already in use",
+        )
+        [web_port] = re.findall(r"WebSite starting on (\d+)", output)
+        with socket.socket() as sock, self.assertRaises(ConnectionRefusedError):
+            sock.connect(("127.0.0.1", int(web_port)))
+
+    @inlineCallbacks
+    def test_busy_web_port(self) -> Any:
+        """The web port is taken: exit 1, one line, and no charger was ever taken."""
+        listen = f"tcp:{held_port(self)}:interface=127.0.0.1"
+        output = yield self.assert_start_fails(
+            f"web.listen={listen}",
+            line=f"ocppd: cannot listen on {listen} for the web: address already in use",
+        )
+        self.assertNotIn("OcppServerFactory starting on", output)
+
+    @inlineCallbacks
+    def test_invalid_endpoint_is_a_usage_error(self) -> Any:
+        """`tcp:notaport` is refused with the options, before anything starts."""
+        output = yield self.assert_start_fails(
+            "ocpp.listen=tcp:notaport",
+            line="ocpp.listen: 'tcp:notaport' is not a usable endpoint",
+        )
+        self.assertNotIn("starting up", output)
+
+    @inlineCallbacks
+    def test_unmigrated_database(self) -> Any:
+        """auto_upgrade off and no `ocppctl db upgrade`: exit 1 naming the command to run."""
+        yield self.assert_start_fails("store.auto_upgrade=false", line="ocppd: no database at ")
+        path = os.path.join(self.workdir, "var", "ocppd.sqlite3")
+        self.assertIn(
+            f"ocppd: no database at {path}: run `ocppctl --config {INI} db upgrade`\n", self.output
+        )
+        self.assertFalse(os.path.exists(path))
 
 
 class WheelTests(TestCase):
