@@ -51,6 +51,16 @@ class OcppServerProtocol(WebSocketServerProtocol):
                 reason=e.reason,
             )
             raise ConnectionDeny(e.status, e.reason) from None
+        except Exception:
+            # A fault of ours (the database, a bug): the traceback goes to the
+            # log, the charger gets a fixed status line. Autobahn would put the
+            # exception's text (SQL included) into the HTTP status line.
+            self._log.failure(
+                "OCPP handshake from {peer} for {path} failed", peer=request.peer, path=request.path
+            )
+            raise ConnectionDeny(
+                ConnectionDeny.INTERNAL_SERVER_ERROR, "Internal Server Error"
+            ) from None
         self._admitted = admitted
         # OCPP-J 1.6 3.2: without an agreed subprotocol the handshake completes
         # without the header and onOpen closes the connection.

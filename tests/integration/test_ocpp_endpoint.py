@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import sqlalchemy as sa
 from ocpp.v16 import call
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
@@ -53,6 +54,23 @@ class HandshakeTests(TestCase):
             if status == "401":
                 self.assertIn(b"WWW-Authenticate: Basic", response)
         self.assertEqual(len(self.daemon.node.registry), 0)
+
+    @inlineCallbacks
+    def test_fault_gets_a_fixed_status_line(self) -> Any:
+        """A database fault in the handshake: 500 with a fixed reason; the SQL only in the log."""
+        yield self.daemon.query(
+            lambda conn: conn.execute(sa.text("ALTER TABLE charge_points RENAME TO elsewhere"))
+        )
+        response = yield raw_handshake(
+            self.daemon.port,
+            "/ocpp/CP1",
+            {"Sec-WebSocket-Protocol": "ocpp1.6", "Authorization": basic_auth("CP1", KEY)},
+        )
+        self.assertEqual(status_line(response), "HTTP/1.1 500 Internal Server Error")
+        for leak in (b"charge_points", b"SELECT", b"sqlite"):
+            self.assertNotIn(leak, response.lower())
+        [logged] = self.flushLoggedErrors(sa.exc.OperationalError)
+        self.assertIn("no such table: charge_points", str(logged.value))
 
     @inlineCallbacks
     def test_plain_http_is_refused(self) -> Any:
