@@ -229,7 +229,9 @@ class OcppdService(Service):
         # Nothing serves after a failed start, not even until the process ends.
         for port in (self.web_port, self.ocpp_port):
             if port is not None:
-                port.stopListening()
+                maybeDeferred(port.stopListening).addErrback(
+                    lambda failure: self.log.failure("Could not stop listening", failure)
+                )
         self.web_port = self.ocpp_port = None
 
     def when_started(self) -> Deferred[None]:
@@ -302,6 +304,8 @@ class OcppdService(Service):
     ) -> Generator[Deferred[Any], Any, IListeningPort]:
         try:
             port = yield serverFromString(self.ocppd.reactor, description).listen(factory)
+        except CancelledError:
+            raise  # stopped while starting: no failure
         except Exception as e:  # any endpoint type's failure: the line names it
             raise StartupError(
                 f"cannot listen on {description} for {purpose}: {_listen_error(e)}"

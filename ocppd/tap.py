@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from twisted.application.service import IService
 from twisted.internet.defer import CancelledError
+from twisted.internet.error import ReactorNotRunning
 from twisted.python import usage
 from twisted.python.failure import Failure
 
@@ -88,7 +89,10 @@ def exit_if_start_fails(service: OcppdService) -> None:
         if failure.check(CancelledError):
             return
         atexit.register(_exit, START_FAILED)
-        reactor.stop()
+        try:
+            reactor.stop()
+        except ReactorNotRunning:
+            pass  # already stopping (a signal came too): the exit status stays 1
 
     def watch() -> None:
         service.when_started().addErrback(failed)

@@ -43,20 +43,19 @@ class StartFailureTests(TestCase):
         self.assertEqual(ours, [])
 
     @inlineCallbacks
-    def test_busy_ocpp_port(self) -> Any:
-        """The OCPP port is taken: the line names it and why; the web listener is closed too."""
-        port = held_port(self)
-        listen = f"tcp:{port}:interface=127.0.0.1"
-        line = yield self.failed_start(f"ocpp.listen={listen}")
-        self.assertEqual(line, f"cannot listen on {listen} for OCPP: address already in use")
+    def assert_busy_port_refused(self, option: str, purpose: str) -> Any:
+        """Listening on a port this test holds fails with a line naming the listener and why."""
+        listen = f"tcp:{held_port(self)}:interface=127.0.0.1"
+        line = yield self.failed_start(f"{option}={listen}")
+        self.assertEqual(line, f"cannot listen on {listen} for {purpose}: address already in use")
 
-    @inlineCallbacks
+    def test_busy_ocpp_port(self) -> Any:
+        """The OCPP port is taken: refused; the web listener, opened first, is closed too."""
+        return self.assert_busy_port_refused("ocpp.listen", "OCPP")
+
     def test_busy_web_port(self) -> Any:
         """The web port is taken: refused before any charger could connect."""
-        port = held_port(self)
-        listen = f"tcp:{port}:interface=127.0.0.1"
-        line = yield self.failed_start(f"web.listen={listen}")
-        self.assertEqual(line, f"cannot listen on {listen} for the web: address already in use")
+        return self.assert_busy_port_refused("web.listen", "the web")
 
     @inlineCallbacks
     def test_missing_database_not_created(self) -> Any:

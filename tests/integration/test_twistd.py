@@ -149,14 +149,16 @@ class TwistdTests(TwistdTestCase):
 class FailedStartTests(TwistdTestCase):
     """A start that fails ends twistd with status 1, so systemd's Restart=on-failure acts."""
 
+    def assert_busy_port_fails(self, option: str, purpose: str) -> Deferred[str]:
+        """Listening on a port this test holds ends twistd with a line naming it and why."""
+        listen = f"tcp:{held_port(self)}:interface=127.0.0.1"
+        line = f"ocppd: cannot listen on {listen} for {purpose}: address already in use"
+        return self.assert_start_fails(f"{option}={listen}", line=line)
+
     @inlineCallbacks
     def test_busy_ocpp_port(self) -> Any:
         """The OCPP port is taken: exit 1, one line; the web port opened first is closed."""
-        listen = f"tcp:{held_port(self)}:interface=127.0.0.1"
-        output = yield self.assert_start_fails(
-            f"ocpp.listen={listen}",
-            line=f"ocppd: cannot listen on {listen} for OCPP: address already in use",
-        )
+        output = yield self.assert_busy_port_fails("ocpp.listen", "OCPP")
         [web_port] = re.findall(r"WebSite starting on (\d+)", output)
         with socket.socket() as sock, self.assertRaises(ConnectionRefusedError):
             sock.connect(("127.0.0.1", int(web_port)))
@@ -164,11 +166,7 @@ class FailedStartTests(TwistdTestCase):
     @inlineCallbacks
     def test_busy_web_port(self) -> Any:
         """The web port is taken: exit 1, one line, and no charger was ever taken."""
-        listen = f"tcp:{held_port(self)}:interface=127.0.0.1"
-        output = yield self.assert_start_fails(
-            f"web.listen={listen}",
-            line=f"ocppd: cannot listen on {listen} for the web: address already in use",
-        )
+        output = yield self.assert_busy_port_fails("web.listen", "the web")
         self.assertNotIn("OcppServerFactory starting on", output)
 
     @inlineCallbacks
