@@ -170,6 +170,8 @@ def run_backend(backend: str, chargers: int, seconds: float) -> dict[str, Any]:
     sets = [arg for setting in settings for arg in ("--set", setting)]
     ocppctl = [os.path.join(BIN, "python"), "-m", "ocppd.cli", *sets]
     env = {**os.environ, "PYTHONPATH": ROOT}
+    # Only `db upgrade` creates the database; the other commands refuse a missing one.
+    subprocess.run([*ocppctl, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
     for i in range(chargers):
         subprocess.run(
             [*ocppctl, "charger", "add", f"B{i:04d}", "--no-key"],

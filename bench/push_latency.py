@@ -330,6 +330,8 @@ def run_backend(backend: str, args: Any) -> dict[str, Any]:
     ocppctl = [os.path.join(BIN, "python"), "-m", "ocppd.cli", *sets]
     env = {**os.environ, "PYTHONPATH": ROOT}
     for argv, stdin in (
+        # Only `db upgrade` creates the database; the other commands refuse a missing one.
+        (["db", "upgrade"], ""),
         (["user", "add", ADMIN[0], "--role", "admin"], ADMIN[1] + "\n"),
         (["charger", "add", "B0001", "--no-key"], ""),
         (["tag", "add", "BENCH"], ""),
