@@ -32,7 +32,9 @@ __all__ = [
     "add_charge_point",
     "connectors_of",
     "delete_charge_point",
+    "drop_pending_key",
     "get_charge_point",
+    "key_confirmed",
     "list_charge_points_page",
     "list_connectors",
     "record_boot",
@@ -41,10 +43,12 @@ __all__ = [
     "set_connected",
     "set_connector_status",
     "set_disconnected",
+    "set_pending_key",
     "set_registration_status",
     "touch_last_seen",
     "touch_last_seen_many",
     "update_charge_point",
+    "upgrade_key_hash",
 ]
 
 _cp = charge_points.c
@@ -103,15 +107,29 @@ def add_charge_point(
 
 
 def register_pending_charge_point(
-    conn: Connection, charge_point_id: str, key_hash: str | None, *, now: datetime
-) -> None:
+    conn: Connection,
+    charge_point_id: str,
+    key_hash: str | None,
+    *,
+    max_pending: int,
+    now: datetime,
+) -> bool:
     """
     Record an unknown charger that connected under ``unknown_chargers =
-    pending``, for an operator to accept. A known charger is left as it is
-    (also when two first connections race), so this can never change a key.
+    pending``, for an operator to accept; False (nothing written) when
+    ``max_pending`` chargers are Pending already. A known charger is left as
+    it is (also when two first connections race), so this can never change a
+    key. Two transactions racing for the last place may both take it: the
+    bound can be passed by the number of simultaneous first connections.
     """
+    pending = conn.execute(
+        sa.select(sa.func.count()).where(_cp.registration_status == "Pending")
+    ).scalar_one()
+    if pending >= max_pending:
+        return False
     values = _new_charge_point(charge_point_id, key_hash, registration_status="Pending", now=now)
     insert_new(conn, charge_points, values)
+    return True
 
 
 def _update(conn: Connection, charge_point_id: str, **values: object) -> None:
@@ -123,8 +141,67 @@ def _update(conn: Connection, charge_point_id: str, **values: object) -> None:
 
 
 def set_charge_point_key(conn: Connection, charge_point_id: str, key_hash: str | None) -> None:
-    """Replace the charger's key hash (None removes authentication). Raises NotFound."""
-    _update(conn, charge_point_id, key_hash=key_hash)
+    """
+    Replace the charger's key hash (None removes authentication), and forget a
+    key being rotated in: the operator's word settles it. Raises NotFound.
+    """
+    _update(conn, charge_point_id, key_hash=key_hash, pending_key_hash=None)
+
+
+def upgrade_key_hash(conn: Connection, charge_point_id: str, *, old: str, new: str) -> bool:
+    """
+    Store ``new`` (a hash of the same key in the current scheme) in place of
+    ``old``; False, changing nothing, if the key hash is no longer ``old`` (an
+    operator replaced the key meanwhile).
+    """
+    result = conn.execute(
+        charge_points.update()
+        .where(_cp.charge_point_id == charge_point_id, _cp.key_hash == old)
+        .values(key_hash=new)
+    )
+    return bool(result.rowcount)
+
+
+def set_pending_key(conn: Connection, charge_point_id: str, key_hash: str) -> bool:
+    """
+    A key is being sent to the charger (ChangeConfiguration AuthorizationKey):
+    until :func:`key_confirmed` or :func:`drop_pending_key`, the charger may
+    log in with it as well as with its current key. False if there is no such
+    charger.
+    """
+    result = conn.execute(
+        charge_points.update()
+        .where(_cp.charge_point_id == charge_point_id)
+        .values(pending_key_hash=key_hash)
+    )
+    return bool(result.rowcount)
+
+
+def key_confirmed(conn: Connection, charge_point_id: str, key_hash: str) -> None:
+    """
+    The charger holds the key of ``key_hash`` (it accepted the change, or
+    logged in with it): that is now its key, the only one. A pending key of a
+    later change stays pending.
+    """
+    conn.execute(
+        charge_points.update()
+        .where(_cp.charge_point_id == charge_point_id)
+        .values(
+            key_hash=key_hash,
+            pending_key_hash=sa.case(
+                (_cp.pending_key_hash == key_hash, sa.null()), else_=_cp.pending_key_hash
+            ),
+        )
+    )
+
+
+def drop_pending_key(conn: Connection, charge_point_id: str, key_hash: str) -> None:
+    """The charger refused the key of ``key_hash``: it is not pending any more."""
+    conn.execute(
+        charge_points.update()
+        .where(_cp.charge_point_id == charge_point_id, _cp.pending_key_hash == key_hash)
+        .values(pending_key_hash=None)
+    )
 
 
 def set_registration_status(conn: Connection, charge_point_id: str, status: str) -> None:

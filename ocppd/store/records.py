@@ -75,6 +75,7 @@ class UserRecord:
 class ChargePointRecord:
     charge_point_id: str
     key_hash: str | None = attrs.field(repr=False)
+    pending_key_hash: str | None = attrs.field(repr=False)
     registration_status: str
     station_id: int | None
     tariff_id: int | None

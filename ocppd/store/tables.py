@@ -104,6 +104,9 @@ charge_points = sa.Table(
     metadata,
     sa.Column("charge_point_id", CHARGE_POINT_ID, primary_key=True),
     sa.Column("key_hash", sa.String(255), nullable=True),  # None: no Basic auth (profile 0)
+    # A key sent with ChangeConfiguration AuthorizationKey that the charger has
+    # not yet confirmed (docs/ocpp.md "Rotating a key"): valid besides key_hash.
+    sa.Column("pending_key_hash", sa.String(255), nullable=True),
     sa.Column("registration_status", sa.String(16), nullable=False),
     sa.Column(
         "station_id", sa.Integer, sa.ForeignKey("stations.id", ondelete="SET NULL"), nullable=True

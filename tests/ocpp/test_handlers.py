@@ -141,7 +141,9 @@ class HandlerTests(TestCase):
     @inlineCallbacks
     def test_pending_charger_may_only_boot(self) -> Any:
         """A Pending charger gets SecurityError for anything but BootNotification."""
-        self.database.run_sync(chargers.register_pending_charge_point, "NEW", None, now=NOW)
+        self.database.run_sync(
+            chargers.register_pending_charge_point, "NEW", None, max_pending=1, now=NOW
+        )
         connection = FakeConnection("NEW", "Pending")
         with self.assertRaises(OcppError) as caught:
             yield self.call("Heartbeat", {}, connection)

@@ -17,7 +17,9 @@ from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 from twisted.trial.unittest import TestCase
 
+from ocppd.ocpp.authorization_key import REDACTED
 from ocppd.store import (
+    audit,
     chargers,
     messages,
     migrate,
@@ -157,7 +159,75 @@ class StoreTestsMixin(_Base):
             )
             self.assertEqual(compare_metadata(context, tables.metadata), [])
         self.assertEqual(migrate.current_revision(self.database.engine), migrate.head_revision())
-        self.assertEqual(migrate.head_revision(), "0004")
+        self.assertEqual(migrate.head_revision(), "0005")
+
+    def test_upgrade_to_0005_redacts_authorization_keys(self) -> None:
+        """
+        Revision 0005 removes AuthorizationKey values the message log and the
+        audit log kept in clear before; every other row is left as it was.
+        """
+        url = self.empty_database_url()
+        migrate.upgrade(url, "0004")
+        database = Database.from_url(url)
+        self.addCleanup(database.stop)
+        change = {"key": "AuthorizationKey", "value": "the-old-secret-0123"}
+        other = {"key": "HeartbeatInterval", "value": "60"}
+        reported = {
+            "configurationKey": [{"key": "authorizationkey", "readonly": False, "value": "x"}]
+        }
+
+        def row(n: int, action: str, message_type: str, payload: Any) -> dict[str, Any]:
+            return messages.log_row(
+                message_id=f"m{n}",
+                charge_point_id="CP1",
+                direction="out",
+                message_type=message_type,
+                action=action,
+                unique_id=f"u{n}",
+                payload=payload,
+                at=T0,
+            )
+
+        def store(conn: Connection) -> None:
+            messages.append_log(
+                conn,
+                [
+                    row(1, "ChangeConfiguration", "CALL", change),
+                    row(2, "ChangeConfiguration", "CALL", other),
+                    row(3, "GetConfiguration", "CALLRESULT", reported),
+                ],
+            )
+            for action, detail in [
+                ("command.change-configuration", {"request": change}),
+                ("command.get-configuration", {"request": {}, "response": reported}),
+            ]:
+                audit.add_audit_entry(
+                    conn,
+                    at=T0,
+                    actor_user_id=None,
+                    action=action,
+                    outcome="answered",
+                    detail=detail,
+                )
+
+        database.run_sync(store)
+        migrate.upgrade(url)
+        logged = [m.payload for m in database.run_sync(messages.list_messages, "CP1")]
+        self.assertEqual(
+            logged,
+            [
+                {
+                    "configurationKey": [
+                        {"key": "authorizationkey", "readonly": False, "value": REDACTED}
+                    ]
+                },
+                other,
+                {"key": "AuthorizationKey", "value": REDACTED},
+            ],
+        )
+        audited = [e.detail for e in database.run_sync(audit.list_audit_entries)]
+        self.assertEqual(audited[0], {"request": {"key": "AuthorizationKey", "value": REDACTED}})
+        self.assertEqual(audited[1]["response"], logged[0])
 
     def test_upgrade_by_url_twice(self) -> None:
         """``upgrade(url)`` migrates an empty database; a second upgrade changes nothing."""
@@ -166,7 +236,7 @@ class StoreTestsMixin(_Base):
         migrate.upgrade(url)
         database = Database.from_url(url)
         self.addCleanup(database.stop)
-        self.assertEqual(migrate.current_revision(database.engine), "0004")
+        self.assertEqual(migrate.current_revision(database.engine), "0005")
         names = set(sa.inspect(database.engine).get_table_names())
         self.assertEqual(names, {*tables.metadata.tables, "alembic_version"})
 
@@ -367,9 +437,10 @@ class StoreTestsMixin(_Base):
 
     def test_pending_registration(self) -> None:
         """An unknown charger is registered Pending once; a known one is never changed."""
-        self.query(chargers.register_pending_charge_point, "NEW", "h", now=T0)
-        self.query(chargers.register_pending_charge_point, "NEW", "other", now=T0)
-        self.query(chargers.register_pending_charge_point, "CP1", "other", now=T0)
+        register = chargers.register_pending_charge_point
+        self.assertTrue(self.query(register, "NEW", "h", max_pending=5, now=T0))
+        self.assertTrue(self.query(register, "NEW", "other", max_pending=5, now=T0))
+        self.assertTrue(self.query(register, "CP1", "other", max_pending=5, now=T0))
         new = found(self.query(chargers.get_charge_point, "NEW"))
         self.assertEqual((new.registration_status, new.key_hash), ("Pending", "h"))
         self.assertEqual(found(self.query(chargers.get_charge_point, "CP1")).key_hash, "hash1")
@@ -377,6 +448,44 @@ class StoreTestsMixin(_Base):
         self.query(chargers.set_charge_point_key, "NEW", "h2")
         new = found(self.query(chargers.get_charge_point, "NEW"))
         self.assertEqual((new.registration_status, new.key_hash), ("Accepted", "h2"))
+
+    def test_pending_registrations_capped(self) -> None:
+        """Once max_pending chargers are Pending, no other is registered."""
+        register = chargers.register_pending_charge_point
+        self.assertTrue(self.query(register, "NEW1", None, max_pending=2, now=T0))
+        self.assertTrue(self.query(register, "NEW2", None, max_pending=2, now=T0))
+        self.assertFalse(self.query(register, "NEW3", None, max_pending=2, now=T0))
+        self.assertIsNone(self.query(chargers.get_charge_point, "NEW3"))
+
+    def test_key_rotation(self) -> None:
+        """
+        A pending key is kept beside the key until confirmed (then the only
+        one) or dropped; an operator's key replaces both; an upgrade of the
+        hash applies only to the hash it upgrades.
+        """
+
+        def keys() -> tuple[str | None, str | None]:
+            record = found(self.query(chargers.get_charge_point, "CP1"))
+            return record.key_hash, record.pending_key_hash
+
+        self.assertTrue(self.query(chargers.set_pending_key, "CP1", "p1"))
+        self.assertFalse(self.query(chargers.set_pending_key, "NOPE", "p1"))
+        self.query(chargers.drop_pending_key, "CP1", "other")
+        self.assertEqual(keys(), ("hash1", "p1"))
+        self.query(chargers.drop_pending_key, "CP1", "p1")
+        self.assertEqual(keys(), ("hash1", None))
+        self.query(chargers.set_pending_key, "CP1", "p2")
+        self.query(chargers.key_confirmed, "CP1", "p2")
+        self.assertEqual(keys(), ("p2", None))
+        # A confirmation of an earlier key leaves a later pending one pending.
+        self.query(chargers.set_pending_key, "CP1", "p3")
+        self.query(chargers.key_confirmed, "CP1", "p2b")
+        self.assertEqual(keys(), ("p2b", "p3"))
+        self.query(chargers.set_charge_point_key, "CP1", "operator")
+        self.assertEqual(keys(), ("operator", None))
+        self.assertFalse(self.query(chargers.upgrade_key_hash, "CP1", old="stale", new="x"))
+        self.assertTrue(self.query(chargers.upgrade_key_hash, "CP1", old="operator", new="up"))
+        self.assertEqual(keys(), ("up", None))
 
     # -- charger state -------------------------------------------------------
 
