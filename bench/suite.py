@@ -27,8 +27,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from measure import closed_loop, idle_memory
 from servers import (
     BENCH,
-    IDLE_KEY_ITERATIONS,
-    KEY,
     NAMES,
     ROOT,
     Server,
@@ -137,18 +135,6 @@ def idle_table(args: argparse.Namespace, template: str) -> None:
             f"{r['connect_s']:.1f} | {r['rss_mib']:.0f} ({r['baseline_mib']:.0f}) | "
             f"{r['kib_per_charger']:.1f} |"
         )
-    from ocppd.credentials import KEY_HASH_ITERATIONS, hash_charger_key, verify_charger_key
-
-    key_hash = hash_charger_key(KEY)
-    started = time.perf_counter()
-    verify_charger_key(KEY, key_hash)
-    cost = time.perf_counter() - started
-    print(
-        f"\nocppd's idle chargers carry {IDLE_KEY_ITERATIONS}-round key hashes. At the "
-        f"production {KEY_HASH_ITERATIONS} rounds a charger's first connection costs one "
-        f"{cost * 1000:.0f} ms key check (cached afterwards), i.e. "
-        f"{cost * 5000:.0f} CPU-s for 5,000 chargers connecting for the first time."
-    )
 
 
 def e2e_table(args: argparse.Namespace) -> None:

@@ -35,8 +35,8 @@ from twisted.python.failure import Failure
 from ocppd.bus import topology
 from ocppd.bus.interface import DeadLetter
 from ocppd.config import Config, ConfigError, load_config
-from ocppd.credentials import hash_charger_key, hash_password
-from ocppd.ocpp.handshake import HandshakeError, charge_point_id_from_path
+from ocppd.credentials import charger_key_problem, hash_charger_key, hash_password
+from ocppd.ocpp.handshake import CHARGE_POINT_ID
 from ocppd.store import chargers, migrate, stations, tags, tariffs, users
 from ocppd.store.database import Database, describe_error
 from ocppd.store.errors import AlreadyExists
@@ -161,16 +161,19 @@ def _user_add(database: Database, args: argparse.Namespace, stdin: TextIO, stdou
 def _charger_add(
     database: Database, args: argparse.Namespace, stdin: TextIO, stdout: TextIO
 ) -> None:
-    try:
-        charge_point_id = charge_point_id_from_path("/ocpp/" + args.charge_point_id)
-    except HandshakeError:
+    charge_point_id = args.charge_point_id
+    if not CHARGE_POINT_ID.fullmatch(charge_point_id):
         raise CommandFailed(
-            f"{args.charge_point_id!r} is not a valid charge point id "
+            f"{charge_point_id!r} is not a valid charge point id "
             "(1-48 characters: letters, digits, . _ : + @ ~ -)"
-        ) from None
-    if charge_point_id != args.charge_point_id:
-        raise CommandFailed(f"{args.charge_point_id!r} is not a valid charge point id")
-    key_hash = None if args.no_key else hash_charger_key(read_secret("Authorization key: ", stdin))
+        )
+    key_hash = None
+    if not args.no_key:
+        key = read_secret("Authorization key: ", stdin)
+        problem = charger_key_problem(key)
+        if problem is not None:
+            raise CommandFailed(problem)
+        key_hash = hash_charger_key(key)
     now = utcnow()
 
     def add(conn: Connection) -> None:

@@ -46,24 +46,32 @@ class OcppctlTests(OcppctlTestCase):
 
     def test_charger_add_hashes_the_exact_key(self) -> None:
         """The key from stdin (less the newline) is stored hashed; a station is created."""
+        key = " k e y 0123456789 "
         code, _, _ = self.ocppctl(
-            "charger", "add", "CP-1", "--station", "Main St", stdin=" k e y \n"
+            "charger", "add", "CP-1", "--station", "Main St", stdin=key + "\n"
         )
         self.assertEqual(code, 0)
         record = self.database().run_sync(chargers.get_charge_point, "CP-1")
         self.assertEqual(record.registration_status, "Accepted")
         self.assertNotIn("k e y", record.key_hash)
-        self.assertTrue(verify_charger_key(" k e y ", record.key_hash))
+        self.assertTrue(verify_charger_key(key, record.key_hash))
+        self.assertFalse(verify_charger_key(key.strip(), record.key_hash))
         self.assertIsNotNone(record.station_id)
 
     def test_charger_errors(self) -> None:
-        """A duplicate, an invalid id, an empty key or an unknown tariff: exit 1 with a message."""
-        self.assertEqual(self.ocppctl("charger", "add", "CP-1", stdin="k\n")[0], 0)
+        """
+        A duplicate, an invalid id (also one with a trailing newline), an empty
+        or short key or an unknown tariff: exit 1 with a message.
+        """
+        key = "k" * 16 + "\n"
+        self.assertEqual(self.ocppctl("charger", "add", "CP-1", stdin=key)[0], 0)
         for argv, stdin, needle in [
-            (("charger", "add", "CP-1"), "k\n", "already exists"),
-            (("charger", "add", "bad/id"), "k\n", "not a valid charge point id"),
+            (("charger", "add", "CP-1"), key, "already exists"),
+            (("charger", "add", "bad/id"), key, "not a valid charge point id"),
+            (("charger", "add", "CP-9\n"), key, "not a valid charge point id"),
             (("charger", "add", "CP-2"), "\n", "empty secret"),
-            (("charger", "add", "CP-3", "--tariff", "nope"), "k\n", "no tariff"),
+            (("charger", "add", "CP-2"), "k" * 15 + "\n", "at least 16 characters"),
+            (("charger", "add", "CP-3", "--tariff", "nope"), key, "no tariff"),
         ]:
             code, _, err = self.ocppctl(*argv, stdin=stdin)
             self.assertEqual(code, 1, argv)

@@ -23,7 +23,6 @@ Choices (docs/api.md states them for users):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Generator
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -32,7 +31,6 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 
 from ocppd.api.errors import ApiError, bad_request
@@ -40,7 +38,8 @@ from ocppd.api.pagination import decode_cursor, page
 from ocppd.billing import Tariff
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
-from ocppd.credentials import hash_charger_key
+from ocppd.credentials import charger_key_problem, hash_charger_key
+from ocppd.ocpp.handshake import CHARGE_POINT_ID
 from ocppd.representations import session_json
 from ocppd.store import chargers, dashboard, messages, stations, tags, tariffs, transactions, users
 from ocppd.store.database import Database
@@ -61,9 +60,6 @@ from ocppd.store.tables import (
 )
 from ocppd.timeutil import format_iso, parse_iso
 
-#: As the OCPP endpoint accepts it (``ocppd.ocpp.handshake``): a point the
-#: CMS creates must be one that can connect.
-CHARGE_POINT_ID = re.compile(r"[A-Za-z0-9._:+@~\-]{1,48}")
 #: Database ids are 32-bit on both engines; a larger one names nothing.
 MAX_ID = 2**31 - 1
 MAX_KEY_LENGTH = 255
@@ -435,6 +431,9 @@ def authorization_key(body: dict[str, Any], *, required: bool) -> tuple[bool, st
         raise bad_request("a non-empty string or null", field=KEY_FIELD)
     if len(key) > MAX_KEY_LENGTH:
         raise bad_request(f"at most {MAX_KEY_LENGTH} characters", field=KEY_FIELD)
+    problem = charger_key_problem(key)
+    if problem is not None:
+        raise bad_request(problem, field=KEY_FIELD)
     return True, key
 
 
@@ -747,9 +746,7 @@ class CmsService:
             yield self._changed("tariff", "created", data["id"], actor, data)
         elif kind == "points":
             _, key = authorization_key(body, required=True)
-            # ~10 ms of PBKDF2: off the reactor, and off the (single, on
-            # SQLite) database thread too.
-            key_hash = None if key is None else (yield deferToThread(hash_charger_key, key))
+            key_hash = None if key is None else hash_charger_key(key)
             rest = {k: v for k, v in body.items() if k != KEY_FIELD}
             data = yield self._database.run(create_point_tx, rest, key_hash, now)
             cp = data["chargePointId"]
@@ -775,7 +772,7 @@ class CmsService:
             yield self._changed("tariff", "updated", tariff_id, actor, data, before=before)
         elif kind == "points":
             given, new_key = authorization_key(body, required=False)
-            key_hash = None if new_key is None else (yield deferToThread(hash_charger_key, new_key))
+            key_hash = None if new_key is None else hash_charger_key(new_key)
             rest = {k: v for k, v in body.items() if k != KEY_FIELD}
             before, data = yield self._database.run(update_point_tx, key, rest, (given, key_hash))
             cp = data["chargePointId"]

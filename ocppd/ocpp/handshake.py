@@ -12,23 +12,40 @@ import re
 from urllib.parse import unquote
 
 import attrs
+from twisted.logger import LogLevel
 
 SUBPROTOCOL = "ocpp1.6"
 PATH_PREFIX = "/ocpp/"
 
 #: OCPP 1.6 identities are CiString(48) at most in the security whitepaper;
 #: restrict to printable characters without '/' so they are safe in paths,
-#: routing keys and logs.
-_CHARGE_POINT_ID = re.compile(r"^[A-Za-z0-9._:+@~\-]{1,48}$")
+#: routing keys and logs. Always used with ``fullmatch``: ``$`` would also
+#: match before a trailing newline (``/ocpp/CP3%0A``).
+CHARGE_POINT_ID = re.compile(r"[A-Za-z0-9._:+@~\-]{1,48}")
 
 
 class HandshakeError(Exception):
-    """The handshake must be refused with ``status`` (an HTTP status code)."""
+    """
+    The handshake must be refused with ``status`` (an HTTP status code) and
+    ``headers``; the refusal is logged once, at ``level``, with
+    ``charge_point_id`` once the path has given one.
+    """
 
-    def __init__(self, status: int, reason: str) -> None:
+    charge_point_id: str | None = None
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+        level: LogLevel = LogLevel.info,
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.headers = headers
+        self.level = level
 
 
 @attrs.frozen
@@ -46,7 +63,7 @@ def charge_point_id_from_path(path: str) -> str:
     if not path.startswith(PATH_PREFIX):
         raise HandshakeError(404, "not an OCPP endpoint")
     charge_point_id = unquote(path[len(PATH_PREFIX) :])
-    if not _CHARGE_POINT_ID.match(charge_point_id):
+    if not CHARGE_POINT_ID.fullmatch(charge_point_id):
         raise HandshakeError(404, "malformed charge point id")
     return charge_point_id
 

@@ -37,7 +37,7 @@ class ApiTestCase(TestCase):
         self.daemon.ocppctl(
             "user", "add", CUSTOMER[0], "--role", "customer", stdin=CUSTOMER[1] + "\n"
         )
-        self.daemon.ocppctl("charger", "add", "CP1", stdin="key-1\n")
+        self.daemon.ocppctl("charger", "add", "CP1", stdin="key-1-0123456789ab\n")
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.daemon.web_port}{path}"
@@ -185,7 +185,7 @@ class ChargerCommandTests(ApiTestCase):
 
     @inlineCallbacks
     def charger(self) -> Any:
-        client = yield connect(self.daemon.port, "CP1", "key-1")
+        client = yield connect(self.daemon.port, "CP1", "key-1-0123456789ab")
         self.addCleanup(lambda: (client.close(), client.closed)[1])
         return client
 

@@ -216,7 +216,7 @@ class PointTests(CmsTestCase):
                 "stationId": station["id"],
                 "tariffId": tariff["id"],
                 "registrationStatus": "Pending",
-                "authorizationKey": "secret-2",
+                "authorizationKey": "secret-2-0123456789",
             },
             201,
         )
@@ -240,6 +240,8 @@ class PointTests(CmsTestCase):
             ({"registrationStatus": "Maybe"}, "registrationStatus"),
             ({"authorizationKey": ""}, "authorizationKey"),
             ({"authorizationKey": 5}, "authorizationKey"),
+            ({"authorizationKey": "k" * 15}, "authorizationKey"),
+            ({"authorizationKey": "k" * 15 + "\ud800"}, "authorizationKey"),
             ({"online": True, "bogus": 1}, "bogus"),
         ]:
             yield self.bad("PUT", "/api/cms/points/CP2", body, field)
@@ -247,7 +249,9 @@ class PointTests(CmsTestCase):
             ({"authorizationKey": None}, "chargePointId"),
             ({"chargePointId": "a/b", "authorizationKey": None}, "chargePointId"),
             ({"chargePointId": "X" * 49, "authorizationKey": None}, "chargePointId"),
+            ({"chargePointId": "CP9\n", "authorizationKey": None}, "chargePointId"),
             ({"chargePointId": "CP9"}, "authorizationKey"),
+            ({"chargePointId": "CP9", "authorizationKey": "short"}, "authorizationKey"),
         ]:
             yield self.bad("POST", "/api/cms/points", body, field)
         self.assertError(
@@ -306,20 +310,24 @@ class PointTests(CmsTestCase):
             return code, answer
 
         code, _ = yield call(
-            "POST", "/api/cms/points", {"chargePointId": "CPX", "authorizationKey": "the-key"}
+            "POST",
+            "/api/cms/points",
+            {"chargePointId": "CPX", "authorizationKey": "the-key-0123456789"},
         )
         self.assertEqual(code, 201)
-        client = yield connect(self.daemon.port, "CPX", "the-key")
+        client = yield connect(self.daemon.port, "CPX", "the-key-0123456789")
         client.close()
         yield client.closed
         with self.assertRaises(ConnectionError):
             yield connect(self.daemon.port, "CPX", "wrong-key")
 
-        code, _ = yield call("PUT", "/api/cms/points/CPX", {"authorizationKey": "new-key"})
+        code, _ = yield call(
+            "PUT", "/api/cms/points/CPX", {"authorizationKey": "new-key-0123456789"}
+        )
         self.assertEqual(code, 200)
         with self.assertRaises(ConnectionError):
-            yield connect(self.daemon.port, "CPX", "the-key")
-        client = yield connect(self.daemon.port, "CPX", "new-key")
+            yield connect(self.daemon.port, "CPX", "the-key-0123456789")
+        client = yield connect(self.daemon.port, "CPX", "new-key-0123456789")
         client.close()
         yield client.closed
         yield call("GET", "/api/cms/points/CPX")
@@ -331,7 +339,14 @@ class PointTests(CmsTestCase):
         texts += [json.dumps(e.detail) for e in entries]
         texts += [json.dumps(payload) for _, payload in self.published]
         for text in texts:
-            for secret in ("the-key", "new-key", "pbkdf2", "key_hash", "keyHash"):
+            for secret in (
+                "the-key-0123456789",
+                "new-key-0123456789",
+                "pbkdf2",
+                "hmac_sha256",
+                "key_hash",
+                "keyHash",
+            ):
                 self.assertNotIn(secret, text)
         self.assertTrue(any(e.detail.get("authorizationKeyChanged") for e in entries))
         self.assertTrue(all(e.charge_point_id == "CPX" for e in entries))
@@ -453,7 +468,7 @@ class SessionTests(CmsTestCase):
     @inlineCallbacks
     def test_filters_and_pages(self) -> Any:
         """Sessions filtered by charger, user, status and start time; newest first, paged."""
-        self.daemon.ocppctl("charger", "add", "CP2", stdin="key-2\n")
+        self.daemon.ocppctl("charger", "add", "CP2", stdin="key-2-0123456789ab\n")
         self.daemon.ocppctl("tag", "add", "jo", "--user", CUSTOMER[0])
         ids = []
         for i, (cp, tag) in enumerate(
@@ -534,7 +549,7 @@ class MessageLogTests(CmsTestCase):
     @inlineCallbacks
     def test_message_log_of_a_point(self) -> Any:
         """A CALL and its answer show up newest first, paged; unknown points are 404."""
-        client = yield connect(self.daemon.port, "CP1", "key-1")
+        client = yield connect(self.daemon.port, "CP1", "key-1-0123456789ab")
         self.addCleanup(lambda: (client.close(), client.closed)[1])
         request = {"vendorId": "acme", "messageId": "ping"}
         client.send(json.dumps([2, "dt-1", "DataTransfer", request]))

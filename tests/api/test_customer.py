@@ -117,7 +117,7 @@ class CustomerTestCase(ApiTestCase):
 
     @inlineCallbacks
     def charger(self, status: str = "Available") -> Any:
-        client = yield connect(self.daemon.port, "CP1", "key-1")
+        client = yield connect(self.daemon.port, "CP1", "key-1-0123456789ab")
         self.addCleanup(lambda: (client.close(), client.closed)[1])
         charger = HandAnsweredCharger(client)
         yield charger.call("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})

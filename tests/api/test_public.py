@@ -35,7 +35,7 @@ class PublicTests(ApiTestCase):
         self.assertNotIn("registrationStatus", json.dumps(body))
         self.assertNotIn("authorizationRequired", json.dumps(body))
 
-        client = yield connect(self.daemon.port, "CP1", "key-1")
+        client = yield connect(self.daemon.port, "CP1", "key-1-0123456789ab")
         client.send(
             '[2,"s","StatusNotification",{"connectorId":1,"errorCode":"NoError",'
             '"status":"Available","timestamp":"2030-01-01T00:00:00Z"}]'
@@ -115,7 +115,7 @@ class UserSessionTests(ApiTestCase):
         )
         self.daemon.ocppctl("tag", "add", "MINE", "--user", CUSTOMER[0])
         self.daemon.ocppctl("tag", "add", "THEIRS", "--user", "other@example.com")
-        client = yield connect(self.daemon.port, "CP1", "key-1")
+        client = yield connect(self.daemon.port, "CP1", "key-1-0123456789ab")
         for n, tag in enumerate(("MINE", "THEIRS", "MINE")):
             client.send(
                 json.dumps(

@@ -179,8 +179,8 @@ class BrowserTestCase(TestCase):
         args = ["charger", "add", charge_point_id]
         if station:
             args += ["--station", station]
-        self.daemon.ocppctl(*args, stdin=f"key-{charge_point_id}\n")
-        charger = yield self.scripted(charge_point_id, f"key-{charge_point_id}")
+        self.daemon.ocppctl(*args, stdin=f"key-{charge_point_id}-0123456789\n")
+        charger = yield self.scripted(charge_point_id, f"key-{charge_point_id}-0123456789")
         yield charger.boot()
         for connector in range(1, connectors + 1):
             yield charger.status(connector, "Available")

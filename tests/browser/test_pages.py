@@ -184,7 +184,7 @@ class CmsPageTests(BrowserTestCase):
             dialog.get_by_label("Charge point id").fill("CP-NEW")
             dialog.get_by_label("Station").select_option(label="Depot North")
             dialog.get_by_label("Tariff").select_option(label="Standard (€0.42/kWh)")
-            dialog.get_by_label("Authorization key").fill("the-key")
+            dialog.get_by_label("Authorization key").fill("the-key-0123456789")
             dialog.get_by_role("button", name="Create charging point").click()
             row = page.locator("tbody tr").filter(has_text="CP-NEW")
             expect(row).to_contain_text("Depot North")
@@ -194,7 +194,7 @@ class CmsPageTests(BrowserTestCase):
         yield self.b(points)
         yield self.screenshot(page, "cms-points")
         # The key set in the form is the one the charger must present.
-        charger = yield self.scripted("CP-NEW", "the-key")
+        charger = yield self.scripted("CP-NEW", "the-key-0123456789")
         answer = yield charger.boot()
         self.assertEqual(answer["status"], "Accepted")
 

@@ -20,7 +20,7 @@ from tests.integration.clients import basic_auth, connect, raw_handshake, raw_re
 from tests.integration.daemon import amqp_overrides, postgres_overrides, start_daemon
 from tests.integration.ocpp_client import in_reactor, run_charger
 
-KEY = "s3cret-key-0001"
+KEY = "s3cret-key-000001"
 
 
 def status_line(response: bytes) -> str:
@@ -105,7 +105,7 @@ class PendingPolicyTests(TestCase):
     def test_unknown_charger_registered_as_pending(self) -> Any:
         """With unknown_chargers=pending, a new charger is let in but only boots."""
         daemon = yield start_daemon(self, "ocpp.unknown_chargers=pending")
-        client = yield connect(daemon.port, "NEW1", "its-key")
+        client = yield connect(daemon.port, "NEW1", "its-key-0123456789")
         client.send('[2,"b","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]')
         answer = json.loads((yield client.messages.get()))
         self.assertEqual(answer[2]["status"], "Pending")

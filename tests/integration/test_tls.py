@@ -67,10 +67,10 @@ class SecurityProfile2Tests(TestCase):
             self,
             f"ocpp.listen=ssl:0:interface=127.0.0.1:privateKey={key_path}:certKey={cert_path}",
         )
-        daemon.ocppctl("charger", "add", "CP-TLS", stdin="tls-key\n")
+        daemon.ocppctl("charger", "add", "CP-TLS", stdin="tls-key-0123456789\n")
         trust = Certificate.loadPEM(pem)
 
-        client = yield connect(daemon.port, "CP-TLS", "tls-key", tls_trust=trust)
+        client = yield connect(daemon.port, "CP-TLS", "tls-key-0123456789", tls_trust=trust)
         self.assertEqual(client.factory.negotiated, "ocpp1.6")
         client.send('[2,"h","Heartbeat",{}]')
         self.assertEqual(json.loads((yield client.messages.get()))[:2], [3, "h"])
@@ -80,5 +80,5 @@ class SecurityProfile2Tests(TestCase):
         with self.assertRaises(ConnectionError):
             yield connect(daemon.port, "CP-TLS", "wrong-key", tls_trust=trust)
         with self.assertRaises(ConnectionError):  # plain WebSocket to a TLS port
-            yield connect(daemon.port, "CP-TLS", "tls-key")
+            yield connect(daemon.port, "CP-TLS", "tls-key-0123456789")
         self.assertNotIn("CP-TLS", daemon.node.registry)

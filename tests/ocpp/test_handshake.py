@@ -38,6 +38,9 @@ class PathTests(SynchronousTestCase):
             "/ocpp/CP%2F1",
             "/ocpp/CP%201",
             "/ocpp/%00",
+            # "$" alone would let these through: it matches before a final newline.
+            "/ocpp/CP3%0A",
+            "/ocpp/CP3\n",
         ]:
             with self.assertRaises(HandshakeError) as caught:
                 charge_point_id_from_path(path)

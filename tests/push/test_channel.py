@@ -47,7 +47,7 @@ class PushTestCase(TestCase):
             (*OTHER, "customer"),
         ):
             self.daemon.ocppctl("user", "add", email, "--role", role, stdin=password + "\n")
-        self.daemon.ocppctl("charger", "add", "CP1", stdin="key-1\n")
+        self.daemon.ocppctl("charger", "add", "CP1", stdin="key-1-0123456789ab\n")
         self.tokens: dict[str, str] = {}
         self.user_ids: dict[str, int] = {}
         for email, password in (ADMIN, CUSTOMER, OTHER):
@@ -69,7 +69,7 @@ class PushTestCase(TestCase):
 
     @inlineCallbacks
     def charger(self) -> Any:
-        charger = yield connect(self.daemon.port, "CP1", "key-1")
+        charger = yield connect(self.daemon.port, "CP1", "key-1-0123456789ab")
         self.addCleanup(lambda: charger.closed)
         self.addCleanup(charger.close)
         return charger

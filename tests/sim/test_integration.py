@@ -17,7 +17,7 @@ from ocppd.store import transactions
 from tests.integration.daemon import poll, start_daemon
 from tests.sim.fakes import SCHEMAS
 
-KEY = "sim-secret"
+KEY = "sim-secret-0123456789"
 
 
 def until_true(predicate: Any) -> Any:
