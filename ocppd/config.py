@@ -42,6 +42,8 @@ def _int_option(minimum: int, rule: str) -> Callable[[str], Callable[[str], int]
 
 _non_negative_int = _int_option(0, "must not be negative")
 _positive_int = _int_option(1, "must be positive")
+#: A WebSocket opening handshake with Basic auth takes about 300 bytes.
+_handshake_size = _int_option(1024, "must be at least 1024 bytes")
 
 
 def _positive_float(name: str) -> Callable[[str], float]:
@@ -124,12 +126,17 @@ class OcppConfig:
     #: "refuse": unknown charger ids get HTTP 404; "pending": they are registered
     #: as Pending and only BootNotification is served until an operator accepts them.
     unknown_chargers: str = "refuse"
+    #: With unknown_chargers = pending: at most this many chargers wait as Pending;
+    #: beyond it unknown chargers are refused (and a warning logged).
+    max_pending_chargers: int = 100
     heartbeat_interval: int = 300
     #: Heartbeats in the message log (and its live view) too; see etc/ocppd.ini.
     log_heartbeats: bool = False
     ping_interval: float = 60.0
     ping_timeout: float = 30.0
     open_handshake_timeout: float = 10.0
+    #: Bytes a client may send before its handshake is answered.
+    max_handshake_size: int = 8192
     max_message_size: int = 65536
     call_timeout: float = 30.0
     tag_cache_ttl: float = 60.0
@@ -137,11 +144,13 @@ class OcppConfig:
     OPTIONS = {
         "listen": _text,
         "unknown_chargers": lambda name: _choice(name, ("refuse", "pending")),
+        "max_pending_chargers": _positive_int,
         "heartbeat_interval": _positive_int,
         "log_heartbeats": _boolean,
         "ping_interval": _seconds_at_least_one,
         "ping_timeout": _seconds_at_least_one,
         "open_handshake_timeout": _seconds_at_least_one,
+        "max_handshake_size": _handshake_size,
         "max_message_size": _positive_int,
         "call_timeout": _positive_float,
         "tag_cache_ttl": _positive_float,

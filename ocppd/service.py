@@ -96,7 +96,10 @@ class Ocppd:
             heartbeat_interval=config.ocpp.heartbeat_interval,
         )
         self.admission = ChargerAdmission(
-            self.database, reactor, unknown_chargers=config.ocpp.unknown_chargers
+            self.database,
+            reactor,
+            unknown_chargers=config.ocpp.unknown_chargers,
+            max_pending_chargers=config.ocpp.max_pending_chargers,
         )
         self.ocpp_factory = OcppServerFactory(
             admission=self.admission,
@@ -110,6 +113,7 @@ class Ocppd:
             ping_interval=config.ocpp.ping_interval,
             ping_timeout=config.ocpp.ping_timeout,
             open_handshake_timeout=config.ocpp.open_handshake_timeout,
+            max_handshake_size=config.ocpp.max_handshake_size,
         )
         self.audit = AuditConsumer(self.bus, self.database, clock=reactor)
         self.accounts = Accounts(self.database, reactor, token_ttl=config.web.token_ttl)

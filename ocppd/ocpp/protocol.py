@@ -35,21 +35,33 @@ class OcppServerProtocol(WebSocketServerProtocol):
 
     connection: ChargerConnection | None = None
     _admitted: Admitted | None = None
+    _refusal_headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def _address(self) -> str:
+        """The peer's IP address ("" on a transport without one)."""
+        if self.transport is None:
+            return ""
+        return str(getattr(self.transport.getPeer(), "host", ""))
 
     @inlineCallbacks
     def onConnect(self, request: ConnectionRequest) -> Any:  # type: ignore[override]
         try:
             admitted = yield self.factory.admission.admit(
-                request.path, request.headers.get("authorization")
+                request.path, request.headers.get("authorization"), address=self._address
             )
         except HandshakeError as e:
-            self._log.info(
-                "Refused OCPP handshake from {peer} for {path}: {status} {reason}",
-                peer=request.peer,
+            self._log.emit(
+                e.level,
+                "Refused OCPP handshake from {address} for {charge_point_id} ({path}): "
+                "{status} {reason}",
+                address=self._address,
+                charge_point_id=e.charge_point_id,
                 path=request.path,
                 status=e.status,
                 reason=e.reason,
             )
+            self._refusal_headers = e.headers
             raise ConnectionDeny(e.status, e.reason) from None
         except Exception:
             # A fault of ours (the database, a bug): the traceback goes to the
@@ -67,9 +79,20 @@ class OcppServerProtocol(WebSocketServerProtocol):
         return choose_subprotocol(request.protocols)
 
     def failHandshake(self, reason: str, code: int = 400, responseHeaders: Any = None) -> None:
-        if code == 401 and not responseHeaders:
-            responseHeaders = [("WWW-Authenticate", WWW_AUTHENTICATE)]
+        if not responseHeaders:
+            responseHeaders = list(self._refusal_headers)
+            if code == 401:
+                responseHeaders.append(("WWW-Authenticate", WWW_AUTHENTICATE))
         super().failHandshake(reason, code, responseHeaders)
+
+    def succeedHandshake(self, res: Any) -> None:
+        # Autobahn would open a connection that is gone: admission is
+        # asynchronous, and meanwhile the charger may have hung up or been
+        # dropped (an oversized handshake); a registered ghost would stay
+        # "online" for good.
+        if self.state == self.STATE_CLOSED:
+            return
+        super().succeedHandshake(res)
 
     def onOpen(self) -> None:
         admitted = self._admitted
@@ -88,7 +111,32 @@ class OcppServerProtocol(WebSocketServerProtocol):
         # Autobahn's dataReceived only adds a debug line whose arguments
         # (hltype/hlval colouring) are built before the level check: a few
         # percent of a Heartbeat's CPU (bench/RESULTS.md). The rest is this.
+        if self.state != self.STATE_OPEN:
+            if self.state == self.STATE_CONNECTING:
+                self._bound_handshake(data)
+            if self.state == self.STATE_CLOSED:
+                # Autobahn would keep appending it to a buffer nobody reads.
+                return
         self._dataReceived(data)
+
+    def _bound_handshake(self, data: bytes) -> None:
+        """
+        Until the handshake is answered, Autobahn keeps every byte received
+        (the request headers, and whatever follows while admission runs):
+        past ``max_handshake_size`` the connection is refused and its buffer
+        dropped. A WebSocket client sends nothing after its request until the
+        101, so only a misbehaving one gets here.
+        """
+        limit = self.factory.max_handshake_size
+        if len(self.data) + len(data) <= limit:
+            return
+        self._log.info(
+            "Refused OCPP handshake from {address}: more than {limit} bytes",
+            address=self._address,
+            limit=limit,
+        )
+        self.data = b""
+        self.failHandshake("opening handshake too large", 431)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         if self.connection is None:
@@ -141,6 +189,7 @@ class OcppServerFactory(WebSocketServerFactory):
         ping_interval: float,
         ping_timeout: float,
         open_handshake_timeout: float,
+        max_handshake_size: int,
     ) -> None:
         super().__init__(protocols=[SUBPROTOCOL], server="ocppd")
         harden(
@@ -150,6 +199,7 @@ class OcppServerFactory(WebSocketServerFactory):
             ping_timeout=ping_timeout,
             open_handshake_timeout=open_handshake_timeout,
         )
+        self.max_handshake_size = max_handshake_size
         self.admission = admission
         self.registry = registry
         self._handler = handler

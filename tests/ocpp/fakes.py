@@ -55,6 +55,14 @@ class RecordingTraffic:
     ) -> None:
         self.events.append(("reply", (call.action, type(reply).__name__)))
 
+    def connected(self, charge_point_id: str, *, connection_id: str, remote: str) -> None:
+        self.events.append(("connected", charge_point_id))
+
+    def disconnected(
+        self, charge_point_id: str, *, connection_id: str, code: int | None, reason: str | None
+    ) -> None:
+        self.events.append(("disconnected", charge_point_id))
+
 
 class ScriptedHandler:
     """
