@@ -21,10 +21,13 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 
 from ocppd.api.errors import ApiError, bad_request
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
+from ocppd.credentials import charger_key_problem, hash_charger_key
+from ocppd.ocpp.authorization_key import new_authorization_key, redact
 from ocppd.ocpp.commands import (
     CallErrorReceived,
     ChargerDisconnected,
@@ -37,7 +40,7 @@ from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.tagcache import id_tag_info
-from ocppd.store import audit, reservations, tags, transactions
+from ocppd.store import audit, chargers, reservations, tags, transactions
 from ocppd.store.database import Database
 from ocppd.store.records import UserRecord
 from ocppd.timeutil import format_iso, parse_iso
@@ -67,6 +70,8 @@ COMMANDS: dict[str, str] = {
 
 
 class CommandService:
+    log = Logger()
+
     def __init__(
         self,
         *,
@@ -101,6 +106,10 @@ class CommandService:
         except OcppError as e:
             # The description already names the field (e.g. "type: must be one of ...").
             raise ApiError(400, "bad_request", e.description) from None
+        new_key = new_authorization_key(action, payload)
+        problem = None if new_key is None else charger_key_problem(new_key)
+        if problem is not None:
+            raise bad_request(problem, field="value")
         return charge_point_id, action, payload
 
     def _publish(self, key: str, charge_point_id: str, payload: dict[str, Any]) -> Deferred[None]:
@@ -142,15 +151,24 @@ class CommandService:
             "command": name,
             "action": action,
             "by": {"userId": actor.id, "email": actor.email},
-            "request": payload,
+            "request": redact(payload),
         }
         # Audited before it is sent: an operator's command is never unrecorded.
         yield self._publish(f"command.{name}.requested", charge_point_id, audit)
+        new_key = new_authorization_key(action, payload)
+        new_key_hash = None
+        if new_key is not None:
+            # Stored before it is sent: from the moment the charger may hold
+            # it, it can log in with it (docs/ocpp.md "Rotating a key").
+            new_key_hash = hash_charger_key(new_key)
+            yield self._database.run(chargers.set_pending_key, charge_point_id, new_key_hash)
         try:
             answer = yield self._registry.call(
                 charge_point_id, action, payload, timeout=self._timeout
             )
         except Exception as e:
+            if new_key_hash is not None:
+                yield self._settle_key_change(charge_point_id, new_key_hash, _never_sent(e))
             error = _api_error(e, charge_point_id)
             if action == "ReserveNow":
                 yield self._database.run(
@@ -165,11 +183,33 @@ class CommandService:
                 {**audit, "error": error.body()["error"], "status": error.status},
             )
             raise error from None
+        if new_key_hash is not None:
+            yield self._settle_key_change(charge_point_id, new_key_hash, answer["status"])
+        answer = redact(answer)
         yield self._publish(
             f"command.{name}.answered", charge_point_id, {**audit, "response": answer}
         )
         yield maybeDeferred(self._remember_reservation, action, payload, answer)
         return {**answer, "commandId": command_id}
+
+    def _settle_key_change(
+        self, charge_point_id: str, key_hash: str, outcome: str
+    ) -> Deferred[None]:
+        """Apply and log what became of a new AuthorizationKey (see settle_key_change)."""
+        if outcome == "Accepted":
+            self.log.info(
+                "Charge point {charge_point_id} accepted a new authorization key; "
+                "the old one no longer admits it",
+                charge_point_id=charge_point_id,
+            )
+        elif outcome not in _KEY_CHANGE_OUTCOMES:
+            self.log.warn(
+                "Charge point {charge_point_id} may or may not use the new authorization key "
+                "({outcome}): both keys admit it until it logs in with the new one",
+                charge_point_id=charge_point_id,
+                outcome=outcome,
+            )
+        return self._database.run(settle_key_change, charge_point_id, key_hash, outcome)
 
     def _remember_reservation(
         self, action: str, payload: dict[str, Any], answer: dict[str, Any]
@@ -224,6 +264,33 @@ class CommandService:
 
 def new_command_id() -> str:
     return uuid.uuid4().hex
+
+
+#: What becomes of a key sent with ChangeConfiguration AuthorizationKey, by the
+#: charger's answer. Accepted: the charger now uses it, the old key stops
+#: working. Rejected, NotSupported, or never sent: the charger keeps its key,
+#: the new one is forgotten. Anything else (RebootRequired, a CALLERROR, no
+#: answer in time, a lost connection) leaves it unknown which key the charger
+#: holds, so both stay valid until it logs in with the new one (then the old
+#: one stops working) or an operator sets a key.
+_KEY_CHANGE_OUTCOMES = {
+    "Accepted": chargers.key_confirmed,
+    "Rejected": chargers.drop_pending_key,
+    "NotSupported": chargers.drop_pending_key,
+    "never sent": chargers.drop_pending_key,
+}
+
+
+def settle_key_change(conn: Connection, charge_point_id: str, key_hash: str, outcome: str) -> None:
+    """Apply the ``outcome`` of a key change (an answer's status, or "never sent")."""
+    settle = _KEY_CHANGE_OUTCOMES.get(outcome)
+    if settle is not None:
+        settle(conn, charge_point_id, key_hash)
+
+
+def _never_sent(error: Exception) -> str:
+    """ "never sent" if ``error`` proves the command never reached the charger, else "unknown"."""
+    return "never sent" if isinstance(error, ChargerNotConnected | InvalidCommand) else "unknown"
 
 
 def local_authorization_list(conn: Connection, *, now: datetime) -> list[dict[str, Any]]:

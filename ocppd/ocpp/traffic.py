@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from ocppd.bus import topology
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
+from ocppd.ocpp.authorization_key import redact
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.frames import Call, CallError, CallResult
 
@@ -95,6 +96,9 @@ class TrafficPublisher:
             },
         )
 
+    # Commands and replies are redacted here, before anything keeps them: the
+    # message log (processor) and the live log (notifier) read these payloads.
+
     def command_sent(self, charge_point_id: str, call: Call) -> None:
         self._publish_logged(
             topology.ocpp_out(call.action),
@@ -102,7 +106,7 @@ class TrafficPublisher:
             {
                 "uniqueId": call.unique_id,
                 "action": call.action,
-                "request": call.payload,
+                "request": redact(call.payload),
                 "sentAt": self._now(),
             },
         )
@@ -116,7 +120,7 @@ class TrafficPublisher:
             "receivedAt": self._now(),
         }
         if isinstance(reply, CallResult):
-            payload["response"] = reply.payload
+            payload["response"] = redact(reply.payload)
         else:
             payload["error"] = error_dict(reply)
         self._publish_logged(topology.ocpp_reply(call.action), charge_point_id, payload)
