@@ -14,7 +14,7 @@ per connection (a reconnect storm of 10,000 chargers: over 3 minutes of CPU;
 a stranger's wrong keys: both cores). So a charger key is stored as a salted
 HMAC-SHA256: the random per-key salt makes precomputed tables useless and
 every hash a separate search, the digest reveals nothing short of that search,
-and a check costs a microsecond, cheap enough to run on the reactor thread.
+and a check costs a few microseconds, cheap enough to run on the reactor thread.
 
 Hashes of the former scheme (PBKDF2-SHA256, 60,000 rounds) are still verified,
 in a thread, and replaced by the caller after the charger's next successful

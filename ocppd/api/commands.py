@@ -9,6 +9,11 @@ no OCPP response has that field), under which ``GET
 start, the session it led to. Each command is audited on the bus when
 requested and when it ends (``command.<name>.requested`` / ``.answered`` /
 ``.failed``); the audit consumer keeps them in the audit log.
+
+A ChangeConfiguration of ``AuthorizationKey`` rotates the charger's Basic-auth
+key: the value is checked like any key, redacted from the audit trail and the
+answer (``ocpp.authorization_key``), and the stored key follows the charger's
+answer (``settle_key_change``; docs/ocpp.md "Rotating a key").
 """
 
 from __future__ import annotations

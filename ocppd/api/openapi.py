@@ -14,7 +14,9 @@ from importlib.resources import files
 from typing import Any
 
 from ocppd import __version__
+from ocppd.api.cms import MAX_KEY_LENGTH
 from ocppd.api.commands import COMMANDS
+from ocppd.credentials import MIN_CHARGER_KEY_LENGTH
 
 
 def ref(name: str) -> dict[str, str]:
@@ -315,7 +317,9 @@ _CMS_BODIES: dict[str, dict[str, Any]] = {
     "Point": {
         "properties": {
             "chargePointId": {"type": "string", "pattern": "^[A-Za-z0-9._:+@~\\-]{1,48}$"},
-            "authorizationKey": nullable({"type": "string", "minLength": 1}),
+            "authorizationKey": nullable(
+                {"type": "string", "minLength": MIN_CHARGER_KEY_LENGTH, "maxLength": MAX_KEY_LENGTH}
+            ),
             "stationId": nullable(INTEGER),
             "tariffId": nullable(INTEGER),
             "registrationStatus": {"enum": ["Accepted", "Pending", "Rejected"]},

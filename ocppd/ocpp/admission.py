@@ -92,8 +92,8 @@ class ChargerAdmission:
     """
     Decide at the handshake whether a charger is let in.
 
-    A key check costs a microsecond (``ocppd.credentials``), on the reactor;
-    no cache of successful checks is kept: it would save that microsecond at
+    A key check costs a few microseconds (``ocppd.credentials``), on the reactor;
+    no cache of successful checks is kept: it would save those microseconds at
     the price of state to invalidate on every key change. Only hashes of the
     former PBKDF2 scheme cost ~20 ms: those run in a thread, one at a time
     (a storm of them leaves a core to everything else), and are replaced by

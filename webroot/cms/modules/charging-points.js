@@ -84,7 +84,9 @@ export async function mount(root, ctx) {
         label: point ? 'New authorization key' : 'Authorization key',
         type: 'password',
         autocomplete: 'new-password',
-        help: point ? 'Leave empty to keep the current key.' : 'The HTTP Basic password the charger sends.',
+        help: point
+          ? 'At least 16 characters; leave empty to keep the current key.'
+          : 'The HTTP Basic password the charger sends: at least 16 characters, best random.',
       },
       point ? null : { name: 'noKey', label: 'No authentication (the charger sends no key)', type: 'checkbox' },
     ].filter(Boolean);
