@@ -51,6 +51,8 @@ class LoadConfigTests(SynchronousTestCase):
             (["store.auto_upgrade=perhaps"], "store.auto_upgrade"),
             (["ocpp.log_heartbeats=often"], "ocpp.log_heartbeats"),
             (["store.keep_message_log_days=-1"], "store.keep_message_log_days"),
+            (["ocpp.max_handshake_size=512"], "ocpp.max_handshake_size"),
+            (["ocpp.max_pending_chargers=0"], "ocpp.max_pending_chargers"),
             (["bus.retry_delays=1,-2"], "bus.retry_delays"),
             (["ocpp.nonsense=1"], "ocpp.nonsense"),
             (["nowhere.listen=1"], "nowhere"),
