@@ -10,11 +10,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import txaio
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from ocppd.ocpp.admission import WWW_AUTHENTICATE, Admitted, ChargerAdmission
 from ocppd.ocpp.connection import CallHandler, ChargerConnection
@@ -27,6 +28,9 @@ from ocppd.websocket import harden
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_UNSUPPORTED_DATA = 1003
 
+#: Autobahn's logger for a connection whose handshake was refused.
+_AUTOBAHN_ERRORS_ONLY = txaio.make_logger(level="error")  # type: ignore[attr-defined]
+
 
 class OcppServerProtocol(WebSocketServerProtocol):
     # Not ``log``: that is Autobahn's own txaio logger, which honours its level.
@@ -35,7 +39,8 @@ class OcppServerProtocol(WebSocketServerProtocol):
 
     connection: ChargerConnection | None = None
     _admitted: Admitted | None = None
-    _refusal_headers: tuple[tuple[str, str], ...] = ()
+    #: Why admission refused the handshake, for failHandshake.
+    _refusal: HandshakeError | None = None
 
     @property
     def _address(self) -> str:
@@ -51,17 +56,7 @@ class OcppServerProtocol(WebSocketServerProtocol):
                 request.path, request.headers.get("authorization"), address=self._address
             )
         except HandshakeError as e:
-            self._log.emit(
-                e.level,
-                "Refused OCPP handshake from {address} for {charge_point_id} ({path}): "
-                "{status} {reason}",
-                address=self._address,
-                charge_point_id=e.charge_point_id,
-                path=request.path,
-                status=e.status,
-                reason=e.reason,
-            )
-            self._refusal_headers = e.headers
+            self._refusal = e
             raise ConnectionDeny(e.status, e.reason) from None
         except Exception:
             # A fault of ours (the database, a bug): the traceback goes to the
@@ -79,10 +74,28 @@ class OcppServerProtocol(WebSocketServerProtocol):
         return choose_subprotocol(request.protocols)
 
     def failHandshake(self, reason: str, code: int = 400, responseHeaders: Any = None) -> None:
+        """
+        Every refused handshake ends here, whoever refused it (admission, the
+        size bound, Autobahn for a malformed request), and is logged once.
+        """
+        refusal = self._refusal
+        self._log.emit(
+            LogLevel.info if refusal is None else refusal.level,
+            "Refused OCPP handshake from {address} for {charge_point_id} ({path}): "
+            "{status} {reason}",
+            address=self._address,
+            charge_point_id=None if refusal is None else refusal.charge_point_id,
+            path=getattr(self, "http_request_path", None),
+            status=code,
+            reason=reason,
+        )
         if not responseHeaders:
-            responseHeaders = list(self._refusal_headers)
+            responseHeaders = [] if refusal is None else list(refusal.headers)
             if code == 401:
                 responseHeaders.append(("WWW-Authenticate", WWW_AUTHENTICATE))
+        # Autobahn would log the refusal twice more ("failing", then a warning
+        # as it drops the connection); nothing else happens on it afterwards.
+        self.log = _AUTOBAHN_ERRORS_ONLY
         super().failHandshake(reason, code, responseHeaders)
 
     def succeedHandshake(self, res: Any) -> None:
@@ -127,14 +140,8 @@ class OcppServerProtocol(WebSocketServerProtocol):
         dropped. A WebSocket client sends nothing after its request until the
         101, so only a misbehaving one gets here.
         """
-        limit = self.factory.max_handshake_size
-        if len(self.data) + len(data) <= limit:
+        if len(self.data) + len(data) <= self.factory.max_handshake_size:
             return
-        self._log.info(
-            "Refused OCPP handshake from {address}: more than {limit} bytes",
-            address=self._address,
-            limit=limit,
-        )
         self.data = b""
         self.failHandshake("opening handshake too large", 431)
 
