@@ -17,6 +17,10 @@ def harden(
     Autobahn's server defaults have no frame or message size limit and never
     ping (DESIGN.md section 6); and it answers plain HTTP GETs with a status
     page naming itself. Set limits, pings and timeouts explicitly.
+
+    Autobahn has no bound on the opening handshake's size either: the OCPP
+    protocol bounds it where Autobahn buffers it (``[ocpp] max_handshake_size``);
+    the push channel's handshake is parsed by twisted.web, which bounds it.
     """
     factory.setProtocolOptions(
         maxFramePayloadSize=max_message_size,
