@@ -124,7 +124,7 @@ class TwistdTests(TwistdTestCase):
             self.assertIsNotNone(ready, process.text)
             assert ready is not None
             self.assertTrue(os.path.exists(self.pidfile))
-            client = yield connect(int(ready.group(1)), "SIM-1", "k")
+            client = yield connect(int(ready.group(1)), "SIM-1", "sim-1-key-0123456789")
             client.send(
                 '[2,"1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]'
             )
