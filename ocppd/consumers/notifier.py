@@ -14,7 +14,6 @@ exception that would bounce the message through the bus's retries.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, inlineCallbacks
@@ -22,12 +21,10 @@ from twisted.logger import Logger
 
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery, IBus, IConsumer
+from ocppd.measurands import newest, samples_from
 from ocppd.ocpp.actions import CHARGER_INITIATED
 from ocppd.push import topics
 from ocppd.timeutil import parse_iso
-
-ENERGY = "Energy.Active.Import.Register"
-POWER = "Power.Active.Import"
 
 #: (topic, event) where event is the EVENT's one argument {"type", "at", "data"}.
 Push = tuple[str, dict[str, Any]]
@@ -74,50 +71,20 @@ def _connector_status(envelope: Envelope) -> list[Push]:
 # --- meter values -------------------------------------------------------------------
 
 
-def _decimal(text: Any) -> Decimal | None:
-    try:
-        value = Decimal(str(text))
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() else None
-
-
 def meter_reading(meter_values: list[dict[str, Any]]) -> tuple[int | None, int | None, str | None]:
     """
     The newest total energy register (Wh) and active import power (W) among
-    OCPP 1.6 MeterValue objects, and the time of the newest one. Per-phase
-    values are not summed into totals: the charger sends totals without
-    ``phase`` when it has them, and a guess would be worse than null.
+    OCPP 1.6 MeterValue objects (``measurands.newest``, as the processor reads
+    them), and the timestamp of the newest MeterValue, as sent.
     """
-    energy: tuple[Any, int] | None = None
-    power: tuple[Any, int] | None = None
-    newest: tuple[Any, str] | None = None
+    readings = newest(samples_from(meter_values))
+    sampled_at: tuple[Any, str] | None = None
     for meter_value in meter_values:
         stamp = meter_value["timestamp"]
         when = parse_iso(stamp)
-        if newest is None or when >= newest[0]:
-            newest = (when, stamp)
-        for sampled in meter_value["sampledValue"]:
-            if sampled.get("phase"):
-                continue
-            value = _decimal(sampled["value"])
-            if value is None:
-                continue
-            measurand = sampled.get("measurand", ENERGY)
-            unit = sampled.get("unit")
-            if measurand == ENERGY:
-                wh = int(value * 1000) if unit == "kWh" else int(value)
-                if energy is None or when >= energy[0]:
-                    energy = (when, wh)
-            elif measurand == POWER:
-                watts = int(value * 1000) if unit == "kW" else int(value)
-                if power is None or when >= power[0]:
-                    power = (when, watts)
-    return (
-        None if energy is None else energy[1],
-        None if power is None else power[1],
-        None if newest is None else newest[1],
-    )
+        if sampled_at is None or when >= sampled_at[0]:
+            sampled_at = (when, stamp)
+    return (readings.energy_wh, readings.power_w, None if sampled_at is None else sampled_at[1])
 
 
 def _meter_values(envelope: Envelope) -> list[Push]:
@@ -272,7 +239,7 @@ def push_events(envelope: Envelope) -> list[Push]:
         return []
     try:
         return mapper(envelope)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as e:
         _log.warn(
             "No push for {routing_key} message {message_id}: unexpected payload ({error})",
             routing_key=envelope.type,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -24,17 +23,17 @@ from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.consumers.base import BusConsumer, DeferredWrites, FollowUp, FollowUpHook
+from ocppd.measurands import samples_from
 from ocppd.representations import session_json, wallet_transaction_json
 from ocppd.store import chargers, messages, tariffs, transactions, wallets
 from ocppd.store.database import Database
-from ocppd.store.records import MeterSample, TransactionRecord
+from ocppd.store.records import TransactionRecord
 from ocppd.timeutil import format_iso, parse_iso
 
 CONSUMER = "processor"
 
 Applier = Callable[[Connection, str, Envelope, dict[str, Any]], None]
 
-POWER = "Power.Active.Import"
 #: Seconds a busy processor waits for a fuller batch (see ``BusConsumer.batch_wait``).
 BATCH_WAIT = 0.05
 #: Seconds ``last_seen_at`` may lag: a charger's every message need not rewrite its row.
@@ -45,27 +44,6 @@ TARIFF_CACHE_SECONDS = 10.0
 
 def _at(envelope: Envelope, field: str) -> Any:
     return parse_iso(envelope.payload.get(field) or envelope.time)
-
-
-def samples_from(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
-    """OCPP 1.6 MeterValue objects flattened into one sample per sampledValue."""
-    samples = []
-    for meter_value in meter_values:
-        timestamp = parse_iso(meter_value["timestamp"])
-        for sampled in meter_value["sampledValue"]:
-            samples.append(
-                MeterSample(
-                    timestamp=timestamp,
-                    value=sampled["value"],
-                    measurand=sampled.get("measurand", "Energy.Active.Import.Register"),
-                    phase=sampled.get("phase"),
-                    unit=sampled.get("unit", "Wh"),
-                    context=sampled.get("context", "Sample.Periodic"),
-                    location=sampled.get("location", "Outlet"),
-                    format=sampled.get("format", "Raw"),
-                )
-            )
-    return samples
 
 
 def _boot(
@@ -102,24 +80,6 @@ def _status(
         if "timestamp" in request
         else _at(envelope, "receivedAt"),
     )
-
-
-def power_w(samples: list[MeterSample]) -> int | None:
-    """The newest total (phase-less) active import power among ``samples``, in W."""
-    newest: tuple[datetime, int] | None = None
-    for sample in samples:
-        if sample.measurand != POWER or sample.phase:
-            continue
-        try:
-            value = Decimal(sample.value)
-        except InvalidOperation:
-            continue
-        if not value.is_finite():
-            continue
-        watts = int(value * 1000) if sample.unit == "kW" else int(value)
-        if newest is None or sample.timestamp > newest[0]:
-            newest = (sample.timestamp, watts)
-    return None if newest is None else newest[1]
 
 
 def _session_of(
@@ -352,7 +312,7 @@ class OcppProcessor(BusConsumer):
         now = session.last_meter_at or _at(envelope, "receivedAt")
         live: dict[str, Any] = {
             "energyWh": session.energy_wh or 0,
-            "powerW": power_w(samples),
+            "powerW": readings.newest.power_w,
             "cost": None,
             "currency": None,
             "at": format_iso(now),

@@ -174,20 +174,6 @@ class UnmatchedStopRecord:
 
 
 @attrs.frozen
-class MeterSample:
-    """One OCPP sampledValue, with the timestamp of its MeterValue."""
-
-    timestamp: datetime
-    value: str  # exactly as sent
-    measurand: str = "Energy.Active.Import.Register"
-    phase: str | None = None
-    unit: str | None = "Wh"
-    context: str | None = None
-    location: str | None = None
-    format: str | None = None
-
-
-@attrs.frozen
 class MeterValueRecord:
     """A stored sample; absent optional fields are ``None`` as in the OCPP message."""
 

@@ -18,16 +18,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
 import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ocppd import measurands
+from ocppd.measurands import MeterSample
 from ocppd.store.records import (
     Allocation,
-    MeterSample,
     MeterValueRecord,
     TransactionRecord,
     UnmatchedStopRecord,
@@ -47,13 +47,10 @@ from ocppd.store.tables import (
 from ocppd.store.tags import canonical_id_tag
 from ocppd.store.types import UTCDateTime
 
-ENERGY_REGISTER = "Energy.Active.Import.Register"
 #: Stored for "no transaction" in ``meter_values.transaction_id`` (never an id we allocate).
 NO_TRANSACTION = 0
 #: OCPP transactionIds are 32-bit; a larger reported id cannot be one of ours.
 MAX_TRANSACTION_ID = 2**31 - 1
-_MAX_BIGINT = 2**63 - 1
-_WH_PER_UNIT = {"Wh": Decimal(1), "kWh": Decimal(1000)}
 
 _tx = transactions.c
 
@@ -233,26 +230,6 @@ def record_stop(
     return "stopped"
 
 
-def energy_wh(measurand: str, value: str, unit: str | None) -> int | None:
-    """
-    An energy sample in integer Wh, or None if it is not energy in Wh or kWh
-    (or not a number: ``SignedData`` samples, garbage).
-
-    Decimal arithmetic, rounded half up: ``"1.0005"`` kWh is 1001 Wh, where
-    a float would give 1000.4999... and round down. No unit means Wh (OCPP).
-    """
-    factor = _WH_PER_UNIT.get(unit or "Wh")
-    if factor is None or not measurand.startswith("Energy."):
-        return None
-    try:
-        wh = (Decimal(value.strip()) * factor).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    except (InvalidOperation, ValueError):
-        return None
-    if not wh.is_finite() or abs(wh) > _MAX_BIGINT:
-        return None
-    return int(wh)
-
-
 def add_meter_values(
     conn: Connection,
     *,
@@ -285,12 +262,12 @@ def add_meter_values(
 
 @attrs.frozen
 class MeterReadings:
-    """One message's samples as rows, and the session's newest energy register among them."""
+    """One message's samples as rows, and its newest readings (``measurands.newest``)."""
 
     charge_point_id: str
     transaction_id: int | None
     rows: list[dict[str, Any]]
-    newest_wh: tuple[datetime, int] | None
+    newest: measurands.Newest
 
 
 def meter_readings(
@@ -303,9 +280,7 @@ def meter_readings(
 ) -> MeterReadings:
     """``add_meter_values`` in two halves: this builds, the others write."""
     rows = []
-    newest: tuple[datetime, int] | None = None
     for sample in samples:
-        value_wh = energy_wh(sample.measurand, sample.value, sample.unit)
         rows.append(
             {
                 "charge_point_id": charge_point_id,
@@ -313,7 +288,7 @@ def meter_readings(
                 "transaction_id": NO_TRANSACTION if transaction_id is None else transaction_id,
                 "timestamp": sample.timestamp,
                 "value": sample.value,
-                "value_wh": value_wh,
+                "value_wh": sample.value_wh,
                 "measurand": sample.measurand,
                 "phase": sample.phase or "",
                 "unit": sample.unit,
@@ -323,10 +298,7 @@ def meter_readings(
                 "received_at": now,
             }
         )
-        if sample.measurand == ENERGY_REGISTER and not sample.phase and value_wh is not None:
-            if newest is None or sample.timestamp > newest[0]:
-                newest = (sample.timestamp, value_wh)
-    return MeterReadings(charge_point_id, transaction_id, rows, newest)
+    return MeterReadings(charge_point_id, transaction_id, rows, measurands.newest(samples))
 
 
 def append_meter_values(conn: Connection, rows: list[dict[str, Any]]) -> int:
@@ -355,9 +327,9 @@ def _advance_meter_statement() -> sa.Update:
 
 def advance_session_meter(conn: Connection, readings: MeterReadings, *, now: datetime) -> None:
     """Move the session's running energy to the readings' newest register, if it is newer."""
-    if readings.newest_wh is None or readings.transaction_id is None:
+    if readings.newest.energy is None or readings.transaction_id is None:
         return
-    at, reading = readings.newest_wh
+    at, reading = readings.newest.energy
     conn.execute(
         _advance_meter_statement(),
         {

@@ -209,6 +209,29 @@ class MappingTests(SynchronousTestCase):
         )
         self.assertEqual(meter_reading([]), (None, None, None))
 
+    def test_meter_reading_bounded(self) -> None:
+        """
+        Values beyond any meter are no reading, read without building them
+        (issue 13 item 1: ``1e50000`` stands in for ``1e999999999``, which
+        froze the reactor in ``int(Decimal(...))``); kW and kWh are rounded
+        half up, as the processor rounds them.
+        """
+        sampled = [
+            {"value": "1e50000"},
+            {"value": "1e50000", "unit": "W", "measurand": "Power.Active.Import"},
+        ]
+        at = "2026-11-29T10:05:00Z"
+        self.assertEqual(
+            meter_reading([{"timestamp": at, "sampledValue": sampled}]), (None, None, at)
+        )
+        sampled = [
+            {"value": "1.0005", "unit": "kWh"},
+            {"value": "7.4005", "unit": "kW", "measurand": "Power.Active.Import"},
+        ]
+        self.assertEqual(
+            meter_reading([{"timestamp": at, "sampledValue": sampled}]), (1001, 7401, at)
+        )
+
     def test_sessions(self) -> None:
         """session.* -> admin and owner topics; updated carries live; a priced stop is revenue."""
         live = {
@@ -316,6 +339,21 @@ class MappingTests(SynchronousTestCase):
             ("charging.started", {"userId": "5"}),
             ("ocpp.in.MeterValues", {"request": {"connectorId": 1, "meterValue": [{}]}}),
             ("ocpp.in.StatusNotification", {"request": {}}),
+            # A time that overflows on conversion to UTC (an OverflowError).
+            (
+                "ocpp.in.MeterValues",
+                {
+                    "request": {
+                        "connectorId": 1,
+                        "meterValue": [
+                            {
+                                "timestamp": "0001-01-01T00:00:00+01:00",
+                                "sampledValue": [{"value": "1"}],
+                            }
+                        ],
+                    }
+                },
+            ),
         ]:
             self.assertEqual(push_events(envelope(key, payload)), [], key)
         self.flushLoggedErrors()

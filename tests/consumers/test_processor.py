@@ -371,23 +371,75 @@ class ProcessorEventTests(TestCase):
         events = self.follow_ups(ProcessorTests.stop(self))  # type: ignore[arg-type]
         self.assertEqual([f.routing_key for f in events], ["session.stopped", "charging.stopped"])
 
-    def test_power_w(self) -> None:
-        from ocppd.consumers.processor import power_w
-        from ocppd.store.records import MeterSample
+    def test_live_power_and_energy_from_one_reading(self) -> None:
+        """
+        session.updated carries the newest total power, in W, read by
+        ocppd.measurands like the energy: kW rounded half up, and a value with
+        an exponent beyond any meter (issue 13 item 1; ``1e50000`` stands in
+        for the ``1e999999999`` that would freeze the old code) is no reading.
+        """
 
-        def sample(value: str, unit: str, phase: str | None = None, second: int = 0) -> MeterSample:
-            return MeterSample(
-                timestamp=datetime(2026, 11, 29, 12, 0, second, tzinfo=UTC),
-                value=value,
-                measurand="Power.Active.Import",
-                phase=phase,
-                unit=unit,
-                context=None,
-                location=None,
-                format=None,
+        def live(*sampled: dict[str, str]) -> dict[str, Any]:
+            envelope = inbound(
+                "MeterValues",
+                {
+                    "connectorId": 1,
+                    "transactionId": self.tx,
+                    "meterValue": [
+                        {"timestamp": "2026-11-29T11:10:00Z", "sampledValue": list(sampled)}
+                    ],
+                },
             )
+            [update] = self.follow_ups(envelope)
+            return {k: update.payload["live"][k] for k in ("energyWh", "powerW")}
 
-        self.assertIsNone(power_w([]))
-        self.assertEqual(power_w([sample("7.4", "kW")]), 7400)
-        self.assertEqual(power_w([sample("100", "W", second=1), sample("200", "W")]), 100)
-        self.assertIsNone(power_w([sample("5", "W", phase="L1"), sample("NaN", "W")]))
+        power = {"measurand": "Power.Active.Import"}
+        self.assertEqual(
+            live({"value": "7.4005", "unit": "kW", **power}, {"value": "2.0005", "unit": "kWh"}),
+            {"energyWh": 1001, "powerW": 7401},
+        )
+        self.assertEqual(
+            live({"value": "1e50000", "unit": "W", **power}, {"value": "1e50000"}),
+            {"energyWh": 1001, "powerW": None},
+        )
+        values = self.database.run_sync(
+            lambda conn: transactions.list_meter_values(conn, transaction_id=self.tx)
+        )
+        self.assertEqual(
+            [(v.value, v.value_wh) for v in values if v.measurand.startswith("Energy")],
+            [("2.0005", 2001)],  # the second message's samples repeat the first's keys
+        )
+
+    def test_stop_with_an_unreadable_sample(self) -> None:
+        """
+        A StopTransaction whose transactionData holds ``1e999999`` kWh (a
+        decimal.Overflow in the old code, which dead-lettered the stop) stops
+        and bills the session; the sample is kept as sent, non-numeric.
+        """
+        stop = ProcessorTests.stop(self)  # type: ignore[arg-type]
+        stop.payload["request"]["transactionData"] = [
+            {
+                "timestamp": "2026-11-29T11:29:00Z",
+                "sampledValue": [
+                    {"value": "1e999999", "unit": "kWh"},
+                    {
+                        "value": "-1e999999",
+                        "unit": "kWh",
+                        "measurand": "Energy.Active.Export.Register",
+                    },
+                ],
+            }
+        ]
+        events = self.follow_ups(stop)
+        self.assertEqual(
+            [f.routing_key for f in events],
+            ["session.stopped", "wallet.transaction", "charging.stopped"],
+        )
+        session = self.database.run_sync(transactions.get_transaction, self.tx)
+        self.assertEqual((session.status, session.cost), ("completed", 230))
+        values = self.database.run_sync(
+            lambda conn: transactions.list_meter_values(conn, transaction_id=self.tx)
+        )
+        self.assertEqual(
+            [(v.value, v.value_wh) for v in values], [("1e999999", None), ("-1e999999", None)]
+        )

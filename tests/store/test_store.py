@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 from twisted.trial.unittest import TestCase
 
+from ocppd.measurands import MeterSample
 from ocppd.ocpp.authorization_key import REDACTED
 from ocppd.store import (
     audit,
@@ -34,7 +35,7 @@ from ocppd.store import (
 )
 from ocppd.store.database import Database
 from ocppd.store.errors import AlreadyExists, NotFound
-from ocppd.store.records import Allocation, MeterSample
+from ocppd.store.records import Allocation
 from ocppd.store.sql import savepoint
 from tests.store.fixtures import (
     inbound_frame,

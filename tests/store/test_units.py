@@ -1,4 +1,4 @@
-"""Tests of the store's pure parts: URLs, time conversion, energy conversion."""
+"""Tests of the store's pure parts: URLs and time conversion."""
 
 from __future__ import annotations
 
@@ -18,10 +18,7 @@ from ocppd.store.database import (
     location,
     normalize_url,
 )
-from ocppd.store.transactions import energy_wh
 from ocppd.store.types import UTCDateTime
-
-REGISTER = "Energy.Active.Import.Register"
 
 
 class UrlTests(SynchronousTestCase):
@@ -106,25 +103,3 @@ class UTCDateTimeTests(SynchronousTestCase):
         value = self.type.process_result_value(datetime(2026, 1, 1, 12), sqlite.dialect())
         self.assertEqual(value, datetime(2026, 1, 1, 12, tzinfo=UTC))
         self.assertIs(value and value.tzinfo, UTC)
-
-
-class EnergyTests(SynchronousTestCase):
-    def test_wh_and_kwh(self) -> None:
-        """Wh and kWh become integer Wh, rounded half up in decimal (never via float)."""
-        self.assertEqual(energy_wh(REGISTER, "1234", "Wh"), 1234)
-        self.assertEqual(energy_wh(REGISTER, "1234", None), 1234)  # OCPP's default unit
-        self.assertEqual(energy_wh(REGISTER, "1.5", "kWh"), 1500)
-        self.assertEqual(energy_wh(REGISTER, "1.0005", "kWh"), 1001)
-        self.assertEqual(energy_wh(REGISTER, "1.0004999", "kWh"), 1000)
-        self.assertEqual(energy_wh(REGISTER, "0.0025", "kWh"), 3)  # float: 2.4999...
-        self.assertEqual(energy_wh(REGISTER, " 12.5 ", "Wh"), 13)
-        self.assertEqual(energy_wh(REGISTER, "1e3", "kWh"), 1_000_000)
-        self.assertEqual(energy_wh("Energy.Active.Export.Interval", "2", "kWh"), 2000)
-
-    def test_not_energy(self) -> None:
-        """Other measurands and units, non-numbers and absurd values give None."""
-        self.assertIsNone(energy_wh("Power.Active.Import", "11000", "W"))
-        self.assertIsNone(energy_wh("Energy.Reactive.Import.Register", "1", "kvarh"))
-        self.assertIsNone(energy_wh("Voltage", "230", "V"))
-        for value in ("", "abc", "NaN", "Infinity", "-inf", "1e400", "0x10"):
-            self.assertIsNone(energy_wh(REGISTER, value, "Wh"), value)

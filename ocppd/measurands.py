@@ -1,0 +1,235 @@
+"""
+Meter readings from what a charger sends: one bounded parse, one rounding.
+
+An OCPP 1.6 ``sampledValue.value`` is free text to the schema. ``Decimal`` and
+``int`` read numbers of any size (``int(Decimal("1e999999999"))`` runs for
+minutes and allocates hundreds of MB), so a charger's text is never given to
+them. :func:`read_integer` accepts a strict grammar and bounds everything
+before it computes:
+
+- ASCII only: ``[+-]digits[.digits][e[+-]d[d]]``, surrounding JSON whitespace
+  allowed; no ``NaN``/``Infinity``, no ``0x10``, no ``1_000``, no ``١٢٣``;
+- at most :data:`MAX_NUMBER_LENGTH` characters and a two-digit exponent,
+  so every power of ten it computes is below ``10**140``;
+- a result of at most :data:`MAX_READING` in magnitude, decided from the
+  digit count before the value is built.
+
+Energy is integer Wh, power integer W, each rounded once, half up (ties away
+from zero, as ``decimal.ROUND_HALF_UP``): ``"1.0005"`` kWh is 1001 Wh. A
+sample that is not such a number, or not energy in Wh/kWh or power in W/kW,
+has no reading (``None``): it is stored as sent, non-numeric.
+
+:func:`newest` is the one rule for "the charger's current reading", used by
+the processor (session energy, live power) and the notifier (admin meter).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from ocppd.timeutil import parse_iso
+
+__all__ = [
+    "ENERGY_MEASURANDS",
+    "ENERGY_REGISTER",
+    "MAX_NUMBER_LENGTH",
+    "MAX_READING",
+    "POWER_IMPORT",
+    "POWER_MEASURANDS",
+    "MeterSample",
+    "Newest",
+    "energy_wh",
+    "newest",
+    "power_w",
+    "read_integer",
+    "samples_from",
+]
+
+#: The session's meter: the total (phase-less) one is its running energy.
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+#: The live power shown with a session and on the admin meter.
+POWER_IMPORT = "Power.Active.Import"
+
+#: OCPP 1.6 measurands read as energy (when their unit is Wh or kWh).
+ENERGY_MEASURANDS = frozenset(
+    {
+        "Energy.Active.Export.Register",
+        "Energy.Active.Import.Register",
+        "Energy.Reactive.Export.Register",
+        "Energy.Reactive.Import.Register",
+        "Energy.Active.Export.Interval",
+        "Energy.Active.Import.Interval",
+        "Energy.Reactive.Export.Interval",
+        "Energy.Reactive.Import.Interval",
+    }
+)
+#: OCPP 1.6 measurands read as power (when their unit is W or kW); not Power.Factor.
+POWER_MEASURANDS = frozenset(
+    {
+        "Power.Active.Export",
+        "Power.Active.Import",
+        "Power.Offered",
+        "Power.Reactive.Export",
+        "Power.Reactive.Import",
+    }
+)
+# Powers of ten from each unit to Wh and W.
+_WH_SCALE: Mapping[str, int] = {"Wh": 0, "kWh": 3}
+_W_SCALE: Mapping[str, int] = {"W": 0, "kW": 3}
+
+#: Longest text read as a number: 16 integer and 15 fraction digits and a
+#: point, far more than any meter has; longer text is not a reading.
+MAX_NUMBER_LENGTH = 32
+#: Largest reading (|Wh| or |W|): JavaScript's ``Number.MAX_SAFE_INTEGER``,
+#: so pages show it exactly; a BIGINT holds it, and the difference of two.
+MAX_READING = 2**53 - 1
+_MAX_READING_DIGITS = len(str(MAX_READING))
+
+_WHITESPACE = " \t\r\n"
+# Exactly what read_integer accepts (ASCII digits: [0-9], never \d).
+_NUMBER = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]{1,2}))?")
+
+
+def read_integer(text: str, *, scale: int = 0) -> int | None:
+    """
+    ``text`` as a decimal number times ``10**scale``, rounded half up to an
+    integer; ``None`` if it is not a number of the grammar (module
+    docstring) or its result exceeds :data:`MAX_READING` in magnitude.
+
+    Bounded work for any input: the length is checked first, and the value
+    is built only once its digit count is known to be in range.
+    """
+    if len(text) > MAX_NUMBER_LENGTH:
+        return None
+    match = _NUMBER.fullmatch(text.strip(_WHITESPACE))
+    if match is None:
+        return None
+    sign, whole, fraction, exponent = match.groups()
+    fraction = fraction or ""
+    if not whole and not fraction:
+        return None  # "", "+", ".", "e5"
+    significant = (whole + fraction).lstrip("0")
+    if not significant:
+        return 0
+    # value = int(significant) * 10**shift, with |shift| < 140.
+    shift = int(exponent or 0) + scale - len(fraction)
+    if len(significant) + shift > _MAX_READING_DIGITS:
+        return None  # at least 10**_MAX_READING_DIGITS, beyond MAX_READING
+    if shift >= 0:
+        magnitude = int(significant) * 10**shift
+    else:
+        divisor = 10**-shift
+        magnitude, remainder = divmod(int(significant), divisor)
+        if 2 * remainder >= divisor:
+            magnitude += 1
+    if magnitude > MAX_READING:
+        return None
+    return -magnitude if sign == "-" else magnitude
+
+
+def energy_wh(measurand: str, unit: str | None, value: str) -> int | None:
+    """An energy sample in integer Wh; None unless energy in Wh/kWh (no unit: Wh) and a number."""
+    scale = _WH_SCALE.get(unit or "Wh")
+    if scale is None or measurand not in ENERGY_MEASURANDS:
+        return None
+    return read_integer(value, scale=scale)
+
+
+def power_w(measurand: str, unit: str | None, value: str) -> int | None:
+    """A power sample in integer W; None unless power in W/kW and a number."""
+    scale = _W_SCALE.get(unit or "")
+    if scale is None or measurand not in POWER_MEASURANDS:
+        return None
+    return read_integer(value, scale=scale)
+
+
+def _energy_of(sample: MeterSample) -> int | None:
+    return energy_wh(sample.measurand, sample.unit, sample.value)
+
+
+def _power_of(sample: MeterSample) -> int | None:
+    return power_w(sample.measurand, sample.unit, sample.value)
+
+
+@attrs.frozen
+class MeterSample:
+    """
+    One OCPP sampledValue, with the timestamp of its MeterValue, and its
+    reading, read once when the sample is built: ``value_wh`` for energy,
+    ``value_w`` for power (at most one of them is not None).
+    """
+
+    timestamp: datetime
+    value: str  # exactly as sent
+    measurand: str = ENERGY_REGISTER
+    phase: str | None = None
+    unit: str | None = "Wh"
+    context: str | None = None
+    location: str | None = None
+    format: str | None = None
+    value_wh: int | None = attrs.field(init=False, default=attrs.Factory(_energy_of, True))
+    value_w: int | None = attrs.field(init=False, default=attrs.Factory(_power_of, True))
+
+
+def samples_from(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
+    """OCPP 1.6 MeterValue objects flattened into one sample per sampledValue."""
+    samples = []
+    for meter_value in meter_values:
+        timestamp = parse_iso(meter_value["timestamp"])
+        for sampled in meter_value["sampledValue"]:
+            samples.append(
+                MeterSample(
+                    timestamp=timestamp,
+                    value=sampled["value"],
+                    measurand=sampled.get("measurand", ENERGY_REGISTER),
+                    phase=sampled.get("phase"),
+                    unit=sampled.get("unit", "Wh"),
+                    context=sampled.get("context", "Sample.Periodic"),
+                    location=sampled.get("location", "Outlet"),
+                    format=sampled.get("format", "Raw"),
+                )
+            )
+    return samples
+
+
+@attrs.frozen
+class Newest:
+    """The newest total energy register and active import power, each with its time."""
+
+    energy: tuple[datetime, int] | None = None  # (timestamp, Wh)
+    power: tuple[datetime, int] | None = None  # (timestamp, W)
+
+    @property
+    def energy_wh(self) -> int | None:
+        return None if self.energy is None else self.energy[1]
+
+    @property
+    def power_w(self) -> int | None:
+        return None if self.power is None else self.power[1]
+
+
+def newest(samples: Iterable[MeterSample]) -> Newest:
+    """
+    The newest phase-less :data:`ENERGY_REGISTER` and :data:`POWER_IMPORT`
+    readings among ``samples``. Per-phase values are not summed into totals:
+    a charger sends totals without ``phase`` when it has them, and a guess
+    would be worse than none. Of readings with the same timestamp, the first
+    counts, as a later message with the same timestamp changes no session.
+    """
+    energy: tuple[datetime, int] | None = None
+    power: tuple[datetime, int] | None = None
+    for sample in samples:
+        if sample.phase:
+            continue
+        if sample.value_wh is not None and sample.measurand == ENERGY_REGISTER:
+            if energy is None or sample.timestamp > energy[0]:
+                energy = (sample.timestamp, sample.value_wh)
+        elif sample.value_w is not None and sample.measurand == POWER_IMPORT:
+            if power is None or sample.timestamp > power[0]:
+                power = (sample.timestamp, sample.value_w)
+    return Newest(energy, power)
