@@ -21,7 +21,16 @@ as they are:
   ``fastjsonschema``'s regex, which matches any Unicode digit (``٢٠٢٦``)
   and accepts leap second ``:60``, neither of which ``datetime`` can parse.
   A time without an offset is accepted: ``ocppd.timeutil.parse_iso`` reads
-  it as UTC, as OCPP 1.6 intends, and real chargers send it.
+  it as UTC, as OCPP 1.6 intends, and real chargers send it. A time must
+  lie in ``[EARLIEST_TIME, LATEST_TIME)`` once in UTC: years 0001 and 9999
+  are valid RFC 3339, but a day of arithmetic away from ``datetime``'s
+  limits.
+- The 1.6 schemas give integers no range, so ``meterStart: 2**63`` would
+  fail in the store instead (and a charger retry an ``InternalError``
+  forever). Every integer of a charger-initiated request gets one
+  (:data:`CHARGER_INTEGER_RANGES`, loaded as ``minimum``/``maximum``), and
+  :meth:`SchemaRegistry.load` refuses to start if a charger's integer has
+  none: every value that passes validation fits the store and the pages.
 - Defaults are never inserted into a payload (``use_default=False``):
   validation does not mutate what was received.
 - A remote ``$ref`` in a schema is refused at load time, so loading never
@@ -57,12 +66,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
 
 import fastjsonschema
 
+from ocppd.measurands import MAX_READING
+from ocppd.ocpp.actions import CHARGER_INITIATED
 from ocppd.ocpp.errors import (
     FORMATION_VIOLATION,
     NOT_IMPLEMENTED,
@@ -73,7 +85,17 @@ from ocppd.ocpp.errors import (
 )
 from ocppd.timeutil import parse_iso
 
-__all__ = ["RULE_CODES", "SchemaRegistry", "is_date_time", "schema_error"]
+__all__ = [
+    "CHARGER_INTEGER_RANGES",
+    "EARLIEST_TIME",
+    "INT32_MAX",
+    "INT32_MIN",
+    "LATEST_TIME",
+    "RULE_CODES",
+    "SchemaRegistry",
+    "is_date_time",
+    "schema_error",
+]
 
 Validator = Callable[[Any], Any]
 
@@ -109,6 +131,36 @@ RULE_CODES: Mapping[str, str] = {
 # charger's text, not ours.
 _MAX_FIELD_LENGTH = 100
 
+#: OCPP-J integers are 32-bit (OCPP 2.0.1 says so; 1.6 is silent), as are the
+#: store's connector, transaction and reservation columns.
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+#: The range of each integer of each charger-initiated request (docs/ocpp.md,
+#: "Bounds"). Connectors follow OCPP 1.6 (0 is the charger itself, a
+#: transaction needs a real connector); meter registers count Wh up from 0
+#: to the largest reading pages show exactly; ids a charger reports back are
+#: any OCPP integer, so an unknown one is still kept for an operator.
+CHARGER_INTEGER_RANGES: Mapping[str, Mapping[str, tuple[int, int]]] = {
+    "MeterValues": {"connectorId": (0, INT32_MAX), "transactionId": (INT32_MIN, INT32_MAX)},
+    "StartTransaction": {
+        "connectorId": (1, INT32_MAX),
+        "meterStart": (0, MAX_READING),
+        "reservationId": (INT32_MIN, INT32_MAX),
+    },
+    "StatusNotification": {"connectorId": (0, INT32_MAX)},
+    "StopTransaction": {
+        "meterStop": (0, MAX_READING),
+        "transactionId": (INT32_MIN, INT32_MAX),
+    },
+}
+
+#: The earliest time accepted in an OCPP payload, in UTC: before any charger's
+#: clock (one without a clock says 1970), centuries from ``datetime.min``.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+#: The first time no longer accepted: centuries from ``datetime.max``.
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+
 # ASCII digits only ([0-9], not \d, which matches any Unicode digit).
 _DATE_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
@@ -120,16 +172,18 @@ def is_date_time(value: str) -> bool:
     """
     Whether ``value`` is an OCPP ``dateTime``: RFC 3339 shape with ASCII
     digits, optional offset (UTC when absent), a real calendar time that
-    ``ocppd.timeutil.parse_iso`` can parse, so every payload that passes
-    validation can be stored without a second failure further on.
+    ``ocppd.timeutil.parse_iso`` can parse, from :data:`EARLIEST_TIME` to
+    before :data:`LATEST_TIME`, so every payload that passes validation can
+    be stored and computed with without a second failure further on.
+    Fraction digits beyond microseconds are accepted and dropped.
     """
     if not _DATE_TIME.match(value):
         return False
     try:
-        parse_iso(value)
+        instant = parse_iso(value)
     except (ValueError, OverflowError):
         return False
-    return True
+    return EARLIEST_TIME <= instant < LATEST_TIME
 
 
 def _subschemas(schema: Any) -> Iterator[dict[str, Any]]:
@@ -171,6 +225,28 @@ def _as_draft_04(name: str, schema: dict[str, Any]) -> dict[str, Any]:
         if later:
             raise ValueError(f"schema {name} uses keywords draft-04 lacks: {sorted(later)}")
     return {**schema, "$schema": _DRAFT_04}
+
+
+def _with_ranges(
+    name: str, schema: dict[str, Any], ranges: Mapping[str, tuple[int, int]]
+) -> dict[str, Any]:
+    """
+    A copy of the request schema of charger-initiated action ``name`` with
+    ``ranges`` as ``minimum``/``maximum`` of its integers. Raises
+    ``ValueError`` if a range names no integer property, or if an integer of
+    the schema is left without a range.
+    """
+    properties = dict(schema.get("properties", {}))
+    for field, (low, high) in ranges.items():
+        child = properties.get(field)
+        if not isinstance(child, dict) or child.get("type") != "integer":
+            raise ValueError(f"schema {name} has no integer {field!r} to bound")
+        properties[field] = {**child, "minimum": low, "maximum": high}
+    bounded = {**schema, "properties": properties}
+    for node in _subschemas(bounded):
+        if node.get("type") == "integer" and not {"minimum", "maximum"} <= node.keys():
+            raise ValueError(f"schema {name} has an integer without a range")
+    return bounded
 
 
 def _field_path(name: str | None) -> str:
@@ -261,7 +337,8 @@ class SchemaRegistry:
 
         ``<Action>.json`` is the request schema of ``<Action>``,
         ``<Action>Response.json`` its response schema. Raises ``ValueError``
-        for a schema that cannot be used (see :func:`_as_draft_04`) and
+        for a schema that cannot be used (see :func:`_as_draft_04` and
+        :func:`_with_ranges`) and
         ``fastjsonschema.JsonSchemaDefinitionException`` for an invalid one:
         the daemon should not start with a broken schema set.
         """
@@ -275,6 +352,8 @@ class SchemaRegistry:
             name = entry.name[: -len(".json")]
             # utf-8-sig: the OCPP 2.x schema files start with a BOM; be ready.
             schema = json.loads(entry.read_bytes().decode("utf-8-sig"))
+            if name in CHARGER_INITIATED:
+                schema = _with_ranges(name, schema, CHARGER_INTEGER_RANGES.get(name, {}))
             validator = fastjsonschema.compile(
                 _as_draft_04(name, schema),
                 formats={"date-time": is_date_time},

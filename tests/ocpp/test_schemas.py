@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,13 @@ import fastjsonschema
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.ocpp import actions, errors
-from ocppd.ocpp.schemas import RULE_CODES, SchemaRegistry, is_date_time, schema_error
+from ocppd.ocpp.schemas import (
+    CHARGER_INTEGER_RANGES,
+    RULE_CODES,
+    SchemaRegistry,
+    is_date_time,
+    schema_error,
+)
 
 # One registry for the module: loading compiles 78 schemas. Tests only read it.
 REGISTRY = SchemaRegistry.load()
@@ -623,6 +630,14 @@ class DateTimeTests(SynchronousTestCase):
             "2026-01-01T00:00:00+0100",
             "2026-01-01T00:00:00",
             "2028-02-29T23:59:59Z",
+            # Clocks that never were set, and the edges of the accepted years.
+            "1970-01-01T00:00:00Z",
+            "1970-01-01T00:00:00+14:00",
+            "1900-01-01T00:00:00Z",
+            "1900-01-01T23:58:00+23:58",
+            "8999-12-31T23:59:59.999999999999Z",
+            "8999-12-31T00:00:00-23:59",
+            "2026-01-01T00:00:00." + "9" * 1000 + "Z",
         ]:
             self.assertTrue(is_date_time(value), value)
             REGISTRY.validate_request("StartTransaction", with_changes(START, timestamp=value))
@@ -648,6 +663,15 @@ class DateTimeTests(SynchronousTestCase):
             "٢٠٢٦-01-01T00:00:00Z",
             "2026-01-01T00:00:00+25:00",
             "1767225600",
+            # Valid RFC 3339, outside [1900, 9000) in UTC, or beyond datetime once in UTC.
+            "0001-01-01T00:00:00Z",
+            "0001-01-01T00:00:00+00:01",
+            "1899-12-31T23:59:59.999999Z",
+            "1900-01-01T00:00:00+00:01",
+            "9000-01-01T00:00:00Z",
+            "8999-12-31T23:59:00-23:59",
+            "9999-12-31T23:59:59.999999Z",
+            "9999-12-31T23:59:59-23:59",
         ]:
             self.assertFalse(is_date_time(value), value)
             error = self.assertRaises(
@@ -657,3 +681,73 @@ class DateTimeTests(SynchronousTestCase):
                 with_changes(START, timestamp=value),
             )
             self.assertEqual(error.code, errors.PROPERTY_CONSTRAINT_VIOLATION, value)
+
+
+class IntegerRangeTests(SynchronousTestCase):
+    """Every integer of a charger's request has a documented range (docs/ocpp.md, "Bounds")."""
+
+    def test_every_charger_integer_has_a_range(self) -> None:
+        """The ranges name exactly the integers of the official charger-initiated schemas."""
+        schemas = files("ocpp") / "v16" / "schemas"
+        integers = {}
+        for action in actions.CHARGER_INITIATED:
+            schema = json.loads((schemas / f"{action}.json").read_text())
+            fields = {
+                name
+                for name, child in schema.get("properties", {}).items()
+                if child.get("type") == "integer"
+            }
+            if fields:
+                integers[action] = fields
+        self.assertEqual(
+            integers, {action: set(ranges) for action, ranges in CHARGER_INTEGER_RANGES.items()}
+        )
+
+    def test_each_bound(self) -> None:
+        """
+        At each end of its range a field passes; one beyond it (``meterStart:
+        2**63`` of issue 13 item 13 among them) is a PropertyConstraintViolation
+        naming the field and the rule.
+        """
+        for action, ranges in CHARGER_INTEGER_RANGES.items():
+            for field, (low, high) in ranges.items():
+                case = f"{action}.{field}"
+                for value in (low, high):
+                    REGISTRY.validate_request(
+                        action, with_changes(CHARGER_REQUESTS[action], **{field: value})
+                    )
+                for value, rule in [
+                    (low - 1, "minimum"),
+                    (high + 1, "maximum"),
+                    (2**63, "maximum"),
+                ]:
+                    error = self.assertRaises(
+                        errors.OcppError,
+                        REGISTRY.validate_request,
+                        action,
+                        with_changes(CHARGER_REQUESTS[action], **{field: value}),
+                    )
+                    self.assertEqual(error.code, errors.PROPERTY_CONSTRAINT_VIOLATION, case)
+                    self.assertEqual(error.details, {"field": field, "rule": rule}, case)
+                    self.assertTrue(error.description.startswith(f"{field}: must be"), case)
+
+    def test_ranges_apply_to_what_chargers_send_only(self) -> None:
+        """A command we send keeps the schema's own integers (the charger decides)."""
+        REGISTRY.validate_request("RemoteStopTransaction", {"transactionId": -(2**40)})
+        REGISTRY.validate_request("UnlockConnector", {"connectorId": 2**40})
+
+    def test_unbounded_charger_integer_refused_at_load(self) -> None:
+        """A charger-initiated schema with an integer the ranges miss stops the start."""
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        (directory / "Heartbeat.json").write_text(
+            json.dumps({"type": "object", "properties": {"beats": {"type": "integer"}}})
+        )
+        error = self.assertRaises(ValueError, SchemaRegistry.load, directory)
+        self.assertIn("Heartbeat has an integer without a range", str(error))
+        (directory / "Heartbeat.json").write_text(json.dumps({"type": "object"}))
+        (directory / "StatusNotification.json").write_text(
+            json.dumps({"type": "object", "properties": {"connectorId": {"type": "string"}}})
+        )
+        error = self.assertRaises(ValueError, SchemaRegistry.load, directory)
+        self.assertIn("no integer 'connectorId'", str(error))
