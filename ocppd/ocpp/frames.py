@@ -21,7 +21,9 @@ What is wrong                                           Code
 ======================================================  ============================
 not UTF-8, empty, not JSON, NaN/Infinity, a number      FormationViolation
 that overflows a float, duplicate object keys, a lone
-surrogate escape, nesting deeper than ``max_depth``
+surrogate escape, a NUL character (``\\u0000``, which
+PostgreSQL text cannot hold), nesting deeper than
+``max_depth``
 JSON, but not an array; ``[]``                          ProtocolError
 MessageTypeId not the integer 2, 3 or 4 (``"2"``,       PropertyConstraintViolation
 ``2.0``, ``true``, ``9``)
@@ -253,6 +255,11 @@ _FRAME_PREFIX = re.compile(
 # surrogate; only when one appears do we pay for the full check.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
+# JSON text can only carry a NUL escaped (a raw one is a decode error). The
+# same six characters also follow an escaped backslash (a literal backslash
+# and "u0000"); the full check tells the two apart.
+_NUL_ESCAPE = "\\u0000"
+
 
 def _too_deep(text: str, max_depth: int) -> bool:
     """
@@ -330,6 +337,28 @@ def _decode_fast(text: str) -> Any:
     return value if encoded == text.encode("utf-8") else None
 
 
+def _holds_nul(value: Any) -> bool:
+    """Whether a decoded frame has a NUL character in any string or key."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def _without_nul(text: str, value: Any) -> Any:
+    """
+    ``value``, unless it holds a NUL character: valid JSON, but PostgreSQL
+    text columns refuse it, so the store (an idTag, a vendor name, a sampled
+    value, the logged action or uniqueId) would fail on it after the answer.
+    """
+    if _NUL_ESCAPE in text and _holds_nul(value):
+        raise ValueError("frame contains a NUL character (\\u0000)")
+    return value
+
+
 def _decode(text: str | bytes, max_depth: int) -> Any:
     """Decode the text of a frame, raising ``ValueError`` with a reason."""
     if isinstance(text, str) and text.count("[") + text.count("{") <= max_depth:
@@ -337,7 +366,7 @@ def _decode(text: str | bytes, max_depth: int) -> Any:
         # limit (1024) is far above any max_depth we are given.
         value = _decode_fast(text)
         if value is not None:
-            return value
+            return _without_nul(text, value)
     if isinstance(text, bytes):
         # Decode ourselves: json.loads(bytes) would also accept UTF-16/32.
         try:
@@ -367,7 +396,7 @@ def _decode(text: str | bytes, max_depth: int) -> Any:
             text.encode("utf-8")
     except UnicodeEncodeError as e:
         raise ValueError("frame contains a lone UTF-16 surrogate") from e
-    return value
+    return _without_nul(text, value)
 
 
 def _sniff_prefix(text: str | bytes) -> tuple[str, int | None]:

@@ -141,6 +141,29 @@ class InvalidJsonTests(FrameErrorAssertions):
             message_type_id=2,
         )
 
+    def test_nul_character(self) -> None:
+        """
+        A NUL (valid JSON as \\u0000) in a value, a key or the uniqueId is a
+        FormationViolation, on the fast and the strict decoding path:
+        PostgreSQL text cannot hold it (an idTag with one made every start an
+        InternalError; found by the fuzz).
+        """
+        for text, unique_id in [
+            ('[2,"n","Authorize",{"idTag":"A\\u0000"}]', "n"),
+            ('[2, "n", "Authorize", {"idTag": "\\u0000"}]', "n"),
+            ('[2,"n","DataTransfer",{"vendorId":"x","\\u0000":"y"}]', "n"),
+            ('[3,"n",{"a":["b","\\u0000"]}]', "n"),
+            ('[2,"n\\u0000","Heartbeat",{}]', "-1"),
+        ]:
+            error = self.assertRaises(FrameError, parse_frame, text)
+            self.assertEqual((error.code, error.unique_id), (errors.FORMATION_VIOLATION, unique_id))
+            self.assertIn("NUL", error.description)
+
+    def test_escaped_backslash_before_u0000(self) -> None:
+        """A backslash followed by the text u0000 is no NUL."""
+        frame = parse_frame('[2,"n","DataTransfer",{"vendorId":"x","data":"\\\\u0000"}]')
+        self.assertEqual(frame, Call("n", "DataTransfer", {"vendorId": "x", "data": "\\u0000"}))
+
     def test_bytes_not_utf8(self) -> None:
         """Bytes that are not UTF-8 are a FormationViolation; the ASCII prefix gives the id."""
         self.assertFrameError(
@@ -458,7 +481,7 @@ class ValidFrameTests(SynchronousTestCase):
 
     def test_unicode_payload(self) -> None:
         """Non-ASCII text survives parse and marshal, sent as UTF-8 rather than escapes."""
-        payload = {"vendorId": "Ünïcødé", "data": '充电桩 ⚡ 😀 \u0000 \\ "'}
+        payload = {"vendorId": "Ünïcødé", "data": '充电桩 ⚡ 😀 \u0001 \\ "'}
         call = Call("u-1", "DataTransfer", payload)
         text = call.marshal()
         self.assertIn("充电桩 ⚡ 😀", text)
