@@ -24,8 +24,17 @@ def canonical_id_tag(id_tag: str) -> str:
     The one spelling an idTag is stored and compared in. OCPP 1.6 IdToken is
     case-insensitive, and readers differ in the case of the hex UIDs they
     send; upper case keeps comparisons plain, indexed equality.
+
+    Character by character, never longer than the tag: ``"ß".upper()`` is
+    ``"SS"``, and twenty of them would not fit the 20-character column
+    (PostgreSQL refuses what SQLite stores). A character whose upper case is
+    longer stays as it is.
     """
-    return id_tag.upper()
+    upper = id_tag.upper()
+    if len(upper) == len(id_tag):
+        # No character grew (none ever shrinks), so each maps to one.
+        return upper
+    return "".join(upper if len(upper := char.upper()) == 1 else char for char in id_tag)
 
 
 def add_id_tag(

@@ -98,6 +98,31 @@ class StoreTestsMixin(_Base):
             self.query(transactions.get_transaction, first.transaction_id).id_tag, "TAG1"
         )
 
+    def test_id_tag_whose_upper_case_is_longer(self) -> None:
+        """
+        A 20-character idTag keeps 20 characters in its canonical case: ß
+        (upper case SS) stays ß, so PostgreSQL's 20-character column takes
+        the start, the stop and the tag (it refused them, found by the fuzz).
+        """
+        tag, canonical = "ß" * 19 + "a", "ß" * 19 + "A"
+        self.assertEqual(tags.canonical_id_tag(tag), canonical)
+        self.assertEqual(tags.canonical_id_tag("straße"), "STRAßE")
+        self.query(tags.add_id_tag, tag, now=T0)
+        self.assertEqual(self.query(tags.get_id_tag, canonical).id_tag, canonical)
+        allocation = self.allocate(tag=tag)
+        outcome = self.query(
+            transactions.record_stop,
+            charge_point_id="CP1",
+            transaction_id=allocation.transaction_id,
+            meter_stop_wh=500,
+            stopped_at=minutes(60),
+            id_tag=tag,
+            now=T0,
+        )
+        self.assertEqual(outcome, "stopped")
+        record = self.query(transactions.get_transaction, allocation.transaction_id)
+        self.assertEqual((record.id_tag, record.stop_id_tag), (canonical, canonical))
+
     # -- helpers -------------------------------------------------------------
 
     def allocate(
