@@ -17,7 +17,7 @@ from ocppd.consumers.processor import OcppProcessor
 from ocppd.store import chargers, messages, tables, tags, tariffs, transactions
 from ocppd.store.database import Database
 from tests.integration.daemon import poll
-from tests.store.fixtures import make_sqlite_database
+from tests.store.fixtures import add_priced_charger, make_sqlite_database
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -310,24 +310,9 @@ class ProcessorEventTests(TestCase):
     """The domain events applying a message makes true (docs/events.md), and the wallet debit."""
 
     def setUp(self) -> None:
-        from ocppd.store import users
-
         self.database = make_sqlite_database(self)
         self.processor = OcppProcessor(None, self.database)  # type: ignore[arg-type]
-        self.user = self.database.run_sync(
-            users.add_user, "a@example.com", "x", "customer", now=NOW
-        )
-        tariff_id = self.database.run_sync(
-            tariffs.add_tariff,
-            "T",
-            currency="EUR",
-            price_per_kwh=30,
-            price_per_minute=2,
-            session_fee=50,
-            now=NOW,
-        )
-        self.database.run_sync(chargers.add_charge_point, "CP1", None, tariff_id=tariff_id, now=NOW)
-        self.database.run_sync(tags.add_id_tag, "TAG1", user_id=self.user, now=NOW)
+        self.user = add_priced_charger(self.database, "CP1", now=NOW)
         self.tx = start_session(self.database, "CP1")
 
     def follow_ups(self, envelope: Envelope) -> list[Any]:

@@ -37,19 +37,24 @@ from zope.interface import provider
 from ocppd.bus.envelope import Envelope
 from ocppd.consumers.notifier import push_events
 from ocppd.consumers.processor import OcppProcessor
+from ocppd.ocpp.actions import CHARGER_INITIATED, TRANSACTION_ACTIONS
 from ocppd.ocpp.connection import ChargerConnection
 from ocppd.ocpp.frames import Call
 from ocppd.ocpp.handlers import CentralSystemHandlers
 from ocppd.ocpp.schemas import CHARGER_INTEGER_RANGES, SchemaRegistry
 from ocppd.ocpp.tagcache import IdTagCache
 from ocppd.ocpp.traffic import TrafficPublisher
-from ocppd.store import chargers, tags, tariffs, users
+from ocppd.store import tags
 from ocppd.store.database import Database
 from tests.fuzz.profile import fuzz_settings
 from tests.fuzz.schemas import charger_request, expected_refusal
 from tests.ocpp.fakes import FakeTransport
 from tests.ocpp.test_schemas import CHARGER_REQUESTS
-from tests.store.fixtures import make_postgres_database, make_sqlite_database
+from tests.store.fixtures import (
+    add_priced_charger,
+    make_postgres_database,
+    make_sqlite_database,
+)
 
 REGISTRY = SchemaRegistry.load()
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -86,18 +91,7 @@ class ChargerPathFuzzTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.database = self.make_database()
-        user = self.database.run_sync(users.add_user, "a@example.com", "x", "customer", now=NOW)
-        tariff = self.database.run_sync(
-            tariffs.add_tariff,
-            "T",
-            currency="EUR",
-            price_per_kwh=30,
-            price_per_minute=2,
-            session_fee=50,
-            now=NOW,
-        )
-        self.database.run_sync(chargers.add_charge_point, "CP1", None, tariff_id=tariff, now=NOW)
-        self.database.run_sync(tags.add_id_tag, "TAG1", user_id=user, now=NOW)
+        add_priced_charger(self.database, "CP1", now=NOW)
         self.database.run_sync(tags.add_id_tag, "BLOCKED", status="Blocked", now=NOW)
 
         self.clock = Clock()
@@ -202,65 +196,22 @@ class ChargerPathFuzzTests(SynchronousTestCase):
                     else:
                         self.assertTrue(low <= value <= high, (action, field, value))
 
-    @FEW
-    @given(charger_request("Authorize"))
-    def test_authorize(self, payload: dict[str, Any]) -> None:
-        """Authorize: answered with a valid idTagInfo, stored, pushed."""
-        self.exchange("Authorize", payload)
 
-    @FEW
-    @given(charger_request("BootNotification"))
-    def test_boot_notification(self, payload: dict[str, Any]) -> None:
-        """BootNotification: long and awkward vendor fields are answered, stored, pushed."""
-        self.exchange("BootNotification", payload)
+def _fuzz(action: str) -> Any:
+    """The fuzz test of one action; those with effects in the store get more examples."""
 
-    @FEW
-    @given(charger_request("DataTransfer"))
-    def test_data_transfer(self, payload: dict[str, Any]) -> None:
-        """DataTransfer: any vendor data is answered and logged."""
-        self.exchange("DataTransfer", payload)
+    @(MANY if action in TRANSACTION_ACTIONS | {"StatusNotification"} else FEW)
+    @given(charger_request(action))
+    def test(self: ChargerPathFuzzTests, payload: dict[str, Any]) -> None:
+        self.exchange(action, payload)
 
-    @FEW
-    @given(charger_request("DiagnosticsStatusNotification"))
-    def test_diagnostics_status_notification(self, payload: dict[str, Any]) -> None:
-        """DiagnosticsStatusNotification is answered and logged."""
-        self.exchange("DiagnosticsStatusNotification", payload)
+    test.__doc__ = f"{action}: the checks (a), (b) and (c) of the module docstring."
+    return test
 
-    @FEW
-    @given(charger_request("FirmwareStatusNotification"))
-    def test_firmware_status_notification(self, payload: dict[str, Any]) -> None:
-        """FirmwareStatusNotification is answered and logged."""
-        self.exchange("FirmwareStatusNotification", payload)
 
-    @FEW
-    @given(charger_request("Heartbeat"))
-    def test_heartbeat(self, payload: dict[str, Any]) -> None:
-        """Heartbeat is answered with the time."""
-        self.exchange("Heartbeat", payload)
-
-    @MANY
-    @given(charger_request("MeterValues"))
-    def test_meter_values(self, payload: dict[str, Any]) -> None:
-        """MeterValues: extreme and numeric-looking samples and times, stored and pushed."""
-        self.exchange("MeterValues", payload)
-
-    @MANY
-    @given(charger_request("StartTransaction"))
-    def test_start_transaction(self, payload: dict[str, Any]) -> None:
-        """StartTransaction: huge meters, connectors and times answered, never InternalError."""
-        self.exchange("StartTransaction", payload)
-
-    @MANY
-    @given(charger_request("StatusNotification"))
-    def test_status_notification(self, payload: dict[str, Any]) -> None:
-        """StatusNotification: stored for any connector in range, refused beyond it."""
-        self.exchange("StatusNotification", payload)
-
-    @MANY
-    @given(charger_request("StopTransaction"))
-    def test_stop_transaction(self, payload: dict[str, Any]) -> None:
-        """StopTransaction: stops, bills or records as unmatched; never dead-lettered."""
-        self.exchange("StopTransaction", payload)
+# One test per charger-initiated action, named test_<action> (test_StopTransaction).
+for _action in sorted(CHARGER_INITIATED):
+    setattr(ChargerPathFuzzTests, f"test_{_action}", _fuzz(_action))
 
 
 class PostgresChargerPathFuzzTests(ChargerPathFuzzTests):

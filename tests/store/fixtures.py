@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase
 
-from ocppd.store import messages, migrate
+from ocppd.store import chargers, messages, migrate, tags, tariffs, users
 from ocppd.store.database import Database, create_engine, normalize_url
 from tests.services import require_postgres
 
@@ -119,3 +119,23 @@ def inbound_frame(
         payload={} if payload is None else payload,
         at=at,
     )
+
+
+def add_priced_charger(database: Database, charge_point_id: str, *, now: datetime) -> int:
+    """
+    A customer owning id tag ``TAG1``, and ``charge_point_id`` priced at
+    50 + 30/kWh + 2/minute (EUR minor units); the customer's user id.
+    """
+    user = database.run_sync(users.add_user, "a@example.com", "x", "customer", now=now)
+    tariff = database.run_sync(
+        tariffs.add_tariff,
+        "T",
+        currency="EUR",
+        price_per_kwh=30,
+        price_per_minute=2,
+        session_fee=50,
+        now=now,
+    )
+    database.run_sync(chargers.add_charge_point, charge_point_id, None, tariff_id=tariff, now=now)
+    database.run_sync(tags.add_id_tag, "TAG1", user_id=user, now=now)
+    return user
