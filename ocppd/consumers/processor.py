@@ -436,7 +436,7 @@ class OcppProcessor(BusConsumer):
         tariff changed mid-session does not reprice it), from its start and
         stop readings alone; debit its user's wallet once; release the funds
         its app request held. A session on a charger without a tariff stays
-        unpriced.
+        unpriced, and so does one whose cost exceeds ``transactions.MAX_COST``.
         """
         follow_ups: list[FollowUp] = []
         request = wallets.request_for_session(conn, session.id)
@@ -454,9 +454,20 @@ class OcppProcessor(BusConsumer):
                 started_at=session.started_at,
                 stopped_at=session.stopped_at,
             ).total
-            priced = transactions.set_cost(conn, session.id, cost=cost, currency=tariff.currency)
-            if priced and session.user_id is not None and cost > 0:
-                follow_ups.extend(self._debit(conn, session, cost, tariff.currency, now))
+            if cost > transactions.MAX_COST:
+                # Beyond the column (PostgreSQL would refuse the row and the
+                # stop would be retried for ever): an operator's case.
+                self.log.error(
+                    "Session {session_id} would cost {cost} {currency}, more than a session "
+                    "holds: left unpriced and not debited",
+                    session_id=session.id,
+                    cost=cost,
+                    currency=tariff.currency,
+                )
+                cost = None
+            elif transactions.set_cost(conn, session.id, cost=cost, currency=tariff.currency):
+                if session.user_id is not None and cost > 0:
+                    follow_ups.extend(self._debit(conn, session, cost, tariff.currency, now))
         if session.user_id is not None:
             follow_ups.append(
                 FollowUp(

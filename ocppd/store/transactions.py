@@ -51,6 +51,8 @@ from ocppd.store.types import UTCDateTime
 NO_TRANSACTION = 0
 #: OCPP transactionIds are 32-bit; a larger reported id cannot be one of ours.
 MAX_TRANSACTION_ID = 2**31 - 1
+#: The largest cost a session holds: ``transactions.cost`` is a 32-bit INTEGER.
+MAX_COST = 2**31 - 1
 
 _tx = transactions.c
 

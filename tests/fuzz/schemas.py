@@ -166,7 +166,8 @@ FIELD_BIAS: Mapping[str, st.SearchStrategy[Any]] = {
     "transactionId": st.integers(1, 30),
     "connectorId": st.integers(1, 3),
     "meterStart": st.integers(0, 10**7),
-    "meterStop": st.integers(0, 10**7),
+    # Large registers within the bounds, whose price exceeds any column.
+    "meterStop": st.integers(0, 10**7) | st.sampled_from([2**31, 10**12, 2**53 - 1]),
 }
 
 
