@@ -240,7 +240,7 @@ def _fuzz(action: str) -> Any:
     """
     The fuzz test of one action; those with effects in the store get more
     examples, and a MeterValues or StopTransaction is half the time about a
-    session just started, so live costs, the funds guard and billing run.
+    session just started, so live costs and billing run.
     """
     about_a_session = (
         st.booleans()
