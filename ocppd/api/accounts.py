@@ -1,4 +1,25 @@
-"""Sign-in: password check, bearer tokens, and limits on guessing."""
+"""
+Sign-in: password check, bearer tokens, and limits on guessing.
+
+Two limits, neither of which lets a stranger lock an account:
+
+- Per account *and* client address, a progressive delay
+  (``ocppd.throttle``): three failures are free, then each attempt waits
+  1, 2, 4 ... up to 300 s after the latest failure; a success forgives. A
+  stranger's failures slow down only that stranger's address for that
+  account: the owner, from anywhere else, signs in at once.
+- Per client address, at most ``ATTEMPTS_PER_ADDRESS`` attempts in
+  ``ADDRESS_WINDOW`` seconds whatever the account (against one address
+  trying a few passwords on many accounts). Generous, as offices and
+  carrier NAT put many people behind one address.
+
+Both count an attempt when it begins, before its password is checked:
+parallel attempts cannot all pass the check while the first ones are still
+being verified. Refused attempts (429) cost nothing and count nothing.
+
+The state is this node's (see ``ocppd.throttle``); behind a reverse proxy
+every client has the proxy's address until ``[web] trusted_proxies`` exists.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +29,7 @@ from collections.abc import Callable, Generator
 from datetime import timedelta
 from typing import Any
 
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import Deferred, inlineCallbacks, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
@@ -19,25 +40,43 @@ from ocppd.credentials import hash_password, verify_password
 from ocppd.store import tokens, users
 from ocppd.store.database import Database
 from ocppd.store.records import UserRecord
+from ocppd.throttle import Throttle, ThrottlePolicy
 from ocppd.timeutil import from_timestamp
 
 #: Checked against when the email is unknown, so a miss takes as long as a hit.
 _DUMMY_HASH = hash_password("not a real password, only spends the time")
 
-FAILURES_PER_ACCOUNT = 5
-ATTEMPTS_PER_ADDRESS = 30
-LIMIT_WINDOW = 15 * 60.0
+#: Per account and address: 3 free failures, then 1, 2, 4 ... 300 s; forgotten
+#: after 15 quiet minutes.
+SIGN_IN_POLICY = ThrottlePolicy(free=3, base=1.0, cap=300.0, forget=900.0)
+ATTEMPTS_PER_ADDRESS = 100
+ADDRESS_WINDOW = 15 * 60.0
+
+#: Checks a password against a stored hash, off the reactor thread: Argon2 is slow on purpose.
+PasswordCheck = Callable[[str, str], "Deferred[bool]"]
+
+
+def _verify_in_thread(password: str, stored: str) -> Deferred[bool]:
+    return deferToThread(verify_password, password, stored)
 
 
 class Accounts:
     log = Logger()
 
-    def __init__(self, database: Database, clock: IReactorTime, *, token_ttl: float) -> None:
+    def __init__(
+        self,
+        database: Database,
+        clock: IReactorTime,
+        *,
+        token_ttl: float,
+        verify: PasswordCheck = _verify_in_thread,
+    ) -> None:
         self._database = database
         self._clock = clock
         self._token_ttl = timedelta(seconds=token_ttl)
-        self._failures = RateLimiter(clock, limit=FAILURES_PER_ACCOUNT, window=LIMIT_WINDOW)
-        self._attempts = RateLimiter(clock, limit=ATTEMPTS_PER_ADDRESS, window=LIMIT_WINDOW)
+        self._verify = verify
+        self._throttle = Throttle(clock, SIGN_IN_POLICY)
+        self._attempts = RateLimiter(clock, limit=ATTEMPTS_PER_ADDRESS, window=ADDRESS_WINDOW)
         #: Called with each token that logout revokes (the push channel ends its sessions).
         self.revoked: list[Callable[[str], object]] = []
 
@@ -58,24 +97,26 @@ class Accounts:
     def login(
         self, email: str, password: str, address: str
     ) -> Generator[Deferred[Any], Any, tuple[str, UserRecord]]:
-        """A new token for the user, or 401 / 429."""
+        """A new token for the user, or 401 / 429 (see the module docstring)."""
         account = users.normalize_email(email)
-        for limiter, key in ((self._attempts, address), (self._failures, account)):
-            wait = limiter.retry_after(key)
-            if wait is not None:
-                raise self._too_many(wait)
+        wait = self._attempts.retry_after(address)
+        if wait is not None:
+            raise self._too_many(wait)
+        # Counted as a failure from here until it succeeds.
+        key = f"{address} {account}"
+        wait = self._throttle.begin(key)
+        if wait is not None:
+            raise self._too_many(wait)
         self._attempts.record(address)
         user = yield self._database.run(users.get_user_by_email, account)
         stored = user.password_hash if user is not None else _DUMMY_HASH
-        # Argon2 is deliberately slow: never on the reactor thread.
-        ok = yield deferToThread(verify_password, password, stored)
+        ok = yield self._verify(password, stored)
         if user is None or not ok:
-            self._failures.record(account)
             self.log.info(
                 "Failed sign-in for {email} from {address}", email=account, address=address
             )
             raise ApiError(401, "invalid_credentials", "wrong email or password")
-        self._failures.reset(account)
+        self._throttle.succeeded(key)
         token = secrets.token_urlsafe(32)
         now = self._now()
         yield self._database.run(
@@ -98,6 +139,10 @@ class Accounts:
 
     def user_for_token(self, token: str) -> Deferred[UserRecord | None]:
         """The user of a bare, live token (the push channel's WAMP ticket), or None."""
+        if not (token.isascii() and token.isprintable()):
+            # Tokens are URL-safe base64: other text names none, and a lone
+            # surrogate (a WAMP ticket is JSON) cannot even go into a query.
+            return succeed(None)
         return self._database.run(tokens.user_for_token, token, now=self._now())
 
     def logout(self, authorization: str | None) -> Deferred[bool]:

@@ -143,8 +143,11 @@ class AccountTests(ApiTestCase):
 
     @inlineCallbacks
     def test_rate_limited_per_account(self) -> Any:
-        """After 5 failures an account waits (429, Retry-After), even with the right password."""
-        for _ in range(5):
+        """
+        After 3 failures from one address, an account waits there (429,
+        Retry-After), even with the right password (details in test_accounts).
+        """
+        for _ in range(3):
             result = yield self.request(
                 "POST", "/api/auth/login", {"email": ADMIN[0], "password": "x"}
             )

@@ -1,0 +1,87 @@
+"""
+A whole node's web app in the test's thread, for synchronous tests of the
+API: the real routes and services (``ocppd.service.Ocppd``) on a migrated
+SQLite file and the in-memory bus, on a ``Clock``, requests through
+``StubTreq(node.web_site.resource)``.
+
+What would leave the thread runs in it instead: store transactions
+(``Database.run_sync``) and the Argon2 / key hashing that the API hands to
+``deferToThread``. So every answer is there when ``StubTreq`` returns, and
+hypothesis can drive the app example by example.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from treq.testing import StubTreq
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from ocppd.api import accounts, cms
+from ocppd.config import load_config
+from ocppd.service import Ocppd
+from ocppd.store import migrate, tokens, users
+from ocppd.timeutil import from_timestamp
+
+#: A valid Argon2 hash is slow on purpose: tests that make users use this one, made once.
+_HASHES: dict[str, str] = {}
+
+
+def password_hash(password: str) -> str:
+    if password not in _HASHES:
+        from ocppd.credentials import hash_password
+
+        _HASHES[password] = hash_password(password)
+    return _HASHES[password]
+
+
+def _in_this_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
+    return maybeDeferred(func, *args, **kwargs)
+
+
+class InlineNode:
+    """See the module docstring."""
+
+    def __init__(self, testcase: SynchronousTestCase, *overrides: str) -> None:
+        data_dir = os.path.abspath(testcase.mktemp())
+        os.makedirs(data_dir)
+        config = load_config(
+            None, [f"ocppd.data_dir={data_dir}", "ocppd.node_id=inline", *overrides]
+        )
+        self.clock = Clock()
+        self.clock.advance(1_800_000_000)  # 2027: times in rows look like today's
+        self.node = Ocppd(config, self.clock)
+        database = self.node.database
+        migrate.upgrade(database.engine)
+        testcase.addCleanup(database.engine.dispose)
+        testcase.patch(
+            database, "run", lambda func, *a, **kw: maybeDeferred(database.run_sync, func, *a, **kw)
+        )
+        for module in (accounts, cms):
+            if hasattr(module, "deferToThread"):
+                testcase.patch(module, "deferToThread", _in_this_thread)
+        self.treq = StubTreq(self.node.web_site.resource)
+
+    def add_user(self, email: str, password: str, role: str) -> int:
+        return int(
+            self.node.database.run_sync(
+                users.add_user, email, password_hash(password), role, now=self.now()
+            )
+        )
+
+    def token(self, user_id: int) -> str:
+        """A bearer token of ``user_id`` valid for years of the test's clock."""
+        token = f"inline-token-{user_id}"
+        now = self.now()
+        self.node.database.run_sync(
+            tokens.add_token, token, user_id, now=now, expires_at=now + timedelta(days=3650)
+        )
+        return token
+
+    def now(self) -> Any:
+        return from_timestamp(self.clock.seconds())
