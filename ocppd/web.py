@@ -3,21 +3,61 @@ The web listener's ``Site``: the Klein app at ``/``, request bodies capped;
 and the front ends' static folders the app serves.
 
 Twisted buffers a whole request body before the resource sees it and sets
-no limit of its own, so the cap is enforced while the body arrives.
+no limit of its own, so the cap is enforced while the body arrives. A URL
+whose path is not UTF-8 text without control characters, or whose Host
+header is not printable ASCII, is answered 400 before any route sees it
+(:func:`url_problem`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from twisted.logger import Logger
-from twisted.web.resource import IResource
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 from twisted.web.static import File
 
+from ocppd.api.errors import ApiError
+from ocppd.api.http import write_error
+
 log = Logger()
+
+#: C0 controls and DEL: no path of ours holds one (%00 made ``File`` raise).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def url_problem(request: IRequest) -> str | None:
+    """
+    Why ``request``'s URL cannot name anything here, or None. The query is
+    left to the routes that read it (``ocppd.api.pagination.query_arg``).
+    """
+    try:
+        path = unquote_to_bytes(request.path).decode("utf-8")
+    except UnicodeDecodeError:
+        return "the path is not UTF-8"
+    if _CONTROL.search(path):
+        return "the path holds a control character"
+    for host in request.requestHeaders.getRawHeaders(b"host") or ():
+        if not host.isascii() or any(byte <= 0x20 or byte == 0x7F for byte in host):
+            return "the Host header is not printable ASCII"
+    return None
+
+
+class _BadUrl(Resource):
+    isLeaf = True
+
+    def __init__(self, problem: str) -> None:
+        super().__init__()
+        self._problem = problem
+
+    def render(self, request: IRequest) -> bytes:
+        return write_error(request, ApiError(400, "bad_request", self._problem))
 
 
 class LimitedRequest(Request):
@@ -62,9 +102,17 @@ class WebSite(Site):
     requestFactory = LimitedRequest
 
     def __init__(self, resource: IResource, *, max_body_size: int) -> None:
-        super().__init__(resource)
+        # Form bodies are not parsed into request.args: the API takes JSON,
+        # and query parameters come from the URL only.
+        super().__init__(resource, parsePOSTFormSubmission=False)
         self.max_body_size = max_body_size
         self.displayTracebacks = False
+
+    def getResourceFor(self, request: IRequest) -> IResource:
+        problem = url_problem(request)
+        if problem is not None:
+            return _BadUrl(problem)
+        return super().getResourceFor(request)
 
 
 #: The web listener's static trees (first URL segment -> folder in ``[web] webroot``).
@@ -80,6 +128,13 @@ class StaticFolder(File):
 
     def directoryListing(self) -> Any:
         return self.childNotFound
+
+    def getChild(self, path: bytes, request: Any) -> Any:
+        # ``File`` passes NUL on to stat() (ValueError); "." would name the
+        # folder itself. (".." and "/" it refuses already.)
+        if b"\x00" in path or path in (b".", b".."):
+            return self.childNotFound
+        return super().getChild(path, request)
 
     def render(self, request: Any) -> Any:
         request.setHeader(b"cache-control", b"no-cache")

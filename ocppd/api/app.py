@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from typing import Any
+from urllib.parse import urlsplit
 
 from klein import Klein
 from twisted.internet.defer import Deferred, inlineCallbacks
@@ -15,13 +16,20 @@ from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import RequestRedirect
 
 from ocppd.api.accounts import Accounts
 from ocppd.api.cms import CmsService
 from ocppd.api.commands import CommandService
 from ocppd.api.customer import CustomerService
 from ocppd.api.errors import FORBIDDEN, ApiError
-from ocppd.api.http import read_json_object, string_field, write_error, write_json
+from ocppd.api.http import (
+    header_text,
+    read_json_object,
+    string_field,
+    write_error,
+    write_json,
+)
 from ocppd.api.openapi import document
 from ocppd.api.pagination import decode_cursor, page, parse_limit, query_arg
 from ocppd.api.public import charger_tx, stations_page_tx
@@ -35,6 +43,9 @@ def user_json(user: UserRecord) -> dict[str, Any]:
 
 class Api:
     app = Klein()
+    # werkzeug would answer ``/api//auth/me`` with a redirect to the merged
+    # path: a path with an empty segment names nothing here (404).
+    app.url_map.merge_slashes = False
     log = Logger()
 
     def __init__(
@@ -73,6 +84,17 @@ class Api:
     def not_found(self, request: IRequest, failure: Failure) -> bytes:
         return write_error(request, ApiError(404, "not_found", "no such resource"))
 
+    @app.handle_errors(RequestRedirect)
+    def add_slash(self, request: IRequest, failure: Failure) -> bytes:
+        # The only redirect left (see merge_slashes): a branch without its
+        # slash, like /cms -> /cms/. Relative, so the Host header is not echoed.
+        error = failure.value
+        assert isinstance(error, RequestRedirect)
+        target = urlsplit(error.new_url)
+        request.setResponseCode(error.code)
+        request.setHeader("Location", target.path + (f"?{target.query}" if target.query else ""))
+        return b""
+
     @app.handle_errors(MethodNotAllowed)
     def method_not_allowed(self, request: IRequest, failure: Failure) -> bytes:
         # RFC 9110 section 15.5.6: a 405 lists the methods the resource takes.
@@ -95,7 +117,7 @@ class Api:
     # -- helpers --------------------------------------------------------------
 
     def user(self, request: IRequest) -> Deferred[UserRecord]:
-        return self.accounts.authenticate(request.getHeader("authorization"))
+        return self.accounts.authenticate(header_text(request, "Authorization"))
 
     @inlineCallbacks
     def admin(self, request: IRequest) -> Generator[Deferred[Any], Any, UserRecord]:
@@ -145,7 +167,7 @@ class Api:
     @inlineCallbacks
     def logout(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
         yield self.user(request)
-        yield self.accounts.logout(request.getHeader("authorization"))
+        yield self.accounts.logout(header_text(request, "Authorization"))
         return write_json(request, 200, {"loggedOut": True})
 
     @app.route("/api/auth/me", methods=["GET"])
@@ -203,7 +225,7 @@ class Api:
         user = yield self.user(request)
         body = read_json_object(request)
         posted, answer = yield self.customer.top_up(
-            user, body, request.getHeader("idempotency-key")
+            user, body, header_text(request, "Idempotency-Key")
         )
         return write_json(request, 201 if posted else 200, answer)
 

@@ -34,6 +34,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from ocppd.api.errors import ApiError, bad_request
+from ocppd.api.http import INT32_MAX, parse_decimal
 from ocppd.api.pagination import decode_cursor, page
 from ocppd.billing import Tariff
 from ocppd.bus.interface import IBus
@@ -61,7 +62,7 @@ from ocppd.store.tables import (
 from ocppd.timeutil import format_iso, parse_iso
 
 #: Database ids are 32-bit on both engines; a larger one names nothing.
-MAX_ID = 2**31 - 1
+MAX_ID = INT32_MAX
 MAX_KEY_LENGTH = 255
 _MICRO = Decimal(10) ** 6
 
@@ -243,9 +244,10 @@ def _time(fields: dict[str, Any], name: str) -> datetime | None:
 
 def path_id(text: str, what: str) -> int:
     """A numeric id from the URL; 404 for anything that cannot name a row."""
-    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
+    row_id = parse_decimal(text, maximum=MAX_ID)
+    if not row_id:
         raise ApiError(404, "not_found", f"no {what} {text!r}")
-    return int(text)
+    return row_id
 
 
 def _not_found(what: str, key: object) -> ApiError:
@@ -328,8 +330,17 @@ _TARIFF_ATTRIBUTES = {
 }
 
 
+def _column_sized(fields: dict[str, Any], names: tuple[str, ...]) -> None:
+    """400 for an integer beyond the store's 32-bit columns (the billing type checks the rest)."""
+    for name in names:
+        value = fields.get(name)
+        if isinstance(value, int) and abs(value) > INT32_MAX:
+            raise bad_request(f"at most {INT32_MAX}", field=name)
+
+
 def _tariff_values(body: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
     fields = _merge(body, current, TARIFF_FIELDS, TARIFF_READ_ONLY)
+    _column_sized(fields, ("pricePerKwh", "pricePerMinute", "sessionFee"))
     name = _string(fields, "name", 100, required=True)
     if "pricePerKwh" not in fields:
         raise bad_request("required, an integer of minor units", field="pricePerKwh")
@@ -583,9 +594,9 @@ def session_filters(args: dict[str, str | None]) -> dict[str, Any]:
         filters["charge_point_id"] = args["chargePointId"]
     user_id = args.get("userId")
     if user_id is not None:
-        if not user_id.isdigit() or not 0 < int(user_id) <= MAX_ID:
+        filters["user_id"] = parse_decimal(user_id, maximum=MAX_ID)
+        if not filters["user_id"]:
             raise bad_request("a positive integer", field="userId")
-        filters["user_id"] = int(user_id)
     status = args.get("status")
     if status is not None:
         if status not in TRANSACTION_STATUSES:

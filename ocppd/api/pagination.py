@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from twisted.web.iweb import IRequest
 
 from ocppd.api.errors import bad_request
+from ocppd.api.http import parse_decimal, unstorable
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -34,7 +35,8 @@ T = TypeVar("T")
 def query_arg(request: IRequest, name: str) -> str | None:
     """
     The single value of query parameter ``name``, or None when absent; 400
-    when given twice (which value was meant is a guess) or not UTF-8.
+    when given twice (which value was meant is a guess), not UTF-8 or
+    holding NUL (``ocppd.api.http.unstorable``).
     """
     values = (request.args or {}).get(name.encode("ascii"))
     if not values:
@@ -42,9 +44,12 @@ def query_arg(request: IRequest, name: str) -> str | None:
     if len(values) > 1:
         raise bad_request("give it once", field=name)
     try:
-        return str(values[0].decode("utf-8"))
+        text = str(values[0].decode("utf-8"))
     except UnicodeDecodeError:
         raise bad_request("not UTF-8", field=name) from None
+    if unstorable(text):
+        raise bad_request("must not hold NUL", field=name)
+    return text
 
 
 def parse_limit(request: IRequest) -> int:
@@ -52,9 +57,10 @@ def parse_limit(request: IRequest) -> int:
     text = query_arg(request, "limit")
     if text is None:
         return DEFAULT_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    limit = parse_decimal(text, maximum=MAX_LIMIT)
+    if limit is None or limit < 1:
         raise bad_request(f"an integer from 1 to {MAX_LIMIT}", field="limit")
-    return int(text)
+    return limit
 
 
 def encode_cursor(kind: str, key: int | str) -> str:
