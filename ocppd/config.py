@@ -169,12 +169,19 @@ class WebConfig:
     #: The front ends' folder (``cms/``, ``user/``, ``shared/``, npm's ``node_modules/``),
     #: relative to the working directory.
     webroot: str = "webroot"
+    #: Seconds from a request's first byte (or the previous answer, on a
+    #: keep-alive connection) to the end of its headers; then it is closed.
+    header_timeout: float = 30.0
+    #: Seconds a connection may stay silent (before a request, or within its body).
+    idle_timeout: float = 60.0
 
     OPTIONS = {
         "listen": _text,
         "max_body_size": _positive_int,
         "token_ttl": _positive_int,
         "webroot": _text,
+        "header_timeout": _positive_float,
+        "idle_timeout": _positive_float,
     }
 
 

@@ -172,7 +172,13 @@ class Ocppd:
             customer=self.customer,
             static=static_trees(config.web.webroot),
         )
-        self.web_site = WebSite(self.api.resource(), max_body_size=config.web.max_body_size)
+        self.web_site = WebSite(
+            self.api.resource(),
+            max_body_size=config.web.max_body_size,
+            header_timeout=config.web.header_timeout,
+            idle_timeout=config.web.idle_timeout,
+            reactor=reactor,
+        )
 
     def _make_bus(self) -> MemoryBus | AmqpBus:
         bus = self.config.bus

@@ -7,6 +7,12 @@ no limit of its own, so the cap is enforced while the body arrives. A URL
 whose path is not UTF-8 text without control characters, or whose Host
 header is not printable ASCII, is answered 400 before any route sees it
 (:func:`url_problem`).
+
+A request's head (request line and headers) must be complete within
+``header_timeout`` seconds of its first byte, and the next one within as long
+of the previous answer on a keep-alive connection (:class:`WebChannel`): a
+client sending a byte now and then (slowloris) holds a connection for
+seconds, not for days.
 """
 
 from __future__ import annotations
@@ -17,7 +23,11 @@ import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.http import HTTPChannel
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
@@ -60,6 +70,71 @@ class _BadUrl(Resource):
         return write_error(request, ApiError(400, "bad_request", self._problem))
 
 
+class WebChannel(HTTPChannel):
+    """
+    HTTP/1.1 with a deadline for each request's head: ``header_timeout``
+    seconds (the site's) from the first byte of a connection, and from the
+    end of the previous answer on a keep-alive connection, to the end of the
+    request's headers; then the connection is closed. The body that may
+    follow is paced by the site's idle timeout, and a request being handled
+    by neither (Twisted's idle timer is off meanwhile, and the push channel's
+    WebSocket has its own timeouts).
+    """
+
+    _log = Logger()
+    _head_deadline: IDelayedCall | None = None
+    #: Before a request's headers are complete (not in its body, not while it is handled).
+    _in_head = True
+    _head_bytes = 0
+
+    def _start_head_deadline(self) -> None:
+        self._cancel_head_deadline()
+        self._head_bytes = 0
+        self._head_deadline = self.callLater(self.factory.header_timeout, self._head_timed_out)
+
+    def _cancel_head_deadline(self) -> None:
+        deadline, self._head_deadline = self._head_deadline, None
+        if deadline is not None and deadline.active():
+            deadline.cancel()
+
+    def _head_timed_out(self) -> None:
+        self._head_deadline = None
+        if self._head_bytes:
+            self._log.info(
+                "Closing the connection of {peer}: request headers not complete "
+                "within {timeout} s ({received} bytes)",
+                peer=str(self.transport.getPeer()) if self.transport else "?",
+                timeout=self.factory.header_timeout,
+                received=self._head_bytes,
+            )
+        # Twisted's idle-timeout path: close, and abort if the peer does not read.
+        self.timeoutConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._in_head:
+            if self._head_deadline is None:
+                self._start_head_deadline()
+            self._head_bytes += len(data)
+        super().dataReceived(data)
+
+    def allHeadersReceived(self) -> None:
+        self._in_head = False
+        self._cancel_head_deadline()
+        super().allHeadersReceived()
+
+    def requestDone(self, request: Request) -> None:
+        if self.persistent:
+            # Before the parent replays what the client pipelined meanwhile,
+            # which may hold the next request's whole head already.
+            self._in_head = True
+            self._start_head_deadline()
+        super().requestDone(request)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._cancel_head_deadline()
+        super().connectionLost(reason)
+
+
 class LimitedRequest(Request):
     """Refuses (413) a body larger than its site's ``max_body_size`` as it arrives."""
 
@@ -99,14 +174,32 @@ class LimitedRequest(Request):
 
 
 class WebSite(Site):
+    """The web listener's factory; see the module docstring."""
+
+    protocol = WebChannel  # type: ignore[assignment]
     requestFactory = LimitedRequest
 
-    def __init__(self, resource: IResource, *, max_body_size: int) -> None:
+    def __init__(
+        self,
+        resource: IResource,
+        *,
+        max_body_size: int,
+        header_timeout: float = 30.0,
+        idle_timeout: float = 60.0,
+        reactor: Any = None,
+    ) -> None:
         # Form bodies are not parsed into request.args: the API takes JSON,
         # and query parameters come from the URL only.
-        super().__init__(resource, parsePOSTFormSubmission=False)
+        super().__init__(
+            resource, timeout=idle_timeout, reactor=reactor, parsePOSTFormSubmission=False
+        )
         self.max_body_size = max_body_size
+        self.header_timeout = header_timeout
         self.displayTracebacks = False
+
+    def acceptableProtocols(self) -> list[bytes]:
+        # WebChannel speaks HTTP/1.1 only: never offer h2 in TLS ALPN.
+        return [b"http/1.1"]
 
     def getResourceFor(self, request: IRequest) -> IResource:
         problem = url_problem(request)

@@ -1,6 +1,6 @@
 """
-Tests for ocppd.web: the web listener's URL checks, on a StringTransport
-(no sockets).
+Tests for ocppd.web: the web listener's deadlines and URL checks, on a Clock
+and a StringTransport (no sockets, no real time).
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ import os
 from typing import Any
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from ocppd.web import StaticFolder, WebSite
+
+HEADER_TIMEOUT = 30.0
 
 
 class Answers(Resource):
@@ -38,8 +41,15 @@ class Answers(Resource):
 
 class WebSiteTestCase(SynchronousTestCase):
     def setUp(self) -> None:
+        self.clock = Clock()
         self.answers = Answers()
-        self.site = WebSite(self.answers, max_body_size=100)
+        self.site = WebSite(
+            self.answers,
+            max_body_size=100,
+            header_timeout=HEADER_TIMEOUT,
+            idle_timeout=600,
+            reactor=self.clock,
+        )
 
     def connect(self) -> tuple[Any, StringTransport]:
         channel = self.site.buildProtocol(IPv4Address("TCP", "10.0.0.1", 40000))
@@ -64,6 +74,70 @@ class WebSiteTestCase(SynchronousTestCase):
         extra = b"".join(header + b"\r\n" for header in headers)
         channel.dataReceived(b"GET %s HTTP/1.1\r\nHost: ocppd.test\r\n%s\r\n" % (path, extra))
         return self.response(transport)
+
+
+class HeaderDeadlineTests(WebSiteTestCase):
+    def test_slow_head_is_cut_at_the_deadline(self) -> None:
+        """A client sending a header byte now and then is closed header_timeout after its first."""
+        channel, transport = self.connect()
+        channel.dataReceived(b"GET / HTTP/1.1\r\n")
+        for _ in range(5):
+            self.clock.advance(5)
+            channel.dataReceived(b"X")
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(HEADER_TIMEOUT - 25 - 0.001)
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(0.001)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(transport.value(), b"", "nothing was answered")
+
+    def test_normal_request_is_unaffected(self) -> None:
+        """Headers in time: the answer may take longer than the deadline and still arrives."""
+        channel, transport = self.connect()
+        channel.dataReceived(b"GET /slow HTTP/1.1\r\nHost: ocppd.test\r\n\r\n")
+        self.clock.advance(HEADER_TIMEOUT * 3)
+        self.assertFalse(transport.disconnecting)
+        [request] = self.answers.waiting
+        request.write(b"late")
+        request.finish()
+        status, _, body = self.response(transport)
+        self.assertEqual(status, 200)
+        self.assertIn(b"late", body)
+        self.assertFalse(transport.disconnecting)
+
+    def test_body_is_not_cut_by_the_head_deadline(self) -> None:
+        """The body that follows complete headers is paced by the idle timeout only."""
+        channel, transport = self.connect()
+        channel.dataReceived(b"POST / HTTP/1.1\r\nHost: ocppd.test\r\nContent-Length: 4\r\n\r\n")
+        for byte in (b"a", b"b", b"c"):
+            self.clock.advance(HEADER_TIMEOUT)
+            channel.dataReceived(byte)
+        self.assertFalse(transport.disconnecting)
+        channel.dataReceived(b"d")
+        self.assertEqual(self.response(transport)[0], 200)
+
+    def test_keep_alive_next_head_within_the_deadline(self) -> None:
+        """On a kept-alive connection the next head is due header_timeout after the answer."""
+        channel, transport = self.connect()
+        channel.dataReceived(b"GET / HTTP/1.1\r\nHost: ocppd.test\r\n\r\n")
+        self.assertEqual(self.response(transport)[0], 200)
+        transport.clear()
+        self.clock.advance(HEADER_TIMEOUT - 1)
+        channel.dataReceived(b"GET / HTTP/1.1\r\n")
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(1)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(transport.value(), b"")
+
+    def test_keep_alive_requests_in_time_are_served(self) -> None:
+        """Requests that each come within the deadline keep the connection."""
+        channel, transport = self.connect()
+        for _ in range(3):
+            transport.clear()
+            channel.dataReceived(b"GET / HTTP/1.1\r\nHost: ocppd.test\r\n\r\n")
+            self.assertEqual(self.response(transport)[0], 200)
+            self.clock.advance(HEADER_TIMEOUT - 1)
+        self.assertFalse(transport.disconnecting)
 
 
 class UrlTests(WebSiteTestCase):
