@@ -10,27 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from twisted.internet import reactor
-from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.endpoints import TCP4ClientEndpoint
-from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.defer import inlineCallbacks
 from twisted.logger import LogLevel, globalLogPublisher
-from twisted.python.failure import Failure
 
 from tests.api.test_api import ADMIN, ApiTestCase
 from tests.browser.browser import WEBROOT
-
-
-class _Collect(Protocol):
-    def __init__(self) -> None:
-        self.data = b""
-        self.done: Deferred[bytes] = Deferred()
-
-    def dataReceived(self, data: bytes) -> None:
-        self.data += data
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.done.callback(self.data)
+from tests.integration.clients import raw_request
 
 
 def _dechunk(body: bytes) -> bytes:
@@ -60,20 +45,14 @@ class BadInputTests(ApiTestCase):
             self.logged.append(event)
 
     @inlineCallbacks
-    def raw(
-        self, method: bytes, target: bytes, *headers: bytes, body: bytes | None = None
-    ) -> Any:
+    def raw(self, method: bytes, target: bytes, *headers: bytes, body: bytes | None = None) -> Any:
         """(status, lower-cased headers, body) of one request written as given."""
-        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.daemon.web_port)
-        protocol = _Collect()
-        yield endpoint.connect(Factory.forProtocol(lambda: protocol))
         lines = [b"%s %s HTTP/1.1" % (method, target), b"Host: 127.0.0.1", b"Connection: close"]
         lines += headers
         if body is not None:
             lines += [b"Content-Type: application/json", b"Content-Length: %d" % len(body)]
-        assert protocol.transport is not None
-        protocol.transport.write(b"\r\n".join(lines) + b"\r\n\r\n" + (body or b""))
-        data = yield protocol.done
+        request = b"\r\n".join(lines) + b"\r\n\r\n" + (body or b"")
+        data = yield raw_request(self.daemon.web_port, request)
         head, _, payload = data.partition(b"\r\n\r\n")
         status_line, *header_lines = head.split(b"\r\n")
         answer_headers = {
@@ -87,7 +66,7 @@ class BadInputTests(ApiTestCase):
     def assertRefused(
         self, status: int, method: bytes, target: bytes, *headers: bytes, body: bytes | None = None
     ) -> Any:
-        """The request gets ``status`` with the JSON error body, and nothing is logged as an error."""
+        """The request gets ``status`` with the JSON error body; nothing is logged as an error."""
         code, answer_headers, payload = yield self.raw(method, target, *headers, body=body)
         self.assertEqual(code, status, payload)
         self.assertEqual(answer_headers[b"content-type"], b"application/json")
@@ -176,4 +155,3 @@ class BadInputTests(ApiTestCase):
     def test_station_id_in_other_digits(self) -> Any:
         """GET /api/cms/stations/①: names no station, 404."""
         return self.assertRefused(404, b"GET", b"/api/cms/stations/%E2%91%A0", self.admin())
-
