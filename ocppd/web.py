@@ -1,18 +1,21 @@
 """
-The web listener's ``Site``: the Klein app at ``/``, request bodies capped;
-and the front ends' static folders the app serves.
+The web listener's ``Site``: the Klein app at ``/`` and the front ends'
+static folders the app serves, behind the limits and headers every response
+of the listener shares.
 
-Twisted buffers a whole request body before the resource sees it and sets
-no limit of its own, so the cap is enforced while the body arrives. A URL
-whose path is not UTF-8 text without control characters, or whose Host
-header is not printable ASCII, is answered 400 before any route sees it
-(:func:`url_problem`).
-
-A request's head (request line and headers) must be complete within
-``header_timeout`` seconds of its first byte, and the next one within as long
-of the previous answer on a keep-alive connection (:class:`WebChannel`): a
-client sending a byte now and then (slowloris) holds a connection for
-seconds, not for days.
+- A request's head (request line and headers) must be complete within
+  ``header_timeout`` seconds of its first byte, and the next one within as
+  long of the previous answer on a keep-alive connection
+  (:class:`WebChannel`): a client sending a byte now and then (slowloris)
+  holds a connection for seconds, not for days.
+- Twisted buffers a whole request body before the resource sees it and sets
+  no limit of its own, so the body cap is enforced while the body arrives
+  (:class:`WebRequest`).
+- A URL whose path is not UTF-8 text without control characters, or whose
+  Host header is not printable ASCII, is answered 400 before any route
+  sees it (:func:`url_problem`).
+- Every answer carries the :data:`SECURITY_HEADERS` and ``Server: ocppd``
+  without a version (:class:`WebRequest`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,37 @@ from ocppd.api.errors import ApiError
 from ocppd.api.http import write_error
 
 log = Logger()
+
+#: What the pages load (docs/web.md): their own ES modules, autobahn-js and
+#: uPlot from /vendor/, their style sheets, fetch() to /api/ and the WebSocket
+#: to /push (CSP 3: 'self' covers ws:/wss: of the same host). No inline
+#: script or style, no eval, no frames, no plugins, nothing from elsewhere.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+#: On every answer of the web listener. The sign-in token lives in the page's
+#: localStorage, so whatever script runs in the page has it: the policy
+#: allows none but ocppd's own. No framing (clickjacking), no Referer to
+#: other sites, no content-type sniffing (a JSON answer is never a script).
+SECURITY_HEADERS = (
+    (b"Content-Security-Policy", CONTENT_SECURITY_POLICY.encode("ascii")),
+    (b"X-Frame-Options", b"DENY"),
+    (b"Referrer-Policy", b"no-referrer"),
+    (b"X-Content-Type-Options", b"nosniff"),
+    (b"Cross-Origin-Opener-Policy", b"same-origin"),
+)
+#: Twisted's default names its version; the push channel's upgrade says the same.
+SERVER = b"ocppd"
 
 #: C0 controls and DEL: no path of ours holds one (%00 made ``File`` raise).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -135,8 +169,11 @@ class WebChannel(HTTPChannel):
         super().connectionLost(reason)
 
 
-class LimitedRequest(Request):
-    """Refuses (413) a body larger than its site's ``max_body_size`` as it arrives."""
+class WebRequest(Request):
+    """
+    Refuses (413) a body larger than its site's ``max_body_size`` as it
+    arrives, and gives every answer the listener's headers.
+    """
 
     _received = 0
     _refused = False
@@ -164,20 +201,33 @@ class LimitedRequest(Request):
         body = json.dumps(
             {"error": {"code": "payload_too_large", "message": "the request body is too large"}}
         ).encode()
+        headers = b"".join(b"%s: %s\r\n" % header for header in SECURITY_HEADERS)
         transport = self.channel.transport
         assert transport is not None
         transport.write(
-            b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\n"
-            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            b"HTTP/1.1 413 Payload Too Large\r\nServer: %s\r\n%sContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
+            % (SERVER, headers, len(body), body)
         )
         transport.loseConnection()
+
+    def write(self, data: bytes) -> None:
+        # The headers go out with the first write (``finish`` writes b"" if
+        # nothing else did): the one moment every answer passes.
+        if not self.startedWriting:
+            headers = self.responseHeaders
+            headers.setRawHeaders(b"server", [SERVER])
+            for name, value in SECURITY_HEADERS:
+                if not headers.hasHeader(name):
+                    headers.setRawHeaders(name, [value])
+        super().write(data)
 
 
 class WebSite(Site):
     """The web listener's factory; see the module docstring."""
 
     protocol = WebChannel  # type: ignore[assignment]
-    requestFactory = LimitedRequest
+    requestFactory = WebRequest
 
     def __init__(
         self,
@@ -231,7 +281,6 @@ class StaticFolder(File):
 
     def render(self, request: Any) -> Any:
         request.setHeader(b"cache-control", b"no-cache")
-        request.setHeader(b"x-content-type-options", b"nosniff")
         return super().render(request)
 
 

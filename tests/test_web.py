@@ -1,6 +1,6 @@
 """
-Tests for ocppd.web: the web listener's deadlines and URL checks, on a Clock
-and a StringTransport (no sockets, no real time).
+Tests for ocppd.web: the web listener's deadlines, URL checks and headers,
+on a Clock and a StringTransport (no sockets, no real time).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from ocppd.web import StaticFolder, WebSite
+from ocppd.web import CONTENT_SECURITY_POLICY, StaticFolder, WebSite
 
 HEADER_TIMEOUT = 30.0
 
@@ -168,6 +168,48 @@ class UrlTests(WebSiteTestCase):
         """Unicode paths and queries in UTF-8 reach the resource."""
         for path in (b"/", b"/caf%C3%A9", b"/x?limit=%E2%91%A0"):
             self.assertEqual(self.get(path)[0], 200, path)
+
+
+class HeadersTests(WebSiteTestCase):
+    def assertSecurityHeaders(self, headers: dict[bytes, bytes]) -> None:
+        self.assertEqual(headers[b"server"], b"ocppd")
+        self.assertEqual(headers[b"content-security-policy"], CONTENT_SECURITY_POLICY.encode())
+        self.assertIn(b"frame-ancestors 'none'", headers[b"content-security-policy"])
+        self.assertEqual(headers[b"x-frame-options"], b"DENY")
+        self.assertEqual(headers[b"referrer-policy"], b"no-referrer")
+        self.assertEqual(headers[b"x-content-type-options"], b"nosniff")
+
+    def test_every_answer(self) -> None:
+        """A success, a failing resource and a refused URL all carry the headers, no version."""
+        for path in (b"/", b"/boom", b"/%00"):
+            _, headers, _ = self.get(path)
+            self.assertSecurityHeaders(headers)
+        self.flushLoggedErrors(RuntimeError)
+
+    def test_refused_body(self) -> None:
+        """The 413 written while a body arrives carries them too."""
+        channel, transport = self.connect()
+        channel.dataReceived(b"POST / HTTP/1.1\r\nHost: ocppd.test\r\nContent-Length: 1000\r\n\r\n")
+        status, headers, _ = self.response(transport)
+        self.assertEqual(status, 413)
+        self.assertSecurityHeaders(headers)
+
+    def test_a_resource_may_set_its_own(self) -> None:
+        """A header a resource set is kept (the listener's are defaults), except Server."""
+
+        class Framed(Resource):
+            isLeaf = True
+
+            def render(self, request: Any) -> bytes:
+                request.setHeader(b"x-frame-options", b"SAMEORIGIN")
+                request.setHeader(b"server", b"TwistedWeb/1.0")
+                return b""
+
+        self.site.resource = Framed()
+        _, headers, _ = self.get(b"/")
+        self.assertEqual(
+            (headers[b"x-frame-options"], headers[b"server"]), (b"SAMEORIGIN", b"ocppd")
+        )
 
 
 class StaticFolderTests(SynchronousTestCase):

@@ -59,6 +59,9 @@ class BrowserTestCase(TestCase):
         self.daemon = yield start_daemon(self, f"web.webroot={WEBROOT}", *self.overrides)
         self._track_web_connections()
         self.page_errors: list[str] = []
+        #: Console errors, CSP violations among them (the policy must let every page work).
+        self.console_errors: list[str] = []
+        self._allowed_console_errors: list[str] = []
         self._tokens: dict[str, str] = {}
         self.user_ids: dict[str, int] = {}
         for (email, password), role in [
@@ -110,6 +113,7 @@ class BrowserTestCase(TestCase):
     def tearDown(self) -> None:
         # An uncaught exception in a page is a bug even if the test saw what it wanted.
         self.assertEqual(self.page_errors, [], "uncaught errors in the pages")
+        self.assertEqual(self.console_errors, [], "errors in the pages' consoles")
 
     # -- the daemon ------------------------------------------------------------------
 
@@ -225,8 +229,27 @@ class BrowserTestCase(TestCase):
         context.set_default_timeout(15_000)
         page = context.new_page()
         page.on("pageerror", lambda error: self.page_errors.append(f"{page.url}: {error}"))
+        page.on("console", lambda message: self._console(page, message))
         page.goto(url)
         return page
+
+    def allow_console_error(self, text: str) -> None:
+        """Accept console errors holding ``text`` in this test (say why where it is called)."""
+        self._allowed_console_errors.append(text)
+
+    def _console(self, page: Any, message: Any) -> None:
+        """Keep a page's console error, unless it is Chromium noting an API answer of 4xx."""
+        if message.type != "error":
+            return
+        source = message.location.get("url") or ""
+        if message.text.startswith(
+            "Failed to load resource: the server responded with a status of 4"
+        ) and source.startswith(self.url("/api/")):
+            # The page handles the answer (tests provoke 401, 403, 404, 409 on purpose).
+            return
+        if any(allowed in message.text for allowed in self._allowed_console_errors):
+            return
+        self.console_errors.append(f"{page.url}: {message.text} ({source})")
 
     def wait_live(self, page: Any) -> Deferred[Any]:
         """Until the page's push connection is up and every subscription answered."""

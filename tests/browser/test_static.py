@@ -12,7 +12,7 @@ from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import HTTPConnectionPool
 
-from ocppd.web import static_trees
+from ocppd.web import CONTENT_SECURITY_POLICY, static_trees
 from tests.browser.browser import WEBROOT, require_webroot
 from tests.integration.daemon import start_daemon
 
@@ -37,7 +37,10 @@ class StaticTests(TestCase):
 
     @inlineCallbacks
     def test_pages_modules_and_libraries(self) -> Any:
-        """Pages as HTML, modules as text/javascript (browsers refuse other module types)."""
+        """
+        Pages as HTML, modules as text/javascript (browsers refuse other
+        module types), each with the listener's headers.
+        """
         for path, kind in [
             ("/user/", "text/html"),
             ("/cms/", "text/html"),
@@ -47,11 +50,17 @@ class StaticTests(TestCase):
             ("/shared/style.css", "text/css"),
             ("/vendor/autobahn-browser/autobahn.min.js", "text/javascript"),
             ("/vendor/uplot/dist/uPlot.esm.js", "text/javascript"),
+            ("/shared/favicon.svg", "image/svg+xml"),
         ]:
             code, headers, _ = yield self.get(path)
             self.assertEqual(code, 200, path)
             self.assertTrue(headers.getRawHeaders("content-type")[0].startswith(kind), path)
             self.assertEqual(headers.getRawHeaders("x-content-type-options"), ["nosniff"])
+            self.assertEqual(
+                headers.getRawHeaders("content-security-policy"), [CONTENT_SECURITY_POLICY]
+            )
+            self.assertEqual(headers.getRawHeaders("x-frame-options"), ["DENY"])
+            self.assertEqual(headers.getRawHeaders("server"), ["ocppd"])
 
     @inlineCallbacks
     def test_no_listings_and_no_escape(self) -> Any:

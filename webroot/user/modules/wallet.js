@@ -15,7 +15,7 @@ export async function mount(root, ctx) {
   let wallet = null;
   const balance = h('p', { class: 'value', 'data-figure': 'balance', 'aria-live': 'polite' }, '—');
   const sub = h('p', { class: 'sub' });
-  const rule = h('p', { class: 'muted', style: 'margin-top: 1rem' });
+  const rule = h('p', { class: 'muted wallet-rule' });
   const table = new LiveTable({
     caption: 'Wallet transactions',
     key: (t) => t.id,
@@ -101,7 +101,7 @@ export async function mount(root, ctx) {
           h('button', { type: 'button', 'data-amount': n * unit, onclick: () => topUp(n * unit) }, `+ ${formatMoney(n * unit, wallet.currency)}`),
         ),
       ),
-      h('div', { class: 'field', style: 'margin-top: 0.75rem' }, h('label', { for: 'topup-amount' }, `Other amount (${wallet.currency})`), amountInput),
+      h('div', { class: 'field topup-other' }, h('label', { for: 'topup-amount' }, `Other amount (${wallet.currency})`), amountInput),
       topUpError,
       h('div', { class: 'actions' }, topUpButton),
     );
