@@ -8,6 +8,7 @@ silent differences (NaN written as null, big integers read as floats).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -43,3 +44,32 @@ def dumps(value: Any, *, ensure_ascii: bool = True) -> str:
         if b"null" not in data:
             return data.decode("utf-8")
     return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=ensure_ascii)
+
+
+#: What no text from outside may hold: NUL (PostgreSQL cannot store it in text
+#: or JSON) and lone surrogates (not characters: UTF-8 cannot encode them, so
+#: neither can a store, a log file or an answer). JSON's ``"\u0000"`` and
+#: ``"\ud800"`` escapes are the ways in.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(text: str) -> bool:
+    """Whether ``text`` holds NUL or a lone surrogate (see ``_UNSTORABLE``)."""
+    return _UNSTORABLE.search(text) is not None
+
+
+def holds_unstorable(value: Any) -> bool:
+    """Whether any string in decoded JSON ``value`` (object keys too) is ``unstorable``."""
+    # Iterative: nesting as deep as json.loads allows must not exhaust the stack.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if unstorable(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False

@@ -3,10 +3,11 @@ JSON in and out of Twisted requests, and the one place where text and
 numbers from a request become Python values.
 
 Every value is checked where it is decoded, so that no route has to: a body
-is strict JSON whose strings are all storable text and whose numbers all fit
-a column (``read_json_object``), a header is ASCII (``header_text``), a
-number in a URL is ASCII digits (``parse_decimal``). The URL itself (path,
-query, Host) is checked by the web listener before any route sees it
+is strict JSON whose strings are all storable text
+(``ocppd.jsoncodec.unstorable``) and whose numbers all fit a column
+(``read_json_object``), a header is ASCII (``header_text``), a number in a
+URL is ASCII digits (``parse_decimal``). The URL itself (path, Host) is
+checked by the web listener before any route sees it
 (``ocppd.web.url_problem``).
 """
 
@@ -14,12 +15,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 from twisted.web.iweb import IRequest
 
 from ocppd.api.errors import ApiError, bad_request
+from ocppd.jsoncodec import holds_unstorable, unstorable
 
 #: The largest value of the store's ``Integer`` columns (ids, prices in minor
 #: units, connector ids): 32-bit on PostgreSQL.
@@ -28,16 +29,6 @@ INT32_MAX = 2**31 - 1
 #: may hold at all (orjson and the bus read nothing wider exactly).
 INT64_MAX = 2**63 - 1
 _INT64_DIGITS = len(str(INT64_MAX))
-
-#: What no text may hold: NUL (PostgreSQL cannot store it in text or JSON) and
-#: lone surrogates (not characters: UTF-8 cannot encode them). JSON's
-#: ``"\u0000"`` and ``"\ud800"`` escapes are the only ways in.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def unstorable(text: str) -> bool:
-    """Whether ``text`` holds NUL or a lone surrogate (see ``_UNSTORABLE``)."""
-    return _UNSTORABLE.search(text) is not None
 
 
 class _OutOfRange(ValueError):
@@ -70,25 +61,15 @@ def _check_text(body: dict[str, Any]) -> None:
     for field, value in body.items():
         if unstorable(field):
             raise bad_request("a field name holds NUL or an unpaired surrogate")
-        # Iterative: nesting as deep as json.loads allows must not exhaust the stack.
-        pending = [value]
-        while pending:
-            item = pending.pop()
-            if isinstance(item, str):
-                if unstorable(item):
-                    raise bad_request("text must not hold NUL or unpaired surrogates", field=field)
-            elif isinstance(item, dict):
-                pending.extend(item)
-                pending.extend(item.values())
-            elif isinstance(item, list):
-                pending.extend(item)
+        if holds_unstorable(value):
+            raise bad_request("text must not hold NUL or unpaired surrogates", field=field)
 
 
 def read_json_object(request: IRequest) -> dict[str, Any]:
     """
     The request body as a JSON object, or a 400. The size was capped before
     the body was buffered (``ocppd.web.WebRequest``); NaN/Infinity, numbers
-    beyond 64-bit integers or finite floats, unstorable text (``unstorable``)
+    beyond 64-bit integers or finite floats, unstorable text
     and nesting deep enough to exhaust the recursion limit are refused as well.
     """
     content_type = (header_text(request, "Content-Type") or "").split(";")[0].strip()

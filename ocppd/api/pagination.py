@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 from twisted.web.iweb import IRequest
 
 from ocppd.api.errors import bad_request
-from ocppd.api.http import parse_decimal, unstorable
+from ocppd.api.http import parse_decimal
+from ocppd.jsoncodec import unstorable
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -36,7 +37,7 @@ def query_arg(request: IRequest, name: str) -> str | None:
     """
     The single value of query parameter ``name``, or None when absent; 400
     when given twice (which value was meant is a guess), not UTF-8 or
-    holding NUL (``ocppd.api.http.unstorable``).
+    holding NUL (``ocppd.jsoncodec.unstorable``).
     """
     values = (request.args or {}).get(name.encode("ascii"))
     if not values:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -32,6 +33,7 @@ from autobahn.wamp.serializer import JsonSerializer  # noqa: E402
 from twisted.internet.defer import Deferred  # noqa: E402
 from twisted.logger import Logger  # noqa: E402
 
+from ocppd.jsoncodec import holds_unstorable  # noqa: E402
 from ocppd.push.broker import Broker  # noqa: E402
 from ocppd.push.topics import Decision, Principal, authorize  # noqa: E402
 
@@ -97,6 +99,21 @@ def ticket_digest(ticket: str) -> str:
     return hashlib.sha256(ticket.encode("utf-8", "replace")).hexdigest()
 
 
+def _escapes_unstorable_text(payload: bytes) -> bool:
+    """
+    Whether a JSON message escapes text no log, store or answer can hold
+    (``ocppd.jsoncodec.unstorable``): only a ``\\u`` escape can make it, and
+    a browser's JSON.stringify writes one for little else, so the second
+    parse is for hostile messages only.
+    """
+    if b"\\u" not in payload:
+        return False
+    try:
+        return holds_unstorable(json.loads(payload))
+    except (ValueError, RecursionError):
+        return False  # not JSON: the serializer says so next
+
+
 class State(enum.Enum):
     HELLO = "hello"
     CHALLENGED = "challenged"
@@ -156,6 +173,9 @@ class PushSession:
     def received(self, payload: bytes, is_binary: bool) -> None:
         """One WebSocket message from the client."""
         if self.state is State.CLOSED:
+            return
+        if _escapes_unstorable_text(payload):
+            self._violation("a message holds NUL or an unpaired surrogate")
             return
         try:
             messages = self._serializer.unserialize(payload, is_binary)

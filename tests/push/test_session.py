@@ -161,6 +161,29 @@ class HandshakeTests(SessionTestCase):
                 session.received(frame, binary)
             self.assertAborted(peer, "wamp.error.protocol_violation", 1002)
 
+    def test_unstorable_text_is_a_violation(self) -> None:
+        """
+        A lone surrogate or NUL (JSON escapes) anywhere in a message, before or
+        after WELCOME: ABORT protocol_violation, close 1002; it never reaches a
+        log line or the ticket check. An escaped surrogate pair is text.
+        """
+        self.tickets["good"] = succeed(ADMIN)
+        for message in (
+            [1, "ocppd\ud800", {"authmethods": ["ticket"]}],
+            [5, "\udfff", {}],
+            [1, "ocppd", {"authmethods": ["ticket"], "x": ["a\u0000"]}],
+        ):
+            session, peer = self.open()
+            session.received(json.dumps(message).encode(), False)
+            self.assertAborted(peer, "wamp.error.protocol_violation", 1002)
+        session, peer = self.established(ADMIN)
+        session.received(b'[32, 1, {}, "ocppd.admin.\\ud800"]', False)
+        self.assertAborted(peer, "wamp.error.protocol_violation", 1002)
+        session, peer = self.established(ADMIN)
+        session.received(b'[32, 1, {}, "ocppd.\\ud83d\\ude00"]', False)
+        self.assertEqual(peer.sent[-1][:3], [8, 32, 1])  # ERROR: no such topic, no abort
+        self.assertIsNone(peer.closed)
+
     def test_client_abort(self) -> None:
         """An ABORT from the client just closes."""
         session, peer = self.open()
