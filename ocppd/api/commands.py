@@ -29,6 +29,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from ocppd.api.errors import ApiError, bad_request
+from ocppd.api.http import INT32_MAX
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.credentials import charger_key_problem, hash_charger_key
@@ -42,6 +43,7 @@ from ocppd.ocpp.commands import (
     InvalidReply,
 )
 from ocppd.ocpp.errors import OcppError
+from ocppd.ocpp.handshake import CHARGE_POINT_ID
 from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.tagcache import id_tag_info
@@ -74,6 +76,13 @@ COMMANDS: dict[str, str] = {
 }
 
 
+#: Fields ocppd keeps in 32-bit columns (the reservations it allocates and follows).
+_STORED_INTEGERS = {
+    "ReserveNow": ("connectorId", "reservationId"),
+    "CancelReservation": ("reservationId",),
+}
+
+
 class CommandService:
     log = Logger()
 
@@ -100,8 +109,11 @@ class CommandService:
         if action is None:
             raise ApiError(404, "not_found", f"no command {name!r}")
         charge_point_id = body.get("chargePointId")
-        if not isinstance(charge_point_id, str) or not charge_point_id:
-            raise bad_request("required, a non-empty string", field="chargePointId")
+        # What names no charger cannot be one connected (and must not reach the store).
+        if not isinstance(charge_point_id, str) or not CHARGE_POINT_ID.fullmatch(charge_point_id):
+            raise bad_request(
+                "required, 1 to 48 of A-Z a-z 0-9 . _ : + @ ~ -", field="chargePointId"
+            )
         payload = {k: v for k, v in body.items() if k != "chargePointId"}
         checked = payload
         if action == "ReserveNow" and "reservationId" not in payload:
@@ -115,6 +127,10 @@ class CommandService:
         problem = None if new_key is None else charger_key_problem(new_key)
         if problem is not None:
             raise bad_request(problem, field="value")
+        for field in _STORED_INTEGERS.get(action, ()):
+            value = payload.get(field, 0)
+            if not -INT32_MAX - 1 <= value <= INT32_MAX:
+                raise bad_request(f"at most {INT32_MAX} in size (kept by ocppd)", field=field)
         return charge_point_id, action, payload
 
     def _publish(self, key: str, charge_point_id: str, payload: dict[str, Any]) -> Deferred[None]:
