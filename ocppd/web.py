@@ -11,9 +11,9 @@ of the listener shares.
 - Twisted buffers a whole request body before the resource sees it and sets
   no limit of its own, so the body cap is enforced while the body arrives
   (:class:`WebRequest`).
-- A URL whose path is not UTF-8 text without control characters, or whose
-  Host header is not printable ASCII, is answered 400 before any route
-  sees it (:func:`url_problem`).
+- A URL whose path is not UTF-8 or whose Host header is not printable ASCII
+  is answered 400, and a path holding a control character 404, before any
+  route sees it (:func:`url_problem`).
 - Every answer carries the :data:`SECURITY_HEADERS` and ``Server: ocppd``
   without a version (:class:`WebRequest`).
 """
@@ -76,32 +76,35 @@ SERVER = b"ocppd"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def url_problem(request: IRequest) -> str | None:
+def url_problem(request: IRequest) -> ApiError | None:
     """
-    Why ``request``'s URL cannot name anything here, or None. The query is
-    left to the routes that read it (``ocppd.api.pagination.query_arg``).
+    The answer for a URL that cannot name anything here, or None: 400 for a
+    path that is not UTF-8 or a Host header that is not printable ASCII, 404
+    for a path holding a control character (well-formed, but no name of
+    ours has one). The query is left to the routes that read it
+    (``ocppd.api.pagination.query_arg``).
     """
     try:
         path = unquote_to_bytes(request.path).decode("utf-8")
     except UnicodeDecodeError:
-        return "the path is not UTF-8"
-    if _CONTROL.search(path):
-        return "the path holds a control character"
+        return ApiError(400, "bad_request", "the path is not UTF-8")
     for host in request.requestHeaders.getRawHeaders(b"host") or ():
         if not host.isascii() or any(byte <= 0x20 or byte == 0x7F for byte in host):
-            return "the Host header is not printable ASCII"
+            return ApiError(400, "bad_request", "the Host header is not printable ASCII")
+    if _CONTROL.search(path):
+        return ApiError(404, "not_found", "no such resource")
     return None
 
 
-class _BadUrl(Resource):
+class _Refused(Resource):
     isLeaf = True
 
-    def __init__(self, problem: str) -> None:
+    def __init__(self, error: ApiError) -> None:
         super().__init__()
-        self._problem = problem
+        self._error = error
 
     def render(self, request: IRequest) -> bytes:
-        return write_error(request, ApiError(400, "bad_request", self._problem))
+        return write_error(request, self._error)
 
 
 class WebChannel(HTTPChannel):
@@ -252,9 +255,9 @@ class WebSite(Site):
         return [b"http/1.1"]
 
     def getResourceFor(self, request: IRequest) -> IResource:
-        problem = url_problem(request)
-        if problem is not None:
-            return _BadUrl(problem)
+        refused = url_problem(request)
+        if refused is not None:
+            return _Refused(refused)
         return super().getResourceFor(request)
 
 

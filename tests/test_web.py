@@ -141,17 +141,23 @@ class HeaderDeadlineTests(WebSiteTestCase):
 
 
 class UrlTests(WebSiteTestCase):
-    def assertBadRequest(self, answer: tuple[int, dict[bytes, bytes], bytes], text: str) -> None:
-        status, headers, body = answer
-        self.assertEqual((status, headers[b"content-type"]), (400, b"application/json"))
+    def assertRefused(
+        self, answer: tuple[int, dict[bytes, bytes], bytes], status: int, code: str
+    ) -> str:
+        """The answer is ``status`` with the JSON error body of ``code``; its message."""
+        status_seen, headers, body = answer
+        self.assertEqual((status_seen, headers[b"content-type"]), (status, b"application/json"))
         error = json.loads(body.split(b"\r\n")[1] if b"transfer-encoding" in headers else body)
-        self.assertEqual(error["error"]["code"], "bad_request")
-        self.assertIn(text, error["error"]["message"])
+        self.assertEqual(error["error"]["code"], code)
+        return str(error["error"]["message"])
+
+    def assertBadRequest(self, answer: tuple[int, dict[bytes, bytes], bytes], text: str) -> None:
+        self.assertIn(text, self.assertRefused(answer, 400, "bad_request"))
 
     def test_nul_in_the_path(self) -> None:
-        """%00 (and any control character) in the path: 400 before any resource sees it."""
-        self.assertBadRequest(self.get(b"/user/%00"), "control character")
-        self.assertBadRequest(self.get(b"/a%0Ab"), "control character")
+        """%00 (and any control character) in the path names nothing: 404 before any resource."""
+        for path in (b"/user/%00", b"/a%0Ab", b"/%7F"):
+            self.assertRefused(self.get(path), 404, "not_found")
 
     def test_path_not_utf8(self) -> None:
         """A path whose percent-escapes are not UTF-8: 400."""

@@ -89,7 +89,7 @@ class BadInputTests(ApiTestCase):
 
     def test_nul_in_a_static_path(self) -> Any:
         """GET /user/%00: a path with a control character names nothing (stat() raised)."""
-        return self.assertRefused(400, b"GET", b"/user/%00")
+        return self.assertRefused(404, b"GET", b"/user/%00")
 
     @inlineCallbacks
     def test_lone_surrogate_in_the_login_email(self) -> Any:
