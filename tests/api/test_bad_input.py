@@ -11,11 +11,11 @@ import json
 from typing import Any
 
 from twisted.internet.defer import inlineCallbacks
-from twisted.logger import LogLevel, globalLogPublisher
 
 from tests.api.test_api import ADMIN, ApiTestCase
 from tests.browser.browser import WEBROOT
 from tests.integration.clients import raw_request
+from tests.logs import logged_errors
 
 
 def _dechunk(body: bytes) -> bytes:
@@ -36,13 +36,7 @@ class BadInputTests(ApiTestCase):
     def setUp(self) -> Any:
         yield super().setUp()
         self.token = yield self.login(ADMIN)
-        self.logged: list[dict[str, Any]] = []
-        globalLogPublisher.addObserver(self._observe)
-        self.addCleanup(globalLogPublisher.removeObserver, self._observe)
-
-    def _observe(self, event: dict[str, Any]) -> None:
-        if event.get("log_level") in (LogLevel.error, LogLevel.critical) or event.get("isError"):
-            self.logged.append(event)
+        self.logged = logged_errors(self)
 
     @inlineCallbacks
     def raw(self, method: bytes, target: bytes, *headers: bytes, body: bytes | None = None) -> Any:

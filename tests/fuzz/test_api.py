@@ -18,7 +18,6 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.api import accounts
@@ -27,6 +26,7 @@ from ocppd.store import chargers, stations, tags, tariffs
 from tests.api.inline import InlineNode
 from tests.fuzz.profile import fuzz_settings
 from tests.fuzz.strategies import edges, json_values, objects, ordinary
+from tests.logs import logged_errors
 from tests.store.fixtures import postgres_url
 
 ADMIN = ("ops@example.com", "admin password")
@@ -116,13 +116,7 @@ class BodyTestCase(SynchronousTestCase):
         run(tariffs.add_tariff, "Standard", currency="EUR", price_per_kwh=30, now=now)
         run(chargers.add_charge_point, "CP1", None, now=now)
         run(tags.add_id_tag, "TAG1", user_id=customer, now=now)
-        self.errors: list[dict[str, Any]] = []
-        globalLogPublisher.addObserver(self._observe)
-        self.addCleanup(globalLogPublisher.removeObserver, self._observe)
-
-    def _observe(self, event: dict[str, Any]) -> None:
-        if event.get("log_level") in (LogLevel.error, LogLevel.critical) or event.get("isError"):
-            self.errors.append(event)
+        self.errors = logged_errors(self)
 
     def token_for(self, path: str) -> str | None:
         if path.startswith("/api/user/"):

@@ -16,7 +16,6 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.push.broker import Broker
@@ -26,6 +25,7 @@ from ocppd.push.topics import CHARGERS_STATUS
 from tests.api.inline import InlineNode
 from tests.fuzz.profile import fuzz_settings
 from tests.fuzz.strategies import integers, json_values, texts
+from tests.logs import logged_errors
 from tests.push.test_session import HELLO, LIMITS, Peer
 
 #: Every message type of WAMP (and a few that are none).
@@ -75,13 +75,7 @@ class WampFuzzTests(SynchronousTestCase):
         admin = self.inline.add_user("ops@example.com", "admin password", "admin")
         self.ticket = self.inline.token(admin)
         self.authenticate = ticket_authenticator(self.inline.node.accounts.user_for_token)
-        self.errors: list[dict[str, Any]] = []
-        globalLogPublisher.addObserver(self._observe)
-        self.addCleanup(globalLogPublisher.removeObserver, self._observe)
-
-    def _observe(self, event: dict[str, Any]) -> None:
-        if event.get("log_level") in (LogLevel.error, LogLevel.critical) or event.get("isError"):
-            self.errors.append(event)
+        self.errors = logged_errors(self)
 
     def session(self) -> tuple[PushSession, Peer, Broker]:
         peer = Peer()
