@@ -263,6 +263,27 @@ def _currency(name: str) -> Callable[[str], str]:
     return convert
 
 
+def _int_between(minimum: int, maximum: int) -> Callable[[str], Callable[[str], int]]:
+    """Converters for integer options from ``minimum`` to ``maximum``, both included."""
+
+    def option(name: str) -> Callable[[str], int]:
+        def convert(text: str) -> int:
+            value = _int_option(minimum, f"must be at least {minimum}")(name)(text)
+            if value > maximum:
+                raise ConfigError(f"{name}: must be at most {maximum}, got {value}")
+            return value
+
+        return convert
+
+    return option
+
+
+#: Money options fit the store's integer columns of minor units.
+_MAX_MONEY = 2**31 - 1
+#: Payment providers: "none" takes no payments (self-service top-up is off).
+PAYMENT_PROVIDERS = ("none", "test")
+
+
 @attrs.frozen
 class BillingConfig:
     """``[billing]``: customers' prepaid wallets and app-started sessions."""
@@ -276,15 +297,39 @@ class BillingConfig:
     #: Stop an app-started session this many minor units before its hold runs out,
     #: for the cost that accrues while the remote stop travels to the charger.
     stop_margin: int = 0
-    #: Payment provider for top-ups: "test" approves every payment (demo, tests).
-    payment_provider: str = "test"
+    #: Payment provider for top-ups: "none" (top-up off until a provider is
+    #: configured) or "test" (approves every payment: demos and tests only, and
+    #: warned about at every start).
+    payment_provider: str = "none"
+    #: Seconds the funds an app start holds stay held while the charger, having
+    #: accepted RemoteStartTransaction, sends no StartTransaction (the idea of
+    #: OCPP's ConnectionTimeOut); then they are released.
+    start_timeout: int = 180
+    #: A stopped session beyond any of these is held for operator review
+    #: instead of debited: seconds, Wh, and minor units of its cost.
+    max_session_seconds: int = 48 * 3600
+    max_session_wh: int = 300_000
+    max_session_cost: int = 30_000
+    #: Seconds a charger's clock may be ahead of ours (a start or stop time after
+    #: we received it), or a start may precede the charger's registration, before
+    #: the session is held for review.
+    clock_tolerance: int = 900
+    #: Minor units no debit takes a wallet below without an operator's decision
+    #: (a debit that would is held for review); negative allows credit.
+    wallet_floor: int = 0
 
     OPTIONS = {
         "currency": _currency,
         "minimum_to_start": _non_negative_int,
         "max_top_up": _positive_int,
         "stop_margin": _non_negative_int,
-        "payment_provider": lambda name: _choice(name, ("test",)),
+        "payment_provider": lambda name: _choice(name, PAYMENT_PROVIDERS),
+        "start_timeout": _int_between(30, 86_400),
+        "max_session_seconds": _int_between(60, 366 * 86_400),
+        "max_session_wh": _int_between(1, 10**9),
+        "max_session_cost": _int_between(1, _MAX_MONEY),
+        "clock_tolerance": _int_between(0, 366 * 86_400),
+        "wallet_floor": _int_between(-_MAX_MONEY, _MAX_MONEY),
     }
 
 

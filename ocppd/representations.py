@@ -18,8 +18,30 @@ def iso_or_none(value: datetime | None) -> str | None:
     return None if value is None else format_iso(value)
 
 
+def review_json(record: TransactionRecord) -> dict[str, Any] | None:
+    """
+    A session's billing review (docs/api.md), None if it was never held:
+    ``pending`` (nothing billed yet, ``computedCost`` is what the tariff
+    computed) or the operator's decision ``billed``, ``adjusted`` or ``waived``.
+    """
+    if record.review_status is None:
+        return None
+    return {
+        "status": record.review_status,
+        "reasons": record.review_reason_list,
+        "computedCost": record.review_cost,
+        "decidedBy": record.reviewed_by,
+        "decidedAt": iso_or_none(record.reviewed_at),
+        "note": record.review_note,
+    }
+
+
 def session_json(record: TransactionRecord) -> dict[str, Any]:
-    """The session object of DESIGN.md section 4; ``id`` is the OCPP transactionId."""
+    """
+    The session object of DESIGN.md section 4; ``id`` is the OCPP
+    transactionId. Extended with ``idTagStatus`` (what its start was
+    answered: a start not ``Accepted`` is never billed) and ``review``.
+    """
     return {
         "id": record.id,
         "transactionId": record.id,
@@ -36,16 +58,23 @@ def session_json(record: TransactionRecord) -> dict[str, Any]:
         "cost": record.cost,
         "currency": record.currency,
         "stopReason": record.stop_reason,
+        "idTagStatus": record.id_tag_status,
+        "review": review_json(record),
     }
 
 
-def wallet_json(view: WalletView, *, minimum_to_start: int) -> dict[str, Any]:
+def wallet_json(
+    view: WalletView, *, minimum_to_start: int, top_up_available: bool
+) -> dict[str, Any]:
     return {
         "balance": view.balance,
         "held": view.held,
         "available": view.available,
         "currency": view.currency,
         "minimumToStart": minimum_to_start,
+        # False while no payment provider is configured: the page says so
+        # instead of offering a top-up that would be refused.
+        "topUpAvailable": top_up_available,
     }
 
 
@@ -59,4 +88,14 @@ def wallet_transaction_json(record: WalletTransactionRecord) -> dict[str, Any]:
         "sessionId": record.session_id,
         "reference": record.reference,
         "at": format_iso(record.created_at),
+    }
+
+
+def wallet_event(user_id: int, record: WalletTransactionRecord) -> dict[str, Any]:
+    """The payload of ``wallet.transaction`` (docs/events.md) for a posted transaction."""
+    return {
+        "userId": user_id,
+        "balance": record.balance_after,
+        "currency": record.currency,
+        "transaction": wallet_transaction_json(record),
     }

@@ -33,13 +33,14 @@ from ocppd.api.app import Api
 from ocppd.api.cms import CmsService
 from ocppd.api.commands import CommandService
 from ocppd.api.customer import CustomerService
+from ocppd.api.reviews import SessionReviews
 from ocppd.bus import topology
 from ocppd.bus.memory import MemoryBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.config import Config
 from ocppd.consumers.audit import AuditConsumer
 from ocppd.consumers.notifier import Notifier, shown_inbound
-from ocppd.consumers.processor import OcppProcessor
+from ocppd.consumers.processor import OcppProcessor, billing_limits
 from ocppd.ocpp.admission import ChargerAdmission
 from ocppd.ocpp.handlers import CentralSystemHandlers
 from ocppd.ocpp.protocol import OcppServerFactory
@@ -129,6 +130,13 @@ class Ocppd:
         self.cms = CmsService(
             database=self.database, bus=self.bus, clock=reactor, node=self.node_id
         )
+        self.reviews = SessionReviews(
+            database=self.database,
+            bus=self.bus,
+            clock=reactor,
+            node=self.node_id,
+            wallet_currency=config.billing.currency,
+        )
         self.customer = CustomerService(
             database=self.database,
             bus=self.bus,
@@ -145,6 +153,7 @@ class Ocppd:
             on_follow_up=self.customer.act_on,
             wallet_currency=config.billing.currency,
             stop_margin=config.billing.stop_margin,
+            limits=billing_limits(config.billing),
             log_heartbeats=config.ocpp.log_heartbeats,
             clock=reactor,
         )
@@ -170,6 +179,7 @@ class Ocppd:
             commands=self.commands,
             cms=self.cms,
             customer=self.customer,
+            reviews=self.reviews,
             static=static_trees(config.web.webroot),
         )
         self.web_site = WebSite(
@@ -264,6 +274,12 @@ class OcppdService(Service):
     @inlineCallbacks
     def _start(self) -> Generator[Deferred[Any], Any, None]:
         node, config = self.ocppd, self.ocppd.config
+        if config.billing.payment_provider == "test":
+            # Every start, so no operator runs it unaware: it mints money.
+            self.log.warn(
+                "[billing] payment_provider = test approves every top-up: customers add "
+                "wallet money for free. For demos and tests only."
+            )
         node.database.start()
         self._prepare_store()
         node.bus.startService()

@@ -81,6 +81,34 @@ class LoadConfigTests(SynchronousTestCase):
                 check_listeners(config)
             self.assertIn(f"{name}: {override.partition('=')[2]!r}", str(caught.exception))
 
+    def test_billing_defaults_take_no_money(self) -> None:
+        """No payment provider by default (no top-ups); "test" only when chosen."""
+        self.assertEqual(load_config().billing.payment_provider, "none")
+        chosen = load_config(None, ["billing.payment_provider=test"])
+        self.assertEqual(chosen.billing.payment_provider, "test")
+        with self.assertRaises(ConfigError):
+            load_config(None, ["billing.payment_provider=stripe"])
+
+    def test_billing_bounds(self) -> None:
+        """Every billing bound is an integer within its range; the message names it."""
+        for option, bad in [
+            ("start_timeout", "29"),
+            ("start_timeout", "86401"),
+            ("max_session_seconds", "1e9"),
+            ("max_session_seconds", str(367 * 86400)),
+            ("max_session_wh", "0"),
+            ("max_session_cost", str(2**31)),
+            ("clock_tolerance", "-1"),
+            ("wallet_floor", str(-(2**31))),
+            ("wallet_floor", "ten"),
+        ]:
+            with self.assertRaises(ConfigError) as caught:
+                load_config(None, [f"billing.{option}={bad}"])
+            self.assertIn(f"billing.{option}", str(caught.exception))
+        self.assertEqual(
+            load_config(None, ["billing.wallet_floor=-500"]).billing.wallet_floor, -500
+        )
+
     def test_unreadable_file(self) -> None:
         """A missing file is a ConfigError naming it, not a traceback."""
         with self.assertRaises(ConfigError) as caught:

@@ -64,3 +64,36 @@ class MessageLogPruningTests(TestCase):
         yield daemon.service._prune()
         left = yield daemon.query(messages.list_messages, "CP1")
         self.assertEqual([r.unique_id for r in left], ["a"])
+
+
+class PaymentProviderWarningTests(TestCase):
+    def warnings(self) -> list[str]:
+        """The text of every warning logged from now until the test ends."""
+        from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+
+        seen: list[str] = []
+
+        def observer(event: dict[str, Any]) -> None:
+            if event.get("log_level") == LogLevel.warn:
+                seen.append(formatEvent(event))
+
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        return seen
+
+    @inlineCallbacks
+    def test_test_provider_warned_at_every_start(self) -> Any:
+        """Each start with payment_provider = test logs a warning that it mints money."""
+        seen = self.warnings()
+        for _ in range(2):
+            yield start_daemon(self, "billing.payment_provider=test")
+        self.assertEqual(sum("payment_provider = test" in text for text in seen), 2, seen)
+
+    @inlineCallbacks
+    def test_no_warning_by_default(self) -> Any:
+        """The default takes no payments, so there is nothing to warn about."""
+        seen = self.warnings()
+        daemon = yield start_daemon(self)
+        self.assertEqual(daemon.node.config.billing.payment_provider, "none")
+        self.assertIsNone(daemon.node.customer._payments)
+        self.assertFalse([text for text in seen if "payment_provider" in text])

@@ -19,7 +19,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
 from ocppd.api.accounts import Accounts
-from ocppd.api.cms import CmsService
+from ocppd.api.cms import CmsService, path_id
 from ocppd.api.commands import CommandService
 from ocppd.api.customer import CustomerService
 from ocppd.api.errors import FORBIDDEN, ApiError
@@ -33,6 +33,7 @@ from ocppd.api.http import (
 from ocppd.api.openapi import document
 from ocppd.api.pagination import decode_cursor, page, parse_limit, query_arg
 from ocppd.api.public import charger_tx, stations_page_tx
+from ocppd.api.reviews import SessionReviews
 from ocppd.store.database import Database
 from ocppd.store.records import UserRecord
 
@@ -56,6 +57,7 @@ class Api:
         commands: CommandService,
         cms: CmsService,
         customer: CustomerService,
+        reviews: SessionReviews,
         push: IResource | None = None,
         static: dict[str, IResource] | None = None,
     ) -> None:
@@ -64,6 +66,7 @@ class Api:
         self.commands = commands
         self.cms = cms
         self.customer = customer
+        self.reviews = reviews
         #: The WAMP channel at ``/push`` (``ocppd.push``), when the node has one.
         self.push = push
         #: Static trees by their first path segment (``cms``, ``user``, ``vendor``).
@@ -333,10 +336,20 @@ class Api:
         limit = parse_limit(request)
         args = {
             name: query_arg(request, name)
-            for name in ("chargePointId", "userId", "status", "from", "to")
+            for name in ("chargePointId", "userId", "status", "review", "from", "to")
         }
         body = yield self.cms.sessions(args, limit, query_arg(request, "cursor"))
         return write_json(request, 200, body)
+
+    @app.route("/api/cms/sessions/<string:session_id>/review", methods=["POST"])
+    @inlineCallbacks
+    def cms_session_review(
+        self, request: IRequest, session_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.admin(request)
+        body = read_json_object(request)
+        answer = yield self.reviews.decide(path_id(session_id, "session"), body, user)
+        return write_json(request, 200, answer)
 
     @app.route("/api/cms/points/<string:charge_point_id>/messages", methods=["GET"])
     @inlineCallbacks

@@ -57,6 +57,7 @@ from ocppd.store.records import (
 from ocppd.store.tables import (
     ID_TAG_STATUSES,
     REGISTRATION_STATUSES,
+    REVIEW_STATUSES,
     TRANSACTION_STATUSES,
 )
 from ocppd.timeutil import format_iso, parse_iso
@@ -100,6 +101,7 @@ def tariff_json(record: TariffRecord) -> dict[str, Any]:
         "pricePerKwh": record.price_per_kwh,
         "pricePerMinute": record.price_per_minute,
         "sessionFee": record.session_fee,
+        "sessionFeeAlways": record.session_fee_always,
         "createdAt": format_iso(record.created_at),
         "updatedAt": format_iso(record.updated_at),
     }
@@ -320,13 +322,21 @@ def delete_station_tx(conn: Connection, station_id: int) -> dict[str, Any]:
 
 # --- Tariffs -------------------------------------------------------------------
 
-TARIFF_FIELDS = {"name", "currency", "pricePerKwh", "pricePerMinute", "sessionFee"}
+TARIFF_FIELDS = {
+    "name",
+    "currency",
+    "pricePerKwh",
+    "pricePerMinute",
+    "sessionFee",
+    "sessionFeeAlways",
+}
 TARIFF_READ_ONLY = {"id", "createdAt", "updatedAt"}
 _TARIFF_ATTRIBUTES = {
     "currency": "currency",
     "price_per_kwh": "pricePerKwh",
     "price_per_minute": "pricePerMinute",
     "session_fee": "sessionFee",
+    "session_fee_always": "sessionFeeAlways",
 }
 
 
@@ -351,6 +361,7 @@ def _tariff_values(body: dict[str, Any], current: dict[str, Any]) -> dict[str, A
             price_per_kwh=fields.get("pricePerKwh"),  # type: ignore[arg-type]
             price_per_minute=fields.get("pricePerMinute", 0),
             session_fee=fields.get("sessionFee", 0),
+            session_fee_always=fields.get("sessionFeeAlways", False),
         )
     except ValueError as e:
         message = str(e)
@@ -364,6 +375,7 @@ def _tariff_values(body: dict[str, Any], current: dict[str, Any]) -> dict[str, A
         "price_per_kwh": tariff.price_per_kwh,
         "price_per_minute": tariff.price_per_minute,
         "session_fee": tariff.session_fee,
+        "session_fee_always": tariff.session_fee_always,
     }
 
 
@@ -602,6 +614,11 @@ def session_filters(args: dict[str, str | None]) -> dict[str, Any]:
         if status not in TRANSACTION_STATUSES:
             raise bad_request(f"one of {', '.join(TRANSACTION_STATUSES)}", field="status")
         filters["status"] = status
+    review = args.get("review")
+    if review is not None:
+        if review not in REVIEW_STATUSES:
+            raise bad_request(f"one of {', '.join(REVIEW_STATUSES)}", field="review")
+        filters["review_status"] = review
     for name, store_name in (("from", "started_from"), ("to", "started_before")):
         text = args.get(name)
         if text is not None:

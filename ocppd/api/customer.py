@@ -30,15 +30,20 @@ from ocppd.bus.publisher import EventPublisher
 from ocppd.config import BillingConfig
 from ocppd.consumers.base import FollowUp
 from ocppd.payments import IPaymentProvider
-from ocppd.representations import wallet_json, wallet_transaction_json
+from ocppd.representations import wallet_event, wallet_json, wallet_transaction_json
 from ocppd.store import chargers, tags, transactions, users, wallets
 from ocppd.store.database import Database
-from ocppd.store.records import UserRecord
+from ocppd.store.records import UserRecord, WalletTransactionRecord
 
 #: Connector statuses a session can start on (Preparing: a cable is plugged in).
 STARTABLE = ("Available", "Preparing")
 MAX_CONNECTOR_ID = 1000
 MAX_IDEMPOTENCY_KEY = 100
+#: Without a payment provider nothing can pay for a top-up (``[billing] payment_provider``).
+#: A 4xx: the node is healthy, this installation just takes no payments.
+TOP_UP_UNAVAILABLE = ApiError(
+    409, "top_up_unavailable", "self-service top-up is not available; ask the operator for credit"
+)
 
 
 class CustomerService:
@@ -52,7 +57,7 @@ class CustomerService:
         clock: IReactorTime,
         node: str,
         commands: CommandService,
-        payments: IPaymentProvider,
+        payments: IPaymentProvider | None,
         billing: BillingConfig,
     ) -> None:
         self._database = database
@@ -71,7 +76,11 @@ class CustomerService:
         view = wallets.wallet_view(
             conn, user_id, currency=self._billing.currency, now=self._events.now()
         )
-        return wallet_json(view, minimum_to_start=self._billing.minimum_to_start)
+        return wallet_json(
+            view,
+            minimum_to_start=self._billing.minimum_to_start,
+            top_up_available=self._payments is not None,
+        )
 
     def wallet(self, user: UserRecord) -> Deferred[dict[str, Any]]:
         return self._database.run(self._wallet_json, user.id)
@@ -81,6 +90,8 @@ class CustomerService:
         self, user: UserRecord, body: dict[str, Any], idempotency_key: str | None
     ) -> Generator[Deferred[Any], Any, tuple[bool, dict[str, Any]]]:
         """Charge the payment provider and credit the wallet; (credited now, answer)."""
+        if self._payments is None:
+            raise TOP_UP_UNAVAILABLE
         no_other_fields(body, {"amount"})
         amount = int_field(body, "amount", minimum=1, maximum=self._billing.max_top_up)
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
@@ -94,7 +105,7 @@ class CustomerService:
         if not payment.approved:
             raise ApiError(402, "payment_declined", payment.reason or "the payment was declined")
 
-        def credit(conn: Connection) -> tuple[bool, dict[str, Any]]:
+        def credit(conn: Connection) -> tuple[bool, WalletTransactionRecord, dict[str, Any]]:
             record, posted = wallets.post_transaction(
                 conn,
                 user.id,
@@ -109,22 +120,18 @@ class CustomerService:
                 raise ApiError(
                     409, "idempotency_conflict", "this Idempotency-Key was used for another amount"
                 )
-            return posted, {
-                "wallet": self._wallet_json(conn, user.id),
-                "transaction": wallet_transaction_json(record),
-            }
-
-        posted, answer = yield self._database.run(credit)
-        if posted:
-            yield self._events.announce(
-                "wallet.transaction",
+            return (
+                posted,
+                record,
                 {
-                    "userId": user.id,
-                    "balance": answer["transaction"]["balance"],
-                    "currency": currency,
-                    "transaction": answer["transaction"],
+                    "wallet": self._wallet_json(conn, user.id),
+                    "transaction": wallet_transaction_json(record),
                 },
             )
+
+        posted, record, answer = yield self._database.run(credit)
+        if posted:
+            yield self._events.announce("wallet.transaction", wallet_event(user.id, record))
         return posted, answer
 
     @inlineCallbacks

@@ -62,6 +62,10 @@ _SCHEMAS: dict[str, Any] = {
             "available": INTEGER,
             "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
             "minimumToStart": INTEGER,
+            "topUpAvailable": {
+                "type": "boolean",
+                "description": "false while no payment provider is configured",
+            },
         }
     ),
     "WalletTransaction": obj(
@@ -151,6 +155,10 @@ _SCHEMAS: dict[str, Any] = {
             "pricePerKwh": INTEGER,
             "pricePerMinute": INTEGER,
             "sessionFee": INTEGER,
+            "sessionFeeAlways": {
+                "type": "boolean",
+                "description": "the fee also without energy delivered or time charged",
+            },
             "createdAt": TIME,
             "updatedAt": TIME,
         }
@@ -210,8 +218,38 @@ _SCHEMAS: dict[str, Any] = {
             "cost": nullable(INTEGER),
             "currency": nullable(STRING),
             "stopReason": nullable(STRING),
+            "idTagStatus": {
+                "enum": ["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"],
+                "description": "what the start was answered; only Accepted starts are billed",
+            },
+            "review": nullable(ref("Review")),
         }
     ),
+    "Review": obj(
+        {
+            "status": {"enum": ["pending", "billed", "adjusted", "waived"]},
+            "reasons": {"type": "array", "items": STRING},
+            "computedCost": nullable({"type": "integer", "description": "minor units"}),
+            "decidedBy": nullable(INTEGER),
+            "decidedAt": nullable(TIME),
+            "note": nullable(STRING),
+        }
+    ),
+    "ReviewRequest": {
+        "type": "object",
+        "properties": {
+            "decision": {"enum": ["bill_computed", "bill_amount", "waive"]},
+            "amount": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 2**31 - 1,
+                "description": "minor units; bill_amount only",
+            },
+            "note": nullable({"type": "string", "maxLength": 500}),
+        },
+        "required": ["decision"],
+        "additionalProperties": False,
+    },
     "Counts": obj({"total": INTEGER, "online": INTEGER, "offline": INTEGER}),
     "Money": {
         "type": "object",
@@ -231,6 +269,9 @@ _SCHEMAS: dict[str, Any] = {
     ),
 }
 _SCHEMAS["TopUpAnswer"] = obj({"wallet": ref("Wallet"), "transaction": ref("WalletTransaction")})
+_SCHEMAS["ReviewAnswer"] = obj(
+    {"session": ref("Session"), "transaction": nullable(ref("WalletTransaction"))}
+)
 _SCHEMAS["Dashboard"] = obj(
     {
         "stations": ref("Counts"),
@@ -311,6 +352,7 @@ _CMS_BODIES: dict[str, dict[str, Any]] = {
             "pricePerKwh": _MONEY,
             "pricePerMinute": _MONEY,
             "sessionFee": _MONEY,
+            "sessionFeeAlways": {"type": "boolean"},
         },
         "required": ["name", "currency", "pricePerKwh"],
     },
@@ -529,10 +571,27 @@ def document() -> dict[str, Any]:
                     {"name": "chargePointId", "in": "query", "schema": STRING},
                     {"name": "userId", "in": "query", "schema": INTEGER},
                     {"name": "status", "in": "query", "schema": {"enum": ["active", "completed"]}},
+                    {
+                        "name": "review",
+                        "in": "query",
+                        "schema": {"enum": ["pending", "billed", "adjusted", "waived"]},
+                    },
                     {"name": "from", "in": "query", "schema": TIME},
                     {"name": "to", "in": "query", "schema": TIME},
                 ],
                 "responses": {"200": response("SessionPage"), **errors(400, 401, 403)},
+            }
+        },
+        "/api/cms/sessions/{sessionId}/review": {
+            "post": {
+                "summary": "Decide a session held for billing review: bill, bill an amount, waive",
+                "security": SECURED,
+                "parameters": [key_parameter("sessionId", STRING)],
+                "requestBody": body("ReviewRequest"),
+                "responses": {
+                    "200": response("ReviewAnswer", "decided (or the same decision before)"),
+                    **errors(400, 401, 403, 404, 409, 415),
+                },
             }
         },
         "/api/cms/points/{chargePointId}/messages": {

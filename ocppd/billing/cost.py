@@ -7,11 +7,18 @@ The formula, exactly as computed::
     duration_seconds = max(0, duration_seconds)     # whole seconds
     exact energy     = price_per_kwh    * energy_wh        / 1000   (a rational)
     exact time       = price_per_minute * duration_seconds / 60     (a rational)
-    total            = session_fee + floor(exact energy + exact time)
+    fee              = session_fee if owed, else 0
+    total            = fee + floor(exact energy + exact time)
 
-computed with integers only as ``session_fee + (price_per_kwh * energy_wh * 60
+computed with integers only as ``fee + (price_per_kwh * energy_wh * 60
 + price_per_minute * duration_seconds * 1000) // 60000``, so no float and no
 intermediate rounding ever touches money.
+
+The fee is owed by a session that delivered energy (``energy_wh > 0``) or
+was charged for time (``price_per_minute > 0`` and ``duration_seconds > 0``),
+or by any session when the tariff says so (``session_fee_always``). A start
+the charger ended at once (0 Wh, 0 s: refused, or the car never took it)
+costs nothing: a fee for nothing delivered is a surprise, not a price.
 
 Rounding: once, at the end, down to the minor unit, in the customer's
 favour. The total is the largest whole amount not above the exact cost: never
@@ -69,6 +76,15 @@ class CostBreakdown:
             raise ValueError(f"parts do not add up to the total: {self!r}")
 
 
+def fee_owed(tariff: Tariff, energy_wh: int, duration_seconds: int) -> bool:
+    """
+    Whether a session of these (clamped) measures owes the session fee: it
+    delivered energy or was charged for time, or the tariff charges it always.
+    """
+    charged_time = tariff.price_per_minute > 0 and duration_seconds > 0
+    return energy_wh > 0 or charged_time or tariff.session_fee_always
+
+
 def cost_breakdown(tariff: Tariff, *, energy_wh: int, duration_seconds: int) -> CostBreakdown:
     """
     The cost of ``energy_wh`` delivered over ``duration_seconds``, with its
@@ -83,12 +99,13 @@ def cost_breakdown(tariff: Tariff, *, energy_wh: int, duration_seconds: int) -> 
     )
     variable = numerator // 60000
     energy = tariff.price_per_kwh * energy_wh // 1000
+    fee = tariff.session_fee if fee_owed(tariff, energy_wh, duration_seconds) else 0
     return CostBreakdown(
         currency=tariff.currency,
-        fee=tariff.session_fee,
+        fee=fee,
         energy=energy,
         time=variable - energy,
-        total=tariff.session_fee + variable,
+        total=fee + variable,
         energy_wh=energy_wh,
         duration_seconds=duration_seconds,
     )
@@ -96,8 +113,9 @@ def cost_breakdown(tariff: Tariff, *, energy_wh: int, duration_seconds: int) -> 
 
 def session_cost(tariff: Tariff, *, energy_wh: int, duration_seconds: int) -> int:
     """
-    The cost in minor units: ``session_fee + floor(price_per_kwh * energy_wh /
-    1000 + price_per_minute * duration_seconds / 60)``, negative measures as 0.
+    The cost in minor units: ``fee + floor(price_per_kwh * energy_wh / 1000 +
+    price_per_minute * duration_seconds / 60)``, negative measures as 0, the
+    fee as ``fee_owed`` says.
     """
     return cost_breakdown(tariff, energy_wh=energy_wh, duration_seconds=duration_seconds).total
 

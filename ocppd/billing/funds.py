@@ -71,9 +71,12 @@ def affordable_seconds(tariff: Tariff, *, balance: int, energy_wh: int) -> int |
     limit); 0 when no time is affordable.
     """
     energy_wh = max(0, require_int("energy_wh", energy_wh))
+    if tariff.price_per_minute == 0:
+        # Free time changes nothing, not even whether the fee is owed.
+        affordable = session_cost(tariff, energy_wh=energy_wh, duration_seconds=0) <= balance
+        return None if affordable else 0
+    # Any second is charged time, so from the first one the fee is owed.
     room = _headroom(tariff, balance) - tariff.price_per_kwh * energy_wh * 60
     if room <= 0:
         return 0
-    if tariff.price_per_minute == 0:
-        return None
     return (room - 1) // (tariff.price_per_minute * 1000)

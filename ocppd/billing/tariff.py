@@ -27,6 +27,8 @@ class TariffLike(Protocol):
     def price_per_minute(self) -> int: ...
     @property
     def session_fee(self) -> int: ...
+    @property
+    def session_fee_always(self) -> bool: ...
 
 
 def _check_currency(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -48,12 +50,22 @@ def _check_minor_units(instance: object, attribute: attrs.Attribute[Any], value:
         )
 
 
+def _check_flag(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    # ValueError like the other checks, so the CMS answers 400 naming the field.
+    if not isinstance(value, bool):
+        raise ValueError(f"{attribute.name} must be true or false, got {value!r}")
+
+
 @attrs.frozen
 class Tariff:
     """
     What a session costs: ``session_fee`` once, ``price_per_kwh`` for each
     kWh delivered and ``price_per_minute`` for each minute connected, all in
     minor units (cents) of ``currency``.
+
+    The fee is owed only by a session that delivered energy or was charged
+    for time (see ``ocppd.billing.cost``), unless ``session_fee_always``: a
+    start the car never took costs nothing unless the tariff says so.
 
     Raises ValueError, naming the attribute, for a malformed currency or a
     price that is not a non-negative int: the CMS can answer 400 from it.
@@ -63,6 +75,7 @@ class Tariff:
     price_per_kwh: int = attrs.field(validator=_check_minor_units)
     price_per_minute: int = attrs.field(default=0, validator=_check_minor_units)
     session_fee: int = attrs.field(default=0, validator=_check_minor_units)
+    session_fee_always: bool = attrs.field(default=False, validator=_check_flag)
 
     @classmethod
     def from_record(cls, record: TariffLike) -> Tariff:
@@ -72,4 +85,5 @@ class Tariff:
             price_per_kwh=record.price_per_kwh,
             price_per_minute=record.price_per_minute,
             session_fee=record.session_fee,
+            session_fee_always=record.session_fee_always,
         )

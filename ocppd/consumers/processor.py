@@ -17,14 +17,23 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from twisted.internet.interfaces import IReactorTime
 
-from ocppd.billing import Tariff, final_cost, live_estimate, should_stop
+from ocppd.billing import (
+    Limits,
+    Settlement,
+    StoppedSession,
+    Tariff,
+    live_estimate,
+    settle,
+    should_stop,
+)
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
+from ocppd.config import BillingConfig
 from ocppd.consumers.base import BusConsumer, DeferredWrites, FollowUp, FollowUpHook
 from ocppd.measurands import samples_from
-from ocppd.representations import session_json, wallet_transaction_json
+from ocppd.representations import session_json, wallet_event
 from ocppd.store import chargers, messages, tariffs, transactions, wallets
 from ocppd.store.database import Database
 from ocppd.store.records import TransactionRecord
@@ -40,6 +49,20 @@ BATCH_WAIT = 0.05
 LAST_SEEN_RESOLUTION = 30.0
 #: How stale a tariff a live cost estimate may use (the bill always reads it fresh).
 TARIFF_CACHE_SECONDS = 10.0
+
+
+def billing_limits(billing: BillingConfig) -> Limits:
+    """The plausibility limits of ``[billing]`` (beyond them, a session waits for review)."""
+    return Limits(
+        max_duration_seconds=billing.max_session_seconds,
+        max_energy_wh=billing.max_session_wh,
+        max_cost=billing.max_session_cost,
+        clock_tolerance_seconds=billing.clock_tolerance,
+        wallet_floor=billing.wallet_floor,
+    )
+
+
+DEFAULT_LIMITS = billing_limits(BillingConfig())
 
 
 def _at(envelope: Envelope, field: str) -> Any:
@@ -122,12 +145,15 @@ class OcppProcessor(BusConsumer):
         on_follow_up: FollowUpHook | None = None,
         wallet_currency: str = "EUR",
         stop_margin: int = 0,
+        limits: Limits = DEFAULT_LIMITS,
         log_heartbeats: bool = False,
         clock: IReactorTime | None = None,
     ) -> None:
         super().__init__(bus, database, events=events, on_follow_up=on_follow_up, clock=clock)
         self.wallet_currency = wallet_currency
         self.stop_margin = stop_margin
+        #: What a stopped session must stay within to be billed without review.
+        self.limits = limits
         #: Whether Heartbeat frames go to the message log ([ocpp] log_heartbeats).
         self.log_heartbeats = log_heartbeats
         # Written from database threads; single dict operations are atomic.
@@ -432,11 +458,13 @@ class OcppProcessor(BusConsumer):
 
     def _bill(self, conn: Connection, session: TransactionRecord, now: datetime) -> list[FollowUp]:
         """
-        Price a session that just stopped with the tariff it started under (a
-        tariff changed mid-session does not reprice it), from its start and
-        stop readings alone; debit its user's wallet once; release the funds
-        its app request held. A session on a charger without a tariff stays
-        unpriced, and so does one whose cost exceeds ``transactions.MAX_COST``.
+        Settle a session that just stopped (``ocppd.billing.settlement``): price
+        it with the tariff it started under (a tariff changed mid-session does
+        not reprice it), from its start and stop readings alone, then debit its
+        user's wallet once, charge nothing (a start not Accepted), or hold it
+        for an operator's review (implausible, or below the wallet floor);
+        release the funds its app request held. A session on a charger
+        without a tariff stays unpriced.
         """
         follow_ups: list[FollowUp] = []
         request = wallets.request_for_session(conn, session.id)
@@ -444,29 +472,20 @@ class OcppProcessor(BusConsumer):
             wallets.set_request_status(conn, request.id, "completed", now=now)
         tariff = self._tariff(conn, session, fresh=True)
         cost = None
-        stopped = session.meter_stop_wh is not None and session.stopped_at is not None
-        if tariff is not None and stopped:
-            assert session.meter_stop_wh is not None and session.stopped_at is not None
-            cost = final_cost(
-                tariff,
-                meter_start_wh=session.meter_start_wh,
-                meter_stop_wh=session.meter_stop_wh,
-                started_at=session.started_at,
-                stopped_at=session.stopped_at,
-            ).total
-            if cost > transactions.MAX_COST:
-                # Beyond the column (PostgreSQL would refuse the row and the
-                # stop would be retried for ever): an operator's case.
-                self.log.error(
-                    "Session {session_id} would cost {cost} {currency}, more than a session "
-                    "holds: left unpriced and not debited",
-                    session_id=session.id,
-                    cost=cost,
-                    currency=tariff.currency,
+        if (
+            tariff is not None
+            and session.meter_stop_wh is not None
+            and session.stopped_at is not None
+        ):
+            settlement = self._settle(conn, session, tariff, session.stopped_at, now)
+            if settlement.outcome == "review":
+                self._hold_for_review(conn, session, settlement, now)
+            else:
+                cost = settlement.cost
+                priced = transactions.set_cost(
+                    conn, session.id, cost=cost, currency=tariff.currency
                 )
-                cost = None
-            elif transactions.set_cost(conn, session.id, cost=cost, currency=tariff.currency):
-                if session.user_id is not None and cost > 0:
+                if priced and session.user_id is not None and cost > 0:
                     follow_ups.extend(self._debit(conn, session, cost, tariff.currency, now))
         if session.user_id is not None:
             follow_ups.append(
@@ -487,6 +506,58 @@ class OcppProcessor(BusConsumer):
             )
         return follow_ups
 
+    def _settle(
+        self,
+        conn: Connection,
+        session: TransactionRecord,
+        tariff: Tariff,
+        stopped_at: datetime,
+        now: datetime,
+    ) -> Settlement:
+        """The settlement's facts, read in this transaction (the wallet's row locked)."""
+        assert session.meter_stop_wh is not None
+        balance = None
+        if session.user_id is not None and tariff.currency == self.wallet_currency:
+            balance = wallets.locked_wallet(
+                conn, session.user_id, currency=tariff.currency, now=now
+            ).balance
+        charger = chargers.get_charge_point(conn, session.charge_point_id)
+        facts = StoppedSession(
+            id_tag_status=session.id_tag_status,
+            meter_start_wh=session.meter_start_wh,
+            meter_stop_wh=session.meter_stop_wh,
+            started_at=session.started_at,
+            stopped_at=stopped_at,
+            start_received_at=session.created_at,
+            stop_received_at=now,
+            # Sessions reference their charger, so it exists.
+            charger_registered_at=charger.created_at if charger is not None else session.created_at,
+        )
+        return settle(tariff, facts, self.limits, balance=balance)
+
+    def _hold_for_review(
+        self, conn: Connection, session: TransactionRecord, settlement: Settlement, now: datetime
+    ) -> None:
+        if not transactions.hold_for_review(
+            conn,
+            session.id,
+            computed_cost=settlement.cost,
+            currency=settlement.currency,
+            reasons=settlement.reasons,
+            now=now,
+        ):
+            return
+        # A warning: money waits for an operator (GET /api/cms/sessions?review=pending).
+        self.log.warn(
+            "Session {session_id} at {charge_point_id} held for review, not billed: "
+            "{reasons} (computed {cost} {currency})",
+            session_id=session.id,
+            charge_point_id=session.charge_point_id,
+            reasons=", ".join(settlement.reasons),
+            cost=settlement.cost,
+            currency=settlement.currency,
+        )
+
     def _debit(
         self, conn: Connection, session: TransactionRecord, cost: int, currency: str, now: datetime
     ) -> list[FollowUp]:
@@ -501,27 +572,9 @@ class OcppProcessor(BusConsumer):
                 wallet_currency=self.wallet_currency,
             )
             return []
-        posted, new = wallets.post_transaction(
-            conn,
-            session.user_id,
-            kind="debit",
-            amount=-cost,
-            currency=currency,
-            idempotency_key=wallets.debit_key(session.id),
-            session_id=session.id,
-            reference=f"session {session.id}",
-            now=now,
+        posted, new = wallets.debit_session(
+            conn, session.user_id, session.id, cost=cost, currency=currency, now=now
         )
         if not new:
             return []
-        return [
-            FollowUp(
-                "wallet.transaction",
-                {
-                    "userId": session.user_id,
-                    "balance": posted.balance_after,
-                    "currency": posted.currency,
-                    "transaction": wallet_transaction_json(posted),
-                },
-            )
-        ]
+        return [FollowUp("wallet.transaction", wallet_event(session.user_id, posted))]

@@ -58,6 +58,7 @@ class TariffRecord:
     price_per_kwh: int  # minor units
     price_per_minute: int  # minor units
     session_fee: int  # minor units
+    session_fee_always: bool
     created_at: datetime
     updated_at: datetime
 
@@ -155,8 +156,18 @@ class TransactionRecord:
     tariff_id: int | None
     cost: int | None  # minor units
     currency: str | None
+    review_status: str | None  # None: never held for review
+    review_reasons: str | None  # comma-separated codes
+    review_cost: int | None  # what the tariff computed, minor units
+    reviewed_by: int | None
+    reviewed_at: datetime | None
+    review_note: str | None
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def review_reason_list(self) -> list[str]:
+        return self.review_reasons.split(",") if self.review_reasons else []
 
 
 @attrs.frozen

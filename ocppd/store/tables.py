@@ -45,6 +45,9 @@ ID_TAG_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid")
 #: What a StartTransaction.conf may answer: the tag statuses plus ConcurrentTx.
 AUTHORIZATION_STATUSES = (*ID_TAG_STATUSES, "ConcurrentTx")
 TRANSACTION_STATUSES = ("active", "completed")
+#: A session held for an operator's review (``pending``), and the decisions:
+#: billed as computed, billed another amount, or waived (ocppd.billing.settlement).
+REVIEW_STATUSES = ("pending", "billed", "adjusted", "waived")
 DIRECTIONS = ("in", "out")
 MESSAGE_TYPES = ("CALL", "CALLRESULT", "CALLERROR")
 
@@ -79,6 +82,8 @@ tariffs = sa.Table(
     sa.Column("price_per_kwh", sa.Integer, nullable=False),  # minor units
     sa.Column("price_per_minute", sa.Integer, nullable=False),  # minor units
     sa.Column("session_fee", sa.Integer, nullable=False),  # minor units
+    # The fee even for a session without energy or charged time (billing.cost).
+    sa.Column("session_fee_always", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("name"),
@@ -206,15 +211,27 @@ transactions = sa.Table(
     ),
     sa.Column("cost", sa.Integer, nullable=True),  # minor units
     sa.Column("currency", sa.CHAR(3), nullable=True),
+    # Review: NULL for a session never held. While ``pending``, ``cost`` is
+    # NULL (nothing billed) and ``review_cost`` is what the tariff computed
+    # (BIGINT: an implausible meter can compute far beyond ``cost``'s range).
+    sa.Column("review_status", sa.String(16), nullable=True),
+    sa.Column("review_reasons", sa.String(200), nullable=True),  # comma-separated codes
+    sa.Column("review_cost", sa.BigInteger, nullable=True),
+    # No foreign key, as in the audit log: a decision outlives its operator.
+    sa.Column("reviewed_by", sa.Integer, nullable=True),
+    sa.Column("reviewed_at", UTCDateTime, nullable=True),
+    sa.Column("review_note", sa.String(500), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.CheckConstraint(one_of("status", TRANSACTION_STATUSES), name="status"),
+    sa.CheckConstraint(one_of("review_status", REVIEW_STATUSES), name="review_status"),
     sa.CheckConstraint(one_of("id_tag_status", AUTHORIZATION_STATUSES), name="id_tag_status"),
     sa.Index("uq_transactions_start", *START_FINGERPRINT, unique=True),
     sa.Index(None, "id_tag", "status"),
     sa.Index(None, "charge_point_id", "status"),
     sa.Index(None, "user_id", "started_at"),
     sa.Index(None, "started_at"),
+    sa.Index(None, "review_status"),
     sqlite_autoincrement=True,
 )
 
@@ -431,4 +448,6 @@ charging_requests = sa.Table(
     sa.Index(None, "user_id", "status"),
     sa.Index(None, "charge_point_id", "connector_id", "status"),
     sa.Index(None, "session_id"),
+    # The sweep that releases starts the charger never made (wallets.expire_requests).
+    sa.Index(None, "status", "created_at"),
 )

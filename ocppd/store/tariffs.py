@@ -30,6 +30,7 @@ def add_tariff(
     price_per_kwh: int,
     price_per_minute: int = 0,
     session_fee: int = 0,
+    session_fee_always: bool = False,
     now: datetime,
 ) -> int:
     """
@@ -51,6 +52,7 @@ def add_tariff(
             "price_per_kwh": price_per_kwh,
             "price_per_minute": price_per_minute,
             "session_fee": session_fee,
+            "session_fee_always": session_fee_always,
             "created_at": now,
             "updated_at": now,
         },
@@ -94,6 +96,7 @@ def update_tariff(
     price_per_kwh: int,
     price_per_minute: int,
     session_fee: int,
+    session_fee_always: bool = False,
     now: datetime,
 ) -> None:
     """
@@ -123,6 +126,7 @@ def update_tariff(
                 price_per_kwh=price_per_kwh,
                 price_per_minute=price_per_minute,
                 session_fee=session_fee,
+                session_fee_always=session_fee_always,
                 updated_at=now,
             )
         )

@@ -38,6 +38,7 @@ from ocppd.store.records import (
 from ocppd.store.sql import append_new_rows, at_least_zero, insert_new
 from ocppd.store.tables import (
     AUTHORIZATION_STATUSES,
+    REVIEW_STATUSES,
     charge_points,
     id_tags,
     meter_values,
@@ -436,6 +437,7 @@ def list_sessions_page(
     charge_point_id: str | None = None,
     user_id: int | None = None,
     status: str | None = None,
+    review_status: str | None = None,
     started_from: datetime | None = None,
     started_before: datetime | None = None,
     before_id: int | None = None,
@@ -443,7 +445,8 @@ def list_sessions_page(
 ) -> list[TransactionRecord]:
     """
     Sessions newest first (by id, which grows with arrival), filtered by
-    charger, user, status and ``started_from <= started_at < started_before``;
+    charger, user, status, review status and ``started_from <= started_at <
+    started_before``;
     page with ``before_id`` = the last id of the previous page (keyset
     pagination: stable while new sessions arrive at the top).
     """
@@ -454,6 +457,8 @@ def list_sessions_page(
         query = query.where(_tx.user_id == user_id)
     if status is not None:
         query = query.where(_tx.status == status)
+    if review_status is not None:
+        query = query.where(_tx.review_status == review_status)
     if started_from is not None:
         query = query.where(_tx.started_at >= started_from)
     if started_before is not None:
@@ -472,5 +477,70 @@ def set_cost(conn: Connection, transaction_id: int, *, cost: int, currency: str)
         transactions.update()
         .where(_tx.id == transaction_id, _tx.status == "completed", _tx.cost.is_(None))
         .values(cost=cost, currency=currency)
+    )
+    return bool(result.rowcount)
+
+
+def hold_for_review(
+    conn: Connection,
+    transaction_id: int,
+    *,
+    computed_cost: int,
+    currency: str,
+    reasons: tuple[str, ...],
+    now: datetime,
+) -> bool:
+    """
+    Hold a completed, unpriced session for an operator's review, once:
+    nothing billed (``cost`` stays NULL), ``computed_cost`` kept for the
+    decision. Whether it was held now.
+    """
+    result = conn.execute(
+        transactions.update()
+        .where(
+            _tx.id == transaction_id,
+            _tx.status == "completed",
+            _tx.cost.is_(None),
+            _tx.review_status.is_(None),
+        )
+        .values(
+            review_status="pending",
+            review_cost=computed_cost,
+            review_reasons=",".join(reasons),
+            currency=currency,
+            updated_at=now,
+        )
+    )
+    return bool(result.rowcount)
+
+
+def decide_review(
+    conn: Connection,
+    transaction_id: int,
+    *,
+    decision: str,
+    cost: int,
+    by: int,
+    note: str | None,
+    now: datetime,
+) -> bool:
+    """
+    Record an operator's decision on a session held for review and its
+    billed ``cost``, once: False when it is not (or no longer) pending, so
+    two operators deciding at once cannot both bill it.
+    """
+    if decision not in REVIEW_STATUSES or decision == "pending":
+        raise ValueError(f"review decision {decision!r} is not one of {REVIEW_STATUSES[1:]}")
+    result = conn.execute(
+        transactions.update()
+        .where(_tx.id == transaction_id, _tx.review_status == "pending")
+        .values(
+            review_status=decision,
+            cost=cost,
+            reviewed_by=by,
+            reviewed_at=now,
+            review_note=note,
+            updated_at=now,
+        )
     )
     return bool(result.rowcount)

@@ -22,6 +22,7 @@ from ocppd.store.records import (
     WalletTransactionRecord,
     all_records,
     first_record,
+    from_mapping,
 )
 from ocppd.store.sql import insert_new
 from ocppd.store.tables import (
@@ -66,6 +67,22 @@ def wallet(conn: Connection, user_id: int, *, currency: str, now: datetime) -> W
         },
     )
     record = first_record(conn, WalletRecord, sa.select(wallets).where(_w.user_id == user_id))
+    assert record is not None
+    return record
+
+
+def locked_wallet(conn: Connection, user_id: int, *, currency: str, now: datetime) -> WalletRecord:
+    """
+    The user's wallet (opened on first use), its row locked until the
+    transaction ends (PostgreSQL; SQLite is serial): a balance read here
+    stays true until this transaction's own post.
+    """
+    wallet(conn, user_id, currency=currency, now=now)
+    record = first_record(
+        conn,
+        WalletRecord,
+        sa.select(wallets).where(_w.user_id == user_id).with_for_update(),
+    )
     assert record is not None
     return record
 
@@ -116,12 +133,10 @@ def post_transaction(
         )
     if type(amount) is not int:
         raise TypeError("amount must be an int of minor units")
-    record = wallet(conn, user_id, currency=currency, now=now)
+    # Locked before looking for the key, so two posts of one key cannot both miss it.
+    record = locked_wallet(conn, user_id, currency=currency, now=now)
     if record.currency != currency:
         raise ValueError(f"wallet of user {user_id} is in {record.currency}, not {currency}")
-    # Lock the wallet row (PostgreSQL; SQLite is serial) before looking for the
-    # key, so two posts of one key cannot both miss it.
-    conn.execute(sa.select(_w.user_id).where(_w.user_id == user_id).with_for_update())
     existing = find_transaction(conn, idempotency_key)
     if existing is not None:
         return existing, False
@@ -168,6 +183,26 @@ def transactions_page(
 def debit_key(session_id: int) -> str:
     """The idempotency key of a session's bill: one debit per session, ever."""
     return f"debit:{session_id}"
+
+
+def debit_session(
+    conn: Connection, user_id: int, session_id: int, *, cost: int, currency: str, now: datetime
+) -> tuple[WalletTransactionRecord, bool]:
+    """
+    Debit a session's bill, once per session whoever bills it (the processor
+    at the stop, an operator's review decision): ``post_transaction``'s answer.
+    """
+    return post_transaction(
+        conn,
+        user_id,
+        kind="debit",
+        amount=-cost,
+        currency=currency,
+        idempotency_key=debit_key(session_id),
+        session_id=session_id,
+        reference=f"session {session_id}",
+        now=now,
+    )
 
 
 # --- app-started charging requests ---------------------------------------------
@@ -263,11 +298,14 @@ def claim_request_for_session(
     )
     if pending is None:
         return None
-    conn.execute(
+    claimed = conn.execute(
         charging_requests.update()
-        .where(_cr.id == pending.id)
+        # Still requested: a sweep may have released it since (expire_requests).
+        .where(_cr.id == pending.id, _cr.status == "requested")
         .values(status="started", session_id=session_id, updated_at=now)
     )
+    if not claimed.rowcount:
+        return None
     return get_request(conn, pending.id)
 
 
@@ -286,6 +324,35 @@ def mark_stop_requested(conn: Connection, request_id: int, why: str, *, now: dat
         .returning(_cr.id)
     )
     return result.first() is not None
+
+
+def expire_requests(
+    conn: Connection, *, requested_before: datetime, now: datetime, limit: int
+) -> list[ChargingRequestRecord]:
+    """
+    Release the funds of up to ``limit`` app starts still ``requested`` (the
+    charger never sent StartTransaction) since before ``requested_before``:
+    they become ``failed``, and are returned. Each such request is returned by
+    exactly one call, whichever node makes it: the UPDATE matches only rows
+    still ``requested`` (PostgreSQL re-checks that after waiting for a row
+    another node's sweep is changing), so one event per release.
+    """
+    stale = (
+        sa.select(_cr.id)
+        .where(_cr.status == "requested", _cr.created_at < requested_before)
+        .order_by(_cr.id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        charging_requests.update()
+        .where(_cr.id.in_(stale), _cr.status == "requested")
+        .values(status="failed", updated_at=now)
+        .returning(*charging_requests.c)
+    )
+    return sorted(
+        (from_mapping(ChargingRequestRecord, row._mapping) for row in rows), key=lambda r: r.id
+    )
 
 
 def request_by_command(conn: Connection, command_id: str) -> ChargingRequestRecord | None:

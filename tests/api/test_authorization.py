@@ -63,6 +63,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("PUT", "/api/cms/{kind}/{key}"): ADMIN_ONLY,
     ("DELETE", "/api/cms/{kind}/{key}"): ADMIN_ONLY,
     ("GET", "/api/cms/sessions"): ADMIN_ONLY,
+    ("POST", "/api/cms/sessions/{sessionId}/review"): ADMIN_ONLY,
     ("GET", "/api/cms/dashboard"): ADMIN_ONLY,
     ("GET", "/api/cms/points/{chargePointId}/messages"): ADMIN_ONLY,
 }
@@ -314,6 +315,9 @@ T0 = datetime(2030, 1, 1, 8, tzinfo=UTC)
 
 class IsolationTests(MatrixTestCase):
     """Customer A never reads or changes customer B's data."""
+
+    # B tops up through the test provider, which must be chosen explicitly.
+    overrides = ("billing.payment_provider=test",)
 
     @inlineCallbacks
     def session_of(self, id_tag: str, email: str, connector: int) -> Any:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import UTC, datetime
 from typing import Any
 
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 
-from ocppd.store import audit, transactions, wallets
+from ocppd.store import audit, tables, transactions, wallets
 from ocppd.timeutil import format_iso, from_timestamp
 from tests.api.test_api import ADMIN, CUSTOMER, ApiTestCase
 from tests.integration.clients import TestClient, connect
@@ -20,6 +21,7 @@ from tests.integration.daemon import amqp_overrides, postgres_overrides
 
 OTHER = ("sam@example.com", "yet another long password")
 T0 = "2026-11-29T10:00:00Z"
+REGISTERED = datetime(2026, 11, 1, tzinfo=UTC)
 # 30 cents per kWh, 2 per minute, 50 per session.
 TARIFF = {
     "name": "Std",
@@ -83,7 +85,12 @@ def meter(tx: int, at: str, wh: int, watts: int | None = None) -> dict[str, Any]
 
 
 class CustomerTestCase(ApiTestCase):
-    overrides = ("ocpp.call_timeout=2", "billing.minimum_to_start=500")
+    # Top-ups need a payment provider chosen explicitly (the default takes none).
+    overrides = (
+        "ocpp.call_timeout=2",
+        "billing.minimum_to_start=500",
+        "billing.payment_provider=test",
+    )
 
     @inlineCallbacks
     def setUp(self) -> Any:
@@ -108,6 +115,11 @@ class CustomerTestCase(ApiTestCase):
             "PUT", "/api/cms/points/CP1", {"tariffId": tariff["id"]}, token=self.admin
         )
         self.assertEqual(code, 200, body)
+        # CP1 was registered before the sessions these tests replay from T0
+        # (a start before its charger's registration is held for review).
+        yield self.daemon.query(
+            lambda conn: conn.execute(tables.charge_points.update().values(created_at=REGISTERED))
+        )
 
     def keys(self) -> list[str]:
         return [key for key, _ in self.published]
@@ -153,8 +165,13 @@ class CustomerTestCase(ApiTestCase):
         return body
 
     @inlineCallbacks
-    def start_from_app(self, charger: HandAnsweredCharger, token: str, id_tag: str) -> Any:
-        """Start on connector 1 and let the charger accept and start: (answer, transaction id)."""
+    def start_from_app(
+        self, charger: HandAnsweredCharger, token: str, id_tag: str, at: str = T0
+    ) -> Any:
+        """
+        Start on connector 1 and let the charger accept and start, its clock
+        saying ``at``: (answer, transaction id).
+        """
         pending = self.request(
             "POST",
             "/api/user/charging/start",
@@ -168,7 +185,7 @@ class CustomerTestCase(ApiTestCase):
         self.assertEqual(code, 202, answer)
         started = yield charger.call(
             "StartTransaction",
-            {"connectorId": 1, "idTag": id_tag, "meterStart": 1000, "timestamp": T0},
+            {"connectorId": 1, "idTag": id_tag, "meterStart": 1000, "timestamp": at},
         )
         self.assertEqual(started["idTagInfo"]["status"], "Accepted")
         return answer, started["transactionId"]
@@ -297,7 +314,11 @@ class CustomerFlowTests(CustomerTestCase):
 
     @inlineCallbacks
     def test_funds_run_out(self) -> Any:
-        """The running cost reaching the held funds stops the session remotely, once; told why."""
+        """
+        The running cost reaching the held funds stops the session remotely,
+        once; told why. What accrued while the stop travelled would take the
+        wallet below its floor: the session waits for an operator, who bills it.
+        """
         charger = yield self.charger()
         id_tag = yield self.id_tag(self.customer)
         yield self.top_up(self.customer, 600)
@@ -329,9 +350,24 @@ class CustomerFlowTests(CustomerTestCase):
         self.assertEqual(self.events("charging.stopped")[0]["reason"], "funds")
         self.assertEqual(charger.server_calls, [])  # no second stop was asked for
         wallet = yield self.wallet(self.customer)
-        # 18400 Wh and 2 min 45 s: 50 + 552 + 5 = 607, so 7 below zero: the
-        # round trip's worth (billing.stop_margin is there to absorb it).
-        self.assertEqual((wallet["balance"], wallet["held"]), (-7, 0))
+        # 18400 Wh and 2 min 45 s: 50 + 552 + 5 = 607, 7 below zero: the
+        # round trip's worth (billing.stop_margin is there to absorb it). Below
+        # the floor (0) without a decision: held for review, nothing debited.
+        self.assertEqual((wallet["balance"], wallet["held"]), (600, 0))
+        session = self.events("session.stopped")[0]["session"]
+        self.assertEqual(
+            (session["cost"], session["review"]["reasons"], session["review"]["computedCost"]),
+            (None, ["below_wallet_floor"], 607),
+        )
+        code, decided, _ = yield self.request(
+            "POST",
+            f"/api/cms/sessions/{tx}/review",
+            {"decision": "bill_computed"},
+            token=self.admin,
+        )
+        self.assertEqual(code, 200, decided)
+        self.assertEqual((decided["session"]["cost"], decided["transaction"]["balance"]), (607, -7))
+        self.assertEqual((yield self.wallet(self.customer))["balance"], -7)
 
 
 class WalletTests(CustomerTestCase):
@@ -363,6 +399,7 @@ class WalletTests(CustomerTestCase):
     @inlineCallbacks
     def test_idempotency_key(self) -> Any:
         """A retried top-up with the same Idempotency-Key credits once; another amount is 409."""
+        self.assertTrue((yield self.wallet(self.customer))["topUpAvailable"])
         first = yield self.top_up(self.customer, 700, key="k-1")
         again = yield self.top_up(self.customer, 700, key="k-1")
         self.assertEqual((first[0], again[0]), (201, 200))
@@ -391,6 +428,197 @@ class WalletTests(CustomerTestCase):
             token=self.customer,
         )
         self.assertEqual(([t["amount"] for t in rest["items"]], rest["next"]), ([100], None))
+
+
+class NoPaymentProviderTests(ApiTestCase):
+    """The default configuration takes no payments, so it credits nothing."""
+
+    @inlineCallbacks
+    def test_top_up_off_by_default(self) -> Any:
+        """
+        Without [billing] payment_provider a top-up is 409 top_up_unavailable,
+        whatever the body or key, the wallet says so and nothing is credited.
+        """
+        token = yield self.login(CUSTOMER)
+        code, wallet, _ = yield self.request("GET", "/api/user/wallet", token=token)
+        self.assertEqual((code, wallet["topUpAvailable"]), (200, False))
+        for body, headers in [
+            ({"amount": 2000}, None),
+            ({"amount": 2000}, {"Idempotency-Key": "k-1"}),
+            ({"amount": -1}, None),
+        ]:
+            result = yield self.request(
+                "POST", "/api/user/wallet/top-up", body, token=token, headers=headers
+            )
+            self.assertError(result, 409, "top_up_unavailable")
+        code, wallet, _ = yield self.request("GET", "/api/user/wallet", token=token)
+        self.assertEqual(wallet["balance"], 0)
+        _, page, _ = yield self.request("GET", "/api/user/wallet/transactions", token=token)
+        self.assertEqual(page["items"], [])
+
+
+class ReviewTests(CustomerTestCase):
+    """Sessions held for billing review, and the operators' decisions on them."""
+
+    @inlineCallbacks
+    def held_session(
+        self,
+        charger: HandAnsweredCharger,
+        id_tag: str,
+        connector: int,
+        *,
+        start: str = "1970-01-01T00:00:00Z",
+        meter_stop: int = 1500,
+    ) -> Any:
+        """
+        A card session of the customer that the charger stamped 1970 (or
+        whose meter stopped at an absurd reading): held for review.
+        """
+        started = yield charger.call(
+            "StartTransaction",
+            {"connectorId": connector, "idTag": id_tag, "meterStart": 1000, "timestamp": start},
+        )
+        tx = started["transactionId"]
+        stop = {"transactionId": tx, "meterStop": meter_stop, "timestamp": T0}
+        yield charger.call("StopTransaction", stop)
+        session = yield self.daemon.wait_for(
+            transactions.get_transaction, tx, until=lambda s: s.review_status == "pending"
+        )
+        return session
+
+    def review(self, tx: int, body: Any, token: str | None = None) -> Deferred[Any]:
+        path = f"/api/cms/sessions/{tx}/review"
+        return self.request("POST", path, body, token=token or self.admin)
+
+    @inlineCallbacks
+    def test_decisions(self) -> Any:
+        """
+        Implausible sessions wait, listed as review=pending; an operator bills
+        an amount (debited once, retry-safe), waives, or is told the computed
+        cost cannot be billed; a decided session cannot be decided again.
+        """
+        charger = yield self.charger()
+        id_tag = yield self.id_tag(self.customer)
+        yield self.top_up(self.customer, 2000)
+        held = []
+        for connector in (1, 2):
+            held.append((yield self.held_session(charger, id_tag, connector)))
+        # 56 years of minutes: about EUR 600,000.
+        self.assertGreater(held[0].review_cost, 59_000_000)
+        absurd = yield self.held_session(charger, id_tag, 3, start=T0, meter_stop=10**15)
+        held.append(absurd)
+        self.assertGreater(absurd.review_cost, 2**31)  # 3 * 10^13: beyond any bill
+        self.assertEqual((yield self.wallet(self.customer))["balance"], 2000)
+        _, pending, _ = yield self.request(
+            "GET", "/api/cms/sessions?review=pending", token=self.admin
+        )
+        self.assertEqual({s["id"] for s in pending["items"]}, {s.id for s in held})
+        review = pending["items"][0]["review"]
+        self.assertEqual(
+            (review["status"], review["decidedBy"], review["decidedAt"]), ("pending", None, None)
+        )
+
+        first, second, third = (s.id for s in held)
+        body = {"decision": "bill_amount", "amount": 120, "note": "charger clock was wrong"}
+        code, decided, _ = yield self.review(first, body)
+        self.assertEqual(code, 200, decided)
+        self.assertEqual(
+            (decided["session"]["cost"], decided["session"]["review"]["status"]), (120, "adjusted")
+        )
+        self.assertEqual(decided["session"]["review"]["note"], "charger clock was wrong")
+        self.assertEqual(
+            (decided["transaction"]["amount"], decided["transaction"]["balance"]), (-120, 1880)
+        )
+        again = yield self.review(first, body)
+        self.assertEqual((again[0], again[1]["transaction"]), (200, None))
+        self.assertError((yield self.review(first, {"decision": "waive"})), 409, "not_under_review")
+
+        code, waived, _ = yield self.review(second, {"decision": "waive"})
+        self.assertEqual((code, waived["session"]["cost"], waived["transaction"]), (200, 0, None))
+        self.assertError(
+            (yield self.review(third, {"decision": "bill_computed"})), 409, "cost_out_of_range"
+        )
+        self.assertEqual((yield self.wallet(self.customer))["balance"], 1880)
+        self.assertEqual(
+            [e["transaction"]["amount"] for e in self.events("wallet.transaction")], [2000, -120]
+        )
+        reviewed = [e["session"]["id"] for e in self.events("session.reviewed")]
+        self.assertEqual(reviewed, [first, second])
+        entries = yield self.daemon.wait_for(
+            lambda conn: audit.list_audit_entries(conn, charge_point_id="CP1"),
+            until=lambda rows: sum(r.action == "session.reviewed" for r in rows) == 2,
+        )
+        audited = [e.detail for e in entries if e.action == "session.reviewed"]
+        self.assertEqual(
+            [(d["sessionId"], d["decision"], d["amount"], d["by"]["userId"]) for d in audited],
+            [(first, "bill_amount", 120, 1), (second, "waive", 0, 1)],
+        )
+
+    @inlineCallbacks
+    def test_refusals(self) -> Any:
+        """Customers 403; bad bodies 400; unknown or never-held sessions 404 and 409."""
+        charger = yield self.charger()
+        id_tag = yield self.id_tag(self.customer)
+        session = yield self.held_session(charger, id_tag, 1)
+        self.assertError(
+            (yield self.review(session.id, {"decision": "waive"}, self.customer)), 403, "forbidden"
+        )
+        for bad in [
+            {},
+            {"decision": "refund"},
+            {"decision": "bill_amount"},
+            {"decision": "bill_amount", "amount": 0},
+            {"decision": "bill_amount", "amount": 2**31},
+            {"decision": "bill_amount", "amount": 1.5},
+            {"decision": "waive", "amount": 5},
+            {"decision": "waive", "note": "x" * 501},
+            {"decision": "waive", "note": 5},
+            {"decision": "waive", "by": 1},
+        ]:
+            self.assertError((yield self.review(session.id, bad)), 400, "bad_request")
+        self.assertError((yield self.review(9999, {"decision": "waive"})), 404, "not_found")
+        self.assertError((yield self.review("x1", {"decision": "waive"})), 404, "not_found")
+        plain = yield charger.call(
+            "StartTransaction",
+            {"connectorId": 2, "idTag": id_tag, "meterStart": 0, "timestamp": T0},
+        )
+        self.assertError(
+            (yield self.review(plain["transactionId"], {"decision": "waive"})),
+            409,
+            "not_under_review",
+        )
+        self.assertEqual(
+            (yield self.daemon.query(transactions.get_transaction, session.id)).review_status,
+            "pending",
+        )
+
+    @inlineCallbacks
+    def test_concurrent_decisions_bill_once(self) -> Any:
+        """Two operators deciding one session at once: one decision, one debit."""
+        charger = yield self.charger()
+        id_tag = yield self.id_tag(self.customer)
+        yield self.top_up(self.customer, 1000)
+        session = yield self.held_session(charger, id_tag, 1)
+        results = yield DeferredList(
+            [
+                self.review(session.id, {"decision": "bill_amount", "amount": amount})
+                for amount in (100, 200, 300, 400)
+            ]
+        )
+        codes = sorted(result[0] for _, result in results)
+        self.assertEqual(codes, [200, 409, 409, 409])
+        record = yield self.daemon.query(transactions.get_transaction, session.id)
+        wallet = yield self.wallet(self.customer)
+        self.assertEqual(wallet["balance"], 1000 - record.cost)
+        _, page, _ = yield self.request("GET", "/api/user/wallet/transactions", token=self.customer)
+        self.assertEqual([t["kind"] for t in page["items"]], ["debit", "top_up"])
+
+
+class PostgresReviewTests(ReviewTests):
+    """Review decisions on PostgreSQL, where they really run at once."""
+
+    def daemon_overrides(self) -> list[str]:
+        return [*postgres_overrides(self), *self.overrides]
 
 
 class ChargingRefusalTests(CustomerTestCase):
@@ -503,7 +731,9 @@ class DashboardTests(CustomerTestCase):
         self.assertEqual(board["activeSessions"], 0)
         id_tag = yield self.id_tag(self.customer)
         yield self.top_up(self.customer, 1000)
-        _, tx = yield self.start_from_app(charger, self.customer, id_tag)
+        # Ten minutes ago, so that the stop now is a plausible session billed today.
+        ago = format_iso(from_timestamp(self.daemon.node.reactor.seconds() - 600))
+        _, tx = yield self.start_from_app(charger, self.customer, id_tag, at=ago)
         _, board, _ = yield self.request("GET", "/api/cms/dashboard", token=self.admin)
         self.assertEqual(board["activeSessions"], 1)
         self.assertEqual(board["recentSessions"][0]["id"], tx)

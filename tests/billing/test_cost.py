@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import attrs
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.billing import (
@@ -104,8 +105,25 @@ class SessionCostTests(SynchronousTestCase):
         self.assertEqual((breakdown.total, breakdown.currency), (555, "JPY"))
 
     def test_nothing_delivered(self) -> None:
-        """A session of no energy and no time costs the session fee, 50."""
-        self.assertEqual(session_cost(EXAMPLE, energy_wh=0, duration_seconds=0), 50)
+        """
+        A session of no energy and no time owes no fee: 0 (ten refused starts
+        of 0 Wh and 0 s must not cost ten fees). Unless the tariff charges the
+        fee always: then 50.
+        """
+        self.assertEqual(session_cost(EXAMPLE, energy_wh=0, duration_seconds=0), 0)
+        always = attrs.evolve(EXAMPLE, session_fee_always=True)
+        self.assertEqual(session_cost(always, energy_wh=0, duration_seconds=0), 50)
+
+    def test_fee_owed_for_energy_or_charged_time(self) -> None:
+        """
+        1 Wh owes the fee (50 + 0.035 = 50); 30 s at 2 ct/min does too (50 + 1);
+        an hour without energy on a tariff without a time price does not (0).
+        """
+        self.assertEqual(session_cost(EXAMPLE, energy_wh=1, duration_seconds=0), 50)
+        self.assertEqual(session_cost(EXAMPLE, energy_wh=0, duration_seconds=30), 51)
+        energy_only = attrs.evolve(EXAMPLE, price_per_minute=0)
+        breakdown = cost_breakdown(energy_only, energy_wh=0, duration_seconds=3600)
+        self.assertEqual((breakdown.fee, breakdown.total), (0, 0))
 
     def test_negative_energy(self) -> None:
         """

@@ -34,8 +34,12 @@ class ShouldStopTests(SynchronousTestCase):
         self.assertTrue(should_stop(ENERGY_ONLY, balance=1000, energy_wh=30000, duration_seconds=0))
 
     def test_fee_above_balance(self) -> None:
-        """Balance 99 cannot pay the fee of 100: stop at once, before any energy."""
-        self.assertTrue(should_stop(ENERGY_ONLY, balance=99, energy_wh=0, duration_seconds=0))
+        """
+        Balance 99 cannot pay the fee of 100: stop at the first Wh, which makes
+        the fee owed; before any energy nothing is owed, so nothing stops.
+        """
+        self.assertFalse(should_stop(ENERGY_ONLY, balance=99, energy_wh=0, duration_seconds=60))
+        self.assertTrue(should_stop(ENERGY_ONLY, balance=99, energy_wh=1, duration_seconds=0))
 
     def test_free_session_on_empty_wallet(self) -> None:
         """A session that costs 0 is never stopped for funds, even on a 0 or negative balance."""
@@ -97,8 +101,10 @@ class AffordableTests(SynchronousTestCase):
     def test_nothing_affordable(self) -> None:
         """
         When the fee (or the time, or the energy) alone exceeds the balance, no
-        energy or time is affordable: 0, even where that part is free.
+        energy or time is affordable: 0, even where that part is free. Without
+        energy on a tariff with free time no fee is owed, so time is unlimited.
         """
         self.assertEqual(affordable_energy_wh(ENERGY_ONLY, balance=99, duration_seconds=0), 0)
-        self.assertEqual(affordable_seconds(ENERGY_ONLY, balance=99, energy_wh=0), 0)
+        self.assertEqual(affordable_seconds(ENERGY_ONLY, balance=99, energy_wh=1), 0)
+        self.assertIsNone(affordable_seconds(ENERGY_ONLY, balance=99, energy_wh=0))
         self.assertEqual(affordable_energy_wh(TIME_ONLY, balance=10, duration_seconds=330), 0)

@@ -41,6 +41,7 @@ tariffs = st.builds(
     price_per_kwh=prices,
     price_per_minute=prices,
     session_fee=st.integers(min_value=0, max_value=10_000),
+    session_fee_always=st.booleans(),
 )
 #: Negative values included: a meter going backwards, a clock jumping back.
 energies = st.integers(min_value=-100_000, max_value=10_000_000)
@@ -58,10 +59,16 @@ instants = st.datetimes(
 )
 
 
+def owed_fee(tariff: Tariff, energy_wh: int, duration_seconds: int) -> int:
+    """The session fee if energy was delivered or time charged (or always), else 0."""
+    delivered = energy_wh > 0 or (tariff.price_per_minute > 0 and duration_seconds > 0)
+    return tariff.session_fee if delivered or tariff.session_fee_always else 0
+
+
 def exact_cost(tariff: Tariff, energy_wh: int, duration_seconds: int) -> Fraction:
     """The cost without rounding, negative measures as 0: the oracle."""
     return (
-        tariff.session_fee
+        owed_fee(tariff, energy_wh, duration_seconds)
         + Fraction(tariff.price_per_kwh * max(0, energy_wh), 1000)
         + Fraction(tariff.price_per_minute * max(0, duration_seconds), 60)
     )
@@ -71,9 +78,9 @@ class CostProperties(SynchronousTestCase):
     @EXAMPLES
     @given(tariffs, energies, durations)
     def test_never_negative(self, tariff: Tariff, energy_wh: int, duration_seconds: int) -> None:
-        """The cost is never negative, and never below the session fee."""
+        """The cost is never negative, and never below the session fee when it is owed."""
         cost = session_cost(tariff, energy_wh=energy_wh, duration_seconds=duration_seconds)
-        self.assertGreaterEqual(cost, tariff.session_fee)
+        self.assertGreaterEqual(cost, owed_fee(tariff, energy_wh, duration_seconds))
         self.assertGreaterEqual(cost, 0)
 
     @EXAMPLES
@@ -126,7 +133,7 @@ class CostProperties(SynchronousTestCase):
             session_cost(tariff, energy_wh=energy_wh, duration_seconds=duration_seconds),
         )
         self.assertEqual(parts.currency, tariff.currency)
-        self.assertEqual(parts.fee, tariff.session_fee)
+        self.assertEqual(parts.fee, owed_fee(tariff, energy_wh, duration_seconds))
         exact_energy = Fraction(tariff.price_per_kwh * max(0, energy_wh), 1000)
         exact_time = Fraction(tariff.price_per_minute * max(0, duration_seconds), 60)
         self.assertEqual(parts.energy, math.floor(exact_energy))
@@ -337,7 +344,9 @@ class TariffProperties(SynchronousTestCase):
             (
                 tariff.price_per_kwh * kwh,
                 tariff.price_per_minute * minutes,
-                tariff.session_fee + tariff.price_per_kwh * kwh + tariff.price_per_minute * minutes,
+                owed_fee(tariff, kwh, minutes * 60)
+                + tariff.price_per_kwh * kwh
+                + tariff.price_per_minute * minutes,
             ),
         )
 

@@ -65,6 +65,7 @@ class TariffTests(SynchronousTestCase):
             price_per_kwh=450,
             price_per_minute=10,
             session_fee=500,
+            session_fee_always=False,
             created_at=T0,
             updated_at=T0,
         )
@@ -82,6 +83,7 @@ class TariffTests(SynchronousTestCase):
             price_per_kwh: int = -35
             price_per_minute: int = 0
             session_fee: int = 0
+            session_fee_always: bool = False
 
         with self.assertRaises(ValueError):
             Tariff.from_record(Row())

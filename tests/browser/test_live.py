@@ -15,6 +15,9 @@ from tests.integration.daemon import poll
 
 
 class LiveTestCase(BrowserTestCase):
+    # The pages top up through the test provider, which must be chosen explicitly.
+    overrides = ("billing.payment_provider=test",)
+
     @inlineCallbacks
     def setUp(self) -> Any:
         yield super().setUp()

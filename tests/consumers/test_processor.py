@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
@@ -14,12 +15,15 @@ from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.memory import MemoryBus
 from ocppd.consumers.processor import OcppProcessor
-from ocppd.store import chargers, messages, tables, tags, tariffs, transactions
+from ocppd.store import chargers, messages, tables, tags, tariffs, transactions, wallets
 from ocppd.store.database import Database
+from ocppd.timeutil import format_iso
 from tests.integration.daemon import poll
-from tests.store.fixtures import add_priced_charger, make_sqlite_database
+from tests.store.fixtures import make_sqlite_database
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+#: When the test chargers were registered: before any session of theirs.
+REGISTERED = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def inbound(
@@ -71,7 +75,7 @@ class ProcessorTests(TestCase):
     def setUp(self) -> None:
         self.database = make_sqlite_database(self)
         self.processor = OcppProcessor(None, self.database)  # type: ignore[arg-type]
-        self.database.run_sync(chargers.add_charge_point, "CP1", None, now=NOW)
+        self.database.run_sync(chargers.add_charge_point, "CP1", None, now=REGISTERED)
         self.database.run_sync(tags.add_id_tag, "TAG1", now=NOW)
         self.tx = start_session(self.database, "CP1")
 
@@ -253,9 +257,9 @@ class PricingTests(TestCase):
             now=NOW,
         )
         self.database.run_sync(
-            chargers.add_charge_point, "CP-T", None, tariff_id=self.tariff, now=NOW
+            chargers.add_charge_point, "CP-T", None, tariff_id=self.tariff, now=REGISTERED
         )
-        self.database.run_sync(chargers.add_charge_point, "CP-FREE", None, now=NOW)
+        self.database.run_sync(chargers.add_charge_point, "CP-FREE", None, now=REGISTERED)
 
     def session(self, charge_point_id: str) -> int:
         return start_session(self.database, charge_point_id)
@@ -310,9 +314,36 @@ class ProcessorEventTests(TestCase):
     """The domain events applying a message makes true (docs/events.md), and the wallet debit."""
 
     def setUp(self) -> None:
+        from ocppd.store import users
+
         self.database = make_sqlite_database(self)
         self.processor = OcppProcessor(None, self.database)  # type: ignore[arg-type]
-        self.user = add_priced_charger(self.database, "CP1", now=NOW)
+        self.user = self.database.run_sync(
+            users.add_user, "a@example.com", "x", "customer", now=NOW
+        )
+        tariff_id = self.database.run_sync(
+            tariffs.add_tariff,
+            "T",
+            currency="EUR",
+            price_per_kwh=30,
+            price_per_minute=2,
+            session_fee=50,
+            now=NOW,
+        )
+        self.database.run_sync(
+            chargers.add_charge_point, "CP1", None, tariff_id=tariff_id, now=REGISTERED
+        )
+        for tag in ("TAG1", "TAG2"):
+            self.database.run_sync(tags.add_id_tag, tag, user_id=self.user, now=NOW)
+        self.database.run_sync(
+            wallets.post_transaction,
+            self.user,
+            kind="top_up",
+            amount=1000,
+            currency="EUR",
+            idempotency_key="pay:1",
+            now=REGISTERED,
+        )
         self.tx = start_session(self.database, "CP1")
 
     def follow_ups(self, envelope: Envelope) -> list[Any]:
@@ -340,21 +371,124 @@ class ProcessorEventTests(TestCase):
         )
         # 4000 Wh and 30 minutes: 50 + 120 + 60 = 230.
         self.assertEqual(events[1].payload["transaction"]["amount"], -230)
-        self.assertEqual(events[1].payload["balance"], -230)
+        self.assertEqual(events[1].payload["balance"], 770)
         self.assertEqual(events[2].payload["reason"], "EVDisconnected")
         # A resend of the stop (a new envelope): nothing new, no second debit.
         self.assertEqual(self.follow_ups(ProcessorTests.stop(self)), [])  # type: ignore[arg-type]
         # A late reading: stored, announces nothing.
         self.assertEqual(self.follow_ups(meter(self.tx, "2026-11-29T11:40:00Z", "9000")), [])
-        from ocppd.store import wallets
-
         page = self.database.run_sync(wallets.transactions_page, self.user, before_id=None, limit=9)
-        self.assertEqual([t.amount for t in page], [-230])
+        self.assertEqual([t.amount for t in page], [-230, 1000])
 
     def test_other_currency_not_debited(self) -> None:
+        """A session priced in another currency than the wallets is not debited."""
         self.processor.wallet_currency = "USD"
         events = self.follow_ups(ProcessorTests.stop(self))  # type: ignore[arg-type]
         self.assertEqual([f.routing_key for f in events], ["session.stopped", "charging.stopped"])
+
+    def session(self, *, status: str = "Accepted", started_at: datetime | None = None) -> int:
+        """
+        A session of the user's TAG2 on connector 2 (not concurrent with TAG1's
+        on connector 1), answered ``status``, meter at 1000 Wh.
+        """
+        allocation = self.database.run_sync(
+            transactions.allocate_transaction,
+            charge_point_id="CP1",
+            connector_id=2,
+            id_tag="TAG2",
+            id_tag_status=status,
+            meter_start_wh=1000,
+            started_at=started_at or datetime(2026, 11, 29, 11, 50, tzinfo=UTC),
+            now=datetime(2026, 11, 29, 11, 50, tzinfo=UTC),
+        )
+        return allocation.transaction_id
+
+    def stop_session(self, tx: int, meter_stop: int, at: str, reason: str = "Local") -> list[Any]:
+        request = {"transactionId": tx, "meterStop": meter_stop, "timestamp": at, "reason": reason}
+        return self.follow_ups(inbound("StopTransaction", request))
+
+    def balance(self) -> int:
+        return int(
+            self.database.run_sync(wallets.wallet_view, self.user, currency="EUR", now=NOW).balance
+        )
+
+    def test_refused_starts_cost_nothing(self) -> None:
+        """
+        Ten starts answered Invalid, Blocked, Expired or ConcurrentTx that the
+        charger stopped as DeAuthorized (0 s, 0 Wh) cost nothing: priced 0, no
+        debit, not the 50 fee each. An Accepted start of 0 Wh and 0 s neither.
+        """
+        statuses = ["Invalid", "Blocked", "Expired", "ConcurrentTx"] * 2 + ["Invalid", "Accepted"]
+        for minute, status in enumerate(statuses):
+            at = datetime(2026, 11, 29, 11, minute, tzinfo=UTC)
+            tx = self.session(status=status, started_at=at)
+            events = self.stop_session(tx, 1000, format_iso(at), reason="DeAuthorized")
+            self.assertEqual(
+                [f.routing_key for f in events], ["session.stopped", "charging.stopped"]
+            )
+            self.assertEqual((events[1].payload["cost"], events[1].payload["currency"]), (0, "EUR"))
+            session = events[0].payload["session"]
+            self.assertEqual((session["cost"], session["idTagStatus"]), (0, status))
+            self.assertIsNone(session["review"])
+        self.assertEqual(self.balance(), 1000)
+
+    def test_implausible_session_held_for_review(self) -> None:
+        """
+        A start stamped 1970 would bill 56 years of minutes: the session is
+        held for review (nothing priced, nothing debited), with its reasons
+        and the computed cost, and announced so; a resent stop changes nothing.
+        """
+        tx = self.session(started_at=datetime(1970, 1, 1, tzinfo=UTC))
+        events = self.stop_session(tx, 1500, "2026-11-29T12:00:00Z")
+        self.assertEqual([f.routing_key for f in events], ["session.stopped", "charging.stopped"])
+        session = events[0].payload["session"]
+        self.assertEqual((session["cost"], session["currency"]), (None, "EUR"))
+        review = session["review"]
+        self.assertEqual(review["status"], "pending")
+        self.assertEqual(
+            review["reasons"],
+            [
+                "start_before_registration",
+                "duration_above_limit",
+                "cost_above_limit",
+                "below_wallet_floor",
+            ],
+        )
+        self.assertGreater(review["computedCost"], 59_000_000)
+        self.assertEqual(events[1].payload["cost"], None)
+        self.assertEqual(self.stop_session(tx, 1500, "2026-11-29T12:00:00Z"), [])
+        self.assertEqual(self.balance(), 1000)
+        record = self.database.run_sync(transactions.get_transaction, tx)
+        self.assertEqual((record.review_status, record.cost), ("pending", None))
+
+    def test_absurd_meter_held_for_review(self) -> None:
+        """meterStop 10^15 computes 3 * 10^13 minor units: kept for review, never debited."""
+        tx = self.session()
+        events = self.stop_session(tx, 10**15, "2026-11-29T12:00:00Z")
+        review = events[0].payload["session"]["review"]
+        self.assertEqual(
+            review["reasons"], ["energy_above_limit", "cost_above_limit", "below_wallet_floor"]
+        )
+        self.assertEqual(review["computedCost"], 50 + 30 * (10**15 - 1000) // 1000 + 20)
+        self.assertEqual(self.balance(), 1000)
+
+    def test_debit_below_the_floor_held_for_review(self) -> None:
+        """
+        A debit that would take the wallet below [billing] wallet_floor (0)
+        waits for an operator; within it, it is debited.
+        """
+        tx = self.session()
+        # 40 kWh in 10 minutes: 50 + 1200 + 20 = 1270 > 1000.
+        events = self.stop_session(tx, 41_000, "2026-11-29T12:00:00Z")
+        review = events[0].payload["session"]["review"]
+        self.assertEqual(
+            (review["reasons"], review["computedCost"]), (["below_wallet_floor"], 1270)
+        )
+        self.assertEqual(self.balance(), 1000)
+        self.processor.limits = attrs.evolve(self.processor.limits, wallet_floor=-500)
+        tx = self.session(started_at=datetime(2026, 11, 29, 11, 51, tzinfo=UTC))
+        self.stop_session(tx, 41_000, "2026-11-29T12:01:00Z")
+        self.assertEqual(self.balance(), -270)
 
     def test_live_power_and_energy_from_one_reading(self) -> None:
         """

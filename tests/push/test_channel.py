@@ -257,6 +257,8 @@ class LimitTests(PushTestCase):
 
 
 class EventTests(PushTestCase):
+    overrides = ("billing.payment_provider=test",)
+
     @inlineCallbacks
     def test_charger_online_status_offline(self) -> Any:
         """A charger's connect, StatusNotification and disconnect reach every signed-in user."""
