@@ -2,10 +2,10 @@
 Builds the daemon from its configuration and starts/stops it in order.
 
 Start: store (migrations, or a check that none are pending) -> bus ->
-consumers -> web and OCPP listeners. A start that fails logs one line
-(``StartupError``: what failed and why) and closes what listens;
-``when_started`` fails, so whoever runs the service (``ocppd.tap`` under
-twistd) can end the process.
+consumers (and the sweeps: pruning, expired holds) -> web and OCPP
+listeners. A start that fails logs one line (``StartupError``: what failed
+and why) and closes what listens; ``when_started`` fails, so whoever runs
+the service (``ocppd.tap`` under twistd) can end the process.
 Stop, in reverse: no new chargers, close their sockets (their disconnect
 events still reach the bus), drain the bus into the processor, stop the
 processor, close the database.
@@ -41,6 +41,7 @@ from ocppd.config import Config
 from ocppd.consumers.audit import AuditConsumer
 from ocppd.consumers.notifier import Notifier, shown_inbound
 from ocppd.consumers.processor import OcppProcessor, billing_limits
+from ocppd.holds import HoldReleaser
 from ocppd.ocpp.admission import ChargerAdmission
 from ocppd.ocpp.handlers import CentralSystemHandlers
 from ocppd.ocpp.protocol import OcppServerFactory
@@ -156,6 +157,12 @@ class Ocppd:
             limits=billing_limits(config.billing),
             log_heartbeats=config.ocpp.log_heartbeats,
             clock=reactor,
+        )
+        self.holds = HoldReleaser(
+            self.database,
+            EventPublisher(self.bus, node=self.node_id, clock=reactor),
+            reactor,
+            timeout=config.billing.start_timeout,
         )
         push = config.push
         self.push = PushChannel(
@@ -292,6 +299,7 @@ class OcppdService(Service):
         self._pruner.start(3600, now=True).addErrback(
             lambda failure: self.log.failure("Hourly pruning stopped", failure)
         )
+        node.holds.start()
         yield node.notifier.start(topology.notifier_queue(node.node_id))
         self.web_port = yield self._listen(config.web.listen, node.web_site, "the web")
         self.ocpp_port = yield self._listen(config.ocpp.listen, node.ocpp_factory, "OCPP")
@@ -407,6 +415,7 @@ class OcppdService(Service):
         pruner, self._pruner = self._pruner, None
         if pruner is not None and pruner.running:
             pruner.stop()
+        node.holds.stop()
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("stop listening", port.stopListening if port else lambda: None),
             ("stop the web listener", web_port.stopListening if web_port else lambda: None),

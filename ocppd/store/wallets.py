@@ -333,17 +333,25 @@ def expire_requests(
     Release the funds of up to ``limit`` app starts still ``requested`` (the
     charger never sent StartTransaction) since before ``requested_before``:
     they become ``failed``, and are returned. Each such request is returned by
-    exactly one call, whichever node makes it: the UPDATE matches only rows
-    still ``requested`` (PostgreSQL re-checks that after waiting for a row
-    another node's sweep is changing), so one event per release.
+    exactly one call, whichever node makes it, so one event per release: on
+    PostgreSQL a sweep skips the rows another node's sweep has locked, and
+    the UPDATE matches only rows still ``requested`` (SQLite is serial).
     """
+    # Two statements: PostgreSQL may run a LIMIT subquery inside an UPDATE's
+    # WHERE more than once, and then release more than ``limit``.
     stale = (
-        sa.select(_cr.id)
-        .where(_cr.status == "requested", _cr.created_at < requested_before)
-        .order_by(_cr.id)
-        .limit(limit)
-        .scalar_subquery()
+        conn.execute(
+            sa.select(_cr.id)
+            .where(_cr.status == "requested", _cr.created_at < requested_before)
+            .order_by(_cr.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        .scalars()
+        .all()
     )
+    if not stale:
+        return []
     rows = conn.execute(
         charging_requests.update()
         .where(_cr.id.in_(stale), _cr.status == "requested")

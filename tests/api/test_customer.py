@@ -671,6 +671,42 @@ class ChargingRefusalTests(CustomerTestCase):
         self.assertEqual((wallet["held"], wallet["available"]), (0, 500))
 
     @inlineCallbacks
+    def test_start_never_made_releases_its_hold(self) -> Any:
+        """
+        The charger accepts the remote start but never sends StartTransaction:
+        after [billing] start_timeout the node's sweep releases the hold, tells
+        the customer's session topic (charging.start.expired) and the audit log.
+        """
+        charger = yield self.charger()
+        yield self.top_up(self.customer, 800)
+        pending = self.start(self.customer, {"chargePointId": "CP1", "connectorId": 1})
+        call = yield charger.next_server_call("RemoteStartTransaction")
+        charger.answer(call, {"status": "Accepted"})
+        code, answer, _ = yield pending
+        self.assertEqual((code, answer["sessionId"]), (202, None))
+        self.assertEqual((yield self.wallet(self.customer))["held"], 800)
+        holds = self.daemon.node.holds
+        self.assertEqual((holds.timeout, (yield holds.sweep())), (180, 0))
+        # The start was requested longer ago than the timeout.
+        long_ago = from_timestamp(self.daemon.node.reactor.seconds() - 181)
+        yield self.daemon.query(
+            lambda conn: conn.execute(tables.charging_requests.update().values(created_at=long_ago))
+        )
+        self.assertEqual((yield holds.sweep()), 1)
+        wallet = yield self.wallet(self.customer)
+        self.assertEqual((wallet["held"], wallet["available"]), (0, 800))
+        [expired] = self.events("charging.start.expired")
+        self.assertEqual(
+            (expired["userId"], expired["commandId"], expired["hold"]),
+            (2, answer["commandId"], 800),
+        )
+        entries = yield self.daemon.wait_for(
+            lambda conn: audit.list_audit_entries(conn, charge_point_id="CP1"),
+            until=lambda rows: any(r.action == "charging.start.expired" for r in rows),
+        )
+        self.assertTrue(entries)
+
+    @inlineCallbacks
     def test_stop_only_own_active_session(self) -> Any:
         """Another customer's session is 404 (as no session at all); a stopped one 409."""
         charger = yield self.charger()

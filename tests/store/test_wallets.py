@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from twisted.internet.defer import DeferredList, inlineCallbacks
 from twisted.trial.unittest import TestCase
 
@@ -13,6 +14,7 @@ from ocppd.store.database import Database
 from tests.store.fixtures import make_postgres_database, make_sqlite_database
 
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+T1 = datetime(2026, 11, 29, 10, 5, tzinfo=UTC)
 
 if TYPE_CHECKING:
     _Base = TestCase
@@ -140,6 +142,57 @@ class WalletTestsMixin(_Base):
                 self.query(wallets.claim_request_for_session, session_id=1, now=T0, **args)
             )
 
+    def stale_requests(self, count: int) -> list[int]:
+        return [
+            self.query(
+                wallets.create_request,
+                user_id=self.user,
+                charge_point_id="CP1",
+                connector_id=n + 1,
+                id_tag="T",
+                command_id=f"c{n}",
+                hold=100,
+                now=T0,
+            )
+            for n in range(count)
+        ]
+
+    def test_expire_requests(self) -> None:
+        """
+        Requests still ``requested`` from before the cut-off are released
+        (``failed``) and returned, oldest first, at most ``limit`` a call; newer
+        and started ones are not; a released one is never returned again.
+        """
+        old = self.stale_requests(3)
+        self.query(
+            wallets.claim_request_for_session,
+            session_id=9,
+            user_id=self.user,
+            charge_point_id="CP1",
+            connector_id=3,
+            id_tag="T",
+            now=T0,
+        )
+        newer = self.query(
+            wallets.create_request,
+            user_id=self.user,
+            charge_point_id="CP1",
+            connector_id=9,
+            id_tag="T",
+            command_id="new",
+            hold=100,
+            now=T1,
+        )
+        first = self.query(wallets.expire_requests, requested_before=T1, now=T1, limit=1)
+        rest = self.query(wallets.expire_requests, requested_before=T1, now=T1, limit=10)
+        again = self.query(wallets.expire_requests, requested_before=T1, now=T1, limit=10)
+        self.assertEqual(
+            ([r.id for r in first], [r.id for r in rest], again), ([old[0]], [old[1]], [])
+        )
+        self.assertEqual({r.status for r in first + rest}, {"failed"})
+        self.assertEqual(self.query(wallets.get_request, newer).status, "requested")
+        self.assertEqual(self.query(wallets.held, self.user), 200)
+
     def test_every_customer_gets_one_stable_id_tag(self) -> None:
         tag = self.query(tags.user_id_tag, self.user, now=T0)
         self.assertEqual(len(tag), 20)
@@ -180,3 +233,20 @@ class SQLiteWalletTests(WalletTestsMixin, TestCase):
 class PostgresWalletTests(WalletTestsMixin, TestCase):
     def make_database(self) -> Database:
         return make_postgres_database(self)
+
+    def test_sweeps_skip_what_another_sweep_releases(self) -> None:
+        """
+        While one node's sweep has released requests but not yet committed,
+        another node's sweep passes them by instead of waiting to release them
+        again (which would announce each release twice).
+        """
+        self.stale_requests(3)
+        with self.database.engine.connect() as first, self.database.engine.connect() as second:
+            with first.begin():
+                mine = wallets.expire_requests(first, requested_before=T1, now=T1, limit=10)
+                with second.begin():
+                    # Waiting for the first would never end here (one thread):
+                    # fail instead of hanging.
+                    second.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
+                    theirs = wallets.expire_requests(second, requested_before=T1, now=T1, limit=10)
+        self.assertEqual((len(mine), theirs), (3, []))

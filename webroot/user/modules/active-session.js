@@ -144,6 +144,17 @@ export async function mount(root, ctx) {
     if (!event.type?.startsWith('session.')) {
       if (event.type === 'charging.stop.requested' && session && event.data?.sessionId === session.id) {
         announce.textContent = event.data.reason === 'funds' ? 'Your funds are used up: stopping.' : 'Stopping…';
+      } else if (event.type === 'charging.start.expired' && !session && waitingFor && event.data?.commandId === waitingFor) {
+        // The charger accepted but never started: the funds held for it are free again.
+        replace(
+          body,
+          h(
+            'div',
+            { class: 'state', role: 'status', 'data-session-state': 'expired' },
+            h('p', {}, 'The charger did not start charging, so nothing is held for it any more.'),
+            h('a', { class: 'button primary', href: '#/stations' }, 'Try again'),
+          ),
+        );
       }
       return;
     }
