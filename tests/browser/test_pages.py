@@ -15,6 +15,9 @@ from tests.browser.base import ADMIN, CUSTOMER, BrowserTestCase
 
 
 class CustomerPageTests(BrowserTestCase):
+    # The wallet page offers top-ups only with a payment provider, chosen explicitly.
+    overrides = ("billing.payment_provider=test",)
+
     @inlineCallbacks
     def test_empty_states(self) -> Any:
         """A new customer sees friendly empty states, not blank pages."""

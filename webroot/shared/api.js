@@ -25,8 +25,9 @@ export class Api extends EventTarget {
     else localStorage.removeItem(this.storageKey);
   }
 
-  async request(method, path, body) {
-    const headers = { Accept: 'application/json' };
+  /** ``headers``: extra request headers, e.g. an ``Idempotency-Key``. */
+  async request(method, path, body, { headers: extra = {} } = {}) {
+    const headers = { Accept: 'application/json', ...extra };
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     let response;
@@ -65,8 +66,8 @@ export class Api extends EventTarget {
     return this.request('GET', withQuery(path, query));
   }
 
-  post(path, body = {}) {
-    return this.request('POST', path, body);
+  post(path, body = {}, options = {}) {
+    return this.request('POST', path, body, options);
   }
 
   put(path, body) {
@@ -88,6 +89,13 @@ export class Api extends EventTarget {
     } while (cursor && items.length < max);
     return items;
   }
+}
+
+/** A new random key for one intent (an ``Idempotency-Key``), also on plain-HTTP pages. */
+export function newIdempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // randomUUID needs a secure context; getRandomValues does not.
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 export function withQuery(path, query) {

@@ -1,12 +1,34 @@
 // The prepaid wallet: live balance, top-up, and transactions appearing as they
 // happen. Fed by GET /api/user/wallet, GET /api/user/wallet/transactions and
 // ocppd.user.{id}.wallet; tops up with POST /api/user/wallet/top-up.
+//
+// A top-up is money: each intent (an amount the customer asked for) carries
+// one Idempotency-Key, reused when that same intent is retried after a
+// failure that may have reached the server, so it is credited once; every
+// top-up button is disabled while a request is in flight. Without a payment
+// provider (topUpAvailable false) the page offers no top-up and says why.
 
+import { newIdempotencyKey } from '/shared/api.js';
 import { describeError, errorState, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { currencyDigits, formatDateTime, formatMoney, parseMoney } from '/shared/format.js';
 
 const KINDS = { top_up: 'Top-up', debit: 'Charging', refund: 'Refund' };
+const UNAVAILABLE = 'Adding money here is not available yet. Ask the operator of this charging network to add credit to your wallet.';
+
+/** What the customer reads when a top-up fails (never the server's own words). */
+function topUpFailure(error) {
+  if (error.code === 'top_up_unavailable') return UNAVAILABLE;
+  if (error.code === 'payment_declined') return 'Your payment was declined. Nothing was added.';
+  if (error.status === 400) return 'This amount cannot be added. Try a smaller one.';
+  if (error.status === 0) return describeError(error);
+  return 'The top-up did not go through. Try again: you will not be charged twice.';
+}
+
+/** Whether a failed request may still have been carried out (so a retry must reuse its key). */
+function uncertain(error) {
+  return error.status === 0 || error.status >= 500 || error.status === 429;
+}
 
 export async function mount(root, ctx) {
   const body = h('div', {}, loadingState());
@@ -48,26 +70,52 @@ export async function mount(root, ctx) {
   const topUpError = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const topUpButton = h('button', { type: 'submit', class: 'primary' }, 'Top up');
   const topUpForm = h('form', { class: 'topup', 'aria-labelledby': 'topup-title' });
+  let quickButtons = [];
+  let inFlight = false;
+  // The intent a retry would repeat: {amount, key}; a new amount is a new intent.
+  let intent = null;
+
+  const setBusy = (busy) => {
+    inFlight = busy;
+    for (const button of [topUpButton, ...quickButtons]) button.disabled = busy;
+    topUpForm.setAttribute('aria-busy', String(busy));
+  };
+
+  const showUnavailable = () => {
+    replace(topUpForm, h('h2', { id: 'topup-title' }, 'Top up'), h('p', { class: 'muted', 'data-topup': 'unavailable' }, UNAVAILABLE));
+  };
 
   const topUp = async (amount) => {
+    if (inFlight) return;
+    if (!intent || intent.amount !== amount) intent = { amount, key: newIdempotencyKey() };
+    const { key } = intent;
     topUpError.hidden = true;
-    topUpButton.disabled = true;
+    setBusy(true);
     try {
-      const result = await ctx.api.post('/api/user/wallet/top-up', { amount });
+      const result = await ctx.api.post('/api/user/wallet/top-up', { amount }, { headers: { 'Idempotency-Key': key } });
+      intent = null;
       wallet = result.wallet;
       renderWallet();
       table.upsert(result.transaction).classList.add('flash');
       amountInput.value = '';
       ctx.notify(`Added ${formatMoney(result.transaction.amount, wallet.currency)} to your wallet.`, 'ok');
     } catch (error) {
-      topUpError.textContent = describeError(error);
+      // A refusal is final: the next try is a new intent. An unknown outcome keeps the key.
+      if (!uncertain(error)) intent = null;
+      if (error.code === 'top_up_unavailable') {
+        wallet = { ...wallet, topUpAvailable: false };
+        showUnavailable();
+        return;
+      }
+      topUpError.textContent = topUpFailure(error);
       topUpError.hidden = false;
     } finally {
-      topUpButton.disabled = false;
+      setBusy(false);
     }
   };
   topUpForm.addEventListener('submit', (event) => {
     event.preventDefault();
+    if (inFlight) return;
     const amount = parseMoney(amountInput.value, wallet.currency);
     if (!amount) {
       topUpError.textContent = `Enter an amount such as 20 or 12.50 (${wallet.currency}).`;
@@ -91,20 +139,21 @@ export async function mount(root, ctx) {
       return;
     }
     const unit = 10 ** currencyDigits(wallet.currency);
-    replace(
-      topUpForm,
-      h('h2', { id: 'topup-title' }, 'Top up'),
-      h(
-        'div',
-        { class: 'split', role: 'group', 'aria-label': 'Quick amounts' },
-        [10, 20, 50].map((n) =>
-          h('button', { type: 'button', 'data-amount': n * unit, onclick: () => topUp(n * unit) }, `+ ${formatMoney(n * unit, wallet.currency)}`),
-        ),
-      ),
-      h('div', { class: 'field topup-other' }, h('label', { for: 'topup-amount' }, `Other amount (${wallet.currency})`), amountInput),
-      topUpError,
-      h('div', { class: 'actions' }, topUpButton),
+    quickButtons = [10, 20, 50].map((n) =>
+      h('button', { type: 'button', 'data-amount': n * unit, disabled: inFlight, onclick: () => topUp(n * unit) }, `+ ${formatMoney(n * unit, wallet.currency)}`),
     );
+    if (wallet.topUpAvailable === false) {
+      showUnavailable();
+    } else {
+      replace(
+        topUpForm,
+        h('h2', { id: 'topup-title' }, 'Top up'),
+        h('div', { class: 'split', role: 'group', 'aria-label': 'Quick amounts' }, quickButtons),
+        h('div', { class: 'field topup-other' }, h('label', { for: 'topup-amount' }, `Other amount (${wallet.currency})`), amountInput),
+        topUpError,
+        h('div', { class: 'actions' }, topUpButton),
+      );
+    }
     renderWallet();
     replace(
       body,
