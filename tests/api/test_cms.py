@@ -172,6 +172,12 @@ class TariffTests(CmsTestCase):
         self.assertEqual((yield self.ok("GET", f"/api/cms/tariffs/{tid}")), created)
         updated = yield self.ok("PUT", f"/api/cms/tariffs/{tid}", {"pricePerMinute": 2})
         self.assertEqual((updated["pricePerKwh"], updated["pricePerMinute"]), (30, 2))
+        # The fee only with energy or charged time, unless the tariff says always.
+        self.assertFalse(created["sessionFeeAlways"])
+        always = yield self.ok("PUT", f"/api/cms/tariffs/{tid}", {"sessionFeeAlways": True})
+        self.assertTrue(always["sessionFeeAlways"])
+        kept = yield self.ok("PUT", f"/api/cms/tariffs/{tid}", {"sessionFee": 60})
+        self.assertEqual((kept["sessionFee"], kept["sessionFeeAlways"]), (60, True))
         cases: list[tuple[dict[str, Any], str]] = [
             ({"currency": "eur"}, "currency"),
             ({"currency": None}, "currency"),
@@ -179,6 +185,8 @@ class TariffTests(CmsTestCase):
             ({"pricePerKwh": True}, "pricePerKwh"),
             ({"pricePerMinute": -1}, "pricePerMinute"),
             ({"sessionFee": "5"}, "sessionFee"),
+            ({"sessionFeeAlways": "yes"}, "sessionFeeAlways"),
+            ({"sessionFeeAlways": None}, "sessionFeeAlways"),
             ({"name": None}, "name"),
         ]
         for bad, field in cases:
@@ -534,10 +542,13 @@ class SessionTests(CmsTestCase):
                 "cost": None,
                 "currency": None,
                 "stopReason": "Local",
+                "idTagStatus": "Accepted",
+                "review": None,
             },
         )
         for query, field in [
             ("status=done", "status"),
+            ("review=maybe", "review"),
             ("userId=abc", "userId"),
             ("from=yesterday", "from"),
             ("to=2030-13-01", "to"),
