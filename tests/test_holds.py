@@ -71,6 +71,18 @@ class HoldReleaserTests(TestCase):
             )
         )
 
+    def start_session(self) -> Any:
+        """The charger's StartTransaction for the request on connector 1 (session 7)."""
+        return self.database.run_sync(
+            wallets.claim_request_for_session,
+            session_id=7,
+            user_id=self.user,
+            charge_point_id="CP1",
+            connector_id=1,
+            id_tag="TAG",
+            now=self.now(),
+        )
+
     def held(self) -> int:
         return int(self.database.run_sync(wallets.held, self.user))
 
@@ -111,15 +123,7 @@ class HoldReleaserTests(TestCase):
     def test_started_requests_keep_their_hold(self) -> Any:
         """A start that became a session holds until the session stops, however long."""
         self.request("c1")
-        self.database.run_sync(
-            wallets.claim_request_for_session,
-            session_id=7,
-            user_id=self.user,
-            charge_point_id="CP1",
-            connector_id=1,
-            id_tag="TAG",
-            now=self.now(),
-        )
+        self.start_session()
         self.clock.advance(10 * TIMEOUT)
         self.assertEqual((yield self.releaser().sweep()), 0)
         self.assertEqual(self.held(), 500)
@@ -130,15 +134,7 @@ class HoldReleaserTests(TestCase):
         self.request("c1")
         self.clock.advance(TIMEOUT + 1)
         yield self.releaser().sweep()
-        claimed = self.database.run_sync(
-            wallets.claim_request_for_session,
-            session_id=7,
-            user_id=self.user,
-            charge_point_id="CP1",
-            connector_id=1,
-            id_tag="TAG",
-            now=self.now(),
-        )
+        claimed = self.start_session()
         self.assertIsNone(claimed)
         self.assertEqual(self.held(), 0)
 
