@@ -284,6 +284,8 @@ class CmsLiveTests(LiveTestCase):
             expect(sessions.locator(".state--empty")).to_be_visible()
 
         yield self.b(before)
+        # The card session is debited; without funds it would wait for review.
+        yield self.api_ok("POST", "/api/user/wallet/top-up", {"amount": 1000}, who=CUSTOMER)
         tx = yield charger.start(1, TAGS[CUSTOMER[0]], 50_000)
         yield charger.meter(1, tx, 52_500, 7_000)
 
