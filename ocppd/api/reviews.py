@@ -44,8 +44,6 @@ from ocppd.store.records import TransactionRecord, UserRecord, WalletTransaction
 
 #: Decision in the request -> the review status it leaves.
 DECISIONS = {"bill_computed": "billed", "bill_amount": "adjusted", "waive": "waived"}
-#: A billed cost fits the sessions' cost column (32-bit on PostgreSQL).
-MAX_BILLED = 2**31 - 1
 MAX_NOTE = 500
 
 
@@ -66,11 +64,11 @@ def parse_decision(body: dict[str, Any]) -> Decision:
     """The body as a Decision, or 400 naming the field."""
     no_other_fields(body, {"decision", "amount", "note"})
     decision = body.get("decision")
-    if decision not in DECISIONS:
+    if not isinstance(decision, str) or decision not in DECISIONS:
         raise bad_request(f"one of {', '.join(DECISIONS)}", field="decision")
     amount = None
     if decision == "bill_amount":
-        amount = int_field(body, "amount", minimum=1, maximum=MAX_BILLED)
+        amount = int_field(body, "amount", minimum=1, maximum=transactions.MAX_COST)
     elif "amount" in body:
         raise bad_request("only with bill_amount", field="amount")
     note = body.get("note")
@@ -100,7 +98,7 @@ def _billed(session: TransactionRecord, decision: Decision) -> int:
         assert decision.amount is not None
         return decision.amount
     computed = session.review_cost
-    if computed is None or computed > MAX_BILLED:
+    if computed is None or computed > transactions.MAX_COST:
         raise ApiError(
             409,
             "cost_out_of_range",
