@@ -25,9 +25,9 @@ from typing import Any
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
 
 from ocppd.bus.publisher import EventPublisher
+from ocppd.logs import Logger
 from ocppd.representations import iso_or_none
 from ocppd.store import wallets
 from ocppd.store.database import Database

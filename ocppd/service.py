@@ -25,7 +25,6 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorTime
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ocppd.api.accounts import Accounts
@@ -42,6 +41,7 @@ from ocppd.consumers.audit import AuditConsumer
 from ocppd.consumers.notifier import Notifier, shown_inbound
 from ocppd.consumers.processor import OcppProcessor, billing_limits
 from ocppd.holds import HoldReleaser
+from ocppd.logs import Logger
 from ocppd.ocpp.admission import ChargerAdmission
 from ocppd.ocpp.handlers import CentralSystemHandlers
 from ocppd.ocpp.protocol import OcppServerFactory

@@ -27,7 +27,6 @@ from urllib.parse import unquote_to_bytes
 
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import connectionDone
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.iweb import IRequest
@@ -37,6 +36,7 @@ from twisted.web.static import File
 
 from ocppd.api.errors import ApiError
 from ocppd.api.http import write_error
+from ocppd.logs import Logger
 
 log = Logger()
 

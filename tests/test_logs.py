@@ -66,3 +66,21 @@ class LoggerTests(SynchronousTestCase):
             log.failure("Handling {action} failed", action="Heart\nbeat")
         self.assertEqual(events[0]["action"], "Heart\\x0abeat")
         self.assertIn("log_failure", events[0])
+
+
+class EveryModuleTests(SynchronousTestCase):
+    def test_no_module_logs_through_twisteds_logger_directly(self) -> None:
+        """Every ocppd module takes its Logger from ocppd.logs: no log line skips the escaping."""
+        import pathlib
+        import re
+
+        import ocppd
+
+        root = pathlib.Path(ocppd.__file__).parent
+        direct = re.compile(r"^from twisted\.logger import[^\n]*\bLogger\b|^\s+Logger,$", re.M)
+        offenders = [
+            str(path.relative_to(root))
+            for path in root.rglob("*.py")
+            if path.name != "logs.py" and direct.search(path.read_text(encoding="utf-8"))
+        ]
+        self.assertEqual(offenders, [])

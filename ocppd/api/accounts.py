@@ -32,11 +32,11 @@ from typing import Any
 from twisted.internet.defer import Deferred, inlineCallbacks, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.threads import deferToThread
-from twisted.logger import Logger
 
 from ocppd.api.errors import UNAUTHORIZED, ApiError
 from ocppd.api.ratelimit import RateLimiter
 from ocppd.credentials import hash_password, verify_password
+from ocppd.logs import Logger
 from ocppd.store import tokens, users
 from ocppd.store.database import Database
 from ocppd.store.records import UserRecord

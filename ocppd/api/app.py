@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 from klein import Klein
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
@@ -34,6 +33,7 @@ from ocppd.api.openapi import document
 from ocppd.api.pagination import decode_cursor, page, parse_limit, query_arg
 from ocppd.api.public import charger_tx, stations_page_tx
 from ocppd.api.reviews import SessionReviews
+from ocppd.logs import Logger
 from ocppd.store.database import Database
 from ocppd.store.records import UserRecord
 

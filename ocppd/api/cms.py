@@ -31,7 +31,6 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
 from ocppd.api.errors import ApiError, bad_request
 from ocppd.api.http import INT32_MAX, parse_decimal
@@ -40,6 +39,7 @@ from ocppd.billing import Tariff
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.credentials import charger_key_problem, hash_charger_key
+from ocppd.logs import Logger
 from ocppd.ocpp.handshake import CHARGE_POINT_ID
 from ocppd.representations import session_json
 from ocppd.store import chargers, dashboard, messages, stations, tags, tariffs, transactions, users

@@ -26,13 +26,13 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
 from ocppd.api.errors import ApiError, bad_request
 from ocppd.api.http import INT32_MAX
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.credentials import charger_key_problem, hash_charger_key
+from ocppd.logs import Logger
 from ocppd.ocpp.authorization_key import new_authorization_key, redact
 from ocppd.ocpp.commands import (
     CallErrorReceived,

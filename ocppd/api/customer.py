@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
 from ocppd.api.commands import CommandService, new_command_id
 from ocppd.api.errors import ApiError
@@ -29,6 +28,7 @@ from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.config import BillingConfig
 from ocppd.consumers.base import FollowUp
+from ocppd.logs import Logger
 from ocppd.payments import IPaymentProvider
 from ocppd.representations import wallet_event, wallet_json, wallet_transaction_json
 from ocppd.store import chargers, tags, transactions, users, wallets

@@ -76,7 +76,6 @@ from twisted.internet.interfaces import (
     IStreamClientEndpoint,
 )
 from twisted.internet.task import deferLater
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -92,6 +91,7 @@ from ocppd.bus.interface import (
 )
 from ocppd.bus.retry import RetryPolicy
 from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, Topology
+from ocppd.logs import Logger
 from ocppd.timeutil import format_iso, from_timestamp
 
 H_ROUTING_KEY = "x-ocppd-routing-key"

@@ -38,7 +38,6 @@ import attrs
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -54,6 +53,7 @@ from ocppd.bus.interface import (
 )
 from ocppd.bus.retry import RetryPolicy
 from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, QueueSpec, Topology
+from ocppd.logs import Logger
 from ocppd.timeutil import format_iso, from_timestamp
 
 

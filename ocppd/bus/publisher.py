@@ -8,10 +8,10 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
 from ocppd.bus.envelope import Envelope, new_id
 from ocppd.bus.interface import BusError, IBus
+from ocppd.logs import Logger
 from ocppd.timeutil import IsoNow, from_timestamp
 
 

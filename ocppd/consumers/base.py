@@ -15,12 +15,12 @@ from twisted.internet.defer import (
     maybeDeferred,
 )
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery, IBus, IConsumer
 from ocppd.bus.publisher import EventPublisher
+from ocppd.logs import Logger
 from ocppd.store import processed
 from ocppd.store.database import Database
 from ocppd.store.sql import savepoint

@@ -17,10 +17,10 @@ from collections.abc import Callable, Generator
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.logger import Logger
 
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery, IBus, IConsumer
+from ocppd.logs import Logger
 from ocppd.measurands import newest, samples_from
 from ocppd.ocpp.actions import CHARGER_INITIATED
 from ocppd.push import topics

@@ -28,7 +28,7 @@ import attrs
 from twisted.internet.defer import Deferred, DeferredSemaphore, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.threads import deferToThread
-from twisted.logger import Logger, LogLevel
+from twisted.logger import LogLevel
 
 from ocppd.credentials import (
     charger_key_problem,
@@ -36,6 +36,7 @@ from ocppd.credentials import (
     is_legacy_key_hash,
     verify_charger_key,
 )
+from ocppd.logs import Logger
 from ocppd.ocpp.handshake import (
     BasicCredentials,
     HandshakeError,

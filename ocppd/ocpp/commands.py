@@ -16,8 +16,8 @@ from typing import Any
 import attrs
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
 
+from ocppd.logs import Logger
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.frames import Call, CallError, CallResult
 from ocppd.ocpp.schemas import SchemaRegistry

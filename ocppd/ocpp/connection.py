@@ -13,10 +13,10 @@ from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ocppd.bus.interface import BusError
+from ocppd.logs import Logger
 from ocppd.ocpp import actions, errors
 from ocppd.ocpp.commands import CommandQueue
 from ocppd.ocpp.errors import OcppError

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, fail, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
+from ocppd.logs import Logger
 from ocppd.ocpp import actions, errors
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.frames import Call

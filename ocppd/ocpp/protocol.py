@@ -15,8 +15,9 @@ from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerPr
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger, LogLevel
+from twisted.logger import LogLevel
 
+from ocppd.logs import Logger
 from ocppd.ocpp.admission import WWW_AUTHENTICATE, Admitted, ChargerAdmission
 from ocppd.ocpp.connection import CallHandler, ChargerConnection
 from ocppd.ocpp.handshake import SUBPROTOCOL, HandshakeError, choose_subprotocol

@@ -6,8 +6,8 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
+from ocppd.logs import Logger
 from ocppd.ocpp.commands import ChargerNotConnected
 from ocppd.ocpp.connection import ChargerConnection
 

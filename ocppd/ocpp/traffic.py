@@ -10,11 +10,11 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
 from ocppd.bus import topology
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
+from ocppd.logs import Logger
 from ocppd.ocpp.authorization_key import redact
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.frames import Call, CallError, CallResult

@@ -15,9 +15,9 @@ from autobahn.twisted.resource import WebSocketResource
 from twisted.internet import defer
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 from twisted.web.resource import IResource
 
+from ocppd.logs import Logger
 from ocppd.push.broker import Broker
 from ocppd.push.origins import OriginPolicy
 from ocppd.push.session import SIGNED_OUT, Authenticator, SessionLimits, ticket_digest

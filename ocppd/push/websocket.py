@@ -24,9 +24,9 @@ from autobahn.websocket.protocol import PreparedMessage
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
-from twisted.logger import Logger
 from zope.interface import implementer
 
+from ocppd.logs import Logger
 from ocppd.push.broker import Broker
 from ocppd.push.origins import OriginPolicy
 from ocppd.push.session import (

@@ -30,9 +30,9 @@ from typing import Any
 import attrs
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ocppd.logs import Logger
 from ocppd.ocpp import errors
 from ocppd.ocpp.actions import classify_inbound
 from ocppd.ocpp.connection import MessageTransport

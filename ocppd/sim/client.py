@@ -25,8 +25,8 @@ from twisted.application.service import MultiService
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.ssl import optionsForClientTLS
-from twisted.logger import Logger
 
+from ocppd.logs import Logger
 from ocppd.sim.charger import SimulatedCharger
 
 SUBPROTOCOL = "ocpp1.6"

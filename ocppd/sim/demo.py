@@ -13,8 +13,8 @@ import random
 from collections.abc import Callable, Sequence
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
 
+from ocppd.logs import Logger
 from ocppd.sim.charger import SimulatedCharger
 
 

@@ -339,3 +339,27 @@ class BrokerTests(SessionTestCase):
         self.assertEqual(self.broker.publish("ocppd.chargers.status", {"n": 1}), 2)
         self.assertEqual((len(first_peer.shared), second_peer.shared), (1, []))
         self.assertEqual(self.broker.subscribers("ocppd.chargers.status"), 0)
+
+
+class LoggedTopicTests(SessionTestCase):
+    def test_refused_topic_logged_safely(self) -> None:
+        """
+        A topic a browser sends is escaped and cut in the log (issue 13 item
+        16): terminal escapes cannot rewrite what an operator sees (the WAMP
+        parser already refuses whitespace, not other control characters),
+        10 KB cannot flood it.
+        """
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        session, _ = self.established()
+        forged = "ocppd.x\x1b[2J\x1b[1;1H\x08\x08[ocppd]_admin_signed_in"
+        self.send(session, [32, 1, {}, forged], [32, 2, {}, "ocppd." + "x" * 10_000])
+        lines = [formatEvent(e) for e in events if "refused topic" in e.get("log_format", "")]
+        self.assertEqual(len(lines), 2)
+        self.assertIn("ocppd.x\\x1b[2J\\x1b[1;1H\\x08\\x08[ocppd]", lines[0])
+        self.assertNotIn("\x1b", lines[0])
+        self.assertLess(len(lines[1]), 400)
+        self.assertIn("(10006 characters)", lines[1])
