@@ -27,7 +27,7 @@ from twisted.logger import LogLevel
 __all__ = ["MAX_LOGGED_LENGTH", "Logger", "loggable"]
 
 #: Longest string field written whole; longer ones are cut to this many characters.
-MAX_LOGGED_LENGTH = 200
+MAX_LOGGED_LENGTH = 1000
 
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 

@@ -31,9 +31,9 @@ from autobahn.wamp.exception import ProtocolError  # noqa: E402
 from autobahn.wamp.role import RoleBrokerFeatures  # noqa: E402
 from autobahn.wamp.serializer import JsonSerializer  # noqa: E402
 from twisted.internet.defer import Deferred  # noqa: E402
-from ocppd.logs import Logger  # noqa: E402
 
 from ocppd.jsoncodec import holds_unstorable  # noqa: E402
+from ocppd.logs import Logger  # noqa: E402
 from ocppd.push.broker import Broker  # noqa: E402
 from ocppd.push.topics import Decision, Principal, authorize  # noqa: E402
 

@@ -19,10 +19,33 @@ from datetime import timedelta
 
 from hypothesis import HealthCheck, settings
 
-__all__ = ["FUZZ", "NUMERIC_LOOKING", "fuzz_settings"]
+__all__ = ["EXTREME_INTEGERS", "FUZZ", "NUMERIC_LOOKING", "fuzz_settings"]
 
 #: How many times the fixed example counts to run; above 1, examples are random.
 SCALE = max(1, int(os.environ.get("OCPPD_FUZZ_SCALE", "1") or "1"))
+
+#: Integers at and around every boundary that matters: 32 and 64 bits (columns,
+#: WAMP ids), the largest integer a page shows exactly, and far beyond any column.
+EXTREME_INTEGERS = (
+    0,
+    1,
+    -1,
+    2**31 - 1,
+    2**31,
+    -(2**31),
+    -(2**31) - 1,
+    2**53 - 1,
+    2**53,
+    2**53 + 1,
+    -(2**53),
+    2**63 - 1,
+    2**63,
+    -(2**63),
+    -(2**63) - 1,
+    2**64,
+    10**30,
+    -(10**30),
+)
 
 #: Texts that look like numbers to someone: Decimal, float or int read some
 #: of them, sometimes at great cost (issue 13, items 1 and 5).

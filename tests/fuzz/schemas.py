@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from ocppd.ocpp.errors import FORMATION_VIOLATION, PROPERTY_CONSTRAINT_VIOLATION
 from ocppd.ocpp.schemas import CHARGER_INTEGER_RANGES
-from tests.fuzz.profile import NUMERIC_LOOKING
+from tests.fuzz.profile import EXTREME_INTEGERS, NUMERIC_LOOKING
 
 __all__ = ["charger_request", "expected_refusal", "from_schema", "official_schema"]
 
@@ -49,27 +49,6 @@ _KNOWN_KEYWORDS = frozenset(
     }
 )
 
-#: Integers at and around every boundary that matters: 32 and 64 bits, the
-#: largest integer a page shows exactly, and beyond any column.
-EXTREME_INTEGERS = (
-    0,
-    1,
-    -1,
-    2**31 - 1,
-    2**31,
-    -(2**31),
-    -(2**31) - 1,
-    2**53 - 1,
-    2**53,
-    -(2**53),
-    2**63 - 1,
-    2**63,
-    -(2**63),
-    -(2**63) - 1,
-    2**64,
-    10**30,
-    -(10**30),
-)
 integers = st.one_of(
     st.integers(-2, 20), st.sampled_from(EXTREME_INTEGERS), st.integers(-(2**70), 2**70)
 )

@@ -16,22 +16,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-#: Integers at and beyond every width a column, a JSON peer or a WAMP id has.
-EDGE_INTEGERS = (
-    0,
-    -1,
-    2**31 - 1,
-    2**31,
-    2**53,
-    2**53 + 1,
-    2**63 - 1,
-    2**63,
-    -(2**63),
-    -(2**63) - 1,
-    2**64,
-    10**30,
-)
-_edges = st.sampled_from(EDGE_INTEGERS)
+from tests.fuzz.profile import EXTREME_INTEGERS
+
+_edges = st.sampled_from(EXTREME_INTEGERS)
 integers = st.one_of(_edges, _edges, _edges, st.integers())
 
 floats = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(
