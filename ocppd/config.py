@@ -17,6 +17,8 @@ from typing import Any
 
 import attrs
 
+from ocppd.bounds import INT32_MAX
+
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or invalid; the message names it."""
@@ -278,8 +280,6 @@ def _int_between(minimum: int, maximum: int) -> Callable[[str], Callable[[str], 
     return option
 
 
-#: Money options fit the store's integer columns of minor units.
-_MAX_MONEY = 2**31 - 1
 #: Payment providers: "none" takes no payments (self-service top-up is off).
 PAYMENT_PROVIDERS = ("none", "test")
 
@@ -320,16 +320,17 @@ class BillingConfig:
 
     OPTIONS = {
         "currency": _currency,
-        "minimum_to_start": _non_negative_int,
-        "max_top_up": _positive_int,
-        "stop_margin": _non_negative_int,
+        # Money options fit the store's integer columns of minor units.
+        "minimum_to_start": _int_between(0, INT32_MAX),
+        "max_top_up": _int_between(1, INT32_MAX),
+        "stop_margin": _int_between(0, INT32_MAX),
         "payment_provider": lambda name: _choice(name, PAYMENT_PROVIDERS),
         "start_timeout": _int_between(30, 86_400),
         "max_session_seconds": _int_between(60, 366 * 86_400),
         "max_session_wh": _int_between(1, 10**9),
-        "max_session_cost": _int_between(1, _MAX_MONEY),
+        "max_session_cost": _int_between(1, INT32_MAX),
         "clock_tolerance": _int_between(0, 366 * 86_400),
-        "wallet_floor": _int_between(-_MAX_MONEY, _MAX_MONEY),
+        "wallet_floor": _int_between(-INT32_MAX, INT32_MAX),
     }
 
 

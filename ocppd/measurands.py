@@ -32,6 +32,7 @@ from typing import Any
 
 import attrs
 
+from ocppd.bounds import JS_SAFE_MAX
 from ocppd.timeutil import parse_iso
 
 __all__ = [
@@ -87,7 +88,7 @@ _W_SCALE: Mapping[str, int] = {"W": 0, "kW": 3}
 MAX_NUMBER_LENGTH = 32
 #: Largest reading (|Wh| or |W|): JavaScript's ``Number.MAX_SAFE_INTEGER``,
 #: so pages show it exactly; a BIGINT holds it, and the difference of two.
-MAX_READING = 2**53 - 1
+MAX_READING = JS_SAFE_MAX
 _MAX_READING_DIGITS = len(str(MAX_READING))
 
 _WHITESPACE = " \t\r\n"

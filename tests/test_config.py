@@ -101,6 +101,9 @@ class LoadConfigTests(SynchronousTestCase):
             ("clock_tolerance", "-1"),
             ("wallet_floor", str(-(2**31))),
             ("wallet_floor", "ten"),
+            ("minimum_to_start", str(2**31)),
+            ("max_top_up", str(2**31)),
+            ("stop_margin", str(2**31)),
         ]:
             with self.assertRaises(ConfigError) as caught:
                 load_config(None, [f"billing.{option}={bad}"])

@@ -33,9 +33,10 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 
 from ocppd.api.errors import ApiError, bad_request
-from ocppd.api.http import INT32_MAX, parse_decimal
+from ocppd.api.http import parse_decimal
 from ocppd.api.pagination import decode_cursor, page
 from ocppd.billing import Tariff
+from ocppd.bounds import INT32_MAX
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.credentials import charger_key_problem, hash_charger_key

@@ -28,7 +28,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 
 from ocppd.api.errors import ApiError, bad_request
-from ocppd.api.http import INT32_MAX
+from ocppd.bounds import INT32_MAX
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.credentials import charger_key_problem, hash_charger_key

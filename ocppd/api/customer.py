@@ -24,6 +24,7 @@ from ocppd.api.commands import CommandService, new_command_id
 from ocppd.api.errors import ApiError
 from ocppd.api.http import int_field, no_other_fields, string_field
 from ocppd.api.pagination import decode_cursor, page
+from ocppd.bounds import INT32_MAX
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.config import BillingConfig
@@ -252,7 +253,7 @@ class CustomerService:
         self, user: UserRecord, body: dict[str, Any]
     ) -> Generator[Deferred[Any], Any, dict[str, Any]]:
         no_other_fields(body, {"sessionId"})
-        session_id = int_field(body, "sessionId", minimum=1, maximum=2**31 - 1)
+        session_id = int_field(body, "sessionId", minimum=1, maximum=INT32_MAX)
         session = yield self._database.run(transactions.get_transaction, session_id)
         if session is None or session.user_id != user.id:
             raise ApiError(404, "not_found", f"you have no session {session_id}")

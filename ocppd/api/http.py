@@ -20,14 +20,9 @@ from typing import Any
 from twisted.web.iweb import IRequest
 
 from ocppd.api.errors import ApiError, bad_request
+from ocppd.bounds import INT64_MAX
 from ocppd.jsoncodec import holds_unstorable, unstorable
 
-#: The largest value of the store's ``Integer`` columns (ids, prices in minor
-#: units, connector ids): 32-bit on PostgreSQL.
-INT32_MAX = 2**31 - 1
-#: The largest value of its ``BigInteger`` columns, and of any integer a body
-#: may hold at all (orjson and the bus read nothing wider exactly).
-INT64_MAX = 2**63 - 1
 _INT64_DIGITS = len(str(INT64_MAX))
 
 

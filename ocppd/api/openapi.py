@@ -16,6 +16,7 @@ from typing import Any
 from ocppd import __version__
 from ocppd.api.cms import MAX_KEY_LENGTH
 from ocppd.api.commands import COMMANDS
+from ocppd.bounds import INT32_MAX
 from ocppd.credentials import MIN_CHARGER_KEY_LENGTH
 
 
@@ -242,7 +243,7 @@ _SCHEMAS: dict[str, Any] = {
             "amount": {
                 "type": "integer",
                 "minimum": 1,
-                "maximum": 2**31 - 1,
+                "maximum": INT32_MAX,
                 "description": "minor units; bill_amount only",
             },
             "note": nullable({"type": "string", "maxLength": 500}),

@@ -39,6 +39,7 @@ import attrs
 from ocppd.billing._checks import require_aware, require_int
 from ocppd.billing.cost import final_cost
 from ocppd.billing.tariff import Tariff
+from ocppd.bounds import INT64_MAX
 
 Outcome = Literal["bill", "no_charge", "review"]
 
@@ -66,7 +67,7 @@ REASONS = (
 
 #: A computed cost is kept up to this (the store's BIGINT); beyond, it says
 #: no more than "absurd", which this already says.
-MAX_COMPUTED_COST = 2**63 - 1
+MAX_COMPUTED_COST = INT64_MAX
 
 
 @attrs.frozen

@@ -73,6 +73,7 @@ from typing import Any
 
 import fastjsonschema
 
+from ocppd.bounds import INT32_MAX, INT32_MIN
 from ocppd.measurands import MAX_READING
 from ocppd.ocpp.actions import CHARGER_INITIATED
 from ocppd.ocpp.errors import (
@@ -88,8 +89,6 @@ from ocppd.timeutil import parse_iso
 __all__ = [
     "CHARGER_INTEGER_RANGES",
     "EARLIEST_TIME",
-    "INT32_MAX",
-    "INT32_MIN",
     "LATEST_TIME",
     "RULE_CODES",
     "SchemaRegistry",
@@ -131,10 +130,6 @@ RULE_CODES: Mapping[str, str] = {
 # charger's text, not ours.
 _MAX_FIELD_LENGTH = 100
 
-#: OCPP-J integers are 32-bit (OCPP 2.0.1 says so; 1.6 is silent), as are the
-#: store's connector, transaction and reservation columns.
-INT32_MIN = -(2**31)
-INT32_MAX = 2**31 - 1
 
 #: The range of each integer of each charger-initiated request (docs/ocpp.md,
 #: "Bounds"). Connectors follow OCPP 1.6 (0 is the charger itself, a

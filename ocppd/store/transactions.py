@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ocppd import measurands
+from ocppd.bounds import INT32_MAX
 from ocppd.measurands import MeterSample
 from ocppd.store.records import (
     Allocation,
@@ -51,9 +52,9 @@ from ocppd.store.types import UTCDateTime
 #: Stored for "no transaction" in ``meter_values.transaction_id`` (never an id we allocate).
 NO_TRANSACTION = 0
 #: OCPP transactionIds are 32-bit; a larger reported id cannot be one of ours.
-MAX_TRANSACTION_ID = 2**31 - 1
+MAX_TRANSACTION_ID = INT32_MAX
 #: The largest cost a session holds: ``transactions.cost`` is a 32-bit INTEGER.
-MAX_COST = 2**31 - 1
+MAX_COST = INT32_MAX
 
 _tx = transactions.c
 
