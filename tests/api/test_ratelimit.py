@@ -33,3 +33,14 @@ class RateLimiterTests(SynchronousTestCase):
         clock.advance(5)
         self.assertIsNone(limiter.retry_after("b"))
         self.assertEqual(limiter._events, {})
+
+    def test_memory_bounded(self) -> None:
+        """At most ``max_keys`` keys are kept; the least recently active go first."""
+        clock = Clock()
+        limiter = RateLimiter(clock, limit=1, window=60, max_keys=2)
+        for key in ("a", "b", "a", "c"):
+            clock.advance(1)
+            limiter.record(key)
+        self.assertIsNone(limiter.retry_after("b"), "b was the least recently active")
+        self.assertIsNotNone(limiter.retry_after("a"))
+        self.assertIsNotNone(limiter.retry_after("c"))
