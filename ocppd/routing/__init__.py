@@ -1,0 +1,1 @@
+"""Commands to chargers wherever they are connected: the router, its transports and wire format."""
