@@ -38,6 +38,7 @@ from ocppd.bus.memory import MemoryBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.config import Config
 from ocppd.consumers.audit import AuditConsumer
+from ocppd.consumers.funds_stop import FundsStopConsumer
 from ocppd.consumers.notifier import Notifier, shown_inbound
 from ocppd.consumers.processor import OcppProcessor, billing_limits
 from ocppd.holds import HoldReleaser
@@ -51,6 +52,10 @@ from ocppd.ocpp.tagcache import IdTagCache
 from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.payments import make_payment_provider
 from ocppd.push.channel import PushChannel, ticket_authenticator
+from ocppd.routing.executor import CommandExecutor
+from ocppd.routing.interface import IServing
+from ocppd.routing.local import LocalCommandTransport
+from ocppd.routing.router import CommandRouter, OwnerLookup, local_owner
 from ocppd.store import messages, migrate, processed
 from ocppd.store.database import Database, describe_error, location
 from ocppd.timeutil import from_timestamp
@@ -58,6 +63,7 @@ from ocppd.web import WebSite, static_trees
 
 if TYPE_CHECKING:
     from ocppd.bus.amqp import AmqpBus
+    from ocppd.routing.amqp import AmqpCommandTransport
 
 #: Message-log rows deleted per transaction when pruning: the processor's
 #: writes wait for one chunk at most.
@@ -119,9 +125,20 @@ class Ocppd:
         )
         self.audit = AuditConsumer(self.bus, self.database, clock=reactor)
         self.accounts = Accounts(self.database, reactor, token_ttl=config.web.token_ttl)
+        # Commands reach a charger on whichever node holds its socket.
+        self.command_transport = self._make_command_transport()
+        self.router = CommandRouter(
+            node_id=self.node_id,
+            registry=self.registry,
+            owner_of=self._owner_lookup(),
+            transport=self.command_transport,
+            schemas=self.schemas,
+            clock=reactor,
+        )
+        self.command_executor = CommandExecutor(self.registry, max_timeout=config.ocpp.call_timeout)
         self.commands = CommandService(
             database=self.database,
-            registry=self.registry,
+            router=self.router,
             schemas=self.schemas,
             bus=self.bus,
             clock=reactor,
@@ -151,12 +168,14 @@ class Ocppd:
             self.bus,
             self.database,
             events=EventPublisher(self.bus, node=self.node_id, clock=reactor),
-            on_follow_up=self.customer.act_on,
             wallet_currency=config.billing.currency,
             stop_margin=config.billing.stop_margin,
             limits=billing_limits(config.billing),
             log_heartbeats=config.ocpp.log_heartbeats,
             clock=reactor,
+        )
+        self.funds_stop = FundsStopConsumer(
+            self.bus, self.database, self.customer.stop_for_funds, clock=reactor
         )
         self.holds = HoldReleaser(
             self.database,
@@ -196,6 +215,24 @@ class Ocppd:
             idle_timeout=config.web.idle_timeout,
             reactor=reactor,
         )
+
+    def _owner_lookup(self) -> OwnerLookup:
+        """Which node holds a charger: embedded, this one if its registry does."""
+        return local_owner(self.registry, self.node_id)
+
+    def _make_command_transport(self) -> LocalCommandTransport | AmqpCommandTransport:
+        bus = self.config.bus
+        if bus.backend == "amqp":
+            from ocppd.routing.amqp import AmqpCommandTransport
+
+            return AmqpCommandTransport(
+                url=bus.url,
+                reactor=self.reactor,
+                prefix=bus.prefix,
+                connection_name=f"ocppd {self.node_id} commands",
+                connect_timeout=bus.connect_timeout,
+            )
+        return LocalCommandTransport(self.reactor)
 
     def _make_bus(self) -> MemoryBus | AmqpBus:
         bus = self.config.bus
@@ -237,6 +274,7 @@ class OcppdService(Service):
         self._started: Deferred[None] | None = None
         self._start_failure: Failure | None = None
         self._pruner: LoopingCall | None = None
+        self._serving_commands: IServing | None = None
 
     def startService(self) -> None:
         super().startService()
@@ -294,6 +332,8 @@ class OcppdService(Service):
             yield self._wait_for_broker(cast("AmqpBus", node.bus), config.bus.connect_timeout)
         yield node.processor.start(topology.PROCESSOR_QUEUE)
         yield node.audit.start(topology.AUDIT_QUEUE)
+        yield node.funds_stop.start(topology.FUNDS_STOP_QUEUE)
+        yield self._start_command_routing()
         self._pruner = LoopingCall(self._prune)
         self._pruner.clock = node.reactor
         self._pruner.start(3600, now=True).addErrback(
@@ -312,6 +352,31 @@ class OcppdService(Service):
             store=location(node.database.engine.url),
             bus=config.bus.backend,
         )
+
+    @inlineCallbacks
+    def _start_command_routing(self) -> Generator[Deferred[Any], Any, None]:
+        """Take the commands other nodes route to this node's chargers."""
+        node = self.ocppd
+        transport = node.command_transport
+        if isinstance(transport, Service):
+            transport.startService()
+            wait = cast("AmqpCommandTransport", transport).when_connected()
+            wait.addTimeout(node.config.bus.connect_timeout, node.reactor)
+            try:
+                yield wait
+            except defer.TimeoutError:
+                self.log.warn(
+                    "RabbitMQ not reachable for commands yet; commands to chargers of "
+                    "other nodes answer 503 until it is"
+                )
+        self._serving_commands = yield transport.serve(node.node_id, node.command_executor.handle)
+
+    def _stop_command_routing(self) -> Deferred[Any] | None:
+        serving, self._serving_commands = self._serving_commands, None
+        transport = self.ocppd.command_transport
+        if isinstance(transport, Service) and transport.running:
+            return maybeDeferred(transport.stopService)
+        return None if serving is None else serving.stop()
 
     def _prepare_store(self) -> None:
         """
@@ -420,8 +485,11 @@ class OcppdService(Service):
             ("stop listening", port.stopListening if port else lambda: None),
             ("stop the web listener", web_port.stopListening if web_port else lambda: None),
             ("stop the notifier", node.notifier.stop),
+            ("stop taking routed commands", self._stop_command_routing),
             ("close push sessions", node.push.close_all),
             ("close charger connections", lambda: node.registry.close_all(node.reactor)),
+            # Its stops may wait minutes between tries: not worth holding the drain.
+            ("stop the funds-stop consumer", node.funds_stop.stop),
             # The bus drains into its consumers, so they stop after it.
             ("drain the bus", node.bus.stopService),
             ("stop the processor", node.processor.stop),

@@ -44,9 +44,10 @@ from ocppd.ocpp.commands import (
 )
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.handshake import CHARGE_POINT_ID
-from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.tagcache import id_tag_info
+from ocppd.routing.errors import BadRoutedReply, RoutingUnavailable
+from ocppd.routing.router import CommandRouter
 from ocppd.store import audit, chargers, reservations, tags, transactions
 from ocppd.store.database import Database
 from ocppd.store.records import UserRecord
@@ -90,7 +91,7 @@ class CommandService:
         self,
         *,
         database: Database,
-        registry: ConnectionRegistry,
+        router: CommandRouter,
         schemas: SchemaRegistry,
         bus: IBus,
         clock: IReactorTime,
@@ -98,7 +99,7 @@ class CommandService:
         timeout: float,
     ) -> None:
         self._database = database
-        self._registry = registry
+        self._router = router
         self._schemas = schemas
         self._events = EventPublisher(bus, node=node, clock=clock)
         self._timeout = timeout
@@ -184,7 +185,8 @@ class CommandService:
             new_key_hash = hash_charger_key(new_key)
             yield self._database.run(chargers.set_pending_key, charge_point_id, new_key_hash)
         try:
-            answer = yield self._registry.call(
+            # Wherever the charger is connected (ocppd/routing/router.py).
+            answer = yield self._router.call(
                 charge_point_id, action, payload, timeout=self._timeout
             )
         except Exception as e:
@@ -311,7 +313,8 @@ def settle_key_change(conn: Connection, charge_point_id: str, key_hash: str, out
 
 def _never_sent(error: Exception) -> str:
     """ "never sent" if ``error`` proves the command never reached the charger, else "unknown"."""
-    return "never sent" if isinstance(error, ChargerNotConnected | InvalidCommand) else "unknown"
+    never = ChargerNotConnected | InvalidCommand | RoutingUnavailable
+    return "never sent" if isinstance(error, never) else "unknown"
 
 
 def local_authorization_list(conn: Connection, *, now: datetime) -> list[dict[str, Any]]:
@@ -335,4 +338,9 @@ def _api_error(error: Exception, charge_point_id: str) -> ApiError:
         )
     if isinstance(error, InvalidCommand):
         return ApiError(400, "bad_request", error.error.description)
+    if isinstance(error, RoutingUnavailable):
+        # Never sent: where the charger is could not be known or reached now.
+        return ApiError(503, "unavailable", f"cannot reach {charge_point_id} now: {error}")
+    if isinstance(error, BadRoutedReply):
+        return ApiError(502, "bad_gateway", f"{charge_point_id}'s node answered nonsense")
     raise error

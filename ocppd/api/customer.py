@@ -28,7 +28,7 @@ from ocppd.bounds import INT32_MAX
 from ocppd.bus.interface import IBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.config import BillingConfig
-from ocppd.consumers.base import FollowUp
+from ocppd.consumers.funds_stop import StopOutcome
 from ocppd.logs import Logger
 from ocppd.payments import IPaymentProvider
 from ocppd.representations import wallet_event, wallet_json, wallet_transaction_json
@@ -289,40 +289,38 @@ class CustomerService:
             )
         return {"status": "Accepted", "sessionId": session_id, "commandId": answer["commandId"]}
 
-    def act_on(self, follow_up: FollowUp) -> Deferred[Any] | None:
-        """
-        The processor's events that need a charger command: a session that
-        reached the funds it holds is stopped remotely, on the customer's
-        behalf (the audit trail shows the customer and reason ``funds``).
-        """
-        if follow_up.routing_key != "charging.stop.requested":
-            return None
-        if follow_up.payload.get("reason") != "funds":
-            return None
-        return self._stop_for_funds(follow_up.payload)
-
     @inlineCallbacks
-    def _stop_for_funds(self, event: dict[str, Any]) -> Generator[Deferred[Any], Any, None]:
-        user = yield self._database.run(users.get_user, event["userId"])
+    def stop_for_funds(
+        self, user_id: int, charge_point_id: str, session_id: int
+    ) -> Generator[Deferred[Any], Any, StopOutcome]:
+        """
+        Stop a session that reached the funds it holds, on the customer's
+        behalf (the audit trail shows the customer and the command), through
+        the router wherever the charger is. For the funds-stop consumer
+        (``ocppd/consumers/funds_stop.py``), which retries what is unreachable.
+        """
+        user = yield self._database.run(users.get_user, user_id)
         if user is None:
-            return
+            return StopOutcome.FAILED
         try:
             answer = yield self._commands.run(
                 "remote-stop",
-                {"chargePointId": event["chargePointId"], "transactionId": event["sessionId"]},
+                {"chargePointId": charge_point_id, "transactionId": session_id},
                 user,
             )
         except ApiError as e:
             self.log.warn(
                 "Could not stop session {session_id} at {charge_point_id} for funds: {error}",
-                session_id=event["sessionId"],
-                charge_point_id=event["chargePointId"],
+                session_id=session_id,
+                charge_point_id=charge_point_id,
                 error=e.message,
+                status=e.status,
             )
-            return
+            return StopOutcome.UNREACHABLE if e.status in (409, 503, 504) else StopOutcome.FAILED
         self.log.info(
             "Session {session_id} stopped for funds: {charge_point_id} answered {status}",
-            session_id=event["sessionId"],
-            charge_point_id=event["chargePointId"],
+            session_id=session_id,
+            charge_point_id=charge_point_id,
             status=answer.get("status"),
         )
+        return StopOutcome.ANSWERED

@@ -525,7 +525,7 @@ def document() -> dict[str, Any]:
                 "requestBody": body("StartRequest"),
                 "responses": {
                     "202": response("StartAnswer", "the charger accepted"),
-                    **errors(400, 401, 402, 404, 409, 415, 502, 504),
+                    **errors(400, 401, 402, 404, 409, 415, 502, 503, 504),
                 },
             }
         },
@@ -536,7 +536,7 @@ def document() -> dict[str, Any]:
                 "requestBody": body("StopRequest"),
                 "responses": {
                     "202": response("StopAnswer", "the charger accepted"),
-                    **errors(400, 401, 404, 409, 415, 502, 504),
+                    **errors(400, 401, 404, 409, 415, 502, 503, 504),
                 },
             }
         },
@@ -615,7 +615,7 @@ def document() -> dict[str, Any]:
                 },
                 "responses": {
                     "200": response("CommandAnswer"),
-                    **errors(400, 401, 403, 409, 502, 504),
+                    **errors(400, 401, 403, 409, 502, 503, 504),
                 },
             }
         }

@@ -87,6 +87,8 @@ def ocpp_reply(action: str) -> str:
 PROCESSOR_QUEUE = "processor"
 #: The audit trail: commands and audit records.
 AUDIT_QUEUE = "audit"
+#: The funds guard's stops (ocppd/consumers/funds_stop.py): one queue, any node takes each.
+FUNDS_STOP_QUEUE = "funds_stop"
 #: What the notifier turns into pushes (docs/events.md); every node has its own.
 NOTIFIER_PATTERNS = ("charger.#", "session.#", "wallet.#", "charging.#", "cms.#", "ocpp.#")
 #: Most messages an ephemeral queue holds; beyond, its oldest are dropped.
@@ -334,6 +336,7 @@ def default_topology(
         [
             (PROCESSOR_QUEUE, ("ocpp.#", "charger.#")),
             (AUDIT_QUEUE, ("command.#", "audit.#", "charging.#")),
+            (FUNDS_STOP_QUEUE, ("charging.stop.requested",)),
         ],
         prefix,
     )

@@ -29,6 +29,16 @@ def claim_message(conn: Connection, consumer: str, message_id: str, *, now: date
     return message_id in claim_messages(conn, consumer, [(message_id, now)])
 
 
+def is_processed(conn: Connection, consumer: str, message_id: str) -> bool:
+    """Whether ``consumer`` claimed ``message_id`` before (for consumers that claim when done)."""
+    row = conn.execute(
+        processed_messages.select()
+        .where(processed_messages.c.consumer == consumer)
+        .where(processed_messages.c.message_id == message_id)
+    ).first()
+    return row is not None
+
+
 def claim_messages(
     conn: Connection, consumer: str, messages: Sequence[tuple[str, datetime]]
 ) -> set[str]:

@@ -19,6 +19,7 @@ from ocppd.bus.topology import (
     AUDIT_QUEUE,
     CHARGER_CONNECTED,
     CHARGER_DISCONNECTED,
+    FUNDS_STOP_QUEUE,
     OCPP_REJECTED,
     PROCESSOR_QUEUE,
     Binding,
@@ -545,6 +546,7 @@ class TopologyTests(SynchronousTestCase):
         self.assertEqual(names("command.reset"), [AUDIT_QUEUE])
         self.assertEqual(names("audit.cms.station"), [AUDIT_QUEUE])
         self.assertEqual(names("session.started"), [])
+        self.assertEqual(names("charging.stop.requested"), [AUDIT_QUEUE, FUNDS_STOP_QUEUE])
         # A pattern only matches on its own exchange.
         self.assertEqual(topology.queues_for("ocppd.events", "ocpp.in.Foo"), [])
 
