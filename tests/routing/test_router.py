@@ -12,10 +12,13 @@ from typing import Any, cast
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.trial.unittest import SynchronousTestCase
 
+from ocppd.bus.envelope import Envelope
+from ocppd.bus.interface import Delivery
+from ocppd.bus.topology import FUNDS_STOP_QUEUE
 from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.routing.executor import CommandExecutor
 from ocppd.routing.local import LocalCommandTransport
-from ocppd.store import chargers
+from ocppd.store import chargers, tags, transactions
 from tests.api.inline import InlineNode
 from tests.routing.fakes import FakeConnection
 
@@ -23,7 +26,9 @@ RESET = {"chargePointId": "CP1", "type": "Soft"}
 TIMEOUT = 30.0  # [ocpp] call_timeout's default
 
 
-class RoutedCommandStatusTests(SynchronousTestCase):
+class TwoNodeCase(SynchronousTestCase):
+    """Node A (the inline node) and node B, which holds CP1's socket."""
+
     def setUp(self) -> None:
         self.inline = InlineNode(self)
         node = self.inline.node
@@ -77,6 +82,8 @@ class RoutedCommandStatusTests(SynchronousTestCase):
         response, content = results[0]
         return response.code, json.loads(content)
 
+
+class RoutedCommandStatusTests(TwoNodeCase):
     def test_answer_through_the_owner(self) -> None:
         """200 with the charger's answer, the CALL sent on node B's socket, audited on A."""
         results = self.send(RESET)
@@ -158,3 +165,60 @@ class RoutedCommandStatusTests(SynchronousTestCase):
         self.serve_b(lambda body: succeed(b'{"v": 1, "outcome": "answer", "payload": [1]}'))
         status, body = self.outcome(self.send(RESET))
         self.assertEqual((status, body["error"]["code"]), (502, "bad_gateway"))
+
+
+class RoutedFundsStopTests(TwoNodeCase):
+    """The funds guard's stop reaches the charger on node B, and retries while it is away."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        run, now = self.inline.node.database.run_sync, self.inline.now()
+        self.customer = self.inline.add_user("jo@example.com", "another password", "customer")
+        run(tags.add_id_tag, "TAG1", user_id=self.customer, now=now)
+        self.session = run(
+            transactions.allocate_transaction,
+            charge_point_id="CP1",
+            connector_id=1,
+            id_tag="TAG1",
+            id_tag_status="Accepted",
+            meter_start_wh=0,
+            started_at=now,
+            user_id=self.customer,
+            now=now,
+        ).transaction_id
+
+    def funds_stop(self) -> Deferred[None]:
+        payload = {
+            "userId": self.customer,
+            "sessionId": self.session,
+            "chargePointId": "CP1",
+            "transactionId": self.session,
+            "reason": "funds",
+        }
+        envelope = Envelope.create("charging.stop.requested", payload, node="node-c")
+        delivery = Delivery(envelope, envelope.type, FUNDS_STOP_QUEUE, 1)
+        return self.inline.node.funds_stop.handle(delivery)
+
+    def test_funds_stop_routed(self) -> None:
+        """RemoteStopTransaction goes to B's socket; audited on this node as the customer's."""
+        done = self.funds_stop()
+        self.pump()
+        calls = [(c.action, c.payload) for c in self.charger.sent]
+        self.assertEqual(calls, [("RemoteStopTransaction", {"transactionId": self.session})])
+        self.charger.answer({"status": "Accepted"})
+        self.pump()
+        self.successResultOf(done)
+        self.assertEqual(self.inline.node.bus.queue_length("audit"), 2)
+
+    def test_funds_stop_retried_while_unreachable(self) -> None:
+        """The charger is between nodes: the stop is tried again after 5 s and then reaches it."""
+        self.owner = None
+        done = self.funds_stop()
+        self.pump()
+        self.assertEqual(self.charger.sent, [])
+        self.owner = "node-b"
+        self.pump(5)
+        self.assertEqual([c.action for c in self.charger.sent], ["RemoteStopTransaction"])
+        self.charger.answer({"status": "Accepted"})
+        self.pump()
+        self.successResultOf(done)
