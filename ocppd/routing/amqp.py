@@ -177,7 +177,7 @@ class AmqpCommandTransport(Service):
         if channel is None or reply_queue is None:
             return fail(RoutingUnavailable(f"not connected to RabbitMQ at {self._where}"))
         if len(body) > self._max_size:
-            return fail(ValueError(f"request of {len(body)} bytes, more than {self._max_size}"))
+            return fail(RoutingUnavailable(f"a command of {len(body)} bytes is too big to route"))
         correlation_id = new_id()
         reply: Deferred[bytes] = Deferred()
         expiry = self._reactor.callLater(

@@ -17,7 +17,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ocppd.logs import Logger
-from ocppd.routing.errors import NodeUnreachable, TransportTimeout
+from ocppd.routing.errors import NodeUnreachable, RoutingUnavailable, TransportTimeout
 from ocppd.routing.interface import ICommandTransport, IServing, RequestHandler
 from ocppd.routing.wire import MAX_BODY
 
@@ -45,7 +45,7 @@ class LocalCommandTransport:
 
     def request(self, node_id: str, body: bytes, timeout: float) -> Deferred[bytes]:
         if len(body) > self._max_size:
-            return fail(ValueError(f"request of {len(body)} bytes, more than {self._max_size}"))
+            return fail(RoutingUnavailable(f"a command of {len(body)} bytes is too big to route"))
         if node_id not in self._handlers:
             return fail(NodeUnreachable(f"no node {node_id!r} takes commands"))
         handler = self._handlers[node_id][0]
