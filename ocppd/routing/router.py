@@ -22,7 +22,14 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any
 
-from twisted.internet.defer import Deferred, TimeoutError, inlineCallbacks, maybeDeferred, succeed
+from twisted.internet.defer import (
+    Deferred,
+    TimeoutError,
+    fail,
+    inlineCallbacks,
+    maybeDeferred,
+    succeed,
+)
 from twisted.internet.interfaces import IReactorTime
 
 from ocppd.logs import Logger
@@ -86,15 +93,30 @@ class CommandRouter:
         self, charge_point_id: str, action: str, payload: dict[str, Any], timeout: float
     ) -> Generator[Deferred[Any], Any, dict[str, Any]]:
         owner = yield self._owner(charge_point_id)
-        if owner is None:
-            raise ChargerNotConnected(f"{charge_point_id} is not connected")
-        if owner == self.node_id:
-            answer = yield self._registry.call(charge_point_id, action, payload, timeout=timeout)
-            return answer
-        answer = yield self._remote(
-            owner, CommandRequest(charge_point_id, action, payload, timeout)
-        )
+        try:
+            answer = yield self._send(owner, charge_point_id, action, payload, timeout)
+        except ChargerNotConnected:
+            # The charger may have moved between the lookup and the send (a
+            # reconnection to another node): one more look, one more try.
+            moved = yield self._owner(charge_point_id)
+            if moved is None or moved == owner:
+                raise
+            answer = yield self._send(moved, charge_point_id, action, payload, timeout)
         return answer
+
+    def _send(
+        self,
+        owner: str | None,
+        charge_point_id: str,
+        action: str,
+        payload: dict[str, Any],
+        timeout: float,
+    ) -> Deferred[dict[str, Any]]:
+        if owner is None:
+            return fail(ChargerNotConnected(f"{charge_point_id} is not connected"))
+        if owner == self.node_id:
+            return self._registry.call(charge_point_id, action, payload, timeout=timeout)
+        return self._remote(owner, CommandRequest(charge_point_id, action, payload, timeout))
 
     @inlineCallbacks
     def _owner(self, charge_point_id: str) -> Generator[Deferred[Any], Any, str | None]:

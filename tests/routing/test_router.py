@@ -153,6 +153,20 @@ class RoutedCommandStatusTests(TwoNodeCase):
         status, body = self.outcome(results)
         self.assertEqual((status, body["error"]["code"]), (504, "timeout"))
 
+    def test_charger_moved_meanwhile(self) -> None:
+        """B no longer holds it when the command arrives, A does now: sent again, to A."""
+        node = self.inline.node
+        self.registry_b.unregister(cast(Any, self.charger))
+        here = FakeConnection("CP1", self.inline.clock, node.schemas, TIMEOUT)
+        node.registry.register(cast(Any, here))
+        owners = ["node-b", "inline"]
+        node.router._owner_of = lambda charge_point_id: succeed(owners.pop(0))
+        results = self.send(RESET)
+        self.assertEqual([c.action for c in here.sent], ["Reset"])
+        here.answer({"status": "Accepted"})
+        self.pump()
+        self.assertEqual(self.outcome(results)[0], 200)
+
     def test_lookup_unavailable(self) -> None:
         """Presence unreachable: 503 with a JSON body, nothing sent."""
         self.owner = fail(ConnectionRefusedError("presence is down"))
