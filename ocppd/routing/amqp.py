@@ -33,6 +33,7 @@ reconnects with back-off and redeclares the queues.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator
 from typing import Any, cast
 
@@ -67,6 +68,20 @@ MAX_QUEUED = 1000
 #: What a server-named (reply) queue's name starts with.
 _SERVER_NAMED = "amq.gen-"
 _CONTENT_TYPE = "application/json"
+
+
+class _NoReturnedBodies(logging.Filter):
+    """
+    Drops pika's warning about a returned (unroutable) message: it quotes the
+    body, and a command's body may hold a new AuthorizationKey. A request for
+    a node that is gone is expected, and answered 409.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Published message was returned")
+
+
+logging.getLogger("pika.adapters.twisted_connection").addFilter(_NoReturnedBodies())
 
 
 def _describe(error: Failure | BaseException | None) -> str:

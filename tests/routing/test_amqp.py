@@ -17,7 +17,7 @@ from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
 
 from ocppd.routing.amqp import AmqpCommandTransport
-from ocppd.routing.errors import RoutingUnavailable
+from ocppd.routing.errors import NodeUnreachable, RoutingUnavailable
 from ocppd.routing.interface import ICommandTransport
 from tests.bus.contract import unique_prefix
 from tests.bus.test_amqp import require_rabbitmq
@@ -92,3 +92,20 @@ class AmqpTransportTests(AmqpTransportMixin, TestCase):
         )
         reply = yield caller.request(node, b"real", 5)
         self.assertEqual((reply, taken), (b"re:real", [b"real"]))
+
+    @inlineCallbacks
+    def test_returned_request_not_logged(self) -> Any:
+        """A request for a gone node is not quoted in the log (it may hold a key)."""
+        import logging
+
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler()
+        handler.emit = records.append  # type: ignore[method-assign]
+        logger = logging.getLogger("pika.adapters.twisted_connection")
+        logger.addHandler(handler)
+        self.addCleanup(logger.removeHandler, handler)
+        transport = yield self.start_transport(unique_prefix(), "t")
+        yield self.assertFailure(
+            transport.request(node_id(), b'{"secret": "key-123"}', 5), NodeUnreachable
+        )
+        self.assertEqual([r for r in records if "key-123" in r.getMessage()], [])
