@@ -59,13 +59,15 @@ class RecordingOutbox(Outbox):
         super().__init__(charge_point_id, **kwargs)
         self._record = record
         self._cp = charge_point_id
-        self._sent: dict[str, Call] = {}
+        #: The transaction message in flight, and when it was sent.
+        self._sent: dict[str, tuple[Call, float]] = {}
 
     def online(self, send: Callable[[str], None]) -> None:
         def sending(text: str) -> None:
             frame = parse_frame(text)
             if isinstance(frame, Call) and frame.action in TRANSACTION_ACTIONS:
-                self._sent = {frame.unique_id: frame}  # one CALL in flight at a time
+                # One CALL in flight at a time.
+                self._sent = {frame.unique_id: (frame, time.time())}
             send(text)
 
         super().online(sending)
@@ -76,8 +78,9 @@ class RecordingOutbox(Outbox):
         super().offline()
 
     def reply_received(self, reply: CallResult | CallError) -> None:
-        call = self._sent.pop(reply.unique_id, None)
-        if call is not None:
+        sent = self._sent.pop(reply.unique_id, None)
+        if sent is not None:
+            call, at = sent
             if isinstance(reply, CallResult):
                 self._record.write(
                     "ack",
@@ -86,6 +89,7 @@ class RecordingOutbox(Outbox):
                     uid=call.unique_id,
                     req=call.payload,
                     res=reply.payload,
+                    took=round(time.time() - at, 3),
                 )
             else:
                 self._record.write(
@@ -97,9 +101,9 @@ class RecordingOutbox(Outbox):
         super().reply_received(reply)
 
     def _expired(self, unique_id: str) -> None:
-        call = self._sent.pop(unique_id, None)
-        if call is not None:
-            self._record.write("timeout", cp=self._cp, action=call.action)
+        sent = self._sent.pop(unique_id, None)
+        if sent is not None:
+            self._record.write("timeout", cp=self._cp, action=sent[0].action)
         super()._expired(unique_id)
 
 

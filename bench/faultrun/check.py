@@ -40,9 +40,15 @@ class Phase:
     rss_start_kib: int = 0
     rss_end_kib: int = 0
     acks: int = 0
+    #: The longest a charger waited for an answer it got (seconds).
+    slowest: float = 0.0
     lost: Counter[str] = attrs.field(factory=Counter)
     duplicated: Counter[str] = attrs.field(factory=Counter)
-    refused: int = 0
+    errors: int = 0
+    #: Sessions started in the phase that the store still holds active at the end.
+    unclosed: int = 0
+    #: Sessions started in the phase with more than one wallet debit.
+    double_billed: int = 0
     #: Chargers that saw an error in the phase and had nothing accepted after it.
     unrecovered: int = 0
 
@@ -95,7 +101,7 @@ def recovery_times(phases: list[Phase], events: Iterable[dict[str, Any]]) -> Non
         if key is None:
             continue
         if event["kind"] in ("refused", "timeout", "disconnect"):
-            phases[index].refused += 1
+            phases[index].errors += 1
             errors[key] = event["t"]
             back.pop(key, None)
         elif event["kind"] == "ack" and key in errors and key not in back:
@@ -153,6 +159,7 @@ def compare(url: str, record: list[dict[str, Any]], phases: list[Phase]) -> Tota
             continue
         phase = phase_at(phases, event["t"])
         phase.acks += 1
+        phase.slowest = max(phase.slowest, float(event.get("took", 0.0)))
         cp, action, req, res = event["cp"], event["action"], event["req"], event["res"]
         seen = log_counts[(cp, event["uid"])]
         if seen == 0:
@@ -187,6 +194,11 @@ def compare(url: str, record: list[dict[str, Any]], phases: list[Phase]) -> Tota
     # store believes active forever.
     totals.unclosed = sorted(t for t, r in tx_rows.items() if r.stopped_at is None)
     totals.double_billed = sorted(s for s, n in debits.items() if n > 1)
+    for tx in totals.unclosed:
+        phase_at(phases, tx_rows[tx].started_at.timestamp()).unclosed += 1
+    for tx in totals.double_billed:
+        if tx in tx_rows:
+            phase_at(phases, tx_rows[tx].started_at.timestamp()).double_billed += 1
     return totals
 
 
@@ -198,8 +210,8 @@ def table(phases: list[Phase], totals: dict[str, Totals]) -> str:
     """The Markdown table: one row per fault and configuration."""
     lines = [
         "| config | fault | acked | lost | duplicated | unclosed | double-billed "
-        "| refusals seen | log lines | recovery s | RSS MiB start→end |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| errors seen | slowest answer s | log lines | recovery s | RSS MiB start→end |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for p in phases:
         lost = f"{p.lost_total}" + (f" ({_detail(p.lost)})" if p.lost_total else "")
@@ -207,13 +219,14 @@ def table(phases: list[Phase], totals: dict[str, Totals]) -> str:
             f" ({_detail(p.duplicated)})" if p.duplicated_total else ""
         )
         lines.append(
-            f"| {p.config} | {p.name} | {p.acks} | {lost} | {dup} | | | {p.refused} "
-            f"| {p.log_lines} | {_recovery(p)} | {_kib(p.rss_start_kib)}→{_kib(p.rss_end_kib)} |"
+            f"| {p.config} | {p.name} | {p.acks} | {lost} | {dup} | {p.unclosed} "
+            f"| {p.double_billed} | {p.errors} | {p.slowest:.1f} | {p.log_lines} | {_recovery(p)} "
+            f"| {_kib(p.rss_start_kib)}→{_kib(p.rss_end_kib)} |"
         )
     for config, t in totals.items():
         lines.append(
             f"| {config} | **at the end** ({t.starts_acked} starts, {t.stops_acked} stops acked) "
-            f"| | | | {len(t.unclosed)} | {len(t.double_billed)} | | | | |"
+            f"| | | | {len(t.unclosed)} | {len(t.double_billed)} | | | | | |"
         )
     return "\n".join(lines)
 
