@@ -21,7 +21,16 @@ import sys
 import tempfile
 import time
 
-from .check import Phase, Totals, compare, read_record, recovery_times, table
+from .check import (
+    Phase,
+    Totals,
+    compare,
+    log_kinds,
+    log_section,
+    read_record,
+    recovery_times,
+    table,
+)
 from .faults import Fault, Services, amqp_pg_faults, embedded_faults
 from .services import ROOT, Daemon, Postgres, Rabbit, wait_until
 
@@ -125,6 +134,7 @@ def run_config(config: str, options: argparse.Namespace) -> tuple[list[Phase], T
         f"ocppd.data_dir={workdir}/data",
         "ocppd.node_id=faults",
         "ocpp.heartbeat_interval=30",
+        f"web.webroot={ROOT}/webroot",
     ]
     postgres = rabbit = None
     fleet = None
@@ -150,7 +160,7 @@ def run_config(config: str, options: argparse.Namespace) -> tuple[list[Phase], T
         record = os.path.join(workdir, "acks.jsonl")
         say(f"{config}: ocppd pid {daemon.pid}, {options.chargers} chargers; workdir {workdir}")
         fleet = start_fleet(daemon, options, record)
-        phases = [Phase(config, "steady charging", time.time(), log_lines=daemon.log_lines())]
+        phases = [Phase(config, "steady charging", time.time(), log_from=daemon.log_lines())]
         phases[0].restored = phases[0].started
         phases[0].rss_start_kib = daemon.rss_kib()
         time.sleep(options.duration)
@@ -160,8 +170,8 @@ def run_config(config: str, options: argparse.Namespace) -> tuple[list[Phase], T
             previous = phases[-1]
             previous.ended = time.time()
             previous.rss_end_kib = daemon.rss_kib()
-            previous.log_lines = daemon.log_lines() - previous.log_lines
-            phase = Phase(config, fault.name, time.time(), log_lines=daemon.log_lines())
+            previous.log_to = daemon.log_lines()
+            phase = Phase(config, fault.name, time.time(), log_from=previous.log_to)
             phase.rss_start_kib = daemon.rss_kib()
             phases.append(phase)
             say(f"{config}: fault: {fault.name}")
@@ -178,8 +188,13 @@ def run_config(config: str, options: argparse.Namespace) -> tuple[list[Phase], T
         say(f"{config}: drained in {took:.0f} s")
         last.ended = time.time()
         last.rss_end_kib = daemon.rss_kib()
-        last.log_lines = daemon.log_lines() - last.log_lines
+        last.log_to = daemon.log_lines()
         daemon.stop()
+        with open(daemon.log_path, errors="replace") as f:
+            log = f.read().splitlines()
+        for phase in phases:
+            phase.log_lines = phase.log_to - phase.log_from
+            phase.log_kinds = log_kinds(log[phase.log_from : phase.log_to])
         events = read_record(record)
         recovery_times(phases, events)
         totals = compare(store_url(services), events, phases)
@@ -223,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         config_phases, totals[config] = run_config(config, options)
         phases += config_phases
     print(table(phases, totals))
+    print()
+    print("Most frequent log lines per phase:")
+    print()
+    print(log_section(phases))
     bad = sum(p.lost_total + p.duplicated_total for p in phases)
     return 1 if bad else 0
 

@@ -13,6 +13,7 @@ must be in the message log once. Each finding is charged to the phase
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -35,7 +36,11 @@ class Phase:
     started: float
     restored: float = 0.0
     ended: float = 0.0
+    log_from: int = 0
+    log_to: int = 0
     log_lines: int = 0
+    #: The most frequent kinds of log line in the phase: (count, kind).
+    log_kinds: list[tuple[int, str]] = attrs.field(factory=list)
     recovery: float = 0.0
     rss_start_kib: int = 0
     rss_end_kib: int = 0
@@ -200,6 +205,40 @@ def compare(url: str, record: list[dict[str, Any]], phases: list[Phase]) -> Tota
         if tx in tx_rows:
             phase_at(phases, tx_rows[tx].started_at.timestamp()).double_billed += 1
     return totals
+
+
+_LOG_LINE = re.compile(r"^\S+ \[([^\]]+)\] (.*)$")
+_VARYING = re.compile(r"0x[0-9a-f]+|[0-9a-f]{8,}|\d+")
+
+
+def log_kinds(lines: list[str], top: int = 4) -> list[tuple[int, str]]:
+    """
+    The most frequent kinds of line among ``lines``: the logger, its level and
+    the message's first words with numbers and ids blanked; traceback lines
+    (not starting with a time) count as one kind.
+    """
+    kinds: Counter[str] = Counter()
+    for line in lines:
+        match = _LOG_LINE.match(line)
+        if match is None:
+            kinds["(traceback lines)"] += 1
+            continue
+        logger = match.group(1).rsplit(".", 1)[-1]
+        kinds[f"{logger} {_VARYING.sub('N', match.group(2))[:60]}"] += 1
+    return [(n, kind) for kind, n in kinds.most_common(top)]
+
+
+def _tick_free(text: str) -> str:
+    return text.replace("`", "'")
+
+
+def log_section(phases: list[Phase]) -> str:
+    """A Markdown list: per phase, its most frequent log lines."""
+    out = []
+    for p in phases:
+        kinds = "; ".join(f"{n} x `{_tick_free(k)}`" for n, k in p.log_kinds) or "none"
+        out.append(f"- {p.config}, {p.name} ({p.log_lines} lines): {kinds}")
+    return "\n".join(out)
 
 
 def _kib(k: int) -> str:
