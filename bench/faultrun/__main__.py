@@ -154,7 +154,7 @@ def run_config(config: str, options: argparse.Namespace) -> tuple[list[Phase], T
             faults: list[Fault] = amqp_pg_faults()
         else:
             faults = embedded_faults()
-        services = Services(daemon, BUS_PREFIX, postgres, rabbit)
+        services = Services(daemon, BUS_PREFIX, f"{PREFIX}0000", postgres, rabbit)
         prepare(daemon, options.chargers)
         daemon.start()
         record = os.path.join(workdir, "acks.jsonl")

@@ -21,6 +21,8 @@ from .services import Daemon, Postgres, Rabbit
 class Services:
     daemon: Daemon
     prefix: str
+    #: A charger of the run, named by the poison messages.
+    charge_point_id: str
     postgres: Postgres | None = None
     rabbit: Rabbit | None = None
 
@@ -85,19 +87,26 @@ def broker_alarm(seconds: float) -> Callable[[Services], None]:
     return inject
 
 
-#: Bodies no consumer can apply: not JSON, not an envelope, an envelope
-#: whose request is nonsense.
-POISON_BODIES = [
-    b"\xff\xfe not json",
-    b"{}",
-    json.dumps(
-        {
-            "id": "poison-1",
-            "type": "ocpp.in.MeterValues",
-            "payload": {"request": {"connectorId": "x", "meterValue": 7}},
-        }
-    ).encode(),
-]
+def poison_bodies(charge_point_id: str) -> list[bytes]:
+    """
+    Bodies no consumer can apply: not JSON, not an envelope, and well-formed
+    envelopes (from a real charger of the run) whose OCPP request is nonsense,
+    which only the processor's handler finds out.
+    """
+    from ocppd.bus.envelope import Envelope
+
+    nonsense = {
+        "uniqueId": "poison",
+        "request": {"connectorId": "x", "transactionId": -1, "meterValue": 7},
+        "response": {},
+    }
+    bodies = [b"\xff\xfe not json", b"{}"]
+    for action in ("MeterValues", "StopTransaction", "StartTransaction"):
+        envelope = Envelope.create(
+            f"ocpp.in.{action}", nonsense, node="faults", charge_point_id=charge_point_id
+        )
+        bodies.append(envelope.to_bytes())
+    return bodies
 
 
 def poison_messages(s: Services) -> None:
@@ -105,9 +114,11 @@ def poison_messages(s: Services) -> None:
 
     connection = pika.BlockingConnection(pika.URLParameters(s.mq.url))
     channel = connection.channel()
-    for key in ("ocpp.in.MeterValues", "ocpp.in.StopTransaction", "ocpp.in.StartTransaction"):
-        for body in POISON_BODIES:
-            channel.basic_publish(exchange=f"{s.prefix}.ocpp", routing_key=key, body=body)
+    for body in poison_bodies(s.charge_point_id):
+        key = "ocpp.in.MeterValues"
+        if body.startswith(b"{") and len(body) > 2:
+            key = json.loads(body)["type"]
+        channel.basic_publish(exchange=f"{s.prefix}.ocpp", routing_key=key, body=body)
     connection.close()
 
 
