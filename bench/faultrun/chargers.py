@@ -6,8 +6,8 @@ The charging fleet of a fault run, in a process of its own:
 
 Each charger (``ocppd.sim``: the simulator and its transaction-keeping
 outbox) charges on both connectors again and again: StartTransaction,
-MeterValues every ``--meter-interval`` s, StopTransaction after
-``--session`` s, resending a transaction message after a CALLERROR or a
+MeterValues every ``--meter-interval`` s, StopTransaction after half to
+one and a half times ``--session`` s, resending a transaction message after a CALLERROR or a
 timeout as a real charger does (``--attempts``).
 
 Every CALLRESULT to a transaction message is appended to the record at
