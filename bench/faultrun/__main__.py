@@ -87,6 +87,8 @@ def start_fleet(
         ID_TAG,
         "--record",
         record,
+        "--meter-interval",
+        str(options.meter_interval),
     ]
     log = open(record + ".log", "w")
     return subprocess.Popen(
@@ -222,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=30.0,
         help="seconds of steady charging before the first fault and after each",
+    )
+    parser.add_argument(
+        "--meter-interval",
+        type=float,
+        default=3.0,
+        help="seconds between a session's MeterValues (lower: more load)",
     )
     parser.add_argument(
         "--only",
