@@ -1,0 +1,314 @@
+"""
+Presence on Redis (txredisapi), for several nodes. Keys, lease and fencing
+are described in ``docs/presence.md``; in short, for charger X:
+
+- ``{prefix}:fence:X``: the fencing counter, INCR on every claim, kept;
+- ``{prefix}:owner:X``: ``"{fence} {node}"``, expiring after the lease;
+- channel ``{prefix}:lost:{node}``: ``"{fence} X"`` when another node claims X.
+
+Every change is a Lua script, so "is this fence still the newest" and the
+write are one atomic step: a late renewal or release of an old node cannot
+overwrite the newer owner. One connection carries all commands, in order:
+a release sent after a renewal is applied after it.
+
+While Redis is unreachable every call fails at once with
+``PresenceUnavailable``; both connections reconnect by themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
+
+import attrs
+import txredisapi
+from twisted.internet.defer import Deferred, fail, gatherResults, inlineCallbacks
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ocppd.logs import Logger
+from ocppd.presence.claims import PresenceClaims
+from ocppd.presence.interface import IPresence, Owner, PresenceUnavailable
+
+#: Claims renewed by one script run: Redis runs nothing else meanwhile, so a
+#: run stays around a millisecond; the runs of one renewal are pipelined.
+RENEW_CHUNK = 1000
+#: Seconds a command may wait for its answer before the connection is
+#: dropped (and reopened) and the call fails.
+REPLY_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 5.0
+#: Redis databases a URL may select.
+MAX_DB = 255
+
+# KEYS: fence counter, owner. ARGV: node, lease ms, lost-channel prefix, charge point id.
+CLAIM = """
+local fence = redis.call('INCR', KEYS[1])
+local previous = redis.call('GET', KEYS[2])
+redis.call('SET', KEYS[2], fence .. ' ' .. ARGV[1], 'PX', ARGV[2])
+if previous then
+  local space = string.find(previous, ' ', 1, true)
+  local node = string.sub(previous, space + 1)
+  if node ~= ARGV[1] then
+    redis.call('PUBLISH', ARGV[3] .. node, string.sub(previous, 1, space - 1) .. ' ' .. ARGV[4])
+  end
+end
+return fence
+"""
+
+# KEYS: owner. ARGV: "{fence} {node}".
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS: fence counter and owner of each claim, in turn. ARGV: node, lease ms,
+# then each claim's fence. Returns the (1-based) positions of the lost claims.
+RENEW = """
+local lost = {}
+for i = 3, #ARGV do
+  local k = (i - 3) * 2 + 1
+  if redis.call('GET', KEYS[k]) == ARGV[i] then
+    redis.call('SET', KEYS[k + 1], ARGV[i] .. ' ' .. ARGV[1], 'PX', ARGV[2])
+  else
+    lost[#lost + 1] = i - 2
+  end
+end
+return lost
+"""
+
+
+@attrs.frozen
+class RedisAddress:
+    host: str
+    port: int
+    db: int
+    password: str | None
+
+    def __str__(self) -> str:
+        return f"redis://{self.host}:{self.port}/{self.db}"
+
+
+def parse_redis_url(url: str) -> RedisAddress:
+    """``redis://[:password@]HOST[:PORT][/DB]``; ValueError saying what is wrong."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "redis":
+        raise ValueError(f"{url!r} is not a redis://HOST:PORT/DB URL")
+    if not parts.hostname:
+        raise ValueError(f"{url!r} names no host")
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        raise ValueError(f"{url!r} has no valid port") from None
+    path = parts.path.strip("/") or "0"
+    if not path.isdigit() or int(path) > MAX_DB:
+        raise ValueError(f"{url!r}: the database must be a number from 0 to {MAX_DB}")
+    password = unquote(parts.password) if parts.password else None
+    return RedisAddress(parts.hostname, port, int(path), password)
+
+
+class _LostListener(txredisapi.SubscriberProtocol):
+    """The subscription to this node's lost-claims channel; renewed on every connection."""
+
+    presence: RedisPresence
+
+    def connectionMade(self) -> Any:
+        d = super().connectionMade()
+
+        def ready(_: object) -> None:
+            self.subscribe(self.presence.channel).addErrback(self.presence._subscribe_failed)
+            # Messages sent while we were away are gone: a renewal finds those claims.
+            self.presence._renew_logged()
+
+        return d.addCallback(ready)
+
+    def messageReceived(self, pattern: Any, channel: Any, message: Any) -> None:
+        self.presence._message(message)
+
+
+@implementer(IPresence)
+class RedisPresence(PresenceClaims):
+    log = Logger()
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        clock: IReactorTime,
+        reactor: Any,
+        lease: float,
+        url: str,
+        prefix: str = "ocppd",
+    ) -> None:
+        super().__init__(node_id=node_id, clock=clock, lease=lease)
+        self.address = parse_redis_url(url)
+        self._reactor = reactor
+        self._prefix = prefix
+        self.channel = f"{prefix}:lost:{node_id}"
+        self._commands: txredisapi.RedisFactory | None = None
+        self._subscriber: txredisapi.RedisFactory | None = None
+        self._unreachable_logged = False
+
+    def _endpoint(self) -> HostnameEndpoint:
+        return HostnameEndpoint(
+            self._reactor, self.address.host, self.address.port, timeout=CONNECT_TIMEOUT
+        )
+
+    def start(self) -> None:
+        self.connect()
+        super().start()
+
+    def connect(self) -> None:
+        """Open the connections (kept open, reopened when lost) without renewing yet."""
+        if self._commands is None:
+            # One connection: commands reach Redis in the order they were sent.
+            self._commands = txredisapi.RedisFactory(
+                str(self.address),
+                self.address.db,
+                1,
+                isLazy=True,
+                password=self.address.password,
+                replyTimeout=REPLY_TIMEOUT,
+            )
+            self._commands.startConnecting(self._endpoint())
+            presence = self
+
+            class Listener(_LostListener):
+                pass
+
+            Listener.presence = presence
+            self._subscriber = txredisapi.RedisFactory(
+                str(self.address), None, 1, isLazy=True, password=self.address.password
+            )
+            self._subscriber.protocol = Listener
+            self._subscriber.startConnecting(self._endpoint())
+
+    @inlineCallbacks
+    def stop(self) -> Generator[Deferred[Any], Any, None]:
+        try:
+            yield super().stop()
+        finally:
+            connections = [f for f in (self._commands, self._subscriber) if f is not None]
+            self._commands = self._subscriber = None
+            yield gatherResults([f.disconnect() for f in connections], consumeErrors=True)
+
+    @inlineCallbacks
+    def when_connected(self, timeout: float) -> Generator[Deferred[Any], Any, bool]:
+        """
+        Wait up to ``timeout`` seconds for both connections; whether they are up
+        (for the start-up's log line and for tests).
+        """
+        deadline = self._clock.seconds() + timeout
+        while not self.connected():
+            if self._clock.seconds() >= deadline:
+                return False
+            yield deferLater(self._clock, 0.05, lambda: None)
+        return True
+
+    def connected(self) -> bool:
+        return all(f is not None and f.size for f in (self._commands, self._subscriber))
+
+    # Store operations
+
+    def _key(self, kind: str, charge_point_id: str) -> str:
+        return f"{self._prefix}:{kind}:{charge_point_id}"
+
+    def _eval(self, script: str, keys: list[str], args: list[Any]) -> Deferred[Any]:
+        factory = self._commands
+        if factory is None or not factory.size:
+            if not self._unreachable_logged:
+                self._unreachable_logged = True
+                self.log.error(
+                    "Presence: Redis at {address} is unreachable; charger ownership cannot "
+                    "be read or changed until it is back (reconnecting by itself)",
+                    address=str(self.address),
+                )
+            return fail(PresenceUnavailable(f"Redis at {self.address} is unreachable"))
+        if self._unreachable_logged:
+            self._unreachable_logged = False
+            self.log.info("Presence: Redis at {address} is reachable", address=str(self.address))
+
+        def failed(failure: Any) -> Any:
+            if failure.check(txredisapi.ConnectionError):
+                raise PresenceUnavailable(f"Redis at {self.address}: {failure.getErrorMessage()}")
+            return failure
+
+        return factory.handler.eval(script, keys, args).addErrback(failed)
+
+    def _claim(self, charge_point_id: str) -> Deferred[int]:
+        return self._eval(
+            CLAIM,
+            [self._key("fence", charge_point_id), self._key("owner", charge_point_id)],
+            [self.node_id, self._lease_ms(), f"{self._prefix}:lost:", charge_point_id],
+        ).addCallback(int)
+
+    def _release(self, charge_point_id: str, fence: int) -> Deferred[bool]:
+        return self._eval(
+            RELEASE, [self._key("owner", charge_point_id)], [f"{fence} {self.node_id}"]
+        ).addCallback(bool)
+
+    def _owner(self, charge_point_id: str) -> Deferred[Owner | None]:
+        # A script too: the only way through _eval's fail-fast check.
+        return self._eval(
+            "return redis.call('GET', KEYS[1])", [self._key("owner", charge_point_id)], []
+        ).addCallback(_parse_owner)
+
+    def _renew(self, claims: list[tuple[str, int]]) -> Deferred[list[tuple[str, int]]]:
+        runs = []
+        for start in range(0, len(claims), RENEW_CHUNK):
+            chunk = claims[start : start + RENEW_CHUNK]
+            keys = []
+            for charge_point_id, _ in chunk:
+                keys.append(self._key("fence", charge_point_id))
+                keys.append(self._key("owner", charge_point_id))
+            args: list[Any] = [self.node_id, self._lease_ms(), *(fence for _, fence in chunk)]
+            runs.append(self._eval(RENEW, keys, args).addCallback(_lost_claims, chunk))
+
+        def merged(results: list[list[tuple[str, int]]]) -> list[tuple[str, int]]:
+            return [claim for lost in results for claim in lost]
+
+        def first_error(failure: Failure) -> Failure:
+            return cast(Failure, failure.value.subFailure)  # type: ignore[union-attr]
+
+        return gatherResults(runs, consumeErrors=True).addCallbacks(merged, first_error)
+
+    def _lease_ms(self) -> int:
+        return max(1, round(self.lease * 1000))
+
+    # The lost-claims channel
+
+    def _message(self, message: Any) -> None:
+        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+        fence, _, charge_point_id = text.partition(" ")
+        if not fence.isdigit() or not charge_point_id:
+            self.log.warn(
+                "Presence: ignoring a malformed lost-claim message {message!r}", message=text[:200]
+            )
+            return
+        self._lost(charge_point_id, int(fence))
+
+    def _subscribe_failed(self, failure: Any) -> None:
+        self.log.warn(
+            "Presence: could not subscribe to {channel}: {reason}; lost claims are found at"
+            " renewal until it is back",
+            channel=self.channel,
+            reason=failure.getErrorMessage(),
+        )
+
+
+def _lost_claims(positions: Any, chunk: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The claims of ``chunk`` at the 1-based ``positions`` the renewal script returned."""
+    return [chunk[int(p) - 1] for p in positions or ()]
+
+
+def _parse_owner(value: Any) -> Owner | None:
+    if value is None:
+        return None
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    fence, _, node_id = text.partition(" ")
+    return Owner(node_id, int(fence))

@@ -1,0 +1,235 @@
+"""
+The contract of ``IPresence``: what every presence implementation must do.
+
+``PresenceContractTests`` is a mixin; each implementation's tests subclass it
+with ``twisted.trial.unittest.TestCase`` and provide ``make_presence``, which
+gives presences of several nodes sharing one store (one hub, or one Redis key
+prefix per test). The tests use real time (the global reactor) and short
+leases, so they run unchanged on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.task import deferLater
+from twisted.trial.unittest import TestCase
+from zope.interface.verify import verifyObject
+
+from ocppd.presence.interface import IPresence, Owner
+
+POLL_INTERVAL = 0.01
+POLL_TIMEOUT = 5.0
+#: Long enough that a test's own calls finish well within it.
+LEASE = 30.0
+
+
+def sleep(seconds: float) -> Deferred[None]:
+    return deferLater(reactor, seconds, lambda: None)
+
+
+@inlineCallbacks
+def eventually(check: Callable[[], Any]) -> Generator[Deferred[Any], Any, Any]:
+    """Poll ``check`` (may return a Deferred) until truthy; fail after POLL_TIMEOUT."""
+    deadline = reactor.seconds() + POLL_TIMEOUT  # type: ignore[attr-defined]
+    while True:
+        result = yield check()
+        if result:
+            return result
+        if reactor.seconds() > deadline:  # type: ignore[attr-defined]
+            raise AssertionError(f"still {result!r} after {POLL_TIMEOUT} s")
+        yield sleep(POLL_INTERVAL)
+
+
+class PresenceContractTests:
+    """Mixin: the IPresence contract. Subclasses provide ``make_presence``."""
+
+    def make_presence(self, node_id: str, lease: float = LEASE) -> Deferred[IPresence]:
+        """
+        A connected presence for ``node_id`` on this test's store (shared by every
+        presence the test makes), not yet renewing (call ``start``). The
+        subclass stops it and removes what it stored when the test ends.
+        """
+        raise NotImplementedError
+
+    def _lost_calls(self, presence: IPresence) -> list[tuple[str, int]]:
+        calls: list[tuple[str, int]] = []
+        presence.on_lost(lambda cp, fence: calls.append((cp, fence)))
+        return calls
+
+    @inlineCallbacks
+    def test_provides(self) -> Generator[Deferred[Any], Any, None]:
+        a = yield self.make_presence("a")
+        self.assertTrue(verifyObject(IPresence, a))
+
+    @inlineCallbacks
+    def test_claim_makes_owner(self) -> Generator[Deferred[Any], Any, None]:
+        t = self._t()
+        a = yield self.make_presence("node-a")
+        self.assertIsNone((yield a.owner("CP1")))
+        fence = yield a.claim("CP1")
+        self.assertEqual((yield a.owner("CP1")), Owner("node-a", fence))
+        self.assertEqual((yield a.owner_node("CP1")), "node-a")
+        self.assertIsNone((yield a.owner_node("CP2")))
+        t.assertEqual(a.held(), {"CP1": fence})
+
+    @inlineCallbacks
+    def test_fences_grow_across_nodes(self) -> Generator[Deferred[Any], Any, None]:
+        t = self._t()
+        a = yield self.make_presence("a")
+        b = yield self.make_presence("b")
+        f1 = yield a.claim("CP1")
+        f2 = yield b.claim("CP1")
+        f3 = yield a.claim("CP1")
+        t.assertLess(f1, f2)
+        t.assertLess(f2, f3)
+        yield a.release("CP1", f3)
+        f4 = yield b.claim("CP1")
+        t.assertLess(f3, f4, "a release must not reset the fence")
+        # Another charger has its own counter, unaffected.
+        other = yield a.claim("CP2")
+        t.assertEqual((yield a.owner("CP2")), Owner("a", other))
+
+    @inlineCallbacks
+    def test_takeover_tells_previous_owner(self) -> Generator[Deferred[Any], Any, None]:
+        t = self._t()
+        a = yield self.make_presence("a")
+        b = yield self.make_presence("b")
+        lost_a = self._lost_calls(a)
+        lost_b = self._lost_calls(b)
+        fa = yield a.claim("CP1")
+        fb = yield b.claim("CP1")
+        yield eventually(lambda: lost_a)
+        t.assertEqual(lost_a, [("CP1", fa)])
+        t.assertEqual(a.held(), {})
+        t.assertEqual(b.held(), {"CP1": fb})
+        t.assertEqual((yield b.owner("CP1")), Owner("b", fb))
+        t.assertEqual(lost_b, [])
+
+    @inlineCallbacks
+    def test_reclaim_on_same_node_tells_nobody(self) -> Generator[Deferred[Any], Any, None]:
+        t = self._t()
+        a = yield self.make_presence("a")
+        b = yield self.make_presence("b")
+        lost_a = self._lost_calls(a)
+        lost_b = self._lost_calls(b)
+        yield a.claim("CP1")
+        f2 = yield a.claim("CP1")
+        # A takeover by b afterwards is told, so the absence above is not a delay.
+        yield b.claim("CP1")
+        yield eventually(lambda: lost_a)
+        t.assertEqual(lost_a, [("CP1", f2)])
+        t.assertEqual(lost_b, [])
+
+    @inlineCallbacks
+    def test_stale_release_changes_nothing(self) -> Generator[Deferred[Any], Any, None]:
+        t = self._t()
+        a = yield self.make_presence("a")
+        b = yield self.make_presence("b")
+        fa = yield a.claim("CP1")
+        fb = yield b.claim("CP1")
+        # a's socket closes late, after b took the charger.
+        t.assertFalse((yield a.release("CP1", fa)))
+        t.assertEqual((yield a.owner("CP1")), Owner("b", fb))
+        # b releasing a's fence (a bug, or a forged value) changes nothing either.
+        t.assertFalse((yield b.release("CP1", fa)))
+        t.assertEqual((yield b.owner("CP1")), Owner("b", fb))
+
+    @inlineCallbacks
+    def test_release_current(self) -> Generator[Deferred[Any], Any, None]:
+        t = self._t()
+        a = yield self.make_presence("a")
+        fence = yield a.claim("CP1")
+        t.assertTrue((yield a.release("CP1", fence)))
+        t.assertIsNone((yield a.owner("CP1")))
+        t.assertEqual(a.held(), {})
+        t.assertFalse((yield a.release("CP1", fence)))
+
+    @inlineCallbacks
+    def test_late_renewal_does_not_overwrite_newer_owner(
+        self,
+    ) -> Generator[Deferred[Any], Any, None]:
+        t = self._t()
+        a = yield self.make_presence("a")
+        b = yield self.make_presence("b")
+        fa = yield a.claim("CP1")
+        yield a.claim("CP2")
+        fb = yield b.claim("CP1")
+        # The renewal a sends before it learns of the takeover.
+        stale = [("CP1", fa), ("CP2", a.held()["CP2"])]
+        lost = yield a._renew(stale)  # type: ignore[attr-defined]
+        t.assertEqual(lost, [("CP1", fa)])
+        t.assertEqual((yield a.owner("CP1")), Owner("b", fb))
+
+    @inlineCallbacks
+    def test_renew_reports_lost_claims(self) -> Generator[Deferred[Any], Any, None]:
+        t = self._t()
+        a = yield self.make_presence("a")
+        b = yield self.make_presence("b")
+        lost_calls = self._lost_calls(a)
+        # Enough claims for several batches of the Redis renewal (1,000 each).
+        ids = [f"CP{i}" for i in range(2500)]
+        for cp in ids:
+            yield a.claim(cp)
+        taken = yield b.claim("CP1500")
+        # The renewal or the takeover message, whichever comes first, reports it: once.
+        yield a.renew()
+        yield eventually(lambda: lost_calls)
+        yield sleep(0.1)
+        t.assertNotIn("CP1500", a.held())
+        t.assertEqual(len(a.held()), 2499)
+        t.assertEqual(lost_calls, [("CP1500", 1)])
+        t.assertEqual((yield a.owner("CP1500")), Owner("b", taken))
+        t.assertEqual((yield a.owner("CP2499")), Owner("a", 1))
+        t.assertEqual((yield a.renew()), [])
+
+    @inlineCallbacks
+    def test_claim_expires_without_renewal(self) -> Generator[Deferred[Any], Any, None]:
+        t = self._t()
+        # A node that died without releasing: nothing renews its claim.
+        a = yield self.make_presence("a", lease=0.2)
+        fence = yield a.claim("CP1")
+        yield eventually(lambda: a.owner("CP1").addCallback(lambda owner: owner is None))
+        # A new claim afterwards still gets a greater fence.
+        b = yield self.make_presence("b")
+        t.assertGreater((yield b.claim("CP1")), fence)
+
+    @inlineCallbacks
+    def test_renewal_keeps_claim_beyond_lease(self) -> Generator[Deferred[Any], Any, None]:
+        t = self._t()
+        a = yield self.make_presence("a", lease=0.6)
+        fence = yield a.claim("CP1")
+        a.start()
+        yield sleep(1.5)
+        t.assertEqual((yield a.owner("CP1")), Owner("a", fence))
+
+    @inlineCallbacks
+    def test_renewal_restores_expired_claim_nobody_took(
+        self,
+    ) -> Generator[Deferred[Any], Any, None]:
+        t = self._t()
+        # A node cut off from the store for longer than the lease keeps its socket.
+        a = yield self.make_presence("a", lease=0.2)
+        fence = yield a.claim("CP1")
+        yield eventually(lambda: a.owner("CP1").addCallback(lambda owner: owner is None))
+        t.assertEqual((yield a.renew()), [])
+        t.assertEqual((yield a.owner("CP1")), Owner("a", fence))
+
+    @inlineCallbacks
+    def test_stop_releases_claims(self) -> Generator[Deferred[Any], Any, None]:
+        t = self._t()
+        a = yield self.make_presence("a")
+        b = yield self.make_presence("b")
+        yield a.claim("CP1")
+        fb = yield b.claim("CP2")
+        a.start()
+        yield a.stop()
+        t.assertIsNone((yield b.owner("CP1")))
+        t.assertEqual((yield b.owner("CP2")), Owner("b", fb))
+
+    def _t(self) -> TestCase:
+        assert isinstance(self, TestCase)
+        return self

@@ -1,0 +1,195 @@
+"""
+The Redis presence, ``ocppd.presence.redis``, against the contract and the real
+Redis at ``tests.services.REDIS_URL`` (skipped without it, failing on CI). Each
+test uses its own key prefix and deletes its keys when it ends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Generator
+from typing import Any
+
+import txredisapi
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.protocol import Factory
+from twisted.protocols.portforward import ProxyFactory
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from ocppd.presence.interface import IPresence, Owner, PresenceUnavailable
+from ocppd.presence.redis import RedisPresence, parse_redis_url
+from tests.presence.contract import LEASE, PresenceContractTests, eventually
+from tests.services import REDIS_URL, require_service
+
+
+def require_redis() -> str:
+    address = parse_redis_url(REDIS_URL)
+    require_service("Redis", address.host, address.port)
+    return REDIS_URL
+
+
+@inlineCallbacks
+def delete_prefix(prefix: str) -> Generator[Deferred[Any], Any, None]:
+    address = parse_redis_url(REDIS_URL)
+    redis = yield txredisapi.Connection(
+        address.host, address.port, dbid=address.db, reconnect=False
+    )
+    try:
+        keys = yield redis.keys(f"{prefix}:*")
+        if keys:
+            yield redis.delete(*keys)
+    finally:
+        yield redis.disconnect()
+
+
+class RedisPresenceMixin:
+    def make_redis_presence(
+        self, node_id: str, lease: float, url: str, *, wait: bool = True
+    ) -> Deferred[RedisPresence]:
+        test = self
+        assert isinstance(test, TestCase)
+        if not hasattr(self, "prefix"):
+            self.prefix = "t" + uuid.uuid4().hex[:10]
+            test.addCleanup(delete_prefix, self.prefix)
+        presence = RedisPresence(
+            node_id=node_id,
+            clock=reactor,  # type: ignore[arg-type]
+            reactor=reactor,
+            lease=lease,
+            url=url,
+            prefix=self.prefix,
+        )
+        # Not start(): the contract's presences renew only when a test says so.
+        presence.connect()
+        test.addCleanup(presence.stop)
+
+        @inlineCallbacks
+        def connected() -> Generator[Deferred[Any], Any, RedisPresence]:
+            if wait and not (yield presence.when_connected(10.0)):
+                raise AssertionError(f"no connection to Redis at {url}")
+            return presence
+
+        return connected()
+
+
+class RedisPresenceContractTests(RedisPresenceMixin, PresenceContractTests, TestCase):
+    def setUp(self) -> None:
+        self.url = require_redis()
+
+    def make_presence(self, node_id: str, lease: float = LEASE) -> Deferred[IPresence]:
+        return self.make_redis_presence(node_id, lease, self.url)  # type: ignore[return-value]
+
+
+class RedisOutageTests(RedisPresenceMixin, TestCase):
+    """Redis down at start and mid-run, through a TCP proxy this test controls."""
+
+    def setUp(self) -> None:
+        url = parse_redis_url(require_redis())
+        self.factory: Factory = ProxyFactory(url.host, url.port)
+        self.port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")  # type: ignore[attr-defined]
+        self.port_number = self.port.getHost().port
+        self.url = f"redis://127.0.0.1:{self.port_number}/{url.db}"
+        self.addCleanup(lambda: self.cut())
+
+    def cut(self) -> Deferred[None] | None:
+        """Stop the proxy: no new connections, the open ones dropped."""
+        if self.port is None:
+            return None
+        port, self.port = self.port, None
+        for protocol in list(getattr(self.factory, "open", [])):
+            protocol.transport.abortConnection()
+        return port.stopListening()  # type: ignore[no-any-return]
+
+    def restore(self) -> None:
+        self.port = reactor.listenTCP(  # type: ignore[attr-defined]
+            self.port_number, self.factory, interface="127.0.0.1"
+        )
+
+    def track(self) -> None:
+        """Remember the proxy's connections, so ``cut`` can drop them."""
+        self.factory.open = []  # type: ignore[attr-defined]
+        build = self.factory.buildProtocol
+
+        def tracked(addr: Any) -> Any:
+            protocol = build(addr)
+            self.factory.open.append(protocol)  # type: ignore[attr-defined]
+            return protocol
+
+        self.factory.buildProtocol = tracked  # type: ignore[method-assign]
+
+    @inlineCallbacks
+    def test_down_at_start_fails_fast_then_recovers(self) -> Generator[Deferred[Any], Any, None]:
+        self.track()
+        yield self.cut()
+        presence = yield self.make_redis_presence("a", LEASE, self.url, wait=False)
+        # At once, typed: nothing waits for Redis.
+        self.failureResultOf(presence.claim("CP1"), PresenceUnavailable)
+        self.failureResultOf(presence.owner_node("CP1"), PresenceUnavailable)
+        self.restore()
+        self.assertTrue((yield presence.when_connected(30.0)))
+        fence = yield presence.claim("CP1")
+        self.assertEqual((yield presence.owner("CP1")), Owner("a", fence))
+
+    @inlineCallbacks
+    def test_down_mid_run_fails_fast_then_recovers(self) -> Generator[Deferred[Any], Any, None]:
+        self.track()
+        a = yield self.make_redis_presence("a", LEASE, self.url)
+        b = yield self.make_redis_presence("b", LEASE, require_redis())
+        fence = yield a.claim("CP1")
+        yield self.cut()
+        yield eventually(lambda: not a.connected())
+        self.failureResultOf(a.claim("CP2"), PresenceUnavailable)
+        self.failureResultOf(a.renew(), PresenceUnavailable)
+        self.failureResultOf(a.owner("CP1"), PresenceUnavailable)
+        # Meanwhile the charger moves to b: a learns it once it is back.
+        lost: list[tuple[str, int]] = []
+        a.on_lost(lambda cp, f: lost.append((cp, f)))
+        yield b.claim("CP1")
+        self.restore()
+        # The reconnected subscription renews at once and finds the claim lost.
+        yield eventually(lambda: lost)
+        self.assertEqual(lost, [("CP1", fence)])
+        self.assertEqual((yield a.owner_node("CP1")), "b")
+
+    def test_unknown_prefix_message_ignored(self) -> None:
+        presence = RedisPresence(
+            node_id="a",
+            clock=reactor,
+            reactor=reactor,
+            lease=1.0,
+            url="redis://x/0",  # type: ignore[arg-type]
+        )
+        lost: list[tuple[str, int]] = []
+        presence.on_lost(lambda cp, f: lost.append((cp, f)))
+        presence._message(b"garbage")
+        presence._message(b"12")
+        self.assertEqual(lost, [])
+
+
+class ParseRedisUrlTests(SynchronousTestCase):
+    def test_valid(self) -> None:
+        self.assertEqual(
+            parse_redis_url("redis://:s%40cret@cache.example:6380/3"),
+            parse_redis_url("redis://:s%40cret@cache.example:6380/3"),
+        )
+        address = parse_redis_url("redis://:s%40cret@cache.example:6380/3")
+        self.assertEqual(
+            (address.host, address.port, address.db, address.password),
+            ("cache.example", 6380, 3, "s@cret"),
+        )
+        self.assertEqual(str(address), "redis://cache.example:6380/3")
+        address = parse_redis_url("redis://127.0.0.1")
+        self.assertEqual((address.port, address.db, address.password), (6379, 0, None))
+
+    def test_invalid(self) -> None:
+        for url in (
+            "http://127.0.0.1:6379/0",
+            "redis:///0",
+            "redis://h:notaport/0",
+            "redis://h:6379/x",
+            "redis://h:6379/256",
+            "redis://h:6379/-1",
+        ):
+            with self.assertRaises(ValueError, msg=url):
+                parse_redis_url(url)
