@@ -110,14 +110,34 @@ def _text(name: str) -> Callable[[str], str]:
     return lambda text: text.strip()
 
 
+def _node_id(name: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        # Imported here like the store's checks: the rule lives with presence.
+        from ocppd.presence.interface import check_node_id
+
+        try:
+            return check_node_id(text.strip())
+        except ValueError as e:
+            raise ConfigError(f"{name}: {e}") from None
+
+    return convert
+
+
+def _default_node_id() -> str:
+    """The host name, cut to what a node id may hold (it names keys and queues)."""
+    host = socket.gethostname().split(".")[0]
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "-" for c in host)
+    return cleaned.lstrip("._-")[:63] or "ocppd"
+
+
 @attrs.frozen
 class DaemonConfig:
     """``[ocppd]``: identity of this node and where it keeps its files."""
 
-    node_id: str = attrs.field(factory=socket.gethostname)
+    node_id: str = attrs.field(factory=_default_node_id)
     data_dir: str = "var"
 
-    OPTIONS = {"node_id": _text, "data_dir": _text}
+    OPTIONS = {"node_id": _node_id, "data_dir": _text}
 
 
 @attrs.frozen
@@ -255,6 +275,40 @@ class BusConfig:
     }
 
 
+def _redis_url(name: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        from ocppd.presence.redis import parse_redis_url
+
+        try:
+            parse_redis_url(text)
+        except ValueError as e:
+            raise ConfigError(f"{name}: {e}") from None
+        return text.strip()
+
+    return convert
+
+
+@attrs.frozen
+class PresenceConfig:
+    """``[presence]``: which node holds which charger (docs/presence.md)."""
+
+    #: "memory": this process only (one node); "redis": shared by every node.
+    backend: str = "memory"
+    url: str = "redis://127.0.0.1:6379/0"
+    #: Seconds a node's claim on a charger lives unless renewed (every third of
+    #: it): a node that dies loses its chargers within this.
+    lease: float = 30.0
+    #: Prefix of every Redis key and channel (one per installation).
+    prefix: str = "ocppd"
+
+    OPTIONS = {
+        "backend": lambda name: _choice(name, ("memory", "redis")),
+        "url": _redis_url,
+        "lease": _seconds_at_least_one,
+        "prefix": _node_id,
+    }
+
+
 def _currency(name: str) -> Callable[[str], str]:
     def convert(text: str) -> str:
         value = text.strip()
@@ -381,6 +435,7 @@ SECTIONS: dict[str, type] = {
     "web": WebConfig,
     "store": StoreConfig,
     "bus": BusConfig,
+    "presence": PresenceConfig,
     "billing": BillingConfig,
     "push": PushConfig,
 }
@@ -395,6 +450,7 @@ class Config:
     web: WebConfig = attrs.field(factory=WebConfig)
     store: StoreConfig = attrs.field(factory=StoreConfig)
     bus: BusConfig = attrs.field(factory=BusConfig)
+    presence: PresenceConfig = attrs.field(factory=PresenceConfig)
     billing: BillingConfig = attrs.field(factory=BillingConfig)
     push: PushConfig = attrs.field(factory=PushConfig)
     #: The file the configuration was read from, for resolving relative paths.

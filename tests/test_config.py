@@ -29,6 +29,27 @@ class LoadConfigTests(SynchronousTestCase):
         self.assertTrue(config.store_url.startswith("sqlite:///"))
         self.assertTrue(config.store_url.endswith(os.path.join("var", "ocppd.sqlite3")))
 
+    def test_presence(self) -> None:
+        """Presence is embedded by default; a Redis URL and lease are taken as given."""
+        self.assertEqual(load_config().presence.backend, "memory")
+        config = load_config(
+            None,
+            [
+                "presence.backend=redis",
+                "presence.url=redis://cache:6380/2",
+                "presence.lease=10",
+                "ocppd.node_id=node-2.eu_west",
+            ],
+        )
+        self.assertEqual(config.presence.url, "redis://cache:6380/2")
+        self.assertEqual(config.presence.lease, 10.0)
+        self.assertEqual(config.ocppd.node_id, "node-2.eu_west")
+
+    def test_default_node_id_is_valid(self) -> None:
+        from ocppd.presence.interface import check_node_id
+
+        check_node_id(Config().ocppd.node_id)
+
     def test_file_then_overrides(self) -> None:
         """Command-line overrides win over the file."""
         path = self.write("[ocpp]\nlisten = tcp:9100\nheartbeat_interval = 60\n")
@@ -58,6 +79,14 @@ class LoadConfigTests(SynchronousTestCase):
             (["nowhere.listen=1"], "nowhere"),
             (["no-equals-sign"], "no-equals-sign"),
             (["store.url=mysql://u@db/ocppd"], "store.url"),
+            (["ocppd.node_id=a b"], "ocppd.node_id"),
+            (["ocppd.node_id="], "ocppd.node_id"),
+            (["ocppd.node_id=node:1"], "ocppd.node_id"),
+            (["presence.backend=etcd"], "presence.backend"),
+            (["presence.url=http://127.0.0.1:6379/0"], "presence.url"),
+            (["presence.url=redis://127.0.0.1:6379/9999"], "presence.url"),
+            (["presence.lease=0.5"], "presence.lease"),
+            (["presence.prefix=a b"], "presence.prefix"),
             (["store.url=not a url"], "store.url"),
         ]
         for overrides, name in cases:
