@@ -13,7 +13,7 @@ from typing import Any
 import txaio
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import LogLevel
 
@@ -24,6 +24,7 @@ from ocppd.ocpp.handshake import SUBPROTOCOL, HandshakeError, choose_subprotocol
 from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.traffic import TrafficPublisher
+from ocppd.presence.interface import IPresence, PresenceUnavailable
 from ocppd.websocket import harden
 
 CLOSE_PROTOCOL_ERROR = 1002
@@ -42,6 +43,8 @@ class OcppServerProtocol(WebSocketServerProtocol):
     _admitted: Admitted | None = None
     #: Why admission refused the handshake, for failHandshake.
     _refusal: HandshakeError | None = None
+    #: The presence fence this socket's claim on the charger got (None without presence).
+    _fence: int | None = None
 
     @property
     def _address(self) -> str:
@@ -56,6 +59,9 @@ class OcppServerProtocol(WebSocketServerProtocol):
             admitted = yield self.factory.admission.admit(
                 request.path, request.headers.get("authorization"), address=self._address
             )
+            # Claimed before the socket opens: this node holds the charger's
+            # newest connection, and the node that held it closes its socket.
+            fence = yield self.factory.claim(admitted.charge_point_id)
         except HandshakeError as e:
             self._refusal = e
             raise ConnectionDeny(e.status, e.reason) from None
@@ -70,6 +76,10 @@ class OcppServerProtocol(WebSocketServerProtocol):
                 ConnectionDeny.INTERNAL_SERVER_ERROR, "Internal Server Error"
             ) from None
         self._admitted = admitted
+        self._fence = fence
+        if self.state == self.STATE_CLOSED:
+            # The charger hung up while we claimed: nothing will open.
+            self.factory.release(admitted.charge_point_id, fence)
         # OCPP-J 1.6 3.2: without an agreed subprotocol the handshake completes
         # without the header and onOpen closes the connection.
         return choose_subprotocol(request.protocols)
@@ -119,7 +129,7 @@ class OcppServerProtocol(WebSocketServerProtocol):
             )
             self.close(CLOSE_PROTOCOL_ERROR, f"subprotocol {SUBPROTOCOL} required")
             return
-        self.connection = self.factory.connection_opened(self, admitted)
+        self.connection = self.factory.connection_opened(self, admitted, self._fence)
 
     def dataReceived(self, data: bytes) -> None:
         # Autobahn's dataReceived only adds a debug line whose arguments
@@ -147,7 +157,9 @@ class OcppServerProtocol(WebSocketServerProtocol):
         self.failHandshake("opening handshake too large", 431)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        if self.connection is None:
+        if self.connection is None or not self.connection.open:
+            # Replaced by a newer connection of the charger (here or on another
+            # node) and closing: what the old socket still says is not handled.
             return
         if isBinary:
             self.close(CLOSE_UNSUPPORTED_DATA, "OCPP-J uses text frames")
@@ -157,8 +169,12 @@ class OcppServerProtocol(WebSocketServerProtocol):
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         if self.connection is not None:
-            self.factory.connection_closed(self.connection, code, reason)
+            self.factory.connection_closed(self.connection, code, reason, fence=self._fence)
             self.connection = None
+        elif self._admitted is not None and self._fence is not None:
+            # Claimed, but never opened (no subprotocol, or closed meanwhile).
+            self.factory.release(self._admitted.charge_point_id, self._fence)
+        self._fence = None
 
     def close_with_protocol_code(self, code: int, reason: str) -> None:
         """
@@ -198,6 +214,7 @@ class OcppServerFactory(WebSocketServerFactory):
         ping_timeout: float,
         open_handshake_timeout: float,
         max_handshake_size: int,
+        presence: IPresence | None = None,
     ) -> None:
         super().__init__(protocols=[SUBPROTOCOL], server="ocppd")
         harden(
@@ -215,9 +232,48 @@ class OcppServerFactory(WebSocketServerFactory):
         self._traffic = traffic
         self._clock = clock
         self._call_timeout = call_timeout
+        self.presence = presence
+        if presence is not None:
+            presence.on_lost(self._claim_lost)
+
+    @inlineCallbacks
+    def claim(self, charge_point_id: str) -> Any:
+        """The fence of a new claim on the charger (None without presence); 503 if unreachable."""
+        if self.presence is None:
+            return None
+        try:
+            fence = yield self.presence.claim(charge_point_id)
+        except PresenceUnavailable as e:
+            refusal = HandshakeError(503, "Service Unavailable", level=LogLevel.warn)
+            refusal.charge_point_id = charge_point_id
+            self._log.warn(
+                "Refusing {charge_point_id} for now: {reason}",
+                charge_point_id=charge_point_id,
+                reason=str(e),
+            )
+            raise refusal from None
+        return fence
+
+    def release(self, charge_point_id: str, fence: int | None) -> Deferred[None] | None:
+        """Give up a claim whose socket closed (logged, never raised: the lease ends it anyway)."""
+        if self.presence is None or fence is None:
+            return None
+
+        def failed(failure: Any) -> None:
+            self._log.warn(
+                "Could not release {charge_point_id} in presence ({reason}); its claim expires"
+                " within the lease",
+                charge_point_id=charge_point_id,
+                reason=failure.getErrorMessage(),
+            )
+
+        return self.presence.release(charge_point_id, fence).addCallbacks(lambda _: None, failed)
+
+    def _claim_lost(self, charge_point_id: str, fence: int) -> None:
+        self.registry.evict(charge_point_id, fence)
 
     def connection_opened(
-        self, protocol: OcppServerProtocol, admitted: Admitted
+        self, protocol: OcppServerProtocol, admitted: Admitted, fence: int | None = None
     ) -> ChargerConnection:
         connection = ChargerConnection(
             admitted.charge_point_id,
@@ -230,7 +286,8 @@ class OcppServerFactory(WebSocketServerFactory):
             clock=self._clock,
             call_timeout=self._call_timeout,
         )
-        self.registry.register(connection)
+        if not self.registry.register(connection, fence):
+            return connection  # an older claim than the current connection's: closing
         self._log.info(
             "Charge point {charge_point_id} connected from {peer}",
             charge_point_id=connection.charge_point_id,
@@ -240,11 +297,16 @@ class OcppServerFactory(WebSocketServerFactory):
             connection.charge_point_id,
             connection_id=connection.connection_id,
             remote=protocol.peer or "",
+            fence=fence,
         )
         return connection
 
     def connection_closed(
-        self, connection: ChargerConnection, code: int | None, reason: str | None
+        self,
+        connection: ChargerConnection,
+        code: int | None,
+        reason: str | None,
+        fence: int | None = None,
     ) -> None:
         connection.connection_lost(f"connection closed ({code})")
         self._log.info(
@@ -258,7 +320,12 @@ class OcppServerFactory(WebSocketServerFactory):
             connection_id=connection.connection_id,
             code=code,
             reason=reason,
+            fence=fence,
         )
+        # Only the current connection's claim: a replaced or evicted one is
+        # already superseded (and its release would change nothing anyway).
+        if self.registry.fence(connection) is not None:
+            self.release(connection.charge_point_id, fence)
         # Last: a shutdown waiting for the registry to empty resumes right here,
         # and the disconnect event must already be on the bus by then.
         self.registry.unregister(connection)

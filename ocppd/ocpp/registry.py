@@ -21,6 +21,8 @@ class ConnectionRegistry:
 
     def __init__(self) -> None:
         self._connections: dict[str, ChargerConnection] = {}
+        #: The presence fence of each current connection that has one.
+        self._fences: dict[str, int] = {}
         self._emptied: list[Deferred[None]] = []
 
     def __len__(self) -> int:
@@ -32,32 +34,84 @@ class ConnectionRegistry:
     def get(self, charge_point_id: str) -> ChargerConnection | None:
         return self._connections.get(charge_point_id)
 
-    def register(self, connection: ChargerConnection) -> None:
+    def register(self, connection: ChargerConnection, fence: int | None = None) -> bool:
         """
         Make ``connection`` the charger's connection. The newest wins: a charger
         that reconnects before its old socket timed out gets the new one, and the
-        old one is closed.
+        old one is closed. With presence fences, newest means the greater fence:
+        a connection whose claim is older than the current one's (two handshakes
+        racing) is the one closed, and False returned.
         """
-        previous = self._connections.get(connection.charge_point_id)
-        self._connections[connection.charge_point_id] = connection
+        charge_point_id = connection.charge_point_id
+        previous = self._connections.get(charge_point_id)
+        current_fence = self._fences.get(charge_point_id)
+        if (
+            previous is not None
+            and previous is not connection
+            and fence is not None
+            and current_fence is not None
+            and fence < current_fence
+        ):
+            self.log.info(
+                "Charge point {charge_point_id}: closing a connection older than its current one",
+                charge_point_id=charge_point_id,
+            )
+            connection.connection_lost("replaced by a newer connection")
+            connection.close(CLOSE_REPLACED, "replaced by a newer connection")
+            return False
+        self._connections[charge_point_id] = connection
+        if fence is None:
+            self._fences.pop(charge_point_id, None)
+        else:
+            self._fences[charge_point_id] = fence
         if previous is not None and previous is not connection:
             self.log.info(
                 "Charge point {charge_point_id} reconnected; closing its previous connection",
-                charge_point_id=connection.charge_point_id,
+                charge_point_id=charge_point_id,
             )
             previous.connection_lost("replaced by a newer connection")
             previous.close(CLOSE_REPLACED, "replaced by a newer connection")
+        return True
+
+    def fence(self, connection: ChargerConnection) -> int | None:
+        """The presence fence of ``connection`` while it is current; None otherwise."""
+        if self._connections.get(connection.charge_point_id) is not connection:
+            return None
+        return self._fences.get(connection.charge_point_id)
+
+    def evict(self, charge_point_id: str, fence: int) -> bool:
+        """
+        The charger connected to another node, which took over the claim
+        ``fence``: forget and close this node's connection of that claim (not a
+        newer one). From now on nothing that socket says is handled. Whether
+        there was such a connection.
+        """
+        connection = self._connections.get(charge_point_id)
+        if connection is None or self._fences.get(charge_point_id) != fence:
+            return False
+        self.log.info(
+            "Charge point {charge_point_id} connected to another node; closing its connection here",
+            charge_point_id=charge_point_id,
+        )
+        self._forget(charge_point_id)
+        connection.connection_lost("connected to another node")
+        connection.close(CLOSE_REPLACED, "connected to another node")
+        return True
 
     def unregister(self, connection: ChargerConnection) -> bool:
         """Forget ``connection`` unless a newer one replaced it; whether it was current."""
         if self._connections.get(connection.charge_point_id) is connection:
-            del self._connections[connection.charge_point_id]
-            if not self._connections:
-                waiters, self._emptied = self._emptied, []
-                for waiter in waiters:
-                    waiter.callback(None)
+            self._forget(connection.charge_point_id)
             return True
         return False
+
+    def _forget(self, charge_point_id: str) -> None:
+        del self._connections[charge_point_id]
+        self._fences.pop(charge_point_id, None)
+        if not self._connections:
+            waiters, self._emptied = self._emptied, []
+            for waiter in waiters:
+                waiter.callback(None)
 
     def call(
         self,

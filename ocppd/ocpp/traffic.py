@@ -125,23 +125,35 @@ class TrafficPublisher:
             payload["error"] = error_dict(reply)
         self._publish_logged(topology.ocpp_reply(call.action), charge_point_id, payload)
 
-    def connected(self, charge_point_id: str, *, connection_id: str, remote: str) -> None:
-        self._publish_logged(
-            topology.CHARGER_CONNECTED,
-            charge_point_id,
-            {
-                "connectionId": connection_id,
-                "node": self._node,
-                "remote": remote,
-                "at": self._now(),
-            },
-        )
+    def connected(
+        self, charge_point_id: str, *, connection_id: str, remote: str, fence: int | None = None
+    ) -> None:
+        payload: dict[str, Any] = {
+            "connectionId": connection_id,
+            "node": self._node,
+            "remote": remote,
+            "at": self._now(),
+        }
+        if fence is not None:
+            # The presence fence: orders connections across nodes (docs/presence.md).
+            payload["fence"] = fence
+        self._publish_logged(topology.CHARGER_CONNECTED, charge_point_id, payload)
 
     def disconnected(
-        self, charge_point_id: str, *, connection_id: str, code: int | None, reason: str | None
+        self,
+        charge_point_id: str,
+        *,
+        connection_id: str,
+        code: int | None,
+        reason: str | None,
+        fence: int | None = None,
     ) -> None:
-        self._publish_logged(
-            topology.CHARGER_DISCONNECTED,
-            charge_point_id,
-            {"connectionId": connection_id, "code": code, "reason": reason, "at": self._now()},
-        )
+        payload: dict[str, Any] = {
+            "connectionId": connection_id,
+            "code": code,
+            "reason": reason,
+            "at": self._now(),
+        }
+        if fence is not None:
+            payload["fence"] = fence
+        self._publish_logged(topology.CHARGER_DISCONNECTED, charge_point_id, payload)

@@ -35,6 +35,8 @@ class RecordingTraffic:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, Any]] = []
+        #: (event, charge point id, presence fence) of connects and disconnects.
+        self.fences: list[tuple[str, str, int | None]] = []
 
     def inbound(
         self, charge_point_id: str, call: Call, response: dict[str, Any], *, wait: bool
@@ -55,13 +57,23 @@ class RecordingTraffic:
     ) -> None:
         self.events.append(("reply", (call.action, type(reply).__name__)))
 
-    def connected(self, charge_point_id: str, *, connection_id: str, remote: str) -> None:
+    def connected(
+        self, charge_point_id: str, *, connection_id: str, remote: str, fence: int | None = None
+    ) -> None:
         self.events.append(("connected", charge_point_id))
+        self.fences.append(("connected", charge_point_id, fence))
 
     def disconnected(
-        self, charge_point_id: str, *, connection_id: str, code: int | None, reason: str | None
+        self,
+        charge_point_id: str,
+        *,
+        connection_id: str,
+        code: int | None,
+        reason: str | None,
+        fence: int | None = None,
     ) -> None:
         self.events.append(("disconnected", charge_point_id))
+        self.fences.append(("disconnected", charge_point_id, fence))
 
 
 class ScriptedHandler:
