@@ -51,6 +51,8 @@ from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.tagcache import IdTagCache
 from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.payments import make_payment_provider
+from ocppd.presence.interface import IPresence
+from ocppd.presence.memory import MemoryPresence
 from ocppd.push.channel import PushChannel, ticket_authenticator
 from ocppd.routing.executor import CommandExecutor
 from ocppd.routing.interface import IServing
@@ -96,6 +98,7 @@ class Ocppd:
         self.traffic = TrafficPublisher(self.bus, node=self.node_id, clock=reactor)
         self.tags = IdTagCache(self.database, reactor, ttl=config.ocpp.tag_cache_ttl)
         self.registry = ConnectionRegistry()
+        self.presence = self._make_presence()
         self.handlers = CentralSystemHandlers(
             database=self.database,
             tags=self.tags,
@@ -122,6 +125,7 @@ class Ocppd:
             ping_timeout=config.ocpp.ping_timeout,
             open_handshake_timeout=config.ocpp.open_handshake_timeout,
             max_handshake_size=config.ocpp.max_handshake_size,
+            presence=self.presence,
         )
         self.audit = AuditConsumer(self.bus, self.database, clock=reactor)
         self.accounts = Accounts(self.database, reactor, token_ttl=config.web.token_ttl)
@@ -234,6 +238,21 @@ class Ocppd:
             )
         return LocalCommandTransport(self.reactor)
 
+    def _make_presence(self) -> IPresence:
+        presence = self.config.presence
+        if presence.backend == "redis":
+            from ocppd.presence.redis import RedisPresence
+
+            return RedisPresence(
+                node_id=self.node_id,
+                clock=self.reactor,
+                reactor=self.reactor,
+                lease=presence.lease,
+                url=presence.url,
+                prefix=presence.prefix,
+            )
+        return MemoryPresence(node_id=self.node_id, clock=self.reactor, lease=presence.lease)
+
     def _make_bus(self) -> MemoryBus | AmqpBus:
         bus = self.config.bus
         if bus.backend == "amqp":
@@ -343,6 +362,7 @@ class OcppdService(Service):
         )
         node.holds.start()
         yield node.notifier.start(topology.notifier_queue(node.node_id))
+        yield self._start_presence()
         self.web_port = yield self._listen(config.web.listen, node.web_site, "the web")
         self.ocpp_port = yield self._listen(config.ocpp.listen, node.ocpp_factory, "OCPP")
         self.log.info(
@@ -461,6 +481,24 @@ class OcppdService(Service):
             )
 
     @inlineCallbacks
+    def _start_presence(self) -> Generator[Deferred[Any], Any, None]:
+        node = self.ocppd
+        node.presence.start()
+        if node.config.presence.backend != "redis":
+            return
+        from ocppd.presence.redis import RedisPresence
+
+        presence = cast(RedisPresence, node.presence)
+        timeout = node.config.bus.connect_timeout
+        if not (yield presence.when_connected(timeout)):
+            self.log.warn(
+                "Presence: Redis at {address} not reachable after {timeout} s; chargers are"
+                " refused (503) until it is",
+                address=str(presence.address),
+                timeout=timeout,
+            )
+
+    @inlineCallbacks
     def _wait_for_broker(self, bus: AmqpBus, timeout: float) -> Generator[Deferred[Any], Any, None]:
         connected = bus.when_connected()
         connected.addTimeout(timeout, self.ocppd.reactor)
@@ -494,6 +532,7 @@ class OcppdService(Service):
             ("close charger connections", lambda: node.registry.close_all(node.reactor)),
             # Its stops may wait minutes between tries: not worth holding the drain.
             ("stop the funds-stop consumer", node.funds_stop.stop),
+            ("stop presence", node.presence.stop),
             # The bus drains into its consumers, so they stop after it.
             ("drain the bus", node.bus.stopService),
             ("stop the processor", node.processor.stop),
