@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks, succeed
+from twisted.internet.defer import Deferred, fail, gatherResults, inlineCallbacks, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 
 from ocppd.logs import Logger
+from ocppd.ocpp.handshake import CHARGE_POINT_ID
 from ocppd.presence.interface import LostCallback, Owner, PresenceUnavailable, check_node_id
 
 
@@ -67,6 +68,10 @@ class PresenceClaims:
         return gatherResults(releases).addCallback(lambda _: None)
 
     def claim(self, charge_point_id: str) -> Deferred[int]:
+        if not CHARGE_POINT_ID.fullmatch(charge_point_id):
+            # Validated at the edge already; the renewal packs ids with spaces.
+            return fail(ValueError(f"{charge_point_id!r} is not a charge point id"))
+
         def claimed(fence: int) -> int:
             # A newer claim of this node for the charger (a quicker reconnect)
             # may already be recorded: keep the highest.
