@@ -45,7 +45,10 @@ class MemoryPresenceHub:
         return entry
 
     def claim(self, charge_point_id: str, node_id: str, lease: float) -> int:
-        fence = self._fences.get(charge_point_id, 0) + 1
+        # Like Redis: the clock in ms if that is more, so fences keep growing
+        # across restarts (the store keeps the last one of each charger).
+        now = int(self._clock.seconds() * 1000)
+        fence = max(self._fences.get(charge_point_id, 0) + 1, now)
         self._fences[charge_point_id] = fence
         previous = self._live(charge_point_id)
         self._owners[charge_point_id] = _Entry(node_id, fence, self._clock.seconds() + lease)
@@ -73,7 +76,8 @@ class MemoryPresenceHub:
         expires = self._clock.seconds() + lease
         lost = []
         for charge_point_id, fence in claims:
-            if self._fences.get(charge_point_id) == fence:
+            # A counter missing (Redis: lost its data) means nobody claimed since.
+            if self._fences.setdefault(charge_point_id, fence) == fence:
                 # Also brings back a claim that expired while nobody took it.
                 self._owners[charge_point_id] = _Entry(node_id, fence, expires)
             else:

@@ -45,8 +45,17 @@ CONNECT_TIMEOUT = 5.0
 MAX_DB = 255
 
 # KEYS: fence counter, owner. ARGV: node, lease ms, lost-channel prefix, charge point id.
+# The fence is the counter + 1, or Redis's clock in milliseconds if that is more:
+# fences keep growing even if Redis loses its data (and they order the
+# connect events in the store, where they are kept).
 CLAIM = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local fence = redis.call('INCR', KEYS[1])
+if fence < now then
+  fence = now
+  redis.call('SET', KEYS[1], fence)
+end
 local previous = redis.call('GET', KEYS[2])
 redis.call('SET', KEYS[2], fence .. ' ' .. ARGV[1], 'PX', ARGV[2])
 if previous then
@@ -74,7 +83,13 @@ return 0
 RENEW = """
 local lost = {}
 for cp, fence in string.gmatch(ARGV[4], '(%S+) (%S+)') do
-  if redis.call('GET', ARGV[3] .. 'fence:' .. cp) == fence then
+  local counter = redis.call('GET', ARGV[3] .. 'fence:' .. cp)
+  if counter == false then
+    -- Redis lost its data: nobody claimed X since, the claim is still the newest.
+    redis.call('SET', ARGV[3] .. 'fence:' .. cp, fence)
+    counter = fence
+  end
+  if counter == fence then
     redis.call('SET', ARGV[3] .. 'owner:' .. cp, fence .. ' ' .. ARGV[1], 'PX', ARGV[2])
   else
     lost[#lost + 1] = cp

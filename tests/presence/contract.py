@@ -32,15 +32,17 @@ def sleep(seconds: float) -> Deferred[None]:
 
 
 @inlineCallbacks
-def eventually(check: Callable[[], Any]) -> Generator[Deferred[Any], Any, Any]:
-    """Poll ``check`` (may return a Deferred) until truthy; fail after POLL_TIMEOUT."""
-    deadline = reactor.seconds() + POLL_TIMEOUT  # type: ignore[attr-defined]
+def eventually(
+    check: Callable[[], Any], timeout: float = POLL_TIMEOUT
+) -> Generator[Deferred[Any], Any, Any]:
+    """Poll ``check`` (may return a Deferred) until truthy; fail after ``timeout`` s."""
+    deadline = reactor.seconds() + timeout  # type: ignore[attr-defined]
     while True:
         result = yield check()
         if result:
             return result
         if reactor.seconds() > deadline:  # type: ignore[attr-defined]
-            raise AssertionError(f"still {result!r} after {POLL_TIMEOUT} s")
+            raise AssertionError(f"still {result!r} after {timeout} s")
         yield sleep(POLL_INTERVAL)
 
 
@@ -53,6 +55,10 @@ class PresenceContractTests:
         presence the test makes), not yet renewing (call ``start``). The
         subclass stops it and removes what it stored when the test ends.
         """
+        raise NotImplementedError
+
+    def lose_store_data(self) -> Deferred[None]:
+        """Forget everything the store holds for this test (Redis restarted without its data)."""
         raise NotImplementedError
 
     def _lost_calls(self, presence: IPresence) -> list[tuple[str, int]]:
@@ -75,6 +81,14 @@ class PresenceContractTests:
         self.assertEqual((yield a.owner_node("CP1")), "node-a")
         self.assertIsNone((yield a.owner_node("CP2")))
         t.assertEqual(a.held(), {"CP1": fence})
+
+    @inlineCallbacks
+    def test_claim_refuses_malformed_id(self) -> Generator[Deferred[Any], Any, None]:
+        t = self._t()
+        a = yield self.make_presence("a")
+        for bad in ("", "a b", "CP\n1", "x" * 49):
+            t.failureResultOf(a.claim(bad), ValueError)
+        t.assertEqual(a.held(), {})
 
     @inlineCallbacks
     def test_fences_grow_across_nodes(self) -> Generator[Deferred[Any], Any, None]:
@@ -174,6 +188,7 @@ class PresenceContractTests:
         ids = [f"CP{i}" for i in range(2500)]
         for cp in ids:
             yield a.claim(cp)
+        fences = a.held()
         taken = yield b.claim("CP1500")
         # The renewal or the takeover message, whichever comes first, reports it: once.
         yield a.renew()
@@ -181,9 +196,9 @@ class PresenceContractTests:
         yield sleep(0.1)
         t.assertNotIn("CP1500", a.held())
         t.assertEqual(len(a.held()), 2499)
-        t.assertEqual(lost_calls, [("CP1500", 1)])
+        t.assertEqual(lost_calls, [("CP1500", fences["CP1500"])])
         t.assertEqual((yield a.owner("CP1500")), Owner("b", taken))
-        t.assertEqual((yield a.owner("CP2499")), Owner("a", 1))
+        t.assertEqual((yield a.owner("CP2499")), Owner("a", fences["CP2499"]))
         t.assertEqual((yield a.renew()), [])
 
     @inlineCallbacks
@@ -217,6 +232,25 @@ class PresenceContractTests:
         yield eventually(lambda: a.owner("CP1").addCallback(lambda owner: owner is None))
         t.assertEqual((yield a.renew()), [])
         t.assertEqual((yield a.owner("CP1")), Owner("a", fence))
+
+    @inlineCallbacks
+    def test_store_data_lost(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        The store forgets everything: a renewal restores the node's claims (nobody
+        claimed them since), and a later claim elsewhere still gets a greater fence.
+        """
+        t = self._t()
+        a = yield self.make_presence("a")
+        b = yield self.make_presence("b")
+        fence = yield a.claim("CP1")
+        yield self.lose_store_data()
+        t.assertIsNone((yield a.owner("CP1")))
+        t.assertEqual((yield a.renew()), [])
+        t.assertEqual((yield a.owner("CP1")), Owner("a", fence))
+        yield self.lose_store_data()
+        yield sleep(0.01)  # fences then come from the clock, in milliseconds
+        t.assertGreater((yield b.claim("CP1")), fence)
+        t.assertEqual((yield a.renew()), [("CP1", fence)])
 
     @inlineCallbacks
     def test_stop_releases_claims(self) -> Generator[Deferred[Any], Any, None]:

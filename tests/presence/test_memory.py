@@ -21,6 +21,11 @@ class MemoryPresenceContractTests(PresenceContractTests, TestCase):
         self.addCleanup(presence.stop)
         return succeed(presence)
 
+    def lose_store_data(self) -> Deferred[None]:
+        self.hub._fences.clear()
+        self.hub._owners.clear()
+        return succeed(None)
+
 
 class MemoryPresenceClockTests(SynchronousTestCase):
     """The timer, with a fake clock."""

@@ -80,6 +80,9 @@ class RedisPresenceContractTests(RedisPresenceMixin, PresenceContractTests, Test
     def make_presence(self, node_id: str, lease: float = LEASE) -> Deferred[IPresence]:
         return self.make_redis_presence(node_id, lease, self.url)  # type: ignore[return-value]
 
+    def lose_store_data(self) -> Deferred[None]:
+        return delete_prefix(self.prefix)
+
 
 class RedisOutageTests(RedisPresenceMixin, TestCase):
     """Redis down at start and mid-run, through a TCP proxy this test controls."""
@@ -138,7 +141,7 @@ class RedisOutageTests(RedisPresenceMixin, TestCase):
         b = yield self.make_redis_presence("b", LEASE, require_redis())
         fence = yield a.claim("CP1")
         yield self.cut()
-        yield eventually(lambda: not a.connected())
+        yield eventually(lambda: not a.connected(), timeout=30)
         self.failureResultOf(a.claim("CP2"), PresenceUnavailable)
         self.failureResultOf(a.renew(), PresenceUnavailable)
         self.failureResultOf(a.owner("CP1"), PresenceUnavailable)
@@ -147,8 +150,9 @@ class RedisOutageTests(RedisPresenceMixin, TestCase):
         a.on_lost(lambda cp, f: lost.append((cp, f)))
         yield b.claim("CP1")
         self.restore()
-        # The reconnected subscription renews at once and finds the claim lost.
-        yield eventually(lambda: lost)
+        # The reconnected subscription renews at once and finds the claim lost
+        # (reconnection backs off up to 10 s).
+        yield eventually(lambda: lost, timeout=30)
         self.assertEqual(lost, [("CP1", fence)])
         self.assertEqual((yield a.owner_node("CP1")), "b")
 
