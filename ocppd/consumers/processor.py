@@ -26,6 +26,7 @@ from ocppd.billing import (
     settle,
     should_stop,
 )
+from ocppd.bounds import INT64_MAX
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import IBus
@@ -67,6 +68,17 @@ DEFAULT_LIMITS = billing_limits(BillingConfig())
 
 def _at(envelope: Envelope, field: str) -> Any:
     return parse_iso(envelope.payload.get(field) or envelope.time)
+
+
+def _fence(envelope: Envelope) -> int | None:
+    """
+    The presence fence of a connect or disconnect event; None when absent (an
+    event from before presence) or not a fence (it then orders by time).
+    """
+    fence = envelope.payload.get("fence")
+    if type(fence) is not int or not 0 < fence <= INT64_MAX:
+        return None
+    return fence
 
 
 def _boot(
@@ -196,6 +208,7 @@ class OcppProcessor(BusConsumer):
                 connection_id=envelope.payload["connectionId"],
                 node=envelope.payload["node"],
                 at=_at(envelope, "at"),
+                fence=_fence(envelope),
             )
         elif envelope.type == topology.CHARGER_DISCONNECTED:
             chargers.set_disconnected(
@@ -203,6 +216,7 @@ class OcppProcessor(BusConsumer):
                 charge_point_id,
                 connection_id=envelope.payload["connectionId"],
                 at=_at(envelope, "at"),
+                fence=_fence(envelope),
             )
         return None
 

@@ -262,24 +262,41 @@ def record_boot(
 
 
 def set_connected(
-    conn: Connection, charge_point_id: str, *, connection_id: str, node: str, at: datetime
+    conn: Connection,
+    charge_point_id: str,
+    *,
+    connection_id: str,
+    node: str,
+    at: datetime,
+    fence: int | None = None,
 ) -> bool:
     """
-    The charger connected to ``node`` as ``connection_id`` at ``at``.
+    The charger connected to ``node`` as ``connection_id`` at ``at``, with the
+    presence ``fence`` of that connection's claim.
 
-    Ignored (returns False) if a connection made later is already recorded:
-    after a quick reconnect the two connect events may be processed in either
-    order, and the newer socket must stay the current one.
+    Ignored (returns False) if a newer connection is already recorded: after a
+    quick reconnect the two connect events may be processed in either order,
+    and the newer socket must stay the current one. Newer is the greater fence
+    (given by the shared presence, so right across nodes whatever their
+    clocks); without fences on both sides, the later ``at``.
     """
+    by_time = sa.or_(_cp.connected_at.is_(None), _cp.connected_at <= at)
+    if fence is None:
+        newer = by_time
+    else:
+        newer = sa.or_(
+            sa.and_(_cp.connection_fence.is_(None), by_time), _cp.connection_fence < fence
+        )
     result = conn.execute(
         charge_points.update()
         .where(_cp.charge_point_id == charge_point_id)
-        .where(sa.or_(_cp.connected_at.is_(None), _cp.connected_at <= at))
+        .where(newer)
         .values(
             online=True,
             connection_id=connection_id,
             node=node,
             connected_at=at,
+            connection_fence=fence,
             last_seen_at=later_of(_cp.last_seen_at, at),
         )
     )
@@ -287,20 +304,32 @@ def set_connected(
 
 
 def set_disconnected(
-    conn: Connection, charge_point_id: str, *, connection_id: str, at: datetime
+    conn: Connection,
+    charge_point_id: str,
+    *,
+    connection_id: str,
+    at: datetime,
+    fence: int | None = None,
 ) -> bool:
     """
-    The socket ``connection_id`` closed at ``at``: the charger is offline,
-    but only if that socket is still its current one. When a charger
-    reconnects, the old socket's disconnect often comes after the new
-    socket's connect and must not mark the charger offline. Returns whether
-    it applied.
+    The socket ``connection_id`` (presence ``fence``) closed at ``at``: the
+    charger is offline, but only if that socket is still its current one.
+    When a charger reconnects, the old socket's disconnect often comes after
+    the new socket's connect and must not mark the charger offline; a
+    disconnect whose fence is older than the recorded one never applies.
+    Returns whether it applied.
     """
-    result = conn.execute(
+    statement = (
         charge_points.update()
         .where(_cp.charge_point_id == charge_point_id)
         .where(_cp.connection_id == connection_id)
-        .values(online=False, last_seen_at=later_of(_cp.last_seen_at, at))
+    )
+    if fence is not None:
+        statement = statement.where(
+            sa.or_(_cp.connection_fence.is_(None), _cp.connection_fence <= fence)
+        )
+    result = conn.execute(
+        statement.values(online=False, last_seen_at=later_of(_cp.last_seen_at, at))
     )
     return bool(result.rowcount)
 

@@ -95,6 +95,8 @@ class ChargePointRecord:
     connection_id: str | None
     node: str | None
     connected_at: datetime | None
+    #: The presence fence of the current connection (docs/presence.md).
+    connection_fence: int | None
     created_at: datetime
 
 

@@ -133,11 +133,12 @@ charge_points = sa.Table(
     sa.Column("last_seen_at", UTCDateTime, nullable=True),
     # Presence as last reported by the node holding the socket; the connection
     # id tells a replaced socket's late disconnect from the current one's, and
-    # connected_at tells a late connect event from a newer one.
+    # the presence fence (else connected_at) a late connect event from a newer one.
     sa.Column("online", sa.Boolean, nullable=False),
     sa.Column("connection_id", sa.String(64), nullable=True),
     sa.Column("node", sa.String(255), nullable=True),
     sa.Column("connected_at", UTCDateTime, nullable=True),
+    sa.Column("connection_fence", sa.BigInteger, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.CheckConstraint(one_of("registration_status", REGISTRATION_STATUSES), name="registration"),
     sa.Index(None, "station_id"),

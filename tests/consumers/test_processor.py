@@ -183,6 +183,31 @@ class ProcessorTests(TestCase):
         self.apply(event(topology.CHARGER_DISCONNECTED, "new"))
         self.assertFalse(self.database.run_sync(chargers.get_charge_point, "CP1").online)
 
+    def test_connects_ordered_by_fence(self) -> None:
+        """
+        Connect events carry the presence fence: the newer connection wins even
+        when its node's clock is behind; a fence that is not one orders by time.
+        """
+
+        def event(key: str, connection_id: str, at: str, fence: object) -> Envelope:
+            return Envelope.create(
+                key,
+                {"connectionId": connection_id, "node": connection_id, "at": at, "fence": fence},
+                node=connection_id,
+                charge_point_id="CP1",
+            )
+
+        self.apply(event(topology.CHARGER_CONNECTED, "b", "2026-11-29T12:00:05.000Z", 10))
+        self.apply(event(topology.CHARGER_CONNECTED, "a", "2026-11-29T12:00:04.000Z", 11))
+        self.apply(event(topology.CHARGER_CONNECTED, "b", "2026-11-29T12:00:06.000Z", 10))
+        self.apply(event(topology.CHARGER_DISCONNECTED, "b", "2026-11-29T12:00:07.000Z", 10))
+        record = self.database.run_sync(chargers.get_charge_point, "CP1")
+        self.assertEqual((record.online, record.node, record.connection_fence), (True, "a", 11))
+        for bad in ("12", 12.0, True, -1, 0, 2**63, None):
+            self.apply(event(topology.CHARGER_CONNECTED, "x", "2026-11-29T12:00:01.000Z", bad))
+        record = self.database.run_sync(chargers.get_charge_point, "CP1")
+        self.assertEqual((record.node, record.connection_fence), ("a", 11))
+
     def test_rejected_frame_logged(self) -> None:
         """A frame we answered with a CALLERROR is in the message log with its answer."""
         self.apply(

@@ -185,7 +185,7 @@ class StoreTestsMixin(_Base):
             )
             self.assertEqual(compare_metadata(context, tables.metadata), [])
         self.assertEqual(migrate.current_revision(self.database.engine), migrate.head_revision())
-        self.assertEqual(migrate.head_revision(), "0006")
+        self.assertEqual(migrate.head_revision(), "0009")
 
     def test_upgrade_to_0005_redacts_authorization_keys(self) -> None:
         """
@@ -262,7 +262,7 @@ class StoreTestsMixin(_Base):
         migrate.upgrade(url)
         database = Database.from_url(url)
         self.addCleanup(database.stop)
-        self.assertEqual(migrate.current_revision(database.engine), "0006")
+        self.assertEqual(migrate.current_revision(database.engine), "0009")
         names = set(sa.inspect(database.engine).get_table_names())
         self.assertEqual(names, {*tables.metadata.tables, "alembic_version"})
 
@@ -598,6 +598,47 @@ class StoreTestsMixin(_Base):
         )
         record = found(self.query(chargers.get_charge_point, "CP1"))
         self.assertEqual((record.online, record.connection_id), (True, "new"))
+
+    def test_fence_orders_connects_across_node_clocks(self) -> None:
+        """
+        Presence fences order connect events whatever the nodes' clocks say: the
+        newer connection (greater fence) stamped earlier by a node whose clock
+        is behind still wins, and the older one's late events change nothing.
+        """
+
+        def connect(connection_id: str, at: int, fence: int | None) -> bool:
+            return bool(
+                self.query(
+                    chargers.set_connected,
+                    "CP1",
+                    connection_id=connection_id,
+                    node=connection_id,
+                    at=minutes(at),
+                    fence=fence,
+                )
+            )
+
+        def disconnect(connection_id: str, at: int, fence: int | None) -> bool:
+            return bool(
+                self.query(
+                    chargers.set_disconnected,
+                    "CP1",
+                    connection_id=connection_id,
+                    at=minutes(at),
+                    fence=fence,
+                )
+            )
+
+        self.assertTrue(connect("b", 5, 10))
+        self.assertTrue(connect("a", 4, 11))  # a's clock is behind
+        self.assertFalse(connect("b", 6, 10))  # b's connect event delivered twice, late
+        self.assertFalse(disconnect("b", 7, 10))
+        record = found(self.query(chargers.get_charge_point, "CP1"))
+        self.assertEqual((record.online, record.node), (True, "a"))
+        # An event without a fence (a node of an older version) orders by time.
+        self.assertFalse(connect("old", 3, None))
+        self.assertTrue(disconnect("a", 8, 11))
+        self.assertFalse(found(self.query(chargers.get_charge_point, "CP1")).online)
 
     def test_last_seen_only_moves_forward(self) -> None:
         """A late message does not move ``last_seen_at`` back."""
