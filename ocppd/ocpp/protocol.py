@@ -243,14 +243,11 @@ class OcppServerFactory(WebSocketServerFactory):
             return None
         try:
             fence = yield self.presence.claim(charge_point_id)
-        except PresenceUnavailable as e:
-            refusal = HandshakeError(503, "Service Unavailable", level=LogLevel.warn)
+        except PresenceUnavailable:
+            # Presence logs the outage once; each refusal is one info line (the
+            # chargers retry, and a fleet retrying must not flood the log).
+            refusal = HandshakeError(503, "Service Unavailable")
             refusal.charge_point_id = charge_point_id
-            self._log.warn(
-                "Refusing {charge_point_id} for now: {reason}",
-                charge_point_id=charge_point_id,
-                reason=str(e),
-            )
             raise refusal from None
         return fence
 
