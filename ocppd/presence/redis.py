@@ -23,7 +23,13 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 import txredisapi
-from twisted.internet.defer import Deferred, fail, gatherResults, inlineCallbacks
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    fail,
+    gatherResults,
+    inlineCallbacks,
+)
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
@@ -128,6 +134,21 @@ def parse_redis_url(url: str) -> RedisAddress:
     return RedisAddress(parts.hostname, port, int(path), password)
 
 
+class _Commands(txredisapi.RedisProtocol):
+    """The command connection; each time it is (re)established, the claims are renewed."""
+
+    presence: RedisPresence
+
+    def connectionMade(self) -> Any:
+        d = super().connectionMade()
+
+        def ready(_: object) -> None:
+            if self._ready:
+                self.presence._reconnected()
+
+        return d.addCallback(ready)
+
+
 class _LostListener(txredisapi.SubscriberProtocol):
     """The subscription to this node's lost-claims channel; renewed on every connection."""
 
@@ -137,9 +158,16 @@ class _LostListener(txredisapi.SubscriberProtocol):
         d = super().connectionMade()
 
         def ready(_: object) -> None:
-            self.subscribe(self.presence.channel).addErrback(self.presence._subscribe_failed)
+            if not self._ready:
+                return  # authentication failed: txredisapi closes and says why
+            try:
+                subscribed = self.subscribe(self.presence.channel)
+            except txredisapi.ConnectionError as e:  # lost in the meantime: next connection
+                self.presence._subscribe_failed(Failure(e))
+                return
+            subscribed.addErrback(self.presence._subscribe_failed)
             # Messages sent while we were away are gone: a renewal finds those claims.
-            self.presence._renew_logged()
+            self.presence._reconnected()
 
         return d.addCallback(ready)
 
@@ -169,6 +197,8 @@ class RedisPresence(PresenceClaims):
         self._commands: txredisapi.RedisFactory | None = None
         self._subscriber: txredisapi.RedisFactory | None = None
         self._unreachable_logged = False
+        #: when_connected's pending polls, cancelled by stop.
+        self._waits: set[Deferred[None]] = set()
 
     def _endpoint(self) -> HostnameEndpoint:
         return HostnameEndpoint(
@@ -191,13 +221,17 @@ class RedisPresence(PresenceClaims):
                 password=self.address.password,
                 replyTimeout=REPLY_TIMEOUT,
             )
-            self._commands.startConnecting(self._endpoint())
             presence = self
+
+            class Commands(_Commands):
+                pass
 
             class Listener(_LostListener):
                 pass
 
-            Listener.presence = presence
+            Commands.presence = Listener.presence = presence
+            self._commands.protocol = Commands
+            self._commands.startConnecting(self._endpoint())
             self._subscriber = txredisapi.RedisFactory(
                 str(self.address), None, 1, isLazy=True, password=self.address.password
             )
@@ -209,6 +243,8 @@ class RedisPresence(PresenceClaims):
         try:
             yield super().stop()
         finally:
+            for wait in list(self._waits):
+                wait.cancel()
             connections = [f for f in (self._commands, self._subscriber) if f is not None]
             self._commands = self._subscriber = None
             yield gatherResults([f.disconnect() for f in connections], consumeErrors=True)
@@ -221,13 +257,30 @@ class RedisPresence(PresenceClaims):
         """
         deadline = self._clock.seconds() + timeout
         while not self.connected():
-            if self._clock.seconds() >= deadline:
-                return False
-            yield deferLater(self._clock, 0.05, lambda: None)
+            if self._commands is None or self._clock.seconds() >= deadline:
+                return False  # stopped, or still unreachable
+            wait = deferLater(self._clock, 0.05, lambda: None)
+            self._waits.add(wait)
+            try:
+                yield wait
+            except CancelledError:
+                return False  # stopped
+            finally:
+                self._waits.discard(wait)
         return True
 
     def connected(self) -> bool:
         return all(f is not None and f.size for f in (self._commands, self._subscriber))
+
+    @inlineCallbacks
+    def _reconnected(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        A connection came (back): once both are up, renew at once. Claims taken
+        over while the subscription was down were never told; and claims that
+        expired while Redis was away come back.
+        """
+        if (yield self.when_connected(CONNECT_TIMEOUT)):
+            yield self._renew_logged()
 
     # Store operations
 

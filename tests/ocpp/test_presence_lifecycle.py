@@ -88,6 +88,9 @@ def close_code(transport: Any) -> int | None:
 
 class MemoryLifecycleTests(SynchronousTestCase):
     def setUp(self) -> None:
+        # Closing sockets schedules Autobahn's close timeouts on the global
+        # reactor, which this test never runs: cancelled, or a later test trips on them.
+        self.addCleanup(cancel_spent_autobahn_timers)
         self.clock = Clock()
         hub = MemoryPresenceHub(self.clock)
         self.a = Node(MemoryPresence(node_id="a", clock=self.clock, lease=30, hub=hub), self.clock)
