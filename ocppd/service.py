@@ -57,7 +57,7 @@ from ocppd.push.channel import PushChannel, ticket_authenticator
 from ocppd.routing.executor import CommandExecutor
 from ocppd.routing.interface import IServing
 from ocppd.routing.local import LocalCommandTransport
-from ocppd.routing.router import CommandRouter, OwnerLookup, local_owner
+from ocppd.routing.router import CommandRouter, OwnerLookup
 from ocppd.store import messages, migrate, processed
 from ocppd.store.database import Database, describe_error, location
 from ocppd.timeutil import from_timestamp
@@ -221,8 +221,8 @@ class Ocppd:
         )
 
     def _owner_lookup(self) -> OwnerLookup:
-        """Which node holds a charger: embedded, this one if its registry does."""
-        return local_owner(self.registry, self.node_id)
+        """Which node holds a charger: presence (docs/presence.md), embedded or on Redis."""
+        return self.presence.owner_node
 
     def _make_command_transport(self) -> LocalCommandTransport | AmqpCommandTransport:
         bus = self.config.bus
