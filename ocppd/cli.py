@@ -33,7 +33,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.python.failure import Failure
 
 from ocppd.bus import topology
-from ocppd.bus.interface import DeadLetter
+from ocppd.bus.interface import DeadLetter, Replay
 from ocppd.config import Config, ConfigError, load_config
 from ocppd.credentials import charger_key_problem, hash_charger_key, hash_password
 from ocppd.ocpp.handshake import CHARGE_POINT_ID
@@ -109,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     dead_replay.add_argument("--queue", default=topology.PROCESSOR_QUEUE)
     dead_replay.add_argument(
         "--id", action="append", dest="ids", metavar="ENVELOPEID", help="only these (repeatable)"
+    )
+    dead_replay.add_argument(
+        "--wait",
+        type=_replay_wait,
+        default=5.0,
+        metavar="SECONDS",
+        help="then watch this long for replayed letters that fail again (default 5)",
     )
     return parser
 
@@ -260,8 +267,8 @@ def run_bus_command(config: Config, args: argparse.Namespace, stdout: TextIO) ->
                 letters = yield bus.dead_letters(args.queue)
                 print_dead_letters(letters, stdout, as_json=args.json)
             else:
-                count = yield bus.replay_dead_letters(args.queue, args.ids)
-                print(f"{count} dead letters replayed to {args.queue}", file=stdout)
+                replay = yield bus.replay_dead_letters(args.queue, args.ids, wait=args.wait)
+                print_replay(replay, args.queue, args.wait, stdout)
         finally:
             yield bus.stopService()
 
@@ -276,6 +283,28 @@ def run_bus_command(config: Config, args: argparse.Namespace, stdout: TextIO) ->
     reactor.run()
     if outcome and isinstance(outcome[0], Failure):
         raise CommandFailed(f"bus: {outcome[0].getErrorMessage()}")
+
+
+def _replay_wait(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError("--wait must be between 0 and 3600 seconds")
+    return seconds
+
+
+def print_replay(replay: Replay, queue: str, wait: float, stdout: TextIO) -> None:
+    print(f"{replay.count} dead letters replayed to {queue}", file=stdout)
+    if replay.failed_again:
+        print(
+            f"{len(replay.failed_again)} failed again within {wait:g} s"
+            " (still dead letters; fix the cause first):",
+            file=stdout,
+        )
+        for letter_id in replay.failed_again:
+            print(f"  {letter_id}", file=stdout)
 
 
 def print_dead_letters(letters: list[DeadLetter], stdout: TextIO, *, as_json: bool) -> None:

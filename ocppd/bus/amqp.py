@@ -87,7 +87,9 @@ from ocppd.bus.interface import (
     Handler,
     IBus,
     IConsumer,
+    Replay,
     encode_envelope,
+    replay_outcome,
 )
 from ocppd.bus.retry import RetryPolicy
 from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, Topology
@@ -342,17 +344,34 @@ class AmqpBus(Service):
         """
         return self._with_dead_letters(queue, None, replay=False)
 
-    def replay_dead_letters(self, queue: str, ids: list[str] | None = None) -> Deferred[int]:
+    def replay_dead_letters(
+        self, queue: str, ids: list[str] | None = None, wait: float = 0.0
+    ) -> Deferred[Replay]:
         """
         Republish dead letters (all, or those whose envelope id is in ``ids``)
-        to the work queue at attempt 1, each confirmed before it is removed from
-        the dead-letter queue (so a crash duplicates rather than loses).
-        Fires with the count.
+        to the work queue at attempt 1, with their message and envelope ids.
+
+        At most as many letters as the dead-letter queue held when the replay
+        started are taken (a letter that fails again at once comes back
+        behind them and is not replayed again). Each letter is republished and
+        acknowledged in one AMQP transaction (``tx.select``): a replay killed
+        at any point leaves each letter either still dead or on the work
+        queue, never both. After ``wait`` more seconds, the dead letters are
+        read again to report which replayed letters failed again.
         """
         if not self._accepting:
             return fail(BusError("the bus is stopped"))
-        d = self._with_dead_letters(queue, ids, replay=True)
-        return d.addCallback(len)
+        return self._replay(queue, ids, wait)
+
+    @inlineCallbacks
+    def _replay(
+        self, queue: str, ids: list[str] | None, wait: float
+    ) -> Generator[Deferred[Any], Any, Replay]:
+        letters = yield self._with_dead_letters(queue, ids, replay=True)
+        if wait > 0:
+            yield deferLater(self._reactor, wait, lambda: None)
+        dead_now = yield self.dead_letters(queue)
+        return replay_outcome([letter.id for letter in letters], dead_now)
 
     # --- Beyond IBus ----------------------------------------------------------
 
@@ -873,9 +892,7 @@ class AmqpBus(Service):
     def _read_dead_letters(
         self, queue: str, ids: list[str] | None, replay: bool
     ) -> Generator[Deferred[Any], Any, list[DeadLetter]]:
-        proto = self._protocol
-        if proto is None:
-            raise BusError(f"not connected to RabbitMQ at {self._where}")
+        proto = self._admin_protocol()
         dead_queue = self.topology.dead_letter_queue_full_name(queue)
         work_queue = self.topology.queue_full_name(queue)
         wanted = None if ids is None else set(ids)
@@ -885,7 +902,13 @@ class AmqpBus(Service):
             raise BusError(f"no channel to RabbitMQ: {_describe(e)}") from e
         letters: list[DeadLetter] = []
         try:
-            while True:
+            # Bounded by what the queue holds now: letters dead-lettered
+            # meanwhile (replayed ones failing again, say) are not taken.
+            declared = yield channel.queue_declare(queue=dead_queue, passive=True)
+            count = declared.method.message_count
+            if replay:
+                yield channel.tx_select()
+            for _ in range(count):
                 message = yield channel.basic_get(queue=dead_queue, auto_ack=False)
                 if message is None:
                     break
@@ -895,26 +918,43 @@ class AmqpBus(Service):
                     continue
                 if wanted is not None and letter.id not in wanted:
                     continue
-                headers = {H_ROUTING_KEY: letter.routing_key}
                 properties = pika.BasicProperties(
                     delivery_mode=2,
                     message_id=message.properties.message_id,
                     content_type=message.properties.content_type,
                     timestamp=message.properties.timestamp,
                     type=message.properties.type,
-                    headers=headers,
+                    headers={H_ROUTING_KEY: letter.routing_key},
                 )
-                yield self._publish_raw(DEFAULT_EXCHANGE, work_queue, message.body, properties)
+                # Publish and ack take effect together at the commit, or not at all.
+                channel.basic_publish(
+                    exchange=DEFAULT_EXCHANGE,
+                    routing_key=work_queue,
+                    body=message.body,
+                    properties=properties,
+                )
                 channel.basic_ack(delivery_tag=message.method.delivery_tag)
+                yield self._commit_replay(channel)
                 letters.append(letter)
         finally:
-            # Closing the channel requeues every message we did not ack, in place.
+            # Closing the channel requeues every message we did not ack, in
+            # place, and discards an uncommitted transaction.
             yield self._close_channel(channel)
         if replay and letters:
             self.log.info(
                 "Replayed {count} dead letter(s) of {queue}", count=len(letters), queue=queue
             )
         return letters
+
+    def _commit_replay(self, channel: Any) -> Deferred[Any]:
+        """Commit one replayed letter's publish and ack (a seam for the kill test)."""
+        return cast(Deferred[Any], channel.tx_commit())
+
+    def _admin_protocol(self) -> Any:
+        proto = self._protocol
+        if proto is None:
+            raise BusError(f"not connected to RabbitMQ at {self._where}")
+        return proto
 
     def _dead_letter(self, queue: str, message: Any) -> DeadLetter:
         properties = message.properties

@@ -61,6 +61,27 @@ class DeadLetter:
     failed_at: str
 
 
+@attrs.frozen
+class Replay:
+    """What a replay of dead letters did."""
+
+    #: The envelope ids put back on the work queue, in the order they were replayed.
+    replayed: tuple[str, ...]
+    #: Those of them that were dead letters again when the replay ended.
+    failed_again: tuple[str, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.replayed)
+
+
+def replay_outcome(replayed: list[str], dead_now: list[DeadLetter]) -> Replay:
+    """The ``Replay`` of ``replayed``, given the dead letters found after it."""
+    back = {letter.id for letter in dead_now}
+    failed_again = tuple(dict.fromkeys(i for i in replayed if i in back))
+    return Replay(replayed=tuple(replayed), failed_again=failed_again)
+
+
 #: A handler returns None or a Deferred; success acks, an exception (or a failed
 #: Deferred) schedules a retry.
 Handler = Callable[[Delivery], Any]
@@ -101,5 +122,15 @@ class IBus(Interface):
     def dead_letters(queue: str) -> Deferred[list[DeadLetter]]:
         """The dead letters of ``queue``, oldest first."""
 
-    def replay_dead_letters(queue: str, ids: list[str] | None = None) -> Deferred[int]:
-        """Put dead letters (all, or those with ``ids``) back on ``queue``; fires with the count."""
+    def replay_dead_letters(
+        queue: str, ids: list[str] | None = None, wait: float = 0.0
+    ) -> Deferred[Replay]:
+        """
+        Put dead letters (all, or those with ``ids``) back on ``queue`` at
+        attempt 1, each once: only the letters there when the replay starts
+        are replayed, so a letter that fails again during the replay is not
+        replayed again (the replay always ends). A replayed letter keeps its
+        envelope id, so a consumer deduplicates one delivered twice. After
+        ``wait`` more seconds, fires with the ``Replay``: which letters were
+        replayed and which of them were dead letters again by then.
+        """

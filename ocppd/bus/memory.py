@@ -38,6 +38,7 @@ import attrs
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -49,7 +50,9 @@ from ocppd.bus.interface import (
     Handler,
     IBus,
     IConsumer,
+    Replay,
     encode_envelope,
+    replay_outcome,
 )
 from ocppd.bus.retry import RetryPolicy
 from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, QueueSpec, Topology
@@ -246,11 +249,15 @@ class MemoryBus(Service):
         except ValueError as e:
             return fail(e)
 
-    def replay_dead_letters(self, queue: str, ids: list[str] | None = None) -> Deferred[int]:
+    def replay_dead_letters(
+        self, queue: str, ids: list[str] | None = None, wait: float = 0.0
+    ) -> Deferred[Replay]:
         """
         Put dead letters back at the tail of ``queue``, starting again at
         attempt 1. ``ids`` selects by ``DeadLetter.id`` (the envelope id);
-        unknown ids are ignored.
+        unknown ids are ignored. The letters are taken at once, so one that
+        fails again comes back as a new dead letter and is not replayed again
+        by this call; after ``wait`` seconds the ``Replay`` says which did.
         """
         try:
             state = self._queue(queue)
@@ -273,7 +280,14 @@ class MemoryBus(Service):
                 "Replaying {count} dead letter(s) of {queue}", count=len(replay), queue=queue
             )
             self._schedule(state)
-        return succeed(len(replay))
+        replayed = [letter.envelope.id for letter in replay]
+
+        def outcome() -> Replay:
+            return replay_outcome(replayed, state.dead)
+
+        if wait <= 0:
+            return succeed(outcome())
+        return deferLater(cast(IReactorTime, self._reactor), wait, outcome)
 
     # --- Beyond IBus ----------------------------------------------------------
 

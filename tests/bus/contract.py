@@ -605,7 +605,8 @@ class BusContractTests:
         """A queue without failures has no dead letters; replaying them does nothing."""
         bus = yield self.bus(self.topology(work=["session.#"]))
         self._case.assertEqual((yield bus.dead_letters("work")), [])
-        self._case.assertEqual((yield bus.replay_dead_letters("work")), 0)
+        replay = yield bus.replay_dead_letters("work")
+        self._case.assertEqual((replay.replayed, replay.failed_again), ((), ()))
 
     @inlineCallbacks
     def test_replay_dead_letter_is_processed_once(self) -> Any:
@@ -627,8 +628,8 @@ class BusContractTests:
         yield bus.publish("session.updated", sent)
         yield self.wait_dead(bus, "work", 1)
         broken[0] = False
-        count = yield bus.replay_dead_letters("work")
-        self._case.assertEqual(count, 1)
+        replay = yield bus.replay_dead_letters("work")
+        self._case.assertEqual(replay.replayed, (sent.id,))
         yield self.wait_until(lambda: len(handled) == 1, "the replayed delivery")
         yield self.settle()
         self._case.assertEqual(handled, [(7, 1)])
@@ -654,8 +655,8 @@ class BusContractTests:
         # Oldest first.
         self._case.assertEqual([letter.envelope.payload["n"] for letter in letters], [0, 1, 2])
         broken[0] = False
-        count = yield bus.replay_dead_letters("work", [letters[1].id, "no-such-id"])
-        self._case.assertEqual(count, 1)
+        replay = yield bus.replay_dead_letters("work", [letters[1].id, "no-such-id"])
+        self._case.assertEqual(replay.replayed, (letters[1].id,))
         yield self.wait_until(lambda: handled == [1], "the replayed delivery")
         remaining = yield bus.dead_letters("work")
         self._case.assertEqual([letter.envelope.payload["n"] for letter in remaining], [0, 2])
@@ -677,3 +678,62 @@ class BusContractTests:
         yield self.settle(max(FAST_RETRIES) * 3)
         self._case.assertEqual(attempts, [1, 2])
         self.flush_handler_errors()
+
+    @inlineCallbacks
+    def test_replay_ends_when_letters_fail_again(self) -> Any:
+        """
+        A replay takes only the letters dead when it starts: letters that
+        fail again at once come back as dead letters, and are not replayed
+        again by the same replay (which ends), each delivered once more.
+        """
+        bus = yield self.bus(self.topology(work=["session.#"]), max_attempts=1)
+        attempts: dict[str, int] = {}
+
+        def handler(delivery: Delivery) -> None:
+            attempts[delivery.envelope.id] = attempts.get(delivery.envelope.id, 0) + 1
+            raise HandlerError("still broken")
+
+        yield self.consume(bus, "work", handler)
+        sent = [self.envelope("session.updated", n) for n in range(3)]
+        for envelope in sent:
+            yield bus.publish("session.updated", envelope)
+        yield self.wait_dead(bus, "work", 3)
+        replay = yield bus.replay_dead_letters("work")
+        self._case.assertEqual(replay.replayed, tuple(e.id for e in sent))
+        letters = yield self.wait_dead(bus, "work", 3)
+        yield self.settle()
+        self._case.assertEqual(attempts, {e.id: 2 for e in sent})
+        self._case.assertEqual(sorted(letter.id for letter in letters), sorted(e.id for e in sent))
+        self.flush_handler_errors()
+
+    test_replay_ends_when_letters_fail_again.timeout = 20  # type: ignore[attr-defined]
+
+    @inlineCallbacks
+    def test_replay_reports_letters_that_failed_again(self) -> Any:
+        """
+        With ``wait``, the replay reports which of the replayed letters were
+        dead letters again by then; the others were processed.
+        """
+        bus = yield self.bus(self.topology(work=["session.#"]), max_attempts=1)
+        broken = {0, 1, 2}
+        handled: list[int] = []
+
+        def handler(delivery: Delivery) -> None:
+            n = delivery.envelope.payload["n"]
+            if n in broken:
+                raise HandlerError(f"message {n} broken")
+            handled.append(n)
+
+        yield self.consume(bus, "work", handler)
+        sent = [self.envelope("session.updated", n) for n in range(3)]
+        for envelope in sent:
+            yield bus.publish("session.updated", envelope)
+        yield self.wait_dead(bus, "work", 3)
+        broken = {1}
+        replay = yield bus.replay_dead_letters("work", wait=1.0)
+        self._case.assertEqual(replay.count, 3)
+        self._case.assertEqual(replay.failed_again, (sent[1].id,))
+        self._case.assertEqual(sorted(handled), [0, 2])
+        self.flush_handler_errors()
+
+    test_replay_reports_letters_that_failed_again.timeout = 20  # type: ignore[attr-defined]

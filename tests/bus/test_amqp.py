@@ -271,7 +271,7 @@ class AmqpBusTests(AmqpBusMixin, TestCase):
         self.assertEqual((letter.routing_key, letter.attempts), ("session.a.b", 2))
         self.assertIn("HandlerError: down", letter.reason)
         broken[0] = False
-        self.assertEqual((yield bus.replay_dead_letters("work")), 1)
+        self.assertEqual((yield bus.replay_dead_letters("work")).count, 1)
         yield self.wait_until(lambda: len(seen) == 3, "the replay")
         self.assertEqual(seen, [("session.a.b", 1), ("session.a.b", 2), ("session.a.b", 1)])
         self.assertEqual((yield bus.dead_letters("work")), [])
@@ -360,3 +360,58 @@ class AmqpBusTests(AmqpBusMixin, TestCase):
             )
         )
         self.assertEqual(len(set(acked)), sent)
+
+    @inlineCallbacks
+    def test_killed_replay_leaves_no_duplicate(self) -> Any:
+        """
+        A replay killed after a letter's republish and ack reached the broker
+        but before they were committed (its connection dropped, as by
+        ``kill -9`` of ``ocppctl``) leaves each letter exactly once: still a
+        dead letter, and not also on the work queue.
+        """
+        topology = self.topology()
+        bus = yield self.start_bus(topology, max_attempts=1)
+
+        def handler(delivery: Delivery) -> None:
+            raise HandlerError("broken")
+
+        consumer = yield bus.consume("work", handler)
+        sent = [envelope("session.updated", n) for n in range(3)]
+        for message in sent:
+            yield bus.publish("session.updated", message)
+        letters: list[Any] = []
+
+        @inlineCallbacks
+        def poll() -> Any:
+            while len(letters) < 3:
+                letters[:] = yield bus.dead_letters("work")
+                yield deferLater(reactor, 0.02)
+
+        yield poll()
+        # Nothing takes the work queue now: what a replay puts there stays.
+        yield consumer.stop()
+
+        @inlineCallbacks
+        def killed(channel: Any) -> Any:
+            # Let the publish and ack frames reach the broker, then die
+            # without committing them.
+            yield deferLater(reactor, 0.3)
+            bus._protocol.transport.abortConnection()
+            # The commit never comes; the replay fails when its channel goes.
+            try:
+                yield channel.on_closed
+            except Exception:
+                pass
+            raise BusError("killed before the commit")
+
+        bus._commit_replay = killed
+        replay = bus.replay_dead_letters("work")
+        yield self.assertFailure(replay, Exception)
+        del bus._commit_replay
+        yield self.wait_until(lambda: bus.connected, "the reconnection")
+        again = yield bus.dead_letters("work")
+        self.assertEqual(sorted(letter.id for letter in again), sorted(m.id for m in sent))
+        out = yield rabbitmqctl("list_queues", "name", "messages")
+        depths = dict(line.split("\t") for line in out.splitlines() if "\t" in line)
+        self.assertEqual(depths[topology.queue_full_name("work")], "0")
+        self.flushLoggedErrors(HandlerError)

@@ -173,7 +173,7 @@ class MemoryBusTests(SynchronousTestCase):
         bus.publish("session.updated", envelope("session.updated"))
         self.clock.advance(0)
         self.clock.advance(1)
-        self.assertEqual(self.successResultOf(bus.replay_dead_letters("work")), 1)
+        self.assertEqual(self.successResultOf(bus.replay_dead_letters("work")).count, 1)
         self.clock.advance(0)
         self.clock.advance(1)
         self.assertEqual(attempts, [1, 2, 1, 2])

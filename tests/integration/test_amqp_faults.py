@@ -561,7 +561,8 @@ class ProcessorFailureTests(AmqpFaultTestCase):
         self.assertNotIn(poison_uid, {r.unique_id for r in log}, summary())
 
         failing[0] = False
-        replayed = yield bus.replay_dead_letters(topology.PROCESSOR_QUEUE)
+        replay = yield bus.replay_dead_letters(topology.PROCESSOR_QUEUE)
+        replayed = replay.count
         self.assertEqual(replayed, 1, summary())
         samples = yield poll(
             lambda: self.stored_samples(daemon, tx), until=lambda rows: len(rows) >= self.N

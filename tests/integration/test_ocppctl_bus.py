@@ -116,3 +116,46 @@ class DeadLetterCommandTests(TestCase):
         self.assertEqual((seen[0].envelope.id, seen[0].attempt), (envelope.id, 1))
         self.assertEqual((yield bus.dead_letters(topology.PROCESSOR_QUEUE)), [])
         yield consumer.stop()
+
+    @inlineCallbacks
+    def test_replay_of_letters_that_fail_again_ends_and_names_them(self) -> Any:
+        """
+        ``replay`` without ``--id`` of letters that fail again at once ends
+        (each is replayed once) and prints the ids of those that came back.
+        """
+        require_service("RabbitMQ", "127.0.0.1", 5672)
+        prefix = f"t{uuid.uuid4().hex[:10]}"
+        bus = AmqpBus(
+            topology.default_topology(prefix),
+            url=RABBITMQ_URL,
+            reactor=reactor,
+            retry_delays=(0.05,),
+            max_attempts=1,
+            connection_name=f"test {prefix}",
+        )
+        bus.startService()
+        self.addCleanup(bus.stopService)
+        yield bus.when_connected(failAfterFailures=3)
+        self.addCleanup(bus.delete_topology)
+        tries: list[str] = []
+
+        def handler(delivery: Delivery) -> None:
+            tries.append(delivery.envelope.id)
+            raise Refused("still broken")
+
+        consumer = yield bus.consume(topology.PROCESSOR_QUEUE, handler)
+        self.addCleanup(consumer.stop)
+        sent = [
+            Envelope.create("ocpp.in.Heartbeat", {"n": n}, node="n", charge_point_id="CP-DL")
+            for n in range(2)
+        ]
+        for envelope in sent:
+            yield bus.publish(envelope.type, envelope)
+        yield poll(lambda: bus.dead_letters(topology.PROCESSOR_QUEUE), until=lambda d: len(d) == 2)
+        out = yield self.ocppctl(prefix, "bus", "dead-letters", "replay", "--wait", "2")
+        self.assertIn("2 dead letters replayed", out)
+        self.assertIn("2 failed again within 2 s", out)
+        for envelope in sent:
+            self.assertIn(f"  {envelope.id}\n", out)
+        self.assertEqual(sorted(tries), sorted([e.id for e in sent] * 2))
+        self.flushLoggedErrors(Refused)
