@@ -48,7 +48,8 @@ broker's proposal (60 s on RabbitMQ) is accepted.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
+from functools import partial
 from typing import Any, cast
 
 import pika
@@ -62,7 +63,9 @@ from twisted.internet.defer import (
     DeferredList,
     DeferredLock,
     DeferredSemaphore,
+    FirstError,
     fail,
+    gatherResults,
     inlineCallbacks,
     maybeDeferred,
     succeed,
@@ -120,9 +123,10 @@ def _describe(failure: Failure | BaseException | None) -> str:
 class _Connection(TwistedProtocolConnection):
     """pika's protocol, telling the bus when the TCP connection ends."""
 
-    def __init__(self, parameters: Any, bus: AmqpBus) -> None:
+    def __init__(self, parameters: Any, bus: AmqpBus, link: _Link) -> None:
         super().__init__(parameters, custom_reactor=bus._reactor)
         self._bus = bus
+        self._link = link
 
     def unwrap(self) -> _Connection:
         """This protocol itself, also when called through ClientService's proxy."""
@@ -138,33 +142,54 @@ class _Connection(TwistedProtocolConnection):
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         super().connectionLost(reason)
-        self._bus._connection_lost(self, reason)
+        self._bus._connection_lost(self._link, self, reason)
 
 
 class _Factory(protocol.Factory):
-    def __init__(self, bus: AmqpBus) -> None:
+    def __init__(self, bus: AmqpBus, link: _Link) -> None:
         self._bus = bus
+        self._link = link
 
     def buildProtocol(self, addr: IAddress | None) -> protocol.Protocol | None:
-        return cast(protocol.Protocol, _Connection(self._bus._parameters, self._bus))
+        return cast(protocol.Protocol, _Connection(self._link.parameters, self._bus, self._link))
+
+
+class _Link:
+    """
+    One of the bus's two AMQP connections, kept up by its own ClientService:
+    ``publish`` (every publish, retry and dead-letter moves, replays) and
+    ``consume`` (deliveries and their acks). RabbitMQ blocks a connection
+    that publishes during a resource alarm; one that only consumes and acks
+    keeps draining the queues, which is what clears the alarm.
+    """
+
+    def __init__(self, role: str, url: str, connection_name: str) -> None:
+        self.role = role
+        self.parameters = pika.URLParameters(url)
+        self.parameters.client_properties = {"connection_name": f"{connection_name} {role}"}
+        self.protocol: Any = None
+        self.client: ClientService | None = None
+        self.lost_waiters: list[Deferred[None]] = []
 
 
 @implementer(IStreamClientEndpoint)
 class _LoggingEndpoint:
     """Wraps the broker endpoint to log every connection attempt and its failure."""
 
-    def __init__(self, endpoint: IStreamClientEndpoint, where: str) -> None:
+    def __init__(self, endpoint: IStreamClientEndpoint, where: str, role: str) -> None:
         self._endpoint = endpoint
         self._where = where
+        self._role = role
 
     def connect(self, factory: IProtocolFactory) -> Deferred[IProtocol]:
-        _log.debug("Connecting to RabbitMQ at {where}", where=self._where)
+        _log.debug("Connecting to RabbitMQ at {where} ({role})", where=self._where, role=self._role)
         d = self._endpoint.connect(factory)
 
         def failed(failure: Failure) -> Failure:
             _log.warn(
-                "RabbitMQ connection to {where} failed: {reason}",
+                "RabbitMQ connection to {where} ({role}) failed: {reason}",
                 where=self._where,
+                role=self._role,
                 reason=_describe(failure),
                 state="failed",
             )
@@ -237,49 +262,62 @@ class AmqpBus(Service):
         self._prefetch = prefetch
         self._quorum = quorum_queues
         self._drain_timeout = drain_timeout
-        self._parameters = pika.URLParameters(url)
-        self._parameters.client_properties = {"connection_name": connection_name}
+        self._publishing = _Link("publish", url, connection_name)
+        self._consuming = _Link("consume", url, connection_name)
         self._connection_name = connection_name
-        host, port = self._parameters.host, self._parameters.port
+        parameters = self._publishing.parameters
+        host, port = parameters.host, parameters.port
         self._where = f"{host}:{port}"
         endpoint: IStreamClientEndpoint = HostnameEndpoint(
             reactor, host, port, timeout=connect_timeout
         )
-        if self._parameters.ssl_options is not None:
+        if parameters.ssl_options is not None:
             from twisted.internet.endpoints import wrapClientTLS
             from twisted.internet.ssl import optionsForClientTLS
 
             endpoint = wrapClientTLS(optionsForClientTLS(host), endpoint)
         policy = backoffPolicy(initialDelay=0.5, factor=2, maxDelay=30)
 
+        for link in (self._publishing, self._consuming):
+            link.client = ClientService(
+                _LoggingEndpoint(endpoint, self._where, link.role),
+                _Factory(self, link),
+                retryPolicy=self._retry_policy(policy, link),
+                clock=reactor,
+                prepareConnection=partial(self._prepare, link),
+            )
+        self._publish_channel: Any = None
+        #: Why RabbitMQ blocks the publishing connection now (a resource alarm), or None.
+        self._blocked: str | None = None
+        self._consumers: dict[str, _Consumer] = {}
+        #: Unconfirmed publishes: what their callers wait on, with pika's confirm.
+        self._pending_publishes: dict[Deferred[None], Deferred[Any]] = {}
+        self._admin_lock = DeferredLock()
+        self._accepting = False
+
+    def _retry_policy(self, policy: Callable[[int], float], link: _Link) -> Callable[[int], float]:
         def retry_policy(attempt: int) -> float:
             # ClientService counts failures from 1; start the back-off at
             # initialDelay (plus up to 1 s of jitter) rather than twice that.
             delay = float(policy(attempt - 1))
             if self.running:
                 self.log.info(
-                    "Reconnecting to RabbitMQ at {where} in {delay:.1f}s (attempt {attempt})",
+                    "Reconnecting to RabbitMQ at {where} ({role}) in {delay:.1f}s "
+                    "(attempt {attempt})",
                     where=self._where,
+                    role=link.role,
                     delay=delay,
                     attempt=attempt + 1,
                     state="waiting",
                 )
             return delay
 
-        self._client = ClientService(
-            _LoggingEndpoint(endpoint, self._where),
-            _Factory(self),
-            retryPolicy=retry_policy,
-            clock=reactor,
-            prepareConnection=self._prepare,
-        )
-        self._protocol: Any = None
-        self._publish_channel: Any = None
-        self._consumers: dict[str, _Consumer] = {}
-        self._pending_publishes: set[Deferred[Any]] = set()
-        self._admin_lock = DeferredLock()
-        self._lost_waiters: list[Deferred[None]] = []
-        self._accepting = False
+        return retry_policy
+
+    @property
+    def _protocol(self) -> Any:
+        """The publishing connection (publishes, topology administration, dead letters)."""
+        return self._publishing.protocol
 
     # --- IBus ---------------------------------------------------------------
 
@@ -324,13 +362,14 @@ class AmqpBus(Service):
             return fail(BusError(f"queue {queue!r} already has a consumer"))
         consumer = _Consumer(self, queue, handler, concurrency)
         self._consumers[queue] = consumer
-        if self._protocol is None or not self.running:
+        proto = self._consuming.protocol
+        if proto is None or not self.running:
             return succeed(cast(IConsumer, consumer))
 
         def started(_: object) -> IConsumer:
             return cast(IConsumer, consumer)
 
-        return self._start_consumer(consumer, self._protocol).addCallback(started)
+        return self._start_consumer(consumer, proto).addCallback(started)
 
     def dead_letters(self, queue: str) -> Deferred[list[DeadLetter]]:
         """
@@ -377,12 +416,29 @@ class AmqpBus(Service):
 
     def when_connected(self, failAfterFailures: int | None = None) -> Deferred[None]:
         """Fires once connected with the topology declared and consumers resumed."""
-        d = self._client.whenConnected(failAfterFailures=failAfterFailures)
+        both = [
+            link.client.whenConnected(failAfterFailures=failAfterFailures)
+            for link in (self._publishing, self._consuming)
+            if link.client is not None
+        ]
+        d: Deferred[Any] = gatherResults(both, consumeErrors=True)
+
+        def first_error(failure: Failure) -> Failure:
+            error = failure.value
+            return error.subFailure if isinstance(error, FirstError) else failure
+
+        d.addErrback(first_error)
         return d.addCallback(lambda _: None)
 
     @property
     def connected(self) -> bool:
-        return self._publish_channel is not None
+        """Whether both connections are up (the publishing one with its channel)."""
+        return self._publish_channel is not None and self._consuming.protocol is not None
+
+    @property
+    def blocked(self) -> str | None:
+        """Why RabbitMQ blocks publishing now (``connection.blocked``), or None."""
+        return self._blocked
 
     def broker_queue_names(self) -> list[str]:
         """Every queue this bus declares on the broker (work, retry, dead-letter)."""
@@ -427,7 +483,9 @@ class AmqpBus(Service):
             name=self._connection_name,
             state="starting",
         )
-        self._client.startService()
+        for link in (self._publishing, self._consuming):
+            assert link.client is not None
+            link.client.startService()
 
     @inlineCallbacks
     def stopService(self) -> Generator[Deferred[Any], Any, None]:
@@ -453,47 +511,61 @@ class AmqpBus(Service):
                 "RabbitMQ bus stop: handlers or confirms still pending after {timeout}s",
                 timeout=self._drain_timeout,
             )
-        proto = self._protocol
-        if proto is not None and proto.is_open:
-            # A clean AMQP close (Connection.Close / Close-Ok), then wait for
-            # the TCP connection to end before stopping the ClientService.
-            lost: Deferred[None] = Deferred()
-            self._lost_waiters.append(lost)
-            try:
-                proto.close()
-                lost.addTimeout(5, self._reactor)
-                yield lost
-            except Exception:
-                self.log.failure("Closing the RabbitMQ connection failed")
+        for link in (self._publishing, self._consuming):
+            yield self._close_link(link)
         # Out of the connectionLost call stack: ClientService's state machine
         # refuses to be re-entered.
         yield deferLater(self._reactor, 0, lambda: None)
-        yield self._client.stopService()
+        for link in (self._publishing, self._consuming):
+            assert link.client is not None
+            yield link.client.stopService()
         self.log.info("RabbitMQ bus stopped", state="stopped")
+
+    @inlineCallbacks
+    def _close_link(self, link: _Link) -> Generator[Deferred[Any], Any, None]:
+        """
+        A clean AMQP close (Connection.Close / Close-Ok) of ``link``, then wait
+        for the TCP connection to end (bounded).
+        """
+        proto = link.protocol
+        if proto is None or not proto.is_open:
+            return
+        lost: Deferred[None] = Deferred()
+        link.lost_waiters.append(lost)
+        try:
+            proto.close()
+            lost.addTimeout(5, self._reactor)
+            yield lost
+        except Exception:
+            self.log.failure("Closing the RabbitMQ {role} connection failed", role=link.role)
 
     # --- Connection ---------------------------------------------------------
 
     @inlineCallbacks
-    def _prepare(self, proto: Any) -> Generator[Deferred[Any], Any, None]:
+    def _prepare(self, link: _Link, proto: Any) -> Generator[Deferred[Any], Any, None]:
         """
-        Run by ``ClientService`` on every new connection, before it counts as
-        connected: AMQP handshake, publish channel in confirm mode, every
-        declaration, then the consumers. A failure here drops the connection
-        and ``ClientService`` retries with back-off.
+        Run by ``link``'s ``ClientService`` on every new connection, before it
+        counts as connected: AMQP handshake and every declaration (on both
+        connections: either may come up first), then on the publishing one a
+        channel in confirm mode, on the consuming one the consumers. A failure
+        here drops the connection and ``ClientService`` retries with back-off.
         """
         # ClientService hands us a proxy; keep the protocol itself, which is
         # what reports connectionLost.
         proto = proto.unwrap()
+        channel = None
         try:
             yield proto.ready
             setup = yield maybeDeferred(proto.channel)
             yield self._declare(setup)
             yield self._close_channel(setup)
-            channel = yield maybeDeferred(proto.channel)
-            yield channel.confirm_delivery()
+            if link is self._publishing:
+                channel = yield maybeDeferred(proto.channel)
+                yield channel.confirm_delivery()
         except Exception as e:
             self.log.warn(
-                "RabbitMQ connection setup failed: {reason}",
+                "RabbitMQ {role} connection setup failed: {reason}",
+                role=link.role,
                 reason=_describe(e),
                 state="setup-failed",
             )
@@ -501,16 +573,22 @@ class AmqpBus(Service):
             if transport is not None:
                 transport.loseConnection()
             raise
-        self._protocol = proto
-        self._publish_channel = channel
-        channel.on_closed.addBoth(self._publish_channel_closed, proto, channel)
+        link.protocol = proto
+        if channel is not None:
+            self._blocked = None
+            self._publish_channel = channel
+            channel.on_closed.addBoth(self._publish_channel_closed, proto, channel)
+            impl = proto._impl
+            impl.add_on_connection_blocked_callback(lambda _, frame: self._on_blocked(proto, frame))
+            impl.add_on_connection_unblocked_callback(lambda _, frame: self._on_unblocked(proto))
         self.log.info(
-            "Connected to RabbitMQ at {where}; topology {prefix} declared",
+            "Connected to RabbitMQ at {where} ({role}); topology {prefix} declared",
             where=self._where,
+            role=link.role,
             prefix=self.topology.prefix,
             state="connected",
         )
-        if self.running:
+        if link is self._consuming and self.running:
             starting = [
                 self._start_consumer(consumer, proto)
                 for consumer in list(self._consumers.values())
@@ -518,22 +596,54 @@ class AmqpBus(Service):
             ]
             yield DeferredList(starting, consumeErrors=True)
 
-    def _connection_lost(self, proto: Any, reason: Failure) -> None:
-        waiters, self._lost_waiters = self._lost_waiters, []
+    def _on_blocked(self, proto: Any, frame: Any) -> None:
+        """
+        RabbitMQ blocks our publishing connection (a memory or disk alarm):
+        publishes fail at once until it unblocks, and those awaiting a confirm
+        fail now (the broker may still take them: as for a lost connection,
+        callers retry and consumers deduplicate). Nothing waits on a blocked
+        connection, so a consumer whose ack follows its publishes keeps
+        acking, and the backlog that raised the alarm drains.
+        """
+        if proto is not self._publishing.protocol:
+            return
+        reason = _text(getattr(frame.method, "reason", None)) or "resource alarm"
+        self._blocked = reason
+        self.log.warn(
+            "RabbitMQ blocks publishing ({reason}); publishes are refused until it unblocks",
+            reason=reason,
+            state="blocked",
+        )
+        for waiter in list(self._pending_publishes):
+            if not waiter.called:
+                waiter.errback(BusError(f"RabbitMQ blocks publishing: {reason}"))
+
+    def _on_unblocked(self, proto: Any) -> None:
+        if proto is not self._publishing.protocol or self._blocked is None:
+            return
+        self._blocked = None
+        self.log.info("RabbitMQ unblocked publishing", state="unblocked")
+
+    def _connection_lost(self, link: _Link, proto: Any, reason: Failure) -> None:
+        waiters, link.lost_waiters = link.lost_waiters, []
         for waiter in waiters:
             self._reactor.callLater(0, waiter.callback, None)
-        if proto is not self._protocol:
+        if proto is not link.protocol:
             return
-        self._protocol = None
-        self._publish_channel = None
-        for consumer in self._consumers.values():
-            consumer.channel = None
+        link.protocol = None
+        if link is self._publishing:
+            self._publish_channel = None
+            self._blocked = None
+        else:
+            for consumer in self._consumers.values():
+                consumer.channel = None
         clean = reason.check(ConnectionDone) is not None and not self.running
         if clean:
-            self.log.info("RabbitMQ connection closed", state="closed")
+            self.log.info("RabbitMQ {role} connection closed", role=link.role, state="closed")
         else:
             self.log.warn(
-                "RabbitMQ connection lost: {reason}",
+                "RabbitMQ {role} connection lost: {reason}",
+                role=link.role,
                 reason=_describe(reason),
                 state="lost",
             )
@@ -638,24 +748,38 @@ class AmqpBus(Service):
         channel = self._publish_channel
         if channel is None:
             return fail(BusError(f"not connected to RabbitMQ at {self._where}"))
+        if self._blocked is not None:
+            return fail(BusError(f"RabbitMQ blocks publishing: {self._blocked}"))
         try:
             confirmed = channel.basic_publish(
                 exchange=exchange, routing_key=routing_key, body=body, properties=properties
             )
         except Exception as e:
             return fail(BusError(f"publish failed: {_describe(e)}"))
-        self._pending_publishes.add(confirmed)
+        # What the caller waits on: the confirm, unless a block fails it first.
+        waiter: Deferred[None] = Deferred()
+        self._pending_publishes[waiter] = confirmed
 
-        def done(result: Any) -> Any:
-            self._pending_publishes.discard(confirmed)
+        def done(result: Any) -> None:
+            self._pending_publishes.pop(waiter, None)
+            if waiter.called:
+                return None
             if isinstance(result, Failure):
                 if result.check(pika_exceptions.NackError):
-                    raise BusError("RabbitMQ refused the message (nack)")
-                raise BusError(f"no confirm from RabbitMQ: {_describe(result)}")
+                    waiter.errback(BusError("RabbitMQ refused the message (nack)"))
+                else:
+                    waiter.errback(BusError(f"no confirm from RabbitMQ: {_describe(result)}"))
+            else:
+                waiter.callback(None)
             return None
 
+        def forget(result: Any) -> Any:
+            self._pending_publishes.pop(waiter, None)
+            return result
+
         confirmed.addBoth(done)
-        return confirmed
+        waiter.addBoth(forget)
+        return waiter
 
     # --- Consuming ----------------------------------------------------------
 
@@ -682,7 +806,10 @@ class AmqpBus(Service):
             return
         finally:
             consumer.starting = False
-        if self._consumers.get(consumer.queue) is not consumer or proto is not self._protocol:
+        if (
+            self._consumers.get(consumer.queue) is not consumer
+            or proto is not self._consuming.protocol
+        ):
             # Stopped (or the connection changed) while we were starting.
             yield self._close_channel(channel)
             return

@@ -47,9 +47,10 @@ def rabbitmqctl(*args: str) -> Deferred[str]:
 
 def close_connection(name: str) -> Deferred[None]:
     """
-    Have the broker close the connection(s) named ``name`` (our
-    ``connection_name``), like ``close_all_connections`` but without
-    disturbing anyone else using the broker.
+    Have the broker close the connections of the bus named ``name`` (our
+    ``connection_name``: its publishing and its consuming one), like
+    ``close_all_connections`` but without disturbing anyone else using the
+    broker.
     """
 
     def run() -> None:
@@ -60,7 +61,8 @@ def close_connection(name: str) -> Deferred[None]:
             timeout=30,
             check=True,
         ).stdout
-        marker = f'{{"connection_name","{name}"}}'
+        # Both of the bus's connections: "<name> publish" and "<name> consume".
+        marker = f'{{"connection_name","{name} '
         pids = [line.split("\t", 1)[0] for line in listing.splitlines() if marker in line]
         if not pids:
             raise AssertionError(f"no connection named {name!r} on the broker")

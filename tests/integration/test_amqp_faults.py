@@ -375,7 +375,8 @@ class BrokerDropsConnectionTests(AmqpFaultTestCase):
         self.prepare(daemon)
         processing = self.count_processing(daemon)
         publishes = self.count_publishes(daemon)
-        name = f"ocppd {self.node_id}"
+        # The publishing connection: the charger's CALLs fail until it is back.
+        name = f"ocppd {self.node_id} publish"
         before = yield connection_pids(name)
         self.assertEqual(len(before), 1, f"connections named {name!r}: {before}")
         charger = yield self.connect_charger(daemon)
