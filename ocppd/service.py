@@ -54,6 +54,7 @@ from ocppd.payments import make_payment_provider
 from ocppd.presence.interface import IPresence
 from ocppd.presence.memory import MemoryPresence
 from ocppd.push.channel import PushChannel, ticket_authenticator
+from ocppd.ratelog import flush_all
 from ocppd.routing.executor import CommandExecutor
 from ocppd.routing.interface import IServing
 from ocppd.routing.local import LocalCommandTransport
@@ -538,6 +539,8 @@ class OcppdService(Service):
             ("stop the processor", node.processor.stop),
             ("stop the audit consumer", node.audit.stop),
             ("close the database", node.database.stop),
+            # What rate-limited logs still count, written now rather than lost.
+            ("write pending log summaries", flush_all),
         ]
         # Each step runs even if an earlier one failed: a charger socket that
         # will not close must not keep the bus from draining or the DB open.

@@ -97,6 +97,7 @@ from ocppd.bus.interface import (
 from ocppd.bus.retry import RetryPolicy
 from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, Topology
 from ocppd.logs import Logger
+from ocppd.ratelog import RepeatLog
 from ocppd.timeutil import format_iso, from_timestamp
 
 H_ROUTING_KEY = "x-ocppd-routing-key"
@@ -294,6 +295,10 @@ class AmqpBus(Service):
         self._pending_publishes: dict[Deferred[None], Deferred[Any]] = {}
         self._admin_lock = DeferredLock()
         self._accepting = False
+        #: Failures that repeat per message during an outage: a line a minute per kind.
+        self._repeats = RepeatLog(self.log, reactor)
+        #: Messages of ephemeral queues dropped after their handler failed, per queue.
+        self.dropped: dict[str, int] = {}
 
     def _retry_policy(self, policy: Callable[[int], float], link: _Link) -> Callable[[int], float]:
         def retry_policy(attempt: int) -> float:
@@ -499,6 +504,7 @@ class AmqpBus(Service):
         """
         super().stopService()
         self._accepting = False
+        self._repeats.flush()
         self.log.info("Stopping the RabbitMQ bus", state="stopping")
         detaching = [self._detach(consumer) for consumer in list(self._consumers.values())]
         pending = list(self._pending_publishes)
@@ -519,6 +525,7 @@ class AmqpBus(Service):
         for link in (self._publishing, self._consuming):
             assert link.client is not None
             yield link.client.stopService()
+        self._repeats.flush()
         self.log.info("RabbitMQ bus stopped", state="stopped")
 
     @inlineCallbacks
@@ -870,12 +877,7 @@ class AmqpBus(Service):
                 "Malformed message on {queue}: {reason}", queue=consumer.queue, reason=str(e)
             )
             yield self._reroute(
-                consumer,
-                channel,
-                message,
-                routing_key,
-                self._retry.max_attempts,
-                f"EnvelopeError: {e}",
+                consumer, channel, message, routing_key, attempt, f"EnvelopeError: {e}", dead=True
             )
             return
         delivery = Delivery(
@@ -885,7 +887,11 @@ class AmqpBus(Service):
             yield maybeDeferred(consumer.handler, delivery)
         except Exception:
             failure = Failure()
-            self.log.failure(
+            if self.topology.queue(consumer.queue).ephemeral:
+                self._drop(consumer, channel, message, routing_key, failure)
+                return
+            self._repeats.failure(
+                (consumer.queue, failure.type),
                 "Handler for {queue} failed on {routing_key} message {message_id} "
                 "(attempt {attempt} of {max_attempts})",
                 failure,
@@ -901,13 +907,35 @@ class AmqpBus(Service):
             return
         self._ack(consumer, channel, tag)
 
+    def _drop(
+        self, consumer: _Consumer, channel: Any, message: Any, routing_key: str, failure: Failure
+    ) -> None:
+        """
+        An ephemeral queue (pushes) has no retry or dead-letter queues, and a
+        push is worthless later: the failed message is acked, counted and
+        logged (rate-limited), not sent to queues that do not exist.
+        """
+        self.dropped[consumer.queue] = self.dropped.get(consumer.queue, 0) + 1
+        self._repeats.failure(
+            (consumer.queue, "dropped", failure.type),
+            "Handler for ephemeral queue {queue} failed on {routing_key} message "
+            "{message_id}; dropped ({dropped} so far)",
+            failure,
+            queue=consumer.queue,
+            routing_key=routing_key,
+            message_id=message.properties.message_id,
+            dropped=self.dropped[consumer.queue],
+        )
+        self._ack(consumer, channel, message.method.delivery_tag)
+
     def _ack(self, consumer: _Consumer, channel: Any, tag: int) -> None:
         try:
             channel.basic_ack(delivery_tag=tag)
         except Exception as e:
             # The channel is gone (connection lost): RabbitMQ redelivers the
             # message, which idempotent consumers absorb.
-            self.log.warn(
+            self._repeats.warn(
+                (consumer.queue, "ack"),
                 "Could not ack a message of {queue} ({reason}); it will be redelivered",
                 queue=consumer.queue,
                 reason=_describe(e),
@@ -922,14 +950,19 @@ class AmqpBus(Service):
         routing_key: str,
         attempt: int,
         reason: str,
+        *,
+        dead: bool = False,
     ) -> Generator[Deferred[Any], Any, None]:
-        """Publish a failed message to its retry or dead-letter queue, THEN ack it."""
+        """
+        Publish a failed message to its retry or dead-letter queue (``dead``:
+        straight there, whatever the attempt), THEN ack it.
+        """
         headers = dict(message.properties.headers or {})
         headers[H_ROUTING_KEY] = routing_key
         headers[H_REASON] = reason[:1000]
         headers.pop("x-death", None)
         message_id = message.properties.message_id
-        dead = attempt >= self._retry.max_attempts
+        dead = dead or attempt >= self._retry.max_attempts
         if dead:
             target = self.topology.dead_letter_queue_full_name(consumer.queue)
             headers[H_ATTEMPTS] = attempt
@@ -953,7 +986,8 @@ class AmqpBus(Service):
         except BusError as e:
             # Not acked: back to the queue after a pause (no hot loop), or
             # redelivered anyway when the channel is gone.
-            self.log.warn(
+            self._repeats.warn(
+                (consumer.queue, "reroute"),
                 "Could not move message {message_id} of {queue} to {target} ({reason}); "
                 "requeueing it",
                 message_id=message_id,
@@ -1008,9 +1042,11 @@ class AmqpBus(Service):
         self, queue: str, ids: list[str] | None, *, replay: bool
     ) -> Deferred[list[DeadLetter]]:
         try:
-            self.topology.queue(queue)
+            spec = self.topology.queue(queue)
         except ValueError as e:
             return fail(e)
+        if spec.ephemeral:
+            return succeed([])  # no dead-letter queue: failed pushes are dropped
         if self._protocol is None:
             return fail(BusError(f"not connected to RabbitMQ at {self._where}"))
         return self._admin_lock.run(self._read_dead_letters, queue, ids, replay)

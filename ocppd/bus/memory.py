@@ -57,6 +57,7 @@ from ocppd.bus.interface import (
 from ocppd.bus.retry import RetryPolicy
 from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, QueueSpec, Topology
 from ocppd.logs import Logger
+from ocppd.ratelog import RepeatLog
 from ocppd.timeutil import format_iso, from_timestamp
 
 
@@ -176,6 +177,9 @@ class MemoryBus(Service):
         #: While a stopService drains: its timeout, and who waits for the end.
         self._drain_timer: _DelayedCall | None = None
         self._drain_waiters: list[Deferred[None]] = []
+        self._repeat_log: RepeatLog | None = None
+        #: Messages of ephemeral queues dropped after their handler failed, per queue.
+        self.dropped: dict[str, int] = {}
 
     # --- IBus ---------------------------------------------------------------
 
@@ -207,7 +211,8 @@ class MemoryBus(Service):
             if queue.length() >= self._max_queue_length and not queue.spec.ephemeral
         ]
         if full:
-            self.log.warn(
+            self._repeats.warn(
+                ("full", tuple(full)),
                 "Queue(s) {queues} full ({max_length} messages); refused {routing_key} "
                 "message {message_id}",
                 queues=full,
@@ -335,6 +340,7 @@ class MemoryBus(Service):
         """
         super().stopService()
         self._accepting = False
+        self._repeats.flush()
         waiter: Deferred[None] = Deferred()
         self._drain_waiters.append(waiter)
         if self._drain_timer is None:
@@ -343,6 +349,13 @@ class MemoryBus(Service):
         return waiter
 
     # --- Internals ----------------------------------------------------------
+
+    @property
+    def _repeats(self) -> RepeatLog:
+        """Failures repeat per message during an outage: a line a minute per kind."""
+        if self._repeat_log is None:
+            self._repeat_log = RepeatLog(self.log, cast(IReactorTime, self._reactor))
+        return self._repeat_log
 
     def _queue(self, name: str) -> _Queue:
         state = self._queues.get(name)
@@ -426,7 +439,22 @@ class MemoryBus(Service):
 
     def _failed(self, failure: Failure, queue: _Queue, message: _Message) -> None:
         attempt = message.attempt
-        self.log.failure(
+        if queue.spec.ephemeral:
+            # Pushes have no retries and no dead letters: worthless later.
+            self.dropped[queue.name] = self.dropped.get(queue.name, 0) + 1
+            self._repeats.failure(
+                (queue.name, "dropped", failure.type),
+                "Handler for ephemeral queue {queue} failed on {routing_key} message "
+                "{message_id}; dropped ({dropped} so far)",
+                failure,
+                queue=queue.name,
+                routing_key=message.routing_key,
+                message_id=message.id,
+                dropped=self.dropped[queue.name],
+            )
+            return
+        self._repeats.failure(
+            (queue.name, failure.type),
             "Handler for {queue} failed on {routing_key} message {message_id} "
             "(attempt {attempt} of {max_attempts})",
             failure,
@@ -548,6 +576,7 @@ class MemoryBus(Service):
             self.log.warn("MemoryBus stopped; undelivered: {left}", left=left)
         else:
             self.log.info("MemoryBus stopped; every message was delivered")
+        self._repeats.flush()
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:
             waiter.callback(None)

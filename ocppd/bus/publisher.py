@@ -8,10 +8,12 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 
 from ocppd.bus.envelope import Envelope, new_id
 from ocppd.bus.interface import BusError, IBus
 from ocppd.logs import Logger
+from ocppd.ratelog import RepeatLog
 from ocppd.timeutil import IsoNow, from_timestamp
 
 
@@ -24,6 +26,7 @@ class EventPublisher:
         self._clock = clock
         #: ``format_iso(self.now())``, cheaply (a busy node asks for every message).
         self.now_iso = IsoNow(clock)
+        self._failures = RepeatLog(self.log, clock)
 
     def now(self) -> datetime:
         return from_timestamp(self._clock.seconds())
@@ -56,8 +59,17 @@ class EventPublisher:
         try:
             yield self.publish(routing_key, payload, charge_point_id=charge_point_id)
         except BusError as e:
-            self.log.warn(
-                "Could not publish {routing_key}: {error}", routing_key=routing_key, error=str(e)
+            self._failures.warn(
+                "refused",
+                "Could not publish {routing_key}: {error}",
+                routing_key=routing_key,
+                error=str(e),
             )
         except Exception:
-            self.log.failure("Could not publish {routing_key}", routing_key=routing_key)
+            failure = Failure()
+            self._failures.failure(
+                ("failed", failure.type),
+                "Could not publish {routing_key}",
+                failure,
+                routing_key=routing_key,
+            )

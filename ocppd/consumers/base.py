@@ -21,6 +21,7 @@ from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery, IBus, IConsumer
 from ocppd.bus.publisher import EventPublisher
 from ocppd.logs import Logger
+from ocppd.ratelog import RepeatLog
 from ocppd.store import processed
 from ocppd.store.database import Database
 from ocppd.store.sql import savepoint
@@ -134,6 +135,7 @@ class BusConsumer:
         self._flushing = False
         self._filling: Deferred[None] | None = None
         self._filling_timer: IDelayedCall | None = None
+        self._repeats: RepeatLog | None = None
 
     def start(self, queue: str) -> Deferred[IConsumer]:
         def started(consumer: IConsumer) -> IConsumer:
@@ -146,6 +148,8 @@ class BusConsumer:
 
     def stop(self) -> Deferred[None] | None:
         consumer, self._consumer = self._consumer, None
+        if self._repeats is not None:
+            self._repeats.flush()
         return consumer.stop() if consumer is not None else None
 
     def handle(self, delivery: Delivery) -> Deferred[bool]:
@@ -241,7 +245,11 @@ class BusConsumer:
         """
         if len(envelopes) == 1:
             return [failure]
-        self.log.warn(
+        # While the database is away every batch fails alike: a line a minute.
+        if self._repeats is None:
+            self._repeats = RepeatLog(self.log, self._get_clock())
+        self._repeats.warn(
+            ("batch", failure.type),
             "{consumer}: a batch of {count} failed ({error}); applying each alone",
             consumer=self.name,
             count=len(envelopes),

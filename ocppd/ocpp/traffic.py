@@ -12,12 +12,13 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
 from ocppd.bus import topology
-from ocppd.bus.interface import IBus
+from ocppd.bus.interface import BusError, IBus
 from ocppd.bus.publisher import EventPublisher
 from ocppd.logs import Logger
 from ocppd.ocpp.authorization_key import redact
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.frames import Call, CallError, CallResult
+from ocppd.ratelog import RepeatLog
 
 #: A rejected frame is kept in the log only up to this many characters.
 RAW_LOG_LIMIT = 2048
@@ -35,6 +36,8 @@ class TrafficPublisher:
     def __init__(self, bus: IBus, *, node: str, clock: IReactorTime) -> None:
         self._node = node
         self._events = EventPublisher(bus, node=node, clock=clock)
+        #: While the bus is away every message is refused alike: one line a minute per kind.
+        self._refusals = RepeatLog(self.log, clock)
 
     def _now(self) -> str:
         return self._events.now_iso()
@@ -47,10 +50,25 @@ class TrafficPublisher:
     def _publish_logged(
         self, routing_key: str, charge_point_id: str, payload: dict[str, Any]
     ) -> None:
-        """Publish without making anyone wait; a failure is logged, never swallowed."""
+        """
+        Publish without making anyone wait; a failure is logged, never
+        swallowed, and rate-limited: a refusal by the bus (broker away, queue
+        full) as one warning per minute with a count, anything else (a bug)
+        with its traceback, once a minute per exception class.
+        """
 
         def failed(failure: Any) -> None:
-            self.log.failure(
+            if failure.check(BusError):
+                self._refusals.warn(
+                    "refused",
+                    "Publishing {routing_key} for {charge_point_id} refused: {error}",
+                    routing_key=routing_key,
+                    charge_point_id=charge_point_id,
+                    error=failure.getErrorMessage(),
+                )
+                return
+            self._refusals.failure(
+                ("failed", failure.type),
                 "Publishing {routing_key} for {charge_point_id} failed",
                 failure,
                 routing_key=routing_key,

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import attrs
+import pika
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.task import deferLater
@@ -23,7 +25,7 @@ from zope.interface.verify import verifyObject
 from ocppd.bus.amqp import AmqpBus
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import BusError, Delivery, IBus
-from ocppd.bus.topology import Topology, make_topology
+from ocppd.bus.topology import QueueSpec, Topology, bind, make_topology
 from tests.bus.contract import BusContractTests, HandlerError, unique_prefix
 from tests.services import RABBITMQ_URL, require_service
 
@@ -416,4 +418,56 @@ class AmqpBusTests(AmqpBusMixin, TestCase):
         out = yield rabbitmqctl("list_queues", "name", "messages")
         depths = dict(line.split("\t") for line in out.splitlines() if "\t" in line)
         self.assertEqual(depths[topology.queue_full_name("work")], "0")
+        self.flushLoggedErrors(HandlerError)
+
+    @inlineCallbacks
+    def test_malformed_message_dead_after_its_one_attempt(self) -> Any:
+        """
+        A message that is not an envelope goes straight to the dead letters,
+        stamped with the one attempt it had (not ``max_attempts``).
+        """
+        topology = self.topology()
+        bus = yield self.start_bus(topology, max_attempts=5)
+        consumer = yield bus.consume("work", lambda delivery: None)
+        self.addCleanup(consumer.stop)
+        properties = pika.BasicProperties(delivery_mode=2, message_id="not-an-envelope")
+        yield bus._publish_raw(
+            topology.exchange_for("session.updated"), "session.updated", b"{oops", properties
+        )
+        letters: list[Any] = []
+        while not letters:
+            letters = yield bus.dead_letters("work")
+            yield deferLater(reactor, 0.02)
+        [letter] = letters
+        self.assertEqual(letter.attempts, 1)
+        self.assertIn("EnvelopeError", letter.reason)
+
+    @inlineCallbacks
+    def test_ephemeral_queue_drops_failed_messages(self) -> Any:
+        """
+        A failed message of an ephemeral queue (a node's notifier) is not sent
+        to retry or dead-letter queues that do not exist: it is acked, counted
+        as dropped and logged, and the queue has no dead letters.
+        """
+        base = self.topology()
+        push = QueueSpec("push", (bind("session.#", base.prefix),), durable=False, ephemeral=True)
+        topology = attrs.evolve(base, queues=(*base.queues, push))
+        bus = yield self.start_bus(topology, max_attempts=3)
+        attempts: list[int] = []
+
+        def handler(delivery: Delivery) -> None:
+            attempts.append(delivery.attempt)
+            raise HandlerError("browser gone")
+
+        consumer = yield bus.consume("push", handler)
+        self.addCleanup(consumer.stop)
+        for n in range(5):
+            yield bus.publish("session.updated", envelope("session.updated", n))
+        yield self.wait_until(lambda: bus.dropped.get("push") == 5, "five drops")
+        yield deferLater(reactor, 0.3)
+        self.assertEqual(attempts, [1] * 5)
+        self.assertEqual((yield bus.dead_letters("push")), [])
+        out = yield rabbitmqctl("list_queues", "name", "messages")
+        depths = dict(line.split("\t") for line in out.splitlines() if "\t" in line)
+        self.assertEqual(depths[topology.queue_full_name("push")], "0")
         self.flushLoggedErrors(HandlerError)

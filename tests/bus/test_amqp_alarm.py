@@ -71,8 +71,11 @@ class ResourceAlarmTests(TestCase):
             # The broker blocks a connection when it next publishes.
             deadline = reactor.seconds() + 30
             while reactor.seconds() < deadline:
+                probe = bus.publish("command.probe", envelope("command.probe", 0))
+                # A publish on a blocked connection must not hang.
+                probe.addTimeout(10, reactor)
                 try:
-                    yield bus.publish("command.probe", envelope("command.probe", 0))
+                    yield probe
                 except BusError as e:
                     refused.append(str(e))
                     return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
@@ -139,7 +140,12 @@ class MemoryBusTests(SynchronousTestCase):
         self.assertEqual(letter.failed_at, "1970-01-01T00:01:06.000Z")
         self.clock.advance(1000)
         self.assertEqual(len(times), 5)
-        self.assertEqual(len([e for e in self.recorder.events if "log_failure" in e]), 5)
+        # Every failed attempt is logged or counted, a line a minute: at t=0
+        # with its traceback, t=1, 6 and 36 in the summary at t=60, and t=66
+        # in the one at t=120.
+        failures = [e for e in self.recorder.events if "attempt" in e and "suppressed" in e]
+        self.assertEqual([e["suppressed"] for e in failures], [0, 3, 1])
+        self.assertEqual(["log_failure" in e for e in failures], [True, False, False])
 
     def test_failure_is_logged_with_fields(self) -> None:
         """A handler failure is logged as a failure, with queue, key, message id and attempt."""
@@ -601,3 +607,65 @@ class TopologyTests(SynchronousTestCase):
         small = Topology((Exchange("p.ocpp"),), (), prefix="p")
         with self.assertRaises(ValueError):
             small.exchange_for("session.started")
+
+
+class RepeatedFailureLogTests(SynchronousTestCase):
+    """What an outage writes to the log: bounded, and every event counted."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.recorder = Recorder()
+
+    def make(self, topology: Any, **kwargs: Any) -> MemoryBus:
+        bus = MemoryBus(topology, reactor=self.clock, **kwargs)
+        bus.log = Logger(namespace="test", source=bus, observer=self.recorder)
+        bus.startService()
+        return bus
+
+    def test_thousand_failures_make_two_lines(self) -> None:
+        """
+        1,000 messages whose handler fails alike (the database is down) log
+        one traceback and one summary counting the 999 others, per minute.
+        """
+        bus = self.make(make_topology([("work", ["session.#"])], prefix="t"), retry_delays=(600,))
+
+        def handler(delivery: Delivery) -> None:
+            raise HandlerError("database down")
+
+        self.successResultOf(bus.consume("work", handler))
+        for n in range(1000):
+            self.successResultOf(bus.publish("session.updated", envelope("session.updated", n)))
+        for _ in range(1000):
+            self.clock.advance(0)
+        self.clock.advance(60)
+        lines = [e for e in self.recorder.events if "suppressed" in e]
+        self.assertEqual(len(lines), 2, [e["log_format"] for e in lines])
+        self.assertEqual([e["suppressed"] for e in lines], [0, 999])
+
+    def test_ephemeral_queue_drops_failed_messages(self) -> None:
+        """
+        A failed push of an ephemeral queue (the notifier's) is neither
+        retried nor kept as a dead letter: it is dropped, counted, and logged
+        rate-limited.
+        """
+        base = make_topology([("work", ["session.#"])], prefix="t")
+        push = QueueSpec("push", (bind("session.#", "t"),), durable=False, ephemeral=True)
+        bus = self.make(attrs.evolve(base, queues=(*base.queues, push)), max_attempts=3)
+        attempts: list[int] = []
+
+        def handler(delivery: Delivery) -> None:
+            attempts.append(delivery.attempt)
+            raise HandlerError("browser gone")
+
+        self.successResultOf(bus.consume("push", handler))
+        for n in range(50):
+            bus.publish("session.updated", envelope("session.updated", n))
+        for _ in range(100):
+            self.clock.advance(0)
+        self.clock.advance(1000)
+        self.assertEqual(attempts, [1] * 50)
+        self.assertEqual(self.successResultOf(bus.dead_letters("push")), [])
+        self.assertEqual(bus.dropped, {"push": 50})
+        self.assertEqual(bus.queue_length("push"), 0)
+        lines = [e for e in self.recorder.events if "suppressed" in e]
+        self.assertEqual([e["suppressed"] for e in lines], [0, 49])

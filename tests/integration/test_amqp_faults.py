@@ -543,8 +543,9 @@ class ProcessorFailureTests(AmqpFaultTestCase):
         self.assertEqual(letter.attempts, 3, summary())
         self.assertEqual(letter.reason, "RuntimeError: injected processor failure", summary())
         self.assertEqual(dict(tries), {letter.id: 3}, summary())
-        # The bus logs each failed attempt with its traceback.
-        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 3, summary())
+        # The bus logs the first failed attempt with its traceback; the other
+        # two, in the same minute, are counted in a summary line.
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1, summary())
         # Later messages went through; the failed one left nothing behind (rolled back).
         session = yield daemon.wait_for(
             transactions.get_transaction,
