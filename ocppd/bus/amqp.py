@@ -39,9 +39,13 @@ a confirm and only then acked, so a crash in between duplicates rather than
 loses it. Consumers must therefore be idempotent on the envelope id, as they
 also must be for redeliveries after a reconnection.
 
-Connection management: a ``ClientService`` reconnects with exponential back-off
-and jitter; every new connection redoes the channels, publisher confirms, QoS,
-all declarations, and resumes the registered consumers. Heartbeats are pika's
+Connections: two, as RabbitMQ advises, one that publishes and one that
+consumes (see ``_Link``): a resource alarm blocks the first, and while it
+does ``publish`` fails at once, so consumers never wait on it and keep
+draining the queues. Each has a ``ClientService`` that reconnects with
+exponential back-off and jitter; every new connection redoes all
+declarations, then the publisher's channel and confirms, or the consumers'
+channels, QoS and consumers. Heartbeats are pika's
 connection parameters, set in the URL (``?heartbeat=30``); by default the
 broker's proposal (60 s on RabbitMQ) is accepted.
 """
@@ -79,6 +83,7 @@ from twisted.internet.interfaces import (
     IStreamClientEndpoint,
 )
 from twisted.internet.task import deferLater
+from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -177,17 +182,23 @@ class _Link:
 class _LoggingEndpoint:
     """Wraps the broker endpoint to log every connection attempt and its failure."""
 
-    def __init__(self, endpoint: IStreamClientEndpoint, where: str, role: str) -> None:
+    def __init__(
+        self, endpoint: IStreamClientEndpoint, where: str, role: str, repeats: RepeatLog
+    ) -> None:
         self._endpoint = endpoint
         self._where = where
         self._role = role
+        self._repeats = repeats
 
     def connect(self, factory: IProtocolFactory) -> Deferred[IProtocol]:
         _log.debug("Connecting to RabbitMQ at {where} ({role})", where=self._where, role=self._role)
         d = self._endpoint.connect(factory)
 
         def failed(failure: Failure) -> Failure:
-            _log.warn(
+            # Once per attempt, back-off apart: through the RepeatLog all the
+            # same, so a long outage costs a line or two a minute.
+            self._repeats.warn(
+                ("connect-failed", self._role),
                 "RabbitMQ connection to {where} ({role}) failed: {reason}",
                 where=self._where,
                 role=self._role,
@@ -279,9 +290,11 @@ class AmqpBus(Service):
             endpoint = wrapClientTLS(optionsForClientTLS(host), endpoint)
         policy = backoffPolicy(initialDelay=0.5, factor=2, maxDelay=30)
 
+        #: Failures that repeat per message during an outage: a line a minute per kind.
+        self._repeats = RepeatLog(self.log, reactor)
         for link in (self._publishing, self._consuming):
             link.client = ClientService(
-                _LoggingEndpoint(endpoint, self._where, link.role),
+                _LoggingEndpoint(endpoint, self._where, link.role, self._repeats),
                 _Factory(self, link),
                 retryPolicy=self._retry_policy(policy, link),
                 clock=reactor,
@@ -295,8 +308,6 @@ class AmqpBus(Service):
         self._pending_publishes: dict[Deferred[None], Deferred[Any]] = {}
         self._admin_lock = DeferredLock()
         self._accepting = False
-        #: Failures that repeat per message during an outage: a line a minute per kind.
-        self._repeats = RepeatLog(self.log, reactor)
         #: Messages of ephemeral queues dropped after their handler failed, per queue.
         self.dropped: dict[str, int] = {}
 
@@ -306,7 +317,9 @@ class AmqpBus(Service):
             # initialDelay (plus up to 1 s of jitter) rather than twice that.
             delay = float(policy(attempt - 1))
             if self.running:
-                self.log.info(
+                self._repeats.emit(
+                    ("reconnect", link.role),
+                    LogLevel.info,
                     "Reconnecting to RabbitMQ at {where} ({role}) in {delay:.1f}s "
                     "(attempt {attempt})",
                     where=self._where,
@@ -1047,7 +1060,7 @@ class AmqpBus(Service):
             return fail(e)
         if spec.ephemeral:
             return succeed([])  # no dead-letter queue: failed pushes are dropped
-        if self._protocol is None:
+        if (self._protocol if replay else self._consuming.protocol) is None:
             return fail(BusError(f"not connected to RabbitMQ at {self._where}"))
         return self._admin_lock.run(self._read_dead_letters, queue, ids, replay)
 
@@ -1055,7 +1068,7 @@ class AmqpBus(Service):
     def _read_dead_letters(
         self, queue: str, ids: list[str] | None, replay: bool
     ) -> Generator[Deferred[Any], Any, list[DeadLetter]]:
-        proto = self._admin_protocol()
+        proto = self._admin_protocol(replay)
         dead_queue = self.topology.dead_letter_queue_full_name(queue)
         work_queue = self.topology.queue_full_name(queue)
         wanted = None if ids is None else set(ids)
@@ -1113,8 +1126,12 @@ class AmqpBus(Service):
         """Commit one replayed letter's publish and ack (a seam for the kill test)."""
         return cast(Deferred[Any], channel.tx_commit())
 
-    def _admin_protocol(self) -> Any:
-        proto = self._protocol
+    def _admin_protocol(self, replay: bool) -> Any:
+        """
+        A replay publishes, so it runs on the publishing connection; a listing
+        only reads, on the consuming one, which a resource alarm never blocks.
+        """
+        proto = self._protocol if replay else self._consuming.protocol
         if proto is None:
             raise BusError(f"not connected to RabbitMQ at {self._where}")
         return proto
