@@ -28,8 +28,10 @@ from typing import Any
 
 import attrs
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger, LogLevel
+from twisted.logger import LogLevel
 from twisted.python.failure import Failure
+
+from twisted import logger as twisted_logger
 
 #: Seconds between two lines of the same kind.
 DEFAULT_INTERVAL = 60.0
@@ -57,7 +59,9 @@ class RepeatLog:
 
     def __init__(
         self,
-        log: Logger,
+        # An ocppd.logs.Logger, which makes fields safe; typed as its base
+        # because a class attribute Logger read through an instance is one.
+        log: twisted_logger.Logger,
         clock: IReactorTime,
         *,
         interval: float = DEFAULT_INTERVAL,
