@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
+import subprocess
+import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -208,11 +209,7 @@ class NestingTests(FrameErrorAssertions):
 
     def test_deep_arrays(self) -> None:
         """100k nested arrays fail fast with FormationViolation, not RecursionError."""
-        start = time.perf_counter()
         self.assertFrameError("[" * 100_000 + "]" * 100_000, errors.FORMATION_VIOLATION, "-1")
-        # Generous bound: the scan takes milliseconds; a RecursionError
-        # traceback or a quadratic scan would not.
-        self.assertLess(time.perf_counter() - start, 2.0)
 
     def test_deep_payload(self) -> None:
         """Deep nesting inside a payload keeps the recovered id."""
@@ -244,11 +241,28 @@ class NestingTests(FrameErrorAssertions):
         self.assertEqual(frame, Call("t", "DataTransfer", {"data": tricky}))
 
     def test_adversarial_escapes_are_linear(self) -> None:
-        """A long run of escaped quotes after enough brackets to trigger the scan is fast."""
+        """
+        A long run of escaped quotes after enough brackets to trigger the
+        scan is answered, not scanned for ever.
+
+        The scan runs in a child process that is given a minute: a linear
+        scan takes well under a second even on a loaded machine, a
+        backtracking one would take years, so this detects a hang without
+        asserting a speed.
+        """
         text = "[" * 40 + '"' + '\\"' * 500_000
-        start = time.perf_counter()
-        self.assertFrameError(text, errors.FORMATION_VIOLATION, "-1")
-        self.assertLess(time.perf_counter() - start, 2.0)
+        script = (
+            "import sys\n"
+            "from ocppd.ocpp.frames import FrameError, parse_frame\n"
+            "try:\n"
+            "    parse_frame(sys.stdin.read())\n"
+            "except FrameError as e:\n"
+            "    print(e.code)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script], input=text, capture_output=True, text=True, timeout=60
+        )
+        self.assertEqual(result.stdout.strip(), errors.FORMATION_VIOLATION, result.stderr)
 
 
 class StructureTests(FrameErrorAssertions):
