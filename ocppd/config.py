@@ -237,7 +237,9 @@ class StoreConfig:
     #: claims): far beyond any redelivery, then pruned hourly.
     keep_claims_days: int = 14
     #: Days the OCPP message log keeps frames, pruned hourly; 0 keeps them all.
-    keep_message_log_days: int = 0
+    #: 30: a month of frames covers a billing period and the complaints about
+    #: it, while the file stays bounded (docs/operations.md "Message log growth").
+    keep_message_log_days: int = 30
 
     OPTIONS = {
         "url": _database_url,

@@ -356,6 +356,7 @@ class OcppdService(Service):
         yield node.audit.start(topology.AUDIT_QUEUE)
         yield node.funds_stop.start(topology.FUNDS_STOP_QUEUE)
         yield routing
+        self._say_retention()
         self._pruner = LoopingCall(self._prune)
         self._pruner.clock = node.reactor
         self._pruner.start(3600, now=True).addErrback(
@@ -435,6 +436,20 @@ class OcppdService(Service):
                 f"cannot listen on {description} for {purpose}: {_listen_error(e)}"
             ) from e
         return cast(IListeningPort, port)
+
+    def _say_retention(self) -> None:
+        """One line at start on how long the message log keeps frames: it decides the disk."""
+        days = self.ocppd.config.store.keep_message_log_days
+        if days:
+            self.log.info(
+                "OCPP message log: frames kept {days} days ([store] keep_message_log_days)",
+                days=days,
+            )
+        else:
+            self.log.warn(
+                "OCPP message log: every frame kept forever ([store] keep_message_log_days = 0);"
+                " the database grows without bound"
+            )
 
     @inlineCallbacks
     def _prune(self) -> Generator[Deferred[Any], Any, None]:

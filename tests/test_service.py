@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -40,6 +42,23 @@ class ClaimPruningTests(TestCase):
         self.assertTrue(daemon.service._pruner is not None and daemon.service._pruner.running)
 
 
+@contextmanager
+def capture_logs() -> Iterator[list[str]]:
+    """The text of every event logged inside the block."""
+    from twisted.logger import formatEvent, globalLogPublisher
+
+    seen: list[str] = []
+
+    def observer(event: dict[str, Any]) -> None:
+        seen.append(formatEvent(event))
+
+    globalLogPublisher.addObserver(observer)
+    try:
+        yield seen
+    finally:
+        globalLogPublisher.removeObserver(observer)
+
+
 class MessageLogPruningTests(TestCase):
     @inlineCallbacks
     def test_old_frames_pruned_in_chunks(self) -> Any:
@@ -55,15 +74,42 @@ class MessageLogPruningTests(TestCase):
         self.assertEqual([r.unique_id for r in left], ["5"])
 
     @inlineCallbacks
-    def test_kept_forever_by_default(self) -> Any:
-        """Without the setting the log keeps every frame, however old."""
-        daemon = yield start_daemon(self)
-        self.assertEqual(daemon.node.config.store.keep_message_log_days, 0)
+    def test_kept_forever_with_zero(self) -> Any:
+        """keep_message_log_days = 0 keeps every frame, however old, and says so at start."""
+        with capture_logs() as logged:
+            daemon = yield start_daemon(self, "store.keep_message_log_days=0")
+        self.assertIn(
+            "OCPP message log: every frame kept forever ([store] keep_message_log_days = 0);"
+            " the database grows without bound",
+            logged,
+        )
         old = from_timestamp(daemon.node.reactor.seconds()) - timedelta(days=3650)
         yield daemon.query(messages.append_log, [inbound_frame("ancient", old, unique_id="a")])
         yield daemon.service._prune()
         left = yield daemon.query(messages.list_messages, "CP1")
         self.assertEqual([r.unique_id for r in left], ["a"])
+
+    @inlineCallbacks
+    def test_thirty_days_by_default(self) -> Any:
+        """
+        Without the setting frames are kept 30 days (a forever default filled
+        disks), and the start says so in one line.
+        """
+        with capture_logs() as logged:
+            daemon = yield start_daemon(self)
+        self.assertEqual(
+            [line for line in logged if line.startswith("OCPP message log")],
+            ["OCPP message log: frames kept 30 days ([store] keep_message_log_days)"],
+        )
+        now = from_timestamp(daemon.node.reactor.seconds())
+        rows = [
+            inbound_frame("old", now - timedelta(days=31), unique_id="old"),
+            inbound_frame("recent", now - timedelta(days=29), unique_id="recent"),
+        ]
+        yield daemon.query(messages.append_log, rows)
+        yield daemon.service._prune()
+        left = yield daemon.query(messages.list_messages, "CP1")
+        self.assertEqual([r.unique_id for r in left], ["recent"])
 
 
 class PaymentProviderWarningTests(TestCase):
