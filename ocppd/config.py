@@ -46,6 +46,8 @@ _non_negative_int = _int_option(0, "must not be negative")
 _positive_int = _int_option(1, "must be positive")
 #: A WebSocket opening handshake with Basic auth takes about 300 bytes.
 _handshake_size = _int_option(1024, "must be at least 1024 bytes")
+#: Renewed every third of it: shorter would make a slow database look like a dead node.
+_liveness_timeout = _int_option(30, "must be at least 30 seconds")
 
 
 def _positive_float(name: str) -> Callable[[str], float]:
@@ -162,6 +164,9 @@ class OcppConfig:
     max_message_size: int = 65536
     call_timeout: float = 30.0
     tag_cache_ttl: float = 60.0
+    #: Seconds after which a charger whose node stopped renewing its liveness
+    #: (the node died) is marked offline by any node's sweep (ocppd.ocpp.liveness).
+    liveness_timeout: int = 180
 
     OPTIONS = {
         "listen": _text,
@@ -176,6 +181,7 @@ class OcppConfig:
         "max_message_size": _positive_int,
         "call_timeout": _positive_float,
         "tag_cache_ttl": _positive_float,
+        "liveness_timeout": _liveness_timeout,
     }
 
 

@@ -45,6 +45,7 @@ from ocppd.holds import HoldReleaser
 from ocppd.logs import Logger
 from ocppd.ocpp.admission import ChargerAdmission
 from ocppd.ocpp.handlers import CentralSystemHandlers
+from ocppd.ocpp.liveness import ChargerLiveness
 from ocppd.ocpp.protocol import OcppServerFactory
 from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
@@ -106,6 +107,14 @@ class Ocppd:
             traffic=self.traffic,
             clock=reactor,
             heartbeat_interval=config.ocpp.heartbeat_interval,
+        )
+        self.liveness = ChargerLiveness(
+            self.database,
+            self.registry,
+            self.traffic,
+            reactor,
+            node=self.node_id,
+            timeout=config.ocpp.liveness_timeout,
         )
         self.admission = ChargerAdmission(
             self.database,
@@ -365,6 +374,9 @@ class OcppdService(Service):
         node.holds.start()
         yield node.notifier.start(topology.notifier_queue(node.node_id))
         yield self._start_presence()
+        # Before the OCPP listener: what the store says this node held, it no longer does.
+        yield node.liveness.release_held()
+        node.liveness.start()
         self.web_port = yield self._listen(config.web.listen, node.web_site, "the web")
         self.ocpp_port = yield self._listen(config.ocpp.listen, node.ocpp_factory, "OCPP")
         self.log.info(
@@ -539,6 +551,7 @@ class OcppdService(Service):
         if pruner is not None and pruner.running:
             pruner.stop()
         node.holds.stop()
+        node.liveness.stop()
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("stop listening", port.stopListening if port else lambda: None),
             ("stop the web listener", web_port.stopListening if web_port else lambda: None),

@@ -12,7 +12,7 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 
 from ocppd import service
-from ocppd.store import messages, processed
+from ocppd.store import chargers, messages, processed
 from ocppd.store.tables import processed_messages
 from ocppd.timeutil import from_timestamp
 from tests.integration.daemon import start_daemon
@@ -143,3 +143,29 @@ class PaymentProviderWarningTests(TestCase):
         self.assertEqual(daemon.node.config.billing.payment_provider, "none")
         self.assertIsNone(daemon.node.customer._payments)
         self.assertFalse([text for text in seen if "payment_provider" in text])
+
+
+class CrashedNodeTests(TestCase):
+    @inlineCallbacks
+    def test_start_marks_the_node_own_chargers_offline(self) -> Any:
+        """
+        A node killed with chargers online (no disconnect events) restarts
+        with them offline; a charger another node holds stays online.
+        """
+        first = yield start_daemon(self)
+        now = from_timestamp(first.node.reactor.seconds())
+        for charge_point_id, node in (("CP1", "test-node"), ("CP2", "other-node")):
+            yield first.query(chargers.add_charge_point, charge_point_id, None, now=now)
+            yield first.query(
+                chargers.set_connected, charge_point_id, connection_id="c", node=node, at=now
+            )
+        yield first.service.stopService()  # as after a crash: the rows still say online
+        data_dir = first.node.config.ocppd.data_dir
+        second = yield start_daemon(self, f"ocppd.data_dir={data_dir}")
+        online = {}
+        for charge_point_id in ("CP1", "CP2"):
+            record = yield second.query(chargers.get_charge_point, charge_point_id)
+            online[charge_point_id] = record.online
+        self.assertEqual(online, {"CP1": False, "CP2": True})
+        self.assertTrue(second.node.liveness._loop is not None)
+        self.assertEqual(second.node.liveness.timeout, 180)

@@ -38,7 +38,7 @@ from ocppd.representations import session_json, wallet_event
 from ocppd.store import chargers, messages, tariffs, transactions, wallets
 from ocppd.store.database import Database
 from ocppd.store.records import TransactionRecord
-from ocppd.timeutil import format_iso, parse_iso
+from ocppd.timeutil import format_iso, from_timestamp, parse_iso
 
 CONSUMER = "processor"
 
@@ -209,6 +209,9 @@ class OcppProcessor(BusConsumer):
                 node=envelope.payload["node"],
                 at=_at(envelope, "at"),
                 fence=_fence(envelope),
+                # Its liveness counts from now: a connect stored late must not
+                # be swept before its node had a chance to renew it.
+                alive_at=from_timestamp(self._get_clock().seconds()),
             )
         elif envelope.type == topology.CHARGER_DISCONNECTED:
             chargers.set_disconnected(

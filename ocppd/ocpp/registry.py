@@ -34,6 +34,10 @@ class ConnectionRegistry:
     def get(self, charge_point_id: str) -> ChargerConnection | None:
         return self._connections.get(charge_point_id)
 
+    def held(self) -> list[tuple[str, str]]:
+        """``(charge_point_id, connection_id)`` of every open connection (for liveness)."""
+        return [(cp_id, c.connection_id) for cp_id, c in self._connections.items()]
+
     def register(self, connection: ChargerConnection, fence: int | None = None) -> bool:
         """
         Make ``connection`` the charger's connection. The newest wins: a charger

@@ -22,7 +22,7 @@ from ocppd.store.records import (
     all_records,
     first_record,
 )
-from ocppd.store.sql import dialect_insert, insert_new, later_of
+from ocppd.store.sql import dialect_insert, insert_new, later_of, utc
 from ocppd.store.tables import REGISTRATION_STATUSES, charge_points, connectors, transactions
 from ocppd.store.types import UTCDateTime
 
@@ -33,12 +33,15 @@ __all__ = [
     "connectors_of",
     "delete_charge_point",
     "drop_pending_key",
+    "expire_liveness",
     "get_charge_point",
     "key_confirmed",
     "list_charge_points_page",
     "list_connectors",
     "record_boot",
     "register_pending_charge_point",
+    "release_node",
+    "renew_liveness",
     "set_charge_point_key",
     "set_connected",
     "set_connector_status",
@@ -269,6 +272,7 @@ def set_connected(
     node: str,
     at: datetime,
     fence: int | None = None,
+    alive_at: datetime | None = None,
 ) -> bool:
     """
     The charger connected to ``node`` as ``connection_id`` at ``at``, with the
@@ -279,7 +283,12 @@ def set_connected(
     and the newer socket must stay the current one. Newer is the greater fence
     (given by the shared presence, so right across nodes whatever their
     clocks); without fences on both sides, the later ``at``.
+
+    ``alive_at`` (default ``at``) starts its liveness: the processor passes
+    the time it stores the event, so a connect stored late (a backlog on the
+    bus) still has a whole ``liveness_timeout`` to be renewed by its node.
     """
+    alive = at if alive_at is None else max(at, alive_at)
     by_time = sa.or_(_cp.connected_at.is_(None), _cp.connected_at <= at)
     if fence is None:
         newer = by_time
@@ -297,10 +306,78 @@ def set_connected(
             node=node,
             connected_at=at,
             connection_fence=fence,
+            alive_at=later_of(_cp.alive_at, alive),
             last_seen_at=later_of(_cp.last_seen_at, at),
         )
     )
     return bool(result.rowcount)
+
+
+@functools.cache
+def _renew_statement() -> sa.Update:
+    return (
+        charge_points.update()
+        .where(_cp.charge_point_id == sa.bindparam("cp_id"))
+        .where(_cp.connection_id == sa.bindparam("conn_id"))
+        .where(_cp.node == sa.bindparam("node_id"))
+        .values(alive_at=sa.bindparam("alive", type_=UTCDateTime()), online=True)
+    )
+
+
+def renew_liveness(
+    conn: Connection, held: list[tuple[str, str]], *, node: str, at: datetime
+) -> None:
+    """
+    ``node`` holds the sockets ``held`` (``(charge_point_id, connection_id)``)
+    at ``at``: their liveness is renewed, in one batched statement. Only rows
+    recording that very socket on that node change, so a charger that moved
+    to another node (or whose connect event is not stored yet) is left alone.
+
+    It also sets ``online`` again: a node stalled past the timeout (its chargers
+    swept offline meanwhile) puts the chargers it still holds back online.
+    """
+    if held:
+        conn.execute(
+            _renew_statement(),
+            [
+                {"cp_id": cp_id, "conn_id": conn_id, "node_id": node, "alive": at}
+                for cp_id, conn_id in sorted(held)
+            ],
+        )
+
+
+def expire_liveness(conn: Connection, *, before: datetime) -> list[tuple[str, str | None]]:
+    """
+    Mark offline every online charger whose liveness is older than ``before``
+    (no node renewed it: the node holding it died or lost its database); the
+    ``(charge_point_id, connection_id)`` marked. One conditional statement,
+    so a renewal or reconnect committed first keeps its charger online.
+    Rows never renewed count from their connect (from before liveness existed).
+    """
+    vouched = sa.func.coalesce(_cp.alive_at, _cp.connected_at, _cp.created_at)
+    result = conn.execute(
+        charge_points.update()
+        .where(_cp.online.is_(True), vouched < utc(before))
+        .values(online=False)
+        .returning(_cp.charge_point_id, _cp.connection_id)
+    )
+    return sorted((row.charge_point_id, row.connection_id) for row in result)
+
+
+def release_node(conn: Connection, node: str) -> list[tuple[str, str | None]]:
+    """
+    Mark offline every charger recorded as held by ``node``: at its start,
+    ``node`` holds none (its previous process ended, maybe by a crash). The
+    ``(charge_point_id, connection_id)`` marked. Node ids must be unique among
+    the nodes sharing a database (docs/operations.md).
+    """
+    result = conn.execute(
+        charge_points.update()
+        .where(_cp.online.is_(True), _cp.node == node)
+        .values(online=False)
+        .returning(_cp.charge_point_id, _cp.connection_id)
+    )
+    return sorted((row.charge_point_id, row.connection_id) for row in result)
 
 
 def set_disconnected(

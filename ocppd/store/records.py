@@ -97,6 +97,7 @@ class ChargePointRecord:
     connected_at: datetime | None
     #: The presence fence of the current connection (docs/presence.md).
     connection_fence: int | None
+    alive_at: datetime | None
     created_at: datetime
 
 

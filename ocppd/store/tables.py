@@ -139,6 +139,10 @@ charge_points = sa.Table(
     sa.Column("node", sa.String(255), nullable=True),
     sa.Column("connected_at", UTCDateTime, nullable=True),
     sa.Column("connection_fence", sa.BigInteger, nullable=True),
+    # Liveness: when the node holding the socket last vouched for it (renewed
+    # periodically); an online charger not vouched for within [ocpp]
+    # liveness_timeout is marked offline by any node's sweep (its node died).
+    sa.Column("alive_at", UTCDateTime, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.CheckConstraint(one_of("registration_status", REGISTRATION_STATUSES), name="registration"),
     sa.Index(None, "station_id"),

@@ -185,7 +185,7 @@ class StoreTestsMixin(_Base):
             )
             self.assertEqual(compare_metadata(context, tables.metadata), [])
         self.assertEqual(migrate.current_revision(self.database.engine), migrate.head_revision())
-        self.assertEqual(migrate.head_revision(), "0009")
+        self.assertEqual(migrate.head_revision(), "0010")
 
     def test_upgrade_to_0005_redacts_authorization_keys(self) -> None:
         """
@@ -262,7 +262,7 @@ class StoreTestsMixin(_Base):
         migrate.upgrade(url)
         database = Database.from_url(url)
         self.addCleanup(database.stop)
-        self.assertEqual(migrate.current_revision(database.engine), "0009")
+        self.assertEqual(migrate.current_revision(database.engine), "0010")
         names = set(sa.inspect(database.engine).get_table_names())
         self.assertEqual(names, {*tables.metadata.tables, "alembic_version"})
 
