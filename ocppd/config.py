@@ -167,6 +167,9 @@ class OcppConfig:
     #: Seconds after which a charger whose node stopped renewing its liveness
     #: (the node died) is marked offline by any node's sweep (ocppd.ocpp.liveness).
     liveness_timeout: int = 180
+    #: Seconds a charger's CALL may wait on the store or the bus before it is
+    #: answered with an InternalError (the charger resends).
+    answer_timeout: float = 10.0
 
     OPTIONS = {
         "listen": _text,
@@ -182,6 +185,7 @@ class OcppConfig:
         "call_timeout": _positive_float,
         "tag_cache_ttl": _positive_float,
         "liveness_timeout": _liveness_timeout,
+        "answer_timeout": _positive_float,
     }
 
 

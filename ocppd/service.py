@@ -107,6 +107,7 @@ class Ocppd:
             traffic=self.traffic,
             clock=reactor,
             heartbeat_interval=config.ocpp.heartbeat_interval,
+            answer_timeout=config.ocpp.answer_timeout,
         )
         self.liveness = ChargerLiveness(
             self.database,

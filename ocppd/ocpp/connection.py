@@ -19,7 +19,7 @@ from ocppd.bus.interface import BusError
 from ocppd.logs import Logger
 from ocppd.ocpp import actions, errors
 from ocppd.ocpp.commands import CommandQueue
-from ocppd.ocpp.errors import OcppError
+from ocppd.ocpp.errors import AnswerTimedOut, OcppError
 from ocppd.ocpp.frames import Call, CallError, CallResult, FrameError, parse_frame
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.traffic import TrafficPublisher
@@ -205,6 +205,17 @@ class ChargerConnection:
             self._send(
                 CallError(call.unique_id, error.code, error.description, error.details).marshal()
             )
+            return
+        if isinstance(failure.value, AnswerTimedOut):
+            # The store or the broker is stalled: one line, and an error the
+            # charger resends (a late result of the abandoned work is dropped).
+            self.log.warn(
+                "Refused {action} from {charge_point_id}: {error}",
+                action=call.action,
+                charge_point_id=self.charge_point_id,
+                error=failure.getErrorMessage(),
+            )
+            self._send(CallError(call.unique_id, errors.INTERNAL_ERROR, "try again").marshal())
             return
         if isinstance(failure.value, BusError):
             # Expected while the broker is away: one line per refusal, no

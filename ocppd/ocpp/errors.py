@@ -92,3 +92,15 @@ class OcppError(Exception):
             f"{type(self).__name__}(code={self.code!r}, description={self.description!r}, "
             f"details={self.details!r})"
         )
+
+
+class AnswerTimedOut(Exception):
+    """
+    An answer waited on the store or the bus longer than ``[ocpp]
+    answer_timeout``: the charger gets an InternalError and resends.
+    """
+
+    def __init__(self, action: str, timeout: float) -> None:
+        super().__init__(f"no answer to {action} within {timeout:g} s")
+        self.action = action
+        self.timeout = timeout

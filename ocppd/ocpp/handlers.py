@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred, fail, inlineCallbacks
+from twisted.internet.defer import CancelledError, Deferred, fail, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 
 from ocppd.logs import Logger
 from ocppd.ocpp import actions, errors
-from ocppd.ocpp.errors import OcppError
+from ocppd.ocpp.errors import AnswerTimedOut, OcppError
 from ocppd.ocpp.frames import Call
 from ocppd.ocpp.tagcache import IdTagCache
 from ocppd.ocpp.traffic import TrafficPublisher
@@ -45,12 +46,14 @@ class CentralSystemHandlers:
         traffic: TrafficPublisher,
         clock: IReactorTime,
         heartbeat_interval: int,
+        answer_timeout: float = 10.0,
     ) -> None:
         self._database = database
         self._tags = tags
         self._traffic = traffic
         self._clock = clock
         self._heartbeat_interval = heartbeat_interval
+        self._answer_timeout = answer_timeout
         self._now_iso = IsoNow(clock)
         self._handlers: dict[str, Callable[[ChargerConnection, dict[str, Any]], Any]] = {
             "Authorize": self.authorize,
@@ -70,7 +73,9 @@ class CentralSystemHandlers:
         """
         The answer to ``call``: a plain value when it is ready at once
         (Heartbeat, MeterValues, StatusNotification, ...), a Deferred when it
-        waits on the store or the bus; a failed Deferred for an error.
+        waits on the store or the bus (failing with AnswerTimedOut after
+        ``answer_timeout``); a failed Deferred for an error. Heartbeat never
+        waits on either: it answers with our clock alone.
         """
         # No inlineCallbacks and no Deferred for a ready answer: a generator
         # and Deferreds per message were a measurable part of the request
@@ -85,10 +90,32 @@ class CentralSystemHandlers:
                 )
             answered = self._handlers[call.action](connection, call.payload)
             if isinstance(answered, Deferred):
-                return answered.addCallback(self._publish, connection, call)
-            return self._publish(answered, connection, call)
+                return self._bounded(answered.addCallback(self._publish, connection, call), call)
+            published = self._publish(answered, connection, call)
+            if isinstance(published, Deferred):
+                return self._bounded(published, call)
+            return published
         except Exception:
             return fail()
+
+    def _bounded(self, answer: Deferred[Response], call: Call) -> Deferred[Response]:
+        """
+        ``answer``, or AnswerTimedOut after ``answer_timeout`` seconds: a frozen
+        database or broker must not leave the charger waiting for the whole
+        stall. The work is cancelled: a database call still queued never
+        runs, one in progress is left to finish and its result dropped, an
+        unconfirmed publish is forgotten. Whatever did commit is found again
+        by the charger's resend (a StartTransaction's id is keyed on its
+        fingerprint), so an error answer never leaves a duplicate.
+        """
+        timeout = self._answer_timeout
+
+        def timed_out(result: Any, _: float) -> Any:
+            if isinstance(result, Failure) and result.check(CancelledError):
+                raise AnswerTimedOut(call.action, timeout)
+            return result
+
+        return answer.addTimeout(timeout, self._clock, onTimeoutCancel=timed_out)
 
     def _publish(
         self, response: Response, connection: ChargerConnection, call: Call

@@ -23,10 +23,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from ocppd import jsoncodec
+from ocppd.logs import Logger
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -193,6 +193,8 @@ def create_engine(
 class Database:
     """An Engine plus the thread pool its transactions run on."""
 
+    log = Logger()
+
     def __init__(self, engine: Engine, *, reactor: Any = None, max_threads: int = 4) -> None:
         """
         ``reactor`` (an ``IReactorFromThreads`` and ``IReactorCore``) defaults
@@ -276,14 +278,50 @@ class Database:
         The Deferred fires with ``func``'s result after the commit, or fails
         with its exception after the rollback; it fails at once if the
         Database is not started, rather than waiting forever in the queue.
+
+        Cancelling it (an answer that timed out) fails it at once with
+        CancelledError: a call still queued is then never run, and one already
+        running finishes (its commit stands) with its result dropped. A
+        thread cannot be interrupted in a driver call: against a database that
+        stopped answering, it waits until the connection fails.
         """
         if not self.threadpool.started:
             return fail(RuntimeError("Database.run() before start() or after stop()"))
+        reactor = self._get_reactor()
+        abandoned = False
 
-        def interaction() -> T:
+        def cancel(_: Deferred[T]) -> None:
+            # Deferred.cancel fails ``done`` with CancelledError after this.
+            nonlocal abandoned
+            abandoned = True
+
+        done: Deferred[T] = Deferred(cancel)
+
+        def interaction() -> T | None:
+            if abandoned:
+                return None  # cancelled while queued: nobody waits for it
             return self.run_sync(func, *args, **kwargs)
 
-        return deferToThreadPool(self._get_reactor(), self.threadpool, interaction)
+        def finished(success: bool, result: Any) -> None:
+            if done.called:
+                # Cancelled (an answer timed out) while running: its commit
+                # stands, its result has nobody to go to.
+                if not success:
+                    self.log.warn(
+                        "An abandoned database call failed: {error}",
+                        error=describe_error(result.value),
+                    )
+                return
+            if success:
+                done.callback(result)
+            else:
+                done.errback(result)
+
+        self.threadpool.callInThreadWithCallback(
+            lambda success, result: reactor.callFromThread(finished, success, result),
+            interaction,
+        )
+        return done
 
     def run_sync(
         self, func: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs

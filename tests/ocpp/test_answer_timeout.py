@@ -1,0 +1,181 @@
+"""
+A charger's CALL is answered within [ocpp] answer_timeout whatever the store
+or the bus do (issue 14, item 7): a frozen database or an unconfirmed publish
+gives an InternalError the charger resends, and Heartbeat never waits on
+either. Clock-driven, with a store and a bus that never answer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from ocppd.ocpp.connection import ChargerConnection
+from ocppd.ocpp.frames import Call
+from ocppd.ocpp.handlers import CentralSystemHandlers
+from ocppd.ocpp.schemas import SchemaRegistry
+from ocppd.ocpp.tagcache import IdTagCache
+from ocppd.store.database import Database
+from tests.ocpp.fakes import FakeTransport, RecordingTraffic
+from tests.store.fixtures import make_sqlite_database
+
+SCHEMAS = SchemaRegistry.load()
+TIMEOUT = 10.0
+START = {"connectorId": 1, "idTag": "TAG1", "meterStart": 0, "timestamp": "2026-11-29T11:00:00Z"}
+
+
+class FrozenDatabase:
+    """A store that never answers (its calls are remembered, with their cancellation)."""
+
+    def __init__(self) -> None:
+        self.calls: list[Deferred[Any]] = []
+        self.cancelled: list[Deferred[Any]] = []
+
+    def run(self, func: Any, *args: Any, **kwargs: Any) -> Deferred[Any]:
+        d: Deferred[Any] = Deferred(self.cancelled.append)
+        self.calls.append(d)
+        return d
+
+
+class FrozenTraffic(RecordingTraffic):
+    """A bus that takes messages but never confirms those the answer waits for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unconfirmed: list[Deferred[None]] = []
+
+    def inbound(
+        self, charge_point_id: str, call: Call, response: dict[str, Any], *, wait: bool
+    ) -> Deferred[None] | None:
+        self.events.append(("inbound", (call.action, response, wait)))
+        if not wait:
+            return None
+        d: Deferred[None] = Deferred()
+        self.unconfirmed.append(d)
+        return d
+
+
+class AnswerTimeoutTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.database = FrozenDatabase()
+        self.traffic = FrozenTraffic()
+        self.transport = FakeTransport()
+        handlers = CentralSystemHandlers(
+            database=self.database,  # type: ignore[arg-type]
+            tags=IdTagCache(self.database, self.clock, ttl=60),  # type: ignore[arg-type]
+            traffic=self.traffic,  # type: ignore[arg-type]
+            clock=self.clock,
+            heartbeat_interval=300,
+            answer_timeout=TIMEOUT,
+        )
+        self.connection = ChargerConnection(
+            "CP1",
+            connection_id="c1",
+            registration_status="Accepted",
+            transport=self.transport,
+            handler=handlers,
+            schemas=SCHEMAS,
+            traffic=self.traffic,  # type: ignore[arg-type]
+            clock=self.clock,
+            call_timeout=30,
+        )
+
+    def send(self, unique_id: str, action: str, payload: dict[str, Any]) -> None:
+        self.connection.text_received(json.dumps([2, unique_id, action, payload]))
+
+    def test_frozen_store_start_answered_internal_error_at_the_bound(self) -> None:
+        """A StartTransaction stuck on the store: nothing until the bound, then InternalError."""
+        self.send("s1", "StartTransaction", START)
+        self.clock.advance(TIMEOUT - 0.01)
+        self.assertEqual(self.transport.sent, [])
+        self.clock.advance(0.01)
+        self.assertEqual(self.transport.frames(), [[4, "s1", "InternalError", "try again", {}]])
+        # The store call was cancelled (a queued one then never runs).
+        self.assertEqual(self.database.cancelled, self.database.calls)
+
+    def test_next_call_served_after_a_timeout(self) -> None:
+        """The connection is not stuck behind the stalled call: the next CALL is handled."""
+        self.send("s1", "StartTransaction", START)
+        self.send("h1", "Heartbeat", {})
+        self.clock.advance(TIMEOUT)
+        frames = self.transport.frames()
+        self.assertEqual(frames[0][:3], [4, "s1", "InternalError"])
+        self.assertEqual(frames[1][:2], [3, "h1"])
+
+    def test_unconfirmed_publish_answered_internal_error_at_the_bound(self) -> None:
+        """A MeterValues whose publish the broker never confirms: InternalError at the bound."""
+        reading = {"timestamp": "2026-11-29T11:00:00Z", "sampledValue": [{"value": "1"}]}
+        self.send("m1", "MeterValues", {"connectorId": 1, "meterValue": [reading]})
+        self.clock.advance(TIMEOUT - 0.01)
+        self.assertEqual(self.transport.sent, [])
+        self.clock.advance(0.01)
+        self.assertEqual(self.transport.frames(), [[4, "m1", "InternalError", "try again", {}]])
+        self.assertTrue(self.traffic.unconfirmed[0].called)
+        # The confirm arriving late is dropped, not an error.
+        self.traffic.unconfirmed[0].callback(None)
+
+    def test_heartbeat_independent_of_store_and_bus(self) -> None:
+        """With the store and the bus both frozen a Heartbeat is answered at once."""
+        self.send("h1", "Heartbeat", {})
+        self.assertEqual(self.transport.last()[:2], [3, "h1"])
+        self.assertEqual(self.database.calls, [])
+
+    def test_late_answer_before_the_bound_is_sent(self) -> None:
+        """A slow store that answers within the bound is not cut short."""
+        self.send("b1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+        self.clock.advance(TIMEOUT / 2)
+        self.database.calls[0].callback(None)  # no record: Rejected
+        self.assertEqual(self.transport.last()[:2], [3, "b1"])
+        self.assertEqual(self.transport.last()[2]["status"], "Rejected")
+        self.clock.advance(TIMEOUT)
+        self.assertEqual(len(self.transport.sent), 1)
+
+
+class DatabaseCancelTests(TestCase):
+    """Database.run's cancellation, on the real (one-thread) SQLite pool."""
+
+    def setUp(self) -> None:
+        self.database: Database = make_sqlite_database(self)
+
+    @inlineCallbacks
+    def test_cancelled_while_queued_never_runs(self) -> Any:
+        """A call cancelled before a thread took it fails at once and never runs."""
+        release = threading.Event()
+        ran: list[str] = []
+        busy = self.database.run(lambda conn: release.wait(10))
+        queued = self.database.run(lambda conn: ran.append("queued"))
+        queued.cancel()
+        self.failureResultOf(queued, CancelledError)
+        release.set()
+        yield busy
+        yield self.database.run(lambda conn: None)  # the pool has moved past it
+        self.assertEqual(ran, [])
+
+    @inlineCallbacks
+    def test_cancelled_while_running_commits_and_drops_the_result(self) -> Any:
+        """A call cancelled while it runs finishes (its commit stands); no late error."""
+        started, release = threading.Event(), threading.Event()
+
+        def slow(conn: Any) -> str:
+            started.set()
+            release.wait(10)
+            conn.exec_driver_sql("CREATE TABLE late (x INTEGER)")
+            return "done"
+
+        running = self.database.run(slow)
+        started.wait(10)
+        running.cancel()
+        self.failureResultOf(running, CancelledError)
+        release.set()
+        tables = yield self.database.run(
+            lambda conn: conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE name = 'late'"
+            ).scalar()
+        )
+        self.assertEqual(tables, "late")
