@@ -35,6 +35,11 @@ SQLITE_FILE_NAME = "ocppd.sqlite3"
 #: How long a SQLite connection waits for another process's write lock (an
 #: ``ocppctl`` next to the daemon) before giving up, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: Seconds a new PostgreSQL connection may take (libpq ``connect_timeout``).
+PG_CONNECT_TIMEOUT = 10
+#: Seconds after which a PostgreSQL connection whose peer went silent fails
+#: (TCP keepalives and ``tcp_user_timeout``), freeing its pool thread.
+PG_DEAD_PEER_SECONDS = 60
 
 
 def default_sqlite_url(data_dir: str) -> str:
@@ -177,6 +182,18 @@ def create_engine(
         return engine
     # PostgreSQL, the other backend check_url lets through.
     args.setdefault("application_name", "ocppd")
+    # A database host that vanished must not hold a pool thread for the
+    # kernel's default (minutes to hours): connecting gives up after
+    # PG_CONNECT_TIMEOUT, and a connection whose peer stops acknowledging
+    # (or answering keepalives) fails after about PG_DEAD_PEER_SECONDS.
+    # A server that keeps acknowledging but never answers (a hung process)
+    # still holds its thread: answers time out meanwhile ([ocpp] answer_timeout).
+    args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT)
+    args.setdefault("keepalives", 1)
+    args.setdefault("keepalives_idle", PG_DEAD_PEER_SECONDS // 2)
+    args.setdefault("keepalives_interval", PG_DEAD_PEER_SECONDS // 6)
+    args.setdefault("keepalives_count", 3)
+    args.setdefault("tcp_user_timeout", PG_DEAD_PEER_SECONDS * 1000)
     return sa.create_engine(
         parsed,
         connect_args=args,
