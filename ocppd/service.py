@@ -362,6 +362,10 @@ class OcppdService(Service):
         routing = self._start_command_routing()
         if config.bus.backend == "amqp":
             yield self._wait_for_broker(cast("AmqpBus", node.bus), config.bus.connect_timeout)
+        # Before the processor applies what the previous process left on the
+        # bus, and before chargers connect: what the store says this node held
+        # when it ended, it no longer holds.
+        yield node.liveness.release_held()
         yield node.processor.start(topology.PROCESSOR_QUEUE)
         yield node.audit.start(topology.AUDIT_QUEUE)
         yield node.funds_stop.start(topology.FUNDS_STOP_QUEUE)
@@ -375,8 +379,6 @@ class OcppdService(Service):
         node.holds.start()
         yield node.notifier.start(topology.notifier_queue(node.node_id))
         yield self._start_presence()
-        # Before the OCPP listener: what the store says this node held, it no longer does.
-        yield node.liveness.release_held()
         node.liveness.start()
         self.web_port = yield self._listen(config.web.listen, node.web_site, "the web")
         self.ocpp_port = yield self._listen(config.ocpp.listen, node.ocpp_factory, "OCPP")
@@ -467,7 +469,8 @@ class OcppdService(Service):
     @inlineCallbacks
     def _prune(self) -> Generator[Deferred[Any], Any, None]:
         yield self._prune_claims()
-        yield self._prune_message_log()
+        if self.running:  # a stop meanwhile closes the database
+            yield self._prune_message_log()
 
     @inlineCallbacks
     def _prune_message_log(self) -> Generator[Deferred[Any], Any, None]:
@@ -478,7 +481,7 @@ class OcppdService(Service):
         before = from_timestamp(node.reactor.seconds()) - timedelta(days=days)
         total = 0
         try:
-            while True:
+            while self.running:
                 count = yield node.database.run(
                     messages.forget_messages, before=before, limit=MESSAGE_LOG_PRUNE_CHUNK
                 )

@@ -69,8 +69,11 @@ class HandshakeTests(TestCase):
         self.assertEqual(status_line(response), "HTTP/1.1 500 Internal Server Error")
         for leak in (b"charge_points", b"SELECT", b"sqlite"):
             self.assertNotIn(leak, response.lower())
-        [logged] = self.flushLoggedErrors(sa.exc.OperationalError)
-        self.assertIn("no such table: charge_points", str(logged.value))
+        # The node's own sweeps (charger liveness) may meet the missing table too.
+        logged = self.flushLoggedErrors(sa.exc.OperationalError)
+        self.assertTrue(logged)
+        for failure in logged:
+            self.assertIn("no such table: charge_points", str(failure.value))
 
     @inlineCallbacks
     def test_plain_http_is_refused(self) -> Any:
