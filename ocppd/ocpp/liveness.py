@@ -36,7 +36,7 @@ from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.store import chargers
 from ocppd.store.database import Database
-from ocppd.timeutil import from_timestamp
+from ocppd.timeutil import format_iso, from_timestamp
 
 #: Renewals per timeout: a node may miss two in a row (a slow database) before
 #: another node's sweep takes its chargers for dead.
@@ -140,8 +140,14 @@ class ChargerLiveness:
             )
         return len(expired)
 
-    def _announce(self, marked: list[tuple[str, str | None]], reason: str) -> None:
-        for charge_point_id, connection_id in marked:
+    def _announce(self, marked: list[chargers.Released], reason: str) -> None:
+        # "at" is the charger's last sign of life, not now: the processor moves
+        # last_seen_at to it, and a dead charger was not seen at the sweep.
+        for charge_point_id, connection_id, alive_at in marked:
             self._traffic.disconnected(
-                charge_point_id, connection_id=connection_id or "", code=None, reason=reason
+                charge_point_id,
+                connection_id=connection_id or "",
+                code=None,
+                reason=reason,
+                at=format_iso(alive_at),
             )

@@ -165,12 +165,14 @@ class TrafficPublisher:
         code: int | None,
         reason: str | None,
         fence: int | None = None,
+        at: str | None = None,
     ) -> None:
+        """The socket closed (``at``: now), or the liveness sweep found it dead (its last sign)."""
         payload: dict[str, Any] = {
             "connectionId": connection_id,
             "code": code,
             "reason": reason,
-            "at": self._now(),
+            "at": self._now() if at is None else at,
         }
         if fence is not None:
             payload["fence"] = fence

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -346,11 +347,30 @@ def renew_liveness(
         )
 
 
-def expire_liveness(conn: Connection, *, before: datetime) -> list[tuple[str, str | None]]:
+_RELEASED_COLUMNS = (
+    _cp.charge_point_id,
+    _cp.connection_id,
+    _cp.alive_at,
+    _cp.connected_at,
+    _cp.created_at,
+)
+#: A charger marked offline by the liveness sweep: its id, the socket the row
+#: recorded, and when a node last vouched for it (its last sign of life).
+Released = tuple[str, str | None, datetime]
+
+
+def _released(result: sa.CursorResult[Any]) -> list[Released]:
+    return sorted(
+        (row.charge_point_id, row.connection_id, row.alive_at or row.connected_at or row.created_at)
+        for row in result
+    )
+
+
+def expire_liveness(conn: Connection, *, before: datetime) -> list[Released]:
     """
     Mark offline every online charger whose liveness is older than ``before``
     (no node renewed it: the node holding it died or lost its database); the
-    ``(charge_point_id, connection_id)`` marked. One conditional statement,
+    chargers marked (``Released``). One conditional statement,
     so a renewal or reconnect committed first keeps its charger online.
     Rows never renewed count from their connect (from before liveness existed).
     """
@@ -359,25 +379,25 @@ def expire_liveness(conn: Connection, *, before: datetime) -> list[tuple[str, st
         charge_points.update()
         .where(_cp.online.is_(True), vouched < utc(before))
         .values(online=False)
-        .returning(_cp.charge_point_id, _cp.connection_id)
+        .returning(*_RELEASED_COLUMNS)
     )
-    return sorted((row.charge_point_id, row.connection_id) for row in result)
+    return _released(result)
 
 
-def release_node(conn: Connection, node: str) -> list[tuple[str, str | None]]:
+def release_node(conn: Connection, node: str) -> list[Released]:
     """
     Mark offline every charger recorded as held by ``node``: at its start,
     ``node`` holds none (its previous process ended, maybe by a crash). The
-    ``(charge_point_id, connection_id)`` marked. Node ids must be unique among
+    chargers marked (``Released``). Node ids must be unique among
     the nodes sharing a database (docs/operations.md).
     """
     result = conn.execute(
         charge_points.update()
         .where(_cp.online.is_(True), _cp.node == node)
         .values(online=False)
-        .returning(_cp.charge_point_id, _cp.connection_id)
+        .returning(*_RELEASED_COLUMNS)
     )
-    return sorted((row.charge_point_id, row.connection_id) for row in result)
+    return _released(result)
 
 
 def set_disconnected(

@@ -71,6 +71,7 @@ class RecordingTraffic:
         code: int | None,
         reason: str | None,
         fence: int | None = None,
+        at: str | None = None,
     ) -> None:
         self.events.append(("disconnected", charge_point_id))
         self.fences.append(("disconnected", charge_point_id, fence))

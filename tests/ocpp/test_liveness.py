@@ -19,7 +19,7 @@ from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.store import chargers
 from ocppd.store.database import Database
-from ocppd.timeutil import from_timestamp
+from ocppd.timeutil import format_iso, from_timestamp
 from tests.store.fixtures import make_postgres_database, make_sqlite_database
 
 #: A reactor time: 2026-11-29T10:00:00Z.
@@ -131,6 +131,10 @@ class LivenessTests(TestCase):
             self.offline_events(),
             [("CP1", "a1", "liveness expired"), ("CP2", "a2", "liveness expired")],
         )
+        # Announced at their last sign of life (a's last renewal), not at the sweep:
+        # the processor moves last_seen_at to it.
+        last_renewal = format_iso(from_timestamp(START + TIMEOUT - a.liveness.interval))
+        self.assertEqual({e.payload["at"] for _, e in self.bus.published}, {last_renewal})
 
     @inlineCallbacks
     def test_charger_moved_to_another_node_is_not_renewed_by_the_old(self) -> Any:
