@@ -60,7 +60,7 @@ from ocppd.routing.executor import CommandExecutor
 from ocppd.routing.interface import IServing
 from ocppd.routing.local import LocalCommandTransport
 from ocppd.routing.router import CommandRouter, OwnerLookup
-from ocppd.store import messages, migrate, processed
+from ocppd.store import messages, migrate, processed, transactions
 from ocppd.store.database import Database, describe_error, location
 from ocppd.timeutil import from_timestamp
 from ocppd.web import WebSite, static_trees
@@ -72,6 +72,13 @@ if TYPE_CHECKING:
 #: Message-log rows deleted per transaction when pruning: the processor's
 #: writes wait for one chunk at most.
 MESSAGE_LOG_PRUNE_CHUNK = 10_000
+#: Unconfirmed sessions deleted per transaction.
+PRUNE_CHUNK = 1_000
+#: How long a start refused while the bus was down waits for the charger's
+#: resend (which gets the same id) before its row is deleted: chargers retry
+#: within minutes; an hour also covers a start the bus took but whose confirm
+#: was lost and which the processor confirms once it reaches it.
+UNCONFIRMED_START_KEEP = timedelta(hours=1)
 
 
 class StartupError(Exception):
@@ -471,6 +478,32 @@ class OcppdService(Service):
         yield self._prune_claims()
         if self.running:  # a stop meanwhile closes the database
             yield self._prune_message_log()
+        if self.running:
+            yield self._prune_unconfirmed()
+
+    @inlineCallbacks
+    def _prune_unconfirmed(self) -> Generator[Deferred[Any], Any, None]:
+        """Delete starts refused (the bus was down) that no charger resent within the bound."""
+        node = self.ocppd
+        before = from_timestamp(node.reactor.seconds()) - UNCONFIRMED_START_KEEP
+        total = 0
+        try:
+            while True:
+                count = yield node.database.run(
+                    transactions.expire_unconfirmed, created_before=before, limit=PRUNE_CHUNK
+                )
+                total += count
+                if count < PRUNE_CHUNK:
+                    break
+        except Exception:
+            # Logged, and tried again next hour: a busy database is no reason to stop.
+            self.log.failure("Could not delete unconfirmed starts")
+        if total:
+            self.log.info(
+                "Deleted {count} starts refused before {before} and never resent",
+                count=total,
+                before=before,
+            )
 
     @inlineCallbacks
     def _prune_message_log(self) -> Generator[Deferred[Any], Any, None]:

@@ -292,10 +292,16 @@ class OcppProcessor(BusConsumer):
     ) -> list[FollowUp]:
         """
         The session row was written in the request path, when its id was
-        allocated; here it is announced, and linked to the app request that
-        asked for it, if any.
+        allocated; here it is confirmed (the bus had the start: if the node
+        stopped before its handler confirmed it, this does), announced, and
+        linked to the app request that asked for it, if any.
         """
         transaction_id = (envelope.payload.get("response") or {}).get("transactionId")
+        if (
+            isinstance(transaction_id, int)
+            and 0 < transaction_id <= transactions.MAX_TRANSACTION_ID
+        ):
+            transactions.confirm_transaction(conn, transaction_id)
         session = _session_of(conn, charge_point_id, transaction_id)
         if session is None:
             return []

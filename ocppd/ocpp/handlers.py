@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 
 Response = dict[str, Any]
 
+#: Actions answered only once the bus has them, besides the transaction
+#: messages: answered while the bus is down they would be lost (a connector
+#: shown Available after it reported Faulted), while refused with
+#: InternalError the charger sends them again (docs/bus.md).
+REFUSED_WITHOUT_BUS = frozenset({"BootNotification", "StatusNotification"})
+
 
 class CentralSystemHandlers:
     """Implements ``connection.CallHandler`` for OCPP 1.6 Core, Firmware and Diagnostics."""
@@ -120,11 +126,32 @@ class CentralSystemHandlers:
     def _publish(
         self, response: Response, connection: ChargerConnection, call: Call
     ) -> Response | Deferred[Response]:
-        wait = call.action in actions.TRANSACTION_ACTIONS
+        wait = call.action in actions.TRANSACTION_ACTIONS or call.action in REFUSED_WITHOUT_BUS
         published = self._traffic.inbound(connection.charge_point_id, call, response, wait=wait)
         if published is None:
             return response
+        if call.action == "StartTransaction":
+            return published.addCallback(self._confirm_start, response)
         return published.addCallback(lambda _: response)
+
+    def _confirm_start(self, _: object, response: Response) -> Deferred[Response]:
+        """
+        The bus has the StartTransaction: its session becomes visible. If this
+        fails the answer still goes out, since the processor confirms it too
+        when it applies the start.
+        """
+        transaction_id = response["transactionId"]
+
+        def failed(failure: Failure) -> Response:
+            self.log.warn(
+                "Could not confirm session {transaction_id} (the processor will): {error}",
+                transaction_id=transaction_id,
+                error=failure.getErrorMessage(),
+            )
+            return response
+
+        confirming = self._database.run(transactions.confirm_transaction, transaction_id)
+        return confirming.addCallbacks(lambda _: response, failed)
 
     @inlineCallbacks
     def authorize(
@@ -175,6 +202,9 @@ class CentralSystemHandlers:
             started_at=parse_iso(payload["timestamp"]),
             reservation_id=payload.get("reservationId"),
             now=from_timestamp(self._clock.seconds()),
+            # Invisible until the bus has the start (``_confirm_start``): a
+            # start refused with InternalError must leave no active session.
+            confirmed=False,
         )
         id_tag_info = info.to_ocpp()
         if allocation.concurrent and info.status == "Accepted":

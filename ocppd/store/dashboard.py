@@ -67,10 +67,17 @@ def dashboard(conn: Connection, *, now: datetime, recent: int = 10) -> dict[str,
     energy_today, revenue_today = _energy_and_revenue(conn, day)
     energy_month, revenue_month = _energy_and_revenue(conn, month)
     active = conn.execute(
-        sa.select(sa.func.count()).select_from(transactions).where(_tx.status == "active")
+        sa.select(sa.func.count())
+        .select_from(transactions)
+        .where(_tx.status == "active", _tx.confirmed.is_(sa.true()))
     ).scalar_one()
     recent_sessions = all_records(
-        conn, TransactionRecord, sa.select(transactions).order_by(_tx.id.desc()).limit(recent)
+        conn,
+        TransactionRecord,
+        sa.select(transactions)
+        .where(_tx.confirmed.is_(sa.true()))
+        .order_by(_tx.id.desc())
+        .limit(recent),
     )
     return {
         **_online_counts(conn),

@@ -155,6 +155,7 @@ class TransactionRecord:
     last_meter_wh: int | None
     last_meter_at: datetime | None
     status: str
+    confirmed: bool  # False until the bus has taken its StartTransaction
     user_id: int | None
     tariff_id: int | None
     cost: int | None  # minor units

@@ -210,6 +210,11 @@ transactions = sa.Table(
     sa.Column("last_meter_wh", sa.BigInteger, nullable=True),
     sa.Column("last_meter_at", UTCDateTime, nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
+    # False from the allocation of a start's id until the bus has taken the
+    # StartTransaction (``transactions.confirm_transaction``): a start refused
+    # with InternalError leaves only an unconfirmed row, which no reader of
+    # sessions sees and a resend of the same start finds again.
+    sa.Column("confirmed", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     sa.Column(
         "tariff_id", sa.Integer, sa.ForeignKey("tariffs.id", ondelete="SET NULL"), nullable=True
@@ -237,6 +242,7 @@ transactions = sa.Table(
     sa.Index(None, "user_id", "started_at"),
     sa.Index(None, "started_at"),
     sa.Index(None, "review_status"),
+    sa.Index(None, "confirmed", "created_at"),
     sqlite_autoincrement=True,
 )
 
@@ -326,6 +332,22 @@ processed_messages = sa.Table(
     sa.Column("message_id", sa.String(128), primary_key=True),
     sa.Column("processed_at", UTCDateTime, nullable=False),
     sa.Index(None, "processed_at"),
+)
+
+# Domain events written in the same transaction as the change they describe,
+# published by ``ocppd.bus.relay`` once committed (docs/bus.md, "Outbox").
+# ``envelope`` is the envelope's JSON as the bus carries it; its id is fixed
+# here, so a row published twice is deduplicated by the consumers.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True),
+    sa.Column("node", sa.String(64), nullable=False),
+    sa.Column("routing_key", sa.String(255), nullable=False),
+    sa.Column("envelope", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "node", "id"),
+    sqlite_autoincrement=True,
 )
 
 # A REST bearer token, stored as its SHA-256: the token itself is a random

@@ -146,7 +146,11 @@ def tariff_users(conn: Connection, tariff_id: int) -> tuple[int, int]:
     active = conn.execute(
         sa.select(sa.func.count())
         .select_from(transactions)
-        .where(transactions.c.tariff_id == tariff_id, transactions.c.status == "active")
+        .where(
+            transactions.c.tariff_id == tariff_id,
+            transactions.c.status == "active",
+            transactions.c.confirmed.is_(sa.true()),
+        )
     ).scalar_one()
     return int(points), int(active)
 

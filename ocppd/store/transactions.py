@@ -10,7 +10,13 @@ harmless (DESIGN.md section 1):
 - a stop applies once, and only to a session of the charger that sent it;
 - a sample is stored once;
 - the energy of a completed session is final: late meter values are kept but
-  never change it.
+  never change it;
+- a session is *unconfirmed* from the allocation of its id until the bus has
+  taken its StartTransaction (``confirm_transaction``, by the handler once
+  the publish is confirmed and by the processor when it applies the start):
+  a start refused with InternalError leaves nothing anyone sees as a session
+  (``visible``), a resend finds the same row, and ``expire_unconfirmed``
+  deletes what no charger came back for.
 """
 
 from __future__ import annotations
@@ -60,6 +66,9 @@ _tx = transactions.c
 
 StopOutcome = Literal["stopped", "duplicate", "unknown"]
 
+#: The sessions every reader shows: those whose StartTransaction the bus took.
+visible = _tx.confirmed.is_(sa.true())
+
 
 def _fingerprint(
     charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: int, started_at: datetime
@@ -85,10 +94,16 @@ def allocate_transaction(
     reservation_id: int | None = None,
     user_id: int | None = None,
     now: datetime,
+    confirmed: bool = True,
 ) -> Allocation:
     """
     The transaction id for a StartTransaction, creating its session (status
     ``active``) unless this start was seen before.
+
+    The request path allocates with ``confirmed=False`` and confirms once the
+    bus has the start (``confirm_transaction``); until then the session is
+    invisible. A resend of an unconfirmed start gets the same id, its
+    concurrency decided again (nobody was answered the first time).
 
     Idempotent on the start's fingerprint, also for concurrent callers (two
     nodes handling a resend and its original): the INSERT skips on the
@@ -107,7 +122,15 @@ def allocate_transaction(
         raise ValueError(f"id tag status {id_tag_status!r} is not one of {AUTHORIZATION_STATUSES}")
     id_tag = canonical_id_tag(id_tag)
     fingerprint = _fingerprint(charge_point_id, connector_id, id_tag, meter_start_wh, started_at)
-    existing = conn.execute(sa.select(_tx.id, _tx.id_tag_status).where(fingerprint)).first()
+    existing = conn.execute(
+        sa.select(_tx.id, _tx.id_tag_status, _tx.confirmed).where(fingerprint)
+    ).first()
+    if existing is not None and not existing.confirmed:
+        # A resend of a start refused before: nobody was answered, so the
+        # answer is decided now, against the sessions active now.
+        return _reallocate(
+            conn, existing.id, charge_point_id, connector_id, id_tag, id_tag_status, confirmed
+        )
     if existing is not None:
         return Allocation(
             existing.id, created=False, concurrent=_was_concurrent(existing.id_tag_status)
@@ -120,17 +143,7 @@ def allocate_transaction(
     ).first()
     if user_id is None and owner is not None:
         user_id = owner.user_id
-    concurrent = (
-        conn.execute(
-            sa.select(_tx.id)
-            .where(_tx.id_tag == id_tag)
-            .where(_tx.status == "active")
-            .where(_tx.id_tag_status == "Accepted")
-            .where(sa.or_(_tx.charge_point_id != charge_point_id, _tx.connector_id != connector_id))
-            .limit(1)
-        ).first()
-        is not None
-    )
+    concurrent = _tag_active_elsewhere(conn, id_tag, charge_point_id, connector_id)
     tariff_id = conn.execute(
         sa.select(charge_points.c.tariff_id).where(
             charge_points.c.charge_point_id == charge_point_id
@@ -150,6 +163,7 @@ def allocate_transaction(
             "meter_start_wh": meter_start_wh,
             "started_at": started_at,
             "status": "active",
+            "confirmed": confirmed,
             "user_id": user_id,
             "tariff_id": tariff_id,
             "created_at": now,
@@ -166,6 +180,87 @@ def allocate_transaction(
 
 def _was_concurrent(id_tag_status: str) -> bool:
     return id_tag_status == "ConcurrentTx"
+
+
+def _tag_active_elsewhere(
+    conn: Connection, id_tag: str, charge_point_id: str, connector_id: int
+) -> bool:
+    """Whether the tag has a visible active session answered Accepted on another connector."""
+    return (
+        conn.execute(
+            sa.select(_tx.id)
+            .where(_tx.id_tag == id_tag)
+            .where(_tx.status == "active")
+            .where(visible)
+            .where(_tx.id_tag_status == "Accepted")
+            .where(sa.or_(_tx.charge_point_id != charge_point_id, _tx.connector_id != connector_id))
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _reallocate(
+    conn: Connection,
+    transaction_id: int,
+    charge_point_id: str,
+    connector_id: int,
+    id_tag: str,
+    id_tag_status: str,
+    confirmed: bool,
+) -> Allocation:
+    """The same id for a resent start still unconfirmed, its tag status decided again."""
+    conn.execute(
+        sa.select(id_tags.c.id_tag).where(id_tags.c.id_tag == id_tag).with_for_update()
+    ).first()
+    concurrent = _tag_active_elsewhere(conn, id_tag, charge_point_id, connector_id)
+    conn.execute(
+        transactions.update()
+        .where(_tx.id == transaction_id, _tx.confirmed.is_(sa.false()))
+        .values(
+            id_tag_status=(
+                "ConcurrentTx" if concurrent and id_tag_status == "Accepted" else id_tag_status
+            ),
+            confirmed=confirmed,
+        )
+    )
+    return Allocation(transaction_id, created=False, concurrent=concurrent)
+
+
+def confirm_transaction(conn: Connection, transaction_id: int) -> bool:
+    """
+    Make an unconfirmed session visible: the bus has its StartTransaction.
+    Idempotent (the handler and the processor both confirm); whether it was
+    unconfirmed until now.
+    """
+    result = conn.execute(
+        transactions.update()
+        .where(_tx.id == transaction_id, _tx.confirmed.is_(sa.false()))
+        .values(confirmed=True)
+    )
+    return bool(result.rowcount)
+
+
+def expire_unconfirmed(conn: Connection, *, created_before: datetime, limit: int) -> int:
+    """
+    Delete up to ``limit`` unconfirmed sessions allocated before
+    ``created_before``: starts refused (the bus was down) that no charger
+    resent. How many were deleted.
+    """
+    ids = (
+        conn.execute(
+            sa.select(_tx.id)
+            .where(_tx.confirmed.is_(sa.false()), _tx.created_at < created_before)
+            .order_by(_tx.id)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return 0
+    conn.execute(transactions.delete().where(_tx.id.in_(ids), _tx.confirmed.is_(sa.false())))
+    return len(ids)
 
 
 def record_stop(
@@ -222,6 +317,8 @@ def record_stop(
         transactions.update()
         .where(_tx.id == transaction_id)
         .values(
+            # A stop proves the charger was answered its id, so the bus took the start.
+            confirmed=True,
             meter_stop_wh=meter_stop_wh,
             stopped_at=stopped_at,
             stop_reason=reason,
@@ -351,16 +448,21 @@ def _select_transaction() -> sa.Select[Any]:
     return sa.select(transactions).where(_tx.id == sa.bindparam("tx_id"))
 
 
-def get_transaction(conn: Connection, transaction_id: int) -> TransactionRecord | None:
-    """The session with this OCPP transactionId, or None."""
-    return first_record(conn, TransactionRecord, _select_transaction(), {"tx_id": transaction_id})
+def get_transaction(
+    conn: Connection, transaction_id: int, *, unconfirmed: bool = False
+) -> TransactionRecord | None:
+    """The session with this OCPP transactionId, or None (also when unconfirmed, unless asked)."""
+    record = first_record(conn, TransactionRecord, _select_transaction(), {"tx_id": transaction_id})
+    if record is not None and not record.confirmed and not unconfirmed:
+        return None
+    return record
 
 
 def active_transactions(
     conn: Connection, charge_point_id: str | None = None
 ) -> list[TransactionRecord]:
     """Sessions not yet stopped (of one charger, or all), oldest first."""
-    query = sa.select(transactions).where(_tx.status == "active")
+    query = sa.select(transactions).where(_tx.status == "active", visible)
     if charge_point_id is not None:
         query = query.where(_tx.charge_point_id == charge_point_id)
     return all_records(conn, TransactionRecord, query.order_by(_tx.id))
@@ -426,6 +528,7 @@ def session_started_after(
         _tx.charge_point_id == charge_point_id,
         _tx.id_tag == canonical_id_tag(id_tag),
         _tx.created_at >= since,
+        visible,
     )
     if connector_id is not None:
         query = query.where(_tx.connector_id == connector_id)
@@ -451,7 +554,7 @@ def list_sessions_page(
     page with ``before_id`` = the last id of the previous page (keyset
     pagination: stable while new sessions arrive at the top).
     """
-    query = sa.select(transactions)
+    query = sa.select(transactions).where(visible)
     if charge_point_id is not None:
         query = query.where(_tx.charge_point_id == charge_point_id)
     if user_id is not None:

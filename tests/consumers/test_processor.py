@@ -139,6 +139,31 @@ class ProcessorTests(TestCase):
         )
         self.assertEqual([v.value for v in values], ["4900"])
 
+    def test_applied_start_confirms_its_session(self) -> None:
+        """
+        A start the bus took whose handler never confirmed it (the node died
+        between the publish and the confirm) is confirmed by the processor,
+        and announced; applying it again changes nothing.
+        """
+        tx = self.database.run_sync(
+            transactions.allocate_transaction,
+            charge_point_id="CP1",
+            connector_id=2,
+            id_tag="TAG1",
+            id_tag_status="Accepted",
+            meter_start_wh=0,
+            started_at=NOW,
+            now=NOW,
+            confirmed=False,
+        ).transaction_id
+        self.assertIsNone(self.database.run_sync(transactions.get_transaction, tx))
+        start = inbound("StartTransaction", {}, {"transactionId": tx, "idTagInfo": {}})
+        outcome = self.database.run_sync(self.processor.apply_collecting, start)
+        self.assertEqual([f.routing_key for f in outcome[1]], ["session.started"])
+        active = self.database.run_sync(transactions.active_transactions, "CP1")
+        self.assertEqual(sorted(t.id for t in active), sorted([self.tx, tx]))
+        self.assertFalse(self.apply(start))
+
     def test_status_out_of_order(self) -> None:
         """An older StatusNotification arriving late does not overwrite a newer one."""
 

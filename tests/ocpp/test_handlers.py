@@ -15,7 +15,7 @@ from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.frames import Call
 from ocppd.ocpp.handlers import CentralSystemHandlers
 from ocppd.ocpp.tagcache import IdTagCache
-from ocppd.store import chargers, tags, transactions
+from ocppd.store import chargers, tables, tags, transactions
 from ocppd.timeutil import format_iso, from_timestamp
 from tests.ocpp.fakes import RecordingTraffic
 from tests.store.fixtures import make_sqlite_database
@@ -137,6 +137,54 @@ class HandlerTests(TestCase):
                     ],
                 },
             )
+
+    @inlineCallbacks
+    def test_start_refused_by_the_bus_leaves_no_active_session(self) -> Any:
+        """
+        A StartTransaction the bus refuses is answered InternalError and leaves
+        no session anyone sees: the tag is not ConcurrentTx elsewhere. The
+        charger's resend gets the same id, and only then is the session active.
+        """
+        answer = self.traffic.inbound
+        self.traffic.inbound = lambda *a, **k: fail(BusError("broker down"))  # type: ignore[method-assign]
+        with self.assertRaises(BusError):
+            yield self.start()
+        self.assertEqual(self.database.run_sync(transactions.active_transactions), [])
+        self.traffic.inbound = answer  # type: ignore[method-assign]
+        elsewhere = yield self.start(cp=FakeConnection("CP2"), meter=5)
+        self.assertEqual(elsewhere["idTagInfo"]["status"], "Accepted")
+        self.database.run_sync(
+            transactions.record_stop,
+            charge_point_id="CP2",
+            transaction_id=elsewhere["transactionId"],
+            meter_stop_wh=10,
+            stopped_at=NOW,
+            now=NOW,
+        )
+        resent = yield self.start()
+        active = self.database.run_sync(transactions.active_transactions)
+        self.assertEqual([t.id for t in active], [resent["transactionId"]])
+        self.assertEqual(resent["idTagInfo"]["status"], "Accepted")
+        rows = self.database.run_sync(lambda conn: conn.execute(tables.transactions.select()).all())
+        self.assertEqual(len(rows), 2)  # the refused start's row was reused, none left behind
+
+    @inlineCallbacks
+    def test_status_and_boot_wait_for_the_bus(self) -> Any:
+        """
+        StatusNotification and BootNotification are answered only once the bus
+        has them: refused (InternalError, so the charger resends) while it is
+        down, rather than answered and lost.
+        """
+        status = {"connectorId": 1, "errorCode": "GroundFailure", "status": "Faulted"}
+        boot = {"chargePointVendor": "V", "chargePointModel": "M"}
+        yield self.call("StatusNotification", status)
+        yield self.call("BootNotification", boot)
+        waits = {event[1][0]: event[1][2] for event in self.traffic.events}
+        self.assertEqual(waits, {"StatusNotification": True, "BootNotification": True})
+        self.traffic.inbound = lambda *a, **k: fail(BusError("broker down"))  # type: ignore[method-assign]
+        for action, payload in (("StatusNotification", status), ("BootNotification", boot)):
+            with self.assertRaises(BusError):
+                yield self.call(action, payload)
 
     @inlineCallbacks
     def test_pending_charger_may_only_boot(self) -> Any:

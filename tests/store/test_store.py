@@ -22,6 +22,7 @@ from ocppd.ocpp.authorization_key import REDACTED
 from ocppd.store import (
     audit,
     chargers,
+    dashboard,
     messages,
     migrate,
     processed,
@@ -185,7 +186,7 @@ class StoreTestsMixin(_Base):
             )
             self.assertEqual(compare_metadata(context, tables.metadata), [])
         self.assertEqual(migrate.current_revision(self.database.engine), migrate.head_revision())
-        self.assertEqual(migrate.head_revision(), "0010")
+        self.assertEqual(migrate.head_revision(), "0011")
 
     def test_upgrade_to_0005_redacts_authorization_keys(self) -> None:
         """
@@ -262,7 +263,7 @@ class StoreTestsMixin(_Base):
         migrate.upgrade(url)
         database = Database.from_url(url)
         self.addCleanup(database.stop)
-        self.assertEqual(migrate.current_revision(database.engine), "0010")
+        self.assertEqual(migrate.current_revision(database.engine), "0011")
         names = set(sa.inspect(database.engine).get_table_names())
         self.assertEqual(names, {*tables.metadata.tables, "alembic_version"})
 
@@ -742,6 +743,91 @@ class StoreTestsMixin(_Base):
         # Once the first stops, the tag is free again.
         self.assertEqual(self.stop(first.transaction_id), "stopped")
         self.assertFalse(self.allocate(cp="CP2", meter=9).concurrent)
+
+    def unconfirmed(self, **kwargs: Any) -> Allocation:
+        """A start allocated as the request path does: invisible until confirmed."""
+        values = {
+            "charge_point_id": "CP1",
+            "connector_id": 1,
+            "id_tag": "TAG1",
+            "id_tag_status": "Accepted",
+            "meter_start_wh": 100,
+            "started_at": T0,
+            "now": T0,
+            **kwargs,
+        }
+        return self.query(transactions.allocate_transaction, confirmed=False, **values)
+
+    def test_unconfirmed_start_is_seen_by_no_reader(self) -> None:
+        """
+        A start whose StartTransaction the bus never took (refused with
+        InternalError) is no session to anyone: not active, not listed, not on
+        the dashboard, no ConcurrentTx for the tag elsewhere.
+        """
+        pending = self.unconfirmed()
+        self.assertTrue(pending.created)
+        tx = pending.transaction_id
+        self.assertEqual(self.query(transactions.active_transactions), [])
+        self.assertIsNone(self.query(transactions.get_transaction, tx))
+        self.assertEqual(self.query(transactions.list_sessions_page, limit=10), [])
+        self.assertIsNone(
+            self.query(
+                transactions.session_started_after,
+                charge_point_id="CP1",
+                id_tag="TAG1",
+                since=T0,
+            )
+        )
+        figures = self.query(dashboard.dashboard, now=minutes(1))
+        self.assertEqual((figures["activeSessions"], figures["recentSessions"]), (0, []))
+        # The tag is free on another charger: that start is Accepted, not ConcurrentTx.
+        elsewhere = self.allocate(cp="CP2")
+        self.assertFalse(elsewhere.concurrent)
+
+    def test_resent_unconfirmed_start_gets_its_id_and_is_confirmed_once(self) -> None:
+        """A resend finds the same row; confirming is idempotent and makes it active."""
+        tx = self.unconfirmed().transaction_id
+        again = self.unconfirmed()
+        self.assertEqual((again.transaction_id, again.created), (tx, False))
+        self.assertTrue(self.query(transactions.confirm_transaction, tx))
+        self.assertFalse(self.query(transactions.confirm_transaction, tx))
+        self.assertEqual([t.id for t in self.query(transactions.active_transactions)], [tx])
+        self.assertEqual(self.allocate().transaction_id, tx)
+
+    def test_resent_unconfirmed_start_decides_concurrency_again(self) -> None:
+        """
+        Nobody was answered for an unconfirmed start, so its resend is answered
+        against the sessions active now.
+        """
+        first = self.unconfirmed()
+        self.assertFalse(first.concurrent)
+        # Meanwhile the tag started (and was answered) on another charger.
+        self.allocate(cp="CP2")
+        resent = self.unconfirmed()
+        self.assertEqual((resent.transaction_id, resent.concurrent), (first.transaction_id, True))
+        record = found(
+            self.query(transactions.get_transaction, first.transaction_id, unconfirmed=True)
+        )
+        self.assertEqual(record.id_tag_status, "ConcurrentTx")
+
+    def test_stop_confirms_an_unconfirmed_session(self) -> None:
+        """A stop for its id proves the charger was answered, so the bus had the start."""
+        tx = self.unconfirmed().transaction_id
+        self.assertEqual(self.stop(tx), "stopped")
+        record = self.transaction(tx)
+        self.assertEqual((record.status, record.confirmed), ("completed", True))
+
+    def test_unconfirmed_starts_expire(self) -> None:
+        """Only unconfirmed rows older than the bound are deleted; a later resend gets a new id."""
+        old = self.unconfirmed().transaction_id
+        young = self.unconfirmed(meter_start_wh=5, now=minutes(30)).transaction_id
+        kept = self.allocate(meter=7).transaction_id
+        deleted = self.query(transactions.expire_unconfirmed, created_before=minutes(10), limit=10)
+        self.assertEqual(deleted, 1)
+        self.assertIsNone(self.query(transactions.get_transaction, old, unconfirmed=True))
+        self.assertIsNotNone(self.query(transactions.get_transaction, young, unconfirmed=True))
+        self.assertIsNotNone(self.query(transactions.get_transaction, kept))
+        self.assertNotEqual(self.unconfirmed().transaction_id, old)
 
     def test_stop_outcomes(self) -> None:
         """Stopped once, then duplicate; unknown ids and other chargers' ids are unmatched."""
