@@ -26,11 +26,12 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 
-from ocppd.bus.publisher import EventPublisher
+from ocppd.bus.outbox import Event, Outbox
 from ocppd.logs import Logger
 from ocppd.representations import iso_or_none
 from ocppd.store import wallets
 from ocppd.store.database import Database
+from ocppd.store.records import ChargingRequestRecord
 
 #: A hold outlives its timeout by at most a sixth of it.
 SWEEPS_PER_TIMEOUT = 6
@@ -44,10 +45,10 @@ class HoldReleaser:
     log = Logger()
 
     def __init__(
-        self, database: Database, events: EventPublisher, clock: IReactorTime, *, timeout: int
+        self, database: Database, outbox: Outbox, clock: IReactorTime, *, timeout: int
     ) -> None:
         self._database = database
-        self._events = events
+        self._outbox = outbox
         self._clock = clock
         self.timeout = timeout
         self._loop: LoopingCall | None = None
@@ -81,9 +82,12 @@ class HoldReleaser:
         """Release every request past the timeout now; how many this node released."""
         total = 0
         while True:
-            now = self._events.now()
-            released = yield self._database.run(
+            now = self._outbox.now()
+            # Each release is staged with its news: none is lost to a bus away.
+            released = yield self._outbox.run(
+                self._database,
                 wallets.expire_requests,
+                _expired_events,
                 requested_before=now - timedelta(seconds=self.timeout),
                 now=now,
                 limit=BATCH,
@@ -98,18 +102,24 @@ class HoldReleaser:
                     connector_id=request.connector_id,
                     timeout=self.timeout,
                 )
-                yield self._events.announce(
-                    "charging.start.expired",
-                    {
-                        "userId": request.user_id,
-                        "chargePointId": request.charge_point_id,
-                        "connectorId": request.connector_id,
-                        "commandId": request.command_id,
-                        "hold": request.hold,
-                        "requestedAt": iso_or_none(request.created_at),
-                    },
-                    charge_point_id=request.charge_point_id,
-                )
             total += len(released)
             if len(released) < BATCH:
                 return total
+
+
+def _expired_events(released: list[ChargingRequestRecord]) -> list[Event]:
+    return [
+        (
+            "charging.start.expired",
+            {
+                "userId": request.user_id,
+                "chargePointId": request.charge_point_id,
+                "connectorId": request.connector_id,
+                "commandId": request.command_id,
+                "hold": request.hold,
+                "requestedAt": iso_or_none(request.created_at),
+            },
+            request.charge_point_id,
+        )
+        for request in released
+    ]

@@ -35,7 +35,9 @@ from ocppd.api.customer import CustomerService
 from ocppd.api.reviews import SessionReviews
 from ocppd.bus import topology
 from ocppd.bus.memory import MemoryBus
+from ocppd.bus.outbox import Outbox
 from ocppd.bus.publisher import EventPublisher
+from ocppd.bus.relay import OutboxRelay
 from ocppd.config import Config
 from ocppd.consumers.audit import AuditConsumer
 from ocppd.consumers.funds_stop import FundsStopConsumer
@@ -104,6 +106,8 @@ class Ocppd:
         )
         self.bus = self._make_bus()
         self.schemas = SchemaRegistry.load()
+        self.relay = OutboxRelay(self.database, self.bus, node=self.node_id, clock=reactor)
+        self.outbox = Outbox(node=self.node_id, clock=reactor, relay=self.relay)
         self.traffic = TrafficPublisher(self.bus, node=self.node_id, clock=reactor)
         self.tags = IdTagCache(self.database, reactor, ttl=config.ocpp.tag_cache_ttl)
         self.registry = ConnectionRegistry()
@@ -167,21 +171,13 @@ class Ocppd:
             node=self.node_id,
             timeout=config.ocpp.call_timeout,
         )
-        self.cms = CmsService(
-            database=self.database, bus=self.bus, clock=reactor, node=self.node_id
-        )
+        self.cms = CmsService(database=self.database, outbox=self.outbox)
         self.reviews = SessionReviews(
-            database=self.database,
-            bus=self.bus,
-            clock=reactor,
-            node=self.node_id,
-            wallet_currency=config.billing.currency,
+            database=self.database, outbox=self.outbox, wallet_currency=config.billing.currency
         )
         self.customer = CustomerService(
             database=self.database,
-            bus=self.bus,
-            clock=reactor,
-            node=self.node_id,
+            outbox=self.outbox,
             commands=self.commands,
             payments=make_payment_provider(config.billing.payment_provider),
             billing=config.billing,
@@ -195,13 +191,14 @@ class Ocppd:
             limits=billing_limits(config.billing),
             log_heartbeats=config.ocpp.log_heartbeats,
             clock=reactor,
+            outbox=self.outbox,
         )
         self.funds_stop = FundsStopConsumer(
             self.bus, self.database, self.customer.stop_for_funds, clock=reactor
         )
         self.holds = HoldReleaser(
             self.database,
-            EventPublisher(self.bus, node=self.node_id, clock=reactor),
+            self.outbox,
             reactor,
             timeout=config.billing.start_timeout,
         )
@@ -373,6 +370,7 @@ class OcppdService(Service):
         # bus, and before chargers connect: what the store says this node held
         # when it ended, it no longer holds.
         yield node.liveness.release_held()
+        node.relay.start()
         yield node.processor.start(topology.PROCESSOR_QUEUE)
         yield node.audit.start(topology.AUDIT_QUEUE)
         yield node.funds_stop.start(topology.FUNDS_STOP_QUEUE)
@@ -475,11 +473,10 @@ class OcppdService(Service):
 
     @inlineCallbacks
     def _prune(self) -> Generator[Deferred[Any], Any, None]:
-        yield self._prune_claims()
-        if self.running:  # a stop meanwhile closes the database
-            yield self._prune_message_log()
-        if self.running:
-            yield self._prune_unconfirmed()
+        for step in (self._prune_claims, self._prune_message_log, self._prune_unconfirmed):
+            if not self.running:
+                return  # stopping: the database closes under the next step
+            yield step()
 
     @inlineCallbacks
     def _prune_unconfirmed(self) -> Generator[Deferred[Any], Any, None]:
@@ -603,6 +600,8 @@ class OcppdService(Service):
             ("drain the bus", node.bus.stopService),
             ("stop the processor", node.processor.stop),
             ("stop the audit consumer", node.audit.stop),
+            # What the relay has not published stays in the outbox for the next start.
+            ("stop the outbox relay", node.relay.stop),
             ("close the database", node.database.stop),
             # What rate-limited logs still count, written now rather than lost.
             ("write pending log summaries", flush_all),

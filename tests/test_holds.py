@@ -13,7 +13,8 @@ from twisted.trial.unittest import TestCase
 
 from ocppd import holds
 from ocppd.bus.envelope import Envelope
-from ocppd.bus.publisher import EventPublisher
+from ocppd.bus.outbox import Outbox
+from ocppd.bus.relay import OutboxRelay
 from ocppd.holds import HoldReleaser
 from ocppd.store import users, wallets
 from ocppd.store.database import Database
@@ -52,9 +53,19 @@ class HoldReleaserTests(TestCase):
     def now(self) -> Any:
         return from_timestamp(self.clock.seconds())
 
-    def releaser(self) -> HoldReleaser:
-        events = EventPublisher(self.bus, node="n1", clock=self.clock)  # type: ignore[arg-type]
-        return HoldReleaser(self.database, events, self.clock, timeout=TIMEOUT)
+    def releaser(self, node: str = "n1") -> HoldReleaser:
+        """A node's releaser, and the relay that publishes its events."""
+        relay = OutboxRelay(
+            self.database,
+            self.bus,  # type: ignore[arg-type]
+            node=node,
+            clock=self.clock,
+            poll_interval=1e9,
+        )
+        relay.start()
+        self.addCleanup(relay.stop)
+        outbox = Outbox(node=node, clock=self.clock, relay=relay)
+        return HoldReleaser(self.database, outbox, self.clock, timeout=TIMEOUT)
 
     def request(self, command_id: str, *, connector: int = 1) -> int:
         """An app start holding 500, requested now."""
@@ -176,7 +187,7 @@ class PostgresHoldReleaserTests(HoldReleaserTests):
         for n in range(40):
             self.request(f"c{n}", connector=n + 1)
         self.clock.advance(TIMEOUT + 1)
-        results = yield DeferredList([self.releaser().sweep() for _ in range(4)])
+        results = yield DeferredList([self.releaser(f"n{i}").sweep() for i in range(4)])
         self.assertTrue(all(ok for ok, _ in results), results)
         self.assertEqual(sum(count for _, count in results), 40)
         released = [e.payload["commandId"] for _, e in self.bus.published]

@@ -30,15 +30,13 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.interfaces import IReactorTime
 
 from ocppd.api.errors import ApiError, bad_request
 from ocppd.api.http import parse_decimal
 from ocppd.api.pagination import decode_cursor, page
 from ocppd.billing import Tariff
 from ocppd.bounds import INT32_MAX
-from ocppd.bus.interface import IBus
-from ocppd.bus.publisher import EventPublisher
+from ocppd.bus.outbox import Event, Outbox
 from ocppd.credentials import charger_key_problem, hash_charger_key
 from ocppd.logs import Logger
 from ocppd.ocpp.handshake import CHARGE_POINT_ID
@@ -651,16 +649,15 @@ class CmsService:
 
     log = Logger()
 
-    def __init__(self, *, database: Database, bus: IBus, clock: IReactorTime, node: str) -> None:
+    def __init__(self, *, database: Database, outbox: Outbox) -> None:
         self._database = database
-        self._events = EventPublisher(bus, node=node, clock=clock)
+        self._outbox = outbox
 
     def _now(self) -> datetime:
-        return self._events.now()
+        return self._outbox.now()
 
-    @inlineCallbacks
+    @staticmethod
     def _changed(
-        self,
         kind: str,
         verb: str,
         key: int | str,
@@ -670,14 +667,11 @@ class CmsService:
         before: dict[str, Any] | None = None,
         charge_point_id: str | None = None,
         extra: dict[str, Any] | None = None,
-    ) -> Generator[Deferred[Any], Any, None]:
+    ) -> list[Event]:
         """
-        Publish ``cms.<kind>.<verb>`` and ``audit.cms.<kind>.<verb>``.
-
-        Called once the write has committed, so no event announces a change
-        that was rolled back. A failed publish is logged, not raised: the
-        change is made, and answering 500 would have the operator retry a
-        create into a 409. (An outbox table would close that gap.)
+        ``cms.<kind>.<verb>`` and ``audit.cms.<kind>.<verb>``, staged in the
+        transaction of the change (``Outbox.run``): no event announces a
+        change that was rolled back, and none is lost when the bus is away.
         """
         payload: dict[str, Any] = {
             "kind": kind,
@@ -689,12 +683,19 @@ class CmsService:
         if before is not None:
             payload["before"] = before
         payload.update(extra or {})
-        for routing_key in (f"cms.{kind}.{verb}", f"audit.cms.{kind}.{verb}"):
-            yield self._events.announce(routing_key, payload, charge_point_id=charge_point_id)
+        return [
+            (routing_key, payload, charge_point_id)
+            for routing_key in (f"cms.{kind}.{verb}", f"audit.cms.{kind}.{verb}")
+        ]
+
+    def _write(
+        self, func: Callable[..., Any], events: Callable[[Any], list[Event]], *args: Any
+    ) -> Deferred[Any]:
+        return self._outbox.run(self._database, func, events, *args)
 
     @inlineCallbacks
     def dashboard(self) -> Generator[Deferred[Any], Any, dict[str, Any]]:
-        figures = yield self._database.run(dashboard.dashboard, now=self._events.now())
+        figures = yield self._database.run(dashboard.dashboard, now=self._now())
         figures["recentSessions"] = [session_json(r) for r in figures["recentSessions"]]
         figures["since"] = {name: format_iso(at) for name, at in figures["since"].items()}
         return dict(figures)
@@ -768,21 +769,44 @@ class CmsService:
         """Create an object from ``body``; it as shown by GET."""
         now = self._now()
         if kind == "stations":
-            data = yield self._database.run(create_station_tx, body, now)
-            yield self._changed("station", "created", data["id"], actor, data)
+            data = yield self._write(
+                create_station_tx,
+                lambda d: self._changed("station", "created", d["id"], actor, d),
+                body,
+                now,
+            )
         elif kind == "tariffs":
-            data = yield self._database.run(create_tariff_tx, body, now)
-            yield self._changed("tariff", "created", data["id"], actor, data)
+            data = yield self._write(
+                create_tariff_tx,
+                lambda d: self._changed("tariff", "created", d["id"], actor, d),
+                body,
+                now,
+            )
         elif kind == "points":
             _, key = authorization_key(body, required=True)
             key_hash = None if key is None else hash_charger_key(key)
             rest = {k: v for k, v in body.items() if k != KEY_FIELD}
-            data = yield self._database.run(create_point_tx, rest, key_hash, now)
-            cp = data["chargePointId"]
-            yield self._changed("point", "created", cp, actor, data, charge_point_id=cp)
+            data = yield self._write(
+                create_point_tx,
+                lambda d: self._changed(
+                    "point",
+                    "created",
+                    d["chargePointId"],
+                    actor,
+                    d,
+                    charge_point_id=d["chargePointId"],
+                ),
+                rest,
+                key_hash,
+                now,
+            )
         else:
-            data = yield self._database.run(create_tag_tx, body, now)
-            yield self._changed("tag", "created", data["idTag"], actor, data)
+            data = yield self._write(
+                create_tag_tx,
+                lambda d: self._changed("tag", "created", d["idTag"], actor, d),
+                body,
+                now,
+            )
         return data
 
     @inlineCallbacks
@@ -793,31 +817,49 @@ class CmsService:
         now = self._now()
         if kind == "stations":
             station_id = path_id(key, "station")
-            before, data = yield self._database.run(update_station_tx, station_id, body, now)
-            yield self._changed("station", "updated", station_id, actor, data, before=before)
+            _, data = yield self._write(
+                update_station_tx,
+                lambda r: self._changed("station", "updated", station_id, actor, r[1], before=r[0]),
+                station_id,
+                body,
+                now,
+            )
         elif kind == "tariffs":
             tariff_id = path_id(key, "tariff")
-            before, data = yield self._database.run(update_tariff_tx, tariff_id, body, now)
-            yield self._changed("tariff", "updated", tariff_id, actor, data, before=before)
+            _, data = yield self._write(
+                update_tariff_tx,
+                lambda r: self._changed("tariff", "updated", tariff_id, actor, r[1], before=r[0]),
+                tariff_id,
+                body,
+                now,
+            )
         elif kind == "points":
             given, new_key = authorization_key(body, required=False)
             key_hash = None if new_key is None else hash_charger_key(new_key)
             rest = {k: v for k, v in body.items() if k != KEY_FIELD}
-            before, data = yield self._database.run(update_point_tx, key, rest, (given, key_hash))
-            cp = data["chargePointId"]
-            yield self._changed(
-                "point",
-                "updated",
-                cp,
-                actor,
-                data,
-                before=before,
-                charge_point_id=cp,
-                extra={"authorizationKeyChanged": given},
+            _, data = yield self._write(
+                update_point_tx,
+                lambda r: self._changed(
+                    "point",
+                    "updated",
+                    r[1]["chargePointId"],
+                    actor,
+                    r[1],
+                    before=r[0],
+                    charge_point_id=r[1]["chargePointId"],
+                    extra={"authorizationKeyChanged": given},
+                ),
+                key,
+                rest,
+                (given, key_hash),
             )
         else:
-            before, data = yield self._database.run(update_tag_tx, key, body)
-            yield self._changed("tag", "updated", data["idTag"], actor, data, before=before)
+            _, data = yield self._write(
+                update_tag_tx,
+                lambda r: self._changed("tag", "updated", r[1]["idTag"], actor, r[1], before=r[0]),
+                key,
+                body,
+            )
         return data
 
     @inlineCallbacks
@@ -827,17 +869,35 @@ class CmsService:
         """Delete an object (409 while referenced); what it was."""
         if kind == "stations":
             station_id = path_id(key, "station")
-            data = yield self._database.run(delete_station_tx, station_id)
-            yield self._changed("station", "deleted", station_id, actor, data)
+            data = yield self._write(
+                delete_station_tx,
+                lambda d: self._changed("station", "deleted", station_id, actor, d),
+                station_id,
+            )
         elif kind == "tariffs":
             tariff_id = path_id(key, "tariff")
-            data = yield self._database.run(delete_tariff_tx, tariff_id)
-            yield self._changed("tariff", "deleted", tariff_id, actor, data)
+            data = yield self._write(
+                delete_tariff_tx,
+                lambda d: self._changed("tariff", "deleted", tariff_id, actor, d),
+                tariff_id,
+            )
         elif kind == "points":
-            data = yield self._database.run(delete_point_tx, key)
-            cp = data["chargePointId"]
-            yield self._changed("point", "deleted", cp, actor, data, charge_point_id=cp)
+            data = yield self._write(
+                delete_point_tx,
+                lambda d: self._changed(
+                    "point",
+                    "deleted",
+                    d["chargePointId"],
+                    actor,
+                    d,
+                    charge_point_id=d["chargePointId"],
+                ),
+                key,
+            )
         else:
-            data = yield self._database.run(delete_tag_tx, key)
-            yield self._changed("tag", "deleted", data["idTag"], actor, data)
+            data = yield self._write(
+                delete_tag_tx,
+                lambda d: self._changed("tag", "deleted", d["idTag"], actor, d),
+                key,
+            )
         return data

@@ -18,15 +18,13 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.interfaces import IReactorTime
 
 from ocppd.api.commands import CommandService, new_command_id
 from ocppd.api.errors import ApiError
 from ocppd.api.http import int_field, no_other_fields, string_field
 from ocppd.api.pagination import decode_cursor, page
 from ocppd.bounds import INT32_MAX
-from ocppd.bus.interface import IBus
-from ocppd.bus.publisher import EventPublisher
+from ocppd.bus.outbox import Event, Outbox
 from ocppd.config import BillingConfig
 from ocppd.consumers.funds_stop import StopOutcome
 from ocppd.logs import Logger
@@ -54,28 +52,26 @@ class CustomerService:
         self,
         *,
         database: Database,
-        bus: IBus,
-        clock: IReactorTime,
-        node: str,
+        outbox: Outbox,
         commands: CommandService,
         payments: IPaymentProvider | None,
         billing: BillingConfig,
     ) -> None:
         self._database = database
-        self._events = EventPublisher(bus, node=node, clock=clock)
+        self._outbox = outbox
         self._commands = commands
         self._payments = payments
         self._billing = billing
 
     def id_tag(self, user: UserRecord) -> Deferred[str]:
         """The idTag the customer's app-started sessions carry (issued on first use)."""
-        return self._database.run(tags.user_id_tag, user.id, now=self._events.now())
+        return self._database.run(tags.user_id_tag, user.id, now=self._outbox.now())
 
     # -- wallet ----------------------------------------------------------------
 
     def _wallet_json(self, conn: Connection, user_id: int) -> dict[str, Any]:
         view = wallets.wallet_view(
-            conn, user_id, currency=self._billing.currency, now=self._events.now()
+            conn, user_id, currency=self._billing.currency, now=self._outbox.now()
         )
         return wallet_json(
             view,
@@ -115,7 +111,7 @@ class CustomerService:
                 currency=currency,
                 idempotency_key=key,
                 reference=payment.reference,
-                now=self._events.now(),
+                now=self._outbox.now(),
             )
             if record.amount != amount:
                 raise ApiError(
@@ -130,9 +126,11 @@ class CustomerService:
                 },
             )
 
-        posted, record, answer = yield self._database.run(credit)
-        if posted:
-            yield self._events.announce("wallet.transaction", wallet_event(user.id, record))
+        def credited(result: tuple[bool, WalletTransactionRecord, Any]) -> list[Event]:
+            posted, record, _ = result
+            return [("wallet.transaction", wallet_event(user.id, record), None)] if posted else []
+
+        posted, _, answer = yield self._outbox.run(self._database, credit, credited)
         return posted, answer
 
     @inlineCallbacks
@@ -151,7 +149,7 @@ class CustomerService:
         self, conn: Connection, user: UserRecord, charge_point_id: str, connector_id: int
     ) -> tuple[str, str, int]:
         """Check the charger, connector and funds; hold the funds. (idTag, command id, hold)."""
-        now = self._events.now()
+        now = self._outbox.now()
         charger = chargers.get_charge_point(conn, charge_point_id)
         if charger is None:
             raise ApiError(404, "not_found", f"no charger {charge_point_id!r}")
@@ -201,20 +199,21 @@ class CustomerService:
         no_other_fields(body, {"chargePointId", "connectorId"})
         charge_point_id = string_field(body, "chargePointId", max_length=48)
         connector_id = int_field(body, "connectorId", minimum=1, maximum=MAX_CONNECTOR_ID)
-        id_tag, command_id, hold = yield self._database.run(
-            self._reserve_start, user, charge_point_id, connector_id
-        )
-        yield self._events.announce(
-            "charging.start.requested",
-            {
+
+        def requested(reserved: tuple[str, str, int]) -> list[Event]:
+            id_tag, command_id, hold = reserved
+            payload = {
                 "userId": user.id,
                 "chargePointId": charge_point_id,
                 "connectorId": connector_id,
                 "idTag": id_tag,
                 "commandId": command_id,
                 "hold": hold,
-            },
-            charge_point_id=charge_point_id,
+            }
+            return [("charging.start.requested", payload, charge_point_id)]
+
+        id_tag, command_id, _ = yield self._outbox.run(
+            self._database, self._reserve_start, requested, user, charge_point_id, connector_id
         )
         request = {"chargePointId": charge_point_id, "connectorId": connector_id, "idTag": id_tag}
         try:
@@ -244,7 +243,7 @@ class CustomerService:
         def release(conn: Connection) -> None:
             request = wallets.request_by_command(conn, command_id)
             if request is not None and request.status == "requested":
-                wallets.set_request_status(conn, request.id, "failed", now=self._events.now())
+                wallets.set_request_status(conn, request.id, "failed", now=self._outbox.now())
 
         return self._database.run(release)
 
@@ -263,18 +262,18 @@ class CustomerService:
         def note_stop(conn: Connection) -> None:
             request = wallets.request_for_session(conn, session_id)
             if request is not None:
-                wallets.mark_stop_requested(conn, request.id, "user", now=self._events.now())
+                wallets.mark_stop_requested(conn, request.id, "user", now=self._outbox.now())
 
-        yield self._database.run(note_stop)
-        yield self._events.announce(
-            "charging.stop.requested",
-            {
-                "userId": user.id,
-                "sessionId": session_id,
-                "chargePointId": session.charge_point_id,
-                "reason": "user",
-            },
-            charge_point_id=session.charge_point_id,
+        payload = {
+            "userId": user.id,
+            "sessionId": session_id,
+            "chargePointId": session.charge_point_id,
+            "reason": "user",
+        }
+        yield self._outbox.run(
+            self._database,
+            note_stop,
+            lambda _: [("charging.stop.requested", payload, session.charge_point_id)],
         )
         answer = yield self._commands.run(
             "remote-stop",

@@ -31,12 +31,10 @@ from typing import Any
 import attrs
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.interfaces import IReactorTime
 
 from ocppd.api.errors import ApiError, bad_request
 from ocppd.api.http import int_field, no_other_fields
-from ocppd.bus.interface import IBus
-from ocppd.bus.publisher import EventPublisher
+from ocppd.bus.outbox import Event, Outbox
 from ocppd.representations import session_json, wallet_event, wallet_transaction_json
 from ocppd.store import transactions, wallets
 from ocppd.store.database import Database
@@ -164,11 +162,9 @@ def decide_tx(
 class SessionReviews:
     """The review decision: one store transaction plus its events."""
 
-    def __init__(
-        self, *, database: Database, bus: IBus, clock: IReactorTime, node: str, wallet_currency: str
-    ) -> None:
+    def __init__(self, *, database: Database, outbox: Outbox, wallet_currency: str) -> None:
         self._database = database
-        self._events = EventPublisher(bus, node=node, clock=clock)
+        self._outbox = outbox
         self._wallet_currency = wallet_currency
 
     @inlineCallbacks
@@ -176,39 +172,48 @@ class SessionReviews:
         self, session_id: int, body: dict[str, Any], actor: UserRecord
     ) -> Generator[Deferred[Any], Any, dict[str, Any]]:
         decision = parse_decision(body)
-        decided = yield self._database.run(
+
+        def events(decided: Decided) -> list[Event]:
+            # Staged with the decision: the debit is never without its news.
+            if not decided.changed:
+                return []
+            charge_point_id = decided.session.charge_point_id
+            staged: list[Event] = [
+                ("session.reviewed", {"session": session_json(decided.session)}, charge_point_id)
+            ]
+            if decided.debit is not None:
+                assert decided.session.user_id is not None
+                staged.append(
+                    (
+                        "wallet.transaction",
+                        wallet_event(decided.session.user_id, decided.debit),
+                        None,
+                    )
+                )
+            audit = {
+                "by": {"userId": actor.id, "email": actor.email},
+                "sessionId": session_id,
+                "decision": decision.decision,
+                "amount": decided.session.cost,
+                "currency": decided.session.currency,
+                "note": decision.note,
+                "reasons": decided.session.review_reason_list,
+                "computedCost": decided.session.review_cost,
+            }
+            staged.append(("audit.session.reviewed", audit, charge_point_id))
+            return staged
+
+        decided = yield self._outbox.run(
+            self._database,
             decide_tx,
+            events,
             session_id,
             decision,
             actor,
             wallet_currency=self._wallet_currency,
-            now=self._events.now(),
+            now=self._outbox.now(),
         )
         session = session_json(decided.session)
-        if decided.changed:
-            charge_point_id = decided.session.charge_point_id
-            yield self._events.announce(
-                "session.reviewed", {"session": session}, charge_point_id=charge_point_id
-            )
-            if decided.debit is not None:
-                assert decided.session.user_id is not None
-                yield self._events.announce(
-                    "wallet.transaction", wallet_event(decided.session.user_id, decided.debit)
-                )
-            yield self._events.announce(
-                "audit.session.reviewed",
-                {
-                    "by": {"userId": actor.id, "email": actor.email},
-                    "sessionId": session_id,
-                    "decision": decision.decision,
-                    "amount": decided.session.cost,
-                    "currency": decided.session.currency,
-                    "note": decision.note,
-                    "reasons": decided.session.review_reason_list,
-                    "computedCost": decided.session.review_cost,
-                },
-                charge_point_id=charge_point_id,
-            )
         return {
             "session": session,
             "transaction": None

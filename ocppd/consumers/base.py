@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery, IBus, IConsumer
+from ocppd.bus.outbox import Outbox
 from ocppd.bus.publisher import EventPublisher
 from ocppd.logs import Logger
 from ocppd.ratelog import RepeatLog
@@ -88,11 +89,13 @@ class BusConsumer:
     redelivery finds the claim and does nothing. A message whose effects are
     only deferred appends needs no claim: applying it again appends nothing.
 
-    Those follow-ups are published after the transaction commits, never
-    before (no event announces a change that was rolled back). A failed
-    publish is logged and the message is still acknowledged: re-applying a
-    stored message for the sake of a notification would be the worse trade
-    (see docs/events.md).
+    With an ``outbox``, those follow-ups are staged in the same transaction
+    (``ocppd.bus.outbox``) and published by the relay once it commits: no
+    event announces a change that was rolled back, and none is lost when the
+    bus refuses it. Keys in ``direct_events`` (live updates that the next one
+    supersedes) are published after the commit instead, best effort: a
+    failed publish is logged and the message is still acknowledged. Without
+    an outbox (tests, tools) every follow-up is published that way.
 
     Group commit (docs/bus.md): the consumer takes up to ``concurrency``
     deliveries at once from the bus; those that arrive while a batch is in
@@ -115,6 +118,8 @@ class BusConsumer:
     max_batch = 100
     #: Seconds a busy consumer waits after a commit while its next batch is not full.
     batch_wait = 0.0
+    #: Follow-ups published after the commit rather than staged in the outbox.
+    direct_events: frozenset[str] = frozenset()
 
     def __init__(
         self,
@@ -124,8 +129,10 @@ class BusConsumer:
         events: EventPublisher | None = None,
         on_follow_up: FollowUpHook | None = None,
         clock: IReactorTime | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self._bus = bus
+        self._outbox = outbox
         self._clock = clock
         self._database = database
         self._events = events
@@ -218,16 +225,27 @@ class BusConsumer:
                 # confirm each takes a round trip), and each message is
                 # acknowledged when its own events are out.
                 announced = []
+                staged = False
                 for (_, done), outcome in zip(batch, outcomes, strict=True):
                     if isinstance(outcome, Failure):
                         done.errback(outcome)
                         continue
                     applied, follow_ups = outcome
-                    if not follow_ups:
+                    direct = []
+                    for follow_up in follow_ups:
+                        if self._staged(follow_up):
+                            staged = True
+                            self._act_on(follow_up)
+                        else:
+                            direct.append(follow_up)
+                    if not direct:
                         done.callback(applied)
                         continue
-                    published = gatherResults([self._announce(f) for f in follow_ups])
+                    published = gatherResults([self._announce(f) for f in direct])
                     announced.append(published.addCallback(_acknowledge, done, applied))
+                if staged and self._outbox is not None:
+                    # Not awaited: the events are committed, the relay publishes them.
+                    self._outbox.flush()
                 if announced:
                     yield DeferredList(announced)
         finally:
@@ -271,6 +289,13 @@ class BusConsumer:
             yield self._events.announce(
                 follow_up.routing_key, follow_up.payload, charge_point_id=follow_up.charge_point_id
             )
+        self._act_on(follow_up)
+
+    def _staged(self, follow_up: FollowUp) -> bool:
+        """Whether ``follow_up`` goes through the outbox (``apply_batch`` staged it)."""
+        return self._outbox is not None and follow_up.routing_key not in self.direct_events
+
+    def _act_on(self, follow_up: FollowUp) -> None:
         if self._on_follow_up is not None:
             # Not awaited: acting on an event (say, a remote stop that waits
             # for the charger) must not hold up the next message.
@@ -333,6 +358,17 @@ class BusConsumer:
             writes.extend(staged)
             outcomes.append((True, list(follow_ups or ())))
         writes.write(conn)
+        if self._outbox is not None:
+            self._outbox.stage_many(
+                conn,
+                [
+                    (f.routing_key, f.payload, f.charge_point_id)
+                    for outcome in outcomes
+                    if not isinstance(outcome, Failure)
+                    for f in outcome[1]
+                    if self._staged(f)
+                ],
+            )
         return outcomes
 
     def writes_directly(self, envelope: Envelope) -> bool:

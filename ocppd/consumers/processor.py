@@ -30,6 +30,7 @@ from ocppd.bounds import INT64_MAX
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import IBus
+from ocppd.bus.outbox import Outbox
 from ocppd.bus.publisher import EventPublisher
 from ocppd.config import BillingConfig
 from ocppd.consumers.base import BusConsumer, DeferredWrites, FollowUp, FollowUpHook
@@ -147,6 +148,9 @@ class OcppProcessor(BusConsumer):
     # Group commit (see BusConsumer): under load, one transaction per batch.
     concurrency = 100
     batch_wait = BATCH_WAIT
+    # A live estimate, superseded by the next MeterValues: not worth a row
+    # in the outbox per reading (docs/events.md).
+    direct_events = frozenset({"session.updated"})
 
     def __init__(
         self,
@@ -160,8 +164,11 @@ class OcppProcessor(BusConsumer):
         limits: Limits = DEFAULT_LIMITS,
         log_heartbeats: bool = False,
         clock: IReactorTime | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
-        super().__init__(bus, database, events=events, on_follow_up=on_follow_up, clock=clock)
+        super().__init__(
+            bus, database, events=events, on_follow_up=on_follow_up, clock=clock, outbox=outbox
+        )
         self.wallet_currency = wallet_currency
         self.stop_margin = stop_margin
         #: What a stopped session must stay within to be billed without review.
