@@ -67,6 +67,7 @@ class OutboxRelay:
         self.adopt_after = adopt_after
         self._running = False
         self._pass: Deferred[None] | None = None
+        self._token: object | None = None
         self._again = False
         self._waiters: list[Deferred[None]] = []
         self._timer: IDelayedCall | None = None
@@ -109,9 +110,12 @@ class OutboxRelay:
 
     def _begin(self) -> None:
         self._cancel_timer()
-        running = self._run()
-        # A pass can end before returning (the database refused at once).
-        self._pass = None if running.called else running
+        token = object()
+        self._token = token
+        running = self._run(token)
+        if self._token is token:
+            # A pass can end before returning (the database refused at once).
+            self._pass = None if running.called else running
 
     def _cancel_timer(self) -> None:
         if self._timer is not None and self._timer.active():
@@ -130,18 +134,18 @@ class OutboxRelay:
             self._begin()
 
     @inlineCallbacks
-    def _run(self) -> Generator[Deferred[Any], Any, None]:
+    def _run(self, token: object) -> Generator[Deferred[Any], Any, None]:
+        done_waiting: list[Deferred[None]] = []
         try:
             while self._running:
-                waiters, self._waiters = self._waiters, []
+                done_waiting.extend(self._waiters)
+                self._waiters = []
                 self._again = False
                 try:
                     done = yield self._publish_all()
                 except Exception:
                     self.log.failure("Outbox relay could not read or clear the outbox")
                     done = False
-                for waiter in waiters:
-                    waiter.callback(None)
                 if not done:
                     self._back_off()
                     return
@@ -150,7 +154,14 @@ class OutboxRelay:
             if self._running:
                 self._timer = self._clock.callLater(self.poll_interval, self._timer_fired)
         finally:
-            self._pass = None
+            if self._token is token:
+                self._pass = None
+            if self._backing_off or not self._running:
+                done_waiting.extend(self._waiters)
+                self._waiters = []
+            # Last: a waiter's callbacks may wake the relay again.
+            for waiter in done_waiting:
+                waiter.callback(None)
 
     @inlineCallbacks
     def _publish_all(self) -> Generator[Deferred[Any], Any, bool]:
@@ -198,7 +209,6 @@ class OutboxRelay:
         delay = self.retry_delays[min(self._failures, len(self.retry_delays) - 1)]
         self._failures += 1
         self._backing_off = True
-        self._release_waiters()
         if self._running:
             self._timer = self._clock.callLater(delay, self._timer_fired)
 

@@ -11,12 +11,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import fail, inlineCallbacks, succeed
 
-from ocppd.store import audit, chargers, messages, stations, transactions
+from ocppd.bus.interface import BusError
+from ocppd.store import audit, chargers, messages, outbox, stations, transactions
 from tests.api.test_api import ADMIN, CUSTOMER, ApiTestCase
 from tests.integration.clients import connect
-from tests.integration.daemon import postgres_overrides
+from tests.integration.daemon import poll, postgres_overrides
 
 T0 = datetime(2030, 1, 1, 8, 0, tzinfo=UTC)
 
@@ -151,6 +152,30 @@ class StationTests(CmsTestCase):
                 (yield self.admin("GET", f"/api/cms/stations/{key}")), 404, "not_found"
             )
         self.assertEqual(self.cms_events().count("cms.station.created"), 2)
+
+
+class CmsEventsWhileTheBusIsDownTests(CmsTestCase):
+    @inlineCallbacks
+    def test_change_announced_once_the_bus_is_back(self) -> Any:
+        """
+        A station created while the bus refuses every publish is created
+        (201), and its cms and audit events, kept in the outbox with the
+        change, are published once the bus takes them again.
+        """
+        bus = self.daemon.node.bus
+        recording = bus.publish
+        self.patch(bus, "publish", lambda key, envelope: fail(BusError("broker down")))
+        created = yield self.ok("POST", "/api/cms/stations", {"name": "Depot"}, 201)
+        self.assertEqual(self.cms_events(), [])
+        self.assertEqual((yield self.daemon.query(outbox.count_events)), 2)
+        self.patch(bus, "publish", recording)
+        yield poll(lambda: succeed(self.cms_events()), until=lambda keys: len(keys) == 2)
+        self.assertEqual(
+            sorted(self.cms_events()), ["audit.cms.station.created", "cms.station.created"]
+        )
+        payloads = [p for k, p in self.published if k == "cms.station.created"]
+        self.assertEqual(payloads[0]["id"], created["id"])
+        yield self.daemon.wait_for(outbox.count_events, until=lambda n: n == 0)
 
 
 class TariffTests(CmsTestCase):

@@ -8,14 +8,26 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 from twisted.internet import reactor
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import inlineCallbacks, succeed
+from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.memory import MemoryBus
+from ocppd.bus.outbox import Outbox
+from ocppd.bus.relay import OutboxRelay
 from ocppd.consumers.processor import OcppProcessor
-from ocppd.store import chargers, messages, tables, tags, tariffs, transactions, wallets
+from ocppd.store import (
+    chargers,
+    messages,
+    outbox,
+    tables,
+    tags,
+    tariffs,
+    transactions,
+    wallets,
+)
 from ocppd.store.database import Database
 from ocppd.timeutil import format_iso
 from tests.integration.daemon import poll
@@ -429,6 +441,39 @@ class ProcessorEventTests(TestCase):
         self.assertEqual(self.follow_ups(meter(self.tx, "2026-11-29T11:40:00Z", "9000")), [])
         page = self.database.run_sync(wallets.transactions_page, self.user, before_id=None, limit=9)
         self.assertEqual([t.amount for t in page], [-230, 1000])
+
+    @inlineCallbacks
+    def test_events_kept_in_the_outbox_while_the_bus_refuses(self) -> Any:
+        """
+        With an outbox, a stop's events are written in the transaction that
+        stopped and billed the session, so a bus that refuses them loses
+        none: the relay publishes them once it is back. The live update of a
+        reading is not kept (the next one supersedes it).
+        """
+        from tests.bus.test_outbox import FlakyBus
+
+        clock = Clock()
+        bus = FlakyBus()
+        bus.down = True
+        relay = OutboxRelay(self.database, bus, node="n1", clock=clock, poll_interval=1e9)  # type: ignore[arg-type]
+        relay.start()
+        self.addCleanup(relay.stop)
+        self.processor = OcppProcessor(
+            None,  # type: ignore[arg-type]
+            self.database,
+            outbox=Outbox(node="n1", clock=clock, relay=relay),
+        )
+        self.follow_ups(meter(self.tx, "2026-11-29T11:10:00Z", "4000"))
+        events = self.follow_ups(ProcessorTests.stop(self))  # type: ignore[arg-type]
+        keys = ["session.stopped", "wallet.transaction", "charging.stopped"]
+        self.assertEqual([f.routing_key for f in events], keys)
+        self.assertEqual(self.database.run_sync(outbox.count_events), 3)
+        yield relay.wake()
+        self.assertEqual(bus.published, [])
+        bus.down = False
+        clock.advance(30)
+        yield poll(lambda: succeed(len(bus.published)), until=lambda n: n == 3)
+        self.assertEqual([key for key, _ in bus.published], keys)
 
     def test_other_currency_not_debited(self) -> None:
         """A session priced in another currency than the wallets is not debited."""
