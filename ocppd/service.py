@@ -108,7 +108,13 @@ class Ocppd:
         self.schemas = SchemaRegistry.load()
         self.relay = OutboxRelay(self.database, self.bus, node=self.node_id, clock=reactor)
         self.outbox = Outbox(node=self.node_id, clock=reactor, relay=self.relay)
-        self.traffic = TrafficPublisher(self.bus, node=self.node_id, clock=reactor)
+        self.traffic = TrafficPublisher(
+            self.bus,
+            node=self.node_id,
+            clock=reactor,
+            outbox=self.outbox,
+            database=self.database,
+        )
         self.tags = IdTagCache(self.database, reactor, ttl=config.ocpp.tag_cache_ttl)
         self.registry = ConnectionRegistry()
         self.presence = self._make_presence()

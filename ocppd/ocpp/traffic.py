@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 
 from ocppd.bus import topology
 from ocppd.bus.interface import BusError, IBus
+from ocppd.bus.outbox import Outbox
 from ocppd.bus.publisher import EventPublisher
 from ocppd.logs import Logger
 from ocppd.ocpp.authorization_key import redact
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.frames import Call, CallError, CallResult
 from ocppd.ratelog import RepeatLog
+from ocppd.store.database import Database
 
 #: A rejected frame is kept in the log only up to this many characters.
 RAW_LOG_LIMIT = 2048
@@ -33,11 +36,21 @@ class TrafficPublisher:
 
     log = Logger()
 
-    def __init__(self, bus: IBus, *, node: str, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        bus: IBus,
+        *,
+        node: str,
+        clock: IReactorTime,
+        outbox: Outbox | None = None,
+        database: Database | None = None,
+    ) -> None:
         self._node = node
         self._events = EventPublisher(bus, node=node, clock=clock)
         #: While the bus is away every message is refused alike: one line a minute per kind.
         self._refusals = RepeatLog(self.log, clock)
+        self._outbox = outbox
+        self._database = database
 
     def _now(self) -> str:
         return self._events.now_iso()
@@ -76,6 +89,41 @@ class TrafficPublisher:
             )
 
         self._publish(routing_key, charge_point_id, payload).addErrback(failed)
+
+    def _publish_kept(
+        self, routing_key: str, charge_point_id: str, payload: dict[str, Any]
+    ) -> Deferred[None]:
+        """
+        Publish news that nobody would send again (a charger's connection
+        came or went): if the bus refuses it, it is kept in the outbox and
+        published by the relay once the bus is back. Fires when it is on the
+        bus or in the outbox; never fails (a failure is logged).
+        """
+
+        def refused(failure: Failure) -> Deferred[None]:
+            if self._outbox is None or self._database is None:
+                failure_logged(failure)
+                return succeed(None)
+            self.log.warn(
+                "Bus refused {routing_key} for {charge_point_id} ({error}); kept in the outbox",
+                routing_key=routing_key,
+                charge_point_id=charge_point_id,
+                error=failure.getErrorMessage(),
+            )
+            staged = self._outbox.run(
+                self._database, _nothing, lambda _: [(routing_key, payload, charge_point_id)]
+            )
+            return staged.addErrback(failure_logged)
+
+        def failure_logged(failure: Failure) -> None:
+            self.log.failure(
+                "Publishing {routing_key} for {charge_point_id} failed",
+                failure,
+                routing_key=routing_key,
+                charge_point_id=charge_point_id,
+            )
+
+        return self._publish(routing_key, charge_point_id, payload).addErrback(refused)
 
     def inbound(
         self, charge_point_id: str, call: Call, response: dict[str, Any], *, wait: bool
@@ -145,7 +193,7 @@ class TrafficPublisher:
 
     def connected(
         self, charge_point_id: str, *, connection_id: str, remote: str, fence: int | None = None
-    ) -> None:
+    ) -> Deferred[None]:
         payload: dict[str, Any] = {
             "connectionId": connection_id,
             "node": self._node,
@@ -155,7 +203,7 @@ class TrafficPublisher:
         if fence is not None:
             # The presence fence: orders connections across nodes (docs/presence.md).
             payload["fence"] = fence
-        self._publish_logged(topology.CHARGER_CONNECTED, charge_point_id, payload)
+        return self._publish_kept(topology.CHARGER_CONNECTED, charge_point_id, payload)
 
     def disconnected(
         self,
@@ -166,7 +214,7 @@ class TrafficPublisher:
         reason: str | None,
         fence: int | None = None,
         at: str | None = None,
-    ) -> None:
+    ) -> Deferred[None]:
         """The socket closed (``at``: now), or the liveness sweep found it dead (its last sign)."""
         payload: dict[str, Any] = {
             "connectionId": connection_id,
@@ -176,4 +224,8 @@ class TrafficPublisher:
         }
         if fence is not None:
             payload["fence"] = fence
-        self._publish_logged(topology.CHARGER_DISCONNECTED, charge_point_id, payload)
+        return self._publish_kept(topology.CHARGER_DISCONNECTED, charge_point_id, payload)
+
+
+def _nothing(conn: Any) -> None:
+    """The change of an event kept for the relay alone: there is none."""
