@@ -172,9 +172,7 @@ class Ocppd:
             database=self.database,
             router=self.router,
             schemas=self.schemas,
-            bus=self.bus,
-            clock=reactor,
-            node=self.node_id,
+            outbox=self.outbox,
             timeout=config.ocpp.call_timeout,
         )
         self.cms = CmsService(database=self.database, outbox=self.outbox)

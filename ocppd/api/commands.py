@@ -25,12 +25,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
-from twisted.internet.interfaces import IReactorTime
 
 from ocppd.api.errors import ApiError, bad_request
 from ocppd.bounds import INT32_MAX
-from ocppd.bus.interface import IBus
-from ocppd.bus.publisher import EventPublisher
+from ocppd.bus.outbox import Outbox
 from ocppd.credentials import charger_key_problem, hash_charger_key
 from ocppd.logs import Logger
 from ocppd.ocpp.authorization_key import new_authorization_key, redact
@@ -93,15 +91,13 @@ class CommandService:
         database: Database,
         router: CommandRouter,
         schemas: SchemaRegistry,
-        bus: IBus,
-        clock: IReactorTime,
-        node: str,
+        outbox: Outbox,
         timeout: float,
     ) -> None:
         self._database = database
         self._router = router
         self._schemas = schemas
-        self._events = EventPublisher(bus, node=node, clock=clock)
+        self._outbox = outbox
         self._timeout = timeout
 
     def parse(self, name: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
@@ -135,7 +131,14 @@ class CommandService:
         return charge_point_id, action, payload
 
     def _publish(self, key: str, charge_point_id: str, payload: dict[str, Any]) -> Deferred[None]:
-        return self._events.publish(key, payload, charge_point_id=charge_point_id)
+        """
+        Record a ``command.*`` audit event: written to the outbox (durable at
+        once, published by the relay), so a command is audited also while the
+        bus is away, and an answered command never fails for want of a bus.
+        """
+        return self._outbox.run(
+            self._database, _no_change, lambda _: [(key, payload, charge_point_id)]
+        )
 
     @inlineCallbacks
     def run(
@@ -154,10 +157,10 @@ class CommandService:
         charge_point_id, action, payload = self.parse(name, body)
         if action == "SendLocalList" and "localAuthorizationList" not in payload:
             payload["localAuthorizationList"] = yield self._database.run(
-                local_authorization_list, now=self._events.now()
+                local_authorization_list, now=self._outbox.now()
             )
         command_id = command_id or new_command_id()
-        now = self._events.now()
+        now = self._outbox.now()
         if action == "ReserveNow" and "reservationId" not in payload:
             payload["reservationId"] = yield self._database.run(
                 reservations.allocate_reservation,
@@ -198,7 +201,7 @@ class CommandService:
                     reservations.set_reservation_status,
                     payload["reservationId"],
                     "failed",
-                    now=self._events.now(),
+                    now=self._outbox.now(),
                 )
             yield self._publish(
                 f"command.{name}.failed",
@@ -248,7 +251,7 @@ class CommandService:
             reservations.set_reservation_status,
             payload["reservationId"],
             status,
-            now=self._events.now(),
+            now=self._outbox.now(),
         )
 
     @inlineCallbacks
@@ -344,3 +347,7 @@ def _api_error(error: Exception, charge_point_id: str) -> ApiError:
     if isinstance(error, BadRoutedReply):
         return ApiError(502, "bad_gateway", f"{charge_point_id}'s node answered nonsense")
     raise error
+
+
+def _no_change(conn: Connection) -> None:
+    """An audit event's transaction holds only the event itself."""

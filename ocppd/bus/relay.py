@@ -142,7 +142,7 @@ class OutboxRelay:
                 self._waiters = []
                 self._again = False
                 try:
-                    done = yield self._publish_all()
+                    done = yield self._publish_all(done_waiting)
                 except Exception:
                     self.log.failure("Outbox relay could not read or clear the outbox")
                     done = False
@@ -164,8 +164,12 @@ class OutboxRelay:
                 waiter.callback(None)
 
     @inlineCallbacks
-    def _publish_all(self) -> Generator[Deferred[Any], Any, bool]:
-        """Publish batches until none is left; False if the bus refused one."""
+    def _publish_all(self, waiting: list[Deferred[None]]) -> Generator[Deferred[Any], Any, bool]:
+        """
+        Publish batches until none is left; False if the bus refused one.
+        ``waiting`` fire after the first batch: with a backlog their rows may
+        come later, but a request need not wait for the whole backlog.
+        """
         while self._running:
             adopt_before = from_timestamp(self._clock.seconds()) - timedelta(
                 seconds=self.adopt_after
@@ -186,6 +190,9 @@ class OutboxRelay:
                 self._note_refusal(refused[0].getErrorMessage(), len(rows) - len(taken))
                 return False
             self._note_recovery()
+            released, waiting[:] = list(waiting), []
+            for waiter in released:
+                waiter.callback(None)
             if len(rows) < self.batch:
                 return True
         return True
