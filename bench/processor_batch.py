@@ -8,6 +8,8 @@ to a fresh database, in this thread, and prints the time per message for
 Heartbeat (not logged, the default, and logged), StatusNotification and
 MeterValues (4 sampled values, in a session), next to the cost of one empty
 transaction: the reference that no amount of batching in Python removes.
+StartTransaction (a session.started event each) is measured without and with
+the outbox, whose row per event is written in the same transaction.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from loadgen import meter_values_body  # noqa: E402
 
 from ocppd.bus import topology  # noqa: E402
 from ocppd.bus.envelope import Envelope  # noqa: E402
+from ocppd.bus.outbox import Outbox  # noqa: E402
 from ocppd.consumers.processor import OcppProcessor  # noqa: E402
 from ocppd.store import chargers, migrate, tags, transactions  # noqa: E402
 from ocppd.store.database import Database  # noqa: E402
@@ -79,6 +82,9 @@ def envelopes(action: str, count: int, sessions: dict[str, int]) -> list[Envelop
         charge_point_id = ids[n % len(ids)]
         if action == "Heartbeat":
             made.append(inbound(charge_point_id, action, {}, {"currentTime": format_iso(NOW)}))
+        elif action == "StartTransaction":
+            response = {"transactionId": sessions[charge_point_id], "idTagInfo": {}}
+            made.append(inbound(charge_point_id, action, {}, response))
         elif action == "StatusNotification":
             request = {"connectorId": 1, "errorCode": "NoError", "status": "Charging"}
             made.append(inbound(charge_point_id, action, request, {}))
@@ -138,7 +144,31 @@ def main() -> None:
             )
             per = best / args.batch
             print(f"{label:20} {per * 1e6:11.0f} {1 / per:11.0f}")
+        processor.log_heartbeats = False
+        with_outbox = OcppProcessor(
+            None,  # type: ignore[arg-type]
+            database,
+            outbox=Outbox(node="bench", clock=_WallClock()),
+        )
+        costs = {}
+        for label, consumer in (
+            ("StartTransaction", processor),
+            ("  + outbox", with_outbox),
+        ):
+            best = min(
+                measure(database, consumer, envelopes("StartTransaction", args.batch, sessions))
+                for _ in range(args.batches)
+            )
+            costs[label] = per = best / args.batch
+            print(f"{label:20} {per * 1e6:11.0f} {1 / per:11.0f}")
+        ratio = costs["  + outbox"] / costs["StartTransaction"]
+        print(f"outbox / no outbox: {ratio:.2f}")
         database.stop()
+
+
+class _WallClock:
+    def seconds(self) -> float:
+        return time.time()
 
 
 if __name__ == "__main__":
