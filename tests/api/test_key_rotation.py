@@ -87,9 +87,10 @@ class KeyRotationTests(ApiTestCase):
         rows = yield self.daemon.wait_for(
             messages.list_messages,
             "CP1",
-            until=lambda rows: any(r.action == "ChangeConfiguration" for r in rows),
+            until=lambda rows: any(_sent_change(r) for r in rows),
         )
-        sent = next(r for r in rows if r.action == "ChangeConfiguration")
+        # The CALL we sent (the charger's CALLRESULT may be logged next to it).
+        sent = next(r for r in rows if _sent_change(r))
         self.assertEqual(sent.payload, {"key": "AuthorizationKey", "value": REDACTED})
         entries = yield self.daemon.wait_for(
             audit.list_audit_entries, until=lambda rows: len(rows) >= 2
@@ -176,3 +177,11 @@ class KeyRotationTests(ApiTestCase):
         yield self.connect(OLD_KEY)
         yield self.connect(NEW_KEY)
         self.assertIn("401", (yield self.refused(OLD_KEY)))
+
+
+def _sent_change(row: Any) -> bool:
+    return bool(
+        row.action == "ChangeConfiguration"
+        and row.direction == "out"
+        and row.message_type == "CALL"
+    )
