@@ -65,6 +65,9 @@ class InlineNode:
         for module in (accounts, cms):
             if hasattr(module, "deferToThread"):
                 testcase.patch(module, "deferToThread", _in_this_thread)
+        # The outbox relay publishes what the services stage (in this thread too).
+        self.node.relay.start()
+        testcase.addCleanup(self.node.relay.stop)
         self.treq = StubTreq(self.node.web_site.resource)
 
     def add_user(self, email: str, password: str, role: str) -> int:
