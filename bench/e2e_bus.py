@@ -10,6 +10,12 @@ sampled values) closed-loop, one outstanding call at a time, for ``--seconds``.
 Measured per backend: answered MeterValues per second, answer latency p50/p99,
 and stored samples per second (until the processor has caught up). The last
 lines print RabbitMQ / embedded ratios, measured in the same run.
+
+One backend alone, as ``bench/durable_bus.py`` runs it: ``OCPPD_BENCH_BACKEND``
+(``memory`` or ``amqp``), the daemon's code from ``OCPPD_BENCH_SOURCE`` (default
+this tree) and ``OCPPD_BENCH_WORKLOAD``: ``MeterValues`` (default) or
+``StartStop`` (each charger starts a session and stops it, over and over, with
+an id tag of its own; "stored" then counts completed sessions).
 """
 
 from __future__ import annotations
@@ -109,7 +115,7 @@ def meter_values(transaction_id: int, n: int) -> dict[str, Any]:
 
 
 @defer.inlineCallbacks
-def drive(port: int, chargers: int, seconds: float) -> Any:
+def drive(port: int, chargers: int, seconds: float, workload: str = "MeterValues") -> Any:
     connections = yield defer.gatherResults(
         [connect(port, f"B{i:04d}") for i in range(chargers)], consumeErrors=True
     )
@@ -120,7 +126,7 @@ def drive(port: int, chargers: int, seconds: float) -> Any:
             "StartTransaction",
             {
                 "connectorId": 1,
-                "idTag": "BENCH",
+                "idTag": f"BENCH{i:04d}" if workload == "StartStop" else "BENCH",
                 "meterStart": 0,
                 "timestamp": f"2027-01-01T00:{i // 60:02d}:{i % 60:02d}Z",
             },
@@ -131,21 +137,56 @@ def drive(port: int, chargers: int, seconds: float) -> Any:
     deadline = time.monotonic() + seconds
 
     @defer.inlineCallbacks
+    def timed(charger: Charger, action: str, body: dict[str, Any]) -> Any:
+        sent = time.perf_counter()
+        answer = yield charger.call(action, body)
+        if answer[0] == 3:
+            latencies.append(time.perf_counter() - sent)
+        else:
+            errors[0] += 1
+        return answer
+
+    @defer.inlineCallbacks
     def loop(charger: Charger, transaction_id: int, offset: int) -> Any:
         n = offset
         while time.monotonic() < deadline:
-            sent = time.perf_counter()
-            answer = yield charger.call("MeterValues", meter_values(transaction_id, n))
-            if answer[0] == 3:
-                latencies.append(time.perf_counter() - sent)
-            else:
-                errors[0] += 1
+            yield timed(charger, "MeterValues", meter_values(transaction_id, n))
             n += 1
 
+    @defer.inlineCallbacks
+    def start_stop(charger: Charger, transaction_id: int, index: int) -> Any:
+        # The session of the warm-up first, then sessions of a tag of its own.
+        n = 0
+        while time.monotonic() < deadline:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1_800_000_030 + 60 * n))
+            yield timed(
+                charger,
+                "StopTransaction",
+                {
+                    "transactionId": transaction_id,
+                    "meterStop": 100 * n + 50,
+                    "timestamp": f"{stamp}Z",
+                },
+            )
+            n += 1
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1_800_000_000 + 60 * n))
+            answer = yield timed(
+                charger,
+                "StartTransaction",
+                {
+                    "connectorId": 1,
+                    "idTag": f"BENCH{index:04d}",
+                    "meterStart": 100 * n,
+                    "timestamp": f"{stamp}Z",
+                },
+            )
+            transaction_id = answer[2]["transactionId"]
+
     started = time.monotonic()
+    driver = start_stop if workload == "StartStop" else loop
     yield defer.gatherResults(
         [
-            loop(c, t, i * 1_000_000)
+            driver(c, t, i * 1_000_000 if driver is loop else i)
             for i, (c, t) in enumerate(zip(connections, transactions, strict=True))
         ]
     )
@@ -160,7 +201,29 @@ def stored_samples(database: str) -> int:
         return int(conn.execute("SELECT count(*) FROM meter_values").fetchone()[0])
 
 
-def run_backend(backend: str, chargers: int, seconds: float) -> dict[str, Any]:
+def stored_stops(database: str) -> int:
+    """Sessions completed, each counted as its Stop and the Start that opened it."""
+    with sqlite3.connect(database, timeout=30) as conn:
+        query = "SELECT count(*) FROM transactions WHERE status = 'completed'"
+        return int(conn.execute(query).fetchone()[0])
+
+
+def add_tags(database: str, chargers: int) -> None:
+    """An id tag per charger (``BENCH0000``...), for StartStop: one session per tag at a time."""
+    with sqlite3.connect(database, timeout=30) as conn:
+        conn.executemany(
+            "INSERT INTO id_tags (id_tag, status, created_at) VALUES (?, 'Accepted', ?)",
+            [(f"BENCH{i:04d}", "2027-01-01 00:00:00.000000") for i in range(chargers)],
+        )
+
+
+def run_backend(
+    backend: str,
+    chargers: int,
+    seconds: float,
+    workload: str = "MeterValues",
+    source: str = ROOT,
+) -> dict[str, Any]:
     workdir = tempfile.mkdtemp(prefix=f"ocppd-bench-{backend}-")
     port = free_port()
     settings = [f"ocppd.data_dir={workdir}", f"ocpp.listen=tcp:{port}:interface=127.0.0.1"]
@@ -169,20 +232,24 @@ def run_backend(backend: str, chargers: int, seconds: float) -> dict[str, Any]:
         settings += ["bus.backend=amqp", f"bus.url={AMQP_URL}", f"bus.prefix={prefix}"]
     sets = [arg for setting in settings for arg in ("--set", setting)]
     ocppctl = [os.path.join(BIN, "python"), "-m", "ocppd.cli", *sets]
-    env = {**os.environ, "PYTHONPATH": ROOT}
+    env = {**os.environ, "PYTHONPATH": source}
     # Only `db upgrade` creates the database; the other commands refuse a missing one.
-    subprocess.run([*ocppctl, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [*ocppctl, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=source
+    )
     for i in range(chargers):
         subprocess.run(
             [*ocppctl, "charger", "add", f"B{i:04d}", "--no-key"],
             env=env,
             check=True,
             capture_output=True,
-            cwd=ROOT,
+            cwd=source,
         )
     subprocess.run(
-        [*ocppctl, "tag", "add", "BENCH"], env=env, check=True, capture_output=True, cwd=ROOT
+        [*ocppctl, "tag", "add", "BENCH"], env=env, check=True, capture_output=True, cwd=source
     )
+    if workload == "StartStop":
+        add_tags(os.path.join(workdir, "ocppd.sqlite3"), chargers)
     log = open(os.path.join(workdir, "ocppd.log"), "w")
     daemon = subprocess.Popen(
         pinned(0, [os.path.join(BIN, "twistd"), "-n", "--pidfile=", "ocppd", *sets]),
@@ -207,15 +274,25 @@ def run_backend(backend: str, chargers: int, seconds: float) -> dict[str, Any]:
             result["outcome"] = outcome
             reactor.stop()
 
-        reactor.callWhenRunning(lambda: drive(port, chargers, seconds).addBoth(done))
+        reactor.callWhenRunning(lambda: drive(port, chargers, seconds, workload).addBoth(done))
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.monotonic()
         reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]
         latencies, errors, elapsed = result["outcome"]
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-        expected = len(latencies) * SAMPLES_PER_MESSAGE
         database = os.path.join(workdir, "ocppd.sqlite3")
-        while stored_samples(database) < expected and time.monotonic() - started < 300:
+        if workload == "StartStop":
+            # Each answered message is half a session; a Stop stores the pair.
+            def stored() -> int:
+                return 2 * stored_stops(database)
+        else:
+
+            def stored() -> int:
+                return stored_samples(database) // SAMPLES_PER_MESSAGE
+
+        # StartStop: each charger ends on a Start, so answered = 2 x completed.
+        expected = len(latencies)
+        while stored() < expected and time.monotonic() - started < 300:
             time.sleep(0.2)
         stored_elapsed = time.monotonic() - started
         latencies.sort()
@@ -229,7 +306,7 @@ def run_backend(backend: str, chargers: int, seconds: float) -> dict[str, Any]:
             "rate": len(latencies) / elapsed,
             "p50_ms": 1000 * latencies[len(latencies) // 2],
             "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
-            "stored_rate": stored_samples(database) / SAMPLES_PER_MESSAGE / stored_elapsed,
+            "stored_rate": stored() / stored_elapsed,
             "load_cpu": load_cpu / elapsed,
         }
     finally:
@@ -250,7 +327,13 @@ def main() -> int:
         os.sched_setaffinity(0, {1})
     # One reactor per process: each backend runs in a child of its own.
     if os.environ.get("OCPPD_BENCH_BACKEND"):
-        result = run_backend(os.environ["OCPPD_BENCH_BACKEND"], args.chargers, args.seconds)
+        result = run_backend(
+            os.environ["OCPPD_BENCH_BACKEND"],
+            args.chargers,
+            args.seconds,
+            workload=os.environ.get("OCPPD_BENCH_WORKLOAD", "MeterValues"),
+            source=os.environ.get("OCPPD_BENCH_SOURCE", ROOT),
+        )
         print(json.dumps(result))
         return 0
     results = {}

@@ -64,6 +64,7 @@ from ocppd.routing.local import LocalCommandTransport
 from ocppd.routing.router import CommandRouter, OwnerLookup
 from ocppd.store import messages, migrate, processed, transactions
 from ocppd.store.database import Database, describe_error, location
+from ocppd.store.journal import StoreJournal
 from ocppd.timeutil import from_timestamp
 from ocppd.web import WebSite, static_trees
 
@@ -288,11 +289,14 @@ class Ocppd:
                 quorum_queues=bus.quorum_queues,
                 connection_name=f"ocppd {self.node_id}",
             )
+        # The embedded bus journals to the store, so that what it accepted
+        # survives a crash (docs/bus.md, "Durability").
         return MemoryBus(
             self.topology,
             reactor=self.reactor,
             retry_delays=bus.retry_delays,
             max_attempts=bus.max_attempts,
+            journal=StoreJournal(self.database, self.node_id),
         )
 
 
@@ -365,7 +369,14 @@ class OcppdService(Service):
             )
         node.database.start()
         self._prepare_store()
-        node.bus.startService()
+        try:
+            # The embedded bus loads its journal here, before anything is served.
+            node.bus.startService()
+        except sa.exc.SQLAlchemyError as e:
+            raise StartupError(
+                f"cannot read the bus journal in {location(node.database.engine.url)}: "
+                f"{describe_error(e)}"
+            ) from e
         # Connects while the bus does: a broker that is down costs one wait, not two.
         routing = self._start_command_routing()
         if config.bus.backend == "amqp":

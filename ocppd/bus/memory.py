@@ -23,9 +23,16 @@ ocppd topology (see ``tests/bus/contract.py``), without a broker:
 - ``stopService`` refuses new publishes and drains what consumers can still
   take, so a clean shutdown loses nothing it accepted, within ``drain_timeout``.
 
-Being in-process, anything left when the process exits (messages of queues
-without a consumer, retries still waiting, dead letters) is lost; ``stopService``
-logs it.
+- Durability comes from a ``Journal`` (``ocppd.bus.journal``): a message for a
+  durable queue is written to it before ``publish`` fires (group-committed),
+  leaves it once every such queue has acknowledged it, and is marked there
+  while it is a dead letter. At the first ``startService`` the bus loads what
+  is left and delivers it again, in publication order, before anything new:
+  a crash loses nothing ``publish`` confirmed (consumers dedup on the envelope
+  id, so the redelivery of a message settled just before the crash is
+  harmless). Ephemeral queues (pushes) are not journaled. The daemon journals
+  to its store (``ocppd.store.journal``); the default, ``InMemoryJournal``,
+  keeps nothing beyond the process.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from ocppd.bus.interface import (
     encode_envelope,
     replay_outcome,
 )
+from ocppd.bus.journal import DeadMark, GroupCommit, InMemoryJournal, Journal, JournalRecord
 from ocppd.bus.retry import RetryPolicy
 from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, QueueSpec, Topology
 from ocppd.logs import Logger
@@ -89,6 +97,8 @@ class _Message:
     body: bytes
     #: The attempt its next delivery will be (1 for a fresh message).
     attempt: int = 1
+    #: Its journal record for this queue (None in an ephemeral queue).
+    seq: int | None = None
 
 
 @implementer(IConsumer)
@@ -114,7 +124,10 @@ class _Queue:
         self.ready: deque[_Message] = deque()
         #: Messages waiting for their retry, with the call that requeues them.
         self.retrying: dict[_DelayedCall, _Message] = {}
-        self.dead: list[DeadLetter] = []
+        #: Dead letters, with the seq of their journal record (if any).
+        self.dead: list[tuple[DeadLetter, int | None]] = []
+        #: Messages published but not yet durable in the journal.
+        self.pending = 0
         self.consumer: _Consumer | None = None
         #: Messages whose handler runs now (up to the consumer's concurrency).
         self.in_flight: list[_Message] = []
@@ -128,11 +141,20 @@ class _Queue:
         return self.spec.name
 
     def length(self) -> int:
-        return len(self.ready) + len(self.retrying) + len(self.dead) + len(self.in_flight)
+        return (
+            len(self.ready)
+            + len(self.retrying)
+            + len(self.dead)
+            + len(self.in_flight)
+            + self.pending
+        )
 
     def busy(self) -> bool:
         """Whether its consumer still has work that a drain waits for."""
-        return bool(self.in_flight) or (self.consumer is not None and bool(self.ready))
+        # A message being journaled joins `ready` once written.
+        return bool(self.in_flight) or (
+            self.consumer is not None and bool(self.ready or self.pending)
+        )
 
     def has_room(self) -> bool:
         """Whether its consumer may take one more message now."""
@@ -160,7 +182,12 @@ class MemoryBus(Service):
         max_attempts: int = 5,
         max_queue_length: int = 100_000,
         drain_timeout: float = 10.0,
+        journal: Journal | None = None,
     ) -> None:
+        """
+        ``journal`` keeps what the bus accepted (see the module docstring);
+        without one, an ``InMemoryJournal``: nothing survives the process.
+        """
         self._retry = RetryPolicy.of(retry_delays, max_attempts)
         if max_queue_length < 1:
             raise ValueError("max_queue_length must be at least 1")
@@ -180,6 +207,11 @@ class MemoryBus(Service):
         self._repeat_log: RepeatLog | None = None
         #: Messages of ephemeral queues dropped after their handler failed, per queue.
         self.dropped: dict[str, int] = {}
+        self._journal = journal if journal is not None else InMemoryJournal()
+        self._writes = GroupCommit(self._journal)
+        #: The next journal seq; set from the journal at the first start.
+        self._next_seq = 1
+        self._recovered = False
 
     # --- IBus ---------------------------------------------------------------
 
@@ -222,14 +254,49 @@ class MemoryBus(Service):
             )
             return fail(BusError(f"queue(s) {', '.join(full)} full"))
         message = _Message(id=envelope.id, routing_key=routing_key, body=body)
+        messages = []
+        records = []
         for queue in queues:
+            if queue.spec.ephemeral:
+                messages.append((queue, message))
+                continue
+            seq, self._next_seq = self._next_seq, self._next_seq + 1
+            messages.append((queue, attrs.evolve(message, seq=seq)))
+            records.append(
+                JournalRecord(
+                    seq=seq,
+                    queue=queue.name,
+                    routing_key=routing_key,
+                    message_id=envelope.id,
+                    body=body,
+                )
+            )
+        if not records:
+            self._enqueue(messages)
+            return succeed(None)
+        for queue, _ in messages:
+            queue.pending += 1
+        durable = self._writes.add(records)
+
+        def written(result: object) -> None:
+            for queue, _ in messages:
+                queue.pending -= 1
+            if isinstance(result, Failure):
+                # A drain may have been waiting for it.
+                self._check_drained()
+                raise BusError(f"message {envelope.id} not journaled: {result.getErrorMessage()}")
+            self._enqueue(messages)
+
+        return durable.addBoth(written)
+
+    def _enqueue(self, messages: list[tuple[_Queue, _Message]]) -> None:
+        for queue, message in messages:
             if queue.spec.ephemeral and queue.ready and queue.length() >= self._ephemeral_limit:
                 # Worthless when stale (pushes): the oldest gives way, as with
                 # RabbitMQ's drop-head, and the publisher is never refused.
                 queue.ready.popleft()
             queue.ready.append(message)
             self._schedule(queue)
-        return succeed(None)
 
     def consume(self, queue: str, handler: Handler, concurrency: int = 1) -> Deferred[IConsumer]:
         if concurrency < 1:
@@ -250,7 +317,7 @@ class MemoryBus(Service):
 
     def dead_letters(self, queue: str) -> Deferred[list[DeadLetter]]:
         try:
-            return succeed(list(self._queue(queue).dead))
+            return succeed([letter for letter, _ in self._queue(queue).dead])
         except ValueError as e:
             return fail(e)
 
@@ -272,12 +339,15 @@ class MemoryBus(Service):
             return fail(BusError("the bus is stopped"))
         replay, keep = self._select_dead(state, ids)
         state.dead = keep
-        for letter in replay:
+        for letter, seq in replay:
+            if seq is not None:
+                self._writes.mark(seq, None)
             state.ready.append(
                 _Message(
                     id=letter.envelope.id,
                     routing_key=letter.routing_key,
                     body=letter.envelope.to_bytes(),
+                    seq=seq,
                 )
             )
         if replay:
@@ -285,10 +355,10 @@ class MemoryBus(Service):
                 "Replaying {count} dead letter(s) of {queue}", count=len(replay), queue=queue
             )
             self._schedule(state)
-        replayed = [letter.envelope.id for letter in replay]
+        replayed = [letter.envelope.id for letter, _ in replay]
 
         def outcome() -> Replay:
-            return replay_outcome(replayed, state.dead)
+            return replay_outcome(replayed, [letter for letter, _ in state.dead])
 
         if wait <= 0:
             return succeed(outcome())
@@ -308,7 +378,9 @@ class MemoryBus(Service):
             return fail(e)
         discard, keep = self._select_dead(state, ids)
         state.dead = keep
-        for letter in discard:
+        for letter, seq in discard:
+            if seq is not None:
+                self._writes.remove(seq)
             self.log.warn(
                 "Discarded dead letter {message_id} ({routing_key}) of {queue}",
                 message_id=letter.id,
@@ -324,6 +396,13 @@ class MemoryBus(Service):
     # --- Service ------------------------------------------------------------
 
     def startService(self) -> None:
+        """
+        Start delivering; the first time, after loading what the journal kept
+        (blocking: called at start-up before anything is served). A journal
+        that cannot be read fails the start.
+        """
+        if not self._recovered:
+            self._recover()
         super().startService()
         self._accepting = True
         self._delivering = True
@@ -357,6 +436,47 @@ class MemoryBus(Service):
             self._repeat_log = RepeatLog(self.log, cast(IReactorTime, self._reactor))
         return self._repeat_log
 
+    def _recover(self) -> None:
+        records = self._journal.load()
+        self._recovered = True
+        restored = 0
+        unknown: dict[str, int] = {}
+        for record in records:
+            self._next_seq = max(self._next_seq, record.seq + 1)
+            queue = self._queues.get(record.queue)
+            if queue is None or queue.spec.ephemeral:
+                # Kept, not deleted: a configuration change (the prefix) may be undone.
+                unknown[record.queue] = unknown.get(record.queue, 0) + 1
+                continue
+            message = _Message(
+                id=record.message_id,
+                routing_key=record.routing_key,
+                body=record.body,
+                seq=record.seq,
+            )
+            if record.dead is None:
+                # Ahead of anything published after the start, in journal order.
+                queue.ready.append(message)
+            else:
+                letter = DeadLetter(
+                    id=record.message_id,
+                    queue=queue.name,
+                    routing_key=record.routing_key,
+                    envelope=Envelope.from_bytes(record.body),
+                    attempts=record.dead.attempts,
+                    reason=record.dead.reason,
+                    failed_at=record.dead.failed_at,
+                )
+                queue.dead.append((letter, record.seq))
+            restored += 1
+        if restored:
+            self.log.info("MemoryBus: {count} message(s) restored from the journal", count=restored)
+        if unknown:
+            self.log.warn(
+                "MemoryBus: journal records of queues not in the topology left aside: {queues}",
+                queues=unknown,
+            )
+
     def _queue(self, name: str) -> _Queue:
         state = self._queues.get(name)
         if state is None:
@@ -366,12 +486,12 @@ class MemoryBus(Service):
     @staticmethod
     def _select_dead(
         state: _Queue, ids: list[str] | None
-    ) -> tuple[list[DeadLetter], list[DeadLetter]]:
+    ) -> tuple[list[tuple[DeadLetter, int | None]], list[tuple[DeadLetter, int | None]]]:
         if ids is None:
             return list(state.dead), []
         wanted = set(ids)
-        chosen = [letter for letter in state.dead if letter.id in wanted]
-        rest = [letter for letter in state.dead if letter.id not in wanted]
+        chosen = [dead for dead in state.dead if dead[0].id in wanted]
+        rest = [dead for dead in state.dead if dead[0].id not in wanted]
         return chosen, rest
 
     def _schedule(self, queue: _Queue) -> None:
@@ -431,6 +551,8 @@ class MemoryBus(Service):
     def _settle(self, result: object, queue: _Queue, message: _Message) -> None:
         if isinstance(result, Failure):
             self._failed(result, queue, message)
+        else:
+            self._acked(queue, message)
         self._finished(queue, message)
 
     def _internal_error(self, failure: Failure) -> None:
@@ -467,17 +589,19 @@ class MemoryBus(Service):
         if attempt >= self._retry.max_attempts:
             kind = getattr(failure.type, "__name__", "Error")
             reason = f"{kind}: {failure.getErrorMessage()}"
-            queue.dead.append(
-                DeadLetter(
-                    id=message.id,
-                    queue=queue.name,
-                    routing_key=message.routing_key,
-                    envelope=Envelope.from_bytes(message.body),
-                    attempts=attempt,
-                    reason=reason,
-                    failed_at=format_iso(from_timestamp(self._reactor.seconds())),
-                )
+            failed_at = format_iso(from_timestamp(self._reactor.seconds()))
+            letter = DeadLetter(
+                id=message.id,
+                queue=queue.name,
+                routing_key=message.routing_key,
+                envelope=Envelope.from_bytes(message.body),
+                attempts=attempt,
+                reason=reason,
+                failed_at=failed_at,
             )
+            queue.dead.append((letter, message.seq))
+            if message.seq is not None:
+                self._writes.mark(message.seq, DeadMark(attempt, reason, failed_at))
             self.log.error(
                 "Dead-lettered {routing_key} message {message_id} of {queue} after "
                 "{attempts} attempts: {reason}",
@@ -500,6 +624,10 @@ class MemoryBus(Service):
 
         call = self._reactor.callLater(delay, requeue)
         queue.retrying[call] = retry
+
+    def _acked(self, queue: _Queue, message: _Message) -> None:
+        if message.seq is not None:
+            self._writes.remove(message.seq)
 
     def _finished(self, queue: _Queue, message: _Message) -> None:
         queue.in_flight.remove(message)
@@ -550,6 +678,7 @@ class MemoryBus(Service):
                 "in_flight": len(queue.in_flight),
                 "retrying": len(queue.retrying),
                 "dead": len(queue.dead),
+                "journaling": queue.pending,
                 "consumed": queue.consumer is not None,
             }
             for queue in self._queues.values()
@@ -577,6 +706,10 @@ class MemoryBus(Service):
         else:
             self.log.info("MemoryBus stopped; every message was delivered")
         self._repeats.flush()
+        # Settlements reach the journal before the database may close.
+        self._writes.when_idle().addBoth(self._drained)
+
+    def _drained(self, _: object) -> None:
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:
             waiter.callback(None)

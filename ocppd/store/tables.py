@@ -350,6 +350,24 @@ outbox = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# The embedded bus's journal (ocppd.bus.journal): one row per message and
+# durable queue, from its publication until that queue acknowledges it; the
+# dead_* columns are set while it is a dead letter. ``seq`` is the bus's own
+# numbering (its replay order), per node: each node's embedded bus is its own.
+bus_journal = sa.Table(
+    "bus_journal",
+    metadata,
+    sa.Column("node", sa.Text, primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("queue", sa.Text, nullable=False),
+    sa.Column("routing_key", sa.Text, nullable=False),
+    sa.Column("message_id", sa.String(128), nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("dead_attempts", sa.Integer, nullable=True),
+    sa.Column("dead_reason", sa.Text, nullable=True),
+    sa.Column("dead_failed_at", UTCDateTime, nullable=True),
+)
+
 # A REST bearer token, stored as its SHA-256: the token itself is a random
 # 256-bit secret, so a fast hash suffices and a leaked table grants nothing.
 api_tokens = sa.Table(

@@ -315,7 +315,14 @@ class MemoryBusTests(SynchronousTestCase):
         [event] = self.recorder.at(LogLevel.warn)
         self.assertEqual(
             event["left"]["work"],
-            {"ready": 2, "in_flight": 1, "retrying": 0, "dead": 0, "consumed": True},
+            {
+                "ready": 2,
+                "in_flight": 1,
+                "retrying": 0,
+                "dead": 0,
+                "journaling": 0,
+                "consumed": True,
+            },
         )
         self.assertEqual(event["left"]["other"]["ready"], 1)
         self.assertEqual(event["left"]["other"]["consumed"], False)

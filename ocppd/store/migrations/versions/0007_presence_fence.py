@@ -2,9 +2,9 @@
 
 Connect events from different nodes are ordered by their fence, which every
 node gets from the shared presence, instead of by the time each node's clock
-gave them. The lead renumbers this revision when it lands after others.
+gave them.
 
-Revision ID: 0009
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-07
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None

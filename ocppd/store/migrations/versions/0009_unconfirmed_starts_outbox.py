@@ -1,8 +1,8 @@
 """Unconfirmed sessions (a start whose StartTransaction the bus has not taken yet)
 and the outbox of domain events.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-07
 
 ``transactions.confirmed`` is added in place (every existing session was
@@ -15,9 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-# After 0010 (charger liveness).
-down_revision = "0010"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,11 +1,10 @@
 """Charger liveness: when the node holding a charger's socket last vouched for it.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-07
 
-One nullable column, added in place. Chained after 0009; the lead renumbers
-this revision when it lands after others. Rows online before the upgrade have none;
+One nullable column, added in place. Rows online before the upgrade have none;
 the sweep then counts from ``connected_at`` (``chargers.expire_liveness``), so
 a charger left online by a crash before the upgrade goes offline too.
 """
@@ -15,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

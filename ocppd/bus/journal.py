@@ -1,0 +1,211 @@
+"""
+The embedded bus's journal: what it accepted and not yet settled, kept durable.
+
+``MemoryBus`` holds its queues in memory; the journal is what survives a
+crash. Each message routed to a durable (not ephemeral) queue gets a record
+per queue, written before ``publish`` fires; the record goes when that queue
+settles the message (ack), or is marked dead when it is dead-lettered (so dead
+letters survive a restart too). At start the bus loads what is left and
+delivers it again, in publication order, before anything new.
+
+Two implementations of ``Journal``: ``InMemoryJournal`` (nothing survives the
+process: tests, and a bus that needs no durability) and
+``ocppd.store.journal.StoreJournal`` (the daemon's: the store's database).
+
+``GroupCommit`` batches the writes: while one write is in the database, every
+change that arrives meanwhile waits, and goes in the next write, in one
+transaction. A lone publish on an idle bus is written at once.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import attrs
+from twisted.internet.defer import Deferred, succeed
+from twisted.python.failure import Failure
+
+from ocppd.logs import Logger
+
+
+@attrs.frozen
+class DeadMark:
+    """Why a record's message was dead-lettered (a ``DeadLetter``'s own fields)."""
+
+    attempts: int
+    reason: str
+    #: ISO-8601 UTC.
+    failed_at: str
+
+
+@attrs.frozen
+class JournalRecord:
+    """One message for one queue, as journaled."""
+
+    #: The bus's own numbering, increasing in publication order (the replay order).
+    seq: int
+    queue: str
+    routing_key: str
+    message_id: str
+    body: bytes
+    #: Set while the message is a dead letter of ``queue``.
+    dead: DeadMark | None = None
+
+
+@attrs.define
+class JournalBatch:
+    """The changes one write applies, in one transaction."""
+
+    added: list[JournalRecord] = attrs.Factory(list)
+    #: The dead-letter state each record ends with (None: live again, replayed).
+    marked: dict[int, DeadMark | None] = attrs.Factory(dict)
+    #: Records settled (acknowledged, or dead letters discarded).
+    removed: set[int] = attrs.Factory(set)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.marked or self.removed)
+
+
+class Journal(Protocol):
+    """Where the embedded bus keeps what it accepted."""
+
+    def load(self) -> list[JournalRecord]:
+        """
+        Every record left, by ``seq``. Called once, at start-up, before
+        anything is served (it blocks, as the migrations do).
+        """
+
+    def write(self, batch: JournalBatch) -> Deferred[None]:
+        """Apply ``batch`` in one transaction; fires once it is durable."""
+
+
+class InMemoryJournal:
+    """A ``Journal`` in this process's memory: writes succeed at once, nothing survives it."""
+
+    def __init__(self) -> None:
+        self.records: dict[int, JournalRecord] = {}
+        #: How many writes were made (tests check the group commit with it).
+        self.writes = 0
+
+    def load(self) -> list[JournalRecord]:
+        return [self.records[seq] for seq in sorted(self.records)]
+
+    def write(self, batch: JournalBatch) -> Deferred[None]:
+        apply_batch(self.records, batch)
+        self.writes += 1
+        return succeed(None)
+
+
+def apply_batch(records: dict[int, JournalRecord], batch: JournalBatch) -> None:
+    """``batch`` applied to ``records`` (by seq), as a store applies it."""
+    for record in batch.added:
+        records[record.seq] = record
+    for seq, mark in batch.marked.items():
+        if seq in records:
+            records[seq] = attrs.evolve(records[seq], dead=mark)
+    for seq in batch.removed:
+        records.pop(seq, None)
+
+
+class GroupCommit:
+    """
+    Writes journal changes in batches: at most one write in flight; what
+    arrives meanwhile goes in the next one.
+
+    ``add`` returns a Deferred that fires once its record is durable (or fails
+    with the write's failure). Marks and removals are not waited for: losing
+    one in a crash only redelivers a settled message, which consumers
+    recognise by its id; a failed write keeps them for the next.
+    """
+
+    log = Logger()
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._pending = JournalBatch()
+        self._waiters: list[Deferred[None]] = []
+        self._in_flight = False
+        self._idle_waiters: list[Deferred[None]] = []
+
+    @property
+    def busy(self) -> bool:
+        return self._in_flight or bool(self._pending)
+
+    def add(self, records: list[JournalRecord]) -> Deferred[None]:
+        self._pending.added.extend(records)
+        waiter: Deferred[None] = Deferred()
+        self._waiters.append(waiter)
+        self._flush()
+        return waiter
+
+    def mark(self, seq: int, mark: DeadMark | None) -> None:
+        self._pending.marked[seq] = mark
+        self._flush()
+
+    def remove(self, seq: int) -> None:
+        self._pending.marked.pop(seq, None)
+        self._pending.removed.add(seq)
+        self._flush()
+
+    def when_idle(self) -> Deferred[None]:
+        """Fires once nothing is pending or being written (a stop waits for it)."""
+        if not self.busy:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._idle_waiters.append(waiter)
+        self._flush()
+        return waiter
+
+    def _flush(self) -> None:
+        if self._in_flight or not self._pending:
+            if not self.busy:
+                waiters, self._idle_waiters = self._idle_waiters, []
+                for waiter in waiters:
+                    waiter.callback(None)
+            return
+        batch, self._pending = self._pending, JournalBatch()
+        waiters, self._waiters = self._waiters, []
+        self._in_flight = True
+        try:
+            d = self._journal.write(batch)
+        except Exception:
+            d = Deferred()
+            d.errback(Failure())
+        d.addCallbacks(
+            self._written, self._failed, callbackArgs=(waiters,), errbackArgs=(batch, waiters)
+        )
+
+    def _written(self, _: None, waiters: list[Deferred[None]]) -> None:
+        self._in_flight = False
+        for waiter in waiters:
+            waiter.callback(None)
+        self._flush()
+
+    def _failed(self, failure: Failure, batch: JournalBatch, waiters: list[Deferred[None]]) -> None:
+        self._in_flight = False
+        self.log.failure(
+            "Bus journal write failed ({added} new, {settled} settled); publishes refused",
+            failure,
+            added=len(batch.added),
+            settled=len(batch.removed),
+        )
+        # Settlements are kept for the next write (what came since wins).
+        # Not retried at once: with the database down that would spin; the
+        # next change (or a stop's when_idle) writes them.
+        for seq, mark in batch.marked.items():
+            if seq not in self._pending.removed:
+                self._pending.marked.setdefault(seq, mark)
+        for seq in batch.removed:
+            if seq not in self._pending.marked:
+                self._pending.removed.add(seq)
+        for waiter in waiters:
+            waiter.errback(failure)
+        if self._waiters:
+            # Publishes that came meanwhile get their own try.
+            self._flush()
+            return
+        # A stop waiting for the journal is not kept waiting by a database
+        # that is gone: what is left is only redelivered after a restart.
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for idle in waiters:
+            idle.callback(None)
