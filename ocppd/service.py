@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 import sqlalchemy as sa
 from twisted.application.service import Service
 from twisted.internet import defer
-from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks, maybeDeferred
+from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks, maybeDeferred, succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorTime
@@ -65,7 +65,7 @@ from ocppd.routing.router import CommandRouter, OwnerLookup
 from ocppd.store import messages, migrate, processed, transactions
 from ocppd.store.database import Database, describe_error, location
 from ocppd.store.journal import StoreJournal
-from ocppd.timeutil import from_timestamp
+from ocppd.timeutil import format_iso, from_timestamp
 from ocppd.web import WebSite, static_trees
 
 if TYPE_CHECKING:
@@ -494,52 +494,49 @@ class OcppdService(Service):
             yield step()
 
     @inlineCallbacks
-    def _prune_unconfirmed(self) -> Generator[Deferred[Any], Any, None]:
-        """Delete starts refused (the bus was down) that no charger resent within the bound."""
-        node = self.ocppd
-        before = from_timestamp(node.reactor.seconds()) - UNCONFIRMED_START_KEEP
-        total = 0
-        try:
-            while True:
-                count = yield node.database.run(
-                    transactions.expire_unconfirmed, created_before=before, limit=PRUNE_CHUNK
-                )
-                total += count
-                if count < PRUNE_CHUNK:
-                    break
-        except Exception:
-            # Logged, and tried again next hour: a busy database is no reason to stop.
-            self.log.failure("Could not delete unconfirmed starts")
-        if total:
-            self.log.info(
-                "Deleted {count} starts refused before {before} and never resent",
-                count=total,
-                before=before,
-            )
-
-    @inlineCallbacks
-    def _prune_message_log(self) -> Generator[Deferred[Any], Any, None]:
-        node = self.ocppd
-        days = node.config.store.keep_message_log_days
-        if not days:
-            return
-        before = from_timestamp(node.reactor.seconds()) - timedelta(days=days)
+    def _delete_in_chunks(
+        self, delete: Callable[..., int], chunk: int, what: str, **kwargs: Any
+    ) -> Generator[Deferred[Any], Any, None]:
+        """
+        Run ``delete(conn, limit=chunk, **kwargs)`` until it deletes fewer than
+        ``chunk`` rows (one short transaction each, so writers are not held up),
+        and log how many went as ``what``.
+        """
         total = 0
         try:
             while self.running:
-                count = yield node.database.run(
-                    messages.forget_messages, before=before, limit=MESSAGE_LOG_PRUNE_CHUNK
-                )
+                count = yield self.ocppd.database.run(delete, limit=chunk, **kwargs)
                 total += count
-                if count < MESSAGE_LOG_PRUNE_CHUNK:
+                if count < chunk:
                     break
         except Exception:
             # Logged, and tried again next hour: a busy database is no reason to stop.
-            self.log.failure("Could not prune the OCPP message log")
+            self.log.failure("Could not delete {what}", what=what)
         if total:
-            self.log.info(
-                "Pruned {count} message log rows older than {before}", count=total, before=before
-            )
+            self.log.info("Deleted {count} {what}", count=total, what=what)
+
+    def _prune_unconfirmed(self) -> Deferred[None]:
+        """Delete starts refused (the bus was down) that no charger resent within the bound."""
+        before = from_timestamp(self.ocppd.reactor.seconds()) - UNCONFIRMED_START_KEEP
+        return self._delete_in_chunks(
+            transactions.expire_unconfirmed,
+            PRUNE_CHUNK,
+            f"starts refused before {format_iso(before)} and never resent",
+            created_before=before,
+        )
+
+    def _prune_message_log(self) -> Deferred[None]:
+        node = self.ocppd
+        days = node.config.store.keep_message_log_days
+        if not days:
+            return succeed(None)
+        before = from_timestamp(node.reactor.seconds()) - timedelta(days=days)
+        return self._delete_in_chunks(
+            messages.forget_messages,
+            MESSAGE_LOG_PRUNE_CHUNK,
+            f"message log rows older than {format_iso(before)}",
+            before=before,
+        )
 
     @inlineCallbacks
     def _prune_claims(self) -> Generator[Deferred[Any], Any, None]:
