@@ -126,25 +126,33 @@ def _describe(failure: Failure | BaseException | None) -> str:
     return f"{type(error).__name__}: {text}"
 
 
-class _Connection(TwistedProtocolConnection):
+class NoDelayConnection(TwistedProtocolConnection):
+    """
+    pika's protocol over TCP without Nagle's algorithm, for every AMQP
+    connection of ocppd (the bus's and the command transport's).
+    """
+
+    def unwrap(self) -> NoDelayConnection:
+        """This protocol itself, also when called through ClientService's proxy."""
+        return self
+
+    def connectionMade(self) -> None:
+        # AMQP frames are small and often alone (a confirm, one delivery, a
+        # command's reply): with Nagle's algorithm meeting delayed ACKs each
+        # waited ~40 ms.
+        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
+        super().connectionMade()
+
+
+class _Connection(NoDelayConnection):
     """pika's protocol, telling the bus when the TCP connection ends."""
 
     def __init__(self, parameters: Any, bus: AmqpBus, link: _Link) -> None:
         super().__init__(parameters, custom_reactor=bus._reactor)
         self._bus = bus
         self._link = link
-
-    def unwrap(self) -> _Connection:
-        """This protocol itself, also when called through ClientService's proxy."""
-        return self
-
-    def connectionMade(self) -> None:
-        # AMQP frames are small and often alone (a confirm, one delivery):
-        # with Nagle's algorithm meeting delayed ACKs each waited ~40 ms.
-        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
-        if set_no_delay is not None:
-            set_no_delay(True)
-        super().connectionMade()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         super().connectionLost(reason)

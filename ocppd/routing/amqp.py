@@ -39,7 +39,6 @@ from typing import Any, cast
 
 import pika
 from pika import exceptions as pika_exceptions
-from pika.adapters.twisted_connection import TwistedProtocolConnection
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import Service
 from twisted.internet import protocol
@@ -57,6 +56,7 @@ from twisted.internet.interfaces import IAddress, IDelayedCall
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from ocppd.bus.amqp import NoDelayConnection
 from ocppd.bus.envelope import new_id
 from ocppd.logs import Logger
 from ocppd.routing.errors import NodeUnreachable, RoutingUnavailable, TransportTimeout
@@ -96,20 +96,10 @@ def command_queue(prefix: str, node_id: str) -> str:
     return f"{prefix}.commands.{node_id}"
 
 
-class _Connection(TwistedProtocolConnection):
+class _Connection(NoDelayConnection):
     def __init__(self, parameters: Any, transport: AmqpCommandTransport) -> None:
         super().__init__(parameters, custom_reactor=transport._reactor)
         self._owner = transport
-
-    def unwrap(self) -> _Connection:
-        return self
-
-    def connectionMade(self) -> None:
-        # Small frames, one at a time: no Nagle delay on a command's round trip.
-        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
-        if set_no_delay is not None:
-            set_no_delay(True)
-        super().connectionMade()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         super().connectionLost(reason)
