@@ -80,6 +80,7 @@ from twisted.internet.interfaces import (
     IAddress,
     IProtocol,
     IProtocolFactory,
+    IReactorTime,
     IStreamClientEndpoint,
 )
 from twisted.internet.task import deferLater
@@ -144,6 +145,26 @@ class NoDelayConnection(TwistedProtocolConnection):
         if set_no_delay is not None:
             set_no_delay(True)
         super().connectionMade()
+
+
+@inlineCallbacks
+def close_channel(channel: Any, reactor: IReactorTime) -> Generator[Deferred[Any], Any, None]:
+    """
+    Close a pika ``channel`` and wait for the broker's close-ok, at most 5 s
+    (a broker that is gone never sends it); never fails.
+    """
+    if channel is None or not channel.is_open:
+        return
+    closed = channel.on_closed
+    try:
+        channel.close()
+    except Exception:
+        return  # closing already, or its connection is gone: nothing to wait for
+    closed.addTimeout(5, reactor)
+    try:
+        yield closed
+    except Exception:
+        pass  # the timeout, or the connection lost meanwhile: the channel is gone either way
 
 
 class _Connection(NoDelayConnection):
@@ -754,21 +775,8 @@ class AmqpBus(Service):
                 queue=self.topology.dead_letter_queue_full_name(spec.name), durable=True
             )
 
-    @inlineCallbacks
-    def _close_channel(self, channel: Any) -> Generator[Deferred[Any], Any, None]:
-        """Close ``channel`` and wait for the broker's close-ok (bounded)."""
-        if not channel.is_open:
-            return
-        closed = channel.on_closed
-        try:
-            channel.close()
-        except Exception:
-            return
-        closed.addTimeout(5, self._reactor)
-        try:
-            yield closed
-        except Exception:
-            pass
+    def _close_channel(self, channel: Any) -> Deferred[None]:
+        return close_channel(channel, self._reactor)
 
     # --- Publishing ---------------------------------------------------------
 

@@ -56,7 +56,7 @@ from twisted.internet.interfaces import IAddress, IDelayedCall
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ocppd.bus.amqp import NoDelayConnection
+from ocppd.bus.amqp import NoDelayConnection, close_channel
 from ocppd.bus.envelope import new_id
 from ocppd.logs import Logger
 from ocppd.routing.errors import NodeUnreachable, RoutingUnavailable, TransportTimeout
@@ -452,19 +452,8 @@ class AmqpCommandTransport(Service):
         if self._served.get(serving.node_id) is serving:
             del self._served[serving.node_id]
         channel, serving.channel = serving.channel, None
-        if channel is None or not channel.is_open:
-            return
-        closed = channel.on_closed
-        try:
-            # Prefetched requests go back to the queue (and expire there).
-            channel.close()
-        except Exception:
-            return
-        closed.addTimeout(5, self._reactor)
-        try:
-            yield closed
-        except Exception:
-            pass
+        # Prefetched requests go back to the queue (and expire there).
+        yield close_channel(channel, self._reactor)
 
 
 __all__ = ["AmqpCommandTransport", "command_queue"]
