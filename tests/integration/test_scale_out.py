@@ -14,11 +14,12 @@ import signal
 import uuid
 from collections.abc import Generator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import treq
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
 from twisted.internet.task import deferLater
 from twisted.web.client import HTTPConnectionPool
 
@@ -39,6 +40,8 @@ KEY = "scale-out-key-0123456789"
 PASSWORD = "operator-password"
 #: A short lease, so a killed node's chargers move within seconds here.
 LEASE = 2
+#: Seconds a charger has to answer a command: a dead owner's command is a 504 by then.
+CALL_TIMEOUT = 3
 #: What issue 15 asks of a takeover: the old socket closed within seconds.
 TAKEOVER_LIMIT = 5.0
 #: What issue 15 asks after kill -9 of a charger's node: online and commandable elsewhere.
@@ -73,6 +76,7 @@ class ScaleOutTestCase(TwistdTestCase):
             "presence.backend=redis",
             f"presence.prefix={presence_prefix}",
             f"presence.lease={LEASE}",
+            f"ocpp.call_timeout={CALL_TIMEOUT}",
         ]
         self.redis_url = redis_url
         self.nodes: list[Node] = []
@@ -109,6 +113,10 @@ class ScaleOutTestCase(TwistdTestCase):
         node = Node(name, process, transport, int(ready.group(1)), int(ready.group(2)))
         self.nodes.append(node)
         return node
+
+    def start_nodes(self, *names: str) -> Deferred[list[Node]]:
+        """Start the nodes side by side (each start is seconds of imports and connects)."""
+        return gatherResults([self.start_node(name) for name in names], consumeErrors=True)
 
     @inlineCallbacks
     def stop_nodes(self) -> Any:
@@ -186,8 +194,7 @@ class RoutedCommandTests(ScaleOutTestCase):
     @inlineCallbacks
     def test_command_through_other_node(self) -> Any:
         """(a) A charger on B answers a command sent through A's REST API: 200, its answer."""
-        a = yield self.start_node("node-a")
-        b = yield self.start_node("node-b")
+        a, b = yield self.start_nodes("node-a", "node-b")
         token = yield self.login(a)
         on_b = yield self.charger(b)
         asked = self.command(a, token, "clear-cache", {})
@@ -199,8 +206,7 @@ class RoutedCommandTests(ScaleOutTestCase):
     @inlineCallbacks
     def test_takeover_then_command_through_old_node(self) -> Any:
         """(c) Reconnecting to A closes the socket on B within 5 s; B's command reaches A's."""
-        a = yield self.start_node("node-a")
-        b = yield self.start_node("node-b")
+        a, b = yield self.start_nodes("node-a", "node-b")
         token = yield self.login(b)
         on_b = yield self.charger(b)
         on_a = yield self.charger(a)
@@ -211,3 +217,65 @@ class RoutedCommandTests(ScaleOutTestCase):
         self.assertEqual(call[2:], ["Reset", {"type": "Soft"}])
         status, body = yield asked
         self.assertEqual((status, body["status"]), (200, "Accepted"), body)
+
+    @inlineCallbacks
+    def test_kill_holder_charger_moves(self) -> Any:
+        """
+        (d) kill -9 of the node holding a charger: it reconnects to another
+        node, charges, and is shown online and commandable there within 30 s.
+        """
+        a, b = yield self.start_nodes("node-a", "node-b")
+        token = yield self.login(a)
+        on_b = yield self.charger(b)
+        yield self.wait_online(a, token, True)
+        yield b.kill()
+        killed = reactor.seconds()
+        yield on_b.closed
+        on_a = yield self.charger(a)
+        started = yield ask(
+            on_a,
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "TAG-1", "meterStart": 0, "timestamp": now_iso()},
+        )
+        self.assertEqual(started["idTagInfo"]["status"], "Accepted", started)
+        self.assertGreater(started["transactionId"], 0)
+        yield self.wait_online(a, token, True)
+        asked = self.command(
+            a, token, "remote-stop", {"transactionId": started["transactionId"]}
+        )
+        yield answer_next(on_a, {"status": "Accepted"})
+        status, body = yield asked
+        self.assertEqual((status, body["status"]), (200, "Accepted"), body)
+        self.assertLess(reactor.seconds() - killed, MOVE_LIMIT)
+
+    @inlineCallbacks
+    def test_owner_dies_mid_command(self) -> Any:
+        """(f) The node holding the charger dies while A waits for its answer: 504, no hang."""
+        a, b = yield self.start_nodes("node-a", "node-b")
+        token = yield self.login(a)
+        on_b = yield self.charger(b)
+        asked_at = reactor.seconds()
+        asked = self.command(a, token, "reset", {"type": "Hard"})
+        yield next_call(on_b)  # on B, never answered
+        yield b.kill()
+        status, body = yield asked
+        self.assertEqual((status, body["error"]["code"]), (504, "timeout"), body)
+        self.assertLess(reactor.seconds() - asked_at, CALL_TIMEOUT + 5)
+
+    @inlineCallbacks
+    def wait_online(self, node: Node, token: str, online: bool) -> Any:
+        @inlineCallbacks
+        def shown() -> Any:
+            response = yield treq.get(
+                f"http://127.0.0.1:{node.web_port}/api/chargers/CP-1",
+                headers={"Authorization": f"Bearer {token}"},
+                pool=self.http,
+            )
+            body = yield response.json()
+            return body.get("online") == online
+
+        yield eventually(shown, MOVE_LIMIT)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
