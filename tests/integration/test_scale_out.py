@@ -19,18 +19,21 @@ from typing import Any
 
 import treq
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
+from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks, succeed
 from twisted.internet.task import deferLater
 from twisted.web.client import HTTPConnectionPool
 
 from ocppd import cli
 from ocppd.ocpp.registry import CLOSE_REPLACED
+from ocppd.presence.redis import parse_redis_url
+from ocppd.push.topics import CHARGERS_STATUS
 from tests.integration.clients import TestClient, connect
 from tests.integration.daemon import (
     amqp_overrides,
     cancel_spent_autobahn_timers,
     postgres_overrides,
 )
+from tests.integration.tcp_proxy import TcpProxy
 from tests.integration.test_twistd import READY, TwistdTestCase
 from tests.presence.contract import eventually
 from tests.presence.test_redis import delete_prefix, require_redis
@@ -240,9 +243,7 @@ class RoutedCommandTests(ScaleOutTestCase):
         self.assertEqual(started["idTagInfo"]["status"], "Accepted", started)
         self.assertGreater(started["transactionId"], 0)
         yield self.wait_online(a, token, True)
-        asked = self.command(
-            a, token, "remote-stop", {"transactionId": started["transactionId"]}
-        )
+        asked = self.command(a, token, "remote-stop", {"transactionId": started["transactionId"]})
         yield answer_next(on_a, {"status": "Accepted"})
         status, body = yield asked
         self.assertEqual((status, body["status"]), (200, "Accepted"), body)
@@ -275,6 +276,97 @@ class RoutedCommandTests(ScaleOutTestCase):
             return body.get("online") == online
 
         yield eventually(shown, MOVE_LIMIT)
+
+
+class PushAcrossNodesTests(ScaleOutTestCase):
+    @inlineCallbacks
+    def test_push_client_sees_other_nodes_charger(self) -> Any:
+        """(b) A push client on A sees the events of a charger on B."""
+        a, b = yield self.start_nodes("node-a", "node-b")
+        token = yield self.login(a)
+        client = yield join(a.web_port, token)
+        self.addCleanup(lambda: client.leave() if client.is_attached() else None)
+        events = yield client.listen(CHARGERS_STATUS)
+        on_b = yield self.charger(b)
+        status = {"connectorId": 1, "status": "Preparing", "errorCode": "NoError"}
+        yield ask(on_b, "StatusNotification", status)
+        while True:
+            event = yield events.get()
+            if event["type"] == "connector.status":
+                break
+        self.assertEqual(
+            {k: event["data"][k] for k in ("chargePointId", "connectorId", "status")},
+            {"chargePointId": "CP-1", "connectorId": 1, "status": "Preparing"},
+        )
+
+
+class RedisOutageTests(ScaleOutTestCase):
+    @inlineCallbacks
+    def test_redis_down_mid_run(self) -> Any:
+        """
+        (f) Redis unreachable mid-run (a proxy cut, the shared Redis untouched):
+        commands answer 503 with a JSON body, no node crashes, and commands
+        reach the charger again by themselves once Redis is back.
+        """
+        address = parse_redis_url(self.redis_url)
+        proxy = TcpProxy(address.host, address.port)
+        self.addCleanup(proxy.stop)
+        through_proxy = f"redis://127.0.0.1:{proxy.port}/{address.db}"
+        a, b = yield gatherResults(
+            [self.start_node(name, redis_url=through_proxy) for name in ("node-a", "node-b")],
+            consumeErrors=True,
+        )
+        token = yield self.login(a)
+        charger = AnsweringCharger(self, b)
+        yield charger.connect()
+        status, body = yield self.command(a, token, "clear-cache", {})
+        self.assertEqual((status, body["status"]), (200, "Accepted"), body)
+
+        yield proxy.down()
+        status, body = yield self.command(a, token, "clear-cache", {})
+        self.assertEqual((status, body["error"]["code"]), (503, "unavailable"), body)
+        status, body = yield self.command(b, token, "clear-cache", {})
+        self.assertIn(status, (200, 503), body)  # B may still answer for its own charger
+
+        proxy.up()
+        back = reactor.seconds()
+
+        @inlineCallbacks
+        def commandable() -> Any:
+            yield charger.connected()
+            status, _ = yield self.command(a, token, "clear-cache", {})
+            return status == 200
+
+        yield eventually(commandable, 20)
+        self.recovered_in = reactor.seconds() - back
+        for node in (a, b):
+            self.assertFalse(node.process.ended.called, node.process.text)
+
+
+class AnsweringCharger:
+    """CP-1 on a node, answering every command Accepted; reconnects when asked."""
+
+    def __init__(self, testcase: ScaleOutTestCase, node: Node) -> None:
+        self.testcase, self.node = testcase, node
+        self.client: TestClient | None = None
+
+    @inlineCallbacks
+    def connect(self) -> Any:
+        self.client = yield self.testcase.charger(self.node)
+        self.answer(self.client)
+
+    def answer(self, client: TestClient) -> None:
+        def answered(_: Any) -> None:
+            if not client.closed.called:
+                self.answer(client)
+
+        answer_next(client, {"status": "Accepted"}).addCallbacks(answered, lambda _: None)
+
+    def connected(self) -> Deferred[Any]:
+        """Connected again if the node closed the socket meanwhile."""
+        if self.client is not None and not self.client.closed.called:
+            return succeed(None)
+        return self.connect()
 
 
 def now_iso() -> str:
