@@ -43,6 +43,14 @@ KEY = "scale-out-key-0123456789"
 PASSWORD = "operator-password"
 #: A short lease, so a killed node's chargers move within seconds here.
 LEASE = 2
+#: 30 a kWh, 2 a minute, 50 a session (minor units).
+TARIFF = {
+    "name": "Std",
+    "currency": "EUR",
+    "pricePerKwh": 30,
+    "pricePerMinute": 2,
+    "sessionFee": 50,
+}
 #: Seconds a charger has to answer a command: a dead owner's command is a 504 by then.
 CALL_TIMEOUT = 3
 #: What issue 15 asks of a takeover: the old socket closed within seconds.
@@ -80,6 +88,8 @@ class ScaleOutTestCase(TwistdTestCase):
             f"presence.prefix={presence_prefix}",
             f"presence.lease={LEASE}",
             f"ocpp.call_timeout={CALL_TIMEOUT}",
+            "billing.payment_provider=test",
+            "billing.minimum_to_start=500",
         ]
         self.redis_url = redis_url
         self.nodes: list[Node] = []
@@ -134,10 +144,10 @@ class ScaleOutTestCase(TwistdTestCase):
         cancel_spent_autobahn_timers()
 
     @inlineCallbacks
-    def login(self, node: Node) -> Any:
+    def login(self, node: Node, email: str = "ops@example.com") -> Any:
         response = yield treq.post(
             f"http://127.0.0.1:{node.web_port}/api/auth/login",
-            json={"email": "ops@example.com", "password": PASSWORD},
+            json={"email": email, "password": PASSWORD},
             pool=self.http,
         )
         body = yield response.json()
@@ -341,6 +351,92 @@ class RedisOutageTests(ScaleOutTestCase):
         self.recovered_in = reactor.seconds() - back
         for node in (a, b):
             self.assertFalse(node.process.ended.called, node.process.text)
+
+
+class FundsGuardAcrossNodesTests(ScaleOutTestCase):
+    @inlineCallbacks
+    def test_wallet_runs_out_on_other_node(self) -> Any:
+        """
+        (e) A customer starts through A's API on a charger held by B; when the
+        running cost reaches their funds, the funds guard's stop reaches the
+        charger on B (charging.stop.requested, then the funds_stop consumer
+        routes RemoteStopTransaction to the owning node).
+        """
+        self.ctl("user", "add", "jo@example.com", "--role", "customer", stdin=PASSWORD + "\n")
+        a, b = yield self.start_nodes("node-a", "node-b")
+        admin = yield self.login(a)
+        tariff = yield self.api(a, admin, "POST", "/api/cms/tariffs", TARIFF, expect=201)
+        yield self.api(a, admin, "PUT", "/api/cms/points/CP-1", {"tariffId": tariff["id"]})
+        customer = yield self.login(a, "jo@example.com")
+        me = yield self.api(a, customer, "GET", "/api/auth/me")
+        id_tag = me["user"]["idTag"]
+        yield self.api(a, customer, "POST", "/api/user/wallet/top-up", {"amount": 600}, 201)
+
+        on_b = yield self.charger(b)
+        boot = {"chargePointVendor": "V", "chargePointModel": "M"}
+        yield ask(on_b, "BootNotification", boot)
+        available = {"connectorId": 1, "status": "Available", "errorCode": "NoError"}
+        yield ask(on_b, "StatusNotification", available)
+        start = {"chargePointId": "CP-1", "connectorId": 1}
+
+        # The connector's Available reaches the store through the bus first.
+        @inlineCallbacks
+        def available_on_a() -> Any:
+            charger = yield self.api(a, customer, "GET", "/api/chargers/CP-1")
+            return charger["available"]
+
+        yield eventually(available_on_a, 15)
+        asked = self.api(a, customer, "POST", "/api/user/charging/start", start, 202)
+        call = yield next_call(on_b)
+        self.assertEqual(call[2:], ["RemoteStartTransaction", {"connectorId": 1, "idTag": id_tag}])
+        on_b.send(json.dumps([3, call[1], {"status": "Accepted"}]))
+        yield asked
+        tx = yield ask(
+            on_b,
+            "StartTransaction",
+            {"connectorId": 1, "idTag": id_tag, "meterStart": 1000, "timestamp": now_iso()},
+        )
+        self.assertEqual(tx["idTagInfo"]["status"], "Accepted", tx)
+        # 29 kWh at 30 a kWh: 870, past the 600 held.
+        yield ask(on_b, "MeterValues", meter(tx["transactionId"], now_iso(), 30000))
+        call = yield next_call(on_b).addTimeout(15, reactor)
+        self.assertEqual(
+            call[2:], ["RemoteStopTransaction", {"transactionId": tx["transactionId"]}]
+        )
+        on_b.send(json.dumps([3, call[1], {"status": "Accepted"}]))
+
+    @inlineCallbacks
+    def api(
+        self,
+        node: Node,
+        token: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        expect: int | None = 200,
+    ) -> Any:
+        """A REST call; its JSON body (with ``expect=None``: (status, body))."""
+        response = yield treq.request(
+            method,
+            f"http://127.0.0.1:{node.web_port}{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            pool=self.http,
+        )
+        answer = json.loads((yield response.text()))
+        if expect is None:
+            return response.code, answer
+        self.assertEqual(response.code, expect, answer)
+        return answer
+
+
+def meter(tx: int, at: str, wh: int) -> dict[str, Any]:
+    sampled = [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
+    return {
+        "connectorId": 1,
+        "transactionId": tx,
+        "meterValue": [{"timestamp": at, "sampledValue": sampled}],
+    }
 
 
 class AnsweringCharger:
