@@ -7,6 +7,8 @@ connections made through the proxy stall.
 connection open (the peers see a service that stopped answering, as when a
 database or broker process hangs); ``thaw()`` forwards again, nothing lost.
 The test that freezes must thaw (``addCleanup(proxy.thaw)``) and close it.
+``down()`` is a service that crashed: new connections refused, open ones cut
+without a goodbye; ``up()`` listens again on the same port.
 """
 
 from __future__ import annotations
@@ -78,9 +80,9 @@ class FreezableProxy:
         self.local_port = 0
 
     def start(self) -> Deferred[int]:
-        """Listen; fires with the local port."""
+        """Listen (on ``local_port`` once it is known); fires with the local port."""
         factory = Factory.forProtocol(lambda: _Downstream(self))
-        endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
+        endpoint = TCP4ServerEndpoint(reactor, self.local_port, interface="127.0.0.1")
 
         def listening(port: IListeningPort) -> int:
             self.listening = port
@@ -98,6 +100,19 @@ class FreezableProxy:
         self.frozen = False
         for half in list(self.halves):
             half.flush()
+
+    def down(self) -> Deferred[Any]:
+        """Refuse new connections and abort the open ones (no FIN: as a crashed server)."""
+        for half in list(self.halves):
+            half.transport.abortConnection()
+        listening, self.listening = self.listening, None
+        if listening is None:
+            return succeed(None)
+        return maybeDeferred(listening.stopListening)
+
+    def up(self) -> Deferred[int]:
+        """Accept connections again, on the same port."""
+        return self.start()
 
     def close(self) -> Deferred[Any]:
         """Stop listening and close every proxied connection."""

@@ -33,10 +33,10 @@ from tests.integration.daemon import (
     cancel_spent_autobahn_timers,
     postgres_overrides,
 )
-from tests.integration.tcp_proxy import TcpProxy
 from tests.integration.test_twistd import READY, TwistdTestCase
 from tests.presence.contract import eventually
 from tests.presence.test_redis import delete_prefix, require_redis
+from tests.proxy import start_proxy
 from tests.push.client import join
 
 KEY = "scale-out-key-0123456789"
@@ -319,9 +319,8 @@ class RedisOutageTests(ScaleOutTestCase):
         reach the charger again by themselves once Redis is back.
         """
         address = parse_redis_url(self.redis_url)
-        proxy = TcpProxy(address.host, address.port)
-        self.addCleanup(proxy.stop)
-        through_proxy = f"redis://127.0.0.1:{proxy.port}/{address.db}"
+        proxy = yield start_proxy(self, address.host, address.port)
+        through_proxy = f"redis://127.0.0.1:{proxy.local_port}/{address.db}"
         a, b = yield gatherResults(
             [self.start_node(name, redis_url=through_proxy) for name in ("node-a", "node-b")],
             consumeErrors=True,
@@ -338,7 +337,7 @@ class RedisOutageTests(ScaleOutTestCase):
         status, body = yield self.command(b, token, "clear-cache", {})
         self.assertIn(status, (200, 503), body)  # B may still answer for its own charger
 
-        proxy.up()
+        yield proxy.up()
         back = reactor.seconds()
 
         @inlineCallbacks
