@@ -180,3 +180,15 @@ class ShippedIniTests(SynchronousTestCase):
     def test_shipped_ini_loads(self) -> None:
         """The shipped file itself loads (all commented: the defaults)."""
         self.assertEqual(load_config(INI).ocpp, Config().ocpp)
+
+
+class NodeExampleTests(SynchronousTestCase):
+    def test_scale_out_example_loads(self) -> None:
+        """etc/ocppd-node.ini.example is a valid configuration for a node on the three services."""
+        config = load_config(os.path.join(ROOT, "etc", "ocppd-node.ini.example"))
+        self.assertEqual(
+            (config.ocppd.node_id, config.bus.backend, config.presence.backend),
+            ("ocppd-1", "amqp", "redis"),
+        )
+        self.assertTrue(config.store.url.startswith("postgresql://"))
+        self.assertFalse(config.store.auto_upgrade)
