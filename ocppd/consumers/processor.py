@@ -119,12 +119,16 @@ def _status(
 
 
 def _session_of(
-    conn: Connection, charge_point_id: str, transaction_id: int | None
+    conn: Connection, charge_point_id: str, transaction_id: int | None, *, lock: bool = False
 ) -> TransactionRecord | None:
-    """The session ``transaction_id`` of this charger (another charger's id names nothing)."""
+    """
+    The session ``transaction_id`` of this charger (another charger's id
+    names nothing); with ``lock``, its row locked until the commit.
+    """
     if transaction_id is None:
         return None
-    session = transactions.get_transaction(conn, transaction_id)
+    get = transactions.lock_transaction if lock else transactions.get_transaction
+    session = get(conn, transaction_id)
     return session if session is not None and session.charge_point_id == charge_point_id else None
 
 
@@ -309,7 +313,11 @@ class OcppProcessor(BusConsumer):
             and 0 < transaction_id <= transactions.MAX_TRANSACTION_ID
         ):
             transactions.confirm_transaction(conn, transaction_id)
-        session = _session_of(conn, charge_point_id, transaction_id)
+        # Locked: with several nodes the charger's MeterValues may be processed
+        # by another node at the same time as this start (the processor queue
+        # is shared), so either its meter is seen here or this claim is seen
+        # there, and the funds guard runs on one side or the other.
+        session = _session_of(conn, charge_point_id, transaction_id, lock=True)
         if session is None:
             return []
         started = FollowUp("session.started", {"session": session_json(session)}, charge_point_id)
@@ -338,7 +346,28 @@ class OcppProcessor(BusConsumer):
                         charge_point_id,
                     )
                 )
+                follow_ups.extend(self._funds_guard_at_start(conn, session))
         return follow_ups
+
+    def _funds_guard_at_start(self, conn: Connection, session: TransactionRecord) -> list[FollowUp]:
+        """
+        The funds guard for readings processed before the start that claims
+        the request (out of order across nodes): they found no request to
+        guard, so the start checks what they brought.
+        """
+        if session.last_meter_wh is None or session.last_meter_at is None:
+            return []
+        tariff = self._tariff(conn, session)
+        if tariff is None:
+            return []
+        estimate = live_estimate(
+            tariff,
+            meter_start_wh=session.meter_start_wh,
+            last_meter_wh=session.last_meter_wh,
+            started_at=session.started_at,
+            now=session.last_meter_at,
+        )
+        return self._funds_guard(conn, session, tariff, estimate.energy_wh, session.last_meter_at)
 
     def _meter_values(
         self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites

@@ -458,6 +458,18 @@ def get_transaction(
     return record
 
 
+def lock_transaction(conn: Connection, transaction_id: int) -> TransactionRecord | None:
+    """
+    The session, its row locked until the database transaction ends (on
+    PostgreSQL; SQLite has one writer anyway): a concurrent writer of the
+    row, such as a MeterValues advancing its meter, waits, or is waited for
+    and its update is what this returns.
+    """
+    return first_record(
+        conn, TransactionRecord, _select_transaction().with_for_update(), {"tx_id": transaction_id}
+    )
+
+
 def active_transactions(
     conn: Connection, charge_point_id: str | None = None
 ) -> list[TransactionRecord]:
