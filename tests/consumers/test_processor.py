@@ -475,6 +475,40 @@ class ProcessorEventTests(TestCase):
         yield poll(lambda: succeed(len(bus.published)), until=lambda n: n == 3)
         self.assertEqual([key for key, _ in bus.published], keys)
 
+    def test_funds_guard_when_readings_precede_the_start(self) -> None:
+        """
+        With several nodes, a session's MeterValues may be processed before
+        the StartTransaction that links it to the customer's app request: the
+        start then checks the readings already in and asks for the stop.
+        """
+        self.database.run_sync(
+            wallets.create_request,
+            user_id=self.user,
+            charge_point_id="CP1",
+            connector_id=1,
+            id_tag="TAG1",
+            command_id="c1",
+            hold=500,
+            now=NOW,
+        )
+        # 29000 Wh and 10 minutes: 50 + 870 + 20, past the 500 held; no request linked yet.
+        [update] = self.follow_ups(meter(self.tx, "2026-11-29T11:10:00Z", "30000"))
+        self.assertEqual(update.routing_key, "session.updated")
+        started = self.follow_ups(
+            inbound("StartTransaction", {}, {"transactionId": self.tx, "idTagInfo": {}})
+        )
+        self.assertEqual(
+            [f.routing_key for f in started],
+            ["session.started", "charging.started", "charging.stop.requested"],
+        )
+        self.assertEqual(
+            {k: started[2].payload[k] for k in ("sessionId", "reason")},
+            {"sessionId": self.tx, "reason": "funds"},
+        )
+        # Asked once: the next reading does not ask again.
+        [update] = self.follow_ups(meter(self.tx, "2026-11-29T11:11:00Z", "31000"))
+        self.assertEqual(update.routing_key, "session.updated")
+
     def test_other_currency_not_debited(self) -> None:
         """A session priced in another currency than the wallets is not debited."""
         self.processor.wallet_currency = "USD"
