@@ -23,6 +23,7 @@ from ocppd.ocpp.errors import AnswerTimedOut, OcppError
 from ocppd.ocpp.frames import Call, CallError, CallResult, FrameError, parse_frame
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.traffic import TrafficPublisher
+from ocppd.ratelog import RepeatLog
 
 #: A charger must wait for our answer before its next CALL (OCPP-J 4.1.1); we
 #: queue a few rather than fail a slightly impatient one, but not without bound.
@@ -64,8 +65,13 @@ class ChargerConnection:
         traffic: TrafficPublisher,
         clock: IReactorTime,
         call_timeout: float,
+        failures: RepeatLog | None = None,
     ) -> None:
         self.charge_point_id = charge_point_id
+        # Shared by every connection of a node (the factory's): an outage
+        # fails every charger's calls at once, and one line a minute with a
+        # count says so better than a line (or a traceback) per call.
+        self._failures = failures if failures is not None else RepeatLog(self.log, clock)
         self.connection_id = connection_id
         #: "Accepted", "Pending" or "Rejected"; a BootNotification may change it.
         self.registration_status = registration_status
@@ -207,9 +213,10 @@ class ChargerConnection:
             )
             return
         if isinstance(failure.value, AnswerTimedOut):
-            # The store or the broker is stalled: one line, and an error the
-            # charger resends (a late result of the abandoned work is dropped).
-            self.log.warn(
+            # The store or the broker is stalled: an error the charger
+            # resends (a late result of the abandoned work is dropped).
+            self._failures.warn(
+                ("timed out", call.action),
                 "Refused {action} from {charge_point_id}: {error}",
                 action=call.action,
                 charge_point_id=self.charge_point_id,
@@ -218,9 +225,9 @@ class ChargerConnection:
             self._send(CallError(call.unique_id, errors.INTERNAL_ERROR, "try again").marshal())
             return
         if isinstance(failure.value, BusError):
-            # Expected while the broker is away: one line per refusal, no
-            # traceback flood; the charger retries as OCPP intends.
-            self.log.warn(
+            # Expected while the broker is away; the charger retries as OCPP intends.
+            self._failures.warn(
+                ("refused", call.action),
                 "Refused {action} from {charge_point_id}: the bus did not accept it ({error})",
                 action=call.action,
                 charge_point_id=self.charge_point_id,
@@ -228,7 +235,10 @@ class ChargerConnection:
             )
             self._send(CallError(call.unique_id, errors.INTERNAL_ERROR, "try again").marshal())
             return
-        self.log.failure(
+        # Unexpected, or the store is down: the first of a kind with its
+        # traceback, then a count a minute.
+        self._failures.failure(
+            ("failed", call.action, type(failure.value)),
             "Handling {action} from {charge_point_id} failed",
             failure,
             action=call.action,

@@ -25,6 +25,7 @@ from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.presence.interface import IPresence, PresenceUnavailable
+from ocppd.ratelog import RepeatLog
 from ocppd.websocket import harden
 
 CLOSE_PROTOCOL_ERROR = 1002
@@ -232,6 +233,8 @@ class OcppServerFactory(WebSocketServerFactory):
         self._traffic = traffic
         self._clock = clock
         self._call_timeout = call_timeout
+        # Failed and refused calls of every connection, logged rate-limited.
+        self._call_failures = RepeatLog(ChargerConnection.log, clock)
         self.presence = presence
         if presence is not None:
             presence.on_lost(self._claim_lost)
@@ -282,6 +285,7 @@ class OcppServerFactory(WebSocketServerFactory):
             traffic=self._traffic,
             clock=self._clock,
             call_timeout=self._call_timeout,
+            failures=self._call_failures,
         )
         if not self.registry.register(connection, fence):
             return connection  # an older claim than the current connection's: closing

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from twisted.internet.task import Clock
+from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.bus.interface import BusError
@@ -13,6 +14,7 @@ from ocppd.ocpp.connection import MAX_QUEUED_CALLS, ChargerConnection
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.registry import CLOSE_REPLACED, ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
+from ocppd.ratelog import RepeatLog
 from tests.ocpp.fakes import FakeTransport, RecordingTraffic, ScriptedHandler
 
 SCHEMAS = SchemaRegistry.load()
@@ -150,6 +152,49 @@ class ChargerConnectionTests(SynchronousTestCase):
         self.handler.pending[0].errback(BusError("not connected"))
         self.assertEqual(self.transport.last()[:3], [4, "b", "InternalError"])
         self.assertEqual(self.flushLoggedErrors(BusError), [])
+
+    def test_outage_failures_of_many_chargers_are_logged_once_with_a_count(self) -> None:
+        """
+        The store failing every charger's StartTransaction (PostgreSQL
+        stopped) writes one traceback and, a minute later, one line counting
+        the rest; refusals by the bus likewise, not a line per call.
+        """
+        clock = Clock()
+        failures = RepeatLog(ChargerConnection.log, clock)
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        for n in range(50):
+            handler = ScriptedHandler()
+            transport = FakeTransport()
+            connection = ChargerConnection(
+                f"CP{n}",
+                connection_id=f"c{n}",
+                registration_status="Accepted",
+                transport=transport,
+                handler=handler,  # type: ignore[arg-type]
+                schemas=SCHEMAS,
+                traffic=self.traffic,  # type: ignore[arg-type]
+                clock=clock,
+                call_timeout=30,
+                failures=failures,
+            )
+            connection.text_received(
+                '[2,"s","StartTransaction",{"connectorId":1,"idTag":"T",'
+                '"meterStart":0,"timestamp":"2026-01-01T00:00:00Z"}]'
+            )
+            handler.pending[0].errback(ConnectionRefusedError("database is down"))
+            connection.text_received('[2,"h","Heartbeat",{}]')
+            handler.pending[1].errback(BusError("not connected"))
+            self.assertEqual(
+                [f[:3] for f in transport.frames()][-2:],
+                [[4, "s", "InternalError"], [4, "h", "InternalError"]],
+            )
+        clock.advance(60)
+        lines = [e for e in events if e.get("log_namespace", "").endswith("ChargerConnection")]
+        self.assertEqual(len(lines), 4, [e["log_format"] for e in lines])
+        self.assertEqual(len(self.flushLoggedErrors(ConnectionRefusedError)), 1)
+        self.assertEqual(sorted(e["suppressed"] for e in lines), [0, 0, 49, 49])
 
     def test_invalid_own_response_is_internal_error(self) -> None:
         """A response of ours that fails its schema is never sent; InternalError is."""
