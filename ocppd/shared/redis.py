@@ -1,0 +1,276 @@
+"""
+Shared state on Redis (txredisapi), for several nodes; keys under ``[presence] prefix``:
+
+- ``{prefix}:fail:{scope}:{sha1(key)}``: a hash (count, latest ms), expiring
+  ``forget`` seconds after the latest failure;
+- ``{prefix}:win:{scope}:{sha1(key)}``: a sorted set of event times, at most
+  ``limit`` members, expiring ``window`` seconds after the latest event;
+- channel ``{prefix}:revoked``: the digest of each revoked token.
+
+Every key expires, so Redis holds only the keys active within ``forget`` /
+``window`` (an attacker cycling names costs at most one small key per attempt
+for that long, like the in-process ``max_keys`` bound). Check-and-count is one
+Lua script: parallel attempts on several nodes cannot all pass the check. Times
+are the calling node's clock (the nodes run NTP; the tests drive a Clock).
+
+While Redis is unreachable every call fails at once with
+``SharedStateUnavailable`` (sign-ins and charger logins then answer 503: the
+limits fail closed); both connections reconnect by themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Generator
+from typing import Any
+
+import txredisapi
+from twisted.internet.defer import Deferred, fail, gatherResults, inlineCallbacks
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.interfaces import IReactorTime
+from zope.interface import implementer
+
+from ocppd.logs import Logger
+from ocppd.presence.redis import CONNECT_TIMEOUT, REPLY_TIMEOUT, parse_redis_url
+from ocppd.shared.interface import (
+    IFailures,
+    ISharedState,
+    IWindow,
+    RevokedCallback,
+    SharedStateUnavailable,
+)
+from ocppd.shared.memory import tell_revoked
+from ocppd.throttle import ThrottlePolicy
+
+# KEYS: the failures hash. ARGV: now ms, free, base ms, cap ms, forget ms, "begin"|"check".
+# Returns nil (may go ahead; counted if "begin") or the wait in ms, as text.
+FAILURES = """
+local now = tonumber(ARGV[1])
+local free, base, cap, forget = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local v = redis.call('HMGET', KEYS[1], 'c', 'l')
+local count = 0
+if v[1] then
+  count = tonumber(v[1])
+  if now - tonumber(v[2]) >= forget then count = 0 end
+end
+if count > 0 then
+  local delay = 0
+  if count >= free then delay = math.min(cap, base * 2 ^ math.min(count - free, 64)) end
+  local wait = delay - (now - tonumber(v[2]))
+  if wait > 0 then return tostring(wait) end
+end
+if ARGV[6] == 'begin' then
+  redis.call('HSET', KEYS[1], 'c', count + 1)
+  redis.call('HSET', KEYS[1], 'l', now)
+  redis.call('PEXPIRE', KEYS[1], forget)
+end
+return false
+"""
+
+# KEYS: the window's sorted set. ARGV: now ms, limit, window ms, member or "".
+# Returns nil (may act; recorded if a member is given) or the wait in ms, as text.
+WINDOW = """
+local now, limit, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if ARGV[4] ~= '' then
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(limit + 1))
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window))
+  return false
+end
+if redis.call('ZCARD', KEYS[1]) < limit then return false end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return tostring(math.max(0, tonumber(oldest[2]) + window - now))
+"""
+
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _seconds(reply: Any) -> float | None:
+    if reply is None:
+        return None
+    text = reply.decode() if isinstance(reply, bytes) else str(reply)
+    return float(text) / 1000.0
+
+
+class _Listener(txredisapi.SubscriberProtocol):
+    state: RedisSharedState
+
+    def connectionMade(self) -> Any:
+        d = super().connectionMade()
+
+        def ready(_: object) -> None:
+            if not self._ready:
+                return  # authentication failed: txredisapi closes and says why
+            try:
+                self.subscribe(self.state.channel).addErrback(self.state._subscribe_failed)
+            except txredisapi.ConnectionError:
+                pass  # lost in the meantime: the next connection subscribes
+
+        return d.addCallback(ready)
+
+    def messageReceived(self, pattern: Any, channel: Any, message: Any) -> None:
+        self.state._message(message)
+
+
+@implementer(IFailures)
+class _RedisFailures:
+    def __init__(self, state: RedisSharedState, scope: str, policy: ThrottlePolicy) -> None:
+        self._state = state
+        self._prefix = f"{state.prefix}:fail:{scope}:"
+        self._policy = policy
+
+    def _run(self, key: str, mode: str) -> Deferred[float | None]:
+        p = self._policy
+        ms = [round(x * 1000) for x in (p.base, p.cap, p.forget)]
+        args = [self._state.now_ms(), p.free, *ms, mode]
+        return self._state.eval(FAILURES, [self._prefix + _hashed(key)], args).addCallback(
+            _seconds
+        )
+
+    def retry_after(self, key: str) -> Deferred[float | None]:
+        return self._run(key, "check")
+
+    def begin(self, key: str) -> Deferred[float | None]:
+        return self._run(key, "begin")
+
+    def succeeded(self, key: str) -> Deferred[None]:
+        script = "redis.call('DEL', KEYS[1]) return false"
+        return self._state.eval(script, [self._prefix + _hashed(key)], []).addCallback(
+            lambda _: None
+        )
+
+
+@implementer(IWindow)
+class _RedisWindow:
+    def __init__(self, state: RedisSharedState, scope: str, limit: int, window: float) -> None:
+        self._state = state
+        self._prefix = f"{state.prefix}:win:{scope}:"
+        self._limit = limit
+        self._window_ms = round(window * 1000)
+
+    def _run(self, key: str, member: str) -> Deferred[Any]:
+        args = [self._state.now_ms(), self._limit, self._window_ms, member]
+        return self._state.eval(WINDOW, [self._prefix + _hashed(key)], args)
+
+    def retry_after(self, key: str) -> Deferred[float | None]:
+        return self._run(key, "").addCallback(_seconds)
+
+    def record(self, key: str) -> Deferred[None]:
+        member = f"{self._state.now_ms()}:{uuid.uuid4().hex[:12]}"
+        return self._run(key, member).addCallback(lambda _: None)
+
+
+def _hashed(key: str) -> str:
+    # Fixed length whatever the caller's key (an email, an address, a charger id).
+    return hashlib.sha1(key.encode("utf-8", "replace")).hexdigest()
+
+
+@implementer(ISharedState)
+class RedisSharedState:
+    log = Logger()
+
+    def __init__(self, *, clock: IReactorTime, reactor: Any, url: str, prefix: str = "ocppd"):
+        self.address = parse_redis_url(url)
+        self._clock = clock
+        self._reactor = reactor
+        self.prefix = prefix
+        self.channel = f"{prefix}:revoked"
+        self._commands: txredisapi.RedisFactory | None = None
+        self._subscriber: txredisapi.RedisFactory | None = None
+        self._revoked: list[RevokedCallback] = []
+        self._unreachable_logged = False
+
+    def now_ms(self) -> int:
+        return round(self._clock.seconds() * 1000)
+
+    def _endpoint(self) -> HostnameEndpoint:
+        return HostnameEndpoint(
+            self._reactor, self.address.host, self.address.port, timeout=CONNECT_TIMEOUT
+        )
+
+    def start(self) -> None:
+        if self._commands is not None:
+            return
+        self._commands = txredisapi.RedisFactory(
+            str(self.address),
+            self.address.db,
+            1,
+            isLazy=True,
+            password=self.address.password,
+            replyTimeout=REPLY_TIMEOUT,
+        )
+        self._commands.startConnecting(self._endpoint())
+        state = self
+
+        class Listener(_Listener):
+            pass
+
+        Listener.state = state
+        self._subscriber = txredisapi.RedisFactory(
+            str(self.address), None, 1, isLazy=True, password=self.address.password
+        )
+        self._subscriber.protocol = Listener
+        self._subscriber.startConnecting(self._endpoint())
+
+    @inlineCallbacks
+    def stop(self) -> Generator[Deferred[Any], Any, None]:
+        connections = [f for f in (self._commands, self._subscriber) if f is not None]
+        self._commands = self._subscriber = None
+        yield gatherResults([f.disconnect() for f in connections], consumeErrors=True)
+
+    def connected(self) -> bool:
+        return all(f is not None and f.size for f in (self._commands, self._subscriber))
+
+    def eval(self, script: str, keys: list[str], args: list[Any]) -> Deferred[Any]:
+        factory = self._commands
+        if factory is None or not factory.size:
+            if not self._unreachable_logged:
+                self._unreachable_logged = True
+                self.log.error(
+                    "Shared state: Redis at {address} is unreachable; sign-ins and charger"
+                    " logins answer 503 until it is back (reconnecting by itself)",
+                    address=str(self.address),
+                )
+            return fail(SharedStateUnavailable(f"Redis at {self.address} is unreachable"))
+        if self._unreachable_logged:
+            self._unreachable_logged = False
+            self.log.info("Shared state: Redis at {address} is reachable", address=str(self.address))
+
+        def failed(failure: Any) -> Any:
+            if failure.check(txredisapi.ConnectionError):
+                raise SharedStateUnavailable(f"Redis at {self.address}: {failure.getErrorMessage()}")
+            return failure
+
+        return factory.handler.eval(script, keys, args).addErrback(failed)
+
+    def failures(self, scope: str, policy: ThrottlePolicy) -> _RedisFailures:
+        return _RedisFailures(self, scope, policy)
+
+    def window(self, scope: str, *, limit: int, window: float) -> _RedisWindow:
+        return _RedisWindow(self, scope, limit, window)
+
+    def publish_revoked(self, digest: str) -> Deferred[None]:
+        # This node ends its own sessions at once: the message may come late.
+        tell_revoked(self._revoked, digest, self.log)
+        script = "redis.call('PUBLISH', KEYS[1], ARGV[1]) return false"
+        return self.eval(script, [self.channel], [digest]).addCallback(lambda _: None)
+
+    def on_revoked(self, callback: RevokedCallback) -> None:
+        self._revoked.append(callback)
+
+    def _message(self, message: Any) -> None:
+        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+        if not _DIGEST.match(text):
+            self.log.warn("Shared state: ignoring a malformed revocation {message!r}", message=text[:100])
+            return
+        tell_revoked(self._revoked, text, self.log)
+
+    def _subscribe_failed(self, failure: Any) -> None:
+        self.log.warn(
+            "Shared state: could not subscribe to {channel}: {reason}",
+            channel=self.channel,
+            reason=failure.getErrorMessage(),
+        )

@@ -1,0 +1,68 @@
+"""
+The Redis shared state, ``ocppd.shared.redis``, against the contract and the
+real Redis at ``tests.services.REDIS_URL`` (skipped without it, failing on CI).
+Each test uses its own key prefix and deletes its keys when it ends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Generator
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.task import Clock
+from twisted.trial.unittest import TestCase
+
+from ocppd.shared.interface import ISharedState, SharedStateUnavailable
+from ocppd.shared.redis import RedisSharedState
+from ocppd.throttle import ThrottlePolicy
+from tests.presence.contract import eventually
+from tests.presence.test_redis import delete_prefix, require_redis
+from tests.shared.contract import SharedStateContractTests
+
+
+class RedisSharedStateContractTests(SharedStateContractTests, TestCase):
+    def setUp(self) -> None:
+        self.url = require_redis()
+        self.clock = Clock()
+        self.clock.advance(1_000_000)
+        self.prefix = "t" + uuid.uuid4().hex[:10]
+        self.addCleanup(delete_prefix, self.prefix)
+
+    @inlineCallbacks
+    def make_nodes(self, count: int) -> Generator[Deferred[Any], Any, list[ISharedState]]:
+        nodes = []
+        for _ in range(count):
+            node = RedisSharedState(
+                clock=self.clock, reactor=reactor, url=self.url, prefix=self.prefix
+            )
+            node.start()
+            self.addCleanup(node.stop)
+            nodes.append(node)
+        yield eventually(lambda: all(node.connected() for node in nodes))
+        return nodes
+
+    @inlineCallbacks
+    def test_keys_expire(self) -> Generator[Deferred[Any], Any, None]:
+        """Every key has a TTL: Redis holds only what is active (no unbounded growth)."""
+        (node,) = yield self.make_nodes(1)
+        assert isinstance(node, RedisSharedState)
+        yield node.failures("f", ThrottlePolicy(forget=60.0)).begin("k")
+        yield node.window("w", limit=3, window=10.0).record("k")
+        handler = node._commands.handler  # type: ignore[union-attr]
+        keys = yield handler.keys(f"{self.prefix}:*")
+        self.assertEqual(len(keys), 2)
+        for key in keys:
+            ttl = yield handler.execute_command("PTTL", key)
+            self.assertGreater(ttl, 0)
+            self.assertLessEqual(ttl, 60_000)
+
+
+class RedisSharedStateUnreachableTests(TestCase):
+    def test_fails_at_once(self) -> None:
+        node = RedisSharedState(clock=Clock(), reactor=reactor, url="redis://127.0.0.1:1/0")
+        self.failureResultOf(
+            node.failures("f", ThrottlePolicy()).begin("k"), SharedStateUnavailable
+        )
