@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
@@ -79,7 +81,7 @@ class MemorySharedState:
         self._revoked.append(callback)
 
 
-def tell_revoked(callbacks: list[RevokedCallback], digest: str, log: Logger) -> None:
+def tell_revoked(callbacks: list[RevokedCallback], digest: str, log: Any) -> None:
     for callback in callbacks:
         try:
             callback(digest)

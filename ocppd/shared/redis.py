@@ -48,7 +48,8 @@ from ocppd.throttle import ThrottlePolicy
 # Returns nil (may go ahead; counted if "begin") or the wait in ms, as text.
 FAILURES = """
 local now = tonumber(ARGV[1])
-local free, base, cap, forget = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local free, base = tonumber(ARGV[2]), tonumber(ARGV[3])
+local cap, forget = tonumber(ARGV[4]), tonumber(ARGV[5])
 local v = redis.call('HMGET', KEYS[1], 'c', 'l')
 local count = 0
 if v[1] then
@@ -126,9 +127,7 @@ class _RedisFailures:
         p = self._policy
         ms = [round(x * 1000) for x in (p.base, p.cap, p.forget)]
         args = [self._state.now_ms(), p.free, *ms, mode]
-        return self._state.eval(FAILURES, [self._prefix + _hashed(key)], args).addCallback(
-            _seconds
-        )
+        return self._state.eval(FAILURES, [self._prefix + _hashed(key)], args).addCallback(_seconds)
 
     def retry_after(self, key: str) -> Deferred[float | None]:
         return self._run(key, "check")
@@ -237,11 +236,15 @@ class RedisSharedState:
             return fail(SharedStateUnavailable(f"Redis at {self.address} is unreachable"))
         if self._unreachable_logged:
             self._unreachable_logged = False
-            self.log.info("Shared state: Redis at {address} is reachable", address=str(self.address))
+            self.log.info(
+                "Shared state: Redis at {address} is reachable", address=str(self.address)
+            )
 
         def failed(failure: Any) -> Any:
             if failure.check(txredisapi.ConnectionError):
-                raise SharedStateUnavailable(f"Redis at {self.address}: {failure.getErrorMessage()}")
+                raise SharedStateUnavailable(
+                    f"Redis at {self.address}: {failure.getErrorMessage()}"
+                )
             return failure
 
         return factory.handler.eval(script, keys, args).addErrback(failed)
@@ -264,7 +267,9 @@ class RedisSharedState:
     def _message(self, message: Any) -> None:
         text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
         if not _DIGEST.match(text):
-            self.log.warn("Shared state: ignoring a malformed revocation {message!r}", message=text[:100])
+            self.log.warn(
+                "Shared state: ignoring a malformed revocation {message!r}", message=text[:100]
+            )
             return
         tell_revoked(self._revoked, text, self.log)
 
