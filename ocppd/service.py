@@ -57,11 +57,14 @@ from ocppd.payments import make_payment_provider
 from ocppd.presence.interface import IPresence
 from ocppd.presence.memory import MemoryPresence
 from ocppd.push.channel import PushChannel, ticket_authenticator
+from ocppd.push.session import ticket_digest
 from ocppd.ratelog import flush_all
 from ocppd.routing.executor import CommandExecutor
 from ocppd.routing.interface import IServing
 from ocppd.routing.local import LocalCommandTransport
 from ocppd.routing.router import CommandRouter, OwnerLookup
+from ocppd.shared.interface import ISharedState
+from ocppd.shared.memory import MemorySharedState
 from ocppd.store import messages, migrate, processed, transactions
 from ocppd.store.database import Database, describe_error, location
 from ocppd.store.journal import StoreJournal
@@ -119,6 +122,8 @@ class Ocppd:
         self.tags = IdTagCache(self.database, reactor, ttl=config.ocpp.tag_cache_ttl)
         self.registry = ConnectionRegistry()
         self.presence = self._make_presence()
+        # Sign-in and charger-key limits, token revocations: seen by every node.
+        self.shared = self._make_shared_state()
         self.handlers = CentralSystemHandlers(
             database=self.database,
             tags=self.tags,
@@ -140,6 +145,7 @@ class Ocppd:
             reactor,
             unknown_chargers=config.ocpp.unknown_chargers,
             max_pending_chargers=config.ocpp.max_pending_chargers,
+            shared=self.shared,
         )
         self.ocpp_factory = OcppServerFactory(
             admission=self.admission,
@@ -157,7 +163,9 @@ class Ocppd:
             presence=self.presence,
         )
         self.audit = AuditConsumer(self.bus, self.database, clock=reactor)
-        self.accounts = Accounts(self.database, reactor, token_ttl=config.web.token_ttl)
+        self.accounts = Accounts(
+            self.database, reactor, token_ttl=config.web.token_ttl, shared=self.shared
+        )
         # Commands reach a charger on whichever node holds its socket.
         self.command_transport = self._make_command_transport()
         self.router = CommandRouter(
@@ -221,7 +229,9 @@ class Ocppd:
             open_handshake_timeout=push.open_handshake_timeout,
         )
         self.notifier = Notifier(self.bus, self.push)
-        self.accounts.revoked.append(self.push.revoke_ticket)
+        # A sign-out ends the token's push sessions on every node (docs/push.md).
+        self.accounts.revoked.append(self._publish_revoked)
+        self.shared.on_revoked(self.push.revoke_digest)
         self.api = Api(
             push=self.push.resource(),
             database=self.database,
@@ -257,6 +267,26 @@ class Ocppd:
                 connect_timeout=bus.connect_timeout,
             )
         return LocalCommandTransport(self.reactor)
+
+    def _publish_revoked(self, token: str) -> None:
+        def failed(failure: Failure) -> None:
+            self.log.warn(
+                "Could not tell the other nodes of a sign-out ({reason}); their push"
+                " sessions of that token end when their ticket is next checked",
+                reason=failure.getErrorMessage(),
+            )
+
+        self.shared.publish_revoked(ticket_digest(token)).addErrback(failed)
+
+    def _make_shared_state(self) -> ISharedState:
+        presence = self.config.presence
+        if presence.backend == "redis":
+            from ocppd.shared.redis import RedisSharedState
+
+            return RedisSharedState(
+                clock=self.reactor, reactor=self.reactor, url=presence.url, prefix=presence.prefix
+            )
+        return MemorySharedState(self.reactor)
 
     def _make_presence(self) -> IPresence:
         presence = self.config.presence
@@ -557,6 +587,7 @@ class OcppdService(Service):
     @inlineCallbacks
     def _start_presence(self) -> Generator[Deferred[Any], Any, None]:
         node = self.ocppd
+        node.shared.start()
         node.presence.start()
         if node.config.presence.backend != "redis":
             return
@@ -608,6 +639,7 @@ class OcppdService(Service):
             # Its stops may wait minutes between tries: not worth holding the drain.
             ("stop the funds-stop consumer", node.funds_stop.stop),
             ("stop presence", node.presence.stop),
+            ("stop the shared state", node.shared.stop),
             # The bus drains into its consumers, so they stop after it.
             ("drain the bus", node.bus.stopService),
             ("stop the processor", node.processor.stop),

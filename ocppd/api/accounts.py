@@ -17,8 +17,11 @@ Both count an attempt when it begins, before its password is checked:
 parallel attempts cannot all pass the check while the first ones are still
 being verified. Refused attempts (429) cost nothing and count nothing.
 
-The state is this node's (see ``ocppd.throttle``); behind a reverse proxy
-every client has the proxy's address until ``[web] trusted_proxies`` exists.
+The counts live in ``ocppd.shared``: this process's memory on one node, Redis
+(seen by every node) when ``[presence] backend = redis``; while Redis is
+unreachable sign-ins answer 503 (the limits fail closed). Behind a reverse
+proxy every client has the proxy's address until ``[web] trusted_proxies``
+exists.
 """
 
 from __future__ import annotations
@@ -34,13 +37,14 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.threads import deferToThread
 
 from ocppd.api.errors import UNAUTHORIZED, ApiError
-from ocppd.api.ratelimit import RateLimiter
 from ocppd.credentials import hash_password, verify_password
 from ocppd.logs import Logger
+from ocppd.shared.interface import ISharedState, SharedStateUnavailable
+from ocppd.shared.memory import MemorySharedState
 from ocppd.store import tokens, users
 from ocppd.store.database import Database
 from ocppd.store.records import UserRecord
-from ocppd.throttle import Throttle, ThrottlePolicy
+from ocppd.throttle import ThrottlePolicy
 from ocppd.timeutil import from_timestamp
 
 #: Checked against when the email is unknown, so a miss takes as long as a hit.
@@ -70,13 +74,18 @@ class Accounts:
         *,
         token_ttl: float,
         verify: PasswordCheck = _verify_in_thread,
+        shared: ISharedState | None = None,
     ) -> None:
         self._database = database
         self._clock = clock
         self._token_ttl = timedelta(seconds=token_ttl)
         self._verify = verify
-        self._throttle = Throttle(clock, SIGN_IN_POLICY)
-        self._attempts = RateLimiter(clock, limit=ATTEMPTS_PER_ADDRESS, window=ADDRESS_WINDOW)
+        # Where every node sees them (ocppd.shared; docs/security.md).
+        shared = shared if shared is not None else MemorySharedState(clock)
+        self._throttle = shared.failures("sign-in", SIGN_IN_POLICY)
+        self._attempts = shared.window(
+            "sign-in-address", limit=ATTEMPTS_PER_ADDRESS, window=ADDRESS_WINDOW
+        )
         #: Called with each token that logout revokes (the push channel ends its sessions).
         self.revoked: list[Callable[[str], object]] = []
 
@@ -97,17 +106,22 @@ class Accounts:
     def login(
         self, email: str, password: str, address: str
     ) -> Generator[Deferred[Any], Any, tuple[str, UserRecord]]:
-        """A new token for the user, or 401 / 429 (see the module docstring)."""
+        """A new token for the user, or 401 / 429 / 503 (see the module docstring)."""
         account = users.normalize_email(email)
-        wait = self._attempts.retry_after(address)
-        if wait is not None:
-            raise self._too_many(wait)
-        # Counted as a failure from here until it succeeds.
         key = f"{address} {account}"
-        wait = self._throttle.begin(key)
-        if wait is not None:
-            raise self._too_many(wait)
-        self._attempts.record(address)
+        try:
+            wait = yield self._attempts.retry_after(address)
+            if wait is not None:
+                raise self._too_many(wait)
+            # Counted as a failure from here until it succeeds.
+            wait = yield self._throttle.begin(key)
+            if wait is not None:
+                raise self._too_many(wait)
+            yield self._attempts.record(address)
+        except SharedStateUnavailable as e:
+            raise ApiError(
+                503, "unavailable", "sign-in is unavailable for a moment; try again shortly"
+            ) from e
         user = yield self._database.run(users.get_user_by_email, account)
         stored = user.password_hash if user is not None else _DUMMY_HASH
         ok = yield self._verify(password, stored)
@@ -116,7 +130,11 @@ class Accounts:
                 "Failed sign-in for {email} from {address}", email=account, address=address
             )
             raise ApiError(401, "invalid_credentials", "wrong email or password")
-        self._throttle.succeeded(key)
+        try:
+            yield self._throttle.succeeded(key)
+        except SharedStateUnavailable:
+            # Signed in all the same (the password was right); the count expires.
+            self.log.warn("Could not forgive the failed sign-ins of {email}", email=account)
         token = secrets.token_urlsafe(32)
         now = self._now()
         yield self._database.run(

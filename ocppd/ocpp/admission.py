@@ -13,8 +13,10 @@ from elsewhere (the lesson of the sign-in lockout); guessing one charger from
 many addresses is answered by the keys' length (``ocppd.credentials``).
 Pending registrations are counted per address too, and capped in total.
 
-The Throttles are this process's memory; with several nodes they move to the
-shared store (the scale-out issue), behind the same ``begin``/``succeeded``.
+The failure counts live in ``ocppd.shared``: this process's memory on one
+node, Redis when ``[presence] backend = redis``, so a guesser gains nothing by
+spreading guesses over nodes. While Redis is unreachable, logins that need a
+count answer 503 (the limits fail closed).
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Generator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
-from twisted.internet.defer import Deferred, DeferredSemaphore, inlineCallbacks
+from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.threads import deferToThread
 from twisted.logger import LogLevel
+from twisted.python.failure import Failure
 
 from ocppd.credentials import (
     charger_key_problem,
@@ -43,10 +46,12 @@ from ocppd.ocpp.handshake import (
     charge_point_id_from_path,
     parse_basic_auth,
 )
+from ocppd.shared.interface import ISharedState, SharedStateUnavailable
+from ocppd.shared.memory import MemorySharedState
 from ocppd.store import chargers
 from ocppd.store.database import Database
 from ocppd.store.records import ChargePointRecord
-from ocppd.throttle import Throttle, ThrottlePolicy
+from ocppd.throttle import ThrottlePolicy
 from ocppd.timeutil import from_timestamp
 
 WWW_AUTHENTICATE = 'Basic realm="ocppd", charset="UTF-8"'
@@ -110,14 +115,17 @@ class ChargerAdmission:
         *,
         unknown_chargers: str = "refuse",
         max_pending_chargers: int = 100,
+        shared: ISharedState | None = None,
     ) -> None:
         self._database = database
         self._reactor = reactor
         self._unknown_chargers = unknown_chargers
         self._max_pending = max_pending_chargers
-        self.key_failures = Throttle(reactor, KEY_FAILURES)
-        self.address_failures = Throttle(reactor, ADDRESS_FAILURES)
-        self.registrations = Throttle(reactor, REGISTRATIONS)
+        # Where every node sees them (ocppd.shared; docs/security.md).
+        shared = shared if shared is not None else MemorySharedState(reactor)
+        self.key_failures = shared.failures("charger-key", KEY_FAILURES)
+        self.address_failures = shared.failures("charger-address", ADDRESS_FAILURES)
+        self.registrations = shared.failures("charger-registration", REGISTRATIONS)
         self._legacy_checks = DeferredSemaphore(1)
 
     @inlineCallbacks
@@ -131,7 +139,13 @@ class ChargerAdmission:
         """
         charge_point_id = charge_point_id_from_path(path)
         try:
-            return (yield self._admit(charge_point_id, parse_basic_auth(authorization), address))
+            try:
+                return (
+                    yield self._admit(charge_point_id, parse_basic_auth(authorization), address)
+                )
+            except SharedStateUnavailable:
+                # The limits fail closed: the charger retries, as after any 503.
+                raise HandshakeError(503, "Service Unavailable") from None
         except HandshakeError as e:
             e.charge_point_id = charge_point_id
             raise
@@ -146,7 +160,7 @@ class ChargerAdmission:
         source = address_key(address)
         attempt = (f"{charge_point_id}@{source}", source)
         # Before the store: a waiting address costs nothing at all.
-        self._refuse_if_waiting(attempt)
+        yield self._refuse_if_waiting(attempt)
         record = yield self._database.run(chargers.get_charge_point, charge_point_id)
         if record is None:
             return (yield self._admit_unknown(charge_point_id, credentials, source))
@@ -162,28 +176,36 @@ class ChargerAdmission:
         else:
             if credentials is None:
                 raise HandshakeError(401, "authorization required")
-            self._refuse_if_waiting(attempt)  # others may have failed meanwhile
-            self.key_failures.begin(attempt[0])
-            self.address_failures.begin(attempt[1])
+            yield self._refuse_if_waiting(attempt)  # others may have failed meanwhile
+            yield gatherResults(
+                [self.key_failures.begin(attempt[0]), self.address_failures.begin(attempt[1])],
+                consumeErrors=True,
+            ).addErrback(_first_error)
             matched = yield self._matching_hash(
                 credentials.password, [record.key_hash, record.pending_key_hash]
             )
             if matched is None:
                 raise HandshakeError(401, "wrong authorization key", level=LogLevel.warn)
-            self.key_failures.succeeded(attempt[0])
-            self.address_failures.succeeded(attempt[1])
+            yield gatherResults(
+                [
+                    self.key_failures.succeeded(attempt[0]),
+                    self.address_failures.succeeded(attempt[1]),
+                ],
+                consumeErrors=True,
+            ).addErrback(_first_error)
             yield self._key_proved(record, credentials.password, matched)
         return Admitted(charge_point_id, record.registration_status)
 
-    def _refuse_if_waiting(self, attempt: tuple[str, str]) -> None:
-        waits = [
-            wait
-            for wait in (
+    @inlineCallbacks
+    def _refuse_if_waiting(self, attempt: tuple[str, str]) -> Generator[Deferred[Any], Any, None]:
+        found = yield gatherResults(
+            [
                 self.key_failures.retry_after(attempt[0]),
                 self.address_failures.retry_after(attempt[1]),
-            )
-            if wait is not None
-        ]
+            ],
+            consumeErrors=True,
+        ).addErrback(_first_error)
+        waits = [wait for wait in found if wait is not None]
         if waits:
             raise _must_wait(max(waits))
 
@@ -251,7 +273,7 @@ class ChargerAdmission:
             problem = charger_key_problem(credentials.password)
             if problem is not None:
                 raise HandshakeError(401, problem)
-        wait = self.registrations.begin(source)
+        wait = yield self.registrations.begin(source)
         if wait is not None:
             raise _must_wait(wait)
         key_hash = None if credentials is None else hash_charger_key(credentials.password)
@@ -275,3 +297,8 @@ class ChargerAdmission:
         )
         record = yield self._database.run(chargers.get_charge_point, charge_point_id)
         return Admitted(charge_point_id, record.registration_status if record else "Pending")
+
+
+def _first_error(failure: Failure) -> Failure:
+    """The failure of the first call of a ``gatherResults`` that failed."""
+    return cast(Failure, failure.value.subFailure)  # type: ignore[union-attr]

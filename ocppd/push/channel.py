@@ -71,7 +71,13 @@ class PushChannel:
 
     def revoke_ticket(self, token: str) -> int:
         """End the sessions that joined with ``token`` (just revoked); how many."""
-        digest = ticket_digest(token)
+        return self.revoke_digest(ticket_digest(token))
+
+    def revoke_digest(self, digest: str) -> int:
+        """
+        End the sessions whose ticket has ``digest`` (``ticket_digest``): a
+        revocation told by any node (``ocppd.shared``); how many.
+        """
         ended = 0
         for protocol in list(self.factory.protocols_open):
             session = protocol.session

@@ -186,7 +186,7 @@ class ThrottleTests(AdmissionTestCase):
         self.assertEqual(admitted.charge_point_id, "CP1")
         self.clock.advance(1)
         yield self.admit(admission, "CP1", KEY)
-        self.assertIsNone(admission.key_failures.retry_after(f"CP1@{ADDRESS}"))
+        self.assertIsNone((yield admission.key_failures.retry_after(f"CP1@{ADDRESS}")))
 
     @inlineCallbacks
     def test_delay_grows_with_each_failure(self) -> Any:
