@@ -100,7 +100,11 @@ def _meter_values(envelope: Envelope) -> list[Push]:
         "meterValue": request["meterValue"],
     }
     at = envelope.payload.get("receivedAt") or envelope.time
-    return [(topics.ADMIN_METER, _event("meter.values", at, data))]
+    event = _event("meter.values", at, data)
+    return [
+        (topics.ADMIN_METER, event),
+        (topics.admin_meter_topic(envelope.charge_point_id), event),
+    ]
 
 
 # --- the OCPP message log -----------------------------------------------------------
@@ -140,7 +144,9 @@ def _ocpp_messages(envelope: Envelope) -> list[Push]:
             "payload": body,
             "at": at,
         }
-        pushes.append((topics.ADMIN_OCPP, _event("ocpp.message", at, data)))
+        event = _event("ocpp.message", at, data)
+        pushes.append((topics.ADMIN_OCPP, event))
+        pushes.append((topics.admin_ocpp_topic(envelope.charge_point_id), event))
     return pushes
 
 

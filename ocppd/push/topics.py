@@ -27,6 +27,19 @@ ADMIN_ROLE = "admin"
 # Canonical decimal ids only: "ocppd.user.01.session" must not be a second
 # name for user 1's topic.
 _USER_TOPIC = re.compile(r"^ocppd\.user\.([1-9][0-9]{0,17})\.(session|wallet)$")
+# One charger's meter values or OCPP log: the id as the OCPP endpoint admits
+# it (ocppd.ocpp.handshake.CHARGE_POINT_ID; its dots are part of the id).
+_CHARGER_TOPIC = re.compile(r"^ocppd\.admin\.(?:meter|ocpp)\.[A-Za-z0-9._:+@~\-]{1,48}$")
+
+
+def admin_meter_topic(charge_point_id: str) -> str:
+    """One charger's ``meter.values`` (its point page); the broker sends only these."""
+    return f"{ADMIN_METER}.{charge_point_id}"
+
+
+def admin_ocpp_topic(charge_point_id: str) -> str:
+    """One charger's live OCPP log (its point page); the broker sends only these."""
+    return f"{ADMIN_OCPP}.{charge_point_id}"
 
 
 def user_session_topic(user_id: int) -> str:
@@ -62,7 +75,7 @@ def authorize(principal: Principal, topic: str) -> Decision:
     """Whether ``principal`` may subscribe to ``topic`` (exact match)."""
     if topic == CHARGERS_STATUS:
         return Decision.ALLOWED
-    if topic in ADMIN_TOPICS:
+    if topic in ADMIN_TOPICS or _CHARGER_TOPIC.match(topic):
         return Decision.ALLOWED if principal.is_admin else Decision.NOT_AUTHORIZED
     match = _USER_TOPIC.match(topic)
     if match is not None:

@@ -87,11 +87,17 @@ class MappingTests(SynchronousTestCase):
                 },
             ),
         )
-        self.assertEqual([topic for topic, _ in pushes[1:]], ["ocppd.admin.ocpp"] * 2)
+        # Each log line on the network-wide topic and on the charger's own.
+        self.assertEqual(
+            [topic for topic, _ in pushes[1:]],
+            ["ocppd.admin.ocpp", "ocppd.admin.ocpp.CP1"] * 2,
+        )
+        self.assertIs(pushes[1][1], pushes[2][1])
         self.assertEqual(
             [
                 (e["data"]["direction"], e["data"]["messageType"], e["data"]["payload"])
-                for _, e in pushes[1:]
+                for topic, e in pushes[1:]
+                if topic == "ocppd.admin.ocpp"
             ],
             [("in", "CALL", request), ("out", "CALLRESULT", {})],
         )
@@ -143,7 +149,8 @@ class MappingTests(SynchronousTestCase):
             self.assertEqual(
                 [
                     (e["data"]["direction"], e["data"]["messageType"], e["data"]["payload"])
-                    for _, e in pushes
+                    for topic, e in pushes
+                    if topic == "ocppd.admin.ocpp"
                 ],
                 frames,
                 key,
@@ -175,7 +182,10 @@ class MappingTests(SynchronousTestCase):
                 },
             )
         )
-        self.assertEqual(pushes[0][0], "ocppd.admin.meter")
+        self.assertEqual(
+            [pushes[0][0], pushes[1][0]], ["ocppd.admin.meter", "ocppd.admin.meter.CP1"]
+        )
+        self.assertIs(pushes[0][1], pushes[1][1])
         self.assertEqual(
             pushes[0][1]["data"],
             {
@@ -433,7 +443,14 @@ class NotifierTests(SynchronousTestCase):
                 self.successResultOf(bus.publish(message.type, message))
             for _ in range(3):
                 clock.advance(0)
-            self.assertEqual([event["data"]["uniqueId"] for _, event in target.pushed], expected)
+            self.assertEqual(
+                [
+                    event["data"]["uniqueId"]
+                    for topic, event in target.pushed
+                    if topic == "ocppd.admin.ocpp"
+                ],
+                expected,
+            )
             self.assertEqual(bus.queue_length(topology.notifier_queue("n1")), 0)
 
     def test_full_notifier_queue_never_refuses_a_publish(self) -> None:

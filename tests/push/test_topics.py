@@ -14,16 +14,25 @@ CUSTOMER = Principal(user_id=2, email="jo@example.com", role="customer")
 class AuthorizeTests(SynchronousTestCase):
     def test_matrix(self) -> None:
         """Every topic of docs/events.md against an admin and a customer."""
-        cases = [
-            ("ocppd.chargers.status", Decision.ALLOWED, Decision.ALLOWED),
-            ("ocppd.user.2.session", Decision.NOT_AUTHORIZED, Decision.ALLOWED),
-            ("ocppd.user.2.wallet", Decision.NOT_AUTHORIZED, Decision.ALLOWED),
-            ("ocppd.user.1.session", Decision.ALLOWED, Decision.NOT_AUTHORIZED),
-            ("ocppd.user.3.wallet", Decision.NOT_AUTHORIZED, Decision.NOT_AUTHORIZED),
-        ] + [
-            (f"ocppd.admin.{name}", Decision.ALLOWED, Decision.NOT_AUTHORIZED)
-            for name in ("sessions", "meter", "ocpp", "cms", "revenue")
-        ]
+        cases = (
+            [
+                ("ocppd.chargers.status", Decision.ALLOWED, Decision.ALLOWED),
+                ("ocppd.user.2.session", Decision.NOT_AUTHORIZED, Decision.ALLOWED),
+                ("ocppd.user.2.wallet", Decision.NOT_AUTHORIZED, Decision.ALLOWED),
+                ("ocppd.user.1.session", Decision.ALLOWED, Decision.NOT_AUTHORIZED),
+                ("ocppd.user.3.wallet", Decision.NOT_AUTHORIZED, Decision.NOT_AUTHORIZED),
+            ]
+            + [
+                (f"ocppd.admin.{name}", Decision.ALLOWED, Decision.NOT_AUTHORIZED)
+                for name in ("sessions", "meter", "ocpp", "cms", "revenue")
+            ]
+            + [
+                # One charger's meter values and log (its point page), any valid id.
+                (f"ocppd.admin.{name}.{cp}", Decision.ALLOWED, Decision.NOT_AUTHORIZED)
+                for name in ("meter", "ocpp")
+                for cp in ("CP1", "site.7:A-1", "x" * 48)
+            ]
+        )
         for topic, admin, customer in cases:
             self.assertEqual(
                 (authorize(ADMIN, topic), authorize(CUSTOMER, topic)), (admin, customer), topic
@@ -38,6 +47,10 @@ class AuthorizeTests(SynchronousTestCase):
             "ocppd.user..session",
             "ocppd.admin",
             "ocppd.admin.other",
+            "ocppd.admin.meter.",
+            "ocppd.admin.meter." + "x" * 49,
+            "ocppd.admin.ocpp.CP 1",
+            "ocppd.admin.sessions.CP1",
             "x.ocppd.chargers.status",
             "",
         ):

@@ -7,6 +7,9 @@ export const topics = {
   adminSessions: 'ocppd.admin.sessions',
   adminMeter: 'ocppd.admin.meter',
   adminOcpp: 'ocppd.admin.ocpp',
+  // One charger's: the broker sends a point page only its charger's events.
+  adminMeterOf: (chargePointId) => `ocppd.admin.meter.${chargePointId}`,
+  adminOcppOf: (chargePointId) => `ocppd.admin.ocpp.${chargePointId}`,
   adminCms: 'ocppd.admin.cms',
   adminRevenue: 'ocppd.admin.revenue',
 };

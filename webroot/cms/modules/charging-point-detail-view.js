@@ -2,7 +2,8 @@
 // values with a chart, the live OCPP message log, and the charger commands
 // with the charger's answer. Fed by GET /api/cms/points/{id},
 // GET /api/cms/points/{id}/messages, GET /api/cms/sessions, ocppd.chargers.status,
-// ocppd.admin.meter and ocppd.admin.ocpp; commands go to POST /api/charger/{command}.
+// ocppd.admin.meter.{id} and ocppd.admin.ocpp.{id} (only this charger's: the
+// broker filters, not the page); commands go to POST /api/charger/{command}.
 
 import { applyChargerEvent } from '/shared/chargers.js';
 import { LiveChart } from '/shared/chart.js';
@@ -203,17 +204,15 @@ export async function mount(root, ctx) {
     applyChargerEvent(point, event);
     renderStatus();
   });
-  ctx.subscribe(topics.adminMeter, (event) => {
+  ctx.subscribe(topics.adminMeterOf(id), (event) => {
     const m = event.data || {};
-    if (m.chargePointId !== id) return;
     const at = m.sampledAt || event.at;
     power.push(at, m.powerW);
     energy.push(at, m.energyWh);
     meterText.textContent = `Connector ${m.connectorId}${m.transactionId ? `, transaction ${m.transactionId}` : ''}: ${formatPower(m.powerW)}, register ${formatEnergy(m.energyWh)} at ${formatTime(at)}.`;
   });
-  ctx.subscribe(topics.adminOcpp, (event) => {
+  ctx.subscribe(topics.adminOcppOf(id), (event) => {
     const m = event.data || {};
-    if (m.chargePointId !== id) return;
     addLog([{ ...m, at: m.at || event.at }], { atEnd: false });
   });
   ctx.subscribe(topics.adminCms, (event) => {
