@@ -68,6 +68,12 @@ def _connector_status(envelope: Envelope) -> list[Push]:
     return [(topics.CHARGERS_STATUS, _event("connector.status", at, data))]
 
 
+def _own(envelope: Envelope, topic_of: Callable[[str], str], event: dict[str, Any]) -> list[Push]:
+    """The push of ``event`` on its charger's own topic (the broker filters by charger)."""
+    cp = envelope.charge_point_id
+    return [(topic_of(cp), event)] if cp else []
+
+
 # --- meter values -------------------------------------------------------------------
 
 
@@ -101,10 +107,7 @@ def _meter_values(envelope: Envelope) -> list[Push]:
     }
     at = envelope.payload.get("receivedAt") or envelope.time
     event = _event("meter.values", at, data)
-    return [
-        (topics.ADMIN_METER, event),
-        (topics.admin_meter_topic(envelope.charge_point_id), event),
-    ]
+    return [(topics.ADMIN_METER, event), *_own(envelope, topics.admin_meter_topic, event)]
 
 
 # --- the OCPP message log -----------------------------------------------------------
@@ -146,7 +149,7 @@ def _ocpp_messages(envelope: Envelope) -> list[Push]:
         }
         event = _event("ocpp.message", at, data)
         pushes.append((topics.ADMIN_OCPP, event))
-        pushes.append((topics.admin_ocpp_topic(envelope.charge_point_id), event))
+        pushes += _own(envelope, topics.admin_ocpp_topic, event)
     return pushes
 
 
