@@ -414,20 +414,29 @@ def set_disconnected(
     When a charger reconnects, the old socket's disconnect often comes after
     the new socket's connect and must not mark the charger offline; a
     disconnect whose fence is older than the recorded one never applies.
-    Returns whether it applied.
+
+    A disconnect with a fence newer than the recorded one is of a connection
+    whose connect is still on its way (events of one charger from two nodes
+    arrive in any order): it applies and records that fence, so the late
+    connect, no newer, changes nothing and the charger is not shown online
+    without a socket. Returns whether it applied.
     """
-    statement = (
-        charge_points.update()
-        .where(_cp.charge_point_id == charge_point_id)
-        .where(_cp.connection_id == connection_id)
-    )
-    if fence is not None:
+    statement = charge_points.update().where(_cp.charge_point_id == charge_point_id)
+    current = _cp.connection_id == connection_id
+    values: dict[str, Any] = {"online": False, "last_seen_at": later_of(_cp.last_seen_at, at)}
+    if fence is None:
+        statement = statement.where(current)
+    else:
         statement = statement.where(
-            sa.or_(_cp.connection_fence.is_(None), _cp.connection_fence <= fence)
+            sa.or_(
+                sa.and_(
+                    current, sa.or_(_cp.connection_fence.is_(None), _cp.connection_fence <= fence)
+                ),
+                _cp.connection_fence < fence,
+            )
         )
-    result = conn.execute(
-        statement.values(online=False, last_seen_at=later_of(_cp.last_seen_at, at))
-    )
+        values.update(connection_id=connection_id, connection_fence=fence)
+    result = conn.execute(statement.values(**values))
     return bool(result.rowcount)
 
 

@@ -641,6 +641,45 @@ class StoreTestsMixin(_Base):
         self.assertTrue(disconnect("a", 8, 11))
         self.assertFalse(found(self.query(chargers.get_charge_point, "CP1")).online)
 
+    def test_disconnect_before_its_own_connect_leaves_charger_offline(self) -> None:
+        """
+        A connection's disconnect processed before its connect (the two came
+        from different nodes' events): the charger stays offline, and the
+        late connect, no newer, changes nothing. A later connection still wins.
+        """
+
+        def connect(connection_id: str, at: int, fence: int) -> bool:
+            return bool(
+                self.query(
+                    chargers.set_connected,
+                    "CP1",
+                    connection_id=connection_id,
+                    node="n",
+                    at=minutes(at),
+                    fence=fence,
+                )
+            )
+
+        def disconnect(connection_id: str, at: int, fence: int) -> bool:
+            return bool(
+                self.query(
+                    chargers.set_disconnected,
+                    "CP1",
+                    connection_id=connection_id,
+                    at=minutes(at),
+                    fence=fence,
+                )
+            )
+
+        self.assertTrue(connect("a", 1, 10))
+        self.assertTrue(disconnect("b", 3, 11))  # b's connect is still on its way
+        self.assertFalse(connect("b", 2, 11))
+        self.assertFalse(found(self.query(chargers.get_charge_point, "CP1")).online)
+        self.assertFalse(disconnect("a", 4, 10))  # older: nothing
+        self.assertTrue(connect("c", 5, 12))
+        record = found(self.query(chargers.get_charge_point, "CP1"))
+        self.assertEqual((record.online, record.connection_id), (True, "c"))
+
     def test_last_seen_only_moves_forward(self) -> None:
         """A late message does not move ``last_seen_at`` back."""
         self.query(chargers.touch_last_seen, "CP1", minutes(5))
