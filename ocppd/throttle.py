@@ -16,9 +16,8 @@ A key without a failure for ``forget`` seconds is forgotten, and at most
 ``max_keys`` keys are kept (the oldest go first), so memory follows the
 active keys and cannot be inflated by an attacker cycling names.
 
-The state is this process's. When several nodes serve one network, it moves
-to the shared presence store (the scale-out issue); callers only see
-``begin`` / ``succeeded``.
+This is the in-process state of one node; ``ocppd.shared`` offers the same
+semantics on Redis for several nodes (callers use ``ocppd.shared``).
 """
 
 from __future__ import annotations
