@@ -15,6 +15,10 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
+from ocppd.api.accounts import Accounts
+from ocppd.api.errors import ApiError
+from ocppd.ocpp.admission import ChargerAdmission
+from ocppd.ocpp.handshake import HandshakeError
 from ocppd.shared.interface import ISharedState, SharedStateUnavailable
 from ocppd.shared.redis import RedisSharedState
 from ocppd.throttle import ThrottlePolicy
@@ -60,9 +64,32 @@ class RedisSharedStateContractTests(SharedStateContractTests, TestCase):
             self.assertLessEqual(ttl, 60_000)
 
 
+UNREACHABLE = "redis://127.0.0.1:1/0"
+
+
 class RedisSharedStateUnreachableTests(TestCase):
+    """Redis down: the limits fail closed, at once, with a clear answer."""
+
     def test_fails_at_once(self) -> None:
-        node = RedisSharedState(clock=Clock(), reactor=reactor, url="redis://127.0.0.1:1/0")
+        node = RedisSharedState(clock=Clock(), reactor=reactor, url=UNREACHABLE)
         self.failureResultOf(
             node.failures("f", ThrottlePolicy()).begin("k"), SharedStateUnavailable
         )
+
+    def test_sign_in_answers_503(self) -> None:
+        clock = Clock()
+        shared = RedisSharedState(clock=clock, reactor=reactor, url=UNREACHABLE)
+        database: Any = None  # never reached: the limits are asked first
+        accounts = Accounts(database, clock, token_ttl=60, shared=shared)
+        error = self.failureResultOf(accounts.login("a@example.com", "pw", "192.0.2.1"), ApiError)
+        self.assertEqual((error.value.status, error.value.code), (503, "unavailable"))
+
+    def test_charger_login_answers_503(self) -> None:
+        clock = Clock()
+        shared = RedisSharedState(clock=clock, reactor=reactor, url=UNREACHABLE)
+        database: Any = None
+        admission = ChargerAdmission(database, clock, shared=shared)
+        error = self.failureResultOf(
+            admission.admit("/ocpp/CP1", None, address="192.0.2.1"), HandshakeError
+        )
+        self.assertEqual(error.value.status, 503)
