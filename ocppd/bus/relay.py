@@ -22,10 +22,12 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.python.failure import Failure
 
 from ocppd.bus.envelope import Envelope, EnvelopeError
 from ocppd.bus.interface import IBus
 from ocppd.logs import Logger
+from ocppd.ratelog import RepeatLog
 from ocppd.store import outbox as store
 from ocppd.store.database import Database
 from ocppd.timeutil import from_timestamp
@@ -78,6 +80,8 @@ class OutboxRelay:
         self._logged_at = 0.0
         #: Events published since start (for tests and the benchmark).
         self.published = 0
+        # The store away fails every pass: its traceback once, then a count a minute.
+        self._store_failures = RepeatLog(self.log, clock, interval=LOG_EVERY)
 
     def start(self) -> None:
         """Publish what is staged now, then whenever woken and every ``poll_interval``."""
@@ -144,7 +148,9 @@ class OutboxRelay:
                 try:
                     done = yield self._publish_all(done_waiting)
                 except Exception:
-                    self.log.failure("Outbox relay could not read or clear the outbox")
+                    self._store_failures.failure(
+                        "store", "Outbox relay could not read or clear the outbox", Failure()
+                    )
                     done = False
                 if not done:
                     self._back_off()

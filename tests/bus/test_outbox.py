@@ -206,6 +206,22 @@ class OutboxTestsMixin(_Base):
         self.assertEqual(first[1].id, again[1].id)
         self.assertEqual(self.pending(), 0)
 
+    @inlineCallbacks
+    def test_store_outage_logs_one_traceback(self) -> Any:
+        """
+        While the store is away every pass of the relay fails: the first
+        failure is logged with its traceback, the others only counted.
+        """
+
+        def failing(conn: Any, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("database went away")
+
+        self.patch(store, "pending_events", failing)
+        for _ in range(5):
+            yield self.relay.wake()
+            self.clock.advance(self.relay.retry_delays[-1])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
     def test_table_is_in_the_schema(self) -> None:
         self.assertIn("outbox", tables.metadata.tables)
 
