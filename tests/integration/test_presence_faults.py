@@ -1,0 +1,190 @@
+"""
+Presence faults on a whole node in this process (``OcppdService`` on real
+sockets, the real Redis): Redis down when the node starts, and a claim left in
+Redis by a node that no longer exists. Redis goes down through a proxy this
+test controls (``tests/proxy.py``); the shared Redis stays up for other tests.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any
+
+import treq
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.logger import globalLogPublisher
+from twisted.trial.unittest import TestCase
+from twisted.web.client import HTTPConnectionPool
+
+from ocppd.presence.redis import RedisPresence, parse_redis_url
+from ocppd.store import tokens, users
+from ocppd.timeutil import from_timestamp
+from tests.api.inline import password_hash
+from tests.integration.clients import TestClient, connect
+from tests.integration.daemon import RunningDaemon, amqp_overrides, start_daemon
+from tests.presence.contract import eventually
+from tests.presence.test_redis import delete_prefix, require_redis
+from tests.proxy import start_proxy
+
+KEY = "s3cret-key-000001"
+CP = "CP1"
+#: Seconds the ghost's claim lives: it never renews it.
+GHOST_LEASE = 2.0
+
+
+class PresenceFaultTestCase(TestCase):
+    timeout = 60
+
+    def setUp(self) -> None:
+        self.redis_url = require_redis()
+        self.prefix = "t" + uuid.uuid4().hex[:10]
+        # Before the node: cleanups run last-in first-out, after it stopped.
+        self.addCleanup(delete_prefix, self.prefix)
+        self.http = HTTPConnectionPool(reactor, persistent=False)
+
+    def presence_overrides(self, url: str) -> list[str]:
+        return ["presence.backend=redis", f"presence.url={url}", f"presence.prefix={self.prefix}"]
+
+    @inlineCallbacks
+    def token(self, node: RunningDaemon) -> Generator[Deferred[Any], Any, str]:
+        """An operator's bearer token, written to the store (signing in needs Redis too)."""
+        now = from_timestamp(reactor.seconds())
+        user_id = yield node.query(
+            users.add_user, "ops@example.com", password_hash("pw"), "admin", now=now
+        )
+        token = "t-" + uuid.uuid4().hex
+        yield node.query(
+            tokens.add_token, token, user_id, now=now, expires_at=now + timedelta(days=1)
+        )
+        return token
+
+    @inlineCallbacks
+    def command(
+        self, node: RunningDaemon, token: str
+    ) -> Generator[Deferred[Any], Any, tuple[int, Any]]:
+        """POST /api/charger/clear-cache for CP1 on ``node``: (status, JSON body)."""
+        response = yield treq.post(
+            f"http://127.0.0.1:{node.web_port}/api/charger/clear-cache",
+            json={"chargePointId": CP},
+            headers={"Authorization": f"Bearer {token}"},
+            pool=self.http,
+        )
+        text = yield response.text()
+        return response.code, json.loads(text)
+
+    @inlineCallbacks
+    def commanded(
+        self, node: RunningDaemon, token: str, charger: TestClient
+    ) -> Generator[Deferred[Any], Any, tuple[int, Any]]:
+        """A command that reaches ``charger``, which answers Accepted."""
+        asked = self.command(node, token)
+        frame = json.loads((yield charger.messages.get()))
+        self.assertEqual(frame[2], "ClearCache")
+        charger.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
+        result = yield asked
+        return result
+
+
+def watch_log(testcase: TestCase, text: str) -> list[str]:
+    """The formats of the events logged until ``testcase`` ends that contain ``text``."""
+    seen: list[str] = []
+
+    def observe(event: dict[str, Any]) -> None:
+        log_format = event.get("log_format") or ""
+        if text in log_format:
+            seen.append(log_format)
+
+    globalLogPublisher.addObserver(observe)
+    testcase.addCleanup(globalLogPublisher.removeObserver, observe)
+    return seen
+
+
+class RedisDownAtStartTests(PresenceFaultTestCase):
+    @inlineCallbacks
+    def test_starts_refuses_then_recovers(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        A node whose Redis is unreachable at start says so in one line and
+        starts; meanwhile chargers are refused with 503 and commands answer 503
+        with a JSON body; once Redis is reachable it works, by itself.
+        """
+        address = parse_redis_url(self.redis_url)
+        proxy = yield start_proxy(self, address.host, address.port)
+        yield proxy.down()
+        said = watch_log(self, "not reachable after")
+        through_proxy = f"redis://127.0.0.1:{proxy.local_port}/{address.db}"
+        node = yield start_daemon(
+            self, *self.presence_overrides(through_proxy), "bus.connect_timeout=0.5"
+        )
+        self.assertEqual(len(said), 1, said)
+        node.ocppctl("charger", "add", CP, stdin=KEY + "\n")
+        token = yield self.token(node)
+
+        refused = yield self.assertFailure(connect(node.port, CP, KEY), ConnectionError)
+        self.assertIn("503", str(refused))
+        status, body = yield self.command(node, token)
+        self.assertEqual((status, body["error"]["code"]), (503, "unavailable"), body)
+
+        yield proxy.up()
+
+        @inlineCallbacks
+        def admitted() -> Generator[Deferred[Any], Any, TestClient | None]:
+            try:
+                charger = yield connect(node.port, CP, KEY)
+            except ConnectionError:
+                return None
+            return charger
+
+        charger = yield eventually(admitted, 30)
+        self.addCleanup(charger.close)
+        status, body = yield self.commanded(node, token, charger)
+        self.assertEqual((status, body["status"]), (200, "Accepted"), body)
+
+
+class GhostOwnerTests(PresenceFaultTestCase):
+    @inlineCallbacks
+    def test_claim_of_a_node_that_is_gone(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        Presence says a node "ghost" holds CP1, a node that no longer exists
+        (it never renews): a command answers 409 at once, never hangs; once
+        the ghost's lease ran out, CP1 connects to a live node and is
+        commandable there.
+        """
+        store = amqp_overrides(self)
+        node = yield start_daemon(
+            self, *store, *self.presence_overrides(self.redis_url), "ocppd.node_id=node-a"
+        )
+        node.ocppctl("charger", "add", CP, stdin=KEY + "\n")
+        token = yield self.token(node)
+
+        ghost = RedisPresence(
+            node_id="ghost",
+            clock=reactor,
+            reactor=reactor,
+            lease=GHOST_LEASE,
+            url=self.redis_url,
+            prefix=self.prefix,
+        )
+        ghost.connect()  # not start(): the ghost never renews
+        self.addCleanup(ghost.stop)
+        self.assertTrue((yield ghost.when_connected(10.0)))
+        yield ghost.claim(CP)
+        self.assertEqual((yield node.node.presence.owner_node(CP)), "ghost")
+
+        status, body = yield self.command(node, token)
+        self.assertEqual((status, body["error"]["code"]), (409, "not_connected"), body)
+
+        @inlineCallbacks
+        def expired() -> Generator[Deferred[Any], Any, bool]:
+            owner = yield node.node.presence.owner_node(CP)
+            return owner is None
+
+        yield eventually(expired, GHOST_LEASE * 5)
+        charger = yield connect(node.port, CP, KEY)
+        self.addCleanup(charger.close)
+        self.assertEqual((yield node.node.presence.owner_node(CP)), "node-a")
+        status, body = yield self.commanded(node, token, charger)
+        self.assertEqual((status, body["status"]), (200, "Accepted"), body)
