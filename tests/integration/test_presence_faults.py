@@ -21,6 +21,7 @@ from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from ocppd.presence.redis import RedisPresence, parse_redis_url
+from ocppd.routing.amqp import AmqpCommandTransport
 from ocppd.store import tokens, users
 from ocppd.timeutil import from_timestamp
 from tests.api.inline import password_hash
@@ -29,6 +30,7 @@ from tests.integration.daemon import RunningDaemon, amqp_overrides, start_daemon
 from tests.presence.contract import eventually
 from tests.presence.test_redis import delete_prefix, require_redis
 from tests.proxy import start_proxy
+from tests.services import RABBITMQ_URL
 
 KEY = "s3cret-key-000001"
 CP = "CP1"
@@ -146,6 +148,22 @@ class RedisDownAtStartTests(PresenceFaultTestCase):
 
 class GhostOwnerTests(PresenceFaultTestCase):
     @inlineCallbacks
+    def ghost_claims(self, charge_point_id: str) -> Generator[Deferred[Any], Any, None]:
+        """Presence names node "ghost" as the charger's owner, for ``GHOST_LEASE`` seconds."""
+        ghost = RedisPresence(
+            node_id="ghost",
+            clock=reactor,
+            reactor=reactor,
+            lease=GHOST_LEASE,
+            url=self.redis_url,
+            prefix=self.prefix,
+        )
+        ghost.connect()  # not start(): the ghost never renews
+        self.addCleanup(ghost.stop)
+        self.assertTrue((yield ghost.when_connected(10.0)))
+        yield ghost.claim(charge_point_id)
+
+    @inlineCallbacks
     def test_claim_of_a_node_that_is_gone(self) -> Generator[Deferred[Any], Any, None]:
         """
         Presence says a node "ghost" holds CP1, a node that no longer exists
@@ -160,18 +178,7 @@ class GhostOwnerTests(PresenceFaultTestCase):
         node.ocppctl("charger", "add", CP, stdin=KEY + "\n")
         token = yield self.token(node)
 
-        ghost = RedisPresence(
-            node_id="ghost",
-            clock=reactor,
-            reactor=reactor,
-            lease=GHOST_LEASE,
-            url=self.redis_url,
-            prefix=self.prefix,
-        )
-        ghost.connect()  # not start(): the ghost never renews
-        self.addCleanup(ghost.stop)
-        self.assertTrue((yield ghost.when_connected(10.0)))
-        yield ghost.claim(CP)
+        yield self.ghost_claims(CP)
         self.assertEqual((yield node.node.presence.owner_node(CP)), "ghost")
 
         status, body = yield self.command(node, token)
@@ -183,6 +190,50 @@ class GhostOwnerTests(PresenceFaultTestCase):
             return owner is None
 
         yield eventually(expired, GHOST_LEASE * 5)
+        charger = yield connect(node.port, CP, KEY)
+        self.addCleanup(charger.close)
+        self.assertEqual((yield node.node.presence.owner_node(CP)), "node-a")
+        status, body = yield self.commanded(node, token, charger)
+        self.assertEqual((status, body["status"]), (200, "Accepted"), body)
+
+    @inlineCallbacks
+    def test_claim_of_a_node_gone_with_its_queue_left(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        The ghost died a moment ago: its command queue is still on the broker
+        (it expires after ``queue_expiry``), nobody consumes it. A command
+        answers 504 once its timeout passed, never hangs.
+        """
+        store = amqp_overrides(self)
+        prefix = next(o for o in store if o.startswith("bus.prefix=")).partition("=")[2]
+        node = yield start_daemon(
+            self,
+            *store,
+            *self.presence_overrides(self.redis_url),
+            "ocppd.node_id=node-a",
+            "ocpp.call_timeout=1",
+        )
+        node.ocppctl("charger", "add", CP, stdin=KEY + "\n")
+        token = yield self.token(node)
+        ghost = AmqpCommandTransport(url=RABBITMQ_URL, reactor=reactor, prefix=prefix)
+        ghost.startService()
+        self.addCleanup(ghost.stopService)
+        serving = yield ghost.serve("ghost", lambda body: Deferred())
+        yield ghost.when_connected()
+        yield serving.stop()  # the queue stays, with no consumer
+        yield self.ghost_claims(CP)
+
+        status, body = yield self.command(node, token)
+        self.assertEqual((status, body["error"]["code"]), (504, "timeout"), body)
+
+    @inlineCallbacks
+    def test_charger_taken_from_a_ghost_at_once(self) -> Generator[Deferred[Any], Any, None]:
+        """A charger need not wait for the ghost's lease: connecting claims it over the ghost."""
+        node = yield start_daemon(
+            self, *self.presence_overrides(self.redis_url), "ocppd.node_id=node-a"
+        )
+        node.ocppctl("charger", "add", CP, stdin=KEY + "\n")
+        token = yield self.token(node)
+        yield self.ghost_claims(CP)
         charger = yield connect(node.port, CP, KEY)
         self.addCleanup(charger.close)
         self.assertEqual((yield node.node.presence.owner_node(CP)), "node-a")
