@@ -239,3 +239,21 @@ class GhostOwnerTests(PresenceFaultTestCase):
         self.assertEqual((yield node.node.presence.owner_node(CP)), "node-a")
         status, body = yield self.commanded(node, token, charger)
         self.assertEqual((status, body["status"]), (200, "Accepted"), body)
+
+
+class RedisDownThroughoutTests(PresenceFaultTestCase):
+    @inlineCallbacks
+    def test_stops_while_redis_down(self) -> Generator[Deferred[Any], Any, None]:
+        """A node that never reached Redis stops cleanly, without waiting for it."""
+        address = parse_redis_url(self.redis_url)
+        proxy = yield start_proxy(self, address.host, address.port)
+        yield proxy.down()
+        through_proxy = f"redis://127.0.0.1:{proxy.local_port}/{address.db}"
+        node = yield start_daemon(
+            self, *self.presence_overrides(through_proxy), "bus.connect_timeout=0.5"
+        )
+        node.ocppctl("charger", "add", CP, stdin=KEY + "\n")
+        refused = yield self.assertFailure(connect(node.port, CP, KEY), ConnectionError)
+        self.assertIn("503", str(refused))
+        yield node.service.stopService()
+        self.assertFalse(node.service.running)
