@@ -17,6 +17,7 @@ While Redis is unreachable every call fails at once with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
@@ -38,7 +39,7 @@ from zope.interface import implementer
 
 from ocppd.logs import Logger
 from ocppd.presence.claims import PresenceClaims
-from ocppd.presence.interface import IPresence, Owner, PresenceUnavailable
+from ocppd.presence.interface import NODE_ID, IPresence, Owner, PresenceUnavailable
 
 #: Claims renewed by one script run: Redis runs nothing else meanwhile, so a
 #: run stays around a millisecond; the runs of one renewal are pipelined.
@@ -64,8 +65,9 @@ if fence < now then
 end
 local previous = redis.call('GET', KEYS[2])
 redis.call('SET', KEYS[2], fence .. ' ' .. ARGV[1], 'PX', ARGV[2])
-if previous then
-  local space = string.find(previous, ' ', 1, true)
+-- A value without a space is not one of ours: replaced, nobody to tell.
+local space = previous and string.find(previous, ' ', 1, true)
+if space then
   local node = string.sub(previous, space + 1)
   if node ~= ARGV[1] then
     redis.call('PUBLISH', ARGV[3] .. node, string.sub(previous, 1, space - 1) .. ' ' .. ARGV[4])
@@ -373,9 +375,23 @@ def _lost_claims(lost: Any, chunk: dict[str, int]) -> list[tuple[str, int]]:
     return [(cp, chunk[cp]) for cp in ids if cp in chunk]
 
 
+#: A fence as Redis counts it: a 64-bit integer.
+_FENCE = re.compile(r"[0-9]{1,19}")
+
+
 def _parse_owner(value: Any) -> Owner | None:
+    """
+    The owner an owner key names; None for no key, and for a value ocppd did
+    not write (edited by hand, another program on the prefix): nobody this
+    node can reach holds the charger, and its next claim replaces the value.
+    """
     if value is None:
         return None
-    text = value.decode() if isinstance(value, bytes) else str(value)
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     fence, _, node_id = text.partition(" ")
+    if not (_FENCE.fullmatch(fence) and NODE_ID.fullmatch(node_id)):
+        RedisPresence.log.warn(
+            "Presence: ignoring an owner value ocppd does not write: {value!r}", value=text[:200]
+        )
+        return None
     return Owner(node_id, int(fence))

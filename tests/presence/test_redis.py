@@ -84,6 +84,30 @@ class RedisPresenceContractTests(RedisPresenceMixin, PresenceContractTests, Test
         return delete_prefix(self.prefix)
 
 
+class MalformedOwnerTests(RedisPresenceMixin, TestCase):
+    """
+    An owner value ocppd did not write (no "{fence} {node}": edited by hand, or
+    another program on the prefix), without an expiry: it must not lock the
+    charger out for good.
+    """
+
+    @inlineCallbacks
+    def test_malformed_owner_is_nobody_and_claimed_over(
+        self,
+    ) -> Generator[Deferred[Any], Any, None]:
+        presence = yield self.make_redis_presence("a", LEASE, require_redis())
+        address = parse_redis_url(REDIS_URL)
+        redis = yield txredisapi.Connection(
+            address.host, address.port, dbid=address.db, reconnect=False
+        )
+        self.addCleanup(redis.disconnect)
+        for junk in ("ghost", "x ghost", " ", "99999999999999999999999 ghost"):
+            yield redis.set(f"{self.prefix}:owner:CP1", junk)
+            self.assertIsNone((yield presence.owner("CP1")), junk)
+            fence = yield presence.claim("CP1")
+            self.assertEqual((yield presence.owner("CP1")), Owner("a", fence), junk)
+
+
 class RedisOutageTests(RedisPresenceMixin, TestCase):
     """Redis down at start and mid-run, through a TCP proxy this test controls."""
 
