@@ -48,6 +48,11 @@ RENEW_CHUNK = 1000
 #: dropped (and reopened) and the call fails.
 REPLY_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 5.0
+#: The errors of a Redis that is up but cannot take the scripts now (a
+#: read-only replica after a failover, loading its data after a restart, a
+#: script running too long, out of memory): presence is unavailable, as when
+#: Redis is unreachable, and comes back by itself.
+REFUSING = re.compile(r"\b(READONLY|LOADING|BUSY|MASTERDOWN|OOM|TRYAGAIN|NOREPLICAS)\b")
 #: Redis databases a URL may select.
 MAX_DB = 255
 
@@ -199,6 +204,7 @@ class RedisPresence(PresenceClaims):
         self._commands: txredisapi.RedisFactory | None = None
         self._subscriber: txredisapi.RedisFactory | None = None
         self._unreachable_logged = False
+        self._refusing_logged = False
         #: when_connected's pending polls, cancelled by stop.
         self._waits: set[Deferred[None]] = set()
 
@@ -307,9 +313,29 @@ class RedisPresence(PresenceClaims):
         def failed(failure: Any) -> Any:
             if failure.check(txredisapi.ConnectionError):
                 raise PresenceUnavailable(f"Redis at {self.address}: {failure.getErrorMessage()}")
+            if failure.check(txredisapi.ResponseError) and REFUSING.search(
+                failure.getErrorMessage()
+            ):
+                if not self._refusing_logged:
+                    self._refusing_logged = True
+                    self.log.error(
+                        "Presence: Redis at {address} refuses: {reason}; charger ownership"
+                        " cannot be changed until it accepts writes again",
+                        address=str(self.address),
+                        reason=failure.getErrorMessage()[:200],
+                    )
+                raise PresenceUnavailable(f"Redis at {self.address} refuses: {failure.value}")
             return failure
 
-        return factory.handler.eval(script, keys, args).addErrback(failed)
+        def succeeded(result: Any) -> Any:
+            if self._refusing_logged:
+                self._refusing_logged = False
+                self.log.info(
+                    "Presence: Redis at {address} answers again", address=str(self.address)
+                )
+            return result
+
+        return factory.handler.eval(script, keys, args).addCallbacks(succeeded, failed)
 
     def _claim(self, charge_point_id: str) -> Deferred[int]:
         return self._eval(

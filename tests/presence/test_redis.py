@@ -6,6 +6,10 @@ test uses its own key prefix and deletes its keys when it ends.
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
 import uuid
 from collections.abc import Generator
 from typing import Any
@@ -15,12 +19,12 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.protocol import Factory
 from twisted.protocols.portforward import ProxyFactory
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from ocppd.presence.interface import IPresence, Owner, PresenceUnavailable
 from ocppd.presence.redis import RedisPresence, parse_redis_url
 from tests.presence.contract import LEASE, PresenceContractTests, eventually
-from tests.services import REDIS_URL, require_service
+from tests.services import REDIS_URL, on_ci, require_service
 
 
 def require_redis() -> str:
@@ -106,6 +110,60 @@ class MalformedOwnerTests(RedisPresenceMixin, TestCase):
             self.assertIsNone((yield presence.owner("CP1")), junk)
             fence = yield presence.claim("CP1")
             self.assertEqual((yield presence.owner("CP1")), Owner("a", fence), junk)
+
+
+@inlineCallbacks
+def private_replica(testcase: TestCase) -> Generator[Deferred[Any], Any, str]:
+    """
+    The URL of a private ``redis-server`` of this test, a replica of a master
+    that does not exist: it answers reads and refuses writes (READONLY), as a
+    replica does after a failover went wrong. Stopped when the test ends.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if on_ci():
+            raise AssertionError("CI requires redis-server on the PATH")
+        raise SkipTest("redis-server is not on the PATH")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data_dir = os.path.abspath(testcase.mktemp())
+    os.makedirs(data_dir)
+    # Port 1 on loopback: a master that never answers.
+    options = ["--save", "", "--appendonly", "no", "--replicaof", "127.0.0.1", "1"]
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", data_dir, *options],
+        stdout=subprocess.DEVNULL,
+    )
+
+    def stop() -> None:
+        process.terminate()
+        process.wait(10)
+
+    testcase.addCleanup(stop)
+    yield eventually(lambda: _accepts(port), timeout=10)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class RedisRefusingTests(RedisPresenceMixin, TestCase):
+    """Redis up but refusing the scripts' writes: presence is unavailable, not broken."""
+
+    @inlineCallbacks
+    def test_read_only_replica(self) -> Generator[Deferred[Any], Any, None]:
+        url = yield private_replica(self)
+        presence = yield self.make_redis_presence("a", LEASE, url)
+        claim = presence.claim("CP1")
+        yield self.assertFailure(claim, PresenceUnavailable)
+        self.assertEqual(presence.held(), {})
+        self.assertIsNone((yield presence.owner("CP1")))  # reads still work
 
 
 class RedisOutageTests(RedisPresenceMixin, TestCase):
