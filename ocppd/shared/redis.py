@@ -33,7 +33,7 @@ from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from ocppd.logs import Logger
-from ocppd.presence.redis import CONNECT_TIMEOUT, REPLY_TIMEOUT, parse_redis_url
+from ocppd.presence.redis import CONNECT_TIMEOUT, REFUSING, REPLY_TIMEOUT, parse_redis_url
 from ocppd.shared.interface import (
     IFailures,
     ISharedState,
@@ -181,6 +181,7 @@ class RedisSharedState:
         self._subscriber: txredisapi.RedisFactory | None = None
         self._revoked: list[RevokedCallback] = []
         self._unreachable_logged = False
+        self._refusing_logged = False
 
     def now_ms(self) -> int:
         return round(self._clock.seconds() * 1000)
@@ -245,9 +246,29 @@ class RedisSharedState:
                 raise SharedStateUnavailable(
                     f"Redis at {self.address}: {failure.getErrorMessage()}"
                 )
+            if failure.check(txredisapi.ResponseError) and REFUSING.search(
+                failure.getErrorMessage()
+            ):
+                if not self._refusing_logged:
+                    self._refusing_logged = True
+                    self.log.error(
+                        "Shared state: Redis at {address} refuses: {reason}; sign-ins and"
+                        " charger logins answer 503 until it accepts writes again",
+                        address=str(self.address),
+                        reason=failure.getErrorMessage()[:200],
+                    )
+                raise SharedStateUnavailable(f"Redis at {self.address} refuses: {failure.value}")
             return failure
 
-        return factory.handler.eval(script, keys, args).addErrback(failed)
+        def succeeded(result: Any) -> Any:
+            if self._refusing_logged:
+                self._refusing_logged = False
+                self.log.info(
+                    "Shared state: Redis at {address} answers again", address=str(self.address)
+                )
+            return result
+
+        return factory.handler.eval(script, keys, args).addCallbacks(succeeded, failed)
 
     def failures(self, scope: str, policy: ThrottlePolicy) -> _RedisFailures:
         return _RedisFailures(self, scope, policy)

@@ -23,7 +23,7 @@ from ocppd.shared.interface import ISharedState, SharedStateUnavailable
 from ocppd.shared.redis import RedisSharedState
 from ocppd.throttle import ThrottlePolicy
 from tests.presence.contract import eventually
-from tests.presence.test_redis import delete_prefix, require_redis
+from tests.presence.test_redis import delete_prefix, private_replica, require_redis
 from tests.shared.contract import SharedStateContractTests
 
 
@@ -93,3 +93,17 @@ class RedisSharedStateUnreachableTests(TestCase):
             admission.admit("/ocpp/CP1", None, address="192.0.2.1"), HandshakeError
         )
         self.assertEqual(error.value.status, 503)
+
+
+class RedisSharedStateRefusingTests(TestCase):
+    """Redis up but refusing writes (a read-only replica): the limits fail closed, 503."""
+
+    @inlineCallbacks
+    def test_read_only_replica(self) -> Generator[Deferred[Any], Any, None]:
+        url = yield private_replica(self)
+        node = RedisSharedState(clock=Clock(), reactor=reactor, url=url)
+        node.start()
+        self.addCleanup(node.stop)
+        yield eventually(node.connected)
+        window = node.window("w", limit=3, window=10.0)
+        yield self.assertFailure(window.record("k"), SharedStateUnavailable)
