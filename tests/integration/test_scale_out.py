@@ -73,7 +73,10 @@ class Node:
 
 
 class ScaleOutTestCase(TwistdTestCase):
-    timeout = 60
+    # A hang detector, not a speed bound: each test takes ~11 s, but two
+    # twistd processes starting and stopping on a loaded 2-core machine
+    # have taken over 60 s.
+    timeout = 180
 
     def setUp(self) -> None:
         redis_url = require_redis()
