@@ -75,7 +75,7 @@ from twisted.internet.defer import (
     succeed,
 )
 from twisted.internet.endpoints import HostnameEndpoint
-from twisted.internet.error import ConnectionDone
+from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import (
     IAddress,
     IProtocol,
@@ -145,6 +145,34 @@ class NoDelayConnection(TwistedProtocolConnection):
         if set_no_delay is not None:
             set_no_delay(True)
         super().connectionMade()
+
+
+def hold_loss_notice(proxy: Any) -> Callable[[], None]:
+    """
+    Keep ``ClientService`` from hearing of the loss of a connection it has
+    not counted as made yet; the returned callable gives the notice back once
+    ``prepareConnection`` succeeded (and fails it if the connection was lost
+    meanwhile).
+
+    Twisted's ``ClientService`` (26.10) relays every loss of a connection it
+    started to its state machine, which only expects one once the connection
+    counts as made: a loss during ``prepareConnection`` (the broker cut during
+    the AMQP handshake), or after a failed preparation dropped it, raised
+    ``NoTransition`` in the reactor. A failed preparation already tells it
+    (``_connectionFailed``), so nothing is lost by holding the notice.
+    """
+    notify = getattr(proxy, "_lostNotification", None)
+    if notify is None:  # not ClientService's proxy (a test's protocol)
+        return lambda: None
+    lost: list[Failure] = []
+    proxy._lostNotification = lost.append
+
+    def release() -> None:
+        if lost:
+            raise ConnectionLost("lost while it was being prepared")
+        proxy._lostNotification = notify
+
+    return release
 
 
 @inlineCallbacks
@@ -601,6 +629,7 @@ class AmqpBus(Service):
         """
         # ClientService hands us a proxy; keep the protocol itself, which is
         # what reports connectionLost.
+        release = hold_loss_notice(proto)
         proto = proto.unwrap()
         channel = None
         try:
@@ -644,6 +673,7 @@ class AmqpBus(Service):
                 if consumer.channel is None and not consumer.starting
             ]
             yield DeferredList(starting, consumeErrors=True)
+        release()
 
     def _on_blocked(self, proto: Any, frame: Any) -> None:
         """

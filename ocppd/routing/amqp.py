@@ -56,7 +56,7 @@ from twisted.internet.interfaces import IAddress, IDelayedCall
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ocppd.bus.amqp import NoDelayConnection, close_channel
+from ocppd.bus.amqp import NoDelayConnection, close_channel, hold_loss_notice
 from ocppd.bus.envelope import new_id
 from ocppd.logs import Logger
 from ocppd.routing.errors import NodeUnreachable, RoutingUnavailable, TransportTimeout
@@ -259,6 +259,7 @@ class AmqpCommandTransport(Service):
 
     @inlineCallbacks
     def _prepare(self, proto: Any) -> Generator[Deferred[Any], Any, None]:
+        release = hold_loss_notice(proto)
         proto = proto.unwrap()
         try:
             yield proto.ready
@@ -296,6 +297,7 @@ class AmqpCommandTransport(Service):
             [self._start_serving(s, proto) for s in list(self._served.values())],
             consumeErrors=True,
         )
+        release()
 
     def _connection_lost(self, proto: Any, reason: Failure) -> None:
         waiters, self._lost_waiters = self._lost_waiters, []
