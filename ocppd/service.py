@@ -1,30 +1,30 @@
 """
-Builds the daemon from its configuration and starts/stops it in order.
+Builds the daemon from its configuration (``Ocppd``) and runs it as a tree of
+services (``OcppdService``), started in order and stopped in reverse:
 
-Start: store (migrations, or a check that none are pending) -> bus ->
-consumers (and the sweeps: pruning, expired holds) -> web and OCPP
-listeners. A start that fails logs one line (``StartupError``: what failed
-and why) and closes what listens; ``when_started`` fails, so whoever runs
-the service (``ocppd.tap`` under twistd) can end the process.
-Stop, in reverse: no new chargers, close their sockets (their disconnect
-events still reach the bus), drain the bus into the processor, stop the
-processor, close the database.
+1. store: the database threads, migrations (or a check that none are pending);
+2. bus: the bus (the embedded one loads its journal), command routing, the
+   release of what the previous process held, the outbox relay, the
+   processor, audit, funds-stop and notifier consumers;
+3. presence and the shared state;
+4. timers: pruning, the sweep of expired holds, liveness checks;
+5. listeners: web and OCPP.
+
+A start that fails stops what had started (in reverse), logs one line
+(``StartupError``: what failed and why), and ``when_started`` fails, so whoever
+runs the service (``ocppd.tap`` under twistd) can end the process. The stop
+goes in reverse: no new chargers, close their sockets (their disconnect events
+still reach the bus), stop presence, drain the bus into the processor, stop
+the processor, close the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from twisted.application.service import Service
-from twisted.internet import defer
-from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks, maybeDeferred, succeed
-from twisted.internet.endpoints import serverFromString
-from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorTime
-from twisted.internet.task import LoopingCall
+from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks
+from twisted.internet.interfaces import IListeningPort
 from twisted.python.failure import Failure
 
 from ocppd.api.accounts import Accounts
@@ -45,6 +45,14 @@ from ocppd.consumers.notifier import Notifier, shown_inbound
 from ocppd.consumers.processor import OcppProcessor, billing_limits
 from ocppd.holds import HoldReleaser
 from ocppd.logs import Logger
+from ocppd.nodeservices import (
+    BusService,
+    ListenersService,
+    PresenceService,
+    StartupError,
+    StoreService,
+    TimersService,
+)
 from ocppd.ocpp.admission import ChargerAdmission
 from ocppd.ocpp.handlers import CentralSystemHandlers
 from ocppd.ocpp.liveness import ChargerLiveness
@@ -58,37 +66,19 @@ from ocppd.presence.interface import IPresence
 from ocppd.presence.memory import MemoryPresence
 from ocppd.push.channel import PushChannel, ticket_authenticator
 from ocppd.push.session import ticket_digest
-from ocppd.ratelog import flush_all
 from ocppd.routing.executor import CommandExecutor
-from ocppd.routing.interface import IServing
 from ocppd.routing.local import LocalCommandTransport
 from ocppd.routing.router import CommandRouter, OwnerLookup
+from ocppd.servicetree import OrderedServices
 from ocppd.shared.interface import ISharedState
 from ocppd.shared.memory import MemorySharedState
-from ocppd.store import messages, migrate, processed, transactions
-from ocppd.store.database import Database, describe_error, location
+from ocppd.store.database import Database, location
 from ocppd.store.journal import StoreJournal
-from ocppd.timeutil import format_iso, from_timestamp
 from ocppd.web import WebSite, static_trees
 
 if TYPE_CHECKING:
     from ocppd.bus.amqp import AmqpBus
     from ocppd.routing.amqp import AmqpCommandTransport
-
-#: Message-log rows deleted per transaction when pruning: the processor's
-#: writes wait for one chunk at most.
-MESSAGE_LOG_PRUNE_CHUNK = 10_000
-#: Unconfirmed sessions deleted per transaction.
-PRUNE_CHUNK = 1_000
-#: How long a start refused while the bus was down waits for the charger's
-#: resend (which gets the same id) before its row is deleted: chargers retry
-#: within minutes; an hour also covers a start the bus took but whose confirm
-#: was lost and which the processor confirms once it reaches it.
-UNCONFIRMED_START_KEEP = timedelta(hours=1)
-
-
-class StartupError(Exception):
-    """A start-up step failed for a reason the operator can act on; ``str()`` says which."""
 
 
 class Ocppd:
@@ -330,30 +320,57 @@ class Ocppd:
         )
 
 
-class OcppdService(Service):
-    """The one service ``twistd ocppd`` runs."""
+class OcppdService(OrderedServices):
+    """
+    The one service ``twistd ocppd`` runs: the node's parts as children,
+    started in order and stopped in reverse (``ocppd.nodeservices``).
+    """
 
     log = Logger()
 
-    def __init__(self, config: Config, reactor: IReactorTime | None = None) -> None:
-        if reactor is None:
-            from twisted.internet import reactor as default_reactor
-
-            reactor = default_reactor
+    def __init__(self, config: Config, reactor: Any) -> None:
+        super().__init__()
         self.ocppd = Ocppd(config, reactor)
-        self.ocpp_port: IListeningPort | None = None
-        self.web_port: IListeningPort | None = None
+        self.store = StoreService(self.ocppd)
+        self.bus = BusService(self.ocppd)
+        self.presence = PresenceService(self.ocppd)
+        self.timers = TimersService(self.ocppd)
+        self.listeners = ListenersService(self.ocppd)
+        for child in (self.store, self.bus, self.presence, self.timers, self.listeners):
+            self.add(child)
         self._started: Deferred[None] | None = None
         self._start_failure: Failure | None = None
-        self._pruner: LoopingCall | None = None
-        self._serving_commands: IServing | None = None
 
-    def startService(self) -> None:
-        super().startService()
-        self._started = self._start()
-        self._started.addErrback(self._start_failed)
+    @property
+    def web_port(self) -> IListeningPort | None:
+        return self.listeners.web_port
+
+    @property
+    def ocpp_port(self) -> IListeningPort | None:
+        return self.listeners.ocpp_port
+
+    def startService(self) -> Deferred[None]:
+        started = super().startService()
+        started.addCallbacks(self._ready, self._start_failed)
+        self._started = started
+        return started
+
+    def _ready(self, _: None) -> None:
+        node, config = self.ocppd, self.ocppd.config
+        assert self.web_port is not None and self.ocpp_port is not None
+        self.log.info(
+            "ocppd node {node_id} ready: OCPP 1.6J on {address}, web on {web}, "
+            "store {store}, bus {bus}",
+            node_id=node.node_id,
+            address=self.ocpp_port.getHost(),
+            web=self.web_port.getHost(),
+            store=location(node.database.engine.url),
+            bus=config.bus.backend,
+        )
 
     def _start_failed(self, failure: Failure) -> None:
+        # What had started is stopped again by now (in reverse): nothing
+        # serves after a failed start, not even until the process ends.
         self._start_failure = failure
         if failure.check(CancelledError) and not self.running:
             self.log.info("ocppd stopped while starting")
@@ -363,13 +380,6 @@ class OcppdService(Service):
             self.log.critical("ocppd: {reason}", reason=failure.getErrorMessage())
         else:
             self.log.failure("ocppd: start failed: {reason}", failure, reason=failure.value)
-        # Nothing serves after a failed start, not even until the process ends.
-        for port in (self.web_port, self.ocpp_port):
-            if port is not None:
-                maybeDeferred(port.stopListening).addErrback(
-                    lambda failure: self.log.failure("Could not stop listening", failure)
-                )
-        self.web_port = self.ocpp_port = None
 
     def when_started(self) -> Deferred[None]:
         """
@@ -389,280 +399,6 @@ class OcppdService(Service):
         return d
 
     @inlineCallbacks
-    def _start(self) -> Generator[Deferred[Any], Any, None]:
-        node, config = self.ocppd, self.ocppd.config
-        if config.billing.payment_provider == "test":
-            # Every start, so no operator runs it unaware: it mints money.
-            self.log.warn(
-                "[billing] payment_provider = test approves every top-up: customers add "
-                "wallet money for free. For demos and tests only."
-            )
-        node.database.start()
-        self._prepare_store()
-        try:
-            # The embedded bus loads its journal here, before anything is served.
-            node.bus.startService()
-        except sa.exc.SQLAlchemyError as e:
-            raise StartupError(
-                f"cannot read the bus journal in {location(node.database.engine.url)}: "
-                f"{describe_error(e)}"
-            ) from e
-        # Connects while the bus does: a broker that is down costs one wait, not two.
-        routing = self._start_command_routing()
-        if config.bus.backend == "amqp":
-            yield self._wait_for_broker(cast("AmqpBus", node.bus), config.bus.connect_timeout)
-        # Before the processor applies what the previous process left on the
-        # bus, and before chargers connect: what the store says this node held
-        # when it ended, it no longer holds.
-        yield node.liveness.release_held()
-        node.relay.start()
-        yield node.processor.start(topology.PROCESSOR_QUEUE)
-        yield node.audit.start(topology.AUDIT_QUEUE)
-        yield node.funds_stop.start(topology.FUNDS_STOP_QUEUE)
-        yield routing
-        self._say_retention()
-        self._pruner = LoopingCall(self._prune)
-        self._pruner.clock = node.reactor
-        self._pruner.start(3600, now=True).addErrback(
-            lambda failure: self.log.failure("Hourly pruning stopped", failure)
-        )
-        node.holds.start()
-        yield node.notifier.start(topology.notifier_queue(node.node_id))
-        yield self._start_presence()
-        node.liveness.start()
-        self.web_port = yield self._listen(config.web.listen, node.web_site, "the web")
-        self.ocpp_port = yield self._listen(config.ocpp.listen, node.ocpp_factory, "OCPP")
-        self.log.info(
-            "ocppd node {node_id} ready: OCPP 1.6J on {address}, web on {web}, "
-            "store {store}, bus {bus}",
-            node_id=node.node_id,
-            address=self.ocpp_port.getHost(),
-            web=self.web_port.getHost(),
-            store=location(node.database.engine.url),
-            bus=config.bus.backend,
-        )
-
-    @inlineCallbacks
-    def _start_command_routing(self) -> Generator[Deferred[Any], Any, None]:
-        """Take the commands other nodes route to this node's chargers."""
-        node = self.ocppd
-        transport = node.command_transport
-        if isinstance(transport, Service):
-            transport.startService()
-        # Registered at once; on RabbitMQ taken from the queue once connected.
-        self._serving_commands = yield transport.serve(node.node_id, node.command_executor.handle)
-        if isinstance(transport, Service):
-            wait = cast("AmqpCommandTransport", transport).when_connected()
-            wait.addTimeout(node.config.bus.connect_timeout, node.reactor)
-            try:
-                yield wait
-            except defer.TimeoutError:
-                self.log.warn(
-                    "RabbitMQ not reachable for commands yet; commands to chargers of "
-                    "other nodes answer 503 until it is"
-                )
-
-    def _stop_command_routing(self) -> Deferred[Any] | None:
-        serving, self._serving_commands = self._serving_commands, None
-        transport = self.ocppd.command_transport
-        if isinstance(transport, Service) and transport.running:
-            return maybeDeferred(transport.stopService)
-        return None if serving is None else serving.stop()
-
-    def _prepare_store(self) -> None:
-        """
-        Bring the schema to this version's head (``auto_upgrade``), or refuse
-        a database at any other revision: serving on it would answer every
-        request with a database error.
-        """
-        config, engine = self.ocppd.config, self.ocppd.database.engine
-        try:
-            # Blocking is fine here: nothing is served before the schema is current.
-            if config.store.auto_upgrade:
-                migrate.upgrade(engine)
-            migrate.require_current(engine)
-        except migrate.SchemaNotCurrent as e:
-            raise StartupError(e.explain(config.path)) from e
-        except sa.exc.SQLAlchemyError as e:
-            raise StartupError(
-                f"cannot use the database {location(engine.url)}: {describe_error(e)}"
-            ) from e
-
-    @inlineCallbacks
-    def _listen(
-        self, description: str, factory: IProtocolFactory, purpose: str
-    ) -> Generator[Deferred[Any], Any, IListeningPort]:
-        try:
-            port = yield serverFromString(self.ocppd.reactor, description).listen(factory)
-        except CancelledError:
-            raise  # stopped while starting: no failure
-        except Exception as e:  # any endpoint type's failure: the line names it
-            raise StartupError(
-                f"cannot listen on {description} for {purpose}: {_listen_error(e)}"
-            ) from e
-        return cast(IListeningPort, port)
-
-    def _say_retention(self) -> None:
-        """One line at start on how long the message log keeps frames: it decides the disk."""
-        days = self.ocppd.config.store.keep_message_log_days
-        if days:
-            self.log.info(
-                "OCPP message log: frames kept {days} days ([store] keep_message_log_days)",
-                days=days,
-            )
-        else:
-            self.log.warn(
-                "OCPP message log: every frame kept forever ([store] keep_message_log_days = 0);"
-                " the database grows without bound"
-            )
-
-    @inlineCallbacks
-    def _prune(self) -> Generator[Deferred[Any], Any, None]:
-        for step in (self._prune_claims, self._prune_message_log, self._prune_unconfirmed):
-            if not self.running:
-                return  # stopping: the database closes under the next step
-            yield step()
-
-    @inlineCallbacks
-    def _delete_in_chunks(
-        self, delete: Callable[..., int], chunk: int, what: str, **kwargs: Any
-    ) -> Generator[Deferred[Any], Any, None]:
-        """
-        Run ``delete(conn, limit=chunk, **kwargs)`` until it deletes fewer than
-        ``chunk`` rows (one short transaction each, so writers are not held up),
-        and log how many went as ``what``.
-        """
-        total = 0
-        try:
-            while self.running:
-                count = yield self.ocppd.database.run(delete, limit=chunk, **kwargs)
-                total += count
-                if count < chunk:
-                    break
-        except Exception:
-            # Logged, and tried again next hour: a busy database is no reason to stop.
-            self.log.failure("Could not delete {what}", what=what)
-        if total:
-            self.log.info("Deleted {count} {what}", count=total, what=what)
-
-    def _prune_unconfirmed(self) -> Deferred[None]:
-        """Delete starts refused (the bus was down) that no charger resent within the bound."""
-        before = from_timestamp(self.ocppd.reactor.seconds()) - UNCONFIRMED_START_KEEP
-        return self._delete_in_chunks(
-            transactions.expire_unconfirmed,
-            PRUNE_CHUNK,
-            f"starts refused before {format_iso(before)} and never resent",
-            created_before=before,
-        )
-
-    def _prune_message_log(self) -> Deferred[None]:
-        node = self.ocppd
-        days = node.config.store.keep_message_log_days
-        if not days:
-            return succeed(None)
-        before = from_timestamp(node.reactor.seconds()) - timedelta(days=days)
-        return self._delete_in_chunks(
-            messages.forget_messages,
-            MESSAGE_LOG_PRUNE_CHUNK,
-            f"message log rows older than {format_iso(before)}",
-            before=before,
-        )
-
-    @inlineCallbacks
-    def _prune_claims(self) -> Generator[Deferred[Any], Any, None]:
-        node = self.ocppd
-        keep = timedelta(days=node.config.store.keep_claims_days)
-        before = from_timestamp(node.reactor.seconds()) - keep
-        try:
-            count = yield node.database.run(processed.forget_processed, before=before)
-        except Exception:
-            # Logged, and tried again next hour: a busy database is no reason to stop.
-            self.log.failure("Could not prune idempotency claims")
-            return
-        if count:
-            self.log.info(
-                "Pruned {count} idempotency claims older than {before}", count=count, before=before
-            )
-
-    @inlineCallbacks
-    def _start_presence(self) -> Generator[Deferred[Any], Any, None]:
-        node = self.ocppd
-        node.shared.start()
-        node.presence.start()
-        if node.config.presence.backend != "redis":
-            return
-        from ocppd.presence.redis import RedisPresence
-
-        presence = cast(RedisPresence, node.presence)
-        timeout = node.config.bus.connect_timeout
-        if not (yield presence.when_connected(timeout)):
-            self.log.warn(
-                "Presence: Redis at {address} not reachable after {timeout} s; chargers are"
-                " refused (503) until it is",
-                address=str(presence.address),
-                timeout=timeout,
-            )
-
-    @inlineCallbacks
-    def _wait_for_broker(self, bus: AmqpBus, timeout: float) -> Generator[Deferred[Any], Any, None]:
-        connected = bus.when_connected()
-        connected.addTimeout(timeout, self.ocppd.reactor)
-        try:
-            yield connected
-        except defer.TimeoutError:
-            self.log.warn(
-                "RabbitMQ not reachable after {timeout} s; taking chargers anyway, "
-                "transaction messages are refused until it is",
-                timeout=timeout,
-            )
-
-    @inlineCallbacks
     def stopService(self) -> Generator[Deferred[Any], Any, None]:
-        super().stopService()
-        node = self.ocppd
-        if self._started is not None and not self._started.called:
-            self._started.cancel()
-        port, self.ocpp_port = self.ocpp_port, None
-        web_port, self.web_port = self.web_port, None
-        pruner, self._pruner = self._pruner, None
-        if pruner is not None and pruner.running:
-            pruner.stop()
-        node.holds.stop()
-        node.liveness.stop()
-        steps: list[tuple[str, Callable[[], Any]]] = [
-            ("stop listening", port.stopListening if port else lambda: None),
-            ("stop the web listener", web_port.stopListening if web_port else lambda: None),
-            ("stop the notifier", node.notifier.stop),
-            ("stop taking routed commands", self._stop_command_routing),
-            ("close push sessions", node.push.close_all),
-            ("close charger connections", lambda: node.registry.close_all(node.reactor)),
-            # Its stops may wait minutes between tries: not worth holding the drain.
-            ("stop the funds-stop consumer", node.funds_stop.stop),
-            ("stop presence", node.presence.stop),
-            ("stop the shared state", node.shared.stop),
-            # The bus drains into its consumers, so they stop after it.
-            ("drain the bus", node.bus.stopService),
-            ("stop the processor", node.processor.stop),
-            ("stop the audit consumer", node.audit.stop),
-            # What the relay has not published stays in the outbox for the next start.
-            ("stop the outbox relay", node.relay.stop),
-            ("close the database", node.database.stop),
-            # What rate-limited logs still count, written now rather than lost.
-            ("write pending log summaries", flush_all),
-        ]
-        # Each step runs even if an earlier one failed: a charger socket that
-        # will not close must not keep the bus from draining or the DB open.
-        for name, step in steps:
-            try:
-                yield maybeDeferred(step)
-            except Exception:
-                self.log.failure("Shutdown step {step!r} failed", step=name)
-        self.log.info("ocppd node {node_id} stopped", node_id=node.node_id)
-
-
-def _listen_error(error: Exception) -> str:
-    """Why a listener could not open: the system's reason ("address already in use")."""
-    if isinstance(error, CannotListenError) and isinstance(error.socketError, OSError):
-        reason = error.socketError.strerror or str(error.socketError)
-        return reason[:1].lower() + reason[1:]
-    return str(error)
+        yield super().stopService()
+        self.log.info("ocppd node {node_id} stopped", node_id=self.ocppd.node_id)

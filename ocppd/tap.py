@@ -61,10 +61,13 @@ def makeService(options: Options) -> IService:
     txaio.use_twisted()
     txaio.set_global_log_level("info")  # type: ignore[attr-defined]
 
+    from twisted.internet import reactor
+
     from ocppd.service import OcppdService
 
     try:
-        service = OcppdService(options["parsed"])
+        # The one place the global reactor is named: every part gets it from here.
+        service = OcppdService(options["parsed"], reactor)
     except OSError as e:
         # e.g. the data directory cannot be created. Nothing runs yet, not even
         # twistd's log or pidfile: Python prints the line and exits with 1.

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 
-from ocppd import service
+from ocppd import nodeservices
 from ocppd.store import chargers, messages, processed
 from ocppd.store.tables import processed_messages
 from ocppd.timeutil import from_timestamp
@@ -27,7 +27,7 @@ class ClaimPruningTests(TestCase):
         now = from_timestamp(daemon.node.reactor.seconds())
         for name, age in (("old", timedelta(days=3)), ("recent", timedelta(days=1))):
             yield daemon.query(processed.claim_message, "processor", name, now=now - age)
-        yield daemon.service._prune_claims()
+        yield daemon.service.timers.prune_claims()
         rows = yield daemon.query(
             lambda conn: [
                 r.message_id
@@ -39,7 +39,8 @@ class ClaimPruningTests(TestCase):
             ]
         )
         self.assertEqual(rows, ["recent"])
-        self.assertTrue(daemon.service._pruner is not None and daemon.service._pruner.running)
+        pruner = daemon.service.timers.pruner
+        self.assertTrue(pruner is not None and pruner.running)
 
 
 @contextmanager
@@ -68,8 +69,8 @@ class MessageLogPruningTests(TestCase):
         ages = [timedelta(days=3, minutes=n) for n in range(5, 0, -1)] + [timedelta(days=1)]
         rows = [inbound_frame(f"m{n}", now - age, unique_id=str(n)) for n, age in enumerate(ages)]
         yield daemon.query(messages.append_log, rows)
-        self.patch(service, "MESSAGE_LOG_PRUNE_CHUNK", 2)  # three chunks: 2, 2, 1
-        yield daemon.service._prune()
+        self.patch(nodeservices, "MESSAGE_LOG_PRUNE_CHUNK", 2)  # three chunks: 2, 2, 1
+        yield daemon.service.timers.prune()
         left = yield daemon.query(messages.list_messages, "CP1")
         self.assertEqual([r.unique_id for r in left], ["5"])
 
@@ -85,7 +86,7 @@ class MessageLogPruningTests(TestCase):
         )
         old = from_timestamp(daemon.node.reactor.seconds()) - timedelta(days=3650)
         yield daemon.query(messages.append_log, [inbound_frame("ancient", old, unique_id="a")])
-        yield daemon.service._prune()
+        yield daemon.service.timers.prune()
         left = yield daemon.query(messages.list_messages, "CP1")
         self.assertEqual([r.unique_id for r in left], ["a"])
 
@@ -107,7 +108,7 @@ class MessageLogPruningTests(TestCase):
             inbound_frame("recent", now - timedelta(days=29), unique_id="recent"),
         ]
         yield daemon.query(messages.append_log, rows)
-        yield daemon.service._prune()
+        yield daemon.service.timers.prune()
         left = yield daemon.query(messages.list_messages, "CP1")
         self.assertEqual([r.unique_id for r in left], ["recent"])
 

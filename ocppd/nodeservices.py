@@ -1,0 +1,413 @@
+"""
+The children of a node's service (``ocppd.service.OcppdService``), in their
+start order: the store, the bus with its consumers, presence, the timers, the
+listeners. Each starts what it owns and stops it again; the parent starts
+them one after the other and stops them in reverse (docs/operations.md,
+"Start and stop order").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+import sqlalchemy as sa
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks, maybeDeferred, succeed
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory
+from twisted.internet.task import LoopingCall
+
+from ocppd.bus import topology
+from ocppd.logs import Logger
+from ocppd.ratelog import flush_all
+from ocppd.routing.interface import IServing
+from ocppd.store import messages, migrate, processed, transactions
+from ocppd.store.database import describe_error, location
+from ocppd.timeutil import format_iso, from_timestamp
+
+if TYPE_CHECKING:
+    from ocppd.bus.amqp import AmqpBus
+    from ocppd.routing.amqp import AmqpCommandTransport
+    from ocppd.service import Ocppd
+
+#: Message-log rows deleted per transaction when pruning: the processor's
+#: writes wait for one chunk at most.
+MESSAGE_LOG_PRUNE_CHUNK = 10_000
+#: Unconfirmed sessions deleted per transaction.
+PRUNE_CHUNK = 1_000
+#: How long a start refused while the bus was down waits for the charger's
+#: resend (which gets the same id) before its row is deleted: chargers retry
+#: within minutes; an hour also covers a start the bus took but whose confirm
+#: was lost and which the processor confirms once it reaches it.
+UNCONFIRMED_START_KEEP = timedelta(hours=1)
+
+
+class StartupError(Exception):
+    """A start-up step failed for a reason the operator can act on; ``str()`` says which."""
+
+
+class _Part(Service):
+    """A child of the node's service: ``node`` holds what it starts."""
+
+    log = Logger()
+
+    def __init__(self, node: Ocppd, name: str) -> None:
+        self.node = node
+        self.name = name
+
+    @inlineCallbacks
+    def _steps(
+        self, steps: list[tuple[str, Callable[[], Any]]]
+    ) -> Generator[Deferred[Any], Any, None]:
+        # Each step runs even if an earlier one failed: a charger socket that
+        # will not close must not keep the bus from draining or the DB open.
+        for name, step in steps:
+            try:
+                yield maybeDeferred(step)
+            except Exception:
+                self.log.failure("Shutdown step {step!r} failed", step=name)
+
+
+class StoreService(_Part):
+    """The database: its threads, and a schema at this version's head."""
+
+    def __init__(self, node: Ocppd) -> None:
+        super().__init__(node, "store")
+
+    def startService(self) -> None:
+        super().startService()
+        if self.node.config.billing.payment_provider == "test":
+            # Every start, so no operator runs it unaware: it mints money.
+            self.log.warn(
+                "[billing] payment_provider = test approves every top-up: customers add "
+                "wallet money for free. For demos and tests only."
+            )
+        self.node.database.start()
+        self._prepare_store()
+
+    def _prepare_store(self) -> None:
+        """
+        Bring the schema to this version's head (``auto_upgrade``), or refuse
+        a database at any other revision: serving on it would answer every
+        request with a database error.
+        """
+        config, engine = self.node.config, self.node.database.engine
+        try:
+            # Blocking is fine here: nothing is served before the schema is current.
+            if config.store.auto_upgrade:
+                migrate.upgrade(engine)
+            migrate.require_current(engine)
+        except migrate.SchemaNotCurrent as e:
+            raise StartupError(e.explain(config.path)) from e
+        except sa.exc.SQLAlchemyError as e:
+            raise StartupError(
+                f"cannot use the database {location(engine.url)}: {describe_error(e)}"
+            ) from e
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        return self._steps(
+            [
+                ("close the database", self.node.database.stop),
+                # What rate-limited logs still count, written now rather than lost.
+                ("write pending log summaries", flush_all),
+            ]
+        )
+
+
+class BusService(_Part):
+    """
+    The bus and what consumes it: the outbox relay, the processor, audit,
+    funds-stop and notifier consumers, and the commands other nodes route here.
+    """
+
+    def __init__(self, node: Ocppd) -> None:
+        super().__init__(node, "bus")
+        self._serving_commands: IServing | None = None
+
+    @inlineCallbacks
+    def startService(self) -> Generator[Deferred[Any], Any, None]:
+        super().startService()
+        node, config = self.node, self.node.config
+        try:
+            # The embedded bus loads its journal here, before anything is served.
+            node.bus.startService()
+        except sa.exc.SQLAlchemyError as e:
+            raise StartupError(
+                f"cannot read the bus journal in {location(node.database.engine.url)}: "
+                f"{describe_error(e)}"
+            ) from e
+        # Connects while the bus does: a broker that is down costs one wait, not two.
+        routing = self._start_command_routing()
+        if config.bus.backend == "amqp":
+            yield self._wait_for_broker(cast("AmqpBus", node.bus), config.bus.connect_timeout)
+        # Before the processor applies what the previous process left on the
+        # bus, and before chargers connect: what the store says this node held
+        # when it ended, it no longer holds.
+        yield node.liveness.release_held()
+        node.relay.start()
+        yield node.processor.start(topology.PROCESSOR_QUEUE)
+        yield node.audit.start(topology.AUDIT_QUEUE)
+        yield node.funds_stop.start(topology.FUNDS_STOP_QUEUE)
+        yield routing
+        yield node.notifier.start(topology.notifier_queue(node.node_id))
+
+    @inlineCallbacks
+    def _start_command_routing(self) -> Generator[Deferred[Any], Any, None]:
+        """Take the commands other nodes route to this node's chargers."""
+        node = self.node
+        transport = node.command_transport
+        if isinstance(transport, Service):
+            transport.startService()
+        # Registered at once; on RabbitMQ taken from the queue once connected.
+        self._serving_commands = yield transport.serve(node.node_id, node.command_executor.handle)
+        if isinstance(transport, Service):
+            wait = cast("AmqpCommandTransport", transport).when_connected()
+            wait.addTimeout(node.config.bus.connect_timeout, node.reactor)
+            try:
+                yield wait
+            except defer.TimeoutError:
+                self.log.warn(
+                    "RabbitMQ not reachable for commands yet; commands to chargers of "
+                    "other nodes answer 503 until it is"
+                )
+
+    def _stop_command_routing(self) -> Deferred[Any] | None:
+        serving, self._serving_commands = self._serving_commands, None
+        transport = self.node.command_transport
+        if isinstance(transport, Service) and transport.running:
+            return maybeDeferred(transport.stopService)
+        return None if serving is None else serving.stop()
+
+    @inlineCallbacks
+    def _wait_for_broker(self, bus: AmqpBus, timeout: float) -> Generator[Deferred[Any], Any, None]:
+        connected = bus.when_connected()
+        connected.addTimeout(timeout, self.node.reactor)
+        try:
+            yield connected
+        except defer.TimeoutError:
+            self.log.warn(
+                "RabbitMQ not reachable after {timeout} s; taking chargers anyway, "
+                "transaction messages are refused until it is",
+                timeout=timeout,
+            )
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        node = self.node
+        return self._steps(
+            [
+                ("stop the notifier", node.notifier.stop),
+                ("stop taking routed commands", self._stop_command_routing),
+                # Its stops may wait minutes between tries: not worth holding the drain.
+                ("stop the funds-stop consumer", node.funds_stop.stop),
+                # The bus drains into its consumers, so they stop after it.
+                ("drain the bus", node.bus.stopService),
+                ("stop the processor", node.processor.stop),
+                ("stop the audit consumer", node.audit.stop),
+                # What the relay has not published stays in the outbox for the next start.
+                ("stop the outbox relay", node.relay.stop),
+            ]
+        )
+
+
+class PresenceService(_Part):
+    """Which node holds which charger, and the state every node shares (limits, revocations)."""
+
+    def __init__(self, node: Ocppd) -> None:
+        super().__init__(node, "presence")
+
+    @inlineCallbacks
+    def startService(self) -> Generator[Deferred[Any], Any, None]:
+        super().startService()
+        node = self.node
+        node.shared.start()
+        node.presence.start()
+        if node.config.presence.backend != "redis":
+            return
+        from ocppd.presence.redis import RedisPresence
+
+        presence = cast(RedisPresence, node.presence)
+        timeout = node.config.bus.connect_timeout
+        if not (yield presence.when_connected(timeout)):
+            self.log.warn(
+                "Presence: Redis at {address} not reachable after {timeout} s; chargers are"
+                " refused (503) until it is",
+                address=str(presence.address),
+                timeout=timeout,
+            )
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        return self._steps(
+            [
+                ("stop presence", self.node.presence.stop),
+                ("stop the shared state", self.node.shared.stop),
+            ]
+        )
+
+
+class TimersService(_Part):
+    """The hourly pruning, the sweep of expired holds, the liveness checks."""
+
+    def __init__(self, node: Ocppd) -> None:
+        super().__init__(node, "timers")
+        self.pruner: LoopingCall | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        node = self.node
+        self._say_retention()
+        self.pruner = LoopingCall(self.prune)
+        self.pruner.clock = node.reactor
+        self.pruner.start(3600, now=True).addErrback(
+            lambda failure: self.log.failure("Hourly pruning stopped", failure)
+        )
+        node.holds.start()
+        node.liveness.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        pruner, self.pruner = self.pruner, None
+        if pruner is not None and pruner.running:
+            pruner.stop()
+        self.node.holds.stop()
+        self.node.liveness.stop()
+
+    def _say_retention(self) -> None:
+        """One line at start on how long the message log keeps frames: it decides the disk."""
+        days = self.node.config.store.keep_message_log_days
+        if days:
+            self.log.info(
+                "OCPP message log: frames kept {days} days ([store] keep_message_log_days)",
+                days=days,
+            )
+        else:
+            self.log.warn(
+                "OCPP message log: every frame kept forever ([store] keep_message_log_days = 0);"
+                " the database grows without bound"
+            )
+
+    @inlineCallbacks
+    def prune(self) -> Generator[Deferred[Any], Any, None]:
+        for step in (self.prune_claims, self._prune_message_log, self._prune_unconfirmed):
+            if not self.running:
+                return  # stopping: the database closes under the next step
+            yield step()
+
+    @inlineCallbacks
+    def _delete_in_chunks(
+        self, delete: Callable[..., int], chunk: int, what: str, **kwargs: Any
+    ) -> Generator[Deferred[Any], Any, None]:
+        """
+        Run ``delete(conn, limit=chunk, **kwargs)`` until it deletes fewer than
+        ``chunk`` rows (one short transaction each, so writers are not held up),
+        and log how many went as ``what``.
+        """
+        total = 0
+        try:
+            while self.running:
+                count = yield self.node.database.run(delete, limit=chunk, **kwargs)
+                total += count
+                if count < chunk:
+                    break
+        except Exception:
+            # Logged, and tried again next hour: a busy database is no reason to stop.
+            self.log.failure("Could not delete {what}", what=what)
+        if total:
+            self.log.info("Deleted {count} {what}", count=total, what=what)
+
+    def _prune_unconfirmed(self) -> Deferred[None]:
+        """Delete starts refused (the bus was down) that no charger resent within the bound."""
+        before = from_timestamp(self.node.reactor.seconds()) - UNCONFIRMED_START_KEEP
+        return self._delete_in_chunks(
+            transactions.expire_unconfirmed,
+            PRUNE_CHUNK,
+            f"starts refused before {format_iso(before)} and never resent",
+            created_before=before,
+        )
+
+    def _prune_message_log(self) -> Deferred[None]:
+        node = self.node
+        days = node.config.store.keep_message_log_days
+        if not days:
+            return succeed(None)
+        before = from_timestamp(node.reactor.seconds()) - timedelta(days=days)
+        return self._delete_in_chunks(
+            messages.forget_messages,
+            MESSAGE_LOG_PRUNE_CHUNK,
+            f"message log rows older than {format_iso(before)}",
+            before=before,
+        )
+
+    @inlineCallbacks
+    def prune_claims(self) -> Generator[Deferred[Any], Any, None]:
+        node = self.node
+        keep = timedelta(days=node.config.store.keep_claims_days)
+        before = from_timestamp(node.reactor.seconds()) - keep
+        try:
+            count = yield node.database.run(processed.forget_processed, before=before)
+        except Exception:
+            # Logged, and tried again next hour: a busy database is no reason to stop.
+            self.log.failure("Could not prune idempotency claims")
+            return
+        if count:
+            self.log.info(
+                "Pruned {count} idempotency claims older than {before}", count=count, before=before
+            )
+
+
+class ListenersService(_Part):
+    """The web and OCPP listeners; their stop also closes push sessions and charger sockets."""
+
+    def __init__(self, node: Ocppd) -> None:
+        super().__init__(node, "listeners")
+        self.web_port: IListeningPort | None = None
+        self.ocpp_port: IListeningPort | None = None
+
+    @inlineCallbacks
+    def startService(self) -> Generator[Deferred[Any], Any, None]:
+        super().startService()
+        node, config = self.node, self.node.config
+        self.web_port = yield self._listen(config.web.listen, node.web_site, "the web")
+        self.ocpp_port = yield self._listen(config.ocpp.listen, node.ocpp_factory, "OCPP")
+
+    @inlineCallbacks
+    def _listen(
+        self, description: str, factory: IProtocolFactory, purpose: str
+    ) -> Generator[Deferred[Any], Any, IListeningPort]:
+        try:
+            port = yield serverFromString(self.node.reactor, description).listen(factory)
+        except CancelledError:
+            raise  # stopped while starting: no failure
+        except Exception as e:  # any endpoint type's failure: the line names it
+            raise StartupError(
+                f"cannot listen on {description} for {purpose}: {_listen_error(e)}"
+            ) from e
+        return cast(IListeningPort, port)
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        node = self.node
+        port, self.ocpp_port = self.ocpp_port, None
+        web_port, self.web_port = self.web_port, None
+        return self._steps(
+            [
+                ("stop listening", port.stopListening if port else lambda: None),
+                ("stop the web listener", web_port.stopListening if web_port else lambda: None),
+                ("close push sessions", node.push.close_all),
+                ("close charger connections", lambda: node.registry.close_all(node.reactor)),
+            ]
+        )
+
+
+def _listen_error(error: Exception) -> str:
+    """Why a listener could not open: the system's reason ("address already in use")."""
+    if isinstance(error, CannotListenError) and isinstance(error.socketError, OSError):
+        reason = error.socketError.strerror or str(error.socketError)
+        return reason[:1].lower() + reason[1:]
+    return str(error)
