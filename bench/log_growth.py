@@ -28,6 +28,7 @@ sys.path[:0] = [os.path.join(ROOT, "bench"), ROOT]
 
 import sqlalchemy as sa  # noqa: E402
 from processor_batch import CHARGERS, NOW, envelopes, setup  # noqa: E402
+from twisted.internet.task import Clock  # noqa: E402
 
 from ocppd.config import StoreConfig  # noqa: E402
 from ocppd.consumers.processor import OcppProcessor  # noqa: E402
@@ -82,7 +83,7 @@ def main() -> None:
         database = Database.from_url(f"sqlite:///{path}")
         migrate.upgrade(database.engine)
         sessions = setup(database)
-        processor = OcppProcessor(None, database)  # type: ignore[arg-type]
+        processor = OcppProcessor(None, database, clock=Clock())  # type: ignore[arg-type]
         before = file_size(database, path)
         stored = 0
         while stored < args.messages:

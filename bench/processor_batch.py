@@ -28,6 +28,7 @@ sys.path[:0] = [os.path.join(ROOT, "bench"), ROOT]
 
 import sqlalchemy as sa  # noqa: E402
 from loadgen import meter_values_body  # noqa: E402
+from twisted.internet.task import Clock  # noqa: E402
 
 from ocppd.bus import topology  # noqa: E402
 from ocppd.bus.envelope import Envelope  # noqa: E402
@@ -124,7 +125,7 @@ def main() -> None:
                 conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         migrate.upgrade(database.engine)
         sessions = setup(database)
-        processor = OcppProcessor(None, database)  # type: ignore[arg-type]
+        processor = OcppProcessor(None, database, clock=Clock())  # type: ignore[arg-type]
         print(f"{database.dialect}, batches of {args.batch}, best of {args.batches}")
         print(f"{'message':20} {'us/message':>11} {'messages/s':>11}")
         empty = min(empty_transaction(database) for _ in range(50))
@@ -145,10 +146,11 @@ def main() -> None:
             per = best / args.batch
             print(f"{label:20} {per * 1e6:11.0f} {1 / per:11.0f}")
         processor.log_heartbeats = False
-        plain = OcppProcessor(None, database)  # type: ignore[arg-type]
+        plain = OcppProcessor(None, database, clock=Clock())  # type: ignore[arg-type]
         with_outbox = OcppProcessor(
             None,  # type: ignore[arg-type]
             database,
+            clock=Clock(),
             outbox=Outbox(node="bench", clock=_WallClock()),  # type: ignore[arg-type]
         )
         # Interleaved, so that a drift of the machine hits both alike.

@@ -128,7 +128,7 @@ class BusConsumer:
         *,
         events: EventPublisher | None = None,
         on_follow_up: FollowUpHook | None = None,
-        clock: IReactorTime | None = None,
+        clock: IReactorTime,
         outbox: Outbox | None = None,
     ) -> None:
         self._bus = bus
@@ -195,11 +195,6 @@ class BusConsumer:
         return min(self.max_batch, granted)
 
     def _get_clock(self) -> IReactorTime:
-        if self._clock is None:
-            from twisted.internet import reactor
-
-            self._clock = reactor
-        assert self._clock is not None
         return self._clock
 
     def _loop_failed(self, failure: Failure) -> None:

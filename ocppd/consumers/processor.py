@@ -167,7 +167,7 @@ class OcppProcessor(BusConsumer):
         stop_margin: int = 0,
         limits: Limits = DEFAULT_LIMITS,
         log_heartbeats: bool = False,
-        clock: IReactorTime | None = None,
+        clock: IReactorTime,
         outbox: Outbox | None = None,
     ) -> None:
         super().__init__(

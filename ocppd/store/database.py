@@ -214,8 +214,10 @@ class Database:
 
     def __init__(self, engine: Engine, *, reactor: Any = None, max_threads: int = 4) -> None:
         """
-        ``reactor`` (an ``IReactorFromThreads`` and ``IReactorCore``) defaults
-        to the global one, looked up when first needed.
+        ``reactor`` (an ``IReactorFromThreads`` and ``IReactorCore``) is the
+        one ``start`` and ``run`` report to; only ``run_sync`` (``ocppctl``)
+        does without. There is no fallback to the global reactor: whoever
+        builds the Database says which.
         """
         if max_threads < 1:
             raise ValueError(f"max_threads must be at least 1, got {max_threads}")
@@ -256,17 +258,16 @@ class Database:
 
     def _get_reactor(self) -> Any:
         if self._reactor is None:
-            from twisted.internet import reactor
-
-            self._reactor = reactor
+            raise RuntimeError("Database built without a reactor: only run_sync() works")
         return self._reactor
 
     def start(self) -> None:
         """Start the thread pool. Also stopped at reactor shutdown, should ``stop`` be missed."""
         if self.threadpool.started:
             return
+        reactor = self._get_reactor()  # before the threads: no pool left running on a refusal
         self.threadpool.start()
-        self._shutdown_trigger = self._get_reactor().addSystemEventTrigger(
+        self._shutdown_trigger = reactor.addSystemEventTrigger(
             "during", "shutdown", self._on_shutdown
         )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from twisted.internet import reactor
 from twisted.internet.defer import DeferredList, inlineCallbacks
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
@@ -30,7 +31,7 @@ class PoisonedProcessor(OcppProcessor):
 
     def __init__(self, database: Database) -> None:
         # Heartbeats logged: the batch tests use them as the append-only message.
-        super().__init__(None, database, log_heartbeats=True)  # type: ignore[arg-type]
+        super().__init__(None, database, log_heartbeats=True, clock=reactor)  # type: ignore[arg-type]
         self.poison: set[str] = set()
 
     def effects(

@@ -86,7 +86,7 @@ def start_session(database: Database, charge_point_id: str) -> int:
 class ProcessorTests(TestCase):
     def setUp(self) -> None:
         self.database = make_sqlite_database(self)
-        self.processor = OcppProcessor(None, self.database)  # type: ignore[arg-type]
+        self.processor = OcppProcessor(None, self.database, clock=Clock())  # type: ignore[arg-type]
         self.database.run_sync(chargers.add_charge_point, "CP1", None, now=REGISTERED)
         self.database.run_sync(tags.add_id_tag, "TAG1", now=NOW)
         self.tx = start_session(self.database, "CP1")
@@ -290,7 +290,7 @@ class ProcessorTests(TestCase):
         bus = MemoryBus(topology.default_topology(), reactor=reactor, retry_delays=(0.05,))
         bus.startService()
         self.addCleanup(bus.stopService)
-        processor = OcppProcessor(bus, self.database)
+        processor = OcppProcessor(bus, self.database, clock=reactor)
         yield processor.start(topology.PROCESSOR_QUEUE)
         self.addCleanup(processor.stop)
         envelope = meter(self.tx, "2026-11-29T11:10:00Z", "2500")
@@ -308,7 +308,7 @@ class PricingTests(TestCase):
 
     def setUp(self) -> None:
         self.database = make_sqlite_database(self)
-        self.processor = OcppProcessor(None, self.database)  # type: ignore[arg-type]
+        self.processor = OcppProcessor(None, self.database, clock=Clock())  # type: ignore[arg-type]
         self.tariff = self.database.run_sync(
             tariffs.add_tariff,
             "Standard",
@@ -379,7 +379,7 @@ class ProcessorEventTests(TestCase):
         from ocppd.store import users
 
         self.database = make_sqlite_database(self)
-        self.processor = OcppProcessor(None, self.database)  # type: ignore[arg-type]
+        self.processor = OcppProcessor(None, self.database, clock=Clock())  # type: ignore[arg-type]
         self.user = self.database.run_sync(
             users.add_user, "a@example.com", "x", "customer", now=NOW
         )
@@ -461,6 +461,7 @@ class ProcessorEventTests(TestCase):
         self.processor = OcppProcessor(
             None,  # type: ignore[arg-type]
             self.database,
+            clock=clock,
             outbox=Outbox(node="n1", clock=clock, relay=relay),
         )
         self.follow_ups(meter(self.tx, "2026-11-29T11:10:00Z", "4000"))

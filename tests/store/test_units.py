@@ -79,6 +79,15 @@ class UrlTests(SynchronousTestCase):
         self.assertRaises(ValueError, create_engine, "mysql://u@db/x")
         self.assertRaises(ValueError, Database, engine, max_threads=0)
 
+    def test_no_global_reactor_fallback(self) -> None:
+        """Built without a reactor: run_sync works, start refuses (no global reactor behind it)."""
+        database = Database.from_url("sqlite://")
+        self.addCleanup(database.stop)
+        self.assertEqual(database.run_sync(lambda conn: conn.scalar(sa.text("select 1"))), 1)
+        error = self.assertRaises(RuntimeError, database.start)
+        self.assertEqual(str(error), "Database built without a reactor: only run_sync() works")
+        self.assertFalse(database.running)
+
 
 class UTCDateTimeTests(SynchronousTestCase):
     type = UTCDateTime()
