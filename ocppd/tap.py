@@ -86,7 +86,7 @@ def exit_if_start_fails(service: OcppdService) -> None:
     reason) and leaves an exit handler that turns that ending into status 1,
     after twistd's own clean-up. A stop during the start (SIGTERM) is no failure.
     """
-    from twisted.internet import reactor
+    reactor = service.ocppd.reactor
 
     def failed(failure: Failure) -> None:
         if failure.check(CancelledError):
