@@ -68,8 +68,8 @@ class DeadLetterCommandTests(TestCase):
         return out.decode()
 
     @inlineCallbacks
-    def test_list_and_replay(self) -> Any:
-        """A message that failed every attempt is listed with its reason, then replayed once."""
+    def start_bus(self, *, max_attempts: int) -> Any:
+        """A RabbitMQ bus on a topology of its own (deleted after the test), connected."""
         require_service("RabbitMQ", "127.0.0.1", 5672)
         prefix = f"t{uuid.uuid4().hex[:10]}"
         bus = AmqpBus(
@@ -77,13 +77,19 @@ class DeadLetterCommandTests(TestCase):
             url=RABBITMQ_URL,
             reactor=reactor,
             retry_delays=(0.05,),
-            max_attempts=2,
+            max_attempts=max_attempts,
             connection_name=f"test {prefix}",
         )
         bus.startService()
         self.addCleanup(bus.stopService)
         yield bus.when_connected(failAfterFailures=3)
         self.addCleanup(bus.delete_topology)
+        return prefix, bus
+
+    @inlineCallbacks
+    def test_list_and_replay(self) -> Any:
+        """A message that failed every attempt is listed with its reason, then replayed once."""
+        prefix, bus = yield self.start_bus(max_attempts=2)
 
         fail_it = [True]
         seen: list[Delivery] = []
@@ -123,20 +129,7 @@ class DeadLetterCommandTests(TestCase):
         ``replay`` without ``--id`` of letters that fail again at once ends
         (each is replayed once) and prints the ids of those that came back.
         """
-        require_service("RabbitMQ", "127.0.0.1", 5672)
-        prefix = f"t{uuid.uuid4().hex[:10]}"
-        bus = AmqpBus(
-            topology.default_topology(prefix),
-            url=RABBITMQ_URL,
-            reactor=reactor,
-            retry_delays=(0.05,),
-            max_attempts=1,
-            connection_name=f"test {prefix}",
-        )
-        bus.startService()
-        self.addCleanup(bus.stopService)
-        yield bus.when_connected(failAfterFailures=3)
-        self.addCleanup(bus.delete_topology)
+        prefix, bus = yield self.start_bus(max_attempts=1)
         tries: list[str] = []
 
         def handler(delivery: Delivery) -> None:
