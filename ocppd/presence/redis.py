@@ -40,6 +40,7 @@ from zope.interface import implementer
 from ocppd.logs import Logger
 from ocppd.presence.claims import PresenceClaims
 from ocppd.presence.interface import NODE_ID, IPresence, Owner, PresenceUnavailable
+from twisted import logger as twisted_logger
 
 #: Claims renewed by one script run: Redis runs nothing else meanwhile, so a
 #: run stays around a millisecond; the runs of one renewal are pipelined.
@@ -110,6 +111,92 @@ for cp, fence in string.gmatch(ARGV[4], '(%S+) (%S+)') do
 end
 return lost
 """
+
+
+class ScriptRunner:
+    """
+    Runs Lua scripts on a command connection and turns a Redis that is
+    unreachable, or up but refusing writes (``REFUSING``), into ``unavailable``;
+    each kind of outage is logged once as it starts and once as it ends.
+    Presence and the shared limits each have one, worded for their callers.
+    """
+
+    def __init__(
+        self,
+        # An ocppd.logs.Logger, which makes fields safe; typed as its base
+        # because a class attribute Logger read through an instance is one.
+        log: twisted_logger.Logger,
+        address: RedisAddress,
+        *,
+        service: str,
+        while_unreachable: str,
+        while_refusing: str,
+        unavailable: type[Exception],
+    ) -> None:
+        self._log = log
+        self._address = address
+        self._service = service
+        self._while_unreachable = while_unreachable
+        self._while_refusing = while_refusing
+        self._unavailable = unavailable
+        self._unreachable_logged = False
+        self._refusing_logged = False
+
+    def eval(
+        self,
+        factory: txredisapi.RedisFactory | None,
+        script: str,
+        keys: list[str],
+        args: list[Any],
+    ) -> Deferred[Any]:
+        address = str(self._address)
+        if factory is None or not factory.size:
+            if not self._unreachable_logged:
+                self._unreachable_logged = True
+                self._log.error(
+                    "{service}: Redis at {address} is unreachable; {consequence}"
+                    " until it is back (reconnecting by itself)",
+                    service=self._service,
+                    address=address,
+                    consequence=self._while_unreachable,
+                )
+            return fail(self._unavailable(f"Redis at {address} is unreachable"))
+        if self._unreachable_logged:
+            self._unreachable_logged = False
+            self._log.info(
+                "{service}: Redis at {address} is reachable", service=self._service, address=address
+            )
+
+        def failed(failure: Failure) -> Any:
+            if failure.check(txredisapi.ConnectionError):
+                raise self._unavailable(f"Redis at {address}: {failure.getErrorMessage()}")
+            if failure.check(txredisapi.ResponseError) and REFUSING.search(
+                failure.getErrorMessage()
+            ):
+                if not self._refusing_logged:
+                    self._refusing_logged = True
+                    self._log.error(
+                        "{service}: Redis at {address} refuses: {reason}; {consequence}"
+                        " until it accepts writes again",
+                        service=self._service,
+                        address=address,
+                        reason=failure.getErrorMessage()[:200],
+                        consequence=self._while_refusing,
+                    )
+                raise self._unavailable(f"Redis at {address} refuses: {failure.value}")
+            return failure
+
+        def succeeded(result: Any) -> Any:
+            if self._refusing_logged:
+                self._refusing_logged = False
+                self._log.info(
+                    "{service}: Redis at {address} answers again",
+                    service=self._service,
+                    address=address,
+                )
+            return result
+
+        return factory.handler.eval(script, keys, args).addCallbacks(succeeded, failed)
 
 
 @attrs.frozen
@@ -203,8 +290,14 @@ class RedisPresence(PresenceClaims):
         self.channel = f"{prefix}:lost:{node_id}"
         self._commands: txredisapi.RedisFactory | None = None
         self._subscriber: txredisapi.RedisFactory | None = None
-        self._unreachable_logged = False
-        self._refusing_logged = False
+        self._scripts = ScriptRunner(
+            self.log,
+            self.address,
+            service="Presence",
+            while_unreachable="charger ownership cannot be read or changed",
+            while_refusing="charger ownership cannot be changed",
+            unavailable=PresenceUnavailable,
+        )
         #: when_connected's pending polls, cancelled by stop.
         self._waits: set[Deferred[None]] = set()
 
@@ -296,46 +389,7 @@ class RedisPresence(PresenceClaims):
         return f"{self._prefix}:{kind}:{charge_point_id}"
 
     def _eval(self, script: str, keys: list[str], args: list[Any]) -> Deferred[Any]:
-        factory = self._commands
-        if factory is None or not factory.size:
-            if not self._unreachable_logged:
-                self._unreachable_logged = True
-                self.log.error(
-                    "Presence: Redis at {address} is unreachable; charger ownership cannot "
-                    "be read or changed until it is back (reconnecting by itself)",
-                    address=str(self.address),
-                )
-            return fail(PresenceUnavailable(f"Redis at {self.address} is unreachable"))
-        if self._unreachable_logged:
-            self._unreachable_logged = False
-            self.log.info("Presence: Redis at {address} is reachable", address=str(self.address))
-
-        def failed(failure: Any) -> Any:
-            if failure.check(txredisapi.ConnectionError):
-                raise PresenceUnavailable(f"Redis at {self.address}: {failure.getErrorMessage()}")
-            if failure.check(txredisapi.ResponseError) and REFUSING.search(
-                failure.getErrorMessage()
-            ):
-                if not self._refusing_logged:
-                    self._refusing_logged = True
-                    self.log.error(
-                        "Presence: Redis at {address} refuses: {reason}; charger ownership"
-                        " cannot be changed until it accepts writes again",
-                        address=str(self.address),
-                        reason=failure.getErrorMessage()[:200],
-                    )
-                raise PresenceUnavailable(f"Redis at {self.address} refuses: {failure.value}")
-            return failure
-
-        def succeeded(result: Any) -> Any:
-            if self._refusing_logged:
-                self._refusing_logged = False
-                self.log.info(
-                    "Presence: Redis at {address} answers again", address=str(self.address)
-                )
-            return result
-
-        return factory.handler.eval(script, keys, args).addCallbacks(succeeded, failed)
+        return self._scripts.eval(self._commands, script, keys, args)
 
     def _claim(self, charge_point_id: str) -> Deferred[int]:
         return self._eval(

@@ -27,13 +27,18 @@ from collections.abc import Generator
 from typing import Any
 
 import txredisapi
-from twisted.internet.defer import Deferred, fail, gatherResults, inlineCallbacks
+from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from ocppd.logs import Logger
-from ocppd.presence.redis import CONNECT_TIMEOUT, REFUSING, REPLY_TIMEOUT, parse_redis_url
+from ocppd.presence.redis import (
+    CONNECT_TIMEOUT,
+    REPLY_TIMEOUT,
+    ScriptRunner,
+    parse_redis_url,
+)
 from ocppd.shared.interface import (
     IFailures,
     ISharedState,
@@ -180,8 +185,14 @@ class RedisSharedState:
         self._commands: txredisapi.RedisFactory | None = None
         self._subscriber: txredisapi.RedisFactory | None = None
         self._revoked: list[RevokedCallback] = []
-        self._unreachable_logged = False
-        self._refusing_logged = False
+        self._scripts = ScriptRunner(
+            self.log,
+            self.address,
+            service="Shared state",
+            while_unreachable="sign-ins and charger logins answer 503",
+            while_refusing="sign-ins and charger logins answer 503",
+            unavailable=SharedStateUnavailable,
+        )
 
     def now_ms(self) -> int:
         return round(self._clock.seconds() * 1000)
@@ -225,50 +236,7 @@ class RedisSharedState:
         return all(f is not None and f.size for f in (self._commands, self._subscriber))
 
     def eval(self, script: str, keys: list[str], args: list[Any]) -> Deferred[Any]:
-        factory = self._commands
-        if factory is None or not factory.size:
-            if not self._unreachable_logged:
-                self._unreachable_logged = True
-                self.log.error(
-                    "Shared state: Redis at {address} is unreachable; sign-ins and charger"
-                    " logins answer 503 until it is back (reconnecting by itself)",
-                    address=str(self.address),
-                )
-            return fail(SharedStateUnavailable(f"Redis at {self.address} is unreachable"))
-        if self._unreachable_logged:
-            self._unreachable_logged = False
-            self.log.info(
-                "Shared state: Redis at {address} is reachable", address=str(self.address)
-            )
-
-        def failed(failure: Any) -> Any:
-            if failure.check(txredisapi.ConnectionError):
-                raise SharedStateUnavailable(
-                    f"Redis at {self.address}: {failure.getErrorMessage()}"
-                )
-            if failure.check(txredisapi.ResponseError) and REFUSING.search(
-                failure.getErrorMessage()
-            ):
-                if not self._refusing_logged:
-                    self._refusing_logged = True
-                    self.log.error(
-                        "Shared state: Redis at {address} refuses: {reason}; sign-ins and"
-                        " charger logins answer 503 until it accepts writes again",
-                        address=str(self.address),
-                        reason=failure.getErrorMessage()[:200],
-                    )
-                raise SharedStateUnavailable(f"Redis at {self.address} refuses: {failure.value}")
-            return failure
-
-        def succeeded(result: Any) -> Any:
-            if self._refusing_logged:
-                self._refusing_logged = False
-                self.log.info(
-                    "Shared state: Redis at {address} answers again", address=str(self.address)
-                )
-            return result
-
-        return factory.handler.eval(script, keys, args).addCallbacks(succeeded, failed)
+        return self._scripts.eval(self._commands, script, keys, args)
 
     def failures(self, scope: str, policy: ThrottlePolicy) -> _RedisFailures:
         return _RedisFailures(self, scope, policy)
