@@ -189,6 +189,20 @@ class OcppConfig:
     }
 
 
+def _network_list(name: str) -> Callable[[str], tuple[str, ...]]:
+    def convert(text: str) -> tuple[str, ...]:
+        from ocppd.proxies import parse_networks
+
+        items = tuple(part.strip() for part in text.split(",") if part.strip())
+        try:
+            parse_networks(items)
+        except ValueError as e:
+            raise ConfigError(f"{name}: {e}") from None
+        return items
+
+    return convert
+
+
 @attrs.frozen
 class WebConfig:
     """``[web]``: the HTTP listener (REST API now; CMS, user panel and push later)."""
@@ -206,9 +220,13 @@ class WebConfig:
     header_timeout: float = 30.0
     #: Seconds a connection may stay silent (before a request, or within its body).
     idle_timeout: float = 60.0
+    #: Proxies (addresses, CIDR blocks) whose ``X-Forwarded-For`` names the
+    #: client, on both listeners (``ocppd.proxies``); empty: the socket's peer.
+    trusted_proxies: tuple[str, ...] = ()
 
     OPTIONS = {
         "listen": _text,
+        "trusted_proxies": _network_list,
         "max_body_size": _positive_int,
         "token_ttl": _positive_int,
         "webroot": _text,

@@ -64,6 +64,7 @@ from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.payments import make_payment_provider
 from ocppd.presence.interface import IPresence
 from ocppd.presence.memory import MemoryPresence
+from ocppd.proxies import TrustedProxies, parse_networks
 from ocppd.push.channel import PushChannel, ticket_authenticator
 from ocppd.push.session import ticket_digest
 from ocppd.routing.executor import CommandExecutor
@@ -109,6 +110,7 @@ class Ocppd:
             outbox=self.outbox,
             database=self.database,
         )
+        self.trusted_proxies = TrustedProxies(parse_networks(config.web.trusted_proxies))
         self.tags = IdTagCache(self.database, reactor, ttl=config.ocpp.tag_cache_ttl)
         self.registry = ConnectionRegistry()
         self.presence = self._make_presence()
@@ -151,6 +153,7 @@ class Ocppd:
             open_handshake_timeout=config.ocpp.open_handshake_timeout,
             max_handshake_size=config.ocpp.max_handshake_size,
             presence=self.presence,
+            trusted_proxies=self.trusted_proxies,
         )
         self.audit = AuditConsumer(self.bus, self.database, clock=reactor)
         self.accounts = Accounts(
@@ -238,6 +241,7 @@ class Ocppd:
             header_timeout=config.web.header_timeout,
             idle_timeout=config.web.idle_timeout,
             reactor=reactor,
+            trusted_proxies=self.trusted_proxies,
         )
 
     def _owner_lookup(self) -> OwnerLookup:

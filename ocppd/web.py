@@ -16,6 +16,8 @@ of the listener shares.
   (:func:`url_problem`).
 - Every answer carries the :data:`SECURITY_HEADERS` and ``Server: ocppd``
   without a version (:class:`WebRequest`).
+- Behind a trusted proxy, ``getClientAddress`` is the client's address from
+  ``X-Forwarded-For`` (``ocppd.proxies``), for the sign-in limits and logs.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import os
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IAddress, IDelayedCall
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
@@ -37,6 +40,7 @@ from twisted.web.static import File
 from ocppd.api.errors import ApiError
 from ocppd.api.http import write_error
 from ocppd.logs import Logger
+from ocppd.proxies import TrustedProxies
 
 log = Logger()
 
@@ -210,6 +214,18 @@ class WebRequest(Request):
         )
         transport.loseConnection()
 
+    def getClientAddress(self) -> IAddress:
+        peer = super().getClientAddress()
+        proxies: TrustedProxies = self.channel.site.trusted_proxies  # type: ignore[attr-defined]
+        host = getattr(peer, "host", None)
+        if not proxies or not isinstance(host, str):
+            return peer
+        client = proxies.client_address(host, self.requestHeaders.getRawHeaders(b"x-forwarded-for"))
+        if client == host:
+            return peer
+        kind = IPv6Address if ":" in client else IPv4Address
+        return kind("TCP", client, 0)  # the client's port is not forwarded
+
     def write(self, data: bytes) -> None:
         # The headers go out with the first write (``finish`` writes b"" if
         # nothing else did): the one moment every answer passes.
@@ -236,6 +252,7 @@ class WebSite(Site):
         header_timeout: float = 30.0,
         idle_timeout: float = 60.0,
         reactor: Any = None,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         # Form bodies are not parsed into request.args: the API takes JSON,
         # and query parameters come from the URL only.
@@ -244,6 +261,7 @@ class WebSite(Site):
         )
         self.max_body_size = max_body_size
         self.header_timeout = header_timeout
+        self.trusted_proxies = trusted_proxies or TrustedProxies()
         self.displayTracebacks = False
 
     def acceptableProtocols(self) -> list[bytes]:

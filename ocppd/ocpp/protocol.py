@@ -25,6 +25,7 @@ from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.presence.interface import IPresence, PresenceUnavailable
+from ocppd.proxies import TrustedProxies
 from ocppd.ratelog import RepeatLog
 from ocppd.websocket import harden
 
@@ -49,10 +50,18 @@ class OcppServerProtocol(WebSocketServerProtocol):
 
     @property
     def _address(self) -> str:
-        """The peer's IP address ("" on a transport without one)."""
+        """
+        The client's IP address ("" on a transport without one): the peer's,
+        or behind a trusted proxy the one its ``X-Forwarded-For`` names.
+        """
         if self.transport is None:
             return ""
-        return str(getattr(self.transport.getPeer(), "host", ""))
+        peer = str(getattr(self.transport.getPeer(), "host", ""))
+        # Autobahn's parsed headers, repeated ones joined with ", ".
+        forwarded = (getattr(self, "http_headers", None) or {}).get("x-forwarded-for")
+        if forwarded is None:
+            return peer
+        return self.factory.trusted_proxies.client_address(peer, [forwarded])
 
     @inlineCallbacks
     def onConnect(self, request: ConnectionRequest) -> Any:  # type: ignore[override]
@@ -216,6 +225,7 @@ class OcppServerFactory(WebSocketServerFactory):
         open_handshake_timeout: float,
         max_handshake_size: int,
         presence: IPresence | None = None,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         super().__init__(protocols=[SUBPROTOCOL], server="ocppd")
         harden(
@@ -236,6 +246,8 @@ class OcppServerFactory(WebSocketServerFactory):
         # Failed and refused calls of every connection, logged rate-limited.
         self._call_failures = RepeatLog(ChargerConnection.log, clock)
         self.presence = presence
+        #: Proxies whose X-Forwarded-For names the charger's address (``[web] trusted_proxies``).
+        self.trusted_proxies = trusted_proxies or TrustedProxies()
         if presence is not None:
             presence.on_lost(self._claim_lost)
 

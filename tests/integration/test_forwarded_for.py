@@ -1,0 +1,44 @@
+"""
+The charger endpoint behind a proxy, over real sockets: the address admission
+limits and logs use comes from X-Forwarded-For only when the peer is a
+trusted proxy (``[web] trusted_proxies``); a spoofed header is ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import inlineCallbacks
+from twisted.logger import globalLogPublisher
+from twisted.trial.unittest import TestCase
+
+from tests.integration.clients import raw_handshake
+from tests.integration.daemon import start_daemon
+
+HEADERS = {"Sec-WebSocket-Protocol": "ocpp1.6", "X-Forwarded-For": "6.6.6.6, 198.51.100.1"}
+
+
+class ForwardedForTests(TestCase):
+    timeout = 30
+
+    @inlineCallbacks
+    def refused_from(self, *overrides: str) -> Any:
+        """The address the refusal of an unknown charger's handshake logs."""
+        daemon = yield start_daemon(self, *overrides)
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        response = yield raw_handshake(daemon.port, "/ocpp/NOBODY", HEADERS)
+        self.assertIn(b" 404 ", response.split(b"\r\n")[0])
+        [refusal] = [e for e in events if "Refused OCPP handshake" in e.get("log_format", "")]
+        return refusal["address"]
+
+    @inlineCallbacks
+    def test_trusted_proxy(self) -> Any:
+        address = yield self.refused_from("web.trusted_proxies=127.0.0.0/8")
+        self.assertEqual(address, "198.51.100.1")
+
+    @inlineCallbacks
+    def test_spoofed_from_untrusted_peer(self) -> Any:
+        address = yield self.refused_from("web.trusted_proxies=10.0.0.0/8")
+        self.assertEqual(address, "127.0.0.1")
