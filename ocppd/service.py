@@ -43,6 +43,7 @@ from ocppd.consumers.audit import AuditConsumer
 from ocppd.consumers.funds_stop import FundsStopConsumer
 from ocppd.consumers.notifier import Notifier, shown_inbound
 from ocppd.consumers.processor import OcppProcessor, billing_limits
+from ocppd.health import Health, node_checks
 from ocppd.holds import HoldReleaser
 from ocppd.logs import Logger
 from ocppd.nodeservices import (
@@ -225,8 +226,10 @@ class Ocppd:
         # A sign-out ends the token's push sessions on every node (docs/push.md).
         self.accounts.revoked.append(self._publish_revoked)
         self.shared.on_revoked(self.push.revoke_digest)
+        self.health = Health(node_id=self.node_id, clock=reactor)
         self.api = Api(
             push=self.push.resource(),
+            health=self.health,
             database=self.database,
             accounts=self.accounts,
             commands=self.commands,
@@ -342,6 +345,7 @@ class OcppdService(OrderedServices):
         self.listeners = ListenersService(self.ocppd)
         for child in (self.store, self.bus, self.presence, self.timers, self.listeners):
             self.add(child)
+        node_checks(self.ocppd.health, self.ocppd, self.listeners)
         self._started: Deferred[None] | None = None
         self._start_failure: Failure | None = None
 

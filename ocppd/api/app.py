@@ -33,6 +33,7 @@ from ocppd.api.openapi import document
 from ocppd.api.pagination import decode_cursor, page, parse_limit, query_arg
 from ocppd.api.public import charger_tx, stations_page_tx
 from ocppd.api.reviews import SessionReviews
+from ocppd.health import Health
 from ocppd.logs import Logger
 from ocppd.store.database import Database
 from ocppd.store.records import UserRecord
@@ -60,6 +61,7 @@ class Api:
         reviews: SessionReviews,
         push: IResource | None = None,
         static: dict[str, IResource] | None = None,
+        health: Health | None = None,
     ) -> None:
         self.database = database
         self.accounts = accounts
@@ -71,6 +73,8 @@ class Api:
         self.push = push
         #: Static trees by their first path segment (``cms``, ``user``, ``vendor``).
         self.static = static or {}
+        #: ``/health`` and ``/ready`` (``ocppd.health``), when the node has them.
+        self.health = health
 
     def resource(self) -> Any:
         return self.app.resource()
@@ -130,6 +134,20 @@ class Api:
         return user
 
     # -- what the web listener serves besides the API ------------------------------
+
+    @app.route("/health", methods=["GET"])
+    def alive(self, request: IRequest) -> bytes:
+        if self.health is None:
+            raise ApiError(404, "not_found", "no such resource")
+        return write_json(request, 200, self.health.alive())
+
+    @app.route("/ready", methods=["GET"])
+    @inlineCallbacks
+    def ready(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        if self.health is None:
+            raise ApiError(404, "not_found", "no such resource")
+        ok, body = yield self.health.ready()
+        return write_json(request, 200 if ok else 503, body)
 
     @app.route("/push")
     def push_channel(self, request: IRequest) -> IResource:
