@@ -14,6 +14,10 @@ Driven by ``bench/run`` over stdin/stdout, one JSON object per line:
   ``--warmup`` + ``--seconds`` and print the measurement.
 - ``idle`` mode: each stdin line ``N`` connects and boots N more chargers and
   prints how many are connected; an empty line or EOF closes them all.
+- ``storm`` mode (``storm.py``): a stdin line ``N P`` connects and boots N
+  chargers with at most P handshakes in flight (0: all at once) and prints
+  when each phase ended, the refusals by HTTP status and the failures; the
+  chargers stay connected until the next line or EOF.
 """
 
 from __future__ import annotations
@@ -273,6 +277,42 @@ class Run:
         self.chargers.append(charger)
         return charger
 
+    async def storm(self, count: int, parallel: int, timeout: float) -> dict[str, Any]:
+        """
+        Connect and boot ``count`` chargers, ``parallel`` in flight (0: all at
+        once), each given ``timeout`` seconds; the seconds at which each booted,
+        the refusals by status line and the other failures.
+        """
+        started = time.perf_counter()
+        booted: list[float] = []
+        refusals: dict[str, int] = {}
+        failures: dict[str, int] = {}
+        gate = asyncio.Semaphore(parallel or count)
+
+        async def one() -> None:
+            async with gate:
+                try:
+                    await asyncio.wait_for(self.connect_one(None), timeout)
+                except (OSError, RuntimeError, ConnectionError, TimeoutError) as e:
+                    reason = str(e) or type(e).__name__
+                    if reason.startswith("handshake refused: "):
+                        status = reason.removeprefix("handshake refused: ")
+                        refusals[status] = refusals.get(status, 0) + 1
+                    else:
+                        failures[reason[:80]] = failures.get(reason[:80], 0) + 1
+                    return
+            booted.append(time.perf_counter() - started)
+
+        cpu_start = _cpu()
+        await asyncio.gather(*(one() for _ in range(count)))
+        return {
+            "booted_at": booted,
+            "refusals": refusals,
+            "failures": failures,
+            "seconds": time.perf_counter() - started,
+            "cpu": _cpu() - cpu_start,
+        }
+
     async def connect(self, count: int, action: str | None, parallel: int = 64) -> int:
         """Connect ``count`` more chargers, ``parallel`` handshakes at a time; the failures."""
         failures = 0
@@ -361,6 +401,13 @@ async def main_async(args: argparse.Namespace) -> None:
         run.close_all()
         await asyncio.sleep(0.2)
         return
+    if args.mode == "storm":
+        count, parallel = (int(x) for x in (await _readline()).split())
+        _emit(await run.storm(count, parallel, args.timeout))
+        await _readline()
+        run.close_all()
+        await asyncio.sleep(0.5)
+        return
     while True:
         line = (await _readline()).strip()
         if not line:
@@ -381,7 +428,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="bench load generator (driven by bench/run)")
-    parser.add_argument("mode", choices=["closed", "idle"])
+    parser.add_argument("mode", choices=["closed", "idle", "storm"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", default="/ocpp/")
@@ -392,6 +439,9 @@ def main() -> None:
     parser.add_argument("--action", choices=["Heartbeat", "MeterValues"], default="Heartbeat")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="storm: seconds each charger may take"
+    )
     parser.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
     args = parser.parse_args()
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):

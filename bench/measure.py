@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from servers import (
@@ -91,7 +91,7 @@ def load_from_arguments(
     )
 
 
-def percentile(sorted_values: list[int], fraction: float) -> float:
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     if not sorted_values:
         return float("nan")
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * fraction))]

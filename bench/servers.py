@@ -92,11 +92,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def ocppd_settings(data_dir: str, port: int) -> list[str]:
+#: Options of the benchmarks' OCPP listener beyond port and interface.
+LISTEN_OPTIONS = ":backlog=1024"
+
+
+def ocppd_settings(data_dir: str, port: int, listen_options: str = LISTEN_OPTIONS) -> list[str]:
     settings = [
         f"ocppd.data_dir={data_dir}",
-        # The default backlog (50) drops SYNs when thousands connect at once.
-        f"ocpp.listen=tcp:{port}:interface=127.0.0.1:backlog=1024",
+        # A backlog of 1024: the idle runs connect thousands of chargers.
+        f"ocpp.listen=tcp:{port}:interface=127.0.0.1{listen_options}",
         "web.listen=tcp:0:interface=127.0.0.1",
         "ocpp.heartbeat_interval=300",
     ]
@@ -142,7 +146,9 @@ def prepare_ocppd(load_chargers: int, idle_chargers: int) -> str:
 class Server:
     """One server process under test."""
 
-    def __init__(self, kind: str, template: str | None = None) -> None:
+    def __init__(
+        self, kind: str, template: str | None = None, *, listen_options: str = LISTEN_OPTIONS
+    ) -> None:
         self.kind = kind
         self.port = free_port()
         self.workdir = tempfile.mkdtemp(prefix=f"ocppd-bench-{kind}-")
@@ -162,7 +168,7 @@ class Server:
                 "-n",
                 "--pidfile=",
                 "ocppd",
-                *ocppd_settings(data_dir, self.port),
+                *ocppd_settings(data_dir, self.port, listen_options),
             ]
             if kind == "ocppd-loghb":
                 argv += ["--set", "ocpp.log_heartbeats=true"]

@@ -7,6 +7,8 @@ All benchmarks of issue 7 in one run (``bench/run``); see ``bench/README.md``.
 2. Memory per idle, booted charger at 1,000 and 5,000 connections, same three.
 3. Stored MeterValues per second through the embedded bus and RabbitMQ
    (``e2e_bus.py``).
+4. A reconnect storm (``storm.py``, only with ``--only storm``: it takes
+   minutes): 10,000 chargers connect with Basic auth and boot at once.
 
 Each server runs alone, pinned to CPU 0, freshly started for each measurement;
 the load generators are pinned to CPU 1 and report their own CPU use.
@@ -33,6 +35,7 @@ from servers import (
     prepare_ocppd,
     raise_fd_limit,
 )
+from storm import storm_table
 
 # "ocppd-noproc" (the request path alone, its processor not consuming) shows
 # how much of ocppd's time its processor takes on the same core;
@@ -164,8 +167,19 @@ def main() -> int:
     )
     parser.add_argument("--e2e-chargers", type=int, default=10)
     parser.add_argument("--e2e-seconds", type=float, default=2.0)
+    parser.add_argument("--storm", type=int, default=10_000, help="chargers of the storm")
     parser.add_argument(
-        "--only", choices=["throughput", "idle", "e2e"], action="append", default=None
+        "--storm-parallel",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[0, 256],
+        help="storm handshakes in flight, comma-separated; 0 = all at once",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["throughput", "idle", "e2e", "storm"],
+        action="append",
+        default=None,
+        help="repeatable; the storm runs only when named",
     )
     parser.add_argument(
         "--kinds",
@@ -184,20 +198,24 @@ def main() -> int:
         # CPU over whatever else runs on the machine (a shared box is noisy).
         os.nice(-10)
     limit = raise_fd_limit()
-    if max(args.idle) * 2 + 100 > limit:
-        print(f"open-file limit {limit} is too low for {max(args.idle)} connections")
+    # Each connection is a socket in the server and one in the load generator.
+    most = max([*args.idle, args.storm if "storm" in only else 0])
+    if most + 100 > limit:
+        print(f"open-file limit {limit} is too low for {most} connections")
         return 1
     started = time.monotonic()
     print(
         f"ocppd benchmark suite: {os.cpu_count()} CPUs, servers on CPU 0, load on CPU 1, "
         f"open-file limit {limit}"
     )
-    template = prepare_ocppd(args.connections, max(args.idle)) if only - {"e2e"} else ""
+    template = prepare_ocppd(args.connections, most) if only - {"e2e"} else ""
     try:
         if "throughput" in only:
             throughput_table(args, template)
         if "idle" in only:
             idle_table(args, template)
+        if "storm" in only:
+            storm_table(args.kinds, template, args.storm, args.storm_parallel, timeout=120.0)
     finally:
         if template:
             shutil.rmtree(template, ignore_errors=True)

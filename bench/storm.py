@@ -1,0 +1,151 @@
+"""
+A reconnect storm (issue 16): N chargers connect at once, each with HTTP Basic
+auth, and boot (BootNotification), as after a node's restart.
+
+    .venv/bin/python bench/storm.py [--chargers 10000] [--parallel 0,256] [--kinds ocppd,ceiling]
+
+For each server kind and each ``--parallel`` (handshakes in flight at once; 0
+means every charger at once), a fresh server pinned to CPU 0 takes the storm
+from one load-generator process on CPU 1 (``loadgen.py storm``) and the table
+shows: the seconds until half, 99 % and all chargers had their
+BootNotification answered, the server's CPU seconds over that period (and
+until it settled: the processor stores the boots after the answers), its peak
+RSS (VmHWM), the load generator's CPU, and the chargers refused (by HTTP
+status) or failed otherwise. The bare-Autobahn ceiling answers the boot with a
+canned CALLRESULT and checks no key: the cost of the sockets and handshakes
+alone, in the same run.
+
+Both processes raise their open-file limit to the hard limit; ocppd is
+started with its default listener options (only the port and interface
+differ), so the accept backlog is the product's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from measure import LoadGen, percentile
+from servers import (
+    IDLE_PREFIX,
+    LOAD_PREFIX,
+    NAMES,
+    Server,
+    cpu_seconds,
+    prepare_ocppd,
+    raise_fd_limit,
+)
+
+#: Kinds a storm is measured for.
+STORM_KINDS = ("ocppd", "ceiling")
+
+
+def peak_rss_kib(pid: int) -> int:
+    """The peak resident set (VmHWM) of ``pid``."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM for {pid}")
+
+
+def storm(
+    server: Server, chargers: int, parallel: int, *, timeout: float, settle: float = 3.0
+) -> dict[str, Any]:
+    """One storm of ``chargers`` against ``server``, ``parallel`` handshakes in flight."""
+    prefix = IDLE_PREFIX if server.kind.startswith("ocppd") else LOAD_PREFIX
+    gen = LoadGen("storm", server.port, f"--id-prefix={prefix}", f"--timeout={timeout}")
+    try:
+        time.sleep(1.0)  # the load generator imports and starts its loop
+        cpu_before = cpu_seconds(server.pid)
+        gen.send(f"{chargers} {parallel}")
+        result = gen.receive()
+        cpu_booted = cpu_seconds(server.pid) - cpu_before
+        # Sample while settling: the processor stores the boots after the answers.
+        time.sleep(settle)
+        cpu_settled = cpu_seconds(server.pid) - cpu_before
+        peak = peak_rss_kib(server.pid)
+        gen.send("")
+    finally:
+        gen.finish()
+    booted = sorted(result["booted_at"])
+    return {
+        "booted": len(booted),
+        "t50": percentile(booted, 0.50),
+        "t99": percentile(booted, 0.99),
+        "t100": booted[-1] if booted else float("nan"),
+        "cpu_booted": cpu_booted,
+        "cpu_settled": cpu_settled,
+        "peak_mib": peak / 1024,
+        "load_cpu": result["cpu"],
+        "refusals": result["refusals"],
+        "failures": result["failures"],
+    }
+
+
+def storm_table(
+    kinds: list[str], template: str, chargers: int, parallels: list[int], timeout: float
+) -> None:
+    """Print the storm table for every kind and parallelism (``template``: ``prepare_ocppd``)."""
+    rows = []
+    for parallel in parallels:
+        for kind in kinds:
+            if kind not in STORM_KINDS:
+                continue
+            with Server(kind, template, listen_options="") as server:
+                rows.append((kind, parallel, storm(server, chargers, parallel, timeout=timeout)))
+    print(
+        f"\n## Reconnect storm: {chargers} chargers connect (Basic auth) and boot, "
+        "one load process\n"
+    )
+    print(
+        "| server | in flight | booted | t50 s | t99 s | all booted s | server CPU s "
+        "(settled) | peak RSS MiB | load CPU s | refused | failed |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for kind, parallel, r in rows:
+        refused = sum(r["refusals"].values())
+        failed = sum(r["failures"].values())
+        print(
+            f"| {NAMES[kind]} | {parallel or 'all'} | {r['booted']} | {r['t50']:.1f} | "
+            f"{r['t99']:.1f} | {r['t100']:.1f} | {r['cpu_booted']:.1f} ({r['cpu_settled']:.1f}) | "
+            f"{r['peak_mib']:.0f} | {r['load_cpu']:.1f} | {refused} | {failed} |"
+        )
+    for kind, parallel, r in rows:
+        for what in ("refusals", "failures"):
+            if r[what]:
+                print(f"{NAMES[kind]}, {parallel or 'all'} in flight, {what}: {r[what]}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="reconnect storm benchmark (issue 16)")
+    parser.add_argument("--chargers", type=int, default=10_000)
+    parser.add_argument(
+        "--parallel",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[0, 256],
+        help="handshakes in flight, comma-separated; 0 = all at once",
+    )
+    parser.add_argument("--kinds", type=lambda s: s.split(","), default=list(STORM_KINDS))
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per charger")
+    args = parser.parse_args()
+    limit = raise_fd_limit()
+    if args.chargers + 100 > limit:
+        print(f"open-file limit {limit} is too low for {args.chargers} connections")
+        return 1
+    template = prepare_ocppd(0, args.chargers)
+    try:
+        storm_table(args.kinds, template, args.chargers, args.parallel, args.timeout)
+    finally:
+        shutil.rmtree(template, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
