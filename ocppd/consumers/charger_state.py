@@ -1,0 +1,99 @@
+"""
+The processor's part for a charger's own state: what its BootNotification
+and StatusNotification said, and its presence (``charger.connected`` and
+``charger.disconnected``, ordered by the presence fence).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from twisted.internet.interfaces import IReactorTime
+
+from ocppd.bounds import INT64_MAX
+from ocppd.bus.envelope import Envelope
+from ocppd.consumers.base import DeferredWrites
+from ocppd.consumers.traffic import at, received_at
+from ocppd.store import chargers
+from ocppd.timeutil import from_timestamp, parse_iso
+
+
+def fence(envelope: Envelope) -> int | None:
+    """
+    The presence fence of a connect or disconnect event; None when absent (an
+    event from before presence) or not a fence (it then orders by time).
+    """
+    value = envelope.payload.get("fence")
+    if type(value) is not int or not 0 < value <= INT64_MAX:
+        return None
+    return value
+
+
+def boot(
+    conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
+) -> None:
+    request: dict[str, Any] = envelope.payload["request"]
+    chargers.record_boot(
+        conn,
+        charge_point_id,
+        vendor=request["chargePointVendor"],
+        model=request["chargePointModel"],
+        serial_number=request.get("chargePointSerialNumber"),
+        charge_box_serial_number=request.get("chargeBoxSerialNumber"),
+        firmware_version=request.get("firmwareVersion"),
+        iccid=request.get("iccid"),
+        imsi=request.get("imsi"),
+        meter_type=request.get("meterType"),
+        meter_serial_number=request.get("meterSerialNumber"),
+        at=received_at(envelope),
+    )
+
+
+def status(
+    conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
+) -> None:
+    request: dict[str, Any] = envelope.payload["request"]
+    chargers.set_connector_status(
+        conn,
+        charge_point_id,
+        request["connectorId"],
+        status=request["status"],
+        error_code=request["errorCode"],
+        info=request.get("info"),
+        vendor_error_code=request.get("vendorErrorCode"),
+        at=parse_iso(request["timestamp"]) if "timestamp" in request else received_at(envelope),
+    )
+
+
+class Presence:
+    """Connects and disconnects, as the node holding the socket reported them."""
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self._clock = clock
+
+    def connected(
+        self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
+    ) -> None:
+        chargers.set_connected(
+            conn,
+            charge_point_id,
+            connection_id=envelope.payload["connectionId"],
+            node=envelope.payload["node"],
+            at=at(envelope, "at"),
+            fence=fence(envelope),
+            # Its liveness counts from now: a connect stored late must not
+            # be swept before its node had a chance to renew it.
+            alive_at=from_timestamp(self._clock.seconds()),
+        )
+
+    def disconnected(
+        self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
+    ) -> None:
+        chargers.set_disconnected(
+            conn,
+            charge_point_id,
+            connection_id=envelope.payload["connectionId"],
+            at=at(envelope, "at"),
+            fence=fence(envelope),
+        )

@@ -1,0 +1,191 @@
+"""
+The processor's part for charging sessions: StartTransaction, MeterValues and
+StopTransaction as the bus carries them (the session row itself is allocated
+in the request path, ``ocppd.ocpp.handlers``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from ocppd.billing import live_estimate
+from ocppd.bus.envelope import Envelope
+from ocppd.consumers.base import DeferredWrites, FollowUp
+from ocppd.consumers.funds_guard import FundsGuard
+from ocppd.consumers.policy import BillingPolicy
+from ocppd.consumers.stop_billing import StopBilling
+from ocppd.consumers.tariff_cache import TariffCache
+from ocppd.consumers.traffic import received_at
+from ocppd.measurands import samples_from
+from ocppd.representations import session_json
+from ocppd.store import transactions, wallets
+from ocppd.store.records import TransactionRecord
+from ocppd.timeutil import format_iso, parse_iso
+
+
+def session_of(
+    conn: Connection, charge_point_id: str, transaction_id: int | None, *, lock: bool = False
+) -> TransactionRecord | None:
+    """
+    The session ``transaction_id`` of this charger (another charger's id
+    names nothing); with ``lock``, its row locked until the commit.
+    """
+    if transaction_id is None:
+        return None
+    get = transactions.lock_transaction if lock else transactions.get_transaction
+    session = get(conn, transaction_id)
+    return session if session is not None and session.charge_point_id == charge_point_id else None
+
+
+class Sessions:
+    """Sessions confirmed, metered (live cost, funds guard) and stopped (billed)."""
+
+    def __init__(self, policy: BillingPolicy) -> None:
+        self._tariffs = TariffCache()
+        self._funds_guard = FundsGuard(policy, self._tariffs)
+        self._billing = StopBilling(policy, self._tariffs)
+
+    def started(
+        self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
+    ) -> list[FollowUp]:
+        """
+        The session row was written in the request path, when its id was
+        allocated; here it is confirmed (the bus had the start: if the node
+        stopped before its handler confirmed it, this does), announced, and
+        linked to the app request that asked for it, if any.
+        """
+        transaction_id = (envelope.payload.get("response") or {}).get("transactionId")
+        if (
+            isinstance(transaction_id, int)
+            and 0 < transaction_id <= transactions.MAX_TRANSACTION_ID
+        ):
+            transactions.confirm_transaction(conn, transaction_id)
+        # Locked: with several nodes the charger's MeterValues may be processed
+        # by another node at the same time as this start (the processor queue
+        # is shared), so either its meter is seen here or this claim is seen
+        # there, and the funds guard runs on one side or the other.
+        session = session_of(conn, charge_point_id, transaction_id, lock=True)
+        if session is None:
+            return []
+        started = FollowUp("session.started", {"session": session_json(session)}, charge_point_id)
+        follow_ups = [started]
+        if session.user_id is not None and session.status == "active":
+            request = wallets.claim_request_for_session(
+                conn,
+                session_id=session.id,
+                user_id=session.user_id,
+                charge_point_id=charge_point_id,
+                connector_id=session.connector_id,
+                id_tag=session.id_tag,
+                now=received_at(envelope),
+            )
+            if request is not None:
+                follow_ups.append(
+                    FollowUp(
+                        "charging.started",
+                        {
+                            "userId": session.user_id,
+                            "chargePointId": charge_point_id,
+                            "connectorId": session.connector_id,
+                            "sessionId": session.id,
+                            "commandId": request.command_id,
+                        },
+                        charge_point_id,
+                    )
+                )
+                follow_ups.extend(self._funds_guard.at_start(conn, session))
+        return follow_ups
+
+    def meter_values(
+        self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
+    ) -> list[FollowUp]:
+        """Samples stored; the session's meter advanced, its live estimate announced, guarded."""
+        request = envelope.payload["request"]
+        samples = samples_from(request["meterValue"])
+        transaction_id = request.get("transactionId")
+        received = received_at(envelope)
+        readings = transactions.meter_readings(
+            charge_point_id=charge_point_id,
+            connector_id=request["connectorId"],
+            transaction_id=transaction_id,
+            samples=samples,
+            now=received,
+        )
+        # Nothing in the transaction reads the samples back: written with the batch.
+        for row in readings.rows:
+            writes.defer(transactions.append_meter_values, row)
+        transactions.advance_session_meter(conn, readings, now=received)
+        session = session_of(conn, charge_point_id, transaction_id)
+        if session is None:
+            return []
+        if session.status != "active":
+            # A late reading after the stop changes nothing, so announces nothing.
+            return []
+        tariff = self._tariffs.get(conn, session.tariff_id)
+        now = session.last_meter_at or received
+        live: dict[str, Any] = {
+            "energyWh": session.energy_wh or 0,
+            "powerW": readings.newest.power_w,
+            "cost": None,
+            "currency": None,
+            "at": format_iso(now),
+        }
+        follow_ups = []
+        if tariff is not None:
+            estimate = live_estimate(
+                tariff,
+                meter_start_wh=session.meter_start_wh,
+                last_meter_wh=session.last_meter_wh,
+                started_at=session.started_at,
+                now=now,
+            )
+            live.update(cost=estimate.total, currency=tariff.currency)
+            if session.user_id is not None:
+                # Only app-started sessions hold funds, and they always have a user.
+                follow_ups.extend(
+                    self._funds_guard.check(conn, session, tariff, estimate.energy_wh, now)
+                )
+        follow_ups.insert(
+            0,
+            FollowUp(
+                "session.updated", {"session": session_json(session), "live": live}, charge_point_id
+            ),
+        )
+        return follow_ups
+
+    def stopped(
+        self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
+    ) -> list[FollowUp]:
+        """The stop recorded (with its transactionData), the session billed and announced."""
+        request = envelope.payload["request"]
+        received = received_at(envelope)
+        outcome = transactions.record_stop(
+            conn,
+            charge_point_id=charge_point_id,
+            transaction_id=request["transactionId"],
+            meter_stop_wh=request["meterStop"],
+            stopped_at=parse_iso(request["timestamp"]),
+            reason=request.get("reason"),
+            id_tag=request.get("idTag"),
+            now=received,
+        )
+        record = transactions.get_transaction(conn, request["transactionId"])
+        if outcome != "unknown" and record is not None and request.get("transactionData"):
+            transactions.add_meter_values(
+                conn,
+                charge_point_id=charge_point_id,
+                connector_id=record.connector_id,
+                transaction_id=request["transactionId"],
+                samples=samples_from(request["transactionData"]),
+                now=received,
+            )
+        if outcome != "stopped" or record is None:
+            return []
+        follow_ups = self._billing.bill(conn, record, received)
+        session = transactions.get_transaction(conn, record.id)
+        assert session is not None
+        stopped = FollowUp("session.stopped", {"session": session_json(session)}, charge_point_id)
+        follow_ups.insert(0, stopped)
+        return follow_ups
