@@ -64,6 +64,7 @@ def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     from ocppd.service import OcppdService
+    from ocppd.systemd import notify_when_serving
 
     try:
         # The one place the global reactor is named: every part gets it from here.
@@ -73,6 +74,8 @@ def makeService(options: Options) -> IService:
         # twistd's log or pidfile: Python prints the line and exits with 1.
         raise SystemExit(f"ocppd: {e}") from None
     exit_if_start_fails(service)
+    # Type=notify under systemd: READY=1, WATCHDOG=1, STOPPING=1 (docs/operations.md).
+    notify_when_serving(service, reactor)
     return service
 
 

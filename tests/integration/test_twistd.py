@@ -59,10 +59,19 @@ class _Collect(ProcessProtocol):
 class TwistdTestCase(TestCase):
     timeout = 60
 
-    def twistd(self, *overrides: str) -> tuple[_Collect, Any]:
+    def twistd(
+        self,
+        *overrides: str,
+        env: dict[str, str] | None = None,
+        child_fds: dict[int, int] | None = None,
+        launcher: list[str] | None = None,
+    ) -> tuple[_Collect, Any]:
         """
         Run `twistd -n ocppd` on this working tree with etc/ocppd.ini, on
-        ports it picks (127.0.0.1 port 0) unless overridden, in a folder of its own.
+        ports it picks (127.0.0.1 port 0) unless overridden, in a folder of its own;
+        with ``env`` added to the environment, ``child_fds`` (child fd: this
+        process's fd) passed beyond the standard streams, and the command run
+        by ``launcher`` (an argv that ends with the program to run).
         """
         self.addCleanup(cancel_spent_autobahn_timers)
         self.workdir = os.path.abspath(self.mktemp())
@@ -75,12 +84,17 @@ class TwistdTestCase(TestCase):
             *overrides,
         ]
         process = _Collect()
-        env = {**os.environ, "PYTHONPATH": ROOT}  # run this working tree, not a stale install
-        argv = ["twistd", "-n", f"--pidfile={self.pidfile}", "ocppd", "--config", INI]
+        # Run this working tree, not a stale install.
+        environment = {**os.environ, "PYTHONPATH": ROOT, **(env or {})}
+        program = os.path.join(BIN, "twistd")
+        argv = [program, "-n", f"--pidfile={self.pidfile}", "ocppd", "--config", INI]
         for setting in settings:
             argv += ["--set", setting]
+        if launcher:
+            argv = [*launcher, *argv]
+        fds: dict[int, Any] = {0: "w", 1: "r", 2: "r", **(child_fds or {})}
         transport = reactor.spawnProcess(
-            process, os.path.join(BIN, "twistd"), argv, env=env, path=self.workdir
+            process, argv[0], argv, env=environment, path=self.workdir, childFDs=fds
         )
         return process, transport
 
