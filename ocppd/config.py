@@ -459,6 +459,16 @@ class PushConfig:
     }
 
 
+@attrs.frozen
+class LogConfig:
+    """``[log]``: the daemon's log lines (``ocppd.logformat``)."""
+
+    #: "text": Twisted's classic lines; "json": one JSON object per line.
+    format: str = "text"
+
+    OPTIONS = {"format": lambda name: _choice(name, ("text", "json"))}
+
+
 SECTIONS: dict[str, type] = {
     "ocppd": DaemonConfig,
     "ocpp": OcppConfig,
@@ -468,6 +478,7 @@ SECTIONS: dict[str, type] = {
     "presence": PresenceConfig,
     "billing": BillingConfig,
     "push": PushConfig,
+    "log": LogConfig,
 }
 
 
@@ -483,6 +494,7 @@ class Config:
     presence: PresenceConfig = attrs.field(factory=PresenceConfig)
     billing: BillingConfig = attrs.field(factory=BillingConfig)
     push: PushConfig = attrs.field(factory=PushConfig)
+    log: LogConfig = attrs.field(factory=LogConfig)
     #: The file the configuration was read from, for resolving relative paths.
     path: str | None = None
 

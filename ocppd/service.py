@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks
 from twisted.internet.interfaces import IListeningPort
+from twisted.logger import ILogObserver
+from twisted.python.components import Componentized
 from twisted.python.failure import Failure
 
 from ocppd.api.accounts import Accounts
@@ -334,6 +336,9 @@ class OcppdService(OrderedServices):
     """
 
     log = Logger()
+    #: The log observer for twistd (``[log] format``, set by ``ocppd.tap``),
+    #: given to the application this service joins; None: twistd's own.
+    log_observer: ILogObserver | None = None
 
     def __init__(self, config: Config, reactor: Any) -> None:
         super().__init__()
@@ -348,6 +353,12 @@ class OcppdService(OrderedServices):
         node_checks(self.ocppd.health, self.ocppd, self.listeners)
         self._started: Deferred[None] | None = None
         self._start_failure: Failure | None = None
+
+    def setServiceParent(self, parent: Any) -> None:
+        # twistd's AppLogger takes the application's ILogObserver component.
+        if self.log_observer is not None and isinstance(parent, Componentized):
+            parent.setComponent(ILogObserver, self.log_observer)
+        super().setServiceParent(parent)
 
     @property
     def web_port(self) -> IListeningPort | None:

@@ -63,16 +63,22 @@ def makeService(options: Options) -> IService:
 
     from twisted.internet import reactor
 
+    from ocppd.logformat import observer, twistd_log_file
     from ocppd.service import OcppdService
     from ocppd.systemd import notify_when_serving
 
+    config = options["parsed"]
     try:
         # The one place the global reactor is named: every part gets it from here.
-        service = OcppdService(options["parsed"], reactor)
+        service = OcppdService(config, reactor)
     except OSError as e:
         # e.g. the data directory cannot be created. Nothing runs yet, not even
         # twistd's log or pidfile: Python prints the line and exits with 1.
         raise SystemExit(f"ocppd: {e}") from None
+    log_to = twistd_log_file(getattr(options, "parent", None) or {})
+    if log_to is not None:
+        # Taken by twistd from the application it adds the service to.
+        service.log_observer = observer(config.log.format, log_to, config.ocppd.node_id)
     exit_if_start_fails(service)
     # Type=notify under systemd: READY=1, WATCHDOG=1, STOPPING=1 (docs/operations.md).
     notify_when_serving(service, reactor)
