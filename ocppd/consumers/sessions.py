@@ -116,8 +116,7 @@ class Sessions:
         # Nothing in the transaction reads the samples back: written with the batch.
         for row in readings.rows:
             writes.defer(transactions.append_meter_values, row)
-        transactions.advance_session_meter(conn, readings, now=received)
-        session = session_of(conn, charge_point_id, transaction_id)
+        session = transactions.metered_session(conn, readings, now=received)
         if session is None:
             return []
         if session.status != "active":

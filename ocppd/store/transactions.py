@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 from ocppd import measurands
 from ocppd.bounds import INT32_MAX
 from ocppd.measurands import MeterSample
+from ocppd.store.prepared import Prepared
 from ocppd.store.records import (
     Allocation,
     MeterValueRecord,
@@ -441,6 +442,48 @@ def advance_session_meter(conn: Connection, readings: MeterReadings, *, now: dat
             "now": now,
         },
     )
+
+
+#: ``_advance_meter_statement`` returning the session's row, and the session by id.
+_ADVANCE_METER_RETURNING = Prepared(_advance_meter_statement().returning(*transactions.c))
+_SELECT_SESSION = Prepared(sa.select(transactions).where(_tx.id == sa.bindparam("tx_id")))
+
+
+def metered_session(
+    conn: Connection, readings: MeterReadings, *, now: datetime
+) -> TransactionRecord | None:
+    """
+    ``advance_session_meter``, and then the session the readings name (this
+    charger's, confirmed; None if none), as ``get_transaction`` reads it:
+    in one statement when the meter moved (the update returns the row), the
+    usual case of a session's readings arriving in order. Both statements
+    run on the driver's cursor (``ocppd.store.prepared``): this is the
+    store's work for every MeterValues.
+    """
+    if readings.transaction_id is None:
+        return None
+    if readings.newest.energy is not None:
+        at, reading = readings.newest.energy
+        advanced = _ADVANCE_METER_RETURNING.first(
+            conn,
+            {
+                "reading": reading,
+                "at": at,
+                "tx_id": readings.transaction_id,
+                "cp_id": readings.charge_point_id,
+                "now": now,
+            },
+        )
+        if advanced is not None:
+            session = from_mapping(TransactionRecord, advanced)
+            return session if session.confirmed else None
+    row = _SELECT_SESSION.first(conn, {"tx_id": readings.transaction_id})
+    if row is None:
+        return None
+    session = from_mapping(TransactionRecord, row)
+    if not session.confirmed or session.charge_point_id != readings.charge_point_id:
+        return None
+    return session
 
 
 @functools.cache

@@ -1015,6 +1015,53 @@ class StoreTestsMixin(_Base):
         )
         self.assertEqual([(v.value, v.transaction_id) for v in on_cp2], [("7777", tx)])
 
+    def test_metered_session_is_the_session_read_after_the_meter(self) -> None:
+        """
+        ``metered_session`` (the processor's one statement, on the driver's
+        cursor) moves the meter as ``advance_session_meter`` does and returns
+        what ``get_transaction`` then reads: after a newer reading (the
+        update's own row), an older one, none, a stop; and nothing for an
+        unconfirmed session, another charger's, an unknown one, or none.
+        """
+
+        def metered(tx: int | None, *samples: MeterSample, cp: str = "CP1") -> Any:
+            readings = transactions.meter_readings(
+                charge_point_id=cp,
+                connector_id=1,
+                transaction_id=tx,
+                samples=list(samples),
+                now=minutes(1),
+            )
+            return self.query(transactions.metered_session, readings, now=minutes(1))
+
+        tx = self.allocate(meter=1000).transaction_id
+        newer = metered(tx, MeterSample(timestamp=minutes(5), value="1.5", unit="kWh"))
+        self.assertEqual((newer.energy_wh, newer.updated_at), (500, minutes(1)))
+        self.assertEqual(newer, self.transaction(tx))
+        self.assertEqual(metered(tx, MeterSample(timestamp=minutes(4), value="1")), newer)
+        power = MeterSample(timestamp=minutes(6), value="7", measurand="Power.Active.Import")
+        self.assertEqual(metered(tx, power), newer)
+        self.stop(tx)
+        self.assertEqual(
+            metered(tx, MeterSample(timestamp=minutes(70), value="9999")), self.transaction(tx)
+        )
+        self.assertIsNone(metered(tx, MeterSample(timestamp=minutes(80), value="1"), cp="CP2"))
+        self.assertIsNone(metered(424242, MeterSample(timestamp=minutes(5), value="1")))
+        self.assertIsNone(metered(None, MeterSample(timestamp=minutes(5), value="1")))
+        unconfirmed = self.query(
+            transactions.allocate_transaction,
+            charge_point_id="CP1",
+            connector_id=2,
+            id_tag="TAG1",
+            id_tag_status="Accepted",
+            meter_start_wh=0,
+            started_at=T0,
+            now=T0,
+            confirmed=False,
+        ).transaction_id
+        self.assertIsNone(metered(unconfirmed, MeterSample(timestamp=minutes(5), value="1")))
+        self.assertIsNone(metered(unconfirmed, MeterSample(timestamp=minutes(6), value="2")))
+
     def test_many_samples_in_one_message(self) -> None:
         """A long transactionData (more rows than one INSERT chunk) is stored whole, once."""
         tx = self.allocate().transaction_id
