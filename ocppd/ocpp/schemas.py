@@ -84,6 +84,7 @@ from ocppd.ocpp.errors import (
     TYPE_CONSTRAINT_VIOLATION,
     OcppError,
 )
+from ocppd.ocpp.schematypes import CompiledSchema, compile_schema
 from ocppd.timeutil import parse_iso
 
 __all__ = [
@@ -319,10 +320,19 @@ class SchemaRegistry:
     """
 
     def __init__(
-        self, requests: Mapping[str, Validator], responses: Mapping[str, Validator]
+        self,
+        requests: Mapping[str, Validator],
+        responses: Mapping[str, Validator],
+        *,
+        compiled_requests: Mapping[str, CompiledSchema] | None = None,
+        compiled_responses: Mapping[str, CompiledSchema] | None = None,
     ) -> None:
         self._requests: Mapping[str, Validator] = dict(requests)
         self._responses: Mapping[str, Validator] = dict(responses)
+        # The fast acceptance of each action whose schema compiles to msgspec
+        # types (ocppd.ocpp.schematypes); the validators above decide the rest.
+        self._compiled_requests: Mapping[str, CompiledSchema] = dict(compiled_requests or {})
+        self._compiled_responses: Mapping[str, CompiledSchema] = dict(compiled_responses or {})
 
     @classmethod
     def load(cls, directory: Traversable | None = None) -> SchemaRegistry:
@@ -341,6 +351,8 @@ class SchemaRegistry:
             directory = files("ocpp") / "v16" / "schemas"
         requests: dict[str, Validator] = {}
         responses: dict[str, Validator] = {}
+        compiled_requests: dict[str, CompiledSchema] = {}
+        compiled_responses: dict[str, CompiledSchema] = {}
         for entry in sorted(directory.iterdir(), key=lambda e: e.name):
             if not entry.name.endswith(".json"):
                 continue
@@ -349,16 +361,24 @@ class SchemaRegistry:
             schema = json.loads(entry.read_bytes().decode("utf-8-sig"))
             if name in CHARGER_INITIATED:
                 schema = _with_ranges(name, schema, CHARGER_INTEGER_RANGES.get(name, {}))
+            schema = _as_draft_04(name, schema)
             validator = fastjsonschema.compile(
-                _as_draft_04(name, schema),
-                formats={"date-time": is_date_time},
-                use_default=False,
+                schema, formats={"date-time": is_date_time}, use_default=False
             )
+            compiled = compile_schema(name, schema, is_date_time)
             if name.endswith("Response"):
-                responses[name[: -len("Response")]] = validator
+                action, validators, fast = name[: -len("Response")], responses, compiled_responses
             else:
-                requests[name] = validator
-        return cls(requests, responses)
+                action, validators, fast = name, requests, compiled_requests
+            validators[action] = validator
+            if compiled is not None:
+                fast[action] = compiled
+        return cls(
+            requests,
+            responses,
+            compiled_requests=compiled_requests,
+            compiled_responses=compiled_responses,
+        )
 
     @property
     def request_schema_actions(self) -> frozenset[str]:
@@ -386,11 +406,39 @@ class SchemaRegistry:
         action without a schema is ``NotImplemented`` (the caller normally
         rejects unknown actions before, with ``classify_inbound``).
         """
+        compiled = self._compiled_requests.get(action)
+        if compiled is not None and compiled.accepts(payload):
+            return
         self._validate(self._requests, action, payload, "request")
 
     def validate_response(self, action: str, payload: Any) -> None:
         """Check the payload of a CALLRESULT answering a CALL of ``action``."""
+        compiled = self._compiled_responses.get(action)
+        if compiled is not None and compiled.accepts(payload):
+            return
         self._validate(self._responses, action, payload, "response")
+
+    def compiled_actions(self, kind: str) -> frozenset[str]:
+        """
+        The actions whose ``kind`` ("request" or "response") schema has a
+        compiled fast check (the others are checked by ``fastjsonschema`` alone).
+        """
+        compiled = self._compiled_requests if kind == "request" else self._compiled_responses
+        return frozenset(compiled)
+
+    def fastjsonschema_verdict(self, kind: str, action: str, payload: Any) -> OcppError | None:
+        """``fastjsonschema``'s verdict alone (``None``: valid), to compare the fast check with."""
+        validators = self._requests if kind == "request" else self._responses
+        try:
+            self._validate(validators, action, payload, kind)
+        except OcppError as e:
+            return e
+        return None
+
+    def compiled_accepts(self, kind: str, action: str, payload: Any) -> bool:
+        """Whether the compiled fast check of ``action`` accepts ``payload``."""
+        compiled = self._compiled_requests if kind == "request" else self._compiled_responses
+        return compiled[action].accepts(payload)
 
     @staticmethod
     def _validate(
