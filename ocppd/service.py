@@ -34,6 +34,7 @@ from ocppd.api.app import Api
 from ocppd.api.cms import CmsService
 from ocppd.api.commands import CommandService
 from ocppd.api.customer import CustomerService
+from ocppd.api.online import OnlineView
 from ocppd.api.reviews import SessionReviews
 from ocppd.bus import topology
 from ocppd.bus.memory import MemoryBus
@@ -180,7 +181,9 @@ class Ocppd:
             outbox=self.outbox,
             timeout=config.ocpp.call_timeout,
         )
-        self.cms = CmsService(database=self.database, outbox=self.outbox)
+        # Whether chargers are online, as the API shows it: presence is the truth.
+        self.online = OnlineView(self.presence)
+        self.cms = CmsService(database=self.database, outbox=self.outbox, online=self.online)
         self.reviews = SessionReviews(
             database=self.database, outbox=self.outbox, wallet_currency=config.billing.currency
         )
@@ -190,6 +193,7 @@ class Ocppd:
             commands=self.commands,
             payments=make_payment_provider(config.billing.payment_provider),
             billing=config.billing,
+            online=self.online,
         )
         self.processor = OcppProcessor(
             self.bus,
@@ -238,6 +242,7 @@ class Ocppd:
             cms=self.cms,
             customer=self.customer,
             reviews=self.reviews,
+            online=self.online,
             static=static_trees(config.web.webroot),
         )
         self.web_site = WebSite(

@@ -29,9 +29,10 @@ from ocppd.api.http import (
     write_error,
     write_json,
 )
+from ocppd.api.online import OnlineView
 from ocppd.api.openapi import document
 from ocppd.api.pagination import decode_cursor, page, parse_limit, query_arg
-from ocppd.api.public import charger_tx, stations_page_tx
+from ocppd.api.public import charger_json, charger_tx, stations_page_tx
 from ocppd.api.reviews import SessionReviews
 from ocppd.health import Health
 from ocppd.logs import Logger
@@ -59,6 +60,7 @@ class Api:
         cms: CmsService,
         customer: CustomerService,
         reviews: SessionReviews,
+        online: OnlineView,
         push: IResource | None = None,
         static: dict[str, IResource] | None = None,
         health: Health | None = None,
@@ -69,6 +71,8 @@ class Api:
         self.cms = cms
         self.customer = customer
         self.reviews = reviews
+        #: Whether chargers are online: presence, asked once per request.
+        self.online = online
         #: The WAMP channel at ``/push`` (``ocppd.push``), when the node has one.
         self.push = push
         #: Static trees by their first path segment (``cms``, ``user``, ``vendor``).
@@ -208,7 +212,9 @@ class Api:
         yield self.user(request)
         limit = parse_limit(request)
         after = decode_cursor(query_arg(request, "cursor"), "stations", int)
-        rows = yield self.database.run(stations_page_tx, after, limit + 1)
+        found = yield self.database.run(stations_page_tx, after, limit + 1)
+        online = yield self.online.lookup(found.charge_point_ids())
+        rows = found.json(online)
         return write_json(request, 200, page("stations", rows, limit, lambda r: r["id"], dict))
 
     @app.route("/api/chargers/<string:charge_point_id>", methods=["GET"])
@@ -217,10 +223,12 @@ class Api:
         self, request: IRequest, charge_point_id: str
     ) -> Generator[Deferred[Any], Any, bytes]:
         yield self.user(request)
-        charger = yield self.database.run(charger_tx, charge_point_id)
-        if charger is None:
+        found = yield self.database.run(charger_tx, charge_point_id)
+        if found is None:
             raise ApiError(404, "not_found", f"no charger {charge_point_id!r}")
-        return write_json(request, 200, charger)
+        record, connectors = found
+        online = yield self.online.lookup([charge_point_id])
+        return write_json(request, 200, charger_json(record, connectors, online))
 
     @app.route("/api/user/sessions", methods=["GET"])
     @inlineCallbacks

@@ -33,6 +33,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 
 from ocppd.api.errors import ApiError, bad_request
 from ocppd.api.http import parse_decimal
+from ocppd.api.online import STORED, Online, OnlineView
 from ocppd.api.pagination import decode_cursor, page
 from ocppd.billing import Tariff
 from ocppd.bounds import INT32_MAX
@@ -117,7 +118,9 @@ def connector_json(record: ConnectorRecord) -> dict[str, Any]:
     }
 
 
-def point_json(record: ChargePointRecord, connectors: list[ConnectorRecord]) -> dict[str, Any]:
+def point_json(
+    record: ChargePointRecord, connectors: list[ConnectorRecord], online: Online
+) -> dict[str, Any]:
     """
     A charge point. Its key is never shown, only whether one is set
     (``authorizationRequired``): the hash would let anyone who reads the
@@ -133,7 +136,7 @@ def point_json(record: ChargePointRecord, connectors: list[ConnectorRecord]) -> 
         "model": record.model,
         "serialNumber": record.serial_number,
         "firmwareVersion": record.firmware_version,
-        "online": record.online,
+        **online.fields(record),
         "lastSeenAt": _iso(record.last_seen_at),
         "bootAt": _iso(record.boot_at),
         "createdAt": format_iso(record.created_at),
@@ -426,6 +429,7 @@ POINT_READ_ONLY = {
     "serialNumber",
     "firmwareVersion",
     "online",
+    "onlineSource",
     "lastSeenAt",
     "bootAt",
     "createdAt",
@@ -471,11 +475,18 @@ def _point_values(
     return {"station_id": station_id, "tariff_id": tariff_id, "registration_status": status}
 
 
-def _point_json(conn: Connection, charge_point_id: str) -> dict[str, Any]:
+def _get_point(
+    conn: Connection, charge_point_id: str
+) -> tuple[ChargePointRecord, list[ConnectorRecord]]:
     record = chargers.get_charge_point(conn, charge_point_id)
     if record is None:
         raise _not_found("charge point", charge_point_id)
-    return point_json(record, chargers.list_connectors(conn, charge_point_id))
+    return record, chargers.list_connectors(conn, charge_point_id)
+
+
+def _point_json(conn: Connection, charge_point_id: str) -> dict[str, Any]:
+    """A point as its write's events carry it: online as the store says (STORED)."""
+    return point_json(*_get_point(conn, charge_point_id), STORED)
 
 
 def create_point_tx(
@@ -519,10 +530,11 @@ def delete_point_tx(conn: Connection, charge_point_id: str) -> dict[str, Any]:
     return before
 
 
-def list_points_tx(conn: Connection, after: str | None, limit: int) -> list[dict[str, Any]]:
+def list_points_tx(
+    conn: Connection, after: str | None, limit: int
+) -> tuple[list[ChargePointRecord], dict[str, list[ConnectorRecord]]]:
     records = chargers.list_charge_points_page(conn, after_id=after, limit=limit)
-    connectors = chargers.connectors_of(conn, [r.charge_point_id for r in records])
-    return [point_json(r, connectors[r.charge_point_id]) for r in records]
+    return records, chargers.connectors_of(conn, [r.charge_point_id for r in records])
 
 
 # --- Id tags -------------------------------------------------------------------
@@ -649,9 +661,10 @@ class CmsService:
 
     log = Logger()
 
-    def __init__(self, *, database: Database, outbox: Outbox) -> None:
+    def __init__(self, *, database: Database, outbox: Outbox, online: OnlineView) -> None:
         self._database = database
         self._outbox = outbox
+        self._online = online
 
     def _now(self) -> datetime:
         return self._outbox.now()
@@ -721,8 +734,16 @@ class CmsService:
             return page(kind, rows, limit, lambda r: r.id, tariff_json)
         if kind == "points":
             after = decode_cursor(cursor, kind, str)
-            items = yield self._database.run(list_points_tx, after, limit + 1)
-            return page(kind, items, limit, lambda r: r["chargePointId"], lambda r: r)
+            records, connectors = yield self._database.run(list_points_tx, after, limit + 1)
+            # The page's ids only: the extra row tells whether there is a next page.
+            online = yield self._online.lookup(r.charge_point_id for r in records[:limit])
+            return page(
+                kind,
+                records,
+                limit,
+                lambda r: r.charge_point_id,
+                lambda r: point_json(r, connectors[r.charge_point_id], online),
+            )
         after = decode_cursor(cursor, "tags", str)
         rows = yield self._database.run(tags.list_id_tags_page, after_id_tag=after, limit=limit + 1)
         return page("tags", rows, limit, lambda r: r.id_tag, tag_json)
@@ -750,6 +771,18 @@ class CmsService:
 
     # -- one object -----------------------------------------------------------
 
+    @inlineCallbacks
+    def _point(self, charge_point_id: str) -> Generator[Deferred[Any], Any, dict[str, Any]]:
+        record, connectors = yield self._database.run(_get_point, charge_point_id)
+        online = yield self._online.lookup([charge_point_id])
+        return point_json(record, connectors, online)
+
+    @inlineCallbacks
+    def _shown(self, point: dict[str, Any]) -> Generator[Deferred[Any], Any, dict[str, Any]]:
+        """A point written (its JSON built in the transaction), online as presence says."""
+        online = yield self._online.lookup([point["chargePointId"]])
+        return online.shown(point)
+
     def get(self, kind: str, key: str) -> Deferred[dict[str, Any]]:
         """One object by its id in the URL, or 404."""
         if kind == "stations":
@@ -759,7 +792,7 @@ class CmsService:
             tariff_id = path_id(key, "tariff")
             return self._database.run(lambda c: tariff_json(_get_tariff(c, tariff_id)))
         if kind == "points":
-            return self._database.run(_point_json, key)
+            return self._point(key)
         return self._database.run(lambda c: tag_json(_get_tag(c, key)))
 
     @inlineCallbacks
@@ -800,6 +833,7 @@ class CmsService:
                 key_hash,
                 now,
             )
+            data = yield self._shown(data)
         else:
             data = yield self._write(
                 create_tag_tx,
@@ -853,6 +887,7 @@ class CmsService:
                 rest,
                 (given, key_hash),
             )
+            data = yield self._shown(data)
         else:
             _, data = yield self._write(
                 update_tag_tx,

@@ -22,6 +22,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from ocppd.api.commands import CommandService, new_command_id
 from ocppd.api.errors import ApiError
 from ocppd.api.http import int_field, no_other_fields, string_field
+from ocppd.api.online import Online, OnlineView
 from ocppd.api.pagination import decode_cursor, page
 from ocppd.bounds import INT32_MAX
 from ocppd.bus.outbox import Event, Outbox
@@ -56,8 +57,10 @@ class CustomerService:
         commands: CommandService,
         payments: IPaymentProvider | None,
         billing: BillingConfig,
+        online: OnlineView,
     ) -> None:
         self._database = database
+        self._online = online
         self._outbox = outbox
         self._commands = commands
         self._payments = payments
@@ -146,14 +149,19 @@ class CustomerService:
     # -- charging ----------------------------------------------------------------
 
     def _reserve_start(
-        self, conn: Connection, user: UserRecord, charge_point_id: str, connector_id: int
+        self,
+        conn: Connection,
+        user: UserRecord,
+        charge_point_id: str,
+        connector_id: int,
+        online: Online,
     ) -> tuple[str, str, int]:
         """Check the charger, connector and funds; hold the funds. (idTag, command id, hold)."""
         now = self._outbox.now()
         charger = chargers.get_charge_point(conn, charge_point_id)
         if charger is None:
             raise ApiError(404, "not_found", f"no charger {charge_point_id!r}")
-        if not charger.online:
+        if not online(charger):
             raise ApiError(409, "charger_offline", f"{charge_point_id} is offline")
         connector = next(
             (
@@ -212,8 +220,17 @@ class CustomerService:
             }
             return [("charging.start.requested", payload, charge_point_id)]
 
+        # Early and cheap: no funds held for a charger no node holds. The
+        # start itself goes through the router, which asks presence again.
+        online = yield self._online.lookup([charge_point_id])
         id_tag, command_id, _ = yield self._outbox.run(
-            self._database, self._reserve_start, requested, user, charge_point_id, connector_id
+            self._database,
+            self._reserve_start,
+            requested,
+            user,
+            charge_point_id,
+            connector_id,
+            online,
         )
         request = {"chargePointId": charge_point_id, "connectorId": connector_id, "idTag": id_tag}
         try:

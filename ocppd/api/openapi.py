@@ -31,6 +31,15 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
 STRING = {"type": "string"}
 INTEGER = {"type": "integer"}
 TIME = {"type": "string", "format": "date-time"}
+ONLINE = {
+    "type": "boolean",
+    "description": "a node holds the charger's connection now (presence; docs/presence.md)",
+}
+ONLINE_SOURCE = {
+    "enum": ["presence", "store"],
+    "description": "where online was read: store only while presence is unreachable"
+    " (the last state the store recorded, which may be stale)",
+}
 
 
 def obj(properties: dict[str, Any], *, required: list[str] | None = None) -> dict[str, Any]:
@@ -185,7 +194,8 @@ _SCHEMAS: dict[str, Any] = {
             "model": nullable(STRING),
             "serialNumber": nullable(STRING),
             "firmwareVersion": nullable(STRING),
-            "online": {"type": "boolean"},
+            "online": ONLINE,
+            "onlineSource": ONLINE_SOURCE,
             "lastSeenAt": nullable(TIME),
             "bootAt": nullable(TIME),
             "createdAt": TIME,
@@ -288,7 +298,8 @@ _SCHEMAS["PublicCharger"] = obj(
     {
         "chargePointId": STRING,
         "stationId": nullable(INTEGER),
-        "online": {"type": "boolean"},
+        "online": ONLINE,
+        "onlineSource": ONLINE_SOURCE,
         "lastSeenAt": nullable(TIME),
         "vendor": nullable(STRING),
         "model": nullable(STRING),

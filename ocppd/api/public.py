@@ -7,30 +7,65 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ocppd.api.cms import _iso, connector_json, station_json
+from ocppd.api.online import Online
 from ocppd.store import chargers, stations
-from ocppd.store.records import ChargePointRecord, ConnectorRecord, all_records
+from ocppd.store.records import ChargePointRecord, ConnectorRecord, StationRecord, all_records
 from ocppd.store.tables import charge_points
 
 
-def charger_json(record: ChargePointRecord, connectors: list[ConnectorRecord]) -> dict[str, Any]:
+def charger_json(
+    record: ChargePointRecord, connectors: list[ConnectorRecord], online: Online
+) -> dict[str, Any]:
     shown = [c for c in connectors if c.connector_id != 0]  # 0 is the charger itself
+    is_online = online(record)
     return {
         "chargePointId": record.charge_point_id,
         "stationId": record.station_id,
-        "online": record.online,
+        **online.fields(record),
         "lastSeenAt": _iso(record.last_seen_at),
         "vendor": record.vendor,
         "model": record.model,
-        "available": record.online and any(c.status == "Available" for c in shown),
+        "available": is_online and any(c.status == "Available" for c in shown),
         "connectors": [connector_json(c) for c in shown],
     }
 
 
-def stations_page_tx(conn: Connection, after_id: int | None, limit: int) -> list[dict[str, Any]]:
+@attrs.frozen
+class StationsPage:
+    """A page of stations as stored: the online states are asked for afterwards."""
+
+    stations: list[StationRecord]
+    points: list[ChargePointRecord]
+    connectors: dict[str, list[ConnectorRecord]]
+
+    def charge_point_ids(self) -> list[str]:
+        return [p.charge_point_id for p in self.points]
+
+    def json(self, online: Online) -> list[dict[str, Any]]:
+        items = []
+        for row in self.stations:
+            mine = [
+                charger_json(p, self.connectors[p.charge_point_id], online)
+                for p in self.points
+                if p.station_id == row.id
+            ]
+            items.append(
+                {
+                    **station_json(row),
+                    "online": any(c["online"] for c in mine),
+                    "available": sum(c["available"] for c in mine),
+                    "chargers": mine,
+                }
+            )
+        return items
+
+
+def stations_page_tx(conn: Connection, after_id: int | None, limit: int) -> StationsPage:
     """A page of stations, each with its chargers and their connectors (three queries)."""
     rows = stations.list_stations_page(conn, after_id=after_id, limit=limit)
     points = all_records(
@@ -41,24 +76,14 @@ def stations_page_tx(conn: Connection, after_id: int | None, limit: int) -> list
         .order_by(charge_points.c.charge_point_id),
     )
     connectors = chargers.connectors_of(conn, [p.charge_point_id for p in points])
-    items = []
-    for row in rows:
-        mine = [
-            charger_json(p, connectors[p.charge_point_id]) for p in points if p.station_id == row.id
-        ]
-        items.append(
-            {
-                **station_json(row),
-                "online": any(c["online"] for c in mine),
-                "available": sum(c["available"] for c in mine),
-                "chargers": mine,
-            }
-        )
-    return items
+    return StationsPage(rows, points, connectors)
 
 
-def charger_tx(conn: Connection, charge_point_id: str) -> dict[str, Any] | None:
+def charger_tx(
+    conn: Connection, charge_point_id: str
+) -> tuple[ChargePointRecord, list[ConnectorRecord]] | None:
+    """An accepted charger and its connectors, or None."""
     record = chargers.get_charge_point(conn, charge_point_id)
     if record is None or record.registration_status != "Accepted":
         return None
-    return charger_json(record, chargers.list_connectors(conn, charge_point_id))
+    return record, chargers.list_connectors(conn, charge_point_id)

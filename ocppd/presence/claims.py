@@ -8,7 +8,7 @@ Subclasses provide the store operations (``_claim``, ``_release``,
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, gatherResults, inlineCallbacks, succeed
@@ -42,6 +42,10 @@ class PresenceClaims:
         raise NotImplementedError
 
     def _owner(self, charge_point_id: str) -> Deferred[Owner | None]:
+        raise NotImplementedError
+
+    def _owners(self, charge_point_ids: list[str]) -> Deferred[dict[str, Owner | None]]:
+        """The owners of ``charge_point_ids`` (no duplicates, at least one), in one round trip."""
         raise NotImplementedError
 
     def _renew(self, claims: list[tuple[str, int]]) -> Deferred[list[tuple[str, int]]]:
@@ -89,6 +93,10 @@ class PresenceClaims:
 
     def owner(self, charge_point_id: str) -> Deferred[Owner | None]:
         return self._owner(charge_point_id)
+
+    def owners(self, charge_point_ids: Iterable[str]) -> Deferred[dict[str, Owner | None]]:
+        ids = list(dict.fromkeys(charge_point_ids))
+        return self._owners(ids) if ids else succeed({})
 
     def owner_node(self, charge_point_id: str) -> Deferred[str | None]:
         return self._owner(charge_point_id).addCallback(

@@ -13,7 +13,7 @@ in ``docs/presence.md``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -83,6 +83,13 @@ class IPresence(Interface):
 
     def owner(charge_point_id: str) -> Deferred[Owner | None]:
         """The current owner (a live claim), or None. Fails with ``PresenceUnavailable``."""
+
+    def owners(charge_point_ids: Iterable[str]) -> Deferred[dict[str, Owner | None]]:
+        """
+        The owner of each charger (None: no live claim), in one round trip
+        however many (a page of the API asks for its chargers at once): every
+        id given is a key of the result. Fails with ``PresenceUnavailable``.
+        """
 
     def owner_node(charge_point_id: str) -> Deferred[str | None]:
         """The id of the node holding the charger, or None (the ``CommandRouter``'s lookup)."""

@@ -108,5 +108,8 @@ class MemoryPresence(PresenceClaims):
     def _owner(self, charge_point_id: str) -> Deferred[Owner | None]:
         return succeed(self.hub.owner(charge_point_id))
 
+    def _owners(self, charge_point_ids: list[str]) -> Deferred[dict[str, Owner | None]]:
+        return succeed({cp: self.hub.owner(cp) for cp in charge_point_ids})
+
     def _renew(self, claims: list[tuple[str, int]]) -> Deferred[list[tuple[str, int]]]:
         return succeed(self.hub.renew(self.node_id, claims, self.lease))

@@ -45,6 +45,8 @@ from twisted import logger as twisted_logger
 #: Claims renewed by one script run: Redis runs nothing else meanwhile, so a
 #: run stays around a millisecond; the runs of one renewal are pipelined.
 RENEW_CHUNK = 1000
+#: Owner keys read by one script run (Lua's unpack takes a few thousand at most).
+OWNERS_CHUNK = 1000
 #: Seconds a command may wait for its answer before the connection is
 #: dropped (and reopened) and the call fails.
 REPLY_TIMEOUT = 5.0
@@ -89,6 +91,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+# KEYS: owners. Their values, nil for none: MGET, through a script because the
+# script runner is the only way in (it fails fast while Redis is away).
+OWNERS = "return redis.call('MGET', unpack(KEYS))"
 
 # ARGV: node, lease ms, key prefix, then the claims as one string, "X 5 Y 9 ...":
 # encoding 2 keys and an argument per charger cost the client ten times the CPU
@@ -409,6 +415,18 @@ class RedisPresence(PresenceClaims):
             "return redis.call('GET', KEYS[1])", [self._key("owner", charge_point_id)], []
         ).addCallback(_parse_owner)
 
+    def _owners(self, charge_point_ids: list[str]) -> Deferred[dict[str, Owner | None]]:
+        runs = []
+        for start in range(0, len(charge_point_ids), OWNERS_CHUNK):
+            chunk = charge_point_ids[start : start + OWNERS_CHUNK]
+            keys = [self._key("owner", cp) for cp in chunk]
+            runs.append(self._eval(OWNERS, keys, []).addCallback(_owners_of, chunk))
+
+        def merged(results: list[dict[str, Owner | None]]) -> dict[str, Owner | None]:
+            return {cp: owner for owners in results for cp, owner in owners.items()}
+
+        return _pipelined(runs).addCallback(merged)
+
     def _renew(self, claims: list[tuple[str, int]]) -> Deferred[list[tuple[str, int]]]:
         runs = []
         for start in range(0, len(claims), RENEW_CHUNK):
@@ -420,10 +438,7 @@ class RedisPresence(PresenceClaims):
         def merged(results: list[list[tuple[str, int]]]) -> list[tuple[str, int]]:
             return [claim for lost in results for claim in lost]
 
-        def first_error(failure: Failure) -> Failure:
-            return cast(Failure, failure.value.subFailure)  # type: ignore[union-attr]
-
-        return gatherResults(runs, consumeErrors=True).addCallbacks(merged, first_error)
+        return _pipelined(runs).addCallback(merged)
 
     def _lease_ms(self) -> int:
         return max(1, round(self.lease * 1000))
@@ -447,6 +462,23 @@ class RedisPresence(PresenceClaims):
             channel=self.channel,
             reason=failure.getErrorMessage(),
         )
+
+
+def _pipelined(runs: list[Deferred[Any]]) -> Deferred[list[Any]]:
+    """
+    The results of script runs sent together on the command connection (one
+    round trip), in order; the first failure if any failed.
+    """
+
+    def first_error(failure: Failure) -> Failure:
+        return cast(Failure, failure.value.subFailure)  # type: ignore[union-attr]
+
+    return gatherResults(runs, consumeErrors=True).addErrback(first_error)
+
+
+def _owners_of(values: Any, chunk: list[str]) -> dict[str, Owner | None]:
+    """The owners of ``chunk`` from the values of their owner keys, in order."""
+    return dict(zip(chunk, map(_parse_owner, values), strict=True))
 
 
 def _lost_claims(lost: Any, chunk: dict[str, int]) -> list[tuple[str, int]]:

@@ -41,13 +41,16 @@ class PublicTests(ApiTestCase):
             '"status":"Available","timestamp":"2030-01-01T00:00:00Z"}]'
         )
         yield client.messages.get()
-        charger = yield self.daemon.wait_for(
+        yield self.daemon.wait_for(
             charger_tx,
             "CP1",
-            until=lambda c: c is not None and c["available"],
+            until=lambda c: c is not None and [s.status for s in c[1]] == ["Available"],
         )
         code, body, _ = yield self.request("GET", "/api/chargers/CP1", token=customer)
-        self.assertEqual((code, body), (200, charger))
+        self.assertEqual(code, 200)
+        self.assertEqual(
+            (body["online"], body["onlineSource"], body["available"]), (True, "presence", True)
+        )
         self.assertEqual(
             [(c["connectorId"], c["status"]) for c in body["connectors"]], [(1, "Available")]
         )

@@ -202,6 +202,46 @@ class PresenceContractTests:
         t.assertEqual((yield a.renew()), [])
 
     @inlineCallbacks
+    def test_owners_in_one_call(self) -> Generator[Deferred[Any], Any, None]:
+        """Every id asked is answered: its owner, or None (unknown, released, never claimed)."""
+        t = self._t()
+        a = yield self.make_presence("a")
+        b = yield self.make_presence("b")
+        t.assertEqual((yield a.owners([])), {})
+        fa = yield a.claim("CP1")
+        fb = yield b.claim("CP2")
+        released = yield a.claim("CP3")
+        yield a.release("CP3", released)
+        owners = yield b.owners(["CP1", "CP2", "CP3", "NEVER", "CP1"])
+        t.assertEqual(
+            owners,
+            {"CP1": Owner("a", fa), "CP2": Owner("b", fb), "CP3": None, "NEVER": None},
+        )
+        # More ids than one script run takes (Redis: 1,000 keys a run).
+        ids = [f"CP{n}" for n in range(2500)]
+        owners = yield a.owners(ids)
+        t.assertEqual(list(owners), ids)
+        t.assertEqual(
+            {cp: o for cp, o in owners.items() if o is not None},
+            {"CP1": Owner("a", fa), "CP2": Owner("b", fb)},
+        )
+
+    @inlineCallbacks
+    def test_owners_forget_expired_claims(self) -> Generator[Deferred[Any], Any, None]:
+        """A node that died: its claims are nobody's within the lease, as ``owners`` sees it."""
+        t = self._t()
+        dead = yield self.make_presence("dead", lease=0.2)
+        live = yield self.make_presence("live")
+        yield dead.claim("CP1")
+        kept = yield live.claim("CP2")
+        yield eventually(
+            lambda: live.owners(["CP1", "CP2"]).addCallback(lambda owners: owners["CP1"] is None)
+        )
+        t.assertEqual(
+            (yield live.owners(["CP1", "CP2"])), {"CP1": None, "CP2": Owner("live", kept)}
+        )
+
+    @inlineCallbacks
     def test_claim_expires_without_renewal(self) -> Generator[Deferred[Any], Any, None]:
         t = self._t()
         # A node that died without releasing: nothing renews its claim.
