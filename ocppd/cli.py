@@ -7,6 +7,7 @@
     ocppctl tag add IDTAG [--user EMAIL] [--status S] [--expires ISO] [--parent IDTAG]
     ocppctl bus dead-letters list [--queue processor] [--json]
     ocppctl bus dead-letters replay [--queue processor] [--id ENVELOPEID ...]
+    ocppctl status [--url URL] [--json]               (exit status 1 unless ready)
 
 Secrets are read from standard input (a prompt on a terminal) so they never
 appear in the process list or shell history.
@@ -24,12 +25,12 @@ import argparse
 import getpass
 import json
 import sys
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, TextIO
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.python.failure import Failure
 
 from ocppd.bus import topology
@@ -117,18 +118,61 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="then watch this long for replayed letters that fail again (default 5)",
     )
+    status = groups.add_parser(
+        "status", help="the node, its readiness, chargers, queues, lag, dead letters"
+    )
+    status.add_argument("--url", help="the daemon's /ready (default: from [web] listen)")
+    status.add_argument("--json", action="store_true", help="one JSON document")
     return parser
 
 
-def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
+def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     config = load_config(args.config, args.set)
+    if args.group == "status":
+        return run_status(config, args, stdout)
     if args.group == "bus":
         run_bus_command(config, args, stdout)
-        return
+        return 0
     try:
         run_database_command(config, args, stdin, stdout)
     except migrate.SchemaNotCurrent as e:
         raise CommandFailed(e.explain(config.path)) from None
+    return 0
+
+
+def run_status(config: Config, args: argparse.Namespace, stdout: TextIO) -> int:
+    """``ocppctl status`` (``ocppd.status``): 0 when the daemon says it is ready, else 1."""
+    from ocppd.status import Status, daemon_url, from_database, from_services, print_status
+
+    migrate.require_database_file(config.store_url)
+    status = Status()
+    from_database(status, config, utcnow())
+    url = args.url or daemon_url(config)
+    in_reactor(lambda reactor: from_services(status, config, url, reactor))
+    if args.json:
+        json.dump(status.to_json(), stdout, indent=2)
+        print(file=stdout)
+    else:
+        print_status(status, stdout)
+    return 0 if status.ready else 1
+
+
+def in_reactor(work: Callable[[Any], Deferred[Any]]) -> Any:
+    """Run ``work(reactor)`` in a reactor of our own until it ends; its result, or raise."""
+    from twisted.internet import reactor
+
+    outcome: list[Any] = []
+
+    def start() -> None:
+        d = maybeDeferred(work, reactor)
+        d.addBoth(outcome.append)
+        d.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(start)
+    reactor.run()
+    if outcome and isinstance(outcome[0], Failure):
+        outcome[0].raiseException()
+    return outcome[0] if outcome else None
 
 
 def run_database_command(
@@ -272,17 +316,10 @@ def run_bus_command(config: Config, args: argparse.Namespace, stdout: TextIO) ->
         finally:
             yield bus.stopService()
 
-    outcome: list[Any] = []
-
-    def start() -> None:
-        d = dead_letters()
-        d.addBoth(outcome.append)
-        d.addBoth(lambda _: reactor.stop())
-
-    reactor.callWhenRunning(start)
-    reactor.run()
-    if outcome and isinstance(outcome[0], Failure):
-        raise CommandFailed(f"bus: {outcome[0].getErrorMessage()}")
+    try:
+        in_reactor(lambda _: dead_letters())
+    except Exception as e:
+        raise CommandFailed(f"bus: {e}") from None
 
 
 def _replay_wait(text: str) -> float:
@@ -341,7 +378,7 @@ def main(
 ) -> int:
     args = build_parser().parse_args(argv)
     try:
-        run(args, stdin, stdout)
+        status = run(args, stdin, stdout)
     except (CommandFailed, ConfigError) as e:
         print(f"ocppctl: {e}", file=sys.stderr)
         return 1
@@ -357,7 +394,7 @@ def main(
         # parameters (a password hash, a charger key hash).
         print(f"ocppctl: database error: {describe_error(e)}", file=sys.stderr)
         return 1
-    return 0
+    return status
 
 
 if __name__ == "__main__":
