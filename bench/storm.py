@@ -90,7 +90,12 @@ def storm(
 
 
 def storm_table(
-    kinds: list[str], template: str, chargers: int, parallels: list[int], timeout: float
+    kinds: list[str],
+    template: str,
+    chargers: int,
+    parallels: list[int],
+    timeout: float,
+    listen_options: str = "",
 ) -> None:
     """Print the storm table for every kind and parallelism (``template``: ``prepare_ocppd``)."""
     rows = []
@@ -98,7 +103,7 @@ def storm_table(
         for kind in kinds:
             if kind not in STORM_KINDS:
                 continue
-            with Server(kind, template, listen_options="") as server:
+            with Server(kind, template, listen_options=listen_options) as server:
                 rows.append((kind, parallel, storm(server, chargers, parallel, timeout=timeout)))
     print(
         f"\n## Reconnect storm: {chargers} chargers connect (Basic auth) and boot, "
@@ -134,6 +139,11 @@ def main() -> int:
     )
     parser.add_argument("--kinds", type=lambda s: s.split(","), default=list(STORM_KINDS))
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per charger")
+    parser.add_argument(
+        "--listen-options",
+        default="",
+        help="appended to ocppd's [ocpp] listen, e.g. :backlog=4096 (default: none, the product's)",
+    )
     args = parser.parse_args()
     limit = raise_fd_limit()
     if args.chargers + 100 > limit:
@@ -141,7 +151,9 @@ def main() -> int:
         return 1
     template = prepare_ocppd(0, args.chargers)
     try:
-        storm_table(args.kinds, template, args.chargers, args.parallel, args.timeout)
+        storm_table(
+            args.kinds, template, args.chargers, args.parallel, args.timeout, args.listen_options
+        )
     finally:
         shutil.rmtree(template, ignore_errors=True)
     return 0

@@ -42,6 +42,21 @@ def _int_option(minimum: int, rule: str) -> Callable[[str], Callable[[str], int]
     return option
 
 
+def _int_between(minimum: int, maximum: int) -> Callable[[str], Callable[[str], int]]:
+    """Converters for integer options from ``minimum`` to ``maximum``, both included."""
+
+    def option(name: str) -> Callable[[str], int]:
+        def convert(text: str) -> int:
+            value = _int_option(minimum, f"must be at least {minimum}")(name)(text)
+            if value > maximum:
+                raise ConfigError(f"{name}: must be at most {maximum}, got {value}")
+            return value
+
+        return convert
+
+    return option
+
+
 _non_negative_int = _int_option(0, "must not be negative")
 _positive_int = _int_option(1, "must be positive")
 #: A WebSocket opening handshake with Basic auth takes about 300 bytes.
@@ -164,6 +179,9 @@ class OcppConfig:
     max_message_size: int = 65536
     call_timeout: float = 30.0
     tag_cache_ttl: float = 60.0
+    #: Seconds a successful charger login is remembered (0: never), the longest
+    #: a key changed or a charger rejected on another node still admits it here.
+    admission_cache_ttl: int = 30
     #: Seconds after which a charger whose node stopped renewing its liveness
     #: (the node died) is marked offline by any node's sweep (ocppd.ocpp.liveness).
     liveness_timeout: int = 180
@@ -184,6 +202,7 @@ class OcppConfig:
         "max_message_size": _positive_int,
         "call_timeout": _positive_float,
         "tag_cache_ttl": _positive_float,
+        "admission_cache_ttl": _int_between(0, 300),
         "liveness_timeout": _liveness_timeout,
         "answer_timeout": _positive_float,
     }
@@ -347,21 +366,6 @@ def _currency(name: str) -> Callable[[str], str]:
         return value
 
     return convert
-
-
-def _int_between(minimum: int, maximum: int) -> Callable[[str], Callable[[str], int]]:
-    """Converters for integer options from ``minimum`` to ``maximum``, both included."""
-
-    def option(name: str) -> Callable[[str], int]:
-        def convert(text: str) -> int:
-            value = _int_option(minimum, f"must be at least {minimum}")(name)(text)
-            if value > maximum:
-                raise ConfigError(f"{name}: must be at most {maximum}, got {value}")
-            return value
-
-        return convert
-
-    return option
 
 
 #: Payment providers: "none" takes no payments (self-service top-up is off).

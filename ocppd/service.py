@@ -142,6 +142,7 @@ class Ocppd:
             unknown_chargers=config.ocpp.unknown_chargers,
             max_pending_chargers=config.ocpp.max_pending_chargers,
             shared=self.shared,
+            cache_ttl=config.ocpp.admission_cache_ttl,
         )
         self.ocpp_factory = OcppServerFactory(
             admission=self.admission,
@@ -180,10 +181,16 @@ class Ocppd:
             schemas=self.schemas,
             outbox=self.outbox,
             timeout=config.ocpp.call_timeout,
+            charger_changed=self.admission.forget,
         )
         # Whether chargers are online, as the API shows it: presence is the truth.
         self.online = OnlineView(self.presence)
-        self.cms = CmsService(database=self.database, outbox=self.outbox, online=self.online)
+        self.cms = CmsService(
+            database=self.database,
+            outbox=self.outbox,
+            online=self.online,
+            charger_changed=self.admission.forget,
+        )
         self.reviews = SessionReviews(
             database=self.database, outbox=self.outbox, wallet_currency=config.billing.currency
         )

@@ -661,10 +661,20 @@ class CmsService:
 
     log = Logger()
 
-    def __init__(self, *, database: Database, outbox: Outbox, online: OnlineView) -> None:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        outbox: Outbox,
+        online: OnlineView,
+        charger_changed: Callable[[str], object] = lambda charge_point_id: None,
+    ) -> None:
         self._database = database
         self._outbox = outbox
         self._online = online
+        #: Told the id of a charger whose key, status or existence an operator
+        #: changed (the admission cache forgets it).
+        self._charger_changed = charger_changed
 
     def _now(self) -> datetime:
         return self._outbox.now()
@@ -887,6 +897,7 @@ class CmsService:
                 rest,
                 (given, key_hash),
             )
+            self._charger_changed(key)
             data = yield self._shown(data)
         else:
             _, data = yield self._write(
@@ -929,6 +940,7 @@ class CmsService:
                 ),
                 key,
             )
+            self._charger_changed(key)
         else:
             data = yield self._write(
                 delete_tag_tx,

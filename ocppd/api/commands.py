@@ -19,7 +19,7 @@ answer (``settle_key_change``; docs/ocpp.md "Rotating a key").
 from __future__ import annotations
 
 import uuid
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import datetime
 from typing import Any
 
@@ -93,12 +93,15 @@ class CommandService:
         schemas: SchemaRegistry,
         outbox: Outbox,
         timeout: float,
+        charger_changed: Callable[[str], object] = lambda charge_point_id: None,
     ) -> None:
         self._database = database
         self._router = router
         self._schemas = schemas
         self._outbox = outbox
         self._timeout = timeout
+        #: Told the id of a charger whose key changed (the admission cache forgets it).
+        self._charger_changed = charger_changed
 
     def parse(self, name: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         """(charge point id, OCPP action, OCPP payload) of a request, or 404/400."""
@@ -235,7 +238,12 @@ class CommandService:
                 charge_point_id=charge_point_id,
                 outcome=outcome,
             )
-        return self._database.run(settle_key_change, charge_point_id, key_hash, outcome)
+        settled = self._database.run(settle_key_change, charge_point_id, key_hash, outcome)
+
+        def changed(_: None) -> None:
+            self._charger_changed(charge_point_id)
+
+        return settled.addCallback(changed)
 
     def _remember_reservation(
         self, action: str, payload: dict[str, Any], answer: dict[str, Any]

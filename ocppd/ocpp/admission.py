@@ -40,6 +40,8 @@ from ocppd.credentials import (
     verify_charger_key,
 )
 from ocppd.logs import Logger
+from ocppd.ocpp.admission_cache import AdmissionCache
+from ocppd.ocpp.charger_lookup import ChargerLookup
 from ocppd.ocpp.handshake import (
     BasicCredentials,
     HandshakeError,
@@ -99,11 +101,14 @@ class ChargerAdmission:
     Decide at the handshake whether a charger is let in.
 
     A key check costs a few microseconds (``ocppd.credentials``), on the reactor;
-    no cache of successful checks is kept: it would save those microseconds at
-    the price of state to invalidate on every key change. Only hashes of the
-    former PBKDF2 scheme cost ~20 ms: those run in a thread, one at a time
-    (a storm of them leaves a core to everything else), and are replaced by
-    the current scheme after the charger's first successful login.
+    what costs is the store lookup on the database thread: lookups are read in
+    batches (``charger_lookup``), and a charger that logged in less than
+    ``cache_ttl`` seconds ago with the same key is let in without one
+    (``admission_cache``; :meth:`forget` when a charger's key, status or
+    existence changes). Only hashes of the former PBKDF2 scheme cost ~20 ms:
+    those run in a thread, one at a time (a storm of them leaves a core to
+    everything else), and are replaced by the current scheme after the
+    charger's first successful login.
     """
 
     log = Logger()
@@ -116,8 +121,11 @@ class ChargerAdmission:
         unknown_chargers: str = "refuse",
         max_pending_chargers: int = 100,
         shared: ISharedState | None = None,
+        cache_ttl: float = 30.0,
     ) -> None:
         self._database = database
+        self._lookup = ChargerLookup(database)
+        self.cache = AdmissionCache(reactor, ttl=cache_ttl)
         self._reactor = reactor
         self._unknown_chargers = unknown_chargers
         self._max_pending = max_pending_chargers
@@ -127,6 +135,13 @@ class ChargerAdmission:
         self.address_failures = shared.failures("charger-address", ADDRESS_FAILURES)
         self.registrations = shared.failures("charger-registration", REGISTRATIONS)
         self._legacy_checks = DeferredSemaphore(1)
+
+    def forget(self, charge_point_id: str) -> None:
+        """
+        The charger's key, registration status or existence changed on this
+        node: its next login is checked against the store again.
+        """
+        self.cache.forget(charge_point_id)
 
     @inlineCallbacks
     def admit(
@@ -161,7 +176,12 @@ class ChargerAdmission:
         attempt = (f"{charge_point_id}@{source}", source)
         # Before the store: a waiting address costs nothing at all.
         yield self._refuse_if_waiting(attempt)
-        record = yield self._database.run(chargers.get_charge_point, charge_point_id)
+        if credentials is not None and self.cache.admits(charge_point_id, credentials.password):
+            # Right a moment ago: a success like any other (it forgives), no store.
+            yield self._succeeded(attempt)
+            return Admitted(charge_point_id, "Accepted")
+        generation = self.cache.generation
+        record = yield self._lookup.get(charge_point_id)
         if record is None:
             return (yield self._admit_unknown(charge_point_id, credentials, source))
         if record.registration_status == "Rejected":
@@ -186,15 +206,20 @@ class ChargerAdmission:
             )
             if matched is None:
                 raise HandshakeError(401, "wrong authorization key", level=LogLevel.warn)
-            yield gatherResults(
-                [
-                    self.key_failures.succeeded(attempt[0]),
-                    self.address_failures.succeeded(attempt[1]),
-                ],
-                consumeErrors=True,
-            ).addErrback(_first_error)
+            yield self._succeeded(attempt)
             yield self._key_proved(record, credentials.password, matched)
+            if record.registration_status == "Accepted":
+                self.cache.remember(charge_point_id, credentials.password, since=generation)
         return Admitted(charge_point_id, record.registration_status)
+
+    def _succeeded(self, attempt: tuple[str, str]) -> Deferred[Any]:
+        return gatherResults(
+            [
+                self.key_failures.succeeded(attempt[0]),
+                self.address_failures.succeeded(attempt[1]),
+            ],
+            consumeErrors=True,
+        ).addErrback(_first_error)
 
     @inlineCallbacks
     def _refuse_if_waiting(self, attempt: tuple[str, str]) -> Generator[Deferred[Any], Any, None]:

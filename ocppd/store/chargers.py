@@ -10,6 +10,7 @@ writers cannot interleave between a read and a write.
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -221,6 +222,16 @@ def get_charge_point(conn: Connection, charge_point_id: str) -> ChargePointRecor
         ChargePointRecord,
         sa.select(charge_points).where(_cp.charge_point_id == charge_point_id),
     )
+
+
+def get_charge_points(
+    conn: Connection, charge_point_ids: Collection[str]
+) -> dict[str, ChargePointRecord]:
+    """The chargers of ``charge_point_ids`` that exist, by id (one query)."""
+    query = sa.select(charge_points).where(_cp.charge_point_id.in_(charge_point_ids))
+    return {
+        record.charge_point_id: record for record in all_records(conn, ChargePointRecord, query)
+    }
 
 
 def record_boot(

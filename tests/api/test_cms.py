@@ -16,7 +16,7 @@ from twisted.internet.defer import fail, inlineCallbacks, succeed
 from ocppd.bus.interface import BusError
 from ocppd.store import audit, chargers, messages, outbox, stations, transactions
 from tests.api.test_api import ADMIN, CUSTOMER, ApiTestCase
-from tests.integration.clients import connect
+from tests.integration.clients import basic_auth, connect, raw_handshake
 from tests.integration.daemon import poll, postgres_overrides
 
 T0 = datetime(2030, 1, 1, 8, 0, tzinfo=UTC)
@@ -495,6 +495,38 @@ class PaginationTests(CmsTestCase):
             yield self.bad("GET", f"/api/cms/stations?cursor={cursor}", None, "cursor")
         yield self.bad("GET", f"/api/cms/sessions?cursor={tag_cursor}", None, "cursor")
         yield self.bad("GET", f"/api/cms/points/CP1/messages?cursor={tag_cursor}", None, "cursor")
+
+
+class AdmissionCacheTests(CmsTestCase):
+    """An operator's change to a charger takes effect at its next login, cached or not."""
+
+    @inlineCallbacks
+    def admitted(self, key: str) -> Any:
+        """CP1 logs in with ``key`` (and is remembered), then hangs up."""
+        client = yield connect(self.daemon.port, "CP1", key)
+        client.close()
+        yield client.closed
+
+    @inlineCallbacks
+    def refused(self, key: str) -> Any:
+        """The status line refusing a login of CP1 with ``key``."""
+        headers = {"Sec-WebSocket-Protocol": "ocpp1.6", "Authorization": basic_auth("CP1", key)}
+        response = yield raw_handshake(self.daemon.port, "/ocpp/CP1", headers)
+        return response.split(b"\r\n", 1)[0].decode()
+
+    @inlineCallbacks
+    def test_key_replaced_or_charger_rejected_or_deleted(self) -> Any:
+        old, new = "key-1-0123456789ab", "key-1-new-0123456789"
+        yield self.admitted(old)
+        yield self.ok("PUT", "/api/cms/points/CP1", {"authorizationKey": new})
+        self.assertIn(" 401 ", (yield self.refused(old)))
+        yield self.admitted(new)
+        yield self.ok("PUT", "/api/cms/points/CP1", {"registrationStatus": "Rejected"})
+        self.assertIn(" 403 ", (yield self.refused(new)))
+        yield self.ok("PUT", "/api/cms/points/CP1", {"registrationStatus": "Accepted"})
+        yield self.admitted(new)
+        yield self.ok("DELETE", "/api/cms/points/CP1")
+        self.assertIn(" 404 ", (yield self.refused(new)))
 
 
 class SessionTests(CmsTestCase):

@@ -150,10 +150,14 @@ class KeyRotationTests(ApiTestCase):
 
     @inlineCallbacks
     def test_accepted_key_follows(self) -> Any:
-        """Accepted: the charger's next connection uses the new key, the old one is refused."""
+        """
+        Accepted: the charger's next connection uses the new key, the old one
+        is refused at once (though the node remembers the login with it).
+        """
         client = yield self.connect(OLD_KEY)
         (code, _, _), _ = yield self.change_key(client, {"status": "Accepted"})
         self.assertEqual(code, 200)
+        self.assertIn("401", (yield self.refused(OLD_KEY)))
         yield self.connect(NEW_KEY)
         self.assertIn("401", (yield self.refused(OLD_KEY)))
 

@@ -107,10 +107,10 @@ class DecisionTests(AdmissionTestCase):
     @inlineCallbacks
     def test_checks_are_cheap_and_on_the_reactor(self) -> Any:
         """
-        A key check of the current scheme runs no thread and keeps no cache:
+        A key check of the current scheme runs no thread: without the cache,
         every connection verifies (a microsecond), right or wrong.
         """
-        admission = self.admission()
+        admission = self.admission(cache_ttl=0)
         for _ in range(2):
             yield self.admit(admission, "CP1", KEY)
         yield self.refused(admission, "CP1", OTHER_KEY)
@@ -302,3 +302,142 @@ class KeyRotationTests(AdmissionTestCase):
         yield self.admit(admission, "OPEN", OTHER_KEY)
         self.assertEqual(self.record("OPEN").key_hash, self.new_hash)
         self.assertEqual((yield self.refused(admission, "OPEN", None)).status, 401)
+
+
+class CacheTests(AdmissionTestCase):
+    """A successful login is remembered for ``cache_ttl`` seconds (ocpp.admission_cache)."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.lookups: list[str] = []
+        real_run = self.database.run
+
+        def run(f: Any, *args: Any, **kwargs: Any) -> Any:
+            if f is chargers.get_charge_points:
+                self.lookups.extend(args[0])
+            return real_run(f, *args, **kwargs)
+
+        self.patch(self.database, "run", run)
+
+    @inlineCallbacks
+    def test_hit_needs_no_store_and_no_key_check(self) -> Any:
+        admission = self.admission(cache_ttl=30)
+        for _ in range(3):
+            admitted = yield self.admit(admission, "CP1", KEY)
+            self.assertEqual(admitted.registration_status, "Accepted")
+        self.assertEqual(self.lookups, ["CP1"])
+        self.assertEqual(self.verified, [KEY])
+
+    @inlineCallbacks
+    def test_other_key_misses_and_is_refused(self) -> Any:
+        admission = self.admission(cache_ttl=30)
+        yield self.admit(admission, "CP1", KEY)
+        self.assertEqual((yield self.refused(admission, "CP1", OTHER_KEY)).status, 401)
+        self.assertEqual(self.lookups, ["CP1", "CP1"])
+
+    @inlineCallbacks
+    def test_expires(self) -> Any:
+        admission = self.admission(cache_ttl=30)
+        yield self.admit(admission, "CP1", KEY)
+        self.clock.advance(29)
+        yield self.admit(admission, "CP1", KEY)
+        self.assertEqual(self.lookups, ["CP1"])
+        self.clock.advance(1)
+        yield self.admit(admission, "CP1", KEY)
+        self.assertEqual(self.lookups, ["CP1", "CP1"])
+
+    @inlineCallbacks
+    def test_key_changed_here_is_forgotten_at_once(self) -> Any:
+        admission = self.admission(cache_ttl=30)
+        yield self.admit(admission, "CP1", KEY)
+        self.database.run_sync(chargers.set_charge_point_key, "CP1", hash_charger_key(OTHER_KEY))
+        admission.forget("CP1")
+        self.assertEqual((yield self.refused(admission, "CP1", KEY)).status, 401)
+        yield self.admit(admission, "CP1", OTHER_KEY)
+
+    @inlineCallbacks
+    def test_blocked_or_removed_here_is_forgotten_at_once(self) -> Any:
+        admission = self.admission(cache_ttl=30)
+        yield self.admit(admission, "CP1", KEY)
+        self.database.run_sync(chargers.set_registration_status, "CP1", "Rejected")
+        admission.forget("CP1")
+        self.assertEqual((yield self.refused(admission, "CP1", KEY)).status, 403)
+        self.database.run_sync(chargers.set_registration_status, "CP1", "Accepted")
+        yield self.admit(admission, "CP1", KEY)
+        self.database.run_sync(chargers.delete_charge_point, "CP1")
+        admission.forget("CP1")
+        self.assertEqual((yield self.refused(admission, "CP1", KEY)).status, 404)
+
+    @inlineCallbacks
+    def test_change_elsewhere_stale_at_most_the_ttl(self) -> Any:
+        """Another node (or ocppctl) changed the key: this node learns it when the entry expires."""
+        admission = self.admission(cache_ttl=30)
+        yield self.admit(admission, "CP1", KEY)
+        self.database.run_sync(chargers.set_charge_point_key, "CP1", hash_charger_key(OTHER_KEY))
+        yield self.admit(admission, "CP1", KEY)  # the documented stale positive
+        self.clock.advance(30)
+        self.assertEqual((yield self.refused(admission, "CP1", KEY)).status, 401)
+
+    @inlineCallbacks
+    def test_key_rotated_in_replaces_the_old_one(self) -> Any:
+        """A login with the pending key confirms it: the old key's entry no longer admits."""
+        admission = self.admission(cache_ttl=30)
+        yield self.admit(admission, "CP1", KEY)
+        self.database.run_sync(chargers.set_pending_key, "CP1", hash_charger_key(OTHER_KEY))
+        yield self.admit(admission, "CP1", OTHER_KEY)
+        self.assertEqual((yield self.refused(admission, "CP1", KEY)).status, 401)
+
+    @inlineCallbacks
+    def test_only_accepted_chargers(self) -> Any:
+        self.database.run_sync(chargers.set_registration_status, "CP1", "Pending")
+        admission = self.admission(cache_ttl=30)
+        for _ in range(2):
+            admitted = yield self.admit(admission, "CP1", KEY)
+            self.assertEqual(admitted.registration_status, "Pending")
+        self.assertEqual(self.lookups, ["CP1", "CP1"])
+
+    @inlineCallbacks
+    def test_hit_still_refused_while_the_address_waits(self) -> Any:
+        """A cached key is no way around the throttle (its 429 must not depend on the key)."""
+        admission = self.admission(cache_ttl=30)
+        yield self.admit(admission, "CP1", KEY)
+        for _ in range(ADDRESS_FAILURES.free + 1):
+            yield admission.address_failures.begin(address_key(ADDRESS))
+        self.assertEqual((yield self.refused(admission, "CP1", KEY)).status, 429)
+
+
+class StormTests(AdmissionTestCase):
+    """Many chargers behind one address reconnecting at once (a site's NAT, a restart)."""
+
+    CHARGERS = 10_000
+
+    def setUp(self) -> None:
+        super().setUp()
+        key_hash = hash_charger_key(KEY)
+
+        def add_all(conn: Any) -> None:
+            for i in range(self.CHARGERS):
+                chargers.add_charge_point(conn, f"S{i}", key_hash, now=NOW)
+
+        self.database.run_sync(add_all)
+        self.batches: list[int] = []
+        real_run = self.database.run
+
+        def run(f: Any, *args: Any, **kwargs: Any) -> Any:
+            if f is chargers.get_charge_points:
+                self.batches.append(len(args[0]))
+            return real_run(f, *args, **kwargs)
+
+        self.patch(self.database, "run", run)
+
+    @inlineCallbacks
+    def test_good_logins_from_one_address_are_not_throttled(self) -> Any:
+        admission = self.admission()
+        admitted = yield gatherResults(
+            [self.admit(admission, f"S{i}", KEY, "127.0.0.1") for i in range(self.CHARGERS)]
+        )
+        self.assertEqual(len(admitted), self.CHARGERS)
+        self.assertEqual({a.registration_status for a in admitted}, {"Accepted"})
+        # Read in batches: the first alone, the rest together while one ran.
+        self.assertEqual(sum(self.batches), self.CHARGERS)
+        self.assertLess(len(self.batches), self.CHARGERS // 100)
