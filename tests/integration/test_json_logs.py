@@ -22,7 +22,7 @@ from twisted.internet.task import deferLater
 from twisted.web.client import HTTPConnectionPool
 
 from tests.integration.clients import connect
-from tests.integration.test_twistd import BIN, INI, READY, TwistdTestCase
+from tests.integration.test_twistd import BIN, INI, TwistdTestCase
 
 KEY = "json-logs-key-0123456789"
 FORGED = "x@example.com\n2026-12-07T00:00:00+0000 [ocppd#critical] forged"
@@ -54,11 +54,7 @@ class JsonLogTests(TwistdTestCase):
     def test_every_line_is_json(self) -> Any:
         process, transport = self.twistd("log.format=json", "ocppd.node_id=json-node")
         try:
-            for _ in range(400):
-                if READY.search(process.text) or process.ended.called:
-                    break
-                yield deferLater(reactor, 0.05, lambda: None)
-            ready = READY.search(process.text)
+            ready = yield self.until_ready(process)
             assert ready is not None, process.text
             # The database exists now: the operator adds the charger and the tag.
             self.ocppctl("charger", "add", "CP1", stdin=KEY + "\n")
@@ -117,9 +113,7 @@ class JsonLogTests(TwistdTestCase):
             yield response.content()
             yield deferLater(reactor, 0.5, lambda: None)  # the processor stores the session
         finally:
-            if not process.ended.called:
-                transport.signalProcess(signal.SIGTERM)
-            status = yield process.ended
+            status = yield self.stop(process, transport)
         self.assertEqual(status, (None, signal.SIGTERM), process.text)
 
         records = []

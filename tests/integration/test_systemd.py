@@ -119,9 +119,7 @@ class NotifyTests(TwistdTestCase):
             transport.signalProcess(signal.SIGTERM)
             yield self.wait(lambda: "STOPPING=1" in notify.lines(), process)
         finally:
-            if not process.ended.called:
-                transport.signalProcess(signal.SIGTERM)
-            status = yield process.ended
+            status = yield self.stop(process, transport)
         self.assertEqual(status, (None, signal.SIGTERM), process.text)
         lines = notify.lines()
         self.assertIn("STATUS=Stopping: closing connections, draining the bus", lines)
@@ -131,9 +129,8 @@ class NotifyTests(TwistdTestCase):
     def test_no_notify_socket_no_notice(self) -> Any:
         """Without NOTIFY_SOCKET (Type=simple) nothing is sent and nothing is logged of it."""
         process, transport = self.twistd(env={"NOTIFY_SOCKET": ""})
-        yield self.wait(lambda: READY.search(process.text) is not None, process)
-        transport.signalProcess(signal.SIGTERM)
-        yield process.ended
+        self.assertIsNotNone((yield self.until_ready(process)), process.text)
+        yield self.stop(process, transport)
         self.assertNotIn("notify systemd", process.text)
 
     @inlineCallbacks
@@ -155,6 +152,15 @@ class NotifyTests(TwistdTestCase):
 
 
 class SocketActivationTests(TwistdTestCase):
+    def activated(self, ocpp: socket.socket, web: socket.socket) -> tuple[Any, Any]:
+        """twistd with ``ocpp`` and ``web`` passed as systemd passes etc/ocppd.socket's."""
+        return self.twistd(
+            *ACTIVATED,
+            env={"LISTEN_FDS": "2", "LISTEN_FDNAMES": "ocppd.socket:ocppd.socket"},
+            child_fds={3: ocpp.fileno(), 4: web.fileno()},
+            launcher=[sys.executable, "-c", SET_LISTEN_PID],
+        )
+
     @inlineCallbacks
     def test_listeners_from_listen_fds(self) -> Any:
         """
@@ -169,12 +175,7 @@ class SocketActivationTests(TwistdTestCase):
         early = raw_handshake(ocpp_port, "/ocpp/NOBODY", {"Sec-WebSocket-Protocol": "ocpp1.6"})
         yield deferLater(reactor, 0.2, lambda: None)
         self.assertFalse(early.called)
-        process, transport = self.twistd(
-            *ACTIVATED,
-            env={"LISTEN_FDS": "2", "LISTEN_FDNAMES": "ocppd.socket:ocppd.socket"},
-            child_fds={3: ocpp.fileno(), 4: web.fileno()},
-            launcher=[sys.executable, "-c", SET_LISTEN_PID],
-        )
+        process, transport = self.activated(ocpp, web)
         try:
             answer = yield early
             self.assertIn(b" 404 ", answer.split(b"\r\n")[0], process.text)
@@ -184,25 +185,16 @@ class SocketActivationTests(TwistdTestCase):
             answer = yield raw_request(web_port, b"GET /health HTTP/1.0\r\n\r\n")
             self.assertIn(b" 200 ", answer.split(b"\r\n")[0])
         finally:
-            if not process.ended.called:
-                transport.signalProcess(signal.SIGTERM)
-            status = yield process.ended
+            status = yield self.stop(process, transport)
         self.assertEqual(status, (None, signal.SIGTERM), process.text)
         # The socket outlives the daemon, as systemd's does: the next one serves it.
         late = raw_request(web_port, b"GET /health HTTP/1.0\r\n\r\n")
-        process, transport = self.twistd(
-            *ACTIVATED,
-            env={"LISTEN_FDS": "2", "LISTEN_FDNAMES": "ocppd.socket:ocppd.socket"},
-            child_fds={3: ocpp.fileno(), 4: web.fileno()},
-            launcher=[sys.executable, "-c", SET_LISTEN_PID],
-        )
+        process, transport = self.activated(ocpp, web)
         try:
             answer = yield late
             self.assertIn(b" 200 ", answer.split(b"\r\n")[0], process.text)
         finally:
-            if not process.ended.called:
-                transport.signalProcess(signal.SIGTERM)
-            yield process.ended
+            yield self.stop(process, transport)
 
 
 class UnitFileTests(TwistdTestCase):

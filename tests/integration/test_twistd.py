@@ -99,6 +99,21 @@ class TwistdTestCase(TestCase):
         return process, transport
 
     @inlineCallbacks
+    def until_ready(self, process: _Collect, within: float = 20) -> Any:
+        """The READY line's match once the daemon logged it; None if it ended or took longer."""
+        for _ in range(int(within / 0.05)):
+            if READY.search(process.text) or process.ended.called:
+                break
+            yield deferLater(reactor, 0.05, lambda: None)
+        return READY.search(process.text)
+
+    def stop(self, process: _Collect, transport: Any) -> Deferred[tuple[int | None, int | None]]:
+        """SIGTERM unless it ended; fires with the exit (code, signal)."""
+        if not process.ended.called:
+            transport.signalProcess(signal.SIGTERM)
+        return process.ended
+
+    @inlineCallbacks
     def ended(self, process: _Collect, transport: Any, within: float = 20) -> Any:
         """The exit (code, signal); SIGTERM after ``within`` seconds if it keeps running."""
         for _ in range(int(within / 0.05)):
@@ -130,13 +145,8 @@ class TwistdTests(TwistdTestCase):
         """`twistd -n ocppd` runs with no broker or database server; SIGTERM stops it."""
         process, transport = self.twistd("ocpp.unknown_chargers=pending")
         try:
-            for _ in range(300):
-                if READY.search(process.text) or process.ended.called:
-                    break
-                yield deferLater(reactor, 0.05, lambda: None)
-            ready = READY.search(process.text)
-            self.assertIsNotNone(ready, process.text)
-            assert ready is not None
+            ready = yield self.until_ready(process)
+            assert ready is not None, process.text
             self.assertTrue(os.path.exists(self.pidfile))
             client = yield connect(int(ready.group(1)), "SIM-1", "sim-1-key-0123456789")
             client.send(
@@ -146,9 +156,7 @@ class TwistdTests(TwistdTestCase):
             self.assertEqual(answer[:2], [3, "1"])
             self.assertEqual(answer[2]["status"], "Pending")
         finally:
-            if not process.ended.called:
-                transport.signalProcess(signal.SIGTERM)
-            status = yield process.ended
+            status = yield self.stop(process, transport)
         output = process.text
         # twistd re-raises the signal that stopped it, so the exit status says SIGTERM.
         self.assertEqual(status, (None, signal.SIGTERM), output)
