@@ -29,7 +29,9 @@ import txredisapi  # noqa: E402
 from twisted.internet import defer, task  # noqa: E402
 
 from ocppd.presence.memory import MemoryPresence  # noqa: E402
-from ocppd.presence.redis import RENEW_CHUNK, RedisPresence, parse_redis_url  # noqa: E402
+from ocppd.presence.redis import RENEW_CHUNK, RedisPresence  # noqa: E402
+from ocppd.redis.address import parse_redis_url  # noqa: E402
+from ocppd.redis.link import RedisLink  # noqa: E402
 
 ROUNDS = 7
 
@@ -63,10 +65,9 @@ def main(reactor: Any, url: str, chargers: int) -> Generator[defer.Deferred[Any]
     address = parse_redis_url(url)
     admin = yield txredisapi.Connection(address.host, address.port, dbid=address.db)
     prefix = "bench" + uuid.uuid4().hex[:8]
-    presence = RedisPresence(
-        node_id="bench", clock=reactor, reactor=reactor, lease=30, url=url, prefix=prefix
-    )
-    presence.connect()
+    link = RedisLink(reactor=reactor, url=url)
+    presence = RedisPresence(node_id="bench", clock=reactor, lease=30, link=link, prefix=prefix)
+    link.start()
     if not (yield presence.when_connected(10)):
         raise SystemExit(f"Redis at {url} is not reachable")
     try:
@@ -77,17 +78,18 @@ def main(reactor: Any, url: str, chargers: int) -> Generator[defer.Deferred[Any]
 
         ping_ms, _ = yield median_ms(100, admin.ping)
         commands_sent = 0
-        handler_eval = presence._commands.handler.eval  # type: ignore[union-attr]
+        handler = link.commands()
+        handler_eval = handler.eval
 
         def counting_eval(*args: Any, **kwargs: Any) -> Any:
             nonlocal commands_sent
             commands_sent += 1
             return handler_eval(*args, **kwargs)
 
-        presence._commands.handler.eval = counting_eval  # type: ignore[union-attr]
+        handler.eval = counting_eval
         renew_ms, renew_cpu = yield median_ms(ROUNDS, presence.renew, admin)
         per_renewal = commands_sent // ROUNDS
-        presence._commands.handler.eval = handler_eval  # type: ignore[union-attr]
+        handler.eval = handler_eval
 
         @defer.inlineCallbacks
         def naive() -> Generator[defer.Deferred[Any], Any, None]:
@@ -106,6 +108,7 @@ def main(reactor: Any, url: str, chargers: int) -> Generator[defer.Deferred[Any]
         assert lost == [], lost
     finally:
         yield presence.stop()
+        yield link.stop()
         keys = yield admin.keys(f"{prefix}:*")
         for start in range(0, len(keys), 1000):
             yield admin.delete(*keys[start : start + 1000])

@@ -28,7 +28,8 @@ sys.path.insert(0, ROOT)
 import txredisapi  # noqa: E402
 from twisted.internet import defer, task  # noqa: E402
 
-from ocppd.presence.redis import parse_redis_url  # noqa: E402
+from ocppd.redis.address import parse_redis_url  # noqa: E402
+from ocppd.redis.link import RedisLink  # noqa: E402
 from ocppd.shared.memory import MemorySharedState  # noqa: E402
 from ocppd.shared.redis import RedisSharedState  # noqa: E402
 from ocppd.throttle import Throttle, ThrottlePolicy  # noqa: E402
@@ -56,8 +57,9 @@ def main(reactor: Any, url: str, calls: int) -> Generator[Any, Any, None]:
     prefix = "bench" + uuid.uuid4().hex[:8]
     throttle = Throttle(reactor, POLICY)
     memory = MemorySharedState(reactor).failures("sign-in", POLICY)
-    state = RedisSharedState(clock=reactor, reactor=reactor, url=url, prefix=prefix)
-    state.start()
+    link = RedisLink(reactor=reactor, url=url)
+    state = RedisSharedState(clock=reactor, link=link, prefix=prefix)
+    link.start()
     address = parse_redis_url(url)
     ping = yield txredisapi.Connection(address.host, address.port, dbid=address.db)
     while not state.connected():
@@ -82,6 +84,7 @@ def main(reactor: Any, url: str, calls: int) -> Generator[Any, Any, None]:
             yield ping.delete(*keys[start : start + 500])
         yield ping.disconnect()
         yield state.stop()
+        yield link.stop()
     print(f"| check ({calls} calls, distinct keys) | p50 µs | p99 µs | ratio p50 to reference |")
     print("| --- | --- | --- | --- |")
     references = {0: quantiles(rows[0][1])[0], 1: quantiles(rows[0][1])[0]}

@@ -326,7 +326,7 @@ class BusConfig:
 
 def _redis_url(name: str) -> Callable[[str], str]:
     def convert(text: str) -> str:
-        from ocppd.presence.redis import parse_redis_url
+        from ocppd.redis.address import parse_redis_url
 
         try:
             parse_redis_url(text)

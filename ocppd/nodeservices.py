@@ -1,7 +1,7 @@
 """
 The children of a node's service (``ocppd.service.OcppdService``), in their
-start order: the store, the bus with its consumers, presence, the timers, the
-listeners. Each starts what it owns and stops it again; the parent starts
+start order: the store, the bus with its consumers, the Redis link, presence,
+the timers, the listeners. Each starts what it owns and stops it again; the parent starts
 them one after the other and stops them in reverse (docs/operations.md,
 "Start and stop order").
 """
@@ -215,31 +215,47 @@ class BusService(_Part):
         )
 
 
+class RedisService(_Part):
+    """
+    The node's link to Redis, which presence and the shared state use: up
+    before them, closed after them (nothing when presence is embedded).
+    """
+
+    def __init__(self, node: Ocppd) -> None:
+        super().__init__(node, "redis")
+
+    @inlineCallbacks
+    def startService(self) -> Generator[Deferred[Any], Any, None]:
+        super().startService()
+        link = self.node.redis
+        if link is None:
+            return
+        link.start()
+        timeout = self.node.config.bus.connect_timeout
+        if not (yield link.when_connected(timeout)):
+            self.log.warn(
+                "Redis at {address} not reachable after {timeout} s; chargers are"
+                " refused (503) until it is",
+                address=str(link.address),
+                timeout=timeout,
+            )
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        link = self.node.redis
+        return self._steps([("close the Redis link", link.stop if link else lambda: None)])
+
+
 class PresenceService(_Part):
     """Which node holds which charger, and the state every node shares (limits, revocations)."""
 
     def __init__(self, node: Ocppd) -> None:
         super().__init__(node, "presence")
 
-    @inlineCallbacks
-    def startService(self) -> Generator[Deferred[Any], Any, None]:
+    def startService(self) -> None:
         super().startService()
-        node = self.node
-        node.shared.start()
-        node.presence.start()
-        if node.config.presence.backend != "redis":
-            return
-        from ocppd.presence.redis import RedisPresence
-
-        presence = cast(RedisPresence, node.presence)
-        timeout = node.config.bus.connect_timeout
-        if not (yield presence.when_connected(timeout)):
-            self.log.warn(
-                "Presence: Redis at {address} not reachable after {timeout} s; chargers are"
-                " refused (503) until it is",
-                address=str(presence.address),
-                timeout=timeout,
-            )
+        self.node.shared.start()
+        self.node.presence.start()
 
     def stopService(self) -> Deferred[None]:
         super().stopService()

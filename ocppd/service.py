@@ -6,16 +6,17 @@ services (``OcppdService``), started in order and stopped in reverse:
 2. bus: the bus (the embedded one loads its journal), command routing, the
    release of what the previous process held, the outbox relay, the
    processor, audit, funds-stop and notifier consumers;
-3. presence and the shared state;
-4. timers: pruning, the sweep of expired holds, liveness checks;
-5. listeners: web and OCPP.
+3. redis: the node's link to Redis (``[presence] backend = redis``; nothing otherwise);
+4. presence and the shared state (on that link);
+5. timers: pruning, the sweep of expired holds, liveness checks;
+6. listeners: web and OCPP.
 
 A start that fails stops what had started (in reverse), logs one line
 (``StartupError``: what failed and why), and ``when_started`` fails, so whoever
 runs the service (``ocppd.tap`` under twistd) can end the process. The stop
 goes in reverse: no new chargers, close their sockets (their disconnect events
-still reach the bus), stop presence, drain the bus into the processor, stop
-the processor, close the database.
+still reach the bus), stop presence, close the Redis link, drain the bus into
+the processor, stop the processor, close the database.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from ocppd.nodeservices import (
     BusService,
     ListenersService,
     PresenceService,
+    RedisService,
     StartupError,
     StoreService,
     TimersService,
@@ -83,6 +85,7 @@ from ocppd.web import WebSite, static_trees
 
 if TYPE_CHECKING:
     from ocppd.bus.amqp import AmqpBus
+    from ocppd.redis.link import RedisLink
     from ocppd.routing.amqp import AmqpCommandTransport
 
 
@@ -117,6 +120,8 @@ class Ocppd:
         self.trusted_proxies = TrustedProxies(parse_networks(config.web.trusted_proxies))
         self.tags = IdTagCache(self.database, reactor, ttl=config.ocpp.tag_cache_ttl)
         self.registry = ConnectionRegistry()
+        # One command and one subscriber connection to Redis for the whole node.
+        self.redis = self._make_redis_link()
         self.presence = self._make_presence()
         # Sign-in and charger-key limits, token revocations: seen by every node.
         self.shared = self._make_shared_state()
@@ -289,27 +294,32 @@ class Ocppd:
 
         self.shared.publish_revoked(ticket_digest(token)).addErrback(failed)
 
+    def _make_redis_link(self) -> RedisLink | None:
+        presence = self.config.presence
+        if presence.backend != "redis":
+            return None
+        from ocppd.redis.link import RedisLink
+
+        return RedisLink(reactor=self.reactor, url=presence.url)
+
     def _make_shared_state(self) -> ISharedState:
         presence = self.config.presence
-        if presence.backend == "redis":
+        if self.redis is not None:
             from ocppd.shared.redis import RedisSharedState
 
-            return RedisSharedState(
-                clock=self.reactor, reactor=self.reactor, url=presence.url, prefix=presence.prefix
-            )
+            return RedisSharedState(clock=self.reactor, link=self.redis, prefix=presence.prefix)
         return MemorySharedState(self.reactor)
 
     def _make_presence(self) -> IPresence:
         presence = self.config.presence
-        if presence.backend == "redis":
+        if self.redis is not None:
             from ocppd.presence.redis import RedisPresence
 
             return RedisPresence(
                 node_id=self.node_id,
                 clock=self.reactor,
-                reactor=self.reactor,
                 lease=presence.lease,
-                url=presence.url,
+                link=self.redis,
                 prefix=presence.prefix,
             )
         return MemoryPresence(node_id=self.node_id, clock=self.reactor, lease=presence.lease)
@@ -357,10 +367,12 @@ class OcppdService(OrderedServices):
         self.ocppd = Ocppd(config, reactor)
         self.store = StoreService(self.ocppd)
         self.bus = BusService(self.ocppd)
+        self.redis = RedisService(self.ocppd)
         self.presence = PresenceService(self.ocppd)
         self.timers = TimersService(self.ocppd)
         self.listeners = ListenersService(self.ocppd)
-        for child in (self.store, self.bus, self.presence, self.timers, self.listeners):
+        children = (self.store, self.bus, self.redis, self.presence, self.timers, self.listeners)
+        for child in children:
             self.add(child)
         node_checks(self.ocppd.health, self.ocppd, self.listeners)
         self._started: Deferred[None] | None = None

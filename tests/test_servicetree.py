@@ -128,11 +128,11 @@ class OcppdServiceTreeTests(TestCase):
         return OcppdService(config, reactor), reactor
 
     def test_children_in_order(self) -> None:
-        """Store, bus (with its consumers), presence, timers, listeners: in this order."""
+        """Store, bus (with its consumers), Redis link, presence, timers, listeners: in order."""
         service, _ = self.service()
         self.assertEqual(
             [child.name for child in service.children],
-            ["store", "bus", "presence", "timers", "listeners"],
+            ["store", "bus", "redis", "presence", "timers", "listeners"],
         )
 
     def test_start_order_and_reverse_stop(self) -> None:
@@ -156,7 +156,9 @@ class OcppdServiceTreeTests(TestCase):
         self.patch(service.listeners, "stopService", stop_listeners)
         service.startService()
         self.successResultOf(service.when_started())
-        self.assertEqual(log, ["start store", "start bus", "start presence", "start timers"])
+        self.assertEqual(
+            log, ["start store", "start bus", "start redis", "start presence", "start timers"]
+        )
         self.assertEqual(
             [factory for _, factory, _, _ in reactor.tcpServers],
             [service.ocppd.web_site, service.ocppd.ocpp_factory],
@@ -164,7 +166,15 @@ class OcppdServiceTreeTests(TestCase):
         log.clear()
         self.successResultOf(service.stopService())
         self.assertEqual(
-            log, ["stop listeners", "stop timers", "stop presence", "stop bus", "stop store"]
+            log,
+            [
+                "stop listeners",
+                "stop timers",
+                "stop presence",
+                "stop redis",
+                "stop bus",
+                "stop store",
+            ],
         )
         self.assertEqual((service.web_port, service.ocpp_port), (None, None))
 
@@ -189,8 +199,10 @@ class OcppdServiceTreeTests(TestCase):
             [
                 "start store",
                 "start bus",
+                "start redis",
                 "start presence",
                 "stop presence",
+                "stop redis",
                 "stop bus",
                 "stop store",
             ],

@@ -8,11 +8,13 @@ are described in ``docs/presence.md``; in short, for charger X:
 
 Every change is a Lua script, so "is this fence still the newest" and the
 write are one atomic step: a late renewal or release of an old node cannot
-overwrite the newer owner. One connection carries all commands, in order:
-a release sent after a renewal is applied after it.
+overwrite the newer owner. The node's Redis link (``ocppd.redis.link``)
+carries all commands on one connection, in order: a release sent after a
+renewal is applied after it.
 
 While Redis is unreachable every call fails at once with
-``PresenceUnavailable``; both connections reconnect by themselves.
+``PresenceUnavailable``; the link reconnects by itself, and presence renews
+its claims each time it does.
 """
 
 from __future__ import annotations
@@ -20,45 +22,23 @@ from __future__ import annotations
 import re
 from collections.abc import Generator
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
 
-import attrs
-import txredisapi
-from twisted.internet.defer import (
-    CancelledError,
-    Deferred,
-    fail,
-    gatherResults,
-    inlineCallbacks,
-)
-from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ocppd.logs import Logger
 from ocppd.presence.claims import PresenceClaims
 from ocppd.presence.interface import NODE_ID, IPresence, Owner, PresenceUnavailable
-from twisted import logger as twisted_logger
+from ocppd.redis.link import CONNECT_TIMEOUT, RedisLink
+from ocppd.redis.scripts import ScriptRunner
 
 #: Claims renewed by one script run: Redis runs nothing else meanwhile, so a
 #: run stays around a millisecond; the runs of one renewal are pipelined.
 RENEW_CHUNK = 1000
 #: Owner keys read by one script run (Lua's unpack takes a few thousand at most).
 OWNERS_CHUNK = 1000
-#: Seconds a command may wait for its answer before the connection is
-#: dropped (and reopened) and the call fails.
-REPLY_TIMEOUT = 5.0
-CONNECT_TIMEOUT = 5.0
-#: The errors of a Redis that is up but cannot take the scripts now (a
-#: read-only replica after a failover, loading its data after a restart, a
-#: script running too long, out of memory): presence is unavailable, as when
-#: Redis is unreachable, and comes back by itself.
-REFUSING = re.compile(r"\b(READONLY|LOADING|BUSY|MASTERDOWN|OOM|TRYAGAIN|NOREPLICAS)\b")
-#: Redis databases a URL may select.
-MAX_DB = 255
-
 # KEYS: fence counter, owner. ARGV: node, lease ms, lost-channel prefix, charge point id.
 # The fence is the counter + 1, or Redis's clock in milliseconds if that is more:
 # fences keep growing even if Redis loses its data (and they order the
@@ -119,162 +99,6 @@ return lost
 """
 
 
-class ScriptRunner:
-    """
-    Runs Lua scripts on a command connection and turns a Redis that is
-    unreachable, or up but refusing writes (``REFUSING``), into ``unavailable``;
-    each kind of outage is logged once as it starts and once as it ends.
-    Presence and the shared limits each have one, worded for their callers.
-    """
-
-    def __init__(
-        self,
-        # An ocppd.logs.Logger, which makes fields safe; typed as its base
-        # because a class attribute Logger read through an instance is one.
-        log: twisted_logger.Logger,
-        address: RedisAddress,
-        *,
-        service: str,
-        while_unreachable: str,
-        while_refusing: str,
-        unavailable: type[Exception],
-    ) -> None:
-        self._log = log
-        self._address = address
-        self._service = service
-        self._while_unreachable = while_unreachable
-        self._while_refusing = while_refusing
-        self._unavailable = unavailable
-        self._unreachable_logged = False
-        self._refusing_logged = False
-
-    def eval(
-        self,
-        factory: txredisapi.RedisFactory | None,
-        script: str,
-        keys: list[str],
-        args: list[Any],
-    ) -> Deferred[Any]:
-        address = str(self._address)
-        if factory is None or not factory.size:
-            if not self._unreachable_logged:
-                self._unreachable_logged = True
-                self._log.error(
-                    "{service}: Redis at {address} is unreachable; {consequence}"
-                    " until it is back (reconnecting by itself)",
-                    service=self._service,
-                    address=address,
-                    consequence=self._while_unreachable,
-                )
-            return fail(self._unavailable(f"Redis at {address} is unreachable"))
-        if self._unreachable_logged:
-            self._unreachable_logged = False
-            self._log.info(
-                "{service}: Redis at {address} is reachable", service=self._service, address=address
-            )
-
-        def failed(failure: Failure) -> Any:
-            if failure.check(txredisapi.ConnectionError):
-                raise self._unavailable(f"Redis at {address}: {failure.getErrorMessage()}")
-            if failure.check(txredisapi.ResponseError) and REFUSING.search(
-                failure.getErrorMessage()
-            ):
-                if not self._refusing_logged:
-                    self._refusing_logged = True
-                    self._log.error(
-                        "{service}: Redis at {address} refuses: {reason}; {consequence}"
-                        " until it accepts writes again",
-                        service=self._service,
-                        address=address,
-                        reason=failure.getErrorMessage()[:200],
-                        consequence=self._while_refusing,
-                    )
-                raise self._unavailable(f"Redis at {address} refuses: {failure.value}")
-            return failure
-
-        def succeeded(result: Any) -> Any:
-            if self._refusing_logged:
-                self._refusing_logged = False
-                self._log.info(
-                    "{service}: Redis at {address} answers again",
-                    service=self._service,
-                    address=address,
-                )
-            return result
-
-        return factory.handler.eval(script, keys, args).addCallbacks(succeeded, failed)
-
-
-@attrs.frozen
-class RedisAddress:
-    host: str
-    port: int
-    db: int
-    password: str | None
-
-    def __str__(self) -> str:
-        return f"redis://{self.host}:{self.port}/{self.db}"
-
-
-def parse_redis_url(url: str) -> RedisAddress:
-    """``redis://[:password@]HOST[:PORT][/DB]``; ValueError saying what is wrong."""
-    parts = urlsplit(url.strip())
-    if parts.scheme != "redis":
-        raise ValueError(f"{url!r} is not a redis://HOST:PORT/DB URL")
-    if not parts.hostname:
-        raise ValueError(f"{url!r} names no host")
-    try:
-        port = parts.port or 6379
-    except ValueError:
-        raise ValueError(f"{url!r} has no valid port") from None
-    path = parts.path.strip("/") or "0"
-    if not path.isdigit() or int(path) > MAX_DB:
-        raise ValueError(f"{url!r}: the database must be a number from 0 to {MAX_DB}")
-    password = unquote(parts.password) if parts.password else None
-    return RedisAddress(parts.hostname, port, int(path), password)
-
-
-class _Commands(txredisapi.RedisProtocol):
-    """The command connection; each time it is (re)established, the claims are renewed."""
-
-    presence: RedisPresence
-
-    def connectionMade(self) -> Any:
-        d = super().connectionMade()
-
-        def ready(_: object) -> None:
-            if self._ready:
-                self.presence._reconnected()
-
-        return d.addCallback(ready)
-
-
-class _LostListener(txredisapi.SubscriberProtocol):
-    """The subscription to this node's lost-claims channel; renewed on every connection."""
-
-    presence: RedisPresence
-
-    def connectionMade(self) -> Any:
-        d = super().connectionMade()
-
-        def ready(_: object) -> None:
-            if not self._ready:
-                return  # authentication failed: txredisapi closes and says why
-            try:
-                subscribed = self.subscribe(self.presence.channel)
-            except txredisapi.ConnectionError as e:  # lost in the meantime: next connection
-                self.presence._subscribe_failed(Failure(e))
-                return
-            subscribed.addErrback(self.presence._subscribe_failed)
-            # Messages sent while we were away are gone: a renewal finds those claims.
-            self.presence._reconnected()
-
-        return d.addCallback(ready)
-
-    def messageReceived(self, pattern: Any, channel: Any, message: Any) -> None:
-        self.presence._message(message)
-
-
 @implementer(IPresence)
 class RedisPresence(PresenceClaims):
     log = Logger()
@@ -284,100 +108,38 @@ class RedisPresence(PresenceClaims):
         *,
         node_id: str,
         clock: IReactorTime,
-        reactor: Any,
         lease: float,
-        url: str,
+        link: RedisLink,
         prefix: str = "ocppd",
     ) -> None:
         super().__init__(node_id=node_id, clock=clock, lease=lease)
-        self.address = parse_redis_url(url)
-        self._reactor = reactor
+        self.link = link
+        self.address = link.address
         self._prefix = prefix
         self.channel = f"{prefix}:lost:{node_id}"
-        self._commands: txredisapi.RedisFactory | None = None
-        self._subscriber: txredisapi.RedisFactory | None = None
         self._scripts = ScriptRunner(
             self.log,
-            self.address,
+            link,
             service="Presence",
             while_unreachable="charger ownership cannot be read or changed",
             while_refusing="charger ownership cannot be changed",
             unavailable=PresenceUnavailable,
         )
-        #: when_connected's pending polls, cancelled by stop.
-        self._waits: set[Deferred[None]] = set()
-
-    def _endpoint(self) -> HostnameEndpoint:
-        return HostnameEndpoint(
-            self._reactor, self.address.host, self.address.port, timeout=CONNECT_TIMEOUT
+        link.subscribe(
+            self.channel,
+            self._message,
+            while_unsubscribed="lost claims are found at renewal until it is back",
         )
-
-    def start(self) -> None:
-        self.connect()
-        super().start()
-
-    def connect(self) -> None:
-        """Open the connections (kept open, reopened when lost) without renewing yet."""
-        if self._commands is None:
-            # One connection: commands reach Redis in the order they were sent.
-            self._commands = txredisapi.RedisFactory(
-                str(self.address),
-                self.address.db,
-                1,
-                isLazy=True,
-                password=self.address.password,
-                replyTimeout=REPLY_TIMEOUT,
-            )
-            presence = self
-
-            class Commands(_Commands):
-                pass
-
-            class Listener(_LostListener):
-                pass
-
-            Commands.presence = Listener.presence = presence
-            self._commands.protocol = Commands
-            self._commands.startConnecting(self._endpoint())
-            self._subscriber = txredisapi.RedisFactory(
-                str(self.address), None, 1, isLazy=True, password=self.address.password
-            )
-            self._subscriber.protocol = Listener
-            self._subscriber.startConnecting(self._endpoint())
-
-    @inlineCallbacks
-    def stop(self) -> Generator[Deferred[Any], Any, None]:
-        try:
-            yield super().stop()
-        finally:
-            for wait in list(self._waits):
-                wait.cancel()
-            connections = [f for f in (self._commands, self._subscriber) if f is not None]
-            self._commands = self._subscriber = None
-            yield gatherResults([f.disconnect() for f in connections], consumeErrors=True)
-
-    @inlineCallbacks
-    def when_connected(self, timeout: float) -> Generator[Deferred[Any], Any, bool]:
-        """
-        Wait up to ``timeout`` seconds for both connections; whether they are up
-        (for the start-up's log line and for tests).
-        """
-        deadline = self._clock.seconds() + timeout
-        while not self.connected():
-            if self._commands is None or self._clock.seconds() >= deadline:
-                return False  # stopped, or still unreachable
-            wait = deferLater(self._clock, 0.05, lambda: None)
-            self._waits.add(wait)
-            try:
-                yield wait
-            except CancelledError:
-                return False  # stopped
-            finally:
-                self._waits.discard(wait)
-        return True
+        # Takeover messages sent while a connection was away are gone: a
+        # renewal finds those claims (and restores the ones that expired).
+        link.on_connected(self._reconnected)
 
     def connected(self) -> bool:
-        return all(f is not None and f.size for f in (self._commands, self._subscriber))
+        return self.link.connected()
+
+    def when_connected(self, timeout: float) -> Deferred[bool]:
+        """Wait up to ``timeout`` seconds for the link's connections; whether they are up."""
+        return self.link.when_connected(timeout)
 
     @inlineCallbacks
     def _reconnected(self) -> Generator[Deferred[Any], Any, None]:
@@ -395,7 +157,7 @@ class RedisPresence(PresenceClaims):
         return f"{self._prefix}:{kind}:{charge_point_id}"
 
     def _eval(self, script: str, keys: list[str], args: list[Any]) -> Deferred[Any]:
-        return self._scripts.eval(self._commands, script, keys, args)
+        return self._scripts.eval(script, keys, args)
 
     def _claim(self, charge_point_id: str) -> Deferred[int]:
         return self._eval(
@@ -454,14 +216,6 @@ class RedisPresence(PresenceClaims):
             )
             return
         self._lost(charge_point_id, int(fence))
-
-    def _subscribe_failed(self, failure: Any) -> None:
-        self.log.warn(
-            "Presence: could not subscribe to {channel}: {reason}; lost claims are found at"
-            " renewal until it is back",
-            channel=self.channel,
-            reason=failure.getErrorMessage(),
-        )
 
 
 def _pipelined(runs: list[Deferred[Any]]) -> Deferred[list[Any]]:

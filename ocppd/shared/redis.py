@@ -15,7 +15,8 @@ are the calling node's clock (the nodes run NTP; the tests drive a Clock).
 
 While Redis is unreachable every call fails at once with
 ``SharedStateUnavailable`` (sign-ins and charger logins then answer 503: the
-limits fail closed); both connections reconnect by themselves.
+limits fail closed). The connections are the node's Redis link
+(``ocppd.redis.link``), shared with presence; it reconnects by itself.
 """
 
 from __future__ import annotations
@@ -23,22 +24,15 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Generator
 from typing import Any
 
-import txredisapi
-from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
-from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from ocppd.logs import Logger
-from ocppd.presence.redis import (
-    CONNECT_TIMEOUT,
-    REPLY_TIMEOUT,
-    ScriptRunner,
-    parse_redis_url,
-)
+from ocppd.redis.link import RedisLink
+from ocppd.redis.scripts import ScriptRunner
 from ocppd.shared.interface import (
     IFailures,
     ISharedState,
@@ -101,26 +95,6 @@ def _seconds(reply: Any) -> float | None:
     return float(text) / 1000.0
 
 
-class _Listener(txredisapi.SubscriberProtocol):
-    state: RedisSharedState
-
-    def connectionMade(self) -> Any:
-        d = super().connectionMade()
-
-        def ready(_: object) -> None:
-            if not self._ready:
-                return  # authentication failed: txredisapi closes and says why
-            try:
-                self.subscribe(self.state.channel).addErrback(self.state._subscribe_failed)
-            except txredisapi.ConnectionError:
-                pass  # lost in the meantime: the next connection subscribes
-
-        return d.addCallback(ready)
-
-    def messageReceived(self, pattern: Any, channel: Any, message: Any) -> None:
-        self.state._message(message)
-
-
 @implementer(IFailures)
 class _RedisFailures:
     def __init__(self, state: RedisSharedState, scope: str, policy: ThrottlePolicy) -> None:
@@ -176,67 +150,43 @@ def _hashed(key: str) -> str:
 class RedisSharedState:
     log = Logger()
 
-    def __init__(self, *, clock: IReactorTime, reactor: Any, url: str, prefix: str = "ocppd"):
-        self.address = parse_redis_url(url)
+    def __init__(self, *, clock: IReactorTime, link: RedisLink, prefix: str = "ocppd"):
+        self.link = link
+        self.address = link.address
         self._clock = clock
-        self._reactor = reactor
         self.prefix = prefix
         self.channel = f"{prefix}:revoked"
-        self._commands: txredisapi.RedisFactory | None = None
-        self._subscriber: txredisapi.RedisFactory | None = None
         self._revoked: list[RevokedCallback] = []
         self._scripts = ScriptRunner(
             self.log,
-            self.address,
+            link,
             service="Shared state",
             while_unreachable="sign-ins and charger logins answer 503",
             while_refusing="sign-ins and charger logins answer 503",
             unavailable=SharedStateUnavailable,
         )
+        link.subscribe(
+            self.channel,
+            self._message,
+            while_unsubscribed="tokens revoked on other nodes end their push sessions here"
+            " only when their tickets are next checked",
+        )
 
     def now_ms(self) -> int:
         return round(self._clock.seconds() * 1000)
 
-    def _endpoint(self) -> HostnameEndpoint:
-        return HostnameEndpoint(
-            self._reactor, self.address.host, self.address.port, timeout=CONNECT_TIMEOUT
-        )
-
     def start(self) -> None:
-        if self._commands is not None:
-            return
-        self._commands = txredisapi.RedisFactory(
-            str(self.address),
-            self.address.db,
-            1,
-            isLazy=True,
-            password=self.address.password,
-            replyTimeout=REPLY_TIMEOUT,
-        )
-        self._commands.startConnecting(self._endpoint())
-        state = self
+        """Nothing to open: the node's service tree starts the link, before this."""
 
-        class Listener(_Listener):
-            pass
-
-        Listener.state = state
-        self._subscriber = txredisapi.RedisFactory(
-            str(self.address), None, 1, isLazy=True, password=self.address.password
-        )
-        self._subscriber.protocol = Listener
-        self._subscriber.startConnecting(self._endpoint())
-
-    @inlineCallbacks
-    def stop(self) -> Generator[Deferred[Any], Any, None]:
-        connections = [f for f in (self._commands, self._subscriber) if f is not None]
-        self._commands = self._subscriber = None
-        yield gatherResults([f.disconnect() for f in connections], consumeErrors=True)
+    def stop(self) -> Deferred[None]:
+        """Nothing to close: the link is stopped after this."""
+        return succeed(None)
 
     def connected(self) -> bool:
-        return all(f is not None and f.size for f in (self._commands, self._subscriber))
+        return self.link.connected()
 
     def eval(self, script: str, keys: list[str], args: list[Any]) -> Deferred[Any]:
-        return self._scripts.eval(self._commands, script, keys, args)
+        return self._scripts.eval(script, keys, args)
 
     def failures(self, scope: str, policy: ThrottlePolicy) -> _RedisFailures:
         return _RedisFailures(self, scope, policy)
@@ -261,10 +211,3 @@ class RedisSharedState:
             )
             return
         tell_revoked(self._revoked, text, self.log)
-
-    def _subscribe_failed(self, failure: Any) -> None:
-        self.log.warn(
-            "Shared state: could not subscribe to {channel}: {reason}",
-            channel=self.channel,
-            reason=failure.getErrorMessage(),
-        )

@@ -20,7 +20,8 @@ from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
-from ocppd.presence.redis import RedisPresence, parse_redis_url
+from ocppd.presence.redis import RedisPresence
+from ocppd.redis.address import parse_redis_url
 from ocppd.routing.amqp import AmqpCommandTransport
 from ocppd.store import tokens, users
 from ocppd.timeutil import from_timestamp
@@ -30,6 +31,7 @@ from tests.integration.daemon import RunningDaemon, amqp_overrides, start_daemon
 from tests.presence.contract import eventually
 from tests.presence.test_redis import delete_prefix, require_redis
 from tests.proxy import start_proxy
+from tests.redis.links import started_link
 from tests.services import RABBITMQ_URL
 
 KEY = "s3cret-key-000001"
@@ -150,15 +152,11 @@ class GhostOwnerTests(PresenceFaultTestCase):
     @inlineCallbacks
     def ghost_claims(self, charge_point_id: str) -> Generator[Deferred[Any], Any, None]:
         """Presence names node "ghost" as the charger's owner, for ``GHOST_LEASE`` seconds."""
+        link = started_link(self, self.redis_url)
         ghost = RedisPresence(
-            node_id="ghost",
-            clock=reactor,
-            reactor=reactor,
-            lease=GHOST_LEASE,
-            url=self.redis_url,
-            prefix=self.prefix,
+            node_id="ghost", clock=reactor, lease=GHOST_LEASE, link=link, prefix=self.prefix
         )
-        ghost.connect()  # not start(): the ghost never renews
+        # Not start(): the ghost never renews.
         self.addCleanup(ghost.stop)
         self.assertTrue((yield ghost.when_connected(10.0)))
         yield ghost.claim(charge_point_id)

@@ -25,8 +25,8 @@ from twisted.web.client import HTTPConnectionPool
 
 from ocppd import cli
 from ocppd.ocpp.registry import CLOSE_REPLACED
-from ocppd.presence.redis import parse_redis_url
 from ocppd.push.topics import CHARGERS_STATUS
+from ocppd.redis.address import parse_redis_url
 from tests.integration.clients import TestClient, connect
 from tests.integration.daemon import (
     amqp_overrides,

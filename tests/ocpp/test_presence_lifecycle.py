@@ -31,6 +31,7 @@ from tests.ocpp.fakes import RecordingTraffic, ScriptedHandler
 from tests.ocpp.test_protocol import HANDSHAKE, PEER, SocketLikeTransport
 from tests.presence.contract import eventually
 from tests.presence.test_redis import delete_prefix, require_redis
+from tests.redis.links import started_link
 
 HEARTBEAT = '[2,"hb-1","Heartbeat",{}]'
 
@@ -199,9 +200,8 @@ class RedisLifecycleTests(TestCase):
         presence = RedisPresence(
             node_id=node_id,
             clock=reactor,  # type: ignore[arg-type]
-            reactor=reactor,
             lease=30,
-            url=self.url,
+            link=started_link(self, self.url),
             prefix=self.prefix,
         )
         presence.start()

@@ -22,8 +22,11 @@ from twisted.protocols.portforward import ProxyFactory
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from ocppd.presence.interface import IPresence, Owner, PresenceUnavailable
-from ocppd.presence.redis import RedisPresence, parse_redis_url
+from ocppd.presence.redis import RedisPresence
+from ocppd.redis.address import parse_redis_url
+from ocppd.redis.link import RedisLink
 from tests.presence.contract import LEASE, PresenceContractTests, eventually
+from tests.redis.links import started_link
 from tests.services import REDIS_URL, on_ci, require_service
 
 
@@ -56,16 +59,16 @@ class RedisPresenceMixin:
         if not hasattr(self, "prefix"):
             self.prefix = "t" + uuid.uuid4().hex[:10]
             test.addCleanup(delete_prefix, self.prefix)
+        # A node's link: its own connections.
+        link = started_link(test, url)
         presence = RedisPresence(
             node_id=node_id,
             clock=reactor,  # type: ignore[arg-type]
-            reactor=reactor,
             lease=lease,
-            url=url,
+            link=link,
             prefix=self.prefix,
         )
         # Not start(): the contract's presences renew only when a test says so.
-        presence.connect()
         test.addCleanup(presence.stop)
 
         @inlineCallbacks
@@ -241,10 +244,9 @@ class RedisOutageTests(RedisPresenceMixin, TestCase):
     def test_unknown_prefix_message_ignored(self) -> None:
         presence = RedisPresence(
             node_id="a",
-            clock=reactor,
-            reactor=reactor,
+            clock=reactor,  # type: ignore[arg-type]
             lease=1.0,
-            url="redis://x/0",  # type: ignore[arg-type]
+            link=RedisLink(reactor=reactor, url="redis://x/0"),
         )
         lost: list[tuple[str, int]] = []
         presence.on_lost(lambda cp, f: lost.append((cp, f)))

@@ -12,7 +12,6 @@ from collections.abc import Generator
 from typing import Any
 
 import attrs
-from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.trial.unittest import TestCase
 
@@ -23,6 +22,7 @@ from ocppd.shared.redis import RedisSharedState
 from tests.api.inline import InlineNode
 from tests.presence.contract import eventually
 from tests.presence.test_redis import delete_prefix, require_redis
+from tests.redis.links import started_link
 
 EMAIL, PASSWORD = "ops@example.com", "correct horse battery"
 STRANGER = "198.51.100.66"
@@ -49,7 +49,8 @@ class TwoNodeTests(TestCase):
         self.addCleanup(delete_prefix, prefix)
 
         def shared(node: Ocppd) -> RedisSharedState:
-            state = RedisSharedState(clock=node.reactor, reactor=reactor, url=url, prefix=prefix)
+            link = started_link(self, url)
+            state = RedisSharedState(clock=node.reactor, link=link, prefix=prefix)
             state.start()
             self.addCleanup(state.stop)
             return state

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Generator
 from typing import Any
 
-from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
@@ -19,11 +18,13 @@ from ocppd.api.accounts import Accounts
 from ocppd.api.errors import ApiError
 from ocppd.ocpp.admission import ChargerAdmission
 from ocppd.ocpp.handshake import HandshakeError
+from ocppd.redis.link import RedisLink
 from ocppd.shared.interface import ISharedState, SharedStateUnavailable
 from ocppd.shared.redis import RedisSharedState
 from ocppd.throttle import ThrottlePolicy
 from tests.presence.contract import eventually
 from tests.presence.test_redis import delete_prefix, private_replica, require_redis
+from tests.redis.links import started_link
 from tests.shared.contract import SharedStateContractTests
 
 
@@ -39,9 +40,8 @@ class RedisSharedStateContractTests(SharedStateContractTests, TestCase):
     def make_nodes(self, count: int) -> Generator[Deferred[Any], Any, list[ISharedState]]:
         nodes = []
         for _ in range(count):
-            node = RedisSharedState(
-                clock=self.clock, reactor=reactor, url=self.url, prefix=self.prefix
-            )
+            link = started_link(self, self.url)
+            node = RedisSharedState(clock=self.clock, link=link, prefix=self.prefix)
             node.start()
             self.addCleanup(node.stop)
             nodes.append(node)
@@ -55,7 +55,7 @@ class RedisSharedStateContractTests(SharedStateContractTests, TestCase):
         assert isinstance(node, RedisSharedState)
         yield node.failures("f", ThrottlePolicy(forget=60.0)).begin("k")
         yield node.window("w", limit=3, window=10.0).record("k")
-        handler = node._commands.handler  # type: ignore[union-attr]
+        handler = node.link.commands()
         keys = yield handler.keys(f"{self.prefix}:*")
         self.assertEqual(len(keys), 2)
         for key in keys:
@@ -70,15 +70,18 @@ UNREACHABLE = "redis://127.0.0.1:1/0"
 class RedisSharedStateUnreachableTests(TestCase):
     """Redis down: the limits fail closed, at once, with a clear answer."""
 
+    def link(self) -> RedisLink:
+        return started_link(self, UNREACHABLE)
+
     def test_fails_at_once(self) -> None:
-        node = RedisSharedState(clock=Clock(), reactor=reactor, url=UNREACHABLE)
+        node = RedisSharedState(clock=Clock(), link=self.link())
         self.failureResultOf(
             node.failures("f", ThrottlePolicy()).begin("k"), SharedStateUnavailable
         )
 
     def test_sign_in_answers_503(self) -> None:
         clock = Clock()
-        shared = RedisSharedState(clock=clock, reactor=reactor, url=UNREACHABLE)
+        shared = RedisSharedState(clock=clock, link=self.link())
         database: Any = None  # never reached: the limits are asked first
         accounts = Accounts(database, clock, token_ttl=60, shared=shared)
         error = self.failureResultOf(accounts.login("a@example.com", "pw", "192.0.2.1"), ApiError)
@@ -86,7 +89,7 @@ class RedisSharedStateUnreachableTests(TestCase):
 
     def test_charger_login_answers_503(self) -> None:
         clock = Clock()
-        shared = RedisSharedState(clock=clock, reactor=reactor, url=UNREACHABLE)
+        shared = RedisSharedState(clock=clock, link=self.link())
         database: Any = None
         admission = ChargerAdmission(database, clock, shared=shared)
         error = self.failureResultOf(
@@ -101,7 +104,7 @@ class RedisSharedStateRefusingTests(TestCase):
     @inlineCallbacks
     def test_read_only_replica(self) -> Generator[Deferred[Any], Any, None]:
         url = yield private_replica(self)
-        node = RedisSharedState(clock=Clock(), reactor=reactor, url=url)
+        node = RedisSharedState(clock=Clock(), link=started_link(self, url))
         node.start()
         self.addCleanup(node.stop)
         yield eventually(node.connected)

@@ -1,4 +1,4 @@
-"""ocppd.presence.redis.ScriptRunner: a Redis outage is logged as it starts and as it ends."""
+"""ocppd.redis.scripts.ScriptRunner: a Redis outage is logged as it starts and as it ends."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.logs import Logger
 from ocppd.presence.interface import PresenceUnavailable
-from ocppd.presence.redis import ScriptRunner, parse_redis_url
+from ocppd.redis.address import parse_redis_url
+from ocppd.redis.scripts import ScriptRunner
 
 
 class _Handler:
@@ -22,10 +23,15 @@ class _Handler:
         return self.answers.pop(0)
 
 
-class _Factory:
+class _Link:
+    """A link whose command connection is ``handler``, or down (None)."""
+
     def __init__(self) -> None:
-        self.size = 1
-        self.handler = _Handler()
+        self.address = parse_redis_url("redis://127.0.0.1:1/0")
+        self.handler: _Handler | None = None
+
+    def commands(self) -> _Handler | None:
+        return self.handler
 
 
 class ScriptRunnerTests(SynchronousTestCase):
@@ -35,9 +41,10 @@ class ScriptRunnerTests(SynchronousTestCase):
         self.events: list[dict[str, Any]] = []
         globalLogPublisher.addObserver(self.events.append)
         self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.link = _Link()
         self.runner = ScriptRunner(
             self.log,
-            parse_redis_url("redis://127.0.0.1:1/0"),
+            self.link,  # type: ignore[arg-type]
             service="Presence",
             while_unreachable="nothing can be read",
             while_refusing="nothing can be changed",
@@ -49,29 +56,29 @@ class ScriptRunnerTests(SynchronousTestCase):
 
     def test_unreachable_logged_once_then_reachable(self) -> None:
         for _ in range(3):
-            self.failureResultOf(self.runner.eval(None, "s", [], []), PresenceUnavailable)
-        factory = _Factory()
-        factory.handler.answers.append(succeed(1))
-        self.assertEqual(self.successResultOf(self.runner.eval(factory, "s", [], [])), 1)
+            self.failureResultOf(self.runner.eval("s", [], []), PresenceUnavailable)
+        self.link.handler = _Handler()
+        self.link.handler.answers.append(succeed(1))
+        self.assertEqual(self.successResultOf(self.runner.eval("s", [], [])), 1)
         self.assertEqual(len(self.lines()), 2)
         self.assertIn("is unreachable", self.lines()[0])
         self.assertIn("is reachable", self.lines()[1])
 
     def test_refusing_logged_once_then_answers_again(self) -> None:
-        factory = _Factory()
+        handler = self.link.handler = _Handler()
         for _ in range(3):
-            factory.handler.answers.append(
+            handler.answers.append(
                 fail(txredisapi.ResponseError("READONLY You can't write against a replica."))
             )
-            self.failureResultOf(self.runner.eval(factory, "s", [], []), PresenceUnavailable)
-        factory.handler.answers.append(succeed(2))
-        self.successResultOf(self.runner.eval(factory, "s", [], []))
+            self.failureResultOf(self.runner.eval("s", [], []), PresenceUnavailable)
+        handler.answers.append(succeed(2))
+        self.successResultOf(self.runner.eval("s", [], []))
         self.assertEqual(len(self.lines()), 2)
         self.assertIn("refuses", self.lines()[0])
         self.assertIn("answers again", self.lines()[1])
 
     def test_other_errors_pass_through(self) -> None:
-        factory = _Factory()
-        factory.handler.answers.append(fail(txredisapi.ResponseError("ERR wrong number")))
-        self.failureResultOf(self.runner.eval(factory, "s", [], []), txredisapi.ResponseError)
+        handler = self.link.handler = _Handler()
+        handler.answers.append(fail(txredisapi.ResponseError("ERR wrong number")))
+        self.failureResultOf(self.runner.eval("s", [], []), txredisapi.ResponseError)
         self.assertEqual(self.lines(), [])
