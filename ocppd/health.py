@@ -14,9 +14,10 @@ requests share one run of the probes, and a result is reused for
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from twisted.application.service import IService
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.internet.defer import TimeoutError as DeferredTimeoutError
 from twisted.internet.interfaces import IReactorTime
@@ -136,8 +137,16 @@ def _select_one(conn: Any) -> str | None:
     return None
 
 
-def node_checks(health: Health, node: Ocppd, listeners: ListenersService) -> None:
-    """Add a node's checks and details to ``health``."""
+def node_checks(
+    health: Health,
+    node: Ocppd,
+    listeners: ListenersService,
+    services: Sequence[IService] = (),
+) -> None:
+    """
+    Add a node's checks and details to ``health``; ``services`` are the
+    node's parts (store, bus and its consumers...), shown running or stopped.
+    """
     config = node.config
 
     def database() -> Deferred[str | None]:
@@ -185,3 +194,11 @@ def node_checks(health: Health, node: Ocppd, listeners: ListenersService) -> Non
         "presence", lambda: {"backend": config.presence.backend, "problem": presence()}
     )
     health.add_details("chargers", lambda: {"connected": len(node.registry)})
+    if services:
+        health.add_details(
+            "services",
+            lambda: {
+                str(service.name): "running" if service.running else "stopped"
+                for service in services
+            },
+        )

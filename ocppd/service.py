@@ -374,7 +374,7 @@ class OcppdService(OrderedServices):
         children = (self.store, self.bus, self.redis, self.presence, self.timers, self.listeners)
         for child in children:
             self.add(child)
-        node_checks(self.ocppd.health, self.ocppd, self.listeners)
+        node_checks(self.ocppd.health, self.ocppd, self.listeners, services=self.children)
         self._started: Deferred[None] | None = None
         self._start_failure: Failure | None = None
 

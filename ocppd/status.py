@@ -214,6 +214,10 @@ def print_status(status: Status, stdout: TextIO) -> None:
         connected = "connected" if bus.get("connected") else "NOT connected"
         blocked = f", blocked ({bus['blocked']})" if bus.get("blocked") else ""
         print(f"bus        {bus.get('backend')}, {connected}{blocked}", file=stdout)
+        services = daemon.get("services") or {}
+        if services:
+            parts = ", ".join(f"{name} {state}" for name, state in services.items())
+            print(f"services   {parts}", file=stdout)
         chargers = (daemon.get("chargers") or {}).get("connected")
         print(f"chargers   {chargers} connected to this node", file=stdout)
     online = ", ".join(f"{node} {count}" for node, count in sorted(status.chargers_online.items()))

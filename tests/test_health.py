@@ -93,6 +93,12 @@ class FakeListeners:
     web_port: Any = "web port"
 
 
+@attrs.define
+class FakeService:
+    name: str
+    running: bool
+
+
 class ReadyRouteTests(SynchronousTestCase):
     """GET /ready and /health through the whole web app, with each failure."""
 
@@ -153,6 +159,19 @@ class ReadyRouteTests(SynchronousTestCase):
         code, body = self.get(self.node("presence.backend=redis"), "/ready")
         self.assertEqual(code, 503)
         self.assertEqual(body["problems"], {"presence": "not connected to Redis"})
+
+    def test_services_shown(self) -> None:
+        """The node's parts (the bus with its consumers...), running or not."""
+        inline = InlineNode(self)
+        bus, timers = FakeService("bus", running=True), FakeService("timers", running=False)
+        node_checks(
+            inline.node.health,
+            inline.node,
+            FakeListeners(),  # type: ignore[arg-type]
+            services=[bus, timers],  # type: ignore[list-item]
+        )
+        _, body = self.get(inline, "/ready")
+        self.assertEqual(body["services"], {"bus": "running", "timers": "stopped"})
 
     def test_listeners_down(self) -> None:
         listeners = FakeListeners(ocpp_port=None)
