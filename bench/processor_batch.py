@@ -4,12 +4,15 @@ The processor's cost per stored message, without sockets or a bus.
     .venv/bin/python bench/processor_batch.py [--postgres URL] [--batch 100] [--batches 20]
 
 Applies batches of envelopes (as the processor's group commit does under load)
-to a fresh database, in this thread, and prints the time per message for
+to a fresh database, in this thread, and prints the time (``--cpu``: this
+thread's CPU time, steadier on a shared machine) per message for
 Heartbeat (not logged, the default, and logged), StatusNotification and
 MeterValues (4 sampled values, in a session), next to the cost of one empty
 transaction: the reference that no amount of batching in Python removes.
 StartTransaction (a session.started event each) is measured without and with
 the outbox, whose row per event is written in the same transaction.
+``OCPPD_BENCH_SOURCE`` names another tree whose ``ocppd`` is measured
+(``bench/processor_compare.py`` runs both, alternately).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "bench"), ROOT]
+# OCPPD_BENCH_SOURCE: another tree's ocppd (the code before an optimisation).
+SOURCE = os.environ.get("OCPPD_BENCH_SOURCE", ROOT)
+sys.path[:0] = [os.path.join(ROOT, "bench"), SOURCE]
 
 import sqlalchemy as sa  # noqa: E402
 from loadgen import meter_values_body  # noqa: E402
@@ -95,10 +100,14 @@ def envelopes(action: str, count: int, sessions: dict[str, int]) -> list[Envelop
     return made
 
 
+#: What a measurement reads: wall time, or this thread's CPU time (``--cpu``).
+timer = time.perf_counter
+
+
 def measure(database: Database, processor: OcppProcessor, batch: list[Envelope]) -> float:
-    started = time.perf_counter()
+    started = timer()
     outcomes = database.run_sync(processor.apply_batch, batch)
-    elapsed = time.perf_counter() - started
+    elapsed = timer() - started
     failed = [outcome for outcome in outcomes if not isinstance(outcome, tuple)]
     if failed:
         failed[0].raiseException()
@@ -106,9 +115,9 @@ def measure(database: Database, processor: OcppProcessor, batch: list[Envelope])
 
 
 def empty_transaction(database: Database) -> float:
-    started = time.perf_counter()
+    started = timer()
     database.run_sync(lambda conn: conn.execute(sa.text("SELECT 1")))
-    return time.perf_counter() - started
+    return timer() - started
 
 
 def main() -> None:
@@ -116,7 +125,11 @@ def main() -> None:
     parser.add_argument("--postgres", help="a PostgreSQL URL (default: a new SQLite file)")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--cpu", action="store_true", help="measure this thread's CPU time")
     args = parser.parse_args()
+    if args.cpu:
+        global timer
+        timer = time.thread_time
     with tempfile.TemporaryDirectory() as directory:
         url = args.postgres or f"sqlite:///{directory}/bench.sqlite3"
         database = Database.from_url(url)

@@ -6,6 +6,7 @@ charger's ``last_seen_at``. Both are appends deferred to the batch's end.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -23,9 +24,16 @@ LAST_SEEN_RESOLUTION = 30.0
 Frame = tuple[str, str, str, Any, str]
 
 
+#: ``parse_iso`` of the few times a batch repeats: a MeterValues reads its
+#: ``receivedAt`` four times (two log rows, last-seen, the session's meter).
+_parse_time = functools.lru_cache(maxsize=256)(parse_iso)
+
+
 def at(envelope: Envelope, field: str) -> datetime:
     """The time in the payload's ``field``, else the envelope's."""
-    return parse_iso(envelope.payload.get(field) or envelope.time)
+    text = envelope.payload.get(field) or envelope.time
+    # Only text is cached (a hostile payload may put anything there).
+    return _parse_time(text) if type(text) is str else parse_iso(text)
 
 
 def received_at(envelope: Envelope) -> datetime:

@@ -50,10 +50,18 @@ class _Compiled:
         )
 
     def parameters(self, given: Mapping[str, Any]) -> Any:
+        # A name the SQL uses twice (a time compared and set) is converted once.
+        converted: dict[str, Any] = {}
         values = []
         for name, process in zip(self.names, self.binds, strict=True):
+            if name in converted:
+                values.append(converted[name])
+                continue
             value = given[name] if name in given else self.defaults[name]
-            values.append(value if process is None or value is None else process(value))
+            if process is not None and value is not None:
+                value = process(value)
+            converted[name] = value
+            values.append(value)
         return tuple(values) if self.positional else dict(zip(self.keys_sent, values, strict=True))
 
     def row(self, raw: tuple[Any, ...]) -> dict[str, Any]:
