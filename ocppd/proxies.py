@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-__all__ = ["MAX_HOPS", "TrustedProxies", "parse_networks"]
+__all__ = ["MAX_HOPS", "TrustedProxies", "parse_networks", "websocket_client_address"]
 
 #: Entries of ``X-Forwarded-For`` looked at, from the right: proxies chain a
 #: few hops, never dozens; the rest of a long header is not parsed.
@@ -102,3 +103,19 @@ def _rightmost_hops(values: Iterable[str | bytes]) -> list[str]:
             if len(hops) == MAX_HOPS:
                 return hops
     return hops
+
+
+def websocket_client_address(protocol: Any, proxies: TrustedProxies) -> str:
+    """
+    The client's address of an Autobahn server ``protocol`` ("" without a
+    transport): its peer's, or the one a trusted proxy's ``X-Forwarded-For``
+    names once the handshake's headers are parsed.
+    """
+    if protocol.transport is None:
+        return ""
+    peer = str(getattr(protocol.transport.getPeer(), "host", ""))
+    # Autobahn's parsed headers, repeated ones joined with ", ".
+    forwarded = (getattr(protocol, "http_headers", None) or {}).get("x-forwarded-for")
+    if forwarded is None:
+        return peer
+    return proxies.client_address(peer, [forwarded])

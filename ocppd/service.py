@@ -239,6 +239,7 @@ class Ocppd:
             ping_interval=push.ping_interval,
             ping_timeout=push.ping_timeout,
             open_handshake_timeout=push.open_handshake_timeout,
+            trusted_proxies=self.trusted_proxies,
         )
         self.notifier = Notifier(self.bus, self.push)
         # A sign-out ends the token's push sessions on every node (docs/push.md).

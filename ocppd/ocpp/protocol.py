@@ -25,7 +25,7 @@ from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.presence.interface import IPresence, PresenceUnavailable
-from ocppd.proxies import TrustedProxies
+from ocppd.proxies import TrustedProxies, websocket_client_address
 from ocppd.ratelog import RepeatLog
 from ocppd.websocket import harden
 
@@ -54,14 +54,7 @@ class OcppServerProtocol(WebSocketServerProtocol):
         The client's IP address ("" on a transport without one): the peer's,
         or behind a trusted proxy the one its ``X-Forwarded-For`` names.
         """
-        if self.transport is None:
-            return ""
-        peer = str(getattr(self.transport.getPeer(), "host", ""))
-        # Autobahn's parsed headers, repeated ones joined with ", ".
-        forwarded = (getattr(self, "http_headers", None) or {}).get("x-forwarded-for")
-        if forwarded is None:
-            return peer
-        return self.factory.trusted_proxies.client_address(peer, [forwarded])
+        return websocket_client_address(self, self.factory.trusted_proxies)
 
     @inlineCallbacks
     def onConnect(self, request: ConnectionRequest) -> Any:  # type: ignore[override]

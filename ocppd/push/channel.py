@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource
 
 from ocppd.logs import Logger
+from ocppd.proxies import TrustedProxies
 from ocppd.push.broker import Broker
 from ocppd.push.origins import OriginPolicy
 from ocppd.push.session import SIGNED_OUT, Authenticator, SessionLimits, ticket_digest
@@ -42,6 +43,7 @@ class PushChannel:
         ping_timeout: float = 15.0,
         open_handshake_timeout: float = 10.0,
         session_ids: Callable[[], int] = util.id,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         self._clock = clock
         self.broker = Broker(prepare=prepare_event)
@@ -60,6 +62,7 @@ class PushChannel:
             ping_timeout=ping_timeout,
             open_handshake_timeout=open_handshake_timeout,
             session_ids=session_ids,
+            trusted_proxies=trusted_proxies,
         )
 
     def resource(self) -> IResource:

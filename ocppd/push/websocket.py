@@ -27,6 +27,7 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from ocppd.logs import Logger
+from ocppd.proxies import TrustedProxies, websocket_client_address
 from ocppd.push.broker import Broker
 from ocppd.push.origins import OriginPolicy
 from ocppd.push.session import (
@@ -73,13 +74,18 @@ class PushServerProtocol(WebSocketServerProtocol):
     #: Bytes written since the transport asked us to pause.
     backlog = 0
 
+    @property
+    def _client_address(self) -> str:
+        """The browser's address, behind a trusted proxy too (``[web] trusted_proxies``)."""
+        return websocket_client_address(self, self.factory.trusted_proxies)
+
     def onConnect(self, request: ConnectionRequest) -> str:
         # request.host lost the port; the header has it.
         host = request.headers.get("host")
         if not self.factory.origins.allows(request.origin or None, host):
             self._log.info(
                 "Refused push handshake from {peer}: origin {origin} not allowed",
-                peer=request.peer,
+                peer=self._client_address,
                 origin=request.origin,
             )
             raise ConnectionDeny(403, "origin not allowed")
@@ -143,7 +149,7 @@ class PushServerProtocol(WebSocketServerProtocol):
                 "Cutting off push session {session} at {peer}: it does not read, "
                 "{backlog} bytes waiting beyond the socket buffer",
                 session=session.session_id if session is not None else None,
-                peer=self.peer,
+                peer=self._client_address,
                 backlog=self.backlog,
             )
             self.factory.cut_off += 1
@@ -170,8 +176,10 @@ class PushServerFactory(WebSocketServerFactory):
         ping_timeout: float,
         open_handshake_timeout: float,
         session_ids: Any,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         super().__init__(protocols=[SUBPROTOCOL], server="ocppd")
+        self.trusted_proxies = trusted_proxies or TrustedProxies()
         # No permessage-deflate: frames are prepared once for every subscriber.
         harden(
             self,

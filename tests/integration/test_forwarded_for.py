@@ -23,22 +23,29 @@ class ForwardedForTests(TestCase):
 
     @inlineCallbacks
     def refused_from(self, *overrides: str) -> Any:
-        """The address the refusal of an unknown charger's handshake logs."""
+        """
+        The addresses the refusals of an unknown charger's handshake and of a
+        push handshake from a foreign page log.
+        """
         daemon = yield start_daemon(self, *overrides)
         events: list[dict[str, Any]] = []
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
         response = yield raw_handshake(daemon.port, "/ocpp/NOBODY", HEADERS)
         self.assertIn(b" 404 ", response.split(b"\r\n")[0])
-        [refusal] = [e for e in events if "Refused OCPP handshake" in e.get("log_format", "")]
-        return refusal["address"]
+        push = {**HEADERS, "Sec-WebSocket-Protocol": "wamp.2.json", "Origin": "https://evil.test"}
+        response = yield raw_handshake(daemon.web_port, "/push", push)
+        self.assertIn(b" 403 ", response.split(b"\r\n")[0])
+        [charger] = [e for e in events if "Refused OCPP handshake" in e.get("log_format", "")]
+        [browser] = [e for e in events if "Refused push handshake" in e.get("log_format", "")]
+        return charger["address"], browser["peer"]
 
     @inlineCallbacks
     def test_trusted_proxy(self) -> Any:
-        address = yield self.refused_from("web.trusted_proxies=127.0.0.0/8")
-        self.assertEqual(address, "198.51.100.1")
+        addresses = yield self.refused_from("web.trusted_proxies=127.0.0.0/8")
+        self.assertEqual(addresses, ("198.51.100.1", "198.51.100.1"))
 
     @inlineCallbacks
     def test_spoofed_from_untrusted_peer(self) -> Any:
-        address = yield self.refused_from("web.trusted_proxies=10.0.0.0/8")
-        self.assertEqual(address, "127.0.0.1")
+        addresses = yield self.refused_from("web.trusted_proxies=10.0.0.0/8")
+        self.assertEqual(addresses, ("127.0.0.1", "127.0.0.1"))
