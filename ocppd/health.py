@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ocppd.nodeservices import ListenersService
     from ocppd.service import Ocppd
 
-__all__ = ["PROBE_TIMEOUT", "REUSE_SECONDS", "Health", "node_checks"]
+__all__ = ["PROBE_TIMEOUT", "REUSE_SECONDS", "Health", "is_local", "node_checks", "public"]
 
 #: Seconds a probe may take before it counts as failed ("no answer").
 PROBE_TIMEOUT = 2.0
@@ -63,9 +63,10 @@ class Health:
     def add_details(self, name: str, details: Details) -> None:
         self._details[name] = details
 
-    def alive(self) -> dict[str, Any]:
+    def alive(self, *, detailed: bool = True) -> dict[str, Any]:
         """The body of ``/health``: the process answers; no probe runs."""
-        return {"status": "alive", "node": self.node_id, "version": __version__}
+        body = {"status": "alive", "node": self.node_id, "version": __version__}
+        return body if detailed else public(body)
 
     def ready(self) -> Deferred[tuple[bool, dict[str, Any]]]:
         """Whether every check passes, and the body of ``/ready``."""
@@ -128,6 +129,27 @@ class Health:
             return f"failed ({type(failure.value).__name__})"
 
         return running.addErrback(failed)
+
+
+#: What anyone may read of /health and /ready: whether the node serves and
+#: which check fails. The version (which tells an attacker what to try), the
+#: node id, its counts and parts are for the node's own host (``ocppctl status``).
+PUBLIC_KEYS = ("status", "checks", "problems")
+
+
+def public(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` without what only the node's own host may read."""
+    return {key: body[key] for key in PUBLIC_KEYS if key in body}
+
+
+def is_local(address: Any) -> bool:
+    """Whether a client address (``IRequest.getClientAddress()``) is this host's loopback."""
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(str(getattr(address, "host", ""))).is_loopback
+    except ValueError:
+        return False
 
 
 def _select_one(conn: Any) -> str | None:

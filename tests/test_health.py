@@ -11,8 +11,10 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd import __version__
@@ -181,3 +183,38 @@ class ReadyRouteTests(SynchronousTestCase):
         inline = self.node(listeners=listeners)
         code, body = self.get(inline, "/ready")
         self.assertEqual(body["problems"], {"listeners": "OCPP and web listener not up"})
+
+
+class PublicBodyTests(SynchronousTestCase):
+    """Only the node's own host reads the version, node id, counts and parts."""
+
+    def get_from(self, peer: str, path: str, *headers: bytes, proxies: str = "") -> Any:
+        inline = InlineNode(self, *([f"web.trusted_proxies={proxies}"] if proxies else []))
+        node_checks(inline.node.health, inline.node, FakeListeners())  # type: ignore[arg-type]
+        address = IPv4Address("TCP", peer, 40000)
+        channel = inline.node.web_site.buildProtocol(address)
+        transport = StringTransport(peerAddress=address)
+        channel.makeConnection(transport)
+        extra = b"".join(header + b"\r\n" for header in headers)
+        channel.dataReceived(b"GET %s HTTP/1.0\r\nHost: ocppd.test\r\n%s\r\n" % (path, extra))
+        channel.connectionLost(Exception("test over"))
+        return json.loads(transport.value().partition(b"\r\n\r\n")[2])
+
+    def test_remote_client_sees_the_public_body(self) -> None:
+        body = self.get_from("203.0.113.9", b"/ready")
+        self.assertEqual(set(body), {"status", "checks", "problems"})
+        self.assertEqual(body["status"], "ready")
+        self.assertEqual(self.get_from("203.0.113.9", b"/health"), {"status": "alive"})
+
+    def test_loopback_sees_the_details(self) -> None:
+        body = self.get_from("127.0.0.1", b"/ready")
+        self.assertEqual(body["version"], __version__)
+        self.assertEqual(body["chargers"], {"connected": 0})
+        self.assertEqual(self.get_from("127.0.0.1", b"/health")["node"], "inline")
+
+    def test_client_behind_a_local_proxy_is_not_local(self) -> None:
+        """nginx on the same host: the client it names is who asks."""
+        body = self.get_from(
+            "127.0.0.1", b"/ready", b"X-Forwarded-For: 203.0.113.9", proxies="127.0.0.1"
+        )
+        self.assertEqual(set(body), {"status", "checks", "problems"})

@@ -34,7 +34,7 @@ from ocppd.api.openapi import document
 from ocppd.api.pagination import decode_cursor, page, parse_limit, query_arg
 from ocppd.api.public import charger_json, charger_tx, stations_page_tx
 from ocppd.api.reviews import SessionReviews
-from ocppd.health import Health
+from ocppd.health import Health, is_local, public
 from ocppd.logs import Logger
 from ocppd.store.database import Database
 from ocppd.store.records import UserRecord
@@ -143,7 +143,8 @@ class Api:
     def alive(self, request: IRequest) -> bytes:
         if self.health is None:
             raise ApiError(404, "not_found", "no such resource")
-        return write_json(request, 200, self.health.alive())
+        detailed = is_local(request.getClientAddress())
+        return write_json(request, 200, self.health.alive(detailed=detailed))
 
     @app.route("/ready", methods=["GET"])
     @inlineCallbacks
@@ -151,6 +152,8 @@ class Api:
         if self.health is None:
             raise ApiError(404, "not_found", "no such resource")
         ok, body = yield self.health.ready()
+        if not is_local(request.getClientAddress()):
+            body = public(body)
         return write_json(request, 200 if ok else 503, body)
 
     @app.route("/push")
