@@ -3,7 +3,8 @@ What the embedded bus's journal costs: end-to-end throughput of the embedded
 default (``twistd ocppd``, memory bus, SQLite) before and after, in one run.
 
     .venv/bin/python bench/durable_bus.py [--before REV|PATH] [--chargers 50]
-        [--seconds 10] [--rounds 2]
+        [--seconds 10] [--rounds 2] [--backend memory|amqp] [--store sqlite|postgres]
+        [--workloads MeterValues,StartStop]
 
 "Before" is the package at git revision ``REV`` of this repository (default
 ``main``; extracted with ``git archive``), or a directory holding an ``ocppd``
@@ -11,7 +12,8 @@ package (and ``twisted/plugins``), as ``OCPPD_BENCH_SOURCE`` takes it. "After"
 is this working tree. Each workload (``MeterValues``, ``StartStop``) runs
 ``bench/e2e_bus.py`` for both, interleaved, ``--rounds`` times; the best round
 of each is shown (a neighbour can only make a server slower), with the ratio
-after/before.
+after/before. ``--backend amqp --store postgres`` measures the same through
+RabbitMQ and PostgreSQL (a fresh database each run).
 """
 
 from __future__ import annotations
@@ -46,7 +48,14 @@ def extract(revision: str) -> tuple[str, str]:
     return target, commit
 
 
-def measure(source: str, workload: str, chargers: int, seconds: float) -> dict[str, Any]:
+def measure(
+    source: str,
+    workload: str,
+    chargers: int,
+    seconds: float,
+    backend: str = "memory",
+    store: str = "sqlite",
+) -> dict[str, Any]:
     out = subprocess.run(
         [
             sys.executable,
@@ -56,7 +65,8 @@ def measure(source: str, workload: str, chargers: int, seconds: float) -> dict[s
         ],
         env={
             **os.environ,
-            "OCPPD_BENCH_BACKEND": "memory",
+            "OCPPD_BENCH_BACKEND": backend,
+            "OCPPD_BENCH_STORE": store,
             "OCPPD_BENCH_SOURCE": source,
             "OCPPD_BENCH_WORKLOAD": workload,
         },
@@ -74,7 +84,11 @@ def main() -> int:
     parser.add_argument("--chargers", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--backend", choices=("memory", "amqp"), default="memory")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
     args = parser.parse_args()
+    workloads = args.workloads.split(",")
     if os.path.isdir(args.before):
         before, label = os.path.abspath(args.before), args.before
     else:
@@ -83,20 +97,22 @@ def main() -> int:
     sources = {"before": before, "after": ROOT}
     best: dict[tuple[str, str], dict[str, Any]] = {}
     for _ in range(args.rounds):
-        for workload in WORKLOADS:
+        for workload in workloads:
             for name, source in sources.items():
-                result = measure(source, workload, args.chargers, args.seconds)
+                result = measure(
+                    source, workload, args.chargers, args.seconds, args.backend, args.store
+                )
                 kept = best.get((workload, name))
                 if kept is None or result["rate"] > kept["rate"]:
                     best[workload, name] = result
     print(
-        f"embedded default (memory bus, SQLite), {args.chargers} chargers closed loop, "
+        f"{args.backend} bus, {args.store}, {args.chargers} chargers closed loop, "
         f"{args.seconds:.0f} s, best of {args.rounds}; before = {label}, after = this tree"
     )
     print()
     print("| workload | code | answered/s | p50 ms | p99 ms | stored/s | errors |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for workload in WORKLOADS:
+    for workload in workloads:
         for name in sources:
             r = best[workload, name]
             print(
@@ -104,7 +120,7 @@ def main() -> int:
                 f"{r['p99_ms']:.2f} | {r['stored_rate']:.0f} | {r['errors']} |"
             )
     print()
-    for workload in WORKLOADS:
+    for workload in workloads:
         b, a = best[workload, "before"], best[workload, "after"]
         print(
             f"{workload}: after/before answered {a['rate'] / b['rate']:.2f}, "
