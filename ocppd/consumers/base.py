@@ -25,7 +25,6 @@ from ocppd.logs import Logger
 from ocppd.ratelog import RepeatLog
 from ocppd.store import processed
 from ocppd.store.database import Database
-from ocppd.store.sql import savepoint
 from ocppd.timeutil import parse_iso
 
 
@@ -100,14 +99,14 @@ class BusConsumer:
     Group commit (docs/bus.md): the consumer takes up to ``concurrency``
     deliveries at once from the bus; those that arrive while a batch is in
     the database are applied together in the next one, in arrival order, in
-    one transaction, claimed in one statement, each direct writer in a
-    savepoint, so one failing message rolls back alone and only it is
-    retried. A busy consumer thus commits once per batch instead of once per
-    message; an idle one applies a message on the next reactor turn. A busy
-    one may also wait ``batch_wait`` seconds after a commit for a fuller
-    next batch: a message then costs several times less
-    (``bench/processor_batch.py``), which leaves the CPU to the chargers'
-    requests that share it.
+    one transaction, claimed in one statement. A message that fails rolls
+    the batch back, which is then applied again one message per
+    transaction, so only it is retried. A busy consumer thus commits once
+    per batch instead of once per message; an idle one applies a message on
+    the next reactor turn. A busy one may also wait ``batch_wait`` seconds
+    after a commit for a fuller next batch: a message then costs several
+    times less (``bench/processor_batch.py``), which leaves the CPU to the
+    chargers' requests that share it.
     """
 
     name = ""
@@ -251,10 +250,10 @@ class BusConsumer:
         self, envelopes: list[Envelope], failure: Failure
     ) -> Generator[Deferred[Any], Any, list[Outcome | Failure]]:
         """
-        After a batch's transaction failed as a whole: each message alone, so
-        that only the culprit is retried. A savepoint cannot isolate a failing
-        deferred write (a foreign key, say), which fails the batch's commit
-        for all; and if the database went away, each fails quickly too.
+        After a batch's transaction failed (a message's effects raised, or a
+        deferred write of one broke a constraint at the batch's end): each
+        message alone, so that only the culprit is retried. If the database
+        went away, each fails quickly too.
         """
         if len(envelopes) == 1:
             return [failure]
@@ -309,15 +308,17 @@ class BusConsumer:
 
     def apply_collecting(self, conn: Connection, envelope: Envelope) -> Outcome:
         """``apply``, and the follow-ups to announce once ``conn`` commits. Raises on failure."""
-        outcome = self.apply_batch(conn, [envelope])[0]
-        assert not isinstance(outcome, Failure)  # alone, a failure raises
-        return outcome
+        return self.apply_batch(conn, [envelope])[0]
 
-    def apply_batch(self, conn: Connection, envelopes: list[Envelope]) -> list[Outcome | Failure]:
+    def apply_batch(self, conn: Connection, envelopes: list[Envelope]) -> list[Outcome]:
         """
         Apply ``envelopes`` in arrival order inside ``conn``'s transaction: an
-        outcome each, or the Failure of one that rolled back alone. A single
-        envelope's failure raises instead and may roll back the transaction.
+        outcome each. The first failure raises, which rolls the whole
+        transaction back: the consumer then applies each envelope alone
+        (``_apply_each``), so that only the culprit fails. No savepoint per
+        message: on PostgreSQL its two statements were two round trips each,
+        as many as the message's own, for a failure that is rare (a bug, a
+        row deleted meanwhile) and that the fallback isolates anyway.
         """
         direct = [self.writes_directly(envelope) for envelope in envelopes]
         claims = [
@@ -327,30 +328,15 @@ class BusConsumer:
         ]
         claimed = processed.claim_messages(conn, self.name, claims) if claims else set()
         seen: set[str] = set()
-        alone = len(envelopes) == 1
         writes = DeferredWrites()
-        outcomes: list[Outcome | Failure] = []
+        outcomes: list[Outcome] = []
         for envelope, writes_directly in zip(envelopes, direct, strict=True):
             # Claimed before, or the same id earlier in this batch: applied once.
             if envelope.id in seen or (writes_directly and envelope.id not in claimed):
                 outcomes.append((False, []))
                 continue
             seen.add(envelope.id)
-            staged = DeferredWrites()
-            try:
-                if writes_directly and not alone:
-                    with savepoint(conn):
-                        follow_ups = self.effects(conn, envelope, staged)
-                else:
-                    follow_ups = self.effects(conn, envelope, staged)
-            except Exception:
-                if alone:
-                    raise
-                outcomes.append(Failure())
-                if writes_directly:
-                    processed.release_claim(conn, self.name, envelope.id)
-                continue
-            writes.extend(staged)
+            follow_ups = self.effects(conn, envelope, writes)
             outcomes.append((True, list(follow_ups or ())))
         writes.write(conn)
         if self._outbox is not None:
@@ -358,9 +344,8 @@ class BusConsumer:
                 conn,
                 [
                     (f.routing_key, f.payload, f.charge_point_id)
-                    for outcome in outcomes
-                    if not isinstance(outcome, Failure)
-                    for f in outcome[1]
+                    for _, follow_ups in outcomes
+                    for f in follow_ups
                     if self._staged(f)
                 ],
             )
@@ -369,7 +354,7 @@ class BusConsumer:
     def writes_directly(self, envelope: Envelope) -> bool:
         """
         Whether ``effects`` may execute statements for ``envelope``: then its
-        id is claimed and, in a batch, it runs in a savepoint. If not, its
+        id is claimed in the batch's transaction. If not, its
         effects are only deferred writes, which must be idempotent (keyed
         appends, a time moved forward): it is applied without a claim, and a
         redelivery applies it again to no effect (and reports it applied).

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -146,32 +145,6 @@ def append_new_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[st
         values if positional else [dict(zip(names, v, strict=True)) for v in values]
     )
     return conn.exec_driver_sql(sql, parameters).rowcount
-
-
-@contextmanager
-def savepoint(conn: Connection, name: str = "ocppd_step") -> Iterator[None]:
-    """
-    Run the block in a savepoint: if it raises, only its own statements roll
-    back (and on PostgreSQL the transaction stays usable). Plain SQL rather
-    than ``Connection.begin_nested``, whose bookkeeping cost as much as the
-    statements of a hot message; never mix the two on one savepoint.
-    """
-    # Straight to the driver: SQLAlchemy's execution context around a
-    # statement without parameters or results was most of its cost.
-    driver = conn.connection.dbapi_connection
-    assert driver is not None  # a connection in a transaction always has one
-    cursor = driver.cursor()
-    try:
-        cursor.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
-            cursor.execute(f"RELEASE SAVEPOINT {name}")
-            raise
-        cursor.execute(f"RELEASE SAVEPOINT {name}")
-    finally:
-        cursor.close()
 
 
 def utc(value: datetime) -> sa.BindParameter[datetime]:

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from twisted.internet import reactor
 from twisted.internet.defer import DeferredList, inlineCallbacks
-from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from ocppd.bus import topology
@@ -72,24 +71,39 @@ class BatchTestsMixin:
         rows = self.database.run_sync(messages.list_messages, "CP1", limit=1000)
         return [row.message_id for row in reversed(rows)]
 
-    def test_each_fails_alone(self) -> None:
+    def handle(self, envelopes: list[Envelope]) -> Any:
+        """Deliver ``envelopes`` at once, as the bus does; [(succeeded, result)] each."""
+        handled = [self.processor.handle(Delivery(e, e.type, "processor", 1)) for e in envelopes]
+        return DeferredList(handled, consumeErrors=True)
+
+    def test_a_failure_fails_the_batch(self) -> None:
+        """The first failing envelope raises, and its whole transaction rolls back."""
+        good_beat, bad_meter = heartbeat(), meter(self.tx, "2026-11-29T11:20:00Z", "9000")
+        self.processor.poison = {bad_meter.id}
+        self.assertRaises(RuntimeError, self.apply, [good_beat, bad_meter, status("Charging")])
+        self.assertEqual(self.logged(), [])
+        claims = self.database.run_sync(
+            lambda conn: conn.execute(sa.select(processed_messages.c.message_id)).all()
+        )
+        self.assertEqual(claims, [])
+
+    @inlineCallbacks
+    def test_each_fails_alone(self) -> Any:
         """
         A log-only envelope and one that writes directly fail without taking
-        the batch with them: their writes vanish, the others' stay, in order.
+        the batch with them: the consumer applies the batch again one
+        envelope at a time, their writes vanish, the others' stay, in order.
         """
         good_beat, bad_beat = heartbeat(), heartbeat()
         good_meter = meter(self.tx, "2026-11-29T11:10:00Z", "2000")
         bad_meter = meter(self.tx, "2026-11-29T11:20:00Z", "9000")
         charging = status("Charging")
         self.processor.poison = {bad_beat.id, bad_meter.id}
-        outcomes = self.apply([good_beat, bad_beat, good_meter, bad_meter, charging])
+        results = yield self.handle([good_beat, bad_beat, good_meter, bad_meter, charging])
 
-        failed = [isinstance(outcome, Failure) for outcome in outcomes]
-        self.assertEqual(failed, [False, True, False, True, False])
-        self.assertEqual(str(outcomes[1].value), "poisoned")
-        self.assertEqual(
-            [outcome[0] for outcome in outcomes if not isinstance(outcome, Failure)], [True] * 3
-        )
+        self.assertEqual([ok for ok, _ in results], [True, False, True, False, True])
+        self.assertEqual(str(results[1][1].value), "poisoned")
+        self.assertEqual([result for ok, result in results if ok], [True] * 3)
         self.assertEqual(
             self.logged(),
             [
@@ -105,12 +119,13 @@ class BatchTestsMixin:
         connectors = self.database.run_sync(chargers.list_connectors, "CP1")
         self.assertEqual([c.status for c in connectors], ["Charging"])
 
-    def test_failed_envelopes_apply_on_retry(self) -> None:
-        """The claims of failed envelopes are released: the retry applies them, once."""
+    @inlineCallbacks
+    def test_failed_envelopes_apply_on_retry(self) -> Any:
+        """Failed envelopes leave no claim: the retry applies them, once."""
         bad_beat = heartbeat()
         bad_meter = meter(self.tx, "2026-11-29T11:20:00Z", "9000")
         self.processor.poison = {bad_beat.id, bad_meter.id}
-        self.apply([heartbeat(), bad_beat, bad_meter])
+        yield self.handle([heartbeat(), bad_beat, bad_meter])
         self.processor.poison = set()
         self.assertEqual(self.apply([bad_beat, bad_meter]), [(True, []), (True, self.ANY)])
         # The Heartbeat only appends: it has no claim, and applies again to no effect.
@@ -198,11 +213,7 @@ class BatchTestsMixin:
             charge_point_id="GHOST",
         )
         beat, reading = heartbeat(), meter(self.tx, "2026-11-29T11:10:00Z", "2000")
-        handled = [
-            self.processor.handle(Delivery(e, e.type, "processor", 1))
-            for e in (beat, ghost, reading)
-        ]
-        results = yield DeferredList(handled, consumeErrors=True)
+        results = yield self.handle([beat, ghost, reading])
         self.assertEqual([ok for ok, _ in results], [True, False, True])
         self.assertIsInstance(results[1][1].value, sa.exc.IntegrityError)
         self.assertEqual(

@@ -37,7 +37,6 @@ from ocppd.store import (
 from ocppd.store.database import Database
 from ocppd.store.errors import AlreadyExists, NotFound
 from ocppd.store.records import Allocation
-from ocppd.store.sql import savepoint
 from tests.store.fixtures import (
     inbound_frame,
     make_postgres_database,
@@ -1215,25 +1214,6 @@ class StoreTestsMixin(_Base):
         self.assertEqual(self.query(chargers.get_charge_point, "CP1").last_seen_at, minutes(7))
         self.assertEqual(self.query(chargers.get_charge_point, "CP2").last_seen_at, minutes(10))
         self.query(chargers.touch_last_seen_many, [])
-
-    def test_savepoint_rolls_back_only_its_block(self) -> None:
-        """A failed block leaves the transaction usable, with what came before and after it."""
-
-        def steps(conn: Connection) -> None:
-            tags.add_id_tag(conn, "BEFORE", now=T0)
-            with self.assertRaises(sa.exc.IntegrityError):
-                with savepoint(conn):
-                    tags.add_id_tag(conn, "INSIDE", now=T0)
-                    chargers.set_connector_status(
-                        conn, "GHOST", 1, status="Available", error_code="NoError", at=T0
-                    )
-            with savepoint(conn):
-                tags.add_id_tag(conn, "KEPT", now=T0)
-            tags.add_id_tag(conn, "AFTER", now=T0)
-
-        self.query(steps)
-        for tag, kept in (("BEFORE", True), ("INSIDE", False), ("KEPT", True), ("AFTER", True)):
-            self.assertEqual(self.query(tags.get_id_tag, tag) is not None, kept, tag)
 
 
 class SQLiteStoreTests(StoreTestsMixin, TestCase):
