@@ -106,6 +106,9 @@ class IBus(Interface):
         message (for AMQP: the broker's publisher confirm); fails with
         ``BusError`` otherwise. A message is never silently dropped once this
         has fired successfully, unless no queue is bound to its routing key.
+        Neither the publisher nor any consumer may change the envelope's
+        payload once published: the embedded bus hands the object itself to
+        every consumer of it.
         """
 
     def consume(queue: str, handler: Handler, concurrency: int = 1) -> Deferred[IConsumer]:

@@ -5,9 +5,13 @@ It gives a single-node ocppd the same delivery semantics as RabbitMQ with the
 ocppd topology (see ``tests/bus/contract.py``), without a broker:
 
 - ``publish`` routes with the topology and fires once the message sits in every
-  bound queue. Envelopes are stored serialised, as on a broker, so a publisher
-  or consumer mutating a payload afterwards cannot change what others see, and
-  a payload that is not JSON fails at publish time as it would with AMQP.
+  bound queue. The envelope is encoded once, at publish: the journal keeps
+  those bytes, and a payload that is not JSON fails there as it would with
+  AMQP. Consumers are handed the published ``Envelope`` itself, not a copy
+  decoded from the bytes (what a broker must do; here it cost as much as the
+  rest of a delivery): an envelope and its payload are read-only once
+  published (``IBus.publish``). Only a message restored from the journal is
+  decoded.
 - Each queue delivers to at most one handler at a time, in queue order;
   deliveries always go through ``reactor.callLater(0, ...)``, never from inside
   ``publish``, so a publisher is never re-entered by a consumer.
@@ -90,7 +94,7 @@ class _Clock(Protocol):
 
 @attrs.frozen
 class _Message:
-    """A message in a queue: the serialised envelope and its delivery count."""
+    """A message in a queue: the envelope, serialised and as published, and its delivery count."""
 
     id: str
     routing_key: str
@@ -99,6 +103,14 @@ class _Message:
     attempt: int = 1
     #: Its journal record for this queue (None in an ephemeral queue).
     seq: int | None = None
+    #: The published envelope, delivered as it is; None when restored from
+    #: the journal (then decoded from ``body``).
+    published: Envelope | None = attrs.field(default=None, eq=False)
+
+    def envelope(self) -> Envelope:
+        if self.published is not None:
+            return self.published
+        return Envelope.from_bytes(self.body)
 
 
 @implementer(IConsumer)
@@ -253,7 +265,7 @@ class MemoryBus(Service):
                 message_id=envelope.id,
             )
             return fail(BusError(f"queue(s) {', '.join(full)} full"))
-        message = _Message(id=envelope.id, routing_key=routing_key, body=body)
+        message = _Message(id=envelope.id, routing_key=routing_key, body=body, published=envelope)
         messages = []
         records = []
         for queue in queues:
@@ -348,6 +360,7 @@ class MemoryBus(Service):
                     routing_key=letter.routing_key,
                     body=letter.envelope.to_bytes(),
                     seq=seq,
+                    published=letter.envelope,
                 )
             )
         if replay:
@@ -525,7 +538,7 @@ class MemoryBus(Service):
         # Built before the message leaves the queue, so that nothing can fail
         # between taking it and handing it to the handler.
         delivery = Delivery(
-            envelope=Envelope.from_bytes(message.body),
+            envelope=message.envelope(),
             routing_key=message.routing_key,
             queue=queue.name,
             attempt=message.attempt,
@@ -594,7 +607,7 @@ class MemoryBus(Service):
                 id=message.id,
                 queue=queue.name,
                 routing_key=message.routing_key,
-                envelope=Envelope.from_bytes(message.body),
+                envelope=message.envelope(),
                 attempts=attempt,
                 reason=reason,
                 failed_at=failed_at,
