@@ -305,7 +305,7 @@ class BusConfig:
     url: str = "amqp://guest:guest@127.0.0.1:5672/%2F?heartbeat=15&blocked_connection_timeout=30"
     #: Prefix of every exchange and queue name on the broker.
     prefix: str = "ocppd"
-    prefetch: int = 10
+    prefetch: int = 200
     quorum_queues: bool = False
     #: Seconds the daemon waits at start for the broker before taking chargers.
     connect_timeout: float = 10.0

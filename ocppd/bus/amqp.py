@@ -317,7 +317,7 @@ class AmqpBus(Service):
         reactor: Any,
         retry_delays: Sequence[float],
         max_attempts: int,
-        prefetch: int = 10,
+        prefetch: int = 200,
         quorum_queues: bool = False,
         connection_name: str = "ocppd",
         drain_timeout: float = 10.0,

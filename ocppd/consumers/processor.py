@@ -50,8 +50,9 @@ class OcppProcessor(BusConsumer):
     """
 
     name = CONSUMER
-    # Group commit (see BusConsumer): under load, one transaction per batch.
-    concurrency = 100
+    # Group commit (see BusConsumer): under load, one transaction per batch;
+    # twice a batch in flight, so that the next fills while one commits.
+    concurrency = 200
     batch_wait = BATCH_WAIT
     # A live estimate, superseded by the next MeterValues: not worth a row
     # in the outbox per reading (docs/events.md).
