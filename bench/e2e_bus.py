@@ -228,7 +228,7 @@ class BenchDatabase:
         import psycopg
 
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
 
     def drop(self) -> None:
         if self.kind == "postgres":
@@ -239,7 +239,7 @@ class BenchDatabase:
             import psycopg
 
             with psycopg.connect(self.url) as conn:
-                row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+                row = conn.execute(query).fetchone()
                 return int(row[0]) if row else 0
         with sqlite3.connect(self.sqlite, timeout=30) as sqlite_conn:
             return int(sqlite_conn.execute(query).fetchone()[0])
@@ -252,7 +252,7 @@ class BenchDatabase:
             import psycopg
 
             with psycopg.connect(self.url) as conn, conn.cursor() as cursor:
-                cursor.executemany(insert.format("%s"), rows)  # type: ignore[arg-type]
+                cursor.executemany(insert.format("%s"), rows)
             return
         with sqlite3.connect(self.sqlite, timeout=30) as sqlite_conn:
             sqlite_conn.executemany(insert.format("?"), rows)
