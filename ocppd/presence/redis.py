@@ -29,6 +29,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ocppd.logs import Logger
+from ocppd.ocpp.handshake import CHARGE_POINT_ID
 from ocppd.presence.claims import PresenceClaims
 from ocppd.presence.interface import NODE_ID, IPresence, Owner, PresenceUnavailable
 from ocppd.redis.link import CONNECT_TIMEOUT, RedisLink
@@ -72,9 +73,20 @@ end
 return 0
 """
 
-# KEYS: owners. Their values, nil for none: MGET, through a script because the
-# script runner is the only way in (it fails fast while Redis is away).
-OWNERS = "return redis.call('MGET', unpack(KEYS))"
+# ARGV: owner key prefix, then the charge point ids as one string, "X Y ...".
+# Returns their owner values as one string, a line each ("" for none): a reply
+# of one value per charger costs txredisapi a reactor turn per value, ten times
+# the CPU of this whole lookup (bench/online_lookup.py). A value with a newline
+# is not one of ours: sent as "?", which reads as no owner.
+OWNERS = r"""
+local values = {}
+for cp in string.gmatch(ARGV[2], '%S+') do
+  local value = redis.call('GET', ARGV[1] .. cp) or ''
+  if string.find(value, '\n', 1, true) then value = '?' end
+  values[#values + 1] = value
+end
+return table.concat(values, '\n')
+"""
 
 # ARGV: node, lease ms, key prefix, then the claims as one string, "X 5 Y 9 ...":
 # encoding 2 keys and an argument per charger cost the client ten times the CPU
@@ -178,14 +190,20 @@ class RedisPresence(PresenceClaims):
         ).addCallback(_parse_owner)
 
     def _owners(self, charge_point_ids: list[str]) -> Deferred[dict[str, Owner | None]]:
+        # An id no claim can have (claim refuses it) has no owner; it could
+        # not travel in the packed list either (a customer's start names any).
+        owners: dict[str, Owner | None] = dict.fromkeys(charge_point_ids)
+        valid = [cp for cp in charge_point_ids if CHARGE_POINT_ID.fullmatch(cp)]
         runs = []
-        for start in range(0, len(charge_point_ids), OWNERS_CHUNK):
-            chunk = charge_point_ids[start : start + OWNERS_CHUNK]
-            keys = [self._key("owner", cp) for cp in chunk]
-            runs.append(self._eval(OWNERS, keys, []).addCallback(_owners_of, chunk))
+        for start in range(0, len(valid), OWNERS_CHUNK):
+            chunk = valid[start : start + OWNERS_CHUNK]
+            args = [f"{self._prefix}:owner:", " ".join(chunk)]
+            runs.append(self._eval(OWNERS, [], args).addCallback(_owners_of, chunk))
 
         def merged(results: list[dict[str, Owner | None]]) -> dict[str, Owner | None]:
-            return {cp: owner for owners in results for cp, owner in owners.items()}
+            for found in results:
+                owners.update(found)
+            return owners
 
         return _pipelined(runs).addCallback(merged)
 
@@ -230,9 +248,11 @@ def _pipelined(runs: list[Deferred[Any]]) -> Deferred[list[Any]]:
     return gatherResults(runs, consumeErrors=True).addErrback(first_error)
 
 
-def _owners_of(values: Any, chunk: list[str]) -> dict[str, Owner | None]:
-    """The owners of ``chunk`` from the values of their owner keys, in order."""
-    return dict(zip(chunk, map(_parse_owner, values), strict=True))
+def _owners_of(reply: Any, chunk: list[str]) -> dict[str, Owner | None]:
+    """The owners of ``chunk`` from the ``OWNERS`` script's reply: a line per charger."""
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    values = text.split("\n")
+    return {cp: _parse_owner(value or None) for cp, value in zip(chunk, values, strict=True)}
 
 
 def _lost_claims(lost: Any, chunk: dict[str, int]) -> list[tuple[str, int]]:

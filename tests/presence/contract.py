@@ -212,10 +212,19 @@ class PresenceContractTests:
         fb = yield b.claim("CP2")
         released = yield a.claim("CP3")
         yield a.release("CP3", released)
-        owners = yield b.owners(["CP1", "CP2", "CP3", "NEVER", "CP1"])
+        # Ids no claim can have (a customer's start names any) are nobody's too.
+        owners = yield b.owners(["CP1", "CP2", "CP3", "NEVER", "CP1", "a b", "", "x\ny"])
         t.assertEqual(
             owners,
-            {"CP1": Owner("a", fa), "CP2": Owner("b", fb), "CP3": None, "NEVER": None},
+            {
+                "CP1": Owner("a", fa),
+                "CP2": Owner("b", fb),
+                "CP3": None,
+                "NEVER": None,
+                "a b": None,
+                "": None,
+                "x\ny": None,
+            },
         )
         # More ids than one script run takes (Redis: 1,000 keys a run).
         ids = [f"CP{n}" for n in range(2500)]

@@ -103,14 +103,19 @@ class MalformedOwnerTests(RedisPresenceMixin, TestCase):
         self,
     ) -> Generator[Deferred[Any], Any, None]:
         presence = yield self.make_redis_presence("a", LEASE, require_redis())
+        fence2 = yield presence.claim("CP2")
         address = parse_redis_url(REDIS_URL)
         redis = yield txredisapi.Connection(
             address.host, address.port, dbid=address.db, reconnect=False
         )
         self.addCleanup(redis.disconnect)
-        for junk in ("ghost", "x ghost", " ", "99999999999999999999999 ghost"):
+        junks = ("ghost", "x ghost", " ", "99999999999999999999999 ghost", "1 a\n2 b", "\n")
+        for junk in junks:
             yield redis.set(f"{self.prefix}:owner:CP1", junk)
             self.assertIsNone((yield presence.owner("CP1")), junk)
+            # In a batch too, without shifting the answers of the others.
+            owners = yield presence.owners(["CP0", "CP1", "CP2"])
+            self.assertEqual(owners, {"CP0": None, "CP1": None, "CP2": Owner("a", fence2)}, junk)
             fence = yield presence.claim("CP1")
             self.assertEqual((yield presence.owner("CP1")), Owner("a", fence), junk)
 
