@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import fail, inlineCallbacks
 
+from ocppd.presence.interface import PresenceUnavailable
 from ocppd.store import chargers, messages, wallets
 from tests.browser.base import ADMIN, CUSTOMER, BrowserTestCase
 
@@ -232,6 +233,28 @@ class CmsPageTests(BrowserTestCase):
             expect(frames).to_have_count(104)
             expect(page.locator("[data-log] li[data-action=BootNotification]")).to_have_count(2)
             expect(older).to_be_hidden()
+
+        yield self.b(check)
+
+    @inlineCallbacks
+    def test_online_as_last_recorded_while_presence_is_down(self) -> Any:
+        """Presence unreachable: the points list and page say the state is the store's last."""
+        from playwright.sync_api import expect
+
+        yield self.charger("CP-7")
+        node = self.daemon.node
+        yield self.daemon.wait_for(
+            chargers.get_charge_point, "CP-7", until=lambda cp: cp is not None and cp.online
+        )
+        self.patch(node.presence, "owners", lambda ids: fail(PresenceUnavailable("Redis is down")))
+        page = yield self.open(ADMIN, "/cms/#/points")
+
+        def check() -> None:
+            row = page.locator("tr", has_text="CP-7")
+            expect(row.locator("[data-field=online]")).to_contain_text("Online")
+            expect(row.locator("[data-field=online-stale]")).to_have_text("(last recorded)")
+            page.goto(page.url.replace("#/points", "#/points/CP-7"))
+            expect(page.locator("[data-field=online-stale]")).to_have_text("(last recorded)")
 
         yield self.b(check)
 

@@ -7,6 +7,8 @@ export function applyChargerEvent(charger, event) {
   const data = event.data || {};
   if (event.type === 'charger.online') charger.online = true;
   if (event.type === 'charger.offline') charger.online = false;
+  // A live event is newer than what the store last recorded.
+  if (event.type === 'charger.online' || event.type === 'charger.offline') charger.onlineSource = 'live';
   if (event.type === 'connector.status' && data.connectorId) {
     let connector = charger.connectors.find((c) => c.connectorId === data.connectorId);
     if (!connector) {
@@ -20,6 +22,19 @@ export function applyChargerEvent(charger, event) {
   }
   charger.available = charger.online && charger.connectors.some((c) => c.status === 'Available');
   return charger;
+}
+
+/**
+ * A note when ``online`` is the store's last record because presence was
+ * unreachable (``onlineSource: "store"``, docs/presence.md): it may be stale.
+ */
+export function staleOnlineNote(charger) {
+  if (charger.onlineSource !== 'store') return null;
+  return h(
+    'span',
+    { class: 'muted', 'data-field': 'online-stale', title: 'Presence (Redis) is unreachable: this is the last state the store recorded' },
+    ' (last recorded)',
+  );
 }
 
 /** Connectors' statuses as badges, or "Offline" for a charger that is not connected. */

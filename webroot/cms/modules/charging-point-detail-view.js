@@ -5,7 +5,7 @@
 // ocppd.admin.meter.{id} and ocppd.admin.ocpp.{id} (only this charger's: the
 // broker filters, not the page); commands go to POST /api/charger/{command}.
 
-import { applyChargerEvent } from '/shared/chargers.js';
+import { applyChargerEvent, staleOnlineNote } from '/shared/chargers.js';
 import { LiveChart } from '/shared/chart.js';
 import { badge, describeError, errorState, h, loadingState, OlderPages, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
@@ -64,7 +64,7 @@ export async function mount(root, ctx) {
         'dl',
         { class: 'facts' },
         h('dt', {}, 'Connection'),
-        h('dd', { 'data-field': 'online' }, point.online ? badge('Online') : badge('Offline'), point.lastSeenAt ? h('span', { class: 'muted' }, ` last seen ${formatDateTime(point.lastSeenAt)}`) : null),
+        h('dd', { 'data-field': 'online' }, point.online ? badge('Online') : badge('Offline'), staleOnlineNote(point), point.lastSeenAt ? h('span', { class: 'muted' }, ` last seen ${formatDateTime(point.lastSeenAt)}`) : null),
         h('dt', {}, 'Connectors'),
         h('dd', {}, connectorBadges(point)),
         h('dt', {}, 'Registration'),

@@ -2,7 +2,7 @@
 // edit, assign a station and a tariff, set the authorization key.
 // Fed by GET /api/cms/points, /stations, /tariffs, ocppd.chargers.status and ocppd.admin.cms.
 
-import { applyChargerEvent } from '/shared/chargers.js';
+import { applyChargerEvent, staleOnlineNote } from '/shared/chargers.js';
 import { badge, confirmDialog, errorState, formDialog, h, LiveTable, loadingState, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { formatDateTime, formatPerKwh } from '/shared/format.js';
@@ -30,7 +30,7 @@ export async function mount(root, ctx) {
     onRowClick: (p) => ctx.navigate(`/points/${encodeURIComponent(p.chargePointId)}`),
     columns: [
       { label: 'Charge point', render: (p) => h('a', { href: `#/points/${encodeURIComponent(p.chargePointId)}` }, p.chargePointId) },
-      { label: 'Status', render: (p) => h('span', { 'data-field': 'online' }, p.online ? badge('Online') : badge('Offline')) },
+      { label: 'Status', render: (p) => h('span', { 'data-field': 'online' }, p.online ? badge('Online') : badge('Offline'), staleOnlineNote(p)) },
       { label: 'Connectors', render: (p) => connectorBadges(p) },
       { label: 'Station', render: (p) => stations.get(p.stationId)?.name || h('span', { class: 'muted' }, '—') },
       {
