@@ -96,8 +96,11 @@ def storm_table(
     parallels: list[int],
     timeout: float,
     listen_options: str = "",
-) -> None:
-    """Print the storm table for every kind and parallelism (``template``: ``prepare_ocppd``)."""
+) -> list[tuple[str, int, dict[str, Any]]]:
+    """
+    Print the storm table for every kind and parallelism (``template``:
+    ``prepare_ocppd``) and return its rows: (kind, in flight, result).
+    """
     rows = []
     for parallel in parallels:
         for kind in kinds:
@@ -126,6 +129,7 @@ def storm_table(
         for what in ("refusals", "failures"):
             if r[what]:
                 print(f"{NAMES[kind]}, {parallel or 'all'} in flight, {what}: {r[what]}")
+    return rows
 
 
 def main() -> int:

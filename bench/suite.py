@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import targets
 from measure import closed_loop, idle_memory
 from servers import (
     BENCH,
@@ -46,7 +47,7 @@ ONLY_ACTION = {"ocppd-loghb": "Heartbeat"}
 ACTIONS = ("Heartbeat", "MeterValues")
 
 
-def throughput_table(args: argparse.Namespace, template: str) -> None:
+def throughput_table(args: argparse.Namespace, template: str) -> targets.Throughput:
     results: dict[tuple[str, str], dict[str, Any]] = {}
     kinds = args.kinds
     # Interleaved rounds, best kept: on a shared machine a neighbour's burst
@@ -120,9 +121,10 @@ def throughput_table(args: argparse.Namespace, template: str) -> None:
         "that core busy: "
         + ("not the bottleneck." if busiest < 0.9 else "SATURATED, raise --processes.")
     )
+    return results
 
 
-def idle_table(args: argparse.Namespace, template: str) -> None:
+def idle_table(args: argparse.Namespace, template: str) -> targets.IdleRows:
     rows = []
     # Idle chargers send nothing to store: the ocppd variants would repeat ocppd.
     for kind in (kind for kind in args.kinds if kind not in ("ocppd-noproc", "ocppd-loghb")):
@@ -138,6 +140,7 @@ def idle_table(args: argparse.Namespace, template: str) -> None:
             f"{r['connect_s']:.1f} | {r['rss_mib']:.0f} ({r['baseline_mib']:.0f}) | "
             f"{r['kib_per_charger']:.1f} |"
         )
+    return rows
 
 
 def e2e_table(args: argparse.Namespace) -> None:
@@ -155,6 +158,40 @@ def e2e_table(args: argparse.Namespace) -> None:
     )
 
 
+def stored_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """ocppd's CPU per stored MeterValues on the embedded default, ``--connections`` chargers."""
+    return targets.run_e2e(
+        backend="memory", store="sqlite", chargers=args.connections, seconds=args.seconds
+    )
+
+
+def e2e_versus_baseline(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Stored MeterValues/s through RabbitMQ and PostgreSQL: this tree, then ``--baseline``."""
+    source, cleanup = targets.baseline_source(args.baseline)
+    try:
+        runs = {
+            name: targets.run_e2e(
+                backend="amqp",
+                store="postgres",
+                chargers=args.e2e_chargers,
+                seconds=args.e2e_seconds,
+                source=where,
+            )
+            for name, where in (("new", ROOT), ("old", source))
+        }
+    finally:
+        cleanup()
+    print(f"\n## End to end through RabbitMQ + PostgreSQL, this tree and {args.baseline}\n")
+    print("| code | answered/s | p50 ms | p99 ms | stored/s | errors | server us/stored |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, r in runs.items():
+        print(
+            f"| {name} | {r['rate']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+            f"{r['stored_rate']:.0f} | {r['errors']} | {r['server_us_per_stored']:.0f} |"
+        )
+    return runs["new"], runs["old"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="ocppd benchmark suite (issue 7)")
     parser.add_argument("--connections", type=int, default=100)
@@ -163,23 +200,30 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="throughput rounds (best kept)")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument(
-        "--idle", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 5000]
+        "--idle", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 5000, 10_000]
     )
     parser.add_argument("--e2e-chargers", type=int, default=10)
     parser.add_argument("--e2e-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--baseline",
+        default=os.environ.get("OCPPD_BENCH_BASELINE"),
+        help="the old code for the end-to-end row of the targets: a git revision of this "
+        "repository or a directory holding its ocppd/ (default $OCPPD_BENCH_BASELINE)",
+    )
     parser.add_argument("--storm", type=int, default=10_000, help="chargers of the storm")
     parser.add_argument(
         "--storm-parallel",
         type=lambda s: [int(x) for x in s.split(",")],
-        default=[0, 256],
+        default=[0],
         help="storm handshakes in flight, comma-separated; 0 = all at once",
     )
     parser.add_argument(
         "--only",
-        choices=["throughput", "idle", "e2e", "storm"],
+        choices=["throughput", "idle", "e2e", "storm", "targets"],
         action="append",
         default=None,
-        help="repeatable; the storm runs only when named",
+        help="repeatable (default: all); 'targets' adds the measurements that only the "
+        "targets table uses (CPU per stored message, RabbitMQ + PostgreSQL vs --baseline)",
     )
     parser.add_argument(
         "--kinds",
@@ -192,7 +236,7 @@ def main() -> int:
         "--no-nice", dest="nice", action="store_false", help="do not raise the priority (root)"
     )
     args = parser.parse_args()
-    only = set(args.only or ["throughput", "idle", "e2e"])
+    only = set(args.only or ["throughput", "idle", "e2e", "storm", "targets"])
     if args.nice and os.geteuid() == 0:
         # Children inherit it: the servers and load generators then win the
         # CPU over whatever else runs on the machine (a shared box is noisy).
@@ -208,19 +252,28 @@ def main() -> int:
         f"ocppd benchmark suite: {os.cpu_count()} CPUs, servers on CPU 0, load on CPU 1, "
         f"open-file limit {limit}"
     )
-    template = prepare_ocppd(args.connections, most) if only - {"e2e"} else ""
+    template = prepare_ocppd(args.connections, most) if only - {"e2e", "targets"} else ""
+    throughput: targets.Throughput = {}
+    idle: targets.IdleRows = []
+    storm: targets.StormRows = []
     try:
         if "throughput" in only:
-            throughput_table(args, template)
+            throughput = throughput_table(args, template)
         if "idle" in only:
-            idle_table(args, template)
+            idle = idle_table(args, template)
         if "storm" in only:
-            storm_table(args.kinds, template, args.storm, args.storm_parallel, timeout=120.0)
+            storm = storm_table(
+                args.kinds, template, args.storm, args.storm_parallel, timeout=120.0
+            )
     finally:
         if template:
             shutil.rmtree(template, ignore_errors=True)
     if "e2e" in only:
         e2e_table(args)
+    if "targets" in only:
+        stored = stored_cost(args)
+        new, old = e2e_versus_baseline(args) if args.baseline else (None, None)
+        targets.print_table(targets.rows(throughput, idle, storm, args.storm, stored, new, old))
     print(f"\nwhole run: {time.monotonic() - started:.0f} s")
     return 0
 
