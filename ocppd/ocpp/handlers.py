@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 
 from ocppd.logs import Logger
 from ocppd.ocpp import actions, errors
+from ocppd.ocpp.connection import BuiltAnswer
 from ocppd.ocpp.errors import AnswerTimedOut, OcppError
 from ocppd.ocpp.frames import Call
 from ocppd.ocpp.tagcache import IdTagCache
@@ -174,15 +175,18 @@ class CentralSystemHandlers:
         )
         return {"status": status, "currentTime": self._now_iso(), "interval": interval}
 
+    # The three answers below hold nothing but constants and our clock: built
+    # answers, sent without a second check against their schema.
+
     def heartbeat(self, connection: ChargerConnection, payload: dict[str, Any]) -> Response:
-        return {"currentTime": self._now_iso()}
+        return BuiltAnswer(currentTime=self._now_iso())
 
     def data_transfer(self, connection: ChargerConnection, payload: dict[str, Any]) -> Response:
         # No vendor extensions are known to this central system (OCPP 1.6 4.3).
-        return {"status": "UnknownVendorId"}
+        return BuiltAnswer(status="UnknownVendorId")
 
     def empty_answer(self, connection: ChargerConnection, payload: dict[str, Any]) -> Response:
-        return {}
+        return BuiltAnswer()
 
     @inlineCallbacks
     def start_transaction(

@@ -10,7 +10,7 @@ from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.bus.interface import BusError
-from ocppd.ocpp.connection import MAX_QUEUED_CALLS, ChargerConnection
+from ocppd.ocpp.connection import MAX_QUEUED_CALLS, BuiltAnswer, ChargerConnection
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.registry import CLOSE_REPLACED, ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
@@ -201,6 +201,15 @@ class ChargerConnectionTests(SynchronousTestCase):
         self.connection.text_received('[2,"r","Heartbeat",{}]')
         self.handler.pending[0].callback({"currentTime": 12})
         self.assertEqual(self.transport.last()[:3], [4, "r", "InternalError"])
+
+    def test_built_answer_sent_without_its_schema(self) -> None:
+        """
+        A BuiltAnswer is valid by construction, so it is not checked again: the
+        proof that the check is skipped is an invalid one going out as it is.
+        """
+        self.connection.text_received('[2,"r","Heartbeat",{}]')
+        self.handler.pending[0].callback(BuiltAnswer(currentTime=12))
+        self.assertEqual(self.transport.last(), [3, "r", {"currentTime": 12}])
 
     def test_replies_go_to_the_command_queue(self) -> None:
         """A CALLRESULT from the charger answers our outstanding command."""

@@ -6,14 +6,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import fail, inlineCallbacks, maybeDeferred
+from twisted.internet.defer import Deferred, fail, inlineCallbacks, maybeDeferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from ocppd.bus.interface import BusError
+from ocppd.ocpp.connection import BuiltAnswer
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.frames import Call
 from ocppd.ocpp.handlers import CentralSystemHandlers
+from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.tagcache import IdTagCache
 from ocppd.store import chargers, tables, tags, transactions
 from ocppd.timeutil import format_iso, from_timestamp
@@ -240,3 +242,41 @@ class CurrentTimeTests(SynchronousTestCase):
             self.assertEqual(
                 answer["currentTime"], format_iso(from_timestamp(base + offset)), offset
             )
+
+
+class BuiltAnswerTests(SynchronousTestCase):
+    """The answers sent without a second schema check are valid against their schema."""
+
+    def test_built_answers_are_valid(self) -> None:
+        """
+        Every answer a handler returns as a BuiltAnswer passes its response
+        schema, at the clock's extremes too (1970, and the last second before
+        9000 that ``is_date_time`` takes).
+        """
+        schemas = SchemaRegistry.load()
+        clock = Clock()
+        handlers = CentralSystemHandlers(
+            database=None,  # type: ignore[arg-type]
+            tags=None,  # type: ignore[arg-type]
+            traffic=RecordingTraffic(),  # type: ignore[arg-type]
+            clock=clock,
+            heartbeat_interval=120,
+        )
+        requests = {
+            "DataTransfer": {"vendorId": "acme"},
+            "DiagnosticsStatusNotification": {"status": "Idle"},
+            "FirmwareStatusNotification": {"status": "Installed"},
+            "Heartbeat": {},
+            "MeterValues": {"connectorId": 1, "meterValue": []},
+            "StatusNotification": {"connectorId": 1, "errorCode": "NoError", "status": "Available"},
+        }
+        end = datetime(9000, 1, 1, tzinfo=UTC).timestamp() - 0.0004
+        for now in (0.0, NOW.timestamp() + 0.9996, end):
+            clock.rightNow = now
+            for action, payload in requests.items():
+                answer = handlers.handle(FakeConnection("CP1"), Call("b", action, payload))  # type: ignore[arg-type]
+                if isinstance(answer, Deferred):  # the transaction messages wait for the bus
+                    answer = self.successResultOf(answer)
+                self.assertIs(type(answer), BuiltAnswer, action)
+                schemas.validate_response(action, answer)
+                self.assertIsNone(schemas.fastjsonschema_verdict("response", action, answer))
