@@ -197,6 +197,18 @@ class CallError:
 Frame = Call | CallResult | CallError
 
 
+def _checked_call(unique_id: str, action: str, payload: dict[str, Any]) -> Call:
+    """
+    ``Call(unique_id, action, payload)`` for fields :func:`parse_frame` has
+    already checked: attrs' validators would check them again per message.
+    """
+    call = object.__new__(Call)
+    object.__setattr__(call, "unique_id", unique_id)
+    object.__setattr__(call, "action", action)
+    object.__setattr__(call, "payload", payload)
+    return call
+
+
 class FrameError(OcppError):
     """
     A frame that cannot be parsed, with what to answer.
@@ -439,6 +451,24 @@ def parse_frame(text: str | bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Fra
             message_type_id=message_type_id,
         ) from None
 
+    if (
+        type(value) is list
+        and len(value) == 4
+        and type(value[0]) is int  # not True, not 2.0
+        and value[0] == CALL
+        and type(value[1]) is str
+        and len(value[1]) <= MAX_UNIQUE_ID_LENGTH
+        and type(value[2]) is str
+        and type(value[3]) is dict
+    ):
+        # Nearly every frame: a well-formed CALL by every check below, built
+        # without attrs checking its fields a second time.
+        return _checked_call(value[1], value[2], value[3])
+    return _frame_of(value)
+
+
+def _frame_of(value: Any) -> Frame:
+    """The frame a decoded JSON ``value`` is, or the FrameError saying why it is none."""
     if not isinstance(value, list):
         raise FrameError(PROTOCOL_ERROR, f"frame must be a JSON array, not {_json_type(value)}")
     if not value:

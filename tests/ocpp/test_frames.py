@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.ocpp import errors, frames
@@ -19,6 +22,7 @@ from ocppd.ocpp.frames import (
     FrameError,
     parse_frame,
 )
+from tests.fuzz.profile import FUZZ
 
 ID_36 = "a" * 36
 ID_37 = "b" * 37
@@ -652,3 +656,42 @@ class FastDecoderTests(FrameErrorAssertions):
             message_type_id=2,
         )
         self.assertIn("NaN", error.description)
+
+
+_texts = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=3)
+
+
+class CommonCallPathTests(SynchronousTestCase):
+    """
+    The short path of parse_frame for a well-formed CALL agrees with the full
+    checks of the decoded value (texts that the decoder itself refuses, NUL and
+    lone surrogates, are InvalidJsonTests' business).
+    """
+
+    @FUZZ
+    @given(
+        st.one_of(
+            st.tuples(
+                st.sampled_from([2, 3, 4, 2.0, True, "2", None]),
+                _texts | st.sampled_from(["x" * 36, "x" * 37, 1, None]),
+                _texts | st.sampled_from([2, None, {}]),
+                st.dictionaries(_texts, st.integers(), max_size=2)
+                | st.sampled_from([[], "{}", None]),
+            ).map(list),
+            st.lists(st.sampled_from([2, "a", {}]), max_size=6),
+        )
+    )
+    def test_same_frame_or_error(self, value: list[Any]) -> None:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        try:
+            expected: Any = frames._frame_of(json.loads(text))
+        except FrameError as e:
+            expected = repr(e)
+        try:
+            got: Any = parse_frame(text)
+        except FrameError as e:
+            got = repr(e)
+        self.assertEqual(got, expected)
+        if isinstance(got, Call):
+            self.assertIs(type(got), Call)
+            self.assertEqual(Call(got.unique_id, got.action, got.payload), got)
