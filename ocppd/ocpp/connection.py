@@ -20,7 +20,14 @@ from ocppd.logs import Logger
 from ocppd.ocpp import actions, errors
 from ocppd.ocpp.commands import CommandQueue
 from ocppd.ocpp.errors import AnswerTimedOut, OcppError
-from ocppd.ocpp.frames import Call, CallError, CallResult, FrameError, parse_frame
+from ocppd.ocpp.frames import (
+    Call,
+    CallError,
+    CallResult,
+    FrameError,
+    marshal_result,
+    parse_frame,
+)
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.ratelog import RepeatLog
@@ -184,23 +191,29 @@ class ChargerConnection:
                 continue
             if isinstance(answered, Deferred):
                 self._handling = True
-                answered.addCallbacks(
-                    self._answer, self._failed, callbackArgs=(call,), errbackArgs=(call,)
-                )
-                answered.addBoth(self._handled)
+                # One callback for both outcomes: a Deferred per waiting call
+                # (every transaction message) is run on the reactor anyway.
+                answered.addBoth(self._settled, call)
                 return
-            try:
-                self._answer(answered, call)
-            except Exception:
-                self.log.failure(
-                    "Answering {action} from {charge_point_id} failed",
-                    action=call.action,
-                    charge_point_id=self.charge_point_id,
-                )
+            self._answer_logged(answered, call)
 
-    def _handled(self, _: object) -> None:
+    def _settled(self, result: dict[str, Any] | Failure, call: Call) -> None:
+        if isinstance(result, Failure):
+            self._failed(result, call)
+        else:
+            self._answer_logged(result, call)
         self._handling = False
         self._handle_next()
+
+    def _answer_logged(self, response: dict[str, Any], call: Call) -> None:
+        try:
+            self._answer(response, call)
+        except Exception:
+            self.log.failure(
+                "Answering {action} from {charge_point_id} failed",
+                action=call.action,
+                charge_point_id=self.charge_point_id,
+            )
 
     def _answer(self, response: dict[str, Any], call: Call) -> None:
         try:
@@ -217,7 +230,9 @@ class ChargerConnection:
                 CallError(call.unique_id, errors.INTERNAL_ERROR, "invalid response").marshal()
             )
             return
-        self._send(CallResult(call.unique_id, response).marshal())
+        # CallResult(call.unique_id, response).marshal(), without attrs checking
+        # again a uniqueId parse_frame has checked.
+        self._send(marshal_result(call.unique_id, response))
 
     def _failed(self, failure: Failure, call: Call) -> None:
         if isinstance(failure.value, OcppError):

@@ -87,6 +87,7 @@ __all__ = [
     "CallResult",
     "Frame",
     "FrameError",
+    "marshal_result",
     "parse_frame",
 ]
 
@@ -156,7 +157,12 @@ class CallResult:
 
     def marshal(self) -> str:
         """The frame as compact JSON text."""
-        return _dumps([self.MESSAGE_TYPE, self.unique_id, self.payload])
+        return marshal_result(self.unique_id, self.payload)
+
+
+def marshal_result(unique_id: str, payload: dict[str, Any]) -> str:
+    """``CallResult(unique_id, payload).marshal()`` for a uniqueId known to be valid."""
+    return _dumps([CALL_RESULT, unique_id, payload])
 
 
 @attrs.frozen
