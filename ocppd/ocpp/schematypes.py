@@ -5,8 +5,8 @@ msgspec types generated from the OCPP 1.6 JSON schemas: the fast check of a payl
 prepares it for ``fastjsonschema``: draft-04, ranges added) into a msgspec type
 (a ``Struct`` per object) and the checks msgspec cannot express. Converting a
 decoded payload to that type is a single walk in C; for a MeterValues of four
-sampled values it is an order of magnitude cheaper than the generated Python
-of ``fastjsonschema``.
+sampled values it costs about a quarter of the generated Python of
+``fastjsonschema`` (bench/RESULTS.md).
 
 The compiled check is a *fast acceptance* only: whatever it accepts, the
 schema accepts, and the registry answers anything it refuses with

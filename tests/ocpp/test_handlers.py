@@ -218,6 +218,17 @@ class HandlerTests(TestCase):
         self.assertEqual(answer, {})
 
 
+def handlers_without_store(clock: Clock) -> CentralSystemHandlers:
+    """Handlers for the answers that need neither the store nor the tag cache."""
+    return CentralSystemHandlers(
+        database=None,  # type: ignore[arg-type]
+        tags=None,  # type: ignore[arg-type]
+        traffic=RecordingTraffic(),  # type: ignore[arg-type]
+        clock=clock,
+        heartbeat_interval=120,
+    )
+
+
 class CurrentTimeTests(SynchronousTestCase):
     """The cached ``currentTime`` formatting of Heartbeat and BootNotification answers."""
 
@@ -227,13 +238,7 @@ class CurrentTimeTests(SynchronousTestCase):
         rounding edges, the answer is ``format_iso(from_timestamp(now))``.
         """
         clock = Clock()
-        handlers = CentralSystemHandlers(
-            database=None,  # type: ignore[arg-type]
-            tags=None,  # type: ignore[arg-type]
-            traffic=RecordingTraffic(),  # type: ignore[arg-type]
-            clock=clock,
-            heartbeat_interval=120,
-        )
+        handlers = handlers_without_store(clock)
         connection = FakeConnection("CP1")
         base = 1_800_000_000.0
         for offset in (0.0, 0.123, 0.0005, 0.9994, 0.9999996, 1.0, 1.001, 59.999, 3600.25):
@@ -255,13 +260,7 @@ class BuiltAnswerTests(SynchronousTestCase):
         """
         schemas = SchemaRegistry.load()
         clock = Clock()
-        handlers = CentralSystemHandlers(
-            database=None,  # type: ignore[arg-type]
-            tags=None,  # type: ignore[arg-type]
-            traffic=RecordingTraffic(),  # type: ignore[arg-type]
-            clock=clock,
-            heartbeat_interval=120,
-        )
+        handlers = handlers_without_store(clock)
         requests = {
             "DataTransfer": {"vendorId": "acme"},
             "DiagnosticsStatusNotification": {"status": "Idle"},
