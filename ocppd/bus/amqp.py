@@ -268,6 +268,38 @@ class _LoggingEndpoint:
         return d
 
 
+class _Acks:
+    """
+    The acks of one consumer's channel, sent once per reactor turn: the tags
+    below every delivery still unsettled in one ``basic_ack(multiple=True)``,
+    the others one by one. Under load a turn settles a whole batch (the
+    processor's commit), which thus costs one frame instead of one per
+    message, for pika to build and for the broker to process.
+    """
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+        #: Tags handed to the handler and neither acked nor nacked yet.
+        self.unsettled: set[int] = set()
+        #: Tags settled with an ack this turn, not sent yet.
+        self.ready: list[int] = []
+        self.call: Any = None
+
+    def take(self) -> list[tuple[int, bool]]:
+        """What to send now: (delivery tag, multiple) pairs."""
+        self.call = None
+        ready, self.ready = self.ready, []
+        self.unsettled.difference_update(ready)
+        # Every tag below the lowest unsettled one was handed out and settled
+        # (acked, or nacked and no longer the broker's concern); tags the
+        # handler has not been given yet (waiting in pika's queue) are higher.
+        floor = min(self.unsettled) if self.unsettled else None
+        below = [tag for tag in ready if floor is None or tag < floor]
+        sends = [(max(below), True)] if below else []
+        sends += [(tag, False) for tag in ready if floor is not None and tag > floor]
+        return sends
+
+
 @implementer(IConsumer)
 class _Consumer:
     """A registered consumer of one queue; survives reconnections until stopped."""
@@ -282,6 +314,8 @@ class _Consumer:
         #: QoS, acks and the requeue on close concern this queue only).
         self.channel: Any = None
         self.starting = False
+        #: The acks of ``channel``.
+        self.acks: _Acks | None = None
         #: Handlers running now.
         self.active = 0
         self.idle_waiters: list[Deferred[None]] = []
@@ -880,6 +914,7 @@ class AmqpBus(Service):
             yield self._close_channel(channel)
             return
         consumer.channel = channel
+        consumer.acks = _Acks(channel)
         self.log.debug("Consuming {queue} (tag {tag})", queue=consumer.queue, tag=tag)
         self._run(consumer, channel, messages).addErrback(
             lambda f: self.log.failure("AmqpBus consumer loop of {queue}", f, queue=consumer.queue)
@@ -915,6 +950,8 @@ class AmqpBus(Service):
                 # Stopped meanwhile: left unacked, requeued when the channel closes.
                 slots.release()
                 return
+            if consumer.acks is not None and consumer.acks.channel is channel:
+                consumer.acks.unsettled.add(message.method.delivery_tag)
             consumer.active += 1
             self._handle(consumer, channel, message).addBoth(finished).addErrback(
                 lambda f: self.log.failure("AmqpBus handling on {queue}", f, queue=consumer.queue)
@@ -988,8 +1025,30 @@ class AmqpBus(Service):
         self._ack(consumer, channel, message.method.delivery_tag)
 
     def _ack(self, consumer: _Consumer, channel: Any, tag: int) -> None:
+        """Ack ``tag`` with the others of this reactor turn (``_Acks``)."""
+        acks = consumer.acks
+        if acks is None or acks.channel is not channel or consumer.channel is not channel:
+            # A stopping consumer, or a channel gone: at once, as it is.
+            self._send_ack(consumer, channel, tag, False)
+            return
+        acks.ready.append(tag)
+        if acks.call is None:
+            acks.call = self._reactor.callLater(0, self._flush_acks, consumer, acks)
+
+    def _flush_acks(self, consumer: _Consumer, acks: _Acks) -> None:
+        if acks.call is not None and acks.call.active():
+            acks.call.cancel()
+        for tag, multiple in acks.take():
+            self._send_ack(consumer, acks.channel, tag, multiple)
+
+    def _unsettled(self, consumer: _Consumer, channel: Any, tag: int) -> None:
+        """``tag`` goes back to the broker unacked (a nack): no longer ours to settle."""
+        if consumer.acks is not None and consumer.acks.channel is channel:
+            consumer.acks.unsettled.discard(tag)
+
+    def _send_ack(self, consumer: _Consumer, channel: Any, tag: int, multiple: bool) -> None:
         try:
-            channel.basic_ack(delivery_tag=tag)
+            channel.basic_ack(delivery_tag=tag, multiple=multiple)
         except Exception as e:
             # The channel is gone (connection lost): RabbitMQ redelivers the
             # message, which idempotent consumers absorb.
@@ -1055,6 +1114,7 @@ class AmqpBus(Service):
                 reason=str(e),
             )
             yield deferLater(self._reactor, delay, lambda: None)
+            self._unsettled(consumer, channel, message.method.delivery_tag)
             try:
                 channel.basic_nack(delivery_tag=message.method.delivery_tag, requeue=True)
             except Exception:
@@ -1092,6 +1152,10 @@ class AmqpBus(Service):
             waiter: Deferred[None] = Deferred()
             consumer.idle_waiters.append(waiter)
             yield waiter
+        acks, consumer.acks = consumer.acks, None
+        if acks is not None and acks.ready:
+            # Acks of the last turn, before the channel closes (which would requeue them).
+            self._flush_acks(consumer, acks)
         if channel is not None:
             yield self._close_channel(channel)
 

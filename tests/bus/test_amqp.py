@@ -141,6 +141,53 @@ class AmqpBusTests(AmqpBusMixin, TestCase):
         self.assertEqual(consumer.concurrency, 4)
 
     @inlineCallbacks
+    def test_acks_of_a_turn_go_together(self) -> Any:
+        """
+        Deliveries settled in one reactor turn are acked with one
+        ``basic_ack(multiple=True)``; one settled while an earlier one is
+        still running is acked alone, and the earlier one later: none is
+        redelivered to the next consumer.
+        """
+        topology = self.topology()
+        bus = yield self.start_bus(topology, prefetch=50)
+        waiting: dict[int, Deferred[None]] = {}
+
+        def handle(delivery: Delivery) -> Deferred[None]:
+            waiting[delivery.envelope.payload["n"]] = Deferred()
+            return waiting[delivery.envelope.payload["n"]]
+
+        consumer = yield bus.consume("work", handle, concurrency=50)
+        sent: list[tuple[int, bool]] = []
+        channel = consumer.channel
+        basic_ack = channel.basic_ack
+
+        def recording_ack(delivery_tag: int, multiple: bool = False) -> Any:
+            sent.append((delivery_tag, multiple))
+            return basic_ack(delivery_tag=delivery_tag, multiple=multiple)
+
+        self.patch(channel, "basic_ack", recording_ack)
+        for n in range(20):
+            yield bus.publish("session.updated", envelope("session.updated", n))
+        yield self.wait_until(lambda: len(waiting) == 20, "20 deliveries")
+        # The first 10 but the 3rd settle in one turn, then the 12th alone.
+        for n in [*range(2), *range(3, 10), 11]:
+            waiting[n].callback(None)
+        yield self.wait_until(lambda: bool(sent), "the acks")
+        # Tags count from 1: up to the 3rd's (still running) at once, the others alone.
+        self.assertEqual(sent, [(2, True), *((tag, False) for tag in (4, 5, 6, 7, 8, 9, 10, 12))])
+        sent.clear()
+        for n in [2, 10, *range(12, 20)]:
+            waiting[n].callback(None)
+        yield self.wait_until(lambda: bool(sent), "the last acks")
+        self.assertEqual(sent, [(20, True)])
+        yield consumer.stop()
+        again: list[Delivery] = []
+        second = yield bus.consume("work", again.append)
+        self.addCleanup(second.stop)
+        yield deferLater(reactor, 0.3, lambda: None)
+        self.assertEqual(again, [])
+
+    @inlineCallbacks
     def test_provides_ibus(self) -> Any:
         """AmqpBus provides IBus, checked by zope.interface."""
         bus = yield self.start_bus(self.topology())
