@@ -146,6 +146,24 @@ class OcppServerProtocol(WebSocketServerProtocol):
                 return
         self._dataReceived(data)
 
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        # The common case of Autobahn's sendData (an open connection, nothing
+        # queued, no chopping, no octet logging), without the debug line whose
+        # coloured arguments it builds for every frame before the level check.
+        transport = self.transport
+        if (
+            sync
+            or chopsize
+            or self.send_queue
+            or self.logOctets  # type: ignore[attr-defined]  # set by Autobahn on connect
+            or self.state != self.STATE_OPEN
+            or transport is None
+        ):
+            super().sendData(data, sync, chopsize)
+            return
+        transport.write(data)
+        self.trafficStats.outgoingOctetsWireLevel += len(data)
+
     def _bound_handshake(self, data: bytes) -> None:
         """
         Until the handshake is answered, Autobahn keeps every byte received

@@ -154,7 +154,7 @@ class _Compiler:
         if not properties:
             if extra:
                 return dict[str, Any], None
-            return msgspec.defstruct(_struct_name(path), [], forbid_unknown_fields=True), None
+            return _struct(path, [], forbid_unknown_fields=True), None
         fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
         checks: list[tuple[str, Check]] = []
         for key, child in properties.items():
@@ -169,9 +169,7 @@ class _Compiler:
                 fields.append((key, kind | msgspec.UnsetType, msgspec.UNSET))
             if check is not None:
                 checks.append((key, check))
-        struct = msgspec.defstruct(
-            _struct_name(path), fields, kw_only=True, forbid_unknown_fields=not extra
-        )
+        struct = _struct(path, fields, kw_only=True, forbid_unknown_fields=not extra)
         return struct, _fields_check(checks) if checks else None
 
     def _array(self, schema: Mapping[str, Any], path: str, depth: int) -> tuple[Any, Check | None]:
@@ -229,6 +227,16 @@ def _fields_check(checks: list[tuple[str, Check]]) -> Check:
         return True
 
     return check
+
+
+def _struct(path: str, fields: list[Any], **options: Any) -> Any:
+    """
+    The Struct of the object at ``path``. Untracked by the garbage collector
+    (``gc=False``): an instance lives for one check and holds only strings,
+    numbers, lists and other such Structs, so it can be in no cycle, and every
+    payload checked would otherwise add several objects to the next collection.
+    """
+    return msgspec.defstruct(_struct_name(path), fields, gc=False, **options)
 
 
 def _struct_name(path: str) -> str:

@@ -6,6 +6,7 @@ while it is being admitted.
 
 from __future__ import annotations
 
+from autobahn.websocket import protocol as autobahn_protocol
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
@@ -149,3 +150,18 @@ class HandshakeEdgeTests(SynchronousTestCase):
         self.assertEqual(self.status_line(), b"HTTP/1.1 429 too many failed attempts")
         self.assertIn(b"\r\nRetry-After: 4\r\n", response)
         self.assertTrue(self.transport.disconnecting)
+
+    def test_frames_sent_on_an_open_connection(self) -> None:
+        """
+        On an open connection a frame goes straight to the transport, counted
+        in Autobahn's traffic statistics, without building Autobahn's debug
+        line (whose coloured arguments cost every frame).
+        """
+        self.protocol.dataReceived(HANDSHAKE)
+        self.admission.decisions[0].callback(Admitted("CP1", "Accepted"))
+        self.transport.clear()
+        before = self.protocol.trafficStats.outgoingOctetsWireLevel
+        self.patch(autobahn_protocol, "hltype", self.fail)
+        self.protocol.send_text('[3,"1",{}]')
+        self.assertEqual(self.transport.value(), b"\x81\x0a" + b'[3,"1",{}]')
+        self.assertEqual(self.protocol.trafficStats.outgoingOctetsWireLevel - before, 12)

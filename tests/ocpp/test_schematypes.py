@@ -15,11 +15,13 @@ what ``fastjsonschema`` accepts, and ``SchemaRegistry`` must answer exactly as
 from __future__ import annotations
 
 import copy
+import gc
 import json
 from collections.abc import Callable, Iterator, Mapping
 from importlib.resources import files
 from typing import Any
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
@@ -275,6 +277,13 @@ class CompileTests(SynchronousTestCase):
             {"type": "object", "properties": {"x": {"type": "integer", "maximum": 1.5}}},
         ):
             self.assertIsNone(compile_schema("X", schema, is_date_time), schema)
+
+    def test_instances_untracked_by_the_collector(self) -> None:
+        compiled = compile_schema(
+            "X", {"type": "object", "properties": {"x": {"type": "string"}}}, is_date_time
+        )
+        assert compiled is not None
+        self.assertFalse(gc.is_tracked(msgspec.convert({"x": "y"}, compiled.type)))
 
     def test_date_time_checked_after_conversion(self) -> None:
         compiled = compile_schema(
