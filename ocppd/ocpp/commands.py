@@ -9,7 +9,6 @@ with a clear error on timeout, on a CALLERROR, or when the charger goes away.
 from __future__ import annotations
 
 import uuid
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +80,19 @@ class CommandQueue:
     caller publish the traffic (for the OCPP message log).
     """
 
+    __slots__ = (
+        "_charge_point_id",
+        "_clock",
+        "_closed",
+        "_in_flight",
+        "_on_reply",
+        "_on_sent",
+        "_queue",
+        "_schemas",
+        "_send",
+        "_timeout",
+    )
+
     log = Logger()
 
     def __init__(
@@ -101,7 +113,8 @@ class CommandQueue:
         self._timeout = timeout
         self._on_sent = on_sent
         self._on_reply = on_reply
-        self._queue: deque[_Pending] = deque()
+        # A short list: commands to one charger are few (and a deque is 760 bytes).
+        self._queue: list[_Pending] = []
         self._in_flight: _Pending | None = None
         self._closed: Exception | None = None
 
@@ -170,7 +183,7 @@ class CommandQueue:
     def _send_next(self) -> None:
         if self._in_flight is not None or not self._queue:
             return
-        pending = self._queue.popleft()
+        pending = self._queue.pop(0)
         self._in_flight = pending
         self._send(pending.call)
         self._on_sent(pending.call)

@@ -10,6 +10,7 @@ from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.bus.interface import BusError
+from ocppd.ocpp.commands import ChargerDisconnected
 from ocppd.ocpp.connection import MAX_QUEUED_CALLS, BuiltAnswer, ChargerConnection
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.registry import CLOSE_REPLACED, ConnectionRegistry
@@ -237,6 +238,25 @@ class ChargerConnectionTests(SynchronousTestCase):
         self.connection.text_received('[2,"late","Heartbeat",{}]')
         self.connection.connection_lost()
         self.handler.pending[0].callback({"currentTime": "2026-01-01T00:00:00Z"})
+        self.assertEqual(self.transport.sent, [])
+
+    def test_idle_connection_is_small(self) -> None:
+        """
+        No per-connection dict, and no command queue until a command is sent:
+        most connections idle between reconnects and never get one.
+        """
+        self.assertFalse(hasattr(self.connection, "__dict__"))
+        self.assertIsNone(self.connection._commands)
+        self.heartbeat_still_answered()
+        self.assertIsNone(self.connection._commands)
+        self.connection.call("ClearCache", {})
+        self.assertIsNotNone(self.connection._commands)
+
+    def test_command_after_connection_lost_fails_at_once(self) -> None:
+        """Lost before its first command: the queue made afterwards refuses at once."""
+        self.connection.connection_lost("gone")
+        with self.assertRaises(ChargerDisconnected):
+            self.connection.call("ClearCache", {})
         self.assertEqual(self.transport.sent, [])
 
 

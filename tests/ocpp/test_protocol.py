@@ -6,6 +6,7 @@ while it is being admitted.
 
 from __future__ import annotations
 
+from autobahn.twisted.websocket import WebSocketServerProtocol
 from autobahn.websocket import protocol as autobahn_protocol
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
@@ -90,6 +91,30 @@ class HandshakeEdgeTests(SynchronousTestCase):
         self.admission.decisions[0].callback(Admitted("CP1", "Accepted"))
         self.assertIn(b" 101 ", self.status_line())
         self.assertIn("CP1", self.registry)
+
+    def test_options_are_the_factorys_not_copied_per_connection(self) -> None:
+        """
+        The protocol options stay on the factory's protocol class (set after
+        the factory was made too): none is in a connection's own attributes.
+        """
+        options = set(WebSocketServerProtocol.CONFIG_ATTRS)
+        self.assertEqual(options & set(vars(self.protocol)), set())
+        self.assertEqual(self.protocol.openHandshakeTimeout, 0)
+        self.assertEqual(self.protocol.maxMessagePayloadSize, 65536)
+        self.protocol.dataReceived(HANDSHAKE)
+        self.admission.decisions[0].callback(Admitted("CP1", "Accepted"))
+        self.assertIn(b" 101 ", self.status_line())
+
+    def test_open_connection_keeps_no_handshake(self) -> None:
+        """Once open, the request's headers and bytes and our response are let go."""
+        self.protocol.dataReceived(HANDSHAKE)
+        self.admission.decisions[0].callback(Admitted("CP1", "Accepted"))
+        self.assertIn(b" 101 ", self.status_line())
+        self.assertEqual(self.protocol.http_headers, {})
+        self.assertEqual(
+            (self.protocol.http_request_data, self.protocol.http_response_data), (b"", b"")
+        )
+        self.assertIsInstance(self.protocol.send_queue, list)
 
     def test_endless_header_closes_and_bounds_the_buffer(self) -> None:
         """
