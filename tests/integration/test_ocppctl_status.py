@@ -74,10 +74,9 @@ class StatusCommandTests(TestCase):
         self.assertEqual(status["daemon"]["chargers"], {"connected": 1})
         self.assertEqual(status["chargersOnline"], {"test-node": 1})
         self.assertEqual(status["daemon"]["bus"]["backend"], "memory")
-        self.assertEqual(
-            status["daemon"]["services"],
-            {name: "running" for name in ("store", "bus", "presence", "timers", "listeners")},
-        )
+        services = status["daemon"]["services"]
+        self.assertLessEqual({"store", "bus", "presence", "timers", "listeners"}, set(services))
+        self.assertEqual(set(services.values()), {"running"})
         self.assertIsNone(status["databaseProblem"])
         for queue in status["queues"].values():
             self.assertEqual(queue["dead"], 0)
