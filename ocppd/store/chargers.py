@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ocppd.store.errors import AlreadyExists, InUse, NotFound
+from ocppd.store.prepared import Prepared
 from ocppd.store.records import (
     ChargePointRecord,
     ConnectorRecord,
@@ -507,7 +508,8 @@ def set_connector_status(
         "vendor_error_code": vendor_error_code,
         "status_at": at,
     }
-    return conn.execute(_status_upsert(conn.dialect.name), values).first() is not None
+    # On the driver's cursor (``ocppd.store.prepared``): one per StatusNotification.
+    return _prepared_status_upsert(conn.dialect.name).first(conn, values) is not None
 
 
 @functools.cache
@@ -526,6 +528,11 @@ def _status_upsert(dialect: str) -> sa.Insert:
     )
     # RETURNING, not rowcount: SQLAlchemy reports -1 for this statement on psycopg.
     return upsert.returning(connectors.c.connector_id)
+
+
+@functools.cache
+def _prepared_status_upsert(dialect: str) -> Prepared:
+    return Prepared(_status_upsert(dialect))
 
 
 def list_connectors(conn: Connection, charge_point_id: str) -> list[ConnectorRecord]:

@@ -17,6 +17,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
@@ -89,13 +90,20 @@ class Prepared:
         compiled = self._for(conn.dialect)
         driver = conn.connection.dbapi_connection
         assert driver is not None  # a connection in a transaction always has one
+        dbapi = conn.dialect.loaded_dbapi
+        values = compiled.parameters(parameters)
         cursor = driver.cursor()
         try:
-            cursor.execute(compiled.sql, compiled.parameters(parameters))
+            cursor.execute(compiled.sql, values)
             raw = cursor.fetchone() if cursor.description is not None else None
             if raw is not None:
                 # Every row read: SQLite runs an UPDATE ... RETURNING to its end only then.
                 cursor.fetchall()
+        except dbapi.Error as e:
+            # Raised as ``conn.execute`` raises it (``sa.exc.IntegrityError``, ...).
+            raise sa.exc.DBAPIError.instance(
+                compiled.sql, values, e, dbapi.Error, dialect=conn.dialect
+            ) from e
         finally:
             cursor.close()
         return None if raw is None else compiled.row(tuple(raw))
