@@ -13,7 +13,7 @@ from typing import Any
 from twisted.trial.unittest import TestCase
 
 from ocppd.store.database import Database
-from tests.consumers import recorded_stream
+from tests.consumers import recorded_stream, stream_replay
 from tests.store.fixtures import make_postgres_database, make_sqlite_database
 
 #: Differences shown when the record differs (the first ones, in document order).
@@ -46,7 +46,7 @@ class RecordedStreamTests(TestCase):
         self.steps = recorded_stream.read_stream()
 
     def assertSameRecord(self, database: Database) -> None:
-        record = recorded_stream.replay(database, self.steps)
+        record = stream_replay.replay(database, self.steps)
         found = list(differences(self.golden, record))
         if found:
             self.fail(
