@@ -65,8 +65,12 @@ def makeService(options: Options) -> IService:
 
     from ocppd.logformat import observer, twistd_log_file
     from ocppd.service import OcppdService
+    from ocppd.store.database import GIL_SWITCH_INTERVAL
     from ocppd.systemd import notify_when_serving
 
+    # The reactor must not wait 5 ms for the GIL after each system call
+    # while the database thread runs Python (docs/operations.md "Data").
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     config = options["parsed"]
     try:
         # The one place the global reactor is named: every part gets it from here.

@@ -37,6 +37,12 @@ SQLITE_FILE_NAME = "ocppd.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: Seconds a new PostgreSQL connection may take (libpq ``connect_timeout``).
 PG_CONNECT_TIMEOUT = 10
+#: CPython's GIL switch interval in the daemon (``sys.setswitchinterval``;
+#: the default is 5 ms). The reactor drops the GIL at every system call and,
+#: while the database thread runs Python (a processor batch: rows, values,
+#: results), waits up to the interval to get it back: with 5 ms, a request's
+#: few system calls took tens of ms under load (``bench/gil_switch.py``).
+GIL_SWITCH_INTERVAL = 0.0005
 #: Seconds after which a PostgreSQL connection whose peer went silent fails
 #: (TCP keepalives and ``tcp_user_timeout``), freeing its pool thread.
 PG_DEAD_PEER_SECONDS = 60
