@@ -40,19 +40,11 @@ from servers import (
     cpu_seconds,
     prepare_ocppd,
     raise_fd_limit,
+    rss_kib,
 )
 
 #: Kinds a storm is measured for.
 STORM_KINDS = ("ocppd", "ceiling")
-
-
-def peak_rss_kib(pid: int) -> int:
-    """The peak resident set (VmHWM) of ``pid``."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmHWM for {pid}")
 
 
 def storm(
@@ -70,7 +62,7 @@ def storm(
         # Sample while settling: the processor stores the boots after the answers.
         time.sleep(settle)
         cpu_settled = cpu_seconds(server.pid) - cpu_before
-        peak = peak_rss_kib(server.pid)
+        peak = rss_kib(server.pid, "VmHWM")
         gen.send("")
     finally:
         gen.finish()
