@@ -9,17 +9,13 @@ instead of guessing.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
-import tarfile
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from servers import BENCH, ROOT
+import durable_bus
+from servers import ROOT
 
 #: Rows: (measure, ocppd's value, the reference, ratio, target, met).
 Row = tuple[str, str, str, str, str, str]
@@ -32,50 +28,19 @@ StormRows = list[tuple[str, int, dict[str, Any]]]
 def run_e2e(
     *, backend: str, store: str, chargers: int, seconds: float, source: str = ROOT
 ) -> dict[str, Any]:
-    """One ``e2e_bus.py`` backend run of the daemon's code at ``source``."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(BENCH, "e2e_bus.py"),
-            f"--chargers={chargers}",
-            f"--seconds={seconds}",
-        ],
-        env={
-            **os.environ,
-            "OCPPD_BENCH_BACKEND": backend,
-            "OCPPD_BENCH_STORE": store,
-            "OCPPD_BENCH_SOURCE": source,
-        },
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"e2e_bus.py ({backend}, {store}, {source}) failed:\n{out.stderr}")
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    """One ``e2e_bus.py`` MeterValues run of the daemon's code at ``source``."""
+    return durable_bus.measure(source, "MeterValues", chargers, seconds, backend, store)
 
 
 def baseline_source(baseline: str) -> tuple[str, Callable[[], None]]:
     """
-    The package directory of the old code: ``baseline`` itself when it is a
-    directory, else a git revision of this repository exported to a temporary
-    directory (removed by the returned cleanup).
+    The directory of the old code: ``baseline`` itself when it is a directory,
+    else a git revision of this repository extracted to a temporary directory
+    (removed by the returned cleanup).
     """
     if os.path.isdir(baseline):
         return baseline, lambda: None
-    target = tempfile.mkdtemp(prefix="ocppd-baseline-")
-    archive = subprocess.run(
-        ["git", "-C", ROOT, "archive", "--format=tar", baseline],
-        check=True,
-        capture_output=True,
-    ).stdout
-    with tempfile.TemporaryFile() as f:
-        f.write(archive)
-        f.seek(0)
-        with tarfile.open(fileobj=f) as tar:
-            tar.extractall(target, filter="data")
-
+    target, _ = durable_bus.extract(baseline)
     return target, lambda: shutil.rmtree(target, ignore_errors=True)
 
 
