@@ -44,6 +44,10 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/{tree}/"): WEB,
     ("GET", "/{tree}/{rest}"): WEB,
     ("GET", "/api/openapi.json"): PUBLIC,
+    # Probes of a load balancer or orchestrator: what they show strangers is
+    # status only (docs/operations.md, "Health and readiness").
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/ready"): PUBLIC,
     ("POST", "/api/auth/login"): PUBLIC,
     ("POST", "/api/auth/logout"): SIGNED_IN,
     ("GET", "/api/auth/me"): SIGNED_IN,
