@@ -235,6 +235,11 @@ class OcppServerProtocol(WebSocketServerProtocol):
 
     # MessageTransport, for ChargerConnection
     def send_text(self, text: str) -> None:
+        if self.state != WebSocketServerProtocol.STATE_OPEN:
+            # The closing handshake has begun (the charger sent Close, e.g. to
+            # reset) while an answer was on its way from the bus: nobody reads
+            # it any more, and Autobahn would raise Disconnected.
+            return
         self.sendMessage(text.encode("utf-8"), isBinary=False)
 
     def close(self, code: int, reason: str) -> None:

@@ -176,6 +176,18 @@ class HandshakeEdgeTests(SynchronousTestCase):
         self.assertIn(b"\r\nRetry-After: 4\r\n", response)
         self.assertTrue(self.transport.disconnecting)
 
+    def test_frames_dropped_once_closing(self) -> None:
+        """
+        An answer that arrives after the charger began the closing handshake
+        is dropped, not an error (Autobahn raises Disconnected for it).
+        """
+        self.protocol.dataReceived(HANDSHAKE)
+        self.admission.decisions[0].callback(Admitted("CP1", "Accepted"))
+        self.protocol.dataReceived(b"\x88\x82abcd" + bytes([0x03 ^ 0x61, 0xE8 ^ 0x62]))
+        self.transport.clear()
+        self.protocol.send_text('[3,"1",{}]')
+        self.assertEqual(self.transport.value(), b"")
+
     def test_frames_sent_on_an_open_connection(self) -> None:
         """
         On an open connection a frame goes straight to the transport, counted
