@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from servers import (  # bench/ is on sys.path: run as bench/<script>.py
@@ -120,7 +121,17 @@ def meter_values(transaction_id: int, n: int) -> dict[str, Any]:
 
 
 @defer.inlineCallbacks
-def drive(port: int, chargers: int, seconds: float, workload: str = "MeterValues") -> Any:
+def drive(
+    port: int,
+    chargers: int,
+    seconds: float,
+    workload: str = "MeterValues",
+    on_measuring: Callable[[], object] = lambda: None,
+) -> Any:
+    """
+    Connect, boot and start ``chargers``, then drive ``workload`` closed-loop
+    for ``seconds``; ``on_measuring`` is called when that measured loop starts.
+    """
     connections = yield defer.gatherResults(
         [connect(port, f"B{i:04d}") for i in range(chargers)], consumeErrors=True
     )
@@ -187,6 +198,7 @@ def drive(port: int, chargers: int, seconds: float, workload: str = "MeterValues
             )
             transaction_id = answer[2]["transactionId"]
 
+    on_measuring()
     started = time.monotonic()
     driver = start_stop if workload == "StartStop" else loop
     yield defer.gatherResults(
@@ -331,11 +343,18 @@ def run_backend(
             result["outcome"] = outcome
             reactor.stop()
 
-        reactor.callWhenRunning(lambda: drive(port, chargers, seconds, workload).addBoth(done))
+        # The daemon's CPU (all its threads) from the first measured call (after
+        # the chargers' connects, boots and starts) until its processor has
+        # stored the last answered message: the cost per stored message.
+        server_cpu_before: list[float] = []
+
+        def measuring() -> None:
+            server_cpu_before.append(cpu_seconds(daemon.pid))
+
+        reactor.callWhenRunning(
+            lambda: drive(port, chargers, seconds, workload, measuring).addBoth(done)
+        )
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-        # The daemon's CPU (all its threads) from the first call until its
-        # processor has stored the last answered message: the cost per stored message.
-        server_cpu_before = cpu_seconds(daemon.pid)
         started = time.monotonic()
         reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]
         latencies, errors, elapsed = result["outcome"]
@@ -354,7 +373,7 @@ def run_backend(
         while stored() < expected and time.monotonic() - started < 300:
             time.sleep(0.2)
         stored_elapsed = time.monotonic() - started
-        server_cpu = cpu_seconds(daemon.pid) - server_cpu_before
+        server_cpu = cpu_seconds(daemon.pid) - server_cpu_before[0]
         stored_messages = stored()
         latencies.sort()
         load_cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (

@@ -48,12 +48,19 @@ def _met(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
+def _against_ceiling(throughput: Throughput, action: str, field: str) -> tuple[float, float] | None:
+    """ocppd's and the ceiling's ``field`` for ``action``; None unless both were measured."""
+    if ("ocppd", action) not in throughput or ("ceiling", action) not in throughput:
+        return None
+    return throughput["ocppd", action][field], throughput["ceiling", action][field]
+
+
 def _rate_row(throughput: Throughput, action: str, target: float) -> Row:
     measure = f"{action} rate / bare Autobahn"
-    if ("ocppd", action) not in throughput or ("ceiling", action) not in throughput:
+    pair = _against_ceiling(throughput, action, "rate")
+    if pair is None:
         return (measure, "not measured", "", "", f">= {target:.2f}", "")
-    ocppd = throughput["ocppd", action]["rate"]
-    ceiling = throughput["ceiling", action]["rate"]
+    ocppd, ceiling = pair
     ratio = ocppd / ceiling
     return (
         measure,
@@ -68,10 +75,10 @@ def _rate_row(throughput: Throughput, action: str, target: float) -> Row:
 def _p99_row(throughput: Throughput, action: str, most_ms: float) -> Row:
     measure = f"{action} p99"
     target = f"<= {most_ms:g} ms and <= 1.5x the ceiling's"
-    if ("ocppd", action) not in throughput or ("ceiling", action) not in throughput:
+    pair = _against_ceiling(throughput, action, "p99_ms")
+    if pair is None:
         return (measure, "not measured", "", "", target, "")
-    ocppd = throughput["ocppd", action]["p99_ms"]
-    ceiling = throughput["ceiling", action]["p99_ms"]
+    ocppd, ceiling = pair
     ratio = ocppd / ceiling
     return (
         measure,
@@ -84,7 +91,7 @@ def _p99_row(throughput: Throughput, action: str, most_ms: float) -> Row:
 
 
 def _cpu_row(throughput: Throughput, stored: dict[str, Any] | None) -> Row:
-    measure = "CPU per stored MeterValues (ocppd: all threads, until stored)"
+    measure = "CPU per stored MeterValues (ocppd: all threads, measured loop until stored)"
     if stored is None:
         return (measure, "not measured", "", "", "<= 115 us", "")
     reference = ""
