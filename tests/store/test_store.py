@@ -133,6 +133,7 @@ class StoreTestsMixin(_Base):
         meter: int = 100,
         status: str = "Accepted",
         at: datetime = T0,
+        confirmed: bool = True,
     ) -> Allocation:
         return self.query(
             transactions.allocate_transaction,
@@ -143,6 +144,7 @@ class StoreTestsMixin(_Base):
             meter_start_wh=meter,
             started_at=at,
             now=T0,
+            confirmed=confirmed,
         )
 
     def stop(self, tx: int, cp: str = "CP1", meter: int = 500, at: datetime | None = None) -> str:
@@ -1047,17 +1049,7 @@ class StoreTestsMixin(_Base):
         self.assertIsNone(metered(tx, MeterSample(timestamp=minutes(80), value="1"), cp="CP2"))
         self.assertIsNone(metered(424242, MeterSample(timestamp=minutes(5), value="1")))
         self.assertIsNone(metered(None, MeterSample(timestamp=minutes(5), value="1")))
-        unconfirmed = self.query(
-            transactions.allocate_transaction,
-            charge_point_id="CP1",
-            connector_id=2,
-            id_tag="TAG1",
-            id_tag_status="Accepted",
-            meter_start_wh=0,
-            started_at=T0,
-            now=T0,
-            confirmed=False,
-        ).transaction_id
+        unconfirmed = self.allocate(connector=2, meter=0, confirmed=False).transaction_id
         self.assertIsNone(metered(unconfirmed, MeterSample(timestamp=minutes(5), value="1")))
         self.assertIsNone(metered(unconfirmed, MeterSample(timestamp=minutes(6), value="2")))
 
