@@ -719,6 +719,10 @@ class CmsService:
     @inlineCallbacks
     def dashboard(self) -> Generator[Deferred[Any], Any, dict[str, Any]]:
         figures = yield self._database.run(dashboard.dashboard, now=self._now())
+        fleet = figures.pop("fleet")
+        online = yield self._online.lookup(fleet.charge_point_ids)
+        figures.update(fleet.counts(online.of))
+        figures["onlineSource"] = online.source
         figures["recentSessions"] = [session_json(r) for r in figures["recentSessions"]]
         figures["since"] = {name: format_iso(at) for name, at in figures["since"].items()}
         return dict(figures)

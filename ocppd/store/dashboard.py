@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -21,27 +23,52 @@ def day_and_month_start(now: datetime) -> tuple[datetime, datetime]:
     return day, day.replace(day=1)
 
 
-def _online_counts(conn: Connection) -> dict[str, dict[str, int]]:
-    total, online = conn.execute(
-        sa.select(sa.func.count(), sa.func.count().filter(_cp.online.is_(True))).select_from(
-            charge_points
+@attrs.frozen
+class Fleet:
+    """Every charger (id, station, the store's online flag) and the number of stations."""
+
+    chargers: list[tuple[str, int | None, bool]]
+    station_total: int
+
+    @property
+    def charge_point_ids(self) -> list[str]:
+        return [charge_point_id for charge_point_id, _, _ in self.chargers]
+
+    def counts(self, online: Callable[[str, bool], bool]) -> dict[str, dict[str, int]]:
+        """
+        ``stations`` and ``chargers`` as ``{"total", "online", "offline"}``;
+        ``online(charge_point_id, stored_flag)`` says whether one is online
+        (presence: ``ocppd.api.online.Online.of``). A station is online
+        while any of its chargers is.
+        """
+        total = len(self.chargers)
+        up = [(cp, station) for cp, station, stored in self.chargers if online(cp, stored)]
+        stations_up = len({station for _, station in up if station is not None})
+        return {
+            "stations": {
+                "total": self.station_total,
+                "online": stations_up,
+                "offline": self.station_total - stations_up,
+            },
+            "chargers": {"total": total, "online": len(up), "offline": total - len(up)},
+        }
+
+
+def fleet(conn: Connection) -> Fleet:
+    """
+    The chargers whose online states the dashboard counts. Read rather than
+    counted here: the counts come from presence (``docs/presence.md``), so
+    they are right as soon as a charger connects or disconnects, not once
+    the processor has caught up with ``charge_points.online``.
+    """
+    chargers = [
+        (row.charge_point_id, row.station_id, bool(row.online))
+        for row in conn.execute(
+            sa.select(_cp.charge_point_id, _cp.station_id, _cp.online).order_by(_cp.charge_point_id)
         )
-    ).one()
+    ]
     station_total = conn.execute(sa.select(sa.func.count()).select_from(stations)).scalar_one()
-    # A station is online while any of its chargers is.
-    station_online = conn.execute(
-        sa.select(sa.func.count(sa.distinct(_cp.station_id))).where(
-            _cp.online.is_(True), _cp.station_id.is_not(None)
-        )
-    ).scalar_one()
-    return {
-        "stations": {
-            "total": station_total,
-            "online": station_online,
-            "offline": station_total - station_online,
-        },
-        "chargers": {"total": total, "online": online, "offline": total - online},
-    }
+    return Fleet(chargers, station_total)
 
 
 def _energy_and_revenue(conn: Connection, since: datetime) -> tuple[int, dict[str, int]]:
@@ -62,7 +89,10 @@ def _energy_and_revenue(conn: Connection, since: datetime) -> tuple[int, dict[st
 
 
 def dashboard(conn: Connection, *, now: datetime, recent: int = 10) -> dict[str, Any]:
-    """The figures of ``GET /api/cms/dashboard``, sessions as records (the caller renders them)."""
+    """
+    The figures of ``GET /api/cms/dashboard``, sessions as records and the
+    chargers as a ``Fleet`` (the caller renders them, online as presence says).
+    """
     day, month = day_and_month_start(now)
     energy_today, revenue_today = _energy_and_revenue(conn, day)
     energy_month, revenue_month = _energy_and_revenue(conn, month)
@@ -80,7 +110,7 @@ def dashboard(conn: Connection, *, now: datetime, recent: int = 10) -> dict[str,
         .limit(recent),
     )
     return {
-        **_online_counts(conn),
+        "fleet": fleet(conn),
         "activeSessions": active,
         "energyWh": {"today": energy_today, "month": energy_month},
         "revenue": {"today": revenue_today, "month": revenue_month},

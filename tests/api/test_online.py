@@ -131,6 +131,49 @@ class OnlineFromPresenceTests(SynchronousTestCase):
         code, body = self.request("PUT", "/api/cms/points/CP1", self.admin, {"tariffId": None})
         self.assertEqual((code, body["online"], body["onlineSource"]), (200, True, "presence"))
 
+    def dashboard(self) -> dict[str, Any]:
+        code, body = self.request("GET", "/api/cms/dashboard", self.admin)
+        self.assertEqual(code, 200, body)
+        return {key: body[key] for key in ("stations", "chargers", "onlineSource")}
+
+    def test_dashboard_counts_follow_presence(self) -> None:
+        """
+        The dashboard reloads its counts on each live connect and disconnect,
+        which may come before the processor has written ``charge_points.online``:
+        its counts are presence's, so they are right at once, either way.
+        """
+        self.store_says(False)
+        self.successResultOf(self.node.presence.claim("CP1"))
+        self.assertEqual(
+            self.dashboard(),
+            {
+                "stations": {"total": 1, "online": 1, "offline": 0},
+                "chargers": {"total": 3, "online": 1, "offline": 2},
+                "onlineSource": "presence",
+            },
+        )
+        self.store_says(True)
+        self.node.presence.release("CP1", self.successResultOf(self.node.presence.claim("CP1")))
+        self.assertEqual(
+            self.dashboard(),
+            {
+                "stations": {"total": 1, "online": 0, "offline": 1},
+                "chargers": {"total": 3, "online": 0, "offline": 3},
+                "onlineSource": "presence",
+            },
+        )
+        # One lookup for every charger of the dashboard, not one per charger.
+        self.assertEqual(self.lookups[-1], ["CP1", "CP2", "CP3"])
+
+    def test_dashboard_counts_fall_back_to_the_store(self) -> None:
+        """Presence down: the dashboard counts the store's flags, and says so."""
+        self.store_says(True)
+        self.patch(
+            self.node.presence, "owners", lambda ids: fail(PresenceUnavailable("Redis is down"))
+        )
+        board = self.dashboard()
+        self.assertEqual((board["chargers"]["online"], board["onlineSource"]), (3, "store"))
+
     def test_one_lookup_per_request(self) -> None:
         """A page asks presence once for all its chargers, not once per charger."""
         self.successResultOf(self.node.presence.claim("CP2"))
