@@ -42,6 +42,7 @@ __all__ = [
     "MAX_READING",
     "POWER_IMPORT",
     "POWER_MEASURANDS",
+    "SOC",
     "MeterSample",
     "Newest",
     "energy_wh",
@@ -49,12 +50,15 @@ __all__ = [
     "power_w",
     "read_integer",
     "samples_from",
+    "soc_percent",
 ]
 
 #: The session's meter: the total (phase-less) one is its running energy.
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 #: The live power shown with a session and on the admin meter.
 POWER_IMPORT = "Power.Active.Import"
+#: The vehicle's state of charge, in percent, when the charger relays it.
+SOC = "SoC"
 
 #: OCPP 1.6 measurands read as energy (when their unit is Wh or kWh).
 ENERGY_MEASURANDS = frozenset(
@@ -149,6 +153,17 @@ def power_w(measurand: str, unit: str | None, value: str) -> int | None:
     return read_integer(value, scale=scale)
 
 
+def soc_percent(measurand: str, unit: str | None, value: str) -> int | None:
+    """
+    A state of charge in whole percent; None unless the SoC measurand in
+    Percent (no unit: Percent) and a number from 0 to 100.
+    """
+    if measurand != SOC or (unit or "Percent") != "Percent":
+        return None
+    percent = read_integer(value)
+    return percent if percent is not None and 0 <= percent <= 100 else None
+
+
 def _energy_of(sample: MeterSample) -> int | None:
     return energy_wh(sample.measurand, sample.unit, sample.value)
 
@@ -200,10 +215,14 @@ def samples_from(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
 
 @attrs.frozen
 class Newest:
-    """The newest total energy register and active import power, each with its time."""
+    """
+    The newest total energy register, active import power and state of
+    charge, each with its time.
+    """
 
     energy: tuple[datetime, int] | None = None  # (timestamp, Wh)
     power: tuple[datetime, int] | None = None  # (timestamp, W)
+    soc: tuple[datetime, int] | None = None  # (timestamp, %)
 
     @property
     def energy_wh(self) -> int | None:
@@ -213,17 +232,22 @@ class Newest:
     def power_w(self) -> int | None:
         return None if self.power is None else self.power[1]
 
+    @property
+    def soc_percent(self) -> int | None:
+        return None if self.soc is None else self.soc[1]
+
 
 def newest(samples: Iterable[MeterSample]) -> Newest:
     """
-    The newest phase-less :data:`ENERGY_REGISTER` and :data:`POWER_IMPORT`
-    readings among ``samples``. Per-phase values are not summed into totals:
+    The newest phase-less :data:`ENERGY_REGISTER`, :data:`POWER_IMPORT` and
+    :data:`SOC` readings among ``samples``. Per-phase values are not summed into totals:
     a charger sends totals without ``phase`` when it has them, and a guess
     would be worse than none. Of readings with the same timestamp, the first
     counts, as a later message with the same timestamp changes no session.
     """
     energy: tuple[datetime, int] | None = None
     power: tuple[datetime, int] | None = None
+    soc: tuple[datetime, int] | None = None
     for sample in samples:
         if sample.phase:
             continue
@@ -233,4 +257,8 @@ def newest(samples: Iterable[MeterSample]) -> Newest:
         elif sample.value_w is not None and sample.measurand == POWER_IMPORT:
             if power is None or sample.timestamp > power[0]:
                 power = (sample.timestamp, sample.value_w)
-    return Newest(energy, power)
+        elif sample.measurand == SOC and (soc is None or sample.timestamp > soc[0]):
+            percent = soc_percent(sample.measurand, sample.unit, sample.value)
+            if percent is not None:
+                soc = (sample.timestamp, percent)
+    return Newest(energy, power, soc)

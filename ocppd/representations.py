@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ocppd.billing import CostBreakdown, Tariff, TariffLike, live_estimate
 from ocppd.store.records import TransactionRecord, WalletTransactionRecord
 from ocppd.store.wallets import WalletView
 from ocppd.timeutil import format_iso
@@ -61,6 +62,57 @@ def session_json(record: TransactionRecord) -> dict[str, Any]:
         "idTagStatus": record.id_tag_status,
         "review": review_json(record),
     }
+
+
+def price_json(tariff: TariffLike | None) -> dict[str, Any] | None:
+    """
+    What charging costs, as a driver is shown it before starting and while
+    charging (docs/api.md "Prices"): integer minor units of ``currency``;
+    None for a charger without a tariff (its sessions are not billed).
+    """
+    if tariff is None:
+        return None
+    return {
+        "currency": tariff.currency,
+        "pricePerKwh": tariff.price_per_kwh,
+        "pricePerMinute": tariff.price_per_minute,
+        "sessionFee": tariff.session_fee,
+        "sessionFeeAlways": tariff.session_fee_always,
+    }
+
+
+def live_json(
+    session: TransactionRecord,
+    tariff: Tariff | None,
+    *,
+    power_w: int | None,
+    soc_percent: int | None,
+    at: datetime,
+) -> tuple[dict[str, Any], CostBreakdown | None]:
+    """
+    The running figures of an active session at ``at`` (its newest meter
+    reading's time): the ``live`` of ``session.updated`` and of the session
+    snapshot (docs/events.md), so a reload shows what the last push showed.
+    The estimate too (None without a tariff), for the funds guard.
+    """
+    estimate = None
+    if tariff is not None:
+        estimate = live_estimate(
+            tariff,
+            meter_start_wh=session.meter_start_wh,
+            last_meter_wh=session.last_meter_wh,
+            started_at=session.started_at,
+            now=at,
+        )
+    live = {
+        "energyWh": session.energy_wh or 0,
+        "powerW": power_w,
+        "socPercent": soc_percent,
+        "cost": None if estimate is None else estimate.total,
+        "currency": None if tariff is None else tariff.currency,
+        "at": format_iso(at),
+    }
+    return live, estimate
 
 
 def wallet_json(

@@ -266,3 +266,22 @@ class NewestTests(SynchronousTestCase):
         """Of two readings with one timestamp the first counts, as across messages."""
         readings = newest([self.sample("1"), self.sample("2")])
         self.assertEqual(readings.energy_wh, 1)
+
+    def test_state_of_charge(self) -> None:
+        """SoC in Percent (or no unit), 0 to 100 and a number; the newest counts."""
+        soc = measurands.SOC
+        self.assertEqual(measurands.soc_percent(soc, "Percent", "47.5"), 48)
+        self.assertEqual(measurands.soc_percent(soc, None, "100"), 100)
+        for unit, value in (("Percent", "101"), ("Percent", "-1"), ("Wh", "50"), ("Percent", "x")):
+            self.assertIsNone(measurands.soc_percent(soc, unit, value), (unit, value))
+        self.assertIsNone(measurands.soc_percent("Power.Offered", "Percent", "50"))
+        readings = newest(
+            [
+                self.sample("41", "Percent", measurand=soc, second=1),
+                self.sample("48", "Percent", measurand=soc, second=2),
+                self.sample("99", "Percent", measurand=soc, phase="L1", second=3),
+                self.sample("200", "Percent", measurand=soc, second=4),
+            ]
+        )
+        self.assertEqual(readings.soc, (T0 + timedelta(seconds=2), 48))
+        self.assertEqual(readings.soc_percent, 48)

@@ -34,6 +34,7 @@ from ocppd.api.openapi import document
 from ocppd.api.pagination import decode_cursor, page, parse_limit, query_arg
 from ocppd.api.public import charger_json, charger_tx, stations_page_tx
 from ocppd.api.reviews import SessionReviews
+from ocppd.api.session_snapshot import running_sessions_tx, session_snapshot_tx
 from ocppd.health import Health, is_local, public
 from ocppd.logs import Logger
 from ocppd.store.database import Database
@@ -229,9 +230,9 @@ class Api:
         found = yield self.database.run(charger_tx, charge_point_id)
         if found is None:
             raise ApiError(404, "not_found", f"no charger {charge_point_id!r}")
-        record, connectors = found
+        record, connectors, tariff = found
         online = yield self.online.lookup([charge_point_id])
-        return write_json(request, 200, charger_json(record, connectors, online))
+        return write_json(request, 200, charger_json(record, connectors, online, tariff))
 
     @app.route("/api/user/sessions", methods=["GET"])
     @inlineCallbacks
@@ -244,6 +245,26 @@ class Api:
         args["userId"] = str(user.id)
         body = yield self.cms.sessions(args, parse_limit(request), query_arg(request, "cursor"))
         return write_json(request, 200, body)
+
+    @app.route("/api/user/sessions/running", methods=["GET"])
+    @inlineCallbacks
+    def user_running_sessions(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.user(request)
+        found = yield self.database.run(running_sessions_tx, user.id)
+        return write_json(request, 200, {"items": [s.json(history=False) for s in found]})
+
+    @app.route("/api/user/sessions/<string:session_id>", methods=["GET"])
+    @inlineCallbacks
+    def user_session(
+        self, request: IRequest, session_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.user(request)
+        key = path_id(session_id, "session")
+        found = yield self.database.run(session_snapshot_tx, user.id, key)
+        if found is None:
+            # Another customer's session answers as none at all: ids cannot be probed.
+            raise ApiError(404, "not_found", f"you have no session {key}")
+        return write_json(request, 200, found.json(history=True))
 
     @app.route("/api/user/wallet", methods=["GET"])
     @inlineCallbacks

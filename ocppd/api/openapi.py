@@ -305,7 +305,57 @@ _SCHEMAS["PublicCharger"] = obj(
         "model": nullable(STRING),
         "available": {"type": "boolean"},
         "connectors": {"type": "array", "items": ref("Connector")},
+        "tariff": nullable(ref("Price")),
     }
+)
+_SCHEMAS["Price"] = {
+    **obj(
+        {
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "pricePerKwh": {"type": "integer", "minimum": 0, "description": "minor units"},
+            "pricePerMinute": {"type": "integer", "minimum": 0, "description": "minor units"},
+            "sessionFee": {"type": "integer", "minimum": 0, "description": "minor units"},
+            "sessionFeeAlways": {
+                "type": "boolean",
+                "description": "the fee also for a session without energy or charged time",
+            },
+        }
+    ),
+    "description": "what a session costs (null: no tariff, sessions are not billed)",
+}
+_SCHEMAS["Live"] = obj(
+    {
+        "energyWh": INTEGER,
+        "powerW": nullable(INTEGER),
+        "socPercent": nullable({"type": "integer", "minimum": 0, "maximum": 100}),
+        "cost": nullable({"type": "integer", "description": "minor units, running estimate"}),
+        "currency": nullable(STRING),
+        "at": TIME,
+    }
+)
+_SCHEMAS["HistoryPoint"] = obj(
+    {
+        "at": TIME,
+        "energyWh": nullable({"type": "integer", "description": "delivered since the start"}),
+        "powerW": nullable(INTEGER),
+        "socPercent": nullable(INTEGER),
+    }
+)
+_SCHEMAS["SessionSnapshot"] = obj(
+    {
+        "session": ref("Session"),
+        "tariff": nullable(ref("Price")),
+        "live": nullable(ref("Live")),
+        "history": {
+            "type": "array",
+            "items": ref("HistoryPoint"),
+            "description": "thinned to at most 300 points of each measurand",
+        },
+    },
+    required=["session", "tariff", "live"],
+)
+_SCHEMAS["RunningSessions"] = obj(
+    {"items": {"type": "array", "items": ref("SessionSnapshot"), "maxItems": 20}}
 )
 _SCHEMAS["PublicStation"] = {
     "allOf": [
@@ -499,6 +549,21 @@ def document() -> dict[str, Any]:
                     {"name": "to", "in": "query", "schema": TIME},
                 ],
                 "responses": {"200": response("SessionPage"), **errors(400, 401)},
+            }
+        },
+        "/api/user/sessions/running": {
+            "get": {
+                "summary": "The signed-in user's running sessions with their live figures",
+                "security": SECURED,
+                "responses": {"200": response("RunningSessions"), **errors(401)},
+            }
+        },
+        "/api/user/sessions/{sessionId}": {
+            "get": {
+                "summary": "One of the user's sessions: tariff, live figures, meter history",
+                "security": SECURED,
+                "parameters": [key_parameter("sessionId", STRING)],
+                "responses": {"200": response("SessionSnapshot"), **errors(401, 404)},
             }
         },
         "/api/user/wallet": {

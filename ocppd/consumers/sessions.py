@@ -6,11 +6,8 @@ in the request path, ``ocppd.ocpp.handlers``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.engine import Connection
 
-from ocppd.billing import live_estimate
 from ocppd.bus.envelope import Envelope
 from ocppd.consumers.base import DeferredWrites, FollowUp
 from ocppd.consumers.funds_guard import FundsGuard
@@ -19,10 +16,10 @@ from ocppd.consumers.stop_billing import StopBilling
 from ocppd.consumers.tariff_cache import TariffCache
 from ocppd.consumers.traffic import received_at
 from ocppd.measurands import samples_from
-from ocppd.representations import session_json
+from ocppd.representations import live_json, session_json
 from ocppd.store import transactions, wallets
 from ocppd.store.records import TransactionRecord
-from ocppd.timeutil import format_iso, parse_iso
+from ocppd.timeutil import parse_iso
 
 
 def session_of(
@@ -124,28 +121,19 @@ class Sessions:
             return []
         tariff = self._tariffs.get(conn, session.tariff_id)
         now = session.last_meter_at or received
-        live: dict[str, Any] = {
-            "energyWh": session.energy_wh or 0,
-            "powerW": readings.newest.power_w,
-            "cost": None,
-            "currency": None,
-            "at": format_iso(now),
-        }
+        live, estimate = live_json(
+            session,
+            tariff,
+            power_w=readings.newest.power_w,
+            soc_percent=readings.newest.soc_percent,
+            at=now,
+        )
         follow_ups = []
-        if tariff is not None:
-            estimate = live_estimate(
-                tariff,
-                meter_start_wh=session.meter_start_wh,
-                last_meter_wh=session.last_meter_wh,
-                started_at=session.started_at,
-                now=now,
+        if tariff is not None and estimate is not None and session.user_id is not None:
+            # Only app-started sessions hold funds, and they always have a user.
+            follow_ups.extend(
+                self._funds_guard.check(conn, session, tariff, estimate.energy_wh, now)
             )
-            live.update(cost=estimate.total, currency=tariff.currency)
-            if session.user_id is not None:
-                # Only app-started sessions hold funds, and they always have a user.
-                follow_ups.extend(
-                    self._funds_guard.check(conn, session, tariff, estimate.energy_wh, now)
-                )
         follow_ups.insert(
             0,
             FollowUp(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -65,6 +66,15 @@ def add_tariff(
 def get_tariff(conn: Connection, tariff_id: int) -> TariffRecord | None:
     """The tariff, or None."""
     return first_record(conn, TariffRecord, sa.select(tariffs).where(tariffs.c.id == tariff_id))
+
+
+def tariffs_by_id(conn: Connection, tariff_ids: Iterable[int | None]) -> dict[int, TariffRecord]:
+    """The tariffs of these ids (None and unknown ones left out), in one query."""
+    wanted = sorted({i for i in tariff_ids if i is not None})
+    if not wanted:
+        return {}
+    rows = all_records(conn, TariffRecord, sa.select(tariffs).where(tariffs.c.id.in_(wanted)))
+    return {row.id: row for row in rows}
 
 
 def get_tariff_by_name(conn: Connection, name: str) -> TariffRecord | None:

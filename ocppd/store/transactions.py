@@ -555,6 +555,57 @@ def list_meter_values(
     return [_meter_value(row._mapping) for row in rows]
 
 
+#: The measurands of a session's history (``session_meter_history``): what its page charts.
+HISTORY_MEASURANDS = (measurands.ENERGY_REGISTER, measurands.POWER_IMPORT, measurands.SOC)
+
+
+def session_meter_history(
+    conn: Connection, session: TransactionRecord, *, points: int
+) -> list[MeterSample]:
+    """
+    The session's phase-less :data:`HISTORY_MEASURANDS` samples in time
+    order, at most ``points`` of each measurand: evenly thinned by rank in
+    the database (the last sample of each of ``points`` equal runs, so the
+    newest is always there), so a session of days costs the page no more
+    than one of minutes. Only those its own charger sent with its id.
+    """
+    mv = meter_values.c
+    rank = sa.func.row_number().over(partition_by=mv.measurand, order_by=(mv.timestamp, mv.id))
+    count = sa.func.count().over(partition_by=mv.measurand)
+    ranked = (
+        sa.select(
+            mv.timestamp,
+            mv.measurand,
+            mv.value,
+            mv.unit,
+            mv.id,
+            rank.label("rank"),
+            count.label("total"),
+        )
+        .where(
+            mv.transaction_id == session.id,
+            mv.charge_point_id == session.charge_point_id,
+            mv.phase == "",
+            mv.measurand.in_(HISTORY_MEASURANDS),
+        )
+        .subquery()
+    )
+    r = ranked.c
+    # Rank r ends a run when r * points // count steps up (integer division):
+    # every rank when there are at most ``points``, else ``points`` of them.
+    query = (
+        sa.select(r.timestamp, r.measurand, r.value, r.unit)
+        .where(((r.rank * points) // r.total) > (((r.rank - 1) * points) // r.total))
+        .order_by(r.timestamp, r.id)
+    )
+    return [
+        MeterSample(
+            timestamp=row.timestamp, value=row.value, measurand=row.measurand, unit=row.unit
+        )
+        for row in conn.execute(query)
+    ]
+
+
 def list_unmatched_stops(conn: Connection, charge_point_id: str) -> list[UnmatchedStopRecord]:
     """The charger's stops that matched no session of its own, in arrival order."""
     return all_records(

@@ -54,6 +54,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/stations"): SIGNED_IN,
     ("GET", "/api/chargers/{chargePointId}"): SIGNED_IN,
     ("GET", "/api/user/sessions"): OWN,
+    ("GET", "/api/user/sessions/running"): OWN,
+    ("GET", "/api/user/sessions/{sessionId}"): OWN,
     ("POST", "/api/user/charging/start"): OWN,
     ("POST", "/api/user/charging/stop"): OWN,
     ("GET", "/api/user/wallet"): OWN,

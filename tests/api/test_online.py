@@ -264,12 +264,12 @@ class RedisOnlineTests(RedisPresenceMixin, TestCase):
         record = ChargePointRecord(**_stored_online("CP1"))
         view = OnlineView(live)
         online = yield view.lookup(["CP1"])
-        self.assertEqual(charger_json(record, [], online)["online"], True)
+        self.assertEqual(charger_json(record, [], online, None)["online"], True)
 
         @inlineCallbacks
         def offline() -> Generator[Deferred[Any], Any, bool]:
             online = yield view.lookup(["CP1"])
-            shown = charger_json(record, [], online)
+            shown = charger_json(record, [], online, None)
             return shown["online"] is False and shown["onlineSource"] == "presence"
 
         # Within the lease; the slack is for a loaded test machine.
