@@ -473,6 +473,102 @@ class LogConfig:
     OPTIONS = {"format": lambda name: _choice(name, ("text", "json"))}
 
 
+def _http_url(name: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        value = text.strip()
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise ConfigError(f"{name}: {value!r} is not an http:// or https:// URL")
+        return value
+
+    return convert
+
+
+def _address_list(name: str) -> Callable[[str], tuple[str, ...]]:
+    def convert(text: str) -> tuple[str, ...]:
+        addresses = tuple(part.strip() for part in text.split(",") if part.strip())
+        for address in addresses:
+            if "@" not in address or any(c.isspace() or ord(c) < 0x20 for c in address):
+                raise ConfigError(f"{name}: {address!r} is not an e-mail address")
+        return addresses
+
+    return convert
+
+
+def _address(name: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        addresses = _address_list(name)(text)
+        if len(addresses) != 1:
+            raise ConfigError(f"{name}: one e-mail address, got {text!r}")
+        return addresses[0]
+
+    return convert
+
+
+@attrs.frozen
+class AlertsConfig:
+    """``[alerts]``: conditions an operator is told of, and how (``ocppd.alerts``)."""
+
+    #: Seconds between two evaluations of the rules.
+    interval: int = 60
+    #: A registered charger offline for more than this many minutes; 0: no rule.
+    offline_minutes: int = 15
+    #: A connector whose last StatusNotification said Faulted.
+    faulted: bool = True
+    #: A session open for more than this many hours; 0: no rule.
+    session_hours: int = 24
+    #: Dead letters present in a queue.
+    dead_letters: bool = True
+    #: The oldest unprocessed message of a queue older than this many seconds; 0: no rule.
+    lag_seconds: int = 300
+    #: Raised and resolved alerts are POSTed here as JSON (empty: no webhook).
+    webhook_url: str = ""
+    #: The HMAC-SHA256 key of the webhook's signature header (required with a URL).
+    webhook_secret: str = ""
+    webhook_timeout: float = 10.0
+    #: Alerts are mailed through this SMTP server (empty: no e-mail).
+    smtp_host: str = ""
+    smtp_port: int = 25
+    #: Refuse to send unless the server offers STARTTLS (else used when offered).
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""
+    mail_from: str = "ocppd@localhost"
+    mail_to: tuple[str, ...] = ()
+    #: Seconds before the first retry of a failed delivery; doubled at each next one.
+    retry_delay: float = 5.0
+    #: Tries of one delivery (the first included) before it is given up and logged.
+    max_attempts: int = 8
+
+    OPTIONS = {
+        "interval": _int_between(5, 86_400),
+        "offline_minutes": _int_between(0, 525_600),
+        "faulted": _boolean,
+        "session_hours": _int_between(0, 8_784),
+        "dead_letters": _boolean,
+        "lag_seconds": _int_between(0, 86_400),
+        "webhook_url": _http_url,
+        "webhook_secret": _text,
+        "webhook_timeout": _positive_float,
+        "smtp_host": _text,
+        "smtp_port": _int_between(1, 65_535),
+        "smtp_starttls": _boolean,
+        "smtp_username": _text,
+        "smtp_password": _text,
+        "mail_from": _address,
+        "mail_to": _address_list,
+        "retry_delay": _positive_float,
+        "max_attempts": _int_between(1, 100),
+    }
+
+    def __attrs_post_init__(self) -> None:
+        if self.webhook_url and len(self.webhook_secret) < 16:
+            raise ConfigError(
+                "alerts.webhook_secret: a webhook needs a secret of at least 16 characters"
+            )
+        if self.smtp_host and not self.mail_to:
+            raise ConfigError("alerts.mail_to: an SMTP server needs at least one recipient")
+
+
 SECTIONS: dict[str, type] = {
     "ocppd": DaemonConfig,
     "ocpp": OcppConfig,
@@ -483,6 +579,7 @@ SECTIONS: dict[str, type] = {
     "billing": BillingConfig,
     "push": PushConfig,
     "log": LogConfig,
+    "alerts": AlertsConfig,
 }
 
 
@@ -499,6 +596,7 @@ class Config:
     billing: BillingConfig = attrs.field(factory=BillingConfig)
     push: PushConfig = attrs.field(factory=PushConfig)
     log: LogConfig = attrs.field(factory=LogConfig)
+    alerts: AlertsConfig = attrs.field(factory=AlertsConfig)
     #: The file the configuration was read from, for resolving relative paths.
     path: str | None = None
 

@@ -1,9 +1,9 @@
 """
 The children of a node's service (``ocppd.service.OcppdService``), in their
 start order: the store, the bus with its consumers, the Redis link, presence,
-the timers, the listeners. Each starts what it owns and stops it again; the parent starts
-them one after the other and stops them in reverse (docs/operations.md,
-"Start and stop order").
+the timers, the alert evaluator, the listeners. Each starts what it owns and
+stops it again; the parent starts them one after the other and stops them in
+reverse (docs/operations.md, "Start and stop order").
 """
 
 from __future__ import annotations
@@ -375,6 +375,23 @@ class TimersService(_Part):
             self.log.info(
                 "Pruned {count} idempotency claims older than {before}", count=count, before=before
             )
+
+
+class AlertsService(_Part):
+    """The alert evaluator and its deliveries (``ocppd.alerts``)."""
+
+    def __init__(self, node: Ocppd) -> None:
+        super().__init__(node, "alerts")
+
+    def startService(self) -> None:
+        super().startService()
+        self.node.alerts.start()
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        # A retry waiting is given up (and logged): the next start's evaluation
+        # finds the alert still open and does not send it again.
+        return self._steps([("stop the alert evaluator", self.node.alerts.stop)])
 
 
 class ListenersService(_Part):

@@ -9,7 +9,8 @@ services (``OcppdService``), started in order and stopped in reverse:
 3. redis: the node's link to Redis (``[presence] backend = redis``; nothing otherwise);
 4. presence and the shared state (on that link);
 5. timers: pruning, the sweep of expired holds, liveness checks;
-6. listeners: web and OCPP.
+6. alerts: the alert evaluator and its deliveries (``ocppd.alerts``);
+7. listeners: web and OCPP.
 
 A start that fails stops what had started (in reverse), logs one line
 (``StartupError``: what failed and why), and ``when_started`` fails, so whoever
@@ -30,6 +31,7 @@ from twisted.logger import ILogObserver
 from twisted.python.components import Componentized
 from twisted.python.failure import Failure
 
+from ocppd.alerts.setup import make_alerts
 from ocppd.api.accounts import Accounts
 from ocppd.api.app import Api
 from ocppd.api.cms import CmsService
@@ -51,6 +53,7 @@ from ocppd.health import Health, node_checks
 from ocppd.holds import HoldReleaser
 from ocppd.logs import Logger
 from ocppd.nodeservices import (
+    AlertsService,
     BusService,
     ListenersService,
     PresenceService,
@@ -245,6 +248,7 @@ class Ocppd:
         # A sign-out ends the token's push sessions on every node (docs/push.md).
         self.accounts.revoked.append(self._publish_revoked)
         self.shared.on_revoked(self.push.revoke_digest)
+        self.alerts = make_alerts(config, reactor, self.database, self.outbox)
         self.health = Health(node_id=self.node_id, clock=reactor)
         self.api = Api(
             push=self.push.resource(),
@@ -371,8 +375,17 @@ class OcppdService(OrderedServices):
         self.redis = RedisService(self.ocppd)
         self.presence = PresenceService(self.ocppd)
         self.timers = TimersService(self.ocppd)
+        self.alerts = AlertsService(self.ocppd)
         self.listeners = ListenersService(self.ocppd)
-        children = (self.store, self.bus, self.redis, self.presence, self.timers, self.listeners)
+        children = (
+            self.store,
+            self.bus,
+            self.redis,
+            self.presence,
+            self.timers,
+            self.alerts,
+            self.listeners,
+        )
         for child in children:
             self.add(child)
         node_checks(self.ocppd.health, self.ocppd, self.listeners, services=self.children)

@@ -128,11 +128,14 @@ class OcppdServiceTreeTests(TestCase):
         return OcppdService(config, reactor), reactor
 
     def test_children_in_order(self) -> None:
-        """Store, bus (with its consumers), Redis link, presence, timers, listeners: in order."""
+        """
+        Store, bus (with its consumers), Redis link, presence, timers, alert
+        evaluator, listeners: in order.
+        """
         service, _ = self.service()
         self.assertEqual(
             [child.name for child in service.children],
-            ["store", "bus", "redis", "presence", "timers", "listeners"],
+            ["store", "bus", "redis", "presence", "timers", "alerts", "listeners"],
         )
 
     def test_start_order_and_reverse_stop(self) -> None:
@@ -157,7 +160,15 @@ class OcppdServiceTreeTests(TestCase):
         service.startService()
         self.successResultOf(service.when_started())
         self.assertEqual(
-            log, ["start store", "start bus", "start redis", "start presence", "start timers"]
+            log,
+            [
+                "start store",
+                "start bus",
+                "start redis",
+                "start presence",
+                "start timers",
+                "start alerts",
+            ],
         )
         self.assertEqual(
             [factory for _, factory, _, _ in reactor.tcpServers],
@@ -169,6 +180,7 @@ class OcppdServiceTreeTests(TestCase):
             log,
             [
                 "stop listeners",
+                "stop alerts",
                 "stop timers",
                 "stop presence",
                 "stop redis",

@@ -496,3 +496,28 @@ charging_requests = sa.Table(
     # The sweep that releases starts the charger never made (wallets.expire_requests).
     sa.Index(None, "status", "created_at"),
 )
+
+ALERT_KINDS = ("charger_offline", "connector_faulted", "session_long", "dead_letters", "lag")
+
+# The alerts open now (ocppd.alerts): one row per condition that holds, keyed
+# by what it is about, so that a condition is raised once however many nodes
+# evaluate it (an INSERT that finds the key does nothing) and resolved once
+# (the DELETE that removes the row is the only one that returns it). A row
+# outlives a restart: the next evaluation neither raises it again nor forgets it.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    # This occurrence's id: a raise and its resolve carry the same one.
+    sa.Column("id", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("summary", sa.String(500), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    # When the condition began, as far as the store tells (None: unknown).
+    sa.Column("since", UTCDateTime, nullable=True),
+    sa.Column("raised_at", UTCDateTime, nullable=False),
+    sa.Column("node", sa.String(64), nullable=False),
+    sa.CheckConstraint(one_of("kind", ALERT_KINDS), name="kind"),
+    sa.Index(None, "raised_at"),
+)

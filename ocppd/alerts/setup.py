@@ -1,0 +1,73 @@
+"""A node's alert evaluator, from ``[alerts]``: its rules, channels and queue readers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocppd.alerts.delivery import Channel, Deliveries, EmailChannel, WebhookChannel
+from ocppd.alerts.evaluator import AlertEvaluator, broker_queues
+from ocppd.alerts.rules import Rules
+from ocppd.bus.outbox import Outbox
+from ocppd.config import Config
+from ocppd.store.database import Database
+
+
+def webhook_client(reactor: Any) -> Any:
+    """treq's client on a pool of its own: no connection kept between notices."""
+    from treq.client import HTTPClient
+    from twisted.web.client import Agent, HTTPConnectionPool
+
+    return HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
+
+
+def make_channels(config: Config, reactor: Any) -> list[Channel]:
+    alerts = config.alerts
+    channels: list[Channel] = []
+    if alerts.webhook_url:
+        channels.append(
+            WebhookChannel(
+                url=alerts.webhook_url,
+                secret=alerts.webhook_secret,
+                timeout=alerts.webhook_timeout,
+                clock=reactor,
+                http=webhook_client(reactor),
+            )
+        )
+    if alerts.smtp_host:
+        channels.append(
+            EmailChannel(
+                host=alerts.smtp_host,
+                port=alerts.smtp_port,
+                starttls=alerts.smtp_starttls,
+                username=alerts.smtp_username,
+                password=alerts.smtp_password,
+                mail_from=alerts.mail_from,
+                mail_to=alerts.mail_to,
+                timeout=alerts.webhook_timeout,
+                reactor=reactor,
+            )
+        )
+    return channels
+
+
+def make_alerts(
+    config: Config, reactor: Any, database: Database, outbox: Outbox | None
+) -> AlertEvaluator:
+    alerts = config.alerts
+    amqp = config.bus.backend == "amqp"
+    return AlertEvaluator(
+        database=database,
+        clock=reactor,
+        node_id=config.ocppd.node_id,
+        rules=Rules.from_config(alerts),
+        interval=alerts.interval,
+        deliveries=Deliveries(
+            make_channels(config, reactor),
+            clock=reactor,
+            retry_delay=alerts.retry_delay,
+            max_attempts=alerts.max_attempts,
+        ),
+        outbox=outbox,
+        journal=not amqp,
+        broker_queues=broker_queues(config, reactor) if amqp else None,
+    )
