@@ -7,8 +7,11 @@ Applies batches of envelopes (as the processor's group commit does under load)
 to a fresh database, in this thread, and prints the time (``--cpu``: this
 thread's CPU time, steadier on a shared machine) per message for
 Heartbeat (not logged, the default, and logged), StatusNotification and
-MeterValues (4 sampled values, in a session), next to the cost of one empty
-transaction: the reference that no amount of batching in Python removes.
+MeterValues (4 sampled values, in a session), a charger's connect and
+disconnect (``charger.connected`` and ``charger.disconnected`` with presence
+fences) and BootNotification (what a node's restart brings from every
+charger), next to the cost of one empty transaction: the reference that no
+amount of batching in Python removes.
 StartTransaction (a session.started event each) is measured without and with
 the outbox, whose row per event is written in the same transaction.
 ``OCPPD_BENCH_SOURCE`` names another tree whose ``ocppd`` is measured
@@ -81,12 +84,40 @@ def setup(database: Database) -> dict[str, int]:
     return sessions
 
 
+#: The last presence fence handed out: each connect and disconnect is newer.
+_fences = iter(range(1, 2**62))
+
+BOOT = {
+    "chargePointVendor": "Bench",
+    "chargePointModel": "Storm",
+    "chargePointSerialNumber": "S-1",
+    "firmwareVersion": "1.0.0",
+}
+
+
+def presence(charge_point_id: str, routing_key: str) -> Envelope:
+    payload: dict[str, Any] = {
+        "connectionId": f"c{next(_fences)}",
+        "at": format_iso(utcnow()),
+        "fence": next(_fences),
+    }
+    if routing_key == topology.CHARGER_CONNECTED:
+        payload.update(node="bench", remote="127.0.0.1")
+    else:
+        payload.update(code=1006, reason=None)
+    return Envelope.create(routing_key, payload, node="bench", charge_point_id=charge_point_id)
+
+
 def envelopes(action: str, count: int, sessions: dict[str, int]) -> list[Envelope]:
     ids = list(sessions)
     made = []
     for n in range(count):
         charge_point_id = ids[n % len(ids)]
-        if action == "Heartbeat":
+        if action in (topology.CHARGER_CONNECTED, topology.CHARGER_DISCONNECTED):
+            made.append(presence(charge_point_id, action))
+        elif action == "BootNotification":
+            made.append(inbound(charge_point_id, action, BOOT, {"status": "Accepted"}))
+        elif action == "Heartbeat":
             made.append(inbound(charge_point_id, action, {}, {"currentTime": format_iso(NOW)}))
         elif action == "StartTransaction":
             response = {"transactionId": sessions[charge_point_id], "idTagInfo": {}}
@@ -146,6 +177,9 @@ def main() -> None:
             ("Heartbeat, logged", "Heartbeat", True),
             ("StatusNotification", "StatusNotification", False),
             ("MeterValues", "MeterValues", False),
+            ("connect", topology.CHARGER_CONNECTED, False),
+            ("disconnect", topology.CHARGER_DISCONNECTED, False),
+            ("BootNotification", "BootNotification", False),
         ):
             processor.log_heartbeats = log_heartbeats
             best = min(

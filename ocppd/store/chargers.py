@@ -25,7 +25,7 @@ from ocppd.store.records import (
     all_records,
     first_record,
 )
-from ocppd.store.sql import dialect_insert, insert_new, later_of, utc
+from ocppd.store.sql import dialect_insert, insert_new, utc
 from ocppd.store.tables import REGISTRATION_STATUSES, charge_points, connectors, transactions
 from ocppd.store.types import UTCDateTime
 
@@ -255,26 +255,64 @@ def record_boot(
     stored (an old boot redelivered must not bring back old firmware).
     Raises NotFound for an unknown charger.
     """
-    result = conn.execute(
+    # On the driver's cursor (``ocppd.store.prepared``): one per boot, and a
+    # node's restart brings a boot from every charger at once.
+    matched = _RECORD_BOOT.rowcount(
+        conn,
+        {
+            "cp_id": charge_point_id,
+            "new_vendor": vendor,
+            "new_model": model,
+            "new_serial_number": serial_number,
+            "new_charge_box_serial_number": charge_box_serial_number,
+            "new_firmware_version": firmware_version,
+            "new_iccid": iccid,
+            "new_imsi": imsi,
+            "new_meter_type": meter_type,
+            "new_meter_serial_number": meter_serial_number,
+            "at": at,
+        },
+    )
+    if matched == 0 and get_charge_point(conn, charge_point_id) is None:
+        raise NotFound(f"charge point {charge_point_id}")
+
+
+def _later_of_bound(column: sa.ColumnElement[datetime], name: str) -> sa.ColumnElement[datetime]:
+    """``later_of`` with the time a bound parameter ``name`` of a prepared statement."""
+    value = sa.bindparam(name, type_=UTCDateTime())
+    return sa.case((sa.or_(column.is_(None), column < value), value), else_=column)
+
+
+_BOOT_FIELDS = (
+    "vendor",
+    "model",
+    "serial_number",
+    "charge_box_serial_number",
+    "firmware_version",
+    "iccid",
+    "imsi",
+    "meter_type",
+    "meter_serial_number",
+)
+
+
+def _record_boot_statement() -> sa.Update:
+    at = sa.bindparam("at", type_=UTCDateTime())
+    # Bound as "new_..." (a parameter may not take a SET column's own name).
+    said = {field: sa.bindparam(f"new_{field}", type_=_cp[field].type) for field in _BOOT_FIELDS}
+    return (
         charge_points.update()
-        .where(_cp.charge_point_id == charge_point_id)
+        .where(_cp.charge_point_id == sa.bindparam("cp_id"))
         .where(sa.or_(_cp.boot_at.is_(None), _cp.boot_at <= at))
         .values(
-            vendor=vendor,
-            model=model,
-            serial_number=serial_number,
-            charge_box_serial_number=charge_box_serial_number,
-            firmware_version=firmware_version,
-            iccid=iccid,
-            imsi=imsi,
-            meter_type=meter_type,
-            meter_serial_number=meter_serial_number,
+            **said,
             boot_at=at,
-            last_seen_at=later_of(_cp.last_seen_at, at),
+            last_seen_at=_later_of_bound(_cp.last_seen_at, "at"),
         )
     )
-    if result.rowcount == 0 and get_charge_point(conn, charge_point_id) is None:
-        raise NotFound(f"charge point {charge_point_id}")
+
+
+_RECORD_BOOT = Prepared(_record_boot_statement())
 
 
 def set_connected(
@@ -302,6 +340,22 @@ def set_connected(
     bus) still has a whole ``liveness_timeout`` to be renewed by its node.
     """
     alive = at if alive_at is None else max(at, alive_at)
+    parameters = {
+        "cp_id": charge_point_id,
+        "new_connection_id": connection_id,
+        "new_node": node,
+        "at": at,
+        "alive": alive,
+    }
+    if fence is None:
+        return bool(_CONNECTED.rowcount(conn, parameters))
+    parameters["fence"] = fence
+    return bool(_CONNECTED_FENCED.rowcount(conn, parameters))
+
+
+def _connected_statement(*, fenced: bool) -> sa.Update:
+    at = sa.bindparam("at", type_=UTCDateTime())
+    fence = sa.bindparam("fence", type_=_cp.connection_fence.type) if fenced else None
     by_time = sa.or_(_cp.connected_at.is_(None), _cp.connected_at <= at)
     if fence is None:
         newer = by_time
@@ -309,21 +363,24 @@ def set_connected(
         newer = sa.or_(
             sa.and_(_cp.connection_fence.is_(None), by_time), _cp.connection_fence < fence
         )
-    result = conn.execute(
+    return (
         charge_points.update()
-        .where(_cp.charge_point_id == charge_point_id)
+        .where(_cp.charge_point_id == sa.bindparam("cp_id"))
         .where(newer)
         .values(
             online=True,
-            connection_id=connection_id,
-            node=node,
+            connection_id=sa.bindparam("new_connection_id", type_=_cp.connection_id.type),
+            node=sa.bindparam("new_node", type_=_cp.node.type),
             connected_at=at,
             connection_fence=fence,
-            alive_at=later_of(_cp.alive_at, alive),
-            last_seen_at=later_of(_cp.last_seen_at, at),
+            alive_at=_later_of_bound(_cp.alive_at, "alive"),
+            last_seen_at=_later_of_bound(_cp.last_seen_at, "at"),
         )
     )
-    return bool(result.rowcount)
+
+
+_CONNECTED = Prepared(_connected_statement(fenced=False))
+_CONNECTED_FENCED = Prepared(_connected_statement(fenced=True))
 
 
 @functools.cache
@@ -433,23 +490,35 @@ def set_disconnected(
     connect, no newer, changes nothing and the charger is not shown online
     without a socket. Returns whether it applied.
     """
-    statement = charge_points.update().where(_cp.charge_point_id == charge_point_id)
-    current = _cp.connection_id == connection_id
-    values: dict[str, Any] = {"online": False, "last_seen_at": later_of(_cp.last_seen_at, at)}
+    parameters: dict[str, Any] = {"cp_id": charge_point_id, "conn_id": connection_id, "at": at}
     if fence is None:
-        statement = statement.where(current)
-    else:
-        statement = statement.where(
-            sa.or_(
-                sa.and_(
-                    current, sa.or_(_cp.connection_fence.is_(None), _cp.connection_fence <= fence)
-                ),
-                _cp.connection_fence < fence,
-            )
+        return bool(_DISCONNECTED.rowcount(conn, parameters))
+    parameters["fence"] = fence
+    return bool(_DISCONNECTED_FENCED.rowcount(conn, parameters))
+
+
+def _disconnected_statement(*, fenced: bool) -> sa.Update:
+    connection_id = sa.bindparam("conn_id", type_=_cp.connection_id.type)
+    statement = charge_points.update().where(_cp.charge_point_id == sa.bindparam("cp_id"))
+    current = _cp.connection_id == connection_id
+    values: dict[str, Any] = {
+        "online": False,
+        "last_seen_at": _later_of_bound(_cp.last_seen_at, "at"),
+    }
+    if not fenced:
+        return statement.where(current).values(**values)
+    fence = sa.bindparam("fence", type_=_cp.connection_fence.type)
+    statement = statement.where(
+        sa.or_(
+            sa.and_(current, sa.or_(_cp.connection_fence.is_(None), _cp.connection_fence <= fence)),
+            _cp.connection_fence < fence,
         )
-        values.update(connection_id=connection_id, connection_fence=fence)
-    result = conn.execute(statement.values(**values))
-    return bool(result.rowcount)
+    )
+    return statement.values(connection_id=connection_id, connection_fence=fence, **values)
+
+
+_DISCONNECTED = Prepared(_disconnected_statement(fenced=False))
+_DISCONNECTED_FENCED = Prepared(_disconnected_statement(fenced=True))
 
 
 def touch_last_seen(conn: Connection, charge_point_id: str, at: datetime) -> None:

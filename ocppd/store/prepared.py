@@ -87,6 +87,14 @@ class Prepared:
 
     def first(self, conn: Connection, parameters: Mapping[str, Any]) -> dict[str, Any] | None:
         """The first row the statement returns, by column key, or None."""
+        compiled, raw, _ = self._run(conn, parameters)
+        return None if raw is None else compiled.row(tuple(raw))
+
+    def rowcount(self, conn: Connection, parameters: Mapping[str, Any]) -> int:
+        """Run a statement that returns no rows (an UPDATE): the rows it matched."""
+        return self._run(conn, parameters)[2]
+
+    def _run(self, conn: Connection, parameters: Mapping[str, Any]) -> tuple[_Compiled, Any, int]:
         compiled = self._for(conn.dialect)
         driver = conn.connection.dbapi_connection
         assert driver is not None  # a connection in a transaction always has one
@@ -99,6 +107,7 @@ class Prepared:
             if raw is not None:
                 # Every row read: SQLite runs an UPDATE ... RETURNING to its end only then.
                 cursor.fetchall()
+            count: int = cursor.rowcount
         except dbapi.Error as e:
             # Raised as ``conn.execute`` raises it (``sa.exc.IntegrityError``, ...).
             raise sa.exc.DBAPIError.instance(
@@ -106,4 +115,4 @@ class Prepared:
             ) from e
         finally:
             cursor.close()
-        return None if raw is None else compiled.row(tuple(raw))
+        return compiled, raw, count

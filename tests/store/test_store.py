@@ -694,6 +694,52 @@ class StoreTestsMixin(_Base):
             found(self.query(chargers.get_charge_point, "CP1")).last_seen_at, minutes(6)
         )
 
+    def test_presence_and_boot_times_compare_as_instants(self) -> None:
+        """
+        Connect, disconnect and boot times in any zone are stored and compared
+        as their UTC instant (their statements bind times themselves, in SET
+        and WHERE alike): a later wall clock in an eastern zone is not later.
+        """
+        east, west = timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))
+        self.assertTrue(
+            self.query(
+                chargers.set_connected,
+                "CP1",
+                connection_id="a",
+                node="n",
+                at=minutes(2).astimezone(west),
+                fence=None,
+            )
+        )
+        self.assertFalse(
+            self.query(
+                chargers.set_connected,
+                "CP1",
+                connection_id="b",
+                node="n",
+                at=minutes(1).astimezone(east),
+            )
+        )
+        self.query(
+            chargers.record_boot, "CP1", vendor="V", model="new", at=minutes(3).astimezone(west)
+        )
+        self.query(
+            chargers.record_boot, "CP1", vendor="V", model="old", at=minutes(2).astimezone(east)
+        )
+        record = found(self.query(chargers.get_charge_point, "CP1"))
+        self.assertEqual(
+            (record.connection_id, record.connected_at, record.model, record.boot_at),
+            ("a", minutes(2), "new", minutes(3)),
+        )
+        self.assertIs(found(record.connected_at).tzinfo, UTC)
+        self.assertTrue(
+            self.query(
+                chargers.set_disconnected, "CP1", connection_id="a", at=minutes(4).astimezone(east)
+            )
+        )
+        record = found(self.query(chargers.get_charge_point, "CP1"))
+        self.assertEqual((record.online, record.last_seen_at), (False, minutes(4)))
+
     # -- sessions ------------------------------------------------------------
 
     def test_allocation_is_idempotent(self) -> None:
