@@ -8,8 +8,10 @@ out-of-order arrivals harmless (see ``ocppd.store.transactions``).
 
 One table, keyed by routing key, says what each envelope does beyond the
 message log: its parts are ``traffic`` (the log and ``last_seen_at``),
-``charger_state`` (boot, status, presence) and ``sessions`` (start, meter
-values, stop: live cost, the funds guard, the bill).
+``charger_state`` (boot, status, presence), ``sessions`` (start, meter
+values, stop: live cost, the funds guard, the bill) and ``closing`` (the
+sessions a boot, an ``Available`` or a newer start on their connector
+proves over: closed on their last reading and billed).
 """
 
 from __future__ import annotations
@@ -37,6 +39,21 @@ CONSUMER = "processor"
 
 #: What an envelope does beyond the message log; the events it made true, if any.
 Effect = Callable[[Connection, str, Envelope, DeferredWrites], "list[FollowUp] | None"]
+
+
+def each(*effects: Effect) -> Effect:
+    """One effect of several, applied in order; their events in that order."""
+
+    def applied(
+        conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
+    ) -> list[FollowUp]:
+        follow_ups: list[FollowUp] = []
+        for effect in effects:
+            follow_ups.extend(effect(conn, charge_point_id, envelope, writes) or ())
+        return follow_ups
+
+    return applied
+
 
 #: Seconds a busy processor waits for a fuller batch (see ``BusConsumer.batch_wait``).
 BATCH_WAIT = 0.05
@@ -84,8 +101,12 @@ class OcppProcessor(BusConsumer):
         #: The effects beyond the message log, by routing key: these write
         #: directly (``writes_directly``); every other ``ocpp.*`` key only logs.
         self.effect_of: dict[str, Effect] = {
-            topology.ocpp_in("BootNotification"): charger_state.boot,
-            topology.ocpp_in("StatusNotification"): charger_state.status,
+            topology.ocpp_in("BootNotification"): each(
+                charger_state.boot, sessions.closings.rebooted
+            ),
+            topology.ocpp_in("StatusNotification"): each(
+                charger_state.status, sessions.closings.available
+            ),
             topology.ocpp_in("StartTransaction"): sessions.started,
             topology.ocpp_in("MeterValues"): sessions.meter_values,
             topology.ocpp_in("StopTransaction"): sessions.stopped,

@@ -10,11 +10,13 @@ from sqlalchemy.engine import Connection
 
 from ocppd.bus.envelope import Envelope
 from ocppd.consumers.base import DeferredWrites, FollowUp
+from ocppd.consumers.closing import Closings
 from ocppd.consumers.funds_guard import FundsGuard
 from ocppd.consumers.policy import BillingPolicy
 from ocppd.consumers.stop_billing import StopBilling
 from ocppd.consumers.tariff_cache import TariffCache
 from ocppd.consumers.traffic import received_at
+from ocppd.logs import Logger
 from ocppd.measurands import samples_from
 from ocppd.representations import live_json, session_json
 from ocppd.store import transactions, wallets
@@ -39,10 +41,14 @@ def session_of(
 class Sessions:
     """Sessions confirmed, metered (live cost, funds guard) and stopped (billed)."""
 
+    log = Logger()
+
     def __init__(self, policy: BillingPolicy) -> None:
         self._tariffs = TariffCache()
         self._funds_guard = FundsGuard(policy, self._tariffs)
         self._billing = StopBilling(policy, self._tariffs)
+        #: Sessions that cannot end: a boot, an Available, a newer start closes them.
+        self.closings = Closings(self._billing)
 
     def started(
         self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
@@ -66,8 +72,10 @@ class Sessions:
         session = session_of(conn, charge_point_id, transaction_id, lock=True)
         if session is None:
             return []
+        # Announced first: the session it supersedes ended before it began.
+        follow_ups = self.closings.superseded(conn, session, envelope)
         started = FollowUp("session.started", {"session": session_json(session)}, charge_point_id)
-        follow_ups = [started]
+        follow_ups.append(started)
         if session.user_id is not None and session.status == "active":
             request = wallets.claim_request_for_session(
                 conn,
@@ -167,6 +175,18 @@ class Sessions:
                 transaction_id=request["transactionId"],
                 samples=samples_from(request["transactionData"]),
                 now=received,
+            )
+        if outcome == "late":
+            # Billed on the reading it was closed on; the charger's own is kept.
+            self.log.warn(
+                "StopTransaction for session {session_id} at {charge_point_id} came after it"
+                " was closed ({reason}): meterStop {meter_stop} Wh kept in unmatched stops,"
+                " the bill on {billed} Wh stands",
+                session_id=request["transactionId"],
+                charge_point_id=charge_point_id,
+                reason=None if record is None else record.stop_reason,
+                meter_stop=request["meterStop"],
+                billed=None if record is None else record.meter_stop_wh,
             )
         if outcome != "stopped" or record is None:
             return []

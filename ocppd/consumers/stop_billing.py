@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from ocppd.billing import Settlement, StoppedSession, Tariff, settle
-from ocppd.billing.closing import debit_of, stop_reason, wallet_pays
+from ocppd.billing.closing import debit_of, settle_closed, stop_reason, wallet_pays
 from ocppd.consumers.base import FollowUp
 from ocppd.consumers.policy import BillingPolicy
 from ocppd.consumers.tariff_cache import TariffCache
@@ -36,8 +36,14 @@ class StopBilling:
         self._policy = policy
         self._tariffs = tariffs
 
-    def bill(self, conn: Connection, session: TransactionRecord, now: datetime) -> list[FollowUp]:
-        """Settle ``session``, stopped and received at ``now``; the events it makes true."""
+    def bill(
+        self, conn: Connection, session: TransactionRecord, now: datetime, *, closed: bool = False
+    ) -> list[FollowUp]:
+        """
+        Settle ``session``, stopped and received at ``now``; the events it
+        makes true. ``closed``: the central system closed it, the charger
+        never stopped it (``ocppd.billing.closing.settle_closed``).
+        """
         follow_ups: list[FollowUp] = []
         request = wallets.request_for_session(conn, session.id)
         if request is not None:
@@ -49,7 +55,7 @@ class StopBilling:
             and session.meter_stop_wh is not None
             and session.stopped_at is not None
         ):
-            settlement = self._settle(conn, session, tariff, session.stopped_at, now)
+            settlement = self._settle(conn, session, tariff, session.stopped_at, now, closed)
             if settlement.outcome == "review":
                 self._hold_for_review(conn, session, settlement, now)
             else:
@@ -86,6 +92,7 @@ class StopBilling:
         tariff: Tariff,
         stopped_at: datetime,
         now: datetime,
+        closed: bool = False,
     ) -> Settlement:
         """The settlement's facts, read in this transaction (the wallet's row locked)."""
         assert session.meter_stop_wh is not None
@@ -107,7 +114,8 @@ class StopBilling:
             # Sessions reference their charger, so it exists.
             charger_registered_at=charger.created_at if charger is not None else session.created_at,
         )
-        return settle(tariff, facts, self._policy.limits, balance=balance)
+        settled = settle_closed if closed else settle
+        return settled(tariff, facts, self._policy.limits, balance=balance)
 
     def _hold_for_review(
         self, conn: Connection, session: TransactionRecord, settlement: Settlement, now: datetime

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ocppd import measurands
+from ocppd.billing.closing import CLOSE_REASONS, closing_reading
 from ocppd.bounds import INT32_MAX
 from ocppd.measurands import MeterSample
 from ocppd.store.prepared import Prepared
@@ -65,7 +66,7 @@ MAX_COST = INT32_MAX
 
 _tx = transactions.c
 
-StopOutcome = Literal["stopped", "duplicate", "unknown"]
+StopOutcome = Literal["stopped", "duplicate", "late", "unknown"]
 
 #: The sessions every reader shows: those whose StartTransaction the bus took.
 visible = _tx.confirmed.is_(sa.true())
@@ -264,6 +265,33 @@ def expire_unconfirmed(conn: Connection, *, created_before: datetime, limit: int
     return len(ids)
 
 
+def _keep_unmatched(
+    conn: Connection,
+    charge_point_id: str,
+    transaction_id: int,
+    meter_stop_wh: int,
+    stopped_at: datetime,
+    reason: str | None,
+    id_tag: str | None,
+    now: datetime,
+) -> bool:
+    """Keep a stop that changed no session for an operator, once; whether it is new."""
+    new = insert_new(
+        conn,
+        unmatched_stops,
+        {
+            "charge_point_id": charge_point_id,
+            "transaction_id": transaction_id,
+            "meter_stop_wh": meter_stop_wh,
+            "stopped_at": stopped_at,
+            "reason": reason,
+            "id_tag": id_tag,
+            "received_at": now,
+        },
+    )
+    return new is not None
+
+
 def record_stop(
     conn: Connection,
     *,
@@ -283,6 +311,10 @@ def record_stop(
       reset mid-session must not produce negative energy);
     - ``"duplicate"``: it was completed before; nothing changes, so a resent
       stop with other values cannot alter a billed session;
+    - ``"late"``: the central system had closed it (``CLOSE_REASONS``: a
+      reboot, ``Available``, a newer start, an operator) on another reading
+      than this stop's; nothing changes, and the stop is kept in
+      ``unmatched_stops`` for an operator (a resend of it is a ``"duplicate"``);
     - ``"unknown"``: the charger has no session with this id (none at all, or
       another charger's, which is never touched); the stop is kept once in
       ``unmatched_stops`` for an operator.
@@ -292,27 +324,32 @@ def record_stop(
     row = None
     if 0 < transaction_id <= MAX_TRANSACTION_ID:
         row = conn.execute(
-            sa.select(_tx.status, _tx.meter_start_wh)
+            sa.select(_tx.status, _tx.meter_start_wh, _tx.meter_stop_wh, _tx.stop_reason)
             .where(_tx.id == transaction_id)
             .where(_tx.charge_point_id == charge_point_id)
             .with_for_update()
         ).first()
     if row is None:
-        insert_new(
-            conn,
-            unmatched_stops,
-            {
-                "charge_point_id": charge_point_id,
-                "transaction_id": transaction_id,
-                "meter_stop_wh": meter_stop_wh,
-                "stopped_at": stopped_at,
-                "reason": reason,
-                "id_tag": id_tag,
-                "received_at": now,
-            },
+        _keep_unmatched(
+            conn, charge_point_id, transaction_id, meter_stop_wh, stopped_at, reason, id_tag, now
         )
         return "unknown"
     if row.status != "active":
+        if row.stop_reason in CLOSE_REASONS and row.meter_stop_wh != meter_stop_wh:
+            # The charger's own stop, after the central system closed the
+            # session on its last reading (a reboot's queued stop, say): the
+            # bill stands, and what the charger says is kept for an operator.
+            kept = _keep_unmatched(
+                conn,
+                charge_point_id,
+                transaction_id,
+                meter_stop_wh,
+                stopped_at,
+                reason,
+                id_tag,
+                now,
+            )
+            return "late" if kept else "duplicate"
         return "duplicate"
     conn.execute(
         transactions.update()
@@ -330,6 +367,70 @@ def record_stop(
         )
     )
     return "stopped"
+
+
+def open_sessions(
+    conn: Connection,
+    charge_point_id: str,
+    *,
+    connector_id: int | None = None,
+    received_before: datetime | None = None,
+    below_id: int | None = None,
+) -> list[TransactionRecord]:
+    """
+    The charger's active sessions (on one connector, if given) whose start
+    arrived before ``received_before`` and whose id is below ``below_id``:
+    what a reboot, an ``Available`` or a newer start there proves over.
+    Bounded by the connectors a charger has: a charger may have one session
+    open per connector, so this never reads more than a charger's worth.
+    """
+    query = sa.select(transactions).where(
+        _tx.charge_point_id == charge_point_id, _tx.status == "active", visible
+    )
+    if connector_id is not None:
+        query = query.where(_tx.connector_id == connector_id)
+    if received_before is not None:
+        query = query.where(_tx.created_at < received_before)
+    if below_id is not None:
+        query = query.where(_tx.id < below_id)
+    return all_records(conn, TransactionRecord, query.order_by(_tx.id).limit(MAX_OPEN_CLOSED))
+
+
+#: Most sessions one message closes (a charger's connectors, with room to spare).
+MAX_OPEN_CLOSED = 100
+
+
+def close_session(
+    conn: Connection, transaction_id: int, *, reason: str, now: datetime
+) -> TransactionRecord | None:
+    """
+    Close an active session the charger never stopped, on its last reading
+    (``ocppd.billing.closing``): ``reason`` is its ``stop_reason``. The
+    closed session, or None when it is not (or no longer) active: a replay,
+    or its StopTransaction came first, closes nothing.
+    """
+    session = lock_transaction(conn, transaction_id)
+    if session is None or session.status != "active" or not session.confirmed:
+        return None
+    meter_stop_wh, stopped_at = closing_reading(
+        meter_start_wh=session.meter_start_wh,
+        started_at=session.started_at,
+        last_meter_wh=session.last_meter_wh,
+        last_meter_at=session.last_meter_at,
+    )
+    conn.execute(
+        transactions.update()
+        .where(_tx.id == transaction_id, _tx.status == "active")
+        .values(
+            meter_stop_wh=meter_stop_wh,
+            stopped_at=stopped_at,
+            stop_reason=reason,
+            energy_wh=max(0, meter_stop_wh - session.meter_start_wh),
+            status="completed",
+            updated_at=now,
+        )
+    )
+    return get_transaction(conn, transaction_id)
 
 
 def add_meter_values(

@@ -714,7 +714,170 @@ def build_stream() -> list[dict[str, Any]]:
         ),
     )
     s.batch(s.inbound("Heartbeat", {}, {"currentTime": _iso(70)}, cp="CP2", at=70))
+    closings(s)
     return s.steps
+
+
+def closings(s: StreamBuilder) -> None:
+    """
+    Sessions that cannot end (issue 18): a reboot, an ``Available`` and a
+    newer start close what is still open there, on its last reading.
+    """
+    # -- Session 8 (tx 8): alice from the app on CP1/1, metered, and
+    # session 9 (tx 9): bob on CP1/2, metered but never delivered.
+    s.store(
+        "create_request",
+        user_id=1,
+        charge_point_id="CP1",
+        connector_id=1,
+        id_tag="TAG1",
+        command_id="cmd-alice",
+        hold=500,
+        now=_iso(71),
+    )
+    for tx, connector, tag, start, at in ((8, 1, "TAG1", 10_000, 72), (9, 2, "TAG2", 0, 73)):
+        s.store(
+            "allocate_transaction",
+            charge_point_id="CP1",
+            connector_id=connector,
+            id_tag=tag,
+            id_tag_status="Accepted",
+            meter_start_wh=start,
+            started_at=_iso(at),
+            now=_iso(at),
+            confirmed=False,
+        )
+        s.batch(
+            s.inbound(
+                "StartTransaction",
+                {
+                    "connectorId": connector,
+                    "idTag": tag,
+                    "meterStart": start,
+                    "timestamp": _iso(at),
+                },
+                {"transactionId": tx, "idTagInfo": {"status": "Accepted"}},
+                at=at,
+            )
+        )
+    s.batch(
+        s.meter(8, [(75, [_energy("12000")])], at=75),
+        s.meter(9, [(74.5, [_energy("0")])], connector=2, at=75.1),
+    )
+    # -- Session 10 (tx 10): carol on CP1/3, started after the boot below was
+    # received, which reaches the processor after its start: it stays open.
+    s.store(
+        "allocate_transaction",
+        charge_point_id="CP1",
+        connector_id=3,
+        id_tag="TAG4",
+        id_tag_status="Accepted",
+        meter_start_wh=4000,
+        started_at=_iso(80),
+        now=_iso(80),
+    )
+    start10 = s.inbound(
+        "StartTransaction",
+        {"connectorId": 3, "idTag": "TAG4", "meterStart": 4000, "timestamp": _iso(80)},
+        {"transactionId": 10, "idTagInfo": {"status": "Accepted"}},
+        at=80,
+    )
+    reboot = s.inbound(
+        "BootNotification",
+        {"chargePointVendor": "Acme", "chargePointModel": "Volt 22", "firmwareVersion": "1.0.1"},
+        {"status": "Accepted", "currentTime": _iso(79), "interval": 300},
+        at=79,
+    )
+    # The reboot closes tx 8 (billed on 12000 Wh, alice's hold released) and
+    # tx 9 (nothing delivered: no fee, no time), not tx 10.
+    s.batch(start10, reboot)
+    s.batch(reboot)  # redelivered: closes nothing again
+    # The charger's own stop of tx 8, queued over the reboot: kept, not billed again.
+    late = s.inbound(
+        "StopTransaction",
+        {"transactionId": 8, "meterStop": 12_500, "timestamp": _iso(78), "reason": "PowerLoss"},
+        at=81,
+    )
+    s.batch(late)
+    s.batch(s.inbound("StopTransaction", late["payload"]["request"], at=81.5))  # resent
+
+    # -- Session 11 (tx 11): TAG3 on CP2/1 (no tariff); its connector reports
+    # Available without a stop: closed, unpriced. The charger's 0 and another
+    # connector close nothing.
+    s.store(
+        "allocate_transaction",
+        charge_point_id="CP2",
+        connector_id=1,
+        id_tag="TAG3",
+        id_tag_status="Accepted",
+        meter_start_wh=900,
+        started_at=_iso(82),
+        now=_iso(82),
+    )
+    s.batch(
+        s.inbound(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "TAG3", "meterStart": 900, "timestamp": _iso(82)},
+            {"transactionId": 11, "idTagInfo": {"status": "Accepted"}},
+            cp="CP2",
+            at=82,
+        ),
+        s.meter(11, [(83, [_energy("1500")])], cp="CP2", at=83),
+    )
+    available = s.inbound(
+        "StatusNotification",
+        {"connectorId": 1, "errorCode": "NoError", "status": "Available"},
+        cp="CP2",
+        at=84,
+    )
+    s.batch(
+        s.inbound(
+            "StatusNotification",
+            {"connectorId": 0, "errorCode": "NoError", "status": "Available"},
+            cp="CP2",
+            at=83.9,
+        ),
+        s.inbound(
+            "StatusNotification",
+            {"connectorId": 2, "errorCode": "NoError", "status": "Available"},
+            cp="CP2",
+            at=83.95,
+        ),
+        available,
+    )
+    s.batch(available)  # redelivered
+
+    # -- Session 12 (tx 12): dave on CP1/3 while tx 10 is still open there:
+    # tx 10 is superseded (never delivered: no fee). A resend of tx 10's
+    # start afterwards closes nothing newer.
+    s.store(
+        "allocate_transaction",
+        charge_point_id="CP1",
+        connector_id=3,
+        id_tag="TAG5",
+        id_tag_status="Accepted",
+        meter_start_wh=4000,
+        started_at=_iso(86),
+        now=_iso(86),
+    )
+    s.batch(
+        s.inbound(
+            "StartTransaction",
+            {"connectorId": 3, "idTag": "TAG5", "meterStart": 4000, "timestamp": _iso(86)},
+            {"transactionId": 12, "idTagInfo": {"status": "Accepted"}},
+            at=86,
+        )
+    )
+    s.batch(
+        s.inbound(
+            "StartTransaction",
+            start10["payload"]["request"],
+            start10["payload"]["response"],
+            at=87,
+        ),
+        s.meter(10, [(87.5, [_energy("4100")])], connector=3, at=87.5),  # closed: no change
+        s.meter(12, [(88, [_energy("4800")])], connector=3, at=88),
+    )
 
 
 def write_stream(path: str = STREAM) -> None:

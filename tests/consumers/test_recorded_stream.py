@@ -90,8 +90,20 @@ class RecordedStreamTests(TestCase):
         tables = self.golden["tables"]
         reviews = {t["review_reasons"] for t in tables["transactions"]} - {None}
         self.assertEqual(len(reviews), 3)
-        self.assertEqual(sum(1 for w in tables["wallet_transactions"] if w["kind"] == "debit"), 2)
+        self.assertEqual(sum(1 for w in tables["wallet_transactions"] if w["kind"] == "debit"), 3)
         self.assertTrue(tables["unmatched_stops"])
+        # Sessions that cannot end, closed by what proves them over (issue 18).
+        closed = {t["id"]: (t["stop_reason"], t["cost"]) for t in tables["transactions"]}
+        self.assertEqual(
+            [closed[tx] for tx in (8, 9, 10, 11, 12)],
+            [
+                ("charger rebooted", 116),  # 2000 Wh, 3 min, the fee
+                ("charger rebooted", 0),  # metered, nothing delivered: no fee, no time
+                ("superseded", 0),
+                ("connector available", None),  # a charger without a tariff
+                (None, None),  # still charging
+            ],
+        )
         self.assertTrue(tables["outbox"])
         self.assertGreater(sum(len(d["pushes"]) for d in deliveries), 100)
 
