@@ -17,6 +17,7 @@ from twisted.web.resource import IResource
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
+from ocppd.alerts.observe import open_alerts
 from ocppd.api.accounts import Accounts
 from ocppd.api.cms import CmsService, path_id
 from ocppd.api.commands import CommandService
@@ -378,6 +379,13 @@ class Api:
     def cms_dashboard(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
         yield self.admin(request)
         return write_json(request, 200, (yield self.cms.dashboard()))
+
+    @app.route("/api/cms/alerts", methods=["GET"])
+    @inlineCallbacks
+    def cms_alerts(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        found = yield self.database.run(open_alerts)
+        return write_json(request, 200, {"alerts": [alert.to_json() for alert in found]})
 
     @app.route("/api/cms/sessions", methods=["GET"])
     @inlineCallbacks

@@ -294,6 +294,29 @@ _SCHEMAS["Dashboard"] = obj(
         "since": obj({"today": TIME, "month": TIME}),
     }
 )
+_SCHEMAS["Alert"] = obj(
+    {
+        "id": STRING,
+        "key": STRING,
+        "kind": {
+            "enum": [
+                "charger_offline",
+                "connector_faulted",
+                "session_long",
+                "dead_letters",
+                "lag",
+            ]
+        },
+        "subject": STRING,
+        "summary": STRING,
+        "data": {"type": "object"},
+        "since": nullable(TIME),
+        "raisedAt": TIME,
+        "resolvedAt": nullable(TIME),
+        "node": STRING,
+    }
+)
+_SCHEMAS["AlertList"] = obj({"alerts": {"type": "array", "items": ref("Alert")}})
 _SCHEMAS["PublicCharger"] = obj(
     {
         "chargePointId": STRING,
@@ -621,6 +644,13 @@ def document() -> dict[str, Any]:
                 "summary": "Stations and chargers online, active sessions, energy and revenue",
                 "security": SECURED,
                 "responses": {"200": response("Dashboard"), **errors(401, 403)},
+            }
+        },
+        "/api/cms/alerts": {
+            "get": {
+                "summary": "The open alerts, newest first (docs/operations.md, Alerts)",
+                "security": SECURED,
+                "responses": {"200": response("AlertList"), **errors(401, 403)},
             }
         },
         "/api/chargers/{chargePointId}": {

@@ -1,5 +1,5 @@
 // The operator's overview: stations and chargers online, active sessions,
-// energy and revenue today and this month, recent sessions; all live.
+// energy and revenue today and this month, open alerts, recent sessions; all live.
 // Fed by GET /api/cms/dashboard and, for liveness, ocppd.chargers.status,
 // ocppd.admin.sessions, ocppd.admin.revenue and ocppd.admin.cms (each event
 // reloads the figures, coalesced, so they always agree with the store).
@@ -7,6 +7,7 @@
 import { errorState, h, loadingState, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatCount, formatEnergy, formatMoney } from '/shared/format.js';
+import { alertsPanel } from './alerts-panel.js';
 import { sessionTable } from './charging-sessions.js';
 
 export async function mount(root, ctx) {
@@ -31,6 +32,7 @@ export async function mount(root, ctx) {
     'div',
     {},
     grid,
+    alertsPanel(ctx),
     h('section', { class: 'card', 'aria-labelledby': 'recent-title' }, h('div', { class: 'card-head' }, h('h2', { id: 'recent-title' }, 'Recent sessions'), h('a', { href: '#/sessions' }, 'All sessions')), recent.element),
   );
 

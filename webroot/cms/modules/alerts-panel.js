@@ -1,0 +1,63 @@
+// The dashboard's open alerts (docs/operations.md "Alerts"): what the evaluator
+// raised and has not resolved, newest first. Fed by GET /api/cms/alerts and
+// reloaded on each cms.alert.* event of ocppd.admin.cms (coalesced).
+
+import { emptyState, errorState, h, replace } from '/shared/dom.js';
+import { topics } from '/shared/events.js';
+import { formatCount, formatDateTime } from '/shared/format.js';
+
+const KINDS = {
+  charger_offline: ['Offline', 'bad'],
+  connector_faulted: ['Faulted', 'bad'],
+  session_long: ['Long session', 'warn'],
+  dead_letters: ['Dead letters', 'bad'],
+  lag: ['Lagging', 'warn'],
+};
+
+function alertItem(alert) {
+  const [label, kind] = KINDS[alert.kind] || [alert.kind, 'muted'];
+  const charger = alert.data?.chargePointId;
+  const about = charger ? h('a', { href: `#/points/${encodeURIComponent(charger)}` }, alert.summary) : alert.summary;
+  return h(
+    'li',
+    { 'data-alert': alert.key },
+    h('span', { class: `badge badge--${kind}` }, label),
+    ' ',
+    about,
+    h('span', { class: 'muted' }, ` · since ${formatDateTime(alert.since || alert.raisedAt)}`),
+  );
+}
+
+/** The panel's element; it loads itself now and on every alert event until the page goes. */
+export function alertsPanel(ctx) {
+  const count = h('span', { class: 'muted', 'data-figure': 'alerts' });
+  const body = h('div', {});
+  const element = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'alerts-title' },
+    h('div', { class: 'card-head' }, h('h2', { id: 'alerts-title' }, 'Alerts'), count),
+    body,
+  );
+  const render = (alerts) => {
+    count.textContent = alerts.length ? `${formatCount(alerts.length)} open` : '';
+    replace(body, alerts.length ? h('ul', { class: 'alerts' }, alerts.map(alertItem)) : emptyState('No open alerts.'));
+  };
+  let timer = null;
+  const load = async () => {
+    try {
+      render((await ctx.api.get('/api/cms/alerts')).alerts);
+    } catch (error) {
+      replace(body, errorState(error, load));
+    }
+  };
+  ctx.onDispose(() => clearTimeout(timer));
+  ctx.subscribe(topics.adminCms, (event) => {
+    if (event.data?.kind !== 'alert') return;
+    clearTimeout(timer);
+    timer = setTimeout(load, 150);
+  });
+  // Events missed while the push channel was away: read the list again.
+  ctx.onReconnect(load);
+  load();
+  return element;
+}
