@@ -34,6 +34,7 @@ NAMES = {
     "ocppd": "ocppd",
     "ocppd-noproc": "ocppd, processor off",
     "ocppd-loghb": "ocppd, Heartbeats logged",
+    "ocppd-metrics": "ocppd, metrics on",
     "ceiling": "bare Autobahn",
     "peer": "ocpp pkg + websockets",
 }
@@ -152,13 +153,15 @@ class Server:
     ) -> None:
         self.kind = kind
         self.port = free_port()
+        #: The metrics listener's port (``ocppd-metrics`` only).
+        self.metrics_port: int | None = None
         self.workdir = tempfile.mkdtemp(prefix=f"ocppd-bench-{kind}-")
         # The daemon runs the working tree's ocppd, or another copy of it
         # (e.g. the code before an optimisation) named by OCPPD_BENCH_SOURCE.
         source = os.environ.get("OCPPD_BENCH_SOURCE", ROOT)
         env = {**os.environ, "PYTHONPATH": source}
         python = os.path.join(BIN, "python")
-        if kind in ("ocppd", "ocppd-noproc", "ocppd-loghb"):
+        if kind in ("ocppd", "ocppd-noproc", "ocppd-loghb", "ocppd-metrics"):
             assert template is not None
             if kind == "ocppd-noproc":
                 env["PYTHONPATH"] = os.path.join(BENCH, "diag") + os.pathsep + source
@@ -173,6 +176,9 @@ class Server:
             ]
             if kind == "ocppd-loghb":
                 argv += ["--set", "ocpp.log_heartbeats=true"]
+            if kind == "ocppd-metrics":
+                self.metrics_port = free_port()
+                argv += ["--set", f"metrics.listen=tcp:{self.metrics_port}:interface=127.0.0.1"]
         elif kind == "ceiling":
             argv = [python, os.path.join(BENCH, "ref_autobahn.py"), str(self.port)]
         elif kind == "peer":

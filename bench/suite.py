@@ -9,6 +9,8 @@ All benchmarks of issue 7 in one run (``bench/run``); see ``bench/README.md``.
    (``e2e_bus.py``).
 4. A reconnect storm (``storm.py``, only with ``--only storm``: it takes
    minutes): 10,000 chargers connect with Basic auth and boot at once.
+5. What metrics cost (``metrics_overhead.py``, issue 19): Heartbeat with
+   ``[metrics] listen`` off and on, alternating.
 
 Each server runs alone, pinned to CPU 0, freshly started for each measurement;
 the load generators are pinned to CPU 1 and report their own CPU use.
@@ -26,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import metrics_overhead
 import targets
 from measure import closed_loop, idle_memory
 from servers import (
@@ -219,7 +222,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["throughput", "idle", "e2e", "storm", "targets"],
+        choices=["throughput", "idle", "e2e", "storm", "targets", "metrics"],
         action="append",
         default=None,
         help="repeatable (default: all); 'targets' adds the measurements that only the "
@@ -235,8 +238,9 @@ def main() -> int:
     parser.add_argument(
         "--no-nice", dest="nice", action="store_false", help="do not raise the priority (root)"
     )
+    metrics_overhead.add_arguments(parser)
     args = parser.parse_args()
-    only = set(args.only or ["throughput", "idle", "e2e", "storm", "targets"])
+    only = set(args.only or ["throughput", "idle", "e2e", "storm", "targets", "metrics"])
     if args.nice and os.geteuid() == 0:
         # Children inherit it: the servers and load generators then win the
         # CPU over whatever else runs on the machine (a shared box is noisy).
@@ -265,6 +269,8 @@ def main() -> int:
             storm = storm_table(
                 args.kinds, template, args.storm, args.storm_parallel, timeout=120.0
             )
+        if "metrics" in only:
+            metrics_overhead.metrics_table(args, template)
     finally:
         if template:
             shutil.rmtree(template, ignore_errors=True)

@@ -567,6 +567,14 @@ class AlertsConfig:
             )
         if self.smtp_host and not self.mail_to:
             raise ConfigError("alerts.mail_to: an SMTP server needs at least one recipient")
+@attrs.frozen
+class MetricsConfig:
+    """``[metrics]``: Prometheus metrics on a listener of their own (``ocppd.metrics``)."""
+
+    #: Endpoint of the ``GET /metrics`` listener; empty: no metrics (the default).
+    listen: str = ""
+
+    OPTIONS = {"listen": _text}
 
 
 SECTIONS: dict[str, type] = {
@@ -580,6 +588,7 @@ SECTIONS: dict[str, type] = {
     "push": PushConfig,
     "log": LogConfig,
     "alerts": AlertsConfig,
+    "metrics": MetricsConfig,
 }
 
 
@@ -597,6 +606,7 @@ class Config:
     push: PushConfig = attrs.field(factory=PushConfig)
     log: LogConfig = attrs.field(factory=LogConfig)
     alerts: AlertsConfig = attrs.field(factory=AlertsConfig)
+    metrics: MetricsConfig = attrs.field(factory=MetricsConfig)
     #: The file the configuration was read from, for resolving relative paths.
     path: str | None = None
 
@@ -630,7 +640,10 @@ def check_listeners(config: Config) -> None:
     for name, description in (
         ("ocpp.listen", config.ocpp.listen),
         ("web.listen", config.web.listen),
+        ("metrics.listen", config.metrics.listen),
     ):
+        if not description and name == "metrics.listen":
+            continue  # off
         try:
             serverFromString(reactor, description)
         except (

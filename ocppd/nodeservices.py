@@ -1,9 +1,9 @@
 """
 The children of a node's service (``ocppd.service.OcppdService``), in their
 start order: the store, the bus with its consumers, the Redis link, presence,
-the timers, the alert evaluator, the listeners. Each starts what it owns and
-stops it again; the parent starts them one after the other and stops them in
-reverse (docs/operations.md, "Start and stop order").
+the timers, the alert evaluator, the metrics listener, the listeners. Each
+starts what it owns and stops it again; the parent starts them one after the
+other and stops them in reverse (docs/operations.md, "Start and stop order").
 """
 
 from __future__ import annotations
@@ -406,22 +406,8 @@ class ListenersService(_Part):
     def startService(self) -> Generator[Deferred[Any], Any, None]:
         super().startService()
         node, config = self.node, self.node.config
-        self.web_port = yield self._listen(config.web.listen, node.web_site, "the web")
-        self.ocpp_port = yield self._listen(config.ocpp.listen, node.ocpp_factory, "OCPP")
-
-    @inlineCallbacks
-    def _listen(
-        self, description: str, factory: IProtocolFactory, purpose: str
-    ) -> Generator[Deferred[Any], Any, IListeningPort]:
-        try:
-            port = yield serverFromString(self.node.reactor, description).listen(factory)
-        except CancelledError:
-            raise  # stopped while starting: no failure
-        except Exception as e:  # any endpoint type's failure: the line names it
-            raise StartupError(
-                f"cannot listen on {description} for {purpose}: {_listen_error(e)}"
-            ) from e
-        return cast(IListeningPort, port)
+        self.web_port = yield _listen(node.reactor, config.web.listen, node.web_site, "the web")
+        self.ocpp_port = yield _listen(node.reactor, config.ocpp.listen, node.ocpp_factory, "OCPP")
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
@@ -436,6 +422,51 @@ class ListenersService(_Part):
                 ("close charger connections", lambda: node.registry.close_all(node.reactor)),
             ]
         )
+
+
+class MetricsService(_Part):
+    """
+    The metrics listener (``[metrics] listen``, ``ocppd.metrics``): up
+    before the listeners, so the start of serving is seen, and closed after
+    them, so is the drain. Nothing when metrics are off.
+    """
+
+    def __init__(self, node: Ocppd) -> None:
+        super().__init__(node, "metrics")
+        self.port: IListeningPort | None = None
+
+    @inlineCallbacks
+    def startService(self) -> Generator[Deferred[Any], Any, None]:
+        super().startService()
+        node = self.node
+        if node.metrics_site is None:
+            return
+        self.port = yield _listen(
+            node.reactor, node.config.metrics.listen, node.metrics_site, "metrics"
+        )
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        port, self.port = self.port, None
+        return self._steps(
+            [("stop the metrics listener", port.stopListening if port else lambda: None)]
+        )
+
+
+@inlineCallbacks
+def _listen(
+    reactor: Any, description: str, factory: IProtocolFactory, purpose: str
+) -> Generator[Deferred[Any], Any, IListeningPort]:
+    """Listen on ``description``; ``StartupError`` in one line saying why not."""
+    try:
+        port = yield serverFromString(reactor, description).listen(factory)
+    except CancelledError:
+        raise  # stopped while starting: no failure
+    except Exception as e:  # any endpoint type's failure: the line names it
+        raise StartupError(
+            f"cannot listen on {description} for {purpose}: {_listen_error(e)}"
+        ) from e
+    return cast(IListeningPort, port)
 
 
 def _listen_error(error: Exception) -> str:

@@ -10,7 +10,8 @@ services (``OcppdService``), started in order and stopped in reverse:
 4. presence and the shared state (on that link);
 5. timers: pruning, the sweep of expired holds, liveness checks;
 6. alerts: the alert evaluator and its deliveries (``ocppd.alerts``);
-7. listeners: web and OCPP.
+7. metrics: the ``GET /metrics`` listener (``[metrics] listen``; nothing when off);
+8. listeners: web and OCPP.
 
 A start that fails stops what had started (in reverse), logs one line
 (``StartupError``: what failed and why), and ``when_started`` fails, so whoever
@@ -52,10 +53,12 @@ from ocppd.consumers.processor import OcppProcessor, billing_limits
 from ocppd.health import Health, node_checks
 from ocppd.holds import HoldReleaser
 from ocppd.logs import Logger
+from ocppd.metrics.ocpp import OcppMetrics
 from ocppd.nodeservices import (
     AlertsService,
     BusService,
     ListenersService,
+    MetricsService,
     PresenceService,
     RedisService,
     StartupError,
@@ -88,6 +91,7 @@ from ocppd.web import WebSite, static_trees
 
 if TYPE_CHECKING:
     from ocppd.bus.amqp import AmqpBus
+    from ocppd.metrics.resource import MetricsSite
     from ocppd.redis.link import RedisLink
     from ocppd.routing.amqp import AmqpCommandTransport
 
@@ -123,6 +127,9 @@ class Ocppd:
         self.trusted_proxies = TrustedProxies(parse_networks(config.web.trusted_proxies))
         self.tags = IdTagCache(self.database, reactor, ttl=config.ocpp.tag_cache_ttl)
         self.registry = ConnectionRegistry()
+        #: What the OCPP endpoint counts, only while metrics are on: off, the
+        #: endpoint pays nothing for them.
+        self.ocpp_metrics = OcppMetrics() if config.metrics.listen else None
         # One command and one subscriber connection to Redis for the whole node.
         self.redis = self._make_redis_link()
         self.presence = self._make_presence()
@@ -167,6 +174,7 @@ class Ocppd:
             max_handshake_size=config.ocpp.max_handshake_size,
             presence=self.presence,
             trusted_proxies=self.trusted_proxies,
+            metrics=self.ocpp_metrics,
         )
         self.audit = AuditConsumer(self.bus, self.database, clock=reactor)
         self.accounts = Accounts(
@@ -269,6 +277,24 @@ class Ocppd:
             idle_timeout=config.web.idle_timeout,
             reactor=reactor,
             trusted_proxies=self.trusted_proxies,
+        )
+        self.metrics_site = self._make_metrics_site()
+
+    def _make_metrics_site(self) -> MetricsSite | None:
+        """The metrics listener's site (``ocppd.metrics``), or None when metrics are off."""
+        if self.ocpp_metrics is None:
+            return None
+        from ocppd.metrics.collector import node_registry
+        from ocppd.metrics.resource import MetricsResource, MetricsSite
+
+        web = self.config.web
+        return MetricsSite(
+            MetricsResource(node_registry(self, self.ocpp_metrics), self.health),
+            # Scrapes and probes are GETs: no body worth taking.
+            max_body_size=4096,
+            header_timeout=web.header_timeout,
+            idle_timeout=web.idle_timeout,
+            reactor=self.reactor,
         )
 
     def _owner_lookup(self) -> OwnerLookup:
@@ -376,6 +402,7 @@ class OcppdService(OrderedServices):
         self.presence = PresenceService(self.ocppd)
         self.timers = TimersService(self.ocppd)
         self.alerts = AlertsService(self.ocppd)
+        self.metrics = MetricsService(self.ocppd)
         self.listeners = ListenersService(self.ocppd)
         children = (
             self.store,
@@ -384,6 +411,7 @@ class OcppdService(OrderedServices):
             self.presence,
             self.timers,
             self.alerts,
+            self.metrics,
             self.listeners,
         )
         for child in children:
@@ -415,14 +443,16 @@ class OcppdService(OrderedServices):
     def _ready(self, _: None) -> None:
         node, config = self.ocppd, self.ocppd.config
         assert self.web_port is not None and self.ocpp_port is not None
+        metrics = self.metrics.port
         self.log.info(
             "ocppd node {node_id} ready: OCPP 1.6J on {address}, web on {web}, "
-            "store {store}, bus {bus}",
+            "store {store}, bus {bus}, metrics {metrics}",
             node_id=node.node_id,
             address=self.ocpp_port.getHost(),
             web=self.web_port.getHost(),
             store=location(node.database.engine.url),
             bus=config.bus.backend,
+            metrics="off" if metrics is None else f"on {metrics.getHost()}",
         )
 
     def _start_failed(self, failure: Failure) -> None:

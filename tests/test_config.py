@@ -103,12 +103,21 @@ class LoadConfigTests(SynchronousTestCase):
             ("web.listen=nonsense:8080", "web.listen"),
             ("ocpp.listen=tcp:9000:colour=blue", "ocpp.listen"),
             ("web.listen=ssl:8443:privateKey=/nonexistent.pem", "web.listen"),
+            ("metrics.listen=tcp:notaport", "metrics.listen"),
         ]
         for override, name in cases:
             config = load_config(None, [override])  # loading alone does not parse listeners
             with self.assertRaises(ConfigError) as caught:
                 check_listeners(config)
             self.assertIn(f"{name}: {override.partition('=')[2]!r}", str(caught.exception))
+
+    def test_metrics_off_unless_listened_for(self) -> None:
+        """``[metrics] listen`` is empty (off) by default, and then not checked as an endpoint."""
+        self.assertEqual(load_config().metrics.listen, "")
+        check_listeners(load_config())
+        on = load_config(None, ["metrics.listen= tcp:9100:interface=127.0.0.1 "])
+        self.assertEqual(on.metrics.listen, "tcp:9100:interface=127.0.0.1")
+        check_listeners(on)
 
     def test_billing_defaults_take_no_money(self) -> None:
         """No payment provider by default (no top-ups); "test" only when chosen."""

@@ -113,7 +113,7 @@ class OrderedServicesTests(TestCase):
 
 
 class OcppdServiceTreeTests(TestCase):
-    def service(self) -> tuple[OcppdService, MemoryReactor]:
+    def service(self, *overrides: str) -> tuple[OcppdService, MemoryReactor]:
         data_dir = os.path.abspath(self.mktemp())
         os.makedirs(data_dir)
         config = load_config(
@@ -122,6 +122,7 @@ class OcppdServiceTreeTests(TestCase):
                 f"ocppd.data_dir={data_dir}",
                 "ocpp.listen=tcp:0:interface=127.0.0.1",
                 "web.listen=tcp:0:interface=127.0.0.1",
+                *overrides,
             ],
         )
         reactor = MemoryReactor()
@@ -130,33 +131,33 @@ class OcppdServiceTreeTests(TestCase):
     def test_children_in_order(self) -> None:
         """
         Store, bus (with its consumers), Redis link, presence, timers, alert
-        evaluator, listeners: in order.
+        evaluator, the metrics listener, the listeners: in order.
         """
         service, _ = self.service()
         self.assertEqual(
             [child.name for child in service.children],
-            ["store", "bus", "redis", "presence", "timers", "alerts", "listeners"],
+            ["store", "bus", "redis", "presence", "timers", "alerts", "metrics", "listeners"],
         )
 
     def test_start_order_and_reverse_stop(self) -> None:
         """
         On a MemoryReactor: each part starts after the one before it, the
-        listeners (real, on the MemoryReactor) open web then OCPP, and the stop
-        runs in reverse, the store closing last.
+        listeners (real, on the MemoryReactor) open metrics, web, then OCPP,
+        and the stop runs in reverse, the store closing last.
         """
-        service, reactor = self.service()
+        service, reactor = self.service("metrics.listen=tcp:0:interface=127.0.0.1")
         log: list[str] = []
-        for child in service.children[:-1]:
+        for child in service.children[:-2]:
             name = child.name
             self.patch(child, "startService", lambda name=name: log.append(f"start {name}"))
             self.patch(child, "stopService", lambda name=name: log.append(f"stop {name}"))
-        original = service.listeners.stopService
+        for child in service.children[-2:]:
 
-        def stop_listeners() -> Any:
-            log.append("stop listeners")
-            return original()
+            def stop_logged(name: str = child.name, original: Any = child.stopService) -> Any:
+                log.append(f"stop {name}")
+                return original()
 
-        self.patch(service.listeners, "stopService", stop_listeners)
+            self.patch(child, "stopService", stop_logged)
         service.startService()
         self.successResultOf(service.when_started())
         self.assertEqual(
@@ -172,7 +173,7 @@ class OcppdServiceTreeTests(TestCase):
         )
         self.assertEqual(
             [factory for _, factory, _, _ in reactor.tcpServers],
-            [service.ocppd.web_site, service.ocppd.ocpp_factory],
+            [service.ocppd.metrics_site, service.ocppd.web_site, service.ocppd.ocpp_factory],
         )
         log.clear()
         self.successResultOf(service.stopService())
@@ -180,6 +181,7 @@ class OcppdServiceTreeTests(TestCase):
             log,
             [
                 "stop listeners",
+                "stop metrics",
                 "stop alerts",
                 "stop timers",
                 "stop presence",
@@ -189,6 +191,7 @@ class OcppdServiceTreeTests(TestCase):
             ],
         )
         self.assertEqual((service.web_port, service.ocpp_port), (None, None))
+        self.assertIsNone(service.metrics.port)
 
     def test_failed_child_stops_the_started_in_reverse(self) -> None:
         """The presence start fails: presence, bus, store stop (in that order); nothing listens."""

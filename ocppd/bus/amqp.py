@@ -101,6 +101,7 @@ from ocppd.bus.interface import (
     replay_outcome,
 )
 from ocppd.bus.retry import RetryPolicy
+from ocppd.bus.stats import BusStats
 from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, Topology
 from ocppd.logs import Logger
 from ocppd.ratelog import RepeatLog
@@ -318,6 +319,9 @@ class _Consumer:
         self.acks: _Acks | None = None
         #: Handlers running now.
         self.active = 0
+        #: The publication time of each message handed to the handler and not
+        #: yet settled, in delivery order (for the consumer lag, ``oldest_unprocessed``).
+        self.working: dict[int, str] = {}
         self.idle_waiters: list[Deferred[None]] = []
 
     def stop(self) -> Deferred[None]:
@@ -399,8 +403,10 @@ class AmqpBus(Service):
         self._pending_publishes: dict[Deferred[None], Deferred[Any]] = {}
         self._admin_lock = DeferredLock()
         self._accepting = False
+        #: What the bus counts for the metrics (``ocppd.bus.stats``).
+        self.stats = BusStats()
         #: Messages of ephemeral queues dropped after their handler failed, per queue.
-        self.dropped: dict[str, int] = {}
+        self.dropped: dict[str, int] = self.stats.dropped
 
     def _retry_policy(self, policy: Callable[[int], float], link: _Link) -> Callable[[int], float]:
         def retry_policy(attempt: int) -> float:
@@ -436,14 +442,17 @@ class AmqpBus(Service):
         broker's confirm. Fails fast with ``BusError`` while not connected.
         """
         if not self._accepting:
+            self.stats.publish_failed += 1
             return fail(BusError("the bus is stopped"))
         try:
             exchange = self.topology.exchange_for(routing_key)
         except ValueError as e:
+            self.stats.publish_failed += 1
             return fail(BusError(str(e)))
         try:
             body = encode_envelope(envelope)
         except BusError as e:
+            self.stats.publish_failed += 1
             return fail(e)
         properties = pika.BasicProperties(
             delivery_mode=2,
@@ -522,6 +531,18 @@ class AmqpBus(Service):
         return replay_outcome([letter.id for letter in letters], dead_now)
 
     # --- Beyond IBus ----------------------------------------------------------
+
+    def oldest_unprocessed(self) -> dict[str, str | None]:
+        """
+        Per consumed queue, the publication time (ISO-8601) of the oldest
+        message its handler holds and has not settled (None when it holds
+        none). RabbitMQ hands over the queue's head first, up to the prefetch,
+        so while a backlog waits this is its oldest message.
+        """
+        return {
+            name: min(consumer.working.values(), default=None)
+            for name, consumer in self._consumers.items()
+        }
 
     def when_connected(self, failAfterFailures: int | None = None) -> Deferred[None]:
         """Fires once connected with the topology declared and consumers resumed."""
@@ -846,15 +867,19 @@ class AmqpBus(Service):
 
     def _publish_raw(self, exchange: str, routing_key: str, body: bytes, properties: Any) -> Any:
         channel = self._publish_channel
+        stats = self.stats
         if channel is None:
+            stats.publish_failed += 1
             return fail(BusError(f"not connected to RabbitMQ at {self._where}"))
         if self._blocked is not None:
+            stats.publish_failed += 1
             return fail(BusError(f"RabbitMQ blocks publishing: {self._blocked}"))
         try:
             confirmed = channel.basic_publish(
                 exchange=exchange, routing_key=routing_key, body=body, properties=properties
             )
         except Exception as e:
+            stats.publish_failed += 1
             return fail(BusError(f"publish failed: {_describe(e)}"))
         # What the caller waits on: the confirm, unless a block fails it first.
         waiter: Deferred[None] = Deferred()
@@ -862,6 +887,10 @@ class AmqpBus(Service):
 
         def done(result: Any) -> None:
             self._pending_publishes.pop(waiter, None)
+            if isinstance(result, Failure):
+                stats.publish_failed += 1
+            else:
+                stats.publish_confirmed += 1
             if waiter.called:
                 return None
             if isinstance(result, Failure):
@@ -979,9 +1008,11 @@ class AmqpBus(Service):
         delivery = Delivery(
             envelope=envelope, routing_key=routing_key, queue=consumer.queue, attempt=attempt
         )
+        consumer.working[id(message)] = envelope.time
         try:
             yield maybeDeferred(consumer.handler, delivery)
         except Exception:
+            consumer.working.pop(id(message), None)
             failure = Failure()
             if self.topology.queue(consumer.queue).ephemeral:
                 self._drop(consumer, channel, message, routing_key, failure)
@@ -1001,6 +1032,7 @@ class AmqpBus(Service):
             reason = f"{kind}: {failure.getErrorMessage()}"
             yield self._reroute(consumer, channel, message, routing_key, attempt, reason)
             return
+        consumer.working.pop(id(message), None)
         self._ack(consumer, channel, tag)
 
     def _drop(
@@ -1011,7 +1043,7 @@ class AmqpBus(Service):
         push is worthless later: the failed message is acked, counted and
         logged (rate-limited), not sent to queues that do not exist.
         """
-        self.dropped[consumer.queue] = self.dropped.get(consumer.queue, 0) + 1
+        self.stats.count(self.dropped, consumer.queue)
         self._repeats.failure(
             (consumer.queue, "dropped", failure.type),
             "Handler for ephemeral queue {queue} failed on {routing_key} message "
@@ -1120,6 +1152,7 @@ class AmqpBus(Service):
             except Exception:
                 pass
             return
+        self.stats.count(self.stats.dead_lettered if dead else self.stats.retried, consumer.queue)
         if dead:
             self.log.error(
                 "Dead-lettered {routing_key} message {message_id} of {queue} after "

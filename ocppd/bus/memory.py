@@ -67,6 +67,7 @@ from ocppd.bus.interface import (
 )
 from ocppd.bus.journal import DeadMark, GroupCommit, InMemoryJournal, Journal, JournalRecord
 from ocppd.bus.retry import RetryPolicy
+from ocppd.bus.stats import BusStats
 from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, QueueSpec, Topology
 from ocppd.logs import Logger
 from ocppd.ratelog import RepeatLog
@@ -111,6 +112,14 @@ class _Message:
         if self.published is not None:
             return self.published
         return Envelope.from_bytes(self.body)
+
+
+def _published_at(message: _Message) -> str | None:
+    """When ``message`` was published, as its envelope says; None if it cannot be read."""
+    try:
+        return message.envelope().time
+    except ValueError:
+        return None
 
 
 @implementer(IConsumer)
@@ -217,8 +226,10 @@ class MemoryBus(Service):
         self._drain_timer: _DelayedCall | None = None
         self._drain_waiters: list[Deferred[None]] = []
         self._repeat_log: RepeatLog | None = None
+        #: What the bus counts for the metrics (``ocppd.bus.stats``).
+        self.stats = BusStats()
         #: Messages of ephemeral queues dropped after their handler failed, per queue.
-        self.dropped: dict[str, int] = {}
+        self.dropped: dict[str, int] = self.stats.dropped
         self._journal = journal if journal is not None else InMemoryJournal()
         self._writes = GroupCommit(self._journal)
         #: The next journal seq; set from the journal at the first start.
@@ -228,17 +239,22 @@ class MemoryBus(Service):
     # --- IBus ---------------------------------------------------------------
 
     def publish(self, routing_key: str, envelope: Envelope) -> Deferred[None]:
+        stats = self.stats
         if not self._accepting:
+            stats.publish_failed += 1
             return fail(BusError("the bus is stopped"))
         try:
             targets = self.topology.route(routing_key)
         except ValueError as e:
+            stats.publish_failed += 1
             return fail(BusError(str(e)))
         try:
             body = encode_envelope(envelope)
         except BusError as e:
+            stats.publish_failed += 1
             return fail(e)
         if not targets:
+            stats.publish_confirmed += 1
             # What an AMQP broker does with an unroutable message when the
             # publisher does not ask for `mandatory`: nothing, successfully.
             self.log.debug(
@@ -264,6 +280,7 @@ class MemoryBus(Service):
                 routing_key=routing_key,
                 message_id=envelope.id,
             )
+            stats.publish_failed += 1
             return fail(BusError(f"queue(s) {', '.join(full)} full"))
         message = _Message(id=envelope.id, routing_key=routing_key, body=body, published=envelope)
         messages = []
@@ -285,6 +302,7 @@ class MemoryBus(Service):
             )
         if not records:
             self._enqueue(messages)
+            stats.publish_confirmed += 1
             return succeed(None)
         for queue, _ in messages:
             queue.pending += 1
@@ -294,9 +312,11 @@ class MemoryBus(Service):
             for queue, _ in messages:
                 queue.pending -= 1
             if isinstance(result, Failure):
+                stats.publish_failed += 1
                 # A drain may have been waiting for it.
                 self._check_drained()
                 raise BusError(f"message {envelope.id} not journaled: {result.getErrorMessage()}")
+            stats.publish_confirmed += 1
             self._enqueue(messages)
 
         return durable.addBoth(written)
@@ -307,6 +327,7 @@ class MemoryBus(Service):
                 # Worthless when stale (pushes): the oldest gives way, as with
                 # RabbitMQ's drop-head, and the publisher is never refused.
                 queue.ready.popleft()
+                self.stats.count(self.stats.overflowed, queue.name)
             queue.ready.append(message)
             self._schedule(queue)
 
@@ -405,6 +426,26 @@ class MemoryBus(Service):
     def queue_length(self, queue: str) -> int:
         """How many messages ``queue`` holds (ready, in flight, retrying, dead)."""
         return self._queue(queue).length()
+
+    def oldest_unprocessed(self) -> dict[str, str | None]:
+        """
+        Per consumed queue, the publication time (ISO-8601) of its oldest
+        message not yet acknowledged: in its handler or first in line (None
+        when there is none). What ``ocppd.metrics`` reports as the consumer lag.
+        """
+        oldest: dict[str, str | None] = {}
+        for name, queue in self._queues.items():
+            if queue.consumer is None:
+                continue
+            waiting = [*queue.in_flight, queue.ready[0]] if queue.ready else queue.in_flight
+            times = [_published_at(message) for message in waiting]
+            # Envelope times have one format (``format_iso``): as texts they sort as times.
+            oldest[name] = min((time for time in times if time is not None), default=None)
+        return oldest
+
+    def dead_letter_counts(self) -> dict[str, int]:
+        """How many dead letters each durable queue holds now (for the metrics)."""
+        return {name: len(q.dead) for name, q in self._queues.items() if not q.spec.ephemeral}
 
     # --- Service ------------------------------------------------------------
 
@@ -576,7 +617,7 @@ class MemoryBus(Service):
         attempt = message.attempt
         if queue.spec.ephemeral:
             # Pushes have no retries and no dead letters: worthless later.
-            self.dropped[queue.name] = self.dropped.get(queue.name, 0) + 1
+            self.stats.count(self.dropped, queue.name)
             self._repeats.failure(
                 (queue.name, "dropped", failure.type),
                 "Handler for ephemeral queue {queue} failed on {routing_key} message "
@@ -613,6 +654,7 @@ class MemoryBus(Service):
                 failed_at=failed_at,
             )
             queue.dead.append((letter, message.seq))
+            self.stats.count(self.stats.dead_lettered, queue.name)
             if message.seq is not None:
                 self._writes.mark(message.seq, DeadMark(attempt, reason, failed_at))
             self.log.error(
@@ -637,6 +679,7 @@ class MemoryBus(Service):
 
         call = self._reactor.callLater(delay, requeue)
         queue.retrying[call] = retry
+        self.stats.count(self.stats.retried, queue.name)
 
     def _acked(self, queue: _Queue, message: _Message) -> None:
         if message.seq is not None:

@@ -17,6 +17,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from ocppd.logs import Logger
+from ocppd.metrics.ocpp import CALLRESULT, CANCELLED, DISCONNECTED, TIMEOUT, OcppMetrics
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.frames import Call, CallError, CallResult
 from ocppd.ocpp.schemas import SchemaRegistry
@@ -70,6 +71,8 @@ class _Pending:
     call: Call
     deferred: Deferred[dict[str, Any]]
     timeout: IDelayedCall | None = None
+    #: When it was sent to the charger (the clock's seconds); None while queued.
+    sent_at: float | None = None
 
 
 class CommandQueue:
@@ -85,6 +88,7 @@ class CommandQueue:
         "_clock",
         "_closed",
         "_in_flight",
+        "_metrics",
         "_on_reply",
         "_on_sent",
         "_queue",
@@ -105,6 +109,7 @@ class CommandQueue:
         timeout: float,
         on_sent: Callable[[Call], None] = lambda call: None,
         on_reply: Callable[[Call, CallResult | CallError], None] = lambda call, reply: None,
+        metrics: OcppMetrics | None = None,
     ) -> None:
         self._charge_point_id = charge_point_id
         self._send = send
@@ -113,6 +118,7 @@ class CommandQueue:
         self._timeout = timeout
         self._on_sent = on_sent
         self._on_reply = on_reply
+        self._metrics = metrics
         # A short list: commands to one charger are few (and a deque is 760 bytes).
         self._queue: list[_Pending] = []
         self._in_flight: _Pending | None = None
@@ -159,6 +165,10 @@ class CommandQueue:
             return
         self._in_flight = None
         self._on_reply(pending.call, reply)
+        if self._metrics is not None and pending.sent_at is not None:
+            outcome = CALLRESULT if isinstance(reply, CallResult) else reply.code
+            round_trip = self._clock.seconds() - pending.sent_at
+            self._metrics.command_settled(pending.call.action, outcome, round_trip)
         self._settle(pending, self._outcome(pending.call, reply))
         self._send_next()
 
@@ -169,6 +179,8 @@ class CommandQueue:
         self._in_flight = None
         self._queue.clear()
         for pending in everything:
+            if self._metrics is not None and not pending.deferred.called:
+                self._metrics.command_settled(pending.call.action, DISCONNECTED, None)
             self._settle(pending, ChargerDisconnected(reason))
 
     def _outcome(self, call: Call, reply: CallResult | CallError) -> dict[str, Any] | Exception:
@@ -185,6 +197,8 @@ class CommandQueue:
             return
         pending = self._queue.pop(0)
         self._in_flight = pending
+        if self._metrics is not None:
+            pending.sent_at = self._clock.seconds()
         self._send(pending.call)
         self._on_sent(pending.call)
 
@@ -195,6 +209,8 @@ class CommandQueue:
             self._in_flight = None
         else:
             self._queue.remove(pending)
+        if self._metrics is not None:
+            self._metrics.command_settled(pending.call.action, TIMEOUT, None)
         self._settle(pending, CommandTimeout(f"{pending.call.action} timed out"))
         self._send_next()
 
@@ -207,6 +223,8 @@ class CommandQueue:
                     self._queue.remove(pending)
                 if pending.timeout is not None and pending.timeout.active():
                     pending.timeout.cancel()
+                if self._metrics is not None:
+                    self._metrics.command_settled(pending.call.action, CANCELLED, None)
                 self._send_next()
                 return
 

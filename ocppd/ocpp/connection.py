@@ -16,6 +16,7 @@ from twisted.python.failure import Failure
 
 from ocppd.bus.interface import BusError
 from ocppd.logs import Logger
+from ocppd.metrics.ocpp import CALLRESULT, OcppMetrics
 from ocppd.ocpp import actions, errors
 from ocppd.ocpp.commands import CommandQueue
 from ocppd.ocpp.errors import AnswerTimedOut, OcppError
@@ -85,6 +86,7 @@ class ChargerConnection:
         "_handling",
         "_inbound",
         "_lost",
+        "_metrics",
         "_schemas",
         "_traffic",
         "_transport",
@@ -109,8 +111,11 @@ class ChargerConnection:
         clock: IReactorTime,
         call_timeout: float,
         failures: RepeatLog | None = None,
+        metrics: OcppMetrics | None = None,
     ) -> None:
         self.charge_point_id = charge_point_id
+        #: The node's OCPP counts while metrics are on (``[metrics] listen``).
+        self._metrics = metrics
         # Shared by every connection of a node (the factory's): an outage
         # fails every charger's calls at once, and one line a minute with a
         # count says so better than a line (or a traceback) per call.
@@ -145,6 +150,7 @@ class ChargerConnection:
                 timeout=self._call_timeout,
                 on_sent=self._command_sent,
                 on_reply=self._command_reply,
+                metrics=self._metrics,
             )
             if self._lost is not None:
                 self._commands.connection_lost(self._lost)
@@ -231,40 +237,50 @@ class ChargerConnection:
         # One CALL at a time, in arrival order: a MeterValues must not overtake
         # the StartTransaction before it. An answer ready at once is sent at
         # once, with no Deferred to carry it (most calls: the request path).
+        metrics = self._metrics
         while not self._handling and self._inbound:
             call = self._inbound.pop(0)
+            # The answer's latency runs from here: a charger waits for each
+            # answer before its next CALL (OCPP-J 4.1.1), so this is its arrival.
+            started = self._clock.seconds() if metrics is not None else 0.0
             try:
                 answered = self._handler.handle(self, call)
             except Exception:
-                self._failed(Failure(), call)
-                continue
-            if isinstance(answered, Deferred):
-                self._handling = True
-                # One callback for both outcomes: a Deferred per waiting call
-                # (every transaction message) is run on the reactor anyway.
-                answered.addBoth(self._settled, call)
-                return
-            self._answer_logged(answered, call)
+                outcome = self._failed(Failure(), call)
+            else:
+                if isinstance(answered, Deferred):
+                    self._handling = True
+                    # One callback for both outcomes: a Deferred per waiting call
+                    # (every transaction message) is run on the reactor anyway.
+                    answered.addBoth(self._settled, call, started)
+                    return
+                outcome = self._answer_logged(answered, call)
+            if metrics is not None:
+                metrics.answered(call.action, outcome, self._clock.seconds() - started)
 
-    def _settled(self, result: dict[str, Any] | Failure, call: Call) -> None:
+    def _settled(self, result: dict[str, Any] | Failure, call: Call, started: float) -> None:
         if isinstance(result, Failure):
-            self._failed(result, call)
+            outcome = self._failed(result, call)
         else:
-            self._answer_logged(result, call)
+            outcome = self._answer_logged(result, call)
+        if self._metrics is not None:
+            self._metrics.answered(call.action, outcome, self._clock.seconds() - started)
         self._handling = False
         self._handle_next()
 
-    def _answer_logged(self, response: dict[str, Any], call: Call) -> None:
+    def _answer_logged(self, response: dict[str, Any], call: Call) -> str:
+        """Answer ``call``; the outcome (``CALLRESULT``, or the CALLERROR's code)."""
         try:
-            self._answer(response, call)
+            return self._answer(response, call)
         except Exception:
             self.log.failure(
                 "Answering {action} from {charge_point_id} failed",
                 action=call.action,
                 charge_point_id=self.charge_point_id,
             )
+            return errors.INTERNAL_ERROR
 
-    def _answer(self, response: dict[str, Any], call: Call) -> None:
+    def _answer(self, response: dict[str, Any], call: Call) -> str:
         try:
             if type(response) is not BuiltAnswer:
                 self._schemas.validate_response(call.action, response)
@@ -278,18 +294,20 @@ class ChargerConnection:
             self._send(
                 CallError(call.unique_id, errors.INTERNAL_ERROR, "invalid response").marshal()
             )
-            return
+            return errors.INTERNAL_ERROR
         # CallResult(call.unique_id, response).marshal(), without attrs checking
         # again a uniqueId parse_frame has checked.
         self._send(marshal_result(call.unique_id, response))
+        return CALLRESULT
 
-    def _failed(self, failure: Failure, call: Call) -> None:
+    def _failed(self, failure: Failure, call: Call) -> str:
+        """Answer ``call`` with the CALLERROR ``failure`` calls for; its code."""
         if isinstance(failure.value, OcppError):
             error = failure.value
             self._send(
                 CallError(call.unique_id, error.code, error.description, error.details).marshal()
             )
-            return
+            return error.code
         if isinstance(failure.value, AnswerTimedOut):
             # The store or the broker is stalled: an error the charger
             # resends (a late result of the abandoned work is dropped).
@@ -301,7 +319,7 @@ class ChargerConnection:
                 error=failure.getErrorMessage(),
             )
             self._send(CallError(call.unique_id, errors.INTERNAL_ERROR, "try again").marshal())
-            return
+            return errors.INTERNAL_ERROR
         if isinstance(failure.value, BusError):
             # Expected while the broker is away; the charger retries as OCPP intends.
             self._failures.warn(
@@ -312,7 +330,7 @@ class ChargerConnection:
                 error=failure.getErrorMessage(),
             )
             self._send(CallError(call.unique_id, errors.INTERNAL_ERROR, "try again").marshal())
-            return
+            return errors.INTERNAL_ERROR
         # Unexpected, or the store is down: the first of a kind with its
         # traceback, then a count a minute.
         self._failures.failure(
@@ -324,6 +342,7 @@ class ChargerConnection:
         )
         # No answer the charger could take as success: it retries later.
         self._send(CallError(call.unique_id, errors.INTERNAL_ERROR, "internal error").marshal())
+        return errors.INTERNAL_ERROR
 
     def _reject(self, raw: str, answer: CallError, action: str | None = None) -> None:
         self.log.info(
@@ -333,6 +352,8 @@ class ChargerConnection:
             description=answer.description,
         )
         self._send(answer.marshal())
+        if self._metrics is not None:
+            self._metrics.rejected(action, answer.code)
         self._traffic.rejected(self.charge_point_id, raw, answer, action)
 
     def _send(self, text: str) -> None:

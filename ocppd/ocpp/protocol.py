@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import LogLevel
 
 from ocppd.logs import Logger
+from ocppd.metrics.ocpp import OcppMetrics
 from ocppd.ocpp.admission import WWW_AUTHENTICATE, Admitted, ChargerAdmission
 from ocppd.ocpp.connection import CallHandler, ChargerConnection
 from ocppd.ocpp.handshake import SUBPROTOCOL, HandshakeError, choose_subprotocol
@@ -270,8 +271,11 @@ class OcppServerFactory(SharedProtocolOptions, WebSocketServerFactory):  # type:
         max_handshake_size: int,
         presence: IPresence | None = None,
         trusted_proxies: TrustedProxies | None = None,
+        metrics: OcppMetrics | None = None,
     ) -> None:
         super().__init__(protocols=[SUBPROTOCOL], server="ocppd")
+        #: The node's OCPP counts while metrics are on (``[metrics] listen``).
+        self.metrics = metrics
         harden(
             self,
             max_message_size=max_message_size,
@@ -342,7 +346,10 @@ class OcppServerFactory(SharedProtocolOptions, WebSocketServerFactory):  # type:
             clock=self._clock,
             call_timeout=self._call_timeout,
             failures=self._call_failures,
+            metrics=self.metrics,
         )
+        if self.metrics is not None:
+            self.metrics.opened()
         if not self.registry.register(connection, fence):
             return connection  # an older claim than the current connection's: closing
         self._log.info(
@@ -366,6 +373,8 @@ class OcppServerFactory(SharedProtocolOptions, WebSocketServerFactory):  # type:
         fence: int | None = None,
     ) -> None:
         connection.connection_lost(f"connection closed ({code})")
+        if self.metrics is not None:
+            self.metrics.closed(code)
         self._log.info(
             "Charge point {charge_point_id} disconnected ({code} {reason})",
             charge_point_id=connection.charge_point_id,

@@ -196,8 +196,10 @@ class PushServerFactory(WebSocketServerFactory):
         self._limits = limits
         self._session_ids = session_ids
         self.protocols_open: dict[PushServerProtocol, None] = {}
-        #: How many sessions were cut off for not reading (for tests and ops).
+        #: How many sessions were cut off for not reading (for tests and the metrics).
         self.cut_off = 0
+        #: How many sessions opened since the start (for the metrics).
+        self.opened = 0
         self._close_waiters: list[Deferred[None]] = []
 
     def session_opened(self, protocol: PushServerProtocol) -> PushSession:
@@ -210,6 +212,7 @@ class PushServerFactory(WebSocketServerFactory):
             limits=self._limits,
         )
         self.protocols_open[protocol] = None
+        self.opened += 1
         session.opened()
         return session
 

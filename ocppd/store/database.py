@@ -17,6 +17,7 @@ Python instead of failing with "database is locked"); PostgreSQL gets
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -27,6 +28,7 @@ from twisted.python.threadpool import ThreadPool
 
 from ocppd import jsoncodec
 from ocppd.logs import Logger
+from ocppd.metrics.histogram import Histogram
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -46,6 +48,9 @@ GIL_SWITCH_INTERVAL = 0.0005
 #: Seconds after which a PostgreSQL connection whose peer went silent fails
 #: (TCP keepalives and ``tcp_user_timeout``), freeing its pool thread.
 PG_DEAD_PEER_SECONDS = 60
+#: Seconds a transaction may wait for a thread of the pool: none while the
+#: pool keeps up, up to ``[ocpp] answer_timeout`` and beyond when it does not.
+POOL_WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0)
 
 
 def default_sqlite_url(data_dir: str) -> str:
@@ -232,6 +237,13 @@ class Database:
         threads = 1 if engine.dialect.name == "sqlite" else max_threads
         self.threadpool = ThreadPool(minthreads=1, maxthreads=threads, name="ocppd-db")
         self._shutdown_trigger: Any = None
+        #: Seconds each ``run`` waited for a thread of the pool (for the metrics).
+        self.pool_waits = Histogram(POOL_WAIT_BUCKETS)
+
+    def pool_state(self) -> tuple[int, int]:
+        """Transactions waiting for a thread now, and threads busy (for the metrics)."""
+        statistics = self.threadpool._team.statistics()
+        return statistics.backloggedWorkCount, statistics.busyWorkerCount
 
     @classmethod
     def from_url(
@@ -320,13 +332,19 @@ class Database:
             abandoned = True
 
         done: Deferred[T] = Deferred(cancel)
+        queued = time.monotonic()
+        began = queued
 
         def interaction() -> T | None:
+            nonlocal began
+            began = time.monotonic()
             if abandoned:
                 return None  # cancelled while queued: nobody waits for it
             return self.run_sync(func, *args, **kwargs)
 
         def finished(success: bool, result: Any) -> None:
+            # Observed here, on the reactor thread: the histogram has no lock.
+            self.pool_waits.observe(began - queued)
             if done.called:
                 # Cancelled (an answer timed out) while running: its commit
                 # stands, its result has nobody to go to.

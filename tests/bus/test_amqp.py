@@ -518,3 +518,41 @@ class AmqpBusTests(AmqpBusMixin, TestCase):
         depths = dict(line.split("\t") for line in out.splitlines() if "\t" in line)
         self.assertEqual(depths[topology.queue_full_name("push")], "0")
         self.flushLoggedErrors(HandlerError)
+
+    @inlineCallbacks
+    def test_counts_for_the_metrics(self) -> Any:
+        """
+        Confirms, failures, retries and dead letters are counted as RabbitMQ
+        settles them, and the oldest message a handler holds is the lag.
+        """
+        bus = yield self.start_bus(self.topology(), retry_delays=(0.05,), max_attempts=2)
+        held: list[Deferred[None]] = []
+
+        def handler(delivery: Delivery) -> Any:
+            if delivery.envelope.payload["n"] == 0:
+                raise HandlerError("poison")
+            held.append(Deferred())
+            return held[-1]
+
+        consumer = yield bus.consume("work", handler, concurrency=4)
+        self.addCleanup(consumer.stop)
+        self.assertEqual(bus.oldest_unprocessed(), {"work": None})
+        first = envelope("session.updated", 1)
+        yield bus.publish("session.updated", first)
+        yield bus.publish("session.updated", envelope("session.updated", 2))
+        yield self.wait_until(lambda: len(held) == 2, "two messages in their handler")
+        self.assertEqual(bus.oldest_unprocessed(), {"work": first.time})
+        yield bus.publish("session.updated", envelope("session.updated", 0))
+        yield self.wait_until(
+            lambda: bus.stats.dead_lettered.get("work") == 1, "the poison dead-lettered"
+        )
+        self.assertEqual(bus.stats.retried, {"work": 1})
+        # Three publishes and two moves (to the retry queue, to the dead letters).
+        self.assertEqual(bus.stats.publish_confirmed, 5)
+        self.assertEqual(bus.stats.publish_failed, 0)
+        self.failureResultOf(bus.publish("no.such.key", first), BusError)
+        self.assertEqual(bus.stats.publish_failed, 1)
+        for d in held:
+            d.callback(None)
+        yield self.wait_until(lambda: bus.oldest_unprocessed() == {"work": None}, "all settled")
+        self.flushLoggedErrors(HandlerError)
