@@ -30,7 +30,15 @@ if TYPE_CHECKING:
     from ocppd.nodeservices import ListenersService
     from ocppd.service import Ocppd
 
-__all__ = ["PROBE_TIMEOUT", "REUSE_SECONDS", "Health", "is_local", "node_checks", "public"]
+__all__ = [
+    "PROBE_TIMEOUT",
+    "REUSE_SECONDS",
+    "Health",
+    "consumer_lags",
+    "is_local",
+    "node_checks",
+    "public",
+]
 
 #: Seconds a probe may take before it counts as failed ("no answer").
 PROBE_TIMEOUT = 2.0
@@ -152,6 +160,21 @@ def is_local(address: Any) -> bool:
         return False
 
 
+def consumer_lags(bus: Any, now: float) -> dict[str, dict[str, float]]:
+    """
+    Each queue this node consumes, with the age of the oldest message its
+    consumer has not finished (``lagSeconds``, 0 when none waits): what
+    ``ocppctl status`` shows as the lag of RabbitMQ's queues, which the
+    broker cannot tell without taking the message.
+    """
+    from ocppd.metrics.collector import message_age
+
+    return {
+        queue: {"lagSeconds": round(message_age(published, now), 3)}
+        for queue, published in sorted(bus.oldest_unprocessed().items())
+    }
+
+
 def _select_one(conn: Any) -> str | None:
     import sqlalchemy as sa
 
@@ -216,6 +239,7 @@ def node_checks(
         "presence", lambda: {"backend": config.presence.backend, "problem": presence()}
     )
     health.add_details("chargers", lambda: {"connected": len(node.registry)})
+    health.add_details("consumers", lambda: consumer_lags(node.bus, node.reactor.seconds()))
     if services:
         health.add_details(
             "services",

@@ -10,7 +10,10 @@ answer lives:
   unacknowledged message) and dead letters, which it journals there
   (``bus_journal``), and the outbox waiting for the relay;
 - **RabbitMQ** (``[bus] backend = amqp``): each durable queue's waiting
-  messages and dead letters, by passive declarations (nothing is consumed).
+  messages and dead letters, by passive declarations (nothing is consumed);
+  their lag is the daemon's (``/ready``'s ``consumers``: the oldest message
+  its consumer of the queue holds), since the broker does not tell a
+  message's age without taking it.
 
 Each source is asked independently: one that cannot be reached is reported
 as such and the others are still shown.
@@ -35,7 +38,14 @@ from ocppd.config import Config
 from ocppd.store.tables import bus_journal, charge_points, outbox
 from ocppd.timeutil import parse_iso
 
-__all__ = ["Status", "daemon_url", "from_database", "from_services", "print_status"]
+__all__ = [
+    "Status",
+    "consumers_lag",
+    "daemon_url",
+    "from_database",
+    "from_services",
+    "print_status",
+]
 
 #: Seconds the daemon and the broker each have to answer.
 TIMEOUT = 5.0
@@ -180,7 +190,8 @@ def broker_queues(config: Config, reactor: Any) -> Generator[Deferred[Any], Any,
             queues[spec.name] = {
                 "waiting": (yield _count(protocol, names.queue_full_name(spec.name))),
                 "dead": (yield _count(protocol, names.dead_letter_queue_full_name(spec.name))),
-                "lagSeconds": None,  # RabbitMQ does not say without taking the message
+                # RabbitMQ does not say without taking the message: the daemon does.
+                "lagSeconds": None,
             }
         return queues
     finally:
@@ -286,6 +297,23 @@ def from_services(
             status.queues = yield broker_queues(config, reactor)
         except Exception as e:
             status.queues_problem = f"RabbitMQ: {_reason(e)}"
+        else:
+            consumers_lag(status)
+
+
+def consumers_lag(status: Status) -> None:
+    """
+    The lag of each broker queue from the daemon's consumers (``/ready``'s
+    ``consumers``): the age of the oldest message it holds of that queue.
+    """
+    consumers = (status.daemon or {}).get("consumers")
+    if not isinstance(consumers, dict):
+        return  # no daemon, or one from before it said
+    for name, queue in status.queues.items():
+        held = consumers.get(name)
+        lag = held.get("lagSeconds") if isinstance(held, dict) else None
+        if isinstance(lag, int | float) and not isinstance(lag, bool):
+            queue["lagSeconds"] = lag
 
 
 def _reason(error: BaseException) -> str:

@@ -19,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd import __version__
 from ocppd.health import PROBE_TIMEOUT, REUSE_SECONDS, Health, node_checks
+from ocppd.timeutil import format_iso, from_timestamp
 from tests.api.inline import InlineNode
 
 
@@ -174,6 +175,17 @@ class ReadyRouteTests(SynchronousTestCase):
         )
         _, body = self.get(inline, "/ready")
         self.assertEqual(body["services"], {"bus": "running", "timers": "stopped"})
+
+    def test_consumer_lags_shown(self) -> None:
+        """Each consumed queue with the age of the oldest message its consumer holds."""
+        inline = self.node()
+        now = inline.clock.seconds()
+        held = {"processor": format_iso(from_timestamp(now - 12.5)), "audit": None}
+        self.patch(inline.node.bus, "oldest_unprocessed", lambda: held)
+        _, body = self.get(inline, "/ready")
+        self.assertEqual(
+            body["consumers"], {"audit": {"lagSeconds": 0.0}, "processor": {"lagSeconds": 12.5}}
+        )
 
     def test_listeners_down(self) -> None:
         listeners = FakeListeners(ocpp_port=None)

@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.bus.envelope import Envelope
 from ocppd.config import load_config
-from ocppd.status import Status, daemon_url, from_database, print_status
+from ocppd.status import Status, consumers_lag, daemon_url, from_database, print_status
 from ocppd.store import migrate
 from ocppd.store.database import Database
 from ocppd.store.tables import bus_journal, charge_points, outbox
@@ -142,6 +142,40 @@ class DatabaseTests(SynchronousTestCase):
         status = Status()
         from_database(status, config, self.now)
         self.assertIn("OperationalError", status.database_problem or "")
+
+
+class ConsumerLagTests(SynchronousTestCase):
+    def test_broker_queues_take_the_daemons_lag(self) -> None:
+        """RabbitMQ's queues get their lag from the daemon's consumers (``/ready``)."""
+        status = Status(
+            daemon={
+                "status": "ready",
+                "consumers": {"processor": {"lagSeconds": 42.5}, "audit": {"lagSeconds": 0.0}},
+            },
+            queues={
+                "processor": {"waiting": 900, "dead": 0, "lagSeconds": None},
+                "audit": {"waiting": 0, "dead": 0, "lagSeconds": None},
+                "funds_stop": {"waiting": 0, "dead": 0, "lagSeconds": None},
+            },
+        )
+        consumers_lag(status)
+        self.assertEqual(status.queues["processor"]["lagSeconds"], 42.5)
+        self.assertEqual(status.queues["audit"]["lagSeconds"], 0.0)
+        # Not consumed by this node (or not said): unknown, not zero.
+        self.assertIsNone(status.queues["funds_stop"]["lagSeconds"])
+        out = io.StringIO()
+        print_status(status, out)
+        self.assertIn(
+            "queue      processor: 900 waiting, oldest 42.5 s, 0 dead letters", out.getvalue()
+        )
+
+    def test_no_daemon_or_an_older_one(self) -> None:
+        for daemon in (None, {"status": "ready"}, {"consumers": {"processor": "x"}}):
+            status = Status(
+                daemon=daemon, queues={"processor": {"waiting": 1, "dead": 0, "lagSeconds": None}}
+            )
+            consumers_lag(status)
+            self.assertIsNone(status.queues["processor"]["lagSeconds"])
 
 
 class PrintTests(SynchronousTestCase):

@@ -104,9 +104,11 @@ class StatusCommandTests(TestCase):
         code, status = yield self.status(daemon, "--set", self.web_listen(daemon))
         self.assertEqual(code, 0, status)
         self.assertIsNone(status["queuesProblem"])
+        # The lag is the daemon's consumer's: nothing held, 0 (not unknown).
         self.assertEqual(
-            status["queues"]["processor"], {"waiting": 0, "dead": 0, "lagSeconds": None}
+            status["queues"]["processor"], {"waiting": 0, "dead": 0, "lagSeconds": 0.0}
         )
+        self.assertEqual(status["daemon"]["consumers"]["processor"], {"lagSeconds": 0.0})
         self.assertEqual(status["daemon"]["bus"]["connected"], True)
 
     @inlineCallbacks
