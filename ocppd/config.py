@@ -369,7 +369,28 @@ def _currency(name: str) -> Callable[[str], str]:
 
 
 #: Payment providers: "none" takes no payments (self-service top-up is off).
-PAYMENT_PROVIDERS = ("none", "test")
+PAYMENT_PROVIDERS = ("none", "test", "stripe")
+
+
+def _secret(name: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        value = text.strip()
+        # It travels in HTTP headers and HMAC keys: printable ASCII, no spaces.
+        if value and not (value.isascii() and value.isprintable() and " " not in value):
+            raise ConfigError(f"{name}: printable ASCII without spaces only")
+        return value
+
+    return convert
+
+
+def _https_url(name: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        value = text.strip()
+        if value and not value.startswith(("https://", "http://")):
+            raise ConfigError(f"{name}: {text!r} is not an http(s) URL")
+        return value
+
+    return convert
 
 
 @attrs.frozen
@@ -386,9 +407,24 @@ class BillingConfig:
     #: for the cost that accrues while the remote stop travels to the charger.
     stop_margin: int = 0
     #: Payment provider for top-ups: "none" (top-up off until a provider is
-    #: configured) or "test" (approves every payment: demos and tests only, and
-    #: warned about at every start).
+    #: configured), "stripe" (Stripe Checkout; the wallet is credited by its
+    #: signed webhook, docs/payments.md) or "test" (approves every payment:
+    #: demos and tests only, and warned about at every start).
     payment_provider: str = "none"
+    #: Stripe's secret API key (``sk_...`` or a restricted ``rk_...``) and the
+    #: webhook endpoint's signing secret (``whsec_...``); never logged.
+    stripe_secret_key: str = attrs.field(default="", repr=False)
+    stripe_webhook_secret: str = attrs.field(default="", repr=False)
+    #: Where Stripe's API is (tests point it at a local fake).
+    stripe_api_url: str = "https://api.stripe.com"
+    #: Seconds a webhook's signed timestamp may differ from our clock (replay window).
+    stripe_webhook_tolerance: int = 300
+    #: The page Stripe Checkout sends the customer back to, paid or not
+    #: (the customer panel's wallet: https://HOST/user/#/wallet).
+    checkout_return_url: str = ""
+    #: VAT included in every price, in basis points (1900 = 19 %); receipts
+    #: show it (ocppd.billing.receipt states the rounding). 0: no VAT line.
+    vat_rate: int = 0
     #: Seconds the funds an app start holds stay held while the charger, having
     #: accepted RemoteStartTransaction, sends no StartTransaction (the idea of
     #: OCPP's ConnectionTimeOut); then they are released.
@@ -413,6 +449,12 @@ class BillingConfig:
         "max_top_up": _int_between(1, INT32_MAX),
         "stop_margin": _int_between(0, INT32_MAX),
         "payment_provider": lambda name: _choice(name, PAYMENT_PROVIDERS),
+        "stripe_secret_key": _secret,
+        "stripe_webhook_secret": _secret,
+        "stripe_api_url": _https_url,
+        "stripe_webhook_tolerance": _int_between(1, 3600),
+        "checkout_return_url": _https_url,
+        "vat_rate": _int_between(0, 10_000),
         "start_timeout": _int_between(30, 86_400),
         "max_session_seconds": _int_between(60, 366 * 86_400),
         "max_session_wh": _int_between(1, 10**9),
@@ -420,6 +462,14 @@ class BillingConfig:
         "clock_tolerance": _int_between(0, 366 * 86_400),
         "wallet_floor": _int_between(-INT32_MAX, INT32_MAX),
     }
+
+    def __attrs_post_init__(self) -> None:
+        if self.payment_provider == "stripe":
+            for option in ("stripe_secret_key", "stripe_webhook_secret", "checkout_return_url"):
+                if not getattr(self, option):
+                    raise ConfigError(
+                        f"billing.{option} is required with payment_provider = stripe"
+                    )
 
 
 def _origin_list(name: str) -> Callable[[str], tuple[str, ...]]:

@@ -420,8 +420,13 @@ class ListenersService(_Part):
                 ("stop the web listener", web_port.stopListening if web_port else lambda: None),
                 ("close push sessions", node.push.close_all),
                 ("close charger connections", lambda: node.registry.close_all(node.reactor)),
+                ("close the payment provider's connections", self._close_payments),
             ]
         )
+
+    def _close_payments(self) -> Any:
+        provider = self.node.payments
+        return provider.close() if provider is not None else None
 
 
 class MetricsService(_Part):

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ocppd.billing import CostBreakdown, Tariff, TariffLike, live_estimate
-from ocppd.store.records import TransactionRecord, WalletTransactionRecord
+from ocppd.store.records import PaymentRecord, TransactionRecord, WalletTransactionRecord
 from ocppd.store.wallets import WalletView
 from ocppd.timeutil import format_iso
 
@@ -139,6 +139,20 @@ def wallet_transaction_json(record: WalletTransactionRecord) -> dict[str, Any]:
         "currency": record.currency,
         "sessionId": record.session_id,
         "reference": record.reference,
+        "at": format_iso(record.created_at),
+    }
+
+
+def payment_json(record: PaymentRecord) -> dict[str, Any]:
+    """A top-up paid on the provider's page, as its customer sees it."""
+    return {
+        "id": record.id,
+        "provider": record.provider,
+        "reference": record.reference,
+        "amount": record.amount,
+        "currency": record.currency,
+        "status": record.status,
+        "refunded": record.refunded,
         "at": format_iso(record.created_at),
     }
 

@@ -39,6 +39,7 @@ from ocppd.api.cms import CmsService
 from ocppd.api.commands import CommandService
 from ocppd.api.customer import CustomerService
 from ocppd.api.online import OnlineView
+from ocppd.api.payments import PaymentWebhooks
 from ocppd.api.reviews import SessionReviews
 from ocppd.bus import topology
 from ocppd.bus.memory import MemoryBus
@@ -210,11 +211,15 @@ class Ocppd:
         self.reviews = SessionReviews(
             database=self.database, outbox=self.outbox, wallet_currency=config.billing.currency
         )
+        self.payments = payments = make_payment_provider(config.billing, reactor)
+        self.payment_webhooks = PaymentWebhooks(
+            database=self.database, outbox=self.outbox, provider=payments, clock=reactor
+        )
         self.customer = CustomerService(
             database=self.database,
             outbox=self.outbox,
             commands=self.commands,
-            payments=make_payment_provider(config.billing.payment_provider),
+            payments=payments,
             billing=config.billing,
             online=self.online,
         )
@@ -268,6 +273,7 @@ class Ocppd:
             customer=self.customer,
             reviews=self.reviews,
             online=self.online,
+            payments=self.payment_webhooks,
             static=static_trees(config.web.webroot),
         )
         self.web_site = WebSite(

@@ -124,8 +124,28 @@ class LoadConfigTests(SynchronousTestCase):
         self.assertEqual(load_config().billing.payment_provider, "none")
         chosen = load_config(None, ["billing.payment_provider=test"])
         self.assertEqual(chosen.billing.payment_provider, "test")
-        with self.assertRaises(ConfigError):
+        with self.assertRaises(ConfigError) as caught:
             load_config(None, ["billing.payment_provider=stripe"])
+        self.assertIn("billing.stripe_secret_key is required", str(caught.exception))
+
+    def test_stripe_settings(self) -> None:
+        """Stripe needs its key, webhook secret and return page; secrets stay out of repr."""
+        stripe = [
+            "billing.payment_provider=stripe",
+            "billing.stripe_secret_key=sk_test_abc",
+            "billing.stripe_webhook_secret=whsec_abc",
+            "billing.checkout_return_url=https://charge.example.com/user/#/wallet",
+        ]
+        billing = load_config(None, stripe).billing
+        self.assertEqual(billing.stripe_secret_key, "sk_test_abc")
+        self.assertNotIn("sk_test_abc", repr(billing))
+        self.assertNotIn("whsec_abc", repr(billing))
+        for missing in stripe[1:]:
+            with self.assertRaises(ConfigError):
+                load_config(None, [s for s in stripe if s != missing])
+        for bad in ("billing.stripe_secret_key=sk test", "billing.checkout_return_url=/wallet"):
+            with self.assertRaises(ConfigError):
+                load_config(None, [*stripe, bad])
 
     def test_billing_bounds(self) -> None:
         """Every billing bound is an integer within its range; the message names it."""

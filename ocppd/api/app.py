@@ -33,6 +33,7 @@ from ocppd.api.http import (
 from ocppd.api.online import OnlineView
 from ocppd.api.openapi import document
 from ocppd.api.pagination import decode_cursor, page, parse_limit, query_arg
+from ocppd.api.payments import PaymentWebhooks
 from ocppd.api.public import charger_json, charger_tx, stations_page_tx
 from ocppd.api.reviews import SessionReviews
 from ocppd.api.session_snapshot import running_sessions_tx, session_snapshot_tx
@@ -63,6 +64,7 @@ class Api:
         customer: CustomerService,
         reviews: SessionReviews,
         online: OnlineView,
+        payments: PaymentWebhooks,
         push: IResource | None = None,
         static: dict[str, IResource] | None = None,
         health: Health | None = None,
@@ -75,6 +77,8 @@ class Api:
         self.reviews = reviews
         #: Whether chargers are online: presence, asked once per request.
         self.online = online
+        #: The payment provider's webhook (no provider that has one: 404).
+        self.payments = payments
         #: The WAMP channel at ``/push`` (``ocppd.push``), when the node has one.
         self.push = push
         #: Static trees by their first path segment (``cms``, ``user``, ``vendor``).
@@ -278,10 +282,27 @@ class Api:
     def user_top_up(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
         user = yield self.user(request)
         body = read_json_object(request)
-        posted, answer = yield self.customer.top_up(
+        status, answer = yield self.customer.top_up(
             user, body, header_text(request, "Idempotency-Key")
         )
-        return write_json(request, 201 if posted else 200, answer)
+        return write_json(request, status, answer)
+
+    # -- the payment provider's webhook (signed by the provider, no token) ------
+
+    @app.route("/api/payments/stripe/webhook", methods=["POST"])
+    @inlineCallbacks
+    def payment_webhook(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        # The raw body: the signature is over its exact bytes (the size is
+        # capped by the web listener before it is buffered).
+        body = request.content.read() if request.content is not None else b""
+        address = request.getClientAddress()
+        answer = yield self.payments.receive(
+            "stripe",
+            header_text(request, "Stripe-Signature"),
+            body,
+            getattr(address, "host", "?"),
+        )
+        return write_json(request, 200, answer)
 
     @app.route("/api/user/wallet/transactions", methods=["GET"])
     @inlineCallbacks

@@ -29,11 +29,16 @@ from ocppd.bus.outbox import Event, Outbox
 from ocppd.config import BillingConfig
 from ocppd.consumers.funds_stop import StopOutcome
 from ocppd.logs import Logger
-from ocppd.payments import IPaymentProvider
-from ocppd.representations import wallet_event, wallet_json, wallet_transaction_json
-from ocppd.store import chargers, tags, transactions, users, wallets
+from ocppd.payments import DECLINED, PENDING, IPaymentProvider, ProviderUnavailable
+from ocppd.representations import (
+    payment_json,
+    wallet_event,
+    wallet_json,
+    wallet_transaction_json,
+)
+from ocppd.store import chargers, payments, tags, transactions, users, wallets
 from ocppd.store.database import Database
-from ocppd.store.records import UserRecord, WalletTransactionRecord
+from ocppd.store.records import PaymentRecord, UserRecord, WalletTransactionRecord
 
 #: Connector statuses a session can start on (Preparing: a cable is plugged in).
 STARTABLE = ("Available", "Preparing")
@@ -43,6 +48,14 @@ MAX_IDEMPOTENCY_KEY = 100
 #: A 4xx: the node is healthy, this installation just takes no payments.
 TOP_UP_UNAVAILABLE = ApiError(
     409, "top_up_unavailable", "self-service top-up is not available; ask the operator for credit"
+)
+#: The provider could not be asked (its own words are in the log, never here).
+#: Retryable: the same Idempotency-Key asks for the same payment.
+PAYMENT_UNAVAILABLE = ApiError(
+    503, "payment_unavailable", "the payment service cannot be reached; try again in a moment"
+)
+IDEMPOTENCY_CONFLICT = ApiError(
+    409, "idempotency_conflict", "this Idempotency-Key was used for another amount"
 )
 
 
@@ -88,9 +101,15 @@ class CustomerService:
     @inlineCallbacks
     def top_up(
         self, user: UserRecord, body: dict[str, Any], idempotency_key: str | None
-    ) -> Generator[Deferred[Any], Any, tuple[bool, dict[str, Any]]]:
-        """Charge the payment provider and credit the wallet; (credited now, answer)."""
-        if self._payments is None:
+    ) -> Generator[Deferred[Any], Any, tuple[int, dict[str, Any]]]:
+        """
+        Charge the payment provider; (HTTP status, answer). An approved
+        payment is credited now (201; 200 when the key was credited before);
+        a pending one (Stripe) answers 202 with the page the customer pays
+        on, and the provider's webhook credits it (``ocppd.api.payments``).
+        """
+        provider = self._payments
+        if provider is None:
             raise TOP_UP_UNAVAILABLE
         no_other_fields(body, {"amount"})
         amount = int_field(body, "amount", minimum=1, maximum=self._billing.max_top_up)
@@ -101,9 +120,33 @@ class CustomerService:
         # Without a client key every request is a new payment.
         key = f"top-up:{user.id}:{idempotency_key or new_command_id()}"
         currency = self._billing.currency
-        payment = yield self._payments.charge(user.id, amount, currency, key)
-        if not payment.approved:
+        # A retried request whose payment is open: the same page, no new one.
+        existing = yield self._database.run(payments.by_key, key)
+        if existing is not None:
+            return 202, (yield self._pending_answer(existing, amount))
+        try:
+            payment = yield provider.charge(user.id, amount, currency, key)
+        except ProviderUnavailable:
+            raise PAYMENT_UNAVAILABLE from None
+        if payment.status == DECLINED:
             raise ApiError(402, "payment_declined", payment.reason or "the payment was declined")
+        if payment.status == PENDING:
+
+            def store(conn: Connection) -> PaymentRecord:
+                return payments.add_payment(
+                    conn,
+                    provider=provider.name,
+                    user_id=user.id,
+                    amount=amount,
+                    currency=currency,
+                    idempotency_key=key,
+                    reference=payment.reference,
+                    redirect_url=payment.redirect_url,
+                    now=self._outbox.now(),
+                )
+
+            stored = yield self._database.run(store)
+            return 202, (yield self._pending_answer(stored, amount))
 
         def credit(conn: Connection) -> tuple[bool, WalletTransactionRecord, dict[str, Any]]:
             record, posted = wallets.post_transaction(
@@ -117,13 +160,12 @@ class CustomerService:
                 now=self._outbox.now(),
             )
             if record.amount != amount:
-                raise ApiError(
-                    409, "idempotency_conflict", "this Idempotency-Key was used for another amount"
-                )
+                raise IDEMPOTENCY_CONFLICT
             return (
                 posted,
                 record,
                 {
+                    "status": "credited",
                     "wallet": self._wallet_json(conn, user.id),
                     "transaction": wallet_transaction_json(record),
                 },
@@ -134,7 +176,22 @@ class CustomerService:
             return [("wallet.transaction", wallet_event(user.id, record), None)] if posted else []
 
         posted, _, answer = yield self._outbox.run(self._database, credit, credited)
-        return posted, answer
+        return (201 if posted else 200), answer
+
+    def _pending_answer(self, payment: PaymentRecord, amount: int) -> Deferred[dict[str, Any]]:
+        """What a top-up paid on the provider's page answers (202), first time or again."""
+        if payment.amount != amount:
+            raise IDEMPOTENCY_CONFLICT
+
+        def answer(conn: Connection) -> dict[str, Any]:
+            return {
+                "status": "paid" if payment.status == "paid" else "pending",
+                "redirectUrl": payment.redirect_url if payment.status == "pending" else None,
+                "payment": payment_json(payment),
+                "wallet": self._wallet_json(conn, payment.user_id),
+            }
+
+        return self._database.run(answer)
 
     @inlineCallbacks
     def transactions(

@@ -279,7 +279,40 @@ _SCHEMAS: dict[str, Any] = {
         }
     ),
 }
-_SCHEMAS["TopUpAnswer"] = obj({"wallet": ref("Wallet"), "transaction": ref("WalletTransaction")})
+_SCHEMAS["TopUpAnswer"] = obj(
+    {
+        "status": {"const": "credited"},
+        "wallet": ref("Wallet"),
+        "transaction": ref("WalletTransaction"),
+    }
+)
+_SCHEMAS["Payment"] = obj(
+    {
+        "id": INTEGER,
+        "provider": STRING,
+        "reference": {"type": "string", "description": "the provider's id (a Checkout Session)"},
+        "amount": INTEGER,
+        "currency": STRING,
+        "status": {"enum": ["pending", "paid"]},
+        "refunded": {"type": "integer", "description": "minor units refunded so far"},
+        "at": TIME,
+    }
+)
+_SCHEMAS["PendingTopUp"] = obj(
+    {
+        "status": {
+            "enum": ["pending", "paid"],
+            "description": "paid: this key's payment is credited already",
+        },
+        "redirectUrl": {
+            "anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}],
+            "description": "the provider's page where the customer pays (while pending)",
+        },
+        "payment": ref("Payment"),
+        "wallet": ref("Wallet"),
+    }
+)
+_SCHEMAS["WebhookAnswer"] = obj({"received": {"const": True}, "acted": {"type": "boolean"}})
 _SCHEMAS["ReviewAnswer"] = obj(
     {"session": ref("Session"), "transaction": nullable(ref("WalletTransaction"))}
 )
@@ -605,7 +638,26 @@ def document() -> dict[str, Any]:
                 "responses": {
                     "201": response("TopUpAnswer", "credited"),
                     "200": response("TopUpAnswer", "credited before (same Idempotency-Key)"),
-                    **errors(400, 401, 402, 409, 415),
+                    "202": response(
+                        "PendingTopUp",
+                        "to be paid on the provider's page; credited by its webhook",
+                    ),
+                    **errors(400, 401, 402, 409, 415, 503),
+                },
+            }
+        },
+        "/api/payments/stripe/webhook": {
+            "post": {
+                "summary": "Stripe's webhook: signed events credit paid top-ups and debit"
+                " refunds, once each (Stripe-Signature header; docs/payments.md)",
+                "parameters": [{"name": "Stripe-Signature", "in": "header", "schema": STRING}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "200": response("WebhookAnswer", "received (acted: it changed a wallet)"),
+                    **errors(400, 404),
                 },
             }
         },

@@ -260,3 +260,22 @@ class ChargingRequestRecord:
     stop_requested: str | None
     created_at: datetime
     updated_at: datetime
+
+
+@attrs.frozen
+class PaymentRecord:
+    """A top-up paid on a provider's page (``tables.payments``)."""
+
+    id: int
+    provider: str
+    user_id: int
+    amount: int  # minor units
+    currency: str
+    idempotency_key: str
+    reference: str
+    settlement: str | None
+    redirect_url: str | None
+    status: str
+    refunded: int  # minor units debited for refunds so far
+    created_at: datetime
+    updated_at: datetime

@@ -521,3 +521,46 @@ alerts = sa.Table(
     sa.CheckConstraint(one_of("kind", ALERT_KINDS), name="kind"),
     sa.Index(None, "raised_at"),
 )
+
+PAYMENT_STATUSES = ("pending", "paid")
+
+# Top-ups paid on a provider's page (Stripe Checkout): created when the
+# customer asks (``idempotency_key`` is the top-up's, so a retried request
+# finds its payment), credited to the wallet when the provider's signed
+# webhook says it is paid. ``reference`` is the provider's id of what the
+# customer pays (a Checkout Session), ``settlement`` the id refunds name (a
+# PaymentIntent), ``refunded`` what refunds have debited so far.
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("provider", sa.String(16), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),  # minor units
+    sa.Column("currency", sa.CHAR(3), nullable=False),
+    sa.Column("idempotency_key", sa.String(160), nullable=False),
+    sa.Column("reference", sa.String(128), nullable=False),
+    sa.Column("settlement", sa.String(128), nullable=True),
+    sa.Column("redirect_url", sa.Text, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("refunded", sa.BigInteger, nullable=False),  # minor units
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(one_of("status", PAYMENT_STATUSES), name="status"),
+    sa.UniqueConstraint("idempotency_key"),
+    sa.UniqueConstraint("provider", "reference"),
+    sa.Index(None, "provider", "settlement"),
+    sa.Index(None, "user_id", "id"),
+)
+
+# Every provider event acted on, by the provider's event id: a replayed
+# delivery (same id) is recognised and changes nothing.
+payment_events = sa.Table(
+    "payment_events",
+    metadata,
+    sa.Column("provider", sa.String(16), primary_key=True),
+    sa.Column("event_id", sa.String(128), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("payment_id", sa.Integer, nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)

@@ -135,3 +135,61 @@ class NoPaymentProviderTests(BrowserTestCase):
         yield self.b(check)
         self.assertEqual(posts, [])
         yield self.screenshot(page, "user-wallet-no-provider")
+
+
+class StripeTopUpTests(BrowserTestCase):
+    """With Stripe, a top-up opens Stripe's page once; the signed webhook credits it."""
+
+    @inlineCallbacks
+    def setUp(self) -> Any:
+        from tests.payments.fake_stripe import FakeStripe
+
+        self.stripe = yield FakeStripe().start(self)
+        self.overrides = tuple(self.stripe.overrides())
+        yield super().setUp()
+
+    @inlineCallbacks
+    def test_double_click_opens_one_payment_and_the_webhook_credits_it(self) -> Any:
+        """
+        A double click on "+ €10.00" creates one Checkout Session and lands on
+        its page; nothing is credited until Stripe's signed webhook arrives,
+        and then the wallet shows €10.00 once.
+        """
+        import treq
+        from playwright.sync_api import expect
+        from twisted.internet import reactor
+        from twisted.web.client import HTTPConnectionPool
+
+        from tests.payments.fake_stripe import signed
+
+        page = yield self.open(CUSTOMER, "/user/#/wallet")
+
+        def double_click() -> None:
+            button = page.get_by_role("button", name="+ €10.00")
+            expect(button).to_be_enabled()
+            button.dblclick()
+            expect(page).to_have_title("Fake Checkout")
+
+        yield self.b(double_click)
+        self.assertEqual(len(self.stripe.requests), 1, self.stripe.requests)
+        self.assertEqual((yield self.balance()), (0, []))
+        [session] = self.stripe.sessions
+        body, signature = signed(self.stripe.completed(session))
+        response = yield treq.post(
+            self.url("/api/payments/stripe/webhook"),
+            data=body,
+            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+            pool=HTTPConnectionPool(reactor, persistent=False),
+        )
+        self.assertEqual(response.code, 200)
+        yield response.content()
+
+        def back() -> None:
+            page.goto(self.url("/user/#/wallet"))
+            expect(page.locator("[data-figure=balance]")).to_have_text("€10.00")
+            expect(page.locator("tbody tr")).to_have_count(1)
+
+        yield self.b(back)
+        self.assertEqual((yield self.balance()), (1000, [1000]))
+
+    balance = TopUpTests.balance

@@ -7,6 +7,8 @@
 // failure that may have reached the server, so it is credited once; every
 // top-up button is disabled while a request is in flight. Without a payment
 // provider (topUpAvailable false) the page offers no top-up and says why.
+// With Stripe the answer is 202 with the payment page, which the browser
+// opens; the wallet is credited by Stripe's webhook, shown here live.
 
 import { newIdempotencyKey } from '/shared/api.js';
 import { describeError, errorState, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
@@ -20,9 +22,19 @@ const UNAVAILABLE = 'Adding money here is not available yet. Ask the operator of
 function topUpFailure(error) {
   if (error.code === 'top_up_unavailable') return UNAVAILABLE;
   if (error.code === 'payment_declined') return 'Your payment was declined. Nothing was added.';
+  if (error.code === 'payment_unavailable') return 'The payment service cannot be reached just now. Try again in a moment: you will not be charged twice.';
   if (error.status === 400) return 'This amount cannot be added. Try a smaller one.';
   if (error.status === 0) return describeError(error);
   return 'The top-up did not go through. Try again: you will not be charged twice.';
+}
+
+/** Only http(s) pages are followed: a payment page, never a script URL. */
+function isWebUrl(url) {
+  try {
+    return ['https:', 'http:'].includes(new URL(url).protocol);
+  } catch {
+    return false;
+  }
 }
 
 /** Whether a failed request may still have been carried out (so a retry must reuse its key). */
@@ -93,9 +105,21 @@ export async function mount(root, ctx) {
     setBusy(true);
     try {
       const result = await ctx.api.post('/api/user/wallet/top-up', { amount }, { headers: { 'Idempotency-Key': key } });
-      intent = null;
       wallet = result.wallet;
       renderWallet();
+      if (result.status === 'pending' && isWebUrl(result.redirectUrl)) {
+        // Paid on the provider's page; its webhook credits the wallet, and
+        // the push channel shows it here when the customer comes back. The
+        // intent is kept: a second click reopens the same payment.
+        ctx.notify('Opening the secure payment page…', 'ok');
+        window.location.assign(result.redirectUrl);
+        return;
+      }
+      intent = null;
+      if (result.status === 'paid') {
+        ctx.notify('This top-up is paid already and in your balance.', 'ok');
+        return;
+      }
       table.upsert(result.transaction).classList.add('flash');
       amountInput.value = '';
       ctx.notify(`Added ${formatMoney(result.transaction.amount, wallet.currency)} to your wallet.`, 'ok');
