@@ -35,6 +35,7 @@ from twisted.python.failure import Failure
 from ocppd.alerts.setup import make_alerts
 from ocppd.api.accounts import Accounts
 from ocppd.api.app import Api
+from ocppd.api.closing import SessionClosing
 from ocppd.api.cms import CmsService
 from ocppd.api.commands import CommandService
 from ocppd.api.customer import CustomerService
@@ -234,6 +235,10 @@ class Ocppd:
             clock=reactor,
             outbox=self.outbox,
         )
+        # An operator's hand close bills as the processor does, with its policy.
+        self.closing = SessionClosing(
+            database=self.database, outbox=self.outbox, policy=self.processor.policy
+        )
         self.funds_stop = FundsStopConsumer(
             self.bus, self.database, self.customer.stop_for_funds, clock=reactor
         )
@@ -272,6 +277,7 @@ class Ocppd:
             cms=self.cms,
             customer=self.customer,
             reviews=self.reviews,
+            closing=self.closing,
             online=self.online,
             payments=self.payment_webhooks,
             static=static_trees(config.web.webroot),

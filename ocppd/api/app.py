@@ -19,6 +19,7 @@ from werkzeug.routing import RequestRedirect
 
 from ocppd.alerts.observe import open_alerts
 from ocppd.api.accounts import Accounts
+from ocppd.api.closing import SessionClosing
 from ocppd.api.cms import CmsService, path_id
 from ocppd.api.commands import CommandService
 from ocppd.api.customer import CustomerService
@@ -63,6 +64,7 @@ class Api:
         cms: CmsService,
         customer: CustomerService,
         reviews: SessionReviews,
+        closing: SessionClosing,
         online: OnlineView,
         payments: PaymentWebhooks,
         push: IResource | None = None,
@@ -75,6 +77,8 @@ class Api:
         self.cms = cms
         self.customer = customer
         self.reviews = reviews
+        #: Operators' hand close of a session that cannot end.
+        self.closing = closing
         #: Whether chargers are online: presence, asked once per request.
         self.online = online
         #: The payment provider's webhook (no provider that has one: 404).
@@ -428,6 +432,16 @@ class Api:
         user = yield self.admin(request)
         body = read_json_object(request)
         answer = yield self.reviews.decide(path_id(session_id, "session"), body, user)
+        return write_json(request, 200, answer)
+
+    @app.route("/api/cms/sessions/<string:session_id>/close", methods=["POST"])
+    @inlineCallbacks
+    def cms_session_close(
+        self, request: IRequest, session_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.admin(request)
+        body = read_json_object(request)
+        answer = yield self.closing.close(path_id(session_id, "session"), body, user)
         return write_json(request, 200, answer)
 
     @app.route("/api/cms/points/<string:charge_point_id>/messages", methods=["GET"])

@@ -313,6 +313,13 @@ _SCHEMAS["PendingTopUp"] = obj(
     }
 )
 _SCHEMAS["WebhookAnswer"] = obj({"received": {"const": True}, "acted": {"type": "boolean"}})
+_SCHEMAS["CloseRequest"] = {
+    "type": "object",
+    "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}},
+    "required": ["reason"],
+    "additionalProperties": False,
+}
+_SCHEMAS["CloseAnswer"] = obj({"session": ref("Session")})
 _SCHEMAS["ReviewAnswer"] = obj(
     {"session": ref("Session"), "transaction": nullable(ref("WalletTransaction"))}
 )
@@ -320,6 +327,7 @@ _SCHEMAS["Dashboard"] = obj(
     {
         "stations": ref("Counts"),
         "chargers": ref("Counts"),
+        "onlineSource": ONLINE_SOURCE,
         "activeSessions": INTEGER,
         "energyWh": obj({"today": INTEGER, "month": INTEGER}),
         "revenue": obj({"today": ref("Money"), "month": ref("Money")}),
@@ -749,6 +757,19 @@ def document() -> dict[str, Any]:
                 "requestBody": body("ReviewRequest"),
                 "responses": {
                     "200": response("ReviewAnswer", "decided (or the same decision before)"),
+                    **errors(400, 401, 403, 404, 409, 415),
+                },
+            }
+        },
+        "/api/cms/sessions/{sessionId}/close": {
+            "post": {
+                "summary": "Close a session that cannot end, by hand, with a reason (audited):"
+                " on its last reading, billed as a stop",
+                "security": SECURED,
+                "parameters": [key_parameter("sessionId", STRING)],
+                "requestBody": body("CloseRequest"),
+                "responses": {
+                    "200": response("CloseAnswer", "closed (or closed by hand before)"),
                     **errors(400, 401, 403, 404, 409, 415),
                 },
             }

@@ -2,15 +2,18 @@
 // values with a chart, the live OCPP message log, and the charger commands
 // with the charger's answer. Fed by GET /api/cms/points/{id},
 // GET /api/cms/points/{id}/messages, GET /api/cms/sessions, ocppd.chargers.status,
-// ocppd.admin.meter.{id} and ocppd.admin.ocpp.{id} (only this charger's: the
-// broker filters, not the page); commands go to POST /api/charger/{command}.
+// ocppd.admin.sessions, ocppd.admin.meter.{id} and ocppd.admin.ocpp.{id} (only
+// this charger's: the broker filters, not the page); commands go to
+// POST /api/charger/{command}; a running session is closed by hand with
+// POST /api/cms/sessions/{id}/close.
 
 import { applyChargerEvent, staleOnlineNote } from '/shared/chargers.js';
 import { LiveChart } from '/shared/chart.js';
 import { badge, describeError, errorState, h, loadingState, OlderPages, replace } from '/shared/dom.js';
-import { topics } from '/shared/events.js';
+import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatEnergy, formatKwhTick, formatPower, formatTime } from '/shared/format.js';
 import { connectorBadges } from './charging-points.js';
+import { sessionTable } from './charging-sessions.js';
 
 const TRIGGERS = ['StatusNotification', 'MeterValues', 'Heartbeat', 'BootNotification', 'DiagnosticsStatusNotification', 'FirmwareStatusNotification'];
 
@@ -55,6 +58,7 @@ export async function mount(root, ctx) {
     energy.destroy();
   });
   const meterText = h('p', { class: 'meter-latest', 'data-field': 'meter', 'aria-live': 'polite' }, 'No meter values since this page opened.');
+  const sessions = sessionTable({ caption: 'Running sessions of this point', empty: 'No session running here.', ctx });
   const answer = h('section', { class: 'command-answer', 'aria-live': 'polite', 'aria-label': 'The charger’s answer' });
 
   const renderStatus = () => {
@@ -164,10 +168,11 @@ export async function mount(root, ctx) {
       const [p, messages, running] = await Promise.all([
         ctx.api.get(`/api/cms/points/${encodeURIComponent(id)}`),
         ctx.api.get(`/api/cms/points/${encodeURIComponent(id)}/messages`, { limit: 100 }).catch(() => ({ items: [], next: null })),
-        ctx.api.get('/api/cms/sessions', { chargePointId: id, status: 'active', limit: 1 }).catch(() => ({ items: [] })),
+        ctx.api.get('/api/cms/sessions', { chargePointId: id, status: 'active', limit: 50 }).catch(() => ({ items: [] })),
       ]);
       point = p;
       active = running;
+      sessions.setRows(running.items || []);
       olderLog.reset(messages);
       logKeys.clear();
       log.replaceChildren();
@@ -193,6 +198,7 @@ export async function mount(root, ctx) {
           h('section', { class: 'card', 'aria-labelledby': 'status-title' }, h('h2', { id: 'status-title' }, 'Status'), status),
           h('section', { class: 'card', 'aria-labelledby': 'meter-title' }, h('h2', { id: 'meter-title' }, 'Meter values'), meterText, power.element, energy.element),
         ),
+        h('section', { class: 'card', 'aria-labelledby': 'running-title' }, h('h2', { id: 'running-title' }, 'Running sessions'), sessions.element),
         h('section', { class: 'card', 'aria-labelledby': 'commands-title' }, h('h2', { id: 'commands-title' }, 'Commands'), commands, answer),
         h('section', { class: 'card', 'aria-labelledby': 'log-title' }, h('h2', { id: 'log-title' }, 'OCPP message log'), log, h('div', { class: 'more' }, olderLog.button)),
       );
@@ -203,6 +209,12 @@ export async function mount(root, ctx) {
     if (!point || event.data?.chargePointId !== id) return;
     applyChargerEvent(point, event);
     renderStatus();
+  });
+  ctx.subscribe(topics.adminSessions, (event) => {
+    if (!event.type?.startsWith('session.')) return;
+    const session = sessionOf(event);
+    if (session.chargePointId !== id || (!sessions.get(session.id) && session.status !== 'active')) return;
+    sessions.upsert(mergeSession(sessions.get(session.id), session)).classList.add('flash');
   });
   ctx.subscribe(topics.adminMeterOf(id), (event) => {
     const m = event.data || {};

@@ -5,9 +5,11 @@
 import { badge, errorState, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatDuration, formatEnergy, formatMoney, formatPower, secondsBetween } from '/shared/format.js';
+import { closeSessionButton } from './close-session.js';
 
-export function sessionTable({ empty, caption }) {
-  return new LiveTable({
+// ``ctx`` given: running sessions get a button to close them by hand.
+export function sessionTable({ empty, caption, ctx = null }) {
+  const table = new LiveTable({
     caption,
     key: (s) => s.id,
     empty,
@@ -23,13 +25,15 @@ export function sessionTable({ empty, caption }) {
       },
       { label: 'Duration', class: 'num', render: (s) => formatDuration(secondsBetween(s.startedAt, s.stoppedAt)) },
       { label: 'Cost', class: 'num', render: (s) => h('span', { 'data-field': 'cost' }, formatMoney(s.cost, s.currency)) },
-      { label: 'Status', render: (s) => [badge(s.status, s.status === 'active' ? 'Charging' : 'Completed'), s.stopReason ? h('span', { class: 'muted' }, ` ${s.stopReason}`) : null] },
+      { label: 'Status', render: (s) => [badge(s.status, s.status === 'active' ? 'Charging' : 'Completed'), s.stopReason ? h('span', { class: 'muted', 'data-field': 'stop-reason' }, ` ${s.stopReason}`) : null] },
+      ...(ctx ? [{ label: 'Actions', render: (s) => (s.status === 'active' ? closeSessionButton(ctx, s, (closed) => table.upsert(mergeSession(table.get(closed.id), closed))) : null) }] : []),
     ],
   });
+  return table;
 }
 
 export async function mount(root, ctx) {
-  const table = sessionTable({ caption: 'Charging sessions', empty: 'No sessions match these filters.' });
+  const table = sessionTable({ caption: 'Charging sessions', empty: 'No sessions match these filters.', ctx });
   const older = new OlderPages('Show older sessions', {
     fetchPage: (cursor) => ctx.api.get('/api/cms/sessions', { ...query(), limit: 50, cursor }),
     append: (items) => table.appendRows(items),

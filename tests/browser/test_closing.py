@@ -1,0 +1,77 @@
+"""
+A session that cannot end, closed by an operator from the point's page: the
+dialog names what the close does, Cancel closes nothing, and a reason
+closes it; the page shows it ended, live, with no console error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import inlineCallbacks
+
+from ocppd.store import audit, transactions
+from tests.browser.base import ADMIN, BrowserTestCase
+
+
+class CloseSessionPageTests(BrowserTestCase):
+    @inlineCallbacks
+    def test_close_by_hand_from_the_point_page(self) -> Any:
+        """Cancel leaves the session charging; a reason closes it on its last reading."""
+        from playwright.sync_api import expect
+
+        self.daemon.ocppctl("tag", "add", "TAG-STUCK")
+        charger = yield self.charger("CP-STUCK", connectors=2)
+        tx = yield charger.start(1, "TAG-STUCK", 1000)
+        yield charger.meter(1, tx, 3500, 7000)
+        yield self.daemon.wait_for(
+            transactions.get_transaction, tx, until=lambda s: s.last_meter_wh == 3500
+        )
+        page = yield self.open(ADMIN, "/cms/#/points/CP-STUCK")
+        yield self.wait_live(page)
+        running = page.get_by_role("region", name="Running sessions")
+        close = running.get_by_role("button", name=f"Close session {tx}")
+        dialog = page.get_by_role("dialog", name=f"Close session {tx}?")
+
+        def cancel() -> None:
+            expect(running.locator("tbody tr")).to_have_count(1)
+            close.click()
+            expect(dialog).to_contain_text("ends on its last meter reading (2.50 kWh)")
+            dialog.get_by_role("button", name="Cancel").click()
+            expect(dialog).to_have_count(0)
+            expect(running.locator("[data-status=active]")).to_have_text("Charging")
+
+        yield self.b(cancel)
+        self.assertEqual(
+            (yield self.daemon.query(transactions.get_transaction, tx)).status, "active"
+        )
+
+        def ask() -> None:
+            close.click()
+            dialog.get_by_label("Reason (kept in the audit log)").fill("charger replaced")
+
+        yield self.b(ask)
+        yield self.screenshot(page, "cms-close-session")
+
+        def confirm() -> None:
+            dialog.get_by_role("button", name="Close session").click()
+            expect(dialog).to_have_count(0)
+            expect(running.locator("[data-status=completed]")).to_have_text("Completed")
+            expect(running.locator("[data-field=stop-reason]")).to_have_text(" closed by operator")
+            expect(close).to_have_count(0)
+
+        yield self.b(confirm)
+        session = yield self.daemon.query(transactions.get_transaction, tx)
+        self.assertEqual(
+            (session.status, session.stop_reason, session.energy_wh),
+            ("completed", "closed by operator", 2500),
+        )
+        entries = yield self.daemon.wait_for(
+            lambda conn: audit.list_audit_entries(conn, charge_point_id="CP-STUCK"),
+            until=lambda rows: any(r.action == "session.closed" for r in rows),
+        )
+        closed = [e.detail for e in entries if e.action == "session.closed"]
+        self.assertEqual(
+            [(d["sessionId"], d["reason"]) for d in closed], [(tx, "charger replaced")]
+        )
+        yield self.screenshot(page, "cms-session-closed")
