@@ -149,7 +149,12 @@ class Server:
     """One server process under test."""
 
     def __init__(
-        self, kind: str, template: str | None = None, *, listen_options: str = LISTEN_OPTIONS
+        self,
+        kind: str,
+        template: str | None = None,
+        *,
+        listen_options: str = LISTEN_OPTIONS,
+        settings: tuple[str, ...] = (),
     ) -> None:
         self.kind = kind
         self.port = free_port()
@@ -179,6 +184,8 @@ class Server:
             if kind == "ocppd-metrics":
                 self.metrics_port = free_port()
                 argv += ["--set", f"metrics.listen=tcp:{self.metrics_port}:interface=127.0.0.1"]
+            # More settings of a measurement (``storm.py --set``).
+            argv += [arg for setting in settings for arg in ("--set", setting)]
         elif kind == "ceiling":
             argv = [python, os.path.join(BENCH, "ref_autobahn.py"), str(self.port)]
         elif kind == "peer":
@@ -213,6 +220,7 @@ class Server:
         raise RuntimeError(f"{self.kind} did not start; see {self.log_path}")
 
     def stop(self) -> None:
+        keep = os.environ.get("OCPPD_BENCH_KEEP_LOGS")
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -221,6 +229,10 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+        if keep:
+            # OCPPD_BENCH_KEEP_LOGS=DIR: each server's log survives its run.
+            os.makedirs(keep, exist_ok=True)
+            shutil.copy(self.log_path, os.path.join(keep, f"{self.kind}-{self.port}.log"))
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Server:

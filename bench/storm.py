@@ -88,6 +88,7 @@ def storm_table(
     parallels: list[int],
     timeout: float,
     listen_options: str = "",
+    settings: tuple[str, ...] = (),
 ) -> list[tuple[str, int, dict[str, Any]]]:
     """
     Print the storm table for every kind and parallelism (``template``:
@@ -98,7 +99,7 @@ def storm_table(
         for kind in kinds:
             if kind not in STORM_KINDS:
                 continue
-            with Server(kind, template, listen_options=listen_options) as server:
+            with Server(kind, template, listen_options=listen_options, settings=settings) as server:
                 rows.append((kind, parallel, storm(server, chargers, parallel, timeout=timeout)))
     print(
         f"\n## Reconnect storm: {chargers} chargers connect (Basic auth) and boot, "
@@ -140,6 +141,13 @@ def main() -> int:
         default="",
         help="appended to ocppd's [ocpp] listen, e.g. :backlog=4096 (default: none, the product's)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.OPTION=VALUE",
+        help="a setting of ocppd's for the storm, e.g. ocpp.open_handshake_timeout=30 (repeatable)",
+    )
     args = parser.parse_args()
     limit = raise_fd_limit()
     if args.chargers + 100 > limit:
@@ -148,7 +156,13 @@ def main() -> int:
     template = prepare_ocppd(0, args.chargers)
     try:
         storm_table(
-            args.kinds, template, args.chargers, args.parallel, args.timeout, args.listen_options
+            args.kinds,
+            template,
+            args.chargers,
+            args.parallel,
+            args.timeout,
+            args.listen_options,
+            tuple(args.set),
         )
     finally:
         shutil.rmtree(template, ignore_errors=True)

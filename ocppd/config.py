@@ -176,6 +176,9 @@ class OcppConfig:
     open_handshake_timeout: float = 10.0
     #: Bytes a client may send before its handshake is answered.
     max_handshake_size: int = 8192
+    #: Handshakes waiting for their answer at which the listener stops accepting
+    #: connections until fewer wait (``ocppd.ocpp.accept_gate``).
+    max_handshakes: int = 256
     max_message_size: int = 65536
     call_timeout: float = 30.0
     tag_cache_ttl: float = 60.0
@@ -199,6 +202,7 @@ class OcppConfig:
         "ping_timeout": _seconds_at_least_one,
         "open_handshake_timeout": _seconds_at_least_one,
         "max_handshake_size": _handshake_size,
+        "max_handshakes": _int_between(1, 100_000),
         "max_message_size": _positive_int,
         "call_timeout": _positive_float,
         "tag_cache_ttl": _positive_float,
@@ -617,6 +621,8 @@ class AlertsConfig:
             )
         if self.smtp_host and not self.mail_to:
             raise ConfigError("alerts.mail_to: an SMTP server needs at least one recipient")
+
+
 @attrs.frozen
 class MetricsConfig:
     """``[metrics]``: Prometheus metrics on a listener of their own (``ocppd.metrics``)."""

@@ -22,6 +22,7 @@ from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.internet.task import LoopingCall
 
 from ocppd.bus import topology
+from ocppd.listen import OCPP_BACKLOG, with_default_backlog
 from ocppd.logs import Logger
 from ocppd.ratelog import flush_all
 from ocppd.routing.interface import IServing
@@ -407,13 +408,23 @@ class ListenersService(_Part):
         super().startService()
         node, config = self.node, self.node.config
         self.web_port = yield _listen(node.reactor, config.web.listen, node.web_site, "the web")
-        self.ocpp_port = yield _listen(node.reactor, config.ocpp.listen, node.ocpp_factory, "OCPP")
+        self.ocpp_port = yield _listen(
+            node.reactor, config.ocpp.listen, node.ocpp_factory, "OCPP", backlog=OCPP_BACKLOG
+        )
+        if not node.ocpp_factory.gate.watch(self.ocpp_port):
+            self.log.warn(
+                "The OCPP listener ({listen}) cannot pause its accepts: [ocpp] max_handshakes"
+                " does not apply",
+                listen=config.ocpp.listen,
+            )
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
         node = self.node
         port, self.ocpp_port = self.ocpp_port, None
         web_port, self.web_port = self.web_port, None
+        if port is not None:
+            node.ocpp_factory.gate.forget(port)
         return self._steps(
             [
                 ("stop listening", port.stopListening if port else lambda: None),
@@ -460,11 +471,20 @@ class MetricsService(_Part):
 
 @inlineCallbacks
 def _listen(
-    reactor: Any, description: str, factory: IProtocolFactory, purpose: str
+    reactor: Any,
+    description: str,
+    factory: IProtocolFactory,
+    purpose: str,
+    *,
+    backlog: int | None = None,
 ) -> Generator[Deferred[Any], Any, IListeningPort]:
-    """Listen on ``description``; ``StartupError`` in one line saying why not."""
+    """
+    Listen on ``description``, with ``backlog`` unless it names one
+    (``ocppd.listen``); ``StartupError`` in one line saying why not.
+    """
+    endpoint = description if backlog is None else with_default_backlog(description, backlog)
     try:
-        port = yield serverFromString(reactor, description).listen(factory)
+        port = yield serverFromString(reactor, endpoint).listen(factory)
     except CancelledError:
         raise  # stopped while starting: no failure
     except Exception as e:  # any endpoint type's failure: the line names it

@@ -174,6 +174,7 @@ class Ocppd:
             ping_timeout=config.ocpp.ping_timeout,
             open_handshake_timeout=config.ocpp.open_handshake_timeout,
             max_handshake_size=config.ocpp.max_handshake_size,
+            max_handshakes=config.ocpp.max_handshakes,
             presence=self.presence,
             trusted_proxies=self.trusted_proxies,
             metrics=self.ocpp_metrics,

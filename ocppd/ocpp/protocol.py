@@ -15,10 +15,13 @@ from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerPr
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import connectionDone
 from twisted.logger import LogLevel
+from twisted.python.failure import Failure
 
 from ocppd.logs import Logger
 from ocppd.metrics.ocpp import OcppMetrics
+from ocppd.ocpp.accept_gate import AcceptGate
 from ocppd.ocpp.admission import WWW_AUTHENTICATE, Admitted, ChargerAdmission
 from ocppd.ocpp.connection import CallHandler, ChargerConnection
 from ocppd.ocpp.handshake import SUBPROTOCOL, HandshakeError, choose_subprotocol
@@ -29,6 +32,9 @@ from ocppd.presence.interface import IPresence, PresenceUnavailable
 from ocppd.proxies import TrustedProxies, websocket_client_address
 from ocppd.ratelog import RepeatLog
 from ocppd.websocket import SharedProtocolOptions, harden
+
+#: Handshakes answered at once before the listener stops accepting ([ocpp] max_handshakes).
+DEFAULT_MAX_HANDSHAKES = 256
 
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_UNSUPPORTED_DATA = 1003
@@ -60,6 +66,8 @@ class OcppServerProtocol(WebSocketServerProtocol):
     _refusal: HandshakeError | None = None
     #: The presence fence this socket's claim on the charger got (None without presence).
     _fence: int | None = None
+    #: Counted by the factory's accept gate: accepted, its handshake not yet answered.
+    _handshaking = False
 
     @property
     def _address(self) -> str:
@@ -123,6 +131,7 @@ class OcppServerProtocol(WebSocketServerProtocol):
         # Autobahn would log the refusal twice more ("failing", then a warning
         # as it drops the connection); nothing else happens on it afterwards.
         self.log = _AUTOBAHN_ERRORS_ONLY
+        self._handshake_over()
         super().failHandshake(reason, code, responseHeaders)
 
     def succeedHandshake(self, res: Any) -> None:
@@ -132,11 +141,24 @@ class OcppServerProtocol(WebSocketServerProtocol):
         # "online" for good.
         if self.state == self.STATE_CLOSED:
             return
+        self._handshake_over()
         super().succeedHandshake(res)
 
     def _connectionMade(self) -> None:
         super()._connectionMade()
         self.send_queue = _SendQueue()  # type: ignore[assignment]
+        self._handshaking = True
+        self.factory.gate.started()
+
+    def _handshake_over(self) -> None:
+        """Answered, refused or gone: the gate may accept the next connection."""
+        if self._handshaking:
+            self._handshaking = False
+            self.factory.gate.finished()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._handshake_over()
+        super().connectionLost(reason)
 
     def _forget_handshake(self) -> None:
         """
@@ -269,6 +291,7 @@ class OcppServerFactory(SharedProtocolOptions, WebSocketServerFactory):  # type:
         ping_timeout: float,
         open_handshake_timeout: float,
         max_handshake_size: int,
+        max_handshakes: int = DEFAULT_MAX_HANDSHAKES,
         presence: IPresence | None = None,
         trusted_proxies: TrustedProxies | None = None,
         metrics: OcppMetrics | None = None,
@@ -284,6 +307,8 @@ class OcppServerFactory(SharedProtocolOptions, WebSocketServerFactory):  # type:
             open_handshake_timeout=open_handshake_timeout,
         )
         self.max_handshake_size = max_handshake_size
+        #: Stops the listener's accepts while ``max_handshakes`` wait for their answer.
+        self.gate = AcceptGate(max_handshakes)
         self.admission = admission
         self.registry = registry
         self._handler = handler
