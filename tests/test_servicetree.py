@@ -175,8 +175,8 @@ class OcppdServiceTreeTests(TestCase):
             [factory for _, factory, _, _ in reactor.tcpServers],
             [service.ocppd.metrics_site, service.ocppd.web_site, service.ocppd.ocpp_factory],
         )
-        # The OCPP listener's backlog holds a reconnect storm (ocppd.listen); the web's: Twisted's.
-        self.assertEqual([backlog for _, _, backlog, _ in reactor.tcpServers], [50, 4096])
+        # The OCPP listener's backlog holds a reconnect storm (ocppd.listen); the others: Twisted's.
+        self.assertEqual([backlog for _, _, backlog, _ in reactor.tcpServers], [50, 50, 4096])
         log.clear()
         self.successResultOf(service.stopService())
         self.assertEqual(
