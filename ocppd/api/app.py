@@ -19,6 +19,8 @@ from werkzeug.routing import RequestRedirect
 
 from ocppd.alerts.observe import open_alerts
 from ocppd.api.accounts import Accounts
+from ocppd.api.auditlog import FILTERS as AUDIT_FILTERS
+from ocppd.api.auditlog import AuditLog
 from ocppd.api.closing import SessionClosing
 from ocppd.api.cms import CmsService, path_id
 from ocppd.api.commands import CommandService
@@ -79,6 +81,8 @@ class Api:
         self.reviews = reviews
         #: Operators' hand close of a session that cannot end.
         self.closing = closing
+        #: The audit log's pages (``GET /api/cms/audit``).
+        self.audit_log = AuditLog(database)
         #: Whether chargers are online: presence, asked once per request.
         self.online = online
         #: The payment provider's webhook (no provider that has one: 404).
@@ -433,6 +437,15 @@ class Api:
         body = read_json_object(request)
         answer = yield self.reviews.decide(path_id(session_id, "session"), body, user)
         return write_json(request, 200, answer)
+
+    @app.route("/api/cms/audit", methods=["GET"])
+    @inlineCallbacks
+    def cms_audit(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        limit = parse_limit(request)
+        args = {name: query_arg(request, name) for name in AUDIT_FILTERS}
+        body = yield self.audit_log.entries(args, limit, query_arg(request, "cursor"))
+        return write_json(request, 200, body)
 
     @app.route("/api/cms/sessions/<string:session_id>/close", methods=["POST"])
     @inlineCallbacks

@@ -278,6 +278,18 @@ _SCHEMAS: dict[str, Any] = {
             "at": TIME,
         }
     ),
+    "AuditEntry": obj(
+        {
+            "id": INTEGER,
+            "at": TIME,
+            "action": {"type": "string", "description": "command.reset, cms.tariff.updated, ..."},
+            "outcome": {"enum": ["requested", "answered", "failed"]},
+            "chargePointId": nullable(STRING),
+            "commandId": nullable(STRING),
+            "by": nullable(obj({"userId": INTEGER, "email": nullable(STRING)})),
+            "detail": {"description": "what was asked and what came of it, as recorded"},
+        }
+    ),
 }
 _SCHEMAS["TopUpAnswer"] = obj(
     {
@@ -445,6 +457,7 @@ SCHEMAS: dict[str, Any] = {
             "Tag",
             "Session",
             "Message",
+            "AuditEntry",
             "PublicStation",
             "WalletTransaction",
         )
@@ -759,6 +772,36 @@ def document() -> dict[str, Any]:
                     "200": response("ReviewAnswer", "decided (or the same decision before)"),
                     **errors(400, 401, 403, 404, 409, 415),
                 },
+            }
+        },
+        "/api/cms/audit": {
+            "get": {
+                "summary": "The audit log, newest first: commands, CMS changes, money decisions",
+                "security": SECURED,
+                "parameters": [
+                    *PAGING,
+                    {"name": "chargePointId", "in": "query", "schema": STRING},
+                    {"name": "userId", "in": "query", "schema": INTEGER},
+                    {
+                        "name": "email",
+                        "in": "query",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 254},
+                        "description": "the actor's e-mail (any case)",
+                    },
+                    {
+                        "name": "kind",
+                        "in": "query",
+                        "schema": {
+                            "type": "string",
+                            "maxLength": 64,
+                            "pattern": r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$",
+                        },
+                        "description": "an action or its first words: command, cms.tariff",
+                    },
+                    {"name": "from", "in": "query", "schema": TIME},
+                    {"name": "to", "in": "query", "schema": TIME},
+                ],
+                "responses": {"200": response("AuditEntryPage"), **errors(400, 401, 403)},
             }
         },
         "/api/cms/sessions/{sessionId}/close": {

@@ -74,6 +74,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/cms/sessions"): ADMIN_ONLY,
     ("POST", "/api/cms/sessions/{sessionId}/review"): ADMIN_ONLY,
     ("POST", "/api/cms/sessions/{sessionId}/close"): ADMIN_ONLY,
+    ("GET", "/api/cms/audit"): ADMIN_ONLY,
     ("GET", "/api/cms/dashboard"): ADMIN_ONLY,
     ("GET", "/api/cms/alerts"): ADMIN_ONLY,
     ("GET", "/api/cms/points/{chargePointId}/messages"): ADMIN_ONLY,
