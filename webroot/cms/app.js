@@ -13,5 +13,6 @@ startApp({
     { path: '/points/:id', id: 'point', title: 'Charging point', section: '/points', load: () => import('./modules/charging-point-detail-view.js') },
     { path: '/sessions', id: 'sessions', title: 'Charging sessions', nav: 'Sessions', load: () => import('./modules/charging-sessions.js') },
     { path: '/tariffs', id: 'tariffs', title: 'Tariffs', nav: 'Tariffs', load: () => import('./modules/tariffs.js') },
+    { path: '/audit', id: 'audit', title: 'Audit log', nav: 'Audit log', load: () => import('./modules/audit-log.js') },
   ],
 });
