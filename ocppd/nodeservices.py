@@ -390,8 +390,8 @@ class AlertsService(_Part):
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
-        # A retry waiting is given up (and logged): the next start's evaluation
-        # finds the alert still open and does not send it again.
+        # What is not yet delivered waits in the store for the next start or
+        # another node; the open alerts stay open, so nothing is raised again.
         return self._steps([("stop the alert evaluator", self.node.alerts.stop)])
 
 

@@ -10,6 +10,7 @@ webhook and e-mail and listed on the CMS dashboard (docs/operations.md, "Alerts"
   Pure too.
 - ``observe``: the I/O edge that reads the store (and RabbitMQ's queue
   counts) into an observation, and writes the changes.
+- ``queue``: the notices waiting for delivery, in the store (any node sends them).
 - ``delivery``: the webhook and SMTP channels, and the retries with back-off.
 - ``evaluator``: the node's timer that ties them together.
 

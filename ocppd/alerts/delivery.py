@@ -6,20 +6,22 @@ A channel's ``send`` fires once the receiver took the notice and fails
 otherwise; ``Deliveries`` tries each notice on each channel up to
 ``max_attempts`` times, waiting ``retry_delay`` seconds, then twice that,
 and so on (at most ``MAX_DELAY``), and logs a notice it gives up on. The
-retries live in this process: a notice still being retried when the node
-stops is logged as not delivered (docs/operations.md, "Alerts").
+notices wait in the store (``ocppd.alerts.queue``), so a restart or a dead
+node loses none: any node sends them (docs/operations.md, "Alerts").
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from io import BytesIO
 from typing import Any, Protocol
 
-from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks, maybeDeferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
+from ocppd.alerts import queue
 from ocppd.alerts.notices import (
     EVENT_HEADER,
     SIGNATURE_HEADER,
@@ -30,12 +32,17 @@ from ocppd.alerts.notices import (
     webhook_body,
 )
 from ocppd.logs import Logger
+from ocppd.store.database import Database
 from ocppd.timeutil import from_timestamp
 
 #: Longest wait between two tries of one delivery, seconds.
 MAX_DELAY = 3600.0
 #: Most bytes of a webhook receiver's answer read (and thrown away).
 MAX_ANSWER = 65536
+#: Seconds between two looks for due notices (retries, another node's leftovers).
+POLL = 5.0
+#: Notices claimed (and sent at once) per round trip.
+BATCH = 20
 
 
 class DeliveryFailed(Exception):
@@ -175,7 +182,12 @@ def _reason(failure: Failure) -> str:
 
 
 class Deliveries:
-    """Each notice to each channel, retried with exponential back-off."""
+    """
+    Sends the notices waiting in the store (``ocppd.alerts.queue``) through
+    their channels: every ``poll`` seconds and whenever woken (an evaluation
+    staged some), a batch at a time; a failed try is due again after the
+    back-off, on whichever node comes first.
+    """
 
     log = Logger()
 
@@ -183,94 +195,137 @@ class Deliveries:
         self,
         channels: Sequence[Channel],
         *,
+        database: Database,
         clock: IReactorTime,
         retry_delay: float,
         max_attempts: int,
+        lease: float = 120.0,
+        poll: float = POLL,
     ) -> None:
-        self.channels = tuple(channels)
+        self.channels = {channel.name: channel for channel in channels}
+        self._database = database
         self._clock = clock
         self._retry_delay = retry_delay
         self._max_attempts = max_attempts
-        self._waiting: dict[IDelayedCall, tuple[Channel, Notice]] = {}
-        self._sending: set[Deferred[None]] = set()
+        self._lease = lease
+        self._poll = poll
+        self._loop: LoopingCall | None = None
+        self._pass: Deferred[int] | None = None
+        self._again = False
         self._stopped = False
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return tuple(self.channels)
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after try ``attempt`` (1: the first) failed."""
         return min(MAX_DELAY, self._retry_delay * 2 ** min(attempt - 1, 30))
 
-    @property
-    def pending(self) -> int:
-        """Sends under way or waiting for their retry."""
-        return len(self._waiting) + len(self._sending)
-
-    def deliver(self, notice: Notice) -> None:
-        for channel in self.channels:
-            self._try(channel, notice, 1)
-
-    def _try(self, channel: Channel, notice: Notice, attempt: int) -> None:
-        sending = maybeDeferred(channel.send, notice)
-        self._sending.add(sending)
-
-        def sent(_: object) -> None:
-            self.log.info(
-                "Alert {alert_id} {event} delivered by {channel}: {summary}",
-                alert_id=notice.alert.id,
-                event=notice.event,
-                channel=channel.name,
-                summary=notice.alert.summary,
-            )
-
-        def failed(failure: Failure) -> None:
-            reason = _reason(failure) if not failure.check(DeliveryFailed) else str(failure.value)
-            if attempt >= self._max_attempts or self._stopped:
-                self.log.error(
-                    "Alert {alert_id} {event} NOT delivered by {channel} after {attempts}"
-                    " tries ({reason}): {summary}",
-                    alert_id=notice.alert.id,
-                    event=notice.event,
-                    channel=channel.name,
-                    attempts=attempt,
-                    reason=reason,
-                    summary=notice.alert.summary,
-                )
-                return
-            delay = self.delay(attempt)
-            self.log.warn(
-                "Alert {alert_id} {event} not delivered by {channel} ({reason}); try {next}"
-                " in {delay:g} s",
-                alert_id=notice.alert.id,
-                event=notice.event,
-                channel=channel.name,
-                reason=reason,
-                next=attempt + 1,
-                delay=delay,
-            )
-            call = self._clock.callLater(delay, self._retry, channel, notice, attempt + 1)
-            self._waiting[call] = (channel, notice)
-
-        def done(result: object) -> object:
-            self._sending.discard(sending)
-            return result
-
-        sending.addCallbacks(sent, failed).addBoth(done)
-
-    def _retry(self, channel: Channel, notice: Notice, attempt: int) -> None:
-        self._waiting = {c: v for c, v in self._waiting.items() if c.active()}
-        self._try(channel, notice, attempt)
+    def start(self) -> None:
+        if not self.channels:
+            return  # nothing is staged for delivery
+        self._loop = LoopingCall(self.wake)
+        self._loop.clock = self._clock
+        self._loop.start(self._poll, now=True)
 
     def stop(self) -> Deferred[Any]:
-        """Give up the retries waiting (logged); fires once the sends under way ended."""
+        """Stop polling; fires once the sends under way have settled (they stay in the store)."""
         self._stopped = True
-        waiting, self._waiting = self._waiting, {}
-        for call, (channel, notice) in waiting.items():
-            if call.active():
-                call.cancel()
-                self.log.warn(
-                    "Alert {alert_id} {event} not delivered by {channel}: the node stopped"
-                    " while it waited for a retry",
-                    alert_id=notice.alert.id,
-                    event=notice.event,
-                    channel=channel.name,
+        loop, self._loop = self._loop, None
+        if loop is not None and loop.running:
+            loop.stop()
+        self._again = False
+        running = self._pass
+        return succeed(None) if running is None else running.addBoth(lambda _: None)
+
+    def wake(self) -> None:
+        """Send what is due now (once the pass under way, if any, has ended)."""
+        if self._stopped:
+            return
+        if self._pass is not None:
+            self._again = True
+            return
+        self._pass = self.send_due()
+
+        def ended(_: object) -> None:
+            self._pass = None
+            if self._again:
+                self._again = False
+                self.wake()
+
+        self._pass.addBoth(ended)
+
+    @inlineCallbacks
+    def send_due(self) -> Generator[Deferred[Any], Any, int]:
+        """
+        Claim the due notices in batches, send them, settle each, until none
+        is due (a resolve behind its raise is due once the raise went); how
+        many were sent.
+        """
+        sent = 0
+        try:
+            while True:
+                now = from_timestamp(self._clock.seconds())
+                until = from_timestamp(self._clock.seconds() + self._lease)
+                claimed = yield self._database.run(queue.claim, now, until, BATCH)
+                results = yield DeferredList(
+                    [self._send(pending) for pending in claimed], consumeErrors=True
                 )
-        return DeferredList(list(self._sending))
+                sent += sum(1 for ok, delivered in results if ok and delivered)
+                if not claimed:
+                    return sent
+        except Exception:
+            self.log.failure("Could not read or settle the alert notices; tried again soon")
+            return sent
+
+    @inlineCallbacks
+    def _send(self, pending: queue.Pending) -> Generator[Deferred[Any], Any, bool]:
+        notice, attempt = pending.notice, pending.attempts + 1
+        fields = {
+            "alert_id": notice.alert.id,
+            "event": notice.event,
+            "channel": pending.channel,
+            "summary": notice.alert.summary,
+        }
+        channel = self.channels.get(pending.channel)
+        if channel is None:
+            self.log.warn(
+                "Alert {alert_id} {event}: no {channel} channel configured any more; dropped",
+                **fields,
+            )
+            yield self._database.run(queue.delivered, pending.id)
+            return False
+        try:
+            yield maybeDeferred(channel.send, notice)
+        except Exception as e:
+            reason = str(e) if isinstance(e, DeliveryFailed) else _reason(Failure())
+            yield self._failed(pending, attempt, reason, fields)
+            return False
+        yield self._database.run(queue.delivered, pending.id)
+        self.log.info("Alert {alert_id} {event} delivered by {channel}: {summary}", **fields)
+        return True
+
+    def _failed(
+        self, pending: queue.Pending, attempt: int, reason: str, fields: dict[str, Any]
+    ) -> Deferred[None]:
+        if attempt >= self._max_attempts:
+            self.log.error(
+                "Alert {alert_id} {event} NOT delivered by {channel} after {attempts} tries"
+                " ({reason}): {summary}",
+                attempts=attempt,
+                reason=reason,
+                **fields,
+            )
+            return self._database.run(queue.delivered, pending.id)
+        delay = self.delay(attempt)
+        self.log.warn(
+            "Alert {alert_id} {event} not delivered by {channel} ({reason}); try {next} in"
+            " {delay:g} s",
+            reason=reason,
+            next=attempt + 1,
+            delay=delay,
+            **fields,
+        )
+        next_at = from_timestamp(self._clock.seconds() + delay)
+        return self._database.run(queue.retry_at, pending.id, attempt, next_at)

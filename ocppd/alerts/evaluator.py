@@ -1,7 +1,8 @@
 """
 The node's alert evaluator: every ``[alerts] interval`` seconds one
 evaluation (``ocppd.alerts.observe.evaluate``, one database transaction),
-then the notices it made are delivered (``ocppd.alerts.delivery``).
+which stages the notices it made for delivery in the same transaction; then
+the deliveries are woken (``ocppd.alerts.delivery``).
 
 RabbitMQ's dead letters are counted before the transaction, by passive
 declarations on a short connection of its own (``ocppd.status``); the
@@ -64,6 +65,7 @@ class AlertEvaluator:
         self._loop = LoopingCall(self._tick)
         self._loop.clock = self._clock
         self._loop.start(self.interval, now=False)
+        self.deliveries.start()
 
     @inlineCallbacks
     def stop(self) -> Generator[Deferred[Any], Any, None]:
@@ -98,6 +100,7 @@ class AlertEvaluator:
                 journal=self._journal,
                 broker=broker,
                 outbox_=self._outbox,
+                channels=self.deliveries.channel_names,
             )
         except Exception:
             self.log.failure(
@@ -116,7 +119,8 @@ class AlertEvaluator:
                 summary=notice.alert.summary,
                 alert_key=notice.alert.key,
             )
-            self.deliveries.deliver(notice)
+        if notices and self.deliveries.channel_names:
+            self.deliveries.wake()
         return list(notices)
 
     @inlineCallbacks

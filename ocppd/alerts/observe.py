@@ -19,7 +19,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ocppd.alerts import rules
+from ocppd.alerts import queue, rules
 from ocppd.alerts.notices import RAISED, RESOLVED, Alert, Notice
 from ocppd.alerts.rules import (
     Condition,
@@ -228,11 +228,13 @@ def evaluate(
     journal: bool,
     broker: Iterable[QueueState] | None,
     outbox_: Outbox | None = None,
+    channels: tuple[str, ...] = (),
 ) -> list[Notice] | None:
     """
     One evaluation, in ``conn``'s transaction: observe, decide, raise and
     resolve; the notices this transaction made (None: another node's
-    evaluation was running, this one skipped). Each change is staged as a
+    evaluation was running, this one skipped). Each notice is staged for
+    delivery on each of ``channels`` (``ocppd.alerts.queue``), and as a
     ``cms.alert.raised|resolved`` event for the CMS's live view.
     """
     if not _take_turn(conn):
@@ -249,6 +251,7 @@ def evaluate(
         resolved = resolve_alert(conn, key, now)
         if resolved is not None:
             notices.append(Notice(RESOLVED, resolved))
+    queue.stage(conn, notices, channels, now)
     if outbox_ is not None and notices:
         outbox_.stage_many(
             conn,

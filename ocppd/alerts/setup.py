@@ -63,9 +63,13 @@ def make_alerts(
         interval=alerts.interval,
         deliveries=Deliveries(
             make_channels(config, reactor),
+            database=database,
             clock=reactor,
             retry_delay=alerts.retry_delay,
             max_attempts=alerts.max_attempts,
+            # Beyond any one send (each is bounded by the timeout): a claim
+            # runs out only when its node died or hangs.
+            lease=2 * alerts.webhook_timeout + 60,
         ),
         outbox=outbox,
         journal=not amqp,

@@ -564,3 +564,26 @@ payment_events = sa.Table(
     sa.Column("payment_id", sa.Integer, nullable=True),
     sa.Column("received_at", UTCDateTime, nullable=False),
 )
+
+# Raises and resolves waiting to be delivered (ocppd.alerts.delivery), one row
+# per notice and channel, written in the evaluation's transaction: a notice
+# survives its node's restart or death, and any node sends it. A node sending
+# one holds it until ``claimed_until``; a failed try sets ``next_at`` (the
+# back-off); a delivered (or given up) notice is deleted.
+alert_notices = sa.Table(
+    "alert_notices",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True),
+    sa.Column("alert_id", sa.String(32), nullable=False),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    # The alert as the notice shows it (``Alert.to_json``).
+    sa.Column("alert", sa.JSON, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "next_at"),
+    sa.Index(None, "alert_id", "channel"),
+    sqlite_autoincrement=True,
+)

@@ -75,7 +75,13 @@ class EvaluatorTestsMixin:
             node_id=node,
             rules=rule_set,
             interval=60,
-            deliveries=Deliveries(channels or [], clock=self.clock, retry_delay=5, max_attempts=3),
+            deliveries=Deliveries(
+                channels or [],
+                database=self.database,
+                clock=self.clock,
+                retry_delay=5,
+                max_attempts=3,
+            ),
             outbox=Outbox(node=node, clock=self.clock),
         )
 

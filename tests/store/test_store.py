@@ -187,7 +187,7 @@ class StoreTestsMixin(_Base):
             )
             self.assertEqual(compare_metadata(context, tables.metadata), [])
         self.assertEqual(migrate.current_revision(self.database.engine), migrate.head_revision())
-        self.assertEqual(migrate.head_revision(), "0012")
+        self.assertEqual(migrate.head_revision(), "0013")
 
     def test_upgrade_to_0005_redacts_authorization_keys(self) -> None:
         """
@@ -264,7 +264,7 @@ class StoreTestsMixin(_Base):
         migrate.upgrade(url)
         database = Database.from_url(url)
         self.addCleanup(database.stop)
-        self.assertEqual(migrate.current_revision(database.engine), "0012")
+        self.assertEqual(migrate.current_revision(database.engine), "0013")
         names = set(sa.inspect(database.engine).get_table_names())
         self.assertEqual(names, {*tables.metadata.tables, "alembic_version"})
 
