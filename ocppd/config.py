@@ -429,6 +429,8 @@ class BillingConfig:
     #: VAT included in every price, in basis points (1900 = 19 %); receipts
     #: show it (ocppd.billing.receipt states the rounding). 0: no VAT line.
     vat_rate: int = 0
+    #: Who issues the receipts (name, address, VAT number), printed at their top.
+    receipt_issuer: str = ""
     #: Seconds the funds an app start holds stay held while the charger, having
     #: accepted RemoteStartTransaction, sends no StartTransaction (the idea of
     #: OCPP's ConnectionTimeOut); then they are released.
@@ -459,6 +461,7 @@ class BillingConfig:
         "stripe_webhook_tolerance": _int_between(1, 3600),
         "checkout_return_url": _https_url,
         "vat_rate": _int_between(0, 10_000),
+        "receipt_issuer": _text,
         "start_timeout": _int_between(30, 86_400),
         "max_session_seconds": _int_between(60, 366 * 86_400),
         "max_session_wh": _int_between(1, 10**9),

@@ -41,6 +41,7 @@ from ocppd.api.commands import CommandService
 from ocppd.api.customer import CustomerService
 from ocppd.api.online import OnlineView
 from ocppd.api.payments import PaymentWebhooks
+from ocppd.api.receipts import Receipts
 from ocppd.api.reviews import SessionReviews
 from ocppd.bus import topology
 from ocppd.bus.memory import MemoryBus
@@ -281,6 +282,7 @@ class Ocppd:
             closing=self.closing,
             online=self.online,
             payments=self.payment_webhooks,
+            receipts=Receipts(database=self.database, billing=config.billing),
             static=static_trees(config.web.webroot),
         )
         self.web_site = WebSite(

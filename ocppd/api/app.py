@@ -38,6 +38,7 @@ from ocppd.api.openapi import document
 from ocppd.api.pagination import decode_cursor, page, parse_limit, query_arg
 from ocppd.api.payments import PaymentWebhooks
 from ocppd.api.public import charger_json, charger_tx, stations_page_tx
+from ocppd.api.receipts import Receipts
 from ocppd.api.reviews import SessionReviews
 from ocppd.api.session_snapshot import running_sessions_tx, session_snapshot_tx
 from ocppd.health import Health, is_local, public
@@ -69,6 +70,7 @@ class Api:
         closing: SessionClosing,
         online: OnlineView,
         payments: PaymentWebhooks,
+        receipts: Receipts,
         push: IResource | None = None,
         static: dict[str, IResource] | None = None,
         health: Health | None = None,
@@ -87,6 +89,8 @@ class Api:
         self.online = online
         #: The payment provider's webhook (no provider that has one: 404).
         self.payments = payments
+        #: Receipts of customers' finished sessions.
+        self.receipts = receipts
         #: The WAMP channel at ``/push`` (``ocppd.push``), when the node has one.
         self.push = push
         #: Static trees by their first path segment (``cms``, ``user``, ``vendor``).
@@ -294,6 +298,28 @@ class Api:
             user, body, header_text(request, "Idempotency-Key")
         )
         return write_json(request, status, answer)
+
+    @app.route("/api/user/sessions/<string:session_id>/receipt", methods=["GET"])
+    @inlineCallbacks
+    def user_session_receipt(
+        self, request: IRequest, session_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.user(request)
+        body = yield self.receipts.json(user, path_id(session_id, "session"))
+        return write_json(request, 200, body)
+
+    @app.route("/api/user/sessions/<string:session_id>/receipt.pdf", methods=["GET"])
+    @inlineCallbacks
+    def user_session_receipt_pdf(
+        self, request: IRequest, session_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.user(request)
+        key = path_id(session_id, "session")
+        pdf = yield self.receipts.pdf(user, key)
+        request.setHeader("Content-Type", "application/pdf")
+        request.setHeader("Content-Disposition", f'attachment; filename="receipt-{key}.pdf"')
+        request.setHeader("Cache-Control", "no-store")
+        return pdf
 
     # -- the payment provider's webhook (signed by the provider, no token) ------
 

@@ -324,6 +324,70 @@ _SCHEMAS["PendingTopUp"] = obj(
         "wallet": ref("Wallet"),
     }
 )
+_SCHEMAS["Receipt"] = obj(
+    {
+        "number": STRING,
+        "issuer": nullable(STRING),
+        "customer": STRING,
+        "session": obj(
+            {
+                "id": INTEGER,
+                "chargePointId": STRING,
+                "connectorId": INTEGER,
+                "startedAt": TIME,
+                "stoppedAt": TIME,
+                "durationSeconds": INTEGER,
+                "energyWh": INTEGER,
+                "meterStartWh": INTEGER,
+                "meterStopWh": nullable(INTEGER),
+                "stopReason": nullable(STRING),
+            }
+        ),
+        "station": nullable(obj({"id": INTEGER, "name": STRING, "address": nullable(STRING)})),
+        "charger": obj({"id": STRING, "vendor": nullable(STRING), "model": nullable(STRING)}),
+        "tariff": nullable(
+            obj(
+                {
+                    "name": STRING,
+                    "currency": STRING,
+                    "pricePerKwh": INTEGER,
+                    "pricePerMinute": INTEGER,
+                    "sessionFee": INTEGER,
+                }
+            )
+        ),
+        "lines": {
+            "type": "array",
+            "description": "add up to total exactly; adjustment: billed other than computed",
+            "items": obj(
+                {
+                    "kind": {"enum": ["fee", "energy", "time", "adjustment"]},
+                    "quantity": {
+                        "anyOf": [INTEGER, {"type": "null"}],
+                        "description": "Wh (energy), seconds (time), 1 (fee)",
+                    },
+                    "unitPrice": {
+                        "anyOf": [INTEGER, {"type": "null"}],
+                        "description": "per kWh, per minute or per session",
+                    },
+                    "amount": INTEGER,
+                }
+            ),
+        },
+        "currency": STRING,
+        "total": INTEGER,
+        "vat": obj(
+            {
+                "rateBasisPoints": {"type": "integer", "description": "1900 = 19 %"},
+                "amount": {
+                    "type": "integer",
+                    "description": "VAT included in total, rounded half up",
+                },
+                "net": INTEGER,
+            }
+        ),
+    }
+)
 _SCHEMAS["WebhookAnswer"] = obj({"received": {"const": True}, "acted": {"type": "boolean"}})
 _SCHEMAS["CloseRequest"] = {
     "type": "object",
@@ -664,6 +728,30 @@ def document() -> dict[str, Any]:
                         "to be paid on the provider's page; credited by its webhook",
                     ),
                     **errors(400, 401, 402, 409, 415, 503),
+                },
+            }
+        },
+        "/api/user/sessions/{sessionId}/receipt": {
+            "get": {
+                "summary": "The receipt of one's own finished session (the printable page's data)",
+                "security": SECURED,
+                "parameters": [key_parameter("sessionId", STRING)],
+                "responses": {"200": response("Receipt"), **errors(401, 404, 409)},
+            }
+        },
+        "/api/user/sessions/{sessionId}/receipt.pdf": {
+            "get": {
+                "summary": "The receipt of one's own finished session as a PDF",
+                "security": SECURED,
+                "parameters": [key_parameter("sessionId", STRING)],
+                "responses": {
+                    "200": {
+                        "description": "the receipt (Content-Disposition: attachment)",
+                        "content": {
+                            "application/pdf": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    **errors(401, 404, 409),
                 },
             }
         },

@@ -62,6 +62,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/user/charging/start"): OWN,
     ("POST", "/api/user/charging/stop"): OWN,
     ("GET", "/api/user/wallet"): OWN,
+    ("GET", "/api/user/sessions/{sessionId}/receipt"): OWN,
+    ("GET", "/api/user/sessions/{sessionId}/receipt.pdf"): OWN,
     ("POST", "/api/user/wallet/top-up"): OWN,
     ("GET", "/api/user/wallet/transactions"): OWN,
     ("POST", "/api/charger/{command}"): ADMIN_ONLY,

@@ -16,6 +16,7 @@ startApp({
     { path: '/session/:id', id: 'session', title: 'Charging session', section: '/session', load: () => import('./modules/active-session.js') },
     { path: '/wallet', id: 'wallet', title: 'Wallet', nav: 'Wallet', load: () => import('./modules/wallet.js') },
     { path: '/sessions', id: 'sessions', title: 'History', nav: 'History', load: () => import('./modules/sessions.js') },
+    { path: '/receipt/:id', id: 'receipt', title: 'Receipt', section: '/sessions', load: () => import('./modules/receipt.js') },
   ],
   onSignedIn(ctx) {
     ctx.subscribe(topics.userSession(ctx.user.id), (event) => {

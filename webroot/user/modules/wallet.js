@@ -56,7 +56,13 @@ export async function mount(root, ctx) {
     empty: 'No transactions yet. Top up to start charging.',
     columns: [
       { label: 'When', render: (t) => formatDateTime(t.at) },
-      { label: 'What', render: (t) => [KINDS[t.kind] || t.kind, t.sessionId ? h('span', { class: 'muted' }, ` · session ${t.sessionId}`) : null] },
+      {
+        label: 'What',
+        render: (t) => [
+          KINDS[t.kind] || t.kind,
+          t.sessionId ? [h('span', { class: 'muted' }, ` · session ${t.sessionId} · `), h('a', { href: `#/receipt/${t.sessionId}`, 'data-receipt-link': t.sessionId }, 'Receipt')] : null,
+        ],
+      },
       {
         label: 'Amount',
         class: 'num',
