@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -35,9 +36,44 @@ def _reject_constant(name: str) -> Any:
     raise EnvelopeError(f"non-finite number {name} in envelope")
 
 
+#: Ids' worth of random bytes ``new_id`` reads at once. ``os.urandom`` lets
+#: go of the GIL for its system call; on the reactor thread, with the database
+#: thread running Python, getting it back took up to the switch interval, for
+#: every message published. One read per this many ids instead.
+IDS_PER_READ = 256
+
+
+class _RandomPool(threading.local):
+    """The random bytes of one thread not yet used (a thread of its own each: no lock)."""
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.offset = 0
+
+    def take(self, size: int) -> bytes:
+        if self.offset + size > len(self.data):
+            self.data = os.urandom(size * IDS_PER_READ)
+            self.offset = 0
+        start = self.offset
+        self.offset = start + size
+        return self.data[start : self.offset]
+
+
+_pool = _RandomPool()
+
+
+def _fresh_pool() -> None:
+    # A forked child must not hand out the ids its parent's pool still holds.
+    global _pool
+    _pool = _RandomPool()
+
+
+os.register_at_fork(after_in_child=_fresh_pool)
+
+
 def new_id() -> str:
     """A random (version 4) UUID as 32 hex digits, as ``uuid.uuid4().hex`` but cheaper."""
-    raw = bytearray(os.urandom(16))
+    raw = bytearray(_pool.take(16))
     raw[6] = raw[6] & 0x0F | 0x40
     raw[8] = raw[8] & 0x3F | 0x80
     return raw.hex()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 import uuid
 from datetime import UTC, datetime
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from ocppd.bus.envelope import Envelope, EnvelopeError
+from ocppd.bus import envelope as envelope_module
+from ocppd.bus.envelope import Envelope, EnvelopeError, new_id
 
 
 class EnvelopeTests(SynchronousTestCase):
@@ -80,6 +83,59 @@ class EnvelopeTests(SynchronousTestCase):
             self.assertEqual(
                 (parsed.version, parsed.variant, parsed.hex), (4, uuid.RFC_4122, envelope_id)
             )
+
+    def test_ids_read_random_bytes_in_bulk(self) -> None:
+        """
+        One ``os.urandom`` call per ``IDS_PER_READ`` ids, not one per id: it
+        releases the GIL, which the reactor thread then waits to get back.
+        """
+        reads: list[int] = []
+        real = os.urandom
+
+        def urandom(size: int) -> bytes:
+            reads.append(size)
+            return real(size)
+
+        self.patch(os, "urandom", urandom)
+        envelope_module._fresh_pool()
+        self.addCleanup(envelope_module._fresh_pool)
+        ids = {new_id() for _ in range(envelope_module.IDS_PER_READ * 2)}
+        self.assertEqual(len(ids), envelope_module.IDS_PER_READ * 2)
+        self.assertEqual(reads, [16 * envelope_module.IDS_PER_READ] * 2)
+
+    def test_threads_draw_their_own_ids(self) -> None:
+        """Each thread takes from a pool of its own: no id is handed out twice."""
+        found: list[str] = []
+
+        def draw() -> None:
+            found.extend(new_id() for _ in range(1000))
+
+        threads = [threading.Thread(target=draw) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        draw()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(len(set(found)), 5000)
+
+    def test_a_forked_child_draws_fresh_ids(self) -> None:
+        """A child process does not hand out the ids its parent's pool still holds."""
+        new_id()  # the parent's pool holds the next ids now
+        reader, writer = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child)
+            try:
+                os.write(writer, new_id().encode())
+            finally:
+                os._exit(0)
+        os.close(writer)
+        try:
+            child = os.read(reader, 64).decode()
+        finally:
+            os.close(reader)
+            os.waitpid(pid, 0)
+        self.assertEqual(len(child), 32)
+        self.assertNotEqual(child, new_id())
 
     def test_numbers_decode_exactly(self) -> None:
         """Integers beyond 64 bits stay integers and floats stay floats (fast or strict path)."""
