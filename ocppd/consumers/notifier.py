@@ -31,6 +31,9 @@ Push = tuple[str, dict[str, Any]]
 
 
 class PushTarget(Protocol):
+    def listening(self) -> bool:
+        """Whether anyone subscribes to anything: if not, no push is worth building."""
+
     def publish(self, topic: str, event: dict[str, Any]) -> int: ...
 
 
@@ -278,6 +281,11 @@ class Notifier:
 
     def handle(self, delivery: Delivery) -> None:
         """Never raises: a push that fails is logged and gone, the message acked."""
+        if not self._target.listening():
+            # Nobody would receive them (a node without an open page, most of
+            # the time): building a MeterValues' pushes cost ~12 us of the
+            # reactor per message (samples parsed, events built) for nothing.
+            return
         for topic, event in push_events(delivery.envelope):
             try:
                 self._target.publish(topic, event)

@@ -89,6 +89,10 @@ class Broker:
         subscription = self._by_topic.get(topic)
         return 0 if subscription is None else len(subscription.subscribers)
 
+    def listening(self) -> bool:
+        """Whether any session subscribes to any topic (a topic goes with its last reader)."""
+        return bool(self._by_topic)
+
     def publish(self, topic: str, event: dict[str, Any]) -> int:
         """
         Send ``event`` (the one positional argument of the EVENT) to every

@@ -68,6 +68,10 @@ class PushChannel:
     def resource(self) -> IResource:
         return WebSocketResource(self.factory)
 
+    def listening(self) -> bool:
+        """Whether any session on this node subscribes to anything."""
+        return self.broker.listening()
+
     def publish(self, topic: str, event: dict[str, Any]) -> int:
         """Send ``event`` to the subscribers of ``topic``; how many there were."""
         return self.broker.publish(topic, event)

@@ -10,6 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.memory import MemoryBus
+from ocppd.consumers import notifier as notifier_module
 from ocppd.consumers.notifier import Notifier, meter_reading, push_events, shown_inbound
 
 T0 = "2026-11-29T10:00:00.000Z"
@@ -370,9 +371,13 @@ class MappingTests(SynchronousTestCase):
 
 
 class FakeTarget:
-    def __init__(self, fail_on: str | None = None) -> None:
+    def __init__(self, fail_on: str | None = None, *, listening: bool = True) -> None:
         self.pushed: list[tuple[str, dict[str, Any]]] = []
         self.fail_on = fail_on
+        self.anyone = listening
+
+    def listening(self) -> bool:
+        return self.anyone
 
     def publish(self, topic: str, event: dict[str, Any]) -> int:
         if topic == self.fail_on:
@@ -413,6 +418,36 @@ class NotifierTests(SynchronousTestCase):
         clock.advance(60)  # no retry comes back either
         self.assertEqual(len(target.pushed), 2)
         self.successResultOf(notifier.stop())
+
+    def test_nothing_built_while_nobody_listens(self) -> None:
+        """
+        With no subscription on the node, a message is acknowledged and no
+        push is built (``push_events`` not even called); once someone
+        subscribes, the next one is pushed.
+        """
+        clock = Clock()
+        bus = self.make_bus(clock)
+        target = FakeTarget(listening=False)
+        built: list[str] = []
+        real = notifier_module.push_events
+
+        def counted(envelope: Envelope) -> list[Any]:
+            built.append(envelope.id)
+            return real(envelope)
+
+        self.patch(notifier_module, "push_events", counted)
+        queue = topology.notifier_queue("n1")
+        self.successResultOf(Notifier(bus, target).start(queue))
+        first = envelope("charger.connected", {"at": T0})
+        self.successResultOf(bus.publish("charger.connected", first))
+        clock.advance(0)
+        self.assertEqual((built, target.pushed, bus.queue_length(queue)), ([], [], 0))
+        target.anyone = True
+        second = envelope("charger.connected", {"at": T0})
+        self.successResultOf(bus.publish("charger.connected", second))
+        clock.advance(0)
+        self.assertEqual(built, [second.id])
+        self.assertEqual([topic for topic, _ in target.pushed], ["ocppd.chargers.status"])
 
     def test_heartbeats_pushed_only_when_logged(self) -> None:
         """The live log shows what the stored log keeps: Heartbeats only with log_heartbeats."""

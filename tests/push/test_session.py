@@ -230,12 +230,15 @@ class EstablishedTests(SessionTestCase):
     def test_unsubscribe(self) -> None:
         """UNSUBSCRIBE ends a subscription; an unknown id is no_such_subscription."""
         session, peer = self.established()
+        self.assertFalse(self.broker.listening())
         self.send(session, [32, 1, {}, "ocppd.chargers.status"])
+        self.assertTrue(self.broker.listening())
         subscription = peer.sent[0][2]
         self.send(session, [34, 2, subscription], [34, 3, subscription])
         self.assertEqual(peer.sent[1], [35, 2])
         self.assertEqual(peer.sent[2][:2] + peer.sent[2][3:5], [8, 34, {}, NO_SUCH_SUBSCRIPTION])
         self.assertEqual(self.broker.subscribers("ocppd.chargers.status"), 0)
+        self.assertFalse(self.broker.listening())
 
     def test_publish_call_register_refused(self) -> None:
         """Only an acknowledged PUBLISH gets an ERROR; CALL and REGISTER get one each."""
@@ -288,6 +291,7 @@ class EstablishedTests(SessionTestCase):
         self.send(session, [32, 1, {}, "ocppd.chargers.status"])
         session.lost()
         self.assertEqual(self.broker.subscribers("ocppd.chargers.status"), 0)
+        self.assertFalse(self.broker.listening())
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
