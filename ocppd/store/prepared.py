@@ -14,7 +14,7 @@ SQLAlchemy's own, so what it stores and reads is exactly what
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -84,6 +84,29 @@ class Prepared:
         if compiled is None:
             compiled = self._compiled[dialect] = _Compiled(self._statement, dialect)
         return compiled
+
+    def many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """
+        The statement once per row of parameters (the driver's executemany,
+        one prepared statement); the rows it affected in all.
+        """
+        if not rows:
+            return 0
+        compiled = self._for(conn.dialect)
+        driver = conn.connection.dbapi_connection
+        assert driver is not None  # a connection in a transaction always has one
+        dbapi = conn.dialect.loaded_dbapi
+        values = [compiled.parameters(row) for row in rows]
+        cursor = driver.cursor()
+        try:
+            cursor.executemany(compiled.sql, values)
+            return int(cursor.rowcount)
+        except dbapi.Error as e:
+            raise sa.exc.DBAPIError.instance(
+                compiled.sql, values, e, dbapi.Error, dialect=conn.dialect
+            ) from e
+        finally:
+            cursor.close()
 
     def first(self, conn: Connection, parameters: Mapping[str, Any]) -> dict[str, Any] | None:
         """The first row the statement returns, by column key, or None."""

@@ -29,7 +29,7 @@ from ocppd.bus.journal import (
 from ocppd.bus.memory import MemoryBus
 from ocppd.bus.topology import Topology, make_topology
 from ocppd.store.database import Database
-from ocppd.store.journal import StoreJournal
+from ocppd.store.journal import StoreJournal, seq_ranges
 from tests.bus.contract import BusContractTests, HandlerError
 from tests.store.fixtures import make_postgres_database, make_sqlite_database
 
@@ -294,6 +294,21 @@ class StoreJournalMixin:
         self._case.assertEqual([r.seq for r in other.load()], [1])
 
     @inlineCallbacks
+    def test_removals_in_runs_remove_only_theirs(self) -> Any:
+        """
+        Settled seqs go in runs of consecutive numbers (one range each): the
+        seqs between runs stay, and so do another node's with the same seqs.
+        """
+        database = self.make_database()
+        journal = StoreJournal(database, "node-a")
+        other = StoreJournal(database, "node-b")
+        yield journal.write(JournalBatch(added=[record(seq) for seq in range(1, 13)]))
+        yield other.write(JournalBatch(added=[record(seq) for seq in range(1, 13)]))
+        yield journal.write(JournalBatch(removed={1, 2, 3, 5, 7, 8, 12}))
+        self._case.assertEqual([r.seq for r in journal.load()], [4, 6, 9, 10, 11])
+        self._case.assertEqual([r.seq for r in other.load()], list(range(1, 13)))
+
+    @inlineCallbacks
     def test_bus_replays_after_crash(self) -> Any:
         """
         A bus whose process died (never stopped) leaves its unacknowledged
@@ -386,6 +401,14 @@ def attrs_record(seq: int, body: bytes) -> JournalRecord:
     return JournalRecord(
         seq=seq, queue="work", routing_key="ocpp.in.MeterValues", message_id=f"m{seq}", body=body
     )
+
+
+class SeqRangesTests(SynchronousTestCase):
+    def test_runs(self) -> None:
+        """Consecutive seqs make one run; any order in, ascending runs out."""
+        self.assertEqual(seq_ranges([]), [])
+        self.assertEqual(seq_ranges({7}), [(7, 7)])
+        self.assertEqual(seq_ranges([5, 3, 4, 9, 1, 10]), [(1, 1), (3, 5), (9, 10)])
 
 
 class SQLiteStoreJournalTests(StoreJournalMixin, TestCase):
