@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from datetime import datetime
 from typing import Any
 
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
@@ -45,31 +44,39 @@ class EventPublisher:
         )
         return self._bus.publish(routing_key, envelope)
 
-    @inlineCallbacks
     def announce(
         self, routing_key: str, payload: dict[str, Any], *, charge_point_id: str | None = None
-    ) -> Generator[Deferred[Any], Any, None]:
+    ) -> Deferred[None]:
         """
         Publish news of a change already made; never fails. The change stands
         either way, so a refused publish is logged, not raised (an error would
         have the caller redo the change): as a warning for a ``BusError``,
         expected while the broker is away or the node stops, with its
         traceback for anything else.
+
+        Callbacks, not a generator: the processor announces a session.updated
+        per MeterValues, and the embedded bus accepts it at once, so the
+        returned Deferred has usually fired already (``BusConsumer`` then
+        acknowledges without waiting on it).
         """
         try:
-            yield self.publish(routing_key, payload, charge_point_id=charge_point_id)
-        except BusError as e:
+            published = self.publish(routing_key, payload, charge_point_id=charge_point_id)
+        except Exception:
+            published = fail()
+        return published.addErrback(self._not_announced, routing_key)
+
+    def _not_announced(self, failure: Failure, routing_key: str) -> None:
+        if failure.check(BusError):
             self._failures.warn(
                 "refused",
                 "Could not publish {routing_key}: {error}",
                 routing_key=routing_key,
-                error=str(e),
+                error=failure.getErrorMessage(),
             )
-        except Exception:
-            failure = Failure()
-            self._failures.failure(
-                ("failed", failure.type),
-                "Could not publish {routing_key}",
-                failure,
-                routing_key=routing_key,
-            )
+            return
+        self._failures.failure(
+            ("failed", failure.type),
+            "Could not publish {routing_key}",
+            failure,
+            routing_key=routing_key,
+        )

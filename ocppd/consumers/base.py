@@ -13,6 +13,7 @@ from twisted.internet.defer import (
     gatherResults,
     inlineCallbacks,
     maybeDeferred,
+    succeed,
 )
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
@@ -73,6 +74,11 @@ class DeferredWrites:
 
 def _acknowledge(_: object, done: Deferred[bool], applied: bool) -> None:
     done.callback(applied)
+
+
+def _fired(announced: Deferred[None]) -> bool:
+    """Whether ``announced`` has run all its callbacks (none waits on another Deferred)."""
+    return announced.called and not announced.paused
 
 
 class BusConsumer:
@@ -232,10 +238,14 @@ class BusConsumer:
                             self._act_on(follow_up)
                         else:
                             direct.append(follow_up)
-                    if not direct:
+                    # Those the bus took at once (the embedded bus, for the
+                    # live session.updated of every MeterValues) are not
+                    # waited on: no Deferreds gathered per message.
+                    waits = [d for d in map(self._announce, direct) if not _fired(d)]
+                    if not waits:
                         done.callback(applied)
                         continue
-                    published = gatherResults([self._announce(f) for f in direct])
+                    published = gatherResults(waits)
                     announced.append(published.addCallback(_acknowledge, done, applied))
                 if staged and self._outbox is not None:
                     # Not awaited: the events are committed, the relay publishes them.
@@ -277,13 +287,15 @@ class BusConsumer:
                 outcomes.append(alone[0])
         return outcomes
 
-    @inlineCallbacks
-    def _announce(self, follow_up: FollowUp) -> Generator[Deferred[Any], Any, None]:
-        if self._events is not None:
-            yield self._events.announce(
-                follow_up.routing_key, follow_up.payload, charge_point_id=follow_up.charge_point_id
-            )
-        self._act_on(follow_up)
+    def _announce(self, follow_up: FollowUp) -> Deferred[None]:
+        """Publish ``follow_up`` (never fails), then act on it."""
+        if self._events is None:
+            self._act_on(follow_up)
+            return succeed(None)
+        announced = self._events.announce(
+            follow_up.routing_key, follow_up.payload, charge_point_id=follow_up.charge_point_id
+        )
+        return announced.addCallback(lambda _: self._act_on(follow_up))
 
     def _staged(self, follow_up: FollowUp) -> bool:
         """Whether ``follow_up`` goes through the outbox (``apply_batch`` staged it)."""
