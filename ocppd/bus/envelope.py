@@ -6,6 +6,7 @@ import json
 import os
 import threading
 from datetime import datetime
+from time import time_ns
 from typing import Any
 
 import attrs
@@ -42,6 +43,9 @@ def _reject_constant(name: str) -> Any:
 #: every message published. One read per this many ids instead.
 IDS_PER_READ = 256
 
+#: Random bytes in an id (74 of their bits survive the version and variant).
+_RANDOM_BYTES = 10
+
 
 class _RandomPool(threading.local):
     """The random bytes of one thread not yet used (a thread of its own each: no lock)."""
@@ -72,9 +76,18 @@ os.register_at_fork(after_in_child=_fresh_pool)
 
 
 def new_id() -> str:
-    """A random (version 4) UUID as 32 hex digits, as ``uuid.uuid4().hex`` but cheaper."""
-    raw = bytearray(_pool.take(16))
-    raw[6] = raw[6] & 0x0F | 0x40
+    """
+    A time-ordered UUID (version 7, RFC 9562) as 32 hex digits: the Unix time
+    in milliseconds, then 74 random bits.
+
+    Ordered by time because the store indexes them: the message log's unique
+    ``message_id`` and the consumers' ``processed_messages`` claims. Random
+    (version 4) ids put each new row on a random page of those indexes, so a
+    processor batch dirtied (and its commit wrote) a page per row, more as the
+    tables grew; ids that increase land together at the end of the index.
+    """
+    raw = bytearray((time_ns() // 1_000_000).to_bytes(6, "big") + _pool.take(_RANDOM_BYTES))
+    raw[6] = raw[6] & 0x0F | 0x70
     raw[8] = raw[8] & 0x3F | 0x80
     return raw.hex()
 

@@ -74,15 +74,29 @@ class EnvelopeTests(SynchronousTestCase):
             strict = json.dumps(envelope.to_dict(), separators=(",", ":"), allow_nan=False)
             self.assertEqual(json.loads(envelope.to_bytes()), json.loads(strict), payload)
 
-    def test_ids_are_version_4_uuids(self) -> None:
-        """Envelope ids are 32 hex digits of a random UUID, all different."""
+    def test_ids_are_version_7_uuids(self) -> None:
+        """Envelope ids are 32 hex digits of a time-ordered (version 7) UUID, all different."""
         ids = {Envelope.create("a.b", {}, node="n").id for _ in range(1000)}
         self.assertEqual(len(ids), 1000)
         for envelope_id in ids:
             parsed = uuid.UUID(hex=envelope_id)
             self.assertEqual(
-                (parsed.version, parsed.variant, parsed.hex), (4, uuid.RFC_4122, envelope_id)
+                (parsed.version, parsed.variant, parsed.hex), (7, uuid.RFC_4122, envelope_id)
             )
+
+    def test_ids_increase_with_time(self) -> None:
+        """
+        An id starts with its Unix time in milliseconds, so a later one sorts
+        after: the store's indexes of them grow at their end, not on random pages.
+        """
+        now = [1_765_000_000_123_456_789]
+        self.patch(envelope_module, "time_ns", lambda: now[0])
+        first = new_id()
+        now[0] += 1_000_000  # a millisecond later
+        later = [new_id() for _ in range(100)]
+        self.assertEqual(first[:12], f"{1_765_000_000_123:012x}")
+        self.assertTrue(all(first < other for other in later))
+        self.assertEqual(len(set(later)), 100)
 
     def test_ids_read_random_bytes_in_bulk(self) -> None:
         """
@@ -101,7 +115,7 @@ class EnvelopeTests(SynchronousTestCase):
         self.addCleanup(envelope_module._fresh_pool)
         ids = {new_id() for _ in range(envelope_module.IDS_PER_READ * 2)}
         self.assertEqual(len(ids), envelope_module.IDS_PER_READ * 2)
-        self.assertEqual(reads, [16 * envelope_module.IDS_PER_READ] * 2)
+        self.assertEqual(reads, [10 * envelope_module.IDS_PER_READ] * 2)
 
     def test_threads_draw_their_own_ids(self) -> None:
         """Each thread takes from a pool of its own: no id is handed out twice."""
