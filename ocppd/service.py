@@ -268,7 +268,7 @@ class Ocppd:
         # A sign-out ends the token's push sessions on every node (docs/push.md).
         self.accounts.revoked.append(self._publish_revoked)
         self.shared.on_revoked(self.push.revoke_digest)
-        self.alerts = make_alerts(config, reactor, self.database, self.outbox)
+        self.alerts = make_alerts(config, reactor, self.database, self.outbox, self.bus)
         self.health = Health(node_id=self.node_id, clock=reactor)
         self.api = Api(
             push=self.push.resource(),

@@ -5,8 +5,10 @@ which stages the notices it made for delivery in the same transaction; then
 the deliveries are woken (``ocppd.alerts.delivery``).
 
 RabbitMQ's dead letters are counted before the transaction, by passive
-declarations on a short connection of its own (``ocppd.status``); the
-embedded bus's queues are read from its journal in the store.
+declarations on a short connection of its own (``ocppd.status``), and the
+lag of this node's consumers is read in this process (each node alerts and
+resolves its own); the embedded bus's queues are read from its journal in
+the store.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from ocppd.alerts.rules import QueueState, Rules
 from ocppd.bus.outbox import Outbox
 from ocppd.logs import Logger
 from ocppd.store.database import Database
-from ocppd.timeutil import from_timestamp
+from ocppd.timeutil import from_timestamp, parse_iso
 
 #: Reads RabbitMQ's queues; fails when it cannot.
 BrokerQueues = Callable[[], Deferred[list[QueueState]]]
+#: What this node's own consumers hold (their lag), read in this process.
+LocalQueues = Callable[[], list[QueueState]]
 
 
 class AlertEvaluator:
@@ -46,6 +50,7 @@ class AlertEvaluator:
         outbox: Outbox | None = None,
         journal: bool = True,
         broker_queues: BrokerQueues | None = None,
+        local_queues: LocalQueues | None = None,
     ) -> None:
         self._database = database
         self._clock = clock
@@ -56,6 +61,7 @@ class AlertEvaluator:
         self._outbox = outbox
         self._journal = journal
         self._broker_queues = broker_queues
+        self._local_queues = local_queues
         self._loop: LoopingCall | None = None
         self._running: Deferred[Any] | None = None
 
@@ -101,6 +107,7 @@ class AlertEvaluator:
                 broker=broker,
                 outbox_=self._outbox,
                 channels=self.deliveries.channel_names,
+                local=self._read_local(),
             )
         except Exception:
             self.log.failure(
@@ -123,6 +130,11 @@ class AlertEvaluator:
             self.deliveries.wake()
         return list(notices)
 
+    def _read_local(self) -> list[QueueState]:
+        if self._local_queues is None or self.rules.lag_after is None:
+            return []
+        return self._local_queues()
+
     @inlineCallbacks
     def _read_broker(self) -> Generator[Deferred[Any], Any, list[QueueState] | None]:
         if self._broker_queues is None or not self.rules.needs_queues:
@@ -133,6 +145,29 @@ class AlertEvaluator:
             # Unknown is not cleared: the open queue alerts stay open.
             self.log.warn("Alerts: cannot read RabbitMQ's queues ({reason})", reason=str(e)[:200])
             return None
+
+
+def consumer_lags(bus: Any, clock: IReactorTime) -> LocalQueues:
+    """
+    The lag of this node's consumers on RabbitMQ: the age of the oldest
+    message each holds unsettled (``oldest_unprocessed``; RabbitMQ hands a
+    backlog's head over first, up to the prefetch).
+    """
+
+    def queues() -> list[QueueState]:
+        now = clock.seconds()
+        found = []
+        for queue, published in sorted(bus.oldest_unprocessed().items()):
+            lag = 0.0
+            if published is not None:
+                try:
+                    lag = max(0.0, now - parse_iso(published).timestamp())
+                except ValueError:
+                    continue  # unreadable: unknown, not zero
+            found.append(QueueState(queue, None, round(lag, 3)))
+        return found
+
+    return queues
 
 
 def broker_queues(config: Any, reactor: Any) -> BrokerQueues:

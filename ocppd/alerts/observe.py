@@ -119,11 +119,13 @@ def observe(
     *,
     journal: bool,
     broker: Iterable[QueueState] | None = (),
+    local: Iterable[QueueState] = (),
 ) -> Observation:
     """
     What the store says by ``rule_set`` (a rule that is off reads nothing).
     ``journal``: read the embedded bus's queues from the store; ``broker``:
-    RabbitMQ's queues as read by the caller (None: it could not be read).
+    RabbitMQ's queues as read by the caller (None: it could not be read);
+    ``local``: queues as this process sees them.
     """
     incomplete: set[str] = set()
     offline = (
@@ -142,6 +144,7 @@ def observe(
         if journal:
             queues += journal_states(conn, now)
         queues += outbox_states(conn, now)
+        queues += local
         if broker is None:
             incomplete |= {rules.DEAD_LETTERS, rules.LAG}
         else:
@@ -181,8 +184,10 @@ def open_alerts(conn: Connection, limit: int = LIST_BOUND) -> list[Alert]:
     return [_alert(row) for row in rows]
 
 
-def _open_kinds(conn: Connection) -> dict[str, str]:
-    return {key: kind for key, kind in conn.execute(sa.select(_al.key, _al.kind))}
+def _open(conn: Connection) -> dict[str, tuple[str, str]]:
+    """The open alerts: key -> (kind, subject)."""
+    rows = conn.execute(sa.select(_al.key, _al.kind, _al.subject))
+    return {key: (kind, subject) for key, kind, subject in rows}
 
 
 def raise_alert(conn: Connection, condition: Condition, now: datetime, node: str) -> Alert | None:
@@ -229,19 +234,26 @@ def evaluate(
     broker: Iterable[QueueState] | None,
     outbox_: Outbox | None = None,
     channels: tuple[str, ...] = (),
+    local: Sequence[QueueState] = (),
 ) -> list[Notice] | None:
     """
     One evaluation, in ``conn``'s transaction: observe, decide, raise and
     resolve; the notices this transaction made (None: another node's
-    evaluation was running, this one skipped). Each notice is staged for
+    evaluation was running, this one skipped). ``local``: what this node's
+    own consumers hold (RabbitMQ's lag), alerted as ``node/queue``; another
+    node's alerts of that kind are left to it. Each notice is staged for
     delivery on each of ``channels`` (``ocppd.alerts.queue``), and as a
     ``cms.alert.raised|resolved`` event for the CMS's live view.
     """
     if not _take_turn(conn):
         return None
-    observation = observe(conn, rule_set, now, journal=journal, broker=broker)
+    local_states = [attrs.evolve(q, name=f"{node}/{q.name}") for q in local]
+    observation = observe(conn, rule_set, now, journal=journal, broker=broker, local=local_states)
     holding = rules.conditions(rule_set, observation, now)
-    decided = rules.changes(_open_kinds(conn), holding, observation.incomplete)
+    open_now = _open(conn)
+    elsewhere = rules.observed_elsewhere(open_now, node, (q.name for q in local))
+    open_kinds = {key: kind for key, (kind, _) in open_now.items()}
+    decided = rules.changes(open_kinds, holding, observation.incomplete, elsewhere)
     notices: list[Notice] = []
     for condition in decided.raised:
         raised = raise_alert(conn, condition, now, node)

@@ -240,17 +240,40 @@ class Changes:
     resolved: tuple[str, ...]
 
 
+def observed_elsewhere(
+    open_alerts: Mapping[str, tuple[str, str]], node: str, local_queues: Iterable[str]
+) -> frozenset[str]:
+    """
+    Keys of the open alerts (key -> (kind, subject)) that only another node
+    can clear: the lag of another node's consumers (``node/queue`` for a
+    queue in ``local_queues``), which each node reads in its own process.
+    """
+    local = frozenset(local_queues)
+    found = set()
+    for key, (kind, subject) in open_alerts.items():
+        owner, slash, queue = subject.partition("/")
+        if kind == LAG and slash and queue in local and owner != node:
+            found.add(key)
+    return frozenset(found)
+
+
 def changes(
-    open_kinds: Mapping[str, str], holding: Mapping[str, Condition], incomplete: frozenset[str]
+    open_kinds: Mapping[str, str],
+    holding: Mapping[str, Condition],
+    incomplete: frozenset[str],
+    elsewhere: frozenset[str] = frozenset(),
 ) -> Changes:
     """
     What to raise and resolve, given the open alerts (key -> kind) and the
     conditions that hold. An open alert of a kind whose observation was
-    incomplete stays open: its condition may hold beyond what was read.
-    A condition that holds while its alert is open is not raised again.
+    incomplete stays open: its condition may hold beyond what was read; so
+    does one that only another node observes (``elsewhere``). A condition
+    that holds while its alert is open is not raised again.
     """
     raised = tuple(c for key, c in holding.items() if key not in open_kinds)
     resolved = tuple(
-        key for key, kind in open_kinds.items() if key not in holding and kind not in incomplete
+        key
+        for key, kind in open_kinds.items()
+        if key not in holding and kind not in incomplete and key not in elsewhere
     )
     return Changes(raised=raised, resolved=resolved)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ocppd.alerts.delivery import Channel, Deliveries, EmailChannel, WebhookChannel
-from ocppd.alerts.evaluator import AlertEvaluator, broker_queues
+from ocppd.alerts.evaluator import AlertEvaluator, broker_queues, consumer_lags
 from ocppd.alerts.rules import Rules
 from ocppd.bus.outbox import Outbox
 from ocppd.config import Config
@@ -51,7 +51,7 @@ def make_channels(config: Config, reactor: Any) -> list[Channel]:
 
 
 def make_alerts(
-    config: Config, reactor: Any, database: Database, outbox: Outbox | None
+    config: Config, reactor: Any, database: Database, outbox: Outbox | None, bus: Any = None
 ) -> AlertEvaluator:
     alerts = config.alerts
     amqp = config.bus.backend == "amqp"
@@ -74,4 +74,5 @@ def make_alerts(
         outbox=outbox,
         journal=not amqp,
         broker_queues=broker_queues(config, reactor) if amqp else None,
+        local_queues=consumer_lags(bus, reactor) if amqp and bus is not None else None,
     )

@@ -296,6 +296,31 @@ class EvaluatorTestsMixin:
         self.assertEqual([n.event for n in cleared], [RESOLVED])
 
     @inlineCallbacks
+    def test_each_node_alerts_its_own_consumers_lag(self) -> Generator[Deferred[Any], Any, None]:
+        """RabbitMQ: lag read in each node's process, raised and resolved by that node only."""
+        lag_rules = Rules(offline_after=None, faulted=False, session_after=None, lag_after=300.0)
+
+        def evaluate(node: str, lag: float) -> Any:
+            return self.database.run(
+                observe.evaluate,
+                lag_rules,
+                T0,
+                node=node,
+                journal=False,
+                broker=[],
+                local=[QueueState("processor", None, lag)],
+            )
+
+        raised = yield evaluate("n1", 400.0)
+        self.assertEqual([n.alert.key for n in raised], ["lag:n1/processor"])
+        self.assertEqual((yield evaluate("n2", 0.0)), [])
+        self.assertEqual(self.open_keys(), ["lag:n1/processor"])
+        resolved = yield evaluate("n1", 10.0)
+        self.assertEqual(
+            [(n.event, n.alert.key) for n in resolved], [(RESOLVED, "lag:n1/processor")]
+        )
+
+    @inlineCallbacks
     def test_a_list_cut_at_its_bound_resolves_nothing(self) -> Generator[Deferred[Any], Any, None]:
         self.patch(observe, "BOUND", 2)
         for n in range(3):

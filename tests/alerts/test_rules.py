@@ -27,6 +27,7 @@ from ocppd.alerts.rules import (
     Rules,
     changes,
     conditions,
+    observed_elsewhere,
 )
 from ocppd.config import load_config
 
@@ -138,6 +139,19 @@ class ChangeTests(SynchronousTestCase):
         }
         decided = changes(open_kinds, self.holding(), frozenset({rules.DEAD_LETTERS}))
         self.assertEqual(decided.resolved, ("charger_offline:CP-9",))
+
+    def test_another_nodes_consumer_lag_is_left_to_it(self) -> None:
+        """Each node reads its own consumers' lag: it does not resolve another node's."""
+        open_alerts = {
+            "lag:n2/processor": (rules.LAG, "n2/processor"),
+            "lag:n1/processor": (rules.LAG, "n1/processor"),
+            "lag:n2/outbox": (rules.LAG, "n2/outbox"),  # from the store: every node sees it
+        }
+        elsewhere = observed_elsewhere(open_alerts, "n1", ["processor", "audit"])
+        self.assertEqual(elsewhere, frozenset({"lag:n2/processor"}))
+        open_kinds = {key: kind for key, (kind, _) in open_alerts.items()}
+        decided = changes(open_kinds, {}, frozenset(), elsewhere)
+        self.assertEqual(sorted(decided.resolved), ["lag:n1/processor", "lag:n2/outbox"])
 
 
 ALERT = Alert(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.alerts.delivery import EmailChannel, WebhookChannel
+from ocppd.alerts.evaluator import consumer_lags
+from ocppd.alerts.rules import QueueState
 from ocppd.alerts.setup import make_alerts, make_channels
 from ocppd.config import ConfigError, load_config
 
@@ -52,6 +56,24 @@ class SetupTests(SynchronousTestCase):
         self.assertEqual(webhook.url, "https://hooks.example.com/x")
         self.assertEqual(email.mail_to, ("a@example.com", "b@example.com"))
 
+    def test_consumer_lags(self) -> None:
+        """The age of what each consumer holds; none held is no lag, unreadable is unknown."""
+
+        class Bus:
+            def oldest_unprocessed(self) -> dict[str, str | None]:
+                return {
+                    "processor": "2026-12-07T08:00:00.000Z",
+                    "audit": None,
+                    "funds_stop": "garbage",
+                }
+
+        clock = Clock()
+        clock.advance(datetime(2026, 12, 7, 8, 5, tzinfo=UTC).timestamp())
+        self.assertEqual(
+            consumer_lags(Bus(), clock)(),
+            [QueueState("audit", None, 0.0), QueueState("processor", None, 300.0)],
+        )
+
     def test_rabbitmq_queues_read_from_the_broker(self) -> None:
         """On RabbitMQ the journal is not read (there is none) and the broker is."""
         config = load_config(None, ["bus.backend=amqp", "alerts.interval=30"])
@@ -59,6 +81,9 @@ class SetupTests(SynchronousTestCase):
         self.assertEqual(evaluator.interval, 30)
         self.assertFalse(evaluator._journal)
         self.assertIsNotNone(evaluator._broker_queues)
+        self.assertIsNone(evaluator._local_queues)  # no bus given
+        with_bus = make_alerts(config, Clock(), database=None, outbox=None, bus=object())  # type: ignore[arg-type]
+        self.assertIsNotNone(with_bus._local_queues)
         embedded = make_alerts(load_config(None, []), Clock(), database=None, outbox=None)  # type: ignore[arg-type]
         self.assertTrue(embedded._journal)
         self.assertIsNone(embedded._broker_queues)
