@@ -8,9 +8,11 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks, succeed
 
+from ocppd.alerts import queue
 from ocppd.api.openapi import document
 from ocppd.store import chargers
 from ocppd.timeutil import from_timestamp
+from tests.alerts.receivers import SECRET, listen_smtp, listen_webhook
 from tests.api.test_api import ADMIN, CUSTOMER, ApiTestCase
 from tests.integration.daemon import poll
 
@@ -69,3 +71,35 @@ class AlertsRouteTests(ApiTestCase):
         self.assertEqual(
             (payload["kind"], payload["verb"], payload["id"]), ("alert", "raised", alert["id"])
         )
+
+
+class ConfiguredDeliveryTests(ApiTestCase):
+    """A node configured with a webhook and a mailbox sends what its evaluation raised."""
+
+    def daemon_overrides(self) -> list[str]:
+        self.receiver, url = listen_webhook(self, [200])
+        self.box, port = listen_smtp(self)
+        return [
+            f"alerts.webhook_url={url}",
+            f"alerts.webhook_secret={SECRET}",
+            "alerts.smtp_host=127.0.0.1",
+            f"alerts.smtp_port={port}",
+            "alerts.mail_to=ops@example.com",
+        ]
+
+    @inlineCallbacks
+    def test_raised_alert_is_posted_and_mailed(self) -> Any:
+        now = from_timestamp(reactor.seconds())
+        yield self.daemon.query(
+            chargers.set_connected, "CP1", connection_id="c1", node="n", at=now - timedelta(hours=2)
+        )
+        yield self.daemon.query(
+            chargers.set_disconnected, "CP1", connection_id="c1", at=now - timedelta(hours=1)
+        )
+        yield self.daemon.node.alerts.evaluate()
+        yield self.receiver.when(1)
+        yield self.box.when(1)
+        self.assertEqual(self.receiver.signed_ok, [True])
+        self.assertEqual(self.receiver.received[0]["alert"]["key"], "charger_offline:CP1")
+        self.assertEqual(self.box.received[0][0], "ops@example.com")
+        yield poll(lambda: self.daemon.query(queue.waiting), until=lambda count: count == 0)
