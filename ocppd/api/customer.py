@@ -24,6 +24,7 @@ from ocppd.api.errors import ApiError
 from ocppd.api.http import int_field, no_other_fields, string_field
 from ocppd.api.online import Online, OnlineView
 from ocppd.api.pagination import decode_cursor, page
+from ocppd.billing.money import format_amount
 from ocppd.bounds import INT32_MAX
 from ocppd.bus.outbox import Event, Outbox
 from ocppd.config import BillingConfig
@@ -219,7 +220,11 @@ class CustomerService:
         if charger is None:
             raise ApiError(404, "not_found", f"no charger {charge_point_id!r}")
         if not online(charger):
-            raise ApiError(409, "charger_offline", f"{charge_point_id} is offline")
+            raise ApiError(
+                409,
+                "charger_offline",
+                f"{charge_point_id} is offline: it cannot start charging until it reconnects.",
+            )
         connector = next(
             (
                 c
@@ -233,15 +238,17 @@ class CustomerService:
             raise ApiError(
                 409,
                 "connector_unavailable",
-                f"connector {connector_id} of {charge_point_id} is {status}",
+                f"Connector {connector_id} of {charge_point_id} is {status}: "
+                "it cannot start charging now.",
             )
         view = wallets.wallet_view(conn, user.id, currency=self._billing.currency, now=now)
         if view.available < max(1, self._billing.minimum_to_start):
+            needed = format_amount(max(1, self._billing.minimum_to_start), view.currency)
             raise ApiError(
                 402,
                 "insufficient_funds",
-                f"starting needs at least {self._billing.minimum_to_start} available "
-                f"(minor units of {view.currency}); {view.available} is",
+                f"Starting needs at least {needed} available in your wallet; "
+                f"{format_amount(view.available, view.currency)} is.",
             )
         id_tag = tags.user_id_tag(conn, user.id, now=now)
         command_id = new_command_id()
@@ -300,7 +307,7 @@ class CustomerService:
             raise ApiError(
                 409,
                 "charger_rejected",
-                f"{charge_point_id} refused to start: {answer.get('status')}",
+                f"{charge_point_id} refused to start charging ({answer.get('status')}).",
             )
         # The charger's StartTransaction usually follows its answer; the
         # session id is here if it was quicker, else charging.started tells.
@@ -329,9 +336,9 @@ class CustomerService:
         session_id = int_field(body, "sessionId", minimum=1, maximum=INT32_MAX)
         session = yield self._database.run(transactions.get_transaction, session_id)
         if session is None or session.user_id != user.id:
-            raise ApiError(404, "not_found", f"you have no session {session_id}")
+            raise ApiError(404, "not_found", f"You have no session {session_id}.")
         if session.status != "active":
-            raise ApiError(409, "session_not_active", f"session {session_id} has stopped")
+            raise ApiError(409, "session_not_active", f"Session {session_id} has stopped already.")
 
         def note_stop(conn: Connection) -> None:
             request = wallets.request_for_session(conn, session_id)
@@ -358,7 +365,7 @@ class CustomerService:
             raise ApiError(
                 409,
                 "charger_rejected",
-                f"{session.charge_point_id} refused to stop: {answer.get('status')}",
+                f"{session.charge_point_id} refused to stop charging ({answer.get('status')}).",
             )
         return {"status": "Accepted", "sessionId": session_id, "commandId": answer["commandId"]}
 

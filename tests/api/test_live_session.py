@@ -69,6 +69,31 @@ class PricesUpFrontTests(CustomerTestCase):
         self.assertIsNone(body["items"][0]["chargers"][0]["tariff"])
 
 
+class DriverMessageTests(CustomerTestCase):
+    @inlineCallbacks
+    def test_refusals_are_sentences_in_currency_units(self) -> Any:
+        """What a driver may read of a refused start: sentences, money in EUR, not cents."""
+        yield self.charger()
+        yield self.top_up(self.customer, 499)
+        body = {"chargePointId": "CP1", "connectorId": 1}
+        code, answer, _ = yield self.request(
+            "POST", "/api/user/charging/start", body, token=self.customer
+        )
+        self.assertEqual(
+            (code, answer["error"]["message"]),
+            (402, "Starting needs at least 5.00 EUR available in your wallet; 4.99 EUR is."),
+        )
+        body["connectorId"] = 2
+        yield self.top_up(self.customer, 1)
+        code, answer, _ = yield self.request(
+            "POST", "/api/user/charging/start", body, token=self.customer
+        )
+        self.assertEqual(
+            (code, answer["error"]["message"]),
+            (409, "Connector 2 of CP1 is unknown: it cannot start charging now."),
+        )
+
+
 class SessionSnapshotTests(CustomerTestCase):
     @inlineCallbacks
     def started(self) -> Any:
