@@ -22,8 +22,10 @@ of the listener shares.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -31,11 +33,12 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress, IDelayedCall
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
+from twisted.web import http
 from twisted.web.http import HTTPChannel
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
-from twisted.web.static import File
+from twisted.web.static import File, getTypeAndEncoding
 
 from ocppd.api.errors import ApiError
 from ocppd.api.http import write_error
@@ -279,10 +282,64 @@ class WebSite(Site):
 STATIC_TREES = {"cms": "cms", "user": "user", "shared": "shared", "vendor": "node_modules"}
 
 
+#: Files sent gzip-compressed to a client that accepts it: text, which
+#: compresses to a fraction (a cold load of the panel: docs/web.md).
+COMPRESSIBLE = frozenset({".js", ".mjs", ".css", ".html", ".svg", ".json", ".map", ".txt"})
+#: Larger files are sent as they are (the webroot's largest is some 150 KiB).
+MAX_COMPRESSED_FILE = 2 * 1024 * 1024
+#: Compressed files kept (least recently used dropped): the webroot's text files.
+GZIP_CACHE_ENTRIES = 256
+
+
+class _GzipCache:
+    """
+    Compressed bodies by (path, mtime, size): each file is read and compressed
+    once (a few ms for the largest, on the reactor thread, bounded by
+    :data:`MAX_COMPRESSED_FILE`) and again only when it changes on disk.
+    """
+
+    def __init__(self, entries: int = GZIP_CACHE_ENTRIES) -> None:
+        self._entries = entries
+        self._bodies: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
+
+    def get(self, path: str, mtime_ns: int, size: int) -> bytes:
+        key = (path, mtime_ns, size)
+        body = self._bodies.get(key)
+        if body is None:
+            with open(path, "rb") as f:
+                # mtime=0: the same file always compresses to the same bytes.
+                body = gzip.compress(f.read(MAX_COMPRESSED_FILE + 1), 6, mtime=0)
+            self._bodies[key] = body
+            while len(self._bodies) > self._entries:
+                self._bodies.popitem(last=False)
+        else:
+            self._bodies.move_to_end(key)
+        return body
+
+
+_GZIP = _GzipCache()
+
+
+def accepts_gzip(request: Any) -> bool:
+    """Whether the request's Accept-Encoding takes gzip (``gzip;q=0`` refuses it)."""
+    for header in request.requestHeaders.getRawHeaders(b"accept-encoding") or ():
+        for item in header.split(b","):
+            name, _, params = item.strip().partition(b";")
+            if name.strip().lower() in (b"gzip", b"*"):
+                q = params.strip().lower()
+                return not (q.startswith(b"q=") and q[2:].strip().rstrip(b"0.") == b"")
+    return False
+
+
 class StaticFolder(File):
-    """A front-end folder: ES modules as ``text/javascript`` (browsers refuse
-    modules of another type), no directory listings, revalidated on each load
-    so that an upgrade is never half-cached."""
+    """
+    A front-end folder: ES modules as ``text/javascript`` (browsers refuse
+    modules of another type), no directory listings. Every file is
+    revalidated on each load (``no-cache``: an upgrade is never half-cached)
+    against its ``ETag`` and ``Last-Modified``, so a reload costs a 304; text
+    files go gzip-compressed to clients that accept it (``Vary:
+    Accept-Encoding``).
+    """
 
     contentTypes = {**File.contentTypes, ".js": "text/javascript", ".mjs": "text/javascript"}
 
@@ -298,7 +355,35 @@ class StaticFolder(File):
 
     def render(self, request: Any) -> Any:
         request.setHeader(b"cache-control", b"no-cache")
-        return super().render(request)
+        self.restat(False)
+        if not self.exists() or self.isdir():
+            return super().render(request)
+        stat = os.stat(self.path)
+        request.setHeader(b"vary", b"Accept-Encoding")
+        compress = (
+            request.method in (b"GET", b"HEAD")
+            and os.path.splitext(self.path)[1] in COMPRESSIBLE
+            and stat.st_size <= MAX_COMPRESSED_FILE
+            and request.getHeader(b"range") is None
+            and accepts_gzip(request)
+        )
+        # One tag per version of the file and per encoding of its bytes.
+        version = f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
+        etag = f'"{version}-gz"' if compress else f'"{version}"'
+        if request.setETag(etag.encode("ascii")) is http.CACHED:
+            return b""
+        if not compress:
+            return super().render(request)
+        body = _GZIP.get(self.path, stat.st_mtime_ns, stat.st_size)
+        if request.setLastModified(stat.st_mtime) is http.CACHED:
+            return b""
+        kind, _ = getTypeAndEncoding(
+            self.basename(), self.contentTypes, self.contentEncodings, self.defaultType
+        )
+        request.setHeader(b"content-type", kind.encode("ascii"))
+        request.setHeader(b"content-encoding", b"gzip")
+        request.setHeader(b"content-length", b"%d" % len(body))
+        return b"" if request.method == b"HEAD" else body
 
 
 def static_trees(webroot: str) -> dict[str, IResource]:

@@ -187,6 +187,14 @@ class Api:
             raise ApiError(404, "not_found", f"no /{tree}/ on this node")
         return resource
 
+    @app.route("/favicon.ico", methods=["GET"])
+    def favicon(self, request: IRequest) -> IResource:
+        # Browsers ask for it unprompted; the pages name /shared/favicon.svg.
+        shared = self.static.get("shared")
+        if shared is None:
+            raise ApiError(404, "not_found", "no /shared/ on this node")
+        return shared.getChildWithDefault(b"favicon.svg", request)
+
     @app.route("/")
     def home(self, request: IRequest) -> bytes:
         # Customers are the many; operators know their way to /cms/.

@@ -41,6 +41,7 @@ WEB = "web"
 ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/push"): WEB,
     ("GET", "/"): WEB,
+    ("GET", "/favicon.ico"): WEB,
     ("GET", "/{tree}/"): WEB,
     ("GET", "/{tree}/{rest}"): WEB,
     ("GET", "/api/openapi.json"): PUBLIC,

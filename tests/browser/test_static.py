@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from typing import Any
 
-import treq
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
-from twisted.web.client import HTTPConnectionPool
+from twisted.web.client import Agent, HTTPConnectionPool, readBody
+from twisted.web.http_headers import Headers
 
 from ocppd.web import CONTENT_SECURITY_POLICY, static_trees
 from tests.browser.browser import WEBROOT, require_webroot
@@ -26,13 +27,15 @@ class StaticTests(TestCase):
         self.daemon = yield start_daemon(self, f"web.webroot={WEBROOT}")
 
     @inlineCallbacks
-    def get(self, path: str) -> Any:
-        response = yield treq.get(
-            f"http://127.0.0.1:{self.daemon.web_port}{path}",
-            pool=HTTPConnectionPool(reactor, persistent=False),
-            allow_redirects=False,
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Any:
+        # An Agent of its own: treq's decodes gzip and drops Content-Encoding.
+        agent = Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False))
+        response = yield agent.request(
+            b"GET",
+            f"http://127.0.0.1:{self.daemon.web_port}{path}".encode(),
+            Headers({k: [v] for k, v in (headers or {}).items()}),
         )
-        body = yield response.content()
+        body = yield readBody(response)
         return response.code, response.headers, body
 
     @inlineCallbacks
@@ -61,6 +64,47 @@ class StaticTests(TestCase):
             )
             self.assertEqual(headers.getRawHeaders("x-frame-options"), ["DENY"])
             self.assertEqual(headers.getRawHeaders("server"), ["ocppd"])
+
+    @inlineCallbacks
+    def test_compressed_and_revalidated(self) -> Any:
+        """
+        Text files go gzip-compressed to a client that accepts it, as they
+        are to one that does not; each answer has an ETag of its encoding,
+        and a revalidation with it is a 304 without a body.
+        """
+        path = "/vendor/uplot/dist/uPlot.esm.js"
+        with open(os.path.join(WEBROOT, "node_modules/uplot/dist/uPlot.esm.js"), "rb") as f:
+            original = f.read()
+        code, headers, body = yield self.get(path, {"Accept-Encoding": "gzip, deflate, br"})
+        self.assertEqual(code, 200)
+        self.assertEqual(headers.getRawHeaders("content-encoding"), ["gzip"])
+        self.assertEqual(headers.getRawHeaders("vary"), ["Accept-Encoding"])
+        self.assertEqual(headers.getRawHeaders("cache-control"), ["no-cache"])
+        self.assertTrue(headers.getRawHeaders("content-type")[0].startswith("text/javascript"))
+        self.assertEqual(gzip.decompress(body), original)
+        self.assertLess(len(body) * 3, len(original))
+        [etag] = headers.getRawHeaders("etag")
+        self.assertTrue(etag.endswith('-gz"'), etag)
+        code, headers, body = yield self.get(
+            path, {"Accept-Encoding": "gzip", "If-None-Match": etag}
+        )
+        self.assertEqual((code, body), (304, b""))
+        for refused in ({}, {"Accept-Encoding": "gzip;q=0"}, {"Accept-Encoding": "br"}):
+            code, headers, body = yield self.get(path, refused)
+            self.assertEqual((code, body), (200, original), refused)
+            self.assertIsNone(headers.getRawHeaders("content-encoding"), refused)
+            [plain] = headers.getRawHeaders("etag")
+            self.assertNotEqual(plain, etag)
+        code, _, body = yield self.get(path, {"If-None-Match": plain})
+        self.assertEqual((code, body), (304, b""))
+        # A picture is sent as it is; a range of a text file too.
+        code, headers, _ = yield self.get("/favicon.ico", {"Accept-Encoding": "gzip"})
+        self.assertEqual(code, 200)
+        self.assertEqual(headers.getRawHeaders("content-type"), ["image/svg+xml"])
+        code, headers, body = yield self.get(
+            path, {"Accept-Encoding": "gzip", "Range": "bytes=0-9"}
+        )
+        self.assertEqual((code, body), (206, original[:10]))
 
     @inlineCallbacks
     def test_no_listings_and_no_escape(self) -> Any:
