@@ -52,6 +52,8 @@ class CustomerLiveTests(LiveTestCase):
         from playwright.sync_api import expect
 
         charger = yield self.charger("CP-1", station="Main Street")
+        # Start is offered only with the minimum in the wallet (else disabled, saying why).
+        yield self.api_ok("POST", "/api/user/wallet/top-up", {"amount": 1000}, who=CUSTOMER)
         stations = yield self.open(CUSTOMER, "/user/#/stations")
         detail = yield self.open(CUSTOMER, "/user/#/chargers/CP-1")
         for page in (stations, detail):

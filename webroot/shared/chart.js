@@ -13,8 +13,10 @@ export class LiveChart {
    * is the smallest top of the y scale, so that an idle line sits at the
    * bottom of a labelled scale instead of a stack of identical ticks.
    * ``fromZero`` false lets the scale follow the values (a meter register).
+   * ``timeRange`` () -> [from, to] in epoch seconds fixes the time axis (a
+   * session's own span), so one point is not drawn on an axis of years.
    */
-  constructor({ title, label, format, axis = format, floor = 1, fromZero = true, color = '#1565c0', maxPoints = 600, height = 220 }) {
+  constructor({ title, label, format, axis = format, floor = 1, fromZero = true, color = '#1565c0', maxPoints = 600, height = 220, timeRange = null }) {
     this.format = format;
     this.maxPoints = maxPoints;
     this.xs = [];
@@ -35,7 +37,15 @@ export class LiveChart {
         legend: { show: false },
         cursor: { drag: { x: false, y: false } },
         scales: {
-          x: { time: true },
+          x: timeRange
+            ? {
+                time: true,
+                range: (u, min, max) => {
+                  const [from, to] = timeRange();
+                  return [Math.min(from, min ?? from), Math.max(to, max ?? to, from + 60)];
+                },
+              }
+            : { time: true },
           y: {
             range: (u, min, max) => {
               if (fromZero || min === null || min === undefined) return [0, Math.max(floor, (max ?? 0) * 1.15)];
@@ -71,10 +81,38 @@ export class LiveChart {
       this.ys.shift();
     }
     this.plot.setData([this.xs, this.ys]);
+    this._written(x, value);
+    this.element.dataset.points = String(this.xs.length);
+  }
+
+  /** Replace the whole series: ``points`` as [[at, value], ...] in time order (a reload's history). */
+  setPoints(points) {
+    this.xs = [];
+    this.ys = [];
+    for (const [at, value] of points) {
+      if (value === null || value === undefined) continue;
+      const x = new Date(at).getTime() / 1000;
+      if (this.xs.length && x <= this.xs[this.xs.length - 1]) continue;
+      this.xs.push(x);
+      this.ys.push(value);
+    }
+    this.xs = this.xs.slice(-this.maxPoints);
+    this.ys = this.ys.slice(-this.maxPoints);
+    this.plot.setData([this.xs, this.ys]);
+    const last = this.xs.length - 1;
+    if (last >= 0) this._written(this.xs[last], this.ys[last]);
+    this.element.dataset.points = String(this.xs.length);
+  }
+
+  /** Redraw the axes (the time range of a running session grows). */
+  redraw() {
+    this.plot.setData([this.xs, this.ys]);
+  }
+
+  _written(x, value) {
     const text = this.format(value);
     this.latest.textContent = `Latest: ${text} at ${new Date(x * 1000).toLocaleTimeString()}`;
     this.plotBox.setAttribute('aria-label', `${this.element.querySelector('figcaption').textContent}: latest ${text}`);
-    this.element.dataset.points = String(this.xs.length);
   }
 
   _fit() {

@@ -8,6 +8,15 @@ import { Api } from './api.js';
 import { connectionIndicator, PushClient } from './push.js';
 import { describeError, h, replace, toast } from './dom.js';
 
+// The shell's own words for its states (one place to hand to a message catalogue).
+const TEXT = {
+  loadFailed: 'This page could not be loaded: the server may be restarting.',
+  loadRetrying: 'It loads by itself as soon as the server is back, or now:',
+  retry: 'Retry',
+  stale: (at) => `Offline: what you see may be out of date (last live update ${at}).`,
+  staleNever: 'Offline: what you see may be out of date.',
+};
+
 /**
  * routes: [{path: '/points/:id', title, load: () => import(...), nav?: 'Label'}].
  * role: the role this front end requires ('admin' for the CMS), or null.
@@ -142,6 +151,8 @@ class App {
         .map((r) => h('li', {}, h('a', { href: `#${r.path}`, 'data-path': r.path }, r.nav))),
     );
     const main = h('main', { id: 'main', tabindex: '-1' });
+    this.staleNotice = h('div', { class: 'stale-notice', role: 'status', hidden: true, 'data-stale-notice': '' });
+    this.push.addEventListener('state', () => this.markStale());
     const skip = h('a', { class: 'skip-link', href: '#main' }, 'Skip to content');
     skip.addEventListener('click', (event) => {
       event.preventDefault();
@@ -161,10 +172,30 @@ class App {
       ),
     );
     this.main = main;
-    replace(this.root, skip, header, main);
+    replace(this.root, skip, header, this.staleNotice, main);
     this.push.start();
     if (this.onSignedIn) this.onSignedIn(this.globalContext());
     this.route(false);
+  }
+
+  /**
+   * While the push channel is down, what the page shows may be out of date:
+   * say so, and dim the live figures (``data-stale`` on main). The pages
+   * reload their data after the reconnect, which clears it.
+   */
+  markStale() {
+    if (!this.main || !this.push) return;
+    const live = this.push.state === 'online';
+    if (live) {
+      this.liveAt = new Date();
+      delete this.main.dataset.stale;
+      this.staleNotice.hidden = true;
+      return;
+    }
+    if (!this.liveAt || this.push.state === 'connecting') return; // not yet live: nothing shown is stale
+    this.main.dataset.stale = 'true';
+    this.staleNotice.textContent = TEXT.stale(this.liveAt.toLocaleTimeString());
+    this.staleNotice.hidden = false;
   }
 
   globalContext() {
@@ -235,9 +266,15 @@ class App {
     const container = h('div', { class: 'page', 'data-page': found.route.id || found.route.path });
     replace(this.main, container);
     page.setTitle(found.route.title);
+    let module;
     try {
-      const module = await found.route.load();
-      if (page.disposed) return;
+      module = await found.route.load();
+    } catch (error) {
+      if (!page.disposed) this.loadFailed(page, container, found.route, error);
+      return;
+    }
+    if (page.disposed) return;
+    try {
       await module.mount(container, page);
     } catch (error) {
       if (page.disposed) return;
@@ -251,6 +288,40 @@ class App {
         heading.focus();
       }
     }
+  }
+
+  /**
+   * A page module that did not load (the daemon restarting, the network
+   * away): a Retry button, and a retry by itself when the push channel
+   * reconnects (the server is back). Chromium may remember a failed module
+   * fetch for the document's life, so a retry that fails again reloads the
+   * whole document, which fetches everything afresh.
+   */
+  loadFailed(page, container, route, error) {
+    console.warn('page module failed to load', error);
+    let tries = 0;
+    const retry = async () => {
+      tries += 1;
+      button.disabled = true;
+      try {
+        await route.load();
+      } catch {
+        if (tries > 1 || this.push?.state === 'online') {
+          location.reload();
+          return;
+        }
+        button.disabled = false;
+        return;
+      }
+      if (!page.disposed) this.route(false);
+    };
+    const button = h('button', { type: 'button', class: 'primary', 'data-action': 'retry', onclick: retry }, TEXT.retry);
+    replace(
+      container,
+      h('h1', {}, route.title),
+      h('div', { class: 'state state--error', role: 'alert', 'data-load-failed': '' }, h('p', {}, TEXT.loadFailed), h('p', {}, TEXT.loadRetrying), button),
+    );
+    page.onReconnect(retry);
   }
 
   async signOut() {

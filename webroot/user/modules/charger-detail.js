@@ -1,66 +1,133 @@
-// One charger: its live status and connectors, and a Start button per free
-// connector. Fed by GET /api/chargers/{id}, GET /api/user/wallet and
-// ocppd.chargers.status; starts with POST /api/user/charging/start.
+// One charger: its live status and connectors, what charging costs here, and
+// a Start button per free connector, disabled with the reason shown when a
+// start cannot succeed (offline, connector busy, already charging, wallet
+// below the minimum). Fed by GET /api/chargers/{id}, GET /api/user/wallet,
+// GET /api/user/sessions/running and ocppd.chargers.status; starts with
+// POST /api/user/charging/start.
 
 import { applyChargerEvent, STARTABLE } from '/shared/chargers.js';
 import { badge, describeError, errorState, h, loadingState, replace } from '/shared/dom.js';
-import { topics } from '/shared/events.js';
+import { sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatMoney } from '/shared/format.js';
+import { feeNote, priceLines } from '/shared/sessions.js';
+
+const TEXT = {
+  back: '← Stations',
+  title: (id) => `Charger ${id}`,
+  connectors: 'Connectors',
+  connector: (n) => `Connector ${n}`,
+  online: 'Online',
+  offline: 'Offline',
+  unknown: 'Unknown',
+  price: 'Price',
+  about: 'About this charger',
+  status: 'Status',
+  connected: 'Connected',
+  notConnected: 'Not connected',
+  make: 'Make',
+  lastSeen: 'Last seen',
+  yourWallet: 'Your wallet',
+  available: ' available',
+  noConnectors: 'This charger has not reported its connectors yet.',
+  start: 'Start charging',
+  starting: 'Starting…',
+  startLabel: (n) => `Start charging on connector ${n}`,
+  yourSession: 'Your session: open',
+  accepted: 'The charger accepted: plug in if you have not yet.',
+  topUp: 'Top up your wallet',
+  noSuch: (id) => `There is no charger ${id}.`,
+  // Why a Start button is disabled.
+  whyOffline: 'The charger is offline, so it cannot start charging now.',
+  whyBusy: (status) => `This connector is ${STATUS_WORDS[status] || status.toLowerCase()}, so it cannot start charging now.`,
+  whyCharging: (cp, connector) => `You are already charging at ${cp} (connector ${connector}). Stop that session before starting another.`,
+  whyFunds: (needed, have) => `Starting needs ${needed} available in your wallet; you have ${have}.`,
+  openSession: 'Open your session',
+  // What a failed start means, for the codes of docs/api.md.
+  errors: {
+    charger_offline: 'The charger went offline. Try again when it is back.',
+    connector_unavailable: 'This connector cannot start now: it is in use, reserved or out of order.',
+    charger_rejected: 'The charger refused to start. Try again, or try another connector.',
+    not_connected: 'The charger went offline. Try again when it is back.',
+    charger_error: 'The charger could not start. Try again, or try another connector.',
+    timeout: 'The charger did not answer in time. Try again.',
+    insufficient_funds: 'Your wallet does not have enough available to start.',
+  },
+};
+
+const STATUS_WORDS = {
+  Charging: 'in use',
+  SuspendedEV: 'in use',
+  SuspendedEVSE: 'in use',
+  Finishing: 'finishing a session',
+  Reserved: 'reserved',
+  Unavailable: 'unavailable',
+  Faulted: 'out of order',
+};
 
 export async function mount(root, ctx) {
   const id = ctx.params.id;
-  ctx.setTitle(`Charger ${id}`);
-  const head = h('div', { class: 'page-head' }, h('div', {}, h('p', {}, h('a', { href: '#/stations' }, '← Stations')), h('h1', {}, `Charger ${id}`)));
+  ctx.setTitle(TEXT.title(id));
+  const head = h('div', { class: 'page-head' }, h('div', {}, h('p', {}, h('a', { href: '#/stations' }, TEXT.back)), h('h1', {}, TEXT.title(id))));
   const body = h('div', {}, loadingState());
   const message = h('div', { class: 'start-message', role: 'alert' });
   replace(root, head, message, body);
 
   let charger = null;
   let wallet = null;
-  let active = [];
+  let running = [];
   let starting = null;
+
+  const fundsShort = () => wallet && wallet.available < Math.max(1, wallet.minimumToStart);
+
+  /** Why connector ``c`` cannot start now, as [sentence, link?]; null when it can. */
+  const blocked = (c) => {
+    if (!charger.online) return [TEXT.whyOffline];
+    const charging = running[0];
+    if (charging) return [TEXT.whyCharging(charging.chargePointId, charging.connectorId), h('a', { href: `#/session/${charging.id}` }, TEXT.openSession)];
+    if (!STARTABLE.has(c.status)) return [TEXT.whyBusy(c.status || TEXT.unknown)];
+    if (fundsShort()) {
+      const needed = formatMoney(Math.max(1, wallet.minimumToStart), wallet.currency);
+      return [TEXT.whyFunds(needed, formatMoney(wallet.available, wallet.currency)), h('a', { href: '#/wallet' }, TEXT.topUp)];
+    }
+    return null;
+  };
 
   const render = () => {
     const connectors = charger.connectors.length
       ? charger.connectors.map((c) => {
-          const mine = active.find((s) => s.connectorId === c.connectorId && s.chargePointId === id);
-          const canStart = charger.online && STARTABLE.has(c.status) && !starting && !mine;
+          const mine = running.find((s) => s.connectorId === c.connectorId && s.chargePointId === id);
+          const reason = mine ? null : blocked(c);
+          const reasonId = `why-${c.connectorId}`;
           return h(
             'div',
             { class: 'connector-card', 'data-connector': c.connectorId },
             h(
               'div',
               {},
-              h('span', { class: 'connector-name' }, `Connector ${c.connectorId}`),
+              h('span', { class: 'connector-name' }, TEXT.connector(c.connectorId)),
               ' ',
-              badge(charger.online ? c.status : 'Offline', charger.online ? c.status || 'Unknown' : 'Offline'),
+              badge(charger.online ? c.status : 'Offline', charger.online ? c.status || TEXT.unknown : TEXT.offline),
               c.errorCode && c.errorCode !== 'NoError' ? h('span', { class: 'muted' }, ` ${c.errorCode}`) : null,
             ),
             mine
-              ? h('a', { class: 'button primary', href: `#/session/${mine.id}` }, 'Your session: open')
+              ? h('a', { class: 'button primary', href: `#/session/${mine.id}` }, TEXT.yourSession)
               : h(
                   'button',
                   {
                     type: 'button',
                     class: 'primary',
-                    disabled: !canStart,
-                    'aria-label': `Start charging on connector ${c.connectorId}`,
+                    disabled: Boolean(reason) || starting !== null,
+                    'aria-label': TEXT.startLabel(c.connectorId),
+                    'aria-describedby': reason ? reasonId : null,
                     onclick: () => start(c.connectorId),
                   },
-                  starting === c.connectorId ? 'Starting…' : 'Start charging',
+                  starting === c.connectorId ? TEXT.starting : TEXT.start,
                 ),
+            reason ? h('p', { class: 'why-not', id: reasonId, 'data-why': 'start' }, reason[0], reason[1] ? [' ', reason[1]] : null) : null,
           );
         })
-      : h('p', { class: 'muted' }, 'This charger has not reported its connectors yet.');
-    const funds =
-      wallet && wallet.available < wallet.minimumToStart
-        ? h(
-            'p',
-            { class: 'form-error' },
-            `Starting needs ${formatMoney(wallet.minimumToStart, wallet.currency)} available in your wallet; you have ${formatMoney(wallet.available, wallet.currency)}. `,
-            h('a', { href: '#/wallet' }, 'Top up'),
-          )
-        : null;
+      : h('p', { class: 'muted' }, TEXT.noConnectors);
+    const note = feeNote(charger.tariff);
     replace(
       body,
       h(
@@ -69,28 +136,44 @@ export async function mount(root, ctx) {
         h(
           'section',
           { class: 'card', 'aria-labelledby': 'connectors-title' },
-          h('div', { class: 'card-head' }, h('h2', { id: 'connectors-title' }, 'Connectors'), h('span', { class: 'charger-state' }, charger.online ? badge('Online') : badge('Offline'))),
-          funds,
+          h('div', { class: 'card-head' }, h('h2', { id: 'connectors-title' }, TEXT.connectors), h('span', { class: 'charger-state' }, charger.online ? badge('Online', TEXT.online) : badge('Offline', TEXT.offline))),
           connectors,
         ),
         h(
           'section',
+          { class: 'card price-card', 'aria-labelledby': 'price-title', 'data-card': 'price' },
+          h('h2', { id: 'price-title' }, TEXT.price),
+          h('ul', { class: 'price-lines' }, priceLines(charger.tariff).map((line) => h('li', {}, line))),
+          note ? h('p', { class: 'help' }, note) : null,
+        ),
+        h(
+          'section',
           { class: 'card', 'aria-labelledby': 'about-title' },
-          h('h2', { id: 'about-title' }, 'About this charger'),
+          h('h2', { id: 'about-title' }, TEXT.about),
           h(
             'dl',
             { class: 'facts' },
-            h('dt', {}, 'Status'),
-            h('dd', { class: 'charger-online' }, charger.online ? 'Connected' : 'Not connected'),
-            h('dt', {}, 'Make'),
+            h('dt', {}, TEXT.status),
+            h('dd', { class: 'charger-online' }, charger.online ? TEXT.connected : TEXT.notConnected),
+            h('dt', {}, TEXT.make),
             h('dd', {}, [charger.vendor, charger.model].filter(Boolean).join(' ') || '—'),
-            h('dt', {}, 'Last seen'),
+            h('dt', {}, TEXT.lastSeen),
             h('dd', {}, formatDateTime(charger.lastSeenAt)),
-            wallet ? [h('dt', {}, 'Your wallet'), h('dd', {}, formatMoney(wallet.available, wallet.currency), ' available')] : null,
+            wallet ? [h('dt', {}, TEXT.yourWallet), h('dd', {}, formatMoney(wallet.available, wallet.currency), TEXT.available)] : null,
           ),
         ),
       ),
     );
+  };
+
+  const startError = (error) => {
+    if (error.status === 0) return describeError(error);
+    if (error.code === 'insufficient_funds' && wallet) {
+      const needed = formatMoney(Math.max(1, wallet.minimumToStart), wallet.currency);
+      return [TEXT.whyFunds(needed, formatMoney(wallet.available, wallet.currency)), ' ', h('a', { href: '#/wallet' }, TEXT.topUp)];
+    }
+    if (error.status === 504) return TEXT.errors.timeout;
+    return TEXT.errors[error.code] || describeError(error);
   };
 
   const start = async (connectorId) => {
@@ -99,15 +182,12 @@ export async function mount(root, ctx) {
     render();
     try {
       const answer = await ctx.api.post('/api/user/charging/start', { chargePointId: id, connectorId });
-      ctx.notify('The charger accepted: plug in if you have not yet.', 'ok');
+      ctx.notify(TEXT.accepted, 'ok');
       ctx.navigate(answer.sessionId ? `/session/${answer.sessionId}` : `/session?command=${encodeURIComponent(answer.commandId || '')}`);
       return;
     } catch (error) {
-      const text =
-        error.code === 'insufficient_funds'
-          ? [describeError(error), ' ', h('a', { href: '#/wallet' }, 'Top up your wallet')]
-          : describeError(error);
-      replace(message, h('p', { class: 'form-error' }, text));
+      if (error.code === 'insufficient_funds') wallet = await ctx.api.get('/api/user/wallet').catch(() => wallet);
+      replace(message, h('p', { class: 'form-error' }, startError(error)));
     } finally {
       starting = null;
     }
@@ -118,12 +198,12 @@ export async function mount(root, ctx) {
     try {
       charger = await ctx.api.get(`/api/chargers/${encodeURIComponent(id)}`);
     } catch (error) {
-      replace(body, errorState(error.status === 404 ? { message: `There is no charger ${id}.` } : error, load));
+      replace(body, errorState(error.status === 404 ? { message: TEXT.noSuch(id) } : error, load));
       return;
     }
-    [wallet, active] = await Promise.all([
+    [wallet, running] = await Promise.all([
       ctx.api.get('/api/user/wallet').catch(() => null),
-      ctx.api.get('/api/user/sessions', { status: 'active' }).then((p) => p.items, () => []),
+      ctx.api.get('/api/user/sessions/running').then((p) => p.items.map((item) => sessionOf({ data: item })), () => []),
     ]);
     render();
   };

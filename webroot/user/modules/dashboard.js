@@ -1,53 +1,94 @@
-// The customer's start page: wallet balance, the active-session banner and
-// recent sessions, all live. Fed by GET /api/user/wallet, GET /api/user/sessions,
-// ocppd.user.{id}.wallet and ocppd.user.{id}.session (the shell shows the
-// started/stopped notifications on every page).
+// The customer's start page: wallet balance, the running sessions (asked for
+// as such: GET /api/user/sessions/running, however many sessions are newer)
+// and recent sessions, all live. Fed by GET /api/user/wallet, GET
+// /api/user/sessions, ocppd.user.{id}.wallet and ocppd.user.{id}.session (the
+// shell shows the started/stopped notifications on every page).
 
 import { emptyState, h, LiveTable, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatEnergy, formatMoney, formatPower } from '/shared/format.js';
+import { notStarted, TEXT as SESSION_TEXT } from '/shared/sessions.js';
 import { sessionColumns } from './sessions.js';
+
+const TEXT = {
+  hello: 'Hello',
+  recent: 'Recent sessions',
+  all: 'All sessions',
+  noSessions: 'No sessions yet.',
+  wallet: 'Wallet',
+  balance: 'Wallet balance',
+  loading: 'Loading…',
+  topUpLink: 'Top up or see transactions',
+  ready: 'Ready to charge?',
+  readySub: 'See which chargers are free right now.',
+  find: 'Find a charger',
+  chargingNow: 'Charging now',
+  chargingSub: (n) => (n === 1 ? 'Your session is running.' : `${n} sessions are running.`),
+  open: 'Open session',
+  chargingAt: (cp) => `Charging at ${cp}`,
+  soFar: (cost) => `${cost} so far`,
+  stoppedAt: (cp) => `Charging stopped at ${cp}`,
+  details: 'Details',
+  noWallet: 'The wallet is not available on this server.',
+  available: (available, held) => `${available} available (${held} held)`,
+  availableToCharge: 'Available to charge',
+};
 
 export async function mount(root, ctx) {
   const banner = h('div', { class: 'active-banner', 'aria-live': 'polite' });
   const balance = h('p', { class: 'value', 'data-figure': 'balance' }, '—');
-  const balanceSub = h('p', { class: 'sub' }, 'Loading…');
+  const balanceSub = h('p', { class: 'sub' }, TEXT.loading);
+  const chargeCard = h('section', { class: 'card stat', 'aria-label': TEXT.find, 'data-card': 'charge' });
   const recent = new LiveTable({
-    caption: 'Recent sessions',
+    caption: TEXT.recent,
     key: (s) => s.id,
-    empty: 'No sessions yet.',
+    empty: TEXT.noSessions,
     columns: sessionColumns({ link: (s, text) => h('a', { href: `#/session/${s.id}` }, text) }),
   });
   replace(
     root,
-    h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Hello'), h('p', { class: 'muted' }, ctx.user.email))),
+    h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, TEXT.hello), h('p', { class: 'muted' }, ctx.user.email))),
     banner,
     h(
       'div',
       { class: 'grid' },
       h(
         'section',
-        { class: 'card stat', 'aria-label': 'Wallet' },
-        h('p', { class: 'label' }, 'Wallet balance'),
+        { class: 'card stat', 'aria-label': TEXT.wallet },
+        h('p', { class: 'label' }, TEXT.balance),
         balance,
         balanceSub,
-        h('p', {}, h('a', { href: '#/wallet' }, 'Top up or see transactions')),
+        h('p', {}, h('a', { href: '#/wallet' }, TEXT.topUpLink)),
       ),
-      h(
-        'section',
-        { class: 'card stat', 'aria-label': 'Find a charger' },
-        h('p', { class: 'label' }, 'Ready to charge?'),
-        h('p', { class: 'sub' }, 'See which chargers are free right now.'),
-        h('p', {}, h('a', { class: 'button primary', href: '#/stations' }, 'Find a charger')),
-      ),
+      chargeCard,
     ),
-    h('section', { class: 'card', 'aria-labelledby': 'recent-title' }, h('div', { class: 'card-head' }, h('h2', { id: 'recent-title' }, 'Recent sessions'), h('a', { href: '#/sessions' }, 'All sessions')), recent.element),
+    h('section', { class: 'card', 'aria-labelledby': 'recent-title' }, h('div', { class: 'card-head' }, h('h2', { id: 'recent-title' }, TEXT.recent), h('a', { href: '#/sessions' }, TEXT.all)), recent.element),
   );
 
   let active = new Map();
   let stoppedNotice = null;
 
+  const renderChargeCard = () => {
+    if (active.size) {
+      const [first] = active.values();
+      replace(
+        chargeCard,
+        h('p', { class: 'label' }, TEXT.chargingNow),
+        h('p', { class: 'sub' }, TEXT.chargingSub(active.size)),
+        h('p', {}, h('a', { class: 'button primary', href: `#/session/${first.id}` }, TEXT.open)),
+      );
+    } else {
+      replace(
+        chargeCard,
+        h('p', { class: 'label' }, TEXT.ready),
+        h('p', { class: 'sub' }, TEXT.readySub),
+        h('p', {}, h('a', { class: 'button primary', href: '#/stations' }, TEXT.find)),
+      );
+    }
+  };
+
   const renderBanner = () => {
+    renderChargeCard();
     if (active.size) {
       replace(
         banner,
@@ -59,24 +100,25 @@ export async function mount(root, ctx) {
               'p',
               {},
               h('span', { class: 'pulse', 'aria-hidden': 'true' }),
-              h('strong', {}, `Charging at ${s.chargePointId}`),
-              ` · ${formatEnergy(s.energyWh)}`,
+              h('strong', {}, TEXT.chargingAt(s.chargePointId)),
+              ` · ${formatEnergy(s.energyWh ?? 0)}`,
               s.powerW ? ` · ${formatPower(s.powerW)}` : '',
-              ` · ${formatMoney(s.cost, s.currency)} so far`,
+              ` · ${TEXT.soFar(formatMoney(s.cost ?? 0, s.currency || s.tariff?.currency))}`,
             ),
-            h('a', { class: 'button', href: `#/session/${s.id}` }, 'Open session'),
+            h('a', { class: 'button', href: `#/session/${s.id}` }, TEXT.open),
           ),
         ),
       );
     } else if (stoppedNotice) {
       const s = stoppedNotice;
+      const cost = notStarted(s) ? SESSION_TEXT.notStartedLong : formatMoney(s.cost, s.currency);
       replace(
         banner,
         h(
           'section',
           { class: 'banner banner--done', 'data-session-state': 'stopped' },
-          h('p', {}, h('strong', {}, `Charging stopped at ${s.chargePointId}`), ` · ${formatEnergy(s.energyWh)} · ${formatMoney(s.cost, s.currency)}`),
-          h('a', { class: 'button', href: `#/session/${s.id}` }, 'Details'),
+          h('p', {}, h('strong', {}, TEXT.stoppedAt(s.chargePointId)), ` · ${formatEnergy(s.energyWh)} · ${cost}`),
+          h('a', { class: 'button', href: `#/session/${s.id}` }, TEXT.details),
         ),
       );
     } else {
@@ -86,16 +128,19 @@ export async function mount(root, ctx) {
 
   const setWallet = (w) => {
     balance.textContent = formatMoney(w.balance, w.currency);
-    balanceSub.textContent = w.held ? `${formatMoney(w.available, w.currency)} available (${formatMoney(w.held, w.currency)} held)` : 'Available to charge';
+    balanceSub.textContent = w.held
+      ? TEXT.available(formatMoney(w.available, w.currency), formatMoney(w.held, w.currency))
+      : TEXT.availableToCharge;
   };
 
   const load = async () => {
-    const [wallet, sessions] = await Promise.all([
+    const [wallet, sessions, running] = await Promise.all([
       ctx.api.get('/api/user/wallet').catch((error) => ({ error })),
       ctx.api.get('/api/user/sessions', { limit: 5 }).catch((error) => ({ error })),
+      ctx.api.get('/api/user/sessions/running').catch((error) => ({ error })),
     ]);
     if (wallet.error) {
-      balanceSub.textContent = wallet.error.status === 404 ? 'The wallet is not available on this server.' : wallet.error.message;
+      balanceSub.textContent = wallet.error.status === 404 ? TEXT.noWallet : wallet.error.message;
     } else {
       setWallet(wallet);
     }
@@ -103,17 +148,25 @@ export async function mount(root, ctx) {
       replace(recent.element, emptyState(sessions.error.message));
     } else {
       recent.setRows(sessions.items);
-      active = new Map(sessions.items.filter((s) => s.status === 'active').map((s) => [s.id, s]));
+    }
+    if (!running.error) {
+      active = new Map(
+        running.items.map((item) => {
+          const s = { ...sessionOf({ data: item }), tariff: item.tariff };
+          return [s.id, s];
+        }),
+      );
     }
     renderBanner();
   };
 
   ctx.subscribe(topics.userSession(ctx.user.id), (event) => {
     if (!event.type?.startsWith('session.')) return;
-    const session = mergeSession(recent.get(sessionOf(event).id) || active.get(sessionOf(event).id), sessionOf(event));
+    const next = sessionOf(event);
+    const session = mergeSession(recent.get(next.id) || active.get(next.id), next);
     recent.upsert(session).classList.add('flash');
     if (session.status === 'active') {
-      active.set(session.id, session);
+      active.set(session.id, { ...active.get(session.id), ...session });
     } else {
       active.delete(session.id);
       stoppedNotice = session;

@@ -5,33 +5,59 @@
 import { badge, errorState, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatDuration, formatEnergy, formatMoney, secondsBetween } from '/shared/format.js';
+import { notStarted, TEXT as SESSION_TEXT } from '/shared/sessions.js';
+
+const TEXT = {
+  started: 'Started',
+  charger: 'Charger',
+  energy: 'Energy',
+  duration: 'Duration',
+  cost: 'Cost',
+  status: 'Status',
+  charging: 'Charging',
+  completed: 'Completed',
+  caption: 'Your charging sessions',
+  empty: 'No charging sessions yet. Your sessions will appear here as soon as you charge.',
+  older: 'Show older sessions',
+  title: 'History',
+  intro: 'Every session you charged, newest first.',
+};
+
+function statusBadge(s) {
+  if (notStarted(s)) return badge('not-started', SESSION_TEXT.notStarted);
+  return badge(s.status, s.status === 'active' ? TEXT.charging : TEXT.completed);
+}
+
+function costText(s) {
+  return notStarted(s) ? SESSION_TEXT.noCharge : formatMoney(s.cost, s.currency);
+}
 
 export function sessionColumns({ link }) {
   return [
-    { label: 'Started', render: (s) => link(s, formatDateTime(s.startedAt)) },
-    { label: 'Charger', render: (s) => `${s.chargePointId} · ${s.connectorId}` },
-    { label: 'Energy', class: 'num', render: (s) => h('span', { 'data-field': 'energy' }, formatEnergy(s.energyWh)) },
-    { label: 'Duration', class: 'num', render: (s) => formatDuration(secondsBetween(s.startedAt, s.stoppedAt)) },
-    { label: 'Cost', class: 'num', render: (s) => h('span', { 'data-field': 'cost' }, formatMoney(s.cost, s.currency)) },
-    { label: 'Status', render: (s) => badge(s.status, s.status === 'active' ? 'Charging' : 'Completed') },
+    { label: TEXT.started, render: (s) => link(s, formatDateTime(s.startedAt)) },
+    { label: TEXT.charger, render: (s) => `${s.chargePointId} · ${s.connectorId}` },
+    { label: TEXT.energy, class: 'num', render: (s) => h('span', { 'data-field': 'energy' }, formatEnergy(s.energyWh ?? (s.status === 'active' ? 0 : null))) },
+    { label: TEXT.duration, class: 'num', render: (s) => formatDuration(secondsBetween(s.startedAt, s.stoppedAt)) },
+    { label: TEXT.cost, class: 'num', render: (s) => h('span', { 'data-field': 'cost' }, costText(s)) },
+    { label: TEXT.status, render: (s) => h('span', { 'data-field': 'status' }, statusBadge(s)) },
   ];
 }
 
 export async function mount(root, ctx) {
   const table = new LiveTable({
-    caption: 'Your charging sessions',
+    caption: TEXT.caption,
     key: (s) => s.id,
-    empty: 'No charging sessions yet. Your sessions will appear here as soon as you charge.',
+    empty: TEXT.empty,
     columns: sessionColumns({
       link: (s, text) => h('a', { href: `#/session/${s.id}` }, text),
     }),
   });
-  const older = new OlderPages('Show older sessions', {
+  const older = new OlderPages(TEXT.older, {
     fetchPage: (cursor) => ctx.api.get('/api/user/sessions', { limit: 25, cursor }),
     append: (items) => table.appendRows(items),
   });
   const body = h('div', {}, loadingState());
-  replace(root, h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'History'), h('p', { class: 'muted' }, 'Every session you charged, newest first.'))), body);
+  replace(root, h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, TEXT.intro))), body);
 
   const load = async () => {
     try {

@@ -1,21 +1,44 @@
-// Stations near the customer: each with its chargers' live availability and
-// whether the station is online. Fed by GET /api/stations and ocppd.chargers.status.
+// Stations near the customer: each with its chargers' live availability,
+// what charging costs on each, and whether the station is online. A long list
+// shows a page at a time ("Show more"), never thousands of pixels at once.
+// Fed by GET /api/stations and ocppd.chargers.status.
 
 import { badge, emptyState, errorState, h, loadingState, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { applyChargerEvent, chargerSummary } from '/shared/chargers.js';
+import { priceSummary } from '/shared/sessions.js';
+
+const TEXT = {
+  title: 'Stations',
+  intro: 'Availability updates live. Prices are per charger.',
+  find: 'Find a station',
+  placeholder: 'Name or address',
+  noAddress: 'No address given',
+  available: (n, of) => `${n} of ${of} charger${of === 1 ? '' : 's'} available`,
+  noChargers: 'No chargers yet',
+  noMatch: (q) => `No station matches “${q}”.`,
+  none: 'There are no stations yet.',
+  more: (n) => `Show ${n} more`,
+  shown: (n, of) => `${n} of ${of} stations shown`,
+};
+/** Stations shown at first, and added by each "Show more". */
+export const PAGE_SIZE = 12;
 
 export async function mount(root, ctx) {
-  const search = h('input', { id: 'station-search', type: 'search', placeholder: 'Name or address', autocomplete: 'off' });
+  const search = h('input', { id: 'station-search', type: 'search', placeholder: TEXT.placeholder, autocomplete: 'off' });
   const list = h('div', { class: 'station-list', 'aria-live': 'polite' });
+  const moreButton = h('button', { type: 'button', 'data-action': 'more' });
+  const moreCount = h('p', { class: 'muted', 'data-field': 'shown' });
+  const more = h('div', { class: 'more' }, moreCount, moreButton);
+  let limit = PAGE_SIZE;
   const body = h('div', {}, loadingState());
   replace(
     root,
     h(
       'div',
       { class: 'page-head' },
-      h('div', {}, h('h1', {}, 'Stations'), h('p', { class: 'muted' }, 'Availability updates live.')),
-      h('div', { class: 'field' }, h('label', { for: 'station-search' }, 'Find a station'), search),
+      h('div', {}, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, TEXT.intro)),
+      h('div', { class: 'field' }, h('label', { for: 'station-search' }, TEXT.find), search),
     ),
     body,
   );
@@ -34,19 +57,22 @@ export async function mount(root, ctx) {
         h('h2', { id: `station-${station.id}` }, station.name),
         station.online ? badge('Online') : badge('Offline'),
       ),
-      h('p', { class: 'address' }, station.address || 'No address given'),
+      h('p', { class: 'address' }, station.address || TEXT.noAddress),
       h(
         'p',
         { class: 'availability', 'data-available': available },
-        station.chargers.length
-          ? `${available} of ${station.chargers.length} charger${station.chargers.length === 1 ? '' : 's'} available`
-          : 'No chargers yet',
+        station.chargers.length ? TEXT.available(available, station.chargers.length) : TEXT.noChargers,
       ),
       station.chargers.map((charger) =>
         h(
           'div',
           { class: 'charger-row', 'data-charger': charger.chargePointId },
-          h('a', { href: `#/chargers/${encodeURIComponent(charger.chargePointId)}` }, charger.chargePointId),
+          h(
+            'div',
+            {},
+            h('a', { href: `#/chargers/${encodeURIComponent(charger.chargePointId)}` }, charger.chargePointId),
+            h('p', { class: 'price', 'data-field': 'price' }, priceSummary(charger.tariff)),
+          ),
           chargerSummary(charger),
         ),
       ),
@@ -59,16 +85,29 @@ export async function mount(root, ctx) {
 
   const filter = () => {
     const q = search.value.trim().toLowerCase();
+    let hits = 0;
     let shown = 0;
     for (const station of stations) {
       const hit = !q || `${station.name} ${station.address || ''}`.toLowerCase().includes(q);
-      cards.get(station.id).hidden = !hit;
-      if (hit) shown += 1;
+      if (hit) hits += 1;
+      const show = hit && hits <= limit;
+      cards.get(station.id).hidden = !show;
+      if (show) shown += 1;
     }
     body.querySelector('.no-match')?.remove();
-    if (stations.length && !shown) body.append(h('p', { class: 'no-match muted' }, `No station matches “${search.value}”.`));
+    if (stations.length && !hits) body.append(h('p', { class: 'no-match muted' }, TEXT.noMatch(search.value)));
+    more.hidden = hits <= shown;
+    moreCount.textContent = TEXT.shown(shown, hits);
+    moreButton.textContent = TEXT.more(Math.min(PAGE_SIZE, hits - shown));
   };
-  search.addEventListener('input', filter);
+  search.addEventListener('input', () => {
+    limit = PAGE_SIZE;
+    filter();
+  });
+  moreButton.addEventListener('click', () => {
+    limit += PAGE_SIZE;
+    filter();
+  });
 
   const load = async () => {
     try {
@@ -78,12 +117,12 @@ export async function mount(root, ctx) {
       return;
     }
     if (!stations.length) {
-      replace(body, emptyState('There are no stations yet.'));
+      replace(body, emptyState(TEXT.none));
       return;
     }
     cards.clear();
     replace(list, stations.map(render));
-    replace(body, list);
+    replace(body, list, more);
     filter();
   };
 
