@@ -3,7 +3,15 @@
 import { toast } from '/shared/dom.js';
 import { sessionOf, topics } from '/shared/events.js';
 import { formatEnergy, formatMoney } from '/shared/format.js';
+import { notStarted, TEXT as SESSION_TEXT } from '/shared/sessions.js';
 import { startApp } from '/shared/shell.js';
+
+const TEXT = {
+  started: (s) => `Charging started at ${s.chargePointId}, connector ${s.connectorId}.`,
+  stopped: (s) => `Charging stopped at ${s.chargePointId}: ${formatEnergy(s.energyWh)}, ${formatMoney(s.cost, s.currency)}.`,
+  neverStarted: (s) => `Charging at ${s.chargePointId} did not start. ${SESSION_TEXT.notStartedLong}`,
+  fundsLow: 'Your wallet is running out: charging is being stopped.',
+};
 
 startApp({
   tree: 'user',
@@ -22,15 +30,15 @@ startApp({
     ctx.subscribe(topics.userSession(ctx.user.id), (event) => {
       if (event.type === 'session.started') {
         const s = sessionOf(event);
-        toast(`Charging started at ${s.chargePointId}, connector ${s.connectorId}.`, { kind: 'ok' });
+        toast(TEXT.started(s), { kind: 'ok' });
       } else if (event.type === 'session.stopped') {
         const s = sessionOf(event);
-        toast(`Charging stopped at ${s.chargePointId}: ${formatEnergy(s.energyWh)}, ${formatMoney(s.cost, s.currency)}.`, {
+        toast(notStarted(s) ? TEXT.neverStarted(s) : TEXT.stopped(s), {
           kind: 'ok',
           timeout: 10000,
         });
       } else if (event.type === 'charging.stop.requested' && event.data?.reason === 'funds') {
-        toast('Your wallet is running out: charging is being stopped.', { kind: 'bad', timeout: 10000 });
+        toast(TEXT.fundsLow, { kind: 'bad', timeout: 10000 });
       }
     });
   },
