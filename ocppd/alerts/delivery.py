@@ -272,8 +272,13 @@ class Deliveries:
                 results = yield DeferredList(
                     [self._send(pending) for pending in claimed], consumeErrors=True
                 )
-                sent += sum(1 for ok, delivered in results if ok and delivered)
-                if not claimed:
+                for ok, outcome in results:
+                    if ok:
+                        sent += bool(outcome)
+                    else:
+                        # Its claim runs out and it is tried again: nothing lost.
+                        self.log.failure("Could not settle an alert notice", outcome)
+                if not claimed or self._stopped:
                     return sent
         except Exception:
             self.log.failure("Could not read or settle the alert notices; tried again soon")

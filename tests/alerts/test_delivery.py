@@ -256,6 +256,28 @@ class DeliveriesTestsMixin:
         self.assertEqual((yield self.deliveries(other).send_due()), 1)
 
     @inlineCallbacks
+    def test_a_notice_that_cannot_be_settled_is_sent_again(
+        self,
+    ) -> Generator[Deferred[Any], Any, None]:
+        """Sent, but the database refused to record it: logged, and sent again after the lease."""
+        self.stage(Notice(RAISED, ALERT))
+        channel = FakeChannel([True])
+        deliveries = self.deliveries(channel)
+
+        def refused(conn: Any, notice_id: int) -> None:
+            raise RuntimeError("the database went away")
+
+        patched = self.patch(queue, "delivered", refused)
+        self.assertEqual((yield deliveries.send_due()), 0)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        patched.restore()
+        self.assertEqual((yield deliveries.send_due()), 0)  # still claimed
+        self.clock.advance(61)
+        self.assertEqual((yield deliveries.send_due()), 1)
+        self.assertEqual(len(channel.sent), 2)
+        self.assertEqual(self.rows(), [])
+
+    @inlineCallbacks
     def test_in_order_per_alert_and_channel(self) -> Generator[Deferred[Any], Any, None]:
         """A resolve waits while its raise is retried; other alerts and channels do not."""
         other = attrs.evolve(ALERT, id="f" * 32, key="charger_offline:CP-2")
