@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import gatherResults, inlineCallbacks
 
+from ocppd.store import tables
 from tests.api.test_api import CUSTOMER, ApiTestCase
+from tests.integration.daemon import postgres_overrides
 from tests.payments.fake_stripe import FakeStripe, signed
 
 WEBHOOK = "/api/payments/stripe/webhook"
@@ -204,6 +206,56 @@ class StripeTopUpTests(StripeTestCase):
         self.assertNotIn("Stripe", result[1]["error"]["message"])
         self.stripe.fail = None
         self.assertEqual((yield self.wallet()), (0, []))
+
+    @inlineCallbacks
+    def test_concurrent_requests_of_one_key_open_one_payment(self) -> Any:
+        """
+        Two requests of one key in flight at once (a double click that beat
+        the disabled button): one payment, the same page for both, never a 5xx.
+        """
+        results = yield gatherResults([self.top_up(1500), self.top_up(1500)])
+        codes = sorted(code for code, _, _ in results)
+        self.assertEqual(codes, [202, 202], [body for _, body, _ in results])
+        urls = {body["redirectUrl"] for _, body, _ in results}
+        self.assertEqual(len(urls), 1, urls)
+        payments = yield self.daemon.query(
+            lambda conn: conn.execute(tables.payments.select()).fetchall()
+        )
+        self.assertEqual(len(payments), 1)
+
+    @inlineCallbacks
+    def test_concurrent_deliveries_credit_once(self) -> Any:
+        """
+        The same event twice at once, and the payment's other event beside
+        them: one credit, the others acted on nothing.
+        """
+        _, answer, _ = yield self.top_up(2000)
+        session = answer["payment"]["reference"]
+        event = self.stripe.completed(session)
+        other = self.stripe.completed(session, kind="checkout.session.async_payment_succeeded")
+        results = yield gatherResults(
+            [self.deliver(event), self.deliver(event), self.deliver(other)]
+        )
+        self.assertEqual(sorted(body["acted"] for _, body, _ in results), [False, False, True])
+        self.assertEqual((yield self.wallet()), (2000, [("top_up", 2000)]))
+
+    @inlineCallbacks
+    def test_stripe_unreachable(self) -> Any:
+        """Nothing listening at Stripe's address: 503 payment_unavailable, nothing stored."""
+        yield self.stripe.port.stopListening()
+        result = yield self.top_up(2000)
+        self.assertError(result, 503, "payment_unavailable")
+        payments = yield self.daemon.query(
+            lambda conn: conn.execute(tables.payments.select()).fetchall()
+        )
+        self.assertEqual(payments, [])
+
+
+class PostgresStripeTopUpTests(StripeTopUpTests):
+    """The same on PostgreSQL (row locks, ON CONFLICT of concurrent requests)."""
+
+    def daemon_overrides(self) -> list[str]:
+        return [*postgres_overrides(self), *super().daemon_overrides()]
 
 
 class WebhookWithoutStripeTests(ApiTestCase):

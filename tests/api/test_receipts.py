@@ -15,6 +15,7 @@ from twisted.web.client import HTTPConnectionPool
 
 from ocppd.store import tables, transactions
 from tests.api.test_api import ADMIN, CUSTOMER, ApiTestCase
+from tests.integration.daemon import postgres_overrides
 
 OTHER = ("sam@example.com", "yet another long password")
 T0 = datetime(2026, 11, 29, 10, tzinfo=UTC)
@@ -179,3 +180,8 @@ class ReceiptTests(ReceiptTestCase):
         self.assertError(result, 409, "receipt_pending")
         result = yield self.request("GET", f"/api/user/sessions/{mine}/receipt")
         self.assertError(result, 401, "unauthorized")
+
+
+class PostgresReceiptTests(ReceiptTests):
+    def daemon_overrides(self) -> list[str]:
+        return [*postgres_overrides(self), *super().daemon_overrides()]
