@@ -87,6 +87,16 @@ class StoreService(_Part):
                 "[billing] payment_provider = test approves every top-up: customers add "
                 "wallet money for free. For demos and tests only."
             )
+        billing = self.node.config.billing
+        if billing.payment_provider == "stripe" and billing.stripe_secret_key.startswith(
+            ("sk_test_", "rk_test_")
+        ):
+            # Stripe's test cards pay test-mode sessions: as free as the test provider.
+            self.log.warn(
+                "[billing] stripe_secret_key is a Stripe test-mode key: top-ups are paid "
+                "with test cards, so customers add wallet money for free. Use a live key "
+                "in production."
+            )
         self.node.database.start()
         self._prepare_store()
 

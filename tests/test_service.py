@@ -137,6 +137,20 @@ class PaymentProviderWarningTests(TestCase):
         self.assertEqual(sum("payment_provider = test" in text for text in seen), 2, seen)
 
     @inlineCallbacks
+    def test_stripe_test_key_warned(self) -> Any:
+        """A Stripe test-mode key pays with test cards: warned like the test provider."""
+        seen = self.warnings()
+        stripe = [
+            "billing.payment_provider=stripe",
+            "billing.stripe_webhook_secret=whsec_x",
+            "billing.checkout_return_url=https://charge.example.com/user/#/wallet",
+        ]
+        yield start_daemon(self, *stripe, "billing.stripe_secret_key=sk_test_abc")
+        yield start_daemon(self, *stripe, "billing.stripe_secret_key=sk_live_abc")
+        self.assertEqual(sum("test-mode key" in text for text in seen), 1, seen)
+        self.assertFalse([text for text in seen if "sk_test_abc" in text or "sk_live" in text])
+
+    @inlineCallbacks
     def test_no_warning_by_default(self) -> Any:
         """The default takes no payments, so there is nothing to warn about."""
         seen = self.warnings()
