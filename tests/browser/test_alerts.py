@@ -41,6 +41,18 @@ class AlertsPanelTests(BrowserTestCase):
             lambda: expect(panel.locator("[data-figure=alerts]")).to_have_text("1 open")
         )
 
+        yield self.screenshot(dashboard, "cms-dashboard-alerts")
+        phone = yield self.open(ADMIN, "/cms/#/", width=360, height=780)
+        phone_item = phone.locator("[data-alert='connector_faulted:CP-1/2']")
+
+        def narrow() -> None:
+            expect(phone_item).to_contain_text("GroundFailure")
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 360, f"the page is {width} px wide on a 360 px screen"
+
+        yield self.b(narrow)
+        yield self.screenshot(phone, "cms-dashboard-alerts-phone")
+
         yield charger.status(2, "Available")
         yield self.evaluated()
         yield self.expect(lambda: expect(panel).to_contain_text("No open alerts."))
