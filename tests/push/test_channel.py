@@ -21,7 +21,7 @@ from twisted.web.client import HTTPConnectionPool
 from ocppd.bus.envelope import Envelope
 from tests.api.test_api import ADMIN, CUSTOMER
 from tests.integration.clients import connect
-from tests.integration.daemon import amqp_overrides, start_daemon
+from tests.integration.daemon import amqp_overrides, poll, start_daemon
 from tests.push.client import PushClient, Refused, join, raw
 
 OTHER = ("al@example.com", "yet another long password")
@@ -204,6 +204,42 @@ class AuthorizationTests(PushTestCase):
             ApplicationError,
         )
         self.assertEqual(failure.error, "wamp.error.not_authorized")
+
+
+class MetricsTests(PushTestCase):
+    """The push families of ``GET /metrics`` as sessions come and go (docs/operations.md)."""
+
+    overrides = ("metrics.listen=tcp:0:interface=127.0.0.1",)
+
+    @inlineCallbacks
+    def scrape(self) -> Any:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        port = self.daemon.service.metrics.port.getHost().port
+        response = yield treq.get(
+            f"http://127.0.0.1:{port}/metrics", pool=HTTPConnectionPool(reactor, persistent=False)
+        )
+        text = yield response.text()
+        return {
+            s.name: s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name.startswith("ocppd_push_sessions")
+        }
+
+    @inlineCallbacks
+    def test_sessions_counted(self) -> Any:
+        before = yield self.scrape()
+        self.assertEqual(before["ocppd_push_sessions"], 0)
+        first = yield self.session(CUSTOMER)
+        yield self.session(ADMIN)
+        during = yield self.scrape()
+        self.assertEqual(during["ocppd_push_sessions"], 2)
+        self.assertEqual(during["ocppd_push_sessions_opened_total"], 2)
+        yield self.leave(first)
+        after = yield poll(self.scrape, until=lambda s: s["ocppd_push_sessions"] == 1)
+        self.assertEqual(after["ocppd_push_sessions_opened_total"], 2)
+        self.assertEqual(after["ocppd_push_sessions_cut_off_total"], 0)
 
 
 class LimitTests(PushTestCase):
