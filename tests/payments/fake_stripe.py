@@ -91,7 +91,7 @@ class _Pay(Resource):
         request.setHeader("content-type", "text/html; charset=utf-8")
         return (
             b"<!doctype html><title>Fake Checkout</title>"
-            b"<link rel=icon href=\"data:,\"><h1>Fake Checkout</h1>"
+            b'<link rel=icon href="data:,"><h1>Fake Checkout</h1>'
         )
 
 
@@ -107,8 +107,8 @@ class FakeStripe:
         self.port: IListeningPort | None = None
         self.base = ""
 
-    @inlineCallbacks
-    def start(self, testcase: Any) -> Any:
+    def resource(self) -> Resource:
+        """The fake's endpoints, for a socket (``start``) or ``treq.testing.StubTreq``."""
         root = Resource()
         v1 = Resource()
         checkout = Resource()
@@ -116,8 +116,12 @@ class FakeStripe:
         v1.putChild(b"checkout", checkout)
         checkout.putChild(b"sessions", _Sessions(self))
         root.putChild(b"pay", _Pay())
+        return root
+
+    @inlineCallbacks
+    def start(self, testcase: Any) -> Any:
         endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
-        self.port = yield endpoint.listen(Site(root))
+        self.port = yield endpoint.listen(Site(self.resource()))
         testcase.addCleanup(self.port.stopListening)
         self.base = f"http://127.0.0.1:{self.port.getHost().port}"
         return self
