@@ -153,7 +153,8 @@ class StripeTopUpTests(BrowserTestCase):
         """
         A double click on "+ €10.00" creates one Checkout Session and lands on
         its page; nothing is credited until Stripe's signed webhook arrives,
-        and then the wallet shows €10.00 once.
+        and then the wallet shows €10.00 once. A refund in Stripe appears on
+        the open page live, as "Refund to your card".
         """
         import treq
         from playwright.sync_api import expect
@@ -191,5 +192,23 @@ class StripeTopUpTests(BrowserTestCase):
 
         yield self.b(back)
         self.assertEqual((yield self.balance()), (1000, [1000]))
+        # Refunded in Stripe's dashboard: the open page shows the debit live.
+        yield self.wait_live(page)
+        body, signature = signed(self.stripe.refunded(session, 1000))
+        response = yield treq.post(
+            self.url("/api/payments/stripe/webhook"),
+            data=body,
+            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+            pool=HTTPConnectionPool(reactor, persistent=False),
+        )
+        self.assertEqual(response.code, 200)
+        yield response.content()
+
+        def refunded() -> None:
+            expect(page.locator("[data-figure=balance]")).to_have_text("€0.00")
+            expect(page.locator("tbody tr").first).to_contain_text("Refund to your card")
+
+        yield self.b(refunded)
+        self.assertEqual((yield self.balance()), (0, [-1000, 1000]))
 
     balance = TopUpTests.balance

@@ -59,7 +59,7 @@ export async function mount(root, ctx) {
       {
         label: 'What',
         render: (t) => [
-          KINDS[t.kind] || t.kind,
+          t.kind === 'refund' && t.amount < 0 ? 'Refund to your card' : KINDS[t.kind] || t.kind,
           t.sessionId ? [h('span', { class: 'muted' }, ` · session ${t.sessionId} · `), h('a', { href: `#/receipt/${t.sessionId}`, 'data-receipt-link': t.sessionId }, 'Receipt')] : null,
         ],
       },
