@@ -12,7 +12,8 @@ from typing import Any
 from twisted.internet.defer import inlineCallbacks, succeed
 
 from ocppd.store import transactions
-from tests.browser.base import CUSTOMER, TAGS, BrowserTestCase
+from tests.browser.base import ADMIN, CUSTOMER, TAGS, BrowserTestCase
+from tests.browser.charger import now
 from tests.integration.daemon import poll
 
 PHONE = {"width": 390, "height": 844}
@@ -197,6 +198,9 @@ class LiveSessionTests(DriverTestCase):
             expect(page.locator("[data-figure=energy]")).to_have_text("1.50 kWh")
             expect(page.locator("[data-figure=power]")).to_have_text("7.4 kW")
             expect(page.locator(".chart")).to_have_attribute("data-points", "2")
+            expect(page.locator("[data-field=fee-note]")).to_have_text(
+                "Includes the €1.00 session fee."
+            )
             return {
                 name: page.locator(f"[data-figure={name}]").inner_text()
                 for name in ("energy", "cost", "power")
@@ -221,10 +225,30 @@ class LiveSessionTests(DriverTestCase):
         axis = yield self.b(same_after_reload)
         self.assertNotRegex(axis, r"20\d\d", axis)
         yield self.screenshot(page, "user-active-session-phone")
-        yield charger.meter(1, tx, 11_900, 7_000)
-        yield self.expect(
-            lambda: expect(page.locator(".chart")).to_have_attribute("data-points", "3")
+        # A reading with the car's state of charge (the SoC measurand).
+        yield charger.call(
+            "MeterValues",
+            {
+                "connectorId": 1,
+                "transactionId": tx,
+                "meterValue": [
+                    {
+                        "timestamp": now(),
+                        "sampledValue": [
+                            {"value": "11900", "measurand": "Energy.Active.Import.Register"},
+                            {"value": "7.0", "measurand": "Power.Active.Import", "unit": "kW"},
+                            {"value": "48", "measurand": "SoC", "unit": "Percent"},
+                        ],
+                    }
+                ],
+            },
         )
+
+        def with_soc() -> None:
+            expect(page.locator(".chart")).to_have_attribute("data-points", "3")
+            expect(page.locator("[data-figure=soc]")).to_have_text("48 %")
+
+        yield self.b(with_soc)
         yield charger.stop(tx, 12_000, "EVDisconnected")
 
         def stopped() -> None:
@@ -323,3 +347,16 @@ class PhoneTests(DriverTestCase):
 
         yield self.b(paged)
         yield self.screenshot(page, "user-history-phone")
+        # The operators' CMS shares the header: its links all on screen too.
+        cms = yield self.open(ADMIN, "/cms/#/", width=360, height=740)
+
+        def cms_links() -> list[Any]:
+            nav = cms.get_by_role("navigation", name="Main")
+            expect(nav.get_by_role("link").first).to_be_visible()
+            return [link.bounding_box() for link in nav.get_by_role("link").all()]
+
+        boxes = yield self.b(cms_links)
+        self.assertGreaterEqual(len(boxes), 5)
+        for box in boxes:
+            self.assertGreaterEqual(box["x"], 0, boxes)
+            self.assertLessEqual(box["x"] + box["width"], 360, boxes)

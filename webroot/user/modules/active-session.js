@@ -53,6 +53,7 @@ const TEXT = {
   expired: 'The charger did not start charging, so nothing is held for it any more.',
   tryAgain: 'Try again',
   noTariff: 'Not billed',
+  includesFee: (fee) => `Includes the ${fee} session fee.`,
 };
 
 /**
@@ -108,7 +109,9 @@ export async function mount(root, ctx) {
     const seconds = secondsBetween(session.startedAt, session.stoppedAt);
     figures.duration.textContent = active ? formatClock(seconds) : formatDuration(seconds);
     if (costNote) {
-      const note = active ? feeNote(tariff) : null;
+      // Before the fee is owed, when it will be; once it is, that the cost includes it.
+      const owed = tariff?.sessionFee && ((session.cost ?? 0) > 0 || tariff.sessionFeeAlways);
+      const note = !active || !tariff?.sessionFee ? null : owed ? TEXT.includesFee(formatMoney(tariff.sessionFee, tariff.currency)) : feeNote(tariff);
       costNote.textContent = note || '';
       costNote.hidden = !note;
     }
