@@ -358,7 +358,10 @@ class StaticFolder(File):
         self.restat(False)
         if not self.exists() or self.isdir():
             return super().render(request)
-        stat = os.stat(self.path)
+        try:
+            stat = os.stat(self.path)
+        except OSError:  # gone since restat: File answers that
+            return super().render(request)
         request.setHeader(b"vary", b"Accept-Encoding")
         compress = (
             request.method in (b"GET", b"HEAD")
@@ -374,7 +377,10 @@ class StaticFolder(File):
             return b""
         if not compress:
             return super().render(request)
-        body = _GZIP.get(self.path, stat.st_mtime_ns, stat.st_size)
+        try:
+            body = _GZIP.get(self.path, stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            return super().render(request)
         if request.setLastModified(stat.st_mtime) is http.CACHED:
             return b""
         kind, _ = getTypeAndEncoding(

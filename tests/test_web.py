@@ -5,6 +5,7 @@ on a Clock and a StringTransport (no sockets, no real time).
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from typing import Any
@@ -16,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from ocppd.web import CONTENT_SECURITY_POLICY, StaticFolder, WebSite
+from ocppd.web import CONTENT_SECURITY_POLICY, StaticFolder, WebSite, accepts_gzip
 
 HEADER_TIMEOUT = 30.0
 
@@ -239,3 +240,49 @@ class StaticFolderTests(SynchronousTestCase):
         modules = self.folder.getChild(b"modules", None)
         self.assertIsInstance(modules, StaticFolder)
         self.assertIs(modules.getChild(b"x\x00", None), modules.childNotFound)
+
+    def test_a_changed_file_is_compressed_again(self) -> None:
+        """The compressed body follows the file: a new version, a new body and ETag."""
+        from twisted.web.test.requesthelper import DummyRequest
+
+        def fetch() -> tuple[bytes, bytes]:
+            request = DummyRequest([b"index.html"])
+            tags: list[bytes] = []
+            request.setETag = lambda tag: tags.append(tag)  # type: ignore[method-assign]
+            request.requestHeaders.setRawHeaders(b"accept-encoding", [b"gzip"])
+            child = self.folder.getChild(b"index.html", request)
+            body = child.render(request)
+            self.assertEqual(request.responseHeaders.getRawHeaders(b"content-encoding"), [b"gzip"])
+            return gzip.decompress(body), tags[0]
+
+        first, tag = fetch()
+        self.assertEqual(first, b"<!doctype html>")
+        path = os.path.join(self.root, "index.html")
+        with open(path, "w") as f:
+            f.write("<!doctype html><title>new</title>")
+        stat = os.stat(path)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+        second, new_tag = fetch()
+        self.assertEqual(second, b"<!doctype html><title>new</title>")
+        self.assertNotEqual(new_tag, tag)
+
+
+class AcceptsGzipTests(SynchronousTestCase):
+    def test_accept_encoding(self) -> None:
+        """gzip or * accepted unless q=0; absent or other encodings are not."""
+        from twisted.web.test.requesthelper import DummyRequest
+
+        cases = {
+            b"gzip, deflate, br": True,
+            b"br;q=1.0, gzip;q=0.5": True,
+            b"*": True,
+            b"gzip;q=0": False,
+            b"gzip;q=0.000": False,
+            b"br": False,
+            b"identity": False,
+        }
+        for header, expected in cases.items():
+            request = DummyRequest([b""])
+            request.requestHeaders.setRawHeaders(b"accept-encoding", [header])
+            self.assertEqual(accepts_gzip(request), expected, header)
+        self.assertFalse(accepts_gzip(DummyRequest([b""])))
