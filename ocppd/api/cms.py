@@ -140,6 +140,11 @@ def point_json(
         "lastSeenAt": _iso(record.last_seen_at),
         "bootAt": _iso(record.boot_at),
         "createdAt": format_iso(record.created_at),
+        # What its last FirmwareStatusNotification / DiagnosticsStatusNotification said.
+        "firmwareStatus": record.firmware_status,
+        "firmwareStatusAt": _iso(record.firmware_status_at),
+        "diagnosticsStatus": record.diagnostics_status,
+        "diagnosticsStatusAt": _iso(record.diagnostics_status_at),
         "connectors": [connector_json(c) for c in connectors],
     }
 
@@ -433,6 +438,10 @@ POINT_READ_ONLY = {
     "lastSeenAt",
     "bootAt",
     "createdAt",
+    "firmwareStatus",
+    "firmwareStatusAt",
+    "diagnosticsStatus",
+    "diagnosticsStatusAt",
     "connectors",
 }
 #: Taken out of the body before merging: write-only, handled on its own.

@@ -199,6 +199,10 @@ _SCHEMAS: dict[str, Any] = {
             "lastSeenAt": nullable(TIME),
             "bootAt": nullable(TIME),
             "createdAt": TIME,
+            "firmwareStatus": nullable(STRING),
+            "firmwareStatusAt": nullable(TIME),
+            "diagnosticsStatus": nullable(STRING),
+            "diagnosticsStatusAt": nullable(TIME),
             "connectors": {"type": "array", "items": ref("Connector")},
         }
     ),

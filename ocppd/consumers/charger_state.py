@@ -1,7 +1,8 @@
 """
-The processor's part for a charger's own state: what its BootNotification
-and StatusNotification said, and its presence (``charger.connected`` and
-``charger.disconnected``, ordered by the presence fence).
+The processor's part for a charger's own state: what its BootNotification,
+StatusNotification, FirmwareStatusNotification and
+DiagnosticsStatusNotification said, and its presence (``charger.connected``
+and ``charger.disconnected``, ordered by the presence fence).
 """
 
 from __future__ import annotations
@@ -63,6 +64,32 @@ def status(
         info=request.get("info"),
         vendor_error_code=request.get("vendorErrorCode"),
         at=parse_iso(request["timestamp"]) if "timestamp" in request else received_at(envelope),
+    )
+
+
+def firmware_status(
+    conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
+) -> None:
+    """A FirmwareStatusNotification: the charger's firmware update, as it goes."""
+    chargers.record_file_status(
+        conn,
+        charge_point_id,
+        "firmware",
+        status=envelope.payload["request"]["status"],
+        at=received_at(envelope),
+    )
+
+
+def diagnostics_status(
+    conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
+) -> None:
+    """A DiagnosticsStatusNotification: the charger's diagnostics upload, as it goes."""
+    chargers.record_file_status(
+        conn,
+        charge_point_id,
+        "diagnostics",
+        status=envelope.payload["request"]["status"],
+        at=received_at(envelope),
     )
 
 

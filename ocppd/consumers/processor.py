@@ -8,8 +8,9 @@ out-of-order arrivals harmless (see ``ocppd.store.transactions``).
 
 One table, keyed by routing key, says what each envelope does beyond the
 message log: its parts are ``traffic`` (the log and ``last_seen_at``),
-``charger_state`` (boot, status, presence), ``sessions`` (start, meter
-values, stop: live cost, the funds guard, the bill) and ``closing`` (the
+``charger_state`` (boot, status, firmware and diagnostics states,
+presence), ``sessions`` (start, meter values, stop: live cost, the funds
+guard, the bill) and ``closing`` (the
 sessions a boot, an ``Available`` or a newer start on their connector
 proves over: closed on their last reading and billed).
 """
@@ -107,6 +108,8 @@ class OcppProcessor(BusConsumer):
             topology.ocpp_in("StatusNotification"): each(
                 charger_state.status, sessions.closings.available
             ),
+            topology.ocpp_in("FirmwareStatusNotification"): charger_state.firmware_status,
+            topology.ocpp_in("DiagnosticsStatusNotification"): charger_state.diagnostics_status,
             topology.ocpp_in("StartTransaction"): sessions.started,
             topology.ocpp_in("MeterValues"): sessions.meter_values,
             topology.ocpp_in("StopTransaction"): sessions.stopped,

@@ -683,3 +683,30 @@ def delete_charge_point(conn: Connection, charge_point_id: str) -> None:
     if sessions:
         raise InUse(f"charge point {charge_point_id} has {sessions} session(s)")
     conn.execute(charge_points.delete().where(_cp.charge_point_id == charge_point_id))
+
+
+#: The state columns of a charger's file transfers, by kind.
+FILE_STATUS_COLUMNS = {
+    "firmware": ("firmware_status", "firmware_status_at"),
+    "diagnostics": ("diagnostics_status", "diagnostics_status_at"),
+}
+
+
+def record_file_status(
+    conn: Connection, charge_point_id: str, kind: str, *, status: str, at: datetime
+) -> bool:
+    """
+    Store what a FirmwareStatusNotification (``kind`` ``firmware``) or a
+    DiagnosticsStatusNotification (``diagnostics``) said, received ``at``,
+    unless a later one is stored already (a late redelivery changes nothing).
+    Whether it was stored.
+    """
+    status_column, at_column = FILE_STATUS_COLUMNS[kind]
+    cp = charge_points.c
+    result = conn.execute(
+        charge_points.update()
+        .where(cp.charge_point_id == charge_point_id)
+        .where(sa.or_(cp[at_column].is_(None), cp[at_column] <= at))
+        .values({status_column: status, at_column: at})
+    )
+    return bool(result.rowcount)

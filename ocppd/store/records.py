@@ -99,6 +99,11 @@ class ChargePointRecord:
     connection_fence: int | None
     alive_at: datetime | None
     created_at: datetime
+    #: The last FirmwareStatusNotification's and DiagnosticsStatusNotification's status.
+    firmware_status: str | None = None
+    firmware_status_at: datetime | None = None
+    diagnostics_status: str | None = None
+    diagnostics_status_at: datetime | None = None
 
 
 @attrs.frozen

@@ -144,6 +144,12 @@ charge_points = sa.Table(
     # liveness_timeout is marked offline by any node's sweep (its node died).
     sa.Column("alive_at", UTCDateTime, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # What the charger's last FirmwareStatusNotification and
+    # DiagnosticsStatusNotification said, and when we received it.
+    sa.Column("firmware_status", sa.String(32), nullable=True),
+    sa.Column("firmware_status_at", UTCDateTime, nullable=True),
+    sa.Column("diagnostics_status", sa.String(32), nullable=True),
+    sa.Column("diagnostics_status_at", UTCDateTime, nullable=True),
     sa.CheckConstraint(one_of("registration_status", REGISTRATION_STATUSES), name="registration"),
     sa.Index(None, "station_id"),
 )
@@ -384,6 +390,29 @@ api_tokens = sa.Table(
 AUDIT_OUTCOMES = ("requested", "answered", "failed")
 
 # Who asked a charger to do what, and what came of it (commands, CMS changes).
+# A GetDiagnostics sent without a location gets ours: an upload URL with a
+# token of its own (stored hashed), valid until ``expires_at``, used once.
+diagnostics_uploads = sa.Table(
+    "diagnostics_uploads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "charge_point_id",
+        CHARGE_POINT_ID,
+        sa.ForeignKey("charge_points.charge_point_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    # No foreign key, as in the audit log: the request outlives its operator.
+    sa.Column("requested_by", sa.Integer, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("file_name", sa.String(255), nullable=True),
+    sa.Column("size", sa.BigInteger, nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=True),
+    sa.Index(None, "charge_point_id", "id"),
+)
+
 audit_log = sa.Table(
     "audit_log",
     metadata,

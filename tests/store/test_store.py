@@ -187,7 +187,7 @@ class StoreTestsMixin(_Base):
             )
             self.assertEqual(compare_metadata(context, tables.metadata), [])
         self.assertEqual(migrate.current_revision(self.database.engine), migrate.head_revision())
-        self.assertEqual(migrate.head_revision(), "0013")
+        self.assertEqual(migrate.head_revision(), "0014")
 
     def test_upgrade_to_0005_redacts_authorization_keys(self) -> None:
         """
@@ -264,7 +264,7 @@ class StoreTestsMixin(_Base):
         migrate.upgrade(url)
         database = Database.from_url(url)
         self.addCleanup(database.stop)
-        self.assertEqual(migrate.current_revision(database.engine), "0013")
+        self.assertEqual(migrate.current_revision(database.engine), "0014")
         names = set(sa.inspect(database.engine).get_table_names())
         self.assertEqual(names, {*tables.metadata.tables, "alembic_version"})
 
@@ -516,6 +516,19 @@ class StoreTestsMixin(_Base):
         self.assertEqual(keys(), ("up", None))
 
     # -- charger state -------------------------------------------------------
+
+    def test_file_statuses_kept_newest_first(self) -> None:
+        """Firmware and diagnostics states are stored apart; a late older one changes nothing."""
+        record = chargers.record_file_status
+        self.assertTrue(self.query(record, "CP1", "firmware", status="Installing", at=minutes(9)))
+        self.assertFalse(self.query(record, "CP1", "firmware", status="Downloading", at=minutes(5)))
+        self.query(record, "CP1", "diagnostics", status="Uploaded", at=minutes(7))
+        self.assertFalse(self.query(record, "NOPE", "firmware", status="Idle", at=minutes(9)))
+        cp = found(self.query(chargers.get_charge_point, "CP1"))
+        self.assertEqual(
+            (cp.firmware_status, cp.firmware_status_at, cp.diagnostics_status),
+            ("Installing", minutes(9), "Uploaded"),
+        )
 
     def test_boot_recorded_and_not_undone_by_an_older_boot(self) -> None:
         """A boot's fields are stored; an older boot processed late changes nothing."""

@@ -81,6 +81,10 @@ export async function mount(root, ctx) {
         h('dd', {}, point.serialNumber || '—'),
         h('dt', {}, 'Booted'),
         h('dd', {}, formatDateTime(point.bootAt)),
+        h('dt', {}, 'Firmware update'),
+        h('dd', { 'data-field': 'firmware-status' }, fileStatus(point.firmwareStatus, point.firmwareStatusAt)),
+        h('dt', {}, 'Diagnostics'),
+        h('dd', { 'data-field': 'diagnostics-status' }, fileStatus(point.diagnosticsStatus, point.diagnosticsStatusAt)),
       ),
     );
   };
@@ -225,6 +229,13 @@ export async function mount(root, ctx) {
   });
   ctx.subscribe(topics.adminOcppOf(id), (event) => {
     const m = event.data || {};
+    // The charger's firmware and diagnostics transfers, as it reports them.
+    const field = { FirmwareStatusNotification: 'firmware', DiagnosticsStatusNotification: 'diagnostics' }[m.action];
+    if (point && field && m.direction === 'in' && m.messageType === 'CALL' && typeof m.payload?.status === 'string') {
+      point[`${field}Status`] = m.payload.status;
+      point[`${field}StatusAt`] = m.at || event.at;
+      renderStatus();
+    }
     addLog([{ ...m, at: m.at || event.at }], { atEnd: false });
   });
   ctx.subscribe(topics.adminCms, (event) => {
@@ -236,6 +247,25 @@ export async function mount(root, ctx) {
   });
   await ctx.keepLoaded(load);
 }
+
+function fileStatus(status, at) {
+  if (!status) return '—';
+  return [badge(FILE_STATUS_KINDS[status] || status, status), h('span', { class: 'muted' }, ` ${formatDateTime(at)}`)];
+}
+
+/** Firmware and diagnostics states, as the badges colour them. */
+const FILE_STATUS_KINDS = {
+  Idle: 'Unavailable',
+  Downloaded: 'Available',
+  Installed: 'Available',
+  Uploaded: 'Available',
+  Downloading: 'Charging',
+  Installing: 'Charging',
+  Uploading: 'Charging',
+  DownloadFailed: 'Faulted',
+  InstallationFailed: 'Faulted',
+  UploadFailed: 'Faulted',
+};
 
 function messageTypeName(type) {
   return { 2: 'CALL', 3: 'CALLRESULT', 4: 'CALLERROR' }[type] || type || '';
