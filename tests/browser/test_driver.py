@@ -258,6 +258,9 @@ class LiveSessionTests(DriverTestCase):
                 "Stopped because the car was unplugged."
             )
             expect(page.locator(".chart")).to_have_attribute("data-points", "3")
+            expect(notice.get_by_role("link", name="Receipt")).to_have_attribute(
+                "href", f"#/receipt/{tx}"
+            )
 
         yield self.b(stopped)
         yield self.screenshot(page, "user-session-stopped-phone")

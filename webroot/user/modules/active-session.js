@@ -40,6 +40,7 @@ const TEXT = {
   stoppedSummary: (energy, duration) => `${energy} in ${duration}, `,
   notStartedTitle: 'Charging did not start',
   all: 'All sessions',
+  receipt: 'Receipt',
   again: 'Charge again',
   session: 'Session ',
   charging: 'Charging',
@@ -170,7 +171,14 @@ export async function mount(root, ctx) {
                   '.',
                 ),
             reason ? h('p', { 'data-field': 'stop-reason' }, reason) : null,
-            h('div', { class: 'actions' }, h('a', { class: 'button', href: '#/sessions' }, TEXT.all), h('a', { class: 'button primary', href: '#/stations' }, TEXT.again)),
+            h(
+              'div',
+              { class: 'actions' },
+              // A billed session has a receipt (an unpriced or held one says why on its page).
+              idle ? null : h('a', { class: 'button', href: `#/receipt/${session.id}`, 'data-action': 'receipt' }, TEXT.receipt),
+              h('a', { class: 'button', href: '#/sessions' }, TEXT.all),
+              h('a', { class: 'button primary', href: '#/stations' }, TEXT.again),
+            ),
           )
         : h(
             'section',
