@@ -30,7 +30,13 @@ from ocppd.bus.outbox import Event, Outbox
 from ocppd.config import BillingConfig
 from ocppd.consumers.funds_stop import StopOutcome
 from ocppd.logs import Logger
-from ocppd.payments import DECLINED, PENDING, IPaymentProvider, ProviderUnavailable
+from ocppd.payments import (
+    DECLINED,
+    PENDING,
+    AmountNotPayable,
+    IPaymentProvider,
+    ProviderUnavailable,
+)
 from ocppd.representations import (
     payment_json,
     wallet_event,
@@ -54,6 +60,9 @@ TOP_UP_UNAVAILABLE = ApiError(
 #: Retryable: the same Idempotency-Key asks for the same payment.
 PAYMENT_UNAVAILABLE = ApiError(
     503, "payment_unavailable", "the payment service cannot be reached; try again in a moment"
+)
+AMOUNT_NOT_PAYABLE = ApiError(
+    400, "amount_not_payable", "the payment service takes no payment of this amount"
 )
 IDEMPOTENCY_CONFLICT = ApiError(
     409, "idempotency_conflict", "this Idempotency-Key was used for another amount"
@@ -129,6 +138,8 @@ class CustomerService:
             payment = yield provider.charge(user.id, amount, currency, key)
         except ProviderUnavailable:
             raise PAYMENT_UNAVAILABLE from None
+        except AmountNotPayable:
+            raise AMOUNT_NOT_PAYABLE from None
         if payment.status == DECLINED:
             raise ApiError(402, "payment_declined", payment.reason or "the payment was declined")
         if payment.status == PENDING:

@@ -108,6 +108,10 @@ class ProviderUnavailable(Exception):
     """The provider could not be asked or answered nonsense; its words stay in the log."""
 
 
+class AmountNotPayable(Exception):
+    """The provider takes no payment of this amount (below its minimum, above its maximum)."""
+
+
 @implementer(IPaymentProvider)
 class TestPaymentProvider:
     """Approves every payment, at once; the reference names the key, so repeats agree."""

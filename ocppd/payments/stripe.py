@@ -40,6 +40,7 @@ from ocppd.payments import (
     PAID,
     PENDING,
     REFUNDED,
+    AmountNotPayable,
     IPaymentProvider,
     Payment,
     PaymentEvent,
@@ -59,6 +60,8 @@ MAX_ANSWER = 256 * 1024
 MAX_ID = 128
 PAID_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 REFUND_EVENTS = ("charge.refunded",)
+#: Stripe's error codes for an amount it takes no payment of (its minimum is about 0.50).
+AMOUNT_ERRORS = ("amount_too_small", "amount_too_large")
 #: What the customer reads when Stripe declines (its own reason goes to the log).
 DECLINE_REASON = "the payment was declined"
 
@@ -228,6 +231,8 @@ class StripeProvider:
         )
         if error.get("type") == "card_error":
             return None
+        if error.get("code") in AMOUNT_ERRORS:
+            raise AmountNotPayable(str(error.get("code")))
         raise ProviderUnavailable(f"HTTP {response.code}")
 
     # -- webhooks ---------------------------------------------------------------

@@ -204,6 +204,14 @@ class StripeTopUpTests(StripeTestCase):
         result = yield self.top_up(2000, key="k-402")
         self.assertError(result, 402, "payment_declined")
         self.assertNotIn("Stripe", result[1]["error"]["message"])
+        self.stripe.fail = (
+            400,
+            b'{"error": {"type": "invalid_request_error", "code": "amount_too_small", '
+            b'"message": "Amount must be at least 0.50 eur"}}',
+        )
+        result = yield self.top_up(10, key="k-small")
+        self.assertError(result, 400, "amount_not_payable")
+        self.assertNotIn("0.50", result[1]["error"]["message"])
         self.stripe.fail = None
         self.assertEqual((yield self.wallet()), (0, []))
 

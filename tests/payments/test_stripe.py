@@ -20,6 +20,7 @@ from ocppd.payments import (
     PAID,
     PENDING,
     REFUNDED,
+    AmountNotPayable,
     ProviderUnavailable,
     WebhookRejected,
 )
@@ -84,6 +85,15 @@ class StripeProviderTests(TestCase):
             self.fake.fail = fail
             with self.subTest(fail[1][:40]):
                 yield self.assertFailure(self.charge(), ProviderUnavailable)
+
+    @inlineCallbacks
+    def test_amount_not_payable(self) -> Any:
+        """Below Stripe's minimum: AmountNotPayable (the customer can change it), not a retry."""
+        self.fake.fail = (
+            400,
+            b'{"error": {"type": "invalid_request_error", "code": "amount_too_small"}}',
+        )
+        yield self.assertFailure(self.charge(10), AmountNotPayable)
 
     @inlineCallbacks
     def test_card_declined(self) -> Any:

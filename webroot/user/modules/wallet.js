@@ -22,6 +22,7 @@ const UNAVAILABLE = 'Adding money here is not available yet. Ask the operator of
 function topUpFailure(error) {
   if (error.code === 'top_up_unavailable') return UNAVAILABLE;
   if (error.code === 'payment_declined') return 'Your payment was declined. Nothing was added.';
+  if (error.code === 'amount_not_payable') return 'This amount cannot be paid by card. Try a larger one.';
   if (error.code === 'payment_unavailable') return 'The payment service cannot be reached just now. Try again in a moment: you will not be charged twice.';
   if (error.status === 400) return 'This amount cannot be added. Try a smaller one.';
   if (error.status === 0) return describeError(error);
