@@ -77,6 +77,9 @@ class CustomerPageTests(BrowserTestCase):
                 ["1: Available", "2: Available"]
             )
             expect(main.locator("[data-charger=CP-2]")).to_contain_text("Offline")
+            expect(main.locator("[data-charger=CP-2] [data-field=price]")).to_have_text(
+                "No price set: not billed"
+            )
             page.get_by_label("Find a station").fill("harb")
             expect(page.locator("[data-station]:visible")).to_have_count(1)
             page.get_by_label("Find a station").fill("")

@@ -7,6 +7,18 @@ import uPlot from '/vendor/uplot/dist/uPlot.esm.js';
 
 import { h } from './dom.js';
 
+/**
+ * Ticks of a session's time axis as the reader's clock reads them: hours and
+ * minutes, or minutes and seconds while the ticks are less than a minute apart. A
+ * session is hours long, so no date (which crowded a phone's axis).
+ */
+function clockTicks(ticks) {
+  const step = ticks.length > 1 ? ticks[1] - ticks[0] : 60;
+  const options = step < 60 ? { minute: '2-digit', second: '2-digit' } : { hour: 'numeric', minute: '2-digit' };
+  const format = new Intl.DateTimeFormat(navigator.languages?.[0] || navigator.language || 'en', options);
+  return ticks.map((t) => format.format(new Date(t * 1000)));
+}
+
 export class LiveChart {
   /**
    * ``format`` writes a value for reading, ``axis`` a tick (shorter); ``floor``
@@ -55,7 +67,9 @@ export class LiveChart {
           },
         },
         axes: [
-          { stroke: '#4a5563', grid: { stroke: '#e6e9ee' } },
+          timeRange
+            ? { stroke: '#4a5563', grid: { stroke: '#e6e9ee' }, space: 70, values: (u, ticks) => clockTicks(ticks) }
+            : { stroke: '#4a5563', grid: { stroke: '#e6e9ee' } },
           { stroke: '#4a5563', grid: { stroke: '#e6e9ee' }, values: (u, ticks) => ticks.map((t) => axis(t)), size: 84 },
         ],
         series: [{}, { label, stroke: color, width: 2, fill: `${color}22`, points: { show: true, size: 5 } }],

@@ -11,6 +11,7 @@ export const TEXT = {
   feeWhenCharging: 'The session fee is charged once energy flows or time is charged.',
   feeAlways: 'The session fee is charged for every session.',
   free: 'No price is set for this charger: its sessions are not billed.',
+  freeShort: 'No price set: not billed',
   noEnergyPrice: 'No charge for energy',
   notStarted: 'Not started',
   noCharge: 'No charge',
@@ -48,7 +49,7 @@ export function priceLines(tariff) {
 
 /** The one-line price summary of a charger in a list: "€0.30 per kWh · €0.50 per session". */
 export function priceSummary(tariff) {
-  return priceLines(tariff).join(' · ');
+  return tariff ? priceLines(tariff).join(' · ') : TEXT.freeShort;
 }
 
 /** When the session fee is owed, in words (null when there is none). */
