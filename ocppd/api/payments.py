@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.interfaces import IReactorTime
 
 from ocppd.api.errors import ApiError
 from ocppd.bus.outbox import Event, Outbox
@@ -47,16 +48,12 @@ class PaymentWebhooks:
         database: Database,
         outbox: Outbox,
         provider: IPaymentProvider | None,
-        clock: Any,
+        clock: IReactorTime,
     ) -> None:
         self._database = database
         self._outbox = outbox
         self._provider = provider
         self._clock = clock
-
-    def takes(self, name: str) -> bool:
-        """Whether ``name`` is the configured provider (whose webhook route is open)."""
-        return self._provider is not None and self._provider.name == name
 
     @inlineCallbacks
     def receive(
