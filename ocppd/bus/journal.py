@@ -19,7 +19,8 @@ transaction. A lone publish on an idle bus is written at once.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import attrs
 from twisted.internet.defer import Deferred, succeed
@@ -107,6 +108,16 @@ def apply_batch(records: dict[int, JournalRecord], batch: JournalBatch) -> None:
         records.pop(seq, None)
 
 
+class _Call(Protocol):
+    def active(self) -> bool: ...
+
+
+class _Clock(Protocol):
+    """The part of ``IReactorTime`` used here."""
+
+    def callLater(self, delay: float, callable: Callable[..., Any], *args: Any) -> _Call: ...
+
+
 class GroupCommit:
     """
     Writes journal changes in batches: at most one write in flight; what
@@ -120,8 +131,16 @@ class GroupCommit:
 
     log = Logger()
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, clock: _Clock | None = None) -> None:
+        """
+        With a ``clock``, settlements (marks, removals) wait for the end of the
+        reactor turn: the acks of a consumer's batch arrive in one turn, and go
+        in one write rather than a first write of one removal and a second of
+        the rest. Without, each change starts a write at once if none is in flight.
+        """
         self._journal = journal
+        self._clock = clock
+        self._settling: _Call | None = None
         self._pending = JournalBatch()
         self._waiters: list[Deferred[None]] = []
         self._in_flight = False
@@ -140,11 +159,22 @@ class GroupCommit:
 
     def mark(self, seq: int, mark: DeadMark | None) -> None:
         self._pending.marked[seq] = mark
-        self._flush()
+        self._settle()
 
     def remove(self, seq: int) -> None:
         self._pending.marked.pop(seq, None)
         self._pending.removed.add(seq)
+        self._settle()
+
+    def _settle(self) -> None:
+        if self._clock is None:
+            self._flush()
+        elif self._settling is None and not self._in_flight:
+            # (A write in flight takes what is pending when it ends.)
+            self._settling = self._clock.callLater(0, self._settled)
+
+    def _settled(self) -> None:
+        self._settling = None
         self._flush()
 
     def when_idle(self) -> Deferred[None]:

@@ -231,7 +231,7 @@ class MemoryBus(Service):
         #: Messages of ephemeral queues dropped after their handler failed, per queue.
         self.dropped: dict[str, int] = self.stats.dropped
         self._journal = journal if journal is not None else InMemoryJournal()
-        self._writes = GroupCommit(self._journal)
+        self._writes = GroupCommit(self._journal, self._reactor)
         #: The next journal seq; set from the journal at the first start.
         self._next_seq = 1
         self._recovered = False
@@ -290,7 +290,19 @@ class MemoryBus(Service):
                 messages.append((queue, message))
                 continue
             seq, self._next_seq = self._next_seq, self._next_seq + 1
-            messages.append((queue, attrs.evolve(message, seq=seq)))
+            # Built directly: attrs.evolve introspects the class every call.
+            messages.append(
+                (
+                    queue,
+                    _Message(
+                        id=envelope.id,
+                        routing_key=routing_key,
+                        body=body,
+                        seq=seq,
+                        published=envelope,
+                    ),
+                )
+            )
             records.append(
                 JournalRecord(
                     seq=seq,

@@ -88,6 +88,35 @@ class GroupCommitTests(SynchronousTestCase):
         self.assertFalse(commit.busy)
         self.successResultOf(commit.when_idle())
 
+    def test_settlements_of_a_turn_go_together(self) -> None:
+        """
+        With a clock, acks wait for the end of the reactor turn: a consumer's
+        batch of acks is one write, not a write of the first and one of the rest.
+        A publish meanwhile is written at once and takes them along.
+        """
+        journal = ControlledJournal()
+        clock = Clock()
+        commit = GroupCommit(journal, clock)
+        for seq in (1, 2, 3):
+            commit.remove(seq)
+        self.assertEqual(journal.batches, [])
+        clock.advance(0)
+        self.assertEqual([b.removed for b in journal.batches], [{1, 2, 3}])
+        journal.writes[0].callback(None)
+        commit.remove(4)
+        commit.mark(5, DeadMark(5, "E: x", "2026-12-07T00:00:00.000Z"))
+        published = commit.add([record(6)])
+        self.assertEqual(len(journal.batches), 2)
+        self.assertEqual(
+            (journal.batches[1].removed, set(journal.batches[1].marked), journal.batches[1].added),
+            ({4}, {5}, [record(6)]),
+        )
+        journal.writes[1].callback(None)
+        self.successResultOf(published)
+        clock.advance(0)  # nothing left for the turn's own write
+        self.assertEqual(len(journal.batches), 2)
+        self.assertFalse(commit.busy)
+
     def test_failed_write_fails_its_records_keeps_settlements(self) -> None:
         """
         A failed write fails the publishes it carried; its settlements are kept
@@ -215,12 +244,14 @@ class InMemoryJournalBusTests(SynchronousTestCase):
         self.assertEqual((kept.dead.attempts, kept.dead.reason), (1, "HandlerError: down"))
         self.successResultOf(consumer.stop())
         self.assertEqual(len(self.successResultOf(bus.replay_dead_letters("work")).replayed), 1)
+        self.clock.advance(0)  # settlements are written at the end of the turn
         [kept] = journal.records.values()
         self.assertIsNone(kept.dead)
         self.successResultOf(bus.consume("work", fail))
         self.clock.advance(0)
         self.flushLoggedErrors(HandlerError)
         self.assertEqual(self.successResultOf(bus.discard_dead_letters("work")), 1)
+        self.clock.advance(0)
         self.assertEqual(journal.records, {})
 
     def test_restart_replays_in_order_before_new_traffic(self) -> None:
