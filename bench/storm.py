@@ -25,14 +25,20 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# bench/profile.py, found first on the path (ahead of the standard library's profile).
+from profile import summarize
+
 from measure import LoadGen, percentile
 from servers import (
+    BIN,
     IDLE_PREFIX,
     LOAD_PREFIX,
     NAMES,
@@ -48,13 +54,43 @@ STORM_KINDS = ("ocppd", "ceiling")
 
 
 def storm(
-    server: Server, chargers: int, parallel: int, *, timeout: float, settle: float = 3.0
+    server: Server,
+    chargers: int,
+    parallel: int,
+    *,
+    timeout: float,
+    settle: float = 3.0,
+    profile: str | None = None,
 ) -> dict[str, Any]:
-    """One storm of ``chargers`` against ``server``, ``parallel`` handshakes in flight."""
+    """
+    One storm of ``chargers`` against ``server``, ``parallel`` handshakes in
+    flight; with ``profile`` (a file), py-spy's raw stacks of the server
+    from the storm's start until it settled.
+    """
     prefix = IDLE_PREFIX if server.kind.startswith("ocppd") else LOAD_PREFIX
     gen = LoadGen("storm", server.port, f"--id-prefix={prefix}", f"--timeout={timeout}")
+    spy = None
     try:
         time.sleep(1.0)  # the load generator imports and starts its loop
+        if profile is not None:
+            spy = subprocess.Popen(
+                [
+                    os.path.join(BIN, "py-spy"),
+                    "record",
+                    "--pid",
+                    str(server.pid),
+                    "--rate",
+                    "200",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "--output",
+                    profile,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1.0)  # py-spy attaches
         cpu_before = cpu_seconds(server.pid)
         gen.send(f"{chargers} {parallel}")
         result = gen.receive()
@@ -63,9 +99,14 @@ def storm(
         time.sleep(settle)
         cpu_settled = cpu_seconds(server.pid) - cpu_before
         peak = rss_kib(server.pid, "VmHWM")
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            spy.wait()
         gen.send("")
     finally:
         gen.finish()
+        if spy is not None and spy.poll() is None:
+            spy.kill()
     booted = sorted(result["booted_at"])
     return {
         "booted": len(booted),
@@ -89,6 +130,7 @@ def storm_table(
     timeout: float,
     listen_options: str = "",
     settings: tuple[str, ...] = (),
+    profile: str | None = None,
 ) -> list[tuple[str, int, dict[str, Any]]]:
     """
     Print the storm table for every kind and parallelism (``template``:
@@ -100,7 +142,14 @@ def storm_table(
             if kind not in STORM_KINDS:
                 continue
             with Server(kind, template, listen_options=listen_options, settings=settings) as server:
-                rows.append((kind, parallel, storm(server, chargers, parallel, timeout=timeout)))
+                spied = None
+                if profile is not None:
+                    spied = os.path.join(profile, f"storm-{kind}-{chargers}-{parallel}.txt")
+                result = storm(server, chargers, parallel, timeout=timeout, profile=spied)
+                rows.append((kind, parallel, result))
+                if spied is not None:
+                    print(f"\n### py-spy of {NAMES[kind]}, {parallel or 'all'} in flight")
+                    summarize(spied, 30)
     print(
         f"\n## Reconnect storm: {chargers} chargers connect (Basic auth) and boot, "
         "one load process\n"
@@ -148,6 +197,11 @@ def main() -> int:
         metavar="SECTION.OPTION=VALUE",
         help="a setting of ocppd's for the storm, e.g. ocpp.open_handshake_timeout=30 (repeatable)",
     )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="record each server with py-spy (all threads) during its storm; raw stacks in DIR",
+    )
     args = parser.parse_args()
     limit = raise_fd_limit()
     if args.chargers + 100 > limit:
@@ -163,6 +217,7 @@ def main() -> int:
             args.timeout,
             args.listen_options,
             tuple(args.set),
+            args.profile,
         )
     finally:
         shutil.rmtree(template, ignore_errors=True)
