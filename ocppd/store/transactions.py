@@ -384,6 +384,20 @@ def open_sessions(
     Bounded by the connectors a charger has: a charger may have one session
     open per connector, so this never reads more than a charger's worth.
     """
+    # Mostly there is none (every boot and every Available asks): a prepared
+    # look for one first, on the driver's cursor, costs a tenth of the query.
+    probe = _open_session_probe(
+        connector_id is not None, received_before is not None, below_id is not None
+    )
+    given = {
+        "cp_id": charge_point_id,
+        "connector_id": connector_id,
+        "received_before": received_before,
+        "below_id": below_id,
+    }
+    found = probe.first(conn, {name: value for name, value in given.items() if value is not None})
+    if found is None:
+        return []
     query = sa.select(transactions).where(
         _tx.charge_point_id == charge_point_id, _tx.status == "active", visible
     )
@@ -398,6 +412,21 @@ def open_sessions(
 
 #: Most sessions one message closes (a charger's connectors, with room to spare).
 MAX_OPEN_CLOSED = 100
+
+
+@functools.cache
+def _open_session_probe(by_connector: bool, by_arrival: bool, by_id: bool) -> Prepared:
+    """Whether ``open_sessions`` with these conditions finds any: an id, or no row."""
+    query = sa.select(_tx.id).where(
+        _tx.charge_point_id == sa.bindparam("cp_id"), _tx.status == "active", visible
+    )
+    if by_connector:
+        query = query.where(_tx.connector_id == sa.bindparam("connector_id"))
+    if by_arrival:
+        query = query.where(_tx.created_at < sa.bindparam("received_before", type_=UTCDateTime()))
+    if by_id:
+        query = query.where(_tx.id < sa.bindparam("below_id"))
+    return Prepared(query.limit(1))
 
 
 def close_session(
