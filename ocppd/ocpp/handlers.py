@@ -19,12 +19,13 @@ from twisted.python.failure import Failure
 
 from ocppd.logs import Logger
 from ocppd.ocpp import actions, errors
+from ocppd.ocpp.charger_lookup import ChargerLookup
 from ocppd.ocpp.connection import BuiltAnswer
 from ocppd.ocpp.errors import AnswerTimedOut, OcppError
 from ocppd.ocpp.frames import Call
 from ocppd.ocpp.tagcache import IdTagCache
 from ocppd.ocpp.traffic import TrafficPublisher
-from ocppd.store import chargers, transactions
+from ocppd.store import transactions
 from ocppd.store.database import Database
 from ocppd.timeutil import IsoNow, from_timestamp, parse_iso
 
@@ -56,6 +57,7 @@ class CentralSystemHandlers:
         answer_timeout: float = 10.0,
     ) -> None:
         self._database = database
+        self._chargers = ChargerLookup(database)
         self._tags = tags
         self._traffic = traffic
         self._clock = clock
@@ -172,8 +174,9 @@ class CentralSystemHandlers:
         self, connection: ChargerConnection, payload: dict[str, Any]
     ) -> Generator[Deferred[Any], Any, Response]:
         # The operator may have accepted (or rejected) a pending charger since
-        # it connected; a boot is rare enough to read the current status.
-        record = yield self._database.run(chargers.get_charge_point, connection.charge_point_id)
+        # it connected: the current status is read. A node's restart brings
+        # every charger's boot at once, so the reads go in batches.
+        record = yield self._chargers.get(connection.charge_point_id)
         status = record.registration_status if record is not None else "Rejected"
         connection.registration_status = status
         interval = (

@@ -130,7 +130,7 @@ class AnswerTimeoutTests(SynchronousTestCase):
         """A slow store and bus that answer within the bound are not cut short."""
         self.send("b1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
         self.clock.advance(TIMEOUT / 2)
-        self.database.calls[0].callback(None)  # no record: Rejected
+        self.database.calls[0].callback({})  # the batched lookup found no record: Rejected
         # A BootNotification is answered once the bus has it (docs/bus.md).
         self.traffic.unconfirmed[0].callback(None)
         self.assertEqual(self.transport.last()[:2], [3, "b1"])

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, fail, inlineCallbacks, maybeDeferred
+from twisted.internet.defer import Deferred, fail, gatherResults, inlineCallbacks, maybeDeferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -187,6 +187,38 @@ class HandlerTests(TestCase):
         for action, payload in (("StatusNotification", status), ("BootNotification", boot)):
             with self.assertRaises(BusError):
                 yield self.call(action, payload)
+
+    @inlineCallbacks
+    def test_boots_read_their_chargers_in_batches(self) -> Any:
+        """
+        Boots that arrive together (a node's restart brings every charger's)
+        read their chargers' status in one store call, not one each; each
+        gets its own charger's status.
+        """
+        self.database.run_sync(chargers.set_registration_status, "CP2", "Rejected")
+        reads: list[tuple[Any, ...]] = []
+        run = self.database.run
+
+        def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+            reads.append((func.__name__, *args))
+            return run(func, *args, **kwargs)
+
+        self.patch(self.database, "run", counted)
+        boot = {"chargePointVendor": "V", "chargePointModel": "M"}
+        answers = yield gatherResults(
+            [
+                self.call("BootNotification", boot, FakeConnection(cp))
+                for cp in ("CP1", "CP2", "CP1", "NOPE")
+            ]
+        )
+        self.assertEqual(
+            [answer["status"] for answer in answers],
+            ["Accepted", "Rejected", "Accepted", "Rejected"],
+        )
+        # The first goes at once, alone; the others wait for it and go together.
+        self.assertEqual(
+            reads, [("get_charge_points", ["CP1"]), ("get_charge_points", ["CP2", "CP1", "NOPE"])]
+        )
 
     @inlineCallbacks
     def test_pending_charger_may_only_boot(self) -> Any:
