@@ -50,9 +50,9 @@ def _kwh(wh: int) -> str:
     return f"{wh / 1000:,.3f} kWh"
 
 
-def _text(value: str) -> str:
+def _text(value: str, *, lines: bool = False) -> str:
     """What Helvetica can print: Windows-1252, the rest as "?", no control characters."""
-    printable = "".join(c if c.isprintable() else " " for c in value)
+    printable = "".join(c if c.isprintable() or (lines and c == "\n") else " " for c in value)
     return printable.encode("cp1252", "replace").decode("cp1252")
 
 
@@ -86,7 +86,7 @@ def render(receipt: Receipt) -> bytes:
     pdf.cell(width, 10, "Charging receipt", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("helvetica", "", 10)
     if receipt.issuer:
-        pdf.multi_cell(width, 5, _text(receipt.issuer), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(width, 5, _text(receipt.issuer, lines=True), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     row("Receipt", data["number"])
     row("Customer", data["customer"])
