@@ -192,7 +192,8 @@ class App {
       this.staleNotice.hidden = true;
       return;
     }
-    if (!this.liveAt || this.push.state === 'connecting') return; // not yet live: nothing shown is stale
+    // Not yet live (nothing shown is stale), or stopped on purpose (signing out).
+    if (!this.liveAt || this.push.state === 'connecting' || this.push.state === 'stopped') return;
     this.main.dataset.stale = 'true';
     this.staleNotice.textContent = TEXT.stale(this.liveAt.toLocaleTimeString());
     this.staleNotice.hidden = false;
