@@ -221,3 +221,4 @@ class NodeExampleTests(SynchronousTestCase):
         )
         self.assertTrue(config.store.url.startswith("postgresql://"))
         self.assertFalse(config.store.auto_upgrade)
+        self.assertEqual(config.metrics.listen, "tcp:9100:interface=127.0.0.1")
