@@ -53,7 +53,6 @@ const TEXT = {
   notYours: 'This session is not one of yours, or does not exist.',
   expired: 'The charger did not start charging, so nothing is held for it any more.',
   tryAgain: 'Try again',
-  noTariff: 'Not billed',
   includesFee: (fee) => `Includes the ${fee} session fee.`,
 };
 
