@@ -7,15 +7,19 @@ The whole node's ``/metrics`` is tested in tests/integration/test_metrics.py.
 from __future__ import annotations
 
 import json
+import os
+import threading
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import attrs
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet.threads import deferToThread
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import BusError, Delivery
@@ -340,3 +344,35 @@ class NodeFamilyTests(SynchronousTestCase):
         # Zero counts stay out: no series per possible label set.
         series = [name for name, _ in samples if name == "ocppd_ocpp_messages_total"]
         self.assertEqual(len(series), 1)
+
+
+class DatabasePoolTests(TestCase):
+    """The store's pool as the metrics read it: waits observed, queue and busy threads now."""
+
+    @inlineCallbacks
+    def test_waits_and_state(self) -> Any:
+        from twisted.internet import reactor
+
+        from ocppd.store.database import Database
+
+        path = os.path.abspath(self.mktemp())
+        database = Database.from_url(f"sqlite:///{path}", reactor=reactor)
+        database.start()
+        self.addCleanup(database.stop)
+        self.assertEqual(database.pool_state(), (0, 0))
+        running, release = threading.Event(), threading.Event()
+
+        def hold(conn: Any) -> None:
+            running.set()
+            release.wait(10)
+
+        first = database.run(hold)
+        yield deferToThread(running.wait, 10)
+        # SQLite has one thread: the second transaction waits for it.
+        second = database.run(lambda conn: None)
+        self.assertEqual(database.pool_state(), (1, 1))
+        release.set()
+        yield first
+        yield second
+        # Observed on the reactor as each finished: the second waited for the first.
+        self.assertEqual(database.pool_waits.count, 2)

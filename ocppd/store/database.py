@@ -246,7 +246,11 @@ class Database:
 
     def pool_state(self) -> tuple[int, int]:
         """Transactions waiting for a thread now, and threads busy (for the metrics)."""
-        statistics = self.threadpool._team.statistics()
+        # Twisted's ThreadPool says it only through its (private) team's statistics.
+        team = getattr(self.threadpool, "_team", None)
+        if team is None:
+            return 0, 0
+        statistics = team.statistics()
         return statistics.backloggedWorkCount, statistics.busyWorkerCount
 
     @classmethod
