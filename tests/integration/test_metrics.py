@@ -141,6 +141,31 @@ class MetricsListenerTests(TestCase):
         self.assertEqual(sample(after, "ocppd_ocpp_connections_closed_total", code="1000"), 1)
 
     @inlineCallbacks
+    def test_consumer_lag_while_the_store_waits(self) -> Generator[Deferred[Any], Any, None]:
+        """The processor's lag grows while its batches wait on the store, and ends after."""
+        processor = self.daemon.node.processor
+        store = processor._database
+        waiting: list[tuple[Deferred[Any], Any, tuple[Any, ...]]] = []
+
+        class Stalled:
+            def run(self, func: Any, *args: Any) -> Deferred[Any]:
+                d: Deferred[Any] = Deferred()
+                waiting.append((d, func, args))
+                return d
+
+        self.patch(processor, "_database", Stalled())
+        lag = "ocppd_consumer_lag_seconds"
+        client = yield connect(self.daemon.port, "CP1", KEY)
+        self.addCleanup(lambda: client.closed)
+        self.addCleanup(client.close)
+        # The connect event waits in the processor's batch: its age is the lag.
+        yield poll(self.scrape, until=lambda s: sample(s, lag, queue="processor") > 0)
+        self.patch(processor, "_database", store)
+        for d, func, args in waiting:
+            store.run(func, *args).chainDeferred(d)
+        yield poll(self.scrape, until=lambda s: sample(s, lag, queue="processor") == 0)
+
+    @inlineCallbacks
     def test_health_ready_and_nothing_else(self) -> Generator[Deferred[Any], Any, None]:
         code, _, text = yield self.get("/health")
         self.assertEqual((code, json.loads(text)["status"]), (200, "alive"))
