@@ -178,6 +178,9 @@ class MetricsListenerTests(TestCase):
         self.assertEqual(body["services"]["metrics"], "running")
         code, _, _ = yield self.get("/api/cms/chargers")
         self.assertEqual(code, 404)
+        response = yield treq.post(self.base + "/metrics", data=b"x", pool=self.pool)
+        yield response.content()
+        self.assertEqual(response.code, 405)
 
     @inlineCallbacks
     def test_openmetrics_when_asked(self) -> Generator[Deferred[Any], Any, None]:
