@@ -5,15 +5,19 @@ knock meanwhile wait in the kernel's listen backlog.
 
 A restarted node gets every charger's reconnect at once. Accepting them all
 would start all their handshakes together: each waits behind thousands of
-others for admission (the store lookup, the presence claim), and Autobahn
-drops every one not answered within ``[ocpp] open_handshake_timeout`` of its
-accept, so a storm times out whole waves of handshakes that the node has
-already paid for. Here at most about ``max_handshakes`` are in the node's
-hands; the next is accepted when one is answered (or refused, or gone). Its
-timeout thus counts from when the node takes it on, not from when it knocked.
+others for admission (the store lookup, the presence claim), and every one
+not answered within ``[ocpp] open_handshake_timeout`` is dropped, so a storm
+times out whole waves of handshakes that the node has already paid for. Here
+at most about ``max_handshakes`` are in the node's hands; the next is accepted
+when one is answered (or refused, or gone).
+
+A handshake counts from its complete request (``OcppServerProtocol.onConnect``,
+where its timeout starts again, for the node's own work), not from its accept:
+connections that never finish their request (a slow-loris client) cost a
+socket each, as before, but cannot hold the gate shut for the chargers.
 
 The bound is soft: Twisted accepts several connections per readable event of
-the listening socket, and those already accepted in that turn are served.
+the listening socket, and those already accepted are served.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ class AcceptGate:
         self._ports = [p for p in self._ports if p is not port]
 
     def started(self) -> None:
-        """A connection was accepted: its handshake waits."""
+        """A handshake's request is complete: it waits for the node's answer."""
         self.waiting += 1
         if not self.paused and self.waiting >= self.limit:
             self.paused = True

@@ -14,7 +14,7 @@ import txaio
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
@@ -66,7 +66,7 @@ class OcppServerProtocol(WebSocketServerProtocol):
     _refusal: HandshakeError | None = None
     #: The presence fence this socket's claim on the charger got (None without presence).
     _fence: int | None = None
-    #: Counted by the factory's accept gate: accepted, its handshake not yet answered.
+    #: Counted by the factory's accept gate: its request is complete, not yet answered.
     _handshaking = False
 
     @property
@@ -79,6 +79,12 @@ class OcppServerProtocol(WebSocketServerProtocol):
 
     @inlineCallbacks
     def onConnect(self, request: ConnectionRequest) -> Any:  # type: ignore[override]
+        # The request is complete: the node takes the handshake on. The accept
+        # gate counts it, and its timeout starts again for the node's own work
+        # (admission, the presence claim), however long the request took.
+        self._handshaking = True
+        self.factory.gate.started()
+        self._start_handshake_timeout()
         try:
             admitted = yield self.factory.admission.admit(
                 request.path, request.headers.get("authorization"), address=self._address
@@ -147,8 +153,26 @@ class OcppServerProtocol(WebSocketServerProtocol):
     def _connectionMade(self) -> None:
         super()._connectionMade()
         self.send_queue = _SendQueue()  # type: ignore[assignment]
-        self._handshaking = True
-        self.factory.gate.started()
+        self._start_handshake_timeout()
+
+    def _start_handshake_timeout(self) -> None:
+        """
+        (Re)start ``[ocpp] open_handshake_timeout``: at the accept, for the
+        client's request, and again once it is complete, for our answer.
+        Autobahn's own timer only counts from the accept; this one is kept
+        where Autobahn keeps its, so Autobahn cancels it as its own (when the
+        connection opens or is lost) and its expiry drops the connection as
+        Autobahn's would.
+        """
+        call: IDelayedCall | None = self.openHandshakeTimeoutCall
+        if call is not None and call.active():
+            call.cancel()
+        timeout = self.factory.open_handshake_timeout
+        call = None
+        if timeout > 0:
+            call = self.factory.clock.callLater(timeout, self.onOpenHandshakeTimeout)
+        # Autobahn declares it None-only (its own timer's type is untyped).
+        self.openHandshakeTimeoutCall = call  # type: ignore[assignment]
 
     def _handshake_over(self) -> None:
         """Answered, refused or gone: the gate may accept the next connection."""
@@ -309,6 +333,11 @@ class OcppServerFactory(SharedProtocolOptions, WebSocketServerFactory):  # type:
         self.max_handshake_size = max_handshake_size
         #: Stops the listener's accepts while ``max_handshakes`` wait for their answer.
         self.gate = AcceptGate(max_handshakes)
+        #: The opening handshake's timeout is the protocol's own (Autobahn's
+        #: counts from the accept only): see ``_start_handshake_timeout``.
+        self.open_handshake_timeout = open_handshake_timeout
+        self.clock = clock
+        self.setProtocolOptions(openHandshakeTimeout=0)
         self.admission = admission
         self.registry = registry
         self._handler = handler

@@ -105,18 +105,23 @@ class RealPortTests(TestCase):
 
 
 class FactoryGateTests(SynchronousTestCase):
-    """Each connection of the OCPP factory counts until its handshake is answered."""
+    """
+    Each connection of the OCPP factory counts from its complete request until
+    its handshake is answered; the handshake's timeout runs on the factory's
+    clock, from the accept and again from the complete request.
+    """
 
     def setUp(self) -> None:
         self.admission = PendingAdmission()
         self.registry = ConnectionRegistry()
+        self.clock = Clock()
         self.factory = OcppServerFactory(
             admission=self.admission,  # type: ignore[arg-type]
             registry=self.registry,
             handler=None,  # type: ignore[arg-type]
             schemas=SchemaRegistry.load(),
             traffic=RecordingTraffic(),  # type: ignore[arg-type]
-            clock=Clock(),
+            clock=self.clock,
             call_timeout=30,
             max_message_size=65536,
             ping_interval=60,
@@ -125,8 +130,8 @@ class FactoryGateTests(SynchronousTestCase):
             max_handshake_size=8192,
             max_handshakes=2,
         )
-        # No Autobahn timers on the global reactor: these tests use no time.
-        self.factory.setProtocolOptions(openHandshakeTimeout=0, autoPingInterval=0)
+        # No Autobahn timers on the global reactor: the handshake's is on self.clock.
+        self.factory.setProtocolOptions(autoPingInterval=0)
         self.port = RecordingPort()
         self.factory.gate.watch(self.port)
 
@@ -145,7 +150,9 @@ class FactoryGateTests(SynchronousTestCase):
         first, _ = self.connect()
         first.dataReceived(HANDSHAKE)
         self.assertEqual((self.factory.gate.waiting, self.port.calls), (1, []))
-        self.connect()
+        second, _ = self.connect()
+        self.assertEqual(self.port.calls, [])
+        second.dataReceived(HANDSHAKE)
         self.assertEqual(self.port.calls, ["pause"])
         self.admission.decisions[0].callback(Admitted("CP1", "Accepted"))
         self.assertIn("CP1", self.registry)
@@ -173,12 +180,49 @@ class FactoryGateTests(SynchronousTestCase):
         self.assertEqual(self.factory.gate.waiting, 0)
         self.assertNotIn("CP1", self.registry)
 
-    def test_a_silent_client_counts_until_it_goes(self) -> None:
-        """A connection that never sends its request counts until it is lost."""
-        protocol, _ = self.connect()
-        self.assertEqual(self.factory.gate.waiting, 1)
+    def test_silent_clients_do_not_close_the_gate(self) -> None:
+        """
+        Connections that never complete their request (a slow-loris client)
+        do not count: they cannot hold the listener shut for the chargers.
+        """
+        self.connect()
+        self.connect()
+        self.connect()
+        self.assertEqual((self.factory.gate.waiting, self.port.calls), (0, []))
+
+    def test_a_silent_client_times_out_from_its_accept(self) -> None:
+        """No complete request within ``open_handshake_timeout`` of the accept: dropped."""
+        _, transport = self.connect()
+        self.clock.advance(9.9)
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(0.1)
+        self.assertTrue(transport.disconnecting)
+
+    def test_the_timeout_starts_again_when_the_request_is_complete(self) -> None:
+        """
+        A request completed 8 s after the accept gets the whole timeout for
+        its answer (admission may wait behind a storm's): dropped only 10 s
+        after the request, if still unanswered.
+        """
+        protocol, transport = self.connect()
+        self.clock.advance(8)
+        protocol.dataReceived(HANDSHAKE)
+        self.clock.advance(9.9)
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(0.1)
+        self.assertTrue(transport.disconnecting)
+        # The drop ends its wait at the gate as any loss does.
         protocol.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.factory.gate.waiting, 0)
+
+    def test_no_timeout_left_once_open(self) -> None:
+        """An answered handshake leaves no timer: the open connection is never dropped by it."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(HANDSHAKE)
+        self.admission.decisions[0].callback(Admitted("CP1", "Accepted"))
+        self.assertEqual([call for call in self.clock.getDelayedCalls() if call.active()], [])
+        self.clock.advance(60)
+        self.assertFalse(transport.disconnecting)
 
 
 class DefaultBacklogTests(SynchronousTestCase):
