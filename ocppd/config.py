@@ -636,6 +636,36 @@ class MetricsConfig:
     OPTIONS = {"listen": _text}
 
 
+@attrs.frozen
+class FilesConfig:
+    """
+    ``[files]``: files chargers transfer over the web listener: diagnostics
+    they upload (GetDiagnostics) and firmware they download (UpdateFirmware).
+    """
+
+    #: The web listener's address as chargers reach it (``https://cms.example.com``):
+    #: a GetDiagnostics sent without a location gets an upload URL under it.
+    #: Empty: a location must be given.
+    public_url: str = ""
+    #: Where uploaded diagnostics are kept; empty: ``<data_dir>/diagnostics``.
+    #: Several nodes need one shared folder (any node may take an upload).
+    diagnostics_dir: str = ""
+    #: Largest diagnostics upload, bytes; a larger one gets 413.
+    max_diagnostics_size: int = 50 * 1024 * 1024
+    #: Seconds an upload URL stays valid.
+    upload_ttl: int = 24 * 3600
+    #: Firmware files served at ``/firmware/<name>`` for UpdateFirmware; empty: none.
+    firmware_dir: str = ""
+
+    OPTIONS = {
+        "public_url": _http_url,
+        "diagnostics_dir": _text,
+        "max_diagnostics_size": _positive_int,
+        "upload_ttl": _positive_int,
+        "firmware_dir": _text,
+    }
+
+
 SECTIONS: dict[str, type] = {
     "ocppd": DaemonConfig,
     "ocpp": OcppConfig,
@@ -648,6 +678,7 @@ SECTIONS: dict[str, type] = {
     "log": LogConfig,
     "alerts": AlertsConfig,
     "metrics": MetricsConfig,
+    "files": FilesConfig,
 }
 
 
@@ -666,6 +697,7 @@ class Config:
     log: LogConfig = attrs.field(factory=LogConfig)
     alerts: AlertsConfig = attrs.field(factory=AlertsConfig)
     metrics: MetricsConfig = attrs.field(factory=MetricsConfig)
+    files: FilesConfig = attrs.field(factory=FilesConfig)
     #: The file the configuration was read from, for resolving relative paths.
     path: str | None = None
 
@@ -683,6 +715,13 @@ class Config:
         from ocppd.store.database import default_sqlite_url
 
         return default_sqlite_url(self.data_dir)
+
+    @property
+    def diagnostics_dir(self) -> str:
+        """Where diagnostics uploads are kept, absolute."""
+        return os.path.abspath(
+            self.files.diagnostics_dir or os.path.join(self.data_dir, "diagnostics")
+        )
 
 
 def check_listeners(config: Config) -> None:

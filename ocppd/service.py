@@ -53,6 +53,7 @@ from ocppd.consumers.audit import AuditConsumer
 from ocppd.consumers.funds_stop import FundsStopConsumer
 from ocppd.consumers.notifier import Notifier, shown_inbound
 from ocppd.consumers.processor import OcppProcessor, billing_limits
+from ocppd.diagnostics import DiagnosticsFiles
 from ocppd.health import Health, node_checks
 from ocppd.holds import HoldReleaser
 from ocppd.logs import Logger
@@ -195,6 +196,14 @@ class Ocppd:
             clock=reactor,
         )
         self.command_executor = CommandExecutor(self.registry, max_timeout=config.ocpp.call_timeout)
+        # Upload URLs for GetDiagnostics, and the files chargers send to them.
+        self.diagnostics = DiagnosticsFiles(
+            self.database,
+            directory=config.diagnostics_dir,
+            public_url=config.files.public_url,
+            ttl=config.files.upload_ttl,
+            now=self.outbox.now,
+        )
         self.commands = CommandService(
             database=self.database,
             router=self.router,
@@ -202,6 +211,7 @@ class Ocppd:
             outbox=self.outbox,
             timeout=config.ocpp.call_timeout,
             charger_changed=self.admission.forget,
+            diagnostics=self.diagnostics,
         )
         # Whether chargers are online, as the API shows it: presence is the truth.
         self.online = OnlineView(self.presence)
@@ -280,6 +290,7 @@ class Ocppd:
             customer=self.customer,
             reviews=self.reviews,
             closing=self.closing,
+            diagnostics=self.diagnostics,
             online=self.online,
             payments=self.payment_webhooks,
             receipts=Receipts(database=self.database, billing=config.billing),
@@ -288,6 +299,7 @@ class Ocppd:
         self.web_site = WebSite(
             self.api.resource(),
             max_body_size=config.web.max_body_size,
+            max_upload_size=config.files.max_diagnostics_size,
             header_timeout=config.web.header_timeout,
             idle_timeout=config.web.idle_timeout,
             reactor=reactor,

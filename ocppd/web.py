@@ -175,6 +175,10 @@ class WebChannel(HTTPChannel):
         super().connectionLost(reason)
 
 
+#: The request paths of chargers' diagnostics uploads (``ocppd.diagnostics``).
+UPLOAD_PATH = b"/diagnostics/"
+
+
 class WebRequest(Request):
     """
     Refuses (413) a body larger than its site's ``max_body_size`` as it
@@ -185,7 +189,13 @@ class WebRequest(Request):
     _refused = False
 
     def _limit(self) -> int:
-        return int(self.channel.site.max_body_size)  # type: ignore[attr-defined]
+        site = self.channel.site  # type: ignore[attr-defined]
+        # The request line's path (the channel's until the body is in): a
+        # charger's diagnostics upload may be larger than any API body.
+        path = getattr(self.channel, "_path", b"")
+        if site.max_upload_size and path.startswith(UPLOAD_PATH):
+            return int(site.max_upload_size)
+        return int(site.max_body_size)
 
     def gotLength(self, length: int | None) -> None:
         if length is not None and length > self._limit():
@@ -252,6 +262,7 @@ class WebSite(Site):
         resource: IResource,
         *,
         max_body_size: int,
+        max_upload_size: int = 0,
         header_timeout: float = 30.0,
         idle_timeout: float = 60.0,
         reactor: Any = None,
@@ -263,6 +274,8 @@ class WebSite(Site):
             resource, timeout=idle_timeout, reactor=reactor, parsePOSTFormSubmission=False
         )
         self.max_body_size = max_body_size
+        #: Largest body of a diagnostics upload (``/diagnostics/``); 0: ``max_body_size``.
+        self.max_upload_size = max_upload_size
         self.header_timeout = header_timeout
         self.trusted_proxies = trusted_proxies or TrustedProxies()
         self.displayTracebacks = False

@@ -5,6 +5,7 @@ their collaborators injected (Klein's "non-global state" pattern).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
+from twisted.web.static import File
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
@@ -41,6 +43,7 @@ from ocppd.api.public import charger_json, charger_tx, stations_page_tx
 from ocppd.api.receipts import Receipts
 from ocppd.api.reviews import SessionReviews
 from ocppd.api.session_snapshot import running_sessions_tx, session_snapshot_tx
+from ocppd.diagnostics import DiagnosticsFiles, upload_json
 from ocppd.health import Health, is_local, public
 from ocppd.logs import Logger
 from ocppd.store.database import Database
@@ -69,6 +72,7 @@ class Api:
         reviews: SessionReviews,
         closing: SessionClosing,
         online: OnlineView,
+        diagnostics: DiagnosticsFiles | None = None,
         payments: PaymentWebhooks,
         receipts: Receipts,
         push: IResource | None = None,
@@ -85,6 +89,8 @@ class Api:
         self.closing = closing
         #: The audit log's pages (``GET /api/cms/audit``).
         self.audit_log = AuditLog(database)
+        #: Chargers' diagnostics uploads (``ocppd.diagnostics``), when the node takes them.
+        self.diagnostics = diagnostics
         #: Whether chargers are online: presence, asked once per request.
         self.online = online
         #: The payment provider's webhook (no provider that has one: 404).
@@ -471,6 +477,55 @@ class Api:
         body = read_json_object(request)
         answer = yield self.reviews.decide(path_id(session_id, "session"), body, user)
         return write_json(request, 200, answer)
+
+    # -- chargers' diagnostics uploads (the token in the URL is the credential) --
+
+    def _diagnostics(self) -> DiagnosticsFiles:
+        if self.diagnostics is None:
+            raise ApiError(404, "not_found", "this node takes no diagnostics uploads")
+        return self.diagnostics
+
+    @app.route("/diagnostics/<string:token>", methods=["PUT", "POST"])
+    @app.route("/diagnostics/<string:token>/", methods=["PUT", "POST"])
+    @app.route("/diagnostics/<string:token>/<string:name>", methods=["PUT", "POST"])
+    @inlineCallbacks
+    def diagnostics_upload(
+        self, request: IRequest, token: str, name: str | None = None
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        record = yield self._diagnostics().receive(
+            token, name, request.content, header_text(request, "Content-Type")
+        )
+        return write_json(request, 201, {"received": True, "size": record.size})
+
+    @app.route("/api/cms/points/<string:charge_point_id>/diagnostics", methods=["GET"])
+    @inlineCallbacks
+    def cms_diagnostics(
+        self, request: IRequest, charge_point_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        limit = parse_limit(request)
+        kind = f"diagnostics:{charge_point_id}"
+        before = decode_cursor(query_arg(request, "cursor"), kind, int)
+        rows = yield self._diagnostics().uploads(charge_point_id, before_id=before, limit=limit + 1)
+        return write_json(request, 200, page(kind, rows, limit, lambda r: r.id, upload_json))
+
+    @app.route("/api/cms/diagnostics/<string:upload_id>/file", methods=["GET"])
+    @inlineCallbacks
+    def cms_diagnostics_file(
+        self, request: IRequest, upload_id: str
+    ) -> Generator[Deferred[Any], Any, Any]:
+        yield self.admin(request)
+        files = self._diagnostics()
+        record = yield files.upload(path_id(upload_id, "upload"))
+        if record is None or record.received_at is None:
+            raise ApiError(404, "not_found", f"no file for upload {upload_id}")
+        path = files.path_of(record)
+        if not os.path.isfile(path):
+            raise ApiError(404, "not_found", f"the file of upload {upload_id} is gone")
+        # The kept name is safe_name()'s: letters, digits, . _ - only.
+        request.setHeader("Content-Disposition", f'attachment; filename="{os.path.basename(path)}"')
+        # Streamed from the folder by Twisted's File (a producer), not read whole.
+        return File(path, defaultType="application/octet-stream")
 
     @app.route("/api/cms/audit", methods=["GET"])
     @inlineCallbacks

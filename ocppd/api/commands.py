@@ -30,6 +30,7 @@ from ocppd.api.errors import ApiError, bad_request
 from ocppd.bounds import INT32_MAX
 from ocppd.bus.outbox import Outbox
 from ocppd.credentials import charger_key_problem, hash_charger_key
+from ocppd.diagnostics import DiagnosticsFiles
 from ocppd.logs import Logger
 from ocppd.ocpp.authorization_key import new_authorization_key, redact
 from ocppd.ocpp.commands import (
@@ -94,6 +95,7 @@ class CommandService:
         outbox: Outbox,
         timeout: float,
         charger_changed: Callable[[str], object] = lambda charge_point_id: None,
+        diagnostics: DiagnosticsFiles | None = None,
     ) -> None:
         self._database = database
         self._router = router
@@ -102,6 +104,8 @@ class CommandService:
         self._timeout = timeout
         #: Told the id of a charger whose key changed (the admission cache forgets it).
         self._charger_changed = charger_changed
+        #: Upload URLs for a GetDiagnostics sent without a location.
+        self._diagnostics = diagnostics
 
     def parse(self, name: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         """(charge point id, OCPP action, OCPP payload) of a request, or 404/400."""
@@ -118,6 +122,8 @@ class CommandService:
         checked = payload
         if action == "ReserveNow" and "reservationId" not in payload:
             checked = {**payload, "reservationId": 0}  # run() allocates the real one
+        if action == "GetDiagnostics" and "location" not in payload:
+            checked = {**payload, "location": "http://ocppd.invalid/"}  # run() gives ours
         try:
             self._schemas.validate_request(action, checked)
         except OcppError as e:
@@ -162,6 +168,10 @@ class CommandService:
             payload["localAuthorizationList"] = yield self._database.run(
                 local_authorization_list, now=self._outbox.now()
             )
+        if action == "GetDiagnostics" and "location" not in payload:
+            if self._diagnostics is None:
+                raise bad_request("required", field="location")
+            payload["location"] = yield self._diagnostics.location_for(charge_point_id, actor.id)
         command_id = command_id or new_command_id()
         now = self._outbox.now()
         if action == "ReserveNow" and "reservationId" not in payload:

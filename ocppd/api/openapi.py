@@ -282,6 +282,18 @@ _SCHEMAS: dict[str, Any] = {
             "at": TIME,
         }
     ),
+    "DiagnosticsUpload": obj(
+        {
+            "id": INTEGER,
+            "chargePointId": STRING,
+            "requestedBy": nullable(INTEGER),
+            "createdAt": TIME,
+            "expiresAt": TIME,
+            "fileName": nullable(STRING),
+            "size": nullable(INTEGER),
+            "receivedAt": nullable(TIME),
+        }
+    ),
     "AuditEntry": obj(
         {
             "id": INTEGER,
@@ -526,6 +538,7 @@ SCHEMAS: dict[str, Any] = {
             "Session",
             "Message",
             "AuditEntry",
+            "DiagnosticsUpload",
             "PublicStation",
             "WalletTransaction",
         )
@@ -863,6 +876,32 @@ def document() -> dict[str, Any]:
                 "responses": {
                     "200": response("ReviewAnswer", "decided (or the same decision before)"),
                     **errors(400, 401, 403, 404, 409, 415),
+                },
+            }
+        },
+        "/api/cms/points/{chargePointId}/diagnostics": {
+            "get": {
+                "summary": "A point's diagnostics uploads (GetDiagnostics without a location),"
+                " newest first",
+                "security": SECURED,
+                "parameters": [key_parameter("chargePointId", STRING), *PAGING],
+                "responses": {
+                    "200": response("DiagnosticsUploadPage"),
+                    **errors(400, 401, 403, 404),
+                },
+            }
+        },
+        "/api/cms/diagnostics/{uploadId}/file": {
+            "get": {
+                "summary": "Download the file a charger uploaded",
+                "security": SECURED,
+                "parameters": [key_parameter("uploadId", STRING)],
+                "responses": {
+                    "200": {
+                        "description": "the file, as uploaded",
+                        "content": {"application/octet-stream": {"schema": {}}},
+                    },
+                    **errors(401, 403, 404),
                 },
             }
         },

@@ -78,6 +78,16 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/cms/sessions/{sessionId}/review"): ADMIN_ONLY,
     ("POST", "/api/cms/sessions/{sessionId}/close"): ADMIN_ONLY,
     ("GET", "/api/cms/audit"): ADMIN_ONLY,
+    ("GET", "/api/cms/points/{chargePointId}/diagnostics"): ADMIN_ONLY,
+    ("GET", "/api/cms/diagnostics/{uploadId}/file"): ADMIN_ONLY,
+    # A charger's diagnostics upload: the URL's token, given to it alone, is
+    # the credential (ocppd.diagnostics); an unknown one is 404.
+    ("PUT", "/diagnostics/{token}"): PUBLIC,
+    ("POST", "/diagnostics/{token}"): PUBLIC,
+    ("PUT", "/diagnostics/{token}/"): PUBLIC,
+    ("POST", "/diagnostics/{token}/"): PUBLIC,
+    ("PUT", "/diagnostics/{token}/{name}"): PUBLIC,
+    ("POST", "/diagnostics/{token}/{name}"): PUBLIC,
     ("GET", "/api/cms/dashboard"): ADMIN_ONLY,
     ("GET", "/api/cms/alerts"): ADMIN_ONLY,
     ("GET", "/api/cms/points/{chargePointId}/messages"): ADMIN_ONLY,
