@@ -107,6 +107,43 @@ class UTCDateTimeTests(SynchronousTestCase):
         self.assertRaises(ValueError, self.type.process_bind_param, datetime(2026, 1, 1), dialect)
         self.assertRaises(TypeError, self.type.process_bind_param, "2026-01-01T00:00Z", dialect)
 
+    def test_sqlite_short_cut_stores_what_the_general_way_stores(self) -> None:
+        """
+        On SQLite, aware UTC times take a short cut to their text: the same text
+        the general way (this type's conversion, then SQLAlchemy's) writes, for
+        whole seconds too (microseconds always written), from year 1 to 9999.
+        Other values go the general way, refusals included.
+        """
+        dialect = sqlite.dialect()
+        fast = self.type._cached_bind_processor(dialect)
+        general = sa.types.TypeDecorator.bind_processor(self.type.dialect_impl(dialect), dialect)
+        assert fast is not None and general is not None
+        converted: list[object] = []
+
+        class Counted(UTCDateTime):
+            def process_bind_param(self, value: object, dialect: sa.Dialect) -> datetime | None:
+                converted.append(value)
+                return super().process_bind_param(value, dialect)
+
+        short_cut = Counted()._cached_bind_processor(dialect)
+        assert short_cut is not None
+        converted.clear()  # (its check, once, when made)
+        short_cut(datetime(2026, 12, 7, tzinfo=UTC))
+        self.assertEqual(converted, [])  # the short cut, not the general way
+        start = datetime(1, 1, 1, tzinfo=UTC)
+        step = timedelta(days=3652, hours=7, minutes=13, seconds=17, microseconds=123457)
+        values = [start + n * step for n in range(1000)]
+        values += [value.replace(microsecond=0) for value in values[::10]]
+        values += [datetime.max.replace(tzinfo=UTC), datetime(2026, 12, 7, tzinfo=UTC)]
+        local = datetime(2026, 3, 29, 3, 30, tzinfo=timezone(timedelta(hours=2)))
+        for value in [*values, local, None]:
+            self.assertEqual(fast(value), general(value), value)
+        self.assertEqual(
+            fast(datetime(2026, 12, 7, 8, 9, tzinfo=UTC)), "2026-12-07 08:09:00.000000"
+        )
+        self.assertRaises(ValueError, fast, datetime(2026, 1, 1))
+        self.assertRaises(TypeError, fast, "2026-01-01T00:00Z")
+
     def test_result_is_aware_utc(self) -> None:
         """What comes back from the database is aware UTC."""
         value = self.type.process_result_value(datetime(2026, 1, 1, 12), sqlite.dialect())
