@@ -54,6 +54,7 @@ from ocppd.consumers.funds_stop import FundsStopConsumer
 from ocppd.consumers.notifier import Notifier, shown_inbound
 from ocppd.consumers.processor import OcppProcessor, billing_limits
 from ocppd.diagnostics import DiagnosticsFiles
+from ocppd.firmware import FirmwareFiles
 from ocppd.health import Health, node_checks
 from ocppd.holds import HoldReleaser
 from ocppd.logs import Logger
@@ -291,6 +292,7 @@ class Ocppd:
             reviews=self.reviews,
             closing=self.closing,
             diagnostics=self.diagnostics,
+            firmware=FirmwareFiles(config.files.firmware_dir, config.files.public_url),
             online=self.online,
             payments=self.payment_webhooks,
             receipts=Receipts(database=self.database, billing=config.billing),

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from klein import Klein
 from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
@@ -44,6 +45,7 @@ from ocppd.api.receipts import Receipts
 from ocppd.api.reviews import SessionReviews
 from ocppd.api.session_snapshot import running_sessions_tx, session_snapshot_tx
 from ocppd.diagnostics import DiagnosticsFiles, upload_json
+from ocppd.firmware import FirmwareFiles
 from ocppd.health import Health, is_local, public
 from ocppd.logs import Logger
 from ocppd.store.database import Database
@@ -73,6 +75,7 @@ class Api:
         closing: SessionClosing,
         online: OnlineView,
         diagnostics: DiagnosticsFiles | None = None,
+        firmware: FirmwareFiles | None = None,
         payments: PaymentWebhooks,
         receipts: Receipts,
         push: IResource | None = None,
@@ -91,6 +94,8 @@ class Api:
         self.audit_log = AuditLog(database)
         #: Chargers' diagnostics uploads (``ocppd.diagnostics``), when the node takes them.
         self.diagnostics = diagnostics
+        #: Firmware files for UpdateFirmware (``ocppd.firmware``), when configured.
+        self.firmware = firmware or FirmwareFiles("", "")
         #: Whether chargers are online: presence, asked once per request.
         self.online = online
         #: The payment provider's webhook (no provider that has one: 404).
@@ -526,6 +531,23 @@ class Api:
         request.setHeader("Content-Disposition", f'attachment; filename="{os.path.basename(path)}"')
         # Streamed from the folder by Twisted's File (a producer), not read whole.
         return File(path, defaultType="application/octet-stream")
+
+    # -- firmware files for UpdateFirmware ----------------------------------------
+
+    @app.route("/firmware/<string:name>", methods=["GET"])
+    def firmware_file(self, request: IRequest, name: str) -> IResource:
+        resource = self.firmware.resource(name)
+        if resource is None:
+            raise ApiError(404, "not_found", "no such firmware file")
+        return resource
+
+    @app.route("/api/cms/firmware", methods=["GET"])
+    @inlineCallbacks
+    def cms_firmware(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        # A directory listing: on a thread, the folder may be on a network share.
+        files = yield deferToThread(self.firmware.listing)
+        return write_json(request, 200, {"items": files})
 
     @app.route("/api/cms/audit", methods=["GET"])
     @inlineCallbacks

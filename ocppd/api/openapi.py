@@ -905,6 +905,36 @@ def document() -> dict[str, Any]:
                 },
             }
         },
+        "/api/cms/firmware": {
+            "get": {
+                "summary": "The firmware files served for UpdateFirmware ([files] firmware_dir)",
+                "security": SECURED,
+                "responses": {
+                    "200": {
+                        "description": "the files, by name",
+                        "content": {
+                            "application/json": {
+                                "schema": obj(
+                                    {
+                                        "items": {
+                                            "type": "array",
+                                            "items": obj(
+                                                {
+                                                    "name": STRING,
+                                                    "size": INTEGER,
+                                                    "url": nullable(STRING),
+                                                }
+                                            ),
+                                        }
+                                    }
+                                )
+                            }
+                        },
+                    },
+                    **errors(401, 403),
+                },
+            }
+        },
         "/api/cms/audit": {
             "get": {
                 "summary": "The audit log, newest first: commands, CMS changes, money decisions",

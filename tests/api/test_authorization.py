@@ -78,6 +78,9 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/cms/sessions/{sessionId}/review"): ADMIN_ONLY,
     ("POST", "/api/cms/sessions/{sessionId}/close"): ADMIN_ONLY,
     ("GET", "/api/cms/audit"): ADMIN_ONLY,
+    ("GET", "/api/cms/firmware"): ADMIN_ONLY,
+    # Firmware for UpdateFirmware: chargers download it without credentials.
+    ("GET", "/firmware/{name}"): PUBLIC,
     ("GET", "/api/cms/points/{chargePointId}/diagnostics"): ADMIN_ONLY,
     ("GET", "/api/cms/diagnostics/{uploadId}/file"): ADMIN_ONLY,
     # A charger's diagnostics upload: the URL's token, given to it alone, is

@@ -138,3 +138,40 @@ class DiagnosticsUploadTests(CustomerTestCase):
             (code, point["diagnosticsStatus"], point["firmwareStatus"]),
             (200, "Uploading", "Installed"),
         )
+
+
+class FirmwareFilesTests(CustomerTestCase):
+    @property
+    def overrides(self) -> tuple[str, ...]:  # type: ignore[override]
+        folder = os.path.abspath(self.mktemp())
+        os.makedirs(os.path.join(folder, "sub"))
+        for name, content in (("fw-2.1.bin", b"firmware"), (".hidden", b"no")):
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(content)
+        return (
+            *CustomerTestCase.overrides,
+            f"files.public_url={PUBLIC}",
+            f"files.firmware_dir={folder}",
+        )
+
+    @inlineCallbacks
+    def test_served_and_listed(self) -> Any:
+        """Plain files by name to anyone; no dot files, folders or walks; listed for operators."""
+        response = yield treq.get(
+            self.url("/firmware/fw-2.1.bin"), pool=HTTPConnectionPool(reactor, persistent=False)
+        )
+        self.assertEqual((response.code, (yield response.content())), (200, b"firmware"))
+        for name in (".hidden", "sub", "..%2Fetc", "nope.bin"):
+            response = yield treq.get(
+                self.url(f"/firmware/{name}"), pool=HTTPConnectionPool(reactor, persistent=False)
+            )
+            yield response.content()
+            self.assertEqual(response.code, 404, name)
+        code, listed, _ = yield self.request("GET", "/api/cms/firmware", token=self.admin)
+        self.assertEqual(
+            (code, listed["items"]),
+            (200, [{"name": "fw-2.1.bin", "size": 8, "url": f"{PUBLIC}/firmware/fw-2.1.bin"}]),
+        )
+        self.assertError(
+            (yield self.request("GET", "/api/cms/firmware", token=self.customer)), 403, "forbidden"
+        )
