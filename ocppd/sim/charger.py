@@ -59,6 +59,7 @@ SUPPORTED_COMMANDS: frozenset[str] = frozenset(
         "ClearCache",
         "DataTransfer",
         "GetConfiguration",
+        "GetDiagnostics",
         "RemoteStartTransaction",
         "RemoteStopTransaction",
         "Reset",
@@ -66,6 +67,9 @@ SUPPORTED_COMMANDS: frozenset[str] = frozenset(
         "UnlockConnector",
     }
 )
+
+#: Sends a diagnostics file (its URL, its bytes) over HTTP: fires on success.
+Uploader = Callable[[str, bytes], Deferred[Any]]
 
 #: A command's answer payload, and what to do once it is sent.
 _Answer = tuple[dict[str, Any], Callable[[], None] | None]
@@ -209,8 +213,11 @@ class SimulatedCharger:
         schemas: SchemaRegistry,
         clock: IReactorTime,
         rng: random.Random | None = None,
+        upload: Uploader | None = None,
     ) -> None:
         self.settings = settings
+        #: How GetDiagnostics files are sent (HTTP PUT); None: there are none to send.
+        self._upload = upload
         self.charge_point_id = settings.charge_point_id
         self._schemas = schemas
         self._clock = clock
@@ -797,6 +804,36 @@ class SimulatedCharger:
             self._call("DiagnosticsStatusNotification", {"status": "Idle"})
         elif message == "FirmwareStatusNotification":
             self._call("FirmwareStatusNotification", {"status": "Idle"})
+
+    def _on_GetDiagnostics(self, payload: dict[str, Any]) -> _Answer:
+        location: str = payload["location"]
+        if self._upload is None or not location.lower().startswith(("http://", "https://")):
+            return {}, None  # OCPP 1.6: no fileName, no diagnostics available
+        name = f"{self.charge_point_id}-diagnostics.log"
+        url = location + name if location.endswith("/") else f"{location}/{name}"
+        return {"fileName": name}, lambda: self._send_diagnostics(url)
+
+    def _send_diagnostics(self, url: str) -> None:
+        """Upload a small log of this charger's state, saying so as OCPP asks."""
+        assert self._upload is not None
+        self._call("DiagnosticsStatusNotification", {"status": "Uploading"})
+        lines = [f"{self.charge_point_id} diagnostics"]
+        lines += [f"{key}={k.value}" for key, k in sorted(self.configuration.items())]
+        lines += [f"connector {n}: {c.status}" for n, c in sorted(self.connectors.items())]
+        body = ("\n".join(lines) + "\n").encode("utf-8")
+
+        def done(outcome: object) -> None:
+            failed = isinstance(outcome, Failure)
+            if isinstance(outcome, Failure):
+                self.log.warn(
+                    "{charge_point_id}: diagnostics upload failed: {reason}",
+                    charge_point_id=self.charge_point_id,
+                    reason=outcome.getErrorMessage(),
+                )
+            status = "UploadFailed" if failed else "Uploaded"
+            self._call("DiagnosticsStatusNotification", {"status": status})
+
+        self._upload(url, body).addBoth(done)
 
     def _on_ClearCache(self, payload: dict[str, Any]) -> _Answer:
         return {"status": "Accepted"}, None

@@ -72,6 +72,24 @@ def _start_logging(options: argparse.Namespace, stream: TextIO) -> None:
     )
 
 
+def http_upload(url: str, body: bytes) -> Deferred[Any]:
+    """PUT a diagnostics file where GetDiagnostics said; fails unless answered 2xx."""
+    import treq
+    from twisted.internet import reactor
+    from twisted.web.client import HTTPConnectionPool
+
+    def checked(response: Any) -> Any:
+        if not 200 <= response.code < 300:
+            raise RuntimeError(f"{url} answered {response.code}")
+        return response.content()
+
+    headers: dict[bytes | str, bytes | str] = {"Content-Type": "text/plain"}
+    # A connection of its own, closed after: uploads are rare, nothing to keep open.
+    pool = HTTPConnectionPool(reactor, persistent=False)
+    d: Deferred[Any] = treq.put(url, data=body, headers=headers, pool=pool)
+    return d.addCallback(checked)
+
+
 def _run(reactor: Any, options: argparse.Namespace) -> Deferred[None]:
     rng = random.Random(options.seed)
     schemas = SchemaRegistry.load()
@@ -87,6 +105,7 @@ def _run(reactor: Any, options: argparse.Namespace) -> Deferred[None]:
             schemas=schemas,
             clock=reactor,
             rng=random.Random(rng.random()),
+            upload=http_upload,
         )
         for n in range(1, options.count + 1)
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.ocpp.frames import Call
@@ -222,6 +223,44 @@ class CommandTests(SynchronousTestCase):
         )
         self.assertEqual(rejected[2], {"status": "Rejected"})
 
+    def test_get_diagnostics_uploads_and_says_so(self) -> None:
+        """
+        GetDiagnostics to an http location: the file's name in the answer, then
+        Uploading, the upload to location + name, and Uploaded (UploadFailed
+        when the upload fails); without an uploader, no file.
+        """
+        site = self.booted()
+        uploads: list[tuple[str, bytes]] = []
+        outcome: list[Deferred[Any]] = []
+
+        def upload(url: str, body: bytes) -> Deferred[Any]:
+            uploads.append((url, body))
+            outcome.append(Deferred())
+            return outcome[-1]
+
+        self.assertEqual(
+            site.command("GetDiagnostics", {"location": "http://cs.example/up/"})[2], {}
+        )
+        site.charger._upload = upload
+        answer = site.command("GetDiagnostics", {"location": "http://cs.example/up/tok/"})
+        self.assertEqual(answer[2], {"fileName": "CP-1-diagnostics.log"})
+        [(url, body)] = uploads
+        self.assertEqual(url, "http://cs.example/up/tok/CP-1-diagnostics.log")
+        self.assertIn(b"HeartbeatInterval=", body)
+        self.assertEqual(
+            [(c.action, c.payload) for c in site.answer_all()],
+            [("DiagnosticsStatusNotification", {"status": "Uploading"})],
+        )
+        outcome[0].callback(None)
+        self.assertEqual([c.payload for c in site.answer_all()], [{"status": "Uploaded"}])
+        site.command("GetDiagnostics", {"location": "https://cs.example/up/other"})
+        self.assertEqual(uploads[1][0], "https://cs.example/up/other/CP-1-diagnostics.log")
+        site.answer_all()
+        outcome[1].errback(RuntimeError("503"))
+        self.flushLoggedErrors()
+        self.assertEqual([c.payload for c in site.answer_all()], [{"status": "UploadFailed"}])
+        self.assertEqual(site.command("GetDiagnostics", {"location": "ftp://cs.example/"})[2], {})
+
     def test_simple_commands(self) -> None:
         """ClearCache, UnlockConnector and ChangeAvailability answer as a healthy charger does."""
         site = self.booted()
@@ -245,7 +284,10 @@ class CommandTests(SynchronousTestCase):
     def test_unsupported_and_unknown_actions(self) -> None:
         """OCPP-J 1.6 table 7: a known action we do not do is NotSupported, else NotImplemented."""
         site = self.booted()
-        answer = site.command("GetDiagnostics", {"location": "ftp://example.com/"})
+        answer = site.command(
+            "UpdateFirmware",
+            {"location": "ftp://example.com/", "retrieveDate": "2026-12-07T10:00:00Z"},
+        )
         self.assertEqual(answer[2], "NotSupported")
         self.assertEqual(site.command("MakeCoffee", {})[2], "NotImplemented")
         invalid = site.command("RemoteStartTransaction", {"connectorId": 1})

@@ -14,6 +14,7 @@ import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatEnergy, formatKwhTick, formatPower, formatTime } from '/shared/format.js';
 import { connectorBadges } from './charging-points.js';
 import { sessionTable } from './charging-sessions.js';
+import { diagnosticsCard } from './diagnostics.js';
 
 const TRIGGERS = ['StatusNotification', 'MeterValues', 'Heartbeat', 'BootNotification', 'DiagnosticsStatusNotification', 'FirmwareStatusNotification'];
 
@@ -58,6 +59,7 @@ export async function mount(root, ctx) {
     energy.destroy();
   });
   const meterText = h('p', { class: 'meter-latest', 'data-field': 'meter', 'aria-live': 'polite' }, 'No meter values since this page opened.');
+  const diagnostics = diagnosticsCard(ctx, id);
   const sessions = sessionTable({ caption: 'Running sessions of this point', empty: 'No session running here.', ctx });
   const answer = h('section', { class: 'command-answer', 'aria-live': 'polite', 'aria-label': 'The charger’s answer' });
 
@@ -189,6 +191,7 @@ export async function mount(root, ctx) {
       return;
     }
     renderStatus();
+    diagnostics.refresh();
     if (!status.isConnected) {
       const commands = h('div', { class: 'commands' }, COMMANDS.map(commandCard));
       const stop = commands.querySelector('[data-command=remote-stop] input');
@@ -204,6 +207,7 @@ export async function mount(root, ctx) {
         ),
         h('section', { class: 'card', 'aria-labelledby': 'running-title' }, h('h2', { id: 'running-title' }, 'Running sessions'), sessions.element),
         h('section', { class: 'card', 'aria-labelledby': 'commands-title' }, h('h2', { id: 'commands-title' }, 'Commands'), commands, answer),
+        diagnostics.element,
         h('section', { class: 'card', 'aria-labelledby': 'log-title' }, h('h2', { id: 'log-title' }, 'OCPP message log'), log, h('div', { class: 'more' }, olderLog.button)),
       );
     }
@@ -235,6 +239,7 @@ export async function mount(root, ctx) {
       point[`${field}Status`] = m.payload.status;
       point[`${field}StatusAt`] = m.at || event.at;
       renderStatus();
+      if (field === 'diagnostics') diagnostics.refresh();
     }
     addLog([{ ...m, at: m.at || event.at }], { atEnd: false });
   });

@@ -1,0 +1,69 @@
+// A point's diagnostics: ask the charger for them (GetDiagnostics without a
+// location: ocppd hands it an upload URL of its own), see its uploads arrive,
+// and download each. Fed by GET /api/cms/points/{id}/diagnostics; the
+// charger's DiagnosticsStatusNotification (ocppd.admin.ocpp.{id}) says when
+// to look again. Files come with the bearer token, so through fetch.
+
+import { badge, describeError, h, LiveTable, replace, toast } from '/shared/dom.js';
+import { formatDateTime } from '/shared/format.js';
+
+function formatBytes(n) {
+  if (n === null || n === undefined) return '—';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export function diagnosticsCard(ctx, chargePointId) {
+  const status = h('p', { class: 'muted', 'aria-live': 'polite', 'data-field': 'diagnostics-request' });
+  const download = async (upload) => {
+    try {
+      const response = await fetch(`/api/cms/diagnostics/${upload.id}/file`, { headers: { Authorization: `Bearer ${ctx.api.token}` } });
+      if (!response.ok) throw new Error(`the file could not be fetched (${response.status})`);
+      const url = URL.createObjectURL(await response.blob());
+      const link = h('a', { href: url, download: `${upload.id}-${upload.fileName}` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (error) {
+      toast(describeError(error), { kind: 'bad' });
+    }
+  };
+  const table = new LiveTable({
+    caption: 'Diagnostics uploads, newest first',
+    key: (u) => u.id,
+    empty: 'No diagnostics asked for yet.',
+    columns: [
+      { label: 'Asked', render: (u) => formatDateTime(u.createdAt) },
+      { label: 'File', render: (u) => (u.receivedAt ? h('span', { class: 'mono', 'data-field': 'file-name' }, u.fileName) : badge('Pending', 'waiting for the charger')) },
+      { label: 'Size', class: 'num', render: (u) => formatBytes(u.size) },
+      { label: 'Received', render: (u) => (u.receivedAt ? formatDateTime(u.receivedAt) : '—') },
+      { label: '', render: (u) => (u.receivedAt ? h('button', { type: 'button', 'aria-label': `Download ${u.fileName}`, onclick: () => download(u) }, 'Download') : null) },
+    ],
+  });
+  const refresh = async () => {
+    try {
+      const page = await ctx.api.get(`/api/cms/points/${encodeURIComponent(chargePointId)}/diagnostics`, { limit: 20 });
+      table.setRows(page.items);
+    } catch (error) {
+      replace(status, describeError(error));
+    }
+  };
+  const ask = h('button', { type: 'button', class: 'primary' }, 'Get diagnostics');
+  ask.addEventListener('click', async () => {
+    ask.disabled = true;
+    replace(status, 'Asking the charger…');
+    try {
+      const answer = await ctx.api.post('/api/charger/get-diagnostics', { chargePointId });
+      replace(status, answer.fileName ? `The charger will upload ${answer.fileName}.` : 'The charger has no diagnostics to upload.');
+      await refresh();
+    } catch (error) {
+      replace(status, describeError(error));
+    } finally {
+      ask.disabled = false;
+    }
+  });
+  const element = h('section', { class: 'card', 'aria-labelledby': 'diagnostics-title' }, h('div', { class: 'card-head' }, h('h2', { id: 'diagnostics-title' }, 'Diagnostics'), ask), status, table.element);
+  return { element, refresh };
+}
