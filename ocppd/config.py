@@ -176,8 +176,8 @@ class OcppConfig:
     open_handshake_timeout: float = 10.0
     #: Bytes a client may send before its handshake is answered.
     max_handshake_size: int = 8192
-    #: Complete handshake requests waiting for their answer at which the listener
-    #: stops accepting connections until fewer wait (``ocppd.ocpp.accept_gate``).
+    #: Accepted handshakes waiting for their answer at which the listener stops
+    #: accepting connections until fewer wait (``ocppd.ocpp.accept_gate``).
     max_handshakes: int = 256
     max_message_size: int = 65536
     call_timeout: float = 30.0

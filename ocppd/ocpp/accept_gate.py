@@ -11,10 +11,13 @@ times out whole waves of handshakes that the node has already paid for. Here
 at most about ``max_handshakes`` are in the node's hands; the next is accepted
 when one is answered (or refused, or gone).
 
-A handshake counts from its complete request (``OcppServerProtocol.onConnect``,
-where its timeout starts again, for the node's own work), not from its accept:
-connections that never finish their request (a slow-loris client) cost a
-socket each, as before, but cannot hold the gate shut for the chargers.
+A handshake counts from its accept: a storm's requests wait in their sockets
+until the reactor reads them, and counting only complete requests would let
+thousands be accepted first. A connection whose request is not complete within
+``REQUEST_GRACE`` (1 s; a charger sends it at once) stops counting until it
+is, so clients that send nothing (a slow-loris attack) cost a socket each, as
+before, but cannot hold the gate shut. Once the request is complete the
+handshake's timeout starts again, for the node's own work.
 
 The bound is soft: Twisted accepts several connections per readable event of
 the listening socket, and those already accepted are served.
@@ -65,7 +68,7 @@ class AcceptGate:
         self._ports = [p for p in self._ports if p is not port]
 
     def started(self) -> None:
-        """A handshake's request is complete: it waits for the node's answer."""
+        """A handshake waits for its request or for the node's answer."""
         self.waiting += 1
         if not self.paused and self.waiting >= self.limit:
             self.paused = True

@@ -35,6 +35,11 @@ from ocppd.websocket import SharedProtocolOptions, harden
 
 #: Handshakes answered at once before the listener stops accepting ([ocpp] max_handshakes).
 DEFAULT_MAX_HANDSHAKES = 256
+#: Seconds an accepted connection counts at the accept gate before its request is
+#: complete. A charger sends it at once; a storm's requests wait in their sockets'
+#: buffers until the reactor reads them, counted, so that the gate closes before
+#: thousands are accepted. One that sends nothing stops counting after this.
+REQUEST_GRACE = 1.0
 
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_UNSUPPORTED_DATA = 1003
@@ -66,8 +71,11 @@ class OcppServerProtocol(WebSocketServerProtocol):
     _refusal: HandshakeError | None = None
     #: The presence fence this socket's claim on the charger got (None without presence).
     _fence: int | None = None
-    #: Counted by the factory's accept gate: its request is complete, not yet answered.
+    #: Counted by the factory's accept gate: accepted (its request complete, or
+    #: within REQUEST_GRACE of the accept), not yet answered.
     _handshaking = False
+    #: Ends the count of a connection whose request is not complete in time.
+    _grace: IDelayedCall | None = None
 
     @property
     def _address(self) -> str:
@@ -79,11 +87,12 @@ class OcppServerProtocol(WebSocketServerProtocol):
 
     @inlineCallbacks
     def onConnect(self, request: ConnectionRequest) -> Any:  # type: ignore[override]
-        # The request is complete: the node takes the handshake on. The accept
-        # gate counts it, and its timeout starts again for the node's own work
-        # (admission, the presence claim), however long the request took.
-        self._handshaking = True
-        self.factory.gate.started()
+        # The request is complete: the node takes the handshake on (the accept
+        # gate counts it again if its grace ran out), and its timeout starts
+        # again for the node's own work (admission, the presence claim),
+        # however long the request took.
+        self._end_grace()
+        self._take_on()
         self._start_handshake_timeout()
         try:
             admitted = yield self.factory.admission.admit(
@@ -154,6 +163,27 @@ class OcppServerProtocol(WebSocketServerProtocol):
         super()._connectionMade()
         self.send_queue = _SendQueue()  # type: ignore[assignment]
         self._start_handshake_timeout()
+        # Counted from the accept (a storm's accepted connections are taken
+        # on before their requests are read), but only for REQUEST_GRACE
+        # without a complete request: a client that sends nothing cannot
+        # hold the gate shut (ocppd.ocpp.accept_gate).
+        self._take_on()
+        self._grace = self.factory.clock.callLater(REQUEST_GRACE, self._request_late)
+
+    def _take_on(self) -> None:
+        if not self._handshaking:
+            self._handshaking = True
+            self.factory.gate.started()
+
+    def _request_late(self) -> None:
+        """No complete request within REQUEST_GRACE: no longer counted, until it completes."""
+        self._grace = None
+        self._handshake_over()
+
+    def _end_grace(self) -> None:
+        grace, self._grace = self._grace, None
+        if grace is not None and grace.active():
+            grace.cancel()
 
     def _start_handshake_timeout(self) -> None:
         """
@@ -176,6 +206,7 @@ class OcppServerProtocol(WebSocketServerProtocol):
 
     def _handshake_over(self) -> None:
         """Answered, refused or gone: the gate may accept the next connection."""
+        self._end_grace()
         if self._handshaking:
             self._handshaking = False
             self.factory.gate.finished()

@@ -18,7 +18,7 @@ from ocppd.listen import with_default_backlog
 from ocppd.ocpp.accept_gate import AcceptGate
 from ocppd.ocpp.admission import Admitted
 from ocppd.ocpp.handshake import HandshakeError
-from ocppd.ocpp.protocol import OcppServerFactory, OcppServerProtocol
+from ocppd.ocpp.protocol import REQUEST_GRACE, OcppServerFactory, OcppServerProtocol
 from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
 from tests.ocpp.fakes import RecordingTraffic
@@ -106,9 +106,10 @@ class RealPortTests(TestCase):
 
 class FactoryGateTests(SynchronousTestCase):
     """
-    Each connection of the OCPP factory counts from its complete request until
-    its handshake is answered; the handshake's timeout runs on the factory's
-    clock, from the accept and again from the complete request.
+    Each connection of the OCPP factory counts from its accept until its
+    handshake is answered (without a complete request, for a grace only); the
+    handshake's timeout runs on the factory's clock, from the accept and again
+    from the complete request.
     """
 
     def setUp(self) -> None:
@@ -144,16 +145,17 @@ class FactoryGateTests(SynchronousTestCase):
 
     def test_accepts_pause_while_handshakes_wait(self) -> None:
         """
-        Two connections waiting for admission close the gate; the first
-        answered (101) opens it again, and the open connection no longer counts.
+        Two connections accepted close the gate (their requests not read yet:
+        a storm's wait in their sockets); the first answered (101) opens it
+        again, and the open connection no longer counts.
         """
         first, _ = self.connect()
-        first.dataReceived(HANDSHAKE)
         self.assertEqual((self.factory.gate.waiting, self.port.calls), (1, []))
         second, _ = self.connect()
-        self.assertEqual(self.port.calls, [])
-        second.dataReceived(HANDSHAKE)
         self.assertEqual(self.port.calls, ["pause"])
+        first.dataReceived(HANDSHAKE)
+        second.dataReceived(HANDSHAKE)
+        self.assertEqual(self.factory.gate.waiting, 2)
         self.admission.decisions[0].callback(Admitted("CP1", "Accepted"))
         self.assertIn("CP1", self.registry)
         self.assertEqual((self.factory.gate.waiting, self.port.calls), (1, ["pause", "resume"]))
@@ -180,15 +182,30 @@ class FactoryGateTests(SynchronousTestCase):
         self.assertEqual(self.factory.gate.waiting, 0)
         self.assertNotIn("CP1", self.registry)
 
-    def test_silent_clients_do_not_close_the_gate(self) -> None:
+    def test_silent_clients_hold_the_gate_only_for_their_grace(self) -> None:
         """
-        Connections that never complete their request (a slow-loris client)
-        do not count: they cannot hold the listener shut for the chargers.
+        Connections that do not complete their request (a slow-loris client)
+        count for REQUEST_GRACE only: they cannot hold the listener shut for
+        the chargers. One that completes it later counts again until answered.
         """
+        late, _ = self.connect()
         self.connect()
-        self.connect()
-        self.connect()
-        self.assertEqual((self.factory.gate.waiting, self.port.calls), (0, []))
+        self.assertEqual(self.port.calls, ["pause"])
+        self.clock.advance(REQUEST_GRACE)
+        self.assertEqual((self.factory.gate.waiting, self.port.calls), (0, ["pause", "resume"]))
+        late.dataReceived(HANDSHAKE)
+        self.assertEqual(self.factory.gate.waiting, 1)
+        self.admission.decisions[0].errback(HandshakeError(401, "Unauthorized"))
+        self.assertEqual(self.factory.gate.waiting, 0)
+
+    def test_a_prompt_request_ends_the_grace(self) -> None:
+        """A request completed within the grace keeps counting past it, until answered."""
+        protocol, _ = self.connect()
+        protocol.dataReceived(HANDSHAKE)
+        self.clock.advance(REQUEST_GRACE * 2)
+        self.assertEqual(self.factory.gate.waiting, 1)
+        self.admission.decisions[0].callback(Admitted("CP1", "Accepted"))
+        self.assertEqual(self.factory.gate.waiting, 0)
 
     def test_a_silent_client_times_out_from_its_accept(self) -> None:
         """No complete request within ``open_handshake_timeout`` of the accept: dropped."""
