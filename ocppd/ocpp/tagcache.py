@@ -3,7 +3,9 @@ idTag authorization for the request path, from a cache over the id tags table.
 
 Authorize and StartTransaction must be answered fast; the cache answers from
 memory and reads the store only on a miss or after ``ttl`` seconds, so a
-tag blocked by an operator takes effect within ``ttl`` at most.
+tag blocked by an operator takes effect within ``ttl`` at most (at once on
+the node whose API made the change: it calls ``invalidate``). A tag of a
+blocked account answers ``Blocked``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import attrs
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 
-from ocppd.store import tags
+from ocppd.store import people, tags
 from ocppd.store.database import Database
 from ocppd.timeutil import format_iso, from_timestamp
 
@@ -75,7 +77,10 @@ class IdTagCache:
         if entry is not None and now - entry.loaded_at < self._ttl:
             self._entries.move_to_end(id_tag)
             return succeed(id_tag_info(entry.record, from_timestamp(now)))
-        return self._database.run(tags.get_id_tag, id_tag).addCallback(self._loaded, id_tag)
+        # Blocked while its owner's account is (people.authorization_record).
+        return self._database.run(people.authorization_record, id_tag).addCallback(
+            self._loaded, id_tag
+        )
 
     def invalidate(self, id_tag: str | None = None) -> None:
         """Forget one tag (or all) after an operator changed it."""

@@ -70,6 +70,8 @@ class UserRecord:
     password_hash: str = attrs.field(repr=False)
     role: str
     created_at: datetime
+    name: str | None = None
+    blocked_at: datetime | None = None
 
 
 @attrs.frozen

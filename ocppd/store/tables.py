@@ -100,6 +100,11 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # What operators call the customer (the CMS shows it instead of an id).
+    sa.Column("name", sa.String(200), nullable=True),
+    # Set while an operator has blocked the account: it cannot sign in, its
+    # tokens are revoked, and its id tags answer Blocked (ocppd.store.people).
+    sa.Column("blocked_at", UTCDateTime, nullable=True),
     sa.UniqueConstraint("email"),
     sa.CheckConstraint(one_of("role", ROLES), name="role"),
 )
@@ -459,7 +464,8 @@ reservations = sa.Table(
     sa.Index(None, "charge_point_id", "status"),
 )
 
-WALLET_TRANSACTION_KINDS = ("top_up", "debit", "refund")
+#: ``adjustment``: an operator's credit or debit by hand, with a reason (ocppd.api.cms_people).
+WALLET_TRANSACTION_KINDS = ("top_up", "debit", "refund", "adjustment")
 
 # A customer's prepaid wallet, one per user, in one currency. ``balance`` is
 # what the wallet holds; what app-started sessions hold back is in

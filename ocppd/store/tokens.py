@@ -28,14 +28,19 @@ def add_token(
 
 
 def user_for_token(conn: Connection, token: str, *, now: datetime) -> UserRecord | None:
-    """The user a live token belongs to; None if unknown, expired or revoked."""
+    """The user a live token belongs to; None if unknown, expired, revoked, or its user blocked."""
     t = api_tokens.c
     return first_record(
         conn,
         UserRecord,
         sa.select(users)
         .join(api_tokens, t.user_id == users.c.id)
-        .where(t.token_hash == token_hash(token), t.expires_at > now, t.revoked_at.is_(None)),
+        .where(
+            t.token_hash == token_hash(token),
+            t.expires_at > now,
+            t.revoked_at.is_(None),
+            users.c.blocked_at.is_(None),
+        ),
     )
 
 
