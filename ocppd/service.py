@@ -37,6 +37,7 @@ from ocppd.api.accounts import Accounts
 from ocppd.api.app import Api
 from ocppd.api.closing import SessionClosing
 from ocppd.api.cms import CmsService
+from ocppd.api.cms_people import CmsPeople
 from ocppd.api.commands import CommandService
 from ocppd.api.customer import CustomerService
 from ocppd.api.online import OnlineView
@@ -222,6 +223,16 @@ class Ocppd:
             online=self.online,
             charger_changed=self.admission.forget,
         )
+        # Customers, cards and wallets in the CMS: a tag or account changed is
+        # forgotten by this node's tag cache at once (other nodes': within its ttl),
+        # and a blocked account's push sessions end on every node.
+        self.people = CmsPeople(
+            database=self.database,
+            outbox=self.outbox,
+            billing=config.billing,
+            tag_changed=self.tags.invalidate,
+            tokens_revoked=self._publish_revoked_digest,
+        )
         self.reviews = SessionReviews(
             database=self.database, outbox=self.outbox, wallet_currency=config.billing.currency
         )
@@ -288,6 +299,7 @@ class Ocppd:
             accounts=self.accounts,
             commands=self.commands,
             cms=self.cms,
+            people=self.people,
             customer=self.customer,
             reviews=self.reviews,
             closing=self.closing,
@@ -345,6 +357,9 @@ class Ocppd:
         return LocalCommandTransport(self.reactor)
 
     def _publish_revoked(self, token: str) -> None:
+        self._publish_revoked_digest(ticket_digest(token))
+
+    def _publish_revoked_digest(self, digest: str) -> None:
         def failed(failure: Failure) -> None:
             self.log.warn(
                 "Could not tell the other nodes of a sign-out ({reason}); their push"
@@ -352,7 +367,7 @@ class Ocppd:
                 reason=failure.getErrorMessage(),
             )
 
-        self.shared.publish_revoked(ticket_digest(token)).addErrback(failed)
+        self.shared.publish_revoked(digest).addErrback(failed)
 
     def _make_redis_link(self) -> RedisLink | None:
         presence = self.config.presence

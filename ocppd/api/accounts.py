@@ -130,6 +130,9 @@ class Accounts:
                 "Failed sign-in for {email} from {address}", email=account, address=address
             )
             raise ApiError(401, "invalid_credentials", "wrong email or password")
+        if user.blocked_at is not None:
+            # Said only to whoever knows the password: the owner, who can ask why.
+            raise ApiError(403, "account_blocked", "this account is blocked; ask the operator")
         try:
             yield self._throttle.succeeded(key)
         except SharedStateUnavailable:

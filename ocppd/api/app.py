@@ -26,6 +26,7 @@ from ocppd.api.auditlog import FILTERS as AUDIT_FILTERS
 from ocppd.api.auditlog import AuditLog
 from ocppd.api.closing import SessionClosing
 from ocppd.api.cms import CmsService, path_id
+from ocppd.api.cms_people import TAG_ARGS, USER_ARGS, CmsPeople
 from ocppd.api.commands import CommandService
 from ocppd.api.customer import CustomerService
 from ocppd.api.errors import FORBIDDEN, ApiError
@@ -70,6 +71,7 @@ class Api:
         accounts: Accounts,
         commands: CommandService,
         cms: CmsService,
+        people: CmsPeople,
         customer: CustomerService,
         reviews: SessionReviews,
         closing: SessionClosing,
@@ -86,6 +88,8 @@ class Api:
         self.accounts = accounts
         self.commands = commands
         self.cms = cms
+        #: Customers, id tags and wallets in the CMS (``ocppd.api.cms_people``).
+        self.people = people
         self.customer = customer
         self.reviews = reviews
         #: Operators' hand close of a session that cannot end.
@@ -412,14 +416,26 @@ class Api:
     def cms_list(self, request: IRequest, kind: str) -> Generator[Deferred[Any], Any, bytes]:
         yield self.admin(request)
         limit = parse_limit(request)
-        body = yield self.cms.list(kind, limit, query_arg(request, "cursor"))
+        cursor = query_arg(request, "cursor")
+        if kind == "tags":
+            # Searched, filtered and sorted (ocppd.api.cms_people).
+            args = {name: query_arg(request, name) for name in TAG_ARGS}
+            body = yield self.people.tags(args, limit, cursor)
+        else:
+            body = yield self.cms.list(kind, limit, cursor)
         return write_json(request, 200, body)
 
     @app.route(f"/api/cms/{CMS_KINDS}", methods=["POST"])
     @inlineCallbacks
     def cms_create(self, request: IRequest, kind: str) -> Generator[Deferred[Any], Any, bytes]:
         user = yield self.admin(request)
-        created = yield self.cms.create(kind, read_json_object(request), user)
+        body = read_json_object(request)
+        if kind == "tags" and isinstance(body.get("idTag"), str):
+            # A tag asked for before it existed is cached as Invalid.
+            self.people.tag_changed(body["idTag"])
+        created = yield self.cms.create(kind, body, user)
+        if kind == "tags":
+            self.people.tag_changed(created["idTag"])
         return write_json(request, 201, created)
 
     @app.route(f"/api/cms/{CMS_KINDS}/<string:key>", methods=["GET"])
@@ -436,7 +452,15 @@ class Api:
         self, request: IRequest, kind: str, key: str
     ) -> Generator[Deferred[Any], Any, bytes]:
         user = yield self.admin(request)
-        updated = yield self.cms.update(kind, key, read_json_object(request), user)
+        body = read_json_object(request)
+        if kind == "tags":
+            # Forgotten before the write too: its event may reach a page (and
+            # the page a charger) before this answer does; an Authorize during
+            # the write may cache the old status again, hence after as well.
+            self.people.tag_changed(key)
+        updated = yield self.cms.update(kind, key, body, user)
+        if kind == "tags":
+            self.people.tag_changed(key)
         return write_json(request, 200, updated)
 
     @app.route(f"/api/cms/{CMS_KINDS}/<string:key>", methods=["DELETE"])
@@ -445,14 +469,20 @@ class Api:
         self, request: IRequest, kind: str, key: str
     ) -> Generator[Deferred[Any], Any, bytes]:
         user = yield self.admin(request)
+        if kind == "tags":
+            self.people.tag_changed(key)
         deleted = yield self.cms.delete(kind, key, user)
+        if kind == "tags":
+            self.people.tag_changed(key)
         return write_json(request, 200, {"deleted": deleted})
 
     @app.route("/api/cms/dashboard", methods=["GET"])
     @inlineCallbacks
     def cms_dashboard(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
         yield self.admin(request)
-        return write_json(request, 200, (yield self.cms.dashboard()))
+        body = yield self.cms.dashboard()
+        yield self.people.with_customers(body["recentSessions"])
+        return write_json(request, 200, body)
 
     @app.route("/api/cms/alerts", methods=["GET"])
     @inlineCallbacks
@@ -471,6 +501,7 @@ class Api:
             for name in ("chargePointId", "userId", "status", "review", "from", "to")
         }
         body = yield self.cms.sessions(args, limit, query_arg(request, "cursor"))
+        yield self.people.with_customers(body["items"])
         return write_json(request, 200, body)
 
     @app.route("/api/cms/sessions/<string:session_id>/review", methods=["POST"])
@@ -577,3 +608,79 @@ class Api:
         limit = parse_limit(request)
         body = yield self.cms.messages(charge_point_id, limit, query_arg(request, "cursor"))
         return write_json(request, 200, body)
+
+    # -- customers, id tags and wallets (admin; ocppd.api.cms_people) ----------------
+
+    @app.route("/api/cms/users", methods=["GET"])
+    @inlineCallbacks
+    def cms_users(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        limit = parse_limit(request)
+        args = {name: query_arg(request, name) for name in USER_ARGS}
+        body = yield self.people.users(args, limit, query_arg(request, "cursor"))
+        return write_json(request, 200, body)
+
+    @app.route("/api/cms/users.csv", methods=["GET"])
+    @inlineCallbacks
+    def cms_users_csv(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        args = {name: query_arg(request, name) for name in USER_ARGS}
+        return write_csv(request, "users.csv", (yield self.people.users_csv(args)))
+
+    @app.route("/api/cms/tags.csv", methods=["GET"])
+    @inlineCallbacks
+    def cms_tags_csv(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        args = {name: query_arg(request, name) for name in TAG_ARGS}
+        return write_csv(request, "id-tags.csv", (yield self.people.tags_csv(args)))
+
+    @app.route("/api/cms/users", methods=["POST"])
+    @inlineCallbacks
+    def cms_user_create(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.admin(request)
+        created = yield self.people.create_user(read_json_object(request), user)
+        return write_json(request, 201, created)
+
+    @app.route("/api/cms/users/<string:user_id>", methods=["GET"])
+    @inlineCallbacks
+    def cms_user(self, request: IRequest, user_id: str) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        return write_json(request, 200, (yield self.people.user(user_id)))
+
+    @app.route("/api/cms/users/<string:user_id>", methods=["PUT"])
+    @inlineCallbacks
+    def cms_user_update(
+        self, request: IRequest, user_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.admin(request)
+        updated = yield self.people.update_user(user_id, read_json_object(request), user)
+        return write_json(request, 200, updated)
+
+    @app.route("/api/cms/users/<string:user_id>/wallet/transactions", methods=["GET"])
+    @inlineCallbacks
+    def cms_user_wallet_transactions(
+        self, request: IRequest, user_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        limit = parse_limit(request)
+        body = yield self.people.transactions(user_id, limit, query_arg(request, "cursor"))
+        return write_json(request, 200, body)
+
+    @app.route("/api/cms/users/<string:user_id>/wallet/adjustments", methods=["POST"])
+    @inlineCallbacks
+    def cms_user_wallet_adjust(
+        self, request: IRequest, user_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.admin(request)
+        body = read_json_object(request)
+        key = header_text(request, "Idempotency-Key")
+        status, answer = yield self.people.adjust(user_id, body, key, user)
+        return write_json(request, status, answer)
+
+
+def write_csv(request: IRequest, filename: str, body: bytes) -> bytes:
+    """A CSV export, to be saved as ``filename`` (never shown inline)."""
+    request.setHeader("Content-Type", "text/csv; charset=utf-8")
+    request.setHeader("Content-Disposition", f'attachment; filename="{filename}"')
+    request.setHeader("Cache-Control", "no-store")
+    return body

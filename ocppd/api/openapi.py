@@ -14,6 +14,7 @@ from importlib.resources import files
 from typing import Any
 
 from ocppd import __version__
+from ocppd.api import openapi_people as people
 from ocppd.api.cms import MAX_KEY_LENGTH
 from ocppd.api.commands import COMMANDS
 from ocppd.bounds import INT32_MAX
@@ -81,7 +82,7 @@ _SCHEMAS: dict[str, Any] = {
     "WalletTransaction": obj(
         {
             "id": INTEGER,
-            "kind": {"enum": ["top_up", "debit", "refund"]},
+            "kind": {"enum": ["top_up", "debit", "refund", "adjustment"]},
             "amount": {"type": "integer", "description": "signed minor units"},
             "balance": {"type": "integer", "description": "the balance after it"},
             "currency": STRING,
@@ -214,7 +215,14 @@ _SCHEMAS: dict[str, Any] = {
             "parentIdTag": nullable(STRING),
             "userId": nullable(INTEGER),
             "createdAt": TIME,
-        }
+            "owner": nullable(
+                obj(
+                    {"userId": INTEGER, "email": STRING, "name": nullable(STRING)},
+                )
+            ),
+        },
+        # The owner's e-mail and name: in the lists (GET /api/cms/tags) only.
+        required=["idTag", "status", "expiresAt", "parentIdTag", "userId", "createdAt"],
     ),
     "Session": obj(
         {
@@ -238,7 +246,30 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "what the start was answered; only Accepted starts are billed",
             },
             "review": nullable(ref("Review")),
-        }
+            "customer": nullable(
+                obj({"userId": INTEGER, "email": STRING, "name": nullable(STRING)})
+            ),
+        },
+        # Who the customer is: in the CMS's lists (sessions, dashboard) only.
+        required=[
+            "id",
+            "transactionId",
+            "chargePointId",
+            "connectorId",
+            "idTag",
+            "userId",
+            "status",
+            "startedAt",
+            "stoppedAt",
+            "meterStartWh",
+            "meterStopWh",
+            "energyWh",
+            "cost",
+            "currency",
+            "stopReason",
+            "idTagStatus",
+            "review",
+        ],
     ),
     "Review": obj(
         {
@@ -528,6 +559,7 @@ _SCHEMAS["PublicStation"] = {
 
 SCHEMAS: dict[str, Any] = {
     **_SCHEMAS,
+    **people.SCHEMAS,
     **{
         f"{name}Page": page_of(name)
         for name in (
@@ -1049,6 +1081,7 @@ def document() -> dict[str, Any]:
                 },
             },
         }
+    paths.update(people.paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "ocppd", "version": __version__},

@@ -94,6 +94,14 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/cms/dashboard"): ADMIN_ONLY,
     ("GET", "/api/cms/alerts"): ADMIN_ONLY,
     ("GET", "/api/cms/points/{chargePointId}/messages"): ADMIN_ONLY,
+    ("GET", "/api/cms/users"): ADMIN_ONLY,
+    ("POST", "/api/cms/users"): ADMIN_ONLY,
+    ("GET", "/api/cms/users.csv"): ADMIN_ONLY,
+    ("GET", "/api/cms/tags.csv"): ADMIN_ONLY,
+    ("GET", "/api/cms/users/{userId}"): ADMIN_ONLY,
+    ("PUT", "/api/cms/users/{userId}"): ADMIN_ONLY,
+    ("GET", "/api/cms/users/{userId}/wallet/transactions"): ADMIN_ONLY,
+    ("POST", "/api/cms/users/{userId}/wallet/adjustments"): ADMIN_ONLY,
 }
 
 #: The contract's rule by prefix (DESIGN.md section 4), which the table may not contradict.
