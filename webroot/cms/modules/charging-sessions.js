@@ -6,6 +6,7 @@ import { badge, errorState, h, LiveTable, loadingState, OlderPages, replace } fr
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatDuration, formatEnergy, formatMoney, formatPower, secondsBetween } from '/shared/format.js';
 import { closeSessionButton } from './close-session.js';
+import { customerCell, nameCustomer, remember } from './customers-cache.js';
 
 // ``ctx`` given: running sessions get a button to close them by hand.
 export function sessionTable({ empty, caption, ctx = null }) {
@@ -17,7 +18,7 @@ export function sessionTable({ empty, caption, ctx = null }) {
       { label: 'Session', render: (s) => h('span', { class: 'mono' }, String(s.id)) },
       { label: 'Started', render: (s) => formatDateTime(s.startedAt) },
       { label: 'Charge point', render: (s) => h('a', { href: `#/points/${encodeURIComponent(s.chargePointId)}` }, `${s.chargePointId} · ${s.connectorId}`) },
-      { label: 'Customer', render: (s) => [s.idTag, s.userId ? h('span', { class: 'muted' }, ` (user ${s.userId})`) : null] },
+      { label: 'Customer', render: customerCell },
       {
         label: 'Energy',
         class: 'num',
@@ -80,6 +81,7 @@ export async function mount(root, ctx) {
   const load = async () => {
     try {
       const page = await ctx.api.get('/api/cms/sessions', { ...query(), limit: 50 });
+      remember(page.items);
       table.setRows(page.items);
       older.reset(page);
       replace(body, h('section', { class: 'card' }, table.element, h('div', { class: 'more' }, older.button)));
@@ -97,6 +99,7 @@ export async function mount(root, ctx) {
     const session = mergeSession(table.get(sessionOf(event).id), sessionOf(event));
     if (!matches(session)) return;
     table.upsert(session).classList.add('flash');
+    nameCustomer(ctx, table, session);
   });
   await ctx.keepLoaded(load);
 }

@@ -9,6 +9,7 @@ import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatCount, formatEnergy, formatMoney } from '/shared/format.js';
 import { alertsPanel } from './alerts-panel.js';
 import { sessionTable } from './charging-sessions.js';
+import { nameCustomer } from './customers-cache.js';
 
 export async function mount(root, ctx) {
   const figures = {};
@@ -93,6 +94,7 @@ export async function mount(root, ctx) {
     if (!event.type?.startsWith('session.')) return;
     const session = mergeSession(recent.get(sessionOf(event).id), sessionOf(event));
     recent.upsert(session).classList.add('flash');
+    nameCustomer(ctx, recent, session);
     // Running sessions add energy all the time: their reloads are spaced out.
     soon(event.type === 'session.updated' ? 1000 : 150);
   });

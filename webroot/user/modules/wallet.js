@@ -15,7 +15,7 @@ import { describeError, errorState, h, LiveTable, loadingState, OlderPages, repl
 import { topics } from '/shared/events.js';
 import { currencyDigits, formatDateTime, formatMoney, parseMoney } from '/shared/format.js';
 
-const KINDS = { top_up: 'Top-up', debit: 'Charging', refund: 'Refund' };
+const KINDS = { top_up: 'Top-up', debit: 'Charging', refund: 'Refund', adjustment: 'Adjustment by the operator' };
 const UNAVAILABLE = 'Adding money here is not available yet. Ask the operator of this charging network to add credit to your wallet.';
 
 /** What the customer reads when a top-up fails (never the server's own words). */
@@ -62,6 +62,8 @@ export async function mount(root, ctx) {
         render: (t) => [
           t.kind === 'refund' && t.amount < 0 ? 'Refund to your card' : KINDS[t.kind] || t.kind,
           t.sessionId ? [h('span', { class: 'muted' }, ` · session ${t.sessionId} · `), h('a', { href: `#/receipt/${t.sessionId}`, 'data-receipt-link': t.sessionId }, 'Receipt')] : null,
+          // The operator's reason, in their words.
+          t.kind === 'adjustment' && t.reference ? h('span', { class: 'muted' }, ` · ${t.reference}`) : null,
         ],
       },
       {
