@@ -34,9 +34,11 @@ def seed(conn: Any) -> None:
 
 def narrow(page: Any) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
+    # What sticks out, to say in the failure.
     wide = page.evaluate(
-        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 361)"
-        ".slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + e.getBoundingClientRect().right)"
+        "[...document.querySelectorAll('body *')]"
+        ".filter(e => e.getBoundingClientRect().right > 361).slice(0, 5)"
+        ".map(e => `${e.tagName}.${e.className} ${e.getBoundingClientRect().right}`)"
     )
     assert width <= 360, f"the page is {width} px wide on a 360 px screen: {wide}"
 
