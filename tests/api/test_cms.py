@@ -601,6 +601,8 @@ class SessionTests(CmsTestCase):
                 "stopReason": "Local",
                 "idTagStatus": "Accepted",
                 "review": None,
+                # Who the customer is (ocppd.api.cms_people).
+                "customer": {"userId": 2, "email": "jo@example.com", "name": None},
             },
         )
         for query, field in [
