@@ -41,6 +41,7 @@ from ocppd.api.online import OnlineView
 from ocppd.api.openapi import document
 from ocppd.api.pagination import decode_cursor, page, parse_limit, query_arg
 from ocppd.api.payments import PaymentWebhooks
+from ocppd.api.point_meter import PointMeter
 from ocppd.api.public import charger_json, charger_tx, stations_page_tx
 from ocppd.api.receipts import Receipts
 from ocppd.api.reviews import SessionReviews
@@ -100,6 +101,8 @@ class Api:
         self.diagnostics = diagnostics
         #: Firmware files for UpdateFirmware (``ocppd.firmware``), when configured.
         self.firmware = firmware or FirmwareFiles("", "")
+        #: A point's meter history per connector (``GET /api/cms/points/{id}/meter``).
+        self.point_meter = PointMeter(database)
         #: Whether chargers are online: presence, asked once per request.
         self.online = online
         #: The payment provider's webhook (no provider that has one: 404).
@@ -396,6 +399,12 @@ class Api:
         answer = yield self.commands.run(command, body, user)
         return write_json(request, 200, answer)
 
+    @app.route("/api/cms/commands", methods=["GET"])
+    @inlineCallbacks
+    def cms_command_forms(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        return write_json(request, 200, {"commands": self.commands.forms()})
+
     @app.route("/api/charger/commands/<string:command_id>", methods=["GET"])
     @inlineCallbacks
     def charger_command_status(
@@ -607,6 +616,17 @@ class Api:
         yield self.admin(request)
         limit = parse_limit(request)
         body = yield self.cms.messages(charge_point_id, limit, query_arg(request, "cursor"))
+        return write_json(request, 200, body)
+
+    @app.route("/api/cms/points/<string:charge_point_id>/meter", methods=["GET"])
+    @inlineCallbacks
+    def cms_point_meter(
+        self, request: IRequest, charge_point_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        body = yield self.point_meter.history(
+            charge_point_id, query_arg(request, "from"), query_arg(request, "to")
+        )
         return write_json(request, 200, body)
 
     # -- customers, id tags and wallets (admin; ocppd.api.cms_people) ----------------

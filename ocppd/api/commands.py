@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 
+from ocppd.api.command_forms import describe_command
 from ocppd.api.errors import ApiError, bad_request
 from ocppd.bounds import INT32_MAX
 from ocppd.bus.outbox import Outbox
@@ -106,6 +107,18 @@ class CommandService:
         self._charger_changed = charger_changed
         #: Upload URLs for a GetDiagnostics sent without a location.
         self._diagnostics = diagnostics
+        self._forms: list[dict[str, Any]] | None = None
+
+    def forms(self) -> list[dict[str, Any]]:
+        """Every command's form, from its request schema (``ocppd.api.command_forms``)."""
+        if self._forms is None:
+            forms = []
+            for name, action in COMMANDS.items():
+                schema = self._schemas.request_schema(action)
+                if schema is not None:
+                    forms.append(describe_command(name, action, schema))
+            self._forms = forms
+        return self._forms
 
     def parse(self, name: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         """(charge point id, OCPP action, OCPP payload) of a request, or 404/400."""

@@ -8,17 +8,17 @@ every Klein route is in it and validates live responses against it (OpenAPI
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from importlib.resources import files
 from typing import Any
 
 from ocppd import __version__
 from ocppd.api import openapi_people as people
 from ocppd.api.cms import MAX_KEY_LENGTH
+from ocppd.api.command_forms import FILLED_BY_OCPPD as FILLED
 from ocppd.api.commands import COMMANDS
 from ocppd.bounds import INT32_MAX
 from ocppd.credentials import MIN_CHARGER_KEY_LENGTH
+from ocppd.ocpp.schemas import SchemaRegistry
 
 
 def ref(name: str) -> dict[str, str]:
@@ -557,6 +557,52 @@ _SCHEMAS["PublicStation"] = {
     ]
 }
 
+_SCHEMAS["CommandForms"] = obj(
+    {
+        "commands": {
+            "type": "array",
+            "items": obj(
+                {
+                    "command": STRING,
+                    "action": STRING,
+                    "fields": {
+                        "type": "array",
+                        "description": "{name, type, required, enum?, maxLength?, format?,"
+                        " minimum?, maximum?, fields? (object), items? (array), note?}"
+                        " (ocppd/api/command_forms.py)",
+                        "items": {"type": "object"},
+                    },
+                },
+                required=["command", "action", "fields"],
+            ),
+        }
+    },
+    required=["commands"],
+)
+_METER_POINT = obj(
+    {"at": TIME, "energyWh": nullable(INTEGER), "powerW": nullable(INTEGER)},
+    required=["at", "energyWh", "powerW"],
+)
+_SCHEMAS["PointMeter"] = obj(
+    {
+        "chargePointId": STRING,
+        "from": TIME,
+        "to": TIME,
+        "connectors": {
+            "type": "array",
+            "maxItems": 16,
+            "items": obj(
+                {
+                    "connectorId": INTEGER,
+                    "points": {"type": "array", "maxItems": 600, "items": _METER_POINT},
+                },
+                required=["connectorId", "points"],
+            ),
+        },
+    },
+    required=["chargePointId", "from", "to", "connectors"],
+)
+
 SCHEMAS: dict[str, Any] = {
     **_SCHEMAS,
     **people.SCHEMAS,
@@ -580,7 +626,9 @@ SCHEMAS: dict[str, Any] = {
 CMS_KINDS = {"stations": "Station", "tariffs": "Tariff", "points": "Point", "tags": "Tag"}
 
 #: Fields ocppd fills in when a command's body leaves them out (see docs/api.md).
-FILLED_BY_OCPPD = {"ReserveNow": {"reservationId"}, "SendLocalList": {"localAuthorizationList"}}
+FILLED_BY_OCPPD = {
+    action: {field for (a, field) in FILLED if a == action} for (action, _) in FILLED
+}
 
 _CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$"}
 _MONEY = {"type": "integer", "minimum": 0}
@@ -645,13 +693,20 @@ def cms_body(schema: str, *, create: bool) -> dict[str, Any]:
 
 
 @cache
+def _schemas() -> SchemaRegistry:
+    return SchemaRegistry.load()
+
+
+@cache
 def command_body(action: str) -> dict[str, Any]:
     """
     The body of ``/api/charger/{command}``: the official OCPP 1.6 request
-    schema of ``action`` (from the ``ocpp`` package) plus ``chargePointId``.
+    schema of ``action`` (from the ``ocpp`` package) with the ranges ocppd
+    adds to its integers (``ocppd.ocpp.schemas``), plus ``chargePointId``.
     """
-    text = (files("ocpp") / "v16" / "schemas" / f"{action}.json").read_text(encoding="utf-8-sig")
-    schema = {k: v for k, v in json.loads(text).items() if k not in ("$schema", "id", "$id")}
+    loaded = _schemas().request_schema(action)
+    assert loaded is not None, action
+    schema = {k: v for k, v in loaded.items() if k not in ("$schema", "id", "$id")}
     filled = FILLED_BY_OCPPD.get(action, set())
     return {
         **schema,
@@ -1008,6 +1063,27 @@ def document() -> dict[str, Any]:
                     "200": response("CloseAnswer", "closed (or closed by hand before)"),
                     **errors(400, 401, 403, 404, 409, 415),
                 },
+            }
+        },
+        "/api/cms/commands": {
+            "get": {
+                "summary": "Each charger command's form: its request's fields, from the OCPP"
+                " 1.6 schemas the API validates with (ranges included)",
+                "security": SECURED,
+                "responses": {"200": response("CommandForms"), **errors(401, 403)},
+            }
+        },
+        "/api/cms/points/{chargePointId}/meter": {
+            "get": {
+                "summary": "A point's energy register and power per connector over a period"
+                " (at most 31 days, default the last 24 hours), thinned to 300 points each",
+                "security": SECURED,
+                "parameters": [
+                    key_parameter("chargePointId", STRING),
+                    {"name": "from", "in": "query", "schema": TIME},
+                    {"name": "to", "in": "query", "schema": TIME},
+                ],
+                "responses": {"200": response("PointMeter"), **errors(400, 401, 403, 404)},
             }
         },
         "/api/cms/points/{chargePointId}/messages": {

@@ -31,6 +31,10 @@ as they are:
   (:data:`CHARGER_INTEGER_RANGES`, loaded as ``minimum``/``maximum``), and
   :meth:`SchemaRegistry.load` refuses to start if a charger's integer has
   none: every value that passes validation fits the store and the pages.
+  The integers and decimals of the requests ocppd sends (central-system
+  initiated) get ranges as well (:data:`CENTRAL_INTEGER_RANGES`, by property
+  name wherever it is nested): an operator's ``connectorId: 2**40`` is a 400
+  at the API, never a frame a charger's 32-bit firmware misreads.
 - Defaults are never inserted into a payload (``use_default=False``):
   validation does not mutate what was received.
 - A remote ``$ref`` in a schema is refused at load time, so loading never
@@ -75,7 +79,7 @@ import fastjsonschema
 
 from ocppd.bounds import INT32_MAX, INT32_MIN
 from ocppd.measurands import MAX_READING
-from ocppd.ocpp.actions import CHARGER_INITIATED
+from ocppd.ocpp.actions import CENTRAL_SYSTEM_INITIATED, CHARGER_INITIATED
 from ocppd.ocpp.errors import (
     FORMATION_VIOLATION,
     NOT_IMPLEMENTED,
@@ -88,6 +92,8 @@ from ocppd.ocpp.schematypes import CompiledSchema, compile_schema
 from ocppd.timeutil import parse_iso
 
 __all__ = [
+    "CENTRAL_INTEGER_RANGES",
+    "CENTRAL_NUMBER_RANGE",
     "CHARGER_INTEGER_RANGES",
     "EARLIEST_TIME",
     "LATEST_TIME",
@@ -150,6 +156,26 @@ CHARGER_INTEGER_RANGES: Mapping[str, Mapping[str, tuple[int, int]]] = {
         "transactionId": (INT32_MIN, INT32_MAX),
     },
 }
+
+#: The range of the integers of the requests ocppd sends, by property name
+#: wherever it is nested (``chargingSchedule.duration`` is ``duration``), with
+#: ``(action, name)`` first where one action differs. OCPP 1.6 integers are
+#: 32-bit in chargers' firmware; counts, durations and connectors are not
+#: negative; a remote start and an unlock need a real connector (1.6 5.11, 5.17).
+CENTRAL_INTEGER_RANGES: Mapping[str | tuple[str, str], tuple[int, int]] = {
+    "connectorId": (0, INT32_MAX),
+    ("RemoteStartTransaction", "connectorId"): (1, INT32_MAX),
+    ("UnlockConnector", "connectorId"): (1, INT32_MAX),
+    "retries": (0, INT32_MAX),
+    "retryInterval": (0, INT32_MAX),
+    "duration": (0, INT32_MAX),
+    "startPeriod": (0, INT32_MAX),
+    "stackLevel": (0, INT32_MAX),
+    "numberPhases": (1, 3),
+}
+#: The range of every decimal of a request ocppd sends (a charging rate's
+#: ``limit`` and ``minChargingRate``, in A or W): up to 10 MW.
+CENTRAL_NUMBER_RANGE = (0, 10_000_000)
 
 #: The earliest time accepted in an OCPP payload, in UTC: before any charger's
 #: clock (one without a clock says 1970), centuries from ``datetime.min``.
@@ -245,6 +271,37 @@ def _with_ranges(
     return bounded
 
 
+def _with_central_ranges(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """
+    A copy of the request schema of central-system-initiated action ``name``
+    with a range on each integer (:data:`CENTRAL_INTEGER_RANGES`, 32-bit when
+    the name has none) and each decimal (:data:`CENTRAL_NUMBER_RANGE`).
+    """
+
+    def bounded(key: str, node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        node = dict(node)
+        if node.get("type") == "integer":
+            low, high = CENTRAL_INTEGER_RANGES.get(
+                (name, key), CENTRAL_INTEGER_RANGES.get(key, (INT32_MIN, INT32_MAX))
+            )
+            node.setdefault("minimum", low)
+            node.setdefault("maximum", high)
+        elif node.get("type") == "number":
+            node.setdefault("minimum", CENTRAL_NUMBER_RANGE[0])
+            node.setdefault("maximum", CENTRAL_NUMBER_RANGE[1])
+        if isinstance(node.get("properties"), dict):
+            node["properties"] = {k: bounded(k, v) for k, v in node["properties"].items()}
+        if "items" in node:
+            node["items"] = bounded(key, node["items"])
+        return node
+
+    result = bounded("", schema)
+    assert isinstance(result, dict)
+    return result
+
+
 def _field_path(name: str | None) -> str:
     """
     ``data.meterValue[0].measurand`` -> ``meterValue[0].measurand``.
@@ -326,6 +383,7 @@ class SchemaRegistry:
         *,
         compiled_requests: Mapping[str, CompiledSchema] | None = None,
         compiled_responses: Mapping[str, CompiledSchema] | None = None,
+        request_documents: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self._requests: Mapping[str, Validator] = dict(requests)
         self._responses: Mapping[str, Validator] = dict(responses)
@@ -333,6 +391,9 @@ class SchemaRegistry:
         # types (ocppd.ocpp.schematypes); the validators above decide the rest.
         self._compiled_requests: Mapping[str, CompiledSchema] = dict(compiled_requests or {})
         self._compiled_responses: Mapping[str, CompiledSchema] = dict(compiled_responses or {})
+        # The request schemas as validated (with their ranges), for describing
+        # a command's form (ocppd.api.command_forms).
+        self._request_documents: Mapping[str, Mapping[str, Any]] = dict(request_documents or {})
 
     @classmethod
     def load(cls, directory: Traversable | None = None) -> SchemaRegistry:
@@ -353,6 +414,7 @@ class SchemaRegistry:
         responses: dict[str, Validator] = {}
         compiled_requests: dict[str, CompiledSchema] = {}
         compiled_responses: dict[str, CompiledSchema] = {}
+        documents: dict[str, Mapping[str, Any]] = {}
         for entry in sorted(directory.iterdir(), key=lambda e: e.name):
             if not entry.name.endswith(".json"):
                 continue
@@ -361,6 +423,8 @@ class SchemaRegistry:
             schema = json.loads(entry.read_bytes().decode("utf-8-sig"))
             if name in CHARGER_INITIATED:
                 schema = _with_ranges(name, schema, CHARGER_INTEGER_RANGES.get(name, {}))
+            elif name in CENTRAL_SYSTEM_INITIATED:
+                schema = _with_central_ranges(name, schema)
             schema = _as_draft_04(name, schema)
             validator = fastjsonschema.compile(
                 schema, formats={"date-time": is_date_time}, use_default=False
@@ -371,6 +435,8 @@ class SchemaRegistry:
             else:
                 action, validators, fast = name, requests, compiled_requests
             validators[action] = validator
+            if validators is requests:
+                documents[action] = schema
             if compiled is not None:
                 fast[action] = compiled
         return cls(
@@ -378,6 +444,7 @@ class SchemaRegistry:
             responses,
             compiled_requests=compiled_requests,
             compiled_responses=compiled_responses,
+            request_documents=documents,
         )
 
     @property
@@ -389,6 +456,10 @@ class SchemaRegistry:
     def response_schema_actions(self) -> frozenset[str]:
         """The actions with a response schema."""
         return frozenset(self._responses)
+
+    def request_schema(self, action: str) -> Mapping[str, Any] | None:
+        """The request schema of ``action`` as validated (ranges included), or None."""
+        return self._request_documents.get(action)
 
     def has_request_schema(self, action: str) -> bool:
         """Whether a request of ``action`` can be validated."""

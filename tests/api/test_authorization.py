@@ -102,6 +102,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("PUT", "/api/cms/users/{userId}"): ADMIN_ONLY,
     ("GET", "/api/cms/users/{userId}/wallet/transactions"): ADMIN_ONLY,
     ("POST", "/api/cms/users/{userId}/wallet/adjustments"): ADMIN_ONLY,
+    ("GET", "/api/cms/points/{chargePointId}/meter"): ADMIN_ONLY,
+    ("GET", "/api/cms/commands"): ADMIN_ONLY,
 }
 
 #: The contract's rule by prefix (DESIGN.md section 4), which the table may not contradict.

@@ -293,9 +293,10 @@ class ErrorMappingTests(SynchronousTestCase):
         rule: str,
         *,
         response: bool = False,
+        registry: SchemaRegistry = REGISTRY,
     ) -> errors.OcppError:
         """Validation raises OcppError with this code and details."""
-        validate = REGISTRY.validate_response if response else REGISTRY.validate_request
+        validate = registry.validate_response if response else registry.validate_request
         error = self.assertRaises(errors.OcppError, validate, action, payload)
         self.assertEqual(
             (error.code, error.details), (code, {"field": field, "rule": rule}), repr(error)
@@ -495,26 +496,51 @@ class ErrorMappingTests(SynchronousTestCase):
             "multipleOf",
         )
 
+    def unbounded_rates(self) -> SchemaRegistry:
+        """
+        A registry with SetChargingProfile's schema as it is, under a name of
+        no OCPP action, so its ``limit`` has no range (ocppd bounds it in the
+        real one, where 1e308 is over its maximum before its multipleOf).
+        """
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        text = (files("ocpp") / "v16" / "schemas" / "SetChargingProfile.json").read_text()
+        (directory / "UnboundedRate.json").write_text(text)
+        return SchemaRegistry.load(directory)
+
     def test_multiple_of_huge_float(self) -> None:
         """1e308 overflows the multipleOf check; still a PropertyConstraintViolation."""
         self.assertRefused(
-            "SetChargingProfile",
+            "UnboundedRate",
             set_charging_profile(1e308),
             errors.PROPERTY_CONSTRAINT_VIOLATION,
             "csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0].limit",
             "multipleOf",
+            registry=self.unbounded_rates(),
         )
 
     def test_huge_integer(self) -> None:
         """An integer beyond float range makes the validator itself overflow: that is a
         PropertyConstraintViolation too, never an OverflowError escaping."""
         self.assertRefused(
-            "SetChargingProfile",
+            "UnboundedRate",
             set_charging_profile(10**400),
             errors.PROPERTY_CONSTRAINT_VIOLATION,
             "",
             "range",
+            registry=self.unbounded_rates(),
         )
+
+    def test_rates_we_send_are_bounded(self) -> None:
+        """A charging rate ocppd sends is at most 10 MW (or A): 1e308 is over it."""
+        for limit in (1e308, 10**400, -1):
+            self.assertRefused(
+                "SetChargingProfile",
+                set_charging_profile(limit),
+                errors.PROPERTY_CONSTRAINT_VIOLATION,
+                "csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0].limit",
+                "minimum" if limit == -1 else "maximum",
+            )
 
     def test_payload_array(self) -> None:
         """A payload that is an array, not an object, is a FormationViolation."""
@@ -731,10 +757,42 @@ class IntegerRangeTests(SynchronousTestCase):
                     self.assertEqual(error.details, {"field": field, "rule": rule}, case)
                     self.assertTrue(error.description.startswith(f"{field}: must be"), case)
 
-    def test_ranges_apply_to_what_chargers_send_only(self) -> None:
-        """A command we send keeps the schema's own integers (the charger decides)."""
-        REGISTRY.validate_request("RemoteStopTransaction", {"transactionId": -(2**40)})
-        REGISTRY.validate_request("UnlockConnector", {"connectorId": 2**40})
+    def test_commands_we_send_are_bounded(self) -> None:
+        """
+        Every integer of a command ocppd sends has a range, nested ones too:
+        32-bit, not negative for counts and connectors, a real connector for
+        a remote start or an unlock (issue 18: the point page's forms).
+        """
+        for action in actions.CENTRAL_SYSTEM_INITIATED - actions.CHARGER_INITIATED:
+            schema = REGISTRY.request_schema(action)
+            assert schema is not None, action
+            stack = [schema]
+            while stack:
+                node = stack.pop()
+                if node.get("type") in ("integer", "number"):
+                    self.assertLessEqual({"minimum", "maximum"}, set(node), action)
+                stack.extend(node.get("properties", {}).values())
+                if "items" in node:
+                    stack.append(node["items"])
+        REGISTRY.validate_request("RemoteStopTransaction", {"transactionId": -(2**31)})
+        REGISTRY.validate_request("UnlockConnector", {"connectorId": 2**31 - 1})
+        refused = [
+            ("RemoteStopTransaction", {"transactionId": -(2**31) - 1}, "transactionId", "minimum"),
+            ("UnlockConnector", {"connectorId": 2**40}, "connectorId", "maximum"),
+            ("UnlockConnector", {"connectorId": 0}, "connectorId", "minimum"),
+            ("RemoteStartTransaction", {"idTag": "A", "connectorId": 0}, "connectorId", "minimum"),
+            (
+                "ChangeAvailability",
+                {"connectorId": -1, "type": "Operative"},
+                "connectorId",
+                "minimum",
+            ),
+            ("GetDiagnostics", {"location": "ftp://x/", "retries": -1}, "retries", "minimum"),
+        ]
+        for action, payload, field, rule in refused:
+            error = self.assertRaises(errors.OcppError, REGISTRY.validate_request, action, payload)
+            self.assertEqual(error.details, {"field": field, "rule": rule}, action)
+        REGISTRY.validate_request("ChangeAvailability", {"connectorId": 0, "type": "Operative"})
 
     def test_unbounded_charger_integer_refused_at_load(self) -> None:
         """A charger-initiated schema with an integer the ranges miss stops the start."""
