@@ -20,7 +20,10 @@ before, but cannot hold the gate shut. Once the request is complete the
 handshake's timeout starts again, for the node's own work.
 
 The bound is soft: Twisted accepts several connections per readable event of
-the listening socket, and those already accepted are served.
+the listening socket (``Port.numberAccepts``, which grows by 20 each time a
+read fills it: in a storm, every time), and those already accepted are
+served. At each resume the gate sets it to the room left below the limit, so
+a long storm does not grow the overshoot to thousands.
 """
 
 from __future__ import annotations
@@ -90,5 +93,8 @@ class AcceptGate:
         self.waiting -= 1
         if self.paused and self.waiting <= self.resume_at:
             self.paused = False
+            room = max(1, self.limit - self.waiting)
             for port in self._ports:
+                if isinstance(getattr(port, "numberAccepts", None), int):
+                    port.numberAccepts = room  # type: ignore[attr-defined]
                 port.resumeProducing()

@@ -103,6 +103,22 @@ class RealPortTests(TestCase):
         gate.finished()
         self.assertIn(port, fdset.getReaders())
 
+    def test_a_resumed_port_accepts_no_more_than_the_room_left(self) -> None:
+        """
+        Twisted's accepts per read grow by 20 each time a read fills them (in
+        a storm, every read): at a resume the gate sets them to the room left.
+        """
+        port = reactor.listenTCP(0, Factory.forProtocol(Protocol), interface="127.0.0.1")  # type: ignore[attr-defined]
+        self.addCleanup(port.stopListening)
+        gate = AcceptGate(64, resume_at=40)
+        gate.watch(port)
+        port.numberAccepts = 2000
+        for _ in range(64):
+            gate.started()
+        for _ in range(24):
+            gate.finished()
+        self.assertEqual((gate.paused, port.numberAccepts), (False, 24))
+
 
 class FactoryGateTests(SynchronousTestCase):
     """
