@@ -27,6 +27,7 @@ from ocppd.api.auditlog import AuditLog
 from ocppd.api.closing import SessionClosing
 from ocppd.api.cms import CmsService, path_id
 from ocppd.api.cms_people import TAG_ARGS, USER_ARGS, CmsPeople
+from ocppd.api.cms_reports import Reports
 from ocppd.api.commands import CommandService
 from ocppd.api.customer import CustomerService
 from ocppd.api.errors import FORBIDDEN, ApiError
@@ -97,6 +98,8 @@ class Api:
         self.closing = closing
         #: The audit log's pages (``GET /api/cms/audit``).
         self.audit_log = AuditLog(database)
+        #: Charts over time (``GET /api/cms/reports/...``).
+        self.reports = Reports(database, online)
         #: Chargers' diagnostics uploads (``ocppd.diagnostics``), when the node takes them.
         self.diagnostics = diagnostics
         #: Firmware files for UpdateFirmware (``ocppd.firmware``), when configured.
@@ -696,6 +699,28 @@ class Api:
         key = header_text(request, "Idempotency-Key")
         status, answer = yield self.people.adjust(user_id, body, key, user)
         return write_json(request, status, answer)
+
+    def _report(self, request: IRequest, report: str) -> Deferred[bytes]:
+        @inlineCallbacks
+        def answer() -> Generator[Deferred[Any], Any, bytes]:
+            yield self.admin(request)
+            args = {name: query_arg(request, name) for name in ("period", "from", "to")}
+            body = yield getattr(self.reports, report)(args)
+            return write_json(request, 200, body)
+
+        return answer()
+
+    @app.route("/api/cms/reports/sessions", methods=["GET"])
+    def cms_report_sessions(self, request: IRequest) -> Deferred[bytes]:
+        return self._report(request, "sessions")
+
+    @app.route("/api/cms/reports/utilisation", methods=["GET"])
+    def cms_report_utilisation(self, request: IRequest) -> Deferred[bytes]:
+        return self._report(request, "utilisation")
+
+    @app.route("/api/cms/reports/faults", methods=["GET"])
+    def cms_report_faults(self, request: IRequest) -> Deferred[bytes]:
+        return self._report(request, "faults")
 
 
 def write_csv(request: IRequest, filename: str, body: bytes) -> bytes:

@@ -1095,6 +1095,10 @@ def document() -> dict[str, Any]:
             }
         },
     }
+    # Imported here: it builds on this module's helpers.
+    from ocppd.api.openapi_reports import report_paths
+
+    paths.update(report_paths())
     for name, action in COMMANDS.items():
         paths[f"/api/charger/{name}"] = {
             "post": {

@@ -104,6 +104,9 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/cms/users/{userId}/wallet/adjustments"): ADMIN_ONLY,
     ("GET", "/api/cms/points/{chargePointId}/meter"): ADMIN_ONLY,
     ("GET", "/api/cms/commands"): ADMIN_ONLY,
+    ("GET", "/api/cms/reports/sessions"): ADMIN_ONLY,
+    ("GET", "/api/cms/reports/utilisation"): ADMIN_ONLY,
+    ("GET", "/api/cms/reports/faults"): ADMIN_ONLY,
 }
 
 #: The contract's rule by prefix (DESIGN.md section 4), which the table may not contradict.

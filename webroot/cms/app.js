@@ -17,5 +17,6 @@ startApp({
     { path: '/tags', id: 'tags', title: 'Id tags', nav: 'Id tags', load: () => import('./modules/id-tags.js') },
     { path: '/tariffs', id: 'tariffs', title: 'Tariffs', nav: 'Tariffs', load: () => import('./modules/tariffs.js') },
     { path: '/audit', id: 'audit', title: 'Audit log', nav: 'Audit log', load: () => import('./modules/audit-log.js') },
+    { path: '/reports', id: 'reports', title: 'Reports', nav: 'Reports', load: () => import('./modules/reports.js') },
   ],
 });
