@@ -10,7 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from ocppd.billing import CostBreakdown, Tariff, TariffLike, live_estimate
-from ocppd.store.records import PaymentRecord, TransactionRecord, WalletTransactionRecord
+from ocppd.store.records import (
+    PaymentRecord,
+    TransactionRecord,
+    UnmatchedStopRecord,
+    WalletTransactionRecord,
+)
 from ocppd.store.wallets import WalletView
 from ocppd.timeutil import format_iso
 
@@ -164,4 +169,18 @@ def wallet_event(user_id: int, record: WalletTransactionRecord) -> dict[str, Any
         "balance": record.balance_after,
         "currency": record.currency,
         "transaction": wallet_transaction_json(record),
+    }
+
+
+def unmatched_stop_json(record: UnmatchedStopRecord) -> dict[str, Any]:
+    """A StopTransaction that changed no session, as the charger sent it."""
+    return {
+        "id": record.id,
+        "chargePointId": record.charge_point_id,
+        "transactionId": record.transaction_id,
+        "meterStopWh": record.meter_stop_wh,
+        "stoppedAt": format_iso(record.stopped_at),
+        "reason": record.reason,
+        "idTag": record.id_tag,
+        "receivedAt": format_iso(record.received_at),
     }

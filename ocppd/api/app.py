@@ -51,6 +51,8 @@ from ocppd.diagnostics import DiagnosticsFiles, upload_json
 from ocppd.firmware import FirmwareFiles
 from ocppd.health import Health, is_local, public
 from ocppd.logs import Logger
+from ocppd.representations import unmatched_stop_json
+from ocppd.store import transactions
 from ocppd.store.database import Database
 from ocppd.store.records import UserRecord
 
@@ -556,6 +558,22 @@ class Api:
         before = decode_cursor(query_arg(request, "cursor"), kind, int)
         rows = yield self._diagnostics().uploads(charge_point_id, before_id=before, limit=limit + 1)
         return write_json(request, 200, page(kind, rows, limit, lambda r: r.id, upload_json))
+
+    @app.route("/api/cms/points/<string:charge_point_id>/unmatched-stops", methods=["GET"])
+    @inlineCallbacks
+    def cms_unmatched_stops(
+        self, request: IRequest, charge_point_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        limit = parse_limit(request)
+        kind = f"unmatched-stops:{charge_point_id}"
+        before = decode_cursor(query_arg(request, "cursor"), kind, int)
+        rows = yield self.database.run(
+            transactions.unmatched_stops_page, charge_point_id, before_id=before, limit=limit + 1
+        )
+        return write_json(
+            request, 200, page(kind, rows, limit, lambda r: r.id, unmatched_stop_json)
+        )
 
     @app.route("/api/cms/diagnostics/<string:upload_id>/file", methods=["GET"])
     @inlineCallbacks

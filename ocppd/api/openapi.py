@@ -313,6 +313,18 @@ _SCHEMAS: dict[str, Any] = {
             "at": TIME,
         }
     ),
+    "UnmatchedStop": obj(
+        {
+            "id": INTEGER,
+            "chargePointId": STRING,
+            "transactionId": INTEGER,
+            "meterStopWh": INTEGER,
+            "stoppedAt": TIME,
+            "reason": nullable(STRING),
+            "idTag": nullable(STRING),
+            "receivedAt": TIME,
+        }
+    ),
     "DiagnosticsUpload": obj(
         {
             "id": INTEGER,
@@ -617,6 +629,7 @@ SCHEMAS: dict[str, Any] = {
             "Message",
             "AuditEntry",
             "DiagnosticsUpload",
+            "UnmatchedStop",
             "PublicStation",
             "WalletTransaction",
         )
@@ -975,6 +988,18 @@ def document() -> dict[str, Any]:
                 "responses": {
                     "200": response("DiagnosticsUploadPage"),
                     **errors(400, 401, 403, 404),
+                },
+            }
+        },
+        "/api/cms/points/{chargePointId}/unmatched-stops": {
+            "get": {
+                "summary": "A point's StopTransactions that changed no session (unknown, or"
+                " after the session was closed), newest first",
+                "security": SECURED,
+                "parameters": [key_parameter("chargePointId", STRING), *PAGING],
+                "responses": {
+                    "200": response("UnmatchedStopPage"),
+                    **errors(400, 401, 403),
                 },
             }
         },

@@ -747,6 +747,21 @@ def list_unmatched_stops(conn: Connection, charge_point_id: str) -> list[Unmatch
     )
 
 
+def unmatched_stops_page(
+    conn: Connection, charge_point_id: str, *, before_id: int | None, limit: int
+) -> list[UnmatchedStopRecord]:
+    """
+    The charger's stops that changed no session (unknown, or after the
+    central system closed it), newest first, in keyset pages by id.
+    """
+    query = sa.select(unmatched_stops).where(unmatched_stops.c.charge_point_id == charge_point_id)
+    if before_id is not None:
+        query = query.where(unmatched_stops.c.id < before_id)
+    return all_records(
+        conn, UnmatchedStopRecord, query.order_by(unmatched_stops.c.id.desc()).limit(limit)
+    )
+
+
 def session_started_after(
     conn: Connection,
     *,

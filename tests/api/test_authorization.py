@@ -82,6 +82,7 @@ ACCESS: dict[tuple[str, str], str] = {
     # Firmware for UpdateFirmware: chargers download it without credentials.
     ("GET", "/firmware/{name}"): PUBLIC,
     ("GET", "/api/cms/points/{chargePointId}/diagnostics"): ADMIN_ONLY,
+    ("GET", "/api/cms/points/{chargePointId}/unmatched-stops"): ADMIN_ONLY,
     ("GET", "/api/cms/diagnostics/{uploadId}/file"): ADMIN_ONLY,
     # A charger's diagnostics upload: the URL's token, given to it alone, is
     # the credential (ocppd.diagnostics); an unknown one is 404.

@@ -77,6 +77,26 @@ class CloseByHandTests(CustomerTestCase):
             (1, reason, tx),
         )
 
+        # The charger comes back with its own stop after all: the bill stands,
+        # and its stop is kept for operators to see.
+        yield charger.call(
+            "StopTransaction",
+            {"transactionId": tx, "meterStop": 3200, "timestamp": "2026-11-29T10:12:00Z"},
+        )
+        yield self.daemon.wait_for(
+            transactions.list_unmatched_stops, "CP1", until=lambda rows: len(rows) == 1
+        )
+        code, late, _ = yield self.request(
+            "GET", "/api/cms/points/CP1/unmatched-stops", token=self.admin
+        )
+        self.assertEqual(code, 200, late)
+        self.assertEqual(
+            [(s["transactionId"], s["meterStopWh"]) for s in late["items"]], [(tx, 3200)]
+        )
+        self.assertEqual((yield self.wallet(self.customer))["balance"], 870)
+        session_after = yield self.daemon.query(transactions.get_transaction, tx)
+        self.assertEqual((session_after.meter_stop_wh, session_after.cost), (3000, 130))
+
     @inlineCallbacks
     def test_refusals(self) -> Any:
         """Customers 403; bad bodies 400; unknown 404; a session that ended 409."""

@@ -74,4 +74,17 @@ class CloseSessionPageTests(BrowserTestCase):
         self.assertEqual(
             [(d["sessionId"], d["reason"]) for d in closed], [(tx, "charger replaced")]
         )
+
+        # The charger's own stop after all: kept, and shown, the bill unchanged.
+        yield charger.stop(tx, 4000)
+        stops = page.get_by_role("region", name="Stops that changed no session")
+
+        def late_stop() -> None:
+            expect(stops).to_be_visible()
+            expect(stops.locator("tbody tr")).to_have_count(1)
+            expect(stops.locator("tbody tr")).to_contain_text("4.00 kWh")
+
+        yield self.b(late_stop)
         yield self.screenshot(page, "cms-session-closed")
+        session = yield self.daemon.query(transactions.get_transaction, tx)
+        self.assertEqual(session.meter_stop_wh, 3500)

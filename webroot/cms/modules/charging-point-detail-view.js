@@ -9,7 +9,7 @@
 
 import { applyChargerEvent, staleOnlineNote } from '/shared/chargers.js';
 import { LiveChart } from '/shared/chart.js';
-import { badge, describeError, errorState, h, loadingState, OlderPages, replace } from '/shared/dom.js';
+import { badge, describeError, errorState, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatEnergy, formatKwhTick, formatPower, formatTime } from '/shared/format.js';
 import { connectorBadges } from './charging-points.js';
@@ -60,6 +60,36 @@ export async function mount(root, ctx) {
   });
   const meterText = h('p', { class: 'meter-latest', 'data-field': 'meter', 'aria-live': 'polite' }, 'No meter values since this page opened.');
   const diagnostics = diagnosticsCard(ctx, id);
+  // Stops that changed no session: unknown ones, and a charger's own stop
+  // after its session was closed (on its last reading) without it.
+  const stops = new LiveTable({
+    caption: 'Stops that changed no session',
+    key: (s) => s.id,
+    empty: '',
+    columns: [
+      { label: 'Received', render: (s) => formatDateTime(s.receivedAt) },
+      { label: 'Transaction', render: (s) => h('span', { class: 'mono' }, String(s.transactionId)) },
+      { label: 'Meter stop', class: 'num', render: (s) => formatEnergy(s.meterStopWh) },
+      { label: 'Stopped', render: (s) => formatDateTime(s.stoppedAt) },
+      { label: 'Reason', render: (s) => s.reason || '—' },
+    ],
+  });
+  const stopsCard = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'stops-title', hidden: true },
+    h('h2', { id: 'stops-title' }, 'Stops that changed no session'),
+    h('p', { class: 'muted' }, 'StopTransactions for a session this charger does not have, or that came after the session was closed on its last reading (billed then; shown here for you to judge).'),
+    stops.element,
+  );
+  const loadStops = async () => {
+    try {
+      const page = await ctx.api.get(`/api/cms/points/${encodeURIComponent(id)}/unmatched-stops`, { limit: 20 });
+      stops.setRows(page.items);
+      stopsCard.hidden = page.items.length === 0;
+    } catch {
+      // Secondary: the page works without it.
+    }
+  };
   const sessions = sessionTable({ caption: 'Running sessions of this point', empty: 'No session running here.', ctx });
   const answer = h('section', { class: 'command-answer', 'aria-live': 'polite', 'aria-label': 'The charger’s answer' });
 
@@ -192,6 +222,7 @@ export async function mount(root, ctx) {
     }
     renderStatus();
     diagnostics.refresh();
+    loadStops();
     if (!status.isConnected) {
       const commands = h('div', { class: 'commands' }, COMMANDS.map(commandCard));
       const stop = commands.querySelector('[data-command=remote-stop] input');
@@ -208,6 +239,7 @@ export async function mount(root, ctx) {
         h('section', { class: 'card', 'aria-labelledby': 'running-title' }, h('h2', { id: 'running-title' }, 'Running sessions'), sessions.element),
         h('section', { class: 'card', 'aria-labelledby': 'commands-title' }, h('h2', { id: 'commands-title' }, 'Commands'), commands, answer),
         diagnostics.element,
+        stopsCard,
         h('section', { class: 'card', 'aria-labelledby': 'log-title' }, h('h2', { id: 'log-title' }, 'OCPP message log'), log, h('div', { class: 'more' }, olderLog.button)),
       );
     }
@@ -235,6 +267,8 @@ export async function mount(root, ctx) {
     const m = event.data || {};
     // The charger's firmware and diagnostics transfers, as it reports them.
     const field = { FirmwareStatusNotification: 'firmware', DiagnosticsStatusNotification: 'diagnostics' }[m.action];
+    // A stop may change no session (the processor keeps it a moment later).
+    if (m.action === 'StopTransaction' && m.direction === 'in' && m.messageType === 'CALL') setTimeout(loadStops, 1000);
     if (point && field && m.direction === 'in' && m.messageType === 'CALL' && typeof m.payload?.status === 'string') {
       point[`${field}Status`] = m.payload.status;
       point[`${field}StatusAt`] = m.at || event.at;
