@@ -245,3 +245,26 @@ class PeoplePageTests(BrowserTestCase):
             assert "(user" not in page.locator("table tbody").inner_text()
 
         yield self.b(named)
+
+    @inlineCallbacks
+    def test_blocked_customer_signed_out_live(self) -> Any:
+        """A customer's open panel is signed out the moment an operator blocks them."""
+        from playwright.sync_api import expect
+
+        # autobahn-js answers the node's GOODBYE after closing (tests/browser/test_live.py).
+        self.allow_console_error("WebSocket is already in CLOSING or CLOSED state.")
+        jo = self.user_ids[CUSTOMER[0]]
+        panel = yield self.open(CUSTOMER, "/user/")
+        yield self.wait_live(panel)
+        yield self.api_ok("PUT", f"/api/cms/users/{jo}", {"blocked": True})
+
+        def signed_out() -> None:
+            expect(panel.get_by_role("button", name="Sign in")).to_be_visible()
+            panel.get_by_label("Email").fill(CUSTOMER[0])
+            panel.get_by_label("Password").fill(CUSTOMER[1])
+            panel.get_by_role("button", name="Sign in").click()
+            expect(panel.get_by_role("alert")).to_have_text(
+                "this account is blocked; ask the operator"
+            )
+
+        yield self.b(signed_out)
