@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ocppd.store.records import IdTagRecord, UserRecord, WalletRecord, first_record, from_mapping
-from ocppd.store.tables import api_tokens, id_tags, users, wallets
+from ocppd.store.tables import USER_NAME_SORT, api_tokens, id_tags, users, wallets
 from ocppd.store.tags import canonical_id_tag, get_id_tag
 
 _u = users.c
@@ -33,7 +33,8 @@ NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 #: A user's sort orders: the value compared, besides the id that breaks ties.
 USER_SORTS: dict[str, sa.ColumnElement[Any]] = {
     "email": _u.email,
-    "name": sa.func.lower(sa.func.coalesce(_u.name, "")),
+    # The indexed expression itself (tables.USER_NAME_SORT), so a page walks the index.
+    "name": USER_NAME_SORT,
     "created": _u.id,
 }
 #: An id tag's sort orders; its id (the tag itself) breaks ties.

@@ -108,6 +108,10 @@ users = sa.Table(
     sa.UniqueConstraint("email"),
     sa.CheckConstraint(one_of("role", ROLES), name="role"),
 )
+#: The CMS's customers sorted by name (ocppd.store.people.USER_SORTS): a page is
+#: an index walk, not a sort of every user (bench/people_lists.py).
+USER_NAME_SORT = sa.func.lower(sa.func.coalesce(users.c.name, sa.literal_column("''")))
+sa.Index("ix_users_name_sort", USER_NAME_SORT, users.c.id)
 
 charge_points = sa.Table(
     "charge_points",
@@ -188,6 +192,8 @@ id_tags = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.CheckConstraint(one_of("status", ID_TAG_STATUSES), name="status"),
     sa.Index(None, "user_id"),
+    # The CMS's id tags newest first (ocppd.store.people.TAG_SORTS).
+    sa.Index(None, "created_at", "id_tag"),
 )
 
 #: The columns identifying one StartTransaction.req, so that a resend maps to

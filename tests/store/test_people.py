@@ -184,7 +184,7 @@ class PeopleTestsMixin(_Base):
             kinds = connection.execute(sa.text("SELECT kind FROM wallet_transactions")).all()
         self.assertEqual(kinds, [])
         migrate.upgrade(engine)
-        self.assertEqual(migrate.current_revision(engine), "0015")
+        self.assertEqual(migrate.current_revision(engine), "0016")
 
 
 class SQLitePeopleTests(PeopleTestsMixin, TestCase):

@@ -6,6 +6,7 @@ PostgreSQL is unreachable). Every test gets a database of its own.
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -181,13 +182,16 @@ class StoreTestsMixin(_Base):
 
     def test_migrations_match_the_tables(self) -> None:
         """The migrations produce exactly ``tables.metadata``: alembic finds no difference."""
-        with self.database.engine.connect() as conn:
+        with self.database.engine.connect() as conn, warnings.catch_warnings():
+            # SQLite cannot reflect an expression index (users' name sort):
+            # compared on PostgreSQL only, without a word here.
+            warnings.filterwarnings("ignore", ".*expression-based index.*ix_users_name_sort")
             context = MigrationContext.configure(
                 conn, opts={"compare_type": True, "compare_server_default": True}
             )
             self.assertEqual(compare_metadata(context, tables.metadata), [])
         self.assertEqual(migrate.current_revision(self.database.engine), migrate.head_revision())
-        self.assertEqual(migrate.head_revision(), "0015")
+        self.assertEqual(migrate.head_revision(), "0016")
 
     def test_upgrade_to_0005_redacts_authorization_keys(self) -> None:
         """
