@@ -277,13 +277,18 @@ class CmsPageTests(BrowserTestCase):
             expect(page.get_by_role("heading", level=1)).to_have_text("CP-9")
             expect(page.locator("[data-field=online]")).to_contain_text("Online")
             expect(page.locator("[data-log] li[data-action=BootNotification]")).to_have_count(2)
+            page.get_by_label("Command", exact=True).select_option("reset")
             reset = page.locator("form[data-command=reset]")
             reset.get_by_label("Type").select_option("Hard")
-            reset.get_by_role("button", name="Reset").click()
+            reset.get_by_role("button", name="Send").click()
+            page.get_by_role("alertdialog").get_by_role("button", name="Hard reset").click()
             expect(page.locator(".command-answer")).to_contain_text("Reset:")
             expect(page.locator(".command-answer .badge")).to_have_text("Accepted")
+            page.get_by_label("Command", exact=True).select_option("unlock-connector")
             unlock = page.locator("form[data-command=unlock-connector]")
-            unlock.get_by_role("button", name="Unlock").click()
+            unlock.get_by_label("Connector id").fill("1")
+            unlock.get_by_role("button", name="Send").click()
+            page.get_by_role("alertdialog").get_by_role("button", name="Unlock").click()
             expect(page.locator("[data-answer=unlock-connector]")).to_contain_text(
                 '"status": "Unlocked"'
             )
@@ -294,7 +299,10 @@ class CmsPageTests(BrowserTestCase):
         yield charger.close()
 
         def offline_answer() -> None:
-            page.locator("form[data-command=reset]").get_by_role("button", name="Reset").click()
+            page.get_by_label("Command", exact=True).select_option("reset")
+            page.locator("form[data-command=reset]").get_by_label("Type").select_option("Soft")
+            page.locator("form[data-command=reset]").get_by_role("button", name="Send").click()
+            page.get_by_role("alertdialog").get_by_role("button", name="Soft reset").click()
             expect(page.locator("[data-answer=reset]")).to_contain_text("not connected")
 
         yield self.b(offline_answer)

@@ -26,9 +26,10 @@ export class LiveChart {
    * bottom of a labelled scale instead of a stack of identical ticks.
    * ``fromZero`` false lets the scale follow the values (a meter register).
    * ``timeRange`` () -> [from, to] in epoch seconds fixes the time axis (a
-   * session's own span), so one point is not drawn on an axis of years.
+   * session's own span), so one point is not drawn on an axis of years;
+   * ``clock`` false keeps uPlot's own date ticks for it (a span of days).
    */
-  constructor({ title, label, format, axis = format, floor = 1, fromZero = true, color = '#1565c0', maxPoints = 600, height = 220, timeRange = null }) {
+  constructor({ title, label, format, axis = format, floor = 1, fromZero = true, color = '#1565c0', maxPoints = 600, height = 220, timeRange = null, clock = true }) {
     this.format = format;
     this.maxPoints = maxPoints;
     this.xs = [];
@@ -67,7 +68,7 @@ export class LiveChart {
           },
         },
         axes: [
-          timeRange
+          timeRange && clock
             ? { stroke: '#4a5563', grid: { stroke: '#e6e9ee' }, space: 70, values: (u, ticks) => clockTicks(ticks) }
             : { stroke: '#4a5563', grid: { stroke: '#e6e9ee' } },
           { stroke: '#4a5563', grid: { stroke: '#e6e9ee' }, values: (u, ticks) => ticks.map((t) => axis(t)), size: 84 },

@@ -1,33 +1,24 @@
-// One charging point for its operator: live status and connectors, live meter
-// values with a chart, the live OCPP message log, and the charger commands
-// with the charger's answer. Fed by GET /api/cms/points/{id},
-// GET /api/cms/points/{id}/messages, GET /api/cms/sessions, ocppd.chargers.status,
+// One charging point for its operator: live status and connectors (booted and
+// last seen follow its messages), power and energy charts per connector from
+// the chosen period's history on (point-charts.js), the live OCPP message log,
+// and all its commands, forms built from their schemas, with the charger's
+// answer (command-forms.js). Fed by GET /api/cms/points/{id},
+// GET /api/cms/points/{id}/messages, GET /api/cms/points/{id}/meter,
+// GET /api/cms/commands, GET /api/cms/sessions, ocppd.chargers.status,
 // ocppd.admin.sessions, ocppd.admin.meter.{id} and ocppd.admin.ocpp.{id} (only
 // this charger's: the broker filters, not the page); commands go to
 // POST /api/charger/{command}; a running session is closed by hand with
 // POST /api/cms/sessions/{id}/close.
 
 import { applyChargerEvent, staleOnlineNote } from '/shared/chargers.js';
-import { LiveChart } from '/shared/chart.js';
-import { badge, describeError, errorState, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
+import { badge, errorState, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
-import { formatDateTime, formatEnergy, formatKwhTick, formatPower, formatTime } from '/shared/format.js';
+import { formatDateTime, formatEnergy, formatPower, formatTime } from '/shared/format.js';
 import { connectorBadges } from './charging-points.js';
 import { sessionTable } from './charging-sessions.js';
+import { commandPanel } from './command-forms.js';
+import { pointCharts } from './point-charts.js';
 import { diagnosticsCard } from './diagnostics.js';
-
-const TRIGGERS = ['StatusNotification', 'MeterValues', 'Heartbeat', 'BootNotification', 'DiagnosticsStatusNotification', 'FirmwareStatusNotification'];
-
-/** The charger commands offered here: [command, title, fields, submit label]. */
-const COMMANDS = [
-  ['remote-start', 'Remote start', [['connectorId', 'Connector', 'number', '1'], ['idTag', 'Id tag', 'text', '']], 'Start'],
-  ['remote-stop', 'Remote stop', [['transactionId', 'Transaction', 'number', '']], 'Stop'],
-  ['reset', 'Reset', [['type', 'Type', ['Soft', 'Hard'], 'Soft']], 'Reset'],
-  ['change-configuration', 'Change configuration', [['key', 'Key', 'text', 'HeartbeatInterval'], ['value', 'Value', 'text', '']], 'Change'],
-  ['unlock-connector', 'Unlock connector', [['connectorId', 'Connector', 'number', '1']], 'Unlock'],
-  ['trigger-message', 'Trigger message', [['requestedMessage', 'Message', TRIGGERS, 'StatusNotification'], ['connectorId', 'Connector (optional)', 'number', '']], 'Trigger'],
-  ['get-configuration', 'Get configuration', [['key', 'Keys (comma-separated, optional)', 'text', '']], 'Get'],
-];
 
 export async function mount(root, ctx) {
   const id = ctx.params.id;
@@ -44,20 +35,8 @@ export async function mount(root, ctx) {
     fetchPage: (cursor) => ctx.api.get(`/api/cms/points/${encodeURIComponent(id)}/messages`, { limit: 100, cursor }),
     append: (items) => addLog(items, { atEnd: true }),
   });
-  const power = new LiveChart({ title: 'Power', label: 'Power', format: formatPower, floor: 1000 });
-  const energy = new LiveChart({
-    title: 'Energy register',
-    label: 'Energy',
-    color: '#1b6e3a',
-    format: formatEnergy,
-    axis: formatKwhTick,
-    floor: 1000,
-    fromZero: false,
-  });
-  ctx.onDispose(() => {
-    power.destroy();
-    energy.destroy();
-  });
+  const charts = pointCharts(ctx, id);
+  let forms = null;
   const meterText = h('p', { class: 'meter-latest', 'data-field': 'meter', 'aria-live': 'polite' }, 'No meter values since this page opened.');
   const diagnostics = diagnosticsCard(ctx, id);
   // Stops that changed no session: unknown ones, and a charger's own stop
@@ -91,7 +70,7 @@ export async function mount(root, ctx) {
     }
   };
   const sessions = sessionTable({ caption: 'Running sessions of this point', empty: 'No session running here.', ctx });
-  const answer = h('section', { class: 'command-answer', 'aria-live': 'polite', 'aria-label': 'The charger’s answer' });
+  const running = () => [...sessions.rows.values()].map((r) => r.data).filter((s) => s.status === 'active');
 
   const renderStatus = () => {
     replace(
@@ -100,7 +79,7 @@ export async function mount(root, ctx) {
         'dl',
         { class: 'facts' },
         h('dt', {}, 'Connection'),
-        h('dd', { 'data-field': 'online' }, point.online ? badge('Online') : badge('Offline'), staleOnlineNote(point), point.lastSeenAt ? h('span', { class: 'muted' }, ` last seen ${formatDateTime(point.lastSeenAt)}`) : null),
+        h('dd', { 'data-field': 'online' }, point.online ? badge('Online') : badge('Offline'), staleOnlineNote(point), point.lastSeenAt ? h('span', { class: 'muted' }, ' last seen ', h('time', { datetime: point.lastSeenAt, 'data-field': 'last-seen' }, formatDateTime(point.lastSeenAt))) : null),
         h('dt', {}, 'Connectors'),
         h('dd', {}, connectorBadges(point)),
         h('dt', {}, 'Registration'),
@@ -112,7 +91,7 @@ export async function mount(root, ctx) {
         h('dt', {}, 'Serial number'),
         h('dd', {}, point.serialNumber || '—'),
         h('dt', {}, 'Booted'),
-        h('dd', {}, formatDateTime(point.bootAt)),
+        h('dd', {}, point.bootAt ? h('time', { datetime: point.bootAt, 'data-field': 'booted' }, formatDateTime(point.bootAt)) : '—'),
         h('dt', {}, 'Firmware update'),
         h('dd', { 'data-field': 'firmware-status' }, fileStatus(point.firmwareStatus, point.firmwareStatusAt)),
         h('dt', {}, 'Diagnostics'),
@@ -151,62 +130,18 @@ export async function mount(root, ctx) {
     else log.querySelector('.empty')?.remove();
   };
 
-  const commandCard = ([command, title, fields, submitLabel]) => {
-    const inputs = {};
-    const form = h(
-      'form',
-      { class: 'command', 'data-command': command, 'aria-label': title },
-      h('h3', {}, title),
-      fields.map(([name, label, type, value]) => {
-        const fieldId = `${command}-${name}`;
-        const input = Array.isArray(type)
-          ? h('select', { id: fieldId, name }, type.map((o) => h('option', { value: o }, o)))
-          : h('input', { id: fieldId, name, type, value, min: type === 'number' ? '0' : undefined, autocomplete: 'off' });
-        input.value = value;
-        inputs[name] = { input, type };
-        return h('div', { class: 'field' }, h('label', { for: fieldId }, label), input);
-      }),
-      h('button', { type: 'submit' }, submitLabel),
-    );
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
-      const request = { chargePointId: id };
-      for (const [name, { input, type }] of Object.entries(inputs)) {
-        const text = input.value.trim();
-        if (text === '') continue;
-        if (type === 'number') request[name] = Number(text);
-        else if (command === 'get-configuration' && name === 'key') request.key = text.split(',').map((k) => k.trim()).filter(Boolean);
-        else request[name] = text;
-      }
-      const button = form.querySelector('button');
-      button.disabled = true;
-      replace(answer, h('p', { class: 'muted' }, `${title}: waiting for the charger…`));
-      try {
-        const reply = await ctx.api.post(`/api/charger/${command}`, request);
-        const shown = { ...reply };
-        delete shown.commandId;
-        replace(
-          answer,
-          h('h3', {}, `${title}: `, reply.status ? badge(reply.status) : 'answered'),
-          h('pre', { 'data-answer': command }, JSON.stringify(shown, null, 2)),
-        );
-      } catch (error) {
-        replace(answer, h('h3', {}, `${title}: `, badge('Faulted', error.code || 'failed')), h('p', { class: 'form-error', 'data-answer': command }, describeError(error)));
-      } finally {
-        button.disabled = false;
-      }
-    });
-    return form;
-  };
-
   const load = async () => {
     try {
-      const [p, messages, running] = await Promise.all([
+      const [p, messages, running, described] = await Promise.all([
         ctx.api.get(`/api/cms/points/${encodeURIComponent(id)}`),
         ctx.api.get(`/api/cms/points/${encodeURIComponent(id)}/messages`, { limit: 100 }).catch(() => ({ items: [], next: null })),
         ctx.api.get('/api/cms/sessions', { chargePointId: id, status: 'active', limit: 50 }).catch(() => ({ items: [] })),
+        forms ? { commands: forms } : ctx.api.get('/api/cms/commands'),
       ]);
       point = p;
+      forms = described.commands;
+      // Before the pushes held during this load are handled (ctx.keepLoaded).
+      await charts.load(point.connectors.map((c) => c.connectorId));
       active = running;
       sessions.setRows(running.items || []);
       olderLog.reset(messages);
@@ -224,20 +159,24 @@ export async function mount(root, ctx) {
     diagnostics.refresh();
     loadStops();
     if (!status.isConnected) {
-      const commands = h('div', { class: 'commands' }, COMMANDS.map(commandCard));
-      const stop = commands.querySelector('[data-command=remote-stop] input');
-      const running = active.items?.[0];
-      if (running && stop) stop.value = String(running.transactionId);
+      const commands = commandPanel(ctx, {
+        chargePointId: id,
+        forms,
+        running,
+        // A remote stop names the running session's transaction to begin with.
+        defaults: (command) => (command === 'remote-stop' && running()[0] ? { transactionId: running()[0].transactionId } : {}),
+      });
       replace(
         body,
         h(
           'div',
           { class: 'grid-2' },
           h('section', { class: 'card', 'aria-labelledby': 'status-title' }, h('h2', { id: 'status-title' }, 'Status'), status),
-          h('section', { class: 'card', 'aria-labelledby': 'meter-title' }, h('h2', { id: 'meter-title' }, 'Meter values'), meterText, power.element, energy.element),
+          h('section', { class: 'card', 'aria-labelledby': 'meter-title' }, h('h2', { id: 'meter-title' }, 'Meter values'), meterText),
         ),
+        h('section', { class: 'card', 'aria-labelledby': 'charts-title' }, h('h2', { id: 'charts-title' }, 'Power and energy per connector'), charts.element),
         h('section', { class: 'card', 'aria-labelledby': 'running-title' }, h('h2', { id: 'running-title' }, 'Running sessions'), sessions.element),
-        h('section', { class: 'card', 'aria-labelledby': 'commands-title' }, h('h2', { id: 'commands-title' }, 'Commands'), commands, answer),
+        h('section', { class: 'card', 'aria-labelledby': 'commands-title' }, h('h2', { id: 'commands-title' }, 'Commands'), commands.element),
         diagnostics.element,
         stopsCard,
         h('section', { class: 'card', 'aria-labelledby': 'log-title' }, h('h2', { id: 'log-title' }, 'OCPP message log'), log, h('div', { class: 'more' }, olderLog.button)),
@@ -245,9 +184,23 @@ export async function mount(root, ctx) {
     }
   };
 
+  const later = (a, b) => (!a || (b && new Date(b) > new Date(a)) ? b : a);
+  const seen = (at) => {
+    point.lastSeenAt = later(point.lastSeenAt, at);
+  };
+  const booted = (boot, at) => {
+    point.bootAt = later(point.bootAt, at);
+    point.vendor = boot.chargePointVendor ?? point.vendor;
+    point.model = boot.chargePointModel ?? point.model;
+    point.firmwareVersion = boot.firmwareVersion ?? point.firmwareVersion;
+    point.serialNumber = boot.chargePointSerialNumber ?? point.serialNumber;
+    renderStatus();
+  };
+
   ctx.subscribe(topics.chargers, (event) => {
     if (!point || event.data?.chargePointId !== id) return;
     applyChargerEvent(point, event);
+    if (event.type === 'charger.online') seen(event.at);
     renderStatus();
   });
   ctx.subscribe(topics.adminSessions, (event) => {
@@ -259,8 +212,7 @@ export async function mount(root, ctx) {
   ctx.subscribe(topics.adminMeterOf(id), (event) => {
     const m = event.data || {};
     const at = m.sampledAt || event.at;
-    power.push(at, m.powerW);
-    energy.push(at, m.energyWh);
+    charts.push(m, at);
     meterText.textContent = `Connector ${m.connectorId}${m.transactionId ? `, transaction ${m.transactionId}` : ''}: ${formatPower(m.powerW)}, register ${formatEnergy(m.energyWh)} at ${formatTime(at)}.`;
   });
   ctx.subscribe(topics.adminOcppOf(id), (event) => {
@@ -269,6 +221,13 @@ export async function mount(root, ctx) {
     const field = { FirmwareStatusNotification: 'firmware', DiagnosticsStatusNotification: 'diagnostics' }[m.action];
     // A stop may change no session (the processor keeps it a moment later).
     if (m.action === 'StopTransaction' && m.direction === 'in' && m.messageType === 'CALL') setTimeout(loadStops, 1000);
+    const at = m.at || event.at;
+    if (point && m.direction === 'in') {
+      // Anything the charger says is a sign of life; a boot says what it is.
+      seen(at);
+      if (m.action === 'BootNotification' && m.messageType === 'CALL') booted(m.payload || {}, at);
+      else if (!field) renderStatus();
+    }
     if (point && field && m.direction === 'in' && m.messageType === 'CALL' && typeof m.payload?.status === 'string') {
       point[`${field}Status`] = m.payload.status;
       point[`${field}StatusAt`] = m.at || event.at;

@@ -127,7 +127,14 @@ export async function confirmInterruption(ctx, what, running) {
 
 // -- fields from their description ------------------------------------------------------
 
-const label = (name) => name.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/^./, (c) => c.toUpperCase());
+/** Labels where the schema's name reads badly; the others are its words. */
+const LABELS = { csChargingProfiles: 'Charging profile', idTag: 'Id tag', parentIdTag: 'Parent id tag', idTagInfo: 'Id tag info' };
+const label = (name) =>
+  LABELS[name] ||
+  name
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .replace(/^./, (c) => c.toUpperCase());
 
 let uid = 0;
 

@@ -37,11 +37,16 @@ export function pointCharts(ctx, chargePointId) {
   );
   period.value = '24';
 
+  // The period shown: from when (epoch ms), how many hours.
+  const span = { from: Date.now() - 24 * 3600_000, hours: 24 };
   const charts = (connectorId) => {
     let entry = byConnector.get(connectorId);
     if (entry) return entry;
-    const power = new LiveChart({ title: TEXT.power, label: TEXT.power, format: formatPower, floor: 1000 });
-    const energy = new LiveChart({ title: TEXT.energy, label: TEXT.energy, color: '#1b6e3a', format: formatEnergy, axis: formatKwhTick, floor: 1000, fromZero: false });
+    // The axis spans the chosen period up to now, so one value is not drawn on an axis of years.
+    const timeRange = () => [span.from / 1000, Date.now() / 1000];
+    const clock = span.hours <= 24;
+    const power = new LiveChart({ title: TEXT.power, label: TEXT.power, format: formatPower, floor: 1000, timeRange, clock });
+    const energy = new LiveChart({ title: TEXT.energy, label: TEXT.energy, color: '#1b6e3a', format: formatEnergy, axis: formatKwhTick, floor: 1000, fromZero: false, timeRange, clock });
     const element = h(
       'section',
       { class: 'connector-chart', 'data-connector': connectorId, 'aria-label': TEXT.connector(connectorId) },
@@ -81,6 +86,8 @@ export function pointCharts(ctx, chargePointId) {
     held = held || [];
     const to = new Date();
     const from = new Date(to.getTime() - Number(period.value) * 3600_000);
+    span.from = from.getTime();
+    span.hours = Number(period.value);
     let history = { connectors: [] };
     let failure = null;
     try {
