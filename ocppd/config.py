@@ -127,6 +127,19 @@ def _text(name: str) -> Callable[[str], str]:
     return lambda text: text.strip()
 
 
+def _map_tiles(name: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        from ocppd.maptiles import tile_problem
+
+        value = text.strip()
+        problem = tile_problem(value)
+        if problem is not None:
+            raise ConfigError(f"{name}: {problem}")
+        return value
+
+    return convert
+
+
 def _node_id(name: str) -> Callable[[str], str]:
     def convert(text: str) -> str:
         # Imported here like the store's checks: the rule lives with presence.
@@ -246,9 +259,17 @@ class WebConfig:
     #: Proxies (addresses, CIDR blocks) whose ``X-Forwarded-For`` names the
     #: client, on both listeners (``ocppd.proxies``); empty: the socket's peer.
     trusted_proxies: tuple[str, ...] = ()
+    #: The CMS map's tile server, a Leaflet URL template
+    #: (``https://tile.example.org/{z}/{x}/{y}.png``); empty: no tiles, the
+    #: stations on a plain background. Its host is allowed in the pages' img-src.
+    map_tiles: str = ""
+    #: The credit the tile server asks for, shown on the map (plain text).
+    map_attribution: str = ""
 
     OPTIONS = {
         "listen": _text,
+        "map_tiles": _map_tiles,
+        "map_attribution": _text,
         "trusted_proxies": _network_list,
         "max_body_size": _positive_int,
         "token_ttl": _positive_int,

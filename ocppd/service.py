@@ -59,6 +59,7 @@ from ocppd.firmware import FirmwareFiles
 from ocppd.health import Health, node_checks
 from ocppd.holds import HoldReleaser
 from ocppd.logs import Logger
+from ocppd.maptiles import map_settings, tile_sources
 from ocppd.metrics.ocpp import OcppMetrics
 from ocppd.nodeservices import (
     AlertsService,
@@ -309,6 +310,7 @@ class Ocppd:
             payments=self.payment_webhooks,
             receipts=Receipts(database=self.database, billing=config.billing),
             static=static_trees(config.web.webroot),
+            map_settings=map_settings(config.web),
         )
         self.web_site = WebSite(
             self.api.resource(),
@@ -318,6 +320,7 @@ class Ocppd:
             idle_timeout=config.web.idle_timeout,
             reactor=reactor,
             trusted_proxies=self.trusted_proxies,
+            img_sources=tile_sources(config.web.map_tiles),
         )
         self.metrics_site = self._make_metrics_site()
 

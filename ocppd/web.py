@@ -47,34 +47,48 @@ from ocppd.proxies import TrustedProxies
 
 log = Logger()
 
-#: What the pages load (docs/web.md): their own ES modules, autobahn-js and
-#: uPlot from /vendor/, their style sheets, fetch() to /api/ and the WebSocket
-#: to /push (CSP 3: 'self' covers ws:/wss: of the same host). No inline
-#: script or style, no eval, no frames, no plugins, nothing from elsewhere.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self'",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
 
-#: On every answer of the web listener. The sign-in token lives in the page's
-#: localStorage, so whatever script runs in the page has it: the policy
-#: allows none but ocppd's own. No framing (clickjacking), no Referer to
-#: other sites, no content-type sniffing (a JSON answer is never a script).
-SECURITY_HEADERS = (
-    (b"Content-Security-Policy", CONTENT_SECURITY_POLICY.encode("ascii")),
-    (b"X-Frame-Options", b"DENY"),
-    (b"Referrer-Policy", b"no-referrer"),
-    (b"X-Content-Type-Options", b"nosniff"),
-    (b"Cross-Origin-Opener-Policy", b"same-origin"),
-)
+def content_security_policy(img_sources: tuple[str, ...] = ()) -> str:
+    """
+    What the pages load (docs/web.md): their own ES modules, autobahn-js,
+    uPlot and Leaflet from /vendor/, their style sheets, fetch() to /api/ and
+    the WebSocket to /push (CSP 3: 'self' covers ws:/wss: of the same host).
+    No inline script or style, no eval, no frames, no plugins; images from
+    elsewhere only from ``img_sources`` (the map's tile server, ``[web] map_tiles``).
+    """
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            " ".join(["img-src 'self'", *img_sources]),
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def security_headers(img_sources: tuple[str, ...] = ()) -> tuple[tuple[bytes, bytes], ...]:
+    """
+    On every answer of the web listener. The sign-in token lives in the page's
+    localStorage, so whatever script runs in the page has it: the policy
+    allows none but ocppd's own. No framing (clickjacking), no Referer to
+    other sites, no content-type sniffing (a JSON answer is never a script).
+    """
+    return (
+        (b"Content-Security-Policy", content_security_policy(img_sources).encode("ascii")),
+        (b"X-Frame-Options", b"DENY"),
+        (b"Referrer-Policy", b"no-referrer"),
+        (b"X-Content-Type-Options", b"nosniff"),
+        (b"Cross-Origin-Opener-Policy", b"same-origin"),
+    )
+
+
+#: The policy and headers of a listener without a map tile server.
+CONTENT_SECURITY_POLICY = content_security_policy()
+SECURITY_HEADERS = security_headers()
 #: Twisted's default names its version; the push channel's upgrade says the same.
 SERVER = b"ocppd"
 
@@ -217,7 +231,9 @@ class WebRequest(Request):
         body = json.dumps(
             {"error": {"code": "payload_too_large", "message": "the request body is too large"}}
         ).encode()
-        headers = b"".join(b"%s: %s\r\n" % header for header in SECURITY_HEADERS)
+        site = getattr(self.channel, "site", None)
+        site_headers = getattr(site, "security_headers", SECURITY_HEADERS)
+        headers = b"".join(b"%s: %s\r\n" % header for header in site_headers)
         transport = self.channel.transport
         assert transport is not None
         transport.write(
@@ -245,7 +261,8 @@ class WebRequest(Request):
         if not self.startedWriting:
             headers = self.responseHeaders
             headers.setRawHeaders(b"server", [SERVER])
-            for name, value in SECURITY_HEADERS:
+            site = getattr(self.channel, "site", None)
+            for name, value in getattr(site, "security_headers", SECURITY_HEADERS):
                 if not headers.hasHeader(name):
                     headers.setRawHeaders(name, [value])
         super().write(data)
@@ -267,6 +284,7 @@ class WebSite(Site):
         idle_timeout: float = 60.0,
         reactor: Any = None,
         trusted_proxies: TrustedProxies | None = None,
+        img_sources: tuple[str, ...] = (),
     ) -> None:
         # Form bodies are not parsed into request.args: the API takes JSON,
         # and query parameters come from the URL only.
@@ -279,6 +297,8 @@ class WebSite(Site):
         self.header_timeout = header_timeout
         self.trusted_proxies = trusted_proxies or TrustedProxies()
         self.displayTracebacks = False
+        #: ``SECURITY_HEADERS``, with the map's tile server among the image sources.
+        self.security_headers = security_headers(img_sources)
 
     def acceptableProtocols(self) -> list[bytes]:
         # WebChannel speaks HTTP/1.1 only: never offer h2 in TLS ALPN.

@@ -87,6 +87,7 @@ class Api:
         push: IResource | None = None,
         static: dict[str, IResource] | None = None,
         health: Health | None = None,
+        map_settings: dict[str, Any] | None = None,
     ) -> None:
         self.database = database
         self.accounts = accounts
@@ -102,6 +103,8 @@ class Api:
         self.audit_log = AuditLog(database)
         #: Charts over time (``GET /api/cms/reports/...``).
         self.reports = Reports(database, online)
+        #: The CMS map's tile server (``GET /api/cms/map``; ``ocppd.maptiles``).
+        self.map_settings = map_settings or {"tiles": None, "attribution": None}
         #: Chargers' diagnostics uploads (``ocppd.diagnostics``), when the node takes them.
         self.diagnostics = diagnostics
         #: Firmware files for UpdateFirmware (``ocppd.firmware``), when configured.
@@ -739,6 +742,12 @@ class Api:
     @app.route("/api/cms/reports/faults", methods=["GET"])
     def cms_report_faults(self, request: IRequest) -> Deferred[bytes]:
         return self._report(request, "faults")
+
+    @app.route("/api/cms/map", methods=["GET"])
+    @inlineCallbacks
+    def cms_map(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        return write_json(request, 200, self.map_settings)
 
 
 def write_csv(request: IRequest, filename: str, body: bytes) -> bytes:

@@ -132,4 +132,31 @@ def report_paths() -> dict[str, Any]:
             FAULTS_REPORT,
             _SPAN,
         ),
+        "/api/cms/map": {
+            "get": {
+                "summary": "The station map's tile server ([web] map_tiles; null: no tiles)",
+                "security": SECURED,
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {
+                            "application/json": {
+                                "schema": obj(
+                                    {
+                                        "tiles": nullable(
+                                            {
+                                                "type": "string",
+                                                "description": "a Leaflet URL template",
+                                            }
+                                        ),
+                                        "attribution": nullable(STRING),
+                                    }
+                                )
+                            }
+                        },
+                    },
+                    **errors(401, 403),
+                },
+            }
+        },
     }

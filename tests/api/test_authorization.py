@@ -108,6 +108,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/cms/reports/sessions"): ADMIN_ONLY,
     ("GET", "/api/cms/reports/utilisation"): ADMIN_ONLY,
     ("GET", "/api/cms/reports/faults"): ADMIN_ONLY,
+    ("GET", "/api/cms/map"): ADMIN_ONLY,
 }
 
 #: The contract's rule by prefix (DESIGN.md section 4), which the table may not contradict.

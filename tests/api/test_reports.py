@@ -289,3 +289,43 @@ class ReportTests(ApiTestCase):
 class PostgresReportTests(ReportTests):
     def daemon_overrides(self) -> list[str]:
         return [*postgres_overrides(self), *self.overrides]
+
+
+class MapSettingsTests(ApiTestCase):
+    """``GET /api/cms/map``: the tile server of ``[web] map_tiles``, or none."""
+
+    @inlineCallbacks
+    def test_no_tiles(self) -> Any:
+        token = yield self.login(ADMIN)
+        result = yield self.request("GET", "/api/cms/map", token=token)
+        check_response(self, document(), "/api/cms/map", "get", result)
+        code, body, response = result
+        self.assertEqual((code, body), (200, {"tiles": None, "attribution": None}))
+        policy = response.headers.getRawHeaders("content-security-policy")[0]
+        self.assertIn("img-src 'self';", policy)
+
+
+class MapTilesTests(ApiTestCase):
+    overrides = (
+        "web.map_tiles=https://{s}.tiles.example.org/{z}/{x}/{y}.png",
+        "web.map_attribution=© Example contributors",
+    )
+
+    @inlineCallbacks
+    def test_tiles(self) -> Any:
+        """The template and credit as configured; the pages may load the server's images."""
+        token = yield self.login(ADMIN)
+        code, body, response = yield self.request("GET", "/api/cms/map", token=token)
+        self.assertEqual(
+            (code, body),
+            (
+                200,
+                {
+                    "tiles": "https://{s}.tiles.example.org/{z}/{x}/{y}.png",
+                    "attribution": "© Example contributors",
+                },
+            ),
+        )
+        policy = response.headers.getRawHeaders("content-security-policy")[0]
+        self.assertIn("img-src 'self' https://*.tiles.example.org;", policy)
+        self.assertIn("script-src 'self';", policy)

@@ -18,5 +18,6 @@ startApp({
     { path: '/tariffs', id: 'tariffs', title: 'Tariffs', nav: 'Tariffs', load: () => import('./modules/tariffs.js') },
     { path: '/audit', id: 'audit', title: 'Audit log', nav: 'Audit log', load: () => import('./modules/audit-log.js') },
     { path: '/reports', id: 'reports', title: 'Reports', nav: 'Reports', load: () => import('./modules/reports.js') },
+    { path: '/map', id: 'map', title: 'Station map', nav: 'Map', load: () => import('./modules/map.js') },
   ],
 });

@@ -117,6 +117,7 @@ export async function mount(root, ctx) {
       'div',
       { class: 'page-head' },
       h('div', {}, h('h1', {}, 'Reports'), h('p', { class: 'muted' }, 'Energy, revenue and sessions over time; utilisation, faults and offline time. Days, weeks and months are UTC.')),
+      h('a', { href: '#/map', class: 'button' }, 'Station map'),
     ),
     filters,
     body,

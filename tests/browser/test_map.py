@@ -1,0 +1,117 @@
+"""
+The CMS station map without a tile server: the stations with coordinates as
+markers on a plain background, coloured by what their connectors can do,
+changing live as a charger reports; the stations without coordinates named;
+no tile requested; and the page fits a 360 px phone.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from twisted.internet.defer import inlineCallbacks
+
+from tests.browser.base import ADMIN, BrowserTestCase
+
+
+class MapPageTests(BrowserTestCase):
+    @inlineCallbacks
+    def test_map_without_tiles(self) -> Any:
+        """Markers on a plain background, live availability, the list beside them."""
+        from playwright.sync_api import expect
+
+        for name, place in (
+            ("Harbour", {"latitude": 53.5461, "longitude": 9.9661}),
+            ("Depot", {"latitude": 53.6001, "longitude": 10.0502}),
+            ("Nowhere", {}),
+        ):
+            yield self.api_ok("POST", "/api/cms/stations", {"name": name, **place})
+        charger = yield self.charger("CP-M1", connectors=2, station="Harbour")
+        # Registered at the depot, never connected: offline.
+        self.daemon.ocppctl(
+            "charger", "add", "CP-M2", "--station", "Depot", stdin="key-CP-M2-0123456789\n"
+        )
+        page = yield self.open(ADMIN, "/cms/#/map")
+        # Every image the page asks for: without a tile server, none from elsewhere.
+        images: list[str] = []
+        yield self.b(
+            page.on,
+            "request",
+            lambda r: images.append(r.url) if r.resource_type == "image" else None,
+        )
+        box = page.locator(".station-map")
+
+        def marker(state: str) -> Any:
+            return page.locator(f"path.leaflet-interactive[data-state={state}]")
+
+        def shown() -> None:
+            expect(page.get_by_role("heading", level=1)).to_have_text("Station map")
+            expect(box).to_have_attribute("data-tiles", "off")
+            expect(box).to_have_class(re.compile(r"\bstation-map--plain\b"))
+            expect(box).to_have_attribute("data-markers", "2")
+            expect(marker("available")).to_have_count(1)
+            expect(marker("offline")).to_have_count(1)
+            expect(page.locator(".leaflet-tile")).to_have_count(0)
+            expect(page.locator("[data-field=unplaced]")).to_have_text(
+                "Not on the map (no coordinates): Nowhere."
+            )
+            rows = page.locator("table tbody tr")
+            expect(rows).to_have_count(3)
+            expect(
+                rows.filter(has_text="Harbour").locator("[data-field=availability]")
+            ).to_have_text("2 of 2 connectors available")
+            # The marker names itself, for the tooltip and for assistive technology.
+            expect(marker("available")).to_have_attribute(
+                "aria-label", "Harbour: Available, 2 of 2 connectors available"
+            )
+
+        yield self.b(shown)
+        yield self.screenshot(page, "cms-map")
+        yield self.wait_live(page)
+        yield charger.status(1, "Charging")
+        yield charger.status(2, "Charging")
+
+        def occupied() -> None:
+            expect(marker("occupied")).to_have_count(1)
+            expect(marker("available")).to_have_count(0)
+            row = page.locator("table tbody tr").filter(has_text="Harbour")
+            expect(row.locator("[data-field=availability]")).to_have_text(
+                "0 of 2 connectors available"
+            )
+            expect(row).to_contain_text("All in use")
+
+        yield self.b(occupied)
+        yield charger.status(2, "Faulted", "GroundFailure")
+        yield charger.status(1, "Available")
+
+        def available_again() -> None:
+            expect(marker("available")).to_have_count(1)
+            expect(
+                page.locator("table tbody tr")
+                .filter(has_text="Harbour")
+                .locator("[data-field=availability]")
+            ).to_have_text("1 of 2 connectors available")
+            marker("available").click()
+            popup = page.locator(".leaflet-popup-content")
+            expect(popup).to_contain_text("Harbour")
+            expect(popup.get_by_role("link", name="CP-M1")).to_be_visible()
+
+        yield self.b(available_again)
+        yield charger.close()
+
+        def offline() -> None:
+            expect(marker("offline")).to_have_count(2)
+
+        yield self.b(offline)
+        phone = yield self.open(ADMIN, "/cms/#/map", width=360, height=780)
+
+        def narrow() -> None:
+            expect(phone.locator(".station-map")).to_have_attribute("data-markers", "2")
+            expect(phone.locator("path.leaflet-interactive")).to_have_count(2)
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 360, f"the page is {width} px wide on a 360 px screen"
+
+        yield self.b(narrow)
+        yield self.screenshot(phone, "cms-map-phone")
+        self.assertEqual([url for url in images if not url.startswith(self.url("/"))], [])
