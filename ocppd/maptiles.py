@@ -58,9 +58,14 @@ def tile_source(template: str) -> str | None:
 
 
 def tile_sources(template: str) -> tuple[str, ...]:
-    """The image sources the pages need besides their own: the tile server's, if any."""
+    """
+    The image sources the pages need besides their own: the tile server's,
+    if any, and ``data:``: Leaflet points a tile it stops loading (the map
+    moved on) at a blank GIF ``data:`` URL, which the policy would refuse
+    (an image, which cannot run script).
+    """
     source = tile_source(template)
-    return () if source is None else (source,)
+    return () if source is None else (source, "data:")
 
 
 def map_settings(web: Any) -> dict[str, Any]:

@@ -21,6 +21,10 @@ class TileTemplateTests(SynchronousTestCase):
             self.assertEqual(tile_source(template), source)
         self.assertIsNone(tile_problem(""))
         self.assertEqual(tile_sources(""), ())
+        # Leaflet's blank image for a tile it stopped loading is a data: URL.
+        self.assertEqual(
+            tile_sources("https://t.example/{z}/{x}/{y}.png"), ("https://t.example", "data:")
+        )
 
     def test_refused(self) -> None:
         """Nothing that could add to the policy header, nor a template Leaflet cannot fill."""

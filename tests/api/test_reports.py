@@ -327,5 +327,5 @@ class MapTilesTests(ApiTestCase):
             ),
         )
         policy = response.headers.getRawHeaders("content-security-policy")[0]
-        self.assertIn("img-src 'self' https://*.tiles.example.org;", policy)
+        self.assertIn("img-src 'self' https://*.tiles.example.org data:;", policy)
         self.assertIn("script-src 'self';", policy)

@@ -2,15 +2,21 @@
 The CMS station map without a tile server: the stations with coordinates as
 markers on a plain background, coloured by what their connectors can do,
 changing live as a charger reports; the stations without coordinates named;
-no tile requested; and the page fits a 360 px phone.
+no tile requested; and the page fits a 360 px phone. With a tile server
+configured, its tiles load (the Content-Security-Policy lets them in).
 """
 
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from typing import Any
 
+from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
+from twisted.web.resource import Resource
+from twisted.web.server import Site
 
 from tests.browser.base import ADMIN, BrowserTestCase
 
@@ -115,3 +121,75 @@ class MapPageTests(BrowserTestCase):
         yield self.b(narrow)
         yield self.screenshot(phone, "cms-map-phone")
         self.assertEqual([url for url in images if not url.startswith(self.url("/"))], [])
+
+
+def png() -> bytes:
+    """A 1x1 grey PNG: a tile."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xc8"))
+        + chunk(b"IEND", b"")
+    )
+
+
+class _Tiles(Resource):
+    """A tile server on a port (an origin) of its own: every path is a tile, each noted."""
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: list[str] = []
+
+    def render_GET(self, request: Any) -> bytes:
+        self.paths.append(request.path.decode())
+        request.setHeader(b"content-type", b"image/png")
+        return png()
+
+
+class MapTilesPageTests(BrowserTestCase):
+    """With ``[web] map_tiles``: the tiles load from their server, the policy lets them in."""
+
+    @inlineCallbacks
+    def setUp(self) -> Any:
+        self.tiles = _Tiles()
+        port = reactor.listenTCP(0, Site(self.tiles), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        self.overrides = (
+            f"web.map_tiles=http://127.0.0.1:{port.getHost().port}/tiles/{{z}}/{{x}}/{{y}}.png",
+            "web.map_attribution=<b>Tiles</b> & friends",
+        )
+        yield super().setUp()
+
+    @inlineCallbacks
+    def test_tiles(self) -> Any:
+        """Tiles requested by z/x/y and shown; the credit shown as the text it is."""
+        from playwright.sync_api import expect
+
+        yield self.api_ok(
+            "POST",
+            "/api/cms/stations",
+            {"name": "Harbour", "latitude": 53.5461, "longitude": 9.9661},
+        )
+        page = yield self.open(ADMIN, "/cms/#/map")
+
+        def shown() -> None:
+            box = page.locator(".station-map")
+            expect(box).to_have_attribute("data-tiles", "on")
+            expect(box).to_have_attribute("data-markers", "1")
+            expect(page.locator("img.leaflet-tile-loaded").first).to_be_visible()
+            expect(page.locator(".leaflet-control-attribution")).to_contain_text(
+                "<b>Tiles</b> & friends"
+            )
+
+        yield self.b(shown)
+        self.assertTrue(self.tiles.paths)
+        for path in self.tiles.paths:
+            self.assertRegex(path, r"^/tiles/\d+/\d+/\d+\.png$")
