@@ -28,6 +28,7 @@ from ocppd.bus.topology import QueueSpec, bind, make_topology
 from ocppd.metrics.collector import message_age, node_registry
 from ocppd.metrics.histogram import Histogram
 from ocppd.metrics.ocpp import OcppMetrics, close_code_label
+from ocppd.ocpp.accept_gate import AcceptGate
 from ocppd.ocpp.connection import ChargerConnection
 from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
@@ -63,6 +64,7 @@ class FakeNode:
         )
         self.bus.startService()
         self.registry = ConnectionRegistry()
+        self.ocpp_factory = SimpleNamespace(gate=AcceptGate(2))
         self.database = SimpleNamespace(
             pool_waits=Histogram(POOL_WAIT_BUCKETS), running=True, pool_state=lambda: (3, 1)
         )
@@ -319,6 +321,20 @@ class NodeFamilyTests(SynchronousTestCase):
         samples = node.scrape()
         self.assertEqual(value(samples, "ocppd_chargers_connected"), 0)
         self.assertEqual(value(samples, "ocppd_ocpp_connections_opened_total"), 1)
+        self.assertEqual(
+            (
+                value(samples, "ocppd_ocpp_handshakes_waiting"),
+                value(samples, "ocppd_ocpp_accept_pauses_total"),
+            ),
+            (0, 0),
+        )
+        gate = node.ocpp_factory.gate
+        gate.started()
+        gate.started()
+        gate.finished()
+        samples = node.scrape()
+        self.assertEqual(value(samples, "ocppd_ocpp_handshakes_waiting"), 1)
+        self.assertEqual(value(samples, "ocppd_ocpp_accept_pauses_total"), 1)
         self.assertEqual(value(samples, "ocppd_ocpp_connections_closed_total", code="1006"), 1)
         self.assertEqual(
             value(

@@ -36,6 +36,7 @@ class NodeParts(Protocol):
 
     reactor: Any
     registry: Any
+    ocpp_factory: Any
     bus: Any
     database: Any
     push: Any
@@ -99,6 +100,18 @@ class NodeCollector(Collector):
         for code, count in sorted(ocpp.connections_closed.items()):
             closed.add_metric([code], count)
         yield closed
+        gate = self._node.ocpp_factory.gate
+        yield GaugeMetricFamily(
+            "ocppd_ocpp_handshakes_waiting",
+            "OCPP handshakes accepted and not yet answered (the accept gate's count).",
+            value=gate.waiting,
+        )
+        yield CounterMetricFamily(
+            "ocppd_ocpp_accept_pauses",
+            "Times the OCPP listener stopped accepting because [ocpp] max_handshakes"
+            " handshakes waited (a reconnect storm).",
+            value=gate.pauses,
+        )
 
     def _messages(self) -> Iterator[Metric]:
         ocpp = self._ocpp
