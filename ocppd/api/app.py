@@ -726,7 +726,10 @@ class Api:
         def answer() -> Generator[Deferred[Any], Any, bytes]:
             yield self.admin(request)
             args = {name: query_arg(request, name) for name in ("period", "from", "to")}
-            body = yield getattr(self.reports, report)(args)
+            if report == "faults":
+                body = yield self.reports.faults(args, parse_limit(request))
+            else:
+                body = yield getattr(self.reports, report)(args)
             return write_json(request, 200, body)
 
         return answer()

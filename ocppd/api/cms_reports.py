@@ -7,7 +7,8 @@ Reports for operators (admin), under ``/api/cms/reports/``:
 - ``utilisation``: per station, the share of its connectors' time with a
   session running;
 - ``faults``: per charger, the Faulted status notifications and boots
-  logged, and its offline time (the current outage: see ocppd.store.reports).
+  logged, and its offline time (the current outage: see ocppd.store.reports);
+  the ``limit`` chargers in most trouble, with how many there are.
 
 The span is ``from`` to ``to`` (ISO-8601; ``to`` defaults to now, ``from``
 to a default number of buckets before it), widened to whole buckets and
@@ -26,6 +27,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 
 from ocppd.api.errors import bad_request
 from ocppd.api.online import OnlineView
+from ocppd.api.pagination import DEFAULT_LIMIT
 from ocppd.store import reports
 from ocppd.store.database import Database
 from ocppd.timeutil import format_iso, parse_iso, utcnow
@@ -183,32 +185,44 @@ def faults_json(
     end: datetime,
     found: list[reports.ChargerHealth],
     online: Callable[[str, bool], bool],
+    limit: int = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
-    items = []
+    items: list[tuple[tuple[int, int, int, str], dict[str, Any]]] = []
     for charger in found:
         is_online = online(charger.charge_point_id, charger.online)
         offline_seconds = 0
         if not is_online:
             since = max(charger.last_seen_at or start, start)
             offline_seconds = max(0, round((end - since).total_seconds()))
+        # The chargers in most trouble first, so a large network's report stays short.
+        trouble = (-charger.faults, -charger.faulted_now, -offline_seconds, charger.charge_point_id)
         items.append(
-            {
-                "chargePointId": charger.charge_point_id,
-                "stationId": charger.station_id,
-                "faults": charger.faults,
-                "lastFaultAt": None
-                if charger.last_fault_at is None
-                else format_iso(charger.last_fault_at),
-                "boots": charger.boots,
-                "faultedConnectors": charger.faulted_now,
-                "online": is_online,
-                "lastSeenAt": None
-                if charger.last_seen_at is None
-                else format_iso(charger.last_seen_at),
-                "offlineSeconds": offline_seconds,
-            }
+            (
+                trouble,
+                {
+                    "chargePointId": charger.charge_point_id,
+                    "stationId": charger.station_id,
+                    "faults": charger.faults,
+                    "lastFaultAt": None
+                    if charger.last_fault_at is None
+                    else format_iso(charger.last_fault_at),
+                    "boots": charger.boots,
+                    "faultedConnectors": charger.faulted_now,
+                    "online": is_online,
+                    "lastSeenAt": None
+                    if charger.last_seen_at is None
+                    else format_iso(charger.last_seen_at),
+                    "offlineSeconds": offline_seconds,
+                },
+            )
         )
-    return {"from": format_iso(start), "to": format_iso(end), "items": items}
+    items.sort(key=lambda item: item[0])
+    return {
+        "from": format_iso(start),
+        "to": format_iso(end),
+        "chargers": len(items),
+        "items": [item for _, item in items[:limit]],
+    }
 
 
 class Reports:
@@ -243,8 +257,10 @@ class Reports:
         return utilisation_json(start, end, found)
 
     @inlineCallbacks
-    def faults(self, args: dict[str, str | None]) -> Generator[Deferred[Any], Any, dict[str, Any]]:
+    def faults(
+        self, args: dict[str, str | None], limit: int = DEFAULT_LIMIT
+    ) -> Generator[Deferred[Any], Any, dict[str, Any]]:
         start, end = parse_span(args, self._now())
         found = yield self._database.run(reports.charger_health, start, end)
         online = yield self._online.lookup(c.charge_point_id for c in found)
-        return faults_json(start, end, found, online.of)
+        return faults_json(start, end, found, online.of, limit)

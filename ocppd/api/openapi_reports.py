@@ -66,6 +66,7 @@ FAULTS_REPORT = obj(
     {
         "from": TIME,
         "to": TIME,
+        "chargers": {"type": "integer", "description": "how many chargers there are"},
         "items": {
             "type": "array",
             "items": obj(
@@ -130,7 +131,15 @@ def report_paths() -> dict[str, Any]:
         "/api/cms/reports/faults": _report(
             f"Per charger, faults and boots logged, and offline time; at most {MAX_DAYS} days",
             FAULTS_REPORT,
-            _SPAN,
+            [
+                *_SPAN,
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                    "description": "the chargers in most trouble first (default 50)",
+                },
+            ],
         ),
         "/api/cms/map": {
             "get": {

@@ -265,6 +265,18 @@ class ReportTests(ApiTestCase):
                 ("CP3", 0, None, 0, 0, False, 86400),
             ],
         )
+        self.assertEqual(body["chargers"], 3)
+        # The chargers in most trouble first, as many as asked for.
+        body = yield self.report(
+            "faults", limit=1, **{"from": "2026-11-02T00:00:00Z", "to": "2026-11-03T00:00:00Z"}
+        )
+        self.assertEqual(
+            ([i["chargePointId"] for i in body["items"]], body["chargers"]), (["CP1"], 3)
+        )
+        body = yield self.report(
+            "faults", **{"from": "2026-11-05T00:00:00Z", "to": "2026-11-06T00:00:00Z"}
+        )
+        self.assertEqual([i["chargePointId"] for i in body["items"]], ["CP1", "CP2", "CP3"])
 
     @inlineCallbacks
     def test_bad_queries(self) -> Any:

@@ -110,6 +110,7 @@ export async function mount(root, ctx) {
   });
 
   const spanNote = h('p', { class: 'muted' });
+  const faultsShown = h('p', { class: 'muted', 'data-field': 'faults-shown' });
   const body = h('div', {}, loadingState());
   replace(
     root,
@@ -146,6 +147,7 @@ export async function mount(root, ctx) {
         { class: 'muted' },
         'Faults: Faulted status notifications in the message log (kept for a limited number of days). Offline: the current outage only, since the charger was last seen; earlier outages are not recorded.',
       ),
+      faultsShown,
       faultTable.element,
     ),
   );
@@ -193,6 +195,8 @@ export async function mount(root, ctx) {
     bucketTable.setRows([...buckets].reverse());
     utilisationTable.setRows(utilisation.items);
     faultTable.setRows(faults.items);
+    faultsShown.textContent =
+      faults.chargers > faults.items.length ? `The ${formatCount(faults.items.length)} chargers in most trouble of ${formatCount(faults.chargers)}: most faults, then faulted now, then longest offline.` : '';
     if (!inputs.from.value) inputs.from.value = utcDay(report.from);
     if (!inputs.to.value) inputs.to.value = utcDay(end);
   };
@@ -205,7 +209,7 @@ export async function mount(root, ctx) {
       span.from = new Date(start).toISOString();
       if (new Date(span.from) >= new Date()) {
         // A span wholly in the future: nothing happened yet.
-        render(report, { from: span.from, to: span.to, items: [] }, { items: [] });
+        render(report, { from: span.from, to: span.to, items: [] }, { chargers: 0, items: [] });
       } else {
         const [utilisation, faults] = await Promise.all([
           ctx.api.get('/api/cms/reports/utilisation', span),
