@@ -74,6 +74,14 @@ class MapPageTests(BrowserTestCase):
 
         yield self.b(shown)
         yield self.screenshot(page, "cms-map")
+
+        def zoom() -> None:
+            # Leaflet's zoom buttons are links to "#": they must not leave the page.
+            page.get_by_role("button", name="Zoom in").click()
+            expect(page).to_have_url(re.compile(r"#/map$"))
+            expect(page.get_by_role("heading", level=1)).to_have_text("Station map")
+
+        yield self.b(zoom)
         yield self.wait_live(page)
         yield charger.status(1, "Charging")
         yield charger.status(2, "Charging")
