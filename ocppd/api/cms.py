@@ -145,6 +145,8 @@ def point_json(
         "firmwareStatusAt": _iso(record.firmware_status_at),
         "diagnosticsStatus": record.diagnostics_status,
         "diagnosticsStatusAt": _iso(record.diagnostics_status_at),
+        "connectorType": record.connector_type,
+        "maxPowerW": record.max_power_w,
         "connectors": [connector_json(c) for c in connectors],
     }
 
@@ -425,7 +427,11 @@ def delete_tariff_tx(conn: Connection, tariff_id: int) -> dict[str, Any]:
 
 # --- Charge points -------------------------------------------------------------
 
-POINT_FIELDS = {"stationId", "tariffId", "registrationStatus"}
+POINT_FIELDS = {"stationId", "tariffId", "registrationStatus", "connectorType", "maxPowerW"}
+#: Plugs an operator may record for a charger (shown to drivers before they start).
+CONNECTOR_TYPES = ("Type1", "Type2", "CCS1", "CCS2", "CHAdeMO", "Tesla", "Domestic")
+#: The most power a charger may be said to deliver: 1 MW (W; a 32-bit column).
+MAX_POWER_W = 1_000_000
 POINT_READ_ONLY = {
     "chargePointId",
     "authorizationRequired",
@@ -481,7 +487,23 @@ def _point_values(
     status = _choice(fields, "registrationStatus", REGISTRATION_STATUSES)
     _check_exists(conn, stations.get_station, station_id, "stationId")
     _check_exists(conn, tariffs.get_tariff, tariff_id, "tariffId")
-    return {"station_id": station_id, "tariff_id": tariff_id, "registration_status": status}
+    connector_type = fields.get("connectorType")
+    if connector_type is not None and connector_type not in CONNECTOR_TYPES:
+        raise bad_request(f"null or one of {', '.join(CONNECTOR_TYPES)}", field="connectorType")
+    max_power_w = fields.get("maxPowerW")
+    if max_power_w is not None and (
+        not isinstance(max_power_w, int)
+        or isinstance(max_power_w, bool)
+        or not 0 < max_power_w <= MAX_POWER_W
+    ):
+        raise bad_request(f"null or an integer of W from 1 to {MAX_POWER_W}", field="maxPowerW")
+    return {
+        "station_id": station_id,
+        "tariff_id": tariff_id,
+        "registration_status": status,
+        "connector_type": connector_type,
+        "max_power_w": max_power_w,
+    }
 
 
 def _get_point(

@@ -13,12 +13,20 @@ from typing import Any
 
 from ocppd import __version__
 from ocppd.api import openapi_people as people
-from ocppd.api.cms import MAX_KEY_LENGTH
+from ocppd.api.cms import CONNECTOR_TYPES, MAX_KEY_LENGTH, MAX_POWER_W
 from ocppd.api.command_forms import FILLED_BY_OCPPD as FILLED
 from ocppd.api.commands import COMMANDS
 from ocppd.bounds import INT32_MAX
 from ocppd.credentials import MIN_CHARGER_KEY_LENGTH
 from ocppd.ocpp.schemas import SchemaRegistry
+
+_PLUG = {"enum": list(CONNECTOR_TYPES), "description": "the plug, as the operator recorded it"}
+_MAX_POWER = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": MAX_POWER_W,
+    "description": "the most it delivers, in W, as the operator recorded it",
+}
 
 
 def ref(name: str) -> dict[str, str]:
@@ -204,6 +212,8 @@ _SCHEMAS: dict[str, Any] = {
             "firmwareStatusAt": nullable(TIME),
             "diagnosticsStatus": nullable(STRING),
             "diagnosticsStatusAt": nullable(TIME),
+            "connectorType": nullable(_PLUG),
+            "maxPowerW": nullable(_MAX_POWER),
             "connectors": {"type": "array", "items": ref("Connector")},
         }
     ),
@@ -504,6 +514,8 @@ _SCHEMAS["PublicCharger"] = obj(
         "model": nullable(STRING),
         "available": {"type": "boolean"},
         "connectors": {"type": "array", "items": ref("Connector")},
+        "connectorType": nullable(_PLUG),
+        "maxPowerW": nullable(_MAX_POWER),
         "tariff": nullable(ref("Price")),
     }
 )
@@ -678,6 +690,8 @@ _CMS_BODIES: dict[str, dict[str, Any]] = {
             "stationId": nullable(INTEGER),
             "tariffId": nullable(INTEGER),
             "registrationStatus": {"enum": ["Accepted", "Pending", "Rejected"]},
+            "connectorType": nullable(_PLUG),
+            "maxPowerW": nullable(_MAX_POWER),
         },
         "required": ["chargePointId"],
     },

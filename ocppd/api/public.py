@@ -42,6 +42,9 @@ def charger_json(
         "model": record.model,
         "available": is_online and any(c.status == "Available" for c in shown),
         "connectors": [connector_json(c) for c in shown],
+        # The plug and the most it delivers, where the operator recorded them.
+        "connectorType": record.connector_type,
+        "maxPowerW": record.max_power_w,
         # What a session started here costs: shown before the driver starts.
         "tariff": price_json(tariff),
     }

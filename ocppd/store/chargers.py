@@ -72,10 +72,12 @@ def _new_charge_point(
     registration_status: str,
     station_id: int | None = None,
     tariff_id: int | None = None,
+    connector_type: str | None = None,
+    max_power_w: int | None = None,
     now: datetime,
 ) -> dict[str, object]:
     _check_registration_status(registration_status)
-    return {
+    values: dict[str, object] = {
         "charge_point_id": charge_point_id,
         "key_hash": key_hash,
         "registration_status": registration_status,
@@ -84,6 +86,12 @@ def _new_charge_point(
         "online": False,
         "created_at": now,
     }
+    # Only when given: a charger registered by itself or by ocppctl has neither.
+    if connector_type is not None:
+        values["connector_type"] = connector_type
+    if max_power_w is not None:
+        values["max_power_w"] = max_power_w
+    return values
 
 
 def add_charge_point(
@@ -94,6 +102,8 @@ def add_charge_point(
     station_id: int | None = None,
     tariff_id: int | None = None,
     registration_status: str = "Accepted",
+    connector_type: str | None = None,
+    max_power_w: int | None = None,
     now: datetime,
 ) -> None:
     """
@@ -106,6 +116,8 @@ def add_charge_point(
         registration_status=registration_status,
         station_id=station_id,
         tariff_id=tariff_id,
+        connector_type=connector_type,
+        max_power_w=max_power_w,
         now=now,
     )
     if insert_new(conn, charge_points, values) is None:
@@ -651,6 +663,8 @@ def update_charge_point(
     station_id: int | None,
     tariff_id: int | None,
     registration_status: str,
+    connector_type: str | None = None,
+    max_power_w: int | None = None,
 ) -> None:
     """
     Set what an operator decides about a charger (its key has
@@ -664,6 +678,8 @@ def update_charge_point(
         station_id=station_id,
         tariff_id=tariff_id,
         registration_status=registration_status,
+        connector_type=connector_type,
+        max_power_w=max_power_w,
     )
 
 

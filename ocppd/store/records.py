@@ -106,6 +106,9 @@ class ChargePointRecord:
     firmware_status_at: datetime | None = None
     diagnostics_status: str | None = None
     diagnostics_status_at: datetime | None = None
+    #: The plug (``CONNECTOR_TYPES``) and the most it delivers (W), as the operator recorded them.
+    connector_type: str | None = None
+    max_power_w: int | None = None
 
 
 @attrs.frozen

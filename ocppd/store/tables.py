@@ -159,6 +159,10 @@ charge_points = sa.Table(
     sa.Column("firmware_status_at", UTCDateTime, nullable=True),
     sa.Column("diagnostics_status", sa.String(32), nullable=True),
     sa.Column("diagnostics_status_at", UTCDateTime, nullable=True),
+    # What a driver is shown before starting, as the operator recorded it
+    # (OCPP 1.6 chargers do not report them): the plug, and the most it delivers.
+    sa.Column("connector_type", sa.String(16), nullable=True),
+    sa.Column("max_power_w", sa.Integer, nullable=True),
     sa.CheckConstraint(one_of("registration_status", REGISTRATION_STATUSES), name="registration"),
     sa.Index(None, "station_id"),
 )

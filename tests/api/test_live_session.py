@@ -69,6 +69,40 @@ class PricesUpFrontTests(CustomerTestCase):
         self.assertIsNone(body["items"][0]["chargers"][0]["tariff"])
 
 
+class PlugTests(CustomerTestCase):
+    @inlineCallbacks
+    def test_plug_and_power_recorded_by_the_operator(self) -> Any:
+        """An operator records a charger's plug and power; drivers see them; nonsense is 400."""
+        point = "/api/cms/points/CP1"
+        code, body, _ = yield self.request(
+            "PUT", point, {"connectorType": "Type2", "maxPowerW": 22000}, token=self.admin
+        )
+        self.assertEqual((code, body["connectorType"], body["maxPowerW"]), (200, "Type2", 22000))
+        _, body, _ = yield self.request("GET", "/api/chargers/CP1", token=self.customer)
+        self.assertEqual((body["connectorType"], body["maxPowerW"]), ("Type2", 22000))
+        for field, value in (
+            ("connectorType", "Type9"),
+            ("connectorType", 2),
+            ("maxPowerW", 0),
+            ("maxPowerW", 1_000_001),
+            ("maxPowerW", 7.4),
+            ("maxPowerW", True),
+        ):
+            code, body, _ = yield self.request("PUT", point, {field: value}, token=self.admin)
+            self.assertEqual((code, body["error"]["code"]), (400, "bad_request"), (field, value))
+            self.assertIn(field, body["error"]["message"])
+        # A fetched point sent back unchanged keeps them; null clears.
+        _, fetched, _ = yield self.request("GET", point, token=self.admin)
+        code, body, _ = yield self.request("PUT", point, fetched, token=self.admin)
+        self.assertEqual((code, body["connectorType"], body["maxPowerW"]), (200, "Type2", 22000))
+        code, body, _ = yield self.request(
+            "PUT", point, {"connectorType": None, "maxPowerW": None}, token=self.admin
+        )
+        self.assertEqual((body["connectorType"], body["maxPowerW"]), (None, None))
+        _, body, _ = yield self.request("GET", "/api/chargers/CP1", token=self.customer)
+        self.assertEqual((body["connectorType"], body["maxPowerW"]), (None, None))
+
+
 class DriverMessageTests(CustomerTestCase):
     @inlineCallbacks
     def test_refusals_are_sentences_in_currency_units(self) -> Any:

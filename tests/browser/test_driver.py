@@ -129,6 +129,38 @@ class PricesAndReasonsTests(DriverTestCase):
         )
 
     @inlineCallbacks
+    def test_plug_and_power_from_the_cms(self) -> Any:
+        """An operator records the plug and power in the CMS; drivers see them before starting."""
+        from playwright.sync_api import expect
+
+        yield self.priced_charger("CP-1")
+        cms = yield self.open(ADMIN, "/cms/#/points")
+
+        def record() -> None:
+            cms.get_by_role("button", name="Edit CP-1").click()
+            dialog = cms.get_by_role("dialog")
+            dialog.get_by_label("Plug").select_option(label="Type 2")
+            dialog.get_by_label("Maximum power (kW)").fill("22")
+            dialog.get_by_role("button", name="Save").click()
+            expect(dialog).to_be_hidden()
+
+        yield self.b(record)
+        point = yield self.api_ok("GET", "/api/cms/points/CP-1")
+        self.assertEqual((point["connectorType"], point["maxPowerW"]), ("Type2", 22000))
+        stations = yield self.open(CUSTOMER, "/user/#/stations")
+        yield self.expect(
+            lambda: expect(stations.locator("[data-charger=CP-1] [data-field=plug]")).to_have_text(
+                "Type 2 · up to 22.0 kW"
+            )
+        )
+        page = yield self.open(CUSTOMER, "/user/#/chargers/CP-1")
+        yield self.expect(
+            lambda: expect(page.locator("dd[data-field=plug]")).to_have_text(
+                "Type 2 · up to 22.0 kW"
+            )
+        )
+
+    @inlineCallbacks
     def test_a_refused_start_says_so_in_words(self) -> Any:
         """A charger that refuses the start: a sentence, not the server's code."""
         from playwright.sync_api import expect

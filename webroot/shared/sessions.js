@@ -1,8 +1,9 @@
-// What a driver reads about prices and sessions: a tariff as price lines, a
-// stop reason in plain words, a start that never happened. The words are kept
+// What a driver reads about prices, plugs and sessions: a tariff as price
+// lines, a charger's plug and power, a stop reason in plain words, a start
+// that never happened. The words are kept
 // together in TEXT (one place to hand to a message catalogue later).
 
-import { formatMoney, secondsBetween } from './format.js';
+import { formatMoney, formatPower, secondsBetween } from './format.js';
 
 export const TEXT = {
   perKwh: (price) => `${price} per kWh`,
@@ -32,7 +33,26 @@ export const TEXT = {
     Other: 'the charger ended it',
   },
   stoppedBecause: (why) => `Stopped because ${why}.`,
+  // The plugs of docs/api.md (connectorType), as drivers know them.
+  plugs: {
+    Type1: 'Type 1',
+    Type2: 'Type 2',
+    CCS1: 'CCS (Combo 1)',
+    CCS2: 'CCS (Combo 2)',
+    CHAdeMO: 'CHAdeMO',
+    Tesla: 'Tesla',
+    Domestic: 'Household socket',
+  },
+  upTo: (power) => `up to ${power}`,
 };
+
+/** A charger's plug and maximum power in a few words ("Type 2 · up to 22.0 kW"); null if neither is known. */
+export function plugSummary(charger) {
+  const parts = [];
+  if (charger?.connectorType) parts.push(TEXT.plugs[charger.connectorType] || charger.connectorType);
+  if (charger?.maxPowerW) parts.push(TEXT.upTo(formatPower(charger.maxPowerW)));
+  return parts.length ? parts.join(' · ') : null;
+}
 
 /**
  * A tariff (``{currency, pricePerKwh, pricePerMinute, sessionFee, sessionFeeAlways}``

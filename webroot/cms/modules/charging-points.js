@@ -6,8 +6,22 @@ import { applyChargerEvent, staleOnlineNote } from '/shared/chargers.js';
 import { badge, confirmDialog, errorState, formDialog, h, LiveTable, loadingState, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { formatDateTime, formatPerKwh } from '/shared/format.js';
+import { TEXT as SESSION_TEXT } from '/shared/sessions.js';
 
 const REGISTRATION = ['Accepted', 'Pending', 'Rejected'];
+
+/**
+ * A typed power in kW ("22", "7,4") -> integer W, null when empty; integer
+ * arithmetic (no 7.4 * 1000 = 7400.000000001). Throws for anything else.
+ */
+export function parseKilowatts(text) {
+  const cleaned = String(text ?? '').trim().replace(',', '.');
+  if (!cleaned) return null;
+  const match = /^(\d{1,4})(?:\.(\d{1,3}))?$/.exec(cleaned);
+  const watts = match ? Number(match[1]) * 1000 + Number((match[2] || '').padEnd(3, '0')) : 0;
+  if (!watts || watts > 1_000_000) throw new Error('maxPowerKw: a power in kW, from 0.001 to 1000, or empty');
+  return watts;
+}
 
 export function connectorBadges(point) {
   const shown = (point.connectors || []).filter((c) => c.connectorId !== 0);
@@ -79,6 +93,8 @@ export async function mount(root, ctx) {
       { name: 'stationId', label: 'Station', type: 'select', options: [none, ...[...stations.values()].map((s) => ({ value: String(s.id), label: s.name }))] },
       { name: 'tariffId', label: 'Tariff', type: 'select', options: [none, ...[...tariffs.values()].map((t) => ({ value: String(t.id), label: `${t.name} (${formatPerKwh(t.pricePerKwh, t.currency)})` }))] },
       { name: 'registrationStatus', label: 'Registration', type: 'select', options: REGISTRATION.map((r) => ({ value: r, label: r })) },
+      { name: 'connectorType', label: 'Plug', type: 'select', options: [none, ...Object.entries(SESSION_TEXT.plugs).map(([value, label]) => ({ value, label }))], help: 'Shown to drivers before they start.' },
+      { name: 'maxPowerKw', label: 'Maximum power (kW)', inputmode: 'decimal', help: 'Shown to drivers; leave empty if unknown.' },
       {
         name: 'authorizationKey',
         label: point ? 'New authorization key' : 'Authorization key',
@@ -94,7 +110,13 @@ export async function mount(root, ctx) {
       title: point ? `Edit ${point.chargePointId}` : 'New charging point',
       submitLabel: point ? 'Save' : 'Create charging point',
       values: point
-        ? { stationId: String(point.stationId ?? ''), tariffId: String(point.tariffId ?? ''), registrationStatus: point.registrationStatus }
+        ? {
+            stationId: String(point.stationId ?? ''),
+            tariffId: String(point.tariffId ?? ''),
+            registrationStatus: point.registrationStatus,
+            connectorType: point.connectorType ?? '',
+            maxPowerKw: point.maxPowerW ? String(point.maxPowerW / 1000) : '',
+          }
         : { registrationStatus: 'Accepted' },
       fields,
       onSubmit: async (values) => {
@@ -102,6 +124,8 @@ export async function mount(root, ctx) {
           stationId: values.stationId ? Number(values.stationId) : null,
           tariffId: values.tariffId ? Number(values.tariffId) : null,
           registrationStatus: values.registrationStatus,
+          connectorType: values.connectorType || null,
+          maxPowerW: parseKilowatts(values.maxPowerKw),
         };
         if (point) {
           if (values.authorizationKey) body.authorizationKey = values.authorizationKey;

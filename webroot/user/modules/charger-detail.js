@@ -9,7 +9,7 @@ import { applyChargerEvent, STARTABLE } from '/shared/chargers.js';
 import { badge, describeError, errorState, h, loadingState, replace } from '/shared/dom.js';
 import { sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatMoney } from '/shared/format.js';
-import { feeNote, priceLines } from '/shared/sessions.js';
+import { feeNote, plugSummary, priceLines } from '/shared/sessions.js';
 
 const TEXT = {
   back: '← Stations',
@@ -25,6 +25,7 @@ const TEXT = {
   connected: 'Connected',
   notConnected: 'Not connected',
   make: 'Make',
+  plug: 'Plug',
   lastSeen: 'Last seen',
   yourWallet: 'Your wallet',
   available: ' available',
@@ -155,6 +156,7 @@ export async function mount(root, ctx) {
             { class: 'facts' },
             h('dt', {}, TEXT.status),
             h('dd', { class: 'charger-online' }, charger.online ? TEXT.connected : TEXT.notConnected),
+            plugSummary(charger) ? [h('dt', {}, TEXT.plug), h('dd', { 'data-field': 'plug' }, plugSummary(charger))] : null,
             h('dt', {}, TEXT.make),
             h('dd', {}, [charger.vendor, charger.model].filter(Boolean).join(' ') || '—'),
             h('dt', {}, TEXT.lastSeen),

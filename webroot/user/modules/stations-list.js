@@ -6,7 +6,7 @@
 import { badge, emptyState, errorState, h, loadingState, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { applyChargerEvent, chargerSummary } from '/shared/chargers.js';
-import { priceSummary } from '/shared/sessions.js';
+import { plugSummary, priceSummary } from '/shared/sessions.js';
 
 const TEXT = {
   title: 'Stations',
@@ -71,6 +71,7 @@ export async function mount(root, ctx) {
             'div',
             {},
             h('a', { href: `#/chargers/${encodeURIComponent(charger.chargePointId)}` }, charger.chargePointId),
+            plugSummary(charger) ? h('p', { class: 'price', 'data-field': 'plug' }, plugSummary(charger)) : null,
             h('p', { class: 'price', 'data-field': 'price' }, priceSummary(charger.tariff)),
           ),
           chargerSummary(charger),
