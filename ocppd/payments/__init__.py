@@ -99,7 +99,6 @@ class IPaymentProvider(Interface):
         against the body; ``WebhookRejected`` if it is not the provider's.
         """
 
-
     def close() -> Deferred[None] | None:
         """Close the provider's idle connections (the node is stopping)."""
 
