@@ -198,6 +198,16 @@ class PointMeterTests(ApiTestCase):
         self.assertEqual(energies, sorted(energies))
 
     @inlineCallbacks
+    def test_at_most_16_connectors(self) -> Any:
+        """A charger reporting any number of connectors: the lowest 16 charted, each whole."""
+        for connector in range(20, 0, -1):
+            yield self.store(connector, [(T0 + timedelta(seconds=s), s, 1) for s in range(3)])
+        code, body, _ = yield self.meter(f"?from={iso(T0)}&to={iso(T0 + timedelta(hours=1))}")
+        self.assertEqual(code, 200, body)
+        self.assertEqual([c["connectorId"] for c in body["connectors"]], list(range(1, 17)))
+        self.assertEqual({len(c["points"]) for c in body["connectors"]}, {3})
+
+    @inlineCallbacks
     def test_default_period_and_bounds(self) -> Any:
         """Without a period: the last day; a period too long, reversed or not a time: 400."""
         now = datetime.now(UTC).replace(microsecond=0)
