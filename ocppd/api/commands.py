@@ -48,7 +48,7 @@ from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.tagcache import id_tag_info
 from ocppd.routing.errors import BadRoutedReply, RoutingUnavailable
 from ocppd.routing.router import CommandRouter
-from ocppd.store import audit, chargers, reservations, tags, transactions
+from ocppd.store import audit, chargers, people, reservations, transactions
 from ocppd.store.database import Database
 from ocppd.store.records import UserRecord
 from ocppd.timeutil import format_iso, parse_iso
@@ -352,10 +352,13 @@ def _never_sent(error: Exception) -> str:
 
 
 def local_authorization_list(conn: Connection, *, now: datetime) -> list[dict[str, Any]]:
-    """The id tags table as an OCPP 1.6 local authorization list, statuses as of ``now``."""
+    """
+    The id tags table as an OCPP 1.6 local authorization list, statuses as of
+    ``now``, as Authorize answers them (a blocked account's tags Blocked).
+    """
     return [
         {"idTag": record.id_tag, "idTagInfo": id_tag_info(record, now).to_ocpp()}
-        for record in tags.list_id_tags(conn)
+        for record in people.authorization_records(conn)
     ]
 
 

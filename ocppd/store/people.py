@@ -250,6 +250,27 @@ def tag_sort_key(row: TagRow, sort: str) -> tuple[Any, Any]:
     return value, tag.id_tag
 
 
+def _as_answered(record: IdTagRecord, owner_blocked: bool) -> IdTagRecord:
+    if owner_blocked and record.status == "Accepted":
+        return attrs.evolve(record, status="Blocked")
+    return record
+
+
+def authorization_records(conn: Connection) -> list[IdTagRecord]:
+    """Every tag in id order as Authorize answers it (``authorization_record``): the local list."""
+    rows = conn.execute(
+        sa.select(id_tags, _u.blocked_at.label("owner_blocked_at"))
+        .select_from(id_tags.outerjoin(users, _u.id == _t.user_id))
+        .order_by(_t.id_tag)
+    )
+    return [
+        _as_answered(
+            from_mapping(IdTagRecord, row._mapping), row._mapping["owner_blocked_at"] is not None
+        )
+        for row in rows
+    ]
+
+
 def authorization_record(conn: Connection, id_tag: str) -> IdTagRecord | None:
     """
     The tag as Authorize and StartTransaction answer it: ``Blocked`` while
@@ -260,6 +281,4 @@ def authorization_record(conn: Connection, id_tag: str) -> IdTagRecord | None:
     if record is None or record.user_id is None or record.status != "Accepted":
         return record
     owner = first_record(conn, UserRecord, sa.select(users).where(_u.id == record.user_id))
-    if owner is not None and owner.blocked_at is not None:
-        return attrs.evolve(record, status="Blocked")
-    return record
+    return _as_answered(record, owner is not None and owner.blocked_at is not None)

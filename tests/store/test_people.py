@@ -114,6 +114,8 @@ class PeopleTestsMixin(_Base):
         record = self.query(people.authorization_record, "TAG-BOB")
         self.assertEqual(record.status, "Blocked")
         self.assertEqual(self.query(tags.get_id_tag, "TAG-BOB").status, "Accepted")
+        listed = {r.id_tag: r.status for r in self.query(people.authorization_records)}
+        self.assertEqual((listed["TAG-BOB"], listed["TAG-ANN"]), ("Blocked", "Accepted"))
         self.query(people.update_user, bob, name=None, role="customer", blocked_at=None)
         self.assertEqual(self.query(people.authorization_record, "TAG-BOB").status, "Accepted")
         self.assertIsNone(self.query(people.authorization_record, "NOBODY"))
