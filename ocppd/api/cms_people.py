@@ -36,9 +36,10 @@ from twisted.internet.threads import deferToThread
 from ocppd.api.cms import CmsService, path_id
 from ocppd.api.cms import tag_json as stored_tag_json
 from ocppd.api.errors import ApiError, bad_request
-from ocppd.api.http import no_other_fields
+from ocppd.api.http import no_other_fields, parse_decimal
 from ocppd.api.pagination import decode_cursor, page
 from ocppd.billing.money import format_amount
+from ocppd.bounds import INT32_MAX
 from ocppd.bus.outbox import Event, Outbox
 from ocppd.config import BillingConfig
 from ocppd.credentials import hash_password
@@ -155,7 +156,9 @@ def tag_listing(args: dict[str, str | None], cursor: str | None) -> Listing:
         raise bad_request(f"one of {', '.join(ID_TAG_STATUSES)}", field="status")
     user_id = None
     if args.get("userId") is not None:
-        user_id = path_id(args["userId"] or "", "user")
+        user_id = parse_decimal(args["userId"] or "", maximum=INT32_MAX)
+        if not user_id:
+            raise bad_request("a positive integer", field="userId")
     kind = f"tags:{sort}:{'desc' if descending else 'asc'}"
     value_type = str if sort == "idTag" else datetime
     filters = TagFilters(q=_query(args), status=status, user_id=user_id)

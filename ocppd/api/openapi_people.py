@@ -81,7 +81,7 @@ USER_FILTERS = [
 TAG_FILTERS = [
     SEARCH,
     _query("status", {"enum": ["Accepted", "Blocked", "Expired", "Invalid"]}),
-    _query("userId", INTEGER, "the owner's tags only"),
+    _query("userId", {"type": "integer", "minimum": 1}, "the owner's tags only"),
     _query("sort", _sorts(TAG_SORTS), "a minus sign sorts descending; default idTag"),
 ]
 USER_ID = {"name": "userId", "in": "path", "required": True, "schema": STRING}

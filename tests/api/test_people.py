@@ -116,6 +116,8 @@ class PeopleTests(ApiTestCase):
             ("/api/cms/users", {"cursor": first["next"], "sort": "-email"}, "cursor"),
             ("/api/cms/tags", {"cursor": first["next"]}, "cursor"),
             ("/api/cms/tags", {"status": "blocked"}, "status"),
+            ("/api/cms/tags", {"userId": "0"}, "userId"),
+            ("/api/cms/tags.csv", {"userId": "x"}, "userId"),
             ("/api/cms/users.csv", {"sort": "x"}, "sort"),
         ):
             result = yield self.request("GET", f"{path}?{urlencode(query)}", token=self.token)
