@@ -227,7 +227,7 @@ class PeoplePageTests(BrowserTestCase):
 
     @inlineCallbacks
     def test_sessions_name_the_customer_live(self) -> Any:
-        """A session started now appears in the list with its customer's name."""
+        """A session started now appears in the list and on its point with its customer's name."""
         from playwright.sync_api import expect
 
         jo = self.user_ids[CUSTOMER[0]]
@@ -236,12 +236,15 @@ class PeoplePageTests(BrowserTestCase):
         )
         charger = yield self.charger("CP-LIVE")
         page = yield self.open(ADMIN, "/cms/#/sessions")
+        point = yield self.open(ADMIN, "/cms/#/points/CP-LIVE")
         yield self.wait_live(page)
+        yield self.wait_live(point)
         yield charger.start(1, TAGS[CUSTOMER[0]], 1000)
 
         def named() -> None:
-            customer = page.locator("table tbody tr").first.locator("[data-field=customer]")
-            expect(customer).to_have_text("Jo Driver")
+            for shown in (page, point):
+                customer = shown.locator("table tbody tr [data-field=customer]").first
+                expect(customer).to_have_text("Jo Driver")
             assert "(user" not in page.locator("table tbody").inner_text()
 
         yield self.b(named)

@@ -16,6 +16,7 @@ import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatEnergy, formatPower, formatTime } from '/shared/format.js';
 import { connectorBadges } from './charging-points.js';
 import { sessionTable } from './charging-sessions.js';
+import { nameCustomer } from './customers-cache.js';
 import { commandPanel } from './command-forms.js';
 import { pointCharts } from './point-charts.js';
 import { diagnosticsCard } from './diagnostics.js';
@@ -208,6 +209,7 @@ export async function mount(root, ctx) {
     const session = sessionOf(event);
     if (session.chargePointId !== id || (!sessions.get(session.id) && session.status !== 'active')) return;
     sessions.upsert(mergeSession(sessions.get(session.id), session)).classList.add('flash');
+    nameCustomer(ctx, sessions, session);
   });
   ctx.subscribe(topics.adminMeterOf(id), (event) => {
     const m = event.data || {};

@@ -40,7 +40,8 @@ export function customerCell(s) {
 
 /** A session pushed live: once its customer is known, patched into its row (whatever is newest there). */
 export async function nameCustomer(ctx, table, session) {
-  if (session.customer !== undefined || !session.userId) return;
+  const shown = table.get(session.id);
+  if (!session.userId || session.customer !== undefined || (shown && shown.customer !== undefined)) return;
   const { customer } = await withCustomer(ctx, session);
   if (customer) table.patch(session.id, { customer });
 }
