@@ -267,7 +267,19 @@ class PointChartTests(BrowserTestCase):
         yield self.screenshot(page, "cms-point-phone")
 
         def reset_form() -> None:
+            from playwright.sync_api import expect
+
             page.get_by_label("Command", exact=True).select_option("reset")
             narrow(page)
+            form = page.locator("form[data-command=reset]")
+            form.get_by_label("Type").select_option("Soft")
+            form.get_by_role("button", name="Send").click()
+            dialog = page.get_by_role("alertdialog", name="Reset CP-SEEN?")
+            expect(dialog).to_contain_text("No session is running there now.")
+            box = dialog.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, box
+            dialog.get_by_role("button", name="Cancel").click()
+            expect(dialog).to_have_count(0)
 
         yield self.b(reset_form)
+        self.assertEqual(charger.commands, [])
