@@ -1,6 +1,10 @@
 // What the customer pages share about a charger's live state.
 
 import { badge, h } from '/shared/dom.js';
+import { has, messages, t } from './i18n.js';
+
+// "chargers.*" of the message catalogue (shared/i18n/).
+const TEXT = messages('chargers');
 
 /** Apply an ``ocppd.chargers.status`` event to a charger as GET /api/chargers/{id} shows it. */
 export function applyChargerEvent(charger, event) {
@@ -32,19 +36,19 @@ export function staleOnlineNote(charger) {
   if (charger.onlineSource !== 'store') return null;
   return h(
     'span',
-    { class: 'muted', 'data-field': 'online-stale', title: 'Presence (Redis) is unreachable: this is the last state the store recorded' },
-    ' (last recorded)',
+    { class: 'muted', 'data-field': 'online-stale', title: TEXT.staleTitle },
+    ` ${TEXT.stale}`,
   );
 }
 
 /** Connectors' statuses as badges, or "Offline" for a charger that is not connected. */
 export function chargerSummary(charger) {
   if (!charger.online) return badge('Offline');
-  if (!charger.connectors.length) return badge('Unknown', 'No connectors reported');
+  if (!charger.connectors.length) return badge('Unknown', TEXT.noConnectors);
   return h(
     'span',
     { class: 'connectors' },
-    charger.connectors.map((c) => badge(c.status, `${c.connectorId}: ${c.status || 'Unknown'}`)),
+    charger.connectors.map((c) => badge(c.status, TEXT.connector(c.connectorId, c.status && has(`status.${c.status}`) ? t(`status.${c.status}`) : c.status || TEXT.unknown))),
   );
 }
 

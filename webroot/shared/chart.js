@@ -6,6 +6,9 @@
 import uPlot from '/vendor/uplot/dist/uPlot.esm.js';
 
 import { h } from './dom.js';
+import { messages } from './i18n.js';
+
+const TEXT = messages('chart');
 
 /**
  * Ticks of a session's time axis as the reader's clock reads them: hours and
@@ -34,7 +37,7 @@ export class LiveChart {
     this.maxPoints = maxPoints;
     this.xs = [];
     this.ys = [];
-    this.latest = h('p', { class: 'chart-latest', 'aria-live': 'off' }, 'Waiting for the first value…');
+    this.latest = h('p', { class: 'chart-latest', 'aria-live': 'off' }, TEXT.waiting);
     this.plotBox = h('div', { class: 'chart-plot', role: 'img', 'aria-label': `${title}: no values yet` });
     this.element = h(
       'figure',

@@ -2,6 +2,11 @@
 // text (textContent, attributes), never as HTML, so nothing a charger or a
 // user typed can run as script.
 
+import { has, messages, t } from './i18n.js';
+
+// The words of these helpers: "dom.*" of the message catalogue (shared/i18n/).
+const TEXT = messages('dom');
+
 /**
  * h('button', {class: 'primary', onclick: fn, 'data-id': 3}, 'Save')
  * Props: class, on<event> handlers, boolean attributes (true/false), the rest as attributes.
@@ -61,7 +66,8 @@ const BADGE_KINDS = {
 
 /** A status as text with a colour; the colour is never the only signal. */
 export function badge(status, label) {
-  const text = label ?? status ?? 'Unknown';
+  // A status the catalogue names ("status.Charging") in the reader's words, else as it came.
+  const text = label ?? (status && has(`status.${status}`) ? t(`status.${status}`) : status) ?? TEXT.unknown;
   return h('span', { class: `badge badge--${BADGE_KINDS[status] || 'muted'}`, 'data-status': status }, text);
 }
 
@@ -74,18 +80,20 @@ export function errorState(error, retry) {
     'div',
     { class: 'state state--error', role: 'alert' },
     h('p', {}, describeError(error)),
-    retry ? h('button', { type: 'button', onclick: retry }, 'Try again') : null,
+    retry ? h('button', { type: 'button', onclick: retry }, TEXT.tryAgain) : null,
   );
 }
 
-export function loadingState(text = 'Loading…') {
+export function loadingState(text = TEXT.loading) {
   return h('div', { class: 'state state--loading', role: 'status', 'aria-busy': 'true' }, text);
 }
 
 /** What to tell a person about a failed call. */
 export function describeError(error) {
-  if (!error) return 'Something went wrong.';
-  if (error.status === 0) return 'The server cannot be reached. Check your connection and try again.';
+  if (!error) return TEXT.somethingWrong;
+  if (error.status === 0) return TEXT.unreachable;
+  // The API's error codes in the reader's words ("error.charger_offline"); the server's own sentence otherwise.
+  if (error.code && has(`error.${error.code}`)) return t(`error.${error.code}`);
   return error.message || String(error);
 }
 
@@ -102,7 +110,7 @@ export function toast(message, { kind = 'info', timeout = 6000 } = {}) {
     'div',
     { class: `toast toast--${kind}` },
     h('span', {}, message),
-    h('button', { type: 'button', class: 'link', 'aria-label': 'Dismiss', onclick: () => item.remove() }, '×'),
+    h('button', { type: 'button', class: 'link', 'aria-label': TEXT.dismiss, onclick: () => item.remove() }, '×'),
   );
   box.append(item);
   if (timeout) setTimeout(() => item.remove(), timeout);
@@ -249,7 +257,7 @@ export class LiveTable {
  *  required, help, placeholder, autocomplete, inputmode}]. ``onSubmit(values)`` returns a promise;
  * an error it throws is shown in the dialog (a 400 naming a field marks that field).
  */
-export function formDialog({ title, fields, values = {}, submitLabel = 'Save', onSubmit }) {
+export function formDialog({ title, fields, values = {}, submitLabel = TEXT.save, onSubmit }) {
   const uid = `f${Math.random().toString(36).slice(2, 8)}`;
   const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const inputs = {};
@@ -298,7 +306,7 @@ export function formDialog({ title, fields, values = {}, submitLabel = 'Save', o
     h(
       'div',
       { class: 'actions' },
-      h('button', { type: 'button', onclick: () => dialog.close() }, 'Cancel'),
+      h('button', { type: 'button', onclick: () => dialog.close() }, TEXT.cancel),
       submit,
     ),
   );
@@ -334,7 +342,7 @@ export function formDialog({ title, fields, values = {}, submitLabel = 'Save', o
 }
 
 /** Ask before something that cannot be undone. */
-export function confirmDialog(message, { confirmLabel = 'Delete' } = {}) {
+export function confirmDialog(message, { confirmLabel = TEXT.delete } = {}) {
   return new Promise((resolve) => {
     const dialog = h(
       'dialog',
@@ -343,7 +351,7 @@ export function confirmDialog(message, { confirmLabel = 'Delete' } = {}) {
       h(
         'div',
         { class: 'actions' },
-        h('button', { type: 'button', onclick: () => dialog.close('no') }, 'Cancel'),
+        h('button', { type: 'button', onclick: () => dialog.close('no') }, TEXT.cancel),
         h('button', { type: 'button', class: 'danger', onclick: () => dialog.close('yes') }, confirmLabel),
       ),
     );

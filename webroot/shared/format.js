@@ -2,10 +2,13 @@
 // integer Wh, integer W, integer minor units with an ISO 4217 currency, and
 // UTC ISO-8601 times; these turn them into what a person reads.
 
+import { formatLocale } from './i18n.js';
+
 const formatters = new Map();
 
+/** The reader's locale (their browser's, or the language they chose here: shared/i18n.js). */
 export function locale() {
-  return navigator.languages?.[0] || navigator.language || 'en';
+  return formatLocale();
 }
 
 function cached(kind, options, make) {
@@ -45,14 +48,45 @@ export function formatPerMinute(minor, currency) {
   return `${formatMoney(minor, currency)}/min`;
 }
 
+/** The decimal and grouping separators of a locale ("," and "." in de). */
+export function separators(loc = locale()) {
+  const parts = new Intl.NumberFormat(loc).formatToParts(12345.6);
+  return {
+    decimal: parts.find((p) => p.type === 'decimal')?.value || '.',
+    group: parts.find((p) => p.type === 'group')?.value || ',',
+  };
+}
+
 /**
- * What a person typed as an amount ("12.5", "12,50") -> integer minor units,
- * or null if it is not an amount with at most the currency's digits.
+ * What a person typed as an amount, in their locale ("12,50" in de, "12.50"
+ * in en, "1.250,00" with grouping) -> integer minor units, or null if it is
+ * not an amount of at most 9 integer digits and the currency's decimals.
+ * The other mark (the point in de, the comma in en) is also taken as the
+ * decimal mark when it cannot be grouping: one of it, with at most two digits
+ * after ("12.5" in de and "12,50" in en are twelve and a half; "1.500" in de
+ * is fifteen hundred).
  * Integer arithmetic only: 0.1 + 0.2 never becomes 30 cents and a bit.
  */
-export function parseMoney(text, currency) {
+export function parseMoney(text, currency, loc = locale()) {
   const digits = currencyDigits(currency);
-  const cleaned = String(text).trim().replace(/\s/g, '').replace(',', '.');
+  const raw = String(text ?? '');
+  if (raw.length > 32) return null;
+  const { decimal, group } = separators(loc);
+  // Spaces of any kind group thousands in some locales (fr: U+202F).
+  let cleaned = raw.trim().replace(/[\s\u00a0\u202f']/g, '');
+  const other = decimal === ',' ? '.' : ',';
+  if (!cleaned.includes(decimal) && new RegExp(`^\\d{1,9}\\${other}\\d{0,2}$`).test(cleaned)) {
+    cleaned = cleaned.replace(other, decimal);
+  }
+  if (group && group.trim()) {
+    // Grouping only in threes left of the decimal mark: "1.250,00", never "12.50,00".
+    const [whole, ...rest] = cleaned.split(decimal);
+    if (whole.includes(group)) {
+      if (!new RegExp(`^\\d{1,3}(\\${group}\\d{3})+$`).test(whole)) return null;
+      cleaned = [whole.split(group).join(''), ...rest].join(decimal);
+    }
+  }
+  if (decimal !== '.') cleaned = cleaned.replace(decimal, '.');
   const match = /^(\d{1,9})(?:\.(\d*))?$/.exec(cleaned);
   if (!match) return null;
   const fraction = match[2] || '';
@@ -64,7 +98,7 @@ export function parseMoney(text, currency) {
 export function moneyInput(minor, currency) {
   if (minor === null || minor === undefined) return '';
   const digits = currencyDigits(currency);
-  return (minor / 10 ** digits).toFixed(digits);
+  return (minor / 10 ** digits).toFixed(digits).replace('.', separators().decimal);
 }
 
 /** 12345 Wh -> "12.35 kWh". */
@@ -77,6 +111,11 @@ export function formatEnergy(wh) {
 export function formatPower(w) {
   if (w === null || w === undefined) return DASH;
   return `${number({ minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(w / 1000)} kW`;
+}
+
+/** 80 -> "80%" (en), "80 %" (de). */
+export function formatPercent(n) {
+  return n === null || n === undefined ? DASH : number({ style: 'percent', maximumFractionDigits: 0 }).format(n / 100);
 }
 
 export function formatCount(n) {

@@ -7,6 +7,8 @@
 // States: "connecting", "online", "offline" (will retry), "refused" (the
 // ticket or a subscription was refused), "stopped".
 
+import { messages } from './i18n.js';
+
 const AUTOBAHN_URL = '/vendor/autobahn-browser/autobahn.min.js';
 
 let autobahnLoading = null;
@@ -238,13 +240,8 @@ export class PushClient extends EventTarget {
   }
 }
 
-const STATE_TEXT = {
-  connecting: 'Connecting…',
-  online: 'Live',
-  offline: 'Offline',
-  refused: 'Live updates refused',
-  stopped: 'Offline',
-};
+// "push.*" of the message catalogue (shared/i18n/).
+const TEXT = messages('push');
 
 /** The visible connection indicator: a dot and a word, with the detail as a tooltip. */
 export function connectionIndicator(push) {
@@ -264,17 +261,19 @@ export function connectionIndicator(push) {
   let ticker = null;
   const render = () => {
     el.dataset.pushState = push.state;
-    label.textContent = STATE_TEXT[push.state] || push.state;
+    label.textContent = TEXT.states[push.state] || push.state;
     el.title =
       push.state === 'online'
-        ? 'Live updates are on'
-        : `Live updates are off${push.detail ? `: ${push.detail}` : ''}. Pages show the last loaded data.`;
+        ? TEXT.on
+        : push.detail
+          ? TEXT.offBecause(push.detail)
+          : TEXT.off;
     clearInterval(ticker);
     retry.textContent = '';
     if (push.retryAt && (push.state === 'offline' || push.state === 'refused')) {
       const tick = () => {
         const seconds = Math.max(0, Math.ceil((push.retryAt - Date.now()) / 1000));
-        retry.textContent = ` · retry in ${seconds} s`;
+        retry.textContent = ` · ${TEXT.retryIn(seconds)}`;
       };
       tick();
       ticker = setInterval(tick, 1000);

@@ -1,50 +1,12 @@
 // What a driver reads about prices, plugs and sessions: a tariff as price
 // lines, a charger's plug and power, a stop reason in plain words, a start
-// that never happened. The words are kept
-// together in TEXT (one place to hand to a message catalogue later).
+// that never happened. The words are "sessions.*" of the message catalogue
+// (shared/i18n/), read through TEXT.
 
 import { formatMoney, formatPower, secondsBetween } from './format.js';
+import { messages } from './i18n.js';
 
-export const TEXT = {
-  perKwh: (price) => `${price} per kWh`,
-  perMinute: (price) => `${price} per minute`,
-  sessionFee: (price) => `${price} per session`,
-  feeWhenCharging: 'The session fee is charged once energy flows or time is charged.',
-  feeAlways: 'The session fee is charged for every session.',
-  free: 'No price is set for this charger: its sessions are not billed.',
-  freeShort: 'No price set: not billed',
-  noEnergyPrice: 'No charge for energy',
-  notStarted: 'Not started',
-  noCharge: 'No charge',
-  notStartedLong: 'Not started, no charge.',
-  stopReasons: {
-    user: 'you stopped it',
-    funds: 'your wallet ran low',
-    Local: 'stopped at the charger',
-    Remote: 'stopped from the app',
-    EVDisconnected: 'the car was unplugged',
-    EmergencyStop: 'the emergency stop was pressed',
-    HardReset: 'the charger restarted',
-    SoftReset: 'the charger restarted',
-    Reboot: 'the charger restarted',
-    PowerLoss: 'the charger lost power',
-    UnlockCommand: 'the connector was unlocked',
-    DeAuthorized: 'the card or app was not accepted',
-    Other: 'the charger ended it',
-  },
-  stoppedBecause: (why) => `Stopped because ${why}.`,
-  // The plugs of docs/api.md (connectorType), as drivers know them.
-  plugs: {
-    Type1: 'Type 1',
-    Type2: 'Type 2',
-    CCS1: 'CCS (Combo 1)',
-    CCS2: 'CCS (Combo 2)',
-    CHAdeMO: 'CHAdeMO',
-    Tesla: 'Tesla',
-    Domestic: 'Household socket',
-  },
-  upTo: (power) => `up to ${power}`,
-};
+export const TEXT = messages('sessions');
 
 /** A charger's plug and maximum power in a few words ("Type 2 · up to 22.0 kW"); null if neither is known. */
 export function plugSummary(charger) {

@@ -7,15 +7,11 @@
 import { Api } from './api.js';
 import { connectionIndicator, PushClient } from './push.js';
 import { describeError, h, replace, toast } from './dom.js';
+import { formatTime } from './format.js';
+import { chooseLanguage, language, languages, loaded, loadMessages, messages } from './i18n.js';
 
-// The shell's own words for its states (one place to hand to a message catalogue).
-const TEXT = {
-  loadFailed: 'This page could not be loaded: the server may be restarting.',
-  loadRetrying: 'It loads by itself as soon as the server is back, or now:',
-  retry: 'Retry',
-  stale: (at) => `Offline: what you see may be out of date (last live update ${at}).`,
-  staleNever: 'Offline: what you see may be out of date.',
-};
+// The shell's words: "shell.*" of the message catalogue (shared/i18n/).
+const TEXT = messages('shell');
 
 /**
  * routes: [{path: '/points/:id', title, load: () => import(...), nav?: 'Label'}].
@@ -24,7 +20,9 @@ const TEXT = {
 export function startApp({ tree, product, routes, role = null, onSignedIn }) {
   const api = new Api(`ocppd.${tree}.token`);
   const app = new App({ tree, product, routes, role, onSignedIn, api });
-  app.start();
+  // A front end that loaded its own catalogue (the driver panel) has it; the
+  // others get the shared words in English.
+  (loaded() ? Promise.resolve() : loadMessages(['/shared/i18n'])).then(() => app.start());
   return app;
 }
 
@@ -36,7 +34,7 @@ class App {
     this.push = null;
     this.user = null;
     this.globalDisposers = [];
-    this.api.addEventListener('unauthorized', () => this.signedOut('Your sign-in has expired. Please sign in again.'));
+    this.api.addEventListener('unauthorized', () => this.signedOut(TEXT.expired));
     window.addEventListener('hashchange', () => this.route(true));
   }
 
@@ -45,7 +43,7 @@ class App {
       this.showSignIn();
       return;
     }
-    replace(this.root, h('div', { class: 'state state--loading', role: 'status' }, 'Loading…'));
+    replace(this.root, h('div', { class: 'state state--loading', role: 'status' }, TEXT.loading));
     let me;
     try {
       me = await this.api.get('/api/auth/me');
@@ -56,9 +54,9 @@ class App {
         h(
           'div',
           { class: 'center-card' },
-          h('h1', {}, `ocppd ${this.product}`),
+          h('h1', {}, TEXT.product(this.product)),
           h('p', { role: 'alert' }, describeError(error)),
-          h('button', { type: 'button', onclick: () => this.start() }, 'Try again'),
+          h('button', { type: 'button', onclick: () => this.start() }, TEXT.tryAgain),
         ),
       );
       return;
@@ -72,7 +70,7 @@ class App {
   }
 
   showSignIn(message) {
-    document.title = `Sign in · ocppd ${this.product}`;
+    document.title = TEXT.signInTitle(this.product);
     const error = h('p', { class: 'form-error', role: 'alert', hidden: !message }, message || '');
     const email = h('input', { id: 'signin-email', name: 'email', type: 'email', autocomplete: 'username', required: true });
     const password = h('input', {
@@ -82,15 +80,15 @@ class App {
       autocomplete: 'current-password',
       required: true,
     });
-    const submit = h('button', { type: 'submit', class: 'primary wide' }, 'Sign in');
+    const submit = h('button', { type: 'submit', class: 'primary wide' }, TEXT.signIn);
     const form = h(
       'form',
       { class: 'signin', 'aria-labelledby': 'signin-title' },
       h('p', { class: 'brand-mark', 'aria-hidden': 'true' }, '⚡'),
-      h('h1', { id: 'signin-title' }, `ocppd ${this.product}`),
-      h('p', { class: 'muted' }, this.role === 'admin' ? 'Operators sign in here.' : 'Sign in to charge and follow your sessions.'),
-      h('div', { class: 'field' }, h('label', { for: 'signin-email' }, 'Email'), email),
-      h('div', { class: 'field' }, h('label', { for: 'signin-password' }, 'Password'), password),
+      h('h1', { id: 'signin-title' }, TEXT.product(this.product)),
+      h('p', { class: 'muted' }, this.role === 'admin' ? TEXT.signInOperators : TEXT.signInDrivers),
+      h('div', { class: 'field' }, h('label', { for: 'signin-email' }, TEXT.email), email),
+      h('div', { class: 'field' }, h('label', { for: 'signin-password' }, TEXT.password), password),
       error,
       submit,
     );
@@ -103,7 +101,7 @@ class App {
         this.api.token = result.token;
         await this.start();
       } catch (e) {
-        error.textContent = e.status === 401 ? 'The email or the password is not right.' : describeError(e);
+        error.textContent = e.status === 401 ? TEXT.badPassword : describeError(e);
         error.hidden = false;
         password.select();
       } finally {
@@ -115,7 +113,7 @@ class App {
   }
 
   showRefusal() {
-    document.title = `Not allowed · ocppd ${this.product}`;
+    document.title = TEXT.notAllowedTitle(this.product);
     replace(
       this.root,
       h(
@@ -124,17 +122,30 @@ class App {
         h(
           'section',
           { class: 'center-card refusal', role: 'alert', 'data-refused': 'role' },
-          h('h1', {}, 'This page is for operators'),
-          h('p', {}, `You are signed in as ${this.user.email}, a ${this.user.role} account. The operator CMS needs an admin account.`),
+          h('h1', {}, TEXT.operatorsOnly),
+          h('p', {}, TEXT.needsAdmin(this.user.email, this.user.role)),
           h(
             'div',
             { class: 'actions' },
-            h('a', { class: 'button', href: '/user/' }, 'Go to the customer panel'),
-            h('button', { type: 'button', onclick: () => this.signOut() }, 'Sign out'),
+            h('a', { class: 'button', href: '/user/' }, TEXT.toPanel),
+            h('button', { type: 'button', onclick: () => this.signOut() }, TEXT.signOut),
           ),
         ),
       ),
     );
+  }
+
+  /** The language switch (remembered on this browser), where a front end speaks more than one. */
+  languagePicker() {
+    if (languages().length < 2) return null;
+    const select = h(
+      'select',
+      { class: 'language', 'aria-label': TEXT.language, 'data-language': language() },
+      // Each language named in itself: "Deutsch", "English", "français".
+      languages().map((lang) => h('option', { value: lang, selected: lang === language() }, new Intl.DisplayNames([lang], { type: 'language' }).of(lang))),
+    );
+    select.addEventListener('change', () => chooseLanguage(select.value));
+    return select;
   }
 
   showApp() {
@@ -153,7 +164,7 @@ class App {
     const main = h('main', { id: 'main', tabindex: '-1' });
     this.staleNotice = h('div', { class: 'stale-notice', role: 'status', hidden: true, 'data-stale-notice': '' });
     this.push.addEventListener('state', () => this.markStale());
-    const skip = h('a', { class: 'skip-link', href: '#main' }, 'Skip to content');
+    const skip = h('a', { class: 'skip-link', href: '#main' }, TEXT.skip);
     skip.addEventListener('click', (event) => {
       event.preventDefault();
       main.focus();
@@ -162,13 +173,14 @@ class App {
       'header',
       { class: 'topbar' },
       h('a', { class: 'brand', href: '#/' }, h('span', { 'aria-hidden': 'true' }, '⚡'), ' ocppd ', h('span', { class: 'brand-product' }, this.product)),
-      h('nav', { 'aria-label': 'Main' }, this.nav),
+      h('nav', { 'aria-label': TEXT.mainNav }, this.nav),
       h(
         'div',
         { class: 'topbar-right' },
         connectionIndicator(this.push),
-        h('span', { class: 'who', title: `Signed in as ${this.user.email}` }, this.user.email),
-        h('button', { type: 'button', class: 'link', onclick: () => this.signOut() }, 'Sign out'),
+        this.languagePicker(),
+        h('span', { class: 'who', title: TEXT.signedInAs(this.user.email) }, this.user.email),
+        h('button', { type: 'button', class: 'link', onclick: () => this.signOut() }, TEXT.signOut),
       ),
     );
     this.main = main;
@@ -195,7 +207,7 @@ class App {
     // Not yet live (nothing shown is stale), or stopped on purpose (signing out).
     if (!this.liveAt || this.push.state === 'connecting' || this.push.state === 'stopped') return;
     this.main.dataset.stale = 'true';
-    this.staleNotice.textContent = TEXT.stale(this.liveAt.toLocaleTimeString());
+    this.staleNotice.textContent = TEXT.stale(formatTime(this.liveAt.toISOString()));
     this.staleNotice.hidden = false;
   }
 
@@ -255,10 +267,10 @@ class App {
       else link.removeAttribute('aria-current');
     }
     if (!found) {
-      document.title = `Not found · ocppd ${this.product}`;
+      document.title = TEXT.notFoundTitle(this.product);
       replace(
         this.main,
-        h('div', { class: 'page' }, h('h1', { tabindex: '-1' }, 'Page not found'), h('p', {}, h('a', { href: '#/' }, 'Back to the start'))),
+        h('div', { class: 'page' }, h('h1', { tabindex: '-1' }, TEXT.notFound), h('p', {}, h('a', { href: '#/' }, TEXT.backToStart))),
       );
       return;
     }
@@ -371,7 +383,7 @@ class PageContext {
   }
 
   setTitle(title) {
-    document.title = `${title} · ocppd ${this.app.product}`;
+    document.title = `${title} · ${TEXT.product(this.app.product)}`;
   }
 
   /** Subscribe for as long as the page is shown. */

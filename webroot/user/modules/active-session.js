@@ -15,46 +15,14 @@ import {
   formatDuration,
   formatEnergy,
   formatMoney,
+  formatPercent,
   formatPower,
   secondsBetween,
 } from '/shared/format.js';
 import { feeNote, notStarted, priceLines, stopReasonText, TEXT as SESSION_TEXT } from '/shared/sessions.js';
+import { messages } from '/shared/i18n.js';
 
-const TEXT = {
-  title: 'Charging',
-  energy: 'Energy',
-  cost: 'Cost',
-  costSoFar: 'Cost so far',
-  power: 'Power',
-  duration: 'Duration',
-  soc: 'Battery',
-  price: 'Price',
-  chart: 'Power over time',
-  stop: 'Stop charging',
-  stopping: 'Stopping…',
-  stopRequested: 'Stop requested: waiting for the charger.',
-  fundsStopping: 'Your funds are used up: stopping.',
-  chargingAt: (cp) => `Charging at ${cp}`,
-  where: (connector, since) => `, connector ${connector}, since ${since}`,
-  stoppedTitle: 'Charging has stopped',
-  stoppedSummary: (energy, duration) => `${energy} in ${duration}, `,
-  notStartedTitle: 'Charging did not start',
-  all: 'All sessions',
-  receipt: 'Receipt',
-  again: 'Charge again',
-  session: 'Session ',
-  charging: 'Charging',
-  completed: 'Completed',
-  stoppedTitleBar: 'Charging stopped',
-  announceStopped: (energy, cost) => `Charging has stopped. ${energy}, ${cost}.`,
-  waiting: 'Waiting for the charger to start… plug in your car.',
-  notCharging: 'You are not charging right now.',
-  find: 'Find a charger',
-  notYours: 'This session is not one of yours, or does not exist.',
-  expired: 'The charger did not start charging, so nothing is held for it any more.',
-  tryAgain: 'Try again',
-  includesFee: (fee) => `Includes the ${fee} session fee.`,
-};
+const TEXT = messages('session');
 
 /**
  * Power points of a history: the charger's own power where it sent one, else
@@ -104,7 +72,7 @@ export async function mount(root, ctx) {
     figures.energy.textContent = formatEnergy(session.energyWh ?? (active ? 0 : null));
     figures.cost.textContent = idle ? SESSION_TEXT.noCharge : formatMoney(session.cost ?? (active ? 0 : null), session.currency || tariff?.currency);
     figures.power.textContent = active ? formatPower(session.powerW ?? 0) : '—';
-    figures.soc.textContent = session.socPercent === null || session.socPercent === undefined ? '—' : `${session.socPercent} %`;
+    figures.soc.textContent = session.socPercent === null || session.socPercent === undefined ? '—' : formatPercent(session.socPercent);
     figures.soc.closest('.stat').hidden = session.socPercent === null || session.socPercent === undefined;
     const seconds = secondsBetween(session.startedAt, session.stoppedAt);
     figures.duration.textContent = active ? formatClock(seconds) : formatDuration(seconds);

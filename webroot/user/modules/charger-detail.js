@@ -10,60 +10,9 @@ import { badge, describeError, errorState, h, loadingState, replace } from '/sha
 import { sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatMoney } from '/shared/format.js';
 import { feeNote, plugSummary, priceLines } from '/shared/sessions.js';
+import { messages } from '/shared/i18n.js';
 
-const TEXT = {
-  back: '← Stations',
-  title: (id) => `Charger ${id}`,
-  connectors: 'Connectors',
-  connector: (n) => `Connector ${n}`,
-  online: 'Online',
-  offline: 'Offline',
-  unknown: 'Unknown',
-  price: 'Price',
-  about: 'About this charger',
-  status: 'Status',
-  connected: 'Connected',
-  notConnected: 'Not connected',
-  make: 'Make',
-  plug: 'Plug',
-  lastSeen: 'Last seen',
-  yourWallet: 'Your wallet',
-  available: ' available',
-  noConnectors: 'This charger has not reported its connectors yet.',
-  start: 'Start charging',
-  starting: 'Starting…',
-  startLabel: (n) => `Start charging on connector ${n}`,
-  yourSession: 'Your session: open',
-  accepted: 'The charger accepted: plug in if you have not yet.',
-  topUp: 'Top up your wallet',
-  noSuch: (id) => `There is no charger ${id}.`,
-  // Why a Start button is disabled.
-  whyOffline: 'The charger is offline, so it cannot start charging now.',
-  whyBusy: (status) => `This connector is ${STATUS_WORDS[status] || status.toLowerCase()}, so it cannot start charging now.`,
-  whyCharging: (cp, connector) => `You are already charging at ${cp} (connector ${connector}). Stop that session before starting another.`,
-  whyFunds: (needed, have) => `Starting needs ${needed} available in your wallet; you have ${have}.`,
-  openSession: 'Open your session',
-  // What a failed start means, for the codes of docs/api.md.
-  errors: {
-    charger_offline: 'The charger went offline. Try again when it is back.',
-    connector_unavailable: 'This connector cannot start now: it is in use, reserved or out of order.',
-    charger_rejected: 'The charger refused to start. Try again, or try another connector.',
-    not_connected: 'The charger went offline. Try again when it is back.',
-    charger_error: 'The charger could not start. Try again, or try another connector.',
-    timeout: 'The charger did not answer in time. Try again.',
-    insufficient_funds: 'Your wallet does not have enough available to start.',
-  },
-};
-
-const STATUS_WORDS = {
-  Charging: 'in use',
-  SuspendedEV: 'in use',
-  SuspendedEVSE: 'in use',
-  Finishing: 'finishing a session',
-  Reserved: 'reserved',
-  Unavailable: 'unavailable',
-  Faulted: 'out of order',
-};
+const TEXT = messages('charger');
 
 export async function mount(root, ctx) {
   const id = ctx.params.id;
@@ -85,7 +34,7 @@ export async function mount(root, ctx) {
     if (!charger.online) return [TEXT.whyOffline];
     const charging = running[0];
     if (charging) return [TEXT.whyCharging(charging.chargePointId, charging.connectorId), h('a', { href: `#/session/${charging.id}` }, TEXT.openSession)];
-    if (!STARTABLE.has(c.status)) return [TEXT.whyBusy(c.status || TEXT.unknown)];
+    if (!STARTABLE.has(c.status)) return [TEXT.whyBusy(TEXT.busy[c.status] || TEXT.unknown)];
     if (fundsShort()) {
       const needed = formatMoney(Math.max(1, wallet.minimumToStart), wallet.currency);
       return [TEXT.whyFunds(needed, formatMoney(wallet.available, wallet.currency)), h('a', { href: '#/wallet' }, TEXT.topUp)];
@@ -107,7 +56,7 @@ export async function mount(root, ctx) {
               {},
               h('span', { class: 'connector-name' }, TEXT.connector(c.connectorId)),
               ' ',
-              badge(charger.online ? c.status : 'Offline', charger.online ? c.status || TEXT.unknown : TEXT.offline),
+              badge(charger.online ? c.status : 'Offline', charger.online ? (c.status ? null : TEXT.unknown) : TEXT.offline),
               c.errorCode && c.errorCode !== 'NoError' ? h('span', { class: 'muted' }, ` ${c.errorCode}`) : null,
             ),
             mine

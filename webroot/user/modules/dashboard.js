@@ -4,35 +4,14 @@
 // /api/user/sessions, ocppd.user.{id}.wallet and ocppd.user.{id}.session (the
 // shell shows the started/stopped notifications on every page).
 
-import { emptyState, h, LiveTable, replace } from '/shared/dom.js';
+import { describeError, emptyState, h, LiveTable, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatEnergy, formatMoney, formatPower } from '/shared/format.js';
 import { notStarted, TEXT as SESSION_TEXT } from '/shared/sessions.js';
 import { sessionColumns } from './sessions.js';
+import { messages } from '/shared/i18n.js';
 
-const TEXT = {
-  hello: 'Hello',
-  recent: 'Recent sessions',
-  all: 'All sessions',
-  noSessions: 'No sessions yet.',
-  wallet: 'Wallet',
-  balance: 'Wallet balance',
-  loading: 'Loading…',
-  topUpLink: 'Top up or see transactions',
-  ready: 'Ready to charge?',
-  readySub: 'See which chargers are free right now.',
-  find: 'Find a charger',
-  chargingNow: 'Charging now',
-  chargingSub: (n) => (n === 1 ? 'Your session is running.' : `${n} sessions are running.`),
-  open: 'Open session',
-  chargingAt: (cp) => `Charging at ${cp}`,
-  soFar: (cost) => `${cost} so far`,
-  stoppedAt: (cp) => `Charging stopped at ${cp}`,
-  details: 'Details',
-  noWallet: 'The wallet is not available on this server.',
-  available: (available, held) => `${available} available (${held} held)`,
-  availableToCharge: 'Available to charge',
-};
+const TEXT = messages('dashboard');
 
 export async function mount(root, ctx) {
   const banner = h('div', { class: 'active-banner', 'aria-live': 'polite' });
@@ -74,7 +53,7 @@ export async function mount(root, ctx) {
       replace(
         chargeCard,
         h('p', { class: 'label' }, TEXT.chargingNow),
-        h('p', { class: 'sub' }, TEXT.chargingSub(active.size)),
+        h('p', { class: 'sub' }, TEXT.chargingSub({ count: active.size })),
         h('p', {}, h('a', { class: 'button primary', href: `#/session/${first.id}` }, TEXT.open)),
       );
     } else {
@@ -140,12 +119,12 @@ export async function mount(root, ctx) {
       ctx.api.get('/api/user/sessions/running').catch((error) => ({ error })),
     ]);
     if (wallet.error) {
-      balanceSub.textContent = wallet.error.status === 404 ? TEXT.noWallet : wallet.error.message;
+      balanceSub.textContent = wallet.error.status === 404 ? TEXT.noWallet : describeError(wallet.error);
     } else {
       setWallet(wallet);
     }
     if (sessions.error) {
-      replace(recent.element, emptyState(sessions.error.message));
+      replace(recent.element, emptyState(describeError(sessions.error)));
     } else {
       recent.setRows(sessions.items);
     }

@@ -6,14 +6,16 @@
 
 import { describeError, h, loadingState, replace } from '/shared/dom.js';
 import { formatDateTime, formatDuration, formatEnergy, formatMoney, formatPerKwh, formatPerMinute, locale } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
 
-const LABELS = { fee: 'Session fee', energy: 'Energy', time: 'Time', adjustment: 'Adjustment' };
+// "receipt.*" of the message catalogue (user/i18n/).
+const TEXT = messages('receipt');
 
 /** What the customer reads when there is no receipt to show (never the server's words). */
 function noReceipt(error) {
-  if (error.code === 'session_active') return 'This session is still charging. Its receipt is ready as soon as it stops.';
-  if (error.code === 'receipt_pending') return 'This session is being checked by the operator. Its receipt follows their decision.';
-  if (error.status === 404) return 'There is no such session of yours.';
+  if (error.code === 'session_active') return TEXT.stillCharging;
+  if (error.code === 'receipt_pending') return TEXT.pending;
+  if (error.status === 404) return TEXT.noSuch;
   return describeError(error);
 }
 
@@ -21,7 +23,7 @@ function lineDetail(line, currency) {
   if (line.kind === 'energy') return `${formatEnergy(line.quantity)} × ${formatPerKwh(line.unitPrice, currency)}`;
   if (line.kind === 'time') return `${formatDuration(line.quantity)} × ${formatPerMinute(line.unitPrice, currency)}`;
   if (line.kind === 'fee') return `1 × ${formatMoney(line.unitPrice, currency)}`;
-  return 'Billed amount differs from the tariff (operator decision or tariff change)';
+  return TEXT.differs;
 }
 
 function percent(basisPoints) {
@@ -38,13 +40,13 @@ export async function mount(root, ctx) {
   ensureStyles();
   const id = Number(ctx.params.id);
   const body = h('div', {}, loadingState());
-  const printButton = h('button', { type: 'button', onclick: () => window.print() }, 'Print');
-  const pdfButton = h('button', { type: 'button', class: 'primary' }, 'Download PDF');
+  const printButton = h('button', { type: 'button', onclick: () => window.print() }, TEXT.print);
+  const pdfButton = h('button', { type: 'button', class: 'primary' }, TEXT.pdf);
   pdfButton.addEventListener('click', () => downloadPdf(ctx, id, pdfButton));
   const actions = h('div', { class: 'actions no-print', hidden: true }, printButton, pdfButton);
   replace(
     root,
-    h('div', { class: 'page-head no-print' }, h('div', {}, h('h1', {}, 'Receipt'), h('p', { class: 'muted' }, h('a', { href: '#/sessions' }, '← History'))), actions),
+    h('div', { class: 'page-head no-print' }, h('div', {}, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, h('a', { href: '#/sessions' }, TEXT.back))), actions),
     body,
   );
 
@@ -66,42 +68,42 @@ function render(r) {
   const c = r.currency;
   const s = r.session;
   const facts = [
-    ['Receipt', r.number],
-    ['Customer', r.customer],
-    r.station ? ['Station', [r.station.name, r.station.address].filter(Boolean).join(', ')] : null,
-    ['Charger', `${r.charger.id}, connector ${s.connectorId}`],
-    ['Started', formatDateTime(s.startedAt)],
-    ['Stopped', formatDateTime(s.stoppedAt)],
-    ['Duration', formatDuration(s.durationSeconds)],
-    ['Energy', formatEnergy(s.energyWh)],
-    r.tariff ? ['Tariff', r.tariff.name] : null,
+    [TEXT.number, r.number],
+    [TEXT.customer, r.customer],
+    r.station ? [TEXT.station, [r.station.name, r.station.address].filter(Boolean).join(', ')] : null,
+    [TEXT.charger, TEXT.chargerConnector(r.charger.id, s.connectorId)],
+    [TEXT.started, formatDateTime(s.startedAt)],
+    [TEXT.stopped, formatDateTime(s.stoppedAt)],
+    [TEXT.duration, formatDuration(s.durationSeconds)],
+    [TEXT.energy, formatEnergy(s.energyWh)],
+    r.tariff ? [TEXT.tariff, r.tariff.name] : null,
   ].filter(Boolean);
   const vat = r.vat;
   return h(
     'article',
     { class: 'card receipt', 'aria-labelledby': 'receipt-title', 'data-receipt': r.number },
-    h('header', { class: 'receipt-head' }, h('h2', { id: 'receipt-title' }, 'Charging receipt'), r.issuer ? h('p', { class: 'muted receipt-issuer' }, r.issuer) : null),
+    h('header', { class: 'receipt-head' }, h('h2', { id: 'receipt-title' }, TEXT.heading), r.issuer ? h('p', { class: 'muted receipt-issuer' }, r.issuer) : null),
     h('dl', { class: 'receipt-facts' }, facts.map(([term, value]) => [h('dt', {}, term), h('dd', {}, value)])),
     h(
       'table',
       { class: 'receipt-lines' },
-      h('caption', { class: 'visually-hidden' }, 'What was charged'),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Item'), h('th', { scope: 'col' }, 'Quantity × price'), h('th', { scope: 'col', class: 'num' }, 'Amount'))),
+      h('caption', { class: 'visually-hidden' }, TEXT.caption),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, TEXT.item), h('th', { scope: 'col' }, TEXT.quantity), h('th', { scope: 'col', class: 'num' }, TEXT.amount))),
       h(
         'tbody',
         {},
         r.lines.length
-          ? r.lines.map((line) => h('tr', { 'data-line': line.kind }, h('td', {}, LABELS[line.kind] || line.kind), h('td', {}, lineDetail(line, c)), h('td', { class: 'num' }, formatMoney(line.amount, c))))
-          : h('tr', {}, h('td', { colspan: 3 }, 'Free of charge')),
+          ? r.lines.map((line) => h('tr', { 'data-line': line.kind }, h('td', {}, TEXT.lines[line.kind] || line.kind), h('td', {}, lineDetail(line, c)), h('td', { class: 'num' }, formatMoney(line.amount, c))))
+          : h('tr', {}, h('td', { colspan: 3 }, TEXT.free)),
       ),
       h(
         'tfoot',
         {},
-        h('tr', { class: 'receipt-total' }, h('th', { scope: 'row', colspan: 2 }, 'Total'), h('td', { class: 'num', 'data-figure': 'total' }, formatMoney(r.total, c))),
+        h('tr', { class: 'receipt-total' }, h('th', { scope: 'row', colspan: 2 }, TEXT.total), h('td', { class: 'num', 'data-figure': 'total' }, formatMoney(r.total, c))),
         vat.rateBasisPoints
           ? [
-              h('tr', {}, h('th', { scope: 'row', colspan: 2 }, 'Net'), h('td', { class: 'num' }, formatMoney(vat.net, c))),
-              h('tr', {}, h('th', { scope: 'row', colspan: 2 }, `VAT included (${percent(vat.rateBasisPoints)})`), h('td', { class: 'num', 'data-figure': 'vat' }, formatMoney(vat.amount, c))),
+              h('tr', {}, h('th', { scope: 'row', colspan: 2 }, TEXT.net), h('td', { class: 'num' }, formatMoney(vat.net, c))),
+              h('tr', {}, h('th', { scope: 'row', colspan: 2 }, TEXT.vat(percent(vat.rateBasisPoints))), h('td', { class: 'num', 'data-figure': 'vat' }, formatMoney(vat.amount, c))),
             ]
           : null,
       ),
@@ -125,7 +127,7 @@ async function downloadPdf(ctx, id, button) {
     link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   } catch {
-    ctx.notify('The PDF could not be downloaded. Try again in a moment.', 'bad');
+    ctx.notify(TEXT.pdfFailed, 'bad');
   } finally {
     button.disabled = false;
   }

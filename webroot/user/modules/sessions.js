@@ -6,22 +6,9 @@ import { badge, errorState, h, LiveTable, loadingState, OlderPages, replace } fr
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatDuration, formatEnergy, formatMoney, secondsBetween } from '/shared/format.js';
 import { notStarted, TEXT as SESSION_TEXT } from '/shared/sessions.js';
+import { messages } from '/shared/i18n.js';
 
-const TEXT = {
-  started: 'Started',
-  charger: 'Charger',
-  energy: 'Energy',
-  duration: 'Duration',
-  cost: 'Cost',
-  status: 'Status',
-  charging: 'Charging',
-  completed: 'Completed',
-  caption: 'Your charging sessions',
-  empty: 'No charging sessions yet. Your sessions will appear here as soon as you charge.',
-  older: 'Show older sessions',
-  title: 'History',
-  intro: 'Every session you charged, newest first.',
-};
+const TEXT = messages('history');
 
 function statusBadge(s) {
   if (notStarted(s)) return badge('not-started', SESSION_TEXT.notStarted);

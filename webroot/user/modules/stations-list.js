@@ -7,20 +7,9 @@ import { badge, emptyState, errorState, h, loadingState, replace } from '/shared
 import { topics } from '/shared/events.js';
 import { applyChargerEvent, chargerSummary } from '/shared/chargers.js';
 import { plugSummary, priceSummary } from '/shared/sessions.js';
+import { messages } from '/shared/i18n.js';
 
-const TEXT = {
-  title: 'Stations',
-  intro: 'Availability updates live. Prices are per charger.',
-  find: 'Find a station',
-  placeholder: 'Name or address',
-  noAddress: 'No address given',
-  available: (n, of) => `${n} of ${of} charger${of === 1 ? '' : 's'} available`,
-  noChargers: 'No chargers yet',
-  noMatch: (q) => `No station matches “${q}”.`,
-  none: 'There are no stations yet.',
-  more: (n) => `Show ${n} more`,
-  shown: (n, of) => `${n} of ${of} stations shown`,
-};
+const TEXT = messages('stations');
 /** Stations shown at first, and added by each "Show more". */
 export const PAGE_SIZE = 12;
 

@@ -13,20 +13,19 @@
 import { newIdempotencyKey } from '/shared/api.js';
 import { describeError, errorState, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
-import { currencyDigits, formatDateTime, formatMoney, parseMoney } from '/shared/format.js';
+import { currencyDigits, formatDateTime, formatMoney, moneyInput, parseMoney } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
 
-const KINDS = { top_up: 'Top-up', debit: 'Charging', refund: 'Refund', adjustment: 'Adjustment by the operator' };
-const UNAVAILABLE = 'Adding money here is not available yet. Ask the operator of this charging network to add credit to your wallet.';
+// "wallet.*" of the message catalogue (user/i18n/).
+const TEXT = messages('wallet');
 
 /** What the customer reads when a top-up fails (never the server's own words). */
 function topUpFailure(error) {
-  if (error.code === 'top_up_unavailable') return UNAVAILABLE;
-  if (error.code === 'payment_declined') return 'Your payment was declined. Nothing was added.';
-  if (error.code === 'amount_not_payable') return 'This amount cannot be paid by card. Try a larger one.';
-  if (error.code === 'payment_unavailable') return 'The payment service cannot be reached just now. Try again in a moment: you will not be charged twice.';
-  if (error.status === 400) return 'This amount cannot be added. Try a smaller one.';
+  const known = TEXT.failures[error.code];
+  if (known) return known;
+  if (error.status === 400) return TEXT.failures.tooLarge;
   if (error.status === 0) return describeError(error);
-  return 'The top-up did not go through. Try again: you will not be charged twice.';
+  return TEXT.failures.other;
 }
 
 /** Only http(s) pages are followed: a payment page, never a script URL. */
@@ -45,51 +44,51 @@ function uncertain(error) {
 
 export async function mount(root, ctx) {
   const body = h('div', {}, loadingState());
-  replace(root, h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Wallet'), h('p', { class: 'muted' }, 'Prepaid balance for charging.'))), body);
+  replace(root, h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, TEXT.intro))), body);
 
   let wallet = null;
   const balance = h('p', { class: 'value', 'data-figure': 'balance', 'aria-live': 'polite' }, '—');
   const sub = h('p', { class: 'sub' });
   const rule = h('p', { class: 'muted wallet-rule' });
   const table = new LiveTable({
-    caption: 'Wallet transactions',
+    caption: TEXT.caption,
     key: (t) => t.id,
-    empty: 'No transactions yet. Top up to start charging.',
+    empty: TEXT.empty,
     columns: [
-      { label: 'When', render: (t) => formatDateTime(t.at) },
+      { label: TEXT.when, render: (t) => formatDateTime(t.at) },
       {
-        label: 'What',
+        label: TEXT.what,
         render: (t) => [
-          t.kind === 'refund' && t.amount < 0 ? 'Refund to your card' : KINDS[t.kind] || t.kind,
-          t.sessionId ? [h('span', { class: 'muted' }, ` · session ${t.sessionId} · `), h('a', { href: `#/receipt/${t.sessionId}`, 'data-receipt-link': t.sessionId }, 'Receipt')] : null,
+          t.kind === 'refund' && t.amount < 0 ? TEXT.refundToCard : TEXT.kinds[t.kind] || t.kind,
+          t.sessionId ? [h('span', { class: 'muted' }, ` · ${TEXT.session(t.sessionId)} · `), h('a', { href: `#/receipt/${t.sessionId}`, 'data-receipt-link': t.sessionId }, TEXT.receipt)] : null,
           // The operator's reason, in their words.
           t.kind === 'adjustment' && t.reference ? h('span', { class: 'muted' }, ` · ${t.reference}`) : null,
         ],
       },
       {
-        label: 'Amount',
+        label: TEXT.amount,
         class: 'num',
         render: (t) => h('span', { class: t.amount < 0 ? 'neg' : 'pos', 'data-field': 'amount' }, `${t.amount > 0 ? '+' : ''}${formatMoney(t.amount, t.currency || wallet.currency)}`),
       },
-      { label: 'Balance after', class: 'num', render: (t) => formatMoney(t.balance, t.currency || wallet.currency) },
+      { label: TEXT.balanceAfter, class: 'num', render: (t) => formatMoney(t.balance, t.currency || wallet.currency) },
     ],
   });
-  const older = new OlderPages('Show older transactions', {
+  const older = new OlderPages(TEXT.older, {
     fetchPage: (cursor) => ctx.api.get('/api/user/wallet/transactions', { limit: 25, cursor }),
     append: (items) => table.appendRows(items),
   });
 
   const renderWallet = () => {
     balance.textContent = formatMoney(wallet.balance, wallet.currency);
-    rule.textContent = `Starting a charge needs at least ${formatMoney(wallet.minimumToStart, wallet.currency)} available.`;
+    rule.textContent = TEXT.rule(formatMoney(wallet.minimumToStart, wallet.currency));
     sub.textContent = wallet.held
-      ? `${formatMoney(wallet.available, wallet.currency)} available, ${formatMoney(wallet.held, wallet.currency)} held for charging`
-      : `${formatMoney(wallet.available, wallet.currency)} available`;
+      ? TEXT.availableHeld(formatMoney(wallet.available, wallet.currency), formatMoney(wallet.held, wallet.currency))
+      : TEXT.available(formatMoney(wallet.available, wallet.currency));
   };
 
   const amountInput = h('input', { id: 'topup-amount', name: 'amount', inputmode: 'decimal', autocomplete: 'off', required: true });
   const topUpError = h('p', { class: 'form-error', role: 'alert', hidden: true });
-  const topUpButton = h('button', { type: 'submit', class: 'primary' }, 'Top up');
+  const topUpButton = h('button', { type: 'submit', class: 'primary' }, TEXT.topUp);
   const topUpForm = h('form', { class: 'topup', 'aria-labelledby': 'topup-title' });
   let quickButtons = [];
   let inFlight = false;
@@ -103,7 +102,7 @@ export async function mount(root, ctx) {
   };
 
   const showUnavailable = () => {
-    replace(topUpForm, h('h2', { id: 'topup-title' }, 'Top up'), h('p', { class: 'muted', 'data-topup': 'unavailable' }, UNAVAILABLE));
+    replace(topUpForm, h('h2', { id: 'topup-title' }, TEXT.topUp), h('p', { class: 'muted', 'data-topup': 'unavailable' }, TEXT.failures.top_up_unavailable));
   };
 
   const topUp = async (amount) => {
@@ -120,18 +119,18 @@ export async function mount(root, ctx) {
         // Paid on the provider's page; its webhook credits the wallet, and
         // the push channel shows it here when the customer comes back. The
         // intent is kept: a second click reopens the same payment.
-        ctx.notify('Opening the secure payment page…', 'ok');
+        ctx.notify(TEXT.opening, 'ok');
         window.location.assign(result.redirectUrl);
         return;
       }
       intent = null;
       if (result.status === 'paid') {
-        ctx.notify('This top-up is paid already and in your balance.', 'ok');
+        ctx.notify(TEXT.paidAlready, 'ok');
         return;
       }
       table.upsert(result.transaction).classList.add('flash');
       amountInput.value = '';
-      ctx.notify(`Added ${formatMoney(result.transaction.amount, wallet.currency)} to your wallet.`, 'ok');
+      ctx.notify(TEXT.added(formatMoney(result.transaction.amount, wallet.currency)), 'ok');
     } catch (error) {
       // A refusal is final: the next try is a new intent. An unknown outcome keeps the key.
       if (!uncertain(error)) intent = null;
@@ -151,7 +150,7 @@ export async function mount(root, ctx) {
     if (inFlight) return;
     const amount = parseMoney(amountInput.value, wallet.currency);
     if (!amount) {
-      topUpError.textContent = `Enter an amount such as 20 or 12.50 (${wallet.currency}).`;
+      topUpError.textContent = TEXT.enterAmount(moneyInput(2000, wallet.currency), moneyInput(1250, wallet.currency), wallet.currency);
       topUpError.hidden = false;
       amountInput.setAttribute('aria-invalid', 'true');
       amountInput.focus();
@@ -180,9 +179,9 @@ export async function mount(root, ctx) {
     } else {
       replace(
         topUpForm,
-        h('h2', { id: 'topup-title' }, 'Top up'),
-        h('div', { class: 'split', role: 'group', 'aria-label': 'Quick amounts' }, quickButtons),
-        h('div', { class: 'field topup-other' }, h('label', { for: 'topup-amount' }, `Other amount (${wallet.currency})`), amountInput),
+        h('h2', { id: 'topup-title' }, TEXT.topUp),
+        h('div', { class: 'split', role: 'group', 'aria-label': TEXT.quick }, quickButtons),
+        h('div', { class: 'field topup-other' }, h('label', { for: 'topup-amount' }, TEXT.other(wallet.currency)), amountInput),
         topUpError,
         h('div', { class: 'actions' }, topUpButton),
       );
@@ -193,10 +192,10 @@ export async function mount(root, ctx) {
       h(
         'div',
         { class: 'grid-2' },
-        h('section', { class: 'card stat', 'aria-label': 'Balance' }, h('p', { class: 'label' }, 'Balance'), balance, sub, rule),
+        h('section', { class: 'card stat', 'aria-label': TEXT.balance }, h('p', { class: 'label' }, TEXT.balance), balance, sub, rule),
         h('section', { class: 'card' }, topUpForm),
       ),
-      h('section', { class: 'card', 'aria-labelledby': 'tx-title' }, h('h2', { id: 'tx-title' }, 'Transactions'), table.element, h('div', { class: 'more' }, older.button)),
+      h('section', { class: 'card', 'aria-labelledby': 'tx-title' }, h('h2', { id: 'tx-title' }, TEXT.transactions), table.element, h('div', { class: 'more' }, older.button)),
     );
   };
 
