@@ -46,6 +46,10 @@ CODES = {
     "Content-Type",
     "Authorization",
 }
+#: Technical details, not sentences: why the push channel failed, shown after
+#: "Live updates are off:" in the indicator's tooltip (push.offBecause).
+DETAILS = {"`cannot load ${AUTOBAHN_URL}`", "`unexpected challenge ${method}`"}
+FORMAT_URL = "file://" + os.path.join(WEBROOT, "shared/format.js")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -81,27 +85,52 @@ def visible_words(literal: str) -> str | None:
     # A word as a label ("Wallet"), words starting with a capital ("Sign out",
     # "Charger ${id}"), or a sentence ("… try again."). Lower-case words without
     # an end are code: classes ("button primary"), paths, keys, event types.
-    if re.fullmatch(r"[A-Z][a-z]+[.!?…]?", body) or re.search(r"\b[A-Z][a-z]*\s+\S", body) or re.search(r"\s.*[a-z][.!?…]$", body):
+    if (
+        re.fullmatch(r"[A-Z][a-z]+[.!?…]?", body)
+        or re.search(r"\b[A-Z][a-z]*[:,]?\s+\S", body)
+        or re.search(r"\s.*[a-z][.!?…]$", body)
+    ):
+        return body
+    # Words beside a value: `${title}: no values yet`, `${a} at ${b}`.
+    if (
+        literal.startswith("`")
+        and "--" not in body
+        and re.search(r"[:,]\s*[a-z]{2,}|[a-z]{2,}\s+[a-z]{2,}", body)
+    ):
         return body
     return None
 
 
 class CatalogueTests(SynchronousTestCase):
     def test_every_language_has_every_key(self) -> None:
-        """de and fr have exactly English's keys, each with English's placeholders and plural shape."""
+        """Each language has exactly English's keys, placeholders and plural shapes."""
         for folder in CATALOGUES:
             english = catalogue(folder, "en")
             for language in LANGUAGES[1:]:
                 other = catalogue(folder, language)
-                self.assertEqual(sorted(set(english) - set(other)), [], f"{folder}/{language}.json lacks these")
-                self.assertEqual(sorted(set(other) - set(english)), [], f"{folder}/{language}.json has extra keys")
+                self.assertEqual(
+                    sorted(set(english) - set(other)), [], f"{folder}/{language}.json lacks these"
+                )
+                self.assertEqual(
+                    sorted(set(other) - set(english)),
+                    [],
+                    f"{folder}/{language}.json has extra keys",
+                )
                 for key, entry in english.items():
                     theirs = other[key]
-                    self.assertEqual(isinstance(theirs, dict), isinstance(entry, dict), f"{language} {key}: plural or not")
+                    self.assertEqual(
+                        isinstance(theirs, dict),
+                        isinstance(entry, dict),
+                        f"{language} {key}: plural or not",
+                    )
                     if isinstance(theirs, dict):
                         self.assertIn("other", theirs, f"{language} {key}")
-                    self.assertEqual(placeholders(theirs), placeholders(entry), f"{language} {key}: placeholders")
-                    self.assertTrue(str(theirs).strip() or not str(entry).strip(), f"{language} {key} is empty")
+                    self.assertEqual(
+                        placeholders(theirs), placeholders(entry), f"{language} {key}: placeholders"
+                    )
+                    self.assertTrue(
+                        str(theirs).strip() or not str(entry).strip(), f"{language} {key} is empty"
+                    )
 
     def test_no_key_twice_across_folders(self) -> None:
         shared, user = (set(catalogue(folder, "en")) for folder in CATALOGUES)
@@ -120,7 +149,9 @@ class CatalogueTests(SynchronousTestCase):
             for name, area in areas.items():
                 for used in re.findall(rf"\b{name}\.(\w+)", source):
                     key = f"{area}.{used}"
-                    self.assertTrue(key in keys or key in groups, f"{module}: {key} is not in the catalogue")
+                    self.assertTrue(
+                        key in keys or key in groups, f"{module}: {key} is not in the catalogue"
+                    )
 
     def test_no_module_shows_words_of_its_own(self) -> None:
         """A user-visible literal in a panel module fails: its words belong in the catalogue."""
@@ -132,13 +163,170 @@ class CatalogueTests(SynchronousTestCase):
             source = re.sub(r"^import .*$", "", source, flags=re.M)
             for literal in LITERAL.findall(source):
                 words = visible_words(literal)
-                if words:
+                if words and literal not in DETAILS:
                     found.append(f"{module}: {literal}")
         self.assertEqual(found, [])
 
     def test_the_check_finds_words(self) -> None:
         """The literal check is not blind: a sentence, a label, words around a value."""
-        for literal in ("'Sign out'", "'Wallet'", "`Charger ${id}`", "'Loading…'", '"Try again."'):
+        for literal in (
+            "'Sign out'",
+            "'Wallet'",
+            "`Charger ${id}`",
+            "'Loading…'",
+            '"Try again."',
+            "`${title}: no values yet`",
+            "`Latest: ${a} at ${b}`",
+        ):
             self.assertIsNotNone(visible_words(literal), literal)
-        for literal in ("'/api/user/wallet'", "'data-field'", "'button primary'", "`#/session/${id}`", "'Available'", "'session.stopped'"):
+        for literal in (
+            "'/api/user/wallet'",
+            "'data-field'",
+            "'button primary'",
+            "`#/session/${id}`",
+            "'Available'",
+            "'session.stopped'",
+            "`badge badge--${kind}`",
+            "`${a}:${b}`",
+            "`status.${s}`",
+        ):
             self.assertIsNone(visible_words(literal), literal)
+
+
+def theme_colours(css: str, dark: bool) -> dict[str, str]:
+    """The ``--name: #rrggbb`` variables of the light theme, or of it overridden by the dark one."""
+    light = css.split("@media (prefers-color-scheme: dark)")[0]
+    colours = dict(re.findall(r"(--[\w-]+):\s*(#[0-9a-fA-F]{6})\s*;", light.split("}")[0]))
+    if dark:
+        block = css.split("@media (prefers-color-scheme: dark)")[1]
+        colours.update(re.findall(r"(--[\w-]+):\s*(#[0-9a-fA-F]{6})\s*;", block))
+    return colours
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, bl = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * bl
+
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+#: Text colour on background colour, as the stylesheet pairs them.
+PAIRS = [
+    ("--text", "--bg"),
+    ("--text", "--surface"),
+    ("--muted", "--surface"),
+    ("--muted", "--bg"),
+    ("--primary", "--surface"),
+    ("--primary", "--bg"),
+    ("--on-primary", "--primary"),
+    ("--on-primary", "--primary-dark"),
+    ("--on-bad", "--bad-strong"),
+    ("--ok", "--ok-soft"),
+    ("--ok", "--surface"),
+    ("--live", "--live-soft"),
+    ("--warn", "--warn-soft"),
+    ("--bad", "--bad-soft"),
+    ("--bad", "--surface"),
+    ("--muted", "--muted-soft"),
+    ("--text", "--input-bg"),
+    ("--text", "--hover"),
+]
+
+
+class ThemeTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        with open(os.path.join(WEBROOT, "shared/style.css"), encoding="utf-8") as f:
+            self.css = f.read()
+
+    def test_both_themes_read_at_aa(self) -> None:
+        """Every text colour on the background it is used on reaches 4.5:1, light and dark."""
+        for dark in (False, True):
+            colours = theme_colours(self.css, dark)
+            for text, background in PAIRS:
+                ratio = contrast(colours[text], colours[background])
+                self.assertGreaterEqual(
+                    ratio,
+                    4.5,
+                    f"{'dark' if dark else 'light'}: {text} on {background} is {ratio:.2f}:1",
+                )
+
+    def test_dark_theme_overrides_every_colour(self) -> None:
+        """A colour left to the light theme would be a light patch in the dark one."""
+        light, dark = theme_colours(self.css, False), theme_colours(self.css, True)
+        self.assertEqual(
+            sorted(
+                name
+                for name in light
+                if light[name] == dark[name] and name not in {"--bad-strong", "--on-bad"}
+            ),
+            [],
+        )
+
+    def test_contrast_arithmetic(self) -> None:
+        self.assertAlmostEqual(contrast("#000000", "#ffffff"), 21.0, places=1)
+        self.assertAlmostEqual(contrast("#777777", "#ffffff"), 4.48, places=2)
+
+
+class MoneyInputTests(SynchronousTestCase):
+    """``parseMoney`` (shared/format.js) in node: a typed amount in the reader's locale."""
+
+    def parse(self, cases: list[tuple[str, str, str]]) -> list[int | None]:
+        import shutil
+        import subprocess
+
+        from twisted.trial.unittest import SkipTest
+
+        node = shutil.which("node")
+        if not node:
+            raise SkipTest("node is not installed")
+        script = (
+            f"import {{ parseMoney }} from {json.dumps(FORMAT_URL)};"
+            f"const cases = {json.dumps(cases)};"
+            "console.log(JSON.stringify(cases.map(([t, c, l]) => parseMoney(t, c, l))));"
+        )
+        out = subprocess.run(
+            [node, "--no-warnings", "--input-type=module", "-e", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        result = json.loads(out.stdout)
+        assert isinstance(result, list)
+        return result
+
+    def test_locale_decimal_marks(self) -> None:
+        cases = [
+            ("10,50", "EUR", "de-DE", 1050),
+            ("10.50", "EUR", "de-DE", 1050),
+            ("1.250,00", "EUR", "de-DE", 125000),
+            ("1.500", "EUR", "de-DE", 150000),
+            ("20", "EUR", "de-DE", 2000),
+            ("10.50", "EUR", "en-US", 1050),
+            ("10,50", "EUR", "en-US", 1050),
+            ("1,250.00", "EUR", "en-US", 125000),
+            ("1 250,50", "EUR", "fr-FR", 125050),
+            ("1\u202f250,50", "EUR", "fr-FR", 125050),
+            ("1000", "JPY", "ja-JP", 1000),
+        ]
+        self.assertEqual(self.parse([c[:3] for c in cases]), [c[3] for c in cases])
+
+    def test_not_amounts(self) -> None:
+        """Bounded: at most 9 integer digits and the currency's decimals; no stray marks."""
+        cases = [
+            ("10,505", "EUR", "de-DE"),
+            ("12,5,0", "EUR", "de-DE"),
+            ("12.50,00", "EUR", "de-DE"),
+            ("1234567890", "EUR", "de-DE"),
+            ("-5", "EUR", "de-DE"),
+            ("abc", "EUR", "en-US"),
+            ("10.5", "JPY", "ja-JP"),
+            ("1" * 40, "EUR", "en-US"),
+            ("", "EUR", "en-US"),
+        ]
+        self.assertEqual(self.parse(cases), [None] * len(cases))

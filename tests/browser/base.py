@@ -205,19 +205,32 @@ class BrowserTestCase(TestCase):
         locale: str = "en-US",
         width: int = 1280,
         height: int = 860,
+        color_scheme: str = "light",
     ) -> Any:
         """A new browser context signed in as ``who`` (token in the tree's storage) at ``path``."""
         tree = "cms" if path.startswith("/cms/") else "user"
         token = (yield self.token(who)) if who is not None else None
-        page = yield self.b(self._open, tree, token, self.url(path), locale, width, height)
+        page = yield self.b(
+            self._open, tree, token, self.url(path), locale, width, height, color_scheme
+        )
         self.addCleanup(self.b, page.context.close)
         return page
 
     def _open(
-        self, tree: str, token: str | None, url: str, locale: str, width: int, height: int
+        self,
+        tree: str,
+        token: str | None,
+        url: str,
+        locale: str,
+        width: int,
+        height: int,
+        color_scheme: str = "light",
     ) -> Any:
         context = self.browser.browser.new_context(
-            locale=locale, timezone_id="UTC", viewport={"width": width, "height": height}
+            locale=locale,
+            timezone_id="UTC",
+            viewport={"width": width, "height": height},
+            color_scheme=color_scheme,
         )
         if token is not None:
             # Once per tab: a sign-out in the test must stick across navigations.

@@ -6,9 +6,16 @@
 import uPlot from '/vendor/uplot/dist/uPlot.esm.js';
 
 import { h } from './dom.js';
+import { formatTime } from './format.js';
 import { messages } from './i18n.js';
 
 const TEXT = messages('chart');
+
+/** A colour of the stylesheet's theme (light or dark, shared/style.css), as "#rrggbb". */
+function css(name, fallback) {
+  const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  return /^#[0-9a-f]{6}$/i.test(value) ? value : fallback;
+}
 
 /**
  * Ticks of a session's time axis as the reader's clock reads them: hours and
@@ -32,13 +39,14 @@ export class LiveChart {
    * session's own span), so one point is not drawn on an axis of years;
    * ``clock`` false keeps uPlot's own date ticks for it (a span of days).
    */
-  constructor({ title, label, format, axis = format, floor = 1, fromZero = true, color = '#1565c0', maxPoints = 600, height = 220, timeRange = null, clock = true }) {
+  constructor({ title, label, format, axis = format, floor = 1, fromZero = true, color = null, maxPoints = 600, height = 220, timeRange = null, clock = true }) {
+    color = color || css('--chart-line', '#1565c0');
     this.format = format;
     this.maxPoints = maxPoints;
     this.xs = [];
     this.ys = [];
     this.latest = h('p', { class: 'chart-latest', 'aria-live': 'off' }, TEXT.waiting);
-    this.plotBox = h('div', { class: 'chart-plot', role: 'img', 'aria-label': `${title}: no values yet` });
+    this.plotBox = h('div', { class: 'chart-plot', role: 'img', 'aria-label': TEXT.noValues(title) });
     this.element = h(
       'figure',
       { class: 'chart', 'data-points': '0' },
@@ -72,9 +80,9 @@ export class LiveChart {
         },
         axes: [
           timeRange && clock
-            ? { stroke: '#4a5563', grid: { stroke: '#e6e9ee' }, space: 70, values: (u, ticks) => clockTicks(ticks) }
-            : { stroke: '#4a5563', grid: { stroke: '#e6e9ee' } },
-          { stroke: '#4a5563', grid: { stroke: '#e6e9ee' }, values: (u, ticks) => ticks.map((t) => axis(t)), size: 84 },
+            ? { stroke: css('--chart-axis', '#4a5563'), grid: { stroke: css('--chart-grid', '#e6e9ee') }, space: 70, values: (u, ticks) => clockTicks(ticks) }
+            : { stroke: css('--chart-axis', '#4a5563'), grid: { stroke: css('--chart-grid', '#e6e9ee') } },
+          { stroke: css('--chart-axis', '#4a5563'), grid: { stroke: css('--chart-grid', '#e6e9ee') }, values: (u, ticks) => ticks.map((t) => axis(t)), size: 84 },
         ],
         series: [{}, { label, stroke: color, width: 2, fill: `${color}22`, points: { show: true, size: 5 } }],
       },
@@ -129,8 +137,8 @@ export class LiveChart {
 
   _written(x, value) {
     const text = this.format(value);
-    this.latest.textContent = `Latest: ${text} at ${new Date(x * 1000).toLocaleTimeString()}`;
-    this.plotBox.setAttribute('aria-label', `${this.element.querySelector('figcaption').textContent}: latest ${text}`);
+    this.latest.textContent = TEXT.latest(text, formatTime(new Date(x * 1000).toISOString()));
+    this.plotBox.setAttribute('aria-label', TEXT.latestOf(this.element.querySelector('figcaption').textContent, text));
   }
 
   _fit() {
