@@ -19,7 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 WEBROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "webroot")
 CATALOGUES = ("shared/i18n", "user/i18n")
 #: The languages the driver panel speaks in full (webroot/user/app.js's LANGUAGES).
-LANGUAGES = ("en", "de")
+LANGUAGES = ("en", "de", "fr")
 #: The modules whose words a driver reads: the panel's and the shared ones it draws with.
 MODULES = (
     "user/app.js",

@@ -143,11 +143,25 @@ function placeholderNames(key) {
  * function taking them in the order English names them (`TEXT.chargingAt(cp)`)
  * or as one object of named parameters; a key that is a prefix of others
  * ("area.errors") is such an object again, and an unknown name is undefined.
+ * Its names enumerate (Object.entries(TEXT.plugs) lists the plugs).
  */
 export function messages(area) {
+  const prefix = `${area}.`;
+  const names = () => {
+    const found = new Set();
+    for (const key of [...Object.keys(english), ...Object.keys(current)]) {
+      if (key.startsWith(prefix)) found.add(key.slice(prefix.length).split('.')[0]);
+    }
+    return [...found];
+  };
   return new Proxy(
     {},
     {
+      ownKeys: () => names(),
+      getOwnPropertyDescriptor(target, name) {
+        if (typeof name !== 'string' || !names().includes(name)) return undefined;
+        return { value: this.get(target, name), enumerable: true, configurable: true, writable: false };
+      },
       get(_, name) {
         if (typeof name !== 'string') return undefined;
         const key = `${area}.${name}`;
@@ -159,8 +173,8 @@ export function messages(area) {
             return t(key, named);
           };
         }
-        const prefix = `${key}.`;
-        if (Object.keys(english).some((k) => k.startsWith(prefix)) || Object.keys(current).some((k) => k.startsWith(prefix))) return messages(key);
+        const group = `${key}.`;
+        if (Object.keys(english).some((k) => k.startsWith(group)) || Object.keys(current).some((k) => k.startsWith(group))) return messages(key);
         return undefined;
       },
     },

@@ -10,7 +10,7 @@ import { notStarted, TEXT as SESSION_TEXT } from '/shared/sessions.js';
 import { startApp } from '/shared/shell.js';
 
 /** The languages the driver panel speaks in full (docs/web.md, "Languages"). */
-const LANGUAGES = ['en', 'de'];
+const LANGUAGES = ['en', 'de', 'fr'];
 
 await loadMessages(['/shared/i18n', '/user/i18n'], LANGUAGES);
 
