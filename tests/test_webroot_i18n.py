@@ -195,10 +195,10 @@ class CatalogueTests(SynchronousTestCase):
 
 def theme_colours(css: str, dark: bool) -> dict[str, str]:
     """The ``--name: #rrggbb`` variables of the light theme, or of it overridden by the dark one."""
-    light = css.split("@media (prefers-color-scheme: dark)")[0]
+    light = css.split("@media screen and (prefers-color-scheme: dark)")[0]
     colours = dict(re.findall(r"(--[\w-]+):\s*(#[0-9a-fA-F]{6})\s*;", light.split("}")[0]))
     if dark:
-        block = css.split("@media (prefers-color-scheme: dark)")[1]
+        block = css.split("@media screen and (prefers-color-scheme: dark)")[1]
         colours.update(re.findall(r"(--[\w-]+):\s*(#[0-9a-fA-F]{6})\s*;", block))
     return colours
 

@@ -278,7 +278,7 @@ class LiveSessionTests(DriverTestCase):
 
         def with_soc() -> None:
             expect(page.locator(".chart")).to_have_attribute("data-points", "3")
-            expect(page.locator("[data-figure=soc]")).to_have_text("48 %")
+            expect(page.locator("[data-figure=soc]")).to_have_text("48%")
 
         yield self.b(with_soc)
         yield charger.stop(tx, 12_000, "EVDisconnected")

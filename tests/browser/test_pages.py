@@ -40,7 +40,7 @@ class CustomerPageTests(BrowserTestCase):
 
     @inlineCallbacks
     def test_numbers_in_the_readers_locale(self) -> Any:
-        """Money and energy follow the browser's locale (German: decimal comma, € after)."""
+        """Money and words follow the browser's locale (German: decimal comma, € after)."""
         from playwright.sync_api import expect
 
         page = yield self.open(CUSTOMER, "/user/#/wallet", locale="de-DE")
@@ -48,8 +48,8 @@ class CustomerPageTests(BrowserTestCase):
         def check() -> None:
             expect(page.locator("[data-figure=balance]")).to_have_text("0,00\u00a0€")
             expect(page.locator("button[data-amount]").first).to_have_text("+ 10,00\u00a0€")
-            page.get_by_label("Other amount (EUR)").fill("12,5")
-            page.get_by_role("button", name="Top up", exact=True).click()
+            page.get_by_label("Anderer Betrag (EUR)").fill("12,5")
+            page.get_by_role("button", name="Aufladen", exact=True).click()
             expect(page.locator("[data-figure=balance]")).to_have_text("12,50\u00a0€")
 
         yield self.b(check)
