@@ -26,6 +26,7 @@ from ocppd.api.auditlog import FILTERS as AUDIT_FILTERS
 from ocppd.api.auditlog import AuditLog
 from ocppd.api.closing import SessionClosing
 from ocppd.api.cms import CmsService, path_id
+from ocppd.api.cms_lists import POINT_ARGS, SESSION_ARGS, STATION_ARGS, CmsLists
 from ocppd.api.cms_people import TAG_ARGS, USER_ARGS, CmsPeople
 from ocppd.api.cms_reports import Reports
 from ocppd.api.commands import CommandService
@@ -103,6 +104,8 @@ class Api:
         self.audit_log = AuditLog(database)
         #: Charts over time (``GET /api/cms/reports/...``).
         self.reports = Reports(database, online)
+        #: The stations, points and sessions lists and exports (``ocppd.api.cms_lists``).
+        self.lists = CmsLists(database=database, online=online)
         #: The CMS map's tile server (``GET /api/cms/map``; ``ocppd.maptiles``).
         self.map_settings = map_settings or {"tiles": None, "attribution": None}
         #: Chargers' diagnostics uploads (``ocppd.diagnostics``), when the node takes them.
@@ -438,6 +441,13 @@ class Api:
             # Searched, filtered and sorted (ocppd.api.cms_people).
             args = {name: query_arg(request, name) for name in TAG_ARGS}
             body = yield self.people.tags(args, limit, cursor)
+        elif kind == "stations":
+            # Searched, filtered and sorted (ocppd.api.cms_lists), as are points.
+            args = {name: query_arg(request, name) for name in STATION_ARGS}
+            body = yield self.lists.stations(args, limit, cursor)
+        elif kind == "points":
+            args = {name: query_arg(request, name) for name in POINT_ARGS}
+            body = yield self.lists.points(args, limit, cursor)
         else:
             body = yield self.cms.list(kind, limit, cursor)
         return write_json(request, 200, body)
@@ -513,13 +523,34 @@ class Api:
     def cms_sessions(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:
         yield self.admin(request)
         limit = parse_limit(request)
-        args = {
-            name: query_arg(request, name)
-            for name in ("chargePointId", "userId", "status", "review", "from", "to")
-        }
-        body = yield self.cms.sessions(args, limit, query_arg(request, "cursor"))
-        yield self.people.with_customers(body["items"])
+        args = {name: query_arg(request, name) for name in SESSION_ARGS}
+        # With their customers (ocppd.api.cms_lists joins them).
+        body = yield self.lists.sessions(args, limit, query_arg(request, "cursor"))
         return write_json(request, 200, body)
+
+    def _export(self, request: IRequest, kind: str) -> Deferred[bytes]:
+        names = {"stations": STATION_ARGS, "points": POINT_ARGS, "sessions": SESSION_ARGS}[kind]
+
+        @inlineCallbacks
+        def answer() -> Generator[Deferred[Any], Any, bytes]:
+            yield self.admin(request)
+            args = {name: query_arg(request, name) for name in names}
+            body = yield getattr(self.lists, f"{kind}_csv")(args)
+            return write_csv(request, f"{kind}.csv", body)
+
+        return answer()
+
+    @app.route("/api/cms/stations.csv", methods=["GET"])
+    def cms_stations_csv(self, request: IRequest) -> Deferred[bytes]:
+        return self._export(request, "stations")
+
+    @app.route("/api/cms/points.csv", methods=["GET"])
+    def cms_points_csv(self, request: IRequest) -> Deferred[bytes]:
+        return self._export(request, "points")
+
+    @app.route("/api/cms/sessions.csv", methods=["GET"])
+    def cms_sessions_csv(self, request: IRequest) -> Deferred[bytes]:
+        return self._export(request, "sessions")
 
     @app.route("/api/cms/sessions/<string:session_id>/review", methods=["POST"])
     @inlineCallbacks

@@ -279,7 +279,7 @@ def _check_exists(
 # --- Stations ------------------------------------------------------------------
 
 STATION_FIELDS = {"name", "address", "latitude", "longitude"}
-STATION_READ_ONLY = {"id", "createdAt", "updatedAt"}
+STATION_READ_ONLY = {"id", "createdAt", "updatedAt", "chargers"}
 
 
 def _station_values(body: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
@@ -561,13 +561,6 @@ def delete_point_tx(conn: Connection, charge_point_id: str) -> dict[str, Any]:
     return before
 
 
-def list_points_tx(
-    conn: Connection, after: str | None, limit: int
-) -> tuple[list[ChargePointRecord], dict[str, list[ConnectorRecord]]]:
-    records = chargers.list_charge_points_page(conn, after_id=after, limit=limit)
-    return records, chargers.connectors_of(conn, [r.charge_point_id for r in records])
-
-
 # --- Id tags -------------------------------------------------------------------
 
 TAG_FIELDS = {"status", "expiresAt", "parentIdTag", "userId"}
@@ -764,31 +757,16 @@ class CmsService:
     def list(
         self, kind: str, limit: int, cursor: str | None
     ) -> Generator[Deferred[Any], Any, dict[str, Any]]:
-        """A page of stations, tariffs, points or tags, in key order."""
-        if kind == "stations":
-            after = decode_cursor(cursor, kind, int)
-            rows = yield self._database.run(
-                stations.list_stations_page, after_id=after, limit=limit + 1
-            )
-            return page(kind, rows, limit, lambda r: r.id, station_json)
+        """
+        A page of tariffs or id tags in key order (stations, points and
+        sessions are searched and sorted by ``ocppd.api.cms_lists``).
+        """
         if kind == "tariffs":
             after = decode_cursor(cursor, kind, int)
             rows = yield self._database.run(
                 tariffs.list_tariffs_page, after_id=after, limit=limit + 1
             )
             return page(kind, rows, limit, lambda r: r.id, tariff_json)
-        if kind == "points":
-            after = decode_cursor(cursor, kind, str)
-            records, connectors = yield self._database.run(list_points_tx, after, limit + 1)
-            # The page's ids only: the extra row tells whether there is a next page.
-            online = yield self._online.lookup(r.charge_point_id for r in records[:limit])
-            return page(
-                kind,
-                records,
-                limit,
-                lambda r: r.charge_point_id,
-                lambda r: point_json(r, connectors[r.charge_point_id], online),
-            )
         after = decode_cursor(cursor, "tags", str)
         rows = yield self._database.run(tags.list_id_tags_page, after_id_tag=after, limit=limit + 1)
         return page("tags", rows, limit, lambda r: r.id_tag, tag_json)

@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from ocppd import __version__
+from ocppd.api import openapi_lists as lists
 from ocppd.api import openapi_people as people
 from ocppd.api.cms import CONNECTOR_TYPES, MAX_KEY_LENGTH, MAX_POWER_W
 from ocppd.api.command_forms import FILLED_BY_OCPPD as FILLED
@@ -164,7 +165,13 @@ _SCHEMAS: dict[str, Any] = {
             "longitude": nullable({"type": "number"}),
             "createdAt": TIME,
             "updatedAt": TIME,
-        }
+            "chargers": {
+                "type": "array",
+                "description": "in the list only: its chargers, online as presence says",
+                "items": obj({"chargePointId": STRING, "online": {"type": "boolean"}}),
+            },
+        },
+        required=["id", "name", "address", "latitude", "longitude", "createdAt", "updatedAt"],
     ),
     "Tariff": obj(
         {
@@ -963,21 +970,9 @@ def document() -> dict[str, Any]:
         },
         "/api/cms/sessions": {
             "get": {
-                "summary": "Sessions, newest first, with filters",
+                "summary": "Sessions, newest first unless sorted, searched and filtered",
                 "security": SECURED,
-                "parameters": [
-                    *PAGING,
-                    {"name": "chargePointId", "in": "query", "schema": STRING},
-                    {"name": "userId", "in": "query", "schema": INTEGER},
-                    {"name": "status", "in": "query", "schema": {"enum": ["active", "completed"]}},
-                    {
-                        "name": "review",
-                        "in": "query",
-                        "schema": {"enum": ["pending", "billed", "adjusted", "waived"]},
-                    },
-                    {"name": "from", "in": "query", "schema": TIME},
-                    {"name": "to", "in": "query", "schema": TIME},
-                ],
+                "parameters": [*PAGING, *lists.FILTERS["sessions"]],
                 "responses": {"200": response("SessionPage"), **errors(400, 401, 403)},
             }
         },
@@ -1159,7 +1154,7 @@ def document() -> dict[str, Any]:
             "get": {
                 "summary": f"List {kind}",
                 "security": SECURED,
-                "parameters": PAGING,
+                "parameters": [*PAGING, *lists.FILTERS.get(kind, [])],
                 "responses": {"200": response(f"{schema}Page"), **errors(400, 401, 403)},
             },
             "post": {
@@ -1201,6 +1196,7 @@ def document() -> dict[str, Any]:
             },
         }
     paths.update(people.paths())
+    paths.update(lists.paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "ocppd", "version": __version__},
