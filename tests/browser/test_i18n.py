@@ -188,3 +188,89 @@ class DarkThemeTests(DriverTestCase):
             lambda: page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
         )
         self.assertEqual(background, "rgb(244, 246, 249)")
+
+
+class ErrorsAndFrenchTests(DriverTestCase):
+    @inlineCallbacks
+    def test_a_refused_start_in_german(self) -> Any:
+        """The charger's refusal (code charger_rejected) is a German sentence."""
+        import json
+
+        from playwright.sync_api import expect
+
+        charger = yield self.priced_charger("CP-1")
+        yield self.top_up(2000)
+        page = yield self.open(CUSTOMER, "/user/#/chargers/CP-1", **GERMAN)
+        yield self.wait_live(page)
+        command = charger._command
+
+        def refuse(unique_id: str, action: str, payload: dict[str, Any]) -> None:
+            if action != "RemoteStartTransaction":
+                command(unique_id, action, payload)
+                return
+            charger.client.send(json.dumps([3, unique_id, {"status": "Rejected"}]))
+
+        charger._command = refuse
+
+        def refused() -> None:
+            page.get_by_role("button", name="Laden an Anschluss 1 starten").click()
+            expect(page.locator(".start-message")).to_have_text(
+                "Die Ladestation hat den Start abgelehnt. Versuchen Sie es erneut"
+                " oder an einem anderen Anschluss."
+            )
+
+        yield self.b(refused)
+
+    @inlineCallbacks
+    def test_error_codes_in_words_with_the_servers_sentence_as_fallback(self) -> Any:
+        """describeError: a code the catalogue names in German; another keeps the server's words."""
+        page = yield self.open(CUSTOMER, "/user/#/", **GERMAN)
+        yield self.wait_live(page)
+        said = yield self.b(
+            lambda: page.evaluate(
+                "import('/shared/dom.js').then((dom) => ["
+                " dom.describeError({status: 409, code: 'session_not_active',"
+                "   message: 'Session 7 has stopped already.'}),"
+                " dom.describeError({status: 409, code: 'new_code', message: 'Server words.'}),"
+                " dom.describeError({status: 0, code: 'network', message: 'x'})])"
+            )
+        )
+        self.assertEqual(
+            said,
+            [
+                "Dieser Ladevorgang ist schon beendet.",
+                "Server words.",
+                "Der Server ist nicht erreichbar. Prüfen Sie Ihre Verbindung"
+                " und versuchen Sie es erneut.",
+            ],
+        )
+
+    @inlineCallbacks
+    def test_french_browser(self) -> Any:
+        """The third language: French words and French money ("10,00 €" with its narrow space)."""
+        from playwright.sync_api import expect
+
+        yield self.top_up(1000)
+        page = yield self.open(CUSTOMER, "/user/#/wallet", locale="fr-FR")
+        yield self.wait_live(page)
+
+        def french() -> None:
+            expect(page.locator("html")).to_have_attribute("lang", "fr")
+            expect(page.locator("h1")).to_have_text("Porte-monnaie")
+            expect(page.locator("[data-figure=balance]")).to_have_text("10,00\u00a0€")
+            expect(page.get_by_role("link", name="Historique")).to_be_visible()
+            page.locator("#topup-amount").fill("2,50")
+            page.get_by_role("button", name="Recharger", exact=True).click()
+            expect(page.locator("[data-figure=balance]")).to_have_text("12,50\u00a0€")
+
+        yield self.b(french)
+
+    @inlineCallbacks
+    def test_an_unspoken_language_falls_back_to_english(self) -> Any:
+        """A Japanese browser reads English words, with Japanese number formats."""
+        from playwright.sync_api import expect
+
+        page = yield self.open(CUSTOMER, "/user/#/wallet", locale="ja-JP")
+        yield self.wait_live(page)
+        yield self.expect(lambda: expect(page.locator("h1")).to_have_text("Wallet"))
+        yield self.expect(lambda: expect(page.locator("html")).to_have_attribute("lang", "en"))

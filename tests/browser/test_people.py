@@ -266,8 +266,9 @@ class PeoplePageTests(BrowserTestCase):
             panel.get_by_label("Email").fill(CUSTOMER[0])
             panel.get_by_label("Password").fill(CUSTOMER[1])
             panel.get_by_role("button", name="Sign in").click()
+            # The code account_blocked in the panel's words (webroot/user/i18n/).
             expect(panel.get_by_role("alert")).to_have_text(
-                "this account is blocked; ask the operator"
+                "This account is blocked. Ask the operator of this charging network."
             )
 
         yield self.b(signed_out)
