@@ -153,7 +153,7 @@ class DarkThemeTests(DriverTestCase):
         """
         from playwright.sync_api import expect
 
-        yield self.priced_charger("CP-1")
+        charger = yield self.priced_charger("CP-1")
         yield self.top_up(1000)
         page = yield self.open(CUSTOMER, "/user/#/", color_scheme="dark")
         yield self.wait_live(page)
@@ -174,6 +174,18 @@ class DarkThemeTests(DriverTestCase):
             )
             self.assertEqual(colours, ["rgb(14, 20, 27)", "rgb(230, 237, 243)"], path)
             yield self.screenshot(page, shot)
+        # The live session: its chart takes the dark theme's colours.
+        yield self.b(lambda: page.goto(self.url("/user/#/chargers/CP-1")))
+        yield self.wait_live(page)
+        yield self.started_from_the_panel(page, charger)
+        yield self.expect(lambda: expect(page.locator(".chart")).to_be_visible())
+        stroke = yield self.b(
+            lambda: page.evaluate(
+                "getComputedStyle(document.documentElement).getPropertyValue('--chart-line').trim()"
+            )
+        )
+        self.assertEqual(stroke, "#6cb2ff")
+        yield self.screenshot(page, "user-active-session-dark")
         self.assertEqual(self.console_errors, [])
         self.assertEqual(self.page_errors, [])
 
