@@ -286,3 +286,38 @@ class ErrorsAndFrenchTests(DriverTestCase):
         yield self.wait_live(page)
         yield self.expect(lambda: expect(page.locator("h1")).to_have_text("Wallet"))
         yield self.expect(lambda: expect(page.locator("html")).to_have_attribute("lang", "en"))
+
+
+class CatalogueLoadTests(DriverTestCase):
+    @inlineCallbacks
+    def test_a_catalogue_that_fails_to_load_is_asked_for_again(self) -> Any:
+        """The daemon restarting while the words load: the page draws once they come."""
+        from playwright.sync_api import expect
+
+        page = yield self.open(CUSTOMER, "/user/#/wallet")
+        yield self.expect(lambda: expect(page.locator("h1")).to_have_text("Wallet"))
+        failed: list[str] = []
+
+        def refuse(route: Any) -> None:
+            failed.append(route.request.url)
+            route.abort()
+
+        # Chromium notes the aborted fetch on the console: that is the failure made here.
+        self.allow_console_error("Failed to load resource")
+        yield self.b(lambda: page.route("**/shared/i18n/en.json", refuse))
+        yield self.b(lambda: page.reload(wait_until="commit"))
+
+        # Route handlers run while the browser thread is in a Playwright call.
+        def refused_twice() -> None:
+            for _ in range(100):
+                if len(failed) >= 2:
+                    return
+                page.wait_for_timeout(100)
+            raise AssertionError(f"the catalogue was asked for {len(failed)} times")
+
+        yield self.b(refused_twice)
+        yield self.b(lambda: page.unroute("**/shared/i18n/en.json"))
+        yield self.expect(lambda: expect(page.locator("h1")).to_have_text("Wallet"))
+        yield self.expect(
+            lambda: expect(page.locator("[data-figure=balance]")).to_have_text("€0.00")
+        )

@@ -79,6 +79,20 @@ async function fetchCatalogue(folder, lang) {
 }
 
 /**
+ * English is needed to draw anything: while the server cannot give it (the
+ * daemon restarting), ask again after 1 s, doubling to 30 s.
+ */
+async function retrying(load) {
+  for (let delay = 1000; ; delay = Math.min(delay * 2, 30_000)) {
+    try {
+      return await load();
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/**
  * Load the catalogues of `folders` in the reader's language (one of
  * `available`, English first) and set `<html lang>`. English is always
  * loaded: it is what a word missing from another language falls back to.
@@ -87,7 +101,7 @@ export async function loadMessages(folders, available = ['en']) {
   supported = available;
   chosen = pickLanguage(available);
   const load = (lang) => Promise.all(folders.map((f) => fetchCatalogue(f, lang))).then((parts) => Object.assign({}, ...parts));
-  const [en, own] = await Promise.all([load('en'), chosen === 'en' ? null : load(chosen).catch(() => null)]);
+  const [en, own] = await Promise.all([retrying(() => load('en')), chosen === 'en' ? null : load(chosen).catch(() => null)]);
   english = en;
   if (!own) chosen = 'en';
   current = own || en;
