@@ -1,12 +1,15 @@
-// Charging points: list with live status and connector availability; create,
-// edit, assign a station and a tariff, set the authorization key.
+// Charging points: searched on the server in any case (id, vendor, model, serial,
+// firmware), filtered by station and registration, sorted, paged and exported as CSV,
+// with live status and connector availability; create, edit, assign a station and a
+// tariff, set the authorization key.
 // Fed by GET /api/cms/points, /stations, /tariffs, ocppd.chargers.status and ocppd.admin.cms.
 
 import { applyChargerEvent, staleOnlineNote } from '/shared/chargers.js';
-import { badge, confirmDialog, errorState, formDialog, h, LiveTable, loadingState, replace } from '/shared/dom.js';
+import { badge, confirmDialog, formDialog, h, LiveTable, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { formatDateTime, formatPerKwh } from '/shared/format.js';
 import { TEXT as SESSION_TEXT } from '/shared/sessions.js';
+import { serverList } from './server-list.js';
 
 const REGISTRATION = ['Accepted', 'Pending', 'Rejected'];
 
@@ -70,19 +73,50 @@ export async function mount(root, ctx) {
       },
     ],
   });
-  const body = h('div', {}, loadingState());
   // Disabled until the stations and tariffs to choose from are loaded.
   const newButton = h('button', { type: 'button', class: 'primary', disabled: true, onclick: () => edit(null) }, 'New charging point');
+  const inputs = {
+    q: h('input', { id: 'p-q', name: 'q', type: 'search', placeholder: 'Id, vendor, model or serial', autocomplete: 'off', maxlength: 100 }),
+    stationId: h('select', { id: 'p-station', name: 'stationId' }, h('option', { value: '' }, 'All stations')),
+    registrationStatus: h('select', { id: 'p-registration', name: 'registrationStatus' }, h('option', { value: '' }, 'Any'), REGISTRATION.map((r) => h('option', { value: r }, r))),
+  };
+  const list = serverList({
+    ctx,
+    label: 'points',
+    path: '/api/cms/points',
+    csvPath: '/api/cms/points.csv',
+    csvName: 'charging-points.csv',
+    moreLabel: 'Show more charging points',
+    table,
+    filters: [
+      { name: 'q', label: 'Search', input: inputs.q },
+      { name: 'stationId', label: 'Station', input: inputs.stationId },
+      { name: 'registrationStatus', label: 'Registration', input: inputs.registrationStatus },
+    ],
+    sorts: [
+      ['chargePointId', 'Id A–Z'],
+      ['-chargePointId', 'Id Z–A'],
+      ['-lastSeen', 'Last seen first'],
+      ['-created', 'Newest first'],
+      ['created', 'Oldest first'],
+    ],
+  });
   replace(
     root,
     h(
       'div',
       { class: 'page-head' },
-      h('div', {}, h('h1', {}, 'Charging points'), h('p', { class: 'muted' }, 'Status and connectors update live.')),
+      h('div', {}, h('h1', {}, 'Charging points'), h('p', { class: 'muted' }, 'Status and connectors update live. Search finds any part of an id, vendor, model or serial number, in any case.')),
       newButton,
     ),
-    body,
+    list.form,
+    list.body,
   );
+  const stationOptions = () => {
+    const chosen = inputs.stationId.value;
+    replace(inputs.stationId, h('option', { value: '' }, 'All stations'), [...stations.values()].map((st) => h('option', { value: String(st.id) }, st.name)));
+    inputs.stationId.value = chosen;
+  };
 
   function edit(point) {
     const none = { value: '', label: '— none —' };
@@ -153,21 +187,21 @@ export async function mount(root, ctx) {
     }
   }
 
+  // The names of stations and tariffs to show and choose from (a network's few).
+  const loadChoices = async () => {
+    const [stationList, tariffList] = await Promise.all([ctx.api.all('/api/cms/stations'), ctx.api.all('/api/cms/tariffs')]);
+    stations = new Map(stationList.map((st) => [st.id, st]));
+    tariffs = new Map(tariffList.map((t) => [t.id, t]));
+    stationOptions();
+    newButton.disabled = false;
+  };
   const load = async () => {
     try {
-      const [pointList, stationList, tariffList] = await Promise.all([
-        ctx.api.all('/api/cms/points'),
-        ctx.api.all('/api/cms/stations'),
-        ctx.api.all('/api/cms/tariffs'),
-      ]);
-      stations = new Map(stationList.map((s) => [s.id, s]));
-      tariffs = new Map(tariffList.map((t) => [t.id, t]));
-      table.setRows(pointList);
-      newButton.disabled = false;
-      replace(body, h('section', { class: 'card' }, table.element));
+      await loadChoices();
     } catch (error) {
-      replace(body, errorState(error, load));
+      ctx.notify(error.message, 'bad');
     }
+    await list.load();
   };
 
   ctx.subscribe(topics.chargers, (event) => {
@@ -186,6 +220,7 @@ export async function mount(root, ctx) {
       const map = change.kind === 'station' ? stations : tariffs;
       if (change.verb === 'deleted') map.delete(change.id);
       else if (change.data) map.set(change.data.id, change.data);
+      if (change.kind === 'station') stationOptions();
       table.setRows([...table.rows.values()].map((r) => r.data));
     }
   });

@@ -1,12 +1,14 @@
-// Charging sessions across the network: filters, and a live list in which new
+// Charging sessions across the network: searched on the server in any case (charger,
+// card, customer), filtered, sorted, paged and exported as CSV; a live list in which new
 // sessions appear and running ones show their energy climbing.
 // Fed by GET /api/cms/sessions and ocppd.admin.sessions.
 
-import { badge, errorState, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
+import { badge, h, LiveTable, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatDuration, formatEnergy, formatMoney, formatPower, secondsBetween } from '/shared/format.js';
 import { closeSessionButton } from './close-session.js';
 import { customerCell, nameCustomer, remember } from './customers-cache.js';
+import { serverList } from './server-list.js';
 
 // ``ctx`` given: running sessions get a button to close them by hand.
 export function sessionTable({ empty, caption, ctx = null }) {
@@ -33,66 +35,66 @@ export function sessionTable({ empty, caption, ctx = null }) {
   return table;
 }
 
+/** The instant a reader's day (a date input's value) starts, ``days`` later; '' for none. */
+function dayStart(value, days = 0) {
+  if (!value) return '';
+  // Dates are the reader's days: midnight local time, sent as UTC instants.
+  const start = new Date(`${value}T00:00:00`);
+  start.setDate(start.getDate() + days);
+  return start.toISOString();
+}
+
 export async function mount(root, ctx) {
   const table = sessionTable({ caption: 'Charging sessions', empty: 'No sessions match these filters.', ctx });
-  const older = new OlderPages('Show older sessions', {
-    fetchPage: (cursor) => ctx.api.get('/api/cms/sessions', { ...query(), limit: 50, cursor }),
-    append: (items) => table.appendRows(items),
-  });
-  const body = h('div', {}, loadingState());
-  const field = (id, label, input) => h('div', { class: 'field' }, h('label', { for: id }, label), input);
   const inputs = {
+    q: h('input', { id: 'f-q', name: 'q', type: 'search', placeholder: 'Charger, card or customer', autocomplete: 'off', maxlength: 100 }),
     chargePointId: h('input', { id: 'f-cp', name: 'chargePointId', placeholder: 'All', autocomplete: 'off' }),
     status: h('select', { id: 'f-status', name: 'status' }, h('option', { value: '' }, 'All'), h('option', { value: 'active' }, 'Charging'), h('option', { value: 'completed' }, 'Completed')),
     from: h('input', { id: 'f-from', name: 'from', type: 'date' }),
     to: h('input', { id: 'f-to', name: 'to', type: 'date' }),
   };
-  const filters = h(
-    'form',
-    { class: 'toolbar', role: 'search', 'aria-label': 'Filter sessions' },
-    field('f-cp', 'Charge point', inputs.chargePointId),
-    field('f-status', 'Status', inputs.status),
-    field('f-from', 'From', inputs.from),
-    field('f-to', 'Until', inputs.to),
-    h('button', { type: 'submit', class: 'primary' }, 'Apply'),
+  const list = serverList({
+    ctx,
+    label: 'sessions',
+    path: '/api/cms/sessions',
+    csvPath: '/api/cms/sessions.csv',
+    csvName: 'sessions.csv',
+    moreLabel: 'Show older sessions',
+    table,
+    onPage: remember,
+    filters: [
+      { name: 'q', label: 'Search', input: inputs.q },
+      { name: 'chargePointId', label: 'Charge point', input: inputs.chargePointId },
+      { name: 'status', label: 'Status', input: inputs.status },
+      { name: 'from', label: 'From', input: inputs.from, value: () => dayStart(inputs.from.value) },
+      { name: 'to', label: 'Until', input: inputs.to, value: () => dayStart(inputs.to.value, 1) },
+    ],
+    sorts: [
+      ['-id', 'Newest first'],
+      ['id', 'Oldest first'],
+      ['-started', 'Latest start first'],
+      ['started', 'Earliest start first'],
+    ],
+  });
+  replace(
+    root,
+    h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Charging sessions'), h('p', { class: 'muted' }, 'Newest first; running sessions update live. Search finds any part of a charger, card or customer, in any case.'))),
+    list.form,
+    list.body,
   );
-  replace(root, h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Charging sessions'), h('p', { class: 'muted' }, 'Newest first; running sessions update live.'))), filters, body);
 
-  const query = () => {
-    const q = { chargePointId: inputs.chargePointId.value.trim(), status: inputs.status.value };
-    // Dates are the reader's days: midnight local time, sent as UTC instants.
-    if (inputs.from.value) q.from = new Date(`${inputs.from.value}T00:00:00`).toISOString();
-    if (inputs.to.value) {
-      const end = new Date(`${inputs.to.value}T00:00:00`);
-      end.setDate(end.getDate() + 1);
-      q.to = end.toISOString();
-    }
-    return q;
-  };
+  // Whether a session pushed live belongs in the list as filtered (the server decides for
+  // the pages; a customer's name is not in the event, so a search matches charger or card).
   const matches = (s) => {
-    const q = query();
-    if (q.chargePointId && s.chargePointId !== q.chargePointId) return false;
+    const q = list.query();
+    const lower = (text) => String(text || '').toLowerCase();
+    if (q.q && !lower(s.chargePointId).includes(lower(q.q)) && !lower(s.idTag).includes(lower(q.q))) return false;
+    if (q.chargePointId && lower(s.chargePointId) !== lower(q.chargePointId)) return false;
     if (q.status && s.status !== q.status && !table.get(s.id)) return false;
     if (q.from && s.startedAt < q.from) return false;
     if (q.to && s.startedAt >= q.to) return false;
     return true;
   };
-
-  const load = async () => {
-    try {
-      const page = await ctx.api.get('/api/cms/sessions', { ...query(), limit: 50 });
-      remember(page.items);
-      table.setRows(page.items);
-      older.reset(page);
-      replace(body, h('section', { class: 'card' }, table.element, h('div', { class: 'more' }, older.button)));
-    } catch (error) {
-      replace(body, errorState(error, load));
-    }
-  };
-  filters.addEventListener('submit', (event) => {
-    event.preventDefault();
-    load();
-  });
 
   ctx.subscribe(topics.adminSessions, (event) => {
     if (!event.type?.startsWith('session.')) return;
@@ -101,5 +103,5 @@ export async function mount(root, ctx) {
     table.upsert(session).classList.add('flash');
     nameCustomer(ctx, table, session);
   });
-  await ctx.keepLoaded(load);
+  await ctx.keepLoaded(list.load);
 }

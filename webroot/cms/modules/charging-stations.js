@@ -1,14 +1,15 @@
-// Charging stations: list with live online status, create, edit, delete.
-// Fed by GET /api/cms/stations, GET /api/cms/points (which chargers a station
-// has), ocppd.chargers.status and ocppd.admin.cms.
+// Charging stations: searched on the server in any case (name, address), sorted,
+// paged and exported as CSV, with live online status; create, edit, delete.
+// Fed by GET /api/cms/stations (each row names its chargers, online as presence
+// says), ocppd.chargers.status and ocppd.admin.cms.
 
-import { badge, confirmDialog, errorState, formDialog, h, LiveTable, loadingState, replace } from '/shared/dom.js';
+import { badge, confirmDialog, formDialog, h, LiveTable, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { formatDateTime } from '/shared/format.js';
+import { serverList } from './server-list.js';
 
 export async function mount(root, ctx) {
-  let points = new Map(); // chargePointId -> point
-  const chargersOf = (station) => [...points.values()].filter((p) => p.stationId === station.id);
+  const chargersOf = (station) => station.chargers || [];
 
   const table = new LiveTable({
     caption: 'Charging stations',
@@ -48,17 +49,36 @@ export async function mount(root, ctx) {
       },
     ],
   });
-  const body = h('div', {}, loadingState());
+  const search = h('input', { id: 's-q', name: 'q', type: 'search', placeholder: 'Name or address', autocomplete: 'off', maxlength: 100 });
+  const list = serverList({
+    ctx,
+    label: 'stations',
+    path: '/api/cms/stations',
+    csvPath: '/api/cms/stations.csv',
+    csvName: 'stations.csv',
+    moreLabel: 'Show more stations',
+    table,
+    filters: [{ name: 'q', label: 'Search', input: search }],
+    sorts: [
+      ['created', 'Oldest first'],
+      ['-created', 'Newest first'],
+      ['name', 'Name A–Z'],
+      ['-name', 'Name Z–A'],
+    ],
+  });
   replace(
     root,
     h(
       'div',
       { class: 'page-head' },
-      h('div', {}, h('h1', {}, 'Charging stations'), h('p', { class: 'muted' }, 'A station is a site; its charging points are the chargers there.')),
+      h('div', {}, h('h1', {}, 'Charging stations'), h('p', { class: 'muted' }, 'A station is a site; its charging points are the chargers there. Search finds any part of a name or address, in any case.')),
       h('button', { type: 'button', class: 'primary', onclick: () => edit(null) }, 'New station'),
     ),
-    body,
+    list.form,
+    list.body,
   );
+  // A written station as the list shows it: with the chargers the row knew.
+  const withChargers = (saved) => ({ ...saved, chargers: table.get(saved.id)?.chargers || saved.chargers || [] });
 
   const number = (text, field) => {
     if (text === '') return null;
@@ -86,7 +106,7 @@ export async function mount(root, ctx) {
           longitude: number(values.longitude, 'longitude'),
         };
         const saved = station ? await ctx.api.put(`/api/cms/stations/${station.id}`, body) : await ctx.api.post('/api/cms/stations', body);
-        table.upsert(saved).classList.add('flash');
+        table.upsert(withChargers(saved)).classList.add('flash');
         ctx.notify(station ? `Station ${saved.name} saved.` : `Station ${saved.name} created.`, 'ok');
       },
     });
@@ -103,39 +123,37 @@ export async function mount(root, ctx) {
     }
   }
 
-  const load = async () => {
-    try {
-      const [stations, pointList] = await Promise.all([ctx.api.all('/api/cms/stations'), ctx.api.all('/api/cms/points')]);
-      points = new Map(pointList.map((p) => [p.chargePointId, p]));
-      table.setRows(stations);
-      replace(body, h('section', { class: 'card' }, table.element));
-    } catch (error) {
-      replace(body, errorState(error, load));
-    }
-  };
-
-  const refreshStation = (stationId) => {
-    if (stationId !== null && stationId !== undefined) table.patch(stationId, {});
+  // Which shown station holds a charger, from the rows (each lists its chargers).
+  const stationOf = (chargePointId) => [...table.rows.values()].map((r) => r.data).find((st) => chargersOf(st).some((c) => c.chargePointId === chargePointId));
+  const setCharger = (stationId, chargePointId, change) => {
+    const station = table.get(stationId);
+    if (!station) return;
+    const others = chargersOf(station).filter((c) => c.chargePointId !== chargePointId);
+    const chargers = change ? [...others, change].sort((a, b) => (a.chargePointId < b.chargePointId ? -1 : 1)) : others;
+    table.upsert({ ...station, chargers });
   };
 
   ctx.subscribe(topics.chargers, (event) => {
-    const point = points.get(event.data?.chargePointId);
-    if (!point || (event.type !== 'charger.online' && event.type !== 'charger.offline')) return;
-    point.online = event.type === 'charger.online';
-    refreshStation(point.stationId);
+    if (event.type !== 'charger.online' && event.type !== 'charger.offline') return;
+    const chargePointId = event.data?.chargePointId;
+    const station = stationOf(chargePointId);
+    if (station) setCharger(station.id, chargePointId, { chargePointId, online: event.type === 'charger.online' });
   });
   ctx.subscribe(topics.adminCms, (event) => {
     const change = event.data || {};
     if (change.kind === 'station') {
       if (change.verb === 'deleted') table.remove(change.id);
-      else if (change.data) table.upsert(change.data).classList.add('flash');
+      // Another operator's edit of a shown row; a new station shows on the next search.
+      else if (change.data && (table.get(change.id) || change.verb === 'created')) table.upsert(withChargers(change.data)).classList.add('flash');
     } else if (change.kind === 'point') {
-      const before = points.get(String(change.id));
-      if (change.verb === 'deleted') points.delete(String(change.id));
-      else if (change.data) points.set(change.data.chargePointId, change.data);
-      refreshStation(before?.stationId);
-      refreshStation(change.data?.stationId);
+      const chargePointId = String(change.id);
+      const before = stationOf(chargePointId);
+      const was = before ? chargersOf(before).find((c) => c.chargePointId === chargePointId) : null;
+      if (before) setCharger(before.id, chargePointId, null);
+      if (change.verb !== 'deleted' && change.data?.stationId != null) {
+        setCharger(change.data.stationId, chargePointId, { chargePointId, online: was ? was.online : Boolean(change.data.online) });
+      }
     }
   });
-  await ctx.keepLoaded(load);
+  await ctx.keepLoaded(list.load);
 }

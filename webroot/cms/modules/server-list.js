@@ -10,10 +10,12 @@ const PAGE = 50;
 const TYPING_PAUSE = 300;
 
 /**
- * ``filters``: [{name, label, input}] (the search box is one, named ``q``);
- * ``sorts``: [[value, label]]; ``table``: a LiveTable; ``path``/``csvPath``: the API's.
+ * ``filters``: [{name, label, input, value?}] (the search box is one, named ``q``;
+ * ``value()`` turns the input's text into the query's, e.g. a day into an instant);
+ * ``sorts``: [[value, label]]; ``table``: a LiveTable; ``path``/``csvPath``: the API's;
+ * ``onPage(items)``: told of every page shown.
  */
-export function serverList({ ctx, path, csvPath, csvName, filters, sorts, table, label, moreLabel }) {
+export function serverList({ ctx, path, csvPath, csvName, filters, sorts, table, label, moreLabel, onPage = () => {} }) {
   const sort = h('select', { id: `${label}-sort`, name: 'sort' }, sorts.map(([value, text]) => h('option', { value }, text)));
   const field = (id, text, input) => h('div', { class: 'field' }, h('label', { for: id }, text), input);
   const count = h('p', { class: 'muted list-count', role: 'status', 'aria-live': 'polite' });
@@ -28,7 +30,7 @@ export function serverList({ ctx, path, csvPath, csvName, filters, sorts, table,
   const query = () => {
     const q = { sort: sort.value };
     for (const f of filters) {
-      const value = f.input.value.trim();
+      const value = f.value ? f.value() : f.input.value.trim();
       if (value) q[f.name] = value;
     }
     return q;
@@ -40,6 +42,7 @@ export function serverList({ ctx, path, csvPath, csvName, filters, sorts, table,
   const older = new OlderPages(moreLabel, {
     fetchPage: (cursor) => ctx.api.get(path, { ...query(), limit: PAGE, cursor }),
     append: (items) => {
+      onPage(items);
       table.appendRows(items);
       shown += items.length;
     },
@@ -57,6 +60,7 @@ export function serverList({ ctx, path, csvPath, csvName, filters, sorts, table,
       const page = await ctx.api.get(path, { ...query(), limit: PAGE });
       // A slower answer to an older search never replaces a newer one.
       if (ticket !== asked) return;
+      onPage(page.items);
       table.setRows(page.items);
       shown = page.items.length;
       older.reset(page);
