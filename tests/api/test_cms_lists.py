@@ -21,6 +21,7 @@ from twisted.web.client import HTTPConnectionPool
 from ocppd.store import chargers, people, stations, users
 from ocppd.store.tables import transactions
 from tests.api.test_api import ADMIN, CUSTOMER, ApiTestCase
+from tests.integration.clients import connect
 from tests.integration.daemon import postgres_overrides
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
@@ -204,6 +205,32 @@ class CmsListTests(ApiTestCase):
         self.assertEqual({(r[-2], r[-1]) for r in rows[1:]}, {(CUSTOMER[0], "Jo Driver")})
         everything = yield self.csv_rows("/api/cms/sessions.csv")
         self.assertEqual(len(everything), SEEDED + 1)
+
+    @inlineCallbacks
+    def test_online_from_presence(self) -> Any:
+        """A connected charger is online in the points list, its export and its station's row."""
+        charger = yield connect(self.daemon.port, "CP1", "key-1-0123456789ab")
+        self.addCleanup(lambda: (charger.close(), charger.closed)[1])
+        station = (yield self.get("/api/cms/stations", q="Site 002"))["items"][0]
+        code, _, _ = yield self.request(
+            "PUT", "/api/cms/points/CP1", {"stationId": station["id"]}, token=self.token
+        )
+        self.assertEqual(code, 200)
+        listed = (yield self.get("/api/cms/points", q="cp1"))["items"]
+        self.assertEqual([(p["online"], p["onlineSource"]) for p in listed], [(True, "presence")])
+        rows = yield self.csv_rows("/api/cms/points.csv", q="cp1")
+        self.assertEqual([r[:2] for r in rows[1:]], [["CP1", "true"]])
+        row = (yield self.get("/api/cms/stations", q="Site 002"))["items"][0]
+        # In id order, which is the database's collation: compared as a set.
+        self.assertCountEqual(
+            row["chargers"],
+            [
+                {"chargePointId": "CP1", "online": True},
+                {"chargePointId": "cp-002", "online": False},
+            ],
+        )
+        rows = yield self.csv_rows("/api/cms/stations.csv", q="Site 002")
+        self.assertEqual(rows[1][-2:], ["2", "1"])
 
     @inlineCallbacks
     def test_bad_queries(self) -> Any:

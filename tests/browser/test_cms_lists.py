@@ -85,6 +85,7 @@ class CmsListPageTests(BrowserTestCase):
             return exported
 
         exported = yield self.b(pages)
+        yield self.screenshot(page, "cms-points-phone")
         self.assertEqual(exported[0][:2], ["chargePointId", "online"])
         self.assertEqual([r[0] for r in exported[1:]], [f"cp-{n:03d}" for n in range(49, 39, -1)])
 
@@ -109,3 +110,4 @@ class CmsListPageTests(BrowserTestCase):
             expect(rows.first).to_contain_text("cp-029")
 
         yield self.b(search)
+        yield self.screenshot(page, "cms-sessions-search")
