@@ -283,3 +283,22 @@ class BrowserTestCase(TestCase):
         return self.b(
             lambda: page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)
         )
+
+    @inlineCallbacks
+    def phone_screenshot(self, page: Any, name: str) -> Any:
+        """
+        Save ``page`` as seen on a 390x844 phone (docs/screenshots.md lists
+        each one), then give it its size back so the test can go on with it:
+        resizing the page the test already built is cheaper than a new context.
+        The page must have drawn itself without a console error by then.
+        """
+        size = yield self.b(lambda: page.viewport_size)
+        yield self.b(lambda: page.set_viewport_size({"width": 390, "height": 844}))
+        overflow = yield self.b(
+            lambda: page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        )
+        self.assertLessEqual(overflow, 0, f"{name}: the page scrolls sideways at 390 px")
+        yield self.screenshot(page, name)
+        self.assertEqual(self.page_errors, [], f"{name}: uncaught errors in the pages")
+        self.assertEqual(self.console_errors, [], f"{name}: errors in the pages' consoles")
+        yield self.b(lambda: page.set_viewport_size(size))

@@ -105,6 +105,7 @@ class PricesAndReasonsTests(DriverTestCase):
 
         yield self.b(short_of_funds)
         yield self.screenshot(page, "user-charger-detail")
+        yield self.phone_screenshot(page, "user-charger-detail-phone")
         yield self.top_up(2000)
         start = page.get_by_role("button", name="Start charging on connector 1")
         yield self.expect(lambda: expect(start).to_be_enabled())

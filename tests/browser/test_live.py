@@ -166,6 +166,8 @@ class CustomerLiveTests(LiveTestCase):
         yield self.screenshot(page, "user-session-stopped")
         yield self.screenshot(wallet, "user-wallet")
         yield self.screenshot(history, "user-sessions")
+        yield self.phone_screenshot(wallet, "user-wallet-phone")
+        yield self.phone_screenshot(history, "user-sessions-phone")
 
         def nothing_for_kim() -> None:
             expect(other.locator(".state--empty")).to_contain_text("No charging sessions yet")

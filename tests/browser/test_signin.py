@@ -17,6 +17,7 @@ class SignInTests(BrowserTestCase):
 
         page = yield self.open(None, "/user/")
         yield self.screenshot(page, "user-signin")
+        yield self.phone_screenshot(page, "user-signin-phone")
 
         def sign_in() -> None:
             page.get_by_label("Email").fill(CUSTOMER[0])

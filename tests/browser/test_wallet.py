@@ -135,6 +135,7 @@ class NoPaymentProviderTests(BrowserTestCase):
         yield self.b(check)
         self.assertEqual(posts, [])
         yield self.screenshot(page, "user-wallet-no-provider")
+        yield self.phone_screenshot(page, "user-wallet-no-provider-phone")
 
 
 class StripeTopUpTests(BrowserTestCase):
