@@ -86,7 +86,7 @@ def halfway_user(conn: Any, sort: str) -> tuple[Any, Any]:
     """The (sort value, id) of the middle row in ``sort``: where a deep page resumes."""
     count = conn.execute(sa.select(sa.func.count()).select_from(users)).scalar()
     row = conn.execute(
-        people._ordered(
+        people.ordered(
             people._user_query(UserFilters()), people.USER_SORTS[sort], users.c.id, Order(sort)
         )
         .offset(count // 2)

@@ -28,12 +28,12 @@ from ocppd.api.cms import MAX_ID, point_json, station_json
 from ocppd.api.cms_people import (
     MAX_EXPORT,
     Listing,
-    _after,
-    _cursor_text,
-    _export,
-    _query,
-    _sort,
+    bounded_export,
     csv_text,
+    cursor_after,
+    cursor_text,
+    parse_sort,
+    search_text,
 )
 from ocppd.api.errors import bad_request
 from ocppd.api.http import parse_decimal
@@ -76,28 +76,28 @@ def _kind(name: str, sort: str, descending: bool) -> str:
 
 
 def station_listing(args: dict[str, str | None], cursor: str | None) -> Listing:
-    sort, descending = _sort(args.get("sort"), lists.STATION_SORTS, "created")
+    sort, descending = parse_sort(args.get("sort"), lists.STATION_SORTS, "created")
     kind = _kind("stations", sort, descending)
     value_type = str if sort == "name" else int
-    after = _after(cursor, kind, value_type, int)
-    return Listing(kind, StationFilters(q=_query(args)), Order(sort, descending, after))
+    after = cursor_after(cursor, kind, value_type, int)
+    return Listing(kind, StationFilters(q=search_text(args)), Order(sort, descending, after))
 
 
 def point_listing(args: dict[str, str | None], cursor: str | None) -> Listing:
-    sort, descending = _sort(args.get("sort"), lists.POINT_SORTS, "chargePointId")
+    sort, descending = parse_sort(args.get("sort"), lists.POINT_SORTS, "chargePointId")
     filters = PointFilters(
-        q=_query(args),
+        q=search_text(args),
         station_id=_id(args, "stationId"),
         registration_status=_choice(args, "registrationStatus", REGISTRATION_STATUSES),
     )
     kind = _kind("points", sort, descending)
     value_type = str if sort == "chargePointId" else datetime
-    after = _after(cursor, kind, value_type, str)
+    after = cursor_after(cursor, kind, value_type, str)
     return Listing(kind, filters, Order(sort, descending, after))
 
 
 def session_listing(args: dict[str, str | None], cursor: str | None) -> Listing:
-    sort, descending = _sort(args.get("sort"), lists.SESSION_SORTS, "-id")
+    sort, descending = parse_sort(args.get("sort"), lists.SESSION_SORTS, "-id")
     times = {}
     for name in ("from", "to"):
         text = args.get(name)
@@ -108,7 +108,7 @@ def session_listing(args: dict[str, str | None], cursor: str | None) -> Listing:
                 raise bad_request("an ISO-8601 time", field=name) from None
     charge_point_id = (args.get("chargePointId") or "").strip() or None
     filters = SessionFilters(
-        q=_query(args),
+        q=search_text(args),
         charge_point_id=charge_point_id,
         user_id=_id(args, "userId"),
         status=_choice(args, "status", TRANSACTION_STATUSES),
@@ -118,7 +118,7 @@ def session_listing(args: dict[str, str | None], cursor: str | None) -> Listing:
     )
     kind = _kind("sessions", sort, descending)
     value_type = int if sort == "id" else datetime
-    after = _after(cursor, kind, value_type, int)
+    after = cursor_after(cursor, kind, value_type, int)
     return Listing(kind, filters, Order(sort, descending, after))
 
 
@@ -250,7 +250,7 @@ class CmsLists:
             listing.kind,
             rows,
             limit,
-            lambda r: _cursor_text(lists.station_sort_key(r, sort)),
+            lambda r: cursor_text(lists.station_sort_key(r, sort)),
             lambda r: by_id[r.id],
         )
 
@@ -258,7 +258,7 @@ class CmsLists:
     def stations_csv(self, args: dict[str, str | None]) -> Generator[Deferred[Any], Any, bytes]:
         listing = station_listing(args, None)
         rows, shown = yield self._stations(listing, MAX_EXPORT + 1)
-        _export(rows)
+        bounded_export(rows)
         # Up to MAX_EXPORT rows: written off the reactor thread.
         text = yield deferToThread(stations_csv, shown)
         return text
@@ -283,7 +283,7 @@ class CmsLists:
             listing.kind,
             rows,
             limit,
-            lambda r: _cursor_text(lists.point_sort_key(r, sort)),
+            lambda r: cursor_text(lists.point_sort_key(r, sort)),
             lambda r: point_json(r, connectors[r.charge_point_id], online),
         )
 
@@ -291,7 +291,7 @@ class CmsLists:
     def points_csv(self, args: dict[str, str | None]) -> Generator[Deferred[Any], Any, bytes]:
         listing = point_listing(args, None)
         rows, connectors, online = yield self._points(listing, MAX_EXPORT + 1, MAX_EXPORT)
-        _export(rows)
+        bounded_export(rows)
 
         def write() -> bytes:
             return points_csv([point_json(r, connectors[r.charge_point_id], online) for r in rows])
@@ -313,7 +313,7 @@ class CmsLists:
             listing.kind,
             rows,
             limit,
-            lambda r: _cursor_text(lists.session_sort_key(r, sort)),
+            lambda r: cursor_text(lists.session_sort_key(r, sort)),
             session_row_json,
         )
 
@@ -324,6 +324,6 @@ class CmsLists:
             rows = lists.list_sessions_page(
                 conn, listing.filters, listing.order, limit=MAX_EXPORT + 1
             )
-            return sessions_csv(_export(rows))
+            return sessions_csv(bounded_export(rows))
 
         return self._database.run(export)

@@ -88,7 +88,7 @@ class Listing:
     order: Order
 
 
-def _sort(text: str | None, sorts: Iterable[str], default: str) -> tuple[str, bool]:
+def parse_sort(text: str | None, sorts: Iterable[str], default: str) -> tuple[str, bool]:
     text = default if text is None else text
     name = text.removeprefix("-")
     if name not in sorts:
@@ -97,14 +97,14 @@ def _sort(text: str | None, sorts: Iterable[str], default: str) -> tuple[str, bo
     return name, text.startswith("-")
 
 
-def _query(args: dict[str, str | None]) -> str | None:
+def search_text(args: dict[str, str | None]) -> str | None:
     q = (args.get("q") or "").strip()
     if len(q) > MAX_QUERY:
         raise bad_request(f"at most {MAX_QUERY} characters", field="q")
     return q or None
 
 
-def _after(
+def cursor_after(
     cursor: str | None, kind: str, value_type: type, key_type: type
 ) -> tuple[Any, Any] | None:
     """The (sort value, key) a cursor of list ``kind`` resumes after, or 400."""
@@ -125,7 +125,7 @@ def _after(
     return value, key
 
 
-def _cursor_text(key: tuple[Any, Any]) -> str:
+def cursor_text(key: tuple[Any, Any]) -> str:
     value, unique = key
     return json.dumps(
         [format_iso(value) if isinstance(value, datetime) else value, unique],
@@ -134,7 +134,7 @@ def _cursor_text(key: tuple[Any, Any]) -> str:
 
 
 def user_listing(args: dict[str, str | None], cursor: str | None) -> Listing:
-    sort, descending = _sort(args.get("sort"), people.USER_SORTS, "email")
+    sort, descending = parse_sort(args.get("sort"), people.USER_SORTS, "email")
     role = args.get("role")
     if role is not None and role not in ROLES:
         raise bad_request(f"one of {', '.join(ROLES)}", field="role")
@@ -144,13 +144,15 @@ def user_listing(args: dict[str, str | None], cursor: str | None) -> Listing:
     kind = f"users:{sort}:{'desc' if descending else 'asc'}"
     value_type = int if sort == "created" else str
     filters = UserFilters(
-        q=_query(args), role=role, blocked=None if blocked is None else blocked == "true"
+        q=search_text(args), role=role, blocked=None if blocked is None else blocked == "true"
     )
-    return Listing(kind, filters, Order(sort, descending, _after(cursor, kind, value_type, int)))
+    return Listing(
+        kind, filters, Order(sort, descending, cursor_after(cursor, kind, value_type, int))
+    )
 
 
 def tag_listing(args: dict[str, str | None], cursor: str | None) -> Listing:
-    sort, descending = _sort(args.get("sort"), people.TAG_SORTS, "idTag")
+    sort, descending = parse_sort(args.get("sort"), people.TAG_SORTS, "idTag")
     status = args.get("status")
     if status is not None and status not in ID_TAG_STATUSES:
         raise bad_request(f"one of {', '.join(ID_TAG_STATUSES)}", field="status")
@@ -161,8 +163,10 @@ def tag_listing(args: dict[str, str | None], cursor: str | None) -> Listing:
             raise bad_request("a positive integer", field="userId")
     kind = f"tags:{sort}:{'desc' if descending else 'asc'}"
     value_type = str if sort == "idTag" else datetime
-    filters = TagFilters(q=_query(args), status=status, user_id=user_id)
-    return Listing(kind, filters, Order(sort, descending, _after(cursor, kind, value_type, str)))
+    filters = TagFilters(q=search_text(args), status=status, user_id=user_id)
+    return Listing(
+        kind, filters, Order(sort, descending, cursor_after(cursor, kind, value_type, str))
+    )
 
 
 #: The query parameters of each list (the export takes the same, without paging).
@@ -246,7 +250,7 @@ def tags_csv(rows: list[TagRow]) -> bytes:
     return csv_text(header, (line(row) for row in rows))
 
 
-def _export(rows: list[Any]) -> list[Any]:
+def bounded_export(rows: list[Any]) -> list[Any]:
     if len(rows) > MAX_EXPORT:
         raise ApiError(
             413,
@@ -539,7 +543,7 @@ class CmsPeople:
         key: Callable[[Any], tuple[Any, Any]],
         render: Callable[[Any], dict[str, Any]],
     ) -> dict[str, Any]:
-        return page(kind, rows, limit, lambda r: _cursor_text(key(r)), render)
+        return page(kind, rows, limit, lambda r: cursor_text(key(r)), render)
 
     def users_csv(self, args: dict[str, str | None]) -> Deferred[bytes]:
         listing = user_listing(args, None)
@@ -548,7 +552,7 @@ class CmsPeople:
             rows = people.list_users_page(
                 conn, listing.filters, listing.order, limit=MAX_EXPORT + 1
             )
-            return users_csv(_export(rows))
+            return users_csv(bounded_export(rows))
 
         return self._database.run(export)
 
@@ -557,7 +561,7 @@ class CmsPeople:
 
         def export(conn: Connection) -> bytes:
             rows = people.list_tags_page(conn, listing.filters, listing.order, limit=MAX_EXPORT + 1)
-            return tags_csv(_export(rows))
+            return tags_csv(bounded_export(rows))
 
         return self._database.run(export)
 

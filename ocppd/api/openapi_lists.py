@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ocppd.api.cms_people import MAX_QUERY
-from ocppd.api.openapi_people import CSV, SECURED, _errors, _query, _sorts
+from ocppd.api.openapi_people import CSV, SECURED, error_responses, query_parameter, sort_enum
 from ocppd.store.cms_lists import POINT_SORTS, SESSION_SORTS, STATION_SORTS
 from ocppd.store.tables import REGISTRATION_STATUSES, REVIEW_STATUSES, TRANSACTION_STATUSES
 
@@ -14,7 +14,7 @@ TIME = {"type": "string", "format": "date-time"}
 
 
 def _search(what: str) -> dict[str, Any]:
-    return _query(
+    return query_parameter(
         "q", {"type": "string", "maxLength": MAX_QUERY}, f"case-insensitive text in {what}"
     )
 
@@ -23,23 +23,29 @@ def _search(what: str) -> dict[str, Any]:
 FILTERS: dict[str, list[dict[str, Any]]] = {
     "stations": [
         _search("the name or address"),
-        _query("sort", _sorts(STATION_SORTS), "a minus sign sorts descending; default created"),
+        query_parameter(
+            "sort", sort_enum(STATION_SORTS), "a minus sign sorts descending; default created"
+        ),
     ],
     "points": [
         _search("the id, vendor, model, serial number or firmware"),
-        _query("stationId", {"type": "integer", "minimum": 1}),
-        _query("registrationStatus", {"enum": list(REGISTRATION_STATUSES)}),
-        _query("sort", _sorts(POINT_SORTS), "a minus sign sorts descending; default chargePointId"),
+        query_parameter("stationId", {"type": "integer", "minimum": 1}),
+        query_parameter("registrationStatus", {"enum": list(REGISTRATION_STATUSES)}),
+        query_parameter(
+            "sort", sort_enum(POINT_SORTS), "a minus sign sorts descending; default chargePointId"
+        ),
     ],
     "sessions": [
         _search("the charger's id, the id tag or the customer's e-mail or name"),
-        _query("chargePointId", STRING, "one charger, its id in any case"),
-        _query("userId", {"type": "integer", "minimum": 1}),
-        _query("status", {"enum": list(TRANSACTION_STATUSES)}),
-        _query("review", {"enum": list(REVIEW_STATUSES)}),
-        _query("from", TIME),
-        _query("to", TIME),
-        _query("sort", _sorts(SESSION_SORTS), "a minus sign sorts descending; default -id"),
+        query_parameter("chargePointId", STRING, "one charger, its id in any case"),
+        query_parameter("userId", {"type": "integer", "minimum": 1}),
+        query_parameter("status", {"enum": list(TRANSACTION_STATUSES)}),
+        query_parameter("review", {"enum": list(REVIEW_STATUSES)}),
+        query_parameter("from", TIME),
+        query_parameter("to", TIME),
+        query_parameter(
+            "sort", sort_enum(SESSION_SORTS), "a minus sign sorts descending; default -id"
+        ),
     ],
 }
 
@@ -51,7 +57,7 @@ def paths() -> dict[str, Any]:
                 "summary": f"Export the {kind} list with its filters and order, whole, as CSV",
                 "security": SECURED,
                 "parameters": parameters,
-                "responses": {"200": CSV, **_errors(400, 401, 403, 413)},
+                "responses": {"200": CSV, **error_responses(400, 401, 403, 413)},
             }
         }
         for kind, parameters in FILTERS.items()

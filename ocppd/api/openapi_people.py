@@ -44,7 +44,7 @@ def _json(schema: str, description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
+def error_responses(*statuses: int) -> dict[str, Any]:
     return {str(s): _json("Error", "see the error code") for s in statuses}
 
 
@@ -52,11 +52,13 @@ def _body(schema: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
-def _sorts(names: Any) -> dict[str, Any]:
+def sort_enum(names: Any) -> dict[str, Any]:
     return {"enum": [f"{sign}{name}" for name in names for sign in ("", "-")]}
 
 
-def _query(name: str, schema: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+def query_parameter(
+    name: str, schema: dict[str, Any], description: str | None = None
+) -> dict[str, Any]:
     parameter = {"name": name, "in": "query", "schema": schema}
     if description:
         parameter["description"] = description
@@ -64,25 +66,25 @@ def _query(name: str, schema: dict[str, Any], description: str | None = None) ->
 
 
 PAGING = [
-    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
-    _query("cursor", STRING),
+    query_parameter("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
+    query_parameter("cursor", STRING),
 ]
-SEARCH = _query(
+SEARCH = query_parameter(
     "q",
     {"type": "string", "maxLength": MAX_QUERY},
     "case-insensitive text in the e-mail, name or id tags",
 )
 USER_FILTERS = [
     SEARCH,
-    _query("role", ROLE),
-    _query("blocked", {"enum": ["true", "false"]}),
-    _query("sort", _sorts(USER_SORTS), "a minus sign sorts descending; default email"),
+    query_parameter("role", ROLE),
+    query_parameter("blocked", {"enum": ["true", "false"]}),
+    query_parameter("sort", sort_enum(USER_SORTS), "a minus sign sorts descending; default email"),
 ]
 TAG_FILTERS = [
     SEARCH,
-    _query("status", {"enum": ["Accepted", "Blocked", "Expired", "Invalid"]}),
-    _query("userId", {"type": "integer", "minimum": 1}, "the owner's tags only"),
-    _query("sort", _sorts(TAG_SORTS), "a minus sign sorts descending; default idTag"),
+    query_parameter("status", {"enum": ["Accepted", "Blocked", "Expired", "Invalid"]}),
+    query_parameter("userId", {"type": "integer", "minimum": 1}, "the owner's tags only"),
+    query_parameter("sort", sort_enum(TAG_SORTS), "a minus sign sorts descending; default idTag"),
 ]
 USER_ID = {"name": "userId", "in": "path", "required": True, "schema": STRING}
 CSV = {"description": "the whole list as CSV", "content": {"text/csv": {"schema": STRING}}}
@@ -162,13 +164,13 @@ def paths() -> dict[str, Any]:
                 "summary": "Users: searched, filtered, sorted, in keyset pages",
                 "security": SECURED,
                 "parameters": [*PAGING, *USER_FILTERS],
-                "responses": {"200": _json("CustomerPage"), **_errors(400, 401, 403)},
+                "responses": {"200": _json("CustomerPage"), **error_responses(400, 401, 403)},
             },
             "post": {
                 "summary": "Create a user (without a password: cannot sign in)",
                 "security": SECURED,
                 "requestBody": _body("CustomerCreate"),
-                "responses": {"201": _json("Customer"), **_errors(400, 401, 403, 409, 415)},
+                "responses": {"201": _json("Customer"), **error_responses(400, 401, 403, 409, 415)},
             },
         },
         "/api/cms/users.csv": {
@@ -176,7 +178,7 @@ def paths() -> dict[str, Any]:
                 "summary": "Export the users list with its filters and order, whole, as CSV",
                 "security": SECURED,
                 "parameters": USER_FILTERS,
-                "responses": {"200": CSV, **_errors(400, 401, 403, 413)},
+                "responses": {"200": CSV, **error_responses(400, 401, 403, 413)},
             }
         },
         "/api/cms/tags.csv": {
@@ -184,7 +186,7 @@ def paths() -> dict[str, Any]:
                 "summary": "Export the id tags list with its filters and order, whole, as CSV",
                 "security": SECURED,
                 "parameters": TAG_FILTERS,
-                "responses": {"200": CSV, **_errors(400, 401, 403, 413)},
+                "responses": {"200": CSV, **error_responses(400, 401, 403, 413)},
             }
         },
         "/api/cms/users/{userId}": {
@@ -192,14 +194,17 @@ def paths() -> dict[str, Any]:
                 "summary": "A user with their wallet",
                 "security": SECURED,
                 "parameters": [USER_ID],
-                "responses": {"200": _json("Customer"), **_errors(401, 403, 404)},
+                "responses": {"200": _json("Customer"), **error_responses(401, 403, 404)},
             },
             "put": {
                 "summary": "Edit a user's name or role; block or unblock them (audited)",
                 "security": SECURED,
                 "parameters": [USER_ID],
                 "requestBody": _body("CustomerUpdate"),
-                "responses": {"200": _json("Customer"), **_errors(400, 401, 403, 404, 409, 415)},
+                "responses": {
+                    "200": _json("Customer"),
+                    **error_responses(400, 401, 403, 404, 409, 415),
+                },
             },
         },
         "/api/cms/users/{userId}/wallet/transactions": {
@@ -209,7 +214,7 @@ def paths() -> dict[str, Any]:
                 "parameters": [USER_ID, *PAGING],
                 "responses": {
                     "200": _json("WalletTransactionPage"),
-                    **_errors(400, 401, 403, 404),
+                    **error_responses(400, 401, 403, 404),
                 },
             }
         },
@@ -235,7 +240,7 @@ def paths() -> dict[str, Any]:
                 "responses": {
                     "201": _json("WalletAdjusted", "posted"),
                     "200": _json("WalletAdjusted", "posted before under this key"),
-                    **_errors(400, 401, 403, 404, 409, 415),
+                    **error_responses(400, 401, 403, 404, 409, 415),
                 },
             }
         },

@@ -23,7 +23,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ocppd.store.people import Order, _contains, _ordered
+from ocppd.store.people import Order, contains, ordered
 from ocppd.store.records import ChargePointRecord, StationRecord, TransactionRecord, from_mapping
 from ocppd.store.tables import charge_points, stations, transactions, users
 from ocppd.store.tags import canonical_id_tag
@@ -53,7 +53,7 @@ SESSION_SORTS: dict[str, sa.ColumnElement[Any]] = {
 
 
 def _lower_contains(column: sa.ColumnElement[Any], text: str) -> sa.ColumnElement[bool]:
-    return _contains(sa.func.lower(column), text.lower())
+    return contains(sa.func.lower(column), text.lower())
 
 
 # --- stations --------------------------------------------------------------------
@@ -73,7 +73,7 @@ def list_stations_page(
         query = query.where(
             sa.or_(_lower_contains(_s.name, filters.q), _lower_contains(_s.address, filters.q))
         )
-    query = _ordered(query, STATION_SORTS[order.sort], _s.id, order)
+    query = ordered(query, STATION_SORTS[order.sort], _s.id, order)
     return [from_mapping(StationRecord, row._mapping) for row in conn.execute(query.limit(limit))]
 
 
@@ -133,7 +133,7 @@ def list_points_page(
         query = query.where(_cp.station_id == filters.station_id)
     if filters.registration_status is not None:
         query = query.where(_cp.registration_status == filters.registration_status)
-    query = _ordered(query, POINT_SORTS[order.sort], _cp.charge_point_id, order)
+    query = ordered(query, POINT_SORTS[order.sort], _cp.charge_point_id, order)
     return [
         from_mapping(ChargePointRecord, row._mapping) for row in conn.execute(query.limit(limit))
     ]
@@ -195,8 +195,8 @@ def list_sessions_page(
         query = query.where(
             sa.or_(
                 _lower_contains(_tx.charge_point_id, filters.q),
-                _contains(_tx.id_tag, canonical_id_tag(filters.q)),
-                _contains(_u.email, filters.q.lower()),
+                contains(_tx.id_tag, canonical_id_tag(filters.q)),
+                contains(_u.email, filters.q.lower()),
                 _lower_contains(_u.name, filters.q),
             )
         )
@@ -212,7 +212,7 @@ def list_sessions_page(
         query = query.where(_tx.started_at >= filters.started_from)
     if filters.started_before is not None:
         query = query.where(_tx.started_at < filters.started_before)
-    query = _ordered(query, SESSION_SORTS[order.sort], _tx.id, order)
+    query = ordered(query, SESSION_SORTS[order.sort], _tx.id, order)
     rows = []
     for row in conn.execute(query.limit(limit)):
         mapping = row._mapping

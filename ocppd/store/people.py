@@ -55,7 +55,7 @@ class Order:
     after: tuple[Any, Any] | None = None
 
 
-def _ordered(
+def ordered(
     query: sa.Select[Any], value: sa.ColumnElement[Any], key: sa.ColumnElement[Any], order: Order
 ) -> sa.Select[Any]:
     columns = (value, key) if value is not key else (key,)
@@ -69,7 +69,7 @@ def _ordered(
     return query.order_by(*(direction(c) for c in columns))
 
 
-def _contains(column: sa.ColumnElement[Any], text: str) -> sa.ColumnElement[bool]:
+def contains(column: sa.ColumnElement[Any], text: str) -> sa.ColumnElement[bool]:
     return column.contains(text, autoescape=True)
 
 
@@ -112,10 +112,10 @@ def _user_query(filters: UserFilters) -> sa.Select[Any]:
     if filters.q:
         lower = filters.q.lower()
         owns = sa.exists().where(
-            _t.user_id == _u.id, _contains(_t.id_tag, canonical_id_tag(filters.q))
+            _t.user_id == _u.id, contains(_t.id_tag, canonical_id_tag(filters.q))
         )
         query = query.where(
-            sa.or_(_contains(_u.email, lower), _contains(sa.func.lower(_u.name), lower), owns)
+            sa.or_(contains(_u.email, lower), contains(sa.func.lower(_u.name), lower), owns)
         )
     if filters.role is not None:
         query = query.where(_u.role == filters.role)
@@ -144,7 +144,7 @@ def list_users_page(
     conn: Connection, filters: UserFilters, order: Order, *, limit: int
 ) -> list[UserRow]:
     """Up to ``limit`` users matching ``filters`` in ``order``, after ``order.after``."""
-    query = _ordered(_user_query(filters), USER_SORTS[order.sort], _u.id, order)
+    query = ordered(_user_query(filters), USER_SORTS[order.sort], _u.id, order)
     return [_user_row(row) for row in conn.execute(query.limit(limit))]
 
 
@@ -220,17 +220,17 @@ def list_tags_page(
         upper, lower = canonical_id_tag(filters.q), filters.q.lower()
         query = query.where(
             sa.or_(
-                _contains(_t.id_tag, upper),
-                _contains(_t.parent_id_tag, upper),
-                _contains(_u.email, lower),
-                _contains(sa.func.lower(_u.name), lower),
+                contains(_t.id_tag, upper),
+                contains(_t.parent_id_tag, upper),
+                contains(_u.email, lower),
+                contains(sa.func.lower(_u.name), lower),
             )
         )
     if filters.status is not None:
         query = query.where(_t.status == filters.status)
     if filters.user_id is not None:
         query = query.where(_t.user_id == filters.user_id)
-    query = _ordered(query, TAG_SORTS[order.sort], _t.id_tag, order)
+    query = ordered(query, TAG_SORTS[order.sort], _t.id_tag, order)
     rows = []
     for row in conn.execute(query.limit(limit)):
         mapping = row._mapping
