@@ -42,6 +42,7 @@ from ocppd.api.commands import CommandService
 from ocppd.api.customer import CustomerService
 from ocppd.api.online import OnlineView
 from ocppd.api.payments import PaymentWebhooks
+from ocppd.api.receipt_words import ReceiptWords
 from ocppd.api.receipts import Receipts
 from ocppd.api.reviews import SessionReviews
 from ocppd.bus import topology
@@ -308,7 +309,11 @@ class Ocppd:
             firmware=FirmwareFiles(config.files.firmware_dir, config.files.public_url),
             online=self.online,
             payments=self.payment_webhooks,
-            receipts=Receipts(database=self.database, billing=config.billing),
+            receipts=Receipts(
+                database=self.database,
+                billing=config.billing,
+                words=ReceiptWords.load(config.web.webroot),
+            ),
             static=static_trees(config.web.webroot),
             map_settings=map_settings(config.web),
         )

@@ -45,6 +45,7 @@ from ocppd.api.pagination import decode_cursor, page, parse_limit, query_arg
 from ocppd.api.payments import PaymentWebhooks
 from ocppd.api.point_meter import PointMeter
 from ocppd.api.public import charger_json, charger_tx, stations_page_tx
+from ocppd.api.receipt_words import choose_language
 from ocppd.api.receipts import Receipts
 from ocppd.api.reviews import SessionReviews
 from ocppd.api.session_snapshot import running_sessions_tx, session_snapshot_tx
@@ -60,6 +61,14 @@ from ocppd.store.records import UserRecord
 
 def user_json(user: UserRecord) -> dict[str, Any]:
     return {"id": user.id, "email": user.email, "role": user.role}
+
+
+def _accept_language(request: IRequest) -> str | None:
+    """Accept-Language as text, or None when it is not ASCII (English then, not a 400)."""
+    values = request.requestHeaders.getRawHeaders(b"accept-language")
+    if not values or not values[-1].isascii():
+        return None
+    return str(values[-1].decode("ascii"))
 
 
 class Api:
@@ -352,7 +361,8 @@ class Api:
     ) -> Generator[Deferred[Any], Any, bytes]:
         user = yield self.user(request)
         key = path_id(session_id, "session")
-        pdf = yield self.receipts.pdf(user, key)
+        language = choose_language(query_arg(request, "lang"), _accept_language(request))
+        pdf = yield self.receipts.pdf(user, key, language)
         request.setHeader("Content-Type", "application/pdf")
         request.setHeader("Content-Disposition", f'attachment; filename="receipt-{key}.pdf"')
         request.setHeader("Cache-Control", "no-store")

@@ -879,9 +879,19 @@ def document() -> dict[str, Any]:
         },
         "/api/user/sessions/{sessionId}/receipt.pdf": {
             "get": {
-                "summary": "The receipt of one's own finished session as a PDF",
+                "summary": "The receipt of one's own finished session as a PDF, in the"
+                " reader's language: lang, else the first of Accept-Language the panel"
+                " speaks, else English",
                 "security": SECURED,
-                "parameters": [key_parameter("sessionId", STRING)],
+                "parameters": [
+                    key_parameter("sessionId", STRING),
+                    {
+                        "name": "lang",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "en, de or fr; another value is ignored",
+                    },
+                ],
                 "responses": {
                     "200": {
                         "description": "the receipt (Content-Disposition: attachment)",

@@ -6,48 +6,37 @@ Helvetica, a core PDF font, so no font file ships: its text is Windows-1252
 (which has the euro sign); characters beyond it print as "?". Streams are
 left uncompressed: the file is a few KB, and its text stays searchable as is.
 Deterministic: the document's date is the session's stop, so the same
-session gives the same bytes.
+session in the same language gives the same bytes.
+
+Its words are the printable page's (``receipt.*`` of the panel's message
+catalogue, ``ocppd.api.receipt_words``), in the reader's language; numbers,
+money and dates in that language's format (``ocppd.localformat``). Times
+are UTC and labelled so (the page shows the browser's local time; a server
+cannot know the reader's zone).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from fpdf import FPDF
 
+from ocppd import localformat
+from ocppd.api.receipt_words import ENGLISH, ReceiptWords
 from ocppd.billing.receipt import ADJUSTMENT, ENERGY, FEE, TIME
 
 if TYPE_CHECKING:
     from ocppd.api.receipts import Receipt
 
-#: ISO 4217 currencies whose minor unit is not 1/100.
-_DIGITS = {
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
-    "PYG": 0, "RWF": 0, "UGX": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-}  # fmt: skip
-_SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$"}
-LABELS = {FEE: "Session fee", ENERGY: "Energy", TIME: "Time", ADJUSTMENT: "Adjustment"}
+
+#: The multiplication sign (Windows-1252 0xD7), as the page writes between quantity and price.
+TIMES = "\u00d7"
 
 
-def money(amount: int, currency: str) -> str:
-    """``amount`` minor units as ``€12.34`` (``CHF 12.34`` without a symbol)."""
-    digits = _DIGITS.get(currency, 2)
-    sign = "-" if amount < 0 else ""
-    whole, minor = divmod(abs(amount), 10**digits)
-    number = f"{whole:,}" + (f".{minor:0{digits}d}" if digits else "")
-    symbol = _SYMBOLS.get(currency)
-    return f"{sign}{symbol}{number}" if symbol else f"{sign}{currency} {number}"
-
-
-def _duration(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours} h {minutes:02d} min {secs:02d} s" if hours else f"{minutes} min {secs:02d} s"
-
-
-def _kwh(wh: int) -> str:
-    return f"{wh / 1000:,.3f} kWh"
+def money(amount: int, currency: str, language: str = ENGLISH) -> str:
+    """``amount`` minor units as ``€12.34`` (en), ``12,34 €`` (de, fr): ``ocppd.localformat``."""
+    return localformat.money(amount, currency, language)
 
 
 def _text(value: str, *, lines: bool = False) -> str:
@@ -56,13 +45,21 @@ def _text(value: str, *, lines: bool = False) -> str:
     return printable.encode("cp1252", "replace").decode("cp1252")
 
 
-def _time(value: str | None) -> str:
-    """``2026-11-29T10:00:00.000Z`` as ``2026-11-29 10:00:00 UTC``."""
-    return "-" if value is None else value[:19].replace("T", " ") + " UTC"
-
-
-def render(receipt: Receipt) -> bytes:
+def render(receipt: Receipt, words: ReceiptWords, language: str = ENGLISH) -> bytes:
+    """The receipt in ``language``: the catalogue's words, its numbers, money and dates."""
     from ocppd.api.receipts import receipt_json
+
+    def say(key: str, **params: object) -> str:
+        return words.text(language, f"receipt.{key}", **params)
+
+    def cash(amount: int) -> str:
+        return _text(money(amount, currency, language))
+
+    def kwh(wh: int) -> str:
+        return localformat.kwh(wh, language)
+
+    def when(value: datetime | None) -> str:
+        return localformat.utc_time(value, language)
 
     data = receipt_json(receipt)
     currency = data["currency"]
@@ -71,7 +68,8 @@ def render(receipt: Receipt) -> bytes:
     pdf.core_fonts_encoding = "windows-1252"
     pdf.set_compression(False)
     pdf.set_creation_date(receipt.stopped_at)
-    pdf.set_title(f"Receipt {data['number']}")
+    pdf.set_lang(language)
+    pdf.set_title(_text(f"{say('number')} {data['number']}"))
     pdf.set_author(_text(receipt.issuer or "ocppd"))
     pdf.set_auto_page_break(True, margin=15)
     pdf.add_page()
@@ -83,80 +81,75 @@ def render(receipt: Receipt) -> bytes:
         pdf.multi_cell(width * 0.65, 6, _text(value), new_x="LMARGIN", new_y="NEXT")
 
     pdf.set_font("helvetica", "B", 18)
-    pdf.cell(width, 10, "Charging receipt", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(width, 10, _text(say("heading")), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("helvetica", "", 10)
     if receipt.issuer:
         pdf.multi_cell(width, 5, _text(receipt.issuer, lines=True), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
-    row("Receipt", data["number"])
-    row("Customer", data["customer"])
+    row(say("number"), data["number"])
+    row(say("customer"), data["customer"])
     station = data["station"]
     if station is not None:
-        row("Station", station["name"] + (f", {station['address']}" if station["address"] else ""))
+        address = f", {station['address']}" if station["address"] else ""
+        row(say("station"), station["name"] + address)
     charger = data["charger"]
     made = " ".join(part for part in (charger["vendor"], charger["model"]) if part)
     row(
-        "Charger",
-        f"{charger['id']}, connector {session['connectorId']}" + (f" ({made})" if made else ""),
+        say("charger"),
+        say("chargerConnector", charger=charger["id"], connector=session["connectorId"])
+        + (f" ({made})" if made else ""),
     )
-    row("Started", _time(session["startedAt"]))
-    row("Stopped", _time(session["stoppedAt"]))
-    row("Duration", _duration(session["durationSeconds"]))
-    row("Energy", _kwh(session["energyWh"]))
+    row(say("started"), when(receipt.session.started_at))
+    row(say("stopped"), when(receipt.stopped_at))
+    row(say("duration"), localformat.duration(session["durationSeconds"]))
+    row(say("energy"), kwh(session["energyWh"]))
     tariff = data["tariff"]
     if tariff is not None:
-        row("Tariff", tariff["name"])
+        row(say("tariff"), tariff["name"])
     pdf.ln(4)
 
     pdf.set_font("helvetica", "B", 10)
-    pdf.cell(width * 0.35, 7, "Item", border="B")
-    pdf.cell(width * 0.40, 7, "Quantity x price", border="B")
-    pdf.cell(width * 0.25, 7, "Amount", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(width * 0.35, 7, _text(say("item")), border="B")
+    pdf.cell(width * 0.40, 7, _text(say("quantity")), border="B")
+    pdf.cell(
+        width * 0.25, 7, _text(say("amount")), border="B", align="R",
+        new_x="LMARGIN", new_y="NEXT",
+    )  # fmt: skip
     pdf.set_font("helvetica", "", 10)
     for line in data["lines"]:
         kind, quantity, price = line["kind"], line["quantity"], line["unitPrice"]
         if kind == ENERGY:
-            detail = f"{_kwh(quantity)} x {money(price, currency)}/kWh"
+            detail = f"{kwh(quantity)} {TIMES} {money(price, currency, language)}/kWh"
         elif kind == TIME:
-            detail = f"{_duration(quantity)} x {money(price, currency)}/min"
+            detail = (
+                f"{localformat.duration(quantity)} {TIMES} {money(price, currency, language)}/min"
+            )
         elif kind == FEE:
-            detail = "1 x " + money(price, currency)
+            detail = f"1 {TIMES} " + money(price, currency, language)
         else:
-            detail = "as billed"
-        pdf.cell(width * 0.35, 7, LABELS.get(kind, kind))
+            detail = ""  # why: the note below the lines, too long for this column
+        pdf.cell(width * 0.35, 7, _text(say(f"lines.{kind}")))
         pdf.cell(width * 0.40, 7, _text(detail))
-        pdf.cell(
-            width * 0.25, 7, _text(money(line["amount"], currency)), align="R",
-            new_x="LMARGIN", new_y="NEXT",
-        )  # fmt: skip
+        pdf.cell(width * 0.25, 7, cash(line["amount"]), align="R", new_x="LMARGIN", new_y="NEXT")
+    if not data["lines"]:
+        pdf.cell(width, 7, _text(say("free")), new_x="LMARGIN", new_y="NEXT")
+    if any(line["kind"] == ADJUSTMENT for line in data["lines"]):
+        pdf.set_font("helvetica", "I", 9)
+        pdf.multi_cell(width, 5, _text(say("differs")), new_x="LMARGIN", new_y="NEXT")
     vat = data["vat"]
     pdf.set_font("helvetica", "B", 11)
-    pdf.cell(width * 0.75, 8, "Total", border="T")
+    pdf.cell(width * 0.75, 8, _text(say("total")), border="T")
     pdf.cell(
-        width * 0.25, 8, _text(money(data["total"], currency)), border="T", align="R",
+        width * 0.25, 8, cash(data["total"]), border="T", align="R",
         new_x="LMARGIN", new_y="NEXT",
     )  # fmt: skip
     pdf.set_font("helvetica", "", 10)
     if vat["rateBasisPoints"]:
-        rate = f"{vat['rateBasisPoints'] / 100:g} %"
-        pdf.cell(width * 0.75, 6, "Net")
-        pdf.cell(
-            width * 0.25,
-            6,
-            _text(money(vat["net"], currency)),
-            align="R",
-            new_x="LMARGIN",
-            new_y="NEXT",
-        )
-        pdf.cell(width * 0.75, 6, f"VAT included ({rate})")
-        pdf.cell(
-            width * 0.25,
-            6,
-            _text(money(vat["amount"], currency)),
-            align="R",
-            new_x="LMARGIN",
-            new_y="NEXT",
-        )
+        rate = localformat.percent(vat["rateBasisPoints"], language)
+        pdf.cell(width * 0.75, 6, _text(say("net")))
+        pdf.cell(width * 0.25, 6, cash(vat["net"]), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(width * 0.75, 6, _text(say("vat", rate=rate)))
+        pdf.cell(width * 0.25, 6, cash(vat["amount"]), align="R", new_x="LMARGIN", new_y="NEXT")
     else:
-        pdf.cell(width, 6, "No VAT shown.", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(width, 6, _text(say("noVat")), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

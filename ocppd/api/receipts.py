@@ -3,7 +3,8 @@ Receipts of finished sessions, for the customer whose sessions they are.
 
 ``GET /api/user/sessions/{id}/receipt`` is the receipt as JSON (the panel's
 printable page renders it), ``.../receipt.pdf`` the same as a PDF
-(``ocppd.api.receipt_pdf``, rendered off the reactor thread). Another
+(``ocppd.api.receipt_pdf``, rendered off the reactor thread) in the
+reader's language (``lang``, else Accept-Language: ``ocppd.api.receipt_words``). Another
 customer's session, or none, is 404 alike, so ids cannot be probed; a
 session still running, or held for an operator's review, has no receipt yet
 (409). The money on it is ``ocppd.billing.receipt``'s.
@@ -21,6 +22,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.threads import deferToThread
 
 from ocppd.api.errors import ApiError
+from ocppd.api.receipt_words import ENGLISH, ReceiptWords
 from ocppd.billing import Tariff, elapsed_seconds
 from ocppd.billing.receipt import ReceiptMoney, receipt_money
 from ocppd.config import BillingConfig
@@ -154,9 +156,10 @@ def receipt_json(receipt: Receipt) -> dict[str, Any]:
 
 
 class Receipts:
-    def __init__(self, *, database: Database, billing: BillingConfig) -> None:
+    def __init__(self, *, database: Database, billing: BillingConfig, words: ReceiptWords) -> None:
         self._database = database
         self._billing = billing
+        self._words = words
 
     def receipt(self, user: UserRecord, session_id: int) -> Deferred[Receipt]:
         return self._database.run(receipt_tx, user, session_id, self._billing)
@@ -169,9 +172,12 @@ class Receipts:
         return receipt_json(receipt)
 
     @inlineCallbacks
-    def pdf(self, user: UserRecord, session_id: int) -> Generator[Deferred[Any], Any, bytes]:
+    def pdf(
+        self, user: UserRecord, session_id: int, language: str = ENGLISH
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        """The PDF in ``language`` (one of ``receipt_words.LANGUAGES``)."""
         from ocppd.api.receipt_pdf import render
 
         receipt = yield self.receipt(user, session_id)
         # fpdf2 is pure Python: a few milliseconds of CPU, off the reactor thread.
-        return (yield deferToThread(render, receipt))
+        return (yield deferToThread(render, receipt, self._words, language))

@@ -15,6 +15,7 @@ from twisted.web.client import HTTPConnectionPool
 
 from ocppd.store import tables, transactions
 from tests.api.test_api import ADMIN, CUSTOMER, ApiTestCase
+from tests.browser.browser import WEBROOT
 from tests.integration.daemon import postgres_overrides
 
 OTHER = ("sam@example.com", "yet another long password")
@@ -30,7 +31,12 @@ TARIFF = {
 
 
 class ReceiptTestCase(ApiTestCase):
-    overrides = ("billing.vat_rate=1900", "billing.receipt_issuer=Example Charging GmbH, Berlin")
+    overrides = (
+        "billing.vat_rate=1900",
+        "billing.receipt_issuer=Example Charging GmbH, Berlin",
+        # The PDF's words come from the panel's catalogue there.
+        f"web.webroot={WEBROOT}",
+    )
 
     @inlineCallbacks
     def setUp(self) -> Any:
@@ -98,10 +104,10 @@ class ReceiptTestCase(ApiTestCase):
         return session_id
 
     @inlineCallbacks
-    def pdf(self, session_id: int, token: str) -> Any:
+    def pdf(self, session_id: int, token: str, query: str = "", **headers: str) -> Any:
         response = yield treq.get(
-            self.url(f"/api/user/sessions/{session_id}/receipt.pdf"),
-            headers={"Authorization": f"Bearer {token}"},
+            self.url(f"/api/user/sessions/{session_id}/receipt.pdf{query}"),
+            headers={"Authorization": f"Bearer {token}", **headers},
             pool=HTTPConnectionPool(reactor, persistent=False),
         )
         body = yield response.content()
@@ -152,6 +158,45 @@ class ReceiptTests(ReceiptTestCase):
         # The same session gives the same document.
         _, again = yield self.pdf(session_id, self.customer)
         self.assertEqual(again, body)
+
+    @inlineCallbacks
+    def test_receipt_pdf_in_german(self) -> Any:
+        """
+        ``lang=de`` (the panel's reader's language) or a German Accept-Language:
+        the catalogue's German words, German money and dates.
+        """
+        session_id = yield self.session(CUSTOMER[0])
+        for query, headers in (
+            ("?lang=de", {"Accept-Language": "fr-FR,fr"}),
+            ("", {"Accept-Language": "pl-PL, de-AT;q=0.9, en;q=0.8"}),
+        ):
+            response, body = yield self.pdf(session_id, self.customer, query, **headers)
+            self.assertEqual(response.code, 200, body[:200])
+            for text in (
+                "(Ladebeleg) Tj", "(Gesamt) Tj", "(Netto) Tj", "6,72 €", "1,07 €", "5,65 €",
+                "Enthaltene MwSt. \\(19 %\\)", "29.11.2026 10:00 UTC", "Anschluss 1",
+            ):  # fmt: skip
+                self.assertIn(text.encode("cp1252"), body, text)
+            self.assertNotIn("€6.72".encode("cp1252"), body)
+            self.assertNotIn(b"(Total) Tj", body)
+
+    @inlineCallbacks
+    def test_receipt_pdf_english_by_default(self) -> Any:
+        """
+        No language asked for, one the panel does not speak, or an
+        Accept-Language too long or not ASCII: English, never an error.
+        """
+        session_id = yield self.session(CUSTOMER[0])
+        for query, headers in (
+            ("", {}),
+            ("?lang=xx", {"Accept-Language": "ja, pl;q=0.5"}),
+            ("", {"Accept-Language": "de," + "x-y;q=0.1," * 200}),
+            ("", {"Accept-Language": "de-\u00e4".encode().decode("unicode_escape")}),
+        ):
+            response, body = yield self.pdf(session_id, self.customer, query, **headers)
+            self.assertEqual(response.code, 200, body[:200])
+            for text in ("(Charging receipt) Tj", "(Total) Tj", "€6.72", "2026-11-29 10:00 UTC"):
+                self.assertIn(text.encode("cp1252"), body, (query, text))
 
     @inlineCallbacks
     def test_only_the_customers_own(self) -> Any:

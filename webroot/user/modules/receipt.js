@@ -6,7 +6,7 @@
 
 import { describeError, h, loadingState, replace } from '/shared/dom.js';
 import { formatDateTime, formatDuration, formatEnergy, formatMoney, formatPerKwh, formatPerMinute, locale } from '/shared/format.js';
-import { messages } from '/shared/i18n.js';
+import { language, messages } from '/shared/i18n.js';
 
 // "receipt.*" of the message catalogue (user/i18n/).
 const TEXT = messages('receipt');
@@ -111,11 +111,11 @@ function render(r) {
   );
 }
 
-/** The server's PDF, fetched with the sign-in token and saved by the browser. */
+/** The server's PDF in the reader's language, fetched with the sign-in token and saved by the browser. */
 async function downloadPdf(ctx, id, button) {
   button.disabled = true;
   try {
-    const response = await fetch(`/api/user/sessions/${id}/receipt.pdf`, {
+    const response = await fetch(`/api/user/sessions/${id}/receipt.pdf?lang=${encodeURIComponent(language())}`, {
       headers: { Authorization: `Bearer ${ctx.api.token}` },
       cache: 'no-store',
     });
