@@ -157,3 +157,29 @@ class ReceiptPageTests(BrowserTestCase):
         # The 404 of the API call is the browser's console line, not a page error.
         self.allow_console_error("404 (Not Found)")
         yield self.b(refused)
+
+    @inlineCallbacks
+    def test_pdf_in_the_readers_language(self) -> Any:
+        """
+        A reader who switched the panel to German, in an English browser
+        (Accept-Language en-US), downloads a German PDF: the link passes the
+        panel's language.
+        """
+        from playwright.sync_api import expect
+
+        session_id = yield self.finished_session(CUSTOMER)
+        page = yield self.open(CUSTOMER, f"/user/#/receipt/{session_id}")
+        saved: list[bytes] = []
+
+        def check() -> None:
+            page.evaluate("localStorage.setItem('ocppd.language', 'de')")
+            page.reload()
+            expect(page.locator("article.receipt")).to_contain_text("Ladebeleg")
+            with page.expect_download() as info:
+                page.get_by_role("button", name="PDF herunterladen").click()
+            with open(info.value.path(), "rb") as f:
+                saved.append(f.read())
+
+        yield self.b(check)
+        for text in ("(Ladebeleg) Tj", "(Gesamt) Tj", "6,72 €", "Enthaltene MwSt."):
+            self.assertIn(text.encode("cp1252"), saved[0], text)
