@@ -8,20 +8,16 @@ Idempotency-Key, bounded, audited), and sessions naming their customer.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import treq
-from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
-from twisted.web.client import HTTPConnectionPool
 
 from ocppd.store import audit, tags, transactions, users
-from tests.api.test_api import ADMIN, CUSTOMER, ApiTestCase
+from tests.api.listing import ListReading
+from tests.api.test_api import ADMIN, CUSTOMER
 from tests.integration.clients import connect
 from tests.integration.daemon import postgres_overrides
 
@@ -30,7 +26,7 @@ T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 SEEDED = 30
 
 
-class PeopleTests(ApiTestCase):
+class PeopleTests(ListReading):
     @inlineCallbacks
     def setUp(self) -> Any:
         yield super().setUp()
@@ -44,37 +40,6 @@ class PeopleTests(ApiTestCase):
                 tags.add_id_tag(conn, f"fleet-{n:03d}", user_id=user_id, now=T0)
 
         yield self.daemon.query(seed)
-
-    @inlineCallbacks
-    def get(self, path: str, **query: Any) -> Any:
-        code, body, _ = yield self.request("GET", f"{path}?{urlencode(query)}", token=self.token)
-        self.assertEqual(code, 200, body)
-        return body
-
-    @inlineCallbacks
-    def all_pages(self, path: str, **query: Any) -> Any:
-        items: list[Any] = []
-        body = yield self.get(path, **query)
-        items += body["items"]
-        while body["next"]:
-            body = yield self.get(path, **query, cursor=body["next"])
-            items += body["items"]
-        return items
-
-    @inlineCallbacks
-    def csv_rows(self, path: str, **query: Any) -> Any:
-        response = yield treq.get(
-            self.url(f"{path}?{urlencode(query)}"),
-            headers={"Authorization": f"Bearer {self.token}"},
-            pool=HTTPConnectionPool(reactor, persistent=False),
-        )
-        text = yield response.text("utf-8")
-        self.assertEqual(response.code, 200, text)
-        self.assertEqual(
-            response.headers.getRawHeaders("content-type"), ["text/csv; charset=utf-8"]
-        )
-        self.assertIn("attachment", response.headers.getRawHeaders("content-disposition")[0])
-        return list(csv.reader(io.StringIO(text)))
 
     @inlineCallbacks
     def test_users_searched_sorted_paged(self) -> Any:
