@@ -21,7 +21,7 @@ import json
 import os
 import re
 
-from twisted.logger import Logger
+from ocppd.logs import Logger
 
 log = Logger()
 

@@ -17,14 +17,13 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl
 
-from twisted.internet import reactor
-from twisted.internet.defer import inlineCallbacks
-from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IListeningPort
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from ocppd.payments.signature import header
+from tests.sites import listen_closing
 
 SECRET_KEY = "sk_test_fake0123456789"
 WEBHOOK_SECRET = "whsec_fake0123456789abcdef"
@@ -118,13 +117,11 @@ class FakeStripe:
         root.putChild(b"pay", _Pay())
         return root
 
-    @inlineCallbacks
-    def start(self, testcase: Any) -> Any:
-        endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
-        self.port = yield endpoint.listen(Site(self.resource()))
-        testcase.addCleanup(self.port.stopListening)
+    def start(self, testcase: Any) -> Deferred[FakeStripe]:
+        """Listen on loopback until ``testcase`` ends; fires with the fake."""
+        self.port = listen_closing(testcase, Site(self.resource()))
         self.base = f"http://127.0.0.1:{self.port.getHost().port}"
-        return self
+        return succeed(self)
 
     def overrides(self, return_url: str = "https://charge.example.com/user/#/wallet") -> list[str]:
         return [
