@@ -19,10 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import statistics
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,9 +28,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import sqlalchemy as sa  # noqa: E402
+from scratch import analyze, median_ms, scratch_database  # noqa: E402  (bench/ is on sys.path)
 
-from ocppd.store import migrate, people  # noqa: E402
-from ocppd.store.database import create_engine  # noqa: E402
+from ocppd.store import people  # noqa: E402
 from ocppd.store.people import Order, TagFilters, UserFilters  # noqa: E402
 from ocppd.store.tables import id_tags, users  # noqa: E402
 
@@ -70,16 +67,6 @@ def seed(conn: Any, n: int) -> None:
     ]
     for start in range(0, n, 5000):
         conn.execute(id_tags.insert(), tags[start : start + 5000])
-
-
-def timed(engine: Any, call: Callable[[Any], Any]) -> float:
-    samples = []
-    for _ in range(ROUNDS):
-        with engine.connect() as conn:
-            start = time.perf_counter()
-            call(conn)
-            samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
 
 
 def halfway_user(conn: Any, sort: str) -> tuple[Any, Any]:
@@ -133,47 +120,20 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
-    cleanup: Callable[[], None] = lambda: None  # noqa: E731
-    if args.url == "sqlite":
-        directory = tempfile.mkdtemp()
-        url = f"sqlite:///{directory}/bench.sqlite3"
-        label = "SQLite"
-    else:
-        schema = f"ocppd_bench_{secrets.token_hex(4)}"
-        admin = create_engine(args.url, max_threads=1)
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-
-        def drop() -> None:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
-
-        cleanup = drop
-        separator = "&" if "?" in args.url else "?"
-        url = f"{args.url}{separator}options=-csearch_path%3D{schema}"
-        label = "PostgreSQL"
-    try:
-        migrate.upgrade(url)
-        engine = create_engine(url, max_threads=1)
+    with scratch_database(args.url) as (engine, label):
         with engine.begin() as conn:
             seed(conn, args.users)
-        if label == "PostgreSQL":
-            with engine.connect() as conn:
-                conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
+        analyze(engine, label)
         with engine.connect() as conn:
             # Closed before timing: SQLite's write lock is taken at BEGIN (ocppd.store.database).
             planned = cases(conn)
-        measured = [(name, timed(engine, call)) for name, call in planned]
+        measured = [(name, median_ms(engine, call, ROUNDS)) for name, call in planned]
         reference = measured[0][1]
         print(f"\n{label}, {args.users:,} users with one id tag each, pages of {PAGE}\n")
         print("| list | ms per page (median of 15) | x reference |")
         print("| --- | ---: | ---: |")
         for name, ms in measured:
             print(f"| {name} | {ms:.2f} | {ms / reference:.1f} |")
-        engine.dispose()
-    finally:
-        cleanup()
 
 
 if __name__ == "__main__":

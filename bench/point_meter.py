@@ -18,11 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
-import statistics
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,11 +27,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import sqlalchemy as sa  # noqa: E402
+from scratch import analyze, median_ms, scratch_database  # noqa: E402  (bench/ is on sys.path)
 
 from ocppd.measurands import ENERGY_REGISTER, POWER_IMPORT  # noqa: E402
 from ocppd.store import chargers as store_chargers  # noqa: E402
-from ocppd.store import migrate  # noqa: E402
-from ocppd.store.database import create_engine  # noqa: E402
 from ocppd.store.meter_history import point_meter_history  # noqa: E402
 from ocppd.store.tables import meter_values  # noqa: E402
 
@@ -98,16 +93,6 @@ def newest_samples(conn: Any) -> Any:
     ).all()
 
 
-def timed(engine: Any, call: Callable[[Any], Any]) -> float:
-    samples = []
-    for _ in range(ROUNDS):
-        with engine.connect() as conn:
-            begin = time.perf_counter()
-            call(conn)
-            samples.append((time.perf_counter() - begin) * 1e3)
-    return statistics.median(samples)
-
-
 def history(hours: int) -> Callable[[Any], Any]:
     def call(conn: Any) -> Any:
         found = point_meter_history(
@@ -125,34 +110,10 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=60, help="seconds between samples")
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
-    cleanup: Callable[[], None] = lambda: None  # noqa: E731
-    if args.url == "sqlite":
-        directory = tempfile.mkdtemp()
-        url = f"sqlite:///{directory}/bench.sqlite3"
-        label = "SQLite"
-    else:
-        schema = f"ocppd_bench_{secrets.token_hex(4)}"
-        admin = create_engine(args.url, max_threads=1)
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-
-        def drop() -> None:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
-
-        cleanup = drop
-        separator = "&" if "?" in args.url else "?"
-        url = f"{args.url}{separator}options=-csearch_path%3D{schema}"
-        label = "PostgreSQL"
-    try:
-        migrate.upgrade(url)
-        engine = create_engine(url, max_threads=1)
+    with scratch_database(args.url) as (engine, label):
         with engine.begin() as conn:
             rows = seed(conn, args.chargers, args.every)
-        if label == "PostgreSQL":
-            with engine.connect() as conn:
-                conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
+        analyze(engine, label)
         cases = [
             ("newest 300 samples of the charger (reference)", newest_samples),
             ("history, last hour", history(1)),
@@ -160,7 +121,7 @@ def main() -> None:
             ("history, last 7 days", history(24 * 7)),
             ("history, last 31 days", history(24 * DAYS)),
         ]
-        measured = [(name, timed(engine, call)) for name, call in cases]
+        measured = [(name, median_ms(engine, call, ROUNDS)) for name, call in cases]
         reference = measured[0][1]
         per_charger = rows // args.chargers
         print(
@@ -171,9 +132,6 @@ def main() -> None:
         print("| --- | ---: | ---: |")
         for name, ms in measured:
             print(f"| {name} | {ms:.2f} | {ms / reference:.1f} |")
-        engine.dispose()
-    finally:
-        cleanup()
 
 
 if __name__ == "__main__":
