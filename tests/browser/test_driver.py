@@ -7,6 +7,7 @@ dashboard finding the running session, sessions that never started, phones
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from twisted.internet.defer import inlineCallbacks, succeed
@@ -48,6 +49,19 @@ class DriverTestCase(BrowserTestCase):
 
     def top_up(self, amount: int) -> Any:
         return self.api_ok("POST", "/api/user/wallet/top-up", {"amount": amount}, who=CUSTOMER)
+
+    @staticmethod
+    def refuse_remote_starts(charger: Any) -> None:
+        """``charger`` answers every RemoteStartTransaction Rejected, other commands as usual."""
+        command = charger._command
+
+        def refuse(unique_id: str, action: str, payload: dict[str, Any]) -> None:
+            if action != "RemoteStartTransaction":
+                command(unique_id, action, payload)
+                return
+            charger.client.send(json.dumps([3, unique_id, {"status": "Rejected"}]))
+
+        charger._command = refuse
 
     @inlineCallbacks
     def started_from_the_panel(self, page: Any, charger: Any) -> Any:
@@ -170,17 +184,7 @@ class PricesAndReasonsTests(DriverTestCase):
         yield self.top_up(2000)
         page = yield self.open(CUSTOMER, "/user/#/chargers/CP-1")
         yield self.wait_live(page)
-        command = charger._command
-
-        def refuse(unique_id: str, action: str, payload: dict[str, Any]) -> None:
-            if action != "RemoteStartTransaction":
-                command(unique_id, action, payload)
-                return
-            import json
-
-            charger.client.send(json.dumps([3, unique_id, {"status": "Rejected"}]))
-
-        charger._command = refuse
+        self.refuse_remote_starts(charger)
 
         def refused() -> None:
             page.get_by_role("button", name="Start charging on connector 1").click()

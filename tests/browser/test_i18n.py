@@ -206,7 +206,6 @@ class ErrorsAndFrenchTests(DriverTestCase):
     @inlineCallbacks
     def test_a_refused_start_in_german(self) -> Any:
         """The charger's refusal (code charger_rejected) is a German sentence."""
-        import json
 
         from playwright.sync_api import expect
 
@@ -214,15 +213,7 @@ class ErrorsAndFrenchTests(DriverTestCase):
         yield self.top_up(2000)
         page = yield self.open(CUSTOMER, "/user/#/chargers/CP-1", **GERMAN)
         yield self.wait_live(page)
-        command = charger._command
-
-        def refuse(unique_id: str, action: str, payload: dict[str, Any]) -> None:
-            if action != "RemoteStartTransaction":
-                command(unique_id, action, payload)
-                return
-            charger.client.send(json.dumps([3, unique_id, {"status": "Rejected"}]))
-
-        charger._command = refuse
+        self.refuse_remote_starts(charger)
 
         def refused() -> None:
             page.get_by_role("button", name="Laden an Anschluss 1 starten").click()
