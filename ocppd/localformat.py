@@ -13,12 +13,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-#: ISO 4217 currencies whose minor unit is not 1/100.
-_DIGITS = {
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
-    "PYG": 0, "RWF": 0, "UGX": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-}  # fmt: skip
+from ocppd.billing.money import minor_digits
+
 _SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$"}
 #: No-break space: Windows-1252 has it (0xA0), unlike the narrow one French prefers.
 NBSP = "\u00a0"
@@ -43,10 +39,6 @@ def _style(language: str) -> _Style:
     return _STYLES.get(language, _STYLES["en"])
 
 
-def currency_digits(currency: str) -> int:
-    return _DIGITS.get(currency, 2)
-
-
 def decimal(value: int, digits: int, language: str) -> str:
     """``value / 10**digits``: 123456, 2 -> "1,234.56" (en), "1.234,56" (de)."""
     style = _style(language)
@@ -63,7 +55,7 @@ def money(amount: int, currency: str, language: str = "en") -> str:
     """
     style = _style(language)
     sign = "-" if amount < 0 else ""
-    number = decimal(abs(amount), currency_digits(currency), language)
+    number = decimal(abs(amount), minor_digits(currency), language)
     symbol = _SYMBOLS.get(currency)
     if style.symbol_after:
         return f"{sign}{number}{NBSP}{symbol or currency}"
