@@ -1053,6 +1053,8 @@ def document() -> dict[str, Any]:
                                                 {
                                                     "name": STRING,
                                                     "size": INTEGER,
+                                                    "modifiedAt": TIME,
+                                                    # None without [files] public_url.
                                                     "url": nullable(STRING),
                                                 }
                                             ),

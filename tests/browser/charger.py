@@ -77,6 +77,8 @@ class ScriptedCharger:
             answer = {"status": "Accepted"}
         elif action == "UnlockConnector":
             answer = {"status": "Unlocked"}
+        elif action == "UpdateFirmware":
+            answer = {}  # UpdateFirmware.conf has no field
         self.client.send(json.dumps([3, unique_id, answer]))
         if after is not None:
             after()

@@ -113,6 +113,16 @@ export function formatPower(w) {
   return `${number({ minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(w / 1000)} kW`;
 }
 
+/** 1536 -> "1.5 KiB" (en), "1,5 KiB" (de): a file's size. */
+export function formatBytes(n) {
+  if (n === null || n === undefined) return DASH;
+  if (n < 1024) return `${number({}).format(n)} B`;
+  const one = number({ minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  if (n < 1024 ** 2) return `${one.format(n / 1024)} KiB`;
+  if (n < 1024 ** 3) return `${one.format(n / 1024 ** 2)} MiB`;
+  return `${one.format(n / 1024 ** 3)} GiB`;
+}
+
 /** 80 -> "80%" (en), "80 %" (de). */
 export function formatPercent(n) {
   return n === null || n === undefined ? DASH : number({ style: 'percent', maximumFractionDigits: 0 }).format(n / 100);

@@ -18,6 +18,7 @@ import { connectorBadges } from './charging-points.js';
 import { sessionTable } from './charging-sessions.js';
 import { nameCustomer } from './customers-cache.js';
 import { commandPanel } from './command-forms.js';
+import { firmwarePicker } from './firmware-picker.js';
 import { pointCharts } from './point-charts.js';
 import { diagnosticsCard } from './diagnostics.js';
 
@@ -166,6 +167,8 @@ export async function mount(root, ctx) {
         running,
         // A remote stop names the running session's transaction to begin with.
         defaults: (command) => (command === 'remote-stop' && running()[0] ? { transactionId: running()[0].transactionId } : {}),
+        // UpdateFirmware's location: one of the files ocppd serves, or any URL typed.
+        pickers: (command) => (command === 'update-firmware' ? { location: (input) => firmwarePicker(ctx, input) } : {}),
       });
       replace(
         body,

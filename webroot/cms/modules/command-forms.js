@@ -140,23 +140,25 @@ let uid = 0;
 
 /**
  * An input (or group) for one described field: {element, read()}, read()
- * giving the value to send or undefined to leave it out.
+ * giving the value to send or undefined to leave it out. ``pickers`` maps a
+ * text field's path to a function making, from its input, a choice shown
+ * under it that fills it in (the UpdateFirmware location's files).
  */
-function fieldInput(field, path, defaults) {
+function fieldInput(field, path, defaults, pickers = {}) {
   const id = `cmd-${path.replace(/[^a-z0-9]+/gi, '-')}-${(uid += 1)}`;
   const title = label(field.name || 'item');
   const help = [field.note, field.type === 'array' && field.items.type !== 'object' ? TEXT.listHelp : null].filter(Boolean).join(' · ');
   const helpId = help ? `${id}-help` : undefined;
-  const row = (input, read) => ({
-    element: h('div', { class: 'field' }, h('label', { for: id }, title, field.required ? '' : h('span', { class: 'muted' }, ' (optional)')), input, help ? h('small', { id: helpId, class: 'help' }, help) : null),
+  const row = (input, read, extra = null) => ({
+    element: h('div', { class: 'field' }, h('label', { for: id }, title, field.required ? '' : h('span', { class: 'muted' }, ' (optional)')), input, help ? h('small', { id: helpId, class: 'help' }, help) : null, extra),
     read,
     input,
   });
   const common = { id, name: field.name, required: field.required, 'aria-describedby': helpId, 'data-field-path': path };
   const initial = defaults?.[path];
 
-  if (field.type === 'object') return objectGroup(field, path, defaults);
-  if (field.type === 'array' && field.items.type === 'object') return arrayGroup(field, path, defaults);
+  if (field.type === 'object') return objectGroup(field, path, defaults, pickers);
+  if (field.type === 'array' && field.items.type === 'object') return arrayGroup(field, path, defaults, pickers);
   if (field.enum || field.type === 'boolean') {
     const options = field.enum || [true, false];
     const select = h(
@@ -199,12 +201,12 @@ function fieldInput(field, path, defaults) {
   }
   const input = h('input', { ...common, type: field.format === 'uri' ? 'url' : 'text', maxlength: field.maxLength, autocomplete: 'off', spellcheck: 'false' });
   if (initial !== undefined) input.value = String(initial);
-  return row(input, () => (input.value.trim() === '' ? undefined : input.value.trim()));
+  return row(input, () => (input.value.trim() === '' ? undefined : input.value.trim()), pickers[path] ? pickers[path](input) : null);
 }
 
 /** A nested object: its fields in a fieldset; an optional one is left out until included. */
-function objectGroup(field, path, defaults) {
-  const children = field.fields.map((child) => fieldInput(child, path ? `${path}.${child.name}` : child.name, defaults));
+function objectGroup(field, path, defaults, pickers) {
+  const children = field.fields.map((child) => fieldInput(child, path ? `${path}.${child.name}` : child.name, defaults, pickers));
   const inner = h('div', { class: 'fields' }, children.map((c) => c.element));
   if (!field.name) return { element: inner, read: () => readObject(children, field.fields) };
   const set = h('fieldset', { class: 'group', 'data-field-path': path }, h('legend', {}, label(field.name)));
@@ -233,12 +235,12 @@ function readObject(children, fields) {
 }
 
 /** A list of objects: one fieldset per item, added and removed by hand. */
-function arrayGroup(field, path, defaults) {
+function arrayGroup(field, path, defaults, pickers) {
   const items = [];
   const list = h('ol', { class: 'group-items' });
   const name = label(field.name);
   const add = () => {
-    const entry = objectGroup({ ...field.items, name: null }, `${path}[${items.length}]`, defaults);
+    const entry = objectGroup({ ...field.items, name: null }, `${path}[${items.length}]`, defaults, pickers);
     const li = h('li', {}, h('fieldset', { class: 'group' }, h('legend', {}, TEXT.item(name, items.length + 1)), entry.element));
     const item = { entry, li };
     li.querySelector('fieldset').append(
@@ -262,9 +264,10 @@ function arrayGroup(field, path, defaults) {
 /**
  * The commands card's content: a choice of command and its form.
  * ``running()`` gives the point's running sessions (for the confirmation),
- * ``defaults(command)`` a form's first values by field path.
+ * ``defaults(command)`` a form's first values by field path, ``pickers(command)``
+ * the choices that fill in its text fields, by path (see fieldInput).
  */
-export function commandPanel(ctx, { chargePointId, forms, running, defaults = () => ({}) }) {
+export function commandPanel(ctx, { chargePointId, forms, running, defaults = () => ({}), pickers = () => ({}) }) {
   const answer = h('section', { class: 'command-answer', 'aria-live': 'polite', 'aria-label': 'The charger’s answer' });
   const holder = h('div', { class: 'command-holder' });
   const choice = h(
@@ -275,7 +278,7 @@ export function commandPanel(ctx, { chargePointId, forms, running, defaults = ()
 
   const build = (form) => {
     const title = commandTitle(form);
-    const root = fieldInput({ type: 'object', fields: form.fields, required: true }, '', defaults(form.command));
+    const root = fieldInput({ type: 'object', fields: form.fields, required: true }, '', defaults(form.command), pickers(form.command));
     const submit = h('button', { type: 'submit', class: 'primary' }, TEXT.send);
     const element = h('form', { class: 'command', 'data-command': form.command, 'aria-label': title }, h('h3', {}, title, h('span', { class: 'muted mono' }, ` ${form.action}`)), root.element, h('div', { class: 'actions' }, submit));
     element.addEventListener('submit', async (event) => {

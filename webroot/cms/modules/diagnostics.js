@@ -5,14 +5,7 @@
 // to look again. Files come with the bearer token, so through fetch.
 
 import { badge, describeError, h, LiveTable, replace, toast } from '/shared/dom.js';
-import { formatDateTime } from '/shared/format.js';
-
-function formatBytes(n) {
-  if (n === null || n === undefined) return '—';
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-}
+import { formatBytes, formatDateTime } from '/shared/format.js';
 
 export function diagnosticsCard(ctx, chargePointId) {
   const status = h('p', { class: 'muted', 'aria-live': 'polite', 'data-field': 'diagnostics-request' });
