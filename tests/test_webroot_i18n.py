@@ -1,8 +1,9 @@
 """
-The driver panel's message catalogue (``webroot/shared/i18n/``, ``webroot/user/i18n/``):
-every language has every key, with the same placeholders and plural forms as English;
-every ``TEXT.name`` a module reads is in the catalogue; and no module of the panel
-shows a word of its own (a user-visible literal left outside the catalogue).
+The message catalogues of the driver panel and the operator CMS (``webroot/shared/i18n/``,
+``webroot/user/i18n/``, ``webroot/cms/i18n/``): every language has every key, with the
+same placeholders and plural forms as English; every ``TEXT.name`` a module reads is in
+the catalogue; and no module of either front end shows a word of its own (a user-visible
+literal left outside the catalogue).
 
 Read as text, no browser: these are the checks that fail when someone adds a
 string in English only, or a key to one language and not the others.
@@ -17,10 +18,30 @@ import re
 from twisted.trial.unittest import SynchronousTestCase
 
 WEBROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "webroot")
-CATALOGUES = ("shared/i18n", "user/i18n")
-#: The languages the driver panel speaks in full (webroot/user/app.js's LANGUAGES).
+CATALOGUES = ("shared/i18n", "user/i18n", "cms/i18n")
+#: The languages both front ends speak in full (LANGUAGES of webroot/user/app.js and cms/app.js).
 LANGUAGES = ("en", "de", "fr")
-#: The modules whose words a driver reads: the panel's and the shared ones it draws with.
+#: The CMS modules whose words are in the catalogue (cms/i18n/).
+CMS_MODULES = (
+    "alerts-panel.js",
+    "audit-log.js",
+    "bar-chart.js",
+    "charging-points.js",
+    "charging-sessions.js",
+    "charging-stations.js",
+    "close-session.js",
+    "customer.js",
+    "customers-cache.js",
+    "customers.js",
+    "dashboard.js",
+    "id-tags.js",
+    "map.js",
+    "reports.js",
+    "server-list.js",
+    "tariffs.js",
+)
+#: The modules whose words a driver or an operator reads: the panel's, the CMS's and the
+#: shared ones they draw with.
 MODULES = (
     "user/app.js",
     *(f"user/modules/{name}" for name in sorted(os.listdir(os.path.join(WEBROOT, "user/modules")))),
@@ -30,9 +51,13 @@ MODULES = (
     "shared/chart.js",
     "shared/sessions.js",
     "shared/chargers.js",
+    # The operator CMS: its shell and every module of its pages.
+    "cms/app.js",
+    *(f"cms/modules/{name}" for name in CMS_MODULES),
 )
 #: Literals that look like words but are codes the API or OCPP defines (badge
-#: statuses, HTTP header names); what a driver reads of them goes through "status.*".
+#: statuses, OCPP enum values, HTTP header names, a library's name); what a person reads of
+#: them goes through the catalogue ("status.*", "cms.tags.statuses.*", ...).
 CODES = {
     "Available",
     "Offline",
@@ -40,6 +65,17 @@ CODES = {
     "Unknown",
     "Preparing",
     "Accepted",
+    "Pending",
+    "Rejected",
+    "Blocked",
+    "Expired",
+    "Invalid",
+    "Faulted",
+    "Charging",
+    "Reserved",
+    "Unavailable",
+    "Finishing",
+    "Leaflet",
     "NoError",
     "Bearer",
     "Idempotency-Key",
@@ -133,12 +169,14 @@ class CatalogueTests(SynchronousTestCase):
                     )
 
     def test_no_key_twice_across_folders(self) -> None:
-        shared, user = (set(catalogue(folder, "en")) for folder in CATALOGUES)
+        shared, user, cms = (set(catalogue(folder, "en")) for folder in CATALOGUES)
         self.assertEqual(shared & user, set())
+        self.assertEqual(shared & cms, set())
+        self.assertEqual(user & cms, set())
 
     def test_every_text_a_module_reads_is_in_the_catalogue(self) -> None:
         """Each ``TEXT.name`` (and ``SESSION_TEXT.name``) names an entry or a group of entries."""
-        keys = set(catalogue(CATALOGUES[0], "en")) | set(catalogue(CATALOGUES[1], "en"))
+        keys = {key for folder in CATALOGUES for key in catalogue(folder, "en")}
         groups = {key.rsplit(".", n)[0] for key in keys for n in range(1, key.count(".") + 1)}
         for module in MODULES:
             with open(os.path.join(WEBROOT, module), encoding="utf-8") as f:
@@ -154,7 +192,7 @@ class CatalogueTests(SynchronousTestCase):
                     )
 
     def test_no_module_shows_words_of_its_own(self) -> None:
-        """A user-visible literal in a panel module fails: its words belong in the catalogue."""
+        """A user-visible literal in a panel or CMS module fails: its words go in a catalogue."""
         found = []
         for module in MODULES:
             with open(os.path.join(WEBROOT, module), encoding="utf-8") as f:

@@ -41,6 +41,11 @@ export function staleOnlineNote(charger) {
   );
 }
 
+/** A connector's status in the reader's words ("status.*"), as it came if the catalogue lacks it. */
+export function statusText(status) {
+  return status && has(`status.${status}`) ? t(`status.${status}`) : status || TEXT.unknown;
+}
+
 /** Connectors' statuses as badges, or "Offline" for a charger that is not connected. */
 export function chargerSummary(charger) {
   if (!charger.online) return badge('Offline');
@@ -48,7 +53,7 @@ export function chargerSummary(charger) {
   return h(
     'span',
     { class: 'connectors' },
-    charger.connectors.map((c) => badge(c.status, TEXT.connector(c.connectorId, c.status && has(`status.${c.status}`) ? t(`status.${c.status}`) : c.status || TEXT.unknown))),
+    charger.connectors.map((c) => badge(c.status, TEXT.connector(c.connectorId, statusText(c.status)))),
   );
 }
 

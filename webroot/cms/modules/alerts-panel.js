@@ -5,17 +5,23 @@
 import { emptyState, errorState, h, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { formatCount, formatDateTime } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
 
+// "cms.alerts.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.alerts');
+
+// Each kind's badge colour; its words are "cms.alerts.kinds.KIND".
 const KINDS = {
-  charger_offline: ['Offline', 'bad'],
-  connector_faulted: ['Faulted', 'bad'],
-  session_long: ['Long session', 'warn'],
-  dead_letters: ['Dead letters', 'bad'],
-  lag: ['Lagging', 'warn'],
+  charger_offline: 'bad',
+  connector_faulted: 'bad',
+  session_long: 'warn',
+  dead_letters: 'bad',
+  lag: 'warn',
 };
 
 function alertItem(alert) {
-  const [label, kind] = KINDS[alert.kind] || [alert.kind, 'muted'];
+  const kind = KINDS[alert.kind] || 'muted';
+  const label = TEXT.kinds[alert.kind] ?? alert.kind;
   const charger = alert.data?.chargePointId;
   const about = charger ? h('a', { href: `#/points/${encodeURIComponent(charger)}` }, alert.summary) : alert.summary;
   return h(
@@ -24,7 +30,7 @@ function alertItem(alert) {
     h('span', { class: `badge badge--${kind}` }, label),
     ' ',
     about,
-    h('span', { class: 'muted' }, ` · since ${formatDateTime(alert.since || alert.raisedAt)}`),
+    h('span', { class: 'muted' }, ` · ${TEXT.since(formatDateTime(alert.since || alert.raisedAt))}`),
   );
 }
 
@@ -35,12 +41,12 @@ export function alertsPanel(ctx) {
   const element = h(
     'section',
     { class: 'card', 'aria-labelledby': 'alerts-title' },
-    h('div', { class: 'card-head' }, h('h2', { id: 'alerts-title' }, 'Alerts'), count),
+    h('div', { class: 'card-head' }, h('h2', { id: 'alerts-title' }, TEXT.title), count),
     body,
   );
   const render = (alerts) => {
-    count.textContent = alerts.length ? `${formatCount(alerts.length)} open` : '';
-    replace(body, alerts.length ? h('ul', { class: 'alerts' }, alerts.map(alertItem)) : emptyState('No open alerts.'));
+    count.textContent = alerts.length ? TEXT.open({ count: alerts.length, n: formatCount(alerts.length) }) : '';
+    replace(body, alerts.length ? h('ul', { class: 'alerts' }, alerts.map(alertItem)) : emptyState(TEXT.none));
   };
   let timer = null;
   const load = async () => {

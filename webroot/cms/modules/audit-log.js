@@ -7,22 +7,22 @@
 import { badge, errorState, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { formatDateTime } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
 
-const KINDS = [
-  ['', 'All'],
-  ['command', 'Charger commands'],
-  ['cms', 'CMS changes'],
-  ['session', 'Session decisions'],
-  ['charging', 'App starts and stops'],
-];
+// "cms.audit.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.audit');
+
+// The kinds to filter by; their words are "cms.audit.kinds.*" ("all" for none).
+const KINDS = ['', 'command', 'cms', 'session', 'charging'];
+// An outcome's badge colour; its words are "cms.audit.outcomes.*".
 const OUTCOMES = { requested: 'Pending', answered: 'Accepted', failed: 'Faulted' };
 
 function summary(entry) {
   const d = entry.detail || {};
-  if (d.reason) return `Reason: ${d.reason}`;
-  if (d.note) return `Note: ${d.note}`;
-  if (d.response?.status) return `Answer: ${d.response.status}`;
-  if (d.error) return `Error: ${d.error.message || d.error.code || d.error}`;
+  if (d.reason) return TEXT.reason(d.reason);
+  if (d.note) return TEXT.note(d.note);
+  if (d.response?.status) return TEXT.answer(d.response.status);
+  if (d.error) return TEXT.error(d.error.message || d.error.code || d.error);
   if (d.data?.name) return String(d.data.name);
   return '';
 }
@@ -32,51 +32,51 @@ function detailCell(entry) {
   return h(
     'details',
     { class: 'audit-detail' },
-    h('summary', {}, summary(entry) || 'Details'),
+    h('summary', {}, summary(entry) || TEXT.details),
     h('pre', { class: 'payload' }, text.length > 4000 ? `${text.slice(0, 4000)}…` : text),
   );
 }
 
 export async function mount(root, ctx) {
   const table = new LiveTable({
-    caption: 'Audit log, newest first',
+    caption: TEXT.caption,
     key: (e) => e.id,
-    empty: 'No entries match these filters.',
+    empty: TEXT.empty,
     columns: [
-      { label: 'Time', render: (e) => h('time', { datetime: e.at }, formatDateTime(e.at)) },
-      { label: 'Action', render: (e) => h('span', { class: 'mono', 'data-field': 'action' }, e.action) },
-      { label: 'Outcome', render: (e) => badge(OUTCOMES[e.outcome] || e.outcome, e.outcome) },
-      { label: 'Charge point', render: (e) => (e.chargePointId ? h('a', { href: `#/points/${encodeURIComponent(e.chargePointId)}` }, e.chargePointId) : '—') },
-      { label: 'By', render: (e) => (e.by ? e.by.email || `user ${e.by.userId}` : h('span', { class: 'muted' }, 'ocppd')) },
-      { label: 'What', render: detailCell },
+      { label: TEXT.time, render: (e) => h('time', { datetime: e.at }, formatDateTime(e.at)) },
+      { label: TEXT.action, render: (e) => h('span', { class: 'mono', 'data-field': 'action' }, e.action) },
+      { label: TEXT.outcome, render: (e) => badge(OUTCOMES[e.outcome] || e.outcome, TEXT.outcomes[e.outcome] ?? e.outcome) },
+      { label: TEXT.chargePoint, render: (e) => (e.chargePointId ? h('a', { href: `#/points/${encodeURIComponent(e.chargePointId)}` }, e.chargePointId) : '—') },
+      { label: TEXT.by, render: (e) => (e.by ? e.by.email || TEXT.user(e.by.userId) : h('span', { class: 'muted' }, 'ocppd')) },
+      { label: TEXT.what, render: detailCell },
     ],
   });
-  const older = new OlderPages('Show older entries', {
+  const older = new OlderPages(TEXT.older, {
     fetchPage: (cursor) => ctx.api.get('/api/cms/audit', { ...query(), limit: 50, cursor }),
     append: (items) => table.appendRows(items),
   });
   const field = (id, label, input) => h('div', { class: 'field' }, h('label', { for: id }, label), input);
   const inputs = {
-    chargePointId: h('input', { id: 'a-cp', name: 'chargePointId', placeholder: 'All', autocomplete: 'off' }),
-    email: h('input', { id: 'a-email', name: 'email', type: 'email', placeholder: 'Anyone', autocomplete: 'off' }),
-    kind: h('select', { id: 'a-kind', name: 'kind' }, KINDS.map(([value, label]) => h('option', { value }, label))),
+    chargePointId: h('input', { id: 'a-cp', name: 'chargePointId', placeholder: TEXT.all, autocomplete: 'off' }),
+    email: h('input', { id: 'a-email', name: 'email', type: 'email', placeholder: TEXT.anyone, autocomplete: 'off' }),
+    kind: h('select', { id: 'a-kind', name: 'kind' }, KINDS.map((value) => h('option', { value }, TEXT.kinds[value || 'all']))),
     from: h('input', { id: 'a-from', name: 'from', type: 'date' }),
     to: h('input', { id: 'a-to', name: 'to', type: 'date' }),
   };
   const filters = h(
     'form',
-    { class: 'toolbar', role: 'search', 'aria-label': 'Filter the audit log' },
-    field('a-cp', 'Charge point', inputs.chargePointId),
-    field('a-email', 'By (e-mail)', inputs.email),
-    field('a-kind', 'Kind', inputs.kind),
-    field('a-from', 'From', inputs.from),
-    field('a-to', 'Until', inputs.to),
-    h('button', { type: 'submit', class: 'primary' }, 'Apply'),
+    { class: 'toolbar', role: 'search', 'aria-label': TEXT.filter },
+    field('a-cp', TEXT.chargePoint, inputs.chargePointId),
+    field('a-email', TEXT.byEmail, inputs.email),
+    field('a-kind', TEXT.kind, inputs.kind),
+    field('a-from', TEXT.from, inputs.from),
+    field('a-to', TEXT.until, inputs.to),
+    h('button', { type: 'submit', class: 'primary' }, TEXT.apply),
   );
   const body = h('div', {}, loadingState());
   replace(
     root,
-    h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Audit log'), h('p', { class: 'muted' }, 'Every command, CMS change and billing decision: who, when, what, and the answer.'))),
+    h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, TEXT.intro))),
     filters,
     body,
   );

@@ -6,6 +6,10 @@ import uPlot from '/vendor/uplot/dist/uPlot.esm.js';
 
 import { h } from '/shared/dom.js';
 import { locale } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
+
+// "cms.barChart.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.barChart');
 
 const LABELS = {
   day: { month: 'short', day: 'numeric', timeZone: 'UTC' },
@@ -21,7 +25,7 @@ export class BarChart {
   constructor({ title, format, axis = format, color = '#0b5cad', height = 220, counts = false }) {
     this.format = format;
     this.period = 'day';
-    this.plotBox = h('div', { class: 'chart-plot', role: 'img', 'aria-label': `${title}: no data` });
+    this.plotBox = h('div', { class: 'chart-plot', role: 'img', 'aria-label': TEXT.noData(title) });
     this.summary = h('p', { class: 'chart-latest' });
     this.element = h('figure', { class: 'chart', 'data-bars': '0' }, h('figcaption', {}, title), this.plotBox, this.summary);
     this.title = title;
@@ -79,9 +83,9 @@ export class BarChart {
     this.plot.setScale('x', { min: -0.5, max: Math.max(0.5, buckets.length - 0.5) });
     const total = ys.reduce((a, b) => a + b, 0);
     const peak = ys.length ? Math.max(...ys) : 0;
-    const text = `Total ${this.format(total)}; highest ${this.format(peak)}`;
+    const text = TEXT.summary(this.format(total), this.format(peak));
     this.summary.textContent = text;
-    this.plotBox.setAttribute('aria-label', `${this.title}: ${text}`);
+    this.plotBox.setAttribute('aria-label', TEXT.described(this.title, text));
     this.element.dataset.bars = String(ys.length);
   }
 

@@ -4,14 +4,24 @@
 // tariff, set the authorization key.
 // Fed by GET /api/cms/points, /stations, /tariffs, ocppd.chargers.status and ocppd.admin.cms.
 
-import { applyChargerEvent, staleOnlineNote } from '/shared/chargers.js';
+import { applyChargerEvent, staleOnlineNote, statusText } from '/shared/chargers.js';
 import { badge, confirmDialog, formDialog, h, LiveTable, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { formatDateTime, formatPerKwh } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
 import { TEXT as SESSION_TEXT } from '/shared/sessions.js';
 import { serverList } from './server-list.js';
 
+// "cms.points.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.points');
+
+// OCPP's registration statuses; their words are "cms.points.registrations.*".
 const REGISTRATION = ['Accepted', 'Pending', 'Rejected'];
+
+/** A registration status in the reader's words (as it came if unknown). */
+export function registrationText(status) {
+  return TEXT.registrations[status] ?? status;
+}
 
 /**
  * A typed power in kW ("22", "7,4") -> integer W, null when empty; integer
@@ -22,17 +32,17 @@ export function parseKilowatts(text) {
   if (!cleaned) return null;
   const match = /^(\d{1,4})(?:\.(\d{1,3}))?$/.exec(cleaned);
   const watts = match ? Number(match[1]) * 1000 + Number((match[2] || '').padEnd(3, '0')) : 0;
-  if (!watts || watts > 1_000_000) throw new Error('maxPowerKw: a power in kW, from 0.001 to 1000, or empty');
+  if (!watts || watts > 1_000_000) throw new Error(`maxPowerKw: ${TEXT.badPower}`);
   return watts;
 }
 
 export function connectorBadges(point) {
   const shown = (point.connectors || []).filter((c) => c.connectorId !== 0);
-  if (!shown.length) return h('span', { class: 'muted' }, 'None reported');
+  if (!shown.length) return h('span', { class: 'muted' }, TEXT.noneReported);
   return h(
     'span',
     { class: 'connectors', 'data-field': 'connectors' },
-    shown.map((c) => badge(c.status, `${c.connectorId}: ${c.status || 'Unknown'}`)),
+    shown.map((c) => badge(c.status, TEXT.connector(c.connectorId, statusText(c.status)))),
   );
 }
 
@@ -41,64 +51,65 @@ export async function mount(root, ctx) {
   let tariffs = new Map();
 
   const table = new LiveTable({
-    caption: 'Charging points',
+    caption: TEXT.title,
     key: (p) => p.chargePointId,
-    empty: 'No charging points yet. Add one with the id and key the charger will use.',
+    empty: TEXT.empty,
     onRowClick: (p) => ctx.navigate(`/points/${encodeURIComponent(p.chargePointId)}`),
     columns: [
-      { label: 'Charge point', render: (p) => h('a', { href: `#/points/${encodeURIComponent(p.chargePointId)}` }, p.chargePointId) },
-      { label: 'Status', render: (p) => h('span', { 'data-field': 'online' }, p.online ? badge('Online') : badge('Offline'), staleOnlineNote(p)) },
-      { label: 'Connectors', render: (p) => connectorBadges(p) },
-      { label: 'Station', render: (p) => stations.get(p.stationId)?.name || h('span', { class: 'muted' }, '—') },
+      { label: TEXT.chargePoint, render: (p) => h('a', { href: `#/points/${encodeURIComponent(p.chargePointId)}` }, p.chargePointId) },
+      { label: TEXT.status, render: (p) => h('span', { 'data-field': 'online' }, p.online ? badge('Online') : badge('Offline'), staleOnlineNote(p)) },
+      { label: TEXT.connectors, render: (p) => connectorBadges(p) },
+      { label: TEXT.station, render: (p) => stations.get(p.stationId)?.name || h('span', { class: 'muted' }, '—') },
       {
-        label: 'Tariff',
+        label: TEXT.tariff,
         render: (p) => {
           const t = tariffs.get(p.tariffId);
-          return t ? `${t.name} (${formatPerKwh(t.pricePerKwh, t.currency)})` : h('span', { class: 'muted' }, 'None');
+          return t ? `${t.name} (${formatPerKwh(t.pricePerKwh, t.currency)})` : h('span', { class: 'muted' }, TEXT.none);
         },
       },
-      { label: 'Registration', render: (p) => badge(p.registrationStatus) },
-      { label: 'Key', render: (p) => (p.authorizationRequired ? 'Set' : h('span', { class: 'muted' }, 'None')) },
-      { label: 'Last seen', render: (p) => formatDateTime(p.lastSeenAt) },
+      { label: TEXT.registration, render: (p) => badge(p.registrationStatus, registrationText(p.registrationStatus)) },
+      { label: TEXT.key, render: (p) => (p.authorizationRequired ? TEXT.keySet : h('span', { class: 'muted' }, TEXT.none)) },
+      { label: TEXT.lastSeen, render: (p) => formatDateTime(p.lastSeenAt) },
       {
-        label: 'Actions',
+        label: TEXT.actions,
         class: 'num',
         render: (p) =>
           h(
             'div',
             { class: 'row-actions' },
-            h('button', { type: 'button', 'aria-label': `Edit ${p.chargePointId}`, onclick: () => edit(p) }, 'Edit'),
-            h('button', { type: 'button', 'aria-label': `Delete ${p.chargePointId}`, onclick: () => remove(p) }, 'Delete'),
+            h('button', { type: 'button', 'aria-label': TEXT.editNamed(p.chargePointId), onclick: () => edit(p) }, TEXT.edit),
+            h('button', { type: 'button', 'aria-label': TEXT.deleteNamed(p.chargePointId), onclick: () => remove(p) }, TEXT.delete),
           ),
       },
     ],
   });
   // Disabled until the stations and tariffs to choose from are loaded.
-  const newButton = h('button', { type: 'button', class: 'primary', disabled: true, onclick: () => edit(null) }, 'New charging point');
+  const newButton = h('button', { type: 'button', class: 'primary', disabled: true, onclick: () => edit(null) }, TEXT.new);
   const inputs = {
-    q: h('input', { id: 'p-q', name: 'q', type: 'search', placeholder: 'Id, vendor, model or serial', autocomplete: 'off', maxlength: 100 }),
-    stationId: h('select', { id: 'p-station', name: 'stationId' }, h('option', { value: '' }, 'All stations')),
-    registrationStatus: h('select', { id: 'p-registration', name: 'registrationStatus' }, h('option', { value: '' }, 'Any'), REGISTRATION.map((r) => h('option', { value: r }, r))),
+    q: h('input', { id: 'p-q', name: 'q', type: 'search', placeholder: TEXT.searchHint, autocomplete: 'off', maxlength: 100 }),
+    stationId: h('select', { id: 'p-station', name: 'stationId' }, h('option', { value: '' }, TEXT.allStations)),
+    registrationStatus: h('select', { id: 'p-registration', name: 'registrationStatus' }, h('option', { value: '' }, TEXT.any), REGISTRATION.map((r) => h('option', { value: r }, registrationText(r)))),
   };
   const list = serverList({
     ctx,
     label: 'points',
+    title: TEXT.listName,
     path: '/api/cms/points',
     csvPath: '/api/cms/points.csv',
     csvName: 'charging-points.csv',
-    moreLabel: 'Show more charging points',
+    moreLabel: TEXT.more,
     table,
     filters: [
-      { name: 'q', label: 'Search', input: inputs.q },
-      { name: 'stationId', label: 'Station', input: inputs.stationId },
-      { name: 'registrationStatus', label: 'Registration', input: inputs.registrationStatus },
+      { name: 'q', label: TEXT.search, input: inputs.q },
+      { name: 'stationId', label: TEXT.station, input: inputs.stationId },
+      { name: 'registrationStatus', label: TEXT.registration, input: inputs.registrationStatus },
     ],
     sorts: [
-      ['chargePointId', 'Id A–Z'],
-      ['-chargePointId', 'Id Z–A'],
-      ['-lastSeen', 'Last seen first'],
-      ['-created', 'Newest first'],
-      ['created', 'Oldest first'],
+      ['chargePointId', TEXT.sorts.idAz],
+      ['-chargePointId', TEXT.sorts.idZa],
+      ['-lastSeen', TEXT.sorts.lastSeen],
+      ['-created', TEXT.sorts.newest],
+      ['created', TEXT.sorts.oldest],
     ],
   });
   replace(
@@ -106,7 +117,7 @@ export async function mount(root, ctx) {
     h(
       'div',
       { class: 'page-head' },
-      h('div', {}, h('h1', {}, 'Charging points'), h('p', { class: 'muted' }, 'Status and connectors update live. Search finds any part of an id, vendor, model or serial number, in any case.')),
+      h('div', {}, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, TEXT.intro)),
       newButton,
     ),
     list.form,
@@ -114,35 +125,35 @@ export async function mount(root, ctx) {
   );
   const stationOptions = () => {
     const chosen = inputs.stationId.value;
-    replace(inputs.stationId, h('option', { value: '' }, 'All stations'), [...stations.values()].map((st) => h('option', { value: String(st.id) }, st.name)));
+    replace(inputs.stationId, h('option', { value: '' }, TEXT.allStations), [...stations.values()].map((st) => h('option', { value: String(st.id) }, st.name)));
     inputs.stationId.value = chosen;
   };
 
   function edit(point) {
-    const none = { value: '', label: '— none —' };
+    const none = { value: '', label: TEXT.noneChoice };
     const fields = [
       point
         ? null
-        : { name: 'chargePointId', label: 'Charge point id', required: true, help: 'Exactly as the charger puts it in its URL' },
-      { name: 'stationId', label: 'Station', type: 'select', options: [none, ...[...stations.values()].map((s) => ({ value: String(s.id), label: s.name }))] },
-      { name: 'tariffId', label: 'Tariff', type: 'select', options: [none, ...[...tariffs.values()].map((t) => ({ value: String(t.id), label: `${t.name} (${formatPerKwh(t.pricePerKwh, t.currency)})` }))] },
-      { name: 'registrationStatus', label: 'Registration', type: 'select', options: REGISTRATION.map((r) => ({ value: r, label: r })) },
-      { name: 'connectorType', label: 'Plug', type: 'select', options: [none, ...Object.entries(SESSION_TEXT.plugs).map(([value, label]) => ({ value, label }))], help: 'Shown to drivers before they start.' },
-      { name: 'maxPowerKw', label: 'Maximum power (kW)', inputmode: 'decimal', help: 'Shown to drivers; leave empty if unknown.' },
+        : { name: 'chargePointId', label: TEXT.fields.id, required: true, help: TEXT.fields.idHelp },
+      { name: 'stationId', label: TEXT.station, type: 'select', options: [none, ...[...stations.values()].map((s) => ({ value: String(s.id), label: s.name }))] },
+      { name: 'tariffId', label: TEXT.tariff, type: 'select', options: [none, ...[...tariffs.values()].map((t) => ({ value: String(t.id), label: `${t.name} (${formatPerKwh(t.pricePerKwh, t.currency)})` }))] },
+      { name: 'registrationStatus', label: TEXT.registration, type: 'select', options: REGISTRATION.map((r) => ({ value: r, label: registrationText(r) })) },
+      { name: 'connectorType', label: TEXT.fields.plug, type: 'select', options: [none, ...Object.entries(SESSION_TEXT.plugs).map(([value, label]) => ({ value, label }))], help: TEXT.fields.plugHelp },
+      { name: 'maxPowerKw', label: TEXT.fields.power, inputmode: 'decimal', help: TEXT.fields.powerHelp },
       {
         name: 'authorizationKey',
-        label: point ? 'New authorization key' : 'Authorization key',
+        label: point ? TEXT.fields.newKey : TEXT.fields.key,
         type: 'password',
         autocomplete: 'new-password',
         help: point
-          ? 'At least 16 characters; leave empty to keep the current key.'
-          : 'The HTTP Basic password the charger sends: at least 16 characters, best random.',
+          ? TEXT.fields.newKeyHelp
+          : TEXT.fields.keyHelp,
       },
-      point ? null : { name: 'noKey', label: 'No authentication (the charger sends no key)', type: 'checkbox' },
+      point ? null : { name: 'noKey', label: TEXT.fields.noKey, type: 'checkbox' },
     ].filter(Boolean);
     formDialog({
-      title: point ? `Edit ${point.chargePointId}` : 'New charging point',
-      submitLabel: point ? 'Save' : 'Create charging point',
+      title: point ? TEXT.editNamed(point.chargePointId) : TEXT.new,
+      submitLabel: point ? TEXT.save : TEXT.create,
       values: point
         ? {
             stationId: String(point.stationId ?? ''),
@@ -165,23 +176,23 @@ export async function mount(root, ctx) {
           if (values.authorizationKey) body.authorizationKey = values.authorizationKey;
         } else {
           body.chargePointId = values.chargePointId;
-          if (!values.noKey && !values.authorizationKey) throw new Error('authorizationKey: set a key, or tick “No authentication”');
+          if (!values.noKey && !values.authorizationKey) throw new Error(`authorizationKey: ${TEXT.needKey}`);
           body.authorizationKey = values.noKey ? null : values.authorizationKey;
         }
         const path = point ? `/api/cms/points/${encodeURIComponent(point.chargePointId)}` : '/api/cms/points';
         const saved = point ? await ctx.api.put(path, body) : await ctx.api.post(path, body);
         table.upsert(saved).classList.add('flash');
-        ctx.notify(`${saved.chargePointId} saved.`, 'ok');
+        ctx.notify(TEXT.saved(saved.chargePointId), 'ok');
       },
     });
   }
 
   async function remove(point) {
-    if (!(await confirmDialog(`Delete the charging point ${point.chargePointId}?`))) return;
+    if (!(await confirmDialog(TEXT.confirmDelete(point.chargePointId)))) return;
     try {
       await ctx.api.delete(`/api/cms/points/${encodeURIComponent(point.chargePointId)}`);
       table.remove(point.chargePointId);
-      ctx.notify(`${point.chargePointId} deleted.`, 'ok');
+      ctx.notify(TEXT.deleted(point.chargePointId), 'ok');
     } catch (error) {
       ctx.notify(error.message, 'bad');
     }

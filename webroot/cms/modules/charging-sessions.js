@@ -6,9 +6,23 @@
 import { badge, h, LiveTable, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatDuration, formatEnergy, formatMoney, formatPower, secondsBetween } from '/shared/format.js';
+import { has, messages, t } from '/shared/i18n.js';
 import { closeSessionButton } from './close-session.js';
 import { customerCell, nameCustomer, remember } from './customers-cache.js';
 import { serverList } from './server-list.js';
+
+// "cms.sessions.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.sessions');
+
+/**
+ * Why a session stopped, in the reader's words: OCPP's reasons and the central
+ * system's own ("closed by operator") as "cms.stopReasons.*"; anything else as
+ * the charger sent it.
+ */
+export function stopReasonText(reason) {
+  const key = `cms.stopReasons.${String(reason).replace(/ (\w)/g, (_, c) => c.toUpperCase())}`;
+  return has(key) ? t(key) : reason;
+}
 
 // ``ctx`` given: running sessions get a button to close them by hand.
 export function sessionTable({ empty, caption, ctx = null }) {
@@ -17,19 +31,19 @@ export function sessionTable({ empty, caption, ctx = null }) {
     key: (s) => s.id,
     empty,
     columns: [
-      { label: 'Session', render: (s) => h('span', { class: 'mono' }, String(s.id)) },
-      { label: 'Started', render: (s) => formatDateTime(s.startedAt) },
-      { label: 'Charge point', render: (s) => h('a', { href: `#/points/${encodeURIComponent(s.chargePointId)}` }, `${s.chargePointId} · ${s.connectorId}`) },
-      { label: 'Customer', render: customerCell },
+      { label: TEXT.session, render: (s) => h('span', { class: 'mono' }, String(s.id)) },
+      { label: TEXT.started, render: (s) => formatDateTime(s.startedAt) },
+      { label: TEXT.chargePoint, render: (s) => h('a', { href: `#/points/${encodeURIComponent(s.chargePointId)}` }, `${s.chargePointId} · ${s.connectorId}`) },
+      { label: TEXT.customer, render: customerCell },
       {
-        label: 'Energy',
+        label: TEXT.energy,
         class: 'num',
         render: (s) => h('span', { 'data-field': 'energy' }, formatEnergy(s.energyWh), s.status === 'active' && s.powerW ? h('span', { class: 'muted' }, ` · ${formatPower(s.powerW)}`) : null),
       },
-      { label: 'Duration', class: 'num', render: (s) => formatDuration(secondsBetween(s.startedAt, s.stoppedAt)) },
-      { label: 'Cost', class: 'num', render: (s) => h('span', { 'data-field': 'cost' }, formatMoney(s.cost, s.currency)) },
-      { label: 'Status', render: (s) => [badge(s.status, s.status === 'active' ? 'Charging' : 'Completed'), s.stopReason ? h('span', { class: 'muted', 'data-field': 'stop-reason' }, ` ${s.stopReason}`) : null] },
-      ...(ctx ? [{ label: 'Actions', render: (s) => (s.status === 'active' ? closeSessionButton(ctx, s, (closed) => table.upsert(mergeSession(table.get(closed.id), closed))) : null) }] : []),
+      { label: TEXT.duration, class: 'num', render: (s) => formatDuration(secondsBetween(s.startedAt, s.stoppedAt)) },
+      { label: TEXT.cost, class: 'num', render: (s) => h('span', { 'data-field': 'cost' }, formatMoney(s.cost, s.currency)) },
+      { label: TEXT.status, render: (s) => [badge(s.status, s.status === 'active' ? TEXT.charging : TEXT.completed), s.stopReason ? h('span', { class: 'muted', 'data-field': 'stop-reason' }, ` ${stopReasonText(s.stopReason)}`) : null] },
+      ...(ctx ? [{ label: TEXT.actions, render: (s) => (s.status === 'active' ? closeSessionButton(ctx, s, (closed) => table.upsert(mergeSession(table.get(closed.id), closed))) : null) }] : []),
     ],
   });
   return table;
@@ -45,40 +59,41 @@ function dayStart(value, days = 0) {
 }
 
 export async function mount(root, ctx) {
-  const table = sessionTable({ caption: 'Charging sessions', empty: 'No sessions match these filters.', ctx });
+  const table = sessionTable({ caption: TEXT.title, empty: TEXT.noMatch, ctx });
   const inputs = {
-    q: h('input', { id: 'f-q', name: 'q', type: 'search', placeholder: 'Charger, card or customer', autocomplete: 'off', maxlength: 100 }),
-    chargePointId: h('input', { id: 'f-cp', name: 'chargePointId', placeholder: 'All', autocomplete: 'off' }),
-    status: h('select', { id: 'f-status', name: 'status' }, h('option', { value: '' }, 'All'), h('option', { value: 'active' }, 'Charging'), h('option', { value: 'completed' }, 'Completed')),
+    q: h('input', { id: 'f-q', name: 'q', type: 'search', placeholder: TEXT.searchHint, autocomplete: 'off', maxlength: 100 }),
+    chargePointId: h('input', { id: 'f-cp', name: 'chargePointId', placeholder: TEXT.all, autocomplete: 'off' }),
+    status: h('select', { id: 'f-status', name: 'status' }, h('option', { value: '' }, TEXT.all), h('option', { value: 'active' }, TEXT.charging), h('option', { value: 'completed' }, TEXT.completed)),
     from: h('input', { id: 'f-from', name: 'from', type: 'date' }),
     to: h('input', { id: 'f-to', name: 'to', type: 'date' }),
   };
   const list = serverList({
     ctx,
     label: 'sessions',
+    title: TEXT.listName,
     path: '/api/cms/sessions',
     csvPath: '/api/cms/sessions.csv',
     csvName: 'sessions.csv',
-    moreLabel: 'Show older sessions',
+    moreLabel: TEXT.more,
     table,
     onPage: remember,
     filters: [
-      { name: 'q', label: 'Search', input: inputs.q },
-      { name: 'chargePointId', label: 'Charge point', input: inputs.chargePointId },
-      { name: 'status', label: 'Status', input: inputs.status },
-      { name: 'from', label: 'From', input: inputs.from, value: () => dayStart(inputs.from.value) },
-      { name: 'to', label: 'Until', input: inputs.to, value: () => dayStart(inputs.to.value, 1) },
+      { name: 'q', label: TEXT.search, input: inputs.q },
+      { name: 'chargePointId', label: TEXT.chargePoint, input: inputs.chargePointId },
+      { name: 'status', label: TEXT.status, input: inputs.status },
+      { name: 'from', label: TEXT.from, input: inputs.from, value: () => dayStart(inputs.from.value) },
+      { name: 'to', label: TEXT.until, input: inputs.to, value: () => dayStart(inputs.to.value, 1) },
     ],
     sorts: [
-      ['-id', 'Newest first'],
-      ['id', 'Oldest first'],
-      ['-started', 'Latest start first'],
-      ['started', 'Earliest start first'],
+      ['-id', TEXT.sorts.newest],
+      ['id', TEXT.sorts.oldest],
+      ['-started', TEXT.sorts.latestStart],
+      ['started', TEXT.sorts.earliestStart],
     ],
   });
   replace(
     root,
-    h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Charging sessions'), h('p', { class: 'muted' }, 'Newest first; running sessions update live. Search finds any part of a charger, card or customer, in any case.'))),
+    h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, TEXT.intro))),
     list.form,
     list.body,
   );

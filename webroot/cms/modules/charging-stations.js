@@ -5,65 +5,75 @@
 
 import { badge, confirmDialog, formDialog, h, LiveTable, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
-import { formatDateTime } from '/shared/format.js';
+import { formatCount, formatDateTime, locale } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
 import { serverList } from './server-list.js';
+
+// "cms.stations.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.stations');
+
+/** Decimal degrees in the reader's number format ("52,52" in German). */
+function degrees(value, digits = 0) {
+  return new Intl.NumberFormat(locale(), { minimumFractionDigits: digits, maximumFractionDigits: 6 }).format(value);
+}
 
 export async function mount(root, ctx) {
   const chargersOf = (station) => station.chargers || [];
 
   const table = new LiveTable({
-    caption: 'Charging stations',
+    caption: TEXT.title,
     key: (s) => s.id,
-    empty: 'No stations yet. Create one, then add charging points to it.',
+    empty: TEXT.empty,
     columns: [
-      { label: 'Name', render: (s) => h('strong', {}, s.name) },
-      { label: 'Address', render: (s) => s.address || h('span', { class: 'muted' }, '—') },
+      { label: TEXT.name, render: (s) => h('strong', {}, s.name) },
+      { label: TEXT.address, render: (s) => s.address || h('span', { class: 'muted' }, '—') },
       {
-        label: 'Status',
+        label: TEXT.status,
         render: (s) => {
           const mine = chargersOf(s);
-          if (!mine.length) return badge('Unknown', 'No chargers');
+          if (!mine.length) return badge('Unknown', TEXT.noChargers);
           return mine.some((p) => p.online) ? badge('Online') : badge('Offline');
         },
       },
       {
-        label: 'Chargers online',
+        label: TEXT.chargersOnline,
         class: 'num',
         render: (s) => {
           const mine = chargersOf(s);
-          return h('span', { 'data-field': 'online-count' }, `${mine.filter((p) => p.online).length} / ${mine.length}`);
+          return h('span', { 'data-field': 'online-count' }, `${formatCount(mine.filter((p) => p.online).length)} / ${formatCount(mine.length)}`);
         },
       },
-      { label: 'Location', render: (s) => (s.latitude !== null && s.latitude !== undefined ? `${s.latitude}, ${s.longitude}` : '—') },
-      { label: 'Updated', render: (s) => formatDateTime(s.updatedAt) },
+      { label: TEXT.location, render: (s) => (s.latitude !== null && s.latitude !== undefined ? TEXT.coordinates(degrees(s.latitude), degrees(s.longitude)) : '—') },
+      { label: TEXT.updated, render: (s) => formatDateTime(s.updatedAt) },
       {
-        label: 'Actions',
+        label: TEXT.actions,
         class: 'num',
         render: (s) =>
           h(
             'div',
             { class: 'row-actions' },
-            h('button', { type: 'button', 'aria-label': `Edit ${s.name}`, onclick: () => edit(s) }, 'Edit'),
-            h('button', { type: 'button', 'aria-label': `Delete ${s.name}`, onclick: () => remove(s) }, 'Delete'),
+            h('button', { type: 'button', 'aria-label': TEXT.editNamed(s.name), onclick: () => edit(s) }, TEXT.edit),
+            h('button', { type: 'button', 'aria-label': TEXT.deleteNamed(s.name), onclick: () => remove(s) }, TEXT.delete),
           ),
       },
     ],
   });
-  const search = h('input', { id: 's-q', name: 'q', type: 'search', placeholder: 'Name or address', autocomplete: 'off', maxlength: 100 });
+  const search = h('input', { id: 's-q', name: 'q', type: 'search', placeholder: TEXT.searchHint, autocomplete: 'off', maxlength: 100 });
   const list = serverList({
     ctx,
     label: 'stations',
+    title: TEXT.listName,
     path: '/api/cms/stations',
     csvPath: '/api/cms/stations.csv',
     csvName: 'stations.csv',
-    moreLabel: 'Show more stations',
+    moreLabel: TEXT.more,
     table,
-    filters: [{ name: 'q', label: 'Search', input: search }],
+    filters: [{ name: 'q', label: TEXT.search, input: search }],
     sorts: [
-      ['created', 'Oldest first'],
-      ['-created', 'Newest first'],
-      ['name', 'Name A–Z'],
-      ['-name', 'Name Z–A'],
+      ['created', TEXT.sorts.oldest],
+      ['-created', TEXT.sorts.newest],
+      ['name', TEXT.sorts.nameAz],
+      ['-name', TEXT.sorts.nameZa],
     ],
   });
   replace(
@@ -71,8 +81,8 @@ export async function mount(root, ctx) {
     h(
       'div',
       { class: 'page-head' },
-      h('div', {}, h('h1', {}, 'Charging stations'), h('p', { class: 'muted' }, 'A station is a site; its charging points are the chargers there. Search finds any part of a name or address, in any case.')),
-      h('button', { type: 'button', class: 'primary', onclick: () => edit(null) }, 'New station'),
+      h('div', {}, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, TEXT.intro)),
+      h('button', { type: 'button', class: 'primary', onclick: () => edit(null) }, TEXT.new),
     ),
     list.form,
     list.body,
@@ -83,20 +93,20 @@ export async function mount(root, ctx) {
   const number = (text, field) => {
     if (text === '') return null;
     const value = Number(text.replace(',', '.'));
-    if (!Number.isFinite(value)) throw new Error(`${field}: enter decimal degrees such as 52.5200`);
+    if (!Number.isFinite(value)) throw new Error(`${field}: ${TEXT.badDegrees(degrees(52.52, 4))}`);
     return value;
   };
 
   function edit(station) {
     formDialog({
-      title: station ? `Edit station ${station.name}` : 'New station',
-      submitLabel: station ? 'Save' : 'Create station',
+      title: station ? TEXT.editTitle(station.name) : TEXT.new,
+      submitLabel: station ? TEXT.save : TEXT.create,
       values: station ? { ...station, latitude: station.latitude ?? '', longitude: station.longitude ?? '' } : {},
       fields: [
-        { name: 'name', label: 'Name', required: true },
-        { name: 'address', label: 'Address', autocomplete: 'street-address' },
-        { name: 'latitude', label: 'Latitude', inputmode: 'decimal', help: 'Decimal degrees, optional' },
-        { name: 'longitude', label: 'Longitude', inputmode: 'decimal' },
+        { name: 'name', label: TEXT.name, required: true },
+        { name: 'address', label: TEXT.address, autocomplete: 'street-address' },
+        { name: 'latitude', label: TEXT.latitude, inputmode: 'decimal', help: TEXT.latitudeHelp },
+        { name: 'longitude', label: TEXT.longitude, inputmode: 'decimal' },
       ],
       onSubmit: async (values) => {
         const body = {
@@ -107,17 +117,17 @@ export async function mount(root, ctx) {
         };
         const saved = station ? await ctx.api.put(`/api/cms/stations/${station.id}`, body) : await ctx.api.post('/api/cms/stations', body);
         table.upsert(withChargers(saved)).classList.add('flash');
-        ctx.notify(station ? `Station ${saved.name} saved.` : `Station ${saved.name} created.`, 'ok');
+        ctx.notify(station ? TEXT.saved(saved.name) : TEXT.created(saved.name), 'ok');
       },
     });
   }
 
   async function remove(station) {
-    if (!(await confirmDialog(`Delete the station ${station.name}?`))) return;
+    if (!(await confirmDialog(TEXT.confirmDelete(station.name)))) return;
     try {
       await ctx.api.delete(`/api/cms/stations/${station.id}`);
       table.remove(station.id);
-      ctx.notify(`Station ${station.name} deleted.`, 'ok');
+      ctx.notify(TEXT.deleted(station.name), 'ok');
     } catch (error) {
       ctx.notify(error.message, 'bad');
     }

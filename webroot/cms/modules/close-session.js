@@ -5,6 +5,10 @@
 
 import { formDialog, h, toast } from '/shared/dom.js';
 import { formatEnergy } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
+
+// "cms.close.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.close');
 
 export function closeSessionButton(ctx, session, onClosed = () => {}) {
   return h(
@@ -13,29 +17,29 @@ export function closeSessionButton(ctx, session, onClosed = () => {}) {
       type: 'button',
       class: 'danger',
       'data-close-session': session.id,
-      'aria-label': `Close session ${session.id}`,
+      'aria-label': TEXT.closeSession(session.id),
       onclick: () => askToClose(ctx, session, onClosed),
     },
-    'Close…',
+    TEXT.button,
   );
 }
 
 export function askToClose(ctx, session, onClosed = () => {}) {
   return formDialog({
-    title: `Close session ${session.id}?`,
-    submitLabel: 'Close session',
+    title: TEXT.title(session.id),
+    submitLabel: TEXT.submit,
     fields: [
       {
         name: 'reason',
-        label: 'Reason (kept in the audit log)',
+        label: TEXT.reason,
         required: true,
-        placeholder: 'e.g. charger replaced, its stop will never come',
-        help: `${session.chargePointId} connector ${session.connectorId}: the session ends on its last meter reading (${formatEnergy(session.energyWh)}) and is billed as if the charger had stopped it. The charger is not told.`,
+        placeholder: TEXT.reasonExample,
+        help: TEXT.help(session.chargePointId, session.connectorId, formatEnergy(session.energyWh)),
       },
     ],
     onSubmit: async ({ reason }) => {
       const answer = await ctx.api.post(`/api/cms/sessions/${encodeURIComponent(session.id)}/close`, { reason });
-      toast(`Session ${session.id} closed.`, { kind: 'ok' });
+      toast(TEXT.closed(session.id), { kind: 'ok' });
       onClosed(answer.session);
     },
   });

@@ -7,17 +7,19 @@ import { newIdempotencyKey } from '/shared/api.js';
 import { badge, confirmDialog, errorState, formDialog, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatMoney, moneyInput, parseMoney } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
 import { sessionTable } from './charging-sessions.js';
 import { customerLabel } from './customers.js';
 import { editTag, tagActions, tagStatus } from './id-tags.js';
 
-const KINDS = { top_up: 'Top-up', debit: 'Charging', refund: 'Refund', adjustment: 'Adjustment' };
+// "cms.customer.*" of the message catalogue (cms/i18n/); a transaction's kind is "cms.customer.kinds.KIND".
+const TEXT = messages('cms.customer');
 
 export async function mount(root, ctx) {
   const id = Number(ctx.params.id);
   let user = null;
-  const title = h('h1', {}, `Customer ${ctx.params.id}`);
-  const head = h('div', { class: 'page-head' }, h('div', {}, h('p', {}, h('a', { href: '#/customers' }, '← Customers')), title));
+  const title = h('h1', {}, TEXT.title(ctx.params.id));
+  const head = h('div', { class: 'page-head' }, h('div', {}, h('p', {}, h('a', { href: '#/customers' }, `← ${TEXT.back}`)), title));
   const body = h('div', {}, loadingState());
   replace(root, head, body);
 
@@ -30,33 +32,33 @@ export async function mount(root, ctx) {
     const fact = (term, value) => [h('dt', {}, term), h('dd', {}, value)];
     replace(
       facts,
-      fact('E-mail', user.email),
-      fact('Name', user.name || h('span', { class: 'muted' }, 'Not given')),
-      fact('Role', user.role === 'admin' ? 'Operator' : 'Customer'),
-      fact('Status', h('span', { 'data-field': 'status' }, user.blocked ? [badge('Rejected', 'Blocked'), h('span', { class: 'muted' }, ` since ${formatDateTime(user.blockedAt)}`)] : badge('Accepted', 'Active'))),
-      fact('Account since', formatDateTime(user.createdAt)),
-      fact('Account number', String(user.id)),
+      fact(TEXT.email, user.email),
+      fact(TEXT.name, user.name || h('span', { class: 'muted' }, TEXT.notGiven)),
+      fact(TEXT.role, user.role === 'admin' ? TEXT.operator : TEXT.customer),
+      fact(TEXT.status, h('span', { 'data-field': 'status' }, user.blocked ? [badge('Rejected', TEXT.blocked), h('span', { class: 'muted' }, ` ${TEXT.since(formatDateTime(user.blockedAt))}`)] : badge('Accepted', TEXT.active))),
+      fact(TEXT.accountSince, formatDateTime(user.createdAt)),
+      fact(TEXT.accountNumber, String(user.id)),
     );
     replace(
       actions,
-      h('button', { type: 'button', onclick: edit }, 'Edit'),
-      h('button', { type: 'button', class: user.blocked ? '' : 'danger', 'data-action': 'block-user', onclick: toggleBlock }, user.blocked ? 'Unblock' : 'Block'),
+      h('button', { type: 'button', onclick: edit }, TEXT.edit),
+      h('button', { type: 'button', class: user.blocked ? '' : 'danger', 'data-action': 'block-user', onclick: toggleBlock }, user.blocked ? TEXT.unblock : TEXT.block),
     );
     renderWallet();
   };
 
   function edit() {
     formDialog({
-      title: `Edit ${customerLabel(user)}`,
+      title: TEXT.editTitle(customerLabel(user)),
       values: { name: user.name || '', role: user.role },
       fields: [
-        { name: 'name', label: 'Name' },
-        { name: 'role', label: 'Role', type: 'select', options: [{ value: 'customer', label: 'Customer' }, { value: 'admin', label: 'Operator' }] },
+        { name: 'name', label: TEXT.name },
+        { name: 'role', label: TEXT.role, type: 'select', options: [{ value: 'customer', label: TEXT.customer }, { value: 'admin', label: TEXT.operator }] },
       ],
       onSubmit: async (values) => {
         Object.assign(user, await ctx.api.put(`/api/cms/users/${id}`, { name: values.name || null, role: values.role }), { wallet: user.wallet });
         renderUser();
-        ctx.notify('Saved.', 'ok');
+        ctx.notify(TEXT.saved, 'ok');
       },
     });
   }
@@ -64,13 +66,13 @@ export async function mount(root, ctx) {
   async function toggleBlock() {
     const blocking = !user.blocked;
     const question = blocking
-      ? `Block ${customerLabel(user)}? They are signed out everywhere, cannot sign in, and chargers refuse their cards until you unblock them.`
-      : `Unblock ${customerLabel(user)}? They can sign in and charge with their cards again.`;
-    if (!(await confirmDialog(question, { confirmLabel: blocking ? 'Block' : 'Unblock' }))) return;
+      ? TEXT.blockQuestion(customerLabel(user))
+      : TEXT.unblockQuestion(customerLabel(user));
+    if (!(await confirmDialog(question, { confirmLabel: blocking ? TEXT.block : TEXT.unblock }))) return;
     try {
       Object.assign(user, await ctx.api.put(`/api/cms/users/${id}`, { blocked: blocking }), { wallet: user.wallet });
       renderUser();
-      ctx.notify(`${customerLabel(user)} ${blocking ? 'blocked' : 'unblocked'}.`, 'ok');
+      ctx.notify(blocking ? TEXT.blockedNamed(customerLabel(user)) : TEXT.unblockedNamed(customerLabel(user)), 'ok');
     } catch (error) {
       ctx.notify(error.message, 'bad');
     }
@@ -82,20 +84,20 @@ export async function mount(root, ctx) {
   const renderWallet = () => {
     const w = user.wallet;
     balance.textContent = formatMoney(w.balance, w.currency);
-    balanceSub.textContent = w.held ? `${formatMoney(w.held, w.currency)} held by running sessions · ${formatMoney(w.available, w.currency)} available` : 'Nothing held';
+    balanceSub.textContent = w.held ? TEXT.held(formatMoney(w.held, w.currency), formatMoney(w.available, w.currency)) : TEXT.nothingHeld;
   };
   const transactions = new LiveTable({
-    caption: 'Wallet transactions',
+    caption: TEXT.transactions,
     key: (t) => t.id,
-    empty: 'No transactions yet.',
+    empty: TEXT.noTransactions,
     columns: [
-      { label: 'When', render: (t) => formatDateTime(t.at) },
-      { label: 'What', render: (t) => [KINDS[t.kind] || t.kind, t.reference ? h('span', { class: 'muted', 'data-field': 'reference' }, ` · ${t.reference}`) : null] },
-      { label: 'Amount', class: 'num', render: (t) => h('span', { class: t.amount < 0 ? 'neg' : 'pos', 'data-field': 'amount' }, `${t.amount > 0 ? '+' : ''}${formatMoney(t.amount, t.currency)}`) },
-      { label: 'Balance after', class: 'num', render: (t) => formatMoney(t.balance, t.currency) },
+      { label: TEXT.when, render: (t) => formatDateTime(t.at) },
+      { label: TEXT.what, render: (t) => [TEXT.kinds[t.kind] ?? t.kind, t.reference ? h('span', { class: 'muted', 'data-field': 'reference' }, ` · ${t.reference}`) : null] },
+      { label: TEXT.amount, class: 'num', render: (t) => h('span', { class: t.amount < 0 ? 'neg' : 'pos', 'data-field': 'amount' }, `${t.amount > 0 ? '+' : ''}${formatMoney(t.amount, t.currency)}`) },
+      { label: TEXT.balanceAfter, class: 'num', render: (t) => formatMoney(t.balance, t.currency) },
     ],
   });
-  const olderTransactions = new OlderPages('Show older transactions', {
+  const olderTransactions = new OlderPages(TEXT.olderTransactions, {
     fetchPage: (cursor) => ctx.api.get(`/api/cms/users/${id}/wallet/transactions`, { limit: 25, cursor }),
     append: (items) => transactions.appendRows(items),
   });
@@ -105,23 +107,23 @@ export async function mount(root, ctx) {
     // One key per dialog: a double click, or a retry after a lost answer, posts once.
     const key = newIdempotencyKey();
     formDialog({
-      title: `Adjust the wallet of ${customerLabel(user)}`,
-      submitLabel: 'Post adjustment',
+      title: TEXT.adjustTitle(customerLabel(user)),
+      submitLabel: TEXT.postAdjustment,
       values: { direction: 'credit' },
       fields: [
-        { name: 'direction', label: 'Direction', type: 'select', options: [{ value: 'credit', label: 'Credit (add money)' }, { value: 'debit', label: 'Debit (take money)' }] },
-        { name: 'amount', label: `Amount (${currency})`, required: true, inputmode: 'decimal', help: `Now ${formatMoney(user.wallet.available, currency)} available, e.g. ${moneyInput(500, currency)}` },
-        { name: 'reason', label: 'Reason', required: true, help: 'Kept in the audit log and shown to the customer (3 to 128 characters).' },
+        { name: 'direction', label: TEXT.direction, type: 'select', options: [{ value: 'credit', label: TEXT.credit }, { value: 'debit', label: TEXT.debit }] },
+        { name: 'amount', label: TEXT.amountIn(currency), required: true, inputmode: 'decimal', help: TEXT.amountHelp(formatMoney(user.wallet.available, currency), moneyInput(500, currency)) },
+        { name: 'reason', label: TEXT.reason, required: true, help: TEXT.reasonHelp },
       ],
       onSubmit: async (values) => {
         const minor = parseMoney(values.amount, currency);
-        if (minor === null || minor <= 0) throw new Error('amount: enter an amount such as 5.00');
+        if (minor === null || minor <= 0) throw new Error(`amount: ${TEXT.badAmount(moneyInput(500, currency))}`);
         const amount = values.direction === 'debit' ? -minor : minor;
         const answer = await ctx.api.post(`/api/cms/users/${id}/wallet/adjustments`, { amount, reason: values.reason }, { headers: { 'Idempotency-Key': key } });
         user.wallet = answer.wallet;
         renderWallet();
         transactions.upsert(answer.transaction).classList.add('flash');
-        ctx.notify(`${amount > 0 ? 'Credited' : 'Debited'} ${formatMoney(Math.abs(amount), currency)}.`, 'ok');
+        ctx.notify(amount > 0 ? TEXT.credited(formatMoney(amount, currency)) : TEXT.debited(formatMoney(-amount, currency)), 'ok');
       },
     });
   }
@@ -132,21 +134,21 @@ export async function mount(root, ctx) {
     else cards.upsert(tag).classList.add('flash');
   };
   const cards = new LiveTable({
-    caption: 'Cards',
+    caption: TEXT.cards,
     key: (t) => t.idTag,
-    empty: 'No cards. Sessions started from the app get one of their own.',
+    empty: TEXT.noCards,
     columns: [
-      { label: 'Id tag', render: (t) => h('span', { class: 'mono' }, t.idTag) },
-      { label: 'Parent', render: (t) => (t.parentIdTag ? h('span', { class: 'mono' }, t.parentIdTag) : '—') },
-      { label: 'Expires', render: (t) => (t.expiresAt ? formatDateTime(t.expiresAt) : 'Never') },
-      { label: 'Status', render: (t) => h('span', { 'data-field': 'status' }, tagStatus(t)) },
-      { label: 'Actions', class: 'num', render: (t) => tagActions(ctx, t, savedTag) },
+      { label: TEXT.idTag, render: (t) => h('span', { class: 'mono' }, t.idTag) },
+      { label: TEXT.parent, render: (t) => (t.parentIdTag ? h('span', { class: 'mono' }, t.parentIdTag) : '—') },
+      { label: TEXT.expires, render: (t) => (t.expiresAt ? formatDateTime(t.expiresAt) : TEXT.never) },
+      { label: TEXT.status, render: (t) => h('span', { 'data-field': 'status' }, tagStatus(t)) },
+      { label: TEXT.actions, class: 'num', render: (t) => tagActions(ctx, t, savedTag) },
     ],
   });
 
   // -- sessions ------------------------------------------------------------------------------
-  const sessions = sessionTable({ caption: 'Sessions of this customer', empty: 'No sessions yet.', ctx });
-  const olderSessions = new OlderPages('Show older sessions', {
+  const sessions = sessionTable({ caption: TEXT.sessionsCaption, empty: TEXT.noSessions, ctx });
+  const olderSessions = new OlderPages(TEXT.olderSessions, {
     fetchPage: (cursor) => ctx.api.get('/api/cms/sessions', { userId: id, limit: 25, cursor }),
     append: (items) => sessions.appendRows(items),
   });
@@ -158,12 +160,12 @@ export async function mount(root, ctx) {
     h(
       'div',
       { class: 'grid-2' },
-      section('who-title', 'Account', actions, facts),
-      section('wallet-title', 'Wallet', h('button', { type: 'button', class: 'primary', 'data-action': 'adjust', onclick: adjust }, 'Credit or debit'), h('div', { class: 'stat' }, balance, balanceSub)),
+      section('who-title', TEXT.account, actions, facts),
+      section('wallet-title', TEXT.wallet, h('button', { type: 'button', class: 'primary', 'data-action': 'adjust', onclick: adjust }, TEXT.creditOrDebit), h('div', { class: 'stat' }, balance, balanceSub)),
     ),
-    section('tx-title', 'Wallet transactions', null, transactions.element, h('div', { class: 'more' }, olderTransactions.button)),
-    section('cards-title', 'Cards', h('button', { type: 'button', onclick: () => editTag(ctx, null, { owner: id, saved: savedTag }) }, 'New card'), cards.element),
-    section('sessions-title', 'Sessions', h('a', { href: '#/sessions' }, 'All sessions'), sessions.element, h('div', { class: 'more' }, olderSessions.button)),
+    section('tx-title', TEXT.transactions, null, transactions.element, h('div', { class: 'more' }, olderTransactions.button)),
+    section('cards-title', TEXT.cards, h('button', { type: 'button', onclick: () => editTag(ctx, null, { owner: id, saved: savedTag }) }, TEXT.newCard), cards.element),
+    section('sessions-title', TEXT.sessions, h('a', { href: '#/sessions' }, TEXT.allSessions), sessions.element, h('div', { class: 'more' }, olderSessions.button)),
   );
 
   const load = async () => {

@@ -3,6 +3,10 @@
 // ``userId``, so the name is asked for once per user and kept for the page's life.
 
 import { h } from '/shared/dom.js';
+import { messages } from '/shared/i18n.js';
+
+// "cms.customerCell.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.customerCell');
 
 const known = new Map();
 
@@ -29,7 +33,7 @@ export function remember(sessions) {
 /** The Customer cell: their name (or e-mail), linked to their page, the card below. */
 export function customerCell(s) {
   const who = s.customer;
-  if (!who) return [s.idTag, s.userId ? h('span', { class: 'muted' }, ` · account ${s.userId}`) : null];
+  if (!who) return [s.idTag, s.userId ? h('span', { class: 'muted' }, ` · ${TEXT.account(s.userId)}`) : null];
   return h(
     'span',
     { class: 'stack' },

@@ -5,8 +5,12 @@
 
 import { badge, formDialog, h, LiveTable, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
-import { formatDateTime, formatMoney } from '/shared/format.js';
+import { formatCount, formatDateTime, formatMoney } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
 import { serverList } from './server-list.js';
+
+// "cms.customers.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.customers');
 
 export function customerLabel(user) {
   return user.name || user.email;
@@ -14,47 +18,48 @@ export function customerLabel(user) {
 
 export async function mount(root, ctx) {
   const table = new LiveTable({
-    caption: 'Customers',
+    caption: TEXT.title,
     key: (u) => u.id,
-    empty: 'Nobody matches this search.',
+    empty: TEXT.empty,
     onRowClick: (u) => ctx.navigate(`/customers/${u.id}`),
     columns: [
       {
-        label: 'Customer',
+        label: TEXT.customer,
         render: (u) => h('span', { class: 'stack' }, h('a', { href: `#/customers/${u.id}`, 'data-field': 'name' }, customerLabel(u)), u.name ? h('small', { class: 'muted' }, u.email) : null),
       },
-      { label: 'Role', render: (u) => (u.role === 'admin' ? 'Operator' : 'Customer') },
-      { label: 'Cards', class: 'num', render: (u) => String(u.tags) },
-      { label: 'Wallet', class: 'num', render: (u) => (u.wallet ? h('span', { 'data-field': 'balance' }, formatMoney(u.wallet.balance, u.wallet.currency)) : h('span', { class: 'muted' }, '—')) },
-      { label: 'Since', render: (u) => formatDateTime(u.createdAt) },
-      { label: 'Status', render: (u) => (u.blocked ? badge('Rejected', 'Blocked') : badge('Accepted', 'Active')) },
+      { label: TEXT.role, render: (u) => (u.role === 'admin' ? TEXT.operator : TEXT.customer) },
+      { label: TEXT.cards, class: 'num', render: (u) => formatCount(u.tags) },
+      { label: TEXT.wallet, class: 'num', render: (u) => (u.wallet ? h('span', { 'data-field': 'balance' }, formatMoney(u.wallet.balance, u.wallet.currency)) : h('span', { class: 'muted' }, '—')) },
+      { label: TEXT.since, render: (u) => formatDateTime(u.createdAt) },
+      { label: TEXT.status, render: (u) => (u.blocked ? badge('Rejected', TEXT.blocked) : badge('Accepted', TEXT.active)) },
     ],
   });
   const inputs = {
-    q: h('input', { id: 'u-q', name: 'q', type: 'search', placeholder: 'E-mail, name or card', autocomplete: 'off', maxlength: 100 }),
-    role: h('select', { id: 'u-role', name: 'role' }, h('option', { value: '' }, 'Everyone'), h('option', { value: 'customer' }, 'Customers'), h('option', { value: 'admin' }, 'Operators')),
-    blocked: h('select', { id: 'u-blocked', name: 'blocked' }, h('option', { value: '' }, 'Any'), h('option', { value: 'false' }, 'Active'), h('option', { value: 'true' }, 'Blocked')),
+    q: h('input', { id: 'u-q', name: 'q', type: 'search', placeholder: TEXT.searchHint, autocomplete: 'off', maxlength: 100 }),
+    role: h('select', { id: 'u-role', name: 'role' }, h('option', { value: '' }, TEXT.everyone), h('option', { value: 'customer' }, TEXT.customersOnly), h('option', { value: 'admin' }, TEXT.operators)),
+    blocked: h('select', { id: 'u-blocked', name: 'blocked' }, h('option', { value: '' }, TEXT.any), h('option', { value: 'false' }, TEXT.active), h('option', { value: 'true' }, TEXT.blocked)),
   };
   const list = serverList({
     ctx,
     label: 'customers',
+    title: TEXT.listName,
     path: '/api/cms/users',
     csvPath: '/api/cms/users.csv',
     csvName: 'customers.csv',
-    moreLabel: 'Show more customers',
+    moreLabel: TEXT.more,
     table,
     filters: [
-      { name: 'q', label: 'Search', input: inputs.q },
-      { name: 'role', label: 'Role', input: inputs.role },
-      { name: 'blocked', label: 'Status', input: inputs.blocked },
+      { name: 'q', label: TEXT.search, input: inputs.q },
+      { name: 'role', label: TEXT.role, input: inputs.role },
+      { name: 'blocked', label: TEXT.status, input: inputs.blocked },
     ],
     sorts: [
-      ['email', 'E-mail A–Z'],
-      ['-email', 'E-mail Z–A'],
-      ['name', 'Name A–Z'],
-      ['-name', 'Name Z–A'],
-      ['-created', 'Newest first'],
-      ['created', 'Oldest first'],
+      ['email', TEXT.sorts.emailAz],
+      ['-email', TEXT.sorts.emailZa],
+      ['name', TEXT.sorts.nameAz],
+      ['-name', TEXT.sorts.nameZa],
+      ['-created', TEXT.sorts.newest],
+      ['created', TEXT.sorts.oldest],
     ],
   });
   replace(
@@ -62,8 +67,8 @@ export async function mount(root, ctx) {
     h(
       'div',
       { class: 'page-head' },
-      h('div', {}, h('h1', {}, 'Customers'), h('p', { class: 'muted' }, 'Accounts, their cards and wallets. Search finds any part of an e-mail, name or card, in any case.')),
-      h('button', { type: 'button', class: 'primary', onclick: () => create() }, 'New customer'),
+      h('div', {}, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, TEXT.intro)),
+      h('button', { type: 'button', class: 'primary', onclick: () => create() }, TEXT.new),
     ),
     list.form,
     list.body,
@@ -71,21 +76,21 @@ export async function mount(root, ctx) {
 
   function create() {
     formDialog({
-      title: 'New customer',
-      submitLabel: 'Create',
+      title: TEXT.new,
+      submitLabel: TEXT.create,
       values: { role: 'customer' },
       fields: [
-        { name: 'email', label: 'E-mail', type: 'email', required: true, autocomplete: 'off' },
-        { name: 'name', label: 'Name', help: 'How operators will see them (optional).' },
-        { name: 'role', label: 'Role', type: 'select', options: [{ value: 'customer', label: 'Customer' }, { value: 'admin', label: 'Operator' }] },
-        { name: 'password', label: 'Password', type: 'password', autocomplete: 'new-password', help: 'At least 8 characters. Leave empty for a card-only account that cannot sign in.' },
+        { name: 'email', label: TEXT.email, type: 'email', required: true, autocomplete: 'off' },
+        { name: 'name', label: TEXT.name, help: TEXT.nameHelp },
+        { name: 'role', label: TEXT.role, type: 'select', options: [{ value: 'customer', label: TEXT.customer }, { value: 'admin', label: TEXT.operator }] },
+        { name: 'password', label: TEXT.password, type: 'password', autocomplete: 'new-password', help: TEXT.passwordHelp },
       ],
       onSubmit: async (values) => {
         const body = { email: values.email, role: values.role, name: values.name || null };
         if (values.password) body.password = values.password;
         const user = await ctx.api.post('/api/cms/users', body);
         table.upsert(user).classList.add('flash');
-        ctx.notify(`${customerLabel(user)} created.`, 'ok');
+        ctx.notify(TEXT.created(customerLabel(user)), 'ok');
       },
     });
   }

@@ -7,9 +7,13 @@
 import { errorState, h, loadingState, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatCount, formatEnergy, formatMoney } from '/shared/format.js';
+import { messages, t } from '/shared/i18n.js';
 import { alertsPanel } from './alerts-panel.js';
 import { sessionTable } from './charging-sessions.js';
 import { nameCustomer } from './customers-cache.js';
+
+// "cms.dashboard.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.dashboard');
 
 export async function mount(root, ctx) {
   const figures = {};
@@ -17,24 +21,24 @@ export async function mount(root, ctx) {
     figures[key] = { value: h('p', { class: 'value', 'data-figure': key }, '—'), sub: h('p', { class: 'sub' }) };
     return h('section', { class: 'card stat', 'aria-label': label }, h('p', { class: 'label' }, label), figures[key].value, figures[key].sub);
   };
-  const recent = sessionTable({ caption: 'Recent sessions', empty: 'No sessions yet.' });
+  const recent = sessionTable({ caption: TEXT.recent, empty: TEXT.noSessions });
   const body = h('div', {}, loadingState());
-  replace(root, h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Dashboard'), h('p', { class: 'muted' }, 'The whole network at a glance, live.'))), body);
+  replace(root, h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, TEXT.intro))), body);
   const grid = h(
     'div',
     { class: 'grid' },
-    card('stations', 'Stations online'),
-    card('chargers', 'Chargers online'),
-    card('active', 'Charging now'),
-    card('energy', 'Energy today'),
-    card('revenue', 'Revenue today'),
+    card('stations', TEXT.stationsOnline),
+    card('chargers', TEXT.chargersOnline),
+    card('active', TEXT.chargingNow),
+    card('energy', TEXT.energyToday),
+    card('revenue', TEXT.revenueToday),
   );
   const content = h(
     'div',
     {},
     grid,
     alertsPanel(ctx),
-    h('section', { class: 'card', 'aria-labelledby': 'recent-title' }, h('div', { class: 'card-head' }, h('h2', { id: 'recent-title' }, 'Recent sessions'), h('a', { href: '#/sessions' }, 'All sessions')), recent.element),
+    h('section', { class: 'card', 'aria-labelledby': 'recent-title' }, h('div', { class: 'card-head' }, h('h2', { id: 'recent-title' }, TEXT.recent), h('a', { href: '#/sessions' }, TEXT.allSessions)), recent.element),
   );
 
   const money = (byCurrency) => {
@@ -44,15 +48,15 @@ export async function mount(root, ctx) {
 
   const render = (d) => {
     figures.stations.value.textContent = `${formatCount(d.stations.online)} / ${formatCount(d.stations.total)}`;
-    figures.stations.sub.textContent = d.stations.offline ? `${formatCount(d.stations.offline)} offline` : 'All online';
+    figures.stations.sub.textContent = d.stations.offline ? TEXT.offline({ count: d.stations.offline, n: formatCount(d.stations.offline) }) : TEXT.allOnline;
     figures.chargers.value.textContent = `${formatCount(d.chargers.online)} / ${formatCount(d.chargers.total)}`;
-    figures.chargers.sub.textContent = d.chargers.offline ? `${formatCount(d.chargers.offline)} offline` : 'All online';
+    figures.chargers.sub.textContent = d.chargers.offline ? TEXT.offline({ count: d.chargers.offline, n: formatCount(d.chargers.offline) }) : TEXT.allOnline;
     figures.active.value.textContent = formatCount(d.activeSessions);
-    figures.active.sub.textContent = d.activeSessions === 1 ? 'session running' : 'sessions running';
+    figures.active.sub.textContent = t('cms.dashboard.running', { count: d.activeSessions });
     figures.energy.value.textContent = formatEnergy(d.energyWh.today);
-    figures.energy.sub.textContent = `${formatEnergy(d.energyWh.month)} this month`;
+    figures.energy.sub.textContent = TEXT.thisMonth(formatEnergy(d.energyWh.month));
     figures.revenue.value.textContent = money(d.revenue.today);
-    figures.revenue.sub.textContent = `${money(d.revenue.month)} this month`;
+    figures.revenue.sub.textContent = TEXT.thisMonth(money(d.revenue.month));
     recent.setRows(d.recentSessions || []);
   };
 

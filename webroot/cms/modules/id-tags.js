@@ -6,9 +6,18 @@
 import { badge, confirmDialog, formDialog, h, LiveTable, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { formatDateTime } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
 import { serverList } from './server-list.js';
 
+// "cms.tags.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.tags');
+
+// OCPP's id tag statuses; their words are "cms.tags.statuses.*".
 const STATUSES = ['Accepted', 'Blocked', 'Expired', 'Invalid'];
+
+function statusName(status) {
+  return TEXT.statuses[status] ?? status;
+}
 
 function expired(tag) {
   return tag.expiresAt && new Date(tag.expiresAt) <= new Date();
@@ -23,32 +32,32 @@ function isoOrNull(local) {
 function localInput(iso) {
   if (!iso) return '';
   const d = new Date(iso);
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  // The reader's wall-clock time written as if it were UTC: "2026-12-07T13:05".
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
 }
 
 /** The tag dialog, for a new tag or ``tag``; ``owner`` preset on a customer's page. */
 export function editTag(ctx, tag, { owner = null, saved }) {
   formDialog({
-    title: tag ? `Edit card ${tag.idTag}` : 'New card',
-    submitLabel: tag ? 'Save' : 'Create card',
+    title: tag ? TEXT.editTitle(tag.idTag) : TEXT.new,
+    submitLabel: tag ? TEXT.save : TEXT.create,
     values: tag
       ? { status: tag.status, parentIdTag: tag.parentIdTag || '', userId: tag.userId ?? '', expiresAt: localInput(tag.expiresAt) }
       : { status: 'Accepted', userId: owner ?? '' },
     fields: [
-      ...(tag ? [] : [{ name: 'idTag', label: 'Id tag', required: true, help: 'Up to 20 characters, as the card reader sends it (any case).' }]),
-      { name: 'status', label: 'Status', type: 'select', options: STATUSES.map((s) => ({ value: s, label: s })) },
-      { name: 'userId', label: 'Owner (account id)', inputmode: 'numeric', help: 'Leave empty for a card of nobody.' },
-      { name: 'parentIdTag', label: 'Parent id tag', help: 'A group: cards of one parent may stop each other’s sessions.' },
-      { name: 'expiresAt', label: 'Expires', type: 'datetime-local', help: 'Leave empty for never.' },
+      ...(tag ? [] : [{ name: 'idTag', label: TEXT.idTag, required: true, help: TEXT.idTagHelp }]),
+      { name: 'status', label: TEXT.status, type: 'select', options: STATUSES.map((s) => ({ value: s, label: statusName(s) })) },
+      { name: 'userId', label: TEXT.ownerField, inputmode: 'numeric', help: TEXT.ownerHelp },
+      { name: 'parentIdTag', label: TEXT.parentField, help: TEXT.parentHelp },
+      { name: 'expiresAt', label: TEXT.expires, type: 'datetime-local', help: TEXT.expiresHelp },
     ],
     onSubmit: async (values) => {
       const userId = values.userId ? Number(values.userId) : null;
-      if (values.userId && !Number.isInteger(userId)) throw new Error('userId: enter an account number');
+      if (values.userId && !Number.isInteger(userId)) throw new Error(`userId: ${TEXT.badOwner}`);
       const body = { status: values.status, userId, parentIdTag: values.parentIdTag || null, expiresAt: isoOrNull(values.expiresAt) };
       const result = tag ? await ctx.api.put(`/api/cms/tags/${encodeURIComponent(tag.idTag)}`, body) : await ctx.api.post('/api/cms/tags', { idTag: values.idTag, ...body });
       saved(result);
-      ctx.notify(tag ? `Card ${result.idTag} saved.` : `Card ${result.idTag} created.`, 'ok');
+      ctx.notify(tag ? TEXT.saved(result.idTag) : TEXT.created(result.idTag), 'ok');
     },
   });
 }
@@ -56,28 +65,28 @@ export function editTag(ctx, tag, { owner = null, saved }) {
 /** Block or unblock after a confirmation naming the consequence. */
 export async function toggleBlock(ctx, tag, saved) {
   const blocking = tag.status !== 'Blocked';
-  const question = blocking ? `Block card ${tag.idTag}? Chargers will refuse it from its next use.` : `Unblock card ${tag.idTag}? Chargers will accept it again.`;
-  if (!(await confirmDialog(question, { confirmLabel: blocking ? 'Block' : 'Unblock' }))) return;
+  const question = blocking ? TEXT.blockQuestion(tag.idTag) : TEXT.unblockQuestion(tag.idTag);
+  if (!(await confirmDialog(question, { confirmLabel: blocking ? TEXT.block : TEXT.unblock }))) return;
   try {
     const result = await ctx.api.put(`/api/cms/tags/${encodeURIComponent(tag.idTag)}`, { status: blocking ? 'Blocked' : 'Accepted' });
     saved(result);
-    ctx.notify(`Card ${result.idTag} ${blocking ? 'blocked' : 'unblocked'}.`, 'ok');
+    ctx.notify(blocking ? TEXT.blocked(result.idTag) : TEXT.unblocked(result.idTag), 'ok');
   } catch (error) {
     ctx.notify(error.message, 'bad');
   }
 }
 
 export function tagStatus(tag) {
-  if (tag.status === 'Accepted' && expired(tag)) return badge('Faulted', 'Expired');
-  return badge(tag.status === 'Blocked' ? 'Rejected' : tag.status, tag.status);
+  if (tag.status === 'Accepted' && expired(tag)) return badge('Faulted', statusName('Expired'));
+  return badge(tag.status === 'Blocked' ? 'Rejected' : tag.status, statusName(tag.status));
 }
 
 export function tagActions(ctx, tag, saved) {
   return h(
     'div',
     { class: 'row-actions' },
-    h('button', { type: 'button', 'aria-label': `Edit ${tag.idTag}`, onclick: () => editTag(ctx, tag, { saved }) }, 'Edit'),
-    h('button', { type: 'button', class: tag.status === 'Blocked' ? '' : 'danger', 'aria-label': `${tag.status === 'Blocked' ? 'Unblock' : 'Block'} ${tag.idTag}`, 'data-action': 'block', onclick: () => toggleBlock(ctx, tag, saved) }, tag.status === 'Blocked' ? 'Unblock' : 'Block'),
+    h('button', { type: 'button', 'aria-label': TEXT.editNamed(tag.idTag), onclick: () => editTag(ctx, tag, { saved }) }, TEXT.edit),
+    h('button', { type: 'button', class: tag.status === 'Blocked' ? '' : 'danger', 'aria-label': tag.status === 'Blocked' ? TEXT.unblockNamed(tag.idTag) : TEXT.blockNamed(tag.idTag), 'data-action': 'block', onclick: () => toggleBlock(ctx, tag, saved) }, tag.status === 'Blocked' ? TEXT.unblock : TEXT.block),
   );
 }
 
@@ -85,43 +94,44 @@ export async function mount(root, ctx) {
   // A write answers the tag without its owner's name: keep the one shown.
   const saved = (tag) => {
     const old = table.get(tag.idTag);
-    table.upsert({ ...tag, owner: tag.owner ?? (old && old.userId === tag.userId ? old.owner : tag.userId ? { userId: tag.userId, email: `account ${tag.userId}`, name: null } : null) }).classList.add('flash');
+    table.upsert({ ...tag, owner: tag.owner ?? (old && old.userId === tag.userId ? old.owner : tag.userId ? { userId: tag.userId, email: TEXT.account(tag.userId), name: null } : null) }).classList.add('flash');
   };
   const table = new LiveTable({
-    caption: 'Id tags',
+    caption: TEXT.title,
     key: (t) => t.idTag,
-    empty: 'No card matches this search.',
+    empty: TEXT.empty,
     columns: [
-      { label: 'Id tag', render: (t) => h('span', { class: 'mono', 'data-field': 'idTag' }, t.idTag) },
-      { label: 'Owner', render: (t) => (t.owner ? h('a', { href: `#/customers/${t.owner.userId}` }, t.owner.name || t.owner.email) : h('span', { class: 'muted' }, 'Nobody')) },
-      { label: 'Parent', render: (t) => (t.parentIdTag ? h('span', { class: 'mono' }, t.parentIdTag) : '—') },
-      { label: 'Expires', render: (t) => (t.expiresAt ? formatDateTime(t.expiresAt) : 'Never') },
-      { label: 'Status', render: (t) => h('span', { 'data-field': 'status' }, tagStatus(t)) },
-      { label: 'Actions', class: 'num', render: (t) => tagActions(ctx, t, saved) },
+      { label: TEXT.idTag, render: (t) => h('span', { class: 'mono', 'data-field': 'idTag' }, t.idTag) },
+      { label: TEXT.owner, render: (t) => (t.owner ? h('a', { href: `#/customers/${t.owner.userId}` }, t.owner.name || t.owner.email) : h('span', { class: 'muted' }, TEXT.nobody)) },
+      { label: TEXT.parent, render: (t) => (t.parentIdTag ? h('span', { class: 'mono' }, t.parentIdTag) : '—') },
+      { label: TEXT.expires, render: (t) => (t.expiresAt ? formatDateTime(t.expiresAt) : TEXT.never) },
+      { label: TEXT.status, render: (t) => h('span', { 'data-field': 'status' }, tagStatus(t)) },
+      { label: TEXT.actions, class: 'num', render: (t) => tagActions(ctx, t, saved) },
     ],
   });
   const inputs = {
-    q: h('input', { id: 't-q', name: 'q', type: 'search', placeholder: 'Card, parent or owner', autocomplete: 'off', maxlength: 100 }),
-    status: h('select', { id: 't-status', name: 'status' }, h('option', { value: '' }, 'Any'), STATUSES.map((s) => h('option', { value: s }, s))),
+    q: h('input', { id: 't-q', name: 'q', type: 'search', placeholder: TEXT.searchHint, autocomplete: 'off', maxlength: 100 }),
+    status: h('select', { id: 't-status', name: 'status' }, h('option', { value: '' }, TEXT.any), STATUSES.map((s) => h('option', { value: s }, statusName(s)))),
   };
   const list = serverList({
     ctx,
     label: 'tags',
+    title: TEXT.listName,
     path: '/api/cms/tags',
     csvPath: '/api/cms/tags.csv',
     csvName: 'id-tags.csv',
-    moreLabel: 'Show more cards',
+    moreLabel: TEXT.more,
     table,
     filters: [
-      { name: 'q', label: 'Search', input: inputs.q },
-      { name: 'status', label: 'Status', input: inputs.status },
+      { name: 'q', label: TEXT.search, input: inputs.q },
+      { name: 'status', label: TEXT.status, input: inputs.status },
     ],
     sorts: [
-      ['idTag', 'Id tag A–Z'],
-      ['-idTag', 'Id tag Z–A'],
-      ['-created', 'Newest first'],
-      ['created', 'Oldest first'],
-      ['expires', 'Expiring first'],
+      ['idTag', TEXT.sorts.idAz],
+      ['-idTag', TEXT.sorts.idZa],
+      ['-created', TEXT.sorts.newest],
+      ['created', TEXT.sorts.oldest],
+      ['expires', TEXT.sorts.expiring],
     ],
   });
   replace(
@@ -129,8 +139,8 @@ export async function mount(root, ctx) {
     h(
       'div',
       { class: 'page-head' },
-      h('div', {}, h('h1', {}, 'Id tags'), h('p', { class: 'muted' }, 'Cards and app tokens that may charge. A blocked card is refused at its next Authorize.')),
-      h('button', { type: 'button', class: 'primary', onclick: () => editTag(ctx, null, { saved }) }, 'New card'),
+      h('div', {}, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, TEXT.intro)),
+      h('button', { type: 'button', class: 'primary', onclick: () => editTag(ctx, null, { saved }) }, TEXT.new),
     ),
     list.form,
     list.body,

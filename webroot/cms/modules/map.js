@@ -11,14 +11,18 @@ import * as L from '/vendor/leaflet/dist/leaflet-src.esm.js';
 
 import { badge, errorState, h, LiveTable, loadingState, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
-import { formatCount } from '/shared/format.js';
+import { formatCount, locale } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
+
+// "cms.map.*" of the message catalogue (cms/i18n/); a state's words are "cms.map.states.STATE".
+const TEXT = messages('cms.map');
 
 const STATES = {
-  available: { label: 'Available', color: '#1b6e3a', badge: 'Available' },
-  occupied: { label: 'All in use', color: '#0b5cad', badge: 'Charging' },
-  faulted: { label: 'Faulted', color: '#b42318', badge: 'Faulted' },
-  unavailable: { label: 'Unavailable', color: '#8a5300', badge: 'Reserved' },
-  offline: { label: 'Offline', color: '#8d96a3', badge: 'Offline' },
+  available: { color: '#1b6e3a', badge: 'Available' },
+  occupied: { color: '#0b5cad', badge: 'Charging' },
+  faulted: { color: '#b42318', badge: 'Faulted' },
+  unavailable: { color: '#8a5300', badge: 'Reserved' },
+  offline: { color: '#8d96a3', badge: 'Offline' },
 };
 const OCCUPIED = new Set(['Preparing', 'Charging', 'SuspendedEV', 'SuspendedEVSE', 'Finishing', 'Reserved']);
 // Beyond that a map of markers is of no use anyway.
@@ -51,9 +55,16 @@ export function stationState(station) {
   return { state, counts, total };
 }
 
+const stateName = (state) => TEXT.states[state];
+
 function summary({ counts, total }) {
-  if (!total) return 'No chargers';
-  return `${formatCount(counts.available)} of ${formatCount(total)} connectors available`;
+  if (!total) return TEXT.noChargers;
+  return TEXT.available({ count: total, available: formatCount(counts.available), total: formatCount(total) });
+}
+
+/** Decimal degrees to four places, in the reader's number format. */
+function degrees(value) {
+  return new Intl.NumberFormat(locale(), { minimumFractionDigits: 4, maximumFractionDigits: 4 }).format(value);
 }
 
 const hasPlace = (s) => s.latitude !== null && s.latitude !== undefined && s.longitude !== null && s.longitude !== undefined;
@@ -62,42 +73,42 @@ export async function mount(root, ctx) {
   styleSheets();
   const stations = new Map(); // id -> station as /api/stations shows it
   const markers = new Map(); // id -> Leaflet circle marker
-  const mapBox = h('div', { class: 'station-map', role: 'region', 'aria-label': 'Map of the stations' });
+  const mapBox = h('div', { class: 'station-map', role: 'region', 'aria-label': TEXT.mapLabel });
   const legend = h(
     'ul',
-    { class: 'map-legend', 'aria-label': 'Legend' },
-    Object.entries(STATES).map(([key, s]) => h('li', {}, h('span', { class: `map-dot map-dot--${key}`, 'aria-hidden': 'true' }), s.label)),
+    { class: 'map-legend', 'aria-label': TEXT.legend },
+    Object.keys(STATES).map((key) => h('li', {}, h('span', { class: `map-dot map-dot--${key}`, 'aria-hidden': 'true' }), stateName(key))),
   );
   const unplaced = h('p', { class: 'muted', 'data-field': 'unplaced' });
   const table = new LiveTable({
-    caption: 'Stations and their availability',
+    caption: TEXT.caption,
     key: (s) => s.id,
-    empty: 'No stations yet.',
+    empty: TEXT.empty,
     columns: [
-      { label: 'Station', render: (s) => h('strong', {}, s.name) },
+      { label: TEXT.station, render: (s) => h('strong', {}, s.name) },
       {
-        label: 'Now',
+        label: TEXT.now,
         render: (s) => {
           const { state, total } = stationState(s);
-          return total ? badge(STATES[state].badge, STATES[state].label) : badge('Unknown', 'No chargers');
+          return total ? badge(STATES[state].badge, stateName(state)) : badge('Unknown', TEXT.noChargers);
         },
       },
-      { label: 'Connectors', render: (s) => h('span', { 'data-field': 'availability' }, summary(stationState(s))) },
-      { label: 'Chargers', render: (s) => (s.chargers.length ? s.chargers.map((c, i) => [i ? ', ' : '', h('a', { href: `#/points/${encodeURIComponent(c.chargePointId)}` }, c.chargePointId)]) : '—') },
-      { label: 'Place', render: (s) => (hasPlace(s) ? `${s.latitude.toFixed(4)}, ${s.longitude.toFixed(4)}` : h('span', { class: 'muted' }, 'not on the map')) },
+      { label: TEXT.connectors, render: (s) => h('span', { 'data-field': 'availability' }, summary(stationState(s))) },
+      { label: TEXT.chargers, render: (s) => (s.chargers.length ? s.chargers.map((c, i) => [i ? ', ' : '', h('a', { href: `#/points/${encodeURIComponent(c.chargePointId)}` }, c.chargePointId)]) : '—') },
+      { label: TEXT.place, render: (s) => (hasPlace(s) ? TEXT.coordinates(degrees(s.latitude), degrees(s.longitude)) : h('span', { class: 'muted' }, TEXT.notOnMap)) },
     ],
   });
   const body = h('div', {}, loadingState());
   replace(
     root,
-    h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Station map'), h('p', { class: 'muted' }, 'Every station with coordinates, coloured by what its connectors can do now.'))),
+    h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, TEXT.intro))),
     body,
   );
   const content = h(
     'div',
     {},
     h('section', { class: 'card' }, mapBox, legend, unplaced),
-    h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', {}, 'Stations')), table.element),
+    h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', {}, TEXT.stations)), table.element),
   );
 
   let map = null;
@@ -131,7 +142,7 @@ export async function mount(root, ctx) {
       { class: 'map-popup' },
       h('p', {}, h('strong', {}, s.name)),
       s.address ? h('p', {}, s.address) : null,
-      h('p', {}, `${STATES[info.state].label}: ${summary(info)}`),
+      h('p', {}, TEXT.stateSummary(stateName(info.state), summary(info))),
       h('p', {}, s.chargers.map((c, i) => [i ? ', ' : '', h('a', { href: `#/points/${encodeURIComponent(c.chargePointId)}` }, c.chargePointId)])),
     );
   };
@@ -155,13 +166,13 @@ export async function mount(root, ctx) {
       markers.set(s.id, marker);
     }
     // Leaflet takes an element as is (a string would be parsed as HTML).
-    marker.bindTooltip(h('span', {}, `${s.name}: ${STATES[state].label}`));
+    marker.bindTooltip(h('span', {}, TEXT.tooltip(s.name, stateName(state))));
     marker.bindPopup(() => popup(stations.get(s.id) || s));
     const path = marker.getElement();
     if (path) {
       path.setAttribute('data-station', String(s.id));
       path.setAttribute('data-state', state);
-      path.setAttribute('aria-label', `${s.name}: ${STATES[state].label}, ${summary(stationState(s))}`);
+      path.setAttribute('aria-label', TEXT.markerLabel(s.name, stateName(state), summary(stationState(s))));
     }
   };
 
@@ -185,7 +196,7 @@ export async function mount(root, ctx) {
       table.setRows([]);
       for (const s of found) show(s);
       const away = found.filter((s) => !hasPlace(s));
-      unplaced.textContent = away.length ? `Not on the map (no coordinates): ${away.map((s) => s.name).join(', ')}.` : '';
+      unplaced.textContent = away.length ? TEXT.unplaced(new Intl.ListFormat(locale()).format(away.map((s) => s.name))) : '';
       const placed = found.filter(hasPlace);
       if (placed.length && !fitted) {
         map.fitBounds(L.latLngBounds(placed.map((s) => [s.latitude, s.longitude])).pad(0.2), { maxZoom: 14 });
@@ -194,7 +205,7 @@ export async function mount(root, ctx) {
       mapBox.dataset.markers = String(markers.size);
     } catch (error) {
       if (!map) replace(body, errorState(error, load));
-      else ctx.notify(`The map could not be updated: ${error.message || error}`, 'error');
+      else ctx.notify(TEXT.updateFailed(error.message || error), 'error');
     }
   };
 

@@ -8,13 +8,14 @@
 import { badge, errorState, h, LiveTable, loadingState, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { formatCount, formatDateTime, formatDuration, formatEnergy, formatKwhTick, formatMoney, locale } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
 import { BarChart } from './bar-chart.js';
 
-const PERIODS = [
-  ['day', 'Per day'],
-  ['week', 'Per week (from Monday)'],
-  ['month', 'Per month'],
-];
+// "cms.reports.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.reports');
+
+// The buckets to choose from; their words are "cms.reports.periods.*".
+const PERIODS = ['day', 'week', 'month'];
 // The server bounds utilisation and faults to a year; a longer report shows its last year.
 const MAX_SPAN_MS = 366 * 86400 * 1000;
 const COLORS = ['#1b6e3a', '#8a5300', '#6b3fa0', '#b42318'];
@@ -26,7 +27,7 @@ const percent = (share) =>
 function bucketLabel(period, iso) {
   const options = period === 'month' ? { month: 'long', year: 'numeric', timeZone: 'UTC' } : { dateStyle: 'medium', timeZone: 'UTC' };
   const text = new Intl.DateTimeFormat(locale(), options).format(new Date(iso));
-  return period === 'week' ? `Week of ${text}` : text;
+  return period === 'week' ? TEXT.weekOf(text) : text;
 }
 
 function figure(label, value, sub) {
@@ -41,23 +42,23 @@ function money(revenue, currencies) {
 export async function mount(root, ctx) {
   const field = (id, label, input) => h('div', { class: 'field' }, h('label', { for: id }, label), input);
   const inputs = {
-    period: h('select', { id: 'r-period', name: 'period' }, PERIODS.map(([value, label]) => h('option', { value }, label))),
+    period: h('select', { id: 'r-period', name: 'period' }, PERIODS.map((value) => h('option', { value }, TEXT.periods[value]))),
     from: h('input', { id: 'r-from', name: 'from', type: 'date' }),
     to: h('input', { id: 'r-to', name: 'to', type: 'date' }),
   };
-  if (ctx.query?.period && PERIODS.some(([p]) => p === ctx.query.period)) inputs.period.value = ctx.query.period;
+  if (ctx.query?.period && PERIODS.includes(ctx.query.period)) inputs.period.value = ctx.query.period;
   const filters = h(
     'form',
-    { class: 'toolbar', 'aria-label': 'Report period' },
-    field('r-period', 'Buckets', inputs.period),
-    field('r-from', 'From (UTC day)', inputs.from),
-    field('r-to', 'Until (UTC day)', inputs.to),
-    h('button', { type: 'submit', class: 'primary' }, 'Show'),
+    { class: 'toolbar', 'aria-label': TEXT.reportPeriod },
+    field('r-period', TEXT.buckets, inputs.period),
+    field('r-from', TEXT.fromDay, inputs.from),
+    field('r-to', TEXT.untilDay, inputs.to),
+    h('button', { type: 'submit', class: 'primary' }, TEXT.show),
   );
 
   const charts = {
-    energy: new BarChart({ title: 'Energy delivered', format: formatEnergy, axis: formatKwhTick, color: '#0b5cad' }),
-    sessions: new BarChart({ title: 'Sessions', format: formatCount, color: '#4a5563', counts: true }),
+    energy: new BarChart({ title: TEXT.energyDelivered, format: formatEnergy, axis: formatKwhTick, color: '#0b5cad' }),
+    sessions: new BarChart({ title: TEXT.sessions, format: formatCount, color: '#4a5563', counts: true }),
   };
   let revenueCharts = [];
   ctx.onDispose(() => [...Object.values(charts), ...revenueCharts].forEach((c) => c.destroy()));
@@ -65,26 +66,26 @@ export async function mount(root, ctx) {
   const figures = h('div', { class: 'grid figures' });
   const revenueBox = h('div', { class: 'grid-2' });
   const bucketTable = new LiveTable({
-    caption: 'Figures per period',
+    caption: TEXT.perPeriod,
     key: (b) => b.start,
-    empty: 'No periods.',
+    empty: TEXT.noPeriods,
     columns: [
-      { label: 'Period', render: (b) => h('time', { datetime: b.start }, bucketLabel(b.period, b.start)) },
-      { label: 'Sessions', render: (b) => formatCount(b.sessions) },
-      { label: 'Energy', render: (b) => formatEnergy(b.energyWh) },
-      { label: 'Revenue', render: (b) => money(b.revenue, b.currencies) },
+      { label: TEXT.period, render: (b) => h('time', { datetime: b.start }, bucketLabel(b.period, b.start)) },
+      { label: TEXT.sessions, render: (b) => formatCount(b.sessions) },
+      { label: TEXT.energy, render: (b) => formatEnergy(b.energyWh) },
+      { label: TEXT.revenue, render: (b) => money(b.revenue, b.currencies) },
     ],
   });
   const utilisationTable = new LiveTable({
-    caption: 'Utilisation per station',
+    caption: TEXT.utilisationPerStation,
     key: (s) => String(s.stationId),
-    empty: 'No stations.',
+    empty: TEXT.noStations,
     columns: [
-      { label: 'Station', render: (s) => (s.stationId === null ? h('span', { class: 'muted' }, 'Points in no station') : s.name) },
-      { label: 'Connectors', render: (s) => formatCount(s.connectors) },
-      { label: 'Charging time', render: (s) => formatDuration(s.busySeconds) },
+      { label: TEXT.station, render: (s) => (s.stationId === null ? h('span', { class: 'muted' }, TEXT.noStation) : s.name) },
+      { label: TEXT.connectors, render: (s) => formatCount(s.connectors) },
+      { label: TEXT.chargingTime, render: (s) => formatDuration(s.busySeconds) },
       {
-        label: 'Utilisation',
+        label: TEXT.utilisation,
         render: (s) =>
           h(
             'span',
@@ -96,16 +97,16 @@ export async function mount(root, ctx) {
     ],
   });
   const faultTable = new LiveTable({
-    caption: 'Faults and offline time per charger',
+    caption: TEXT.faultsPerCharger,
     key: (c) => c.chargePointId,
-    empty: 'No charge points.',
+    empty: TEXT.noPoints,
     columns: [
-      { label: 'Charge point', render: (c) => h('a', { href: `#/points/${encodeURIComponent(c.chargePointId)}` }, c.chargePointId) },
-      { label: 'Now', render: (c) => (c.faultedConnectors ? badge('Faulted', `${c.faultedConnectors} faulted`) : c.online ? badge('Online') : badge('Offline')) },
-      { label: 'Faults reported', render: (c) => h('span', { 'data-field': 'faults' }, formatCount(c.faults)) },
-      { label: 'Last fault', render: (c) => (c.lastFaultAt ? h('time', { datetime: c.lastFaultAt }, formatDateTime(c.lastFaultAt)) : '—') },
-      { label: 'Boots', render: (c) => formatCount(c.boots) },
-      { label: 'Offline', render: (c) => h('span', { 'data-field': 'offline' }, c.offlineSeconds ? formatDuration(c.offlineSeconds) : '—') },
+      { label: TEXT.chargePoint, render: (c) => h('a', { href: `#/points/${encodeURIComponent(c.chargePointId)}` }, c.chargePointId) },
+      { label: TEXT.now, render: (c) => (c.faultedConnectors ? badge('Faulted', TEXT.faulted({ count: c.faultedConnectors, n: formatCount(c.faultedConnectors) })) : c.online ? badge('Online') : badge('Offline')) },
+      { label: TEXT.faultsReported, render: (c) => h('span', { 'data-field': 'faults' }, formatCount(c.faults)) },
+      { label: TEXT.lastFault, render: (c) => (c.lastFaultAt ? h('time', { datetime: c.lastFaultAt }, formatDateTime(c.lastFaultAt)) : '—') },
+      { label: TEXT.boots, render: (c) => formatCount(c.boots) },
+      { label: TEXT.offline, render: (c) => h('span', { 'data-field': 'offline' }, c.offlineSeconds ? formatDuration(c.offlineSeconds) : '—') },
     ],
   });
 
@@ -117,8 +118,8 @@ export async function mount(root, ctx) {
     h(
       'div',
       { class: 'page-head' },
-      h('div', {}, h('h1', {}, 'Reports'), h('p', { class: 'muted' }, 'Energy, revenue and sessions over time; utilisation, faults and offline time. Days, weeks and months are UTC.')),
-      h('a', { href: '#/map', class: 'button' }, 'Station map'),
+      h('div', {}, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, TEXT.intro)),
+      h('a', { href: '#/map', class: 'button' }, TEXT.map),
     ),
     filters,
     body,
@@ -130,22 +131,22 @@ export async function mount(root, ctx) {
     figures,
     h('div', { class: 'grid-2' }, h('section', { class: 'card' }, charts.energy.element), h('section', { class: 'card' }, charts.sessions.element)),
     revenueBox,
-    h('section', { class: 'card' }, h('details', { class: 'report-table' }, h('summary', {}, 'Figures per period (table)'), bucketTable.element)),
+    h('section', { class: 'card' }, h('details', { class: 'report-table' }, h('summary', {}, TEXT.perPeriodTable), bucketTable.element)),
     h(
       'section',
       { class: 'card', id: 'utilisation' },
-      h('div', { class: 'card-head' }, h('h2', {}, 'Utilisation per station')),
-      h('p', { class: 'muted' }, 'The share of its connectors’ time with a session running, up to now.'),
+      h('div', { class: 'card-head' }, h('h2', {}, TEXT.utilisationPerStation)),
+      h('p', { class: 'muted' }, TEXT.utilisationNote),
       utilisationTable.element,
     ),
     h(
       'section',
       { class: 'card', id: 'faults' },
-      h('div', { class: 'card-head' }, h('h2', {}, 'Faults and offline time')),
+      h('div', { class: 'card-head' }, h('h2', {}, TEXT.faultsTitle)),
       h(
         'p',
         { class: 'muted' },
-        'Faults: Faulted status notifications in the message log (kept for a limited number of days). Offline: the current outage only, since the charger was last seen; earlier outages are not recorded.',
+        TEXT.faultsNote,
       ),
       faultsShown,
       faultTable.element,
@@ -172,7 +173,7 @@ export async function mount(root, ctx) {
     revenueCharts = currencies.map(
       (currency, i) =>
         new BarChart({
-          title: `Revenue (${currency})`,
+          title: TEXT.revenueIn(currency),
           format: (minor) => formatMoney(minor, currency),
           color: COLORS[i % COLORS.length],
         }),
@@ -180,14 +181,14 @@ export async function mount(root, ctx) {
     revenueCharts.forEach((chart, i) => chart.set(period, buckets.map((b) => ({ start: b.start, value: b.revenue[currencies[i]] || 0 }))));
     replace(revenueBox, revenueCharts.map((chart) => h('section', { class: 'card' }, chart.element)));
     const end = new Date(new Date(report.to).getTime() - 1).toISOString();
-    spanNote.textContent = `${bucketLabel('day', report.from)} to ${bucketLabel('day', end)} (UTC), by the day each session started.`;
+    spanNote.textContent = TEXT.span(bucketLabel('day', report.from), bucketLabel('day', end));
     replace(
       figures,
-      figure('Sessions', formatCount(report.totals.sessions)),
-      figure('Energy delivered', formatEnergy(report.totals.energyWh)),
-      figure('Revenue', money(report.totals.revenue, currencies), currencies.length ? 'billed' : 'nothing billed'),
+      figure(TEXT.sessions, formatCount(report.totals.sessions)),
+      figure(TEXT.energyDelivered, formatEnergy(report.totals.energyWh)),
+      figure(TEXT.revenue, money(report.totals.revenue, currencies), currencies.length ? TEXT.billed : TEXT.nothingBilled),
       figure(
-        'Utilisation',
+        TEXT.utilisation,
         percent(average(utilisation.items)),
         `${formatDateTime(utilisation.from)} – ${formatDateTime(utilisation.to)}`,
       ),
@@ -196,7 +197,7 @@ export async function mount(root, ctx) {
     utilisationTable.setRows(utilisation.items);
     faultTable.setRows(faults.items);
     faultsShown.textContent =
-      faults.chargers > faults.items.length ? `The ${formatCount(faults.items.length)} chargers in most trouble of ${formatCount(faults.chargers)}: most faults, then faulted now, then longest offline.` : '';
+      faults.chargers > faults.items.length ? TEXT.mostTrouble(formatCount(faults.items.length), formatCount(faults.chargers)) : '';
     if (!inputs.from.value) inputs.from.value = utcDay(report.from);
     if (!inputs.to.value) inputs.to.value = utcDay(end);
   };

@@ -5,6 +5,11 @@
 
 import { withQuery } from '/shared/api.js';
 import { describeError, errorState, h, loadingState, OlderPages, replace } from '/shared/dom.js';
+import { formatCount } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
+
+// "cms.list.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.list');
 
 const PAGE = 50;
 const TYPING_PAUSE = 300;
@@ -13,19 +18,20 @@ const TYPING_PAUSE = 300;
  * ``filters``: [{name, label, input, value?}] (the search box is one, named ``q``;
  * ``value()`` turns the input's text into the query's, e.g. a day into an instant);
  * ``sorts``: [[value, label]]; ``table``: a LiveTable; ``path``/``csvPath``: the API's;
+ * ``label``: the list's name in ids (``points``), ``title``: in words, for "Search {what}";
  * ``onPage(items)``: told of every page shown.
  */
-export function serverList({ ctx, path, csvPath, csvName, filters, sorts, table, label, moreLabel, onPage = () => {} }) {
+export function serverList({ ctx, path, csvPath, csvName, filters, sorts, table, label, title = label, moreLabel, onPage = () => {} }) {
   const sort = h('select', { id: `${label}-sort`, name: 'sort' }, sorts.map(([value, text]) => h('option', { value }, text)));
   const field = (id, text, input) => h('div', { class: 'field' }, h('label', { for: id }, text), input);
   const count = h('p', { class: 'muted list-count', role: 'status', 'aria-live': 'polite' });
-  const exportButton = h('button', { type: 'button', 'data-export': '' }, 'Export CSV');
+  const exportButton = h('button', { type: 'button', 'data-export': '' }, TEXT.exportCsv);
   const form = h(
     'form',
-    { class: 'toolbar', role: 'search', 'aria-label': `Search ${label}` },
+    { class: 'toolbar', role: 'search', 'aria-label': TEXT.searchList(title) },
     filters.map((f) => field(f.input.id, f.label, f.input)),
-    field(sort.id, 'Sort by', sort),
-    h('div', { class: 'toolbar-actions' }, h('button', { type: 'submit', class: 'primary' }, 'Search'), exportButton),
+    field(sort.id, TEXT.sortBy, sort),
+    h('div', { class: 'toolbar-actions' }, h('button', { type: 'submit', class: 'primary' }, TEXT.search), exportButton),
   );
   const query = () => {
     const q = { sort: sort.value };
@@ -37,7 +43,7 @@ export function serverList({ ctx, path, csvPath, csvName, filters, sorts, table,
   };
   let shown = 0;
   const showCount = (more) => {
-    count.textContent = shown ? `${shown}${more ? '+' : ''} shown` : '';
+    count.textContent = shown ? TEXT.shown({ count: shown, n: `${formatCount(shown)}${more ? '+' : ''}` }) : '';
   };
   const older = new OlderPages(moreLabel, {
     fetchPage: (cursor) => ctx.api.get(path, { ...query(), limit: PAGE, cursor }),
@@ -105,7 +111,7 @@ export function serverList({ ctx, path, csvPath, csvName, filters, sorts, table,
 async function download(ctx, url, name) {
   const response = await fetch(url, { headers: { Authorization: `Bearer ${ctx.api.token}` }, cache: 'no-store' });
   if (!response.ok) {
-    let message = `The server answered ${response.status}.`;
+    let message = TEXT.serverAnswered(response.status);
     try {
       message = (await response.json()).error.message || message;
     } catch {

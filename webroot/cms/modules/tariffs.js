@@ -4,30 +4,34 @@
 import { confirmDialog, errorState, formDialog, h, LiveTable, loadingState, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
 import { formatDateTime, formatMoney, formatPerKwh, formatPerMinute, moneyInput, parseMoney } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
+
+// "cms.tariffs.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.tariffs');
 
 const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN', 'CZK', 'JPY'];
 
 export async function mount(root, ctx) {
   const table = new LiveTable({
-    caption: 'Tariffs',
+    caption: TEXT.title,
     key: (t) => t.id,
-    empty: 'No tariffs yet. A charging point without a tariff charges nothing.',
+    empty: TEXT.empty,
     columns: [
-      { label: 'Name', render: (t) => h('strong', {}, t.name) },
-      { label: 'Energy', class: 'num', render: (t) => formatPerKwh(t.pricePerKwh, t.currency) },
-      { label: 'Time', class: 'num', render: (t) => formatPerMinute(t.pricePerMinute, t.currency) },
-      { label: 'Session fee', class: 'num', render: (t) => formatMoney(t.sessionFee, t.currency) },
-      { label: 'Currency', render: (t) => t.currency },
-      { label: 'Updated', render: (t) => formatDateTime(t.updatedAt) },
+      { label: TEXT.name, render: (t) => h('strong', {}, t.name) },
+      { label: TEXT.energy, class: 'num', render: (t) => formatPerKwh(t.pricePerKwh, t.currency) },
+      { label: TEXT.time, class: 'num', render: (t) => formatPerMinute(t.pricePerMinute, t.currency) },
+      { label: TEXT.sessionFee, class: 'num', render: (t) => formatMoney(t.sessionFee, t.currency) },
+      { label: TEXT.currency, render: (t) => t.currency },
+      { label: TEXT.updated, render: (t) => formatDateTime(t.updatedAt) },
       {
-        label: 'Actions',
+        label: TEXT.actions,
         class: 'num',
         render: (t) =>
           h(
             'div',
             { class: 'row-actions' },
-            h('button', { type: 'button', 'aria-label': `Edit ${t.name}`, onclick: () => edit(t) }, 'Edit'),
-            h('button', { type: 'button', 'aria-label': `Delete ${t.name}`, onclick: () => remove(t) }, 'Delete'),
+            h('button', { type: 'button', 'aria-label': TEXT.editNamed(t.name), onclick: () => edit(t) }, TEXT.edit),
+            h('button', { type: 'button', 'aria-label': TEXT.deleteNamed(t.name), onclick: () => remove(t) }, TEXT.delete),
           ),
       },
     ],
@@ -38,8 +42,8 @@ export async function mount(root, ctx) {
     h(
       'div',
       { class: 'page-head' },
-      h('div', {}, h('h1', {}, 'Tariffs'), h('p', { class: 'muted' }, 'Prices per kWh, per minute and per session, in the tariff’s currency.')),
-      h('button', { type: 'button', class: 'primary', onclick: () => edit(null) }, 'New tariff'),
+      h('div', {}, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, TEXT.intro)),
+      h('button', { type: 'button', class: 'primary', onclick: () => edit(null) }, TEXT.new),
     ),
     body,
   );
@@ -47,8 +51,8 @@ export async function mount(root, ctx) {
   function edit(tariff) {
     const currency = tariff?.currency || 'EUR';
     formDialog({
-      title: tariff ? `Edit tariff ${tariff.name}` : 'New tariff',
-      submitLabel: tariff ? 'Save' : 'Create tariff',
+      title: tariff ? TEXT.editTitle(tariff.name) : TEXT.new,
+      submitLabel: tariff ? TEXT.save : TEXT.create,
       values: tariff
         ? {
             name: tariff.name,
@@ -59,32 +63,32 @@ export async function mount(root, ctx) {
           }
         : { currency, pricePerMinute: '0', sessionFee: '0' },
       fields: [
-        { name: 'name', label: 'Name', required: true },
-        { name: 'currency', label: 'Currency', type: 'select', options: CURRENCIES.map((c) => ({ value: c, label: c })) },
-        { name: 'pricePerKwh', label: 'Price per kWh', required: true, inputmode: 'decimal', help: 'In the currency, e.g. 0.35' },
-        { name: 'pricePerMinute', label: 'Price per minute', inputmode: 'decimal' },
-        { name: 'sessionFee', label: 'Session fee', inputmode: 'decimal' },
+        { name: 'name', label: TEXT.name, required: true },
+        { name: 'currency', label: TEXT.currency, type: 'select', options: CURRENCIES.map((c) => ({ value: c, label: c })) },
+        { name: 'pricePerKwh', label: TEXT.pricePerKwh, required: true, inputmode: 'decimal', help: TEXT.priceHelp(moneyInput(35, currency)) },
+        { name: 'pricePerMinute', label: TEXT.pricePerMinute, inputmode: 'decimal' },
+        { name: 'sessionFee', label: TEXT.sessionFee, inputmode: 'decimal' },
       ],
       onSubmit: async (values) => {
         const body = { name: values.name, currency: values.currency };
         for (const field of ['pricePerKwh', 'pricePerMinute', 'sessionFee']) {
           const minor = parseMoney(values[field] || '0', values.currency);
-          if (minor === null) throw new Error(`${field}: enter an amount such as 0.35`);
+          if (minor === null) throw new Error(`${field}: ${TEXT.badAmount(moneyInput(35, values.currency))}`);
           body[field] = minor;
         }
         const saved = tariff ? await ctx.api.put(`/api/cms/tariffs/${tariff.id}`, body) : await ctx.api.post('/api/cms/tariffs', body);
         table.upsert(saved).classList.add('flash');
-        ctx.notify(tariff ? `Tariff ${saved.name} saved.` : `Tariff ${saved.name} created.`, 'ok');
+        ctx.notify(tariff ? TEXT.saved(saved.name) : TEXT.created(saved.name), 'ok');
       },
     });
   }
 
   async function remove(tariff) {
-    if (!(await confirmDialog(`Delete the tariff ${tariff.name}?`))) return;
+    if (!(await confirmDialog(TEXT.confirmDelete(tariff.name)))) return;
     try {
       await ctx.api.delete(`/api/cms/tariffs/${tariff.id}`);
       table.remove(tariff.id);
-      ctx.notify(`Tariff ${tariff.name} deleted.`, 'ok');
+      ctx.notify(TEXT.deleted(tariff.name), 'ok');
     } catch (error) {
       ctx.notify(error.message, 'bad');
     }
