@@ -21,24 +21,9 @@ WEBROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CATALOGUES = ("shared/i18n", "user/i18n", "cms/i18n")
 #: The languages both front ends speak in full (LANGUAGES of webroot/user/app.js and cms/app.js).
 LANGUAGES = ("en", "de", "fr")
-#: The CMS modules whose words are in the catalogue (cms/i18n/).
-CMS_MODULES = (
-    "alerts-panel.js",
-    "audit-log.js",
-    "bar-chart.js",
-    "charging-points.js",
-    "charging-sessions.js",
-    "charging-stations.js",
-    "close-session.js",
-    "customer.js",
-    "customers-cache.js",
-    "customers.js",
-    "dashboard.js",
-    "id-tags.js",
-    "map.js",
-    "reports.js",
-    "server-list.js",
-    "tariffs.js",
+#: Every module of the CMS's pages: their words are in the catalogue (cms/i18n/).
+CMS_MODULES = sorted(
+    name for name in os.listdir(os.path.join(WEBROOT, "cms/modules")) if name.endswith(".js")
 )
 #: The modules whose words a driver or an operator reads: the panel's, the CMS's and the
 #: shared ones they draw with.
@@ -76,6 +61,8 @@ CODES = {
     "Unavailable",
     "Finishing",
     "Leaflet",
+    "Hard",
+    "Inoperative",
     "NoError",
     "Bearer",
     "Idempotency-Key",

@@ -14,52 +14,56 @@ import { applyChargerEvent, staleOnlineNote } from '/shared/chargers.js';
 import { badge, errorState, h, LiveTable, loadingState, OlderPages, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatEnergy, formatPower, formatTime } from '/shared/format.js';
-import { connectorBadges } from './charging-points.js';
-import { sessionTable } from './charging-sessions.js';
+import { messages } from '/shared/i18n.js';
+import { connectorBadges, registrationText } from './charging-points.js';
+import { sessionTable, stopReasonText } from './charging-sessions.js';
 import { nameCustomer } from './customers-cache.js';
 import { commandPanel } from './command-forms.js';
 import { firmwarePicker } from './firmware-picker.js';
 import { pointCharts } from './point-charts.js';
 import { diagnosticsCard } from './diagnostics.js';
 
+// "cms.point.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.point');
+
 export async function mount(root, ctx) {
   const id = ctx.params.id;
-  ctx.setTitle(`Charging point ${id}`);
+  ctx.setTitle(TEXT.title(id));
   const body = h('div', {}, loadingState());
-  replace(root, h('div', { class: 'page-head' }, h('div', {}, h('p', {}, h('a', { href: '#/points' }, '← Charging points')), h('h1', {}, id))), body);
+  replace(root, h('div', { class: 'page-head' }, h('div', {}, h('p', {}, h('a', { href: '#/points' }, `← ${TEXT.back}`)), h('h1', {}, id))), body);
 
   let point = null;
   let active = { items: [] };
   const status = h('div', { class: 'point-status' });
-  const log = h('ol', { class: 'log', 'aria-label': 'OCPP messages, newest first', 'data-log': id });
+  const log = h('ol', { class: 'log', 'aria-label': TEXT.logLabel, 'data-log': id });
   const logKeys = new Set();
-  const olderLog = new OlderPages('Show older messages', {
+  const olderLog = new OlderPages(TEXT.olderMessages, {
     fetchPage: (cursor) => ctx.api.get(`/api/cms/points/${encodeURIComponent(id)}/messages`, { limit: 100, cursor }),
     append: (items) => addLog(items, { atEnd: true }),
   });
   const charts = pointCharts(ctx, id);
   let forms = null;
-  const meterText = h('p', { class: 'meter-latest', 'data-field': 'meter', 'aria-live': 'polite' }, 'No meter values since this page opened.');
+  const meterText = h('p', { class: 'meter-latest', 'data-field': 'meter', 'aria-live': 'polite' }, TEXT.noMeter);
   const diagnostics = diagnosticsCard(ctx, id);
   // Stops that changed no session: unknown ones, and a charger's own stop
   // after its session was closed (on its last reading) without it.
   const stops = new LiveTable({
-    caption: 'Stops that changed no session',
+    caption: TEXT.stopsTitle,
     key: (s) => s.id,
     empty: '',
     columns: [
-      { label: 'Received', render: (s) => formatDateTime(s.receivedAt) },
-      { label: 'Transaction', render: (s) => h('span', { class: 'mono' }, String(s.transactionId)) },
-      { label: 'Meter stop', class: 'num', render: (s) => formatEnergy(s.meterStopWh) },
-      { label: 'Stopped', render: (s) => formatDateTime(s.stoppedAt) },
-      { label: 'Reason', render: (s) => s.reason || '—' },
+      { label: TEXT.received, render: (s) => formatDateTime(s.receivedAt) },
+      { label: TEXT.transaction, render: (s) => h('span', { class: 'mono' }, String(s.transactionId)) },
+      { label: TEXT.meterStop, class: 'num', render: (s) => formatEnergy(s.meterStopWh) },
+      { label: TEXT.stopped, render: (s) => formatDateTime(s.stoppedAt) },
+      { label: TEXT.reason, render: (s) => (s.reason ? stopReasonText(s.reason) : '—') },
     ],
   });
   const stopsCard = h(
     'section',
     { class: 'card', 'aria-labelledby': 'stops-title', hidden: true },
-    h('h2', { id: 'stops-title' }, 'Stops that changed no session'),
-    h('p', { class: 'muted' }, 'StopTransactions for a session this charger does not have, or that came after the session was closed on its last reading (billed then; shown here for you to judge).'),
+    h('h2', { id: 'stops-title' }, TEXT.stopsTitle),
+    h('p', { class: 'muted' }, TEXT.stopsNote),
     stops.element,
   );
   const loadStops = async () => {
@@ -71,7 +75,7 @@ export async function mount(root, ctx) {
       // Secondary: the page works without it.
     }
   };
-  const sessions = sessionTable({ caption: 'Running sessions of this point', empty: 'No session running here.', ctx });
+  const sessions = sessionTable({ caption: TEXT.runningCaption, empty: TEXT.noneRunning, ctx });
   const running = () => [...sessions.rows.values()].map((r) => r.data).filter((s) => s.status === 'active');
 
   const renderStatus = () => {
@@ -80,23 +84,23 @@ export async function mount(root, ctx) {
       h(
         'dl',
         { class: 'facts' },
-        h('dt', {}, 'Connection'),
-        h('dd', { 'data-field': 'online' }, point.online ? badge('Online') : badge('Offline'), staleOnlineNote(point), point.lastSeenAt ? h('span', { class: 'muted' }, ' last seen ', h('time', { datetime: point.lastSeenAt, 'data-field': 'last-seen' }, formatDateTime(point.lastSeenAt))) : null),
-        h('dt', {}, 'Connectors'),
+        h('dt', {}, TEXT.connection),
+        h('dd', { 'data-field': 'online' }, point.online ? badge('Online') : badge('Offline'), staleOnlineNote(point), point.lastSeenAt ? h('span', { class: 'muted' }, ` ${TEXT.lastSeen} `, h('time', { datetime: point.lastSeenAt, 'data-field': 'last-seen' }, formatDateTime(point.lastSeenAt))) : null),
+        h('dt', {}, TEXT.connectors),
         h('dd', {}, connectorBadges(point)),
-        h('dt', {}, 'Registration'),
-        h('dd', {}, badge(point.registrationStatus)),
-        h('dt', {}, 'Make'),
+        h('dt', {}, TEXT.registration),
+        h('dd', {}, badge(point.registrationStatus, registrationText(point.registrationStatus))),
+        h('dt', {}, TEXT.make),
         h('dd', {}, [point.vendor, point.model].filter(Boolean).join(' ') || '—'),
-        h('dt', {}, 'Firmware'),
+        h('dt', {}, TEXT.firmware),
         h('dd', {}, point.firmwareVersion || '—'),
-        h('dt', {}, 'Serial number'),
+        h('dt', {}, TEXT.serial),
         h('dd', {}, point.serialNumber || '—'),
-        h('dt', {}, 'Booted'),
+        h('dt', {}, TEXT.booted),
         h('dd', {}, point.bootAt ? h('time', { datetime: point.bootAt, 'data-field': 'booted' }, formatDateTime(point.bootAt)) : '—'),
-        h('dt', {}, 'Firmware update'),
+        h('dt', {}, TEXT.firmwareUpdate),
         h('dd', { 'data-field': 'firmware-status' }, fileStatus(point.firmwareStatus, point.firmwareStatusAt)),
-        h('dt', {}, 'Diagnostics'),
+        h('dt', {}, TEXT.diagnostics),
         h('dd', { 'data-field': 'diagnostics-status' }, fileStatus(point.diagnosticsStatus, point.diagnosticsStatusAt)),
       ),
     );
@@ -109,7 +113,7 @@ export async function mount(root, ctx) {
       'li',
       { 'data-action': m.action || '', 'data-direction': m.direction },
       h('time', { datetime: m.at }, formatTime(m.at)),
-      h('span', { class: `dir dir--${m.direction}`, title: m.direction === 'in' ? 'From the charger' : 'To the charger' }, m.direction === 'in' ? 'IN' : 'OUT'),
+      h('span', { class: `dir dir--${m.direction}`, title: m.direction === 'in' ? TEXT.fromCharger : TEXT.toCharger }, m.direction === 'in' ? 'IN' : 'OUT'),
       h(
         'span',
         {},
@@ -128,7 +132,7 @@ export async function mount(root, ctx) {
       if (atEnd) log.append(logLine(m));
       else log.prepend(logLine(m));
     }
-    if (!log.children.length) replace(log, h('li', { class: 'muted empty' }, 'No messages yet.'));
+    if (!log.children.length) replace(log, h('li', { class: 'muted empty' }, TEXT.noMessages));
     else log.querySelector('.empty')?.remove();
   };
 
@@ -151,10 +155,10 @@ export async function mount(root, ctx) {
       log.replaceChildren();
       addLog(messages.items, { atEnd: true });
       if (active.items[0]) {
-        meterText.textContent = `Charging: ${formatEnergy(active.items[0].energyWh)} in transaction ${active.items[0].transactionId}.`;
+        meterText.textContent = TEXT.charging(formatEnergy(active.items[0].energyWh), active.items[0].transactionId);
       }
     } catch (error) {
-      replace(body, errorState(error.status === 404 ? { message: `There is no charging point ${id}.` } : error, load));
+      replace(body, errorState(error.status === 404 ? { message: TEXT.noSuchPoint(id) } : error, load));
       return;
     }
     renderStatus();
@@ -175,15 +179,15 @@ export async function mount(root, ctx) {
         h(
           'div',
           { class: 'grid-2' },
-          h('section', { class: 'card', 'aria-labelledby': 'status-title' }, h('h2', { id: 'status-title' }, 'Status'), status),
-          h('section', { class: 'card', 'aria-labelledby': 'meter-title' }, h('h2', { id: 'meter-title' }, 'Meter values'), meterText),
+          h('section', { class: 'card', 'aria-labelledby': 'status-title' }, h('h2', { id: 'status-title' }, TEXT.status), status),
+          h('section', { class: 'card', 'aria-labelledby': 'meter-title' }, h('h2', { id: 'meter-title' }, TEXT.meterValues), meterText),
         ),
-        h('section', { class: 'card', 'aria-labelledby': 'charts-title' }, h('h2', { id: 'charts-title' }, 'Power and energy per connector'), charts.element),
-        h('section', { class: 'card', 'aria-labelledby': 'running-title' }, h('h2', { id: 'running-title' }, 'Running sessions'), sessions.element),
-        h('section', { class: 'card', 'aria-labelledby': 'commands-title' }, h('h2', { id: 'commands-title' }, 'Commands'), commands.element),
+        h('section', { class: 'card', 'aria-labelledby': 'charts-title' }, h('h2', { id: 'charts-title' }, TEXT.charts), charts.element),
+        h('section', { class: 'card', 'aria-labelledby': 'running-title' }, h('h2', { id: 'running-title' }, TEXT.running), sessions.element),
+        h('section', { class: 'card', 'aria-labelledby': 'commands-title' }, h('h2', { id: 'commands-title' }, TEXT.commands), commands.element),
         diagnostics.element,
         stopsCard,
-        h('section', { class: 'card', 'aria-labelledby': 'log-title' }, h('h2', { id: 'log-title' }, 'OCPP message log'), log, h('div', { class: 'more' }, olderLog.button)),
+        h('section', { class: 'card', 'aria-labelledby': 'log-title' }, h('h2', { id: 'log-title' }, TEXT.log), log, h('div', { class: 'more' }, olderLog.button)),
       );
     }
   };
@@ -218,12 +222,13 @@ export async function mount(root, ctx) {
     const m = event.data || {};
     const at = m.sampledAt || event.at;
     charts.push(m, at);
-    meterText.textContent = `Connector ${m.connectorId}${m.transactionId ? `, transaction ${m.transactionId}` : ''}: ${formatPower(m.powerW)}, register ${formatEnergy(m.energyWh)} at ${formatTime(at)}.`;
+    const values = { connector: m.connectorId, transaction: m.transactionId, power: formatPower(m.powerW), energy: formatEnergy(m.energyWh), time: formatTime(at) };
+    meterText.textContent = m.transactionId ? TEXT.meterInTransaction(values) : TEXT.meter(values);
   });
   ctx.subscribe(topics.adminOcppOf(id), (event) => {
     const m = event.data || {};
     // The charger's firmware and diagnostics transfers, as it reports them.
-    const field = { FirmwareStatusNotification: 'firmware', DiagnosticsStatusNotification: 'diagnostics' }[m.action];
+    const field = TRANSFERS[m.action];
     // A stop may change no session (the processor keeps it a moment later).
     if (m.action === 'StopTransaction' && m.direction === 'in' && m.messageType === 'CALL') setTimeout(loadStops, 1000);
     const at = m.at || event.at;
@@ -234,10 +239,10 @@ export async function mount(root, ctx) {
       else if (!field) renderStatus();
     }
     if (point && field && m.direction === 'in' && m.messageType === 'CALL' && typeof m.payload?.status === 'string') {
-      point[`${field}Status`] = m.payload.status;
-      point[`${field}StatusAt`] = m.at || event.at;
+      point[field.status] = m.payload.status;
+      point[field.at] = m.at || event.at;
       renderStatus();
-      if (field === 'diagnostics') diagnostics.refresh();
+      if (field.status === 'diagnosticsStatus') diagnostics.refresh();
     }
     addLog([{ ...m, at: m.at || event.at }], { atEnd: false });
   });
@@ -251,12 +256,18 @@ export async function mount(root, ctx) {
   await ctx.keepLoaded(load);
 }
 
+/** The charger's reports of its firmware and diagnostics transfers: the point's fields they set. */
+const TRANSFERS = {
+  FirmwareStatusNotification: { status: 'firmwareStatus', at: 'firmwareStatusAt' },
+  DiagnosticsStatusNotification: { status: 'diagnosticsStatus', at: 'diagnosticsStatusAt' },
+};
+
 function fileStatus(status, at) {
   if (!status) return '—';
-  return [badge(FILE_STATUS_KINDS[status] || status, status), h('span', { class: 'muted' }, ` ${formatDateTime(at)}`)];
+  return [badge(FILE_STATUS_KINDS[status] || status, TEXT.fileStatuses[status] ?? status), h('span', { class: 'muted' }, ` ${formatDateTime(at)}`)];
 }
 
-/** Firmware and diagnostics states, as the badges colour them. */
+/** Firmware and diagnostics states, as the badges colour them; their words are "cms.point.fileStatuses.*". */
 const FILE_STATUS_KINDS = {
   Idle: 'Unavailable',
   Downloaded: 'Available',

@@ -8,40 +8,24 @@
 
 import { badge, describeError, h, replace } from '/shared/dom.js';
 import { formatEnergy } from '/shared/format.js';
+import { language, messages } from '/shared/i18n.js';
 import { withCustomer } from './customers-cache.js';
 
-/** The words of this module. */
-const TEXT = {
-  choose: 'Command',
-  send: 'Send',
-  waiting: (title) => `${title}: waiting for the charger…`,
-  answered: 'answered',
-  failed: 'failed',
-  pick: 'Choose…',
-  absent: '— (leave out)',
-  listHelp: 'Comma-separated',
-  include: (label) => `Include ${label}`,
-  add: (label) => `Add to ${label}`,
-  remove: 'Remove',
-  item: (label, n) => `${label} ${n}`,
-  cancel: 'Cancel',
-  noneAffected: 'No session is running there now.',
-  affected: 'Running now, it would end:',
-  so_far: (energy) => `${energy} so far`,
-  connector: (n) => (n === 0 ? 'the whole charger' : `connector ${n}`),
-  unknownCustomer: (tag) => `tag ${tag}`,
-};
+// "cms.commands.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.commands');
 
-/** Titles in an operator's words; any other action is split into words. */
-const TITLES = {
-  'remote-start': 'Remote start',
-  'remote-stop': 'Remote stop',
-  'get-configuration': 'Get configuration',
-  'change-configuration': 'Change configuration',
-};
+const connectorName = (n) => (n === 0 ? TEXT.wholeCharger : TEXT.connector(n));
 
+/** An OCPP name in English words ("ChangeAvailability" -> "Change availability"). */
+const words = (name) => name.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/ ([A-Z])/g, (m, c) => ` ${c.toLowerCase()}`);
+
+/**
+ * A command's title: a few in an operator's words ("cms.commands.titles.*");
+ * the others are OCPP's action names, split into words in English and kept
+ * as the specification writes them in other languages (operators know them).
+ */
 export function commandTitle(form) {
-  return TITLES[form.command] || form.action.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/ ([A-Z])/g, (m, c) => ` ${c.toLowerCase()}`);
+  return TEXT.titles[form.command] ?? (language() === 'en' ? words(form.action) : form.action);
 }
 
 /**
@@ -52,33 +36,33 @@ export function interruption(command, request, chargePointId) {
   const connector = request.connectorId;
   if (command === 'reset') {
     return {
-      title: `Reset ${chargePointId}?`,
-      consequence: `The charger restarts (${request.type === 'Hard' ? 'at once' : 'once it has stopped its sessions'}): every session running on it ends and charging stops until it is back.`,
-      confirm: `${request.type || ''} reset`.trim(),
+      title: TEXT.resetTitle(chargePointId),
+      consequence: request.type === 'Hard' ? TEXT.resetHard : TEXT.resetSoft,
+      confirm: request.type ? TEXT.resetTyped(request.type) : TEXT.reset,
       affects: () => true,
     };
   }
   if (command === 'remote-stop') {
     return {
-      title: `Stop transaction ${request.transactionId}?`,
-      consequence: 'The charger stops charging this session and ends it; the customer is billed for the energy delivered so far.',
-      confirm: 'Stop charging',
+      title: TEXT.stopTitle(request.transactionId),
+      consequence: TEXT.stopConsequence,
+      confirm: TEXT.stopConfirm,
       affects: (s) => s.transactionId === request.transactionId,
     };
   }
   if (command === 'unlock-connector') {
     return {
-      title: `Unlock ${TEXT.connector(connector)} of ${chargePointId}?`,
-      consequence: 'The charger releases the cable: a session running on this connector ends.',
-      confirm: 'Unlock',
+      title: TEXT.unlockTitle(connectorName(connector), chargePointId),
+      consequence: TEXT.unlockConsequence,
+      confirm: TEXT.unlockConfirm,
       affects: (s) => s.connectorId === connector,
     };
   }
   if (command === 'change-availability' && request.type === 'Inoperative') {
     return {
-      title: `Make ${TEXT.connector(connector)} of ${chargePointId} inoperative?`,
-      consequence: `No one can charge at ${TEXT.connector(connector)} until it is made operative again; a session running there ends first (the charger answers Scheduled and switches after it).`,
-      confirm: 'Make inoperative',
+      title: TEXT.inoperativeTitle(connectorName(connector), chargePointId),
+      consequence: TEXT.inoperativeConsequence(connectorName(connector)),
+      confirm: TEXT.inoperativeConfirm,
       affects: (s) => connector === 0 || s.connectorId === connector,
     };
   }
@@ -90,11 +74,11 @@ function sessionLine(session) {
   return h(
     'li',
     { 'data-session': session.id },
-    `Session ${session.id} (transaction ${session.transactionId}) on ${TEXT.connector(session.connectorId)}: `,
+    TEXT.sessionOn(session.id, session.transactionId, connectorName(session.connectorId)),
     h('strong', { 'data-field': 'customer' }, who),
     session.customer && session.customer.name ? ` (${session.customer.email})` : '',
     ', ',
-    h('span', { 'data-field': 'energy' }, TEXT.so_far(formatEnergy(session.energyWh))),
+    h('span', { 'data-field': 'energy' }, TEXT.soFar(formatEnergy(session.energyWh))),
     '.',
   );
 }
@@ -127,14 +111,22 @@ export async function confirmInterruption(ctx, what, running) {
 
 // -- fields from their description ------------------------------------------------------
 
-/** Labels where the schema's name reads badly; the others are its words. */
-const LABELS = { csChargingProfiles: 'Charging profile', idTag: 'Id tag', parentIdTag: 'Parent id tag', idTagInfo: 'Id tag info' };
+/**
+ * A field's label: where the schema's name reads badly, "cms.commands.labels.*";
+ * the others are the schema's name, as words in English ("connectorId" ->
+ * "Connector id") and as the specification writes it in other languages.
+ */
 const label = (name) =>
-  LABELS[name] ||
-  name
-    .replace(/([a-z])([A-Z])/g, '$1 $2')
-    .toLowerCase()
-    .replace(/^./, (c) => c.toUpperCase());
+  TEXT.labels[name] ??
+  (language() === 'en'
+    ? name
+        .replace(/([a-z])([A-Z])/g, '$1 $2')
+        .toLowerCase()
+        .replace(/^./, (c) => c.toUpperCase())
+    : name);
+
+/** The server's note on a field it fills itself, in the reader's words where the catalogue has them. */
+const noteText = (field) => (field.note ? (TEXT.notes[field.name] ?? field.note) : null);
 
 let uid = 0;
 
@@ -147,10 +139,11 @@ let uid = 0;
 function fieldInput(field, path, defaults, pickers = {}) {
   const id = `cmd-${path.replace(/[^a-z0-9]+/gi, '-')}-${(uid += 1)}`;
   const title = label(field.name || 'item');
-  const help = [field.note, field.type === 'array' && field.items.type !== 'object' ? TEXT.listHelp : null].filter(Boolean).join(' · ');
+  const note = noteText(field);
+  const help = [note, field.type === 'array' && field.items.type !== 'object' ? TEXT.listHelp : null].filter(Boolean).join(' · ');
   const helpId = help ? `${id}-help` : undefined;
   const row = (input, read, extra = null) => ({
-    element: h('div', { class: 'field' }, h('label', { for: id }, title, field.required ? '' : h('span', { class: 'muted' }, ' (optional)')), input, help ? h('small', { id: helpId, class: 'help' }, help) : null, extra),
+    element: h('div', { class: 'field' }, h('label', { for: id }, title, field.required ? '' : h('span', { class: 'muted' }, ` ${TEXT.optional}`)), input, help ? h('small', { id: helpId, class: 'help' }, help) : null, extra),
     read,
     input,
   });
@@ -253,8 +246,8 @@ function arrayGroup(field, path, defaults, pickers) {
   const element = h(
     'fieldset',
     { class: 'group', 'data-field-path': path },
-    h('legend', {}, name, field.required ? '' : h('span', { class: 'muted' }, ' (optional)')),
-    field.note ? h('small', { class: 'help' }, field.note) : null,
+    h('legend', {}, name, field.required ? '' : h('span', { class: 'muted' }, ` ${TEXT.optional}`)),
+    field.note ? h('small', { class: 'help' }, noteText(field)) : null,
     list,
     h('button', { type: 'button', onclick: add }, TEXT.add(name)),
   );
@@ -268,7 +261,7 @@ function arrayGroup(field, path, defaults, pickers) {
  * the choices that fill in its text fields, by path (see fieldInput).
  */
 export function commandPanel(ctx, { chargePointId, forms, running, defaults = () => ({}), pickers = () => ({}) }) {
-  const answer = h('section', { class: 'command-answer', 'aria-live': 'polite', 'aria-label': 'The charger’s answer' });
+  const answer = h('section', { class: 'command-answer', 'aria-live': 'polite', 'aria-label': TEXT.answer });
   const holder = h('div', { class: 'command-holder' });
   const choice = h(
     'select',

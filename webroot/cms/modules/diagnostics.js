@@ -6,13 +6,17 @@
 
 import { badge, describeError, h, LiveTable, replace, toast } from '/shared/dom.js';
 import { formatBytes, formatDateTime } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
+
+// "cms.diagnostics.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.diagnostics');
 
 export function diagnosticsCard(ctx, chargePointId) {
   const status = h('p', { class: 'muted', 'aria-live': 'polite', 'data-field': 'diagnostics-request' });
   const download = async (upload) => {
     try {
       const response = await fetch(`/api/cms/diagnostics/${upload.id}/file`, { headers: { Authorization: `Bearer ${ctx.api.token}` } });
-      if (!response.ok) throw new Error(`the file could not be fetched (${response.status})`);
+      if (!response.ok) throw new Error(TEXT.fetchFailed(response.status));
       const url = URL.createObjectURL(await response.blob());
       const link = h('a', { href: url, download: `${upload.id}-${upload.fileName}` });
       document.body.append(link);
@@ -24,15 +28,15 @@ export function diagnosticsCard(ctx, chargePointId) {
     }
   };
   const table = new LiveTable({
-    caption: 'Diagnostics uploads, newest first',
+    caption: TEXT.caption,
     key: (u) => u.id,
-    empty: 'No diagnostics asked for yet.',
+    empty: TEXT.empty,
     columns: [
-      { label: 'Asked', render: (u) => formatDateTime(u.createdAt) },
-      { label: 'File', render: (u) => (u.receivedAt ? h('span', { class: 'mono', 'data-field': 'file-name' }, u.fileName) : badge('Pending', 'waiting for the charger')) },
-      { label: 'Size', class: 'num', render: (u) => formatBytes(u.size) },
-      { label: 'Received', render: (u) => (u.receivedAt ? formatDateTime(u.receivedAt) : '—') },
-      { label: '', render: (u) => (u.receivedAt ? h('button', { type: 'button', 'aria-label': `Download ${u.fileName}`, onclick: () => download(u) }, 'Download') : null) },
+      { label: TEXT.asked, render: (u) => formatDateTime(u.createdAt) },
+      { label: TEXT.file, render: (u) => (u.receivedAt ? h('span', { class: 'mono', 'data-field': 'file-name' }, u.fileName) : badge('Pending', TEXT.waiting)) },
+      { label: TEXT.size, class: 'num', render: (u) => formatBytes(u.size) },
+      { label: TEXT.received, render: (u) => (u.receivedAt ? formatDateTime(u.receivedAt) : '—') },
+      { label: '', render: (u) => (u.receivedAt ? h('button', { type: 'button', 'aria-label': TEXT.downloadNamed(u.fileName), onclick: () => download(u) }, TEXT.download) : null) },
     ],
   });
   const refresh = async () => {
@@ -43,13 +47,13 @@ export function diagnosticsCard(ctx, chargePointId) {
       replace(status, describeError(error));
     }
   };
-  const ask = h('button', { type: 'button', class: 'primary' }, 'Get diagnostics');
+  const ask = h('button', { type: 'button', class: 'primary' }, TEXT.ask);
   ask.addEventListener('click', async () => {
     ask.disabled = true;
-    replace(status, 'Asking the charger…');
+    replace(status, TEXT.asking);
     try {
       const answer = await ctx.api.post('/api/charger/get-diagnostics', { chargePointId });
-      replace(status, answer.fileName ? `The charger will upload ${answer.fileName}.` : 'The charger has no diagnostics to upload.');
+      replace(status, answer.fileName ? TEXT.willUpload(answer.fileName) : TEXT.nothing);
       await refresh();
     } catch (error) {
       replace(status, describeError(error));
@@ -57,6 +61,6 @@ export function diagnosticsCard(ctx, chargePointId) {
       ask.disabled = false;
     }
   });
-  const element = h('section', { class: 'card', 'aria-labelledby': 'diagnostics-title' }, h('div', { class: 'card-head' }, h('h2', { id: 'diagnostics-title' }, 'Diagnostics'), ask), status, table.element);
+  const element = h('section', { class: 'card', 'aria-labelledby': 'diagnostics-title' }, h('div', { class: 'card-head' }, h('h2', { id: 'diagnostics-title' }, TEXT.title), ask), status, table.element);
   return { element, refresh };
 }

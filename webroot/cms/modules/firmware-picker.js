@@ -5,16 +5,10 @@
 
 import { describeError, h, replace } from '/shared/dom.js';
 import { formatBytes, formatDateTime } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
 
-/** The words of this module. */
-const TEXT = {
-  label: 'Firmware file served here',
-  loading: 'Looking for firmware files…',
-  choose: 'Choose a file…',
-  empty: 'No firmware files are served: put them in the folder [files] firmware_dir names, or type a URL.',
-  noUrl: 'Firmware files are served, but without [files] public_url no charger can be given their URL: type one.',
-  option: (file) => `${file.name} (${formatBytes(file.size)}, ${formatDateTime(file.modifiedAt)})`,
-};
+// "cms.firmware.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.firmware');
 
 let uid = 0;
 
@@ -30,7 +24,7 @@ export function firmwarePicker(ctx, input) {
       'select',
       { id },
       h('option', { value: '' }, TEXT.choose),
-      files.map((f) => h('option', { value: f.url }, TEXT.option(f))),
+      files.map((f) => h('option', { value: f.url }, TEXT.option(f.name, formatBytes(f.size), formatDateTime(f.modifiedAt)))),
     );
     select.addEventListener('change', () => {
       if (select.value) input.value = select.value;

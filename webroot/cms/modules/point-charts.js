@@ -7,24 +7,15 @@
 import { LiveChart } from '/shared/chart.js';
 import { describeError, h, replace } from '/shared/dom.js';
 import { formatEnergy, formatKwhTick, formatPower } from '/shared/format.js';
+import { messages } from '/shared/i18n.js';
 
-const TEXT = {
-  period: 'Period',
-  connector: (n) => (n === 0 ? 'Whole charger (connector 0)' : `Connector ${n}`),
-  power: 'Power',
-  energy: 'Energy register',
-  none: 'No connector has reported yet.',
-  failed: (why) => `The meter history could not be loaded (${why}); live values still arrive.`,
-};
+// "cms.pointCharts.*" of the message catalogue (cms/i18n/).
+const TEXT = messages('cms.pointCharts');
 
-/** The periods offered, in hours; a day by default. */
-const PERIODS = [
-  [1, 'Last hour'],
-  [6, 'Last 6 hours'],
-  [24, 'Last 24 hours'],
-  [24 * 7, 'Last 7 days'],
-  [24 * 30, 'Last 30 days'],
-];
+const connectorName = (n) => (n === 0 ? TEXT.wholeCharger : TEXT.connector(n));
+
+/** The periods offered, in hours; a day by default. Their words are "cms.pointCharts.periods.HOURS". */
+const PERIODS = [1, 6, 24, 24 * 7, 24 * 30];
 
 export function pointCharts(ctx, chargePointId) {
   const byConnector = new Map();
@@ -33,7 +24,7 @@ export function pointCharts(ctx, chargePointId) {
   const period = h(
     'select',
     { id: 'chart-period', name: 'period' },
-    PERIODS.map(([hours, text]) => h('option', { value: String(hours) }, text)),
+    PERIODS.map((hours) => h('option', { value: String(hours) }, TEXT.periods[hours])),
   );
   period.value = '24';
 
@@ -49,8 +40,8 @@ export function pointCharts(ctx, chargePointId) {
     const energy = new LiveChart({ title: TEXT.energy, label: TEXT.energy, color: '#1b6e3a', format: formatEnergy, axis: formatKwhTick, floor: 1000, fromZero: false, timeRange, clock });
     const element = h(
       'section',
-      { class: 'connector-chart', 'data-connector': connectorId, 'aria-label': TEXT.connector(connectorId) },
-      h('h3', {}, TEXT.connector(connectorId)),
+      { class: 'connector-chart', 'data-connector': connectorId, 'aria-label': connectorName(connectorId) },
+      h('h3', {}, connectorName(connectorId)),
       h('div', { class: 'chart-pair' }, power.element, energy.element),
     );
     entry = { power, energy, element };
