@@ -160,14 +160,24 @@ def _default_node_id() -> str:
     return cleaned.lstrip("._-")[:63] or "ocppd"
 
 
+#: What a node runs (docs/operations.md "Roles"): everything; the chargers' and
+#: browsers' side without the durable queues' consumers; only those consumers.
+ROLES = ("all", "edge", "processor")
+
+
 @attrs.frozen
 class DaemonConfig:
-    """``[ocppd]``: identity of this node and where it keeps its files."""
+    """``[ocppd]``: identity of this node, what it runs and where it keeps its files."""
 
     node_id: str = attrs.field(factory=_default_node_id)
     data_dir: str = "var"
+    role: str = "all"
 
-    OPTIONS = {"node_id": _node_id, "data_dir": _text}
+    OPTIONS = {
+        "node_id": _node_id,
+        "data_dir": _text,
+        "role": lambda name: _choice(name, ROLES),
+    }
 
 
 @attrs.frozen

@@ -25,9 +25,10 @@ from twisted.python.failure import Failure
 
 from ocppd import __version__
 from ocppd.logs import Logger
+from ocppd.roles import serves_chargers
 
 if TYPE_CHECKING:
-    from ocppd.nodeservices import ListenersService
+    from ocppd.nodeservices import ListenersService, ProbesService
     from ocppd.service import Ocppd
 
 __all__ = [
@@ -47,8 +48,8 @@ REUSE_SECONDS = 1.0
 
 #: A probe: the problem, or None when all is well (or a Deferred of either).
 Probe = Callable[[], "Deferred[str | None] | str | None"]
-#: What a node tells about itself besides the checks (bus state, chargers).
-Details = Callable[[], dict[str, Any]]
+#: What a node tells about itself besides the checks (bus state, chargers, role).
+Details = Callable[[], Any]
 
 
 class Health:
@@ -185,12 +186,14 @@ def _select_one(conn: Any) -> str | None:
 def node_checks(
     health: Health,
     node: Ocppd,
-    listeners: ListenersService,
+    listeners: ListenersService | ProbesService,
     services: Sequence[IService] = (),
 ) -> None:
     """
-    Add a node's checks and details to ``health``; ``services`` are the
-    node's parts (store, bus and its consumers...), shown running or stopped.
+    Add a node's checks and details to ``health``; ``listeners`` is the part
+    that opens its listeners (a processor node's: the probes listener alone);
+    ``services`` are the node's parts (store, bus and its consumers...), shown
+    running or stopped. A node that runs no presence has no presence check.
     """
     config = node.config
 
@@ -215,16 +218,18 @@ def node_checks(
 
     def listening() -> str | None:
         down = [
-            purpose
-            for purpose, port in (("OCPP", listeners.ocpp_port), ("web", listeners.web_port))
-            if port is None or not listeners.running
+            purpose for purpose, port in listeners.ports() if port is None or not listeners.running
         ]
         return f"{' and '.join(down)} listener not up" if down else None
 
+    # A processor node holds no chargers: it runs no presence to check.
+    runs_presence = serves_chargers(config.ocppd.role)
     health.add_check("database", database)
     health.add_check("bus", bus)
-    health.add_check("presence", presence)
+    if runs_presence:
+        health.add_check("presence", presence)
     health.add_check("listeners", listening)
+    health.add_details("role", lambda: config.ocppd.role)
 
     def bus_details() -> dict[str, Any]:
         amqp = config.bus.backend == "amqp"
@@ -235,9 +240,10 @@ def node_checks(
         }
 
     health.add_details("bus", bus_details)
-    health.add_details(
-        "presence", lambda: {"backend": config.presence.backend, "problem": presence()}
-    )
+    if runs_presence:
+        health.add_details(
+            "presence", lambda: {"backend": config.presence.backend, "problem": presence()}
+        )
     health.add_details("chargers", lambda: {"connected": len(node.registry)})
     health.add_details("consumers", lambda: consumer_lags(node.bus, node.reactor.seconds()))
     if services:

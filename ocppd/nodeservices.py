@@ -1,9 +1,11 @@
 """
 The children of a node's service (``ocppd.service.OcppdService``), in their
 start order: the store, the bus with its consumers, the Redis link, presence,
-the timers, the alert evaluator, the metrics listener, the listeners. Each
-starts what it owns and stops it again; the parent starts them one after the
-other and stops them in reverse (docs/operations.md, "Start and stop order").
+the timers, the alert evaluator, the metrics listener, the listeners (a
+``processor`` node: the probes listener instead, and no Redis link, presence
+or timers; ``ocppd.roles``). Each starts what it owns and stops it again; the
+parent starts them one after the other and stops them in reverse
+(docs/operations.md, "Start and stop order").
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from twisted.internet.task import LoopingCall
 from ocppd.bus import topology
 from ocppd.listen import OCPP_BACKLOG, with_default_backlog
 from ocppd.logs import Logger
+from ocppd.probes import ProbesResource
 from ocppd.ratelog import flush_all
+from ocppd.roles import serves_chargers, stores_traffic
 from ocppd.routing.interface import IServing
 from ocppd.store import messages, migrate, processed, transactions
 from ocppd.store.database import describe_error, location
 from ocppd.timeutil import format_iso, from_timestamp
+from ocppd.web import WebSite
 
 if TYPE_CHECKING:
     from ocppd.bus.amqp import AmqpBus
@@ -134,11 +139,16 @@ class BusService(_Part):
     """
     The bus and what consumes it: the outbox relay, the processor, audit,
     funds-stop and notifier consumers, and the commands other nodes route here.
+    An ``edge`` node runs no processor or audit consumer; a ``processor`` node
+    only those two (it holds no chargers: no commands, funds stops or pushes).
     """
 
     def __init__(self, node: Ocppd) -> None:
         super().__init__(node, "bus")
         self._serving_commands: IServing | None = None
+        role = node.config.ocppd.role
+        self.serves_chargers = serves_chargers(role)
+        self.stores_traffic = stores_traffic(role)
 
     @inlineCallbacks
     def startService(self) -> Generator[Deferred[Any], Any, None]:
@@ -153,19 +163,22 @@ class BusService(_Part):
                 f"{describe_error(e)}"
             ) from e
         # Connects while the bus does: a broker that is down costs one wait, not two.
-        routing = self._start_command_routing()
+        routing = self._start_command_routing() if self.serves_chargers else succeed(None)
         if config.bus.backend == "amqp":
             yield self._wait_for_broker(cast("AmqpBus", node.bus), config.bus.connect_timeout)
-        # Before the processor applies what the previous process left on the
-        # bus, and before chargers connect: what the store says this node held
-        # when it ended, it no longer holds.
-        yield node.liveness.release_held()
+        if self.serves_chargers:
+            # Before the processor applies what the previous process left on the
+            # bus, and before chargers connect: what the store says this node held
+            # when it ended, it no longer holds.
+            yield node.liveness.release_held()
         node.relay.start()
-        yield node.processor.start(topology.PROCESSOR_QUEUE)
-        yield node.audit.start(topology.AUDIT_QUEUE)
-        yield node.funds_stop.start(topology.FUNDS_STOP_QUEUE)
-        yield routing
-        yield node.notifier.start(topology.notifier_queue(node.node_id))
+        if self.stores_traffic:
+            yield node.processor.start(topology.PROCESSOR_QUEUE)
+            yield node.audit.start(topology.AUDIT_QUEUE)
+        if self.serves_chargers:
+            yield node.funds_stop.start(topology.FUNDS_STOP_QUEUE)
+            yield routing
+            yield node.notifier.start(topology.notifier_queue(node.node_id))
 
     @inlineCallbacks
     def _start_command_routing(self) -> Generator[Deferred[Any], Any, None]:
@@ -210,20 +223,24 @@ class BusService(_Part):
     def stopService(self) -> Deferred[None]:
         super().stopService()
         node = self.node
-        return self._steps(
-            [
+        steps: list[tuple[str, Callable[[], Any]]] = []
+        if self.serves_chargers:
+            steps += [
                 ("stop the notifier", node.notifier.stop),
                 ("stop taking routed commands", self._stop_command_routing),
                 # Its stops may wait minutes between tries: not worth holding the drain.
                 ("stop the funds-stop consumer", node.funds_stop.stop),
-                # The bus drains into its consumers, so they stop after it.
-                ("drain the bus", node.bus.stopService),
+            ]
+        # The bus drains into its consumers, so they stop after it.
+        steps.append(("drain the bus", node.bus.stopService))
+        if self.stores_traffic:
+            steps += [
                 ("stop the processor", node.processor.stop),
                 ("stop the audit consumer", node.audit.stop),
-                # What the relay has not published stays in the outbox for the next start.
-                ("stop the outbox relay", node.relay.stop),
             ]
-        )
+        # What the relay has not published stays in the outbox for the next start.
+        steps.append(("stop the outbox relay", node.relay.stop))
+        return self._steps(steps)
 
 
 class RedisService(_Part):
@@ -413,6 +430,10 @@ class ListenersService(_Part):
         self.web_port: IListeningPort | None = None
         self.ocpp_port: IListeningPort | None = None
 
+    def ports(self) -> tuple[tuple[str, IListeningPort | None], ...]:
+        """The listeners this part opens, by purpose (what ``/ready`` checks)."""
+        return (("OCPP", self.ocpp_port), ("web", self.web_port))
+
     @inlineCallbacks
     def startService(self) -> Generator[Deferred[Any], Any, None]:
         super().startService()
@@ -448,6 +469,45 @@ class ListenersService(_Part):
     def _close_payments(self) -> Any:
         provider = self.node.payments
         return provider.close() if provider is not None else None
+
+
+class ProbesService(_Part):
+    """
+    A ``processor`` node's web listener (``[web] listen``): ``/health`` and
+    ``/ready`` only (``ocppd.probes``), so probes and ``ocppctl status`` find
+    it where they find any node's.
+    """
+
+    def __init__(self, node: Ocppd) -> None:
+        super().__init__(node, "probes")
+        self.port: IListeningPort | None = None
+        web = node.config.web
+        self.site = WebSite(
+            ProbesResource(node.health),
+            # Probes are GETs: no body worth taking.
+            max_body_size=4096,
+            header_timeout=web.header_timeout,
+            idle_timeout=web.idle_timeout,
+            reactor=node.reactor,
+            trusted_proxies=node.trusted_proxies,
+        )
+
+    def ports(self) -> tuple[tuple[str, IListeningPort | None], ...]:
+        """The listeners this part opens, by purpose (what ``/ready`` checks)."""
+        return (("web", self.port),)
+
+    @inlineCallbacks
+    def startService(self) -> Generator[Deferred[Any], Any, None]:
+        super().startService()
+        node = self.node
+        self.port = yield _listen(node.reactor, node.config.web.listen, self.site, "the web")
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        port, self.port = self.port, None
+        return self._steps(
+            [("stop the web listener", port.stopListening if port else lambda: None)]
+        )
 
 
 class MetricsService(_Part):

@@ -13,6 +13,11 @@ services (``OcppdService``), started in order and stopped in reverse:
 7. metrics: the ``GET /metrics`` listener (``[metrics] listen``; nothing when off);
 8. listeners: web and OCPP.
 
+That is ``[ocppd] role = all``. An ``edge`` node has the same children, its
+bus without the processor and audit consumers; a ``processor`` node has the
+store, the bus with only those two, alerts, metrics and the probes listener
+(``/health`` and ``/ready`` on ``[web] listen``): ``ocppd.roles``.
+
 A start that fails stops what had started (in reverse), logs one line
 (``StartupError``: what failed and why), and ``when_started`` fails, so whoever
 runs the service (``ocppd.tap`` under twistd) can end the process. The stop
@@ -26,7 +31,8 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks
+from twisted.application.service import Service
+from twisted.internet.defer import CancelledError, Deferred, fail, inlineCallbacks
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import ILogObserver
 from twisted.python.components import Componentized
@@ -68,6 +74,7 @@ from ocppd.nodeservices import (
     ListenersService,
     MetricsService,
     PresenceService,
+    ProbesService,
     RedisService,
     StartupError,
     StoreService,
@@ -87,6 +94,7 @@ from ocppd.presence.memory import MemoryPresence
 from ocppd.proxies import TrustedProxies, parse_networks
 from ocppd.push.channel import PushChannel, ticket_authenticator
 from ocppd.push.session import ticket_digest
+from ocppd.roles import role_problem, serves_chargers
 from ocppd.routing.executor import CommandExecutor
 from ocppd.routing.local import LocalCommandTransport
 from ocppd.routing.router import CommandRouter, OwnerLookup
@@ -113,9 +121,12 @@ class Ocppd:
         self.config = config
         self.reactor = reactor
         self.node_id = config.ocppd.node_id
+        self.role = config.ocppd.role
         self.topology = topology.default_topology(
             config.bus.prefix,
-            node_id=self.node_id,
+            # A processor node pushes to no browser: no notifier queue of its own
+            # for the broker to fill (ocppd.roles).
+            node_id=self.node_id if serves_chargers(self.role) else None,
             notifier_inbound=shown_inbound(log_heartbeats=config.ocpp.log_heartbeats),
         )
         self.database = Database.from_url(
@@ -448,6 +459,7 @@ class OcppdService(OrderedServices):
     def __init__(self, config: Config, reactor: Any) -> None:
         super().__init__()
         self.ocppd = Ocppd(config, reactor)
+        self.role = config.ocppd.role
         self.store = StoreService(self.ocppd)
         self.bus = BusService(self.ocppd)
         self.redis = RedisService(self.ocppd)
@@ -456,19 +468,28 @@ class OcppdService(OrderedServices):
         self.alerts = AlertsService(self.ocppd)
         self.metrics = MetricsService(self.ocppd)
         self.listeners = ListenersService(self.ocppd)
-        children = (
-            self.store,
-            self.bus,
-            self.redis,
-            self.presence,
-            self.timers,
-            self.alerts,
-            self.metrics,
-            self.listeners,
-        )
+        self.probes = ProbesService(self.ocppd)
+        children: tuple[Service, ...]
+        if serves_chargers(self.role):
+            children = (
+                self.store,
+                self.bus,
+                self.redis,
+                self.presence,
+                self.timers,
+                self.alerts,
+                self.metrics,
+                self.listeners,
+            )
+            listening: ListenersService | ProbesService = self.listeners
+        else:
+            # No chargers and no browsers: nothing reads presence or the shared
+            # state, and the timers (liveness, holds, pruning) are the edges'.
+            children = (self.store, self.bus, self.alerts, self.metrics, self.probes)
+            listening = self.probes
         for child in children:
             self.add(child)
-        node_checks(self.ocppd.health, self.ocppd, self.listeners, services=self.children)
+        node_checks(self.ocppd.health, self.ocppd, listening, services=self.children)
         self._started: Deferred[None] | None = None
         self._start_failure: Failure | None = None
 
@@ -480,6 +501,8 @@ class OcppdService(OrderedServices):
 
     @property
     def web_port(self) -> IListeningPort | None:
+        if not serves_chargers(self.role):
+            return self.probes.port
         return self.listeners.web_port
 
     @property
@@ -487,19 +510,37 @@ class OcppdService(OrderedServices):
         return self.listeners.ocpp_port
 
     def startService(self) -> Deferred[None]:
-        started = super().startService()
+        problem = role_problem(self.role, self.ocppd.config.bus.backend)
+        if problem is not None:
+            # Refused before anything starts, as a failed start: one line, exit 1.
+            Service.startService(self)
+            started: Deferred[None] = fail(StartupError(problem))
+        else:
+            started = super().startService()
         started.addCallbacks(self._ready, self._start_failed)
         self._started = started
         return started
 
     def _ready(self, _: None) -> None:
         node, config = self.ocppd, self.ocppd.config
-        assert self.web_port is not None and self.ocpp_port is not None
+        assert self.web_port is not None
         metrics = self.metrics.port
+        if self.ocpp_port is None:
+            self.log.info(
+                "ocppd node {node_id} ready as a processor: probes on {web}, "
+                "store {store}, bus {bus}, metrics {metrics}",
+                node_id=node.node_id,
+                web=self.web_port.getHost(),
+                store=location(node.database.engine.url),
+                bus=config.bus.backend,
+                metrics="off" if metrics is None else f"on {metrics.getHost()}",
+            )
+            return
         self.log.info(
-            "ocppd node {node_id} ready: OCPP 1.6J on {address}, web on {web}, "
+            "ocppd node {node_id} ready{role}: OCPP 1.6J on {address}, web on {web}, "
             "store {store}, bus {bus}, metrics {metrics}",
             node_id=node.node_id,
+            role=" as an edge" if self.role == "edge" else "",
             address=self.ocpp_port.getHost(),
             web=self.web_port.getHost(),
             store=location(node.database.engine.url),

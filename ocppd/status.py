@@ -3,7 +3,7 @@
 answer lives:
 
 - **the daemon's ``GET /ready``** (``ocppd.health``), at the web listener of
-  the same configuration (or ``--url``): node id, version, whether it is
+  the same configuration (or ``--url``): node id, version, role, whether it is
   ready and what is wrong, its bus connection and its connected chargers;
 - **the database**: chargers online per node (every node of the
   installation), and the embedded bus's backlog, lag (the age of its oldest
@@ -49,6 +49,12 @@ __all__ = [
 
 #: Seconds the daemon and the broker each have to answer.
 TIMEOUT = 5.0
+#: What each ``[ocppd] role`` runs, as the status line says it (``ocppd.roles``).
+ROLE_MEANING = {
+    "all": " (chargers, web and the processor in one process)",
+    "edge": " (chargers and web; the processor runs elsewhere)",
+    "processor": " (the processor and audit consumers only; no chargers)",
+}
 
 
 def daemon_url(config: Config) -> str | None:
@@ -220,6 +226,9 @@ def print_status(status: Status, stdout: TextIO) -> None:
         problems = daemon.get("problems") or {}
         detail = "; ".join(f"{name}: {text}" for name, text in problems.items())
         print(f"node       {daemon.get('node')} (ocppd {daemon.get('version')})", file=stdout)
+        role = daemon.get("role")
+        if isinstance(role, str):  # a daemon from before roles does not say
+            print(f"role       {role}{ROLE_MEANING.get(role, '')}", file=stdout)
         print(f"daemon     {state}{': ' + detail if detail else ''}", file=stdout)
         bus = daemon.get("bus") or {}
         connected = "connected" if bus.get("connected") else "NOT connected"

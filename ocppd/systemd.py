@@ -123,12 +123,18 @@ def notify_when_serving(
 
     def ready(_: object) -> None:
         bus = node.config.bus
-        if bus.backend == "amqp" and not getattr(node.bus, "connected", True):
-            serving = "Serving chargers; RabbitMQ not reachable yet (transactions refused)"
-        else:
-            serving = "Serving chargers"
         web, ocpp = service.web_port, service.ocpp_port
-        where = f"OCPP on {_port(ocpp)}, web on {_port(web)}"
+        unreachable = bus.backend == "amqp" and not getattr(node.bus, "connected", True)
+        if ocpp is None:
+            # A processor node (ocppd.roles): it takes no chargers.
+            serving = "Processing" + ("; RabbitMQ not reachable yet" if unreachable else "")
+            where = f"probes on {_port(web)}"
+        else:
+            if unreachable:
+                serving = "Serving chargers; RabbitMQ not reachable yet (transactions refused)"
+            else:
+                serving = "Serving chargers"
+            where = f"OCPP on {_port(ocpp)}, web on {_port(web)}"
         notifier.send("READY=1", f"STATUS={serving}: {where}"[: MAX_STATUS + 7])
 
     def failed(failure: Failure) -> None:

@@ -31,10 +31,19 @@ START_FAILED = 1
 
 
 class Options(usage.Options):
-    synopsis = "[--config etc/ocppd.ini] [--set section.option=value ...]"
+    synopsis = (
+        "[--config etc/ocppd.ini] [--role all|edge|processor] [--set section.option=value ...]"
+    )
     longdesc = "Run the ocppd OCPP 1.6J central system."
     optParameters = [
         ["config", "c", None, "Configuration file (ini); defaults apply without one."],
+        [
+            "role",
+            None,
+            None,
+            "What this process runs: all, edge or processor (overrides [ocppd] role;"
+            " docs/operations.md).",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -46,8 +55,12 @@ class Options(usage.Options):
         self["overrides"].append(value)
 
     def postOptions(self) -> None:
+        overrides = list(self["overrides"])
+        if self["role"] is not None:
+            # After the --set options: the flag names the role outright.
+            overrides.append(f"ocppd.role={self['role']}")
         try:
-            self["parsed"] = config = load_config(self["config"], self["overrides"])
+            self["parsed"] = config = load_config(self["config"], overrides)
             check_listeners(config)
         except ConfigError as e:
             raise usage.UsageError(str(e)) from None

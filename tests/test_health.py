@@ -19,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd import __version__
 from ocppd.health import PROBE_TIMEOUT, REUSE_SECONDS, Health, node_checks
+from ocppd.nodeservices import ProbesService
 from ocppd.timeutil import format_iso, from_timestamp
 from tests.api.inline import InlineNode
 
@@ -95,6 +96,9 @@ class FakeListeners:
     ocpp_port: Any = "ocpp port"
     web_port: Any = "web port"
 
+    def ports(self) -> tuple[tuple[str, Any], ...]:
+        return (("OCPP", self.ocpp_port), ("web", self.web_port))
+
 
 @attrs.define
 class FakeService:
@@ -129,6 +133,7 @@ class ReadyRouteTests(SynchronousTestCase):
         )
         self.assertEqual(body["bus"], {"backend": "memory", "connected": True, "blocked": None})
         self.assertEqual(body["chargers"], {"connected": 0})
+        self.assertEqual(body["role"], "all")
 
     def test_database_unreachable(self) -> None:
         inline = self.node()
@@ -230,3 +235,45 @@ class PublicBodyTests(SynchronousTestCase):
             "127.0.0.1", b"/ready", b"X-Forwarded-For: 203.0.113.9", proxies="127.0.0.1"
         )
         self.assertEqual(set(body), {"status", "checks", "problems"})
+
+
+class ProcessorProbesTests(SynchronousTestCase):
+    """
+    A processor node's web listener (``ocppd.probes``): /health and /ready
+    only, as the full web listener answers them; no presence to check.
+    """
+
+    def get_from(self, peer: str, path: bytes) -> tuple[bytes, Any]:
+        inline = InlineNode(self, "ocppd.role=processor", "presence.backend=redis")
+        probes = ProbesService(inline.node)
+        # Up, as its start would leave it (the listening itself: tests/test_roles.py).
+        probes.running, probes.port = True, "port"  # type: ignore[assignment]
+        node_checks(inline.node.health, inline.node, probes)
+        address = IPv4Address("TCP", peer, 40000)
+        channel = probes.site.buildProtocol(address)
+        transport = StringTransport(peerAddress=address)
+        channel.makeConnection(transport)
+        channel.dataReceived(b"GET %s HTTP/1.0\r\nHost: ocppd.test\r\n\r\n" % path)
+        channel.connectionLost(Exception("test over"))
+        head, _, body = transport.value().partition(b"\r\n\r\n")
+        return head.split(b"\r\n")[0], json.loads(body)
+
+    def test_ready_on_the_node_host(self) -> None:
+        status, body = self.get_from("127.0.0.1", b"/ready")
+        self.assertEqual(status, b"HTTP/1.0 200 OK", body)
+        self.assertEqual(body["role"], "processor")
+        # Redis is configured, but a processor does not use it: not checked, not shown.
+        self.assertEqual(body["checks"], {"database": "ok", "bus": "ok", "listeners": "ok"})
+        self.assertNotIn("presence", body)
+        self.assertEqual(self.get_from("127.0.0.1", b"/health")[1]["node"], "inline")
+
+    def test_remote_client_sees_the_public_body(self) -> None:
+        _, body = self.get_from("203.0.113.9", b"/ready")
+        self.assertEqual(set(body), {"status", "checks", "problems"})
+        self.assertEqual(self.get_from("203.0.113.9", b"/health")[1], {"status": "alive"})
+
+    def test_nothing_else_served(self) -> None:
+        for path in (b"/api/me", b"/cms/", b"/push", b"/metrics"):
+            status, body = self.get_from("127.0.0.1", path)
+            self.assertEqual(status, b"HTTP/1.0 404 Not Found", path)
+            self.assertEqual(body["error"], "not_found")

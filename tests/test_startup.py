@@ -90,6 +90,28 @@ class StartFailureTests(TestCase):
         self.assertNotIn("s3cret", line)
 
     @inlineCallbacks
+    def test_edge_on_the_embedded_bus(self) -> Any:
+        """An edge without RabbitMQ: refused before anything starts (no processor could see it)."""
+        line = yield self.failed_start("ocppd.role=edge")
+        self.assertEqual(
+            line,
+            "[ocppd] role = edge needs [bus] backend = amqp: the embedded bus does not leave"
+            " its process, so what an edge publishes would never reach a processor",
+        )
+        self.assertFalse(any(child.running for child in self.service.children))
+        path = os.path.join(self.service.ocppd.config.data_dir, "ocppd.sqlite3")
+        self.assertFalse(os.path.exists(path))
+
+    @inlineCallbacks
+    def test_processor_on_the_embedded_bus(self) -> Any:
+        """A processor without RabbitMQ: refused the same way, nothing started."""
+        line = yield self.failed_start("ocppd.role=processor")
+        self.assertTrue(line.startswith("[ocppd] role = processor needs [bus] backend = amqp"))
+        self.assertFalse(any(child.running for child in self.service.children))
+        path = os.path.join(self.service.ocppd.config.data_dir, "ocppd.sqlite3")
+        self.assertFalse(os.path.exists(path))
+
+    @inlineCallbacks
     def test_unexpected_error_fails_the_start(self) -> Any:
         """A fault nobody foresaw fails the start too, nothing listens, its traceback is logged."""
 

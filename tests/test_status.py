@@ -199,6 +199,19 @@ class PrintTests(SynchronousTestCase):
         self.assertEqual(lines[3], "chargers   4 connected to this node")
         self.assertFalse(status.ready)
 
+    def test_role_shown(self) -> None:
+        """The node's role, and what it means, under its name; a daemon from before roles: none."""
+        for role, line in (
+            ("processor", "role       processor (the processor and audit consumers only;"),
+            ("edge", "role       edge (chargers and web; the processor runs elsewhere)"),
+        ):
+            out = io.StringIO()
+            print_status(Status(daemon={"status": "ready", "node": "n1", "role": role}), out)
+            self.assertTrue(out.getvalue().splitlines()[1].startswith(line), out.getvalue())
+        out = io.StringIO()
+        print_status(Status(daemon={"status": "ready", "node": "n1"}), out)
+        self.assertNotIn("role", out.getvalue())
+
     def test_daemon_away(self) -> None:
         status = Status(daemon_problem="http://127.0.0.1:1/ready: Connection refused")
         out = io.StringIO()

@@ -198,7 +198,7 @@ class SocketActivationTests(TwistdTestCase):
 
 
 class UnitFileTests(TwistdTestCase):
-    """etc/ocppd.service and etc/ocppd.socket as systemd reads them."""
+    """etc/ocppd.service, etc/ocppd.socket and etc/ocppd-processor.service as systemd reads them."""
 
     def test_units_verify(self) -> None:
         analyze = shutil.which("systemd-analyze")
@@ -207,7 +207,8 @@ class UnitFileTests(TwistdTestCase):
         folder = os.path.abspath(self.mktemp())
         os.makedirs(folder)
         etc = os.path.join(ROOT, "etc")
-        for name in ("ocppd.service", "ocppd.socket"):
+        units = ("ocppd.service", "ocppd.socket", "ocppd-processor.service")
+        for name in units:
             with open(os.path.join(etc, name), encoding="utf-8") as f:
                 text = f.read()
             # Its ExecStart must exist for verify: this environment's twistd.
@@ -215,7 +216,7 @@ class UnitFileTests(TwistdTestCase):
             with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
                 f.write(text)
         result = subprocess.run(
-            [analyze, "verify", "ocppd.socket", "ocppd.service"],
+            [analyze, "verify", *units],
             cwd=folder,
             capture_output=True,
             text=True,

@@ -65,13 +65,15 @@ class TwistdTestCase(TestCase):
         env: dict[str, str] | None = None,
         child_fds: dict[int, int] | None = None,
         launcher: list[str] | None = None,
+        options: tuple[str, ...] = (),
     ) -> tuple[_Collect, Any]:
         """
         Run `twistd -n ocppd` on this working tree with etc/ocppd.ini, on
         ports it picks (127.0.0.1 port 0) unless overridden, in a folder of its own;
         with ``env`` added to the environment, ``child_fds`` (child fd: this
         process's fd) passed beyond the standard streams, and the command run
-        by ``launcher`` (an argv that ends with the program to run).
+        by ``launcher`` (an argv that ends with the program to run), and ``options``
+        (such as ``--role edge``) after the configuration's.
         """
         self.addCleanup(cancel_spent_autobahn_timers)
         self.workdir = os.path.abspath(self.mktemp())
@@ -90,6 +92,7 @@ class TwistdTestCase(TestCase):
         argv = [program, "-n", f"--pidfile={self.pidfile}", "ocppd", "--config", INI]
         for setting in settings:
             argv += ["--set", setting]
+        argv += options
         if launcher:
             argv = [*launcher, *argv]
         fds: dict[int, Any] = {0: "w", 1: "r", 2: "r", **(child_fds or {})}
@@ -125,9 +128,9 @@ class TwistdTestCase(TestCase):
         return (yield process.ended)
 
     @inlineCallbacks
-    def assert_start_fails(self, *overrides: str, line: str) -> Any:
+    def assert_start_fails(self, *overrides: str, line: str, options: tuple[str, ...] = ()) -> Any:
         """twistd exits 1 with ``line`` logged once, no traceback, nothing served, no pidfile."""
-        process, transport = self.twistd(*overrides)
+        process, transport = self.twistd(*overrides, options=options)
         status = yield self.ended(process, transport)
         output = process.text
         self.assertEqual(status, (1, None), output)
@@ -209,6 +212,15 @@ class FailedStartTests(TwistdTestCase):
             f"ocppd: no database at {path}: run `ocppctl --config {INI} db upgrade`\n", self.output
         )
         self.assertFalse(os.path.exists(path))
+
+    @inlineCallbacks
+    def test_role_without_a_shared_bus(self) -> Any:
+        """`--role edge` on the embedded bus: exit 1, one line, no database made."""
+        yield self.assert_start_fails(
+            line="ocppd: [ocppd] role = edge needs [bus] backend = amqp: ",
+            options=("--role", "edge"),
+        )
+        self.assertFalse(os.path.exists(os.path.join(self.workdir, "var", "ocppd.sqlite3")))
 
 
 class WheelTests(TestCase):
