@@ -19,6 +19,11 @@ this tree), its database from ``OCPPD_BENCH_STORE`` (``sqlite``, the default, or
 ``OCPPD_BENCH_WORKLOAD``: ``MeterValues`` (default) or ``StartStop`` (each charger
 starts a session and stops it, over and over, with an id tag of its own; "stored"
 then counts completed sessions).
+
+``OCPPD_BENCH_SPLIT`` runs the daemon as two processes on RabbitMQ
+(``[ocppd] role``, docs/operations.md "Roles"): an ``edge`` on CPU 0 and a
+``processor`` on CPU 0 too (``one-core``) or on CPU 1 (``two-cores``, which it
+then shares with this load generator); ``bench/roles.py`` compares them.
 """
 
 from __future__ import annotations
@@ -280,6 +285,20 @@ def stored_stops(database: BenchDatabase) -> int:
     return database.count("SELECT count(*) FROM transactions WHERE status = 'completed'")
 
 
+#: The CPU of the processor process, by ``OCPPD_BENCH_SPLIT``; the edge is on CPU 0.
+SPLIT_PROCESSOR_CPU = {"one-core": 0, "two-cores": 1}
+
+
+def wait_for_port(port: int, what: str, log: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start; see {log}")
+
+
 def run_backend(
     backend: str,
     chargers: int,
@@ -287,11 +306,20 @@ def run_backend(
     workload: str = "MeterValues",
     source: str = ROOT,
     store: str = "sqlite",
+    split: str | None = None,
 ) -> dict[str, Any]:
+    if split is not None and (split not in SPLIT_PROCESSOR_CPU or backend != "amqp"):
+        raise ValueError(f"split {split!r}: one of {', '.join(SPLIT_PROCESSOR_CPU)}, on amqp")
     workdir = tempfile.mkdtemp(prefix=f"ocppd-bench-{backend}-")
     port = free_port()
+    web_port = free_port()
     database = BenchDatabase(store, workdir)
-    settings = [f"ocppd.data_dir={workdir}", f"ocpp.listen=tcp:{port}:interface=127.0.0.1"]
+    settings = [
+        f"ocppd.data_dir={workdir}",
+        f"ocpp.listen=tcp:{port}:interface=127.0.0.1",
+        # Never the default 8080: other benchmarks and tests run on this machine.
+        f"web.listen=tcp:{web_port}:interface=127.0.0.1",
+    ]
     if database.url:
         settings.append(f"store.url={database.url}")
     prefix = f"bench{uuid.uuid4().hex[:8]}"
@@ -320,22 +348,42 @@ def run_backend(
     if workload == "StartStop":
         database.add_tags(chargers)
     log = open(os.path.join(workdir, "ocppd.log"), "w")
-    daemon = subprocess.Popen(
-        pinned(0, [os.path.join(BIN, "twistd"), "-n", "--pidfile=", "ocppd", *sets]),
-        env=env,
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    twistd = [os.path.join(BIN, "twistd"), "-n", "--pidfile=", "ocppd", *sets]
+    daemons: list[subprocess.Popen[bytes]] = []
+    if split is None:
+        daemons.append(
+            subprocess.Popen(
+                pinned(0, twistd), env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+            )
+        )
+    else:
+        # The processor first: it takes the web port, and the edge's messages wait
+        # for it on the broker anyway. Each its own node id and web port.
+        processor_web = free_port()
+        processor_args = [
+            *twistd,
+            "--role=processor",
+            "--set=ocppd.node_id=bench-processor",
+            f"--set=web.listen=tcp:{processor_web}:interface=127.0.0.1",
+        ]
+        daemons.append(
+            subprocess.Popen(
+                pinned(SPLIT_PROCESSOR_CPU[split], processor_args),
+                env=env,
+                cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        wait_for_port(processor_web, "the processor", log.name)
+        edge_args = [*twistd, "--role=edge", "--set=ocppd.node_id=bench-edge"]
+        daemons.append(
+            subprocess.Popen(
+                pinned(0, edge_args), env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+            )
+        )
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"ocppd ({backend}) did not start; see {log.name}")
+        wait_for_port(port, f"ocppd ({backend})", log.name)
         time.sleep(0.5)  # the broker connection, for amqp
         result: dict[str, Any] = {}
 
@@ -348,8 +396,11 @@ def run_backend(
         # stored the last answered message: the cost per stored message.
         server_cpu_before: list[float] = []
 
+        def server_cpu_now() -> float:
+            return sum(cpu_seconds(process.pid) for process in daemons)
+
         def measuring() -> None:
-            server_cpu_before.append(cpu_seconds(daemon.pid))
+            server_cpu_before.append(server_cpu_now())
 
         reactor.callWhenRunning(
             lambda: drive(port, chargers, seconds, workload, measuring).addBoth(done)
@@ -373,7 +424,7 @@ def run_backend(
         while stored() < expected and time.monotonic() - started < 300:
             time.sleep(0.2)
         stored_elapsed = time.monotonic() - started
-        server_cpu = cpu_seconds(daemon.pid) - server_cpu_before[0]
+        server_cpu = server_cpu_now() - server_cpu_before[0]
         stored_messages = stored()
         latencies.sort()
         load_cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (
@@ -389,10 +440,13 @@ def run_backend(
             "stored_rate": stored_messages / stored_elapsed,
             "server_us_per_stored": server_cpu * 1e6 / max(stored_messages, 1),
             "load_cpu": load_cpu / elapsed,
+            "split": split,
         }
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
+        for process in reversed(daemons):
+            process.send_signal(signal.SIGTERM)
+        for process in reversed(daemons):
+            process.wait(timeout=30)
         log.close()
         if backend == "amqp":
             delete_topology(prefix)
@@ -416,6 +470,7 @@ def main() -> int:
             workload=os.environ.get("OCPPD_BENCH_WORKLOAD", "MeterValues"),
             source=os.environ.get("OCPPD_BENCH_SOURCE", ROOT),
             store=os.environ.get("OCPPD_BENCH_STORE", "sqlite"),
+            split=os.environ.get("OCPPD_BENCH_SPLIT") or None,
         )
         print(json.dumps(result))
         return 0
