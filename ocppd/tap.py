@@ -97,6 +97,7 @@ def makeService(options: Options) -> IService:
         # Taken by twistd from the application it adds the service to.
         service.log_observer = observer(config.log.format, log_to, config.ocppd.node_id)
     exit_if_start_fails(service)
+    settle_heap_when_serving(service)
     # Type=notify under systemd: READY=1, WATCHDOG=1, STOPPING=1 (docs/operations.md).
     notify_when_serving(service, reactor)
     return service
@@ -129,6 +130,24 @@ def exit_if_start_fails(service: OcppdService) -> None:
     # twistd starts the services before it runs the reactor; the start may
     # even have failed already, before the reactor could be stopped.
     reactor.callWhenRunning(watch)
+
+
+def settle_heap_when_serving(service: OcppdService) -> None:
+    """
+    Once the node serves, start-up's heap is out of the garbage collector's
+    way (``ocppd/gcsettings.py``). Process-wide, so here and not in the
+    service, which tests start by the dozen in one process.
+    """
+    from ocppd.gcsettings import settle_heap
+
+    def settle(_: None) -> None:
+        settle_heap()
+
+    def watch() -> None:
+        # A failed start is reported by exit_if_start_fails.
+        service.when_started().addCallbacks(settle, lambda _: None)
+
+    service.ocppd.reactor.callWhenRunning(watch)
 
 
 def _exit(status: int) -> None:

@@ -164,6 +164,7 @@ class TwistdTests(TwistdTestCase):
         # twistd re-raises the signal that stopped it, so the exit status says SIGTERM.
         self.assertEqual(status, (None, signal.SIGTERM), output)
         self.assertIn("every message was delivered", output)
+        self.assertRegex(output, r"Garbage collector: \d+ start-up objects frozen")
         self.assertIn("ocppd node", output.split("Received SIGTERM")[-1])
         self.assertRegex(output, r"ocppd node \S+ stopped")
         self.assertNotIn("Traceback", output)
