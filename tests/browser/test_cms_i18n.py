@@ -215,6 +215,55 @@ class CmsLanguageTests(BrowserTestCase):
         yield self.b(point)
 
     @inlineCallbacks
+    def test_every_other_page_in_german(self) -> Any:
+        """Stations, sessions, a customer, id tags, tariffs, audit log, reports, map: no English."""
+        from playwright.sync_api import expect
+
+        customer = yield self.api_ok("GET", "/api/cms/users", None)
+        customer_id = next(u["id"] for u in customer["items"] if u["email"] == CUSTOMER[0])
+        page = yield self.open(ADMIN, "/cms/#/stations", locale="de-DE")
+        yield self.wait_live(page)
+        for path, heading in (
+            ("/cms/#/stations", "Ladestationen"),
+            ("/cms/#/sessions", "Ladevorgänge"),
+            (f"/cms/#/customers/{customer_id}", CUSTOMER[0]),
+            ("/cms/#/tags", "Ladekarten"),
+            ("/cms/#/tariffs", "Tarife"),
+            ("/cms/#/audit", "Protokoll"),
+            ("/cms/#/reports", "Berichte"),
+            ("/cms/#/map", "Stationskarte"),
+        ):
+            yield self.b(page.goto, self.url(path))
+            yield self.wait_live(page)
+
+            def german(path: str = path, heading: str = heading) -> None:
+                expect(page.locator("main h1")).to_have_text(heading)
+                expect(page.locator(".state--loading")).to_have_count(0)
+                expect(page.locator("main .card").first).to_be_visible()
+                self.assert_no_english(page, "de", path)
+
+            yield self.b(german)
+
+    @inlineCallbacks
+    def test_an_alert_in_german(self) -> Any:
+        """An alert's kind and subject in German, from its data (not the server's words)."""
+        from playwright.sync_api import expect
+
+        yield self.charger_.status(2, "Faulted", error_code="GroundFailure")
+        yield poll(self.daemon.node.alerts.evaluate, until=bool)
+        page = yield self.open(ADMIN, "/cms/#/", locale="de-DE")
+        yield self.wait_live(page)
+        item = page.locator("[data-alert='connector_faulted:CP-1/2']")
+
+        def alert() -> None:
+            expect(item.locator(".badge")).to_have_text("Gestört")
+            expect(item).to_contain_text("Ladepunkt CP-1 Anschluss 2 gestört (GroundFailure)")
+            expect(page.locator("[data-figure=alerts]")).to_have_text("1 offen")
+            self.assert_no_english(page, "de", "dashboard with an alert")
+
+        yield self.b(alert)
+
+    @inlineCallbacks
     def test_the_language_switch_is_remembered(self) -> Any:
         from playwright.sync_api import expect
 

@@ -19,11 +19,34 @@ const KINDS = {
   lag: 'warn',
 };
 
+/**
+ * What an alert is about, in the reader's words from its data (the server's
+ * summary is English; it is shown for a kind, or data, this page does not know).
+ */
+export function alertSummary(alert, now = Date.now()) {
+  const d = alert.data || {};
+  const known = (...names) => names.every((name) => d[name] !== undefined && d[name] !== null);
+  if (alert.kind === 'charger_offline' && known('chargePointId', 'lastSeenAt')) {
+    return TEXT.summaries.charger_offline(d.chargePointId, formatDateTime(d.lastSeenAt));
+  }
+  if (alert.kind === 'connector_faulted' && known('chargePointId', 'connectorId', 'errorCode')) {
+    return TEXT.summaries.connector_faulted(d.chargePointId, d.connectorId, d.errorCode);
+  }
+  if (alert.kind === 'session_long' && known('sessionId', 'chargePointId', 'connectorId', 'startedAt')) {
+    const hours = Math.max(0, Math.floor((now - new Date(d.startedAt).getTime()) / 3_600_000));
+    return TEXT.summaries.session_long({ count: hours, id: d.sessionId, cp: d.chargePointId, connector: d.connectorId, hours: formatCount(hours) });
+  }
+  if (alert.kind === 'dead_letters' && known('queue')) return TEXT.summaries.dead_letters(d.queue);
+  if (alert.kind === 'lag' && known('queue', 'lagSeconds')) return TEXT.summaries.lag(d.queue, formatCount(Math.round(d.lagSeconds)));
+  return alert.summary;
+}
+
 function alertItem(alert) {
   const kind = KINDS[alert.kind] || 'muted';
   const label = TEXT.kinds[alert.kind] ?? alert.kind;
   const charger = alert.data?.chargePointId;
-  const about = charger ? h('a', { href: `#/points/${encodeURIComponent(charger)}` }, alert.summary) : alert.summary;
+  const summary = alertSummary(alert);
+  const about = charger ? h('a', { href: `#/points/${encodeURIComponent(charger)}` }, summary) : summary;
   return h(
     'li',
     { 'data-alert': alert.key },

@@ -8,6 +8,7 @@ import { badge, errorState, h, LiveTable, loadingState, OlderPages, replace } fr
 import { topics } from '/shared/events.js';
 import { formatDateTime } from '/shared/format.js';
 import { messages } from '/shared/i18n.js';
+import { stopReasonText } from './stop-reasons.js';
 
 // "cms.audit.*" of the message catalogue (cms/i18n/).
 const TEXT = messages('cms.audit');
@@ -19,7 +20,8 @@ const OUTCOMES = { requested: 'Pending', answered: 'Accepted', failed: 'Faulted'
 
 function summary(entry) {
   const d = entry.detail || {};
-  if (d.reason) return TEXT.reason(d.reason);
+  // A session's stop reason in the reader's words; an operator's own reason as written.
+  if (d.reason) return TEXT.reason(stopReasonText(d.reason));
   if (d.note) return TEXT.note(d.note);
   if (d.response?.status) return TEXT.answer(d.response.status);
   if (d.error) return TEXT.error(d.error.message || d.error.code || d.error);

@@ -16,12 +16,13 @@ import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatEnergy, formatPower, formatTime } from '/shared/format.js';
 import { messages } from '/shared/i18n.js';
 import { connectorBadges, registrationText } from './charging-points.js';
-import { sessionTable, stopReasonText } from './charging-sessions.js';
+import { sessionTable } from './charging-sessions.js';
 import { nameCustomer } from './customers-cache.js';
 import { commandPanel } from './command-forms.js';
 import { firmwarePicker } from './firmware-picker.js';
 import { pointCharts } from './point-charts.js';
 import { diagnosticsCard } from './diagnostics.js';
+import { stopReasonText } from './stop-reasons.js';
 
 // "cms.point.*" of the message catalogue (cms/i18n/).
 const TEXT = messages('cms.point');

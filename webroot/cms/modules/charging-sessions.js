@@ -6,23 +6,14 @@
 import { badge, h, LiveTable, replace } from '/shared/dom.js';
 import { mergeSession, sessionOf, topics } from '/shared/events.js';
 import { formatDateTime, formatDuration, formatEnergy, formatMoney, formatPower, secondsBetween } from '/shared/format.js';
-import { has, messages, t } from '/shared/i18n.js';
+import { messages } from '/shared/i18n.js';
 import { closeSessionButton } from './close-session.js';
 import { customerCell, nameCustomer, remember } from './customers-cache.js';
 import { serverList } from './server-list.js';
+import { stopReasonText } from './stop-reasons.js';
 
 // "cms.sessions.*" of the message catalogue (cms/i18n/).
 const TEXT = messages('cms.sessions');
-
-/**
- * Why a session stopped, in the reader's words: OCPP's reasons and the central
- * system's own ("closed by operator") as "cms.stopReasons.*"; anything else as
- * the charger sent it.
- */
-export function stopReasonText(reason) {
-  const key = `cms.stopReasons.${String(reason).replace(/ (\w)/g, (_, c) => c.toUpperCase())}`;
-  return has(key) ? t(key) : reason;
-}
 
 // ``ctx`` given: running sessions get a button to close them by hand.
 export function sessionTable({ empty, caption, ctx = null }) {
