@@ -264,6 +264,33 @@ class CmsLanguageTests(BrowserTestCase):
         yield self.b(alert)
 
     @inlineCallbacks
+    def test_a_command_asked_and_refused_in_german(self) -> Any:
+        """A reset's question and the offline charger's refusal in German; OCPP's names kept."""
+        from playwright.sync_api import expect
+
+        page = yield self.open(ADMIN, "/cms/#/points/CP-1", locale="de-DE")
+        yield self.wait_live(page)
+        yield self.charger_.close()
+        form = page.locator("form[data-command=reset]")
+
+        def refused() -> None:
+            page.get_by_label("Befehl", exact=True).select_option("reset")
+            # Outside English a command is titled by its OCPP name, once.
+            expect(form.locator("h3")).to_have_text("Reset")
+            form.get_by_label("type").select_option("Soft")
+            form.get_by_role("button", name="Senden").click()
+            dialog = page.get_by_role("alertdialog")
+            expect(dialog.locator("h2")).to_have_text("CP-1 neu starten?")
+            expect(dialog).to_contain_text("sobald er seine Ladevorgänge beendet hat")
+            dialog.get_by_role("button", name="Reset (Soft)").click()
+            expect(page.locator("[data-answer=reset]")).to_have_text(
+                "Der Ladepunkt ist nicht verbunden: Er erhält keine Befehle, bis er wieder da ist."
+            )
+            self.assert_no_english(page, "de", "point with a refused command")
+
+        yield self.b(refused)
+
+    @inlineCallbacks
     def test_the_language_switch_is_remembered(self) -> Any:
         from playwright.sync_api import expect
 

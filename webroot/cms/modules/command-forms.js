@@ -273,7 +273,7 @@ export function commandPanel(ctx, { chargePointId, forms, running, defaults = ()
     const title = commandTitle(form);
     const root = fieldInput({ type: 'object', fields: form.fields, required: true }, '', defaults(form.command), pickers(form.command));
     const submit = h('button', { type: 'submit', class: 'primary' }, TEXT.send);
-    const element = h('form', { class: 'command', 'data-command': form.command, 'aria-label': title }, h('h3', {}, title, h('span', { class: 'muted mono' }, ` ${form.action}`)), root.element, h('div', { class: 'actions' }, submit));
+    const element = h('form', { class: 'command', 'data-command': form.command, 'aria-label': title }, h('h3', {}, title, title === form.action ? null : h('span', { class: 'muted mono' }, ` ${form.action}`)), root.element, h('div', { class: 'actions' }, submit));
     element.addEventListener('submit', async (event) => {
       event.preventDefault();
       const request = root.read() ?? {};
