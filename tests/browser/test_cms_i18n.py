@@ -243,6 +243,12 @@ class CmsLanguageTests(BrowserTestCase):
                 self.assert_no_english(page, "de", path)
 
             yield self.b(german)
+        # Leaflet's zoom buttons too.
+        yield self.expect(
+            lambda: expect(page.locator(".leaflet-control-zoom-in")).to_have_attribute(
+                "title", "Vergrößern"
+            )
+        )
 
     @inlineCallbacks
     def test_an_alert_in_german(self) -> Any:
@@ -289,6 +295,31 @@ class CmsLanguageTests(BrowserTestCase):
             self.assert_no_english(page, "de", "point with a refused command")
 
         yield self.b(refused)
+
+    @inlineCallbacks
+    def test_a_station_placed_with_german_decimals(self) -> Any:
+        """Coordinates typed "53,55" are 53.55; shown and offered again with the decimal comma."""
+        from playwright.sync_api import expect
+
+        page = yield self.open(ADMIN, "/cms/#/stations", locale="de-DE")
+        yield self.wait_live(page)
+        row = page.locator("tbody tr").filter(has_text="Hafenstraße")
+
+        def place() -> None:
+            row.get_by_role("button", name="Hafenstraße bearbeiten").click()
+            dialog = page.get_by_role("dialog")
+            dialog.get_by_label("Breitengrad").fill("53,55")
+            dialog.get_by_label("Längengrad").fill("9,993")
+            dialog.get_by_role("button", name="Speichern").click()
+            expect(row).to_contain_text("53,55; 9,993")
+            row.get_by_role("button", name="Hafenstraße bearbeiten").click()
+            expect(page.get_by_role("dialog").get_by_label("Breitengrad")).to_have_value("53,55")
+
+        yield self.b(place)
+        stations = yield self.api_ok("GET", "/api/cms/stations")
+        self.assertEqual(
+            [(s["latitude"], s["longitude"]) for s in stations["items"]], [(53.55, 9.993)]
+        )
 
     @inlineCallbacks
     def test_the_language_switch_is_remembered(self) -> Any:

@@ -5,7 +5,7 @@
 
 import { badge, confirmDialog, formDialog, h, LiveTable, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
-import { formatCount, formatDateTime, locale } from '/shared/format.js';
+import { formatCount, formatDateTime, locale, separators } from '/shared/format.js';
 import { messages } from '/shared/i18n.js';
 import { serverList } from './server-list.js';
 
@@ -15,6 +15,11 @@ const TEXT = messages('cms.stations');
 /** Decimal degrees in the reader's number format ("52,52" in German). */
 function degrees(value, digits = 0) {
   return new Intl.NumberFormat(locale(), { minimumFractionDigits: digits, maximumFractionDigits: 6 }).format(value);
+}
+
+/** Degrees as a person would type them back, with their decimal mark ("52,52" in German); '' for none. */
+function degreesInput(value) {
+  return value === null || value === undefined ? '' : String(value).replace('.', separators().decimal);
 }
 
 export async function mount(root, ctx) {
@@ -101,7 +106,7 @@ export async function mount(root, ctx) {
     formDialog({
       title: station ? TEXT.editTitle(station.name) : TEXT.new,
       submitLabel: station ? TEXT.save : TEXT.create,
-      values: station ? { ...station, latitude: station.latitude ?? '', longitude: station.longitude ?? '' } : {},
+      values: station ? { ...station, latitude: degreesInput(station.latitude), longitude: degreesInput(station.longitude) } : {},
       fields: [
         { name: 'name', label: TEXT.name, required: true },
         { name: 'address', label: TEXT.address, autocomplete: 'street-address' },

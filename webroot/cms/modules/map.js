@@ -115,7 +115,9 @@ export async function mount(root, ctx) {
   let fitted = false;
   const setUp = (settings) => {
     replace(body, content);
-    map = L.map(mapBox, { attributionControl: true, zoomControl: true, worldCopyJump: true }).setView([20, 0], 2);
+    map = L.map(mapBox, { attributionControl: true, zoomControl: false, worldCopyJump: true }).setView([20, 0], 2);
+    // Leaflet's own zoom buttons are titled in English: ours in the reader's words.
+    L.control.zoom({ zoomInTitle: TEXT.zoomIn, zoomOutTitle: TEXT.zoomOut }).addTo(map);
     if (settings.tiles) {
       const layer = L.tileLayer(settings.tiles, { maxZoom: 19 });
       // Leaflet writes the credit as HTML: ours is the operator's text, escaped.
