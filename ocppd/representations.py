@@ -64,6 +64,7 @@ def session_json(record: TransactionRecord) -> dict[str, Any]:
         "cost": record.cost,
         "currency": record.currency,
         "stopReason": record.stop_reason,
+        "chargerStopReason": record.charger_stop_reason,
         "idTagStatus": record.id_tag_status,
         "review": review_json(record),
     }

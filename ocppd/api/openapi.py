@@ -258,6 +258,14 @@ _SCHEMAS: dict[str, Any] = {
             "cost": nullable(INTEGER),
             "currency": nullable(STRING),
             "stopReason": nullable(STRING),
+            "chargerStopReason": nullable(
+                {
+                    **STRING,
+                    "description": "the charger's own stop reason, when its StopTransaction"
+                    " came after the central system closed the session (stopReason says why"
+                    " it was closed); the session was billed again on its reading",
+                }
+            ),
             "idTagStatus": {
                 "enum": ["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"],
                 "description": "what the start was answered; only Accepted starts are billed",
@@ -284,6 +292,7 @@ _SCHEMAS: dict[str, Any] = {
             "cost",
             "currency",
             "stopReason",
+            "chargerStopReason",
             "idTagStatus",
             "review",
         ],

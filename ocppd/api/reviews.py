@@ -11,7 +11,10 @@ when its facts are implausible or its debit would cross the wallet floor
 - ``waive``: bill nothing (``waived``).
 
 The decision, the session's cost and its wallet debit are one database
-transaction. The debit's idempotency key is the session's own
+transaction. A session billed before it was held (a closed session whose
+charger's own stop came late, ``ocppd.billing.late_stop``) is debited or
+credited the difference between the decided cost and what it was billed,
+as its one correction (``wallets.correction_key``). The debit's idempotency key is the session's own
 (``wallets.debit_key``), the one the processor would have used: a session
 is debited once, whoever bills it and however often. Two operators deciding
 at once: one wins, the other gets 409. The same decision sent again (a
@@ -148,12 +151,27 @@ def decide_tx(
         raise ApiError(409, "not_under_review", f"session {session_id} was decided meanwhile")
     debit = None
     debitable = session.user_id is not None and session.currency == wallet_currency
-    if cost > 0 and debitable:
+    if debitable:
         assert session.user_id is not None and session.currency is not None
-        posted, new = wallets.debit_session(
-            conn, session.user_id, session_id, cost=cost, currency=session.currency, now=now
-        )
-        debit = posted if new else None
+        debited = wallets.session_debited(conn, session_id)
+        if debited is None and cost > 0:
+            posted, new = wallets.debit_session(
+                conn, session.user_id, session_id, cost=cost, currency=session.currency, now=now
+            )
+            debit = posted if new else None
+        elif debited is not None and debited != cost:
+            # Billed at its close, then held for the charger's late stop
+            # (ocppd.billing.late_stop): the decision moves the difference,
+            # back to the customer too, since an operator decided it.
+            posted, new = wallets.correct_session(
+                conn,
+                session.user_id,
+                session_id,
+                amount=debited - cost,
+                currency=session.currency,
+                now=now,
+            )
+            debit = posted if new else None
     after = transactions.get_transaction(conn, session_id)
     assert after is not None
     return Decided(after, debit, changed=True)

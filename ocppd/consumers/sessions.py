@@ -12,6 +12,7 @@ from ocppd.bus.envelope import Envelope
 from ocppd.consumers.base import DeferredWrites, FollowUp
 from ocppd.consumers.closing import Closings
 from ocppd.consumers.funds_guard import FundsGuard
+from ocppd.consumers.late_stop import LateStops
 from ocppd.consumers.policy import BillingPolicy
 from ocppd.consumers.stop_billing import StopBilling
 from ocppd.consumers.tariff_cache import TariffCache
@@ -49,6 +50,8 @@ class Sessions:
         self._billing = StopBilling(policy, self._tariffs)
         #: Sessions that cannot end: a boot, an Available, a newer start closes them.
         self.closings = Closings(self._billing)
+        #: The charger's own stop of a session closed that way, when it comes after all.
+        self._late_stops = LateStops(policy, self._tariffs)
 
     def started(
         self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
@@ -176,17 +179,17 @@ class Sessions:
                 samples=samples_from(request["transactionData"]),
                 now=received,
             )
-        if outcome == "late":
-            # Billed on the reading it was closed on; the charger's own is kept.
-            self.log.warn(
-                "StopTransaction for session {session_id} at {charge_point_id} came after it"
-                " was closed ({reason}): meterStop {meter_stop} Wh kept in unmatched stops,"
-                " the bill on {billed} Wh stands",
-                session_id=request["transactionId"],
-                charge_point_id=charge_point_id,
-                reason=None if record is None else record.stop_reason,
-                meter_stop=request["meterStop"],
-                billed=None if record is None else record.meter_stop_wh,
+        if outcome == "late" and record is not None:
+            # Closed by the central system on its last reading: billed again
+            # on the charger's own, the difference as one correction.
+            return self._late_stops.apply(
+                conn,
+                record,
+                meter_stop_wh=request["meterStop"],
+                stopped_at=parse_iso(request["timestamp"]),
+                reason=request.get("reason"),
+                id_tag=request.get("idTag"),
+                now=received,
             )
         if outcome != "stopped" or record is None:
             return []

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from ocppd.billing import Settlement, StoppedSession, Tariff, settle
 from ocppd.billing.closing import debit_of, settle_closed, stop_reason, wallet_pays
+from ocppd.billing.late_stop import tariff_snapshot
 from ocppd.consumers.base import FollowUp
 from ocppd.consumers.policy import BillingPolicy
 from ocppd.consumers.tariff_cache import TariffCache
@@ -18,6 +19,29 @@ from ocppd.logs import Logger
 from ocppd.representations import wallet_event
 from ocppd.store import chargers, transactions, wallets
 from ocppd.store.records import TransactionRecord
+
+
+def stopped_session(
+    conn: Connection,
+    session: TransactionRecord,
+    *,
+    meter_stop_wh: int,
+    stopped_at: datetime,
+    now: datetime,
+) -> StoppedSession:
+    """The facts ``settle`` judges: ``session`` stopped on this reading, received at ``now``."""
+    charger = chargers.get_charge_point(conn, session.charge_point_id)
+    return StoppedSession(
+        id_tag_status=session.id_tag_status,
+        meter_start_wh=session.meter_start_wh,
+        meter_stop_wh=meter_stop_wh,
+        started_at=session.started_at,
+        stopped_at=stopped_at,
+        start_received_at=session.created_at,
+        stop_received_at=now,
+        # Sessions reference their charger, so it exists.
+        charger_registered_at=charger.created_at if charger is not None else session.created_at,
+    )
 
 
 class StopBilling:
@@ -49,6 +73,9 @@ class StopBilling:
         if request is not None:
             wallets.set_request_status(conn, request.id, "completed", now=now)
         tariff = self._tariffs.get(conn, session.tariff_id, fresh=True)
+        if closed and tariff is not None:
+            # The charger's own stop may come after all: billed at these prices.
+            transactions.set_billed_tariff(conn, session.id, tariff_snapshot(tariff))
         cost = None
         if (
             tariff is not None
@@ -102,17 +129,8 @@ class StopBilling:
             balance = wallets.locked_wallet(
                 conn, session.user_id, currency=tariff.currency, now=now
             ).balance
-        charger = chargers.get_charge_point(conn, session.charge_point_id)
-        facts = StoppedSession(
-            id_tag_status=session.id_tag_status,
-            meter_start_wh=session.meter_start_wh,
-            meter_stop_wh=session.meter_stop_wh,
-            started_at=session.started_at,
-            stopped_at=stopped_at,
-            start_received_at=session.created_at,
-            stop_received_at=now,
-            # Sessions reference their charger, so it exists.
-            charger_registered_at=charger.created_at if charger is not None else session.created_at,
+        facts = stopped_session(
+            conn, session, meter_stop_wh=session.meter_stop_wh, stopped_at=stopped_at, now=now
         )
         settled = settle_closed if closed else settle
         return settled(tariff, facts, self._policy.limits, balance=balance)

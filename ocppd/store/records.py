@@ -178,6 +178,9 @@ class TransactionRecord:
     review_note: str | None
     created_at: datetime
     updated_at: datetime
+    billed_tariff: str | None  # a closed session's tariff, as ``tariff_json``
+    charger_stop_reason: str | None  # the charger's late stop's, beside ``stop_reason``
+    late_stop_at: datetime | None  # when the charger's late stop was applied
 
     @property
     def review_reason_list(self) -> list[str]:

@@ -254,6 +254,14 @@ transactions = sa.Table(
     sa.Column("review_note", sa.String(500), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # A session the central system closed (ocppd.billing.closing): the tariff
+    # it was billed with (``tariff_json``), so the charger's own stop, if it
+    # comes after all, is billed again at the same prices
+    # (ocppd.billing.late_stop); that stop's reason, beside ``stop_reason``
+    # (why it was closed); and when it was applied (once: NULL until then).
+    sa.Column("billed_tariff", sa.String(200), nullable=True),
+    sa.Column("charger_stop_reason", sa.String(20), nullable=True),
+    sa.Column("late_stop_at", UTCDateTime, nullable=True),
     sa.CheckConstraint(one_of("status", TRANSACTION_STATUSES), name="status"),
     sa.CheckConstraint(one_of("review_status", REVIEW_STATUSES), name="review_status"),
     sa.CheckConstraint(one_of("id_tag_status", AUTHORIZATION_STATUSES), name="id_tag_status"),

@@ -312,9 +312,9 @@ def record_stop(
     - ``"duplicate"``: it was completed before; nothing changes, so a resent
       stop with other values cannot alter a billed session;
     - ``"late"``: the central system had closed it (``CLOSE_REASONS``: a
-      reboot, ``Available``, a newer start, an operator) on another reading
-      than this stop's; nothing changes, and the stop is kept in
-      ``unmatched_stops`` for an operator (a resend of it is a ``"duplicate"``);
+      reboot, ``Available``, a newer start, an operator) and no stop of the
+      charger's was applied to it yet: nothing changes here, the caller
+      bills it again (``apply_late_stop``; a resend is then a ``"duplicate"``);
     - ``"unknown"``: the charger has no session with this id (none at all, or
       another charger's, which is never touched); the stop is kept once in
       ``unmatched_stops`` for an operator.
@@ -324,7 +324,7 @@ def record_stop(
     row = None
     if 0 < transaction_id <= MAX_TRANSACTION_ID:
         row = conn.execute(
-            sa.select(_tx.status, _tx.meter_start_wh, _tx.meter_stop_wh, _tx.stop_reason)
+            sa.select(_tx.status, _tx.meter_start_wh, _tx.stop_reason, _tx.late_stop_at)
             .where(_tx.id == transaction_id)
             .where(_tx.charge_point_id == charge_point_id)
             .with_for_update()
@@ -335,21 +335,10 @@ def record_stop(
         )
         return "unknown"
     if row.status != "active":
-        if row.stop_reason in CLOSE_REASONS and row.meter_stop_wh != meter_stop_wh:
+        if row.stop_reason in CLOSE_REASONS and row.late_stop_at is None:
             # The charger's own stop, after the central system closed the
-            # session on its last reading (a reboot's queued stop, say): the
-            # bill stands, and what the charger says is kept for an operator.
-            kept = _keep_unmatched(
-                conn,
-                charge_point_id,
-                transaction_id,
-                meter_stop_wh,
-                stopped_at,
-                reason,
-                id_tag,
-                now,
-            )
-            return "late" if kept else "duplicate"
+            # session on its last reading (a reboot's queued stop, say).
+            return "late"
         return "duplicate"
     conn.execute(
         transactions.update()
@@ -460,6 +449,102 @@ def close_session(
         )
     )
     return get_transaction(conn, transaction_id)
+
+
+def set_billed_tariff(conn: Connection, transaction_id: int, snapshot: str) -> None:
+    """Keep the tariff a closed session was billed with (``late_stop.tariff_snapshot``)."""
+    conn.execute(
+        transactions.update().where(_tx.id == transaction_id).values(billed_tariff=snapshot)
+    )
+
+
+def apply_late_stop(
+    conn: Connection,
+    transaction_id: int,
+    *,
+    meter_stop_wh: int,
+    stopped_at: datetime,
+    charger_reason: str,
+    stop_id_tag: str | None,
+    cost: int | None,
+    currency: str | None,
+    now: datetime,
+) -> bool:
+    """
+    Record the charger's own stop on a session the central system closed
+    (``record_stop`` said ``"late"``): its reading, time and energy replace
+    the closing reading's, its reason is kept beside the closing reason, and
+    ``cost`` (if not None) is the session's new cost. Once per session:
+    whether it was applied now.
+    """
+    values: dict[str, Any] = {
+        "meter_stop_wh": meter_stop_wh,
+        "stopped_at": stopped_at,
+        "energy_wh": at_least_zero(sa.literal(meter_stop_wh, sa.BigInteger()) - _tx.meter_start_wh),
+        "charger_stop_reason": charger_reason,
+        "stop_id_tag": None if stop_id_tag is None else canonical_id_tag(stop_id_tag),
+        "late_stop_at": now,
+        "updated_at": now,
+    }
+    if cost is not None:
+        values.update(cost=cost, currency=currency)
+    result = conn.execute(
+        transactions.update()
+        .where(
+            _tx.id == transaction_id,
+            _tx.status == "completed",
+            _tx.stop_reason.in_(CLOSE_REASONS),
+            _tx.late_stop_at.is_(None),
+        )
+        .values(**values)
+    )
+    return bool(result.rowcount)
+
+
+#: ``review_reasons`` holds at most this many characters.
+MAX_REVIEW_REASONS = 200
+
+
+def review_late_stop(
+    conn: Connection,
+    transaction_id: int,
+    *,
+    computed_cost: int,
+    currency: str,
+    reasons: tuple[str, ...],
+    now: datetime,
+) -> None:
+    """
+    Hold a session whose late stop is for an operator (``late_stop``): its
+    review ``pending`` again with ``computed_cost`` and ``reasons`` (added to
+    a pending review's). ``cost`` keeps what was billed at the close, so a
+    decision (``decide_review``) moves only the difference; an earlier
+    decision is in the audit log.
+    """
+    current = conn.execute(
+        sa.select(_tx.review_status, _tx.review_reasons).where(_tx.id == transaction_id)
+    ).one()
+    pending = current.review_status == "pending" and current.review_reasons
+    kept = current.review_reasons.split(",") if pending else []
+    joined = ""
+    for reason in dict.fromkeys([*kept, *reasons]):
+        if len(joined) + len(reason) + 1 > MAX_REVIEW_REASONS:
+            break
+        joined = f"{joined},{reason}" if joined else reason
+    conn.execute(
+        transactions.update()
+        .where(_tx.id == transaction_id)
+        .values(
+            review_status="pending",
+            review_cost=computed_cost,
+            review_reasons=joined,
+            currency=currency,
+            reviewed_by=None,
+            reviewed_at=None,
+            review_note=None,
+            updated_at=now,
+        )
+    )
 
 
 def add_meter_values(

@@ -205,6 +205,59 @@ def debit_session(
     )
 
 
+def correction_key(session_id: int) -> str:
+    """
+    The idempotency key of a session's one correcting post: the difference
+    a late stop of the charger's adds to its bill (``ocppd.billing.late_stop``),
+    or an operator's review decision on a session billed before.
+    """
+    return f"correction:{session_id}"
+
+
+def correct_session(
+    conn: Connection,
+    user_id: int,
+    session_id: int,
+    *,
+    amount: int,
+    currency: str,
+    now: datetime,
+) -> tuple[WalletTransactionRecord, bool]:
+    """
+    Post the correction of a session's bill (``amount`` signed: negative
+    takes from the wallet, as a ``debit``; positive gives back, as an
+    ``adjustment``, only ever on an operator's decision), once per session.
+    """
+    return post_transaction(
+        conn,
+        user_id,
+        kind="debit" if amount < 0 else "adjustment",
+        amount=amount,
+        currency=currency,
+        idempotency_key=correction_key(session_id),
+        session_id=session_id,
+        reference=f"session {session_id} correction",
+        now=now,
+    )
+
+
+def session_debited(conn: Connection, session_id: int) -> int | None:
+    """
+    What a session's bill took from its wallet so far (its debit and its
+    correction, minor units, positive), or None when nothing was posted.
+    """
+    posted = (
+        conn.execute(
+            sa.select(_wt.amount).where(
+                _wt.idempotency_key.in_((debit_key(session_id), correction_key(session_id)))
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return None if not posted else -sum(posted)
+
+
 # --- app-started charging requests ---------------------------------------------
 
 

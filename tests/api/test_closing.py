@@ -77,25 +77,26 @@ class CloseByHandTests(CustomerTestCase):
             (1, reason, tx),
         )
 
-        # The charger comes back with its own stop after all: the bill stands,
-        # and its stop is kept for operators to see.
+        # The charger comes back with its own stop after all: billed again on
+        # it (2200 Wh, 12 minutes, the fee: 140), the 10 more as one
+        # correction; not an unmatched stop; announced.
         yield charger.call(
             "StopTransaction",
             {"transactionId": tx, "meterStop": 3200, "timestamp": "2026-11-29T10:12:00Z"},
         )
-        yield self.daemon.wait_for(
-            transactions.list_unmatched_stops, "CP1", until=lambda rows: len(rows) == 1
+        session_after = yield self.daemon.wait_for(
+            transactions.get_transaction, tx, until=lambda s: s.late_stop_at is not None
         )
+        self.assertEqual(
+            (session_after.meter_stop_wh, session_after.cost, session_after.stop_reason),
+            (3200, 140, "closed by operator"),
+        )
+        self.assertEqual(session_after.charger_stop_reason, "Local")
+        self.assertEqual((yield self.wallet(self.customer))["balance"], 860)
         code, late, _ = yield self.request(
             "GET", "/api/cms/points/CP1/unmatched-stops", token=self.admin
         )
-        self.assertEqual(code, 200, late)
-        self.assertEqual(
-            [(s["transactionId"], s["meterStopWh"]) for s in late["items"]], [(tx, 3200)]
-        )
-        self.assertEqual((yield self.wallet(self.customer))["balance"], 870)
-        session_after = yield self.daemon.query(transactions.get_transaction, tx)
-        self.assertEqual((session_after.meter_stop_wh, session_after.cost), (3000, 130))
+        self.assertEqual((code, late["items"]), (200, []))
 
     @inlineCallbacks
     def test_refusals(self) -> Any:

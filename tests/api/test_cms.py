@@ -600,6 +600,7 @@ class SessionTests(CmsTestCase):
                 "cost": None,
                 "currency": None,
                 "stopReason": "Local",
+                "chargerStopReason": None,
                 "idTagStatus": "Accepted",
                 "review": None,
                 # Who the customer is (ocppd.api.cms_people).

@@ -792,7 +792,8 @@ def closings(s: StreamBuilder) -> None:
     # tx 9 (nothing delivered: no fee, no time), not tx 10.
     s.batch(start10, reboot)
     s.batch(reboot)  # redelivered: closes nothing again
-    # The charger's own stop of tx 8, queued over the reboot: kept, not billed again.
+    # The charger's own stop of tx 8, queued over the reboot: billed again on
+    # its 12500 Wh (137), the 21 more debited as one correction; resent, nothing.
     late = s.inbound(
         "StopTransaction",
         {"transactionId": 8, "meterStop": 12_500, "timestamp": _iso(78), "reason": "PowerLoss"},
@@ -878,6 +879,63 @@ def closings(s: StreamBuilder) -> None:
         s.meter(10, [(87.5, [_energy("4100")])], connector=3, at=87.5),  # closed: no change
         s.meter(12, [(88, [_energy("4800")])], connector=3, at=88),
     )
+    late_stops(s)
+
+
+def late_stops(s: StreamBuilder) -> None:
+    """
+    A charger's own stop after the central system closed the session
+    (issue 18): billed again on its reading by one correction, or held for
+    review when it would take back what was billed.
+    """
+    # -- Session 13 (tx 13): alice on CP1/1, closed by an operator on its
+    # reading of 21000 Wh (billed 84); the charger's stop at 21500 Wh then
+    # bills 100, a correction of 16.
+    s.store(
+        "allocate_transaction",
+        charge_point_id="CP1",
+        connector_id=1,
+        id_tag="TAG1",
+        id_tag_status="Accepted",
+        meter_start_wh=20_000,
+        started_at=_iso(90),
+        now=_iso(90),
+    )
+    s.batch(
+        s.inbound(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "TAG1", "meterStart": 20_000, "timestamp": _iso(90)},
+            {"transactionId": 13, "idTagInfo": {"status": "Accepted"}},
+            at=90,
+        ),
+        s.meter(13, [(92, [_energy("21000")])], at=92),
+    )
+    s.store("close_by_hand", transaction_id=13, now=_iso(93))
+    s.batch(
+        s.inbound(
+            "StopTransaction",
+            {"transactionId": 13, "meterStop": 21_500, "timestamp": _iso(92.5), "reason": "Local"},
+            at=94,
+        )
+    )
+    # -- CP1 reboots: tx 12 (dave on CP1/3) closed on 4800 Wh. Its charger's
+    # stop says 4600 Wh, below what was billed: held for review, nothing
+    # credited; sent again, nothing.
+    s.batch(
+        s.inbound(
+            "BootNotification",
+            {"chargePointVendor": "Acme", "chargePointModel": "Volt 22"},
+            {"status": "Accepted", "currentTime": _iso(95), "interval": 300},
+            at=95,
+        )
+    )
+    lower = s.inbound(
+        "StopTransaction",
+        {"transactionId": 12, "meterStop": 4600, "timestamp": _iso(89), "reason": "PowerLoss"},
+        at=96,
+    )
+    s.batch(lower)
+    s.batch(s.inbound("StopTransaction", lower["payload"]["request"], at=96.5))
 
 
 def write_stream(path: str = STREAM) -> None:

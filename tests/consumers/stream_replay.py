@@ -16,12 +16,17 @@ from sqlalchemy.engine import Connection
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
+from ocppd.api.closing import close_tx
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.outbox import Outbox
 from ocppd.consumers.base import FollowUp
+from ocppd.consumers.closing import Closings
 from ocppd.consumers.notifier import push_events, shown_inbound
+from ocppd.consumers.policy import BillingPolicy
 from ocppd.consumers.processor import OcppProcessor
+from ocppd.consumers.stop_billing import StopBilling
+from ocppd.consumers.tariff_cache import TariffCache
 from ocppd.store import chargers, tags, tariffs, transactions, users, wallets
 from ocppd.store.database import Database
 from ocppd.store.tables import metadata
@@ -58,6 +63,11 @@ def _add_tariff(conn: Connection, *, name: str, **kwargs: Any) -> None:
     tariffs.add_tariff(conn, name, **kwargs)
 
 
+def _close_by_hand(conn: Connection, *, transaction_id: int, now: datetime) -> None:
+    """An operator's close (``POST /api/cms/sessions/{id}/close``), without its events."""
+    close_tx(conn, transaction_id, Closings(StopBilling(BillingPolicy(), TariffCache())), now=now)
+
+
 #: What the request path writes meanwhile, by the stream's name for it.
 STORE_OPS: dict[str, Callable[..., Any]] = {
     "add_user": _add_user,
@@ -67,6 +77,7 @@ STORE_OPS: dict[str, Callable[..., Any]] = {
     "top_up": _top_up,
     "create_request": wallets.create_request,
     "allocate_transaction": transactions.allocate_transaction,
+    "close_by_hand": _close_by_hand,
 }
 
 

@@ -89,20 +89,34 @@ class RecordedStreamTests(TestCase):
         self.assertIn(False, [d.get("applied") for d in deliveries])
         tables = self.golden["tables"]
         reviews = {t["review_reasons"] for t in tables["transactions"]} - {None}
-        self.assertEqual(len(reviews), 3)
-        self.assertEqual(sum(1 for w in tables["wallet_transactions"] if w["kind"] == "debit"), 3)
+        self.assertEqual(len(reviews), 4)
+        self.assertEqual(sum(1 for w in tables["wallet_transactions"] if w["kind"] == "debit"), 7)
         self.assertTrue(tables["unmatched_stops"])
         # Sessions that cannot end, closed by what proves them over (issue 18).
         closed = {t["id"]: (t["stop_reason"], t["cost"]) for t in tables["transactions"]}
         self.assertEqual(
-            [closed[tx] for tx in (8, 9, 10, 11, 12)],
+            [closed[tx] for tx in (8, 9, 10, 11, 12, 13)],
             [
-                ("charger rebooted", 116),  # 2000 Wh, 3 min, the fee
+                ("charger rebooted", 137),  # 2000 Wh, 3 min, the fee; then the charger's stop
                 ("charger rebooted", 0),  # metered, nothing delivered: no fee, no time
                 ("superseded", 0),
                 ("connector available", None),  # a charger without a tariff
-                (None, None),  # still charging
+                ("charger rebooted", 78),  # the charger's lower stop waits for review
+                ("closed by operator", 100),  # 84 at the close, then the charger's stop
             ],
+        )
+        # The charger's own stop after the close: one correction each, once.
+        corrections = [
+            (w["session_id"], w["amount"])
+            for w in tables["wallet_transactions"]
+            if w["idempotency_key"].startswith("correction:")
+        ]
+        self.assertEqual(corrections, [(8, -21), (13, -16)])
+        late = {t["id"]: t["charger_stop_reason"] for t in tables["transactions"]}
+        self.assertEqual([late[tx] for tx in (8, 12, 13)], ["PowerLoss", "PowerLoss", "Local"])
+        self.assertEqual(
+            {t["id"]: t["review_reasons"] for t in tables["transactions"]}[12],
+            "late_stop_below_billed",
         )
         self.assertTrue(tables["outbox"])
         self.assertGreater(sum(len(d["pushes"]) for d in deliveries), 100)
