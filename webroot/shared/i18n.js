@@ -15,6 +15,21 @@ let english = {};
 let current = {};
 let chosen = 'en';
 let supported = ['en'];
+// Every prefix of a key ("cms", "cms.points", "cms.points.registrations"), made
+// once per catalogue: a group's lookup (TEXT.registrations[status], per table
+// row or map marker) is then a set lookup, not a scan of every key.
+let groups = null;
+
+function isGroup(prefix) {
+  if (!groups) {
+    groups = new Set();
+    for (const key of [...Object.keys(english), ...Object.keys(current)]) {
+      const parts = key.split('.');
+      for (let i = 1; i < parts.length; i += 1) groups.add(parts.slice(0, i).join('.'));
+    }
+  }
+  return groups.has(prefix);
+}
 
 /** Whether a catalogue has been loaded. */
 export function loaded() {
@@ -105,6 +120,7 @@ export async function loadMessages(folders, available = ['en']) {
   english = en;
   if (!own) chosen = 'en';
   current = own || en;
+  groups = null;
   document.documentElement.lang = chosen;
 }
 
@@ -113,6 +129,7 @@ export function setMessages(messages, lang = 'en') {
   english = messages;
   current = messages;
   chosen = lang;
+  groups = null;
 }
 
 function fill(template, params) {
@@ -187,9 +204,7 @@ export function messages(area) {
             return t(key, named);
           };
         }
-        const group = `${key}.`;
-        if (Object.keys(english).some((k) => k.startsWith(group)) || Object.keys(current).some((k) => k.startsWith(group))) return messages(key);
-        return undefined;
+        return isGroup(key) ? messages(key) : undefined;
       },
     },
   );
