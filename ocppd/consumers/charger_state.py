@@ -16,7 +16,7 @@ from ocppd.bounds import INT64_MAX
 from ocppd.bus.envelope import Envelope
 from ocppd.consumers.base import DeferredWrites
 from ocppd.consumers.traffic import at, received_at
-from ocppd.store import chargers
+from ocppd.store import chargers, connections
 from ocppd.timeutil import from_timestamp, parse_iso
 
 
@@ -29,6 +29,18 @@ def fence(envelope: Envelope) -> int | None:
     if type(value) is not int or not 0 < value <= INT64_MAX:
         return None
     return value
+
+
+def close_code(envelope: Envelope) -> int | None:
+    """The WebSocket close code a disconnect reports; None when absent or not one."""
+    value = envelope.payload.get("code")
+    return value if type(value) is int and 0 <= value <= 0xFFFF else None
+
+
+def close_reason(envelope: Envelope) -> str | None:
+    """The close reason a disconnect reports (cut to its bound by the store); None if not text."""
+    value = envelope.payload.get("reason")
+    return value if type(value) is str else None
 
 
 def boot(
@@ -113,6 +125,14 @@ class Presence:
             # be swept before its node had a chance to renew it.
             alive_at=from_timestamp(self._clock.seconds()),
         )
+        # The history keeps every socket, whether or not it is the current one.
+        connections.record_connected(
+            conn,
+            charge_point_id,
+            connection_id=envelope.payload["connectionId"],
+            node=envelope.payload["node"],
+            at=at(envelope, "at"),
+        )
 
     def disconnected(
         self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
@@ -123,4 +143,13 @@ class Presence:
             connection_id=envelope.payload["connectionId"],
             at=at(envelope, "at"),
             fence=fence(envelope),
+        )
+        # Its own socket's row only: a stale disconnect never ends a newer socket's.
+        connections.record_disconnected(
+            conn,
+            charge_point_id,
+            connection_id=envelope.payload["connectionId"],
+            at=at(envelope, "at"),
+            code=close_code(envelope),
+            reason=close_reason(envelope),
         )

@@ -640,3 +640,32 @@ alert_notices = sa.Table(
     sa.Index(None, "alert_id", "channel"),
     sqlite_autoincrement=True,
 )
+
+#: A charger's connections, one row per socket (``connection_id``), written
+#: from ``charger.connected`` / ``charger.disconnected``: the history the
+#: reports' offline time and a point page's "connection history" read.
+#: ``disconnected_at`` is None while the socket is open (or its disconnect is
+#: still on its way); close code and reason as the node saw them.
+charger_connections = sa.Table(
+    "charger_connections",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True),
+    sa.Column(
+        "charge_point_id",
+        CHARGE_POINT_ID,
+        sa.ForeignKey("charge_points.charge_point_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("connection_id", sa.String(64), nullable=False),
+    # None: the disconnect was stored first (it does not name the node).
+    sa.Column("node", sa.String(255), nullable=True),
+    sa.Column("connected_at", UTCDateTime, nullable=False),
+    sa.Column("disconnected_at", UTCDateTime, nullable=True),
+    sa.Column("close_code", sa.Integer, nullable=True),
+    sa.Column("close_reason", sa.String(123), nullable=True),
+    # One row per socket: a redelivered event finds its row.
+    sa.UniqueConstraint("charge_point_id", "connection_id"),
+    sa.Index(None, "charge_point_id", "connected_at"),
+    sa.Index(None, "disconnected_at"),
+    sqlite_autoincrement=True,
+)

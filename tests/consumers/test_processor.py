@@ -20,6 +20,7 @@ from ocppd.bus.relay import OutboxRelay
 from ocppd.consumers.processor import OcppProcessor
 from ocppd.store import (
     chargers,
+    connections,
     messages,
     outbox,
     tables,
@@ -244,6 +245,66 @@ class ProcessorTests(TestCase):
             self.apply(event(topology.CHARGER_CONNECTED, "x", "2026-11-29T12:00:01.000Z", bad))
         record = self.database.run_sync(chargers.get_charge_point, "CP1")
         self.assertEqual((record.node, record.connection_fence), ("a", 11))
+
+    def test_connection_history(self) -> None:
+        """
+        Every socket gets a row of the history: a stale disconnect (its node
+        lost the charger to a newer fence) closes its own socket's row, not the
+        newer one's; a redelivered event changes nothing; the sweep's
+        disconnect closes the row at the charger's last sign of life.
+        """
+
+        def event(key: str, connection_id: str, at: str, **more: object) -> Envelope:
+            return Envelope.create(
+                key,
+                {"connectionId": connection_id, "node": f"node-{connection_id}", "at": at, **more},
+                node=f"node-{connection_id}",
+                charge_point_id="CP1",
+            )
+
+        first = event(topology.CHARGER_CONNECTED, "a", "2026-11-29T12:00:00.000Z", fence=1)
+        self.apply(first)
+        self.apply(event(topology.CHARGER_CONNECTED, "b", "2026-11-29T12:00:05.000Z", fence=2))
+        stale = event(
+            topology.CHARGER_DISCONNECTED, "a", "2026-11-29T12:00:06.000Z", fence=1, code=1006
+        )
+        self.apply(stale)
+        self.apply(stale)  # redelivered
+        self.apply(first)  # redelivered late
+        swept = event(
+            topology.CHARGER_DISCONNECTED,
+            "b",
+            "2026-11-29T12:10:00.000Z",
+            code=None,
+            reason="liveness expired",
+        )
+        self.assertTrue(self.database.run_sync(chargers.get_charge_point, "CP1").online)
+        self.apply(swept)
+        rows = self.database.run_sync(connections.recent_connections, "CP1")
+        self.assertEqual(
+            [
+                (
+                    r.connection_id,
+                    r.node,
+                    format_iso(r.connected_at),
+                    r.close_code,
+                    r.close_reason,
+                    r.disconnected_at and format_iso(r.disconnected_at),
+                )
+                for r in rows
+            ],
+            [
+                (
+                    "b",
+                    "node-b",
+                    "2026-11-29T12:00:05.000Z",
+                    None,
+                    "liveness expired",
+                    "2026-11-29T12:10:00.000Z",
+                ),
+                ("a", "node-a", "2026-11-29T12:00:00.000Z", 1006, None, "2026-11-29T12:00:06.000Z"),
+            ],
+        )
 
     def test_rejected_frame_logged(self) -> None:
         """A frame we answered with a CALLERROR is in the message log with its answer."""
