@@ -787,6 +787,15 @@ class Api:
     def cms_report_faults(self, request: IRequest) -> Deferred[bytes]:
         return self._report(request, "faults")
 
+    @app.route("/api/cms/points/<string:charge_point_id>/connections", methods=["GET"])
+    @inlineCallbacks
+    def cms_point_connections(
+        self, request: IRequest, charge_point_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        yield self.admin(request)
+        body = yield self.reports.connections(charge_point_id)
+        return write_json(request, 200, body)
+
     @app.route("/api/cms/map", methods=["GET"])
     @inlineCallbacks
     def cms_map(self, request: IRequest) -> Generator[Deferred[Any], Any, bytes]:

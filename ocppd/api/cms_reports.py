@@ -7,8 +7,12 @@ Reports for operators (admin), under ``/api/cms/reports/``:
 - ``utilisation``: per station, the share of its connectors' time with a
   session running;
 - ``faults``: per charger, the Faulted status notifications and boots
-  logged, and its offline time (the current outage: see ocppd.store.reports);
+  logged, its offline time and outages within the span (from the connection
+  history: see ocppd.store.reports);
   the ``limit`` chargers in most trouble, with how many there are.
+
+And a point's connection history, ``/api/cms/points/{id}/connections``:
+its newest connections (node, times, duration, close code and reason).
 
 The span is ``from`` to ``to`` (ISO-8601; ``to`` defaults to now, ``from``
 to a default number of buckets before it), widened to whole buckets and
@@ -28,7 +32,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from ocppd.api.errors import bad_request
 from ocppd.api.online import OnlineView
 from ocppd.api.pagination import DEFAULT_LIMIT
-from ocppd.store import reports
+from ocppd.store import connections, reports
 from ocppd.store.database import Database
 from ocppd.timeutil import format_iso, parse_iso, utcnow
 
@@ -190,10 +194,7 @@ def faults_json(
     items: list[tuple[tuple[int, int, int, str], dict[str, Any]]] = []
     for charger in found:
         is_online = online(charger.charge_point_id, charger.online)
-        offline_seconds = 0
-        if not is_online:
-            since = max(charger.last_seen_at or start, start)
-            offline_seconds = max(0, round((end - since).total_seconds()))
+        offline_seconds = round(charger.offline_seconds)
         # The chargers in most trouble first, so a large network's report stays short.
         trouble = (-charger.faults, -charger.faulted_now, -offline_seconds, charger.charge_point_id)
         items.append(
@@ -213,6 +214,7 @@ def faults_json(
                     if charger.last_seen_at is None
                     else format_iso(charger.last_seen_at),
                     "offlineSeconds": offline_seconds,
+                    "outages": charger.outages,
                 },
             )
         )
@@ -264,3 +266,25 @@ class Reports:
         found = yield self._database.run(reports.charger_health, start, end)
         online = yield self._online.lookup(c.charge_point_id for c in found)
         return faults_json(start, end, found, online.of, limit)
+
+    @inlineCallbacks
+    def connections(self, charge_point_id: str) -> Generator[Deferred[Any], Any, dict[str, Any]]:
+        """A point's newest connections (``connections.RECENT_CONNECTIONS``)."""
+        found = yield self._database.run(connections.recent_connections, charge_point_id)
+        return {"items": [connection_json(c) for c in found]}
+
+
+def connection_json(record: connections.ConnectionRecord) -> dict[str, Any]:
+    """One connection of a point's history; its duration once it ended."""
+    ended = record.disconnected_at
+    return {
+        "connectionId": record.connection_id,
+        "node": record.node,
+        "connectedAt": format_iso(record.connected_at),
+        "disconnectedAt": None if ended is None else format_iso(ended),
+        "durationSeconds": None
+        if ended is None
+        else max(0, round((ended - record.connected_at).total_seconds())),
+        "closeCode": record.close_code,
+        "closeReason": record.close_reason,
+    }

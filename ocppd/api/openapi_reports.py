@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from ocppd.api.cms_reports import MAX_BUCKETS, MAX_DAYS
-from ocppd.api.openapi import INTEGER, SECURED, STRING, TIME, errors, nullable, obj
+from ocppd.api.openapi import (
+    INTEGER,
+    SECURED,
+    STRING,
+    TIME,
+    errors,
+    key_parameter,
+    nullable,
+    obj,
+)
+from ocppd.store.connections import RECENT_CONNECTIONS
 from ocppd.store.reports import PERIODS
 
 _MONEY_BY_CURRENCY = {
@@ -84,11 +94,40 @@ FAULTS_REPORT = obj(
                     "lastSeenAt": nullable(TIME),
                     "offlineSeconds": {
                         "type": "integer",
-                        "description": "the current outage within the span (no history is kept)",
+                        "minimum": 0,
+                        "description": "seconds of the span (from the charger's creation, if"
+                        " later) with no connection in its connection history",
+                    },
+                    "outages": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "stretches of offline time within the span",
                     },
                 }
             ),
         },
+    }
+)
+
+CONNECTIONS = obj(
+    {
+        "items": {
+            "type": "array",
+            "maxItems": RECENT_CONNECTIONS,
+            "items": obj(
+                {
+                    "connectionId": STRING,
+                    "node": nullable(STRING),
+                    "connectedAt": TIME,
+                    "disconnectedAt": nullable(TIME),
+                    "durationSeconds": nullable(
+                        {"type": "integer", "minimum": 0, "description": "null: still open"}
+                    ),
+                    "closeCode": nullable(INTEGER),
+                    "closeReason": nullable(STRING),
+                }
+            ),
+        }
     }
 )
 
@@ -141,6 +180,20 @@ def report_paths() -> dict[str, Any]:
                 },
             ],
         ),
+        "/api/cms/points/{chargePointId}/connections": {
+            "get": {
+                "summary": f"A point's {RECENT_CONNECTIONS} newest connections, newest first",
+                "security": SECURED,
+                "parameters": [key_parameter("chargePointId", STRING)],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"application/json": {"schema": CONNECTIONS}},
+                    },
+                    **errors(401, 403),
+                },
+            }
+        },
         "/api/cms/map": {
             "get": {
                 "summary": "The station map's tile server ([web] map_tiles; null: no tiles)",

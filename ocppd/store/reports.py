@@ -15,9 +15,15 @@ What is approximated (docs/api.md, "Reports"):
   held for review counts once decided.
 - Faults are the StatusNotification frames saying Faulted in the message log,
   which keeps ``[store] keep_message_log_days``.
-- Offline time: connects and disconnects are not kept as a history, so it is
-  the current outage only: since the charger was last seen, for a charger
-  offline now.
+- Offline time: the span (from the charger's creation, if later) less the
+  union of its connections in the history (``charger_connections``), so
+  overlapping sockets of a quick reconnect count once. A connection with no
+  disconnect stored counts to the span's end while it is the charger's
+  current one, else to its next connection's start (its node died and the
+  sweep's disconnect never came) or the charger's last sign of life. Time
+  before the history began (the upgrade to it) counts as offline.
+- Outages: the stretches of offline time within the span (one before the
+  first connection, between two, after the last), a whole span offline one.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ocppd.store.messages import _log_cutoff
 from ocppd.store.tables import (
     charge_points,
+    charger_connections,
     connectors,
     message_log,
     stations,
@@ -194,6 +201,10 @@ class ChargerHealth:
     online: bool
     last_seen_at: datetime | None
     faulted_now: int
+    #: Seconds within the span (since its creation, if later) with no connection.
+    offline_seconds: float = 0.0
+    #: Stretches of offline time within the span.
+    outages: int = 0
 
 
 def charger_health(conn: Connection, start: datetime, end: datetime) -> list[ChargerHealth]:
@@ -238,14 +249,23 @@ def charger_health(conn: Connection, start: datetime, end: datetime) -> list[Cha
             .group_by(connectors.c.charge_point_id)
         )
     }
+    connected = charger_connected(conn, start, end)
     cp = charge_points.c
     chargers = conn.execute(
-        sa.select(cp.charge_point_id, cp.station_id, cp.online, cp.last_seen_at).order_by(
-            cp.charge_point_id
-        )
+        sa.select(
+            cp.charge_point_id, cp.station_id, cp.online, cp.last_seen_at, cp.created_at
+        ).order_by(cp.charge_point_id)
     )
     found = []
     for row in chargers:
+        span = max(0.0, (end - max(start, row.created_at)).total_seconds())
+        covered = connected.get(row.charge_point_id)
+        if covered is None:
+            offline, outages = span, int(span > 0)
+        else:
+            # To the millisecond: SQLite's julianday arithmetic is off by microseconds.
+            offline = round(max(0.0, span - covered.seconds), 3)
+            outages = covered.islands + 1 - covered.from_start - covered.to_end
         frames = counts.get(row.charge_point_id, {})
         faults, last_fault = frames.get("StatusNotification", (0, None))
         found.append(
@@ -258,6 +278,107 @@ def charger_health(conn: Connection, start: datetime, end: datetime) -> list[Cha
                 online=bool(row.online),
                 last_seen_at=row.last_seen_at,
                 faulted_now=faulted.get(row.charge_point_id, 0),
+                offline_seconds=offline,
+                outages=outages,
             )
         )
     return found
+
+
+@attrs.frozen
+class Connected:
+    """A charger's connected time within a span: the union of its connections."""
+
+    seconds: float
+    #: Separate stretches of connected time (overlapping connections are one).
+    islands: int
+    #: Whether the first stretch starts where the span does (no outage before it).
+    from_start: bool
+    #: Whether the last stretch reaches the span's end (no outage after it).
+    to_end: bool
+
+
+def charger_connected(conn: Connection, start: datetime, end: datetime) -> dict[str, Connected]:
+    """
+    Per charger with a connection in ``[start, end)``, the union of its
+    connections clipped to the span (and to its creation), in one statement:
+    ordered by start, each connection adds what passes the latest end of
+    those before it (a window's running maximum), so overlaps count once.
+    """
+    dialect = conn.dialect.name
+    c, cp = charger_connections.c, charge_points.c
+    lower, upper = _time(start, "start"), _time(end, "end")
+    later_one = charger_connections.alias("later_one")
+    next_start = (
+        sa.select(sa.func.min(later_one.c.connected_at))
+        .where(
+            later_one.c.charge_point_id == c.charge_point_id,
+            later_one.c.connected_at > c.connected_at,
+        )
+        .scalar_subquery()
+    )
+    # A connection with no disconnect stored: open to the span's end while the
+    # charger's current one, else until the next one began or it was last seen.
+    open_until = sa.case(
+        (sa.and_(cp.online.is_(True), cp.connection_id == c.connection_id), upper),
+        else_=sa.func.coalesce(
+            next_start,
+            _later(dialect, sa.func.coalesce(cp.last_seen_at, c.connected_at), c.connected_at),
+        ),
+    )
+    floor = _later(dialect, lower, cp.created_at)
+    clipped = (
+        sa.select(
+            c.charge_point_id.label("cp"),
+            c.id.label("id"),
+            floor.label("floor"),
+            _later(dialect, c.connected_at, floor).label("s"),
+            _earlier(dialect, sa.func.coalesce(c.disconnected_at, open_until), upper).label("e"),
+        )
+        .select_from(
+            charger_connections.join(charge_points, cp.charge_point_id == c.charge_point_id)
+        )
+        .where(
+            c.connected_at < upper,
+            sa.or_(c.disconnected_at.is_(None), c.disconnected_at > lower),
+        )
+        .subquery("clipped")
+    )
+    k = clipped.c
+    ranked = (
+        sa.select(
+            k.cp,
+            k.floor,
+            k.s,
+            k.e,
+            sa.func.max(k.e)
+            .over(partition_by=k.cp, order_by=(k.s, k.id), rows=(None, -1))
+            .label("before"),
+        )
+        .where(k.e > k.s)
+        .subquery("ranked")
+    )
+    r = ranked.c
+    starts_stretch = sa.or_(r.before.is_(None), r.before < r.s)
+    query = sa.select(
+        r.cp,
+        sa.func.sum(
+            sa.case(
+                (starts_stretch, _seconds_between(dialect, r.s, r.e)),
+                (r.before < r.e, _seconds_between(dialect, r.before, r.e)),
+                else_=0,
+            )
+        ).label("seconds"),
+        sa.func.sum(sa.case((starts_stretch, 1), else_=0)).label("islands"),
+        sa.func.max(sa.case((r.s <= r.floor, 1), else_=0)).label("from_start"),
+        sa.func.max(sa.case((r.e >= upper, 1), else_=0)).label("to_end"),
+    ).group_by(r.cp)
+    return {
+        row.cp: Connected(
+            seconds=max(0.0, float(row.seconds or 0)),
+            islands=int(row.islands),
+            from_start=bool(row.from_start),
+            to_end=bool(row.to_end),
+        )
+        for row in conn.execute(query)
+    }

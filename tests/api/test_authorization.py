@@ -111,6 +111,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/cms/reports/sessions"): ADMIN_ONLY,
     ("GET", "/api/cms/reports/utilisation"): ADMIN_ONLY,
     ("GET", "/api/cms/reports/faults"): ADMIN_ONLY,
+    ("GET", "/api/cms/points/{chargePointId}/connections"): ADMIN_ONLY,
     ("GET", "/api/cms/map"): ADMIN_ONLY,
 }
 

@@ -16,7 +16,13 @@ from twisted.internet.defer import inlineCallbacks
 
 from ocppd.api.openapi import document
 from ocppd.store import messages
-from ocppd.store.tables import charge_points, connectors, stations, transactions
+from ocppd.store.tables import (
+    charge_points,
+    charger_connections,
+    connectors,
+    stations,
+    transactions,
+)
 from tests.api.test_api import ADMIN, ApiTestCase
 from tests.api.test_openapi import check_response
 from tests.integration.daemon import postgres_overrides
@@ -52,6 +58,17 @@ FRAMES = [
     # Not the charger's report: a frame of ours.
     ("CP1", "StatusNotification", "Faulted", "2026-11-02T11:00:00", "out"),
     ("CP1", "StatusNotification", "Faulted", "2026-11-05T09:00:00", "in"),
+]
+
+
+#: (charger, socket, connected, disconnected or None): CP1 away 09:00-09:30 and
+#: from 18:00 on 2 November; CP2 connected 06:00-07:00 only, with a second
+#: socket inside that hour (a quick reconnect) counted once.
+CONNECTIONS = [
+    ("CP1", "a", "2026-11-01T20:00:00", "2026-11-02T09:00:00"),
+    ("CP1", "b", "2026-11-02T09:30:00", "2026-11-02T18:00:00"),
+    ("CP2", "c", "2026-11-02T06:00:00", "2026-11-02T07:00:00"),
+    ("CP2", "d", "2026-11-02T06:30:00", "2026-11-02T06:45:00"),
 ]
 
 
@@ -111,6 +128,20 @@ def seed(conn: Any) -> None:
                 updated_at=at(start),
             )
         )
+    conn.execute(
+        charger_connections.insert(),
+        [
+            {
+                "charge_point_id": charger,
+                "connection_id": socket,
+                "node": "n1",
+                "connected_at": at(start),
+                "disconnected_at": at(stop),
+                "close_code": 1006,
+            }
+            for charger, socket, start, stop in CONNECTIONS
+        ],
+    )
     for n, (charger, action, status, when, direction) in enumerate(FRAMES):
         messages.log_message(
             conn,
@@ -242,7 +273,7 @@ class ReportTests(ApiTestCase):
 
     @inlineCallbacks
     def test_faults(self) -> Any:
-        """Faulted reports and boots logged in the span; the current outage, clipped to it."""
+        """Faulted reports and boots logged in the span; offline time and outages (history)."""
         body = yield self.report(
             "faults", **{"from": "2026-11-02T00:00:00Z", "to": "2026-11-03T00:00:00Z"}
         )
@@ -256,13 +287,14 @@ class ReportTests(ApiTestCase):
                     i["faultedConnectors"],
                     i["online"],
                     i["offlineSeconds"],
+                    i["outages"],
                 )
                 for i in body["items"]
             ],
             [
-                ("CP1", 2, "2026-11-02T10:00:00.000Z", 0, 0, False, 6 * 3600),
-                ("CP2", 0, None, 1, 1, False, 86400),
-                ("CP3", 0, None, 0, 0, False, 86400),
+                ("CP1", 2, "2026-11-02T10:00:00.000Z", 0, 0, False, 6 * 3600 + 1800, 2),
+                ("CP2", 0, None, 1, 1, False, 23 * 3600, 2),
+                ("CP3", 0, None, 0, 0, False, 86400, 1),
             ],
         )
         self.assertEqual(body["chargers"], 3)

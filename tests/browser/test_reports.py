@@ -12,7 +12,7 @@ from typing import Any
 
 from twisted.internet.defer import inlineCallbacks
 
-from ocppd.store.tables import transactions
+from ocppd.store.tables import charge_points, charger_connections, transactions
 from tests.browser.base import ADMIN, BrowserTestCase
 
 
@@ -22,8 +22,24 @@ def today() -> datetime:
 
 
 def seed(conn: Any) -> None:
-    """Three finished sessions on CP-R: two days ago (2), yesterday (1); 7.5 kWh, €4.25."""
+    """
+    Three finished sessions on CP-R: two days ago (2), yesterday (1); 7.5 kWh,
+    €4.25. CP-R added a month ago, connected until yesterday 02:00 UTC, then
+    offline until its live connection now: one outage of a day or so.
+    """
     base = today()
+    conn.execute(charge_points.update().values(created_at=base - timedelta(days=30)))
+    conn.execute(
+        charger_connections.insert().values(
+            charge_point_id="CP-R",
+            connection_id="past",
+            node="node-gone",
+            connected_at=base - timedelta(days=30),
+            disconnected_at=base - timedelta(days=1) + timedelta(hours=2),
+            close_code=1006,
+            close_reason="node stopped",
+        )
+    )
     for n, (days, hour, energy, cost) in enumerate(
         [(2, 8, 2000, 100), (2, 14, 3000, 150), (1, 9, 2500, 175)]
     ):
@@ -84,6 +100,9 @@ class ReportsPageTests(BrowserTestCase):
             expect(rows.first).to_contain_text("Harbour")
             expect(page.locator("#faults table tbody tr")).to_have_count(1)
             expect(page.locator("#faults [data-field=faults]")).to_have_text("0")
+            # The outage from yesterday 02:00 to the live connection now.
+            expect(page.locator("#faults [data-field=outages]")).to_have_text("1")
+            expect(page.locator("#faults [data-field=offline]")).to_contain_text(" h ")
 
         yield self.b(shown)
         yield self.screenshot(page, "cms-reports")
@@ -121,3 +140,25 @@ class ReportsPageTests(BrowserTestCase):
 
         yield self.b(narrow)
         yield self.screenshot(phone, "cms-reports-phone")
+
+    @inlineCallbacks
+    def test_point_connection_history(self) -> Any:
+        """The point page lists its connections: the live one open, a past one closed."""
+        from playwright.sync_api import expect
+
+        yield self.charger("CP-R", connectors=1)
+        yield self.daemon.query(seed)
+        page = yield self.open(ADMIN, "/cms/#/points/CP-R")
+        rows = page.locator("#connections table tbody tr")
+
+        def shown() -> None:
+            expect(page.get_by_role("heading", name="Connection history")).to_be_visible()
+            expect(rows).to_have_count(2)
+            expect(rows.first).to_contain_text("Online")
+            expect(rows.nth(1).locator("[data-field=node]")).to_have_text("node-gone")
+            expect(rows.nth(1).locator("[data-field=close]")).to_have_text("1006 · node stopped")
+            expect(rows.nth(1).locator("[data-field=duration]")).to_have_text("698 h 00 min")
+
+        yield self.b(shown)
+        yield self.b(lambda: page.locator("#connections").scroll_into_view_if_needed())
+        yield self.screenshot(page, "cms-point-connections")

@@ -5,6 +5,7 @@
 // answer (command-forms.js). Fed by GET /api/cms/points/{id},
 // GET /api/cms/points/{id}/messages, GET /api/cms/points/{id}/meter,
 // GET /api/cms/commands, GET /api/cms/sessions, ocppd.chargers.status,
+// GET /api/cms/points/{id}/connections (connection-history.js),
 // ocppd.admin.sessions, ocppd.admin.meter.{id} and ocppd.admin.ocpp.{id} (only
 // this charger's: the broker filters, not the page); commands go to
 // POST /api/charger/{command}; a running session is closed by hand with
@@ -23,6 +24,7 @@ import { firmwarePicker } from './firmware-picker.js';
 import { pointCharts } from './point-charts.js';
 import { diagnosticsCard } from './diagnostics.js';
 import { stopReasonText } from './stop-reasons.js';
+import { connectionHistoryCard } from './connection-history.js';
 
 // "cms.point.*" of the message catalogue (cms/i18n/).
 const TEXT = messages('cms.point');
@@ -46,6 +48,7 @@ export async function mount(root, ctx) {
   let forms = null;
   const meterText = h('p', { class: 'meter-latest', 'data-field': 'meter', 'aria-live': 'polite' }, TEXT.noMeter);
   const diagnostics = diagnosticsCard(ctx, id);
+  const connections = connectionHistoryCard(ctx, id);
   // Stops that changed no session: unknown ones, and a charger's own stop
   // after its session was closed (on its last reading) without it.
   const stops = new LiveTable({
@@ -164,6 +167,7 @@ export async function mount(root, ctx) {
     }
     renderStatus();
     diagnostics.refresh();
+    connections.refresh();
     loadStops();
     if (!status.isConnected) {
       const commands = commandPanel(ctx, {
@@ -187,6 +191,7 @@ export async function mount(root, ctx) {
         h('section', { class: 'card', 'aria-labelledby': 'running-title' }, h('h2', { id: 'running-title' }, TEXT.running), sessions.element),
         h('section', { class: 'card', 'aria-labelledby': 'commands-title' }, h('h2', { id: 'commands-title' }, TEXT.commands), commands.element),
         diagnostics.element,
+        connections.element,
         stopsCard,
         h('section', { class: 'card', 'aria-labelledby': 'log-title' }, h('h2', { id: 'log-title' }, TEXT.log), log, h('div', { class: 'more' }, olderLog.button)),
       );

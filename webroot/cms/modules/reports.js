@@ -107,6 +107,7 @@ export async function mount(root, ctx) {
       { label: TEXT.lastFault, render: (c) => (c.lastFaultAt ? h('time', { datetime: c.lastFaultAt }, formatDateTime(c.lastFaultAt)) : '—') },
       { label: TEXT.boots, render: (c) => formatCount(c.boots) },
       { label: TEXT.offline, render: (c) => h('span', { 'data-field': 'offline' }, c.offlineSeconds ? formatDuration(c.offlineSeconds) : '—') },
+      { label: TEXT.outages, render: (c) => h('span', { 'data-field': 'outages' }, formatCount(c.outages)) },
     ],
   });
 
