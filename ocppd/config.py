@@ -697,6 +697,18 @@ class FilesConfig:
     }
 
 
+@attrs.frozen
+class ReportsConfig:
+    """``[reports]``: the history the operators' reports read."""
+
+    #: Days a charger's connections are kept after they ended (offline time and
+    #: outages per charger, the point page's connection history), pruned
+    #: hourly; 0 keeps them all. 400: a year's report with a month to spare.
+    connection_history_days: int = 400
+
+    OPTIONS = {"connection_history_days": _non_negative_int}
+
+
 SECTIONS: dict[str, type] = {
     "ocppd": DaemonConfig,
     "ocpp": OcppConfig,
@@ -710,6 +722,7 @@ SECTIONS: dict[str, type] = {
     "alerts": AlertsConfig,
     "metrics": MetricsConfig,
     "files": FilesConfig,
+    "reports": ReportsConfig,
 }
 
 
@@ -729,6 +742,7 @@ class Config:
     alerts: AlertsConfig = attrs.field(factory=AlertsConfig)
     metrics: MetricsConfig = attrs.field(factory=MetricsConfig)
     files: FilesConfig = attrs.field(factory=FilesConfig)
+    reports: ReportsConfig = attrs.field(factory=ReportsConfig)
     #: The file the configuration was read from, for resolving relative paths.
     path: str | None = None
 

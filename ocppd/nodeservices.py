@@ -30,7 +30,7 @@ from ocppd.probes import ProbesResource
 from ocppd.ratelog import flush_all
 from ocppd.roles import serves_chargers, stores_traffic
 from ocppd.routing.interface import IServing
-from ocppd.store import messages, migrate, processed, transactions
+from ocppd.store import connections, messages, migrate, processed, transactions
 from ocppd.store.database import describe_error, location
 from ocppd.timeutil import format_iso, from_timestamp
 from ocppd.web import WebSite
@@ -338,7 +338,12 @@ class TimersService(_Part):
 
     @inlineCallbacks
     def prune(self) -> Generator[Deferred[Any], Any, None]:
-        for step in (self.prune_claims, self._prune_message_log, self._prune_unconfirmed):
+        for step in (
+            self.prune_claims,
+            self._prune_message_log,
+            self._prune_unconfirmed,
+            self._prune_connection_history,
+        ):
             if not self.running:
                 return  # stopping: the database closes under the next step
             yield step()
@@ -385,6 +390,20 @@ class TimersService(_Part):
             messages.forget_messages,
             MESSAGE_LOG_PRUNE_CHUNK,
             f"message log rows older than {format_iso(before)}",
+            before=before,
+        )
+
+    def _prune_connection_history(self) -> Deferred[None]:
+        """Delete connections that ended longer ago than ``[reports] connection_history_days``."""
+        node = self.node
+        days = node.config.reports.connection_history_days
+        if not days:
+            return succeed(None)
+        before = from_timestamp(node.reactor.seconds()) - timedelta(days=days)
+        return self._delete_in_chunks(
+            connections.forget_connections,
+            PRUNE_CHUNK,
+            f"connections that ended before {format_iso(before)}",
             before=before,
         )
 

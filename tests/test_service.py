@@ -12,7 +12,7 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 
 from ocppd import nodeservices
-from ocppd.store import chargers, messages, processed
+from ocppd.store import chargers, connections, messages, processed
 from ocppd.store.tables import processed_messages
 from ocppd.timeutil import from_timestamp
 from tests.integration.daemon import start_daemon
@@ -111,6 +111,56 @@ class MessageLogPruningTests(TestCase):
         yield daemon.service.timers.prune()
         left = yield daemon.query(messages.list_messages, "CP1")
         self.assertEqual([r.unique_id for r in left], ["recent"])
+
+
+class ConnectionHistoryPruningTests(TestCase):
+    def add_connections(self, daemon: Any, *ages: tuple[str, timedelta]) -> Any:
+        now = from_timestamp(daemon.node.reactor.seconds())
+
+        def add(conn: Any) -> None:
+            if chargers.get_charge_point(conn, "CP1") is None:
+                chargers.add_charge_point(conn, "CP1", None, now=now - timedelta(days=4000))
+            for name, age in ages:
+                at = now - age
+                connections.record_connected(conn, "CP1", connection_id=name, node="n", at=at)
+                connections.record_disconnected(conn, "CP1", connection_id=name, at=at)
+
+        return daemon.query(add)
+
+    def left(self, daemon: Any) -> Any:
+        return daemon.query(
+            lambda conn: sorted(
+                r.connection_id for r in connections.recent_connections(conn, "CP1")
+            )
+        )
+
+    @inlineCallbacks
+    def test_ended_before_the_retention_pruned_in_chunks(self) -> Any:
+        """Connections that ended over [reports] connection_history_days ago go, in chunks."""
+        daemon = yield start_daemon(self, "reports.connection_history_days=2")
+        yield self.add_connections(
+            daemon, *((f"old{n}", timedelta(days=3, minutes=n)) for n in range(3))
+        )
+        yield self.add_connections(daemon, ("recent", timedelta(days=1)))
+        self.patch(nodeservices, "PRUNE_CHUNK", 2)  # two chunks: 2, 1
+        yield daemon.service.timers.prune()
+        self.assertEqual((yield self.left(daemon)), ["recent"])
+
+    @inlineCallbacks
+    def test_four_hundred_days_by_default(self) -> Any:
+        daemon = yield start_daemon(self)
+        yield self.add_connections(
+            daemon, ("old", timedelta(days=401)), ("kept", timedelta(days=399))
+        )
+        yield daemon.service.timers.prune()
+        self.assertEqual((yield self.left(daemon)), ["kept"])
+
+    @inlineCallbacks
+    def test_zero_keeps_all(self) -> Any:
+        daemon = yield start_daemon(self, "reports.connection_history_days=0")
+        yield self.add_connections(daemon, ("ancient", timedelta(days=3650)))
+        yield daemon.service.timers.prune()
+        self.assertEqual((yield self.left(daemon)), ["ancient"])
 
 
 class PaymentProviderWarningTests(TestCase):
