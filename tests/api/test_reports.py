@@ -80,7 +80,11 @@ def seed(conn: Any) -> None:
             for n, name in ((1, "Alpha"), (2, "Beta"), (3, "Empty"))
         ],
     )
-    conn.execute(charge_points.update().values(station_id=1, last_seen_at=at("2026-11-02T18:00")))
+    conn.execute(
+        charge_points.update().values(
+            station_id=1, last_seen_at=at("2026-11-02T18:00"), created_at=CREATED
+        )
+    )
     for charger, station in (("CP2", 2), ("CP3", None)):
         conn.execute(
             charge_points.insert().values(
