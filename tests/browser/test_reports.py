@@ -154,7 +154,7 @@ class ReportsPageTests(BrowserTestCase):
         def shown() -> None:
             expect(page.get_by_role("heading", name="Connection history")).to_be_visible()
             expect(rows).to_have_count(2)
-            expect(rows.first).to_contain_text("Online")
+            expect(rows.first).to_contain_text("Open")
             expect(rows.nth(1).locator("[data-field=node]")).to_have_text("node-gone")
             expect(rows.nth(1).locator("[data-field=close]")).to_have_text("1006 · node stopped")
             expect(rows.nth(1).locator("[data-field=duration]")).to_have_text("698 h 00 min")
