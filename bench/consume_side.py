@@ -14,6 +14,9 @@ same without a consumer: the difference of the two is the consume side.
 Prints this thread's CPU time per message (best of ``--rounds``); under
 callgrind, run with 0 and N messages and divide the difference of the
 instruction counts by N, which no neighbour on the machine changes.
+``--settling``: the journal shares the consumer's database, so the consumer
+removes its records in its own transactions (``MemoryBus.journal_settler``,
+the daemon's case; the removal itself costs nothing here).
 ``OCPPD_BENCH_SOURCE`` names another tree whose ``ocppd`` is measured.
 """
 
@@ -51,6 +54,13 @@ class NullJournal:
         return succeed(None)
 
 
+class NullSettlingJournal(NullJournal):
+    """``NullJournal`` shared with the consumer's database: it settles in its batches."""
+
+    def settler_for(self, database: object) -> Any:
+        return lambda conn, seqs: None
+
+
 class AtOnceDatabase:
     """``Database.run`` applied in the calling thread, its result at once."""
 
@@ -69,9 +79,10 @@ class Consumer(BusConsumer):
         return [(True, []) for _ in envelopes]
 
 
-def run(messages: int, batch: int, consume: bool) -> float:
+def run(messages: int, batch: int, consume: bool, settling: bool = False) -> float:
     clock = Clock()
-    bus = MemoryBus(topology.default_topology(), reactor=clock, journal=NullJournal())
+    journal = NullSettlingJournal() if settling else NullJournal()
+    bus = MemoryBus(topology.default_topology(), reactor=clock, journal=journal)
     bus.startService()
     consumer = Consumer(bus, AtOnceDatabase(), clock=clock)  # type: ignore[arg-type]
     consumer.max_batch = batch
@@ -108,10 +119,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--part", choices=("publish", "consume", "both"), default="both")
+    parser.add_argument(
+        "--settling",
+        action="store_true",
+        help="the consumer removes journal records in its own transactions (the daemon's case)",
+    )
     args = parser.parse_args()
     parts = ("publish", "consume") if args.part == "both" else (args.part,)
     for part in parts:
-        best = min(run(args.messages, args.batch, part == "consume") for _ in range(args.rounds))
+        best = min(
+            run(args.messages, args.batch, part == "consume", args.settling)
+            for _ in range(args.rounds)
+        )
         print(f"{part:8} {best * 1e6:6.2f} us/message")
 
 

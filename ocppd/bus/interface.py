@@ -45,6 +45,10 @@ class Delivery:
     queue: str
     #: 1 on the first delivery, incremented on each retry.
     attempt: int
+    #: The embedded bus's journal record of this delivery (None on RabbitMQ
+    #: and in ephemeral queues): what a consumer that settles in its own
+    #: transaction removes there (``MemoryBus.journal_settler``).
+    journal_seq: int | None = None
 
 
 @attrs.frozen

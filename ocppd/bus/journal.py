@@ -19,7 +19,7 @@ transaction. A lone publish on an idle bus is written at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 import attrs
@@ -65,6 +65,19 @@ class JournalBatch:
 
     def __bool__(self) -> bool:
         return bool(self.added or self.marked or self.removed)
+
+
+#: Removes journal records (by seq) inside a database transaction of the
+#: caller's, ``(connection, seqs)``: a consumer's acknowledgement committed
+#: with its effects (``MemoryBus.journal_settler``).
+JournalSettler = Callable[[Any, Collection[int]], None]
+
+
+class SettlingJournal(Protocol):
+    """A ``Journal`` whose records a consumer on the same database may remove itself."""
+
+    def settler_for(self, database: object) -> JournalSettler | None:
+        """The remover to run in ``database``'s transactions; None if the journal is elsewhere."""
 
 
 class Journal(Protocol):

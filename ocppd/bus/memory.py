@@ -65,7 +65,15 @@ from ocppd.bus.interface import (
     encode_envelope,
     replay_outcome,
 )
-from ocppd.bus.journal import DeadMark, GroupCommit, InMemoryJournal, Journal, JournalRecord
+from ocppd.bus.journal import (
+    DeadMark,
+    GroupCommit,
+    InMemoryJournal,
+    Journal,
+    JournalRecord,
+    JournalSettler,
+    SettlingJournal,
+)
 from ocppd.bus.retry import RetryPolicy
 from ocppd.bus.stats import BusStats
 from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, QueueSpec, Topology
@@ -124,10 +132,19 @@ def _published_at(message: _Message) -> str | None:
 
 @implementer(IConsumer)
 class _Consumer:
-    def __init__(self, bus: MemoryBus, queue: str, handler: Handler, concurrency: int = 1) -> None:
+    def __init__(
+        self,
+        bus: MemoryBus,
+        queue: str,
+        handler: Handler,
+        concurrency: int = 1,
+        settled_by_handler: bool = False,
+    ) -> None:
         self.queue = queue
         self.handler = handler
         self.concurrency = concurrency
+        #: Whether a handler's success means its journal record is gone already.
+        self.settled_by_handler = settled_by_handler
         self._bus = bus
 
     def stop(self) -> Deferred[None]:
@@ -343,7 +360,21 @@ class MemoryBus(Service):
             queue.ready.append(message)
             self._schedule(queue)
 
-    def consume(self, queue: str, handler: Handler, concurrency: int = 1) -> Deferred[IConsumer]:
+    def consume(
+        self,
+        queue: str,
+        handler: Handler,
+        concurrency: int = 1,
+        *,
+        settled_by_handler: bool = False,
+    ) -> Deferred[IConsumer]:
+        """
+        ``IBus.consume``; with ``settled_by_handler``, a handler that succeeds
+        has removed its delivery's journal record (``Delivery.journal_seq``)
+        itself, in the transaction that committed its effects, with the
+        remover ``journal_settler`` gave it: the bus then writes no removal
+        of its own (see ``journal_settler``).
+        """
         if concurrency < 1:
             return fail(ValueError("concurrency must be at least 1"))
         try:
@@ -354,11 +385,32 @@ class MemoryBus(Service):
             # One consumer per queue: in one process a second one could only
             # compete with the first, and would break the ordering guarantee.
             return fail(BusError(f"queue {queue!r} already has a consumer"))
-        consumer = _Consumer(self, queue, handler, concurrency)
+        consumer = _Consumer(self, queue, handler, concurrency, settled_by_handler)
         state.consumer = consumer
         self.log.debug("Consuming {queue}", queue=queue)
         self._schedule(state)
         return succeed(cast(IConsumer, consumer))
+
+    def journal_settler(self, database: object) -> JournalSettler | None:
+        """
+        For a consumer whose transactions run on ``database``: the callable
+        that removes journal records inside such a transaction, if this
+        bus's journal lives in that database; None otherwise.
+
+        A consumer that removes its deliveries' records in the transaction
+        of their effects (and says so to ``consume``) acknowledges with its
+        own commit: one commit per batch instead of its own and a journal
+        write's. Every crash point keeps the bus's promise: before that
+        commit, effects and removals are both rolled back and the message
+        is delivered again after a restart (consumers deduplicate on the
+        envelope id, as for any redelivery); after it, both stand and
+        nothing is redelivered. A failed handler's record stays, for its
+        retry or its dead-letter mark.
+        """
+        settler_for = getattr(self._journal, "settler_for", None)
+        if settler_for is None:
+            return None
+        return cast(SettlingJournal, self._journal).settler_for(database)
 
     def dead_letters(self, queue: str) -> Deferred[list[DeadLetter]]:
         try:
@@ -595,6 +647,7 @@ class MemoryBus(Service):
             routing_key=message.routing_key,
             queue=queue.name,
             attempt=message.attempt,
+            journal_seq=message.seq,
         )
         queue.ready.popleft()
         queue.in_flight.append(message)
@@ -606,19 +659,23 @@ class MemoryBus(Service):
             result = Failure()
         if isinstance(result, Coroutine):
             result = Deferred.fromCoroutine(result)
+        settled = consumer.settled_by_handler
         if isinstance(result, Deferred):
-            result.addBoth(self._settle, queue, message).addErrback(self._internal_error)
+            result.addBoth(self._settle, queue, message, settled).addErrback(self._internal_error)
             return
         try:
-            self._settle(result, queue, message)
+            self._settle(result, queue, message, settled)
         except Exception:
             self._internal_error(Failure())
 
-    def _settle(self, result: object, queue: _Queue, message: _Message) -> None:
+    def _settle(
+        self, result: object, queue: _Queue, message: _Message, settled: bool = False
+    ) -> None:
         if isinstance(result, Failure):
             self._failed(result, queue, message)
-        else:
-            self._acked(queue, message)
+        elif message.seq is not None and not settled:
+            # (A consumer that settles itself removed the record in its commit.)
+            self._writes.remove(message.seq)
         self._finished(queue, message)
 
     def _internal_error(self, failure: Failure) -> None:
@@ -692,10 +749,6 @@ class MemoryBus(Service):
         call = self._reactor.callLater(delay, requeue)
         queue.retrying[call] = retry
         self.stats.count(self.stats.retried, queue.name)
-
-    def _acked(self, queue: _Queue, message: _Message) -> None:
-        if message.seq is not None:
-            self._writes.remove(message.seq)
 
     def _finished(self, queue: _Queue, message: _Message) -> None:
         queue.in_flight.remove(message)

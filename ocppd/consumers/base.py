@@ -20,6 +20,8 @@ from twisted.python.failure import Failure
 
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery, IBus, IConsumer
+from ocppd.bus.journal import JournalSettler
+from ocppd.bus.memory import MemoryBus
 from ocppd.bus.outbox import Outbox
 from ocppd.bus.publisher import EventPublisher
 from ocppd.logs import Logger
@@ -113,6 +115,11 @@ class BusConsumer:
     after a commit for a fuller next batch: a message then costs several
     times less (``bench/processor_batch.py``), which leaves the CPU to the
     chargers' requests that share it.
+
+    On the embedded bus journaling to this consumer's database, a batch's
+    transaction also removes its deliveries' journal records
+    (``MemoryBus.journal_settler``): the acknowledgement commits, or rolls
+    back, with the effects (docs/bus.md, "Durability").
     """
 
     name = ""
@@ -143,7 +150,11 @@ class BusConsumer:
         self._events = events
         self._on_follow_up = on_follow_up
         self._consumer: IConsumer | None = None
-        self._pending: list[tuple[Envelope, Deferred[bool]]] = []
+        #: Deliveries waiting for a batch: envelope, journal record, acknowledgement.
+        self._pending: list[tuple[Envelope, int | None, Deferred[bool]]] = []
+        #: On the embedded bus journaling to this consumer's database: what
+        #: removes a batch's journal records in the batch's own transaction.
+        self._settler: JournalSettler | None = None
         self._flushing = False
         self._filling: Deferred[None] | None = None
         self._filling_timer: IDelayedCall | None = None
@@ -154,9 +165,20 @@ class BusConsumer:
             self._consumer = consumer
             return consumer
 
-        return self._bus.consume(queue, self.handle, concurrency=self.concurrency).addCallback(
-            started
-        )
+        bus = self._bus
+        if isinstance(bus, MemoryBus):
+            # Acknowledged with the batch's own commit where the journal
+            # shares the database (MemoryBus.journal_settler).
+            self._settler = bus.journal_settler(self._database)
+            consuming = bus.consume(
+                queue,
+                self.handle,
+                concurrency=self.concurrency,
+                settled_by_handler=self._settler is not None,
+            )
+        else:
+            consuming = bus.consume(queue, self.handle, concurrency=self.concurrency)
+        return consuming.addCallback(started)
 
     def stop(self) -> Deferred[None] | None:
         consumer, self._consumer = self._consumer, None
@@ -167,7 +189,7 @@ class BusConsumer:
     def handle(self, delivery: Delivery) -> Deferred[bool]:
         """Fires (True if applied, False if seen before) once its batch has committed."""
         done: Deferred[bool] = Deferred()
-        self._pending.append((delivery.envelope, done))
+        self._pending.append((delivery.envelope, delivery.journal_seq, done))
         if self._filling is not None and len(self._pending) >= self._batch_room():
             self._batch_filled()
         if not self._flushing:
@@ -216,17 +238,18 @@ class BusConsumer:
                 busy = True
                 batch = self._pending[: self.max_batch]
                 del self._pending[: self.max_batch]
-                envelopes = [envelope for envelope, _ in batch]
+                envelopes = [envelope for envelope, _, _ in batch]
+                seqs = [seq for _, seq, _ in batch]
                 try:
-                    outcomes = yield self._database.run(self.apply_batch, envelopes)
+                    outcomes = yield self._run_batch(envelopes, seqs)
                 except Exception:
-                    outcomes = yield self._apply_each(envelopes, Failure())
+                    outcomes = yield self._apply_each(envelopes, seqs, Failure())
                 # The batch's events are published at once (on RabbitMQ a
                 # confirm each takes a round trip), and each message is
                 # acknowledged when its own events are out.
                 announced = []
                 staged = False
-                for (_, done), outcome in zip(batch, outcomes, strict=True):
+                for (_, _, done), outcome in zip(batch, outcomes, strict=True):
                     if isinstance(outcome, Failure):
                         done.errback(outcome)
                         continue
@@ -255,9 +278,25 @@ class BusConsumer:
         finally:
             self._flushing = False
 
+    def _run_batch(self, envelopes: list[Envelope], seqs: list[int | None]) -> Deferred[Any]:
+        """``apply_batch`` in one transaction, with the batch's journal records removed in it."""
+        if self._settler is None:
+            return self._database.run(self.apply_batch, envelopes)
+        return self._database.run(self._apply_settling, envelopes, seqs)
+
+    def _apply_settling(
+        self, conn: Connection, envelopes: list[Envelope], seqs: list[int | None]
+    ) -> list[Outcome]:
+        outcomes = self.apply_batch(conn, envelopes)
+        # Every delivery of the batch, applied now or seen before: its
+        # acknowledgement commits with the batch, or rolls back with it.
+        assert self._settler is not None
+        self._settler(conn, [seq for seq in seqs if seq is not None])
+        return outcomes
+
     @inlineCallbacks
     def _apply_each(
-        self, envelopes: list[Envelope], failure: Failure
+        self, envelopes: list[Envelope], seqs: list[int | None], failure: Failure
     ) -> Generator[Deferred[Any], Any, list[Outcome | Failure]]:
         """
         After a batch's transaction failed (a message's effects raised, or a
@@ -278,9 +317,9 @@ class BusConsumer:
             error=failure.getErrorMessage(),
         )
         outcomes: list[Outcome | Failure] = []
-        for envelope in envelopes:
+        for envelope, seq in zip(envelopes, seqs, strict=True):
             try:
-                alone = yield self._database.run(self.apply_batch, [envelope])
+                alone = yield self._run_batch([envelope], [seq])
             except Exception:
                 outcomes.append(Failure())
             else:

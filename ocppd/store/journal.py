@@ -10,14 +10,15 @@ publish fired survives ``kill -9`` and a power cut alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred
 
-from ocppd.bus.journal import DeadMark, JournalBatch, JournalRecord
+from ocppd.bus.journal import DeadMark, JournalBatch, JournalRecord, JournalSettler
 from ocppd.store.database import Database
 from ocppd.store.prepared import Prepared
 from ocppd.store.tables import bus_journal
@@ -137,12 +138,15 @@ def write_journal(conn: Connection, node: str, batch: JournalBatch) -> None:
             ],
         )
     if batch.removed:
+        remove_records(conn, batch.removed, node=node)
+
+
+def remove_records(conn: Connection, seqs: Collection[int], *, node: str) -> None:
+    """Delete ``node``'s records ``seqs``, in ``conn``'s transaction (a run of seqs at once)."""
+    if seqs:
         _DELETE_RANGE.many(
             conn,
-            [
-                {"j_node": node, "j_low": low, "j_high": high}
-                for low, high in seq_ranges(batch.removed)
-            ],
+            [{"j_node": node, "j_low": low, "j_high": high} for low, high in seq_ranges(seqs)],
         )
 
 
@@ -159,3 +163,13 @@ class StoreJournal:
 
     def write(self, batch: JournalBatch) -> Deferred[None]:
         return self._database.run(write_journal, self._node, batch)
+
+    def settler_for(self, database: object) -> JournalSettler | None:
+        """
+        Removal inside a transaction of ``database``, if it is this journal's
+        (``MemoryBus.journal_settler``): a consumer's acknowledgement
+        committed with its effects.
+        """
+        if database is not self._database:
+            return None
+        return functools.partial(remove_records, node=self._node)
