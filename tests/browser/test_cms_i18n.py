@@ -70,6 +70,22 @@ def english_words(language: str) -> list[str]:
     return sorted(found)
 
 
+#: Every page of the CMS (a customer's is reached from the customers).
+PAGES = (
+    "/cms/#/",
+    "/cms/#/stations",
+    "/cms/#/points",
+    "/cms/#/points/CP-1",
+    "/cms/#/sessions",
+    "/cms/#/customers",
+    "/cms/#/tags",
+    "/cms/#/tariffs",
+    "/cms/#/audit",
+    "/cms/#/reports",
+    "/cms/#/map",
+)
+
+
 def narrow(page: Any, where: str) -> None:
     """``page`` is no wider than its 360 px screen (what sticks out is named)."""
     width = page.evaluate("document.documentElement.scrollWidth")
@@ -181,7 +197,7 @@ class CmsLanguageTests(BrowserTestCase):
 
         # German words are longer: on a 360 px phone no page scrolls sideways.
         yield self.b(lambda: page.set_viewport_size({"width": 360, "height": 780}))
-        for path in ("/cms/#/", "/cms/#/points", "/cms/#/points/CP-1", "/cms/#/customers"):
+        for path in PAGES:
             yield self.b(page.goto, self.url(path))
             yield self.wait_live(page)
             yield self.expect(lambda: expect(page.locator("main h1")).to_be_visible())
@@ -213,6 +229,15 @@ class CmsLanguageTests(BrowserTestCase):
             self.assert_no_english(page, "fr", "point")
 
         yield self.b(point)
+
+        # French words are long too: every page on a 360 px phone without sideways scrolling.
+        yield self.b(lambda: page.set_viewport_size({"width": 360, "height": 780}))
+        for path in PAGES:
+            yield self.b(page.goto, self.url(path))
+            yield self.wait_live(page)
+            yield self.expect(lambda: expect(page.locator("main h1")).to_be_visible())
+            yield self.expect(lambda: expect(page.locator(".state--loading")).to_have_count(0))
+            yield self.b(narrow, page, path)
 
     @inlineCallbacks
     def test_every_other_page_in_german(self) -> Any:
