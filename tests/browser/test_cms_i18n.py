@@ -322,8 +322,8 @@ class CmsLanguageTests(BrowserTestCase):
         yield self.b(refused)
 
     @inlineCallbacks
-    def test_a_station_placed_with_german_decimals(self) -> Any:
-        """Coordinates typed "53,55" are 53.55; shown and offered again with the decimal comma."""
+    def test_decimals_typed_the_german_way(self) -> Any:
+        """Coordinates "53,55" and a power "7,4" kW: stored as numbers, offered again so."""
         from playwright.sync_api import expect
 
         page = yield self.open(ADMIN, "/cms/#/stations", locale="de-DE")
@@ -339,12 +339,31 @@ class CmsLanguageTests(BrowserTestCase):
             expect(row).to_contain_text("53,55; 9,993")
             row.get_by_role("button", name="Hafenstraße bearbeiten").click()
             expect(page.get_by_role("dialog").get_by_label("Breitengrad")).to_have_value("53,55")
+            page.get_by_role("dialog").get_by_role("button", name="Abbrechen").click()
 
         yield self.b(place)
         stations = yield self.api_ok("GET", "/api/cms/stations")
         self.assertEqual(
             [(s["latitude"], s["longitude"]) for s in stations["items"]], [(53.55, 9.993)]
         )
+
+        # A point's maximum power the same way: "7,4" kW is 7400 W, offered again as "7,4".
+        yield self.b(page.goto, self.url("/cms/#/points"))
+        point_row = page.locator("tr[data-key='CP-1']")
+
+        def power() -> None:
+            point_row.get_by_role("button", name="CP-1 bearbeiten").click()
+            page.get_by_role("dialog").get_by_label("Höchstleistung (kW)").fill("7,4")
+            page.get_by_role("dialog").get_by_role("button", name="Speichern").click()
+            expect(page.get_by_role("dialog")).to_have_count(0)
+            point_row.get_by_role("button", name="CP-1 bearbeiten").click()
+            expect(page.get_by_role("dialog").get_by_label("Höchstleistung (kW)")).to_have_value(
+                "7,4"
+            )
+
+        yield self.b(power)
+        point = yield self.api_ok("GET", "/api/cms/points/CP-1")
+        self.assertEqual(point["maxPowerW"], 7400)
 
     @inlineCallbacks
     def test_the_language_switch_is_remembered(self) -> Any:

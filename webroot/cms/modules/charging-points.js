@@ -7,7 +7,7 @@
 import { applyChargerEvent, staleOnlineNote, statusText } from '/shared/chargers.js';
 import { badge, confirmDialog, formDialog, h, LiveTable, replace } from '/shared/dom.js';
 import { topics } from '/shared/events.js';
-import { formatDateTime, formatPerKwh } from '/shared/format.js';
+import { formatDateTime, formatPerKwh, separators } from '/shared/format.js';
 import { messages } from '/shared/i18n.js';
 import { TEXT as SESSION_TEXT } from '/shared/sessions.js';
 import { serverList } from './server-list.js';
@@ -160,7 +160,8 @@ export async function mount(root, ctx) {
             tariffId: String(point.tariffId ?? ''),
             registrationStatus: point.registrationStatus,
             connectorType: point.connectorType ?? '',
-            maxPowerKw: point.maxPowerW ? String(point.maxPowerW / 1000) : '',
+            // As the reader would type it back ("7,4" in German).
+            maxPowerKw: point.maxPowerW ? String(point.maxPowerW / 1000).replace('.', separators().decimal) : '',
           }
         : { registrationStatus: 'Accepted' },
       fields,
