@@ -147,6 +147,7 @@ def point_json(
         "diagnosticsStatusAt": _iso(record.diagnostics_status_at),
         "connectorType": record.connector_type,
         "maxPowerW": record.max_power_w,
+        "bootClosesSessions": record.boot_closes_sessions,
         "connectors": [connector_json(c) for c in connectors],
     }
 
@@ -427,7 +428,14 @@ def delete_tariff_tx(conn: Connection, tariff_id: int) -> dict[str, Any]:
 
 # --- Charge points -------------------------------------------------------------
 
-POINT_FIELDS = {"stationId", "tariffId", "registrationStatus", "connectorType", "maxPowerW"}
+POINT_FIELDS = {
+    "stationId",
+    "tariffId",
+    "registrationStatus",
+    "connectorType",
+    "maxPowerW",
+    "bootClosesSessions",
+}
 #: Plugs an operator may record for a charger (shown to drivers before they start).
 CONNECTOR_TYPES = ("Type1", "Type2", "CCS1", "CCS2", "CHAdeMO", "Tesla", "Domestic")
 #: The most power a charger may be said to deliver: 1 MW (W; a 32-bit column).
@@ -497,12 +505,16 @@ def _point_values(
         or not 0 < max_power_w <= MAX_POWER_W
     ):
         raise bad_request(f"null or an integer of W from 1 to {MAX_POWER_W}", field="maxPowerW")
+    boot_closes = fields.get("bootClosesSessions", True)
+    if not isinstance(boot_closes, bool):
+        raise bad_request("true or false", field="bootClosesSessions")
     return {
         "station_id": station_id,
         "tariff_id": tariff_id,
         "registration_status": status,
         "connector_type": connector_type,
         "max_power_w": max_power_w,
+        "boot_closes_sessions": boot_closes,
     }
 
 

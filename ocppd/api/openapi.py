@@ -28,6 +28,13 @@ _MAX_POWER = {
     "maximum": MAX_POWER_W,
     "description": "the most it delivers, in W, as the operator recorded it",
 }
+_BOOT_CLOSES = {
+    "type": "boolean",
+    "default": True,
+    "description": "whether the charger's BootNotification closes the sessions still open on"
+    " it (docs/ocpp.md, 'Sessions that cannot end'); false for a charger that boots on every"
+    " reconnect while its sessions run on",
+}
 
 
 def ref(name: str) -> dict[str, str]:
@@ -221,6 +228,7 @@ _SCHEMAS: dict[str, Any] = {
             "diagnosticsStatusAt": nullable(TIME),
             "connectorType": nullable(_PLUG),
             "maxPowerW": nullable(_MAX_POWER),
+            "bootClosesSessions": _BOOT_CLOSES,
             "connectors": {"type": "array", "items": ref("Connector")},
         }
     ),
@@ -708,6 +716,7 @@ _CMS_BODIES: dict[str, dict[str, Any]] = {
             "registrationStatus": {"enum": ["Accepted", "Pending", "Rejected"]},
             "connectorType": nullable(_PLUG),
             "maxPowerW": nullable(_MAX_POWER),
+            "bootClosesSessions": _BOOT_CLOSES,
         },
         "required": ["chargePointId"],
     },

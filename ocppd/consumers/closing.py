@@ -5,6 +5,10 @@ a session still open on a charger that boots, on a connector that reports
 its last reading, billed like any stop (``StopBilling``: the review rules
 apply, the app request's hold is released) and announced.
 
+A charger whose ``boot_closes_sessions`` is off (one that sends a
+BootNotification on every reconnect, its sessions running on) has nothing
+closed by its boots; an ``Available`` or a newer start still close.
+
 Only sessions whose start arrived before the message that proves them over
 are closed (by arrival time, or by id for a newer start: ids grow with
 arrival), so a late or redelivered boot, status or start never closes a
@@ -26,7 +30,7 @@ from ocppd.consumers.stop_billing import StopBilling
 from ocppd.consumers.traffic import received_at
 from ocppd.logs import Logger
 from ocppd.representations import session_json
-from ocppd.store import transactions
+from ocppd.store import chargers, transactions
 from ocppd.store.records import TransactionRecord
 
 
@@ -76,9 +80,16 @@ class Closings:
     def rebooted(
         self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
     ) -> list[FollowUp]:
-        """A BootNotification: every session of the charger that started before it is over."""
+        """
+        A BootNotification: every session of the charger that started before
+        it is over, unless the charger is one that boots on every reconnect
+        while its sessions run on (``boot_closes_sessions`` off).
+        """
         now = received_at(envelope)
         found = transactions.open_sessions(conn, charge_point_id, received_before=now)
+        # Asked only when there is something to close: mostly there is none.
+        if not found or not chargers.boot_closes_sessions(conn, charge_point_id):
+            return []
         return self._close_all(conn, found, CHARGER_REBOOTED, now)
 
     def available(

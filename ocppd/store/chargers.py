@@ -74,6 +74,7 @@ def _new_charge_point(
     tariff_id: int | None = None,
     connector_type: str | None = None,
     max_power_w: int | None = None,
+    boot_closes_sessions: bool = True,
     now: datetime,
 ) -> dict[str, object]:
     _check_registration_status(registration_status)
@@ -91,6 +92,8 @@ def _new_charge_point(
         values["connector_type"] = connector_type
     if max_power_w is not None:
         values["max_power_w"] = max_power_w
+    if not boot_closes_sessions:
+        values["boot_closes_sessions"] = False
     return values
 
 
@@ -104,6 +107,7 @@ def add_charge_point(
     registration_status: str = "Accepted",
     connector_type: str | None = None,
     max_power_w: int | None = None,
+    boot_closes_sessions: bool = True,
     now: datetime,
 ) -> None:
     """
@@ -118,6 +122,7 @@ def add_charge_point(
         tariff_id=tariff_id,
         connector_type=connector_type,
         max_power_w=max_power_w,
+        boot_closes_sessions=boot_closes_sessions,
         now=now,
     )
     if insert_new(conn, charge_points, values) is None:
@@ -665,6 +670,7 @@ def update_charge_point(
     registration_status: str,
     connector_type: str | None = None,
     max_power_w: int | None = None,
+    boot_closes_sessions: bool = True,
 ) -> None:
     """
     Set what an operator decides about a charger (its key has
@@ -680,7 +686,16 @@ def update_charge_point(
         registration_status=registration_status,
         connector_type=connector_type,
         max_power_w=max_power_w,
+        boot_closes_sessions=boot_closes_sessions,
     )
+
+
+def boot_closes_sessions(conn: Connection, charge_point_id: str) -> bool:
+    """Whether the charger's BootNotification closes its open sessions (unknown: True)."""
+    value = conn.execute(
+        sa.select(_cp.boot_closes_sessions).where(_cp.charge_point_id == charge_point_id)
+    ).scalar()
+    return value is not False
 
 
 def delete_charge_point(conn: Connection, charge_point_id: str) -> None:

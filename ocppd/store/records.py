@@ -117,6 +117,7 @@ class ChargePointRecord:
     #: The plug (``CONNECTOR_TYPES``) and the most it delivers (W), as the operator recorded them.
     connector_type: str | None = None
     max_power_w: int | None = None
+    boot_closes_sessions: bool = True  # whether a BootNotification closes its open sessions
 
 
 @attrs.frozen

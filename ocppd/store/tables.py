@@ -163,6 +163,10 @@ charge_points = sa.Table(
     # (OCPP 1.6 chargers do not report them): the plug, and the most it delivers.
     sa.Column("connector_type", sa.String(16), nullable=True),
     sa.Column("max_power_w", sa.Integer, nullable=True),
+    # Whether its BootNotification closes the sessions still open on it
+    # (ocppd.consumers.closing): false for a charger that boots on every
+    # reconnect while its sessions run on.
+    sa.Column("boot_closes_sessions", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.CheckConstraint(one_of("registration_status", REGISTRATION_STATUSES), name="registration"),
     sa.Index(None, "station_id"),
 )

@@ -14,7 +14,7 @@ from twisted.internet.defer import inlineCallbacks
 
 from ocppd.api.session_snapshot import HISTORY_POINTS
 from ocppd.measurands import MeterSample
-from ocppd.store import transactions
+from ocppd.store import chargers, transactions
 from ocppd.timeutil import format_iso
 from tests.api.test_customer import CustomerTestCase
 from tests.api.test_openapi import check_response
@@ -101,6 +101,27 @@ class PlugTests(CustomerTestCase):
         self.assertEqual((body["connectorType"], body["maxPowerW"]), (None, None))
         _, body, _ = yield self.request("GET", "/api/chargers/CP1", token=self.customer)
         self.assertEqual((body["connectorType"], body["maxPowerW"]), (None, None))
+
+    @inlineCallbacks
+    def test_boot_closes_sessions_setting(self) -> Any:
+        """On by default; an operator turns it off; kept by other edits; not a boolean is 400."""
+        point = "/api/cms/points/CP1"
+        _, body, _ = yield self.request("GET", point, token=self.admin)
+        self.assertIs(body["bootClosesSessions"], True)
+        code, body, _ = yield self.request(
+            "PUT", point, {"bootClosesSessions": False}, token=self.admin
+        )
+        self.assertEqual((code, body["bootClosesSessions"]), (200, False))
+        code, body, _ = yield self.request("PUT", point, {"maxPowerW": 7400}, token=self.admin)
+        self.assertEqual((code, body["bootClosesSessions"]), (200, False))
+        for value in (None, 0, "false"):
+            code, body, _ = yield self.request(
+                "PUT", point, {"bootClosesSessions": value}, token=self.admin
+            )
+            self.assertEqual((code, body["error"]["code"]), (400, "bad_request"), value)
+            self.assertIn("bootClosesSessions", body["error"]["message"])
+        stored = yield self.daemon.query(chargers.get_charge_point, "CP1")
+        self.assertIs(stored.boot_closes_sessions, False)
 
 
 class DriverMessageTests(CustomerTestCase):

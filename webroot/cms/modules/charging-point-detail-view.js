@@ -102,6 +102,8 @@ export async function mount(root, ctx) {
         h('dd', {}, point.serialNumber || '—'),
         h('dt', {}, TEXT.booted),
         h('dd', {}, point.bootAt ? h('time', { datetime: point.bootAt, 'data-field': 'booted' }, formatDateTime(point.bootAt)) : '—'),
+        h('dt', {}, TEXT.bootCloses),
+        h('dd', { 'data-field': 'boot-closes-sessions' }, point.bootClosesSessions === false ? TEXT.bootClosesOff : TEXT.bootClosesOn),
         h('dt', {}, TEXT.firmwareUpdate),
         h('dd', { 'data-field': 'firmware-status' }, fileStatus(point.firmwareStatus, point.firmwareStatusAt)),
         h('dt', {}, TEXT.diagnostics),

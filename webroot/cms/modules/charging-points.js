@@ -140,6 +140,7 @@ export async function mount(root, ctx) {
       { name: 'registrationStatus', label: TEXT.registration, type: 'select', options: REGISTRATION.map((r) => ({ value: r, label: registrationText(r) })) },
       { name: 'connectorType', label: TEXT.fields.plug, type: 'select', options: [none, ...Object.entries(SESSION_TEXT.plugs).map(([value, label]) => ({ value, label }))], help: TEXT.fields.plugHelp },
       { name: 'maxPowerKw', label: TEXT.fields.power, inputmode: 'decimal', help: TEXT.fields.powerHelp },
+      { name: 'bootClosesSessions', label: TEXT.fields.bootCloses, type: 'checkbox', help: TEXT.fields.bootClosesHelp },
       {
         name: 'authorizationKey',
         label: point ? TEXT.fields.newKey : TEXT.fields.key,
@@ -162,8 +163,9 @@ export async function mount(root, ctx) {
             connectorType: point.connectorType ?? '',
             // As the reader would type it back ("7,4" in German).
             maxPowerKw: point.maxPowerW ? String(point.maxPowerW / 1000).replace('.', separators().decimal) : '',
+            bootClosesSessions: point.bootClosesSessions !== false,
           }
-        : { registrationStatus: 'Accepted' },
+        : { registrationStatus: 'Accepted', bootClosesSessions: true },
       fields,
       onSubmit: async (values) => {
         const body = {
@@ -172,6 +174,7 @@ export async function mount(root, ctx) {
           registrationStatus: values.registrationStatus,
           connectorType: values.connectorType || null,
           maxPowerW: parseKilowatts(values.maxPowerKw),
+          bootClosesSessions: values.bootClosesSessions,
         };
         if (point) {
           if (values.authorizationKey) body.authorizationKey = values.authorizationKey;
