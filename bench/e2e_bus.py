@@ -396,11 +396,17 @@ def run_backend(
         # stored the last answered message: the cost per stored message.
         server_cpu_before: list[float] = []
 
+        def cpu_by_process() -> list[float]:
+            return [cpu_seconds(process.pid) for process in daemons]
+
         def server_cpu_now() -> float:
-            return sum(cpu_seconds(process.pid) for process in daemons)
+            return sum(cpu_by_process())
+
+        processes_cpu_before: list[list[float]] = []
 
         def measuring() -> None:
-            server_cpu_before.append(server_cpu_now())
+            processes_cpu_before.append(cpu_by_process())
+            server_cpu_before.append(sum(processes_cpu_before[0]))
 
         reactor.callWhenRunning(
             lambda: drive(port, chargers, seconds, workload, measuring).addBoth(done)
@@ -424,6 +430,10 @@ def run_backend(
         while stored() < expected and time.monotonic() - started < 300:
             time.sleep(0.2)
         stored_elapsed = time.monotonic() - started
+        processes_cpu = [
+            after - before
+            for after, before in zip(cpu_by_process(), processes_cpu_before[0], strict=True)
+        ]
         server_cpu = server_cpu_now() - server_cpu_before[0]
         stored_messages = stored()
         latencies.sort()
@@ -441,6 +451,8 @@ def run_backend(
             "server_us_per_stored": server_cpu * 1e6 / max(stored_messages, 1),
             "load_cpu": load_cpu / elapsed,
             "split": split,
+            # Each process's share: [all], or [processor, edge] when split.
+            "process_us_per_stored": [cpu * 1e6 / max(stored_messages, 1) for cpu in processes_cpu],
         }
     finally:
         for process in reversed(daemons):

@@ -85,8 +85,11 @@ def main() -> int:
         f"closed loop, {args.seconds:.0f} s; old = {label}; load generator on CPU 1"
     )
     print()
-    print("| round | mode | load avg | answered/s | p50 ms | p99 ms | stored/s | µs CPU/stored |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| round | mode | load avg | answered/s | p50 ms | p99 ms | stored/s | µs CPU/stored "
+        "| of which processor / edge |"
+    )
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for index in range(args.rounds):
         results: dict[str, dict[str, Any]] = {}
         shift = index % len(modes)
@@ -96,10 +99,13 @@ def main() -> int:
             result = measure(sources[code], split, args.chargers, args.seconds)
             result["load"] = load
             results[mode] = result
+            shares = result.get("process_us_per_stored", [])
+            split_text = " / ".join(f"{us:.0f}" for us in shares) if len(shares) == 2 else ""
             print(
                 f"| {index + 1} | {mode} | {load:.2f} | {result['rate']:.0f} | "
                 f"{result['p50_ms']:.2f} | {result['p99_ms']:.2f} | "
-                f"{result['stored_rate']:.0f} | {result['server_us_per_stored']:.0f} |",
+                f"{result['stored_rate']:.0f} | {result['server_us_per_stored']:.0f} | "
+                f"{split_text} |",
                 flush=True,
             )
         rounds.append(results)
