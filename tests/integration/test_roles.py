@@ -2,7 +2,8 @@
 An ``edge`` node and a ``processor`` node (``[ocppd] role``, ``ocppd.roles``)
 on the real RabbitMQ and PostgreSQL, in this test's reactor: a charger talks to
 the edge only; what it sends is stored by the processor only, even what the
-edge answered before the processor was up (the edge declared the durable queues).
+edge answered before the processor was up (the edge declared the durable queues),
+and the session update the processor publishes reaches a browser on the edge.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import treq
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks, succeed
 from twisted.trial.unittest import TestCase
 
 from ocppd.bus import topology
+from ocppd.push.topics import ADMIN_SESSIONS
 from ocppd.status import fetch_ready
 from ocppd.store import transactions
 from tests.integration.clients import TestClient, connect
@@ -25,8 +28,10 @@ from tests.integration.daemon import (
     start_daemon,
     start_service,
 )
+from tests.push.client import join
 
 KEY = "edge-and-processor-key"
+PASSWORD = "operator-password"
 
 
 def meter_values(tx: int, wh: int, minute: int) -> dict[str, Any]:
@@ -68,14 +73,27 @@ class EdgeAndProcessorTests(TestCase):
         )
         edge.ocppctl("charger", "add", "CP1", stdin=KEY + "\n")
         edge.ocppctl("tag", "add", "TAG1")
+        edge.ocppctl("user", "add", "ops@example.com", "--role", "admin", stdin=PASSWORD + "\n")
+        # An operator's browser on the edge, watching sessions live.
+        response = yield treq.post(
+            f"http://127.0.0.1:{edge.web_port}/api/auth/login",
+            json={"email": "ops@example.com", "password": PASSWORD},
+            persistent=False,
+        )
+        token = (yield response.json())["token"]
+        browser = yield join(edge.web_port, token)
+        sessions = yield browser.listen(ADMIN_SESSIONS)
         client = yield connect(edge.port, "CP1", KEY)
 
         @inlineCallbacks
         def hang_up() -> Any:
-            # Before the nodes stop: the edge's side of the socket closed too.
+            # Before the nodes stop: the edge's side of the sockets closed too.
             client.close()
             yield client.closed
             yield poll(lambda: succeed(len(edge.node.registry)), until=lambda n: n == 0)
+            if browser.is_attached():
+                yield browser.leave()
+            yield edge.node.push.close_all()
 
         boot = {"chargePointVendor": "V", "chargePointModel": "M"}
         booted = yield call(client, "1", "BootNotification", boot)
@@ -110,6 +128,12 @@ class EdgeAndProcessorTests(TestCase):
 
         stored = yield edge.wait_for(energy, until=lambda values: len(values) == 2)
         self.assertEqual([float(value) for value in stored], [1100.0, 1250.0])
+        # The processor's session.updated, pushed by the edge's notifier to its browser.
+        while True:
+            event = yield sessions.get()
+            if event["type"] == "session.updated":
+                break
+        self.assertEqual((event["data"]["id"], "live" in event["data"]), (tx, True), event)
 
         # What ocppctl status reads: each node says its role; the processor on its probes port.
         port = processor.web_port
