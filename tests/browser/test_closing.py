@@ -96,6 +96,9 @@ class CloseSessionPageTests(BrowserTestCase):
         def late_stop() -> None:
             expect(running.locator("[data-status=completed]")).to_have_text("Completed")
             expect(running.locator("[data-field=energy]")).to_have_text("3.00 kWh")
+            expect(running.locator("[data-field=charger-stop-reason]")).to_have_text(
+                " · then the charger's own stop: Local"
+            )
             expect(stops).to_have_count(0)
 
         yield self.b(late_stop)

@@ -15,6 +15,12 @@ import { stopReasonText } from './stop-reasons.js';
 // "cms.sessions.*" of the message catalogue (cms/i18n/).
 const TEXT = messages('cms.sessions');
 
+/** A closed session's late stop from its charger (billed again on it), in words; null if none. */
+function chargerStop(session) {
+  if (!session.chargerStopReason) return null;
+  return h('span', { class: 'muted', 'data-field': 'charger-stop-reason' }, ` · ${TEXT.chargerStop(stopReasonText(session.chargerStopReason))}`);
+}
+
 // ``ctx`` given: running sessions get a button to close them by hand.
 export function sessionTable({ empty, caption, ctx = null }) {
   const table = new LiveTable({
@@ -33,7 +39,7 @@ export function sessionTable({ empty, caption, ctx = null }) {
       },
       { label: TEXT.duration, class: 'num', render: (s) => formatDuration(secondsBetween(s.startedAt, s.stoppedAt)) },
       { label: TEXT.cost, class: 'num', render: (s) => h('span', { 'data-field': 'cost' }, formatMoney(s.cost, s.currency)) },
-      { label: TEXT.status, render: (s) => [badge(s.status, s.status === 'active' ? TEXT.charging : TEXT.completed), s.stopReason ? h('span', { class: 'muted', 'data-field': 'stop-reason' }, ` ${stopReasonText(s.stopReason)}`) : null] },
+      { label: TEXT.status, render: (s) => [badge(s.status, s.status === 'active' ? TEXT.charging : TEXT.completed), s.stopReason ? h('span', { class: 'muted', 'data-field': 'stop-reason' }, ` ${stopReasonText(s.stopReason)}`) : null, chargerStop(s)] },
       ...(ctx ? [{ label: TEXT.actions, render: (s) => (s.status === 'active' ? closeSessionButton(ctx, s, (closed) => table.upsert(mergeSession(table.get(closed.id), closed))) : null) }] : []),
     ],
   });
