@@ -86,6 +86,8 @@ _t = bus_journal.c
 #: parameter building cost ~10 us a record each way, as much as the rest of a
 #: MeterValues' bus work.
 _INSERT = Prepared(_journal_insert())
+#: ``_INSERT``'s parameters, in the order of ``write_journal``'s rows of values.
+_INSERT_ORDER = tuple(f"j_{column.name}" for column in bus_journal.c)
 _DELETE_RANGE = Prepared(
     bus_journal.delete()
     .where(_t.node == sa.bindparam("j_node"))
@@ -111,7 +113,30 @@ def seq_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
 
 def write_journal(conn: Connection, node: str, batch: JournalBatch) -> None:
     """Apply ``batch`` to ``node``'s records: inserts, dead-letter marks, then removals."""
-    if batch.added:
+    live = [record for record in batch.added if record.dead is None]
+    if len(live) == len(batch.added):
+        # What every publish writes: plain values in the insert's order, for
+        # the driver as they are (~2.5 us a record less of the database
+        # thread's Python, which holds the GIL the reactor waits for).
+        assert _INSERT.names(conn) == _INSERT_ORDER
+        _INSERT.many_values(
+            conn,
+            [
+                (
+                    node,
+                    record.seq,
+                    record.queue,
+                    record.routing_key,
+                    record.message_id,
+                    record.body,
+                    None,
+                    None,
+                    None,
+                )
+                for record in live
+            ],
+        )
+    else:
         _INSERT.many(
             conn,
             [

@@ -93,10 +93,12 @@ class Prepared:
         if not rows:
             return 0
         compiled = self._for(conn.dialect)
+        return self._executemany(conn, compiled, [compiled.parameters(row) for row in rows])
+
+    def _executemany(self, conn: Connection, compiled: _Compiled, values: Sequence[Any]) -> int:
         driver = conn.connection.dbapi_connection
         assert driver is not None  # a connection in a transaction always has one
         dbapi = conn.dialect.loaded_dbapi
-        values = [compiled.parameters(row) for row in rows]
         cursor = driver.cursor()
         try:
             cursor.executemany(compiled.sql, values)
@@ -107,6 +109,25 @@ class Prepared:
             ) from e
         finally:
             cursor.close()
+
+    def names(self, conn: Connection) -> tuple[str, ...]:
+        """The statement's parameter names, in the order ``many_values`` takes them."""
+        return self._for(conn.dialect).names
+
+    def many_values(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> int:
+        """
+        ``many`` for rows of values in ``names`` order that the driver takes as
+        they are (str, int, bytes, None): no dict per row, no bind processing.
+        Only for columns whose SQLAlchemy type would pass such values unchanged.
+        """
+        if not rows:
+            return 0
+        compiled = self._for(conn.dialect)
+        values: Sequence[Any] = rows
+        if not compiled.positional:
+            keys = compiled.keys_sent
+            values = [dict(zip(keys, row, strict=True)) for row in rows]
+        return self._executemany(conn, compiled, values)
 
     def first(self, conn: Connection, parameters: Mapping[str, Any]) -> dict[str, Any] | None:
         """The first row the statement returns, by column key, or None."""
