@@ -114,7 +114,8 @@ class Presence:
     def connected(
         self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
     ) -> None:
-        chargers.set_connected(
+        # Its presence and its history row (every socket, current or not).
+        connections.connected(
             conn,
             charge_point_id,
             connection_id=envelope.payload["connectionId"],
@@ -125,31 +126,17 @@ class Presence:
             # be swept before its node had a chance to renew it.
             alive_at=from_timestamp(self._clock.seconds()),
         )
-        # The history keeps every socket, whether or not it is the current one.
-        connections.record_connected(
-            conn,
-            charge_point_id,
-            connection_id=envelope.payload["connectionId"],
-            node=envelope.payload["node"],
-            at=at(envelope, "at"),
-        )
 
     def disconnected(
         self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
     ) -> None:
-        chargers.set_disconnected(
+        # Its own socket's row only: a stale disconnect never ends a newer socket's.
+        connections.disconnected(
             conn,
             charge_point_id,
             connection_id=envelope.payload["connectionId"],
             at=at(envelope, "at"),
             fence=fence(envelope),
-        )
-        # Its own socket's row only: a stale disconnect never ends a newer socket's.
-        connections.record_disconnected(
-            conn,
-            charge_point_id,
-            connection_id=envelope.payload["connectionId"],
-            at=at(envelope, "at"),
             code=close_code(envelope),
             reason=close_reason(envelope),
         )

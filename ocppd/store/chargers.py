@@ -356,18 +356,44 @@ def set_connected(
     the time it stores the event, so a connect stored late (a backlog on the
     bus) still has a whole ``liveness_timeout`` to be renewed by its node.
     """
-    alive = at if alive_at is None else max(at, alive_at)
-    parameters = {
+    parameters = connected_parameters(
+        charge_point_id,
+        connection_id=connection_id,
+        node=node,
+        at=at,
+        fence=fence,
+        alive_at=alive_at,
+    )
+    if fence is None:
+        return bool(_CONNECTED.rowcount(conn, parameters))
+    return bool(_CONNECTED_FENCED.rowcount(conn, parameters))
+
+
+def connected_parameters(
+    charge_point_id: str,
+    *,
+    connection_id: str,
+    node: str,
+    at: datetime,
+    fence: int | None,
+    alive_at: datetime | None,
+) -> dict[str, Any]:
+    """The parameters of ``connected_statement`` (fenced when ``fence`` is not None)."""
+    parameters: dict[str, Any] = {
         "cp_id": charge_point_id,
         "new_connection_id": connection_id,
         "new_node": node,
         "at": at,
-        "alive": alive,
+        "alive": at if alive_at is None else max(at, alive_at),
     }
-    if fence is None:
-        return bool(_CONNECTED.rowcount(conn, parameters))
-    parameters["fence"] = fence
-    return bool(_CONNECTED_FENCED.rowcount(conn, parameters))
+    if fence is not None:
+        parameters["fence"] = fence
+    return parameters
+
+
+def connected_statement(*, fenced: bool) -> sa.Update:
+    """``set_connected``'s UPDATE (for ``ocppd.store.connections`` to run with its own)."""
+    return _connected_statement(fenced=fenced)
 
 
 def _connected_statement(*, fenced: bool) -> sa.Update:
@@ -507,11 +533,27 @@ def set_disconnected(
     connect, no newer, changes nothing and the charger is not shown online
     without a socket. Returns whether it applied.
     """
-    parameters: dict[str, Any] = {"cp_id": charge_point_id, "conn_id": connection_id, "at": at}
+    parameters = disconnected_parameters(
+        charge_point_id, connection_id=connection_id, at=at, fence=fence
+    )
     if fence is None:
         return bool(_DISCONNECTED.rowcount(conn, parameters))
-    parameters["fence"] = fence
     return bool(_DISCONNECTED_FENCED.rowcount(conn, parameters))
+
+
+def disconnected_parameters(
+    charge_point_id: str, *, connection_id: str, at: datetime, fence: int | None
+) -> dict[str, Any]:
+    """The parameters of ``disconnected_statement`` (fenced when ``fence`` is not None)."""
+    parameters: dict[str, Any] = {"cp_id": charge_point_id, "conn_id": connection_id, "at": at}
+    if fence is not None:
+        parameters["fence"] = fence
+    return parameters
+
+
+def disconnected_statement(*, fenced: bool) -> sa.Update:
+    """``set_disconnected``'s UPDATE (for ``ocppd.store.connections`` to run with its own)."""
+    return _disconnected_statement(fenced=fenced)
 
 
 def _disconnected_statement(*, fenced: bool) -> sa.Update:

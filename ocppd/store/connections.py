@@ -14,8 +14,10 @@ the socket (``connection_id``), so:
 - the liveness sweep's disconnect (at the charger's last sign of life) and
   the socket's real one, in either order, leave the later time.
 
-Connect and disconnect are on the reconnect storm's hot path: one statement
-each, on the driver's cursor (``ocppd.store.prepared``).
+Connect and disconnect are on the reconnect storm's hot path: ``connected``
+and ``disconnected`` write the charger's presence and its history row in one
+statement on PostgreSQL (two on SQLite, where a statement is no round trip),
+on the driver's cursor (``ocppd.store.prepared``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ocppd.store import chargers
 from ocppd.store.prepared import Prepared
 from ocppd.store.sql import dialect_insert
 from ocppd.store.tables import charge_points, charger_connections
@@ -58,11 +61,16 @@ def _later(column: sa.ColumnElement[datetime], value: Any) -> sa.ColumnElement[d
 
 @functools.cache
 def _connected(dialect: str) -> Prepared:
+    return Prepared(_connected_statement(dialect))
+
+
+def _connected_statement(dialect: str) -> Any:
     at = sa.bindparam("at", type_=UTCDateTime())
     insert = dialect_insert(dialect, charger_connections)
+    # Named as ``chargers.connected_statement`` names them: one set of parameters for both.
     values = {
-        "connection_id": sa.bindparam("conn_id", type_=_c.connection_id.type),
-        "node": sa.bindparam("node_id", type_=_c.node.type),
+        "connection_id": sa.bindparam("new_connection_id", type_=_c.connection_id.type),
+        "node": sa.bindparam("new_node", type_=_c.node.type),
         "connected_at": at,
     }
     statement = insert.from_select(
@@ -73,11 +81,15 @@ def _connected(dialect: str) -> Prepared:
         # row a disconnect made first learns them.
         set_={"connected_at": insert.excluded.connected_at, "node": insert.excluded.node},
     )
-    return Prepared(statement)
+    return statement
 
 
 @functools.cache
 def _disconnected(dialect: str) -> Prepared:
+    return Prepared(_disconnected_statement(dialect))
+
+
+def _disconnected_statement(dialect: str) -> Any:
     at = sa.bindparam("at", type_=UTCDateTime())
     insert = dialect_insert(dialect, charger_connections)
     values = {
@@ -105,7 +117,7 @@ def _disconnected(dialect: str) -> Prepared:
             ),
         },
     )
-    return Prepared(statement)
+    return statement
 
 
 def record_connected(
@@ -113,7 +125,8 @@ def record_connected(
 ) -> None:
     """The socket ``connection_id`` of the charger opened on ``node`` at ``at``."""
     _connected(conn.dialect.name).rowcount(
-        conn, {"cp_id": charge_point_id, "conn_id": connection_id, "node_id": node, "at": at}
+        conn,
+        {"cp_id": charge_point_id, "new_connection_id": connection_id, "new_node": node, "at": at},
     )
 
 
@@ -133,15 +146,112 @@ def record_disconnected(
     if not connection_id:
         return  # a sweep of a row that recorded no socket: no history to close
     _disconnected(conn.dialect.name).rowcount(
-        conn,
-        {
-            "cp_id": charge_point_id,
-            "conn_id": connection_id,
-            "at": at,
-            "code": code,
-            "reason": None if reason is None else reason[:CLOSE_REASON_LENGTH],
-        },
+        conn, _disconnected_parameters(charge_point_id, connection_id, at, code, reason)
     )
+
+
+def _disconnected_parameters(
+    charge_point_id: str, connection_id: str, at: datetime, code: int | None, reason: str | None
+) -> dict[str, Any]:
+    return {
+        "cp_id": charge_point_id,
+        "conn_id": connection_id,
+        "at": at,
+        "code": code,
+        "reason": None if reason is None else reason[:CLOSE_REASON_LENGTH],
+    }
+
+
+# -- with the charger's presence, in one statement on PostgreSQL ---------------------
+#
+# On PostgreSQL every statement is a round trip to the server, which made a
+# connect or disconnect cost twice as much with its history row; there the
+# charger's UPDATE runs as a data-modifying CTE of the history's upsert (it
+# runs to completion whether or not the upsert reads it). On SQLite a
+# statement is a call into the library: two cost little more than one.
+
+
+@functools.cache
+def _together(kind: str, fenced: bool) -> Prepared:
+    if kind == "connected":
+        history = _connected_statement("postgresql")
+        update = chargers.connected_statement(fenced=fenced)
+    else:
+        history = _disconnected_statement("postgresql")
+        update = chargers.disconnected_statement(fenced=fenced)
+    applied = update.returning(_cp.charge_point_id).cte("applied")
+    counted = sa.select(sa.func.count()).select_from(applied).scalar_subquery()
+    return Prepared(history.add_cte(applied).returning(counted.label("applied")))
+
+
+def connected(
+    conn: Connection,
+    charge_point_id: str,
+    *,
+    connection_id: str,
+    node: str,
+    at: datetime,
+    fence: int | None = None,
+    alive_at: datetime | None = None,
+) -> bool:
+    """
+    ``chargers.set_connected`` and ``record_connected`` together: the charger's
+    presence (whether it applied is returned) and its history row.
+    """
+    if conn.dialect.name != "postgresql":
+        applied = chargers.set_connected(
+            conn,
+            charge_point_id,
+            connection_id=connection_id,
+            node=node,
+            at=at,
+            fence=fence,
+            alive_at=alive_at,
+        )
+        record_connected(conn, charge_point_id, connection_id=connection_id, node=node, at=at)
+        return applied
+    parameters = chargers.connected_parameters(
+        charge_point_id,
+        connection_id=connection_id,
+        node=node,
+        at=at,
+        fence=fence,
+        alive_at=alive_at,
+    )
+    row = _together("connected", fence is not None).first(conn, parameters)
+    return bool(row and row["applied"])
+
+
+def disconnected(
+    conn: Connection,
+    charge_point_id: str,
+    *,
+    connection_id: str,
+    at: datetime,
+    fence: int | None = None,
+    code: int | None = None,
+    reason: str | None = None,
+) -> bool:
+    """
+    ``chargers.set_disconnected`` and ``record_disconnected`` together: the
+    charger's presence (whether it applied is returned) and its socket's row.
+    """
+    if conn.dialect.name != "postgresql" or not connection_id:
+        applied = chargers.set_disconnected(
+            conn, charge_point_id, connection_id=connection_id, at=at, fence=fence
+        )
+        record_disconnected(
+            conn, charge_point_id, connection_id=connection_id, at=at, code=code, reason=reason
+        )
+        return applied
+    parameters = {
+        **chargers.disconnected_parameters(
+            charge_point_id, connection_id=connection_id, at=at, fence=fence
+        ),
+        **_disconnected_parameters(charge_point_id, connection_id, at, code, reason),
+    }
+    row = _together("disconnected", fence is not None).first(conn, parameters)
+    return bool(row and row["applied"])
 
 
 @attrs.frozen

@@ -44,12 +44,11 @@ class ConnectionHistoryMixin(_Base):
 
     def connect(
         self, connection_id: str, at: datetime, *, node: str = "n1", cp: str = "CP1"
-    ) -> None:
-        def both(conn: Any) -> None:
-            chargers.set_connected(conn, cp, connection_id=connection_id, node=node, at=at)
-            connections.record_connected(conn, cp, connection_id=connection_id, node=node, at=at)
-
-        self.query(both)
+    ) -> bool:
+        """The processor's connect: presence and history (one statement on PostgreSQL)."""
+        return bool(
+            self.query(connections.connected, cp, connection_id=connection_id, node=node, at=at)
+        )
 
     def disconnect(
         self,
@@ -58,14 +57,19 @@ class ConnectionHistoryMixin(_Base):
         *,
         code: int | None = 1000,
         reason: str | None = None,
-    ) -> None:
-        def both(conn: Any) -> None:
-            chargers.set_disconnected(conn, "CP1", connection_id=connection_id, at=at)
-            connections.record_disconnected(
-                conn, "CP1", connection_id=connection_id, at=at, code=code, reason=reason
+        fence: int | None = None,
+    ) -> bool:
+        return bool(
+            self.query(
+                connections.disconnected,
+                "CP1",
+                connection_id=connection_id,
+                at=at,
+                fence=fence,
+                code=code,
+                reason=reason,
             )
-
-        self.query(both)
+        )
 
     def rows(self) -> list[tuple[Any, ...]]:
         c = charger_connections.c
@@ -102,9 +106,10 @@ class ConnectionHistoryMixin(_Base):
 
     def test_stale_disconnect_leaves_newer_connection_open(self) -> None:
         # A quick reconnect to another node: the old socket's disconnect comes last.
-        self.connect("s1", hours(1), node="n1")
-        self.connect("s2", hours(2), node="n2")
-        self.disconnect("s1", hours(3))
+        self.assertTrue(self.connect("s1", hours(1), node="n1"))
+        self.assertTrue(self.connect("s2", hours(2), node="n2"))
+        # The presence does not apply it; the history closes its own row.
+        self.assertFalse(self.disconnect("s1", hours(3)))
         self.assertEqual(
             self.rows(),
             [("s1", "n1", hours(1), hours(3), 1000), ("s2", "n2", hours(2), None, None)],
@@ -134,9 +139,32 @@ class ConnectionHistoryMixin(_Base):
         )
 
     def test_unknown_charger_and_no_socket(self) -> None:
-        self.connect("s1", hours(1), cp="nobody")
-        self.disconnect("", hours(2))
+        self.assertFalse(self.connect("s1", hours(1), cp="nobody"))
+        self.assertFalse(self.disconnect("", hours(2)))
         self.assertEqual(self.rows(), [])
+
+    def test_fenced_presence_applies_as_before(self) -> None:
+        """The presence's answer is chargers.set_*'s, the history row written either way."""
+        self.assertTrue(
+            self.query(
+                connections.connected, "CP1", connection_id="new", node="n2", at=hours(2), fence=5
+            )
+        )
+        # An older fence's connect, stored late: no presence change, but its row.
+        self.assertFalse(
+            self.query(
+                connections.connected, "CP1", connection_id="old", node="n1", at=hours(1), fence=4
+            )
+        )
+        self.assertFalse(self.disconnect("old", hours(3), fence=4))
+        record = self.query(chargers.get_charge_point, "CP1")
+        self.assertEqual((record.online, record.connection_id), (True, "new"))
+        self.assertTrue(self.disconnect("new", hours(4), fence=5))
+        self.assertFalse(self.query(chargers.get_charge_point, "CP1").online)
+        self.assertEqual(
+            self.rows(),
+            [("old", "n1", hours(1), hours(3), 1000), ("new", "n2", hours(2), hours(4), 1000)],
+        )
 
     def test_recent_connections_newest_first_bounded(self) -> None:
         for n in range(connections.RECENT_CONNECTIONS + 3):
