@@ -170,6 +170,7 @@ class Server:
             assert template is not None
             if kind == "ocppd-noproc":
                 env["PYTHONPATH"] = os.path.join(BENCH, "diag") + os.pathsep + source
+                env["OCPPD_BENCH_NOPROC"] = "1"
             data_dir = os.path.join(self.workdir, "data")
             shutil.copytree(template, data_dir)
             argv = [

@@ -1,22 +1,14 @@
 """
-Diagnostics only (``bench/profile.py --server ocppd-noproc``): an ocppd whose
-processor never consumes, to measure the request path without the store's
-writes competing for the CPU and the GIL. Messages pile up in the embedded
-bus (bounded at 100,000), so keep such a run short.
+Diagnostics only, put on a benchmark server's ``PYTHONPATH`` by ``bench/servers.py``
+(``ocppd-noproc``) and ``bench/thread_cpu.py --gc``; each part by its variable:
+
+- ``OCPPD_BENCH_NOPROC``: the processor never consumes (``noproc.py``);
+- ``OCPPD_BENCH_GC_OUT``: every garbage collection timed (``gc_timing.py``).
 """
 
-from typing import cast
+import os
 
-from twisted.internet.defer import Deferred, succeed
-
-from ocppd.bus.interface import IConsumer
-from ocppd.consumers.base import BusConsumer
-from ocppd.consumers.processor import OcppProcessor
-
-
-def _start_without_consuming(self: BusConsumer, queue: str) -> Deferred[IConsumer]:
-    # No consumer: stop() then has nothing to stop.
-    return succeed(cast(IConsumer, None))
-
-
-OcppProcessor.start = _start_without_consuming  # type: ignore[method-assign]
+if os.environ.get("OCPPD_BENCH_GC_OUT"):
+    import gc_timing  # noqa: F401
+if os.environ.get("OCPPD_BENCH_NOPROC"):
+    import noproc  # noqa: F401
