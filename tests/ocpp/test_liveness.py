@@ -14,10 +14,11 @@ from twisted.trial.unittest import TestCase
 
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
+from ocppd.consumers.processor import OcppProcessor
 from ocppd.ocpp.liveness import ChargerLiveness
 from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.traffic import TrafficPublisher
-from ocppd.store import chargers
+from ocppd.store import chargers, connections
 from ocppd.store.database import Database
 from ocppd.timeutil import format_iso, from_timestamp
 from tests.store.fixtures import make_postgres_database, make_sqlite_database
@@ -62,7 +63,7 @@ class Node:
         """A socket opened here and its connect event stored, as the processor does."""
         self.registry.register(HeldSocket(charge_point_id, connection_id))  # type: ignore[arg-type]
         self._test.database.run_sync(
-            chargers.set_connected,
+            connections.connected,
             charge_point_id,
             connection_id=connection_id,
             node=self.node_id,
@@ -135,6 +136,30 @@ class LivenessTests(TestCase):
         # the processor moves last_seen_at to it.
         last_renewal = format_iso(from_timestamp(START + TIMEOUT - a.liveness.interval))
         self.assertEqual({e.payload["at"] for _, e in self.bus.published}, {last_renewal})
+
+    @inlineCallbacks
+    def test_swept_connections_end_at_the_last_sign_of_life(self) -> Any:
+        """
+        The sweep's announcements, stored by the processor, close the dead node's
+        connections in the history at its last renewal; the live node's stay open.
+        """
+        a, b = Node(self, "a"), Node(self, "b")
+        a.connect("CP1", "a1")
+        b.connect("CP3", "b3")
+        yield self.run_for([a, b], TIMEOUT)
+        yield self.run_for([b], TIMEOUT + b.liveness.interval)
+        processor = OcppProcessor(None, self.database, clock=self.clock)  # type: ignore[arg-type]
+        for key, envelope in self.bus.published:
+            if key == topology.CHARGER_DISCONNECTED:
+                self.database.run_sync(processor.apply, envelope)
+        (dead,) = self.database.run_sync(connections.recent_connections, "CP1")
+        last_renewal = from_timestamp(START + TIMEOUT - a.liveness.interval)
+        self.assertEqual(
+            (dead.connection_id, dead.disconnected_at, dead.close_reason),
+            ("a1", last_renewal, "liveness expired"),
+        )
+        (live,) = self.database.run_sync(connections.recent_connections, "CP3")
+        self.assertIsNone(live.disconnected_at)
 
     @inlineCallbacks
     def test_charger_moved_to_another_node_is_not_renewed_by_the_old(self) -> Any:
