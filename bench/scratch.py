@@ -35,6 +35,9 @@ def scratch_database(url: str) -> Iterator[tuple[Any, str]]:
             schema = f"ocppd_bench_{secrets.token_hex(4)}"
             admin = create_engine(url, max_threads=1)
             with admin.begin() as conn:
+                # In public, not in the scratch schema: dropped with CASCADE at
+                # the end, it would take the extension and others' indexes along.
+                conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
                 conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
 
             def drop() -> None:

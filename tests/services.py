@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 from twisted.trial.unittest import SkipTest
 
@@ -44,3 +45,23 @@ def require_postgres() -> str:
     url = make_url(POSTGRES_URL)
     require_service("PostgreSQL", url.host or "127.0.0.1", url.port or 5432)
     return POSTGRES_URL
+
+
+def install_shared_extensions(conn: Any) -> None:
+    """
+    Install in ``public`` the extensions migrations use when they may
+    (revision 0020's ``pg_trgm``), before a test migrates a schema of its own.
+    A migration creates a missing extension in its first ``search_path``
+    schema: a test's, dropped with CASCADE after it, which would take the
+    extension along, and with it every other running test's indexes on it.
+    """
+    import sqlalchemy as sa
+
+    installed = "SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'"
+    if conn.execute(sa.text(installed)).first() is not None:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
+    except sa.exc.IntegrityError:
+        pass  # another test process installed it at the same moment

@@ -23,7 +23,8 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ocppd.store.people import Order, contains, ordered
+from ocppd.store.people import Order, ordered
+from ocppd.store.people_search import contains
 from ocppd.store.records import ChargePointRecord, StationRecord, TransactionRecord, from_mapping
 from ocppd.store.tables import charge_points, stations, transactions, users
 from ocppd.store.tags import canonical_id_tag

@@ -32,6 +32,18 @@ SCRIPT_LOCATION = str(Path(__file__).resolve().with_name("migrations"))
 MIGRATION_LOCK_KEY = zlib.crc32(b"ocppd.store.migrate")
 
 
+#: Where the names of indexes end that a revision creates only where it can
+#: (0020's trigram indexes need ``pg_trgm``): they are not in ``tables.metadata``.
+OPTIONAL_INDEX_SUFFIX = "_trgm"
+
+
+def include_object(
+    obj: object, name: str | None, kind: str, reflected: bool, compare_to: object
+) -> bool:
+    """Alembic's filter comparing the schema to ``tables.metadata``: optional indexes out."""
+    return not (kind == "index" and (name or "").endswith(OPTIONAL_INDEX_SUFFIX))
+
+
 class SchemaNotCurrent(Exception):
     """
     The database is missing or not at this version's schema revision.

@@ -5,9 +5,10 @@ pages over users and id tags; a user's name and blocking.
 Search is case-insensitive substring matching (``LIKE`` on lower-cased
 text, its wildcards escaped): e-mail addresses are stored lower-cased and
 id tags upper-cased (``tags.canonical_id_tag``), so only names need
-``lower()``. Pages are keyset pages on (sort value, unique key): the sort
-value alone is not unique (two customers share a name), the pair is, so a
-page neither repeats nor skips a row.
+``lower()``; how it is found fast is ``people_search``'s job. Pages are
+keyset pages on (sort value, unique key): the sort value alone is not unique
+(two customers share a name), the pair is, so a page neither repeats nor
+skips a row.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ocppd.store.people_search import matching_tags, matching_users, tags_walk, users_walk
 from ocppd.store.records import IdTagRecord, UserRecord, WalletRecord, first_record, from_mapping
 from ocppd.store.tables import USER_NAME_SORT, api_tokens, id_tags, users, wallets
-from ocppd.store.tags import canonical_id_tag, get_id_tag
+from ocppd.store.tags import get_id_tag
 
 _u = users.c
 _t = id_tags.c
@@ -69,10 +71,6 @@ def ordered(
     return query.order_by(*(direction(c) for c in columns))
 
 
-def contains(column: sa.ColumnElement[Any], text: str) -> sa.ColumnElement[bool]:
-    return column.contains(text, autoescape=True)
-
-
 # --- users ---------------------------------------------------------------------
 
 
@@ -93,7 +91,10 @@ class UserRow:
     tags: int
 
 
-def _user_query(filters: UserFilters) -> sa.Select[Any]:
+def _user_query(
+    filters: UserFilters, search: sa.ColumnElement[bool] | None = None
+) -> sa.Select[Any]:
+    """Users matching ``filters``; ``search`` is how ``filters.q`` is found (the walk if None)."""
     tag_count = (
         sa.select(sa.func.count())
         .where(_t.user_id == _u.id)
@@ -110,13 +111,7 @@ def _user_query(filters: UserFilters) -> sa.Select[Any]:
         tag_count,
     ).select_from(users.outerjoin(wallets, wallets.c.user_id == _u.id))
     if filters.q:
-        lower = filters.q.lower()
-        owns = sa.exists().where(
-            _t.user_id == _u.id, contains(_t.id_tag, canonical_id_tag(filters.q))
-        )
-        query = query.where(
-            sa.or_(contains(_u.email, lower), contains(sa.func.lower(_u.name), lower), owns)
-        )
+        query = query.where(users_walk(filters.q) if search is None else search)
     if filters.role is not None:
         query = query.where(_u.role == filters.role)
     if filters.blocked is not None:
@@ -140,12 +135,24 @@ def _user_row(row: Any) -> UserRow:
     return UserRow(from_mapping(UserRecord, mapping), wallet, int(mapping["tag_count"]))
 
 
+def users_page_query(
+    filters: UserFilters,
+    order: Order,
+    *,
+    limit: int,
+    search: sa.ColumnElement[bool] | None = None,
+) -> sa.Select[Any]:
+    """The query of ``list_users_page``, ``search`` found as ``_user_query`` says."""
+    return ordered(_user_query(filters, search), USER_SORTS[order.sort], _u.id, order).limit(limit)
+
+
 def list_users_page(
     conn: Connection, filters: UserFilters, order: Order, *, limit: int
 ) -> list[UserRow]:
     """Up to ``limit`` users matching ``filters`` in ``order``, after ``order.after``."""
-    query = ordered(_user_query(filters), USER_SORTS[order.sort], _u.id, order)
-    return [_user_row(row) for row in conn.execute(query.limit(limit))]
+    search = matching_users(conn, filters.q) if filters.q else None
+    query = users_page_query(filters, order, limit=limit, search=search)
+    return [_user_row(row) for row in conn.execute(query)]
 
 
 def get_user_row(conn: Connection, user_id: int) -> UserRow | None:
@@ -210,29 +217,32 @@ class TagRow:
     owner: tuple[str, str | None] | None
 
 
-def list_tags_page(
-    conn: Connection, filters: TagFilters, order: Order, *, limit: int
-) -> list[TagRow]:
-    """Up to ``limit`` tags matching ``filters`` in ``order``, after ``order.after``."""
+def tags_page_query(
+    filters: TagFilters,
+    order: Order,
+    *,
+    limit: int,
+    search: sa.ColumnElement[bool] | None = None,
+) -> sa.Select[Any]:
+    """The query of ``list_tags_page``; ``search`` is how ``filters.q`` is found (the walk)."""
     query = sa.select(id_tags, _u.email.label("owner_email"), _u.name.label("owner_name"))
     query = query.select_from(id_tags.outerjoin(users, _u.id == _t.user_id))
     if filters.q:
-        upper, lower = canonical_id_tag(filters.q), filters.q.lower()
-        query = query.where(
-            sa.or_(
-                contains(_t.id_tag, upper),
-                contains(_t.parent_id_tag, upper),
-                contains(_u.email, lower),
-                contains(sa.func.lower(_u.name), lower),
-            )
-        )
+        query = query.where(tags_walk(filters.q) if search is None else search)
     if filters.status is not None:
         query = query.where(_t.status == filters.status)
     if filters.user_id is not None:
         query = query.where(_t.user_id == filters.user_id)
-    query = ordered(query, TAG_SORTS[order.sort], _t.id_tag, order)
+    return ordered(query, TAG_SORTS[order.sort], _t.id_tag, order).limit(limit)
+
+
+def list_tags_page(
+    conn: Connection, filters: TagFilters, order: Order, *, limit: int
+) -> list[TagRow]:
+    """Up to ``limit`` tags matching ``filters`` in ``order``, after ``order.after``."""
+    search = matching_tags(conn, filters.q) if filters.q else None
     rows = []
-    for row in conn.execute(query.limit(limit)):
+    for row in conn.execute(tags_page_query(filters, order, limit=limit, search=search)):
         mapping = row._mapping
         email = mapping["owner_email"]
         owner = None if email is None else (email, mapping["owner_name"])

@@ -174,12 +174,13 @@ def postgres_overrides(testcase: TestCase) -> list[str]:
     import sqlalchemy as sa
 
     from ocppd.store.database import create_engine, normalize_url
-    from tests.services import require_postgres
+    from tests.services import install_shared_extensions, require_postgres
 
     url = normalize_url(require_postgres())
     schema = f"ocppd_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url)
     with admin.begin() as conn:
+        install_shared_extensions(conn)
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
 
     def drop() -> None:

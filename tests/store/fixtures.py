@@ -25,7 +25,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.store import chargers, messages, migrate, tags, tariffs, users
 from ocppd.store.database import Database, create_engine, normalize_url
-from tests.services import require_postgres
+from tests.services import install_shared_extensions, require_postgres
 
 
 def sqlite_url(testcase: SynchronousTestCase) -> str:
@@ -44,6 +44,7 @@ def postgres_schema(testcase: SynchronousTestCase) -> tuple[str, str]:
     schema = f"ocppd_test_{secrets.token_hex(6)}"
     admin = create_engine(url, max_threads=1)
     with admin.begin() as conn:
+        install_shared_extensions(conn)
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
 
     def drop() -> None:

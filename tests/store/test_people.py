@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from alembic import command
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
-from ocppd.store import migrate, people, tags, users, wallets
-from ocppd.store.database import Database, create_engine
+from ocppd.store import migrate, people, people_search, tags, users, wallets
+from ocppd.store.database import Database, create_engine, normalize_url
 from ocppd.store.people import Order, TagFilters, UserFilters
+from tests.services import require_postgres
 from tests.store.fixtures import (
     make_postgres_database,
     make_sqlite_database,
@@ -203,3 +207,116 @@ class PostgresPeopleTests(PeopleTestsMixin, TestCase):
 
     def empty_database_url(self) -> str:
         return postgres_url(self)
+
+    def plan(self, query: sa.Select[Any]) -> str:
+        """PostgreSQL's plan of ``query`` when it may use any index at all."""
+        with self.database.engine.begin() as conn:
+            # A handful of rows: a scan is cheapest. Whether the indexes answer
+            # the searches' expressions is the question, not the planner's pick.
+            conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
+            rows = conn.exec_driver_sql(f"EXPLAIN {compiled}").all()
+        return "\n".join(row[0] for row in rows)
+
+    def test_searches_seek_in_trigram_indexes(self) -> None:
+        """Each lookup of a search is answered by revision 0020's trigram indexes (EXPLAIN)."""
+        found = self.plan(people_search.users_lookup("lee"))
+        for index in ("ix_users_email_trgm", "ix_users_name_trgm", "ix_id_tags_id_tag_trgm"):
+            self.assertIn(f"Bitmap Index Scan on {index}", found)
+        found = self.plan(people_search.owners_lookup("lee"))
+        for index in ("ix_users_email_trgm", "ix_users_name_trgm"):
+            self.assertIn(f"Bitmap Index Scan on {index}", found)
+        found = self.plan(people_search.tags_lookup("lee", [1, 2]))
+        for index in ("ix_id_tags_id_tag_trgm", "ix_id_tags_parent_id_tag_trgm"):
+            self.assertIn(f"Bitmap Index Scan on {index}", found)
+        self.assertNotIn("Seq Scan", found)
+
+    def test_searched_by_the_walk_when_many_match(self) -> None:
+        """Beyond SEEK_LIMIT matches a search walks the list instead: the same answers."""
+        self.patch(people_search, "SEEK_LIMIT", 0)
+        self.test_users_searched_in_any_case()
+        self.test_tags_sorted_paged_and_searched()
+
+
+class PostgresTrigramRightsTests(TestCase):
+    """Revision 0020 for a role that may not create ``pg_trgm``, then for one that may."""
+
+    def setUp(self) -> None:
+        url = normalize_url(require_postgres())
+        self.name = f"ocppd_trgm_{secrets.token_hex(4)}"
+        admin = create_engine(url, max_threads=1)
+        self.addCleanup(admin.dispose)
+        with admin.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            # A database of its own: the test database has pg_trgm installed already.
+            conn.execute(sa.text(f"CREATE ROLE {self.name} NOLOGIN"))
+            conn.execute(sa.text(f"CREATE DATABASE {self.name}"))
+
+        def drop() -> None:
+            with admin.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)"))
+                conn.execute(sa.text(f"DROP ROLE IF EXISTS {self.name}"))
+
+        self.addCleanup(drop)
+        self.owner_url = url.set(database=self.name)
+        owner = create_engine(self.owner_url, max_threads=1)
+        self.addCleanup(owner.dispose)
+        with owner.begin() as conn:
+            conn.execute(sa.text(f"CREATE SCHEMA ocppd AUTHORIZATION {self.name}"))
+        self.owner = owner
+        # The role migrates, in its schema: no superuser, no CREATE on the database.
+        options = quote(f"-crole={self.name} -csearch_path=ocppd")
+        self.url = self.owner_url.render_as_string(hide_password=False) + f"?options={options}"
+
+    def trigram_indexes(self) -> list[str]:
+        with self.owner.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT indexname FROM pg_indexes WHERE schemaname = 'ocppd' "
+                    "AND indexname LIKE '%trgm' ORDER BY indexname"
+                )
+            )
+            return [row[0] for row in rows]
+
+    def test_refused_then_allowed(self) -> None:
+        """Refused: one warning, the upgrade completes without the indexes; allowed: made."""
+        warnings: list[dict[str, Any]] = []
+
+        def observe(event: dict[str, Any]) -> None:
+            if event.get("log_level") == LogLevel.warn:
+                warnings.append(event)
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        migrate.upgrade(self.url)
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn("permission denied", formatEvent(warnings[0]))
+        self.assertEqual(self.trigram_indexes(), [])
+        database = Database.from_url(self.url)
+        self.addCleanup(database.stop)
+        user_id = database.run_sync(users.add_user, "ann@example.com", "x", "customer", now=T0)
+        rows = database.run_sync(
+            people.list_users_page, UserFilters(q="ANN@"), Order("email"), limit=5
+        )
+        self.assertEqual([r.user.id for r in rows], [user_id])
+        database.stop()
+
+        # pg_trgm is trusted: CREATE on the database is all a role needs.
+        with self.owner.begin() as conn:
+            conn.execute(sa.text(f"GRANT CREATE ON DATABASE {self.name} TO {self.name}"))
+        engine = create_engine(self.url, max_threads=1)
+        self.addCleanup(engine.dispose)
+        with engine.begin() as connection:
+            command.downgrade(migrate.alembic_config(connection), "0019")
+        migrate.upgrade(engine)
+        self.assertEqual(
+            self.trigram_indexes(),
+            [
+                "ix_id_tags_id_tag_trgm",
+                "ix_id_tags_parent_id_tag_trgm",
+                "ix_users_email_trgm",
+                "ix_users_name_trgm",
+            ],
+        )
+        self.assertEqual(len(warnings), 1, warnings)

@@ -17,6 +17,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
 from ocppd.store.database import create_engine, normalize_url
+from ocppd.store.migrate import include_object
 from ocppd.store.tables import metadata
 from ocppd.store.types import UTCDateTime
 
@@ -38,6 +39,7 @@ def _configure(connection: Connection) -> None:
         compare_type=True,
         compare_server_default=True,
         render_item=_render_item,
+        include_object=include_object,
         # SQLite alters tables by copying them: autogenerate must say so.
         render_as_batch=connection.dialect.name == "sqlite",
     )
