@@ -685,6 +685,11 @@ class FilesConfig:
     max_diagnostics_size: int = 50 * 1024 * 1024
     #: Seconds an upload URL stays valid.
     upload_ttl: int = 24 * 3600
+    #: Days a received diagnostics file is kept (then deleted, with its row); 0: no age limit.
+    diagnostics_keep_days: int = 30
+    #: Most bytes all kept diagnostics files may take: beyond, the oldest are deleted
+    #: first. 0: no limit.
+    max_diagnostics_total: int = 2 * 1024 * 1024 * 1024
     #: Firmware files served at ``/firmware/<name>`` for UpdateFirmware; empty: none.
     firmware_dir: str = ""
 
@@ -693,6 +698,8 @@ class FilesConfig:
         "diagnostics_dir": _text,
         "max_diagnostics_size": _positive_int,
         "upload_ttl": _positive_int,
+        "diagnostics_keep_days": _non_negative_int,
+        "max_diagnostics_total": _non_negative_int,
         "firmware_dir": _text,
     }
 

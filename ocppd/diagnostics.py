@@ -9,7 +9,9 @@ file) or POST (the body, or the first file of a ``multipart/form-data``
 form), optionally naming the file in the path (``.../<token>/<name>``); at
 most ``[files] max_diagnostics_size`` bytes (413 beyond, refused while it
 arrives, ``ocppd.web``). The file is kept in ``[files] diagnostics_dir`` as
-``<upload id>-<name>``; operators list and download them through the CMS API.
+``<upload id>-<name>``; operators list and download them through the CMS API,
+and delete one by hand (audited, ``audit.cms.diagnostics.deleted``). The
+files are pruned by age and by their total size (``ocppd.diagnostics_pruning``).
 
 The token is the only credential: the URL is given to one charger, over its
 OCPP connection, and dies with its first file or its expiry. An unknown or
@@ -28,14 +30,17 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import IO, Any
 
+import attrs
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks
 
 from ocppd.api.errors import ApiError
+from ocppd.bus.outbox import Event, Outbox
 from ocppd.logs import Logger
 from ocppd.store import diagnostics
 from ocppd.store.database import Database
 from ocppd.store.diagnostics import UploadRecord
+from ocppd.store.records import UserRecord
 from ocppd.timeutil import format_iso
 
 #: The path prefix of upload URLs on the web listener.
@@ -44,6 +49,15 @@ UPLOAD_PREFIX = "/diagnostics/"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 MAX_NAME = 100
 DEFAULT_NAME = "diagnostics"
+
+
+@attrs.define
+class Removal:
+    """What a removal did: the uploads deleted, and those kept as their file would not go."""
+
+    removed: list[UploadRecord] = attrs.field(factory=list)
+    #: (upload, why its file could not be deleted)
+    failed: list[tuple[UploadRecord, str]] = attrs.field(factory=list)
 
 
 def token_hash(token: str) -> str:
@@ -96,8 +110,11 @@ class DiagnosticsFiles:
         public_url: str,
         ttl: int,
         now: Any,
+        outbox: Outbox | None = None,
     ) -> None:
         self._database = database
+        #: Stages the audit event of an operator's deletion (None: no deletions).
+        self._outbox = outbox
         self.directory = directory
         self.public_url = public_url.rstrip("/")
         self.ttl = ttl
@@ -173,6 +190,76 @@ class DiagnosticsFiles:
             charge_point_id=record.charge_point_id,
             file_name=record.file_name,
             size=record.size,
+        )
+        return record
+
+    def remove(self, conn: Connection, records: list[UploadRecord]) -> Removal:
+        """
+        Delete each record's file, then its row, in ``conn``'s transaction (on
+        a database thread: file system calls stay off the reactor). A file
+        already gone is no error; one that cannot be deleted keeps its row, so
+        the listing never loses a file still on disk.
+        """
+        removal = Removal()
+        for record in records:
+            try:
+                os.remove(self.path_of(record))
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                removal.failed.append((record, e.strerror or type(e).__name__))
+                continue
+            diagnostics.delete_upload(conn, record.id)
+            removal.removed.append(record)
+        return removal
+
+    @inlineCallbacks
+    def delete(
+        self, upload_id: int, actor: UserRecord
+    ) -> Generator[Deferred[Any], Any, UploadRecord]:
+        """An operator deletes one upload (its file and row), audited; 404 if there is none."""
+        outbox = self._outbox
+        assert outbox is not None, "built without an outbox: no deletions"
+
+        def delete(conn: Connection) -> tuple[UploadRecord, str | None]:
+            record = diagnostics.get_upload(conn, upload_id)
+            if record is None:
+                raise ApiError(404, "not_found", f"no upload {upload_id}")
+            failed = self.remove(conn, [record]).failed
+            return record, failed[0][1] if failed else None
+
+        def audited(result: tuple[UploadRecord, str | None]) -> list[Event]:
+            record, failure = result
+            if failure is not None:
+                return []  # nothing changed
+            payload = {
+                "by": {"userId": actor.id, "email": actor.email},
+                "uploadId": record.id,
+                "fileName": record.file_name,
+                "size": record.size,
+                "receivedAt": None
+                if record.received_at is None
+                else format_iso(record.received_at),
+            }
+            return [("audit.cms.diagnostics.deleted", payload, record.charge_point_id)]
+
+        record, failure = yield outbox.run(self._database, delete, audited)
+        if failure is not None:
+            self.log.warn(
+                "Diagnostics upload {upload_id} of {charge_point_id}: its file could not be"
+                " deleted ({reason}); kept",
+                upload_id=record.id,
+                charge_point_id=record.charge_point_id,
+                reason=failure,
+            )
+            raise ApiError(409, "not_deleted", "the file could not be deleted; it is kept")
+        self.log.info(
+            "Diagnostics upload {upload_id} of {charge_point_id} deleted by {email}",
+            upload_id=record.id,
+            charge_point_id=record.charge_point_id,
+            file_name=record.file_name,
+            size=record.size,
+            email=actor.email,
         )
         return record
 

@@ -296,7 +296,10 @@ class PresenceService(_Part):
 
 
 class TimersService(_Part):
-    """The hourly pruning, the sweep of expired holds, the liveness checks."""
+    """
+    The hourly pruning, the sweep of expired holds, the liveness checks, the
+    diagnostics files' pruning.
+    """
 
     def __init__(self, node: Ocppd) -> None:
         super().__init__(node, "timers")
@@ -313,6 +316,7 @@ class TimersService(_Part):
         )
         node.holds.start()
         node.liveness.start()
+        node.diagnostics_pruner.start()
 
     def stopService(self) -> None:
         super().stopService()
@@ -321,6 +325,7 @@ class TimersService(_Part):
             pruner.stop()
         self.node.holds.stop()
         self.node.liveness.stop()
+        self.node.diagnostics_pruner.stop()
 
     def _say_retention(self) -> None:
         """One line at start on how long the message log keeps frames: it decides the disk."""

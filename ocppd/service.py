@@ -62,6 +62,7 @@ from ocppd.consumers.funds_stop import FundsStopConsumer
 from ocppd.consumers.notifier import Notifier, shown_inbound
 from ocppd.consumers.processor import OcppProcessor, billing_limits
 from ocppd.diagnostics import DiagnosticsFiles
+from ocppd.diagnostics_pruning import DiagnosticsPruner
 from ocppd.firmware import FirmwareFiles
 from ocppd.health import Health, node_checks
 from ocppd.holds import HoldReleaser
@@ -218,6 +219,15 @@ class Ocppd:
             public_url=config.files.public_url,
             ttl=config.files.upload_ttl,
             now=self.outbox.now,
+            outbox=self.outbox,
+        )
+        # Keeps the diagnostics folder bounded by age and total size (hourly).
+        self.diagnostics_pruner = DiagnosticsPruner(
+            self.diagnostics,
+            self.database,
+            reactor,
+            keep_days=config.files.diagnostics_keep_days,
+            max_total=config.files.max_diagnostics_total,
         )
         self.commands = CommandService(
             database=self.database,

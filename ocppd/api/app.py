@@ -637,6 +637,15 @@ class Api:
         # Streamed from the folder by Twisted's File (a producer), not read whole.
         return File(path, defaultType="application/octet-stream")
 
+    @app.route("/api/cms/diagnostics/<string:upload_id>", methods=["DELETE"])
+    @inlineCallbacks
+    def cms_diagnostics_delete(
+        self, request: IRequest, upload_id: str
+    ) -> Generator[Deferred[Any], Any, bytes]:
+        user = yield self.admin(request)
+        record = yield self._diagnostics().delete(path_id(upload_id, "upload"), user)
+        return write_json(request, 200, {"deleted": upload_json(record)})
+
     # -- firmware files for UpdateFirmware ----------------------------------------
 
     @app.route("/firmware/<string:name>", methods=["GET"])

@@ -1040,6 +1040,25 @@ def document() -> dict[str, Any]:
                 },
             }
         },
+        "/api/cms/diagnostics/{uploadId}": {
+            "delete": {
+                "summary": "Delete an upload and its file (audited, audit.cms.diagnostics.deleted)",
+                "security": SECURED,
+                "parameters": [key_parameter("uploadId", STRING)],
+                "responses": {
+                    "200": {
+                        "description": "what was deleted",
+                        "content": {
+                            "application/json": {
+                                "schema": obj({"deleted": ref("DiagnosticsUpload")})
+                            }
+                        },
+                    },
+                    # 409: the file could not be deleted (it and its row are kept).
+                    **errors(401, 403, 404, 409),
+                },
+            }
+        },
         "/api/cms/diagnostics/{uploadId}/file": {
             "get": {
                 "summary": "Download the file a charger uploaded",

@@ -85,3 +85,36 @@ def list_uploads(
     if before_id is not None:
         query = query.where(_up.id < before_id)
     return all_records(conn, UploadRecord, query.order_by(_up.id.desc()).limit(limit))
+
+
+def received_oldest_first(
+    conn: Connection, *, received_before: datetime | None, limit: int
+) -> list[UploadRecord]:
+    """Uploads whose file came (before ``received_before``, if given), oldest first."""
+    query = sa.select(diagnostics_uploads).where(_up.received_at.isnot(None))
+    if received_before is not None:
+        query = query.where(_up.received_at < received_before)
+    return all_records(conn, UploadRecord, query.order_by(_up.received_at, _up.id).limit(limit))
+
+
+def received_total_size(conn: Connection) -> int:
+    """Bytes of every file received and still listed."""
+    query = sa.select(sa.func.coalesce(sa.func.sum(_up.size), 0)).where(_up.received_at.isnot(None))
+    return int(conn.execute(query).scalar_one())
+
+
+def delete_upload(conn: Connection, upload_id: int) -> bool:
+    """Forget an upload's row; False if it was gone already."""
+    result = conn.execute(diagnostics_uploads.delete().where(_up.id == upload_id))
+    return bool(result.rowcount)
+
+
+def delete_unused(conn: Connection, *, expired_before: datetime, limit: int) -> int:
+    """Forget up to ``limit`` upload URLs that expired before ``expired_before`` unused."""
+    doomed = (
+        sa.select(_up.id)
+        .where(_up.received_at.is_(None), _up.expires_at < expired_before)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    return int(conn.execute(diagnostics_uploads.delete().where(_up.id.in_(doomed))).rowcount)

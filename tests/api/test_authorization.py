@@ -84,6 +84,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/cms/points/{chargePointId}/diagnostics"): ADMIN_ONLY,
     ("GET", "/api/cms/points/{chargePointId}/unmatched-stops"): ADMIN_ONLY,
     ("GET", "/api/cms/diagnostics/{uploadId}/file"): ADMIN_ONLY,
+    ("DELETE", "/api/cms/diagnostics/{uploadId}"): ADMIN_ONLY,
     # A charger's diagnostics upload: the URL's token, given to it alone, is
     # the credential (ocppd.diagnostics); an unknown one is 404.
     ("PUT", "/diagnostics/{token}"): PUBLIC,

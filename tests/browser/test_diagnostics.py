@@ -2,11 +2,12 @@
 GetDiagnostics out of the box, from the CMS: the operator asks a simulated
 charger (``ocppd.sim``, over a real socket) for its diagnostics; it uploads
 them over HTTP to the URL ocppd handed it, says so, and the point's page
-shows the upload, live, and downloads it.
+shows the upload, live, downloads it and deletes it (asked first, audited).
 """
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any
 
@@ -16,7 +17,7 @@ from twisted.internet.defer import inlineCallbacks
 from ocppd.sim.charger import ChargerSettings, SimulatedCharger
 from ocppd.sim.cli import http_upload
 from ocppd.sim.client import Fleet, charger_service
-from ocppd.store import chargers
+from ocppd.store import audit, chargers
 from tests.browser.base import ADMIN, BrowserTestCase
 from tests.sim.fakes import SCHEMAS
 
@@ -82,3 +83,20 @@ class DiagnosticsPageTests(BrowserTestCase):
         content = yield self.b(download)
         self.assertTrue(content.startswith(b"SIM-D diagnostics\n"), content[:40])
         self.assertIn(b"HeartbeatInterval=", content)
+
+        def delete() -> None:
+            card.get_by_role("button", name="Delete SIM-D-diagnostics.log").click()
+            dialog = page.get_by_role("alertdialog")
+            expect(dialog).to_contain_text("Delete SIM-D-diagnostics.log")
+            dialog.get_by_role("button", name="Delete file").click()
+            expect(card).to_contain_text("No diagnostics asked for yet.")
+
+        yield self.b(delete)
+        folder = self.daemon.node.diagnostics.directory
+        self.assertEqual(os.listdir(folder), [])
+        entries = yield self.daemon.wait_for(
+            lambda conn: audit.list_audit_entries(conn, charge_point_id="SIM-D"),
+            until=lambda rows: any(r.action == "cms.diagnostics.deleted" for r in rows),
+        )
+        [deleted] = [r for r in entries if r.action == "cms.diagnostics.deleted"]
+        self.assertEqual(deleted.detail["fileName"], "SIM-D-diagnostics.log")

@@ -1,10 +1,12 @@
 // A point's diagnostics: ask the charger for them (GetDiagnostics without a
 // location: ocppd hands it an upload URL of its own), see its uploads arrive,
-// and download each. Fed by GET /api/cms/points/{id}/diagnostics; the
+// and download or delete each (DELETE /api/cms/diagnostics/{id}, asked first,
+// audited; older files are pruned by the server anyway, [files]
+// diagnostics_keep_days). Fed by GET /api/cms/points/{id}/diagnostics; the
 // charger's DiagnosticsStatusNotification (ocppd.admin.ocpp.{id}) says when
 // to look again. Files come with the bearer token, so through fetch.
 
-import { badge, describeError, h, LiveTable, replace, toast } from '/shared/dom.js';
+import { badge, confirmDialog, describeError, h, LiveTable, replace, toast } from '/shared/dom.js';
 import { formatBytes, formatDateTime } from '/shared/format.js';
 import { messages } from '/shared/i18n.js';
 
@@ -36,9 +38,31 @@ export function diagnosticsCard(ctx, chargePointId) {
       { label: TEXT.file, render: (u) => (u.receivedAt ? h('span', { class: 'mono', 'data-field': 'file-name' }, u.fileName) : badge('Pending', TEXT.waiting)) },
       { label: TEXT.size, class: 'num', render: (u) => formatBytes(u.size) },
       { label: TEXT.received, render: (u) => (u.receivedAt ? formatDateTime(u.receivedAt) : '—') },
-      { label: '', render: (u) => (u.receivedAt ? h('button', { type: 'button', 'aria-label': TEXT.downloadNamed(u.fileName), onclick: () => download(u) }, TEXT.download) : null) },
+      {
+        label: '',
+        render: (u) =>
+          u.receivedAt
+            ? h(
+                'span',
+                { class: 'row-actions' },
+                h('button', { type: 'button', 'aria-label': TEXT.downloadNamed(u.fileName), onclick: () => download(u) }, TEXT.download),
+                h('button', { type: 'button', class: 'danger', 'aria-label': TEXT.deleteNamed(u.fileName), onclick: () => remove(u) }, TEXT.delete),
+              )
+            : null,
+      },
     ],
   });
+  const remove = async (upload) => {
+    const sure = await confirmDialog(TEXT.confirmDelete(upload.fileName, formatBytes(upload.size), chargePointId), { confirmLabel: TEXT.deleteFile });
+    if (!sure) return;
+    try {
+      await ctx.api.delete(`/api/cms/diagnostics/${upload.id}`);
+      toast(TEXT.deleted(upload.fileName));
+      await refresh();
+    } catch (error) {
+      toast(describeError(error), { kind: 'bad' });
+    }
+  };
   const refresh = async () => {
     try {
       const page = await ctx.api.get(`/api/cms/points/${encodeURIComponent(chargePointId)}/diagnostics`, { limit: 20 });
