@@ -50,7 +50,7 @@ def require_postgres() -> str:
 def install_shared_extensions(conn: Any) -> None:
     """
     Install in ``public`` the extensions migrations use when they may
-    (revision 0020's ``pg_trgm``), before a test migrates a schema of its own.
+    (revision 0021's ``pg_trgm``), before a test migrates a schema of its own.
     A migration creates a missing extension in its first ``search_path``
     schema: a test's, dropped with CASCADE after it, which would take the
     extension along, and with it every other running test's indexes on it.

@@ -33,7 +33,7 @@ MIGRATION_LOCK_KEY = zlib.crc32(b"ocppd.store.migrate")
 
 
 #: Where the names of indexes end that a revision creates only where it can
-#: (0020's trigram indexes need ``pg_trgm``): they are not in ``tables.metadata``.
+#: (0021's trigram indexes need ``pg_trgm``): they are not in ``tables.metadata``.
 OPTIONAL_INDEX_SUFFIX = "_trgm"
 
 

@@ -6,7 +6,7 @@ user's own; for a tag, itself, its parent or its owner's e-mail or name).
 A substring is no B-tree's business: as one ``OR`` over the rows, the search
 reads rows in the list's order until a page is full. That is quick when many
 match and a read of every row when few or none do (80 to 120 ms at 100,000
-users). On PostgreSQL, revision 0020's trigram indexes (``pg_trgm``) find the
+users). On PostgreSQL, revision 0021's trigram indexes (``pg_trgm``) find the
 few: each searched column is first looked up alone (one ``LIKE`` per select,
 a seek each; an ``OR`` of them, or one reaching into another table, is
 planned as a scan, as the planner prices ``LIKE`` at a fraction of its cost),

@@ -219,7 +219,7 @@ class PostgresPeopleTests(PeopleTestsMixin, TestCase):
         return "\n".join(row[0] for row in rows)
 
     def test_searches_seek_in_trigram_indexes(self) -> None:
-        """Each lookup of a search is answered by revision 0020's trigram indexes (EXPLAIN)."""
+        """Each lookup of a search is answered by revision 0021's trigram indexes (EXPLAIN)."""
         found = self.plan(people_search.users_lookup("lee"))
         for index in ("ix_users_email_trgm", "ix_users_name_trgm", "ix_id_tags_id_tag_trgm"):
             self.assertIn(f"Bitmap Index Scan on {index}", found)
@@ -239,7 +239,7 @@ class PostgresPeopleTests(PeopleTestsMixin, TestCase):
 
 
 class PostgresTrigramRightsTests(TestCase):
-    """Revision 0020 for a role that may not create ``pg_trgm``, then for one that may."""
+    """Revision 0021 for a role that may not create ``pg_trgm``, then for one that may."""
 
     def setUp(self) -> None:
         url = normalize_url(require_postgres())
@@ -308,7 +308,7 @@ class PostgresTrigramRightsTests(TestCase):
         engine = create_engine(self.url, max_threads=1)
         self.addCleanup(engine.dispose)
         with engine.begin() as connection:
-            command.downgrade(migrate.alembic_config(connection), "0019")
+            command.downgrade(migrate.alembic_config(connection), "0020")
         migrate.upgrade(engine)
         self.assertEqual(
             self.trigram_indexes(),

@@ -197,7 +197,7 @@ class StoreTestsMixin(_Base):
             )
             self.assertEqual(compare_metadata(context, tables.metadata), [])
         self.assertEqual(migrate.current_revision(self.database.engine), migrate.head_revision())
-        self.assertEqual(migrate.head_revision(), "0020")
+        self.assertEqual(migrate.head_revision(), "0021")
 
     def test_upgrade_to_0005_redacts_authorization_keys(self) -> None:
         """

@@ -1,7 +1,7 @@
 """Trigram indexes for the CMS's customer and id tag search, on PostgreSQL.
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-07
 
 A search is a substring match in any case (``LIKE '%...%'``, ocppd.store.people):
@@ -25,8 +25,8 @@ from alembic import op
 
 from ocppd.logs import Logger
 
-revision = "0020"
-down_revision = "0019"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
@@ -58,7 +58,7 @@ def _trigram_schema(conn: sa.Connection) -> str | None:
         log.warn(
             "Customer and id tag search without trigram indexes: cannot create the "
             "pg_trgm extension ({reason}); a superuser's CREATE EXTENSION pg_trgm, then "
-            "the indexes of revision 0020, make it fast",
+            "the indexes of revision 0021, make it fast",
             reason=reason,
         )
         return None
