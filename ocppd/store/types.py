@@ -68,6 +68,46 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
         return process
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        """
+        On SQLite, a time as ``bind_processor`` stores it (26 characters,
+        microseconds always) read in one step as aware UTC: through the
+        dialect's parser and ``process_result_value`` it took several times
+        as long, for each of a session's eight times on every MeterValues.
+        Anything else (a time SQL computed, say) goes the general way; the
+        short cut is only taken if it reads exactly what the general way
+        reads (checked once, here).
+        """
+        general = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or general is None:
+            return general
+        probes = ("2026-12-07 08:09:05.123456", "0001-01-01 00:00:00.000000")
+        if any(
+            _sqlite_time(probe) != general(probe)
+            or _sqlite_time(probe).tzinfo is not getattr(general(probe), "tzinfo", None)
+            for probe in probes
+        ):
+            return general
+
+        def process(value: Any) -> Any:
+            if type(value) is str and len(value) == _SQLITE_TEXT_LENGTH:
+                try:
+                    return _sqlite_time(value)
+                except ValueError:
+                    pass
+            return general(value)
+
+        return process
+
+
+#: The length of ``_sqlite_text``'s times: "YYYY-MM-DD HH:MM:SS.ffffff".
+_SQLITE_TEXT_LENGTH = 26
+
+
+def _sqlite_time(text: str) -> datetime:
+    """``_sqlite_text``'s inverse: the stored text as an aware UTC time (``UTC`` itself)."""
+    return datetime.fromisoformat(text + "+00:00")
+
 
 def _sqlite_text(value: datetime) -> str:
     """``value`` (UTC) as SQLAlchemy's SQLite ``DATETIME`` stores it, microseconds always."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -143,6 +144,46 @@ class UTCDateTimeTests(SynchronousTestCase):
         )
         self.assertRaises(ValueError, fast, datetime(2026, 1, 1))
         self.assertRaises(TypeError, fast, "2026-01-01T00:00Z")
+
+    def test_sqlite_short_cut_reads_what_the_general_way_reads(self) -> None:
+        """
+        On SQLite, a time in the stored format (``bind_processor``'s text)
+        takes a short cut to aware UTC: the same time, with the same
+        ``UTC``, as the general way (SQLAlchemy's parser, then this type's
+        conversion), from year 1 to 9999. Other text (a time SQL computed,
+        without microseconds) and None go the general way.
+        """
+        dialect = sqlite.dialect()
+        read = self.type._cached_result_processor(dialect, None)
+        write = self.type._cached_bind_processor(dialect)
+        general = sa.types.TypeDecorator.result_processor(
+            self.type.dialect_impl(dialect), dialect, None
+        )
+        assert read is not None and write is not None and general is not None
+        converted: list[object] = []
+
+        class Counted(UTCDateTime):
+            def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+                converted.append(value)
+                return super().process_result_value(value, dialect)
+
+        short_cut = Counted()._cached_result_processor(dialect, None)
+        assert short_cut is not None
+        converted.clear()  # (its check, once, when made)
+        short_cut("2026-12-07 08:09:00.000000")
+        self.assertEqual(converted, [])  # the short cut, not the general way
+        start = datetime(1, 1, 1, tzinfo=UTC)
+        step = timedelta(days=3652, hours=7, minutes=13, seconds=17, microseconds=123457)
+        stored = [write(start + n * step) for n in range(1000)]
+        stored += [
+            write(datetime.max.replace(tzinfo=UTC)),
+            write(datetime(2026, 12, 7, tzinfo=UTC)),
+        ]
+        for text in [*stored, "2026-12-07 08:09:05", "2026-12-07 08:09:05.5", None]:
+            fast, slow = read(text), general(text)
+            self.assertEqual(fast, slow, text)
+            self.assertIs(getattr(fast, "tzinfo", None), getattr(slow, "tzinfo", None), text)
+        self.assertEqual(read(write(start + step)), start + step)
 
     def test_result_is_aware_utc(self) -> None:
         """What comes back from the database is aware UTC."""
