@@ -73,8 +73,8 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         On SQLite, a time as ``bind_processor`` stores it (26 characters,
         microseconds always) read in one step as aware UTC: through the
         dialect's parser and ``process_result_value`` it took several times
-        as long, for each of a session's eight times on every MeterValues.
-        Anything else (a time SQL computed, say) goes the general way; the
+        as long, for each of a session's times (four set while it charges)
+        on every MeterValues. Anything else (a time SQL computed, say) goes the general way; the
         short cut is only taken if it reads exactly what the general way
         reads (checked once, here).
         """
