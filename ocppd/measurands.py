@@ -206,16 +206,19 @@ def samples_from(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
     for meter_value in meter_values:
         timestamp = parse_iso(meter_value["timestamp"])
         for sampled in meter_value["sampledValue"]:
+            get = sampled.get
+            # Positional, in the fields' order: matching eight keywords was
+            # a third of building a sample, four times per MeterValues.
             samples.append(
                 MeterSample(
-                    timestamp=timestamp,
-                    value=sampled["value"],
-                    measurand=sampled.get("measurand", ENERGY_REGISTER),
-                    phase=sampled.get("phase"),
-                    unit=sampled.get("unit", "Wh"),
-                    context=sampled.get("context", "Sample.Periodic"),
-                    location=sampled.get("location", "Outlet"),
-                    format=sampled.get("format", "Raw"),
+                    timestamp,
+                    sampled["value"],
+                    get("measurand", ENERGY_REGISTER),
+                    get("phase"),
+                    get("unit", "Wh"),
+                    get("context", "Sample.Periodic"),
+                    get("location", "Outlet"),
+                    get("format", "Raw"),
                 )
             )
     return samples
