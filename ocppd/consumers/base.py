@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Hashable
 from typing import Any
 
 import attrs
@@ -381,14 +381,23 @@ class BusConsumer:
         seen: set[str] = set()
         writes = DeferredWrites()
         outcomes: list[Outcome] = []
+        #: The envelopes to apply, by their place in ``outcomes``.
+        applying: list[tuple[int, Envelope]] = []
         for envelope, writes_directly in zip(envelopes, direct, strict=True):
             # Claimed before, or the same id earlier in this batch: applied once.
             if envelope.id in seen or (writes_directly and envelope.id not in claimed):
                 outcomes.append((False, []))
                 continue
             seen.add(envelope.id)
-            follow_ups = self.effects(conn, envelope, writes)
-            outcomes.append((True, list(follow_ups or ())))
+            outcomes.append((True, []))
+            applying.append((len(outcomes) - 1, envelope))
+        for run in self._runs(applying):
+            if len(run) == 1:
+                effects = [self.effects(conn, run[0][1], writes)]
+            else:
+                effects = self.effects_together(conn, [envelope for _, envelope in run], writes)
+            for (place, _), follow_ups in zip(run, effects, strict=True):
+                outcomes[place] = (True, list(follow_ups or ()))
         writes.write(conn)
         if self._outbox is not None:
             self._outbox.stage_many(
@@ -401,6 +410,39 @@ class BusConsumer:
                 ],
             )
         return outcomes
+
+    def _runs(
+        self, applying: list[tuple[int, Envelope]]
+    ) -> Generator[list[tuple[int, Envelope]], None, None]:
+        """``applying`` in runs of neighbours that ``together`` gives the same key, or alone."""
+        run: list[tuple[int, Envelope]] = []
+        key: Hashable | None = None
+        for item in applying:
+            item_key = self.together(item[1])
+            if run and (item_key is None or item_key != key):
+                yield run
+                run = []
+            run.append(item)
+            key = item_key
+        if run:
+            yield run
+
+    def together(self, envelope: Envelope) -> Hashable | None:
+        """
+        A key for applying ``envelope`` with its neighbours of the same key
+        in one call (``effects_together``); None to apply it alone.
+        """
+        return None
+
+    def effects_together(
+        self, conn: Connection, envelopes: list[Envelope], writes: DeferredWrites
+    ) -> list[list[FollowUp] | None]:
+        """
+        ``effects`` of consecutive envelopes that ``together`` keyed alike, in
+        one call (say, their statements sent at once): the result must be as
+        if each was applied in turn.
+        """
+        return [self.effects(conn, envelope, writes) for envelope in envelopes]
 
     def writes_directly(self, envelope: Envelope) -> bool:
         """

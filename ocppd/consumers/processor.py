@@ -17,7 +17,7 @@ proves over: closed on their last reading and billed).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from sqlalchemy.engine import Connection
 from twisted.internet.interfaces import IReactorTime
@@ -55,6 +55,8 @@ def each(*effects: Effect) -> Effect:
 
     return applied
 
+
+_METER_VALUES = topology.ocpp_in("MeterValues")
 
 #: Seconds a busy processor waits for a fuller batch (see ``BusConsumer.batch_wait``).
 BATCH_WAIT = 0.05
@@ -97,7 +99,7 @@ class OcppProcessor(BusConsumer):
         #: Whether Heartbeat frames go to the message log ([ocpp] log_heartbeats).
         self.log_heartbeats = log_heartbeats
         self._last_seen = traffic.LastSeen()
-        sessions = Sessions(self.policy)
+        sessions = self._sessions = Sessions(self.policy)
         presence = charger_state.Presence(clock)
         #: The effects beyond the message log, by routing key: these write
         #: directly (``writes_directly``); every other ``ocpp.*`` key only logs.
@@ -133,6 +135,28 @@ class OcppProcessor(BusConsumer):
     @limits.setter
     def limits(self, value: Limits) -> None:
         self.policy.limits = value
+
+    def together(self, envelope: Envelope) -> Hashable | None:
+        """Consecutive MeterValues go together: their sessions' statements are sent at once."""
+        if envelope.type == _METER_VALUES and envelope.charge_point_id is not None:
+            return _METER_VALUES
+        return None
+
+    def effects_together(
+        self, conn: Connection, envelopes: list[Envelope], writes: DeferredWrites
+    ) -> list[list[FollowUp] | None]:
+        """
+        Consecutive MeterValues: each logged and its samples deferred, as
+        ``effects`` would, then their sessions' meters advanced together
+        (``Sessions.metered``: one round trip on PostgreSQL).
+        """
+        read = []
+        for envelope in envelopes:
+            charge_point_id = envelope.charge_point_id
+            assert charge_point_id is not None  # ``together`` keys no other
+            self._log_traffic(envelope, charge_point_id, "in.MeterValues", writes)
+            read.append(self._sessions.read_meter(charge_point_id, envelope, writes))
+        return list(self._sessions.metered(conn, read))
 
     def writes_directly(self, envelope: Envelope) -> bool:
         """

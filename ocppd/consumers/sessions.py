@@ -6,6 +6,8 @@ in the request path, ``ocppd.ocpp.handlers``).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.engine import Connection
 
 from ocppd.bus.envelope import Envelope
@@ -110,21 +112,53 @@ class Sessions:
         self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
     ) -> list[FollowUp]:
         """Samples stored; the session's meter advanced, its live estimate announced, guarded."""
+        return self.metered(conn, [self.read_meter(charge_point_id, envelope, writes)])[0]
+
+    def read_meter(
+        self, charge_point_id: str, envelope: Envelope, writes: DeferredWrites
+    ) -> tuple[transactions.MeterReadings, datetime]:
+        """
+        A MeterValues' first half, without statements: its samples deferred
+        to the batch's end (nothing in the transaction reads them back); its
+        readings, and when they arrived, for ``metered``.
+        """
         request = envelope.payload["request"]
-        samples = samples_from(request["meterValue"])
-        transaction_id = request.get("transactionId")
         received = received_at(envelope)
         readings = transactions.meter_readings(
             charge_point_id=charge_point_id,
             connector_id=request["connectorId"],
-            transaction_id=transaction_id,
-            samples=samples,
+            transaction_id=request.get("transactionId"),
+            samples=samples_from(request["meterValue"]),
             now=received,
         )
-        # Nothing in the transaction reads the samples back: written with the batch.
         for row in readings.rows:
             writes.defer(transactions.append_meter_values, row)
-        session = transactions.metered_session(conn, readings, now=received)
+        return readings, received
+
+    def metered(
+        self, conn: Connection, read: list[tuple[transactions.MeterReadings, datetime]]
+    ) -> list[list[FollowUp]]:
+        """
+        The second half of consecutive MeterValues (``read_meter``'s, in
+        order): each session's meter advanced (on PostgreSQL all in one round
+        trip), then each live estimate announced and guarded. Their meters
+        move before any guard runs: the guard reads and marks the wallet's
+        request, which no meter's statement touches, so the order changes
+        nothing but the round trips.
+        """
+        sessions = transactions.metered_sessions(conn, read)
+        return [
+            self._live(conn, session, readings, received)
+            for session, (readings, received) in zip(sessions, read, strict=True)
+        ]
+
+    def _live(
+        self,
+        conn: Connection,
+        session: TransactionRecord | None,
+        readings: transactions.MeterReadings,
+        received: datetime,
+    ) -> list[FollowUp]:
         if session is None:
             return []
         if session.status != "active":
@@ -145,6 +179,7 @@ class Sessions:
             follow_ups.extend(
                 self._funds_guard.check(conn, session, tariff, estimate.energy_wh, now)
             )
+        charge_point_id = readings.charge_point_id
         follow_ups.insert(
             0,
             FollowUp(

@@ -34,7 +34,7 @@ from ocppd import measurands
 from ocppd.billing.closing import CLOSE_REASONS, closing_reading
 from ocppd.bounds import INT32_MAX
 from ocppd.measurands import MeterSample
-from ocppd.store.prepared import Prepared
+from ocppd.store.prepared import Prepared, first_rows
 from ocppd.store.records import (
     Allocation,
     MeterValueRecord,
@@ -699,6 +699,72 @@ def metered_session(
     if not session.confirmed or session.charge_point_id != readings.charge_point_id:
         return None
     return session
+
+
+def _advanced_or_selected() -> sa.CompoundSelect:
+    """
+    ``metered_session`` in one statement, for PostgreSQL (SQLite has no
+    UPDATE in a WITH): the session's row as the meter's update returned it,
+    or, when it matched nothing, as it is (the snapshot the update saw,
+    which it did not change).
+    """
+    advanced = _advance_meter_statement().returning(*transactions.c).cte("advanced")
+    return sa.union_all(
+        sa.select(advanced),
+        sa.select(transactions)
+        .where(_tx.id == sa.bindparam("tx_id"))
+        .where(~sa.select(advanced.c.id).exists()),
+    )
+
+
+_ADVANCED_OR_SELECTED = Prepared(_advanced_or_selected())
+
+
+def metered_sessions(
+    conn: Connection, metered: list[tuple[MeterReadings, datetime]]
+) -> list[TransactionRecord | None]:
+    """
+    ``metered_session`` of each (readings, now), in order, as if called in
+    turn. On PostgreSQL each is one statement and all go in one pipeline
+    (``prepared.first_rows``): a batch's MeterValues cost one round trip
+    rather than one or two each.
+    """
+    if conn.dialect.name != "postgresql":
+        return [metered_session(conn, readings, now=now) for readings, now in metered]
+    calls: list[tuple[Prepared, Mapping[str, Any]]] = []
+    for readings, now in metered:
+        if readings.transaction_id is None:
+            continue
+        if readings.newest.energy is None:
+            calls.append((_SELECT_SESSION, {"tx_id": readings.transaction_id}))
+            continue
+        at, reading = readings.newest.energy
+        calls.append(
+            (
+                _ADVANCED_OR_SELECTED,
+                {
+                    "reading": reading,
+                    "at": at,
+                    "tx_id": readings.transaction_id,
+                    "cp_id": readings.charge_point_id,
+                    "now": now,
+                },
+            )
+        )
+    rows = iter(first_rows(conn, calls))
+    sessions: list[TransactionRecord | None] = []
+    for readings, _ in metered:
+        row = None if readings.transaction_id is None else next(rows)
+        session = None if row is None else from_mapping(TransactionRecord, row)
+        if (
+            session is None
+            or not session.confirmed
+            or session.charge_point_id != readings.charge_point_id
+        ):
+            sessions.append(None)
+        else:
+            sessions.append(session)
+    return sessions
 
 
 @functools.cache

@@ -37,6 +37,7 @@ from ocppd.store import (
 )
 from ocppd.store.database import Database
 from ocppd.store.errors import AlreadyExists, NotFound
+from ocppd.store.prepared import Prepared, first_rows
 from ocppd.store.records import Allocation
 from tests.store.fixtures import (
     inbound_frame,
@@ -1122,6 +1123,88 @@ class StoreTestsMixin(_Base):
         self.assertIsNone(metered(unconfirmed, MeterSample(timestamp=minutes(5), value="1")))
         self.assertIsNone(metered(unconfirmed, MeterSample(timestamp=minutes(6), value="2")))
 
+    def test_metered_sessions_are_metered_session_in_turn(self) -> None:
+        """
+        ``metered_sessions`` (the processor's statements of consecutive
+        MeterValues, one pipeline on PostgreSQL) returns and changes what
+        ``metered_session`` called in turn does: each reading sees the ones
+        before it and none after, the same session several times included.
+        """
+        sequence: list[tuple[int | None, str, MeterSample]] = [
+            (
+                1,
+                "CP1",
+                MeterSample(timestamp=minutes(3), value="7", measurand="Power.Active.Import"),
+            ),
+            (1, "CP1", MeterSample(timestamp=minutes(5), value="1.5", unit="kWh")),
+            (1, "CP1", MeterSample(timestamp=minutes(4), value="1", unit="kWh")),
+            (
+                1,
+                "CP1",
+                MeterSample(timestamp=minutes(6), value="7", measurand="Power.Active.Import"),
+            ),
+            (2, "CP1", MeterSample(timestamp=minutes(5), value="1200")),
+            (1, "CP2", MeterSample(timestamp=minutes(9), value="9999")),
+            (None, "CP1", MeterSample(timestamp=minutes(5), value="1")),
+            (424242, "CP1", MeterSample(timestamp=minutes(5), value="1")),
+            (1, "CP1", MeterSample(timestamp=minutes(7), value="2500")),
+            (3, "CP1", MeterSample(timestamp=minutes(7), value="2500")),
+        ]
+
+        def run(ids: dict[int, int], together: bool) -> list[Any]:
+            metered = [
+                (
+                    transactions.meter_readings(
+                        charge_point_id=cp,
+                        connector_id=1,
+                        transaction_id=ids.get(tx, tx) if tx is not None else None,
+                        samples=[sample],
+                        now=minutes(1),
+                    ),
+                    minutes(1),
+                )
+                for tx, cp, sample in sequence
+            ]
+
+            def in_turn(conn: Connection) -> list[Any]:
+                return [
+                    transactions.metered_session(conn, readings, now=now)
+                    for readings, now in metered
+                ]
+
+            if together:
+                return self.query(transactions.metered_sessions, metered)
+            return self.query(in_turn)
+
+        def sessions(at: datetime) -> dict[int, int]:
+            # Started at another time each: otherwise the same start, the same session.
+            first = self.allocate(connector=1, meter=1000, at=at).transaction_id
+            second = self.allocate(connector=2, tag="TAG2", meter=0, at=at).transaction_id
+            third = self.allocate(
+                connector=3, tag="TAG3", meter=0, at=at, confirmed=False
+            ).transaction_id
+            self.stop(second, meter=0)
+            return {1: first, 2: second, 3: third}
+
+        together_ids = sessions(T0)
+        together = run(together_ids, together=True)
+        in_turn_ids = sessions(T0 + timedelta(seconds=1))
+        in_turn = run(in_turn_ids, together=False)
+
+        def seen(results: list[Any], ids: dict[int, int]) -> list[Any]:
+            names = {v: k for k, v in ids.items()}
+            return [
+                None if r is None else (names[r.id], r.energy_wh, r.last_meter_at, r.status)
+                for r in results
+            ]
+
+        self.assertEqual(seen(together, together_ids), seen(in_turn, in_turn_ids))
+        self.assertEqual(
+            [None if r is None else r.energy_wh for r in together],
+            [None, 500, 500, 500, 0, None, None, None, 1500, None],
+        )
+        self.assertEqual(self.transaction(together_ids[1]).energy_wh, 1500)
+
     def test_many_samples_in_one_message(self) -> None:
         """A long transactionData (more rows than one INSERT chunk) is stored whole, once."""
         tx = self.allocate().transaction_id
@@ -1332,6 +1415,53 @@ class PostgresStoreTests(StoreTestsMixin, TestCase):
 
     def empty_database_url(self) -> str:
         return postgres_url(self)
+
+    def test_pipelined_statements_run_in_order_and_fail_together(self) -> None:
+        """
+        ``first_rows`` (one pipeline on PostgreSQL): each statement sees the
+        ones before it; a failing one raises as ``Prepared.first`` does, and
+        the transaction rolls back what the pipeline did before it.
+        """
+        tx = self.allocate(meter=1000).transaction_id
+        set_energy = Prepared(
+            sa.update(tables.transactions)
+            .where(tables.transactions.c.id == sa.bindparam("tx_id"))
+            .values(energy_wh=sa.bindparam("energy", type_=sa.Integer()))
+            .returning(tables.transactions.c.energy_wh)
+        )
+        read_energy = Prepared(
+            sa.select(tables.transactions.c.energy_wh).where(
+                tables.transactions.c.id == sa.bindparam("tx_id")
+            )
+        )
+        divide = Prepared(
+            sa.select(
+                sa.cast(
+                    sa.literal_column("1") / sa.bindparam("zero", type_=sa.Integer()), sa.Integer()
+                )
+            )
+        )
+        rows = self.query(
+            first_rows,
+            [
+                (read_energy, {"tx_id": tx}),
+                (set_energy, {"tx_id": tx, "energy": 7}),
+                (read_energy, {"tx_id": tx}),
+                (read_energy, {"tx_id": tx + 1}),
+            ],
+        )
+        self.assertEqual(rows, [{"energy_wh": None}, {"energy_wh": 7}, {"energy_wh": 7}, None])
+        self.assertRaises(
+            sa.exc.DataError,
+            self.query,
+            first_rows,
+            [
+                (set_energy, {"tx_id": tx, "energy": 8}),
+                (divide, {"zero": 0}),
+                (set_energy, {"tx_id": tx, "energy": 9}),
+            ],
+        )
+        self.assertEqual(self.transaction(tx).energy_wh, 7)
 
     def test_isolated_in_its_schema(self) -> None:
         """The tables are in the test's own schema (first in search_path), not in public."""
