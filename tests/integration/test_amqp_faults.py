@@ -515,6 +515,16 @@ class ProcessorFailureTests(AmqpFaultTestCase):
                 raise RuntimeError("injected processor failure")
             return result
 
+        original_together = processor.effects_together
+
+        def effects_together(conn: Any, envelopes: list[Any], writes: Any) -> Any:
+            # Consecutive MeterValues are applied in one call (on PostgreSQL
+            # their statements are pipelined), not through ``effects``.
+            result = original_together(conn, envelopes, writes)
+            if failing[0] and any(is_poison(envelope) for envelope in envelopes):
+                raise RuntimeError("injected processor failure")
+            return result
+
         original_batch = processor.apply_batch
 
         def apply_batch(conn: Any, envelopes: list[Any]) -> Any:
@@ -527,6 +537,7 @@ class ProcessorFailureTests(AmqpFaultTestCase):
             return original_batch(conn, envelopes)
 
         self.patch(processor, "effects", effects)
+        self.patch(processor, "effects_together", effects_together)
         self.patch(processor, "apply_batch", apply_batch)
         charger = yield self.connect_charger(daemon)
         started = yield charger.call("StartTransaction", start_transaction())
