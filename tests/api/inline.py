@@ -12,6 +12,7 @@ hypothesis can drive the app example by example.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from datetime import timedelta
@@ -88,3 +89,25 @@ class InlineNode:
 
     def now(self) -> Any:
         return from_timestamp(self.clock.seconds())
+
+    def request(
+        self, method: str, path: str, token: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, bytes]:
+        """``method path`` with ``token`` (and ``body`` as JSON): its status and body, pumped."""
+        results: list[Any] = []
+        headers = {"Authorization": [f"Bearer {token}"]}
+        if body is not None:
+            headers["Content-Type"] = ["application/json"]
+        d = self.treq.request(
+            method,
+            f"http://ocppd.test{path}",
+            headers=headers,
+            data=None if body is None else json.dumps(body).encode(),
+        )
+        d.addCallback(lambda response: response.content().addCallback(lambda c: (response, c)))
+        d.addBoth(results.append)
+        for _ in range(5):
+            self.clock.advance(0)
+            self.treq.flush()
+        [(response, content)] = results
+        return response.code, content

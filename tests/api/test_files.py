@@ -49,23 +49,8 @@ class InlineFilesTestCase(SynchronousTestCase):
     def request(
         self, method: str, path: str, token: str, body: dict[str, Any] | None = None
     ) -> tuple[int, Any]:
-        results: list[Any] = []
-        headers = {"Authorization": [f"Bearer {token}"]}
-        if body is not None:
-            headers["Content-Type"] = ["application/json"]
-        d = self.inline.treq.request(
-            method,
-            f"http://ocppd.test{path}",
-            headers=headers,
-            data=None if body is None else json.dumps(body).encode(),
-        )
-        d.addCallback(lambda response: response.content().addCallback(lambda c: (response, c)))
-        d.addBoth(results.append)
-        for _ in range(5):
-            self.inline.clock.advance(0)
-            self.inline.treq.flush()
-        [(response, content)] = results
-        return response.code, json.loads(content) if content else None
+        code, content = self.inline.request(method, path, token, body)
+        return code, json.loads(content) if content else None
 
 
 class FirmwareListingTests(InlineFilesTestCase):
