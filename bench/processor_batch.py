@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -36,13 +35,14 @@ sys.path[:0] = [os.path.join(ROOT, "bench"), SOURCE]
 
 import sqlalchemy as sa  # noqa: E402
 from loadgen import meter_values_body  # noqa: E402
+from scratch import scratch_database  # noqa: E402
 from twisted.internet.task import Clock  # noqa: E402
 
 from ocppd.bus import topology  # noqa: E402
 from ocppd.bus.envelope import Envelope  # noqa: E402
 from ocppd.bus.outbox import Outbox  # noqa: E402
 from ocppd.consumers.processor import OcppProcessor  # noqa: E402
-from ocppd.store import chargers, migrate, tags, transactions  # noqa: E402
+from ocppd.store import chargers, tags, transactions  # noqa: E402
 from ocppd.store.database import Database  # noqa: E402
 from ocppd.timeutil import format_iso, utcnow  # noqa: E402
 
@@ -157,13 +157,9 @@ def main() -> None:
     if args.cpu:
         global timer
         timer = time.thread_time
-    with tempfile.TemporaryDirectory() as directory:
-        url = args.postgres or f"sqlite:///{directory}/bench.sqlite3"
-        database = Database.from_url(url)
-        if args.postgres:
-            with database.engine.begin() as conn:
-                conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        migrate.upgrade(database.engine)
+    # A scratch schema (or SQLite file), never the database's own public schema.
+    with scratch_database(args.postgres or "sqlite") as (engine, _):
+        database = Database(engine)
         sessions = setup(database)
         processor = OcppProcessor(None, database, clock=Clock())  # type: ignore[arg-type]
         print(f"{database.dialect}, batches of {args.batch}, best of {args.batches}")

@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+# Appended: a caller's other tree (OCPPD_BENCH_SOURCE) earlier on the path stays first.
+if ROOT not in sys.path:
+    sys.path.append(ROOT)
 
 import sqlalchemy as sa  # noqa: E402
 
