@@ -160,6 +160,7 @@ POINT_COLUMNS = (
     "firmwareVersion",
     "connectorType",
     "maxPowerW",
+    "bootClosesSessions",
     "lastSeenAt",
     "bootAt",
     "createdAt",
@@ -177,6 +178,8 @@ SESSION_COLUMNS = (
     "cost",
     "currency",
     "stopReason",
+    # The charger's own stop reason when its late stop billed a closed session again.
+    "chargerStopReason",
 )
 
 

@@ -38,6 +38,7 @@ def seed(conn: Any) -> None:
             None,
             station_id=station_id if n < 3 else None,
             registration_status="Pending" if n % 5 == 0 else "Accepted",
+            boot_closes_sessions=n != 491,
             now=T0 + timedelta(seconds=n),
         )
     conn.execute(
@@ -53,6 +54,10 @@ def seed(conn: Any) -> None:
                 "started_at": T0 - timedelta(minutes=n),
                 "status": "completed",
                 "user_id": customer.id if n % 10 == 0 else None,
+                # Closed by the central system, then billed again on the charger's
+                # late stop (docs/ocpp.md); one reason as a hostile cell.
+                "stop_reason": "charger rebooted" if n in (50, 100) else None,
+                "charger_stop_reason": {50: "Local", 100: "=1+1"}.get(n),
                 "created_at": T0,
                 "updated_at": T0,
             }
@@ -160,6 +165,8 @@ class CmsListTests(ListReading):
         self.assertEqual(rows[0][:2], ["chargePointId", "online"])
         self.assertEqual([r[0] for r in rows[1:]], [f"cp-{n:03d}" for n in range(490, 500)])
         self.assertEqual({r[1] for r in rows[1:]}, {"false"})
+        boot_closes = rows[0].index("bootClosesSessions")
+        self.assertEqual([r[boot_closes] for r in rows[1:]], ["true", "false"] + ["true"] * 8)
         all_points = yield self.csv_rows("/api/cms/points.csv")
         self.assertEqual(len(all_points), SEEDED + 2)
         rows = yield self.csv_rows("/api/cms/sessions.csv", chargePointId="Cp-000", sort="started")
@@ -168,6 +175,12 @@ class CmsListTests(ListReading):
         self.assertEqual(len(rows), 1 + SEEDED // 50)
         self.assertEqual({r[1] for r in rows[1:]}, {"cp-000"})
         self.assertEqual({(r[-2], r[-1]) for r in rows[1:]}, {(CUSTOMER[0], "Jo Driver")})
+        stop, charger_stop = rows[0].index("stopReason"), rows[0].index("chargerStopReason")
+        self.assertEqual(
+            # Started oldest first: sessions 100, 50 and 0 come last.
+            [(r[stop], r[charger_stop]) for r in rows[-3:]],
+            [("charger rebooted", "'=1+1"), ("charger rebooted", "Local"), ("", "")],
+        )
         everything = yield self.csv_rows("/api/cms/sessions.csv")
         self.assertEqual(len(everything), SEEDED + 1)
 
