@@ -35,6 +35,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.config import Config
+from ocppd.roles import serves_chargers
 from ocppd.store.tables import bus_journal, charge_points, outbox
 from ocppd.timeutil import parse_iso
 
@@ -238,8 +239,12 @@ def print_status(status: Status, stdout: TextIO) -> None:
         if services:
             parts = ", ".join(f"{name} {state}" for name, state in services.items())
             print(f"services   {parts}", file=stdout)
-        chargers = (daemon.get("chargers") or {}).get("connected")
-        print(f"chargers   {chargers} connected to this node", file=stdout)
+        if isinstance(role, str) and not serves_chargers(role):
+            # Its /ready says 0 connected, which reads as "all chargers lost".
+            print(f"chargers   none: this node takes no chargers (role {role})", file=stdout)
+        else:
+            chargers = (daemon.get("chargers") or {}).get("connected")
+            print(f"chargers   {chargers} connected to this node", file=stdout)
     online = ", ".join(f"{node} {count}" for node, count in sorted(status.chargers_online.items()))
     total = sum(status.chargers_online.values())
     print(

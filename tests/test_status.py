@@ -212,6 +212,20 @@ class PrintTests(SynchronousTestCase):
         print_status(Status(daemon={"status": "ready", "node": "n1"}), out)
         self.assertNotIn("role", out.getvalue())
 
+    def test_processor_takes_no_chargers(self) -> None:
+        """A processor says it holds no chargers, not "0 connected"; an edge counts its own."""
+        for role, line in (
+            ("processor", "chargers   none: this node takes no chargers (role processor)"),
+            ("edge", "chargers   3 connected to this node"),
+            ("all", "chargers   3 connected to this node"),
+        ):
+            daemon = {"status": "ready", "node": "n1", "role": role}
+            daemon["chargers"] = {"connected": 0 if role == "processor" else 3}
+            out = io.StringIO()
+            print_status(Status(daemon=daemon), out)
+            self.assertIn(line, out.getvalue().splitlines())
+            self.assertNotIn("0 connected", out.getvalue())
+
     def test_daemon_away(self) -> None:
         status = Status(daemon_problem="http://127.0.0.1:1/ready: Connection refused")
         out = io.StringIO()
