@@ -143,10 +143,13 @@ class ReportsPageTests(BrowserTestCase):
 
     @inlineCallbacks
     def test_point_connection_history(self) -> Any:
-        """The point page lists its connections: the live one open, a past one closed."""
+        """
+        The point page lists its connections: the live one open, a past one
+        closed; a disconnect and a reconnect show without a reload.
+        """
         from playwright.sync_api import expect
 
-        yield self.charger("CP-R", connectors=1)
+        charger = yield self.charger("CP-R", connectors=1)
         yield self.daemon.query(seed)
         page = yield self.open(ADMIN, "/cms/#/points/CP-R")
         rows = page.locator("#connections table tbody tr")
@@ -162,3 +165,20 @@ class ReportsPageTests(BrowserTestCase):
         yield self.b(shown)
         yield self.b(lambda: page.locator("#connections").scroll_into_view_if_needed())
         yield self.screenshot(page, "cms-point-connections")
+        yield self.wait_live(page)
+        yield charger.close()
+
+        def disconnected() -> None:
+            expect(rows).to_have_count(2)
+            expect(rows.first.locator("[data-field=close]")).to_be_visible()
+            expect(rows.first).not_to_contain_text("Open")
+
+        yield self.b(disconnected)
+        yield self.scripted("CP-R", "key-CP-R-0123456789")
+
+        def reconnected() -> None:
+            expect(rows).to_have_count(3)
+            expect(rows.first).to_contain_text("Open")
+            expect(rows.nth(1).locator("[data-field=close]")).to_be_visible()
+
+        yield self.b(reconnected)

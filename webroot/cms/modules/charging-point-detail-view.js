@@ -5,7 +5,8 @@
 // answer (command-forms.js). Fed by GET /api/cms/points/{id},
 // GET /api/cms/points/{id}/messages, GET /api/cms/points/{id}/meter,
 // GET /api/cms/commands, GET /api/cms/sessions, ocppd.chargers.status,
-// GET /api/cms/points/{id}/connections (connection-history.js),
+// GET /api/cms/points/{id}/connections (connection-history.js, again on each
+// charger.online/offline),
 // ocppd.admin.sessions, ocppd.admin.meter.{id} and ocppd.admin.ocpp.{id} (only
 // this charger's: the broker filters, not the page); commands go to
 // POST /api/charger/{command}; a running session is closed by hand with
@@ -218,6 +219,7 @@ export async function mount(root, ctx) {
     applyChargerEvent(point, event);
     if (event.type === 'charger.online') seen(event.at);
     renderStatus();
+    connections.follow(event);
   });
   ctx.subscribe(topics.adminSessions, (event) => {
     if (!event.type?.startsWith('session.')) return;
