@@ -17,12 +17,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from processor_batch import envelopes, setup  # noqa: E402
-from scratch import scratch_database  # noqa: E402
-from twisted.internet.task import Clock  # noqa: E402
+from processor_batch import envelopes, setup
+from scratch import scratch_database
+from twisted.internet.task import Clock
 
-from ocppd.consumers.processor import OcppProcessor  # noqa: E402
-from ocppd.store.database import Database  # noqa: E402
+from ocppd.consumers.processor import OcppProcessor
+from ocppd.store.database import Database
 
 
 def main() -> None:

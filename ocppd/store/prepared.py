@@ -13,16 +13,20 @@ SQLAlchemy's own, so what it stores and reads is exactly what
 
 from __future__ import annotations
 
+import operator
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+import attrs
 import sqlalchemy as sa
+from attrs import AttrsInstance
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
 Processor = Callable[[Any], Any] | None
+R = TypeVar("R", bound=AttrsInstance)
 
 
 class _Compiled:
@@ -52,6 +56,7 @@ class _Compiled:
         #: The columns that have a result processor: a session's row has 32
         #: columns and processors on 8 (its times), so ``row`` zips the raw
         #: row into a dict in one step and converts only those.
+        self._records: dict[type[Any], Any] = {}
         self.processed: tuple[tuple[str, Callable[[Any], Any]], ...] = tuple(
             (key, process)
             for key, process in zip(self.keys, self.results, strict=True)
@@ -73,6 +78,45 @@ class _Compiled:
             values.append(value)
         return tuple(values) if self.positional else dict(zip(self.keys_sent, values, strict=True))
 
+    def record(self, raw: Sequence[Any], cls: type[R]) -> R:
+        """
+        ``from_mapping(cls, self.row(raw))`` without the row's dict: ``cls``'s
+        fields taken from ``raw`` in one step, in their order, and only the
+        processed ones converted (a session read on every MeterValues).
+        """
+        plan = self._records.get(cls)
+        if plan is None:
+            plan = self._records[cls] = self._record_plan(cls)
+        take, processed = plan
+        values = list(take(raw))
+        for place, process in processed:
+            value = values[place]
+            if value is not None:
+                values[place] = process(value)
+        factory: Callable[..., R] = cls
+        return factory(*values)
+
+    def _record_plan(
+        self, cls: type[AttrsInstance]
+    ) -> tuple[
+        Callable[[Sequence[Any]], Sequence[Any]], tuple[tuple[int, Callable[[Any], Any]], ...]
+    ]:
+        fields = [field for field in attrs.fields(cls) if field.init]
+        if any(field.kw_only for field in fields):
+            # Positional arguments only mean the fields if every field takes one.
+            raise TypeError(f"{cls.__name__} has keyword-only fields")
+        where = {key: index for index, key in enumerate(self.keys)}
+        indexes = [where[field.name] for field in fields]
+        take = _taking(indexes)
+        processed = tuple(
+            (place, process)
+            for place, process in (
+                (place, self.results[index]) for place, index in enumerate(indexes)
+            )
+            if process is not None
+        )
+        return take, processed
+
     def row(self, raw: tuple[Any, ...]) -> dict[str, Any]:
         row = dict(zip(self.keys, raw, strict=True))
         for key, process in self.processed:
@@ -80,6 +124,14 @@ class _Compiled:
             if value is not None:
                 row[key] = process(value)
         return row
+
+
+def _taking(indexes: Sequence[int]) -> Callable[[Sequence[Any]], Sequence[Any]]:
+    """The values at ``indexes``, in order (``itemgetter`` of one is no tuple)."""
+    if len(indexes) == 1:
+        (only,) = indexes
+        return lambda raw: (raw[only],)
+    return operator.itemgetter(*indexes)
 
 
 class Prepared:
@@ -143,6 +195,13 @@ class Prepared:
         """The first row the statement returns, by column key, or None."""
         compiled, raw, _ = self._run(conn, parameters)
         return None if raw is None else compiled.row(tuple(raw))
+
+    def first_record(
+        self, conn: Connection, parameters: Mapping[str, Any], cls: type[R]
+    ) -> R | None:
+        """``first`` as a ``cls`` (``records.from_mapping``'s), or None."""
+        compiled, raw, _ = self._run(conn, parameters)
+        return None if raw is None else compiled.record(raw, cls)
 
     def rowcount(self, conn: Connection, parameters: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows (an UPDATE): the rows it matched."""

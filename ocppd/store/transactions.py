@@ -679,7 +679,7 @@ def metered_session(
         return None
     if readings.newest.energy is not None:
         at, reading = readings.newest.energy
-        advanced = _ADVANCE_METER_RETURNING.first(
+        advanced = _ADVANCE_METER_RETURNING.first_record(
             conn,
             {
                 "reading": reading,
@@ -688,14 +688,15 @@ def metered_session(
                 "cp_id": readings.charge_point_id,
                 "now": now,
             },
+            TransactionRecord,
         )
         if advanced is not None:
-            session = from_mapping(TransactionRecord, advanced)
-            return session if session.confirmed else None
-    row = _SELECT_SESSION.first(conn, {"tx_id": readings.transaction_id})
-    if row is None:
+            return advanced if advanced.confirmed else None
+    session = _SELECT_SESSION.first_record(
+        conn, {"tx_id": readings.transaction_id}, TransactionRecord
+    )
+    if session is None:
         return None
-    session = from_mapping(TransactionRecord, row)
     if not session.confirmed or session.charge_point_id != readings.charge_point_id:
         return None
     return session

@@ -1123,6 +1123,46 @@ class StoreTestsMixin(_Base):
         self.assertIsNone(metered(unconfirmed, MeterSample(timestamp=minutes(5), value="1")))
         self.assertIsNone(metered(unconfirmed, MeterSample(timestamp=minutes(6), value="2")))
 
+    def test_first_record_is_from_mapping_of_first(self) -> None:
+        """
+        ``Prepared.first_record`` builds what ``from_mapping`` of ``first``
+        does (columns in another order than the fields, times converted,
+        a single field too), None for no row; keyword-only fields are refused.
+        """
+        tx = self.allocate(meter=1000).transaction_id
+        by_id = tables.transactions.c.id == sa.bindparam("tx_id")
+        session = Prepared(sa.select(*reversed(tables.transactions.c)).where(by_id))
+        started = Prepared(sa.select(tables.transactions.c.started_at).where(by_id))
+
+        @attrs.frozen
+        class Started:
+            started_at: datetime
+
+        @attrs.frozen
+        class KeywordStarted:
+            started_at: datetime = attrs.field(kw_only=True)
+
+        def read(conn: Any) -> list[Any]:
+            return [
+                session.first_record(conn, {"tx_id": tx}, records.TransactionRecord),
+                records.from_mapping(
+                    records.TransactionRecord, session.first(conn, {"tx_id": tx}) or {}
+                ),
+                started.first_record(conn, {"tx_id": tx}, Started),
+                session.first_record(conn, {"tx_id": tx + 1}, records.TransactionRecord),
+            ]
+
+        record, mapped, only, missing = self.query(read)
+        self.assertEqual(record, mapped)
+        self.assertEqual(record, self.transaction(tx))
+        self.assertEqual(only, Started(record.started_at))
+        self.assertIsNone(missing)
+        self.assertRaises(
+            TypeError,
+            self.query,
+            lambda conn: started.first_record(conn, {"tx_id": tx}, KeywordStarted),
+        )
+
     def test_metered_sessions_are_metered_session_in_turn(self) -> None:
         """
         ``metered_sessions`` (the processor's statements of consecutive
