@@ -89,14 +89,17 @@ class DiagnosticsPageTests(BrowserTestCase):
             dialog = page.get_by_role("alertdialog")
             expect(dialog).to_contain_text("Delete SIM-D-diagnostics.log")
             dialog.get_by_role("button", name="Delete file").click()
+            expect(card.locator("[data-field=file-name]")).to_have_count(0)
             expect(card).to_contain_text("No diagnostics asked for yet.")
 
         yield self.b(delete)
-        folder = self.daemon.node.diagnostics.directory
-        self.assertEqual(os.listdir(folder), [])
+        # The audit entry is staged in the transaction that removed the file:
+        # once it is stored, the file is gone.
         entries = yield self.daemon.wait_for(
             lambda conn: audit.list_audit_entries(conn, charge_point_id="SIM-D"),
             until=lambda rows: any(r.action == "cms.diagnostics.deleted" for r in rows),
         )
+        folder = self.daemon.node.diagnostics.directory
+        self.assertEqual(os.listdir(folder), [])
         [deleted] = [r for r in entries if r.action == "cms.diagnostics.deleted"]
         self.assertEqual(deleted.detail["fileName"], "SIM-D-diagnostics.log")
