@@ -137,8 +137,18 @@ class OcppProcessor(BusConsumer):
         self.policy.limits = value
 
     def together(self, envelope: Envelope) -> Hashable | None:
-        """Consecutive MeterValues go together: their sessions' statements are sent at once."""
-        if envelope.type == _METER_VALUES and envelope.charge_point_id is not None:
+        """
+        Consecutive MeterValues go together: their sessions' statements are
+        sent at once. Only while the effect table gives MeterValues
+        ``Sessions.meter_values`` alone, which ``effects_together`` spells out:
+        any other effect there applies each message through ``effects``,
+        rather than being skipped for a run.
+        """
+        if (
+            envelope.type == _METER_VALUES
+            and envelope.charge_point_id is not None
+            and self.effect_of.get(_METER_VALUES) == self._sessions.meter_values
+        ):
             return _METER_VALUES
         return None
 

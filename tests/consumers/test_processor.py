@@ -95,6 +95,28 @@ class ProcessorTests(TestCase):
     def apply(self, envelope: Envelope) -> bool:
         return bool(self.database.run_sync(self.processor.apply, envelope))
 
+    def test_another_meter_values_effect_is_not_skipped_by_a_run(self) -> None:
+        """
+        Consecutive MeterValues are applied together only while their effect
+        is ``Sessions.meter_values`` alone: with another effect in the table,
+        each message of a batch goes through it.
+        """
+        key = topology.ocpp_in("MeterValues")
+        first = meter(self.tx, "2026-11-29T12:01:00Z", "1000")
+        second = meter(self.tx, "2026-11-29T12:02:00Z", "2000")
+        self.assertEqual(self.processor.together(first), key)
+        metered = self.processor.effect_of[key]
+        seen: list[str] = []
+
+        def counted(conn: Any, charge_point_id: str, envelope: Envelope, writes: Any) -> Any:
+            seen.append(envelope.id)
+            return metered(conn, charge_point_id, envelope, writes)
+
+        self.processor.effect_of[key] = counted
+        self.assertIsNone(self.processor.together(first))
+        self.database.run_sync(self.processor.apply_batch, [first, second])
+        self.assertEqual(seen, [first.id, second.id])
+
     def stop(self, meter_stop: int = 5000) -> Envelope:
         return inbound(
             "StopTransaction",
