@@ -58,6 +58,12 @@ def _int_between(minimum: int, maximum: int) -> Callable[[str], Callable[[str], 
 
 
 _non_negative_int = _int_option(0, "must not be negative")
+#: Retention periods in days: at most a century, so a cut-off date
+#: (``now - timedelta(days=...)``) is always a date (a larger one overflowed
+#: in the pruning timer, after the start had succeeded).
+MAX_KEEP_DAYS = 36_500
+_keep_days = _int_between(0, MAX_KEEP_DAYS)
+_positive_keep_days = _int_between(1, MAX_KEEP_DAYS)
 _positive_int = _int_option(1, "must be positive")
 #: A WebSocket opening handshake with Basic auth takes about 300 bytes.
 _handshake_size = _int_option(1024, "must be at least 1024 bytes")
@@ -327,8 +333,8 @@ class StoreConfig:
         "url": _database_url,
         "max_threads": _positive_int,
         "auto_upgrade": _boolean,
-        "keep_claims_days": _positive_int,
-        "keep_message_log_days": _non_negative_int,
+        "keep_claims_days": _positive_keep_days,
+        "keep_message_log_days": _keep_days,
     }
 
 
@@ -698,7 +704,7 @@ class FilesConfig:
         "diagnostics_dir": _text,
         "max_diagnostics_size": _positive_int,
         "upload_ttl": _positive_int,
-        "diagnostics_keep_days": _non_negative_int,
+        "diagnostics_keep_days": _keep_days,
         "max_diagnostics_total": _non_negative_int,
         "firmware_dir": _text,
     }
@@ -713,7 +719,7 @@ class ReportsConfig:
     #: hourly; 0 keeps them all. 400: a year's report with a month to spare.
     connection_history_days: int = 400
 
-    OPTIONS = {"connection_history_days": _non_negative_int}
+    OPTIONS = {"connection_history_days": _keep_days}
 
 
 SECTIONS: dict[str, type] = {

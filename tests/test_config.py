@@ -8,7 +8,14 @@ import re
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from ocppd.config import SECTIONS, Config, ConfigError, check_listeners, load_config
+from ocppd.config import (
+    MAX_KEEP_DAYS,
+    SECTIONS,
+    Config,
+    ConfigError,
+    check_listeners,
+    load_config,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INI = os.path.join(ROOT, "etc", "ocppd.ini")
@@ -169,6 +176,25 @@ class LoadConfigTests(SynchronousTestCase):
         self.assertEqual(
             load_config(None, ["billing.wallet_floor=-500"]).billing.wallet_floor, -500
         )
+
+    def test_retention_bounds(self) -> None:
+        """
+        A retention period is at most a century (a larger one overflowed the
+        pruning timer's cut-off date after a successful start): the start
+        refuses it, naming the option; a century loads.
+        """
+        for option in (
+            "store.keep_claims_days",
+            "store.keep_message_log_days",
+            "files.diagnostics_keep_days",
+            "reports.connection_history_days",
+        ):
+            with self.assertRaises(ConfigError) as caught:
+                load_config(None, [f"{option}={MAX_KEEP_DAYS + 1}"])
+            self.assertIn(option, str(caught.exception))
+            section, name = option.split(".")
+            loaded = load_config(None, [f"{option}={MAX_KEEP_DAYS}"])
+            self.assertEqual(getattr(getattr(loaded, section), name), MAX_KEEP_DAYS)
 
     def test_unreadable_file(self) -> None:
         """A missing file is a ConfigError naming it, not a traceback."""
