@@ -5,7 +5,9 @@ What a node runs, by ``[ocppd] role`` (``twistd ocppd --role``; docs/operations.
 - ``edge``: what faces chargers and browsers: the OCPP and web listeners, push,
   presence, command routing, the funds-stop consumer (it sends stops to
   chargers) and this node's notifier (it pushes to this node's browsers), the
-  timers. It answers chargers and publishes what they send; it stores none of it.
+  timers. It answers chargers and publishes what they send; it stores none of it
+  but its chargers' Heartbeats (``last_seen_at``, ``ocppd.ocpp.last_seen``), which
+  it does not publish unless the message log keeps them.
 - ``processor``: the consumers that store the chargers' traffic (processor and
   audit) with what they need (store, bus, outbox relay, alerts), and
   ``/health`` and ``/ready`` on ``[web] listen``: no OCPP, API or push.

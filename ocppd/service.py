@@ -3,6 +3,7 @@ Builds the daemon from its configuration (``Ocppd``) and runs it as a tree of
 services (``OcppdService``), started in order and stopped in reverse:
 
 1. store: the database threads, migrations (or a check that none are pending);
+   last_seen: the writer of the chargers' Heartbeats (``ocppd.ocpp.last_seen``);
 2. bus: the bus (the embedded one loads its journal), command routing, the
    release of what the previous process held, the outbox relay, the
    processor, audit, funds-stop and notifier consumers;
@@ -83,6 +84,7 @@ from ocppd.nodeservices import (
 )
 from ocppd.ocpp.admission import ChargerAdmission
 from ocppd.ocpp.handlers import CentralSystemHandlers
+from ocppd.ocpp.last_seen import LastSeenWriter
 from ocppd.ocpp.liveness import ChargerLiveness
 from ocppd.ocpp.protocol import OcppServerFactory
 from ocppd.ocpp.registry import ConnectionRegistry
@@ -137,12 +139,17 @@ class Ocppd:
         self.schemas = SchemaRegistry.load()
         self.relay = OutboxRelay(self.database, self.bus, node=self.node_id, clock=reactor)
         self.outbox = Outbox(node=self.node_id, clock=reactor, relay=self.relay)
+        # The chargers' Heartbeats, unless the message log keeps them, are not
+        # published: their one effect, last_seen_at, is written by this node
+        # (ocppd.ocpp.last_seen; docs/bus.md "Heartbeats are not published").
+        self.last_seen = LastSeenWriter(self.database, reactor)
         self.traffic = TrafficPublisher(
             self.bus,
             node=self.node_id,
             clock=reactor,
             outbox=self.outbox,
             database=self.database,
+            heartbeats=None if config.ocpp.log_heartbeats else self.last_seen,
         )
         self.trusted_proxies = TrustedProxies(parse_networks(config.web.trusted_proxies))
         self.tags = IdTagCache(self.database, reactor, ttl=config.ocpp.tag_cache_ttl)
@@ -484,6 +491,9 @@ class OcppdService(OrderedServices):
         if serves_chargers(self.role):
             children = (
                 self.store,
+                # Before the bus and the listeners, so it stops after them: every
+                # Heartbeat answered is noted before its last write.
+                self.ocppd.last_seen,
                 self.bus,
                 self.redis,
                 self.presence,

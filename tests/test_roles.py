@@ -25,7 +25,17 @@ from ocppd.systemd import notify_when_serving
 from ocppd.tap import Options
 
 #: Every part of an ``all`` node, in start order (an ``edge`` node's too).
-ALL_PARTS = ["store", "bus", "redis", "presence", "timers", "alerts", "metrics", "listeners"]
+ALL_PARTS = [
+    "store",
+    "last_seen",
+    "bus",
+    "redis",
+    "presence",
+    "timers",
+    "alerts",
+    "metrics",
+    "listeners",
+]
 PROCESSOR_PARTS = ["store", "bus", "alerts", "metrics", "probes"]
 
 

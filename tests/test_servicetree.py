@@ -130,13 +130,24 @@ class OcppdServiceTreeTests(TestCase):
 
     def test_children_in_order(self) -> None:
         """
-        Store, bus (with its consumers), Redis link, presence, timers, alert
-        evaluator, the metrics listener, the listeners: in order.
+        Store, the Heartbeats' last_seen_at writer, bus (with its consumers),
+        Redis link, presence, timers, alert evaluator, the metrics listener,
+        the listeners: in order.
         """
         service, _ = self.service()
         self.assertEqual(
             [child.name for child in service.children],
-            ["store", "bus", "redis", "presence", "timers", "alerts", "metrics", "listeners"],
+            [
+                "store",
+                "last_seen",
+                "bus",
+                "redis",
+                "presence",
+                "timers",
+                "alerts",
+                "metrics",
+                "listeners",
+            ],
         )
 
     def test_start_order_and_reverse_stop(self) -> None:
@@ -164,6 +175,7 @@ class OcppdServiceTreeTests(TestCase):
             log,
             [
                 "start store",
+                "start last_seen",
                 "start bus",
                 "start redis",
                 "start presence",
@@ -189,6 +201,7 @@ class OcppdServiceTreeTests(TestCase):
                 "stop presence",
                 "stop redis",
                 "stop bus",
+                "stop last_seen",
                 "stop store",
             ],
         )
@@ -215,12 +228,14 @@ class OcppdServiceTreeTests(TestCase):
             log,
             [
                 "start store",
+                "start last_seen",
                 "start bus",
                 "start redis",
                 "start presence",
                 "stop presence",
                 "stop redis",
                 "stop bus",
+                "stop last_seen",
                 "stop store",
             ],
         )

@@ -6,7 +6,7 @@ the commands we send and their replies. The payload formats are documented in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -43,8 +43,19 @@ def error_dict(error: OcppError | CallError) -> dict[str, Any]:
     return {"code": error.code, "description": error.description, "details": dict(error.details)}
 
 
+class HeartbeatSink(Protocol):
+    """Where a Heartbeat goes instead of the bus (``ocppd.ocpp.last_seen.LastSeenWriter``)."""
+
+    def seen(self, charge_point_id: str) -> None: ...
+
+
 class TrafficPublisher:
-    """Builds envelopes for OCPP traffic and publishes them."""
+    """
+    Builds envelopes for OCPP traffic and publishes them. With ``heartbeats``
+    (the message log keeps no Heartbeats), a charger's Heartbeat is not
+    published: ``heartbeats`` writes its one effect, ``last_seen_at``
+    (``ocppd.ocpp.last_seen``).
+    """
 
     log = Logger()
 
@@ -56,8 +67,10 @@ class TrafficPublisher:
         clock: IReactorTime,
         outbox: Outbox | None = None,
         database: Database | None = None,
+        heartbeats: HeartbeatSink | None = None,
     ) -> None:
         self._node = node
+        self._heartbeats = heartbeats
         self._events = EventPublisher(bus, node=node, clock=clock)
         #: While the bus is away every message is refused alike: one line a minute per kind.
         self._refusals = RepeatLog(self.log, clock)
@@ -144,6 +157,9 @@ class TrafficPublisher:
         A CALL from the charger and the answer we are about to send. With
         ``wait``, the caller answers only once the bus has the message.
         """
+        if self._heartbeats is not None and call.action == "Heartbeat":
+            self._heartbeats.seen(charge_point_id)
+            return None
         payload = {
             "uniqueId": call.unique_id,
             "action": call.action,
