@@ -34,7 +34,9 @@ def unjournaled_keys(*, log_heartbeats: bool) -> frozenset[str]:
     waits for the bus (``CentralSystemHandlers`` answers it at once), and its
     one stored effect, the charger's ``last_seen_at``, only moves forward: the
     charger's next message repairs what a crash lost (docs/bus.md, "Messages
-    that are not journaled").
+    that are not journaled"). Such a Heartbeat is not even published by the
+    daemon (``TrafficPublisher(heartbeats=...)``): the key keeps one published
+    by other code out of the journal.
     """
     return frozenset() if log_heartbeats else frozenset({topology.ocpp_in("Heartbeat")})
 
