@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
+import sqlalchemy as sa
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
@@ -38,7 +39,7 @@ from ocppd.consumers.traffic import LAST_SEEN_RESOLUTION
 from ocppd.logs import Logger
 from ocppd.ratelog import RepeatLog
 from ocppd.store import chargers
-from ocppd.store.database import Database
+from ocppd.store.database import Database, describe_error
 from ocppd.timeutil import from_timestamp
 
 #: Seconds between two writes: well under the resolution, so a due charger
@@ -105,7 +106,8 @@ class LastSeenWriter(Service):
     (:class:`SeenCoalescer`), in one transaction every ``interval`` seconds,
     and what is pending when it stops. A part of the node's service tree
     (``ocppd.service``): started after the store, stopped before it. A failed
-    write is logged, rate-limited, and tried again at the next tick.
+    write is logged, rate-limited (a database error as a warning, anything
+    else with its traceback), and tried again at the next tick.
     """
 
     log = Logger()
@@ -165,6 +167,17 @@ class LastSeenWriter(Service):
 
         def failed(failure: Failure) -> None:
             self.coalescer.failed(batch)
+            if failure.check(sa.exc.SQLAlchemyError):
+                # The database away or refusing: expected in an outage, no traceback.
+                self._failures.warn(
+                    "database",
+                    "Writing last_seen_at of {count} chargers' Heartbeats failed ({error});"
+                    " tried again in {interval} s",
+                    count=len(batch),
+                    error=describe_error(failure.value),
+                    interval=self._interval,
+                )
+                return
             self._failures.failure(
                 "write",
                 "Writing last_seen_at of {count} chargers' Heartbeats failed; tried again"

@@ -11,8 +11,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from twisted.internet.defer import Deferred, fail, inlineCallbacks, succeed
 from twisted.internet.task import Clock
+from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from ocppd.bus.envelope import Envelope
@@ -162,6 +164,26 @@ class WriterScheduleTests(SynchronousTestCase):
         self.assertEqual(len(self.database.runs), 4)
         self.assertEqual(self.written()[3], [("CP1", from_timestamp(START))])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.successResultOf(self.writer.stopService())
+
+    def test_database_error_warned_without_traceback(self) -> None:
+        """The database away: one warning a minute naming the driver's error, no traceback."""
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.writer.startService()
+        error = sa.exc.OperationalError("UPDATE ...", {}, Exception("connection refused"))
+        for _ in range(2):
+            self.database.results.append(fail(error))
+        self.writer.seen("CP1")
+        for _ in range(3):
+            self.clock.advance(WRITE_INTERVAL)
+        self.assertEqual(self.written()[2], [("CP1", from_timestamp(START))])
+        mine = [e for e in events if e.get("log_namespace", "").startswith("ocppd.ocpp.last_seen")]
+        self.assertEqual([e["log_level"] for e in mine], [LogLevel.warn])
+        self.assertEqual(mine[0]["error"], "Exception: connection refused")
+        self.assertNotIn("log_failure", mine[0])
+        self.assertEqual(self.flushLoggedErrors(), [])
         self.successResultOf(self.writer.stopService())
 
     def test_interval_bounded_by_resolution(self) -> None:
