@@ -167,7 +167,7 @@ class LastSeenWriter(Service):
 
         def failed(failure: Failure) -> None:
             self.coalescer.failed(batch)
-            if failure.check(sa.exc.SQLAlchemyError):
+            if isinstance(failure.value, sa.exc.SQLAlchemyError):
                 # The database away or refusing: expected in an outage, no traceback.
                 self._failures.warn(
                     "database",
