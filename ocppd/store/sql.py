@@ -12,9 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from ocppd.store.types import UTCDateTime
 
@@ -72,15 +74,122 @@ def insert_new_rows(
     Insert ``rows`` skipping those whose unique key exists; the ``key``
     column (by default the first of the primary key) of the new rows.
 
-    One executemany of the prebuilt statement, which SQLAlchemy sends as
-    multi-row INSERTs in pages well inside both engines' bound-parameter
-    limits ("insertmanyvalues"); RETURNING, unlike ``rowcount``, means the
-    same thing on both engines and drivers. Every row must have the same keys.
+    On PostgreSQL one ``INSERT ... SELECT FROM unnest(...) RETURNING`` of
+    an array per column (``_unnest_insert``); on SQLite one executemany of
+    the prebuilt statement, which SQLAlchemy sends as multi-row INSERTs in
+    pages well inside the engine's bound-parameter limit
+    ("insertmanyvalues"). RETURNING, unlike ``rowcount``, means the same
+    thing on both engines and drivers. Every row must have the same keys,
+    all of them plain column values.
     """
     if not rows:
         return []
+    if key is None:
+        key = next(iter(table.primary_key.columns))
+    if conn.dialect.name == "postgresql":
+        unnest = _unnest_insert(conn.dialect, table, tuple(rows[0]), key.name)
+        result = conn.exec_driver_sql(unnest.sql, unnest.arrays(rows))
+        process = unnest.returned
+        if process is None:
+            return [row[0] for row in result]
+        return [process(row[0]) for row in result]
     statement = _insert_new_statement(conn.dialect.name, table, key)
     return list(conn.execute(statement, [dict(row) for row in rows]).scalars())
+
+
+def _processed(
+    values: list[Any], process: Callable[[Any], Any], times: dict[datetime, Any]
+) -> list[Any]:
+    """
+    ``values`` through a column's bind processor. The rows of a batch share
+    few times (a message's samples, its arrival): each distinct one is
+    converted once (equal aware times are one instant, so they convert alike).
+    """
+    converted: list[Any] = []
+    for value in values:
+        if type(value) is datetime:
+            done = times.get(value)
+            if done is None:
+                done = times[value] = process(value)
+            converted.append(done)
+        else:
+            converted.append(process(value))
+    return converted
+
+
+@attrs.frozen
+class _UnnestInsert:
+    """
+    PostgreSQL's insert of many rows as one statement: ``INSERT INTO t
+    (columns) SELECT * FROM unnest(%s::type[], ...) ON CONFLICT DO NOTHING``,
+    one array parameter per column, which psycopg dumps in one go each.
+
+    The executemany it replaces (in psycopg's pipeline) cost the processor's
+    thread psycopg's Python per row and the server a Bind and an Execute per
+    row (bench/RESULTS.md). Each array is cast to the type SQLAlchemy casts
+    one such value to (``render_bind_cast``: a ``VARCHAR`` without its
+    length), so a value too long for its column still fails on assignment
+    instead of being cut by the cast, and the values are those SQLAlchemy's
+    bind processors make, as ``conn.execute`` would send them. Rows within
+    the statement that share a unique key are one conflict like any other:
+    the first is stored, the rest skipped (as the executemany did), and the
+    row count is how many were new. ``unnest`` yields the arrays in order,
+    so rows are inserted (and numbered) in the order given.
+    """
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    #: The result processor of the RETURNING column, if any.
+    returned: Callable[[Any], Any] | None
+
+    def arrays(self, rows: Sequence[Mapping[str, Any]]) -> tuple[list[Any], ...]:
+        """``rows``' values, one list per column in the statement's order."""
+        arrays: list[list[Any]] = []
+        for name, process in zip(self.names, self.processors, strict=True):
+            values = [row[name] for row in rows]
+            arrays.append(values if process is None else _processed(values, process, {}))
+        return tuple(arrays)
+
+
+_unnest_inserts: weakref.WeakKeyDictionary[Dialect, dict[Any, _UnnestInsert]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _unnest_insert(
+    dialect: Dialect, table: sa.Table, columns: tuple[str, ...], returning: str | None = None
+) -> _UnnestInsert:
+    """``_UnnestInsert`` of ``columns`` of ``table`` on PostgreSQL, built once per dialect."""
+    prepared = _unnest_inserts.setdefault(dialect, {})
+    key = (table, columns, returning)
+    if key not in prepared:
+        compiled = (
+            dialect_insert(dialect.name, table)
+            .on_conflict_do_nothing()
+            .compile(dialect=dialect, column_keys=list(columns))
+        )
+        assert isinstance(compiled, SQLCompiler)
+        quote = dialect.identifier_preparer.quote
+        arrays = []
+        for name in columns:
+            type_ = table.c[name].type
+            impl = type_._unwrapped_dialect_impl(dialect)
+            if not impl.render_bind_cast:
+                raise NotImplementedError(f"{table.name}.{name}: no PostgreSQL cast to an array")
+            arrays.append(compiled.render_bind_cast(type_, impl, "%s") + "[]")
+        sql = (
+            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+            f"({', '.join(quote(name) for name in columns)}) "
+            f"SELECT * FROM unnest({', '.join(arrays)}) ON CONFLICT DO NOTHING"
+        )
+        returned = None
+        if returning is not None:
+            sql += f" RETURNING {quote(returning)}"
+            returned = table.c[returning].type._cached_result_processor(dialect, None)
+        processors = tuple(table.c[name].type._cached_bind_processor(dialect) for name in columns)
+        prepared[key] = _UnnestInsert(sql, columns, processors, returned)
+    return prepared[key]
 
 
 #: What ``append_new_rows`` runs, per dialect (an engine's, which carries its
@@ -118,16 +227,20 @@ def append_new_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[st
     """
     Insert ``rows`` skipping those whose unique key exists; how many were new.
 
-    For appends too hot for ``insert_new_rows`` (the message log): the
-    driver's own executemany of one prepared statement, with the columns'
-    SQLAlchemy bind processors applied here, so stored values are exactly
-    what ``conn.execute`` would store, without SQLAlchemy's per-row
-    parameter building, which cost more than SQLite's insert. No RETURNING:
-    both drivers sum an executemany's row counts. Every row must have the
-    same keys, all of them plain column values.
+    For appends too hot for ``insert_new_rows`` (the message log, meter
+    samples), with the columns' SQLAlchemy bind processors applied here, so
+    stored values are exactly what ``conn.execute`` would store, without
+    SQLAlchemy's per-row parameter building. On PostgreSQL one statement of
+    an array per column (``_UnnestInsert``); on SQLite the driver's own
+    executemany of one prepared statement (its loop is C, and cost less
+    than SQLAlchemy's parameters), whose row counts it sums. No RETURNING.
+    Every row must have the same keys, all of them plain column values.
     """
     if not rows:
         return 0
+    if conn.dialect.name == "postgresql":
+        unnest = _unnest_insert(conn.dialect, table, tuple(rows[0]))
+        return conn.exec_driver_sql(unnest.sql, unnest.arrays(rows)).rowcount
     sql, names, processors, positional = _driver_insert(conn.dialect, table, tuple(rows[0]))
     # Each row's values in the statement's order in one step (a meter
     # sample's 13); only the columns with a bind processor (its times, on

@@ -1390,6 +1390,106 @@ class StoreTestsMixin(_Base):
         self.assertEqual(self.query(messages.forget_messages, before=T0 + timedelta(days=1)), 3)
         self.assertEqual(left(), [])
 
+    def test_appends_store_what_conn_execute_stores(self) -> None:
+        """
+        ``append_new_rows`` (on PostgreSQL an array per column) stores every
+        column as SQLAlchemy's own INSERT does: NULLs (some rows, or every
+        row, of a column), times in any zone, a 64-bit transaction id, JSON
+        null beside SQL NULL, text that looks like array syntax.
+        """
+        cet = timezone(timedelta(hours=1))
+
+        def sample(n: int, **changes: Any) -> dict[str, Any]:
+            row = {
+                "charge_point_id": "CP1",
+                "connector_id": n % 3,
+                "transaction_id": 2**40 + n,
+                "timestamp": minutes(n).astimezone(cet) if n % 2 else minutes(n),
+                "value": ['{1,"a"}', "NULL", "", "42.5"][n % 4],
+                "value_wh": None if n % 3 else 1000 * n,
+                "measurand": "Energy.Active.Import.Register",
+                "phase": ["", "L1", "L2-N"][n % 3],
+                "unit": None if n % 2 else "Wh",
+                "context": "Sample.Periodic",
+                "location": "",
+                "format": None,
+                "received_at": T0,
+            }
+            return row | changes
+
+        def log(n: int, payload: Any) -> dict[str, Any]:
+            return inbound_frame(f"m{n}", minutes(n), unique_id=None, payload=payload)
+
+        samples = [sample(n) for n in range(8)]
+        frames = [log(0, None), log(1, {"a": [1, None]}), log(2, "x"), log(3, None)]
+        self.assertEqual(self.query(transactions.append_meter_values, samples), 8)
+        self.assertEqual(self.query(messages.append_log, frames), 4)
+        self.query(
+            lambda conn: (
+                conn.execute(
+                    tables.meter_values.insert(), [s | {"charge_point_id": "CP2"} for s in samples]
+                ),
+                conn.execute(
+                    tables.message_log.insert(),
+                    [
+                        f | {"message_id": "x" + f["message_id"], "charge_point_id": "CP2"}
+                        for f in frames
+                    ],
+                ),
+            )
+        )
+
+        def stored(table: sa.Table, skip: set[str]) -> dict[str, list[tuple[Any, ...]]]:
+            columns = [sa.cast(c, sa.Text) for c in table.c if c.name not in skip]
+            by_charger: dict[str, list[tuple[Any, ...]]] = {}
+            for row in self.query(
+                lambda conn: conn.execute(
+                    sa.select(table.c.charge_point_id, *columns).order_by(table.c.id)
+                ).all()
+            ):
+                by_charger.setdefault(row[0], []).append(tuple(row[1:]))
+            return by_charger
+
+        rows = stored(tables.meter_values, {"id", "charge_point_id"})
+        self.assertEqual(rows["CP1"], rows["CP2"])
+        self.assertEqual(len(rows["CP1"]), 8)
+        logged = stored(tables.message_log, {"id", "charge_point_id", "message_id"})
+        self.assertEqual(logged["CP1"], logged["CP2"])
+        self.assertEqual(len(logged["CP1"]), 4)
+        listed = self.query(transactions.list_meter_values, charge_point_id="CP1")
+        self.assertEqual(
+            sorted((v.transaction_id, v.value, v.value_wh, v.unit, v.timestamp) for v in listed),
+            [
+                (s["transaction_id"], s["value"], s["value_wh"], s["unit"], s["timestamp"])
+                for s in samples
+            ],
+        )
+
+    def test_appends_skip_duplicates_within_and_across_batches(self) -> None:
+        """
+        Rows of one batch sharing a unique key store the first of them; a
+        resent batch stores nothing; the count is always how many were new.
+        """
+
+        def sample(second: int, value: str) -> dict[str, Any]:
+            return transactions.meter_readings(
+                charge_point_id="CP1",
+                connector_id=1,
+                transaction_id=7,
+                samples=[MeterSample(timestamp=minutes(second / 60), value=value)],
+                now=T0,
+            ).rows[0]
+
+        batch = [sample(1, "a"), sample(2, "b"), sample(1, "a again"), sample(3, "c")]
+        self.assertEqual(self.query(transactions.append_meter_values, batch), 3)
+        self.assertEqual(self.query(transactions.append_meter_values, batch), 0)
+        self.assertEqual(self.query(transactions.append_meter_values, [sample(4, "d"), *batch]), 1)
+        values = self.query(transactions.list_meter_values, charge_point_id="CP1")
+        self.assertEqual(sorted(v.value for v in values), ["a", "b", "c", "d"])
+        frames = [inbound_frame("m1", T0), inbound_frame("m2", T0), inbound_frame("m1", T0)]
+        self.assertEqual(self.query(messages.append_log, frames), 2)
+        self.assertEqual(self.query(messages.append_log, frames), 0)
+
     def test_touch_last_seen_many(self) -> None:
         """Each charger moves to its latest time in the batch, never back."""
         self.query(chargers.touch_last_seen, "CP2", minutes(10))
@@ -1455,6 +1555,27 @@ class PostgresStoreTests(StoreTestsMixin, TestCase):
 
     def empty_database_url(self) -> str:
         return postgres_url(self)
+
+    def test_append_refuses_a_value_too_long_for_its_column(self) -> None:
+        """
+        The arrays are cast to ``VARCHAR[]`` without a length: a value too
+        long for its column fails as the INSERT it replaces did, instead of
+        being cut to the column's length by the cast.
+        """
+        row = transactions.meter_readings(
+            charge_point_id="CP1",
+            connector_id=1,
+            transaction_id=None,
+            samples=[MeterSample(timestamp=T0, value="1", measurand="M" * 51)],
+            now=T0,
+        ).rows
+        self.assertRaises(sa.exc.DataError, self.query, transactions.append_meter_values, row)
+        self.assertRaises(
+            sa.exc.DataError,
+            self.query,
+            lambda conn: conn.execute(tables.meter_values.insert(), row),
+        )
+        self.assertEqual(self.query(transactions.list_meter_values, charge_point_id="CP1"), [])
 
     def test_pipelined_statements_run_in_order_and_fail_together(self) -> None:
         """
