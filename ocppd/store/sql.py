@@ -121,8 +121,12 @@ def _processed(
 class _UnnestInsert:
     """
     PostgreSQL's insert of many rows as one statement: ``INSERT INTO t
-    (columns) SELECT * FROM unnest(%s::type[], ...) ON CONFLICT DO NOTHING``,
-    one array parameter per column, which psycopg dumps in one go each.
+    (columns) SELECT * FROM unnest(%b::type[], ...) ON CONFLICT DO NOTHING``,
+    one array parameter per column. Binary (``%b``): psycopg's text arrays
+    quote each element through a regular expression in Python, which cost
+    more than the executemany they replace; binary ones pack each element
+    with its C dumper (client CPU per 400 meter samples: executemany 4.6-6.9
+    ms, text arrays 5.3-9.1, binary 1.6-2.3).
 
     The executemany it replaces (in psycopg's pipeline) cost the processor's
     thread psycopg's Python per row and the server a Bind and an Execute per
@@ -177,7 +181,7 @@ def _unnest_insert(
             impl = type_._unwrapped_dialect_impl(dialect)
             if not impl.render_bind_cast:
                 raise NotImplementedError(f"{table.name}.{name}: no PostgreSQL cast to an array")
-            arrays.append(compiled.render_bind_cast(type_, impl, "%s") + "[]")
+            arrays.append(compiled.render_bind_cast(type_, impl, "%b") + "[]")
         sql = (
             f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
             f"({', '.join(quote(name) for name in columns)}) "

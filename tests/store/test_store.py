@@ -1576,6 +1576,9 @@ class PostgresStoreTests(StoreTestsMixin, TestCase):
             lambda conn: conn.execute(tables.meter_values.insert(), row),
         )
         self.assertEqual(self.query(transactions.list_meter_values, charge_point_id="CP1"), [])
+        # Nor does text PostgreSQL cannot hold (a NUL), in the binary arrays either.
+        frame = inbound_frame("m1", T0, unique_id="a\x00b")
+        self.assertRaises(sa.exc.DataError, self.query, messages.append_log, [frame])
 
     def test_pipelined_statements_run_in_order_and_fail_together(self) -> None:
         """
