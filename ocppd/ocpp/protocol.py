@@ -32,6 +32,7 @@ from ocppd.presence.interface import IPresence, PresenceUnavailable
 from ocppd.proxies import TrustedProxies, websocket_client_address
 from ocppd.ratelog import RepeatLog
 from ocppd.websocket import SharedProtocolOptions, harden
+from ocppd.wsframes import masked_text_frame, payload_limit, text_frame_header, unmask
 
 #: Handshakes answered at once before the listener stops accepting ([ocpp] max_handshakes).
 DEFAULT_MAX_HANDSHAKES = 256
@@ -76,6 +77,16 @@ class OcppServerProtocol(WebSocketServerProtocol):
     _handshaking = False
     #: Ends the count of a connection whose request is not complete in time.
     _grace: IDelayedCall | None = None
+    #: Complete single-frame text messages in and out skip Autobahn's
+    #: per-frame Python (``_receive_text_frames``, ``send_text``); False: all
+    #: frames through Autobahn (the tests compare the two).
+    fast_frames = True
+    # Autobahn's protocol options the fast path reads (set on the factory's
+    # protocol class by SharedProtocolOptions; Autobahn declares none of them).
+    maxFramePayloadSize: int
+    maxMessagePayloadSize: int
+    maskServerFrames: bool
+    autoFragmentSize: int
 
     @property
     def _address(self) -> str:
@@ -250,7 +261,71 @@ class OcppServerProtocol(WebSocketServerProtocol):
             if self.state == self.STATE_CLOSED:
                 # Autobahn would keep appending it to a buffer nobody reads.
                 return
+        elif self.fast_frames and self._between_messages():
+            self._receive_text_frames(data)
+            return
         self._dataReceived(data)
+
+    def _between_messages(self) -> bool:
+        """
+        Autobahn holds nothing of a frame or message (every field its
+        ``processData`` continues from), and nothing is configured that its
+        per-frame path would do beyond unmasking, validating and delivering:
+        no extension, octet or frame logging, timings or "message" observers.
+        """
+        return (
+            not self.data
+            and self.current_frame is None
+            and not self.inside_message
+            and not self.failedByMe
+            and self._perMessageCompress is None
+            and self.applyMask
+            and not self.logOctets
+            and not self.logFrames
+            and not self.trackedTimings
+            and self._listeners is None
+        )
+
+    def _receive_text_frames(self, data: bytes) -> None:
+        """
+        What Autobahn does for each complete, masked, final text frame of
+        valid UTF-8 at the start of ``data`` (count, unmask, validate,
+        deliver), in one pass per frame; the bytes from the first other frame
+        on (control, fragment, partial, binary, unmasked, oversized, invalid
+        UTF-8), or once a message changed the state, go to Autobahn untouched,
+        as if it had processed the frames before them itself.
+        """
+        stats = self.trafficStats
+        # Autobahn counts a read as it arrives, before any frame of it.
+        stats.incomingOctetsWireLevel += len(data)
+        limit = payload_limit(self.maxFramePayloadSize, self.maxMessagePayloadSize)
+        offset = 0
+        while True:
+            frame = masked_text_frame(data, offset, limit)
+            if frame is None:
+                break
+            payload_start, payload_end, mask = frame
+            try:
+                text = unmask(data[payload_start:payload_end], mask).decode("utf-8")
+            except UnicodeDecodeError:
+                # Autobahn fails the connection (1007) exactly as always.
+                break
+            offset = payload_end
+            length = payload_end - payload_start
+            stats.incomingOctetsWebSocketLevel += length
+            stats.incomingOctetsAppLevel += length
+            stats.incomingWebSocketFrames += 1
+            if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
+                # A data frame stands for the pong Autobahn waits for (its onFrameEnd).
+                self._cancelAutoPingTimeoutCall()
+            stats.incomingWebSocketMessages += 1
+            self._text_received(text)
+            if self.state != self.STATE_OPEN:
+                # Closed or closing by the message: Autobahn goes on (or not) from here.
+                break
+        if offset < len(data):
+            self.data = data[offset:] if offset else data
+            self.consumeData()
 
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
         # The common case of Autobahn's sendData (an open connection, nothing
@@ -294,6 +369,12 @@ class OcppServerProtocol(WebSocketServerProtocol):
         # Autobahn has already validated text frames as UTF-8.
         self.connection.text_received(payload.decode("utf-8"))
 
+    def _text_received(self, text: str) -> None:
+        """``onMessage`` of a text message the fast path decoded."""
+        connection = self.connection
+        if connection is not None and connection.open:
+            connection.text_received(text)
+
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         if self.connection is not None:
             self.factory.connection_closed(self.connection, code, reason, fence=self._fence)
@@ -318,7 +399,33 @@ class OcppServerProtocol(WebSocketServerProtocol):
             # reset) while an answer was on its way from the bus: nobody reads
             # it any more, and Autobahn would raise Disconnected.
             return
-        self.sendMessage(text.encode("utf-8"), isBinary=False)
+        payload = text.encode("utf-8")
+        length = len(payload)
+        transport = self.transport
+        if (
+            self.fast_frames
+            and transport is not None
+            and not self.send_queue
+            and self._perMessageCompress is None
+            and not self.maskServerFrames
+            and not (0 < self.maxMessagePayloadSize < length)
+            and not (0 < self.autoFragmentSize < length)
+            and not self.logOctets  # type: ignore[attr-defined]  # set by Autobahn on connect
+            and not self.logFrames  # type: ignore[attr-defined]
+            and not self.trackedTimings
+        ):
+            # What sendMessage, sendFrame and sendData do for one unmasked,
+            # unfragmented, uncompressed text frame, counters included.
+            frame = text_frame_header(length) + payload
+            transport.write(frame)
+            stats = self.trafficStats
+            stats.outgoingWebSocketMessages += 1
+            stats.outgoingOctetsAppLevel += length
+            stats.outgoingOctetsWebSocketLevel += length
+            stats.outgoingWebSocketFrames += 1
+            stats.outgoingOctetsWireLevel += len(frame)
+            return
+        self.sendMessage(payload, isBinary=False)
 
     def close(self, code: int, reason: str) -> None:
         if code == 1000 or 3000 <= code <= 4999:
