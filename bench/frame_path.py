@@ -4,6 +4,12 @@ frame into ``OcppServerProtocol.dataReceived``, its answer out through
 ``send_text``, with the frame fast path (docs/ocpp.md) and without it.
 
     .venv/bin/python bench/frame_path.py [--messages 20000] [--repeats 7]
+    valgrind --tool=callgrind .venv/bin/python bench/frame_path.py \
+        --path fast|autobahn --action Heartbeat|MeterValues --messages 0|N --repeats 1
+
+``--path`` and ``--action`` time one of them alone; under callgrind, the
+difference of the instruction totals of ``--messages N`` and ``--messages 0``
+over N is the cost per message, which the machine's other load does not change.
 
 The protocol is open on a transport that drops what is written; the
 connection behind it answers each message with a fixed CALLRESULT at once, so
@@ -31,7 +37,6 @@ from twisted.internet.testing import StringTransport  # noqa: E402
 from ocppd.ocpp.admission import Admitted  # noqa: E402
 from ocppd.ocpp.protocol import OcppServerFactory, OcppServerProtocol  # noqa: E402
 from ocppd.ocpp.registry import ConnectionRegistry  # noqa: E402
-from ocppd.ocpp.schemas import SchemaRegistry  # noqa: E402
 
 PEER = IPv4Address("TCP", "192.0.2.1", 40000)
 HANDSHAKE = (
@@ -64,9 +69,6 @@ def masked_frame(payload: bytes, mask: bytes) -> bytes:
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-SCHEMAS = SchemaRegistry.load()
-
-
 class Answering:
     """The connection: answers every text at once."""
 
@@ -85,7 +87,7 @@ def opened(fast: bool, answer: str) -> OcppServerProtocol:
         admission=Admission(),  # type: ignore[arg-type]
         registry=ConnectionRegistry(),
         handler=None,  # type: ignore[arg-type]
-        schemas=SCHEMAS,
+        schemas=None,  # type: ignore[arg-type]  # no connection is made
         traffic=None,  # type: ignore[arg-type]
         clock=Clock(),
         call_timeout=30,
@@ -112,13 +114,15 @@ def per_message(protocol: OcppServerProtocol, data: bytes, messages: int) -> flo
     start = time.process_time()
     for _ in range(messages):
         receive(data)
-    return (time.process_time() - start) / messages
+    return (time.process_time() - start) / max(messages, 1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--path", choices=["fast", "autobahn"])
+    parser.add_argument("--action", choices=["Heartbeat", "MeterValues"])
     args = parser.parse_args()
     cases = {
         "Heartbeat": (
@@ -130,13 +134,18 @@ def main() -> None:
             '[3,"0000000001",{}]',
         ),
     }
+    paths = {"fast": (True,), "autobahn": (False,), None: (False, True)}[args.path]
     for name, (call, answer) in cases.items():
-        data = masked_frame(call.encode(), os.urandom(4))
+        if args.action not in (None, name):
+            continue
+        data = masked_frame(call.encode(), b"\x37\xfa\x21\x3d")
         best = {True: float("inf"), False: float("inf")}
         for _ in range(args.repeats):
-            for fast in (False, True):
+            for fast in paths:
                 protocol = opened(fast, answer)
                 best[fast] = min(best[fast], per_message(protocol, data, args.messages))
+        if args.path is not None or not args.messages:
+            continue
         slow, quick = best[False] * 1e6, best[True] * 1e6
         print(
             f"{name:12} ({len(call):4} B in)  Autobahn's path {slow:6.2f} us"
