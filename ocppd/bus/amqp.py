@@ -48,17 +48,25 @@ declarations, then the publisher's channel and confirms, or the consumers'
 channels, QoS and consumers. Heartbeats are pika's
 connection parameters, set in the URL (``?heartbeat=30``); by default the
 broker's proposal (60 s on RabbitMQ) is accepted.
+
+Per message, the bus works on pika's own ``pika.channel.Channel`` (see
+``open_raw_channel``): publishes awaiting a confirm are kept by delivery tag
+(``Confirms``), and deliveries come from pika's ``on_message_callback``
+straight to the handler; the adapter's ``TwistedChannel`` made a Deferred per
+message on both sides. Declarations and the dead letters keep the wrapper.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from functools import partial
-from typing import Any, cast
+from types import CoroutineType
+from typing import Any, NamedTuple, cast
 
 import pika
-from pika import exceptions as pika_exceptions
 from pika.adapters.twisted_connection import TwistedProtocolConnection
+from pika.spec import Basic
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import Service
 from twisted.internet import protocol
@@ -66,7 +74,6 @@ from twisted.internet.defer import (
     Deferred,
     DeferredList,
     DeferredLock,
-    DeferredSemaphore,
     FirstError,
     fail,
     gatherResults,
@@ -196,6 +203,158 @@ def close_channel(channel: Any, reactor: IReactorTime) -> Generator[Deferred[Any
         pass  # the timeout, or the connection lost meanwhile: the channel is gone either way
 
 
+def open_raw_channel(proto: Any) -> Deferred[Any]:
+    """
+    A ``pika.channel.Channel`` on ``proto`` (pika's Twisted protocol), once
+    open; fails if it closes first.
+
+    The bus publishes and consumes on pika's own channels rather than the
+    Twisted adapter's ``TwistedChannel`` wrapper, which makes a Deferred per
+    delivered message (its ``ClosableDeferredQueue``) and per published one
+    (its confirm): its per-message work was a third of the reactor's under
+    load (bench/RESULTS.md). Setup calls still go through ``call_raw``.
+    """
+    opened: Deferred[Any] = Deferred()
+
+    def on_open(channel: Any) -> None:
+        if not opened.called:
+            opened.callback(channel)
+
+    def on_close(_channel: Any, reason: BaseException) -> None:
+        if not opened.called:
+            opened.errback(reason)
+
+    try:
+        channel = proto._impl.channel(on_open_callback=on_open)
+    except Exception:
+        return fail()
+    channel.add_on_close_callback(on_close)
+    return opened
+
+
+def call_raw(channel: Any, method: str, **kwargs: Any) -> Deferred[Any]:
+    """
+    Call ``method`` of a ``pika.channel.Channel`` that answers through its
+    ``callback`` argument (``basic_qos``, ``basic_consume``,
+    ``confirm_delivery``, ...); the Deferred fires with the broker's answer
+    frame, or fails with the reason if the channel closes first (pika then
+    never calls back), or with what the call raised.
+    """
+    answered: Deferred[Any] = Deferred()
+
+    def on_answer(frame: Any) -> None:
+        if not answered.called:
+            answered.callback(frame)
+
+    def on_close(_channel: Any, reason: BaseException) -> None:
+        if not answered.called:
+            answered.errback(reason)
+
+    try:
+        getattr(channel, method)(callback=on_answer, **kwargs)
+    except Exception:
+        return fail()
+    channel.add_on_close_callback(on_close)
+    return answered
+
+
+@inlineCallbacks
+def close_raw_channel(channel: Any, reactor: IReactorTime) -> Generator[Deferred[Any], Any, None]:
+    """``close_channel`` for a ``pika.channel.Channel`` (waits 5 s at most, never fails)."""
+    if channel is None or not channel.is_open:
+        return
+    closed: Deferred[None] = Deferred()
+
+    def on_close(_channel: Any, _reason: BaseException) -> None:
+        if not closed.called:
+            closed.callback(None)
+
+    channel.add_on_close_callback(on_close)
+    try:
+        channel.close()
+    except Exception:
+        return  # closing already, or its connection is gone: nothing to wait for
+    closed.addTimeout(5, reactor)
+    try:
+        yield closed
+    except Exception:
+        pass  # the timeout: the channel is gone either way
+
+
+class Confirms:
+    """
+    The publishes of one channel in confirm mode that wait for the broker's
+    answer, by delivery tag: pure bookkeeping, one Deferred per publish (the
+    one its caller holds).
+
+    RabbitMQ numbers a confirm-mode channel's publishes from 1 and answers
+    each with an ack or a nack, for that tag alone or (``multiple``) for it
+    and every tag below it still unanswered; answers of different tags may
+    come out of order. ``floor`` is the lowest tag that may still wait, so a
+    ``multiple`` answer visits each tag once over the channel's life.
+    """
+
+    def __init__(self) -> None:
+        self.waiting: dict[int, Deferred[None]] = {}
+        #: The tag of the latest publish (0: none yet).
+        self.last = 0
+        #: Every tag below this one is answered.
+        self.floor = 1
+
+    def add(self) -> Deferred[None]:
+        """What the next publish's caller waits on (its tag is ``last`` after this)."""
+        self.last += 1
+        waiter: Deferred[None] = Deferred()
+        self.waiting[self.last] = waiter
+        return waiter
+
+    def answered(self, tag: int, multiple: bool) -> list[Deferred[None]]:
+        """
+        Take the waiters an answer for ``tag`` settles, in publication order:
+        ``tag``'s alone, or with ``multiple`` every one up to ``tag``. Tags
+        never published (a broker's mistake) settle nothing.
+        """
+        waiting = self.waiting
+        if not multiple:
+            waiter = waiting.pop(tag, None)
+            if tag == self.floor:
+                self._raise_floor()
+            return [] if waiter is None else [waiter]
+        top = min(tag, self.last)
+        settled = [
+            waiter
+            for waiter in (waiting.pop(t, None) for t in range(self.floor, top + 1))
+            if waiter is not None
+        ]
+        if top >= self.floor:
+            self.floor = top + 1
+            self._raise_floor()
+        return settled
+
+    def _raise_floor(self) -> None:
+        while self.floor <= self.last and self.floor not in self.waiting:
+            self.floor += 1
+
+    def take_all(self) -> list[Deferred[None]]:
+        """Every waiter, in publication order (the channel is gone: none will be answered)."""
+        waiters = list(self.waiting.values())
+        self.waiting.clear()
+        self.floor = self.last + 1
+        return waiters
+
+
+#: What a handler may return besides None or a Deferred, as ``maybeDeferred`` takes it.
+_UNUSUAL_RESULTS = (Failure, CoroutineType)
+
+
+class _Message(NamedTuple):
+    """A delivery whose handling failed, for its move to a retry or dead-letter queue."""
+
+    method: Any
+    properties: Any
+    body: bytes
+
+
 class _Connection(NoDelayConnection):
     """pika's protocol, telling the bus when the TCP connection ends."""
 
@@ -322,6 +481,11 @@ class _Consumer:
         #: The publication time of each message handed to the handler and not
         #: yet settled, in delivery order (for the consumer lag, ``oldest_unprocessed``).
         self.working: dict[int, str] = {}
+        #: Deliveries waiting for a handler (``concurrency`` of them are
+        #: handled already): channel, method, properties, body.
+        self.backlog: deque[tuple[Any, Any, Any, bytes]] = deque()
+        #: Whether the bus is taking deliveries off ``backlog`` now.
+        self.taking = False
         self.idle_waiters: list[Deferred[None]] = []
 
     def stop(self) -> Deferred[None]:
@@ -395,12 +559,15 @@ class AmqpBus(Service):
                 clock=reactor,
                 prepareConnection=partial(self._prepare, link),
             )
+        #: The publishing connection's ``pika.channel.Channel``, in confirm mode.
         self._publish_channel: Any = None
+        #: The publishes on ``_publish_channel`` awaiting the broker's confirm.
+        self._confirms = Confirms()
         #: Why RabbitMQ blocks the publishing connection now (a resource alarm), or None.
         self._blocked: str | None = None
         self._consumers: dict[str, _Consumer] = {}
-        #: Unconfirmed publishes: what their callers wait on, with pika's confirm.
-        self._pending_publishes: dict[Deferred[None], Deferred[Any]] = {}
+        #: The exchange of each routing key published (a few dozen distinct keys).
+        self._exchanges: dict[str, str] = {}
         self._admin_lock = DeferredLock()
         self._accepting = False
         #: What the bus counts for the metrics (``ocppd.bus.stats``).
@@ -444,11 +611,15 @@ class AmqpBus(Service):
         if not self._accepting:
             self.stats.publish_failed += 1
             return fail(BusError("the bus is stopped"))
-        try:
-            exchange = self.topology.exchange_for(routing_key)
-        except ValueError as e:
-            self.stats.publish_failed += 1
-            return fail(BusError(str(e)))
+        exchange = self._exchanges.get(routing_key)
+        if exchange is None:
+            try:
+                exchange = self.topology.exchange_for(routing_key)
+            except ValueError as e:
+                self.stats.publish_failed += 1
+                return fail(BusError(str(e)))
+            if len(self._exchanges) < 10_000:  # keys come from our code, but bound it anyway
+                self._exchanges[routing_key] = exchange
         try:
             body = encode_envelope(envelope)
         except BusError as e:
@@ -632,7 +803,7 @@ class AmqpBus(Service):
         self._repeats.flush()
         self.log.info("Stopping the RabbitMQ bus", state="stopping")
         detaching = [self._detach(consumer) for consumer in list(self._consumers.values())]
-        pending = list(self._pending_publishes)
+        pending = [waiter for waiter in self._confirms.waiting.values() if not waiter.called]
         waiting: Deferred[Any] = DeferredList([*detaching, *pending], consumeErrors=True)
         waiting.addTimeout(self._drain_timeout, self._reactor)
         try:
@@ -687,14 +858,19 @@ class AmqpBus(Service):
         release = hold_loss_notice(proto)
         proto = proto.unwrap()
         channel = None
+        confirms = Confirms()
         try:
             yield proto.ready
             setup = yield maybeDeferred(proto.channel)
             yield self._declare(setup)
             yield self._close_channel(setup)
             if link is self._publishing:
-                channel = yield maybeDeferred(proto.channel)
-                yield channel.confirm_delivery()
+                channel = yield open_raw_channel(proto)
+                yield call_raw(
+                    channel,
+                    "confirm_delivery",
+                    ack_nack_callback=partial(self._on_confirm, channel, confirms),
+                )
         except Exception as e:
             self.log.warn(
                 "RabbitMQ {role} connection setup failed: {reason}",
@@ -710,7 +886,8 @@ class AmqpBus(Service):
         if channel is not None:
             self._blocked = None
             self._publish_channel = channel
-            channel.on_closed.addBoth(self._publish_channel_closed, proto, channel)
+            self._confirms = confirms
+            channel.add_on_close_callback(partial(self._publish_channel_closed, proto, confirms))
             impl = proto._impl
             impl.add_on_connection_blocked_callback(lambda _, frame: self._on_blocked(proto, frame))
             impl.add_on_connection_unblocked_callback(lambda _, frame: self._on_unblocked(proto))
@@ -748,7 +925,7 @@ class AmqpBus(Service):
             reason=reason,
             state="blocked",
         )
-        for waiter in list(self._pending_publishes):
+        for waiter in list(self._confirms.waiting.values()):
             if not waiter.called:
                 waiter.errback(BusError(f"RabbitMQ blocks publishing: {reason}"))
 
@@ -771,6 +948,7 @@ class AmqpBus(Service):
         else:
             for consumer in self._consumers.values():
                 consumer.channel = None
+                consumer.backlog.clear()
         clean = reason.check(ConnectionDone) is not None and not self.running
         if clean:
             self.log.info("RabbitMQ {role} connection closed", role=link.role, state="closed")
@@ -782,20 +960,49 @@ class AmqpBus(Service):
                 state="lost",
             )
 
-    def _publish_channel_closed(self, reason: Any, proto: Any, channel: Any) -> None:
-        if self._publish_channel is not channel:
-            return None
-        self._publish_channel = None
-        if proto.is_open:
-            # A channel error (e.g. an exchange deleted under us): start over
-            # with a fresh connection, which redeclares everything.
-            self.log.error(
-                "RabbitMQ publish channel closed ({reason}); reconnecting",
-                reason=_describe(reason if isinstance(reason, BaseException) else None),
-                state="channel-closed",
-            )
-            proto.transport.loseConnection()
-        return None
+    def _publish_channel_closed(
+        self, proto: Any, confirms: Confirms, channel: Any, reason: BaseException
+    ) -> None:
+        if self._publish_channel is channel:
+            self._publish_channel = None
+            if proto.is_open:
+                # A channel error (e.g. an exchange deleted under us): start over
+                # with a fresh connection, which redeclares everything.
+                self.log.error(
+                    "RabbitMQ publish channel closed ({reason}); reconnecting",
+                    reason=_describe(reason),
+                    state="channel-closed",
+                )
+                proto.transport.loseConnection()
+        # No confirm will come for what waits: each fails (the broker may
+        # still have taken it; the caller retries, consumers deduplicate).
+        # After the channel is forgotten, so that a caller publishing again
+        # from its errback is told at once that the bus is not connected.
+        error = BusError(f"no confirm from RabbitMQ: {_describe(reason)}")
+        for waiter in confirms.take_all():
+            self.stats.publish_failed += 1
+            if not waiter.called:
+                waiter.errback(error)
+
+    def _on_confirm(self, channel: Any, confirms: Confirms, frame: Any) -> None:
+        """
+        The broker's ack or nack (``frame.method``) of one or (``multiple``)
+        several publishes on ``channel``: their callers' Deferreds fire, in
+        publication order; a nack fails them with ``BusError``.
+        """
+        method = frame.method
+        settled = confirms.answered(method.delivery_tag, method.multiple)
+        stats = self.stats
+        if isinstance(method, Basic.Nack):
+            stats.publish_failed += len(settled)
+            for waiter in settled:
+                if not waiter.called:
+                    waiter.errback(BusError("RabbitMQ refused the message (nack)"))
+            return
+        stats.publish_confirmed += len(settled)
+        for waiter in settled:
+            if not waiter.called:
+                waiter.callback(None)
 
     def _queue_arguments(self) -> dict[str, Any] | None:
         return {"x-queue-type": "quorum"} if self._quorum else None
@@ -863,6 +1070,9 @@ class AmqpBus(Service):
     def _close_channel(self, channel: Any) -> Deferred[None]:
         return close_channel(channel, self._reactor)
 
+    def _close_raw_channel(self, channel: Any) -> Deferred[None]:
+        return close_raw_channel(channel, self._reactor)
+
     # --- Publishing ---------------------------------------------------------
 
     def _publish_raw(self, exchange: str, routing_key: str, body: bytes, properties: Any) -> Any:
@@ -875,40 +1085,15 @@ class AmqpBus(Service):
             stats.publish_failed += 1
             return fail(BusError(f"RabbitMQ blocks publishing: {self._blocked}"))
         try:
-            confirmed = channel.basic_publish(
+            channel.basic_publish(
                 exchange=exchange, routing_key=routing_key, body=body, properties=properties
             )
         except Exception as e:
             stats.publish_failed += 1
             return fail(BusError(f"publish failed: {_describe(e)}"))
-        # What the caller waits on: the confirm, unless a block fails it first.
-        waiter: Deferred[None] = Deferred()
-        self._pending_publishes[waiter] = confirmed
-
-        def done(result: Any) -> None:
-            self._pending_publishes.pop(waiter, None)
-            if isinstance(result, Failure):
-                stats.publish_failed += 1
-            else:
-                stats.publish_confirmed += 1
-            if waiter.called:
-                return None
-            if isinstance(result, Failure):
-                if result.check(pika_exceptions.NackError):
-                    waiter.errback(BusError("RabbitMQ refused the message (nack)"))
-                else:
-                    waiter.errback(BusError(f"no confirm from RabbitMQ: {_describe(result)}"))
-            else:
-                waiter.callback(None)
-            return None
-
-        def forget(result: Any) -> Any:
-            self._pending_publishes.pop(waiter, None)
-            return result
-
-        confirmed.addBoth(done)
-        waiter.addBoth(forget)
-        return waiter
+        # What the caller waits on: the confirm (``_on_confirm``), unless a
+        # block or the channel's loss fails it first.
+        return self._confirms.add()
 
     # --- Consuming ----------------------------------------------------------
 
@@ -919,10 +1104,13 @@ class AmqpBus(Service):
         consumer.starting = True
         channel = None
         try:
-            channel = yield maybeDeferred(proto.channel)
-            yield channel.basic_qos(prefetch_count=self._prefetch)
-            messages, tag = yield channel.basic_consume(
-                queue=self.topology.queue_full_name(consumer.queue)
+            channel = yield open_raw_channel(proto)
+            yield call_raw(channel, "basic_qos", prefetch_count=self._prefetch)
+            consume_ok = yield call_raw(
+                channel,
+                "basic_consume",
+                queue=self.topology.queue_full_name(consumer.queue),
+                on_message_callback=partial(self._on_delivery, consumer, channel),
             )
         except Exception as e:
             self.log.error(
@@ -931,109 +1119,225 @@ class AmqpBus(Service):
                 reason=_describe(e),
             )
             if channel is not None:
-                yield self._close_channel(channel)
+                yield self._close_raw_channel(channel)
             return
         finally:
             consumer.starting = False
+        # RabbitMQ sends the consume-ok before any delivery, and this runs
+        # when pika reads it: no delivery came before ``consumer.channel`` is set.
         if (
             self._consumers.get(consumer.queue) is not consumer
             or proto is not self._consuming.protocol
         ):
             # Stopped (or the connection changed) while we were starting.
-            yield self._close_channel(channel)
+            yield self._close_raw_channel(channel)
             return
         consumer.channel = channel
         consumer.acks = _Acks(channel)
-        self.log.debug("Consuming {queue} (tag {tag})", queue=consumer.queue, tag=tag)
-        self._run(consumer, channel, messages).addErrback(
-            lambda f: self.log.failure("AmqpBus consumer loop of {queue}", f, queue=consumer.queue)
+        consumer.backlog.clear()
+        self.log.debug(
+            "Consuming {queue} (tag {tag})",
+            queue=consumer.queue,
+            tag=consume_ok.method.consumer_tag,
         )
 
-    @inlineCallbacks
-    def _run(
-        self, consumer: _Consumer, channel: Any, messages: Any
-    ) -> Generator[Deferred[Any], Any, None]:
+    def _on_delivery(
+        self,
+        consumer: _Consumer,
+        channel: Any,
+        _channel: Any,
+        method: Any,
+        properties: Any,
+        body: bytes,
+    ) -> None:
         """
-        Take messages in order, up to ``consumer.concurrency`` handled at once;
-        ends when the channel or consumer goes.
+        pika's ``on_message_callback`` for ``consumer`` on ``channel``: the
+        delivery is handled at once if fewer than ``consumer.concurrency``
+        are, otherwise when one finishes, in delivery order.
         """
-        slots = DeferredSemaphore(consumer.concurrency)
+        if consumer.channel is not channel:
+            return  # stopped meanwhile: left unacked, requeued when the channel closes
+        if consumer.backlog or consumer.active >= consumer.concurrency:
+            consumer.backlog.append((channel, method, properties, body))
+            return
+        self._take(consumer, channel, method, properties, body)
 
-        def finished(result: Any) -> Any:
-            consumer.active -= 1
-            slots.release()
-            if consumer.active == 0:
-                waiters, consumer.idle_waiters = consumer.idle_waiters, []
-                for waiter in waiters:
-                    waiter.callback(None)
-            return result
+    def _take(
+        self, consumer: _Consumer, channel: Any, method: Any, properties: Any, body: bytes
+    ) -> None:
+        acks = consumer.acks
+        if acks is not None and acks.channel is channel:
+            acks.unsettled.add(method.delivery_tag)
+        consumer.active += 1
+        try:
+            self._handle(consumer, channel, method, properties, body)
+        except Exception:
+            self.log.failure("AmqpBus handling on {queue}", queue=consumer.queue)
+            self._finished(consumer)
 
-        while consumer.channel is channel:
-            yield slots.acquire()
+    def _finished(self, consumer: _Consumer) -> None:
+        """A handling (and its ack, retry or dead letter) is over: the next may start."""
+        consumer.active -= 1
+        if consumer.backlog and not consumer.taking:
+            # A loop, not recursion: handlers that finish at once (the
+            # notifier's) would otherwise nest one call per waiting delivery.
+            consumer.taking = True
             try:
-                message = yield messages.get()
-            except Exception:
-                slots.release()
-                return  # cancelled, or the channel/connection closed
-            if consumer.channel is not channel:
-                # Stopped meanwhile: left unacked, requeued when the channel closes.
-                slots.release()
-                return
-            if consumer.acks is not None and consumer.acks.channel is channel:
-                consumer.acks.unsettled.add(message.method.delivery_tag)
-            consumer.active += 1
-            self._handle(consumer, channel, message).addBoth(finished).addErrback(
-                lambda f: self.log.failure("AmqpBus handling on {queue}", f, queue=consumer.queue)
-            )
+                backlog = consumer.backlog
+                while backlog and consumer.active < consumer.concurrency:
+                    channel, method, properties, body = backlog.popleft()
+                    if consumer.channel is channel:
+                        self._take(consumer, channel, method, properties, body)
+            finally:
+                consumer.taking = False
+        if consumer.active == 0:
+            waiters, consumer.idle_waiters = consumer.idle_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
 
-    @inlineCallbacks
     def _handle(
-        self, consumer: _Consumer, channel: Any, message: Any
-    ) -> Generator[Deferred[Any], Any, None]:
-        tag = message.method.delivery_tag
-        headers = message.properties.headers or {}
-        routing_key = _text(headers.get(H_ROUTING_KEY)) or message.method.routing_key
+        self, consumer: _Consumer, channel: Any, method: Any, properties: Any, body: bytes
+    ) -> None:
+        """
+        Hand one delivery to the handler; ``_finished`` once it is settled.
+
+        Callbacks rather than a generator, and the handler's Deferred (if it
+        returns one) the only one made per message: under load the processor
+        and the notifier each take every message this way.
+        """
+        headers = properties.headers or {}
+        routing_key = _text(headers.get(H_ROUTING_KEY)) or method.routing_key
         attempt = int(headers.get(H_ATTEMPT) or 1)
         try:
-            envelope = Envelope.from_bytes(message.body)
+            envelope = Envelope.from_bytes(body)
         except EnvelopeError as e:
             # Nothing a retry can fix: straight to the dead letters.
             self.log.error(
                 "Malformed message on {queue}: {reason}", queue=consumer.queue, reason=str(e)
             )
-            yield self._reroute(
-                consumer, channel, message, routing_key, attempt, f"EnvelopeError: {e}", dead=True
+            message = _Message(method, properties, body)
+            reason = f"EnvelopeError: {e}"
+            self._after(
+                consumer,
+                self._reroute(consumer, channel, message, routing_key, attempt, reason, dead=True),
             )
             return
         delivery = Delivery(
             envelope=envelope, routing_key=routing_key, queue=consumer.queue, attempt=attempt
         )
-        consumer.working[id(message)] = envelope.time
+        working = consumer.working
+        key = id(delivery)
+        working[key] = envelope.time
         try:
-            yield maybeDeferred(consumer.handler, delivery)
+            result = consumer.handler(delivery)
         except Exception:
-            consumer.working.pop(id(message), None)
-            failure = Failure()
-            if self.topology.queue(consumer.queue).ephemeral:
-                self._drop(consumer, channel, message, routing_key, failure)
-                return
-            self._repeats.failure(
-                (consumer.queue, failure.type),
-                "Handler for {queue} failed on {routing_key} message {message_id} "
-                "(attempt {attempt} of {max_attempts})",
-                failure,
-                queue=consumer.queue,
-                routing_key=routing_key,
-                message_id=envelope.id,
-                attempt=attempt,
-                max_attempts=self._retry.max_attempts,
+            working.pop(key, None)
+            self._handler_failed(
+                Failure(),
+                consumer,
+                channel,
+                _Message(method, properties, body),
+                routing_key,
+                attempt,
+                envelope.id,
             )
-            kind = getattr(failure.type, "__name__", "Error")
-            reason = f"{kind}: {failure.getErrorMessage()}"
-            yield self._reroute(consumer, channel, message, routing_key, attempt, reason)
             return
-        consumer.working.pop(id(message), None)
-        self._ack(consumer, channel, tag)
+        if isinstance(result, _UNUSUAL_RESULTS):
+            result = maybeDeferred(lambda: result)
+        if isinstance(result, Deferred):
+            result.addCallbacks(
+                self._handler_done,
+                self._handler_failed_later,
+                callbackArgs=(consumer, channel, method.delivery_tag, key),
+                errbackArgs=(
+                    consumer,
+                    channel,
+                    method,
+                    properties,
+                    body,
+                    routing_key,
+                    attempt,
+                    envelope.id,
+                    key,
+                ),
+            ).addErrback(
+                lambda f: self.log.failure("AmqpBus handling on {queue}", f, queue=consumer.queue)
+            )
+            return
+        working.pop(key, None)
+        self._ack(consumer, channel, method.delivery_tag)
+        self._finished(consumer)
+
+    def _handler_done(
+        self, _: object, consumer: _Consumer, channel: Any, tag: int, key: int
+    ) -> None:
+        consumer.working.pop(key, None)
+        try:
+            self._ack(consumer, channel, tag)
+        finally:
+            self._finished(consumer)
+
+    def _handler_failed_later(
+        self,
+        failure: Failure,
+        consumer: _Consumer,
+        channel: Any,
+        method: Any,
+        properties: Any,
+        body: bytes,
+        routing_key: str,
+        attempt: int,
+        envelope_id: str,
+        key: int,
+    ) -> None:
+        consumer.working.pop(key, None)
+        message = _Message(method, properties, body)
+        self._handler_failed(failure, consumer, channel, message, routing_key, attempt, envelope_id)
+
+    def _handler_failed(
+        self,
+        failure: Failure,
+        consumer: _Consumer,
+        channel: Any,
+        message: _Message,
+        routing_key: str,
+        attempt: int,
+        envelope_id: str | None,
+    ) -> None:
+        """The handler raised (or its Deferred failed): retry, dead letter, or drop."""
+        if self.topology.queue(consumer.queue).ephemeral:
+            try:
+                self._drop(consumer, channel, message, routing_key, failure)
+            finally:
+                self._finished(consumer)
+            return
+        self._repeats.failure(
+            (consumer.queue, failure.type),
+            "Handler for {queue} failed on {routing_key} message {message_id} "
+            "(attempt {attempt} of {max_attempts})",
+            failure,
+            queue=consumer.queue,
+            routing_key=routing_key,
+            message_id=envelope_id,
+            attempt=attempt,
+            max_attempts=self._retry.max_attempts,
+        )
+        kind = getattr(failure.type, "__name__", "Error")
+        reason = f"{kind}: {failure.getErrorMessage()}"
+        self._after(
+            consumer, self._reroute(consumer, channel, message, routing_key, attempt, reason)
+        )
+
+    def _after(self, consumer: _Consumer, settling: Deferred[Any]) -> None:
+        """``_finished`` once ``settling`` (a retry or dead letter's move) is done."""
+
+        def finished(result: object) -> object:
+            self._finished(consumer)
+            return result
+
+        settling.addBoth(finished).addErrback(
+            lambda f: self.log.failure("AmqpBus handling on {queue}", f, queue=consumer.queue)
+        )
 
     def _drop(
         self, consumer: _Consumer, channel: Any, message: Any, routing_key: str, failure: Failure
@@ -1175,10 +1479,12 @@ class AmqpBus(Service):
     def _detach(self, consumer: _Consumer) -> Generator[Deferred[Any], Any, None]:
         """Stop deliveries to ``consumer``, wait for its handler, close its channel."""
         channel, consumer.channel = consumer.channel, None
+        # Left unacked: requeued when the channel closes.
+        consumer.backlog.clear()
         if channel is not None and channel.is_open:
             for tag in list(channel.consumer_tags):
                 try:
-                    yield channel.basic_cancel(tag)
+                    yield call_raw(channel, "basic_cancel", consumer_tag=tag)
                 except Exception:
                     pass
         if consumer.active:
@@ -1190,7 +1496,7 @@ class AmqpBus(Service):
             # Acks of the last turn, before the channel closes (which would requeue them).
             self._flush_acks(consumer, acks)
         if channel is not None:
-            yield self._close_channel(channel)
+            yield self._close_raw_channel(channel)
 
     # --- Dead letters -------------------------------------------------------
 

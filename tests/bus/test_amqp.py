@@ -490,6 +490,28 @@ class AmqpBusTests(AmqpBusMixin, TestCase):
         self.assertIn("EnvelopeError", letter.reason)
 
     @inlineCallbacks
+    def test_channel_error_fails_the_waiting_publishes(self) -> Any:
+        """
+        A publish the broker answers by closing the channel (an exchange that
+        does not exist) fails with ``BusError``, as does every publish still
+        waiting for its confirm then; the bus reconnects and publishes again.
+        """
+        topology = self.topology()
+        bus = yield self.start_bus(topology)
+        yield bus.publish("session.updated", envelope("session.updated", 1))
+        properties = pika.BasicProperties(delivery_mode=2)
+        missing = bus._publish_raw(f"{topology.prefix}.missing", "x", b"{}", properties)
+        behind = bus._publish_raw(f"{topology.prefix}.missing", "x", b"{}", properties)
+        for waiting in (missing, behind):
+            error = yield self.assertFailure(waiting, BusError)
+            self.assertIn("no confirm from RabbitMQ", str(error))
+        self.assertEqual(bus._confirms.waiting, {})
+        yield self.wait_until(lambda: bus.connected, "the reconnection")
+        yield bus.publish("session.updated", envelope("session.updated", 2))
+        self.assertEqual(bus.stats.publish_confirmed, 2)
+        self.assertEqual(bus.stats.publish_failed, 2)
+
+    @inlineCallbacks
     def test_ephemeral_queue_drops_failed_messages(self) -> Any:
         """
         A failed message of an ephemeral queue (a node's notifier) is not sent
