@@ -135,6 +135,10 @@ def _describe(failure: Failure | BaseException | None) -> str:
     return f"{type(error).__name__}: {text}"
 
 
+#: The most bytes handed to pika's frame parser at once (``NoDelayConnection.dataReceived``).
+_READ_SLICE = 8192
+
+
 class NoDelayConnection(TwistedProtocolConnection):
     """
     pika's protocol over TCP without Nagle's algorithm, for every AMQP
@@ -144,6 +148,18 @@ class NoDelayConnection(TwistedProtocolConnection):
     def unwrap(self) -> NoDelayConnection:
         """This protocol itself, also when called through ClientService's proxy."""
         return self
+
+    def dataReceived(self, data: bytes) -> None:
+        # pika appends what arrives to its frame buffer and cuts each frame
+        # off the front, copying the rest: a 64 KiB read (a burst of
+        # deliveries, most of what a busy consumer reads) copied ~5 MiB.
+        # Handed over in slices of 8 KiB, the copies stay small.
+        if len(data) <= _READ_SLICE:
+            super().dataReceived(data)
+            return
+        view = memoryview(data)
+        for start in range(0, len(data), _READ_SLICE):
+            super().dataReceived(bytes(view[start : start + _READ_SLICE]))
 
     def connectionMade(self) -> None:
         # AMQP frames are small and often alone (a confirm, one delivery, a
