@@ -582,8 +582,12 @@ class AmqpBus(Service):
         #: Why RabbitMQ blocks the publishing connection now (a resource alarm), or None.
         self._blocked: str | None = None
         self._consumers: dict[str, _Consumer] = {}
-        #: The exchange of each routing key published (a few dozen distinct keys).
-        self._exchanges: dict[str, str] = {}
+        #: The exchange and headers of each routing key published (a few dozen
+        #: distinct keys); the headers are only read (encoded by pika).
+        self._routes: dict[str, tuple[str, dict[str, Any]]] = {}
+        #: The properties of every ``publish``: persistent JSON; the rest is
+        #: set per message.
+        self._properties = pika.BasicProperties(delivery_mode=2, content_type="application/json")
         self._admin_lock = DeferredLock()
         self._accepting = False
         #: What the bus counts for the metrics (``ocppd.bus.stats``).
@@ -627,29 +631,29 @@ class AmqpBus(Service):
         if not self._accepting:
             self.stats.publish_failed += 1
             return fail(BusError("the bus is stopped"))
-        exchange = self._exchanges.get(routing_key)
-        if exchange is None:
+        route = self._routes.get(routing_key)
+        if route is None:
             try:
                 exchange = self.topology.exchange_for(routing_key)
             except ValueError as e:
                 self.stats.publish_failed += 1
                 return fail(BusError(str(e)))
-            if len(self._exchanges) < 10_000:  # keys come from our code, but bound it anyway
-                self._exchanges[routing_key] = exchange
+            route = (exchange, {H_ROUTING_KEY: routing_key})
+            if len(self._routes) < 10_000:  # keys come from our code, but bound it anyway
+                self._routes[routing_key] = route
         try:
             body = encode_envelope(envelope)
         except BusError as e:
             self.stats.publish_failed += 1
             return fail(e)
-        properties = pika.BasicProperties(
-            delivery_mode=2,
-            message_id=envelope.id,
-            content_type="application/json",
-            timestamp=int(self._reactor.seconds()),
-            type=envelope.type,
-            headers={H_ROUTING_KEY: routing_key},
-        )
-        return self._publish_raw(exchange, routing_key, body, properties)
+        # Filled in anew for each publish: pika encodes them before
+        # basic_publish returns, and keeps nothing of them.
+        properties = self._properties
+        properties.message_id = envelope.id
+        properties.timestamp = int(self._reactor.seconds())
+        properties.type = envelope.type
+        properties.headers = route[1]
+        return self._publish_raw(route[0], routing_key, body, properties)
 
     def consume(self, queue: str, handler: Handler, concurrency: int = 1) -> Deferred[IConsumer]:
         """

@@ -29,6 +29,8 @@ class FakeChannel:
 
     def __init__(self) -> None:
         self.published: list[tuple[str, str]] = []
+        #: Each publish's properties as pika encoded them then.
+        self.encoded: list[bytes] = []
         self.acks: list[tuple[int, bool]] = []
         self.on_close: list[Any] = []
 
@@ -42,6 +44,7 @@ class FakeChannel:
 
     def basic_publish(self, exchange: str, routing_key: str, body: bytes, properties: Any) -> None:
         self.published.append((exchange, routing_key))
+        self.encoded.append(b"".join(properties.encode()))
 
     def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
         self.acks.append((delivery_tag, multiple))
@@ -127,6 +130,41 @@ class PublisherConfirmTests(BusWithFakeChannel, SynchronousTestCase):
 
     def publish(self, bus: AmqpBus, count: int) -> list[Deferred[None]]:
         return [bus.publish("session.updated", envelope(n)) for n in range(count)]
+
+    def test_each_publish_carries_its_own_properties(self) -> None:
+        """Persistent JSON with the envelope's id and type and the original key, every time."""
+        bus = self.make_bus()
+        sent = [
+            Envelope.create(key, {}, node="node-1", charge_point_id=None)
+            for key in ("session.updated", "charger.connected", "session.updated")
+        ]
+        self.clock.advance(1_800_000_000)
+        for message in sent:
+            bus.publish(message.type, message)
+        decoded = []
+        for raw in self.channel.encoded:
+            properties = pika.BasicProperties()
+            properties.decode(raw)
+            decoded.append(properties)
+        for properties, message in zip(decoded, sent, strict=True):
+            self.assertEqual(
+                (
+                    properties.delivery_mode,
+                    properties.content_type,
+                    properties.message_id,
+                    properties.type,
+                    properties.timestamp,
+                    properties.headers,
+                ),
+                (
+                    2,
+                    "application/json",
+                    message.id,
+                    message.type,
+                    1_800_000_000,
+                    {H_ROUTING_KEY: message.type},
+                ),
+            )
 
     def test_multiple_ack_fires_every_publish_up_to_its_tag(self) -> None:
         bus = self.make_bus()
