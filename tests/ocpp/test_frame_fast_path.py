@@ -284,6 +284,19 @@ class EquivalenceTests(SynchronousTestCase):
             self.assertEqual(fast, slow)
             self.assertEqual(fast["close"][0], 1002)
 
+    def test_text_frame_stands_for_the_awaited_pong(self) -> None:
+        """A data frame cancels the auto ping's timeout, as in Autobahn's onFrameEnd."""
+        clock = Clock()
+        endpoints = [Endpoint(self.factory, self.admission, fast=fast) for fast in (True, False)]
+        for endpoint in endpoints:
+            endpoint.protocol.autoPingTimeoutCall = clock.callLater(30, self.fail)
+            endpoint.protocol.autoPingPending = b"ping"
+            endpoint.feed([frame(1, b"hello")])
+            self.assertIsNone(endpoint.protocol.autoPingTimeoutCall)
+            self.assertIsNone(endpoint.protocol.autoPingPending)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        self.assertEqual(endpoints[0].outcome(), endpoints[1].outcome())
+
     def test_wrong_unmasking_is_caught(self) -> None:
         """A broken fast path (here: a wrong mask) makes the property fail."""
         self.patch(
