@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
+import sqlalchemy as sa
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks, succeed
 from twisted.internet.task import Clock, deferLater
@@ -30,6 +31,7 @@ from ocppd.bus.memory import MemoryBus
 from ocppd.bus.topology import Topology, make_topology
 from ocppd.store.database import Database
 from ocppd.store.journal import StoreJournal, seq_ranges
+from ocppd.store.tables import bus_journal
 from tests.bus.contract import BusContractTests, HandlerError
 from tests.store.fixtures import make_postgres_database, make_sqlite_database
 
@@ -366,6 +368,33 @@ class StoreJournalMixin:
         self._case.assertEqual(loaded[1].dead, mark)
         self._case.assertEqual(loaded[1].body, body)
         self._case.assertEqual([r.seq for r in other.load()], [1])
+
+    @inlineCallbacks
+    def test_live_record_stored_as_blob_without_dead_mark(self) -> Any:
+        """
+        A publish's record (written without its dead-letter columns, its body
+        handed to SQLite as a bytearray) is the body as a binary value, the
+        dead-letter columns NULL: what ``load`` and a dead mark read back.
+        """
+        database = self.make_database()
+        journal = StoreJournal(database, "node-a")
+        body = envelope("session.x").to_bytes()
+        yield journal.write(JournalBatch(added=[attrs_record(1, body)]))
+        t = bus_journal.c
+
+        def stored(conn: Any) -> Any:
+            return conn.execute(
+                sa.select(t.body, t.dead_attempts, t.dead_reason, t.dead_failed_at)
+            ).one()
+
+        row = yield database.run(stored)
+        self._case.assertEqual(tuple(row), (body, None, None, None))
+        self._case.assertIsInstance(row.body, bytes)
+        if database.dialect == "sqlite":
+            kind = yield database.run(
+                lambda conn: conn.exec_driver_sql("SELECT typeof(body) FROM bus_journal").scalar()
+            )
+            self._case.assertEqual(kind, "blob")
 
     @inlineCallbacks
     def test_removals_in_runs_remove_only_theirs(self) -> Any:
