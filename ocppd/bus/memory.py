@@ -130,6 +130,21 @@ def _published_at(message: _Message) -> str | None:
         return None
 
 
+class _Delivering:
+    """``_Queue.scheduled`` while ``_deliver`` hands out a turn's messages."""
+
+    def active(self) -> bool:
+        return True
+
+    def cancel(self) -> None:
+        # A consumer stopped, or a drain ended, during the turn: the turn's
+        # loop sees it and stops.
+        pass
+
+
+_DELIVERING = _Delivering()
+
+
 @implementer(IConsumer)
 class _Consumer:
     def __init__(
@@ -638,16 +653,33 @@ class MemoryBus(Service):
 
     def _deliver(self, queue: _Queue) -> None:
         queue.scheduled = None
-        # As many as the consumer has room for now, in order; handlers that
-        # finish at once make room for the next turn, not this one, so a fast
-        # consumer never keeps the reactor from everything else.
-        if queue.consumer is None:
+        consumer = queue.consumer
+        if consumer is None:
             return
-        room = queue.consumer.concurrency - len(queue.in_flight)
-        for _ in range(room):
-            if not (self._delivering and queue.has_room() and queue.ready):
-                break
-            self._deliver_one(queue)
+        # In order, as many as the consumer has room for, up to the messages
+        # ready when the turn began: a handler that finishes at once makes
+        # room for the next of those in this turn. A reactor turn per message
+        # (a DelayedCall, its place in the reactor's heap) cost more than the
+        # notifier's handling of a MeterValues. What arrives meanwhile (a
+        # retry, a handler's own publishes) waits for the next turn, so a
+        # fast consumer never keeps the reactor from everything else.
+        budget = len(queue.ready)
+        # Settlements in this turn schedule no turn of their own: one follows.
+        queue.scheduled = _DELIVERING
+        try:
+            while (
+                budget
+                and self._delivering
+                and queue.consumer is consumer
+                and queue.has_room()
+                and queue.ready
+            ):
+                budget -= 1
+                self._deliver_one(queue)
+        finally:
+            if queue.scheduled is _DELIVERING:
+                queue.scheduled = None
+        self._schedule(queue)
 
     def _deliver_one(self, queue: _Queue) -> None:
         consumer = queue.consumer

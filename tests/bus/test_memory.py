@@ -112,6 +112,75 @@ class MemoryBusTests(SynchronousTestCase):
         self.clock.advance(0)
         self.assertEqual(len(got), 1)
 
+    def test_ready_messages_go_to_a_prompt_handler_in_one_turn(self) -> None:
+        """
+        A handler that finishes at once is handed, in one reactor turn and in
+        order, every message ready when the turn began; what it publishes
+        meanwhile waits for the next turn.
+        """
+        # Unjournaled: no journal write takes a turn of its own.
+        bus = self.make(unjournaled=["session.updated"])
+        got: list[int] = []
+
+        def handler(delivery: Delivery) -> None:
+            n = delivery.envelope.payload["n"]
+            got.append(n)
+            if n == 1:
+                bus.publish("session.updated", envelope("session.updated", 9))
+
+        self.consume(bus, "work", handler)
+        for n in range(4):
+            bus.publish("session.updated", envelope("session.updated", n))
+        self.assertEqual(self.turn(), 1)
+        self.assertEqual(got, [0, 1, 2, 3])
+        self.assertEqual(self.turn(), 1)
+        self.assertEqual(got, [0, 1, 2, 3, 9])
+        self.assertEqual(self.turn(), 0)
+
+    def turn(self) -> int:
+        """
+        One turn of a real reactor: the calls due now, not those they add
+        (``Clock.advance`` runs those too); how many ran.
+        """
+        due = [
+            call for call in self.clock.getDelayedCalls() if call.getTime() <= self.clock.seconds()
+        ]
+        for call in due:
+            self.clock.calls.remove(call)
+            call.func(*call.args, **call.kw)
+        return len(due)
+
+    def test_turn_ends_with_a_waiting_handler_or_a_stop(self) -> None:
+        """
+        The turn's deliveries stop at a handler still working (one at a time,
+        in order) and at a consumer stopped by its own handler.
+        """
+        bus = self.make(unjournaled=["session.updated"])
+        got: list[int] = []
+        pending: Deferred[None] = Deferred()
+        consumer: list[IConsumer] = []
+
+        def handler(delivery: Delivery) -> Deferred[None] | None:
+            n = delivery.envelope.payload["n"]
+            got.append(n)
+            if n == 1:
+                return pending
+            if n == 3:
+                consumer[0].stop()
+            return None
+
+        consumer.append(self.consume(bus, "work", handler))
+        for n in range(5):
+            bus.publish("session.updated", envelope("session.updated", n))
+        self.turn()
+        self.assertEqual(got, [0, 1])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        pending.callback(None)
+        self.turn()
+        self.assertEqual(got, [0, 1, 2, 3])
+        self.assertEqual(bus.queue_length("work"), 1)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_backoff_follows_retry_delays(self) -> None:
         """
         Retries come exactly ``retry_delays`` apart, the last delay repeating,
