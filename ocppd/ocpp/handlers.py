@@ -21,6 +21,7 @@ from ocppd.logs import Logger
 from ocppd.ocpp import actions, errors
 from ocppd.ocpp.charger_lookup import ChargerLookup
 from ocppd.ocpp.connection import BuiltAnswer
+from ocppd.ocpp.deadlines import Deadlines
 from ocppd.ocpp.errors import AnswerTimedOut, OcppError
 from ocppd.ocpp.frames import Call
 from ocppd.ocpp.tagcache import IdTagCache
@@ -63,6 +64,7 @@ class CentralSystemHandlers:
         self._clock = clock
         self._heartbeat_interval = heartbeat_interval
         self._answer_timeout = answer_timeout
+        self._deadlines = Deadlines(clock, answer_timeout)
         self._now_iso = IsoNow(clock)
         self._handlers: dict[str, Callable[[ChargerConnection, dict[str, Any]], Any]] = {
             "Authorize": self.authorize,
@@ -118,16 +120,15 @@ class CentralSystemHandlers:
         fingerprint), so an error answer never leaves a duplicate.
 
         ``Deferred.addTimeout`` with one callback instead of its two and three
-        closures: every transaction message passes here.
+        closures, and one timer for every waiting answer (``Deadlines``)
+        instead of a ``DelayedCall`` each: every transaction message passes here.
         """
-        timeout = self._answer_timeout
-        expiry = self._clock.callLater(timeout, answer.cancel)
+        deadline = self._deadlines.watch(answer)
 
         def settled(result: Any) -> Any:
-            if expiry.active():
-                expiry.cancel()
-            elif isinstance(result, Failure) and result.check(CancelledError):
-                raise AnswerTimedOut(call.action, timeout)
+            if not self._deadlines.settle(deadline) and isinstance(result, Failure):
+                if result.check(CancelledError):
+                    raise AnswerTimedOut(call.action, self._answer_timeout)
             return result
 
         return answer.addBoth(settled)
