@@ -19,7 +19,12 @@ from twisted.trial.unittest import TestCase
 from ocppd.bus.envelope import Envelope
 from ocppd.store import chargers, messages
 from tests.integration.clients import connect
-from tests.integration.daemon import RunningDaemon, start_daemon
+from tests.integration.daemon import (
+    RunningDaemon,
+    amqp_overrides,
+    postgres_overrides,
+    start_daemon,
+)
 
 KEY = "s3cret-key-000001"
 
@@ -27,10 +32,13 @@ KEY = "s3cret-key-000001"
 class HeartbeatTests(TestCase):
     timeout = 30
 
+    def daemon_overrides(self) -> list[str]:
+        return []
+
     @inlineCallbacks
     def connected(self, *overrides: str) -> Any:
         """A node, the keys it publishes, CP1 connected (its connect stored), CP1's last_seen_at."""
-        daemon: RunningDaemon = yield start_daemon(self, *overrides)
+        daemon: RunningDaemon = yield start_daemon(self, *self.daemon_overrides(), *overrides)
         daemon.ocppctl("charger", "add", "CP1", stdin=KEY + "\n")
         published: list[str] = []
         bus = daemon.node.bus
@@ -78,3 +86,10 @@ class HeartbeatTests(TestCase):
         )
         self.assertEqual(daemon.node.last_seen.coalescer.pending, {})
         self.assertGreater(record.last_seen_at, connected_at)
+
+
+class RabbitMQPostgresHeartbeatTests(HeartbeatTests):
+    """The same on the production bus and store: RabbitMQ and PostgreSQL on 127.0.0.1."""
+
+    def daemon_overrides(self) -> list[str]:
+        return [*amqp_overrides(self), *postgres_overrides(self)]
