@@ -14,8 +14,10 @@ import txaio
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITransport
 from twisted.internet.protocol import connectionDone
+from twisted.internet.tcp import Server as TcpServer
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 
@@ -81,6 +83,15 @@ class OcppServerProtocol(WebSocketServerProtocol):
     #: per-frame Python (``_receive_text_frames``, ``send_text``); False: all
     #: frames through Autobahn (the tests compare the two).
     fast_frames = True
+    #: An answer on a plain TCP connection with nothing buffered by Twisted is
+    #: sent at once (``_write_answer``) instead of through Twisted's write
+    #: buffer, which costs two epoll_ctl calls per answer; False: always
+    #: ``transport.write`` (the tests and benchmarks compare the two).
+    direct_send = True
+    #: What the direct send got from a socket the peer had reset: the read
+    #: after it sees only the end of the stream, Twisted's write would have
+    #: left the reset for that read (``connectionLost``).
+    _send_lost: BaseException | None = None
     # Autobahn's protocol options the fast path reads (set on the factory's
     # protocol class by SharedProtocolOptions; Autobahn declares none of them).
     maxFramePayloadSize: int
@@ -224,6 +235,11 @@ class OcppServerProtocol(WebSocketServerProtocol):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._handshake_over()
+        if self._send_lost is not None and reason.check(ConnectionDone):
+            # The direct send took the socket's reset (a socket reports its
+            # error once); without it the read would have got it and ended
+            # the connection with ConnectionLost, not the end of the stream.
+            reason = Failure(self._send_lost)
         super().connectionLost(reason)
 
     def _forget_handshake(self) -> None:
@@ -417,7 +433,10 @@ class OcppServerProtocol(WebSocketServerProtocol):
             # What sendMessage, sendFrame and sendData do for one unmasked,
             # unfragmented, uncompressed text frame, counters included.
             frame = text_frame_header(length) + payload
-            transport.write(frame)
+            if self.direct_send:
+                self._write_answer(transport, frame)
+            else:
+                transport.write(frame)
             stats = self.trafficStats
             stats.outgoingWebSocketMessages += 1
             stats.outgoingOctetsAppLevel += length
@@ -426,6 +445,37 @@ class OcppServerProtocol(WebSocketServerProtocol):
             stats.outgoingOctetsWireLevel += len(frame)
             return
         self.sendMessage(payload, isBinary=False)
+
+    def _write_answer(self, transport: ITransport, frame: bytes) -> None:
+        """
+        Send ``frame`` at once on a plain TCP connection of Twisted's whose
+        write buffer is empty, as Twisted's ``doWrite`` would on the reactor's
+        next iteration, and hand Twisted's ``write`` only what the socket did
+        not take (everything after an error): it buffers it, in order before
+        any later answer (the buffer is no longer empty), and deals with the
+        error as before. Saves registering the socket for writing and
+        unregistering it (two epoll_ctl) per answer. Anything else (TLS, a
+        wrapper, a producer, a closing connection) is ``transport.write``.
+        """
+        if (
+            type(transport) is TcpServer
+            and not transport.TLS
+            and transport.connected
+            and not transport.disconnecting
+            and not transport._writeDisconnecting
+            and not transport._writeDisconnected
+            and transport.producer is None
+            and not transport.dataBuffer
+            and not transport._tempDataBuffer
+        ):
+            sent = transport.writeSomeData(frame)
+            if isinstance(sent, BaseException):
+                self._send_lost = sent
+            elif sent >= len(frame):
+                return
+            elif sent > 0:
+                frame = frame[sent:]
+        transport.write(frame)
 
     def close(self, code: int, reason: str) -> None:
         if code == 1000 or 3000 <= code <= 4999:
