@@ -203,6 +203,13 @@ class Prepared:
         compiled, raw, _ = self._run(conn, parameters)
         return None if raw is None else compiled.record(raw, cls)
 
+    def record(self, conn: Connection, raw: Sequence[Any], cls: type[R]) -> R:
+        """
+        A row of this statement's columns read by other SQL (the driver's
+        values, in this statement's column order) as ``first_record`` makes it.
+        """
+        return self._for(conn.dialect).record(raw, cls)
+
     def rowcount(self, conn: Connection, parameters: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows (an UPDATE): the rows it matched."""
         return self._run(conn, parameters)[2]
@@ -278,3 +285,42 @@ def first_rows(
         None if raw is None else compiled.row(tuple(raw))
         for (compiled, _), raw in zip(sent, raws, strict=True)
     ]
+
+
+def driver_rows(
+    conn: Connection, statements: Sequence[tuple[str, Sequence[Any]]]
+) -> list[Sequence[Any]]:
+    """
+    Every row of each statement (SQL text of the driver's, and its values),
+    run in order in ``conn``'s transaction, as the driver returns them (no
+    result processing); on PostgreSQL several go in one pipeline, as in
+    ``first_rows``. A failure raises as ``conn.exec_driver_sql`` raises it.
+    """
+    driver = conn.connection.dbapi_connection
+    assert driver is not None  # a connection in a transaction always has one
+    dbapi = conn.dialect.loaded_dbapi
+    cursors: list[Any] = []
+    sql: str = ""
+    values: Sequence[Any] = ()
+    try:
+        if conn.dialect.name == "postgresql" and len(statements) > 1:
+            with driver.pipeline():
+                for sql, values in statements:
+                    cursor = driver.cursor()
+                    cursors.append(cursor)
+                    cursor.execute(sql, values)
+                # The first fetch sends the pipeline and reads answers up to its own.
+                return [cursor.fetchall() for cursor in cursors]
+        rows = []
+        for sql, values in statements:
+            cursor = driver.cursor()
+            cursors.append(cursor)
+            cursor.execute(sql, values)
+            rows.append(cursor.fetchall())
+        return rows
+    except dbapi.Error as e:
+        # In a pipeline the statement named is the last one sent, not the one that failed.
+        raise sa.exc.DBAPIError.instance(sql, values, e, dbapi.Error, dialect=conn.dialect) from e
+    finally:
+        for cursor in cursors:
+            cursor.close()

@@ -175,13 +175,7 @@ def _unnest_insert(
         )
         assert isinstance(compiled, SQLCompiler)
         quote = dialect.identifier_preparer.quote
-        arrays = []
-        for name in columns:
-            type_ = table.c[name].type
-            impl = type_._unwrapped_dialect_impl(dialect)
-            if not impl.render_bind_cast:
-                raise NotImplementedError(f"{table.name}.{name}: no PostgreSQL cast to an array")
-            arrays.append(compiled.render_bind_cast(type_, impl, "%b") + "[]")
+        arrays = [binary_array(dialect, table.c[name].type, compiled) for name in columns]
         sql = (
             f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
             f"({', '.join(quote(name) for name in columns)}) "
@@ -194,6 +188,37 @@ def _unnest_insert(
         processors = tuple(table.c[name].type._cached_bind_processor(dialect) for name in columns)
         prepared[key] = _UnnestInsert(sql, columns, processors, returned)
     return prepared[key]
+
+
+def binary_array(
+    dialect: Dialect, type_: sa.types.TypeEngine[Any], compiled: SQLCompiler | None = None
+) -> str:
+    """
+    A binary array parameter of ``type_``'s values on PostgreSQL, cast as
+    SQLAlchemy casts one such value (``%b::VARCHAR[]``: no length, so a value
+    too long for its column fails on assignment rather than being cut); its
+    values must be what ``type_``'s bind processor makes (``bind_array``).
+    """
+    if compiled is None:
+        compiled = _any_compiled(dialect)
+    impl = type_._unwrapped_dialect_impl(dialect)
+    if not impl.render_bind_cast:
+        raise NotImplementedError(f"{type_!r}: no PostgreSQL cast to an array")
+    return compiled.render_bind_cast(type_, impl, "%b") + "[]"
+
+
+def _any_compiled(dialect: Dialect) -> SQLCompiler:
+    compiled = sa.select(sa.literal_column("1")).compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
+
+
+def bind_array(dialect: Dialect, type_: sa.types.TypeEngine[Any], values: list[Any]) -> list[Any]:
+    """``values`` as ``type_``'s bind processor sends them (None stays None)."""
+    process = type_._cached_bind_processor(dialect)
+    if process is None:
+        return values
+    return _processed(values, lambda value: None if value is None else process(value), {})
 
 
 #: What ``append_new_rows`` runs, per dialect (an engine's, which carries its

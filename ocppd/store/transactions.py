@@ -22,19 +22,20 @@ harmless (DESIGN.md section 1):
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from ocppd import measurands
 from ocppd.billing.closing import CLOSE_REASONS, closing_reading
 from ocppd.bounds import INT32_MAX
 from ocppd.measurands import MeterSample
-from ocppd.store.prepared import Prepared, first_rows
+from ocppd.store.prepared import Prepared, driver_rows
 from ocppd.store.records import (
     Allocation,
     MeterValueRecord,
@@ -44,7 +45,13 @@ from ocppd.store.records import (
     first_record,
     from_mapping,
 )
-from ocppd.store.sql import append_new_rows, at_least_zero, insert_new
+from ocppd.store.sql import (
+    append_new_rows,
+    at_least_zero,
+    binary_array,
+    bind_array,
+    insert_new,
+)
 from ocppd.store.tables import (
     AUTHORIZATION_STATUSES,
     REVIEW_STATUSES,
@@ -702,70 +709,150 @@ def metered_session(
     return session
 
 
-def _advanced_or_selected() -> sa.CompoundSelect:
-    """
-    ``metered_session`` in one statement, for PostgreSQL (SQLite has no
-    UPDATE in a WITH): the session's row as the meter's update returned it,
-    or, when it matched nothing, as it is (the snapshot the update saw,
-    which it did not change).
-    """
-    advanced = _advance_meter_statement().returning(*transactions.c).cte("advanced")
-    return sa.union_all(
-        sa.select(advanced),
-        sa.select(transactions)
-        .where(_tx.id == sa.bindparam("tx_id"))
-        .where(~sa.select(advanced.c.id).exists()),
-    )
-
-
-_ADVANCED_OR_SELECTED = Prepared(_advanced_or_selected())
-
-
 def metered_sessions(
     conn: Connection, metered: list[tuple[MeterReadings, datetime]]
 ) -> list[TransactionRecord | None]:
     """
     ``metered_session`` of each (readings, now), in order, as if called in
-    turn. On PostgreSQL each is one statement and all go in one pipeline
-    (``prepared.first_rows``): a batch's MeterValues cost one round trip
-    rather than one or two each.
+    turn. On PostgreSQL a few statements in one pipeline rather than one per
+    message (``_metered_runs``): a batch's MeterValues cost one round trip,
+    and psycopg's Python per statement a few times rather than once each.
     """
     if conn.dialect.name != "postgresql":
         return [metered_session(conn, readings, now=now) for readings, now in metered]
-    calls: list[tuple[Prepared, Mapping[str, Any]]] = []
-    for readings, now in metered:
-        if readings.transaction_id is None:
-            continue
-        if readings.newest.energy is None:
-            calls.append((_SELECT_SESSION, {"tx_id": readings.transaction_id}))
-            continue
-        at, reading = readings.newest.energy
-        calls.append(
-            (
-                _ADVANCED_OR_SELECTED,
-                {
-                    "reading": reading,
-                    "at": at,
-                    "tx_id": readings.transaction_id,
-                    "cp_id": readings.charge_point_id,
-                    "now": now,
-                },
-            )
-        )
-    rows = iter(first_rows(conn, calls))
+    rows = _metered_rows(conn, metered)
     sessions: list[TransactionRecord | None] = []
-    for readings, _ in metered:
-        row = None if readings.transaction_id is None else next(rows)
-        session = None if row is None else from_mapping(TransactionRecord, row)
-        if (
-            session is None
-            or not session.confirmed
-            or session.charge_point_id != readings.charge_point_id
-        ):
+    for (readings, _), row in zip(metered, rows, strict=True):
+        if row is None or not row.confirmed or row.charge_point_id != readings.charge_point_id:
             sessions.append(None)
         else:
-            sessions.append(session)
+            sessions.append(row)
     return sessions
+
+
+def metered_rounds(transaction_ids: list[int | None]) -> list[list[int]]:
+    """
+    The places of ``transaction_ids`` (a run's messages) in rounds in which
+    each session appears at most once: a session's first message in the
+    first, its second in the second, and so on; None (no session) in none.
+    Rounds run in order, so each message of a session sees the ones before
+    it; messages of different sessions touch different rows, so the order
+    among them changes nothing.
+    """
+    rounds: list[list[int]] = []
+    seen: dict[int, int] = {}
+    for place, transaction_id in enumerate(transaction_ids):
+        if transaction_id is None:
+            continue
+        round_ = seen.get(transaction_id, 0)
+        seen[transaction_id] = round_ + 1
+        if round_ == len(rounds):
+            rounds.append([])
+        rounds[round_].append(place)
+    return rounds
+
+
+@attrs.frozen
+class _MeteredRun:
+    """
+    ``metered_session`` of many messages of distinct sessions as one
+    PostgreSQL statement: the messages as binary arrays (``sql.binary_array``,
+    as the unnest appends send theirs), numbered by ``WITH ORDINALITY``; the
+    meter's update of every session whose reading is newer, returning the
+    row; and per message (by number) the updated row, or, when the update
+    left the session alone, the row as it is (the snapshot the update saw,
+    which it did not change). A message without an energy reading (NULL
+    ``at``) only reads. Each session at most once per statement: an UPDATE
+    ... FROM changes a row once, whatever number of source rows match it.
+    """
+
+    sql: str
+    types: tuple[sa.types.TypeEngine[Any], ...]
+
+
+_metered_run_sql: weakref.WeakKeyDictionary[Dialect, _MeteredRun] = weakref.WeakKeyDictionary()
+
+
+def _metered_run(dialect: Dialect) -> _MeteredRun:
+    run = _metered_run_sql.get(dialect)
+    if run is not None:
+        return run
+    # The types the single statement binds: tx_id and cp_id as the columns
+    # they compare with, the reading and the times as it declares them.
+    types: tuple[sa.types.TypeEngine[Any], ...] = (
+        _tx.id.type,
+        _tx.charge_point_id.type,
+        sa.BigInteger(),
+        UTCDateTime(),
+        UTCDateTime(),
+    )
+    arrays = ", ".join(binary_array(dialect, type_) for type_ in types)
+    quote = dialect.identifier_preparer.quote
+    table = dialect.identifier_preparer.format_table(transactions)
+    columns = [quote(column.name) for column in transactions.c]
+
+    def of(alias: str) -> str:
+        return ", ".join(f"{alias}.{column}" for column in columns)
+
+    sql = (
+        f"WITH v AS (SELECT * FROM unnest({arrays}) WITH ORDINALITY"
+        " AS v(tx_id, cp_id, reading, at, received, ord)),"
+        f" moved AS (UPDATE {table} AS t SET last_meter_wh = v.reading,"
+        " last_meter_at = v.at,"
+        " energy_wh = CASE WHEN v.reading - t.meter_start_wh > 0"
+        " THEN v.reading - t.meter_start_wh ELSE 0 END,"
+        " updated_at = v.received"
+        " FROM v WHERE t.id = v.tx_id AND t.charge_point_id = v.cp_id"
+        " AND t.status = 'active' AND v.at IS NOT NULL"
+        " AND (t.last_meter_at IS NULL OR t.last_meter_at < v.at)"
+        f" RETURNING {of('t')})"
+        f" SELECT v.ord, {of('m')} FROM v JOIN moved AS m ON m.id = v.tx_id"
+        f" UNION ALL SELECT v.ord, {of('t')} FROM v JOIN {table} AS t ON t.id = v.tx_id"
+        " WHERE NOT EXISTS (SELECT FROM moved AS m WHERE m.id = v.tx_id)"
+        " ORDER BY 1"
+    )
+    run = _metered_run_sql[dialect] = _MeteredRun(sql, types)
+    return run
+
+
+def _metered_rows(
+    conn: Connection, metered: list[tuple[MeterReadings, datetime]]
+) -> list[TransactionRecord | None]:
+    """
+    Per message, the session's row as ``metered_session`` reads it in turn,
+    before its checks (None without a session or row): one statement per round of
+    ``metered_rounds``, all in one pipeline, their rows put back in the
+    messages' order.
+    """
+    run = _metered_run(conn.dialect)
+    rounds = metered_rounds([readings.transaction_id for readings, _ in metered])
+    statements = []
+    for places in rounds:
+        columns: tuple[list[Any], ...] = ([], [], [], [], [])
+        tx_ids, cp_ids, readings_wh, ats, nows = columns
+        for place in places:
+            readings, now = metered[place]
+            energy = readings.newest.energy
+            tx_ids.append(readings.transaction_id)
+            cp_ids.append(readings.charge_point_id)
+            readings_wh.append(None if energy is None else energy[1])
+            ats.append(None if energy is None else energy[0])
+            nows.append(now)
+        statements.append(
+            (
+                run.sql,
+                tuple(
+                    bind_array(conn.dialect, type_, values)
+                    for type_, values in zip(run.types, columns, strict=True)
+                ),
+            )
+        )
+    found: list[TransactionRecord | None] = [None] * len(metered)
+    for places, rows in zip(rounds, driver_rows(conn, statements), strict=True):
+        for raw in rows:
+            # ``ord`` counts from 1 within its round.
+            found[places[raw[0] - 1]] = _SELECT_SESSION.record(conn, raw[1:], TransactionRecord)
+    return found
 
 
 @functools.cache

@@ -1245,6 +1245,63 @@ class StoreTestsMixin(_Base):
         )
         self.assertEqual(self.transaction(together_ids[1]).energy_wh, 1500)
 
+    def test_metered_sessions_of_interleaved_sessions(self) -> None:
+        """
+        Two and three MeterValues of one session among another's in one run
+        (several rounds of one statement each on PostgreSQL): each sees the
+        ones of its session before it, a reading older than the session's
+        last changes nothing, a stopped session only reads, and every result
+        is the message's own, in the messages' order.
+        """
+        first = self.allocate(connector=1, meter=1000).transaction_id
+        second = self.allocate(connector=2, tag="TAG2", meter=0).transaction_id
+        stopped = self.allocate(connector=3, tag="TAG3", meter=0).transaction_id
+        self.stop(stopped, meter=300)
+        sequence = [
+            (first, minutes(1), "1500"),
+            (second, minutes(1), "200"),
+            (stopped, minutes(2), "900"),
+            (first, minutes(2), "1400"),
+            (second, minutes(0.5), "900"),
+            (stopped, minutes(3), "950"),
+            (first, minutes(3), "2500"),
+        ]
+        metered = [
+            (
+                transactions.meter_readings(
+                    charge_point_id="CP1",
+                    connector_id=1,
+                    transaction_id=tx,
+                    samples=[MeterSample(timestamp=at, value=value)],
+                    now=minutes(10 + place),
+                ),
+                minutes(10 + place),
+            )
+            for place, (tx, at, value) in enumerate(sequence)
+        ]
+        results = self.query(transactions.metered_sessions, metered)
+        seen = [
+            None if r is None else (r.id, r.energy_wh, r.last_meter_at, r.status, r.updated_at)
+            for r in results
+        ]
+        self.assertEqual(
+            seen,
+            [
+                (first, 500, minutes(1), "active", minutes(10)),
+                (second, 200, minutes(1), "active", minutes(11)),
+                (stopped, 300, None, "completed", T0),
+                (first, 400, minutes(2), "active", minutes(13)),
+                (second, 200, minutes(1), "active", minutes(11)),
+                (stopped, 300, None, "completed", T0),
+                (first, 1500, minutes(3), "active", minutes(16)),
+            ],
+        )
+        self.assertEqual(
+            (self.transaction(first).last_meter_wh, self.transaction(first).energy_wh),
+            (2500, 1500),
+        )
+        self.assertEqual(self.transaction(second).last_meter_wh, 200)
+
     def test_many_samples_in_one_message(self) -> None:
         """A long transactionData (more rows than one INSERT chunk) is stored whole, once."""
         tx = self.allocate().transaction_id
@@ -1547,6 +1604,19 @@ class SQLiteStoreTests(StoreTestsMixin, TestCase):
         self.assertEqual(found(database.run_sync(tags.get_id_tag, "MEM")).id_tag, "MEM")
 
 
+class MeteredRoundsTests(TestCase):
+    """``transactions.metered_rounds``: a run's messages in rounds of distinct sessions."""
+
+    def test_rounds(self) -> None:
+        """A session's n-th message in the n-th round, in order; no session in none."""
+        self.assertEqual(transactions.metered_rounds([]), [])
+        self.assertEqual(transactions.metered_rounds([None]), [])
+        self.assertEqual(
+            transactions.metered_rounds([1, 2, 1, None, 3, 1, 2]),
+            [[0, 1, 4], [2, 6], [5]],
+        )
+
+
 class PostgresStoreTests(StoreTestsMixin, TestCase):
     """The store on PostgreSQL, in a schema of its own per test."""
 
@@ -1555,6 +1625,38 @@ class PostgresStoreTests(StoreTestsMixin, TestCase):
 
     def empty_database_url(self) -> str:
         return postgres_url(self)
+
+    def test_metered_sessions_are_one_statement_a_round(self) -> None:
+        """
+        On PostgreSQL a run of MeterValues is one statement per round of
+        distinct sessions (``metered_rounds``), not one per message.
+        """
+        first = self.allocate(connector=1, meter=0).transaction_id
+        second = self.allocate(connector=2, tag="TAG2", meter=0).transaction_id
+        metered = [
+            (
+                transactions.meter_readings(
+                    charge_point_id="CP1",
+                    connector_id=1,
+                    transaction_id=tx,
+                    samples=[MeterSample(timestamp=minutes(place), value=str(place))],
+                    now=T0,
+                ),
+                T0,
+            )
+            for place, tx in enumerate([first, second, first, second, first])
+        ]
+        sent: list[int] = []
+        driver_rows = transactions.driver_rows
+
+        def counting(conn: Connection, statements: Any) -> Any:
+            sent.append(len(statements))
+            return driver_rows(conn, statements)
+
+        self.patch(transactions, "driver_rows", counting)
+        results = self.query(transactions.metered_sessions, metered)
+        self.assertEqual(sent, [3])
+        self.assertEqual([r and r.energy_wh for r in results], [0, 1, 2, 3, 4])
 
     def test_append_refuses_a_value_too_long_for_its_column(self) -> None:
         """
