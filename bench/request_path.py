@@ -1,0 +1,181 @@
+"""
+The request path of a transaction message without sockets: CPU per message on
+the reactor thread and on the others (the database thread's journal writes).
+
+    .venv/bin/python bench/request_path.py [--action MeterValues] [--messages 20000]
+
+It runs this tree's ``ocppd``, or the one in the directory ``OCPPD_BENCH_SOURCE`` names.
+
+On the real reactor, with the embedded default's parts as ``twistd ocppd``
+wires them: ``ChargerConnection`` per charger, ``CentralSystemHandlers``,
+``TrafficPublisher``, ``MemoryBus`` journaling to ``StoreJournal`` on SQLite,
+and the notifier consuming (no page open); the processor does not consume, as
+in ``ocppd-noproc``. ``--connections`` chargers in a closed loop, each
+sending its next CALL on the turn after its answer. What it leaves out is
+Autobahn and the sockets, so the bus's and the journal's share of a
+MeterValues stands out.
+
+``--callgrind LIB`` counts instructions of the measured messages alone under
+``valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes``:
+``LIB`` is a shared library built from ``valgrind/callgrind.h`` with
+``void cg_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }``
+and ``void cg_stop(void) { CALLGRIND_STOP_INSTRUMENTATION; CALLGRIND_DUMP_STATS_AT("measured"); }``
+(``gcc -O2 -shared -fPIC``); each thread's total over ``--messages`` is its
+instructions per message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import shutil
+import sys
+import threading
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# This tree's ocppd, or the one OCPPD_BENCH_SOURCE names (the code before a change).
+sys.path.insert(0, os.environ.get("OCPPD_BENCH_SOURCE", os.path.dirname(sys.path[0])))
+
+from loadgen import meter_values_body
+from servers import prepare_ocppd
+from twisted.internet import reactor
+
+from ocppd.bus import topology
+from ocppd.bus.memory import MemoryBus
+from ocppd.consumers.notifier import Notifier, shown_inbound
+from ocppd.gcsettings import settle_heap
+from ocppd.ocpp.connection import ChargerConnection
+from ocppd.ocpp.handlers import CentralSystemHandlers
+from ocppd.ocpp.schemas import SchemaRegistry
+from ocppd.ocpp.traffic import TrafficPublisher, unjournaled_keys
+from ocppd.store.database import Database
+from ocppd.store.journal import StoreJournal
+
+NODE = "bench"
+
+
+def thread_ticks() -> dict[int, int]:
+    """User + system clock ticks of each thread of this process."""
+    ticks = {}
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/stat") as f:
+            stat = f.read()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ticks[int(tid)] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+class NobodyListening:
+    """The push channel of a node without an open page."""
+
+    def listening(self) -> bool:
+        return False
+
+    def publish(self, topic: str, event: dict[str, Any]) -> int:
+        return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--action", choices=["Heartbeat", "MeterValues"], default="MeterValues")
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument("--warmup", type=int, default=3000)
+    parser.add_argument("--callgrind", metavar="LIB", help="toggle callgrind around the messages")
+    args = parser.parse_args()
+    # The processor does not consume: its queue holds every message (at most 100,000).
+    assert args.warmup + args.messages < 100_000
+    callgrind = ctypes.CDLL(args.callgrind) if args.callgrind else None
+
+    data_dir = prepare_ocppd(0, 0)
+    database = Database.from_url(f"sqlite:///{data_dir}/ocppd.sqlite3", reactor=reactor)
+    database.start()
+    routes = topology.default_topology(
+        node_id=NODE, notifier_inbound=shown_inbound(log_heartbeats=False)
+    )
+    bus = MemoryBus(
+        routes,
+        reactor=reactor,
+        journal=StoreJournal(database, NODE),
+        unjournaled=unjournaled_keys(log_heartbeats=False),
+    )
+    bus.startService()
+    Notifier(bus, NobodyListening()).start(topology.notifier_queue(NODE))
+    traffic = TrafficPublisher(bus, node=NODE, clock=reactor)
+    handlers = CentralSystemHandlers(
+        database=database,
+        tags=None,  # type: ignore[arg-type]
+        traffic=traffic,
+        clock=reactor,
+        heartbeat_interval=300,
+    )
+    schemas = SchemaRegistry.load()
+    body = meter_values_body(5) if args.action == "MeterValues" else "{}"
+    counts = {"sent": 0, "answered": 0}
+    marks: dict[str, tuple[float, float, dict[int, int]]] = {}
+
+    def mark(name: str) -> None:
+        marks[name] = (time.thread_time(), time.perf_counter(), thread_ticks())
+
+    class Charger:
+        connection: ChargerConnection
+
+        def send_text(self, text: str) -> None:
+            counts["answered"] += 1
+            answered = counts["answered"]
+            if answered == args.warmup:
+                mark("start")
+                if callgrind is not None:
+                    callgrind.cg_start()
+            elif answered == args.warmup + args.messages:
+                if callgrind is not None:
+                    callgrind.cg_stop()
+                mark("end")
+                reactor.stop()
+                return
+            reactor.callLater(0, self.send_next)
+
+        def send_next(self) -> None:
+            counts["sent"] += 1
+            frame = f'[2,"{counts["sent"]:010d}","{args.action}",{body}]'
+            self.connection.text_received(frame)
+
+        def close(self, code: int, reason: str) -> None:
+            pass
+
+    for i in range(args.connections):
+        charger = Charger()
+        charger.connection = ChargerConnection(
+            f"CP{i:05d}",
+            connection_id=f"c{i}",
+            registration_status="Accepted",
+            transport=charger,
+            handler=handlers,
+            schemas=schemas,
+            traffic=traffic,
+            clock=reactor,
+            call_timeout=30,
+        )
+        reactor.callLater(0, charger.send_next)
+    reactor.callWhenRunning(settle_heap)
+    reactor.run()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+    (cpu0, wall0, ticks0), (cpu1, wall1, ticks1) = marks["start"], marks["end"]
+    reactor_thread = threading.get_native_id()
+    others = sum(
+        ticks1[tid] - ticks0.get(tid, 0) for tid in ticks1 if tid != reactor_thread
+    ) / os.sysconf("SC_CLK_TCK")
+    n = args.messages
+    print(
+        f"{args.action}: {n / (wall1 - wall0):.0f}/s; reactor thread "
+        f"{1e6 * (cpu1 - cpu0) / n:.1f} us/msg, other threads {1e6 * others / n:.1f} us/msg"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
