@@ -46,6 +46,22 @@ def dumps(value: Any, *, ensure_ascii: bool = True) -> str:
     return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=ensure_ascii)
 
 
+def dumps_bytes(value: Any) -> bytes:
+    """
+    ``dumps(value).encode()`` (ASCII-escaped where the strict encoder
+    writes), without decoding orjson's UTF-8 output only to encode it again:
+    every envelope a bus carries is encoded so.
+    """
+    try:
+        data = orjson.dumps(value)
+    except TypeError:
+        pass
+    else:
+        if b"null" not in data:
+            return data
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+
 #: What no text from outside may hold: NUL (PostgreSQL cannot store it in text
 #: or JSON) and lone surrogates (not characters: UTF-8 cannot encode them, so
 #: neither can a store, a log file or an answer). JSON's ``"\u0000"`` and

@@ -36,6 +36,20 @@ class DumpsTests(SynchronousTestCase):
         self.assertRaises(TypeError, jsoncodec.dumps, {"v": object()})
         self.assertRaises(TypeError, jsoncodec.dumps, {("tuple", "key"): 1})
 
+    def test_bytes_are_the_encoded_text(self) -> None:
+        """``dumps_bytes`` is byte for byte ``dumps(...).encode()``, and refuses alike."""
+        for value in (
+            {"a": None, "b": [None, 1.5, -0.0]},
+            {1: "int key", "s": "é\u2028€"},
+            {"s": "é\u2028€", "n": 1},
+            {"big": 2**70, "small": -(2**63) - 1},
+            {"payload": {"meterValue": [{"sampledValue": [{"value": "1000"}]}]}},
+        ):
+            self.assertEqual(jsoncodec.dumps_bytes(value), jsoncodec.dumps(value).encode(), value)
+        for value in ({"v": float("nan")}, {"v": float("-inf"), "w": None}):
+            self.assertRaises(ValueError, jsoncodec.dumps_bytes, value)
+        self.assertRaises(TypeError, jsoncodec.dumps_bytes, {"v": object()})
+
     def test_long_digit_runs(self) -> None:
         """Runs of 19 digits or more are found wherever they are; shorter ones are not."""
         self.assertTrue(jsoncodec.has_long_digit_run(b'{"v":1234567890123456789}'))

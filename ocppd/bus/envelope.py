@@ -143,7 +143,7 @@ class Envelope:
 
     def to_bytes(self) -> bytes:
         """Compact JSON; ``ValueError`` for NaN or infinities, ``TypeError`` for non-JSON."""
-        return jsoncodec.dumps(self.to_dict()).encode()
+        return jsoncodec.dumps_bytes(self.to_dict())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Envelope:
