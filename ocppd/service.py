@@ -60,7 +60,7 @@ from ocppd.bus.relay import OutboxRelay
 from ocppd.config import Config
 from ocppd.consumers.audit import AuditConsumer
 from ocppd.consumers.funds_stop import FundsStopConsumer
-from ocppd.consumers.notifier import Notifier, shown_inbound
+from ocppd.consumers.notifier import IDLE_GRACE, Notifier, shown_inbound
 from ocppd.consumers.processor import OcppProcessor, billing_limits
 from ocppd.diagnostics import DiagnosticsFiles
 from ocppd.diagnostics_pruning import DiagnosticsPruner
@@ -316,7 +316,13 @@ class Ocppd:
             open_handshake_timeout=push.open_handshake_timeout,
             trusted_proxies=self.trusted_proxies,
         )
-        self.notifier = Notifier(self.bus, self.push)
+        if config.bus.backend == "amqp":
+            # On RabbitMQ the notifier's queue is consumed only while a browser
+            # on this node subscribes (docs/bus.md, "The notifier's queue").
+            self.notifier = Notifier(self.bus, self.push, clock=reactor, idle_grace=IDLE_GRACE)
+            self.push.broker.listening_observers.append(self.notifier.listening_changed)
+        else:
+            self.notifier = Notifier(self.bus, self.push)
         # A sign-out ends the token's push sessions on every node (docs/push.md).
         self.accounts.revoked.append(self._publish_revoked)
         self.shared.on_revoked(self.push.revoke_digest)

@@ -14,6 +14,10 @@ What goes where on the broker (names from :class:`~ocppd.bus.topology.Topology`)
   the default exchange as dead-letter exchange, routing back to the work queue.
   One queue per delay because TTL-expired messages leave a classic queue only
   from its head.
+- Ephemeral queues (a node's notifier) are declared and bound by their
+  consumer, on its channel, each time it starts (``_declare_ephemeral``), not
+  with the rest on connecting: auto-delete, such a queue exists only while
+  consumed, and nothing is routed to it otherwise (docs/bus.md).
 - Per work queue, a *dead-letter queue* (``<prefix>.<queue>.dead``). It is
   always a classic queue: reading it (``dead_letters``) takes the messages with
   ``basic.get`` and gives them back, which counts as a delivery; a quorum
@@ -109,7 +113,7 @@ from ocppd.bus.interface import (
 )
 from ocppd.bus.retry import RetryPolicy
 from ocppd.bus.stats import BusStats
-from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, Topology
+from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, QueueSpec, Topology
 from ocppd.logs import Logger
 from ocppd.ratelog import RepeatLog
 from ocppd.timeutil import format_iso, from_timestamp
@@ -1043,26 +1047,16 @@ class AmqpBus(Service):
                 exchange=exchange.name, exchange_type=exchange.type, durable=True
             )
         for spec in self.topology.queues:
-            work = self.topology.queue_full_name(spec.name)
             if spec.ephemeral:
-                # Gone with its consumer (or connection), and never a backlog
-                # that blocks publishers: the oldest message gives way.
-                yield channel.queue_declare(
-                    queue=work,
-                    durable=False,
-                    auto_delete=True,
-                    arguments={"x-max-length": EPHEMERAL_MAX_LENGTH, "x-overflow": "drop-head"},
-                )
-            else:
-                yield channel.queue_declare(
-                    queue=work, durable=spec.durable, arguments=self._queue_arguments()
-                )
+                continue  # declared by its consumer (``_declare_ephemeral``)
+            work = self.topology.queue_full_name(spec.name)
+            yield channel.queue_declare(
+                queue=work, durable=spec.durable, arguments=self._queue_arguments()
+            )
             for binding in spec.bindings:
                 yield channel.queue_bind(
                     queue=work, exchange=binding.exchange, routing_key=binding.pattern
                 )
-            if spec.ephemeral:
-                continue
             for delay in self._used_delays():
                 arguments: dict[str, Any] = {
                     "x-message-ttl": round(delay * 1000),
@@ -1085,6 +1079,37 @@ class AmqpBus(Service):
                 )
             yield channel.queue_declare(
                 queue=self.topology.dead_letter_queue_full_name(spec.name), durable=True
+            )
+
+    @inlineCallbacks
+    def _declare_ephemeral(
+        self, channel: Any, spec: QueueSpec
+    ) -> Generator[Deferred[Any], Any, None]:
+        """
+        Declare and bind an ephemeral queue (a node's notifier) just before
+        consuming it, on every (re)start of its consumer: it exists only
+        while consumed. Auto-delete, it is gone with its last consumer (a
+        cancel, or the connection's loss), and from then on the broker routes
+        nothing to it; while it exists, a backlog never blocks publishers:
+        the oldest message gives way. Not durable, so no broker restart or
+        ocppd upgrade finds an old declaration to conflict with.
+        """
+        work = self.topology.queue_full_name(spec.name)
+        yield call_raw(
+            channel,
+            "queue_declare",
+            queue=work,
+            durable=False,
+            auto_delete=True,
+            arguments={"x-max-length": EPHEMERAL_MAX_LENGTH, "x-overflow": "drop-head"},
+        )
+        for binding in spec.bindings:
+            yield call_raw(
+                channel,
+                "queue_bind",
+                queue=work,
+                exchange=binding.exchange,
+                routing_key=binding.pattern,
             )
 
     def _close_channel(self, channel: Any) -> Deferred[None]:
@@ -1125,6 +1150,9 @@ class AmqpBus(Service):
         channel = None
         try:
             channel = yield open_raw_channel(proto)
+            spec = self.topology.queue(consumer.queue)
+            if spec.ephemeral:
+                yield self._declare_ephemeral(channel, spec)
             yield call_raw(channel, "basic_qos", prefetch_count=self._prefetch)
             consume_ok = yield call_raw(
                 channel,

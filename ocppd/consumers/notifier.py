@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any, Protocol
 
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery, IBus, IConsumer
@@ -261,23 +262,180 @@ def push_events(envelope: Envelope) -> list[Push]:
         return []
 
 
+#: How long the notifier on RabbitMQ keeps consuming after the node's last
+#: subscriber left: a page reloaded or a tab switched does not churn consumers.
+IDLE_GRACE = 30.0
+
+
+class WatchedDemand:
+    """
+    Whether a node's notifier should consume its queue: while anyone on the
+    node subscribes, and for ``grace`` seconds after the last one left. Pure
+    but for ``clock``; ``changed`` is called with the new answer each time
+    it changes.
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        grace: float,
+        listening: bool,
+        changed: Callable[[bool], None],
+    ) -> None:
+        self._clock = clock
+        self._grace = grace
+        self._changed = changed
+        self._idle_timer: IDelayedCall | None = None
+        #: The answer now.
+        self.wanted = listening
+
+    def listening(self, listening: bool) -> None:
+        """The node's subscribers went from none to some (True) or back (False)."""
+        if listening:
+            self._cancel_timer()
+            if not self.wanted:
+                self.wanted = True
+                self._changed(True)
+        elif self.wanted and self._idle_timer is None:
+            self._idle_timer = self._clock.callLater(self._grace, self._idle)
+
+    def _idle(self) -> None:
+        self._idle_timer = None
+        self.wanted = False
+        self._changed(False)
+
+    def _cancel_timer(self) -> None:
+        timer, self._idle_timer = self._idle_timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def stop(self) -> None:
+        """No more answers (the notifier stops)."""
+        self._cancel_timer()
+
+
 class Notifier:
-    """Consumes this node's notifier queue into the push channel."""
+    """
+    Consumes this node's notifier queue into the push channel.
+
+    With ``idle_grace`` (RabbitMQ), only while someone on the node subscribes
+    (:class:`WatchedDemand`, told by ``listening_changed``): every MeterValues
+    reaches every node's queue twice, and decoding a delivery that no browser
+    reads costs the node more than dropping it. Without a consumer the
+    auto-delete queue is gone, so the broker routes nothing to it
+    (docs/bus.md). The embedded bus delivers in-process, cheaply: there the
+    notifier always consumes and skips building pushes nobody reads.
+    """
 
     log = _log
 
-    def __init__(self, bus: IBus, target: PushTarget) -> None:
+    def __init__(
+        self,
+        bus: IBus,
+        target: PushTarget,
+        *,
+        clock: IReactorTime | None = None,
+        idle_grace: float | None = None,
+    ) -> None:
+        if idle_grace is not None and clock is None:
+            raise ValueError("idle_grace needs a clock")
         self._bus = bus
         self._target = target
+        self._clock = clock
+        self._idle_grace = idle_grace
         self._consumer: IConsumer | None = None
+        self._queue: str | None = None
+        self._demand: WatchedDemand | None = None
+        #: A consume or a stop of the consumer is under way (they never overlap).
+        self._switching = False
+        self._settle_waiters: list[Deferred[None]] = []
+
+    @property
+    def consuming(self) -> bool:
+        """Whether the notifier holds a consumer of its queue (or is getting one)."""
+        return self._consumer is not None
+
+    def start(self, queue: str) -> Deferred[Any]:
+        self._queue = queue
+        if self._idle_grace is None or self._clock is None:
+            return self._consume_now()
+        self._demand = WatchedDemand(
+            self._clock, self._idle_grace, self._target.listening(), self._demand_changed
+        )
+        self._reconcile()
+        return self.settled()
 
     @inlineCallbacks
-    def start(self, queue: str) -> Generator[Deferred[Any], Any, None]:
-        self._consumer = yield self._bus.consume(queue, self.handle)
+    def _consume_now(self) -> Generator[Deferred[Any], Any, None]:
+        assert self._queue is not None
+        self._consumer = yield self._bus.consume(self._queue, self.handle)
+
+    def listening_changed(self, listening: bool) -> None:
+        """The push channel's subscribers went from none to some, or back."""
+        if self._demand is not None:
+            self._demand.listening(listening)
+
+    def _demand_changed(self, wanted: bool) -> None:
+        self.log.info(
+            "{action} the notifier queue {queue}",
+            action="Consuming" if wanted else "No subscriber left: no longer consuming",
+            queue=self._queue,
+        )
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        """Start or stop the consumer to match the demand, one switch at a time."""
+        demand = self._demand
+        if self._switching or demand is None or self._queue is None:
+            return
+        switch: Deferred[Any]
+        if demand.wanted and self._consumer is None:
+            switch = self._bus.consume(self._queue, self.handle).addCallback(self._consumed)
+        elif not demand.wanted and self._consumer is not None:
+            # Waits for the broker's cancel-ok, so a consume that follows
+            # never races the auto-delete queue's removal.
+            consumer, self._consumer = self._consumer, None
+            switch = maybeDeferred(consumer.stop)
+        else:
+            return
+        self._switching = True
+        switch.addErrback(
+            lambda failure: self.log.failure(
+                "Switching the notifier's consumer of {queue} failed", failure, queue=self._queue
+            )
+        )
+        switch.addBoth(self._switch_done)
+
+    def _consumed(self, consumer: IConsumer) -> Deferred[None] | None:
+        if self._demand is None:  # stopped meanwhile
+            return consumer.stop()
+        self._consumer = consumer
+        return None
+
+    def _switch_done(self, _: object) -> None:
+        self._switching = False
+        self._reconcile()
+        if not self._switching:
+            waiters, self._settle_waiters = self._settle_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
+
+    def settled(self) -> Deferred[None]:
+        """Fires once no start or stop of the consumer is under way."""
+        if not self._switching:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._settle_waiters.append(waiter)
+        return waiter
 
     def stop(self) -> Deferred[None] | None:
+        demand, self._demand = self._demand, None
+        if demand is not None:
+            demand.stop()
         consumer, self._consumer = self._consumer, None
-        return None if consumer is None else consumer.stop()
+        if consumer is not None:
+            return consumer.stop()
+        return None
 
     def handle(self, delivery: Delivery) -> None:
         """Never raises: a push that fails is logged and gone, the message acked."""

@@ -62,14 +62,27 @@ class Broker:
         self._by_id: dict[int, _Subscription] = {}
         # Router-scope ids (WAMP): sequential is fine and never collides.
         self._subscription_ids = count(1)
+        #: Called with ``listening()`` each time it changes (the first
+        #: subscription of a node, or the last one gone): the notifier on
+        #: RabbitMQ consumes its queue only while someone listens.
+        self.listening_observers: list[Callable[[bool], None]] = []
+
+    def _listening_changed(self, listening: bool) -> None:
+        for observer in list(self.listening_observers):
+            observer(listening)
 
     def subscribe(self, subscriber: Subscriber, topic: str) -> int:
         """Add ``subscriber`` to ``topic`` (idempotent); the subscription id."""
         subscription = self._by_topic.get(topic)
         if subscription is None:
+            was_listening = self.listening()
             subscription = _Subscription(next(self._subscription_ids), topic)
             self._by_topic[topic] = subscription
             self._by_id[subscription.id] = subscription
+            subscription.subscribers[subscriber] = None
+            if not was_listening:
+                self._listening_changed(True)
+            return subscription.id
         subscription.subscribers[subscriber] = None
         return subscription.id
 
@@ -82,6 +95,8 @@ class Broker:
         if not subscription.subscribers:
             del self._by_id[subscription.id]
             del self._by_topic[subscription.topic]
+            if not self._by_topic:
+                self._listening_changed(False)
         return True
 
     def subscribers(self, topic: str) -> int:

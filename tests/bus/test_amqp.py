@@ -26,6 +26,7 @@ from ocppd.bus.amqp import AmqpBus
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import BusError, Delivery, IBus
 from ocppd.bus.topology import QueueSpec, Topology, bind, make_topology
+from ocppd.consumers.notifier import Notifier
 from tests.bus.contract import BusContractTests, HandlerError, unique_prefix
 from tests.services import RABBITMQ_URL, require_service
 
@@ -112,6 +113,31 @@ class AmqpBusContractTests(AmqpBusMixin, BusContractTests, TestCase):
         self, topology: Topology, retry_delays: Sequence[float], max_attempts: int
     ) -> Deferred[IBus]:
         return self.start_bus(topology, retry_delays=retry_delays, max_attempts=max_attempts)
+
+
+class _Browsers:
+    """A push target: whether anyone on the node subscribes, and what was pushed."""
+
+    def __init__(self) -> None:
+        self.anyone = False
+        self.pushed: list[str] = []
+
+    def listening(self) -> bool:
+        return self.anyone
+
+    def publish(self, topic: str, event: dict[str, Any]) -> int:
+        self.pushed.append(topic)
+        return 1
+
+
+class _CountingNotifier(Notifier):
+    """A notifier counting the deliveries RabbitMQ makes to it."""
+
+    delivered = 0
+
+    def handle(self, delivery: Delivery) -> None:
+        self.delivered += 1
+        super().handle(delivery)
 
 
 def envelope(key: str, n: int = 0) -> Envelope:
@@ -540,6 +566,87 @@ class AmqpBusTests(AmqpBusMixin, TestCase):
         depths = dict(line.split("\t") for line in out.splitlines() if "\t" in line)
         self.assertEqual(depths[topology.queue_full_name("push")], "0")
         self.flushLoggedErrors(HandlerError)
+
+    @inlineCallbacks
+    def test_notifier_consumes_only_while_someone_subscribes(self) -> Any:
+        """
+        A notifier whose node has no subscriber holds no consumer, and its
+        auto-delete queue does not exist: RabbitMQ routes nothing to it (the
+        queue cannot grow) and delivers it nothing, also after a reconnection.
+        A subscriber arriving gets pushes again; after the last one left and
+        the grace passed, the queue is gone again.
+        """
+        base = self.topology()
+        push = QueueSpec("push", (bind("session.#", base.prefix),), durable=False, ephemeral=True)
+        topology = attrs.evolve(base, queues=(*base.queues, push))
+        bus = yield self.start_bus(topology)
+        target = _Browsers()
+        notifier = _CountingNotifier(bus, target, clock=reactor, idle_grace=0.2)
+        self.addCleanup(notifier.stop)
+        full_name = topology.queue_full_name("push")
+
+        @inlineCallbacks
+        def publish(n: int) -> Any:
+            for i in range(n):
+                session = {"id": i, "userId": None, "chargePointId": "CP1", "status": "active"}
+                yield bus.publish(
+                    "session.updated",
+                    Envelope.create("session.updated", {"session": session}, node="n1"),
+                )
+
+        @inlineCallbacks
+        def queue_exists() -> Any:
+            out = yield rabbitmqctl("list_queues", "name")
+            return full_name in out.split()
+
+        @inlineCallbacks
+        def idle_checks() -> Any:
+            yield publish(20)
+            yield deferLater(reactor, 0.3)
+            self.assertEqual(notifier.delivered, 0)
+            self.assertNotIn("push", bus.oldest_unprocessed())
+            self.assertFalse((yield queue_exists()))
+
+        yield notifier.start("push")
+        yield idle_checks()
+
+        # A browser subscribes: pushes from then on (not the 20 before).
+        target.anyone = True
+        notifier.listening_changed(True)
+        yield notifier.settled()
+        yield publish(1)
+        yield self.wait_until(lambda: notifier.delivered == 1, "a delivery")
+        self.assertEqual(target.pushed, ["ocppd.admin.sessions"])
+        self.assertTrue((yield queue_exists()))
+
+        # It leaves: after the grace, no consumer and no queue again.
+        target.anyone = False
+        notifier.listening_changed(False)
+        yield self.wait_until(lambda: not notifier.consuming, "the grace")
+        yield notifier.settled()
+        notifier.delivered = 0
+        yield idle_checks()
+
+        # A reconnection while idle does not bring the consumer or the queue back.
+        yield close_connection(f"ocppd-test-{topology.prefix}")
+        yield self.wait_until(lambda: not bus.connected, "the loss")
+        yield self.wait_until(lambda: bus.connected, "the reconnection")
+        yield idle_checks()
+
+        # Nor does one while consuming lose it.
+        target.anyone = True
+        notifier.listening_changed(True)
+        yield notifier.settled()
+        yield close_connection(f"ocppd-test-{topology.prefix}")
+        yield self.wait_until(lambda: not bus.connected, "the loss")
+        yield self.wait_until(lambda: bus.connected, "the reconnection")
+        # Until the consumer is back (its queue declared anew), publishes go nowhere.
+        for _ in range(100):
+            yield publish(1)
+            yield deferLater(reactor, 0.1)
+            if len(target.pushed) > 1:
+                break
+        self.assertGreater(len(target.pushed), 1, "no push after reconnecting")
 
     @inlineCallbacks
     def test_counts_for_the_metrics(self) -> Any:

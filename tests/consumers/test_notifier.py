@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -11,7 +12,13 @@ from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.memory import MemoryBus
 from ocppd.consumers import notifier as notifier_module
-from ocppd.consumers.notifier import Notifier, meter_reading, push_events, shown_inbound
+from ocppd.consumers.notifier import (
+    Notifier,
+    WatchedDemand,
+    meter_reading,
+    push_events,
+    shown_inbound,
+)
 
 T0 = "2026-11-29T10:00:00.000Z"
 
@@ -508,3 +515,150 @@ class NotifierTests(SynchronousTestCase):
         for _ in range(5):
             clock.advance(0)
         self.assertEqual([event["data"]["id"] for _, event in target.pushed], [2, 3, 4])
+
+
+class WatchedDemandTests(SynchronousTestCase):
+    def make(self, listening: bool) -> tuple[Clock, WatchedDemand, list[bool]]:
+        clock = Clock()
+        changes: list[bool] = []
+        return clock, WatchedDemand(clock, 30, listening, changes.append), changes
+
+    def test_wanted_at_once_when_someone_subscribes(self) -> None:
+        _clock, demand, changes = self.make(listening=False)
+        self.assertFalse(demand.wanted)
+        demand.listening(True)
+        self.assertEqual((demand.wanted, changes), (True, [True]))
+        demand.listening(True)  # no news: no change told
+        self.assertEqual(changes, [True])
+
+    def test_unwanted_only_after_the_grace(self) -> None:
+        clock, demand, changes = self.make(listening=True)
+        demand.listening(False)
+        clock.advance(29.9)
+        self.assertEqual((demand.wanted, changes), (True, []))
+        clock.advance(0.1)
+        self.assertEqual((demand.wanted, changes), (False, [False]))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_a_subscriber_within_the_grace_keeps_it(self) -> None:
+        """A page reloaded: the last subscriber leaves and one comes back within 30 s."""
+        clock, demand, changes = self.make(listening=True)
+        demand.listening(False)
+        clock.advance(20)
+        demand.listening(True)
+        clock.advance(60)
+        self.assertEqual((demand.wanted, changes), (True, []))
+        demand.listening(False)  # the grace starts anew
+        clock.advance(29)
+        self.assertTrue(demand.wanted)
+        clock.advance(1)
+        self.assertEqual((demand.wanted, changes), (False, [False]))
+
+    def test_stop_cancels_the_timer(self) -> None:
+        clock, demand, changes = self.make(listening=True)
+        demand.listening(False)
+        demand.stop()
+        clock.advance(60)
+        self.assertEqual((demand.wanted, changes), (True, []))
+
+
+class _SlowConsumer:
+    def __init__(self, bus: _SlowBus, queue: str) -> None:
+        self.bus = bus
+        self.queue = queue
+
+    def stop(self) -> Deferred[None]:
+        d: Deferred[None] = Deferred()
+        self.bus.pending.append(("stop", d))
+        return d
+
+
+class _SlowBus:
+    """consume and stop answer only when the test says (the broker's consume-ok, cancel-ok)."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[str, Deferred[Any]]] = []
+        self.calls: list[str] = []
+
+    def consume(self, queue: str, handler: Any, concurrency: int = 1) -> Deferred[Any]:
+        d: Deferred[Any] = Deferred()
+        self.pending.append(("consume", d))
+        return d
+
+    def answer(self) -> str:
+        what, d = self.pending.pop(0)
+        self.calls.append(what)
+        d.callback(_SlowConsumer(self, "q") if what == "consume" else None)
+        return what
+
+
+class IdleNotifierTests(SynchronousTestCase):
+    """The notifier on RabbitMQ: a consumer only while someone on the node subscribes."""
+
+    def make(self, listening: bool) -> tuple[Clock, _SlowBus, Notifier, FakeTarget]:
+        clock = Clock()
+        bus = _SlowBus()
+        target = FakeTarget(listening=listening)
+        notifier = Notifier(cast(Any, bus), target, clock=clock, idle_grace=30)
+        return clock, bus, notifier, target
+
+    def test_no_consumer_while_nobody_subscribes(self) -> None:
+        _clock, bus, notifier, _ = self.make(listening=False)
+        self.successResultOf(notifier.start("q"))
+        self.assertEqual((bus.pending, notifier.consuming), ([], False))
+
+    def test_consumes_at_start_when_someone_subscribes(self) -> None:
+        _clock, bus, notifier, _ = self.make(listening=True)
+        started = notifier.start("q")
+        self.assertNoResult(started)
+        self.assertEqual(bus.answer(), "consume")
+        self.successResultOf(started)
+        self.assertTrue(notifier.consuming)
+
+    def test_follows_the_subscribers_with_a_grace(self) -> None:
+        clock, bus, notifier, _ = self.make(listening=False)
+        notifier.start("q")
+        notifier.listening_changed(True)
+        self.assertEqual(bus.answer(), "consume")
+        self.assertTrue(notifier.consuming)
+        notifier.listening_changed(False)
+        clock.advance(29)
+        self.assertEqual(bus.pending, [])
+        clock.advance(1)
+        self.assertEqual(bus.answer(), "stop")
+        self.assertFalse(notifier.consuming)
+        self.assertEqual(bus.pending, [])
+
+    def test_one_switch_at_a_time(self) -> None:
+        """
+        A subscriber arriving while the consumer is being cancelled gets a new
+        one only after the cancel-ok (an auto-delete queue is deleted then).
+        """
+        clock, bus, notifier, _ = self.make(listening=True)
+        notifier.start("q")
+        bus.answer()
+        notifier.listening_changed(False)
+        clock.advance(30)
+        notifier.listening_changed(True)
+        self.assertEqual([what for what, _ in bus.pending], ["stop"])
+        bus.answer()
+        self.assertEqual([what for what, _ in bus.pending], ["consume"])
+        bus.answer()
+        self.assertTrue(notifier.consuming)
+        self.assertEqual(bus.calls, ["consume", "stop", "consume"])
+
+    def test_stop_while_consuming_starts(self) -> None:
+        _clock, bus, notifier, _ = self.make(listening=True)
+        notifier.start("q")
+        notifier.stop()
+        bus.answer()  # the consume-ok arrives after the stop: that consumer is stopped too
+        self.assertEqual([what for what, _ in bus.pending], ["stop"])
+        self.assertFalse(notifier.consuming)
+
+    def test_embedded_bus_always_consumes(self) -> None:
+        """Without idle_grace (the embedded bus), the notifier consumes from the start."""
+        bus = _SlowBus()
+        notifier = Notifier(cast(Any, bus), FakeTarget(listening=False))
+        notifier.start("q")
+        self.assertEqual(bus.answer(), "consume")
+        self.assertTrue(notifier.consuming)

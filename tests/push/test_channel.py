@@ -452,6 +452,8 @@ class RabbitMqEventTests(PushTestCase):
         """charger.connected travels through RabbitMQ and this node's notifier queue."""
         client = yield self.session(CUSTOMER)
         status = yield client.listen("ocppd.chargers.status")
+        # On RabbitMQ the notifier consumes once someone subscribes.
+        yield self.daemon.node.notifier.settled()
         yield self.charger()
         online = yield status.get()
         self.assertEqual(
@@ -464,6 +466,7 @@ class RabbitMqEventTests(PushTestCase):
         user_id = self.user_ids[CUSTOMER[0]]
         client = yield self.session(CUSTOMER)
         mine = yield client.listen(f"ocppd.user.{user_id}.session")
+        yield self.daemon.node.notifier.settled()
         session = {"id": 7, "userId": user_id, "chargePointId": "CP9", "status": "active"}
         live = {
             "energyWh": 42,

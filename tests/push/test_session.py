@@ -6,7 +6,7 @@ the fan-out, without sockets (a recording peer, a Clock, a scripted ticket check
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
@@ -296,6 +296,24 @@ class EstablishedTests(SessionTestCase):
 
 
 class BrokerTests(SessionTestCase):
+    def test_listening_observers_told_of_first_and_last(self) -> None:
+        """Observers hear when the node gets its first subscription and loses its last."""
+        broker = Broker()
+        heard: list[bool] = []
+        broker.listening_observers.append(heard.append)
+        a, b = object(), object()
+        first = broker.subscribe(cast(Any, a), "ocppd.chargers.status")
+        broker.subscribe(cast(Any, b), "ocppd.chargers.status")
+        other = broker.subscribe(cast(Any, a), "ocppd.admin.cms")
+        self.assertEqual(heard, [True])
+        broker.unsubscribe(cast(Any, a), first)
+        broker.unsubscribe(cast(Any, a), other)
+        self.assertEqual(heard, [True])  # b still reads a topic
+        broker.unsubscribe(cast(Any, b), first)
+        self.assertEqual(heard, [True, False])
+        broker.subscribe(cast(Any, b), "ocppd.admin.cms")
+        self.assertEqual(heard, [True, False, True])
+
     def test_fan_out_prepares_once(self) -> None:
         """One EVENT per publication, serialised and prepared once for every subscriber."""
         prepared: list[bytes] = []
