@@ -24,6 +24,18 @@ def has_long_digit_run(data: bytes) -> bool:
     return _LONG_RUN in data.translate(_DIGITS)
 
 
+def _orjson(value: Any) -> bytes | None:
+    """
+    orjson's UTF-8 JSON of ``value`` where it means what the strict encoder
+    would write; None where it does not (see ``dumps``).
+    """
+    try:
+        data = orjson.dumps(value)
+    except TypeError:
+        return None
+    return None if b"null" in data else data
+
+
 def dumps(value: Any, *, ensure_ascii: bool = True) -> str:
     """
     ``json.dumps(value, separators=(",", ":"), allow_nan=False,
@@ -36,13 +48,9 @@ def dumps(value: Any, *, ensure_ascii: bool = True) -> str:
     to write or reject. orjson never escapes non-ASCII text, which is valid
     JSON either way.
     """
-    try:
-        data = orjson.dumps(value)
-    except TypeError:
-        pass
-    else:
-        if b"null" not in data:
-            return data.decode("utf-8")
+    data = _orjson(value)
+    if data is not None:
+        return data.decode("utf-8")
     return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=ensure_ascii)
 
 
@@ -52,13 +60,9 @@ def dumps_bytes(value: Any) -> bytes:
     writes), without decoding orjson's UTF-8 output only to encode it again:
     every envelope a bus carries is encoded so.
     """
-    try:
-        data = orjson.dumps(value)
-    except TypeError:
-        pass
-    else:
-        if b"null" not in data:
-            return data
+    data = _orjson(value)
+    if data is not None:
+        return data
     return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 
 
