@@ -321,6 +321,7 @@ class Ocppd:
             # on this node subscribes (docs/bus.md, "The notifier's queue").
             self.notifier = Notifier(self.bus, self.push, clock=reactor, idle_grace=IDLE_GRACE)
             self.push.broker.listening_observers.append(self.notifier.listening_changed)
+            self.push.broker.ready = self.notifier.settled
         else:
             self.notifier = Notifier(self.bus, self.push)
         # A sign-out ends the token's push sessions on every node (docs/push.md).

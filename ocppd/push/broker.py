@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import count
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import txaio
 
@@ -21,6 +21,9 @@ txaio.use_twisted()
 from autobahn import util  # noqa: E402  (txaio needs its framework first)
 from autobahn.wamp import message  # noqa: E402
 from autobahn.wamp.serializer import JsonSerializer  # noqa: E402
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
 
 
 class Subscriber(Protocol):
@@ -36,6 +39,10 @@ class _Subscription:
         self.topic = topic
         # A dict keeps subscription order, so fan-out order is deterministic.
         self.subscribers: dict[Subscriber, None] = {}
+
+
+def _nothing_to_wait_for() -> None:
+    return None
 
 
 def _identity(data: bytes) -> Any:
@@ -66,6 +73,11 @@ class Broker:
         #: subscription of a node, or the last one gone): the notifier on
         #: RabbitMQ consumes its queue only while someone listens.
         self.listening_observers: list[Callable[[bool], None]] = []
+        #: What a new subscription's SUBSCRIBED waits for (None: nothing): on
+        #: RabbitMQ the node's first subscription starts the notifier's
+        #: consumer, and its queue exists only once that has started; a
+        #: client told SUBSCRIBED before then could miss the next event.
+        self.ready: Callable[[], Deferred[None] | None] = _nothing_to_wait_for
 
     def _listening_changed(self, listening: bool) -> None:
         for observer in list(self.listening_observers):

@@ -60,6 +60,10 @@ CLOSE_PROTOCOL_ERROR = 1002
 #: A REST token is 43 characters; anything far longer is not one.
 MAX_TICKET_LENGTH = 512
 
+#: Seconds a SUBSCRIBED waits at most for the node to receive the topic's
+#: events (``Broker.ready``; on RabbitMQ a consumer of the notifier's queue).
+SUBSCRIBE_READY_TIMEOUT = 5.0
+
 #: Every WAMP message type a client may send (CALL and REGISTER get an ERROR).
 _FROM_CLIENTS = (
     message.Call,
@@ -371,7 +375,29 @@ class PushSession:
                 return
         subscription_id = self._broker.subscribe(self, topic)
         self.subscriptions[subscription_id] = topic
-        self._send(message.Subscribed(msg.request, subscription_id))
+        ready = self._broker.ready()
+        if ready is None or ready.called:
+            self._send(message.Subscribed(msg.request, subscription_id))
+            return
+        # Confirmed once the node receives the topic's events (the broker's
+        # ``ready``), or after ``SUBSCRIBE_READY_TIMEOUT`` whatever happens:
+        # a stalled broker must not leave the page waiting for good.
+        request = msg.request
+        timer = self._clock.callLater(
+            SUBSCRIBE_READY_TIMEOUT, self._confirm_subscription, request, subscription_id
+        )
+
+        def confirm(_: object) -> None:
+            if timer.active():
+                timer.cancel()
+                self._confirm_subscription(request, subscription_id)
+
+        ready.addBoth(confirm)
+
+    def _confirm_subscription(self, request: int, subscription_id: int) -> None:
+        """SUBSCRIBED, unless the session ended or unsubscribed meanwhile."""
+        if self.state is State.ESTABLISHED and subscription_id in self.subscriptions:
+            self._send(message.Subscribed(request, subscription_id))
 
     def _unsubscribe(self, msg: Any) -> None:
         if self.subscriptions.pop(msg.subscription, None) is None:

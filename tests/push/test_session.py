@@ -13,7 +13,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.push.broker import Broker
-from ocppd.push.session import PushSession, SessionLimits, State
+from ocppd.push.session import SUBSCRIBE_READY_TIMEOUT, PushSession, SessionLimits, State
 from ocppd.push.topics import Principal
 
 CUSTOMER = Principal(user_id=2, email="jo@example.com", role="customer")
@@ -193,6 +193,45 @@ class HandshakeTests(SessionTestCase):
 
 
 class EstablishedTests(SessionTestCase):
+    def test_subscribed_waits_for_the_broker_to_be_ready(self) -> None:
+        """
+        SUBSCRIBED only once ``Broker.ready`` fires (on RabbitMQ: the notifier
+        consumes its queue), so a page never misses the next event; once only.
+        """
+        ready: Deferred[None] = Deferred()
+        self.broker.ready = lambda: ready
+        session, peer = self.established()
+        self.send(session, [32, 7, {}, "ocppd.chargers.status"])
+        self.assertEqual(peer.sent, [])
+        ready.callback(None)
+        self.assertEqual([m[:2] for m in peer.sent], [[33, 7]])
+        self.clock.advance(60)
+        self.assertEqual(len(peer.sent), 1)
+
+    def test_subscribed_after_the_timeout_when_never_ready(self) -> None:
+        """A broker that never gets ready delays SUBSCRIBED by SUBSCRIBE_READY_TIMEOUT only."""
+        ready: Deferred[None] = Deferred()
+        self.broker.ready = lambda: ready
+        session, peer = self.established()
+        self.send(session, [32, 8, {}, "ocppd.chargers.status"])
+        self.clock.advance(SUBSCRIBE_READY_TIMEOUT - 0.1)
+        self.assertEqual(peer.sent, [])
+        self.clock.advance(0.1)
+        self.assertEqual([m[:2] for m in peer.sent], [[33, 8]])
+        ready.callback(None)
+        self.assertEqual(len(peer.sent), 1)
+
+    def test_no_subscribed_after_unsubscribing_before_ready(self) -> None:
+        """An UNSUBSCRIBE before the broker got ready: no late SUBSCRIBED for it."""
+        ready: Deferred[None] = Deferred()
+        self.broker.ready = lambda: ready
+        session, peer = self.established()
+        self.send(session, [32, 9, {}, "ocppd.chargers.status"])
+        (subscription_id,) = session.subscriptions
+        self.send(session, [34, 10, subscription_id])
+        ready.callback(None)
+        self.assertEqual([m[0] for m in peer.sent], [35])
+
     def test_subscribe_authorized_and_refused(self) -> None:
         """SUBSCRIBED for allowed topics; ERROR not_authorized / invalid_uri otherwise."""
         session, peer = self.established()
