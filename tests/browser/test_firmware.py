@@ -54,6 +54,11 @@ class FirmwarePickerTests(BrowserTestCase):
             form.get_by_label("Retrieve date").fill("2026-12-08T03:00:00")
             narrow(page)
             form.get_by_role("button", name="Send").click()
+            # The charger's answer, not "Update firmware: waiting for the
+            # charger…", which is shown (and matched) before the POST returns.
+            expect(
+                page.locator('.command-answer pre[data-answer="update-firmware"]')
+            ).to_be_visible()
             expect(page.locator(".command-answer")).to_contain_text("Update firmware:")
 
         yield self.b(pick)
