@@ -238,63 +238,20 @@ class Prepared:
         return compiled, raw, count
 
 
-def first_rows(
-    conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]]]
-) -> list[dict[str, Any] | None]:
-    """
-    The first row of each statement (or None), run in order in ``conn``'s
-    transaction.
-
-    On PostgreSQL they go in one pipeline (psycopg's pipeline mode): all
-    sent before the first answer is read, so N statements cost about one
-    round trip instead of N, and the server still runs them one after the
-    other, each seeing the ones before it, as ``Prepared.first`` in turn
-    would. A failure raises as ``first`` raises it (the server skips the
-    rest); the transaction is then in error and must be rolled back.
-    """
-    if conn.dialect.name != "postgresql" or len(calls) < 2:
-        return [prepared.first(conn, parameters) for prepared, parameters in calls]
-    driver = conn.connection.dbapi_connection
-    assert driver is not None  # a connection in a transaction always has one
-    dbapi = conn.dialect.loaded_dbapi
-    sent = [
-        (compiled, compiled.parameters(parameters))
-        for compiled, parameters in (
-            (prepared._for(conn.dialect), parameters) for prepared, parameters in calls
-        )
-    ]
-    cursors: list[Any] = []
-    compiled, values = sent[0]
-    try:
-        with driver.pipeline():
-            for compiled, values in sent:
-                cursor = driver.cursor()
-                cursors.append(cursor)
-                cursor.execute(compiled.sql, values)
-            # The first fetch sends the pipeline and reads answers up to its own.
-            raws = [cursor.fetchone() for cursor in cursors]
-    except dbapi.Error as e:
-        # The statement named is the last one sent: the pipeline does not say which failed.
-        raise sa.exc.DBAPIError.instance(
-            compiled.sql, values, e, dbapi.Error, dialect=conn.dialect
-        ) from e
-    finally:
-        for cursor in cursors:
-            cursor.close()
-    return [
-        None if raw is None else compiled.row(tuple(raw))
-        for (compiled, _), raw in zip(sent, raws, strict=True)
-    ]
-
-
 def driver_rows(
     conn: Connection, statements: Sequence[tuple[str, Sequence[Any]]]
 ) -> list[Sequence[Any]]:
     """
     Every row of each statement (SQL text of the driver's, and its values),
     run in order in ``conn``'s transaction, as the driver returns them (no
-    result processing); on PostgreSQL several go in one pipeline, as in
-    ``first_rows``. A failure raises as ``conn.exec_driver_sql`` raises it.
+    result processing).
+
+    On PostgreSQL several go in one pipeline (psycopg's pipeline mode): all
+    sent before the first answer is read, so N statements cost about one
+    round trip instead of N, and the server still runs them one after the
+    other, each seeing the ones before it. A failure raises as
+    ``conn.exec_driver_sql`` raises it (the server skips the rest); the
+    transaction is then in error and must be rolled back.
     """
     driver = conn.connection.dbapi_connection
     assert driver is not None  # a connection in a transaction always has one

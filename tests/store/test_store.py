@@ -37,7 +37,7 @@ from ocppd.store import (
 )
 from ocppd.store.database import Database
 from ocppd.store.errors import AlreadyExists, NotFound
-from ocppd.store.prepared import Prepared, first_rows
+from ocppd.store.prepared import Prepared, driver_rows
 from ocppd.store.records import Allocation
 from tests.store.fixtures import (
     inbound_frame,
@@ -1684,10 +1684,20 @@ class PostgresStoreTests(StoreTestsMixin, TestCase):
 
     def test_pipelined_statements_run_in_order_and_fail_together(self) -> None:
         """
-        ``first_rows`` (one pipeline on PostgreSQL): each statement sees the
-        ones before it; a failing one raises as ``Prepared.first`` does, and
+        ``driver_rows`` (one pipeline on PostgreSQL): each statement sees the
+        ones before it; a failing one raises as ``conn.execute`` does, and
         the transaction rolls back what the pipeline did before it.
         """
+
+        def pipelined(
+            conn: sa.Connection, calls: list[tuple[Prepared, dict[str, Any]]]
+        ) -> list[Any]:
+            statements = [
+                (compiled.sql, compiled.parameters(values))
+                for compiled, values in ((p._for(conn.dialect), v) for p, v in calls)
+            ]
+            return [[tuple(row) for row in rows] for rows in driver_rows(conn, statements)]
+
         tx = self.allocate(meter=1000).transaction_id
         set_energy = Prepared(
             sa.update(tables.transactions)
@@ -1708,7 +1718,7 @@ class PostgresStoreTests(StoreTestsMixin, TestCase):
             )
         )
         rows = self.query(
-            first_rows,
+            pipelined,
             [
                 (read_energy, {"tx_id": tx}),
                 (set_energy, {"tx_id": tx, "energy": 7}),
@@ -1716,11 +1726,11 @@ class PostgresStoreTests(StoreTestsMixin, TestCase):
                 (read_energy, {"tx_id": tx + 1}),
             ],
         )
-        self.assertEqual(rows, [{"energy_wh": None}, {"energy_wh": 7}, {"energy_wh": 7}, None])
+        self.assertEqual(rows, [[(None,)], [(7,)], [(7,)], []])
         self.assertRaises(
             sa.exc.DataError,
             self.query,
-            first_rows,
+            pipelined,
             [
                 (set_energy, {"tx_id": tx, "energy": 8}),
                 (divide, {"zero": 0}),
