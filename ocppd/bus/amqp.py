@@ -234,22 +234,7 @@ def open_raw_channel(proto: Any) -> Deferred[Any]:
     (its confirm): its per-message work was a third of the reactor's under
     load (bench/RESULTS.md). Setup calls still go through ``call_raw``.
     """
-    opened: Deferred[Any] = Deferred()
-
-    def on_open(channel: Any) -> None:
-        if not opened.called:
-            opened.callback(channel)
-
-    def on_close(_channel: Any, reason: BaseException) -> None:
-        if not opened.called:
-            opened.errback(reason)
-
-    try:
-        channel = proto._impl.channel(on_open_callback=on_open)
-    except Exception:
-        return fail()
-    channel.add_on_close_callback(on_close)
-    return opened
+    return _answer_unless_closed(lambda answer: proto._impl.channel(on_open_callback=answer))
 
 
 def call_raw(channel: Any, method: str, **kwargs: Any) -> Deferred[Any]:
@@ -260,18 +245,33 @@ def call_raw(channel: Any, method: str, **kwargs: Any) -> Deferred[Any]:
     frame, or fails with the reason if the channel closes first (pika then
     never calls back), or with what the call raised.
     """
+
+    def start(answer: Callable[[Any], None]) -> Any:
+        getattr(channel, method)(callback=answer, **kwargs)
+        return channel
+
+    return _answer_unless_closed(start)
+
+
+def _answer_unless_closed(start: Callable[[Callable[[Any], None]], Any]) -> Deferred[Any]:
+    """
+    What pika calls back with once: ``start(answer)`` begins the call and
+    returns the channel it is on; the Deferred fires with the first value
+    given to ``answer``, or fails with the reason if that channel closes
+    first (pika then never calls back), or with what ``start`` raised.
+    """
     answered: Deferred[Any] = Deferred()
 
-    def on_answer(frame: Any) -> None:
+    def on_answer(value: Any) -> None:
         if not answered.called:
-            answered.callback(frame)
+            answered.callback(value)
 
     def on_close(_channel: Any, reason: BaseException) -> None:
         if not answered.called:
             answered.errback(reason)
 
     try:
-        getattr(channel, method)(callback=on_answer, **kwargs)
+        channel = start(on_answer)
     except Exception:
         return fail()
     channel.add_on_close_callback(on_close)
