@@ -12,6 +12,9 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import Certificate, optionsForClientTLS
 
+#: Seconds the test client waits for the server's Close, then for it to drop TCP.
+CLOSE_TIMEOUT = 15
+
 
 def basic_auth(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -72,7 +75,16 @@ def connect(
         url, protocols=["ocpp1.6"] if protocols is None else protocols, headers=headers
     )
     factory.protocol = TestClientProtocol
-    factory.setProtocolOptions(autoPingInterval=0, maxMessagePayloadSize=max_size)
+    # The closing handshake's timers are long: under CI's load the reactor can
+    # stall for over a second between the client's Close and the server's
+    # reading it, and Autobahn's default 1 s then aborts the connection, which
+    # the server sees as 1006 instead of the client's 1000.
+    factory.setProtocolOptions(
+        autoPingInterval=0,
+        maxMessagePayloadSize=max_size,
+        closeHandshakeTimeout=CLOSE_TIMEOUT,
+        serverConnectionDropTimeout=CLOSE_TIMEOUT,
+    )
     factory.opened = Deferred()
     factory.closed = Deferred()
     factory.messages = DeferredQueue()
