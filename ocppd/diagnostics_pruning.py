@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
 
 from ocppd.diagnostics import DiagnosticsFiles, Removal
 from ocppd.logs import Logger
+from ocppd.periodic import PeriodicService
 from ocppd.store import diagnostics
 from ocppd.store.database import Database
 from ocppd.store.diagnostics import UploadRecord
@@ -49,10 +49,11 @@ def oldest_over(records: list[UploadRecord], excess: int) -> list[UploadRecord]:
     return chosen
 
 
-class DiagnosticsPruner:
-    """See the module docstring."""
+class DiagnosticsPruner(PeriodicService):
+    """See the module docstring. Started, it prunes now and every ``INTERVAL`` seconds."""
 
     log = Logger()
+    name = "diagnostics_pruning"
 
     def __init__(
         self,
@@ -72,28 +73,17 @@ class DiagnosticsPruner:
         #: 0: no size limit.
         self.max_total = max_total
         self._chunk = chunk
-        self._loop: LoopingCall | None = None
-        #: Set by ``stop``: a pass under way ends after its chunk (the database closes next).
-        self._stopped = False
+        super().__init__(INTERVAL, self._prune_logged, clock)
 
-    def start(self) -> None:
-        """Prune now and every ``INTERVAL`` seconds until ``stop``."""
+    def startService(self) -> None:
         if not (self.keep_days or self.max_total):
+            # Not started: nothing to prune, and stopService has nothing to stop.
             self.log.warn(
                 "Diagnostics files are kept forever ([files] diagnostics_keep_days and "
                 "max_diagnostics_total are 0): the folder grows without bound"
             )
             return
-        self._stopped = False
-        self._loop = LoopingCall(self._prune_logged)
-        self._loop.clock = self._clock
-        self._loop.start(INTERVAL, now=True)
-
-    def stop(self) -> None:
-        self._stopped = True
-        loop, self._loop = self._loop, None
-        if loop is not None and loop.running:
-            loop.stop()
+        super().startService()
 
     @inlineCallbacks
     def _prune_logged(self) -> Generator[Deferred[Any], Any, None]:
@@ -136,7 +126,7 @@ class DiagnosticsPruner:
         """Run ``step`` chunk after chunk until it removes nothing more; log what went."""
         removed: list[UploadRecord] = []
         failed: list[tuple[UploadRecord, str]] = []
-        while not self._stopped:
+        while not self.stopping:
             removal = yield self._database.run(step)
             removed += removal.removed
             failed += removal.failed
@@ -164,7 +154,7 @@ class DiagnosticsPruner:
     @inlineCallbacks
     def _forget_unused(self, before: datetime) -> Generator[Deferred[Any], Any, None]:
         total = 0
-        while not self._stopped:
+        while not self.stopping:
             count = yield self._database.run(
                 diagnostics.delete_unused, expired_before=before, limit=self._chunk
             )

@@ -315,17 +315,22 @@ class TimersService(_Part):
             lambda failure: self.log.failure("Hourly pruning stopped", failure)
         )
         node.holds.start()
-        node.liveness.start()
-        node.diagnostics_pruner.start()
+        node.liveness.startService()
+        node.diagnostics_pruner.startService()
 
-    def stopService(self) -> None:
+    def stopService(self) -> Deferred[None]:
         super().stopService()
         pruner, self.pruner = self.pruner, None
         if pruner is not None and pruner.running:
             pruner.stop()
         self.node.holds.stop()
-        self.node.liveness.stop()
-        self.node.diagnostics_pruner.stop()
+        # Each waits for its run under way: the database closes after the timers.
+        return self._steps(
+            [
+                ("stop the liveness checks", self.node.liveness.stopService),
+                ("stop the diagnostics pruning", self.node.diagnostics_pruner.stopService),
+            ]
+        )
 
     def _say_retention(self) -> None:
         """One line at start on how long the message log keeps frames: it decides the disk."""

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from twisted.internet.defer import gatherResults, inlineCallbacks
+from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
+from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import TestCase
 
 from ocppd import nodeservices
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.topology import ocpp_in
+from ocppd.config import load_config
+from ocppd.service import OcppdService
 from ocppd.store import chargers, connections, messages, processed
 from ocppd.store.tables import processed_messages
 from ocppd.timeutil import from_timestamp
@@ -278,3 +282,20 @@ def _inbound(action: str) -> dict[str, Any]:
         "response": response,
         "receivedAt": "2026-12-07T11:00:00Z",
     }
+
+
+class TimersStopTests(TestCase):
+    def test_stop_waits_for_the_liveness_and_diagnostics_runs(self) -> None:
+        """The timers' stop fires once the liveness run and the pruning pass under way end."""
+        data_dir = os.path.abspath(self.mktemp())
+        os.makedirs(data_dir)
+        config = load_config(None, [f"ocppd.data_dir={data_dir}"])
+        service = OcppdService(config, MemoryReactor())
+        runs: dict[str, Deferred[None]] = {"liveness": Deferred(), "pruning": Deferred()}
+        self.patch(service.ocppd.liveness, "stopService", lambda: runs["liveness"])
+        self.patch(service.ocppd.diagnostics_pruner, "stopService", lambda: runs["pruning"])
+        stopped = service.timers.stopService()
+        runs["liveness"].callback(None)
+        self.assertNoResult(stopped)
+        runs["pruning"].callback(None)
+        self.successResultOf(stopped)

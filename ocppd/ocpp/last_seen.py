@@ -29,14 +29,13 @@ from collections.abc import Generator
 from typing import Any
 
 import sqlalchemy as sa
-from twisted.application.service import Service
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
 from ocppd.consumers.traffic import LAST_SEEN_RESOLUTION
 from ocppd.logs import Logger
+from ocppd.periodic import PeriodicService
 from ocppd.ratelog import RepeatLog
 from ocppd.store import chargers
 from ocppd.store.database import Database, describe_error
@@ -100,7 +99,7 @@ class SeenCoalescer:
                 pending[charge_point_id] = at
 
 
-class LastSeenWriter(Service):
+class LastSeenWriter(PeriodicService):
     """
     Writes the ``last_seen_at`` of the Heartbeats this node answered
     (:class:`SeenCoalescer`), in one transaction every ``interval`` seconds,
@@ -128,29 +127,18 @@ class LastSeenWriter(Service):
         self._interval = interval
         self.coalescer = SeenCoalescer(resolution)
         self._failures = RepeatLog(self.log, clock)
-        self._loop: LoopingCall | None = None
-        self._loop_done: Deferred[Any] | None = None
+        # write_due never fails (it logs); the timer waits for each write. Its
+        # run at start writes nothing: no charger is connected before the
+        # listeners start, after this service.
+        super().__init__(interval, self.write_due, clock)
 
     def seen(self, charge_point_id: str) -> None:
         """A Heartbeat of ``charge_point_id`` answered now (the request path: a dict assignment)."""
         self.coalescer.pending[charge_point_id] = self._clock.seconds()
 
-    def startService(self) -> None:
-        super().startService()
-        loop = self._loop = LoopingCall(self.write_due)
-        loop.clock = self._clock
-        # write_due never fails (it logs); the LoopingCall waits for each write.
-        self._loop_done = loop.start(self._interval, now=False)
-
     @inlineCallbacks
     def stopService(self) -> Generator[Deferred[Any], Any, None]:
-        super().stopService()
-        loop, self._loop = self._loop, None
-        done, self._loop_done = self._loop_done, None
-        if loop is not None and loop.running:
-            loop.stop()  # fires ``done`` now, or once a write in flight ends
-        if done is not None:
-            yield done
+        yield super().stopService()  # once a write in flight has ended
         last = self._write(self.coalescer.everything())
         if last is not None:
             yield last

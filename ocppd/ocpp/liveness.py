@@ -29,11 +29,11 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
 
 from ocppd.logs import Logger
 from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.traffic import TrafficPublisher
+from ocppd.periodic import PeriodicService
 from ocppd.store import chargers
 from ocppd.store.database import Database
 from ocppd.timeutil import format_iso, from_timestamp
@@ -43,10 +43,14 @@ from ocppd.timeutil import format_iso, from_timestamp
 RENEWALS_PER_TIMEOUT = 3
 
 
-class ChargerLiveness:
-    """One node's liveness renewal and sweep (see the module docstring)."""
+class ChargerLiveness(PeriodicService):
+    """
+    One node's liveness renewal and sweep (see the module docstring): started,
+    it renews and sweeps at once and every ``interval`` seconds until stopped.
+    """
 
     log = Logger()
+    name = "liveness"
 
     def __init__(
         self,
@@ -64,8 +68,7 @@ class ChargerLiveness:
         self._clock = clock
         self.node = node
         self.timeout = timeout
-        self._loop: LoopingCall | None = None
-        self._stopped = False
+        super().__init__(self.interval, self._tick, clock)
 
     @property
     def interval(self) -> float:
@@ -89,19 +92,6 @@ class ChargerLiveness:
             )
         return len(released)
 
-    def start(self) -> None:
-        """Renew and sweep now and every ``interval`` seconds until ``stop``."""
-        self._stopped = False
-        self._loop = LoopingCall(self._tick)
-        self._loop.clock = self._clock
-        self._loop.start(self.interval, now=True)
-
-    def stop(self) -> None:
-        self._stopped = True
-        loop, self._loop = self._loop, None
-        if loop is not None and loop.running:
-            loop.stop()
-
     @inlineCallbacks
     def _tick(self) -> Generator[Deferred[Any], Any, None]:
         try:
@@ -111,7 +101,7 @@ class ChargerLiveness:
             # that cannot reach the database should not judge the others.
             self.log.failure("Could not renew the liveness of this node's chargers")
             return
-        if self._stopped:
+        if self.stopping:
             return  # stopped meanwhile: the database may be closing
         try:
             yield self.sweep()

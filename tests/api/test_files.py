@@ -13,7 +13,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from twisted.internet.defer import maybeDeferred
+from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -128,7 +128,7 @@ class DiagnosticsPruningTests(InlineFilesTestCase):
         globalLogPublisher.addObserver(observe)
         self.addCleanup(globalLogPublisher.removeObserver, observe)
         self.pruner = self.node.diagnostics_pruner
-        self.addCleanup(self.pruner.stop)
+        self.addCleanup(self.pruner.stopService)
 
     def upload(self, days_ago: float, size: int, name: str = "diag.zip") -> UploadRecord:
         """An upload received ``days_ago`` days ago, its file in the folder."""
@@ -163,7 +163,7 @@ class DiagnosticsPruningTests(InlineFilesTestCase):
         """At start: a file received 31 days ago goes with its row, one 29 days ago stays."""
         old = self.upload(31, 10)
         young = self.upload(29, 10)
-        self.pruner.start()
+        self.pruner.startService()
         self.assertEqual(self.kept(), [young.id])
         [line] = self.logged(LogLevel.info)
         self.assertEqual((line["count"], line["bytes"], line["upload_ids"]), (1, 10, [old.id]))
@@ -174,7 +174,7 @@ class DiagnosticsPruningTests(InlineFilesTestCase):
         first = self.upload(3, 400)
         second = self.upload(2, 400)
         third = self.upload(1, 400)
-        self.pruner.start()
+        self.pruner.startService()
         self.assertEqual(self.kept(), [second.id, third.id])
         [line] = self.logged(LogLevel.info)
         self.assertEqual((line["count"], line["bytes"]), (1, 400))
@@ -184,14 +184,63 @@ class DiagnosticsPruningTests(InlineFilesTestCase):
     def test_every_hour(self) -> None:
         """Nothing to do at start; an hour later, what has aged since is removed."""
         record = self.upload(29.99, 10)
-        self.pruner.start()
+        self.pruner.startService()
         self.assertEqual(self.kept(), [record.id])
         self.inline.clock.advance(INTERVAL)
         self.assertEqual(self.kept(), [])
-        self.pruner.stop()
+        self.successResultOf(self.pruner.stopService())
         later = self.upload(40, 10)
         self.inline.clock.advance(INTERVAL)
         self.assertEqual(self.kept(), [later.id])
+
+    def test_stop_waits_for_the_chunk_under_way_and_ends_the_pass(self) -> None:
+        """
+        The database closes after the stop: the chunk under way ends, no next
+        one starts (a chunk that removed something is otherwise followed by another).
+        """
+        self.upload(40, 10)
+        held: list[tuple[Deferred[Any], Any]] = []
+
+        def holding(step: Any) -> Deferred[Any]:
+            held.append((Deferred(), step))
+            return held[-1][0]
+
+        self.patch(self.node.database, "run", holding)
+        self.pruner.startService()
+        stopped = self.pruner.stopService()
+        self.assertNoResult(stopped)
+        [(chunk, step)] = held
+        chunk.callback(self.run(step))
+        self.successResultOf(stopped)
+        self.assertEqual(len(held), 1, "a chunk after the stop")
+        self.assertEqual(self.kept(), [])
+
+    def test_failed_pass_logged_and_tried_next_hour(self) -> None:
+        """A pass that fails (the database away) is logged; the timer goes on."""
+        record = self.upload(40, 10)
+        run = self.node.database.run
+        failing = [fail(RuntimeError("database away"))]
+        self.patch(
+            self.node.database, "run", lambda *a, **kw: failing.pop() if failing else run(*a, **kw)
+        )
+        self.pruner.startService()
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(self.kept(), [record.id])
+        self.inline.clock.advance(INTERVAL)
+        self.assertEqual(self.kept(), [])
+
+    def test_without_limits_not_started(self) -> None:
+        """Neither limit: a warning at start, and no pass, now or later."""
+        record = self.upload(400, 10)
+        self.pruner.keep_days = self.pruner.max_total = 0
+        self.pruner.startService()
+        [warning] = self.logged(LogLevel.warn)
+        self.assertIn("kept forever", warning["log_format"])
+        self.assertFalse(self.pruner.running)
+        self.pruner.keep_days = 30
+        self.inline.clock.advance(INTERVAL)
+        self.assertEqual(self.kept(), [record.id])
+        self.successResultOf(self.pruner.stopService())
 
     def test_a_file_that_will_not_go_keeps_its_row(self) -> None:
         """A file that cannot be deleted: its row stays listed, a warning, tried next time."""
@@ -199,7 +248,7 @@ class DiagnosticsPruningTests(InlineFilesTestCase):
         path = self.node.diagnostics.path_of(record)
         os.remove(path)
         os.makedirs(path)  # os.remove() refuses a folder
-        self.pruner.start()
+        self.pruner.startService()
         rows = self.run(diagnostics.list_uploads, "CP1", before_id=None, limit=100)
         self.assertEqual([r.id for r in rows], [record.id])
         [warning] = self.logged(LogLevel.warn)
@@ -220,7 +269,7 @@ class DiagnosticsPruningTests(InlineFilesTestCase):
                 now=now - timedelta(days=days + 1),
                 expires_at=now - timedelta(days=days),
             )
-        self.pruner.start()
+        self.pruner.startService()
         rows = self.run(diagnostics.list_uploads, "CP1", before_id=None, limit=100)
         self.assertEqual([r.expires_at for r in rows], [now - timedelta(days=10)])
 

@@ -139,6 +139,12 @@ class WriterScheduleTests(SynchronousTestCase):
         self.assertEqual(len(self.database.runs), 2)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_stop_without_start_writes_what_is_pending(self) -> None:
+        """A writer never started (its start failed before it) still writes at stop."""
+        self.writer.seen("CP1")
+        self.successResultOf(self.writer.stopService())
+        self.assertEqual(self.written(), [[("CP1", from_timestamp(START))]])
+
     def test_stop_waits_for_a_write_in_flight(self) -> None:
         in_flight: Deferred[None] = Deferred()
         self.database.results.append(in_flight)

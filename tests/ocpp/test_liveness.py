@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import inlineCallbacks, succeed
+from twisted.internet.defer import Deferred, fail, inlineCallbacks, succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
@@ -207,16 +207,55 @@ class LivenessTests(TestCase):
         yield a.liveness.sweep()
         self.assertEqual(self.online()["CP1"], True)
 
+    def record_runs(self, node: Node) -> list[tuple[str, float]]:
+        """Each renewal and sweep of ``node``'s loop, with its time; both answer at once."""
+        runs: list[tuple[str, float]] = []
+
+        def recorded(what: str, result: object) -> Any:
+            return lambda: runs.append((what, self.clock.seconds())) or succeed(result)
+
+        self.patch(node.liveness, "renew", recorded("renew", None))
+        self.patch(node.liveness, "sweep", recorded("sweep", 0))
+        return runs
+
     def test_loop_renews_every_third_of_the_timeout(self) -> None:
-        """start() renews and sweeps at once and every timeout / 3 until stop()."""
+        """Started, it renews and sweeps at once and every timeout / 3 until stopped."""
         a = Node(self, "a")
-        ticks: list[float] = []
-        self.patch(a.liveness, "_tick", lambda: ticks.append(self.clock.seconds()))
-        a.liveness.start()
+        runs = self.record_runs(a)
+        a.liveness.startService()
         self.clock.pump([TIMEOUT / 3] * 3)
-        a.liveness.stop()
+        self.successResultOf(a.liveness.stopService())
         self.clock.advance(TIMEOUT)
-        self.assertEqual(ticks, [START + n * TIMEOUT / 3 for n in range(4)])
+        times = [START + n * TIMEOUT / 3 for n in range(4)]
+        self.assertEqual(runs, [(what, at) for at in times for what in ("renew", "sweep")])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stop_waits_for_a_renewal_under_way_and_skips_its_sweep(self) -> None:
+        """The database closes after the stop: nothing of the loop runs on it after."""
+        a = Node(self, "a")
+        runs = self.record_runs(a)
+        renewal: Deferred[None] = Deferred()
+        self.patch(a.liveness, "renew", lambda: runs.append(("renew", 0)) or renewal)
+        a.liveness.startService()
+        stopped = a.liveness.stopService()
+        self.assertNoResult(stopped)
+        renewal.callback(None)
+        self.successResultOf(stopped)
+        self.assertEqual(runs, [("renew", 0)])
+
+    def test_failed_renewal_logged_no_sweep_tried_again(self) -> None:
+        """A renewal that fails is logged and not followed by a sweep; the next interval renews."""
+        a = Node(self, "a")
+        runs = self.record_runs(a)
+        renew = a.liveness.renew
+        failing = [fail(RuntimeError("database away"))]
+        self.patch(a.liveness, "renew", lambda: failing.pop() if failing else renew())
+        a.liveness.startService()
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(runs, [])
+        self.clock.advance(a.liveness.interval)
+        self.assertEqual([what for what, _ in runs], ["renew", "sweep"])
+        self.successResultOf(a.liveness.stopService())
 
 
 class PostgresLivenessTests(LivenessTests):
