@@ -4,6 +4,8 @@ which order, which consumers its bus starts and stops, what its topology
 declares, and ``twistd ocppd --role``. A role other than ``all`` on the
 embedded bus is refused at start (tests/test_startup.py); an edge and a
 processor on RabbitMQ and PostgreSQL together: tests/integration/test_roles.py.
+The parts of a node and their order are spelled once, in tests/test_servicetree.py
+(``NODE_PARTS``); here, what each role changes of them.
 """
 
 from __future__ import annotations
@@ -23,20 +25,12 @@ from ocppd.roles import role_problem
 from ocppd.service import OcppdService
 from ocppd.systemd import notify_when_serving
 from ocppd.tap import Options
+from tests.test_servicetree import NODE_PARTS
 
-#: Every part of an ``all`` node, in start order (an ``edge`` node's too).
-ALL_PARTS = [
-    "store",
-    "last_seen",
-    "bus",
-    "redis",
-    "presence",
-    "timers",
-    "alerts",
-    "metrics",
-    "listeners",
-]
-PROCESSOR_PARTS = ["store", "bus", "alerts", "metrics", "probes"]
+#: What a processor leaves out of a node's parts: the charger side.
+CHARGER_SIDE = {"last_seen", "redis", "presence", "timers", "listeners"}
+#: A processor's parts: the others in the same order, then its probes listener.
+PROCESSOR_PARTS = [name for name in NODE_PARTS if name not in CHARGER_SIDE] + ["probes"]
 
 
 def node_service(testcase: TestCase, role: str, *overrides: str) -> tuple[OcppdService, Any]:
@@ -64,15 +58,16 @@ class RoleTreeTests(TestCase):
 
     def test_all_runs_everything(self) -> None:
         service, _ = node_service(self, "all")
-        self.assertEqual([child.name for child in service.children], ALL_PARTS)
+        self.assertEqual([child.name for child in service.children], NODE_PARTS)
 
     def test_edge_has_every_part(self) -> None:
         """An edge runs every part; what it leaves out is inside the bus (below)."""
         service, _ = node_service(self, "edge")
-        self.assertEqual([child.name for child in service.children], ALL_PARTS)
+        self.assertEqual([child.name for child in service.children], NODE_PARTS)
 
     def test_processor_runs_no_charger_side(self) -> None:
         """A processor: no Redis link, presence, timers or listeners; the probes listener."""
+        self.assertLess(CHARGER_SIDE, set(NODE_PARTS))
         service, _ = node_service(self, "processor")
         self.assertEqual([child.name for child in service.children], PROCESSOR_PARTS)
 
@@ -91,7 +86,9 @@ class RoleTreeTests(TestCase):
             self.patch(child, "stopService", lambda name=name: log.append(f"stop {name}"))
         service.startService()
         self.successResultOf(service.when_started())
-        self.assertEqual(log, ["start store", "start bus", "start alerts"])
+        # The metrics and probes listeners are real: what they open is below.
+        started = PROCESSOR_PARTS[:-2]
+        self.assertEqual(log, [f"start {name}" for name in started])
         self.assertEqual(
             [factory for _, factory, _, _ in reactor.tcpServers],
             [service.ocppd.metrics_site, service.probes.site],
@@ -100,7 +97,7 @@ class RoleTreeTests(TestCase):
         self.assertIsNone(service.ocpp_port)
         log.clear()
         self.successResultOf(service.stopService())
-        self.assertEqual(log, ["stop alerts", "stop bus", "stop store"])
+        self.assertEqual(log, [f"stop {name}" for name in reversed(started)])
         self.assertIsNone(service.web_port)
 
     def test_topology(self) -> None:
