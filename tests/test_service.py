@@ -238,7 +238,7 @@ class CrashedNodeTests(TestCase):
             record = yield second.query(chargers.get_charge_point, charge_point_id)
             online[charge_point_id] = record.online
         self.assertEqual(online, {"CP1": False, "CP2": True})
-        self.assertTrue(second.node.liveness._loop is not None)
+        self.assertTrue(second.node.liveness.running)
         self.assertEqual(second.node.liveness.timeout, 180)
 
 
