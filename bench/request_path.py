@@ -8,12 +8,13 @@ It runs this tree's ``ocppd``, or the one in the directory ``OCPPD_BENCH_SOURCE`
 
 On the real reactor, with the embedded default's parts as ``twistd ocppd``
 wires them: ``ChargerConnection`` per charger, ``CentralSystemHandlers``,
-``TrafficPublisher``, ``MemoryBus`` journaling to ``StoreJournal`` on SQLite,
-and the notifier consuming (no page open); the processor does not consume, as
-in ``ocppd-noproc``. ``--connections`` chargers in a closed loop, each
-sending its next CALL on the turn after its answer. What it leaves out is
-Autobahn and the sockets, so the bus's and the journal's share of a
-MeterValues stands out.
+``TrafficPublisher`` (a Heartbeat to the ``LastSeenWriter``, not the bus, as
+with the default ``[ocpp] log_heartbeats``), ``MemoryBus`` journaling to
+``StoreJournal`` on SQLite, and the notifier consuming (no page open); the
+processor does not consume, as in ``ocppd-noproc``. ``--connections``
+chargers in a closed loop, each sending its next CALL on the turn after its
+answer. What it leaves out is Autobahn and the sockets, so the bus's and the
+journal's share of a MeterValues stands out.
 
 ``--callgrind LIB`` counts instructions of the measured messages alone under
 ``valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes``:
@@ -49,8 +50,9 @@ from ocppd.consumers.notifier import Notifier, shown_inbound
 from ocppd.gcsettings import settle_heap
 from ocppd.ocpp.connection import ChargerConnection
 from ocppd.ocpp.handlers import CentralSystemHandlers
+from ocppd.ocpp.last_seen import LastSeenWriter
 from ocppd.ocpp.schemas import SchemaRegistry
-from ocppd.ocpp.traffic import TrafficPublisher, unjournaled_keys
+from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.store.database import Database
 from ocppd.store.journal import StoreJournal
 
@@ -96,15 +98,12 @@ def main() -> int:
     routes = topology.default_topology(
         node_id=NODE, notifier_inbound=shown_inbound(log_heartbeats=False)
     )
-    bus = MemoryBus(
-        routes,
-        reactor=reactor,
-        journal=StoreJournal(database, NODE),
-        unjournaled=unjournaled_keys(log_heartbeats=False),
-    )
+    bus = MemoryBus(routes, reactor=reactor, journal=StoreJournal(database, NODE))
     bus.startService()
     Notifier(bus, NobodyListening()).start(topology.notifier_queue(NODE))
-    traffic = TrafficPublisher(bus, node=NODE, clock=reactor)
+    last_seen = LastSeenWriter(database, reactor)
+    last_seen.startService()
+    traffic = TrafficPublisher(bus, node=NODE, clock=reactor, heartbeats=last_seen)
     handlers = CentralSystemHandlers(
         database=database,
         tags=None,  # type: ignore[arg-type]

@@ -90,7 +90,7 @@ from ocppd.ocpp.protocol import OcppServerFactory
 from ocppd.ocpp.registry import ConnectionRegistry
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.tagcache import IdTagCache
-from ocppd.ocpp.traffic import TrafficPublisher, unjournaled_keys
+from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.payments import make_payment_provider
 from ocppd.presence.interface import IPresence
 from ocppd.presence.memory import MemoryPresence
@@ -466,7 +466,6 @@ class Ocppd:
             retry_delays=bus.retry_delays,
             max_attempts=bus.max_attempts,
             journal=StoreJournal(self.database, self.node_id),
-            unjournaled=unjournaled_keys(log_heartbeats=self.config.ocpp.log_heartbeats),
         )
 
 

@@ -9,13 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import TestCase
 
 from ocppd import nodeservices
-from ocppd.bus.envelope import Envelope
-from ocppd.bus.topology import ocpp_in
 from ocppd.config import load_config
 from ocppd.service import OcppdService
 from ocppd.store import chargers, connections, messages, processed
@@ -240,48 +238,6 @@ class CrashedNodeTests(TestCase):
         self.assertEqual(online, {"CP1": False, "CP2": True})
         self.assertTrue(second.node.liveness.running)
         self.assertEqual(second.node.liveness.timeout, 180)
-
-
-class UnjournaledHeartbeatTests(TestCase):
-    """The daemon's embedded bus journals every charger message but a Heartbeat (docs/bus.md)."""
-
-    @inlineCallbacks
-    def test_heartbeat_not_journaled_unless_logged(self) -> Any:
-        for setting, journaled in (("false", False), ("true", True)):
-            daemon = yield start_daemon(self, f"ocpp.log_heartbeats={setting}")
-            heartbeat = daemon.node.bus.publish(
-                ocpp_in("Heartbeat"),
-                Envelope.create(
-                    ocpp_in("Heartbeat"), _inbound("Heartbeat"), node="n", charge_point_id="CP1"
-                ),
-            )
-            other = daemon.node.bus.publish(
-                ocpp_in("Authorize"),
-                Envelope.create(
-                    ocpp_in("Authorize"),
-                    _inbound("Authorize"),
-                    node="n",
-                    charge_point_id="CP1",
-                ),
-            )
-            # A journaled publish fires once the database thread committed it.
-            self.assertEqual(heartbeat.called, not journaled, setting)
-            self.assertFalse(other.called)
-            yield gatherResults([heartbeat, other])
-
-
-def _inbound(action: str) -> dict[str, Any]:
-    """An ``ocpp.in`` payload: a Heartbeat, or an Authorize of a tag."""
-    request, response = {}, {"currentTime": "2026-12-07T11:00:00Z"}
-    if action == "Authorize":
-        request, response = {"idTag": "T1"}, {"idTagInfo": {"status": "Invalid"}}
-    return {
-        "uniqueId": "1",
-        "action": action,
-        "request": request,
-        "response": response,
-        "receivedAt": "2026-12-07T11:00:00Z",
-    }
 
 
 class TimersStopTests(TestCase):

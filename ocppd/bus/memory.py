@@ -42,7 +42,7 @@ ocppd topology (see ``tests/bus/contract.py``), without a broker:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Collection, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol, cast
 
 import attrs
@@ -236,18 +236,10 @@ class MemoryBus(Service):
         max_queue_length: int = 100_000,
         drain_timeout: float = 10.0,
         journal: Journal | None = None,
-        unjournaled: Collection[str] = (),
     ) -> None:
         """
         ``journal`` keeps what the bus accepted (see the module docstring);
         without one, an ``InMemoryJournal``: nothing survives the process.
-
-        ``unjournaled``: routing keys whose messages the journal never sees.
-        They are routed, delivered, retried and dead-lettered like any other,
-        from memory, and their ``publish`` fires at once: a crash loses those
-        not yet settled. Only for messages whose publisher does not wait for
-        them and whose loss a later message repairs (docs/bus.md, "Messages
-        that are not journaled").
         """
         self._retry = RetryPolicy.of(retry_delays, max_attempts)
         if max_queue_length < 1:
@@ -272,7 +264,6 @@ class MemoryBus(Service):
         self.dropped: dict[str, int] = self.stats.dropped
         self._journal = journal if journal is not None else InMemoryJournal()
         self._writes = GroupCommit(self._journal, self._reactor)
-        self._unjournaled = frozenset(unjournaled)
         #: The next journal seq; set from the journal at the first start.
         self._next_seq = 1
         self._recovered = False
@@ -324,10 +315,6 @@ class MemoryBus(Service):
             stats.publish_failed += 1
             return fail(BusError(f"queue(s) {', '.join(full)} full"))
         message = _Message(id=envelope.id, routing_key=routing_key, body=body, published=envelope)
-        if routing_key in self._unjournaled:
-            self._enqueue([(queue, message) for queue in queues])
-            stats.publish_confirmed += 1
-            return succeed(None)
         messages = []
         records = []
         for queue in queues:

@@ -27,20 +27,6 @@ from ocppd.store.database import Database
 RAW_LOG_LIMIT = 2048
 
 
-def unjournaled_keys(*, log_heartbeats: bool) -> frozenset[str]:
-    """
-    What the embedded bus need not journal (``MemoryBus(unjournaled=...)``):
-    a charger's Heartbeat, unless the message log keeps it. Its answer never
-    waits for the bus (``CentralSystemHandlers`` answers it at once), and its
-    one stored effect, the charger's ``last_seen_at``, only moves forward: the
-    charger's next message repairs what a crash lost (docs/bus.md, "Messages
-    that are not journaled"). Such a Heartbeat is not even published by the
-    daemon (``TrafficPublisher(heartbeats=...)``): the key keeps one published
-    by other code out of the journal.
-    """
-    return frozenset() if log_heartbeats else frozenset({topology.ocpp_in("Heartbeat")})
-
-
 def error_dict(error: OcppError | CallError) -> dict[str, Any]:
     return {"code": error.code, "description": error.description, "details": dict(error.details)}
 

@@ -180,49 +180,6 @@ class InMemoryJournalBusTests(SynchronousTestCase):
         self.assertEqual(len(got), 1)
         self.assertEqual(journal.batches, [])
 
-    def test_unjournaled_key_delivered_from_memory_alone(self) -> None:
-        """
-        A key the bus was told not to journal: ``publish`` fires at once, the
-        message is delivered and acknowledged, and the journal never sees it;
-        other keys are journaled as before.
-        """
-        journal = ControlledJournal()
-        bus = self.make(journal, unjournaled={"session.updated"})
-        got: list[Delivery] = []
-        self.successResultOf(bus.consume("work", got.append))
-        self.successResultOf(bus.publish("session.updated", envelope("session.updated")))
-        self.clock.advance(0)
-        self.assertEqual([d.routing_key for d in got], ["session.updated"])
-        self.clock.advance(0)
-        self.assertEqual(journal.batches, [])
-        journaled = bus.publish("session.started", envelope("session.started"))
-        self.assertNoResult(journaled)
-        self.assertEqual(
-            [r.routing_key for batch in journal.batches for r in batch.added],
-            ["session.started", "session.started"],
-        )
-
-    def test_unjournaled_key_retried_and_dead_lettered_in_memory(self) -> None:
-        """A failing handler's unjournaled message is retried, then a dead letter, unwritten."""
-        journal = ControlledJournal()
-        bus = self.make(journal, unjournaled={"session.updated"}, retry_delays=(1,), max_attempts=2)
-        attempts: list[int] = []
-
-        def failing(delivery: Delivery) -> None:
-            attempts.append(delivery.attempt)
-            raise HandlerError("no")
-
-        self.successResultOf(bus.consume("work", failing))
-        self.successResultOf(bus.publish("session.updated", envelope("session.updated")))
-        self.clock.advance(0)
-        self.clock.advance(1)
-        self.assertEqual(attempts, [1, 2])
-        letters = self.successResultOf(bus.dead_letters("work"))
-        self.assertEqual([letter.routing_key for letter in letters], ["session.updated"])
-        self.clock.advance(0)
-        self.assertEqual(journal.batches, [])
-        self.flushLoggedErrors(HandlerError)
-
     def test_publish_fires_once_durable(self) -> None:
         """``publish`` fires only once the journal write is done; nothing is delivered before."""
         journal = ControlledJournal()

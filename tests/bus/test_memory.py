@@ -92,6 +92,12 @@ class MemoryBusTests(SynchronousTestCase):
         bus.startService()
         return bus
 
+    def ephemeral(self) -> MemoryBus:
+        """A bus whose queues are ephemeral (as pushes'): no journal write takes a turn."""
+        queues = tuple(attrs.evolve(queue, ephemeral=True) for queue in self.topology.queues)
+        self.topology = attrs.evolve(self.topology, queues=queues)
+        return self.make()
+
     def consume(self, bus: MemoryBus, queue: str, handler: Any) -> IConsumer:
         return self.successResultOf(bus.consume(queue, handler))
 
@@ -118,8 +124,7 @@ class MemoryBusTests(SynchronousTestCase):
         order, every message ready when the turn began; what it publishes
         meanwhile waits for the next turn.
         """
-        # Unjournaled: no journal write takes a turn of its own.
-        bus = self.make(unjournaled=["session.updated"])
+        bus = self.ephemeral()
         got: list[int] = []
 
         def handler(delivery: Delivery) -> None:
@@ -155,7 +160,7 @@ class MemoryBusTests(SynchronousTestCase):
         The turn's deliveries stop at a handler still working (one at a time,
         in order) and at a consumer stopped by its own handler.
         """
-        bus = self.make(unjournaled=["session.updated"])
+        bus = self.ephemeral()
         got: list[int] = []
         pending: Deferred[None] = Deferred()
         consumer: list[IConsumer] = []

@@ -12,7 +12,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import BusError
 from ocppd.ocpp.frames import Call
-from ocppd.ocpp.traffic import TrafficPublisher, unjournaled_keys
+from ocppd.ocpp.traffic import TrafficPublisher
 
 
 class RefusingBus:
@@ -70,10 +70,3 @@ class RefusedPublishLogTests(SynchronousTestCase):
         self.clock.advance(60)
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
         self.assertEqual([e["suppressed"] for e in self.events], [0, 99])
-
-
-class UnjournaledKeysTests(SynchronousTestCase):
-    def test_heartbeat_unless_logged(self) -> None:
-        """Only a Heartbeat goes unjournaled, and not when the message log keeps it."""
-        self.assertEqual(unjournaled_keys(log_heartbeats=False), {"ocpp.in.Heartbeat"})
-        self.assertEqual(unjournaled_keys(log_heartbeats=True), set())
