@@ -35,7 +35,7 @@ from ocppd import cli
 from ocppd.store import tables
 from tests.integration.clients import connect
 from tests.integration.test_amqp_faults import Charger
-from tests.integration.test_twistd import INI, READY, TwistdTestCase
+from tests.integration.test_twistd import INI, TwistdTestCase
 
 CHARGERS = 5
 #: MeterValues per session, between its start and its stop.
@@ -133,9 +133,7 @@ class CrashTests(TwistdTestCase):
         """``twistd -n ocppd`` on this test's data directory; (process, transport, OCPP port)."""
         process, transport = self.twistd(f"ocppd.data_dir={self.data_dir}")
         self.addCleanup(self.terminate, process, transport)
-        while not (READY.search(process.text) or process.ended.called):
-            yield deferLater(reactor, 0.05, lambda: None)
-        ready = READY.search(process.text)
+        ready = yield self.until_ready(process)
         self.assertIsNotNone(ready, process.text)
         assert ready is not None
         return process, transport, int(ready.group(1))

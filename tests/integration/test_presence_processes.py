@@ -18,7 +18,7 @@ from twisted.internet.task import deferLater
 from ocppd.ocpp.registry import CLOSE_REPLACED
 from tests.integration.clients import connect
 from tests.integration.daemon import start_daemon
-from tests.integration.test_twistd import READY, TwistdTestCase
+from tests.integration.test_twistd import TwistdTestCase
 from tests.presence.contract import eventually
 from tests.presence.test_redis import delete_prefix, require_redis
 
@@ -43,8 +43,7 @@ class TwoProcessTests(TwistdTestCase):
             *presence, pending, f"presence.lease={LEASE}", "ocppd.node_id=node-b"
         )
         try:
-            yield eventually(lambda: READY.search(process.text) or process.ended.called, 30)
-            ready = READY.search(process.text)
+            ready = yield self.until_ready(process)
             self.assertIsNotNone(ready, process.text)
             assert ready is not None
             b_port = int(ready.group(1))

@@ -33,7 +33,7 @@ from tests.integration.daemon import (
     cancel_spent_autobahn_timers,
     postgres_overrides,
 )
-from tests.integration.test_twistd import READY, TwistdTestCase
+from tests.integration.test_twistd import TwistdTestCase
 from tests.presence.contract import eventually
 from tests.presence.test_redis import delete_prefix, require_redis
 from tests.proxy import start_proxy
@@ -121,9 +121,7 @@ class ScaleOutTestCase(TwistdTestCase):
             f"presence.url={redis_url or self.redis_url}",
             f"ocppd.node_id={name}",
         )
-        node_ready = lambda: READY.search(process.text) or process.ended.called  # noqa: E731
-        yield eventually(node_ready, 30)
-        ready = READY.search(process.text)
+        ready = yield self.until_ready(process)
         self.assertIsNotNone(ready, process.text)
         assert ready is not None
         node = Node(name, process, transport, int(ready.group(1)), int(ready.group(2)))

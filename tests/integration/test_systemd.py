@@ -137,10 +137,10 @@ class NotifyTests(TwistdTestCase):
     def test_failed_start_says_why(self) -> Any:
         notify = NotifySocket(self)
         busy = listening_socket(self).getsockname()[1]
-        process, transport = self.twistd(
+        process, _ = self.twistd(
             f"ocpp.listen=tcp:{busy}:interface=127.0.0.1", env={"NOTIFY_SOCKET": notify.path}
         )
-        status = yield self.ended(process, transport)
+        status = yield self.ended(process)
         self.assertEqual(status, (1, None), process.text)
         lines = notify.lines()
         self.assertNotIn("READY=1", lines)
