@@ -1,7 +1,8 @@
 """
 A whole node's web app in the test's thread, for synchronous tests of the
 API: the real routes and services (``ocppd.service.Ocppd``) on a migrated
-SQLite file and the in-memory bus, on a ``Clock``, requests through
+SQLite file (a copy of the process's one, ``tests.nodecache``) and the
+in-memory bus, on a ``Clock``, requests through
 ``StubTreq(node.web_site.resource)``.
 
 What would leave the thread runs in it instead: store transactions
@@ -28,6 +29,7 @@ from ocppd.config import load_config
 from ocppd.service import Ocppd
 from ocppd.store import migrate, tokens, users
 from ocppd.timeutil import from_timestamp
+from tests.nodecache import seed_migrated_sqlite, share_schemas
 
 #: A valid Argon2 hash is slow on purpose: tests that make users use this one, made once.
 _HASHES: dict[str, str] = {}
@@ -56,9 +58,13 @@ class InlineNode:
         )
         self.clock = Clock()
         self.clock.advance(1_800_000_000)  # 2027: times in rows look like today's
+        # The process's compiled schemas and a copy of its migrated database:
+        # built once, not per example (tests.nodecache).
+        seed_migrated_sqlite(data_dir)
+        share_schemas(testcase)
         self.node = Ocppd(config, self.clock)
         database = self.node.database
-        migrate.upgrade(database.engine)
+        migrate.require_current(database.engine)
         testcase.addCleanup(database.engine.dispose)
         testcase.patch(
             database, "run", lambda func, *a, **kw: maybeDeferred(database.run_sync, func, *a, **kw)

@@ -6,15 +6,17 @@ with a live charger connection where commands need one.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import treq
 from twisted.internet import reactor
-from twisted.internet.defer import gatherResults, inlineCallbacks
+from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
-from ocppd.store import audit, reservations
+from ocppd.store import audit, reservations, users
+from tests.api.inline import password_hash
 from tests.integration.clients import connect
 from tests.integration.daemon import start_daemon
 
@@ -33,11 +35,21 @@ class ApiTestCase(TestCase):
     @inlineCallbacks
     def setUp(self) -> Any:
         self.daemon = yield start_daemon(self, *self.daemon_overrides())
-        self.daemon.ocppctl("user", "add", ADMIN[0], "--role", "admin", stdin=ADMIN[1] + "\n")
-        self.daemon.ocppctl(
-            "user", "add", CUSTOMER[0], "--role", "customer", stdin=CUSTOMER[1] + "\n"
-        )
+        yield self.add_user(ADMIN, "admin")
+        yield self.add_user(CUSTOMER, "customer")
         self.daemon.ocppctl("charger", "add", "CP1", stdin="key-1-0123456789ab\n")
+
+    def add_user(self, who: tuple[str, str], role: str) -> Deferred[Any]:
+        """
+        Add a user straight into the node's store, with a password hash made
+        once per process: Argon2 is slow on purpose (two hashes a test were a
+        large part of this package's time), and ``ocppctl user add`` is tested
+        in tests/test_cli.py. Signing in still verifies the real hash.
+        """
+        email, password = who
+        return self.daemon.query(
+            users.add_user, email, password_hash(password), role, now=datetime.now(UTC)
+        )
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.daemon.web_port}{path}"

@@ -268,7 +268,7 @@ class MatrixTestCase(ApiTestCase):
     @inlineCallbacks
     def setUp(self) -> Any:
         yield super().setUp()
-        self.daemon.ocppctl("user", "add", self.B[0], "--role", "customer", stdin=self.B[1] + "\n")
+        yield self.add_user(self.B, "customer")
 
     @inlineCallbacks
     def call(self, method: str, path: str, *, token: str | None = None, **kwargs: Any) -> Any:

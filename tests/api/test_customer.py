@@ -95,7 +95,7 @@ class CustomerTestCase(ApiTestCase):
     @inlineCallbacks
     def setUp(self) -> Any:
         yield super().setUp()
-        self.daemon.ocppctl("user", "add", OTHER[0], "--role", "customer", stdin=OTHER[1] + "\n")
+        yield self.add_user(OTHER, "customer")
         # Every publish the node makes, as accepted by the bus.
         self.published: list[tuple[str, dict[str, Any]]] = []
         bus = self.daemon.node.bus

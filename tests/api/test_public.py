@@ -113,9 +113,7 @@ class UserSessionTests(ApiTestCase):
     @inlineCallbacks
     def test_only_ones_own_sessions(self) -> Any:
         """A customer lists their own sessions only, whatever userId they put in the query."""
-        self.daemon.ocppctl(
-            "user", "add", "other@example.com", "--role", "customer", stdin="yet another password\n"
-        )
+        yield self.add_user(("other@example.com", "yet another password"), "customer")
         self.daemon.ocppctl("tag", "add", "MINE", "--user", CUSTOMER[0])
         self.daemon.ocppctl("tag", "add", "THEIRS", "--user", "other@example.com")
         client = yield connect(self.daemon.port, "CP1", "key-1-0123456789ab")

@@ -41,7 +41,7 @@ class ReceiptTestCase(ApiTestCase):
     @inlineCallbacks
     def setUp(self) -> Any:
         yield super().setUp()
-        self.daemon.ocppctl("user", "add", OTHER[0], "--role", "customer", stdin=OTHER[1] + "\n")
+        yield self.add_user(OTHER, "customer")
         admin = yield self.login(ADMIN)
         self.customer = yield self.login(CUSTOMER)
         self.other = yield self.login(OTHER)

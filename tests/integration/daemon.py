@@ -18,6 +18,8 @@ from twisted.trial.unittest import TestCase
 from ocppd import cli
 from ocppd.config import load_config
 from ocppd.service import OcppdService
+from ocppd.store.database import default_sqlite_url
+from tests.nodecache import seed_migrated_sqlite, share_schemas
 from tests.services import RABBITMQ_URL, require_service
 
 
@@ -95,17 +97,23 @@ def cancel_spent_autobahn_timers() -> None:
 
 
 @inlineCallbacks
-def start_daemon(testcase: TestCase, *overrides: str) -> Any:
-    service, args = start_service(testcase, *overrides)
+def start_daemon(testcase: TestCase, *overrides: str, migrated: bool = True) -> Any:
+    service, args = start_service(testcase, *overrides, migrated=migrated)
     yield service.when_started()
     return RunningDaemon(service, args)
 
 
-def start_service(testcase: TestCase, *overrides: str) -> tuple[OcppdService, list[str]]:
+def start_service(
+    testcase: TestCase, *overrides: str, migrated: bool = True
+) -> tuple[OcppdService, list[str]]:
     """
     Start a node's service on ephemeral ports and a data dir of its own, without
     waiting for it: ``when_started`` tells how the start went. Returns the service
     and the ``--set`` arguments of its configuration.
+
+    Its SQLite store in that data dir starts as a copy of one this process
+    migrated once (``migrated=False``: no file, the node's start creates it);
+    its OCPP schemas are the process's compiled ones (``tests.nodecache``).
     """
     # Registered first, so it runs after every other cleanup of the test.
     testcase.addCleanup(cancel_spent_autobahn_timers)
@@ -126,6 +134,9 @@ def start_service(testcase: TestCase, *overrides: str) -> tuple[OcppdService, li
     for override in overrides:
         args += ["--set", override]
     config = load_config(None, args[1::2])
+    if migrated and config.store_url == default_sqlite_url(data_dir):
+        seed_migrated_sqlite(data_dir)
+    share_schemas(testcase)
     service = OcppdService(config, reactor)
     service.startService()
     testcase.addCleanup(service.stopService)
