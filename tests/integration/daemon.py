@@ -179,26 +179,12 @@ def amqp_overrides(testcase: TestCase) -> list[str]:
 def postgres_overrides(testcase: TestCase) -> list[str]:
     """
     Settings that put a daemon's store on the real PostgreSQL, in a schema of
-    its own (dropped after the test). Call before start_daemon, like
-    amqp_overrides: the daemon stops before the schema is dropped.
+    its own at the head revision with no rows (``tests.pgschemas``). Call
+    before start_daemon, like amqp_overrides: the daemon stops before the
+    schema is emptied for the process's next test.
     """
-    import sqlalchemy as sa
+    from tests.pgschemas import migrated_postgres_schema
 
-    from ocppd.store.database import create_engine, normalize_url
-    from tests.services import install_shared_extensions, require_postgres
-
-    url = normalize_url(require_postgres())
-    schema = f"ocppd_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
-    with admin.begin() as conn:
-        install_shared_extensions(conn)
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    testcase.addCleanup(drop)
+    url, schema = migrated_postgres_schema(testcase)
     separator = "&" if "?" in url else "?"
     return [f"store.url={url}{separator}options=-csearch_path%3D{schema}"]

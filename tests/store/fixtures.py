@@ -2,9 +2,10 @@
 Databases for tests, each isolated and cleaned up by the test case.
 
 - ``make_sqlite_database(testcase)``: a new SQLite file in the test's temp dir.
-- ``make_postgres_database(testcase)``: a new schema in the real PostgreSQL
-  (``tests.services.require_postgres``: fails on CI, skips elsewhere, when it
-  is unreachable), used through ``search_path`` and dropped afterwards, so
+- ``make_postgres_database(testcase)``: a schema of its own in the real
+  PostgreSQL (``tests.services.require_postgres``: fails on CI, skips
+  elsewhere, when it is unreachable), used through ``search_path`` and
+  emptied afterwards for the process's next test (``tests.pgschemas``), so
   tests never see each other's rows and can run in parallel.
 
 Both are migrated and started (``Database.run`` works) and stopped on
@@ -25,6 +26,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.store import chargers, messages, migrate, tags, tariffs, users
 from ocppd.store.database import Database, create_engine, normalize_url
+from tests.pgschemas import migrated_postgres_schema
 from tests.services import install_shared_extensions, require_postgres
 
 
@@ -89,15 +91,21 @@ def make_sqlite_database(testcase: SynchronousTestCase) -> Database:
 
 
 def make_postgres_database(testcase: SynchronousTestCase, *, max_threads: int = 4) -> Database:
-    """A migrated, started Database on a new PostgreSQL schema."""
-    url, schema = postgres_schema(testcase)
+    """
+    A started Database on a PostgreSQL schema at the head revision with no
+    rows, the test's alone (``tests.pgschemas``: migrated once per process).
+    """
+    url, schema = migrated_postgres_schema(testcase)
     database = Database.from_url(
         url,
         reactor=reactor,
         max_threads=max_threads,
         connect_args={"options": search_path_options(schema)},
     )
-    return _migrated_and_started(testcase, database)
+    testcase.addCleanup(database.stop)
+    migrate.require_current(database.engine)
+    database.start()
+    return database
 
 
 def inbound_frame(
