@@ -8,7 +8,7 @@ Databases for tests, each isolated and cleaned up by the test case.
   emptied afterwards for the process's next test (``tests.pgschemas``), so
   tests never see each other's rows and can run in parallel.
 
-Both are migrated and started (``Database.run`` works) and stopped on
+Both are at the head revision and started (``Database.run`` works) and stopped on
 cleanup. ``*_url`` variants give an empty, unmigrated database's URL instead.
 """
 
@@ -25,7 +25,8 @@ from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.store import chargers, messages, migrate, tags, tariffs, users
-from ocppd.store.database import Database, create_engine, normalize_url
+from ocppd.store.database import Database, create_engine, default_sqlite_url, normalize_url
+from tests.nodecache import seed_migrated_sqlite
 from tests.pgschemas import migrated_postgres_schema
 from tests.services import install_shared_extensions, require_postgres
 
@@ -76,18 +77,19 @@ def postgres_url(testcase: SynchronousTestCase) -> str:
     return f"{url}{separator}options={quote(search_path_options(schema))}"
 
 
-def _migrated_and_started(testcase: SynchronousTestCase, database: Database) -> Database:
-    # Cleanups run last-in first-out: the pool stops (and the engine closes
-    # its connections) before the schema is dropped.
+def make_sqlite_database(testcase: SynchronousTestCase) -> Database:
+    """
+    A started Database on a new SQLite file at the head revision: a copy of
+    one this process migrated once (``tests.nodecache``).
+    """
+    directory = os.path.abspath(testcase.mktemp())
+    os.makedirs(directory)
+    seed_migrated_sqlite(directory)
+    database = Database.from_url(default_sqlite_url(directory), reactor=reactor)
     testcase.addCleanup(database.stop)
-    migrate.upgrade(database.engine)
+    migrate.require_current(database.engine)
     database.start()
     return database
-
-
-def make_sqlite_database(testcase: SynchronousTestCase) -> Database:
-    """A migrated, started Database on a new SQLite file."""
-    return _migrated_and_started(testcase, Database.from_url(sqlite_url(testcase), reactor=reactor))
 
 
 def make_postgres_database(testcase: SynchronousTestCase, *, max_threads: int = 4) -> Database:
