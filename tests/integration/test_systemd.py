@@ -76,7 +76,8 @@ def listening_socket(testcase: TwistdTestCase) -> socket.socket:
 
 class NotifyTests(TwistdTestCase):
     @inlineCallbacks
-    def wait(self, condition: Any, process: Any, seconds: float = 20) -> Any:
+    def wait(self, condition: Any, process: Any, seconds: float = 50) -> Any:
+        """Until ``condition()`` holds (fails after ``seconds``: 20 ran out under CI load)."""
         for _ in range(int(seconds / 0.05)):
             if condition() or process.ended.called:
                 break
@@ -107,14 +108,15 @@ class NotifyTests(TwistdTestCase):
             self.assertIn(b" 200 ", answer.split(b"\r\n")[0])
             answer = yield raw_handshake(ocpp_port, "/ocpp/NOBODY")
             self.assertIn(b" 404 ", answer.split(b"\r\n")[0])
-            # The watchdog, from the reactor: about every 0.2 s.
-            before = len([m for _, m in notify.received if m == "WATCHDOG=1"])
-            yield deferLater(reactor, 1.0, lambda: None)
-            notify.read()
-            ticks = [t for t, m in notify.received if m == "WATCHDOG=1"]
-            self.assertGreaterEqual(len(ticks) - before, 3, notify.received)
-            gaps = [b - a for a, b in zip(ticks[-4:], ticks[-3:], strict=False)]
-            self.assertLess(max(gaps), WATCHDOG_USEC / 1e6, gaps)
+
+            # The watchdog keeps ticking, from the reactor. Its interval (half of
+            # WATCHDOG_USEC) is tests/test_systemd.py's to check: timing the gaps
+            # here measured the machine's load (a stalled child missed 0.4 s).
+            def watchdogs() -> int:
+                return notify.lines().count("WATCHDOG=1")
+
+            before = watchdogs()
+            yield self.wait(lambda: watchdogs() >= before + 3, process)
             self.assertNotIn("STOPPING=1", notify.lines())
             transport.signalProcess(signal.SIGTERM)
             yield self.wait(lambda: "STOPPING=1" in notify.lines(), process)
