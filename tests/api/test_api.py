@@ -25,7 +25,9 @@ CUSTOMER = ("jo@example.com", "another long password")
 
 
 class ApiTestCase(TestCase):
-    timeout = 30
+    # A guard against a hang, not a deadline: on a loaded CI machine a
+    # PostgreSQL-backed setUp that seeds hundreds of rows took over 25 s.
+    timeout = 120
     overrides: tuple[str, ...] = ()
 
     def daemon_overrides(self) -> list[str]:

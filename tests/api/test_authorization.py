@@ -262,7 +262,6 @@ class RouteTableTests(SynchronousTestCase):
 
 
 class MatrixTestCase(ApiTestCase):
-    timeout = 60
     B = ("kim@example.com", "a third long password")
 
     @inlineCallbacks
