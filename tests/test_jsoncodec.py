@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd import jsoncodec
@@ -56,3 +58,24 @@ class DumpsTests(SynchronousTestCase):
         self.assertTrue(jsoncodec.has_long_digit_run(b"-" + b"9" * 40))
         self.assertFalse(jsoncodec.has_long_digit_run(b'{"v":123456789012345678,"w":"a1b2"}'))
         self.assertFalse(jsoncodec.has_long_digit_run(b""))
+
+    def test_nulls_of_none_take_orjson(self) -> None:
+        """A null that is a None is orjson's output; a NaN or infinity beside one still raises."""
+        # Non-ASCII text tells them apart: the strict encoder escapes it.
+        value = {"session": {"stoppedAt": None, "idTag": "é"}, "live": [1.5, None, (True, "x")]}
+        self.assertEqual(jsoncodec.dumps_bytes(value), orjson.dumps(value))
+        self.assertEqual(jsoncodec.dumps(value), orjson.dumps(value).decode())
+        for bad in (float("nan"), float("inf"), float("-inf")):
+            for value in (
+                {"a": None, "b": bad},
+                {"a": None, "b": {"c": [1, (2, bad)]}},
+                [None, [[[{"d": bad}]]]],
+            ):
+                self.assertRaises(ValueError, jsoncodec.dumps_bytes, value)
+                self.assertRaises(ValueError, jsoncodec.dumps, value)
+
+    def test_nulls_beside_other_types_take_the_strict_encoder(self) -> None:
+        """What orjson writes and the strict encoder refuses (a datetime) raises beside a None."""
+        when = datetime(2026, 12, 7, tzinfo=UTC)
+        self.assertRaises(TypeError, jsoncodec.dumps_bytes, {"a": None, "at": when})
+        self.assertRaises(TypeError, jsoncodec.dumps, [None, {"at": when}])
