@@ -11,7 +11,11 @@ wires them: ``ChargerConnection`` per charger, ``CentralSystemHandlers``,
 ``TrafficPublisher`` (a Heartbeat to the ``LastSeenWriter``, not the bus, as
 with the default ``[ocpp] log_heartbeats``), ``MemoryBus`` journaling to
 ``StoreJournal`` on SQLite, and the notifier consuming (no page open); the
-processor does not consume, as in ``ocppd-noproc``. ``--connections``
+processor does not consume, as in ``ocppd-noproc``. ``--processor`` adds the
+processor as ``twistd ocppd`` wires it (``EventPublisher``, the outbox and its
+relay), each charger's MeterValues then in a session of its own: the reactor's
+share of the processor's work per message (batch deliveries,
+acknowledgements, the ``session.updated`` it publishes). ``--connections``
 chargers in a closed loop, each sending its next CALL on the turn after its
 answer. What it leaves out is Autobahn and the sockets, so the bus's and the
 journal's share of a MeterValues stands out.
@@ -46,15 +50,21 @@ from twisted.internet import reactor
 
 from ocppd.bus import topology
 from ocppd.bus.memory import MemoryBus
+from ocppd.bus.outbox import Outbox
+from ocppd.bus.publisher import EventPublisher
+from ocppd.bus.relay import OutboxRelay
 from ocppd.consumers.notifier import Notifier, shown_inbound
+from ocppd.consumers.processor import OcppProcessor
 from ocppd.gcsettings import settle_heap
 from ocppd.ocpp.connection import ChargerConnection
 from ocppd.ocpp.handlers import CentralSystemHandlers
 from ocppd.ocpp.last_seen import LastSeenWriter
 from ocppd.ocpp.schemas import SchemaRegistry
 from ocppd.ocpp.traffic import TrafficPublisher
+from ocppd.store import chargers, transactions
 from ocppd.store.database import Database
 from ocppd.store.journal import StoreJournal
+from ocppd.timeutil import utcnow
 
 NODE = "bench"
 
@@ -80,6 +90,25 @@ class NobodyListening:
         return 0
 
 
+def open_sessions(database: Database, charge_point_ids: list[str]) -> dict[str, int]:
+    """A charger and an open session on its connector 1 for each id: its transaction id."""
+    now = utcnow()
+    sessions = {}
+    for charge_point_id in charge_point_ids:
+        database.run_sync(chargers.add_charge_point, charge_point_id, None, now=now)
+        sessions[charge_point_id] = database.run_sync(
+            transactions.allocate_transaction,
+            charge_point_id=charge_point_id,
+            connector_id=1,
+            id_tag="BENCH",
+            id_tag_status="Accepted",
+            meter_start_wh=0,
+            started_at=now,
+            now=now,
+        ).transaction_id
+    return sessions
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--action", choices=["Heartbeat", "MeterValues"], default="MeterValues")
@@ -87,9 +116,10 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--warmup", type=int, default=3000)
     parser.add_argument("--callgrind", metavar="LIB", help="toggle callgrind around the messages")
+    parser.add_argument("--processor", action="store_true", help="the processor consumes too")
     args = parser.parse_args()
-    # The processor does not consume: its queue holds every message (at most 100,000).
-    assert args.warmup + args.messages < 100_000
+    # Without the processor its queue holds every message (at most 100,000).
+    assert args.processor or args.warmup + args.messages < 100_000
     callgrind = ctypes.CDLL(args.callgrind) if args.callgrind else None
 
     data_dir = prepare_ocppd(0, 0)
@@ -112,7 +142,19 @@ def main() -> int:
         heartbeat_interval=300,
     )
     schemas = SchemaRegistry.load()
-    body = meter_values_body(5) if args.action == "MeterValues" else "{}"
+    sessions = {f"CP{i:05d}": 5 for i in range(args.connections)}
+    if args.processor:
+        sessions = open_sessions(database, list(sessions))
+        relay = OutboxRelay(database, bus, node=NODE, clock=reactor)
+        processor = OcppProcessor(
+            bus,
+            database,
+            events=EventPublisher(bus, node=NODE, clock=reactor),
+            clock=reactor,
+            outbox=Outbox(node=NODE, clock=reactor, relay=relay),
+        )
+        relay.start()
+        processor.start(topology.PROCESSOR_QUEUE)
     counts = {"sent": 0, "answered": 0}
     marks: dict[str, tuple[float, float, dict[int, int]]] = {}
 
@@ -121,6 +163,7 @@ def main() -> int:
 
     class Charger:
         connection: ChargerConnection
+        body: str
 
         def send_text(self, text: str) -> None:
             counts["answered"] += 1
@@ -139,17 +182,18 @@ def main() -> int:
 
         def send_next(self) -> None:
             counts["sent"] += 1
-            frame = f'[2,"{counts["sent"]:010d}","{args.action}",{body}]'
+            frame = f'[2,"{counts["sent"]:010d}","{args.action}",{self.body}]'
             self.connection.text_received(frame)
 
         def close(self, code: int, reason: str) -> None:
             pass
 
-    for i in range(args.connections):
+    for charge_point_id, transaction_id in sessions.items():
         charger = Charger()
+        charger.body = meter_values_body(transaction_id) if args.action == "MeterValues" else "{}"
         charger.connection = ChargerConnection(
-            f"CP{i:05d}",
-            connection_id=f"c{i}",
+            charge_point_id,
+            connection_id=f"c{charge_point_id}",
             registration_status="Accepted",
             transport=charger,
             handler=handlers,
