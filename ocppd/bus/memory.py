@@ -12,6 +12,10 @@ ocppd topology (see ``tests/bus/contract.py``), without a broker:
   rest of a delivery): an envelope and its payload are read-only once
   published (``IBus.publish``). Only a message restored from the journal is
   decoded.
+- An ephemeral queue's consumer may say when it wants messages at all
+  (``consume(wanted=...)``: the notifier, while a browser on the node
+  subscribes): while it does not, ``publish`` passes the queue by, as RabbitMQ
+  routes nothing to a notifier queue that nobody consumes.
 - Each queue delivers to at most one handler at a time, in queue order;
   deliveries always go through ``reactor.callLater(0, ...)``, never from inside
   ``publish``, so a publisher is never re-entered by a consumer.
@@ -154,12 +158,15 @@ class _Consumer:
         handler: Handler,
         concurrency: int = 1,
         settled_by_handler: bool = False,
+        wanted: Callable[[], bool] | None = None,
     ) -> None:
         self.queue = queue
         self.handler = handler
         self.concurrency = concurrency
         #: Whether a handler's success means its journal record is gone already.
         self.settled_by_handler = settled_by_handler
+        #: Whether the consumer wants what is published now (None: always).
+        self.wanted = wanted
         self._bus = bus
 
     def stop(self) -> Deferred[None]:
@@ -188,6 +195,8 @@ class _Queue:
         self.idle_waiters: list[Deferred[None]] = []
         #: The pending callLater(0) that will deliver the next message.
         self.scheduled: _DelayedCall | None = None
+        #: Its consumer's ``wanted`` (an ephemeral queue's), while it has one.
+        self.wanted: Callable[[], bool] | None = None
 
     @property
     def name(self) -> str:
@@ -264,6 +273,8 @@ class MemoryBus(Service):
         self.dropped: dict[str, int] = self.stats.dropped
         self._journal = journal if journal is not None else InMemoryJournal()
         self._writes = GroupCommit(self._journal, self._reactor)
+        #: How many queues have a consumer with ``wanted`` now.
+        self._choosy = 0
         #: The next journal seq; set from the journal at the first start.
         self._next_seq = 1
         self._recovered = False
@@ -296,11 +307,21 @@ class MemoryBus(Service):
             )
             return succeed(None)
         queues = [self._queues[spec.name] for spec in targets]
+        if self._choosy:
+            # A notifier without a browser to push to: passed by (after the
+            # encoding, so that what is not JSON is refused all the same).
+            # Queuing and delivering the processor's session.updated and each
+            # MeterValues to it, to be dropped there, cost the reactor more
+            # than the rest of that event's publish.
+            queues = [queue for queue in queues if queue.wanted is None or queue.wanted()]
+            if not queues:
+                stats.publish_confirmed += 1
+                return succeed(None)
         # Check every target first, so a message is in all its queues or none.
         full = [
             queue.name
             for queue in queues
-            if queue.length() >= self._max_queue_length and not queue.spec.ephemeral
+            if not queue.spec.ephemeral and queue.length() >= self._max_queue_length
         ]
         if full:
             self._repeats.warn(
@@ -382,6 +403,7 @@ class MemoryBus(Service):
         concurrency: int = 1,
         *,
         settled_by_handler: bool = False,
+        wanted: Callable[[], bool] | None = None,
     ) -> Deferred[IConsumer]:
         """
         ``IBus.consume``; with ``settled_by_handler``, a handler that succeeds
@@ -389,6 +411,12 @@ class MemoryBus(Service):
         itself, in the transaction that committed its effects, with the
         remover ``journal_settler`` gave it: the bus then writes no removal
         of its own (see ``journal_settler``).
+
+        ``wanted``, for an ephemeral queue only: asked at each publish routed
+        to the queue; while it answers False, the message is not put in the
+        queue (as if nothing was bound to it), so nothing the consumer would
+        drop is queued and delivered. What the queue holds already is still
+        delivered.
         """
         if concurrency < 1:
             return fail(ValueError("concurrency must be at least 1"))
@@ -396,12 +424,18 @@ class MemoryBus(Service):
             state = self._queue(queue)
         except ValueError as e:
             return fail(e)
+        if wanted is not None and not state.spec.ephemeral:
+            # A durable queue loses nothing it was routed.
+            return fail(ValueError(f"queue {queue!r} is durable: it takes every message"))
         if state.consumer is not None:
             # One consumer per queue: in one process a second one could only
             # compete with the first, and would break the ordering guarantee.
             return fail(BusError(f"queue {queue!r} already has a consumer"))
-        consumer = _Consumer(self, queue, handler, concurrency, settled_by_handler)
+        consumer = _Consumer(self, queue, handler, concurrency, settled_by_handler, wanted)
         state.consumer = consumer
+        if wanted is not None:
+            state.wanted = wanted
+            self._choosy += 1
         self.log.debug("Consuming {queue}", queue=queue)
         self._schedule(state)
         return succeed(cast(IConsumer, consumer))
@@ -689,9 +723,11 @@ class MemoryBus(Service):
             result = consumer.handler(delivery)
         except Exception:
             result = Failure()
-        if isinstance(result, Coroutine):
-            result = Deferred.fromCoroutine(result)
         settled = consumer.settled_by_handler
+        # None (the notifier's answer) first: the Coroutine check is an ABC's.
+        if result is not None and not isinstance(result, Deferred | Failure):
+            if isinstance(result, Coroutine):
+                result = Deferred.fromCoroutine(result)
         if isinstance(result, Deferred):
             result.addBoth(self._settle, queue, message, settled).addErrback(self._internal_error)
             return
@@ -796,6 +832,10 @@ class MemoryBus(Service):
         if queue.consumer is not consumer:
             return succeed(None)  # already stopped
         queue.consumer = None
+        if queue.wanted is not None:
+            # Without a consumer the queue keeps what is published, as before.
+            queue.wanted = None
+            self._choosy -= 1
         if queue.scheduled is not None:
             queue.scheduled.cancel()
             queue.scheduled = None

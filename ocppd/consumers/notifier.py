@@ -21,6 +21,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery, IBus, IConsumer
+from ocppd.bus.memory import MemoryBus
 from ocppd.logs import Logger
 from ocppd.measurands import newest, samples_from
 from ocppd.ocpp.actions import CHARGER_INITIATED
@@ -323,8 +324,10 @@ class Notifier:
     reaches every node's queue twice, and decoding a delivery that no browser
     reads costs the node more than dropping it. Without a consumer the
     auto-delete queue is gone, so the broker routes nothing to it
-    (docs/bus.md). The embedded bus delivers in-process, cheaply: there the
-    notifier always consumes and skips building pushes nobody reads.
+    (docs/bus.md). On the embedded bus the notifier always consumes, and the
+    bus queues nothing for it while nobody on the node subscribes
+    (``MemoryBus.consume``'s ``wanted``); what was queued before the last
+    subscriber left is dropped here, no push built.
     """
 
     log = _log
@@ -368,7 +371,13 @@ class Notifier:
     @inlineCallbacks
     def _consume_now(self) -> Generator[Deferred[Any], Any, None]:
         assert self._queue is not None
-        self._consumer = yield self._bus.consume(self._queue, self.handle)
+        if isinstance(self._bus, MemoryBus):
+            # What is published while nobody on the node subscribes is not
+            # even queued for the notifier (MemoryBus.consume's ``wanted``).
+            consuming = self._bus.consume(self._queue, self.handle, wanted=self._target.listening)
+        else:
+            consuming = self._bus.consume(self._queue, self.handle)
+        self._consumer = yield consuming
 
     def listening_changed(self, listening: bool) -> None:
         """The push channel's subscribers went from none to some, or back."""
@@ -440,8 +449,9 @@ class Notifier:
     def handle(self, delivery: Delivery) -> None:
         """Never raises: a push that fails is logged and gone, the message acked."""
         if not self._target.listening():
-            # Nobody would receive them (a node without an open page, most of
-            # the time): building a MeterValues' pushes cost ~12 us of the
+            # Nobody would receive them (on RabbitMQ within the grace after the
+            # last subscriber left; on the embedded bus, what was queued before
+            # they left): building a MeterValues' pushes cost ~12 us of the
             # reactor per message (samples parsed, events built) for nothing.
             return
         for topic, event in push_events(delivery.envelope):

@@ -748,3 +748,69 @@ class RepeatedFailureLogTests(SynchronousTestCase):
         self.assertEqual(bus.queue_length("push"), 0)
         lines = [e for e in self.recorder.events if "suppressed" in e]
         self.assertEqual([e["suppressed"] for e in lines], [0, 49])
+
+
+class WantedTests(SynchronousTestCase):
+    """An ephemeral queue whose consumer wants nothing now is passed by at publish."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        base = make_topology([("work", ["session.#"])], prefix="t")
+        push = QueueSpec(
+            "push", (bind("session.#", "t"), bind("cms.#", "t")), durable=False, ephemeral=True
+        )
+        self.bus = MemoryBus(attrs.evolve(base, queues=(*base.queues, push)), reactor=self.clock)
+        self.bus.startService()
+        self.watching = False
+        self.pushed: list[int] = []
+        self.worked: list[int] = []
+        self.work = self.successResultOf(
+            self.bus.consume("work", lambda d: self.worked.append(d.envelope.payload["n"]))
+        )
+
+    def push(self, delivery: Delivery) -> None:
+        self.pushed.append(delivery.envelope.payload["n"])
+
+    def publish(self, n: int) -> None:
+        self.successResultOf(self.bus.publish("session.updated", envelope("session.updated", n)))
+
+    def test_unwanted_messages_are_not_queued(self) -> None:
+        """
+        While ``wanted`` says no, nothing is queued for the consumer (the other
+        queues get every message); once it says yes, every message published
+        from then on is delivered; what was queued before it said no still is.
+        """
+        self.watching = True
+        consumer = self.successResultOf(
+            self.bus.consume("push", self.push, wanted=lambda: self.watching)
+        )
+        self.publish(1)
+        self.watching = False
+        self.publish(2)
+        self.assertEqual(self.bus.queue_length("push"), 1)
+        self.clock.advance(0)
+        self.publish(3)
+        self.watching = True
+        self.publish(4)
+        self.clock.advance(0)
+        self.assertEqual(self.pushed, [1, 4])
+        self.assertEqual(self.worked, [1, 2, 3, 4])
+        # Without its consumer the queue keeps what is published, as before.
+        self.successResultOf(consumer.stop())
+        self.watching = False
+        self.publish(5)
+        self.assertEqual(self.bus.queue_length("push"), 1)
+
+    def test_unwanted_is_still_refused_when_not_json(self) -> None:
+        """A payload that is not JSON fails its publish even where no queue wants it."""
+        self.successResultOf(self.bus.consume("push", self.push, wanted=lambda: False))
+        bad = Envelope.create("cms.changed", {"n": float("nan")}, node="n", charge_point_id=None)
+        self.failureResultOf(self.bus.publish("cms.changed", bad), BusError)
+        good = Envelope.create("cms.changed", {"n": 1}, node="n", charge_point_id=None)
+        self.successResultOf(self.bus.publish("cms.changed", good))
+        self.assertEqual(self.bus.queue_length("push"), 0)
+
+    def test_durable_queue_takes_every_message(self) -> None:
+        """``wanted`` is refused for a durable queue, which loses nothing routed to it."""
+        self.successResultOf(self.work.stop())
+        self.failureResultOf(self.bus.consume("work", self.push, wanted=lambda: False), ValueError)

@@ -456,6 +456,44 @@ class NotifierTests(SynchronousTestCase):
         self.assertEqual(built, [second.id])
         self.assertEqual([topic for topic, _ in target.pushed], ["ocppd.chargers.status"])
 
+    def test_nothing_queued_while_nobody_listens(self) -> None:
+        """
+        On the embedded bus what is published while nobody on the node
+        subscribes is not even queued for the notifier; what was queued
+        before the last subscriber left is dropped unbuilt; a subscriber gets
+        everything published from then on.
+        """
+        clock = Clock()
+        bus = self.make_bus(clock)
+        target = FakeTarget(listening=False)
+        built: list[str] = []
+        real = notifier_module.push_events
+
+        def counted(envelope: Envelope) -> list[Any]:
+            built.append(envelope.id)
+            return real(envelope)
+
+        self.patch(notifier_module, "push_events", counted)
+        queue = topology.notifier_queue("n1")
+        self.successResultOf(Notifier(bus, target).start(queue))
+        self.successResultOf(
+            bus.publish("session.started", envelope("session.started", {"session": SESSION}))
+        )
+        self.assertEqual(bus.queue_length(queue), 0)
+        target.anyone = True
+        queued = envelope("charger.connected", {"at": T0})
+        self.successResultOf(bus.publish("charger.connected", queued))
+        self.assertEqual(bus.queue_length(queue), 1)
+        target.anyone = False
+        clock.advance(0)
+        self.assertEqual((built, target.pushed, bus.queue_length(queue)), ([], [], 0))
+        target.anyone = True
+        pushed = envelope("charger.connected", {"at": T0})
+        self.successResultOf(bus.publish("charger.connected", pushed))
+        clock.advance(0)
+        self.assertEqual(built, [pushed.id])
+        self.assertEqual([topic for topic, _ in target.pushed], ["ocppd.chargers.status"])
+
     def test_heartbeats_pushed_only_when_logged(self) -> None:
         """The live log shows what the stored log keeps: Heartbeats only with log_heartbeats."""
         heartbeat = envelope(
