@@ -39,20 +39,31 @@ def _finite_and_plain(value: Any) -> bool:
     orjson wrote as ``null`` where the strict encoder raises.
     """
     kind = type(value)
-    if kind is dict:
-        items: Any = value.values()
-    elif kind is list or kind is tuple:
-        items = value
-    elif kind is float:
+    if kind is dict or kind is list or kind is tuple:
+        return _holds_finite_and_plain(value)
+    if kind is float:
         return isfinite(value)
-    else:
-        return kind in _PLAIN
-    # The types of a container's items in one C pass: most hold scalars only.
+    return kind in _PLAIN
+
+
+def _holds_finite_and_plain(container: Any) -> bool:
+    """``_finite_and_plain`` of a dict, list or tuple."""
+    items = container.values() if type(container) is dict else container
+    # The types of its items in one C pass: most containers hold scalars only.
     kinds = set(map(type, items))
     if kinds <= _PLAIN:
         return True
-    # Recursion is bounded: orjson refused nesting deeper than 254 levels.
-    return kinds <= _JSON and all(map(_finite_and_plain, items))
+    if not kinds <= _JSON:
+        return False
+    for item in items:
+        kind = type(item)
+        if kind is float:
+            if not isfinite(item):
+                return False
+        # Recursion is bounded: orjson refused nesting deeper than 254 levels.
+        elif kind not in _PLAIN and not _holds_finite_and_plain(item):
+            return False
+    return True
 
 
 def _orjson(value: Any) -> bytes | None:

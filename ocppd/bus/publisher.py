@@ -63,6 +63,10 @@ class EventPublisher:
             published = self.publish(routing_key, payload, charge_point_id=charge_point_id)
         except Exception:
             published = fail()
+        if published.called and not published.paused and published.result is None:
+            # Accepted at once (the embedded bus): nothing to catch, and an
+            # errback added now would only run the Deferred's callback loop.
+            return published
         return published.addErrback(self._not_announced, routing_key)
 
     def _not_announced(self, failure: Failure, routing_key: str) -> None:

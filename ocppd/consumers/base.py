@@ -337,6 +337,10 @@ class BusConsumer:
         announced = self._events.announce(
             follow_up.routing_key, follow_up.payload, charge_point_id=follow_up.charge_point_id
         )
+        if _fired(announced):
+            # Out already (the embedded bus): acted on now, as the callback would.
+            self._act_on(follow_up)
+            return announced
         return announced.addCallback(lambda _: self._act_on(follow_up))
 
     def _staged(self, follow_up: FollowUp) -> bool:
