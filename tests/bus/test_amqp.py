@@ -151,7 +151,7 @@ class AmqpBusTests(AmqpBusMixin, TestCase):
         return make_topology([("work", ["session.#"])], prefix=unique_prefix())
 
     @inlineCallbacks
-    def wait_until(self, predicate: Any, what: str, timeout: float = 10.0) -> Any:
+    def wait_until(self, predicate: Any, what: str, timeout: float = 30.0) -> Any:
         deadline = reactor.seconds() + timeout
         while not predicate():
             if reactor.seconds() > deadline:

@@ -60,7 +60,7 @@ class RunningDaemon:
         func: Callable[..., Any],
         *args: Any,
         until: Callable[[Any], bool],
-        timeout: float = 10,
+        timeout: float = 30,
     ) -> Deferred[Any]:
         """Poll the store until ``until(result)`` holds (the processor runs off the bus)."""
         return poll(lambda: self.query(func, *args), until=until, timeout=timeout)
@@ -68,9 +68,12 @@ class RunningDaemon:
 
 @inlineCallbacks
 def poll(
-    fetch: Callable[[], Deferred[Any]], *, until: Callable[[Any], bool], timeout: float = 10
+    fetch: Callable[[], Deferred[Any]], *, until: Callable[[Any], bool], timeout: float = 30
 ) -> Any:
-    """Call ``fetch`` every 20 ms until ``until(result)`` holds; fail after ``timeout`` s."""
+    """
+    Call ``fetch`` every 20 ms until ``until(result)`` holds; fail after
+    ``timeout`` s (a bound for a hang: under CI's load the reactor stalls).
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = yield fetch()

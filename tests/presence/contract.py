@@ -22,7 +22,10 @@ from zope.interface.verify import verifyObject
 from ocppd.presence.interface import IPresence, Owner
 
 POLL_INTERVAL = 0.01
-POLL_TIMEOUT = 5.0
+#: How long a wait on a real broker or store may take before the test fails:
+#: a bound for a hang, not a deadline (polls end as soon as what they wait for
+#: holds; under CI's load a reactor stalls for seconds).
+POLL_TIMEOUT = 30.0
 #: Long enough that a test's own calls finish well within it.
 LEASE = 30.0
 
