@@ -172,6 +172,14 @@ class Prepared:
         finally:
             cursor.close()
 
+    def sql(self, conn: Connection) -> str:
+        """The statement's SQL text for ``conn``'s driver."""
+        return self._for(conn.dialect).sql
+
+    def keys(self, conn: Connection) -> tuple[str, ...]:
+        """The keys of the statement's result columns, in order."""
+        return self._for(conn.dialect).keys
+
     def names(self, conn: Connection) -> tuple[str, ...]:
         """The statement's parameter names, in the order ``many_values`` takes them."""
         return self._for(conn.dialect).names

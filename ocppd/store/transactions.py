@@ -35,6 +35,7 @@ from ocppd import measurands
 from ocppd.billing.closing import CLOSE_REASONS, closing_reading
 from ocppd.bounds import INT32_MAX
 from ocppd.measurands import MeterSample
+from ocppd.store import meter_runs
 from ocppd.store.prepared import Prepared, driver_rows
 from ocppd.store.records import (
     Allocation,
@@ -717,9 +718,11 @@ def metered_sessions(
     turn. On PostgreSQL a few statements in one pipeline rather than one per
     message (``_metered_runs``): a batch's MeterValues cost one round trip,
     and psycopg's Python per statement a few times rather than once each.
+    On SQLite each session read once and written once, its meter advanced
+    in Python in between (``ocppd.store.meter_runs``).
     """
     if conn.dialect.name != "postgresql":
-        return [metered_session(conn, readings, now=now) for readings, now in metered]
+        return meter_runs.metered_sessions(conn, metered)
     rows = _metered_rows(conn, metered)
     sessions: list[TransactionRecord | None] = []
     for (readings, _), row in zip(metered, rows, strict=True):

@@ -18,13 +18,14 @@ from sqlalchemy.engine import Connection
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 from twisted.trial.unittest import TestCase
 
-from ocppd.measurands import MeterSample
+from ocppd.measurands import ENERGY_REGISTER, MeterSample
 from ocppd.ocpp.authorization_key import REDACTED
 from ocppd.store import (
     audit,
     chargers,
     dashboard,
     messages,
+    meter_runs,
     migrate,
     processed,
     records,
@@ -1301,6 +1302,104 @@ class StoreTestsMixin(_Base):
             (2500, 1500),
         )
         self.assertEqual(self.transaction(second).last_meter_wh, 200)
+
+    def test_metered_sessions_leave_what_metered_session_leaves(self) -> None:
+        """
+        On the same sessions (each way in a transaction rolled back after),
+        ``metered_sessions`` returns the very records that ``metered_session``
+        called in turn returns, and leaves every column of every session as
+        it does: each message with its own arrival time, a session metered
+        several times in the run, readings older, equal, newer and without
+        energy, in several ``IN`` lists on SQLite, another charger's,
+        unconfirmed, stopped and unknown sessions.
+        """
+        first = self.allocate(connector=1, meter=1000).transaction_id
+        second = self.allocate(connector=2, tag="TAG2", meter=0).transaction_id
+        stopped = self.allocate(connector=3, tag="TAG3", meter=0).transaction_id
+        self.stop(stopped, meter=300)
+        unconfirmed = self.allocate(connector=4, tag="TAG4", meter=0, confirmed=False)
+        others = self.allocate(cp="CP2", connector=1, tag="TAG5", meter=50).transaction_id
+        power = "Power.Active.Import"
+        sequence: list[tuple[int | None, str, float, str, str]] = [
+            (first, "CP1", 1, "1500", ENERGY_REGISTER),
+            (second, "CP1", 1, "200", ENERGY_REGISTER),
+            (first, "CP1", 1, "1600", ENERGY_REGISTER),  # the same time: no change
+            (stopped, "CP1", 2, "900", ENERGY_REGISTER),
+            (unconfirmed.transaction_id, "CP1", 2, "40", ENERGY_REGISTER),
+            (first, "CP1", 0.5, "1400", ENERGY_REGISTER),  # older: no change
+            (first, "CP1", 3, "7", power),  # no energy: only read
+            (others, "CP1", 4, "90", ENERGY_REGISTER),  # another charger's: none
+            (others, "CP2", 4, "20", ENERGY_REGISTER),  # below its start: 0 Wh
+            (None, "CP1", 5, "1", ENERGY_REGISTER),
+            (424242, "CP1", 5, "1", ENERGY_REGISTER),
+            (second, "CP1", 0.5, "900", ENERGY_REGISTER),
+            (first, "CP1", 6, "2500", ENERGY_REGISTER),
+            (unconfirmed.transaction_id, "CP1", 3, "60", ENERGY_REGISTER),
+        ]
+        metered = [
+            (
+                transactions.meter_readings(
+                    charge_point_id=cp,
+                    connector_id=1,
+                    transaction_id=tx,
+                    samples=[MeterSample(timestamp=minutes(at), value=value, measurand=measurand)],
+                    now=minutes(10 + place),
+                ),
+                minutes(10 + place),
+            )
+            for place, (tx, cp, at, value, measurand) in enumerate(sequence)
+        ]
+
+        class RolledBack(Exception):
+            pass
+
+        def rolled_back(conn: Connection, together: bool) -> None:
+            if together:
+                results = transactions.metered_sessions(conn, metered)
+            else:
+                results = [
+                    transactions.metered_session(conn, readings, now=now)
+                    for readings, now in metered
+                ]
+            rows = conn.execute(
+                sa.select(tables.transactions).order_by(tables.transactions.c.id)
+            ).all()
+            raise RolledBack(results, [row._asdict() for row in rows])
+
+        def outcome(together: bool) -> tuple[Any, ...]:
+            try:
+                self.query(rolled_back, together)
+            except RolledBack as e:
+                return e.args
+            raise AssertionError("not rolled back")
+
+        self.patch(meter_runs, "IDS_PER_SELECT", 2)
+        in_turn, together = outcome(False), outcome(True)
+        self.assertEqual(together, in_turn)
+        results, rows = together
+        self.assertEqual(
+            [None if r is None else (r.id, r.energy_wh, r.updated_at) for r in results],
+            [
+                (first, 500, minutes(10)),
+                (second, 200, minutes(11)),
+                (first, 500, minutes(10)),
+                (stopped, 300, T0),
+                None,
+                (first, 500, minutes(10)),
+                (first, 500, minutes(10)),
+                None,
+                (others, 0, minutes(18)),
+                None,
+                None,
+                (second, 200, minutes(11)),
+                (first, 1500, minutes(22)),
+                None,
+            ],
+        )
+        # The unconfirmed session's meter moved all the same, as the UPDATE moves it.
+        by_id = {row["id"]: row for row in rows}
+        self.assertEqual(by_id[unconfirmed.transaction_id]["last_meter_wh"], 60)
+        self.assertEqual(self.transaction(first).energy_wh, None)  # rolled back
 
     def test_many_samples_in_one_message(self) -> None:
         """A long transactionData (more rows than one INSERT chunk) is stored whole, once."""
