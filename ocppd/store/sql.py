@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from ocppd.store.prepared import driver_rows
 from ocppd.store.types import UTCDateTime
 
 
@@ -75,10 +76,9 @@ def insert_new_rows(
     column (by default the first of the primary key) of the new rows.
 
     On PostgreSQL one ``INSERT ... SELECT FROM unnest(...) RETURNING`` of
-    an array per column (``_unnest_insert``); on SQLite one executemany of
-    the prebuilt statement, which SQLAlchemy sends as multi-row INSERTs in
-    pages well inside the engine's bound-parameter limit
-    ("insertmanyvalues"). RETURNING, unlike ``rowcount``, means the same
+    an array per column (``_unnest_insert``); on SQLite multi-row INSERTs
+    on the driver's cursor, in pages well inside its bound-parameter limit
+    (``_multirow_insert_new``). RETURNING, unlike ``rowcount``, means the same
     thing on both engines and drivers. Every row must have the same keys,
     all of them plain column values.
     """
@@ -93,8 +93,62 @@ def insert_new_rows(
         if process is None:
             return [row[0] for row in result]
         return [process(row[0]) for row in result]
-    statement = _insert_new_statement(conn.dialect.name, table, key)
-    return list(conn.execute(statement, [dict(row) for row in rows]).scalars())
+    return _multirow_insert_new(conn, table, rows, key)
+
+
+#: Most bound values in one of SQLite's multi-row statements: its oldest limit (999).
+SQLITE_MAX_VALUES = 999
+
+
+def _multirow_insert_new(
+    conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], key: sa.Column[Any]
+) -> list[Any]:
+    """
+    ``insert_new_rows`` on SQLite: ``INSERT ... VALUES (...), (...) ON
+    CONFLICT DO NOTHING RETURNING <key>`` on the driver's cursor, as many rows
+    a statement as SQLite's bound values allow, what SQLAlchemy's
+    "insertmanyvalues" sends, without its Python per row (the processor's
+    claims, a statement per batch). Values through the columns' bind
+    processors, the keys through the key's result processor.
+    """
+    dialect = conn.dialect
+    _, names, processors, _ = _driver_insert(dialect, table, tuple(rows[0]))
+    head, values_clause, tail = _multirow_parts(dialect, table, names, key.name)
+    values = _driver_values(rows, names, processors)
+    per_statement = max(1, SQLITE_MAX_VALUES // len(names))
+    statements = []
+    for first in range(0, len(values), per_statement):
+        page = values[first : first + per_statement]
+        flat = [value for row in page for value in row]
+        statements.append((f"{head}{', '.join([values_clause] * len(page))}{tail}", flat))
+    returned = key.type._cached_result_processor(dialect, None)
+    found = [row[0] for page_rows in driver_rows(conn, statements) for row in page_rows]
+    return found if returned is None else [returned(value) for value in found]
+
+
+_multirow_texts: weakref.WeakKeyDictionary[Dialect, dict[Any, tuple[str, str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _multirow_parts(
+    dialect: Dialect, table: sa.Table, names: tuple[str, ...], key: str
+) -> tuple[str, str, str]:
+    """The text of ``_multirow_insert_new``'s statement around its rows of values."""
+    texts = _multirow_texts.setdefault(dialect, {})
+    parts = texts.get((table, names, key))
+    if parts is None:
+        quote = dialect.identifier_preparer.quote
+        head = (
+            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+            f"({', '.join(quote(name) for name in names)}) VALUES "
+        )
+        parts = texts[(table, names, key)] = (
+            head,
+            f"({', '.join('?' * len(names))})",
+            f" ON CONFLICT DO NOTHING RETURNING {quote(key)}",
+        )
+    return parts
 
 
 def _processed(
@@ -271,11 +325,25 @@ def append_new_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[st
         unnest = _unnest_insert(conn.dialect, table, tuple(rows[0]))
         return conn.exec_driver_sql(unnest.sql, unnest.arrays(rows)).rowcount
     sql, names, processors, positional = _driver_insert(conn.dialect, table, tuple(rows[0]))
-    # Each row's values in the statement's order in one step (a meter
-    # sample's 13); only the columns with a bind processor (its times, on
-    # SQLite) are converted one by one. The rows of a batch share few times
-    # (a message's samples, its arrival): each column converts each distinct
-    # one once (equal aware times are one instant, so they convert alike).
+    values = _driver_values(rows, names, processors)
+    parameters: list[Any] = (
+        values if positional else [dict(zip(names, v, strict=True)) for v in values]
+    )
+    return conn.exec_driver_sql(sql, parameters).rowcount
+
+
+def _driver_values(
+    rows: Sequence[Mapping[str, Any]],
+    names: tuple[str, ...],
+    processors: tuple[Callable[[Any], Any] | None, ...],
+) -> list[tuple[Any, ...]]:
+    """
+    Each row's values in the statement's order in one step (a meter
+    sample's 13); only the columns with a bind processor (its times, on
+    SQLite) are converted one by one. The rows of a batch share few times
+    (a message's samples, its arrival): each column converts each distinct
+    one once (equal aware times are one instant, so they convert alike).
+    """
     in_order = _values_getter(names)
     processed: list[tuple[int, Callable[[Any], Any], dict[datetime, Any]]] = [
         (index, process, {}) for index, process in enumerate(processors) if process is not None
@@ -296,10 +364,7 @@ def append_new_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[st
                     value_list[index] = process(value)
             row_values = tuple(value_list)
         values.append(row_values)
-    parameters: list[Any] = (
-        values if positional else [dict(zip(names, v, strict=True)) for v in values]
-    )
-    return conn.exec_driver_sql(sql, parameters).rowcount
+    return values
 
 
 def utc(value: datetime) -> sa.BindParameter[datetime]:

@@ -1481,6 +1481,30 @@ class StoreTestsMixin(_Base):
         self.assertEqual(self.query(processed.claim_messages, "audit", [("e1", T0)]), {"e1"})
         self.assertEqual(self.query(processed.claim_messages, "audit", [("e1", T0)]), set())
 
+    def test_claim_messages_in_pages(self) -> None:
+        """
+        More claims than one statement takes on SQLite (several pages of
+        bound values): each claimed once, the new ones returned, every row
+        stored with its own time, as ``claim_message`` stores one.
+        """
+        self.assertTrue(self.query(processed.claim_message, "processor", "m7", now=T0))
+        batch = [(f"m{n}", minutes(n / 100)) for n in range(800)] + [("m5", T0)]
+        claimed = self.query(processed.claim_messages, "processor", batch)
+        self.assertEqual(claimed, {f"m{n}" for n in range(800)} - {"m7"})
+        stored = self.query(
+            lambda conn: dict(
+                conn.execute(
+                    sa.select(
+                        tables.processed_messages.c.message_id,
+                        tables.processed_messages.c.processed_at,
+                    )
+                ).all()
+            )
+        )
+        self.assertEqual(
+            stored, {f"m{n}": (T0 if n == 7 else minutes(n / 100)) for n in range(800)}
+        )
+
     def test_release_claim(self) -> None:
         """A released claim lets the message be applied again; other consumers keep theirs."""
 
