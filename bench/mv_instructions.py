@@ -6,7 +6,9 @@ Instructions per MeterValues applied by the processor (SQLite), for callgrind.
 
 The difference of the two totals over 10 x 100 is the cost per message
 (building the envelopes included, the same on both sides of a change).
-Three batches warm up first.
+Three batches warm up first. ``--chargers 100``: every MeterValues of a
+batch names another session (as 100 chargers with one call each send
+them), rather than each of 20 sessions five times.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import processor_batch
 from processor_batch import envelopes, setup
 from scratch import scratch_database
 from twisted.internet.task import Clock
@@ -29,7 +32,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument(
+        "--chargers",
+        type=int,
+        default=processor_batch.CHARGERS,
+        help="sessions the MeterValues go round (100: each once in a batch of 100)",
+    )
     args = parser.parse_args()
+    processor_batch.CHARGERS = args.chargers
     with scratch_database("sqlite") as (engine, _):
         database = Database(engine)
         sessions = setup(database)

@@ -289,3 +289,27 @@ def driver_rows(
     finally:
         for cursor in cursors:
             cursor.close()
+
+
+def driver_rowcount(conn: Connection, statements: Sequence[tuple[str, Sequence[Any]]]) -> int:
+    """
+    Run statements that return no rows (SQL text of the driver's, and its
+    values) in order in ``conn``'s transaction, on one cursor; the rows they
+    changed in all. A failure raises as ``conn.exec_driver_sql`` raises it.
+    """
+    driver = conn.connection.dbapi_connection
+    assert driver is not None  # a connection in a transaction always has one
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = driver.cursor()
+    changed = 0
+    sql: str = ""
+    values: Sequence[Any] = ()
+    try:
+        for sql, values in statements:
+            cursor.execute(sql, values)
+            changed += cursor.rowcount
+    except dbapi.Error as e:
+        raise sa.exc.DBAPIError.instance(sql, values, e, dbapi.Error, dialect=conn.dialect) from e
+    finally:
+        cursor.close()
+    return changed

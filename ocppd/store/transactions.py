@@ -47,7 +47,7 @@ from ocppd.store.records import (
     from_mapping,
 )
 from ocppd.store.sql import (
-    append_new_rows,
+    append_new_values,
     at_least_zero,
     binary_array,
     bind_array,
@@ -585,13 +585,35 @@ def add_meter_values(
     return inserted
 
 
+#: The columns of a stored sample, in the order of ``MeterReadings.rows``' values.
+SAMPLE_COLUMNS = (
+    "charge_point_id",
+    "connector_id",
+    "transaction_id",
+    "timestamp",
+    "value",
+    "value_wh",
+    "measurand",
+    "phase",
+    "unit",
+    "context",
+    "location",
+    "format",
+    "received_at",
+)
+
+
 @attrs.frozen
 class MeterReadings:
-    """One message's samples as rows, and its newest readings (``measurands.newest``)."""
+    """
+    One message's samples as rows (values of ``SAMPLE_COLUMNS``, in order: a
+    tuple each rather than a dict of 13 keys, four times per MeterValues), and
+    its newest readings (``measurands.newest``).
+    """
 
     charge_point_id: str
     transaction_id: int | None
-    rows: list[dict[str, Any]]
+    rows: list[tuple[Any, ...]]
     newest: measurands.Newest
 
 
@@ -604,31 +626,31 @@ def meter_readings(
     now: datetime,
 ) -> MeterReadings:
     """``add_meter_values`` in two halves: this builds, the others write."""
-    rows = []
-    for sample in samples:
-        rows.append(
-            {
-                "charge_point_id": charge_point_id,
-                "connector_id": connector_id,
-                "transaction_id": NO_TRANSACTION if transaction_id is None else transaction_id,
-                "timestamp": sample.timestamp,
-                "value": sample.value,
-                "value_wh": sample.value_wh,
-                "measurand": sample.measurand,
-                "phase": sample.phase or "",
-                "unit": sample.unit,
-                "context": sample.context or "",
-                "location": sample.location or "",
-                "format": sample.format,
-                "received_at": now,
-            }
+    stored_transaction_id = NO_TRANSACTION if transaction_id is None else transaction_id
+    rows = [
+        (
+            charge_point_id,
+            connector_id,
+            stored_transaction_id,
+            sample.timestamp,
+            sample.value,
+            sample.value_wh,
+            sample.measurand,
+            sample.phase or "",
+            sample.unit,
+            sample.context or "",
+            sample.location or "",
+            sample.format,
+            now,
         )
+        for sample in samples
+    ]
     return MeterReadings(charge_point_id, transaction_id, rows, measurands.newest(samples))
 
 
-def append_meter_values(conn: Connection, rows: list[dict[str, Any]]) -> int:
+def append_meter_values(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
     """Store ``MeterReadings.rows`` (of any number of messages), skipping known samples."""
-    return append_new_rows(conn, meter_values, rows)
+    return append_new_values(conn, meter_values, SAMPLE_COLUMNS, rows)
 
 
 @functools.cache

@@ -1602,7 +1602,8 @@ class StoreTestsMixin(_Base):
 
         samples = [sample(n) for n in range(8)]
         frames = [log(0, None), log(1, {"a": [1, None]}), log(2, "x"), log(3, None)]
-        self.assertEqual(self.query(transactions.append_meter_values, samples), 8)
+        sample_rows = [tuple(s[c] for c in transactions.SAMPLE_COLUMNS) for s in samples]
+        self.assertEqual(self.query(transactions.append_meter_values, sample_rows), 8)
         self.assertEqual(self.query(messages.append_log, frames), 4)
         self.query(
             lambda conn: (
@@ -1669,6 +1670,58 @@ class StoreTestsMixin(_Base):
         frames = [inbound_frame("m1", T0), inbound_frame("m2", T0), inbound_frame("m1", T0)]
         self.assertEqual(self.query(messages.append_log, frames), 2)
         self.assertEqual(self.query(messages.append_log, frames), 0)
+
+    def test_appended_samples_are_what_an_insert_stores(self) -> None:
+        """
+        ``append_meter_values`` (tuples through the driver) stores every
+        column as SQLAlchemy's own INSERT of the same values does: times,
+        NULLs, empty strings, integers, text as sent.
+        """
+        samples = [
+            MeterSample(timestamp=minutes(1), value="1.5", unit="kWh"),
+            MeterSample(
+                timestamp=datetime(2026, 11, 29, 12, 0, 0, 1, tzinfo=timezone(timedelta(hours=2))),
+                value="7",
+                measurand="Power.Active.Import",
+                phase="L1",
+                unit="W",
+                context="Sample.Clock",
+                location="Inlet",
+                format=None,
+            ),
+        ]
+
+        def rows(transaction_id: int) -> list[tuple[Any, ...]]:
+            return transactions.meter_readings(
+                charge_point_id="CP1",
+                connector_id=2,
+                transaction_id=transaction_id,
+                samples=samples,
+                now=minutes(2),
+            ).rows
+
+        def stored(conn: Connection) -> tuple[list[Any], list[Any]]:
+            query = sa.select(tables.meter_values).order_by(tables.meter_values.c.id)
+            records = [row._asdict() for row in conn.execute(query)]
+            # The driver's own values too (SQLite's text of a time, say).
+            raw = conn.exec_driver_sql("SELECT * FROM meter_values ORDER BY id").all()
+            keys = [column.name for column in tables.meter_values.c]
+            raws = [dict(zip(keys, row, strict=True)) for row in raw]
+            for row in records + raws:
+                del row["id"], row["transaction_id"]
+            return records, raws
+
+        self.assertEqual(self.query(transactions.append_meter_values, rows(1)), 2)
+        self.query(
+            lambda conn: conn.execute(
+                tables.meter_values.insert(),
+                [dict(zip(transactions.SAMPLE_COLUMNS, row, strict=True)) for row in rows(2)],
+            )
+        )
+        records, raws = self.query(stored)
+        self.assertEqual(len(records), 4)
+        self.assertEqual(records[:2], records[2:])
+        self.assertEqual(raws[:2], raws[2:])
 
     def test_touch_last_seen_many(self) -> None:
         """Each charger moves to its latest time in the batch, never back."""
@@ -1798,7 +1851,10 @@ class PostgresStoreTests(StoreTestsMixin, TestCase):
         self.assertRaises(
             sa.exc.DataError,
             self.query,
-            lambda conn: conn.execute(tables.meter_values.insert(), row),
+            lambda conn: conn.execute(
+                tables.meter_values.insert(),
+                [dict(zip(transactions.SAMPLE_COLUMNS, values, strict=True)) for values in row],
+            ),
         )
         self.assertEqual(self.query(transactions.list_meter_values, charge_point_id="CP1"), [])
         # Nor does text PostgreSQL cannot hold (a NUL), in the binary arrays either.
