@@ -6,12 +6,16 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from ocppd.systemd import Notifier, watchdog_interval
+from ocppd.systemd import Notifier, notify_when_serving, watchdog_interval
 
 
 class WatchdogIntervalTests(SynchronousTestCase):
@@ -29,6 +33,16 @@ class WatchdogIntervalTests(SynchronousTestCase):
             {"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "8"},  # our parent's
         ):
             self.assertIsNone(watchdog_interval(environ, 7), environ)
+
+
+class _RunningClock(Clock):
+    """A Clock as the reactor of notify_when_serving: it is running already."""
+
+    def callWhenRunning(self, f: Callable[..., Any], *args: Any) -> None:
+        f(*args)
+
+    def addSystemEventTrigger(self, *args: Any) -> None:
+        pass
 
 
 class NotifierTests(SynchronousTestCase):
@@ -81,3 +95,34 @@ class NotifierTests(SynchronousTestCase):
         self.assertFalse(notifier.send("WATCHDOG=1"))
         warnings = [e for e in events if "Could not notify systemd" in e.get("log_format", "")]
         self.assertEqual(len(warnings), 1)
+
+    def test_watchdog_every_half_of_watchdog_usec(self) -> None:
+        """WATCHDOG=1 at once, then every WATCHDOG_USEC / 2 of the reactor's time."""
+        sock, path = self.receiver()
+        sock.setblocking(False)
+        clock = _RunningClock()
+        # A node whose start never ends: only the watchdog speaks.
+        service = SimpleNamespace(ocppd=None, when_started=Deferred)
+        notifier = notify_when_serving(
+            service,  # type: ignore[arg-type]
+            clock,
+            {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"},
+        )
+        assert notifier is not None
+        self.addCleanup(notifier.close)
+
+        def received() -> list[bytes]:
+            datagrams = []
+            while True:
+                try:
+                    datagrams.append(sock.recv(1024))
+                except BlockingIOError:
+                    return datagrams
+
+        self.assertEqual(received(), [b"STATUS=Starting", b"WATCHDOG=1"])
+        clock.advance(0.199)
+        self.assertEqual(received(), [])
+        clock.advance(0.001)
+        self.assertEqual(received(), [b"WATCHDOG=1"])
+        clock.advance(0.2)
+        self.assertEqual(received(), [b"WATCHDOG=1"])
