@@ -28,6 +28,7 @@ from ocppd.api import accounts, cms
 from ocppd.config import load_config
 from ocppd.service import Ocppd
 from ocppd.store import migrate, tokens, users
+from ocppd.store.database import default_sqlite_url
 from ocppd.timeutil import from_timestamp
 from tests.nodecache import seed_migrated_sqlite, share_schemas
 
@@ -58,13 +59,19 @@ class InlineNode:
         )
         self.clock = Clock()
         self.clock.advance(1_800_000_000)  # 2027: times in rows look like today's
-        # The process's compiled schemas and a copy of its migrated database:
-        # built once, not per example (tests.nodecache).
-        seed_migrated_sqlite(data_dir)
+        # The process's compiled schemas and, on the default SQLite store, a
+        # copy of its migrated database: built once, not per example
+        # (tests.nodecache). Another store is migrated here (a no-op at head).
+        seeded = config.store_url == default_sqlite_url(data_dir)
+        if seeded:
+            seed_migrated_sqlite(data_dir)
         share_schemas(testcase)
         self.node = Ocppd(config, self.clock)
         database = self.node.database
-        migrate.require_current(database.engine)
+        if seeded:
+            migrate.require_current(database.engine)
+        else:
+            migrate.upgrade(database.engine)
         testcase.addCleanup(database.engine.dispose)
         testcase.patch(
             database, "run", lambda func, *a, **kw: maybeDeferred(database.run_sync, func, *a, **kw)
