@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import inlineCallbacks, maybeDeferred
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SynchronousTestCase
@@ -23,21 +23,29 @@ def listen_closing(testcase: SynchronousTestCase, site: Site) -> IListeningPort:
     build = site.buildProtocol
 
     def tracked(addr: Any) -> Any:
-        channel = build(addr)
-        channels.append(channel)
-        return channel
+        protocol = build(addr)
+        # Site's protocol is a proxy around the HTTPChannel, which holds the
+        # transport (the proxy has none: closing through it closed nothing).
+        channels.append(getattr(protocol, "_channel", protocol))
+        return protocol
 
     site.buildProtocol = tracked  # type: ignore[method-assign]
     port: IListeningPort = reactor.listenTCP(0, site, interface="127.0.0.1")  # type: ignore[attr-defined]
 
-    def close() -> Deferred[None]:
-        stopped = maybeDeferred(port.stopListening)
-        for channel in channels:
-            transport = getattr(channel, "transport", None)
-            if transport is not None and getattr(transport, "connected", False):
-                transport.abortConnection()
-        # An aborted connection is lost in the next reactor turn.
-        return stopped.addCallback(lambda _: deferLater(reactor, 0.05, lambda: None))
+    def open_transports() -> list[Any]:
+        transports = [getattr(channel, "transport", None) for channel in channels]
+        return [t for t in transports if t is not None and not t.disconnected]
+
+    @inlineCallbacks
+    def close() -> Any:
+        yield maybeDeferred(port.stopListening)
+        for transport in open_transports():
+            transport.abortConnection()
+        # An aborted connection is lost in a later reactor turn: wait for it
+        # (a bound for a hang only; a stalled reactor takes what it takes).
+        deadline = reactor.seconds() + 30  # type: ignore[attr-defined]
+        while open_transports() and reactor.seconds() < deadline:  # type: ignore[attr-defined]
+            yield deferLater(reactor, 0.01, lambda: None)
 
     testcase.addCleanup(close)
     return port
