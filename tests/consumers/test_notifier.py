@@ -397,6 +397,18 @@ class NotifierTests(SynchronousTestCase):
     # The embedded bus on a Clock fires every Deferred synchronously, so
     # successResultOf/failureResultOf check each step where it happens.
 
+    def count_builds(self) -> list[str]:
+        """The ids of the envelopes the notifier builds pushes for, from now on."""
+        built: list[str] = []
+        real = notifier_module.push_events
+
+        def counted(envelope: Envelope) -> list[Any]:
+            built.append(envelope.id)
+            return real(envelope)
+
+        self.patch(notifier_module, "push_events", counted)
+        return built
+
     def make_bus(self, clock: Clock, **kwargs: Any) -> MemoryBus:
         bus = MemoryBus(topology.default_topology("t", node_id="n1"), reactor=clock, **kwargs)
         bus.startService()
@@ -435,14 +447,7 @@ class NotifierTests(SynchronousTestCase):
         clock = Clock()
         bus = self.make_bus(clock)
         target = FakeTarget(listening=False)
-        built: list[str] = []
-        real = notifier_module.push_events
-
-        def counted(envelope: Envelope) -> list[Any]:
-            built.append(envelope.id)
-            return real(envelope)
-
-        self.patch(notifier_module, "push_events", counted)
+        built = self.count_builds()
         queue = topology.notifier_queue("n1")
         self.successResultOf(Notifier(bus, target).start(queue))
         first = envelope("charger.connected", {"at": T0})
@@ -466,14 +471,7 @@ class NotifierTests(SynchronousTestCase):
         clock = Clock()
         bus = self.make_bus(clock)
         target = FakeTarget(listening=False)
-        built: list[str] = []
-        real = notifier_module.push_events
-
-        def counted(envelope: Envelope) -> list[Any]:
-            built.append(envelope.id)
-            return real(envelope)
-
-        self.patch(notifier_module, "push_events", counted)
+        built = self.count_builds()
         queue = topology.notifier_queue("n1")
         self.successResultOf(Notifier(bus, target).start(queue))
         self.successResultOf(
