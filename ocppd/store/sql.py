@@ -113,9 +113,11 @@ def _multirow_insert_new(
     processors, the keys through the key's result processor.
     """
     dialect = conn.dialect
-    _, names, processors, _ = _driver_insert(dialect, table, tuple(rows[0]))
+    names = tuple(rows[0])
     in_order = _values_getter(names)
-    values = _processed_values([in_order(row) for row in rows], processors)
+    values = _processed_values(
+        [in_order(row) for row in rows], _column_processors(dialect, table, names)
+    )
     statements = _multirow_statements(dialect, table, names, values, key.name)
     returned = key.type._cached_result_processor(dialect, None)
     found = [row[0] for page_rows in driver_rows(conn, statements) for row in page_rows]
@@ -305,27 +307,24 @@ def bind_array(dialect: Dialect, type_: sa.types.TypeEngine[Any], values: list[A
     return _processed(values, lambda value: None if value is None else process(value), {})
 
 
-#: What ``append_new_rows`` runs, per dialect (an engine's, which carries its
-#: JSON serializer), table and columns: SQL text, parameter names in order,
-#: and each column's bind processor.
-_DriverInsert = tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...], bool]
-_driver_inserts: weakref.WeakKeyDictionary[Dialect, dict[Any, _DriverInsert]] = (
+#: Each column's bind processor (None: its values go as they are), per
+#: dialect (an engine's, which carries its JSON serializer), table and
+#: columns: what the multi-row statements on SQLite convert.
+_Processors = tuple[Callable[[Any], Any] | None, ...]
+_bind_processors: weakref.WeakKeyDictionary[Dialect, dict[Any, _Processors]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _driver_insert(dialect: Dialect, table: sa.Table, columns: tuple[str, ...]) -> _DriverInsert:
-    prepared = _driver_inserts.setdefault(dialect, {})
+def _column_processors(dialect: Dialect, table: sa.Table, columns: tuple[str, ...]) -> _Processors:
+    prepared = _bind_processors.setdefault(dialect, {})
     key = (table, columns)
-    if key not in prepared:
-        statement = dialect_insert(dialect.name, table).on_conflict_do_nothing()
-        compiled = statement.compile(dialect=dialect, column_keys=list(columns))
-        names = tuple(compiled.positiontup or columns)
-        processors = tuple(
-            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    processors = prepared.get(key)
+    if processors is None:
+        processors = prepared[key] = tuple(
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
         )
-        prepared[key] = (compiled.string, names, processors, compiled.positional)
-    return prepared[key]
+    return processors
 
 
 def _values_getter(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
@@ -371,13 +370,8 @@ def append_new_values(
     if conn.dialect.name == "postgresql":
         unnest = _unnest_insert(conn.dialect, table, columns)
         return conn.exec_driver_sql(unnest.sql, unnest.arrays_of(rows)).rowcount
-    _, names, processors, _ = _driver_insert(conn.dialect, table, columns)
-    if names != columns:
-        # The statement binds the columns in another order than given.
-        order = [columns.index(name) for name in names]
-        rows = [tuple(row[i] for i in order) for row in rows]
-    values = _processed_values(rows, processors)
-    return driver_rowcount(conn, _multirow_statements(conn.dialect, table, names, values, None))
+    values = _processed_values(rows, _column_processors(conn.dialect, table, columns))
+    return driver_rowcount(conn, _multirow_statements(conn.dialect, table, columns, values, None))
 
 
 def _processed_values(
