@@ -86,16 +86,15 @@ class Broker:
     def subscribe(self, subscriber: Subscriber, topic: str) -> int:
         """Add ``subscriber`` to ``topic`` (idempotent); the subscription id."""
         subscription = self._by_topic.get(topic)
+        first = not self._by_topic
         if subscription is None:
-            was_listening = self.listening()
             subscription = _Subscription(next(self._subscription_ids), topic)
             self._by_topic[topic] = subscription
             self._by_id[subscription.id] = subscription
-            subscription.subscribers[subscriber] = None
-            if not was_listening:
-                self._listening_changed(True)
-            return subscription.id
         subscription.subscribers[subscriber] = None
+        if first:
+            # The node's first subscription: observers see listening() true.
+            self._listening_changed(True)
         return subscription.id
 
     def unsubscribe(self, subscriber: Subscriber, subscription_id: int) -> bool:
