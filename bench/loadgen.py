@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import calendar
 import json
 import os
 import resource
@@ -37,7 +38,6 @@ from typing import Any
 # mask, not the key to be random against a server we run ourselves, and the
 # server unmasks at the same cost whatever the key.
 _ZERO_MASK = b"\x00\x00\x00\x00"
-_TIMESTAMP = "2027-01-01T00:00:00.000Z"
 
 
 def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -53,17 +53,39 @@ def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
     return header + _ZERO_MASK + payload
 
 
-def meter_values_body(transaction_id: int) -> str:
-    """MeterValues with four sampled values, as a charger sends them during a session."""
+#: The energy register at a benchmark session's start, in Wh; each MeterValues
+#: of the session reads one Wh more, so that every message moves the meter.
+METER_START_WH = 1_000_000
+#: When a benchmark charger's readings start; each reads one second later.
+_READINGS_FROM = calendar.timegm((2027, 1, 1, 1, 0, 0))
+
+
+def meter_reading(n: int) -> tuple[str, int]:
+    """
+    The ``n``-th reading of a session: its timestamp (ISO-8601 UTC, always 24
+    characters) and energy register (Wh, seven digits below ten million readings).
+
+    Every reading is new, as a charging charger's are: a later time and more
+    energy. A body sent again unchanged would be a duplicate the processor
+    drops before storing anything (its samples' unique key), and the meter
+    would not move: cheaper than what a real charger costs.
+    """
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(_READINGS_FROM + n))
+    return f"{stamp}.000Z", METER_START_WH + n
+
+
+def meter_values_body(transaction_id: int, n: int = 0) -> str:
+    """The ``n``-th MeterValues of a session: four sampled values, as a charging charger sends."""
+    stamp, energy_wh = meter_reading(n)
     return json.dumps(
         {
             "connectorId": 1,
             "transactionId": transaction_id,
             "meterValue": [
                 {
-                    "timestamp": _TIMESTAMP,
+                    "timestamp": stamp,
                     "sampledValue": [
-                        {"value": "1000", "measurand": "Energy.Active.Import.Register"},
+                        {"value": str(energy_wh), "measurand": "Energy.Active.Import.Register"},
                         {"value": "11000", "measurand": "Power.Active.Import", "unit": "W"},
                         {"value": "16", "measurand": "Current.Import", "unit": "A"},
                         {"value": "230", "measurand": "Voltage", "unit": "V"},
@@ -95,6 +117,36 @@ class Templates:
         return self.head + b"%010d" % n + self.tail
 
 
+class MeterValuesTemplates:
+    """
+    One charger's MeterValues frames: each its own reading (``meter_reading``)
+    of the charger's own session. The reading's fields have a fixed width, so
+    the frame's header is made once.
+    """
+
+    def __init__(self, transaction_id: int) -> None:
+        body = meter_values_body(transaction_id)
+        stamp, energy_wh = meter_reading(0)
+        text = f'[2,"{"0" * Templates.ID_WIDTH}","MeterValues",{body}]'
+        length = len(text.encode())
+        frame = client_frame(b"x" * length)
+        self.head = frame[: len(frame) - length]
+        # The frame as a %-format: the unique id, the timestamp, the energy.
+        self.format = (
+            text.replace("%", "%%")
+            .replace(f'"{"0" * Templates.ID_WIDTH}"', '"%010d"', 1)
+            .replace(stamp, "%s", 1)
+            .replace(f'"{energy_wh}"', '"%d"', 1)
+            .encode()
+        )
+        self.reading = 0
+
+    def frame(self, n: int) -> bytes:
+        self.reading += 1
+        stamp, energy_wh = meter_reading(self.reading)
+        return self.head + self.format % (n, stamp.encode(), energy_wh)
+
+
 class Charger(asyncio.Protocol):
     """One WebSocket connection speaking pre-encoded OCPP-J."""
 
@@ -110,6 +162,8 @@ class Charger(asyncio.Protocol):
         self.sent_at = 0.0
         self.counter = 0
         self.closed = False
+        #: The frames of this charger's closed loop (``Run.closed_loop`` sets them).
+        self.templates: Templates | MeterValuesTemplates | None = None
 
     # -- asyncio.Protocol -------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -201,7 +255,7 @@ class Charger(asyncio.Protocol):
             if run.sending:
                 self.counter += 1
                 self.sent_at = now
-                self.transport.write(run.templates.frame(self.counter))  # type: ignore[union-attr]
+                self.transport.write(self.templates.frame(self.counter))  # type: ignore[union-attr]
             else:
                 self.looping = False
                 run.idle_one()
@@ -223,7 +277,7 @@ class Charger(asyncio.Protocol):
         self.looping = True
         self.counter += 1
         self.sent_at = time.perf_counter()
-        self.transport.write(self.run.templates.frame(self.counter))  # type: ignore[union-attr]
+        self.transport.write(self.templates.frame(self.counter))  # type: ignore[union-attr]
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
@@ -248,7 +302,6 @@ class Run:
         self.first_error: str | None = None
         self.recording = False
         self.sending = False
-        self.templates = Templates("Heartbeat", "{}")
         self.outstanding = 0
         self.drained: asyncio.Future[None] | None = None
 
@@ -269,7 +322,7 @@ class Run:
                 {
                     "connectorId": 1,
                     "idTag": "BENCH",
-                    "meterStart": 0,
+                    "meterStart": METER_START_WH,
                     "timestamp": f"2027-01-01T00:00:{self.next_index % 60:02d}.000Z",
                 },
             )
@@ -337,12 +390,14 @@ class Run:
 
     async def closed_loop(self, action: str, warmup: float, seconds: float) -> dict[str, Any]:
         if action == "MeterValues":
-            # One template per charger would do; the transaction id differs per
-            # charger only in the server's bookkeeping, so the first one serves.
-            transaction_id = getattr(self.chargers[0], "transaction_id", 1)
-            self.templates = Templates(action, meter_values_body(transaction_id))
+            # Each charger in its own session, each message a new reading.
+            for charger in self.chargers:
+                transaction_id = getattr(charger, "transaction_id", 1)
+                charger.templates = MeterValuesTemplates(transaction_id)
         else:
-            self.templates = Templates(action, "{}")
+            templates = Templates(action, "{}")
+            for charger in self.chargers:
+                charger.templates = templates
         self.sending = True
         self.outstanding = len(self.chargers)
         for charger in self.chargers:

@@ -34,7 +34,7 @@ SOURCE = os.environ.get("OCPPD_BENCH_SOURCE", ROOT)
 sys.path[:0] = [os.path.join(ROOT, "bench"), SOURCE]
 
 import sqlalchemy as sa  # noqa: E402
-from loadgen import meter_values_body  # noqa: E402
+from loadgen import METER_START_WH, meter_values_body  # noqa: E402
 from scratch import scratch_database  # noqa: E402
 from twisted.internet.task import Clock  # noqa: E402
 
@@ -77,7 +77,7 @@ def setup(database: Database) -> dict[str, int]:
             connector_id=1,
             id_tag=f"TAG{n}",
             id_tag_status="Accepted",
-            meter_start_wh=0,
+            meter_start_wh=METER_START_WH,
             started_at=NOW,
             now=NOW,
         ).transaction_id
@@ -108,6 +108,10 @@ def presence(charge_point_id: str, routing_key: str) -> Envelope:
     return Envelope.create(routing_key, payload, node="bench", charge_point_id=charge_point_id)
 
 
+#: The last reading each charger's MeterValues carried, over every batch made.
+_readings: dict[str, int] = {}
+
+
 def envelopes(action: str, count: int, sessions: dict[str, int]) -> list[Envelope]:
     ids = list(sessions)
     made = []
@@ -126,7 +130,9 @@ def envelopes(action: str, count: int, sessions: dict[str, int]) -> list[Envelop
             request = {"connectorId": 1, "errorCode": "NoError", "status": "Charging"}
             made.append(inbound(charge_point_id, action, request, {}))
         else:
-            request = json.loads(meter_values_body(sessions[charge_point_id]))
+            # Each message its charger's next reading: a new sample that moves the meter.
+            reading = _readings[charge_point_id] = _readings.get(charge_point_id, 0) + 1
+            request = json.loads(meter_values_body(sessions[charge_point_id], reading))
             made.append(inbound(charge_point_id, action, request, {}))
     return made
 

@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # This tree's ocppd, or the one OCPPD_BENCH_SOURCE names (the code before a change).
 sys.path.insert(0, os.environ.get("OCPPD_BENCH_SOURCE", os.path.dirname(sys.path[0])))
 
-from loadgen import meter_values_body
+from loadgen import METER_START_WH, meter_values_body
 from servers import prepare_ocppd
 from twisted.internet import reactor
 
@@ -102,7 +102,7 @@ def open_sessions(database: Database, charge_point_ids: list[str]) -> dict[str, 
             connector_id=1,
             id_tag="BENCH",
             id_tag_status="Accepted",
-            meter_start_wh=0,
+            meter_start_wh=METER_START_WH,
             started_at=now,
             now=now,
         ).transaction_id
@@ -163,7 +163,10 @@ def main() -> int:
 
     class Charger:
         connection: ChargerConnection
-        body: str
+        #: The bodies this charger sends, made before the measurement: each
+        #: MeterValues a new reading of its session.
+        bodies: list[str]
+        next_body = 0
 
         def send_text(self, text: str) -> None:
             counts["answered"] += 1
@@ -182,7 +185,9 @@ def main() -> int:
 
         def send_next(self) -> None:
             counts["sent"] += 1
-            frame = f'[2,"{counts["sent"]:010d}","{args.action}",{self.body}]'
+            body = self.bodies[self.next_body]
+            self.next_body += 1
+            frame = f'[2,"{counts["sent"]:010d}","{args.action}",{body}]'
             self.connection.text_received(frame)
 
         def close(self, code: int, reason: str) -> None:
@@ -190,7 +195,11 @@ def main() -> int:
 
     for charge_point_id, transaction_id in sessions.items():
         charger = Charger()
-        charger.body = meter_values_body(transaction_id) if args.action == "MeterValues" else "{}"
+        each = 2 * (args.warmup + args.messages) // len(sessions) + 10
+        charger.bodies = [
+            meter_values_body(transaction_id, n) if args.action == "MeterValues" else "{}"
+            for n in range(1, each + 1)
+        ]
         charger.connection = ChargerConnection(
             charge_point_id,
             connection_id=f"c{charge_point_id}",
