@@ -32,6 +32,7 @@ from ocppd.roles import serves_chargers, stores_traffic
 from ocppd.routing.interface import IServing
 from ocppd.store import connections, messages, migrate, processed, transactions
 from ocppd.store.database import describe_error, location
+from ocppd.store.journal import JournalFileTooNew, move_store_records, prepare_journal_file
 from ocppd.timeutil import format_iso, from_timestamp
 from ocppd.web import WebSite
 
@@ -104,6 +105,7 @@ class StoreService(_Part):
             )
         self.node.database.start()
         self._prepare_store()
+        self._prepare_journal_file()
 
     def _prepare_store(self) -> None:
         """
@@ -124,11 +126,38 @@ class StoreService(_Part):
                 f"cannot use the database {location(engine.url)}: {describe_error(e)}"
             ) from e
 
+    def _prepare_journal_file(self) -> None:
+        """
+        On a SQLite store, the embedded bus's journal file: its table, and the
+        records an older version left in the store's ``bus_journal``, moved
+        there before the bus loads them (``ocppd.store.journal``).
+        """
+        node = self.node
+        journal = node.journal_database
+        if journal is None:
+            return
+        journal.start()
+        try:
+            journal.run_sync(prepare_journal_file)
+            moved = move_store_records(node.database, journal, node.node_id)
+        except (sa.exc.SQLAlchemyError, JournalFileTooNew) as e:
+            raise StartupError(
+                f"cannot use the bus journal {location(journal.engine.url)}: {describe_error(e)}"
+            ) from e
+        if moved:
+            self.log.info(
+                "Moved {count} bus journal records from the store to {path}",
+                count=moved,
+                path=location(journal.engine.url),
+            )
+
     def stopService(self) -> Deferred[None]:
         super().stopService()
+        journal = self.node.journal_database
         return self._steps(
             [
                 ("close the database", self.node.database.stop),
+                ("close the bus journal", journal.stop if journal is not None else lambda: None),
                 # What rate-limited logs still count, written now rather than lost.
                 ("write pending log summaries", flush_all),
             ]
@@ -159,7 +188,7 @@ class BusService(_Part):
             node.bus.startService()
         except sa.exc.SQLAlchemyError as e:
             raise StartupError(
-                f"cannot read the bus journal in {location(node.database.engine.url)}: "
+                f"cannot read the bus journal in {location(node.journal_location)}: "
                 f"{describe_error(e)}"
             ) from e
         # Connects while the bus does: a broker that is down costs one wait, not two.

@@ -105,7 +105,7 @@ from ocppd.servicetree import OrderedServices
 from ocppd.shared.interface import ISharedState
 from ocppd.shared.memory import MemorySharedState
 from ocppd.store.database import Database, location
-from ocppd.store.journal import StoreJournal
+from ocppd.store.journal import StoreJournal, journal_database
 from ocppd.web import WebSite, static_trees
 
 if TYPE_CHECKING:
@@ -134,6 +134,13 @@ class Ocppd:
         )
         self.database = Database.from_url(
             config.store_url, reactor=reactor, max_threads=config.store.max_threads
+        )
+        #: On a SQLite store (a file), the embedded bus's journal file
+        #: (``ocppd.store.journal``); None: the journal is in the store.
+        self.journal_database = (
+            journal_database(config.store_url, reactor=reactor)
+            if config.bus.backend == "memory"
+            else None
         )
         self.bus = self._make_bus()
         self.schemas = SchemaRegistry.load()
@@ -327,7 +334,9 @@ class Ocppd:
         # A sign-out ends the token's push sessions on every node (docs/push.md).
         self.accounts.revoked.append(self._publish_revoked)
         self.shared.on_revoked(self.push.revoke_digest)
-        self.alerts = make_alerts(config, reactor, self.database, self.outbox, self.bus)
+        self.alerts = make_alerts(
+            config, reactor, self.database, self.outbox, self.bus, self.journal_database
+        )
         self.health = Health(node_id=self.node_id, clock=reactor)
         self.api = Api(
             push=self.push.resource(),
@@ -458,15 +467,21 @@ class Ocppd:
                 quorum_queues=bus.quorum_queues,
                 connection_name=f"ocppd {self.node_id}",
             )
-        # The embedded bus journals to the store, so that what it accepted
-        # survives a crash (docs/bus.md, "Durability").
+        # The embedded bus journals to its own file beside a SQLite store, or
+        # to the store, so that what it accepted survives a crash (docs/bus.md,
+        # "Durability").
         return MemoryBus(
             self.topology,
             reactor=self.reactor,
             retry_delays=bus.retry_delays,
             max_attempts=bus.max_attempts,
-            journal=StoreJournal(self.database, self.node_id),
+            journal=StoreJournal(self.journal_database or self.database, self.node_id),
         )
+
+    @property
+    def journal_location(self) -> Any:
+        """The URL of the database the embedded bus journals to."""
+        return (self.journal_database or self.database).engine.url
 
 
 class OcppdService(OrderedServices):

@@ -7,8 +7,9 @@ answer lives:
   ready and what is wrong, its bus connection and its connected chargers;
 - **the database**: chargers online per node (every node of the
   installation), and the embedded bus's backlog, lag (the age of its oldest
-  unacknowledged message) and dead letters, which it journals there
-  (``bus_journal``), and the outbox waiting for the relay;
+  unacknowledged message) and dead letters, which it journals in
+  ``bus_journal`` (on a SQLite store, in the journal file beside it:
+  ``ocppd.store.journal``), and the outbox waiting for the relay;
 - **RabbitMQ** (``[bus] backend = amqp``): each durable queue's waiting
   messages and dead letters, by passive declarations (nothing is consumed);
   their lag is the daemon's (``/ready``'s ``consumers``: the oldest message
@@ -22,10 +23,11 @@ as such and the others are still shown.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Generator
 from datetime import datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 import sqlalchemy as sa
@@ -38,6 +40,9 @@ from ocppd.config import Config
 from ocppd.roles import serves_chargers
 from ocppd.store.tables import bus_journal, charge_points, outbox
 from ocppd.timeutil import parse_iso
+
+if TYPE_CHECKING:
+    from ocppd.store.database import Database
 
 __all__ = [
     "Status",
@@ -283,12 +288,32 @@ def from_database(status: Status, config: Config, now: datetime) -> None:
         migrate.require_current(database.engine)
         status.chargers_online = database.run_sync(chargers_online)
         if config.bus.backend == "memory":
-            status.queues = database.run_sync(journal_queues, node, now)
+            status.queues = read_journal_queues(database, config, node, now)
         status.outbox = database.run_sync(outbox_backlog, node, now)
     except sa.exc.SQLAlchemyError as e:
         status.database_problem = describe_error(e)
     finally:
         database.engine.dispose()
+
+
+def read_journal_queues(
+    store: Database, config: Config, node: str, now: datetime
+) -> dict[str, dict[str, Any]]:
+    """
+    ``journal_queues`` where the embedded bus journals: the journal file
+    beside a SQLite store once a daemon of this version made it, else the store.
+    """
+    from ocppd.store.database import Database
+    from ocppd.store.journal import journal_file
+
+    path = journal_file(config.store_url)
+    if path is None or not os.path.exists(path):
+        return store.run_sync(journal_queues, node, now)
+    journal = Database.from_url("sqlite:///" + path, max_threads=1)
+    try:
+        return journal.run_sync(journal_queues, node, now)
+    finally:
+        journal.engine.dispose()
 
 
 @inlineCallbacks

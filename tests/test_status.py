@@ -20,6 +20,7 @@ from ocppd.config import load_config
 from ocppd.status import Status, consumers_lag, daemon_url, from_database, print_status
 from ocppd.store import migrate
 from ocppd.store.database import Database
+from ocppd.store.journal import journal_database, prepare_journal_file
 from ocppd.store.tables import bus_journal, charge_points, outbox
 from ocppd.timeutil import utcnow
 
@@ -134,6 +135,26 @@ class DatabaseTests(SynchronousTestCase):
         self.assertIn("queue      processor: 2 waiting, oldest 90.5 s, 1 dead letters", text)
         self.assertIn("online     3 chargers online in the database: n1 2, n2 1", text)
         self.assertIn("outbox     1 events waiting for the relay, oldest 4 s", text)
+
+    def test_queues_from_the_journal_file(self) -> None:
+        """
+        Once a daemon made the journal file beside the SQLite store, the
+        queues are read there; before, from the store (what an older
+        version left).
+        """
+        self.insert(bus_journal, self.journal_row(1, "audit", age=2))
+        status = Status()
+        from_database(status, self.config, self.now)
+        self.assertEqual(status.queues, {"audit": {"waiting": 1, "dead": 0, "lagSeconds": 2.0}})
+        journal = journal_database(self.config.store_url)
+        assert journal is not None
+        self.addCleanup(journal.engine.dispose)
+        journal.run_sync(prepare_journal_file)
+        with journal.engine.begin() as conn:
+            conn.execute(sa.insert(bus_journal), [self.journal_row(5, "processor", age=7)])
+        status = Status()
+        from_database(status, self.config, self.now)
+        self.assertEqual(status.queues, {"processor": {"waiting": 1, "dead": 0, "lagSeconds": 7.0}})
 
     def test_database_unreachable_is_reported(self) -> None:
         config = load_config(

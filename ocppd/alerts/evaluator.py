@@ -49,6 +49,7 @@ class AlertEvaluator:
         deliveries: Deliveries,
         outbox: Outbox | None = None,
         journal: bool = True,
+        journal_database: Database | None = None,
         broker_queues: BrokerQueues | None = None,
         local_queues: LocalQueues | None = None,
     ) -> None:
@@ -60,6 +61,8 @@ class AlertEvaluator:
         self.deliveries = deliveries
         self._outbox = outbox
         self._journal = journal
+        #: Where the embedded bus journals, when not in ``database`` (SQLite).
+        self._journal_database = journal_database
         self._broker_queues = broker_queues
         self._local_queues = local_queues
         self._loop: LoopingCall | None = None
@@ -98,12 +101,19 @@ class AlertEvaluator:
         try:
             broker = yield self._read_broker()
             now = from_timestamp(self._clock.seconds())
+            journal, journaled = self._journal, []
+            if journal and self._journal_database is not None:
+                # The journal file (SQLite): read before, in its own transaction.
+                journal = False
+                if self.rules.needs_queues:
+                    journaled = yield self._journal_database.run(observe.journal_states, now)
             notices = yield self._database.run(
                 observe.evaluate,
                 self.rules,
                 now,
                 node=self.node_id,
-                journal=self._journal,
+                journal=journal,
+                journaled=journaled,
                 broker=broker,
                 outbox_=self._outbox,
                 channels=self.deliveries.channel_names,

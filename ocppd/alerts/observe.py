@@ -118,12 +118,15 @@ def observe(
     now: datetime,
     *,
     journal: bool,
+    journaled: Iterable[QueueState] = (),
     broker: Iterable[QueueState] | None = (),
     local: Iterable[QueueState] = (),
 ) -> Observation:
     """
     What the store says by ``rule_set`` (a rule that is off reads nothing).
-    ``journal``: read the embedded bus's queues from the store; ``broker``:
+    ``journal``: read the embedded bus's queues from the store; ``journaled``:
+    those queues as read by the caller from the journal file (on SQLite,
+    ``ocppd.store.journal``); ``broker``:
     RabbitMQ's queues as read by the caller (None: it could not be read);
     ``local``: queues as this process sees them.
     """
@@ -143,6 +146,7 @@ def observe(
     if rule_set.needs_queues:
         if journal:
             queues += journal_states(conn, now)
+        queues += journaled
         queues += outbox_states(conn, now)
         queues += local
         if broker is None:
@@ -232,6 +236,7 @@ def evaluate(
     node: str,
     journal: bool,
     broker: Iterable[QueueState] | None,
+    journaled: Sequence[QueueState] = (),
     outbox_: Outbox | None = None,
     channels: tuple[str, ...] = (),
     local: Sequence[QueueState] = (),
@@ -248,7 +253,15 @@ def evaluate(
     if not _take_turn(conn):
         return None
     local_states = [attrs.evolve(q, name=f"{node}/{q.name}") for q in local]
-    observation = observe(conn, rule_set, now, journal=journal, broker=broker, local=local_states)
+    observation = observe(
+        conn,
+        rule_set,
+        now,
+        journal=journal,
+        journaled=journaled,
+        broker=broker,
+        local=local_states,
+    )
     holding = rules.conditions(rule_set, observation, now)
     open_now = _open(conn)
     elsewhere = rules.observed_elsewhere(open_now, node, (q.name for q in local))

@@ -51,7 +51,12 @@ def make_channels(config: Config, reactor: Any) -> list[Channel]:
 
 
 def make_alerts(
-    config: Config, reactor: Any, database: Database, outbox: Outbox | None, bus: Any = None
+    config: Config,
+    reactor: Any,
+    database: Database,
+    outbox: Outbox | None,
+    bus: Any = None,
+    journal_database: Database | None = None,
 ) -> AlertEvaluator:
     alerts = config.alerts
     amqp = config.bus.backend == "amqp"
@@ -73,6 +78,7 @@ def make_alerts(
         ),
         outbox=outbox,
         journal=not amqp,
+        journal_database=journal_database,
         broker_queues=broker_queues(config, reactor) if amqp else None,
         local_queues=consumer_lags(bus, reactor) if amqp and bus is not None else None,
     )

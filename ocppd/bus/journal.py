@@ -10,7 +10,8 @@ delivers it again, in publication order, before anything new.
 
 Two implementations of ``Journal``: ``InMemoryJournal`` (nothing survives the
 process: tests, and a bus that needs no durability) and
-``ocppd.store.journal.StoreJournal`` (the daemon's: the store's database).
+``ocppd.store.journal.StoreJournal`` (the daemon's: a SQLite file of its own
+beside a SQLite store, or the PostgreSQL store).
 
 ``GroupCommit`` batches the writes: while one write is in the database, every
 change that arrives meanwhile waits, and goes in the next write, in one

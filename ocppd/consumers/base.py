@@ -116,10 +116,12 @@ class BusConsumer:
     times less (``bench/processor_batch.py``), which leaves the CPU to the
     chargers' requests that share it.
 
-    On the embedded bus journaling to this consumer's database, a batch's
-    transaction also removes its deliveries' journal records
+    On the embedded bus journaling to this consumer's database (PostgreSQL),
+    a batch's transaction also removes its deliveries' journal records
     (``MemoryBus.journal_settler``): the acknowledgement commits, or rolls
-    back, with the effects (docs/bus.md, "Durability").
+    back, with the effects. Beside a SQLite store the journal has a file of
+    its own: the bus removes them after the commit, and a crash in between
+    replays messages the claims recognise (docs/bus.md, "Durability").
     """
 
     name = ""

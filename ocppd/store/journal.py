@@ -1,8 +1,25 @@
 """
-The embedded bus's journal in the store (``bus_journal``): ``StoreJournal``
-is the ``ocppd.bus.journal.Journal`` the daemon gives its ``MemoryBus``.
+The embedded bus's journal (a ``bus_journal`` table): ``StoreJournal`` is the
+``ocppd.bus.journal.Journal`` the daemon gives its ``MemoryBus``.
 
-Each write is one transaction on the database's pool: the bus's group commit
+Where the table lives depends on the store (docs/bus.md, "Durability"):
+
+- **PostgreSQL**: in the store, beside everything else; the processor removes
+  its deliveries' records in its own batch transaction (``settler_for``).
+- **SQLite** (a file): in a SQLite file of its own beside the store's, the
+  *journal file* (``journal_file``: ``ocppd-bus-journal.sqlite3`` beside
+  ``ocppd.sqlite3``), on its own ``Database`` (one thread, WAL,
+  ``synchronous=FULL`` like the store). SQLite has one writer per file: in
+  the store's file, every journal commit (and so every answer to a charger)
+  waited behind the processor's batch transaction. The journal file's one
+  table is created at start if missing (``prepare_journal_file``; no alembic:
+  one table whose format the journal's own code owns, recorded in
+  ``PRAGMA user_version``). Records an older version left in the store's
+  ``bus_journal`` are moved there at start (``move_store_records``).
+- An in-memory SQLite store keeps the journal in the store (it dies with the
+  process anyway).
+
+Each write is one transaction on its database's pool: the bus's group commit
 hands it everything that arrived while the previous one was in the database.
 On SQLite a commit is durable (``synchronous=FULL``), so a message whose
 publish fired survives ``kill -9`` and a power cut alike.
@@ -11,15 +28,16 @@ publish fired survives ``kill -9`` and a power cut alike.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 from twisted.internet.defer import Deferred
 
 from ocppd.bus.journal import DeadMark, JournalBatch, JournalRecord, JournalSettler
-from ocppd.store.database import Database
+from ocppd.store.database import Database, sqlite_file
 from ocppd.store.prepared import Prepared
 from ocppd.store.tables import bus_journal
 from ocppd.timeutil import format_iso, parse_iso
@@ -211,3 +229,91 @@ class StoreJournal:
         if database is not self._database:
             return None
         return functools.partial(remove_records, node=self._node)
+
+
+#: What the journal file's name adds to the store file's stem.
+JOURNAL_FILE_SUFFIX = "-bus-journal"
+#: The journal file's format (``PRAGMA user_version``): 1, the ``bus_journal``
+#: table as the store's migration 0010 made it.
+JOURNAL_FILE_VERSION = 1
+
+
+def journal_file(store_url: str | URL) -> str | None:
+    """
+    The journal file of a SQLite store file (``/data/ocppd.sqlite3`` ->
+    ``/data/ocppd-bus-journal.sqlite3``); None when the journal stays in the
+    store (PostgreSQL, an in-memory SQLite).
+    """
+    path = sqlite_file(store_url)
+    if path is None:
+        return None
+    stem, ext = os.path.splitext(path)
+    return stem + JOURNAL_FILE_SUFFIX + ext
+
+
+def journal_database(store_url: str | URL, *, reactor: Any = None) -> Database | None:
+    """
+    A (not started) ``Database`` on the journal file of ``store_url``; None when
+    the journal stays in the store. Nothing is created before it is used.
+    """
+    path = journal_file(store_url)
+    if path is None:
+        return None
+    return Database.from_url("sqlite:///" + path, reactor=reactor, max_threads=1)
+
+
+class JournalFileTooNew(Exception):
+    """The journal file was written by a newer version of ocppd."""
+
+
+def prepare_journal_file(conn: Connection) -> None:
+    """Create the journal file's ``bus_journal`` table if missing (in ``conn``'s transaction)."""
+    version = conn.exec_driver_sql("PRAGMA user_version").scalar() or 0
+    if version > JOURNAL_FILE_VERSION:
+        raise JournalFileTooNew(
+            f"the bus journal file is format {version}, this version of ocppd knows "
+            f"{JOURNAL_FILE_VERSION}: run the newer version, or drain its bus"
+        )
+    bus_journal.create(conn, checkfirst=True)
+    if version < JOURNAL_FILE_VERSION:
+        conn.exec_driver_sql(f"PRAGMA user_version = {JOURNAL_FILE_VERSION}")
+
+
+def _store_records(conn: Connection, node: str) -> list[dict[str, Any]]:
+    return [
+        dict(row._mapping)
+        for row in conn.execute(
+            sa.select(bus_journal).where(bus_journal.c.node == node).order_by(bus_journal.c.seq)
+        )
+    ]
+
+
+def _copy_records(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    # Already there (a move that crashed before its removal from the store):
+    # the same (node, seq), left as it is.
+    conn.execute(
+        sa.insert(bus_journal).prefix_with("OR IGNORE"),
+        [{**row, "body": bytes(row["body"])} for row in rows],
+    )
+
+
+def _remove_store_records(conn: Connection, node: str, seqs: list[int]) -> None:
+    remove_records(conn, seqs, node=node)
+
+
+def move_store_records(store: Database, journal: Database, node: str) -> int:
+    """
+    Move ``node``'s records an older version left in the store's
+    ``bus_journal`` to the journal file, blocking (at start, before the bus
+    loads): copied and committed in the journal file first, then removed
+    from the store. A crash between the two leaves them in both, and the
+    next start copies them again, keeping the copy already there (same
+    node and seq), then removes them: nothing is lost and nothing doubled.
+    How many records were moved.
+    """
+    rows = store.run_sync(_store_records, node)
+    if not rows:
+        return 0
+    journal.run_sync(_copy_records, rows)
+    store.run_sync(_remove_store_records, node, [row["seq"] for row in rows])
+    return len(rows)

@@ -25,6 +25,7 @@ from ocppd.alerts.setup import webhook_client
 from ocppd.bus.outbox import Outbox
 from ocppd.store import chargers, transactions
 from ocppd.store.database import Database
+from ocppd.store.journal import journal_database, prepare_journal_file
 from ocppd.store.tables import alerts, bus_journal, outbox
 from tests.alerts.receivers import SECRET, listen_smtp, listen_webhook
 from tests.store.fixtures import make_postgres_database, make_sqlite_database
@@ -54,8 +55,13 @@ class EvaluatorTestsMixin:
     def make_database(self) -> Database:
         raise NotImplementedError
 
+    def make_journal_database(self) -> Database | None:
+        """The embedded bus's journal file (SQLite); None: the journal is in the store."""
+        return None
+
     def setUp(self) -> None:
         self.database = self.make_database()
+        self.journal_database = self.make_journal_database()
         self.clock = Clock()
         self.clock.advance(T0.timestamp())
 
@@ -84,6 +90,7 @@ class EvaluatorTestsMixin:
                 max_attempts=3,
             ),
             outbox=Outbox(node=node, clock=self.clock),
+            journal_database=self.journal_database,
         )
 
     def open_keys(self) -> list[str]:
@@ -224,12 +231,15 @@ class EvaluatorTestsMixin:
 
     @inlineCallbacks
     def test_dead_letters_and_lag_of_the_embedded_bus(self) -> Generator[Deferred[Any], Any, None]:
-        """Read from its journal in the store, per node; the outbox's lag too."""
+        """
+        Read from its journal (the store's, or its file beside a SQLite
+        store), per node; the outbox's lag too.
+        """
         from ocppd.bus.envelope import Envelope
 
         envelope = Envelope.create("charger.connected", {}, node="n1", now=T0)
         body = envelope.to_bytes()
-        with self.database.engine.begin() as conn:
+        with (self.journal_database or self.database).engine.begin() as conn:
             conn.execute(
                 sa.insert(bus_journal),
                 [
@@ -257,6 +267,7 @@ class EvaluatorTestsMixin:
                     ),
                 ],
             )
+        with self.database.engine.begin() as conn:
             conn.execute(
                 sa.insert(outbox),
                 [dict(node="n2", routing_key="k", envelope="{}", created_at=T0)],
@@ -369,6 +380,14 @@ class EvaluatorTestsMixin:
 class SQLiteEvaluatorTests(EvaluatorTestsMixin, TestCase):
     def make_database(self) -> Database:
         return make_sqlite_database(self)
+
+    def make_journal_database(self) -> Database | None:
+        database = journal_database(self.database.engine.url, reactor=reactor)
+        assert database is not None
+        self.addCleanup(database.stop)
+        database.start()
+        database.run_sync(prepare_journal_file)
+        return database
 
 
 class PostgresEvaluatorTests(EvaluatorTestsMixin, TestCase):

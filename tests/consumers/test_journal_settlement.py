@@ -1,10 +1,14 @@
 """
-Tests for a consumer's acknowledgement committed with its effects: on the
-embedded bus journaling to the consumer's own database, the processor removes
-its deliveries' journal records in the transaction of their batch
-(``MemoryBus.journal_settler``), and every crash point keeps what the bus
-promised: nothing acknowledged is redelivered, nothing unapplied is lost, and
-what is redelivered is stored once.
+Tests for the processor's acknowledgement on the embedded bus, at every crash
+point: nothing unapplied is lost, and what is redelivered is stored once.
+
+- PostgreSQL (the journal in the store): the processor removes its
+  deliveries' journal records in the transaction of their batch
+  (``MemoryBus.journal_settler``): nothing acknowledged is redelivered.
+- SQLite (the journal in a file of its own, ``ocppd.store.journal``): the
+  processor commits, then the bus removes the records in its journal's next
+  group commit; a crash between the two replays the messages, which the
+  processor's claims (``processed_messages``) make a no-op.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks, succeed
 from twisted.trial.unittest import TestCase
@@ -23,7 +28,13 @@ from ocppd.bus.memory import MemoryBus
 from ocppd.consumers.processor import OcppProcessor
 from ocppd.store import chargers, messages
 from ocppd.store.database import Database
-from ocppd.store.journal import StoreJournal, load_journal
+from ocppd.store.journal import (
+    StoreJournal,
+    journal_database,
+    load_journal,
+    prepare_journal_file,
+)
+from ocppd.store.tables import meter_values as meter_values_t
 from tests.consumers.test_processor import REGISTERED, inbound
 from tests.integration.daemon import poll
 from tests.store.fixtures import make_postgres_database, make_sqlite_database
@@ -73,9 +84,13 @@ def meter_values(n: int) -> Envelope:
 
 
 class JournalSettlementMixin:
-    """The processor on the embedded bus journaling to its own database."""
+    """The processor on the embedded bus journaling to ``journal_database``."""
 
     def make_database(self) -> Database:
+        raise NotImplementedError
+
+    def make_journal_database(self) -> Database:
+        """Where the journal is: the store (PostgreSQL) or its journal file (SQLite)."""
         raise NotImplementedError
 
     @property
@@ -85,6 +100,7 @@ class JournalSettlementMixin:
 
     def setUp(self) -> None:
         self.database = self.make_database()
+        self.journal_database = self.make_journal_database()
         self.database.run_sync(chargers.add_charge_point, "CP1", None, now=REGISTERED)
 
     @inlineCallbacks
@@ -107,24 +123,17 @@ class JournalSettlementMixin:
 
     def journaled(self) -> Deferred[list[str]]:
         """The message ids left in the journal (as a restart would load them)."""
-        return self.database.run(
+        return self.journal_database.run(
             lambda conn: [record.message_id for record in load_journal(conn, "n")]
         )
 
-    @inlineCallbacks
-    def test_crash_after_commit_redelivers_nothing(self) -> Any:
-        """
-        Once a batch committed, its journal records are gone with it: a
-        process that dies before the bus writes anything of its own
-        redelivers nothing, and the bus writes no removal at all.
-        """
-        journal = SettlementsNeverWritten(StoreJournal(self.database, "n"))
-        sent = [meter_values(n) for n in range(5)]
-        _, processor = yield self.start(journal, sent)
-        yield poll(self.logged, until=lambda rows: len(rows) == 2 * len(sent))
-        yield processor.stop()
-        self._case.assertEqual(journal.settlements, [])
-        self._case.assertEqual((yield self.journaled()), [])
+    def stored(self) -> Deferred[int]:
+        """How many meter samples the store holds."""
+        return self.database.run(
+            lambda conn: conn.execute(
+                sa.select(sa.func.count()).select_from(meter_values_t)
+            ).scalar()
+        )
 
     @inlineCallbacks
     def test_crash_before_commit_loses_nothing(self) -> Any:
@@ -143,12 +152,13 @@ class JournalSettlementMixin:
                 crashed += 1
                 raise SimulatedCrash()
 
-            settling = getattr(func, "__name__", "") == "_apply_settling"
-            return run(then_crash if settling else func, *args, **kwargs)
+            name = getattr(func, "__name__", "")
+            applying = name in ("_apply_settling", "apply_batch")
+            return run(then_crash if applying else func, *args, **kwargs)
 
         self.database.run = crashing  # type: ignore[method-assign]
         sent = [meter_values(n) for n in range(3)]
-        bus, processor = yield self.start(StoreJournal(self.database, "n"), sent)
+        bus, processor = yield self.start(StoreJournal(self.journal_database, "n"), sent)
         # The batch, then each message alone (only the culprit would be retried).
         yield poll(lambda: succeed(crashed), until=lambda count: count >= 1 + len(sent))
         yield processor.stop()
@@ -158,7 +168,7 @@ class JournalSettlementMixin:
         self._case.assertEqual((yield self.journaled()), [envelope.id for envelope in sent])
         self._case.assertEqual((yield self.logged()), [])
         # The restart: the journal's records are delivered again.
-        bus, processor = yield self.start(StoreJournal(self.database, "n"))
+        bus, processor = yield self.start(StoreJournal(self.journal_database, "n"))
         self._case.addCleanup(bus.stopService)
         yield poll(self.logged, until=lambda rows: len(rows) == 2 * len(sent))
         yield poll(self.journaled, until=lambda ids: ids == [])
@@ -170,7 +180,7 @@ class JournalSettlementMixin:
         handler failed after the commit, say) is delivered again, stored
         once, and its record then goes.
         """
-        journal = StoreJournal(self.database, "n")
+        journal = StoreJournal(self.journal_database, "n")
         envelope = meter_values(7)
         record = JournalRecord(
             seq=1,
@@ -189,10 +199,77 @@ class JournalSettlementMixin:
 
 
 class SQLiteJournalSettlementTests(JournalSettlementMixin, TestCase):
+    """The journal in its own file, beside the store's."""
+
     def make_database(self) -> Database:
         return make_sqlite_database(self)
 
+    def make_journal_database(self) -> Database:
+        database = journal_database(self.database.engine.url, reactor=reactor)
+        assert database is not None
+        self.addCleanup(database.stop)
+        database.start()
+        database.run_sync(prepare_journal_file)
+        return database
+
+    def test_no_settler(self) -> None:
+        """The processor's transactions cannot remove records of another file."""
+        bus = MemoryBus(
+            topology.default_topology(),
+            reactor=reactor,
+            journal=StoreJournal(self.journal_database, "n"),
+        )
+        self.assertIsNone(bus.journal_settler(self.database))
+
+    @inlineCallbacks
+    def test_crash_after_commit_replays_once(self) -> Any:
+        """
+        The processor committed, and the process died before the bus wrote
+        the removals: the records are still there, a restart delivers the
+        messages again, the processor's claims make that a no-op (nothing
+        stored twice), and the records then go.
+        """
+        journal = SettlementsNeverWritten(StoreJournal(self.journal_database, "n"))
+        sent = [meter_values(n) for n in range(5)]
+        bus, processor = yield self.start(journal, sent)
+        yield poll(self.logged, until=lambda rows: len(rows) == 2 * len(sent))
+        # The bus's own acknowledgement: removals, lost with the process.
+        yield poll(
+            lambda: succeed(journal.settlements),
+            until=lambda batches: sum(len(b.removed) for b in batches) == len(sent),
+        )
+        yield processor.stop()
+        samples = yield self.stored()
+        self.assertEqual(samples, len(sent))
+        self.assertEqual((yield self.journaled()), [envelope.id for envelope in sent])
+        # The restart.
+        bus, processor = yield self.start(StoreJournal(self.journal_database, "n"))
+        self.addCleanup(bus.stopService)
+        yield poll(self.journaled, until=lambda ids: ids == [])
+        self.assertEqual(len((yield self.logged())), 2 * len(sent))
+        self.assertEqual((yield self.stored()), samples)
+
 
 class PostgresJournalSettlementTests(JournalSettlementMixin, TestCase):
+    """The journal in the store: the processor's own transaction settles."""
+
     def make_database(self) -> Database:
         return make_postgres_database(self)
+
+    def make_journal_database(self) -> Database:
+        return self.database
+
+    @inlineCallbacks
+    def test_crash_after_commit_redelivers_nothing(self) -> Any:
+        """
+        Once a batch committed, its journal records are gone with it: a
+        process that dies before the bus writes anything of its own
+        redelivers nothing, and the bus writes no removal at all.
+        """
+        journal = SettlementsNeverWritten(StoreJournal(self.journal_database, "n"))
+        sent = [meter_values(n) for n in range(5)]
+        _, processor = yield self.start(journal, sent)
+        yield poll(self.logged, until=lambda rows: len(rows) == 2 * len(sent))
+        yield processor.stop()
+        self.assertEqual(journal.settlements, [])
+        self.assertEqual((yield self.journaled()), [])

@@ -6,12 +6,12 @@ Start/Stop/MeterValues is stored exactly once and every stopped session is
 closed (the bus journal, docs/bus.md "Durability").
 
 To make "acknowledged but not yet processed" certain rather than likely, the
-test holds SQLite's write lock while the chargers send: the processor cannot
-write then. A bus that answers before the message is durable (the memory bus
-without a journal) answers everything at once, and the kill lands with all of
-it in memory; a journaling bus answers once the lock is released (after at
-most ``LOCK_HOLD`` seconds) and its write committed, and the kill follows its
-last answer at once, usually ahead of the processor.
+test holds the store's SQLite write lock while the chargers send: the
+processor cannot write then. A bus that answers before the message is durable
+(the memory bus without a journal) answers everything at once, and the kill
+lands with all of it in memory; the journaling bus answers once its write
+committed in its journal file (beside the store, not held by the lock), and
+the kill follows its last answer at once, ahead of the processor.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ SAMPLES = 20
 METER_START = 1000
 STEP = 100
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
-#: The most the test holds the database's write lock (a journaling bus's
-#: answers wait for it: the test then goes on, it does not fail).
+#: The most the test holds the store's write lock (were the journal in the
+#: store, the answers would wait for it: the test then goes on, it does not fail).
 LOCK_HOLD = 2.0
 
 
