@@ -5,8 +5,8 @@ SQLite file (a copy of the process's one, ``tests.nodecache``) and the
 in-memory bus, on a ``Clock``, requests through
 ``StubTreq(node.web_site.resource)``.
 
-What would leave the thread runs in it instead: store transactions
-(``Database.run_sync``) and the Argon2 / key hashing that the API hands to
+What would leave the thread runs in it instead: store transactions and the
+bus journal's writes (``Database.run_sync``) and the Argon2 / key hashing that the API hands to
 ``deferToThread``. So every answer is there when ``StubTreq`` returns, and
 hypothesis can drive the app example by example.
 """
@@ -29,6 +29,7 @@ from ocppd.config import load_config
 from ocppd.service import Ocppd
 from ocppd.store import migrate, tokens, users
 from ocppd.store.database import default_sqlite_url
+from ocppd.store.journal import prepare_journal_file
 from ocppd.timeutil import from_timestamp
 from tests.nodecache import seed_migrated_sqlite, share_schemas
 
@@ -76,6 +77,16 @@ class InlineNode:
         testcase.patch(
             database, "run", lambda func, *a, **kw: maybeDeferred(database.run_sync, func, *a, **kw)
         )
+        # The embedded bus's journal file beside the SQLite store, likewise.
+        journal = self.node.journal_database
+        if journal is not None:
+            journal.run_sync(prepare_journal_file)
+            testcase.addCleanup(journal.engine.dispose)
+            testcase.patch(
+                journal,
+                "run",
+                lambda func, *a, **kw: maybeDeferred(journal.run_sync, func, *a, **kw),
+            )
         for module in (accounts, cms):
             if hasattr(module, "deferToThread"):
                 testcase.patch(module, "deferToThread", _in_this_thread)
