@@ -299,6 +299,18 @@ def wait_for_port(port: int, what: str, log: str) -> None:
     raise RuntimeError(f"{what} did not start; see {log}")
 
 
+def io_counts(daemons: list[subprocess.Popen[bytes]]) -> dict[str, int]:
+    """The daemons' ``write_bytes`` and ``syscw`` (``/proc/PID/io``), summed."""
+    totals = {"write_bytes": 0, "syscw": 0}
+    for process in daemons:
+        with open(f"/proc/{process.pid}/io") as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                if name in totals:
+                    totals[name] += int(value)
+    return totals
+
+
 def run_backend(
     backend: str,
     chargers: int,
@@ -404,9 +416,12 @@ def run_backend(
 
         processes_cpu_before: list[list[float]] = []
 
+        io_before: list[dict[str, int]] = []
+
         def measuring() -> None:
             processes_cpu_before.append(cpu_by_process())
             server_cpu_before.append(sum(processes_cpu_before[0]))
+            io_before.append(io_counts(daemons))
 
         reactor.callWhenRunning(
             lambda: drive(port, chargers, seconds, workload, measuring).addBoth(done)
@@ -435,6 +450,7 @@ def run_backend(
             for after, before in zip(cpu_by_process(), processes_cpu_before[0], strict=True)
         ]
         server_cpu = server_cpu_now() - server_cpu_before[0]
+        io_after = io_counts(daemons)
         stored_messages = stored()
         latencies.sort()
         load_cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (
@@ -453,6 +469,14 @@ def run_backend(
             "split": split,
             # Each process's share: [all], or [processor, edge] when split.
             "process_us_per_stored": [cpu * 1e6 / max(stored_messages, 1) for cpu in processes_cpu],
+            # The daemons' writes to storage (/proc/PID/io), from the first measured
+            # call until the last answered message was stored: the WAL, the
+            # checkpoints' copies into the database files.
+            "write_kb_per_stored": (io_after["write_bytes"] - io_before[0]["write_bytes"])
+            / 1024
+            / max(stored_messages, 1),
+            "write_calls_per_stored": (io_after["syscw"] - io_before[0]["syscw"])
+            / max(stored_messages, 1),
         }
     finally:
         for process in reversed(daemons):
