@@ -45,10 +45,14 @@ __all__ = [
     "SOC",
     "MeterSample",
     "Newest",
+    "SampleFields",
     "energy_wh",
+    "fields_of",
     "newest",
+    "newest_of",
     "power_w",
     "read_integer",
+    "read_samples",
     "samples_from",
     "soc_percent",
 ]
@@ -200,28 +204,77 @@ class MeterSample:
     value_w: int | None = attrs.field(init=False, default=attrs.Factory(_power_of, True))
 
 
-def samples_from(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
-    """OCPP 1.6 MeterValue objects flattened into one sample per sampledValue."""
-    samples = []
+#: One sampledValue as :func:`read_samples` reads it: the fields of
+#: :class:`MeterSample` in their order, its readings last.
+SampleFields = tuple[
+    datetime,
+    str,
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    int | None,
+    int | None,
+]
+
+
+def read_samples(meter_values: list[dict[str, Any]]) -> list[SampleFields]:
+    """
+    OCPP 1.6 MeterValue objects flattened into one :data:`SampleFields` per
+    sampledValue: the one parse of what a charger sent, its readings by
+    :func:`energy_wh` and :func:`power_w`. Plain tuples, which the
+    processor turns into rows without a :class:`MeterSample` each (a
+    MeterValues' four samples were a tenth of its Python).
+    """
+    samples: list[SampleFields] = []
+    append = samples.append
     for meter_value in meter_values:
         timestamp = parse_iso(meter_value["timestamp"])
         for sampled in meter_value["sampledValue"]:
             get = sampled.get
-            # Positional, in the fields' order: matching eight keywords was
-            # a third of building a sample, four times per MeterValues.
-            samples.append(
-                MeterSample(
+            value = sampled["value"]
+            measurand = get("measurand", ENERGY_REGISTER)
+            unit = get("unit", "Wh")
+            append(
+                (
                     timestamp,
-                    sampled["value"],
-                    get("measurand", ENERGY_REGISTER),
+                    value,
+                    measurand,
                     get("phase"),
-                    get("unit", "Wh"),
+                    unit,
                     get("context", "Sample.Periodic"),
                     get("location", "Outlet"),
                     get("format", "Raw"),
+                    energy_wh(measurand, unit, value),
+                    power_w(measurand, unit, value),
                 )
             )
     return samples
+
+
+def samples_from(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
+    """OCPP 1.6 MeterValue objects flattened into one sample per sampledValue."""
+    # Positional, in the fields' order: matching eight keywords was a third
+    # of building a sample. The readings are the sample's own (the same rule).
+    return [MeterSample(*fields[:8]) for fields in read_samples(meter_values)]
+
+
+def fields_of(sample: MeterSample) -> SampleFields:
+    """A sample as :func:`read_samples` reads it."""
+    return (
+        sample.timestamp,
+        sample.value,
+        sample.measurand,
+        sample.phase,
+        sample.unit,
+        sample.context,
+        sample.location,
+        sample.format,
+        sample.value_wh,
+        sample.value_w,
+    )
 
 
 @attrs.frozen
@@ -249,27 +302,33 @@ class Newest:
 
 
 def newest(samples: Iterable[MeterSample]) -> Newest:
+    """:func:`newest_of` of :class:`MeterSample` objects."""
+    return newest_of([fields_of(sample) for sample in samples])
+
+
+def newest_of(samples: Iterable[SampleFields]) -> Newest:
     """
     The newest phase-less :data:`ENERGY_REGISTER`, :data:`POWER_IMPORT` and
-    :data:`SOC` readings among ``samples``. Per-phase values are not summed into totals:
-    a charger sends totals without ``phase`` when it has them, and a guess
-    would be worse than none. Of readings with the same timestamp, the first
-    counts, as a later message with the same timestamp changes no session.
+    :data:`SOC` readings among ``samples`` (:func:`read_samples`'). Per-phase
+    values are not summed into totals: a charger sends totals without
+    ``phase`` when it has them, and a guess would be worse than none. Of
+    readings with the same timestamp, the first counts, as a later message
+    with the same timestamp changes no session.
     """
     energy: tuple[datetime, int] | None = None
     power: tuple[datetime, int] | None = None
     soc: tuple[datetime, int] | None = None
-    for sample in samples:
-        if sample.phase:
+    for timestamp, value, measurand, phase, unit, _, _, _, value_wh, value_w in samples:
+        if phase:
             continue
-        if sample.value_wh is not None and sample.measurand == ENERGY_REGISTER:
-            if energy is None or sample.timestamp > energy[0]:
-                energy = (sample.timestamp, sample.value_wh)
-        elif sample.value_w is not None and sample.measurand == POWER_IMPORT:
-            if power is None or sample.timestamp > power[0]:
-                power = (sample.timestamp, sample.value_w)
-        elif sample.measurand == SOC and (soc is None or sample.timestamp > soc[0]):
-            percent = soc_percent(sample.measurand, sample.unit, sample.value)
+        if value_wh is not None and measurand == ENERGY_REGISTER:
+            if energy is None or timestamp > energy[0]:
+                energy = (timestamp, value_wh)
+        elif value_w is not None and measurand == POWER_IMPORT:
+            if power is None or timestamp > power[0]:
+                power = (timestamp, value_w)
+        elif measurand == SOC and (soc is None or timestamp > soc[0]):
+            percent = soc_percent(measurand, unit, value)
             if percent is not None:
-                soc = (sample.timestamp, percent)
+                soc = (timestamp, percent)
     return Newest(energy, power, soc)

@@ -226,6 +226,73 @@ class ConversionTests(SynchronousTestCase):
         self.assertEqual(sample.value_wh, 5)
 
 
+#: sampledValues of every kind the processor meets: defaults, units, phases, nulls, non-numbers.
+VARIED_METER_VALUES: list[dict[str, Any]] = [
+    {
+        "timestamp": "2026-11-29T12:00:00Z",
+        "sampledValue": [
+            {"value": "5"},
+            {"value": "1.0005", "unit": "kWh", "measurand": "Energy.Active.Import.Register"},
+            {"value": "7.4", "unit": "kW", "measurand": "Power.Active.Import"},
+            {"value": "230", "unit": "W", "measurand": "Power.Offered", "phase": "L1"},
+            {"value": "16", "unit": "A", "measurand": "Current.Import", "phase": "L2-N"},
+            {"value": "48", "unit": "Percent", "measurand": "SoC", "location": "EV"},
+            {"value": "NaN", "unit": "Wh", "context": "Transaction.End", "format": "Raw"},
+            {"value": "0x10", "measurand": "Energy.Active.Export.Interval"},
+            {"value": "12", "unit": None, "measurand": "Power.Active.Import"},
+            {"value": "3", "unit": None, "format": "SignedData", "context": None},
+        ],
+    },
+    {
+        "timestamp": "2026-11-29T13:00:00.123+01:00",
+        "sampledValue": [
+            {"value": "99", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+            {"value": "2", "unit": "kW", "measurand": "Power.Active.Import", "phase": None},
+        ],
+    },
+]
+
+
+class ReadSamplesTests(SynchronousTestCase):
+    def test_as_samples_read_them(self) -> None:
+        """
+        ``read_samples`` reads each sampledValue as ``MeterSample`` does
+        (its fields, its readings: one rule) and ``newest_of`` of them is
+        ``newest`` of the samples.
+        """
+        fields = measurands.read_samples(VARIED_METER_VALUES)
+        samples = samples_from(VARIED_METER_VALUES)
+        self.assertEqual(fields, [measurands.fields_of(sample) for sample in samples])
+        self.assertEqual([MeterSample(*each[:8]) for each in fields], samples)
+        self.assertEqual(measurands.newest_of(fields), newest(samples))
+        self.assertEqual(
+            measurands.newest_of(fields),
+            measurands.Newest(
+                (datetime(2026, 11, 29, 12, 0, 0, 123000, tzinfo=UTC), 99),
+                (datetime(2026, 11, 29, 12, 0, 0, 123000, tzinfo=UTC), 2000),
+                (T0, 48),
+            ),
+        )
+        # What each reads: energy (Wh, kWh, no unit), power (W, kW), neither.
+        self.assertEqual(
+            [(each[8], each[9]) for each in fields],
+            [
+                (5, None),
+                (1001, None),
+                (None, 7400),
+                (None, 230),
+                (None, None),
+                (None, None),
+                (None, None),
+                (None, None),
+                (None, None),
+                (3, None),
+                (99, None),
+                (None, 2000),
+            ],
+        )
+
+
 class NewestTests(SynchronousTestCase):
     def sample(
         self,

@@ -20,7 +20,7 @@ from ocppd.consumers.stop_billing import StopBilling
 from ocppd.consumers.tariff_cache import TariffCache
 from ocppd.consumers.traffic import received_at
 from ocppd.logs import Logger
-from ocppd.measurands import samples_from
+from ocppd.measurands import read_samples, samples_from
 from ocppd.representations import live_json, session_json
 from ocppd.store import transactions, wallets
 from ocppd.store.records import TransactionRecord
@@ -124,11 +124,11 @@ class Sessions:
         """
         request = envelope.payload["request"]
         received = received_at(envelope)
-        readings = transactions.meter_readings(
+        readings = transactions.readings_of(
             charge_point_id=charge_point_id,
             connector_id=request["connectorId"],
             transaction_id=request.get("transactionId"),
-            samples=samples_from(request["meterValue"]),
+            samples=read_samples(request["meterValue"]),
             now=received,
         )
         for row in readings.rows:

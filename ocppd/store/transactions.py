@@ -626,26 +626,49 @@ def meter_readings(
     now: datetime,
 ) -> MeterReadings:
     """``add_meter_values`` in two halves: this builds, the others write."""
+    return readings_of(
+        charge_point_id=charge_point_id,
+        connector_id=connector_id,
+        transaction_id=transaction_id,
+        samples=[measurands.fields_of(sample) for sample in samples],
+        now=now,
+    )
+
+
+def readings_of(
+    *,
+    charge_point_id: str,
+    connector_id: int,
+    transaction_id: int | None,
+    samples: list[measurands.SampleFields],
+    now: datetime,
+) -> MeterReadings:
+    """
+    ``meter_readings`` of samples as ``measurands.read_samples`` reads them
+    (the processor's MeterValues: no ``MeterSample`` each).
+    """
     stored_transaction_id = NO_TRANSACTION if transaction_id is None else transaction_id
     rows = [
         (
             charge_point_id,
             connector_id,
             stored_transaction_id,
-            sample.timestamp,
-            sample.value,
-            sample.value_wh,
-            sample.measurand,
-            sample.phase or "",
-            sample.unit,
-            sample.context or "",
-            sample.location or "",
-            sample.format,
+            timestamp,
+            value,
+            value_wh,
+            measurand,
+            phase or "",
+            unit,
+            context or "",
+            location or "",
+            format_,
             now,
         )
-        for sample in samples
+        for timestamp, value, measurand, phase, unit, context, location, format_, value_wh, _ in (
+            samples
+        )
     ]
-    return MeterReadings(charge_point_id, transaction_id, rows, measurands.newest(samples))
+    return MeterReadings(charge_point_id, transaction_id, rows, measurands.newest_of(samples))
 
 
 def append_meter_values(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
