@@ -71,18 +71,20 @@ def log_frames(
 ) -> None:
     """Defer the message-log rows of ``logged``, each keyed by the envelope's id and its suffix."""
     payload = envelope.payload
+    action = payload.get("action")
+    unique_id = payload.get("uniqueId")
     for suffix, direction, message_type, body, at_field in logged:
-        row = messages.log_row(
-            message_id=f"{envelope.id}:{suffix}",
-            charge_point_id=charge_point_id,
-            direction=direction,
-            message_type=message_type,
-            action=payload.get("action"),
-            unique_id=payload.get("uniqueId"),
-            payload=body,
-            at=at(envelope, at_field),
+        row = messages.log_values(
+            f"{envelope.id}:{suffix}",
+            charge_point_id,
+            direction,
+            message_type,
+            action,
+            unique_id,
+            body,
+            at(envelope, at_field),
         )
-        writes.defer(messages.append_log, row)
+        writes.defer(messages.append_log_values, row)
 
 
 class LastSeen:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ocppd.store.records import MessageRecord, all_records
-from ocppd.store.sql import append_new_rows
+from ocppd.store.sql import append_new_rows, append_new_values
 from ocppd.store.tables import DIRECTIONS, MESSAGE_TYPES, message_log
 
 
@@ -22,6 +22,41 @@ def log_message(conn: Connection, **frame: Any) -> bool:
     The processor appends many at once with ``append_log``.
     """
     return bool(append_log(conn, [log_row(**frame)]))
+
+
+#: The columns of a logged frame, in the order of ``log_values``' values.
+LOG_COLUMNS = (
+    "message_id",
+    "charge_point_id",
+    "direction",
+    "message_type",
+    "action",
+    "unique_id",
+    "payload",
+    "created_at",
+)
+
+
+def log_values(
+    message_id: str,
+    charge_point_id: str,
+    direction: str,
+    message_type: str,
+    action: str | None,
+    unique_id: str | None,
+    payload: Any,
+    at: datetime,
+) -> tuple[Any, ...]:
+    """
+    One frame of the log as values of ``LOG_COLUMNS`` for
+    ``append_log_values`` (the processor's two frames of every message: a
+    tuple each, not a dict of eight keys); ``log_row`` says what they mean.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction {direction!r} is not one of {DIRECTIONS}")
+    if message_type not in MESSAGE_TYPES:
+        raise ValueError(f"message type {message_type!r} is not one of {MESSAGE_TYPES}")
+    return (message_id, charge_point_id, direction, message_type, action, unique_id, payload, at)
 
 
 def log_row(
@@ -42,25 +77,20 @@ def log_row(
     suffix), so a redelivered envelope logs nothing twice. ``direction`` is
     ``in`` (from the charger) or ``out``; ``payload`` is any JSON value.
     """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction {direction!r} is not one of {DIRECTIONS}")
-    if message_type not in MESSAGE_TYPES:
-        raise ValueError(f"message type {message_type!r} is not one of {MESSAGE_TYPES}")
-    return {
-        "message_id": message_id,
-        "charge_point_id": charge_point_id,
-        "direction": direction,
-        "message_type": message_type,
-        "action": action,
-        "unique_id": unique_id,
-        "payload": payload,
-        "created_at": at,
-    }
+    values = log_values(
+        message_id, charge_point_id, direction, message_type, action, unique_id, payload, at
+    )
+    return dict(zip(LOG_COLUMNS, values, strict=True))
 
 
 def append_log(conn: Connection, rows: list[dict[str, Any]]) -> int:
     """Append ``log_row`` rows in order, in as few statements as can be; how many were new."""
     return append_new_rows(conn, message_log, rows)
+
+
+def append_log_values(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
+    """``append_log`` of ``log_values`` rows: the same statements, the same rows stored."""
+    return append_new_values(conn, message_log, LOG_COLUMNS, rows)
 
 
 def _log_cutoff(conn: Connection, before: datetime) -> int | None:

@@ -1533,6 +1533,63 @@ class StoreTestsMixin(_Base):
         self.assertEqual((stored[0].payload, stored[0].created_at), ({"n": "m249"}, T0))
         self.assertEqual(self.query(messages.append_log, []), 0)
 
+    def test_append_log_values_stores_what_append_log_stores(self) -> None:
+        """
+        The processor's tuples (``log_values``, ``append_log_values``) store
+        the rows ``log_row`` dicts store through ``append_log``: every column,
+        JSON of any shape (null, nested, text) and times of any zone alike;
+        a known id is skipped; a direction or type outside the log's is refused.
+        """
+        cet = timezone(timedelta(hours=1))
+        frames = [
+            ("call", "in", "CALL", "MeterValues", "u1", {"n": [1, {"x": None}]}, T0),
+            ("answer", "out", "CALLRESULT", "MeterValues", "u1", {}, T0.astimezone(cet)),
+            ("reply", "in", "CALLERROR", None, None, None, T0 + timedelta(microseconds=1)),
+            ("raw", "in", "CALL", "Heart\u00dfbeat", "u\x01", "text", T0 + timedelta(days=1)),
+        ]
+
+        def logged(prefix: str) -> list[tuple[Any, ...]]:
+            rows = self.query(
+                lambda conn: conn.execute(
+                    sa.select(tables.message_log)
+                    .where(tables.message_log.c.message_id.like(f"{prefix}%"))
+                    .order_by(tables.message_log.c.id)
+                ).all()
+            )
+            return [(row.message_id[len(prefix) :], *row[2:]) for row in rows]
+
+        as_dicts = [
+            messages.log_row(
+                message_id=f"d:{suffix}",
+                charge_point_id="CP1",
+                direction=direction,
+                message_type=message_type,
+                action=action,
+                unique_id=unique_id,
+                payload=payload,
+                at=at,
+            )
+            for suffix, direction, message_type, action, unique_id, payload, at in frames
+        ]
+        as_tuples = [
+            messages.log_values(f"t:{suffix}", "CP1", direction, kind, action, unique, body, at)
+            for suffix, direction, kind, action, unique, body, at in frames
+        ]
+        self.assertEqual(
+            [tuple(row.values()) for row in as_dicts],
+            [(f"d{values[0][1:]}", *values[1:]) for values in as_tuples],
+        )
+        self.assertEqual(tuple(as_dicts[0]), messages.LOG_COLUMNS)
+        self.assertEqual(self.query(messages.append_log, as_dicts), 4)
+        self.assertEqual(self.query(messages.append_log_values, as_tuples), 4)
+        self.assertEqual(self.query(messages.append_log_values, as_tuples[1:]), 0)
+        self.assertEqual(logged("t"), logged("d"))
+        self.assertEqual(len(logged("t")), 4)
+        with self.assertRaises(ValueError):
+            messages.log_values("x", "CP1", "up", "CALL", None, None, None, T0)
+        with self.assertRaises(ValueError):
+            messages.log_values("x", "CP1", "in", "PING", None, None, None, T0)
+
     def test_append_log_times_converted_per_instant(self) -> None:
         """Rows sharing an instant (in any zone) store it alike; a naive time is refused."""
         cet = timezone(timedelta(hours=1))
