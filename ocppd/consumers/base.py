@@ -64,6 +64,11 @@ class DeferredWrites:
     def defer(self, writer: Writer, item: Any) -> None:
         self._items.setdefault(writer, []).append(item)
 
+    def defer_all(self, writer: Writer, items: list[Any]) -> None:
+        """``defer`` of each of ``items``, in order (a message's meter samples at once)."""
+        if items:  # none: no writer either, as with no ``defer``
+            self._items.setdefault(writer, []).extend(items)
+
     def extend(self, other: DeferredWrites) -> None:
         for writer, items in other._items.items():
             self._items.setdefault(writer, []).extend(items)

@@ -131,8 +131,7 @@ class Sessions:
             samples=read_samples(request["meterValue"]),
             now=received,
         )
-        for row in readings.rows:
-            writes.defer(transactions.append_meter_values, row)
+        writes.defer_all(transactions.append_meter_values, readings.rows)
         return readings, received
 
     def metered(

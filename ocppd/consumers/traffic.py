@@ -73,18 +73,22 @@ def log_frames(
     payload = envelope.payload
     action = payload.get("action")
     unique_id = payload.get("uniqueId")
-    for suffix, direction, message_type, body, at_field in logged:
-        row = messages.log_values(
-            f"{envelope.id}:{suffix}",
-            charge_point_id,
-            direction,
-            message_type,
-            action,
-            unique_id,
-            body,
-            at(envelope, at_field),
-        )
-        writes.defer(messages.append_log_values, row)
+    writes.defer_all(
+        messages.append_log_values,
+        [
+            messages.log_values(
+                f"{envelope.id}:{suffix}",
+                charge_point_id,
+                direction,
+                message_type,
+                action,
+                unique_id,
+                body,
+                at(envelope, at_field),
+            )
+            for suffix, direction, message_type, body, at_field in logged
+        ],
+    )
 
 
 class LastSeen:

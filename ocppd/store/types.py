@@ -9,6 +9,7 @@ and sort times the same way. Python code only ever sees aware UTC datetimes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -63,7 +64,7 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
         def process(value: Any) -> Any:
             if type(value) is datetime and value.tzinfo is UTC:
-                return _sqlite_text(value)
+                return _recent_sqlite_text(value)
             return general(value)
 
         return process
@@ -113,6 +114,13 @@ def _sqlite_text(value: datetime) -> str:
     """``value`` (UTC) as SQLAlchemy's SQLite ``DATETIME`` stores it, microseconds always."""
     # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" without its offset.
     return value.isoformat(" ", "microseconds")[:26]
+
+
+#: ``_sqlite_text`` of the times a batch repeats: a MeterValues binds its
+#: samples' time and its arrival twice each (the session's meter, then the
+#: samples and the message log). Only UTC times reach it, and equal UTC
+#: times are one text.
+_recent_sqlite_text = functools.lru_cache(maxsize=1024)(_sqlite_text)
 
 
 def big_id() -> sa.types.TypeEngine[int]:

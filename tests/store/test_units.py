@@ -139,6 +139,11 @@ class UTCDateTimeTests(SynchronousTestCase):
         local = datetime(2026, 3, 29, 3, 30, tzinfo=timezone(timedelta(hours=2)))
         for value in [*values, local, None]:
             self.assertEqual(fast(value), general(value), value)
+        # Again, from its cache of recent times (equal UTC times, other objects too).
+        for value in [*values, local, local.astimezone(UTC), None]:
+            self.assertEqual(fast(value), general(value), value)
+            if value is not None:
+                self.assertEqual(fast(value + timedelta(0)), general(value), value)
         self.assertEqual(
             fast(datetime(2026, 12, 7, 8, 9, tzinfo=UTC)), "2026-12-07 08:09:00.000000"
         )
