@@ -6,6 +6,7 @@ function per shape, so a session looks the same wherever a client meets it.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,10 @@ from ocppd.store.records import (
 )
 from ocppd.store.wallets import WalletView
 from ocppd.timeutil import format_iso
+
+#: ``format_iso`` of the start times ``session_json`` shows: a charging
+#: session's ``session.updated`` repeats its start on every MeterValues.
+_started_iso = functools.lru_cache(maxsize=4096)(format_iso)
 
 
 def iso_or_none(value: datetime | None) -> str | None:
@@ -56,7 +61,7 @@ def session_json(record: TransactionRecord) -> dict[str, Any]:
         "idTag": record.id_tag,
         "userId": record.user_id,
         "status": record.status,
-        "startedAt": format_iso(record.started_at),
+        "startedAt": _started_iso(record.started_at),
         "stoppedAt": iso_or_none(record.stopped_at),
         "meterStartWh": record.meter_start_wh,
         "meterStopWh": record.meter_stop_wh,

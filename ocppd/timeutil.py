@@ -33,8 +33,18 @@ def format_iso(value: datetime) -> str:
     """Format an aware (or naive UTC) time as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
     if value.tzinfo is not None and value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    # isoformat (C) rather than strftime: this runs twice per OCPP message.
-    return value.isoformat(timespec="milliseconds")[:23] + "Z"
+    # Neither isoformat (its offset formatted and cut off: PyUnicode_FromFormat,
+    # a C sprintf per field) nor strftime: a third less CPU than isoformat,
+    # twice per session.updated and on every OCPP message.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond // 1000,
+    )
 
 
 class _Clock(Protocol):

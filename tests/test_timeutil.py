@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -24,6 +26,27 @@ class FormatIsoTests(SynchronousTestCase):
         for value, text in cases.items():
             self.assertEqual(format_iso(value), text)
             self.assertEqual(format_iso(parse_iso(text)), text)
+
+    @given(
+        st.datetimes(
+            timezones=st.one_of(
+                st.none(),
+                st.just(UTC),
+                st.builds(timezone, st.timedeltas(timedelta(hours=-23), timedelta(hours=23))),
+            )
+        )
+    )
+    def test_as_isoformat_says(self, value: datetime) -> None:
+        """Any time, naive or in any zone: ``isoformat``'s UTC milliseconds, and a Z."""
+        if value.tzinfo is not None:
+            try:
+                utc = value.astimezone(UTC)
+            except OverflowError:
+                return  # beyond year 1..9999 in UTC: format_iso raises as astimezone does
+        else:
+            utc = value
+        expected = utc.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+        self.assertEqual(format_iso(value), expected)
 
 
 class IsoNowTests(SynchronousTestCase):
