@@ -10,7 +10,8 @@ On the real reactor, with the embedded default's parts as ``twistd ocppd``
 wires them: ``ChargerConnection`` per charger, ``CentralSystemHandlers``,
 ``TrafficPublisher`` (a Heartbeat to the ``LastSeenWriter``, not the bus, as
 with the default ``[ocpp] log_heartbeats``), ``MemoryBus`` journaling to
-``StoreJournal`` on SQLite, and the notifier consuming (no page open); the
+``StoreJournal`` in the journal file beside the SQLite store (on its own
+database thread), and the notifier consuming (no page open); the
 processor does not consume, as in ``ocppd-noproc``. ``--processor`` adds the
 processor as ``twistd ocppd`` wires it (``EventPublisher``, the outbox and its
 relay), each charger's MeterValues then in a session of its own: the reactor's
@@ -64,6 +65,11 @@ from ocppd.ocpp.traffic import TrafficPublisher
 from ocppd.store import chargers, transactions
 from ocppd.store.database import Database
 from ocppd.store.journal import StoreJournal
+
+try:
+    from ocppd.store.journal import journal_database, prepare_journal_file
+except ImportError:  # OCPPD_BENCH_SOURCE: a tree whose journal is in the store
+    journal_database = None
 from ocppd.timeutil import utcnow
 
 NODE = "bench"
@@ -128,7 +134,13 @@ def main() -> int:
     routes = topology.default_topology(
         node_id=NODE, notifier_inbound=shown_inbound(log_heartbeats=False)
     )
-    bus = MemoryBus(routes, reactor=reactor, journal=StoreJournal(database, NODE))
+    # As twistd ocppd wires it: the journal in its file beside the store, on a
+    # database thread of its own (or in the store, in a tree from before that).
+    journal = journal_database(database.engine.url, reactor=reactor) if journal_database else None
+    if journal is not None:
+        journal.start()
+        journal.run_sync(prepare_journal_file)
+    bus = MemoryBus(routes, reactor=reactor, journal=StoreJournal(journal or database, NODE))
     bus.startService()
     Notifier(bus, NobodyListening()).start(topology.notifier_queue(NODE))
     last_seen = LastSeenWriter(database, reactor)
