@@ -37,6 +37,12 @@ SQLITE_FILE_NAME = "ocppd.sqlite3"
 #: How long a SQLite connection waits for another process's write lock (an
 #: ``ocppctl`` next to the daemon) before giving up, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: Each SQLite connection's page cache at most, in KiB (``cache_size``, negative: KiB).
+SQLITE_CACHE_KIB = 64 * 1024
+#: WAL frames (pages) after which a commit copies the WAL into the database file.
+SQLITE_WAL_AUTOCHECKPOINT = 4000
+#: Bytes the WAL file keeps once a checkpoint let it start over (``journal_size_limit``).
+SQLITE_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 #: Seconds a new PostgreSQL connection may take (libpq ``connect_timeout``).
 PG_CONNECT_TIMEOUT = 10
 #: CPython's GIL switch interval in the daemon (``sys.setswitchinterval``;
@@ -139,6 +145,31 @@ def _configure_sqlite_connection(dbapi_connection: Any, connection_record: Any) 
       power cut may roll back the last commits, and with them messages
       already acknowledged. It costs little: the processor's CPU per
       MeterValues measured the same with both (bench/RESULTS.md, issue 16).
+    - ``temp_store=MEMORY``: a statement that may fail half-way in a longer
+      transaction (a processor batch's multi-row INSERTs) keeps the pages it
+      changes in a statement journal, which spilled to a temporary file past
+      64 KiB: about half of what a batch of MeterValues wrote through system
+      calls (bench/pages.py, bench/RESULTS.md). Kept in memory, it costs at
+      most what one statement changes; temporary tables and indexes (a
+      DISTINCT, an IN list) are in memory too. Sorts still spill to files.
+    - ``cache_size`` of ``SQLITE_CACHE_KIB`` (64 MiB, not SQLite's 2 MiB):
+      with 100 chargers a batch touches a leaf page of each index per
+      charger, more than 2 MiB held, so a commit read pages back that it had
+      just written and spilled dirty pages to the WAL before the commit
+      wrote them again. A maximum, allocated as pages are read, per
+      connection (the daemon's store and bus journal, an ``ocppctl``).
+    - ``wal_autocheckpoint`` of ``SQLITE_WAL_AUTOCHECKPOINT`` frames (about
+      16 MB, not 1,000): a checkpoint copies each page once however many
+      commits rewrote it, so fewer checkpoints copy fewer pages (the hot
+      index pages of every charger). Each takes longer, in the committing
+      thread (the database thread), and a crash recovery reads up to that
+      much WAL. 10,000 saved a little more and doubles both.
+    - ``journal_size_limit`` of ``SQLITE_JOURNAL_SIZE_LIMIT`` (64 MiB): the
+      WAL grows past the checkpoint size while a reader keeps an old
+      snapshot; once it starts over, the file is cut back to this.
+    - No ``mmap_size``: with this cache the database thread read 1-5 KB per
+      MeterValues left, and a memory-mapped file turns an I/O error into a
+      SIGBUS.
     """
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -147,6 +178,10 @@ def _configure_sqlite_connection(dbapi_connection: Any, connection_record: Any) 
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT}")
+        cursor.execute(f"PRAGMA journal_size_limit={SQLITE_JOURNAL_SIZE_LIMIT}")
     finally:
         cursor.close()
 

@@ -1806,6 +1806,12 @@ class SQLiteStoreTests(StoreTestsMixin, TestCase):
             self.assertEqual(conn.exec_driver_sql("PRAGMA foreign_keys").scalar(), 1)
             self.assertEqual(conn.exec_driver_sql("PRAGMA busy_timeout").scalar(), 10_000)
             self.assertEqual(conn.exec_driver_sql("PRAGMA synchronous").scalar(), 2)  # FULL
+            self.assertEqual(conn.exec_driver_sql("PRAGMA temp_store").scalar(), 2)  # MEMORY
+            self.assertEqual(conn.exec_driver_sql("PRAGMA cache_size").scalar(), -65536)
+            self.assertEqual(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar(), 4000)
+            self.assertEqual(
+                conn.exec_driver_sql("PRAGMA journal_size_limit").scalar(), 64 * 1024 * 1024
+            )
         self.assertEqual(self.database.threadpool.max, 1)
 
     def test_foreign_keys_enforced(self) -> None:
