@@ -323,18 +323,21 @@ meter_values = sa.Table(
     sa.Column("location", sa.String(10), nullable=False),  # '' when absent
     sa.Column("format", sa.String(20), nullable=True),
     sa.Column("received_at", UTCDateTime, nullable=False),
+    # What makes a sample the same one, in an order that also serves a
+    # session's samples (its id and its own charger, in time order): no
+    # (transaction_id, timestamp) index to maintain beside it (revision 0022).
     sa.UniqueConstraint(
         "charge_point_id",
-        "connector_id",
         "transaction_id",
         "timestamp",
+        "connector_id",
         "measurand",
         "phase",
         "location",
         "context",
         name="uq_meter_values_sample",
     ),
-    sa.Index(None, "transaction_id", "timestamp"),
+    # A charger's samples over a period, whatever the session (its meter history).
     sa.Index(None, "charge_point_id", "timestamp"),
 )
 

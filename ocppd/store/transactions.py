@@ -964,9 +964,15 @@ def list_meter_values(
     mv = meter_values.c
     query = sa.select(meter_values)
     if transaction_id is not None:
-        owner = sa.select(_tx.charge_point_id).where(_tx.id == transaction_id).scalar_subquery()
-        query = query.where(mv.transaction_id == transaction_id, mv.charge_point_id == owner)
-    if charge_point_id is not None:
+        owner = sa.select(_tx.charge_point_id).where(_tx.id == transaction_id)
+        if charge_point_id is not None:
+            owner = owner.where(_tx.charge_point_id == charge_point_id)
+        # The session's samples found by the sample key (charger, transaction,
+        # time, ...). IN rather than = (one owner at most: the id is the key):
+        # with an equality SQLite walked the charger's whole history in its
+        # (charge_point_id, timestamp) index instead, for the order.
+        query = query.where(mv.transaction_id == transaction_id, mv.charge_point_id.in_(owner))
+    else:
         query = query.where(mv.charge_point_id == charge_point_id)
     rows = conn.execute(query.order_by(mv.timestamp, mv.id))
     return [_meter_value(row._mapping) for row in rows]

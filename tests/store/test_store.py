@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
@@ -36,7 +37,7 @@ from ocppd.store import (
     transactions,
     users,
 )
-from ocppd.store.database import Database
+from ocppd.store.database import Database, create_engine
 from ocppd.store.errors import AlreadyExists, NotFound
 from ocppd.store.prepared import Prepared, driver_rows
 from ocppd.store.records import Allocation
@@ -199,7 +200,7 @@ class StoreTestsMixin(_Base):
             )
             self.assertEqual(compare_metadata(context, tables.metadata), [])
         self.assertEqual(migrate.current_revision(self.database.engine), migrate.head_revision())
-        self.assertEqual(migrate.head_revision(), "0021")
+        self.assertEqual(migrate.head_revision(), "0022")
 
     def test_upgrade_to_0005_redacts_authorization_keys(self) -> None:
         """
@@ -268,6 +269,65 @@ class StoreTestsMixin(_Base):
         audited = [e.detail for e in database.run_sync(audit.list_audit_entries)]
         self.assertEqual(audited[0], {"request": {"key": "AuthorizationKey", "value": REDACTED}})
         self.assertEqual(audited[1]["response"], logged[0])
+
+    def test_upgrade_to_0022_reorders_the_sample_key(self) -> None:
+        """
+        Revision 0022 keeps every sample and what makes one the same (its
+        unique key's columns), leads the key with (charger, transaction,
+        time) and drops the (transaction, time) index; its downgrade puts
+        both back as they were.
+        """
+        url = self.empty_database_url()
+        migrate.upgrade(url, "0021")
+        engine = create_engine(url, max_threads=1)
+        self.addCleanup(engine.dispose)
+        mv = tables.meter_values
+
+        def sample(tx: int, minute: int, measurand: str) -> tuple[Any, ...]:
+            at = minutes(minute)
+            return ("CP1", 1, tx, at, "1", 1, measurand, "", "Wh", "", "", None, at)
+
+        def rows() -> list[tuple[Any, ...]]:
+            with engine.connect() as conn:
+                return [tuple(r) for r in conn.execute(sa.select(mv).order_by(mv.c.id))]
+
+        def append(*samples: tuple[Any, ...]) -> int:
+            with engine.begin() as conn:
+                return transactions.append_meter_values(conn, list(samples))
+
+        def layout() -> tuple[set[str], list[str]]:
+            inspector = sa.inspect(engine)
+            (unique,) = inspector.get_unique_constraints("meter_values")
+            self.assertEqual(unique["name"], "uq_meter_values_sample")
+            names = {index["name"] for index in inspector.get_indexes("meter_values")}
+            # SQLite lists the constraint's own index among them; PostgreSQL does not.
+            return names - {"uq_meter_values_sample"}, unique["column_names"]
+
+        with engine.begin() as conn:
+            chargers.add_charge_point(conn, "CP1", None, now=T0)
+        self.assertEqual(append(sample(7, 1, "Voltage"), sample(7, 1, "Power.Active.Import")), 2)
+        self.assertEqual(append(sample(0, 2, "Voltage")), 1)
+        before = rows()
+        old_layout = layout()
+        self.assertIn("ix_meter_values_transaction_id_timestamp", old_layout[0])
+        migrate.upgrade(url)
+        self.assertEqual(rows(), before)
+        indexes, key = layout()
+        self.assertEqual(indexes, {"ix_meter_values_charge_point_id_timestamp"})
+        self.assertEqual(key[:3], ["charge_point_id", "transaction_id", "timestamp"])
+        # As tables.py declares it (alembic's comparison does not see an order).
+        (declared,) = [c for c in mv.constraints if c.name == "uq_meter_values_sample"]
+        self.assertEqual(key, [column.name for column in declared.columns])  # type: ignore[attr-defined]
+        self.assertEqual(sorted(key), sorted(old_layout[1]))
+        # Still the same sample: a resent one is skipped, a new one stored.
+        self.assertEqual(append(sample(7, 1, "Voltage")), 0)
+        self.assertEqual(append(sample(7, 3, "Voltage")), 1)
+        with engine.begin() as conn:
+            command.downgrade(migrate.alembic_config(conn), "0021")
+        self.assertEqual(layout(), old_layout)
+        self.assertEqual(len(rows()), 4)
+        migrate.upgrade(engine)
+        self.assertEqual(migrate.current_revision(engine), migrate.head_revision())
 
     def test_upgrade_by_url_twice(self) -> None:
         """``upgrade(url)`` migrates an empty database; a second upgrade changes nothing."""
@@ -1813,6 +1873,33 @@ class SQLiteStoreTests(StoreTestsMixin, TestCase):
                 conn.exec_driver_sql("PRAGMA journal_size_limit").scalar(), 64 * 1024 * 1024
             )
         self.assertEqual(self.database.threadpool.max, 1)
+
+    def test_session_samples_by_the_sample_key(self) -> None:
+        """
+        A session's samples are sought in the unique sample key by charger
+        and transaction, not by walking the charger's whole history in its
+        (charge_point_id, timestamp) index for the order.
+        """
+        plans = []
+
+        def explain(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            if statement.startswith("SELECT") and "FROM meter_values" in statement:
+                plan = cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+                plans.append([row[-1] for row in plan.fetchall()])
+
+        sa.event.listen(self.database.engine, "before_cursor_execute", explain)
+        self.addCleanup(sa.event.remove, self.database.engine, "before_cursor_execute", explain)
+        self.query(transactions.list_meter_values, transaction_id=7)
+        self.query(transactions.list_meter_values, transaction_id=7, charge_point_id="CP1")
+        session = self.query(transactions.get_transaction, self.allocate().transaction_id)
+        self.query(transactions.session_meter_history, session, points=10)
+        self.assertEqual(len(plans), 3)
+        for plan in plans:
+            self.assertIn(
+                "SEARCH meter_values USING INDEX sqlite_autoindex_meter_values_1"
+                " (charge_point_id=? AND transaction_id=?)",
+                plan,
+            )
 
     def test_foreign_keys_enforced(self) -> None:
         """A charger's connector cannot refer to a charger that does not exist."""
