@@ -21,11 +21,14 @@ the next commit starts the file over). Unlike wall time these counts
 barely move with the load of a shared machine. ``--pragma`` adds settings
 after ocppd's own (what a change of them would do, without one).
 ``OCPPD_BENCH_SOURCE`` names another tree whose ``ocppd`` is measured.
+``--callgrind`` counts the instructions of each batch size's messages (user
+space only: a system call's work in the kernel is not among them).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import resource
 import shutil
@@ -78,8 +81,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--pragma", action="append", default=[])
     parser.add_argument("--keep", help="copy the database file here at the end")
+    parser.add_argument(
+        "--callgrind",
+        metavar="LIB",
+        help="the cg_start/cg_stop library (bench/request_path.py): run under valgrind"
+        " --tool=callgrind --instr-atstart=no; one dump per batch size",
+    )
     args = parser.parse_args()
     processor_batch.CHARGERS = CHARGERS
+    callgrind = ctypes.CDLL(args.callgrind) if args.callgrind else None
     with scratch_database("sqlite") as (engine, _):
         pragmas(engine, args.pragma)
         database = Database(engine)
@@ -125,8 +135,12 @@ def main() -> None:
             count = sum(len(envelopes) for envelopes in made)
             wal_before = os.path.getsize(wal) if os.path.exists(wal) else 0
             before, (user, system) = io_counters(), thread_cpu()
+            if callgrind is not None:
+                callgrind.cg_start()
             for envelopes in made:
                 database.run_sync(processor.apply_batch, envelopes)
+            if callgrind is not None:
+                callgrind.cg_stop()
             after, (user_after, system_after) = io_counters(), thread_cpu()
             grown = (os.path.getsize(wal) - wal_before) / (page_size + 24) / count
             per = {name: (after[name] - before[name]) / count for name in FIELDS}
