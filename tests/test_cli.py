@@ -6,6 +6,7 @@ import io
 import os
 
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd import cli
@@ -99,6 +100,9 @@ class OcppctlTests(OcppctlTestCase):
         database = self.database()
         user = database.run_sync(users.get_user_by_email, "jo@example.com")
         self.assertTrue(verify_password("correct horse", user.password_hash))
+        # At argon2-cffi's default cost: the tests' cheap hashes (tests.passwords)
+        # are not what the product stores.
+        self.assertFalse(PasswordHasher().check_needs_rehash(user.password_hash))
         tag = database.run_sync(tags.get_id_tag, "TAG1")
         self.assertEqual(
             (tag.user_id, tag.parent_id_tag, tag.status), (user.id, "PARENT", "Accepted")

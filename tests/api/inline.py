@@ -32,17 +32,7 @@ from ocppd.store.database import default_sqlite_url
 from ocppd.store.journal import prepare_journal_file
 from ocppd.timeutil import from_timestamp
 from tests.nodecache import seed_migrated_sqlite, share_schemas
-
-#: A valid Argon2 hash is slow on purpose: tests that make users use this one, made once.
-_HASHES: dict[str, str] = {}
-
-
-def password_hash(password: str) -> str:
-    if password not in _HASHES:
-        from ocppd.credentials import hash_password
-
-        _HASHES[password] = hash_password(password)
-    return _HASHES[password]
+from tests.passwords import password_hash
 
 
 def _in_this_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:

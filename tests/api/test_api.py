@@ -16,9 +16,9 @@ from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from ocppd.store import audit, reservations, users
-from tests.api.inline import password_hash
 from tests.integration.clients import connect
 from tests.integration.daemon import start_daemon
+from tests.passwords import password_hash
 
 ADMIN = ("ops@example.com", "correct horse battery")
 CUSTOMER = ("jo@example.com", "another long password")
@@ -43,10 +43,11 @@ class ApiTestCase(TestCase):
 
     def add_user(self, who: tuple[str, str], role: str) -> Deferred[Any]:
         """
-        Add a user straight into the node's store, with a password hash made
-        once per process: Argon2 is slow on purpose (two hashes a test were a
-        large part of this package's time), and ``ocppctl user add`` is tested
-        in tests/test_cli.py. Signing in still verifies the real hash.
+        Add a user straight into the node's store, with a real Argon2id hash at
+        the cheapest cost (tests.passwords): Argon2 is slow on purpose (full-cost
+        hashes and checks were a large part of this package's time), and
+        ``ocppctl user add`` is tested in tests/test_cli.py. Signing in still
+        verifies the hash.
         """
         email, password = who
         return self.daemon.query(

@@ -7,7 +7,6 @@ helpers that run Playwright calls on the browser thread.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import secrets
@@ -21,7 +20,6 @@ from twisted.internet.defer import Deferred, inlineCallbacks, succeed
 from twisted.trial.unittest import SkipTest, TestCase
 from twisted.web.client import HTTPConnectionPool
 
-from ocppd.credentials import hash_password
 from ocppd.store import tokens, users
 from tests.api.test_api import ADMIN, CUSTOMER
 from tests.browser.browser import (
@@ -34,17 +32,13 @@ from tests.browser.browser import (
 )
 from tests.browser.charger import ScriptedCharger
 from tests.integration.daemon import poll, start_daemon
+from tests.passwords import password_hash
 
 ADMIN2 = ("lead@example.com", "a second operator's password")
 CUSTOMER2 = ("kim@example.com", "kim's own long password")
 
 #: The id tag each customer's own sessions carry.
 TAGS = {CUSTOMER[0]: "TAG-JO", CUSTOMER2[0]: "TAG-KIM"}
-
-
-@functools.cache
-def password_hash(password: str) -> str:
-    return hash_password(password)
 
 
 class BrowserTestCase(TestCase):
@@ -70,8 +64,8 @@ class BrowserTestCase(TestCase):
             (CUSTOMER, "customer"),
             (CUSTOMER2, "customer"),
         ]:
-            # Straight into the store with a hash made once per process: Argon2
-            # is slow on purpose, and `ocppctl user add` is tested elsewhere.
+            # Straight into the store with a cheap real Argon2 hash (tests.passwords):
+            # signing in verifies it; `ocppctl user add` is tested elsewhere.
             self.user_ids[email] = yield self.daemon.query(
                 users.add_user, email, password_hash(password), role, now=datetime.now(UTC)
             )

@@ -25,9 +25,9 @@ from ocppd.redis.address import parse_redis_url
 from ocppd.routing.amqp import AmqpCommandTransport
 from ocppd.store import tokens, users
 from ocppd.timeutil import from_timestamp
-from tests.api.inline import password_hash
 from tests.integration.clients import TestClient, connect
 from tests.integration.daemon import RunningDaemon, amqp_overrides, start_daemon
+from tests.passwords import password_hash
 from tests.presence.contract import eventually
 from tests.presence.test_redis import delete_prefix, require_redis
 from tests.proxy import start_proxy

@@ -7,6 +7,7 @@ OCPP port, by the REST API, or published on the bus.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import treq
@@ -19,9 +20,11 @@ from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from ocppd.bus.envelope import Envelope
+from ocppd.store import users
 from tests.api.test_api import ADMIN, CUSTOMER
 from tests.integration.clients import connect
 from tests.integration.daemon import amqp_overrides, poll, start_daemon
+from tests.passwords import password_hash
 from tests.push.client import PushClient, Refused, join, raw
 
 OTHER = ("al@example.com", "yet another long password")
@@ -41,12 +44,17 @@ class PushTestCase(TestCase):
     @inlineCallbacks
     def setUp(self) -> Any:
         self.daemon = yield start_daemon(self, *self.daemon_overrides())
+        # Straight into the store with cheap real Argon2 hashes (tests.passwords):
+        # each sign-in below still verifies one; `ocppctl user add` is tested
+        # in tests/test_cli.py.
         for email, password, role in (
             (*ADMIN, "admin"),
             (*CUSTOMER, "customer"),
             (*OTHER, "customer"),
         ):
-            self.daemon.ocppctl("user", "add", email, "--role", role, stdin=password + "\n")
+            yield self.daemon.query(
+                users.add_user, email, password_hash(password), role, now=datetime.now(UTC)
+            )
         self.daemon.ocppctl("charger", "add", "CP1", stdin="key-1-0123456789ab\n")
         self.tokens: dict[str, str] = {}
         self.user_ids: dict[str, int] = {}
