@@ -15,7 +15,9 @@ ocppd topology (see ``tests/bus/contract.py``), without a broker:
 - An ephemeral queue's consumer may say when it wants messages at all
   (``consume(wanted=...)``: the notifier, while a browser on the node
   subscribes): while it does not, ``publish`` passes the queue by, as RabbitMQ
-  routes nothing to a notifier queue that nobody consumes.
+  routes nothing to a notifier queue that nobody consumes. A message that no
+  queue would take at all is settled by ``pass_by`` without its envelope
+  (``EventPublisher.announce``: the processor's ``session.updated``).
 - Each queue delivers to at most one handler at a time, in queue order;
   deliveries always go through ``reactor.callLater(0, ...)``, never from inside
   ``publish``, so a publisher is never re-entered by a consumer.
@@ -57,7 +59,8 @@ from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ocppd.bus.envelope import Envelope
+from ocppd import jsoncodec
+from ocppd.bus.envelope import Envelope, new_id
 from ocppd.bus.interface import (
     BusError,
     DeadLetter,
@@ -84,6 +87,9 @@ from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, QueueSpec, Topology
 from ocppd.logs import Logger
 from ocppd.ratelog import RepeatLog
 from ocppd.timeutil import format_iso, from_timestamp
+
+#: Routing keys whose queues ``MemoryBus`` remembers (a node publishes a few dozen).
+_ROUTES_KEPT = 1024
 
 
 class _DelayedCall(Protocol):
@@ -275,6 +281,8 @@ class MemoryBus(Service):
         self._writes = GroupCommit(self._journal, self._reactor)
         #: How many queues have a consumer with ``wanted`` now.
         self._choosy = 0
+        #: The queues each routing key reaches (``_targets``).
+        self._routes: dict[str, list[_Queue]] = {}
         #: The next journal seq; set from the journal at the first start.
         self._next_seq = 1
         self._recovered = False
@@ -287,7 +295,7 @@ class MemoryBus(Service):
             stats.publish_failed += 1
             return fail(BusError("the bus is stopped"))
         try:
-            targets = self.topology.route(routing_key)
+            queues = self._targets(routing_key)
         except ValueError as e:
             stats.publish_failed += 1
             return fail(BusError(str(e)))
@@ -296,7 +304,7 @@ class MemoryBus(Service):
         except BusError as e:
             stats.publish_failed += 1
             return fail(e)
-        if not targets:
+        if not queues:
             stats.publish_confirmed += 1
             # What an AMQP broker does with an unroutable message when the
             # publisher does not ask for `mandatory`: nothing, successfully.
@@ -306,7 +314,6 @@ class MemoryBus(Service):
                 message_id=envelope.id,
             )
             return succeed(None)
-        queues = [self._queues[spec.name] for spec in targets]
         if self._choosy:
             # A notifier without a browser to push to: passed by (after the
             # encoding, so that what is not JSON is refused all the same).
@@ -385,6 +392,72 @@ class MemoryBus(Service):
             self._enqueue(messages)
 
         return durable.addBoth(written)
+
+    def pass_by(
+        self,
+        routing_key: str,
+        payload: dict[str, Any],
+        *,
+        node: str,
+        charge_point_id: str | None,
+    ) -> Deferred[None] | None:
+        """
+        ``publish`` of an envelope of these fields that no queue would take
+        now, settled without building it: None when some queue would take it
+        (or when ``publish`` has more to say: the bus is stopped, the key is
+        unknown or bound to no queue), and the caller then publishes it.
+
+        That is the case of every queue the key reaches being an ephemeral
+        queue whose consumer does not want messages now (``consume(wanted=)``):
+        the processor's ``session.updated`` of each MeterValues while no
+        browser on the node subscribes. Its id, time and envelope would be
+        made only to be passed by; what ``publish`` checks still is: a
+        payload that is not JSON is refused with ``BusError``, and the
+        message counts as published.
+        """
+        if not self._choosy or not self._accepting:
+            return None
+        try:
+            queues = self._targets(routing_key)
+        except ValueError:
+            return None
+        if not queues:
+            return None
+        for queue in queues:
+            if queue.wanted is None or queue.wanted():
+                return None
+        stats = self.stats
+        try:
+            # ``Envelope.to_dict`` of that envelope, its id and time (strings
+            # both) left empty: as JSON, what ``encode_envelope`` would refuse.
+            jsoncodec.dumps_bytes(
+                {
+                    "id": "",
+                    "type": routing_key,
+                    "time": "",
+                    "node": node,
+                    "chargePointId": charge_point_id,
+                    "payload": payload,
+                }
+            )
+        except (TypeError, ValueError, RecursionError) as e:
+            stats.publish_failed += 1
+            return fail(BusError(f"envelope {new_id()} is not serialisable: {e}"))
+        stats.publish_confirmed += 1
+        return succeed(None)
+
+    def _targets(self, routing_key: str) -> list[_Queue]:
+        """
+        The queues ``routing_key`` reaches (``ValueError`` as
+        ``Topology.route``), remembered per key: every publish asks. The list
+        is shared: not to be changed.
+        """
+        queues = self._routes.get(routing_key)
+        if queues is None:
+            queues = [self._queues[spec.name] for spec in self.topology.route(routing_key)]
+            if len(self._routes) < _ROUTES_KEPT:
+                self._routes[routing_key] = queues
+        return queues
 
     def _enqueue(self, messages: list[tuple[_Queue, _Message]]) -> None:
         for queue, message in messages:
@@ -729,8 +802,16 @@ class MemoryBus(Service):
             if isinstance(result, Coroutine):
                 result = Deferred.fromCoroutine(result)
         if isinstance(result, Deferred):
-            result.addBoth(self._settle, queue, message, settled).addErrback(self._internal_error)
+            # One callback (the processor's every delivery): the bookkeeping's
+            # own failure is caught in it, not by an errback of its own.
+            result.addBoth(self._settle_logged, queue, message, settled)
             return
+        self._settle_logged(result, queue, message, settled)
+
+    def _settle_logged(
+        self, result: object, queue: _Queue, message: _Message, settled: bool
+    ) -> None:
+        """``_settle``; whatever goes wrong in it is logged."""
         try:
             self._settle(result, queue, message, settled)
         except Exception:

@@ -11,6 +11,7 @@ from twisted.python.failure import Failure
 
 from ocppd.bus.envelope import Envelope, new_id
 from ocppd.bus.interface import BusError, IBus
+from ocppd.bus.memory import MemoryBus
 from ocppd.logs import Logger
 from ocppd.ratelog import RepeatLog
 from ocppd.timeutil import IsoNow, from_timestamp
@@ -21,6 +22,9 @@ class EventPublisher:
 
     def __init__(self, bus: IBus, *, node: str, clock: IReactorTime) -> None:
         self._bus = bus
+        #: The embedded bus settles an announcement that no queue takes now
+        #: without its envelope (``MemoryBus.pass_by``).
+        self._pass_by = bus.pass_by if isinstance(bus, MemoryBus) else None
         self._node = node
         self._clock = clock
         #: ``format_iso(self.now())``, cheaply (a busy node asks for every message).
@@ -57,10 +61,18 @@ class EventPublisher:
         Callbacks, not a generator: the processor announces a session.updated
         per MeterValues, and the embedded bus accepts it at once, so the
         returned Deferred has usually fired already (``BusConsumer`` then
-        acknowledges without waiting on it).
+        acknowledges without waiting on it). While no queue would take it
+        (no browser on the node subscribes), the embedded bus settles it
+        without its envelope (``MemoryBus.pass_by``).
         """
         try:
-            published = self.publish(routing_key, payload, charge_point_id=charge_point_id)
+            published = None
+            if self._pass_by is not None:
+                published = self._pass_by(
+                    routing_key, payload, node=self._node, charge_point_id=charge_point_id
+                )
+            if published is None:
+                published = self.publish(routing_key, payload, charge_point_id=charge_point_id)
         except Exception:
             published = fail()
         if published.called and not published.paused and published.result is None:

@@ -10,6 +10,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.logger import Logger, LogLevel
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
@@ -37,6 +38,7 @@ from ocppd.bus.topology import (
     standard_exchanges,
     topic_matches,
 )
+from ocppd.timeutil import utcnow
 from tests.bus.contract import BusContractTests, HandlerError
 
 
@@ -809,6 +811,82 @@ class WantedTests(SynchronousTestCase):
         good = Envelope.create("cms.changed", {"n": 1}, node="n", charge_point_id=None)
         self.successResultOf(self.bus.publish("cms.changed", good))
         self.assertEqual(self.bus.queue_length("push"), 0)
+
+    def test_passed_by_as_publish_would_settle_it(self) -> None:
+        """
+        ``pass_by`` settles a message no queue wants now as ``publish`` of its
+        envelope does, without the envelope: fired at once, counted as
+        published, and refused (``BusError``, counted as failed) exactly
+        where the envelope would be (NaN, infinity beside a None, a datetime
+        beside a None, a set, a key JSON cannot carry, a charger id that is
+        not JSON); what either encoder writes passes (a datetime orjson
+        writes, keys, big integers and lone surrogates the strict encoder does).
+        """
+        self.successResultOf(self.bus.consume("push", self.push, wanted=lambda: False))
+        cases: list[tuple[dict[str, Any], Any]] = [
+            ({"n": 1, "s": None}, "CP-1"),
+            ({"n": [None, {"x": float("nan")}]}, "CP-1"),
+            ({"n": [None, float("inf")]}, None),
+            ({"n": utcnow()}, "CP-1"),
+            ({"n": utcnow(), "s": None}, "CP-1"),
+            ({"n": {1, 2}}, "CP-1"),
+            ({(1, 2): "tuple key"}, "CP-1"),
+            ({1: "int key", "big": 2**70, "lone": "\ud800"}, None),
+            ({"n": 1}, object()),
+        ]
+        outcomes = []
+        for payload, charge_point_id in cases:
+            published = self.bus.publish(
+                "cms.changed",
+                Envelope.create("cms.changed", payload, node="n", charge_point_id=charge_point_id),
+            )
+            counts = (self.bus.stats.publish_confirmed, self.bus.stats.publish_failed)
+            passed = self.bus.pass_by(
+                "cms.changed", payload, node="n", charge_point_id=charge_point_id
+            )
+            assert passed is not None
+            self.assertTrue(passed.called, payload)
+            outcomes.append(not isinstance(published.result, Failure))
+            if isinstance(published.result, Failure):
+                self.failureResultOf(published, BusError)
+                self.failureResultOf(passed, BusError)
+                self.assertEqual(
+                    (self.bus.stats.publish_confirmed, self.bus.stats.publish_failed),
+                    (counts[0], counts[1] + 1),
+                )
+            else:
+                self.assertIsNone(self.successResultOf(published), payload)
+                self.assertIsNone(self.successResultOf(passed), payload)
+                self.assertEqual(
+                    (self.bus.stats.publish_confirmed, self.bus.stats.publish_failed),
+                    (counts[0] + 1, counts[1]),
+                )
+        self.assertEqual(outcomes, [True, False, False, True, False, False, False, True, False])
+        self.assertEqual(self.bus.queue_length("push"), 0)
+        self.clock.advance(0)
+        self.assertEqual(self.pushed, [])
+
+    def test_pass_by_leaves_publish_what_a_queue_takes(self) -> None:
+        """
+        ``pass_by`` is None (publish the envelope) where a queue would take the
+        message: one wants it, or a durable queue is bound; and where
+        ``publish`` has more to say: an unknown key, no queue bound, the bus
+        stopped.
+        """
+        self.successResultOf(self.bus.consume("push", self.push, wanted=lambda: self.watching))
+
+        def pass_by(key: str) -> object:
+            return self.bus.pass_by(key, {"n": 1}, node="n", charge_point_id=None)
+
+        self.assertIsNotNone(pass_by("cms.changed"))
+        self.assertIsNone(pass_by("session.updated"))  # the durable "work" takes it
+        self.assertIsNone(pass_by("nowhere.at.all"))
+        self.assertIsNone(pass_by("charger.connected"))  # bound to no queue
+        self.watching = True
+        self.assertIsNone(pass_by("cms.changed"))
+        self.watching = False
+        self.bus.stopService()
+        self.assertIsNone(pass_by("cms.changed"))
 
     def test_durable_queue_takes_every_message(self) -> None:
         """``wanted`` is refused for a durable queue, which loses nothing routed to it."""

@@ -9,6 +9,7 @@ from twisted.internet.task import Clock
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
+from ocppd.bus import publisher as publisher_module
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.memory import MemoryBus
@@ -42,6 +43,30 @@ class AnnounceTests(SynchronousTestCase):
         self.assertTrue(announced.called)
         self.assertIsNone(self.successResultOf(announced))
         self.assertEqual(self.bus.queue_length(topology.notifier_queue("n1")), 1)
+
+    def test_nobody_wanting_it_builds_no_envelope(self) -> None:
+        """
+        While no queue would take it (the notifier's, nobody watching), an
+        announcement is settled by the embedded bus without an envelope (no
+        id drawn) and counted as published; a payload that is not JSON is
+        still refused, a warning.
+        """
+        notifier = topology.notifier_queue("n1")
+        self.successResultOf(self.bus.consume(notifier, lambda d: None, wanted=lambda: False))
+        drawn: list[str] = []
+        self.patch(publisher_module, "new_id", lambda: drawn.append("id") or "0" * 32)
+        events = EventPublisher(self.bus, node="n1", clock=self.clock)
+        announced = events.announce("session.updated", {"session": {}}, charge_point_id="CP1")
+        self.assertIsNone(self.successResultOf(announced))
+        self.assertEqual(drawn, [])
+        self.assertEqual(self.bus.stats.publish_confirmed, 1)
+        self.assertEqual(self.bus.queue_length(notifier), 0)
+        nan = events.announce("session.updated", {"n": float("nan")}, charge_point_id="CP1")
+        self.assertIsNone(self.successResultOf(nan))
+        warnings = [e for e in self.logged if e.get("log_level") == LogLevel.warn]
+        self.assertEqual([e["routing_key"] for e in warnings], ["session.updated"])
+        self.assertIn("not serialisable", warnings[0]["error"])
+        self.assertEqual(self.bus.stats.publish_failed, 1)
 
     def test_refused_is_a_warning(self) -> None:
         """A publish the bus refuses (stopped) is logged as a warning; the announcement succeeds."""
