@@ -117,8 +117,25 @@ class EnvelopeTests(SynchronousTestCase):
         self.assertEqual(len(ids), envelope_module.IDS_PER_READ * 2)
         self.assertEqual(reads, [10 * envelope_module.IDS_PER_READ] * 2)
 
+    def test_ids_are_the_time_and_the_random_bytes(self) -> None:
+        """
+        An id is its time in milliseconds (6 bytes), then 10 random bytes with
+        the version (7) and the variant (binary 10) written into them, as
+        bytes: whatever the random bytes, every other bit is theirs.
+        """
+        for fill in (0x00, 0xFF, 0x5A, 0xA5):
+            data = bytes([fill]) * 10
+            self.patch(os, "urandom", lambda size, data=data: data * (size // 10))
+            self.patch(envelope_module, "time_ns", lambda: 1_765_000_000_123_456_789)
+            envelope_module._fresh_pool()
+            raw = bytearray((1_765_000_000_123).to_bytes(6, "big") + data)
+            raw[6] = raw[6] & 0x0F | 0x70
+            raw[8] = raw[8] & 0x3F | 0x80
+            self.assertEqual(new_id(), raw.hex(), hex(fill))
+        envelope_module._fresh_pool()
+
     def test_threads_draw_their_own_ids(self) -> None:
-        """Each thread takes from a pool of its own: no id is handed out twice."""
+        """Threads draw from one pool without a lock: no id is handed out twice."""
         found: list[str] = []
 
         def draw() -> None:
