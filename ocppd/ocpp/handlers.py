@@ -102,14 +102,21 @@ class CentralSystemHandlers:
             answered = self._handlers[call.action](connection, call.payload)
             if isinstance(answered, Deferred):
                 return self._bounded(answered.addCallback(self._publish, connection, call), call)
-            published = self._publish(answered, connection, call)
-            if isinstance(published, Deferred):
-                return self._bounded(published, call)
-            return published
+            if call.action == "StartTransaction":
+                started = self._publish(answered, connection, call)
+                return self._bounded(started, call) if isinstance(started, Deferred) else started
+            # A ready answer (MeterValues, StatusNotification, ...): the one
+            # callback that bounds its publish also answers with it.
+            waiting = self._inbound(answered, connection, call)
+            if waiting is None:
+                return answered
+            return self._bounded(waiting, call, answered)
         except Exception:
             return fail()
 
-    def _bounded(self, answer: Deferred[Response], call: Call) -> Deferred[Response]:
+    def _bounded(
+        self, answer: Deferred[Any], call: Call, response: Response | None = None
+    ) -> Deferred[Response]:
         """
         ``answer``, or AnswerTimedOut after ``answer_timeout`` seconds: a frozen
         database or broker must not leave the charger waiting for the whole
@@ -122,6 +129,9 @@ class CentralSystemHandlers:
         ``Deferred.addTimeout`` with one callback instead of its two and three
         closures, and one timer for every waiting answer (``Deadlines``)
         instead of a ``DelayedCall`` each: every transaction message passes here.
+
+        With ``response``, ``answer`` is the publish of a ready answer: its
+        success is answered with ``response``.
         """
         deadline = self._deadlines.watch(answer)
 
@@ -129,15 +139,23 @@ class CentralSystemHandlers:
             if not self._deadlines.settle(deadline) and isinstance(result, Failure):
                 if result.check(CancelledError):
                     raise AnswerTimedOut(call.action, self._answer_timeout)
-            return result
+            if response is None or isinstance(result, Failure):
+                return result
+            return response
 
         return answer.addBoth(settled)
+
+    def _inbound(
+        self, response: Response, connection: ChargerConnection, call: Call
+    ) -> Deferred[None] | None:
+        """The CALL and ``response`` published; what to wait for before answering, if anything."""
+        wait = call.action in actions.TRANSACTION_ACTIONS or call.action in REFUSED_WITHOUT_BUS
+        return self._traffic.inbound(connection.charge_point_id, call, response, wait=wait)
 
     def _publish(
         self, response: Response, connection: ChargerConnection, call: Call
     ) -> Response | Deferred[Response]:
-        wait = call.action in actions.TRANSACTION_ACTIONS or call.action in REFUSED_WITHOUT_BUS
-        published = self._traffic.inbound(connection.charge_point_id, call, response, wait=wait)
+        published = self._inbound(response, connection, call)
         if published is None:
             return response
         if call.action == "StartTransaction":
