@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTime
@@ -24,7 +24,7 @@ class EventPublisher:
         self._bus = bus
         #: The embedded bus settles an announcement that no queue takes now
         #: without its envelope (``MemoryBus.pass_by``).
-        self._pass_by = bus.pass_by if isinstance(bus, MemoryBus) else None
+        self._embedded = isinstance(bus, MemoryBus)
         self._node = node
         self._clock = clock
         #: ``format_iso(self.now())``, cheaply (a busy node asks for every message).
@@ -67,8 +67,8 @@ class EventPublisher:
         """
         try:
             published = None
-            if self._pass_by is not None:
-                published = self._pass_by(
+            if self._embedded:
+                published = cast(MemoryBus, self._bus).pass_by(
                     routing_key, payload, node=self._node, charge_point_id=charge_point_id
                 )
             if published is None:
