@@ -75,7 +75,10 @@ def main() -> int:
     if template is not None:
         shutil.rmtree(template, ignore_errors=True)
     messages = result["rate"] * args.seconds
-    print(f"{args.server} {args.action}: {result['rate']:.0f} msgs/s")
+    print(
+        f"{args.server} {args.action}: {result['rate']:.0f} msgs/s,"
+        f" p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
+    )
     print(f"{'thread':>8} {'name':16} {'user us/msg':>12} {'sys us/msg':>11}")
     for tid, (name, user, system) in sorted(after.items()):
         _, user_before, system_before = before.get(tid, (name, 0, 0))
