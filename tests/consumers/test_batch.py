@@ -16,8 +16,8 @@ from twisted.trial.unittest import TestCase
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery
-from ocppd.consumers.base import DeferredWrites, FollowUp
-from ocppd.consumers.processor import OcppProcessor
+from ocppd.consumers.base import BusConsumer, DeferredWrites, FollowUp
+from ocppd.consumers.processor import SQLITE_CONCURRENCY, SQLITE_MAX_BATCH, OcppProcessor
 from ocppd.store import chargers, messages, tags, transactions
 from ocppd.store.database import Database
 from ocppd.store.tables import processed_messages
@@ -234,7 +234,27 @@ class SQLiteBatchTests(BatchTestsMixin, TestCase):
     def make_database(self) -> Database:
         return make_sqlite_database(self)
 
+    def test_batch_size(self) -> None:
+        """
+        On SQLite the processor takes and commits more messages at once: each
+        commit rewrites every page its batch touched (processor.SQLITE_MAX_BATCH).
+        """
+        self.assertEqual(
+            (self.processor.concurrency, self.processor.max_batch),
+            (SQLITE_CONCURRENCY, SQLITE_MAX_BATCH),
+        )
+        self.assertGreater(SQLITE_MAX_BATCH, BusConsumer.max_batch)
+        # Room for the next batch to fill while one commits.
+        self.assertGreaterEqual(SQLITE_CONCURRENCY, 2 * SQLITE_MAX_BATCH)
+
 
 class PostgresBatchTests(BatchTestsMixin, TestCase):
     def make_database(self) -> Database:
         return make_postgres_database(self)
+
+    def test_batch_size(self) -> None:
+        """On PostgreSQL the processor keeps the batches RabbitMQ's prefetch was measured with."""
+        self.assertEqual(
+            (self.processor.concurrency, self.processor.max_batch),
+            (OcppProcessor.concurrency, BusConsumer.max_batch),
+        )
