@@ -48,9 +48,13 @@ def log_values(
     at: datetime,
 ) -> tuple[Any, ...]:
     """
-    One frame of the log as values of ``LOG_COLUMNS`` for
+    One frame of the log as values of ``LOG_COLUMNS``, for
     ``append_log_values`` (the processor's two frames of every message: a
-    tuple each, not a dict of eight keys); ``log_row`` says what they mean.
+    tuple each, not a dict of eight keys).
+
+    ``message_id`` is the idempotency key (the bus envelope's id and a
+    suffix), so a redelivered envelope logs nothing twice. ``direction`` is
+    ``in`` (from the charger) or ``out``; ``payload`` is any JSON value.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction {direction!r} is not one of {DIRECTIONS}")
@@ -59,28 +63,9 @@ def log_values(
     return (message_id, charge_point_id, direction, message_type, action, unique_id, payload, at)
 
 
-def log_row(
-    *,
-    message_id: str,
-    charge_point_id: str,
-    direction: str,
-    message_type: str,
-    action: str | None,
-    unique_id: str | None,
-    payload: Any,
-    at: datetime,
-) -> dict[str, Any]:
-    """
-    One frame of the log as a row for ``append_log``.
-
-    ``message_id`` is the idempotency key (the bus envelope's id and a
-    suffix), so a redelivered envelope logs nothing twice. ``direction`` is
-    ``in`` (from the charger) or ``out``; ``payload`` is any JSON value.
-    """
-    values = log_values(
-        message_id, charge_point_id, direction, message_type, action, unique_id, payload, at
-    )
-    return dict(zip(LOG_COLUMNS, values, strict=True))
+def log_row(**frame: Any) -> dict[str, Any]:
+    """One frame of the log (``log_values``' arguments, by name) as a row for ``append_log``."""
+    return dict(zip(LOG_COLUMNS, log_values(**frame), strict=True))
 
 
 def append_log(conn: Connection, rows: list[dict[str, Any]]) -> int:
