@@ -25,10 +25,9 @@ from ocppd.alerts.setup import webhook_client
 from ocppd.bus.outbox import Outbox
 from ocppd.store import chargers, transactions
 from ocppd.store.database import Database
-from ocppd.store.journal import journal_database, prepare_journal_file
 from ocppd.store.tables import alerts, bus_journal, outbox
 from tests.alerts.receivers import SECRET, listen_smtp, listen_webhook
-from tests.store.fixtures import make_postgres_database, make_sqlite_database
+from tests.store.fixtures import make_journal_file, make_postgres_database, make_sqlite_database
 
 T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 #: The queue rules off: the tests' outbox has no relay, its staged events wait.
@@ -382,12 +381,7 @@ class SQLiteEvaluatorTests(EvaluatorTestsMixin, TestCase):
         return make_sqlite_database(self)
 
     def make_journal_database(self) -> Database | None:
-        database = journal_database(self.database.engine.url, reactor=reactor)
-        assert database is not None
-        self.addCleanup(database.stop)
-        database.start()
-        database.run_sync(prepare_journal_file)
-        return database
+        return make_journal_file(self, self.database)
 
 
 class PostgresEvaluatorTests(EvaluatorTestsMixin, TestCase):

@@ -30,14 +30,12 @@ from ocppd.store import chargers, messages
 from ocppd.store.database import Database
 from ocppd.store.journal import (
     StoreJournal,
-    journal_database,
     load_journal,
-    prepare_journal_file,
 )
 from ocppd.store.tables import meter_values as meter_values_t
 from tests.consumers.test_processor import REGISTERED, inbound
 from tests.integration.daemon import poll
-from tests.store.fixtures import make_postgres_database, make_sqlite_database
+from tests.store.fixtures import make_journal_file, make_postgres_database, make_sqlite_database
 
 
 class SimulatedCrash(Exception):
@@ -205,12 +203,7 @@ class SQLiteJournalSettlementTests(JournalSettlementMixin, TestCase):
         return make_sqlite_database(self)
 
     def make_journal_database(self) -> Database:
-        database = journal_database(self.database.engine.url, reactor=reactor)
-        assert database is not None
-        self.addCleanup(database.stop)
-        database.start()
-        database.run_sync(prepare_journal_file)
-        return database
+        return make_journal_file(self, self.database)
 
     def test_no_settler(self) -> None:
         """The processor's transactions cannot remove records of another file."""

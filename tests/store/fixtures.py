@@ -26,6 +26,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ocppd.store import chargers, messages, migrate, tags, tariffs, users
 from ocppd.store.database import Database, create_engine, default_sqlite_url, normalize_url
+from ocppd.store.journal import journal_database, prepare_journal_file
 from tests.nodecache import seed_migrated_sqlite
 from tests.pgschemas import migrated_postgres_schema
 from tests.services import install_shared_extensions, require_postgres
@@ -90,6 +91,19 @@ def make_sqlite_database(testcase: SynchronousTestCase) -> Database:
     migrate.require_current(database.engine)
     database.start()
     return database
+
+
+def make_journal_file(testcase: SynchronousTestCase, store: Database) -> Database:
+    """
+    The started, prepared bus journal file beside the SQLite ``store``, as the
+    daemon opens it (``ocppd.store.journal``).
+    """
+    journal = journal_database(store.engine.url, reactor=reactor)
+    assert journal is not None, "the store is not a SQLite file"
+    testcase.addCleanup(journal.stop)
+    journal.start()
+    journal.run_sync(prepare_journal_file)
+    return journal
 
 
 def make_postgres_database(testcase: SynchronousTestCase, *, max_threads: int = 4) -> Database:
