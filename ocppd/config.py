@@ -352,6 +352,9 @@ class BusConfig:
     connect_timeout: float = 10.0
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
     max_attempts: int = 5
+    #: The embedded bus's flow control: a charger's answer waits while the
+    #: processor has more than this many messages not yet taken (0: off).
+    flow_limit: int = 5_000
 
     OPTIONS = {
         "backend": lambda name: _choice(name, ("memory", "amqp")),
@@ -362,6 +365,7 @@ class BusConfig:
         "connect_timeout": _positive_float,
         "retry_delays": _float_list,
         "max_attempts": _positive_int,
+        "flow_limit": _non_negative_int,
     }
 
 

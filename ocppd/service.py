@@ -476,6 +476,7 @@ class Ocppd:
             retry_delays=bus.retry_delays,
             max_attempts=bus.max_attempts,
             journal=StoreJournal(self.journal_database or self.database, self.node_id),
+            flow_limit=bus.flow_limit,
         )
 
     @property

@@ -68,6 +68,8 @@ class LoadConfigTests(SynchronousTestCase):
         self.assertEqual(config.ocpp.heartbeat_interval, 60)
         self.assertTrue(config.ocpp.log_heartbeats)
         self.assertEqual(config.bus.retry_delays, (0.5, 2.0))
+        self.assertEqual(config.bus.flow_limit, 5000)
+        self.assertEqual(load_config(path, ["bus.flow_limit=0"]).bus.flow_limit, 0)
 
     def test_errors_name_the_option(self) -> None:
         """Every invalid value is refused with a message naming section.option."""
@@ -82,6 +84,8 @@ class LoadConfigTests(SynchronousTestCase):
             (["ocpp.max_handshake_size=512"], "ocpp.max_handshake_size"),
             (["ocpp.max_pending_chargers=0"], "ocpp.max_pending_chargers"),
             (["bus.retry_delays=1,-2"], "bus.retry_delays"),
+            (["bus.flow_limit=-1"], "bus.flow_limit"),
+            (["bus.flow_limit=many"], "bus.flow_limit"),
             (["ocpp.nonsense=1"], "ocpp.nonsense"),
             (["nowhere.listen=1"], "nowhere"),
             (["no-equals-sign"], "no-equals-sign"),

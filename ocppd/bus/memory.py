@@ -30,6 +30,18 @@ ocppd topology (see ``tests/bus/contract.py``), without a broker:
   (ready, in flight, waiting for a retry and dead letters, since all of them
   take memory). When a queue is full, ``publish`` fails with ``BusError`` and
   nothing is dropped: the publisher (for OCPP: the charger) retries later.
+- Flow control: a publish that asks for it (``publish(flow=True)``: the
+  chargers' messages whose answer waits for the bus, ``TrafficPublisher``)
+  fires, after its journal write, only once no durable queue it was routed to
+  has more than ``flow_limit`` messages ready (not yet handed to the queue's
+  consumer; what a consumer holds does not count), and after every flowed
+  publish before it: a charger waits for its answer before its next call, so
+  chargers slow down to what the consumers take instead of filling the queue
+  up to ``max_queue_length``. The message is in its queues meanwhile; a
+  publisher that stops waiting (the answer's timeout cancels it) loses
+  nothing. A queue without a consumer, or a bus that does not deliver (a
+  stop), holds nobody back. Publishes without ``flow`` (consumers' own,
+  which could otherwise wait for their own queue) never wait.
 - ``stopService`` refuses new publishes and drains what consumers can still
   take, so a clean shutdown loses nothing it accepted, within ``drain_timeout``.
 
@@ -251,14 +263,23 @@ class MemoryBus(Service):
         max_queue_length: int = 100_000,
         drain_timeout: float = 10.0,
         journal: Journal | None = None,
+        flow_limit: int = 5_000,
     ) -> None:
         """
         ``journal`` keeps what the bus accepted (see the module docstring);
         without one, an ``InMemoryJournal``: nothing survives the process.
+        ``flow_limit``: the ready messages of a durable queue above which
+        flowed publishes wait (0: they never do; see the module docstring).
         """
         self._retry = RetryPolicy.of(retry_delays, max_attempts)
         if max_queue_length < 1:
             raise ValueError("max_queue_length must be at least 1")
+        if flow_limit < 0:
+            raise ValueError("flow_limit must not be negative")
+        self._flow_limit = flow_limit
+        #: Flowed publishes waiting (``_flow_wait``), in publication order: the
+        #: durable queues each was routed to, and what fires for it.
+        self._flow_waiters: deque[tuple[list[_Queue], Deferred[None]]] = deque()
         self.topology = topology
         self._reactor = cast(_Clock, reactor)
         self._max_queue_length = max_queue_length
@@ -289,7 +310,13 @@ class MemoryBus(Service):
 
     # --- IBus ---------------------------------------------------------------
 
-    def publish(self, routing_key: str, envelope: Envelope) -> Deferred[None]:
+    def publish(
+        self, routing_key: str, envelope: Envelope, *, flow: bool = False
+    ) -> Deferred[None]:
+        """
+        ``IBus.publish``; with ``flow``, fires only once the message's durable
+        queues are not above ``flow_limit`` (see the module docstring).
+        """
         stats = self.stats
         if not self._accepting:
             stats.publish_failed += 1
@@ -380,7 +407,7 @@ class MemoryBus(Service):
             queue.pending += 1
         durable = self._writes.add(records)
 
-        def written(result: object) -> None:
+        def written(result: object) -> Deferred[None] | None:
             for queue, _ in messages:
                 queue.pending -= 1
             if isinstance(result, Failure):
@@ -390,6 +417,9 @@ class MemoryBus(Service):
                 raise BusError(f"message {envelope.id} not journaled: {result.getErrorMessage()}")
             stats.publish_confirmed += 1
             self._enqueue(messages)
+            if flow and self._flow_limit:
+                return self._flow_wait([queue for queue, m in messages if m.seq is not None])
+            return None
 
         return durable.addBoth(written)
 
@@ -445,6 +475,41 @@ class MemoryBus(Service):
             return fail(BusError(f"envelope {new_id()} is not serialisable: {e}"))
         stats.publish_confirmed += 1
         return succeed(None)
+
+    def _flow_wait(self, queues: list[_Queue]) -> Deferred[None] | None:
+        """
+        What a flowed publish to ``queues`` (durable, its message in them
+        already) waits for: None when it need not wait.
+        """
+        if not self._flow_waiters and not self._above_limit(queues):
+            return None
+        waiter: Deferred[None] = Deferred()
+        self._flow_waiters.append((queues, waiter))
+        self.stats.flow_waited += 1
+        # Those ahead may have stopped waiting, or nothing may be left to wait for.
+        self._release_flow()
+        return waiter
+
+    def _above_limit(self, queues: list[_Queue]) -> bool:
+        """Whether one of ``queues`` holds flowed publishes back now."""
+        limit = self._flow_limit
+        return self._delivering and any(
+            queue.consumer is not None and len(queue.ready) > limit for queue in queues
+        )
+
+    def _release_flow(self) -> None:
+        """Fire the waiting flowed publishes that may go now, in publication order."""
+        waiters = self._flow_waiters
+        while waiters:
+            queues, waiter = waiters[0]
+            if waiter.called:
+                # Cancelled (the charger's answer timed out): its message is queued all the same.
+                waiters.popleft()
+                continue
+            if self._above_limit(queues):
+                return
+            waiters.popleft()
+            waiter.callback(None)
 
     def _targets(self, routing_key: str) -> list[_Queue]:
         """
@@ -773,6 +838,8 @@ class MemoryBus(Service):
         finally:
             if queue.scheduled is _DELIVERING:
                 queue.scheduled = None
+        if self._flow_waiters:
+            self._release_flow()
         self._schedule(queue)
 
     def _deliver_one(self, queue: _Queue) -> None:
@@ -921,6 +988,8 @@ class MemoryBus(Service):
             queue.scheduled.cancel()
             queue.scheduled = None
         self.log.debug("Stopped consuming {queue}", queue=queue.name)
+        # Nothing drains the queue now: nobody waits for it.
+        self._release_flow()
         self._check_drained()
         if not queue.in_flight:
             return succeed(None)
@@ -969,6 +1038,8 @@ class MemoryBus(Service):
                 call.cancel()
                 queue.ready.append(message)
             queue.retrying.clear()
+        # Nothing is delivered until a restart: flowed publishes wait no more.
+        self._release_flow()
         if timed_out:
             self.log.warn(
                 "MemoryBus stop: drain timed out after {timeout}s; undelivered: {left}",

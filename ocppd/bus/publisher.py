@@ -35,9 +35,19 @@ class EventPublisher:
         return from_timestamp(self._clock.seconds())
 
     def publish(
-        self, routing_key: str, payload: dict[str, Any], *, charge_point_id: str | None = None
+        self,
+        routing_key: str,
+        payload: dict[str, Any],
+        *,
+        charge_point_id: str | None = None,
+        flow: bool = False,
     ) -> Deferred[None]:
-        """Fires once the bus has accepted the message (see ``IBus.publish``)."""
+        """
+        Fires once the bus has accepted the message (see ``IBus.publish``);
+        with ``flow``, on the embedded bus, once its queues' backlog allows
+        too (``MemoryBus`` flow control: for a charger's answer, never for a
+        consumer's publish). RabbitMQ has flow control of its own.
+        """
         envelope = Envelope(
             id=new_id(),
             type=routing_key,
@@ -46,6 +56,8 @@ class EventPublisher:
             charge_point_id=charge_point_id,
             payload=payload,
         )
+        if flow and self._embedded:
+            return cast(MemoryBus, self._bus).publish(routing_key, envelope, flow=True)
         return self._bus.publish(routing_key, envelope)
 
     def announce(

@@ -16,6 +16,7 @@ class BusStats:
     __slots__ = (
         "dead_lettered",
         "dropped",
+        "flow_waited",
         "overflowed",
         "publish_confirmed",
         "publish_failed",
@@ -28,6 +29,9 @@ class BusStats:
         self.publish_confirmed = 0
         #: Publishes refused or never confirmed (a nack, no connection, a full queue).
         self.publish_failed = 0
+        #: Flowed publishes (the embedded bus's) that waited for a queue's
+        #: backlog to drain (``MemoryBus`` flow control).
+        self.flow_waited = 0
         #: Per queue: deliveries whose handler failed and that were scheduled again.
         self.retried: dict[str, int] = {}
         #: Per queue: messages set aside after their last attempt (or malformed).

@@ -69,9 +69,11 @@ class TrafficPublisher:
         return self._events.now_iso()
 
     def _publish(
-        self, routing_key: str, charge_point_id: str, payload: dict[str, Any]
+        self, routing_key: str, charge_point_id: str, payload: dict[str, Any], flow: bool = False
     ) -> Deferred[None]:
-        return self._events.publish(routing_key, payload, charge_point_id=charge_point_id)
+        return self._events.publish(
+            routing_key, payload, charge_point_id=charge_point_id, flow=flow
+        )
 
     def _publish_logged(
         self, routing_key: str, charge_point_id: str, payload: dict[str, Any]
@@ -143,7 +145,10 @@ class TrafficPublisher:
     ) -> Deferred[None] | None:
         """
         A CALL from the charger and the answer we are about to send. With
-        ``wait``, the caller answers only once the bus has the message.
+        ``wait``, the caller answers only once the bus has the message and,
+        on the embedded bus, once the processor's backlog is not above
+        ``[bus] flow_limit`` (flow control: the charger waits for its answer
+        before its next call, so the node answers no faster than it stores).
         """
         if self._heartbeats is not None and call.action == "Heartbeat":
             self._heartbeats.seen(charge_point_id)
@@ -157,7 +162,7 @@ class TrafficPublisher:
         }
         key = topology.ocpp_in(call.action)
         if wait:
-            return self._publish(key, charge_point_id, payload)
+            return self._publish(key, charge_point_id, payload, flow=True)
         self._publish_logged(key, charge_point_id, payload)
         return None
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
@@ -892,3 +892,190 @@ class WantedTests(SynchronousTestCase):
         """``wanted`` is refused for a durable queue, which loses nothing routed to it."""
         self.successResultOf(self.work.stop())
         self.failureResultOf(self.bus.consume("work", self.push, wanted=lambda: False), ValueError)
+
+
+class FlowControlTests(SynchronousTestCase):
+    """
+    ``publish(flow=True)`` (a charger's message whose answer waits for it)
+    waits while a durable queue it reaches has more than ``flow_limit``
+    messages ready; other publishes never do.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.topology = make_topology(
+            [("work", ["session.#"]), ("other", ["session.started"])], prefix="t"
+        )
+        #: The handlers' Deferreds, per queue, in delivery order.
+        self.held: dict[str, list[tuple[int, Deferred[None]]]] = {"work": [], "other": []}
+
+    def make(self, **kwargs: Any) -> MemoryBus:
+        bus = MemoryBus(self.topology, reactor=self.clock, **kwargs)
+        bus.startService()
+        return bus
+
+    def hold(self, bus: MemoryBus, queue: str, concurrency: int = 1) -> IConsumer:
+        """A consumer of ``queue`` whose handler finishes only when ``finish`` says."""
+
+        def handler(delivery: Delivery) -> Deferred[None]:
+            d: Deferred[None] = Deferred()
+            self.held[queue].append((delivery.envelope.payload["n"], d))
+            return d
+
+        return self.successResultOf(bus.consume(queue, handler, concurrency))
+
+    def finish(self, queue: str, count: int = 1) -> None:
+        for _ in range(count):
+            _, d = self.held[queue].pop(0)
+            d.callback(None)
+            self.clock.advance(0)
+
+    def flowed(self, bus: MemoryBus, key: str, n: int, fired: list[int]) -> Deferred[None]:
+        d = bus.publish(key, envelope(key, n), flow=True)
+        d.addCallback(lambda _: fired.append(n))
+        return d
+
+    def test_waits_above_the_limit_until_the_consumer_drains(self) -> None:
+        """
+        A flowed publish that finds its queue above the limit fires once the
+        consumer has taken enough, in publication order; its message is
+        queued (and delivered) meanwhile.
+        """
+        bus = self.make(flow_limit=2)
+        self.hold(bus, "work")
+        fired: list[int] = []
+        for n in range(5):
+            self.flowed(bus, "session.updated", n, fired)
+        # Ready 1 and 2 are within the limit; 3, 4 and 5 above it.
+        self.assertEqual(fired, [0, 1])
+        self.assertEqual(bus.stats.flow_waited, 3)
+        self.clock.advance(0)
+        # The consumer holds message 0 (not counted): 4 ready.
+        self.assertEqual(fired, [0, 1])
+        self.finish("work")  # 1 taken: 3 ready, still above.
+        self.assertEqual(fired, [0, 1])
+        self.finish("work")  # 2 taken: 2 ready, not above.
+        self.assertEqual(fired, [0, 1, 2, 3, 4])
+        self.finish("work", 2)
+        self.assertEqual([n for n, _ in self.held["work"]], [4])
+        self.assertEqual(bus.queue_length("work"), 1)
+
+    def test_order_across_queues(self) -> None:
+        """
+        A flowed publish waits behind an earlier one still waiting, even when
+        its own queues are below the limit: they fire in publication order.
+        """
+        bus = self.make(flow_limit=1)
+        self.hold(bus, "work", concurrency=100)
+        self.hold(bus, "other")
+        fired: list[int] = []
+        for n in range(3):
+            # `other` (concurrency 1) fills; `work` takes everything.
+            self.flowed(bus, "session.started", n, fired)
+        self.clock.advance(0)
+        # `work` holds 0-2, nothing ready; `other` holds 0, has 1 and 2 ready.
+        self.assertEqual(fired, [0])
+        self.flowed(bus, "session.updated", 3, fired)
+        self.clock.advance(0)
+        self.assertEqual(len(self.held["work"]), 4)
+        self.assertEqual(fired, [0])
+        self.finish("other")
+        self.assertEqual(fired, [0, 1, 2, 3])
+
+    def test_consumers_publishes_never_wait(self) -> None:
+        """
+        A publish without ``flow`` fires at once above the limit: a consumer
+        that publishes into its own full queue (the processor's follow-ups)
+        goes on, and its queue drains.
+        """
+        bus = self.make(flow_limit=1)
+        got: list[int] = []
+
+        def handler(delivery: Delivery) -> Deferred[None] | None:
+            n = delivery.envelope.payload["n"]
+            got.append(n)
+            if n < 10:
+                return bus.publish("session.updated", envelope("session.updated", n + 10))
+            return None
+
+        for n in range(5):
+            self.successResultOf(bus.publish("session.updated", envelope("session.updated", n)))
+        self.successResultOf(bus.consume("work", handler))
+        self.clock.advance(0)
+        self.clock.advance(0)
+        self.assertEqual(sorted(got), [*range(5), *range(10, 15)])
+        self.assertEqual(bus.queue_length("work"), 0)
+        self.assertEqual(bus.stats.flow_waited, 0)
+
+    def test_limit_zero_is_off(self) -> None:
+        """With ``flow_limit`` 0 a flowed publish never waits."""
+        bus = self.make(flow_limit=0)
+        self.hold(bus, "work")
+        fired: list[int] = []
+        for n in range(50):
+            self.flowed(bus, "session.updated", n, fired)
+        self.assertEqual(fired, list(range(50)))
+        self.assertEqual(bus.stats.flow_waited, 0)
+
+    def test_no_consumer_no_wait(self) -> None:
+        """A queue nobody consumes holds nobody back: nothing would drain it."""
+        bus = self.make(flow_limit=1)
+        fired: list[int] = []
+        for n in range(5):
+            self.flowed(bus, "session.updated", n, fired)
+        self.assertEqual(fired, list(range(5)))
+
+    def test_consumer_stop_releases(self) -> None:
+        """When the queue's consumer stops, those waiting for it go."""
+        bus = self.make(flow_limit=1)
+        consumer = self.hold(bus, "work")
+        fired: list[int] = []
+        for n in range(4):
+            self.flowed(bus, "session.updated", n, fired)
+        self.assertEqual(fired, [0])
+        consumer.stop()
+        self.assertEqual(fired, [0, 1, 2, 3])
+
+    def test_stop_service_releases(self) -> None:
+        """A stop whose drain ends (here: times out) lets every waiting publish go."""
+        bus = self.make(flow_limit=1, drain_timeout=5)
+        self.hold(bus, "work")
+        fired: list[int] = []
+        for n in range(4):
+            self.flowed(bus, "session.updated", n, fired)
+        self.clock.advance(0)
+        stopped = bus.stopService()
+        self.assertEqual(fired, [0])
+        self.clock.advance(5)
+        self.assertEqual(fired, [0, 1, 2, 3])
+        self.finish("work")
+        self.successResultOf(stopped)
+
+    def test_cancelled_wait_keeps_the_message(self) -> None:
+        """
+        A waiting publish that is cancelled (the answer's timeout) fails with
+        CancelledError; its message stays queued and is delivered, and it
+        holds back none of those after it.
+        """
+        bus = self.make(flow_limit=1)
+        self.hold(bus, "work")
+        fired: list[int] = []
+        for n in range(3):
+            self.flowed(bus, "session.updated", n, fired)
+        waiting = self.flowed(bus, "session.updated", 3, [])
+        self.assertNoResult(waiting)
+        waiting.cancel()
+        self.failureResultOf(waiting, CancelledError)
+        self.clock.advance(0)  # 0 taken: 1, 2, 3 ready.
+        self.finish("work")  # 1 taken: 2, 3 ready.
+        self.assertEqual(fired, [0])
+        self.finish("work")  # 2 taken: 3 ready.
+        self.assertEqual(fired, [0, 1, 2])
+        self.finish("work", 2)
+        self.assertEqual([n for n, _ in self.held["work"]], [])
+        self.assertEqual(bus.queue_length("work"), 0)
+
+    def test_validates(self) -> None:
+        """A negative limit is refused."""
+        with self.assertRaises(ValueError):
+            MemoryBus(self.topology, reactor=self.clock, flow_limit=-1)

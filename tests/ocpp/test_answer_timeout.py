@@ -181,3 +181,100 @@ class DatabaseCancelTests(TestCase):
             ).scalar()
         )
         self.assertEqual(tables, "late")
+
+
+class FlowControlAnswerTests(SynchronousTestCase):
+    """
+    On the embedded bus a MeterValues is answered only while the processor's
+    backlog is not above ``flow_limit`` (``MemoryBus`` flow control), and
+    still within the answer's bound: a charger that waited too long gets an
+    InternalError, and its message stays queued for the processor.
+    """
+
+    LIMIT = 2
+
+    def setUp(self) -> None:
+        from ocppd.bus.memory import MemoryBus
+        from ocppd.bus.topology import default_topology
+        from ocppd.ocpp.traffic import TrafficPublisher
+
+        self.clock = Clock()
+        topology = default_topology()
+        self.bus = MemoryBus(topology, reactor=self.clock, flow_limit=self.LIMIT)
+        self.bus.startService()
+        (self.queue,) = [q.name for q in topology.queues if q.name.endswith("processor")]
+        #: The processor's deliveries it has not finished: (uniqueId, Deferred).
+        self.held: list[tuple[str, Deferred[None]]] = []
+
+        def handler(delivery: Any) -> Deferred[None]:
+            d: Deferred[None] = Deferred()
+            self.held.append((delivery.envelope.payload["uniqueId"], d))
+            return d
+
+        self.successResultOf(self.bus.consume(self.queue, handler))
+        database = FrozenDatabase()
+        traffic = TrafficPublisher(self.bus, node="n1", clock=self.clock)
+        self.transport = FakeTransport()
+        handlers = CentralSystemHandlers(
+            database=database,  # type: ignore[arg-type]
+            tags=IdTagCache(database, self.clock, ttl=60),  # type: ignore[arg-type]
+            traffic=traffic,
+            clock=self.clock,
+            heartbeat_interval=300,
+            answer_timeout=TIMEOUT,
+        )
+        self.connection = ChargerConnection(
+            "CP1",
+            connection_id="c1",
+            registration_status="Accepted",
+            transport=self.transport,
+            handler=handlers,
+            schemas=SCHEMAS,
+            traffic=traffic,
+            clock=self.clock,
+            call_timeout=30,
+        )
+
+    def meter_values(self, count: int) -> None:
+        for n in range(count):
+            reading = {"timestamp": "2026-11-29T11:00:00Z", "sampledValue": [{"value": str(n)}]}
+            call = [2, f"m{n}", "MeterValues", {"connectorId": 1, "meterValue": [reading]}]
+            self.connection.text_received(json.dumps(call))
+        self.clock.advance(0)
+
+    def answered(self) -> list[list[Any]]:
+        return [frame[:2] for frame in self.transport.frames()]
+
+    def finish(self) -> None:
+        self.held.pop(0)[1].callback(None)
+        self.clock.advance(0)
+
+    def test_answers_wait_for_the_processor(self) -> None:
+        """Answers beyond the backlog's limit go out, in order, as the processor takes messages."""
+        self.meter_values(5)
+        # The processor holds m0; m1 and m2 are ready (the limit), m3 and m4 above it.
+        self.assertEqual(self.answered(), [[3, "m0"], [3, "m1"], [3, "m2"]])
+        self.finish()
+        self.assertEqual(self.answered(), [[3, "m0"], [3, "m1"], [3, "m2"], [3, "m3"]])
+        self.finish()
+        self.assertEqual([m for _, m in self.answered()], ["m0", "m1", "m2", "m3", "m4"])
+        self.assertEqual(self.bus.stats.flow_waited, 3)
+
+    def test_waiting_too_long_is_an_internal_error_and_loses_nothing(self) -> None:
+        """
+        Past ``answer_timeout`` a waiting answer is an InternalError (the
+        charger resends); its message was accepted and reaches the processor.
+        """
+        self.meter_values(5)
+        self.clock.advance(TIMEOUT)
+        frames = self.transport.frames()
+        self.assertEqual([f[:2] for f in frames[:3]], [[3, "m0"], [3, "m1"], [3, "m2"]])
+        self.assertEqual(frames[3:], [[4, "m3", "InternalError", "try again", {}]])
+        # The connection handles m4 once m3 is answered: it waits its own bound.
+        self.clock.advance(TIMEOUT)
+        self.assertEqual(self.transport.frames()[4], [4, "m4", "InternalError", "try again", {}])
+        for _ in range(5):
+            self.finish()
+        self.assertEqual(self.held, [])
+        self.assertEqual(self.bus.queue_length(self.queue), 0)
+        self.assertEqual(len(self.transport.frames()), 5)
