@@ -246,6 +246,10 @@ class BusFamilyTests(SynchronousTestCase):
         samples = self.node.scrape()
         self.assertEqual(value(samples, "ocppd_bus_publishes_total", outcome="confirmed"), 1)
         self.assertEqual(value(samples, "ocppd_bus_publishes_total", outcome="failed"), 1)
+        self.assertEqual(value(samples, "ocppd_bus_flow_waits_total"), 0)
+        # Counted by the bus (tests.bus.test_memory.FlowControlTests).
+        self.bus.stats.flow_waited = 3
+        self.assertEqual(value(self.node.scrape(), "ocppd_bus_flow_waits_total"), 3)
         self.assertEqual(value(samples, "ocppd_bus_retries_total", queue="work"), 1)
         self.assertEqual(value(samples, "ocppd_bus_dead_lettered_total", queue="work"), 0)
         self.node.reactor.advance(1)

@@ -154,6 +154,12 @@ class NodeCollector(Collector):
         publishes.add_metric(["confirmed"], stats.publish_confirmed)
         publishes.add_metric(["failed"], stats.publish_failed)
         yield publishes
+        yield CounterMetricFamily(
+            "ocppd_bus_flow_waits",
+            "Charger answers that waited for the processor's backlog to drain (the embedded"
+            " bus's flow control, [bus] flow_limit; always 0 on RabbitMQ).",
+            value=stats.flow_waited,
+        )
         yield _per_queue(
             "ocppd_bus_retries",
             "Deliveries whose handler failed and that are tried again later, by queue.",
