@@ -24,6 +24,11 @@ then counts completed sessions).
 (``[ocppd] role``, docs/operations.md "Roles"): an ``edge`` on CPU 0 and a
 ``processor`` on CPU 0 too (``one-core``) or on CPU 1 (``two-cores``, which it
 then shares with this load generator); ``bench/roles.py`` compares them.
+
+``OCPPD_BENCH_SETTINGS``: more ``--set`` settings for the daemon, separated by
+spaces (``bus.flow_limit=0`` compares the embedded bus without flow control).
+``drain_s`` is how long the processor took, after the last answer, to store
+what was answered: the backlog the run left.
 """
 
 from __future__ import annotations
@@ -337,6 +342,7 @@ def run_backend(
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     if backend == "amqp":
         settings += ["bus.backend=amqp", f"bus.url={AMQP_URL}", f"bus.prefix={prefix}"]
+    settings += os.environ.get("OCPPD_BENCH_SETTINGS", "").split()
     sets = [arg for setting in settings for arg in ("--set", setting)]
     ocppctl = [os.path.join(BIN, "python"), "-m", "ocppd.cli", *sets]
     env = {**os.environ, "PYTHONPATH": source}
@@ -401,6 +407,7 @@ def run_backend(
 
         def done(outcome: Any) -> None:
             result["outcome"] = outcome
+            result["ended"] = time.monotonic()
             reactor.stop()
 
         # The daemon's CPU (all its threads) from the first measured call (after
@@ -445,6 +452,7 @@ def run_backend(
         while stored() < expected and time.monotonic() - started < 300:
             time.sleep(0.2)
         stored_elapsed = time.monotonic() - started
+        drained = time.monotonic() - result["ended"]
         processes_cpu = [
             after - before
             for after, before in zip(cpu_by_process(), processes_cpu_before[0], strict=True)
@@ -464,6 +472,7 @@ def run_backend(
             "p50_ms": 1000 * latencies[len(latencies) // 2],
             "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
             "stored_rate": stored_messages / stored_elapsed,
+            "drain_s": drained,
             "server_us_per_stored": server_cpu * 1e6 / max(stored_messages, 1),
             "load_cpu": load_cpu / elapsed,
             "split": split,
