@@ -115,8 +115,8 @@ def main() -> None:
         path = engine.url.database
         size = os.path.getsize(path)
         wal = path + "-wal"
-        page_size = database.run_sync(
-            lambda conn: conn.exec_driver_sql("PRAGMA page_size").scalar()
+        page_size = int(
+            database.run_sync(lambda conn: conn.exec_driver_sql("PRAGMA page_size").scalar_one())
         )
         print(
             f"SQLite, {CHARGERS} chargers, {args.prefill} MeterValues first "

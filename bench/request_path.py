@@ -68,8 +68,10 @@ from ocppd.store.journal import StoreJournal
 
 try:
     from ocppd.store.journal import journal_database, prepare_journal_file
+
+    JOURNAL_FILE = True
 except ImportError:  # OCPPD_BENCH_SOURCE: a tree whose journal is in the store
-    journal_database = None
+    JOURNAL_FILE = False
 from ocppd.timeutil import utcnow
 
 NODE = "bench"
@@ -136,7 +138,7 @@ def main() -> int:
     )
     # As twistd ocppd wires it: the journal in its file beside the store, on a
     # database thread of its own (or in the store, in a tree from before that).
-    journal = journal_database(database.engine.url, reactor=reactor) if journal_database else None
+    journal = journal_database(database.engine.url, reactor=reactor) if JOURNAL_FILE else None
     if journal is not None:
         journal.start()
         journal.run_sync(prepare_journal_file)
