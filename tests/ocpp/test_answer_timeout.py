@@ -60,30 +60,39 @@ class FrozenTraffic(RecordingTraffic):
         return d
 
 
+def charger_connection(
+    database: FrozenDatabase, traffic: Any, transport: FakeTransport, clock: Clock
+) -> ChargerConnection:
+    """Charger CP1's connection to handlers that answer within ``TIMEOUT``."""
+    handlers = CentralSystemHandlers(
+        database=database,  # type: ignore[arg-type]
+        tags=IdTagCache(database, clock, ttl=60),  # type: ignore[arg-type]
+        traffic=traffic,
+        clock=clock,
+        heartbeat_interval=300,
+        answer_timeout=TIMEOUT,
+    )
+    return ChargerConnection(
+        "CP1",
+        connection_id="c1",
+        registration_status="Accepted",
+        transport=transport,
+        handler=handlers,
+        schemas=SCHEMAS,
+        traffic=traffic,
+        clock=clock,
+        call_timeout=30,
+    )
+
+
 class AnswerTimeoutTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
         self.database = FrozenDatabase()
         self.traffic = FrozenTraffic()
         self.transport = FakeTransport()
-        handlers = CentralSystemHandlers(
-            database=self.database,  # type: ignore[arg-type]
-            tags=IdTagCache(self.database, self.clock, ttl=60),  # type: ignore[arg-type]
-            traffic=self.traffic,  # type: ignore[arg-type]
-            clock=self.clock,
-            heartbeat_interval=300,
-            answer_timeout=TIMEOUT,
-        )
-        self.connection = ChargerConnection(
-            "CP1",
-            connection_id="c1",
-            registration_status="Accepted",
-            transport=self.transport,
-            handler=handlers,
-            schemas=SCHEMAS,
-            traffic=self.traffic,  # type: ignore[arg-type]
-            clock=self.clock,
-            call_timeout=30,
+        self.connection = charger_connection(
+            self.database, self.traffic, self.transport, self.clock
         )
 
     def send(self, unique_id: str, action: str, payload: dict[str, Any]) -> None:
@@ -215,25 +224,7 @@ class FlowControlAnswerTests(SynchronousTestCase):
         database = FrozenDatabase()
         traffic = TrafficPublisher(self.bus, node="n1", clock=self.clock)
         self.transport = FakeTransport()
-        handlers = CentralSystemHandlers(
-            database=database,  # type: ignore[arg-type]
-            tags=IdTagCache(database, self.clock, ttl=60),  # type: ignore[arg-type]
-            traffic=traffic,
-            clock=self.clock,
-            heartbeat_interval=300,
-            answer_timeout=TIMEOUT,
-        )
-        self.connection = ChargerConnection(
-            "CP1",
-            connection_id="c1",
-            registration_status="Accepted",
-            transport=self.transport,
-            handler=handlers,
-            schemas=SCHEMAS,
-            traffic=traffic,
-            clock=self.clock,
-            call_timeout=30,
-        )
+        self.connection = charger_connection(database, traffic, self.transport, self.clock)
 
     def meter_values(self, count: int) -> None:
         for n in range(count):
