@@ -303,13 +303,12 @@ def read_journal_queues(
     ``journal_queues`` where the embedded bus journals: the journal file
     beside a SQLite store once a daemon of this version made it, else the store.
     """
-    from ocppd.store.database import Database
-    from ocppd.store.journal import journal_file
+    from ocppd.store.journal import journal_database, journal_file
 
     path = journal_file(config.store_url)
-    if path is None or not os.path.exists(path):
+    journal = journal_database(config.store_url) if path and os.path.exists(path) else None
+    if journal is None:
         return store.run_sync(journal_queues, node, now)
-    journal = Database.from_url("sqlite:///" + path, max_threads=1)
     try:
         return journal.run_sync(journal_queues, node, now)
     finally:

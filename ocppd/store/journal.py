@@ -297,10 +297,6 @@ def _copy_records(conn: Connection, rows: list[dict[str, Any]]) -> None:
     )
 
 
-def _remove_store_records(conn: Connection, node: str, seqs: list[int]) -> None:
-    remove_records(conn, seqs, node=node)
-
-
 def move_store_records(store: Database, journal: Database, node: str) -> int:
     """
     Move ``node``'s records an older version left in the store's
@@ -315,5 +311,5 @@ def move_store_records(store: Database, journal: Database, node: str) -> int:
     if not rows:
         return 0
     journal.run_sync(_copy_records, rows)
-    store.run_sync(_remove_store_records, node, [row["seq"] for row in rows])
+    store.run_sync(remove_records, [row["seq"] for row in rows], node=node)
     return len(rows)

@@ -27,6 +27,7 @@ from ocppd.store.journal import (
     load_journal,
     move_store_records,
     prepare_journal_file,
+    remove_records,
 )
 from tests.consumers.test_journal_settlement import meter_values
 from tests.consumers.test_processor import REGISTERED
@@ -128,7 +129,7 @@ class JournalFileTests(TestCase):
         run_sync = self.store.run_sync
 
         def dies_at_removal(func: Any, *args: Any, **kwargs: Any) -> Any:
-            if func.__name__ == "_remove_store_records":
+            if func is remove_records:
                 raise SystemExit("killed")
             return run_sync(func, *args, **kwargs)
 
