@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTime
@@ -22,9 +22,9 @@ class EventPublisher:
 
     def __init__(self, bus: IBus, *, node: str, clock: IReactorTime) -> None:
         self._bus = bus
-        #: The embedded bus settles an announcement that no queue takes now
-        #: without its envelope (``MemoryBus.pass_by``).
-        self._embedded = isinstance(bus, MemoryBus)
+        #: The embedded bus, which has flow control and settles an announcement
+        #: that no queue takes now without its envelope (``MemoryBus.pass_by``).
+        self._memory_bus = bus if isinstance(bus, MemoryBus) else None
         self._node = node
         self._clock = clock
         #: ``format_iso(self.now())``, cheaply (a busy node asks for every message).
@@ -56,8 +56,8 @@ class EventPublisher:
             charge_point_id=charge_point_id,
             payload=payload,
         )
-        if flow and self._embedded:
-            return cast(MemoryBus, self._bus).publish(routing_key, envelope, flow=True)
+        if flow and self._memory_bus is not None:
+            return self._memory_bus.publish(routing_key, envelope, flow=True)
         return self._bus.publish(routing_key, envelope)
 
     def announce(
@@ -79,8 +79,8 @@ class EventPublisher:
         """
         try:
             published = None
-            if self._embedded:
-                published = cast(MemoryBus, self._bus).pass_by(
+            if self._memory_bus is not None:
+                published = self._memory_bus.pass_by(
                     routing_key, payload, node=self._node, charge_point_id=charge_point_id
                 )
             if published is None:
