@@ -23,7 +23,7 @@ from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery, IBus, IConsumer
 from ocppd.bus.memory import MemoryBus
 from ocppd.logs import Logger
-from ocppd.measurands import newest, samples_from
+from ocppd.measurands import newest_of, read_samples
 from ocppd.ocpp.actions import CHARGER_INITIATED
 from ocppd.push import topics
 from ocppd.timeutil import parse_iso
@@ -88,7 +88,7 @@ def meter_reading(meter_values: list[dict[str, Any]]) -> tuple[int | None, int |
     OCPP 1.6 MeterValue objects (``measurands.newest``, as the processor reads
     them), and the timestamp of the newest MeterValue, as sent.
     """
-    readings = newest(samples_from(meter_values))
+    readings = newest_of(read_samples(meter_values))
     sampled_at: tuple[Any, str] | None = None
     for meter_value in meter_values:
         stamp = meter_value["timestamp"]
