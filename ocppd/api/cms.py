@@ -800,9 +800,13 @@ class CmsService:
         self, charge_point_id: str, limit: int, cursor: str | None
     ) -> Generator[Deferred[Any], Any, dict[str, Any]]:
         """A charger's OCPP message log, newest first."""
-        before = decode_cursor(cursor, f"messages:{charge_point_id}", int)
+        # Keyed by frame id (``messages.frame_id``) since revision 0023, under
+        # a kind of its own: a cursor of row ids from before is refused (400),
+        # not read as a frame id far back.
+        kind = f"frames:{charge_point_id}"
+        before = decode_cursor(cursor, kind, int)
         rows = yield self._database.run(list_messages_tx, charge_point_id, before, limit + 1)
-        return page(f"messages:{charge_point_id}", rows, limit, lambda r: r.id, message_json)
+        return page(kind, rows, limit, lambda r: r.id, message_json)
 
     # -- one object -----------------------------------------------------------
 

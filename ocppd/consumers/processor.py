@@ -224,14 +224,13 @@ class OcppProcessor(BusConsumer):
     ) -> bool:
         """Log ``envelope``'s frames and note an inbound charger seen; False for an unknown key."""
         direction, _, action = rest.partition(".")
-        if direction == "in" and action == "Heartbeat" and not self.log_heartbeats:
-            logged: list[traffic.Frame] | None = []
-        else:
-            logged = traffic.frames(direction, envelope.payload)
-        if logged is None:
-            self.log.warn("Processor ignores unknown envelope type {type}", type=envelope.type)
-            return False
-        traffic.log_frames(envelope, charge_point_id, logged, writes)
+        unlogged = direction == "in" and action == "Heartbeat" and not self.log_heartbeats
+        if not unlogged:
+            row = traffic.logged(direction, envelope.payload)
+            if row is None:
+                self.log.warn("Processor ignores unknown envelope type {type}", type=envelope.type)
+                return False
+            traffic.log_row(envelope, charge_point_id, row, writes)
         if direction == "in":
             self._last_seen.seen(charge_point_id, traffic.received_at(envelope), writes)
         return True

@@ -1,6 +1,6 @@
 """
-The processor's part for OCPP traffic as such: the message log (each frame
-of an ``ocpp.*`` envelope, as ``ocppd.store.messages`` keeps it) and a
+The processor's part for OCPP traffic as such: the message log (an
+``ocpp.*`` envelope's row, as ``ocppd.store.messages`` keeps it) and a
 charger's ``last_seen_at``. Both are appends deferred to the batch's end.
 """
 
@@ -20,12 +20,14 @@ from ocppd.timeutil import parse_iso
 #: Seconds ``last_seen_at`` may lag: a charger's every message need not rewrite its row.
 LAST_SEEN_RESOLUTION = 30.0
 
-#: An envelope's frames: (id suffix, direction, message type, body, time field).
-Frame = tuple[str, str, str, Any, str]
+#: An envelope's row of the log: (id suffix, direction, message type, body,
+#: time field, answer's type, answer's body); the answer's are None but for
+#: an inbound exchange, whose answer has the call's time.
+Logged = tuple[str, str, str, Any, str, str | None, Any]
 
 
 #: ``parse_iso`` of the few times a batch repeats: a MeterValues reads its
-#: ``receivedAt`` four times (two log rows, last-seen, the session's meter).
+#: ``receivedAt`` three times (its log row, last-seen, the session's meter).
 _parse_time = functools.lru_cache(maxsize=256)(parse_iso)
 
 
@@ -41,53 +43,50 @@ def received_at(envelope: Envelope) -> datetime:
     return at(envelope, "receivedAt")
 
 
-def _answer(payload: dict[str, Any], suffix: str, direction: str, at_field: str) -> Frame:
+def _answer(payload: dict[str, Any]) -> tuple[str, Any]:
     if "error" in payload:
-        return (suffix, direction, "CALLERROR", payload["error"], at_field)
-    return (suffix, direction, "CALLRESULT", payload.get("response"), at_field)
+        return ("CALLERROR", payload["error"])
+    return ("CALLRESULT", payload.get("response"))
 
 
-def frames(direction: str, payload: dict[str, Any]) -> list[Frame] | None:
-    """The frames an envelope of ``direction`` logs; None for a direction this does not know."""
+def logged(direction: str, payload: dict[str, Any]) -> Logged | None:
+    """
+    The row an envelope of ``direction`` logs; None for a direction this
+    does not know. An inbound exchange (``in``, ``rejected``) is one row of
+    the charger's CALL and ocppd's answer; a command (``out``) and the
+    charger's reply to it, which comes later in another envelope, are a row
+    each.
+    """
     if direction == "in":
-        return [
-            ("call", "in", "CALL", payload["request"], "receivedAt"),
-            _answer(payload, "answer", "out", "receivedAt"),
-        ]
+        return ("call", "in", "CALL", payload["request"], "receivedAt", *_answer(payload))
     if direction == "out":
-        return [("call", "out", "CALL", payload["request"], "sentAt")]
+        return ("call", "out", "CALL", payload["request"], "sentAt", None, None)
     if direction == "reply":
-        return [_answer(payload, "reply", "in", "receivedAt")]
+        return ("reply", "in", *_answer(payload), "receivedAt", None, None)
     if direction == "rejected":
-        return [
-            ("call", "in", "CALL", {"raw": payload["raw"]}, "receivedAt"),
-            _answer(payload, "answer", "out", "receivedAt"),
-        ]
+        raw = {"raw": payload["raw"]}
+        return ("call", "in", "CALL", raw, "receivedAt", *_answer(payload))
     return None
 
 
-def log_frames(
-    envelope: Envelope, charge_point_id: str, logged: list[Frame], writes: DeferredWrites
-) -> None:
-    """Defer the message-log rows of ``logged``, each keyed by the envelope's id and its suffix."""
+def log_row(envelope: Envelope, charge_point_id: str, row: Logged, writes: DeferredWrites) -> None:
+    """Defer the message-log row ``row``, keyed by the envelope's id and its suffix."""
     payload = envelope.payload
-    action = payload.get("action")
-    unique_id = payload.get("uniqueId")
-    writes.defer_all(
+    suffix, direction, message_type, body, at_field, answer_type, answer_body = row
+    writes.defer(
         messages.append_log_values,
-        [
-            messages.log_values(
-                f"{envelope.id}:{suffix}",
-                charge_point_id,
-                direction,
-                message_type,
-                action,
-                unique_id,
-                body,
-                at(envelope, at_field),
-            )
-            for suffix, direction, message_type, body, at_field in logged
-        ],
+        messages.log_values(
+            f"{envelope.id}:{suffix}",
+            charge_point_id,
+            direction,
+            message_type,
+            payload.get("action"),
+            payload.get("uniqueId"),
+            body,
+            at(envelope, at_field),
+            answer_type,
+            answer_body,
+        ),
     )
 
 

@@ -232,7 +232,10 @@ class MeterValueRecord:
 
 @attrs.frozen
 class MessageRecord:
-    """One OCPP frame in the message log."""
+    """
+    One OCPP frame in the message log: a row of ``message_log`` but its
+    answer's columns, which are a frame of their own (``messages.row_frames``).
+    """
 
     id: int
     message_id: str

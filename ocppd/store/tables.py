@@ -355,6 +355,13 @@ message_log = sa.Table(
     sa.Column("unique_id", sa.Text, nullable=True),
     sa.Column("payload", sa.JSON, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # An inbound exchange is one row: the charger's CALL above and ocppd's
+    # answer here (CALLRESULT or CALLERROR, sent at the call's time), read
+    # back as two frames (``ocppd.store.messages``). NULL for a row of one
+    # frame: a command, a charger's reply to one, or a row written before
+    # revision 0023 (which logged the answer as a row of its own).
+    sa.Column("answer_type", sa.String(10), nullable=True),
+    sa.Column("answer_payload", sa.JSON(none_as_null=True), nullable=True),
     sa.UniqueConstraint("message_id"),
     sa.CheckConstraint(one_of("direction", DIRECTIONS), name="direction"),
     sa.CheckConstraint(one_of("message_type", MESSAGE_TYPES), name="message_type"),

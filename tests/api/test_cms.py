@@ -13,6 +13,7 @@ from typing import Any
 
 from twisted.internet.defer import fail, inlineCallbacks, succeed
 
+from ocppd.api.pagination import encode_cursor
 from ocppd.bus.interface import BusError
 from ocppd.store import audit, chargers, messages, outbox, stations, transactions
 from tests.api.test_api import ADMIN, CUSTOMER, ApiTestCase
@@ -642,6 +643,11 @@ class MessageLogTests(CmsTestCase):
         )
         self.assertEqual(first["items"] + second["items"], body["items"])
         self.assertIsNone(second["next"])
+        # One row holds both frames: the ids are the frames' own, the call's first.
+        self.assertEqual(body["items"][0]["id"], body["items"][1]["id"] + 1)
+        # A cursor of the row ids before revision 0023 is not taken for a frame's.
+        old = encode_cursor("messages:CP1", body["items"][0]["id"])
+        yield self.bad("GET", f"/api/cms/points/CP1/messages?cursor={old}", None, "cursor")
         self.assertError(
             (yield self.admin("GET", "/api/cms/points/NOPE/messages")), 404, "not_found"
         )

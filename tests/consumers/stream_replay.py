@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from twisted.internet.task import Clock
@@ -27,9 +28,9 @@ from ocppd.consumers.policy import BillingPolicy
 from ocppd.consumers.processor import OcppProcessor
 from ocppd.consumers.stop_billing import StopBilling
 from ocppd.consumers.tariff_cache import TariffCache
-from ocppd.store import chargers, tags, tariffs, transactions, users, wallets
+from ocppd.store import chargers, messages, tags, tariffs, transactions, users, wallets
 from ocppd.store.database import Database
-from ocppd.store.tables import metadata
+from ocppd.store.tables import message_log, metadata
 from ocppd.timeutil import format_iso, parse_iso
 
 #: The node that published the stream, and when its clock starts.
@@ -196,7 +197,7 @@ def _changes(before: dict[str, list[Any]], after: dict[str, list[Any]]) -> dict[
 # --- the canonical dump --------------------------------------------------------------------
 
 #: Surrogate keys, replaced by their rank: the order of rows is behaviour (the
-#: message log lists by id), the numbers are not (PostgreSQL's sequences skip
+#: message log, dumped as its frames, lists by id), the numbers are not (PostgreSQL's sequences skip
 #: what a rolled-back savepoint or a conflicting insert took; SQLite does not).
 RANKED = {"message_log": "id", "outbox": "id", "wallet_transactions": "id", "unmatched_stops": "id"}
 #: Surrogate keys left out: a sample's id says in which statement of its batch
@@ -217,13 +218,25 @@ def _row(table: str, mapping: dict[str, Any]) -> dict[str, Any]:
     return _json(row)
 
 
+def _logged_frames(conn: Connection) -> list[dict[str, Any]]:
+    """
+    The message log as its readers see it: frames (``messages.row_frames``),
+    one row of the log holding an inbound exchange's call and answer.
+    """
+    rows = conn.execute(sa.select(message_log).order_by(message_log.c.id))
+    return [attrs.asdict(frame) for row in rows for frame in messages.row_frames(row)]
+
+
 def dump_tables(database: Database) -> dict[str, list[Any]]:
     """Every row of every table, canonical (sorted, JSON, surrogate ids ranked or dropped)."""
 
     def dump(conn: Connection) -> dict[str, list[Any]]:
         tables: dict[str, list[Any]] = {}
         for table in metadata.sorted_tables:
-            rows = [dict(r) for r in conn.execute(sa.select(table)).mappings()]
+            if table is message_log:
+                rows = _logged_frames(conn)
+            else:
+                rows = [dict(r) for r in conn.execute(sa.select(table)).mappings()]
             ranked = RANKED.get(table.name)
             if ranked is not None:
                 rows.sort(key=lambda r: r[ranked])

@@ -17,12 +17,13 @@ from ocppd.bus.envelope import Envelope
 from ocppd.bus.memory import MemoryBus
 from ocppd.bus.outbox import Outbox
 from ocppd.bus.relay import OutboxRelay
-from ocppd.consumers.processor import OcppProcessor
+from ocppd.consumers.processor import CONSUMER, OcppProcessor
 from ocppd.store import (
     chargers,
     connections,
     messages,
     outbox,
+    processed,
     tables,
     tags,
     tariffs,
@@ -37,6 +38,7 @@ from tests.store.fixtures import make_sqlite_database
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 #: When the test chargers were registered: before any session of theirs.
 REGISTERED = datetime(2026, 11, 1, tzinfo=UTC)
+NOW_TEXT = "2026-11-29T12:00:00.000Z"
 
 
 def inbound(
@@ -328,26 +330,117 @@ class ProcessorTests(TestCase):
             ],
         )
 
-    def test_rejected_frame_logged(self) -> None:
-        """A frame we answered with a CALLERROR is in the message log with its answer."""
-        self.apply(
-            Envelope.create(
-                topology.OCPP_REJECTED,
-                {
-                    "uniqueId": "-1",
-                    "action": None,
-                    "raw": "{nope",
-                    "truncated": False,
-                    "error": {"code": "FormationViolation", "description": "bad", "details": {}},
-                    "receivedAt": "2026-11-29T12:00:00.000Z",
-                },
-                node="n1",
-                charge_point_id="CP1",
+    def logged_rows(self) -> int:
+        """How many rows the message log has (each of one or two frames)."""
+        return int(
+            self.database.run_sync(
+                lambda conn: conn.execute(
+                    sa.select(sa.func.count()).select_from(tables.message_log)
+                ).scalar_one()
             )
         )
-        log = self.database.run_sync(messages.list_messages, "CP1")
+
+    def frames(self) -> list[tuple[Any, ...]]:
+        """The charger's logged frames, newest first, but their ids."""
+        return [
+            (r.message_id, r.direction, r.message_type, r.action, r.unique_id, r.payload)
+            for r in self.database.run_sync(messages.list_messages, "CP1")
+        ]
+
+    def test_exchange_logged_as_one_row(self) -> None:
+        """
+        A charger's CALL and ocppd's answer are one row of the log, read as
+        two frames (the answer newest, at the call's time); the same
+        envelope again, even once its claim is gone, adds no row.
+        """
+        envelope = meter(self.tx, "2026-11-29T11:10:00Z", "2000")
+        self.assertTrue(self.apply(envelope))
+        self.assertFalse(self.apply(envelope))
+        self.database.run_sync(processed.release_claim, CONSUMER, envelope.id)
+        self.assertTrue(self.apply(envelope))
+        self.assertEqual(self.logged_rows(), 1)
+        request = envelope.payload["request"]
         self.assertEqual(
-            {(r.direction, r.message_type) for r in log}, {("in", "CALL"), ("out", "CALLERROR")}
+            self.frames(),
+            [
+                (f"{envelope.id}:answer", "out", "CALLRESULT", "MeterValues", "u", {}),
+                (f"{envelope.id}:call", "in", "CALL", "MeterValues", "u", request),
+            ],
+        )
+        answer, call = self.database.run_sync(messages.list_messages, "CP1")
+        self.assertEqual(answer.created_at, call.created_at)
+        self.assertEqual(answer.id, call.id + 1)
+
+    def test_callerror_answer_logged_with_its_call(self) -> None:
+        """An inbound CALL ocppd answered with a CALLERROR: one row, the error its answer."""
+        error = {"code": "InternalError", "description": "try again", "details": {}}
+        envelope = inbound("Authorize", {"idTag": "TAG1"})
+        del envelope.payload["response"]
+        envelope.payload["error"] = error
+        self.assertTrue(self.apply(envelope))
+        self.assertEqual(self.logged_rows(), 1)
+        self.assertEqual(
+            self.frames(),
+            [
+                (f"{envelope.id}:answer", "out", "CALLERROR", "Authorize", "u", error),
+                (f"{envelope.id}:call", "in", "CALL", "Authorize", "u", {"idTag": "TAG1"}),
+            ],
+        )
+
+    def test_commands_and_replies_logged_as_rows_of_their_own(self) -> None:
+        """A command ocppd sent and the charger's later reply (another envelope) are a row each."""
+        sent = Envelope.create(
+            topology.ocpp_out("Reset"),
+            {"uniqueId": "c1", "action": "Reset", "request": {"type": "Soft"}, "sentAt": NOW_TEXT},
+            node="n1",
+            charge_point_id="CP1",
+        )
+        reply = Envelope.create(
+            topology.ocpp_reply("Reset"),
+            {
+                "uniqueId": "c1",
+                "action": "Reset",
+                "response": {"status": "Accepted"},
+                "receivedAt": NOW_TEXT,
+            },
+            node="n1",
+            charge_point_id="CP1",
+        )
+        self.assertTrue(self.apply(sent))
+        self.assertTrue(self.apply(reply))
+        self.assertEqual(self.logged_rows(), 2)
+        self.assertEqual(
+            self.frames(),
+            [
+                (f"{reply.id}:reply", "in", "CALLRESULT", "Reset", "c1", {"status": "Accepted"}),
+                (f"{sent.id}:call", "out", "CALL", "Reset", "c1", {"type": "Soft"}),
+            ],
+        )
+
+    def test_rejected_frame_logged(self) -> None:
+        """A frame we answered with a CALLERROR is one row of the log with its answer."""
+        error = {"code": "FormationViolation", "description": "bad", "details": {}}
+        envelope = Envelope.create(
+            topology.OCPP_REJECTED,
+            {
+                "uniqueId": "-1",
+                "action": None,
+                "raw": "{nope",
+                "truncated": False,
+                "error": error,
+                "receivedAt": "2026-11-29T12:00:00.000Z",
+            },
+            node="n1",
+            charge_point_id="CP1",
+        )
+        self.apply(envelope)
+        self.assertEqual(self.logged_rows(), 1)
+        self.assertEqual(
+            self.frames(),
+            [
+                (f"{envelope.id}:answer", "out", "CALLERROR", None, "-1", error),
+                (f"{envelope.id}:call", "in", "CALL", None, "-1", {"raw": "{nope"}),
+            ],
         )
 
     def test_heartbeats_mark_the_charger_seen_but_stay_out_of_the_log(self) -> None:

@@ -53,6 +53,10 @@ T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 R = TypeVar("R")
 
 
+#: The message log's columns of an inbound exchange's answer (revision 0023).
+ANSWER_COLUMNS = ("answer_type", "answer_payload")
+
+
 def minutes(n: float) -> datetime:
     return T0 + timedelta(minutes=n)
 
@@ -200,7 +204,7 @@ class StoreTestsMixin(_Base):
             )
             self.assertEqual(compare_metadata(context, tables.metadata), [])
         self.assertEqual(migrate.current_revision(self.database.engine), migrate.head_revision())
-        self.assertEqual(migrate.head_revision(), "0022")
+        self.assertEqual(migrate.head_revision(), "0023")
 
     def test_upgrade_to_0005_redacts_authorization_keys(self) -> None:
         """
@@ -218,7 +222,7 @@ class StoreTestsMixin(_Base):
         }
 
         def row(n: int, action: str, message_type: str, payload: Any) -> dict[str, Any]:
-            return messages.log_row(
+            logged = messages.log_row(
                 message_id=f"m{n}",
                 charge_point_id="CP1",
                 direction="out",
@@ -228,6 +232,8 @@ class StoreTestsMixin(_Base):
                 payload=payload,
                 at=T0,
             )
+            # Revision 0004's columns: an answer of its own row came with 0023.
+            return {k: v for k, v in logged.items() if k not in ANSWER_COLUMNS}
 
         def store(conn: Connection) -> None:
             messages.append_log(
@@ -329,6 +335,109 @@ class StoreTestsMixin(_Base):
         migrate.upgrade(engine)
         self.assertEqual(migrate.current_revision(engine), migrate.head_revision())
 
+    def test_upgrade_to_0023_and_back(self) -> None:
+        """
+        Revision 0023 leaves the log's rows as they were (a frame each) and
+        lists them as before; its downgrade splits every exchange written
+        since into its call's and its answer's rows, in the listing's order
+        and with its ids, and the log goes on after them. An answer logged
+        already (an old row whose call was pruned, logged again) is not
+        logged twice.
+        """
+        url = self.empty_database_url()
+        migrate.upgrade(url, "0022")
+        engine = create_engine(url, max_threads=1)
+        self.addCleanup(engine.dispose)
+        log = tables.message_log
+        frame_columns = [c for c in log.c if c.name not in ANSWER_COLUMNS]
+
+        def frame(message_id: str, direction: str, kind: str, n: int) -> dict[str, Any]:
+            return {
+                "message_id": message_id,
+                "charge_point_id": "CP1",
+                "direction": direction,
+                "message_type": kind,
+                "action": "Authorize",
+                "unique_id": f"u{n}",
+                "payload": {"n": n},
+                "created_at": minutes(n),
+            }
+
+        def insert_frames(*frames: dict[str, Any]) -> None:
+            with engine.begin() as conn:
+                conn.execute(log.insert(), list(frames))
+
+        def old_listing() -> list[tuple[Any, ...]]:
+            """The log as revision 0022 lists it: a row a frame, newest first."""
+            with engine.connect() as conn:
+                query = sa.select(*frame_columns).order_by(log.c.id.desc())
+                return [tuple(row) for row in conn.execute(query)]
+
+        def listing() -> list[tuple[Any, ...]]:
+            with engine.connect() as conn:
+                frames = messages.list_messages(conn, "CP1", limit=1000)
+            return [attrs.astuple(frame) for frame in frames]
+
+        def answer_columns() -> set[str]:
+            columns = {c["name"] for c in sa.inspect(engine).get_columns("message_log")}
+            return columns & set(ANSWER_COLUMNS)
+
+        insert_frames(
+            frame("e0:call", "in", "CALL", 0),
+            frame("e0:answer", "out", "CALLRESULT", 0),
+            frame("c1:call", "out", "CALL", 1),
+            frame("e2:call", "in", "CALL", 2),
+            frame("e2:answer", "out", "CALLERROR", 2),
+        )
+        before = old_listing()
+        migrate.upgrade(url)
+        self.assertEqual(answer_columns(), set(ANSWER_COLUMNS))
+        upgraded = listing()
+        self.assertEqual([frame[1:] for frame in upgraded], [row[1:] for row in before])
+        self.assertEqual([frame[0] for frame in upgraded], [2 * row[0] for row in before])
+        error = {"code": "InternalError", "description": "", "details": {}}
+
+        def exchange(n: int, answer: str, body: Any) -> tuple[Any, ...]:
+            return messages.log_values(
+                f"e{n}:call",
+                "CP1",
+                "in",
+                "CALL",
+                "Authorize",
+                f"u{n}",
+                {"n": n},
+                minutes(n),
+                answer,
+                body,
+            )
+
+        with engine.begin() as conn:
+            # e2's call pruned, then e2 logged again: its old answer row stays.
+            conn.execute(log.delete().where(log.c.message_id == "e2:call"))
+            written = [exchange(3, "CALLRESULT", {"a": 3}), exchange(4, "CALLERROR", error)]
+            written += [exchange(5, "CALLRESULT", None), exchange(2, "CALLERROR", error)]
+            self.assertEqual(messages.append_log_values(conn, written), 4)
+        frames = listing()
+        self.assertEqual(
+            [frame[1] for frame in frames],
+            [
+                "e2:answer", "e2:call", "e5:answer", "e5:call", "e4:answer", "e4:call",
+                "e3:answer", "e3:call", "e2:answer", "c1:call", "e0:answer", "e0:call",
+            ],
+        )  # fmt: skip
+        with engine.begin() as conn:
+            command.downgrade(migrate.alembic_config(conn), "0022")
+        self.assertEqual(answer_columns(), set())
+        # Every frame as its own row, with the id it was listed with; e2's
+        # answer of the new row is its old row.
+        self.assertEqual(old_listing(), frames[1:])
+        # The log goes on after the split rows (PostgreSQL: past the ids given).
+        insert_frames(frame("c6:call", "out", "CALL", 6))
+        self.assertEqual([row[1] for row in old_listing()[:2]], ["c6:call", "e2:call"])
+        migrate.upgrade(engine)
+        self.assertEqual(migrate.current_revision(engine), migrate.head_revision())
+        self.assertEqual([frame[1:] for frame in listing()], [row[1:] for row in old_listing()])
+
     def test_upgrade_by_url_twice(self) -> None:
         """``upgrade(url)`` migrates an empty database; a second upgrade changes nothing."""
         url = self.empty_database_url()
@@ -360,12 +469,16 @@ class StoreTestsMixin(_Base):
             (records.TransactionRecord, tables.transactions),
             (records.UnmatchedStopRecord, tables.unmatched_stops),
             (records.MeterValueRecord, tables.meter_values),
-            (records.MessageRecord, tables.message_log),
         ]
         for record, table in pairs:
             self.assertEqual(
                 [field.name for field in attrs.fields(record)], list(table.c.keys()), record
             )
+        # A logged frame: a row's columns but its answer's (a frame of its own).
+        self.assertEqual(
+            [field.name for field in attrs.fields(records.MessageRecord)],
+            [name for name in tables.message_log.c.keys() if name not in ANSWER_COLUMNS],
+        )
 
     @inlineCallbacks
     def test_run_from_the_reactor(self) -> Any:
@@ -1513,6 +1626,124 @@ class StoreTestsMixin(_Base):
             payload=None,
             at=T0,
         )
+
+    def logged_rows(self) -> list[Any]:
+        """The message log's rows as stored, oldest first."""
+        log = tables.message_log
+        return self.query(lambda conn: conn.execute(sa.select(log).order_by(log.c.id)).all())
+
+    def test_exchange_is_one_row_of_two_frames(self) -> None:
+        """
+        An inbound exchange is one row, listed as its call and then its
+        answer (a CALLERROR, a rejected frame's, a null result alike); a
+        command is a row of one frame; the same rows again store nothing.
+        """
+        error = {"code": "FormationViolation", "description": "bad", "details": {}}
+        logged = [
+            ("e1:call", "in", "CALL", "MeterValues", "u1", {"n": 1}, T0, "CALLRESULT", {}),
+            ("c2:call", "out", "CALL", "Reset", "u2", {"type": "Soft"}, minutes(1), None, None),
+            ("e3:call", "in", "CALL", None, "-1", {"raw": "{"}, minutes(2), "CALLERROR", error),
+            ("e4:call", "in", "CALL", "Heartbeat", "u4", {}, minutes(3), "CALLRESULT", None),
+        ]
+        rows = [
+            messages.log_values(
+                message_id, "CP1", direction, kind, action, unique, body, at, *answer
+            )
+            for message_id, direction, kind, action, unique, body, at, *answer in logged
+        ]
+        self.assertEqual(self.query(messages.append_log_values, rows), 4)
+        self.assertEqual(self.query(messages.append_log_values, rows), 0)
+        ids = [row.id for row in self.logged_rows()]
+        self.assertEqual(len(ids), 4)
+        frames = self.query(messages.list_messages, "CP1")
+        self.assertEqual(
+            [
+                (f.id, f.message_id, f.direction, f.message_type, f.action, f.payload, f.created_at)
+                for f in frames
+            ],
+            [
+                (2 * ids[3] + 1, "e4:answer", "out", "CALLRESULT", "Heartbeat", None, minutes(3)),
+                (2 * ids[3], "e4:call", "in", "CALL", "Heartbeat", {}, minutes(3)),
+                (2 * ids[2] + 1, "e3:answer", "out", "CALLERROR", None, error, minutes(2)),
+                (2 * ids[2], "e3:call", "in", "CALL", None, {"raw": "{"}, minutes(2)),
+                (2 * ids[1], "c2:call", "out", "CALL", "Reset", {"type": "Soft"}, minutes(1)),
+                (2 * ids[0] + 1, "e1:answer", "out", "CALLRESULT", "MeterValues", {}, T0),
+                (2 * ids[0], "e1:call", "in", "CALL", "MeterValues", {"n": 1}, T0),
+            ],
+        )
+        self.assertEqual([f.unique_id for f in frames[:2]], ["u4", "u4"])
+        # Only an inbound CALL has an answer, and only a CALLRESULT or CALLERROR.
+        for direction, kind, answer in [
+            ("out", "CALL", "CALLRESULT"),
+            ("in", "CALLRESULT", "CALLRESULT"),
+            ("in", "CALL", "CALL"),
+        ]:
+            with self.assertRaises(ValueError):
+                messages.log_values("x", "CP1", direction, kind, None, None, {}, T0, answer, {})
+
+    def test_pages_split_an_exchange(self) -> None:
+        """
+        Paged with any limit, the frames are those of one listing, each
+        once, in order: a page may end with an answer, whose call starts
+        the next page; rows of one frame (as before revision 0023) mix in.
+        """
+
+        def exchange(n: int, answer: str = "CALLRESULT") -> tuple[Any, ...]:
+            return messages.log_values(
+                f"e{n}:call",
+                "CP1",
+                "in",
+                "CALL",
+                "Authorize",
+                f"u{n}",
+                {"n": n},
+                minutes(n),
+                answer,
+                {"a": n},
+            )
+
+        def single(message_id: str, direction: str, kind: str, n: int) -> tuple[Any, ...]:
+            return messages.log_values(
+                message_id, "CP1", direction, kind, "Authorize", f"u{n}", {"n": n}, minutes(n)
+            )
+
+        rows = [
+            single("e0:call", "in", "CALL", 0),
+            single("e0:answer", "out", "CALLRESULT", 0),
+            exchange(1),
+            single("c2:call", "out", "CALL", 2),
+            exchange(3, "CALLERROR"),
+            single("r4:reply", "in", "CALLRESULT", 4),
+            exchange(5),
+        ]
+        self.query(messages.append_log_values, rows)
+        other = messages.log_values(
+            "x:call", "CP2", "in", "CALL", None, None, {}, T0, "CALLRESULT", {}
+        )
+        self.query(messages.append_log_values, [other])
+        everything = self.query(messages.list_messages, "CP1", limit=1000)
+        self.assertEqual(
+            [f.message_id for f in everything],
+            [
+                "e5:answer", "e5:call", "r4:reply", "e3:answer", "e3:call", "c2:call",
+                "e1:answer", "e1:call", "e0:answer", "e0:call",
+            ],
+        )  # fmt: skip
+        for limit in range(1, 12):
+            paged: list[records.MessageRecord] = []
+            before: int | None = None
+            while True:
+                page = self.query(messages.list_messages, "CP1", limit=limit, before_id=before)
+                self.assertLessEqual(len(page), limit)
+                if not page:
+                    break
+                paged += page
+                before = page[-1].id
+            self.assertEqual(paged, everything, limit)
+        # The page after an answer begins with its call.
+        answer = everything[0]
+        after = self.query(messages.list_messages, "CP1", limit=2, before_id=answer.id)
+        self.assertEqual([f.message_id for f in after], ["e5:call", "r4:reply"])
 
     def test_claim_message(self) -> None:
         """A consumer claims a message once; another consumer has its own claims."""
