@@ -147,9 +147,13 @@ def seed(conn: Any) -> None:
         ],
     )
     for n, (charger, action, status, when, direction) in enumerate(FRAMES):
+        # Most CALLs with our answer in their row (as the processor logs
+        # them since revision 0023), the others alone (as before): both
+        # count alike.
+        answered = direction == "in" and n % 3 != 0
         messages.log_message(
             conn,
-            message_id=f"m{n}",
+            message_id=f"m{n}:call",
             charge_point_id=charger,
             direction=direction,
             message_type="CALL",
@@ -157,6 +161,8 @@ def seed(conn: Any) -> None:
             unique_id=str(n),
             payload={} if status is None else {"connectorId": 1, "status": status},
             at=at(when),
+            answer_type="CALLRESULT" if answered else None,
+            answer_payload={} if answered else None,
         )
 
 
