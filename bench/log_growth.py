@@ -114,7 +114,7 @@ def main() -> None:
     print(f"SQLite, {stored:,} MeterValues (4 sampled values each) through the processor")
     print(f"{'part':34} {'bytes/message':>14} {'per day at ' + str(args.rate) + '/s':>18}")
     for label, size in (
-        ("message log (CALL + answer rows)", log),
+        ("message log (CALL + answer: 1 row)", log),
         ("idempotency claims", claims),
         ("meter values (kept for billing)", rest),
         ("total", per_message),

@@ -5,7 +5,7 @@ What one stored MeterValues costs the embedded SQLite database in I/O.
                                     [--pragma cache_size=-2000 ...] [--keep FILE]
 
 A migrated SQLite file with 100 chargers in a session each is first filled
-with ``--prefill`` MeterValues (4 samples and 2 message-log rows each, as the
+with ``--prefill`` MeterValues (4 samples and a message-log row each, as the
 processor stores them: a database of some size, whose indexes no longer fit a
 small page cache), checkpointed, then ``--messages`` more are applied by the
 processor in batches of each ``--batch`` size (each message its charger's next

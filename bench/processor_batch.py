@@ -173,7 +173,7 @@ def main() -> None:
         empty = min(empty_transaction(database) for _ in range(50))
         print(f"{'(empty transaction)':20} {empty * 1e6:11.0f} {1 / empty:11.0f}")
         # "Heartbeat" as the daemon runs by default (only last_seen_at), and
-        # with [ocpp] log_heartbeats = true (two message-log rows each).
+        # with [ocpp] log_heartbeats = true (a message-log row each).
         for label, action, log_heartbeats in (
             ("Heartbeat", "Heartbeat", False),
             ("Heartbeat, logged", "Heartbeat", True),
