@@ -458,18 +458,24 @@ class MemoryBus(Service):
                 return None
         stats = self.stats
         try:
-            # ``Envelope.to_dict`` of that envelope, its id and time (strings
-            # both) left empty: as JSON, what ``encode_envelope`` would refuse.
-            jsoncodec.dumps_bytes(
-                {
-                    "id": "",
-                    "type": routing_key,
-                    "time": "",
-                    "node": node,
-                    "chargePointId": charge_point_id,
-                    "payload": payload,
-                }
-            )
+            if type(node) is str and (charge_point_id is None or type(charge_point_id) is str):
+                # The envelope's other fields are strings (and a None), which
+                # JSON always carries: ``encode_envelope`` refuses it exactly
+                # when the payload is not JSON.
+                jsoncodec.dumps_bytes(payload)
+            else:
+                # ``Envelope.to_dict`` of that envelope, its id and time
+                # (strings both) left empty.
+                jsoncodec.dumps_bytes(
+                    {
+                        "id": "",
+                        "type": routing_key,
+                        "time": "",
+                        "node": node,
+                        "chargePointId": charge_point_id,
+                        "payload": payload,
+                    }
+                )
         except (TypeError, ValueError, RecursionError) as e:
             stats.publish_failed += 1
             return fail(BusError(f"envelope {new_id()} is not serialisable: {e}"))
