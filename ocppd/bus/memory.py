@@ -487,10 +487,18 @@ class MemoryBus(Service):
         What a flowed publish to ``queues`` (durable, its message in them
         already) waits for: None when it need not wait.
         """
-        if not self._flow_waiters and not self._above_limit(queues):
-            return None
-        waiter: Deferred[None] = Deferred()
-        self._flow_waiters.append((queues, waiter))
+        waiters = self._flow_waiters
+        if not waiters:
+            if not self._above_limit(queues):
+                return None
+            # Nobody ahead, and held back: it waits (at saturation, every
+            # answer; ``_release_flow`` would only ask ``_above_limit`` again).
+            waiter: Deferred[None] = Deferred()
+            waiters.append((queues, waiter))
+            self.stats.flow_waited += 1
+            return waiter
+        waiter = Deferred()
+        waiters.append((queues, waiter))
         self.stats.flow_waited += 1
         # Those ahead may have stopped waiting, or nothing may be left to wait for.
         self._release_flow()
@@ -498,10 +506,14 @@ class MemoryBus(Service):
 
     def _above_limit(self, queues: list[_Queue]) -> bool:
         """Whether one of ``queues`` holds flowed publishes back now."""
+        if not self._delivering:
+            return False
         limit = self._flow_limit
-        return self._delivering and any(
-            queue.consumer is not None and len(queue.ready) > limit for queue in queues
-        )
+        # A loop, not any() over a generator: asked once or twice per answer at saturation.
+        for queue in queues:
+            if queue.consumer is not None and len(queue.ready) > limit:
+                return True
+        return False
 
     def _release_flow(self) -> None:
         """Fire the waiting flowed publishes that may go now, in publication order."""
