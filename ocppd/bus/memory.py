@@ -166,6 +166,53 @@ class _Delivering:
 
 _DELIVERING = _Delivering()
 
+#: ``Settlement._result`` before an outcome, and once it was handed on.
+_NOTHING = object()
+_SETTLED = object()
+
+
+class Settlement:
+    """
+    What a handler of the embedded bus may return in place of a Deferred:
+    its delivery's outcome to come, given once with ``callback`` (the
+    handler succeeded) or ``errback`` (a ``Failure``: it failed). The bus
+    binds its bookkeeping to it at once; what it saves is a Deferred per
+    delivery (its callback list and its firing), which the processor's every
+    message paid for (``BusConsumer`` hands the embedded bus these).
+    """
+
+    __slots__ = ("_args", "_result", "_then")
+
+    def __init__(self) -> None:
+        self._then: Callable[..., None] | None = None
+        self._args: tuple[Any, ...] = ()
+        #: The outcome, while given before ``bind`` (``_NOTHING``: none yet).
+        self._result: object = _NOTHING
+
+    def bind(self, then: Callable[..., None], *args: Any) -> None:
+        """Call ``then(outcome, *args)`` once the outcome is given (now, if it was)."""
+        if self._then is not None:
+            raise RuntimeError("a Settlement is bound once")
+        self._then, self._args = then, args
+        if self._result is not _NOTHING:
+            result, self._result = self._result, _SETTLED
+            then(result, *args)
+
+    def callback(self, result: object) -> None:
+        """The handler succeeded, with ``result``."""
+        if self._result is not _NOTHING:
+            raise RuntimeError("a Settlement is settled once")
+        then = self._then
+        if then is None:
+            self._result = result
+            return
+        self._result = _SETTLED
+        then(result, *self._args)
+
+    def errback(self, failure: Failure) -> None:
+        """The handler failed."""
+        self.callback(failure)
+
 
 @implementer(IConsumer)
 class _Consumer:
@@ -882,6 +929,10 @@ class MemoryBus(Service):
         except Exception:
             result = Failure()
         settled = consumer.settled_by_handler
+        if type(result) is Settlement:
+            # The processor's every delivery: settled through it, no Deferred.
+            result.bind(self._settle_logged, queue, message, settled)
+            return
         # None (the notifier's answer) first: the Coroutine check is an ABC's.
         if result is not None and not isinstance(result, Deferred | Failure):
             if isinstance(result, Coroutine):

@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery, IBus, IConsumer
 from ocppd.bus.journal import JournalSettler
-from ocppd.bus.memory import MemoryBus
+from ocppd.bus.memory import MemoryBus, Settlement
 from ocppd.bus.outbox import Outbox
 from ocppd.bus.publisher import EventPublisher
 from ocppd.logs import Logger
@@ -79,7 +79,11 @@ class DeferredWrites:
         self._items.clear()
 
 
-def _acknowledge(_: object, done: Deferred[bool], applied: bool) -> None:
+#: What a delivery's handling returns: a Settlement on the embedded bus.
+Done = Deferred[bool] | Settlement
+
+
+def _acknowledge(_: object, done: Done, applied: bool) -> None:
     done.callback(applied)
 
 
@@ -158,7 +162,9 @@ class BusConsumer:
         self._on_follow_up = on_follow_up
         self._consumer: IConsumer | None = None
         #: Deliveries waiting for a batch: envelope, journal record, acknowledgement.
-        self._pending: list[tuple[Envelope, int | None, Deferred[bool]]] = []
+        self._pending: list[tuple[Envelope, int | None, Done]] = []
+        #: Whether ``handle`` returns a ``Settlement`` (consuming the embedded bus).
+        self._settles = False
         #: On the embedded bus journaling to this consumer's database: what
         #: removes a batch's journal records in the batch's own transaction.
         self._settler: JournalSettler | None = None
@@ -177,6 +183,9 @@ class BusConsumer:
             # Acknowledged with the batch's own commit where the journal
             # shares the database (MemoryBus.journal_settler).
             self._settler = bus.journal_settler(self._database)
+            # A Settlement per delivery rather than a Deferred: cheaper, and
+            # the embedded bus takes either.
+            self._settles = True
             consuming = bus.consume(
                 queue,
                 self.handle,
@@ -193,9 +202,13 @@ class BusConsumer:
             self._repeats.flush()
         return consumer.stop() if consumer is not None else None
 
-    def handle(self, delivery: Delivery) -> Deferred[bool]:
-        """Fires (True if applied, False if seen before) once its batch has committed."""
-        done: Deferred[bool] = Deferred()
+    def handle(self, delivery: Delivery) -> Done:
+        """
+        Fires (True if applied, False if seen before) once its batch has
+        committed: a ``Settlement`` when consuming the embedded bus, a
+        Deferred otherwise.
+        """
+        done: Done = Settlement() if self._settles else Deferred()
         self._pending.append((delivery.envelope, delivery.journal_seq, done))
         if self._filling is not None and len(self._pending) >= self._batch_room():
             self._batch_filled()

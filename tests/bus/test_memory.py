@@ -16,7 +16,8 @@ from zope.interface.verify import verifyObject
 
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import BusError, Delivery, IBus, IConsumer
-from ocppd.bus.memory import MemoryBus
+from ocppd.bus.journal import InMemoryJournal
+from ocppd.bus.memory import MemoryBus, Settlement
 from ocppd.bus.topology import (
     AUDIT_QUEUE,
     CHARGER_CONNECTED,
@@ -484,6 +485,51 @@ class MemoryBusTests(SynchronousTestCase):
         gate.callback(None)
         self.clock.advance(0)
         self.assertEqual(done, [0, 1])
+
+    def test_settlement_handler(self) -> None:
+        """
+        A handler may return a ``Settlement`` in place of a Deferred: its
+        outcome, given later or before the handler returned, settles the
+        delivery as a Deferred's would (success removes its journal record,
+        a failure keeps it for a retry), and is given once.
+        """
+        journal = InMemoryJournal()
+        bus = self.make(journal=journal)
+        settlements: list[tuple[int, Settlement]] = []
+
+        def handler(delivery: Delivery) -> Settlement:
+            settlement = Settlement()
+            n = delivery.envelope.payload["n"]
+            if n == 2:
+                settlement.callback(None)  # settled before it returned
+            settlements.append((n, settlement))
+            return settlement
+
+        def journaled() -> list[int]:
+            return sorted(
+                Envelope.from_bytes(r.body).payload["n"] for r in journal.records.values()
+            )
+
+        self.successResultOf(bus.consume("work", handler, concurrency=5))
+        for n in range(3):
+            self.successResultOf(bus.publish("session.updated", envelope("session.updated", n)))
+        self.assertEqual(journaled(), [0, 1, 2])
+        self.clock.advance(0)  # delivered, and 2 settled at once
+        self.assertEqual([n for n, _ in settlements], [0, 1, 2])
+        self.assertEqual(bus.queue_length("work"), 2)
+        self.clock.advance(0)  # its removal written
+        self.assertEqual(journaled(), [0, 1])
+        settlements[0][1].callback(None)
+        settlements[1][1].errback(Failure(HandlerError("down")))
+        self.assertRaises(RuntimeError, settlements[0][1].callback, None)
+        self.assertEqual(bus.queue_length("work"), 1)  # 1 waits for its retry
+        self.clock.advance(0)
+        self.assertEqual(journaled(), [1])
+        self.clock.advance(1)  # the retry delay
+        self.assertEqual([n for n, _ in settlements], [0, 1, 2, 1])
+        settlements[3][1].callback(None)
+        self.clock.advance(0)
+        self.assertEqual((journaled(), bus.queue_length("work")), ([], 0))
 
     def test_constructor_validates(self) -> None:
         """Nonsensical settings are refused at construction."""
