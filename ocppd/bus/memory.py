@@ -1041,8 +1041,12 @@ class MemoryBus(Service):
             waiters, queue.idle_waiters = queue.idle_waiters, []
             for waiter in waiters:
                 waiter.callback(None)
-        self._schedule(queue)
-        self._check_drained()
+        # (Both guards asked here first: the processor settles a batch of
+        # hundreds in one go, and a delivery turn is scheduled by the first.)
+        if queue.scheduled is None:
+            self._schedule(queue)
+        if self._drain_timer is not None:
+            self._check_drained()
 
     def _stop_consumer(self, consumer: _Consumer) -> Deferred[None]:
         queue = self._queues[consumer.queue]
