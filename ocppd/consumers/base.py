@@ -13,7 +13,6 @@ from twisted.internet.defer import (
     gatherResults,
     inlineCallbacks,
     maybeDeferred,
-    succeed,
 )
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
@@ -269,6 +268,8 @@ class BusConsumer:
                 # acknowledged when its own events are out.
                 announced = []
                 staged = False
+                # ``_staged``, asked of every follow-up of the batch: read once.
+                outbox, direct_events = self._outbox, self.direct_events
                 for (_, _, done), outcome in zip(batch, outcomes, strict=True):
                     if isinstance(outcome, Failure):
                         done.errback(outcome)
@@ -276,7 +277,7 @@ class BusConsumer:
                     applied, follow_ups = outcome
                     direct = []
                     for follow_up in follow_ups:
-                        if self._staged(follow_up):
+                        if outbox is not None and follow_up.routing_key not in direct_events:
                             staged = True
                             self._act_on(follow_up)
                         else:
@@ -284,7 +285,11 @@ class BusConsumer:
                     # Those the bus took at once (the embedded bus, for the
                     # live session.updated of every MeterValues) are not
                     # waited on: no Deferreds gathered per message.
-                    waits = [d for d in map(self._announce, direct) if not _fired(d)]
+                    waits = []
+                    for follow_up in direct:
+                        out = self._announce(follow_up)
+                        if out is not None:
+                            waits.append(out)
                     if not waits:
                         done.callback(applied)
                         continue
@@ -349,18 +354,22 @@ class BusConsumer:
                 outcomes.append(alone[0])
         return outcomes
 
-    def _announce(self, follow_up: FollowUp) -> Deferred[None]:
-        """Publish ``follow_up`` (never fails), then act on it."""
+    def _announce(self, follow_up: FollowUp) -> Deferred[None] | None:
+        """
+        Publish ``follow_up`` (never fails), then act on it: None once both
+        are done, else what fires when they are.
+        """
         if self._events is None:
             self._act_on(follow_up)
-            return succeed(None)
+            return None
         announced = self._events.announce(
             follow_up.routing_key, follow_up.payload, charge_point_id=follow_up.charge_point_id
         )
         if _fired(announced):
             # Out already (the embedded bus): acted on now, as the callback would.
-            self._act_on(follow_up)
-            return announced
+            if self._on_follow_up is not None:
+                self._act_on(follow_up)
+            return None
         return announced.addCallback(lambda _: self._act_on(follow_up))
 
     def _staged(self, follow_up: FollowUp) -> bool:
