@@ -803,18 +803,24 @@ def metered_rounds(transaction_ids: list[int | None]) -> list[list[int]]:
 @attrs.frozen
 class _MeteredRun:
     """
-    ``metered_session`` of many messages of distinct sessions as one
-    PostgreSQL statement: the messages as binary arrays (``sql.binary_array``,
+    ``metered_session`` of many messages of distinct sessions as two
+    PostgreSQL statements: the messages as binary arrays (``sql.binary_array``,
     as the unnest appends send theirs), numbered by ``WITH ORDINALITY``; the
-    meter's update of every session whose reading is newer, returning the
-    row; and per message (by number) the updated row, or, when the update
-    left the session alone, the row as it is (the snapshot the update saw,
-    which it did not change). A message without an energy reading (NULL
-    ``at``) only reads. Each session at most once per statement: an UPDATE
-    ... FROM changes a row once, whatever number of source rows match it.
+    meter's update of every session whose reading is newer (``sql``), then
+    per message (by number) its session's row as it is now (``read``). A
+    message without an energy reading (NULL ``at``) only reads. Each session
+    at most once per statement: an UPDATE ... FROM changes a row once,
+    whatever number of source rows match it.
+
+    The read is a statement of its own, after the update: under READ
+    COMMITTED it sees what a concurrent transaction committed while the
+    update waited for its row (another node's processor moving the same
+    meter: a MeterValues delivered twice, which is not claimed), where the
+    update's own snapshot, which one statement would have read, does not.
     """
 
     sql: str
+    read: str
     types: tuple[sa.types.TypeEngine[Any], ...]
 
 
@@ -844,8 +850,8 @@ def _metered_run(dialect: Dialect) -> _MeteredRun:
 
     sql = (
         f"WITH v AS (SELECT * FROM unnest({arrays}) WITH ORDINALITY"
-        " AS v(tx_id, cp_id, reading, at, received, ord)),"
-        f" moved AS (UPDATE {table} AS t SET last_meter_wh = v.reading,"
+        " AS v(tx_id, cp_id, reading, at, received, ord))"
+        f" UPDATE {table} AS t SET last_meter_wh = v.reading,"
         " last_meter_at = v.at,"
         " energy_wh = CASE WHEN v.reading - t.meter_start_wh > 0"
         " THEN v.reading - t.meter_start_wh ELSE 0 END,"
@@ -853,13 +859,14 @@ def _metered_run(dialect: Dialect) -> _MeteredRun:
         " FROM v WHERE t.id = v.tx_id AND t.charge_point_id = v.cp_id"
         " AND t.status = 'active' AND v.at IS NOT NULL"
         " AND (t.last_meter_at IS NULL OR t.last_meter_at < v.at)"
-        f" RETURNING {of('t')})"
-        f" SELECT v.ord, {of('m')} FROM v JOIN moved AS m ON m.id = v.tx_id"
-        f" UNION ALL SELECT v.ord, {of('t')} FROM v JOIN {table} AS t ON t.id = v.tx_id"
-        " WHERE NOT EXISTS (SELECT FROM moved AS m WHERE m.id = v.tx_id)"
-        " ORDER BY 1"
+        " RETURNING t.id"
     )
-    run = _metered_run_sql[dialect] = _MeteredRun(sql, types)
+    read = (
+        f"WITH v AS (SELECT * FROM unnest({binary_array(dialect, types[0])}) WITH ORDINALITY"
+        " AS v(tx_id, ord))"
+        f" SELECT v.ord, {of('t')} FROM v JOIN {table} AS t ON t.id = v.tx_id ORDER BY 1"
+    )
+    run = _metered_run_sql[dialect] = _MeteredRun(sql, read, types)
     return run
 
 
@@ -868,9 +875,9 @@ def _metered_rows(
 ) -> list[TransactionRecord | None]:
     """
     Per message, the session's row as ``metered_session`` reads it in turn,
-    before its checks (None without a session or row): one statement per round of
-    ``metered_rounds``, all in one pipeline, their rows put back in the
-    messages' order.
+    before its checks (None without a session or row): two statements per
+    round of ``metered_rounds`` (``_MeteredRun``), all in one pipeline, their
+    rows put back in the messages' order.
     """
     run = _metered_run(conn.dialect)
     rounds = metered_rounds([readings.transaction_id for readings, _ in metered])
@@ -886,17 +893,15 @@ def _metered_rows(
             readings_wh.append(None if energy is None else energy[1])
             ats.append(None if energy is None else energy[0])
             nows.append(now)
-        statements.append(
-            (
-                run.sql,
-                tuple(
-                    bind_array(conn.dialect, type_, values)
-                    for type_, values in zip(run.types, columns, strict=True)
-                ),
-            )
+        arrays = tuple(
+            bind_array(conn.dialect, type_, values)
+            for type_, values in zip(run.types, columns, strict=True)
         )
+        statements.append((run.sql, arrays))
+        statements.append((run.read, arrays[:1]))
     found: list[TransactionRecord | None] = [None] * len(metered)
-    for places, rows in zip(rounds, driver_rows(conn, statements), strict=True):
+    # Each round's update, then its read (the rows it answers with).
+    for places, rows in zip(rounds, driver_rows(conn, statements)[1::2], strict=True):
         for raw in rows:
             # ``ord`` counts from 1 within its round.
             found[places[raw[0] - 1]] = _SELECT_SESSION.record(conn, raw[1:], TransactionRecord)

@@ -2183,10 +2183,11 @@ class PostgresStoreTests(StoreTestsMixin, TestCase):
     def empty_database_url(self) -> str:
         return postgres_url(self)
 
-    def test_metered_sessions_are_one_statement_a_round(self) -> None:
+    def test_metered_sessions_are_two_statements_a_round(self) -> None:
         """
-        On PostgreSQL a run of MeterValues is one statement per round of
-        distinct sessions (``metered_rounds``), not one per message.
+        On PostgreSQL a run of MeterValues is two statements per round of
+        distinct sessions (``metered_rounds``: the meter's update, then the
+        sessions' read), in one pipeline, not one per message.
         """
         first = self.allocate(connector=1, meter=0).transaction_id
         second = self.allocate(connector=2, tag="TAG2", meter=0).transaction_id
@@ -2212,7 +2213,7 @@ class PostgresStoreTests(StoreTestsMixin, TestCase):
 
         self.patch(transactions, "driver_rows", counting)
         results = self.query(transactions.metered_sessions, metered)
-        self.assertEqual(sent, [3])
+        self.assertEqual(sent, [6])
         self.assertEqual([r and r.energy_wh for r in results], [0, 1, 2, 3, 4])
 
     def test_append_refuses_a_value_too_long_for_its_column(self) -> None:
