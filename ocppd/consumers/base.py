@@ -99,10 +99,12 @@ class BusConsumer:
     domain events the change made true and may defer idempotent appends to
     the end of the transaction (``DeferredWrites``).
 
-    A message whose effects execute statements (``writes_directly``) first
-    claims its id in ``processed_messages``, in the same transaction: a
-    redelivery finds the claim and does nothing. A message whose effects are
-    only deferred appends needs no claim: applying it again appends nothing.
+    A message whose effects would change something if applied again
+    (``needs_claim``) first claims its id in ``processed_messages``, in the
+    same transaction: a redelivery finds the claim and does nothing. A
+    message whose effects are all idempotent (deferred keyed appends, times
+    and meters that only move forward, follow-ups that every consumer takes
+    twice to no effect) needs no claim: applying it again changes nothing.
 
     With an ``outbox``, those follow-ups are staged in the same transaction
     (``ocppd.bus.outbox``) and published by the relay once it commits: no
@@ -407,11 +409,11 @@ class BusConsumer:
         as many as the message's own, for a failure that is rare (a bug, a
         row deleted meanwhile) and that the fallback isolates anyway.
         """
-        direct = [self.writes_directly(envelope) for envelope in envelopes]
+        claiming = [self.needs_claim(envelope) for envelope in envelopes]
         claims = [
             (envelope.id, parse_iso(envelope.time))
-            for envelope, writes_directly in zip(envelopes, direct, strict=True)
-            if writes_directly
+            for envelope, needs_claim in zip(envelopes, claiming, strict=True)
+            if needs_claim
         ]
         claimed = processed.claim_messages(conn, self.name, claims) if claims else set()
         seen: set[str] = set()
@@ -419,9 +421,9 @@ class BusConsumer:
         outcomes: list[Outcome] = []
         #: The envelopes to apply, by their place in ``outcomes``.
         applying: list[tuple[int, Envelope]] = []
-        for envelope, writes_directly in zip(envelopes, direct, strict=True):
+        for envelope, needs_claim in zip(envelopes, claiming, strict=True):
             # Claimed before, or the same id earlier in this batch: applied once.
-            if envelope.id in seen or (writes_directly and envelope.id not in claimed):
+            if envelope.id in seen or (needs_claim and envelope.id not in claimed):
                 outcomes.append((False, []))
                 continue
             seen.add(envelope.id)
@@ -480,13 +482,15 @@ class BusConsumer:
         """
         return [self.effects(conn, envelope, writes) for envelope in envelopes]
 
-    def writes_directly(self, envelope: Envelope) -> bool:
+    def needs_claim(self, envelope: Envelope) -> bool:
         """
-        Whether ``effects`` may execute statements for ``envelope``: then its
-        id is claimed in the batch's transaction. If not, its
-        effects are only deferred writes, which must be idempotent (keyed
-        appends, a time moved forward): it is applied without a claim, and a
-        redelivery applies it again to no effect (and reports it applied).
+        Whether ``envelope``'s id is claimed in the batch's transaction, so
+        that a redelivery does nothing. Not when its effects are idempotent:
+        only deferred writes (keyed appends, a time moved forward), or
+        statements that change nothing the second time (a meter moved only
+        to a newer reading, a flag set once) with follow-ups that each of
+        their consumers takes twice to no effect. Such an envelope is applied
+        again on a redelivery (and reported applied), to no effect.
         """
         return True
 

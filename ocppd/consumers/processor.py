@@ -3,8 +3,10 @@ The OCPP message processor: persists what chargers said, off the bus.
 
 Each envelope is applied in one database transaction that first claims its id
 (``processed_messages``), so at-least-once delivery stores everything exactly
-once. Content-level rules in the store make a charger's own resends and
-out-of-order arrivals harmless (see ``ocppd.store.transactions``).
+once; one whose effects are idempotent (a log-only message, a MeterValues:
+``OcppProcessor.needs_claim``) needs no claim. Content-level rules in the
+store make a charger's own resends and out-of-order arrivals harmless (see
+``ocppd.store.transactions``).
 
 One table, keyed by routing key, says what each envelope does beyond the
 message log: its parts are ``traffic`` (the log and ``last_seen_at``),
@@ -125,8 +127,9 @@ class OcppProcessor(BusConsumer):
         self._last_seen = traffic.LastSeen()
         sessions = self._sessions = Sessions(self.policy)
         presence = charger_state.Presence(clock)
-        #: The effects beyond the message log, by routing key: these write
-        #: directly (``writes_directly``); every other ``ocpp.*`` key only logs.
+        #: The effects beyond the message log, by routing key: these are
+        #: claimed (``needs_claim``, MeterValues aside); every other
+        #: ``ocpp.*`` key only logs.
         self.effect_of: dict[str, Effect] = {
             topology.ocpp_in("BootNotification"): each(
                 charger_state.boot, sessions.closings.rebooted
@@ -192,12 +195,25 @@ class OcppProcessor(BusConsumer):
             read.append(self._sessions.read_meter(charge_point_id, envelope, writes))
         return list(self._sessions.metered(conn, read))
 
-    def writes_directly(self, envelope: Envelope) -> bool:
+    def needs_claim(self, envelope: Envelope) -> bool:
         """
-        Keys with an effect, and every key that is not OCPP traffic, write
-        directly; the rest (Heartbeat, answers to commands, ...) only append
+        Keys with an effect, and every key that is not OCPP traffic, are
+        claimed; the rest (Heartbeat, answers to commands, ...) only append
         to the log and ``last_seen_at``, which ``traffic`` defers.
+
+        So is a MeterValues not, while its effect is ``Sessions.meter_values``
+        (the hot message; its claim cost about 6 % of the processor's
+        instructions, bench/RESULTS.md): applied again, its log rows and
+        samples are keyed appends skipped when present, ``last_seen_at`` only
+        moves forward, its session's meter only to a newer reading (an
+        atomic ``UPDATE`` on PostgreSQL, the write lock on SQLite), and the
+        funds guard asks for a stop once (``wallets.mark_stop_requested``).
+        What it announces again is ``session.updated``, a live estimate
+        that only the notifier consumes, as a push that replaces the last
+        (docs/bus.md, "Claims").
         """
+        if envelope.type == _METER_VALUES:
+            return self.effect_of.get(_METER_VALUES) != self._sessions.meter_values
         return envelope.type in self.effect_of or envelope.type.partition(".")[0] != "ocpp"
 
     def effects(

@@ -266,7 +266,9 @@ def build_stream() -> list[dict[str, Any]]:
         at=10,
     )
     s.batch(periodic)
-    s.batch(periodic)  # redelivered: nothing new
+    # Redelivered: nothing stored twice; unclaimed, it announces its live
+    # session.updated again, the same as the first time.
+    s.batch(periodic)
     s.batch(
         # A resend (new envelope, same content): no duplicate sample.
         s.meter(

@@ -5,6 +5,9 @@ each failing alone, on both engines.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +43,15 @@ class PoisonedProcessor(OcppProcessor):
         if envelope.id in self.poison:
             raise RuntimeError("poisoned")
         return follow_ups
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 30) -> None:
+    """Poll ``condition`` (another thread's progress) until it holds; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.01)
 
 
 def heartbeat() -> Envelope:
@@ -128,8 +140,9 @@ class BatchTestsMixin:
         yield self.handle([heartbeat(), bad_beat, bad_meter])
         self.processor.poison = set()
         self.assertEqual(self.apply([bad_beat, bad_meter]), [(True, []), (True, self.ANY)])
-        # The Heartbeat only appends: it has no claim, and applies again to no effect.
-        self.assertEqual(self.apply([bad_beat, bad_meter]), [(True, []), (False, [])])
+        # Neither has a claim (the Heartbeat only appends, the MeterValues'
+        # effects are idempotent): each applies again to no effect.
+        self.assertEqual(self.apply([bad_beat, bad_meter]), [(True, []), (True, self.ANY)])
         session = self.database.run_sync(transactions.get_transaction, self.tx)
         self.assertEqual(session.last_meter_wh, 9000)
         self.assertEqual(len(self.logged()), 6)
@@ -138,22 +151,47 @@ class BatchTestsMixin:
         """
         The same envelope twice in a batch, and again in the next, has its
         effects once: a claimed one is refused, one that only appends (a
-        Heartbeat, unclaimed) appends nothing new.
+        Heartbeat, unclaimed) appends nothing new, nor does a MeterValues
+        (unclaimed too: its effects are idempotent).
         """
         beat = heartbeat()
         reading = meter(self.tx, "2026-11-29T11:10:00Z", "2000")
-        outcomes = self.apply([beat, reading, beat, reading])
-        self.assertEqual([outcome[0] for outcome in outcomes], [True, True, False, False])
-        self.assertEqual([outcome[0] for outcome in self.apply([reading, beat])], [False, True])
-        self.assertEqual(len(self.logged()), 4)
+        charging = status("Charging")
+        outcomes = self.apply([beat, reading, charging, beat, reading, charging])
+        self.assertEqual([o[0] for o in outcomes], [True, True, True, False, False, False])
+        outcomes = self.apply([charging, reading, beat])
+        self.assertEqual([o[0] for o in outcomes], [False, True, True])
+        self.assertEqual(len(self.logged()), 6)
         charger = self.database.run_sync(chargers.get_charge_point, "CP1")
         self.assertEqual(charger.last_seen_at.isoformat(), "2026-11-29T12:00:00+00:00")
         claims = self.database.run_sync(
             lambda conn: conn.execute(sa.select(processed_messages.c.message_id)).scalars().all()
         )
-        self.assertEqual(claims, [reading.id])
+        self.assertEqual(claims, [charging.id])
         samples = self.database.run_sync(transactions.list_meter_values, transaction_id=self.tx)
         self.assertEqual(len(samples), 1)
+
+    def test_redelivered_meter_values_change_nothing(self) -> None:
+        """
+        MeterValues delivered again, after a newer reading, in a batch or
+        alone: no sample or log row twice, the meter stays on the newest
+        reading, and each announces its live estimate again.
+        """
+        older = meter(self.tx, "2026-11-29T11:10:00Z", "2000")
+        newer = meter(self.tx, "2026-11-29T11:20:00Z", "3000")
+        first = self.apply([older, newer])
+        session = self.database.run_sync(transactions.get_transaction, self.tx)
+        self.assertEqual((session.last_meter_wh, session.energy_wh), (3000, 2000))
+        again = self.apply([newer, older]) + self.apply([older]) + self.apply([newer])
+        self.assertEqual([applied for applied, _ in again], [True] * 4)
+        keys = [[f.routing_key for f in follow_ups] for _, follow_ups in again]
+        self.assertEqual(keys, [["session.updated"]] * 4)
+        # What a newer reading made true is announced again as it was.
+        self.assertEqual(again[0], first[1])
+        self.assertEqual(self.database.run_sync(transactions.get_transaction, self.tx), session)
+        samples = self.database.run_sync(transactions.list_meter_values, transaction_id=self.tx)
+        self.assertEqual(sorted(sample.value for sample in samples), ["2000", "3000"])
+        self.assertEqual(len(self.logged()), 4)
 
     def test_alone_a_failure_raises(self) -> None:
         """A single envelope's failure rolls back its transaction, claim included."""
@@ -251,6 +289,55 @@ class SQLiteBatchTests(BatchTestsMixin, TestCase):
 class PostgresBatchTests(BatchTestsMixin, TestCase):
     def make_database(self) -> Database:
         return make_postgres_database(self)
+
+    def test_concurrent_redelivery_applies_once(self) -> None:
+        """
+        Two nodes' processors apply the same MeterValues at once, without a
+        claim: the second waits on the first's session row, then finds its
+        meter moved and its samples and log rows there, and adds nothing.
+        """
+        reading = meter(self.tx, "2026-11-29T11:10:00Z", "2000")
+        other = PoisonedProcessor(self.database)
+        engine = self.database.engine
+        outcomes: dict[str, Any] = {}
+        release = threading.Event()
+
+        def apply(name: str, processor: OcppProcessor, hold: bool) -> None:
+            with engine.begin() as conn:
+                outcomes[name] = processor.apply_batch(conn, [reading])
+                if hold:
+                    release.wait(30)
+
+        def waiting_on_a_lock() -> int:
+            with engine.connect() as conn:
+                return int(
+                    conn.exec_driver_sql(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND datname = current_database()"
+                    ).scalar_one()
+                )
+
+        first = threading.Thread(target=apply, args=("first", self.processor, True))
+        second = threading.Thread(target=apply, args=("second", other, False))
+        first.start()
+        self.addCleanup(release.set)
+        wait_until(lambda: "first" in outcomes)
+        second.start()
+        # The second node's transaction is blocked on the first's while it is open.
+        wait_until(lambda: waiting_on_a_lock() > 0)
+        self.assertNotIn("second", outcomes)
+        release.set()
+        first.join(30)
+        second.join(30)
+        [(applied, follow_ups)] = outcomes["second"]
+        self.assertTrue(applied)
+        self.assertEqual([f.routing_key for f in follow_ups], ["session.updated"])
+        self.assertEqual(outcomes["second"], outcomes["first"])
+        session = self.database.run_sync(transactions.get_transaction, self.tx)
+        self.assertEqual((session.last_meter_wh, session.energy_wh), (2000, 1000))
+        samples = self.database.run_sync(transactions.list_meter_values, transaction_id=self.tx)
+        self.assertEqual(len(samples), 1)
+        self.assertEqual(len(self.logged()), 2)
 
     def test_batch_size(self) -> None:
         """On PostgreSQL the processor keeps the batches RabbitMQ's prefetch was measured with."""

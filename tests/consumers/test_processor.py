@@ -131,15 +131,38 @@ class ProcessorTests(TestCase):
         )
 
     def test_same_envelope_applied_once(self) -> None:
-        """Redelivery of an envelope (same id) changes nothing the second time."""
+        """
+        Redelivery of an envelope (same id) changes nothing the second time:
+        a claimed one is refused; a MeterValues, not claimed
+        (``needs_claim``), is applied again to no effect.
+        """
         envelope = meter(self.tx, "2026-11-29T11:10:00Z", "2000")
+        self.assertFalse(self.processor.needs_claim(envelope))
         self.assertTrue(self.apply(envelope))
-        self.assertFalse(self.apply(envelope))
+        session = self.database.run_sync(transactions.get_transaction, self.tx)
+        self.assertTrue(self.apply(envelope))
+        self.assertEqual(self.database.run_sync(transactions.get_transaction, self.tx), session)
         self.assertEqual(len(self.database.run_sync(messages.list_messages, "CP1")), 2)
         values = self.database.run_sync(
             lambda conn: transactions.list_meter_values(conn, transaction_id=self.tx)
         )
         self.assertEqual(len(values), 1)
+        charging = inbound(
+            "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging"}
+        )
+        self.assertTrue(self.processor.needs_claim(charging))
+        self.assertTrue(self.apply(charging))
+        self.assertFalse(self.apply(charging))
+
+    def test_meter_values_claimed_with_another_effect(self) -> None:
+        """Another effect for MeterValues than ``Sessions.meter_values`` is claimed again."""
+        envelope = meter(self.tx, "2026-11-29T11:10:00Z", "2000")
+        key = topology.ocpp_in("MeterValues")
+        metered = self.processor.effect_of[key]
+        self.processor.effect_of[key] = lambda *args: metered(*args)
+        self.assertTrue(self.processor.needs_claim(envelope))
+        self.assertTrue(self.apply(envelope))
+        self.assertFalse(self.apply(envelope))
 
     def test_resent_meter_values_stored_once(self) -> None:
         """A charger's resend (a new envelope, same content) adds no duplicate sample."""
@@ -351,12 +374,11 @@ class ProcessorTests(TestCase):
         """
         A charger's CALL and ocppd's answer are one row of the log, read as
         two frames (the answer newest, at the call's time); the same
-        envelope again, even once its claim is gone, adds no row.
+        envelope again, without a claim (a MeterValues has none), adds no row.
         """
         envelope = meter(self.tx, "2026-11-29T11:10:00Z", "2000")
         self.assertTrue(self.apply(envelope))
-        self.assertFalse(self.apply(envelope))
-        self.database.run_sync(processed.release_claim, CONSUMER, envelope.id)
+        self.assertFalse(self.database.run_sync(processed.is_processed, CONSUMER, envelope.id))
         self.assertTrue(self.apply(envelope))
         self.assertEqual(self.logged_rows(), 1)
         request = envelope.payload["request"]
@@ -685,6 +707,32 @@ class ProcessorEventTests(TestCase):
         # Asked once: the next reading does not ask again.
         [update] = self.follow_ups(meter(self.tx, "2026-11-29T11:11:00Z", "31000"))
         self.assertEqual(update.routing_key, "session.updated")
+
+    def test_funds_guard_asks_once_on_a_redelivery(self) -> None:
+        """
+        A MeterValues is not claimed: delivered again after it asked for the
+        funds stop, it asks nothing again and announces the same live estimate.
+        """
+        self.database.run_sync(
+            wallets.create_request,
+            user_id=self.user,
+            charge_point_id="CP1",
+            connector_id=1,
+            id_tag="TAG1",
+            command_id="c1",
+            hold=500,
+            now=NOW,
+        )
+        self.follow_ups(
+            inbound("StartTransaction", {}, {"transactionId": self.tx, "idTagInfo": {}})
+        )
+        reading = meter(self.tx, "2026-11-29T11:10:00Z", "30000")
+        first = self.follow_ups(reading)
+        keys = [f.routing_key for f in first]
+        self.assertEqual(keys, ["session.updated", "charging.stop.requested"])
+        self.assertEqual(self.follow_ups(reading), first[:1])
+        request = self.database.run_sync(wallets.request_for_session, self.tx)
+        self.assertEqual(request.stop_requested, "funds")
 
     def test_other_currency_not_debited(self) -> None:
         """A session priced in another currency than the wallets is not debited."""

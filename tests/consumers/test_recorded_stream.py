@@ -66,6 +66,30 @@ class RecordedStreamTests(TestCase):
         """The committed stream is what ``build_stream`` writes (no hand edits to drift)."""
         self.assertEqual(json.loads(json.dumps(recorded_stream.build_stream())), self.steps)
 
+    def test_redelivered_meter_values_change_nothing(self) -> None:
+        """
+        A MeterValues is applied without a claim (``OcppProcessor.needs_claim``):
+        delivered again, it changes no table and announces and pushes again
+        exactly what its first delivery did (the live ``session.updated``).
+        """
+        first: dict[str, Any] = {}
+        redelivered = 0
+        for step, recorded in zip(self.steps, self.golden["steps"], strict=True):
+            batch, deliveries = step.get("batch", []), recorded.get("deliveries", [])
+            for envelope, delivery in zip(batch, deliveries, strict=True):
+                if envelope["type"] != "ocpp.in.MeterValues":
+                    continue
+                if envelope["id"] not in first:
+                    first[envelope["id"]] = delivery
+                    continue
+                redelivered += 1
+                self.assertEqual(len(batch), 1)  # the step's changes are its alone
+                self.assertEqual(recorded["changes"], {})
+                self.assertEqual(delivery, first[envelope["id"]])
+                self.assertEqual(delivery["applied"], True)
+                self.assertEqual([e["key"] for e in delivery["events"]], ["session.updated"])
+        self.assertEqual(redelivered, 1)
+
     def test_record_covers_the_story(self) -> None:
         """
         The stream exercises what it claims to: every event kind, a failure,
