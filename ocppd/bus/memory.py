@@ -416,11 +416,17 @@ class MemoryBus(Service):
             )
             stats.publish_failed += 1
             return fail(BusError(f"queue(s) {', '.join(full)} full"))
-        message = _Message(id=envelope.id, routing_key=routing_key, body=body, published=envelope)
+        # The message of the ephemeral queues, made once the first needs it: a
+        # MeterValues passed by the notifier goes to the processor's durable queue alone.
+        message: _Message | None = None
         messages = []
         records = []
         for queue in queues:
             if queue.spec.ephemeral:
+                if message is None:
+                    message = _Message(
+                        id=envelope.id, routing_key=routing_key, body=body, published=envelope
+                    )
                 messages.append((queue, message))
                 continue
             seq, self._next_seq = self._next_seq, self._next_seq + 1

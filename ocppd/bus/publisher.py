@@ -41,17 +41,21 @@ class EventPublisher:
         *,
         charge_point_id: str | None = None,
         flow: bool = False,
+        time: str | None = None,
     ) -> Deferred[None]:
         """
         Fires once the bus has accepted the message (see ``IBus.publish``);
         with ``flow``, on the embedded bus, once its queues' backlog allows
         too (``MemoryBus`` flow control: for a charger's answer, never for a
         consumer's publish). RabbitMQ has flow control of its own.
+
+        ``time`` is the envelope's, ``now_iso()`` unless the caller stamped
+        the payload with it in the same reactor turn already.
         """
         envelope = Envelope(
             id=new_id(),
             type=routing_key,
-            time=self.now_iso(),
+            time=self.now_iso() if time is None else time,
             node=self._node,
             charge_point_id=charge_point_id,
             payload=payload,

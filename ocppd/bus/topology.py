@@ -66,9 +66,19 @@ def _action_key(direction: str, action: str) -> str:
     return f"ocpp.{direction}.{action}"
 
 
+#: ``ocpp_in``'s keys made so far (the charger-initiated actions: ten), by action:
+#: every inbound message asks for one.
+_INBOUND_KEYS: dict[str, str] = {}
+
+
 def ocpp_in(action: str) -> str:
     """Routing key of an inbound CALL from a charger, published with our answer."""
-    return _action_key("in", action)
+    key = _INBOUND_KEYS.get(action)
+    if key is None:
+        key = _action_key("in", action)
+        if len(_INBOUND_KEYS) < 64:
+            _INBOUND_KEYS[action] = key
+    return key
 
 
 def ocpp_out(action: str) -> str:

@@ -153,16 +153,21 @@ class TrafficPublisher:
         if self._heartbeats is not None and call.action == "Heartbeat":
             self._heartbeats.seen(charge_point_id)
             return None
+        now = self._now()
         payload = {
             "uniqueId": call.unique_id,
             "action": call.action,
             "request": call.payload,
             "response": response,
-            "receivedAt": self._now(),
+            "receivedAt": now,
         }
         key = topology.ocpp_in(call.action)
         if wait:
-            return self._publish(key, charge_point_id, payload, flow=True)
+            # The envelope's time is the stamp just made (the same millisecond
+            # but rarely): one stamp less per transaction message.
+            return self._events.publish(
+                key, payload, charge_point_id=charge_point_id, flow=True, time=now
+            )
         self._publish_logged(key, charge_point_id, payload)
         return None
 
