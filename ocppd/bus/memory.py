@@ -123,9 +123,16 @@ class _Clock(Protocol):
     ) -> _DelayedCall: ...
 
 
-@attrs.frozen
+@attrs.define
 class _Message:
-    """A message in a queue: the envelope, serialised and as published, and its delivery count."""
+    """
+    A message in a queue: the envelope, serialised and as published, and its delivery count.
+
+    Never changed once made (a retry is a new one, ``attrs.evolve``), but not
+    frozen: attrs' frozen ``__init__`` sets each field through
+    ``object.__setattr__``, twice the cost of a plain one, and a publish makes
+    one per queue it reaches (equality is the same; nothing hashes it).
+    """
 
     id: str
     routing_key: str

@@ -202,7 +202,13 @@ def is_date_time(value: str) -> bool:
     if not _DATE_TIME.match(value):
         return False
     try:
-        instant = parse_iso(value)
+        if value[-1] == "Z":
+            # What chargers send (a MeterValues has one per reading): read as
+            # parse_iso reads it, which only spells the Z as +00:00 for
+            # fromisoformat and converts UTC to UTC, at a third of its cost.
+            instant = datetime.fromisoformat(value)
+        else:
+            instant = parse_iso(value)
     except (ValueError, OverflowError):
         return False
     return EARLIEST_TIME <= instant < LATEST_TIME

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from importlib.resources import files
 from pathlib import Path
@@ -14,11 +15,14 @@ from twisted.trial.unittest import SynchronousTestCase
 from ocppd.ocpp import actions, errors
 from ocppd.ocpp.schemas import (
     CHARGER_INTEGER_RANGES,
+    EARLIEST_TIME,
+    LATEST_TIME,
     RULE_CODES,
     SchemaRegistry,
     is_date_time,
     schema_error,
 )
+from ocppd.timeutil import parse_iso
 
 # One registry for the module: loading compiles 78 schemas. Tests only read it.
 REGISTRY = SchemaRegistry.load()
@@ -707,6 +711,33 @@ class DateTimeTests(SynchronousTestCase):
                 with_changes(START, timestamp=value),
             )
             self.assertEqual(error.code, errors.PROPERTY_CONSTRAINT_VIOLATION, value)
+
+    def test_utc_reading_as_parse_iso(self) -> None:
+        """
+        A time ending in Z (read by ``datetime.fromisoformat`` directly) gets
+        the verdict of ``parse_iso``'s reading, over the edges of every field.
+        """
+        checked = 0
+        for year, month, day, hour, minute, second, fraction in itertools.product(
+            ["0001", "1899", "1900", "2027", "2028", "8999", "9000", "9999"],
+            ["00", "01", "02", "12", "13"],
+            ["00", "01", "28", "29", "31", "32"],
+            ["00", "23", "24"],
+            ["00", "59", "60"],
+            ["00", "59", "60"],
+            ["", ".0", ".999999", ".9999995", ".123456789"],
+        ):
+            for tee in "Tt":
+                value = f"{year}-{month}-{day}{tee}{hour}:{minute}:{second}{fraction}Z"
+                try:
+                    instant = parse_iso(value)
+                except ValueError:
+                    expected = False
+                else:
+                    expected = EARLIEST_TIME <= instant < LATEST_TIME
+                self.assertEqual(is_date_time(value), expected, value)
+                checked += expected
+        self.assertGreater(checked, 1000)
 
 
 class IntegerRangeTests(SynchronousTestCase):
