@@ -237,6 +237,15 @@ def read_samples(meter_values: list[dict[str, Any]]) -> list[SampleFields]:
             value = sampled["value"]
             measurand = get("measurand", ENERGY_REGISTER)
             unit = get("unit", "Wh")
+            # energy_wh and power_w, inlined (two calls per sample were a
+            # fifth of this parse): the same checks in the same order.
+            value_wh = value_w = None
+            scale = _WH_SCALE.get(unit or "Wh")
+            if scale is not None and measurand in ENERGY_MEASURANDS:
+                value_wh = read_integer(value, scale=scale)
+            scale = _W_SCALE.get(unit or "")
+            if scale is not None and measurand in POWER_MEASURANDS:
+                value_w = read_integer(value, scale=scale)
             append(
                 (
                     timestamp,
@@ -247,8 +256,8 @@ def read_samples(meter_values: list[dict[str, Any]]) -> list[SampleFields]:
                     get("context", "Sample.Periodic"),
                     get("location", "Outlet"),
                     get("format", "Raw"),
-                    energy_wh(measurand, unit, value),
-                    power_w(measurand, unit, value),
+                    value_wh,
+                    value_w,
                 )
             )
     return samples

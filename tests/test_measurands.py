@@ -292,6 +292,48 @@ class ReadSamplesTests(SynchronousTestCase):
             ],
         )
 
+    @given(
+        st.sampled_from(
+            [
+                *sorted(measurands.ENERGY_MEASURANDS | measurands.POWER_MEASURANDS),
+                measurands.SOC,
+                "Voltage",
+                "Power.Factor",
+                "",
+            ]
+        )
+        | st.none(),
+        st.sampled_from(["Wh", "kWh", "W", "kW", "A", "Percent", ""]) | st.none(),
+        grammar_numbers | st.text(max_size=8),
+    )
+    @example("Energy.Active.Import.Register", None, "12")
+    @example("Power.Active.Import", "", "7")
+    def test_readings_are_energy_wh_and_power_w(
+        self, measurand: str | None, unit: str | None, value: str
+    ) -> None:
+        """
+        The readings ``read_samples`` makes itself are ``energy_wh``'s and
+        ``power_w``'s of the sample's measurand, unit and value (its
+        defaults when one is missing).
+        """
+        sampled: dict[str, Any] = {"value": value}
+        if measurand is not None:
+            sampled["measurand"] = measurand
+        if unit is not None:
+            sampled["unit"] = unit
+        (fields,) = measurands.read_samples(
+            [{"timestamp": "2026-11-29T12:00:00Z", "sampledValue": [sampled]}]
+        )
+        read_measurand = measurands.ENERGY_REGISTER if measurand is None else measurand
+        read_unit = "Wh" if unit is None else unit
+        self.assertEqual(
+            fields[8:],
+            (
+                energy_wh(read_measurand, read_unit, value),
+                power_w(read_measurand, read_unit, value),
+            ),
+        )
+
 
 class NewestTests(SynchronousTestCase):
     def sample(
