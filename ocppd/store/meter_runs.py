@@ -25,10 +25,11 @@ session at once; there the meter moves by an atomic ``UPDATE``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -58,6 +59,53 @@ _MOVE_METER = Prepared(
 #: Most ids in one ``IN`` list: well inside SQLite's oldest bound-parameter limit (999).
 IDS_PER_SELECT = 500
 _TIME = UTCDateTime()
+
+
+#: A record's time from the time a meter's move bound and the text stored for it.
+ReadBack = Callable[[datetime, Any], datetime]
+#: Where a meter's move changes a ``TransactionRecord``'s values (its fields' order).
+_WH, _AT, _ENERGY, _UPDATED = (
+    [field.name for field in attrs.fields(TransactionRecord)].index(name)
+    for name in ("last_meter_wh", "last_meter_at", "energy_wh", "updated_at")
+)
+
+
+def _moves(conn: Connection) -> tuple[ReadBack, ReadBack] | None:
+    """
+    How a meter's move sets a record's two times (``last_meter_at``,
+    ``updated_at``); None if the driver's meter readings are not read as
+    they are (then every record is read from its row).
+    """
+    processors = _SESSIONS.result_processors(conn)
+    if processors["last_meter_wh"] is not None or processors["energy_wh"] is not None:
+        return None
+    at = _reader(conn, processors["last_meter_at"])
+    updated = _reader(conn, processors["updated_at"])
+    return None if at is None or updated is None else (at, updated)
+
+
+def _reader(conn: Connection, read: Callable[[Any], Any] | None) -> ReadBack | None:
+    """
+    ``read_back(value, stored)``: what ``read`` (a column's result
+    processor) makes of ``stored``, the text ``UTCDateTime`` stored for
+    ``value``. An exact UTC time is that time itself (the stored text keeps
+    every field, to the microsecond, and reads back as that UTC time:
+    checked once here, else never assumed); any other is read from the
+    text as a row's is.
+    """
+    bind = _TIME._cached_bind_processor(conn.dialect)
+    if read is None or bind is None:
+        return None
+    probes = (datetime(2026, 12, 7, 8, 9, 5, 123456, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC))
+    if not all(read(bind(probe)) == probe and read(bind(probe)).tzinfo is UTC for probe in probes):
+        return lambda value, stored: read(stored)
+
+    def read_back(value: datetime, stored: Any) -> datetime:
+        if type(value) is datetime and value.tzinfo is UTC and not value.fold:
+            return value
+        return read(stored)
+
+    return read_back
 
 
 def _places(keys: Sequence[str]) -> tuple[int, ...]:
@@ -106,8 +154,13 @@ def metered_sessions(
             rows[raw[id_]] = list(raw)
     bind_time = _TIME._cached_bind_processor(dialect)
     assert bind_time is not None  # UTCDateTime converts on every dialect
+    moves = _moves(conn)
     #: Each session's record as its row is now (made when a message needs it).
     records: dict[Any, TransactionRecord] = {}
+    #: The values of each session's record, as ``Prepared.record`` read them
+    #: from its row once; a meter's move sets its four there too, so the next
+    #: record is made without reading its other 28 columns (and times) again.
+    fields: dict[Any, list[Any]] = {}
     moved: dict[Any, list[Any]] = {}
     sessions: list[TransactionRecord | None] = []
     for readings, now in metered:
@@ -130,15 +183,27 @@ def metered_sessions(
                 raw[wh_] = reading
                 raw[at_] = at
                 raw[energy_] = above_start if above_start > 0 else 0
-                raw[updated_] = bind_time(now)
+                raw[updated_] = updated = bind_time(now)
                 moved[transaction_id] = raw
                 records.pop(transaction_id, None)
+                values = fields.get(transaction_id)
+                if values is not None and moves is not None:
+                    read_at, read_updated = moves
+                    values[_WH] = reading
+                    values[_AT] = read_at(energy[0], at)
+                    values[_ENERGY] = raw[energy_]
+                    values[_UPDATED] = read_updated(now, updated)
         if raw[cp_] != charge_point_id:
             sessions.append(None)
             continue
         record = records.get(transaction_id)
         if record is None:
-            record = records[transaction_id] = _SESSIONS.record(conn, raw, TransactionRecord)
+            values = fields.get(transaction_id)
+            if values is None:
+                values = _SESSIONS.record_values(conn, raw, TransactionRecord)
+                if moves is not None:
+                    fields[transaction_id] = values
+            record = records[transaction_id] = TransactionRecord(*values)
         sessions.append(record if record.confirmed else None)
     if moved:
         names = _MOVE_METER.names(conn)

@@ -84,6 +84,11 @@ class _Compiled:
         fields taken from ``raw`` in one step, in their order, and only the
         processed ones converted (a session read on every MeterValues).
         """
+        factory: Callable[..., R] = cls
+        return factory(*self.record_values(raw, cls))
+
+    def record_values(self, raw: Sequence[Any], cls: type[AttrsInstance]) -> list[Any]:
+        """The arguments ``record`` gives ``cls``: its fields' values, in order."""
         plan = self._records.get(cls)
         if plan is None:
             plan = self._records[cls] = self._record_plan(cls)
@@ -93,8 +98,7 @@ class _Compiled:
             value = values[place]
             if value is not None:
                 values[place] = process(value)
-        factory: Callable[..., R] = cls
-        return factory(*values)
+        return values
 
     def _record_plan(
         self, cls: type[AttrsInstance]
@@ -180,6 +184,11 @@ class Prepared:
         """The keys of the statement's result columns, in order."""
         return self._for(conn.dialect).keys
 
+    def result_processors(self, conn: Connection) -> dict[str, Processor]:
+        """Each result column's processor (None: its value is read as the driver gives it)."""
+        compiled = self._for(conn.dialect)
+        return dict(zip(compiled.keys, compiled.results, strict=True))
+
     def names(self, conn: Connection) -> tuple[str, ...]:
         """The statement's parameter names, in the order ``many_values`` takes them."""
         return self._for(conn.dialect).names
@@ -217,6 +226,12 @@ class Prepared:
         values, in this statement's column order) as ``first_record`` makes it.
         """
         return self._for(conn.dialect).record(raw, cls)
+
+    def record_values(
+        self, conn: Connection, raw: Sequence[Any], cls: type[AttrsInstance]
+    ) -> list[Any]:
+        """``record``'s values of ``cls``'s fields, in order: ``cls(*values)`` is ``record``."""
+        return self._for(conn.dialect).record_values(raw, cls)
 
     def rowcount(self, conn: Connection, parameters: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows (an UPDATE): the rows it matched."""

@@ -1574,6 +1574,84 @@ class StoreTestsMixin(_Base):
         self.assertEqual(by_id[unconfirmed.transaction_id]["last_meter_wh"], 60)
         self.assertEqual(self.transaction(first).energy_wh, None)  # rolled back
 
+    def test_metered_sessions_read_moved_times_as_stored(self) -> None:
+        """
+        A session metered several times in one run: each record after a
+        move is the one its row reads (``metered_session``'s), its times
+        aware UTC (``UTC`` itself), also when the reading's time and the
+        arrival came in another offset or as a subclass of datetime.
+        """
+
+        class Stamp(datetime):
+            pass
+
+        plus_two = timezone(timedelta(hours=2))
+        first = self.allocate(connector=1, meter=1000).transaction_id
+        times = [
+            (minutes(1), minutes(10)),
+            (minutes(2).astimezone(plus_two), minutes(11).astimezone(plus_two)),
+            (minutes(3), minutes(12)),
+            (Stamp.fromtimestamp(minutes(4).timestamp(), UTC), minutes(13)),
+            (minutes(5).replace(fold=1), minutes(14)),
+        ]
+        metered = [
+            (
+                transactions.meter_readings(
+                    charge_point_id="CP1",
+                    connector_id=1,
+                    transaction_id=first,
+                    samples=[MeterSample(timestamp=at, value=str(2000 + place))],
+                    now=now,
+                ),
+                now,
+            )
+            for place, (at, now) in enumerate(times)
+        ]
+
+        class RolledBack(Exception):
+            pass
+
+        def rolled_back(conn: Connection, together: bool) -> None:
+            if together:
+                results = transactions.metered_sessions(conn, metered)
+            else:
+                results = [
+                    transactions.metered_session(conn, readings, now=now)
+                    for readings, now in metered
+                ]
+            raise RolledBack(results)
+
+        def outcome(together: bool) -> list[Any]:
+            try:
+                self.query(rolled_back, together)
+            except RolledBack as e:
+                return list(e.args[0])
+            raise AssertionError("not rolled back")
+
+        def seen(results: list[Any]) -> list[Any]:
+            return [
+                (
+                    r,
+                    [
+                        (type(value), value.tzinfo, value.fold)
+                        for value in (r.last_meter_at, r.updated_at, r.started_at, r.created_at)
+                    ],
+                )
+                for r in results
+            ]
+
+        together, in_turn = outcome(True), outcome(False)
+        self.assertEqual(seen(together), seen(in_turn))
+        self.assertEqual(
+            [(r.last_meter_wh, r.energy_wh, r.last_meter_at, r.updated_at) for r in together],
+            [(2000 + place, 1000 + place, at, now) for place, (at, now) in enumerate(times)],
+        )
+        for r in together:
+            self.assertIs(type(r.last_meter_at), datetime)
+            self.assertIs(r.last_meter_at.tzinfo, UTC)
+            self.assertIs(r.updated_at.tzinfo, UTC)
+            self.assertEqual(r.last_meter_at.fold, 0)
+
     def test_many_samples_in_one_message(self) -> None:
         """A long transactionData (more rows than one INSERT chunk) is stored whole, once."""
         tx = self.allocate().transaction_id
