@@ -13,7 +13,9 @@ message's meter update, in order, to the driver's raw rows exactly as that
 it binds, through the same bind processors); and writes each session it
 moved once, with its last values. Every message gets the row it would have
 read, made into a record by the same result processors: the same records,
-the same events, the same stored row.
+the same events, the same stored row. A session's record values are read
+from its row once a run; a move then sets the four it changes (its times as
+``_reader`` reads them back), rather than reading all 32 columns again.
 
 Only on SQLite: its transactions begin ``IMMEDIATE``
 (``database._begin_sqlite_transaction``) and hold the database's write lock
