@@ -674,12 +674,8 @@ class ProcessorEventTests(TestCase):
         yield poll(lambda: succeed(len(bus.published)), until=lambda n: n == 3)
         self.assertEqual([key for key, _ in bus.published], keys)
 
-    def test_funds_guard_when_readings_precede_the_start(self) -> None:
-        """
-        With several nodes, a session's MeterValues may be processed before
-        the StartTransaction that links it to the customer's app request: the
-        start then checks the readings already in and asks for the stop.
-        """
+    def request_charging(self, *, hold: int) -> None:
+        """The customer's app asks CP1 to charge with TAG1 (command c1), holding ``hold``."""
         self.database.run_sync(
             wallets.create_request,
             user_id=self.user,
@@ -687,9 +683,17 @@ class ProcessorEventTests(TestCase):
             connector_id=1,
             id_tag="TAG1",
             command_id="c1",
-            hold=500,
+            hold=hold,
             now=NOW,
         )
+
+    def test_funds_guard_when_readings_precede_the_start(self) -> None:
+        """
+        With several nodes, a session's MeterValues may be processed before
+        the StartTransaction that links it to the customer's app request: the
+        start then checks the readings already in and asks for the stop.
+        """
+        self.request_charging(hold=500)
         # 29000 Wh and 10 minutes: 50 + 870 + 20, past the 500 held; no request linked yet.
         [update] = self.follow_ups(meter(self.tx, "2026-11-29T11:10:00Z", "30000"))
         self.assertEqual(update.routing_key, "session.updated")
@@ -713,16 +717,7 @@ class ProcessorEventTests(TestCase):
         A MeterValues is not claimed: delivered again after it asked for the
         funds stop, it asks nothing again and announces the same live estimate.
         """
-        self.database.run_sync(
-            wallets.create_request,
-            user_id=self.user,
-            charge_point_id="CP1",
-            connector_id=1,
-            id_tag="TAG1",
-            command_id="c1",
-            hold=500,
-            now=NOW,
-        )
+        self.request_charging(hold=500)
         self.follow_ups(
             inbound("StartTransaction", {}, {"transactionId": self.tx, "idTagInfo": {}})
         )

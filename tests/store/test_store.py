@@ -61,6 +61,25 @@ def minutes(n: float) -> datetime:
     return T0 + timedelta(minutes=n)
 
 
+def exchange(n: int, answer: str = "CALLRESULT", body: Any = ...) -> tuple[Any, ...]:
+    """
+    The log's row of inbound exchange ``n``: an Authorize at minute ``n``
+    and its answer (``body``, by default ``{"a": n}``), as the processor writes it.
+    """
+    return messages.log_values(
+        f"e{n}:call",
+        "CP1",
+        "in",
+        "CALL",
+        "Authorize",
+        f"u{n}",
+        {"n": n},
+        minutes(n),
+        answer,
+        {"a": n} if body is ... else body,
+    )
+
+
 def found(record: R | None) -> R:
     """``record``, which must have been found."""
     if record is None:
@@ -396,20 +415,6 @@ class StoreTestsMixin(_Base):
         self.assertEqual([frame[1:] for frame in upgraded], [row[1:] for row in before])
         self.assertEqual([frame[0] for frame in upgraded], [2 * row[0] for row in before])
         error = {"code": "InternalError", "description": "", "details": {}}
-
-        def exchange(n: int, answer: str, body: Any) -> tuple[Any, ...]:
-            return messages.log_values(
-                f"e{n}:call",
-                "CP1",
-                "in",
-                "CALL",
-                "Authorize",
-                f"u{n}",
-                {"n": n},
-                minutes(n),
-                answer,
-                body,
-            )
 
         with engine.begin() as conn:
             # e2's call pruned, then e2 logged again: its old answer row stays.
@@ -1765,20 +1770,6 @@ class StoreTestsMixin(_Base):
         once, in order: a page may end with an answer, whose call starts
         the next page; rows of one frame (as before revision 0023) mix in.
         """
-
-        def exchange(n: int, answer: str = "CALLRESULT") -> tuple[Any, ...]:
-            return messages.log_values(
-                f"e{n}:call",
-                "CP1",
-                "in",
-                "CALL",
-                "Authorize",
-                f"u{n}",
-                {"n": n},
-                minutes(n),
-                answer,
-                {"a": n},
-            )
 
         def single(message_id: str, direction: str, kind: str, n: int) -> tuple[Any, ...]:
             return messages.log_values(
