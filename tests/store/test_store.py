@@ -1481,6 +1481,37 @@ class StoreTestsMixin(_Base):
         )
         self.assertEqual(self.transaction(second).last_meter_wh, 200)
 
+    def metered_rolled_back(
+        self, metered: list[tuple[Any, datetime]], *, together: bool
+    ) -> tuple[list[Any], list[dict[str, Any]]]:
+        """
+        ``metered_sessions`` of ``metered`` (``together``) or
+        ``metered_session`` of each in turn, in a transaction rolled back
+        after: the records returned and every session's row as it left them.
+        """
+
+        class RolledBack(Exception):
+            pass
+
+        def rolled_back(conn: Connection) -> None:
+            if together:
+                results = transactions.metered_sessions(conn, metered)
+            else:
+                results = [
+                    transactions.metered_session(conn, readings, now=now)
+                    for readings, now in metered
+                ]
+            rows = conn.execute(
+                sa.select(tables.transactions).order_by(tables.transactions.c.id)
+            ).all()
+            raise RolledBack(list(results), [row._asdict() for row in rows])
+
+        try:
+            self.query(rolled_back)
+        except RolledBack as e:
+            return e.args[0], e.args[1]
+        raise AssertionError("not rolled back")
+
     def test_metered_sessions_leave_what_metered_session_leaves(self) -> None:
         """
         On the same sessions (each way in a transaction rolled back after),
@@ -1528,31 +1559,9 @@ class StoreTestsMixin(_Base):
             for place, (tx, cp, at, value, measurand) in enumerate(sequence)
         ]
 
-        class RolledBack(Exception):
-            pass
-
-        def rolled_back(conn: Connection, together: bool) -> None:
-            if together:
-                results = transactions.metered_sessions(conn, metered)
-            else:
-                results = [
-                    transactions.metered_session(conn, readings, now=now)
-                    for readings, now in metered
-                ]
-            rows = conn.execute(
-                sa.select(tables.transactions).order_by(tables.transactions.c.id)
-            ).all()
-            raise RolledBack(results, [row._asdict() for row in rows])
-
-        def outcome(together: bool) -> tuple[Any, ...]:
-            try:
-                self.query(rolled_back, together)
-            except RolledBack as e:
-                return e.args
-            raise AssertionError("not rolled back")
-
         self.patch(meter_runs, "IDS_PER_SELECT", 2)
-        in_turn, together = outcome(False), outcome(True)
+        in_turn = self.metered_rolled_back(metered, together=False)
+        together = self.metered_rolled_back(metered, together=True)
         self.assertEqual(together, in_turn)
         results, rows = together
         self.assertEqual(
@@ -1613,26 +1622,6 @@ class StoreTestsMixin(_Base):
             for place, (at, now) in enumerate(times)
         ]
 
-        class RolledBack(Exception):
-            pass
-
-        def rolled_back(conn: Connection, together: bool) -> None:
-            if together:
-                results = transactions.metered_sessions(conn, metered)
-            else:
-                results = [
-                    transactions.metered_session(conn, readings, now=now)
-                    for readings, now in metered
-                ]
-            raise RolledBack(results)
-
-        def outcome(together: bool) -> list[Any]:
-            try:
-                self.query(rolled_back, together)
-            except RolledBack as e:
-                return list(e.args[0])
-            raise AssertionError("not rolled back")
-
         def seen(results: list[Any]) -> list[Any]:
             return [
                 (
@@ -1645,7 +1634,8 @@ class StoreTestsMixin(_Base):
                 for r in results
             ]
 
-        together, in_turn = outcome(True), outcome(False)
+        together = self.metered_rolled_back(metered, together=True)[0]
+        in_turn = self.metered_rolled_back(metered, together=False)[0]
         self.assertEqual(seen(together), seen(in_turn))
         self.assertEqual(
             [(r.last_meter_wh, r.energy_wh, r.last_meter_at, r.updated_at) for r in together],
