@@ -22,6 +22,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery, IBus, IConsumer
 from ocppd.bus.memory import MemoryBus
+from ocppd.consumers import traffic
 from ocppd.logs import Logger
 from ocppd.measurands import newest_of, read_samples
 from ocppd.ocpp.actions import CHARGER_INITIATED
@@ -119,27 +120,20 @@ def _meter_values(envelope: Envelope) -> list[Push]:
 
 
 def _ocpp_messages(envelope: Envelope) -> list[Push]:
-    """The frames of one traffic envelope, as the processor logs them (store.messages)."""
+    """
+    The frames of one traffic envelope, as the processor logs them: its row
+    (``traffic.logged``) and, for an inbound exchange, the answer in it, as
+    ``store.messages.row_frames`` reads them back.
+    """
     payload = envelope.payload
-    direction = envelope.type.split(".")[1]
-    frames: list[tuple[str, str, Any, str]] = []
-
-    def answer(to: str, at_field: str) -> None:
-        if "error" in payload:
-            frames.append((to, "CALLERROR", payload["error"], at_field))
-        else:
-            frames.append((to, "CALLRESULT", payload.get("response"), at_field))
-
-    if direction == "in":
-        frames.append(("in", "CALL", payload["request"], "receivedAt"))
-        answer("out", "receivedAt")
-    elif direction == "out":
-        frames.append(("out", "CALL", payload["request"], "sentAt"))
-    elif direction == "reply":
-        answer("in", "receivedAt")
-    elif direction == "rejected":
-        frames.append(("in", "CALL", {"raw": payload["raw"]}, "receivedAt"))
-        answer("out", "receivedAt")
+    row = traffic.logged(envelope.type.split(".")[1], payload)
+    if row is None:
+        return []
+    _, direction, message_type, body, at_field, answer_type, answer_body = row
+    frames: list[tuple[str, str, Any, str]] = [(direction, message_type, body, at_field)]
+    if answer_type is not None:
+        answered = "out" if direction == "in" else "in"
+        frames.append((answered, answer_type, answer_body, at_field))
     pushes = []
     for way, message_type, body, at_field in frames:
         at = payload.get(at_field) or envelope.time
