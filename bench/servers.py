@@ -19,6 +19,14 @@ from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
+#: The tree(s) whose ``ocppd`` is measured: this one, or the copies (the code
+#: before an optimisation) that OCPPD_BENCH_SOURCE names. First on this
+#: process's path too, so that ``prepare_ocppd`` migrates the template with the
+#: code the server will run, not with the ``ocppd`` the venv has installed
+#: (an editable install of another checkout would write revisions the
+#: measured code does not know).
+SOURCE = os.environ.get("OCPPD_BENCH_SOURCE", ROOT)
+sys.path[:0] = SOURCE.split(os.pathsep)
 BIN = os.path.dirname(sys.executable)
 SERVER_CPU = 0
 LOAD_CPU = 1
@@ -163,7 +171,7 @@ class Server:
         self.workdir = tempfile.mkdtemp(prefix=f"ocppd-bench-{kind}-")
         # The daemon runs the working tree's ocppd, or another copy of it
         # (e.g. the code before an optimisation) named by OCPPD_BENCH_SOURCE.
-        source = os.environ.get("OCPPD_BENCH_SOURCE", ROOT)
+        source = os.environ.get("OCPPD_BENCH_SOURCE", SOURCE)
         env = {**os.environ, "PYTHONPATH": source}
         python = os.path.join(BIN, "python")
         if kind in ("ocppd", "ocppd-noproc", "ocppd-loghb", "ocppd-metrics"):
