@@ -3,6 +3,7 @@ What one stored MeterValues costs the embedded SQLite database in I/O.
 
     .venv/bin/python bench/pages.py [--prefill 40000] [--messages 3000] [--batch 1 10 100]
                                     [--pragma cache_size=-2000 ...] [--keep FILE]
+                                    [--page-size 1024] [--by-tree]
 
 A migrated SQLite file with 100 chargers in a session each is first filled
 with ``--prefill`` MeterValues (4 samples and a message-log row each, as the
@@ -23,6 +24,11 @@ after ocppd's own (what a change of them would do, without one).
 ``OCPPD_BENCH_SOURCE`` names another tree whose ``ocppd`` is measured.
 ``--callgrind`` counts the instructions of each batch size's messages (user
 space only: a system call's work in the kernel is not among them).
+``--by-tree`` (with ``--pragma wal_autocheckpoint=0``) reads the frames back
+from the WAL file and names the B-tree of each page (SQLite's ``dbstat``),
+leaf or interior: which table or index each commit rewrote, and how much.
+``--page-size`` makes the new file with another page size (a property of
+the file, fixed once it has tables; ocppd leaves SQLite's 4,096).
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ import ctypes
 import os
 import resource
 import shutil
+import struct
 import sys
 import time
+from collections import Counter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE = os.environ.get("OCPPD_BENCH_SOURCE", ROOT)
@@ -45,6 +53,7 @@ from scratch import scratch_database  # noqa: E402
 from twisted.internet.task import Clock  # noqa: E402
 
 from ocppd.consumers.processor import OcppProcessor  # noqa: E402
+from ocppd.store import database as store_database  # noqa: E402
 from ocppd.store.database import Database  # noqa: E402
 
 CHARGERS = 100
@@ -60,6 +69,43 @@ def io_counters() -> dict[str, int]:
 def thread_cpu() -> tuple[float, float]:
     usage = resource.getrusage(resource.RUSAGE_THREAD)
     return usage.ru_utime, usage.ru_stime
+
+
+WAL_HEADER = 32
+FRAME_HEADER = 24
+
+
+def wal_frames_by_tree(
+    engine: sa.Engine, wal: str, start: int, page_size: int
+) -> tuple[Counter[str], int]:
+    """
+    The frames of ``wal`` from byte ``start`` on, by the B-tree each page
+    belongs to now and its kind (leaf or interior), and the commits among them.
+
+    Only meaningful with ``--pragma wal_autocheckpoint=0``: a checkpoint lets
+    the next commit write the file over from its start. Pages are named with
+    the ``dbstat`` table ("other" for free pages and those past the file's end).
+    """
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        owner = {
+            page: f"{name} ({kind})"
+            for name, page, kind in driver.execute("SELECT name, pageno, pagetype FROM dbstat")
+        }
+    finally:
+        raw.close()
+    frames: Counter[str] = Counter()
+    commits = 0
+    with open(wal, "rb") as f:
+        f.seek(max(start, WAL_HEADER))
+        while len(header := f.read(FRAME_HEADER)) == FRAME_HEADER:
+            page, size_after_commit = struct.unpack(">II", header[:8])
+            frames[owner.get(page, "other")] += 1
+            commits += size_after_commit > 0
+            f.seek(page_size, os.SEEK_CUR)
+    return frames, commits
 
 
 def pragmas(engine: sa.Engine, settings: list[str]) -> None:
@@ -82,6 +128,14 @@ def main() -> None:
     parser.add_argument("--pragma", action="append", default=[])
     parser.add_argument("--keep", help="copy the database file here at the end")
     parser.add_argument(
+        "--page-size", type=int, help="the new database file's page size (default SQLite's)"
+    )
+    parser.add_argument(
+        "--by-tree",
+        action="store_true",
+        help="WAL frames per MeterValues by B-tree (set --pragma wal_autocheckpoint=0)",
+    )
+    parser.add_argument(
         "--callgrind",
         metavar="LIB",
         help="the cg_start/cg_stop library (bench/request_path.py): run under valgrind"
@@ -90,6 +144,15 @@ def main() -> None:
     args = parser.parse_args()
     processor_batch.CHARGERS = CHARGERS
     callgrind = ctypes.CDLL(args.callgrind) if args.callgrind else None
+    if args.page_size:
+        configure = store_database._configure_sqlite_connection
+
+        def sized(dbapi_connection: object, record: object) -> None:
+            # Before journal_mode=WAL, which writes the new file's header.
+            dbapi_connection.execute(f"PRAGMA page_size={args.page_size}")  # type: ignore[attr-defined]
+            configure(dbapi_connection, record)
+
+        store_database._configure_sqlite_connection = sized  # type: ignore[assignment]
     with scratch_database("sqlite") as (engine, _):
         pragmas(engine, args.pragma)
         database = Database(engine)
@@ -149,6 +212,11 @@ def main() -> None:
                 f" {per['syscr']:6.1f} {(user_after - user) / count * 1e6:8.0f}"
                 f" {(system_after - system) / count * 1e6:7.0f} {grown:6.1f}"
             )
+            if args.by_tree:
+                frames, commits = wal_frames_by_tree(engine, wal, wal_before, page_size)
+                print(f"      {commits} commits; WAL frames per MeterValues by B-tree:")
+                for name, n in frames.most_common():
+                    print(f"      {n / count:6.2f} frames  {name}")
         print(f"WAL file at the end: {os.path.getsize(wal) / 1e6:.1f} MB")
         database.stop()
         if args.keep:
