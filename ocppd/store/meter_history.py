@@ -14,12 +14,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ocppd import measurands
 from ocppd.measurands import MeterSample
-from ocppd.store.tables import meter_values
+from ocppd.store.tables import CHART_MEASURANDS, CHART_SAMPLE, meter_values
 
-#: The measurands a point's charts show.
-CHART_MEASURANDS = (measurands.ENERGY_REGISTER, measurands.POWER_IMPORT)
 #: Connectors charted at most (the lowest ids): a charger may report any id.
 MAX_CONNECTORS = 16
 
@@ -44,13 +41,13 @@ def point_meter_history(
         mv.charge_point_id == charge_point_id,
         mv.timestamp >= since,
         mv.timestamp < until,
-        mv.phase == "",
-        mv.measurand.in_(CHART_MEASURANDS),
+        CHART_SAMPLE,
     )
     partition = (mv.connector_id, mv.measurand)
     rank = sa.func.row_number().over(partition_by=partition, order_by=(mv.timestamp, mv.id))
     count = sa.func.count().over(partition_by=partition)
-    # One pass over the period, by the (charge_point_id, timestamp) index: a
+    # One pass over the period, by the chart samples' (charge_point_id,
+    # timestamp) index (CHART_SAMPLE, the index's own condition): a
     # first query for the connectors, filtering on them after, made both
     # SQLite and PostgreSQL walk the charger's whole history instead (and a
     # dense_rank over the connectors cost PostgreSQL a sort of every row).

@@ -26,6 +26,7 @@ from ocppd.store import (
     chargers,
     dashboard,
     messages,
+    meter_history,
     meter_runs,
     migrate,
     processed,
@@ -223,7 +224,7 @@ class StoreTestsMixin(_Base):
             )
             self.assertEqual(compare_metadata(context, tables.metadata), [])
         self.assertEqual(migrate.current_revision(self.database.engine), migrate.head_revision())
-        self.assertEqual(migrate.head_revision(), "0023")
+        self.assertEqual(migrate.head_revision(), "0024")
 
     def test_upgrade_to_0005_redacts_authorization_keys(self) -> None:
         """
@@ -335,7 +336,7 @@ class StoreTestsMixin(_Base):
         before = rows()
         old_layout = layout()
         self.assertIn("ix_meter_values_transaction_id_timestamp", old_layout[0])
-        migrate.upgrade(url)
+        migrate.upgrade(url, "0022")
         self.assertEqual(rows(), before)
         indexes, key = layout()
         self.assertEqual(indexes, {"ix_meter_values_charge_point_id_timestamp"})
@@ -351,6 +352,70 @@ class StoreTestsMixin(_Base):
             command.downgrade(migrate.alembic_config(conn), "0021")
         self.assertEqual(layout(), old_layout)
         self.assertEqual(len(rows()), 4)
+        migrate.upgrade(engine)
+        self.assertEqual(migrate.current_revision(engine), migrate.head_revision())
+
+    def test_upgrade_to_0024_and_back(self) -> None:
+        """
+        Revision 0024 keeps every sample and narrows the (charger, time) index
+        to the samples a charger's meter charts read, which read the same
+        before and after; its downgrade puts the index of every sample back.
+        """
+        url = self.empty_database_url()
+        migrate.upgrade(url, "0023")
+        engine = create_engine(url, max_threads=1)
+        self.addCleanup(engine.dispose)
+        mv = tables.meter_values
+
+        def sample(minute: int, measurand: str, phase: str = "") -> tuple[Any, ...]:
+            at = minutes(minute)
+            return ("CP1", 1, 7, at, "1", None, measurand, phase, "W", "", "", None, at)
+
+        def rows() -> list[tuple[Any, ...]]:
+            with engine.connect() as conn:
+                return [tuple(r) for r in conn.execute(sa.select(mv).order_by(mv.c.id))]
+
+        def indexes() -> dict[str, list[str | None]]:
+            found = sa.inspect(engine).get_indexes("meter_values")
+            # SQLite lists the sample key's own index among them; PostgreSQL does not.
+            return {
+                index["name"]: index["column_names"]
+                for index in found
+                if index["name"] and index["name"] != "uq_meter_values_sample"
+            }
+
+        def chart() -> dict[int, list[MeterSample]]:
+            with engine.connect() as conn:
+                return meter_history.point_meter_history(
+                    conn, "CP1", since=minutes(0), until=minutes(10), points=10
+                )
+
+        with engine.begin() as conn:
+            chargers.add_charge_point(conn, "CP1", None, now=T0)
+            samples = [
+                sample(1, ENERGY_REGISTER),
+                sample(1, "Power.Active.Import"),
+                sample(1, "Power.Active.Import", "L1"),
+                sample(1, "Voltage"),
+                sample(2, ENERGY_REGISTER),
+            ]
+            self.assertEqual(transactions.append_meter_values(conn, samples), 5)
+        before, charted = rows(), chart()
+        self.assertEqual(
+            [(s.measurand, s.phase) for s in charted[1]],
+            [(ENERGY_REGISTER, None), ("Power.Active.Import", None), (ENERGY_REGISTER, None)],
+        )
+        full = {"ix_meter_values_charge_point_id_timestamp": ["charge_point_id", "timestamp"]}
+        self.assertEqual(indexes(), full)
+        migrate.upgrade(url)
+        self.assertEqual(indexes(), {"ix_meter_values_chart": ["charge_point_id", "timestamp"]})
+        self.assertEqual(rows(), before)
+        self.assertEqual(chart(), charted)
+        with engine.begin() as conn:
+            command.downgrade(migrate.alembic_config(conn), "0023")
+        self.assertEqual(indexes(), full)
+        self.assertEqual(rows(), before)
+        self.assertEqual(chart(), charted)
         migrate.upgrade(engine)
         self.assertEqual(migrate.current_revision(engine), migrate.head_revision())
 
@@ -2190,6 +2255,29 @@ class SQLiteStoreTests(StoreTestsMixin, TestCase):
                 " (charge_point_id=? AND transaction_id=?)",
                 plan,
             )
+
+    def test_chart_samples_by_the_chart_index(self) -> None:
+        """
+        A charger's meter charts read its samples over the period in the
+        partial index of chart samples: SQLite uses it only because the
+        query carries the index's own condition as constants.
+        """
+        plans = []
+
+        def explain(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            if "FROM meter_values" in statement:
+                plan = cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+                plans.append([row[-1] for row in plan.fetchall()])
+
+        sa.event.listen(self.database.engine, "before_cursor_execute", explain)
+        self.addCleanup(sa.event.remove, self.database.engine, "before_cursor_execute", explain)
+        self.query(meter_history.point_meter_history, "CP1", since=T0, until=minutes(60), points=10)
+        (plan,) = plans
+        self.assertIn(
+            "SEARCH meter_values USING INDEX ix_meter_values_chart"
+            " (charge_point_id=? AND timestamp>? AND timestamp<?)",
+            plan,
+        )
 
     def test_foreign_keys_enforced(self) -> None:
         """A charger's connector cannot refer to a charger that does not exist."""
