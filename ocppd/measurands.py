@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -286,11 +286,12 @@ def fields_of(sample: MeterSample) -> SampleFields:
     )
 
 
-@attrs.frozen
-class Newest:
+class Newest(NamedTuple):
     """
     The newest total energy register, active import power and state of
-    charge, each with its time.
+    charge, each with its time. A named tuple, not an attrs class: one is
+    made per MeterValues, and a tuple's ``__new__`` is a fraction of a
+    frozen class's ``__init__`` (bench/RESULTS.md).
     """
 
     energy: tuple[datetime, int] | None = None  # (timestamp, Wh)

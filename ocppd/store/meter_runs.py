@@ -135,9 +135,7 @@ def metered_sessions(
     """
     ids = list(
         dict.fromkeys(
-            readings.transaction_id
-            for readings, _ in metered
-            if readings.transaction_id is not None
+            transaction_id for (_, transaction_id, _, _), _ in metered if transaction_id is not None
         )
     )
     if not ids:
@@ -165,14 +163,16 @@ def metered_sessions(
     fields: dict[Any, list[Any]] = {}
     moved: dict[Any, list[Any]] = {}
     sessions: list[TransactionRecord | None] = []
-    for readings, now in metered:
-        transaction_id = readings.transaction_id
+    # A batch's messages share a few receipt times (``traffic.received_at``
+    # parses each text once), so the text of the last one bound is kept.
+    bound_now: tuple[datetime | None, Any] = (None, None)
+    # Unpacked: a named tuple's fields are slower to read by name than an
+    # attrs class's (a descriptor call each on Python 3.11).
+    for (charge_point_id, transaction_id, _, (energy, _, _)), now in metered:
         raw = None if transaction_id is None else rows.get(transaction_id)
         if raw is None:
             sessions.append(None)
             continue
-        charge_point_id = readings.charge_point_id
-        energy = readings.newest.energy
         # The UPDATE's WHERE: this charger's, active, and the reading newer
         # than the stored one (SQLite compares the stored text with the
         # bound text, whose fixed-width format sorts as the times do).
@@ -185,7 +185,9 @@ def metered_sessions(
                 raw[wh_] = reading
                 raw[at_] = at
                 raw[energy_] = above_start if above_start > 0 else 0
-                raw[updated_] = updated = bind_time(now)
+                if bound_now[0] is not now:
+                    bound_now = (now, bind_time(now))
+                raw[updated_] = updated = bound_now[1]
                 moved[transaction_id] = raw
                 records.pop(transaction_id, None)
                 values = fields.get(transaction_id)

@@ -25,7 +25,7 @@ import functools
 import weakref
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import attrs
 import sqlalchemy as sa
@@ -603,12 +603,12 @@ SAMPLE_COLUMNS = (
 )
 
 
-@attrs.frozen
-class MeterReadings:
+class MeterReadings(NamedTuple):
     """
     One message's samples as rows (values of ``SAMPLE_COLUMNS``, in order: a
     tuple each rather than a dict of 13 keys, four times per MeterValues), and
-    its newest readings (``measurands.newest``).
+    its newest readings (``measurands.newest``). A named tuple, as
+    ``measurands.Newest``: one per MeterValues.
     """
 
     charge_point_id: str
