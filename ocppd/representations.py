@@ -53,6 +53,9 @@ def session_json(record: TransactionRecord) -> dict[str, Any]:
     transactionId. Extended with ``idTagStatus`` (what its start was
     answered: a start not ``Accepted`` is never billed) and ``review``.
     """
+    # ``iso_or_none`` and ``review_json`` inlined for what an active
+    # session has (no stop, no review): a call each per session.updated.
+    stopped_at = record.stopped_at
     return {
         "id": record.id,
         "transactionId": record.id,
@@ -62,7 +65,7 @@ def session_json(record: TransactionRecord) -> dict[str, Any]:
         "userId": record.user_id,
         "status": record.status,
         "startedAt": _started_iso(record.started_at),
-        "stoppedAt": iso_or_none(record.stopped_at),
+        "stoppedAt": None if stopped_at is None else format_iso(stopped_at),
         "meterStartWh": record.meter_start_wh,
         "meterStopWh": record.meter_stop_wh,
         "energyWh": record.energy_wh,
@@ -71,7 +74,7 @@ def session_json(record: TransactionRecord) -> dict[str, Any]:
         "stopReason": record.stop_reason,
         "chargerStopReason": record.charger_stop_reason,
         "idTagStatus": record.id_tag_status,
-        "review": review_json(record),
+        "review": None if record.review_status is None else review_json(record),
     }
 
 
