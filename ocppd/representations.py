@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ocppd.billing import CostBreakdown, Tariff, TariffLike, live_estimate
 from ocppd.store.records import (
@@ -78,6 +78,32 @@ def session_json(record: TransactionRecord) -> dict[str, Any]:
     }
 
 
+def moved_session_json(shown: dict[str, Any], energy_wh: int | None) -> dict[str, Any]:
+    """
+    ``session_json`` of a session whose meter moved since ``shown`` was made
+    of it: of the four values a meter's move sets (``SessionMeter``) a
+    session shows its energy alone. A copy, rather than every field read
+    again from a record made for each MeterValues.
+    """
+    return {**shown, "energyWh": energy_wh}
+
+
+class Metered(Protocol):
+    """What ``live_json`` reads of a session: a record, or a ``SessionMeter``."""
+
+    @property
+    def meter_start_wh(self) -> int: ...
+
+    @property
+    def started_at(self) -> datetime: ...
+
+    @property
+    def last_meter_wh(self) -> int | None: ...
+
+    @property
+    def energy_wh(self) -> int | None: ...
+
+
 def price_json(tariff: TariffLike | None) -> dict[str, Any] | None:
     """
     What charging costs, as a driver is shown it before starting and while
@@ -96,7 +122,7 @@ def price_json(tariff: TariffLike | None) -> dict[str, Any] | None:
 
 
 def live_json(
-    session: TransactionRecord,
+    session: Metered,
     tariff: Tariff | None,
     *,
     power_w: int | None,

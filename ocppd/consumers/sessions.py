@@ -7,6 +7,7 @@ in the request path, ``ocppd.ocpp.handlers``).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -21,9 +22,9 @@ from ocppd.consumers.tariff_cache import TariffCache
 from ocppd.consumers.traffic import received_at
 from ocppd.logs import Logger
 from ocppd.measurands import read_samples, samples_from
-from ocppd.representations import live_json, session_json
+from ocppd.representations import live_json, moved_session_json, session_json
 from ocppd.store import transactions, wallets
-from ocppd.store.records import TransactionRecord
+from ocppd.store.records import SessionMeter, TransactionRecord
 from ocppd.timeutil import parse_iso
 
 
@@ -145,45 +146,58 @@ class Sessions:
         request, which no meter's statement touches, so the order changes
         nothing but the round trips.
         """
-        sessions = transactions.metered_sessions(conn, read)
+        meters = transactions.session_meters(conn, read)
+        shown: dict[int, tuple[TransactionRecord, dict[str, Any]]] = {}
         return [
-            self._live(conn, session, readings, received)
-            for session, (readings, received) in zip(sessions, read, strict=True)
+            self._live(conn, meter, readings, received, shown)
+            for meter, (readings, received) in zip(meters, read, strict=True)
         ]
 
     def _live(
         self,
         conn: Connection,
-        session: TransactionRecord | None,
+        meter: SessionMeter | None,
         readings: transactions.MeterReadings,
         received: datetime,
+        shown: dict[int, tuple[TransactionRecord, dict[str, Any]]],
     ) -> list[FollowUp]:
-        if session is None:
+        """
+        A MeterValues' ``session.updated`` (and the funds guard's stop). Its
+        session as ``session_json`` shows it is made once per record read
+        (``shown``: by session id), for each message a copy with its meter's
+        energy (``moved_session_json``).
+        """
+        if meter is None:
             return []
+        session = meter.session
         if session.status != "active":
             # A late reading after the stop changes nothing, so announces nothing.
             return []
         tariff = self._tariffs.get(conn, session.tariff_id)
-        now = session.last_meter_at or received
+        now = meter.last_meter_at or received
         # ``Newest.power_w`` and ``soc_percent``, unpacked: a named tuple's
         # fields are slower to read by name (a descriptor call each on 3.11).
         charge_point_id, _, _, (_, power, soc) = readings
         live, estimate = live_json(
-            session,
+            meter,
             tariff,
             power_w=None if power is None else power[1],
             soc_percent=None if soc is None else soc[1],
             at=now,
         )
+        known = shown.get(session.id)
+        if known is None or known[0] is not session:
+            known = shown[session.id] = (session, session_json(session))
         updated = FollowUp(
             "session.updated",
-            {"session": session_json(session), "live": live},
+            {"session": moved_session_json(known[1], meter.energy_wh), "live": live},
             charge_point_id,
         )
         if tariff is None or estimate is None or session.user_id is None:
             return [updated]
         # Only app-started sessions hold funds, and they always have a user.
-        return [updated, *self._funds_guard.check(conn, session, tariff, estimate.energy_wh, now)]
+        guarded = self._funds_guard.check(conn, meter.record(), tariff, estimate.energy_wh, now)
+        return [updated, *guarded]
 
     def stopped(
         self, conn: Connection, charge_point_id: str, envelope: Envelope, writes: DeferredWrites

@@ -13,9 +13,11 @@ message's meter update, in order, to the driver's raw rows exactly as that
 it binds, through the same bind processors); and writes each session it
 moved once, with its last values. Every message gets the row it would have
 read, made into a record by the same result processors: the same records,
-the same events, the same stored row. A session's record values are read
-from its row once a run; a move then sets the four it changes (its times as
-``_reader`` reads them back), rather than reading all 32 columns again.
+the same events, the same stored row. A session's record is read from its
+row once a run; a move then sets the four values it changes in the
+message's ``SessionMeter`` (its times as ``_reader`` reads them back),
+rather than reading all 32 columns and making a record of them again
+(``session_meters``, which the processor takes).
 
 Only on SQLite: its transactions begin ``IMMEDIATE``
 (``database._begin_sqlite_transaction``) and hold the database's write lock
@@ -31,12 +33,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ocppd.store.prepared import Prepared, driver_rows
-from ocppd.store.records import TransactionRecord
+from ocppd.store.records import SessionMeter, TransactionRecord
 from ocppd.store.tables import transactions
 from ocppd.store.types import UTCDateTime
 
@@ -65,11 +66,6 @@ _TIME = UTCDateTime()
 
 #: A record's time from the time a meter's move bound and the text stored for it.
 ReadBack = Callable[[datetime, Any], datetime]
-#: Where a meter's move changes a ``TransactionRecord``'s values (its fields' order).
-_WH, _AT, _ENERGY, _UPDATED = (
-    [field.name for field in attrs.fields(TransactionRecord)].index(name)
-    for name in ("last_meter_wh", "last_meter_at", "energy_wh", "updated_at")
-)
 
 
 def _moves(conn: Connection) -> tuple[ReadBack, ReadBack] | None:
@@ -133,6 +129,16 @@ def metered_sessions(
     SQLite: per message the session as that would return it (this charger's,
     confirmed; else None), and the moved sessions' rows as it leaves them.
     """
+    return [None if meter is None else meter.record() for meter in session_meters(conn, metered)]
+
+
+def session_meters(
+    conn: Connection, metered: list[tuple[MeterReadings, datetime]]
+) -> list[SessionMeter | None]:
+    """
+    ``metered_sessions``, each session's record made once a run rather than
+    once a message: per message its ``SessionMeter``.
+    """
     ids = list(
         dict.fromkeys(
             transaction_id for (_, transaction_id, _, _), _ in metered if transaction_id is not None
@@ -155,14 +161,12 @@ def metered_sessions(
     bind_time = _TIME._cached_bind_processor(dialect)
     assert bind_time is not None  # UTCDateTime converts on every dialect
     moves = _moves(conn)
-    #: Each session's record as its row is now (made when a message needs it).
-    records: dict[Any, TransactionRecord] = {}
-    #: The values of each session's record, as ``Prepared.record`` read them
-    #: from its row once; a meter's move sets its four there too, so the next
-    #: record is made without reading its other 28 columns (and times) again.
-    fields: dict[Any, list[Any]] = {}
+    #: Each session's meter as its row is now, with its record as read from
+    #: the row when a message first needed it (again after each move, where
+    #: ``moves`` is None).
+    meters: dict[Any, SessionMeter] = {}
     moved: dict[Any, list[Any]] = {}
-    sessions: list[TransactionRecord | None] = []
+    sessions: list[SessionMeter | None] = []
     # A batch's messages share a few receipt times (``traffic.received_at``
     # parses each text once), so the text of the last one bound is kept.
     bound_now: tuple[datetime | None, Any] = (None, None)
@@ -189,26 +193,26 @@ def metered_sessions(
                     bound_now = (now, bind_time(now))
                 raw[updated_] = updated = bound_now[1]
                 moved[transaction_id] = raw
-                records.pop(transaction_id, None)
-                values = fields.get(transaction_id)
-                if values is not None and moves is not None:
+                meter = meters.get(transaction_id)
+                if meter is not None and moves is not None:
                     read_at, read_updated = moves
-                    values[_WH] = reading
-                    values[_AT] = read_at(energy[0], at)
-                    values[_ENERGY] = raw[energy_]
-                    values[_UPDATED] = read_updated(now, updated)
+                    meters[transaction_id] = SessionMeter(
+                        meter.session,
+                        reading,
+                        read_at(energy[0], at),
+                        raw[energy_],
+                        read_updated(now, updated),
+                    )
+                else:
+                    meters.pop(transaction_id, None)
         if raw[cp_] != charge_point_id:
             sessions.append(None)
             continue
-        record = records.get(transaction_id)
-        if record is None:
-            values = fields.get(transaction_id)
-            if values is None:
-                values = _SESSIONS.record_values(conn, raw, TransactionRecord)
-                if moves is not None:
-                    fields[transaction_id] = values
-            record = records[transaction_id] = TransactionRecord(*values)
-        sessions.append(record if record.confirmed else None)
+        meter = meters.get(transaction_id)
+        if meter is None:
+            record = _SESSIONS.record(conn, raw, TransactionRecord)
+            meter = meters[transaction_id] = SessionMeter.of(record)
+        sessions.append(meter if meter.session.confirmed else None)
     if moved:
         names = _MOVE_METER.names(conn)
         _MOVE_METER.many_values(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import attrs
 from attrs import AttrsInstance
@@ -194,6 +194,49 @@ class TransactionRecord:
     @property
     def review_reason_list(self) -> list[str]:
         return self.review_reasons.split(",") if self.review_reasons else []
+
+
+class SessionMeter(NamedTuple):
+    """
+    A session as one MeterValues of a run left it, without a record of 32
+    fields made for each message (~15k instructions; the processor's
+    ``session.updated`` reads the meter and ``session``'s other fields):
+    ``session`` as the run read it, and its meter after this message.
+    """
+
+    session: TransactionRecord
+    last_meter_wh: int | None
+    last_meter_at: datetime | None
+    energy_wh: int | None
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, record: TransactionRecord) -> SessionMeter:
+        """A session's record as its own meter."""
+        return cls(
+            record, record.last_meter_wh, record.last_meter_at, record.energy_wh, record.updated_at
+        )
+
+    @property
+    def meter_start_wh(self) -> int:
+        return self.session.meter_start_wh
+
+    @property
+    def started_at(self) -> datetime:
+        return self.session.started_at
+
+    def record(self) -> TransactionRecord:
+        """The session's record as this message left it."""
+        session = self.session
+        if all(mine is its for mine, its in zip(self, SessionMeter.of(session), strict=True)):
+            return session  # not moved since it was read
+        return attrs.evolve(
+            session,
+            last_meter_wh=self.last_meter_wh,
+            last_meter_at=self.last_meter_at,
+            energy_wh=self.energy_wh,
+            updated_at=self.updated_at,
+        )
 
 
 @attrs.frozen

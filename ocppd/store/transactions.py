@@ -40,6 +40,7 @@ from ocppd.store.prepared import Prepared, driver_rows
 from ocppd.store.records import (
     Allocation,
     MeterValueRecord,
+    SessionMeter,
     TransactionRecord,
     UnmatchedStopRecord,
     all_records,
@@ -776,6 +777,21 @@ def metered_sessions(
         else:
             sessions.append(row)
     return sessions
+
+
+def session_meters(
+    conn: Connection, metered: list[tuple[MeterReadings, datetime]]
+) -> list[SessionMeter | None]:
+    """
+    ``metered_sessions`` as a ``SessionMeter`` each: on SQLite without a
+    record made for each message (``meter_runs.session_meters``).
+    """
+    if conn.dialect.name != "postgresql":
+        return meter_runs.session_meters(conn, metered)
+    return [
+        None if session is None else SessionMeter.of(session)
+        for session in metered_sessions(conn, metered)
+    ]
 
 
 def metered_rounds(transaction_ids: list[int | None]) -> list[list[int]]:

@@ -19,10 +19,13 @@ from twisted.trial.unittest import TestCase
 from ocppd.bus import topology
 from ocppd.bus.envelope import Envelope
 from ocppd.bus.interface import Delivery
+from ocppd.consumers import sessions
 from ocppd.consumers.base import BusConsumer, DeferredWrites, FollowUp
 from ocppd.consumers.processor import SQLITE_CONCURRENCY, SQLITE_MAX_BATCH, OcppProcessor
+from ocppd.representations import session_json
 from ocppd.store import chargers, messages, tags, transactions
 from ocppd.store.database import Database
+from ocppd.store.records import TransactionRecord
 from ocppd.store.tables import processed_messages
 from tests.consumers.test_processor import NOW, inbound, meter, start_session
 from tests.store.fixtures import make_postgres_database, make_sqlite_database
@@ -192,6 +195,35 @@ class BatchTestsMixin:
         samples = self.database.run_sync(transactions.list_meter_values, transaction_id=self.tx)
         self.assertEqual(sorted(sample.value for sample in samples), ["2000", "3000"])
         self.assertEqual(len(self.logged()), 4)
+
+    def test_a_run_shows_each_session_once(self) -> None:
+        """
+        A run of MeterValues of one session: on SQLite its ``session_json``
+        is made once (then copied with each message's energy; on PostgreSQL
+        each message reads its own row), and each ``session.updated`` shows
+        the session as that message left it.
+        """
+        readings = [
+            meter(self.tx, "2026-11-29T11:10:00Z", "2000"),
+            meter(self.tx, "2026-11-29T11:20:00Z", "3000"),
+            meter(self.tx, "2026-11-29T11:15:00Z", "2500"),  # older: the meter stays
+            meter(self.tx, "2026-11-29T11:30:00Z", "4000"),
+        ]
+        made = []
+
+        def counted(record: TransactionRecord) -> dict[str, Any]:
+            made.append(record.id)
+            return session_json(record)
+
+        self.patch(sessions, "session_json", counted)
+        together = self.apply(readings)
+        once = self.database.dialect == "sqlite"
+        self.assertEqual(made, [self.tx] if once else [self.tx] * 4)
+        shown = [follow_ups[0].payload["session"] for _, follow_ups in together]
+        self.assertEqual([s["energyWh"] for s in shown], [1000, 2000, 2000, 3000])
+        self.assertEqual(len({id(s) for s in shown}), 4)  # a dict each
+        final = self.database.run_sync(transactions.get_transaction, self.tx)
+        self.assertEqual(shown[-1], session_json(final))
 
     def test_alone_a_failure_raises(self) -> None:
         """A single envelope's failure rolls back its transaction, claim included."""

@@ -1712,6 +1712,59 @@ class StoreTestsMixin(_Base):
             self.assertIs(r.updated_at.tzinfo, UTC)
             self.assertEqual(r.last_meter_at.fold, 0)
 
+    def test_session_meters_are_metered_sessions(self) -> None:
+        """
+        ``session_meters`` (what the processor takes) gives per message the
+        record ``metered_sessions`` gives (``SessionMeter.record``), the
+        same record where the meter did not move; on SQLite one record of
+        each session for the run, however often its meter moved.
+        """
+        first = self.allocate(connector=1, meter=1000).transaction_id
+        second = self.allocate(connector=2, tag="TAG2", meter=0).transaction_id
+        sequence = [
+            (first, 1, "1500", ENERGY_REGISTER),
+            (second, 1, "200", ENERGY_REGISTER),
+            (first, 2, "1600", ENERGY_REGISTER),
+            (first, 3, "7", "Power.Active.Import"),  # no energy: not moved
+            (first, 4, "1700", ENERGY_REGISTER),
+        ]
+        metered = [
+            (
+                transactions.meter_readings(
+                    charge_point_id="CP1",
+                    connector_id=1,
+                    transaction_id=tx,
+                    samples=[MeterSample(timestamp=minutes(at), value=value, measurand=measurand)],
+                    now=minutes(10 + place),
+                ),
+                minutes(10 + place),
+            )
+            for place, (tx, at, value, measurand) in enumerate(sequence)
+        ]
+
+        class RolledBack(Exception):
+            pass
+
+        def rolled_back(conn: Connection) -> None:
+            raise RolledBack(transactions.session_meters(conn, metered), conn.dialect.name)
+
+        try:
+            self.query(rolled_back)
+        except RolledBack as e:
+            meters, dialect = e.args
+        records = [meter.record() for meter in meters]
+        self.assertEqual(records, self.metered_rolled_back(metered, together=True)[0])
+        self.assertEqual([r.energy_wh for r in records], [500, 200, 600, 600, 700])
+        self.assertEqual(meters[3][1:], meters[2][1:])
+        if dialect == "sqlite":
+            self.assertIs(meters[0].session, meters[2].session)
+            self.assertIs(meters[0].session, meters[4].session)
+            self.assertEqual(meters[0].session.energy_wh, 500)  # as the run first read it
+        else:
+            # Each message's row, as ``metered_sessions`` reads it.
+            for meter in meters:
+                self.assertIs(meter.record(), meter.session)
+
     def test_many_samples_in_one_message(self) -> None:
         """A long transactionData (more rows than one INSERT chunk) is stored whole, once."""
         tx = self.allocate().transaction_id
