@@ -199,7 +199,7 @@ class TransactionRecord:
 class SessionMeter(NamedTuple):
     """
     A session as one MeterValues of a run left it, without a record of 32
-    fields made for each message (~15k instructions; the processor's
+    fields made for each message (~29k instructions; the processor's
     ``session.updated`` reads the meter and ``session``'s other fields):
     ``session`` as the run read it, and its meter after this message.
     """
