@@ -122,6 +122,10 @@ def apply_batch(records: dict[int, JournalRecord], batch: JournalBatch) -> None:
         records.pop(seq, None)
 
 
+#: Who waits for records to be durable: ``(then, args)``, called ``then(result, *args)``.
+_Waiter = tuple[Callable[..., object], tuple[Any, ...]]
+
+
 class _Call(Protocol):
     def active(self) -> bool: ...
 
@@ -137,8 +141,9 @@ class GroupCommit:
     Writes journal changes in batches: at most one write in flight; what
     arrives meanwhile goes in the next one.
 
-    ``add`` returns a Deferred that fires once its record is durable (or fails
-    with the write's failure). Marks and removals are not waited for: losing
+    ``add`` returns a Deferred that fires once its records are durable (or
+    fails with the write's failure); ``add_then`` calls a function then, with
+    no Deferred (the bus's publish: one per message). Marks and removals are not waited for: losing
     one in a crash only redelivers a settled message, which consumers
     recognise by its id; a failed write keeps them for the next.
     """
@@ -156,7 +161,8 @@ class GroupCommit:
         self._clock = clock
         self._settling: _Call | None = None
         self._pending = JournalBatch()
-        self._waiters: list[Deferred[None]] = []
+        #: Who waits for the pending records: ``(then, args)``, called ``then(result, *args)``.
+        self._waiters: list[_Waiter] = []
         self._in_flight = False
         self._idle_waiters: list[Deferred[None]] = []
 
@@ -165,11 +171,20 @@ class GroupCommit:
         return self._in_flight or bool(self._pending)
 
     def add(self, records: list[JournalRecord]) -> Deferred[None]:
-        self._pending.added.extend(records)
         waiter: Deferred[None] = Deferred()
-        self._waiters.append(waiter)
-        self._flush()
+        self.add_then(records, _fire, waiter)
         return waiter
+
+    def add_then(
+        self, records: list[JournalRecord], then: Callable[..., object], *args: Any
+    ) -> None:
+        """
+        ``then(None, *args)`` once ``records`` are durable, ``then(failure,
+        *args)`` if their write failed (what ``then`` raises is logged).
+        """
+        self._pending.added.extend(records)
+        self._waiters.append((then, args))
+        self._flush()
 
     def mark(self, seq: int, mark: DeadMark | None) -> None:
         self._pending.marked[seq] = mark
@@ -207,8 +222,8 @@ class GroupCommit:
     def _flush(self) -> None:
         if self._in_flight or not self._pending:
             if not self.busy:
-                waiters, self._idle_waiters = self._idle_waiters, []
-                for waiter in waiters:
+                idle, self._idle_waiters = self._idle_waiters, []
+                for waiter in idle:
                     waiter.callback(None)
             return
         batch, self._pending = self._pending, JournalBatch()
@@ -223,13 +238,17 @@ class GroupCommit:
             self._written, self._failed, callbackArgs=(waiters,), errbackArgs=(batch, waiters)
         )
 
-    def _written(self, _: None, waiters: list[Deferred[None]]) -> None:
+    def _written(self, _: None, waiters: list[_Waiter]) -> None:
         self._in_flight = False
-        for waiter in waiters:
-            waiter.callback(None)
+        _hand_on(waiters, None)
         self._flush()
 
-    def _failed(self, failure: Failure, batch: JournalBatch, waiters: list[Deferred[None]]) -> None:
+    def _failed(
+        self,
+        failure: Failure,
+        batch: JournalBatch,
+        waiters: list[_Waiter],
+    ) -> None:
         self._in_flight = False
         self.log.failure(
             "Bus journal write failed ({added} new, {settled} settled); publishes refused",
@@ -246,14 +265,29 @@ class GroupCommit:
         for seq in batch.removed:
             if seq not in self._pending.marked:
                 self._pending.removed.add(seq)
-        for waiter in waiters:
-            waiter.errback(failure)
+        _hand_on(waiters, failure)
         if self._waiters:
             # Publishes that came meanwhile get their own try.
             self._flush()
             return
         # A stop waiting for the journal is not kept waiting by a database
         # that is gone: what is left is only redelivered after a restart.
-        waiters, self._idle_waiters = self._idle_waiters, []
-        for idle in waiters:
-            idle.callback(None)
+        idle, self._idle_waiters = self._idle_waiters, []
+        for waiter in idle:
+            waiter.callback(None)
+
+
+def _fire(result: Failure | None, d: Deferred[None]) -> None:
+    if result is None:
+        d.callback(None)
+    else:
+        d.errback(result)
+
+
+def _hand_on(waiters: list[_Waiter], result: Failure | None) -> None:
+    """Each waiter's ``then(result, *args)``; one that raises does not keep the rest waiting."""
+    for then, args in waiters:
+        try:
+            then(result, *args)
+        except Exception:
+            GroupCommit.log.failure("A journal write's waiter failed ({then})", then=then)

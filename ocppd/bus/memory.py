@@ -93,6 +93,7 @@ from ocppd.bus.journal import (
     JournalSettler,
     SettlingJournal,
 )
+from ocppd.bus.outcome import Sink
 from ocppd.bus.retry import RetryPolicy
 from ocppd.bus.stats import BusStats
 from ocppd.bus.topology import EPHEMERAL_MAX_LENGTH, QueueSpec, Topology
@@ -333,7 +334,7 @@ class MemoryBus(Service):
         self._flow_limit = flow_limit
         #: Flowed publishes waiting (``_flow_wait``), in publication order: the
         #: durable queues each was routed to, and what fires for it.
-        self._flow_waiters: deque[tuple[list[_Queue], Deferred[None]]] = deque()
+        self._flow_waiters: deque[tuple[list[_Queue], Sink]] = deque()
         self.topology = topology
         self._reactor = cast(_Clock, reactor)
         self._max_queue_length = max_queue_length
@@ -371,20 +372,36 @@ class MemoryBus(Service):
         ``IBus.publish``; with ``flow``, fires only once the message's durable
         queues are not above ``flow_limit`` (see the module docstring).
         """
+        published: Deferred[None] = Deferred()
+        self.publish_to(published, routing_key, envelope, flow=flow)
+        return published
+
+    def publish_to(
+        self, sink: Sink, routing_key: str, envelope: Envelope, *, flow: bool = False
+    ) -> None:
+        """
+        ``publish``, its outcome given to ``sink`` (a ``Deferred`` or an
+        ``Outcome``: a charger's waiting answer, with no Deferred per message).
+        A ``sink`` fired (cancelled) before the journal write ends changes
+        nothing for the message: it is queued once written all the same.
+        """
         stats = self.stats
         if not self._accepting:
             stats.publish_failed += 1
-            return fail(BusError("the bus is stopped"))
+            sink.errback(Failure(BusError("the bus is stopped")))
+            return
         try:
             queues = self._targets(routing_key)
         except ValueError as e:
             stats.publish_failed += 1
-            return fail(BusError(str(e)))
+            sink.errback(Failure(BusError(str(e))))
+            return
         try:
             body = encode_envelope(envelope)
         except BusError as e:
             stats.publish_failed += 1
-            return fail(e)
+            sink.errback(Failure(e))
+            return
         if not queues:
             stats.publish_confirmed += 1
             # What an AMQP broker does with an unroutable message when the
@@ -394,7 +411,8 @@ class MemoryBus(Service):
                 routing_key=routing_key,
                 message_id=envelope.id,
             )
-            return succeed(None)
+            sink.callback(None)
+            return
         if self._choosy:
             # A notifier without a browser to push to: passed by (after the
             # encoding, so that what is not JSON is refused all the same).
@@ -404,7 +422,8 @@ class MemoryBus(Service):
             queues = [queue for queue in queues if queue.wanted is None or queue.wanted()]
             if not queues:
                 stats.publish_confirmed += 1
-                return succeed(None)
+                sink.callback(None)
+                return
         # Check every target first, so a message is in all its queues or none.
         full = [
             queue.name
@@ -422,7 +441,8 @@ class MemoryBus(Service):
                 message_id=envelope.id,
             )
             stats.publish_failed += 1
-            return fail(BusError(f"queue(s) {', '.join(full)} full"))
+            sink.errback(Failure(BusError(f"queue(s) {', '.join(full)} full")))
+            return
         # The message of the ephemeral queues, made once the first needs it: a
         # MeterValues passed by the notifier goes to the processor's durable queue alone.
         message: _Message | None = None
@@ -462,26 +482,40 @@ class MemoryBus(Service):
         if not records:
             self._enqueue(messages)
             stats.publish_confirmed += 1
-            return succeed(None)
+            sink.callback(None)
+            return
         for queue, _ in messages:
             queue.pending += 1
-        durable = self._writes.add(records)
+        # The write's outcome goes to ``_written`` itself, not through
+        # ``sink``: a publisher that stops waiting (an answer's deadline
+        # cancels it) must not keep the message from its queues.
+        self._writes.add_then(records, self._written, messages, envelope.id, flow, sink)
 
-        def written(result: object) -> Deferred[None] | None:
-            for queue, _ in messages:
-                queue.pending -= 1
-            if isinstance(result, Failure):
-                stats.publish_failed += 1
-                # A drain may have been waiting for it.
-                self._check_drained()
-                raise BusError(f"message {envelope.id} not journaled: {result.getErrorMessage()}")
-            stats.publish_confirmed += 1
-            self._enqueue(messages)
-            if flow and self._flow_limit:
-                return self._flow_wait([queue for queue, m in messages if m.seq is not None])
-            return None
-
-        return durable.addBoth(written)
+    def _written(
+        self,
+        result: Failure | None,
+        messages: list[tuple[_Queue, _Message]],
+        message_id: str,
+        flow: bool,
+        sink: Sink,
+    ) -> None:
+        """A publish's journal write ended: its messages are queued, and ``sink`` told."""
+        for queue, _ in messages:
+            queue.pending -= 1
+        if result is not None:
+            self.stats.publish_failed += 1
+            # A drain may have been waiting for it.
+            self._check_drained()
+            sink.errback(
+                Failure(BusError(f"message {message_id} not journaled: {result.getErrorMessage()}"))
+            )
+            return
+        self.stats.publish_confirmed += 1
+        self._enqueue(messages)
+        if flow and self._flow_limit:
+            self._flow_wait([queue for queue, m in messages if m.seq is not None], sink)
+        else:
+            sink.callback(None)
 
     def pass_by(
         self,
@@ -542,27 +576,25 @@ class MemoryBus(Service):
         stats.publish_confirmed += 1
         return succeed(None)
 
-    def _flow_wait(self, queues: list[_Queue]) -> Deferred[None] | None:
+    def _flow_wait(self, queues: list[_Queue], sink: Sink) -> None:
         """
-        What a flowed publish to ``queues`` (durable, its message in them
-        already) waits for: None when it need not wait.
+        Fire ``sink``, a flowed publish to ``queues`` (durable, its message in
+        them already), now or once its queues let it go.
         """
         waiters = self._flow_waiters
         if not waiters:
             if not self._above_limit(queues):
-                return None
+                sink.callback(None)
+                return
             # Nobody ahead, and held back: it waits (at saturation, every
             # answer; ``_release_flow`` would only ask ``_above_limit`` again).
-            waiter: Deferred[None] = Deferred()
-            waiters.append((queues, waiter))
+            waiters.append((queues, sink))
             self.stats.flow_waited += 1
-            return waiter
-        waiter = Deferred()
-        waiters.append((queues, waiter))
+            return
+        waiters.append((queues, sink))
         self.stats.flow_waited += 1
         # Those ahead may have stopped waiting, or nothing may be left to wait for.
         self._release_flow()
-        return waiter
 
     def _above_limit(self, queues: list[_Queue]) -> bool:
         """Whether one of ``queues`` holds flowed publishes back now."""

@@ -12,6 +12,7 @@ from twisted.python.failure import Failure
 from ocppd.bus.envelope import Envelope, new_id
 from ocppd.bus.interface import BusError, IBus
 from ocppd.bus.memory import MemoryBus
+from ocppd.bus.outcome import Outcome, outcome_of
 from ocppd.logs import Logger
 from ocppd.ratelog import RepeatLog
 from ocppd.timeutil import IsoNow, from_timestamp
@@ -63,6 +64,33 @@ class EventPublisher:
         if flow and self._memory_bus is not None:
             return self._memory_bus.publish(routing_key, envelope, flow=True)
         return self._bus.publish(routing_key, envelope)
+
+    def publish_flowed(
+        self,
+        routing_key: str,
+        payload: dict[str, Any],
+        *,
+        charge_point_id: str | None = None,
+        time: str | None = None,
+    ) -> Outcome:
+        """
+        ``publish(flow=True)`` as an ``Outcome`` (a charger's answer waits for
+        it): on the embedded bus without a Deferred per message; cancelling
+        it cancels the bus's Deferred elsewhere.
+        """
+        envelope = Envelope(
+            id=new_id(),
+            type=routing_key,
+            time=self.now_iso() if time is None else time,
+            node=self._node,
+            charge_point_id=charge_point_id,
+            payload=payload,
+        )
+        if self._memory_bus is None:
+            return outcome_of(self._bus.publish(routing_key, envelope))
+        published = Outcome()
+        self._memory_bus.publish_to(published, routing_key, envelope, flow=True)
+        return published
 
     def announce(
         self, routing_key: str, payload: dict[str, Any], *, charge_point_id: str | None = None

@@ -8,13 +8,14 @@ outbound command queue live here, so they are tested with plain objects.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from ocppd.bus.interface import BusError
+from ocppd.bus.outcome import Outcome
 from ocppd.logs import Logger
 from ocppd.metrics.ocpp import CALLRESULT, OcppMetrics
 from ocppd.ocpp import actions, errors
@@ -63,8 +64,11 @@ class CallHandler(Protocol):
 
     def handle(
         self, connection: ChargerConnection, call: Call
-    ) -> dict[str, Any] | Deferred[dict[str, Any]]:
-        """The answer, as a plain value when it is ready at once (most calls)."""
+    ) -> dict[str, Any] | Deferred[dict[str, Any]] | Outcome:
+        """
+        The answer, as a plain value when it is ready at once (most calls),
+        an ``Outcome`` of it when it waits for the bus alone.
+        """
         ...
 
 
@@ -248,13 +252,18 @@ class ChargerConnection:
             except Exception:
                 outcome = self._failed(Failure(), call)
             else:
+                if type(answered) is Outcome:
+                    # Ready, waiting for the bus (every transaction message).
+                    self._handling = True
+                    answered.bind(self._settled, call, started)
+                    return
                 if isinstance(answered, Deferred):
                     self._handling = True
                     # One callback for both outcomes: a Deferred per waiting call
                     # (every transaction message) is run on the reactor anyway.
                     answered.addBoth(self._settled, call, started)
                     return
-                outcome = self._answer_logged(answered, call)
+                outcome = self._answer_logged(cast(dict[str, Any], answered), call)
             if metrics is not None:
                 metrics.answered(call.action, outcome, self._clock.seconds() - started)
 

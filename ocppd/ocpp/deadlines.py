@@ -17,7 +17,11 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Protocol
 
-from twisted.internet.defer import Deferred
+
+class Cancellable(Protocol):
+    """What a deadline cuts: a ``Deferred`` or an ``ocppd.bus.outcome.Outcome``."""
+
+    def cancel(self) -> None: ...
 
 
 class _Call(Protocol):
@@ -37,15 +41,15 @@ class Deadline:
 
     __slots__ = ("answer", "at")
 
-    def __init__(self, at: float, answer: Deferred[Any]) -> None:
+    def __init__(self, at: float, answer: Cancellable) -> None:
         self.at = at
         #: None once the answer has come (``Deadlines.settle``) or was cancelled at its deadline.
-        self.answer: Deferred[Any] | None = answer
+        self.answer: Cancellable | None = answer
 
 
 class Deadlines:
     """
-    Cancels each watched Deferred that has not fired ``timeout`` seconds after
+    Cancels each watched Deferred (or ``Outcome``) that has not fired ``timeout`` seconds after
     it was watched, exactly then, as ``clock.callLater(timeout, d.cancel)``
     per Deferred would, with at most one ``DelayedCall`` in the reactor.
     """
@@ -62,7 +66,7 @@ class Deadlines:
         """Deadlines kept (answers still waiting, and settled ones not yet dropped)."""
         return len(self._waiting)
 
-    def watch(self, answer: Deferred[Any]) -> Deadline:
+    def watch(self, answer: Cancellable) -> Deadline:
         """
         Cancel ``answer`` at ``timeout`` from now unless its ``Deadline`` is
         settled first (the caller settles it when the answer fires).

@@ -17,11 +17,12 @@ from twisted.internet.defer import CancelledError, Deferred, fail, inlineCallbac
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
+from ocppd.bus.outcome import Outcome, deferred_of
 from ocppd.logs import Logger
 from ocppd.ocpp import actions, errors
 from ocppd.ocpp.charger_lookup import ChargerLookup
 from ocppd.ocpp.connection import BuiltAnswer
-from ocppd.ocpp.deadlines import Deadlines
+from ocppd.ocpp.deadlines import Deadline, Deadlines
 from ocppd.ocpp.errors import AnswerTimedOut, OcppError
 from ocppd.ocpp.frames import Call
 from ocppd.ocpp.tagcache import IdTagCache
@@ -80,12 +81,15 @@ class CentralSystemHandlers:
         }
         assert set(self._handlers) == actions.CHARGER_INITIATED
 
-    def handle(self, connection: ChargerConnection, call: Call) -> Response | Deferred[Response]:
+    def handle(
+        self, connection: ChargerConnection, call: Call
+    ) -> Response | Deferred[Response] | Outcome:
         """
         The answer to ``call``: a plain value when it is ready at once
-        (Heartbeat, MeterValues, StatusNotification, ...), a Deferred when it
-        waits on the store or the bus (failing with AnswerTimedOut after
-        ``answer_timeout``); a failed Deferred for an error. Heartbeat never
+        (Heartbeat, DataTransfer, ...), an ``Outcome`` when it is ready but
+        waits for the bus (MeterValues, StatusNotification), a Deferred when it
+        waits on the store first; either fails with AnswerTimedOut after
+        ``answer_timeout``; a failed Deferred for an error. Heartbeat never
         waits on either: it answers with our clock alone.
         """
         # No inlineCallbacks and no Deferred for a ready answer: a generator
@@ -105,18 +109,43 @@ class CentralSystemHandlers:
             if call.action == "StartTransaction":
                 started = self._publish(answered, connection, call)
                 return self._bounded(started, call) if isinstance(started, Deferred) else started
-            # A ready answer (MeterValues, StatusNotification, ...): the one
-            # callback that bounds its publish also answers with it.
+            # A ready answer (MeterValues, StatusNotification, ...): its
+            # publish's outcome is bounded and answered with it, no Deferred.
             waiting = self._inbound(answered, connection, call)
             if waiting is None:
                 return answered
-            return self._bounded(waiting, call, answered)
+            return self._bounded_ready(waiting, call, answered)
         except Exception:
             return fail()
 
-    def _bounded(
-        self, answer: Deferred[Any], call: Call, response: Response | None = None
-    ) -> Deferred[Response]:
+    def _bounded_ready(self, published: Outcome, call: Call, response: Response) -> Outcome:
+        """
+        ``response`` once ``published`` succeeded, as ``_bounded`` bounds an
+        answer (``AnswerTimedOut`` after ``answer_timeout``), without a
+        Deferred: every transaction message waits here.
+        """
+        answer = Outcome()
+        deadline = self._deadlines.watch(published)
+        published.bind(self._ready_settled, deadline, call, response, answer)
+        return answer
+
+    def _ready_settled(
+        self,
+        result: object,
+        deadline: Deadline,
+        call: Call,
+        response: Response,
+        answer: Outcome,
+    ) -> None:
+        if isinstance(result, Failure):
+            if not self._deadlines.settle(deadline) and result.check(CancelledError):
+                result = Failure(AnswerTimedOut(call.action, self._answer_timeout))
+            answer.errback(result)
+            return
+        self._deadlines.settle(deadline)
+        answer.callback(response)
+
+    def _bounded(self, answer: Deferred[Any], call: Call) -> Deferred[Response]:
         """
         ``answer``, or AnswerTimedOut after ``answer_timeout`` seconds: a frozen
         database or broker must not leave the charger waiting for the whole
@@ -128,10 +157,7 @@ class CentralSystemHandlers:
 
         ``Deferred.addTimeout`` with one callback instead of its two and three
         closures, and one timer for every waiting answer (``Deadlines``)
-        instead of a ``DelayedCall`` each: every transaction message passes here.
-
-        With ``response``, ``answer`` is the publish of a ready answer: its
-        success is answered with ``response``.
+        instead of a ``DelayedCall`` each.
         """
         deadline = self._deadlines.watch(answer)
 
@@ -139,15 +165,13 @@ class CentralSystemHandlers:
             if not self._deadlines.settle(deadline) and isinstance(result, Failure):
                 if result.check(CancelledError):
                     raise AnswerTimedOut(call.action, self._answer_timeout)
-            if response is None or isinstance(result, Failure):
-                return result
-            return response
+            return result
 
         return answer.addBoth(settled)
 
     def _inbound(
         self, response: Response, connection: ChargerConnection, call: Call
-    ) -> Deferred[None] | None:
+    ) -> Outcome | None:
         """The CALL and ``response`` published; what to wait for before answering, if anything."""
         wait = call.action in actions.TRANSACTION_ACTIONS or call.action in REFUSED_WITHOUT_BUS
         return self._traffic.inbound(connection.charge_point_id, call, response, wait=wait)
@@ -155,9 +179,10 @@ class CentralSystemHandlers:
     def _publish(
         self, response: Response, connection: ChargerConnection, call: Call
     ) -> Response | Deferred[Response]:
-        published = self._inbound(response, connection, call)
-        if published is None:
+        waiting = self._inbound(response, connection, call)
+        if waiting is None:
             return response
+        published = deferred_of(waiting)
         if call.action == "StartTransaction":
             return published.addCallback(self._confirm_start, response)
         return published.addCallback(lambda _: response)

@@ -15,6 +15,7 @@ from twisted.python.failure import Failure
 from ocppd.bus import topology
 from ocppd.bus.interface import BusError, IBus
 from ocppd.bus.outbox import Outbox
+from ocppd.bus.outcome import Outcome
 from ocppd.bus.publisher import EventPublisher
 from ocppd.logs import Logger
 from ocppd.ocpp.authorization_key import redact
@@ -142,7 +143,7 @@ class TrafficPublisher:
 
     def inbound(
         self, charge_point_id: str, call: Call, response: dict[str, Any], *, wait: bool
-    ) -> Deferred[None] | None:
+    ) -> Outcome | None:
         """
         A CALL from the charger and the answer we are about to send. With
         ``wait``, the caller answers only once the bus has the message and,
@@ -165,8 +166,8 @@ class TrafficPublisher:
         if wait:
             # The envelope's time is the stamp just made (the same millisecond
             # but rarely): one stamp less per transaction message.
-            return self._events.publish(
-                key, payload, charge_point_id=charge_point_id, flow=True, time=now
+            return self._events.publish_flowed(
+                key, payload, charge_point_id=charge_point_id, time=now
             )
         self._publish_logged(key, charge_point_id, payload)
         return None

@@ -13,8 +13,15 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks, succeed
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    gatherResults,
+    inlineCallbacks,
+    succeed,
+)
 from twisted.internet.task import Clock, deferLater
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from ocppd.bus.envelope import Envelope
@@ -119,6 +126,30 @@ class GroupCommitTests(SynchronousTestCase):
         self.assertEqual(len(journal.batches), 2)
         self.assertFalse(commit.busy)
 
+    def test_add_then_calls_each_waiter_one_that_raises_too(self) -> None:
+        """
+        ``add_then``'s functions get the write's outcome; one that raises is
+        logged and does not keep the others of its write waiting.
+        """
+        journal = ControlledJournal()
+        commit = GroupCommit(journal)
+        outcomes: list[object] = []
+
+        def broken(result: object) -> None:
+            raise RuntimeError("a waiter's bug")
+
+        commit.add_then([record(1)], outcomes.append)
+        commit.add_then([record(2)], broken)
+        commit.add_then([record(3)], outcomes.append)
+        journal.writes[0].callback(None)
+        self.assertEqual(outcomes, [None])
+        journal.writes[1].errback(ValueError("disk full"))
+        self.assertEqual(len(outcomes), 2)
+        self.assertIsInstance(outcomes[1], Failure)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.flushLoggedErrors(ValueError)
+        self.assertFalse(commit.busy)
+
     def test_failed_write_fails_its_records_keeps_settlements(self) -> None:
         """
         A failed write fails the publishes it carried; its settlements are kept
@@ -218,6 +249,26 @@ class InMemoryJournalBusTests(SynchronousTestCase):
         self.assertEqual(journal.batches[1].removed, {1})
         journal.writes[1].callback(None)
         self.successResultOf(stopped)
+
+    def test_publish_cancelled_before_its_write_is_still_queued(self) -> None:
+        """
+        A publisher that stops waiting before the journal write ends (a
+        charger's answer cut at its deadline) loses nothing: once written, the
+        message is queued and delivered, and counted as published. (Its
+        bookkeeping once ran on the publisher's Deferred: cancelled, the
+        message stayed in the journal and out of its queue until a restart.)
+        """
+        journal = ControlledJournal()
+        bus = self.make(journal)
+        got: list[Delivery] = []
+        self.successResultOf(bus.consume("work", got.append))
+        d = bus.publish("session.updated", envelope("session.updated"), flow=True)
+        d.cancel()
+        self.failureResultOf(d, CancelledError)
+        journal.writes[0].callback(None)
+        self.clock.advance(0)
+        self.assertEqual(len(got), 1)
+        self.assertEqual((bus.stats.publish_confirmed, bus.stats.publish_failed), (1, 0))
 
     def test_failed_journal_write_refuses_publish(self) -> None:
         """A journal that cannot write makes ``publish`` fail with BusError."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 
+from ocppd.bus.outcome import Outcome
 from ocppd.ocpp.frames import Call, CallError, CallResult
 
 
@@ -40,9 +41,13 @@ class RecordingTraffic:
 
     def inbound(
         self, charge_point_id: str, call: Call, response: dict[str, Any], *, wait: bool
-    ) -> Deferred[None] | None:
+    ) -> Outcome | None:
         self.events.append(("inbound", (call.action, response, wait)))
-        return succeed(None) if wait else None
+        if not wait:
+            return None
+        published = Outcome()
+        published.callback(None)
+        return published
 
     def rejected(
         self, charge_point_id: str, raw: str, answer: CallError, action: str | None = None

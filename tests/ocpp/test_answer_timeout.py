@@ -15,6 +15,7 @@ from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from ocppd.bus.outcome import Outcome, outcome_of
 from ocppd.ocpp.connection import ChargerConnection
 from ocppd.ocpp.frames import Call
 from ocppd.ocpp.handlers import CentralSystemHandlers
@@ -51,13 +52,13 @@ class FrozenTraffic(RecordingTraffic):
 
     def inbound(
         self, charge_point_id: str, call: Call, response: dict[str, Any], *, wait: bool
-    ) -> Deferred[None] | None:
+    ) -> Outcome | None:
         self.events.append(("inbound", (call.action, response, wait)))
         if not wait:
             return None
         d: Deferred[None] = Deferred()
         self.unconfirmed.append(d)
-        return d
+        return outcome_of(d)
 
 
 def charger_connection(

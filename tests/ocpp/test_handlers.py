@@ -11,6 +11,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from ocppd.bus.interface import BusError
+from ocppd.bus.outcome import Outcome, deferred_of, outcome_of
 from ocppd.ocpp.connection import BuiltAnswer
 from ocppd.ocpp.errors import OcppError
 from ocppd.ocpp.frames import Call
@@ -23,6 +24,12 @@ from tests.ocpp.fakes import RecordingTraffic
 from tests.store.fixtures import make_sqlite_database
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def handled(handlers: CentralSystemHandlers, connection: Any, call: Call) -> Any:
+    """``handlers.handle``'s answer, an ``Outcome`` (waiting for the bus) as a Deferred."""
+    answer = handlers.handle(connection, call)
+    return deferred_of(answer) if isinstance(answer, Outcome) else answer
 
 
 class FakeConnection:
@@ -52,7 +59,7 @@ class HandlerTests(TestCase):
 
     def call(self, action: str, payload: dict[str, Any], cp: Any = None) -> Any:
         return maybeDeferred(
-            self.handlers.handle, cp or FakeConnection("CP1"), Call("u1", action, payload)
+            handled, self.handlers, cp or FakeConnection("CP1"), Call("u1", action, payload)
         )
 
     def start(
@@ -128,7 +135,7 @@ class HandlerTests(TestCase):
     @inlineCallbacks
     def test_bus_failure_means_no_answer(self) -> Any:
         """If the bus refuses a transaction message, the handler fails: the charger must retry."""
-        self.traffic.inbound = lambda *a, **k: fail(BusError("broker down"))  # type: ignore[method-assign]
+        self.traffic.inbound = lambda *a, **k: outcome_of(fail(BusError("broker down")))  # type: ignore[method-assign]
         with self.assertRaises(BusError):
             yield self.call(
                 "MeterValues",
@@ -148,7 +155,7 @@ class HandlerTests(TestCase):
         charger's resend gets the same id, and only then is the session active.
         """
         answer = self.traffic.inbound
-        self.traffic.inbound = lambda *a, **k: fail(BusError("broker down"))  # type: ignore[method-assign]
+        self.traffic.inbound = lambda *a, **k: outcome_of(fail(BusError("broker down")))  # type: ignore[method-assign]
         with self.assertRaises(BusError):
             yield self.start()
         self.assertEqual(self.database.run_sync(transactions.active_transactions), [])
@@ -183,7 +190,7 @@ class HandlerTests(TestCase):
         yield self.call("BootNotification", boot)
         waits = {event[1][0]: event[1][2] for event in self.traffic.events}
         self.assertEqual(waits, {"StatusNotification": True, "BootNotification": True})
-        self.traffic.inbound = lambda *a, **k: fail(BusError("broker down"))  # type: ignore[method-assign]
+        self.traffic.inbound = lambda *a, **k: outcome_of(fail(BusError("broker down")))  # type: ignore[method-assign]
         for action, payload in (("StatusNotification", status), ("BootNotification", boot)):
             with self.assertRaises(BusError):
                 yield self.call(action, payload)
@@ -305,7 +312,7 @@ class BuiltAnswerTests(SynchronousTestCase):
         for now in (0.0, NOW.timestamp() + 0.9996, end):
             clock.rightNow = now
             for action, payload in requests.items():
-                answer = handlers.handle(FakeConnection("CP1"), Call("b", action, payload))  # type: ignore[arg-type]
+                answer = handled(handlers, FakeConnection("CP1"), Call("b", action, payload))
                 if isinstance(answer, Deferred):  # the transaction messages wait for the bus
                     answer = self.successResultOf(answer)
                 self.assertIs(type(answer), BuiltAnswer, action)
