@@ -40,9 +40,13 @@ class DeadMark:
     failed_at: str
 
 
-@attrs.frozen
+@attrs.define
 class JournalRecord:
-    """One message for one queue, as journaled."""
+    """
+    One message for one queue, as journaled. Never changed once made, but
+    not frozen: attrs' frozen ``__init__`` sets each field through
+    ``object.__setattr__``, and every publish makes one per durable queue.
+    """
 
     #: The bus's own numbering, increasing in publication order (the replay order).
     seq: int

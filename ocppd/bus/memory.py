@@ -419,35 +419,29 @@ class MemoryBus(Service):
             # Queuing and delivering the processor's session.updated and each
             # MeterValues to it, to be dropped there, cost the reactor more
             # than the rest of that event's publish.
-            queues = [queue for queue in queues if queue.wanted is None or queue.wanted()]
-            if not queues:
+            # (Loops here, not comprehensions: each is a function made and
+            # called per publish.)
+            wanted = []
+            for queue in queues:
+                if queue.wanted is None or queue.wanted():
+                    wanted.append(queue)
+            if not wanted:
                 stats.publish_confirmed += 1
                 sink.callback(None)
                 return
+            queues = wanted
         # Check every target first, so a message is in all its queues or none.
-        full = [
-            queue.name
-            for queue in queues
-            if not queue.spec.ephemeral and queue.length() >= self._max_queue_length
-        ]
-        if full:
-            self._repeats.warn(
-                ("full", tuple(full)),
-                "Queue(s) {queues} full ({max_length} messages); refused {routing_key} "
-                "message {message_id}",
-                queues=full,
-                max_length=self._max_queue_length,
-                routing_key=routing_key,
-                message_id=envelope.id,
-            )
-            stats.publish_failed += 1
-            sink.errback(Failure(BusError(f"queue(s) {', '.join(full)} full")))
-            return
+        limit = self._max_queue_length
+        for queue in queues:
+            if not queue.spec.ephemeral and queue.length() >= limit:
+                self._refuse_full(sink, queues, routing_key, envelope.id)
+                return
         # The message of the ephemeral queues, made once the first needs it: a
         # MeterValues passed by the notifier goes to the processor's durable queue alone.
         message: _Message | None = None
         messages = []
         records = []
+        durable = []
         for queue in queues:
             if queue.spec.ephemeral:
                 if message is None:
@@ -457,6 +451,7 @@ class MemoryBus(Service):
                 messages.append((queue, message))
                 continue
             seq, self._next_seq = self._next_seq, self._next_seq + 1
+            durable.append(queue)
             # Built directly: attrs.evolve introspects the class every call.
             messages.append(
                 (
@@ -484,23 +479,50 @@ class MemoryBus(Service):
             stats.publish_confirmed += 1
             sink.callback(None)
             return
-        for queue, _ in messages:
+        for queue in queues:
             queue.pending += 1
         # The write's outcome goes to ``_written`` itself, not through
         # ``sink``: a publisher that stops waiting (an answer's deadline
         # cancels it) must not keep the message from its queues.
-        self._writes.add_then(records, self._written, messages, envelope.id, flow, sink)
+        self._writes.add_then(
+            records, self._written, queues, messages, durable, envelope.id, flow, sink
+        )
+
+    def _refuse_full(
+        self, sink: Sink, queues: list[_Queue], routing_key: str, message_id: str
+    ) -> None:
+        full = [
+            queue.name
+            for queue in queues
+            if not queue.spec.ephemeral and queue.length() >= self._max_queue_length
+        ]
+        self._repeats.warn(
+            ("full", tuple(full)),
+            "Queue(s) {queues} full ({max_length} messages); refused {routing_key} "
+            "message {message_id}",
+            queues=full,
+            max_length=self._max_queue_length,
+            routing_key=routing_key,
+            message_id=message_id,
+        )
+        self.stats.publish_failed += 1
+        sink.errback(Failure(BusError(f"queue(s) {', '.join(full)} full")))
 
     def _written(
         self,
         result: Failure | None,
+        queues: list[_Queue],
         messages: list[tuple[_Queue, _Message]],
+        durable: list[_Queue],
         message_id: str,
         flow: bool,
         sink: Sink,
     ) -> None:
-        """A publish's journal write ended: its messages are queued, and ``sink`` told."""
-        for queue, _ in messages:
+        """
+        A publish's journal write ended: its ``messages`` are queued (in
+        ``queues``, ``durable`` those journaled), and ``sink`` told.
+        """
+        for queue in queues:
             queue.pending -= 1
         if result is not None:
             self.stats.publish_failed += 1
@@ -513,7 +535,7 @@ class MemoryBus(Service):
         self.stats.publish_confirmed += 1
         self._enqueue(messages)
         if flow and self._flow_limit:
-            self._flow_wait([queue for queue, m in messages if m.seq is not None], sink)
+            self._flow_wait(durable, sink)
         else:
             sink.callback(None)
 
