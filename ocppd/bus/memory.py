@@ -445,35 +445,15 @@ class MemoryBus(Service):
         for queue in queues:
             if queue.spec.ephemeral:
                 if message is None:
-                    message = _Message(
-                        id=envelope.id, routing_key=routing_key, body=body, published=envelope
-                    )
+                    message = _Message(envelope.id, routing_key, body, 1, None, envelope)
                 messages.append((queue, message))
                 continue
             seq, self._next_seq = self._next_seq, self._next_seq + 1
             durable.append(queue)
             # Built directly: attrs.evolve introspects the class every call.
-            messages.append(
-                (
-                    queue,
-                    _Message(
-                        id=envelope.id,
-                        routing_key=routing_key,
-                        body=body,
-                        seq=seq,
-                        published=envelope,
-                    ),
-                )
-            )
-            records.append(
-                JournalRecord(
-                    seq=seq,
-                    queue=queue.name,
-                    routing_key=routing_key,
-                    message_id=envelope.id,
-                    body=body,
-                )
-            )
+            # Fields by position: keywords to a class cost a dict per call.
+            messages.append((queue, _Message(envelope.id, routing_key, body, 1, seq, envelope)))
+            records.append(JournalRecord(seq, queue.name, routing_key, envelope.id, body))
         if not records:
             self._enqueue(messages)
             stats.publish_confirmed += 1

@@ -53,13 +53,15 @@ class EventPublisher:
         ``time`` is the envelope's, ``now_iso()`` unless the caller stamped
         the payload with it in the same reactor turn already.
         """
+        # (id, type, time, node, charge_point_id, payload) by position: keywords
+        # to a class cost a dict per call.
         envelope = Envelope(
-            id=new_id(),
-            type=routing_key,
-            time=self.now_iso() if time is None else time,
-            node=self._node,
-            charge_point_id=charge_point_id,
-            payload=payload,
+            new_id(),
+            routing_key,
+            self.now_iso() if time is None else time,
+            self._node,
+            charge_point_id,
+            payload,
         )
         if flow and self._memory_bus is not None:
             return self._memory_bus.publish(routing_key, envelope, flow=True)
@@ -78,13 +80,15 @@ class EventPublisher:
         it): on the embedded bus without a Deferred per message; cancelling
         it cancels the bus's Deferred elsewhere.
         """
+        # (id, type, time, node, charge_point_id, payload) by position: keywords
+        # to a class cost a dict per call.
         envelope = Envelope(
-            id=new_id(),
-            type=routing_key,
-            time=self.now_iso() if time is None else time,
-            node=self._node,
-            charge_point_id=charge_point_id,
-            payload=payload,
+            new_id(),
+            routing_key,
+            self.now_iso() if time is None else time,
+            self._node,
+            charge_point_id,
+            payload,
         )
         if self._memory_bus is None:
             return outcome_of(self._bus.publish(routing_key, envelope))

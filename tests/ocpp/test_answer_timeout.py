@@ -270,3 +270,42 @@ class FlowControlAnswerTests(SynchronousTestCase):
         self.assertEqual(self.held, [])
         self.assertEqual(self.bus.queue_length(self.queue), 0)
         self.assertEqual(len(self.transport.frames()), 5)
+
+
+class SlowJournalAnswerTests(SynchronousTestCase):
+    """
+    On the embedded bus, a MeterValues whose journal write outlasts the
+    answer's bound is refused with InternalError (the charger resends), and
+    its message still reaches the processor once written: the deadline
+    cancels the answer, not the bus's own bookkeeping of the write.
+    """
+
+    def test_cut_before_its_write_still_reaches_the_processor(self) -> None:
+        from ocppd.bus.memory import MemoryBus
+        from ocppd.bus.topology import default_topology
+        from ocppd.ocpp.traffic import TrafficPublisher
+        from tests.bus.test_journal import ControlledJournal
+
+        clock = Clock()
+        topology = default_topology()
+        journal = ControlledJournal()
+        bus = MemoryBus(topology, reactor=clock, journal=journal)
+        bus.startService()
+        (queue,) = [q.name for q in topology.queues if q.name.endswith("processor")]
+        delivered: list[str] = []
+        self.successResultOf(
+            bus.consume(queue, lambda d: delivered.append(d.envelope.payload["uniqueId"]))
+        )
+        traffic = TrafficPublisher(bus, node="n1", clock=clock)
+        transport = FakeTransport()
+        connection = charger_connection(FrozenDatabase(), traffic, transport, clock)
+        reading = {"timestamp": "2026-11-29T11:00:00Z", "sampledValue": [{"value": "1"}]}
+        connection.text_received(
+            json.dumps([2, "m1", "MeterValues", {"connectorId": 1, "meterValue": [reading]}])
+        )
+        clock.advance(TIMEOUT)
+        self.assertEqual(transport.frames(), [[4, "m1", "InternalError", "try again", {}]])
+        journal.writes[0].callback(None)
+        clock.advance(0)
+        self.assertEqual(delivered, ["m1"])
+        self.assertEqual(len(transport.frames()), 1)
