@@ -278,6 +278,9 @@ class Database:
         self._shutdown_trigger: Any = None
         #: Seconds each ``run`` waited for a thread of the pool (for the metrics).
         self.pool_waits = Histogram(POOL_WAIT_BUCKETS)
+        #: ``run_held``'s pool connection and its DB-API connection, once it ran.
+        self._held_fairy: Any = None
+        self._held: Any = None
 
     def pool_state(self) -> tuple[int, int]:
         """Transactions waiting for a thread now, and threads busy (for the metrics)."""
@@ -346,6 +349,10 @@ class Database:
             self._shutdown_trigger = None
         if self.threadpool.started:
             self.threadpool.stop()
+        if self._held_fairy is not None:
+            # Back to the pool (its threads are gone), then closed with it.
+            self._held_fairy.close()
+            self._held_fairy = self._held = None
         self.engine.dispose()
 
     def run(
@@ -364,6 +371,43 @@ class Database:
         thread cannot be interrupted in a driver call: against a database that
         stopped answering, it waits until the connection fails.
         """
+        return self._in_pool(self.run_sync, func, *args, **kwargs)
+
+    def run_held(
+        self, func: Callable[Concatenate[Any, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> Deferred[T]:
+        """
+        ``run``, with ``func`` given the DB-API connection (``sqlite3``) of a
+        SQLite Database with one thread, which this Database holds for such
+        calls from their first to ``stop``: ``BEGIN IMMEDIATE``, ``func``,
+        ``COMMIT`` (a rollback if either fails), and nothing else. For the
+        smallest, most frequent transactions (the bus journal's group
+        commits): SQLAlchemy's ``Connection``, its pool checkout and return
+        and its events cost about five times such a transaction's own work
+        (bench/RESULTS.md).
+        """
+        if self.engine.dialect.name != "sqlite":
+            raise ValueError("run_held is for SQLite (one thread) only")
+        return self._in_pool(self._run_held_sync, func, *args, **kwargs)
+
+    def _run_held_sync(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        conn = self._held
+        if conn is None:
+            # Checked out once and kept: only the pool's one thread uses it.
+            self._held_fairy = self.engine.raw_connection()
+            conn = self._held = self._held_fairy.driver_connection
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = func(conn, *args, **kwargs)
+            conn.commit()
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        return result
+
+    def _in_pool(self, call: Callable[..., T], func: Any, *args: Any, **kwargs: Any) -> Deferred[T]:
+        """``call(func, *args, **kwargs)`` on the pool: ``run``'s Deferred."""
         if not self.threadpool.started:
             return fail(RuntimeError("Database.run() before start() or after stop()"))
         reactor = self._get_reactor()
@@ -383,7 +427,7 @@ class Database:
             began = time.monotonic()
             if abandoned:
                 return None  # cancelled while queued: nobody waits for it
-            return self.run_sync(func, *args, **kwargs)
+            return call(func, *args, **kwargs)
 
         def finished(success: bool, result: Any) -> None:
             # Observed here, on the reactor thread: the histogram has no lock.

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from twisted.internet import reactor
 from twisted.internet.defer import (
     CancelledError,
@@ -37,7 +38,14 @@ from ocppd.bus.journal import (
 from ocppd.bus.memory import MemoryBus
 from ocppd.bus.topology import Topology, make_topology
 from ocppd.store.database import Database
-from ocppd.store.journal import StoreJournal, seq_ranges
+from ocppd.store.journal import (
+    _DELETE_RANGE,
+    _INSERT_LIVE,
+    _SQLITE_DELETE_RANGE,
+    _SQLITE_INSERT_LIVE,
+    StoreJournal,
+    seq_ranges,
+)
 from ocppd.store.tables import bus_journal
 from tests.bus.contract import BusContractTests, HandlerError
 from tests.store.fixtures import make_postgres_database, make_sqlite_database
@@ -525,6 +533,72 @@ class SeqRangesTests(SynchronousTestCase):
 class SQLiteStoreJournalTests(StoreJournalMixin, TestCase):
     def make_database(self) -> Database:
         return make_sqlite_database(self)
+
+    def test_held_statements_are_the_prepared_ones(self) -> None:
+        """``write_journal_held``'s SQL is what the journal's statements compile to on SQLite."""
+        dialect = sqlite_dialect.dialect()
+        self.assertEqual(_INSERT_LIVE._for(dialect).sql, _SQLITE_INSERT_LIVE)
+        self.assertEqual(_DELETE_RANGE._for(dialect).sql, _SQLITE_DELETE_RANGE)
+
+    @inlineCallbacks
+    def test_publishes_and_removals_written_on_the_held_connection(self) -> Any:
+        """
+        New records and removals go through ``Database.run_held`` (a batch
+        that marks dead letters through SQLAlchemy): the same rows either way.
+        """
+        database = self.make_database()
+        journal = StoreJournal(database, "node-a")
+        held: list[Any] = []
+        run_held = database.run_held
+
+        def counted(func: Any, *args: Any) -> Any:
+            held.append(func)
+            return run_held(func, *args)
+
+        database.run_held = counted  # type: ignore[method-assign]
+        yield journal.write(JournalBatch(added=[record(1), record(2), record(3)]))
+        yield journal.write(JournalBatch(added=[record(4)], removed={1, 2}))
+        self.assertEqual(len(held), 2)
+        self.assertEqual(journal.load(), [record(3), record(4)])
+        mark = DeadMark(attempts=5, reason="E: x", failed_at="2026-12-07T01:02:03.456Z")
+        yield journal.write(JournalBatch(marked={3: mark}))
+        self.assertEqual(journal.load()[0].dead, mark)
+
+
+class RunHeldTests(TestCase):
+    """``Database.run_held``: a transaction on the DB-API connection the Database holds."""
+
+    @inlineCallbacks
+    def test_commits_or_rolls_back_on_one_connection(self) -> Any:
+        database = make_sqlite_database(self)
+        insert = "INSERT INTO bus_journal (node, seq, queue, routing_key, message_id, body) "
+        insert += "VALUES ('n', ?, 'q', 'k', 'm', x'00')"
+        connections: list[Any] = []
+
+        def write(dbapi: Any, seq: int, fail: bool) -> int:
+            connections.append(dbapi)
+            self.assertTrue(dbapi.in_transaction)
+            dbapi.execute(insert, (seq,))
+            if fail:
+                raise ValueError("after the insert")
+            return seq
+
+        self.assertEqual((yield database.run_held(write, 1, False)), 1)
+        failed = database.run_held(write, 2, True)
+        yield self.assertFailure(failed, ValueError)
+        self.assertEqual((yield database.run_held(write, 3, False)), 3)
+        seqs = yield database.run(
+            lambda conn: [
+                row[0] for row in conn.exec_driver_sql("SELECT seq FROM bus_journal ORDER BY seq")
+            ]
+        )
+        self.assertEqual(seqs, [1, 3])
+        self.assertEqual(len(set(map(id, connections))), 1)
+        self.assertFalse(connections[0].in_transaction)
+
+    def test_sqlite_only(self) -> None:
+        database = Database.from_url("postgresql://nobody@localhost/none")
+        self.assertRaises(ValueError, database.run_held, lambda dbapi: None)
 
 
 class PostgresStoreJournalTests(StoreJournalMixin, TestCase):
