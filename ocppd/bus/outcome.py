@@ -6,8 +6,8 @@ bus's publish and a charger's waiting answer pass along instead of a
 Every MeterValues (every transaction message) waits for its journal write
 before it is answered: the write's result went through a Deferred with three
 callbacks (the bus's bookkeeping, the answer's deadline, the connection's
-answer), about a tenth of the reactor's instructions per message in
-``Deferred._runCallbacks`` alone (bench/RESULTS.md). An ``Outcome`` is the one
+answer) and two closures: about 8 % of the reactor's instructions per message
+(bench/RESULTS.md). An ``Outcome`` is the one
 call at the end of that chain, with ``Deferred``'s ``callback``, ``errback``,
 ``called`` and ``cancel`` for those who fire it (``GroupCommit``'s writer,
 ``MemoryBus`` flow control, ``Deadlines``), and ``bind`` for the one who waits.
