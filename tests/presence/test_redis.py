@@ -112,12 +112,19 @@ class MalformedOwnerTests(RedisPresenceMixin, TestCase):
         junks = ("ghost", "x ghost", " ", "99999999999999999999999 ghost", "1 a\n2 b", "\n")
         for junk in junks:
             yield redis.set(f"{self.prefix}:owner:CP1", junk)
+            # A renewal may run at any time (the presence renews when its
+            # connections come up, which the test does not wait for): it
+            # renews the claims held, CP2's, and leaves CP1's junk alone.
+            self.assertEqual((yield presence.renew()), [], junk)
             self.assertIsNone((yield presence.owner("CP1")), junk)
             # In a batch too, without shifting the answers of the others.
             owners = yield presence.owners(["CP0", "CP1", "CP2"])
             self.assertEqual(owners, {"CP0": None, "CP1": None, "CP2": Owner("a", fence2)}, junk)
             fence = yield presence.claim("CP1")
             self.assertEqual((yield presence.owner("CP1")), Owner("a", fence), junk)
+            # Released before the next junk: a renewal of a held CP1 would
+            # rightly write its owner back over the junk (CI saw one do so).
+            self.assertTrue((yield presence.release("CP1", fence)), junk)
 
 
 @inlineCallbacks
