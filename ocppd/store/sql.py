@@ -115,7 +115,7 @@ def _multirow_insert_new(
     dialect = conn.dialect
     names = tuple(rows[0])
     in_order = _values_getter(names)
-    values = _processed_values(
+    values = _bound_values(
         [in_order(row) for row in rows], _column_processors(dialect, table, names)
     )
     statements = _multirow_statements(dialect, table, names, values, key.name)
@@ -128,45 +128,80 @@ def _multirow_statements(
     dialect: Dialect,
     table: sa.Table,
     names: tuple[str, ...],
-    values: list[tuple[Any, ...]],
+    values: list[Any],
     returning: str | None,
 ) -> list[tuple[str, list[Any]]]:
     """
     ``INSERT INTO table (names) VALUES (?, ...), (?, ...) ON CONFLICT DO
-    NOTHING [RETURNING returning]`` of ``values`` (rows in ``names`` order,
-    as the driver takes them), as many rows a statement as
-    ``SQLITE_MAX_VALUES`` allows: SQLite inserts them in order, and a row
-    whose unique key an earlier row of the same statement took is skipped
-    like one stored before. Full pages repeat one text, which the driver's
-    statement cache keeps prepared.
+    NOTHING [RETURNING returning]`` of ``values`` (``_bound_values``: every
+    row's values in ``names`` order, one row after the other, as the driver
+    binds them), in statements of ``_page_sizes`` rows: SQLite inserts them
+    in order, and a row whose unique key an earlier row of the same
+    statement took is skipped like one stored before.
+
+    The statement sizes are few (a full page, and the powers of two below
+    it), so that the driver's statement cache (128 texts a connection)
+    keeps each prepared: with one text per row count, batches of changing
+    sizes prepared their last statement anew (about 25,000 instructions a
+    row of the meter's, several times a statement's run, bench/RESULTS.md).
     """
-    texts = _multirow_texts.setdefault(dialect, {})
-    parts = texts.get((table, names, returning))
-    if parts is None:
-        quote = dialect.identifier_preparer.quote
-        head = (
-            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-            f"({', '.join(quote(name) for name in names)}) VALUES "
-        )
-        tail = " ON CONFLICT DO NOTHING"
-        if returning is not None:
-            tail += f" RETURNING {quote(returning)}"
-        parts = texts[(table, names, returning)] = (
-            head,
-            f"({', '.join('?' * len(names))})",
-            tail,
-        )
-    head, row_clause, tail = parts
-    per_statement = max(1, SQLITE_MAX_VALUES // len(names))
+    width = len(names)
+    texts = _multirow_texts.setdefault(dialect, {}).setdefault((table, names, returning), {})
     statements = []
-    for first in range(0, len(values), per_statement):
-        page = values[first : first + per_statement]
-        flat = list(itertools.chain.from_iterable(page))
-        statements.append((f"{head}{', '.join([row_clause] * len(page))}{tail}", flat))
+    first = 0
+    for rows in _page_sizes(len(values) // width, _full_page(width)):
+        text = texts.get(rows)
+        if text is None:
+            text = texts[rows] = _multirow_text(dialect, table, names, returning, rows)
+        last = first + rows * width
+        statements.append((text, values[first:last]))
+        first = last
     return statements
 
 
-_multirow_texts: weakref.WeakKeyDictionary[Dialect, dict[Any, tuple[str, str, str]]] = (
+def _full_page(width: int) -> int:
+    """
+    Rows in a full statement of ``width`` values a row: the most whose
+    values ``SQLITE_MAX_VALUES`` allows, rounded down to a power of two.
+    """
+    return 1 << (max(1, SQLITE_MAX_VALUES // width).bit_length() - 1)
+
+
+def _page_sizes(count: int, full: int) -> list[int]:
+    """
+    ``count`` rows as the row counts of consecutive statements: pages of
+    ``full`` (a power of two), then what is left as its binary digits,
+    largest first (at most one statement of each smaller power of two).
+    """
+    sizes = [full] * (count // full)
+    left = count % full
+    size = full
+    while left:
+        size >>= 1
+        if left & size:
+            sizes.append(size)
+            left -= size
+    return sizes
+
+
+def _multirow_text(
+    dialect: Dialect, table: sa.Table, names: tuple[str, ...], returning: str | None, rows: int
+) -> str:
+    """The SQL text of ``_multirow_statements``' statement of ``rows`` rows."""
+    quote = dialect.identifier_preparer.quote
+    row_clause = f"({', '.join('?' * len(names))})"
+    text = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+        f"({', '.join(quote(name) for name in names)}) "
+        f"VALUES {', '.join([row_clause] * rows)} ON CONFLICT DO NOTHING"
+    )
+    if returning is not None:
+        text += f" RETURNING {quote(returning)}"
+    return text
+
+
+#: ``_multirow_text``s by dialect, then (table, columns, RETURNING column), then row count.
+_multirow_texts: weakref.WeakKeyDictionary[Dialect, dict[Any, dict[int, str]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -370,28 +405,31 @@ def append_new_values(
     if conn.dialect.name == "postgresql":
         unnest = _unnest_insert(conn.dialect, table, columns)
         return conn.exec_driver_sql(unnest.sql, unnest.arrays_of(rows)).rowcount
-    values = _processed_values(rows, _column_processors(conn.dialect, table, columns))
+    values = _bound_values(rows, _column_processors(conn.dialect, table, columns))
     return driver_rowcount(conn, _multirow_statements(conn.dialect, table, columns, values, None))
 
 
-def _processed_values(
+def _bound_values(
     rows: Sequence[Sequence[Any]], processors: tuple[Callable[[Any], Any] | None, ...]
-) -> list[tuple[Any, ...]]:
+) -> list[Any]:
     """
-    ``rows`` (values in the statement's order) through the columns' bind
-    processors, column by column: only the columns that have one (the
-    times, on SQLite) are converted. The rows of a batch share few times (a
-    message's samples, its arrival): each column converts each distinct one
-    once (equal aware times are one instant, so they convert alike).
+    ``rows`` (values in the statement's order) as the multi-row statements
+    bind them: one list of every row's values, row after row, each column's
+    through its bind processor. Only the columns that have one (times,
+    JSON) are touched, each as one slice of the list: no row is taken apart
+    or built again (the meter's 13 values a row, transposed and back, were
+    most of this). The rows of a batch share few times (a message's
+    samples, its arrival): each column converts each distinct one once
+    (equal aware times are one instant, so they convert alike).
     """
-    processed = [(index, process) for index, process in enumerate(processors) if process]
-    if not processed:
-        return [tuple(row) for row in rows]
-    # Transposed and back in C: a row's 13 values are not touched one by one.
-    columns = list(zip(*rows, strict=True))
-    for index, process in processed:
-        columns[index] = tuple(_processed(list(columns[index]), process, {}))
-    return list(zip(*columns, strict=True))
+    width = len(processors)
+    if set(map(len, rows)) - {width}:
+        raise ValueError(f"rows of {width} values expected")
+    values = list(itertools.chain.from_iterable(rows))
+    for index, process in enumerate(processors):
+        if process is not None:
+            values[index::width] = _processed(values[index::width], process, {})
+    return values
 
 
 def utc(value: datetime) -> sa.BindParameter[datetime]:
