@@ -58,7 +58,11 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         general = super().bind_processor(dialect)
         if dialect.name != "sqlite" or general is None:
             return general
-        probes = (datetime(2026, 12, 7, 8, 9, 5, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC))
+        probes = (
+            datetime(2026, 12, 7, 8, 9, 5, tzinfo=UTC),
+            datetime(2026, 12, 7, 23, 59, 59, 999999, tzinfo=UTC),
+            datetime(1, 1, 1, tzinfo=UTC),
+        )
         if any(_sqlite_text(probe) != general(probe) for probe in probes):
             return general
 
@@ -112,8 +116,18 @@ def _sqlite_time(text: str) -> datetime:
 
 def _sqlite_text(value: datetime) -> str:
     """``value`` (UTC) as SQLAlchemy's SQLite ``DATETIME`` stores it, microseconds always."""
-    # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" without its offset.
-    return value.isoformat(" ", "microseconds")[:26]
+    # isoformat(" ", "microseconds") without its "+00:00", in a third less
+    # CPU: isoformat formats through a C sprintf per field (each of a
+    # MeterValues' new times, about 6,000 instructions, twice a message).
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
 
 
 #: ``_sqlite_text`` of the times a batch repeats: a MeterValues binds its
