@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import attrs
 import sqlalchemy as sa
@@ -31,6 +32,7 @@ from ocppd.store import (
     migrate,
     processed,
     records,
+    sql,
     stations,
     tables,
     tags,
@@ -2171,6 +2173,115 @@ class StoreTestsMixin(_Base):
             ],
         )
 
+    def test_appends_of_many_pages_store_what_conn_execute_stores(self) -> None:
+        """
+        The processor's appends (tuples of values, several statements of
+        different sizes on SQLite) store every value as SQLAlchemy's own
+        INSERT does, whatever kind of value a column's bind processor gets:
+        times in other offsets, a datetime subclass, the second of an
+        ambiguous local hour (fold=1), a whole second and its last
+        microsecond; JSON with non-ASCII text and integers beyond 64 bits,
+        JSON null and SQL NULL.
+        """
+        berlin = ZoneInfo("Europe/Berlin")
+
+        class Instant(datetime):
+            pass
+
+        times = [
+            T0,
+            T0.replace(microsecond=999_999),
+            T0.astimezone(timezone(timedelta(hours=5, minutes=30))),
+            Instant(2026, 10, 25, 2, 30, tzinfo=berlin, fold=1),
+            datetime(2026, 10, 25, 2, 30, tzinfo=berlin),
+            Instant(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        ]
+        samples = [
+            (
+                "CP1",
+                1,
+                n,
+                times[n % len(times)] + timedelta(minutes=n // len(times)),
+                str(n),
+                n if n % 2 else None,
+                "Energy.Active.Import.Register",
+                "",
+                "Wh",
+                "",
+                "",
+                None,
+                times[n % 3],
+            )
+            for n in range(150)  # pages of 64, 64, 16, 4 and 2 rows on SQLite
+        ]
+        payloads = [{"text": "Zürich ✓ 日本"}, {"big": 2**70, "small": -(2**63)}, None, [1.5]]
+        frames = [
+            messages.log_values(
+                f"m{n}",
+                "CP1",
+                "in",
+                "CALL",
+                "DataTransfer",
+                None,
+                payloads[n % len(payloads)],
+                times[n % len(times)],
+                "CALLRESULT" if n % 2 else None,
+                payloads[(n + 1) % len(payloads)] if n % 2 else None,
+            )
+            for n in range(103)
+        ]
+        self.assertEqual(self.query(transactions.append_meter_values, samples), 150)
+        self.assertEqual(self.query(messages.append_log_values, frames), 103)
+
+        def keyed(columns: tuple[str, ...], row: tuple[Any, ...], **changes: Any) -> dict[str, Any]:
+            return dict(zip(columns, row, strict=True)) | changes
+
+        self.query(
+            lambda conn: (
+                conn.execute(
+                    tables.meter_values.insert(),
+                    [
+                        keyed(transactions.SAMPLE_COLUMNS, row, charge_point_id="CP2")
+                        for row in samples
+                    ],
+                ),
+                conn.execute(
+                    tables.message_log.insert(),
+                    [
+                        keyed(
+                            messages.LOG_COLUMNS,
+                            row,
+                            message_id="x" + row[0],
+                            charge_point_id="CP2",
+                        )
+                        for row in frames
+                    ],
+                ),
+            )
+        )
+        rows = self.stored_by_charger(tables.meter_values, {"id", "charge_point_id"})
+        self.assertEqual(rows["CP1"], rows["CP2"])
+        self.assertEqual(len(rows["CP1"]), 150)
+        logged = self.stored_by_charger(tables.message_log, {"id", "charge_point_id", "message_id"})
+        self.assertEqual(logged["CP1"], logged["CP2"])
+        self.assertEqual(len(logged["CP1"]), 103)
+        # Both kinds of null are there: JSON null and SQL NULL.
+        self.assertIn(("null", None), {(row[4], row[7]) for row in logged["CP1"]})
+
+    def stored_by_charger(
+        self, table: sa.Table, skip: set[str]
+    ) -> dict[str, list[tuple[Any, ...]]]:
+        """``table``'s rows by charger, in the order stored: every column but ``skip`` as text."""
+        columns = [sa.cast(c, sa.Text) for c in table.c if c.name not in skip]
+        by_charger: dict[str, list[tuple[Any, ...]]] = {}
+        for row in self.query(
+            lambda conn: conn.execute(
+                sa.select(table.c.charge_point_id, *columns).order_by(table.c.id)
+            ).all()
+        ):
+            by_charger.setdefault(row[0], []).append(tuple(row[1:]))
+        return by_charger
+
     def test_appends_skip_duplicates_within_and_across_batches(self) -> None:
         """
         Rows of one batch sharing a unique key store the first of them; a
@@ -2359,6 +2470,36 @@ class SQLiteStoreTests(StoreTestsMixin, TestCase):
         migrate.upgrade(database.engine)
         database.run_sync(tags.add_id_tag, "MEM", now=T0)
         self.assertEqual(found(database.run_sync(tags.get_id_tag, "MEM")).id_tag, "MEM")
+
+    def test_appends_prepare_few_statement_texts_whatever_the_batch_size(self) -> None:
+        """
+        The multi-row INSERTs of batches of every size from 1 to 150 rows
+        are a handful of texts (a full page, the powers of two below it),
+        which the driver's statement cache (128 a connection) keeps
+        prepared: one text per row count made 2 to 3 times that many, and
+        a batch of a new size prepared its last statement anew.
+        """
+        sent: list[str] = []
+        driver_rowcount = sql.driver_rowcount
+
+        def recording(conn: Connection, statements: Any) -> int:
+            sent.extend(text for text, _ in statements)
+            return driver_rowcount(conn, statements)
+
+        self.patch(sql, "driver_rowcount", recording)
+        first = 0
+        for size in range(1, 151):
+            rows = [exchange(n) for n in range(first, first + size)]
+            self.assertEqual(self.query(messages.append_log_values, rows), size)
+            first += size
+        stored = self.query(
+            lambda conn: conn.execute(
+                sa.select(sa.func.count()).select_from(tables.message_log)
+            ).scalar()
+        )
+        self.assertEqual(stored, first)
+        # Pages of 64 rows (10 values a row), and 32, 16, 8, 4, 2, 1.
+        self.assertEqual(len(set(sent)), 7)
 
 
 class MeteredRoundsTests(TestCase):
