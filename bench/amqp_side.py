@@ -18,6 +18,13 @@ Prints, per round, the messages the consumer applied per second and this thread'
 CPU time per applied message (``time.thread_time()``, so neighbours on the machine
 change it less than a rate), then the best round. ``OCPPD_BENCH_SOURCE`` names
 another tree whose ``ocppd`` is measured (run the two interleaved to compare).
+
+``--messages N``: instead of timed rounds, one round of N messages in all, no
+warm-up, done when the consumer applied them; for callgrind, run with 0 and N
+and divide the difference of the instruction counts by N:
+
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/side-N.out \
+        .venv/bin/python bench/amqp_side.py --messages 0|3000
 """
 
 from __future__ import annotations
@@ -91,7 +98,7 @@ class NobodyListening:
 
 
 @defer.inlineCallbacks
-def measure(chargers: int, seconds: float, warmup: float) -> Any:
+def measure(chargers: int, seconds: float, warmup: float, messages: int | None = None) -> Any:
     prefix = f"benchside{uuid.uuid4().hex[:8]}"
     bus = AmqpBus(
         topology.default_topology(prefix, "bench"),
@@ -111,10 +118,12 @@ def measure(chargers: int, seconds: float, warmup: float) -> Any:
     key = topology.ocpp_in("MeterValues")
     request = json.loads(meter_values_body(5))
     running = [True]
+    published = [0]
 
     @defer.inlineCallbacks
     def charger(n: int) -> Any:
-        while running[0]:
+        while running[0] and (messages is None or published[0] < messages):
+            published[0] += 1
             payload = {
                 "uniqueId": f"{n:010d}",
                 "action": "MeterValues",
@@ -124,10 +133,16 @@ def measure(chargers: int, seconds: float, warmup: float) -> Any:
             }
             yield events.publish(key, payload, charge_point_id=f"CP{n:04d}")
 
-    loops = [charger(n) for n in range(chargers)]
-    yield deferLater(reactor, warmup, lambda: None)
     applied, cpu, wall = Processor.applied, time.thread_time(), time.monotonic()
-    yield deferLater(reactor, seconds, lambda: None)
+    loops = [charger(n) for n in range(chargers)]
+    if messages is None:
+        yield deferLater(reactor, warmup, lambda: None)
+        applied, cpu, wall = Processor.applied, time.thread_time(), time.monotonic()
+        yield deferLater(reactor, seconds, lambda: None)
+    else:
+        yield defer.DeferredList(loops)
+        while Processor.applied - applied < messages:
+            yield deferLater(reactor, 0.05, lambda: None)
     applied = Processor.applied - applied
     cpu, wall = time.thread_time() - cpu, time.monotonic() - wall
     running[0] = False
@@ -145,13 +160,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--messages", type=int, help="one round of this many messages, untimed")
     args = parser.parse_args()
+    if args.messages is not None:
+        args.rounds = 1
     results: list[tuple[float, float]] = []
 
     @defer.inlineCallbacks
     def rounds() -> Any:
         for n in range(args.rounds):
-            rate, us = yield measure(args.chargers, args.seconds, args.warmup)
+            rate, us = yield measure(args.chargers, args.seconds, args.warmup, args.messages)
             load = os.getloadavg()[0]
             print(
                 f"round {n + 1}: {rate:7.0f} applied/s, {us:6.1f} us CPU/applied, load {load:.1f}"

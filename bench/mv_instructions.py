@@ -1,5 +1,5 @@
 """
-Instructions per MeterValues applied by the processor (SQLite), for callgrind.
+Instructions per MeterValues applied by the processor (SQLite or PostgreSQL), for callgrind.
 
     valgrind --tool=callgrind python bench/mv_instructions.py --batches 0
     valgrind --tool=callgrind python bench/mv_instructions.py --batches 10
@@ -8,7 +8,9 @@ The difference of the two totals over 10 x 100 is the cost per message
 (building the envelopes included, the same on both sides of a change).
 Three batches warm up first. ``--chargers 100``: every MeterValues of a
 batch names another session (as 100 chargers with one call each send
-them), rather than each of 20 sessions five times.
+them), rather than each of 20 sessions five times. ``--postgres URL``: the
+same on PostgreSQL, in a scratch schema dropped at the end (the client's
+instructions only: the server is another process).
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ def main() -> None:
         default=processor_batch.CHARGERS,
         help="sessions the MeterValues go round (100: each once in a batch of 100)",
     )
+    parser.add_argument("--postgres", help="a PostgreSQL URL (default: a new SQLite file)")
     args = parser.parse_args()
     processor_batch.CHARGERS = args.chargers
-    with scratch_database("sqlite") as (engine, _):
+    with scratch_database(args.postgres or "sqlite") as (engine, _):
         database = Database(engine)
         sessions = setup(database)
         processor = OcppProcessor(None, database, clock=Clock())  # type: ignore[arg-type]
