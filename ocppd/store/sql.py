@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from ocppd.store.pg_arrays import array_encoder
 from ocppd.store.prepared import driver_rowcount, driver_rows
 from ocppd.store.types import UTCDateTime
 
@@ -263,17 +264,21 @@ class _UnnestInsert:
     processors: tuple[Callable[[Any], Any] | None, ...]
     #: The result processor of the RETURNING column, if any.
     returned: Callable[[Any], Any] | None
+    #: Each column's array as sent (``pg_arrays.array_encoder``).
+    encoders: tuple[Callable[[list[Any]], Any], ...]
 
-    def arrays(self, rows: Sequence[Mapping[str, Any]]) -> tuple[list[Any], ...]:
-        """``rows``' values, one list per column in the statement's order."""
+    def arrays(self, rows: Sequence[Mapping[str, Any]]) -> tuple[Any, ...]:
+        """``rows``' values, one array parameter per column in the statement's order."""
         return self.arrays_of([tuple(row[name] for name in self.names) for row in rows])
 
-    def arrays_of(self, rows: Sequence[Sequence[Any]]) -> tuple[list[Any], ...]:
+    def arrays_of(self, rows: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
         """``arrays`` of rows of values in ``names`` order."""
-        arrays: list[list[Any]] = []
-        for column, process in zip(zip(*rows, strict=True), self.processors, strict=True):
+        arrays: list[Any] = []
+        for column, process, encode in zip(
+            zip(*rows, strict=True), self.processors, self.encoders, strict=True
+        ):
             values = list(column)
-            arrays.append(values if process is None else _processed(values, process, {}))
+            arrays.append(encode(values if process is None else _processed(values, process, {})))
         return tuple(arrays)
 
 
@@ -307,7 +312,8 @@ def _unnest_insert(
             sql += f" RETURNING {quote(returning)}"
             returned = table.c[returning].type._cached_result_processor(dialect, None)
         processors = tuple(table.c[name].type._cached_bind_processor(dialect) for name in columns)
-        prepared[key] = _UnnestInsert(sql, columns, processors, returned)
+        encoders = tuple(array_encoder(dialect, table.c[name].type) for name in columns)
+        prepared[key] = _UnnestInsert(sql, columns, processors, returned, encoders)
     return prepared[key]
 
 
@@ -334,12 +340,24 @@ def _any_compiled(dialect: Dialect) -> SQLCompiler:
     return compiled
 
 
-def bind_array(dialect: Dialect, type_: sa.types.TypeEngine[Any], values: list[Any]) -> list[Any]:
-    """``values`` as ``type_``'s bind processor sends them (None stays None)."""
+def bind_array(dialect: Dialect, type_: sa.types.TypeEngine[Any], values: list[Any]) -> Any:
+    """
+    ``values`` as ``type_``'s bind processor sends them (None stays None),
+    as the parameter of a ``binary_array`` (``pg_arrays``: encoded here).
+    """
+    encoders = _array_encoders.setdefault(dialect, {})
+    encode = encoders.get(type_)
+    if encode is None:
+        encode = encoders[type_] = array_encoder(dialect, type_)
     process = type_._cached_bind_processor(dialect)
     if process is None:
-        return values
-    return _processed(values, lambda value: None if value is None else process(value), {})
+        return encode(values)
+    return encode(_processed(values, lambda value: None if value is None else process(value), {}))
+
+
+_array_encoders: weakref.WeakKeyDictionary[
+    Dialect, dict[sa.types.TypeEngine[Any], Callable[[list[Any]], Any]]
+] = weakref.WeakKeyDictionary()
 
 
 #: Each column's bind processor (None: its values go as they are), per
