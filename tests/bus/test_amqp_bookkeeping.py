@@ -343,3 +343,94 @@ class DeliveryTests(BusWithFakeChannel, SynchronousTestCase):
         # The one that finished is acked at once, then the channel closed.
         self.assertEqual(self.channel.acks, [(1, False)])
         self.assertFalse(self.channel.is_open)
+
+
+class FramesConnection:
+    """What ``_PublishFrames`` uses of pika's connection: the largest body, the output."""
+
+    _body_max_length = 1000
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def _output_marshaled_frames(self, frames: Any) -> None:
+        self.written.extend(frames)
+
+
+class FramesChannel(FakeChannel):
+    """A channel whose publishes ``_PublishFrames`` writes itself."""
+
+    channel_number = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.connection = FramesConnection()
+
+
+def pika_frames(channel: int, exchange: str, routing_key: str, body: bytes, props: Any) -> bytes:
+    """The frames pika's ``basic_publish`` writes for one message."""
+    return b"".join(
+        [
+            pika.frame.Method(
+                channel, Basic.Publish(exchange=exchange, routing_key=routing_key)
+            ).marshal(),
+            pika.frame.Header(channel, len(body), props).marshal(),
+            pika.frame.Body(channel, body).marshal(),
+        ]
+    )
+
+
+class PublishFramesTests(BusWithFakeChannel, SynchronousTestCase):
+    """``publish`` writes the frames pika would write (``_PublishFrames``)."""
+
+    def test_the_bytes_of_pikas_publish(self) -> None:
+        """
+        Method, content header and body frames byte for byte as pika makes
+        them, for several messages of two keys (the cached parts per key,
+        the id, time, type and body per message), none through ``basic_publish``.
+        """
+        bus = self.make_bus()
+        channel = FramesChannel()
+        bus._publish_channel = channel
+        sent = []
+        for n, (key, when) in enumerate(
+            [("session.updated", 0), ("session.started", 10**10), ("session.updated", 17)]
+        ):
+            self.clock.advance(when)
+            message = Envelope.create(key, {"n": n, "é": "ü" * n}, node="node-1")
+            waiting = bus.publish(key, message)
+            self.assertFalse(waiting.called)
+            props = pika.BasicProperties(
+                delivery_mode=2,
+                content_type="application/json",
+                headers={H_ROUTING_KEY: key},
+                message_id=message.id,
+                timestamp=int(self.clock.seconds()),
+                type=message.type,
+            )
+            sent.append(pika_frames(3, "tbook.events", key, message.to_bytes(), props))
+        self.assertEqual(channel.connection.written, sent)
+        self.assertEqual(channel.published, [])
+        bus._on_confirm(channel, bus._confirms, answer(Basic.Ack, 3, multiple=True))
+        self.assertEqual(bus.stats.publish_confirmed, 3)
+
+    def test_what_pika_publishes_itself(self) -> None:
+        """A body longer than a frame takes pika's ``basic_publish`` (which splits it)."""
+        bus = self.make_bus()
+        channel = FramesChannel()
+        bus._publish_channel = channel
+        bus.publish(
+            "session.updated", Envelope.create("session.updated", {"x": "y" * 2000}, node="n")
+        )
+        self.assertEqual(channel.connection.written, [])
+        self.assertEqual(channel.published, [("tbook.events", "session.updated")])
+
+    def test_closed_channel_fails_the_publish(self) -> None:
+        """As pika's own publish on a closed channel: a ``BusError`` at once, nothing written."""
+        bus = self.make_bus()
+        channel = FramesChannel()
+        bus._publish_channel = channel
+        channel.is_open = False
+        failure = self.failureResultOf(bus.publish("session.updated", envelope(1)), BusError)
+        self.assertIn("Channel is closed", str(failure.value))
+        self.assertEqual(channel.connection.written, [])
