@@ -35,7 +35,7 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg.types.json import Json
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 
 _LENGTH = struct.Struct(">i").pack
 _INT8 = struct.Struct(">iq").pack
@@ -115,12 +115,24 @@ def _json(serializer: Callable[[Any], Any] | None) -> Callable[[Json], bytes]:
 _Kind = tuple[int, type[EncodedArray], type, Callable[[Any], bytes]]
 
 
-def array_encoder(dialect: Dialect, type_: sa.types.TypeEngine[Any]) -> Callable[[list[Any]], Any]:
+def client_utf8(conn: Connection) -> bool:
+    """
+    Whether ``conn``'s driver connection sends text as UTF-8, as the text
+    arrays here are encoded (psycopg encodes text in the client encoding).
+    """
+    driver = conn.connection.dbapi_connection
+    return driver is not None and driver.info.encoding == "utf-8"
+
+
+def array_encoder(
+    dialect: Dialect, type_: sa.types.TypeEngine[Any]
+) -> Callable[[list[Any], bool], Any]:
     """
     What to send for a list of ``type_``'s values (as its bind processor
     made them) as a binary array parameter: an ``EncodedArray`` of them, or
     the list itself for psycopg when a value is not of the kind encoded
-    here (or ``type_`` is not one of those).
+    here (or ``type_`` is not one of those, or it is text and the
+    connection's encoding is not UTF-8: the second argument, ``client_utf8``).
     """
     impl = type_._unwrapped_dialect_impl(dialect)
     kind: _Kind
@@ -136,10 +148,12 @@ def array_encoder(dialect: Dialect, type_: sa.types.TypeEngine[Any]) -> Callable
         kind = (114, _JsonArray, Json, _json(getattr(dialect, "_json_serializer", None)))
     else:
         return _as_it_is
-    return lambda values: encode_array(kind, values)
+    if kind[0] == 25:
+        return lambda values, utf8: encode_array(kind, values) if utf8 else values
+    return lambda values, _utf8: encode_array(kind, values)
 
 
-def _as_it_is(values: list[Any]) -> list[Any]:
+def _as_it_is(values: list[Any], _utf8: bool) -> list[Any]:
     return values
 
 

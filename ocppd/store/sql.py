@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from ocppd.store.pg_arrays import array_encoder
+from ocppd.store.pg_arrays import array_encoder, client_utf8
 from ocppd.store.prepared import driver_rowcount, driver_rows
 from ocppd.store.types import UTCDateTime
 
@@ -90,7 +90,7 @@ def insert_new_rows(
         key = next(iter(table.primary_key.columns))
     if conn.dialect.name == "postgresql":
         unnest = _unnest_insert(conn.dialect, table, tuple(rows[0]), key.name)
-        result = conn.exec_driver_sql(unnest.sql, unnest.arrays(rows))
+        result = conn.exec_driver_sql(unnest.sql, unnest.arrays(rows, client_utf8(conn)))
         process = unnest.returned
         if process is None:
             return [row[0] for row in result]
@@ -265,20 +265,25 @@ class _UnnestInsert:
     #: The result processor of the RETURNING column, if any.
     returned: Callable[[Any], Any] | None
     #: Each column's array as sent (``pg_arrays.array_encoder``).
-    encoders: tuple[Callable[[list[Any]], Any], ...]
+    encoders: tuple[Callable[[list[Any], bool], Any], ...]
 
-    def arrays(self, rows: Sequence[Mapping[str, Any]]) -> tuple[Any, ...]:
-        """``rows``' values, one array parameter per column in the statement's order."""
-        return self.arrays_of([tuple(row[name] for name in self.names) for row in rows])
+    def arrays(self, rows: Sequence[Mapping[str, Any]], utf8: bool) -> tuple[Any, ...]:
+        """
+        ``rows``' values, one array parameter per column in the statement's
+        order; ``utf8``: the connection's ``pg_arrays.client_utf8``.
+        """
+        return self.arrays_of([tuple(row[name] for name in self.names) for row in rows], utf8)
 
-    def arrays_of(self, rows: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
+    def arrays_of(self, rows: Sequence[Sequence[Any]], utf8: bool) -> tuple[Any, ...]:
         """``arrays`` of rows of values in ``names`` order."""
         arrays: list[Any] = []
         for column, process, encode in zip(
             zip(*rows, strict=True), self.processors, self.encoders, strict=True
         ):
             values = list(column)
-            arrays.append(encode(values if process is None else _processed(values, process, {})))
+            arrays.append(
+                encode(values if process is None else _processed(values, process, {}), utf8)
+            )
         return tuple(arrays)
 
 
@@ -340,10 +345,13 @@ def _any_compiled(dialect: Dialect) -> SQLCompiler:
     return compiled
 
 
-def bind_array(dialect: Dialect, type_: sa.types.TypeEngine[Any], values: list[Any]) -> Any:
+def bind_array(
+    dialect: Dialect, type_: sa.types.TypeEngine[Any], values: list[Any], utf8: bool
+) -> Any:
     """
     ``values`` as ``type_``'s bind processor sends them (None stays None),
-    as the parameter of a ``binary_array`` (``pg_arrays``: encoded here).
+    as the parameter of a ``binary_array`` (``pg_arrays``: encoded here;
+    ``utf8``: the connection's ``pg_arrays.client_utf8``).
     """
     encoders = _array_encoders.setdefault(dialect, {})
     encode = encoders.get(type_)
@@ -351,12 +359,13 @@ def bind_array(dialect: Dialect, type_: sa.types.TypeEngine[Any], values: list[A
         encode = encoders[type_] = array_encoder(dialect, type_)
     process = type_._cached_bind_processor(dialect)
     if process is None:
-        return encode(values)
-    return encode(_processed(values, lambda value: None if value is None else process(value), {}))
+        return encode(values, utf8)
+    processed = _processed(values, lambda value: None if value is None else process(value), {})
+    return encode(processed, utf8)
 
 
 _array_encoders: weakref.WeakKeyDictionary[
-    Dialect, dict[sa.types.TypeEngine[Any], Callable[[list[Any]], Any]]
+    Dialect, dict[sa.types.TypeEngine[Any], Callable[[list[Any], bool], Any]]
 ] = weakref.WeakKeyDictionary()
 
 
@@ -422,7 +431,8 @@ def append_new_values(
         return 0
     if conn.dialect.name == "postgresql":
         unnest = _unnest_insert(conn.dialect, table, columns)
-        return conn.exec_driver_sql(unnest.sql, unnest.arrays_of(rows)).rowcount
+        arrays = unnest.arrays_of(rows, client_utf8(conn))
+        return conn.exec_driver_sql(unnest.sql, arrays).rowcount
     values = _bound_values(rows, _column_processors(conn.dialect, table, columns))
     return driver_rowcount(conn, _multirow_statements(conn.dialect, table, columns, values, None))
 

@@ -36,6 +36,7 @@ from ocppd.billing.closing import CLOSE_REASONS, closing_reading
 from ocppd.bounds import INT32_MAX
 from ocppd.measurands import MeterSample
 from ocppd.store import meter_runs
+from ocppd.store.pg_arrays import client_utf8
 from ocppd.store.prepared import Prepared, driver_rows
 from ocppd.store.records import (
     Allocation,
@@ -897,6 +898,7 @@ def _metered_rows(
     """
     run = _metered_run(conn.dialect)
     rounds = metered_rounds([readings.transaction_id for readings, _ in metered])
+    utf8 = client_utf8(conn)
     statements = []
     for places in rounds:
         columns: tuple[list[Any], ...] = ([], [], [], [], [])
@@ -910,7 +912,7 @@ def _metered_rows(
             ats.append(None if energy is None else energy[0])
             nows.append(now)
         arrays = tuple(
-            bind_array(conn.dialect, type_, values)
+            bind_array(conn.dialect, type_, values, utf8)
             for type_, values in zip(run.types, columns, strict=True)
         )
         statements.append((run.sql, arrays))

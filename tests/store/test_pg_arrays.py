@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from ocppd import jsoncodec
 from ocppd.store import tables, transactions
 from ocppd.store.database import create_engine, normalize_url
-from ocppd.store.pg_arrays import EncodedArray, array_encoder
+from ocppd.store.pg_arrays import EncodedArray, array_encoder, client_utf8
 from ocppd.store.sql import _unnest_insert
 from tests.services import require_postgres
 
@@ -33,7 +33,7 @@ class EncodingTests(SynchronousTestCase):
     """PostgreSQL's binary array format (``array_send``), or the list left to psycopg."""
 
     def encode(self, type_: sa.types.TypeEngine[Any], values: list[Any]) -> Any:
-        return array_encoder(DIALECT, type_)(values)
+        return array_encoder(DIALECT, type_)(values, True)
 
     def test_integers(self) -> None:
         """Integers as int8 (oid 20) elements, a NULL as length -1 and the has-null flag."""
@@ -106,6 +106,12 @@ class EncodingTests(SynchronousTestCase):
         ]:
             self.assertIs(self.encode(type_, values), values, (type_, values))
 
+    def test_text_only_for_utf8_clients(self) -> None:
+        """Text is encoded only for a connection whose client encoding is UTF-8."""
+        values = ["é"]
+        self.assertIs(array_encoder(DIALECT, sa.String())(values, False), values)
+        self.assertIsInstance(array_encoder(DIALECT, sa.Integer())([1], False), EncodedArray)
+
     def test_processor_columns_encoded(self) -> None:
         """
         Every column of the processor's appends (meter samples, message log)
@@ -128,7 +134,7 @@ class EncodingTests(SynchronousTestCase):
                     sa.Text: "x",
                     sa.JSON: Json(1),
                 }.get(type(type_), datetime(2026, 1, 1))
-                self.assertIsInstance(encode([value, None]), EncodedArray, name)
+                self.assertIsInstance(encode([value, None], True), EncodedArray, name)
 
 
 class ServerTests(SynchronousTestCase):
@@ -152,8 +158,9 @@ class ServerTests(SynchronousTestCase):
         with engine.connect() as conn:
             driver = conn.connection.dbapi_connection
             assert driver is not None
+            self.assertTrue(client_utf8(conn))
             for cast, type_, values in cases:
-                encoded = array_encoder(engine.dialect, type_)(values)
+                encoded = array_encoder(engine.dialect, type_)(values, True)
                 self.assertIsInstance(encoded, EncodedArray, cast)
                 sql = (
                     f"SELECT v::TEXT FROM unnest(%b::{cast}[]) WITH ORDINALITY AS u(v, n)"
@@ -170,6 +177,6 @@ class ServerTests(SynchronousTestCase):
         url = normalize_url(require_postgres()).render_as_string(hide_password=False)
         engine = create_engine(url, max_threads=1)
         self.addCleanup(engine.dispose)
-        encoded = array_encoder(engine.dialect, sa.Integer())([2**31])
+        encoded = array_encoder(engine.dialect, sa.Integer())([2**31], True)
         with engine.connect() as conn, self.assertRaises(sa.exc.DataError):
             conn.exec_driver_sql("SELECT unnest(%b::INTEGER[])", (encoded,))
