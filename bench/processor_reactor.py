@@ -75,14 +75,8 @@ def session_updated(charge_point_id: str, n: int) -> FollowUp:
         "stopReason": None,
         "chargerStopReason": None,
         "idTagStatus": "Accepted",
-        "review": {
-            "status": None,
-            "reasons": [],
-            "computedCost": None,
-            "decidedBy": None,
-            "decidedAt": None,
-            "note": None,
-        },
+        # None, as for every session never held for review (``review_json``).
+        "review": None,
     }
     live = {
         "energyWh": 1000 + n,
