@@ -28,12 +28,6 @@ def has_long_digit_run(data: bytes) -> bool:
     return data.translate(_DIGITS).find(_LONG_RUN) != -1
 
 
-#: Types whose orjson encoding means what the strict encoder writes.
-_PLAIN = frozenset({str, int, bool, type(None)})
-#: The types that may hold those (exact types).
-_CONTAINERS = frozenset({dict, list, tuple})
-
-
 def _finite_and_plain(value: Any) -> bool:
     """
     Whether ``value`` is made of dicts, lists, tuples, strings, integers,
@@ -46,7 +40,7 @@ def _finite_and_plain(value: Any) -> bool:
         return _holds_finite_and_plain(value)
     if kind is float:
         return isfinite(value)
-    return kind in _PLAIN
+    return kind is str or kind is int or kind is bool or value is None
 
 
 def _holds_finite_and_plain(container: Any) -> bool:
@@ -56,15 +50,19 @@ def _holds_finite_and_plain(container: Any) -> bool:
     # ``type`` through its slow generic path (~350 instructions an item), so
     # it cost as much as the loop and the loop followed it whenever an item
     # was a container or a float (the processor's session.updated, at every
-    # MeterValues: 50k -> 27k instructions).
+    # MeterValues: 50k -> 27k instructions). None first, then the types by
+    # identity, most frequent first: a frozenset lookup of the type cost more
+    # (a session.updated's walk: 16.7k -> 13.6k instructions).
     for item in items:
+        if item is None:
+            continue
         kind = type(item)
-        if kind in _PLAIN:
+        if kind is str or kind is int or kind is bool:
             continue
         if kind is float:
             if not isfinite(item):
                 return False
-        elif kind in _CONTAINERS:
+        elif kind is dict or kind is list or kind is tuple:
             # Recursion is bounded: orjson refused nesting deeper than 254 levels.
             if not _holds_finite_and_plain(item):
                 return False
