@@ -2147,21 +2147,10 @@ class StoreTestsMixin(_Base):
             )
         )
 
-        def stored(table: sa.Table, skip: set[str]) -> dict[str, list[tuple[Any, ...]]]:
-            columns = [sa.cast(c, sa.Text) for c in table.c if c.name not in skip]
-            by_charger: dict[str, list[tuple[Any, ...]]] = {}
-            for row in self.query(
-                lambda conn: conn.execute(
-                    sa.select(table.c.charge_point_id, *columns).order_by(table.c.id)
-                ).all()
-            ):
-                by_charger.setdefault(row[0], []).append(tuple(row[1:]))
-            return by_charger
-
-        rows = stored(tables.meter_values, {"id", "charge_point_id"})
+        rows = self.stored_by_charger(tables.meter_values, {"id", "charge_point_id"})
         self.assertEqual(rows["CP1"], rows["CP2"])
         self.assertEqual(len(rows["CP1"]), 8)
-        logged = stored(tables.message_log, {"id", "charge_point_id", "message_id"})
+        logged = self.stored_by_charger(tables.message_log, {"id", "charge_point_id", "message_id"})
         self.assertEqual(logged["CP1"], logged["CP2"])
         self.assertEqual(len(logged["CP1"]), 4)
         listed = self.query(transactions.list_meter_values, charge_point_id="CP1")
