@@ -53,16 +53,7 @@ class EventPublisher:
         ``time`` is the envelope's, ``now_iso()`` unless the caller stamped
         the payload with it in the same reactor turn already.
         """
-        # (id, type, time, node, charge_point_id, payload) by position: keywords
-        # to a class cost a dict per call.
-        envelope = Envelope(
-            new_id(),
-            routing_key,
-            self.now_iso() if time is None else time,
-            self._node,
-            charge_point_id,
-            payload,
-        )
+        envelope = self._envelope(routing_key, payload, charge_point_id, time)
         if flow and self._memory_bus is not None:
             return self._memory_bus.publish(routing_key, envelope, flow=True)
         return self._bus.publish(routing_key, envelope)
@@ -80,9 +71,24 @@ class EventPublisher:
         it): on the embedded bus without a Deferred per message; cancelling
         it cancels the bus's Deferred elsewhere.
         """
+        envelope = self._envelope(routing_key, payload, charge_point_id, time)
+        if self._memory_bus is None:
+            return outcome_of(self._bus.publish(routing_key, envelope))
+        published = Outcome()
+        self._memory_bus.publish_to(published, routing_key, envelope, flow=True)
+        return published
+
+    def _envelope(
+        self,
+        routing_key: str,
+        payload: dict[str, Any],
+        charge_point_id: str | None,
+        time: str | None,
+    ) -> Envelope:
+        """A new envelope of this node, stamped ``time`` or now."""
         # (id, type, time, node, charge_point_id, payload) by position: keywords
         # to a class cost a dict per call.
-        envelope = Envelope(
+        return Envelope(
             new_id(),
             routing_key,
             self.now_iso() if time is None else time,
@@ -90,11 +96,6 @@ class EventPublisher:
             charge_point_id,
             payload,
         )
-        if self._memory_bus is None:
-            return outcome_of(self._bus.publish(routing_key, envelope))
-        published = Outcome()
-        self._memory_bus.publish_to(published, routing_key, envelope, flow=True)
-        return published
 
     def announce(
         self, routing_key: str, payload: dict[str, Any], *, charge_point_id: str | None = None
