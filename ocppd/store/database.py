@@ -388,9 +388,13 @@ class Database:
         """
         if self.engine.dialect.name != "sqlite":
             raise ValueError("run_held is for SQLite (one thread) only")
-        return self._in_pool(self._run_held_sync, func, *args, **kwargs)
+        return self._in_pool(self.run_held_sync, func, *args, **kwargs)
 
-    def _run_held_sync(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def run_held_sync(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """
+        The same as ``run_held``, in the calling thread: for tests that run
+        a node's transactions in theirs (never from a daemon's reactor thread).
+        """
         conn = self._held
         if conn is None:
             # Checked out once and kept: only the pool's one thread uses it.

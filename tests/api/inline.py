@@ -6,9 +6,10 @@ in-memory bus, on a ``Clock``, requests through
 ``StubTreq(node.web_site.resource)``.
 
 What would leave the thread runs in it instead: store transactions and the
-bus journal's writes (``Database.run_sync``) and the Argon2 / key hashing that the API hands to
-``deferToThread``. So every answer is there when ``StubTreq`` returns, and
-hypothesis can drive the app example by example.
+bus journal's writes (``Database.run_sync``, ``run_held_sync``) and the
+Argon2 / key hashing that the API hands to ``deferToThread``. So every
+answer is there when ``StubTreq`` returns, and hypothesis can drive the app
+example by example.
 """
 
 from __future__ import annotations
@@ -71,11 +72,18 @@ class InlineNode:
         journal = self.node.journal_database
         if journal is not None:
             journal.run_sync(prepare_journal_file)
-            testcase.addCleanup(journal.engine.dispose)
+            # (stop: also closes the connection run_held keeps.)
+            testcase.addCleanup(journal.stop)
             testcase.patch(
                 journal,
                 "run",
                 lambda func, *a, **kw: maybeDeferred(journal.run_sync, func, *a, **kw),
+            )
+            # The group commits' own way (Database.run_held), likewise.
+            testcase.patch(
+                journal,
+                "run_held",
+                lambda func, *a, **kw: maybeDeferred(journal.run_held_sync, func, *a, **kw),
             )
         for module in (accounts, cms):
             if hasattr(module, "deferToThread"):
