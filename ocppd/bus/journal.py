@@ -27,6 +27,7 @@ import attrs
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
+from ocppd.bus.outcome import fire_deferred
 from ocppd.logs import Logger
 
 
@@ -176,7 +177,7 @@ class GroupCommit:
 
     def add(self, records: list[JournalRecord]) -> Deferred[None]:
         waiter: Deferred[None] = Deferred()
-        self.add_then(records, _fire, waiter)
+        self.add_then(records, fire_deferred, waiter)
         return waiter
 
     def add_then(
@@ -279,13 +280,6 @@ class GroupCommit:
         idle, self._idle_waiters = self._idle_waiters, []
         for waiter in idle:
             waiter.callback(None)
-
-
-def _fire(result: Failure | None, d: Deferred[None]) -> None:
-    if result is None:
-        d.callback(None)
-    else:
-        d.errback(result)
 
 
 def _hand_on(waiters: list[_Waiter], result: Failure | None) -> None:

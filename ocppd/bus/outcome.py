@@ -109,11 +109,12 @@ def outcome_of(d: Deferred[Any]) -> Outcome:
 def deferred_of(outcome: Outcome) -> Deferred[Any]:
     """A ``Deferred`` fired with ``outcome``'s result (cancelling it cancels ``outcome``)."""
     d: Deferred[Any] = Deferred(lambda _: outcome.cancel())
-    outcome.bind(_fire, d)
+    outcome.bind(fire_deferred, d)
     return d
 
 
-def _fire(result: object, d: Deferred[Any]) -> None:
+def fire_deferred(result: object, d: Deferred[Any]) -> None:
+    """Fire ``d`` with ``result``, a ``Failure`` as its failure (a ``then`` of ``bind``)."""
     if isinstance(result, Failure):
         d.errback(result)
     else:
