@@ -137,13 +137,11 @@ class CentralSystemHandlers:
         response: Response,
         answer: Outcome,
     ) -> None:
+        result = self._settle(result, deadline, call)
         if isinstance(result, Failure):
-            if not self._deadlines.settle(deadline) and result.check(CancelledError):
-                result = Failure(AnswerTimedOut(call.action, self._answer_timeout))
             answer.errback(result)
-            return
-        self._deadlines.settle(deadline)
-        answer.callback(response)
+        else:
+            answer.callback(response)
 
     def _bounded(self, answer: Deferred[Any], call: Call) -> Deferred[Response]:
         """
@@ -159,15 +157,20 @@ class CentralSystemHandlers:
         closures, and one timer for every waiting answer (``Deadlines``)
         instead of a ``DelayedCall`` each.
         """
-        deadline = self._deadlines.watch(answer)
+        return answer.addBoth(self._settle, self._deadlines.watch(answer), call)
 
-        def settled(result: Any) -> Any:
-            if not self._deadlines.settle(deadline) and isinstance(result, Failure):
-                if result.check(CancelledError):
-                    raise AnswerTimedOut(call.action, self._answer_timeout)
-            return result
-
-        return answer.addBoth(settled)
+    def _settle(self, result: Any, deadline: Deadline, call: Call) -> Any:
+        """
+        The result of an answer ``deadline`` watched, which has come: as it
+        came, or ``AnswerTimedOut`` if the deadline cut (cancelled) it.
+        """
+        if (
+            not self._deadlines.settle(deadline)
+            and isinstance(result, Failure)
+            and result.check(CancelledError)
+        ):
+            return Failure(AnswerTimedOut(call.action, self._answer_timeout))
+        return result
 
     def _inbound(
         self, response: Response, connection: ChargerConnection, call: Call
