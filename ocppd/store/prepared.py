@@ -84,11 +84,6 @@ class _Compiled:
         fields taken from ``raw`` in one step, in their order, and only the
         processed ones converted (a session read on every MeterValues).
         """
-        factory: Callable[..., R] = cls
-        return factory(*self.record_values(raw, cls))
-
-    def record_values(self, raw: Sequence[Any], cls: type[AttrsInstance]) -> list[Any]:
-        """The arguments ``record`` gives ``cls``: its fields' values, in order."""
         plan = self._records.get(cls)
         if plan is None:
             plan = self._records[cls] = self._record_plan(cls)
@@ -98,7 +93,8 @@ class _Compiled:
             value = values[place]
             if value is not None:
                 values[place] = process(value)
-        return values
+        factory: Callable[..., R] = cls
+        return factory(*values)
 
     def _record_plan(
         self, cls: type[AttrsInstance]
@@ -226,12 +222,6 @@ class Prepared:
         values, in this statement's column order) as ``first_record`` makes it.
         """
         return self._for(conn.dialect).record(raw, cls)
-
-    def record_values(
-        self, conn: Connection, raw: Sequence[Any], cls: type[AttrsInstance]
-    ) -> list[Any]:
-        """``record``'s values of ``cls``'s fields, in order: ``cls(*values)`` is ``record``."""
-        return self._for(conn.dialect).record_values(raw, cls)
 
     def rowcount(self, conn: Connection, parameters: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows (an UPDATE): the rows it matched."""
