@@ -584,19 +584,18 @@ class MemoryBus(Service):
         them already), now or once its queues let it go.
         """
         waiters = self._flow_waiters
-        if not waiters:
-            if not self._above_limit(queues):
-                sink.callback(None)
-                return
-            # Nobody ahead, and held back: it waits (at saturation, every
-            # answer; ``_release_flow`` would only ask ``_above_limit`` again).
-            waiters.append((queues, sink))
-            self.stats.flow_waited += 1
+        ahead = bool(waiters)
+        if not ahead and not self._above_limit(queues):
+            sink.callback(None)
             return
         waiters.append((queues, sink))
         self.stats.flow_waited += 1
-        # Those ahead may have stopped waiting, or nothing may be left to wait for.
-        self._release_flow()
+        if ahead:
+            # Those ahead may have stopped waiting, or nothing may be left to
+            # wait for. (Nobody ahead and held back, at saturation every
+            # answer, it just waits: ``_release_flow`` would only ask
+            # ``_above_limit`` again.)
+            self._release_flow()
 
     def _above_limit(self, queues: list[_Queue]) -> bool:
         """Whether one of ``queues`` holds flowed publishes back now."""
